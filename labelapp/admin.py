@@ -1,0 +1,95 @@
+from django.contrib import admin
+
+from labelapp.models import (
+    Annotation,
+    AnnotationRevision,
+    Clip,
+    ClipLabel,
+    ImportJob,
+    Membership,
+    Project,
+    Segment,
+    SegmentLabel,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "label_mode", "annotation_mode", "annotations_per_clip", "created_at"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role"]
+    list_filter = ["role", "project"]
+
+
+@admin.register(Clip)
+class ClipAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "original_name",
+        "project",
+        "duration",
+        "sample_rate",
+        "channels",
+        "status",
+    ]
+    list_filter = ["status", "project", "format"]
+    search_fields = ["original_name", "sha256"]
+    readonly_fields = ["sha256", "file", "peaks_file", "created_at", "processed_at"]
+
+
+class ClipLabelInline(admin.TabularInline):
+    model = ClipLabel
+    extra = 0
+    raw_id_fields = ["label"]
+
+
+class SegmentInline(admin.TabularInline):
+    model = Segment
+    extra = 0
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(admin.ModelAdmin):
+    list_display = ["id", "clip", "annotator", "status", "source", "version", "updated_at"]
+    list_filter = ["status", "source"]
+    raw_id_fields = ["clip"]
+    inlines = [ClipLabelInline, SegmentInline]
+
+
+@admin.register(SegmentLabel)
+class SegmentLabelAdmin(admin.ModelAdmin):
+    list_display = ["segment", "label"]
+    raw_id_fields = ["segment", "label"]
+
+
+@admin.register(AnnotationRevision)
+class AnnotationRevisionAdmin(admin.ModelAdmin):
+    list_display = ["annotation", "version", "author", "action", "created_at"]
+    readonly_fields = ["annotation", "version", "author", "action", "data", "created_at"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "source",
+        "status",
+        "total",
+        "imported",
+        "duplicates",
+        "rejected",
+        "created_at",
+    ]
+    list_filter = ["status", "source"]

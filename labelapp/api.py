@@ -1,0 +1,313 @@
+"""The REST API: thin views. Input serializers validate, services act, output serializers answer."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.db.models import Count, OuterRef, Subquery
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelapp import selectors
+from labelapp.audio import peaks_window, render_spectrogram_png
+from labelapp.errors import DomainError, NotFound
+from labelapp.models import Clip, ImportJob, Membership, Project
+from labelapp.serializers import (
+    AnnotationOutSerializer,
+    ClipSerializer,
+    ImportJobCreateSerializer,
+    ImportJobSerializer,
+    MembershipInputSerializer,
+    MembershipSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    ProjectUpdateSerializer,
+    SpectrogramQuerySerializer,
+    UploadSerializer,
+    WindowQuerySerializer,
+)
+from labelapp.services import annotations as annotation_services
+from labelapp.services import imports as import_services
+from labelapp.services import projects as project_services
+from labelapp.streaming import CONTENT_TYPES, ranged_response
+from labelapp.uploads import NameKeepingMultiPartParser, raw_names
+
+User = get_user_model()
+LEAD_ONLY = (selectors.LEAD,)
+
+
+def _with_roles(qs, user):
+    role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+    return qs.annotate(my_role=Subquery(role), clip_count=Count("clips", distinct=True))
+
+
+class ProjectListApi(APIView):
+    @extend_schema(responses=ProjectSerializer(many=True))
+    def get(self, request):
+        qs = _with_roles(selectors.projects_for_user(request.user), request.user)
+        return Response(ProjectSerializer(qs.order_by("name"), many=True).data)
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    def post(self, request):
+        if not (request.user.is_staff or request.user.is_superuser):
+            raise DomainError(
+                "only a site admin creates projects", status=403, code="permission_denied"
+            )
+        data = ProjectCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = project_services.project_create(created_by=request.user, **data.validated_data)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses=ProjectSerializer)
+    def get(self, request, project_id: int):
+        project = selectors.project_for_user(request.user, project_id)
+        project = _with_roles(Project.objects.filter(pk=project.pk), request.user).get()
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+    def patch(self, request, project_id: int):
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        data = ProjectUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        for key, value in data.validated_data.items():
+            setattr(project, key, value)
+        project.full_clean()
+        project.save()
+        return Response(ProjectSerializer(project).data)
+
+
+class ProjectMembersApi(APIView):
+    @extend_schema(responses=MembershipSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = selectors.project_for_user(
+            request.user, project_id, (selectors.LEAD, selectors.REVIEWER)
+        )
+        qs = project.memberships.select_related("user").order_by("user__username")
+        return Response(MembershipSerializer(qs, many=True).data)
+
+    @extend_schema(request=MembershipInputSerializer, responses={201: MembershipSerializer})
+    def post(self, request, project_id: int):
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        data = MembershipInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = User.objects.filter(username=data.validated_data["username"]).first()
+        if user is None:
+            raise DomainError(f"no user named {data.validated_data['username']!r}")
+        membership = project_services.membership_set(
+            project=project, user=user, role=data.validated_data["role"]
+        )
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("project", int, description="Only clips of this project."),
+        OpenApiParameter("status", str, enum=Clip.Status.values),
+    ]
+)
+class ClipListApi(ListAPIView):
+    serializer_class = ClipSerializer
+
+    def get_queryset(self):
+        qs = selectors.clips_for_user(self.request.user)
+        project = self.request.query_params.get("project")
+        if project is not None:
+            qs = qs.filter(project=selectors.project_for_user(self.request.user, project))
+        clip_status = self.request.query_params.get("status")
+        if clip_status:
+            if clip_status not in Clip.Status.values:
+                raise DomainError(
+                    f"unknown status {clip_status!r}; one of {', '.join(Clip.Status.values)}"
+                )
+            qs = qs.filter(status=clip_status)
+        return qs.order_by("id")
+
+
+class ClipDetailApi(APIView):
+    @extend_schema(responses=ClipSerializer)
+    def get(self, request, clip_id: int):
+        return Response(ClipSerializer(selectors.clip_for_user(request.user, clip_id)).data)
+
+
+class ProjectUploadApi(APIView):
+    parser_classes = [NameKeepingMultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: ImportJobSerializer, 400: ImportJobSerializer},
+    )
+    def post(self, request, project_id: int):
+        """Upload audio files. Each file is reported on its own; the batch goes on after a bad
+        file. 201 when at least one file was imported or was a duplicate, 400 when none was."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        files = request.FILES.getlist("files")
+        if not files:
+            raise DomainError("no files: send them as multipart field 'files'")
+        job_id = request.data.get("import_job")
+        if job_id:
+            job = selectors.import_job_for_user(request.user, job_id)
+            if job.project_id != project.pk:
+                raise NotFound("import job not found")
+            if job.status != ImportJob.Status.RUNNING:
+                raise DomainError("this import job is finished; start a new one")
+        else:
+            job = import_services.import_job_create(
+                project=project, user=request.user, source=ImportJob.Source.API, total=len(files)
+            )
+        names = raw_names(request)
+        outcomes = []
+        for upload in files:
+            item = import_services.ImportItem(
+                name=names.get(upload.name, upload.name), fileobj=upload
+            )
+            outcome = import_services.clip_import(project=project, item=item, job=job)
+            import_services.import_job_record(job, outcome)
+            outcomes.append(outcome)
+        if not job_id or job.processed >= job.total:
+            import_services.import_job_finish(job)
+        ok = any(o.status in ("imported", "duplicate") for o in outcomes)
+        body = ImportJobSerializer(job).data
+        body["files"] = [o.as_dict() for o in outcomes]
+        return Response(body, status=status.HTTP_201_CREATED if ok else status.HTTP_400_BAD_REQUEST)
+
+
+class ProjectImportJobsApi(APIView):
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(responses=ImportJobSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = selectors.project_for_user(request.user, project_id)
+        return Response(ImportJobSerializer(project.import_jobs.all()[:50], many=True).data)
+
+    @extend_schema(request=ImportJobCreateSerializer, responses={201: ImportJobSerializer})
+    def post(self, request, project_id: int):
+        """Open an import job that browser uploads then add files to, one request per file."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        data = ImportJobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = import_services.import_job_create(
+            project=project,
+            user=request.user,
+            source=ImportJob.Source.UPLOAD,
+            total=data.validated_data["total"],
+        )
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class ImportJobDetailApi(APIView):
+    @extend_schema(responses=ImportJobSerializer)
+    def get(self, request, job_id: int):
+        return Response(
+            ImportJobSerializer(selectors.import_job_for_user(request.user, job_id)).data
+        )
+
+
+class ClipAudioApi(APIView):
+    @extend_schema(
+        responses={(200, "audio/*"): OpenApiTypes.BINARY, (206, "audio/*"): OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER)],
+    )
+    def get(self, request, clip_id: int):
+        """The original file, untouched, with HTTP Range support (206 Partial Content)."""
+        clip = selectors.clip_for_user(request.user, clip_id)
+        try:
+            fileobj = default_storage.open(clip.file.name, "rb")
+        except OSError:
+            raise NotFound("the audio file of this clip is missing from the media store") from None
+        ext = clip.file.name.rsplit(".", 1)[-1]
+        return ranged_response(
+            request,
+            fileobj,
+            size=clip.size_bytes,
+            content_type=CONTENT_TYPES.get(clip.format.upper(), "application/octet-stream"),
+            etag=clip.sha256,
+            filename=f"clip-{clip.pk}.{ext}",
+        )
+
+
+def _window(clip: Clip, params: dict) -> tuple[float, float]:
+    start = min(params["start"], clip.duration)
+    end = min(params.get("end") or clip.duration, clip.duration)
+    if end <= start:
+        raise DomainError(
+            f"the window {start}-{end} s is outside the clip (0-{clip.duration:.3f} s)"
+        )
+    return start, end
+
+
+class ClipPeaksApi(APIView):
+    @extend_schema(parameters=[WindowQuerySerializer], responses=OpenApiTypes.OBJECT)
+    def get(self, request, clip_id: int):
+        """Min/max waveform peaks for a time window: `width` buckets, each [min, max] in
+        [-1, 1]. Reads only the window's bytes of the precomputed peaks, or, zoomed in beyond
+        them, only the window's samples."""
+        clip = selectors.clip_for_user(request.user, clip_id)
+        params = WindowQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        if clip.status != Clip.Status.READY or not clip.peaks_file:
+            raise DomainError(
+                f"the clip is {clip.status}; peaks are computed after processing",
+                status=409,
+                code="not_ready",
+            )
+        start, end = _window(clip, params.validated_data)
+        with (
+            default_storage.open(clip.peaks_file, "rb") as peaks,
+            default_storage.open(clip.file.name, "rb") as audio,
+        ):
+            try:
+                body = peaks_window(
+                    peaks, audio, start=start, end=end, width=params.validated_data["width"]
+                )
+            except ValueError as exc:
+                raise DomainError(str(exc)) from None
+        body["duration"] = clip.duration
+        response = Response(body)
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+
+class ClipSpectrogramApi(APIView):
+    @extend_schema(
+        parameters=[SpectrogramQuerySerializer], responses={(200, "image/png"): OpenApiTypes.BINARY}
+    )
+    def get(self, request, clip_id: int):
+        """A PNG spectrogram of a time window (bounded work whatever the window's length)."""
+        clip = selectors.clip_for_user(request.user, clip_id)
+        params = SpectrogramQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        if clip.status != Clip.Status.READY:
+            raise DomainError(f"the clip is {clip.status}", status=409, code="not_ready")
+        start, end = _window(clip, params.validated_data)
+        with default_storage.open(clip.file.name, "rb") as audio:
+            try:
+                png = render_spectrogram_png(
+                    audio,
+                    start=start,
+                    end=end,
+                    width=params.validated_data["width"],
+                    height=params.validated_data["height"],
+                    scale=params.validated_data["scale"],
+                )
+            except ValueError as exc:
+                raise DomainError(str(exc)) from None
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+
+class ClipAnnotationsApi(APIView):
+    @extend_schema(responses=AnnotationOutSerializer(many=True))
+    def get(self, request, clip_id: int):
+        clip = selectors.clip_for_user(request.user, clip_id)
+        role = selectors.role_in_project(request.user, clip.project)
+        qs = annotation_services.annotations_visible_to(request.user, clip, role)
+        return Response(AnnotationOutSerializer(qs, many=True).data)

@@ -1,0 +1,67 @@
+"""python manage.py import_audio PROJECT PATH... (files, folders, CSV manifests, Label Studio
+task lists). Exit 0 when every file was imported or was a duplicate; 1, with one line per
+rejected file, otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from labelapp.errors import DomainError
+from labelapp.models import ImportJob
+from labelapp.services.imports import import_job_create, import_run
+from labelapp.services.manifests import items_from_paths
+from labelapp.services.projects import project_resolve
+
+
+class Command(BaseCommand):
+    help = (
+        "Import audio into a project: files, folders (recursive), CSV manifests, Label Studio JSON."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="project id or name")
+        parser.add_argument("paths", nargs="+", help="file, folder, manifest.csv or tasks.json")
+        parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+    def handle(self, *args, project, paths, quiet=False, **options):
+        try:
+            proj = project_resolve(project)
+            items = list(items_from_paths(paths))
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        if not items:
+            raise CommandError("no audio files found in " + ", ".join(paths))
+        job = import_job_create(project=proj, source=ImportJob.Source.CLI, total=len(items))
+        started = time.monotonic()
+        # On a terminal one line is redrawn in place; in a log, a line every 100 files.
+        live = self.stderr.isatty()
+
+        def progress(job, outcome):
+            last = job.processed == job.total
+            if quiet or not (live or last or job.processed % 100 == 0):
+                return
+            rate = job.processed / max(time.monotonic() - started, 1e-6)
+            self.stderr.write(
+                f"{chr(13) if live else ''}importing {job.processed}/{job.total} "
+                f"({100 * job.progress:.0f}%) {job.imported} imported, {job.duplicates} "
+                f"duplicates, {job.rejected} rejected · {rate:.0f} files/s",
+                ending="\n" if (last or not live) else "",
+            )
+            self.stderr.flush()
+
+        job = import_run(project=proj, items=items, job=job, on_progress=progress)
+        for entry in job.report:
+            if entry["status"] == "rejected":
+                self.stdout.write(f"rejected: {entry['name']}: {entry['error']}")
+        self.stdout.write(
+            f"import job {job.pk} into {proj.name!r}: {job.imported} imported, "
+            f"{job.duplicates} duplicates, {job.rejected} rejected "
+            f"in {time.monotonic() - started:.1f} s"
+        )
+        if job.error:
+            raise CommandError(job.error)
+        if job.rejected:
+            sys.exit(1)

@@ -1,0 +1,266 @@
+"""Projects, members, clips, annotations and import jobs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class Project(models.Model):
+    class LabelMode(models.TextChoices):
+        SINGLE = "single", "Single label"
+        MULTI = "multi", "Multi label"
+
+    class AnnotationMode(models.TextChoices):
+        CLIP = "clip", "Clip labels"
+        SEGMENTS = "segments", "Segments"
+        BOTH = "both", "Clip labels and segments"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    ontology = models.ForeignKey(
+        "ontology.Ontology", on_delete=models.PROTECT, related_name="projects"
+    )
+    label_mode = models.CharField(max_length=8, choices=LabelMode.choices, default=LabelMode.SINGLE)
+    annotation_mode = models.CharField(
+        max_length=8, choices=AnnotationMode.choices, default=AnnotationMode.BOTH
+    )
+    leaves_only = models.BooleanField(default=False, help_text="Only leaf labels may be chosen.")
+    annotations_per_clip = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
+    target_sample_rate = models.PositiveIntegerField(
+        default=16000, validators=[MinValueValidator(1000), MaxValueValidator(384000)]
+    )
+    show_others_annotations = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        LEAD = "lead", "Data lead"
+        REVIEWER = "reviewer", "Reviewer"
+        ANNOTATOR = "annotator", "Annotator"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class ImportJob(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload"
+        API = "api"
+        CLI = "cli"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    # One entry per file: {"name", "status": imported|duplicate|rejected, "clip_id", "error"}.
+    report = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def progress(self) -> float:
+        return (self.processed / self.total) if self.total else 0.0
+
+
+class Clip(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        READY = "ready"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="clips")
+    file = models.FileField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=500)
+    size_bytes = models.BigIntegerField(default=0)
+    format = models.CharField(max_length=16, blank=True)  # WAV, FLAC, OGG, MP3
+    codec = models.CharField(max_length=32, blank=True)  # PCM_16, VORBIS, MPEG_LAYER_III...
+    duration = models.FloatField(default=0.0)  # seconds
+    sample_rate = models.PositiveIntegerField(default=0)
+    channels = models.PositiveSmallIntegerField(default=0)
+    frames = models.BigIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    error = models.TextField(blank=True)
+    peaks_file = models.CharField(max_length=500, blank=True)
+    # Set when a worker claims the clip; a claim older than the sweep's limit is re-queued.
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    # Higher first; the active-learning ranker writes it, the queue reads it.
+    priority = models.FloatField(default=0.0)
+    # Submitted annotations, kept in step by the annotation services for a cheap queue query.
+    annotation_count = models.PositiveSmallIntegerField(default=0)
+    import_job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="clips"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "sha256"], name="clip_unique_sha_in_project"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "status", "annotation_count", "-priority", "id"],
+                name="clip_queue_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.pk})"
+
+
+class Annotation(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        SUBMITTED = "submitted"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        SKIPPED = "skipped"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual"
+        IMPORTED = "imported"
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBMITTED)
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.MANUAL)
+    # Bumped on every write; a write naming an older version is refused (409).
+    version = models.PositiveIntegerField(default=1)
+    ontology_version = models.PositiveIntegerField(default=1)
+    lead_time = models.FloatField(default=0.0, help_text="Seconds spent labeling.")
+    # What the annotator did with the model's suggestions: [{"kind", "label", "action", ...}].
+    suggestion_feedback = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clip", "annotator"], name="annotation_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotation {self.pk} of clip {self.clip_id} v{self.version}"
+
+
+class ClipLabel(models.Model):
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="clip_labels")
+    label = models.ForeignKey("ontology.Label", on_delete=models.PROTECT, related_name="clip_uses")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotation", "label"], name="cliplabel_unique"),
+        ]
+
+
+class Segment(models.Model):
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="segments")
+    start = models.FloatField()
+    end = models.FloatField()
+    channel = models.PositiveSmallIntegerField(null=True, blank=True)  # None: all channels
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start__gte=0) & models.Q(end__gt=models.F("start")),
+                name="segment_valid_interval",
+            ),
+        ]
+
+
+class SegmentLabel(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="segment_labels")
+    label = models.ForeignKey(
+        "ontology.Label", on_delete=models.PROTECT, related_name="segment_uses"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "label"], name="segmentlabel_unique"),
+        ]
+
+
+class AnnotationRevision(models.Model):
+    """A snapshot of an annotation after each write: the history nothing overwrites."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    action = models.CharField(max_length=16, default="submit")
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["annotation", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["annotation", "version"], name="revision_unique"),
+        ]

@@ -1,0 +1,192 @@
+"""Input and output shapes of the API. Validation of business rules lives in services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+    clip_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "description",
+            "ontology",
+            "label_mode",
+            "annotation_mode",
+            "leaves_only",
+            "annotations_per_clip",
+            "target_sample_rate",
+            "role",
+            "clip_count",
+            "created_at",
+        ]
+        read_only_fields = ["ontology", "created_at"]
+
+    def get_role(self, obj) -> str | None:
+        return getattr(obj, "my_role", None)
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    label_mode = serializers.ChoiceField(Project.LabelMode.choices, default="single")
+    annotation_mode = serializers.ChoiceField(Project.AnnotationMode.choices, default="both")
+    annotations_per_clip = serializers.IntegerField(min_value=1, max_value=20, default=1)
+    target_sample_rate = serializers.IntegerField(min_value=1000, max_value=384000, default=16000)
+    leaves_only = serializers.BooleanField(default=False)
+
+
+class ProjectUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    label_mode = serializers.ChoiceField(Project.LabelMode.choices, required=False)
+    annotation_mode = serializers.ChoiceField(Project.AnnotationMode.choices, required=False)
+    annotations_per_clip = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    target_sample_rate = serializers.IntegerField(min_value=1000, max_value=384000, required=False)
+    leaves_only = serializers.BooleanField(required=False)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role", "created_at"]
+
+
+class MembershipInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(Membership.Role.choices)
+
+
+class ClipSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Clip
+        fields = [
+            "id",
+            "project",
+            "original_name",
+            "duration",
+            "sample_rate",
+            "channels",
+            "frames",
+            "format",
+            "codec",
+            "size_bytes",
+            "sha256",
+            "status",
+            "error",
+            "metadata",
+            "annotation_count",
+            "priority",
+            "created_at",
+        ]
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "project",
+            "source",
+            "status",
+            "total",
+            "processed",
+            "imported",
+            "duplicates",
+            "rejected",
+            "progress",
+            "report",
+            "error",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class UploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        allow_empty=False,
+        help_text="One or more audio files (WAV, FLAC, OGG/Vorbis, MP3).",
+    )
+    import_job = serializers.IntegerField(
+        required=False, help_text="Add these files to an existing import job (browser uploads)."
+    )
+
+
+class ImportJobCreateSerializer(serializers.Serializer):
+    total = serializers.IntegerField(min_value=0, max_value=1_000_000)
+
+
+class SegmentOutSerializer(serializers.Serializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    channel = serializers.IntegerField(allow_null=True)
+    labels = serializers.ListField(child=serializers.CharField())
+
+
+class AnnotationOutSerializer(serializers.ModelSerializer):
+    annotator = serializers.CharField(source="annotator.username")
+    clip_labels = serializers.SerializerMethodField()
+    segments = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id",
+            "clip",
+            "annotator",
+            "status",
+            "source",
+            "version",
+            "ontology_version",
+            "lead_time",
+            "clip_labels",
+            "segments",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_clip_labels(self, obj) -> list[str]:
+        return [cl.label.path for cl in obj.clip_labels.all()]
+
+    def get_segments(self, obj) -> list[dict]:
+        return SegmentOutSerializer(
+            [
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "channel": s.channel,
+                    "labels": [sl.label.path for sl in s.segment_labels.all()],
+                }
+                for s in obj.segments.all()
+            ],
+            many=True,
+        ).data
+
+
+class WindowQuerySerializer(serializers.Serializer):
+    start = serializers.FloatField(min_value=0, default=0.0)
+    end = serializers.FloatField(min_value=0, required=False)
+    width = serializers.IntegerField(min_value=1, max_value=20000, default=1000)
+
+    def validate(self, attrs):
+        end = attrs.get("end")
+        if end is not None and end <= attrs["start"]:
+            raise serializers.ValidationError({"end": "end must be after start"})
+        return attrs
+
+
+class SpectrogramQuerySerializer(WindowQuerySerializer):
+    width = serializers.IntegerField(min_value=16, max_value=4096, default=1024)
+    height = serializers.IntegerField(min_value=16, max_value=1024, default=256)
+    scale = serializers.ChoiceField(["mel", "linear"], default="mel")

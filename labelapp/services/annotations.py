@@ -1,0 +1,280 @@
+"""Annotations: project rules, versions and history. Nothing is ever silently overwritten."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from labelapp.errors import Conflict, DomainError
+from labelapp.models import (
+    Annotation,
+    AnnotationRevision,
+    Clip,
+    ClipLabel,
+    Project,
+    Segment,
+    SegmentLabel,
+)
+from ontology.models import Label
+from ontology.services import label_resolve
+
+SEGMENT_PRECISION_S = 0.01  # segments snap to 10 ms
+COUNTED_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
+
+
+@dataclass
+class SegmentInput:
+    start: float
+    end: float
+    labels: list[Label]
+    channel: int | None = None
+
+
+@dataclass
+class AnnotationInput:
+    clip_labels: list[Label] = field(default_factory=list)
+    segments: list[SegmentInput] = field(default_factory=list)
+
+
+def labels_resolve(
+    project: Project, refs: Iterable, *, create: bool = False, user=None
+) -> list[Label]:
+    """Label ids or `/`-paths (or unambiguous names) to Label rows of the project's ontology."""
+    labels: list[Label] = []
+    for ref in refs:
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            label = Label.objects.filter(ontology_id=project.ontology_id, pk=int(ref)).first()
+            if label is None:
+                raise DomainError(f"unknown label id {ref}", code="unknown_label")
+        else:
+            label = label_resolve(ontology=project.ontology, ref=str(ref), create=create, user=user)
+        if label not in labels:
+            labels.append(label)
+    return labels
+
+
+def _snap(value: float) -> float:
+    return round(round(float(value) / SEGMENT_PRECISION_S) * SEGMENT_PRECISION_S, 2)
+
+
+def annotation_input_build(
+    project: Project,
+    clip: Clip,
+    *,
+    clip_labels: Iterable = (),
+    segments: Iterable[dict] = (),
+    create_labels: bool = False,
+    user=None,
+) -> AnnotationInput:
+    """Validate raw input (label refs, segment dicts) against the clip and the project's rules."""
+    data = AnnotationInput(
+        clip_labels=labels_resolve(project, clip_labels, create=create_labels, user=user)
+    )
+    for i, raw in enumerate(segments):
+        try:
+            start, end = float(raw["start"]), float(raw["end"])
+        except (KeyError, TypeError, ValueError):
+            raise DomainError(f"segment {i}: start and end must be numbers (seconds)") from None
+        if start != start or end != end:  # NaN
+            raise DomainError(f"segment {i}: start and end must be numbers (seconds)")
+        start, end = _snap(start), _snap(end)
+        if start < 0:
+            raise DomainError(f"segment {i}: start {start} s is before the clip starts")
+        if end <= start:
+            raise DomainError(f"segment {i}: end {end} s must be after start {start} s")
+        if clip.duration and end > clip.duration + SEGMENT_PRECISION_S:
+            raise DomainError(
+                f"segment {i}: end {end} s is past the clip's end ({clip.duration:.2f} s)"
+            )
+        channel = raw.get("channel")
+        if channel is not None:
+            try:
+                channel = int(channel)
+            except (TypeError, ValueError):
+                raise DomainError(f"segment {i}: channel must be an integer") from None
+            if clip.channels and not 0 <= channel < clip.channels:
+                raise DomainError(
+                    f"segment {i}: channel {channel} does not exist (clip has {clip.channels})"
+                )
+        labels = labels_resolve(project, raw.get("labels") or [], create=create_labels, user=user)
+        if not labels:
+            raise DomainError(f"segment {i} ({start}-{end} s) has no label")
+        data.segments.append(SegmentInput(start=start, end=end, labels=labels, channel=channel))
+    rules_check(project, data)
+    return data
+
+
+def rules_check(project: Project, data: AnnotationInput) -> None:
+    """The project's rules, enforced on every annotation and every import."""
+    mode = project.annotation_mode
+    if mode == Project.AnnotationMode.CLIP and data.segments:
+        raise DomainError("this project takes clip labels only, not segments")
+    if mode == Project.AnnotationMode.SEGMENTS and data.clip_labels:
+        raise DomainError("this project takes segments only, not clip labels")
+    single = project.label_mode == Project.LabelMode.SINGLE
+    if single and len(data.clip_labels) > 1:
+        raise DomainError(
+            "this project is single-label: choose one clip label, not "
+            + ", ".join(lb.path for lb in data.clip_labels)
+        )
+    for seg in data.segments:
+        if single and len(seg.labels) > 1:
+            raise DomainError(
+                f"this project is single-label: segment {seg.start}-{seg.end} s has several labels"
+            )
+    every = list(data.clip_labels) + [lb for seg in data.segments for lb in seg.labels]
+    for label in every:
+        if label.deprecated:
+            raise DomainError(f"label {label.path!r} is deprecated and cannot be chosen")
+    if project.leaves_only and every:
+        with_children = set(
+            Label.objects.filter(parent__in=every).values_list("parent_id", flat=True)
+        )
+        for label in every:
+            if label.pk in with_children:
+                raise DomainError(f"label {label.path!r} is not a leaf; this project takes leaves")
+
+
+def annotation_snapshot(annotation: Annotation) -> dict:
+    return {
+        "status": annotation.status,
+        "clip_labels": [cl.label.path for cl in annotation.clip_labels.select_related("label")],
+        "segments": [
+            {
+                "start": s.start,
+                "end": s.end,
+                "channel": s.channel,
+                "labels": [sl.label.path for sl in s.segment_labels.select_related("label")],
+            }
+            for s in annotation.segments.all()
+        ],
+        "lead_time": annotation.lead_time,
+    }
+
+
+def _write_content(annotation: Annotation, data: AnnotationInput) -> None:
+    annotation.clip_labels.all().delete()
+    annotation.segments.all().delete()
+    ClipLabel.objects.bulk_create(
+        [ClipLabel(annotation=annotation, label=lb) for lb in data.clip_labels]
+    )
+    for seg in data.segments:
+        row = Segment.objects.create(
+            annotation=annotation, start=seg.start, end=seg.end, channel=seg.channel
+        )
+        SegmentLabel.objects.bulk_create([SegmentLabel(segment=row, label=lb) for lb in seg.labels])
+
+
+def clip_annotation_count_refresh(clip_id: int) -> None:
+    count = Annotation.objects.filter(clip_id=clip_id, status__in=COUNTED_STATUSES).count()
+    Clip.objects.filter(pk=clip_id).update(annotation_count=count)
+
+
+@transaction.atomic
+def annotation_save(
+    *,
+    clip: Clip,
+    user,
+    data: AnnotationInput,
+    status: str = Annotation.Status.SUBMITTED,
+    source: str = Annotation.Source.MANUAL,
+    expected_version: int | None = None,
+    lead_time: float = 0.0,
+    suggestion_feedback: list | None = None,
+    merge: bool = False,
+) -> Annotation:
+    """Create or update `user`'s annotation of `clip`.
+
+    `expected_version` is the version the client loaded; if the stored one has moved on, the
+    write is refused with 409 rather than overwriting someone else's change. With `merge`,
+    labels and segments are added to what is there (imports of several rows for one file).
+    """
+    annotation = Annotation.objects.select_for_update().filter(clip=clip, annotator=user).first()
+    if annotation is None:
+        if expected_version not in (None, 0):
+            raise Conflict("this annotation no longer exists; reload the clip", code="stale")
+        annotation = Annotation.objects.create(
+            clip=clip,
+            annotator=user,
+            status=status,
+            source=source,
+            version=1,
+            ontology_version=clip.project.ontology.version,
+            lead_time=max(0.0, lead_time),
+            suggestion_feedback=suggestion_feedback or [],
+        )
+    else:
+        if expected_version is not None and expected_version != annotation.version:
+            raise Conflict(
+                f"this annotation was changed elsewhere (version {annotation.version}, you "
+                f"loaded version {expected_version}); reload to see the latest before saving",
+                code="stale",
+                extra={"current_version": annotation.version},
+            )
+        if merge:
+            data = _merged(annotation, data)
+            rules_check(clip.project, data)
+        annotation.version += 1
+        annotation.status = status
+        annotation.lead_time = annotation.lead_time + max(0.0, lead_time)
+        annotation.ontology_version = clip.project.ontology.version
+        if suggestion_feedback is not None:
+            annotation.suggestion_feedback = suggestion_feedback
+        annotation.save(
+            update_fields=[
+                "version",
+                "status",
+                "lead_time",
+                "ontology_version",
+                "suggestion_feedback",
+                "updated_at",
+            ]
+        )
+    _write_content(annotation, data)
+    AnnotationRevision.objects.create(
+        annotation=annotation,
+        version=annotation.version,
+        author=user,
+        action=status,
+        data=annotation_snapshot(annotation),
+    )
+    clip_annotation_count_refresh(clip.pk)
+    return annotation
+
+
+def _merged(annotation: Annotation, data: AnnotationInput) -> AnnotationInput:
+    existing_labels = [cl.label for cl in annotation.clip_labels.select_related("label")]
+    labels = existing_labels + [lb for lb in data.clip_labels if lb not in existing_labels]
+    segments = [
+        SegmentInput(
+            start=s.start,
+            end=s.end,
+            channel=s.channel,
+            labels=[sl.label for sl in s.segment_labels.select_related("label")],
+        )
+        for s in annotation.segments.all()
+    ]
+    keys = {(s.start, s.end, s.channel, tuple(sorted(lb.pk for lb in s.labels))) for s in segments}
+    for seg in data.segments:
+        key = (seg.start, seg.end, seg.channel, tuple(sorted(lb.pk for lb in seg.labels)))
+        if key not in keys:
+            segments.append(seg)
+            keys.add(key)
+    return AnnotationInput(clip_labels=labels, segments=segments)
+
+
+def annotation_counts_by_status(project: Project) -> dict[str, int]:
+    rows = Annotation.objects.filter(clip__project=project).values("status").annotate(n=Count("id"))
+    return {row["status"]: row["n"] for row in rows}
+
+
+def annotations_visible_to(user, clip: Clip, role: str):
+    qs = clip.annotations.select_related("annotator").prefetch_related(
+        "clip_labels__label", "segments__segment_labels__label"
+    )
+    if role in ("lead", "reviewer") or clip.project.show_others_annotations:
+        return qs
+    return qs.filter(Q(annotator=user) | Q(source=Annotation.Source.IMPORTED))

@@ -1,0 +1,104 @@
+"""Clip processing: metadata, peaks. Idempotent: a clip is claimed by one conditional UPDATE."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db.models import Q
+from django.utils import timezone
+
+from labelapp.audio import AudioError, compute_peaks
+from labelapp.models import Clip
+
+logger = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(minutes=30)  # a worker killed mid-clip leaves a claim this old
+PENDING_GRACE = timedelta(minutes=2)  # a pending clip this old missed its message
+
+
+def peaks_name_for(clip: Clip) -> str:
+    return f"peaks/{clip.project_id}/{clip.pk}.peaks"
+
+
+def clip_claim(clip_id: int) -> bool:
+    """Move a clip to `processing` if nobody else holds it; True when this caller got it."""
+    now = timezone.now()
+    claimed = Clip.objects.filter(
+        Q(status=Clip.Status.PENDING)
+        | Q(status=Clip.Status.PROCESSING, processing_started_at__lt=now - STALE_CLAIM),
+        pk=clip_id,
+    ).update(status=Clip.Status.PROCESSING, processing_started_at=now)
+    return claimed == 1
+
+
+def clip_process(clip_id: int) -> str:
+    """Compute a clip's peaks and mark it ready, or failed with the reason.
+
+    Returns what happened ("ready", "failed", "skipped") for logs and tests. The audio is
+    streamed in blocks by `compute_peaks`; nothing here holds the whole file.
+    """
+    if not clip_claim(clip_id):
+        return "skipped"
+    clip = Clip.objects.get(pk=clip_id)
+    tmp_path: Path | None = None
+    try:
+        with tempfile.NamedTemporaryFile(prefix="earmark-peaks-", delete=False) as tmp:
+            tmp_path = Path(tmp.name)
+            with default_storage.open(clip.file.name, "rb") as audio:
+                source = _local_path(audio) or audio
+                compute_peaks(source, tmp)
+        name = peaks_name_for(clip)
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        with open(tmp_path, "rb") as fh:
+            saved = default_storage.save(name, File(fh))
+    except (AudioError, ValueError, RuntimeError) as exc:
+        return _fail(clip, f"could not decode the audio: {exc}")
+    except OSError as exc:
+        return _fail(clip, f"could not read or write media: {exc.strerror or exc}")
+    finally:
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
+    Clip.objects.filter(pk=clip.pk).update(
+        status=Clip.Status.READY, peaks_file=saved, error="", processed_at=timezone.now()
+    )
+    return "ready"
+
+
+def _local_path(fileobj) -> str | None:
+    name = getattr(fileobj, "name", None)
+    if isinstance(name, str) and Path(name).is_file():
+        return name
+    return None
+
+
+def _fail(clip: Clip, message: str) -> str:
+    logger.warning("clip %s failed: %s", clip.pk, message)
+    Clip.objects.filter(pk=clip.pk).update(
+        status=Clip.Status.FAILED, error=message[:2000], processed_at=timezone.now()
+    )
+    return "failed"
+
+
+def clips_needing_processing(limit: int = 1000) -> list[int]:
+    """Clips whose message was lost (broker down at import) or whose worker died."""
+    now = timezone.now()
+    return list(
+        Clip.objects.filter(
+            Q(status=Clip.Status.PENDING, created_at__lt=now - PENDING_GRACE)
+            | Q(status=Clip.Status.PROCESSING, processing_started_at__lt=now - STALE_CLAIM)
+        ).values_list("pk", flat=True)[:limit]
+    )
+
+
+def clip_reprocess(clip: Clip) -> None:
+    """Send a failed clip back to the queue (after its file or the decoder was fixed)."""
+    from labelapp.services.imports import clips_enqueue_processing
+
+    Clip.objects.filter(pk=clip.pk).update(status=Clip.Status.PENDING, error="")
+    clips_enqueue_processing([clip.pk])

@@ -1,0 +1,314 @@
+"""Getting audio in: one file at a time, each in its own transaction, reported per file.
+
+A file is hashed and probed (header plus a decode of its first and last blocks) before any
+row exists; the original is stored untouched under a content-addressed name; the Clip row,
+the stored file and any imported labels commit together or not at all. Heavy work (peaks)
+is enqueued for the worker once the row has committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from labelapp.audio import AudioError, AudioInfo, probe
+from labelapp.errors import DomainError
+from labelapp.models import Annotation, Clip, ImportJob, Project
+from labelapp.services.annotations import annotation_input_build, annotation_save
+from labelapp.services.projects import system_user
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3"}
+_FORMAT_EXTENSION = {"WAV": "wav", "WAVEX": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}
+_HASH_BLOCK = 1024 * 1024  # bytes
+JOB_SAVE_EVERY = 10  # files between progress writes of a job row
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    status: str  # imported | duplicate | rejected
+    clip_id: int | None = None
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ImportItem:
+    """One file to import, with any labels a manifest gave it."""
+
+    name: str
+    path: Path | None = None
+    fileobj: BinaryIO | None = None
+    clip_labels: list[str] = field(default_factory=list)
+    segments: list[dict] = field(default_factory=list)
+    predictions: list[dict] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    error: str = ""  # a problem found while reading the manifest
+
+
+def original_name_error(name: str) -> str:
+    """Why a file name is refused, or '' when it is fine."""
+    if not name or not name.strip():
+        return "file name is empty"
+    if any(0xDC80 <= ord(c) <= 0xDCFF for c in name) or "\ufffd" in name:
+        return "file name is not valid UTF-8"
+    if "/" in name or "\\" in name:
+        return "file name must not contain slashes"
+    if ".." in name or name == ".":
+        return "file name must not contain '..'"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "file name contains control characters"
+    if len(name) > 255:
+        return "file name is longer than 255 characters"
+    return ""
+
+
+def _hash_and_size(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _stage(fileobj: BinaryIO, limit: int) -> Path:
+    """Copy an uploaded stream to a temporary file, refusing it past `limit` bytes."""
+    tmp = tempfile.NamedTemporaryFile(prefix="earmark-upload-", delete=False)  # noqa: SIM115
+    written = 0
+    try:
+        with tmp:
+            if hasattr(fileobj, "seek"):
+                fileobj.seek(0)
+            while block := fileobj.read(_HASH_BLOCK):
+                written += len(block)
+                if written > limit:
+                    raise DomainError(f"file is larger than the limit of {_human(limit)}")
+                tmp.write(block)
+    except BaseException:
+        Path(tmp.name).unlink(missing_ok=True)
+        raise
+    return Path(tmp.name)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def storage_name_for(project_id: int, sha256: str, fmt: str) -> str:
+    ext = _FORMAT_EXTENSION.get(fmt.upper(), "bin")
+    return f"clips/{project_id}/{sha256[:2]}/{sha256}.{ext}"
+
+
+def clip_import(*, project: Project, item: ImportItem, job: ImportJob | None = None) -> FileOutcome:
+    """Import one file. Never raises for bad input: the outcome says what happened."""
+    name = item.name
+    if item.error:
+        return FileOutcome(name, "rejected", error=item.error)
+    if error := original_name_error(name):
+        return FileOutcome(name, "rejected", error=error)
+    staged: Path | None = None
+    try:
+        if item.path is not None:
+            path = Path(item.path)
+            if not path.is_file():
+                return FileOutcome(name, "rejected", error=f"file not found: {path}")
+            size = path.stat().st_size
+            if size > settings.EARMARK_MAX_UPLOAD_BYTES:
+                return FileOutcome(
+                    name,
+                    "rejected",
+                    error="file is larger than the limit of "
+                    f"{_human(settings.EARMARK_MAX_UPLOAD_BYTES)}",
+                )
+        else:
+            staged = path = _stage(item.fileobj, settings.EARMARK_MAX_UPLOAD_BYTES)
+        sha256, size = _hash_and_size(path)
+        if size == 0:
+            return FileOutcome(name, "rejected", error="file is empty")
+        info = probe(path, max_duration_s=settings.EARMARK_MAX_DURATION_S)
+        return _store(
+            project=project, item=item, job=job, path=path, sha256=sha256, size=size, info=info
+        )
+    except AudioError as exc:
+        return FileOutcome(name, "rejected", error=str(exc))
+    except DomainError as exc:
+        return FileOutcome(name, "rejected", error=exc.message)
+    except OSError as exc:
+        logger.warning("import of %s failed: %s", name, exc)
+        return FileOutcome(
+            name, "rejected", error=f"could not read or store the file: {exc.strerror or exc}"
+        )
+    finally:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+
+
+def _store(*, project, item, job, path, sha256, size, info: AudioInfo) -> FileOutcome:
+    existing = Clip.objects.filter(project=project, sha256=sha256).first()
+    probe_clip = existing or Clip(project=project, duration=info.duration, channels=info.channels)
+    labels_given = bool(item.clip_labels or item.segments)
+    data = None
+    if labels_given:
+        data = annotation_input_build(
+            project,
+            probe_clip,
+            clip_labels=item.clip_labels,
+            segments=item.segments,
+            create_labels=True,
+        )
+    if existing is not None:
+        if data is not None:
+            annotation_save(
+                clip=existing,
+                user=system_user(),
+                data=data,
+                merge=True,
+                source=Annotation.Source.IMPORTED,
+            )
+        return FileOutcome(
+            item.name,
+            "duplicate",
+            clip_id=existing.pk,
+            error=f"same content as clip {existing.pk} ({existing.original_name})",
+        )
+    storage_name = storage_name_for(project.pk, sha256, info.format)
+    created_file = False
+    try:
+        with transaction.atomic():
+            if not default_storage.exists(storage_name):
+                with open(path, "rb") as fh:
+                    saved = default_storage.save(storage_name, File(fh))
+                created_file = True
+                if saved != storage_name:  # storage renamed it: keep what it says
+                    storage_name = saved
+            clip = Clip.objects.create(
+                project=project,
+                file=storage_name,
+                sha256=sha256,
+                original_name=item.name,
+                size_bytes=size,
+                format=info.format,
+                codec=info.codec,
+                duration=info.duration,
+                sample_rate=info.sample_rate,
+                channels=info.channels,
+                frames=info.frames,
+                metadata=item.metadata,
+                import_job=job,
+            )
+            if data is not None:
+                annotation_save(
+                    clip=clip,
+                    user=system_user(),
+                    data=data,
+                    merge=True,
+                    source=Annotation.Source.IMPORTED,
+                )
+            if item.predictions:
+                from ml_backend.services import predictions_import
+
+                predictions_import(clip=clip, predictions=item.predictions)
+            transaction.on_commit(lambda: clips_enqueue_processing([clip.pk]))
+    except IntegrityError:
+        if created_file:
+            default_storage.delete(storage_name)
+        twin = Clip.objects.filter(project=project, sha256=sha256).first()
+        if twin is None:
+            raise
+        return FileOutcome(
+            item.name,
+            "duplicate",
+            clip_id=twin.pk,
+            error=f"same content as clip {twin.pk} ({twin.original_name})",
+        )
+    except BaseException:
+        if created_file:
+            default_storage.delete(storage_name)
+        raise
+    return FileOutcome(item.name, "imported", clip_id=clip.pk)
+
+
+def clips_enqueue_processing(clip_ids: list[int]) -> None:
+    """Send clips to the worker. A broker outage only delays them: the sweep re-sends."""
+    from labelapp.tasks import clips_process
+
+    try:
+        clips_process.delay(list(clip_ids))
+    except Exception as exc:  # broker down: the periodic sweep picks pending clips up
+        logger.warning("could not enqueue processing of clips %s: %s", clip_ids[:5], exc)
+
+
+def import_job_create(*, project: Project, user=None, source: str, total: int = 0) -> ImportJob:
+    return ImportJob.objects.create(
+        project=project,
+        created_by=user,
+        source=source,
+        total=total,
+        status=ImportJob.Status.RUNNING,
+    )
+
+
+def import_job_record(job: ImportJob, outcome: FileOutcome, *, save: bool = True) -> None:
+    job.processed += 1
+    if outcome.status == "imported":
+        job.imported += 1
+    elif outcome.status == "duplicate":
+        job.duplicates += 1
+    else:
+        job.rejected += 1
+    job.report.append(outcome.as_dict())
+    job.total = max(job.total, job.processed)
+    if save:
+        job.save(
+            update_fields=["processed", "imported", "duplicates", "rejected", "report", "total"]
+        )
+
+
+def import_job_finish(job: ImportJob, *, error: str = "") -> ImportJob:
+    job.status = ImportJob.Status.FAILED if error else ImportJob.Status.DONE
+    job.error = error
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def import_run(
+    *,
+    project: Project,
+    items: Iterable[ImportItem],
+    job: ImportJob,
+    on_progress: Callable[[ImportJob, FileOutcome], None] | None = None,
+) -> ImportJob:
+    """Import a batch: each file on its own, the rest of the batch going on after a failure."""
+    try:
+        for n, item in enumerate(items, start=1):
+            outcome = clip_import(project=project, item=item, job=job)
+            import_job_record(job, outcome, save=(n % JOB_SAVE_EVERY == 0))
+            if on_progress:
+                on_progress(job, outcome)
+    except Exception as exc:
+        logger.exception("import job %s failed", job.pk)
+        return import_job_finish(job, error=f"import stopped: {exc}")
+    return import_job_finish(job)

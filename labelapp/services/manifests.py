@@ -1,0 +1,217 @@
+"""What a CLI path means: a file, a folder, a CSV manifest or a Label Studio task list.
+
+Each reader turns its source into ImportItems; problems with one entry become that entry's
+error, so the rest of the batch goes on. A manifest that cannot be read at all raises
+DomainError with the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from labelapp.errors import DomainError
+from labelapp.services.imports import AUDIO_EXTENSIONS, ImportItem
+
+LS_LOCAL_FILES_PREFIX = "/data/local-files/"
+LS_UPLOAD_PREFIX = "/data/upload/"
+
+
+def items_from_paths(paths: list[str | Path]) -> Iterator[ImportItem]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from items_from_folder(path)
+        elif path.suffix.lower() == ".csv":
+            yield from items_from_csv(path)
+        elif path.suffix.lower() == ".json":
+            yield from items_from_label_studio(path)
+        else:
+            yield _item_for_file(path)
+
+
+def _item_for_file(path: Path, **extra) -> ImportItem:
+    name = os.fsdecode(path.name) if isinstance(path.name, bytes) else path.name
+    if not path.exists():
+        return ImportItem(name=name or str(path), error=f"file not found: {path}", **extra)
+    return ImportItem(name=name, path=path, **extra)
+
+
+def items_from_folder(folder: Path) -> Iterator[ImportItem]:
+    """Audio files below `folder`, recursively, in a stable order; other files are ignored."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for fname in sorted(files):
+            if fname.startswith("."):
+                continue
+            path = Path(root) / fname
+            if path.suffix.lower() in AUDIO_EXTENSIONS:
+                rel = os.path.relpath(path, folder)
+                yield _item_for_file(path, metadata={"source_path": rel})
+
+
+def _resolve(base: Path, ref: str) -> Path:
+    path = Path(ref)
+    return path if path.is_absolute() else (base / path)
+
+
+def _parse_seconds(value: str, what: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not a number of seconds") from None
+    if number != number or number < 0:
+        raise ValueError(f"{what} {value!r} must be a non-negative number of seconds")
+    return number
+
+
+def items_from_csv(manifest: Path) -> list[ImportItem]:
+    """CSV with `audio` and optional `labels` (`;`-separated), `start`, `end`; other columns
+    become clip metadata. Several rows may name one file: their labels and segments add up."""
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or "audio" not in [f.strip() for f in reader.fieldnames]:
+                raise DomainError(
+                    f"{manifest.name}: a CSV manifest needs an 'audio' column "
+                    f"(found: {', '.join(reader.fieldnames or []) or 'nothing'})"
+                )
+            rows = list(reader)
+    except UnicodeDecodeError:
+        raise DomainError(f"{manifest.name}: the CSV manifest is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise DomainError(f"{manifest.name}: the CSV manifest is malformed: {exc}") from None
+    items: OrderedDict[Path, ImportItem] = OrderedDict()
+    base = manifest.parent
+    for line, row in enumerate(rows, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        ref = row.pop("audio", "")
+        if not ref:
+            key = Path(f"<row {line}>")
+            items[key] = ImportItem(
+                name=f"{manifest.name} row {line}", error=f"row {line}: the 'audio' column is empty"
+            )
+            continue
+        path = _resolve(base, ref)
+        item = items.get(path)
+        if item is None:
+            item = items[path] = _item_for_file(path)
+        labels = [x.strip() for x in row.pop("labels", "").split(";") if x.strip()]
+        start_raw, end_raw = row.pop("start", ""), row.pop("end", "")
+        item.metadata.update({k: v for k, v in row.items() if k and v})
+        try:
+            if start_raw or end_raw:
+                if not (start_raw and end_raw):
+                    raise ValueError(f"row {line}: a segment needs both start and end")
+                start = _parse_seconds(start_raw, f"row {line}: start")
+                end = _parse_seconds(end_raw, f"row {line}: end")
+                if not labels:
+                    raise ValueError(f"row {line}: a segment ({start}-{end} s) needs labels")
+                item.segments.append({"start": start, "end": end, "labels": labels})
+            else:
+                item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
+        except ValueError as exc:
+            item.error = item.error or str(exc)
+    return list(items.values())
+
+
+def _ls_audio_path(ref: str, base: Path) -> Path:
+    parsed = urlparse(ref)
+    if parsed.scheme in ("http", "https", "s3", "gs"):
+        raise ValueError(f"remote audio {ref!r} is not fetched; download it and import the file")
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if ref.startswith(LS_LOCAL_FILES_PREFIX):
+        rel = parse_qs(parsed.query).get("d", [""])[0]
+        return _resolve(base, unquote(rel))
+    if ref.startswith(LS_UPLOAD_PREFIX):
+        # Label Studio's own uploads: look for the file next to the task list.
+        return base / Path(unquote(parsed.path)).name
+    return _resolve(base, unquote(ref))
+
+
+def _ls_results(results: list) -> tuple[list[str], list[dict]]:
+    """Label Studio result items to (clip label paths, segments)."""
+    clip_labels: list[str] = []
+    segments: list[dict] = []
+    for res in results or []:
+        if not isinstance(res, dict):
+            raise ValueError("a result item is not an object")
+        kind, value = res.get("type"), res.get("value") or {}
+        if kind == "labels":
+            seg = {
+                "start": value.get("start"),
+                "end": value.get("end"),
+                "labels": list(value.get("labels") or []),
+            }
+            if value.get("channel") not in (None, ""):
+                seg["channel"] = value.get("channel")
+            if "score" in res:
+                seg["score"] = res["score"]
+            segments.append(seg)
+        elif kind == "choices":
+            clip_labels.extend(str(c) for c in value.get("choices") or [])
+        elif kind == "taxonomy":
+            for path in value.get("taxonomy") or []:
+                clip_labels.append("/".join(str(p) for p in path))
+    return clip_labels, segments
+
+
+def items_from_label_studio(task_file: Path) -> list[ImportItem]:
+    """A Label Studio task export: `[{"data": {"audio": ...}, "annotations": [...],
+    "predictions": [...]}]`."""
+    try:
+        tasks = json.loads(task_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DomainError(
+            f"{task_file.name}: not a JSON file of Label Studio tasks: {exc}"
+        ) from None
+    if isinstance(tasks, dict) and "data" in tasks:
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise DomainError(f"{task_file.name}: expected a list of Label Studio tasks")
+    items = []
+    for i, task in enumerate(tasks):
+        label = f"{task_file.name} task {i}"
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            items.append(ImportItem(name=label, error=f"task {i} has no 'data' object"))
+            continue
+        data = dict(task["data"])
+        ref = data.pop("audio", None)
+        if not isinstance(ref, str) or not ref:
+            items.append(ImportItem(name=label, error=f"task {i} has no data.audio"))
+            continue
+        try:
+            path = _ls_audio_path(ref, task_file.parent)
+            item = _item_for_file(path)
+            for ann in task.get("annotations") or []:
+                if not isinstance(ann, dict) or ann.get("was_cancelled"):
+                    continue
+                labels, segments = _ls_results(ann.get("result"))
+                item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
+                item.segments.extend(segments)
+            for pred in task.get("predictions") or []:
+                if not isinstance(pred, dict):
+                    continue
+                labels, segments = _ls_results(pred.get("result"))
+                item.predictions.append(
+                    {
+                        "model_version": str(pred.get("model_version") or "label-studio"),
+                        "score": pred.get("score"),
+                        "clip_labels": labels,
+                        "segments": segments,
+                    }
+                )
+        except ValueError as exc:
+            items.append(ImportItem(name=Path(urlparse(ref).path).name or label, error=str(exc)))
+            continue
+        item.metadata.update({k: v for k, v in data.items() if isinstance(v, str | int | float)})
+        if "id" in task:
+            item.metadata["label_studio_id"] = task["id"]
+        items.append(item)
+    return items

@@ -1,0 +1,96 @@
+"""Projects and memberships."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from labelapp.errors import DomainError, NotFound
+from labelapp.models import Membership, Project
+from ontology.models import Ontology
+
+User = get_user_model()
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    created_by: AbstractBaseUser | None = None,
+    description: str = "",
+    ontology: Ontology | None = None,
+    label_mode: str = Project.LabelMode.SINGLE,
+    annotation_mode: str = Project.AnnotationMode.BOTH,
+    annotations_per_clip: int = 1,
+    target_sample_rate: int = 16000,
+    leaves_only: bool = False,
+) -> Project:
+    """Create a project; without an ontology it gets an empty one of its own."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("a project needs a name")
+    if Project.objects.filter(name__iexact=name).exists():
+        raise DomainError(f"a project named {name!r} already exists", code="duplicate")
+    if ontology is None:
+        ontology = Ontology.objects.create(name=f"{name} labels")
+    project = Project(
+        name=name,
+        description=description,
+        ontology=ontology,
+        label_mode=label_mode,
+        annotation_mode=annotation_mode,
+        annotations_per_clip=annotations_per_clip,
+        target_sample_rate=target_sample_rate,
+        leaves_only=leaves_only,
+        created_by=created_by,
+    )
+    project.full_clean()
+    project.save()
+    if created_by is not None and not getattr(created_by, "is_superuser", False):
+        membership_set(project=project, user=created_by, role=Membership.Role.LEAD)
+    return project
+
+
+def project_resolve(ref: str | int) -> Project:
+    """A project named by id or by name, as every command accepts."""
+    text = str(ref).strip()
+    project = None
+    if text.isdigit():
+        project = Project.objects.filter(pk=int(text)).first()
+    if project is None:
+        project = Project.objects.filter(name__iexact=text).first()
+    if project is None:
+        raise NotFound(f"no project with id or name {text!r}")
+    return project
+
+
+@transaction.atomic
+def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    if role not in Membership.Role.values:
+        raise DomainError(
+            f"unknown role {role!r}; choose one of {', '.join(Membership.Role.values)}"
+        )
+    membership, _ = Membership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
+    """Removing a member keeps every annotation they made."""
+    Membership.objects.filter(project=project, user=user).delete()
+
+
+def system_user() -> AbstractBaseUser:
+    """The user that owns imported annotations. It cannot log in."""
+    from django.conf import settings
+
+    user, created = User.objects.get_or_create(
+        username=settings.EARMARK_SYSTEM_USERNAME,
+        defaults={"is_active": False, "first_name": "Earmark", "last_name": "import"},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

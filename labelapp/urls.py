@@ -1,0 +1,54 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from labelapp import api, views
+
+api_patterns = [
+    path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", api.ProjectDetailApi.as_view(), name="api-project"),
+    path(
+        "projects/<int:project_id>/members/",
+        api.ProjectMembersApi.as_view(),
+        name="api-project-members",
+    ),
+    path(
+        "projects/<int:project_id>/clips/",
+        api.ProjectUploadApi.as_view(),
+        name="api-project-upload",
+    ),
+    path(
+        "projects/<int:project_id>/imports/",
+        api.ProjectImportJobsApi.as_view(),
+        name="api-project-imports",
+    ),
+    path("imports/<int:job_id>/", api.ImportJobDetailApi.as_view(), name="api-import"),
+    path("clips/", api.ClipListApi.as_view(), name="api-clips"),
+    path("clips/<int:clip_id>/", api.ClipDetailApi.as_view(), name="api-clip"),
+    path("clips/<int:clip_id>/audio", api.ClipAudioApi.as_view(), name="api-clip-audio"),
+    path("clips/<int:clip_id>/peaks", api.ClipPeaksApi.as_view(), name="api-clip-peaks"),
+    path(
+        "clips/<int:clip_id>/spectrogram",
+        api.ClipSpectrogramApi.as_view(),
+        name="api-clip-spectrogram",
+    ),
+    path(
+        "clips/<int:clip_id>/annotations/",
+        api.ClipAnnotationsApi.as_view(),
+        name="api-clip-annotations",
+    ),
+    path("", include("ontology.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("projects/<int:project_id>/", views.project_detail, name="project"),
+    path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("", include("ontology.page_urls")),
+]

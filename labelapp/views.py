@@ -1,0 +1,72 @@
+"""Server-rendered pages. They read through selectors; JavaScript modules talk to the API."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import render
+
+from labelapp import selectors
+from labelapp.errors import DomainError
+from labelapp.models import Clip
+
+
+def _or_404(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except DomainError as exc:
+        raise Http404(exc.message) from None
+
+
+@login_required
+def home(request):
+    projects = (
+        selectors.projects_for_user(request.user)
+        .annotate(clip_total=Count("clips", distinct=True))
+        .order_by("name")
+    )
+    return render(request, "labelapp/home.html", {"projects": projects})
+
+
+@login_required
+def project_detail(request, project_id: int):
+    project = _or_404(selectors.project_for_user, request.user, project_id)
+    role = selectors.role_in_project(request.user, project)
+    status_counts = dict(
+        project.clips.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    clips = Paginator(project.clips.order_by("id"), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "labelapp/project.html",
+        {
+            "project": project,
+            "role": role,
+            "is_lead": role == selectors.LEAD,
+            "status_counts": {s: status_counts.get(s, 0) for s in Clip.Status.values},
+            "clip_total": sum(status_counts.values()),
+            "clips": clips,
+            "jobs": project.import_jobs.all()[:10],
+            "members": project.memberships.select_related("user").order_by(
+                "role", "user__username"
+            ),
+        },
+    )
+
+
+@login_required
+def clip_detail(request, clip_id: int):
+    clip = _or_404(selectors.clip_for_user, request.user, clip_id)
+    return render(request, "labelapp/clip.html", {"clip": clip, "project": clip.project})
+
+
+def healthz(request):
+    """Liveness for load balancers and docker-compose: the app answers and the DB responds."""
+    from django.db import connection
+    from django.http import JsonResponse
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

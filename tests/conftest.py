@@ -1,0 +1,234 @@
+"""Shared fixtures: users in each role, a project, API clients, generated audio.
+
+Unit and API tests run Celery tasks eagerly (inline, on commit). Tests under tests/e2e and
+tests/browser turn that off and talk to a real worker process through the real broker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from labelapp.celery import app as celery_app
+from labelapp.models import Membership
+
+FSDD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fsdd"
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media_and_eager_tasks(request, settings, media_root):
+    settings.MEDIA_ROOT = str(media_root)
+    # Hashing dominates user creation with the production hasher; tests need no strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    real_worker = request.node.get_closest_marker("e2e") or request.node.get_closest_marker(
+        "browser"
+    )
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = not real_worker
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, **extra):
+        return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("site-admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def lead(make_user):
+    return make_user("lena-lead")
+
+
+@pytest.fixture
+def reviewer(make_user):
+    return make_user("rita-reviewer")
+
+
+@pytest.fixture
+def annotator(make_user):
+    return make_user("ann-annotator")
+
+
+@pytest.fixture
+def outsider(make_user):
+    return make_user("oscar-outsider")
+
+
+@pytest.fixture
+def project(db, lead, reviewer, annotator):
+    from labelapp.services.projects import membership_set, project_create
+
+    proj = project_create(name="Birds", created_by=lead, label_mode="multi")
+    membership_set(project=proj, user=reviewer, role=Membership.Role.REVIEWER)
+    membership_set(project=proj, user=annotator, role=Membership.Role.ANNOTATOR)
+    return proj
+
+
+@pytest.fixture
+def other_project(db, outsider):
+    from labelapp.services.projects import project_create
+
+    return project_create(name="Someone else's", created_by=outsider)
+
+
+@pytest.fixture
+def client_for():
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+def write_wav(
+    path: Path,
+    seconds: float = 1.0,
+    sr: int = 16000,
+    channels: int = 1,
+    freq: float = 440.0,
+    amplitude: float = 0.5,
+    seed: int = 0,
+) -> Path:
+    """A 16-bit PCM WAV of a sine plus a little noise (different seeds: different bytes)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sr))
+    t = np.arange(n) / sr
+    mono = amplitude * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(n)
+    data = np.repeat(mono[:, None], channels, axis=1)
+    pcm = (np.clip(data, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as wf:
+        wf.setnchannels(channels)
+        wf.setsampwidth(2)
+        wf.setframerate(sr)
+        wf.writeframes(pcm.tobytes())
+    return path
+
+
+@pytest.fixture
+def wav_factory(tmp_path):
+    counter = {"n": 0}
+
+    def make(name: str | None = None, **kwargs) -> Path:
+        counter["n"] += 1
+        kwargs.setdefault("seed", counter["n"])
+        return write_wav(tmp_path / (name or f"clip{counter['n']}.wav"), **kwargs)
+
+    return make
+
+
+def fsdd_files(limit: int | None = None) -> list[Path]:
+    files = sorted((FSDD_DIR / "recordings").glob("*.wav"))
+    return files[:limit] if limit else files
+
+
+@pytest.fixture
+def fsdd():
+    if not (FSDD_DIR / "recordings").is_dir():
+        pytest.skip(f"FSDD not found at {FSDD_DIR}: these tests need ../shared/datasets/fsdd")
+    return fsdd_files
+
+
+def _database_url(db: dict) -> str:
+    if "sqlite" in db["ENGINE"]:
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] or "postgres"
+    if db.get("PASSWORD"):
+        auth += f":{db['PASSWORD']}"
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
+    """A real `celery -A labelapp worker` process on the test database, the test media root and
+    the configured broker (Redis in CI, the file-system broker by default), on a queue of its
+    own so that no other worker takes these messages."""
+    from django.db import connection
+
+    queue = f"earmark-test-{uuid.uuid4().hex[:8]}"
+    celery_app.conf.task_default_queue = queue
+    env = os.environ.copy()
+    env.update(
+        {
+            "DATABASE_URL": _database_url(connection.settings_dict),
+            "MEDIA_ROOT": str(media_root),
+            "CELERY_QUEUE": queue,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "labelapp",
+                "worker",
+                "-Q",
+                queue,
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"{queue}@%h",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parents[1],
+        )
+    deadline = time.monotonic() + 90
+    while " ready." not in log_path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the Celery worker did not start:\n" + log_path.read_text()[-4000:])
+        time.sleep(0.2)
+    proc.log_path = log_path
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, message: str = ""):
+    """Poll until `predicate()` is truthy; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(message or f"condition not met within {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,256 @@
+"""The REST API of the foundation: projects, clips, uploads, audio, peaks, spectrograms."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labelapp.models import Clip, ImportJob
+from labelapp.services.clips import clip_process
+from labelapp.services.imports import ImportItem, clip_import
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ready_clip(project, wav_factory):
+    outcome = clip_import(
+        project=project, item=ImportItem(name="ready.wav", path=wav_factory(seconds=3.0, sr=8000))
+    )
+    assert clip_process(outcome.clip_id) == "ready"
+    return Clip.objects.get(pk=outcome.clip_id)
+
+
+def _upload(client, project_id, *files, **fields):
+    return client.post(
+        f"/api/projects/{project_id}/clips/", {"files": list(files), **fields}, format="multipart"
+    )
+
+
+def test_anonymous_users_are_refused(project):
+    assert APIClient().get("/api/projects/").status_code in (401, 403)
+
+
+def test_projects_list_shows_only_my_projects_with_my_role(
+    client_for, project, other_project, annotator
+):
+    body = client_for(annotator).get("/api/projects/").json()
+    assert [(p["id"], p["name"], p["role"]) for p in body] == [(project.pk, "Birds", "annotator")]
+
+
+def test_token_auth_works(project, lead):
+    token = Token.objects.create(user=lead)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/api/projects/").json()[0]["name"] == "Birds"
+
+
+def test_only_site_admins_create_projects(client_for, lead, admin_user):
+    assert client_for(lead).post("/api/projects/", {"name": "X"}).status_code == 403
+    res = client_for(admin_user).post("/api/projects/", {"name": "X", "label_mode": "multi"})
+    assert res.status_code == 201 and res.json()["label_mode"] == "multi"
+    dup = client_for(admin_user).post("/api/projects/", {"name": "x"})
+    assert dup.status_code == 400 and "already exists" in dup.json()["detail"]
+
+
+def test_upload_reports_each_file_and_goes_on_after_a_bad_one(
+    client_for, lead, project, wav_factory
+):
+    good = wav_factory().read_bytes()
+    res = _upload(
+        client_for(lead),
+        project.pk,
+        SimpleUploadedFile("good.wav", good),
+        SimpleUploadedFile("bad.wav", b"definitely not audio" * 10),
+        SimpleUploadedFile("empty.wav", b""),
+    )
+    assert res.status_code == 201
+    files = {f["name"]: f for f in res.json()["files"]}
+    assert files["good.wav"]["status"] == "imported"
+    assert files["bad.wav"]["status"] == "rejected" and files["bad.wav"]["error"]
+    assert files["empty.wav"]["error"] == "file is empty"
+    job = ImportJob.objects.get(pk=res.json()["id"])
+    assert (job.status, job.imported, job.rejected) == ("done", 1, 2)
+    assert Clip.objects.filter(project=project).count() == 1
+
+
+def test_upload_of_only_bad_files_is_a_400_with_the_report(client_for, lead, project):
+    res = _upload(client_for(lead), project.pk, SimpleUploadedFile("x.wav", b"nope"))
+    assert res.status_code == 400
+    assert res.json()["files"][0]["status"] == "rejected"
+
+
+def test_upload_keeps_the_sent_name_to_refuse_traversal(client_for, lead, project, wav_factory):
+    data = wav_factory().read_bytes()
+    boundary = "XyZ"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+            f'filename="../../evil.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    res = client_for(lead).generic(
+        "POST",
+        f"/api/projects/{project.pk}/clips/",
+        body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert res.status_code == 400
+    (entry,) = res.json()["files"]
+    assert entry["name"] == "../../evil.wav"
+    assert "slashes" in entry["error"]
+
+
+def test_upload_without_files_is_a_clear_400(client_for, lead, project):
+    res = client_for(lead).post(f"/api/projects/{project.pk}/clips/", {}, format="multipart")
+    assert res.status_code == 400 and "no files" in res.json()["detail"]
+
+
+def test_annotators_cannot_upload_and_outsiders_do_not_see_the_project(
+    client_for, annotator, outsider, project, wav_factory
+):
+    f = SimpleUploadedFile("a.wav", wav_factory().read_bytes())
+    assert _upload(client_for(annotator), project.pk, f).status_code == 403
+    assert _upload(client_for(outsider), project.pk, f).status_code == 404
+
+
+def test_browser_uploads_share_one_import_job(client_for, lead, project, wav_factory):
+    client = client_for(lead)
+    job = client.post(f"/api/projects/{project.pk}/imports/", {"total": 2}, format="json").json()
+    for _ in range(2):
+        res = _upload(
+            client,
+            project.pk,
+            SimpleUploadedFile("a.wav", wav_factory().read_bytes()),
+            import_job=job["id"],
+        )
+        assert res.status_code == 201
+    job = client.get(f"/api/imports/{job['id']}/").json()
+    assert (job["status"], job["imported"], job["progress"]) == ("done", 2, 1.0)
+
+
+def test_clip_list_is_paginated_and_filtered_by_project(
+    client_for, annotator, project, other_project, wav_factory
+):
+    for p in (project, project, other_project):
+        clip_import(project=p, item=ImportItem(name="c.wav", path=wav_factory()))
+    body = client_for(annotator).get(f"/api/clips/?project={project.pk}").json()
+    assert body["count"] == 2 and "next" in body
+    assert set(body["results"][0]) >= {
+        "id",
+        "original_name",
+        "duration",
+        "sample_rate",
+        "channels",
+        "status",
+    }
+    assert client_for(annotator).get(f"/api/clips/?project={other_project.pk}").status_code == 404
+    assert client_for(annotator).get("/api/clips/").json()["count"] == 2
+
+
+def test_audio_is_streamed_with_range_requests(client_for, annotator, ready_clip):
+    client = client_for(annotator)
+    url = f"/api/clips/{ready_clip.pk}/audio"
+    full = client.get(url)
+    body = b"".join(full.streaming_content)
+    assert full.status_code == 200 and full["Accept-Ranges"] == "bytes"
+    assert full["Content-Type"] == "audio/wav" and len(body) == ready_clip.size_bytes
+    part = client.get(url, HTTP_RANGE="bytes=100-199")
+    assert part.status_code == 206
+    assert part["Content-Range"] == f"bytes 100-199/{ready_clip.size_bytes}"
+    assert b"".join(part.streaming_content) == body[100:200]
+    tail = client.get(url, HTTP_RANGE="bytes=-10")
+    assert b"".join(tail.streaming_content) == body[-10:]
+    open_end = client.get(url, HTTP_RANGE=f"bytes={ready_clip.size_bytes - 5}-")
+    assert b"".join(open_end.streaming_content) == body[-5:]
+    bad = client.get(url, HTTP_RANGE=f"bytes={ready_clip.size_bytes + 10}-")
+    assert bad.status_code == 416 and bad["Content-Range"] == f"bytes */{ready_clip.size_bytes}"
+    cached = client.get(url, HTTP_IF_NONE_MATCH=full["ETag"])
+    assert cached.status_code == 304
+    assert "max-age" in full["Cache-Control"] and full["X-Content-Type-Options"] == "nosniff"
+
+
+def test_members_of_another_project_get_404_not_the_file(client_for, outsider, ready_clip):
+    client = client_for(outsider)
+    for suffix in ("", "audio", "peaks", "spectrogram", "annotations/"):
+        assert client.get(f"/api/clips/{ready_clip.pk}/{suffix}").status_code == 404, suffix
+
+
+def test_peaks_of_a_window_have_the_width_asked_for(client_for, annotator, ready_clip):
+    res = client_for(annotator).get(f"/api/clips/{ready_clip.pk}/peaks?start=0.5&end=2.5&width=300")
+    assert res.status_code == 200
+    body = res.json()
+    assert len(body["min"]) == len(body["max"]) == 300
+    assert all(lo <= hi for lo, hi in zip(body["min"], body["max"], strict=True))
+    assert max(body["max"]) == pytest.approx(0.5, abs=0.05)  # the fixture's sine amplitude
+
+
+def test_deep_zoom_reads_samples(client_for, annotator, ready_clip):
+    res = client_for(annotator).get(f"/api/clips/{ready_clip.pk}/peaks?start=1&end=1.01&width=500")
+    body = res.json()
+    assert res.status_code == 200 and body["level"] == -1
+    assert len(body["min"]) == 80  # 10 ms at 8 kHz: one bucket per sample
+
+
+@pytest.mark.parametrize(
+    "query", ["start=2&end=1", "width=0", "width=abc", "start=-1", "start=99&end=100"]
+)
+def test_bad_peak_windows_are_400(client_for, annotator, ready_clip, query):
+    res = client_for(annotator).get(f"/api/clips/{ready_clip.pk}/peaks?{query}")
+    assert res.status_code == 400
+
+
+def test_peaks_of_an_unprocessed_clip_are_409(client_for, annotator, project, wav_factory):
+    outcome = clip_import(project=project, item=ImportItem(name="p.wav", path=wav_factory()))
+    res = client_for(annotator).get(f"/api/clips/{outcome.clip_id}/peaks")
+    assert res.status_code == 409 and "pending" in res.json()["detail"]
+
+
+def test_spectrogram_is_a_png_of_the_size_asked_for(client_for, annotator, ready_clip):
+    from PIL import Image
+
+    res = client_for(annotator).get(
+        f"/api/clips/{ready_clip.pk}/spectrogram?start=0&end=3&width=320&height=120"
+    )
+    assert res.status_code == 200 and res["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(res.content)).size == (320, 120)
+    assert (
+        client_for(annotator).get(f"/api/clips/{ready_clip.pk}/spectrogram?width=99999").status_code
+        == 400
+    )
+
+
+def test_openapi_schema_and_docs_are_served(client_for, annotator):
+    client = client_for(annotator)
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    for path in ("/api/projects/", "/api/clips/{clip_id}/peaks", "/api/clips/{clip_id}/audio"):
+        assert path in text
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_members_api_adds_by_username_for_leads_only(
+    client_for, lead, annotator, make_user, project
+):
+    make_user("newbie")
+    res = client_for(lead).post(
+        f"/api/projects/{project.pk}/members/", {"username": "newbie", "role": "annotator"}
+    )
+    assert res.status_code == 201
+    assert (
+        client_for(annotator)
+        .post(f"/api/projects/{project.pk}/members/", {"username": "newbie", "role": "lead"})
+        .status_code
+        == 403
+    )
+    res = client_for(lead).post(
+        f"/api/projects/{project.pk}/members/", {"username": "ghost", "role": "annotator"}
+    )
+    assert res.status_code == 400 and "ghost" in res.json()["detail"]

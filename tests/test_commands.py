@@ -1,0 +1,118 @@
+"""The command-line interface: import_audio, create_project, add_member, setup_demo."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from labelapp.models import Clip, Membership, Project
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args, **kwargs) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=err, **kwargs)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_import_audio_exits_0_when_all_files_are_imported_or_duplicates(
+    project, wav_factory, tmp_path
+):
+    a, b = wav_factory(), wav_factory()
+    code, out, _ = run("import_audio", "Birds", str(a), str(b))
+    assert code == 0 and "2 imported" in out
+    code, out, _ = run("import_audio", str(project.pk), str(a))
+    assert code == 0 and "1 duplicates" in out
+
+
+def test_import_audio_exits_1_with_a_line_per_rejected_file(project, wav_factory, tmp_path):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    wav_factory().rename(folder / "ok.wav")
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    (folder / "empty.flac").write_bytes(b"")
+    code, out, err = run("import_audio", "Birds", str(folder))
+    assert code == 1
+    rejected = [line for line in out.splitlines() if line.startswith("rejected:")]
+    assert len(rejected) == 2
+    assert any("empty.flac: file is empty" in line for line in rejected)
+    assert "importing 3/3" in err  # the progress line
+    assert Clip.objects.filter(project=project).count() == 1
+
+
+def test_import_audio_names_an_unknown_project(wav_factory):
+    with pytest.raises(CommandError, match="no project with id or name 'Nope'"):
+        call_command("import_audio", "Nope", str(wav_factory()))
+
+
+def test_import_audio_refuses_a_malformed_manifest(project, tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path\nx.wav\n")
+    with pytest.raises(CommandError, match="'audio' column"):
+        call_command("import_audio", "Birds", str(manifest))
+
+
+def test_create_project_with_options():
+    code, out, _ = run(
+        "create_project",
+        "Frogs",
+        "--label-mode",
+        "multi",
+        "--annotation-mode",
+        "segments",
+        "--overlap",
+        "3",
+    )
+    assert code == 0
+    project = Project.objects.get(name="Frogs")
+    assert (project.label_mode, project.annotation_mode, project.annotations_per_clip) == (
+        "multi",
+        "segments",
+        3,
+    )
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_project", "frogs", stdout=io.StringIO())
+
+
+def test_add_member_reads_the_password_from_the_environment(project, monkeypatch):
+    with pytest.raises(CommandError, match="EARMARK_PASSWORD"):
+        call_command(
+            "add_member",
+            "Birds",
+            "zoe",
+            "--role",
+            "reviewer",
+            "--create-user",
+            stdout=io.StringIO(),
+        )
+    monkeypatch.setenv("EARMARK_PASSWORD", "s3cret-pass-phrase")
+    code, out, _ = run("add_member", str(project.pk), "zoe", "--role", "reviewer", "--create-user")
+    assert code == 0
+    zoe = get_user_model().objects.get(username="zoe")
+    assert zoe.check_password("s3cret-pass-phrase")
+    assert Membership.objects.get(user=zoe, project=project).role == "reviewer"
+    with pytest.raises(CommandError, match="no user named 'ghost'"):
+        call_command("add_member", "Birds", "ghost", "--role", "lead", stdout=io.StringIO())
+
+
+def test_setup_demo_is_idempotent(settings, tmp_path):
+    settings.EARMARK_FSDD_DIR = tmp_path / "absent"  # synthesized clips: fast and offline
+    settings.VAR_DIR = tmp_path
+    code, out, _ = run("setup_demo")
+    assert code == 0 and "lead" in out and "earmark-annotator" in out
+    project = Project.objects.get(name="Spoken digits (demo)")
+    clips = project.clips.count()
+    assert clips > 0
+    run("setup_demo")
+    assert Project.objects.filter(name="Spoken digits (demo)").count() == 1
+    assert project.clips.count() == clips
+    roles = dict(project.memberships.values_list("user__username", "role"))
+    assert roles == {"lead": "lead", "annotator": "annotator"}

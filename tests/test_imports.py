@@ -1,0 +1,360 @@
+"""Getting audio in through the import service: every rule, every bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from django.core.files.storage import default_storage
+
+from labelapp.models import Annotation, Clip, ImportJob
+from labelapp.services.imports import (
+    ImportItem,
+    clip_import,
+    import_job_create,
+    import_run,
+    original_name_error,
+)
+from labelapp.services.manifests import items_from_paths
+
+pytestmark = pytest.mark.django_db
+
+
+def _import(project, path, name=None, **kw):
+    name = path.name if name is None else name
+    return clip_import(project=project, item=ImportItem(name=name, path=path, **kw))
+
+
+def test_it_imports_a_wav_with_its_metadata_and_stores_the_original_untouched(
+    project, wav_factory, django_capture_on_commit_callbacks
+):
+    path = wav_factory(seconds=1.5, sr=22050, channels=2)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        outcome = _import(project, path)
+    assert len(callbacks) == 1  # processing is enqueued once the row has committed
+    assert outcome.status == "imported", outcome.error
+    clip = Clip.objects.get(pk=outcome.clip_id)
+    assert (clip.sample_rate, clip.channels, clip.format) == (22050, 2, "WAV")
+    assert clip.duration == pytest.approx(1.5, abs=1e-3)
+    assert clip.original_name == path.name
+    with default_storage.open(clip.file.name, "rb") as fh:
+        assert fh.read() == path.read_bytes()
+    # the enqueued processing ran (eagerly in unit tests) and produced peaks
+    clip.refresh_from_db()
+    assert clip.status == "ready" and clip.peaks_file
+
+
+@pytest.mark.parametrize(
+    "fmt,subtype,ext",
+    [("FLAC", "PCM_16", "flac"), ("OGG", "VORBIS", "ogg"), ("MP3", "MPEG_LAYER_III", "mp3")],
+)
+def test_it_imports_flac_ogg_and_mp3(project, tmp_path, fmt, subtype, ext):
+    sr = 44100
+    t = np.arange(sr * 2) / sr
+    path = tmp_path / f"tone.{ext}"
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 330 * t), sr, format=fmt, subtype=subtype)
+    outcome = _import(project, path)
+    assert outcome.status == "imported", outcome.error
+    clip = Clip.objects.get(pk=outcome.clip_id)
+    assert clip.format == fmt
+    assert clip.duration == pytest.approx(2.0, abs=0.06)
+    assert clip.file.name.endswith(f".{ext}")
+
+
+def test_a_duplicate_is_reported_not_failed(project, wav_factory):
+    path = wav_factory()
+    first = _import(project, path)
+    again = _import(project, path, name="copy.wav")
+    assert again.status == "duplicate"
+    assert again.clip_id == first.clip_id
+    assert Clip.objects.filter(project=project).count() == 1
+
+
+def test_the_same_file_may_live_in_two_projects(project, other_project, wav_factory):
+    path = wav_factory()
+    assert _import(project, path).status == "imported"
+    assert _import(other_project, path).status == "imported"
+
+
+BAD_FILES = {
+    "empty.wav": (b"", ("file is empty",)),
+    # random bytes may look like an MP3 frame sync to a decoder: either answer is clear
+    "noise.wav": (
+        bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)),
+        ("not an audio file", "corrupt"),
+    ),
+    "text.mp3": (b"<html><script>alert(1)</script></html>" * 50, ("not an audio file",)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_files_are_rejected_with_a_reason_and_leave_nothing_behind(project, tmp_path, name):
+    content, reason = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    before = _stored_files()
+    outcome = _import(project, path)
+    assert outcome.status == "rejected"
+    assert any(r in outcome.error.lower() for r in reason), outcome.error
+    assert not Clip.objects.exists()
+    assert _stored_files() == before
+
+
+def test_a_truncated_wav_is_rejected(project, wav_factory):
+    path = wav_factory(seconds=2.0)
+    data = path.read_bytes()
+    path.write_bytes(data[:44])  # header only: claims 2 s of data, has none
+    outcome = _import(project, path)
+    assert outcome.status == "rejected"
+    assert not Clip.objects.exists()
+
+
+def test_a_file_over_the_size_limit_is_rejected(project, wav_factory, settings):
+    settings.EARMARK_MAX_UPLOAD_BYTES = 1000
+    outcome = _import(project, wav_factory(seconds=1.0))
+    assert outcome.status == "rejected"
+    assert "larger than the limit" in outcome.error
+
+
+def test_a_file_over_the_duration_limit_is_rejected(project, wav_factory, settings):
+    settings.EARMARK_MAX_DURATION_S = 0.5
+    outcome = _import(project, wav_factory(seconds=1.0))
+    assert outcome.status == "rejected"
+    assert "limit" in outcome.error
+
+
+@pytest.mark.parametrize(
+    "name,reason",
+    [
+        ("..", "'..'"),
+        ("a..wav", "'..'"),
+        ("../../etc/passwd.wav", "slashes"),
+        ("a/b.wav", "slashes"),
+        ("a\\b.wav", "slashes"),
+        ("caf\udce9.wav", "UTF-8"),
+        ("bad\ufffd.wav", "UTF-8"),
+        ("", "empty"),
+        ("bell\x07.wav", "control"),
+    ],
+)
+def test_bad_names_are_rejected(project, wav_factory, name, reason):
+    assert reason in original_name_error(name)
+    outcome = _import(project, wav_factory(), name=name)
+    assert outcome.status == "rejected"
+    assert reason in outcome.error
+    assert not Clip.objects.exists()
+
+
+def test_ordinary_names_pass():
+    for name in ["dog bark.wav", "été.flac", "take.2.wav", "x.y.mp3", "It's (live).ogg"]:
+        assert original_name_error(name) == ""
+
+
+def test_an_unwritable_media_store_is_a_clear_error_without_orphan_rows(
+    project, wav_factory, settings, tmp_path
+):
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the media directory should be")
+    settings.MEDIA_ROOT = str(blocked)
+    outcome = _import(project, wav_factory())
+    assert outcome.status == "rejected"
+    assert "could not read or store the file" in outcome.error
+    assert not Clip.objects.exists()
+
+
+def test_a_batch_goes_on_after_a_bad_file_and_reports_each(project, wav_factory, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....WAVEjunk")
+    items = [
+        ImportItem(name=p.name, path=p) for p in [wav_factory(), bad, wav_factory(), wav_factory()]
+    ]
+    job = import_job_create(project=project, source="cli", total=len(items))
+    job = import_run(project=project, items=items, job=job)
+    assert (job.status, job.imported, job.rejected, job.processed) == ("done", 3, 1, 4)
+    assert [r["status"] for r in job.report] == ["imported", "rejected", "imported", "imported"]
+    assert job.report[1]["name"] == "bad.wav" and job.report[1]["error"]
+    assert ImportJob.objects.get(pk=job.pk).progress == 1.0
+
+
+def test_csv_manifest_gives_clip_labels_and_segments(project, wav_factory, tmp_path):
+    a = wav_factory("a.wav", seconds=3.0)
+    b = wav_factory("b.wav", seconds=3.0)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "audio,labels,start,end,speaker\n"
+        f"{a.name},animal/bird;animal/bird/corvid,,,ann\n"
+        f"{a.name},animal/dog,0.5,1.25,ann\n"
+        f"{b},speech,,,bob\n"
+    )
+    items = list(items_from_paths([manifest]))
+    job = import_run(
+        project=project, items=items, job=import_job_create(project=project, source="cli")
+    )
+    assert job.imported == 2 and job.rejected == 0, job.report
+    clip_a = Clip.objects.get(original_name="a.wav")
+    assert clip_a.metadata["speaker"] == "ann"
+    ann = Annotation.objects.get(clip=clip_a)
+    assert ann.source == "imported" and ann.annotator.username == "earmark-system"
+    assert sorted(cl.label.path for cl in ann.clip_labels.all()) == [
+        "animal/bird",
+        "animal/bird/corvid",
+    ]
+    (seg,) = ann.segments.all()
+    assert (seg.start, seg.end) == (0.5, 1.25)
+    assert [sl.label.path for sl in seg.segment_labels.all()] == ["animal/dog"]
+    assert Clip.objects.get(original_name="b.wav").annotation_count == 1
+
+
+def test_csv_rows_with_bad_segments_reject_that_file_only(project, wav_factory, tmp_path):
+    a = wav_factory("a.wav", seconds=1.0)
+    b = wav_factory("b.wav", seconds=1.0)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        f"audio,labels,start,end\n{a.name},x,0.5,,\n{b.name},y,0.2,0.4\nmissing.wav,z,,\n"
+    )
+    job = import_run(
+        project=project,
+        items=list(items_from_paths([manifest])),
+        job=import_job_create(project=project, source="cli"),
+    )
+    by_name = {r["name"]: r for r in job.report}
+    assert by_name["a.wav"]["status"] == "rejected"
+    assert "start and end" in by_name["a.wav"]["error"]
+    assert by_name["b.wav"]["status"] == "imported"
+    assert by_name["missing.wav"]["status"] == "rejected"
+    assert "not found" in by_name["missing.wav"]["error"]
+
+
+def test_a_segment_past_the_end_of_the_clip_is_rejected(project, wav_factory, tmp_path):
+    a = wav_factory("a.wav", seconds=1.0)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"audio,labels,start,end\n{a.name},x,0.5,9\n")
+    job = import_run(
+        project=project,
+        items=list(items_from_paths([manifest])),
+        job=import_job_create(project=project, source="cli"),
+    )
+    assert job.report[0]["status"] == "rejected"
+    assert "past the clip's end" in job.report[0]["error"]
+    assert not Clip.objects.exists()
+
+
+def test_single_label_projects_refuse_two_clip_labels_on_import(project, wav_factory, tmp_path):
+    project.label_mode = "single"
+    project.save()
+    a = wav_factory("a.wav")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"audio,labels\n{a.name},cat;dog\n")
+    job = import_run(
+        project=project,
+        items=list(items_from_paths([manifest])),
+        job=import_job_create(project=project, source="cli"),
+    )
+    assert job.report[0]["status"] == "rejected"
+    assert "single-label" in job.report[0]["error"]
+
+
+def test_a_manifest_without_an_audio_column_is_refused(tmp_path):
+    from labelapp.errors import DomainError
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("file,labels\nx.wav,a\n")
+    with pytest.raises(DomainError, match="'audio' column"):
+        list(items_from_paths([manifest]))
+
+
+def test_label_studio_tasks_bring_annotations_and_predictions(project, wav_factory, tmp_path):
+    a = wav_factory("a.wav", seconds=4.0)
+    b = wav_factory("b.wav", seconds=4.0)
+    tasks = [
+        {
+            "id": 7,
+            "data": {"audio": f"/data/local-files/?d={a.name}", "site": "north"},
+            "annotations": [
+                {
+                    "result": [
+                        {
+                            "type": "labels",
+                            "value": {"start": 1.0, "end": 2.5, "channel": 0, "labels": ["Bird"]},
+                        },
+                        {"type": "choices", "value": {"choices": ["Outdoor"]}},
+                        {"type": "taxonomy", "value": {"taxonomy": [["Animal", "Dog"]]}},
+                    ]
+                }
+            ],
+            "predictions": [
+                {
+                    "model_version": "birdnet-2.4",
+                    "score": 0.8,
+                    "result": [
+                        {
+                            "type": "labels",
+                            "score": 0.7,
+                            "value": {"start": 0.5, "end": 1.0, "labels": ["Bird"]},
+                        },
+                    ],
+                }
+            ],
+        },
+        {"data": {"audio": f"file://{b}"}},
+        {"data": {"audio": "https://example.org/x.wav"}},
+        {"data": {}},
+    ]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    job = import_run(
+        project=project,
+        items=list(items_from_paths([path])),
+        job=import_job_create(project=project, source="cli"),
+    )
+    statuses = [r["status"] for r in job.report]
+    assert statuses == ["imported", "imported", "rejected", "rejected"]
+    assert "not fetched" in job.report[2]["error"]
+    clip = Clip.objects.get(original_name="a.wav")
+    assert clip.metadata == {"site": "north", "label_studio_id": 7}
+    ann = clip.annotations.get()
+    assert sorted(cl.label.path for cl in ann.clip_labels.all()) == ["Animal/Dog", "Outdoor"]
+    (seg,) = ann.segments.all()
+    assert (seg.start, seg.end, seg.channel) == (1.0, 2.5, 0)
+    (pred,) = clip.predictions.all()
+    assert pred.model_version.name == "birdnet-2.4"
+    assert pred.model_version.status == "external"
+    assert pred.segments[0]["score"] == 0.7
+
+
+def test_a_malformed_label_studio_file_is_refused(tmp_path):
+    from labelapp.errors import DomainError
+
+    path = tmp_path / "tasks.json"
+    path.write_text("{not json")
+    with pytest.raises(DomainError, match="not a JSON file"):
+        list(items_from_paths([path]))
+
+
+def test_folders_are_imported_recursively_skipping_other_files(project, wav_factory, tmp_path):
+    root = tmp_path / "tree"
+    (root / "a" / "b").mkdir(parents=True)
+    wav_factory().rename(root / "one.wav")
+    wav_factory().rename(root / "a" / "b" / "two.wav")
+    (root / "a" / "notes.txt").write_text("not audio")
+    items = list(items_from_paths([root]))
+    assert sorted(i.name for i in items) == ["one.wav", "two.wav"]
+    assert {i.metadata["source_path"] for i in items} == {"one.wav", "a/b/two.wav"}
+
+
+def test_an_upload_stream_is_staged_and_imported(project, wav_factory):
+    data = wav_factory().read_bytes()
+    outcome = clip_import(project=project, item=ImportItem(name="up.wav", fileobj=io.BytesIO(data)))
+    assert outcome.status == "imported"
+
+
+def _stored_files():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT)
+    return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.exists() else []
