@@ -137,6 +137,8 @@ class SegmentOutSerializer(serializers.Serializer):
 class AnnotationOutSerializer(serializers.ModelSerializer):
     annotator = serializers.CharField(source="annotator.username")
     clip_labels = serializers.SerializerMethodField()
+    # Labeling a child implies its ancestors: stored once, expanded here (ontology.tree).
+    clip_labels_expanded = serializers.SerializerMethodField()
     segments = serializers.SerializerMethodField()
 
     class Meta:
@@ -151,6 +153,7 @@ class AnnotationOutSerializer(serializers.ModelSerializer):
             "ontology_version",
             "lead_time",
             "clip_labels",
+            "clip_labels_expanded",
             "segments",
             "created_at",
             "updated_at",
@@ -158,6 +161,11 @@ class AnnotationOutSerializer(serializers.ModelSerializer):
 
     def get_clip_labels(self, obj) -> list[str]:
         return [cl.label.path for cl in obj.clip_labels.all()]
+
+    def get_clip_labels_expanded(self, obj) -> list[str]:
+        from ontology.tree import paths_with_ancestors
+
+        return paths_with_ancestors(cl.label for cl in obj.clip_labels.all())
 
     def get_segments(self, obj) -> list[dict]:
         return SegmentOutSerializer(

@@ -20,6 +20,7 @@ from labelapp.models import (
 )
 from ontology.models import Label
 from ontology.services import label_resolve
+from ontology.tree import labels_collapse
 
 SEGMENT_PRECISION_S = 0.01  # segments snap to 10 ms
 COUNTED_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
@@ -103,6 +104,10 @@ def annotation_input_build(
         if not labels:
             raise DomainError(f"segment {i} ({start}-{end} s) has no label")
         data.segments.append(SegmentInput(start=start, end=end, labels=labels, channel=channel))
+    # A child implies its ancestors: stored once, as the most specific labels only.
+    data.clip_labels = labels_collapse(data.clip_labels)
+    for seg in data.segments:
+        seg.labels = labels_collapse(seg.labels)
     rules_check(project, data)
     return data
 

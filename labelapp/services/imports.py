@@ -35,6 +35,7 @@ AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3"}
 _FORMAT_EXTENSION = {"WAV": "wav", "WAVEX": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}
 _HASH_BLOCK = 1024 * 1024  # bytes
 JOB_SAVE_EVERY = 10  # files between progress writes of a job row
+ENQUEUE_BATCH = 25  # clips per processing message: fewer, fuller messages for big batches
 
 
 @dataclass
@@ -121,8 +122,17 @@ def storage_name_for(project_id: int, sha256: str, fmt: str) -> str:
     return f"clips/{project_id}/{sha256[:2]}/{sha256}.{ext}"
 
 
-def clip_import(*, project: Project, item: ImportItem, job: ImportJob | None = None) -> FileOutcome:
-    """Import one file. Never raises for bad input: the outcome says what happened."""
+def clip_import(
+    *,
+    project: Project,
+    item: ImportItem,
+    job: ImportJob | None = None,
+    on_committed: Callable[[int], None] | None = None,
+) -> FileOutcome:
+    """Import one file. Never raises for bad input: the outcome says what happened.
+
+    Once the clip's row has committed, `on_committed(clip_id)` runs (default: send the clip
+    to the worker); batch imports pass a collector that sends clips in batches."""
     name = item.name
     if item.error:
         return FileOutcome(name, "rejected", error=item.error)
@@ -149,7 +159,14 @@ def clip_import(*, project: Project, item: ImportItem, job: ImportJob | None = N
             return FileOutcome(name, "rejected", error="file is empty")
         info = probe(path, max_duration_s=settings.EARMARK_MAX_DURATION_S)
         return _store(
-            project=project, item=item, job=job, path=path, sha256=sha256, size=size, info=info
+            project=project,
+            item=item,
+            job=job,
+            path=path,
+            sha256=sha256,
+            size=size,
+            info=info,
+            on_committed=on_committed or (lambda clip_id: clips_enqueue_processing([clip_id])),
         )
     except AudioError as exc:
         return FileOutcome(name, "rejected", error=str(exc))
@@ -165,7 +182,7 @@ def clip_import(*, project: Project, item: ImportItem, job: ImportJob | None = N
             staged.unlink(missing_ok=True)
 
 
-def _store(*, project, item, job, path, sha256, size, info: AudioInfo) -> FileOutcome:
+def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_committed) -> FileOutcome:
     existing = Clip.objects.filter(project=project, sha256=sha256).first()
     probe_clip = existing or Clip(project=project, duration=info.duration, channels=info.channels)
     labels_given = bool(item.clip_labels or item.segments)
@@ -230,7 +247,7 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo) -> FileOu
                 from ml_backend.services import predictions_import
 
                 predictions_import(clip=clip, predictions=item.predictions)
-            transaction.on_commit(lambda: clips_enqueue_processing([clip.pk]))
+            transaction.on_commit(lambda: on_committed(clip.pk))
     except IntegrityError:
         if created_file:
             default_storage.delete(storage_name)
@@ -301,14 +318,29 @@ def import_run(
     job: ImportJob,
     on_progress: Callable[[ImportJob, FileOutcome], None] | None = None,
 ) -> ImportJob:
-    """Import a batch: each file on its own, the rest of the batch going on after a failure."""
+    """Import a batch: each file on its own, the rest of the batch going on after a failure.
+    Imported clips go to the worker in messages of ENQUEUE_BATCH clips."""
+    batch: list[int] = []
+
+    def flush() -> None:
+        if batch:
+            clips_enqueue_processing(batch.copy())
+            batch.clear()
+
+    def collect(clip_id: int) -> None:
+        batch.append(clip_id)
+        if len(batch) >= ENQUEUE_BATCH:
+            flush()
+
     try:
         for n, item in enumerate(items, start=1):
-            outcome = clip_import(project=project, item=item, job=job)
+            outcome = clip_import(project=project, item=item, job=job, on_committed=collect)
             import_job_record(job, outcome, save=(n % JOB_SAVE_EVERY == 0))
             if on_progress:
                 on_progress(job, outcome)
     except Exception as exc:
         logger.exception("import job %s failed", job.pk)
         return import_job_finish(job, error=f"import stopped: {exc}")
+    finally:
+        flush()
     return import_job_finish(job)

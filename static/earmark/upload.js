@@ -56,6 +56,10 @@ function setup(root) {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     summary.textContent += " · done";
     summary.dataset.done = "true";
+    const refresh = document.createElement("a");
+    refresh.href = window.location.pathname;
+    refresh.textContent = " Refresh the clip list";
+    summary.appendChild(refresh);
   }
 
   const sum = (m) => Array.from(m.values()).reduce((a, b) => a + b, 0);

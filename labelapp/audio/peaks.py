@@ -1,0 +1,365 @@
+"""Multi-resolution min/max waveform peaks: computed once per clip, read per window.
+
+File format (all integers little-endian), version 1::
+
+    offset  size  field
+    0       4     magic b"EMPK"
+    4       2     version (1)
+    6       2     channels of the source (the peaks themselves are one mixed envelope)
+    8       4     sample_rate (Hz)
+    12      8     frames (samples per channel actually decoded)
+    20      4     base samples per bucket at level 0 (256)
+    24      4     factor between levels (4)
+    28      4     n_levels
+    32      16*n  level table, per level: u64 byte offset of its data from the file start,
+                  u64 number of buckets
+    ...           level data, level 0 first: `buckets` int16 pairs (min, max), 4 bytes each
+
+Level L has 256 * 4**L samples per bucket and ceil(frames / that) buckets; the last bucket
+may be partial. Levels stop at the first one with <= 2048 buckets. A bucket's min is the
+smallest sample over all channels, its max the largest, scaled so that +-32767 = +-1.0.
+Bucket i of level L lies at offset_L + 4 * i, so any window of any level is one seek and
+one read (also over a storage backend's file object).
+
+Memory while computing: audio is decoded in blocks of at most `block_frames` frames (and at
+most READ_BLOCK_SAMPLES samples); level 0 is streamed to a spooled temporary file (in memory
+below SPOOL_MAX_BYTES, on disk above), and each coarser level is built by streaming the level
+below it in chunks. Peak Python memory is a few MB whatever the length: a 10-hour 192 kHz
+file has 27M level-0 buckets (108 MB), which go to disk, not to RAM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import struct
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+import numpy as np
+import soundfile as sf
+
+from labelapp.audio._util import (
+    READ_BLOCK_SAMPLES,
+    check_int,
+    check_window,
+    iter_blocks,
+    mix_min_max,
+    read_exact,
+    window_frames,
+)
+from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
+
+MAGIC = b"EMPK"
+VERSION = 1
+BASE_SAMPLES_PER_BUCKET = 256  # samples per bucket at level 0
+LEVEL_FACTOR = 4  # each level's buckets span this many buckets of the level below
+MAX_TOP_BUCKETS = 2048  # buckets; the coarsest level has at most this many
+MAX_LEVELS = 32  # sanity bound when reading a header (4**32 * 256 samples is plenty)
+PEAK_SCALE = 32767  # int16 value of a full-scale (1.0) sample
+MAX_WIDTH = 20000  # buckets per response
+MAX_SAMPLE_WINDOW_S = 10.0  # seconds; longest window read_sample_window will decode
+SPOOL_MAX_BYTES = 1 << 20  # level data up to this size stays in memory while computing
+CHUNK_BUCKETS = 1 << 16  # buckets per read when deriving a coarser level (multiple of 4)
+PROGRESS_STEP = 0.01  # call `progress` at most once per this fraction of the stream
+
+_HEADER = struct.Struct("<4sHHIQIII")
+_LEVEL = struct.Struct("<QQ")
+_PAIR = np.dtype("<i2")
+_PAIR_BYTES = 4  # one (min, max) int16 pair
+
+
+@dataclass(frozen=True)
+class PeaksLevel:
+    index: int
+    samples_per_bucket: int  # frames per bucket
+    offset: int  # bytes from the start of the peaks file
+    buckets: int
+
+
+@dataclass(frozen=True)
+class PeaksHeader:
+    sample_rate: int  # Hz
+    frames: int
+    channels: int
+    levels: tuple[PeaksLevel, ...]
+    base_samples_per_bucket: int = BASE_SAMPLES_PER_BUCKET
+    factor: int = LEVEL_FACTOR
+    version: int = VERSION
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.frames / self.sample_rate
+
+    @property
+    def size(self) -> int:
+        """Bytes of the header plus level table."""
+        return _HEADER.size + _LEVEL.size * len(self.levels)
+
+    def to_bytes(self) -> bytes:
+        head = _HEADER.pack(
+            MAGIC, self.version, self.channels, self.sample_rate, self.frames,
+            self.base_samples_per_bucket, self.factor, len(self.levels),
+        )  # fmt: skip
+        return head + b"".join(_LEVEL.pack(lv.offset, lv.buckets) for lv in self.levels)
+
+
+def plan_levels(frames: int) -> list[int]:
+    """Bucket counts per level for `frames` samples: level 0 at BASE_SAMPLES_PER_BUCKET, each
+    next level LEVEL_FACTOR times coarser, the last one the first with <= MAX_TOP_BUCKETS."""
+    counts = [max(1, -(-frames // BASE_SAMPLES_PER_BUCKET))]
+    while counts[-1] > MAX_TOP_BUCKETS:
+        counts.append(-(-counts[-1] // LEVEL_FACTOR))
+    return counts
+
+
+def compute_peaks(
+    source: Source,
+    dest_fileobj: IO[bytes],
+    *,
+    block_frames: int = 262144,
+    progress: Callable[[float], None] | None = None,
+) -> PeaksHeader:
+    """Stream `source` once and write its peaks file to `dest_fileobj` (only `write` is used;
+    it is flushed, not closed). `progress(fraction)` is called with 0..1 now and then.
+
+    Raises AudioError if the audio cannot be opened or decoded, or decodes to nothing.
+    """
+    block_frames = check_int("block_frames", block_frames, BASE_SAMPLES_PER_BUCKET, 1 << 24)
+    # One spooled temporary file per level, level 0 first; all deleted on exit.
+    with contextlib.ExitStack() as temps:
+        files = [temps.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES))]
+        with open_audio(source) as snd:
+            channels, sample_rate, expected = snd.channels, snd.samplerate, snd.frames
+            # Whole buckets per block so that only the stream's last bucket is ever partial.
+            per_block = min(block_frames, max(1, READ_BLOCK_SAMPLES // channels))
+            per_block -= per_block % BASE_SAMPLES_PER_BUCKET
+            per_block = max(BASE_SAMPLES_PER_BUCKET, per_block)
+            frames = _stream_level0(snd, files[0], per_block, expected, progress)
+        if frames == 0:
+            raise AudioError(ZERO_DURATION)
+        counts = plan_levels(frames)
+        for _ in counts[1:]:
+            coarser = temps.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES))
+            _downsample(files[-1], coarser)
+            files.append(coarser)
+        levels, offset = [], _HEADER.size + _LEVEL.size * len(counts)
+        for i, count in enumerate(counts):
+            spb = BASE_SAMPLES_PER_BUCKET * LEVEL_FACTOR**i
+            levels.append(PeaksLevel(i, spb, offset, count))
+            offset += count * _PAIR_BYTES
+        header = PeaksHeader(sample_rate, frames, channels, tuple(levels))
+        dest_fileobj.write(header.to_bytes())
+        for f in files:
+            f.seek(0)
+            shutil.copyfileobj(f, dest_fileobj, SPOOL_MAX_BYTES)
+        if hasattr(dest_fileobj, "flush"):
+            dest_fileobj.flush()
+    if progress is not None:
+        progress(1.0)
+    return header
+
+
+def _stream_level0(
+    snd: sf.SoundFile,
+    out: IO[bytes],
+    per_block: int,
+    expected: int,
+    progress: Callable[[float], None] | None,
+) -> int:
+    """Decode the whole stream block by block, writing level-0 pairs; returns frames read."""
+    buf = np.empty((per_block, snd.channels), dtype=np.float32)  # reused: no per-block alloc
+    frames, reported = 0, 0.0
+    while True:
+        try:
+            block = snd.read(per_block, dtype="float32", always_2d=True, out=buf)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            seconds = frames / snd.samplerate
+            raise AudioError(f"{TRUNCATED}: decoding failed at {seconds:.1f} s ({exc})") from None
+        n = len(block)
+        if n == 0:
+            break
+        lo, hi = mix_min_max(block)
+        full = n - n % BASE_SAMPLES_PER_BUCKET
+        mins = lo[:full].reshape(-1, BASE_SAMPLES_PER_BUCKET).min(axis=1)
+        maxs = hi[:full].reshape(-1, BASE_SAMPLES_PER_BUCKET).max(axis=1)
+        if full < n:  # partial bucket: only the last block of the stream has one
+            mins = np.append(mins, lo[full:].min())
+            maxs = np.append(maxs, hi[full:].max())
+        out.write(_to_pairs(mins, maxs).tobytes())
+        frames += n
+        if n < per_block:
+            break
+        if progress is not None and expected > 0 and frames / expected - reported >= PROGRESS_STEP:
+            reported = min(frames / expected, 0.99)
+            progress(reported)
+    return frames
+
+
+def _to_pairs(mins: np.ndarray, maxs: np.ndarray) -> np.ndarray:
+    """(n, 2) int16 pairs from float min/max in [-1, 1]; NaN (bad float files) reads as 0."""
+    pairs = np.stack([mins, maxs], axis=1).astype(np.float32)
+    np.nan_to_num(pairs, copy=False, nan=0.0)
+    return np.clip(np.rint(pairs * PEAK_SCALE), -PEAK_SCALE, PEAK_SCALE).astype(_PAIR)
+
+
+def _downsample(src: IO[bytes], dst: IO[bytes]) -> None:
+    """Write the next coarser level of `src` to `dst`, streaming CHUNK_BUCKETS at a time."""
+    src.seek(0)
+    while raw := read_exact(src, CHUNK_BUCKETS * _PAIR_BYTES):
+        pairs = np.frombuffer(raw, dtype=_PAIR).reshape(-1, 2)
+        # CHUNK_BUCKETS is a multiple of LEVEL_FACTOR, so groups never straddle two chunks;
+        # reduceat makes the stream's last group partial when it has to be.
+        groups = np.arange(0, len(pairs), LEVEL_FACTOR)
+        mins = np.minimum.reduceat(pairs[:, 0], groups)
+        maxs = np.maximum.reduceat(pairs[:, 1], groups)
+        dst.write(np.stack([mins, maxs], axis=1).astype(_PAIR).tobytes())
+
+
+def read_peaks_header(peaks_fileobj: BinaryIO) -> PeaksHeader:
+    """Parse the header of a peaks file (one seek, one small read). ValueError if invalid."""
+    peaks_fileobj.seek(0)
+    raw = read_exact(peaks_fileobj, _HEADER.size + _LEVEL.size * MAX_LEVELS)
+    if len(raw) < _HEADER.size:
+        raise ValueError("not a peaks file: too short")
+    magic, version, channels, rate, frames, base, factor, n_levels = _HEADER.unpack_from(raw)
+    if magic != MAGIC:
+        raise ValueError("not a peaks file: bad magic")
+    if version != VERSION:
+        raise ValueError(f"unsupported peaks file version {version}")
+    if not (0 < n_levels <= MAX_LEVELS and rate > 0 and frames > 0 and base > 0 and factor > 1):
+        raise ValueError("corrupt peaks header")
+    if len(raw) < _HEADER.size + _LEVEL.size * n_levels:
+        raise ValueError("corrupt peaks header: level table is cut off")
+    levels = []
+    for i in range(n_levels):
+        offset, buckets = _LEVEL.unpack_from(raw, _HEADER.size + _LEVEL.size * i)
+        spb = base * factor**i
+        if buckets != -(-frames // spb):
+            raise ValueError(f"corrupt peaks header: level {i} has {buckets} buckets")
+        levels.append(PeaksLevel(i, spb, offset, buckets))
+    return PeaksHeader(rate, frames, channels, tuple(levels), base, factor, version)
+
+
+def read_peaks(peaks_fileobj: BinaryIO, *, start: float, end: float, width: int) -> dict[str, Any]:
+    """Peaks of [start, end) seconds (end clamped to the audio) as `width` buckets.
+
+    Picks the coarsest level that still has >= `width` buckets in the window, reads only
+    those bytes, and folds them into `width` groups with min/max. Returns fewer buckets when
+    even level 0 has fewer than `width` in the window. "start"/"end" in the result are the
+    span actually covered (aligned to the level's buckets, so possibly a little wider);
+    "min"/"max" are in [-1, 1]; "samples_per_bucket" is the mean frames per output bucket.
+    """
+    header = read_peaks_header(peaks_fileobj)
+    width = check_int("width", width, 1, MAX_WIDTH)
+    start, end = check_window(start, end, header.duration)
+    f0, f1 = window_frames(start, end, header.sample_rate, header.frames)
+
+    level, b0, b1 = header.levels[0], 0, 0
+    for candidate in reversed(header.levels):
+        spb = candidate.samples_per_bucket
+        level, b0, b1 = candidate, f0 // spb, -(-f1 // spb)
+        if b1 - b0 >= width:
+            break
+    peaks_fileobj.seek(level.offset + b0 * _PAIR_BYTES)
+    raw = read_exact(peaks_fileobj, (b1 - b0) * _PAIR_BYTES)
+    pairs = np.frombuffer(raw, dtype=_PAIR).reshape(-1, 2)
+    if len(pairs) != b1 - b0:
+        raise ValueError("corrupt peaks file: level data is cut off")
+
+    n_out = min(width, len(pairs))
+    groups = (np.arange(n_out) * len(pairs)) // n_out  # strictly increasing: len >= n_out
+    mins = np.minimum.reduceat(pairs[:, 0], groups)
+    maxs = np.maximum.reduceat(pairs[:, 1], groups)
+    first = b0 * level.samples_per_bucket
+    last = min(b1 * level.samples_per_bucket, header.frames)
+    return _window_dict(
+        first, last, header.sample_rate, level.index, mins / PEAK_SCALE, maxs / PEAK_SCALE
+    )
+
+
+def read_sample_window(source: Source, *, start: float, end: float, width: int) -> dict[str, Any]:
+    """Min/max of the raw samples of [start, end) seconds in `width` buckets (level -1).
+
+    For zoom levels finer than level 0. Seeks and decodes only the window, which may be at
+    most MAX_SAMPLE_WINDOW_S long (ValueError otherwise). With fewer samples than `width`,
+    one bucket per sample (min == max == the sample, for mono).
+    """
+    width = check_int("width", width, 1, MAX_WIDTH)
+    with open_audio(source) as snd:
+        rate, frames = snd.samplerate, snd.frames
+        if frames <= 0:
+            raise AudioError(ZERO_DURATION)
+        start, end = check_window(start, end, frames / rate)
+        if end - start > MAX_SAMPLE_WINDOW_S:
+            raise ValueError(
+                f"a sample window can span at most {MAX_SAMPLE_WINDOW_S:g} s, "
+                f"got {end - start:.3f} s; use the peaks instead"
+            )
+        f0, f1 = window_frames(start, end, rate, frames)
+        n_out = min(width, f1 - f0)
+        # Bucket j covers frames [edges[j], edges[j+1]); edges strictly increase.
+        edges = f0 + (np.arange(n_out + 1) * (f1 - f0)) // n_out
+        mins = np.full(n_out, np.inf, dtype=np.float32)
+        maxs = np.full(n_out, -np.inf, dtype=np.float32)
+        pos = f0
+        try:
+            for block in iter_blocks(snd, f0, f1 - f0):
+                lo, hi = mix_min_max(block)
+                # Buckets this block touches, and where each starts inside the block.
+                j0 = int(np.searchsorted(edges, pos, side="right")) - 1
+                j1 = int(np.searchsorted(edges, pos + len(block) - 1, side="right"))
+                starts = np.maximum(edges[j0:j1], pos) - pos
+                np.minimum(mins[j0:j1], np.minimum.reduceat(lo, starts), out=mins[j0:j1])
+                np.maximum(maxs[j0:j1], np.maximum.reduceat(hi, starts), out=maxs[j0:j1])
+                pos += len(block)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioError(f"{TRUNCATED}: could not decode the window ({exc})") from None
+    filled = int(np.searchsorted(edges, pos, side="left"))  # buckets that got samples
+    if filled == 0:
+        raise AudioError(f"{TRUNCATED}: could not decode the window")
+    mins, maxs = _clean(mins[:filled]), _clean(maxs[:filled])
+    return _window_dict(f0, min(pos, f1), rate, -1, mins, maxs)
+
+
+def peaks_window(
+    peaks_fileobj: BinaryIO,
+    audio_source: Source | None,
+    *,
+    start: float,
+    end: float,
+    width: int,
+) -> dict[str, Any]:
+    """Peaks for a window from whichever source fits the zoom: the precomputed levels, or,
+    when a level-0 bucket would be coarser than an output bucket (and the window is at most
+    MAX_SAMPLE_WINDOW_S), the raw samples of `audio_source`."""
+    header = read_peaks_header(peaks_fileobj)
+    width = check_int("width", width, 1, MAX_WIDTH)
+    start, end = check_window(start, end, header.duration)
+    f0, f1 = window_frames(start, end, header.sample_rate, header.frames)
+    too_fine = f1 - f0 < width * BASE_SAMPLES_PER_BUCKET
+    if audio_source is not None and too_fine and end - start <= MAX_SAMPLE_WINDOW_S:
+        return read_sample_window(audio_source, start=start, end=end, width=width)
+    return read_peaks(peaks_fileobj, start=start, end=end, width=width)
+
+
+def _clean(values: np.ndarray) -> np.ndarray:
+    """Samples as the peaks file would store them: NaN as 0, clipped to [-1, 1]."""
+    return np.clip(np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
+
+
+def _window_dict(
+    first: int, last: int, rate: int, level: int, mins: np.ndarray, maxs: np.ndarray
+) -> dict[str, Any]:
+    return {
+        "start": round(first / rate, 6),
+        "end": round(last / rate, 6),
+        "sample_rate": rate,
+        "samples_per_bucket": (last - first) / max(len(mins), 1),
+        "level": level,
+        "min": np.round(np.asarray(mins, dtype=np.float64), 4).tolist(),
+        "max": np.round(np.asarray(maxs, dtype=np.float64), 4).tolist(),
+    }

@@ -1,0 +1,263 @@
+"""Probing: what an uploaded file is, and whether it can be decoded from start to end.
+
+`probe` reads the container header, decodes one block at the start and one block near the
+end (reached by seeking), and never decodes the rest: a one-hour WAV probes in milliseconds.
+
+WAV length claims. libsndfile clamps a WAV whose data chunk declares more bytes than the file
+holds to what is there. We tell two cases apart:
+
+* a declared size of at least `RIFF_UNKNOWN_SIZE_BYTES` (RF64: `RF64_UNKNOWN_SIZE_BYTES`) is
+  not a real length but a "length unknown" marker (writers that could not seek back, such as
+  ffmpeg or sox writing to a pipe, leave 0xFFFFFFFF or similar) or an absurd claim: accepted,
+  and the length reported is what the file actually holds;
+* a plausible size that the file falls short of is a cut-off upload: rejected as truncated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+import soundfile as sf
+
+from labelapp.audio._util import fmt_duration, read_exact
+
+Source = str | os.PathLike[str] | BinaryIO
+
+PROBE_BLOCK_FRAMES = 4096  # frames decoded at the start and near the end of the stream
+DEFAULT_MAX_CHANNELS = 64
+RIFF_UNKNOWN_SIZE_BYTES = 0x7FFF0000  # bytes; a 32-bit WAV data size this large = unknown
+RF64_UNKNOWN_SIZE_BYTES = 1 << 40  # bytes (1 TiB); an RF64 data size this large = unknown
+MAX_RIFF_CHUNKS = 256  # chunks scanned before giving up on finding 'data'
+
+NOT_AUDIO = "not an audio file (no WAV, FLAC, OGG or MP3 header found)"
+EMPTY = "file is empty"
+ZERO_CHANNELS = "zero channels"
+ZERO_DURATION = "zero duration"
+TRUNCATED = "audio is truncated or corrupt"
+
+
+class AudioError(ValueError):
+    """A file that cannot be used as audio. str() is a one-line message fit for users."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What `probe` found. `frames` and `duration` (seconds) are what can actually be read."""
+
+    format: str  # libsndfile major format: "WAV", "FLAC", "OGG", "MP3", "RF64", ...
+    codec: str  # libsndfile subtype: "PCM_16", "FLOAT", "VORBIS", "MPEG_LAYER_III", ...
+    sample_rate: int  # Hz
+    channels: int
+    frames: int  # samples per channel
+    duration: float  # seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe(
+    source: Source,
+    *,
+    max_duration_s: float | None = None,
+    max_channels: int = DEFAULT_MAX_CHANNELS,
+) -> AudioInfo:
+    """Identify and validate an audio file without decoding it whole.
+
+    `source` is a path or a seekable binary file object (its position is restored).
+    Raises AudioError for an empty file, a file that is not audio, zero channels, more than
+    `max_channels` channels, zero duration, a duration over `max_duration_s` seconds, or a
+    stream that cannot be decoded at its start or near its end (truncated or corrupt).
+    """
+    with open_audio(source) as snd:
+        channels, sample_rate, frames = snd.channels, snd.samplerate, snd.frames
+        if channels <= 0:
+            raise AudioError(ZERO_CHANNELS)
+        if sample_rate <= 0:
+            raise AudioError(f"invalid sample rate {sample_rate} Hz")
+        if channels > max_channels:
+            raise AudioError(f"too many channels: {channels} (the limit is {max_channels})")
+        if frames <= 0:
+            raise AudioError(ZERO_DURATION)
+        # Reject over-long files on the header's word before decoding anything.
+        _check_duration(frames / sample_rate, max_duration_s)
+        _decode_or_fail(snd, 0, PROBE_BLOCK_FRAMES, "the start of the stream")
+        tail_start = max(0, frames - PROBE_BLOCK_FRAMES)
+        got = _decode_or_fail(snd, tail_start, frames - tail_start, "the end of the stream")
+        # A compressed stream whose header over-states its length (estimated MP3 lengths)
+        # ends early: report the frames that can actually be read.
+        frames = tail_start + got
+        return AudioInfo(
+            format=snd.format,
+            codec=snd.subtype,
+            sample_rate=sample_rate,
+            channels=channels,
+            frames=frames,
+            duration=frames / sample_rate,
+        )
+
+
+@contextlib.contextmanager
+def open_audio(source: Source) -> Iterator[sf.SoundFile]:
+    """Open `source` with libsndfile, mapping failures to AudioError.
+
+    The container is sniffed first so that "not audio" and "damaged audio" get different
+    messages. A file object is read from offset 0 and its position is restored on exit. A
+    missing path raises FileNotFoundError (a storage problem, not a property of the audio).
+    """
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        size = path.stat().st_size
+        if size == 0:
+            raise AudioError(EMPTY)
+        with open(path, "rb") as fh:
+            kind = _sniff(fh, size)
+        with _soundfile(str(path), kind) as snd:
+            yield snd
+        return
+
+    fileobj = source
+    position = fileobj.tell()
+    try:
+        fileobj.seek(0, io.SEEK_END)
+        size = fileobj.tell()  # not seek's return value: some wrappers return None
+        if size == 0:
+            raise AudioError(EMPTY)
+        fileobj.seek(0)
+        kind = _sniff(fileobj, size)
+        fileobj.seek(0)
+        with _soundfile(fileobj, kind) as snd:
+            yield snd
+    finally:
+        fileobj.seek(position)
+
+
+@contextlib.contextmanager
+def _soundfile(target: str | BinaryIO, kind: str) -> Iterator[sf.SoundFile]:
+    try:
+        snd = sf.SoundFile(target)
+    except sf.LibsndfileError as exc:
+        reason = exc.error_string.rstrip(".")
+        if "channel count is zero" in reason.lower():
+            raise AudioError(ZERO_CHANNELS) from None
+        raise AudioError(f"{TRUNCATED}: the {kind} header could not be parsed ({reason})") from None
+    except (RuntimeError, TypeError) as exc:
+        raise AudioError(f"{TRUNCATED}: {exc}") from None
+    with snd:
+        yield snd
+
+
+def _decode_or_fail(snd: sf.SoundFile, start: int, count: int, where: str) -> int:
+    """Decode `count` frames from frame `start`; return how many came back (>= 1)."""
+    try:
+        snd.seek(start)
+        got = len(snd.read(count, dtype="float32", always_2d=True))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioError(f"{TRUNCATED}: could not decode {where} ({exc})") from None
+    if got == 0:
+        raise AudioError(f"{TRUNCATED}: could not decode {where}")
+    return got
+
+
+def _check_duration(duration: float, limit: float | None) -> None:
+    if limit is not None and duration > limit:
+        unit = "h" if limit >= 3600 else "min" if limit >= 60 else "s"
+        raise AudioError(
+            f"duration {fmt_duration(duration, unit)} exceeds the limit of "
+            f"{fmt_duration(limit, unit)}"
+        )
+
+
+def _sniff(fh: IO[bytes], size: int) -> str:
+    """Name the container from its magic bytes; AudioError if it is no known audio format.
+
+    WAV headers are also checked here (zero channels, cut-off data), where libsndfile would
+    give a vaguer message or silently clamp.
+    """
+    head = read_exact(fh, 12)
+    if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+        _check_wav(fh, size, rf64=False)
+        return "WAV"
+    if head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        _check_wav(fh, size, rf64=True)
+        return "WAV"
+    if head[:4] == b"fLaC":
+        return "FLAC"
+    if head[:4] == b"OggS":
+        return "OGG"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
+    if head[:4] in (b"caff", b".snd") or (head[:4] == b"riff" and head[4:8] == b"\x2e\x91\xcf\x11"):
+        return "audio"  # CAF, AU or Wave64: let libsndfile read them
+    if head[:3] == b"ID3" and len(head) >= 10:
+        # ID3v2: 4-byte syncsafe size (7 bits per byte), plus a 10-byte footer if flagged.
+        tag = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
+        tag |= head[9] & 0x7F
+        tag += 10 + (10 if head[5] & 0x10 else 0)
+        if tag >= size:
+            raise AudioError(f"{TRUNCATED}: the ID3 tag runs past the end of the file")
+        return "MP3"
+    if _is_mpeg_frame_header(head[:4]):
+        return "MP3"
+    raise AudioError(NOT_AUDIO)
+
+
+def _is_mpeg_frame_header(b: bytes) -> bool:
+    """An MPEG audio frame header: 11 sync bits, a defined version, layer, bitrate, rate."""
+    if len(b) < 4 or b[0] != 0xFF or b[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (b[1] >> 3) & 3, (b[1] >> 1) & 3
+    bitrate, rate = b[2] >> 4, (b[2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate != 15 and rate != 3
+
+
+def _check_wav(fh: IO[bytes], size: int, *, rf64: bool) -> None:
+    """Walk the RIFF chunks up to 'data': zero channels and cut-off data are AudioErrors."""
+    endian = ">" if read_exact(_seek(fh, 0), 4) == b"RIFX" else "<"
+    pos = 12
+    channels = block_align = byte_rate = 0
+    ds64_data: int | None = None
+    for _ in range(MAX_RIFF_CHUNKS):
+        header = read_exact(_seek(fh, pos), 8)
+        if len(header) < 8:
+            return  # no data chunk: libsndfile reports it
+        chunk_id, chunk_size = header[:4], struct.unpack(endian + "I", header[4:])[0]
+        body = pos + 8
+        if chunk_id == b"ds64" and chunk_size >= 24:
+            ds64_data = struct.unpack("<Q", read_exact(fh, 24)[8:16])[0]
+        elif chunk_id == b"fmt " and chunk_size >= 16:
+            fmt = read_exact(fh, 16)
+            if len(fmt) < 16:
+                return
+            _, channels, _, byte_rate, block_align = struct.unpack(endian + "HHIIH", fmt[:14])
+            if channels == 0:
+                raise AudioError(ZERO_CHANNELS)
+        elif chunk_id == b"data":
+            declared = ds64_data if rf64 and ds64_data is not None else chunk_size
+            unknown = RF64_UNKNOWN_SIZE_BYTES if rf64 else RIFF_UNKNOWN_SIZE_BYTES
+            available = size - body
+            # Slack of one frame: some writers count a partial last frame.
+            if available + max(block_align, 1) < declared < unknown:
+                if byte_rate > 0:
+                    raise AudioError(
+                        f"{TRUNCATED}: the header declares {fmt_duration(declared / byte_rate)} "
+                        f"of audio but the file holds only {fmt_duration(available / byte_rate)}"
+                    )
+                raise AudioError(f"{TRUNCATED}: the data chunk is cut off")
+            return
+        if chunk_size == 0xFFFFFFFF:
+            return  # a non-data chunk of unknown size: nothing to walk past
+        pos = body + chunk_size + (chunk_size & 1)  # chunks are padded to even sizes
+        if pos >= size:
+            return
+
+
+def _seek(fh: IO[bytes], offset: int) -> IO[bytes]:
+    fh.seek(offset)
+    return fh

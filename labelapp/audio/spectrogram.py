@@ -1,0 +1,182 @@
+"""Spectrogram images of a time window, with work bounded by the image size, not the window.
+
+One column per output pixel: an n_fft-sample Hann-windowed frame centred on the column's
+time. A window longer than width * n_fft samples is sampled by seeking to each column's
+frame (width reads of n_fft frames whatever the window's length); a shorter one is read
+once, in batches of columns, and its frames are hop-spaced slices of what was read (when
+there are fewer samples than columns, neighbouring columns share a frame: nearest-neighbour
+interpolation in time).
+
+Power is scaled so that a full-scale sine reads 0 dB, mapped to rows (mean of the FFT bins
+in a row's band, linear interpolation between bins where a row is narrower than a bin),
+shown over DYNAMIC_RANGE_DB below the image's maximum and coloured with magma.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import soundfile as sf
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image
+
+from labelapp.audio._util import check_int, check_window, iter_blocks, window_frames
+from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
+
+MIN_WIDTH, MAX_WIDTH = 16, 4096  # pixels (columns)
+MIN_HEIGHT, MAX_HEIGHT = 16, 1024  # pixels (rows)
+MIN_N_FFT, MAX_N_FFT = 64, 8192  # samples, a power of two
+DYNAMIC_RANGE_DB = 80.0  # dB shown below the image's loudest point
+SILENCE_DB = -120.0  # dB re full scale; the bottom of the range for near-silent windows
+POWER_FLOOR = 1e-12  # power added before log10 (-120 dB) so that silence is finite
+BATCH_SAMPLES = 1 << 17  # samples per batch of columns (bounds memory per FFT batch)
+SCALES = ("mel", "linear")
+
+# Magma (matplotlib's, CC0, by Smith and van der Walt): every 16th entry of the 256-colour
+# table plus the last, as 8-bit RGB; linear interpolation between them is within 3/255.
+_MAGMA_ANCHORS = np.array(
+    [
+        (0, 0, 4), (10, 8, 34), (29, 17, 71), (54, 16, 107), (81, 18, 124), (106, 28, 129),
+        (131, 38, 129), (156, 46, 127), (183, 55, 121), (208, 65, 111), (231, 82, 99),
+        (245, 107, 92), (252, 137, 97), (254, 167, 114), (254, 196, 136), (253, 226, 163),
+        (252, 253, 191),
+    ],
+    dtype=np.float64,
+)  # fmt: skip
+_ANCHOR_POS = np.append(np.arange(0, 256, 16), 255)
+MAGMA_LUT = (
+    np.stack(
+        [np.interp(np.arange(256), _ANCHOR_POS, _MAGMA_ANCHORS[:, c]) for c in range(3)], axis=1
+    )
+    .round()
+    .astype(np.uint8)
+)  # (256, 3) RGB
+
+
+def render_spectrogram_png(
+    source: Source,
+    *,
+    start: float,
+    end: float,
+    width: int,
+    height: int,
+    n_fft: int = 512,
+    max_freq: float | None = None,
+    scale: str = "mel",
+) -> bytes:
+    """PNG (RGB, `width` x `height` pixels) of the spectrogram of [start, end) seconds.
+
+    Time runs left to right, frequency bottom (0 Hz) to top (`max_freq` Hz, default and at
+    most the Nyquist frequency) on a "mel" or "linear" axis. ValueError for arguments out of
+    range (width 16..4096, height 16..1024, n_fft a power of two 64..8192, a bad window);
+    AudioError if the audio cannot be decoded.
+    """
+    width = check_int("width", width, MIN_WIDTH, MAX_WIDTH)
+    height = check_int("height", height, MIN_HEIGHT, MAX_HEIGHT)
+    n_fft = check_int("n_fft", n_fft, MIN_N_FFT, MAX_N_FFT)
+    if n_fft & (n_fft - 1):
+        raise ValueError(f"n_fft must be a power of two, got {n_fft}")
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if max_freq is not None and not (math.isfinite(max_freq) and max_freq > 0):
+        raise ValueError(f"max_freq must be a positive number of Hz, got {max_freq}")
+
+    with open_audio(source) as snd:
+        rate, frames = snd.samplerate, snd.frames
+        if frames <= 0:
+            raise AudioError(ZERO_DURATION)
+        start, end = check_window(start, end, frames / rate)
+        top = rate / 2 if max_freq is None else min(float(max_freq), rate / 2)
+        f0, f1 = window_frames(start, end, rate, frames)
+        # Column c's frame is centred on the middle of its share of the window.
+        centers = f0 + ((2 * np.arange(width) + 1) * (f1 - f0)) // (2 * width)
+        sparse = f1 - f0 > width * n_fft
+        rows = _RowMap(rate, n_fft, height, top, scale)
+        taper = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+        norm = (taper.sum() / 2) ** 2  # a full-scale sine's peak bin has power norm
+        db = np.empty((height, width), dtype=np.float32)
+        batch = max(1, BATCH_SAMPLES // n_fft)  # columns per FFT batch
+        try:
+            for c0 in range(0, width, batch):
+                cols = centers[c0 : c0 + batch]
+                read = _frames_sparse if sparse else _frames_dense
+                spectrum = np.fft.rfft(read(snd, cols, n_fft) * taper, axis=1)
+                power = (spectrum.real**2 + spectrum.imag**2) / norm  # (columns, bins)
+                db[:, c0 : c0 + len(cols)] = 10 * np.log10(rows.apply(power.T) + POWER_FLOOR)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioError(f"{TRUNCATED}: could not decode the window ({exc})") from None
+
+    buffer = io.BytesIO()
+    Image.fromarray(_colorize(db)[::-1]).save(buffer, format="PNG")  # low frequencies last
+    return buffer.getvalue()
+
+
+def _frames_sparse(snd: sf.SoundFile, centers: np.ndarray, n_fft: int) -> np.ndarray:
+    """(columns, n_fft) mono frames, one seek and one n_fft read per column; zero outside
+    the file."""
+    out = np.zeros((len(centers), n_fft), dtype=np.float32)
+    for i, center in enumerate(centers):
+        first = int(center) - n_fft // 2
+        lo, hi = max(first, 0), min(first + n_fft, snd.frames)
+        if hi > lo:
+            snd.seek(lo)
+            block = snd.read(hi - lo, dtype="float32", always_2d=True)
+            out[i, lo - first : lo - first + len(block)] = block.mean(axis=1)
+    return out
+
+
+def _frames_dense(snd: sf.SoundFile, centers: np.ndarray, n_fft: int) -> np.ndarray:
+    """(columns, n_fft) mono frames cut from one contiguous read spanning all the columns'
+    frames (centres closer than n_fft apart, so reading through is cheaper than seeking)."""
+    first = int(centers[0]) - n_fft // 2
+    span = np.zeros(int(centers[-1]) - int(centers[0]) + n_fft, dtype=np.float32)
+    lo, hi = max(first, 0), min(first + len(span), snd.frames)
+    pos = lo
+    for block in iter_blocks(snd, lo, max(hi - lo, 0)):
+        span[pos - first : pos - first + len(block)] = block.mean(axis=1)
+        pos += len(block)
+    return sliding_window_view(span, n_fft)[centers - centers[0]]
+
+
+class _RowMap:
+    """Maps a power spectrum (bins, columns) to image rows (height, columns), row 0 = lowest
+    band. Row r covers [edge_r, edge_r+1) Hz, edges evenly spaced in mel or in Hz."""
+
+    def __init__(self, rate: int, n_fft: int, height: int, top: float, scale: str) -> None:
+        n_bins = n_fft // 2 + 1
+        if scale == "mel":
+            mels = np.linspace(0.0, _hz_to_mel(top), height + 1)
+            edges = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+        else:
+            edges = np.linspace(0.0, top, height + 1)
+        pos = edges * n_fft / rate  # fractional bin index of each edge
+        self.lo = np.clip(np.ceil(pos[:-1]), 0, n_bins).astype(np.intp)
+        self.hi = np.clip(np.ceil(pos[1:]), 0, n_bins).astype(np.intp)
+        self.hi[-1] = min(int(math.floor(pos[-1])) + 1, n_bins)  # the top edge is inclusive
+        self.hi = np.maximum(self.hi, self.lo)
+        self.count = (self.hi - self.lo)[:, None]
+        # Rows narrower than a bin hold no bin centre: interpolate at the row's centre.
+        center = np.clip((pos[:-1] + pos[1:]) / 2, 0, n_bins - 1)
+        self.i0 = np.minimum(np.floor(center).astype(np.intp), n_bins - 2)
+        self.frac = (center - self.i0)[:, None]
+
+    def apply(self, power: np.ndarray) -> np.ndarray:
+        # float64 cumsum: differences of large sums must resolve -120 dB next to 0 dB.
+        cum = np.zeros((power.shape[0] + 1, power.shape[1]), dtype=np.float64)
+        np.cumsum(power, axis=0, out=cum[1:])
+        mean = (cum[self.hi] - cum[self.lo]) / np.maximum(self.count, 1)
+        interp = power[self.i0] * (1 - self.frac) + power[self.i0 + 1] * self.frac
+        return np.where(self.count > 0, mean, interp)
+
+
+def _hz_to_mel(hz: float) -> float:
+    return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+
+def _colorize(db: np.ndarray) -> np.ndarray:
+    """(height, width) dB to (height, width, 3) uint8 magma over DYNAMIC_RANGE_DB."""
+    vmax = max(float(db.max()), SILENCE_DB + DYNAMIC_RANGE_DB)
+    levels = (db - (vmax - DYNAMIC_RANGE_DB)) * (255.0 / DYNAMIC_RANGE_DB)
+    return MAGMA_LUT[np.clip(levels, 0, 255).astype(np.uint8)]

@@ -1,0 +1,206 @@
+"""The ontology API: thin views. Every member reads the tree; only leads change it."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelapp import selectors as project_selectors
+from ontology import selectors
+from ontology.io import ontology_export, ontology_import
+from ontology.merge import label_merge
+from ontology.serializers import (
+    ChangeOutSerializer,
+    ExportQuerySerializer,
+    ImportInSerializer,
+    ImportOutSerializer,
+    LabelCreateSerializer,
+    LabelMergeSerializer,
+    LabelOutSerializer,
+    LabelPatchSerializer,
+    MergeOutSerializer,
+    TreeOutSerializer,
+)
+from ontology.services import label_create, label_delete, label_edit
+from ontology.tree import tree_get
+
+LEAD_ONLY = (project_selectors.LEAD,)
+
+
+class _FormatParamIsOurs(BaseContentNegotiation):
+    """`?format=` names a file format here, not a DRF renderer: always answer JSON."""
+
+    def select_parser(self, request, parsers):
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _label_out(label) -> dict:
+    return {**LabelOutSerializer(label).data, "version": label.ontology.version}
+
+
+class OntologyTreeApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "usage", OpenApiTypes.BOOL, description="add each label's clip/segment use counts"
+            )
+        ],
+        responses=TreeOutSerializer,
+    )
+    def get(self, request, project_id: int):
+        project = project_selectors.project_for_user(request.user, project_id)
+        ontology = project.ontology
+        with_usage = request.query_params.get("usage") in ("1", "true", "yes")
+        etag = f'"ontology-{ontology.pk}-v{ontology.version}-{ontology.updated_at.timestamp()}"'
+        seen = [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
+        if not with_usage and etag in seen:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        tree = tree_get(ontology)
+        labels = tree.payload()
+        if with_usage:
+            usage = selectors.ontology_usage_counts(ontology)
+            empty = {"clip": 0, "segment": 0}
+            labels = [{**row, "uses": usage.get(row["id"], empty)} for row in labels]
+        role = project_selectors.role_in_project(request.user, project)
+        body = {
+            "ontology": {
+                "id": ontology.pk,
+                "name": ontology.name,
+                "description": ontology.description,
+                "version": tree.version,
+            },
+            "project": {
+                "id": project.pk,
+                "label_mode": project.label_mode,
+                "leaves_only": project.leaves_only,
+                "annotation_mode": project.annotation_mode,
+            },
+            "can_edit": role == project_selectors.LEAD,
+            "labels": labels,
+        }
+        headers = {"Cache-Control": "private, no-cache"}
+        if not with_usage:
+            headers["ETag"] = etag
+        return Response(body, headers=headers)
+
+
+class LabelListApi(APIView):
+    @extend_schema(request=LabelCreateSerializer, responses={201: LabelOutSerializer})
+    def post(self, request, project_id: int):
+        project = project_selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        data = LabelCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        label = label_create(ontology=project.ontology, user=request.user, **data.validated_data)
+        return Response(_label_out(label), status=status.HTTP_201_CREATED)
+
+
+class LabelDetailApi(APIView):
+    @extend_schema(responses=LabelOutSerializer)
+    def get(self, request, project_id: int, label_id: int):
+        project = project_selectors.project_for_user(request.user, project_id)
+        label = selectors.label_for_project(project, label_id)
+        uses = selectors.label_usage_counts([label.pk])[label.pk]
+        return Response({**_label_out(label), "uses": uses, "children": label.children.count()})
+
+    @extend_schema(request=LabelPatchSerializer, responses=LabelOutSerializer)
+    def patch(self, request, project_id: int, label_id: int):
+        project = project_selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        label = selectors.label_for_project(project, label_id)
+        data = LabelPatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        label = label_edit(label=label, user=request.user, changes=data.validated_data)
+        label.ontology.refresh_from_db(fields=["version"])
+        return Response(_label_out(label))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def delete(self, request, project_id: int, label_id: int):
+        project = project_selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        label = selectors.label_for_project(project, label_id)
+        return Response(label_delete(label=label, user=request.user))
+
+
+class LabelMergeApi(APIView):
+    @extend_schema(request=LabelMergeSerializer, responses=MergeOutSerializer)
+    def post(self, request, project_id: int, label_id: int):
+        project = project_selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        source = selectors.label_for_project(project, label_id)
+        data = LabelMergeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = selectors.label_for_project(project, data.validated_data["into"])
+        counts = label_merge(source=source, target=target, user=request.user)
+        return Response(MergeOutSerializer(counts).data)
+
+
+class OntologyImportApi(APIView):
+    """A multipart `file`, JSON `{"content": "..."}`, or an Earmark/AudioSet document as the
+    JSON body itself (then `?dry_run=1` in the query)."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _FormatParamIsOurs
+
+    @extend_schema(request=ImportInSerializer, responses=ImportOutSerializer)
+    def post(self, request, project_id: int):
+        project = project_selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        raw = request.data
+        is_json = (request.content_type or "").startswith("application/json")
+        if is_json and (isinstance(raw, list) or not {"file", "content"} & set(raw)):
+            raw = {
+                "content": json.dumps(raw),
+                "dry_run": request.query_params.get("dry_run", False),
+            }
+        data = ImportInSerializer(data=raw)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        content = params["file"].read() if "file" in params else params["content"]
+        report = ontology_import(
+            ontology=project.ontology,
+            content=content,
+            format=params.get("format"),
+            user=request.user,
+            dry_run=params["dry_run"],
+            source="upload" if "file" in params else "api",
+        )
+        return Response(ImportOutSerializer(report).data)
+
+
+class OntologyExportApi(APIView):
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _FormatParamIsOurs
+
+    @extend_schema(parameters=[ExportQuerySerializer], responses={200: OpenApiTypes.STR})
+    def get(self, request, project_id: int):
+        project = project_selectors.project_for_user(request.user, project_id)
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        text, content_type, filename = ontology_export(
+            ontology=project.ontology, format=query.validated_data["format"]
+        )
+        response = HttpResponse(text, content_type=content_type)
+        if request.query_params.get("download", "1") not in ("0", "false"):
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class OntologyChangesApi(APIView):
+    @extend_schema(responses=ChangeOutSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = project_selectors.project_for_user(request.user, project_id)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.ontology_changes(project.ontology), request, view=self
+        )
+        return paginator.get_paginated_response(ChangeOutSerializer(page, many=True).data)

@@ -1,0 +1,204 @@
+"""Import and export of whole trees (formats live in `ontology.formats`).
+
+An import merges a file into the ontology: labels whose path exists (ignoring case) keep their
+row and take the attributes the file gives; the others are created. Nothing is deleted. It is
+one transaction: a file with one bad label changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import transaction
+
+from labelapp.errors import DomainError
+from ontology.audioset import render_audioset
+from ontology.formats import (
+    LabelSpec,
+    ParsedOntology,
+    ontology_parse,
+    render_earmark,
+    render_paths,
+)
+from ontology.models import PATH_SEPARATOR, Label, Ontology
+from ontology.services import _ontology_lock, ontology_bump
+from ontology.tree import tree_for_ontology_id
+
+EXPORTS = {
+    "earmark": ("application/json", "json"),
+    "audioset": ("application/json", "json"),
+    "paths": ("text/plain; charset=utf-8", "txt"),
+}
+ATTRIBUTES = ("description", "color", "hotkey", "external_id", "deprecated")
+WARNINGS_LOGGED = 50
+
+
+class _DryRun(Exception):
+    def __init__(self, report: dict):
+        self.report = report
+
+
+def ontology_import(
+    *,
+    ontology: Ontology,
+    content: bytes | str,
+    format: str | None = None,
+    user=None,
+    dry_run: bool = False,
+    source: str = "api",
+) -> dict:
+    """Parse, check and apply a file in one transaction; with `dry_run`, roll it all back and
+    only report what would change."""
+    parsed = ontology_parse(content, format=format)
+    try:
+        with transaction.atomic():
+            report = _apply(ontology, parsed, user=user, source=source)
+            if dry_run:
+                raise _DryRun(report)
+    except _DryRun as done:
+        ontology.refresh_from_db(fields=["version", "updated_at"])
+        return {**done.report, "version": ontology.version, "dry_run": True}
+    return {**report, "dry_run": False}
+
+
+def ontology_import_file(
+    *, project, path: Path, user=None, format: str | None = None, dry_run: bool = False
+) -> dict:
+    """Import a file from disk into a project's ontology (FileNotFoundError if it is missing)."""
+    return ontology_import(
+        ontology=project.ontology,
+        content=Path(path).read_bytes(),
+        format=format,
+        user=user,
+        dry_run=dry_run,
+        source="cli",
+    )
+
+
+def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> dict:
+    _ontology_lock(ontology.pk)
+    existing = {lb.path.lower(): lb for lb in Label.objects.filter(ontology_id=ontology.pk)}
+    to_create: list[LabelSpec] = []
+    to_update: dict[int, Label] = {}
+    fields_changed: set[str] = set()
+    for spec in parsed.labels:
+        label = existing.get(spec.path.lower())
+        if label is None:
+            to_create.append(spec)
+            continue
+        for attr in ATTRIBUTES:
+            value = getattr(spec, attr)
+            if value is not None and value != getattr(label, attr):
+                setattr(label, attr, value)
+                to_update[label.pk] = label
+                fields_changed.add(attr)
+    _hotkeys_check(existing.values(), to_create)
+
+    created = _labels_create(ontology, existing, to_create)
+    if to_update:
+        Label.objects.bulk_update(list(to_update.values()), sorted(fields_changed))
+    details = {
+        "format": parsed.format,
+        "source": source,
+        "created": created,
+        "updated": len(to_update),
+        "labels_in_file": len(parsed.labels),
+        "warnings": parsed.warnings[:WARNINGS_LOGGED],
+    }
+    if created or to_update:
+        ontology_bump(ontology=ontology, user=user, action="import", details=details)
+    return {
+        **details,
+        "unchanged": len(parsed.labels) - created - len(to_update),
+        "warnings": parsed.warnings,
+        "version": ontology.version,
+    }
+
+
+def _hotkeys_check(existing, to_create: list[LabelSpec]) -> None:
+    owner: dict[str, str] = {}
+    for label in existing:
+        if label.hotkey:
+            clash = owner.setdefault(label.hotkey.lower(), label.path)
+            if clash != label.path:
+                raise DomainError(
+                    f"hotkey {label.hotkey!r} of label {label.path!r} would also be used by "
+                    f"{clash!r}",
+                    code="hotkey_collision",
+                    extra={"label": label.path},
+                )
+    for spec in to_create:
+        if spec.hotkey:
+            clash = owner.setdefault(spec.hotkey.lower(), spec.path)
+            if clash != spec.path:
+                raise DomainError(
+                    f"hotkey {spec.hotkey!r} of label {spec.path!r} is already used by {clash!r}",
+                    code="hotkey_collision",
+                    extra={"label": spec.path},
+                )
+
+
+def _labels_create(ontology: Ontology, existing: dict[str, Label], specs: list[LabelSpec]) -> int:
+    """Create level by level: one INSERT per depth, parents' ids known before children's."""
+    next_order: dict[int | None, int] = {}
+    for label in existing.values():
+        next_order[label.parent_id] = max(next_order.get(label.parent_id, 0), label.order + 1)
+    by_depth: dict[int, list[LabelSpec]] = {}
+    for spec in specs:
+        by_depth.setdefault(len(spec.names) - 1, []).append(spec)
+    for depth in sorted(by_depth):
+        rows = []
+        for spec in by_depth[depth]:
+            parent = existing[PATH_SEPARATOR.join(spec.names[:-1]).lower()] if depth else None
+            parent_id = parent.pk if parent else None
+            order = next_order.get(parent_id, 0)
+            next_order[parent_id] = order + 1
+            rows.append(
+                Label(
+                    ontology_id=ontology.pk,
+                    parent_id=parent_id,
+                    name=spec.names[-1],
+                    path=f"{parent.path}{PATH_SEPARATOR}{spec.names[-1]}"
+                    if parent
+                    else spec.names[-1],
+                    depth=depth,
+                    order=order,
+                    description=spec.description or "",
+                    color=spec.color or "",
+                    hotkey=spec.hotkey or "",
+                    external_id=spec.external_id or "",
+                    deprecated=bool(spec.deprecated),
+                )
+            )
+        Label.objects.bulk_create(rows, batch_size=500)
+        if any(row.pk is None for row in rows):  # a backend that cannot return ids
+            ids = dict(
+                Label.objects.filter(
+                    ontology_id=ontology.pk, path__in=[r.path for r in rows]
+                ).values_list("path", "pk")
+            )
+            for row in rows:
+                row.pk = row.id = ids[row.path]
+        for row in rows:
+            existing[row.path.lower()] = row
+    return len(specs)
+
+
+def ontology_export(*, ontology: Ontology, format: str) -> tuple[str, str, str]:
+    """(text, content type, file name) of the current tree in `format`."""
+    if format not in EXPORTS:
+        raise DomainError(
+            f"unknown export format {format!r}; choose one of {', '.join(EXPORTS)}", code="invalid"
+        )
+    tree = tree_for_ontology_id(ontology.pk)
+    if format == "earmark":
+        text = render_earmark(
+            tree, name=ontology.name, description=ontology.description, version=tree.version
+        )
+    elif format == "audioset":
+        text = render_audioset(tree)
+    else:
+        text = render_paths(tree)
+    content_type, ext = EXPORTS[format]
+    slug = "".join(ch if ch.isalnum() else "-" for ch in ontology.name.lower()).strip("-")
+    return text, content_type, f"{slug or 'ontology'}-v{tree.version}-{format}.{ext}"

@@ -1,0 +1,56 @@
+"""`python manage.py import_ontology PROJECT FILE`: merge a label tree into a project's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from labelapp.errors import DomainError
+from labelapp.services.projects import project_resolve
+from ontology.formats import FORMATS
+from ontology.io import ontology_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import labels into a project's ontology from Earmark JSON, an AudioSet ontology "
+        "file, or a text/CSV list of /-separated paths (format detected from the content). "
+        "Existing labels are kept; nothing is imported if any label is rejected."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="project id or name")
+        parser.add_argument("file", help="the ontology file")
+        parser.add_argument("--format", choices=FORMATS, help="refuse files of another format")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check the file and report what would change; change nothing",
+        )
+
+    def handle(self, *args, project, file, format=None, dry_run=False, **opts):
+        try:
+            proj = project_resolve(project)
+            content = Path(file).read_bytes()
+            report = ontology_import(
+                ontology=proj.ontology,
+                content=content,
+                format=format,
+                dry_run=dry_run,
+                source="cli",
+            )
+        except FileNotFoundError:
+            raise CommandError(f"file not found: {file}") from None
+        except IsADirectoryError:
+            raise CommandError(f"{file} is a directory, not an ontology file") from None
+        except DomainError as exc:
+            raise CommandError(f"{file} rejected: {exc.message}") from None
+        for warning in report["warnings"]:
+            self.stderr.write(f"warning: {warning}")
+        prefix = "dry run, nothing changed: would have " if report["dry_run"] else ""
+        self.stdout.write(
+            f"{prefix}imported {report['labels_in_file']} labels ({report['format']}) into "
+            f"{proj.name}: {report['created']} created, {report['updated']} updated, "
+            f"{report['unchanged']} unchanged; ontology version {report['version']}"
+        )

@@ -1,0 +1,101 @@
+"""The rules every label obeys, whoever writes it (editor, API, import): names, colors,
+hotkeys, unique sibling names. Pure checks plus two single-row lookups."""
+
+from __future__ import annotations
+
+import re
+
+from labelapp.errors import DomainError
+from ontology.models import PATH_SEPARATOR, Label
+
+NAME_MAX = 200
+PATH_MAX = 2000
+HOTKEY_MAX = 16
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def label_name_validate(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("a label needs a non-empty name", code="empty_name")
+    if PATH_SEPARATOR in name:
+        raise DomainError(
+            f"label name {name!r} must not contain {PATH_SEPARATOR!r}",
+            code="invalid_name",
+            extra={"label": name},
+        )
+    if len(name) > NAME_MAX:
+        raise DomainError(
+            f"label name {name[:40]!r}... is longer than {NAME_MAX} characters",
+            code="invalid_name",
+            extra={"label": name[:40]},
+        )
+    return name
+
+
+def label_color_validate(color: str | None, *, label: str = "") -> str:
+    color = (color or "").strip()
+    if color and not COLOR_RE.match(color):
+        raise DomainError(
+            f"label {label!r}: color {color!r} is not of the form #rrggbb",
+            code="invalid_color",
+            extra={"label": label},
+        )
+    return color.lower()
+
+
+def label_hotkey_validate(hotkey: str | None, *, label: str = "") -> str:
+    hotkey = (hotkey or "").strip()
+    if len(hotkey) > HOTKEY_MAX or any(ch.isspace() for ch in hotkey):
+        raise DomainError(
+            f"label {label!r}: hotkey {hotkey!r} must be at most {HOTKEY_MAX} characters "
+            "without spaces (e.g. 'b', '3', 'shift+b')",
+            code="invalid_hotkey",
+            extra={"label": label},
+        )
+    return hotkey
+
+
+def path_join(parent: Label | None, name: str) -> str:
+    return name if parent is None else f"{parent.path}{PATH_SEPARATOR}{name}"
+
+
+def is_same_or_descendant(candidate: Label, of: Label) -> bool:
+    a, b = candidate.path.lower(), of.path.lower()
+    return a == b or a.startswith(b + PATH_SEPARATOR)
+
+
+def sibling_name_check(
+    *, ontology_id: int, parent: Label | None, name: str, exclude_id: int | None = None
+) -> None:
+    clash = (
+        Label.objects.filter(ontology_id=ontology_id, parent=parent, name__iexact=name)
+        .exclude(pk=exclude_id)
+        .first()
+    )
+    if clash is not None:
+        where = f"under {parent.path!r}" if parent else "at the top level"
+        raise DomainError(
+            f"a label named {clash.name!r} already exists {where} ({clash.path!r}); sibling "
+            "names must differ (ignoring case)",
+            code="duplicate_label",
+            extra={"label": path_join(parent, name)},
+        )
+
+
+def hotkey_check_free(
+    *, ontology_id: int, hotkey: str, label_path: str, exclude_id: int | None = None
+) -> None:
+    if not hotkey:
+        return
+    clash = (
+        Label.objects.filter(ontology_id=ontology_id, hotkey__iexact=hotkey)
+        .exclude(pk=exclude_id)
+        .first()
+    )
+    if clash is not None:
+        raise DomainError(
+            f"hotkey {hotkey!r} of label {label_path!r} is already used by {clash.path!r}",
+            code="hotkey_collision",
+            extra={"label": label_path, "other": clash.path},
+        )

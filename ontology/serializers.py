@@ -1,0 +1,130 @@
+"""Input and output shapes of the ontology API. Business rules live in the services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ontology.formats import FORMATS
+from ontology.io import EXPORTS
+from ontology.models import OntologyChange
+
+
+class LabelOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    path = serializers.CharField()
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    depth = serializers.IntegerField()
+    order = serializers.IntegerField()
+    color = serializers.CharField()
+    hotkey = serializers.CharField()
+    description = serializers.CharField()
+    external_id = serializers.CharField()
+    deprecated = serializers.BooleanField()
+
+
+class TreeLabelSerializer(LabelOutSerializer):
+    leaf = serializers.BooleanField()
+    uses = serializers.DictField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="with ?usage=1: {clip, segment} counts",
+    )
+
+
+class TreeOutSerializer(serializers.Serializer):
+    """The whole tree in one response, flat in display order (parents before children)."""
+
+    ontology = serializers.DictField(help_text="{id, name, description, version}")
+    project = serializers.DictField(help_text="{id, label_mode, leaves_only, annotation_mode}")
+    can_edit = serializers.BooleanField()
+    labels = TreeLabelSerializer(many=True)
+
+
+# Text fields allow blanks so the services, not DRF, answer with a message naming the label.
+class LabelCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=1000, allow_blank=True)
+    parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+    position = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    color = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+    hotkey = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+    external_id = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200
+    )
+
+
+class LabelPatchSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=1000, allow_blank=True)
+    parent = serializers.IntegerField(
+        required=False, allow_null=True, help_text="move under this label; null: the top level"
+    )
+    position = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, help_text="0-based place among the siblings"
+    )
+    description = serializers.CharField(required=False, allow_blank=True)
+    color = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    hotkey = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    deprecated = serializers.BooleanField(required=False)
+
+
+class LabelMergeSerializer(serializers.Serializer):
+    into = serializers.IntegerField(help_text="id of the label that absorbs this one")
+
+
+class MergeOutSerializer(serializers.Serializer):
+    warnings = serializers.ListField(child=serializers.CharField())
+    source = serializers.IntegerField()
+    source_path = serializers.CharField()
+    target = serializers.IntegerField()
+    target_path = serializers.CharField()
+    annotations_changed = serializers.IntegerField()
+    clip_labels_moved = serializers.IntegerField()
+    clip_labels_deduplicated = serializers.IntegerField()
+    segment_labels_moved = serializers.IntegerField()
+    segment_labels_deduplicated = serializers.IntegerField()
+    predictions_changed = serializers.IntegerField()
+    children_moved = serializers.IntegerField()
+    version = serializers.IntegerField()
+
+
+class ImportInSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="the ontology file (multipart)")
+    content = serializers.CharField(
+        required=False, trim_whitespace=False, help_text="the file's text, for JSON clients"
+    )
+    format = serializers.ChoiceField(
+        FORMATS, required=False, help_text="default: detected from the content"
+    )
+    dry_run = serializers.BooleanField(default=False)
+
+    def validate(self, attrs):
+        if ("file" in attrs) == ("content" in attrs):
+            raise serializers.ValidationError(
+                "send the ontology as a file upload or as content, one of the two"
+            )
+        return attrs
+
+
+class ImportOutSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    labels_in_file = serializers.IntegerField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    version = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(list(EXPORTS), default="earmark")
+
+
+class ChangeOutSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", default=None)
+
+    class Meta:
+        model = OntologyChange
+        fields = ["id", "version", "user", "action", "details", "created_at"]

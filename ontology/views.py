@@ -1,0 +1,30 @@
+"""The tree editor page: server-rendered shell, `static/earmark/ontology.js` does the rest."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+
+from labelapp import selectors
+from labelapp.errors import DomainError
+
+
+@login_required
+def ontology_editor(request, project_id: int):
+    try:
+        project = selectors.project_for_user(request.user, project_id)
+    except DomainError as exc:
+        raise Http404(exc.message) from None
+    role = selectors.role_in_project(request.user, project)
+    return render(
+        request,
+        "ontology/editor.html",
+        {
+            "project": project,
+            "ontology": project.ontology,
+            "role": role,
+            "is_lead": role == selectors.LEAD,
+            "shared_with": project.ontology.projects.exclude(pk=project.pk).order_by("name"),
+        },
+    )

@@ -1,0 +1,408 @@
+// The label tree editor: leads add, rename, move (drag or parent picker), reorder, set hotkey
+// and color, deprecate, merge, delete and import; everybody else reads. The whole tree comes
+// in one request; after each change it is fetched again, so what you see is what is stored.
+
+import { api, ApiError, csrfToken } from "./api.js";
+
+const root = document.getElementById("ontology-editor");
+const projectId = root.dataset.project;
+const canEdit = root.dataset.canEdit === "true";
+const base = `/api/projects/${projectId}/ontology/`;
+const $ = (testid, scope = document) => scope.querySelector(`[data-testid="${testid}"]`);
+const BIG_TREE = 150; // above this many labels, start with only the top two levels open
+
+const state = {
+  labels: [], byId: new Map(), children: new Map(), selected: null, collapsed: null,
+  filter: "", showDeprecated: true, version: 0,
+};
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function say(message, kind = "ok") {
+  const toast = $("editor-message");
+  toast.textContent = message;
+  toast.className = `onto-toast ${kind}`;
+  toast.hidden = false;
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => { toast.hidden = true; }, kind === "error" ? 9000 : 4000);
+}
+
+function failed(err) {
+  say(err instanceof ApiError ? err.message : String(err), "error");
+}
+
+// --- loading and indexing -----------------------------------------------------------------
+
+async function load() {
+  const data = await api(`${base}?usage=1`);
+  state.labels = data.labels;
+  state.version = data.ontology.version;
+  state.byId = new Map(data.labels.map((l) => [l.id, l]));
+  state.children = new Map();
+  for (const label of data.labels) {
+    if (!state.children.has(label.parent)) state.children.set(label.parent, []);
+    state.children.get(label.parent).push(label);
+  }
+  if (state.collapsed === null) {
+    const big = data.labels.length > BIG_TREE;
+    state.collapsed = new Set(data.labels.filter((l) => big && l.depth >= 1 && !l.leaf).map((l) => l.id));
+  }
+  if (state.selected !== null && !state.byId.has(state.selected)) state.selected = null;
+  $("ontology-version").textContent = `v${state.version}`;
+  renderTree();
+  renderPanel();
+  renderPickers();
+  loadChanges();
+}
+
+const kids = (id) => state.children.get(id) || [];
+
+function subtreeIds(id) {
+  const out = new Set([id]);
+  const stack = [id];
+  while (stack.length) for (const child of kids(stack.pop())) { out.add(child.id); stack.push(child.id); }
+  return out;
+}
+
+// --- the tree -----------------------------------------------------------------------------
+
+function visibleIds() {
+  const text = state.filter.trim().toLowerCase();
+  const show = new Set();
+  for (const label of state.labels) {
+    if (!state.showDeprecated && label.deprecated) continue;
+    const hit = !text || label.path.toLowerCase().includes(text)
+      || (label.hotkey && label.hotkey.toLowerCase() === text);
+    if (!hit) continue;
+    // A match keeps its ancestors visible, so it is shown in context.
+    for (let id = label.id; id !== null && !show.has(id); id = state.byId.get(id).parent) show.add(id);
+  }
+  return show;
+}
+
+function renderTree() {
+  const list = $("label-tree");
+  const show = visibleIds();
+  const filtering = state.filter.trim() !== "";
+  const build = (parentId) => kids(parentId).filter((l) => show.has(l.id)).map((label) => {
+    const open = filtering || !state.collapsed.has(label.id);
+    const hasKids = kids(label.id).length > 0;
+    const uses = label.uses ? label.uses.clip + label.uses.segment : 0;
+    const row = el("div", {
+      class: `onto-row${state.selected === label.id ? " selected" : ""}${label.deprecated ? " deprecated" : ""}`,
+      tabindex: "0", draggable: canEdit ? "true" : null, "data-testid": "label-row",
+      onclick: () => select(label.id),
+      onkeydown: (e) => rowKey(e, label),
+    },
+    hasKids
+      ? el("button", { type: "button", class: "onto-twisty", "aria-label": open ? "collapse" : "expand",
+        "data-testid": "toggle", text: open ? "▾" : "▸",
+        onclick: (e) => { e.stopPropagation(); toggle(label.id); } })
+      : el("span", { class: "onto-twisty" }),
+    el("span", { class: "onto-swatch", style: label.color ? `background:${label.color}` : null }),
+    el("span", { class: "onto-name", "data-testid": "label-name", text: label.name }),
+    label.hotkey ? el("kbd", { "data-testid": "label-hotkey", text: label.hotkey }) : null,
+    label.deprecated ? el("span", { class: "badge", text: "deprecated" }) : null,
+    uses ? el("span", { class: "onto-uses", title: `${label.uses.clip} clip and ${label.uses.segment} segment uses`, text: String(uses) }) : null);
+    if (canEdit) dragWire(row, label);
+    const item = el("li", {
+      class: "onto-node", role: "treeitem", "aria-expanded": hasKids ? String(open) : null,
+      "data-testid": "label-node", dataset: { labelPath: label.path, labelId: String(label.id) },
+    }, row);
+    if (hasKids && open) item.append(el("ul", { role: "group" }, ...build(label.id)));
+    return item;
+  });
+  list.replaceChildren(...build(null));
+  const deprecated = state.labels.filter((l) => l.deprecated).length;
+  $("label-count").textContent = `${state.labels.length} labels`
+    + (deprecated ? `, ${deprecated} deprecated` : "") + (filtering ? ` · ${show.size} shown` : "");
+}
+
+function toggle(id) {
+  if (state.collapsed.has(id)) state.collapsed.delete(id); else state.collapsed.add(id);
+  renderTree();
+}
+
+function rowKey(event, label) {
+  if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(label.id); }
+  if (event.key === "ArrowRight" && state.collapsed.has(label.id)) toggle(label.id);
+  if (event.key === "ArrowLeft" && kids(label.id).length && !state.collapsed.has(label.id)) toggle(label.id);
+}
+
+function select(id) {
+  state.selected = id;
+  renderTree();
+  renderPanel();
+  const parentPicker = $("add-parent");
+  if (parentPicker) parentPicker.value = String(id);
+}
+
+// --- drag and drop: onto a row = make child; top/bottom quarter = before/after ---------------
+
+let dragged = null;
+
+function dropZone(event, row) {
+  const box = row.getBoundingClientRect();
+  const y = (event.clientY - box.top) / box.height;
+  return y < 0.25 ? "before" : y > 0.75 ? "after" : "inside";
+}
+
+function dragWire(row, label) {
+  row.addEventListener("dragstart", (e) => {
+    dragged = label.id;
+    e.dataTransfer.effectAllowed = "move";
+    e.dataTransfer.setData("text/plain", label.path);
+  });
+  row.addEventListener("dragend", () => { dragged = null; });
+  row.addEventListener("dragover", (e) => {
+    if (dragged === null || subtreeIds(dragged).has(label.id)) return;
+    e.preventDefault();
+    row.dataset.drop = dropZone(e, row);
+  });
+  row.addEventListener("dragleave", () => { delete row.dataset.drop; });
+  row.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const zone = dropZone(e, row);
+    delete row.dataset.drop;
+    if (dragged === null || subtreeIds(dragged).has(label.id)) return;
+    const id = dragged;
+    dragged = null;
+    if (zone === "inside") return moveLabel(id, label.id, null);
+    const siblings = kids(label.parent).filter((l) => l.id !== id);
+    const index = siblings.findIndex((l) => l.id === label.id);
+    return moveLabel(id, label.parent, zone === "before" ? index : index + 1);
+  });
+}
+
+async function moveLabel(id, parent, position) {
+  const label = state.byId.get(id);
+  const body = { parent };
+  if (position !== null) body.position = position;
+  try {
+    const moved = await api(`${base}labels/${id}/`, { method: "PATCH", body });
+    if (parent !== null) state.collapsed.delete(parent);
+    state.selected = id;
+    say(`Moved ${label.path} → ${moved.path}`);
+    await load();
+  } catch (err) { failed(err); }
+}
+
+// --- the selected label's panel ------------------------------------------------------------
+
+function option(label, selected) {
+  return el("option", { value: String(label.id), selected: selected || null,
+    text: `${"\u2003".repeat(label.depth)}${label.name}${label.deprecated ? " (deprecated)" : ""}` });
+}
+
+function labelOptions({ exclude = new Set(), selected = null, top = "(top level)" } = {}) {
+  const opts = top === null ? [] : [el("option", { value: "", text: top, selected: selected === null || null })];
+  for (const label of state.labels) if (!exclude.has(label.id)) opts.push(option(label, selected === label.id));
+  return opts;
+}
+
+function renderPickers() {
+  const picker = $("add-parent");
+  if (!picker) return;
+  const keep = picker.value ? Number(picker.value) : state.selected;
+  picker.replaceChildren(...labelOptions({ selected: state.byId.has(keep) ? keep : null }));
+}
+
+function renderPanel() {
+  const panel = $("label-panel");
+  const label = state.byId.get(state.selected);
+  if (!label) { panel.hidden = true; panel.replaceChildren(); return; }
+  panel.hidden = false;
+  const uses = label.uses || { clip: 0, segment: 0 };
+  const head = [
+    el("h2", { "data-testid": "panel-path", text: label.path }),
+    el("p", { class: "muted", "data-testid": "panel-uses",
+      text: `Used by ${uses.clip} clip label(s) and ${uses.segment} segment label(s)`
+        + ` · ${kids(label.id).length} child label(s)` }),
+  ];
+  if (!canEdit) {
+    const dl = el("dl", { class: "onto-details" });
+    for (const [k, v] of [["Hotkey", label.hotkey], ["Color", label.color], ["External id", label.external_id],
+      ["Description", label.description], ["Status", label.deprecated ? "deprecated" : "active"]]) {
+      dl.append(el("dt", { text: k }), el("dd", { text: v || "—" }));
+    }
+    panel.replaceChildren(...head, dl);
+    return;
+  }
+  const subtree = subtreeIds(label.id);
+  const form = el("form", { class: "onto-form", "data-testid": "edit-form", autocomplete: "off" },
+    el("label", {}, "Name ", el("input", { type: "text", name: "name", value: label.name, maxlength: "200", required: true, "data-testid": "edit-name" })),
+    el("label", {}, "Parent ", el("select", { name: "parent", "data-testid": "parent-picker" }, ...labelOptions({ exclude: subtree, selected: label.parent }))),
+    el("div", { class: "onto-row2" },
+      el("label", {}, "Hotkey ", el("input", { type: "text", name: "hotkey", value: label.hotkey, maxlength: "16", "data-testid": "edit-hotkey" })),
+      el("label", {}, "Color ", el("span", { class: "onto-color" },
+        el("input", { type: "text", name: "color", value: label.color, placeholder: "#rrggbb", maxlength: "7", "data-testid": "edit-color" }),
+        el("input", { type: "color", value: label.color || "#4f7cff", "aria-label": "pick a color",
+          oninput: (e) => { form.elements.color.value = e.target.value; } })))),
+    el("label", {}, "External id ", el("input", { type: "text", name: "external_id", value: label.external_id, maxlength: "200", "data-testid": "edit-external-id" })),
+    el("label", {}, "Description ", el("textarea", { name: "description", rows: "2", "data-testid": "edit-description" }, label.description)),
+    el("div", { class: "onto-buttons" },
+      el("button", { type: "submit", class: "primary", "data-testid": "save-label", text: "Save" }),
+      el("button", { type: "button", title: "Move up among siblings", "data-testid": "move-up", text: "↑",
+        onclick: () => reorder(label, -1) }),
+      el("button", { type: "button", title: "Move down among siblings", "data-testid": "move-down", text: "↓",
+        onclick: () => reorder(label, +1) }),
+      el("button", { type: "button", "data-testid": "deprecate-label", text: label.deprecated ? "Restore" : "Deprecate",
+        onclick: () => patch(label, { deprecated: !label.deprecated }) })));
+  form.addEventListener("submit", (e) => { e.preventDefault(); save(label, form); });
+
+  const mergeSelect = el("select", { "data-testid": "merge-target" },
+    ...labelOptions({ exclude: subtree, top: "merge into…" }));
+  const danger = el("div", { class: "onto-danger" },
+    el("div", { class: "onto-merge" }, mergeSelect,
+      el("button", { type: "button", "data-testid": "merge-label", text: "Merge",
+        onclick: () => merge(label, mergeSelect.value) })),
+    el("button", { type: "button", class: "onto-delete", "data-testid": "delete-label", text: "Delete",
+      onclick: () => remove(label) }));
+  panel.replaceChildren(...head, form, danger);
+}
+
+async function patch(label, body, message) {
+  try {
+    const out = await api(`${base}labels/${label.id}/`, { method: "PATCH", body });
+    say(message || `Saved ${out.path}`);
+    await load();
+  } catch (err) { failed(err); }
+}
+
+function save(label, form) {
+  const f = form.elements;
+  const body = {};
+  if (f.name.value.trim() !== label.name) body.name = f.name.value;
+  const parent = f.parent.value === "" ? null : Number(f.parent.value);
+  if (parent !== label.parent) body.parent = parent;
+  for (const key of ["hotkey", "color", "external_id", "description"]) {
+    if (f[key].value.trim() !== (label[key] || "")) body[key] = f[key].value;
+  }
+  if (!Object.keys(body).length) return say("Nothing to save");
+  return patch(label, body);
+}
+
+function reorder(label, delta) {
+  const siblings = kids(label.parent);
+  const index = siblings.findIndex((l) => l.id === label.id) + delta;
+  if (index < 0 || index >= siblings.length) return;
+  patch(label, { position: index }, `Moved ${label.name} ${delta < 0 ? "up" : "down"}`);
+}
+
+async function merge(label, into) {
+  if (!into) return say("Choose the label to merge into", "error");
+  const target = state.byId.get(Number(into));
+  if (!confirm(`Merge “${label.path}” into “${target.path}”? Every annotation using it will use ${target.path}; “${label.path}” is deleted.`)) return;
+  try {
+    const out = await api(`${base}labels/${label.id}/merge/`, { method: "POST", body: { into: target.id } });
+    state.selected = target.id;
+    say(`Merged ${out.source_path} into ${out.target_path}: ${out.annotations_changed} annotation(s) changed`
+      + ` (${out.clip_labels_moved + out.segment_labels_moved} uses moved, `
+      + `${out.clip_labels_deduplicated + out.segment_labels_deduplicated} duplicates dropped)`
+      + (out.warnings.length ? `. ${out.warnings.join(" ")}` : ""));
+    await load();
+  } catch (err) { failed(err); }
+}
+
+async function remove(label) {
+  const n = subtreeIds(label.id).size - 1;
+  if (!confirm(`Delete “${label.path}”${n ? ` and its ${n} descendant(s)` : ""}?`)) return;
+  try {
+    await api(`${base}labels/${label.id}/`, { method: "DELETE" });
+    state.selected = label.parent;
+    say(`Deleted ${label.path}`);
+    await load();
+  } catch (err) { failed(err); }
+}
+
+// --- adding, importing, the change log -----------------------------------------------------
+
+async function add(event) {
+  event.preventDefault();
+  const f = event.target.elements;
+  const body = { name: f.name.value, parent: f.parent.value === "" ? null : Number(f.parent.value),
+    hotkey: f.hotkey.value, color: f.color.value };
+  try {
+    const label = await api(`${base}labels/`, { method: "POST", body });
+    if (label.parent !== null) state.collapsed.delete(label.parent);
+    f.name.value = f.hotkey.value = f.color.value = "";
+    state.selected = label.id;
+    say(`Added ${label.path}`);
+    await load();
+    f.name.focus();
+  } catch (err) { failed(err); }
+}
+
+async function importFile(event) {
+  event.preventDefault();
+  const file = $("import-file").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file, file.name);
+  form.append("dry_run", $("import-dry-run").checked ? "true" : "false");
+  const report = $("import-report");
+  report.replaceChildren(el("p", { class: "muted", text: `Importing ${file.name}…` }));
+  const response = await fetch(`${base}import/`, {
+    method: "POST", body: form, credentials: "same-origin",
+    headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+  });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = (data && data.detail) || `import failed (${response.status})`;
+    report.replaceChildren(el("p", { class: "error", "data-testid": "import-error", text: message }));
+    return;
+  }
+  report.replaceChildren(
+    el("p", { "data-testid": "import-summary", text: `${data.dry_run ? "Dry run: would import" : "Imported"} `
+      + `${data.labels_in_file} labels (${data.format}): ${data.created} created, ${data.updated} updated, `
+      + `${data.unchanged} unchanged.` }),
+    ...(data.warnings.length ? [el("ul", { class: "onto-warnings" },
+      ...data.warnings.map((w) => el("li", { text: w })))] : []));
+  if (!data.dry_run) await load();
+}
+
+const CHANGE_TEXT = {
+  create: (d) => d.path, rename: (d) => `${d.from} → ${d.to}`, move: (d) => `${d.from} → ${d.to}`,
+  reorder: (d) => `${d.path} to position ${d.position}`, delete: (d) => `${d.path} (${d.deleted} label(s))`,
+  update: (d) => `${d.path}: ${Object.keys(d.changes || {}).join(", ")}`,
+  deprecate: (d) => d.path, undeprecate: (d) => d.path,
+  merge: (d) => `${d.source_path} into ${d.target_path}: ${d.annotations_changed} annotation(s)`,
+  import: (d) => `${d.format}: ${d.created} created, ${d.updated} updated`,
+};
+
+async function loadChanges() {
+  try {
+    const page = await api(`${base}changes/`);
+    $("change-log").replaceChildren(...page.results.slice(0, 25).map((c) => el("li", { "data-testid": "change" },
+      el("span", { class: "badge", text: `v${c.version}` }), " ",
+      el("strong", { text: c.action }), " ",
+      el("span", { text: (CHANGE_TEXT[c.action] || (() => ""))(c.details) }),
+      el("span", { class: "muted", text: ` · ${c.user || "command line"} · ${new Date(c.created_at).toLocaleString()}` }))));
+  } catch (err) { failed(err); }
+}
+
+// --- wiring -------------------------------------------------------------------------------
+
+$("label-filter").addEventListener("input", (e) => { state.filter = e.target.value; renderTree(); });
+$("show-deprecated").addEventListener("change", (e) => { state.showDeprecated = e.target.checked; renderTree(); });
+$("expand-all").addEventListener("click", () => { state.collapsed.clear(); renderTree(); });
+$("collapse-all").addEventListener("click", () => {
+  state.collapsed = new Set(state.labels.filter((l) => !l.leaf).map((l) => l.id));
+  renderTree();
+});
+if (canEdit) {
+  $("add-form").addEventListener("submit", add);
+  $("import-form").addEventListener("submit", (e) => importFile(e).catch(failed));
+}
+load().catch(failed);

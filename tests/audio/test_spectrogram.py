@@ -1,0 +1,145 @@
+"""Spectrogram PNGs: size, where a tone lands, bounded reads, argument checks."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from labelapp.audio import AudioError, render_spectrogram_png
+from labelapp.audio.spectrogram import MAGMA_LUT
+from tests.audio._signals import MEDIUM_S, CountingReader
+
+
+def decode(png: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.mode == "RGB"
+    return np.asarray(image)
+
+
+def brightest_row(pixels: np.ndarray) -> int:
+    """Row (0 = top) with the highest mean brightness; magma's brightness rises with level."""
+    return int(pixels.astype(np.float64).sum(axis=2).mean(axis=1).argmax())
+
+
+def mel(hz: float) -> float:
+    return 2595 * math.log10(1 + hz / 700)
+
+
+def test_png_has_the_requested_size(sine_wav):
+    for width, height in [(16, 16), (300, 120), (4096, 33)]:
+        pixels = decode(
+            render_spectrogram_png(sine_wav, start=0, end=3, width=width, height=height)
+        )
+        assert pixels.shape == (height, width, 3)
+
+
+@pytest.mark.parametrize(
+    ("scale", "max_freq", "expected_from_bottom"),
+    [
+        ("linear", None, 1000 / 4000),
+        ("linear", 2000.0, 1000 / 2000),
+        ("mel", None, mel(1000) / mel(4000)),
+        ("mel", 1500.0, mel(1000) / mel(1500)),
+    ],
+)
+def test_a_pure_tone_lands_in_its_row(sine_wav, scale, max_freq, expected_from_bottom):
+    height = 128
+    png = render_spectrogram_png(
+        sine_wav, start=0.5, end=2.5, width=64, height=height, scale=scale, max_freq=max_freq
+    )
+    expected_row = height - 1 - int(expected_from_bottom * height)  # row 0 is the top
+    assert abs(brightest_row(decode(png)) - expected_row) <= 1
+
+
+def test_stereo_tones_both_show(stereo_96k_wav):
+    height = 200  # linear, 0..48 kHz: 240 Hz per row
+    pixels = decode(
+        render_spectrogram_png(
+            stereo_96k_wav, start=0, end=2, width=50, height=height, scale="linear", n_fft=2048
+        )
+    )
+    brightness = pixels.astype(np.float64).sum(axis=2).mean(axis=1)
+    rows_1k, rows_3k = height - 1 - int(1000 / 240), height - 1 - int(3000 / 240)
+    quiet = np.median(brightness)
+    assert brightness[rows_1k - 1 : rows_1k + 2].max() > quiet + 100
+    assert brightness[rows_3k - 1 : rows_3k + 2].max() > quiet + 100
+
+
+def test_long_window_reads_one_frame_per_column(medium_wav):
+    """Ten minutes at 8 kHz (9.6 MB) drawn 100 columns wide: about 100 reads of 512 frames."""
+    reader = CountingReader(medium_wav.read_bytes())
+    png = render_spectrogram_png(reader, start=0, end=MEDIUM_S, width=100, height=64)
+    assert decode(png).shape == (64, 100, 3)
+    assert reader.bytes_read < 100 * 512 * 2 * 4  # libsndfile buffers a little per seek
+
+
+def test_short_window_reads_about_the_window(medium_wav):
+    reader = CountingReader(medium_wav.read_bytes())
+    render_spectrogram_png(reader, start=300, end=301, width=400, height=64)  # 8000 frames
+    assert reader.bytes_read < (8000 + 512) * 2 * 2
+
+
+def test_window_with_fewer_samples_than_columns(sine_wav):
+    pixels = decode(render_spectrogram_png(sine_wav, start=1.0, end=1.01, width=400, height=64))
+    assert pixels.shape == (64, 400, 3)
+    assert brightest_row(pixels) == 64 - 1 - int(mel(1000) / mel(4000) * 64)
+
+
+def test_silence_is_the_darkest_colour(write_audio):
+    path = write_audio("silence.wav", np.zeros(16000, np.float32), subtype="PCM_16")
+    pixels = decode(render_spectrogram_png(path, start=0, end=2, width=32, height=32))
+    assert (pixels == MAGMA_LUT[0]).all()
+
+
+def test_end_past_the_audio_is_clamped(sine_wav):
+    png = render_spectrogram_png(sine_wav, start=2.0, end=100.0, width=20, height=20)
+    assert decode(png).shape == (20, 20, 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"width": 15}, "width must be between 16 and 4096"),
+        ({"width": 4097}, "width must be between 16 and 4096"),
+        ({"height": 15}, "height must be between 16 and 1024"),
+        ({"height": 1025}, "height must be between 16 and 1024"),
+        ({"n_fft": 500}, "n_fft must be a power of two"),
+        ({"n_fft": 32}, "n_fft must be between 64 and 8192"),
+        ({"scale": "log"}, "scale must be one of mel, linear"),
+        ({"max_freq": 0.0}, "max_freq must be a positive number"),
+        ({"start": -0.5}, "start must be a finite number"),
+        ({"start": 2.0, "end": 1.0}, "end must be greater than start"),
+        ({"start": 3.0, "end": 4.0}, "at or past the end of the audio"),
+    ],
+)
+def test_invalid_arguments(sine_wav, kwargs, message):
+    arguments = {"start": 0.0, "end": 1.0, "width": 64, "height": 64} | kwargs
+    with pytest.raises(ValueError, match=message):
+        render_spectrogram_png(sine_wav, **arguments)
+
+
+def test_not_audio_is_an_audio_error(random_bytes_wav):
+    with pytest.raises(AudioError, match="^not an audio file"):
+        render_spectrogram_png(random_bytes_wav, start=0, end=1, width=64, height=64)
+
+
+@pytest.mark.parametrize("fixture", ["flac_file", "ogg_file", "mp3_file"])
+def test_compressed_formats_render(request, fixture):
+    png = render_spectrogram_png(
+        request.getfixturevalue(fixture), start=0, end=3, width=50, height=64, scale="linear"
+    )
+    assert brightest_row(decode(png)) == 64 - 1 - int(1000 / 4000 * 64)
+
+
+def test_real_fsdd_clip_spectrogram(fsdd_clip):
+    duration = sf.info(fsdd_clip).duration
+    pixels = decode(render_spectrogram_png(fsdd_clip, start=0, end=duration, width=200, height=80))
+    assert pixels.shape == (80, 200, 3)
+    # Speech: more energy in the lower half of the (mel) image than in the upper.
+    brightness = pixels.astype(np.float64).sum(axis=2)
+    assert brightness[40:].mean() > brightness[:40].mean()

@@ -1,0 +1,102 @@
+"""As a data lead would: log in, drop files on the project page, watch the progress bar and
+the per-file report, then open a processed clip and see its waveform and spectrogram."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from labelapp.models import Clip
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_lead_uploads_files_and_sees_a_report_per_file(
+    celery_worker_process,
+    live_server,
+    page,
+    login,
+    lead,
+    project,
+    wav_factory,
+    tmp_path,
+    screenshot,
+):
+    bad = tmp_path / "not-audio.wav"
+    bad.write_bytes(b"this is a text file pretending to be audio" * 20)
+    files = [str(wav_factory("first.wav", seconds=2)), str(wav_factory("second.wav")), str(bad)]
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.set_input_files("[data-testid=file-input]", files)
+    page.wait_for_selector("[data-testid=upload-summary][data-done=true]", timeout=30_000)
+    summary = page.inner_text("[data-testid=upload-summary]")
+    assert "3 of 3 files" in summary and "2 imported" in summary and "1 rejected" in summary
+    assert (
+        page.eval_on_selector("[data-testid=upload-bar]", "e => parseFloat(e.style.width)") == 100
+    )
+    report = page.inner_text("[data-testid=upload-report]")
+    assert "not-audio.wav: rejected" in report
+    screenshot(page, "project-after-upload")
+    wait_for(
+        lambda: Clip.objects.filter(status="ready").count() == 2,
+        timeout=60,
+        message="the worker did not process the uploaded clips",
+    )
+
+
+def test_dropping_files_on_the_drop_zone_imports_them(
+    celery_worker_process, live_server, page, login, lead, project, wav_factory
+):
+    data = base64.b64encode(wav_factory(seconds=1).read_bytes()).decode()
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    transfer = page.evaluate_handle(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], "dropped.wav", { type: "audio/wav" }));
+            return dt;
+        }""",
+        data,
+    )
+    page.dispatch_event("[data-testid=dropzone]", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("[data-testid=upload-summary][data-done=true]", timeout=30_000)
+    assert "1 imported" in page.inner_text("[data-testid=upload-summary]")
+    assert Clip.objects.get().original_name == "dropped.wav"
+
+
+def test_a_processed_clip_shows_waveform_spectrogram_and_plays(
+    celery_worker_process, live_server, page, login, annotator, project, wav_factory, screenshot
+):
+    from labelapp.services.imports import ImportItem, clip_import
+
+    outcome = clip_import(
+        project=project,
+        item=ImportItem(name="tone.wav", path=wav_factory(seconds=5, sr=16000, freq=1000)),
+    )
+    wait_for(lambda: Clip.objects.get(pk=outcome.clip_id).status == "ready", timeout=60)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{outcome.clip_id}/")
+    page.wait_for_selector("[data-testid=waveform][data-drawn=true]", timeout=10_000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('[data-testid=spectrogram]');"
+        " return i.complete && i.naturalWidth > 0; }",
+        timeout=10_000,
+    )
+    # the canvas has ink: some pixel in the middle row differs from the background
+    inked = page.evaluate("""() => {
+        const c = document.querySelector('[data-testid=waveform]');
+        const d = c.getContext('2d').getImageData(0, c.height / 2 - 20, c.width, 1).data;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 200) return true;
+        return false;
+    }""")
+    assert inked
+    duration = page.evaluate("""() => new Promise((resolve) => {
+        const a = document.querySelector('[data-testid=audio]');
+        if (a.readyState >= 1) resolve(a.duration);
+        a.addEventListener('loadedmetadata', () => resolve(a.duration));
+    })""")
+    assert duration == pytest.approx(5.0, abs=0.05)
+    screenshot(page, "clip-page")

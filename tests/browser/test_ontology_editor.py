@@ -1,0 +1,129 @@
+"""As a data lead would: reshape the label tree in the browser (rename, move by picker and by
+drag, merge, delete, add, import) and see nothing lost; annotators only read it."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.models import ClipLabel
+from ontology.models import Label
+from ontology.services import label_get_or_create_path
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def node(path: str) -> str:
+    return f"[data-testid=label-node][data-label-path='{path}']"
+
+
+def row(path: str) -> str:
+    return f"{node(path)} > [data-testid=label-row]"
+
+
+@pytest.fixture
+def tree(project):
+    for path in ("animal/bird/crow", "animal/bird/raven", "animal/dog", "noise/hum", "noise/wind"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    return {lb.path: lb for lb in Label.objects.filter(ontology=project.ontology)}
+
+
+@pytest.fixture
+def editor(live_server, page, login, project):
+    def open_as(user):
+        login(page, user)
+        page.goto(f"{live_server.url}/projects/{project.pk}/ontology/")
+        page.wait_for_selector(node("animal"))
+        return page
+
+    return open_as
+
+
+def test_a_lead_renames_and_moves_labels(editor, lead, tree, screenshot):
+    page = editor(lead)
+    page.click(row("animal/bird"))
+    page.fill("[data-testid=edit-name]", "Aves")
+    page.click("[data-testid=save-label]")
+    page.wait_for_selector(node("animal/Aves/crow"))
+
+    page.click(row("animal/dog"))
+    page.select_option("[data-testid=parent-picker]", str(tree["noise"].pk))
+    page.click("[data-testid=save-label]")
+    page.wait_for_selector(node("noise/dog"))
+
+    page.locator(row("noise/hum")).drag_to(page.locator(row("animal")))
+    page.wait_for_selector(node("animal/hum"))
+    assert Label.objects.get(pk=tree["noise/hum"].pk).path == "animal/hum"
+    assert "move" in page.inner_text("[data-testid=change-log]")
+    screenshot(page, "ontology-editor-lead")
+
+
+def test_a_lead_merges_a_label_and_nothing_is_lost(editor, lead, tree, project, annotator):
+    from labelapp.models import Clip
+    from labelapp.services.annotations import annotation_input_build, annotation_save
+
+    for i in range(3):
+        clip = Clip.objects.create(
+            project=project,
+            file=f"{i}.wav",
+            sha256=f"{i:064d}",
+            original_name=f"{i}.wav",
+            duration=5,
+            status="ready",
+        )
+        labels = ["animal/bird/crow", "animal/bird/raven"] if i == 0 else ["animal/bird/crow"]
+        annotation_save(
+            clip=clip,
+            user=annotator,
+            data=annotation_input_build(project, clip, clip_labels=labels),
+        )
+    page = editor(lead)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(row("animal/bird/crow"))
+    assert "Used by 3 clip label(s)" in page.inner_text("[data-testid=panel-uses]")
+    page.select_option("[data-testid=merge-target]", str(tree["animal/bird/raven"].pk))
+    page.click("[data-testid=merge-label]")
+    page.wait_for_selector(f"{node('animal/bird/crow')}", state="detached")
+    message = page.inner_text("[data-testid=editor-message]")
+    assert "3 annotation(s) changed" in message and "1 duplicates dropped" in message
+    assert ClipLabel.objects.filter(label=tree["animal/bird/raven"]).count() == 3
+
+    page.click(row("animal/bird/raven"))
+    page.click("[data-testid=delete-label]")
+    page.wait_for_selector("[data-testid=editor-message].error")
+    assert "deprecate it instead" in page.inner_text("[data-testid=editor-message]")
+    page.click("[data-testid=deprecate-label]")
+    page.wait_for_selector(f"{row('animal/bird/raven')}.deprecated")
+
+
+def test_a_lead_adds_labels_and_sees_import_errors(editor, lead, tree, tmp_path):
+    page = editor(lead)
+    page.fill("[data-testid=add-name]", "owl")
+    page.select_option("[data-testid=add-parent]", str(tree["animal/bird"].pk))
+    page.fill("[data-testid=add-hotkey]", "o")
+    page.click("[data-testid=add-submit]")
+    page.wait_for_selector(node("animal/bird/owl"))
+    assert page.inner_text(f"{row('animal/bird/owl')} [data-testid=label-hotkey]") == "o"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"id": "a", "name": "Music", "child_ids": ["missing"]}]')
+    page.set_input_files("[data-testid=import-file]", str(bad))
+    page.click("[data-testid=import-submit]")
+    page.wait_for_selector("[data-testid=import-error]")
+    assert "'Music' (a) lists child id 'missing'" in page.inner_text("[data-testid=import-error]")
+
+    good = tmp_path / "good.txt"
+    good.write_text("vehicle/car\nvehicle/train\n")
+    page.set_input_files("[data-testid=import-file]", str(good))
+    page.click("[data-testid=import-submit]")
+    page.wait_for_selector(node("vehicle/train"))
+    assert "3 created" in page.inner_text("[data-testid=import-summary]")
+
+
+def test_an_annotator_reads_the_tree_without_edit_controls(editor, annotator, tree):
+    page = editor(annotator)
+    page.click(row("animal/bird/crow"))
+    assert page.is_visible("[data-testid=label-panel]")
+    assert page.locator("[data-testid=edit-form]").count() == 0
+    assert page.locator("[data-testid=add-form]").count() == 0
+    page.fill("[data-testid=label-filter]", "raven")
+    assert page.locator("[data-testid=label-node]").count() == 3  # animal, bird, raven

@@ -1,0 +1,322 @@
+"""Editing the tree through the services: create, rename, move, reorder, attributes,
+deprecate, delete. Rename and move keep every annotation pointing at the same label."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.errors import Conflict, DomainError
+from labelapp.models import ClipLabel, SegmentLabel
+from ontology.models import Label, OntologyChange
+from ontology.services import (
+    label_attributes_set,
+    label_create,
+    label_delete,
+    label_deprecate,
+    label_edit,
+    label_move,
+    label_rename,
+    label_reorder,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def paths(ontology) -> list[str]:
+    return sorted(Label.objects.filter(ontology=ontology).values_list("path", flat=True))
+
+
+def children(label) -> list[str]:
+    return list(label.children.order_by("order").values_list("name", flat=True))
+
+
+# --- create ---------------------------------------------------------------------------------
+
+
+def test_it_creates_labels_at_any_depth(project, lead):
+    animal = label_create(ontology=project.ontology, name="animal", user=lead)
+    bird = label_create(ontology=project.ontology, name="bird", parent=animal, user=lead)
+    corvid = label_create(
+        ontology=project.ontology,
+        name=" corvid ",
+        parent=bird.pk,
+        user=lead,
+        color="#AABBCC",
+        hotkey="c",
+        description="crows",
+        external_id="/m/x",
+    )
+    assert (corvid.path, corvid.depth, corvid.name) == ("animal/bird/corvid", 2, "corvid")
+    assert (corvid.color, corvid.hotkey, corvid.external_id) == ("#aabbcc", "c", "/m/x")
+
+
+def test_it_places_a_new_label_at_the_position_asked(project, labels):
+    tree = labels("a/x", "a/y")
+    label_create(ontology=project.ontology, name="w", parent=tree["a"], position=0)
+    label_create(ontology=project.ontology, name="z", parent=tree["a"])
+    assert children(tree["a"]) == ["w", "x", "y", "z"]
+
+
+def test_it_refuses_an_empty_name(project):
+    with pytest.raises(DomainError, match="non-empty name"):
+        label_create(ontology=project.ontology, name="   ")
+
+
+def test_it_refuses_a_slash_in_a_name(project):
+    with pytest.raises(DomainError, match="must not contain"):
+        label_create(ontology=project.ontology, name="a/b")
+
+
+def test_it_refuses_duplicate_sibling_names_ignoring_case(project, labels):
+    tree = labels("animal/Bird")
+    with pytest.raises(DomainError, match="already exists under 'animal'") as exc:
+        label_create(ontology=project.ontology, name="bird", parent=tree["animal"])
+    assert exc.value.extra["label"] == "animal/bird"
+    # The same name under another parent is fine.
+    label_create(ontology=project.ontology, name="bird", parent=None)
+
+
+def test_it_refuses_an_unknown_parent(project, other_project, labels):
+    foreign = label_create(ontology=other_project.ontology, name="elsewhere")
+    with pytest.raises(DomainError, match="unknown parent") as exc:
+        label_create(ontology=project.ontology, name="x", parent=foreign.pk)
+    assert exc.value.code == "unknown_parent"
+    with pytest.raises(DomainError, match="unknown parent"):
+        label_create(ontology=project.ontology, name="x", parent=999_999)
+
+
+def test_it_refuses_colliding_hotkeys_ignoring_case(project, labels):
+    tree = labels("a", "b")
+    label_attributes_set(label=tree["a"], hotkey="K")
+    with pytest.raises(DomainError, match="already used by 'a'") as exc:
+        label_create(ontology=project.ontology, name="c", hotkey="k")
+    assert exc.value.code == "hotkey_collision"
+    with pytest.raises(DomainError, match="already used by 'a'"):
+        label_attributes_set(label=tree["b"], hotkey="k")
+    label_attributes_set(label=tree["a"], hotkey="k")  # its own hotkey is no collision
+
+
+def test_it_refuses_a_malformed_color_or_hotkey(project):
+    with pytest.raises(DomainError, match="#rrggbb"):
+        label_create(ontology=project.ontology, name="x", color="red")
+    with pytest.raises(DomainError, match="without spaces"):
+        label_create(ontology=project.ontology, name="x", hotkey="a b")
+
+
+# --- rename ---------------------------------------------------------------------------------
+
+
+def test_rename_rewrites_the_paths_below_and_keeps_the_rows(project, labels):
+    tree = labels("animal/bird/corvid/crow", "animal/bird/finch", "animal/dog")
+    label_rename(label=tree["animal/bird"], name="birds")
+    assert paths(project.ontology) == [
+        "animal",
+        "animal/birds",
+        "animal/birds/corvid",
+        "animal/birds/corvid/crow",
+        "animal/birds/finch",
+        "animal/dog",
+    ]
+    crow = Label.objects.get(pk=tree["animal/bird/corvid/crow"].pk)
+    assert (crow.path, crow.depth) == ("animal/birds/corvid/crow", 3)
+
+
+def test_rename_keeps_every_annotation_on_the_same_label(project, labels, annotate, annotator):
+    tree = labels("animal/bird/corvid", "animal/dog")
+    for _ in range(3):
+        annotate(
+            project,
+            annotator,
+            clip_labels=["animal/bird/corvid"],
+            segments=[{"start": 0, "end": 1, "labels": ["animal/bird"]}],
+        )
+    before = (
+        ClipLabel.objects.filter(label=tree["animal/bird/corvid"]).count(),
+        SegmentLabel.objects.filter(label=tree["animal/bird"]).count(),
+    )
+    label_rename(label=tree["animal/bird"], name="Aves")
+    after = (
+        ClipLabel.objects.filter(label=tree["animal/bird/corvid"]).count(),
+        SegmentLabel.objects.filter(label=tree["animal/bird"]).count(),
+    )
+    assert before == after == (3, 3)
+    assert set(ClipLabel.objects.values_list("label__path", flat=True)) == {"animal/Aves/corvid"}
+
+
+def test_rename_may_change_only_the_case(project, labels):
+    tree = labels("bird/crow")
+    label_rename(label=tree["bird"], name="Bird")
+    assert paths(project.ontology) == ["Bird", "Bird/crow"]
+
+
+def test_rename_refuses_a_sibling_name(project, labels):
+    tree = labels("animal/bird", "animal/dog")
+    with pytest.raises(DomainError, match="'dog' already exists"):
+        label_rename(label=tree["animal/bird"], name="DOG")
+    assert paths(project.ontology) == ["animal", "animal/bird", "animal/dog"]
+
+
+# --- move and reorder -------------------------------------------------------------------------
+
+
+def test_move_carries_the_subtree_and_keeps_annotations(project, labels, annotate, annotator):
+    tree = labels("animal/bird/corvid/crow", "sound/nature")
+    clip_annotation = annotate(project, annotator, clip_labels=["animal/bird/corvid/crow"])
+    label_move(label=tree["animal/bird"], parent=tree["sound/nature"])
+    assert paths(project.ontology) == [
+        "animal",
+        "sound",
+        "sound/nature",
+        "sound/nature/bird",
+        "sound/nature/bird/corvid",
+        "sound/nature/bird/corvid/crow",
+    ]
+    crow = Label.objects.get(pk=tree["animal/bird/corvid/crow"].pk)
+    assert crow.depth == 4
+    assert list(clip_annotation.clip_labels.values_list("label_id", flat=True)) == [crow.pk]
+
+
+def test_move_to_the_top_level(project, labels):
+    tree = labels("animal/bird/crow")
+    label_move(label=tree["animal/bird"], parent=None)
+    moved = Label.objects.get(pk=tree["animal/bird"].pk)
+    assert (moved.path, moved.depth, moved.parent_id) == ("bird", 0, None)
+    assert Label.objects.get(pk=tree["animal/bird/crow"].pk).path == "bird/crow"
+
+
+def test_move_refuses_to_make_a_label_its_own_ancestor(project, labels):
+    tree = labels("a/b/c")
+    with pytest.raises(DomainError, match="its own descendant 'a/b/c'") as exc:
+        label_move(label=tree["a"], parent=tree["a/b/c"])
+    assert exc.value.code == "cycle"
+    with pytest.raises(DomainError, match="under itself"):
+        label_move(label=tree["a/b"], parent=tree["a/b"])
+    assert paths(project.ontology) == ["a", "a/b", "a/b/c"]
+
+
+def test_move_refuses_a_name_taken_in_the_new_parent(project, labels):
+    tree = labels("a/x", "b/X")
+    with pytest.raises(DomainError, match="'X' already exists under 'b'"):
+        label_move(label=tree["a/x"], parent=tree["b"])
+
+
+def test_move_refuses_an_unknown_parent(project, labels):
+    tree = labels("a")
+    with pytest.raises(DomainError, match="unknown parent label 424242"):
+        label_move(label=tree["a"], parent=424242)
+
+
+def test_reorder_renumbers_the_siblings(project, labels):
+    tree = labels("p/a", "p/b", "p/c", "p/d")
+    label_reorder(label=tree["p/d"], position=0)
+    assert children(tree["p"]) == ["d", "a", "b", "c"]
+    label_reorder(label=tree["p/d"], position=99)
+    assert children(tree["p"]) == ["a", "b", "c", "d"]
+    assert list(tree["p"].children.order_by("order").values_list("order", flat=True)) == [
+        0,
+        1,
+        2,
+        3,
+    ]
+
+
+def test_move_with_a_position_inserts_there(project, labels):
+    tree = labels("p/a", "p/b", "q/z")
+    label_move(label=tree["q/z"], parent=tree["p"], position=1)
+    assert children(tree["p"]) == ["a", "z", "b"]
+
+
+# --- attributes, deprecate, edit ---------------------------------------------------------------
+
+
+def test_deprecate_keeps_the_label_and_its_history(project, labels, annotate, annotator):
+    tree = labels("animal/dog")
+    annotate(project, annotator, clip_labels=["animal/dog"])
+    label_deprecate(label=tree["animal/dog"])
+    dog = Label.objects.get(pk=tree["animal/dog"].pk)
+    assert dog.deprecated is True
+    assert ClipLabel.objects.filter(label=dog).count() == 1
+    label_deprecate(label=dog, deprecated=False)
+    assert Label.objects.get(pk=dog.pk).deprecated is False
+
+
+def test_edit_applies_several_changes_or_none(project, labels):
+    tree = labels("a/x", "b", "c")
+    label_attributes_set(label=tree["c"], hotkey="h")
+    with pytest.raises(DomainError, match="hotkey 'h'"):
+        label_edit(label=tree["a/x"], changes={"name": "y", "parent": tree["b"].pk, "hotkey": "h"})
+    assert paths(project.ontology) == ["a", "a/x", "b", "c"]  # the rename was rolled back
+    label_edit(
+        label=tree["a/x"],
+        changes={
+            "name": "y",
+            "parent": tree["b"].pk,
+            "hotkey": "j",
+            "color": "#112233",
+            "deprecated": True,
+        },
+    )
+    y = Label.objects.get(pk=tree["a/x"].pk)
+    assert (y.path, y.hotkey, y.color, y.deprecated) == ("b/y", "j", "#112233", True)
+
+
+# --- delete -----------------------------------------------------------------------------------
+
+
+def test_delete_removes_an_unused_subtree(project, labels):
+    tree = labels("a/b/c", "d")
+    report = label_delete(label=tree["a"])
+    assert report["deleted"] == 3
+    assert paths(project.ontology) == ["d"]
+
+
+def test_delete_is_refused_while_a_label_is_in_use(project, labels, annotate, annotator):
+    tree = labels("a/b/c", "d")
+    annotate(project, annotator, segments=[{"start": 0, "end": 1, "labels": ["a/b/c"]}])
+    with pytest.raises(Conflict, match="its descendant 'a/b/c' is used by 0 clip label"):
+        label_delete(label=tree["a"])
+    with pytest.raises(Conflict, match="deprecate it instead") as exc:
+        label_delete(label=tree["a/b/c"])
+    assert exc.value.status == 409 and exc.value.extra["label"] == "a/b/c"
+    assert paths(project.ontology) == ["a", "a/b", "a/b/c", "d"]
+
+
+# --- versions and the change log -------------------------------------------------------------
+
+
+def test_every_change_bumps_the_version_and_is_logged(project, lead):
+    ontology = project.ontology
+    start = ontology.version
+    a = label_create(ontology=ontology, name="a", user=lead)
+    b = label_create(ontology=ontology, name="b", user=lead)
+    label_rename(label=a, name="A", user=lead)
+    label_move(label=b, parent=a, user=lead)
+    label_attributes_set(label=b, color="#000000", user=lead)
+    label_deprecate(label=b, user=lead)
+    label_delete(label=b, user=lead)
+    ontology.refresh_from_db()
+    assert ontology.version == start + 7
+    log = list(OntologyChange.objects.filter(ontology=ontology).order_by("version"))
+    assert [c.action for c in log] == [
+        "create",
+        "create",
+        "rename",
+        "move",
+        "update",
+        "deprecate",
+        "delete",
+    ]
+    assert [c.version for c in log] == list(range(start + 1, start + 8))
+    assert {c.user for c in log} == {lead}
+    assert log[2].details == {"label": a.pk, "from": "a", "to": "A"}
+    assert log[3].details["to"] == "A/b"
+    assert log[4].details["changes"] == {"color": ["", "#000000"]}
+
+
+def test_a_change_that_changes_nothing_is_not_logged(project, labels):
+    tree = labels("a")
+    version = project.ontology.__class__.objects.get(pk=project.ontology_id).version
+    label_rename(label=tree["a"], name="a")
+    label_attributes_set(label=tree["a"], color="")
+    label_deprecate(label=tree["a"], deprecated=False)
+    assert project.ontology.__class__.objects.get(pk=project.ontology_id).version == version

@@ -1,0 +1,380 @@
+"""File formats (Earmark JSON, AudioSet, paths/CSV): detection, import, export, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from labelapp.errors import DomainError
+from ontology.formats import ontology_parse
+from ontology.io import ontology_export, ontology_import
+from ontology.models import Label, OntologyChange
+from ontology.services import label_attributes_set
+
+pytestmark = pytest.mark.django_db
+
+EARMARK = {
+    "labels": [
+        {
+            "name": "speech",
+            "color": "#ff0000",
+            "children": [
+                {
+                    "name": "command",
+                    "children": [
+                        {"name": "set thermostat", "hotkey": "t", "description": "HVAC"},
+                        {"name": "stop", "hotkey": "s"},
+                    ],
+                },
+            ],
+        },
+        {
+            "name": "animal",
+            "external_id": "/m/0jbk",
+            "children": [
+                {"name": "bird", "children": [{"name": "corvid", "deprecated": True}]},
+            ],
+        },
+    ],
+}
+
+AUDIOSET = [
+    {
+        "id": "/m/0jbk",
+        "name": "Animal",
+        "description": "All animals.",
+        "child_ids": ["/m/015p6", "/m/068hy"],
+    },
+    {"id": "/m/015p6", "name": "Bird", "description": "", "child_ids": ["/m/020bb7"]},
+    {"id": "/m/068hy", "name": "Pets", "description": "", "child_ids": ["/m/020bb7"]},
+    {
+        "id": "/m/020bb7",
+        "name": "Bird vocalization, bird call, bird song",
+        "description": "",
+        "child_ids": [],
+        "restrictions": [],
+    },
+    {
+        "id": "/t/dd00041",
+        "name": "Silence",
+        "description": "",
+        "child_ids": [],
+        "restrictions": ["blacklist"],
+    },
+]
+
+
+def stored(project) -> dict[str, Label]:
+    return {lb.path: lb for lb in Label.objects.filter(ontology=project.ontology)}
+
+
+def reject(project, content, *, match: str, label: str | None = None, fmt=None) -> DomainError:
+    """The file is refused with a 400 that names the label, and nothing is imported."""
+    before = sorted(stored(project))
+    with pytest.raises(DomainError, match=match) as exc:
+        ontology_import(ontology=project.ontology, content=content, format=fmt)
+    assert exc.value.status == 400
+    if label is not None:
+        assert exc.value.extra.get("label") == label
+    assert sorted(stored(project)) == before
+    return exc.value
+
+
+# --- Earmark JSON ----------------------------------------------------------------------------
+
+
+def test_it_imports_earmark_json_with_every_field(project):
+    report = ontology_import(ontology=project.ontology, content=json.dumps(EARMARK))
+    assert (report["format"], report["created"], report["updated"]) == ("earmark", 7, 0)
+    labels = stored(project)
+    stop = labels["speech/command/stop"]
+    assert (stop.depth, stop.hotkey, stop.order) == (2, "s", 1)
+    assert labels["speech/command/set thermostat"].description == "HVAC"
+    assert labels["speech"].color == "#ff0000"
+    assert labels["animal"].external_id == "/m/0jbk"
+    assert labels["animal/bird/corvid"].deprecated is True
+    assert labels["animal/bird"].parent == labels["animal"]
+
+
+def test_earmark_json_round_trips(project, other_project):
+    ontology_import(ontology=project.ontology, content=json.dumps(EARMARK))
+    text, content_type, filename = ontology_export(ontology=project.ontology, format="earmark")
+    assert content_type == "application/json" and filename.endswith("-earmark.json")
+    ontology_import(ontology=other_project.ontology, content=text)
+    fields = (
+        "path",
+        "depth",
+        "order",
+        "color",
+        "hotkey",
+        "external_id",
+        "description",
+        "deprecated",
+    )
+    assert sorted(Label.objects.filter(ontology=project.ontology).values_list(*fields)) == sorted(
+        Label.objects.filter(ontology=other_project.ontology).values_list(*fields)
+    )
+
+
+def test_a_single_nested_node_is_earmark_json(project):
+    ontology_import(
+        ontology=project.ontology, content='{"name": "animal", "children": [{"name": "dog"}]}'
+    )
+    assert sorted(stored(project)) == ["animal", "animal/dog"]
+
+
+# --- AudioSet ---------------------------------------------------------------------------------
+
+
+def test_it_imports_audioset_and_resolves_several_parents_to_the_first(project):
+    report = ontology_import(ontology=project.ontology, content=json.dumps(AUDIOSET))
+    assert report["format"] == "audioset" and report["created"] == 5
+    labels = stored(project)
+    song = labels["Animal/Bird/Bird vocalization, bird call, bird song"]
+    assert song.external_id == "/m/020bb7"
+    assert "Animal/Pets/Bird vocalization, bird call, bird song" not in labels
+    assert report["warnings"] == [
+        "label 'Bird vocalization, bird call, bird song' (/m/020bb7) has 2 parents in the file; "
+        "kept under 'Bird' (the first parent in the file), dropped 'Pets'"
+    ]
+    assert labels["Silence"].deprecated is True  # AudioSet's blacklist
+    assert labels["Animal"].description == "All animals."
+
+
+def test_audioset_export_round_trips(project, other_project):
+    ontology_import(ontology=project.ontology, content=json.dumps(EARMARK))
+    text, _, _ = ontology_export(ontology=project.ontology, format="audioset")
+    items = json.loads(text)
+    assert {i["name"] for i in items} >= {"speech", "set thermostat"}
+    animal = next(i for i in items if i["name"] == "animal")
+    assert animal["id"] == "/m/0jbk"
+    speech = next(i for i in items if i["name"] == "speech")
+    assert speech["id"].startswith("earmark:")
+    assert next(i for i in items if i["name"] == "corvid")["restrictions"] == ["blacklist"]
+    ontology_import(ontology=other_project.ontology, content=text)
+    assert sorted(stored(other_project)) == sorted(stored(project))
+    assert stored(other_project)["speech"].external_id == ""  # generated ids are not kept
+
+
+# --- paths and CSV ---------------------------------------------------------------------------
+
+
+def test_it_imports_a_plain_list_of_paths_with_implied_ancestors(project):
+    text = "# birds\nanimal/bird/corvid\n\nanimal/bird/finch\n  noise  \nanimal/bird/corvid\n"
+    report = ontology_import(ontology=project.ontology, content=text)
+    assert report["format"] == "paths"
+    assert sorted(stored(project)) == [
+        "animal",
+        "animal/bird",
+        "animal/bird/corvid",
+        "animal/bird/finch",
+        "noise",
+    ]
+    assert report["warnings"] == ["line 6 repeats 'animal/bird/corvid' (line 2); kept the first"]
+
+
+def test_it_imports_csv_with_attributes(project):
+    text = (
+        "path,hotkey,color,description,deprecated\n"
+        '"animal/bird, songbird",b,#00FF00,"small, singing",\n'
+        "animal/dog,d,,,yes\n"
+    )
+    ontology_import(ontology=project.ontology, content=text)
+    labels = stored(project)
+    songbird = labels["animal/bird, songbird"]
+    assert (songbird.hotkey, songbird.color, songbird.description) == (
+        "b",
+        "#00ff00",
+        "small, singing",
+    )
+    assert labels["animal/dog"].deprecated is True
+
+
+def test_paths_export_lists_every_label_once(project):
+    ontology_import(ontology=project.ontology, content=json.dumps(EARMARK))
+    text, content_type, _ = ontology_export(ontology=project.ontology, format="paths")
+    lines = text.splitlines()
+    assert content_type.startswith("text/plain")
+    assert sorted(lines) == sorted(stored(project)) and len(lines) == len(set(lines)) == 7
+    assert lines[:4] == [
+        "speech",
+        "speech/command",
+        "speech/command/set thermostat",
+        "speech/command/stop",
+    ]
+
+
+# --- merging into an existing tree ------------------------------------------------------------
+
+
+def test_import_into_an_existing_tree_keeps_rows_and_updates_attributes(project, labels):
+    existing = labels("Speech/command")
+    report = ontology_import(ontology=project.ontology, content=json.dumps(EARMARK))
+    assert (report["created"], report["updated"], report["unchanged"]) == (5, 1, 1)
+    after = stored(project)
+    assert after["Speech"].pk == existing["Speech"].pk and after["Speech"].color == "#ff0000"
+    assert "Speech/command/stop" in after  # created under the existing spelling
+
+
+def test_a_dry_run_reports_and_changes_nothing(project):
+    version = project.ontology.version
+    report = ontology_import(ontology=project.ontology, content=json.dumps(EARMARK), dry_run=True)
+    assert report["dry_run"] is True and report["created"] == 7
+    assert stored(project) == {}
+    assert project.ontology.version == version
+    assert not OntologyChange.objects.filter(ontology=project.ontology).exists()
+
+
+def test_an_import_is_one_logged_change(project, lead):
+    ontology_import(ontology=project.ontology, content=json.dumps(AUDIOSET), user=lead)
+    change = OntologyChange.objects.get(ontology=project.ontology)
+    assert (change.action, change.user, change.details["created"]) == ("import", lead, 5)
+
+
+# --- bad input: each a 400 naming the label, nothing half-imported -----------------------------
+
+
+def test_reject_a_cycle_in_audioset(project):
+    items = [
+        {"id": "a", "name": "A", "child_ids": ["b"]},
+        {"id": "b", "name": "B", "child_ids": ["c"]},
+        {"id": "c", "name": "C", "child_ids": ["a"]},
+        {"id": "r", "name": "Root", "child_ids": []},
+    ]
+    error = reject(
+        project, json.dumps(items), match=r"cycle in child_ids: 'A' \(a\) → 'B'", label="A"
+    )
+    assert error.code == "cycle"
+
+
+def test_reject_a_label_that_is_its_own_ancestor(project):
+    items = [{"id": "a", "name": "A", "child_ids": ["a"]}]
+    reject(project, json.dumps(items), match="lists itself in child_ids", label="A")
+
+
+def test_reject_dangling_child_ids(project):
+    items = [{"id": "a", "name": "Animal", "child_ids": ["/m/nope"]}]
+    error = reject(
+        project,
+        json.dumps(items),
+        match=r"'Animal' \(a\) lists child id '/m/nope', which is not in the file",
+        label="Animal",
+    )
+    assert error.code == "dangling_child"
+
+
+def test_reject_duplicate_audioset_ids(project):
+    items = [{"id": "a", "name": "A", "child_ids": []}, {"id": "a", "name": "B", "child_ids": []}]
+    reject(project, json.dumps(items), match="duplicate AudioSet id 'a'", label="B")
+
+
+@pytest.mark.parametrize(
+    "content, where",
+    [
+        (
+            {"labels": [{"name": "animal", "children": [{"name": "Dog"}, {"name": "dog"}]}]},
+            "animal/dog",
+        ),
+        (
+            [
+                {"id": "a", "name": "Bird", "child_ids": []},
+                {"id": "b", "name": "BIRD", "child_ids": []},
+            ],
+            "BIRD",
+        ),
+        ("animal/dog\nAnimal/cat\n", "Animal"),
+    ],
+)
+def test_reject_duplicate_sibling_names_ignoring_case(project, content, where):
+    text = content if isinstance(content, str) else json.dumps(content)
+    error = reject(project, text, match="differ", label=where)
+    assert error.code == "duplicate_label"
+
+
+@pytest.mark.parametrize(
+    "content, match, where",
+    [
+        (
+            {"labels": [{"name": "animal", "children": [{"name": "  "}]}]},
+            "child 1 of 'animal' has an empty name",
+            "animal",
+        ),
+        ({"labels": [{"children": []}]}, "label 1 at the top level has an empty name", ""),
+        ([{"id": "x", "name": "", "child_ids": []}], "label 'x' has an empty name", ""),
+        ("animal//dog\n", r"line 1: 'animal//dog' under 'animal' has an empty name", "animal"),
+    ],
+)
+def test_reject_empty_names(project, content, match, where):
+    text = content if isinstance(content, str) else json.dumps(content)
+    error = reject(project, text, match=match, label=where)
+    assert error.code == "empty_name"
+
+
+def test_reject_a_slash_in_a_json_name(project):
+    reject(project, json.dumps([{"name": "a/b"}]), match="must not contain '/'", label="a/b")
+
+
+def test_reject_colliding_hotkeys_in_the_file(project):
+    doc = {"labels": [{"name": "a", "hotkey": "x"}, {"name": "b", "hotkey": "X"}]}
+    error = reject(
+        project, json.dumps(doc), match="hotkey 'X' is used by both 'a' and 'b'", label="b"
+    )
+    assert error.code == "hotkey_collision"
+
+
+def test_reject_a_hotkey_taken_by_an_existing_label(project, labels):
+    tree = labels("old")
+    label_attributes_set(label=tree["old"], hotkey="q")
+    reject(
+        project,
+        json.dumps([{"name": "new", "hotkey": "Q"}]),
+        match="hotkey 'Q' of label 'new' is already used by 'old'",
+        label="new",
+    )
+
+
+def test_reject_a_bad_color(project):
+    reject(project, json.dumps([{"name": "a", "color": "blue"}]), match="#rrggbb", label="a")
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('{"labels": [{"name": "a"}', "looks like JSON but is malformed"),
+        ('{"foo": 1}', "unrecognized JSON"),
+        ("", "the file is empty"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "binary file"),
+        (b"\xff\xfe\xfa bad", "not UTF-8"),
+        ("path,colour\na,#000000\n", "unknown CSV column 'colour'"),
+        ('{"labels": {"name": "a"}}', '"labels" must be a list'),
+        ('[{"name": "a", "children": {"name": "b"}}]', "'a': \"children\" must be a list"),
+        ('[{"id": "a", "name": "A", "child_ids": "b"}]', "must be a list of ids"),
+    ],
+)
+def test_reject_a_malformed_or_unknown_file(project, content, match):
+    reject(project, content, match=match)
+
+
+def test_reject_a_file_of_another_format_than_asked(project):
+    reject(
+        project,
+        "animal/dog\n",
+        match="expected the audioset format, but this file looks like paths",
+        fmt="audioset",
+    )
+
+
+def test_one_bad_label_deep_in_a_big_file_imports_nothing(project):
+    items = [
+        {"name": f"group {i}", "children": [{"name": f"leaf {j}"} for j in range(20)]}
+        for i in range(30)
+    ]
+    items[-1]["children"][-1]["name"] = ""
+    reject(project, json.dumps(items), match="child 20 of 'group 29'")
+
+
+def test_parse_reports_format_and_specs_without_touching_the_database():
+    parsed = ontology_parse("a/b\nc\n")
+    assert parsed.format == "paths"
+    assert [s.path for s in parsed.labels] == ["a", "a/b", "c"]

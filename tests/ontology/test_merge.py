@@ -1,0 +1,178 @@
+"""Merging A into B: every use of A becomes a use of B, once, in one transaction."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+
+from labelapp.errors import DomainError
+from labelapp.models import Annotation, ClipLabel, SegmentLabel
+from ml_backend.models import ModelVersion, Prediction
+from ontology.merge import label_merge
+from ontology.models import Label, OntologyChange
+from ontology.services import label_attributes_set
+
+pytestmark = pytest.mark.django_db
+
+
+def uses(label) -> tuple[int, int]:
+    return (
+        ClipLabel.objects.filter(label_id=label.pk).count(),
+        SegmentLabel.objects.filter(label_id=label.pk).count(),
+    )
+
+
+def test_merge_moves_every_use_and_reports_counts(project, labels, annotate, annotator, reviewer):
+    tree = labels("animal/crow", "animal/raven", "animal/dog")
+    crow, raven = tree["animal/crow"], tree["animal/raven"]
+    annotate(project, annotator, clip_labels=["animal/crow"])  # crow only
+    annotate(project, annotator, clip_labels=["animal/crow", "animal/raven"])  # both
+    annotate(project, annotator, clip_labels=["animal/raven", "animal/dog"])  # raven only
+    annotate(
+        project,
+        reviewer,
+        segments=[
+            {"start": 0, "end": 1, "labels": ["animal/crow"]},
+            {"start": 1, "end": 2, "labels": ["animal/crow", "animal/raven"]},
+            {"start": 2, "end": 3, "labels": ["animal/dog"]},
+        ],
+    )
+    annotations_before = Annotation.objects.count()
+    assert uses(crow) == (2, 2) and uses(raven) == (2, 1)
+
+    report = label_merge(source=crow, target=raven)
+
+    assert report["annotations_changed"] == 3
+    assert report["clip_labels_moved"] == 1
+    assert report["clip_labels_deduplicated"] == 1
+    assert report["segment_labels_moved"] == 1
+    assert report["segment_labels_deduplicated"] == 1
+    assert uses(raven) == (3, 2)  # one use per annotation / segment: no duplicates
+    assert not Label.objects.filter(pk=crow.pk).exists()
+    assert Annotation.objects.count() == annotations_before  # nothing lost
+    assert ClipLabel.objects.count() == 5 - 1 and SegmentLabel.objects.count() == 4 - 1
+    change = OntologyChange.objects.filter(ontology=project.ontology).first()
+    assert change.action == "merge" and change.details["source_path"] == "animal/crow"
+    assert change.details["annotations_changed"] == 3
+
+
+def test_merge_of_a_label_used_by_many_annotations(project, labels, annotate, annotator):
+    tree = labels("a", "b")
+    for i in range(30):
+        annotate(project, annotator, clip_labels=["a", "b"] if i % 3 == 0 else ["a"])
+    report = label_merge(source=tree["a"], target=tree["b"])
+    assert (
+        report["annotations_changed"],
+        report["clip_labels_moved"],
+        report["clip_labels_deduplicated"],
+    ) == (30, 20, 10)
+    assert uses(tree["b"]) == (30, 0)
+
+
+def test_merge_rewrites_predictions_keeping_the_higher_score(project, labels, make_clip):
+    tree = labels("a", "b", "c")
+    a, b, c = tree["a"].pk, tree["b"].pk, tree["c"].pk
+    version = ModelVersion.objects.create(project=project, version=1, name="m1")
+    both = Prediction.objects.create(
+        clip=make_clip(project),
+        model_version=version,
+        clip_scores={str(a): 0.9, str(b): 0.2, str(c): 0.1},
+        segments=[{"start": 0, "end": 1, "channel": None, "label": a, "score": 0.8}],
+    )
+    only_a = Prediction.objects.create(
+        clip=make_clip(project), model_version=version, clip_scores={str(a): 0.3}, segments=[]
+    )
+    untouched = Prediction.objects.create(
+        clip=make_clip(project),
+        model_version=version,
+        clip_scores={str(c): 0.5},
+        segments=[{"start": 0, "end": 1, "channel": None, "label": c, "score": 0.5}],
+    )
+    report = label_merge(source=tree["a"], target=tree["b"])
+    assert report["predictions_changed"] == 2
+    both.refresh_from_db()
+    only_a.refresh_from_db()
+    untouched.refresh_from_db()
+    assert both.clip_scores == {str(b): 0.9, str(c): 0.1}
+    assert both.segments[0]["label"] == b
+    assert only_a.clip_scores == {str(b): 0.3}
+    assert untouched.clip_scores == {str(c): 0.5}
+
+
+def test_merge_moves_the_source_children_under_the_target(project, labels, annotate, annotator):
+    tree = labels("bird/corvid/crow", "bird/corvid/raven", "animal/bird/finch")
+    annotate(project, annotator, clip_labels=["bird/corvid/crow"])
+    report = label_merge(source=tree["bird"], target=tree["animal/bird"])
+    assert report["children_moved"] == 1
+    assert sorted(
+        Label.objects.filter(ontology=project.ontology).values_list("path", flat=True)
+    ) == [
+        "animal",
+        "animal/bird",
+        "animal/bird/corvid",
+        "animal/bird/corvid/crow",
+        "animal/bird/corvid/raven",
+        "animal/bird/finch",
+    ]
+    crow = Label.objects.get(pk=tree["bird/corvid/crow"].pk)
+    assert crow.depth == 3 and uses(crow) == (1, 0)
+
+
+def test_merge_into_the_parent(project, labels, annotate, annotator):
+    tree = labels("bird/corvid/crow", "bird/finch")
+    annotate(project, annotator, clip_labels=["bird/corvid"])
+    label_merge(source=tree["bird/corvid"], target=tree["bird"])
+    assert Label.objects.get(pk=tree["bird/corvid/crow"].pk).path == "bird/crow"
+    assert uses(tree["bird"]) == (1, 0)
+
+
+def test_merge_passes_the_source_hotkey_to_a_target_without_one(project, labels):
+    tree = labels("a", "b")
+    label_attributes_set(label=tree["a"], hotkey="a")
+    label_merge(source=tree["a"], target=tree["b"])
+    assert Label.objects.get(pk=tree["b"].pk).hotkey == "a"
+
+
+def test_merge_refuses_a_child_name_collision(project, labels):
+    tree = labels("x/dup", "y/Dup")
+    with pytest.raises(DomainError, match="its child 'x/dup' would collide with y/Dup") as exc:
+        label_merge(source=tree["x"], target=tree["y"])
+    assert exc.value.extra["label"] == "x/dup"
+
+
+def test_merge_refuses_itself_a_descendant_and_another_ontology(project, other_project, labels):
+    tree = labels("a/b")
+    with pytest.raises(DomainError, match="into itself"):
+        label_merge(source=tree["a"], target=tree["a"])
+    with pytest.raises(DomainError, match="own descendant 'a/b'"):
+        label_merge(source=tree["a"], target=tree["a/b"])
+    from ontology.services import label_create
+
+    foreign = label_create(ontology=other_project.ontology, name="z")
+    with pytest.raises(DomainError, match="different ontologies"):
+        label_merge(source=tree["a"], target=foreign)
+
+
+def test_a_failing_merge_changes_nothing(project, labels, annotate, annotator):
+    tree = labels("a", "b")
+    annotate(project, annotator, clip_labels=["a"])
+    with (
+        mock.patch("ontology.merge.predictions_relabel", side_effect=RuntimeError("boom")),
+        pytest.raises(RuntimeError),
+    ):
+        label_merge(source=tree["a"], target=tree["b"])
+    assert uses(tree["a"]) == (1, 0) and uses(tree["b"]) == (0, 0)
+    assert Label.objects.filter(pk=tree["a"].pk).exists()
+
+
+def test_merge_into_an_inner_label_warns_leaves_only_projects(project, labels):
+    project.leaves_only = True
+    project.save()
+    tree = labels("bird/crow", "corvid")
+    report = label_merge(source=tree["corvid"], target=tree["bird"])
+    assert report["warnings"] == [
+        "project 'Birds' takes leaves only, and 'bird' has children: its merged annotations "
+        "now use a label that is not a leaf"
+    ]
+    assert label_merge(source=tree["bird/crow"], target=labels("raven")["raven"])["warnings"] == []
