@@ -7,6 +7,7 @@ DEBUG=false, SECRET_KEY, DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -91,9 +92,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    # A file (not :memory:) so that a worker process can share the test database.
+    # A file (not :memory:) so that a worker process can share the test database; one per
+    # test process so that two test runs on one checkout do not share it.
     DATABASES["default"]["TEST"] = {
-        "NAME": env_str("SQLITE_TEST_NAME", str(VAR_DIR / "test_earmark.sqlite3"))
+        "NAME": env_str("SQLITE_TEST_NAME", str(VAR_DIR / f"test_earmark_{os.getpid()}.sqlite3"))
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -207,6 +209,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-clips": {"task": "labelapp.tasks.clips_sweep_pending", "schedule": 60.0},
+    "sweep-stale-trainings": {"task": "ml_backend.tasks.trainings_sweep", "schedule": 60.0},
 }
 
 # --- Security (production) ----------------------------------------------------------------

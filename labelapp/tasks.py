@@ -10,9 +10,11 @@ BATCH = 50  # clip ids per message when re-sending
 @shared_task(ignore_result=True)
 def clips_process(clip_ids: list[int]) -> None:
     from labelapp.services.clips import clip_process
+    from ml_backend.prelabel import prelabel_new_clips
 
-    for clip_id in clip_ids:
-        clip_process(clip_id)
+    ready = [clip_id for clip_id in clip_ids if clip_process(clip_id) == "ready"]
+    if ready:
+        prelabel_new_clips(ready)
 
 
 @shared_task(ignore_result=True)

@@ -37,7 +37,20 @@ api_patterns = [
         api.ClipAnnotationsApi.as_view(),
         name="api-clip-annotations",
     ),
+    path(
+        "projects/<int:project_id>/next/",
+        api.ProjectNextClipApi.as_view(),
+        name="api-project-next",
+    ),
+    path(
+        "clips/<int:clip_id>/workspace/",
+        api.ClipWorkspaceApi.as_view(),
+        name="api-clip-workspace",
+    ),
+    path("clips/<int:clip_id>/draft/", api.ClipDraftApi.as_view(), name="api-clip-draft"),
+    path("clips/<int:clip_id>/skip/", api.ClipSkipApi.as_view(), name="api-clip-skip"),
     path("", include("ontology.urls")),
+    path("", include("ml_backend.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -47,8 +60,11 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("projects/<int:project_id>/", views.project_detail, name="project"),
     path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
+    path("clips/<int:clip_id>/annotate/", views.clip_annotate, name="clip-annotate"),
+    path("projects/<int:project_id>/annotate/", views.project_annotate, name="project-annotate"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("", include("ontology.page_urls")),
+    path("", include("ml_backend.page_urls")),
 ]

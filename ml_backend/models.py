@@ -6,6 +6,7 @@ elsewhere (Label Studio tasks) hang off an `external` version named after their 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -27,6 +28,13 @@ class ModelVersion(models.Model):
     training_size = models.PositiveIntegerField(default=0)
     metrics = models.JSONField(default=dict, blank=True)
     artifact_path = models.CharField(max_length=500, blank=True)
+    # Label ids in the order of the model's outputs, and the settings its features used.
+    classes = models.JSONField(default=list, blank=True)
+    feature_config = models.JSONField(default=dict, blank=True)
+    training_run = models.OneToOneField(
+        "ml_backend.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="model_version",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -44,6 +52,110 @@ class ModelVersion(models.Model):
         return f"{self.project_id}:{self.name}"
 
 
+class MLConfig(models.Model):
+    """A project's active-learning settings and its count of labels since the last training."""
+
+    class Strategy(models.TextChoices):
+        LEAST_CONFIDENCE = "least_confidence"
+        MARGIN = "margin"
+        ENTROPY = "entropy"
+        BALD = "bald"
+        KCENTER = "kcenter"
+        HYBRID = "hybrid"
+        RANDOM = "random"
+
+    project = models.OneToOneField(
+        "labelapp.Project", on_delete=models.CASCADE, related_name="ml_config"
+    )
+    enabled = models.BooleanField(default=True)
+    retrain_every = models.PositiveIntegerField(
+        default=50, help_text="Train again after this many new human annotations."
+    )
+    min_labels = models.PositiveIntegerField(
+        default=20, help_text="Labeled clips needed before the first training."
+    )
+    strategy = models.CharField(max_length=24, choices=Strategy.choices, default=Strategy.MARGIN)
+    labels_since_training = models.PositiveIntegerField(default=0)
+    epochs = models.PositiveIntegerField(default=30)
+
+    def __str__(self) -> str:
+        return f"ML settings of {self.project_id}"
+
+
+class TrainingRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    project = models.ForeignKey(
+        "labelapp.Project", on_delete=models.CASCADE, related_name="training_runs"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=12, default="manual")  # manual | auto | simulate
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=500, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Never two trainings of one project at once: the database says no.
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="trainingrun_one_active_per_project",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"training {self.pk} of project {self.project_id} ({self.status})"
+
+
+class PrelabelRun(models.Model):
+    """Scoring and ranking of unlabeled clips with one model version, in batches."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    project = models.ForeignKey(
+        "labelapp.Project", on_delete=models.CASCADE, related_name="prelabel_runs"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    @property
+    def progress(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
 class Prediction(models.Model):
     clip = models.ForeignKey("labelapp.Clip", on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey(
@@ -55,6 +167,8 @@ class Prediction(models.Model):
     segments = models.JSONField(default=list, blank=True)
     score = models.FloatField(null=True, blank=True)
     uncertainty = models.FloatField(null=True, blank=True)
+    # float16 bytes of the clip's embedding (diversity sampling, drift, duplicates)
+    embedding = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

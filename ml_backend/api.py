@@ -1,0 +1,90 @@
+"""The ML API: model overview and settings, training on demand, cancel, pre-labeling."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelapp import selectors
+from labelapp.errors import NotFound
+from ml_backend.models import ModelVersion, TrainingRun
+from ml_backend.prelabel import prelabel_request
+from ml_backend.serializers import (
+    MLConfigSerializer,
+    ModelOverviewSerializer,
+    PrelabelRunSerializer,
+    TrainingRunSerializer,
+)
+from ml_backend.training import ml_config, training_cancel, training_request
+
+LEAD_ONLY = (selectors.LEAD,)
+
+
+def _overview(project) -> dict:
+    versions = ModelVersion.objects.filter(project=project).exclude(
+        status=ModelVersion.Status.EXTERNAL)
+    return {
+        "config": ml_config(project),
+        "active": versions.filter(status=ModelVersion.Status.ACTIVE).first(),
+        "versions": versions[:50],
+        "training_runs": project.training_runs.select_related("model_version")[:20],
+        "prelabel_runs": project.prelabel_runs.all()[:10],
+    }
+
+
+class ProjectModelApi(APIView):
+    @extend_schema(responses=ModelOverviewSerializer)
+    def get(self, request, project_id: int):
+        project = selectors.project_for_user(request.user, project_id)
+        return Response(ModelOverviewSerializer(_overview(project)).data)
+
+    @extend_schema(request=MLConfigSerializer, responses=ModelOverviewSerializer)
+    def patch(self, request, project_id: int):
+        """Change the project's active-learning settings (leads)."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        data = MLConfigSerializer(ml_config(project), data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        data.save()
+        return Response(ModelOverviewSerializer(_overview(project)).data)
+
+
+class ProjectTrainApi(APIView):
+    @extend_schema(request=None, responses={201: TrainingRunSerializer, 409: None})
+    def post(self, request, project_id: int):
+        """Queue a training now; 409 when one is already queued or running."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        run = training_request(project=project, user=request.user)
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectPrelabelApi(APIView):
+    @extend_schema(request=None, responses={201: PrelabelRunSerializer})
+    def post(self, request, project_id: int):
+        """Score and rank every unlabeled clip with the active model (or cold-start rank)."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        run = prelabel_request(project=project)
+        return Response(PrelabelRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+def _run_for(user, run_id, roles=selectors.ANY_ROLE) -> TrainingRun:
+    run = TrainingRun.objects.filter(pk=run_id).select_related("project").first()
+    if run is None:
+        raise NotFound("training run not found")
+    selectors.project_for_user(user, run.project_id, roles)
+    return run
+
+
+class TrainingRunApi(APIView):
+    @extend_schema(responses=TrainingRunSerializer)
+    def get(self, request, run_id: int):
+        return Response(TrainingRunSerializer(_run_for(request.user, run_id)).data)
+
+
+class TrainingRunCancelApi(APIView):
+    @extend_schema(request=None, responses=TrainingRunSerializer)
+    def post(self, request, run_id: int):
+        """Cancel a queued or running training; the active model stays as it is."""
+        run = training_cancel(run=_run_for(request.user, run_id, LEAD_ONLY))
+        return Response(TrainingRunSerializer(run).data)

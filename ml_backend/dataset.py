@@ -1,0 +1,126 @@
+"""From rows to arrays: the labeled clips of a project, its classes, and cached features.
+
+The only module of the ML layer that knows both the ORM and the pure package's inputs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from labelapp.models import Annotation, Clip, Project
+from ml_backend.features import FeatureConfig, load_or_compute
+from ontology.models import Label
+
+LABELED_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
+
+
+def feature_config_for(project: Project) -> FeatureConfig:
+    """Log-mel settings for a project: its target rate, 64 bands, 25 ms / 10 ms, 1 s windows."""
+    return FeatureConfig(sample_rate=project.target_sample_rate, n_mels=64)
+
+
+def features_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "features"
+
+
+def clip_features(clip: Clip, config: FeatureConfig) -> np.ndarray:
+    """(n_mels, frames) log-mel of a clip, computed once per (content, config) and cached."""
+    try:
+        source = default_storage.path(clip.file.name)
+    except NotImplementedError:  # remote storage: stream the file object
+        with default_storage.open(clip.file.name, "rb") as fh:
+            return load_or_compute(fh, config, cache_root=features_root(),
+                                   clip_sha256=clip.sha256)
+    return load_or_compute(source, config, cache_root=features_root(), clip_sha256=clip.sha256)
+
+
+@dataclass
+class LabeledSet:
+    clips: list[Clip]
+    classes: list[int]  # label ids, the model's output order
+    paths: list[str]
+    parents: list[int]  # parent index per class, -1 at the top
+    targets: np.ndarray  # (N,) class index (single-label) or (N, C) 0/1 (multi-label)
+    multi_label: bool
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+
+def clip_label_ids(project: Project) -> dict[int, list[int]]:
+    """Label ids per labeled clip: what annotators finally submitted.
+
+    Several annotators: single-label projects take the most frequent label (ties: the
+    earliest annotation); multi-label projects take labels chosen by at least half of them.
+    Segment labels count as clip labels (weak labels) for clip-level training.
+    """
+    per_annotation: dict[int, set[int]] = defaultdict(set)
+    clip_of: dict[int, int] = {}
+    annotations = Annotation.objects.filter(
+        clip__project=project, clip__status=Clip.Status.READY, status__in=LABELED_STATUSES
+    ).values_list("id", "clip_id")
+    for ann_id, clip_id in annotations:
+        clip_of[ann_id] = clip_id
+        per_annotation[ann_id]
+    from labelapp.models import ClipLabel, SegmentLabel
+
+    for ann_id, label_id in ClipLabel.objects.filter(annotation_id__in=clip_of).values_list(
+        "annotation_id", "label_id"
+    ):
+        per_annotation[ann_id].add(label_id)
+    for ann_id, label_id in SegmentLabel.objects.filter(
+        segment__annotation_id__in=clip_of
+    ).values_list("segment__annotation_id", "label_id"):
+        per_annotation[ann_id].add(label_id)
+    votes: dict[int, list[set[int]]] = defaultdict(list)
+    for ann_id in sorted(per_annotation):
+        if per_annotation[ann_id]:
+            votes[clip_of[ann_id]].append(per_annotation[ann_id])
+    out: dict[int, list[int]] = {}
+    single = project.label_mode == Project.LabelMode.SINGLE
+    for clip_id, sets in votes.items():
+        counts = Counter(label for s in sets for label in s)
+        if single:
+            out[clip_id] = [counts.most_common(1)[0][0]]
+        else:
+            out[clip_id] = sorted(lb for lb, n in counts.items() if 2 * n >= len(sets))
+    return out
+
+
+def labeled_set(project: Project) -> LabeledSet:
+    labels_by_clip = clip_label_ids(project)
+    used = {lb for ids in labels_by_clip.values() for lb in ids}
+    multi = project.label_mode == Project.LabelMode.MULTI
+    rows = {lb.pk: lb for lb in Label.objects.filter(ontology_id=project.ontology_id)}
+    by_path = {lb.path.lower(): lb for lb in rows.values()}
+    if multi:  # ancestors become classes too: the model learns every level of the tree
+        for lid in list(used):
+            for path in rows[lid].ancestor_paths:
+                if path.lower() in by_path:
+                    used.add(by_path[path.lower()].pk)
+    classes = sorted(used, key=lambda lid: rows[lid].path.lower())
+    index = {lid: i for i, lid in enumerate(classes)}
+    parents = []
+    for lid in classes:
+        parent = rows[lid].parent_id
+        parents.append(index.get(parent, -1) if multi else -1)
+    clips = list(Clip.objects.filter(pk__in=labels_by_clip).order_by("id"))
+    if multi:
+        targets = np.zeros((len(clips), len(classes)), dtype=np.float32)
+        for i, clip in enumerate(clips):
+            for lid in labels_by_clip[clip.pk]:
+                targets[i, index[lid]] = 1.0
+                for path in rows[lid].ancestor_paths:
+                    anc = by_path.get(path.lower())
+                    if anc is not None and anc.pk in index:
+                        targets[i, index[anc.pk]] = 1.0
+    else:
+        targets = np.array([index[labels_by_clip[c.pk][0]] for c in clips], dtype=np.int64)
+    return LabeledSet(clips=clips, classes=classes, paths=[rows[c].path for c in classes],
+                      parents=parents, targets=targets, multi_label=multi)

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from labelapp.errors import DomainError
+from labelapp.services.projects import project_resolve
+from ml_backend.management.commands._wait import wait_for_row
+from ml_backend.models import PrelabelRun
+from ml_backend.prelabel import prelabel_request
+
+
+class Command(BaseCommand):
+    help = "Score and rank a project's unlabeled clips with its active model, on a worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="project id or name")
+        parser.add_argument("--wait", action="store_true", help="wait and show progress")
+
+    def handle(self, *args, project, wait=False, **opts):
+        try:
+            proj = project_resolve(project)
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        with transaction.atomic():
+            run = prelabel_request(project=proj)
+        self.stdout.write(f"pre-labeling run {run.pk} queued for {proj.name!r}")
+        if not wait:
+            return
+        run = wait_for_row(
+            self, lambda: PrelabelRun.objects.get(pk=run.pk),
+            describe=lambda r: f"pre-labeling {r.status} {r.done}/{r.total}",
+            done=lambda r: r.status in (PrelabelRun.Status.SUCCEEDED, PrelabelRun.Status.FAILED),
+        )
+        if run.status == PrelabelRun.Status.FAILED:
+            raise CommandError(f"pre-labeling failed: {run.error}")
+        self.stdout.write(f"{run.done} clips scored and ranked")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from labelapp.errors import DomainError
+from labelapp.services.projects import project_resolve
+from ml_backend.management.commands._wait import wait_for_row
+from ml_backend.models import TrainingRun
+from ml_backend.training import training_request
+
+
+class Command(BaseCommand):
+    help = "Queue a training of a project's model on a worker; --wait follows it to the end."
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="project id or name")
+        parser.add_argument("--wait", action="store_true", help="wait and show progress")
+
+    def handle(self, *args, project, wait=False, **opts):
+        try:
+            proj = project_resolve(project)
+            run = training_request(project=proj, trigger="manual")
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(f"training run {run.pk} queued for {proj.name!r}")
+        if not wait:
+            return
+        run = wait_for_row(
+            self, lambda: TrainingRun.objects.get(pk=run.pk),
+            describe=lambda r: f"training {r.status} {100 * r.progress:.0f}% {r.message}",
+            done=lambda r: r.status not in TrainingRun.ACTIVE_STATUSES,
+        )
+        if run.status != TrainingRun.Status.SUCCEEDED:
+            raise CommandError(f"training {run.status}: {run.error or run.message}")
+        version = run.model_version
+        self.stdout.write(f"{version.name} active: {version.metrics.get('accuracy', 'n/a')} "
+                          "validation accuracy")

@@ -1,0 +1,3 @@
+"""Page routes of the ML layer (model page)."""
+
+urlpatterns: list = []

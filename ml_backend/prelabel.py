@@ -1,0 +1,200 @@
+"""Pre-labeling and ranking: unlabeled clips get predictions from the active model version
+and a priority from the project's strategy; the annotation queue orders by priority.
+
+Without a model, clips are ranked for a cold start: diverse clips first, by k-means over
+cheap log-mel statistics, so the first labels cover the data."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from labelapp.models import Clip, Project
+from ml_backend.dataset import clip_features, feature_config_for
+from ml_backend.features import FeatureConfig, summary_features
+from ml_backend.inference import load_model
+from ml_backend.infer import predict_batch
+from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun
+from ml_backend.segments import extract_segments
+from ml_backend.uncertainty import get_strategy
+
+logger = logging.getLogger(__name__)
+
+BATCH = 256  # clips per inference batch and per bulk write
+DIVERSE_PICKS = 200  # clips a batch-diversity strategy orders explicitly at the queue's head
+BALD_PASSES = 8
+SEGMENT_THRESHOLD = 0.5
+PICKED_BASE = 1e6  # above any uncertainty score
+COLD_START_SAMPLE = 5000  # clips clustered for a cold start (the rest keep their order)
+
+
+def prelabel_request(*, project: Project, model_version: ModelVersion | None = None
+                     ) -> PrelabelRun:
+    run = PrelabelRun.objects.create(project=project, model_version=model_version)
+    transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from ml_backend.tasks import prelabel
+
+    try:
+        prelabel.delay(run_id)
+    except Exception as exc:
+        logger.warning("could not enqueue pre-labeling %s: %s", run_id, exc)
+
+
+def unlabeled_clips(project: Project):
+    return Clip.objects.filter(project=project, status=Clip.Status.READY,
+                               annotation_count=0).order_by("id")
+
+
+def prelabel_execute(run_id: int) -> str:
+    claimed = PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED).update(
+        status=PrelabelRun.Status.RUNNING)
+    if not claimed:
+        return "skipped"
+    run = PrelabelRun.objects.select_related("project", "model_version").get(pk=run_id)
+    try:
+        version = run.model_version or ModelVersion.objects.filter(
+            project=run.project, status=ModelVersion.Status.ACTIVE).first()
+        if version is None or version.status != ModelVersion.Status.ACTIVE:
+            _cold_start(run)
+        else:
+            ids = list(unlabeled_clips(run.project).values_list("pk", flat=True))
+            PrelabelRun.objects.filter(pk=run.pk).update(total=len(ids))
+
+            def progress(done: int) -> None:
+                PrelabelRun.objects.filter(pk=run_id).update(done=done)
+
+            score_clips(run.project, version, ids, progress=progress, seed=run_id)
+    except Exception as exc:
+        logger.exception("pre-labeling %s failed", run_id)
+        PrelabelRun.objects.filter(pk=run_id).update(
+            status=PrelabelRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now())
+        return "failed"
+    PrelabelRun.objects.filter(pk=run_id).update(status=PrelabelRun.Status.SUCCEEDED,
+                                                 finished_at=timezone.now())
+    return "succeeded"
+
+
+def prelabel_new_clips(clip_ids: list[int]) -> None:
+    """Clips that just became ready get predictions at once when their project has a model
+    (called by the processing task); their priority joins the queue's order."""
+    by_project: dict[int, list[int]] = {}
+    for clip_id, project_id in Clip.objects.filter(
+        pk__in=clip_ids, status=Clip.Status.READY, annotation_count=0
+    ).values_list("pk", "project_id"):
+        by_project.setdefault(project_id, []).append(clip_id)
+    for project_id, ids in by_project.items():
+        version = ModelVersion.objects.filter(project_id=project_id,
+                                              status=ModelVersion.Status.ACTIVE).first()
+        if version is not None:
+            score_clips(version.project, version, ids, diversity=False)
+
+
+def score_clips(project: Project, version: ModelVersion, ids: list[int], *, progress=None,
+                seed: int = 0, diversity: bool = True) -> None:
+    """Predictions and priorities for clips `ids`, in batches of BATCH."""
+    model, _config, extra = load_model(version.artifact_path)
+    feature_config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
+    parents = extra.get("parents") if extra.get("multi_label") else None
+    classes = version.classes or extra["classes"]
+    strategy_name = MLConfig.objects.get_or_create(project=project)[0].strategy
+    strategy = get_strategy(strategy_name)
+    all_ids, all_scores, all_embeddings, all_probs = [], [], [], []
+    segments_wanted = project.annotation_mode != Project.AnnotationMode.CLIP
+    for start in range(0, len(ids), BATCH):
+        clips = list(Clip.objects.filter(pk__in=ids[start:start + BATCH]).order_by("id"))
+        feats = [clip_features(c, feature_config) for c in clips]
+        out = predict_batch(model, feats, feature_config, parents=parents,
+                            mc_dropout_passes=BALD_PASSES if strategy_name == "bald" else 0,
+                            return_frames=segments_wanted)
+        probs = out["clip_probs"]
+        multi = bool(extra.get("multi_label"))
+        if strategy_name == "kcenter":  # diversity alone: uncertainty only breaks ties
+            scores = _margin_like(probs)
+        else:
+            scores = strategy.score(probs, mc_probs=out["mc_probs"], multi_label=multi,
+                                    seed=seed)
+        rows = []
+        for i, clip in enumerate(clips):
+            segs = []
+            if segments_wanted and out["frame_probs"] is not None:
+                for seg in extract_segments(out["frame_probs"][i], feature_config.hop_ms / 1000,
+                                            threshold=SEGMENT_THRESHOLD, median_kernel=5,
+                                            min_duration_s=0.1):
+                    segs.append({"start": round(seg["start"], 2), "end": round(seg["end"], 2),
+                                 "channel": None, "label": classes[seg["class"]],
+                                 "score": round(float(seg["score"]), 4)})
+            rows.append(Prediction(
+                clip=clip, model_version=version,
+                clip_scores={str(classes[c]): round(float(p), 4) for c, p in
+                             enumerate(probs[i])},
+                segments=segs, score=float(probs[i].max()), uncertainty=float(scores[i]),
+                embedding=out["embeddings"][i].astype(np.float16).tobytes(),
+            ))
+        Prediction.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["clip", "model_version"],
+            update_fields=["clip_scores", "segments", "score", "uncertainty", "embedding"])
+        all_ids.extend(c.pk for c in clips)
+        all_scores.append(np.asarray(scores, dtype=np.float64))
+        all_embeddings.append(out["embeddings"])
+        all_probs.append(probs)
+        if progress is not None:
+            progress(min(len(ids), start + len(clips)))
+    if not all_ids:
+        return
+    scores = np.concatenate(all_scores)
+    priorities = _priorities(strategy_name if diversity else "", strategy, scores,
+                             np.concatenate(all_probs), np.concatenate(all_embeddings))
+    _write_priorities(all_ids, priorities)
+
+
+def _margin_like(probs: np.ndarray) -> np.ndarray:
+    top2 = np.sort(probs, axis=1)[:, -2:] if probs.shape[1] > 1 else np.zeros((len(probs), 2))
+    return 1.0 - (top2[:, 1] - top2[:, 0])
+
+
+def _priorities(name, strategy, scores: np.ndarray, probs: np.ndarray,
+                embeddings: np.ndarray) -> np.ndarray:
+    """Priority per clip, higher first: the strategy's score, so clips scored in different
+    batches compare. Batch-diversity strategies put their picks at the head of the queue
+    (PICKED_BASE and up), in pick order; the rest follow by score."""
+    priorities = np.asarray(scores, dtype=np.float64).copy()
+    if name in ("kcenter", "hybrid"):
+        k = min(DIVERSE_PICKS, len(scores))
+        picks = strategy.select(k, probs=probs, embeddings=embeddings)
+        for rank, index in enumerate(picks):
+            priorities[index] = PICKED_BASE + (k - rank)
+    return priorities
+
+
+def _write_priorities(ids: list[int], priorities: np.ndarray) -> None:
+    clips = [Clip(pk=cid, priority=float(p)) for cid, p in zip(ids, priorities, strict=True)]
+    Clip.objects.bulk_update(clips, ["priority"], batch_size=1000)
+
+
+def _cold_start(run: PrelabelRun) -> None:
+    project = run.project
+    clips = list(unlabeled_clips(project)[:COLD_START_SAMPLE])
+    PrelabelRun.objects.filter(pk=run.pk).update(total=len(clips))
+    if len(clips) < 2:
+        return
+    config = feature_config_for(project)
+    feats = []
+    for i, clip in enumerate(clips):
+        feats.append(summary_features(clip_features(clip, config)))
+        if i % BATCH == 0:
+            PrelabelRun.objects.filter(pk=run.pk).update(done=i)
+    picks = get_strategy("cold_start").select(min(DIVERSE_PICKS, len(clips)),
+                                              features=np.stack(feats))
+    priorities = np.zeros(len(clips))
+    for rank, index in enumerate(picks):
+        priorities[index] = PICKED_BASE + (len(picks) - rank)
+    _write_priorities([c.pk for c in clips], priorities)
+    PrelabelRun.objects.filter(pk=run.pk).update(done=len(clips))

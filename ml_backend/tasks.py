@@ -1,0 +1,26 @@
+"""Celery tasks of the ML layer: take ids, call a service; services are idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def train(run_id: int) -> None:
+    from ml_backend.training import training_execute
+
+    training_execute(run_id)
+
+
+@shared_task(ignore_result=True)
+def prelabel(run_id: int) -> None:
+    from ml_backend.prelabel import prelabel_execute
+
+    prelabel_execute(run_id)
+
+
+@shared_task(ignore_result=True)
+def trainings_sweep() -> None:
+    from ml_backend.training import trainings_sweep_stale
+
+    trainings_sweep_stale()

@@ -1,0 +1,296 @@
+"""Training runs: one per project at a time (a partial unique constraint), claimed by a
+conditional UPDATE, activated atomically. A crashed or cancelled training leaves the
+active version untouched: the new version only appears in the activating transaction."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from labelapp.errors import Conflict, DomainError
+from labelapp.models import Project
+from ml_backend.dataset import clip_features, feature_config_for, labeled_set
+from ml_backend.model import ModelConfig, save_checkpoint
+from ml_backend.models import MLConfig, ModelVersion, TrainingRun
+from ml_backend.train import TrainConfig, TrainingCancelled, train_model
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 2.0
+VAL_FRACTION = 0.1
+MIN_FOR_VALIDATION = 200  # labeled clips before a validation split is held out
+MIN_STEPS = 200  # optimizer steps however few the labels
+STALE_AFTER = timedelta(minutes=5)  # a running training silent this long lost its worker
+
+
+def ml_config(project: Project | int) -> MLConfig:
+    project_id = project if isinstance(project, int) else project.pk
+    config, _ = MLConfig.objects.get_or_create(project_id=project_id)
+    return config
+
+
+def training_request(*, project: Project, user=None, trigger: str = "manual") -> TrainingRun:
+    """Queue a training; 409 when one of this project is already queued or running."""
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(project=project, trigger=trigger, created_by=user,
+                                             message="waiting for a worker")
+    except IntegrityError:
+        current = TrainingRun.objects.filter(
+            project=project, status__in=TrainingRun.ACTIVE_STATUSES
+        ).first()
+        raise Conflict(
+            "a training of this project is already queued or running",
+            code="training_running", extra={"run": current.pk if current else None},
+        ) from None
+    transaction.on_commit(lambda: _enqueue_training(run.pk))
+    return run
+
+
+def _enqueue_training(run_id: int) -> None:
+    from ml_backend.tasks import train
+
+    try:
+        train.delay(run_id)
+    except Exception as exc:  # broker down: the sweep re-sends queued runs
+        logger.warning("could not enqueue training %s: %s", run_id, exc)
+
+
+def training_maybe_start(*, project_id: int) -> TrainingRun | None:
+    """Count a new human annotation; start a training when the project's threshold is met."""
+    MLConfig.objects.get_or_create(project_id=project_id)
+    MLConfig.objects.filter(project_id=project_id).update(
+        labels_since_training=F("labels_since_training") + 1
+    )
+    config = MLConfig.objects.select_related("project").get(project_id=project_id)
+    if not config.enabled:
+        return None
+    has_model = ModelVersion.objects.filter(
+        project_id=project_id, status=ModelVersion.Status.ACTIVE
+    ).exists()
+    if has_model and config.labels_since_training < config.retrain_every:
+        return None
+    if TrainingRun.objects.filter(project_id=project_id,
+                                  status__in=TrainingRun.ACTIVE_STATUSES).exists():
+        return None
+    from labelapp.models import Clip
+
+    labeled = Clip.objects.filter(project_id=project_id, annotation_count__gt=0).count()
+    if labeled < config.min_labels:
+        return None
+    try:
+        return training_request(project=config.project, trigger="auto")
+    except Conflict:
+        return None
+
+
+def training_cancel(*, run: TrainingRun) -> TrainingRun:
+    if run.status == TrainingRun.Status.QUEUED:
+        TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+            status=TrainingRun.Status.CANCELLED, finished_at=timezone.now(),
+            message="cancelled before it started",
+        )
+    elif run.status == TrainingRun.Status.RUNNING:
+        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True,
+                                                     message="cancelling...")
+    else:
+        raise DomainError(f"this training is already {run.status}", status=409, code="finished")
+    run.refresh_from_db()
+    return run
+
+
+def _claim(run_id: int) -> bool:
+    now = timezone.now()
+    return TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now,
+        attempts=F("attempts") + 1, message="reading labels and features",
+    ) == 1
+
+
+class _Reporter:
+    """Progress and cancellation through the run's row, throttled to a write every 2 s."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.last = 0.0
+        self.cancelled = False
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - self.last < HEARTBEAT_EVERY_S and fraction < 1.0:
+            return
+        self.last = now
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            progress=max(0.0, min(1.0, fraction)), message=message[:500],
+            heartbeat_at=timezone.now(),
+        )
+
+    def should_stop(self) -> bool:
+        if time.monotonic() - self.last >= HEARTBEAT_EVERY_S:
+            self.cancelled = TrainingRun.objects.filter(
+                pk=self.run_id, cancel_requested=True).exists()
+            self.progress_heartbeat()
+        return self.cancelled
+
+    def progress_heartbeat(self) -> None:
+        self.last = time.monotonic()
+        TrainingRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+
+
+def training_execute(run_id: int) -> str:
+    """Run a queued training to its end. Idempotent: a second delivery finds it claimed."""
+    if not _claim(run_id):
+        return "skipped"
+    run = TrainingRun.objects.select_related("project", "project__ontology").get(pk=run_id)
+    project = run.project
+    reporter = _Reporter(run_id)
+    try:
+        data = labeled_set(project)
+        if len(data.classes) < 2:
+            raise DomainError("training needs labeled examples of at least two labels "
+                              f"(found {len(data.classes)})")
+        config = ml_config(project)
+        MLConfig.objects.filter(pk=config.pk).update(labels_since_training=0)
+        feature_config = feature_config_for(project)
+        features = []
+        for i, clip in enumerate(data.clips):
+            features.append(clip_features(clip, feature_config))
+            if i % 50 == 0:
+                reporter.progress(0.2 * i / len(data.clips), f"features {i}/{len(data.clips)}")
+                if reporter.should_stop():
+                    raise TrainingCancelled()
+        previous = ModelVersion.objects.filter(project=project,
+                                               status=ModelVersion.Status.ACTIVE).first()
+        init_state = _previous_state(previous, data.classes)
+        # Small label sets still get enough optimizer steps: smaller batches, more epochs.
+        batch_size = int(min(64, max(8, len(data) // 8)))
+        steps_per_epoch = max(1, len(data) // batch_size)
+        epochs = max(config.epochs, -(-MIN_STEPS // steps_per_epoch))
+        train_config = TrainConfig(
+            batch_size=batch_size,
+            model=ModelConfig(n_mels=feature_config.n_mels, n_classes=len(data.classes),
+                              multi_label=data.multi_label),
+            epochs=epochs, parents=data.parents if data.multi_label else None,
+            # Early stopping needs a validation set worth the labels it takes from training.
+            val_fraction=VAL_FRACTION if len(data) >= MIN_FOR_VALIDATION else 0.0,
+            window_frames=feature_config.window_frames,
+            window_hop_frames=feature_config.window_hop_frames,
+        )
+        result = train_model(
+            features, data.targets, groups=[c.pk for c in data.clips], config=train_config,
+            init_state=init_state,
+            progress=lambda f, m="": reporter.progress(0.2 + 0.75 * f, m or "training"),
+            should_stop=reporter.should_stop,
+        )
+        artifact = _save_artifact(project, run_id, result.model, data, feature_config)
+        return _activate(run_id, project, data, result, artifact, feature_config)
+    except TrainingCancelled:
+        TrainingRun.objects.filter(pk=run_id).update(
+            status=TrainingRun.Status.CANCELLED, finished_at=timezone.now(),
+            message="cancelled; the active model is unchanged")
+        return "cancelled"
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+        logger.exception("training %s failed", run_id)
+        TrainingRun.objects.filter(pk=run_id).update(
+            status=TrainingRun.Status.FAILED, finished_at=timezone.now(), error=reason[:2000],
+            log=traceback.format_exc()[-20000:], message="failed; the active model is unchanged")
+        return "failed"
+
+
+def _previous_state(previous: ModelVersion | None, classes: list[int]):
+    if previous is None or not previous.artifact_path:
+        return None
+    try:
+        from ml_backend.inference import load_model
+
+        model, _, _ = load_model(previous.artifact_path)
+    except (OSError, ValueError, RuntimeError, KeyError):
+        logger.warning("could not warm-start from %s", previous)
+        return None
+    return model.state_dict()
+
+
+def _save_artifact(project, run_id, model, data, feature_config) -> str:
+    name = f"models/{project.pk}/run-{run_id}.pt"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pt"
+        save_checkpoint(path, model, model.config, extra={
+            "classes": data.classes, "paths": data.paths, "parents": data.parents,
+            "feature": feature_config.to_dict(), "multi_label": data.multi_label,
+        })
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        with open(path, "rb") as fh:
+            return default_storage.save(name, File(fh))
+
+
+@transaction.atomic
+def _activate(run_id, project, data, result, artifact, feature_config) -> str:
+    run = TrainingRun.objects.select_for_update().get(pk=run_id)
+    if run.cancel_requested:
+        run.status = TrainingRun.Status.CANCELLED
+        run.finished_at = timezone.now()
+        run.message = "cancelled; the active model is unchanged"
+        run.save(update_fields=["status", "finished_at", "message"])
+        return "cancelled"
+    top = ModelVersion.objects.filter(project=project).aggregate(m=Max("version"))["m"] or 0
+    ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).update(
+        status=ModelVersion.Status.RETIRED)
+    version = ModelVersion.objects.create(
+        project=project, version=top + 1, name=f"v{top + 1}", status=ModelVersion.Status.ACTIVE,
+        ontology_version=project.ontology.version, training_size=len(data),
+        metrics=_jsonable(result.metrics), artifact_path=artifact, classes=data.classes,
+        feature_config=feature_config.to_dict(), training_run=run,
+    )
+    run.status = TrainingRun.Status.SUCCEEDED
+    run.progress = 1.0
+    run.finished_at = timezone.now()
+    run.message = f"{version.name} active: {len(data)} clips, {len(data.classes)} labels"
+    run.save(update_fields=["status", "progress", "finished_at", "message"])
+    from ml_backend.prelabel import prelabel_request
+
+    transaction.on_commit(lambda: prelabel_request(project=project, model_version=version))
+    return "succeeded"
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def trainings_sweep_stale() -> int:
+    """Runs whose worker died (no heartbeat) are marked failed with the reason; queued runs
+    whose message was lost are sent again."""
+    now = timezone.now()
+    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING,
+                                       heartbeat_at__lt=now - STALE_AFTER)
+    count = stale.update(status=TrainingRun.Status.FAILED, finished_at=now,
+                         error="the worker stopped responding (killed or crashed)",
+                         message="failed; the active model is unchanged")
+    for run_id in TrainingRun.objects.filter(
+        status=TrainingRun.Status.QUEUED, created_at__lt=now - timedelta(minutes=2)
+    ).values_list("pk", flat=True):
+        _enqueue_training(run_id)
+    return count
