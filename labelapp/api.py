@@ -20,7 +20,10 @@ from labelapp.errors import DomainError, NotFound
 from labelapp.models import Clip, ImportJob, Membership, Project
 from labelapp.serializers import (
     AnnotationOutSerializer,
+    AnnotationSubmitSerializer,
+    AnnotationSubmittedSerializer,
     ClipSerializer,
+    DraftSerializer,
     ImportJobCreateSerializer,
     ImportJobSerializer,
     MembershipInputSerializer,
@@ -28,13 +31,17 @@ from labelapp.serializers import (
     ProjectCreateSerializer,
     ProjectSerializer,
     ProjectUpdateSerializer,
+    SkippedSerializer,
+    SkipSerializer,
     SpectrogramQuerySerializer,
     UploadSerializer,
     WindowQuerySerializer,
+    WorkspaceSerializer,
 )
 from labelapp.services import annotations as annotation_services
 from labelapp.services import imports as import_services
 from labelapp.services import projects as project_services
+from labelapp.services import queue as queue_services
 from labelapp.streaming import CONTENT_TYPES, ranged_response
 from labelapp.uploads import NameKeepingMultiPartParser, raw_names
 
@@ -311,3 +318,120 @@ class ClipAnnotationsApi(APIView):
         role = selectors.role_in_project(request.user, clip.project)
         qs = annotation_services.annotations_visible_to(request.user, clip, role)
         return Response(AnnotationOutSerializer(qs, many=True).data)
+
+    @extend_schema(
+        request=AnnotationSubmitSerializer,
+        responses={201: AnnotationSubmittedSerializer, 200: AnnotationSubmittedSerializer},
+        summary="Submit your annotation of a clip",
+    )
+    def post(self, request, clip_id: int):
+        """Save your annotation of the clip in one transaction: clip labels and segments by label
+        path (or id), checked against the project's rules; segments snap to 10 ms. 201 when it
+        is new, 200 when it replaces your earlier one; 409 (`code: stale`) when
+        `expected_version` is not the stored version: nothing is overwritten. With `claim_next`
+        the answer carries your next clip (locked to you) so the workspace can show it at once."""
+        clip = selectors.clip_for_user(request.user, clip_id)
+        data = AnnotationSubmitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        annotation = annotation_services.annotation_submit(
+            clip=clip,
+            user=request.user,
+            clip_labels=v["clip_labels"],
+            segments=v["segments"],
+            expected_version=v["expected_version"],
+            lead_time=v["lead_time"],
+            suggestion_feedback=v["suggestion_feedback"],
+        )
+        annotation = (
+            clip.annotations.filter(pk=annotation.pk)
+            .select_related("annotator")
+            .prefetch_related("clip_labels__label", "segments__segment_labels__label")
+            .get()
+        )
+        body = {"annotation": AnnotationOutSerializer(annotation).data}
+        if v["claim_next"]:
+            body["next"] = _next_for(clip.project, request.user)
+        created = annotation.version == 1
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# --- Annotation workspace (issue 4) ---------------------------------------------------------
+
+
+def _workspace(clip: Clip, user) -> dict:
+    return WorkspaceSerializer(selectors.clip_workspace(clip, user)).data
+
+
+def _next_for(project: Project, user) -> dict | None:
+    clip = queue_services.clip_next_claim(project=project, user=user)
+    return None if clip is None else _workspace(clip, user)
+
+
+class ProjectNextClipApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: WorkspaceSerializer, 204: None},
+        summary="Hand out your next clip",
+    )
+    def post(self, request, project_id: int):
+        """The next clip of the project's queue for you, locked to you for the project's lock
+        time (re-asking renews it and returns the same clip until you submit or skip it).
+        Order: the model's priority once one ranks the queue, then import order. 204 when
+        nothing is left for you."""
+        project = selectors.project_for_user(request.user, project_id)
+        body = _next_for(project, request.user)
+        if body is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(body)
+
+
+class ClipWorkspaceApi(APIView):
+    @extend_schema(responses=WorkspaceSerializer)
+    def get(self, request, clip_id: int):
+        """One clip as the workspace loads it (no lock is taken)."""
+        clip = selectors.clip_for_user(request.user, clip_id)
+        return Response(_workspace(clip, request.user))
+
+
+class ClipDraftApi(APIView):
+    @extend_schema(responses={200: DraftSerializer, 204: None})
+    def get(self, request, clip_id: int):
+        clip = selectors.clip_for_user(request.user, clip_id)
+        draft = clip.drafts.filter(user=request.user).first()
+        if draft is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(DraftSerializer(draft).data)
+
+    @extend_schema(request=DraftSerializer, responses=DraftSerializer)
+    def put(self, request, clip_id: int):
+        """Autosave your work in progress (stored as sent; validated only at submit)."""
+        clip = selectors.clip_for_user(request.user, clip_id)
+        data = DraftSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        draft = annotation_services.annotation_draft_save(
+            clip=clip, user=request.user, **data.validated_data
+        )
+        return Response(DraftSerializer(draft).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, clip_id: int):
+        clip = selectors.clip_for_user(request.user, clip_id)
+        annotation_services.annotation_draft_delete(clip=clip, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ClipSkipApi(APIView):
+    @extend_schema(request=SkipSerializer, responses=SkippedSerializer)
+    def post(self, request, clip_id: int):
+        """Pass on this clip: it leaves your queue and its lock is released."""
+        clip = selectors.clip_for_user(request.user, clip_id)
+        data = SkipSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation_services.annotation_skip(
+            clip=clip, user=request.user, lead_time=data.validated_data["lead_time"]
+        )
+        body = {}
+        if data.validated_data["claim_next"]:
+            body["next"] = _next_for(clip.project, request.user)
+        return Response(body)

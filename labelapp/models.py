@@ -34,6 +34,11 @@ class Project(models.Model):
         default=16000, validators=[MinValueValidator(1000), MaxValueValidator(384000)]
     )
     show_others_annotations = models.BooleanField(default=False)
+    # How long a clip handed out by the queue stays locked to its annotator; None: the
+    # site's EARMARK_LOCK_SECONDS.
+    lock_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(30), MaxValueValidator(86400)]
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -263,4 +268,51 @@ class AnnotationRevision(models.Model):
         ordering = ["annotation", "version"]
         constraints = [
             models.UniqueConstraint(fields=["annotation", "version"], name="revision_unique"),
+        ]
+
+
+class ClipAssignment(models.Model):
+    """A clip handed to one annotator by the queue, locked to them until `expires_at`.
+
+    Together with the clip's submitted annotations these rows decide who may still get the
+    clip: never more holders than the project's `annotations_per_clip` allows."""
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clip_assignments"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clip", "user"], name="assignment_unique"),
+        ]
+        indexes = [
+            # the queue's "still locked by someone else?" probe, and "what do I hold?"
+            models.Index(fields=["clip", "expires_at"], name="assignment_clip_exp_idx"),
+            models.Index(fields=["project", "user", "expires_at"], name="assignment_mine_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"clip {self.clip_id} locked to {self.user_id} until {self.expires_at:%H:%M:%S}"
+
+
+class AnnotationDraft(models.Model):
+    """Work in progress, autosaved by the workspace: a closed tab or a lost connection loses
+    nothing. `base_version` is the annotation version the draft was started from (0: none)."""
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="drafts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotation_drafts"
+    )
+    base_version = models.PositiveIntegerField(default=0)
+    data = models.JSONField(default=dict)
+    lead_time = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clip", "user"], name="draft_unique"),
         ]

@@ -198,3 +198,146 @@ class SpectrogramQuerySerializer(WindowQuerySerializer):
     width = serializers.IntegerField(min_value=16, max_value=4096, default=1024)
     height = serializers.IntegerField(min_value=16, max_value=1024, default=256)
     scale = serializers.ChoiceField(["mel", "linear"], default="mel")
+
+
+# --- Annotation workspace (issue 4) ---------------------------------------------------------
+
+
+class SegmentInSerializer(serializers.Serializer):
+    start = serializers.FloatField(help_text="Seconds from the clip's start; snapped to 10 ms.")
+    end = serializers.FloatField(help_text="Seconds; after start, within the clip.")
+    channel = serializers.IntegerField(
+        min_value=0, required=False, allow_null=True, default=None, help_text="None: all."
+    )
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=2000),
+        help_text="Label paths ('birds/passerine/sparrow') or ids; at least one.",
+    )
+
+
+class SuggestionFeedbackSerializer(serializers.Serializer):
+    """What the annotator did with one model suggestion; kept to measure the model."""
+
+    kind = serializers.ChoiceField(["clip", "segment"])
+    label = serializers.CharField(max_length=2000, help_text="The suggested label's path.")
+    label_id = serializers.IntegerField(required=False, allow_null=True)
+    score = serializers.FloatField(required=False, allow_null=True)
+    action = serializers.ChoiceField(
+        ["accepted", "edited", "rejected", "ignored"],
+        help_text="accepted as is; edited (accepted, then moved, resized or relabeled); "
+        "rejected; ignored (left undecided at submit: not saved).",
+    )
+    start = serializers.FloatField(required=False, allow_null=True)
+    end = serializers.FloatField(required=False, allow_null=True)
+    final = serializers.JSONField(
+        required=False, allow_null=True, help_text="For edited segments: {start, end, labels}."
+    )
+    model_version = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class AnnotationSubmitSerializer(serializers.Serializer):
+    clip_labels = serializers.ListField(
+        child=serializers.CharField(max_length=2000), required=False, default=list
+    )
+    segments = SegmentInSerializer(many=True, required=False, default=list)
+    expected_version = serializers.IntegerField(
+        min_value=0,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The version of your annotation you loaded (0: none). If it has moved on "
+        "the answer is 409 and nothing is written.",
+    )
+    lead_time = serializers.FloatField(
+        min_value=0, max_value=86400, required=False, default=0.0, help_text="Seconds spent."
+    )
+    suggestion_feedback = SuggestionFeedbackSerializer(many=True, required=False, default=list)
+    claim_next = serializers.BooleanField(
+        default=False, help_text="Also hand out (and lock) your next clip; it comes as `next`."
+    )
+
+
+class WorkspaceClipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    original_name = serializers.CharField()
+    duration = serializers.FloatField()
+    sample_rate = serializers.IntegerField()
+    channels = serializers.IntegerField()
+    status = serializers.CharField()
+    audio_url = serializers.CharField()
+
+
+class WorkspaceProjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    label_mode = serializers.CharField()
+    annotation_mode = serializers.CharField()
+    leaves_only = serializers.BooleanField()
+    annotations_per_clip = serializers.IntegerField()
+
+
+class WorkspaceAnnotationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    clip_labels = serializers.ListField(child=serializers.CharField())
+    segments = SegmentOutSerializer(many=True)
+    lead_time = serializers.FloatField()
+
+
+class DraftSerializer(serializers.Serializer):
+    base_version = serializers.IntegerField(
+        min_value=0, default=0, help_text="The annotation version the draft started from."
+    )
+    data = serializers.JSONField(help_text="The workspace's state, stored as sent.")
+    lead_time = serializers.FloatField(min_value=0, max_value=86400, default=0.0)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class SuggestedClipLabelSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    label_id = serializers.IntegerField()
+    score = serializers.FloatField()
+
+
+class SuggestedSegmentSerializer(SuggestedClipLabelSerializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    channel = serializers.IntegerField(allow_null=True)
+
+
+class SuggestionsSerializer(serializers.Serializer):
+    model_version = serializers.DictField(help_text="{id, name, version}")
+    clip_labels = SuggestedClipLabelSerializer(many=True)
+    segments = SuggestedSegmentSerializer(many=True)
+
+
+class WorkspaceSerializer(serializers.Serializer):
+    """One clip as the workspace loads it: your annotation, your draft, the suggestions."""
+
+    clip = WorkspaceClipSerializer()
+    project = WorkspaceProjectSerializer()
+    annotation = WorkspaceAnnotationSerializer(allow_null=True)
+    draft = DraftSerializer(allow_null=True)
+    suggestions = SuggestionsSerializer(allow_null=True)
+    overview = serializers.DictField(
+        allow_null=True,
+        help_text="Whole-clip peaks as GET /api/clips/<id>/peaks answers (2048 buckets).",
+    )
+    lock_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class AnnotationSubmittedSerializer(serializers.Serializer):
+    annotation = AnnotationOutSerializer()
+    next = WorkspaceSerializer(
+        allow_null=True, required=False, help_text="With claim_next: your next clip, or null."
+    )
+
+
+class SkipSerializer(serializers.Serializer):
+    lead_time = serializers.FloatField(min_value=0, max_value=86400, default=0.0)
+    claim_next = serializers.BooleanField(default=False)
+
+
+class SkippedSerializer(serializers.Serializer):
+    next = WorkspaceSerializer(allow_null=True, required=False)

@@ -70,3 +70,30 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@login_required
+def project_annotate(request, project_id: int):
+    """The queue's entry: the workspace asks `POST /api/projects/<id>/next/` for a clip."""
+    project = _or_404(selectors.project_for_user, request.user, project_id)
+    return render(
+        request,
+        "labelapp/annotate.html",
+        {"project": project, "workspace": None, "queue_mode": True},
+    )
+
+
+@login_required
+def clip_annotate(request, clip_id: int):
+    """One clip in the workspace; its data comes inline so the waveform starts at once."""
+    clip = _or_404(selectors.clip_for_user, request.user, clip_id)
+    return render(
+        request,
+        "labelapp/annotate.html",
+        {
+            "project": clip.project,
+            "clip": clip,
+            "workspace": selectors.clip_workspace(clip, request.user),
+            "queue_mode": request.GET.get("queue") == "1",
+        },
+    )

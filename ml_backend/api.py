@@ -24,7 +24,8 @@ LEAD_ONLY = (selectors.LEAD,)
 
 def _overview(project) -> dict:
     versions = ModelVersion.objects.filter(project=project).exclude(
-        status=ModelVersion.Status.EXTERNAL)
+        status=ModelVersion.Status.EXTERNAL
+    )
     return {
         "config": ml_config(project),
         "active": versions.filter(status=ModelVersion.Status.ACTIVE).first(),

@@ -35,8 +35,7 @@ def clip_features(clip: Clip, config: FeatureConfig) -> np.ndarray:
         source = default_storage.path(clip.file.name)
     except NotImplementedError:  # remote storage: stream the file object
         with default_storage.open(clip.file.name, "rb") as fh:
-            return load_or_compute(fh, config, cache_root=features_root(),
-                                   clip_sha256=clip.sha256)
+            return load_or_compute(fh, config, cache_root=features_root(), clip_sha256=clip.sha256)
     return load_or_compute(source, config, cache_root=features_root(), clip_sha256=clip.sha256)
 
 
@@ -122,5 +121,11 @@ def labeled_set(project: Project) -> LabeledSet:
                         targets[i, index[anc.pk]] = 1.0
     else:
         targets = np.array([index[labels_by_clip[c.pk][0]] for c in clips], dtype=np.int64)
-    return LabeledSet(clips=clips, classes=classes, paths=[rows[c].path for c in classes],
-                      parents=parents, targets=targets, multi_label=multi)
+    return LabeledSet(
+        clips=clips,
+        classes=classes,
+        paths=[rows[c].path for c in classes],
+        parents=parents,
+        targets=targets,
+        multi_label=multi,
+    )

@@ -31,8 +31,7 @@ PICKED_BASE = 1e6  # above any uncertainty score
 COLD_START_SAMPLE = 5000  # clips clustered for a cold start (the rest keep their order)
 
 
-def prelabel_request(*, project: Project, model_version: ModelVersion | None = None
-                     ) -> PrelabelRun:
+def prelabel_request(*, project: Project, model_version: ModelVersion | None = None) -> PrelabelRun:
     run = PrelabelRun.objects.create(project=project, model_version=model_version)
     transaction.on_commit(lambda: _enqueue(run.pk))
     return run
@@ -48,19 +47,25 @@ def _enqueue(run_id: int) -> None:
 
 
 def unlabeled_clips(project: Project):
-    return Clip.objects.filter(project=project, status=Clip.Status.READY,
-                               annotation_count=0).order_by("id")
+    return Clip.objects.filter(
+        project=project, status=Clip.Status.READY, annotation_count=0
+    ).order_by("id")
 
 
 def prelabel_execute(run_id: int) -> str:
     claimed = PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED).update(
-        status=PrelabelRun.Status.RUNNING)
+        status=PrelabelRun.Status.RUNNING
+    )
     if not claimed:
         return "skipped"
     run = PrelabelRun.objects.select_related("project", "model_version").get(pk=run_id)
     try:
-        version = run.model_version or ModelVersion.objects.filter(
-            project=run.project, status=ModelVersion.Status.ACTIVE).first()
+        version = (
+            run.model_version
+            or ModelVersion.objects.filter(
+                project=run.project, status=ModelVersion.Status.ACTIVE
+            ).first()
+        )
         if version is None or version.status != ModelVersion.Status.ACTIVE:
             _cold_start(run)
         else:
@@ -74,11 +79,14 @@ def prelabel_execute(run_id: int) -> str:
     except Exception as exc:
         logger.exception("pre-labeling %s failed", run_id)
         PrelabelRun.objects.filter(pk=run_id).update(
-            status=PrelabelRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now())
+            status=PrelabelRun.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
         return "failed"
-    PrelabelRun.objects.filter(pk=run_id).update(status=PrelabelRun.Status.SUCCEEDED,
-                                                 finished_at=timezone.now())
+    PrelabelRun.objects.filter(pk=run_id).update(
+        status=PrelabelRun.Status.SUCCEEDED, finished_at=timezone.now()
+    )
     return "succeeded"
 
 
@@ -91,14 +99,22 @@ def prelabel_new_clips(clip_ids: list[int]) -> None:
     ).values_list("pk", "project_id"):
         by_project.setdefault(project_id, []).append(clip_id)
     for project_id, ids in by_project.items():
-        version = ModelVersion.objects.filter(project_id=project_id,
-                                              status=ModelVersion.Status.ACTIVE).first()
+        version = ModelVersion.objects.filter(
+            project_id=project_id, status=ModelVersion.Status.ACTIVE
+        ).first()
         if version is not None:
             score_clips(version.project, version, ids, diversity=False)
 
 
-def score_clips(project: Project, version: ModelVersion, ids: list[int], *, progress=None,
-                seed: int = 0, diversity: bool = True) -> None:
+def score_clips(
+    project: Project,
+    version: ModelVersion,
+    ids: list[int],
+    *,
+    progress=None,
+    seed: int = 0,
+    diversity: bool = True,
+) -> None:
     """Predictions and priorities for clips `ids`, in batches of BATCH."""
     model, _config, extra = load_model(version.artifact_path)
     feature_config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
@@ -109,38 +125,61 @@ def score_clips(project: Project, version: ModelVersion, ids: list[int], *, prog
     all_ids, all_scores, all_embeddings, all_probs = [], [], [], []
     segments_wanted = project.annotation_mode != Project.AnnotationMode.CLIP
     for start in range(0, len(ids), BATCH):
-        clips = list(Clip.objects.filter(pk__in=ids[start:start + BATCH]).order_by("id"))
+        clips = list(Clip.objects.filter(pk__in=ids[start : start + BATCH]).order_by("id"))
         feats = [clip_features(c, feature_config) for c in clips]
-        out = predict_batch(model, feats, feature_config, parents=parents,
-                            mc_dropout_passes=BALD_PASSES if strategy_name == "bald" else 0,
-                            return_frames=segments_wanted)
+        out = predict_batch(
+            model,
+            feats,
+            feature_config,
+            parents=parents,
+            mc_dropout_passes=BALD_PASSES if strategy_name == "bald" else 0,
+            return_frames=segments_wanted,
+        )
         probs = out["clip_probs"]
         multi = bool(extra.get("multi_label"))
         if strategy_name == "kcenter":  # diversity alone: uncertainty only breaks ties
             scores = _margin_like(probs)
         else:
-            scores = strategy.score(probs, mc_probs=out["mc_probs"], multi_label=multi,
-                                    seed=seed)
+            scores = strategy.score(probs, mc_probs=out["mc_probs"], multi_label=multi, seed=seed)
         rows = []
         for i, clip in enumerate(clips):
             segs = []
             if segments_wanted and out["frame_probs"] is not None:
-                for seg in extract_segments(out["frame_probs"][i], feature_config.hop_ms / 1000,
-                                            threshold=SEGMENT_THRESHOLD, median_kernel=5,
-                                            min_duration_s=0.1):
-                    segs.append({"start": round(seg["start"], 2), "end": round(seg["end"], 2),
-                                 "channel": None, "label": classes[seg["class"]],
-                                 "score": round(float(seg["score"]), 4)})
-            rows.append(Prediction(
-                clip=clip, model_version=version,
-                clip_scores={str(classes[c]): round(float(p), 4) for c, p in
-                             enumerate(probs[i])},
-                segments=segs, score=float(probs[i].max()), uncertainty=float(scores[i]),
-                embedding=out["embeddings"][i].astype(np.float16).tobytes(),
-            ))
+                for seg in extract_segments(
+                    out["frame_probs"][i],
+                    feature_config.hop_ms / 1000,
+                    threshold=SEGMENT_THRESHOLD,
+                    median_kernel=5,
+                    min_duration_s=0.1,
+                ):
+                    segs.append(
+                        {
+                            "start": round(seg["start"], 2),
+                            "end": round(seg["end"], 2),
+                            "channel": None,
+                            "label": classes[seg["class"]],
+                            "score": round(float(seg["score"]), 4),
+                        }
+                    )
+            rows.append(
+                Prediction(
+                    clip=clip,
+                    model_version=version,
+                    clip_scores={
+                        str(classes[c]): round(float(p), 4) for c, p in enumerate(probs[i])
+                    },
+                    segments=segs,
+                    score=float(probs[i].max()),
+                    uncertainty=float(scores[i]),
+                    embedding=out["embeddings"][i].astype(np.float16).tobytes(),
+                )
+            )
         Prediction.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["clip", "model_version"],
-            update_fields=["clip_scores", "segments", "score", "uncertainty", "embedding"])
+            rows,
+            update_conflicts=True,
+            unique_fields=["clip", "model_version"],
+            update_fields=["clip_scores", "segments", "score", "uncertainty", "embedding"],
+        )
         all_ids.extend(c.pk for c in clips)
         all_scores.append(np.asarray(scores, dtype=np.float64))
         all_embeddings.append(out["embeddings"])
@@ -150,8 +189,13 @@ def score_clips(project: Project, version: ModelVersion, ids: list[int], *, prog
     if not all_ids:
         return
     scores = np.concatenate(all_scores)
-    priorities = _priorities(strategy_name if diversity else "", strategy, scores,
-                             np.concatenate(all_probs), np.concatenate(all_embeddings))
+    priorities = _priorities(
+        strategy_name if diversity else "",
+        strategy,
+        scores,
+        np.concatenate(all_probs),
+        np.concatenate(all_embeddings),
+    )
     _write_priorities(all_ids, priorities)
 
 
@@ -160,8 +204,9 @@ def _margin_like(probs: np.ndarray) -> np.ndarray:
     return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
-def _priorities(name, strategy, scores: np.ndarray, probs: np.ndarray,
-                embeddings: np.ndarray) -> np.ndarray:
+def _priorities(
+    name, strategy, scores: np.ndarray, probs: np.ndarray, embeddings: np.ndarray
+) -> np.ndarray:
     """Priority per clip, higher first: the strategy's score, so clips scored in different
     batches compare. Batch-diversity strategies put their picks at the head of the queue
     (PICKED_BASE and up), in pick order; the rest follow by score."""
@@ -191,8 +236,9 @@ def _cold_start(run: PrelabelRun) -> None:
         feats.append(summary_features(clip_features(clip, config)))
         if i % BATCH == 0:
             PrelabelRun.objects.filter(pk=run.pk).update(done=i)
-    picks = get_strategy("cold_start").select(min(DIVERSE_PICKS, len(clips)),
-                                              features=np.stack(feats))
+    picks = get_strategy("cold_start").select(
+        min(DIVERSE_PICKS, len(clips)), features=np.stack(feats)
+    )
     priorities = np.zeros(len(clips))
     for rank, index in enumerate(picks):
         priorities[index] = PICKED_BASE + (len(picks) - rank)

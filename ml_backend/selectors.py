@@ -16,6 +16,8 @@ def prediction_for_clip(clip) -> Prediction | None:
     active = qs.filter(model_version__status=ModelVersion.Status.ACTIVE).first()
     if active is not None:
         return active
-    return qs.exclude(model_version__status=ModelVersion.Status.FAILED).order_by(
-        "-model_version__version"
-    ).first()
+    return (
+        qs.exclude(model_version__status=ModelVersion.Status.FAILED)
+        .order_by("-model_version__version")
+        .first()
+    )

@@ -8,8 +8,18 @@ from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
-        fields = ["id", "version", "name", "status", "ontology_version", "training_size",
-                  "metrics", "classes", "created_at", "training_run"]
+        fields = [
+            "id",
+            "version",
+            "name",
+            "status",
+            "ontology_version",
+            "training_size",
+            "metrics",
+            "classes",
+            "created_at",
+            "training_run",
+        ]
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -17,9 +27,21 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "project", "status", "trigger", "progress", "message", "error",
-                  "cancel_requested", "attempts", "created_at", "started_at", "finished_at",
-                  "model_version"]
+        fields = [
+            "id",
+            "project",
+            "status",
+            "trigger",
+            "progress",
+            "message",
+            "error",
+            "cancel_requested",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "model_version",
+        ]
 
     def get_model_version(self, obj) -> int | None:
         mv = getattr(obj, "model_version", None)
@@ -31,19 +53,37 @@ class PrelabelRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PrelabelRun
-        fields = ["id", "project", "model_version", "status", "total", "done", "progress",
-                  "error", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "project",
+            "model_version",
+            "status",
+            "total",
+            "done",
+            "progress",
+            "error",
+            "created_at",
+            "finished_at",
+        ]
 
 
 class MLConfigSerializer(serializers.ModelSerializer):
     class Meta:
         model = MLConfig
-        fields = ["enabled", "retrain_every", "min_labels", "strategy", "epochs",
-                  "labels_since_training"]
+        fields = [
+            "enabled",
+            "retrain_every",
+            "min_labels",
+            "strategy",
+            "epochs",
+            "labels_since_training",
+        ]
         read_only_fields = ["labels_since_training"]
-        extra_kwargs = {"retrain_every": {"min_value": 1, "max_value": 100000},
-                        "min_labels": {"min_value": 2, "max_value": 100000},
-                        "epochs": {"min_value": 1, "max_value": 500}}
+        extra_kwargs = {
+            "retrain_every": {"min_value": 1, "max_value": 100000},
+            "min_labels": {"min_value": 2, "max_value": 100000},
+            "epochs": {"min_value": 1, "max_value": 500},
+        }
 
 
 class ModelOverviewSerializer(serializers.Serializer):

@@ -43,15 +43,17 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
     """Queue a training; 409 when one of this project is already queued or running."""
     try:
         with transaction.atomic():
-            run = TrainingRun.objects.create(project=project, trigger=trigger, created_by=user,
-                                             message="waiting for a worker")
+            run = TrainingRun.objects.create(
+                project=project, trigger=trigger, created_by=user, message="waiting for a worker"
+            )
     except IntegrityError:
         current = TrainingRun.objects.filter(
             project=project, status__in=TrainingRun.ACTIVE_STATUSES
         ).first()
         raise Conflict(
             "a training of this project is already queued or running",
-            code="training_running", extra={"run": current.pk if current else None},
+            code="training_running",
+            extra={"run": current.pk if current else None},
         ) from None
     transaction.on_commit(lambda: _enqueue_training(run.pk))
     return run
@@ -80,8 +82,9 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
     ).exists()
     if has_model and config.labels_since_training < config.retrain_every:
         return None
-    if TrainingRun.objects.filter(project_id=project_id,
-                                  status__in=TrainingRun.ACTIVE_STATUSES).exists():
+    if TrainingRun.objects.filter(
+        project_id=project_id, status__in=TrainingRun.ACTIVE_STATUSES
+    ).exists():
         return None
     from labelapp.models import Clip
 
@@ -97,12 +100,12 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
 def training_cancel(*, run: TrainingRun) -> TrainingRun:
     if run.status == TrainingRun.Status.QUEUED:
         TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
-            status=TrainingRun.Status.CANCELLED, finished_at=timezone.now(),
+            status=TrainingRun.Status.CANCELLED,
+            finished_at=timezone.now(),
             message="cancelled before it started",
         )
     elif run.status == TrainingRun.Status.RUNNING:
-        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True,
-                                                     message="cancelling...")
+        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True, message="cancelling...")
     else:
         raise DomainError(f"this training is already {run.status}", status=409, code="finished")
     run.refresh_from_db()
@@ -111,10 +114,16 @@ def training_cancel(*, run: TrainingRun) -> TrainingRun:
 
 def _claim(run_id: int) -> bool:
     now = timezone.now()
-    return TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now,
-        attempts=F("attempts") + 1, message="reading labels and features",
-    ) == 1
+    return (
+        TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+            status=TrainingRun.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            message="reading labels and features",
+        )
+        == 1
+    )
 
 
 class _Reporter:
@@ -131,14 +140,16 @@ class _Reporter:
             return
         self.last = now
         TrainingRun.objects.filter(pk=self.run_id).update(
-            progress=max(0.0, min(1.0, fraction)), message=message[:500],
+            progress=max(0.0, min(1.0, fraction)),
+            message=message[:500],
             heartbeat_at=timezone.now(),
         )
 
     def should_stop(self) -> bool:
         if time.monotonic() - self.last >= HEARTBEAT_EVERY_S:
             self.cancelled = TrainingRun.objects.filter(
-                pk=self.run_id, cancel_requested=True).exists()
+                pk=self.run_id, cancel_requested=True
+            ).exists()
             self.progress_heartbeat()
         return self.cancelled
 
@@ -157,8 +168,10 @@ def training_execute(run_id: int) -> str:
     try:
         data = labeled_set(project)
         if len(data.classes) < 2:
-            raise DomainError("training needs labeled examples of at least two labels "
-                              f"(found {len(data.classes)})")
+            raise DomainError(
+                "training needs labeled examples of at least two labels "
+                f"(found {len(data.classes)})"
+            )
         config = ml_config(project)
         MLConfig.objects.filter(pk=config.pk).update(labels_since_training=0)
         feature_config = feature_config_for(project)
@@ -169,8 +182,9 @@ def training_execute(run_id: int) -> str:
                 reporter.progress(0.2 * i / len(data.clips), f"features {i}/{len(data.clips)}")
                 if reporter.should_stop():
                     raise TrainingCancelled()
-        previous = ModelVersion.objects.filter(project=project,
-                                               status=ModelVersion.Status.ACTIVE).first()
+        previous = ModelVersion.objects.filter(
+            project=project, status=ModelVersion.Status.ACTIVE
+        ).first()
         init_state = _previous_state(previous, data.classes)
         # Small label sets still get enough optimizer steps: smaller batches, more epochs.
         batch_size = int(min(64, max(8, len(data) // 8)))
@@ -178,16 +192,23 @@ def training_execute(run_id: int) -> str:
         epochs = max(config.epochs, -(-MIN_STEPS // steps_per_epoch))
         train_config = TrainConfig(
             batch_size=batch_size,
-            model=ModelConfig(n_mels=feature_config.n_mels, n_classes=len(data.classes),
-                              multi_label=data.multi_label),
-            epochs=epochs, parents=data.parents if data.multi_label else None,
+            model=ModelConfig(
+                n_mels=feature_config.n_mels,
+                n_classes=len(data.classes),
+                multi_label=data.multi_label,
+            ),
+            epochs=epochs,
+            parents=data.parents if data.multi_label else None,
             # Early stopping needs a validation set worth the labels it takes from training.
             val_fraction=VAL_FRACTION if len(data) >= MIN_FOR_VALIDATION else 0.0,
             window_frames=feature_config.window_frames,
             window_hop_frames=feature_config.window_hop_frames,
         )
         result = train_model(
-            features, data.targets, groups=[c.pk for c in data.clips], config=train_config,
+            features,
+            data.targets,
+            groups=[c.pk for c in data.clips],
+            config=train_config,
             init_state=init_state,
             progress=lambda f, m="": reporter.progress(0.2 + 0.75 * f, m or "training"),
             should_stop=reporter.should_stop,
@@ -196,15 +217,21 @@ def training_execute(run_id: int) -> str:
         return _activate(run_id, project, data, result, artifact, feature_config)
     except TrainingCancelled:
         TrainingRun.objects.filter(pk=run_id).update(
-            status=TrainingRun.Status.CANCELLED, finished_at=timezone.now(),
-            message="cancelled; the active model is unchanged")
+            status=TrainingRun.Status.CANCELLED,
+            finished_at=timezone.now(),
+            message="cancelled; the active model is unchanged",
+        )
         return "cancelled"
     except Exception as exc:
         reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
         logger.exception("training %s failed", run_id)
         TrainingRun.objects.filter(pk=run_id).update(
-            status=TrainingRun.Status.FAILED, finished_at=timezone.now(), error=reason[:2000],
-            log=traceback.format_exc()[-20000:], message="failed; the active model is unchanged")
+            status=TrainingRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=reason[:2000],
+            log=traceback.format_exc()[-20000:],
+            message="failed; the active model is unchanged",
+        )
         return "failed"
 
 
@@ -225,10 +252,18 @@ def _save_artifact(project, run_id, model, data, feature_config) -> str:
     name = f"models/{project.pk}/run-{run_id}.pt"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
-        save_checkpoint(path, model, model.config, extra={
-            "classes": data.classes, "paths": data.paths, "parents": data.parents,
-            "feature": feature_config.to_dict(), "multi_label": data.multi_label,
-        })
+        save_checkpoint(
+            path,
+            model,
+            model.config,
+            extra={
+                "classes": data.classes,
+                "paths": data.paths,
+                "parents": data.parents,
+                "feature": feature_config.to_dict(),
+                "multi_label": data.multi_label,
+            },
+        )
         if default_storage.exists(name):
             default_storage.delete(name)
         with open(path, "rb") as fh:
@@ -246,12 +281,20 @@ def _activate(run_id, project, data, result, artifact, feature_config) -> str:
         return "cancelled"
     top = ModelVersion.objects.filter(project=project).aggregate(m=Max("version"))["m"] or 0
     ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).update(
-        status=ModelVersion.Status.RETIRED)
+        status=ModelVersion.Status.RETIRED
+    )
     version = ModelVersion.objects.create(
-        project=project, version=top + 1, name=f"v{top + 1}", status=ModelVersion.Status.ACTIVE,
-        ontology_version=project.ontology.version, training_size=len(data),
-        metrics=_jsonable(result.metrics), artifact_path=artifact, classes=data.classes,
-        feature_config=feature_config.to_dict(), training_run=run,
+        project=project,
+        version=top + 1,
+        name=f"v{top + 1}",
+        status=ModelVersion.Status.ACTIVE,
+        ontology_version=project.ontology.version,
+        training_size=len(data),
+        metrics=_jsonable(result.metrics),
+        artifact_path=artifact,
+        classes=data.classes,
+        feature_config=feature_config.to_dict(),
+        training_run=run,
     )
     run.status = TrainingRun.Status.SUCCEEDED
     run.progress = 1.0
@@ -284,11 +327,15 @@ def trainings_sweep_stale() -> int:
     """Runs whose worker died (no heartbeat) are marked failed with the reason; queued runs
     whose message was lost are sent again."""
     now = timezone.now()
-    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING,
-                                       heartbeat_at__lt=now - STALE_AFTER)
-    count = stale.update(status=TrainingRun.Status.FAILED, finished_at=now,
-                         error="the worker stopped responding (killed or crashed)",
-                         message="failed; the active model is unchanged")
+    stale = TrainingRun.objects.filter(
+        status=TrainingRun.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+    )
+    count = stale.update(
+        status=TrainingRun.Status.FAILED,
+        finished_at=now,
+        error="the worker stopped responding (killed or crashed)",
+        message="failed; the active model is unchanged",
+    )
     for run_id in TrainingRun.objects.filter(
         status=TrainingRun.Status.QUEUED, created_at__lt=now - timedelta(minutes=2)
     ).values_list("pk", flat=True):

@@ -7,9 +7,13 @@ from ml_backend import api
 urlpatterns = [
     path("projects/<int:project_id>/model/", api.ProjectModelApi.as_view(), name="api-model"),
     path("projects/<int:project_id>/train/", api.ProjectTrainApi.as_view(), name="api-train"),
-    path("projects/<int:project_id>/prelabel/", api.ProjectPrelabelApi.as_view(),
-         name="api-prelabel"),
+    path(
+        "projects/<int:project_id>/prelabel/", api.ProjectPrelabelApi.as_view(), name="api-prelabel"
+    ),
     path("training-runs/<int:run_id>/", api.TrainingRunApi.as_view(), name="api-training-run"),
-    path("training-runs/<int:run_id>/cancel/", api.TrainingRunCancelApi.as_view(),
-         name="api-training-run-cancel"),
+    path(
+        "training-runs/<int:run_id>/cancel/",
+        api.TrainingRunCancelApi.as_view(),
+        name="api-training-run-cancel",
+    ),
 ]

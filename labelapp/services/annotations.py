@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 from labelapp.errors import Conflict, DomainError
 from labelapp.models import (
     Annotation,
+    AnnotationDraft,
     AnnotationRevision,
     Clip,
     ClipLabel,
@@ -18,6 +19,7 @@ from labelapp.models import (
     Segment,
     SegmentLabel,
 )
+from labelapp.services.queue import clip_lock_release, clip_lock_renew
 from ontology.models import Label
 from ontology.services import label_resolve
 from ontology.tree import labels_collapse
@@ -283,3 +285,86 @@ def annotations_visible_to(user, clip: Clip, role: str):
     if role in ("lead", "reviewer") or clip.project.show_others_annotations:
         return qs
     return qs.filter(Q(annotator=user) | Q(source=Annotation.Source.IMPORTED))
+
+
+FEEDBACK_ACTIONS = ("accepted", "edited", "rejected", "ignored")
+
+
+@transaction.atomic
+def annotation_submit(
+    *,
+    clip: Clip,
+    user,
+    clip_labels: Iterable = (),
+    segments: Iterable[dict] = (),
+    expected_version: int | None = None,
+    lead_time: float = 0.0,
+    suggestion_feedback: list | None = None,
+) -> Annotation:
+    """A human's submission from the workspace: validate, save (409 when stale), drop their
+    draft and their queue lock, and tell the ML layer once the transaction has committed."""
+
+    data = annotation_input_build(clip.project, clip, clip_labels=clip_labels, segments=segments)
+    annotation = annotation_save(
+        clip=clip,
+        user=user,
+        data=data,
+        status=Annotation.Status.SUBMITTED,
+        source=Annotation.Source.MANUAL,
+        expected_version=expected_version,
+        lead_time=lead_time,
+        suggestion_feedback=suggestion_feedback,
+    )
+    AnnotationDraft.objects.filter(clip=clip, user=user).delete()
+    clip_lock_release(clip=clip, user=user)
+    project_id = clip.project_id
+
+    def notify() -> None:
+        from ml_backend import hooks
+
+        hooks.annotation_submitted(project_id=project_id)
+
+    transaction.on_commit(notify)
+    return annotation
+
+
+@transaction.atomic
+def annotation_skip(*, clip: Clip, user, lead_time: float = 0.0) -> Annotation | None:
+    """Pass on a clip: it leaves this annotator's queue (recorded as `skipped`) and their lock
+    is released. An annotation they already submitted is left as it is."""
+
+    clip_lock_release(clip=clip, user=user)
+    existing = Annotation.objects.filter(clip=clip, annotator=user).first()
+    if existing is not None and existing.status != Annotation.Status.DRAFT:
+        return existing
+    return annotation_save(
+        clip=clip,
+        user=user,
+        data=AnnotationInput(),
+        status=Annotation.Status.SKIPPED,
+        lead_time=lead_time,
+    )
+
+
+def annotation_draft_save(
+    *, clip: Clip, user, data: dict, base_version: int = 0, lead_time: float = 0.0
+):
+    """Autosave: keep the workspace's state as it is (not validated: a draft may be half
+    done) and renew the annotator's lock on the clip."""
+
+    draft, _ = AnnotationDraft.objects.update_or_create(
+        clip=clip,
+        user=user,
+        defaults={
+            "data": data,
+            "base_version": max(0, int(base_version or 0)),
+            "lead_time": max(0.0, float(lead_time or 0.0)),
+        },
+    )
+    clip_lock_renew(clip=clip, user=user)
+    return draft
+
+
+def annotation_draft_delete(*, clip: Clip, user) -> None:
+
+    AnnotationDraft.objects.filter(clip=clip, user=user).delete()

@@ -1,13 +1,10 @@
-// Draws min/max peaks (from GET /api/clips/<id>/peaks) on a canvas. No audio is decoded here.
+// Waveform drawing from server-computed min/max peaks (GET /api/clips/<id>/peaks). No audio is
+// decoded in the browser: an overview of the whole clip is fetched once (a few KB whatever its
+// length) and, as the view zooms, the visible window at the canvas's resolution (raw samples
+// when zoomed in far enough, level -1).
 
 export function drawPeaks(canvas, peaks, { color = "#4f7cff", background = "#10131a" } = {}) {
-  const dpr = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth;
-  const height = canvas.clientHeight;
-  canvas.width = Math.round(width * dpr);
-  canvas.height = Math.round(height * dpr);
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const { ctx, width, height } = fitCanvas(canvas);
   ctx.fillStyle = background;
   ctx.fillRect(0, 0, width, height);
   const n = peaks.min.length;
@@ -24,10 +21,217 @@ export function drawPeaks(canvas, peaks, { color = "#4f7cff", background = "#101
   ctx.fillRect(0, mid, width, 1);
 }
 
-export async function fetchPeaks(clipId, { start = 0, end, width }) {
+export async function fetchPeaks(clipId, { start = 0, end, width, signal } = {}) {
   const params = new URLSearchParams({ start: String(start), width: String(Math.max(1, Math.round(width))) });
   if (end !== undefined) params.set("end", String(end));
-  const response = await fetch(`/api/clips/${clipId}/peaks?${params}`, { credentials: "same-origin" });
+  const response = await fetch(`/api/clips/${clipId}/peaks?${params}`, { credentials: "same-origin", signal });
   if (!response.ok) throw new Error(`peaks: HTTP ${response.status}`);
   return response.json();
+}
+
+// Size the backing store to the element's CSS size times the device pixel ratio.
+export function fitCanvas(canvas) {
+  const dpr = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  const w = Math.max(1, Math.round(width * dpr));
+  const h = Math.max(1, Math.round(height * dpr));
+  if (canvas.width !== w) canvas.width = w;
+  if (canvas.height !== h) canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return { ctx, width, height };
+}
+
+const MIN_SPAN_S = 0.005; // the narrowest view: a few hundred samples at 44.1 kHz
+
+// A time window [start, end] of a clip drawn onto a canvas; the peaks follow the zoom.
+export class WaveformView {
+  constructor(canvas, { clipId, duration, onView = () => {}, colors = {} }) {
+    this.canvas = canvas;
+    this.clipId = clipId;
+    this.duration = duration;
+    this.start = 0;
+    this.end = duration;
+    this.onView = onView;
+    this.colors = { wave: "#6f8fff", background: "#0f131b", axis: "rgba(255,255,255,0.12)", ...colors };
+    this.overview = null; // peaks of the whole clip
+    this.detail = null; // peaks of the last window fetched for the view
+    this._pending = null;
+    this._timer = 0;
+    // A resized canvas is redrawn at once and fetches peaks for its new width.
+    let lastWidth = canvas.clientWidth;
+    new ResizeObserver(() => {
+      if (canvas.clientWidth === lastWidth) return;
+      lastWidth = canvas.clientWidth;
+      this.draw();
+      this._scheduleDetail();
+    }).observe(canvas);
+  }
+
+  get span() { return this.end - this.start; }
+  get width() { return this.canvas.clientWidth; }
+  xAt(t) { return ((t - this.start) / this.span) * this.width; }
+  timeAt(x) { return this.start + (x / this.width) * this.span; }
+
+  async loadOverview(signal) {
+    this.overview = await fetchPeaks(this.clipId, { start: 0, end: this.duration, width: Math.min(20000, Math.max(200, this.width)), signal });
+    this.draw();
+  }
+
+  setView(start, end, { fetch = true } = {}) {
+    let span = Math.min(this.duration, Math.max(MIN_SPAN_S, end - start));
+    start = Math.max(0, Math.min(start, this.duration - span));
+    this.start = start;
+    this.end = start + span;
+    this.draw();
+    this.onView(this.start, this.end);
+    if (fetch) this._scheduleDetail();
+  }
+
+  zoomBy(factor, aroundTime = (this.start + this.end) / 2) {
+    const span = Math.min(this.duration, Math.max(MIN_SPAN_S, this.span / factor));
+    const ratio = (aroundTime - this.start) / this.span;
+    this.setView(aroundTime - ratio * span, aroundTime - ratio * span + span);
+  }
+
+  scrollBy(seconds) { this.setView(this.start + seconds, this.end + seconds); }
+
+  // Keep `t` in view (the playhead while playing): page forward when it leaves on the right.
+  follow(t) {
+    if (this.span >= this.duration) return;
+    if (t < this.start || t > this.end) this.setView(t - this.span * 0.1, t + this.span * 0.9);
+  }
+
+  _scheduleDetail() {
+    clearTimeout(this._timer);
+    const overviewEnough = this.overview && this.overview.min.length / this.duration >= this.width / this.span;
+    if (overviewEnough) { this.detail = null; return; }
+    this._timer = setTimeout(() => this._fetchDetail(), 16);
+  }
+
+  async _fetchDetail() {
+    if (this._pending) this._pending.abort();
+    const controller = new AbortController();
+    this._pending = controller;
+    const start = this.start, end = this.end;
+    try {
+      const peaks = await fetchPeaks(this.clipId, { start, end, width: Math.max(16, this.width), signal: controller.signal });
+      if (controller.signal.aborted) return;
+      this.detail = peaks;
+      this.draw();
+      this.canvas.dataset.detailLevel = String(peaks.level);
+      this.canvas.dataset.detailSpan = (peaks.end - peaks.start).toFixed(6);
+      this.canvas.dispatchEvent(new CustomEvent("detail", { detail: peaks }));
+    } catch (err) {
+      if (err.name !== "AbortError") console.warn(err);
+    } finally {
+      if (this._pending === controller) this._pending = null;
+    }
+  }
+
+  // The peaks to draw from: the detail window when it covers the view better than the overview.
+  _source() {
+    const d = this.detail;
+    const o = this.overview;
+    const covers = d && d.start <= this.start + 1e-6 && d.end >= this.end - 1e-6;
+    if (covers && (!o || (d.end - d.start) / d.min.length < o.end / o.min.length)) return d;
+    if (d && !covers && o && d.start < this.end && d.end > this.start) return [o, d];
+    return o;
+  }
+
+  draw() {
+    const { ctx, width, height } = fitCanvas(this.canvas);
+    ctx.fillStyle = this.colors.background;
+    ctx.fillRect(0, 0, width, height);
+    const mid = height / 2;
+    ctx.fillStyle = this.colors.axis;
+    ctx.fillRect(0, Math.round(mid), width, 1);
+    const source = this._source();
+    if (!source) return;
+    for (const s of Array.isArray(source) ? source : [source]) this._drawSource(ctx, s, width, height);
+  }
+
+  _drawSource(ctx, peaks, width, height) {
+    const n = peaks.min.length;
+    if (!n) return;
+    const mid = height / 2;
+    const amp = mid * 0.92;
+    const bucket = (peaks.end - peaks.start) / n; // seconds per bucket
+    const pxPerBucket = (bucket / this.span) * width;
+    ctx.fillStyle = this.colors.wave;
+    ctx.strokeStyle = this.colors.wave;
+    // A bucket of one sample has min == max: join the samples with a line. A bucket of many
+    // samples keeps its min..max band even when wider than a pixel (e.g. detail fetched for a
+    // narrower canvas before a resize), or a loud signal would collapse to its mean.
+    const singleSamples = peaks.min.every((v, i) => v === peaks.max[i]);
+    if (pxPerBucket > 2 && singleSamples) {
+      // Zoomed past the data: one point per sample, joined.
+      const first = Math.max(0, Math.floor((this.start - peaks.start) / bucket) - 1);
+      const last = Math.min(n - 1, Math.ceil((this.end - peaks.start) / bucket) + 1);
+      ctx.beginPath();
+      for (let i = first; i <= last; i++) {
+        const x = this.xAt(peaks.start + (i + 0.5) * bucket);
+        const v = (peaks.min[i] + peaks.max[i]) / 2;
+        const y = mid - v * amp;
+        if (i === first) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+      }
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+      if (pxPerBucket > 6) {
+        for (let i = first; i <= last; i++) {
+          const x = this.xAt(peaks.start + (i + 0.5) * bucket);
+          const y = mid - ((peaks.min[i] + peaks.max[i]) / 2) * amp;
+          ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+        }
+      }
+      return;
+    }
+    // One column per pixel: min and max over the buckets the pixel covers.
+    const x0 = Math.max(0, Math.floor(this.xAt(peaks.start)));
+    const x1 = Math.min(width, Math.ceil(this.xAt(peaks.end)));
+    for (let x = x0; x < x1; x++) {
+      const t0 = this.timeAt(x), t1 = this.timeAt(x + 1);
+      let i0 = Math.floor((t0 - peaks.start) / bucket);
+      let i1 = Math.ceil((t1 - peaks.start) / bucket);
+      i0 = Math.max(0, i0); i1 = Math.min(n, Math.max(i1, i0 + 1));
+      let lo = 1, hi = -1;
+      for (let i = i0; i < i1; i++) { if (peaks.min[i] < lo) lo = peaks.min[i]; if (peaks.max[i] > hi) hi = peaks.max[i]; }
+      if (hi < lo) continue;
+      const top = mid - hi * amp;
+      ctx.fillRect(x, top, 1, Math.max(1, (hi - lo) * amp));
+    }
+  }
+}
+
+// A time ruler: ticks at a "nice" step for the visible span.
+export function drawRuler(canvas, start, end) {
+  const { ctx, width, height } = fitCanvas(canvas);
+  ctx.clearRect(0, 0, width, height);
+  const span = end - start;
+  const steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  const step = steps.find((s) => (s / span) * width >= 80) || 3600;
+  ctx.fillStyle = "#8b94a7";
+  ctx.strokeStyle = "#3a4356";
+  ctx.font = "11px ui-monospace, monospace";
+  ctx.beginPath();
+  for (let t = Math.ceil(start / step) * step; t <= end; t += step) {
+    const x = Math.round(((t - start) / span) * width) + 0.5;
+    ctx.moveTo(x, height - 8); ctx.lineTo(x, height);
+    ctx.fillText(formatTime(t, step), x + 3, height - 10);
+    for (let k = 1; k < 5; k++) {
+      const xs = Math.round(((t + (k * step) / 5 - start) / span) * width) + 0.5;
+      ctx.moveTo(xs, height - 3); ctx.lineTo(xs, height);
+    }
+  }
+  ctx.stroke();
+}
+
+export function formatTime(t, precision = 0.01) {
+  const sign = t < 0 ? "-" : "";
+  t = Math.abs(t);
+  const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
+  const decimals = precision >= 1 ? 0 : precision >= 0.1 ? 1 : precision >= 0.01 ? 2 : 3;
+  const sec = s.toFixed(decimals).padStart(decimals ? decimals + 3 : 2, "0");
+  return h ? `${sign}${h}:${String(m).padStart(2, "0")}:${sec}` : `${sign}${m}:${sec}`;
 }

@@ -4,7 +4,6 @@ label,score, each clip's labels best first."""
 from __future__ import annotations
 
 import csv
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,19 +32,30 @@ class Command(BaseCommand):
         if version is None:
             raise CommandError(f"project {proj.name!r} has no active model version yet")
         paths = dict(Label.objects.filter(ontology_id=proj.ontology_id).values_list("pk", "path"))
-        fh = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+        fh = open(out, "w", newline="", encoding="utf-8") if out else self.stdout  # noqa: SIM115
         try:
-            writer = csv.writer(fh)
+            writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(COLUMNS)
-            rows = (Prediction.objects.filter(model_version=version)
-                    .select_related("clip").order_by("clip_id").iterator(chunk_size=2000))
+            rows = (
+                Prediction.objects.filter(model_version=version)
+                .select_related("clip")
+                .order_by("clip_id")
+                .iterator(chunk_size=2000)
+            )
             for pred in rows:
                 scores = sorted(pred.clip_scores.items(), key=lambda kv: (-kv[1], kv[0]))
                 for label_id, score in scores:
                     label = paths.get(int(label_id))
                     if label is not None:
-                        writer.writerow([pred.clip_id, pred.clip.original_name, version.name,
-                                         label, f"{score:.4f}"])
+                        writer.writerow(
+                            [
+                                pred.clip_id,
+                                pred.clip.original_name,
+                                version.name,
+                                label,
+                                f"{score:.4f}",
+                            ]
+                        )
         finally:
             if out:
                 fh.close()

@@ -28,7 +28,8 @@ class Command(BaseCommand):
         if not wait:
             return
         run = wait_for_row(
-            self, lambda: PrelabelRun.objects.get(pk=run.pk),
+            self,
+            lambda: PrelabelRun.objects.get(pk=run.pk),
             describe=lambda r: f"pre-labeling {r.status} {r.done}/{r.total}",
             done=lambda r: r.status in (PrelabelRun.Status.SUCCEEDED, PrelabelRun.Status.FAILED),
         )

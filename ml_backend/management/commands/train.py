@@ -26,12 +26,14 @@ class Command(BaseCommand):
         if not wait:
             return
         run = wait_for_row(
-            self, lambda: TrainingRun.objects.get(pk=run.pk),
+            self,
+            lambda: TrainingRun.objects.get(pk=run.pk),
             describe=lambda r: f"training {r.status} {100 * r.progress:.0f}% {r.message}",
             done=lambda r: r.status not in TrainingRun.ACTIVE_STATUSES,
         )
         if run.status != TrainingRun.Status.SUCCEEDED:
             raise CommandError(f"training {run.status}: {run.error or run.message}")
         version = run.model_version
-        self.stdout.write(f"{version.name} active: {version.metrics.get('accuracy', 'n/a')} "
-                          "validation accuracy")
+        self.stdout.write(
+            f"{version.name} active: {version.metrics.get('accuracy', 'n/a')} validation accuracy"
+        )

@@ -1,0 +1,135 @@
+"""The labeling queue: which clip an annotator gets next, locked to them for a while.
+
+A clip may be held by at most `annotations_per_clip - annotation_count` annotators at once
+(its submitted annotations plus its live locks never exceed what the project wants). The
+claim is race-free: on PostgreSQL the candidate row is taken with `FOR UPDATE SKIP LOCKED`
+and the room left on it is counted again *under that row lock* before the lock row is
+written, so two claimers never both take the last place on a clip (the second either skips
+the locked row or, once it gets it, counts the first one's lock and moves on). On SQLite
+the settings open every transaction with `BEGIN IMMEDIATE`, which serialises writers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labelapp.models import Annotation, Clip, ClipAssignment, Project
+
+# Candidates tried when a claim loses a race (another annotator took the last place first).
+CLAIM_ATTEMPTS = 8
+# What takes a clip out of an annotator's queue for good.
+_DONE = [
+    Annotation.Status.SUBMITTED,
+    Annotation.Status.ACCEPTED,
+    Annotation.Status.REJECTED,
+    Annotation.Status.SKIPPED,
+]
+
+
+def lock_seconds(project: Project) -> int:
+    return int(project.lock_seconds or settings.EARMARK_LOCK_SECONDS)
+
+
+def _live_locks_of_others(user, now):
+    return Coalesce(
+        Subquery(
+            ClipAssignment.objects.filter(clip=OuterRef("pk"), expires_at__gt=now)
+            .exclude(user=user)
+            .values("clip")
+            .annotate(n=Count("id"))
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def clips_available_to(project: Project, user, now):
+    """Ready clips that still want annotations, that `user` has not annotated (or skipped),
+    with a free place once the live locks of others are counted; queue order: the active
+    learning ranker's priority (all 0 before a model exists), then import order."""
+    wanted = project.annotations_per_clip
+    mine = Annotation.objects.filter(clip=OuterRef("pk"), annotator=user).exclude(
+        status=Annotation.Status.DRAFT
+    )
+    return (
+        Clip.objects.filter(project=project, status=Clip.Status.READY, annotation_count__lt=wanted)
+        .exclude(Exists(mine))
+        .alias(locks=_live_locks_of_others(user, now))
+        .filter(locks__lt=wanted - F("annotation_count"))
+        .order_by("-priority", "id")
+    )
+
+
+def _claim_under_lock(clip: Clip, project: Project, user, now) -> bool:
+    """With the clip row locked: count the room again (fresh reads) and take a place."""
+    ClipAssignment.objects.filter(clip=clip, expires_at__lte=now).delete()
+    done, taken = (
+        Clip.objects.filter(pk=clip.pk)
+        .annotate(locks=_live_locks_of_others(user, now))
+        .values_list("annotation_count", "locks")
+        .get()
+    )
+    if done + taken >= project.annotations_per_clip:
+        return False
+    # No live lock of ours on this clip (the held-lock probe would have returned it) and
+    # expired ones are gone: a plain insert, guarded by the (clip, user) unique constraint.
+    ClipAssignment.objects.create(
+        clip=clip,
+        user=user,
+        project=project,
+        expires_at=now + timedelta(seconds=lock_seconds(project)),
+    )
+    return True
+
+
+@transaction.atomic
+def clip_next_claim(*, project: Project, user, now=None) -> Clip | None:
+    """The clip `user` should label next, locked to them; None when nothing is left.
+
+    A clip they already hold (a reload, a second tab) comes back first, its lock renewed."""
+    now = now or timezone.now()
+    finished = Annotation.objects.filter(clip=OuterRef("clip"), annotator=user, status__in=_DONE)
+    held = (
+        ClipAssignment.objects.filter(project=project, user=user, expires_at__gt=now)
+        .exclude(Exists(finished))
+        .select_related("clip")
+        .order_by("created_at")
+        .first()
+    )
+    if held is not None:
+        held.expires_at = now + timedelta(seconds=lock_seconds(project))
+        held.save(update_fields=["expires_at"])
+        return held.clip
+    tried: list[int] = []
+    for _ in range(CLAIM_ATTEMPTS):
+        qs = clips_available_to(project, user, now).exclude(pk__in=tried)
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        clip = qs.first()
+        if clip is None:
+            return None
+        if _claim_under_lock(clip, project, user, now):
+            return clip
+        tried.append(clip.pk)
+    return None
+
+
+def clip_lock_release(*, clip: Clip, user) -> None:
+    ClipAssignment.objects.filter(clip=clip, user=user).delete()
+
+
+def clip_lock_renew(*, clip: Clip, user, now=None) -> ClipAssignment | None:
+    """Autosaves call this: an annotator at work keeps their clip."""
+    now = now or timezone.now()
+    expires = now + timedelta(seconds=lock_seconds(clip.project))
+    updated = ClipAssignment.objects.filter(clip=clip, user=user, expires_at__gt=now).update(
+        expires_at=expires
+    )
+    return ClipAssignment.objects.filter(clip=clip, user=user).first() if updated else None

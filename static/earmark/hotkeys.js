@@ -1,0 +1,73 @@
+// Keyboard bindings for the workspace and the help overlay that lists them. Workspace keys win
+// over label hotkeys that use the same key; while typing in a field only a few keys act.
+import { eventCombo, normalizeCombo } from "./labels.js";
+
+export class Hotkeys {
+  constructor() {
+    this.bindings = []; // {combo, keys (shown), help, run, inInputs, group}
+    this.fallback = null; // (combo, event) => handled, e.g. label hotkeys
+    document.addEventListener("keydown", (e) => this._key(e));
+  }
+
+  bind(keys, help, run, { inInputs = false, group = "Workspace" } = {}) {
+    for (const k of [].concat(keys)) this.bindings.push({ combo: normalizeCombo(k), keys: [].concat(keys), help, run, inInputs, group });
+  }
+
+  has(combo) { return this.bindings.some((b) => b.combo === combo); }
+
+  _key(e) {
+    if (e.defaultPrevented || e.isComposing) return;
+    const target = e.target;
+    const typing = target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+    const combo = eventCombo(e);
+    const binding = this.bindings.find((b) => b.combo === combo && (b.inInputs || !typing));
+    if (binding) {
+      // Space and Enter on a focused button keep their native meaning.
+      if (!typing && target.tagName === "BUTTON" && (combo === " " || combo === "enter")) return;
+      e.preventDefault();
+      binding.run(e);
+      return;
+    }
+    if (!typing && this.fallback && this.fallback(combo, e)) e.preventDefault();
+  }
+
+  // The overlay's table: one row per binding (deduplicated), grouped.
+  renderHelp(container, extra = []) {
+    const groups = new Map();
+    const seen = new Set();
+    for (const b of [...this.bindings, ...extra]) {
+      const id = b.keys.join("/") + b.help;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (!groups.has(b.group)) groups.set(b.group, []);
+      groups.get(b.group).push(b);
+    }
+    const parts = [];
+    for (const [group, rows] of groups) {
+      const section = document.createElement("section");
+      const h = document.createElement("h3");
+      h.textContent = group;
+      const dl = document.createElement("dl");
+      for (const b of rows) {
+        const dt = document.createElement("dt");
+        b.keys.forEach((k, i) => {
+          if (i) dt.append(" ");
+          const kbd = document.createElement("kbd");
+          kbd.textContent = pretty(k);
+          dt.append(kbd);
+        });
+        const dd = document.createElement("dd");
+        dd.textContent = b.help;
+        dl.append(dt, dd);
+      }
+      section.append(h, dl);
+      parts.push(section);
+    }
+    container.replaceChildren(...parts);
+  }
+}
+
+function pretty(k) {
+  return k.replace(/^ $/, "Space").replace("ArrowLeft", "←").replace("ArrowRight", "→").replace("ArrowUp", "↑").replace("ArrowDown", "↓")
+    .replace(/\bctrl\b/i, "Ctrl").replace(/\bshift\b/i, "Shift").replace(/\balt\b/i, "Alt");
+}

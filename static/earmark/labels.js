@@ -1,0 +1,166 @@
+// The label picker: the project's ontology as a searchable tree (type to filter, arrows and
+// Enter to choose), recent labels first, and the labels' own hotkeys. One request for the
+// whole tree (GET /api/projects/<id>/ontology/, cached by ETag).
+import { api } from "./api.js";
+
+const PALETTE = ["#4f7cff", "#3ccf91", "#f4b740", "#ff6b9a", "#a78bfa", "#38bdf8", "#fb923c", "#84cc16", "#f472b6", "#22d3ee"];
+const RECENT_MAX = 6;
+
+export class Ontology {
+  constructor(body) {
+    this.version = body.ontology.version;
+    this.rules = body.project;
+    this.labels = body.labels.filter((l) => !l.deprecated);
+    this.byPath = new Map(this.labels.map((l) => [l.path, l]));
+    this.byId = new Map(this.labels.map((l) => [l.id, l]));
+    this.byHotkey = new Map();
+    for (const l of this.labels) if (l.hotkey) this.byHotkey.set(normalizeCombo(l.hotkey), l);
+  }
+  static async load(projectId) { return new Ontology(await api(`/api/projects/${projectId}/ontology/`)); }
+  get(path) { return this.byPath.get(path); }
+  name(path) { const l = this.byPath.get(path); return l ? l.name : path; }
+  color(path) {
+    const l = this.byPath.get(path);
+    if (l && l.color) return l.color;
+    let h = 0;
+    for (const ch of path || "") h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+    return PALETTE[h % PALETTE.length];
+  }
+  selectable(label) { return !(this.rules.leaves_only && !label.leaf); }
+}
+
+// "shift+B", "Ctrl+Enter", "s" -> a canonical string comparable with eventCombo().
+export function normalizeCombo(text) {
+  const parts = text.toLowerCase().split("+").filter(Boolean);
+  const key = parts.pop() || "";
+  const mods = new Set(parts.map((p) => (p === "control" || p === "cmd" || p === "meta" ? "ctrl" : p)));
+  return [...["ctrl", "alt", "shift"].filter((m) => mods.has(m)), key === "space" ? " " : key].join("+");
+}
+
+export function eventCombo(e) {
+  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key.toLowerCase();
+  const shiftMatters = e.key.length > 1 || /[a-z]/i.test(e.key);
+  const mods = [];
+  if (e.ctrlKey || e.metaKey) mods.push("ctrl");
+  if (e.altKey) mods.push("alt");
+  if (e.shiftKey && shiftMatters) mods.push("shift");
+  return [...mods, key].join("+");
+}
+
+export class LabelPicker {
+  constructor(root, ontology, { projectId, onPick, isActive = () => false }) {
+    this.root = root;
+    this.ontology = ontology;
+    this.onPick = onPick;
+    this.isActive = isActive;
+    this.recentKey = `earmark-recent-${projectId}`;
+    this.input = root.querySelector("[data-testid=label-search]");
+    this.list = root.querySelector(".ws-tree");
+    this.cursor = -1;
+    this.items = [];
+    this.input.addEventListener("input", () => { this.cursor = -1; this.render(); });
+    this.input.addEventListener("keydown", (e) => this._key(e));
+    this.list.addEventListener("click", (e) => {
+      const item = e.target.closest("[data-label-path]");
+      if (item && !item.classList.contains("disabled")) this.pick(item.dataset.labelPath);
+    });
+    this.render();
+  }
+
+  recent() {
+    try { return JSON.parse(localStorage.getItem(this.recentKey) || "[]").filter((p) => this.ontology.get(p)); } catch { return []; }
+  }
+
+  pick(path) {
+    const label = this.ontology.get(path);
+    if (!label || !this.ontology.selectable(label)) return false;
+    const recent = [path, ...this.recent().filter((p) => p !== path)].slice(0, RECENT_MAX);
+    localStorage.setItem(this.recentKey, JSON.stringify(recent));
+    this.onPick(label);
+    this.render();
+    return true;
+  }
+
+  render() {
+    const q = this.input.value.trim().toLowerCase();
+    const labels = this.ontology.labels;
+    let shown;
+    if (q) {
+      // A match shows with its ancestors, for context; the matches are what arrows walk.
+      const matches = labels.filter((l) => l.path.toLowerCase().includes(q) || (l.description || "").toLowerCase().includes(q));
+      const keep = new Set();
+      for (const m of matches) { const parts = m.path.split("/"); for (let i = 1; i <= parts.length; i++) keep.add(parts.slice(0, i).join("/")); }
+      shown = labels.filter((l) => keep.has(l.path)).map((l) => ({ label: l, match: matches.includes(l) }));
+    } else {
+      shown = labels.map((l) => ({ label: l, match: true }));
+    }
+    const recent = q ? [] : this.recent().map((p) => ({ label: this.ontology.get(p), match: true, recent: true }));
+    const active = new Set(this.isActive());
+    const rows = [];
+    this.items = [];
+    const add = ({ label, match, recent: isRecent }) => {
+      const row = document.createElement("div");
+      const selectable = this.ontology.selectable(label) && match;
+      row.className = "ws-label" + (selectable ? "" : " disabled") + (active.has(label.path) ? " on" : "");
+      row.setAttribute("data-label-path", label.path);
+      row.style.paddingLeft = `${isRecent ? 8 : 8 + label.depth * 14}px`;
+      row.style.setProperty("--dot", this.ontology.color(label.path));
+      row.title = label.description || label.path;
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = isRecent ? label.path.replaceAll("/", " › ") : label.name;
+      row.append(name);
+      if (label.hotkey) { const k = document.createElement("kbd"); k.textContent = label.hotkey; row.append(k); }
+      if (selectable) this.items.push(row);
+      rows.push(row);
+    };
+    if (recent.length) {
+      rows.push(heading("Recent"));
+      recent.forEach(add);
+      rows.push(heading("All labels"));
+    }
+    shown.forEach(add);
+    if (!shown.length) { const none = document.createElement("p"); none.className = "muted ws-empty"; none.textContent = "No label matches."; rows.push(none); }
+    this.list.replaceChildren(...rows);
+    if (q && this.cursor < 0 && this.items.length) this.cursor = 0;
+    this._highlight();
+  }
+
+  _highlight() {
+    this.items.forEach((el, i) => el.classList.toggle("cursor", i === this.cursor));
+    const el = this.items[this.cursor];
+    if (el) el.scrollIntoView({ block: "nearest" });
+  }
+
+  _key(e) {
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      const n = this.items.length;
+      if (!n) return;
+      this.cursor = (this.cursor + (e.key === "ArrowDown" ? 1 : -1) + n) % n;
+      this._highlight();
+    } else if (e.key === "Enter" && !(e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      const el = this.items[this.cursor];
+      if (el && this.pick(el.getAttribute("data-label-path"))) {
+        this.input.value = "";
+        this.cursor = -1;
+        this.render();
+        this.input.blur();
+      }
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      this.input.value = "";
+      this.cursor = -1;
+      this.render();
+      this.input.blur();
+    }
+  }
+}
+
+function heading(text) {
+  const h = document.createElement("div");
+  h.className = "ws-tree-head";
+  h.textContent = text;
+  return h;
+}

@@ -1,0 +1,812 @@
+// The annotation workspace: wires the waveform, spectrogram, player, segments, label picker and
+// keyboard together around one clip at a time. State lives here; the modules render it.
+import { api, csrfToken } from "./api.js";
+import { Hotkeys } from "./hotkeys.js";
+import { LabelPicker, Ontology } from "./labels.js";
+import { Player } from "./player.js";
+import { Regions, snap, SNAP_S } from "./regions.js";
+import { SpectrogramView } from "./spectrogram.js";
+import { drawPeaks, drawRuler, formatTime, WaveformView } from "./waveform.js";
+
+const AUTOSAVE_MS = 800;
+const root = document.getElementById("workspace");
+const $ = (sel) => root.querySelector(sel);
+const projectId = Number(root.dataset.project);
+const trailKey = `earmark-trail-${projectId}`;
+
+const el = {
+  canvas: $("[data-testid=waveform]"),
+  wave: $(".ws-wave"),
+  ruler: $(".ws-ruler"),
+  playhead: $(".ws-playhead"),
+  mark: $(".ws-mark"),
+  spec: $("[data-testid=spectrogram]"),
+  mini: $(".ws-mini"),
+  miniCanvas: $(".ws-mini-canvas"),
+  miniBox: $(".ws-mini-box"),
+  time: $("[data-testid=time]"),
+  duration: $(".ws-duration"),
+  zoom: $("[data-testid=zoom]"),
+  play: $("[data-testid=play]"),
+  loop: $("[data-testid=loop]"),
+  speed: $("[data-testid=speed]"),
+  volume: $("[data-testid=volume]"),
+  audio: $(".ws-audio-el"),
+  save: $("[data-testid=save-state]"),
+  banner: $("[data-testid=banner]"),
+  target: $("[data-testid=target]"),
+  chips: $("[data-testid=clip-labels]"),
+  segList: $("[data-testid=segment-list]"),
+  segCount: $(".ws-seg-count"),
+  sugg: $("[data-testid=suggestions]"),
+  suggList: $(".ws-sugg-list"),
+  model: $(".ws-model"),
+  help: $("[data-testid=help-overlay]"),
+  name: $("[data-testid=clip-name]"),
+  meta: $("[data-testid=clip-meta]"),
+  done: $("[data-testid=queue-empty]"),
+};
+
+// --- state -----------------------------------------------------------------------------------
+const S = {
+  ws: null, // the server's workspace payload for the clip
+  segments: [], // {id, start, end, labels: [path], from: suggestion index | undefined}
+  clipLabels: [],
+  sugg: { clip: [], segments: [] }, // suggestions with {state: pending|accepted|rejected, segId}
+  selected: null,
+  nextId: 1,
+  baseVersion: 0,
+  undo: [],
+  redo: [],
+  leadBase: 0,
+  activeMs: 0,
+  activeSince: performance.now(),
+  busy: false,
+  markAt: null,
+  saveTimer: 0,
+  switchStarted: 0,
+};
+let ontology = null;
+let picker = null;
+const ontologyReady = Ontology.load(projectId).then((o) => { ontology = o; return o; });
+
+const modeTakesSegments = () => S.ws && S.ws.project.annotation_mode !== "clip";
+const modeTakesClip = () => S.ws && S.ws.project.annotation_mode !== "segments";
+const single = () => S.ws && S.ws.project.label_mode === "single";
+const seg = (id) => S.segments.find((s) => s.id === id);
+const colorOf = (path) => (ontology && path ? ontology.color(path) : "#8b94a7");
+const nameOf = (path) => (ontology ? ontology.name(path) : path.split("/").pop());
+
+// --- views -----------------------------------------------------------------------------------
+const wave = new WaveformView(el.canvas, { clipId: 0, duration: 1, onView: () => viewChanged() });
+const spectro = new SpectrogramView(el.spec, { clipId: 0 });
+const player = new Player(el.audio, { onTick: (t) => tick(t), onState: () => playerState() });
+const regions = new Regions(el.wave, wave, {
+  get: seg,
+  create: (start, end) => { const s = addSegment(start, end, [], { commit: false }); return s.id; },
+  change: (id, start, end) => { const s = seg(id); if (s) { s.start = start; s.end = end; renderRegions(); } },
+  commit: (what) => { commit(what); renderSide(); },
+  select: (id) => select(id),
+  seek: (t) => player.seek(t),
+  suggestion: (i) => focusSuggestion("segment", i),
+  colorOf: (p) => colorOf(p),
+  nameOf: (p) => nameOf(p),
+});
+
+function viewChanged() {
+  drawRuler(el.ruler, wave.start, wave.end);
+  spectro.show(wave.start, wave.end);
+  renderRegions();
+  tick(player.currentTime);
+  const box = el.mini.clientWidth;
+  el.miniBox.style.left = `${(wave.start / wave.duration) * box}px`;
+  el.miniBox.style.width = `${Math.max(3, ((wave.end - wave.start) / wave.duration) * box)}px`;
+  const span = wave.end - wave.start;
+  el.zoom.textContent = span >= 60 ? `${(span / 60).toFixed(span >= 600 ? 0 : 1)} min` : span >= 1 ? `${span.toFixed(span >= 10 ? 0 : 1)} s` : `${(span * 1000).toFixed(0)} ms`;
+  el.canvas.dataset.viewStart = wave.start.toFixed(6);
+  el.canvas.dataset.viewEnd = wave.end.toFixed(6);
+}
+
+function tick(t) {
+  el.time.textContent = formatTime(t);
+  const x = wave.xAt(t);
+  const visible = x >= 0 && x <= wave.width;
+  el.playhead.style.transform = `translateX(${x}px)`;
+  el.playhead.hidden = !visible;
+  el.playhead.dataset.time = t.toFixed(3);
+  if (player.playing) wave.follow(t);
+}
+
+function playerState() {
+  el.play.textContent = player.playing ? "❚❚" : "▶";
+  el.play.setAttribute("aria-label", player.playing ? "Pause" : "Play");
+  el.play.dataset.playing = String(player.playing);
+  el.loop.classList.toggle("on", !!player.loop);
+}
+
+function renderRegions() {
+  regions.render(S.segments, S.sugg.segments, S.selected);
+}
+
+// --- loading a clip ----------------------------------------------------------------------------
+async function loadClip(ws, { push = true } = {}) {
+  clearTimeout(S.saveTimer);
+  S.ws = ws;
+  const clip = ws.clip;
+  root.dataset.clip = String(clip.id);
+  root.dataset.state = "ready";
+  el.done.hidden = true;
+  hideBanner();
+  if (push) trailPush(clip.id);
+  const url = `/clips/${clip.id}/annotate/${root.dataset.queue === "1" ? "?queue=1" : ""}`;
+  if (location.pathname !== `/clips/${clip.id}/annotate/`) history.pushState({ clip: clip.id }, "", url);
+  document.title = `${clip.original_name} · Earmark`;
+  el.name.textContent = clip.original_name;
+  el.meta.textContent = `${formatTime(clip.duration, 0.01)} · ${(clip.sample_rate / 1000).toFixed(1)} kHz · ${clip.channels} ch`;
+  el.duration.textContent = formatTime(clip.duration, 0.01);
+  el.canvas.dataset.drawn = "false";
+  // Peaks first: the first paint waits on nothing else.
+  wave.clipId = clip.id;
+  wave.duration = clip.duration;
+  wave.overview = wave.detail = null;
+  wave.start = 0;
+  wave.end = clip.duration;
+  spectro.clipId = clip.id;
+  // The page and the `next` answer carry the whole-clip peaks inline: no round trip to draw.
+  const overview = ws.overview ? Promise.resolve().then(() => { wave.overview = ws.overview; wave.draw(); }) : wave.loadOverview();
+  const drawn = overview.then(() => {
+    el.canvas.dataset.drawn = "true";
+    el.canvas.dataset.clip = String(clip.id);
+    const mark = `earmark:waveform:${clip.id}`;
+    if (!performance.getEntriesByName(mark).length) performance.mark(mark);
+    if (S.switchStarted) {
+      root.dataset.lastSwitchMs = (performance.now() - S.switchStarted).toFixed(1);
+      S.switchStarted = 0;
+    }
+    drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14" });
+    viewChanged();
+    player.warm();
+  });
+  player.load(clip.audio_url);
+  player.setRate(Number(el.speed.value));
+  restoreState(ws);
+  S.leadBase = (ws.draft && ws.draft.lead_time) || 0;
+  S.activeMs = 0;
+  S.activeSince = performance.now();
+  viewChanged();
+  await ontologyReady;
+  renderSide();
+  renderRegions();
+  await drawn;
+}
+
+function restoreState(ws) {
+  S.undo = [];
+  S.redo = [];
+  S.selected = null;
+  S.markAt = null;
+  el.mark.hidden = true;
+  const sugg = ws.suggestions;
+  const done = ws.annotation && ["submitted", "accepted"].includes(ws.annotation.status);
+  S.sugg = {
+    clip: sugg && !done ? sugg.clip_labels.map((s) => ({ ...s, state: "pending" })) : [],
+    segments: sugg && !done ? sugg.segments.map((s) => ({ ...s, state: "pending", segId: null })) : [],
+  };
+  const local = readLocalDraft(ws.clip.id);
+  const server = ws.draft;
+  const draft = local && (!server || local.saved_at > Date.parse(server.updated_at)) ? local : server;
+  S.nextId = 1;
+  if (draft && draft.data && Array.isArray(draft.data.segments)) {
+    S.segments = draft.data.segments.map((s) => ({ ...s, id: S.nextId++ }));
+    S.clipLabels = [...(draft.data.clip_labels || [])];
+    (draft.data.suggestions?.clip || []).forEach((st, i) => { if (S.sugg.clip[i]) S.sugg.clip[i].state = st; });
+    (draft.data.suggestions?.segments || []).forEach((st, i) => {
+      if (S.sugg.segments[i]) S.sugg.segments[i].state = st;
+    });
+    S.segments.forEach((s) => { if (s.from !== undefined && S.sugg.segments[s.from]) S.sugg.segments[s.from].segId = s.id; });
+    S.baseVersion = draft.base_version || 0;
+    if (draft === local) S.leadBase = local.lead_time || 0;
+    showBanner(`Restored your unsaved work on this clip (autosaved ${new Date(draft === local ? local.saved_at : draft.updated_at).toLocaleTimeString()}).`, "info", 6000);
+    root.dataset.restored = "true";
+  } else {
+    const a = ws.annotation && ws.annotation.status !== "skipped" ? ws.annotation : null;
+    S.segments = a ? a.segments.map((s) => ({ start: s.start, end: s.end, labels: [...s.labels], id: S.nextId++ })) : [];
+    S.clipLabels = a ? [...a.clip_labels] : [];
+    S.baseVersion = ws.annotation ? ws.annotation.version : 0;
+    root.dataset.restored = "false";
+  }
+  S.undo.push(snapshot());
+}
+
+// --- edits, undo/redo, autosave -------------------------------------------------------------
+function snapshot() {
+  return JSON.stringify({ segments: S.segments, clipLabels: S.clipLabels, sugg: S.sugg, selected: S.selected, nextId: S.nextId });
+}
+
+function commit(what) {
+  S.undo.push(snapshot());
+  if (S.undo.length > 200) S.undo.shift();
+  S.redo = [];
+  root.dataset.lastEdit = what;
+  scheduleSave();
+}
+
+function restore(snap) {
+  const o = JSON.parse(snap);
+  Object.assign(S, { segments: o.segments, clipLabels: o.clipLabels, sugg: o.sugg, selected: o.selected, nextId: o.nextId });
+  renderRegions();
+  renderSide();
+  scheduleSave();
+}
+
+function undo() { if (S.undo.length > 1) { S.redo.push(S.undo.pop()); restore(S.undo[S.undo.length - 1]); } }
+function redo() { if (S.redo.length) { const s = S.redo.pop(); S.undo.push(s); restore(s); } }
+
+function leadTime() {
+  const now = performance.now();
+  return S.leadBase + (S.activeMs + (document.hidden ? 0 : now - S.activeSince)) / 1000;
+}
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) S.activeMs += performance.now() - S.activeSince;
+  else S.activeSince = performance.now();
+});
+
+function draftData() {
+  return {
+    segments: S.segments.map(({ start, end, labels, from }) => ({ start, end, labels, from })),
+    clip_labels: S.clipLabels,
+    suggestions: { clip: S.sugg.clip.map((s) => s.state), segments: S.sugg.segments.map((s) => s.state) },
+  };
+}
+const localKey = (clipId) => `earmark-draft-${root.dataset.user}-${clipId}`;
+function readLocalDraft(clipId) {
+  try { return JSON.parse(localStorage.getItem(localKey(clipId)) || "null"); } catch { return null; }
+}
+
+function scheduleSave() {
+  if (!S.ws) return;
+  const clipId = S.ws.clip.id;
+  const body = { data: draftData(), base_version: S.baseVersion, lead_time: leadTime() };
+  // The browser's copy first: it survives a lost connection and a closed tab.
+  localStorage.setItem(localKey(clipId), JSON.stringify({ ...body, saved_at: Date.now() }));
+  setSave("unsaved", "Unsaved");
+  clearTimeout(S.saveTimer);
+  S.saveTimer = setTimeout(() => saveDraft(clipId, body), AUTOSAVE_MS);
+}
+
+async function saveDraft(clipId, body, { keepalive = false } = {}) {
+  setSave("saving", "Saving…");
+  try {
+    if (keepalive) {
+      fetch(`/api/clips/${clipId}/draft/`, { method: "PUT", keepalive: true, credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() }, body: JSON.stringify(body) });
+      return;
+    }
+    await api(`/api/clips/${clipId}/draft/`, { method: "PUT", body });
+    if (S.ws && S.ws.clip.id === clipId) setSave("saved", "Draft saved");
+  } catch (err) {
+    setSave("offline", err.status ? `Draft not saved: ${err.message}` : "Offline: kept in this browser");
+    S.saveTimer = setTimeout(() => saveDraft(clipId, body), 5000);
+  }
+}
+
+function setSave(state, text) { el.save.dataset.state = state; el.save.textContent = text; }
+
+window.addEventListener("pagehide", () => {
+  if (S.ws && el.save.dataset.state === "unsaved") {
+    clearTimeout(S.saveTimer);
+    saveDraft(S.ws.clip.id, { data: draftData(), base_version: S.baseVersion, lead_time: leadTime() }, { keepalive: true });
+  }
+});
+
+// --- segments and labels -------------------------------------------------------------------
+function addSegment(start, end, labels, { commit: doCommit = true, from } = {}) {
+  if (!modeTakesSegments()) { showBanner("This project takes clip labels only.", "warn", 3000); return { id: null }; }
+  const s = { id: S.nextId++, start: snap(start), end: snap(Math.max(end, start + SNAP_S)), labels, from };
+  S.segments.push(s);
+  S.selected = s.id;
+  renderRegions();
+  if (doCommit) { commit("create segment"); renderSide(); }
+  return s;
+}
+
+function select(id) {
+  S.selected = id;
+  renderRegions();
+  renderSide();
+}
+
+function removeSegment(id) {
+  const s = seg(id);
+  if (!s) return;
+  S.segments = S.segments.filter((x) => x.id !== id);
+  if (S.selected === id) S.selected = null;
+  if (player.loop && player.loop.start === s.start && player.loop.end === s.end) player.setLoop(null);
+  commit("delete segment");
+  renderRegions();
+  renderSide();
+}
+
+function toggle(list, path) {
+  if (single()) return list.length === 1 && list[0] === path ? [] : [path];
+  return list.includes(path) ? list.filter((p) => p !== path) : [...list, path];
+}
+
+function applyLabel(label) {
+  const s = seg(S.selected);
+  if (s && modeTakesSegments()) {
+    s.labels = toggle(s.labels, label.path);
+    commit("label segment");
+  } else if (modeTakesClip()) {
+    S.clipLabels = toggle(S.clipLabels, label.path);
+    commit("label clip");
+  } else {
+    showBanner("Select a segment first: drag on the waveform, or press [ and ] at the playhead.", "warn", 4000);
+    return;
+  }
+  renderRegions();
+  renderSide();
+}
+
+function cycleSegment(direction) {
+  if (!S.segments.length) return;
+  const order = [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
+  const i = order.findIndex((s) => s.id === S.selected);
+  const next = order[(i + direction + order.length + (i < 0 && direction < 0 ? 1 : 0)) % order.length];
+  select(next.id);
+  if (next.end < wave.start || next.start > wave.end) wave.setView(next.start - (wave.end - wave.start) * 0.2, next.start + (wave.end - wave.start) * 0.8);
+}
+
+function segmentAtPlayhead(edge) {
+  const t = snap(player.currentTime);
+  if (edge === "start") {
+    S.markAt = t;
+    el.mark.hidden = false;
+    el.mark.style.transform = `translateX(${wave.xAt(t)}px)`;
+    showBanner(`Segment start marked at ${formatTime(t)}; press ] at its end.`, "info", 2500);
+    return;
+  }
+  let a, b;
+  if (S.markAt !== null && Math.abs(S.markAt - t) >= SNAP_S) { a = Math.min(S.markAt, t); b = Math.max(S.markAt, t); }
+  else { a = t; b = Math.min(wave.duration, t + 1); if (b - a < SNAP_S) { a = Math.max(0, b - 1); } }
+  S.markAt = null;
+  el.mark.hidden = true;
+  addSegment(a, b, []);
+}
+
+// --- suggestions -----------------------------------------------------------------------------
+function decideClip(i, accept) {
+  const s = S.sugg.clip[i];
+  if (!s || s.state !== "pending") return;
+  s.state = accept ? "accepted" : "rejected";
+  if (accept && !S.clipLabels.includes(s.label)) S.clipLabels = single() ? [s.label] : [...S.clipLabels, s.label];
+  commit(`${s.state} suggestion`);
+}
+
+function decideSegment(i, accept) {
+  const s = S.sugg.segments[i];
+  if (!s || s.state !== "pending") return;
+  s.state = accept ? "accepted" : "rejected";
+  if (accept) {
+    const made = addSegment(s.start, s.end, [s.label], { commit: false, from: i });
+    s.segId = made.id;
+  }
+  commit(`${s.state} suggestion`);
+}
+
+function decideAll(accept) {
+  S.sugg.clip.forEach((s, i) => s.state === "pending" && decideClip(i, accept));
+  S.sugg.segments.forEach((s, i) => s.state === "pending" && decideSegment(i, accept));
+  renderRegions();
+  renderSide();
+}
+
+function focusSuggestion(kind, i) {
+  const row = el.suggList.querySelector(`[data-kind=${kind}][data-index="${i}"]`);
+  if (row) { row.scrollIntoView({ block: "nearest" }); row.classList.add("flash"); setTimeout(() => row.classList.remove("flash"), 600); }
+  const s = S.sugg.segments[i];
+  if (kind === "segment" && s) player.seek(s.start);
+}
+
+function suggestionFeedback() {
+  const version = S.ws.suggestions ? S.ws.suggestions.model_version.name : "";
+  const out = [];
+  S.sugg.clip.forEach((s) => {
+    let action = s.state === "pending" ? "ignored" : s.state;
+    if (action === "accepted" && !S.clipLabels.includes(s.label)) action = "rejected";
+    out.push({ kind: "clip", label: s.label, label_id: s.label_id, score: s.score, action, model_version: version });
+  });
+  S.sugg.segments.forEach((s) => {
+    let action = s.state === "pending" ? "ignored" : s.state;
+    let final = null;
+    if (action === "accepted") {
+      const made = seg(s.segId);
+      if (!made) action = "rejected";
+      else if (made.start !== snap(s.start) || made.end !== snap(s.end) || made.labels.join("|") !== s.label) {
+        action = "edited";
+        final = { start: made.start, end: made.end, labels: made.labels };
+      }
+    }
+    out.push({ kind: "segment", label: s.label, label_id: s.label_id, score: s.score, action, start: s.start, end: s.end, final, model_version: version });
+  });
+  return out;
+}
+
+// --- side panel ----------------------------------------------------------------------------
+function chip(path, { onRemove, cls = "", extra } = {}) {
+  const c = document.createElement("span");
+  c.className = `ws-chip ${cls}`;
+  c.style.setProperty("--dot", colorOf(path));
+  c.dataset.label = path;
+  c.title = path;
+  const t = document.createElement("span");
+  t.textContent = nameOf(path);
+  c.append(t);
+  if (extra) c.append(extra);
+  if (onRemove) {
+    const x = document.createElement("button");
+    x.type = "button";
+    x.className = "ws-x";
+    x.setAttribute("aria-label", `Remove ${path}`);
+    x.textContent = "×";
+    x.addEventListener("click", (e) => { e.stopPropagation(); onRemove(); });
+    c.append(x);
+  }
+  return c;
+}
+
+function button(text, action, title, testid) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = `ws-mini-btn ${action}`;
+  b.textContent = text;
+  b.title = title;
+  b.setAttribute("aria-label", title);
+  if (testid) b.setAttribute("data-testid", testid);
+  return b;
+}
+
+function renderSide() {
+  if (!S.ws) return;
+  const s = seg(S.selected);
+  el.target.innerHTML = "";
+  const strong = document.createElement("strong");
+  if (s) {
+    const n = [...S.segments].sort((a, b) => a.start - b.start).indexOf(s) + 1;
+    strong.textContent = `Segment ${n}`;
+    el.target.append("Labeling ", strong, ` · ${s.start.toFixed(2)}–${s.end.toFixed(2)} s`);
+  } else if (modeTakesClip()) {
+    strong.textContent = "the whole clip";
+    el.target.append("Labeling ", strong);
+  } else {
+    el.target.append("Select a segment to label it");
+  }
+  el.target.dataset.target = s ? `segment:${s.id}` : "clip";
+  $(".ws-clip-panel").hidden = !modeTakesClip();
+  $(".ws-seg-panel").hidden = !modeTakesSegments();
+  // clip labels (and pending clip suggestions, pre-filled as ghosts)
+  const chips = S.clipLabels.map((p) => chip(p, { onRemove: () => { S.clipLabels = S.clipLabels.filter((x) => x !== p); commit("unlabel clip"); renderSide(); } }));
+  S.sugg.clip.forEach((sg, i) => {
+    if (sg.state !== "pending") return;
+    const score = document.createElement("small");
+    score.textContent = `${Math.round(sg.score * 100)}%`;
+    const c = chip(sg.label, { cls: "suggested", extra: score });
+    c.title = `Suggested by the model (${sg.score.toFixed(2)}): click to review`;
+    c.addEventListener("click", () => focusSuggestion("clip", i));
+    chips.push(c);
+  });
+  if (!chips.length) { const p = document.createElement("span"); p.className = "muted"; p.textContent = "None yet: pick a label with no segment selected."; chips.push(p); }
+  el.chips.replaceChildren(...chips);
+  // segments
+  const order = [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
+  el.segCount.textContent = order.length ? `(${order.length})` : "";
+  el.segList.replaceChildren(...order.map((x, i) => {
+    const li = document.createElement("li");
+    li.className = "ws-seg-row" + (x.id === S.selected ? " selected" : "") + (x.labels.length ? "" : " unlabeled");
+    li.style.setProperty("--dot", colorOf(x.labels[0]));
+    li.dataset.id = String(x.id);
+    const head = document.createElement("div");
+    head.className = "ws-seg-head";
+    head.innerHTML = `<span class="n">${i + 1}</span><span class="t">${x.start.toFixed(2)} – ${x.end.toFixed(2)} s</span>`;
+    const play = button("▶", "play-seg", "Play this segment");
+    play.addEventListener("click", (e) => { e.stopPropagation(); player.setLoop(null); player.seek(x.start); player.play(); stopAt(x.end); });
+    const del = button("✕", "del-seg", "Delete this segment (Delete)");
+    del.addEventListener("click", (e) => { e.stopPropagation(); removeSegment(x.id); });
+    head.append(play, del);
+    const labels = document.createElement("div");
+    labels.className = "ws-seg-labels";
+    if (x.labels.length) labels.append(...x.labels.map((p) => chip(p, { onRemove: () => { x.labels = x.labels.filter((q) => q !== p); commit("unlabel segment"); renderSide(); renderRegions(); } })));
+    else { const m = document.createElement("span"); m.className = "warn-text"; m.textContent = "needs a label"; labels.append(m); }
+    li.append(head, labels);
+    li.addEventListener("click", () => { select(x.id); if (x.start < wave.start || x.start > wave.end) wave.setView(x.start - 0.5, x.start - 0.5 + (wave.end - wave.start)); });
+    return li;
+  }));
+  if (!order.length) { const p = document.createElement("li"); p.className = "muted ws-empty"; p.textContent = "Drag on the waveform to mark a segment, or press [ then ] while playing."; el.segList.append(p); }
+  renderSuggestions();
+  if (picker) picker.render();
+}
+
+function renderSuggestions() {
+  const any = S.sugg.clip.length + S.sugg.segments.length;
+  el.sugg.hidden = !any;
+  if (!any) return;
+  el.model.textContent = `· ${S.ws.suggestions.model_version.name}`;
+  const rows = [];
+  const row = (kind, i, s, text) => {
+    const li = document.createElement("li");
+    li.className = `ws-sugg ${s.state}`;
+    li.setAttribute("data-testid", "suggestion");
+    li.dataset.kind = kind;
+    li.dataset.index = String(i);
+    li.dataset.label = s.label;
+    li.dataset.state = s.state;
+    li.style.setProperty("--dot", colorOf(s.label));
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = text;
+    name.title = s.label;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.innerHTML = `<i style="width:${Math.round(s.score * 100)}%"></i><b>${s.score.toFixed(2)}</b>`;
+    li.append(name, score);
+    if (s.state === "pending") {
+      const ok = button("✓", "accept", `Accept ${s.label}`, "accept");
+      const no = button("✗", "reject", `Reject ${s.label}`, "reject");
+      const decide = kind === "clip" ? decideClip : decideSegment;
+      ok.addEventListener("click", () => { decide(i, true); renderRegions(); renderSide(); });
+      no.addEventListener("click", () => { decide(i, false); renderRegions(); renderSide(); });
+      li.append(ok, no);
+    } else {
+      const st = document.createElement("span");
+      st.className = "state";
+      st.textContent = s.state;
+      li.append(st);
+    }
+    rows.push(li);
+  };
+  S.sugg.clip.forEach((s, i) => row("clip", i, s, `${nameOf(s.label)} (clip)`));
+  S.sugg.segments.forEach((s, i) => row("segment", i, s, `${nameOf(s.label)} · ${s.start.toFixed(2)}–${s.end.toFixed(2)} s`));
+  el.suggList.replaceChildren(...rows);
+}
+
+let stopTimer = 0;
+function stopAt(t) {
+  cancelAnimationFrame(stopTimer);
+  const check = () => { if (player.currentTime >= t) player.pause(); else if (player.playing) stopTimer = requestAnimationFrame(check); };
+  stopTimer = requestAnimationFrame(check);
+}
+
+// --- banner ----------------------------------------------------------------------------------
+let bannerTimer = 0;
+function showBanner(text, kind = "info", ms = 0, actions = []) {
+  clearTimeout(bannerTimer);
+  el.banner.className = `ws-banner ${kind}`;
+  el.banner.dataset.kind = kind;
+  el.banner.replaceChildren(document.createTextNode(text), ...actions);
+  el.banner.hidden = false;
+  if (ms) bannerTimer = setTimeout(hideBanner, ms);
+}
+function hideBanner() { el.banner.hidden = true; }
+
+// --- submit, skip, previous/next ---------------------------------------------------------------
+async function submit() {
+  if (S.busy || !S.ws) return;
+  const unlabeled = [...S.segments].sort((a, b) => a.start - b.start).find((s) => !s.labels.length);
+  if (unlabeled) { select(unlabeled.id); showBanner("This segment has no label yet: pick one, or delete the segment.", "warn", 5000); return; }
+  if (!S.segments.length && !S.clipLabels.length) { showBanner("Nothing to submit yet: add a label or a segment, or skip the clip.", "warn", 4000); return; }
+  await send(S.baseVersion);
+}
+
+async function send(expectedVersion) {
+  const clip = S.ws.clip;
+  S.busy = true;
+  root.dataset.state = "submitting";
+  clearTimeout(S.saveTimer);
+  S.switchStarted = performance.now();
+  player.pause();
+  try {
+    const body = await api(`/api/clips/${clip.id}/annotations/`, {
+      method: "POST",
+      body: {
+        clip_labels: modeTakesClip() ? S.clipLabels : [],
+        segments: modeTakesSegments() ? S.segments.map((s) => ({ start: s.start, end: s.end, channel: null, labels: s.labels })) : [],
+        expected_version: expectedVersion,
+        lead_time: Math.round(leadTime() * 10) / 10,
+        suggestion_feedback: suggestionFeedback(),
+        claim_next: true,
+      },
+    });
+    localStorage.removeItem(localKey(clip.id));
+    root.dataset.lastSubmitted = String(clip.id);
+    setSave("idle", "");
+    if (body.next && body.next.clip.id !== clip.id) await loadClip(body.next);
+    else showDone();
+    showBanner(`Saved ${clip.original_name}.`, "ok", 2500);
+  } catch (err) {
+    S.switchStarted = 0;
+    root.dataset.state = "ready";
+    if (err.status === 409) {
+      const reload = button("Load the latest", "reload", "Discard my changes and load the saved version");
+      reload.classList.add("ws-banner-btn");
+      reload.addEventListener("click", async () => { localStorage.removeItem(localKey(clip.id)); await api(`/api/clips/${clip.id}/draft/`, { method: "DELETE" }); openClip(clip.id, { push: false }); });
+      const mine = button("Save mine over it", "overwrite", "Replace the saved version with what you see here");
+      mine.classList.add("ws-banner-btn");
+      mine.addEventListener("click", () => send(err.body.current_version));
+      showBanner(`Not saved: ${err.message}`, "error", 0, err.body && err.body.current_version ? [reload, mine] : [reload]);
+      root.dataset.conflict = "true";
+    } else {
+      showBanner(`Not saved: ${err.message}`, "error");
+    }
+  } finally {
+    S.busy = false;
+  }
+}
+
+async function skip() {
+  if (S.busy || !S.ws) return;
+  S.busy = true;
+  S.switchStarted = performance.now();
+  player.pause();
+  try {
+    const clip = S.ws.clip;
+    const body = await api(`/api/clips/${clip.id}/skip/`, { method: "POST", body: { lead_time: leadTime(), claim_next: true } });
+    localStorage.removeItem(localKey(clip.id));
+    if (body.next && body.next.clip.id !== clip.id) await loadClip(body.next);
+    else showDone();
+  } catch (err) {
+    showBanner(`Could not skip: ${err.message}`, "error");
+  } finally {
+    S.busy = false;
+  }
+}
+
+function showDone() {
+  S.ws = null;
+  root.dataset.state = "empty";
+  el.done.hidden = false;
+  player.load("");
+  setSave("idle", "");
+}
+
+async function claimNext() {
+  S.switchStarted = performance.now();
+  const body = await api(`/api/projects/${projectId}/next/`, { method: "POST" });
+  if (body) await loadClip(body); else showDone();
+}
+
+async function openClip(id, opts) {
+  await loadClip(await api(`/api/clips/${id}/workspace/`), opts);
+}
+
+function trail() { try { return JSON.parse(sessionStorage.getItem(trailKey) || "[]"); } catch { return []; } }
+function trailPush(id) {
+  const t = trail().filter((x) => x !== id);
+  t.push(id);
+  sessionStorage.setItem(trailKey, JSON.stringify(t.slice(-100)));
+}
+async function goPrev() {
+  const t = trail();
+  const i = t.indexOf(S.ws?.clip.id);
+  const prev = i > 0 ? t[i - 1] : i < 0 && t.length ? t[t.length - 1] : null;
+  if (prev === null) { showBanner("No earlier clip in this session.", "info", 2500); return; }
+  await openClip(prev, { push: false });
+}
+async function goNext() {
+  const t = trail();
+  const i = t.indexOf(S.ws?.clip.id);
+  if (i >= 0 && i < t.length - 1) { await openClip(t[i + 1], { push: false }); return; }
+  const before = S.ws?.clip.id;
+  await claimNext();
+  if (S.ws && S.ws.clip.id === before) showBanner("This is your current clip from the queue: submit or skip it to move on.", "info", 3500);
+}
+
+// --- controls and keys -----------------------------------------------------------------------
+const zoomIn = () => wave.zoomBy(2, player.currentTime >= wave.start && player.currentTime <= wave.end ? player.currentTime : undefined);
+const zoomOut = () => wave.zoomBy(0.5, player.currentTime >= wave.start && player.currentTime <= wave.end ? player.currentTime : undefined);
+const toggleHelp = () => { el.help.hidden = !el.help.hidden; };
+const toggleLoop = () => {
+  const s = seg(S.selected);
+  if (player.loop || !s) { player.setLoop(null); if (!s) showBanner("Select a segment to loop it.", "info", 2500); return; }
+  player.setLoop(s);
+  player.seek(s.start);
+  player.play();
+};
+
+const actions = {
+  play: () => player.toggle(), submit, skip, prev: goPrev, next: goNext, undo, redo, help: toggleHelp,
+  loop: toggleLoop, "zoom-in": zoomIn, "zoom-out": zoomOut, "zoom-fit": () => wave.setView(0, wave.duration),
+  "accept-all": () => decideAll(true), "reject-all": () => decideAll(false),
+};
+root.addEventListener("click", (e) => {
+  const b = e.target.closest("[data-action]");
+  if (b && actions[b.dataset.action]) { e.preventDefault(); actions[b.dataset.action](); }
+});
+el.help.addEventListener("click", (e) => { if (e.target === el.help) toggleHelp(); });
+el.speed.addEventListener("change", () => player.setRate(Number(el.speed.value)));
+el.audio.addEventListener("ratechange", () => { el.speed.value = String(el.audio.playbackRate); });
+el.volume.addEventListener("input", () => player.setVolume(Number(el.volume.value)));
+
+el.wave.addEventListener("wheel", (e) => {
+  e.preventDefault();
+  const rect = el.wave.getBoundingClientRect();
+  if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
+    wave.scrollBy(((e.shiftKey ? e.deltaY : e.deltaX) / rect.width) * (wave.end - wave.start));
+  } else {
+    wave.zoomBy(Math.pow(1.0015, -e.deltaY), wave.timeAt(e.clientX - rect.left));
+  }
+}, { passive: false });
+
+let miniDrag = false;
+const miniSeek = (e) => {
+  const rect = el.mini.getBoundingClientRect();
+  const t = ((e.clientX - rect.left) / rect.width) * wave.duration;
+  const span = wave.end - wave.start;
+  wave.setView(t - span / 2, t + span / 2);
+};
+el.mini.addEventListener("pointerdown", (e) => { miniDrag = true; el.mini.setPointerCapture(e.pointerId); miniSeek(e); });
+el.mini.addEventListener("pointermove", (e) => miniDrag && miniSeek(e));
+el.mini.addEventListener("pointerup", () => { miniDrag = false; });
+
+new ResizeObserver(() => { if (S.ws) { wave.draw(); if (wave.overview) drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14" }); viewChanged(); } }).observe(el.wave);
+
+const keys = new Hotkeys();
+const K = (k, help, run, opts) => keys.bind(k, help, run, opts);
+K(" ", "Play / pause", () => player.toggle(), { group: "Playback" });
+K("ArrowLeft", "Back 1 s", () => player.seek(player.currentTime - 1), { group: "Playback" });
+K("ArrowRight", "Forward 1 s", () => player.seek(player.currentTime + 1), { group: "Playback" });
+K("shift+ArrowLeft", "Back 5 s", () => player.seek(player.currentTime - 5), { group: "Playback" });
+K("shift+ArrowRight", "Forward 5 s", () => player.seek(player.currentTime + 5), { group: "Playback" });
+K("Home", "To the start", () => player.seek(0), { group: "Playback" });
+K("End", "To the end", () => player.seek(wave.duration - 0.01), { group: "Playback" });
+K(["<", ">"], "Slower / faster (0.25× to 2×)", (e) => player.stepRate(e.key === "<" ? -1 : 1), { group: "Playback" });
+K("alt+l", "Loop the selected segment", toggleLoop, { group: "Playback" });
+K(["+", "="], "Zoom in", zoomIn, { group: "View" });
+K("-", "Zoom out", zoomOut, { group: "View" });
+K("0", "Whole clip", () => wave.setView(0, wave.duration), { group: "View" });
+K("[", "Mark a segment's start at the playhead", () => segmentAtPlayhead("start"), { group: "Segments" });
+K("]", "End the segment at the playhead (alone: a 1 s segment)", () => segmentAtPlayhead("end"), { group: "Segments" });
+K(["Tab", "shift+Tab"], "Next / previous segment", (e) => cycleSegment(e.shiftKey ? -1 : 1), { group: "Segments" });
+K(["Delete", "Backspace"], "Delete the selected segment", () => S.selected !== null && removeSegment(S.selected), { group: "Segments" });
+K("Escape", "Deselect / close", () => { if (!el.help.hidden) toggleHelp(); else { S.markAt = null; el.mark.hidden = true; select(null); } }, { group: "Segments" });
+K("/", "Search labels (↑ ↓ Enter to pick, Esc to leave)", () => { $("[data-testid=label-search]").focus(); }, { group: "Labels" });
+K("alt+a", "Accept all suggestions", () => decideAll(true), { group: "Labels" });
+K("alt+r", "Reject all suggestions", () => decideAll(false), { group: "Labels" });
+K("ctrl+Enter", "Submit and load the next clip", submit, { inInputs: true, group: "Clip" });
+K("ctrl+shift+Enter", "Skip this clip", skip, { inInputs: true, group: "Clip" });
+K("PageUp", "Previous clip", goPrev, { group: "Clip" });
+K("PageDown", "Next clip", goNext, { group: "Clip" });
+K("ctrl+z", "Undo", undo, { group: "Clip" });
+K(["ctrl+shift+z", "ctrl+y"], "Redo", redo, { group: "Clip" });
+K("?", "This help", toggleHelp, { group: "Clip" });
+keys.fallback = (combo) => {
+  const label = ontology && ontology.byHotkey.get(combo);
+  if (!label) return false;
+  if (!ontology.selectable(label)) { showBanner(`${label.path} is not a leaf; this project takes leaf labels.`, "warn", 3000); return true; }
+  picker.pick(label.path);
+  return true;
+};
+
+window.addEventListener("popstate", () => {
+  const m = location.pathname.match(/^\/clips\/(\d+)\/annotate\/$/);
+  if (m && (!S.ws || Number(m[1]) !== S.ws.clip.id)) openClip(Number(m[1]), { push: false });
+});
+
+// --- start -----------------------------------------------------------------------------------
+async function start() {
+  const data = JSON.parse(document.getElementById("workspace-data").textContent);
+  const first = data ? loadClip(data) : claimNext();
+  const o = await ontologyReady;
+  picker = new LabelPicker(root.querySelector(".ws-side"), o, {
+    projectId,
+    onPick: (label) => applyLabel(label),
+    isActive: () => { const s = seg(S.selected); return s ? s.labels : S.clipLabels; },
+  });
+  const labelKeys = [...o.byHotkey.entries()].map(([combo, l]) => ({
+    keys: [l.hotkey], help: keys.has(combo) ? `${l.path} (taken by the workspace)` : l.path, group: "Label hotkeys",
+  }));
+  keys.renderHelp($(".ws-help-body"), labelKeys);
+  renderSide();
+  await first;
+  root.dataset.ready = "true";
+}
+start().catch((err) => { console.error(err); showBanner(`The workspace could not start: ${err.message}`, "error"); });

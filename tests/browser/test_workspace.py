@@ -1,0 +1,295 @@
+"""The annotation workspace, as annotators use it: start labeling from the project page, play,
+draw segments, label them through search and hotkeys, review the model's suggestions, submit
+and land on the next clip; autosave across a reload, the 409 on a stale save, two annotators
+never sharing a clip, and a whole clip labeled from the keyboard alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.models import Annotation, AnnotationDraft, Clip
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def labels(project):
+    from ontology.services import label_create
+
+    birds = label_create(ontology=project.ontology, name="birds")
+    return {
+        "sparrow": label_create(
+            ontology=project.ontology, name="sparrow", parent=birds, hotkey="s"
+        ),
+        "crow": label_create(ontology=project.ontology, name="crow", parent=birds, hotkey="c"),
+        "noise": label_create(ontology=project.ontology, name="noise", hotkey="n"),
+    }
+
+
+@pytest.fixture
+def clips(project, wav_factory):
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+
+    made = []
+    for i, freq in enumerate((600, 900, 1300)):
+        outcome = clip_import(
+            project=project,
+            item=ImportItem(name=f"take{i + 1}.wav", path=wav_factory(seconds=5, freq=freq)),
+        )
+        clip_process(outcome.clip_id)
+        made.append(Clip.objects.get(pk=outcome.clip_id))
+    assert all(c.status == "ready" for c in made)
+    return made
+
+
+def drawn(page, clip_id, timeout=10_000):
+    page.wait_for_selector(
+        f"[data-testid=waveform][data-drawn=true][data-clip='{clip_id}']", timeout=timeout
+    )
+    page.wait_for_selector("#workspace[data-ready=true]", timeout=timeout)
+
+
+def x_of(page, t):
+    """Page x of time `t` in the current view, from the canvas's own view attributes."""
+    box = page.locator("[data-testid=waveform]").bounding_box()
+    start = float(page.get_attribute("[data-testid=waveform]", "data-view-start"))
+    end = float(page.get_attribute("[data-testid=waveform]", "data-view-end"))
+    return box["x"] + (t - start) / (end - start) * box["width"], box
+
+
+def time_of(page, x):
+    box = page.locator("[data-testid=waveform]").bounding_box()
+    start = float(page.get_attribute("[data-testid=waveform]", "data-view-start"))
+    end = float(page.get_attribute("[data-testid=waveform]", "data-view-end"))
+    return start + (x - box["x"]) / box["width"] * (end - start)
+
+
+def drag(page, t0, t1):
+    x0, box = x_of(page, t0)
+    x1, _ = x_of(page, t1)
+    y = box["y"] + box["height"] * 0.5
+    x0, x1 = round(x0), round(x1)
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(x0 + (x1 - x0) * k / 5, y)
+    page.mouse.up()
+    return time_of(page, x0), time_of(page, x1)
+
+
+def test_an_annotator_labels_a_clip_end_to_end(
+    live_server, page, login, annotator, project, labels, clips, screenshot
+):
+    from ml_backend.models import ModelVersion, Prediction
+
+    first, second = clips[0], clips[1]
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Prediction.objects.create(
+        clip=first,
+        model_version=version,
+        clip_scores={str(labels["sparrow"].pk): 0.92, str(labels["noise"].pk): 0.81},
+        segments=[
+            {"start": 3.2, "end": 4.1, "channel": None, "label": labels["crow"].pk, "score": 0.66}
+        ],
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.click("[data-testid=start-labeling]")
+    drawn(page, first.pk)
+    assert page.url.endswith(f"/clips/{first.pk}/annotate/?queue=1")
+    page.wait_for_selector("[data-testid=spectrogram][data-loaded=true]", timeout=10_000)
+
+    # play, and the playhead moves with the audio
+    page.click("[data-testid=play]")
+    page.wait_for_function(
+        "() => document.querySelector('audio').currentTime > 0.3", timeout=10_000
+    )
+    page.click("[data-testid=play]")
+    page.wait_for_selector("[data-testid=play][data-playing=false]")
+    assert float(page.get_attribute("[data-testid=playhead]", "data-time")) > 0.3
+
+    # two segments by dragging; the first labeled through search, the second by hotkey
+    a0, a1 = drag(page, 0.5, 1.5)
+    page.fill("[data-testid=label-search]", "sparr")
+    page.wait_for_selector("[data-label-path='birds/sparrow'].cursor")
+    page.press("[data-testid=label-search]", "Enter")
+    b0, b1 = drag(page, 2.0, 2.8)
+    page.keyboard.press("c")
+    segments = page.locator("[data-testid=segment]")
+    assert segments.count() == 2
+    drawn_times = [
+        (
+            float(s.get_attribute("data-start")),
+            float(s.get_attribute("data-end")),
+            s.get_attribute("data-labels"),
+        )
+        for s in segments.all()
+    ]
+    drawn_times.sort()
+    assert drawn_times[0][2] == "birds/sparrow" and drawn_times[1][2] == "birds/crow"
+    for (start, end, _), (m0, m1) in zip(drawn_times, [(a0, a1), (b0, b1)], strict=True):
+        assert abs(start - m0) <= 0.01 and abs(end - m1) <= 0.01
+
+    # suggestions: accept the sparrow clip label, reject the crow segment, leave the noise
+    sparrow = page.locator("[data-testid=suggestion][data-kind=clip][data-label='birds/sparrow']")
+    crow = page.locator("[data-testid=suggestion][data-kind=segment][data-label='birds/crow']")
+    assert (
+        "0.92" in sparrow.inner_text()
+        and page.locator("[data-testid=suggested-segment]").count() == 1
+    )
+    sparrow.locator("[data-testid=accept]").click()
+    crow.locator("[data-testid=reject]").click()
+    assert page.locator("[data-testid=suggested-segment]").count() == 0
+    assert (
+        page.locator("[data-testid=clip-labels] .ws-chip:not(.suggested)")
+        .inner_text()
+        .startswith("sparrow")
+    )
+    screenshot(page, "workspace-1400x900")
+    for w, h in [(1920, 1080), (1024, 768), (420, 900)]:
+        page.set_viewport_size({"width": w, "height": h})
+        page.wait_for_timeout(300)
+        screenshot(page, f"workspace-{w}x{h}")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.keyboard.press("?")
+    screenshot(page, "workspace-help")
+    page.keyboard.press("Escape")
+
+    page.click("[data-testid=submit]")
+    drawn(page, second.pk)
+    assert page.url.endswith(f"/clips/{second.pk}/annotate/?queue=1")
+    assert page.locator("[data-testid=segment]").count() == 0
+
+    response = page.request.get(f"{live_server.url}/api/clips/{first.pk}/annotations/")
+    assert response.ok
+    (saved,) = response.json()
+    assert saved["annotator"] == annotator.username and saved["status"] == "submitted"
+    assert saved["clip_labels"] == ["birds/sparrow"]
+    got = sorted((s["start"], s["end"], s["labels"]) for s in saved["segments"])
+    for (start, end, labels_), (d0, d1, dl) in zip(got, drawn_times, strict=True):
+        assert abs(start - d0) <= 0.01 and abs(end - d1) <= 0.01 and labels_ == [dl]
+    annotation = Annotation.objects.get(clip=first)
+    assert annotation.lead_time > 0
+    feedback = {(f["kind"], f["label"]): f["action"] for f in annotation.suggestion_feedback}
+    assert feedback == {
+        ("clip", "birds/sparrow"): "accepted",
+        ("clip", "noise"): "ignored",
+        ("segment", "birds/crow"): "rejected",
+    }
+    assert Clip.objects.get(pk=first.pk).annotation_count == 1
+
+
+def test_keyboard_only_labeling(live_server, page, login, annotator, project, labels, clips):
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("Space")  # play
+    page.wait_for_function("() => document.querySelector('audio').currentTime > 0.2")
+    page.keyboard.press("[")
+    page.wait_for_function("() => document.querySelector('audio').currentTime > 0.9")
+    page.keyboard.press("]")
+    page.keyboard.press("Space")  # pause
+    assert page.locator("[data-testid=segment]").count() == 1
+    page.keyboard.press("/")
+    page.keyboard.type("noi")
+    page.keyboard.press("Enter")
+    assert page.get_attribute("[data-testid=segment]", "data-labels") == "noise"
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("]")  # a 1-second segment at the playhead
+    page.keyboard.press("s")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+Shift+z")
+    page.keyboard.press("Escape")  # back to the clip: the hotkey labels the clip
+    page.keyboard.press("c")
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    annotation = Annotation.objects.get(clip=clips[0])
+    segs = sorted(
+        (s.start, s.end, [sl.label.path for sl in s.segment_labels.all()])
+        for s in annotation.segments.all()
+    )
+    assert [s[2] for s in segs] == [["noise"], ["birds/sparrow"]]
+    assert segs[0][1] - segs[0][0] >= 0.5
+    assert [cl.label.path for cl in annotation.clip_labels.all()] == ["birds/crow"]
+    page.keyboard.press("Control+Shift+Enter")  # skip the second clip
+    drawn(page, clips[2].pk)
+    assert Annotation.objects.get(clip=clips[1]).status == "skipped"
+
+
+def test_autosave_survives_a_reload(live_server, page, login, annotator, project, labels, clips):
+    clip = clips[0]
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    drag(page, 1.0, 2.0)
+    page.keyboard.press("n")
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+    assert AnnotationDraft.objects.get(clip=clip, user=annotator).data["segments"][0]["labels"] == [
+        "noise"
+    ]
+    # the server's copy alone brings the work back (the browser's copy is cleared)
+    page.evaluate("() => localStorage.clear()")
+    page.reload()
+    drawn(page, clip.pk)
+    assert page.get_attribute("#workspace", "data-restored") == "true"
+    seg = page.locator("[data-testid=segment]")
+    assert seg.count() == 1 and seg.get_attribute("data-labels") == "noise"
+    assert seg.get_attribute("data-start") == "1.00"
+    # and the browser's copy alone too (the connection was lost before the server got it)
+    page.context.set_offline(True)
+    drag(page, 3.0, 3.5)
+    page.keyboard.press("s")
+    page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=5000)
+    page.context.set_offline(False)
+    AnnotationDraft.objects.all().delete()
+    page.reload()
+    drawn(page, clip.pk)
+    assert page.locator("[data-testid=segment]").count() == 2
+
+
+def test_a_stale_save_shows_a_conflict_and_overwrites_nothing(
+    live_server, page, login, annotator, project, labels, clips, client_for
+):
+    clip = clips[0]
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    # meanwhile, another tab of the same annotator saves first
+    other = client_for(annotator).post(
+        f"/api/clips/{clip.pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
+    )
+    assert other.status_code == 201
+    page.keyboard.press("c")
+    page.click("[data-testid=submit]")
+    banner = page.locator("[data-testid=banner][data-kind=error]")
+    banner.wait_for()
+    assert "changed elsewhere" in banner.inner_text()
+    saved = Annotation.objects.get(clip=clip)
+    assert saved.version == 1 and [c.label.path for c in saved.clip_labels.all()] == ["noise"]
+    banner.locator("button.overwrite").click()  # an explicit choice, never a silent one
+    drawn(page, clips[1].pk)
+    saved.refresh_from_db()
+    assert saved.version == 2 and [c.label.path for c in saved.clip_labels.all()] == ["birds/crow"]
+
+
+def test_two_annotators_starting_together_get_different_clips(
+    live_server, browser, login, annotator, make_user, project, labels, clips
+):
+    from labelapp.services.projects import membership_set
+
+    bob = make_user("bob-annotator")
+    membership_set(project=project, user=bob, role="annotator")
+    seen = []
+    contexts = []
+    for user in (annotator, bob):
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        login(page, user)
+        page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+        page.wait_for_selector("[data-testid=waveform][data-drawn=true]")
+        seen.append(int(page.get_attribute("[data-testid=waveform]", "data-clip")))
+    for context in contexts:
+        context.close()
+    assert seen == [clips[0].pk, clips[1].pk]

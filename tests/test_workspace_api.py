@@ -1,0 +1,322 @@
+"""The annotation workspace's API: the queue (order, locks, overlap), submissions (409 on
+stale writes, feedback on suggestions, the ML hook), skips, drafts and the OpenAPI bodies."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from labelapp.models import Annotation, AnnotationDraft, Clip, ClipAssignment
+from labelapp.services.annotations import annotation_input_build, annotation_save
+from labelapp.services.queue import clip_next_claim
+from ontology.services import label_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def labels(project):
+    birds = label_create(ontology=project.ontology, name="birds")
+    sparrow = label_create(ontology=project.ontology, name="sparrow", parent=birds, hotkey="s")
+    crow = label_create(ontology=project.ontology, name="crow", parent=birds, hotkey="c")
+    noise = label_create(ontology=project.ontology, name="noise", hotkey="n")
+    return {"birds": birds, "sparrow": sparrow, "crow": crow, "noise": noise}
+
+
+def ready_clips(project, n: int, **extra) -> list[Clip]:
+    """Rows as the worker leaves them (no audio needed for the queue)."""
+    return [
+        Clip.objects.create(
+            project=project,
+            file=f"x/{project.pk}-{i}.wav",
+            sha256=f"{project.pk:08d}{i:056d}",
+            original_name=f"c{i}.wav",
+            duration=10.0,
+            sample_rate=16000,
+            channels=1,
+            status=Clip.Status.READY,
+            **extra,
+        )
+        for i in range(n)
+    ]
+
+
+def next_clip(client, project):
+    return client.post(f"/api/projects/{project.pk}/next/")
+
+
+def submit(client, clip, **body):
+    return client.post(f"/api/clips/{clip.pk}/annotations/", body, format="json")
+
+
+def test_next_hands_out_clips_in_priority_then_import_order(client_for, annotator, project):
+    a, b, c = ready_clips(project, 3)
+    Clip.objects.filter(pk=b.pk).update(priority=0.9)
+    Clip.objects.create(
+        project=project, file="p.wav", sha256="f" * 64, original_name="p.wav", status="pending"
+    )
+    response = next_clip(client_for(annotator), project)
+    assert response.status_code == 200
+    assert response.json()["clip"]["id"] == b.pk
+    lock = ClipAssignment.objects.get(user=annotator)
+    assert lock.clip_id == b.pk and lock.expires_at > timezone.now() + timedelta(seconds=800)
+
+
+def test_asking_again_returns_the_clip_you_hold(client_for, annotator, project):
+    ready_clips(project, 2)
+    client = client_for(annotator)
+    first = next_clip(client, project).json()["clip"]["id"]
+    assert next_clip(client, project).json()["clip"]["id"] == first
+    assert ClipAssignment.objects.filter(user=annotator).count() == 1
+
+
+def test_two_annotators_never_share_a_clip(client_for, annotator, make_user, project):
+    from labelapp.services.projects import membership_set
+
+    other = make_user("bob-annotator")
+    membership_set(project=project, user=other, role="annotator")
+    a, b = ready_clips(project, 2)
+    got = {next_clip(client_for(u), project).json()["clip"]["id"] for u in (annotator, other)}
+    assert got == {a.pk, b.pk}
+    third = make_user("cy")
+    membership_set(project=project, user=third, role="annotator")
+    assert next_clip(client_for(third), project).status_code == 204
+
+
+def test_an_expired_lock_frees_the_clip(client_for, annotator, reviewer, project):
+    (clip,) = ready_clips(project, 1)
+    assert next_clip(client_for(annotator), project).json()["clip"]["id"] == clip.pk
+    assert next_clip(client_for(reviewer), project).status_code == 204
+    ClipAssignment.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert next_clip(client_for(reviewer), project).json()["clip"]["id"] == clip.pk
+
+
+def test_the_project_lock_time_is_used(client_for, annotator, project):
+    project.lock_seconds = 60
+    project.save()
+    ready_clips(project, 1)
+    next_clip(client_for(annotator), project)
+    expires = ClipAssignment.objects.get().expires_at
+    assert timezone.now() + timedelta(seconds=50) < expires < timezone.now() + timedelta(seconds=61)
+
+
+def test_overlap_hands_a_clip_to_as_many_annotators_as_wanted(
+    client_for, annotator, reviewer, lead, project, labels
+):
+    project.annotations_per_clip = 2
+    project.save()
+    (clip,) = ready_clips(project, 1)
+    assert next_clip(client_for(annotator), project).json()["clip"]["id"] == clip.pk
+    assert next_clip(client_for(reviewer), project).json()["clip"]["id"] == clip.pk
+    assert next_clip(client_for(lead), project).status_code == 204
+    # one submits: the clip still wants one annotation, which the reviewer holds
+    assert submit(client_for(annotator), clip, clip_labels=["birds/crow"]).status_code == 201
+    assert next_clip(client_for(lead), project).status_code == 204
+    assert submit(client_for(reviewer), clip, clip_labels=["noise"]).status_code == 201
+    assert Clip.objects.get(pk=clip.pk).annotation_count == 2
+    assert next_clip(client_for(lead), project).status_code == 204
+
+
+def test_a_clip_you_annotated_or_skipped_does_not_come_back(client_for, annotator, project, labels):
+    a, b, c = ready_clips(project, 3)
+    client = client_for(annotator)
+    assert next_clip(client, project).json()["clip"]["id"] == a.pk
+    assert submit(client, a, clip_labels=["noise"]).status_code == 201
+    assert next_clip(client, project).json()["clip"]["id"] == b.pk
+    response = client.post(f"/api/clips/{b.pk}/skip/", {"claim_next": True}, format="json")
+    assert response.json()["next"]["clip"]["id"] == c.pk
+    assert Annotation.objects.get(clip=b).status == "skipped"
+    assert Clip.objects.get(pk=b.pk).annotation_count == 0
+    assert submit(client, c, clip_labels=["noise"], claim_next=True).json()["next"] is None
+    assert next_clip(client, project).status_code == 204
+
+
+def test_outsiders_get_404_from_the_queue_and_the_clip(client_for, outsider, project):
+    (clip,) = ready_clips(project, 1)
+    assert next_clip(client_for(outsider), project).status_code == 404
+    assert submit(client_for(outsider), clip, clip_labels=["x"]).status_code == 404
+    assert client_for(outsider).get(f"/api/clips/{clip.pk}/workspace/").status_code == 404
+    assert client_for().post(f"/api/projects/{project.pk}/next/").status_code in (401, 403)
+
+
+def test_submit_saves_labels_and_segments_snapped_to_10_ms(client_for, annotator, project, labels):
+    (clip,) = ready_clips(project, 1)
+    client = client_for(annotator)
+    next_clip(client, project)
+    response = submit(
+        client,
+        clip,
+        clip_labels=["noise"],
+        segments=[
+            {"start": 1.234, "end": 2.5061, "labels": ["birds/sparrow"]},
+            {"start": 2.0, "end": 3.0, "labels": ["birds/crow", "birds/sparrow"]},
+        ],
+        expected_version=0,
+        lead_time=12.5,
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()["annotation"]
+    assert body["version"] == 1 and body["clip_labels"] == ["noise"]
+    assert [(s["start"], s["end"]) for s in body["segments"]] == [(1.23, 2.51), (2.0, 3.0)]
+    assert body["lead_time"] == 12.5
+    assert not ClipAssignment.objects.exists()
+    listed = client.get(f"/api/clips/{clip.pk}/annotations/").json()
+    assert sorted(listed[0]["segments"][1]["labels"]) == ["birds/crow", "birds/sparrow"]
+
+
+def test_a_stale_save_gets_409_and_changes_nothing(client_for, annotator, project, labels):
+    (clip,) = ready_clips(project, 1)
+    client = client_for(annotator)
+    assert submit(client, clip, clip_labels=["noise"], expected_version=0).status_code == 201
+    # a second tab, loaded before the first save, still thinks there is no annotation
+    stale = submit(client, clip, clip_labels=["birds/crow"], expected_version=0)
+    assert stale.status_code == 409
+    assert stale.json()["code"] == "stale" and "reload" in stale.json()["detail"]
+    ok = submit(client, clip, clip_labels=["birds/crow"], expected_version=1)
+    assert ok.status_code == 200 and ok.json()["annotation"]["version"] == 2
+    again = submit(client, clip, clip_labels=["noise"], expected_version=1)
+    assert again.status_code == 409 and again.json()["current_version"] == 2
+    assert Annotation.objects.get().clip_labels.get().label.path == "birds/crow"
+
+
+def test_submit_checks_the_project_rules(client_for, annotator, project, labels):
+    (clip,) = ready_clips(project, 1)
+    client = client_for(annotator)
+    late = submit(client, clip, segments=[{"start": 9.5, "end": 12, "labels": ["noise"]}])
+    assert late.status_code == 400 and "past the clip's end" in late.json()["detail"]
+    bare = submit(client, clip, segments=[{"start": 1, "end": 2, "labels": []}])
+    assert bare.status_code == 400 and "no label" in bare.json()["detail"]
+    assert submit(client, clip, clip_labels=["nope"]).status_code == 400
+    assert not Annotation.objects.exists()
+
+
+def test_submit_records_suggestion_feedback_and_tells_the_ml_layer(
+    client_for, annotator, project, labels, monkeypatch, django_capture_on_commit_callbacks
+):
+    calls = []
+    monkeypatch.setattr(
+        "ml_backend.hooks.annotation_submitted", lambda project_id: calls.append(project_id)
+    )
+    (clip,) = ready_clips(project, 1)
+    feedback = [
+        {"kind": "clip", "label": "birds/crow", "score": 0.9, "action": "accepted"},
+        {"kind": "segment", "label": "noise", "action": "rejected", "start": 1, "end": 2},
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = submit(
+            client_for(annotator), clip, clip_labels=["birds/crow"], suggestion_feedback=feedback
+        )
+    assert response.status_code == 201
+    stored = Annotation.objects.get().suggestion_feedback
+    assert [(f["label"], f["action"]) for f in stored] == [
+        ("birds/crow", "accepted"),
+        ("noise", "rejected"),
+    ]
+    assert calls == [project.pk]
+
+
+def test_the_workspace_shows_the_model_suggestions(client_for, annotator, project, labels):
+    from ml_backend.models import ModelVersion, Prediction
+
+    (clip,) = ready_clips(project, 1)
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Prediction.objects.create(
+        clip=clip,
+        model_version=version,
+        clip_scores={str(labels["sparrow"].pk): 0.91, str(labels["noise"].pk): 0.2},
+        segments=[
+            {"start": 1.0, "end": 2.0, "channel": None, "label": labels["crow"].pk, "score": 0.7}
+        ],
+    )
+    body = client_for(annotator).get(f"/api/clips/{clip.pk}/workspace/").json()
+    assert body["suggestions"]["model_version"]["name"] == "v1"
+    assert body["suggestions"]["clip_labels"] == [
+        {"label": "birds/sparrow", "label_id": labels["sparrow"].pk, "score": 0.91}
+    ]
+    assert body["suggestions"]["segments"][0]["label"] == "birds/crow"
+    assert body["annotation"] is None and body["draft"] is None
+
+
+def test_drafts_autosave_renew_the_lock_and_go_away_on_submit(
+    client_for, annotator, project, labels
+):
+    (clip,) = ready_clips(project, 1)
+    client = client_for(annotator)
+    next_clip(client, project)
+    ClipAssignment.objects.update(expires_at=timezone.now() + timedelta(seconds=5))
+    state = {"segments": [{"start": 1, "end": 2, "labels": []}], "clip_labels": []}
+    response = client.put(
+        f"/api/clips/{clip.pk}/draft/", {"data": state, "lead_time": 3}, format="json"
+    )
+    assert response.status_code == 200
+    assert ClipAssignment.objects.get().expires_at > timezone.now() + timedelta(seconds=800)
+    assert client.get(f"/api/clips/{clip.pk}/draft/").json()["data"] == state
+    assert client.get(f"/api/clips/{clip.pk}/workspace/").json()["draft"]["data"] == state
+    submit(client, clip, clip_labels=["noise"])
+    assert not AnnotationDraft.objects.exists()
+    assert client.get(f"/api/clips/{clip.pk}/draft/").status_code == 204
+
+
+def test_the_schema_documents_the_bodies(client_for, annotator):
+    schema = client_for(annotator).get("/api/schema/?format=json").json()
+    post = schema["paths"]["/api/clips/{clip_id}/annotations/"]["post"]
+    ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    assert {"clip_labels", "segments", "expected_version", "suggestion_feedback"} <= set(
+        body["properties"]
+    )
+    nxt = schema["paths"]["/api/projects/{project_id}/next/"]["post"]["responses"]
+    assert {"200", "204"} <= set(nxt)
+
+
+def test_the_next_query_is_one_query_before_the_claim(
+    annotator, project, django_assert_max_num_queries
+):
+    ready_clips(project, 50)
+    # savepoint, held-lock probe, the candidate query, then the claim under the row lock
+    # (drop expired locks, recount, insert), release
+    with django_assert_max_num_queries(7):
+        assert clip_next_claim(project=project, user=annotator) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_never_hand_out_one_clip_twice(project, make_user):
+    from labelapp.services.projects import membership_set
+
+    users = [make_user(f"racer{i}") for i in range(6)]
+    for u in users:
+        membership_set(project=project, user=u, role="annotator")
+    ready_clips(project, 4)
+    results, errors = [], []
+    barrier = threading.Barrier(len(users))
+
+    def claim(user):
+        try:
+            barrier.wait()
+            clip = clip_next_claim(project=project, user=user)
+            results.append(clip.pk if clip else None)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    handed = [r for r in results if r is not None]
+    assert len(handed) == 4 and len(set(handed)) == 4
+    assert results.count(None) == 2
+
+
+def test_imported_annotations_count_towards_the_wanted_number(annotator, project, labels, lead):
+    a, b = ready_clips(project, 2)
+    data = annotation_input_build(project, a, clip_labels=["noise"])
+    annotation_save(clip=a, user=lead, data=data, source="imported")
+    assert clip_next_claim(project=project, user=annotator) == b
