@@ -65,6 +65,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    path("ml/", include("ml_backend.ls_urls")),
     path("", include("ontology.page_urls")),
     path("", include("ml_backend.page_urls")),
 ]

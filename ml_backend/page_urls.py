@@ -1,3 +1,9 @@
-"""Page routes of the ML layer (model page)."""
+"""Page routes of the ML layer."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from ml_backend import views
+
+urlpatterns = [
+    path("projects/<int:project_id>/model/", views.model_page, name="model-page"),
+]

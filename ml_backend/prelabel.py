@@ -15,8 +15,8 @@ from django.utils import timezone
 from labelapp.models import Clip, Project
 from ml_backend.dataset import clip_features, feature_config_for
 from ml_backend.features import FeatureConfig, summary_features
-from ml_backend.inference import load_model
 from ml_backend.infer import predict_batch
+from ml_backend.inference import load_model
 from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun
 from ml_backend.segments import extract_segments
 from ml_backend.uncertainty import get_strategy

@@ -5,6 +5,7 @@ active version untouched: the new version only appears in the activating transac
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 import traceback
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 2.0
 VAL_FRACTION = 0.1
 MIN_FOR_VALIDATION = 200  # labeled clips before a validation split is held out
-MIN_STEPS = 200  # optimizer steps however few the labels
+# Optimizer steps however few the labels (EARMARK_TRAIN_MIN_STEPS; tests use fewer).
+MIN_STEPS = int(os.environ.get("EARMARK_TRAIN_MIN_STEPS", "200"))
 STALE_AFTER = timedelta(minutes=5)  # a running training silent this long lost its worker
 
 
@@ -290,7 +292,10 @@ def _activate(run_id, project, data, result, artifact, feature_config) -> str:
         status=ModelVersion.Status.ACTIVE,
         ontology_version=project.ontology.version,
         training_size=len(data),
-        metrics=_jsonable(result.metrics),
+        metrics={
+            **_jsonable(result.metrics),
+            "evaluated_on": "validation" if result.config.val_fraction > 0 else "training",
+        },
         artifact_path=artifact,
         classes=data.classes,
         feature_config=feature_config.to_dict(),

@@ -179,6 +179,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, media_root, tmp_pa
             "MEDIA_ROOT": str(media_root),
             "CELERY_QUEUE": queue,
             "PYTHONUNBUFFERED": "1",
+            # Small label sets in tests train in seconds; the default (200 steps) is for people.
+            "EARMARK_TRAIN_MIN_STEPS": "40",
         }
     )
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"

@@ -1,0 +1,232 @@
+"""Label Studio ML-backend endpoints, so a Label Studio project can use Earmark's model.
+
+Label Studio calls `<backend url>/health`, `/setup`, `/predict` and `/webhook`. Connect it
+with the backend URL `http://<earmark>/ml/<earmark project id>` and basic authentication
+(an Earmark username and password, or a username and API token as the password); `/ml/health`
+and friends also take `?project=<id>`.
+
+Tasks are matched to Earmark clips by `data.earmark_clip_id` (present in tasks Earmark
+exported) or by the audio file's name within the project; Label Studio's audio URLs are
+never fetched. Predictions come from the active model version (computed on demand when a
+clip has none yet) and are returned in Label Studio's result format, with `from_name` and
+`to_name` taken from the project's labeling config.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET  # noqa: S405 - parses the labeling config the caller sent
+from pathlib import PurePosixPath
+from urllib.parse import parse_qs, unquote, urlparse
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import authentication
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelapp import selectors
+from labelapp.errors import DomainError
+from labelapp.models import Clip
+from ml_backend.models import ModelVersion, Prediction
+from ml_backend.selectors import active_model_version
+from ontology.models import Label
+
+
+class BasicTokenAuthentication(authentication.BasicAuthentication):
+    """Basic auth where the password may also be the user's API token (Label Studio stores
+    the backend's credentials in its database: a revocable token is the better secret)."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        token = Token.objects.select_related("user").filter(key=password).first()
+        if token is not None and token.user.username == userid and token.user.is_active:
+            return token.user, token
+        return super().authenticate_credentials(userid, password, request)
+
+
+ML_AUTH = [
+    BasicTokenAuthentication,
+    authentication.TokenAuthentication,
+    authentication.SessionAuthentication,
+]
+
+
+def parse_label_config(config: str) -> dict:
+    """The control tags of a labeling config: {"labels": (name, to_name), "choices": ...}."""
+    found: dict = {}
+    if not config:
+        return found
+    try:
+        root = ET.fromstring(config)  # noqa: S314 - no entities are resolved by ElementTree
+    except ET.ParseError as exc:
+        raise DomainError(f"label_config is not valid XML: {exc}") from None
+    for element in root.iter():
+        tag = element.tag.lower()
+        if tag in ("labels", "choices", "taxonomy") and tag not in found:
+            found[tag] = (element.get("name", tag), element.get("toName", "audio"))
+    return found
+
+
+class _MlView(APIView):
+    authentication_classes = ML_AUTH
+
+    def project(self, request, project_id=None):
+        ref = project_id or request.query_params.get("project")
+        if ref is None and isinstance(request.data, dict):
+            ref = (request.data.get("params") or {}).get("earmark_project")
+        if ref is None:
+            raise DomainError("name the Earmark project: /ml/<project id>/... or ?project=<id>")
+        return selectors.project_for_user(request.user, ref)
+
+
+class MlHealthApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, project_id=None):
+        return Response({"status": "UP", "model_class": "Earmark AudioCNN"})
+
+
+class MlSetupApi(_MlView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, project_id=None):
+        project = self.project(request, project_id)
+        parse_label_config((request.data or {}).get("schema", ""))  # reject a broken config now
+        version = active_model_version(project)
+        return Response({"model_version": version.name if version else "none"})
+
+
+def _task_clip(project, task: dict) -> Clip | None:
+    data = task.get("data") or {}
+    clip_id = data.get("earmark_clip_id")
+    if clip_id is not None:
+        return Clip.objects.filter(project=project, pk=clip_id).first()
+    ref = str(data.get("audio") or "")
+    parsed = urlparse(ref)
+    name = PurePosixPath(unquote(parse_qs(parsed.query).get("d", [parsed.path])[0])).name
+    if not name:
+        return None
+    clip = Clip.objects.filter(project=project, original_name=name).first()
+    if clip is None and "-" in name:  # Label Studio prefixes uploads with "<hash>-"
+        clip = Clip.objects.filter(project=project, original_name=name.split("-", 1)[1]).first()
+    return clip
+
+
+def _prediction(clip: Clip, version: ModelVersion) -> Prediction | None:
+    pred = Prediction.objects.filter(clip=clip, model_version=version).first()
+    if pred is None and clip.status == Clip.Status.READY:
+        from ml_backend.prelabel import score_clips
+
+        score_clips(clip.project, version, [clip.pk], diversity=False)
+        pred = Prediction.objects.filter(clip=clip, model_version=version).first()
+    return pred
+
+
+def prediction_to_label_studio(
+    pred: Prediction, controls: dict, paths: dict[int, str], single: bool, top_k: int = 3
+) -> dict:
+    results = []
+    scores = sorted(((float(s), int(lid)) for lid, s in pred.clip_scores.items()), reverse=True)
+    if "choices" in controls and scores:
+        name, to_name = controls["choices"]
+        chosen = scores[:1] if single else [s for s in scores[:top_k] if s[0] >= 0.5] or scores[:1]
+        results.append(
+            {
+                "from_name": name,
+                "to_name": to_name,
+                "type": "choices",
+                "value": {"choices": [paths[lid].split("/")[-1] for _, lid in chosen]},
+                "score": chosen[0][0],
+            }
+        )
+    elif "taxonomy" in controls and scores:
+        name, to_name = controls["taxonomy"]
+        results.append(
+            {
+                "from_name": name,
+                "to_name": to_name,
+                "type": "taxonomy",
+                "value": {"taxonomy": [paths[scores[0][1]].split("/")]},
+                "score": scores[0][0],
+            }
+        )
+    if "labels" in controls:
+        name, to_name = controls["labels"]
+        for seg in pred.segments:
+            label = paths.get(int(seg["label"]))
+            if label is None:
+                continue
+            value = {"start": seg["start"], "end": seg["end"], "labels": [label.split("/")[-1]]}
+            if seg.get("channel") is not None:
+                value["channel"] = seg["channel"]
+            results.append(
+                {
+                    "from_name": name,
+                    "to_name": to_name,
+                    "type": "labels",
+                    "value": value,
+                    "score": seg.get("score"),
+                }
+            )
+    return {
+        "result": results,
+        "score": float(pred.score or 0.0),
+        "model_version": pred.model_version.name,
+    }
+
+
+class MlPredictApi(_MlView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, project_id=None):
+        """Label Studio's predict call: `{"tasks": [...], "label_config": "..."}` in,
+        `{"results": [{"result": [...], "score", "model_version"}]}` out, one per task."""
+        project = self.project(request, project_id)
+        body = request.data if isinstance(request.data, dict) else {}
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list):
+            raise DomainError("expected {'tasks': [...]} as Label Studio sends")
+        controls = parse_label_config(body.get("label_config", "")) or {
+            "choices": ("label", "audio"),
+            "labels": ("segments", "audio"),
+        }
+        version = active_model_version(project)
+        if version is None:
+            raise DomainError(
+                "this Earmark project has no trained model yet", status=409, code="no_model"
+            )
+        paths = dict(
+            Label.objects.filter(ontology_id=project.ontology_id).values_list("pk", "path")
+        )
+        single = project.label_mode == project.LabelMode.SINGLE
+        results = []
+        for task in tasks:
+            clip = _task_clip(project, task if isinstance(task, dict) else {})
+            pred = _prediction(clip, version) if clip is not None else None
+            results.append(
+                prediction_to_label_studio(pred, controls, paths, single)
+                if pred is not None
+                else {"result": [], "score": 0.0, "model_version": version.name}
+            )
+        return Response({"results": results, "model_version": version.name})
+
+
+class MlWebhookApi(_MlView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, project_id=None):
+        """Label Studio's annotation events: a new or updated annotation counts towards the
+        project's retraining threshold, like one made in Earmark."""
+        project = self.project(request, project_id)
+        action = (request.data or {}).get("action", "")
+        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"):
+            from ml_backend.hooks import annotation_submitted
+
+            annotation_submitted(project_id=project.pk)
+            return Response({"status": "counted", "action": action}, status=201)
+        if action == "START_TRAINING":
+            from ml_backend.training import training_request
+
+            run = training_request(project=project, user=request.user, trigger="manual")
+            return Response({"status": "training queued", "run": run.pk}, status=201)
+        return Response({"status": "ignored", "action": action})

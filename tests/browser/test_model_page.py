@@ -1,0 +1,84 @@
+"""A data lead trains on demand from the model page and watches the job's progress; a
+second training can be cancelled from the page and leaves the active version in place."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.models import Clip
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.imports import ImportItem, clip_import
+from ml_backend.models import MLConfig, ModelVersion, TrainingRun
+from ontology.services import label_get_or_create_path
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def tones_project(project, annotator, wav_factory):
+    """Two easy classes: low and high tones, 8 labeled clips each."""
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.target_sample_rate = 8000
+    project.save()
+    MLConfig.objects.create(project=project, enabled=False, epochs=5)
+    for name in ("low", "high"):
+        label_get_or_create_path(ontology=project.ontology, path=f"tone/{name}")
+    ids = []
+    for i in range(16):
+        freq = 300 if i % 2 else 2000
+        out = clip_import(
+            project=project,
+            item=ImportItem(
+                name=f"tone{i}.wav", path=wav_factory(seconds=1.0, sr=8000, freq=freq + 10 * i)
+            ),
+        )
+        ids.append((out.clip_id, "low" if freq == 300 else "high"))
+    wait_for(
+        lambda: Clip.objects.filter(project=project, status="ready").count() == 16,
+        timeout=60,
+        message="clips were not processed",
+    )
+    for clip_id, label in ids:
+        annotation_submit(
+            clip=Clip.objects.get(pk=clip_id), user=annotator, clip_labels=[f"tone/{label}"]
+        )
+    return project
+
+
+def test_a_lead_trains_from_the_model_page_and_sees_progress(
+    celery_worker_process, live_server, page, login, lead, tones_project, screenshot
+):
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{tones_project.pk}/model/")
+    page.click("[data-testid=train]")
+    page.wait_for_selector("[data-testid=job][data-kind=training]", timeout=10_000)
+    page.wait_for_selector(
+        "[data-testid=job][data-kind=training][data-status=succeeded]", timeout=180_000
+    )
+    assert page.inner_text("[data-testid=active-version]") == "v1"
+    assert "v1" in page.inner_text("[data-testid=versions]")
+    screenshot(page, "model-page")
+    version = ModelVersion.objects.get(project=tones_project, status="active")
+    assert version.training_size == 16
+
+
+def test_cancel_from_the_page_keeps_the_active_version(
+    celery_worker_process, live_server, page, login, lead, tones_project
+):
+    from ml_backend.training import training_request
+
+    first = training_request(project=tones_project)
+    wait_for(lambda: TrainingRun.objects.get(pk=first.pk).status == "succeeded", timeout=180)
+    MLConfig.objects.filter(project=tones_project).update(epochs=2000)
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{tones_project.pk}/model/")
+    page.click("[data-testid=train]")
+    page.wait_for_selector(
+        "[data-testid=job][data-status=running] [data-testid=cancel]", timeout=60_000
+    )
+    page.click("[data-testid=job][data-status=running] [data-testid=cancel]")
+    page.wait_for_selector("[data-testid=job][data-status=cancelled]", timeout=60_000)
+    assert ModelVersion.objects.get(project=tones_project, status="active").name == "v1"
+    assert ModelVersion.objects.filter(project=tones_project).count() == 1

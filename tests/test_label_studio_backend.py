@@ -1,0 +1,119 @@
+"""The Label Studio ML-backend endpoints, with the payloads Label Studio sends."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labelapp.models import Clip
+from ml_backend.models import ModelVersion, Prediction
+from ontology.services import label_get_or_create_path
+
+pytestmark = pytest.mark.django_db
+
+CONFIG = """<View>
+  <Audio name="audio" value="$audio"/>
+  <Choices name="kind" toName="audio"><Choice value="crow"/><Choice value="dog"/></Choices>
+  <Labels name="events" toName="audio"><Label value="crow"/></Labels>
+</View>"""
+
+
+@pytest.fixture
+def predicted_clip(project):
+    crow, _ = label_get_or_create_path(ontology=project.ontology, path="bird/crow")
+    dog, _ = label_get_or_create_path(ontology=project.ontology, path="dog")
+    clip = Clip.objects.create(
+        project=project,
+        file="x.wav",
+        sha256="a" * 64,
+        original_name="park.wav",
+        duration=10,
+        sample_rate=16000,
+        channels=1,
+        status="ready",
+    )
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Prediction.objects.create(
+        clip=clip,
+        model_version=version,
+        clip_scores={str(crow.pk): 0.9, str(dog.pk): 0.2},
+        segments=[{"start": 1.0, "end": 2.5, "channel": None, "label": crow.pk, "score": 0.8}],
+        score=0.9,
+    )
+    return clip
+
+
+def _basic(user, secret):
+    client = APIClient()
+    raw = base64.b64encode(f"{user.username}:{secret}".encode()).decode()
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {raw}")
+    return client
+
+
+def test_health_answers_without_credentials(project):
+    res = APIClient().get(f"/ml/{project.pk}/health")
+    assert res.status_code == 200 and res.json()["status"] == "UP"
+
+
+def test_setup_names_the_active_model_version(project, predicted_clip, annotator):
+    res = _basic(annotator, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/setup", {"project": "3.1700000000", "schema": CONFIG}, format="json"
+    )
+    assert res.status_code == 200 and res.json() == {"model_version": "v1"}
+
+
+def test_predict_returns_label_studio_results_per_task(project, predicted_clip, annotator):
+    token = Token.objects.create(user=annotator)
+    tasks = [
+        {"id": 1, "data": {"audio": "/data/upload/3/5f1c2a-park.wav"}},
+        {"id": 2, "data": {"audio": "/data/upload/3/unknown.wav"}},
+    ]
+    res = _basic(annotator, token.key).post(
+        f"/ml/predict?project={project.pk}",
+        {"tasks": tasks, "label_config": CONFIG, "project": "3.1700000000"},
+        format="json",
+    )
+    assert res.status_code == 200
+    first, second = res.json()["results"]
+    assert first["model_version"] == "v1" and first["score"] == pytest.approx(0.9)
+    choices = [r for r in first["result"] if r["type"] == "choices"][0]
+    assert (choices["from_name"], choices["to_name"]) == ("kind", "audio")
+    assert choices["value"]["choices"] == ["crow"]  # multi-label: only scores >= 0.5
+    (segment,) = [r for r in first["result"] if r["type"] == "labels"]
+    assert segment["from_name"] == "events"
+    assert segment["value"] == {"start": 1.0, "end": 2.5, "labels": ["crow"]}
+    assert second == {"result": [], "score": 0.0, "model_version": "v1"}
+
+
+def test_predict_refuses_outsiders_bad_bodies_and_projects_without_a_model(
+    project, other_project, outsider, annotator, predicted_clip
+):
+    body = {"tasks": [], "label_config": CONFIG}
+    client = _basic(outsider, "correct-horse-battery-staple")
+    assert client.post(f"/ml/{project.pk}/predict", body, format="json").status_code == 404
+    ours = _basic(annotator, "correct-horse-battery-staple")
+    assert ours.post(f"/ml/{project.pk}/predict", {"tasks": "x"}, format="json").status_code == 400
+    bad_xml = ours.post(
+        f"/ml/{project.pk}/predict", {"tasks": [], "label_config": "<View"}, format="json"
+    )
+    assert bad_xml.status_code == 400 and "not valid XML" in bad_xml.json()["detail"]
+    ModelVersion.objects.update(status="retired")
+    assert ours.post(f"/ml/{project.pk}/predict", body, format="json").status_code == 409
+    assert APIClient().post(f"/ml/{project.pk}/predict", body, format="json").status_code in (
+        401,
+        403,
+    )
+
+
+def test_webhook_counts_label_studio_annotations(project, annotator):
+    from ml_backend.models import MLConfig
+
+    client = _basic(annotator, "correct-horse-battery-staple")
+    res = client.post(f"/ml/{project.pk}/webhook", {"action": "ANNOTATION_CREATED"}, format="json")
+    assert res.status_code == 201
+    assert MLConfig.objects.get(project=project).labels_since_training == 1
+    res = client.post(f"/ml/{project.pk}/webhook", {"action": "PROJECT_UPDATED"}, format="json")
+    assert res.json()["status"] == "ignored"
