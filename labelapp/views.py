@@ -13,7 +13,8 @@ from labelapp.errors import DomainError
 from labelapp.models import Clip
 
 
-def _or_404(fn, *args, **kwargs):
+def or_404(fn, *args, **kwargs):
+    """Call a selector; its domain errors (not a member, wrong role) become a page's 404."""
     try:
         return fn(*args, **kwargs)
     except DomainError as exc:
@@ -32,7 +33,7 @@ def home(request):
 
 @login_required
 def project_detail(request, project_id: int):
-    project = _or_404(selectors.project_for_user, request.user, project_id)
+    project = or_404(selectors.project_for_user, request.user, project_id)
     role = selectors.role_in_project(request.user, project)
     status_counts = dict(
         project.clips.values_list("status").annotate(n=Count("id")).values_list("status", "n")
@@ -58,7 +59,7 @@ def project_detail(request, project_id: int):
 
 @login_required
 def clip_detail(request, clip_id: int):
-    clip = _or_404(selectors.clip_for_user, request.user, clip_id)
+    clip = or_404(selectors.clip_for_user, request.user, clip_id)
     return render(request, "labelapp/clip.html", {"clip": clip, "project": clip.project})
 
 
@@ -75,7 +76,7 @@ def healthz(request):
 @login_required
 def project_annotate(request, project_id: int):
     """The queue's entry: the workspace asks `POST /api/projects/<id>/next/` for a clip."""
-    project = _or_404(selectors.project_for_user, request.user, project_id)
+    project = or_404(selectors.project_for_user, request.user, project_id)
     return render(
         request,
         "labelapp/annotate.html",
@@ -86,7 +87,7 @@ def project_annotate(request, project_id: int):
 @login_required
 def clip_annotate(request, clip_id: int):
     """One clip in the workspace; its data comes inline so the waveform starts at once."""
-    clip = _or_404(selectors.clip_for_user, request.user, clip_id)
+    clip = or_404(selectors.clip_for_user, request.user, clip_id)
     return render(
         request,
         "labelapp/annotate.html",

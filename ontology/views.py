@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import render
 
 from labelapp import selectors
-from labelapp.errors import DomainError
+from labelapp.views import or_404
 
 
 @login_required
 def ontology_editor(request, project_id: int):
-    try:
-        project = selectors.project_for_user(request.user, project_id)
-    except DomainError as exc:
-        raise Http404(exc.message) from None
+    project = or_404(selectors.project_for_user, request.user, project_id)
     role = selectors.role_in_project(request.user, project)
     return render(
         request,

@@ -103,6 +103,9 @@ export class WaveformView {
     if (t < this.start || t > this.end) this.setView(t - this.span * 0.1, t + this.span * 0.9);
   }
 
+  // Fetch finer peaks for the current view if the overview is too coarse for it.
+  refreshDetail() { this._scheduleDetail(); }
+
   _scheduleDetail() {
     clearTimeout(this._timer);
     const overviewEnough = this.overview && this.overview.min.length / this.duration >= this.width / this.span;

@@ -155,6 +155,9 @@ async function loadClip(ws, { push = true } = {}) {
   // The page and the `next` answer carry the whole-clip peaks inline: no round trip to draw.
   const overview = ws.overview ? Promise.resolve().then(() => { wave.overview = ws.overview; wave.draw(); }) : wave.loadOverview();
   const drawn = overview.then(() => {
+    // The overview is coarse (256 samples a bucket at best): a short clip or a wide canvas
+    // wants finer peaks for the whole-clip view too.
+    wave.refreshDetail();
     el.canvas.dataset.drawn = "true";
     el.canvas.dataset.clip = String(clip.id);
     const mark = `earmark:waveform:${clip.id}`;

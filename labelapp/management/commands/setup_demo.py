@@ -9,6 +9,7 @@ import soundfile as sf
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from labelapp.models import ImportJob, Membership, Project
 from labelapp.services.imports import ImportItem, import_job_create, import_run
@@ -63,6 +64,11 @@ class Command(BaseCommand):
         label_get_or_create_path(ontology=project.ontology, path="noise")
         if not project.clips.exists():
             self._import_clips(project, clips)
+            # No model yet: rank the queue for a cold start (diverse clips first) on a worker.
+            from ml_backend.prelabel import prelabel_request
+
+            with transaction.atomic():
+                prelabel_request(project=project)
         self.stdout.write(
             self.style.SUCCESS(
                 f"demo project {project.name!r} (id {project.pk}): {project.clips.count()} clips"
