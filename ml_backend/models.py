@@ -32,7 +32,10 @@ class ModelVersion(models.Model):
     classes = models.JSONField(default=list, blank=True)
     feature_config = models.JSONField(default=dict, blank=True)
     training_run = models.OneToOneField(
-        "ml_backend.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL,
+        "ml_backend.TrainingRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="model_version",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -77,6 +80,9 @@ class MLConfig(models.Model):
     strategy = models.CharField(max_length=24, choices=Strategy.choices, default=Strategy.MARGIN)
     labels_since_training = models.PositiveIntegerField(default=0)
     epochs = models.PositiveIntegerField(default=30)
+    # The last `simulate_al` result (see ml_backend.simulation): accuracy and macro-F1 against
+    # labels used, per strategy, so the model page can show what active learning buys here.
+    learning_curves = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"ML settings of {self.project_id}"

@@ -77,8 +77,10 @@ class MLConfigSerializer(serializers.ModelSerializer):
             "strategy",
             "epochs",
             "labels_since_training",
+            "learning_curves",
         ]
-        read_only_fields = ["labels_since_training"]
+        # Written by `simulate_al` only: the page shows them, PATCH cannot change them.
+        read_only_fields = ["labels_since_training", "learning_curves"]
         extra_kwargs = {
             "retrain_every": {"min_value": 1, "max_value": 100000},
             "min_labels": {"min_value": 2, "max_value": 100000},

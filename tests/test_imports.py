@@ -356,3 +356,18 @@ def _stored_files():
 
     root = Path(settings.MEDIA_ROOT)
     return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_digit_label_names_are_names_not_ids(project, wav_factory, tmp_path):
+    """FSDD's labels are digits: "7" in a manifest is the label named 7, never label id 7."""
+    a = wav_factory("a.wav")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"audio,labels\n{a.name},digit/7\n{a.name},1\n")
+    job = import_run(
+        project=project,
+        items=list(items_from_paths([manifest])),
+        job=import_job_create(project=project, source="cli"),
+    )
+    assert job.report[0]["status"] == "imported", job.report
+    ann = Annotation.objects.get(clip__original_name="a.wav")
+    assert sorted(cl.label.path for cl in ann.clip_labels.all()) == ["1", "digit/7"]

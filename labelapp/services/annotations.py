@@ -48,7 +48,8 @@ def labels_resolve(
     """Label ids or `/`-paths (or unambiguous names) to Label rows of the project's ontology."""
     labels: list[Label] = []
     for ref in refs:
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        # Only a JSON number is an id: a string is a name or a path, even "7" (FSDD's digits).
+        if isinstance(ref, int) and not isinstance(ref, bool):
             label = Label.objects.filter(ontology_id=project.ontology_id, pk=int(ref)).first()
             if label is None:
                 raise DomainError(f"unknown label id {ref}", code="unknown_label")

@@ -50,6 +50,13 @@ def _live_locks_of_others(user, now):
     )
 
 
+def _wanting(wanted: int) -> dict:
+    """Clips still wanting annotations. With one wanted (the common case) an equality on
+    annotation_count lets clip_queue_idx (project, status, annotation_count, -priority, id)
+    hand rows out in queue order with no sort; a range would sort every candidate."""
+    return {"annotation_count": 0} if wanted == 1 else {"annotation_count__lt": wanted}
+
+
 def clips_available_to(project: Project, user, now):
     """Ready clips that still want annotations, that `user` has not annotated (or skipped),
     with a free place once the live locks of others are counted; queue order: the active
@@ -59,7 +66,7 @@ def clips_available_to(project: Project, user, now):
         status=Annotation.Status.DRAFT
     )
     return (
-        Clip.objects.filter(project=project, status=Clip.Status.READY, annotation_count__lt=wanted)
+        Clip.objects.filter(project=project, status=Clip.Status.READY, **_wanting(wanted))
         .exclude(Exists(mine))
         .alias(locks=_live_locks_of_others(user, now))
         .filter(locks__lt=wanted - F("annotation_count"))

@@ -1,5 +1,5 @@
 // The model page: polls /api/projects/<id>/model/ and shows jobs with progress bars,
-// versions with their metrics, and the active-learning settings.
+// versions with their metrics, the active-learning settings and simulated learning curves.
 import { api } from "./api.js";
 
 const root = document.getElementById("model-page");
@@ -90,12 +90,77 @@ function renderConfig(config) {
   });
 }
 
+// Learning curves of the last `simulate_al` run: one SVG line chart per metric, the mean
+// curve of each strategy against labels used, random dashed.
+const SVG = "http://www.w3.org/2000/svg";
+const COLORS = ["#4f7cff", "#3ccf91", "#f4b740", "#ff6b6b", "#b48cff", "#4fd1e8", "#ff9f5a"];
+
+function svg(tag, attrs = {}, text = "") {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+function curveChart(strategies, metric, title) {
+  const W = 460, H = 260, L = 44, R = 12, T = 26, B = 36;
+  const names = Object.keys(strategies);
+  const xs = names.flatMap((n) => strategies[n].mean.map((p) => p.labels));
+  const xMax = Math.max(1, ...xs);
+  const x = (v) => L + (v / xMax) * (W - L - R);
+  const y = (v) => T + (1 - v) * (H - T - B);
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "curve-chart", role: "img",
+    "aria-label": `${title} against labels used`, "data-testid": `curve-${metric}` });
+  chart.append(svg("text", { x: L, y: 16, fill: "currentColor", "font-size": 13 }, title));
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
+    chart.append(svg("line", { x1: L, x2: W - R, y1: y(t), y2: y(t), stroke: "#2a3242" }),
+      svg("text", { x: L - 6, y: y(t) + 4, "text-anchor": "end", fill: "#8b94a7", "font-size": 10 }, t.toFixed(2)));
+  }
+  for (const t of [0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(f * xMax))) {
+    chart.append(svg("text", { x: x(t), y: H - B + 14, "text-anchor": "middle", fill: "#8b94a7", "font-size": 10 }, String(t)));
+  }
+  chart.append(svg("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", fill: "#8b94a7", "font-size": 11 }, "labels used"));
+  names.forEach((name, i) => {
+    const pts = strategies[name].mean.filter((p) => p[metric] !== null && p[metric] !== undefined);
+    if (!pts.length) return;
+    const color = name === "random" ? "#e6e9ef" : COLORS[i % COLORS.length];
+    const line = svg("polyline", { fill: "none", stroke: color, "stroke-width": 2,
+      points: pts.map((p) => `${x(p.labels).toFixed(1)},${y(p[metric]).toFixed(1)}`).join(" "),
+      "data-strategy": name });
+    if (name === "random") line.setAttribute("stroke-dasharray", "5 4");
+    chart.append(line);
+    for (const p of pts) {
+      const dot = svg("circle", { cx: x(p.labels), cy: y(p[metric]), r: 2.5, fill: color });
+      dot.append(svg("title", {}, `${name}: ${p.labels} labels, ${title.toLowerCase()} ${pct(p[metric])}`));
+      chart.append(dot);
+    }
+    chart.append(svg("text", { x: W - R - 4, y: T + 14 * (i + 1), "text-anchor": "end", fill: color, "font-size": 11 }, name));
+  });
+  return chart;
+}
+
+function renderCurves(curves) {
+  const box = root.querySelector("[data-testid=learning-curves]");
+  const key = curves && curves.created_at;
+  if (!key || box.dataset.shown === key) return;
+  box.dataset.shown = key;
+  const s = curves.settings || {};
+  box.querySelector(".curves-note").textContent =
+    `Simulated ${new Date(curves.created_at).toLocaleString()} on ${curves.pool_size} labeled clips ` +
+    `(${curves.test_size} held out for testing): ${s.seed_size} labels, then ${s.batch} per round, ` +
+    `up to ${s.budget}; mean of ${s.repeats} run(s) per strategy.`;
+  box.querySelector(".curves").replaceChildren(
+    curveChart(curves.strategies, "accuracy", "Accuracy"),
+    curveChart(curves.strategies, "macro_f1", "Macro-F1"));
+}
+
 let timer = 0;
 async function refresh() {
   clearTimeout(timer);
   const data = await api(`/api/projects/${projectId}/model/`);
   renderVersions(data);
   renderConfig(data.config);
+  renderCurves(data.config.learning_curves);
   const busy = renderJobs(data);
   timer = setTimeout(refresh, busy ? 1000 : 5000);
 }

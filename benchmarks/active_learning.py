@@ -1,0 +1,160 @@
+"""Label efficiency of active learning on FSDD, speaker-independent, through the simulation
+(`ml_backend.simulation`: the real import, annotation, training and ranking code in-process).
+
+The pool is drawn from four speakers, the test set is the fifth speaker's 500 clips. The
+reference is a training on the whole labeled pool. The figure: labels the best strategy needs
+to reach 95% of that reference accuracy, divided by the labels random needs (target <= 0.5).
+
+    .venv/bin/python benchmarks/active_learning.py [--test-speaker theo] [--pool 800] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+SPEAKERS = ("jackson", "lucas", "nicolas", "theo", "yweweler")
+TARGET_RATIO = 0.5
+REFERENCE_SHARE = 0.95
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--test-speaker", action="append", choices=SPEAKERS, help="fold(s)")
+    p.add_argument("--pool", type=int, default=800, help="clips drawn from the four speakers")
+    p.add_argument("--seed-size", type=int, default=40)
+    p.add_argument("--batch", type=int, default=40)
+    p.add_argument("--budget", type=int, default=240)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=4, help="MLConfig.epochs of the project")
+    p.add_argument(
+        "--min-steps", type=int, default=40, help="EARMARK_TRAIN_MIN_STEPS (product: 200)"
+    )
+    p.add_argument("--strategy", action="append", help="default: margin, hybrid (+ random)")
+    return p.parse_args()
+
+
+def _manifest(path: Path, files: list[Path]) -> Path:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["audio", "labels", "speaker"])
+        for f in files:
+            digit, speaker, _ = f.stem.split("_")
+            writer.writerow([str(f), digit, speaker])
+    return path
+
+
+def labels_to_reach(curve: list[dict], target: float) -> int | None:
+    """Labels at the first point of a mean curve whose accuracy reaches `target`."""
+    return next((p["labels"] for p in curve if (p["accuracy"] or 0.0) >= target), None)
+
+
+def main() -> None:
+    args = _args()
+    os.environ["EARMARK_TRAIN_MIN_STEPS"] = str(args.min_steps)  # read when training imports
+    from _stack import setup
+
+    var = setup("active-learning")
+    from django.conf import settings
+
+    from labelapp.services.projects import project_create
+    from ml_backend.models import MLConfig
+    from ml_backend.simulation import SimulationConfig, plot_learning_curves, simulate
+    from ontology.services import label_create
+
+    recordings = settings.EARMARK_FSDD_DIR / "recordings"
+    if not recordings.is_dir():
+        raise SystemExit(f"FSDD not found at {recordings}")
+    project = project_create(name="fsdd-al", target_sample_rate=8000)
+    for digit in range(10):
+        label_create(ontology=project.ontology, name=str(digit))
+    MLConfig.objects.update_or_create(project=project, defaults={"epochs": args.epochs})
+    strategies = args.strategy or ["margin", "hybrid"]
+    print(
+        f"pool {args.pool}, seed {args.seed_size} + {args.batch}/round up to {args.budget}, "
+        f"{args.repeats} repeats, epochs {args.epochs}, min steps {args.min_steps}"
+    )
+    started = time.monotonic()
+    for speaker in args.test_speaker or ["theo"]:
+        train_files = sorted(f for f in recordings.glob("*.wav") if f.stem.split("_")[1] != speaker)
+        random.Random(0).shuffle(train_files)
+        pool = _manifest(var / f"pool-{speaker}.csv", train_files[: args.pool])
+        test = _manifest(var / f"test-{speaker}.csv", sorted(recordings.glob(f"*_{speaker}_*.wav")))
+        print(f"== fold: test speaker {speaker}")
+        n = min(args.pool, len(train_files))
+        reference = simulate(
+            project=project,
+            manifest=pool,
+            test_manifest=test,
+            config=SimulationConfig(["random"], seed_size=n, batch=n, budget=n, repeats=1),
+            progress=lambda line: print("reference", line.strip(), flush=True),
+            store=False,
+        )
+        ref_acc = reference["strategies"]["random"]["mean"][-1]["accuracy"]
+        result = simulate(
+            project=project,
+            manifest=pool,
+            test_manifest=test,
+            config=SimulationConfig(
+                strategies,
+                seed_size=args.seed_size,
+                batch=args.batch,
+                budget=args.budget,
+                repeats=args.repeats,
+            ),
+            progress=lambda line: print(line, flush=True),
+        )
+        out = var / f"learning_curves-{speaker}"
+        out.mkdir(exist_ok=True)
+        result["reference"] = {"labels": n, "accuracy": ref_acc}
+        (out / "learning_curves.json").write_text(json.dumps(result, indent=1))
+        plot_learning_curves(result, out / "learning_curves.png")
+        _report(result, ref_acc, n)
+        print(f"curves: {out}")
+    print(f"total {time.monotonic() - started:.0f} s")
+
+
+def _report(result: dict, ref_acc: float, n: int) -> None:
+    target = REFERENCE_SHARE * ref_acc
+    print(f"all-labels reference ({n} labels): accuracy {ref_acc:.3f}; 95% of it: {target:.3f}")
+    names = list(result["strategies"])
+    labels = [p["labels"] for p in result["strategies"]["random"]["mean"]]
+    print("| labels | " + " | ".join(f"{s} acc (F1)" for s in names) + " |")
+    print("|---:|" + "---:|" * len(names))
+    for i, lab in enumerate(labels):
+        cells = []
+        for s in names:
+            p = result["strategies"][s]["mean"][i]
+            cells.append(f"{p['accuracy']:.3f} ± {p['accuracy_std']:.3f} ({p['macro_f1']:.3f})")
+        print(f"| {lab} | " + " | ".join(cells) + " |")
+    needed = {s: labels_to_reach(result["strategies"][s]["mean"], target) for s in names}
+    budget = labels[-1]
+    for s, k in needed.items():
+        print(f"{s}: reaches {target:.3f} at {k if k else f'> {budget}'} labels")
+    best = (
+        min((k, s) for s, k in needed.items() if s != "random" and k)
+        if any(k for s, k in needed.items() if s != "random")
+        else None
+    )
+    if best is None:
+        print("label-efficiency ratio: n/a (no strategy reached the target within the budget)")
+    elif needed["random"]:
+        ratio = best[0] / needed["random"]
+        print(
+            f"label-efficiency ratio ({best[1]} / random): {best[0]}/{needed['random']} = "
+            f"{ratio:.2f} (target <= {TARGET_RATIO})"
+        )
+    else:
+        print(
+            f"label-efficiency ratio ({best[1]} / random): < {best[0]}/{budget} = "
+            f"{best[0] / budget:.2f} (random did not reach the target within {budget} labels)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+"""Log-mel features: one-shot and streaming computation, NPZ cache, fixed windows.
+
+Pure NumPy/PyTorch; never imports Django.
+
+Framing convention: the (resampled) signal is padded with ``n_fft // 2`` zeros at both
+ends and cut into frames of ``n_fft`` samples every ``hop`` samples, so frame ``i`` is
+centred on time ``i * hop_ms / 1000`` seconds. The padding is done by hand (rather than
+``center=True`` in the STFT) because it makes the streaming computation exact: every
+frame is computed from exactly the same samples as in the one-shot computation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+# Samples read per block when streaming a file (about 4 s at 16 kHz): bounds memory use.
+STREAM_BLOCK_SAMPLES = 65_536
+# torchaudio's default sinc-resampler settings; also used to size the block overlap.
+_RESAMPLE_LOWPASS_WIDTH = 6
+_RESAMPLE_ROLLOFF = 0.99
+CACHE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel settings. Frozen so it can key caches; ``key()`` is stable across runs.
+
+    Attributes:
+        sample_rate: target rate in Hz; audio is resampled to it first.
+        n_mels: number of mel bands.
+        win_ms: STFT window length in milliseconds (25 ms).
+        hop_ms: STFT hop in milliseconds (10 ms) -> 100 frames per second.
+        f_min, f_max: mel filterbank range in Hz; ``f_max=None`` means Nyquist.
+        log_floor: power floor before the natural log, avoids log(0).
+        window_s, window_hop_s: model window length and hop in seconds for long clips.
+        n_fft: FFT size; ``None`` means the next power of two >= the window length.
+    """
+
+    sample_rate: int = 16_000
+    n_mels: int = 64
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    f_min: float = 0.0
+    f_max: float | None = None
+    log_floor: float = 1e-6
+    window_s: float = 1.0
+    window_hop_s: float = 0.5
+    n_fft: int | None = None
+
+    @property
+    def win_length(self) -> int:
+        """Window length in samples at ``sample_rate``."""
+        return round(self.sample_rate * self.win_ms / 1000.0)
+
+    @property
+    def hop_length(self) -> int:
+        """Hop in samples at ``sample_rate``."""
+        return round(self.sample_rate * self.hop_ms / 1000.0)
+
+    @property
+    def fft_size(self) -> int:
+        """FFT size in samples (also the frame span used for padding and streaming)."""
+        if self.n_fft is not None:
+            return self.n_fft
+        return 1 << max(0, math.ceil(math.log2(self.win_length)))
+
+    @property
+    def frames_per_second(self) -> float:
+        return 1000.0 / self.hop_ms
+
+    @property
+    def window_frames(self) -> int:
+        """Model window length in feature frames."""
+        return max(1, round(self.window_s * self.frames_per_second))
+
+    @property
+    def window_hop_frames(self) -> int:
+        """Hop between model windows in feature frames."""
+        return max(1, round(self.window_hop_s * self.frames_per_second))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def key(self) -> str:
+        """Short stable hash of the settings that change the features (not the windows)."""
+        d = self.to_dict()
+        # Window settings only affect cut_windows, not the cached log-mel matrix.
+        d.pop("window_s")
+        d.pop("window_hop_s")
+        d["_v"] = CACHE_FORMAT_VERSION
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@lru_cache(maxsize=16)
+def _mel_transform(config: FeatureConfig) -> torchaudio.transforms.MelSpectrogram:
+    # Cached per config: building the filterbank costs more than a short clip's STFT.
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=config.sample_rate,
+        n_fft=config.fft_size,
+        win_length=config.win_length,
+        hop_length=config.hop_length,
+        f_min=config.f_min,
+        f_max=config.f_max,
+        n_mels=config.n_mels,
+        power=2.0,
+        center=False,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+
+
+def _to_mono_tensor(waveform: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(samples,) or (samples, channels) or (channels, samples) -> float32 (samples,)."""
+    x = torch.as_tensor(waveform, dtype=torch.float32)
+    if x.ndim == 2:
+        # The longer axis is time: soundfile gives (samples, channels), torchaudio the reverse.
+        x = x.mean(dim=1) if x.shape[0] >= x.shape[1] else x.mean(dim=0)
+    elif x.ndim != 1:
+        raise ValueError(f"waveform must be 1-D or 2-D, got shape {tuple(x.shape)}")
+    return x
+
+
+def _frames_to_logmel(padded: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Already-padded samples -> log-mel (n_mels, frames) for every full frame."""
+    with torch.no_grad():
+        mel = _mel_transform(config)(padded)
+    return torch.log(torch.clamp(mel, min=config.log_floor))
+
+
+def compute_logmel(
+    waveform: np.ndarray | torch.Tensor, sr: int, config: FeatureConfig | None = None
+) -> np.ndarray:
+    """Log-mel spectrogram of a whole waveform.
+
+    Args:
+        waveform: samples, (samples,) or 2-D multichannel (averaged to mono), any float scale.
+        sr: waveform sample rate in Hz.
+        config: feature settings (defaults to ``FeatureConfig()``).
+
+    Returns:
+        float32 array (n_mels, frames), natural-log power; frames = 1 + samples // hop
+        (at the target rate), at least one frame.
+    """
+    config = config or FeatureConfig()
+    x = _to_mono_tensor(waveform)
+    if sr != config.sample_rate:
+        x = torchaudio.functional.resample(x, sr, config.sample_rate)
+    pad = config.fft_size // 2
+    x = torch.nn.functional.pad(x, (pad, pad))
+    if x.numel() < config.fft_size:
+        x = torch.nn.functional.pad(x, (0, config.fft_size - x.numel()))
+    return _frames_to_logmel(x, config).numpy().astype(np.float32, copy=False)
+
+
+def _read_blocks(reader: sf.SoundFile, block: int) -> Iterator[torch.Tensor]:
+    """Mono float32 blocks of ``block`` samples (last one shorter) from an open file."""
+    while True:
+        data = reader.read(block, dtype="float32", always_2d=True)
+        if len(data) == 0:
+            return
+        yield torch.from_numpy(data.mean(axis=1))
+
+
+def _resampled_blocks(
+    blocks: Iterator[torch.Tensor], sr_in: int, sr_out: int
+) -> Iterator[torch.Tensor]:
+    """Resample a stream of blocks so the concatenation equals one-shot resampling.
+
+    Each output piece is resampled from its input piece plus ``context`` samples on both
+    sides (the sinc kernel's reach), and pieces start at multiples of the reduced input
+    rate so output samples fall on the same grid as in the one-shot computation.
+    """
+    if sr_in == sr_out:
+        yield from blocks
+        return
+    g = math.gcd(sr_in, sr_out)
+    step_in, step_out = sr_in // g, sr_out // g
+    reach = math.ceil(
+        _RESAMPLE_LOWPASS_WIDTH * step_in / (_RESAMPLE_ROLLOFF * min(step_in, step_out))
+    )
+    context = (math.ceil((reach + step_in) / step_in) + 1) * step_in
+    piece = max(1, STREAM_BLOCK_SAMPLES // step_in) * step_in
+    buf = torch.zeros(0)
+    buf_start = 0  # input index of buf[0]
+    done = 0  # input index up to which output has been emitted
+    exhausted = False
+    it = iter(blocks)
+    while True:
+        while not exhausted and buf_start + buf.numel() < done + piece + context:
+            nxt = next(it, None)
+            if nxt is None:
+                exhausted = True
+            else:
+                buf = torch.cat([buf, nxt])
+        buf_end = buf_start + buf.numel()
+        if done >= buf_end:
+            return
+        end = min(done + piece, buf_end)
+        lo = max(buf_start, done - context)
+        hi = min(buf_end, end + context)
+        out = torchaudio.functional.resample(buf[lo - buf_start : hi - buf_start], sr_in, sr_out)
+        offset = (done - lo) // step_in * step_out
+        count = math.ceil((end - done) * step_out / step_in)
+        yield out[offset : offset + count]
+        done = end
+        # Keep only the context needed before the next piece.
+        keep_from = max(buf_start, done - context)
+        buf = buf[keep_from - buf_start :]
+        buf_start = keep_from
+
+
+def stream_logmel(
+    source: str | os.PathLike[str] | BinaryIO | sf.SoundFile,
+    config: FeatureConfig | None = None,
+    block_samples: int = STREAM_BLOCK_SAMPLES,
+) -> np.ndarray:
+    """Log-mel of an audio file read in blocks, so a long file is never decoded whole.
+
+    Matches ``compute_logmel`` on the decoded file to float32 rounding. Only the
+    (much smaller) feature matrix is held in full.
+
+    Args:
+        source: path, binary file object, or an open ``soundfile.SoundFile``.
+        config: feature settings.
+        block_samples: samples read per block at the file's rate.
+
+    Returns:
+        float32 (n_mels, frames).
+    """
+    config = config or FeatureConfig()
+    own = not isinstance(source, sf.SoundFile)
+    reader = sf.SoundFile(source) if own else source
+    try:
+        blocks = _resampled_blocks(
+            _read_blocks(reader, block_samples), reader.samplerate, config.sample_rate
+        )
+        n_fft, hop, pad = config.fft_size, config.hop_length, config.fft_size // 2
+        buf = torch.zeros(pad)
+        outs: list[torch.Tensor] = []
+        for block in blocks:
+            buf = torch.cat([buf, block])
+            if buf.numel() >= n_fft:
+                n_frames = 1 + (buf.numel() - n_fft) // hop
+                outs.append(_frames_to_logmel(buf[: (n_frames - 1) * hop + n_fft], config))
+                buf = buf[n_frames * hop :]
+        buf = torch.cat([buf, torch.zeros(pad)])
+        if not outs and buf.numel() < n_fft:
+            buf = torch.nn.functional.pad(buf, (0, n_fft - buf.numel()))
+        if buf.numel() >= n_fft:
+            outs.append(_frames_to_logmel(buf, config))
+    finally:
+        if own:
+            reader.close()
+    return torch.cat(outs, dim=1).numpy().astype(np.float32, copy=False)
+
+
+def cache_path(root: str | os.PathLike[str], clip_sha256: str, config: FeatureConfig) -> Path:
+    """Where a clip's features live: ``root/ab/<sha256>_<config key>.npz``."""
+    if len(clip_sha256) < 8:
+        raise ValueError("clip_sha256 looks too short to be a SHA-256 hex digest")
+    return Path(root) / clip_sha256[:2] / f"{clip_sha256}_{config.key()}.npz"
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while data := f.read(chunk):
+            h.update(data)
+    return h.hexdigest()
+
+
+def load_or_compute(
+    source: str | os.PathLike[str] | BinaryIO | sf.SoundFile,
+    config: FeatureConfig,
+    cache_root: str | os.PathLike[str] | None = None,
+    clip_sha256: str | None = None,
+) -> np.ndarray:
+    """Features of a clip from the NPZ cache, computing (streaming) and saving on a miss.
+
+    Args:
+        source: path, binary file object or open SoundFile of the clip.
+        config: feature settings; part of the cache key.
+        cache_root: cache directory; ``None`` disables caching.
+        clip_sha256: the clip's content hash; computed from ``source`` if it is a path.
+
+    Returns:
+        float32 (n_mels, frames).
+    """
+    if cache_root is None:
+        return stream_logmel(source, config)
+    if clip_sha256 is None:
+        if not isinstance(source, str | os.PathLike):
+            raise ValueError("clip_sha256 is required when source is not a path")
+        clip_sha256 = file_sha256(source)
+    path = cache_path(cache_root, clip_sha256, config)
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["config_key"]) == config.key():
+                    return data["features"].astype(np.float32, copy=False)
+        except (OSError, KeyError, ValueError):
+            pass  # Corrupt or foreign file: recompute and overwrite.
+    feats = stream_logmel(source, config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write to a temp file then rename, so a concurrent reader never sees half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            buf = io.BytesIO()
+            np.savez(buf, features=feats, config_key=config.key(), clip_sha256=clip_sha256)
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return feats
+
+
+def cut_windows(
+    features: np.ndarray,
+    frames_per_window: int,
+    hop_frames: int,
+    pad_value: float | None = None,
+) -> np.ndarray:
+    """Cut (n_mels, T) features into overlapping fixed-length windows.
+
+    The last window is padded at the end so every frame is covered; a clip shorter than
+    one window gives one padded window.
+
+    Args:
+        features: (n_mels, T).
+        frames_per_window: window length in frames.
+        hop_frames: hop between window starts in frames.
+        pad_value: padding value; ``None`` uses the clip's minimum (quietest) value,
+            which looks like silence to the model.
+
+    Returns:
+        (n_windows, n_mels, frames_per_window), same dtype; window ``k`` starts at frame
+        ``k * hop_frames``.
+    """
+    if features.ndim != 2:
+        raise ValueError(f"features must be (n_mels, T), got {features.shape}")
+    if frames_per_window < 1 or hop_frames < 1:
+        raise ValueError("frames_per_window and hop_frames must be >= 1")
+    n_mels, t = features.shape
+    n_windows = n_windows_for(t, frames_per_window, hop_frames)
+    total = (n_windows - 1) * hop_frames + frames_per_window
+    if pad_value is None:
+        pad_value = float(features.min()) if features.size else 0.0
+    padded = np.full((n_mels, total), pad_value, dtype=features.dtype)
+    padded[:, :t] = features
+    starts = np.arange(n_windows) * hop_frames
+    idx = starts[:, None] + np.arange(frames_per_window)[None, :]
+    return np.ascontiguousarray(padded[:, idx].transpose(1, 0, 2))
+
+
+def n_windows_for(n_frames: int, frames_per_window: int, hop_frames: int) -> int:
+    """Number of windows ``cut_windows`` makes from ``n_frames`` frames."""
+    if n_frames <= frames_per_window:
+        return 1
+    return 1 + math.ceil((n_frames - frames_per_window) / hop_frames)
+
+
+def summary_features(features: np.ndarray) -> np.ndarray:
+    """Cheap per-clip vector for cold start: per-band mean and std, (2 * n_mels,)."""
+    return np.concatenate([features.mean(axis=1), features.std(axis=1)]).astype(np.float32)

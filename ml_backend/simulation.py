@@ -1,0 +1,387 @@
+"""Active-learning simulation: replay the labeling loop with an oracle to measure strategies.
+
+For each strategy and repeat, a throwaway project (the source project's ontology, label mode
+and target rate) imports the pool's audio *without* its labels, processes it, ranks it for a
+cold start, then loops: the next clips in queue order are answered by the oracle (the
+manifest's labels) through `annotation_submit`, a training runs through `training_request` and
+the worker's `training_execute`, pre-labeling re-ranks the rest (`prelabel_execute`), and the
+active version is scored on a held-out test manifest. The result, learning curves per
+strategy, is stored on the source project's MLConfig for the model page.
+
+Everything runs in this process with Celery tasks eager: no broker message is sent, so a
+running worker never races the simulation for its jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from labelapp.errors import DomainError
+from labelapp.models import Clip, Membership, Project
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.clips import clip_process
+from labelapp.services.imports import ImportItem, import_job_create, import_run
+from labelapp.services.manifests import items_from_csv
+from labelapp.services.projects import membership_set, project_create
+from labelapp.services.queue import clips_available_to
+from ml_backend.dataset import features_root
+from ml_backend.features import FeatureConfig, load_or_compute
+from ml_backend.infer import predict_batch
+from ml_backend.inference import load_model
+from ml_backend.metrics import compute_metrics
+from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
+from ml_backend.prelabel import prelabel_execute, prelabel_request
+from ml_backend.training import ml_config, training_execute, training_request
+from ml_backend.uncertainty import STRATEGIES
+from ontology.services import label_resolve
+
+BASELINE = "random"
+SIMULATION_USERNAME = "earmark-simulator"
+SELECTABLE = sorted(set(STRATEGIES) - {"cold_start"})
+
+
+@dataclass
+class SimulationConfig:
+    """What to simulate. The first round labels `seed_size` clips, each later one `batch`."""
+
+    strategies: list[str]
+    seed_size: int = 50
+    batch: int = 50
+    budget: int = 400
+    repeats: int = 3
+    keep: bool = False  # keep the simulation projects (to inspect them) instead of deleting
+
+    def __post_init__(self) -> None:
+        names = list(dict.fromkeys(self.strategies))
+        unknown = [n for n in names if n not in SELECTABLE]
+        if unknown:
+            raise DomainError(
+                f"unknown strategy {', '.join(unknown)}; choose from {', '.join(SELECTABLE)}"
+            )
+        if BASELINE not in names:  # every comparison needs the baseline
+            names.append(BASELINE)
+        self.strategies = names
+        if min(self.seed_size, self.batch, self.budget, self.repeats) < 1:
+            raise DomainError("seed size, batch, budget and repeats must be at least 1")
+
+
+@dataclass
+class _Oracle:
+    items: list[ImportItem]  # the pool, labels stripped
+    answers: list[list[int]]  # label ids per item, in the same order
+    test_paths: list[Path]
+    test_labels: list[list[int]]
+    test_features: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+Progress = Callable[[str], None]
+
+
+def _read_labeled(project: Project, manifest: Path) -> tuple[list[ImportItem], list[list[int]]]:
+    """Items of a CSV manifest without their labels, and the labels as ids of the ontology."""
+    items, answers = [], []
+    for item in items_from_csv(manifest):
+        if item.error:
+            raise DomainError(f"{manifest.name}: {item.name}: {item.error}")
+        refs = list(item.clip_labels) + [lb for seg in item.segments for lb in seg["labels"]]
+        if not refs:
+            raise DomainError(f"{manifest.name}: {item.name} has no labels: the oracle needs them")
+        # By name or path always: labels_resolve would read a digit string as a label id.
+        labels = list({label_resolve(ontology=project.ontology, ref=r).pk: r for r in refs})
+        if project.label_mode == Project.LabelMode.SINGLE and len(labels) > 1:
+            raise DomainError(f"{manifest.name}: {item.name} has several labels (single-label)")
+        items.append(ImportItem(name=item.name, path=item.path, metadata=item.metadata))
+        answers.append(labels)
+    if not items:
+        raise DomainError(f"{manifest.name} names no audio")
+    return items, answers
+
+
+def _simulator():
+    user, created = get_user_model().objects.get_or_create(
+        username=SIMULATION_USERNAME,
+        defaults={"is_active": False, "first_name": "Earmark", "last_name": "simulation"},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+@contextlib.contextmanager
+def _tasks_in_process() -> Iterator[None]:
+    """Celery tasks run inline (on commit, as a worker would run them) for the duration."""
+    from labelapp.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous
+
+
+def _project_for(source: Project, strategy: str, repeat: int, user, epochs: int) -> Project:
+    sim = project_create(
+        name=f"{source.name[:120]} · simulate {strategy} #{repeat} {uuid.uuid4().hex[:6]}",
+        description=f"active-learning simulation of project {source.pk}; deleted when done",
+        ontology=source.ontology,
+        label_mode=source.label_mode,
+        # The oracle answers with clip labels; no segments means no segment extraction either.
+        annotation_mode=Project.AnnotationMode.CLIP,
+        target_sample_rate=source.target_sample_rate,
+        leaves_only=source.leaves_only,
+    )
+    membership_set(project=sim, user=user, role=Membership.Role.ANNOTATOR)
+    # No automatic trigger: the simulation trains after each batch itself.
+    MLConfig.objects.update_or_create(
+        project=sim, defaults={"enabled": False, "strategy": strategy, "epochs": epochs}
+    )
+    return sim
+
+
+def _import_pool(sim: Project, oracle: _Oracle, order: list[int], user) -> dict[int, list[int]]:
+    """Import the pool in `order`, process every clip here; answers keyed by clip id."""
+    items = [oracle.items[i] for i in order]
+    job = import_job_create(project=sim, user=user, source="cli", total=len(items))
+    job = import_run(project=sim, items=items, job=job)
+    if job.error:
+        raise DomainError(job.error)
+    answers: dict[int, list[int]] = {}
+    for i, outcome in zip(order, job.report, strict=True):
+        if outcome["status"] == "rejected":
+            raise DomainError(f"{outcome['name']}: {outcome['error']}")
+        answers.setdefault(outcome["clip_id"], oracle.answers[i])
+    for clip_id in answers:  # a no-op ("skipped") where the eager task processed it already
+        clip_process(clip_id)
+    return answers
+
+
+def _run_prelabel(sim: Project) -> None:
+    for run_id in PrelabelRun.objects.filter(
+        project=sim, status=PrelabelRun.Status.QUEUED
+    ).values_list("pk", flat=True):
+        prelabel_execute(run_id)
+
+
+def _evaluate(sim: Project, oracle: _Oracle) -> dict:
+    """Accuracy and macro-F1 of the project's active version on the test manifest."""
+    version = ModelVersion.objects.filter(project=sim, status=ModelVersion.Status.ACTIVE).first()
+    if version is None:
+        return {"accuracy": None, "macro_f1": None, "model_version": None}
+    model, _config, extra = load_model(version.artifact_path)
+    fc = FeatureConfig.from_dict(version.feature_config or extra["feature"])
+    key = f"{fc.key()}:{fc.window_s}:{fc.window_hop_s}"
+    if key not in oracle.test_features:
+        oracle.test_features[key] = [
+            load_or_compute(p, fc, cache_root=features_root()) for p in oracle.test_paths
+        ]
+    multi = bool(extra.get("multi_label"))
+    out = predict_batch(
+        model,
+        oracle.test_features[key],
+        fc,
+        parents=extra.get("parents") if multi else None,
+    )
+    # Test labels the model never saw still count: as classes it scores 0 for.
+    classes = list(version.classes or extra["classes"])
+    for labels in oracle.test_labels:
+        classes.extend(lb for lb in labels if lb not in classes)
+    probs = np.zeros((len(oracle.test_paths), len(classes)))
+    probs[:, : out["clip_probs"].shape[1]] = out["clip_probs"]
+    index = {lb: i for i, lb in enumerate(classes)}
+    if multi:
+        y = np.zeros_like(probs, dtype=np.int64)
+        for row, labels in enumerate(oracle.test_labels):
+            y[row, [index[lb] for lb in labels]] = 1
+    else:
+        y = np.array([index[labels[0]] for labels in oracle.test_labels])
+    metrics = compute_metrics(y, probs, multi_label=multi)
+    return {
+        "accuracy": round(float(metrics["accuracy"]), 4),
+        "macro_f1": round(float(metrics["macro_f1"]), 4),
+        "model_version": version.name,
+    }
+
+
+def _simulate_one(
+    source: Project,
+    oracle: _Oracle,
+    strategy: str,
+    repeat: int,
+    config: SimulationConfig,
+    epochs: int,
+    progress: Progress,
+) -> list[dict]:
+    user = _simulator()
+    sim = _project_for(source, strategy, repeat, user, epochs)
+    try:
+        order = list(range(len(oracle.items)))
+        random.Random(repeat).shuffle(order)  # one import order per repeat, shared by strategies
+        answers = _import_pool(sim, oracle, order, user)
+        if strategy != BASELINE:  # the baseline labels in (shuffled) import order
+            prelabel_execute(prelabel_request(project=sim).pk)
+        points: list[dict] = []
+        used = 0
+        while used < config.budget:
+            started = time.monotonic()
+            want = min(config.batch if used else config.seed_size, config.budget - used)
+            clips = list(clips_available_to(sim, user, timezone.now())[:want])
+            if not clips:
+                break
+            for clip in clips:
+                annotation_submit(clip=clip, user=user, clip_labels=answers[clip.pk])
+            used += len(clips)
+            run = training_request(project=sim, user=user, trigger="simulate")
+            training_execute(run.pk)  # a no-op when the eager task ran it on commit
+            run.refresh_from_db()
+            _run_prelabel(sim)
+            point = {"labels": used, **_evaluate(sim, oracle)}
+            if run.status != TrainingRun.Status.SUCCEEDED:
+                point["error"] = (run.error or run.message)[:300]
+            point["seconds"] = round(time.monotonic() - started, 2)
+            points.append(point)
+            acc = "n/a" if point["accuracy"] is None else f"{point['accuracy']:.3f}"
+            f1 = "n/a" if point["macro_f1"] is None else f"{point['macro_f1']:.3f}"
+            progress(
+                f"{strategy:>16} repeat {repeat + 1}/{config.repeats}: {used:>5} labels  "
+                f"accuracy {acc}  macro-F1 {f1}  ({point['seconds']:.1f} s)"
+                + (f"  [{point['error']}]" if "error" in point else "")
+            )
+        return points
+    finally:
+        if not config.keep:
+            project_delete_with_media(sim)
+
+
+def project_delete_with_media(project: Project) -> None:
+    """Delete a project with its stored originals, peaks and model artifacts. The feature
+    cache is content-addressed and shared, so it stays."""
+    clips = Clip.objects.filter(project=project).values_list("file", "peaks_file")
+    versions = ModelVersion.objects.filter(project=project).values_list("artifact_path", flat=True)
+    names = [n for pair in clips for n in pair if n] + [n for n in versions if n]
+    project.delete()
+    for name in names:
+        with contextlib.suppress(OSError, NotImplementedError):
+            default_storage.delete(name)
+
+
+def mean_curve(repeats: list[list[dict]]) -> list[dict]:
+    """Pointwise mean over repeats, by labels used; points without a model are left out."""
+    by_labels: dict[int, list[dict]] = {}
+    for points in repeats:
+        for p in points:
+            by_labels.setdefault(p["labels"], []).append(p)
+    curve = []
+    for labels in sorted(by_labels):
+        row: dict = {"labels": labels, "n": len(by_labels[labels])}
+        for metric in ("accuracy", "macro_f1"):
+            values = [p[metric] for p in by_labels[labels] if p[metric] is not None]
+            row[metric] = round(float(np.mean(values)), 4) if values else None
+            row[f"{metric}_std"] = round(float(np.std(values)), 4) if values else None
+        curve.append(row)
+    return curve
+
+
+def simulate(
+    *,
+    project: Project,
+    manifest: Path,
+    test_manifest: Path,
+    config: SimulationConfig,
+    progress: Progress | None = None,
+    store: bool = True,
+) -> dict:
+    """Learning curves of each strategy on `manifest` (pool) scored on `test_manifest`.
+
+    Returns {"strategies": {name: {"repeats": [[point, ...], ...], "mean": [...]}}, ...} with
+    points {"labels", "accuracy", "macro_f1", "model_version", "seconds"}; with `store`, also
+    saves it on the project's MLConfig.learning_curves."""
+    progress = progress or (lambda line: None)
+    items, answers = _read_labeled(project, Path(manifest))
+    test_items, test_labels = _read_labeled(project, Path(test_manifest))
+    missing = [t.name for t in test_items if t.path is None or not Path(t.path).is_file()]
+    if missing:
+        raise DomainError(f"test audio not found: {', '.join(missing[:5])}")
+    oracle = _Oracle(items, answers, [Path(t.path) for t in test_items], test_labels)
+    epochs = ml_config(project).epochs
+    started = time.monotonic()
+    result: dict = {
+        "project": project.pk,
+        "created_at": timezone.now().isoformat(),
+        "manifest": Path(manifest).name,
+        "test_manifest": Path(test_manifest).name,
+        "pool_size": len(items),
+        "test_size": len(test_items),
+        "settings": {
+            "seed_size": config.seed_size,
+            "batch": config.batch,
+            "budget": min(config.budget, len(items)),
+            "repeats": config.repeats,
+            "epochs": epochs,
+            "label_mode": project.label_mode,
+        },
+        "strategies": {},
+    }
+    with _tasks_in_process():
+        for strategy in config.strategies:
+            repeats = [
+                _simulate_one(project, oracle, strategy, r, config, epochs, progress)
+                for r in range(config.repeats)
+            ]
+            result["strategies"][strategy] = {"repeats": repeats, "mean": mean_curve(repeats)}
+    result["seconds"] = round(time.monotonic() - started, 1)
+    if store:
+        MLConfig.objects.filter(pk=ml_config(project).pk).update(learning_curves=result)
+    return result
+
+
+def plot_learning_curves(result: dict, path: Path) -> Path:
+    """Accuracy and macro-F1 against labels used, the mean curve of each strategy (a band
+    of one standard deviation across repeats); the random baseline dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    for ax, metric, title in zip(
+        axes, ("accuracy", "macro_f1"), ("Accuracy", "Macro-F1"), strict=True
+    ):
+        for name, data in result["strategies"].items():
+            pts = [p for p in data["mean"] if p[metric] is not None]
+            if not pts:
+                continue
+            x = np.array([p["labels"] for p in pts])
+            y = np.array([p[metric] for p in pts])
+            sd = np.array([p[f"{metric}_std"] or 0.0 for p in pts])
+            style = {"linestyle": "--", "color": "black"} if name == BASELINE else {}
+            (line,) = ax.plot(x, y, marker="o", markersize=3, label=name, **style)
+            ax.fill_between(x, y - sd, y + sd, alpha=0.12, color=line.get_color())
+        ax.set_title(title)
+        ax.set_xlabel("labels used")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right")
+    s = result.get("settings", {})
+    fig.suptitle(
+        f"Active learning: pool {result.get('pool_size')}, test {result.get('test_size')}, "
+        f"{s.get('repeats')} repeats"
+    )
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

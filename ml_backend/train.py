@@ -1,0 +1,367 @@
+"""Training loop: stratified split, AdamW + one-cycle LR, early stopping on macro-F1.
+
+Pure PyTorch/NumPy. Deterministic on CPU for a given seed and thread count: all
+randomness (init, shuffling, augmentation) comes from generators seeded here.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+
+from ml_backend import hierarchy
+from ml_backend.features import cut_windows
+from ml_backend.metrics import compute_metrics
+from ml_backend.model import AudioCNN, ModelConfig, load_matching_state, probabilities
+
+ProgressFn = Callable[[float, str], None]
+StopFn = Callable[[], bool]
+
+
+class TrainingCancelled(Exception):
+    """Raised when ``should_stop()`` returns true during training."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings.
+
+    Attributes:
+        model: architecture; ``n_mels`` and ``n_classes`` are filled in from the data
+            when left at their defaults mismatching it.
+        epochs: maximum epochs; the one-cycle schedule spans all of them.
+        batch_size: windows per step.
+        lr: peak learning rate of the one-cycle schedule.
+        weight_decay: AdamW decoupled weight decay.
+        val_fraction: share of groups held out (stratified) for early stopping; 0 = none.
+        patience: epochs without validation macro-F1 improvement before stopping.
+        loss: "ce" (cross-entropy / BCE) or "focal".
+        focal_gamma: focusing exponent for the focal loss.
+        class_weighting: weight classes by inverse frequency (pos_weight for BCE).
+        label_smoothing: cross-entropy label smoothing (single-label only).
+        mixup_alpha: if > 0, mix pairs of training windows (powers added, weights from
+            Beta(alpha, alpha)) and their losses.
+        parents: label hierarchy; multi-label targets are expanded to ancestors.
+        window_frames, window_hop_frames: used when X is a list of variable-length clips.
+        seed: seeds torch, numpy and random.
+        num_threads: torch intra-op threads during training.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    val_fraction: float = 0.1
+    patience: int = 8
+    loss: str = "ce"
+    focal_gamma: float = 2.0
+    class_weighting: bool = True
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
+    parents: list[int] | None = None
+    window_frames: int = 100
+    window_hop_frames: int = 50
+    seed: int = 0
+    num_threads: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+
+@dataclass
+class TrainResult:
+    model: AudioCNN
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    config: TrainConfig
+    best_epoch: int = 0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - legacy global RNG used by some libraries
+    torch.manual_seed(seed)
+
+
+def _prepare(
+    x: np.ndarray | Sequence[np.ndarray],
+    y: np.ndarray | Sequence[Any],
+    groups: Sequence[Any] | None,
+    config: TrainConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows (N, M, F) float32, targets (N,) or (N, C), and group ids (N,)."""
+    y_arr = np.asarray(y)
+    if isinstance(x, np.ndarray) and x.ndim == 3:
+        windows = x.astype(np.float32, copy=False)
+        g = np.asarray(groups) if groups is not None else np.arange(len(windows))
+        return windows, y_arr, g
+    # Variable-length clips: cut into windows, each inheriting its clip's label and group.
+    parts, ys, gs = [], [], []
+    clip_groups = list(groups) if groups is not None else list(range(len(x)))
+    for i, feats in enumerate(x):
+        w = cut_windows(
+            np.asarray(feats, np.float32), config.window_frames, config.window_hop_frames
+        )
+        parts.append(w)
+        ys.extend([y_arr[i]] * len(w))
+        gs.extend([clip_groups[i]] * len(w))
+    return np.concatenate(parts), np.asarray(ys), np.asarray(gs)
+
+
+def _split(
+    y: np.ndarray, groups: np.ndarray, multi_label: bool, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) with whole groups on one side, stratified by class."""
+    uniq, first = np.unique(groups, return_index=True)
+    if val_fraction <= 0 or len(uniq) < 4:
+        return np.arange(len(y)), np.zeros(0, dtype=np.int64)
+    # Stratify on one label per group: the class for single-label, the rarest positive
+    # class (or "none") for multi-label.
+    if multi_label:
+        freq = y.sum(axis=0)
+        strat = np.array(
+            [
+                int(np.flatnonzero(row)[np.argmin(freq[np.flatnonzero(row)])]) if row.any() else -1
+                for row in y[first]
+            ]
+        )
+    else:
+        strat = y[first].astype(np.int64)
+    _, counts = np.unique(strat, return_counts=True)
+    n_val = max(1, round(val_fraction * len(uniq)))
+    can_stratify = counts.min() >= 2 and n_val >= len(counts)
+    tr_g, va_g = train_test_split(
+        uniq, test_size=n_val, random_state=seed, stratify=strat if can_stratify else None
+    )
+    va_mask = np.isin(groups, va_g)
+    return np.flatnonzero(~va_mask), np.flatnonzero(va_mask)
+
+
+class _Loss(nn.Module):
+    """Cross-entropy / BCE, optionally focal and class-weighted. logits (B, C)."""
+
+    def __init__(
+        self, config: TrainConfig, multi_label: bool, weights: torch.Tensor | None
+    ) -> None:
+        super().__init__()
+        self.multi_label = multi_label
+        self.focal = config.loss == "focal"
+        self.gamma = config.focal_gamma
+        self.smoothing = config.label_smoothing
+        self.weights = weights
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.multi_label:
+            bce = nn.functional.binary_cross_entropy_with_logits(
+                logits, target, pos_weight=self.weights, reduction="none"
+            )
+            if self.focal:
+                p = torch.sigmoid(logits)
+                pt = target * p + (1 - target) * (1 - p)
+                bce = (1 - pt).pow(self.gamma) * bce
+            return bce.mean()
+        if self.focal:
+            logp = torch.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
+            loss = -((1 - logp.exp()).pow(self.gamma)) * logp
+            if self.weights is not None:
+                loss = loss * self.weights[target]
+            return loss.mean()
+        return nn.functional.cross_entropy(
+            logits, target, weight=self.weights, label_smoothing=self.smoothing
+        )
+
+
+def _class_weights(y: np.ndarray, n_classes: int, multi_label: bool) -> torch.Tensor:
+    if multi_label:
+        pos = y.sum(axis=0)
+        # pos_weight = negatives / positives, capped so a rare class cannot dominate.
+        w = np.clip((len(y) - pos) / np.maximum(pos, 1), 1.0, 20.0)
+    else:
+        counts = np.bincount(y.astype(np.int64), minlength=n_classes).astype(np.float64)
+        w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+        w = np.clip(w, 0.0, 20.0)
+    return torch.as_tensor(w, dtype=torch.float32)
+
+
+@torch.inference_mode()
+def _band_stats(
+    model: AudioCNN, x: np.ndarray, max_windows: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean/std (n_mels,) of the inputs as the model sees them before band
+    normalisation (i.e. after peak normalisation), on up to ``max_windows`` windows."""
+    step = max(1, len(x) // max_windows)  # evenly spaced: rows may be sorted by class
+    sub = model.level_normalize(torch.from_numpy(np.ascontiguousarray(x[::step])))
+    return sub.mean(dim=(0, 2)).numpy(), sub.std(dim=(0, 2)).numpy()
+
+
+@torch.inference_mode()
+def predict_windows(model: AudioCNN, windows: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Clip probabilities (N, C) for windows (N, M, F), model in eval mode."""
+    model.eval()
+    outs = []
+    for i in range(0, len(windows), batch_size):
+        logits = model(torch.from_numpy(windows[i : i + batch_size]))["clip_logits"]
+        outs.append(probabilities(logits, model.config.multi_label))
+    if not outs:
+        return np.zeros((0, model.config.n_classes), dtype=np.float32)
+    return torch.cat(outs).numpy()
+
+
+def train_model(
+    x: np.ndarray | Sequence[np.ndarray],
+    y: np.ndarray | Sequence[Any],
+    groups: Sequence[Any] | None = None,
+    config: TrainConfig | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> TrainResult:
+    """Train an ``AudioCNN``.
+
+    Args:
+        x: windows (N, n_mels, frames) or a list of per-clip (n_mels, T_i) arrays.
+        y: (N,) class indices (single-label) or (N, C) 0/1 targets (multi-label).
+        groups: group id per row (e.g. clip or recording id) kept on one side of the split.
+        config: training settings; ``config.model.multi_label`` selects the loss.
+        init_state: previous state dict for a warm start; tensors whose name and shape
+            match are copied (a head with a different class count starts fresh).
+        progress: called as ``progress(fraction in [0, 1], message)`` after each epoch.
+        should_stop: polled every step; if it returns true, ``TrainingCancelled`` is raised.
+
+    Returns:
+        TrainResult with the best-validation model (eval mode), its validation metrics
+        (training metrics when there is no validation split) and per-epoch history.
+    """
+    config = config or TrainConfig()
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(config.num_threads)
+    try:
+        return _train(x, y, groups, config, init_state, progress, should_stop)
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _train(x, y, groups, config, init_state, progress, should_stop) -> TrainResult:  # noqa: ANN001
+    seed_everything(config.seed)
+    windows, targets, group_ids = _prepare(x, y, groups, config)
+    multi = config.model.multi_label
+    n_classes = targets.shape[1] if multi else max(config.model.n_classes, int(targets.max()) + 1)
+    if multi and config.parents is not None:
+        targets = hierarchy.expand_targets(targets, config.parents)
+    mcfg = dataclasses.replace(config.model, n_mels=windows.shape[1], n_classes=n_classes)
+    config = dataclasses.replace(config, model=mcfg)
+
+    tr_idx, va_idx = _split(targets, group_ids, multi, config.val_fraction, config.seed)
+    model = AudioCNN(mcfg)
+    if init_state is not None:
+        load_matching_state(model, init_state)
+    x_tr = windows[tr_idx]
+    model.set_normalization(*_band_stats(model, x_tr))
+
+    xt = torch.from_numpy(np.ascontiguousarray(x_tr))
+    if multi:
+        yt = torch.as_tensor(targets[tr_idx], dtype=torch.float32)
+    else:
+        yt = torch.as_tensor(targets[tr_idx], dtype=torch.long)
+    weights = _class_weights(targets[tr_idx], n_classes, multi) if config.class_weighting else None
+    loss_fn = _Loss(config, multi, weights)
+
+    n = len(tr_idx)
+    bs = min(config.batch_size, n)
+    # Drop a trailing batch of one: batch norm cannot train on it.
+    steps = n // bs + (1 if n % bs > 1 else 0)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=max(1, steps * config.epochs), pct_start=0.25
+    )
+    rng = np.random.default_rng(config.seed)
+    history: list[dict[str, Any]] = []
+    best_f1, best_epoch, best_state, bad = -1.0, 0, None, 0
+    total_steps = steps * config.epochs
+    for epoch in range(config.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.from_numpy(rng.permutation(n))
+        running = 0.0
+        for s in range(steps):
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled(f"cancelled at epoch {epoch + 1}, step {s + 1}")
+            idx = order[s * bs : (s + 1) * bs]
+            xb, yb = xt[idx], yt[idx]
+            if config.mixup_alpha > 0:
+                lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
+                lam = max(lam, 1 - lam)  # the first clip dominates
+                perm = torch.from_numpy(rng.permutation(len(idx)))
+                # Mix powers, not log powers: log(lam * P1 + (1 - lam) * P2).
+                xb = torch.logaddexp(xb + np.log(lam), xb[perm] + np.log(1 - lam + 1e-8))
+                out = model(xb)
+                loss = lam * loss_fn(out["clip_logits"], yb) + (1 - lam) * loss_fn(
+                    out["clip_logits"], yb[perm]
+                )
+            else:
+                out = model(xb)
+                loss = loss_fn(out["clip_logits"], yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched.last_epoch + 1 < total_steps:
+                sched.step()
+            running += float(loss.detach())
+        entry: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "loss": running / max(1, steps),
+            "lr": float(opt.param_groups[0]["lr"]),
+        }
+        if len(va_idx):
+            probs = predict_windows(model, windows[va_idx])
+            m = compute_metrics(targets[va_idx], probs, multi_label=multi)
+            entry.update(val_accuracy=m["accuracy"], val_macro_f1=m["macro_f1"])
+            if m["macro_f1"] > best_f1:
+                best_f1, best_epoch, bad = m["macro_f1"], epoch + 1, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+        entry["seconds"] = time.perf_counter() - t0
+        history.append(entry)
+        if progress is not None:
+            msg = f"epoch {epoch + 1}/{config.epochs} loss {entry['loss']:.4f}"
+            if "val_macro_f1" in entry:
+                msg += f" val macro-F1 {entry['val_macro_f1']:.3f}"
+            progress((epoch + 1) / config.epochs, msg)
+        if len(va_idx) and bad >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    model.eval()
+    eval_idx = va_idx if len(va_idx) else tr_idx
+    metrics = compute_metrics(
+        targets[eval_idx],
+        predict_windows(model, windows[eval_idx]),
+        multi_label=multi,
+        parents=config.parents,
+    )
+    metrics.update(
+        split="validation" if len(va_idx) else "train",
+        train_size=len(tr_idx),
+        val_size=len(va_idx),
+        best_epoch=best_epoch,
+        epochs_run=len(history),
+    )
+    return TrainResult(
+        model=model, metrics=metrics, history=history, config=config, best_epoch=best_epoch
+    )

@@ -1,0 +1,117 @@
+"""Log-mel features: shapes, streaming equals one-shot, cache, windows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ml_backend import features as F
+from ml_backend.features import FeatureConfig, compute_logmel, cut_windows, stream_logmel
+
+
+def test_shape_dtype_and_frame_rate() -> None:
+    cfg = FeatureConfig(sample_rate=16_000, n_mels=64)
+    x = np.zeros(16_000, dtype=np.float32)  # 1 s
+    out = compute_logmel(x, 16_000, cfg)
+    assert out.dtype == np.float32
+    assert out.shape == (64, 1 + 16_000 // cfg.hop_length)  # 100 frames per second + 1
+
+
+def test_resampling_keeps_duration_in_frames() -> None:
+    cfg = FeatureConfig(sample_rate=16_000)
+    a = compute_logmel(np.zeros(8_000 * 2), 8_000, cfg)
+    b = compute_logmel(np.zeros(16_000 * 2), 16_000, cfg)
+    assert a.shape == b.shape
+
+
+def test_silence_hits_log_floor_and_tone_lands_in_right_band() -> None:
+    cfg = FeatureConfig(sample_rate=8_000, n_mels=40, f_max=4_000.0)
+    silence = compute_logmel(np.zeros(8_000), 8_000, cfg)
+    assert np.allclose(silence, math.log(cfg.log_floor))
+    t = np.arange(8_000) / 8_000
+    low = compute_logmel(np.sin(2 * np.pi * 300 * t), 8_000, cfg)
+    high = compute_logmel(np.sin(2 * np.pi * 2_500 * t), 8_000, cfg)
+    assert low.mean(axis=1).argmax() < high.mean(axis=1).argmax()
+
+
+def test_tiny_clip_gives_one_frame() -> None:
+    out = compute_logmel(np.zeros(10), 8_000, FeatureConfig(sample_rate=8_000))
+    assert out.shape[1] == 1
+
+
+@pytest.mark.parametrize("sr_in", [8_000, 16_000, 22_050, 44_100])
+def test_streaming_matches_one_shot(tmp_path, rng, sr_in: int) -> None:
+    cfg = FeatureConfig(sample_rate=16_000, n_mels=32)
+    x = (0.1 * rng.standard_normal(int(sr_in * 2.7) + 7)).astype(np.float32)
+    path = tmp_path / "clip.wav"
+    sf.write(path, x, sr_in, subtype="FLOAT")
+    one_shot = compute_logmel(x, sr_in, cfg)
+    streamed = stream_logmel(path, cfg, block_samples=3_001)  # odd size on purpose
+    assert streamed.shape == one_shot.shape
+    np.testing.assert_allclose(streamed, one_shot, atol=1e-4)
+
+
+def test_streaming_accepts_open_soundfile_and_stereo(tmp_path, rng) -> None:
+    cfg = FeatureConfig(sample_rate=8_000)
+    x = (0.1 * rng.standard_normal((12_000, 2))).astype(np.float32)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, x, 8_000, subtype="FLOAT")
+    with sf.SoundFile(path) as reader:
+        streamed = stream_logmel(reader, cfg, block_samples=1_000)
+    np.testing.assert_allclose(streamed, compute_logmel(x, 8_000, cfg), atol=1e-4)
+
+
+def test_config_key_is_stable_and_ignores_window_settings() -> None:
+    a = FeatureConfig()
+    assert a.key() == FeatureConfig().key()
+    assert a.key() != FeatureConfig(n_mels=40).key()
+    assert a.key() == FeatureConfig(window_s=2.0, window_hop_s=1.0).key()
+    assert FeatureConfig.from_dict(a.to_dict()) == a
+
+
+def test_cache_round_trip(tmp_path, rng, monkeypatch) -> None:
+    cfg = FeatureConfig(sample_rate=8_000)
+    path = tmp_path / "clip.wav"
+    sf.write(path, (0.1 * rng.standard_normal(8_000)).astype(np.float32), 8_000, subtype="FLOAT")
+    sha = F.file_sha256(path)
+    first = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache")
+    cached = F.cache_path(tmp_path / "cache", sha, cfg)
+    assert cached.exists()
+    assert cached != F.cache_path(tmp_path / "cache", sha, FeatureConfig(n_mels=40))
+
+    def boom(*args, **kwargs):
+        raise AssertionError("cache miss: features recomputed")
+
+    monkeypatch.setattr(F, "stream_logmel", boom)
+    again = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache", clip_sha256=sha)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_cache_needs_hash_for_streams(tmp_path) -> None:
+    with pytest.raises(ValueError, match="clip_sha256"):
+        F.load_or_compute(open(__file__, "rb"), FeatureConfig(), cache_root=tmp_path)  # noqa: SIM115
+
+
+def test_cut_windows_pads_short_clip() -> None:
+    feats = np.arange(4 * 30, dtype=np.float32).reshape(4, 30)
+    w = cut_windows(feats, frames_per_window=50, hop_frames=25)
+    assert w.shape == (1, 4, 50)
+    np.testing.assert_array_equal(w[0, :, :30], feats)
+    assert np.all(w[0, :, 30:] == feats.min())
+    w2 = cut_windows(feats, 50, 25, pad_value=-7.0)
+    assert np.all(w2[0, :, 30:] == -7.0)
+
+
+def test_cut_windows_covers_long_clip_with_overlap() -> None:
+    feats = np.random.default_rng(0).normal(size=(8, 230)).astype(np.float32)
+    w = cut_windows(feats, frames_per_window=100, hop_frames=50)
+    # starts 0, 50, 100, 150 -> the last window (150..250) covers frame 229
+    assert w.shape == (4, 8, 100)
+    for k in range(4):
+        valid = min(100, 230 - 50 * k)
+        np.testing.assert_array_equal(w[k, :, :valid], feats[:, 50 * k : 50 * k + valid])
+    assert F.n_windows_for(230, 100, 50) == 4
+    assert F.n_windows_for(100, 100, 50) == 1

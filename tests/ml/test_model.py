@@ -1,0 +1,107 @@
+"""Model shapes, train-only augmentation, checkpoints, warm-start state copying."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml_backend.model import (
+    AudioCNN,
+    ModelConfig,
+    enable_mc_dropout,
+    load_checkpoint,
+    load_matching_state,
+    save_checkpoint,
+)
+
+SMALL = {"n_mels": 16, "width": 8, "channel_mult": (1, 2), "strides": (2, 2)}
+
+
+@pytest.mark.parametrize("frontend", [0, 4])
+@pytest.mark.parametrize("frames", [1, 37, 100, 256])
+def test_output_shapes(frames: int, frontend: int) -> None:
+    cfg = ModelConfig(n_classes=5, frontend_channels=frontend, **SMALL)
+    model = AudioCNN(cfg).eval()
+    out = model(torch.randn(3, 16, frames))
+    assert out["clip_logits"].shape == (3, 5)
+    t_out = out["frame_logits"].shape[1]
+    assert out["frame_logits"].shape == (3, t_out, 5)
+    assert t_out == -(-frames // cfg.time_downsample)
+    assert out["embedding"].shape == (3, cfg.embedding_dim)
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
+def test_pooling_modes(pooling: str) -> None:
+    model = AudioCNN(ModelConfig(n_classes=2, pooling=pooling, **SMALL)).eval()
+    assert model(torch.randn(2, 16, 40))["clip_logits"].shape == (2, 2)
+
+
+def test_augmentation_only_in_training() -> None:
+    torch.manual_seed(0)
+    model = AudioCNN(ModelConfig(n_classes=3, **SMALL))
+    x = torch.randn(4, 16, 50) - 5
+    model.eval()
+    with torch.no_grad():
+        a, b = model(x)["clip_logits"], model(x)["clip_logits"]
+    assert torch.equal(a, b)
+    assert torch.equal(model.augment(x), x)
+    model.train()
+    assert not torch.equal(model.augment(x), x)
+    assert model.augment(x).shape == x.shape
+
+
+def test_peak_norm_makes_scores_gain_invariant() -> None:
+    model = AudioCNN(ModelConfig(n_classes=3, **SMALL)).eval()
+    x = torch.randn(2, 16, 50) - 5
+    with torch.no_grad():
+        a = model(x)["clip_logits"]
+        b = model(x + 2.3)["clip_logits"]  # +10 dB
+    torch.testing.assert_close(a, b)
+
+
+def test_mc_dropout_varies_but_keeps_batchnorm_frozen() -> None:
+    torch.manual_seed(0)
+    model = AudioCNN(ModelConfig(n_classes=3, dropout=0.5, **SMALL))
+    enable_mc_dropout(model)
+    assert not model.augment.training
+    assert not any(m.training for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    x = torch.randn(2, 16, 50)
+    with torch.no_grad():
+        a, b = model(x)["clip_logits"], model(x)["clip_logits"]
+    assert not torch.equal(a, b)
+
+
+def test_checkpoint_round_trip(tmp_path) -> None:
+    cfg = ModelConfig(n_classes=4, multi_label=True, **SMALL)
+    model = AudioCNN(cfg)
+    model.set_normalization(np.linspace(-5, -1, 16), np.linspace(1, 2, 16))
+    model.eval()
+    path = tmp_path / "model.pt"
+    save_checkpoint(
+        path, model, cfg, extra={"classes": ["a", "b", "c", "d"], "feature": {"n_mels": 16}}
+    )
+    loaded, cfg2, extra = load_checkpoint(path)
+    assert cfg2 == cfg
+    assert extra["classes"] == ["a", "b", "c", "d"]
+    assert not loaded.training
+    x = torch.randn(2, 16, 60)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)["clip_logits"], model(x)["clip_logits"])
+    torch.testing.assert_close(loaded.norm_mean, model.norm_mean)
+
+
+def test_load_matching_state_skips_changed_head() -> None:
+    old = AudioCNN(ModelConfig(n_classes=3, **SMALL))
+    new = AudioCNN(ModelConfig(n_classes=5, **SMALL))
+    copied = load_matching_state(new, old.state_dict())
+    assert "stem.0.weight" in copied
+    assert "frame_head.weight" not in copied
+    torch.testing.assert_close(new.stem[0].weight, old.stem[0].weight)
+
+
+def test_config_dict_round_trip() -> None:
+    cfg = ModelConfig(n_classes=7, channel_mult=(1, 2, 4), strides=(2, 2, 1))
+    d = cfg.to_dict()
+    assert isinstance(d["channel_mult"], list)
+    assert ModelConfig.from_dict(d) == cfg

@@ -1,0 +1,105 @@
+"""Training on synthetic separable data: accuracy, determinism, warm start, cancel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml_backend.model import ModelConfig
+from ml_backend.train import TrainConfig, TrainingCancelled, train_model
+
+from .conftest import make_separable
+
+SMALL = ModelConfig(n_mels=16, width=8, channel_mult=(1, 2), strides=(2, 2), dropout=0.1)
+
+
+def _config(**kw) -> TrainConfig:
+    base = {"model": SMALL, "epochs": 8, "batch_size": 16, "lr": 1e-2, "seed": 0}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    return make_separable(n_per_class=30, n_classes=3, n_mels=16, frames=32)
+
+
+def test_learns_separable_problem(data) -> None:
+    x, y = data
+    calls: list[tuple[float, str]] = []
+    result = train_model(x, y, config=_config(), progress=lambda f, m: calls.append((f, m)))
+    assert result.metrics["accuracy"] >= 0.9
+    assert result.metrics["macro_f1"] >= 0.9
+    assert result.metrics["split"] == "validation"
+    assert result.metrics["val_size"] > 0
+    assert len(result.metrics["per_class"]) == 3
+    assert not result.model.training
+    assert calls and calls[-1][0] <= 1.0 and all(0 < f <= 1 for f, _ in calls)
+    assert len(result.history) == len(calls)
+    # Normalisation statistics were learned from the data, not left at defaults.
+    assert not torch.allclose(result.model.norm_mean, torch.zeros(16))
+    x_test, y_test = make_separable(n_per_class=10, n_classes=3, n_mels=16, frames=32, seed=9)
+    with torch.no_grad():
+        pred = result.model(torch.from_numpy(x_test))["clip_logits"].argmax(1).numpy()
+    assert (pred == y_test).mean() >= 0.9
+
+
+def test_deterministic_for_a_seed(data) -> None:
+    x, y = data
+    cfg = _config(epochs=2)
+    a = train_model(x, y, config=cfg).model.state_dict()
+    b = train_model(x, y, config=cfg).model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    c = train_model(x, y, config=_config(epochs=2, seed=1)).model.state_dict()
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_warm_start_with_changed_class_count(data) -> None:
+    x, y = data
+    first = train_model(x, y, config=_config(epochs=6))
+    # A fourth class appears: the head is new, the backbone is reused.
+    x4, y4 = make_separable(n_per_class=30, n_classes=4, n_mels=16, frames=32, seed=3)
+    warm = train_model(
+        x4, y4, config=_config(epochs=1, lr=1e-4), init_state=first.model.state_dict()
+    )
+    cold = train_model(x4, y4, config=_config(epochs=1, lr=1e-4))
+    assert warm.model.config.n_classes == 4
+    w_stem = warm.model.stem[0].weight
+    assert torch.allclose(w_stem, first.model.stem[0].weight, atol=1e-2)
+    assert not torch.allclose(cold.model.stem[0].weight, first.model.stem[0].weight, atol=1e-2)
+
+
+def test_cancellation(data) -> None:
+    x, y = data
+    polls = {"n": 0}
+
+    def stop() -> bool:
+        polls["n"] += 1
+        return polls["n"] > 3
+
+    with pytest.raises(TrainingCancelled):
+        train_model(x, y, config=_config(), should_stop=stop)
+
+
+def test_multi_label_with_hierarchy() -> None:
+    x, y = make_separable(n_per_class=30, n_classes=3, n_mels=16, frames=32, seed=5)
+    # Classes 0..2 are leaves under a root 3 ("any sound"): multi-label targets.
+    targets = np.zeros((len(y), 4), dtype=np.float32)
+    targets[np.arange(len(y)), y] = 1
+    cfg = _config(
+        model=ModelConfig(**{**SMALL.to_dict(), "multi_label": True}), parents=[3, 3, 3, -1]
+    )
+    result = train_model(x, targets, config=cfg)
+    assert result.model.config.multi_label
+    assert result.metrics["mAP"] > 0.9
+    assert set(result.metrics["per_level"]) == {"0", "1"}
+
+
+def test_variable_length_clips_are_windowed() -> None:
+    x, y = make_separable(n_per_class=12, n_classes=2, n_mels=16, frames=32, seed=7)
+    clips = [np.concatenate([w, w], axis=1)[:, : 20 + 3 * (i % 10)] for i, w in enumerate(x)]
+    cfg = _config(epochs=2, window_frames=16, window_hop_frames=8)
+    result = train_model(clips, y, groups=[f"clip{i}" for i in range(len(clips))], config=cfg)
+    assert result.metrics["train_size"] + result.metrics["val_size"] > len(clips)

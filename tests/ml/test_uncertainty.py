@@ -1,0 +1,126 @@
+"""Active-learning strategies on crafted inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml_backend.uncertainty import STRATEGIES, Hybrid, get_strategy, kcenter_greedy
+
+UNCERTAINTY = ["least_confidence", "margin", "entropy"]
+
+
+def test_registry_has_all_strategies() -> None:
+    assert set(STRATEGIES) == {
+        "least_confidence",
+        "margin",
+        "entropy",
+        "bald",
+        "kcenter",
+        "hybrid",
+        "random",
+        "cold_start",
+    }
+    with pytest.raises(ValueError):
+        get_strategy("nope")
+
+
+@pytest.mark.parametrize("name", UNCERTAINTY + ["hybrid"])
+def test_even_split_more_uncertain_than_confident(name: str) -> None:
+    probs = np.array([[0.99, 0.01], [0.5, 0.5], [0.8, 0.2]])
+    s = STRATEGIES[name].score(probs)
+    assert s[1] > s[2] > s[0]
+    assert STRATEGIES[name].select(1, probs).tolist() == [1]
+
+
+@pytest.mark.parametrize("name", UNCERTAINTY)
+def test_multi_label_scores(name: str) -> None:
+    probs = np.array([[0.99, 0.01, 0.98], [0.5, 0.45, 0.55]])
+    s = STRATEGIES[name].score(probs, multi_label=True)
+    assert s[1] > s[0]
+
+
+def test_bald_prefers_disagreeing_passes() -> None:
+    agree = np.tile([[0.5, 0.5]], (6, 1))  # uncertain but every pass says so
+    disagree = np.array([[0.95, 0.05], [0.05, 0.95]] * 3)  # confident passes that disagree
+    confident = np.tile([[0.99, 0.01]], (6, 1))
+    mc = np.stack([agree, disagree, confident], axis=1)  # (passes, N, C)
+    s = STRATEGIES["bald"].score(mc_probs=mc)
+    assert s[1] > s[0] and s[1] > s[2]
+    assert s[0] == pytest.approx(0.0, abs=1e-9)
+    assert STRATEGIES["bald"].select(1, mc_probs=mc).tolist() == [1]
+    ml = STRATEGIES["bald"].score(mc_probs=mc, multi_label=True)
+    assert ml[1] > ml[0]
+    with pytest.raises(ValueError):
+        STRATEGIES["bald"].score(np.zeros((3, 2)))
+
+
+def test_kcenter_picks_spread_out_points() -> None:
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], dtype=float)
+    pts = np.concatenate([c + 0.1 * rng.standard_normal((25, 2)) for c in centers])
+    picked = kcenter_greedy(pts, 4)
+    clusters = {int(i) // 25 for i in picked}
+    assert clusters == {0, 1, 2, 3}
+    # With labelled points in clusters 0 and 1, the next picks come from 2 and 3.
+    sel = STRATEGIES["kcenter"].select(2, embeddings=pts, labeled_embeddings=centers[:2])
+    assert {int(i) // 25 for i in sel} == {2, 3}
+    s = STRATEGIES["kcenter"].score(embeddings=pts, labeled_embeddings=centers[:2])
+    assert s[60] > s[10]
+
+
+def test_hybrid_avoids_duplicates_among_uncertain() -> None:
+    # Six equally uncertain items: three near-duplicates at A, three at B, C, D.
+    emb = np.array([[0, 0], [0, 0.01], [0.01, 0], [5, 5], [-5, 5], [5, -5]], dtype=float)
+    probs = np.tile([[0.5, 0.5]], (6, 1))
+    probs = np.concatenate([probs, [[0.99, 0.01]] * 4])
+    emb = np.concatenate([emb, [[50, 50]] * 4])  # far away but confident
+    # Candidate pool = 2 * 3 = the six uncertain items.
+    sel = Hybrid(candidate_factor=2).select(3, probs, embeddings=emb)
+    assert len(sel) == 3
+    assert all(i < 6 for i in sel)  # only uncertain candidates
+    assert sum(i < 3 for i in sel) <= 1  # at most one of the near-duplicates
+
+
+def test_random_is_seeded_and_respects_exclude() -> None:
+    probs = np.full((50, 2), 0.5)
+    a = STRATEGIES["random"].select(10, probs, seed=3)
+    b = STRATEGIES["random"].select(10, probs, seed=3)
+    c = STRATEGIES["random"].select(10, probs, seed=4)
+    assert a.tolist() == b.tolist() and a.tolist() != c.tolist()
+    assert len(set(a.tolist())) == 10
+    sel = STRATEGIES["entropy"].select(5, probs, exclude=[0, 1, 2])
+    assert not {0, 1, 2} & set(sel.tolist())
+
+
+def test_cold_start_covers_clusters() -> None:
+    rng = np.random.default_rng(1)
+    # Cheap features with three well-separated groups of different sizes.
+    feats = np.concatenate(
+        [rng.normal(m, 0.2, size=(n, 6)) for m, n in [(0, 60), (4, 25), (-4, 10)]]
+    )
+    groups = np.repeat([0, 1, 2], [60, 25, 10])
+    sel = STRATEGIES["cold_start"].select(3, features=feats, seed=0)
+    assert set(groups[sel].tolist()) == {0, 1, 2}
+    s = STRATEGIES["cold_start"].score(features=feats)
+    assert s.shape == (95,)
+    assert s[:60].mean() > s[85:].mean()  # dense group is more representative
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_uniform_interface(name: str) -> None:
+    rng = np.random.default_rng(2)
+    n = 30
+    probs = rng.dirichlet(np.ones(4), size=n)
+    inputs = {
+        "mc_probs": rng.dirichlet(np.ones(4), size=(5, n)),
+        "embeddings": rng.normal(size=(n, 8)),
+        "labeled_embeddings": rng.normal(size=(3, 8)),
+        "features": rng.normal(size=(n, 6)),
+    }
+    strat = STRATEGIES[name]
+    s = strat.score(probs, **inputs)
+    assert s.shape == (n,)
+    sel = strat.select(7, probs, **inputs)
+    assert len(sel) == 7 and len(set(sel.tolist())) == 7
+    assert sel.min() >= 0 and sel.max() < n

@@ -1,0 +1,164 @@
+"""`simulate_al` replays the labeling loop with an oracle and writes learning curves."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from django.core.management import CommandError, call_command
+
+from labelapp.models import Clip, Project
+from labelapp.services.projects import project_create
+from ml_backend.models import MLConfig, TrainingRun
+from ontology.services import label_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SR = 8000
+TONES = {"low": 300.0, "mid": 1100.0, "high": 2900.0}  # Hz, one class each
+
+
+def _tone_manifest(folder: Path, name: str, per_class: int, seed: int) -> Path:
+    """Half-second tones with jittered pitch and noise, and a CSV naming their class."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for label, freq in TONES.items():
+        for i in range(per_class):
+            t = np.arange(int(0.5 * SR)) / SR
+            f = freq * rng.uniform(0.93, 1.07)
+            audio = 0.4 * np.sin(2 * np.pi * f * t) + 0.02 * rng.standard_normal(len(t))
+            path = folder / f"{name}-{label}-{i}.wav"
+            sf.write(path, audio.astype(np.float32), SR, subtype="PCM_16")
+            rows.append({"audio": path.name, "labels": label})
+    manifest = folder / f"{name}.csv"
+    with open(manifest, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["audio", "labels"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+@pytest.fixture
+def tones_project(lead):
+    project = project_create(name="Tones", created_by=lead, target_sample_rate=SR)
+    for name in TONES:
+        label_create(ontology=project.ontology, name=name)
+    MLConfig.objects.update_or_create(project=project, defaults={"epochs": 1})
+    return project
+
+
+@pytest.fixture
+def few_steps(monkeypatch):
+    # Training's floor of optimizer steps is for real label sets; tones need a handful.
+    monkeypatch.setattr("ml_backend.training.MIN_STEPS", 8)
+
+
+@pytest.mark.slow  # eight real trainings: about a minute on two cores
+def test_it_writes_learning_curves_for_each_strategy_and_the_random_baseline(
+    tones_project, few_steps, tmp_path, client_for, lead
+):
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=8, seed=1)
+    test = _tone_manifest(tmp_path / "test", "test", per_class=3, seed=2)
+    out = tmp_path / "out"
+
+    call_command(
+        "simulate_al",
+        str(tones_project.pk),
+        "--manifest", str(pool),
+        "--test-manifest", str(test),
+        "--strategy", "margin",
+        "--seed-size", "6",
+        "--batch", "5",
+        "--budget", "11",
+        "--repeats", "2",
+        "--out", str(out),
+    )  # fmt: skip
+
+    result = json.loads((out / "learning_curves.json").read_text())
+    assert set(result["strategies"]) == {"margin", "random"}
+    assert result["pool_size"] == 24 and result["test_size"] == 9
+    for data in result["strategies"].values():
+        assert len(data["repeats"]) == 2
+        for points in data["repeats"]:
+            assert [p["labels"] for p in points] == [6, 11]
+            for p in points:
+                assert 0.0 <= p["accuracy"] <= 1.0
+                assert 0.0 <= p["macro_f1"] <= 1.0
+                assert p["model_version"].startswith("v")
+        assert [p["labels"] for p in data["mean"]] == [6, 11]
+        assert all(p["n"] == 2 and 0.0 <= p["accuracy"] <= 1.0 for p in data["mean"])
+    assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The curves are on the project's model page; the throwaway projects are gone.
+    tones_project.refresh_from_db()
+    assert MLConfig.objects.get(project=tones_project).learning_curves == result
+    answer = client_for(lead).get(f"/api/projects/{tones_project.pk}/model/")
+    assert answer.status_code == 200
+    assert set(answer.json()["config"]["learning_curves"]["strategies"]) == {"margin", "random"}
+    assert list(Project.objects.values_list("pk", flat=True)) == [tones_project.pk]
+    assert not Clip.objects.exists()
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.slow
+def test_it_trains_and_ranks_with_the_worker_code_in_each_round(tones_project, few_steps, tmp_path):
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=4, seed=3)
+    test = _tone_manifest(tmp_path / "test", "test", per_class=2, seed=4)
+
+    call_command(
+        "simulate_al",
+        "Tones",
+        "--manifest", str(pool),
+        "--test-manifest", str(test),
+        "--strategy", "random",
+        "--seed-size", "6",
+        "--batch", "3",
+        "--budget", "9",
+        "--repeats", "1",
+        "--out", str(tmp_path / "out"),
+        "--keep",
+    )  # fmt: skip
+
+    sim = Project.objects.exclude(pk=tones_project.pk).get()
+    runs = list(TrainingRun.objects.filter(project=sim).order_by("pk"))
+    assert [(r.trigger, r.status) for r in runs] == [("simulate", "succeeded")] * 2
+    # The oracle answered 9 clips through the annotation service; the rest await.
+    assert Clip.objects.filter(project=sim, annotation_count=1).count() == 9
+    assert sim.prelabel_runs.filter(status="succeeded").count() == 2
+    assert sim.model_versions.filter(status="active").count() == 1
+
+
+def test_it_refuses_a_pool_without_labels(tones_project, tmp_path):
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=2, seed=5)
+    unlabeled = tmp_path / "pool" / "unlabeled.csv"
+    unlabeled.write_text("audio\n" + "".join(f"{p.name}\n" for p in pool.parent.glob("*.wav")))
+
+    with pytest.raises(CommandError, match="has no labels"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(unlabeled), "--test-manifest", str(pool),
+            "--out", str(tmp_path / "out"),
+        )  # fmt: skip
+    assert list(Project.objects.values_list("pk", flat=True)) == [tones_project.pk]
+
+
+def test_the_model_page_shows_stored_curves_which_patch_cannot_overwrite(
+    tones_project, lead, client_for, client
+):
+    curves = {"created_at": "2026-11-21T10:00:00+00:00", "strategies": {"random": {"mean": []}}}
+    MLConfig.objects.filter(project=tones_project).update(learning_curves=curves)
+    url = f"/api/projects/{tones_project.pk}/model/"
+
+    answer = client_for(lead).patch(url, {"learning_curves": {}, "epochs": 2}, format="json")
+
+    assert answer.status_code == 200
+    assert answer.json()["config"]["learning_curves"] == curves
+    assert answer.json()["config"]["epochs"] == 2
+    client.force_login(lead)
+    page = client.get(f"/projects/{tones_project.pk}/model/")
+    assert page.status_code == 200
+    assert b'data-testid="learning-curves"' in page.content
