@@ -59,8 +59,6 @@ class Augment(nn.Module):
             x = x + (amp @ basis)[:, :, None]
         if cfg.aug_freq_warp > 0 or cfg.aug_time_stretch > 0:
             x = _warp(x, cfg.aug_freq_warp, cfg.aug_time_stretch)
-        if cfg.aug_onset_cut_frames > 0:
-            x = _onset_cut(x, cfg.aug_onset_cut_frames, cfg.aug_onset_cut_p)
         if cfg.aug_shift_frames > 0:
             shift = torch.randint(-cfg.aug_shift_frames, cfg.aug_shift_frames + 1, (b, 1))
             src = torch.arange(t)[None, :] - shift
@@ -69,31 +67,6 @@ class Augment(nn.Module):
             floor = x.amin(dim=(1, 2), keepdim=True)
             x = torch.where(valid, moved, floor)
         return x
-
-
-def _shift_left(x: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
-    """Drop the first ``cut[i]`` frames of example i, filling the end with its minimum."""
-    b, m, t = x.shape
-    src = torch.arange(t)[None, :] + cut[:, None]
-    valid = (src < t)[:, None, :]
-    moved = x.gather(2, src.clamp(max=t - 1)[:, None, :].expand(b, m, t))
-    return torch.where(valid, moved, x.amin(dim=(1, 2), keepdim=True))
-
-
-def _onset_cut(x: torch.Tensor, max_cut: int, p: float) -> torch.Tensor:
-    """Remove the start of the sound: everything before its onset (first frame within
-    20 dB of the loudest) plus up to ``max_cut`` frames of it, with probability p.
-
-    Some recordings are trimmed so tightly that the initial consonant is clipped; this
-    teaches the model not to rely on it. x: (B, M, T) log-mel.
-    """
-    b = x.shape[0]
-    energy = torch.logsumexp(x, dim=1)  # (B, T) log of total frame power
-    loud = energy > energy.amax(dim=1, keepdim=True) - 20 * LN_PER_DB
-    onset = loud.float().argmax(dim=1)  # first loud frame
-    cut = onset + torch.randint(0, max_cut + 1, (b,))
-    cut = torch.where(torch.rand(b) < p, cut, torch.zeros_like(cut))
-    return _shift_left(x, cut)
 
 
 def _warp(x: torch.Tensor, freq_warp: float, time_stretch: float) -> torch.Tensor:

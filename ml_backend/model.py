@@ -49,8 +49,6 @@ class ModelConfig:
             depend on recording level (levels differ by ~20 dB between FSDD speakers).
         dynamic_range_db: after peak_norm, clamp values more than this many dB below the
             peak, hiding noise-floor differences between recordings (None = no clamp).
-        cepstral_keep: if > 0, smooth each frame's spectrum by keeping only this many DCT
-            (cepstral) coefficients, removing pitch harmonics (speaker-specific).
         pooling: "attention" (decision-level attention over frames) or "mean".
         aug_*: training-only augmentation (see ``Augment``); aug_mixstyle_* control
             frequency-wise MixStyle (``_freq_mixstyle``).
@@ -66,15 +64,11 @@ class ModelConfig:
     dropout: float = 0.2
     block_dropout: float = 0.0
     multi_label: bool = False
-    clip_cmn: bool = False
-    cepstral_keep: int = 0
     peak_norm: bool = True
     dynamic_range_db: float | None = 50.0
     pooling: str = "attention"
     aug_gain_db: float = 6.0
     aug_shift_frames: int = 10
-    aug_onset_cut_frames: int = 0
-    aug_onset_cut_p: float = 0.5
     aug_noise_prob: float = 0.3
     aug_noise_snr_db: tuple[float, float] = (15.0, 40.0)
     aug_eq_db: float = 0.0
@@ -110,16 +104,6 @@ class ModelConfig:
                 continue
             kw[k] = tuple(v) if isinstance(v, list) and "tuple" in str(kinds[k].type) else v
         return cls(**kw)
-
-
-def _lifter_matrix(n: int, keep: int) -> torch.Tensor:
-    """(n, n) projection onto the first ``keep`` orthonormal DCT-II basis vectors."""
-    k = torch.arange(n, dtype=torch.float64)
-    dct = torch.cos(torch.pi / n * (k[None, :] + 0.5) * k[:, None])  # (freq index, band)
-    dct[0] *= 1 / np.sqrt(2)
-    dct *= np.sqrt(2 / n)
-    basis = dct[:keep]
-    return (basis.T @ basis).float()
 
 
 class ResBlock1d(nn.Module):
@@ -185,10 +169,6 @@ class AudioCNN(nn.Module):
         self.register_buffer("norm_mean", torch.zeros(m))
         self.register_buffer("norm_std", torch.ones(m))
         self.augment = Augment(config)
-        if config.cepstral_keep > 0:
-            self.register_buffer("lifter", _lifter_matrix(m, config.cepstral_keep))
-        else:
-            self.lifter = None
         w = config.width
         self.frontend: nn.Module = nn.Identity()
         stem_in = m
@@ -229,15 +209,6 @@ class AudioCNN(nn.Module):
             x = x - x.amax(dim=(1, 2), keepdim=True)
             if cfg.dynamic_range_db is not None:
                 x = x.clamp_min(-cfg.dynamic_range_db * LN_PER_DB)
-        if cfg.clip_cmn:
-            # Per-clip band means over the louder frames (within 30 dB of the clip's
-            # loudest frame), so padding and silence do not dominate.
-            frame_level = x.amax(dim=1, keepdim=True)
-            w = (frame_level > frame_level.amax(dim=2, keepdim=True) - 30 * LN_PER_DB).to(x.dtype)
-            mean = (x * w).sum(dim=2, keepdim=True) / w.sum(dim=2, keepdim=True).clamp_min(1)
-            x = x - mean + mean.mean(dim=1, keepdim=True)
-        if self.lifter is not None:
-            x = torch.einsum("nm,bmt->bnt", self.lifter, x)
         return x
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
