@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -63,7 +64,9 @@ def make_classifier(kind: str, seed: int = 0) -> Pipeline:
             hidden_layer_sizes=(256,), alpha=1e-3, max_iter=600, random_state=seed
         )
     elif kind == "svm":
-        clf = SVC(C=10.0, gamma="scale", probability=True, random_state=seed)
+        # Platt-calibrated probabilities (needed for mAP) from a cross-validated fit;
+        # SVC(probability=True) is deprecated in scikit-learn 1.9.
+        clf = CalibratedClassifierCV(SVC(C=10.0, gamma="scale", random_state=seed), ensemble=False)
     elif kind == "rf":
         clf = RandomForestClassifier(n_estimators=300, n_jobs=2, random_state=seed)
     else:

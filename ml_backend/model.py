@@ -1,14 +1,16 @@
-"""Compact residual CNN over log-mel windows, with in-module augmentation.
+"""Compact CNN over log-mel windows, with augmentation inside the module.
 
 Input is raw log-mel (batch, n_mels, frames) as produced by ``features.compute_logmel``;
-the module normalises it with per-band statistics stored in buffers, so a checkpoint
-carries everything needed to go from features to scores. Pure PyTorch, no Django.
+the module normalises levels (peak, dynamic range) and bands (per-band mean/std learned
+from training data, stored in buffers), so a checkpoint carries everything needed to go
+from features to scores. Pure PyTorch, no Django.
 
-Architecture (TC-ResNet style: mel bands are channels, convolutions run along time,
-which is much cheaper on CPU than 2-D convolutions at equal accuracy for short sounds):
-stem conv -> residual blocks (two convs + batch norm + dropout, strided to downsample
-time) -> frame head and attention head (decision-level attention pooling, so clip
-labels alone train meaningful frame scores).
+Architecture: a small 2-D conv front end (local filters along frequency; on FSDD's
+leave-one-speaker-out folds it raised accuracy from ~0.83 to ~0.88 over full-band 1-D
+filters) -> 1-D residual blocks along time with the remaining frequency rows as
+channels (TC-ResNet style, cheap on CPU) -> frame head and attention head
+(decision-level attention pooling, so clip labels alone train meaningful frame scores).
+The defaults are the configuration tuned with ``benchmarks/ml_fsdd.py``.
 """
 
 from __future__ import annotations
@@ -56,25 +58,25 @@ class ModelConfig:
 
     n_mels: int = 64
     n_classes: int = 2
-    width: int = 48
-    channel_mult: tuple[int, ...] = (1, 2, 2, 4)
-    strides: tuple[int, ...] = (1, 2, 2, 1)
+    width: int = 32
+    channel_mult: tuple[int, ...] = (1, 2, 4)
+    strides: tuple[int, ...] = (1, 2, 2)
     kernel_size: int = 7
-    frontend_channels: int = 0
+    frontend_channels: int = 16
     dropout: float = 0.2
     block_dropout: float = 0.0
     multi_label: bool = False
     peak_norm: bool = True
-    dynamic_range_db: float | None = 50.0
+    dynamic_range_db: float | None = 35.0
     pooling: str = "attention"
     aug_gain_db: float = 6.0
     aug_shift_frames: int = 10
     aug_noise_prob: float = 0.3
     aug_noise_snr_db: tuple[float, float] = (15.0, 40.0)
     aug_eq_db: float = 0.0
-    aug_freq_warp: float = 0.1
-    aug_time_stretch: float = 0.15
-    aug_mixstyle_p: float = 0.0
+    aug_freq_warp: float = 0.0
+    aug_time_stretch: float = 0.0
+    aug_mixstyle_p: float = 0.6
     aug_mixstyle_alpha: float = 0.3
     aug_time_masks: int = 2
     aug_time_mask_frames: int = 8
