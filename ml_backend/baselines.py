@@ -47,7 +47,8 @@ def classic_features(audio: np.ndarray, sr: int) -> np.ndarray:
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS_BASELINE, fmax=sr / 2)
     log_mel = librosa.power_to_db(mel)
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft)
+    # tuning=0: no pitch-tuning estimate (it fails on silent clips and costs time).
+    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, tuning=0.0)
     parts = [m for f in (mfcc, chroma, log_mel) for m in (f.mean(axis=1), f.std(axis=1))]
     return np.concatenate(parts).astype(np.float32)
 

@@ -37,8 +37,8 @@ class TrainConfig:
     """Optimisation settings.
 
     Attributes:
-        model: architecture; ``n_mels`` and ``n_classes`` are filled in from the data
-            when left at their defaults mismatching it.
+        model: architecture and augmentation; ``n_mels`` is taken from the data, and
+            ``n_classes`` from the targets (single-label: at least max label + 1).
         epochs: maximum epochs; the one-cycle schedule spans all of them.
         batch_size: windows per step.
         lr: peak learning rate of the one-cycle schedule.

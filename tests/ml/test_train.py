@@ -103,3 +103,10 @@ def test_variable_length_clips_are_windowed() -> None:
     cfg = _config(epochs=2, window_frames=16, window_hop_frames=8)
     result = train_model(clips, y, groups=[f"clip{i}" for i in range(len(clips))], config=cfg)
     assert result.metrics["train_size"] + result.metrics["val_size"] > len(clips)
+
+
+@pytest.mark.parametrize("options", [{"loss": "focal"}, {"mixup_alpha": 0.4}])
+def test_focal_loss_and_mixup_still_learn(data, options) -> None:
+    x, y = data
+    result = train_model(x, y, config=_config(epochs=6, **options))
+    assert result.metrics["accuracy"] >= 0.8
