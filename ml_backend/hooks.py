@@ -5,6 +5,6 @@ from __future__ import annotations
 
 def annotation_submitted(*, project_id: int) -> None:
     """A human submitted an annotation: count it towards the project's retraining threshold."""
-    from ml_backend.services import training_maybe_trigger
+    from ml_backend.training import training_maybe_start
 
-    training_maybe_trigger(project_id=project_id)
+    training_maybe_start(project_id=project_id)

@@ -59,10 +59,3 @@ def predictions_import(*, clip: Clip, predictions: list[dict]) -> list[Predictio
         )
         out.append(prediction)
     return out
-
-
-def training_maybe_trigger(*, project_id: int) -> None:
-    """Start a training when enough new labels arrived since the last one (see issue 5)."""
-    from ml_backend.training import training_maybe_start
-
-    training_maybe_start(project_id=project_id)

@@ -5,8 +5,8 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from labelapp.errors import DomainError
-from labelapp.services.projects import membership_set, project_resolve
+from labelapp.management import project_or_error
+from labelapp.services.projects import membership_set
 
 PASSWORD_ENV = "EARMARK_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 
@@ -25,10 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, project, username, role, create_user=False, **opts):
         User = get_user_model()
-        try:
-            proj = project_resolve(project)
-        except DomainError as exc:
-            raise CommandError(exc.message) from None
+        proj = project_or_error(project)
         user = User.objects.filter(username=username).first()
         if user is None:
             if not create_user:

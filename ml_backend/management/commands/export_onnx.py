@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from labelapp.errors import DomainError
-from labelapp.services.projects import project_resolve
+from labelapp.management import project_or_error
 from ml_backend.export import export_onnx, verify_onnx
 from ml_backend.inference import load_model
 from ml_backend.selectors import active_model_version
@@ -28,10 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="the .onnx file to write")
 
     def handle(self, *args, project, out, **opts):
-        try:
-            proj = project_resolve(project)
-        except DomainError as exc:
-            raise CommandError(exc.message) from None
+        proj = project_or_error(project)
         version = active_model_version(proj)
         if version is None:
             raise CommandError(f"project {proj.name!r} has no active model version yet")

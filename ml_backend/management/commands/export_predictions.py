@@ -7,8 +7,7 @@ import csv
 
 from django.core.management.base import BaseCommand, CommandError
 
-from labelapp.errors import DomainError
-from labelapp.services.projects import project_resolve
+from labelapp.management import project_or_error
 from ml_backend.models import Prediction
 from ml_backend.selectors import active_model_version
 from ontology.models import Label
@@ -24,10 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", help="file to write (default: standard output)")
 
     def handle(self, *args, project, out=None, **opts):
-        try:
-            proj = project_resolve(project)
-        except DomainError as exc:
-            raise CommandError(exc.message) from None
+        proj = project_or_error(project)
         version = active_model_version(proj)
         if version is None:
             raise CommandError(f"project {proj.name!r} has no active model version yet")

@@ -3,8 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from labelapp.errors import DomainError
-from labelapp.services.projects import project_resolve
+from labelapp.management import project_or_error
 from ml_backend.management.commands._wait import wait_for_row
 from ml_backend.models import PrelabelRun
 from ml_backend.prelabel import prelabel_request
@@ -18,10 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="wait and show progress")
 
     def handle(self, *args, project, wait=False, **opts):
-        try:
-            proj = project_resolve(project)
-        except DomainError as exc:
-            raise CommandError(exc.message) from None
+        proj = project_or_error(project)
         with transaction.atomic():
             run = prelabel_request(project=proj)
         self.stdout.write(f"pre-labeling run {run.pk} queued for {proj.name!r}")
