@@ -152,6 +152,8 @@ class Clip(models.Model):
     import_job = models.ForeignKey(
         ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="clips"
     )
+    # Set when annotators disagree and a lead sends the clip to a reviewer to adjudicate.
+    needs_adjudication = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -167,6 +169,9 @@ class Clip(models.Model):
                 fields=["project", "status", "annotation_count", "-priority", "id"],
                 name="clip_queue_idx",
             ),
+            # The queue when a project wants several annotations per clip: candidates by
+            # priority without a sort, the annotation count checked per row.
+            models.Index(fields=["project", "status", "-priority", "id"], name="clip_rank_idx"),
         ]
 
     def __str__(self) -> str:
@@ -197,6 +202,16 @@ class Annotation(models.Model):
     lead_time = models.FloatField(default=0.0, help_text="Seconds spent labeling.")
     # What the annotator did with the model's suggestions: [{"kind", "label", "action", ...}].
     suggestion_feedback = models.JSONField(default=list, blank=True)
+    # The last review decision; the full trail is in the revisions.
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -262,12 +277,22 @@ class AnnotationRevision(models.Model):
     )
     action = models.CharField(max_length=16, default="submit")
     data = models.JSONField(default=dict)
+    # A reviewer's comment on accept/reject/correct.
+    comment = models.TextField(blank=True)
+    # The client's key for this write: a retried submission with the same key is answered
+    # from this row instead of being saved twice.
+    idempotency_key = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["annotation", "version"]
         constraints = [
             models.UniqueConstraint(fields=["annotation", "version"], name="revision_unique"),
+            models.UniqueConstraint(
+                fields=["author", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="revision_idempotency_unique",
+            ),
         ]
 
 
@@ -316,3 +341,69 @@ class AnnotationDraft(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["clip", "user"], name="draft_unique"),
         ]
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only a hash is stored; the key is shown once, when created."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    # The first characters of the key, shown in lists so a user can tell tokens apart.
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"token {self.prefix}… of {self.user}"
+
+
+class ExportJob(models.Model):
+    """An export of a project's data, written by a worker into the media store."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Format(models.TextChoices):
+        EARMARK = "earmark", "Earmark JSON"
+        LABEL_STUDIO = "label_studio", "Label Studio JSON"
+        CSV = "csv", "CSV"
+        MANIFEST = "manifest", "Training manifest"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    format = models.CharField(max_length=16, choices=Format.choices)
+    # {"status": [...], "label": ..., "annotator": ..., "since": ..., "until": ..., ...}
+    filters = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    progress = models.FloatField(default=0.0)  # 0..1
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    file = models.CharField(max_length=500, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export {self.pk} of {self.project} ({self.status})"

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from labelapp import api, views
+from labelapp import api, urls_dashboard, urls_exports, urls_review, views
 
 api_patterns = [
     path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
@@ -49,6 +49,9 @@ api_patterns = [
     ),
     path("clips/<int:clip_id>/draft/", api.ClipDraftApi.as_view(), name="api-clip-draft"),
     path("clips/<int:clip_id>/skip/", api.ClipSkipApi.as_view(), name="api-clip-skip"),
+    path("", include(urls_review.api_urlpatterns)),
+    path("", include(urls_exports.api_urlpatterns)),
+    path("", include(urls_dashboard.api_urlpatterns)),
     path("", include("ontology.urls")),
     path("", include("ml_backend.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -66,6 +69,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("ml/", include("ml_backend.ls_urls")),
+    path("", include(urls_review.page_urlpatterns)),
+    path("", include(urls_exports.page_urlpatterns)),
+    path("", include(urls_dashboard.page_urlpatterns)),
     path("", include("ontology.page_urls")),
     path("", include("ml_backend.page_urls")),
 ]
