@@ -88,6 +88,7 @@ class ProjectDetailApi(APIView):
             setattr(project, key, value)
         project.full_clean()
         project.save()
+        project = _with_roles(Project.objects.filter(pk=project.pk), request.user).get()
         return Response(ProjectSerializer(project).data)
 
 
@@ -105,11 +106,10 @@ class ProjectMembersApi(APIView):
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = User.objects.filter(username=data.validated_data["username"]).first()
-        if user is None:
-            raise DomainError(f"no user named {data.validated_data['username']!r}")
-        membership = project_services.membership_set(
-            project=project, user=user, role=data.validated_data["role"]
+        membership = project_services.membership_invite(
+            project=project,
+            username=data.validated_data["username"],
+            role=data.validated_data["role"],
         )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -149,7 +149,9 @@ class ProjectUploadApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
-        responses={201: ImportJobSerializer, 400: ImportJobSerializer},
+        # 400: the import job with its per-file report when every file was rejected, or
+        # {detail, code} when the request itself was wrong (no files).
+        responses={201: ImportJobSerializer, 400: OpenApiTypes.OBJECT},
     )
     def post(self, request, project_id: int):
         """Upload audio files. Each file is reported on its own; the batch goes on after a bad
@@ -322,6 +324,15 @@ class ClipAnnotationsApi(APIView):
     @extend_schema(
         request=AnnotationSubmitSerializer,
         responses={201: AnnotationSubmittedSerializer, 200: AnnotationSubmittedSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Saves this submission at most once: a retry with the same key "
+                "answers 200 with the saved annotation. Safe to retry after a 503.",
+            )
+        ],
         summary="Submit your annotation of a clip",
     )
     def post(self, request, clip_id: int):
@@ -329,7 +340,8 @@ class ClipAnnotationsApi(APIView):
         path (or id), checked against the project's rules; segments snap to 10 ms. 201 when it
         is new, 200 when it replaces your earlier one; 409 (`code: stale`) when
         `expected_version` is not the stored version: nothing is overwritten. With `claim_next`
-        the answer carries your next clip (locked to you) so the workspace can show it at once."""
+        the answer carries your next clip (locked to you) so the workspace can show it at once.
+        With an `Idempotency-Key` a retried submission is answered from the first one (200)."""
         clip = selectors.clip_for_user(request.user, clip_id)
         data = AnnotationSubmitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -342,7 +354,11 @@ class ClipAnnotationsApi(APIView):
             expected_version=v["expected_version"],
             lead_time=v["lead_time"],
             suggestion_feedback=v["suggestion_feedback"],
+            idempotency_key=(
+                request.headers.get("Idempotency-Key", "").strip() or v["idempotency_key"]
+            ),
         )
+        replayed = getattr(annotation, "replayed", False)
         annotation = (
             clip.annotations.filter(pk=annotation.pk)
             .select_related("annotator")
@@ -352,8 +368,11 @@ class ClipAnnotationsApi(APIView):
         body = {"annotation": AnnotationOutSerializer(annotation).data}
         if v["claim_next"]:
             body["next"] = _next_for(clip.project, request.user)
-        created = annotation.version == 1
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        created = annotation.version == 1 and not replayed
+        response = Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 # --- Annotation workspace (issue 4) ---------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -46,7 +50,25 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+DB_RETRY_AFTER_S = 5
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database went away (restart, failover, lost connection): a transient state the
+        # client should retry, not a bug. Submissions carry an Idempotency-Key, so a retry
+        # of one whose commit did land is answered from it instead of being saved twice.
+        logger.warning("database unavailable during %s: %s", _view_name(context), exc)
+        response = Response(
+            {
+                "detail": "the database is unavailable for a moment; it is safe to retry this "
+                "request (a submission with the same Idempotency-Key is saved at most once)",
+                "code": "database_unavailable",
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(DB_RETRY_AFTER_S)
+        return response
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
@@ -55,4 +77,13 @@ def exception_handler(exc, context):
         else:
             detail = " ".join(exc.messages)
         return Response({"detail": detail, "code": "invalid"}, status=400)
+    # Imported here: services import this module, and DRF's settings import the
+    # authentication classes that use those services while rest_framework.views loads.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     return drf_exception_handler(exc, context)
+
+
+def _view_name(context) -> str:
+    view = (context or {}).get("view")
+    return type(view).__name__ if view is not None else "a request"

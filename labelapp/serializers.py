@@ -255,6 +255,15 @@ class AnnotationSubmitSerializer(serializers.Serializer):
     claim_next = serializers.BooleanField(
         default=False, help_text="Also hand out (and lock) your next clip; it comes as `next`."
     )
+    idempotency_key = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A key of your choosing for this submission (or the `Idempotency-Key` "
+        "header): a retry with the same key is saved at most once and answers 200 with the "
+        "saved annotation.",
+    )
 
 
 class WorkspaceClipSerializer(serializers.Serializer):

@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "labelapp.ratelimit.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -104,6 +105,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Failed log-ins per username and client address before that pair is refused (429 on the
+# login page) until the window, which starts at the first failure, has passed.
+AUTHENTICATION_BACKENDS = ["labelapp.ratelimit.RateLimitedModelBackend"]
+EARMARK_LOGIN_MAX_FAILURES = env_int("EARMARK_LOGIN_MAX_FAILURES", 10)
+EARMARK_LOGIN_FAILURE_WINDOW_S = env_int("EARMARK_LOGIN_FAILURE_WINDOW_S", 15 * 60)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -153,6 +159,8 @@ FILE_UPLOAD_TEMP_DIR = None
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        # Personal tokens (Token or Bearer); DRF's own keys still work after it.
+        "labelapp.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -171,16 +179,46 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Drops duplicate routes from the schema and describes the Label Studio basic auth.
+    "PREPROCESSING_HOOKS": ["labelapp.schema.drop_duplicate_routes"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "labelapp.schema.document_error_responses",
+    ],
+    # Several models have a `status` (or `source`, `format`): name each choice set once.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "labelapp.models.ImportJob.Status",  # ExportJob's is the same set
+        "ImportSourceEnum": "labelapp.models.ImportJob.Source",
+        "ClipStatusEnum": "labelapp.models.Clip.Status",
+        "AnnotationStatusEnum": "labelapp.models.Annotation.Status",
+        "AnnotationSourceEnum": "labelapp.models.Annotation.Source",
+        "ExportFormatEnum": "labelapp.models.ExportJob.Format",
+        "ModelVersionStatusEnum": "ml_backend.models.ModelVersion.Status",
+        "TrainingRunStatusEnum": "ml_backend.models.TrainingRun.Status",
+        "PrelabelRunStatusEnum": "ml_backend.models.PrelabelRun.Status",
+    },
 }
 
 # --- Cache --------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A dead Redis must cost a request a second at most (the callers fail open).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Not local memory: the web processes and the tests' live servers must share the login
+    # failure counts. Files need no server and no table.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env_str("EARMARK_CACHE_DIR", str(VAR_DIR / "cache")),
+        }
+    }
 
 # --- Celery -------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
@@ -210,6 +248,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-clips": {"task": "labelapp.tasks.clips_sweep_pending", "schedule": 60.0},
     "sweep-stale-trainings": {"task": "ml_backend.tasks.trainings_sweep", "schedule": 60.0},
+    "sweep-exports": {"task": "labelapp.tasks.exports_sweep", "schedule": 60.0},
 }
 
 # --- Security (production) ----------------------------------------------------------------

@@ -24,3 +24,19 @@ def clips_sweep_pending() -> None:
     ids = clips_needing_processing()
     for i in range(0, len(ids), BATCH):
         clips_process.delay(ids[i : i + BATCH])
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def export_run(job_id: int) -> None:
+    from labelapp.exports import export_run as run
+
+    run(job_id)
+
+
+@shared_task(ignore_result=True)
+def exports_sweep() -> None:
+    """Exports whose message never reached a worker, or whose worker died, are sent again."""
+    from labelapp.exports import export_jobs_requeue_stale, export_jobs_resend_pending
+
+    export_jobs_resend_pending()
+    export_jobs_requeue_stale()

@@ -1,6 +1,22 @@
 """URLs of the exports pages and API (included by labelapp.urls)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-api_urlpatterns: list = []
-page_urlpatterns: list = []
+from labelapp import api_exports, views_exports
+
+api_urlpatterns: list = [
+    path(
+        "projects/<int:project_id>/exports/",
+        api_exports.ProjectExportsApi.as_view(),
+        name="api-project-exports",
+    ),
+    path("exports/<int:job_id>/", api_exports.ExportJobDetailApi.as_view(), name="api-export"),
+    path(
+        "exports/<int:job_id>/download",
+        api_exports.ExportJobDownloadApi.as_view(),
+        name="api-export-download",
+    ),
+]
+page_urlpatterns: list = [
+    path("projects/<int:project_id>/exports/", views_exports.exports_page, name="exports-page"),
+]

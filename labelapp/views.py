@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import render
 
 from labelapp import selectors
-from labelapp.errors import DomainError
+from labelapp.errors import DomainError, PermissionDenied
 from labelapp.models import Clip
 
 
 def or_404(fn, *args, **kwargs):
-    """Call a selector; its domain errors (not a member, wrong role) become a page's 404."""
+    """Call a selector: not a member becomes a page's 404 (nothing says the object exists), a
+    member with the wrong role a 403, as in the API."""
     try:
         return fn(*args, **kwargs)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from None
     except DomainError as exc:
         raise Http404(exc.message) from None
 
@@ -60,7 +64,16 @@ def project_detail(request, project_id: int):
 @login_required
 def clip_detail(request, clip_id: int):
     clip = or_404(selectors.clip_for_user, request.user, clip_id)
-    return render(request, "labelapp/clip.html", {"clip": clip, "project": clip.project})
+    role = selectors.role_in_project(request.user, clip.project)
+    return render(
+        request,
+        "labelapp/clip.html",
+        {
+            "clip": clip,
+            "project": clip.project,
+            "can_review": role in (selectors.LEAD, selectors.REVIEWER),
+        },
+    )
 
 
 def healthz(request):

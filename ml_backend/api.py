@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from labelapp import selectors
 from labelapp.errors import NotFound
 from ml_backend.models import ModelVersion, TrainingRun
-from ml_backend.prelabel import prelabel_request
+from ml_backend.prelabel import prelabel_request, rank_request
 from ml_backend.serializers import (
     MLConfigSerializer,
     ModelOverviewSerializer,
@@ -45,9 +45,13 @@ class ProjectModelApi(APIView):
     def patch(self, request, project_id: int):
         """Change the project's active-learning settings (leads)."""
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
-        data = MLConfigSerializer(ml_config(project), data=request.data, partial=True)
+        config = ml_config(project)
+        strategy = config.strategy
+        data = MLConfigSerializer(config, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         data.save()
+        if data.instance.strategy != strategy:  # the queue follows the new strategy at once
+            rank_request(project=project)
         return Response(ModelOverviewSerializer(_overview(project)).data)
 
 

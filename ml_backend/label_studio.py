@@ -27,26 +27,36 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelapp import selectors
+from labelapp.authentication import ApiTokenAuthentication
 from labelapp.errors import DomainError
 from labelapp.models import Clip
+from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
 from ml_backend.selectors import active_model_version
 from ontology.models import Label
 
 
 class BasicTokenAuthentication(authentication.BasicAuthentication):
-    """Basic auth where the password may also be the user's API token (Label Studio stores
-    the backend's credentials in its database: a revocable token is the better secret)."""
+    """Basic auth where the password may also be the user's API token, a personal one or
+    DRF's (Label Studio stores the backend's credentials in its database: a revocable token
+    is the better secret)."""
 
     def authenticate_credentials(self, userid, password, request=None):
+        if password.startswith(KEY_PREFIX):
+            personal = api_token_authenticate(password)
+            if personal is not None and personal.user.username == userid:
+                return personal.user, personal
         token = Token.objects.select_related("user").filter(key=password).first()
         if token is not None and token.user.username == userid and token.user.is_active:
             return token.user, token
         return super().authenticate_credentials(userid, password, request)
 
 
+# The API's personal tokens (`Authorization: Token em_...`) work here as everywhere else;
+# without ApiTokenAuthentication DRF's TokenAuthentication would refuse them with a 401.
 ML_AUTH = [
     BasicTokenAuthentication,
+    ApiTokenAuthentication,
     authentication.TokenAuthentication,
     authentication.SessionAuthentication,
 ]
@@ -227,6 +237,8 @@ class MlWebhookApi(_MlView):
         if action == "START_TRAINING":
             from ml_backend.training import training_request
 
+            # As on POST /api/projects/<id>/train/: starting a training is a lead's call.
+            selectors.project_for_user(request.user, project.pk, (selectors.LEAD,))
             run = training_request(project=project, user=request.user, trigger="manual")
             return Response({"status": "training queued", "run": run.pk}, status=201)
         return Response({"status": "ignored", "action": action})

@@ -52,6 +52,9 @@ class ModelConfig:
         dynamic_range_db: after peak_norm, clamp values more than this many dB below the
             peak, hiding noise-floor differences between recordings (None = no clamp).
         pooling: "attention" (decision-level attention over frames) or "mean".
+        band_center: subtract each example's per-band mean over time after the level
+            normalisation (cepstral mean normalisation in the log-mel domain): removes a
+            recording's fixed spectral colouring (microphone, room, a voice's formant tilt).
         aug_*: training-only augmentation (see ``Augment``); aug_mixstyle_* control
             frequency-wise MixStyle (``_freq_mixstyle``).
     """
@@ -69,6 +72,7 @@ class ModelConfig:
     peak_norm: bool = True
     dynamic_range_db: float | None = 35.0
     pooling: str = "attention"
+    band_center: bool = False
     aug_gain_db: float = 6.0
     aug_shift_frames: int = 10
     aug_noise_prob: float = 0.3
@@ -213,6 +217,8 @@ class AudioCNN(nn.Module):
             x = x - x.amax(dim=(1, 2), keepdim=True)
             if cfg.dynamic_range_db is not None:
                 x = x.clamp_min(-cfg.dynamic_range_db * LN_PER_DB)
+        if cfg.band_center:
+            x = x - x.mean(dim=2, keepdim=True)
         return x
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -260,6 +266,31 @@ def enable_mc_dropout(model: nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.train()
+
+
+def adapt_batchnorm(model: AudioCNN, windows: np.ndarray, batch_size: int = 256) -> None:
+    """Re-estimate every batch-norm layer's statistics on unlabeled windows (AdaBN, Li et al.
+    2016): the weights stay, the per-channel means and variances move to the new data's.
+
+    New voices and microphones shift those statistics; unlabeled clips of the new data are
+    always at hand when pre-labeling, so the model can meet them halfway without a label.
+    windows: (N, n_mels, frames) raw log-mel. The model is left in eval mode.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all batches
+        m.train()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(windows), batch_size):
+                model(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size])))
+    finally:
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+        model.eval()
 
 
 def save_checkpoint(

@@ -141,9 +141,14 @@ class PrelabelRun(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
 
+    class Kind(models.TextChoices):
+        PRELABEL = "prelabel", "Score and rank"  # model outputs, then priorities
+        RANK = "rank", "Rank"  # priorities from stored predictions (e.g. a new strategy)
+
     project = models.ForeignKey(
         "labelapp.Project", on_delete=models.CASCADE, related_name="prelabel_runs"
     )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PRELABEL)
     model_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

@@ -57,6 +57,7 @@ class PrelabelRunSerializer(serializers.ModelSerializer):
             "id",
             "project",
             "model_version",
+            "kind",
             "status",
             "total",
             "done",

@@ -20,6 +20,14 @@ def prelabel(run_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def rank(run_id: int) -> None:
+    """A run of kind `rank`: priorities from stored predictions, no model."""
+    from ml_backend.prelabel import prelabel_execute
+
+    prelabel_execute(run_id)
+
+
+@shared_task(ignore_result=True)
 def trainings_sweep() -> None:
     from ml_backend.training import trainings_sweep_stale
 

@@ -6,8 +6,8 @@ import json
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -181,7 +181,13 @@ class OntologyExportApi(APIView):
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _FormatParamIsOurs
 
-    @extend_schema(parameters=[ExportQuerySerializer], responses={200: OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[ExportQuerySerializer],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/plain"): OpenApiTypes.STR,
+        },
+    )
     def get(self, request, project_id: int):
         project = project_selectors.project_for_user(request.user, project_id)
         query = ExportQuerySerializer(data=request.query_params)
@@ -196,7 +202,17 @@ class OntologyExportApi(APIView):
 
 
 class OntologyChangesApi(APIView):
-    @extend_schema(responses=ChangeOutSerializer(many=True))
+    @extend_schema(
+        responses=inline_serializer(
+            "PaginatedOntologyChangeList",
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": ChangeOutSerializer(many=True),
+            },
+        )
+    )
     def get(self, request, project_id: int):
         project = project_selectors.project_for_user(request.user, project_id)
         paginator = PageNumberPagination()

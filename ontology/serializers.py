@@ -123,7 +123,7 @@ class ExportQuerySerializer(serializers.Serializer):
 
 
 class ChangeOutSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", default=None)
+    user = serializers.CharField(source="user.username", default=None, allow_null=True)
 
     class Meta:
         model = OntologyChange

@@ -32,8 +32,16 @@ def media_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_media_and_eager_tasks(request, settings, media_root):
+def _isolated_media_and_eager_tasks(request, settings, media_root, tmp_path_factory):
     settings.MEDIA_ROOT = str(media_root)
+    # A cache of each test's own: login failure counts and cached dashboard figures must not
+    # leak from one test (or one run) into the next.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path_factory.mktemp("cache")),
+        }
+    }
     # Hashing dominates user creation with the production hasher; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     real_worker = request.node.get_closest_marker("e2e") or request.node.get_closest_marker(

@@ -8,6 +8,7 @@ is enqueued for the worker once the row has committed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
@@ -61,6 +62,10 @@ class ImportItem:
     predictions: list[dict] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     error: str = ""  # a problem found while reading the manifest
+    # Annotations the manifest attributes to someone: {"username" or "email", "status",
+    # "clip_labels", "segments"}. A member of the project keeps theirs; the rest are merged
+    # into the system user's annotation like `clip_labels` and `segments` above.
+    annotations: list[dict] = field(default_factory=list)
 
 
 def original_name_error(name: str) -> str:
@@ -182,19 +187,58 @@ def clip_import(
             staged.unlink(missing_ok=True)
 
 
+def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, list, list]:
+    """(the item's annotations that name a member of the project, as (user, entry) with one
+    entry per member, and the clip labels and segments the system user's annotation gets:
+    the item's own plus those of annotations naming nobody known here, skips left out)."""
+    from django.contrib.auth import get_user_model
+
+    clip_labels, segments = list(item.clip_labels), list(item.segments)
+    members = get_user_model().objects.filter(memberships__project=project)
+    own: dict[int, tuple] = {}
+    for entry in item.annotations:
+        user = None
+        if entry.get("username"):
+            user = members.filter(username=entry["username"]).first()
+        if user is None and entry.get("email"):
+            user = members.filter(email__iexact=entry["email"]).first()
+        if user is not None:
+            own[user.pk] = (user, entry)
+        elif entry.get("status") != Annotation.Status.SKIPPED:
+            clip_labels.extend(lb for lb in entry["clip_labels"] if lb not in clip_labels)
+            segments.extend(entry["segments"])
+    return list(own.values()), clip_labels, segments
+
+
 def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_committed) -> FileOutcome:
     existing = Clip.objects.filter(project=project, sha256=sha256).first()
     probe_clip = existing or Clip(project=project, duration=info.duration, channels=info.channels)
-    labels_given = bool(item.clip_labels or item.segments)
+    by_member, clip_labels, segments = _annotations_by_member(project, item)
+    labels_given = bool(clip_labels or segments)
     data = None
     if labels_given:
         data = annotation_input_build(
             project,
             probe_clip,
-            clip_labels=item.clip_labels,
-            segments=item.segments,
+            clip_labels=clip_labels,
+            segments=segments,
             create_labels=True,
         )
+    # Checked before any row exists, like the labels above: a bad one rejects the file.
+    members_data = [
+        (
+            user,
+            entry["status"],
+            annotation_input_build(
+                project,
+                probe_clip,
+                clip_labels=entry["clip_labels"],
+                segments=entry["segments"],
+                create_labels=True,
+            ),
+        )
+        for user, entry in by_member
+    ]
     if existing is not None:
         if data is not None:
             annotation_save(
@@ -204,6 +248,16 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
                 merge=True,
                 source=Annotation.Source.IMPORTED,
             )
+        for user, status, member_data in members_data:
+            # Importing again never overwrites what a member has done on the clip since.
+            if not Annotation.objects.filter(clip=existing, annotator=user).exists():
+                annotation_save(
+                    clip=existing,
+                    user=user,
+                    data=member_data,
+                    status=status,
+                    source=Annotation.Source.IMPORTED,
+                )
         return FileOutcome(
             item.name,
             "duplicate",
@@ -215,9 +269,11 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
     try:
         with transaction.atomic():
             if not default_storage.exists(storage_name):
+                # Marked before the write: a write cut short (disk full) leaves a partial file
+                # under the content's name, which a retry would otherwise take as complete.
+                created_file = True
                 with open(path, "rb") as fh:
                     saved = default_storage.save(storage_name, File(fh))
-                created_file = True
                 if saved != storage_name:  # storage renamed it: keep what it says
                     storage_name = saved
             clip = Clip.objects.create(
@@ -243,6 +299,14 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
                     merge=True,
                     source=Annotation.Source.IMPORTED,
                 )
+            for user, status, member_data in members_data:
+                annotation_save(
+                    clip=clip,
+                    user=user,
+                    data=member_data,
+                    status=status,
+                    source=Annotation.Source.IMPORTED,
+                )
             if item.predictions:
                 from ml_backend.services import predictions_import
 
@@ -262,19 +326,18 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
         )
     except BaseException:
         if created_file:
-            default_storage.delete(storage_name)
+            with contextlib.suppress(OSError):
+                default_storage.delete(storage_name)
         raise
     return FileOutcome(item.name, "imported", clip_id=clip.pk)
 
 
 def clips_enqueue_processing(clip_ids: list[int]) -> None:
     """Send clips to the worker. A broker outage only delays them: the sweep re-sends."""
+    from labelapp.queueing import enqueue
     from labelapp.tasks import clips_process
 
-    try:
-        clips_process.delay(list(clip_ids))
-    except Exception as exc:  # broker down: the periodic sweep picks pending clips up
-        logger.warning("could not enqueue processing of clips %s: %s", clip_ids[:5], exc)
+    enqueue(clips_process, list(clip_ids))
 
 
 def import_job_create(*, project: Project, user=None, source: str, total: int = 0) -> ImportJob:

@@ -120,7 +120,26 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
     return list(items.values())
 
 
-def _ls_audio_path(ref: str, base: Path) -> Path:
+def _ls_audio_path(ref: str, base: Path, original_name: str | None = None) -> Path:
+    """Where a task's audio is here. When `ref` does not lead to a file (an Earmark export's
+    `/api/clips/<id>/audio`, a URL) but the task names its original file, a file of that
+    name beside the task list is taken: export, copy the audio beside, import."""
+    try:
+        path = _ls_audio_ref(ref, base)
+    except ValueError:
+        path = None
+        if not original_name:
+            raise
+    if (path is None or not path.exists()) and original_name:
+        beside = base / Path(str(original_name)).name
+        if beside.is_file():
+            return beside
+    if path is None:
+        raise ValueError(f"remote audio {ref!r} is not fetched; download it and import the file")
+    return path
+
+
+def _ls_audio_ref(ref: str, base: Path) -> Path:
     parsed = urlparse(ref)
     if parsed.scheme in ("http", "https", "s3", "gs"):
         raise ValueError(f"remote audio {ref!r} is not fetched; download it and import the file")
@@ -162,6 +181,26 @@ def _ls_results(results: list) -> tuple[list[str], list[dict]]:
     return clip_labels, segments
 
 
+ANNOTATION_STATUSES = ("draft", "submitted", "accepted", "rejected", "skipped")
+
+
+def _ls_annotator(ann: dict) -> dict:
+    """Who made a Label Studio annotation, when the task says in a way Earmark can use:
+    the `earmark` object of an Earmark export (username and status), or Label Studio's
+    `completed_by` object with an email. {} when it does not."""
+    cancelled = bool(ann.get("was_cancelled"))
+    status = "skipped" if cancelled else "submitted"
+    extra = ann.get("earmark") if isinstance(ann.get("earmark"), dict) else {}
+    if extra.get("status") in ANNOTATION_STATUSES:
+        status = extra["status"]
+    if isinstance(extra.get("annotator"), str) and extra["annotator"]:
+        return {"username": extra["annotator"], "status": status}
+    by = ann.get("completed_by")
+    if isinstance(by, dict) and isinstance(by.get("email"), str) and by["email"]:
+        return {"email": by["email"], "status": status}
+    return {}
+
+
 def items_from_label_studio(task_file: Path) -> list[ImportItem]:
     """A Label Studio task export: `[{"data": {"audio": ...}, "annotations": [...],
     "predictions": [...]}]`."""
@@ -182,17 +221,27 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
             items.append(ImportItem(name=label, error=f"task {i} has no 'data' object"))
             continue
         data = dict(task["data"])
+        meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
         ref = data.pop("audio", None)
+        # An Earmark export names the clip it came from; that id means nothing here.
+        data.pop("earmark_clip_id", None)
+        original_name = data.pop("original_name", None) or meta.get("original_name")
         if not isinstance(ref, str) or not ref:
             items.append(ImportItem(name=label, error=f"task {i} has no data.audio"))
             continue
         try:
-            path = _ls_audio_path(ref, task_file.parent)
+            path = _ls_audio_path(ref, task_file.parent, original_name)
             item = _item_for_file(path)
             for ann in task.get("annotations") or []:
-                if not isinstance(ann, dict) or ann.get("was_cancelled"):
+                if not isinstance(ann, dict):
                     continue
                 labels, segments = _ls_results(ann.get("result"))
+                who = _ls_annotator(ann)
+                if who:
+                    item.annotations.append({**who, "clip_labels": labels, "segments": segments})
+                    continue
+                if ann.get("was_cancelled"):
+                    continue
                 item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
                 item.segments.extend(segments)
             for pred in task.get("predictions") or []:
@@ -210,6 +259,8 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
         except ValueError as exc:
             items.append(ImportItem(name=Path(urlparse(ref).path).name or label, error=str(exc)))
             continue
+        if isinstance(meta.get("metadata"), dict):
+            item.metadata.update(meta["metadata"])
         item.metadata.update({k: v for k, v in data.items() if isinstance(v, str | int | float)})
         if "id" in task:
             item.metadata["label_studio_id"] = task["id"]

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from labelapp.errors import DomainError, NotFound
+from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.models import Membership, Project
 from ontology.models import Ontology
 
@@ -71,15 +71,51 @@ def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Me
         raise DomainError(
             f"unknown role {role!r}; choose one of {', '.join(Membership.Role.values)}"
         )
+    if role != Membership.Role.LEAD:
+        _keep_a_lead(project, user, f"make them {role}")
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )
     return membership
 
 
+def _keep_a_lead(project: Project, user: AbstractBaseUser, what: str) -> None:
+    """A project always keeps a lead: without one nobody could manage its members."""
+    leads = Membership.objects.select_for_update().filter(
+        project=project, role=Membership.Role.LEAD
+    )
+    lead_ids = list(leads.values_list("user_id", flat=True))
+    if lead_ids == [user.pk]:
+        raise Conflict(
+            f"{user.get_username()} is the project's only lead; make someone else lead "
+            f"before you {what}",
+            code="last_lead",
+        )
+
+
+@transaction.atomic
+def membership_invite(*, project: Project, username: str, role: str) -> Membership:
+    """Add an existing user to the project by username (a lead invites; a site admin makes
+    accounts). An existing member gets the new role."""
+    user = User.objects.filter(username=(username or "").strip()).first()
+    if user is None:
+        raise DomainError(f"no user named {username!r}; a site admin creates accounts")
+    if not user.is_active:
+        raise DomainError(f"the account {username!r} is disabled")
+    return membership_set(project=project, user=user, role=role)
+
+
+@transaction.atomic
 def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
-    """Removing a member keeps every annotation they made."""
+    """Removing a member keeps every annotation they made; the clips they held in the queue
+    are let go so that others can take them."""
+    from labelapp.models import ClipAssignment
+
+    if not Membership.objects.filter(project=project, user=user).exists():
+        raise NotFound(f"{user.get_username()} is not a member of this project")
+    _keep_a_lead(project, user, "remove them")
     Membership.objects.filter(project=project, user=user).delete()
+    ClipAssignment.objects.filter(project=project, user=user).delete()
 
 
 def system_user() -> AbstractBaseUser:

@@ -76,7 +76,6 @@ def clips_available_to(project: Project, user, now):
 
 def _claim_under_lock(clip: Clip, project: Project, user, now) -> bool:
     """With the clip row locked: count the room again (fresh reads) and take a place."""
-    ClipAssignment.objects.filter(clip=clip, expires_at__lte=now).delete()
     done, taken = (
         Clip.objects.filter(pk=clip.pk)
         .annotate(locks=_live_locks_of_others(user, now))
@@ -85,13 +84,20 @@ def _claim_under_lock(clip: Clip, project: Project, user, now) -> bool:
     )
     if done + taken >= project.annotations_per_clip:
         return False
-    # No live lock of ours on this clip (the held-lock probe would have returned it) and
-    # expired ones are gone: a plain insert, guarded by the (clip, user) unique constraint.
-    ClipAssignment.objects.create(
+    # No live lock of ours on this clip (the held-lock probe would have returned it), but an
+    # expired one may be left: one upsert on the (clip, user) constraint takes its place,
+    # instead of a delete and an insert. Expired locks of others count for nothing.
+    lock = ClipAssignment(
         clip=clip,
         user=user,
         project=project,
         expires_at=now + timedelta(seconds=lock_seconds(project)),
+    )
+    ClipAssignment.objects.bulk_create(
+        [lock],
+        update_conflicts=True,
+        unique_fields=["clip", "user"],
+        update_fields=["expires_at", "created_at"],
     )
     return True
 
@@ -113,6 +119,7 @@ def clip_next_claim(*, project: Project, user, now=None) -> Clip | None:
     if held is not None:
         held.expires_at = now + timedelta(seconds=lock_seconds(project))
         held.save(update_fields=["expires_at"])
+        held.clip.project = project  # the workspace reads it: no query to load it again
         return held.clip
     tried: list[int] = []
     for _ in range(CLAIM_ATTEMPTS):
@@ -123,6 +130,7 @@ def clip_next_claim(*, project: Project, user, now=None) -> Clip | None:
         if clip is None:
             return None
         if _claim_under_lock(clip, project, user, now):
+            clip.project = project
             return clip
         tried.append(clip.pk)
     return None

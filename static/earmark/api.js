@@ -13,8 +13,8 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = "GET", body, signal } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(path, { method = "GET", body, signal, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   const init = { method, headers, credentials: "same-origin", signal };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -26,8 +26,35 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   const response = await fetch(path, init);
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    error.retryAfter = response.headers.get("Retry-After");
+    throw error;
+  }
   return data;
+}
+
+// A key that names one submission: a retry with the same key is saved at most once.
+// (crypto.randomUUID needs a secure context; getRandomValues works on plain http too.)
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// POST that survives a database restart or a dropped connection: on 503 (or no answer) it
+// waits Retry-After seconds and sends the same request, with the same Idempotency-Key.
+export async function apiRetrying(path, { body, key = newIdempotencyKey(), attempts = 5, onRetry = () => {} } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api(path, { method: "POST", body, headers: { "Idempotency-Key": key } });
+    } catch (err) {
+      const transient = err.status === 503 || !(err instanceof ApiError);
+      if (!transient || attempt >= attempts) throw err;
+      const wait = err instanceof ApiError ? Number(err.retryAfter) || 2 : 2;
+      onRetry(attempt, wait);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 30) * 1000));
+    }
+  }
 }
 
 // Multipart upload with progress events (fetch has no upload progress).

@@ -1,6 +1,6 @@
 // The annotation workspace: wires the waveform, spectrogram, player, segments, label picker and
 // keyboard together around one clip at a time. State lives here; the modules render it.
-import { api, csrfToken } from "./api.js";
+import { api, apiRetrying, csrfToken } from "./api.js";
 import { Hotkeys } from "./hotkeys.js";
 import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
@@ -608,8 +608,8 @@ async function send(expectedVersion) {
   S.switchStarted = performance.now();
   player.pause();
   try {
-    const body = await api(`/api/clips/${clip.id}/annotations/`, {
-      method: "POST",
+    const body = await apiRetrying(`/api/clips/${clip.id}/annotations/`, {
+      onRetry: (n, wait) => showBanner(`The server is busy; saving again in ${wait} s (attempt ${n + 1})…`, "warn", wait * 1000),
       body: {
         clip_labels: modeTakesClip() ? S.clipLabels : [],
         segments: modeTakesSegments() ? S.segments.map((s) => ({ start: s.start, end: s.end, channel: null, labels: s.labels })) : [],

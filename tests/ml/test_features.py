@@ -115,3 +115,17 @@ def test_cut_windows_covers_long_clip_with_overlap() -> None:
         np.testing.assert_array_equal(w[k, :, :valid], feats[:, 50 * k : 50 * k + valid])
     assert F.n_windows_for(230, 100, 50) == 4
     assert F.n_windows_for(100, 100, 50) == 1
+
+
+def test_a_damaged_cache_file_is_recomputed_and_replaced(tmp_path, rng) -> None:
+    cfg = FeatureConfig(sample_rate=8_000)
+    path = tmp_path / "clip.wav"
+    sf.write(path, (0.1 * rng.standard_normal(8_000)).astype(np.float32), 8_000, subtype="FLOAT")
+    sha = F.file_sha256(path)
+    first = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache")
+    cached = F.cache_path(tmp_path / "cache", sha, cfg)
+    cached.write_bytes(b"\x93NUMPY garbage")  # a torn or foreign file
+    assert F.load_cached(tmp_path / "cache", sha, cfg) is None
+    again = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache", clip_sha256=sha)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(F.load_cached(tmp_path / "cache", sha, cfg), first)

@@ -9,6 +9,7 @@ import torch
 from ml_backend.model import (
     AudioCNN,
     ModelConfig,
+    adapt_batchnorm,
     enable_mc_dropout,
     load_checkpoint,
     load_matching_state,
@@ -105,3 +106,41 @@ def test_config_dict_round_trip() -> None:
     d = cfg.to_dict()
     assert isinstance(d["channel_mult"], list)
     assert ModelConfig.from_dict(d) == cfg
+
+
+def test_batchnorm_adaptation_moves_statistics_to_the_new_data_and_keeps_weights() -> None:
+    torch.manual_seed(0)
+    model = AudioCNN(ModelConfig(n_classes=3, frontend_channels=4, **SMALL)).eval()
+    weights = {
+        k: v.clone()
+        for k, v in model.state_dict().items()
+        if "running" not in k and "num_batches" not in k
+    }
+    stem_bn = model.stem[1]
+    before = stem_bn.running_mean.clone()
+    rng = np.random.default_rng(0)
+    # A louder, differently coloured "new microphone": per-band offsets the training never saw.
+    new = (rng.standard_normal((64, 16, 50)) + np.linspace(-3, 3, 16)[None, :, None]) * 2.0
+    x = torch.from_numpy(new[:8].astype(np.float32))
+    out_before = model(x)["clip_logits"].detach()
+    adapt_batchnorm(model, new.astype(np.float32), batch_size=16)
+    assert not model.training and all(not m.training for m in model.modules())
+    assert not torch.allclose(stem_bn.running_mean, before)
+    # the statistics now describe the new data (up to the earlier layers' batch statistics
+    # used while adapting, against their final ones here)
+    with torch.no_grad():
+        h = model.stem[0](
+            model.frontend(
+                model.level_normalize(torch.from_numpy(new.astype(np.float32)))
+                .sub(model.norm_mean[None, :, None])
+                .div(model.norm_std[None, :, None])
+            )
+        )
+    np.testing.assert_allclose(
+        stem_bn.running_mean.numpy(), h.mean(dim=(0, 2)).numpy(), rtol=0.05, atol=0.01
+    )
+    for k, v in model.state_dict().items():
+        if k in weights:
+            assert torch.equal(v, weights[k]), k
+    assert not torch.allclose(model(x)["clip_logits"], out_before)
+    assert stem_bn.momentum == 0.1  # restored for later training

@@ -1,0 +1,325 @@
+"""What every export format shares: the options it takes, the clips it reads (in chunks,
+prefetched per chunk), and the plain-data views of annotations and predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch
+
+from labelapp.errors import DomainError
+from labelapp.exports.filters import (
+    ExportFilters,
+    annotation_agrees,
+    annotations_filtered,
+    clips_filtered,
+)
+from labelapp.models import (
+    Annotation,
+    AnnotationRevision,
+    Clip,
+    ClipLabel,
+    Project,
+    Segment,
+    SegmentLabel,
+)
+from ontology.tree import LabelTree, tree_for_ontology_id
+
+# Clips per query batch: each batch is one clip query plus one query per prefetched
+# relation, and one progress write of the job row.
+CHUNK = 200
+
+SPLITS = ("train", "validation", "test")
+DEFAULT_SPLITS = (0.8, 0.1, 0.1)
+
+# Options each format takes, with their defaults; anything else is refused by name.
+OPTIONS: dict[str, dict] = {
+    "earmark": {"predictions": "all", "revisions": True},
+    "label_studio": {"base_url": "", "clip_labels": "taxonomy", "predictions": "active"},
+    "csv": {},
+    "manifest": {
+        "group_by": "",
+        "splits": list(DEFAULT_SPLITS),
+        "seed": 0,
+        "manifest_format": "csv",
+        "audio_root": "",
+    },
+}
+PREDICTION_CHOICES = ("all", "active", "none")
+
+
+def _bool(value, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise DomainError(f"option {key!r} must be true or false, not {value!r}", code="invalid_option")
+
+
+def _choice(value, key: str, choices: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise DomainError(
+            f"option {key!r}: {value!r} is not one of {', '.join(choices)}", code="invalid_option"
+        )
+    return text
+
+
+def _splits(value) -> list[float]:
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        ratios = [float(p) for p in parts]
+    except (TypeError, ValueError):
+        ratios = []
+    if len(ratios) != 3 or any(r < 0 or r != r for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
+        raise DomainError(
+            f"option 'splits': give three fractions for {', '.join(SPLITS)} that add up to 1 "
+            f"(e.g. 0.8,0.1,0.1), not {value!r}",
+            code="invalid_option",
+        )
+    return ratios
+
+
+def export_options_build(format: str, raw: dict | None) -> dict:
+    """A format's options, checked, with defaults filled in."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise DomainError("options must be an object", code="invalid_option")
+    allowed = OPTIONS[format]
+    unknown = sorted(k for k, v in raw.items() if k not in allowed and v not in (None, ""))
+    if unknown:
+        what = ", ".join(allowed) if allowed else "none"
+        raise DomainError(
+            f"option {unknown[0]!r} does not apply to {format} exports (options: {what})",
+            code="invalid_option",
+        )
+    options = dict(allowed)
+    options.update({k: v for k, v in raw.items() if k in allowed and v is not None})
+    if "predictions" in options:
+        options["predictions"] = _choice(options["predictions"], "predictions", PREDICTION_CHOICES)
+    if "revisions" in options:
+        options["revisions"] = _bool(options["revisions"], "revisions")
+    if "clip_labels" in options:
+        options["clip_labels"] = _choice(
+            options["clip_labels"], "clip_labels", ("taxonomy", "choices")
+        )
+    if options.get("base_url"):
+        base = str(options["base_url"]).strip().rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise DomainError(
+                f"option 'base_url' must start with http:// or https://, not {base!r}",
+                code="invalid_option",
+            )
+        options["base_url"] = base
+    if format == "manifest":
+        options["splits"] = _splits(options["splits"])
+        try:
+            options["seed"] = int(options["seed"])
+        except (TypeError, ValueError):
+            raise DomainError("option 'seed' must be an integer", code="invalid_option") from None
+        options["manifest_format"] = _choice(
+            options["manifest_format"], "manifest_format", ("csv", "jsonl")
+        )
+        options["group_by"] = str(options["group_by"] or "").strip()
+        options["audio_root"] = str(options["audio_root"] or "").strip()
+    return options
+
+
+@dataclass
+class ExportContext:
+    """One export's settings, read once: the project, its checked filters and options, the
+    label tree and the active model version."""
+
+    project: Project
+    filters: ExportFilters
+    options: dict
+    tree: LabelTree = None  # type: ignore[assignment]
+    active_version: object = None
+    # What the writer reports when it is done (e.g. split sizes); stored on the job.
+    summary: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from ml_backend.selectors import active_model_version
+
+        if self.tree is None:
+            self.tree = tree_for_ontology_id(self.project.ontology_id)
+        self.active_version = active_model_version(self.project)
+
+    def clip_count(self) -> int:
+        return clips_filtered(self.project, self.filters).count()
+
+
+def _annotations_prefetch(ctx: ExportContext, revisions: bool) -> Prefetch:
+    # Lists (`to_attr`) at every level: Django then skips building a queryset per instance,
+    # which was half the time of an export.
+    qs = (
+        annotations_filtered(ctx.filters)
+        .select_related("annotator", "reviewed_by")
+        .prefetch_related(
+            Prefetch(
+                "clip_labels",
+                queryset=ClipLabel.objects.select_related("label").order_by("label__path"),
+                to_attr="export_clip_labels",
+            ),
+            Prefetch(
+                "segments",
+                queryset=Segment.objects.order_by("start", "end", "id").prefetch_related(
+                    Prefetch(
+                        "segment_labels",
+                        queryset=SegmentLabel.objects.select_related("label").order_by(
+                            "label__path"
+                        ),
+                        to_attr="export_labels",
+                    )
+                ),
+                to_attr="export_segments",
+            ),
+        )
+        .order_by("id")
+    )
+    if revisions:
+        qs = qs.prefetch_related(
+            Prefetch(
+                "revisions",
+                queryset=AnnotationRevision.objects.select_related("author").order_by("version"),
+                to_attr="export_revisions",
+            )
+        )
+    return Prefetch("annotations", queryset=qs, to_attr="export_annotations")
+
+
+def _predictions_prefetch(ctx: ExportContext, which: str) -> Prefetch | None:
+    from ml_backend.models import ModelVersion, Prediction
+
+    qs = Prediction.objects.select_related("model_version").order_by("-model_version__version")
+    if which == "active" or (which == "none" and ctx.filters.agreement):
+        if ctx.active_version is None:
+            return None
+        qs = qs.filter(model_version=ctx.active_version)
+    elif which == "all":
+        qs = qs.exclude(model_version__status=ModelVersion.Status.FAILED)
+    else:
+        return None
+    return Prefetch("predictions", queryset=qs, to_attr="export_predictions")
+
+
+def clip_batches(
+    ctx: ExportContext, *, predictions: str = "none", revisions: bool = False
+) -> Iterator[tuple[int, list[Clip]]]:
+    """(clips read so far, the clips of this batch that pass every filter), batch by batch.
+
+    Each clip carries `export_annotations` (those passing the filters) and
+    `export_predictions`. Clips are streamed with a server-side cursor where the database has
+    one, and their relations are prefetched per chunk: memory stays bounded by CHUNK clips."""
+    prefetches = [_annotations_prefetch(ctx, revisions)]
+    pred = _predictions_prefetch(ctx, predictions)
+    if pred is not None:
+        prefetches.append(pred)
+    qs = clips_filtered(ctx.project, ctx.filters).prefetch_related(*prefetches)
+    seen = 0
+    batch: list[Clip] = []
+    for clip in qs.iterator(chunk_size=CHUNK):
+        seen += 1
+        if not hasattr(clip, "export_predictions"):
+            clip.export_predictions = []
+        if ctx.filters.agreement:
+            _keep_by_agreement(ctx, clip)
+        if not ctx.filters.on_annotations or clip.export_annotations:
+            batch.append(clip)
+        if seen % CHUNK == 0:
+            yield seen, batch
+            batch = []
+    if batch or seen % CHUNK:
+        yield seen, batch
+
+
+def _keep_by_agreement(ctx: ExportContext, clip: Clip) -> None:
+    active = [p for p in clip.export_predictions if p.model_version_id == ctx.active_version.pk]
+    top = top_label(active[0], ctx.tree) if active else None
+    predicted = top[0] if top else None
+    want = ctx.filters.agreement == "agree"
+    kept = []
+    for annotation in clip.export_annotations:
+        clip_paths, segments = annotation_content(annotation)
+        paths = clip_paths or sorted({p for s in segments for p in s["labels"]})
+        verdict = annotation_agrees(paths, predicted)
+        if verdict is not None and verdict == want:
+            kept.append(annotation)
+    clip.export_annotations = kept
+
+
+def annotation_content(annotation: Annotation) -> tuple[list[str], list[dict]]:
+    """(clip label paths, segments) of an annotation, from what was prefetched."""
+    clip_labels = [cl.label.path for cl in annotation.export_clip_labels]
+    segments = [
+        {
+            "id": s.pk,
+            "start": s.start,
+            "end": s.end,
+            "channel": s.channel,
+            "labels": [sl.label.path for sl in s.export_labels],
+        }
+        for s in annotation.export_segments
+    ]
+    return clip_labels, segments
+
+
+def prediction_content(prediction, tree: LabelTree) -> dict:
+    """A prediction with label paths instead of ids; labels since deleted are left out."""
+    scores = []
+    for key, score in (prediction.clip_scores or {}).items():
+        node = tree.nodes.get(int(key))
+        if node is not None:
+            scores.append((node.path, float(score)))
+    scores.sort(key=lambda kv: (-kv[1], kv[0]))
+    segments = []
+    for seg in prediction.segments or []:
+        node = tree.nodes.get(int(seg.get("label", -1)))
+        if node is None:
+            continue
+        segments.append(
+            {
+                "start": float(seg["start"]),
+                "end": float(seg["end"]),
+                "channel": seg.get("channel"),
+                "label": node.path,
+                "score": None if seg.get("score") is None else float(seg["score"]),
+            }
+        )
+    mv = prediction.model_version
+    return {
+        "model_version": mv.name,
+        "model_version_id": mv.pk,
+        "model_version_number": mv.version,
+        "model_version_status": mv.status,
+        "score": prediction.score,
+        "uncertainty": prediction.uncertainty,
+        "clip_scores": dict(scores),
+        "segments": segments,
+        "created_at": prediction.created_at.isoformat(),
+    }
+
+
+def top_label(prediction, tree: LabelTree) -> tuple[str, float] | None:
+    """The model's best clip label (path, score), or None when it scored none."""
+    scored = [
+        (-float(score), tree.nodes[int(key)].path)
+        for key, score in (prediction.clip_scores or {}).items()
+        if int(key) in tree.nodes
+    ]
+    if not scored:
+        return None
+    neg_score, path = min(scored)
+    return path, -neg_score
+
+
+def user_name(user) -> str | None:
+    return None if user is None else user.get_username()
+
+
+def iso(value) -> str | None:
+    return None if value is None else value.isoformat()

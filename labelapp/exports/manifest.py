@@ -1,0 +1,152 @@
+"""Training manifests: one row per labeled clip with its file, its labels and its split.
+
+A clip's labels are what its annotators agree on: in a single-label project the label most
+of them chose (ties go to the first path in order), in a multi-label project every label at
+least half of them chose. Clip labels count; an annotation with segments only counts its
+segments' labels. Without a status filter only submitted and accepted annotations count.
+
+Splits (train/validation/test, `splits` fractions, default 0.8/0.1/0.1) are stratified by
+label and grouped by a metadata field (`group_by`, e.g. `speaker` or `site`): all clips of a
+group land in one split, so a model is never tested on a source it trained on. Groups are
+placed largest first, in an order fixed by `seed`, each into the split that is furthest below
+its own target (relatively) for the group's labels and for clips; the same data and seed give
+the same split. A clip without the field is a group of its own. Two passes over the clips:
+the first counts labels per group, the second writes rows; only group counts stay in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator
+from typing import TextIO
+
+from labelapp.exports.common import SPLITS, ExportContext, annotation_content, clip_batches
+from labelapp.models import Annotation, Project
+
+COUNTED = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
+COLUMNS = ["clip_id", "audio", "original_name", "labels", "split", "group"]
+
+
+def clip_consensus(clip, ctx: ExportContext) -> list[str]:
+    annotations = clip.export_annotations
+    if "status" not in ctx.filters.normalized:
+        annotations = [a for a in annotations if a.status in COUNTED]
+    votes: Counter[str] = Counter()
+    voters = 0
+    for annotation in annotations:
+        clip_labels, segments = annotation_content(annotation)
+        labels = set(clip_labels) or {p for s in segments for p in s["labels"]}
+        if labels:
+            voters += 1
+            votes.update(labels)
+    if not voters:
+        return []
+    if ctx.project.label_mode == Project.LabelMode.SINGLE:
+        best = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [best[0]]
+    return sorted(path for path, n in votes.items() if 2 * n >= voters)
+
+
+def _group(clip, field: str) -> tuple[str, str]:
+    """(the group's key, the field's value or '' when the clip is a group of its own)."""
+    value = (clip.metadata or {}).get(field) if field else None
+    if value in (None, ""):
+        return f"clip:{clip.pk}", ""
+    return f"value:{value}", str(value)
+
+
+def splits_assign(
+    groups: dict[str, tuple[int, Counter]], ratios: list[float], seed: int
+) -> dict[str, str]:
+    """Each group's split: stratified by label, sized by `ratios`, reproducible by `seed`."""
+    rng = random.Random(seed)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+    keys.sort(key=lambda k: -groups[k][0])  # stable: equal sizes keep the seeded order
+    label_total: Counter[str] = Counter()
+    for _, labels in groups.values():
+        label_total.update(labels)
+    clip_total = sum(n for n, _ in groups.values()) or 1
+    placed_clips = dict.fromkeys(SPLITS, 0)
+    placed_labels = {s: Counter() for s in SPLITS}
+    open_splits = [s for s, r in zip(SPLITS, ratios, strict=True) if r > 0]
+    share = dict(zip(SPLITS, ratios, strict=True))
+    out: dict[str, str] = {}
+    for key in keys:
+        size, labels = groups[key]
+        weight = sum(labels.values()) or 1
+
+        def need(split: str, labels=labels, weight=weight) -> float:
+            # Relative deficits (what is missing of the split's own target), so a small split
+            # still gets its share of a rare label rather than losing it to train.
+            by_label = sum(
+                n * (1 - placed_labels[split][p] / (share[split] * label_total[p]))
+                for p, n in labels.items()
+            )
+            by_size = 1 - placed_clips[split] / (share[split] * clip_total)
+            return by_label / weight + by_size
+
+        split = max(open_splits, key=need)  # ties: the first of train, validation, test
+        out[key] = split
+        placed_clips[split] += size
+        placed_labels[split].update(labels)
+    return out
+
+
+def write_manifest(out: TextIO, ctx: ExportContext) -> Iterator[int]:
+    """Pass 1 counts labels per group, pass 2 writes rows; yields progress in clips read
+    (pass 2 counts on from the clip total, so the job's total is twice the clip count)."""
+    field = ctx.options["group_by"]
+    groups: dict[str, tuple[int, Counter]] = {}
+    total = 0
+    for seen, batch in clip_batches(ctx):
+        for clip in batch:
+            labels = clip_consensus(clip, ctx)
+            if labels:
+                key, _ = _group(clip, field)
+                n, counts = groups.get(key, (0, Counter()))
+                counts.update(labels)
+                groups[key] = (n + 1, counts)
+        total = seen
+        yield seen
+    assignment = splits_assign(groups, ctx.options["splits"], ctx.options["seed"])
+    sizes = dict.fromkeys(SPLITS, 0)
+    jsonl = ctx.options["manifest_format"] == "jsonl"
+    writer = None if jsonl else csv.writer(out, lineterminator="\n")
+    if writer:
+        writer.writerow(COLUMNS)
+    root = ctx.options["audio_root"].rstrip("/")
+    for seen, batch in clip_batches(ctx):
+        for clip in batch:
+            labels = clip_consensus(clip, ctx)
+            if not labels:
+                continue
+            key, group = _group(clip, field)
+            # A group first labeled while this export ran was not placed in pass 1.
+            split = assignment.setdefault(key, SPLITS[0])
+            sizes[split] += 1
+            audio = f"{root}/{clip.file.name}" if root else clip.file.name
+            if jsonl:
+                row = {
+                    "clip_id": clip.pk,
+                    "audio": audio,
+                    "original_name": clip.original_name,
+                    "labels": labels,
+                    "split": split,
+                    "group": group,
+                }
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                labels_text = ";".join(labels)
+                writer.writerow([clip.pk, audio, clip.original_name, labels_text, split, group])
+        yield total + seen
+    group_sizes = Counter(assignment.values())
+    ctx.summary = {
+        "split_sizes": sizes,
+        "split_groups": {s: group_sizes.get(s, 0) for s in SPLITS},
+        "group_by": field,
+        "seed": ctx.options["seed"],
+    }

@@ -1,0 +1,127 @@
+"""Failed log-ins are counted per username and client address; past the limit, that pair is
+refused for the rest of the window, whichever way the password comes in (the login page,
+the admin, basic auth on the Label Studio endpoints).
+
+Counts live in the Django cache (Redis in production, a file cache by default), so every web
+process sees the same count. A cache outage never locks anybody out: it fails open, logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
+
+
+def _limit() -> int:
+    return settings.EARMARK_LOGIN_MAX_FAILURES
+
+
+def _window() -> int:
+    return settings.EARMARK_LOGIN_FAILURE_WINDOW_S
+
+
+def client_address(request) -> str:
+    if request is None:
+        return "-"
+    return request.META.get("REMOTE_ADDR", "") or "-"
+
+
+def _key(username: str, address: str) -> str:
+    # Hashed: usernames may hold any character, and cache keys must not.
+    raw = f"{username.strip().lower()}|{address}".encode()
+    return "earmark:login-failures:" + hashlib.sha256(raw).hexdigest()
+
+
+def login_failures(username: str, address: str) -> int:
+    try:
+        return int(cache.get(_key(username, address)) or 0)
+    except Exception as exc:  # the cache is down: never lock people out because of it
+        logger.warning("login rate limit unavailable (cache): %s", exc)
+        return 0
+
+
+def login_failure_record(username: str, address: str) -> int:
+    key = _key(username, address)
+    try:
+        # The window starts at the first failure and is not extended by later ones.
+        cache.add(key, 0, timeout=_window())
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=_window())
+        return 1
+    except Exception as exc:
+        logger.warning("login rate limit unavailable (cache): %s", exc)
+        return 0
+
+
+def login_failures_clear(username: str, address: str) -> None:
+    try:
+        cache.delete(_key(username, address))
+    except Exception as exc:
+        logger.warning("login rate limit unavailable (cache): %s", exc)
+
+
+def login_blocked(username: str | None, address: str) -> bool:
+    return bool(username) and login_failures(username, address) >= _limit()
+
+
+class RateLimitedModelBackend(ModelBackend):
+    """Django's password check, refusing a username+address pair past the failure limit and
+    counting each failure."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get(get_username_field())
+        address = client_address(request)
+        if login_blocked(username, address):
+            # PermissionDenied stops authenticate() from trying the next backend.
+            raise PermissionDenied("too many failed log-in attempts")
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if username:
+            if user is None:
+                login_failure_record(username, address)
+            else:
+                login_failures_clear(username, address)
+        return user
+
+
+def get_username_field() -> str:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().USERNAME_FIELD
+
+
+class LoginRateLimitMiddleware:
+    """The login page answers 429 with a clear message once a pair is over the limit (the
+    backend alone would show the usual "did not match", which invites more guessing)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST" and request.path == settings.LOGIN_URL:
+            username = request.POST.get("username", "")
+            if login_blocked(username, client_address(request)):
+                minutes = max(1, _window() // 60)
+                return render(
+                    request,
+                    "registration/login.html",
+                    {
+                        "form": AuthenticationForm(request),
+                        "next": request.POST.get("next", ""),
+                        "rate_limited": "Too many failed log-in attempts for this account from "
+                        f"your address. Try again in {minutes} minutes, or ask an admin to "
+                        "reset your password.",
+                    },
+                    status=429,
+                )
+        return self.get_response(request)

@@ -1,0 +1,127 @@
+"""Input and output shapes of the review, agreement, token and member API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from labelapp.models import ApiToken, Membership
+from labelapp.serializers import AnnotationOutSerializer, SegmentInSerializer
+from labelapp.services.review import Action
+
+
+class ReviewedAnnotationSerializer(AnnotationOutSerializer):
+    """An annotation with its last review decision and its clip's name."""
+
+    clip_name = serializers.CharField(source="clip.original_name", read_only=True)
+    needs_adjudication = serializers.BooleanField(source="clip.needs_adjudication", read_only=True)
+    reviewed_by = serializers.SerializerMethodField()
+
+    class Meta(AnnotationOutSerializer.Meta):
+        fields = [
+            *AnnotationOutSerializer.Meta.fields,
+            "clip_name",
+            "needs_adjudication",
+            "reviewed_by",
+            "reviewed_at",
+            "review_comment",
+        ]
+
+    def get_reviewed_by(self, obj) -> str | None:
+        return obj.reviewed_by.username if obj.reviewed_by_id else None
+
+
+class ReviewActionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(Action.ALL)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    expected_version = serializers.IntegerField(
+        min_value=1, help_text="The version you reviewed; 409 if the annotation moved on."
+    )
+    clip_labels = serializers.ListField(
+        child=serializers.CharField(max_length=2000),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="For `correct`: the clip labels it should have (paths); omitted: unchanged.",
+    )
+    segments = SegmentInSerializer(
+        many=True,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="For `correct`: the segments it should have; omitted: unchanged.",
+    )
+
+
+class ReviewQueueQuerySerializer(serializers.Serializer):
+    include_imported = serializers.BooleanField(
+        default=False, help_text="Also imported annotations (by the system user)."
+    )
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    annotation = serializers.IntegerField()
+    annotator = serializers.CharField()
+    version = serializers.IntegerField()
+    author = serializers.CharField(allow_null=True)
+    action = serializers.CharField()
+    comment = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField()
+    changes = serializers.JSONField(
+        help_text="{status: [before, after], clip_labels: {added, removed}, segments: {added, "
+        "removed}}: only what changed."
+    )
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    clip = serializers.IntegerField(source="pk")
+    needs_adjudication = serializers.BooleanField()
+
+
+class AgreementQuerySerializer(serializers.Serializer):
+    iou = serializers.FloatField(
+        min_value=0.01, max_value=1.0, default=0.5, help_text="Segment matching threshold."
+    )
+
+
+class ModelVsHumansQuerySerializer(serializers.Serializer):
+    model_version = serializers.IntegerField(
+        required=False, help_text="Only this model version (its id)."
+    )
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "active"]
+
+    def get_active(self, obj) -> bool:
+        return obj.revoked_at is None
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    key = serializers.CharField(help_text="The key; shown this once, never again.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "key"]
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="What uses it, e.g. 'import script'.")
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(source="user.pk", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user_id", "username", "role", "created_at"]
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(Membership.Role.choices)

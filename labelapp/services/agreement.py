@@ -1,0 +1,503 @@
+"""How far annotators agree with each other, and how far the model agrees with them.
+
+`project_agreement(project)` and `model_vs_humans(project)` answer plain JSON-able dicts (the
+dashboards read them); the statistics themselves are pure functions on plain lists in
+`agreement_stats`, tested against hand-computed tables.
+
+Which annotations count: human ones (`source=manual`) that are submitted or accepted, as they
+stand now (a reviewer's correction is the clip's final answer). A child label implies its
+ancestors: in multi-label projects label sets are expanded with ancestors before comparing,
+so "birds/robin" and "birds/crow" agree on "birds". In single-label projects the chosen paths
+are compared as they are.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Hashable
+from itertools import combinations
+
+from labelapp.models import Annotation, ClipLabel, Project, SegmentLabel
+from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
+    _binary_kappa,
+    _f1,
+    _pairwise_agreement,
+    cohen_kappa,
+    fleiss_kappa,
+    interval_iou,
+    krippendorff_alpha_nominal,
+    segment_f1,
+    segment_matches,
+)
+
+HUMAN_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
+NONE_LABEL = "(none)"  # single-label clip without a clip label; confusion rows/columns "nothing"
+MULTI_LABEL_THRESHOLD = 0.5
+
+
+def _expand(paths) -> set[str]:
+    """Paths plus their ancestors ("a/b/c" → a, a/b, a/b/c): zero queries."""
+    out = set()
+    for path in paths:
+        parts = path.split("/")
+        out.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return out
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _annotation_rows(project: Project) -> dict[int, dict]:
+    """One entry per counted annotation: clip, annotator, clip label paths, segment items
+    (start, end, channel, label path). Three queries whatever the project's size."""
+    rows = {
+        a["id"]: {**a, "labels": [], "segments": []}
+        for a in Annotation.objects.filter(
+            clip__project=project, status__in=HUMAN_STATUSES, source=Annotation.Source.MANUAL
+        ).values("id", "clip_id", "clip__original_name", "annotator_id", "annotator__username")
+    }
+    for ann_id, path in ClipLabel.objects.filter(annotation_id__in=rows).values_list(
+        "annotation_id", "label__path"
+    ):
+        rows[ann_id]["labels"].append(path)
+    for ann_id, start, end, channel, path in SegmentLabel.objects.filter(
+        segment__annotation_id__in=rows
+    ).values_list(
+        "segment__annotation_id",
+        "segment__start",
+        "segment__end",
+        "segment__channel",
+        "label__path",
+    ):
+        rows[ann_id]["segments"].append((start, end, channel, path))
+    return rows
+
+
+def _jaccard(a: set, b: set) -> float:
+    return 1.0 if not a and not b else len(a & b) / len(a | b)
+
+
+def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
+    """Agreement between the annotators of a project's overlapping clips.
+
+    Only clips with at least two counted annotations take part. Answer (JSON-able):
+
+    - `label_mode`, `annotation_mode`, `iou` (the segment matching threshold).
+    - `clips`: per clip, worst first: `id`, `original_name`, `n_annotators`, `agreement`
+      (clip labels: share of annotator pairs choosing the same label in single-label
+      projects, mean pairwise Jaccard of the label sets in multi-label ones; None without
+      clip labels), `segment_f1` (mean over annotator pairs of segment F1 at `iou`; None
+      without segments), `disagreement` (true when either is below 1), `needs_adjudication`.
+    - `labels`: per label path: `label`, `n_clips` (compared clips where anyone used it),
+      `kappa` (Fleiss' kappa of "this label applies" over compared clips; None when
+      undefined), `segment_f1` (segments of this label; None without any).
+    - `annotators`: per annotator: `user_id`, `username`, `n_clips` (compared clips they
+      annotated), `agreement` (mean observed agreement with the others), `kappa` (mean of
+      their pairwise Cohen's kappas), `segment_f1`, and `pairs`: [{`user_id`, `username`,
+      `n_clips`, `agreement`, `kappa`, `segment_f1`}] with each other annotator.
+    - `overall`: `n_clips`, `n_annotations`, `clip_labels` {`n_units`, `observed_agreement`,
+      `fleiss_kappa`, `krippendorff_alpha`} (units are clips in single-label projects and
+      clip × label pairs, label present or not, in multi-label ones), `segments` {`tp`, `fp`,
+      `fn`, `f1`} summed over annotator pairs.
+    """
+    rows = _annotation_rows(project)
+    multi = project.label_mode == Project.LabelMode.MULTI
+    clip_mode_only = project.annotation_mode == Project.AnnotationMode.CLIP
+    use_segments = project.annotation_mode != Project.AnnotationMode.CLIP
+    by_clip: dict[int, list[dict]] = defaultdict(list)
+    for row in rows.values():
+        by_clip[row["clip_id"]].append(row)
+    compared = {cid: anns for cid, anns in by_clip.items() if len(anns) >= 2}
+    from labelapp.models import Clip
+
+    adjudication = set(
+        Clip.objects.filter(pk__in=compared, needs_adjudication=True).values_list("pk", flat=True)
+    )
+
+    # Clip-label values per (clip, annotator): a path (single) or an expanded set (multi).
+    values: dict[int, dict[int, object]] = {}
+    for cid, anns in compared.items():
+        vals = {}
+        for a in anns:
+            if not a["labels"] and not clip_mode_only:
+                continue  # worked with segments only: says nothing about clip labels
+            if multi:
+                vals[a["annotator_id"]] = _expand(a["labels"])
+            else:
+                vals[a["annotator_id"]] = sorted(a["labels"])[0] if a["labels"] else NONE_LABEL
+        if len(vals) >= 2:
+            values[cid] = vals
+    universe = (
+        sorted({p for vals in values.values() for v in vals.values() for p in v}) if multi else []
+    )
+
+    def binary_units(cid: int) -> list[tuple[Hashable, dict[int, bool]]]:
+        return [((cid, p), {u: p in v for u, v in values[cid].items()}) for p in universe]
+
+    # Units for the overall kappa/alpha: {annotator: value}.
+    units: list[dict[int, Hashable]] = []
+    for cid in values:
+        if multi:
+            units.extend(u for _, u in binary_units(cid))
+        else:
+            units.append(values[cid])
+
+    # Segment items per (clip, annotator) and pairwise tallies.
+    seg_pairs: dict[int, list[tuple[int, int, dict]]] = {}
+    label_seg: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    pair_seg: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+    if use_segments:
+        for cid, anns in compared.items():
+            results = []
+            for a, b in combinations(sorted(anns, key=lambda r: r["annotator_id"]), 2):
+                res = segment_f1(a["segments"], b["segments"], iou=iou, per_label=True)
+                results.append((a["annotator_id"], b["annotator_id"], res))
+                for lab, counts in res["labels"].items():
+                    tally = label_seg[lab]
+                    for i, k in enumerate(("tp", "fp", "fn")):
+                        tally[i] += counts[k]
+                tally = pair_seg[(a["annotator_id"], b["annotator_id"])]
+                for i, k in enumerate(("tp", "fp", "fn")):
+                    tally[i] += res[k]
+            seg_pairs[cid] = results
+
+    # --- per clip
+    clips_out = []
+    for cid, anns in compared.items():
+        agreement = None
+        if cid in values:
+            pairs = list(combinations(values[cid].values(), 2))
+            if multi:
+                agreement = sum(_jaccard(a, b) for a, b in pairs) / len(pairs)
+            else:
+                agreement = sum(a == b for a, b in pairs) / len(pairs)
+        seg = None
+        if use_segments:
+            f1s = [r["f1"] for _, _, r in seg_pairs.get(cid, []) if r["f1"] is not None]
+            seg = sum(f1s) / len(f1s) if f1s else None
+        clips_out.append(
+            {
+                "id": cid,
+                "original_name": anns[0]["clip__original_name"],
+                "n_annotators": len(anns),
+                "agreement": _round(agreement),
+                "segment_f1": _round(seg),
+                "disagreement": (agreement is not None and agreement < 1)
+                or (seg is not None and seg < 1),
+                "needs_adjudication": cid in adjudication,
+            }
+        )
+    clips_out.sort(
+        key=lambda c: (
+            min(x for x in (c["agreement"], c["segment_f1"], 1.0) if x is not None),
+            c["id"],
+        )
+    )
+
+    # --- per label
+    labels_out = []
+    label_names = sorted(
+        set(universe if multi else (v for vals in values.values() for v in vals.values()))
+        | set(label_seg)
+    )
+    for lab in label_names:
+        table = []
+        for cid, vals in values.items():
+            yes = sum((lab in v) if multi else (v == lab) for v in vals.values())
+            table.append((cid, yes, len(vals) - yes))
+        used = [t for t in table if t[1] > 0]
+        tp, fp, fn = label_seg.get(lab, (0, 0, 0))
+        labels_out.append(
+            {
+                "label": lab,
+                "n_clips": len(used),
+                "kappa": _round(fleiss_kappa([[y, n] for _, y, n in table])) if used else None,
+                "segment_f1": _round(_f1(tp, fp, fn)),
+            }
+        )
+
+    # --- per annotator
+    names = {r["annotator_id"]: r["annotator__username"] for r in rows.values()}
+    annotator_ids = sorted({a["annotator_id"] for anns in compared.values() for a in anns})
+    # Clips each pair of annotators shares, in one pass over the clips (not pairs × clips).
+    pair_clips: dict[tuple[int, int], list[int]] = defaultdict(list)
+    pair_labelled: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for cid, anns in compared.items():
+        for a, b in combinations(sorted({r["annotator_id"] for r in anns}), 2):
+            pair_clips[(a, b)].append(cid)
+            if cid in values and a in values[cid] and b in values[cid]:
+                pair_labelled[(a, b)].append(cid)
+    pair_out: dict[int, list[dict]] = defaultdict(list)
+    for (a, b), both in sorted(pair_clips.items()):
+        shared = pair_labelled.get((a, b), [])
+        agreement = kappa = None
+        if shared:
+            if multi:
+                agreement = sum(_jaccard(values[c][a], values[c][b]) for c in shared) / len(shared)
+                # "label present" on every clip × label unit, counted without listing them
+                both_yes = sum(len(values[c][a] & values[c][b]) for c in shared)
+                a_only = sum(len(values[c][a] - values[c][b]) for c in shared)
+                b_only = sum(len(values[c][b] - values[c][a]) for c in shared)
+                both_no = len(shared) * len(universe) - both_yes - a_only - b_only
+                kappa = _binary_kappa(both_yes, a_only, b_only, both_no)
+            else:
+                xs = [values[c][a] for c in shared]
+                ys = [values[c][b] for c in shared]
+                agreement = sum(x == y for x, y in zip(xs, ys, strict=True)) / len(shared)
+                kappa = cohen_kappa(xs, ys)
+        tp, fp, fn = pair_seg.get((a, b), (0, 0, 0))
+        seg = _f1(tp, fp, fn)
+        for me, other in ((a, b), (b, a)):
+            pair_out[me].append(
+                {
+                    "user_id": other,
+                    "username": names[other],
+                    "n_clips": len(both),
+                    "agreement": _round(agreement),
+                    "kappa": _round(kappa),
+                    "segment_f1": _round(seg),
+                }
+            )
+    annotators_out = []
+    for uid in annotator_ids:
+        pairs = pair_out.get(uid, [])
+
+        def mean(key: str, pairs=pairs) -> float | None:
+            xs = [p[key] for p in pairs if p[key] is not None]
+            return sum(xs) / len(xs) if xs else None
+
+        annotators_out.append(
+            {
+                "user_id": uid,
+                "username": names[uid],
+                "n_clips": sum(
+                    1 for anns in compared.values() if uid in {r["annotator_id"] for r in anns}
+                ),
+                "agreement": _round(mean("agreement")),
+                "kappa": _round(mean("kappa")),
+                "segment_f1": _round(mean("segment_f1")),
+                "pairs": pairs,
+            }
+        )
+
+    # --- overall
+    observed = None
+    if units:
+        per_unit = [_pairwise_agreement(list(u.values())) for u in units]
+        observed = sum(per_unit) / len(per_unit)
+    seg_tp = sum(t[0] for t in pair_seg.values())
+    seg_fp = sum(t[1] for t in pair_seg.values())
+    seg_fn = sum(t[2] for t in pair_seg.values())
+    return {
+        "label_mode": project.label_mode,
+        "annotation_mode": project.annotation_mode,
+        "iou": iou,
+        "clips": clips_out,
+        "labels": labels_out,
+        "annotators": annotators_out,
+        "overall": {
+            "n_clips": len(compared),
+            "n_annotations": sum(len(anns) for anns in compared.values()),
+            "clip_labels": {
+                "n_units": len(units),
+                "observed_agreement": _round(observed),
+                "fleiss_kappa": _round(fleiss_kappa(_category_table(units))) if units else None,
+                "krippendorff_alpha": _round(
+                    krippendorff_alpha_nominal([list(u.values()) for u in units])
+                )
+                if units
+                else None,
+            },
+            "segments": {
+                "tp": seg_tp,
+                "fp": seg_fp,
+                "fn": seg_fn,
+                "f1": _round(_f1(seg_tp, seg_fp, seg_fn)) if use_segments else None,
+            },
+        },
+    }
+
+
+def _category_table(units: list[dict]) -> list[list[int]]:
+    categories = sorted({v for u in units for v in u.values()}, key=str)
+    index = {c: i for i, c in enumerate(categories)}
+    table = []
+    for u in units:
+        row = [0] * len(categories)
+        for v in u.values():
+            row[index[v]] += 1
+        table.append(row)
+    return table
+
+
+# --- the model against the humans -----------------------------------------------------------
+
+
+def _human_truth(project: Project) -> dict[int, set[str]]:
+    """What annotators finally said per clip, as the trainer reads it (majority of the
+    counted annotations, segment labels counting as clip labels): paths by clip id."""
+    from ml_backend.dataset import clip_label_ids
+    from ontology.models import Label
+
+    ids = clip_label_ids(project)
+    paths = dict(
+        Label.objects.filter(
+            pk__in={i for v in ids.values() for i in v}, ontology_id=project.ontology_id
+        ).values_list("pk", "path")
+    )
+    return {cid: {paths[i] for i in v if i in paths} for cid, v in ids.items()}
+
+
+def _at_level(path: str, level: int) -> str | None:
+    parts = path.split("/")
+    return "/".join(parts[: level + 1]) if len(parts) > level else None
+
+
+def model_vs_humans(project: Project, model_version=None) -> dict:
+    """Each model version's suggestions (its `Prediction`s) against what annotators finally
+    submitted, and how often its suggestions were taken unchanged.
+
+    Answer (JSON-able): `label_mode` and `versions`, newest first, each with `id`, `name`,
+    `version`, `status`, `n_clips` (clips with both a prediction of this version and a human
+    label), then
+
+    - single-label projects: `accuracy` (top-1 label equals the human label, full path);
+    - multi-label projects: `precision`, `recall`, `f1` (micro, labels scoring at least 0.5
+      against the human labels expanded with their ancestors) and `exact_match`;
+    - `levels`: per ontology level (0 = roots; a path is cut to its first level+1 parts):
+      `level`, `n_clips`, `accuracy` (single) or `precision`/`recall`/`f1` (multi), and a
+      confusion matrix `labels` + `matrix` where `matrix[i][j]` counts clips whose human label
+      is `labels[i]` and predicted label is `labels[j]` (multi-label: every human × predicted
+      pair of a clip; "(none)" stands for no label at that level on either side);
+    - `suggestions`: the annotators' feedback on this version's suggestions
+      (`Annotation.suggestion_feedback` entries naming it): `n`, counts per action
+      (`accepted`, `edited`, `rejected`, `ignored`) and `acceptance_rate` = accepted
+      unchanged / all entries (None without entries).
+
+    `model_version` (a ModelVersion or its id) limits the answer to that version.
+    """
+    from ml_backend.models import ModelVersion, Prediction
+    from ontology.models import Label
+
+    multi = project.label_mode == Project.LabelMode.MULTI
+    versions = ModelVersion.objects.filter(project=project).order_by("-version")
+    if model_version is not None:
+        versions = versions.filter(pk=getattr(model_version, "pk", model_version))
+    truth = _human_truth(project)
+    paths = dict(Label.objects.filter(ontology_id=project.ontology_id).values_list("pk", "path"))
+    feedback = _feedback_by_version(project)
+    out = []
+    for version in versions:
+        preds = Prediction.objects.filter(model_version=version, clip_id__in=truth).values_list(
+            "clip_id", "clip_scores"
+        )
+        pairs: list[tuple[set[str], set[str]]] = []  # (human, predicted) per clip
+        for clip_id, scores in preds:
+            scored = [
+                (paths[int(k)], float(s)) for k, s in (scores or {}).items() if int(k) in paths
+            ]
+            if not truth[clip_id]:
+                continue
+            if multi:
+                predicted = {p for p, s in scored if s >= MULTI_LABEL_THRESHOLD}
+                pairs.append((_expand(truth[clip_id]), predicted))
+            else:
+                best = max(scored, key=lambda ps: ps[1])[0] if scored else None
+                pairs.append((set(sorted(truth[clip_id])[:1]), {best} if best else set()))
+        entry = {
+            "id": version.pk,
+            "name": version.name,
+            "version": version.version,
+            "status": version.status,
+            "n_clips": len(pairs),
+        }
+        if multi:
+            tp = sum(len(h & p) for h, p in pairs)
+            fp = sum(len(p - h) for h, p in pairs)
+            fn = sum(len(h - p) for h, p in pairs)
+            entry.update(_prf(tp, fp, fn))
+            entry["exact_match"] = _round(
+                sum(h == p for h, p in pairs) / len(pairs) if pairs else None
+            )
+        else:
+            entry["accuracy"] = _round(
+                sum(h == p for h, p in pairs) / len(pairs) if pairs else None
+            )
+        entry["levels"] = _levels(pairs, multi)
+        entry["suggestions"] = _acceptance(feedback.get(version.name, []))
+        out.append(entry)
+    return {"label_mode": project.label_mode, "versions": out}
+
+
+def _levels(pairs: list[tuple[set[str], set[str]]], multi: bool) -> list[dict]:
+    depth = max((p.count("/") for h, pr in pairs for p in h | pr), default=-1)
+    levels = []
+    for level in range(depth + 1):
+        cells: Counter = Counter()
+        n = tp = fp = fn = correct = 0
+        for human, predicted in pairs:
+            h = {x for x in (_at_level(p, level) for p in human) if x}
+            p = {x for x in (_at_level(q, level) for q in predicted) if x}
+            if multi:
+                if not h and not p:
+                    continue
+                n += 1
+                tp, fp, fn = tp + len(h & p), fp + len(p - h), fn + len(h - p)
+                for a in h or {NONE_LABEL}:
+                    for b in p or {NONE_LABEL}:
+                        cells[(a, b)] += 1
+            else:
+                if not h:
+                    continue  # the human label is coarser than this level: nothing to compare
+                n += 1
+                a = next(iter(h))
+                b = next(iter(p)) if p else NONE_LABEL
+                correct += a == b
+                cells[(a, b)] += 1
+        labels = sorted({a for a, _ in cells} | {b for _, b in cells}, key=_none_last)
+        index = {lab: i for i, lab in enumerate(labels)}
+        matrix = [[0] * len(labels) for _ in labels]
+        for (a, b), count in cells.items():
+            matrix[index[a]][index[b]] = count
+        row = {"level": level, "n_clips": n, "labels": labels, "matrix": matrix}
+        if multi:
+            row.update(_prf(tp, fp, fn))
+        else:
+            row["accuracy"] = _round(correct / n if n else None)
+        levels.append(row)
+    return levels
+
+
+def _none_last(label: str) -> tuple:
+    return (label == NONE_LABEL, label.lower())
+
+
+def _feedback_by_version(project: Project) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for entries in Annotation.objects.filter(clip__project=project).values_list(
+        "suggestion_feedback", flat=True
+    ):
+        for entry in entries or []:
+            if isinstance(entry, dict) and entry.get("model_version"):
+                out[str(entry["model_version"])].append(entry)
+    return out
+
+
+def _acceptance(entries: list[dict]) -> dict:
+    counts = Counter(str(e.get("action")) for e in entries)
+    n = len(entries)
+    return {
+        "n": n,
+        **{
+            action: counts.get(action, 0)
+            for action in ("accepted", "edited", "rejected", "ignored")
+        },
+        "acceptance_rate": _round(counts.get("accepted", 0) / n if n else None),
+    }
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict:
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    return {"precision": _round(precision), "recall": _round(recall), "f1": _round(_f1(tp, fp, fn))}

@@ -1,0 +1,165 @@
+"""Agreement statistics on plain lists: Fleiss' and Cohen's kappa, Krippendorff's alpha
+(nominal), and segment matching by IoU. No Django: tested on hand-computed tables."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Sequence
+from itertools import combinations
+
+
+def _f1(tp: int, fp: int, fn: int) -> float | None:
+    return 2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) else None
+
+
+def _pairwise_agreement(values: Sequence[Hashable]) -> float:
+    """Share of rater pairs that chose the same value (Fleiss' P_i)."""
+    pairs = list(combinations(values, 2))
+    return sum(a == b for a, b in pairs) / len(pairs)
+
+
+def fleiss_kappa(table: Sequence[Sequence[int]]) -> float | None:
+    """Fleiss' kappa of a subjects × categories table of counts (`table[i][j]`: raters who put
+    subject i in category j).
+
+    Subjects may have different numbers of raters (each at least 2): P_i is then computed
+    with the subject's own n_i, and the category shares p_j pool every rating. With a
+    constant n this is exactly Fleiss (1971). None when undefined: no subject with two
+    raters, or every rating in one category (chance agreement is 1).
+    """
+    rows = [list(r) for r in table if sum(r) >= 2]
+    if not rows:
+        return None
+    total = sum(sum(r) for r in rows)
+    k = max(len(r) for r in rows)
+    p = [sum(r[j] for r in rows if j < len(r)) / total for j in range(k)]
+    p_bar = sum((sum(x * x for x in r) - sum(r)) / (sum(r) * (sum(r) - 1)) for r in rows) / len(
+        rows
+    )
+    p_e = sum(x * x for x in p)
+    if math.isclose(p_e, 1.0):
+        return None
+    return (p_bar - p_e) / (1 - p_e)
+
+
+def _binary_kappa(both_yes: int, a_only: int, b_only: int, both_no: int) -> float | None:
+    """Cohen's kappa from a 2 × 2 table of two raters' yes/no answers."""
+    n = both_yes + a_only + b_only + both_no
+    if n == 0:
+        return None
+    p_o = (both_yes + both_no) / n
+    a_yes, b_yes = (both_yes + a_only) / n, (both_yes + b_only) / n
+    p_e = a_yes * b_yes + (1 - a_yes) * (1 - b_yes)
+    if math.isclose(p_e, 1.0):
+        return None
+    return (p_o - p_e) / (1 - p_e)
+
+
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
+    """Cohen's kappa of two raters' values on the same items (same order). None when
+    undefined (no items, or both raters always gave one and the same value)."""
+    if len(a) != len(b):
+        raise ValueError("both raters must rate the same items")
+    n = len(a)
+    if n == 0:
+        return None
+    p_o = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    ca, cb = Counter(a), Counter(b)
+    p_e = sum(ca[c] * cb[c] for c in ca) / (n * n)
+    if math.isclose(p_e, 1.0):
+        return None
+    return (p_o - p_e) / (1 - p_e)
+
+
+def krippendorff_alpha_nominal(units: Sequence[Sequence[Hashable]]) -> float | None:
+    """Krippendorff's alpha for nominal data. `units[u]` lists the values the raters gave
+    unit u (missing ratings simply left out); units with fewer than two values are not
+    pairable and are dropped.
+
+    With o_ck the coincidence matrix (each ordered pair of values within a unit adds
+    1 / (m_u - 1)), n_c = Σ_k o_ck and n = Σ_c n_c:
+    alpha = 1 - (n - 1) · Σ_{c≠k} o_ck / Σ_{c≠k} n_c·n_k. None when undefined (fewer than two
+    pairable values, or one value only).
+    """
+    coincidences: Counter = Counter()
+    for unit in units:
+        m = len(unit)
+        if m < 2:
+            continue
+        for i, j in ((i, j) for i in range(m) for j in range(m) if i != j):
+            coincidences[(unit[i], unit[j])] += 1 / (m - 1)
+    n_c: Counter = Counter()
+    for (c, _), v in coincidences.items():
+        n_c[c] += v
+    n = sum(n_c.values())
+    if n < 2:
+        return None
+    observed = sum(v for (c, k), v in coincidences.items() if c != k)
+    expected = sum(n_c[c] * n_c[k] for c in n_c for k in n_c if c != k)
+    if math.isclose(expected, 0.0):
+        return None
+    return 1 - (n - 1) * observed / expected
+
+
+def interval_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Intersection over union of two time intervals (start, end)."""
+    inter = min(a[1], b[1]) - max(a[0], b[0])
+    if inter <= 0:
+        return 0.0
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def segment_matches(
+    a: Sequence[tuple], b: Sequence[tuple], *, iou: float = 0.5
+) -> list[tuple[int, int]]:
+    """Pairs (i, j) of `a`'s and `b`'s segments that match: same label, compatible channel
+    (equal, or either None: all channels) and IoU ≥ `iou`. Each segment matches at most once;
+    the matching is a maximum one (Hungarian), ties broken by the larger total IoU. Items are
+    (start, end, channel, label)."""
+    from scipy.optimize import linear_sum_assignment
+
+    if not a or not b:
+        return []
+    eligible: dict[tuple[int, int], float] = {}
+    for i, (s1, e1, ch1, lab1) in enumerate(a):
+        for j, (s2, e2, ch2, lab2) in enumerate(b):
+            if lab1 != lab2 or (ch1 is not None and ch2 is not None and ch1 != ch2):
+                continue
+            overlap = interval_iou((s1, e1), (s2, e2))
+            if overlap >= iou and overlap > 0:
+                eligible[(i, j)] = overlap
+    if not eligible:
+        return []
+    # A match is worth more than any sum of IoUs, so the assignment maximises the count first.
+    bonus = len(a) + len(b) + 1
+    cost = [[0.0] * len(b) for _ in a]
+    for (i, j), overlap in eligible.items():
+        cost[i][j] = -(bonus + overlap)
+    rows, cols = linear_sum_assignment(cost)
+    return sorted((int(i), int(j)) for i, j in zip(rows, cols, strict=True) if (i, j) in eligible)
+
+
+def segment_f1(
+    a: Sequence[tuple], b: Sequence[tuple], *, iou: float = 0.5, per_label: bool = False
+) -> dict:
+    """Agreement of two annotators' segments (items (start, end, channel, label)): matched
+    pairs are true positives, `b`'s unmatched false positives, `a`'s unmatched false
+    negatives; F1 = 2tp / (2tp + fp + fn) is symmetric in a and b. None when neither drew
+    anything. With `per_label`, also `labels`: {label: {tp, fp, fn}}."""
+    matches = segment_matches(a, b, iou=iou)
+    tp = len(matches)
+    fp, fn = len(b) - tp, len(a) - tp
+    out = {"tp": tp, "fp": fp, "fn": fn, "f1": _f1(tp, fp, fn)}
+    if per_label:
+        labels: dict[str, dict] = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0})
+        matched_a = {i for i, _ in matches}
+        matched_b = {j for _, j in matches}
+        for i, item in enumerate(a):
+            labels[item[3]]["tp" if i in matched_a else "fn"] += 1
+        for j, item in enumerate(b):
+            if j not in matched_b:
+                labels[item[3]]["fp"] += 1
+        out["labels"] = dict(labels)
+    return out

@@ -1,0 +1,270 @@
+"""Review: a reviewer accepts, rejects (with a comment) or corrects an annotation; clips with
+disagreement go to adjudication; every write leaves a revision, so a clip's history shows who
+changed what, when, before and after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from labelapp import selectors
+from labelapp.errors import Conflict, DomainError, NotFound, PermissionDenied
+from labelapp.models import Annotation, AnnotationRevision, Clip, Project
+from labelapp.services.annotations import (
+    _write_content,  # the one place that rewrites an annotation's labels and segments
+    annotation_input_build,
+    annotation_snapshot,
+    annotations_visible_to,
+    clip_annotation_count_refresh,
+)
+
+REVIEW_ROLES = (selectors.LEAD, selectors.REVIEWER)
+
+
+class Action:
+    ACCEPT = "accept"
+    REJECT = "reject"
+    CORRECT = "correct"
+    ALL = (ACCEPT, REJECT, CORRECT)
+
+
+# A decision can be revisited (a reviewer changes their mind, a lead overrules); drafts and
+# skips hold nothing to judge.
+REVIEWABLE_STATUSES = (
+    Annotation.Status.SUBMITTED,
+    Annotation.Status.ACCEPTED,
+    Annotation.Status.REJECTED,
+)
+_STATUS_AFTER = {
+    Action.ACCEPT: Annotation.Status.ACCEPTED,
+    Action.REJECT: Annotation.Status.REJECTED,
+    # The reviewer's correction is the final answer for the clip: nothing is left to review.
+    Action.CORRECT: Annotation.Status.ACCEPTED,
+}
+
+
+def annotation_for_reviewer(user, annotation_id) -> Annotation:
+    """An annotation a lead or reviewer of its project may judge: 404 to non-members, 403 to
+    annotators."""
+    try:
+        annotation = Annotation.objects.select_related("clip__project", "annotator").get(
+            pk=int(annotation_id)
+        )
+    except (Annotation.DoesNotExist, ValueError, TypeError):
+        raise NotFound("annotation not found") from None
+    selectors.clip_for_user(user, annotation.clip_id, REVIEW_ROLES)
+    return annotation
+
+
+@transaction.atomic
+def annotation_review(
+    *,
+    annotation: Annotation,
+    reviewer,
+    action: str,
+    comment: str = "",
+    expected_version: int | None,
+    clip_labels: Iterable | None = None,
+    segments: Iterable[dict] | None = None,
+) -> Annotation:
+    """Accept, reject or correct `annotation` as `reviewer`.
+
+    The row stays the original annotator's (a correction rewrites its labels, the revision
+    names the reviewer as author). `expected_version` is the version the reviewer looked at:
+    if the annotator resubmitted meanwhile, the decision is refused with 409 rather than
+    applied to work nobody reviewed. A rejection needs a comment: it is what the annotator
+    reads to fix the annotation.
+    """
+    if action not in Action.ALL:
+        raise DomainError(
+            f"unknown review action {action!r}; choose one of {', '.join(Action.ALL)}",
+            code="invalid_action",
+        )
+    comment = (comment or "").strip()
+    if action == Action.REJECT and not comment:
+        raise DomainError(
+            "a rejection needs a comment telling the annotator what to fix",
+            code="comment_required",
+        )
+    if expected_version is None:
+        raise DomainError("expected_version is required: the version you reviewed")
+    project = annotation.clip.project
+    role = selectors.role_in_project(reviewer, project)
+    if role not in REVIEW_ROLES:
+        raise PermissionDenied("only a reviewer or a lead of this project reviews annotations")
+    locked = Annotation.objects.select_for_update().select_related("clip").get(pk=annotation.pk)
+    if locked.version != expected_version:
+        raise Conflict(
+            f"this annotation changed since you opened it (version {locked.version}, you "
+            f"reviewed version {expected_version}); reload it before deciding",
+            code="stale",
+            extra={"current_version": locked.version},
+        )
+    if locked.annotator_id == reviewer.pk and role != selectors.LEAD:
+        raise PermissionDenied("you cannot review your own annotation; another reviewer must")
+    if locked.status not in REVIEWABLE_STATUSES:
+        raise DomainError(
+            f"a {locked.status} annotation has nothing to review", code="not_reviewable"
+        )
+    if action == Action.CORRECT:
+        if clip_labels is None and segments is None:
+            raise DomainError("a correction needs clip_labels or segments (or both)")
+        current = annotation_snapshot(locked)
+        data = annotation_input_build(
+            project,
+            locked.clip,
+            clip_labels=current["clip_labels"] if clip_labels is None else clip_labels,
+            segments=current["segments"] if segments is None else segments,
+        )
+        _write_content(locked, data)
+    locked.status = _STATUS_AFTER[action]
+    locked.version += 1
+    locked.reviewed_by = reviewer
+    locked.reviewed_at = timezone.now()
+    locked.review_comment = comment
+    locked.save(
+        update_fields=[
+            "status",
+            "version",
+            "reviewed_by",
+            "reviewed_at",
+            "review_comment",
+            "updated_at",
+        ]
+    )
+    AnnotationRevision.objects.create(
+        annotation=locked,
+        version=locked.version,
+        author=reviewer,
+        action=action,
+        data=annotation_snapshot(locked),
+        comment=comment,
+    )
+    clip_annotation_count_refresh(locked.clip_id)
+    _adjudication_settle(locked.clip_id)
+    return locked
+
+
+def _adjudication_settle(clip_id: int) -> None:
+    """Any decision on a clip sent to adjudication counts as adjudicating it once none of its
+    annotations waits for review any more."""
+    waiting = Annotation.objects.filter(clip_id=clip_id, status=Annotation.Status.SUBMITTED)
+    if not waiting.exists():
+        Clip.objects.filter(pk=clip_id, needs_adjudication=True).update(needs_adjudication=False)
+
+
+@transaction.atomic
+def clip_adjudication_request(*, clip: Clip, by, needed: bool = True) -> Clip:
+    """Send a clip whose annotators disagree to the review queue (ahead of everything else),
+    or take it off (`needed=False`). Leads and reviewers only."""
+    if selectors.role_in_project(by, clip.project) not in REVIEW_ROLES:
+        raise PermissionDenied("only a reviewer or a lead sends clips to adjudication")
+    if needed and not clip.annotations.filter(status__in=REVIEWABLE_STATUSES).exists():
+        raise DomainError("this clip has no submitted annotation to adjudicate")
+    Clip.objects.filter(pk=clip.pk).update(needs_adjudication=needed)
+    clip.needs_adjudication = needed
+    return clip
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def review_queue(
+    project: Project, reviewer, *, include_imported: bool = False
+) -> QuerySet[Annotation]:
+    """What waits for `reviewer`: submitted annotations nobody has decided on since they were
+    (re)submitted, plus every judged annotation of clips sent to adjudication; those clips
+    come first, then the oldest submission. A reviewer never gets their own work."""
+    waiting = Q(status=Annotation.Status.SUBMITTED) | Q(
+        clip__needs_adjudication=True,
+        status__in=(Annotation.Status.ACCEPTED, Annotation.Status.REJECTED),
+    )
+    qs = (
+        Annotation.objects.filter(waiting, clip__project=project)
+        .exclude(annotator=reviewer)
+        .select_related("clip", "annotator", "reviewed_by")
+        .prefetch_related("clip_labels__label", "segments__segment_labels__label")
+    )
+    if not include_imported:
+        qs = qs.filter(source=Annotation.Source.MANUAL)
+    return qs.order_by("-clip__needs_adjudication", "updated_at", "id")
+
+
+def annotations_reviewed_for(
+    project: Project, annotator, *, statuses: Iterable[str] = (Annotation.Status.REJECTED,)
+) -> QuerySet[Annotation]:
+    """An annotator's own annotations with a review decision, newest decision first: what
+    they are asked to fix (rejected) and, if wanted, what was accepted."""
+    return (
+        Annotation.objects.filter(
+            clip__project=project, annotator=annotator, status__in=list(statuses)
+        )
+        .exclude(reviewed_at=None)
+        .select_related("clip", "annotator", "reviewed_by")
+        .prefetch_related("clip_labels__label", "segments__segment_labels__label")
+        .order_by("-reviewed_at", "-id")
+    )
+
+
+def snapshot_diff(before: dict | None, after: dict) -> dict:
+    """What changed between two snapshots of an annotation (`annotation_snapshot`'s shape):
+    `status` [before, after] when it moved, clip labels and segments added and removed."""
+    before = before or {}
+    diff: dict = {}
+    if before.get("status") != after.get("status"):
+        diff["status"] = [before.get("status"), after.get("status")]
+    old_labels, new_labels = before.get("clip_labels") or [], after.get("clip_labels") or []
+    added = [p for p in new_labels if p not in old_labels]
+    removed = [p for p in old_labels if p not in new_labels]
+    if added or removed:
+        diff["clip_labels"] = {"added": added, "removed": removed}
+
+    def key(seg: dict) -> tuple:
+        return (seg.get("start"), seg.get("end"), seg.get("channel"), tuple(seg.get("labels", [])))
+
+    old_segs = {key(s): s for s in before.get("segments") or []}
+    new_segs = {key(s): s for s in after.get("segments") or []}
+    seg_added = [s for k, s in new_segs.items() if k not in old_segs]
+    seg_removed = [s for k, s in old_segs.items() if k not in new_segs]
+    if seg_added or seg_removed:
+        diff["segments"] = {"added": seg_added, "removed": seg_removed}
+    return diff
+
+
+def clip_history(clip: Clip, *, user=None) -> list[dict]:
+    """Every write to the clip's annotations, oldest first: who (author), when, what
+    (action, comment), whose annotation, and the annotation before and after with their diff.
+    With `user`, only the annotations that user may see (see `annotations_visible_to`)."""
+    annotations = clip.annotations.all()
+    if user is not None:
+        role = selectors.role_in_project(user, clip.project)
+        annotations = annotations_visible_to(user, clip, role)
+    revisions = (
+        AnnotationRevision.objects.filter(annotation__in=annotations)
+        .select_related("author", "annotation__annotator")
+        .order_by("created_at", "id")
+    )
+    previous: dict[int, dict] = {}
+    out = []
+    for rev in revisions:
+        before = previous.get(rev.annotation_id)
+        out.append(
+            {
+                "id": rev.pk,
+                "annotation": rev.annotation_id,
+                "annotator": rev.annotation.annotator.username,
+                "version": rev.version,
+                "author": rev.author.username if rev.author else None,
+                "action": rev.action,
+                "comment": rev.comment,
+                "created_at": rev.created_at,
+                "before": before,
+                "after": rev.data,
+                "changes": snapshot_diff(before, rev.data),
+            }
+        )
+        previous[rev.annotation_id] = rev.data
+    return out

@@ -1,0 +1,40 @@
+"""The exports page: a lead picks a format and filters, starts a job and downloads it."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from labelapp import selectors
+from labelapp.exports import label_studio_config
+from labelapp.models import Annotation, ExportJob
+from labelapp.views import or_404
+from ontology.tree import tree_for_ontology_id
+
+METADATA_SAMPLE = 200  # clips looked at to suggest metadata fields for grouping
+
+
+@login_required
+def exports_page(request, project_id: int):
+    project = or_404(selectors.project_for_user, request.user, project_id, (selectors.LEAD,))
+    from ml_backend.selectors import active_model_version
+
+    fields: set[str] = set()
+    for metadata in project.clips.order_by("id").values_list("metadata", flat=True)[
+        :METADATA_SAMPLE
+    ]:
+        fields.update(k for k in (metadata or {}) if isinstance(k, str))
+    return render(
+        request,
+        "exports/exports.html",
+        {
+            "project": project,
+            "formats": ExportJob.Format.choices,
+            "statuses": Annotation.Status.values,
+            "labels": [n.path for n in tree_for_ontology_id(project.ontology_id).ordered],
+            "annotators": project.memberships.select_related("user").order_by("user__username"),
+            "metadata_fields": sorted(fields),
+            "active_version": active_model_version(project),
+            "ls_config": label_studio_config(project),
+        },
+    )

@@ -1,0 +1,127 @@
+"""Pages for review, history, members and personal tokens. Server-rendered from selectors and
+services; `static/earmark/review.js` sends the decisions through the API."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from labelapp import selectors
+from labelapp.models import Annotation, Membership
+from labelapp.services import agreement as agreement_services
+from labelapp.services import review as review_services
+from labelapp.views import or_404
+from ontology.models import Label
+
+REVIEW_ROLES = review_services.REVIEW_ROLES
+# Disagreeing clips listed on the queue page; the dashboard shows the full agreement report.
+MAX_DISAGREEMENTS_SHOWN = 25
+
+
+def _with_content(qs):
+    return qs.select_related("annotator", "reviewed_by", "clip").prefetch_related(
+        "clip_labels__label", "segments__segment_labels__label"
+    )
+
+
+@login_required
+def review_queue_page(request, project_id: int):
+    project = or_404(selectors.project_for_user, request.user, project_id, REVIEW_ROLES)
+    queue = review_services.review_queue(project, request.user)
+    page = Paginator(queue, 50).get_page(request.GET.get("page"))
+    disagreements = []
+    if project.annotations_per_clip > 1:
+        report = agreement_services.project_agreement(project)
+        disagreements = [c for c in report["clips"] if c["disagreement"]][:MAX_DISAGREEMENTS_SHOWN]
+    return render(
+        request,
+        "review/queue.html",
+        {
+            "project": project,
+            "page": page,
+            "queue_total": page.paginator.count,
+            "disagreements": disagreements,
+        },
+    )
+
+
+@login_required
+def clip_review_page(request, clip_id: int):
+    clip = or_404(selectors.clip_for_user, request.user, clip_id, REVIEW_ROLES)
+    project = clip.project
+    annotations = _with_content(clip.annotations.exclude(status=Annotation.Status.DRAFT)).order_by(
+        "id"
+    )
+    next_clip_id = (
+        review_services.review_queue(project, request.user)
+        .exclude(clip=clip)
+        .select_related(None)
+        .prefetch_related(None)
+        .values_list("clip_id", flat=True)
+        .first()
+    )
+    labels = list(
+        Label.objects.filter(ontology_id=project.ontology_id, deprecated=False).values_list(
+            "path", flat=True
+        )
+    )
+    return render(
+        request,
+        "review/clip.html",
+        {
+            "clip": clip,
+            "project": project,
+            "annotations": annotations,
+            "me": request.user,
+            "is_lead": selectors.role_in_project(request.user, project) == selectors.LEAD,
+            "history": review_services.clip_history(clip, user=request.user),
+            "next_clip_id": next_clip_id,
+            "label_paths": labels,
+        },
+    )
+
+
+@login_required
+def clip_history_page(request, clip_id: int):
+    clip = or_404(selectors.clip_for_user, request.user, clip_id)
+    return render(
+        request,
+        "review/history.html",
+        {
+            "clip": clip,
+            "project": clip.project,
+            "history": review_services.clip_history(clip, user=request.user),
+        },
+    )
+
+
+@login_required
+def my_reviews_page(request, project_id: int):
+    """An annotator's review decisions: rejections to fix first, then recent acceptances."""
+    project = or_404(selectors.project_for_user, request.user, project_id)
+    rejected = review_services.annotations_reviewed_for(project, request.user)
+    accepted = review_services.annotations_reviewed_for(
+        project, request.user, statuses=(Annotation.Status.ACCEPTED,)
+    )[:50]
+    return render(
+        request,
+        "review/my_reviews.html",
+        {"project": project, "rejected": rejected, "accepted": accepted},
+    )
+
+
+@login_required
+def members_page(request, project_id: int):
+    project = or_404(selectors.project_for_user, request.user, project_id, (selectors.LEAD,))
+    members = project.memberships.select_related("user").order_by("role", "user__username")
+    return render(
+        request,
+        "review/members.html",
+        {"project": project, "members": members, "roles": Membership.Role.choices},
+    )
+
+
+@login_required
+def tokens_page(request):
+    return render(request, "review/tokens.html", {"tokens": request.user.api_tokens.all()})

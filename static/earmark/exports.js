@@ -1,0 +1,123 @@
+// The exports page: start an export job from the form, poll the project's jobs and show each
+// with a progress bar, its counts and a download link once it is done.
+import { api } from "./api.js";
+
+const root = document.getElementById("exports-page");
+const projectId = root.dataset.project;
+const form = document.getElementById("export-form");
+const POLL_MS = 1000;
+let timer = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+function bar(fraction) {
+  const fill = el("div", { class: "fill", dataset: { testid: "export-bar" } });
+  const pct = Math.round(100 * Math.max(0, Math.min(1, fraction)));
+  fill.style.width = `${pct}%`;
+  return el("div", { class: "bar", role: "progressbar", "aria-valuenow": String(pct), "aria-valuemin": "0", "aria-valuemax": "100" }, fill);
+}
+
+const size = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KB` : `${n} B`);
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+
+function describe(job) {
+  const parts = [];
+  const f = job.filters || {};
+  for (const [key, value] of Object.entries(f)) parts.push(`${key}: ${[].concat(value).join(", ")}`);
+  const s = (job.options || {}).summary;
+  if (s && s.split_sizes) parts.push(Object.entries(s.split_sizes).map(([k, v]) => `${k} ${v}`).join(" · "));
+  else if (s && s.tasks !== undefined) parts.push(`${s.tasks} tasks, ${s.annotations} annotations`);
+  else if (s && s.clips !== undefined) parts.push(`${s.clips} clips, ${s.annotations} annotations`);
+  else if (s && s.rows !== undefined) parts.push(`${s.rows} rows`);
+  return parts.join(" · ");
+}
+
+function renderJobs(jobs) {
+  const box = root.querySelector("[data-testid=export-jobs]");
+  box.replaceChildren();
+  if (!jobs.length) box.append(el("p", { class: "muted" }, "No exports yet."));
+  for (const job of jobs) {
+    const live = job.status === "pending" || job.status === "running";
+    const head = el("div", { class: "job-head" },
+      el("strong", {}, `${job.format_label} #${job.id}`), " ",
+      el("span", { class: `status status-${job.status}`, dataset: { testid: "export-status" } }, job.status), " ",
+      el("span", { class: "muted" }, `${live ? `${job.done}/${job.total} ` : ""}${describe(job)} · ${job.created_by || ""} ${when(job.created_at)}`));
+    if (job.download_url) {
+      head.append(" ", el("a", { class: "button", href: job.download_url, dataset: { testid: "download" } }, `Download (${size(job.size_bytes)})`));
+    }
+    const row = el("div", { class: `job job-${job.status}`, dataset: { testid: "export-job", status: job.status, id: String(job.id) } },
+      head, bar(job.status === "done" ? 1 : job.progress || 0));
+    if (job.error) row.append(el("p", { class: "error" }, job.error));
+    box.append(row);
+  }
+  return jobs.some((j) => j.status === "pending" || j.status === "running");
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    const jobs = await api(`/api/projects/${projectId}/exports/`);
+    if (renderJobs(jobs)) timer = setTimeout(refresh, POLL_MS);
+  } catch (err) {
+    root.querySelector("[data-testid=export-jobs]").replaceChildren(el("p", { class: "error" }, err.message));
+  }
+}
+
+function chosenFormat() {
+  return form.querySelector("input[name=format]:checked").value;
+}
+
+function showFormat() {
+  const format = chosenFormat();
+  for (const node of form.querySelectorAll("[data-for]")) node.hidden = node.dataset.for !== format;
+}
+
+function body() {
+  const format = chosenFormat();
+  const filters = {};
+  const statuses = [...form.querySelectorAll("input[name=status]:checked")].map((i) => i.value);
+  if (statuses.length) filters.status = statuses;
+  for (const name of ["label", "annotator", "since", "until", "agreement"]) {
+    const value = form.elements[name].value.trim();
+    if (value) filters[name] = value;
+  }
+  const options = {};
+  const names = format === "label_studio" ? ["base_url", "clip_labels"]
+    : format === "manifest" ? ["group_by", "splits", "seed", "manifest_format"] : [];
+  for (const name of names) {
+    const value = form.elements[name].value.trim();
+    if (value) options[name] = value;
+  }
+  return { format, filters, options };
+}
+
+form.addEventListener("change", (e) => { if (e.target.name === "format") showFormat(); });
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const error = form.querySelector("[data-testid=export-error]");
+  const button = form.querySelector("[data-testid=start-export]");
+  error.textContent = "";
+  button.disabled = true;
+  try {
+    await api(`/api/projects/${projectId}/exports/`, { method: "POST", body: body() });
+  } catch (err) {
+    const detail = err.body && !err.body.detail
+      ? Object.entries(err.body).map(([k, v]) => `${k}: ${[].concat(v).join(" ")}`).join("; ")
+      : err.message;
+    error.textContent = detail;
+  } finally {
+    button.disabled = false;
+  }
+  refresh();
+});
+
+showFormat();
+refresh();

@@ -1,0 +1,210 @@
+// Review, members and token pages: the server renders them; this module sends the decisions
+// through the API and reloads, so what is shown is always what the server holds.
+import { api } from "./api.js";
+
+function showError(box, err) {
+  if (!box) return;
+  box.textContent = err.message || String(err);
+  box.hidden = false;
+}
+
+// --- clip review: accept / reject with a comment / correct ---------------------------------
+function segmentRow(tbody, seg = { start: "", end: "", labels: [] }) {
+  const tr = document.createElement("tr");
+  tr.innerHTML =
+    '<td><input type="text" name="start" size="6" placeholder="start"></td>' +
+    '<td><input type="text" name="end" size="6" placeholder="end"></td>' +
+    '<td><input type="text" name="labels" list="label-paths" placeholder="labels"></td>' +
+    '<td><button type="button" class="link">remove</button></td>';
+  tr.querySelector("[name=start]").value = seg.start;
+  tr.querySelector("[name=end]").value = seg.end;
+  tr.querySelector("[name=labels]").value = (seg.labels || []).join(", ");
+  tr.dataset.channel = seg.channel ?? "";
+  tr.querySelector("button").addEventListener("click", () => tr.remove());
+  tbody.appendChild(tr);
+}
+
+const splitPaths = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
+
+function readCorrection(form) {
+  const body = {};
+  const labels = form.querySelector("[name=clip_labels]");
+  if (labels) body.clip_labels = splitPaths(labels.value);
+  const rows = form.querySelectorAll(".rv-seg-editor tbody tr");
+  if (form.querySelector(".rv-seg-editor")) {
+    body.segments = [...rows].map((tr) => ({
+      start: Number(tr.querySelector("[name=start]").value),
+      end: Number(tr.querySelector("[name=end]").value),
+      channel: tr.dataset.channel === "" ? null : Number(tr.dataset.channel),
+      labels: splitPaths(tr.querySelector("[name=labels]").value),
+    }));
+  }
+  return body;
+}
+
+async function mountClipReview(root) {
+  const errorBox = root.querySelector(".rv-error");
+  let current = null; // annotations as the API reports them, for the correction editor
+  const annotationData = async (id) => {
+    if (!current) current = await api(`/api/clips/${root.dataset.clip}/review/`);
+    return current.find((a) => a.id === id);
+  };
+  const decide = async (card, body) => {
+    errorBox.hidden = true;
+    card.querySelectorAll("button").forEach((b) => (b.disabled = true));
+    try {
+      await api(`/api/annotations/${card.dataset.annotation}/review/`, {
+        method: "POST",
+        body: { expected_version: Number(card.dataset.version), ...body },
+      });
+      window.location.reload();
+    } catch (err) {
+      card.querySelectorAll("button").forEach((b) => (b.disabled = false));
+      showError(errorBox, err);
+    }
+  };
+  root.querySelectorAll("[data-testid=annotation]").forEach((card) => {
+    const reject = card.querySelector(".rv-reject");
+    const correct = card.querySelector(".rv-correct");
+    card.querySelector("[data-action=accept]")?.addEventListener("click", () =>
+      decide(card, { action: "accept" }),
+    );
+    card.querySelector("[data-action=reject-open]")?.addEventListener("click", () => {
+      correct.hidden = true;
+      reject.hidden = false;
+      reject.querySelector("textarea").focus();
+    });
+    card.querySelector("[data-action=correct-open]")?.addEventListener("click", async () => {
+      reject.hidden = true;
+      try {
+        const data = await annotationData(Number(card.dataset.annotation));
+        const labels = correct.querySelector("[name=clip_labels]");
+        if (labels) labels.value = data.clip_labels.join(", ");
+        const tbody = correct.querySelector(".rv-seg-editor tbody");
+        if (tbody) {
+          tbody.innerHTML = "";
+          data.segments.forEach((s) => segmentRow(tbody, s));
+        }
+        correct.hidden = false;
+      } catch (err) {
+        showError(errorBox, err);
+      }
+    });
+    correct?.querySelector("[data-action=add-segment]")?.addEventListener("click", () =>
+      segmentRow(correct.querySelector(".rv-seg-editor tbody")),
+    );
+    card.querySelectorAll("[data-action=cancel]").forEach((b) =>
+      b.addEventListener("click", () => {
+        reject.hidden = true;
+        correct.hidden = true;
+      }),
+    );
+    reject?.addEventListener("submit", (e) => {
+      e.preventDefault();
+      decide(card, { action: "reject", comment: reject.querySelector("textarea").value });
+    });
+    correct?.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const comment = correct.querySelector("[name=comment]").value;
+      decide(card, { action: "correct", comment, ...readCorrection(correct) });
+    });
+  });
+}
+
+// --- adjudication buttons (queue page and clip review page) --------------------------------
+function mountAdjudication() {
+  document.querySelectorAll("[data-adjudicate]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const method = button.dataset.needed === "0" ? "DELETE" : "POST";
+      try {
+        await api(`/api/clips/${button.dataset.adjudicate}/adjudication/`, { method });
+        window.location.reload();
+      } catch (err) {
+        button.disabled = false;
+        button.title = err.message;
+        button.textContent = `Failed: ${err.message}`;
+      }
+    });
+  });
+}
+
+// --- members (leads) -----------------------------------------------------------------------
+function mountMembers(root) {
+  const base = `/api/projects/${root.dataset.project}/members/`;
+  const errorBox = root.querySelector(".rv-error");
+  const run = async (fn) => {
+    errorBox.hidden = true;
+    try {
+      await fn();
+      window.location.reload();
+    } catch (err) {
+      showError(errorBox, err);
+    }
+  };
+  root.querySelector("#invite").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const form = e.target;
+    run(() =>
+      api(base, {
+        method: "POST",
+        body: { username: form.username.value.trim(), role: form.role.value },
+      }),
+    );
+  });
+  root.querySelectorAll("[data-testid=member-row]").forEach((row) => {
+    row.querySelector("[data-role]").addEventListener("change", (e) =>
+      run(() => api(`${base}${row.dataset.user}/`, { method: "PATCH", body: { role: e.target.value } })),
+    );
+    row.querySelector("[data-remove]").addEventListener("click", () => {
+      if (!window.confirm(`Remove ${row.dataset.username}? Their annotations stay.`)) return;
+      run(() => api(`${base}${row.dataset.user}/`, { method: "DELETE" }));
+    });
+  });
+}
+
+// --- personal API tokens -------------------------------------------------------------------
+function mountTokens(root) {
+  const errorBox = root.querySelector(".rv-error");
+  root.querySelector("#token-create").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    errorBox.hidden = true;
+    try {
+      const token = await api("/api/tokens/", { method: "POST", body: { name: e.target.name.value } });
+      // The key exists only in this answer: show it, and list the token without reloading.
+      const box = root.querySelector("[data-testid=token-key-box]");
+      box.querySelector("[data-testid=token-key]").textContent = token.key;
+      box.hidden = false;
+      e.target.reset();
+      const tr = document.createElement("tr");
+      tr.dataset.testid = "token-row";
+      tr.innerHTML = "<td></td><td><code></code></td><td class=muted>just now</td><td class=muted>never</td><td></td>";
+      tr.children[0].textContent = token.name;
+      tr.querySelector("code").textContent = `${token.prefix}…`;
+      const tbody = root.querySelector("[data-testid=token-table] tbody");
+      tbody.querySelector("[data-empty]")?.remove();
+      tbody.prepend(tr);
+    } catch (err) {
+      showError(errorBox, err);
+    }
+  });
+  root.querySelectorAll("[data-revoke]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const row = button.closest("tr");
+      try {
+        await api(`/api/tokens/${row.dataset.token}/`, { method: "DELETE" });
+        window.location.reload();
+      } catch (err) {
+        showError(errorBox, err);
+      }
+    });
+  });
+}
+
+const clipReview = document.getElementById("clip-review");
+if (clipReview) mountClipReview(clipReview);
+mountAdjudication();
+const members = document.getElementById("members");
+if (members) mountMembers(members);
+const tokens = document.getElementById("tokens");
+if (tokens) mountTokens(tokens);

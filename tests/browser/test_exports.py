@@ -1,0 +1,77 @@
+"""A data lead exports from the project's exports page: a worker writes the file while the
+page's progress bar fills, and the finished export downloads as a file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from labelapp.models import Clip
+from labelapp.services.annotations import annotation_submit
+from ontology.services import label_get_or_create_path
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def labeled_project(project, annotator):
+    for path in ("animals/birds/robin", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    for i in range(12):
+        clip = Clip.objects.create(
+            project=project,
+            file=f"clips/{project.pk}/x/{i:064d}.wav",
+            sha256=f"{i:064d}",
+            original_name=f"take{i}.wav",
+            duration=3.0,
+            sample_rate=16000,
+            channels=1,
+            status=Clip.Status.READY,
+            metadata={"site": f"site{i % 4}"},
+        )
+        annotation_submit(
+            clip=clip,
+            user=annotator,
+            clip_labels=["animals/birds/robin" if i % 2 else "noise"],
+            segments=[{"start": 0.5, "end": 1.5, "labels": ["noise"]}],
+        )
+    return project
+
+
+def test_a_lead_starts_an_export_watches_it_finish_and_downloads_it(
+    celery_worker_process, live_server, page, login, lead, labeled_project, screenshot
+):
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{labeled_project.pk}/")
+    page.click("[data-testid=exports-link]")
+    page.wait_for_selector("[data-testid=export-form]")
+    page.check("[data-testid=format-csv]")
+    page.click("[data-testid=start-export]")
+    page.wait_for_selector("[data-testid=export-job]", timeout=10_000)
+    page.wait_for_selector("[data-testid=export-job][data-status=done]", timeout=60_000)
+    width = page.eval_on_selector(
+        "[data-testid=export-job][data-status=done] [data-testid=export-bar]",
+        "e => parseFloat(e.style.width)",
+    )
+    assert width == 100
+    assert "24 rows" in page.inner_text("[data-testid=export-job]")
+    screenshot(page, "exports-page")
+    with page.expect_download() as info:
+        page.click("[data-testid=export-job][data-status=done] [data-testid=download]")
+    download = info.value
+    assert download.suggested_filename.startswith("birds-csv-")
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    assert len(rows) == 24
+    assert {r["label"] for r in rows} == {"animals/birds/robin", "noise"}
+
+
+def test_a_bad_filter_is_shown_on_the_page(live_server, page, login, lead, labeled_project):
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{labeled_project.pk}/exports/")
+    page.fill("[data-testid=filter-label]", "animals/cats")
+    page.click("[data-testid=start-export]")
+    page.wait_for_selector("[data-testid=export-error]:has-text('no label')", timeout=10_000)
+    assert "animals/cats" in page.inner_text("[data-testid=export-error]")

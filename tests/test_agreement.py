@@ -1,0 +1,315 @@
+"""Agreement figures against hand-computed values: the pure statistics on small tables, then
+`project_agreement` and `model_vs_humans` on annotations and predictions in the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.models import Clip, Membership
+from labelapp.services.agreement import (
+    cohen_kappa,
+    fleiss_kappa,
+    krippendorff_alpha_nominal,
+    model_vs_humans,
+    project_agreement,
+    segment_f1,
+    segment_matches,
+)
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.projects import membership_set
+from ml_backend.models import ModelVersion, Prediction
+from ontology.services import label_get_or_create_path
+
+# Four subjects, three raters, categories A and B.
+SMALL = [["A", "A", "A"], ["A", "A", "B"], ["B", "B", "B"], ["A", "B", "B"]]
+
+
+def test_fleiss_kappa_of_a_small_table_is_one_third():
+    """Counts per subject [A, B]: [3,0], [2,1], [0,3], [1,2]; n = 3 raters.
+
+    P_i = (Σ n_ij² − n) / (n(n−1)): 6/6 = 1, (4+1−3)/6 = 1/3, 1, 1/3  →  P̄ = 2/3.
+    p_A = 6/12 = 1/2, p_B = 1/2  →  P_e = 1/4 + 1/4 = 1/2.
+    κ = (2/3 − 1/2) / (1 − 1/2) = 1/3.
+    """
+    assert fleiss_kappa([[3, 0], [2, 1], [0, 3], [1, 2]]) == pytest.approx(1 / 3)
+
+
+def test_fleiss_kappa_matches_the_published_example():
+    """Fleiss (1971) as reproduced on Wikipedia: 10 subjects, 14 raters, 5 categories;
+    P̄ = 0.378, P_e = 0.213, κ = 0.210."""
+    table = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
+    assert fleiss_kappa(table) == pytest.approx(0.210, abs=5e-4)
+
+
+def test_fleiss_kappa_is_undefined_when_everyone_always_says_the_same():
+    assert fleiss_kappa([[3, 0], [3, 0]]) is None
+    assert fleiss_kappa([[1, 0]]) is None  # one rater: nothing to agree on
+
+
+def test_krippendorff_alpha_of_the_small_table_is_seven_eighteenths():
+    """Coincidences: each unit of 3 values adds 1/(3−1) per ordered pair.
+    AAA: o_AA += 3; AAB: o_AA += 1, o_AB += 1, o_BA += 1; BBB: o_BB += 3; ABB: o_BB += 1,
+    o_AB += 1, o_BA += 1. So o_AA = o_BB = 4, o_AB = o_BA = 2; n_A = n_B = 6, n = 12.
+    α = 1 − (n − 1)·(o_AB + o_BA) / (n_A·n_B + n_B·n_A) = 1 − 11·4/72 = 28/72 = 7/18.
+    """
+    assert krippendorff_alpha_nominal(SMALL) == pytest.approx(7 / 18)
+
+
+def test_krippendorff_alpha_matches_krippendorffs_own_example_with_missing_values():
+    """Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 observers,
+    12 units, missing values; nominal α = 0.743. Unit 12 has one value and is not pairable."""
+    units = [
+        [1, 1, 1],
+        [2, 2, 3, 2],
+        [3, 3, 3, 3],
+        [3, 3, 3, 3],
+        [2, 2, 2, 2],
+        [1, 2, 3, 4],
+        [4, 4, 4, 4],
+        [1, 1, 2, 1],
+        [2, 2, 2, 2],
+        [5, 5, 5],
+        [1, 1],
+        [3],
+    ]
+    assert krippendorff_alpha_nominal(units) == pytest.approx(0.743, abs=5e-4)
+
+
+def test_cohen_kappa_by_hand():
+    """10 items: both yes on 4, a yes/b no on 2, both no on 3, a no/b yes on 1.
+    p_o = 7/10; a says yes 6/10, b 5/10  →  p_e = .6·.5 + .4·.5 = .5; κ = (.7 − .5)/.5 = .4."""
+    a = ["y"] * 6 + ["n"] * 4
+    b = ["y"] * 4 + ["n"] * 2 + ["n"] * 3 + ["y"]
+    assert cohen_kappa(a, b) == pytest.approx(0.4)
+    assert cohen_kappa(["x", "x"], ["x", "x"]) is None
+
+
+def test_segment_f1_matches_same_label_at_the_iou_threshold():
+    """a: x 0–1, x 2–3, y 5–6; b: x 0.1–1 (IoU .9: match), x 2.6–3.5 (IoU .4/1.5 = .27:
+    no), z 5–6 (other label: no). tp = 1, fp = 2, fn = 2, F1 = 2/(2 + 4) = 1/3."""
+    a = [(0, 1, None, "x"), (2, 3, None, "x"), (5, 6, None, "y")]
+    b = [(0.1, 1.0, None, "x"), (2.6, 3.5, None, "x"), (5, 6, None, "z")]
+    result = segment_f1(a, b, iou=0.5, per_label=True)
+    assert (result["tp"], result["fp"], result["fn"]) == (1, 2, 2)
+    assert result["f1"] == pytest.approx(1 / 3)
+    assert result["labels"]["x"] == {"tp": 1, "fp": 1, "fn": 1}
+    assert segment_f1(a, b, iou=0.2)["tp"] == 2  # a lower threshold takes the second x
+
+
+def test_segment_matching_finds_the_maximum_matching_not_the_greedy_one():
+    """a1 0–10 matches b1 0–10 (IoU 1) and b2 0–13 (.77); a2 4–10 matches only b1 (.6).
+    Greedy by IoU takes a1–b1 and leaves a2 alone; the maximum matching pairs both."""
+    a = [(0, 10, None, "x"), (4, 10, None, "x")]
+    b = [(0, 10, None, "x"), (0, 13, None, "x")]
+    assert segment_matches(a, b, iou=0.5) == [(0, 1), (1, 0)]
+
+
+def test_segments_on_different_channels_do_not_match():
+    assert segment_f1([(0, 1, 0, "x")], [(0, 1, 1, "x")])["tp"] == 0
+    assert segment_f1([(0, 1, 0, "x")], [(0, 1, None, "x")])["tp"] == 1
+
+
+# --- the project level ---------------------------------------------------------------------
+
+
+def ready_clips(project, n: int) -> list[Clip]:
+    return [
+        Clip.objects.create(
+            project=project,
+            file=f"x/{project.pk}-{i}.wav",
+            sha256=f"{project.pk:08d}{i:056d}",
+            original_name=f"c{i}.wav",
+            duration=10.0,
+            sample_rate=16000,
+            channels=1,
+            status=Clip.Status.READY,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def three_annotators(make_user, project):
+    users = [make_user(f"ann-{i}") for i in range(3)]
+    for user in users:
+        membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    return users
+
+
+def test_project_agreement_of_the_small_table(project, three_annotators):
+    """The SMALL table as clip labels of three annotators (u0, u1, u2) on four clips: overall
+    Fleiss κ = 1/3 and α = 7/18 as computed above. Per clip: AAA agrees fully, AAB has 1 of 3
+    pairs agreeing. u0 says A,A,B,A and u1 A,A,B,B: p_o = 3/4; u0 has A 3 times, u1 twice,
+    so p_e = (3·2 + 1·2)/16 = 1/2 and their Cohen's κ = (3/4 − 1/2)/(1/2) = 1/2."""
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = 3
+    project.save()
+    for path in ("A", "B"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    clips = ready_clips(project, 4)
+    for clip, row in zip(clips, SMALL, strict=True):
+        for user, label in zip(three_annotators, row, strict=True):
+            annotation_submit(clip=clip, user=user, clip_labels=[label])
+
+    report = project_agreement(project)
+
+    overall = report["overall"]
+    assert overall["n_clips"] == 4 and overall["n_annotations"] == 12
+    assert overall["clip_labels"]["fleiss_kappa"] == pytest.approx(1 / 3, abs=1e-4)
+    assert overall["clip_labels"]["krippendorff_alpha"] == pytest.approx(7 / 18, abs=1e-4)
+    assert overall["clip_labels"]["observed_agreement"] == pytest.approx(2 / 3, abs=1e-4)
+    by_clip = {c["id"]: c for c in report["clips"]}
+    assert by_clip[clips[0].pk]["agreement"] == 1.0 and not by_clip[clips[0].pk]["disagreement"]
+    assert by_clip[clips[1].pk]["agreement"] == pytest.approx(1 / 3, abs=1e-4)
+    assert by_clip[clips[1].pk]["disagreement"]
+    assert report["clips"][0]["agreement"] < 1  # worst first
+    u0 = next(a for a in report["annotators"] if a["username"] == "ann-0")
+    with_u1 = next(p for p in u0["pairs"] if p["username"] == "ann-1")
+    assert with_u1["agreement"] == 0.75 and with_u1["kappa"] == pytest.approx(0.5)
+    # One label against the rest is the same binary table here: κ of "A" is 1/3 too.
+    a_label = next(lab for lab in report["labels"] if lab["label"] == "A")
+    assert a_label["kappa"] == pytest.approx(1 / 3, abs=1e-4) and a_label["n_clips"] == 3
+
+
+def test_multi_label_agreement_counts_shared_ancestors(project, three_annotators):
+    """birds/robin vs birds/crow: expanded {birds, birds/robin} and {birds, birds/crow}
+    share 1 of 3 labels, Jaccard 1/3; they agree on "birds". Their Cohen's κ over the units
+    (birds: yes/yes, crow: no/yes, robin: yes/no): p_o = 1/3, both say yes 2/3 of the time,
+    p_e = 4/9 + 1/9 = 5/9, κ = (1/3 − 5/9)/(4/9) = −1/2."""
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = 2
+    project.save()
+    for path in ("birds/robin", "birds/crow"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    (clip,) = ready_clips(project, 1)
+    u0, u1, _ = three_annotators
+    annotation_submit(clip=clip, user=u0, clip_labels=["birds/robin"])
+    annotation_submit(clip=clip, user=u1, clip_labels=["birds/crow"])
+    report = project_agreement(project)
+    assert report["clips"][0]["agreement"] == pytest.approx(1 / 3, abs=1e-4)
+    labels = {lab["label"]: lab for lab in report["labels"]}
+    assert set(labels) == {"birds", "birds/crow", "birds/robin"}
+    assert labels["birds"]["n_clips"] == 1
+    (pair,) = next(a for a in report["annotators"] if a["username"] == "ann-0")["pairs"]
+    assert pair["kappa"] == pytest.approx(-0.5) and pair["n_clips"] == 1
+
+
+def test_segment_agreement_per_clip_and_overall(project, three_annotators):
+    project.annotation_mode = "segments"
+    project.annotations_per_clip = 2
+    project.save()
+    label_get_or_create_path(ontology=project.ontology, path="call")
+    (clip,) = ready_clips(project, 1)
+    u0, u1, _ = three_annotators
+    annotation_submit(
+        clip=clip,
+        user=u0,
+        segments=[
+            {"start": 0, "end": 1, "labels": ["call"]},
+            {"start": 4, "end": 5, "labels": ["call"]},
+        ],
+    )
+    annotation_submit(clip=clip, user=u1, segments=[{"start": 0.1, "end": 1, "labels": ["call"]}])
+    report = project_agreement(project, iou=0.5)
+    assert report["overall"]["segments"] == {
+        "tp": 1,
+        "fp": 0,
+        "fn": 1,
+        "f1": pytest.approx(2 / 3, abs=1e-4),
+    }
+    assert report["clips"][0]["segment_f1"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["clips"][0]["agreement"] is None  # no clip labels in this project
+    assert report["overall"]["clip_labels"]["fleiss_kappa"] is None
+
+
+def test_a_clip_with_one_annotator_is_not_compared(project, annotator):
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    (clip,) = ready_clips(project, 1)
+    annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    report = project_agreement(project)
+    assert report["clips"] == [] and report["overall"]["n_clips"] == 0
+
+
+# --- the model against the humans ---------------------------------------------------------
+
+
+def _version(project, name="v1", version=1):
+    return ModelVersion.objects.create(
+        project=project, version=version, name=name, status=ModelVersion.Status.ACTIVE
+    )
+
+
+def test_model_vs_humans_single_label_accuracy_and_confusion_per_level(project, annotator):
+    """human → top-1: a/x → a/x, a/y → a/x, b/z → a/y, b/z → b/z.
+    Full paths: 2 of 4 right (0.5). Level 0 (a, b): a→a twice, b→a, b→b: 3 of 4 (0.75).
+    Feedback on v1: accepted ×2, edited, rejected → acceptance 2/4."""
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.save()
+    labels = {
+        p: label_get_or_create_path(ontology=project.ontology, path=p)[0]
+        for p in ("a/x", "a/y", "b/z")
+    }
+    version = _version(project)
+    clips = ready_clips(project, 4)
+    cases = [("a/x", "a/x"), ("a/y", "a/x"), ("b/z", "a/y"), ("b/z", "b/z")]
+    actions = ["accepted", "accepted", "edited", "rejected"]
+    for clip, (human, top), action in zip(clips, cases, actions, strict=True):
+        scores = {str(lb.pk): 0.1 for lb in labels.values()}
+        scores[str(labels[top].pk)] = 0.8
+        Prediction.objects.create(clip=clip, model_version=version, clip_scores=scores)
+        feedback = [{"kind": "clip", "label": top, "action": action, "model_version": "v1"}]
+        annotation_submit(
+            clip=clip, user=annotator, clip_labels=[human], suggestion_feedback=feedback
+        )
+
+    report = model_vs_humans(project)
+
+    (entry,) = report["versions"]
+    assert entry["n_clips"] == 4 and entry["accuracy"] == 0.5
+    level0, level1 = entry["levels"]
+    assert level0["accuracy"] == 0.75
+    assert level0["labels"] == ["a", "b"] and level0["matrix"] == [[2, 0], [1, 1]]
+    assert level1["labels"] == ["a/x", "a/y", "b/z"]
+    assert level1["matrix"] == [[1, 0, 0], [1, 0, 0], [0, 1, 1]]
+    assert entry["suggestions"]["n"] == 4 and entry["suggestions"]["acceptance_rate"] == 0.5
+    assert model_vs_humans(project, model_version=version.pk)["versions"][0]["id"] == version.pk
+
+
+def test_model_vs_humans_multi_label_micro_f1(project, annotator):
+    """Clip 1: human a/x → {a, a/x}; predicted (≥ .5) {a, a/x, b}: tp 2, fp 1.
+    Clip 2: human b/z → {b, b/z}; predicted {b}: tp 1, fn 1. Micro P = R = F1 = 3/4."""
+    project.annotation_mode = "clip"
+    project.save()
+    ids = {
+        p: label_get_or_create_path(ontology=project.ontology, path=p)[0].pk
+        for p in ("a", "a/x", "b", "b/z")
+    }
+    version = _version(project)
+    c1, c2 = ready_clips(project, 2)
+    Prediction.objects.create(
+        clip=c1,
+        model_version=version,
+        clip_scores={str(ids["a"]): 0.9, str(ids["a/x"]): 0.7, str(ids["b"]): 0.6},
+    )
+    Prediction.objects.create(
+        clip=c2, model_version=version, clip_scores={str(ids["b"]): 0.8, str(ids["b/z"]): 0.3}
+    )
+    annotation_submit(clip=c1, user=annotator, clip_labels=["a/x"])
+    annotation_submit(clip=c2, user=annotator, clip_labels=["b/z"])
+    (entry,) = model_vs_humans(project)["versions"]
+    assert (entry["precision"], entry["recall"], entry["f1"]) == (0.75, 0.75, 0.75)
+    assert entry["exact_match"] == 0.0
+    assert entry["suggestions"]["acceptance_rate"] is None

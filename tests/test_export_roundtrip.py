@@ -1,0 +1,159 @@
+"""Round trip: what Earmark exports as Label Studio JSON, Earmark imports back to the same
+annotations, label by label and segment by segment, with the same annotators."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from labelapp.models import Annotation, Clip
+from labelapp.services.annotations import annotation_skip, annotation_submit
+from labelapp.services.imports import ImportItem, clip_import
+from labelapp.services.projects import membership_set, project_create
+from ml_backend.models import ModelVersion, Prediction
+from ontology.services import label_get_or_create_path
+
+pytestmark = pytest.mark.django_db
+
+PATHS = (
+    "animals/birds/robin",
+    "animals/birds/crow",
+    "animals/dog",
+    "noise",
+    "weather/rain",
+    "weather/wind",
+)
+
+
+@pytest.fixture
+def project_a(project, annotator, lead, wav_factory):
+    for path in PATHS:
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    clips = {}
+    for name, channels in (("robin.wav", 1), ("stereo-dog.wav", 2), ("wind.wav", 1)):
+        path = wav_factory(name, seconds=3.0, channels=channels)
+        outcome = clip_import(project=project, item=ImportItem(name=name, path=path))
+        assert outcome.status == "imported", outcome.error
+        clips[name] = Clip.objects.get(pk=outcome.clip_id)
+    robin, dog, wind = clips["robin.wav"], clips["stereo-dog.wav"], clips["wind.wav"]
+    annotation_submit(
+        clip=robin,
+        user=annotator,
+        clip_labels=["animals/birds/robin", "weather/rain"],
+        segments=[
+            {"start": 0.25, "end": 1.5, "labels": ["animals/birds/robin"]},
+            {"start": 1.0, "end": 2.75, "labels": ["animals/birds/robin", "noise"]},
+        ],
+    )
+    annotation_submit(clip=robin, user=lead, clip_labels=["animals/birds/crow"])
+    accepted = annotation_submit(
+        clip=dog,
+        user=annotator,
+        segments=[
+            {"start": 0.5, "end": 1.0, "channel": 1, "labels": ["animals/dog"]},
+            {"start": 2.0, "end": 3.0, "channel": 0, "labels": ["noise"]},
+        ],
+    )
+    Annotation.objects.filter(pk=accepted.pk).update(status=Annotation.Status.ACCEPTED)
+    annotation_skip(clip=wind, user=annotator)
+    annotation_submit(clip=wind, user=lead, clip_labels=["weather/wind"])
+    model = ModelVersion.objects.create(
+        project=project, version=1, name="v1", status=ModelVersion.Status.ACTIVE
+    )
+    robin_label = label_get_or_create_path(ontology=project.ontology, path="animals/birds/robin")
+    Prediction.objects.create(
+        clip=robin, model_version=model, clip_scores={str(robin_label[0].pk): 0.8}, score=0.8
+    )
+    return project
+
+
+def _annotations(project) -> dict:
+    """{(clip name, annotator): (status, source-independent content)} of a project."""
+    out = {}
+    for ann in Annotation.objects.filter(clip__project=project).select_related("clip", "annotator"):
+        segments = sorted(
+            (
+                s.start,
+                s.end,
+                s.channel,
+                tuple(sorted(sl.label.path for sl in s.segment_labels.all())),
+            )
+            for s in ann.segments.all()
+        )
+        labels = sorted(cl.label.path for cl in ann.clip_labels.all())
+        out[(ann.clip.original_name, ann.annotator.username)] = (ann.status, labels, segments)
+    return out
+
+
+def _export_tasks(project, folder) -> str:
+    tasks = folder / "tasks.json"
+    call_command(
+        "export",
+        str(project.pk),
+        "--format",
+        "label_studio",
+        "--out",
+        str(tasks),
+        stderr=io.StringIO(),
+    )
+    return str(tasks)
+
+
+def test_label_studio_export_imports_back_to_the_same_annotations(
+    project_a, lead, annotator, tmp_path
+):
+    # the audio files lie beside the task list under their original names (wav_factory
+    # wrote them into tmp_path), as after downloading an export next to the originals
+    tasks = _export_tasks(project_a, tmp_path)
+    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
+    membership_set(project=project_b, user=annotator, role="annotator")
+    out = io.StringIO()
+    call_command("import_audio", "Birds again", tasks, stdout=out, stderr=io.StringIO())
+    assert "3 imported" in out.getvalue()
+
+    a, b = _annotations(project_a), _annotations(project_b)
+    assert set(b) == set(a)
+    for key in a:
+        assert b[key] == a[key], key
+    assert a[("wind.wav", annotator.username)] == ("skipped", [], [])
+    assert a[("stereo-dog.wav", annotator.username)][0] == "accepted"
+    assert not Annotation.objects.filter(
+        clip__project=project_b, annotator__username=settings.EARMARK_SYSTEM_USERNAME
+    ).exists()
+    assert all(
+        ann.source == "imported" for ann in Annotation.objects.filter(clip__project=project_b)
+    )
+    for clip_a in Clip.objects.filter(project=project_a):
+        clip_b = Clip.objects.get(project=project_b, original_name=clip_a.original_name)
+        assert clip_b.sha256 == clip_a.sha256 and clip_b.channels == clip_a.channels
+        assert "earmark_clip_id" not in clip_b.metadata
+    (pred,) = Prediction.objects.filter(clip__project=project_b)
+    assert pred.clip.original_name == "robin.wav" and pred.model_version.name == "v1"
+    assert pred.score == 0.8
+    (label_id,) = pred.clip_scores
+    assert project_b.ontology.labels.get(pk=int(label_id)).path == "animals/birds/robin"
+
+
+def test_annotators_unknown_to_the_new_project_go_to_the_import_user(
+    project_a, lead, annotator, tmp_path
+):
+    tasks = json.loads(Path(_export_tasks(project_a, tmp_path)).read_text())
+    # only robin.wav, and only the annotator's work: they are not a member of project B
+    (robin,) = [t for t in tasks if t["data"]["original_name"] == "robin.wav"]
+    robin["annotations"] = [
+        a for a in robin["annotations"] if a["earmark"]["annotator"] == annotator.username
+    ]
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps([robin]))
+    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
+    call_command(
+        "import_audio", "Birds again", str(path), stdout=io.StringIO(), stderr=io.StringIO()
+    )
+    b = _annotations(project_b)
+    expected = _annotations(project_a)[("robin.wav", annotator.username)]
+    assert b == {("robin.wav", settings.EARMARK_SYSTEM_USERNAME): expected}

@@ -1,0 +1,714 @@
+"""Exports: every format parsed back and checked field by field, the filters, the job with
+its progress, the API and its permissions, the page and the `export` command."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from labelapp.errors import DomainError
+from labelapp.exports import common as export_common
+from labelapp.exports import export_job_create, export_run, export_write
+from labelapp.exports.manifest import splits_assign
+from labelapp.models import Annotation, Clip, ExportJob
+from labelapp.services.annotations import annotation_skip, annotation_submit
+from ml_backend.models import ModelVersion, Prediction
+from ontology.services import label_get_or_create_path
+
+pytestmark = pytest.mark.django_db
+
+LABELS = ("animals/birds/robin", "animals/birds/crow", "animals/dog", "noise")
+
+
+def _clip(project, name: str, *, seconds: float = 4.0, channels: int = 1, **metadata) -> Clip:
+    """A clip row as an import leaves it; exports read rows, never the audio."""
+    n = Clip.objects.count() + 1
+    return Clip.objects.create(
+        project=project,
+        file=f"clips/{project.pk}/{n:02d}/{n:064d}.wav",
+        sha256=f"{n:064d}",
+        original_name=name,
+        size_bytes=1000 * n,
+        format="WAV",
+        codec="PCM_16",
+        duration=seconds,
+        sample_rate=16000,
+        channels=channels,
+        frames=int(seconds * 16000),
+        metadata=metadata,
+        status=Clip.Status.READY,
+    )
+
+
+@pytest.fixture
+def labels(project):
+    return {p: label_get_or_create_path(ontology=project.ontology, path=p)[0] for p in LABELS}
+
+
+@pytest.fixture
+def model(project, labels):
+    return ModelVersion.objects.create(
+        project=project, version=1, name="v1", status=ModelVersion.Status.ACTIVE
+    )
+
+
+@pytest.fixture
+def labeled(project, labels, model, lead, annotator):
+    """Four clips: robin (annotator, then corrected: two revisions; lead too), a dog with a
+    two-channel segment (accepted), a skip, and one nobody labeled. The model thinks clip 1
+    is a robin and clip 2 is noise."""
+    c1 = _clip(project, "robin.wav", site="north")
+    c2 = _clip(project, "dog.wav", channels=2, site="south")
+    c3 = _clip(project, "wind.wav", site="north")
+    c4 = _clip(project, "unlabeled.wav", site="east")
+    annotation_submit(clip=c1, user=annotator, clip_labels=["animals/birds/crow"])
+    annotation_submit(
+        clip=c1,
+        user=annotator,
+        clip_labels=["animals/birds/robin"],
+        segments=[{"start": 0.5, "end": 1.25, "labels": ["animals/birds/robin", "noise"]}],
+    )
+    annotation_submit(clip=c1, user=lead, clip_labels=["animals/birds/robin"])
+    dog = annotation_submit(
+        clip=c2,
+        user=annotator,
+        clip_labels=["animals/dog"],
+        segments=[{"start": 1.0, "end": 2.0, "channel": 1, "labels": ["animals/dog"]}],
+    )
+    Annotation.objects.filter(pk=dog.pk).update(status=Annotation.Status.ACCEPTED)
+    annotation_skip(clip=c3, user=annotator)
+    Prediction.objects.create(
+        clip=c1,
+        model_version=model,
+        clip_scores={str(labels["animals/birds/robin"].pk): 0.9, str(labels["noise"].pk): 0.2},
+        segments=[
+            {"start": 0.4, "end": 1.3, "channel": None, "label": labels["noise"].pk, "score": 0.6}
+        ],
+        score=0.9,
+    )
+    Prediction.objects.create(
+        clip=c2, model_version=model, clip_scores={str(labels["noise"].pk): 0.7}, score=0.7
+    )
+    return {"robin": c1, "dog": c2, "wind": c3, "unlabeled": c4}
+
+
+def _export(project, format, filters=None, options=None) -> str:
+    out = io.StringIO()
+    export_write(out, project=project, format=format, filters=filters, options=options)
+    return out.getvalue()
+
+
+def _annotation_ids(project, format="earmark", **filters) -> set[int]:
+    doc = json.loads(_export(project, format, filters))
+    return {a["id"] for c in doc["clips"] for a in c["annotations"]}
+
+
+# --- Earmark JSON --------------------------------------------------------------------------
+
+
+def test_earmark_json_holds_everything_field_by_field(project, labeled, annotator, lead):
+    doc = json.loads(_export(project, "earmark"))
+    assert (doc["format"], doc["version"]) == ("earmark", 1)
+    assert doc["project"]["name"] == "Birds" and doc["project"]["label_mode"] == "multi"
+    project.ontology.refresh_from_db()
+    assert doc["ontology"]["version"] == project.ontology.version
+    by_path = {lb["path"]: lb for lb in doc["ontology"]["labels"]}
+    assert set(LABELS) <= set(by_path) and by_path["animals/birds/robin"]["parent"] == (
+        "animals/birds"
+    )
+    assert [mv["name"] for mv in doc["model_versions"]] == ["v1"]
+    assert [c["original_name"] for c in doc["clips"]] == [
+        "robin.wav",
+        "dog.wav",
+        "wind.wav",
+        "unlabeled.wav",
+    ]
+    robin, dog, wind, unlabeled = doc["clips"]
+    assert robin["metadata"] == {"site": "north"} and robin["duration"] == 4.0
+    assert (
+        robin["sha256"] == labeled["robin"].sha256 and robin["file"] == labeled["robin"].file.name
+    )
+    mine, leads = robin["annotations"]
+    assert (mine["annotator"], mine["status"], mine["version"]) == (
+        annotator.username,
+        "submitted",
+        2,
+    )
+    assert mine["clip_labels"] == ["animals/birds/robin"]
+    (seg,) = mine["segments"]
+    assert (seg["start"], seg["end"], seg["channel"]) == (0.5, 1.25, None)
+    assert seg["labels"] == ["animals/birds/robin", "noise"]
+    assert [r["version"] for r in mine["revisions"]] == [1, 2]
+    assert mine["revisions"][0]["data"]["clip_labels"] == ["animals/birds/crow"]
+    assert mine["revisions"][1]["author"] == annotator.username
+    assert leads["annotator"] == lead.username
+    (pred,) = robin["predictions"]
+    assert pred["model_version"] == "v1" and pred["score"] == 0.9
+    assert pred["clip_scores"] == {"animals/birds/robin": 0.9, "noise": 0.2}
+    assert pred["segments"][0]["label"] == "noise" and pred["segments"][0]["score"] == 0.6
+    assert dog["annotations"][0]["status"] == "accepted"
+    assert dog["annotations"][0]["segments"][0]["channel"] == 1
+    assert wind["annotations"][0]["status"] == "skipped"
+    assert wind["annotations"][0]["clip_labels"] == [] and unlabeled["annotations"] == []
+    assert doc["summary"] == {"clips": 4, "annotations": 4}
+
+
+def test_earmark_json_of_an_empty_project_is_valid_json(project):
+    doc = json.loads(_export(project, "earmark"))
+    assert doc["clips"] == [] and doc["summary"] == {"clips": 0, "annotations": 0}
+
+
+# --- Label Studio JSON ---------------------------------------------------------------------
+
+RESULT_KEYS = {"id", "from_name", "to_name", "type", "value", "origin"}
+
+
+def _check_ls_result(item: dict, *, prediction: bool) -> None:
+    """The shape Label Studio documents for audio results (and Earmark's importer reads)."""
+    assert set(item) >= RESULT_KEYS, item
+    assert isinstance(item["id"], str) and item["id"]
+    assert item["to_name"] == "audio"
+    assert item["origin"] == ("prediction" if prediction else "manual")
+    if item["type"] == "labels":
+        assert item["from_name"] == "label"
+        assert set(item["value"]) <= {"start", "end", "channel", "labels"}
+        assert item["value"]["end"] > item["value"]["start"] >= 0
+        assert all(isinstance(p, str) for p in item["value"]["labels"])
+        assert isinstance(item["original_length"], float)
+    elif item["type"] == "taxonomy":
+        assert item["from_name"] == "clip_label"
+        assert all(isinstance(p, list) and p for p in item["value"]["taxonomy"])
+    else:
+        assert item["type"] == "choices" and item["from_name"] == "clip_label"
+        assert all(isinstance(p, str) for p in item["value"]["choices"])
+    if prediction:
+        assert isinstance(item["score"], float)
+
+
+def test_label_studio_tasks_have_the_documented_shape(project, labeled, annotator):
+    tasks = json.loads(_export(project, "label_studio"))
+    assert isinstance(tasks, list) and len(tasks) == 4
+    for task in tasks:
+        assert set(task) == {"data", "meta", "annotations", "predictions"}
+        assert isinstance(task["data"]["audio"], str)
+        for ann in task["annotations"]:
+            assert isinstance(ann["id"], int) and isinstance(ann["result"], list)
+            assert isinstance(ann["was_cancelled"], bool) and ann["ground_truth"] is False
+            # Label Studio refuses unknown users in completed_by: it must not be there.
+            assert "completed_by" not in ann
+            for item in ann["result"]:
+                _check_ls_result(item, prediction=False)
+        for pred in task["predictions"]:
+            assert isinstance(pred["model_version"], str) and isinstance(pred["score"], float)
+            for item in pred["result"]:
+                _check_ls_result(item, prediction=True)
+
+    robin = tasks[0]
+    clip = labeled["robin"]
+    assert robin["data"] == {
+        "audio": f"/api/clips/{clip.pk}/audio",
+        "earmark_clip_id": clip.pk,
+        "original_name": "robin.wav",
+    }
+    assert robin["meta"]["metadata"] == {"site": "north"}
+    mine = robin["annotations"][0]
+    assert mine["earmark"]["annotator"] == annotator.username
+    taxonomy = [r for r in mine["result"] if r["type"] == "taxonomy"]
+    assert taxonomy[0]["value"] == {"taxonomy": [["animals", "birds", "robin"]]}
+    (segment,) = [r for r in mine["result"] if r["type"] == "labels"]
+    assert segment["value"] == {
+        "start": 0.5,
+        "end": 1.25,
+        "labels": ["animals/birds/robin", "noise"],
+    }  # no channel: the segment covers every channel
+    (pred,) = robin["predictions"]
+    assert pred["model_version"] == "v1" and pred["score"] == 0.9
+    clip_pred = [r for r in pred["result"] if r["type"] == "taxonomy"][0]
+    assert clip_pred["value"]["taxonomy"] == [["animals", "birds", "robin"]]
+    seg_pred = [r for r in pred["result"] if r["type"] == "labels"][0]
+    assert seg_pred["value"]["labels"] == ["noise"] and seg_pred["score"] == 0.6
+    dog = tasks[1]["annotations"][0]
+    assert [r["value"].get("channel") for r in dog["result"] if r["type"] == "labels"] == [1]
+    assert tasks[2]["annotations"][0]["was_cancelled"] is True
+    assert tasks[2]["annotations"][0]["result"] == []
+
+
+def test_label_studio_options_give_absolute_urls_and_choices(project, labeled):
+    tasks = json.loads(
+        _export(
+            project,
+            "label_studio",
+            options={"base_url": "https://earmark.example.org/", "clip_labels": "choices"},
+        )
+    )
+    assert tasks[0]["data"]["audio"] == (
+        f"https://earmark.example.org/api/clips/{labeled['robin'].pk}/audio"
+    )
+    chosen = [r for r in tasks[0]["annotations"][0]["result"] if r["type"] == "choices"]
+    assert chosen[0]["value"] == {"choices": ["animals/birds/robin"]}
+
+
+def test_the_label_studio_config_names_what_the_results_use(project, labels):
+    from labelapp.exports import label_studio_config
+
+    xml = label_studio_config(project)
+    assert '<Audio name="audio" value="$audio"/>' in xml
+    assert '<Labels name="label" toName="audio">' in xml
+    assert '<Label value="animals/birds/robin"/>' in xml
+    assert '<Taxonomy name="clip_label" toName="audio">' in xml
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def test_csv_has_a_row_per_clip_label_and_per_segment_label(project, labeled, annotator):
+    rows = list(csv.DictReader(io.StringIO(_export(project, "csv"))))
+    robin = labeled["robin"]
+    mine = [
+        r for r in rows if r["clip_id"] == str(robin.pk) and r["annotator"] == annotator.username
+    ]
+    assert [(r["kind"], r["start"], r["end"], r["label"]) for r in mine] == [
+        ("clip", "", "", "animals/birds/robin"),
+        ("segment", "0.5", "1.25", "animals/birds/robin"),
+        ("segment", "0.5", "1.25", "noise"),
+    ]
+    assert {r["status"] for r in mine} == {"submitted"}
+    assert mine[0]["original_name"] == "robin.wav" and mine[0]["annotation_version"] == "2"
+    dog = [r for r in rows if r["clip_id"] == str(labeled["dog"].pk)]
+    assert [(r["kind"], r["channel"], r["status"]) for r in dog] == [
+        ("clip", "", "accepted"),
+        ("segment", "1", "accepted"),
+    ]
+    # the skip has no label, the unlabeled clip no annotation: no rows
+    assert not [
+        r for r in rows if r["clip_id"] in (str(labeled["wind"].pk), str(labeled["unlabeled"].pk))
+    ]
+    assert len(rows) == 6
+
+
+# --- Training manifest ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def speakers(project, labels, annotator):
+    """Ten speakers with six clips each, two per class: three classes."""
+    project.label_mode = "single"
+    project.save()
+    classes = ["animals/birds/robin", "animals/dog", "noise"]
+    for s in range(10):
+        for i in range(6):
+            clip = _clip(project, f"s{s}-{i}.wav", speaker=f"spk{s}")
+            annotation_submit(clip=clip, user=annotator, clip_labels=[classes[i % 3]])
+    return project
+
+
+def _manifest(project, **options) -> tuple[list[dict], dict]:
+    out = io.StringIO()
+    summary = export_write(out, project=project, format="manifest", options=options)
+    return list(csv.DictReader(io.StringIO(out.getvalue()))), summary
+
+
+def test_manifest_keeps_each_speaker_in_one_split(speakers):
+    rows, summary = _manifest(speakers, group_by="speaker", seed=3)
+    assert len(rows) == 60
+    split_of: dict[str, set] = {}
+    for row in rows:
+        split_of.setdefault(row["group"], set()).add(row["split"])
+        assert row["audio"].startswith(f"clips/{speakers.pk}/")
+    assert all(len(s) == 1 for s in split_of.values()), split_of
+    groups = {g: s.pop() for g, s in split_of.items()}
+    assert sorted(list(groups.values()).count(s) for s in ("train", "validation", "test")) == [
+        1,
+        1,
+        8,
+    ]
+    sizes = {s: sum(r["split"] == s for r in rows) for s in ("train", "validation", "test")}
+    assert summary["split_sizes"] == sizes == {"train": 48, "validation": 6, "test": 6}
+    # stratified: every class is in every split
+    for split in sizes:
+        assert {r["labels"] for r in rows if r["split"] == split} == {
+            "animals/birds/robin",
+            "animals/dog",
+            "noise",
+        }
+    again, _ = _manifest(speakers, group_by="speaker", seed=3)
+    assert again == rows  # a fixed seed gives the same split
+
+
+def test_manifest_without_a_group_field_splits_clip_by_clip_and_can_be_json_lines(speakers):
+    out = io.StringIO()
+    summary = export_write(
+        out,
+        project=speakers,
+        format="manifest",
+        options={"splits": "0.5,0.25,0.25", "manifest_format": "jsonl", "audio_root": "/data"},
+    )
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(rows) == 60 and summary["split_sizes"] == {"train": 30, "validation": 15, "test": 15}
+    assert rows[0]["audio"].startswith("/data/clips/") and isinstance(rows[0]["labels"], list)
+    assert {r["group"] for r in rows} == {""}
+
+
+def test_split_assignment_stratifies_a_rare_label():
+    from collections import Counter
+
+    groups = {f"g{i}": (10, Counter({"common": 10})) for i in range(8)}
+    groups.update({f"r{i}": (2, Counter({"rare": 2})) for i in range(3)})
+    split = splits_assign(groups, [0.6, 0.2, 0.2], seed=0)
+    assert {split[f"r{i}"] for i in range(3)} == {"train", "validation", "test"}
+
+
+def test_manifest_labels_are_what_annotators_agree_on(project, labels, annotator, lead):
+    clip = _clip(project, "x.wav")
+    annotation_submit(clip=clip, user=annotator, clip_labels=["animals/dog", "noise"])
+    annotation_submit(clip=clip, user=lead, clip_labels=["animals/dog"])
+    rows, _ = _manifest(project)
+    assert rows[0]["labels"] == "animals/dog;noise"  # multi-label: chosen by at least half
+    Annotation.objects.filter(annotator=lead).update(status=Annotation.Status.REJECTED)
+    rows, _ = _manifest(project)
+    assert rows[0]["labels"] == "animals/dog;noise"  # a rejected annotation does not count
+
+
+# --- Filters -------------------------------------------------------------------------------
+
+
+def _ann(clip, user) -> int:
+    return Annotation.objects.get(clip=clip, annotator=user).pk
+
+
+def test_filters_by_status_label_and_annotator(project, labeled, annotator, lead):
+    robin, dog, wind = labeled["robin"], labeled["dog"], labeled["wind"]
+    assert _annotation_ids(project, status=["accepted"]) == {_ann(dog, annotator)}
+    assert _annotation_ids(project, status="submitted,skipped") == {
+        _ann(robin, annotator),
+        _ann(robin, lead),
+        _ann(wind, annotator),
+    }
+    # a label takes its children: "animals/birds" finds the robins
+    assert _annotation_ids(project, label="animals/birds") == {
+        _ann(robin, annotator),
+        _ann(robin, lead),
+    }
+    # segment labels count too
+    assert _annotation_ids(project, label=["noise"]) == {_ann(robin, annotator)}
+    assert _annotation_ids(project, annotator=lead.username) == {_ann(robin, lead)}
+    # a filter on annotations leaves out clips without a matching one
+    doc = json.loads(_export(project, "earmark", {"annotator": lead.username}))
+    assert [c["original_name"] for c in doc["clips"]] == ["robin.wav"]
+
+
+def test_filters_by_date(project, labeled, annotator, lead):
+    old = timezone.make_aware(dt.datetime(2024, 1, 10, 12, 0))
+    Annotation.objects.filter(annotator=lead).update(updated_at=old)
+    lead_ann = _ann(labeled["robin"], lead)
+    assert _annotation_ids(project, until="2024-01-10") == {lead_ann}  # the whole day
+    assert _annotation_ids(project, until="2024-01-09") == set()
+    assert lead_ann not in _annotation_ids(project, since="2024-01-11")
+    assert _annotation_ids(project, since="2024-01-10T11:00:00", until="2024-01-10T12:00:00") == {
+        lead_ann
+    }
+
+
+def test_filters_by_agreement_with_the_active_model(project, labeled, annotator, lead):
+    robin, dog = labeled["robin"], labeled["dog"]
+    # the model says robin for clip 1 (both agree) and noise for clip 2 (the dog disagrees)
+    assert _annotation_ids(project, agreement="agree") == {
+        _ann(robin, annotator),
+        _ann(robin, lead),
+    }
+    assert _annotation_ids(project, agreement="disagree") == {_ann(dog, annotator)}
+    # a more general annotation than the prediction does not name it
+    annotation_submit(clip=robin, user=lead, clip_labels=["animals/birds"])
+    assert _annotation_ids(project, agreement="disagree") == {
+        _ann(dog, annotator),
+        _ann(robin, lead),
+    }
+
+
+@pytest.mark.parametrize(
+    "filters,message",
+    [
+        ({"status": ["done"]}, "unknown status 'done'"),
+        ({"label": "animals/cat"}, "no label 'animals/cat'"),
+        ({"annotator": "nobody"}, "no member of this project is named 'nobody'"),
+        ({"since": "last week"}, "is not a date"),
+        ({"since": "2024-02-01", "until": "2024-01-01"}, "'since' must be before 'until'"),
+        ({"agreement": "maybe"}, "neither 'agree' nor 'disagree'"),
+        ({"colour": "red"}, "unknown filter 'colour'"),
+    ],
+)
+def test_bad_filters_are_refused_with_a_clear_message(project, labels, filters, message):
+    with pytest.raises(DomainError, match=message):
+        _export(project, "csv", filters)
+
+
+def test_agreement_needs_an_active_model(project, labels):
+    with pytest.raises(DomainError, match="no active model"):
+        _export(project, "csv", {"agreement": "agree"})
+
+
+def test_options_of_another_format_are_refused(project):
+    with pytest.raises(DomainError, match="'group_by' does not apply to csv"):
+        _export(project, "csv", options={"group_by": "speaker"})
+    with pytest.raises(DomainError, match="three fractions"):
+        _export(project, "manifest", options={"splits": "0.9,0.2,0"})
+
+
+# --- Jobs ----------------------------------------------------------------------------------
+
+
+def test_a_job_streams_in_chunks_and_reports_progress(project, labeled, monkeypatch):
+    monkeypatch.setattr(export_common, "CHUNK", 3)
+    seen = []
+    export_write(
+        io.StringIO(),
+        project=project,
+        format="csv",
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(0, 4), (3, 4), (4, 4), (4, 4)]
+
+
+@pytest.mark.parametrize("format", ["earmark", "label_studio", "csv", "manifest"])
+def test_queries_grow_with_chunks_not_with_clips(
+    project, labeled, annotator, format, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        _export(project, format)
+    for i in range(30):
+        clip = _clip(project, f"more{i}.wav")
+        annotation_submit(
+            clip=clip,
+            user=annotator,
+            clip_labels=["noise"],
+            segments=[{"start": 0.1, "end": 0.2, "labels": ["noise"]}],
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        text = _export(project, format)
+    assert "more29.wav" in text
+
+
+def test_a_job_runs_on_commit_and_writes_into_the_media_store(
+    project, labeled, lead, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = export_job_create(
+            project=project,
+            user=lead,
+            format="label_studio",
+            filters={"status": ["accepted"]},
+            options=None,
+        )
+        assert ExportJob.objects.get(pk=job.pk).status == "pending"
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert (job.status, job.progress, job.done, job.total) == ("done", 1.0, 1, 1), job.error
+    assert job.file == f"exports/{project.pk}/{job.pk}.json"
+    assert job.started_at <= job.finished_at and job.size_bytes > 0
+    assert job.filters == {"status": ["accepted"]}
+    assert job.options["summary"] == {"tasks": 1, "annotations": 1}
+    with default_storage.open(job.file, "rb") as fh:
+        tasks = json.loads(fh.read())
+    assert [t["data"]["original_name"] for t in tasks] == ["dog.wav"]
+
+
+def test_a_second_delivery_does_nothing(project, labeled, lead):
+    job = export_job_create(project=project, user=lead, format="csv", filters={}, options={})
+    export_run(job.pk)
+    job.refresh_from_db()
+    first = (job.status, job.file, job.finished_at)
+    default_storage.delete(job.file)
+    export_run(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.file, job.finished_at) == first
+    assert not default_storage.exists(job.file)  # nothing was written again
+    export_run(987654)  # a job that is gone: nothing to do, no error
+
+
+def test_a_job_whose_message_was_lost_is_sent_again(project, labeled, lead):
+    from labelapp.exports import export_jobs_resend_pending
+
+    job = export_job_create(project=project, user=lead, format="csv", filters={}, options={})
+    # created outside of a transaction that commits: no message went out
+    assert export_jobs_resend_pending(older_than_s=60) == 0  # too recent to be lost
+    ExportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(minutes=10))
+    assert export_jobs_resend_pending(older_than_s=60) == 1
+    job.refresh_from_db()
+    assert job.status == "done" and job.file
+
+
+def test_a_job_whose_worker_died_is_run_again_by_the_sweep(project, labeled, lead):
+    from labelapp.tasks import exports_sweep
+
+    job = export_job_create(project=project, user=lead, format="csv", filters={}, options={})
+    # a worker claimed it, wrote part of it and was killed: the row says running, half done
+    ExportJob.objects.filter(pk=job.pk).update(
+        status="running", done=3, progress=0.5, started_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    fresh = export_job_create(project=project, user=lead, format="csv", filters={}, options={})
+    ExportJob.objects.filter(pk=fresh.pk).update(status="running", started_at=timezone.now())
+    exports_sweep()  # eager here: the re-sent job runs inline
+    job.refresh_from_db()
+    assert job.status == "done" and job.progress == 1.0 and default_storage.exists(job.file)
+    fresh.refresh_from_db()
+    assert fresh.status == "running"  # still within its time: left to its worker
+
+
+def test_a_job_that_cannot_run_ends_failed_with_the_reason(project, labeled, lead, labels):
+    job = export_job_create(
+        project=project, user=lead, format="csv", filters={"label": "noise"}, options={}
+    )
+    # the label is renamed before a worker gets to the job
+    from ontology.services import label_rename
+
+    label_rename(label=labels["noise"], name="hiss")
+    export_run(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "no label 'noise'" in job.error
+    assert job.finished_at is not None and not job.file
+
+
+# --- API -----------------------------------------------------------------------------------
+
+
+def test_a_lead_exports_through_the_api_and_downloads_the_file(
+    client_for, project, labeled, lead, django_capture_on_commit_callbacks
+):
+    client = client_for(lead)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/api/projects/{project.pk}/exports/",
+            {"format": "csv", "filters": {"annotator": "ann-annotator"}},
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    job_id = response.json()["id"]
+    detail = client.get(f"/api/exports/{job_id}/").json()
+    assert detail["status"] == "done" and detail["progress"] == 1.0
+    assert detail["download_url"] == f"/api/exports/{job_id}/download"
+    listed = client.get(f"/api/projects/{project.pk}/exports/").json()
+    assert [j["id"] for j in listed] == [job_id]
+    download = client.get(detail["download_url"])
+    assert download.status_code == 200
+    assert download["Content-Type"] == "text/csv; charset=utf-8"
+    assert download["Content-Disposition"] == f'attachment; filename="birds-csv-{job_id}.csv"'
+    assert download["X-Content-Type-Options"] == "nosniff"
+    rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
+    assert {r["annotator"] for r in rows} == {"ann-annotator"} and len(rows) == 5
+
+
+def test_a_download_before_the_job_is_done_is_a_409(client_for, project, lead):
+    job = ExportJob.objects.create(project=project, created_by=lead, format="csv")
+    response = client_for(lead).get(f"/api/exports/{job.pk}/download")
+    assert response.status_code == 409 and "pending" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ({"format": "xml"}, "unknown export format 'xml'"),
+        ({"format": "csv", "filters": {"status": "lost"}}, "unknown status 'lost'"),
+        ({"format": "csv", "filters": "all"}, "Expected a dictionary"),
+        ({"format": "manifest", "options": {"seed": "x"}}, "'seed' must be an integer"),
+    ],
+)
+def test_bad_requests_are_a_400_with_the_reason(client_for, project, lead, body, message):
+    response = client_for(lead).post(f"/api/projects/{project.pk}/exports/", body, format="json")
+    assert response.status_code == 400
+    assert message in json.dumps(response.json())
+    assert not ExportJob.objects.exists()
+
+
+def test_only_a_lead_exports_an_annotator_gets_403_an_outsider_404(
+    client_for, project, lead, annotator, reviewer, outsider
+):
+    job = ExportJob.objects.create(project=project, created_by=lead, format="csv")
+    urls = [
+        f"/api/projects/{project.pk}/exports/",
+        f"/api/exports/{job.pk}/",
+        f"/api/exports/{job.pk}/download",
+    ]
+    for user, code in ((annotator, 403), (reviewer, 403), (outsider, 404)):
+        client = client_for(user)
+        for url in urls:
+            assert client.get(url).status_code == code, (user.username, url)
+        post = client.post(urls[0], {"format": "csv"}, format="json")
+        assert post.status_code == code
+    assert ExportJob.objects.count() == 1
+    assert client_for(None).get(urls[1]).status_code in (401, 403)
+
+
+# --- Page ----------------------------------------------------------------------------------
+
+
+def test_the_exports_page_is_for_leads_and_linked_from_the_project(
+    client, project, labels, lead, annotator
+):
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/exports/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="start-export"' in html and "animals/birds/robin" in html
+    assert (
+        f'href="/projects/{project.pk}/exports/"'
+        in client.get(f"/projects/{project.pk}/").content.decode()
+    )
+    client.force_login(annotator)
+    assert client.get(f"/projects/{project.pk}/exports/").status_code == 403
+    assert "/exports/" not in client.get(f"/projects/{project.pk}/").content.decode()
+
+
+# --- Command -------------------------------------------------------------------------------
+
+
+def test_the_command_writes_a_file_with_a_progress_line(project, labeled, tmp_path):
+    out_file = tmp_path / "tasks.json"
+    err = io.StringIO()
+    call_command("export", "Birds", "--format", "label_studio", "--out", str(out_file), stderr=err)
+    tasks = json.loads(out_file.read_text())
+    assert len(tasks) == 4
+    assert "exporting 4/4 (100%)" in err.getvalue()
+    assert "'Birds'" in err.getvalue() and '"tasks": 4' in err.getvalue()
+    assert [p.name for p in tmp_path.iterdir()] == ["tasks.json"]  # no temporary left over
+
+
+def test_the_command_writes_to_stdout_with_filters_and_options(project, speakers, tmp_path):
+    out = io.StringIO()
+    call_command(
+        "export",
+        str(project.pk),
+        "--format",
+        "manifest",
+        "--group-by",
+        "speaker",
+        "--label",
+        "noise",
+        "--quiet",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert len(rows) == 20 and {r["labels"] for r in rows} == {"noise"}
+
+
+def test_the_command_refuses_bad_input_and_leaves_no_file(project, labels, tmp_path):
+    out_file = tmp_path / "x.csv"
+    with pytest.raises(CommandError, match="no project with id or name 'Nope'"):
+        call_command("export", "Nope", "--format", "csv")
+    with pytest.raises(CommandError, match="unknown status 'lost'"):
+        call_command(
+            "export", "Birds", "--format", "csv", "--status", "lost", "--out", str(out_file)
+        )
+    with pytest.raises(CommandError, match="does not apply to csv"):
+        call_command("export", "Birds", "--format", "csv", "--group-by", "speaker")
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,103 @@
+"""Members: a lead invites by username, changes roles and removes people (their annotations
+stay); a project always keeps a lead; only a site admin creates projects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labelapp.models import Annotation, Clip, ClipAssignment, Membership
+
+pytestmark = pytest.mark.django_db
+
+
+def members_url(project, user=None) -> str:
+    base = f"/api/projects/{project.pk}/members/"
+    return base if user is None else f"{base}{user.pk}/"
+
+
+def test_a_lead_invites_changes_the_role_of_and_removes_a_member(
+    client_for, lead, make_user, project
+):
+    newbie = make_user("newbie")
+    client = client_for(lead)
+    res = client.post(members_url(project), {"username": "newbie", "role": "annotator"})
+    assert res.status_code == 201
+    res = client.patch(members_url(project, newbie), {"role": "reviewer"}, format="json")
+    assert res.status_code == 200 and res.json()["role"] == "reviewer"
+    assert Membership.objects.get(project=project, user=newbie).role == "reviewer"
+    assert client.delete(members_url(project, newbie)).status_code == 204
+    assert not Membership.objects.filter(project=project, user=newbie).exists()
+    assert client.delete(members_url(project, newbie)).status_code == 404
+
+
+def test_removal_keeps_annotations_and_lets_go_of_held_clips(client_for, lead, annotator, project):
+    from labelapp.services.annotations import annotation_submit
+    from ontology.services import label_get_or_create_path
+
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    clips = [
+        Clip.objects.create(
+            project=project, file=f"x/{i}.wav", sha256=f"{i}" * 64, original_name=f"{i}.wav",
+            duration=3.0, status=Clip.Status.READY,
+        )
+        for i in range(2)
+    ]  # fmt: skip
+    annotation_submit(clip=clips[0], user=annotator, clip_labels=["birds/robin"])
+    ClipAssignment.objects.create(
+        clip=clips[1], user=annotator, project=project,
+        expires_at=timezone.now() + timedelta(minutes=10),
+    )  # fmt: skip
+    assert client_for(lead).delete(members_url(project, annotator)).status_code == 204
+    assert Annotation.objects.filter(annotator=annotator, clip__project=project).count() == 1
+    assert not ClipAssignment.objects.filter(user=annotator).exists()
+    # No longer a member: the project is gone for them.
+    assert client_for(annotator).get(f"/api/projects/{project.pk}/").status_code == 404
+
+
+def test_only_a_lead_manages_members(client_for, reviewer, annotator, outsider, project):
+    body = {"role": "lead"}
+    assert client_for(reviewer).patch(members_url(project, annotator), body).status_code == 403
+    assert client_for(annotator).delete(members_url(project, reviewer)).status_code == 403
+    assert client_for(outsider).patch(members_url(project, annotator), body).status_code == 404
+    assert Membership.objects.get(project=project, user=annotator).role == "annotator"
+    assert Membership.objects.filter(project=project, user=reviewer).exists()
+
+
+def test_a_project_keeps_at_least_one_lead(client_for, lead, reviewer, project):
+    client = client_for(lead)
+    res = client.patch(members_url(project, lead), {"role": "annotator"}, format="json")
+    assert res.status_code == 409 and res.json()["code"] == "last_lead"
+    assert client.delete(members_url(project, lead)).status_code == 409
+    assert Membership.objects.get(project=project, user=lead).role == "lead"
+    # With a second lead the first may step down.
+    client.patch(members_url(project, reviewer), {"role": "lead"}, format="json")
+    res = client.patch(members_url(project, lead), {"role": "annotator"}, format="json")
+    assert res.status_code == 200
+
+
+def test_inviting_unknown_or_disabled_users_is_a_clear_400(client_for, lead, make_user, project):
+    make_user("gone", is_active=False)
+    res = client_for(lead).post(members_url(project), {"username": "ghost", "role": "annotator"})
+    assert res.status_code == 400 and "ghost" in res.json()["detail"]
+    res = client_for(lead).post(members_url(project), {"username": "gone", "role": "annotator"})
+    assert res.status_code == 400 and "disabled" in res.json()["detail"]
+    res = client_for(lead).post(members_url(project), {"username": "gone", "role": "boss"})
+    assert res.status_code == 400
+
+
+def test_only_a_site_admin_creates_projects(client_for, lead, admin_user):
+    assert client_for(lead).post("/api/projects/", {"name": "Frogs"}).status_code == 403
+    res = client_for(admin_user).post("/api/projects/", {"name": "Frogs"})
+    assert res.status_code == 201 and res.json()["name"] == "Frogs"
+
+
+def test_the_members_page_is_for_leads(client, lead, reviewer, project):
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/members/")
+    assert page.status_code == 200 and b"rita-reviewer" in page.content
+    assert b'data-testid="members-link"' in client.get(f"/projects/{project.pk}/").content
+    client.force_login(reviewer)
+    assert client.get(f"/projects/{project.pk}/members/").status_code == 403

@@ -1,0 +1,109 @@
+"""The `rank` job: a new strategy re-orders the queue from stored predictions, no model run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labelapp.models import Clip, Project
+from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun
+from ml_backend.uncertainty import get_strategy
+
+pytestmark = pytest.mark.django_db
+
+PROBS = np.array(
+    [
+        [0.98, 0.01, 0.01],  # sure
+        [0.50, 0.49, 0.01],  # two-way tie: smallest margin
+        [0.34, 0.33, 0.33],  # flat: highest entropy
+        [0.70, 0.20, 0.10],
+    ]
+)
+
+
+@pytest.fixture
+def scored(project):
+    Project.objects.filter(pk=project.pk).update(label_mode="single")
+    project.refresh_from_db()
+    version = ModelVersion.objects.create(
+        project=project, version=1, name="v1", status="active", classes=[11, 12, 13]
+    )
+    MLConfig.objects.update_or_create(project=project, defaults={"strategy": "margin"})
+    clips = []
+    for i, p in enumerate(PROBS):
+        clip = Clip.objects.create(
+            project=project,
+            file=f"clips/x/{i}.wav",
+            sha256=f"{i:064x}",
+            original_name=f"{i}.wav",
+            status=Clip.Status.READY,
+        )
+        Prediction.objects.create(
+            clip=clip,
+            model_version=version,
+            clip_scores={"11": p[0], "12": p[1], "13": p[2]},
+            score=float(p.max()),
+            uncertainty=0.0,
+            embedding=np.eye(4, 8, k=i, dtype=np.float16)[i].tobytes(),
+        )
+        clips.append(clip)
+    return project, version, clips
+
+
+def _queue_order(project) -> list[int]:
+    return list(
+        Clip.objects.filter(project=project)
+        .order_by("-priority", "id")
+        .values_list("pk", flat=True)
+    )
+
+
+def test_changing_the_strategy_re_ranks_from_stored_predictions(
+    client_for, lead, scored, django_capture_on_commit_callbacks
+):
+    project, version, clips = scored
+    predictions_before = Prediction.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(lead).patch(
+            f"/api/projects/{project.pk}/model/", {"strategy": "entropy"}, format="json"
+        )
+    assert response.status_code == 200, response.content
+    run = PrelabelRun.objects.get(project=project)
+    assert (run.kind, run.status, run.total, run.done) == ("rank", "succeeded", 4, 4)
+    expected = get_strategy("entropy").score(PROBS, multi_label=False)
+    got = dict(Clip.objects.filter(project=project).values_list("pk", "priority"))
+    for clip, value in zip(clips, expected, strict=True):
+        assert got[clip.pk] == pytest.approx(float(value), rel=1e-6)
+    assert _queue_order(project)[0] == clips[2].pk  # the flattest clip first
+    assert Prediction.objects.count() == predictions_before  # nothing re-scored
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(lead).patch(
+            f"/api/projects/{project.pk}/model/", {"strategy": "margin"}, format="json"
+        )
+    assert _queue_order(project)[0] == clips[1].pk  # the two-way tie first
+    assert _queue_order(project)[-1] == clips[0].pk
+
+
+def test_the_same_strategy_queues_no_rank(client_for, lead, scored):
+    project, _version, _clips = scored
+    client_for(lead).patch(f"/api/projects/{project.pk}/model/", {"strategy": "margin"}, "json")
+    client_for(lead).patch(f"/api/projects/{project.pk}/model/", {"retrain_every": 30}, "json")
+    assert not PrelabelRun.objects.filter(project=project).exists()
+
+
+def test_without_an_active_model_there_is_nothing_to_rank(client_for, lead, project):
+    response = client_for(lead).patch(
+        f"/api/projects/{project.pk}/model/", {"strategy": "entropy"}, format="json"
+    )
+    assert response.status_code == 200
+    assert not PrelabelRun.objects.filter(project=project).exists()
+
+
+def test_an_annotator_cannot_change_the_strategy(client_for, annotator, scored):
+    project, _version, _clips = scored
+    response = client_for(annotator).patch(
+        f"/api/projects/{project.pk}/model/", {"strategy": "entropy"}, format="json"
+    )
+    assert response.status_code == 403
+    assert MLConfig.objects.get(project=project).strategy == "margin"

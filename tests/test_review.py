@@ -1,0 +1,279 @@
+"""Review: accept, reject with a comment, correct; 409 on stale decisions; the queue and
+adjudication; the annotator sees rejections and resubmits; every change leaves history."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.models import Annotation, AnnotationRevision, Clip
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.review import annotation_review, clip_history, review_queue
+from ontology.services import label_get_or_create_path
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def clip(project):
+    for path in ("birds/robin", "birds/crow", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    return Clip.objects.create(
+        project=project,
+        file="x/a.wav",
+        sha256="a" * 64,
+        original_name="dawn.wav",
+        duration=10.0,
+        sample_rate=16000,
+        channels=1,
+        status=Clip.Status.READY,
+    )
+
+
+@pytest.fixture
+def submitted(clip, annotator):
+    return annotation_submit(
+        clip=clip,
+        user=annotator,
+        clip_labels=["birds/robin"],
+        segments=[{"start": 1, "end": 2, "labels": ["birds/robin"]}],
+    )
+
+
+def review(client, annotation, **body):
+    return client.post(f"/api/annotations/{annotation.pk}/review/", body, format="json")
+
+
+def test_a_reviewer_accepts_and_the_decision_is_recorded(client_for, reviewer, submitted):
+    res = review(client_for(reviewer), submitted, action="accept", expected_version=1)
+    assert res.status_code == 200, res.content
+    body = res.json()
+    assert body["status"] == "accepted" and body["version"] == 2
+    assert body["reviewed_by"] == reviewer.username
+    submitted.refresh_from_db()
+    assert submitted.reviewed_by == reviewer and submitted.reviewed_at is not None
+    rev = AnnotationRevision.objects.get(annotation=submitted, version=2)
+    assert rev.action == "accept" and rev.author == reviewer
+    assert rev.data["clip_labels"] == ["birds/robin"]
+
+
+def test_a_rejection_needs_a_comment_and_changes_nothing_without_one(
+    client_for, reviewer, submitted
+):
+    res = review(client_for(reviewer), submitted, action="reject", comment="  ", expected_version=1)
+    assert res.status_code == 400
+    assert res.json()["code"] == "comment_required"
+    submitted.refresh_from_db()
+    assert submitted.status == "submitted" and submitted.version == 1
+    assert submitted.revisions.count() == 1
+
+
+def test_the_annotator_sees_a_rejection_and_resubmits_into_the_queue(
+    client_for, reviewer, annotator, project, clip, submitted
+):
+    res = review(
+        client_for(reviewer),
+        submitted,
+        action="reject",
+        comment="That is a crow, listen at 1.5 s",
+        expected_version=1,
+    )
+    assert res.status_code == 200 and res.json()["status"] == "rejected"
+    assert list(review_queue(project, reviewer)) == []
+
+    mine = client_for(annotator).get(f"/api/projects/{project.pk}/rejected/").json()
+    assert mine["count"] == 1
+    assert mine["results"][0]["review_comment"] == "That is a crow, listen at 1.5 s"
+    assert mine["results"][0]["reviewed_by"] == reviewer.username
+    # Others' rejections are not in my list.
+    assert client_for(reviewer).get(f"/api/projects/{project.pk}/rejected/").json()["count"] == 0
+
+    res = client_for(annotator).post(
+        f"/api/clips/{clip.pk}/annotations/",
+        {"clip_labels": ["birds/crow"], "expected_version": 2},
+        format="json",
+    )
+    assert res.status_code == 200, res.content
+    assert client_for(annotator).get(f"/api/projects/{project.pk}/rejected/").json()["count"] == 0
+    assert [a.pk for a in review_queue(project, reviewer)] == [submitted.pk]
+
+
+def test_a_stale_decision_is_refused_with_409(client_for, reviewer, annotator, clip, submitted):
+    annotation_submit(clip=clip, user=annotator, clip_labels=["noise"], expected_version=1)
+    res = review(client_for(reviewer), submitted, action="accept", expected_version=1)
+    assert res.status_code == 409
+    assert res.json()["code"] == "stale" and res.json()["current_version"] == 2
+    submitted.refresh_from_db()
+    assert submitted.status == "submitted" and submitted.reviewed_by is None
+
+
+def test_a_correction_keeps_the_annotators_row_and_names_the_reviewer(
+    client_for, reviewer, annotator, clip, submitted
+):
+    res = review(
+        client_for(reviewer),
+        submitted,
+        action="correct",
+        expected_version=1,
+        clip_labels=["birds/crow"],
+        segments=[{"start": 1, "end": 2.5, "labels": ["birds/crow"]}],
+        comment="crow, longer call",
+    )
+    assert res.status_code == 200, res.content
+    body = res.json()
+    assert body["annotator"] == annotator.username and body["status"] == "accepted"
+    assert body["clip_labels"] == ["birds/crow"]
+    assert body["segments"] == [
+        {"start": 1.0, "end": 2.5, "channel": None, "labels": ["birds/crow"]}
+    ]
+    assert Annotation.objects.filter(clip=clip).count() == 1
+    rev = AnnotationRevision.objects.get(annotation=submitted, version=2)
+    assert rev.author == reviewer and rev.action == "correct" and rev.comment == "crow, longer call"
+
+    history = client_for(reviewer).get(f"/api/clips/{clip.pk}/history/").json()
+    assert [h["action"] for h in history] == ["submitted", "correct"]
+    last = history[-1]
+    assert last["author"] == reviewer.username and last["annotator"] == annotator.username
+    assert last["before"]["clip_labels"] == ["birds/robin"]
+    assert last["after"]["clip_labels"] == ["birds/crow"]
+    assert last["changes"]["status"] == ["submitted", "accepted"]
+    assert last["changes"]["clip_labels"] == {"added": ["birds/crow"], "removed": ["birds/robin"]}
+    assert last["changes"]["segments"]["removed"][0]["end"] == 2.0
+    assert last["changes"]["segments"]["added"][0]["end"] == 2.5
+
+
+def test_a_correction_with_a_bad_label_is_a_clear_400(client_for, reviewer, submitted):
+    res = review(
+        client_for(reviewer),
+        submitted,
+        action="correct",
+        expected_version=1,
+        clip_labels=["birds/eagle"],
+    )
+    assert res.status_code == 400 and "birds/eagle" in res.json()["detail"]
+    res = review(client_for(reviewer), submitted, action="correct", expected_version=1)
+    assert res.status_code == 400 and "correction needs" in res.json()["detail"]
+    res = review(client_for(reviewer), submitted, action="approve", expected_version=1)
+    assert res.status_code == 400
+
+
+def test_roles_annotators_cannot_review_outsiders_get_404(
+    client_for, annotator, outsider, make_user, project, clip, submitted
+):
+    assert (
+        review(client_for(annotator), submitted, action="accept", expected_version=1).status_code
+        == 403
+    )
+    assert (
+        review(client_for(outsider), submitted, action="accept", expected_version=1).status_code
+        == 404
+    )
+    assert client_for(annotator).get(f"/api/projects/{project.pk}/review-queue/").status_code == 403
+    assert client_for(outsider).get(f"/api/projects/{project.pk}/review-queue/").status_code == 404
+    assert client_for(outsider).get(f"/api/clips/{clip.pk}/history/").status_code == 404
+    assert client_for().get(f"/api/clips/{clip.pk}/history/").status_code in (401, 403)
+
+
+def test_a_reviewer_cannot_review_their_own_annotation(client_for, reviewer, clip):
+    own = annotation_submit(clip=clip, user=reviewer, clip_labels=["noise"])
+    res = review(client_for(reviewer), own, action="accept", expected_version=1)
+    assert res.status_code == 403
+
+
+def test_the_queue_puts_adjudication_first_and_leaves_out_your_own_and_decided_work(
+    client_for, project, reviewer, annotator, lead, make_user, clip
+):
+    from labelapp.services.projects import membership_set
+
+    other = make_user("otto-annotator")
+    membership_set(project=project, user=other, role="annotator")
+    second = Clip.objects.create(
+        project=project, file="x/b.wav", sha256="b" * 64, original_name="dusk.wav",
+        duration=5.0, status=Clip.Status.READY,
+    )  # fmt: skip
+    first_submitted = annotation_submit(clip=clip, user=annotator, clip_labels=["noise"])
+    on_second = annotation_submit(clip=second, user=other, clip_labels=["noise"])
+    own = annotation_submit(clip=second, user=reviewer, clip_labels=["noise"])
+    decided = annotation_submit(clip=clip, user=other, clip_labels=["noise"])
+    annotation_review(annotation=decided, reviewer=lead, action="accept", expected_version=1)
+
+    assert [a.pk for a in review_queue(project, reviewer)] == [first_submitted.pk, on_second.pk]
+
+    res = client_for(reviewer).post(f"/api/clips/{second.pk}/adjudication/")
+    assert res.status_code == 200 and res.json()["needs_adjudication"] is True
+    body = client_for(reviewer).get(f"/api/projects/{project.pk}/review-queue/").json()
+    assert [r["id"] for r in body["results"]] == [on_second.pk, first_submitted.pk]
+    assert body["results"][0]["needs_adjudication"] is True
+    assert own.pk not in [r["id"] for r in body["results"]]
+    # The lead sees the reviewer's own annotation in their queue.
+    assert own.pk in [a.pk for a in review_queue(project, lead)]
+
+
+def test_adjudication_brings_back_decided_work_and_a_decision_settles_it(
+    client_for, project, reviewer, lead, annotator, clip, submitted
+):
+    annotation_review(annotation=submitted, reviewer=reviewer, action="accept", expected_version=1)
+    assert list(review_queue(project, lead)) == []
+    assert client_for(annotator).post(f"/api/clips/{clip.pk}/adjudication/").status_code == 403
+    assert client_for(lead).post(f"/api/clips/{clip.pk}/adjudication/").status_code == 200
+    assert [a.pk for a in review_queue(project, lead)] == [submitted.pk]
+
+    res = review(
+        client_for(lead), submitted, action="reject", comment="not a robin", expected_version=2
+    )
+    assert res.status_code == 200
+    clip.refresh_from_db()
+    assert clip.needs_adjudication is False
+    assert list(review_queue(project, lead)) == []
+
+
+def test_an_annotator_sees_only_the_history_of_what_they_may_see(
+    client_for, project, annotator, make_user, clip, submitted
+):
+    from labelapp.services.projects import membership_set
+
+    other = make_user("otto-annotator")
+    membership_set(project=project, user=other, role="annotator")
+    annotation_submit(clip=clip, user=other, clip_labels=["noise"])
+    mine = client_for(annotator).get(f"/api/clips/{clip.pk}/history/").json()
+    assert {h["annotator"] for h in mine} == {annotator.username}
+    assert len(clip_history(clip)) == 2
+    project.show_others_annotations = True
+    project.save()
+    seen = client_for(annotator).get(f"/api/clips/{clip.pk}/history/").json()
+    assert {h["annotator"] for h in seen} == {annotator.username, other.username}
+
+
+def test_agreement_and_model_figures_are_for_reviewers_and_leads(
+    client_for, project, reviewer, lead, annotator, outsider
+):
+    for path in ("agreement", "model-vs-humans"):
+        url = f"/api/projects/{project.pk}/{path}/"
+        assert client_for(reviewer).get(url).status_code == 200
+        assert client_for(lead).get(url).status_code == 200
+        assert client_for(annotator).get(url).status_code == 403
+        assert client_for(outsider).get(url).status_code == 404
+    res = client_for(lead).get(f"/api/projects/{project.pk}/agreement/?iou=2")
+    assert res.status_code == 400
+    res = client_for(lead).get(f"/api/projects/{project.pk}/model-vs-humans/?model_version=999")
+    assert res.status_code == 404
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def test_review_pages_render_for_reviewers_and_hide_from_others(
+    client, reviewer, annotator, project, clip, submitted
+):
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/")
+    assert page.status_code == 200 and b"dawn.wav" in page.content
+    page = client.get(f"/clips/{clip.pk}/review/")
+    assert page.status_code == 200
+    assert b'data-testid="accept"' in page.content and b'data-testid="history"' in page.content
+    client.force_login(annotator)
+    assert client.get(f"/projects/{project.pk}/review/").status_code == 403
+    assert client.get(f"/clips/{clip.pk}/review/").status_code == 403
+    assert client.get(f"/clips/{clip.pk}/history/").status_code == 200
+    assert client.get(f"/projects/{project.pk}/my-reviews/").status_code == 200
+    project_page = client.get(f"/projects/{project.pk}/")
+    assert b"my-reviews-link" in project_page.content and b"review-link" not in project_page.content

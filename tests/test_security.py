@@ -1,0 +1,418 @@
+"""Security properties: CSRF, session and token auth, isolation between projects, uploads
+never served as HTML, no path traversal, passwords kept out of logs and URLs, the login rate
+limit, and `manage.py check --deploy` clean for the production settings."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labelapp.models import Clip, ImportJob
+from labelapp.services.clips import clip_process
+from labelapp.services.imports import ImportItem, clip_import, import_job_create
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ready_clip(project, wav_factory):
+    outcome = clip_import(
+        project=project, item=ImportItem(name="ready.wav", path=wav_factory(seconds=2.0, sr=8000))
+    )
+    assert clip_process(outcome.clip_id) == "ready"
+    return Clip.objects.get(pk=outcome.clip_id)
+
+
+@pytest.fixture
+def private_cache(settings, tmp_path):
+    """A cache of this test's own: login failure counts must not leak into other tests."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+
+def test_every_post_form_in_the_templates_carries_a_csrf_token():
+    forms = 0
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        for match in re.finditer(r"<form\b[^>]*>(.*?)</form>", text, flags=re.S | re.I):
+            if re.search(r'method\s*=\s*["\']?post', match.group(0), flags=re.I):
+                forms += 1
+                assert "{% csrf_token %}" in match.group(1), f"{template.name}: {match.group(0)}"
+    assert forms >= 1
+
+
+def test_login_and_session_api_writes_without_a_csrf_token_are_refused(
+    private_cache, lead, project
+):
+    browser = Client(enforce_csrf_checks=True)
+    refused = browser.post("/accounts/login/", {"username": lead.username, "password": PASSWORD})
+    assert refused.status_code == 403
+    browser.force_login(lead)
+    write = browser.patch(
+        f"/api/projects/{project.pk}/", {"name": "Hijacked"}, content_type="application/json"
+    )
+    assert write.status_code == 403 and "CSRF" in write.json()["detail"]
+    project.refresh_from_db()
+    assert project.name == "Birds"
+    token = browser.cookies["csrftoken"].value if "csrftoken" in browser.cookies else None
+    if token is None:
+        browser.get("/")  # the pages set the cookie the workspace JS reads
+        token = browser.cookies["csrftoken"].value
+    ok = browser.patch(
+        f"/api/projects/{project.pk}/",
+        {"name": "Birds 2"},
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert ok.status_code == 200
+
+
+# --- Session and token auth -----------------------------------------------------------------
+
+
+def test_anonymous_requests_get_no_data_and_pages_redirect_to_login(project, ready_clip):
+    anonymous = APIClient()
+    for url in ("/api/projects/", f"/api/clips/{ready_clip.pk}/audio"):
+        assert anonymous.get(url).status_code in (401, 403), url
+    page = Client().get(f"/projects/{project.pk}/")
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
+
+
+def test_token_auth_works_and_a_wrong_token_is_refused(project, lead):
+    token = Token.objects.create(user=lead)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/api/projects/").status_code == 200
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert client.get("/api/projects/").status_code in (401, 403)
+
+
+# --- No access across projects --------------------------------------------------------------
+
+
+def _routes(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _routes(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern)
+
+
+def _scoped_routes() -> list[str]:
+    """Every API and page route that names an object by id (admin excluded)."""
+    return sorted(
+        {
+            route
+            for route in _routes(get_resolver().url_patterns)
+            if "<int:" in route and not route.startswith("admin/")
+        }
+    )
+
+
+@pytest.fixture
+def birds_objects(project, ready_clip, lead):
+    """Ids of one object of each kind in the Birds project (the outsider is not a member)."""
+    from ml_backend.models import TrainingRun
+
+    label = project.ontology.labels.first() or _a_label(project)
+    run = TrainingRun.objects.create(project=project, trigger="manual")
+    TrainingRun.objects.filter(pk=run.pk).update(status="failed")
+    ids = {
+        "project_id": project.pk,
+        "clip_id": ready_clip.pk,
+        "job_id": import_job_create(project=project, user=lead, source="api").pk,
+        "label_id": label.pk,
+        "run_id": run.pk,
+        "user_id": lead.pk,
+    }
+    # Objects that other parts of the app add (exports, tokens, reviews) join when present.
+    from labelapp.models import ApiToken, ExportJob
+    from labelapp.services.annotations import annotation_submit
+
+    ids["annotation_id"] = annotation_submit(clip=ready_clip, user=lead, clip_labels=[label.pk]).pk
+    ids["export_id"] = ExportJob.objects.create(project=project, format="csv").pk
+    ids["token_id"] = ApiToken.objects.create(
+        user=lead, name="lead's", prefix="em_x", key_hash="0" * 64
+    ).pk
+    return ids
+
+
+def _a_label(project):
+    from ontology.services import label_get_or_create_path
+
+    label = label_get_or_create_path(ontology=project.ontology, path="animals/birds")
+    return label[0] if isinstance(label, tuple) else label
+
+
+@pytest.mark.parametrize("route", _scoped_routes())
+def test_an_outsider_gets_404_for_every_object_of_another_project(
+    route, client_for, outsider, birds_objects
+):
+    params = re.findall(r"<int:(\w+)>", route)
+    missing = [p for p in params if p not in birds_objects]
+    assert not missing, f"no object for {missing} in this test's fixture: add one to birds_objects"
+    url = "/" + route
+    for name in params:
+        url = url.replace(f"<int:{name}>", str(birds_objects[name]))
+    if route.startswith(("api/", "ml/")):
+        client = client_for(outsider)
+    else:  # pages: a logged-in session
+        client = Client()
+        client.force_login(outsider)
+    if route.startswith("ml/"):
+        # Label Studio's endpoints: the outsider may reach /health, nothing of the project.
+        for method in ("post",):
+            response = getattr(client, method)(url, {}, format="json")
+            assert response.status_code in (401, 403, 404, 405), (method, url, response.content)
+        return
+    for method in ("get", "post", "put", "patch", "delete"):
+        if isinstance(client, APIClient):
+            response = getattr(client, method)(url, {}, format="json")
+        else:
+            response = getattr(client, method)(url)
+        assert response.status_code in (404, 405), (method, url, response.status_code)
+
+
+# --- Uploads are never served as HTML; no path traversal ------------------------------------
+
+
+def test_an_html_page_renamed_to_wav_is_refused_at_upload(client_for, lead, project):
+    page = SimpleUploadedFile(
+        "innocent.wav", b"<html><body><script>alert(document.cookie)</script></body></html>"
+    )
+    response = client_for(lead).post(
+        f"/api/projects/{project.pk}/clips/", {"files": [page]}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response.json()["files"][0]["status"] == "rejected"
+    assert not Clip.objects.exists()
+
+
+def test_audio_is_served_as_audio_with_nosniff_and_as_an_attachment_name(
+    client_for, annotator, ready_clip
+):
+    response = client_for(annotator).get(f"/api/clips/{ready_clip.pk}/audio")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("audio/")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    disposition = response.get("Content-Disposition", "")
+    # the name is the server's (clip-<id>.<ext>), never the uploader's
+    assert f"clip-{ready_clip.pk}." in disposition, disposition
+    assert "ready.wav" not in disposition
+
+
+def test_a_clip_with_an_unknown_format_is_served_as_octet_stream_not_html(
+    client_for, annotator, ready_clip
+):
+    Clip.objects.filter(pk=ready_clip.pk).update(format="HTML")
+    response = client_for(annotator).get(f"/api/clips/{ready_clip.pk}/audio")
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_media_files_have_no_public_url(client_for, annotator, ready_clip):
+    from django.conf import settings
+
+    for url in (
+        settings.MEDIA_URL + ready_clip.file.name,
+        "/media/" + ready_clip.file.name,
+        "/static/../labelapp/settings.py",
+        "/static/%2e%2e/labelapp/settings.py",
+    ):
+        response = Client().get(url)
+        assert response.status_code == 404, url
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/cron.d/evil.wav", "..\\..\\evil.wav", "/etc/passwd.wav", "a/../../b.wav"]
+)
+def test_upload_names_that_climb_out_are_refused(client_for, lead, project, wav_factory, name):
+    body = wav_factory().read_bytes()
+    boundary = "x" * 20
+    payload = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: audio/wav\r\n\r\n"
+        ).encode()
+        + body
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = client_for(lead).generic(
+        "POST",
+        f"/api/projects/{project.pk}/clips/",
+        payload,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert response.status_code == 400, response.content
+    assert not Clip.objects.exists()
+
+
+# --- Passwords stay out of logs and URLs ----------------------------------------------------
+
+
+def test_the_login_form_posts_and_the_password_reaches_no_log_or_url(
+    private_cache, make_user, caplog
+):
+    password = "s3cret-" + secrets.token_hex(8)
+    user = make_user("logan-login")
+    user.set_password(password)
+    user.save()
+    login_page = (ROOT / "templates/registration/login.html").read_text()
+    assert re.search(r'<form[^>]*method="post"', login_page)
+    caplog.set_level(logging.DEBUG)
+    browser = Client()
+    wrong = browser.post(
+        "/accounts/login/", {"username": user.username, "password": password + "x"}
+    )
+    assert wrong.status_code == 200
+    right = browser.post("/accounts/login/", {"username": user.username, "password": password})
+    assert right.status_code == 302
+    assert password not in right["Location"]
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Basic bG9nYW4tbG9naW46d3Jvbmc=")  # logan-login:wrong
+    api.post("/ml/1/setup", {}, format="json")
+    assert caplog.records, "nothing was logged: the test would prove nothing"
+    assert password not in caplog.text
+
+
+def test_add_member_takes_the_password_from_the_environment_not_an_argument():
+    from labelapp.management.commands import add_member
+
+    help_text = add_member.Command().create_parser("manage.py", "add_member").format_help()
+    assert "--password" not in help_text
+
+
+# --- Login rate limit -----------------------------------------------------------------------
+
+
+def test_ten_failed_logins_block_that_user_from_that_address_with_a_clear_429(
+    private_cache, make_user
+):
+    user = make_user("rate-limited-rob")
+    browser = Client(REMOTE_ADDR="203.0.113.7")
+    for _ in range(10):
+        response = browser.post("/accounts/login/", {"username": user.username, "password": "no"})
+        assert response.status_code == 200
+    blocked = browser.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert b"Too many failed log-in attempts" in blocked.content
+    assert "_auth_user_id" not in browser.session
+    # another address, or another account from this one, is not blocked
+    other = Client(REMOTE_ADDR="198.51.100.9")
+    response = other.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    # and the same limit holds behind every other way a password comes in (basic auth)
+    api = APIClient(REMOTE_ADDR="203.0.113.7")
+    creds = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
+    api.credentials(HTTP_AUTHORIZATION=f"Basic {creds}")
+    assert api.post("/ml/setup", {}, format="json").status_code in (401, 403)
+
+
+def test_a_successful_login_clears_the_count(private_cache, make_user):
+    user = make_user("forgetful-fay")
+    browser = Client(REMOTE_ADDR="203.0.113.8")
+    for _ in range(9):
+        browser.post("/accounts/login/", {"username": user.username, "password": "no"})
+    response = browser.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    browser.logout()
+    for _ in range(9):
+        browser.post("/accounts/login/", {"username": user.username, "password": "no"})
+    response = browser.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_login_works_when_the_cache_is_down(settings, make_user, free_port):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    user = make_user("cacheless-cid")
+    response = Client().post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_the_cache_is_shared_between_processes_by_default():
+    from django.conf import settings
+
+    backend = settings.CACHES["default"]["BACKEND"]
+    assert "locmem" not in backend.lower() and "dummy" not in backend.lower(), backend
+
+
+@pytest.fixture
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- Production settings ----------------------------------------------------------------------
+
+
+def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "earmark.example.org",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        "EARMARK_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    env = {**os.environ, "DEBUG": "false", "EARMARK_VAR_DIR": str(tmp_path)}
+    env.pop("SECRET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_import_job_ids_of_other_projects_are_not_found(client_for, outsider, project, lead):
+    job = import_job_create(project=project, user=lead, source=ImportJob.Source.API)
+    assert client_for(outsider).get(f"/api/imports/{job.pk}/").status_code == 404
