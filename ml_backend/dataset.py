@@ -29,14 +29,22 @@ def features_root() -> Path:
     return Path(settings.MEDIA_ROOT) / "features"
 
 
-def clip_features(clip: Clip, config: FeatureConfig) -> np.ndarray:
-    """(n_mels, frames) log-mel of a clip, computed once per (content, config) and cached."""
+def clip_features(
+    clip: Clip, config: FeatureConfig, *, background_write: bool = False
+) -> np.ndarray:
+    """(n_mels, frames) log-mel of a clip, computed once per (content, config) and cached.
+    With `background_write`, call `features.cache_writes_wait()` before relying on the cache."""
+    kwargs = {
+        "cache_root": features_root(),
+        "clip_sha256": clip.sha256,
+        "background_write": background_write,
+    }
     try:
         source = default_storage.path(clip.file.name)
     except NotImplementedError:  # remote storage: stream the file object
         with default_storage.open(clip.file.name, "rb") as fh:
-            return load_or_compute(fh, config, cache_root=features_root(), clip_sha256=clip.sha256)
-    return load_or_compute(source, config, cache_root=features_root(), clip_sha256=clip.sha256)
+            return load_or_compute(fh, config, **kwargs)
+    return load_or_compute(source, config, **kwargs)
 
 
 @dataclass

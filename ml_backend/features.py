@@ -18,6 +18,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -320,11 +321,44 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+_writer: tuple[int, ThreadPoolExecutor] | None = None
+_pending_writes: list[Future] = []
+
+
+def _cache_writer() -> ThreadPoolExecutor:
+    # One per process (a forked worker child must not share its parent's thread).
+    global _writer
+    if _writer is None or _writer[0] != os.getpid():
+        _writer = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="features-cache"))
+        _pending_writes.clear()
+    return _writer[1]
+
+
+def cache_writes_wait() -> None:
+    """Block until features handed to the background writer are on disk (errors raised)."""
+    while _pending_writes:
+        _pending_writes.pop().result()
+
+
+def _write_cache(path: Path, feats: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write to a temp file then rename, so a concurrent reader never sees half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, feats, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def load_or_compute(
     source: str | os.PathLike[str] | BinaryIO | sf.SoundFile,
     config: FeatureConfig,
     cache_root: str | os.PathLike[str] | None = None,
     clip_sha256: str | None = None,
+    background_write: bool = False,
 ) -> np.ndarray:
     """Features of a clip from the NPZ cache, computing (streaming) and saving on a miss.
 
@@ -333,6 +367,9 @@ def load_or_compute(
         config: feature settings; part of the cache key.
         cache_root: cache directory; ``None`` disables caching.
         clip_sha256: the clip's content hash; computed from ``source`` if it is a path.
+        background_write: save a computed matrix on a writer thread (creating a file costs
+            about as much as computing a short clip's features; on two cores the writes then
+            overlap the next clips' work). Call ``cache_writes_wait`` before relying on it.
 
     Returns:
         float32 (n_mels, frames).
@@ -348,16 +385,10 @@ def load_or_compute(
         return cached
     feats = stream_logmel(source, config)
     path = cache_path(cache_root, clip_sha256, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temp file then rename, so a concurrent reader never sees half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, feats, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if background_write:
+        _pending_writes.append(_cache_writer().submit(_write_cache, path, feats))
+    else:
+        _write_cache(path, feats)
     return feats
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from labelapp.models import Clip, Project
 from ml_backend.dataset import clip_features, feature_config_for
-from ml_backend.features import FeatureConfig, summary_features
+from ml_backend.features import FeatureConfig, cache_writes_wait, summary_features
 from ml_backend.infer import predict_batch
 from ml_backend.inference import load_model
 from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun
@@ -150,7 +150,7 @@ def score_clips(
     segments_wanted = project.annotation_mode != Project.AnnotationMode.CLIP
     for start in range(0, len(ids), BATCH):
         clips = list(Clip.objects.filter(pk__in=ids[start : start + BATCH]).order_by("id"))
-        feats = [clip_features(c, feature_config) for c in clips]
+        feats = [clip_features(c, feature_config, background_write=True) for c in clips]
         out = predict_batch(
             model,
             feats,
@@ -210,6 +210,7 @@ def score_clips(
         all_probs.append(probs)
         if progress is not None:
             progress(min(len(ids), start + len(clips)))
+    cache_writes_wait()
     if not all_ids:
         return
     scores = np.concatenate(all_scores)
@@ -323,9 +324,10 @@ def _cold_start(run: PrelabelRun) -> None:
     config = feature_config_for(project)
     feats = []
     for i, clip in enumerate(clips):
-        feats.append(summary_features(clip_features(clip, config)))
+        feats.append(summary_features(clip_features(clip, config, background_write=True)))
         if i % BATCH == 0:
             PrelabelRun.objects.filter(pk=run.pk).update(done=i)
+    cache_writes_wait()
     picks = get_strategy("cold_start").select(
         min(DIVERSE_PICKS, len(clips)), features=np.stack(feats)
     )

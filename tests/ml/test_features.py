@@ -129,3 +129,26 @@ def test_a_damaged_cache_file_is_recomputed_and_replaced(tmp_path, rng) -> None:
     again = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache", clip_sha256=sha)
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(F.load_cached(tmp_path / "cache", sha, cfg), first)
+
+
+def test_background_cache_writes_land_once_waited_for(tmp_path, rng, monkeypatch) -> None:
+    cfg = FeatureConfig(sample_rate=8_000)
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"clip{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(4_000)).astype(np.float32), 8_000)
+        paths.append(path)
+    computed = [
+        F.load_or_compute(p, cfg, cache_root=tmp_path / "cache", background_write=True)
+        for p in paths
+    ]
+    F.cache_writes_wait()
+
+    def boom(*args, **kwargs):
+        raise AssertionError("cache miss: features recomputed")
+
+    monkeypatch.setattr(F, "stream_logmel", boom)
+    for path, feats in zip(paths, computed, strict=True):
+        again = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache")
+        np.testing.assert_array_equal(again, feats)
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
