@@ -577,6 +577,23 @@ def summarize(run: Run, ok_statuses: dict[str, set[int]]) -> dict:
     return out
 
 
+def windows(run: Run, seconds: float = 30.0) -> list[dict]:
+    """p50/p95 of next and submit per window of the run: latency next to what the worker and
+    the rest of the machine were doing then (the timeline)."""
+    out = []
+    by_window: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for endpoint in ("next", "submit"):
+        for t, ms, _status in run.samples.get(endpoint, []):
+            by_window[int(t // seconds)][endpoint].append(ms)
+    for w in sorted(by_window):
+        row: dict = {"from_s": w * seconds}
+        for endpoint, values in by_window[w].items():
+            values.sort()
+            row[endpoint] = {"n": len(values), "p50": _pct(values, 0.5), "p95": _pct(values, 0.95)}
+        out.append(row)
+    return out
+
+
 def report(args, fx, run, stats, checks, timeline, ml_end, thread_errors) -> dict:
     rate = len(run.submitted) / run.elapsed if run.elapsed else 0.0
     requests_n = sum(s["count"] for s in stats.values())
@@ -630,6 +647,7 @@ def report(args, fx, run, stats, checks, timeline, ml_end, thread_errors) -> dic
         "ml_started": run.ml_ids,
         "ml_end": ml_end,
         "timeline": timeline,
+        "windows": windows(run),
         "queue_exhausted": run.exhausted.is_set(),
     }
 
@@ -692,7 +710,10 @@ def main(argv=None) -> int:
             stats = summarize(run, {"next": {200, 204}, "peaks": {200}, "submit": {201}})
             result = report(args, fx, run, stats, checks, timeline, ml_end, thread_errors)
         finally:
-            redis.Redis.from_url(args.redis).delete(os.environ["CELERY_QUEUE"])
+            queue = os.environ["CELERY_QUEUE"]
+            redis.Redis.from_url(args.redis).delete(
+                queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+            )
             # the logs outlive the run (a few MB); the media and features do not
             logs = Path(tempfile.gettempdir()) / f"earmark-load-{os.getpid()}-logs"
             logs.mkdir(exist_ok=True)

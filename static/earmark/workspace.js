@@ -765,7 +765,7 @@ K(["<", ">"], "Slower / faster (0.25× to 2×)", (e) => player.stepRate(e.key ==
 K("alt+l", "Loop the selected segment", toggleLoop, { group: "Playback" });
 K(["+", "="], "Zoom in", zoomIn, { group: "View" });
 K("-", "Zoom out", zoomOut, { group: "View" });
-K("0", "Whole clip", () => wave.setView(0, wave.duration), { group: "View" });
+K("f", "Whole clip (fit)", () => wave.setView(0, wave.duration), { group: "View" });
 K("[", "Mark a segment's start at the playhead", () => segmentAtPlayhead("start"), { group: "Segments" });
 K("]", "End the segment at the playhead (alone: a 1 s segment)", () => segmentAtPlayhead("end"), { group: "Segments" });
 K(["Tab", "shift+Tab"], "Next / previous segment", (e) => cycleSegment(e.shiftKey ? -1 : 1), { group: "Segments" });

@@ -217,6 +217,32 @@ def test_keyboard_only_labeling(live_server, page, login, annotator, project, la
     assert Annotation.objects.get(clip=clips[1]).status == "skipped"
 
 
+def test_digit_hotkeys_label_the_clip_and_f_fits_the_view(
+    live_server, page, login, annotator, project, clips
+):
+    """Digits belong to labels (a spoken-digit ontology keys 0-9), not to the workspace."""
+    from ontology.services import label_create
+
+    digits = {d: label_create(ontology=project.ontology, name=f"d{d}", hotkey=str(d)) for d in "05"}
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("=")  # zoom in (also "+")
+    page.keyboard.press("=")
+    page.wait_for_function(
+        "() => +document.querySelector('[data-testid=waveform]').dataset.viewEnd < 4.0"
+    )
+    page.keyboard.press("f")  # the whole clip again
+    page.wait_for_function(
+        "() => +document.querySelector('[data-testid=waveform]').dataset.viewEnd > 4.9"
+    )
+    page.keyboard.press("0")
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    annotation = Annotation.objects.get(clip=clips[0])
+    assert [cl.label_id for cl in annotation.clip_labels.all()] == [digits["0"].pk]
+
+
 def test_autosave_survives_a_reload(live_server, page, login, annotator, project, labels, clips):
     clip = clips[0]
     login(page, annotator)

@@ -22,6 +22,7 @@ DEMO_USERS = [
     # (username, password, role, is_superuser)
     ("admin", "earmark-admin", None, True),
     ("lead", "earmark-lead", Membership.Role.LEAD, False),
+    ("reviewer", "earmark-reviewer", Membership.Role.REVIEWER, False),
     ("annotator", "earmark-annotator", Membership.Role.ANNOTATOR, False),
 ]
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
