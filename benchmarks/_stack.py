@@ -56,38 +56,15 @@ class Worker:
     def __enter__(self) -> Worker:
         import psutil
 
-        self.log = open(Path(os.environ["EARMARK_VAR_DIR"]) / "worker.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "labelapp",
-                "worker",
-                "-Q",
-                os.environ["CELERY_QUEUE"],
-                "--concurrency",
-                str(self.concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"{os.environ['CELERY_QUEUE']}@%h",
-            ],
-            cwd=ROOT,
+        from labelapp.devtools import celery_worker_start
+
+        self.proc = celery_worker_start(
+            queue=os.environ["CELERY_QUEUE"],
             env=os.environ.copy(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,  # noqa: PLW1509
+            log_path=Path(os.environ["EARMARK_VAR_DIR"]) / "worker.log",
+            concurrency=self.concurrency,
+            nice=self.nice,
         )
-        deadline = time.monotonic() + 90
-        log_path = Path(self.log.name)
-        while " ready." not in log_path.read_text(errors="replace"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("worker did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.2)
         self._ps = psutil.Process(self.proc.pid)
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -116,7 +93,6 @@ class Worker:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.log.close()
 
     def stop_now(self) -> None:
         """Cold shutdown: running tasks (a training, a pre-labeling) are dropped, not waited
@@ -276,4 +252,3 @@ class Gunicorn:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.log.close()

@@ -7,8 +7,6 @@ tests/browser turn that off and talk to a real worker process through the real b
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 import wave
@@ -20,6 +18,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from labelapp.celery import app as celery_app
+from labelapp.devtools import celery_worker_start, process_stop
 from labelapp.models import Membership
 
 FSDD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fsdd"
@@ -192,44 +191,12 @@ def celery_worker_process(django_db_setup, django_db_blocker, media_root, tmp_pa
         }
     )
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "labelapp",
-                "worker",
-                "-Q",
-                queue,
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"{queue}@%h",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).parents[1],
-        )
-    deadline = time.monotonic() + 90
-    while " ready." not in log_path.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the Celery worker did not start:\n" + log_path.read_text()[-4000:])
-        time.sleep(0.2)
-    proc.log_path = log_path
-    yield proc
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        proc = celery_worker_start(queue=queue, env=env, log_path=log_path)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield proc
+    process_stop(proc)
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, message: str = ""):

@@ -115,4 +115,4 @@ def test_setup_demo_is_idempotent(settings, tmp_path):
     assert Project.objects.filter(name="Spoken digits (demo)").count() == 1
     assert project.clips.count() == clips
     roles = dict(project.memberships.values_list("user__username", "role"))
-    assert roles == {"lead": "lead", "annotator": "annotator"}
+    assert roles == {"lead": "lead", "reviewer": "reviewer", "annotator": "annotator"}

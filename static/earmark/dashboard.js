@@ -1,20 +1,12 @@
 // The dashboard's job list: the page is drawn on the server; while a job is queued or
 // running, this polls /api/projects/<id>/dashboard/jobs/ and redraws the list with its bars.
 import { api } from "./api.js";
+import { el } from "./dom.js";
 
 const root = document.getElementById("dash-jobs");
 const projectId = root?.dataset.project;
 const LIVE = new Set(["pending", "queued", "running"]);
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
 
 function jobRow(job) {
   const pct = Math.round(100 * Math.max(0, Math.min(1, job.progress || 0)));

@@ -1,6 +1,7 @@
 // The exports page: start an export job from the form, poll the project's jobs and show each
 // with a progress bar, its counts and a download link once it is done.
 import { api } from "./api.js";
+import { el } from "./dom.js";
 
 const root = document.getElementById("exports-page");
 const projectId = root.dataset.project;
@@ -8,15 +9,6 @@ const form = document.getElementById("export-form");
 const POLL_MS = 1000;
 let timer = null;
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
 
 function bar(fraction) {
   const fill = el("div", { class: "fill", dataset: { testid: "export-bar" } });

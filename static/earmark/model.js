@@ -1,6 +1,7 @@
 // The model page: polls /api/projects/<id>/model/ and shows jobs with progress bars,
 // versions with their metrics, the active-learning settings and simulated learning curves.
 import { api } from "./api.js";
+import { el } from "./dom.js";
 
 const root = document.getElementById("model-page");
 const projectId = root.dataset.project;
@@ -8,16 +9,6 @@ const isLead = root.dataset.lead === "1";
 const pct = (v) => (v === undefined || v === null ? "–" : `${(100 * v).toFixed(1)}%`);
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
 
 function bar(fraction) {
   const fill = el("div", { class: "fill" });

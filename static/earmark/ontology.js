@@ -3,6 +3,7 @@
 // in one request; after each change it is fetched again, so what you see is what is stored.
 
 import { api, ApiError, csrfToken } from "./api.js";
+import { el } from "./dom.js";
 
 const root = document.getElementById("ontology-editor");
 const projectId = root.dataset.project;
@@ -16,18 +17,6 @@ const state = {
   filter: "", showDeprecated: true, version: 0,
 };
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
 
 function say(message, kind = "ok") {
   const toast = $("editor-message");

@@ -20,6 +20,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from labelapp.devtools import celery_worker_start, process_stop
 from labelapp.models import Annotation, Clip
 from ml_backend.models import TrainingRun
 from ontology.services import label_create
@@ -55,25 +56,11 @@ def stack_env(redis, media_root, tmp_path):
 
 @pytest.fixture
 def worker(stack_env, tmp_path):
-    log = tmp_path / "worker.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "labelapp", "worker", "-Q"]
-            + [stack_env["CELERY_QUEUE"], "--concurrency", "1", "--without-gossip"]
-            + ["--without-mingle", "-n", f"{stack_env['CELERY_QUEUE']}@%h", "-l", "INFO"],
-            cwd=ROOT,
-            env=stack_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for(lambda: " ready." in log.read_text(errors="replace"), timeout=90)
-    proc.log_path = log
+    proc = celery_worker_start(
+        queue=stack_env["CELERY_QUEUE"], env=stack_env, log_path=tmp_path / "worker.log"
+    )
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    process_stop(proc)
 
 
 def _celery_call(task: str, env: dict) -> None:
