@@ -104,6 +104,9 @@ def test_labels_trigger_training_then_predictions_and_ranking(
     version = ModelVersion.objects.get(project=project, status="active")
     assert version.training_run_id == run.pk and version.training_size == 40
     assert len(version.classes) == 10
+    # the 40 unlabeled clips: batch norm adapted to them, the confident ones self-trained on
+    assert version.metrics["adapted_on_clips"] == 40
+    assert 0 <= version.metrics["pseudo_labeled_clips"] <= 40
     prelabel = wait_for(
         lambda: PrelabelRun.objects.filter(
             project=project, model_version=version, status__in=["succeeded", "failed"]

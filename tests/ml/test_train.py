@@ -110,3 +110,52 @@ def test_focal_loss_and_mixup_still_learn(data, options) -> None:
     x, y = data
     result = train_model(x, y, config=_config(epochs=6, **options))
     assert result.metrics["accuracy"] >= 0.8
+
+
+def test_self_training_adds_only_confident_pseudo_labels_and_validates_on_humans(data) -> None:
+    from ml_backend import train as T
+
+    x, y = data
+    first = train_model(x, y, config=_config())
+    unlabeled_x, unlabeled_y = make_separable(
+        n_per_class=20, n_classes=3, n_mels=16, frames=32, seed=5
+    )
+    junk = np.zeros((5, 16, 32), dtype=np.float32)  # silence: nothing to be sure about
+    unlabeled = [*unlabeled_x, *junk]
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    real_train = T.train_model
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["extra"])
+        return real_train(*args, **kwargs)
+
+    T.train_model = spy
+    try:
+        tuned, used = T.self_train(first, x, y, None, unlabeled, threshold=0.6)
+    finally:
+        T.train_model = real_train
+    assert 0 < used <= len(unlabeled_x)
+    windows, targets = seen[0]
+    assert len(windows) == len(targets) == used  # one window per 32-frame clip
+    # the pseudo-labels are the model's answers, right on this separable data
+    assert (targets == unlabeled_y[: len(targets)]).mean() >= 0.9 or used < len(unlabeled_x)
+    assert tuned is not first and tuned.metrics["val_size"] == first.metrics["val_size"]
+    assert tuned.metrics["accuracy"] >= 0.9
+    assert len(tuned.history) <= T.PSEUDO_EPOCHS
+
+
+def test_self_training_is_capped_by_the_labels_and_skipped_for_multi_label(data) -> None:
+    from ml_backend import train as T
+
+    x, y = data
+    first = train_model(x[:12], y[:12], config=_config(epochs=4, val_fraction=0.0))
+    unlabeled = list(make_separable(n_per_class=40, n_classes=3, n_mels=16, frames=32, seed=6)[0])
+    _tuned, used = T.self_train(first, x[:12], y[:12], None, unlabeled, threshold=0.0)
+    assert used == 12  # never more pseudo-labeled clips than labeled ones
+    multi = train_model(
+        x,
+        np.eye(3)[y],
+        config=_config(epochs=2, model=ModelConfig(**{**SMALL.to_dict(), "multi_label": True})),
+    )
+    same, used = T.self_train(multi, x, np.eye(3)[y], None, unlabeled)
+    assert same is multi and used == 0
