@@ -55,6 +55,8 @@ class TrainConfig:
         window_frames, window_hop_frames: used when X is a list of variable-length clips.
         seed: seeds torch, numpy and random.
         num_threads: torch intra-op threads during training.
+        keep_best: return the epoch with the best validation macro-F1 and stop early; False
+            trains every epoch and returns the last (validation still measured and reported).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -74,6 +76,7 @@ class TrainConfig:
     window_hop_frames: int = 50
     seed: int = 0
     num_threads: int = 2
+    keep_best: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -291,7 +294,10 @@ def _train(  # noqa: ANN001
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         # at least 8: OneCycleLR divides by its phase lengths, zero below ~4 steps
-        opt, max_lr=config.lr, total_steps=max(8, steps * config.epochs), pct_start=0.25
+        opt,
+        max_lr=config.lr,
+        total_steps=max(8, steps * config.epochs),
+        pct_start=0.25,
     )
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, Any]] = []
@@ -347,9 +353,9 @@ def _train(  # noqa: ANN001
             if "val_macro_f1" in entry:
                 msg += f" val macro-F1 {entry['val_macro_f1']:.3f}"
             progress((epoch + 1) / config.epochs, msg)
-        if len(va_idx) and bad >= config.patience:
+        if config.keep_best and len(va_idx) and bad >= config.patience:
             break
-    if best_state is not None:
+    if config.keep_best and best_state is not None:
         model.load_state_dict(best_state)
     else:
         best_epoch = len(history)
@@ -431,7 +437,9 @@ def self_train(
         x,
         y,
         groups=groups,
-        config=dataclasses.replace(config, epochs=PSEUDO_EPOCHS, lr=PSEUDO_LR),
+        # The last epoch, not the best on validation: validation holds human labels of the
+        # known data only, blind to what the pseudo-labels teach about the new data.
+        config=dataclasses.replace(config, epochs=PSEUDO_EPOCHS, lr=PSEUDO_LR, keep_best=False),
         init_state=result.model.state_dict(),
         progress=progress,
         should_stop=should_stop,

@@ -159,3 +159,10 @@ def test_self_training_is_capped_by_the_labels_and_skipped_for_multi_label(data)
     )
     same, used = T.self_train(multi, x, np.eye(3)[y], None, unlabeled)
     assert same is multi and used == 0
+
+
+def test_keep_best_false_trains_every_epoch_and_returns_the_last(data) -> None:
+    x, y = data
+    result = train_model(x, y, config=_config(epochs=5, patience=1, keep_best=False))
+    assert len(result.history) == 5 and result.best_epoch == 5
+    assert result.metrics["split"] == "validation"  # still measured on held-out labels
