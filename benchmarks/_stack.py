@@ -24,6 +24,18 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 sys.path.append(str(HERE))
 
 
+# As deployed (DEBUG off, hashed static files from whitenoise), minus HTTPS: loopback only.
+DEPLOYED_OVER_HTTP = {
+    "DEBUG": "false",
+    "SECRET_KEY": "benchmark-only-" + "x" * 40,
+    "ALLOWED_HOSTS": "127.0.0.1",
+    "SECURE_SSL_REDIRECT": "false",
+    "SESSION_COOKIE_SECURE": "false",
+    "CSRF_COOKIE_SECURE": "false",
+    "SECURE_HSTS_SECONDS": "0",
+}
+
+
 def setup(name: str) -> Path:
     """Point settings at a fresh var dir and set Django up; returns the var dir."""
     var = Path(tempfile.mkdtemp(prefix=f"earmark-bench-{name}-"))
@@ -187,17 +199,7 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         import psutil
 
-        env = os.environ.copy()
-        env.update(
-            DEBUG="false",
-            SECRET_KEY="benchmark-only-" + "x" * 40,
-            ALLOWED_HOSTS="127.0.0.1",
-            SECURE_SSL_REDIRECT="false",
-            SESSION_COOKIE_SECURE="false",
-            CSRF_COOKIE_SECURE="false",
-            SECURE_HSTS_SECONDS="0",
-        )
-        env.update(self.extra_env)
+        env = {**os.environ, **DEPLOYED_OVER_HTTP, **self.extra_env}
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
             cwd=ROOT,

@@ -22,7 +22,7 @@ import urllib.request
 
 import numpy as np
 import soundfile as sf
-from _stack import ROOT, setup
+from _stack import DEPLOYED_OVER_HTTP, ROOT, setup
 from long_audio import SR, generate
 
 CHROMIUM = os.environ.get("EARMARK_CHROMIUM", "/usr/bin/chromium")
@@ -135,16 +135,7 @@ def main() -> None:
     port = free_port()
     env = os.environ.copy()
     if args.server == "gunicorn":
-        # As deployed (DEBUG off, hashed static files from whitenoise), minus HTTPS.
-        env.update(
-            DEBUG="false",
-            SECRET_KEY="benchmark-only-" + "x" * 40,
-            ALLOWED_HOSTS="127.0.0.1",
-            SECURE_SSL_REDIRECT="false",
-            SESSION_COOKIE_SECURE="false",
-            CSRF_COOKIE_SECURE="false",
-            SECURE_HSTS_SECONDS="0",
-        )
+        env.update(DEPLOYED_OVER_HTTP)
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
             cwd=ROOT,

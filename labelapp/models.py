@@ -367,11 +367,7 @@ class ApiToken(models.Model):
 class ExportJob(models.Model):
     """An export of a project's data, written by a worker into the media store."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
+    Status = ImportJob.Status  # the same life cycle: pending, running, done, failed
 
     class Format(models.TextChoices):
         EARMARK = "earmark", "Earmark JSON"

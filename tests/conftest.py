@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from labelapp.celery import app as celery_app
 from labelapp.devtools import celery_worker_start, process_stop
-from labelapp.models import Membership
+from labelapp.models import Clip, Membership
 
 FSDD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fsdd"
 PASSWORD = "correct-horse-battery-staple"
@@ -209,3 +209,21 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, message: s
         if time.monotonic() > deadline:
             pytest.fail(message or f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def ready_clips(project, n: int, **extra) -> list[Clip]:
+    """Rows as the worker leaves them (no audio needed for the queue)."""
+    return [
+        Clip.objects.create(
+            project=project,
+            file=f"x/{project.pk}-{i}.wav",
+            sha256=f"{project.pk:08d}{i:056d}",
+            original_name=f"c{i}.wav",
+            duration=10.0,
+            sample_rate=16000,
+            channels=1,
+            status=Clip.Status.READY,
+            **extra,
+        )
+        for i in range(n)
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from labelapp.models import Clip, Membership
+from labelapp.models import Membership
 from labelapp.services.agreement import (
     cohen_kappa,
     fleiss_kappa,
@@ -19,6 +19,7 @@ from labelapp.services.annotations import annotation_submit
 from labelapp.services.projects import membership_set
 from ml_backend.models import ModelVersion, Prediction
 from ontology.services import label_get_or_create_path
+from tests.conftest import ready_clips
 
 # Four subjects, three raters, categories A and B.
 SMALL = [["A", "A", "A"], ["A", "A", "B"], ["B", "B", "B"], ["A", "B", "B"]]
@@ -121,22 +122,6 @@ def test_segments_on_different_channels_do_not_match():
 
 
 # --- the project level ---------------------------------------------------------------------
-
-
-def ready_clips(project, n: int) -> list[Clip]:
-    return [
-        Clip.objects.create(
-            project=project,
-            file=f"x/{project.pk}-{i}.wav",
-            sha256=f"{project.pk:08d}{i:056d}",
-            original_name=f"c{i}.wav",
-            duration=10.0,
-            sample_rate=16000,
-            channels=1,
-            status=Clip.Status.READY,
-        )
-        for i in range(n)
-    ]
 
 
 @pytest.fixture

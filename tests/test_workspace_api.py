@@ -14,6 +14,7 @@ from labelapp.models import Annotation, AnnotationDraft, Clip, ClipAssignment
 from labelapp.services.annotations import annotation_input_build, annotation_save
 from labelapp.services.queue import clip_next_claim
 from ontology.services import label_create
+from tests.conftest import ready_clips
 
 pytestmark = pytest.mark.django_db
 
@@ -25,24 +26,6 @@ def labels(project):
     crow = label_create(ontology=project.ontology, name="crow", parent=birds, hotkey="c")
     noise = label_create(ontology=project.ontology, name="noise", hotkey="n")
     return {"birds": birds, "sparrow": sparrow, "crow": crow, "noise": noise}
-
-
-def ready_clips(project, n: int, **extra) -> list[Clip]:
-    """Rows as the worker leaves them (no audio needed for the queue)."""
-    return [
-        Clip.objects.create(
-            project=project,
-            file=f"x/{project.pk}-{i}.wav",
-            sha256=f"{project.pk:08d}{i:056d}",
-            original_name=f"c{i}.wav",
-            duration=10.0,
-            sample_rate=16000,
-            channels=1,
-            status=Clip.Status.READY,
-            **extra,
-        )
-        for i in range(n)
-    ]
 
 
 def next_clip(client, project):
