@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from labelapp.models import Clip, Project
+from labelapp.queueing import enqueue_on_commit
+from ml_backend import tasks
 from ml_backend.dataset import clip_features, feature_config_for
 from ml_backend.features import FeatureConfig, cache_writes_wait, summary_features
 from ml_backend.infer import predict_batch
@@ -33,7 +35,7 @@ COLD_START_SAMPLE = 5000  # clips clustered for a cold start (the rest keep thei
 
 def prelabel_request(*, project: Project, model_version: ModelVersion | None = None) -> PrelabelRun:
     run = PrelabelRun.objects.create(project=project, model_version=model_version)
-    transaction.on_commit(lambda: _enqueue(run.pk), robust=True)
+    enqueue_on_commit(tasks.prelabel, run.pk)  # broker down: the sweep re-sends queued runs
     return run
 
 
@@ -49,22 +51,8 @@ def rank_request(*, project: Project) -> PrelabelRun | None:
     run = PrelabelRun.objects.create(
         project=project, model_version=version, kind=PrelabelRun.Kind.RANK
     )
-
-    def send() -> None:
-        from labelapp.queueing import enqueue
-        from ml_backend.tasks import rank
-
-        enqueue(rank, run.pk)
-
-    transaction.on_commit(send, robust=True)
+    enqueue_on_commit(tasks.rank, run.pk)
     return run
-
-
-def _enqueue(run_id: int) -> None:
-    from labelapp.queueing import enqueue
-    from ml_backend.tasks import prelabel
-
-    enqueue(prelabel, run_id)  # broker down: the sweep re-sends queued runs
 
 
 def unlabeled_clips(project: Project):

@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from labelapp.errors import Conflict, DomainError
 from labelapp.models import Project
+from labelapp.queueing import enqueue, enqueue_on_commit
+from ml_backend import tasks
 from ml_backend.dataset import clip_features, feature_config_for, labeled_set
 from ml_backend.model import ModelConfig, save_checkpoint
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
@@ -61,15 +63,8 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
             code="training_running",
             extra={"run": current.pk if current else None},
         ) from None
-    transaction.on_commit(lambda: _enqueue_training(run.pk), robust=True)
+    enqueue_on_commit(tasks.train, run.pk)  # broker down: the sweep re-sends queued runs
     return run
-
-
-def _enqueue_training(run_id: int) -> None:
-    from labelapp.queueing import enqueue
-    from ml_backend.tasks import train
-
-    enqueue(train, run_id)  # broker down: the sweep re-sends queued runs
 
 
 def training_maybe_start(*, project_id: int) -> TrainingRun | None:
@@ -395,12 +390,11 @@ def trainings_sweep_stale() -> int:
     for run_id in TrainingRun.objects.filter(
         status=TrainingRun.Status.QUEUED, created_at__lt=now - timedelta(minutes=2)
     ).values_list("pk", flat=True):
-        _enqueue_training(run_id)
+        enqueue(tasks.train, run_id)
     # Pre-labeling runs are queued on commit of an activation: the same outage strands them.
-    from ml_backend.prelabel import _enqueue as _enqueue_prelabel
-
+    # (The `prelabel` task runs either kind of run, `rank` ones included.)
     for run_id in PrelabelRun.objects.filter(
         status=PrelabelRun.Status.QUEUED, created_at__lt=now - timedelta(minutes=2)
     ).values_list("pk", flat=True):
-        _enqueue_prelabel(run_id)
+        enqueue(tasks.prelabel, run_id)
     return count
