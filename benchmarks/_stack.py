@@ -56,12 +56,22 @@ def setup(name: str) -> Path:
 class Worker:
     """`celery -A labelapp worker` as a child process, with its peak RSS sampled."""
 
-    def __init__(self, concurrency: int = 2, nice: int = 0, cold_stop: bool = False):
+    def __init__(
+        self,
+        concurrency: int = 2,
+        nice: int = 0,
+        cold_stop: bool = False,
+        threads: int = 0,
+        idle: bool = False,
+    ):
         self.concurrency = concurrency
+        # OMP_NUM_THREADS of the worker (torch's threads per pool process); 0: the cores.
+        self.threads = threads
         self.cold_stop = cold_stop
         # A positive niceness lets the web server and the database take the CPU first when
         # training and pre-labeling would otherwise fill every core.
         self.nice = nice
+        self.idle = idle
         self.peak_rss = 0
         self._stop = threading.Event()
 
@@ -72,10 +82,11 @@ class Worker:
 
         self.proc = celery_worker_start(
             queue=os.environ["CELERY_QUEUE"],
-            env=os.environ.copy(),
+            env={**os.environ, **({"OMP_NUM_THREADS": str(self.threads)} if self.threads else {})},
             log_path=Path(os.environ["EARMARK_VAR_DIR"]) / "worker.log",
             concurrency=self.concurrency,
             nice=self.nice,
+            idle=self.idle,
         )
         self._ps = psutil.Process(self.proc.pid)
         self._sampler = threading.Thread(target=self._sample, daemon=True)

@@ -70,6 +70,17 @@ def _args(argv=None) -> argparse.Namespace:
     p.add_argument("--web-workers", type=int, default=3)
     p.add_argument("--web-threads", type=int, default=4)
     p.add_argument("--worker-nice", type=int, default=10)
+    p.add_argument(
+        "--worker-idle",
+        action="store_true",
+        help="run the worker under SCHED_IDLE (chrt --idle 0): CPU nothing else wants",
+    )
+    p.add_argument(
+        "--worker-threads",
+        type=int,
+        default=0,
+        help="OMP_NUM_THREADS of the worker (torch threads per task; 0: the cores)",
+    )
     p.add_argument("--conn-max-age", type=int, default=60, help="DB_CONN_MAX_AGE of the web")
     p.add_argument(
         "--keep-alive",
@@ -81,6 +92,11 @@ def _args(argv=None) -> argparse.Namespace:
         "--pg", default=os.environ.get("LOAD_PG_URL", "postgres://postgres@127.0.0.1:5432")
     )
     p.add_argument("--redis", default=os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/5"))
+    p.add_argument(
+        "--cache",
+        default=os.environ.get("LOAD_CACHE_URL", "redis://127.0.0.1:6379/6"),
+        help="REDIS_URL of the web (Django's cache: login limits), as deployed",
+    )
     p.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = p.parse_args(argv)
     if args.quick:
@@ -442,9 +458,38 @@ def monitor(run: Run, project_id: int, web: Gunicorn, worker: Worker | None, out
     """Every 5 s: load average, CPU used by the web and the worker, ML progress."""
     import psutil
 
-    last = (time.monotonic(), web.cpu_seconds(), worker.cpu_seconds() if worker else 0.0)
+    me = psutil.Process()
+    postgres: dict[int, psutil.Process] = {}
+
+    def harness_cpu() -> float:
+        times = me.cpu_times()
+        return times.user + times.system
+
+    def postgres_cpu() -> float:
+        """CPU seconds of the PostgreSQL server's processes (the backends come and go)."""
+        total = 0.0
+        for proc in psutil.process_iter(["name"]):
+            if proc.info["name"] == "postgres":
+                postgres.setdefault(proc.pid, proc)
+        for pid, proc in list(postgres.items()):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                postgres.pop(pid)  # ended: its seconds leave the sum, clamped below
+                continue
+            total += times.user + times.system
+        return total
+
+    last = (
+        time.monotonic(),
+        web.cpu_seconds(),
+        worker.cpu_seconds() if worker else 0.0,
+        harness_cpu(),
+        postgres_cpu(),
+    )
     while not run.stop.wait(5.0):
-        now, web_cpu = time.monotonic(), web.cpu_seconds()
+        now, web_cpu, harness = time.monotonic(), web.cpu_seconds(), harness_cpu()
+        pg_cpu = postgres_cpu()
         worker_cpu = worker.cpu_seconds() if worker else 0.0
         dt = now - last[0]
         state = ml_state(project_id)
@@ -456,10 +501,12 @@ def monitor(run: Run, project_id: int, web: Gunicorn, worker: Worker | None, out
                 "cpu_total": psutil.cpu_percent(),
                 "web_cores": round((web_cpu - last[1]) / dt, 2),
                 "worker_cores": round((worker_cpu - last[2]) / dt, 2),
+                "harness_cores": round((harness - last[3]) / dt, 2),
+                "postgres_cores": round(max(0.0, pg_cpu - last[4]) / dt, 2),
                 "ml": state,
             }
         )
-        last = (now, web_cpu, worker_cpu)
+        last = (now, web_cpu, worker_cpu, harness, pg_cpu)
         from django.db import connection
 
         connection.close()
@@ -601,7 +648,8 @@ def report(args, fx, run, stats, checks, timeline, ml_end, thread_errors) -> dic
     print(
         f"load: {args.annotators} annotators, {args.clips:,} clips, think {args.think} s, "
         f"ML {'off' if args.no_ml else 'on'}; gunicorn {args.web_workers}x{args.web_threads}, "
-        f"worker nice {args.worker_nice}"
+        f"worker nice {args.worker_nice}{' SCHED_IDLE' if args.worker_idle else ''}, "
+        f"threads {args.worker_threads or 'all cores'}"
     )
     print(
         f"{len(run.submitted):,} submissions in {run.elapsed:.1f} s = {rate:.1f}/s; "
@@ -627,9 +675,12 @@ def report(args, fx, run, stats, checks, timeline, ml_end, thread_errors) -> dic
         loads = [p["load1"] for p in timeline]
         web = statistics.fmean(p["web_cores"] for p in timeline)
         worker = statistics.fmean(p["worker_cores"] for p in timeline)
+        harness = statistics.fmean(p["harness_cores"] for p in timeline)
+        pg = statistics.fmean(p["postgres_cores"] for p in timeline)
         print(
             f"load average during the run: median {statistics.median(loads):.1f}, max "
-            f"{max(loads):.1f}; cores used: web {web:.2f}, worker {worker:.2f}"
+            f"{max(loads):.1f}; cores used: web {web:.2f}, worker {worker:.2f}, "
+            f"PostgreSQL {pg:.2f}, harness (clients) {harness:.2f}"
         )
     for t in ml_end["trainings"]:
         print(f"training {t['id']}: {t['status']} {t['progress']:.0%} {t['message']}")
@@ -679,6 +730,7 @@ def main(argv=None) -> int:
     import redis
 
     os.environ["CELERY_BROKER_URL"] = args.redis
+    os.environ["REDIS_URL"] = args.cache
     os.environ["CELERY_QUEUE"] = f"load-{os.getpid()}"
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"  # the worker does the work, as deployed
@@ -693,7 +745,13 @@ def main(argv=None) -> int:
         var = setup("load")
         print(f"database {name}, broker {args.redis} queue {os.environ['CELERY_QUEUE']}, var {var}")
         try:
-            with Worker(concurrency=2, nice=args.worker_nice, cold_stop=True) as worker:
+            with Worker(
+                concurrency=2,
+                nice=args.worker_nice,
+                cold_stop=True,
+                threads=args.worker_threads,
+                idle=args.worker_idle,
+            ) as worker:
                 fx = build(args)
                 print(
                     "setup: "

@@ -16,6 +16,7 @@ time of ``train_model`` alone, with ``torch.set_num_threads(2)``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -59,6 +60,10 @@ TRAIN = TrainConfig(model=MODEL, epochs=18, batch_size=64, lr=3e-3, num_threads=
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _adapt_to(model, *, windows: np.ndarray) -> None:
+    adapt_batchnorm(model, windows)
 
 
 def load_dataset(data: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, int]:
@@ -190,9 +195,14 @@ def main() -> None:
                 f"fold {speaker}: accuracy {plain:.3f} before batch-norm adaptation, "
                 f"{acc:.3f} after"
             )
-            result, n_pseudo = self_train(result, xw, y[groups], groups, [feats[i] for i in test])
-            if n_pseudo:
-                adapt_batchnorm(result.model, test_windows)
+            result, n_pseudo = self_train(
+                result,
+                xw,
+                y[groups],
+                groups,
+                [feats[i] for i in test],
+                adapt=functools.partial(_adapt_to, windows=test_windows),
+            )
             probs = predict_batch(
                 result.model, [feats[i] for i in test], FEATURES, aggregate="mean"
             )

@@ -359,12 +359,15 @@ class ClipAnnotationsApi(APIView):
             ),
         )
         replayed = getattr(annotation, "replayed", False)
-        annotation = (
-            clip.annotations.filter(pk=annotation.pk)
-            .select_related("annotator")
-            .prefetch_related("clip_labels__label", "segments__segment_labels__label")
-            .get()
-        )
+        if replayed:  # the first delivery's annotation, read back
+            annotation = (
+                clip.annotations.filter(pk=annotation.pk)
+                .select_related("annotator")
+                .prefetch_related("clip_labels__label", "segments__segment_labels__label")
+                .get()
+            )
+        else:  # what was just written, content included: nothing to read back
+            annotation.annotator = request.user
         body = {"annotation": AnnotationOutSerializer(annotation).data}
         if v["claim_next"]:
             body["next"] = _next_for(clip.project, request.user)

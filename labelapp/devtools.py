@@ -19,11 +19,20 @@ def celery_worker_start(
     log_path: Path,
     concurrency: int = 1,
     nice: int = 0,
+    idle: bool = False,
     ready_timeout: float = 90.0,
 ) -> subprocess.Popen:
     """`celery -A labelapp worker` on `queue` with `env`, its output in `log_path`; returns once
     the worker says it is ready. RuntimeError (with the log's tail) when it does not start.
-    A positive `nice` lets the web server and the database take the CPU first."""
+    A positive `nice` lets the web server and the database take the CPU first; `idle` runs
+    it under SCHED_IDLE (`chrt --idle 0`): only on CPU time nothing else wants."""
+
+    def lower_priority() -> None:
+        if nice:
+            os.nice(nice)
+        if idle:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "labelapp", "worker", "-Q", queue]
@@ -33,7 +42,7 @@ def celery_worker_start(
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=(lambda: os.nice(nice)) if nice else None,  # noqa: PLW1509
+            preexec_fn=lower_priority if nice or idle else None,  # noqa: PLW1509
         )
     deadline = time.monotonic() + ready_timeout
     while " ready." not in log_path.read_text(errors="replace"):

@@ -387,6 +387,7 @@ class ExportJob(models.Model):
     # {"status": [...], "label": ..., "annotator": ..., "since": ..., "until": ..., ...}
     filters = models.JSONField(default=dict, blank=True)
     options = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True)  # the writer's counts, split sizes
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     progress = models.FloatField(default=0.0)  # 0..1
     total = models.PositiveIntegerField(default=0)

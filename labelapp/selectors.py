@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from labelapp.errors import NotFound, PermissionDenied
 from labelapp.models import Clip, ImportJob, Membership, Project
@@ -23,34 +23,54 @@ def projects_for_user(user: AbstractBaseUser) -> QuerySet[Project]:
 def role_in_project(user: AbstractBaseUser, project: Project) -> str | None:
     if user.is_superuser:
         return LEAD
+    known = getattr(project, "_viewer_role", None)
+    if known is not None and known[0] == user.pk:  # read with the project: no second query
+        return known[1]
     return (
         Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
     )
 
 
-def project_for_user(user: AbstractBaseUser, project_id, roles=ANY_ROLE) -> Project:
-    try:
-        project = Project.objects.select_related("ontology").get(pk=int(project_id))
-    except (Project.DoesNotExist, ValueError, TypeError):
-        raise NotFound("project not found") from None
-    role = role_in_project(user, project)
+def _with_role(qs: QuerySet, user: AbstractBaseUser, project_ref: str) -> QuerySet:
+    """`qs` with the user's role in the row's project read in the same query."""
+    if user.is_superuser:
+        return qs
+    role = Membership.objects.filter(project=OuterRef(project_ref), user=user).values("role")[:1]
+    return qs.annotate(viewer_role=Subquery(role))
+
+
+def _checked_role(user: AbstractBaseUser, project: Project, row, roles, what: str) -> None:
+    role = LEAD if user.is_superuser else row.viewer_role
     if role is None:
-        raise NotFound("project not found")
+        raise NotFound(f"{what} not found")
+    project._viewer_role = (user.pk, role)
     if role not in roles:
         raise PermissionDenied(f"your role in this project ({role}) does not allow this")
+
+
+def project_for_user(user: AbstractBaseUser, project_id, roles=ANY_ROLE) -> Project:
+    """The project with its ontology, and the user's role checked, in one query."""
+    if not user.is_authenticated:
+        raise NotFound("project not found")
+    try:
+        qs = _with_role(Project.objects.select_related("ontology"), user, "pk")
+        project = qs.get(pk=int(project_id))
+    except (Project.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound("project not found") from None
+    _checked_role(user, project, project, roles, "project")
     return project
 
 
 def clip_for_user(user: AbstractBaseUser, clip_id, roles=ANY_ROLE) -> Clip:
-    try:
-        clip = Clip.objects.select_related("project").get(pk=int(clip_id))
-    except (Clip.DoesNotExist, ValueError, TypeError):
-        raise NotFound("clip not found") from None
-    role = role_in_project(user, clip.project)
-    if role is None:
+    """The clip with its project, and the user's role checked, in one query."""
+    if not user.is_authenticated:
         raise NotFound("clip not found")
-    if role not in roles:
-        raise PermissionDenied(f"your role in this project ({role}) does not allow this")
+    try:
+        qs = _with_role(Clip.objects.select_related("project__ontology"), user, "project_id")
+        clip = qs.get(pk=int(clip_id))
+    except (Clip.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound("clip not found") from None
+    _checked_role(user, clip.project, clip, roles, "clip")
     return clip
 
 
@@ -146,13 +166,22 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
     from labelapp.services.annotations import annotation_snapshot
 
     project = clip.project
+    # A clip just claimed says whether the user has an annotation or a draft of it (read with
+    # the claim): no query for what is not there.
+    work = getattr(clip, "work_of", None)
+    has_annotation, has_draft = work[1:] if work and work[0] == user.pk else (True, True)
     mine = (
         Annotation.objects.filter(clip=clip, annotator=user)
         .prefetch_related("clip_labels__label", "segments__segment_labels__label")
         .first()
+        if has_annotation
+        else None
     )
-    draft = AnnotationDraft.objects.filter(clip=clip, user=user).first()
-    lock = ClipAssignment.objects.filter(clip=clip, user=user).first()
+    draft = AnnotationDraft.objects.filter(clip=clip, user=user).first() if has_draft else None
+    lock_expires_at = getattr(clip, "lock_expires_at", None)  # just claimed: known
+    if lock_expires_at is None:
+        lock = ClipAssignment.objects.filter(clip=clip, user=user).first()
+        lock_expires_at = lock.expires_at if lock else None
     return {
         "clip": {
             "id": clip.pk,
@@ -184,5 +213,5 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
         },
         "suggestions": clip_suggestions(clip),
         "overview": clip_overview_peaks(clip),
-        "lock_expires_at": lock.expires_at.isoformat() if lock else None,
+        "lock_expires_at": lock_expires_at.isoformat() if lock_expires_at else None,
     }

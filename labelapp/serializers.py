@@ -159,24 +159,39 @@ class AnnotationOutSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    # An annotation just saved carries `written` (services.annotations.AnnotationInput): its
+    # content as written, so the answer to a submission needs no read back.
+
+    def _labels(self, obj) -> list:
+        written = getattr(obj, "written", None)
+        if written is not None:
+            return list(written.clip_labels)
+        return [cl.label for cl in obj.clip_labels.all()]
+
     def get_clip_labels(self, obj) -> list[str]:
-        return [cl.label.path for cl in obj.clip_labels.all()]
+        return [label.path for label in self._labels(obj)]
 
     def get_clip_labels_expanded(self, obj) -> list[str]:
         from ontology.tree import paths_with_ancestors
 
-        return paths_with_ancestors(cl.label for cl in obj.clip_labels.all())
+        return paths_with_ancestors(self._labels(obj))
 
     def get_segments(self, obj) -> list[dict]:
+        written = getattr(obj, "written", None)
+        if written is not None:  # Segment.Meta.ordering: start, then as written
+            segments = [
+                (s.start, s.end, s.channel, s.labels)
+                for s in sorted(written.segments, key=lambda s: s.start)
+            ]
+        else:
+            segments = [
+                (s.start, s.end, s.channel, [sl.label for sl in s.segment_labels.all()])
+                for s in obj.segments.all()
+            ]
         return SegmentOutSerializer(
             [
-                {
-                    "start": s.start,
-                    "end": s.end,
-                    "channel": s.channel,
-                    "labels": [sl.label.path for sl in s.segment_labels.all()],
-                }
-                for s in obj.segments.all()
+                {"start": a, "end": b, "channel": ch, "labels": [lb.path for lb in labels]}
+                for a, b, ch, labels in segments
             ],
             many=True,
         ).data

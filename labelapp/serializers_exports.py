@@ -33,6 +33,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
             "done",
             "filters",
             "options",
+            "summary",
             "size_bytes",
             "error",
             "download_url",

@@ -194,8 +194,8 @@ SPECTACULAR_SETTINGS = {
         "AnnotationSourceEnum": "labelapp.models.Annotation.Source",
         "ExportFormatEnum": "labelapp.models.ExportJob.Format",
         "ModelVersionStatusEnum": "ml_backend.models.ModelVersion.Status",
+        # PrelabelRun's is the same set
         "TrainingRunStatusEnum": "ml_backend.models.TrainingRun.Status",
-        "PrelabelRunStatusEnum": "ml_backend.models.PrelabelRun.Status",
     },
 }
 
@@ -250,6 +250,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-trainings": {"task": "ml_backend.tasks.trainings_sweep", "schedule": 60.0},
     "sweep-exports": {"task": "labelapp.tasks.exports_sweep", "schedule": 60.0},
 }
+
+# Sessions stay in the database only: Django's cached_db store saves a query per request but
+# raises on a dead cache at log-in and, worse, cannot delete a logged-out session from a cache
+# that is down, which would bring it back with the cache (tests/test_security.py).
 
 # --- Security (production) ----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

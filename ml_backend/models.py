@@ -135,11 +135,8 @@ class TrainingRun(models.Model):
 class PrelabelRun(models.Model):
     """Scoring and ranking of unlabeled clips with one model version, in batches."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+    # A training's life cycle; cancelled: superseded by a newer model version.
+    Status = TrainingRun.Status
 
     class Kind(models.TextChoices):
         PRELABEL = "prelabel", "Score and rank"  # model outputs, then priorities

@@ -12,6 +12,7 @@ import numpy as np
 from django.db import connection
 from django.utils import timezone
 
+from labelapp.durability import recomputable_writes
 from labelapp.models import Clip, Project
 from labelapp.queueing import enqueue_on_commit
 from ml_backend import tasks
@@ -69,25 +70,13 @@ def prelabel_execute(run_id: int) -> str:
         return "skipped"
     run = PrelabelRun.objects.select_related("project", "model_version").get(pk=run_id)
     try:
-        version = (
-            run.model_version
-            or ModelVersion.objects.filter(
-                project=run.project, status=ModelVersion.Status.ACTIVE
-            ).first()
+        with recomputable_writes():  # a rerun writes every prediction and priority again
+            _prelabel(run, run_id)
+    except Superseded as exc:
+        PrelabelRun.objects.filter(pk=run_id).update(
+            status=PrelabelRun.Status.CANCELLED, error=str(exc), finished_at=timezone.now()
         )
-        if version is None or version.status != ModelVersion.Status.ACTIVE:
-            _cold_start(run)
-        else:
-            ids = list(unlabeled_clips(run.project).values_list("pk", flat=True))
-            PrelabelRun.objects.filter(pk=run.pk).update(total=len(ids))
-
-            def progress(done: int) -> None:
-                PrelabelRun.objects.filter(pk=run_id).update(done=done)
-
-            if run.kind == PrelabelRun.Kind.RANK:
-                rank_from_predictions(run.project, version, ids, progress=progress, seed=run_id)
-            else:
-                score_clips(run.project, version, ids, progress=progress, seed=run_id)
+        return "cancelled"
     except Exception as exc:
         logger.exception("pre-labeling %s failed", run_id)
         PrelabelRun.objects.filter(pk=run_id).update(
@@ -100,6 +89,50 @@ def prelabel_execute(run_id: int) -> str:
         status=PrelabelRun.Status.SUCCEEDED, finished_at=timezone.now()
     )
     return "succeeded"
+
+
+class Superseded(Exception):  # noqa: N818 - a state, not an error
+    """A newer model version became active: this run's scores would be thrown away."""
+
+
+def _still_active(version: ModelVersion) -> None:
+    if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.ACTIVE).exists():
+        newer = ModelVersion.objects.filter(
+            project_id=version.project_id, status=ModelVersion.Status.ACTIVE
+        ).first()
+        name = newer.name if newer else "another version"
+        raise Superseded(f"stopped: {name} replaced {version.name}; its own run scores the clips")
+
+
+def _prelabel(run: PrelabelRun, run_id: int) -> None:
+    active = ModelVersion.objects.filter(
+        project=run.project, status=ModelVersion.Status.ACTIVE
+    ).first()
+    if run.model_version is not None and active is not None and run.model_version != active:
+        _still_active(run.model_version)  # raises: a newer version took over while queued
+    if active is None:
+        _cold_start(run)
+        return
+    ids = list(unlabeled_clips(run.project).values_list("pk", flat=True))
+    PrelabelRun.objects.filter(pk=run.pk).update(total=len(ids))
+
+    def progress(done: int) -> None:
+        # Between batches: stop as soon as a newer version is active (the queue reads only
+        # the active version's priorities, and the newer version's run is on its way).
+        _still_active(active)
+        PrelabelRun.objects.filter(pk=run_id).update(done=done)
+
+    def check() -> None:
+        _still_active(active)
+
+    if run.kind == PrelabelRun.Kind.RANK:
+        rank_from_predictions(
+            run.project, active, ids, progress=progress, seed=run_id, before_priorities=check
+        )
+    else:
+        score_clips(
+            run.project, active, ids, progress=progress, seed=run_id, before_priorities=check
+        )
 
 
 def prelabel_new_clips(clip_ids: list[int]) -> None:
@@ -126,8 +159,10 @@ def score_clips(
     progress=None,
     seed: int = 0,
     diversity: bool = True,
+    before_priorities=None,
 ) -> None:
-    """Predictions and priorities for clips `ids`, in batches of BATCH."""
+    """Predictions and priorities for clips `ids`, in batches of BATCH. `before_priorities()`
+    is called before the priorities are written (it may raise to stop the run)."""
     model, _config, extra = load_model(version.artifact_path)
     feature_config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
     parents = extra.get("parents") if extra.get("multi_label") else None
@@ -209,11 +244,19 @@ def score_clips(
         np.concatenate(all_probs),
         np.concatenate(all_embeddings),
     )
+    if before_priorities is not None:
+        before_priorities()
     _write_priorities(all_ids, priorities)
 
 
 def rank_from_predictions(
-    project: Project, version: ModelVersion, ids: list[int], *, progress=None, seed: int = 0
+    project: Project,
+    version: ModelVersion,
+    ids: list[int],
+    *,
+    progress=None,
+    seed: int = 0,
+    before_priorities=None,
 ) -> None:
     """Priorities for clips `ids` from `version`'s stored predictions and the project's current
     strategy. Clips the version has not scored yet are scored first. BALD needs dropout
@@ -251,7 +294,10 @@ def rank_from_predictions(
         scores = _margin_like(probs)
     else:
         scores = strategy.score(probs, mc_probs=None, multi_label=multi, seed=seed)
-    _write_priorities(ids, _priorities(strategy_name, strategy, scores, probs, embeddings))
+    priorities = _priorities(strategy_name, strategy, scores, probs, embeddings)
+    if before_priorities is not None:
+        before_priorities()
+    _write_priorities(ids, priorities)
     if progress is not None:
         progress(len(ids))
 

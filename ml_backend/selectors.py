@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Case, Value, When
+
 from ml_backend.models import ModelVersion, Prediction
 
 
@@ -12,12 +14,13 @@ def active_model_version(project) -> ModelVersion | None:
 def prediction_for_clip(clip) -> Prediction | None:
     """The prediction to show as suggestions: the active version's, else the newest one
     (e.g. imported from Label Studio) when the project has no trained model yet."""
-    qs = Prediction.objects.filter(clip=clip).select_related("model_version")
-    active = qs.filter(model_version__status=ModelVersion.Status.ACTIVE).first()
-    if active is not None:
-        return active
+    active_first = Case(
+        When(model_version__status=ModelVersion.Status.ACTIVE, then=Value(0)), default=Value(1)
+    )
     return (
-        qs.exclude(model_version__status=ModelVersion.Status.FAILED)
-        .order_by("-model_version__version")
+        Prediction.objects.filter(clip=clip)
+        .exclude(model_version__status=ModelVersion.Status.FAILED)
+        .select_related("model_version")
+        .order_by(active_first, "-model_version__version")
         .first()
     )

@@ -53,13 +53,16 @@ SELECTABLE = sorted(set(STRATEGIES) - {"cold_start"})
 
 @dataclass
 class SimulationConfig:
-    """What to simulate. The first round labels `seed_size` clips, each later one `batch`."""
+    """What to simulate. The first round labels `seed_size` clips, each later one `batch`, or
+    `growth` times the labels so far when that is more (0.25: rounds of 25% more labels, so a
+    long curve costs a few dozen trainings; every strategy gets the same schedule)."""
 
     strategies: list[str]
     seed_size: int = 50
     batch: int = 50
     budget: int = 400
     repeats: int = 3
+    growth: float = 0.0
     keep: bool = False  # keep the simulation projects (to inspect them) instead of deleting
 
     def __post_init__(self) -> None:
@@ -74,6 +77,14 @@ class SimulationConfig:
         self.strategies = names
         if min(self.seed_size, self.batch, self.budget, self.repeats) < 1:
             raise DomainError("seed size, batch, budget and repeats must be at least 1")
+        if not 0.0 <= self.growth <= 4.0:
+            raise DomainError("growth must be between 0 and 4")
+
+    def round_size(self, used: int) -> int:
+        """Labels the round after `used` labels asks for (before the budget caps it)."""
+        if not used:
+            return self.seed_size
+        return max(self.batch, round(self.growth * used))
 
 
 @dataclass
@@ -236,7 +247,7 @@ def _simulate_one(
         used = 0
         while used < config.budget:
             started = time.monotonic()
-            want = min(config.batch if used else config.seed_size, config.budget - used)
+            want = min(config.round_size(used), config.budget - used)
             clips = list(clips_available_to(sim, user, timezone.now())[:want])
             if not clips:
                 break
@@ -327,6 +338,7 @@ def simulate(
         "settings": {
             "seed_size": config.seed_size,
             "batch": config.batch,
+            "growth": config.growth,
             "budget": min(config.budget, len(items)),
             "repeats": config.repeats,
             "epochs": epochs,

@@ -54,9 +54,14 @@ class TrainConfig:
         parents: label hierarchy; multi-label targets are expanded to ancestors.
         window_frames, window_hop_frames: used when X is a list of variable-length clips.
         seed: seeds torch, numpy and random.
-        num_threads: torch intra-op threads during training.
+        num_threads: torch intra-op threads during training; 0 keeps torch's setting (the
+            cores, or ``OMP_NUM_THREADS``).
         keep_best: return the epoch with the best validation macro-F1 and stop early; False
             trains every epoch and returns the last (validation still measured and reported).
+        pseudo_rounds: rounds of ``self_train``; each labels the unlabeled clips again with
+            the model the round before tuned, then tunes it on them.
+        pseudo_balanced: pick the confident clips class by class (the same share of the
+            cap for each predicted class) instead of the most confident overall.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -77,6 +82,8 @@ class TrainConfig:
     seed: int = 0
     num_threads: int = 2
     keep_best: bool = True
+    pseudo_rounds: int = 1
+    pseudo_balanced: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -253,7 +260,7 @@ def train_model(
     """
     config = config or TrainConfig()
     prev_threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
+    torch.set_num_threads(config.num_threads or prev_threads)
     try:
         return _train(x, y, groups, config, init_state, progress, should_stop, extra)
     finally:
@@ -398,19 +405,24 @@ def self_train(
     unlabeled: Sequence[np.ndarray],
     *,
     threshold: float = PSEUDO_THRESHOLD,
+    adapt: Callable[[AudioCNN], None] | None = None,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> tuple[TrainResult, int]:
     """Fine-tune ``result.model`` on the labeled data plus the unlabeled clips it labels with
-    at least ``threshold`` confidence (single-label models only).
+    at least ``threshold`` confidence (single-label models only), ``config.pseudo_rounds``
+    times.
 
     Args:
         result: the first training (its config is reused: same split, same validation).
         x, y, groups: the labeled data, as given to ``train_model``.
         unlabeled: (n_mels, T_i) features of unlabeled clips.
+        adapt: called with the model after each round (batch-norm adaptation to the
+            unlabeled clips), so the next round labels them with adapted statistics.
 
     Returns:
-        (the fine-tuned result, or ``result`` itself when nothing qualified; pseudo-labels used)
+        (the fine-tuned result, or ``result`` itself when nothing qualified; pseudo-labels
+        used by the last round)
     """
     from ml_backend.infer import predict_batch
 
@@ -420,29 +432,51 @@ def self_train(
     window = (config.window_frames, config.window_hop_frames)
     if isinstance(x, np.ndarray) and x.ndim == 3:  # pre-cut windows: cut the new clips alike
         window = (x.shape[2], min(config.window_hop_frames, x.shape[2]))
-    probs = predict_batch(result.model, unlabeled, window, aggregate="mean")["clip_probs"]
-    confidence = probs.max(axis=1)
-    confident = np.flatnonzero(confidence >= threshold)
     n_labeled = len(np.unique(groups)) if groups is not None else len(y)
     cap = int(PSEUDO_MAX_RATIO * n_labeled)
-    confident = confident[np.argsort(-confidence[confident], kind="stable")][:cap]
-    if not len(confident):
-        return result, 0
-    parts, targets = [], []
-    for i in confident:
-        w = cut_windows(np.asarray(unlabeled[i], np.float32), *window)
-        parts.append(w)
-        targets.extend([int(probs[i].argmax())] * len(w))
-    tuned = train_model(
-        x,
-        y,
-        groups=groups,
-        # The last epoch, not the best on validation: validation holds human labels of the
-        # known data only, blind to what the pseudo-labels teach about the new data.
-        config=dataclasses.replace(config, epochs=PSEUDO_EPOCHS, lr=PSEUDO_LR, keep_best=False),
-        init_state=result.model.state_dict(),
-        progress=progress,
-        should_stop=should_stop,
-        extra=(np.concatenate(parts), np.asarray(targets, dtype=np.int64)),
-    )
-    return tuned, len(confident)
+    used = 0
+    for _ in range(max(1, config.pseudo_rounds)):
+        if should_stop is not None and should_stop():
+            break  # cancelled: train_model would stop at once anyway
+        probs = predict_batch(result.model, unlabeled, window, aggregate="mean")["clip_probs"]
+        confident = _confident(probs, threshold, cap, balanced=config.pseudo_balanced)
+        if not len(confident):
+            break
+        parts, targets = [], []
+        for i in confident:
+            w = cut_windows(np.asarray(unlabeled[i], np.float32), *window)
+            parts.append(w)
+            targets.extend([int(probs[i].argmax())] * len(w))
+        result = train_model(
+            x,
+            y,
+            groups=groups,
+            # The last epoch, not the best on validation: validation holds human labels of
+            # the known data only, blind to what the pseudo-labels teach about the new data.
+            config=dataclasses.replace(config, epochs=PSEUDO_EPOCHS, lr=PSEUDO_LR, keep_best=False),
+            init_state=result.model.state_dict(),
+            progress=progress,
+            should_stop=should_stop,
+            extra=(np.concatenate(parts), np.asarray(targets, dtype=np.int64)),
+        )
+        result.config = config  # the next round and the caller see the settings asked for
+        used = len(confident)
+        if adapt is not None:
+            adapt(result.model)
+    return result, used
+
+
+def _confident(probs: np.ndarray, threshold: float, cap: int, *, balanced: bool) -> np.ndarray:
+    """Indices of the clips to pseudo-label: confidence >= ``threshold``, most confident first,
+    at most ``cap``; ``balanced``: at most ``cap / classes`` per predicted class."""
+    confidence = probs.max(axis=1)
+    ranked = np.flatnonzero(confidence >= threshold)
+    ranked = ranked[np.argsort(-confidence[ranked], kind="stable")]
+    if not balanced:
+        return ranked[:cap]
+    per_class = max(1, cap // probs.shape[1])
+    predicted = probs[ranked].argmax(axis=1)
+    keep = np.zeros(len(ranked), dtype=bool)
+    for c in np.unique(predicted):
+        keep[np.flatnonzero(predicted == c)[:per_class]] = True
+    return ranked[keep][:cap]

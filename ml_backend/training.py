@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from labelapp.durability import PG_STATEMENT_WITHOUT_FLUSH_WAIT
 from labelapp.errors import Conflict, DomainError
 from labelapp.models import Project
 from labelapp.queueing import enqueue, enqueue_on_commit
@@ -67,19 +68,42 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
     return run
 
 
+def _count_label(project_id: int) -> tuple[bool, int, int, int, bool] | None:
+    """Add one to the project's labels since its last training and read what deciding on a
+    training needs (enabled, that count, retrain_every, min_labels, has an active model), in
+    one statement: this runs after every submission. None when the project has no MLConfig.
+
+    The count only decides when to retrain: on PostgreSQL its commit does not wait for the
+    disk (labelapp.durability); a crash may lose the last few, which delays a retraining by
+    as many labels."""
+    # Only in a transaction of its own: the setting would last to the end of an enclosing one.
+    alone = connection.vendor == "postgresql" and not connection.in_atomic_block
+    no_flush_wait = f" AND {PG_STATEMENT_WITHOUT_FLUSH_WAIT}" if alone else ""
+    with connection.cursor() as cursor:
+        # table names from the models, values as parameters
+        cursor.execute(
+            f"UPDATE {MLConfig._meta.db_table} "  # noqa: S608
+            "SET labels_since_training = labels_since_training + 1 "
+            f"WHERE project_id = %s{no_flush_wait} "
+            "RETURNING enabled, labels_since_training, retrain_every, min_labels, "
+            f"EXISTS (SELECT 1 FROM {ModelVersion._meta.db_table} "
+            "WHERE project_id = %s AND status = %s)",
+            [project_id, project_id, ModelVersion.Status.ACTIVE],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (bool(row[0]), row[1], row[2], row[3], bool(row[4]))
+
+
 def training_maybe_start(*, project_id: int) -> TrainingRun | None:
     """Count a new human annotation; start a training when the project's threshold is met."""
-    MLConfig.objects.get_or_create(project_id=project_id)
-    MLConfig.objects.filter(project_id=project_id).update(
-        labels_since_training=F("labels_since_training") + 1
-    )
-    config = MLConfig.objects.select_related("project").get(project_id=project_id)
-    if not config.enabled:
+    counted = _count_label(project_id)
+    if counted is None:
+        MLConfig.objects.get_or_create(project_id=project_id)
+        counted = _count_label(project_id)
+    enabled, since_training, retrain_every, min_labels, has_model = counted
+    if not enabled:
         return None
-    has_model = ModelVersion.objects.filter(
-        project_id=project_id, status=ModelVersion.Status.ACTIVE
-    ).exists()
-    if has_model and config.labels_since_training < config.retrain_every:
+    if has_model and since_training < retrain_every:
         return None
     if TrainingRun.objects.filter(
         project_id=project_id, status__in=TrainingRun.ACTIVE_STATUSES
@@ -88,10 +112,10 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
     from labelapp.models import Clip
 
     labeled = Clip.objects.filter(project_id=project_id, annotation_count__gt=0).count()
-    if labeled < config.min_labels:
+    if labeled < min_labels:
         return None
     try:
-        return training_request(project=config.project, trigger="auto")
+        return training_request(project=Project.objects.get(pk=project_id), trigger="auto")
     except Conflict:
         return None
 
@@ -221,11 +245,10 @@ def training_execute(run_id: int) -> str:
             data.targets,
             [c.pk for c in data.clips],
             unlabeled,
+            adapt=lambda model: _adapt(model, unlabeled, feature_config),
             progress=lambda f, m="": reporter.progress(0.9 + 0.09 * f, f"self-training: {m}"),
             should_stop=reporter.should_stop,
         )
-        if pseudo:
-            _adapt(result.model, unlabeled, feature_config)
         result.metrics["adapted_on_clips"] = len(unlabeled)
         result.metrics["pseudo_labeled_clips"] = pseudo
         artifact = _save_artifact(project, run_id, result.model, data, feature_config)

@@ -516,7 +516,7 @@ def test_a_job_runs_on_commit_and_writes_into_the_media_store(
     assert job.file == f"exports/{project.pk}/{job.pk}.json"
     assert job.started_at <= job.finished_at and job.size_bytes > 0
     assert job.filters == {"status": ["accepted"]}
-    assert job.options["summary"] == {"tasks": 1, "annotations": 1}
+    assert job.summary == {"tasks": 1, "annotations": 1} and "summary" not in job.options
     with default_storage.open(job.file, "rb") as fh:
         tasks = json.loads(fh.read())
     assert [t["data"]["original_name"] for t in tasks] == ["dog.wav"]

@@ -48,3 +48,71 @@ def test_the_queue_order_follows_the_written_priorities(project):
         .values_list("pk", flat=True)
     )
     assert order == [ids[3], ids[1], ids[2], ids[4], ids[0]]
+
+
+def _version(project, n: int, status: str):
+    from ml_backend.models import ModelVersion
+
+    return ModelVersion.objects.create(
+        project=project, version=n, name=f"v{n}", status=status, artifact_path=f"models/v{n}.pt"
+    )
+
+
+@pytest.mark.django_db
+def test_a_run_queued_for_a_version_already_replaced_stops_without_scoring(project, monkeypatch):
+    from ml_backend.models import PrelabelRun
+
+    _clips(project, 3)
+    old, _new = _version(project, 1, "retired"), _version(project, 2, "active")
+    monkeypatch.setattr(prelabel, "score_clips", lambda *a, **k: pytest.fail("scored"))
+    run = PrelabelRun.objects.create(project=project, model_version=old)
+    assert prelabel.prelabel_execute(run.pk) == "cancelled"
+    run.refresh_from_db()
+    assert run.status == PrelabelRun.Status.CANCELLED and run.finished_at is not None
+    assert "v2 replaced v1" in run.error
+
+
+@pytest.mark.django_db
+def test_a_run_stops_between_batches_once_a_newer_version_is_active(project, monkeypatch):
+    from ml_backend.models import ModelVersion, PrelabelRun
+
+    ids = _clips(project, 600)
+    v1 = _version(project, 1, "active")
+    batches: list[int] = []
+
+    def scoring(project_, version, clip_ids, *, progress, seed, before_priorities):
+        assert version == v1 and clip_ids == ids
+        for done in range(256, len(clip_ids) + 256, 256):
+            if done > 256:  # v2 is activated after the first batch
+                ModelVersion.objects.filter(pk=v1.pk).update(status="retired")
+                _version(project, 2, "active")
+            progress(min(done, len(clip_ids)))
+            batches.append(done)
+
+    monkeypatch.setattr(prelabel, "score_clips", scoring)
+    run = PrelabelRun.objects.create(project=project, model_version=v1)
+    assert prelabel.prelabel_execute(run.pk) == "cancelled"
+    run.refresh_from_db()
+    assert batches == [256] and run.done == 256 and run.total == 600
+    assert run.status == PrelabelRun.Status.CANCELLED
+
+
+@pytest.mark.django_db
+def test_priorities_are_not_written_once_a_newer_version_took_over(project, monkeypatch):
+    from ml_backend.models import ModelVersion, PrelabelRun
+
+    ids = _clips(project, 3)
+    v1 = _version(project, 1, "active")
+    written: list[int] = []
+
+    def scoring(project_, version, clip_ids, *, progress, seed, before_priorities):
+        progress(len(clip_ids))  # every batch scored while v1 was active
+        ModelVersion.objects.filter(pk=v1.pk).update(status="retired")
+        _version(project, 2, "active")
+        before_priorities()
+        written.extend(clip_ids)
+
+    monkeypatch.setattr(prelabel, "score_clips", scoring)
+    run = PrelabelRun.objects.create(project=project, model_version=v1)
+    assert prelabel.prelabel_execute(run.pk) == "cancelled"
+    assert written == [] and len(ids) == 3

@@ -162,3 +162,22 @@ def test_the_model_page_shows_stored_curves_which_patch_cannot_overwrite(
     page = client.get(f"/projects/{tones_project.pk}/model/")
     assert page.status_code == 200
     assert b'data-testid="learning-curves"' in page.content
+
+
+def test_rounds_grow_by_a_share_of_the_labels_so_far_once_it_exceeds_the_batch():
+    from labelapp.errors import DomainError
+    from ml_backend.simulation import SimulationConfig
+
+    flat = SimulationConfig(["margin"], seed_size=40, batch=40, budget=200)
+    assert [flat.round_size(used) for used in (0, 40, 80, 400)] == [40, 40, 40, 40]
+
+    growing = SimulationConfig(["margin"], seed_size=40, batch=40, budget=1000, growth=0.25)
+    used, schedule = 0, []
+    while used < 1000:
+        used += min(growing.round_size(used), 1000 - used)
+        schedule.append(used)
+    # 40 a round until 25% of the labels so far is more (after 200); the budget caps the last
+    assert schedule == [40, 80, 120, 160, 200, 250, 312, 390, 488, 610, 762, 952, 1000]
+
+    with pytest.raises(DomainError):
+        SimulationConfig(["margin"], growth=-0.1)

@@ -303,3 +303,42 @@ def test_imported_annotations_count_towards_the_wanted_number(annotator, project
     data = annotation_input_build(project, a, clip_labels=["noise"])
     annotation_save(clip=a, user=lead, data=data, source="imported")
     assert clip_next_claim(project=project, user=annotator) == b
+
+
+def test_a_clip_and_the_askers_role_come_in_one_query(
+    annotator, lead, project, django_assert_num_queries
+):
+    from labelapp import selectors
+
+    (clip,) = ready_clips(project, 1)
+    with django_assert_num_queries(1):
+        got = selectors.clip_for_user(annotator, clip.pk)
+        assert got.project.ontology.pk == project.ontology_id  # joined, not fetched again
+        assert selectors.role_in_project(annotator, got.project) == "annotator"
+    with django_assert_num_queries(1):
+        assert selectors.project_for_user(annotator, project.pk).ontology.pk
+    # the role read with the row is the asker's only: another user's is asked for
+    other = selectors.project_for_user(annotator, project.pk)
+    with django_assert_num_queries(1):
+        assert selectors.role_in_project(lead, other) == "lead"
+
+
+def test_next_and_submit_stay_within_their_statement_budgets(
+    client_for, annotator, project, labels, django_assert_max_num_queries
+):
+    from ml_backend.models import MLConfig
+
+    ready_clips(project, 5)
+    MLConfig.objects.get_or_create(project=project)
+    client = client_for(annotator)
+    # project + role; held-lock probe, candidate, recount, lock upsert; annotation, draft,
+    # prediction (and the transaction's own statements)
+    with django_assert_max_num_queries(10):
+        clip_id = next_clip(client, project).json()["clip"]["id"]
+    clip = Clip.objects.get(pk=clip_id)
+    # clip + project + ontology + role; labels; the row lock read, annotation, label,
+    # revision, count; draft and lock released; the retraining counter
+    with django_assert_max_num_queries(11):
+        answer = submit(client, clip, clip_labels=["noise"], expected_version=0)
+    assert answer.status_code == 201
+    assert answer.json()["annotation"]["clip_labels"] == ["noise"]

@@ -166,15 +166,14 @@ def export_run(job_id: int) -> None:
         return
     finally:
         os.unlink(tmp_name)
-    job.refresh_from_db(fields=["total", "options"])
+    job.refresh_from_db(fields=["total"])
     ExportJob.objects.filter(pk=job_id).update(
         status=ExportJob.Status.DONE,
         file=name,
         size_bytes=size,
         progress=1.0,
         done=job.total,
-        # The writer's report (counts, split sizes) rides along with the options it ran with.
-        options={**job.options, "summary": summary},
+        summary=summary,
         finished_at=timezone.now(),
     )
 

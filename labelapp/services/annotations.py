@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -176,6 +177,9 @@ def _write_content(annotation: Annotation, data: AnnotationInput, *, fresh: bool
             annotation=annotation, start=seg.start, end=seg.end, channel=seg.channel
         )
         SegmentLabel.objects.bulk_create([SegmentLabel(segment=row, label=lb) for lb in seg.labels])
+    # What was written, for answers about it without reading the rows back
+    # (AnnotationOutSerializer reads it when present).
+    annotation.written = data
 
 
 def clip_annotation_count_refresh(clip_id: int) -> None:
@@ -379,26 +383,31 @@ def annotation_submit(
         saved.replayed = True
         return saved
     data = annotation_input_build(clip.project, clip, clip_labels=clip_labels, segments=segments)
-    try:
-        with transaction.atomic():
-            annotation = annotation_save(
-                clip=clip,
-                user=user,
-                data=data,
-                status=Annotation.Status.SUBMITTED,
-                source=Annotation.Source.MANUAL,
-                expected_version=expected_version,
-                lead_time=lead_time,
-                suggestion_feedback=suggestion_feedback,
-                idempotency_key=idempotency_key,
-            )
-    except (IntegrityError, Conflict):
-        # Two deliveries of one submission raced: the first one's write is the answer.
-        saved = annotation_for_idempotency_key(clip=clip, user=user, key=idempotency_key)
-        if saved is None:
-            raise
-        saved.replayed = True
-        return saved
+    save = functools.partial(
+        annotation_save,
+        clip=clip,
+        user=user,
+        data=data,
+        status=Annotation.Status.SUBMITTED,
+        source=Annotation.Source.MANUAL,
+        expected_version=expected_version,
+        lead_time=lead_time,
+        suggestion_feedback=suggestion_feedback,
+        idempotency_key=idempotency_key,
+    )
+    if not idempotency_key:
+        annotation = save()  # nothing to recover from: no savepoint (two round trips)
+    else:
+        try:
+            with transaction.atomic():
+                annotation = save()
+        except (IntegrityError, Conflict):
+            # Two deliveries of one submission raced: the first one's write is the answer.
+            saved = annotation_for_idempotency_key(clip=clip, user=user, key=idempotency_key)
+            if saved is None:
+                raise
+            saved.replayed = True
+            return saved
     annotation.replayed = False
     AnnotationDraft.objects.filter(clip=clip, user=user).delete()
     clip_lock_release(clip=clip, user=user)

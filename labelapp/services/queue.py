@@ -11,7 +11,7 @@ the settings open every transaction with `BEGIN IMMEDIATE`, which serialises wri
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -19,7 +19,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labelapp.models import Annotation, Clip, ClipAssignment, Project
+from labelapp.models import Annotation, AnnotationDraft, Clip, ClipAssignment, Project
 
 # Candidates tried when a claim loses a race (another annotator took the last place first).
 CLAIM_ATTEMPTS = 8
@@ -74,8 +74,9 @@ def clips_available_to(project: Project, user, now):
     )
 
 
-def _claim_under_lock(clip: Clip, project: Project, user, now) -> bool:
-    """With the clip row locked: count the room again (fresh reads) and take a place."""
+def _claim_under_lock(clip: Clip, project: Project, user, now) -> datetime | None:
+    """With the clip row locked: count the room again (fresh reads) and take a place; the
+    new lock's end, or None when the clip is full."""
     done, taken = (
         Clip.objects.filter(pk=clip.pk)
         .annotate(locks=_live_locks_of_others(user, now))
@@ -83,7 +84,7 @@ def _claim_under_lock(clip: Clip, project: Project, user, now) -> bool:
         .get()
     )
     if done + taken >= project.annotations_per_clip:
-        return False
+        return None
     # No live lock of ours on this clip (the held-lock probe would have returned it), but an
     # expired one may be left: one upsert on the (clip, user) constraint takes its place,
     # instead of a delete and an insert. Expired locks of others count for nothing.
@@ -99,14 +100,17 @@ def _claim_under_lock(clip: Clip, project: Project, user, now) -> bool:
         unique_fields=["clip", "user"],
         update_fields=["expires_at", "created_at"],
     )
-    return True
+    return lock.expires_at
 
 
 @transaction.atomic
 def clip_next_claim(*, project: Project, user, now=None) -> Clip | None:
     """The clip `user` should label next, locked to them; None when nothing is left.
 
-    A clip they already hold (a reload, a second tab) comes back first, its lock renewed."""
+    A clip they already hold (a reload, a second tab) comes back first, its lock renewed.
+    The clip carries `lock_expires_at`, its lock's new end (the workspace shows it); a newly
+    claimed one also `work_of` = (user id, has an annotation of theirs, has a draft of
+    theirs), read with it, so the workspace asks only for what exists."""
     now = now or timezone.now()
     finished = Annotation.objects.filter(clip=OuterRef("clip"), annotator=user, status__in=_DONE)
     held = (
@@ -120,17 +124,30 @@ def clip_next_claim(*, project: Project, user, now=None) -> Clip | None:
         held.expires_at = now + timedelta(seconds=lock_seconds(project))
         held.save(update_fields=["expires_at"])
         held.clip.project = project  # the workspace reads it: no query to load it again
+        held.clip.lock_expires_at = held.expires_at
         return held.clip
     tried: list[int] = []
     for _ in range(CLAIM_ATTEMPTS):
-        qs = clips_available_to(project, user, now).exclude(pk__in=tried)
+        qs = (
+            clips_available_to(project, user, now)
+            .exclude(pk__in=tried)
+            .annotate(
+                has_annotation=Exists(
+                    Annotation.objects.filter(clip=OuterRef("pk"), annotator=user)
+                ),
+                has_draft=Exists(AnnotationDraft.objects.filter(clip=OuterRef("pk"), user=user)),
+            )
+        )
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         clip = qs.first()
         if clip is None:
             return None
-        if _claim_under_lock(clip, project, user, now):
+        expires_at = _claim_under_lock(clip, project, user, now)
+        if expires_at is not None:
             clip.project = project
+            clip.lock_expires_at = expires_at
+            clip.work_of = (user.pk, clip.has_annotation, clip.has_draft)
             return clip
         tried.append(clip.pk)
     return None

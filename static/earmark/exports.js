@@ -24,7 +24,7 @@ function describe(job) {
   const parts = [];
   const f = job.filters || {};
   for (const [key, value] of Object.entries(f)) parts.push(`${key}: ${[].concat(value).join(", ")}`);
-  const s = (job.options || {}).summary;
+  const s = job.summary;
   if (s && s.split_sizes) parts.push(Object.entries(s.split_sizes).map(([k, v]) => `${k} ${v}`).join(" · "));
   else if (s && s.tasks !== undefined) parts.push(`${s.tasks} tasks, ${s.annotations} annotations`);
   else if (s && s.clips !== undefined) parts.push(`${s.clips} clips, ${s.annotations} annotations`);

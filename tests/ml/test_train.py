@@ -161,6 +161,54 @@ def test_self_training_is_capped_by_the_labels_and_skipped_for_multi_label(data)
     assert same is multi and used == 0
 
 
+def test_balanced_selection_takes_the_same_share_of_the_cap_from_each_predicted_class() -> None:
+    from ml_backend.train import _confident
+
+    # eight sure answers for class 0, two for class 1, one unsure clip
+    probs = np.array([[0.99 - i * 0.001, 0.01] for i in range(8)] + [[0.05, 0.95]] * 2)
+    probs = np.vstack([probs, [[0.55, 0.45]]])
+    overall = _confident(probs, 0.9, cap=4, balanced=False)
+    assert list(overall) == [0, 1, 2, 3]  # the most confident first: all of class 0
+    balanced = _confident(probs, 0.9, cap=4, balanced=True)
+    assert sorted(balanced) == [0, 1, 8, 9]  # two per class, the best of each
+    assert 10 not in _confident(probs, 0.9, cap=20, balanced=True)  # under the threshold
+
+
+def test_each_self_training_round_relabels_with_the_tuned_and_adapted_model(data) -> None:
+    import dataclasses
+
+    from ml_backend import train as T
+
+    x, y = data
+    first = train_model(x, y, config=_config())
+    first.config = dataclasses.replace(first.config, pseudo_rounds=2)
+    unlabeled = list(make_separable(n_per_class=10, n_classes=3, n_mels=16, frames=32, seed=8)[0])
+    models_seen, adapted = [], []
+    real_train = T.train_model
+
+    def spy(*args, **kwargs):
+        models_seen.append(kwargs["init_state"])
+        return real_train(*args, **kwargs)
+
+    T.train_model = spy
+    try:
+        tuned, used = T.self_train(
+            first, x, y, None, unlabeled, threshold=0.5, adapt=lambda m: adapted.append(m)
+        )
+    finally:
+        T.train_model = real_train
+    assert len(models_seen) == 2 and used > 0
+    assert len(adapted) == 2 and adapted[-1] is tuned.model
+    # round two starts from round one's model, not from the first training
+    first_state = first.model.state_dict()
+    assert any(
+        not np.allclose(models_seen[1][k].numpy(), first_state[k].numpy())
+        for k in first_state
+        if first_state[k].dtype.is_floating_point
+    )
+    assert tuned.config.pseudo_rounds == 2 and tuned.config.epochs == first.config.epochs
+
+
 def test_keep_best_false_trains_every_epoch_and_returns_the_last(data) -> None:
     x, y = data
     result = train_model(x, y, config=_config(epochs=5, patience=1, keep_best=False))

@@ -27,8 +27,18 @@ class Command(BaseCommand):
             self,
             lambda: PrelabelRun.objects.get(pk=run.pk),
             describe=lambda r: f"pre-labeling {r.status} {r.done}/{r.total}",
-            done=lambda r: r.status in (PrelabelRun.Status.SUCCEEDED, PrelabelRun.Status.FAILED),
+            done=lambda r: (
+                r.status
+                in (
+                    PrelabelRun.Status.SUCCEEDED,
+                    PrelabelRun.Status.FAILED,
+                    PrelabelRun.Status.CANCELLED,
+                )
+            ),
         )
         if run.status == PrelabelRun.Status.FAILED:
             raise CommandError(f"pre-labeling failed: {run.error}")
+        if run.status == PrelabelRun.Status.CANCELLED:
+            self.stdout.write(f"pre-labeling {run.error}")
+            return
         self.stdout.write(f"{run.done} clips scored and ranked")

@@ -40,6 +40,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed-size", type=int, default=50, help="labels of the first round")
         parser.add_argument("--batch", type=int, default=50, help="labels per later round")
+        parser.add_argument(
+            "--growth",
+            type=float,
+            default=0.0,
+            help="later rounds label this share of the labels so far when that is more than "
+            "--batch (e.g. 0.25)",
+        )
         parser.add_argument("--budget", type=int, default=400, help="labels in all")
         parser.add_argument("--repeats", type=int, default=3, help="runs per strategy")
         parser.add_argument("--out", required=True, help="folder for the JSON and the PNG")
@@ -56,6 +63,7 @@ class Command(BaseCommand):
                 batch=opts["batch"],
                 budget=opts["budget"],
                 repeats=opts["repeats"],
+                growth=opts["growth"],
                 keep=opts["keep"],
             )
             self.stdout.write(
