@@ -41,6 +41,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from _stack import Gunicorn, Worker, postgres_database, setup, wait_all_processed
 
@@ -67,12 +68,13 @@ def _args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="CI size: 2,000 clips, 8, 300, 90 s")
     p.add_argument("--sources", type=int, default=100, help="real FSDD files processed")
     p.add_argument("--seed-labels", type=int, default=300, help="labels before the load")
-    p.add_argument("--web-workers", type=int, default=3)
-    p.add_argument("--web-threads", type=int, default=4)
+    p.add_argument("--web-workers", type=int, default=4)
+    p.add_argument("--web-threads", type=int, default=2)
     p.add_argument("--worker-nice", type=int, default=10)
     p.add_argument(
         "--worker-idle",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="run the worker under SCHED_IDLE (chrt --idle 0): CPU nothing else wants",
     )
     p.add_argument(
@@ -94,8 +96,9 @@ def _args(argv=None) -> argparse.Namespace:
     p.add_argument("--redis", default=os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/5"))
     p.add_argument(
         "--cache",
-        default=os.environ.get("LOAD_CACHE_URL", "redis://127.0.0.1:6379/6"),
-        help="REDIS_URL of the web (Django's cache: login limits), as deployed",
+        default=os.environ.get("LOAD_CACHE_URL"),
+        help="REDIS_URL of the web (Django's cache: login limits), as deployed; default: "
+        "database 6 of --redis's server",
     )
     p.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = p.parse_args(argv)
@@ -730,7 +733,7 @@ def main(argv=None) -> int:
     import redis
 
     os.environ["CELERY_BROKER_URL"] = args.redis
-    os.environ["REDIS_URL"] = args.cache
+    os.environ["REDIS_URL"] = args.cache or urlsplit(args.redis)._replace(path="/6").geturl()
     os.environ["CELERY_QUEUE"] = f"load-{os.getpid()}"
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"  # the worker does the work, as deployed

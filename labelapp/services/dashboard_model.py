@@ -1,0 +1,102 @@
+"""How the project's model is doing, for its dashboard: the metrics of each trained version,
+the learning curves, and the confusion matrix of the active version.
+
+The history is read once (``dashboard_model_history``) and handed to the other two, which
+only reshape what training and ``simulate_al`` stored; nothing here evaluates a model.
+"""
+
+from __future__ import annotations
+
+from labelapp.models import Project
+
+
+def dashboard_model_history(project: Project) -> list[dict]:
+    """Trained versions, oldest first, with the headline metrics training stores
+    (``ml_backend.train``: accuracy, macro_f1, mAP on the validation split, or on the
+    training set when there were too few labels to hold any out). One query."""
+    from ml_backend.models import ModelVersion
+
+    rows = (
+        ModelVersion.objects.filter(project=project)
+        .exclude(status__in=[ModelVersion.Status.EXTERNAL, ModelVersion.Status.FAILED])
+        .order_by("version")
+        .values("id", "version", "name", "status", "training_size", "metrics", "classes")
+    )
+    out = []
+    for r in rows:
+        m = r["metrics"] or {}
+        out.append(
+            {
+                "id": r["id"],
+                "version": r["version"],
+                "name": r["name"],
+                "status": r["status"],
+                "training_size": r["training_size"],
+                "accuracy": m.get("accuracy"),
+                "macro_f1": m.get("macro_f1"),
+                "mAP": m.get("mAP", m.get("map")),
+                "evaluated_on": m.get("evaluated_on") or m.get("split"),
+                "n": m.get("n"),
+                "_metrics": m,
+                "_classes": r["classes"] or [],
+            }
+        )
+    return out
+
+
+def dashboard_learning_curves(project: Project, history: list[dict]) -> dict:
+    """The project's learning curves: the last ``simulate_al`` result when there is one
+    (mean accuracy and macro-F1 per strategy against labels used), else the real curve of
+    its trained versions (their metrics against their training-set size). One query."""
+    from ml_backend.models import MLConfig
+
+    stored = (
+        MLConfig.objects.filter(project=project).values_list("learning_curves", flat=True).first()
+    )
+    if stored and stored.get("strategies"):
+        return {
+            "source": "simulation",
+            "created_at": stored.get("created_at"),
+            "pool_size": stored.get("pool_size"),
+            "test_size": stored.get("test_size"),
+            "settings": stored.get("settings", {}),
+            "strategies": {
+                name: [
+                    {k: p.get(k) for k in ("labels", "accuracy", "macro_f1")}
+                    for p in data.get("mean", [])
+                ]
+                for name, data in stored["strategies"].items()
+            },
+        }
+    points = [
+        {"labels": v["training_size"], "accuracy": v["accuracy"], "macro_f1": v["macro_f1"]}
+        for v in history
+        if v["accuracy"] is not None
+    ]
+    return {"source": "versions", "strategies": {"trained versions": points} if points else {}}
+
+
+def dashboard_confusion(history: list[dict], labels: list[dict]) -> dict | None:
+    """The confusion matrix of the active version, as training stored it (rows: true class,
+    columns: predicted, in the model's class order), with label paths. Multi-label models
+    store none; then the per-class F1 of the same evaluation stands in."""
+    active = next((v for v in history if v["status"] == "active"), None)
+    if active is None:
+        return None
+    paths = {lb["id"]: lb["path"] for lb in labels}
+    classes = [paths.get(c, f"#{c}") for c in active["_classes"]]
+    m = active["_metrics"]
+    out = {
+        "version": active["name"],
+        "evaluated_on": active["evaluated_on"],
+        "n": active["n"],
+        "labels": classes,
+        "matrix": None,
+        "per_class_f1": None,
+    }
+    matrix = m.get("confusion")
+    if matrix and len(matrix) == len(classes):
+        out["matrix"] = matrix
+    elif m.get("per_class") and len(m["per_class"]) == len(classes):
+        out["per_class_f1"] = [pc.get("f1") for pc in m["per_class"]]
+    return out
