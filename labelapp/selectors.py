@@ -93,7 +93,7 @@ def clip_suggestions(clip: Clip) -> dict | None:
     labels scoring at least `CLIP_SUGGESTION_MIN_SCORE` (the best one in a single-label
     project) and the predicted segments; only what the project's annotation mode takes."""
     from ml_backend.selectors import prediction_for_clip
-    from ontology.models import Label
+    from ontology.tree import tree_get
 
     prediction = prediction_for_clip(clip)
     if prediction is None:
@@ -112,8 +112,8 @@ def clip_suggestions(clip: Clip) -> dict | None:
     if project.annotation_mode == Project.AnnotationMode.CLIP:
         segments = []
     ids = {pk for pk, _ in scores} | {int(s["label"]) for s in segments if "label" in s}
-    rows = Label.objects.filter(ontology_id=project.ontology_id, pk__in=ids, deprecated=False)
-    labels = {lb.pk: lb for lb in rows}
+    tree = tree_get(project.ontology)  # cached per ontology version: no query once warm
+    labels = {pk: node for pk in ids if (node := tree.nodes.get(pk)) and not node.deprecated}
     version = prediction.model_version
     return {
         "model_version": {"id": version.pk, "name": version.name, "version": version.version},

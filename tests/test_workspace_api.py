@@ -223,6 +223,16 @@ def test_the_workspace_shows_the_model_suggestions(client_for, annotator, projec
     assert body["suggestions"]["segments"][0]["label"] == "birds/crow"
     assert body["annotation"] is None and body["draft"] is None
 
+    # The label names come from the cached tree of the ontology's current version: a rename
+    # shows at once, a deprecated label is no longer suggested.
+    from ontology.services import label_deprecate, label_rename
+
+    label_rename(label=labels["sparrow"], name="finch")
+    label_deprecate(label=labels["crow"])
+    body = client_for(annotator).get(f"/api/clips/{clip.pk}/workspace/").json()
+    assert [s["label"] for s in body["suggestions"]["clip_labels"]] == ["birds/finch"]
+    assert body["suggestions"]["segments"] == []
+
 
 def test_drafts_autosave_renew_the_lock_and_go_away_on_submit(
     client_for, annotator, project, labels
