@@ -48,30 +48,43 @@ def _checked_role(user: AbstractBaseUser, project: Project, row, roles, what: st
         raise PermissionDenied(f"your role in this project ({role}) does not allow this")
 
 
+def _row_for_user(user, qs: QuerySet, pk, *, project_ref: str, project_of, roles, what: str):
+    """Row `pk` of `qs` with the user's role in its project checked, in one query: 404 when
+    it does not exist or the user is not a member, 403 when their role is not in `roles`."""
+    if not user.is_authenticated:
+        raise NotFound(f"{what} not found")
+    try:
+        row = _with_role(qs, user, project_ref).get(pk=int(pk))
+    except (qs.model.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound(f"{what} not found") from None
+    _checked_role(user, project_of(row), row, roles, what)
+    return row
+
+
 def project_for_user(user: AbstractBaseUser, project_id, roles=ANY_ROLE) -> Project:
     """The project with its ontology, and the user's role checked, in one query."""
-    if not user.is_authenticated:
-        raise NotFound("project not found")
-    try:
-        qs = _with_role(Project.objects.select_related("ontology"), user, "pk")
-        project = qs.get(pk=int(project_id))
-    except (Project.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise NotFound("project not found") from None
-    _checked_role(user, project, project, roles, "project")
-    return project
+    return _row_for_user(
+        user,
+        Project.objects.select_related("ontology"),
+        project_id,
+        project_ref="pk",
+        project_of=lambda project: project,
+        roles=roles,
+        what="project",
+    )
 
 
 def clip_for_user(user: AbstractBaseUser, clip_id, roles=ANY_ROLE) -> Clip:
-    """The clip with its project, and the user's role checked, in one query."""
-    if not user.is_authenticated:
-        raise NotFound("clip not found")
-    try:
-        qs = _with_role(Clip.objects.select_related("project__ontology"), user, "project_id")
-        clip = qs.get(pk=int(clip_id))
-    except (Clip.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise NotFound("clip not found") from None
-    _checked_role(user, clip.project, clip, roles, "clip")
-    return clip
+    """The clip with its project and ontology, and the user's role checked, in one query."""
+    return _row_for_user(
+        user,
+        Clip.objects.select_related("project__ontology"),
+        clip_id,
+        project_ref="project_id",
+        project_of=lambda clip: clip.project,
+        roles=roles,
+        what="clip",
+    )
 
 
 def clips_for_user(user: AbstractBaseUser) -> QuerySet[Clip]:
