@@ -110,16 +110,14 @@ class Worker:
             time.sleep(0.05)
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self.stop_now() if self.cold_stop else self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        from labelapp.devtools import process_stop
 
-    def stop_now(self) -> None:
-        """Cold shutdown: running tasks (a training, a pre-labeling) are dropped, not waited
-        for; SIGTERM would let the worker finish them first."""
+        self._stop.set()
+        if not self.cold_stop:
+            process_stop(self.proc)
+            return
+        # Cold shutdown: running tasks (a training, a pre-labeling) are dropped, not waited
+        # for; SIGTERM would let the worker finish them first.
         import psutil
 
         try:
@@ -130,6 +128,10 @@ class Worker:
         for child in children:
             with suppress(psutil.Error):
                 child.kill()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 def wait_all_processed(project_id: int, expected: int, timeout: float, progress=True) -> float:
@@ -260,8 +262,6 @@ class Gunicorn:
         return _cpu_seconds(self._ps)
 
     def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        from labelapp.devtools import process_stop
+
+        process_stop(self.proc)

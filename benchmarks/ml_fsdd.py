@@ -62,10 +62,6 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _adapt_to(model, *, windows: np.ndarray) -> None:
-    adapt_batchnorm(model, windows)
-
-
 def load_dataset(data: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, int]:
     files = sorted(data.glob("*.wav"))
     if not files:
@@ -201,7 +197,7 @@ def main() -> None:
                 y[groups],
                 groups,
                 [feats[i] for i in test],
-                adapt=functools.partial(_adapt_to, windows=test_windows),
+                adapt=functools.partial(adapt_batchnorm, windows=test_windows),
             )
             probs = predict_batch(
                 result.model, [feats[i] for i in test], FEATURES, aggregate="mean"

@@ -6,6 +6,7 @@ cheap log-mel statistics, so the first labels cover the data."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -116,14 +117,14 @@ def _prelabel(run: PrelabelRun, run_id: int) -> None:
     ids = list(unlabeled_clips(run.project).values_list("pk", flat=True))
     PrelabelRun.objects.filter(pk=run.pk).update(total=len(ids))
 
-    def progress(done: int) -> None:
-        # Between batches: stop as soon as a newer version is active (the queue reads only
-        # the active version's priorities, and the newer version's run is on its way).
-        _still_active(active)
-        PrelabelRun.objects.filter(pk=run_id).update(done=done)
+    # Between batches and before the priorities: stop as soon as a newer version is active
+    # (the queue reads only the active version's priorities; the newer version's run is on
+    # its way).
+    check = functools.partial(_still_active, active)
 
-    def check() -> None:
-        _still_active(active)
+    def progress(done: int) -> None:
+        check()
+        PrelabelRun.objects.filter(pk=run_id).update(done=done)
 
     if run.kind == PrelabelRun.Kind.RANK:
         rank_from_predictions(

@@ -127,16 +127,13 @@ def clip_next_claim(*, project: Project, user, now=None) -> Clip | None:
         held.clip.lock_expires_at = held.expires_at
         return held.clip
     tried: list[int] = []
+    mine = Annotation.objects.filter(clip=OuterRef("pk"), annotator=user)
+    drafted = AnnotationDraft.objects.filter(clip=OuterRef("pk"), user=user)
     for _ in range(CLAIM_ATTEMPTS):
         qs = (
             clips_available_to(project, user, now)
             .exclude(pk__in=tried)
-            .annotate(
-                has_annotation=Exists(
-                    Annotation.objects.filter(clip=OuterRef("pk"), annotator=user)
-                ),
-                has_draft=Exists(AnnotationDraft.objects.filter(clip=OuterRef("pk"), user=user)),
-            )
+            .annotate(has_annotation=Exists(mine), has_draft=Exists(drafted))
         )
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
