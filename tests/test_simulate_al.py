@@ -146,6 +146,20 @@ def test_it_refuses_a_pool_without_labels(tones_project, tmp_path):
     assert list(Project.objects.values_list("pk", flat=True)) == [tones_project.pk]
 
 
+@pytest.mark.parametrize("growth", ["-0.5", "5"])
+def test_a_growth_out_of_range_is_a_clear_error_before_anything_runs(
+    tones_project, tmp_path, growth
+):
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=2, seed=5)
+    with pytest.raises(CommandError, match="growth must be between 0 and 4"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),
+            "--growth", growth, "--out", str(tmp_path / "out"),
+        )  # fmt: skip
+    assert list(Project.objects.values_list("pk", flat=True)) == [tones_project.pk]
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_model_page_shows_stored_curves_which_patch_cannot_overwrite(
     tones_project, lead, client_for, client
 ):
