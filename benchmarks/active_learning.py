@@ -42,6 +42,12 @@ def _args() -> argparse.Namespace:
     p.add_argument(
         "--min-steps", type=int, default=40, help="EARMARK_TRAIN_MIN_STEPS (product: 200)"
     )
+    p.add_argument(
+        "--test-in-project",
+        action="store_true",
+        help="the test speaker's clips sit unlabeled in every simulated project (and the "
+        "reference's), as in ml_fsdd: training adapts to them",
+    )
     p.add_argument("--strategy", action="append", help="default: margin, hybrid (+ random)")
     return p.parse_args()
 
@@ -100,7 +106,8 @@ def main() -> None:
     print(
         f"pool {args.pool}, seed {args.seed_size} + {args.batch}/round (growth {args.growth}) "
         f"up to {args.budget}, "
-        f"{args.repeats} repeats, epochs {args.epochs}, min steps {args.min_steps}"
+        f"{args.repeats} repeats, epochs {args.epochs}, min steps {args.min_steps}, "
+        f"test clips {'in the project, unlabeled' if args.test_in_project else 'held out'}"
     )
     started = time.monotonic()
     for speaker in args.test_speaker or ["theo"]:
@@ -114,7 +121,14 @@ def main() -> None:
             project=project,
             manifest=pool,
             test_manifest=test,
-            config=SimulationConfig(["random"], seed_size=n, batch=n, budget=n, repeats=1),
+            config=SimulationConfig(
+                ["random"],
+                seed_size=n,
+                batch=n,
+                budget=n,
+                repeats=1,
+                test_in_project=args.test_in_project,
+            ),
             progress=lambda line: print("reference", line.strip(), flush=True),
             store=False,
         )
@@ -130,6 +144,7 @@ def main() -> None:
                 budget=args.budget,
                 repeats=args.repeats,
                 growth=args.growth,
+                test_in_project=args.test_in_project,
             ),
             progress=lambda line: print(line, flush=True),
         )

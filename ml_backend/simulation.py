@@ -64,6 +64,11 @@ class SimulationConfig:
     repeats: int = 3
     growth: float = 0.0
     keep: bool = False  # keep the simulation projects (to inspect them) instead of deleting
+    # The test clips join each simulated project as unlabeled clips the oracle never answers,
+    # like recordings waiting there to be pre-labeled: training adapts to them (batch norm,
+    # self-training) as it adapts to any project's unlabeled clips. Off: the test set stays
+    # outside, unseen until it is scored.
+    test_in_project: bool = False
 
     def __post_init__(self) -> None:
         names = list(dict.fromkeys(self.strategies))
@@ -162,21 +167,32 @@ def _project_for(source: Project, strategy: str, repeat: int, user, epochs: int)
     return sim
 
 
-def _import_pool(sim: Project, oracle: _Oracle, order: list[int], user) -> dict[int, list[int]]:
-    """Import the pool in `order`, process every clip here; answers keyed by clip id."""
+def _import_pool(
+    sim: Project, oracle: _Oracle, order: list[int], user, *, with_test: bool
+) -> tuple[dict[int, list[int]], set[int]]:
+    """Import the pool in `order` (then, `with_test`, the test clips), process every clip here.
+    Returns the answers keyed by clip id, and the ids of the test clips (never answered)."""
     items = [oracle.items[i] for i in order]
+    if with_test:
+        items += [ImportItem(name=p.name, path=str(p)) for p in oracle.test_paths]
     job = import_job_create(project=sim, user=user, source="cli", total=len(items))
     job = import_run(project=sim, items=items, job=job)
     if job.error:
         raise DomainError(job.error)
     answers: dict[int, list[int]] = {}
-    for i, outcome in zip(order, job.report, strict=True):
+    held_out: set[int] = set()
+    for k, outcome in enumerate(job.report):
         if outcome["status"] == "rejected":
             raise DomainError(f"{outcome['name']}: {outcome['error']}")
-        answers.setdefault(outcome["clip_id"], oracle.answers[i])
-    for clip_id in answers:  # a no-op ("skipped") where the eager task processed it already
+        if k < len(order):
+            answers.setdefault(outcome["clip_id"], oracle.answers[order[k]])
+        else:
+            held_out.add(outcome["clip_id"])
+    # A test clip with the content of a pool clip is that clip: the oracle answers it.
+    held_out -= set(answers)
+    for clip_id in (*answers, *held_out):  # a no-op ("skipped") where the eager task ran
         clip_process(clip_id)
-    return answers
+    return answers, held_out
 
 
 def _run_prelabel(sim: Project) -> None:
@@ -240,7 +256,7 @@ def _simulate_one(
     try:
         order = list(range(len(oracle.items)))
         random.Random(repeat).shuffle(order)  # one import order per repeat, shared by strategies
-        answers = _import_pool(sim, oracle, order, user)
+        answers, held_out = _import_pool(sim, oracle, order, user, with_test=config.test_in_project)
         if strategy != BASELINE:  # the baseline labels in (shuffled) import order
             prelabel_execute(prelabel_request(project=sim).pk)
         points: list[dict] = []
@@ -248,7 +264,10 @@ def _simulate_one(
         while used < config.budget:
             started = time.monotonic()
             want = min(config.round_size(used), config.budget - used)
-            clips = list(clips_available_to(sim, user, timezone.now())[:want])
+            queue = clips_available_to(sim, user, timezone.now())
+            if held_out:  # the annotators' queue holds them; the oracle passes them by
+                queue = queue.exclude(pk__in=held_out)
+            clips = list(queue[:want])
             if not clips:
                 break
             for clip in clips:
@@ -343,6 +362,7 @@ def simulate(
             "repeats": config.repeats,
             "epochs": epochs,
             "label_mode": project.label_mode,
+            "test_in_project": config.test_in_project,
         },
         "strategies": {},
     }

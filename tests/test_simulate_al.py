@@ -133,6 +133,47 @@ def test_it_trains_and_ranks_with_the_worker_code_in_each_round(tones_project, f
     assert sim.model_versions.filter(status="active").count() == 1
 
 
+@pytest.mark.slow
+def test_test_clips_in_the_project_are_adapted_to_but_never_answered(
+    tones_project, few_steps, tmp_path
+):
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=4, seed=3)
+    # More test clips than training's floor for adaptation (ADAPT_MIN_CLIPS = 32).
+    test = _tone_manifest(tmp_path / "test", "test", per_class=12, seed=4)
+    test_names = {p.name for p in (tmp_path / "test").glob("*.wav")}
+
+    call_command(
+        "simulate_al",
+        "Tones",
+        "--manifest", str(pool),
+        "--test-manifest", str(test),
+        "--strategy", "margin",
+        "--seed-size", "6",
+        "--batch", "6",
+        "--budget", "12",
+        "--repeats", "1",
+        "--test-in-project",
+        "--out", str(tmp_path / "out"),
+        "--keep",
+    )  # fmt: skip
+
+    for sim in Project.objects.exclude(pk=tones_project.pk):
+        clips = Clip.objects.filter(project=sim)
+        assert clips.count() == 12 + 36
+        answered = set(clips.filter(annotation_count=1).values_list("original_name", flat=True))
+        assert len(answered) == 12 and not answered & test_names
+        assert (
+            set(clips.filter(annotation_count=0).values_list("original_name", flat=True))
+            >= test_names
+        )
+        last = sim.model_versions.get(status="active")
+        # The last round left 36 test clips unlabeled: training adapted to them.
+        assert last.metrics["adapted_on_clips"] == 36
+    result = json.loads((tmp_path / "out" / "learning_curves.json").read_text())
+    assert result["settings"]["test_in_project"] is True
+    assert [p["labels"] for p in result["strategies"]["margin"]["repeats"][0]] == [6, 12]
+
+
 def test_it_refuses_a_pool_without_labels(tones_project, tmp_path):
     pool = _tone_manifest(tmp_path / "pool", "pool", per_class=2, seed=5)
     unlabeled = tmp_path / "pool" / "unlabeled.csv"

@@ -112,6 +112,38 @@ def test_focal_loss_and_mixup_still_learn(data, options) -> None:
     assert result.metrics["accuracy"] >= 0.8
 
 
+@pytest.mark.parametrize("bf16", [True, False])
+def test_bf16_runs_the_convolutions_in_bfloat16_and_keeps_float32_weights(data, bf16) -> None:
+    x, y = data
+    seen: list[torch.dtype] = []
+    real_conv1d = torch.nn.Conv1d.forward
+
+    def spy(self, inp):
+        out = real_conv1d(self, inp)
+        seen.append(out.dtype)
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.nn.Conv1d, "forward", spy)
+        result = train_model(x, y, config=_config(epochs=6, bf16=bf16, mixup_alpha=0.2))
+    training_dtypes = set(seen)
+    assert (torch.bfloat16 in training_dtypes) is bf16
+    assert torch.float32 in training_dtypes  # validation and evaluation: float32
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert result.metrics["accuracy"] >= 0.8
+
+
+def test_bf16_by_default_where_the_cpu_multiplies_it_natively(monkeypatch) -> None:
+    from ml_backend import train
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert train.native_bf16()
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert not train.native_bf16()
+    assert TrainConfig().bf16 is None and TrainConfig().num_threads == 1
+
+
 def test_self_training_adds_only_confident_pseudo_labels_and_validates_on_humans(data) -> None:
     from ml_backend import train as T
 
@@ -151,7 +183,8 @@ def test_self_training_is_capped_by_the_labels_and_skipped_for_multi_label(data)
     first = train_model(x[:12], y[:12], config=_config(epochs=4, val_fraction=0.0))
     unlabeled = list(make_separable(n_per_class=40, n_classes=3, n_mels=16, frames=32, seed=6)[0])
     _tuned, used = T.self_train(first, x[:12], y[:12], None, unlabeled, threshold=0.0)
-    assert used == 12  # never more pseudo-labeled clips than labeled ones
+    # never more pseudo-labeled clips than the cap allows per labeled one
+    assert used == int(T.PSEUDO_MAX_RATIO * 12) < len(unlabeled)
     multi = train_model(
         x,
         np.eye(3)[y],

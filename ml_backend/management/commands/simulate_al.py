@@ -49,6 +49,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--budget", type=int, default=400, help="labels in all")
         parser.add_argument("--repeats", type=int, default=3, help="runs per strategy")
+        parser.add_argument(
+            "--test-in-project",
+            action="store_true",
+            help="the test clips join the simulated project unlabeled (never answered), like "
+            "recordings waiting to be pre-labeled: training adapts to them",
+        )
         parser.add_argument("--out", required=True, help="folder for the JSON and the PNG")
         parser.add_argument(
             "--keep", action="store_true", help="keep the simulation projects instead of deleting"
@@ -65,6 +71,7 @@ class Command(BaseCommand):
                 repeats=opts["repeats"],
                 growth=opts["growth"],
                 keep=opts["keep"],
+                test_in_project=opts["test_in_project"],
             )
             self.stdout.write(
                 f"simulating {', '.join(config.strategies)} on {project.name!r}: "
