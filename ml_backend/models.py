@@ -77,7 +77,9 @@ class MLConfig(models.Model):
     min_labels = models.PositiveIntegerField(
         default=20, help_text="Labeled clips needed before the first training."
     )
-    strategy = models.CharField(max_length=24, choices=Strategy.choices, default=Strategy.MARGIN)
+    # Hybrid by default: on FSDD's learning curves it led every other strategy from 120-160
+    # labels on (benchmarks/RESULTS.md, "Label efficiency").
+    strategy = models.CharField(max_length=24, choices=Strategy.choices, default=Strategy.HYBRID)
     labels_since_training = models.PositiveIntegerField(default=0)
     epochs = models.PositiveIntegerField(default=30)
     # The last `simulate_al` result (see ml_backend.simulation): accuracy and macro-F1 against

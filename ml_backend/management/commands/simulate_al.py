@@ -36,7 +36,7 @@ class Command(BaseCommand):
             action="append",
             choices=SELECTABLE,
             dest="strategies",
-            help="strategy to compare (repeatable; default: margin)",
+            help="strategy to compare (repeatable; default: hybrid)",
         )
         parser.add_argument("--seed-size", type=int, default=50, help="labels of the first round")
         parser.add_argument("--batch", type=int, default=50, help="labels per later round")
@@ -64,7 +64,7 @@ class Command(BaseCommand):
         try:
             project = project_resolve(opts["project"])
             config = SimulationConfig(
-                strategies=opts["strategies"] or ["margin"],
+                strategies=opts["strategies"] or ["hybrid"],
                 seed_size=opts["seed_size"],
                 batch=opts["batch"],
                 budget=opts["budget"],
