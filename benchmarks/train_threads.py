@@ -34,6 +34,7 @@ SETTINGS = [
 
 CHILD = """
 import json, sys
+import torch  # first: ml_fsdd sets a passive OpenMP policy for whoever imports torch after it
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {bench!r})
 from dataclasses import replace
 import numpy as np
