@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from labelapp.models import Annotation, AnnotationDraft, Clip
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,9 +39,21 @@ def clips(project, wav_factory):
             item=ImportItem(name=f"take{i + 1}.wav", path=wav_factory(seconds=5, freq=freq)),
         )
         clip_process(outcome.clip_id)
-        made.append(Clip.objects.get(pk=outcome.clip_id))
-    assert all(c.status == "ready" for c in made)
+        made.append(_ready(outcome.clip_id))
     return made
+
+
+def _ready(clip_id: int) -> Clip:
+    """The clip once processed. `clip_process` returns at once ("skipped") when the session's
+    real worker (started by the end-to-end tests; browser tests do not run tasks eagerly)
+    claimed the clip first; then wait for that worker to finish it."""
+    clip = Clip.objects.get(pk=clip_id)
+    wait_for(
+        lambda: clip.refresh_from_db() or clip.status not in ("pending", "processing"),
+        message=f"clip {clip_id} still {clip.status}",
+    )
+    assert clip.status == "ready", (clip.status, clip.error)
+    return clip
 
 
 def drawn(page, clip_id, timeout=10_000):
