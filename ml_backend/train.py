@@ -57,8 +57,8 @@ class TrainConfig:
         num_threads: torch intra-op threads during training; 0 keeps torch's setting (the
             cores, or ``OMP_NUM_THREADS``). One by default: with the passive OpenMP wait
             policy the workers use (spinning threads slow a busy 2-core machine 5-20x), one
-            thread trained FSDD faster than two on a quiet machine (2.4 vs 3.0 s an epoch)
-            and as fast beside another busy process (2.5 vs 3.9 s); benchmarks/RESULTS.md.
+            thread trained FSDD faster than two on a quiet machine (2.4 vs 3.3 s an epoch)
+            and beside another busy process (2.5 vs 3.7 s); benchmarks/train_threads.py.
         keep_best: return the epoch with the best validation macro-F1 and stop early; False
             trains every epoch and returns the last (validation still measured and reported).
         pseudo_rounds: rounds of ``self_train``; each labels the unlabeled clips again with
@@ -335,21 +335,19 @@ def _train(  # noqa: ANN001
                 raise TrainingCancelled(f"cancelled at epoch {epoch + 1}, step {s + 1}")
             idx = order[s * bs : (s + 1) * bs]
             xb, yb = xt[idx], yt[idx]
-            autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
             if config.mixup_alpha > 0:
                 lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
                 lam = max(lam, 1 - lam)  # the first clip dominates
                 perm = torch.from_numpy(rng.permutation(len(idx)))
                 # Mix powers, not log powers: log(lam * P1 + (1 - lam) * P2).
                 xb = torch.logaddexp(xb + np.log(lam), xb[perm] + np.log(1 - lam + 1e-8))
-                with autocast:
-                    out = model(xb)
-                logits = out["clip_logits"].float()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(xb)
+            logits = out["clip_logits"].float()
+            if config.mixup_alpha > 0:
                 loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
             else:
-                with autocast:
-                    out = model(xb)
-                loss = loss_fn(out["clip_logits"].float(), yb)
+                loss = loss_fn(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -411,8 +409,8 @@ PSEUDO_EPOCHS = 6
 PSEUDO_LR = 1e-3
 # Pseudo-labeled clips per labeled clip at most (the most confident first): with few labels a
 # weak model must not drown them in its own answers. 4, not 1: on FSDD's active-learning
-# curves (40-250 labels) four per label raised accuracy by 2-6 points for hybrid and random
-# alike; the confidence threshold, not the cap, keeps the wrong answers out.
+# curves (hybrid, rounds of 40) four per label gave +11 points at 80 labels, +4 at 160, +2 at
+# 200, the same at 250 and -2 at 40; the confidence threshold keeps the wrong answers out.
 PSEUDO_MAX_RATIO = 4.0
 
 
