@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from labelapp.models import Annotation, Clip, Project
-from ml_backend.features import FeatureConfig, load_or_compute
+from ml_backend.features import FeatureConfig, load_or_compute, load_or_compute_many
 from ontology.models import Label
 
 LABELED_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
@@ -45,6 +45,24 @@ def clip_features(
         with default_storage.open(clip.file.name, "rb") as fh:
             return load_or_compute(fh, config, **kwargs)
     return load_or_compute(source, config, **kwargs)
+
+
+def clips_features(
+    clips: list[Clip], config: FeatureConfig, *, background_write: bool = False
+) -> list[np.ndarray]:
+    """``clip_features`` of many clips: on a local store the clips whose features are not
+    cached yet are computed together (one file open each, batched log-mel for short clips)."""
+    try:
+        paths = [default_storage.path(c.file.name) for c in clips]
+    except NotImplementedError:  # remote storage: one stream per clip
+        return [clip_features(c, config, background_write=background_write) for c in clips]
+    return load_or_compute_many(
+        paths,
+        config,
+        cache_root=features_root(),
+        clip_sha256s=[c.sha256 for c in clips],
+        background_write=background_write,
+    )
 
 
 @dataclass

@@ -185,6 +185,67 @@ def compute_logmel(
     return _frames_to_logmel(x, config).numpy().astype(np.float32, copy=False)
 
 
+# Samples per row at most in one batched log-mel call, and the padding a batch may add over
+# its rows' own lengths: short clips are sorted by length and cut into batches within both.
+BATCH_MAX_ROWS = 64
+BATCH_MAX_PAD = 0.25
+
+
+def compute_logmel_many(
+    waveforms: list[np.ndarray], sr: int, config: FeatureConfig | None = None
+) -> list[np.ndarray]:
+    """``compute_logmel`` of many waveforms of one sample rate, in few transform calls.
+
+    Each waveform is resampled on its own (zero padding would not change its samples, but
+    resampling is rare and exact this way), then clips of similar length share one STFT and
+    filterbank call: each row holds one clip, padded with zeros after its end, and only the
+    frames that ``compute_logmel`` would make for it are kept. Those frames read none of the
+    padding, so each result equals ``compute_logmel`` of its waveform (to float rounding).
+    One call per short clip cost more in overhead than in arithmetic (benchmarks/prelabel_rank.py).
+
+    Args:
+        waveforms: mono (samples,) arrays, any float scale.
+        sr: their sample rate in Hz.
+        config: feature settings.
+
+    Returns:
+        float32 (n_mels, frames) per waveform, in the input order.
+    """
+    config = config or FeatureConfig()
+    pad, n_fft, hop = config.fft_size // 2, config.fft_size, config.hop_length
+    signals = []
+    for w in waveforms:
+        x = _to_mono_tensor(w)
+        if sr != config.sample_rate:
+            x = torchaudio.functional.resample(x, sr, config.sample_rate)
+        signals.append(x)
+    # Padded length of each row as compute_logmel pads it (at least one frame).
+    lengths = [max(x.numel() + 2 * pad, n_fft) for x in signals]
+    out: list[np.ndarray | None] = [None] * len(signals)
+    order = sorted(range(len(signals)), key=lambda i: lengths[i])
+    start = 0
+    while start < len(order):
+        end = start + 1
+        # Sorted ascending: the batch's last row is its longest.
+        while (
+            end < len(order)
+            and end - start < BATCH_MAX_ROWS
+            and lengths[order[end]] <= lengths[order[start]] * (1 + BATCH_MAX_PAD)
+        ):
+            end += 1
+        rows = order[start:end]
+        width = lengths[rows[-1]]
+        batch = torch.zeros(len(rows), width)
+        for r, i in enumerate(rows):
+            batch[r, pad : pad + signals[i].numel()] = signals[i]
+        logmel = _frames_to_logmel(batch, config).numpy()
+        for r, i in enumerate(rows):
+            frames = 1 + (lengths[i] - n_fft) // hop
+            out[i] = np.ascontiguousarray(logmel[r, :, :frames], dtype=np.float32)
+        start = end
+    return out  # type: ignore[return-value]
+
+
 def _read_blocks(reader: sf.SoundFile, block: int) -> Iterator[torch.Tensor]:
     """Mono float32 blocks of ``block`` samples (last one shorter) from an open file."""
     while True:
@@ -390,6 +451,50 @@ def load_or_compute(
     else:
         _write_cache(path, feats)
     return feats
+
+
+def load_or_compute_many(
+    sources: list[str | os.PathLike[str]],
+    config: FeatureConfig,
+    cache_root: str | os.PathLike[str],
+    clip_sha256s: list[str],
+    background_write: bool = False,
+) -> list[np.ndarray]:
+    """``load_or_compute`` for many local files: cached features are read; of the rest, each
+    file is opened once, and the short ones (one block or less) of a sample rate share
+    batched log-mel calls (``compute_logmel_many``); long ones stream as before.
+
+    Returns:
+        float32 (n_mels, frames) per source, in order; equal to ``load_or_compute``'s.
+    """
+    if len(sources) != len(clip_sha256s):
+        raise ValueError("one clip_sha256 per source is required")
+    out: list[np.ndarray | None] = []
+    short: dict[int, list[tuple[int, np.ndarray]]] = {}  # sample rate -> (index, samples)
+    computed: list[int] = []
+    for i, (source, sha) in enumerate(zip(sources, clip_sha256s, strict=True)):
+        cached = load_cached(cache_root, sha, config)
+        out.append(cached)
+        if cached is not None:
+            continue
+        computed.append(i)
+        with sf.SoundFile(source) as reader:
+            if reader.seekable() and 0 < reader.frames <= STREAM_BLOCK_SAMPLES:
+                data = reader.read(dtype="float32", always_2d=True)
+                short.setdefault(reader.samplerate, []).append((i, data.mean(axis=1)))
+            else:
+                out[i] = stream_logmel(reader, config)
+    for sr, items in short.items():
+        feats = compute_logmel_many([w for _, w in items], sr, config)
+        for (i, _), f in zip(items, feats, strict=True):
+            out[i] = f
+    for i in computed:
+        path = cache_path(cache_root, clip_sha256s[i], config)
+        if background_write:
+            _pending_writes.append(_cache_writer().submit(_write_cache, path, out[i]))
+        else:
+            _write_cache(path, out[i])
+    return out  # type: ignore[return-value]
 
 
 def cut_windows(

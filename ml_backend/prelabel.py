@@ -17,7 +17,7 @@ from labelapp.durability import recomputable_writes
 from labelapp.models import Clip, Project
 from labelapp.queueing import enqueue_on_commit
 from ml_backend import tasks
-from ml_backend.dataset import clip_features, feature_config_for
+from ml_backend.dataset import clips_features, feature_config_for
 from ml_backend.features import FeatureConfig, cache_writes_wait, summary_features
 from ml_backend.infer import predict_batch
 from ml_backend.inference import load_model
@@ -174,7 +174,7 @@ def score_clips(
     segments_wanted = project.annotation_mode != Project.AnnotationMode.CLIP
     for start in range(0, len(ids), BATCH):
         clips = list(Clip.objects.filter(pk__in=ids[start : start + BATCH]).order_by("id"))
-        feats = [clip_features(c, feature_config, background_write=True) for c in clips]
+        feats = clips_features(clips, feature_config, background_write=True)
         out = predict_batch(
             model,
             feats,
@@ -361,10 +361,10 @@ def _cold_start(run: PrelabelRun) -> None:
         return
     config = feature_config_for(project)
     feats = []
-    for i, clip in enumerate(clips):
-        feats.append(summary_features(clip_features(clip, config, background_write=True)))
-        if i % BATCH == 0:
-            PrelabelRun.objects.filter(pk=run.pk).update(done=i)
+    for start in range(0, len(clips), BATCH):
+        PrelabelRun.objects.filter(pk=run.pk).update(done=start)
+        batch = clips_features(clips[start : start + BATCH], config, background_write=True)
+        feats.extend(summary_features(f) for f in batch)
     cache_writes_wait()
     picks = get_strategy("cold_start").select(
         min(DIVERSE_PICKS, len(clips)), features=np.stack(feats)

@@ -25,7 +25,7 @@ from labelapp.errors import Conflict, DomainError
 from labelapp.models import Project
 from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
-from ml_backend.dataset import clip_features, feature_config_for, labeled_set
+from ml_backend.dataset import clips_features, feature_config_for, labeled_set
 from ml_backend.model import ModelConfig, save_checkpoint
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 from ml_backend.train import TrainConfig, TrainingCancelled, self_train, train_model
@@ -41,6 +41,7 @@ ADAPT_CLIPS = 1000  # unlabeled clips sampled for batch-norm adaptation
 ADAPT_MIN_CLIPS = 32
 ADAPT_WINDOWS_PER_CLIP = 8
 STALE_AFTER = timedelta(minutes=5)  # a running training silent this long lost its worker
+FEATURE_CHUNK = 64  # clips whose features are read (or computed together) between progress checks
 
 
 def ml_config(project: Project | int) -> MLConfig:
@@ -200,12 +201,11 @@ def training_execute(run_id: int) -> str:
         MLConfig.objects.filter(pk=config.pk).update(labels_since_training=0)
         feature_config = feature_config_for(project)
         features = []
-        for i, clip in enumerate(data.clips):
-            features.append(clip_features(clip, feature_config))
-            if i % 50 == 0:
-                reporter.progress(0.2 * i / len(data.clips), f"features {i}/{len(data.clips)}")
-                if reporter.should_stop():
-                    raise TrainingCancelled()
+        for i in range(0, len(data.clips), FEATURE_CHUNK):
+            reporter.progress(0.2 * i / len(data.clips), f"features {i}/{len(data.clips)}")
+            if reporter.should_stop():
+                raise TrainingCancelled()
+            features.extend(clips_features(data.clips[i : i + FEATURE_CHUNK], feature_config))
         previous = ModelVersion.objects.filter(
             project=project, status=ModelVersion.Status.ACTIVE
         ).first()
@@ -283,7 +283,7 @@ def _unlabeled_sample(project: Project, feature_config) -> list[np.ndarray]:
     clips = list(unlabeled_clips(project).order_by("?")[:ADAPT_CLIPS])
     if len(clips) < ADAPT_MIN_CLIPS:
         return []
-    return [clip_features(clip, feature_config) for clip in clips]
+    return clips_features(clips, feature_config)
 
 
 def _adaptation(unlabeled: list[np.ndarray], feature_config):

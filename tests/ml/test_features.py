@@ -152,3 +152,60 @@ def test_background_cache_writes_land_once_waited_for(tmp_path, rng, monkeypatch
         again = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache")
         np.testing.assert_array_equal(again, feats)
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("sr_in", [8_000, 22_050])
+def test_batched_logmel_equals_one_clip_at_a_time(rng, sr_in: int) -> None:
+    cfg = FeatureConfig(sample_rate=8_000, n_mels=40, f_min=100.0, f_max=4_000.0)
+    # Lengths from shorter than one FFT to several batches' worth, unsorted, with
+    # duplicates and a spread wide enough to cut more than one batch.
+    lengths = [3, 200, 4_100, 9_000, 4_000, 4_100, 55_000, 1, 12_345, 700]
+    lengths += list(rng.integers(2_000, 6_000, size=F.BATCH_MAX_ROWS + 5))
+    waves = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+    batched = F.compute_logmel_many(waves, sr_in, cfg)
+    assert len(batched) == len(waves)
+    for wave, feats in zip(waves, batched, strict=True):
+        single = compute_logmel(wave, sr_in, cfg)
+        assert feats.shape == single.shape
+        assert feats.dtype == np.float32
+        np.testing.assert_allclose(feats, single, atol=1e-4)
+
+
+def test_load_or_compute_many_matches_load_or_compute_and_fills_the_cache(
+    tmp_path, rng, monkeypatch
+) -> None:
+    cfg = FeatureConfig(sample_rate=8_000, n_mels=32)
+    specs = [  # (samples, rate, channels): short mono, short stereo, another rate, one long
+        (4_000, 8_000, 1),
+        (6_000, 8_000, 2),
+        (11_025, 11_025, 1),
+        (F.STREAM_BLOCK_SAMPLES * 2 + 17, 8_000, 1),
+        (3_000, 8_000, 1),
+    ]
+    paths = []
+    for i, (n, sr, ch) in enumerate(specs):
+        shape = (n, ch) if ch > 1 else (n,)
+        path = tmp_path / f"clip{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(shape)).astype(np.float32), sr, subtype="FLOAT")
+        paths.append(path)
+    shas = [F.file_sha256(p) for p in paths]
+    # One clip cached beforehand: it must be read, not recomputed.
+    pre = F.load_or_compute(paths[4], cfg, cache_root=tmp_path / "cache", clip_sha256=shas[4])
+    many = F.load_or_compute_many(
+        paths, cfg, cache_root=tmp_path / "cache", clip_sha256s=shas, background_write=True
+    )
+    F.cache_writes_wait()
+    for path, feats in zip(paths, many, strict=True):
+        np.testing.assert_allclose(feats, F.stream_logmel(path, cfg), atol=1e-4)
+    np.testing.assert_array_equal(many[4], pre)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("cache miss: features recomputed")
+
+    monkeypatch.setattr(F, "stream_logmel", boom)
+    monkeypatch.setattr(F, "compute_logmel_many", boom)
+    again = F.load_or_compute_many(paths, cfg, cache_root=tmp_path / "cache", clip_sha256s=shas)
+    for a, b in zip(again, many, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="clip_sha256"):
+        F.load_or_compute_many(paths, cfg, cache_root=tmp_path / "cache", clip_sha256s=shas[:2])
