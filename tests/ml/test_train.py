@@ -247,3 +247,74 @@ def test_keep_best_false_trains_every_epoch_and_returns_the_last(data) -> None:
     result = train_model(x, y, config=_config(epochs=5, patience=1, keep_best=False))
     assert len(result.history) == 5 and result.best_epoch == 5
     assert result.metrics["split"] == "validation"  # still measured on held-out labels
+
+
+def test_alignment_matches_the_prior_and_moves_the_least_sure_clips_first() -> None:
+    from ml_backend.train import align_distribution
+
+    # Six clips the model files mostly under class 1, though the labels' prior is 50/50:
+    # the three least class-1-like of them must move to class 0, in that order of doubt.
+    probs = np.array(
+        [[0.9, 0.1], [0.45, 0.55], [0.4, 0.6], [0.3, 0.7], [0.2, 0.8], [0.05, 0.95]]
+    )
+    prior = np.array([0.5, 0.5])
+    assert list(probs.argmax(1)) == [0, 1, 1, 1, 1, 1]
+    aligned = align_distribution(probs, prior, rounds=50)
+    np.testing.assert_allclose(aligned.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(aligned.mean(axis=0), prior, atol=1e-3)
+    assert list(aligned.argmax(1)) == [0, 0, 0, 1, 1, 1]
+    # Each row's odds move by the same factor: the order of clips by p(class 0) stays.
+    assert list(np.argsort(aligned[:, 0])) == list(np.argsort(probs[:, 0]))
+    # One round is ReMixMatch's step: scale by prior / mean, then renormalise each row.
+    step = probs * (prior / probs.mean(axis=0))
+    np.testing.assert_allclose(
+        align_distribution(probs, prior, rounds=1), step / step.sum(1, keepdims=True), atol=1e-6
+    )
+    # A class no label has keeps probability zero; zero rounds change nothing.
+    three = np.array([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]])
+    assert np.all(align_distribution(three, np.array([0.5, 0.5, 0.0]), rounds=10)[:, 2] == 0)
+    np.testing.assert_allclose(align_distribution(probs, prior, rounds=0), probs, atol=1e-6)
+
+
+def test_class_prior_counts_each_labeled_clip_once() -> None:
+    from ml_backend.train import _class_prior
+
+    y = np.array([0, 0, 0, 1, 2, 2])  # clip 7 has three windows of class 0
+    groups = np.array([7, 7, 7, 8, 9, 10])
+    np.testing.assert_allclose(_class_prior(y, groups, 4), [0.25, 0.25, 0.5, 0.0])
+    np.testing.assert_allclose(_class_prior(y, None, 3), [0.5, 1 / 6, 1 / 3])
+
+
+def test_aligned_self_training_pseudo_labels_follow_the_labels_prior(data) -> None:
+    import dataclasses
+
+    from ml_backend import train as T
+
+    x, y = data  # balanced: 30 clips of each of 3 classes
+    first = train_model(x, y, config=_config())
+    unlabeled_x, unlabeled_y = make_separable(
+        n_per_class=20, n_classes=3, n_mels=16, frames=32, seed=5
+    )
+    # Shift the unlabeled clips of class 2 halfway towards class 1's pattern: the model
+    # over-predicts class 1 on them, as on a new voice.
+    shifted = unlabeled_x.copy()
+    c1 = x[y == 1].mean(axis=0)
+    shifted[unlabeled_y == 2] = 0.5 * shifted[unlabeled_y == 2] + 0.5 * c1
+    unlabeled = list(shifted)
+    picked: dict[int, np.ndarray] = {}
+    real_train = T.train_model
+
+    def spy(*args, **kwargs):
+        picked[len(picked)] = kwargs["extra"][1]
+        return real_train(*args, **kwargs)
+
+    T.train_model = spy
+    try:
+        for align in (0, 30):
+            first.config = dataclasses.replace(first.config, pseudo_align=align)
+            T.self_train(first, x, y, None, unlabeled, threshold=0.0)
+    finally:
+        T.train_model = real_train
+    plain, aligned = (np.bincount(picked[i], minlength=3) for i in (0, 1))
+    assert plain.max() - plain.min() > aligned.max() - aligned.min()  # closer to 20 / 20 / 20
+    assert np.abs(aligned - 20).max() <= 2
