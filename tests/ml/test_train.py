@@ -254,9 +254,7 @@ def test_alignment_matches_the_prior_and_moves_the_least_sure_clips_first() -> N
 
     # Six clips the model files mostly under class 1, though the labels' prior is 50/50:
     # the three least class-1-like of them must move to class 0, in that order of doubt.
-    probs = np.array(
-        [[0.9, 0.1], [0.45, 0.55], [0.4, 0.6], [0.3, 0.7], [0.2, 0.8], [0.05, 0.95]]
-    )
+    probs = np.array([[0.9, 0.1], [0.45, 0.55], [0.4, 0.6], [0.3, 0.7], [0.2, 0.8], [0.05, 0.95]])
     prior = np.array([0.5, 0.5])
     assert list(probs.argmax(1)) == [0, 1, 1, 1, 1, 1]
     aligned = align_distribution(probs, prior, rounds=50)
