@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import tempfile
 import time
@@ -152,18 +153,22 @@ def _claim(run_id: int) -> bool:
 
 
 class _Reporter:
-    """Progress and cancellation through the run's row, throttled to a write every 2 s."""
+    """Progress and cancellation through the run's row: at most one progress write and one
+    cancel check (with a heartbeat) every 2 s. The two keep their own clocks: `should_stop`
+    runs every step, and with one shared clock its heartbeats kept resetting the clock that
+    `progress` (once an epoch) waits on, so progress reached the row only by chance."""
 
     def __init__(self, run_id: int):
         self.run_id = run_id
-        self.last = 0.0
+        self.last_progress = -math.inf
+        self.last_check = -math.inf
         self.cancelled = False
 
     def progress(self, fraction: float, message: str = "") -> None:
         now = time.monotonic()
-        if now - self.last < HEARTBEAT_EVERY_S and fraction < 1.0:
+        if now - self.last_progress < HEARTBEAT_EVERY_S and fraction < 1.0:
             return
-        self.last = now
+        self.last_progress = now
         TrainingRun.objects.filter(pk=self.run_id).update(
             progress=max(0.0, min(1.0, fraction)),
             message=message[:500],
@@ -171,16 +176,14 @@ class _Reporter:
         )
 
     def should_stop(self) -> bool:
-        if time.monotonic() - self.last >= HEARTBEAT_EVERY_S:
+        now = time.monotonic()
+        if now - self.last_check >= HEARTBEAT_EVERY_S:
+            self.last_check = now
             self.cancelled = TrainingRun.objects.filter(
                 pk=self.run_id, cancel_requested=True
             ).exists()
-            self.progress_heartbeat()
+            TrainingRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
         return self.cancelled
-
-    def progress_heartbeat(self) -> None:
-        self.last = time.monotonic()
-        TrainingRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
 
 
 def training_execute(run_id: int) -> str:
