@@ -15,9 +15,7 @@ def clock(monkeypatch):
     return now
 
 
-def test_progress_is_written_every_two_seconds_however_often_cancellation_is_polled(
-    project, clock
-):
+def test_progress_is_written_every_two_seconds_however_often_cancellation_is_polled(project, clock):
     run = TrainingRun.objects.create(project=project, status="running")
     reporter = training._Reporter(run.pk)
     reporter.progress(0.1, "epoch 1")
