@@ -185,8 +185,8 @@ def compute_logmel(
     return _frames_to_logmel(x, config).numpy().astype(np.float32, copy=False)
 
 
-# Samples per row at most in one batched log-mel call, and the padding a batch may add over
-# its rows' own lengths: short clips are sorted by length and cut into batches within both.
+# Rows (clips) at most per batched log-mel call, and the padding a batch may add over its
+# rows' own lengths: short clips are sorted by length and cut into batches within both.
 BATCH_MAX_ROWS = 64
 BATCH_MAX_PAD = 0.25
 
@@ -241,7 +241,8 @@ def compute_logmel_many(
         logmel = _frames_to_logmel(batch, config).numpy()
         for r, i in enumerate(rows):
             frames = 1 + (lengths[i] - n_fft) // hop
-            out[i] = np.ascontiguousarray(logmel[r, :, :frames], dtype=np.float32)
+            # A copy: a view of the batch would keep all of its rows alive with this clip.
+            out[i] = logmel[r, :, :frames].astype(np.float32, copy=True)
         start = end
     return out  # type: ignore[return-value]
 
@@ -463,6 +464,10 @@ def load_or_compute_many(
     """``load_or_compute`` for many local files: cached features are read; of the rest, each
     file is opened once, and the short ones (one block or less) of a sample rate share
     batched log-mel calls (``compute_logmel_many``); long ones stream as before.
+
+    Holds the decoded samples of every uncached short clip until their features are computed:
+    callers pass a batch at a time (prelabel.BATCH, training.FEATURE_CHUNK). A file that
+    cannot be read raises, as ``load_or_compute`` does, before anything of the call is cached.
 
     Returns:
         float32 (n_mels, frames) per source, in order; equal to ``load_or_compute``'s.

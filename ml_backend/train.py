@@ -72,7 +72,9 @@ class TrainConfig:
             "eight" for far more clips than the labels' prior allows; alignment moves the
             least "eight"-like of them back before they become training targets. 20 rounds
             by default: on FSDD's held-out speakers it raised every fold (mean 0.941 ->
-            0.960; the hardest, nicolas, 0.868 -> 0.916; benchmarks/RESULTS.md).
+            0.960; the hardest, nicolas, 0.868 -> 0.916; benchmarks/RESULTS.md). It assumes
+            the unlabeled clips hold the classes in roughly the labels' proportions; each
+            class's scale is bounded (``ALIGN_MAX_SCALE``) for when they do not.
         bf16: compute the training steps' convolutions in bfloat16 (autocast; weights,
             batch norm, loss and every prediction stay float32). None: where the CPU
             multiplies bfloat16 natively (AMX or AVX512-BF16): a quarter off a step there;
@@ -421,6 +423,11 @@ PSEUDO_LR = 1e-3
 # curves (hybrid, rounds of 40) four per label gave +11 points at 80 labels, +4 at 160, +2 at
 # 200, the same at 250 and -2 at 40; the confidence threshold keeps the wrong answers out.
 PSEUDO_MAX_RATIO = 4.0
+# Bound on each class's scale when pseudo-labels are aligned to the labels' class frequencies
+# (``align_distribution``): two classes' probabilities move at most 100-fold against each
+# other. FSDD's hardest held-out voice needs 62-fold ("six" against "eight"); a bound of 4
+# cost it 2.4 points, 10 gave the unbounded result (benchmarks/RESULTS.md).
+ALIGN_MAX_SCALE = 10.0
 
 
 def self_train(
@@ -520,20 +527,33 @@ def _class_prior(y: np.ndarray, groups: Sequence[Any] | None, n_classes: int) ->
     return counts / max(1.0, counts.sum())
 
 
-def align_distribution(probs: np.ndarray, prior: np.ndarray, rounds: int) -> np.ndarray:
+def align_distribution(
+    probs: np.ndarray, prior: np.ndarray, rounds: int, max_scale: float = ALIGN_MAX_SCALE
+) -> np.ndarray:
     """Rescale (N, C) class probabilities so their mean over the N clips matches ``prior``
     (Sinkhorn balancing: alternately scale columns to the prior and rows to sum 1).
 
     Distribution alignment (Berthelot et al., ReMixMatch, 2020) with ``rounds`` iterations:
-    one round is ReMixMatch's step, many approach an exact match. Classes with a zero prior
-    stay at zero; a row's ranking of its own classes changes only by the columns' scales.
+    one round is ReMixMatch's step, many approach an exact match. Each class's scale stays
+    within [1 / max_scale, max_scale], so a class the unlabeled clips lack (all its clips
+    labeled already) or a class the model never predicts cannot pull every clip its way.
+    Classes with a zero prior stay at zero; a row's ranking of its own classes changes only by
+    the columns' scales. Rows that are not finite are left as they are and kept out of the
+    means (they never pass a confidence threshold).
     """
-    p = np.asarray(probs, dtype=np.float64)
+    p0 = np.asarray(probs, dtype=np.float64)
     target = np.asarray(prior, dtype=np.float64)
-    if len(p) == 0 or target.sum() <= 0:
-        return p.astype(np.float32)
+    if len(p0) == 0 or target.sum() <= 0:
+        return p0.astype(np.float32)
+    finite = np.isfinite(p0).all(axis=1)
+    if not finite.any():
+        return p0.astype(np.float32)
     target = target / target.sum()
+    scale = np.ones(p0.shape[1])
+    p = p0
     for _ in range(rounds):
-        p = p * (target / np.maximum(p.mean(axis=0), 1e-12))[None, :]
+        scale = scale * target / np.maximum(p[finite].mean(axis=0), 1e-12)
+        scale = np.where(target > 0, np.clip(scale, 1.0 / max_scale, max_scale), 0.0)
+        p = p0 * scale[None, :]
         p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
     return p.astype(np.float32)

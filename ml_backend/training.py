@@ -286,7 +286,10 @@ def _unlabeled_sample(project: Project, feature_config) -> list[np.ndarray]:
     clips = list(unlabeled_clips(project).order_by("?")[:ADAPT_CLIPS])
     if len(clips) < ADAPT_MIN_CLIPS:
         return []
-    return clips_features(clips, feature_config)
+    features: list[np.ndarray] = []
+    for i in range(0, len(clips), FEATURE_CHUNK):  # bounded decoded audio in memory
+        features.extend(clips_features(clips[i : i + FEATURE_CHUNK], feature_config))
+    return features
 
 
 def _adaptation(unlabeled: list[np.ndarray], feature_config):

@@ -155,14 +155,21 @@ def test_background_cache_writes_land_once_waited_for(tmp_path, rng, monkeypatch
 
 
 @pytest.mark.parametrize("sr_in", [8_000, 22_050])
-def test_batched_logmel_equals_one_clip_at_a_time(rng, sr_in: int) -> None:
+def test_batched_logmel_equals_one_clip_at_a_time(rng, sr_in: int, monkeypatch) -> None:
     cfg = FeatureConfig(sample_rate=8_000, n_mels=40, f_min=100.0, f_max=4_000.0)
+    monkeypatch.setattr(F, "BATCH_MAX_ROWS", 3)  # so the row cap cuts batches here
+    calls = []
+    real = F._frames_to_logmel
+    monkeypatch.setattr(F, "_frames_to_logmel", lambda x, c: calls.append(len(x)) or real(x, c))
     # Lengths from shorter than one FFT to several batches' worth, unsorted, with
-    # duplicates and a spread wide enough to cut more than one batch.
+    # duplicates, near-equal runs longer than the row cap, and a spread wide enough for the
+    # padding limit to cut batches too; one stereo clip (samples, channels).
     lengths = [3, 200, 4_100, 9_000, 4_000, 4_100, 55_000, 1, 12_345, 700]
-    lengths += list(rng.integers(2_000, 6_000, size=F.BATCH_MAX_ROWS + 5))
+    lengths += [4_050 + k for k in range(7)]
     waves = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+    waves.append((0.1 * rng.standard_normal((5_000, 2))).astype(np.float32))
     batched = F.compute_logmel_many(waves, sr_in, cfg)
+    assert max(calls) == 3 and len(calls) < len(waves)  # batches were shared, and capped
     assert len(batched) == len(waves)
     for wave, feats in zip(waves, batched, strict=True):
         single = compute_logmel(wave, sr_in, cfg)
@@ -209,3 +216,22 @@ def test_load_or_compute_many_matches_load_or_compute_and_fills_the_cache(
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="clip_sha256"):
         F.load_or_compute_many(paths, cfg, cache_root=tmp_path / "cache", clip_sha256s=shas[:2])
+
+
+def test_load_or_compute_many_on_empty_and_corrupt_files(tmp_path) -> None:
+    cfg = FeatureConfig(sample_rate=8_000, n_mels=32)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype=np.float32), 8_000)
+    good = tmp_path / "good.wav"
+    sf.write(good, np.zeros(4_000, dtype=np.float32), 8_000)
+    feats = F.load_or_compute_many(
+        [empty, good], cfg, cache_root=tmp_path / "cache", clip_sha256s=["e" * 64, "a" * 64]
+    )
+    np.testing.assert_array_equal(feats[0], F.stream_logmel(empty, cfg))  # one silent frame
+    assert F.load_cached(tmp_path / "cache", "e" * 64, cfg) is not None  # written at once
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    with pytest.raises(sf.LibsndfileError):  # as load_or_compute raises for it
+        F.load_or_compute_many(
+            [good, corrupt], cfg, cache_root=tmp_path / "c2", clip_sha256s=["a" * 64, "b" * 64]
+        )

@@ -274,6 +274,26 @@ def test_alignment_matches_the_prior_and_moves_the_least_sure_clips_first() -> N
     np.testing.assert_allclose(align_distribution(probs, prior, rounds=0), probs, atol=1e-6)
 
 
+def test_alignment_is_bounded_and_ignores_rows_that_are_not_finite() -> None:
+    from ml_backend.train import ALIGN_MAX_SCALE, align_distribution
+
+    # Class 2 is in the labels' prior but the unlabeled clips hold none of it (all labeled
+    # already): unbounded balancing would drag every clip towards it.
+    probs = np.array([[0.998, 0.001, 0.001]] * 50 + [[0.001, 0.998, 0.001]] * 50)
+    prior = np.array([0.4, 0.4, 0.2])
+    unbounded = align_distribution(probs, prior, rounds=50, max_scale=1e9)
+    assert unbounded[:, 2].mean() > 0.19  # matched exactly, at every clip's expense
+    aligned = align_distribution(probs, prior, rounds=50)
+    assert (aligned.argmax(1) == probs.argmax(1)).all()
+    assert aligned[:, 2].max() <= 0.001 * ALIGN_MAX_SCALE**2  # scaled at most that much
+    assert (aligned.max(axis=1) >= 0.9).all()  # the sure clips stay sure
+    # A NaN row stays NaN (never confident) and does not spread to the others.
+    with_nan = np.vstack([probs[:4], [[np.nan, np.nan, np.nan]]])
+    out = align_distribution(with_nan, np.array([0.5, 0.5, 0.0]), rounds=20)
+    assert np.isnan(out[4]).all() and np.isfinite(out[:4]).all()
+    np.testing.assert_allclose(out[:4].sum(axis=1), 1.0, atol=1e-6)
+
+
 def test_class_prior_counts_each_labeled_clip_once() -> None:
     from ml_backend.train import _class_prior
 
@@ -313,6 +333,7 @@ def test_aligned_self_training_pseudo_labels_follow_the_labels_prior(data) -> No
             T.self_train(first, x, y, None, unlabeled, threshold=0.0)
     finally:
         T.train_model = real_train
+    # One 32-frame window per clip here, so the window targets count clips.
     plain, aligned = (np.bincount(picked[i], minlength=3) for i in (0, 1))
     assert plain.max() - plain.min() > aligned.max() - aligned.min()  # closer to 20 / 20 / 20
     assert np.abs(aligned - 20).max() <= 2
