@@ -415,6 +415,14 @@ def _write_cache(path: Path, feats: np.ndarray) -> None:
         raise
 
 
+def _save_cache(path: Path, feats: np.ndarray, background: bool) -> None:
+    """Write a computed matrix now, or hand it to the writer thread (see ``cache_writes_wait``)."""
+    if background:
+        _pending_writes.append(_cache_writer().submit(_write_cache, path, feats))
+    else:
+        _write_cache(path, feats)
+
+
 def load_or_compute(
     source: str | os.PathLike[str] | BinaryIO | sf.SoundFile,
     config: FeatureConfig,
@@ -446,12 +454,13 @@ def load_or_compute(
     if cached is not None:
         return cached
     feats = stream_logmel(source, config)
-    path = cache_path(cache_root, clip_sha256, config)
-    if background_write:
-        _pending_writes.append(_cache_writer().submit(_write_cache, path, feats))
-    else:
-        _write_cache(path, feats)
+    _save_cache(cache_path(cache_root, clip_sha256, config), feats, background_write)
     return feats
+
+
+# Files a ``load_or_compute_many`` call decodes before computing and caching their features:
+# bounds the decoded audio held at once (short clips only, so at most about 67 MB at 256).
+MANY_CHUNK = 256
 
 
 def load_or_compute_many(
@@ -465,15 +474,33 @@ def load_or_compute_many(
     file is opened once, and the short ones (one block or less) of a sample rate share
     batched log-mel calls (``compute_logmel_many``); long ones stream as before.
 
-    Holds the decoded samples of every uncached short clip until their features are computed:
-    callers pass a batch at a time (prelabel.BATCH, training.FEATURE_CHUNK). A file that
-    cannot be read raises, as ``load_or_compute`` does, before anything of the call is cached.
+    Works through the sources ``MANY_CHUNK`` at a time, so the decoded samples held at once
+    stay bounded however many are asked for. A file that cannot be read raises, as
+    ``load_or_compute`` does; the chunks before it are cached, its own chunk is not.
 
     Returns:
         float32 (n_mels, frames) per source, in order; equal to ``load_or_compute``'s.
     """
     if len(sources) != len(clip_sha256s):
         raise ValueError("one clip_sha256 per source is required")
+    out: list[np.ndarray] = []
+    for start in range(0, len(sources), MANY_CHUNK):
+        end = start + MANY_CHUNK
+        out.extend(
+            _load_or_compute_chunk(
+                sources[start:end], config, cache_root, clip_sha256s[start:end], background_write
+            )
+        )
+    return out
+
+
+def _load_or_compute_chunk(
+    sources: list[str | os.PathLike[str]],
+    config: FeatureConfig,
+    cache_root: str | os.PathLike[str],
+    clip_sha256s: list[str],
+    background_write: bool,
+) -> list[np.ndarray]:
     out: list[np.ndarray | None] = []
     short: dict[int, list[tuple[int, np.ndarray]]] = {}  # sample rate -> (index, samples)
     computed: list[int] = []
@@ -494,11 +521,7 @@ def load_or_compute_many(
         for (i, _), f in zip(items, feats, strict=True):
             out[i] = f
     for i in computed:
-        path = cache_path(cache_root, clip_sha256s[i], config)
-        if background_write:
-            _pending_writes.append(_cache_writer().submit(_write_cache, path, out[i]))
-        else:
-            _write_cache(path, out[i])
+        _save_cache(cache_path(cache_root, clip_sha256s[i], config), out[i], background_write)
     return out  # type: ignore[return-value]
 
 

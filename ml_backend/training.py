@@ -286,10 +286,7 @@ def _unlabeled_sample(project: Project, feature_config) -> list[np.ndarray]:
     clips = list(unlabeled_clips(project).order_by("?")[:ADAPT_CLIPS])
     if len(clips) < ADAPT_MIN_CLIPS:
         return []
-    features: list[np.ndarray] = []
-    for i in range(0, len(clips), FEATURE_CHUNK):  # bounded decoded audio in memory
-        features.extend(clips_features(clips[i : i + FEATURE_CHUNK], feature_config))
-    return features
+    return clips_features(clips, feature_config)
 
 
 def _adaptation(unlabeled: list[np.ndarray], feature_config):

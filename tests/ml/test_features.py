@@ -178,9 +178,12 @@ def test_batched_logmel_equals_one_clip_at_a_time(rng, sr_in: int, monkeypatch) 
         np.testing.assert_allclose(feats, single, atol=1e-4)
 
 
+@pytest.mark.parametrize("chunk", [None, 2])  # 2: the five files go through in three chunks
 def test_load_or_compute_many_matches_load_or_compute_and_fills_the_cache(
-    tmp_path, rng, monkeypatch
+    tmp_path, rng, monkeypatch, chunk
 ) -> None:
+    if chunk is not None:
+        monkeypatch.setattr(F, "MANY_CHUNK", chunk)
     cfg = FeatureConfig(sample_rate=8_000, n_mels=32)
     specs = [  # (samples, rate, channels): short mono, short stereo, another rate, one long
         (4_000, 8_000, 1),
