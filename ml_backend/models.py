@@ -65,6 +65,7 @@ class MLConfig(models.Model):
         BALD = "bald"
         KCENTER = "kcenter"
         HYBRID = "hybrid"
+        BADGE = "badge"
         RANDOM = "random"
 
     project = models.OneToOneField(

@@ -32,6 +32,8 @@ DIVERSE_PICKS = 200  # clips a batch-diversity strategy orders explicitly at the
 BALD_PASSES = 8
 SEGMENT_THRESHOLD = 0.5
 PICKED_BASE = 1e6  # above any uncertainty score
+LABELED_CENTERS = 2000  # labeled clips whose embeddings diversity keeps picks away from
+CENTERED = ("kcenter", "hybrid")  # strategies that take the labeled clips as centers
 COLD_START_SAMPLE = 5000  # clips clustered for a cold start (the rest keep their order)
 
 
@@ -172,6 +174,7 @@ def score_clips(
     strategy = get_strategy(strategy_name)
     all_ids, all_scores, all_embeddings, all_probs = [], [], [], []
     segments_wanted = project.annotation_mode != Project.AnnotationMode.CLIP
+    multi = bool(extra.get("multi_label"))
     for start in range(0, len(ids), BATCH):
         clips = list(Clip.objects.filter(pk__in=ids[start : start + BATCH]).order_by("id"))
         feats = clips_features(clips, feature_config, background_write=True)
@@ -184,7 +187,6 @@ def score_clips(
             return_frames=segments_wanted,
         )
         probs = out["clip_probs"]
-        multi = bool(extra.get("multi_label"))
         if strategy_name == "kcenter":  # diversity alone: uncertainty only breaks ties
             scores = _margin_like(probs)
         else:
@@ -238,12 +240,20 @@ def score_clips(
     if not all_ids:
         return
     scores = np.concatenate(all_scores)
+    name = strategy_name if diversity else ""
     priorities = _priorities(
-        strategy_name if diversity else "",
+        name,
         strategy,
         scores,
         np.concatenate(all_probs),
         np.concatenate(all_embeddings),
+        labeled_embeddings=(
+            _labeled_embeddings(project, model, feature_config, parents)
+            if name in CENTERED
+            else None
+        ),
+        multi_label=multi,
+        seed=seed,
     )
     if before_priorities is not None:
         before_priorities()
@@ -295,12 +305,45 @@ def rank_from_predictions(
         scores = _margin_like(probs)
     else:
         scores = strategy.score(probs, mc_probs=None, multi_label=multi, seed=seed)
-    priorities = _priorities(strategy_name, strategy, scores, probs, embeddings)
+    labeled = None
+    if strategy_name in CENTERED:
+        model, _config, extra = load_model(version.artifact_path)
+        feature_config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
+        parents = extra.get("parents") if extra.get("multi_label") else None
+        labeled = _labeled_embeddings(project, model, feature_config, parents)
+    priorities = _priorities(
+        strategy_name,
+        strategy,
+        scores,
+        probs,
+        embeddings,
+        labeled_embeddings=labeled,
+        multi_label=multi,
+        seed=seed,
+    )
     if before_priorities is not None:
         before_priorities()
     _write_priorities(ids, priorities)
     if progress is not None:
         progress(len(ids))
+
+
+def _labeled_embeddings(project, model, feature_config, parents) -> np.ndarray | None:
+    """Embeddings, under this model, of the project's labeled clips (the most recent
+    LABELED_CENTERS): the centers a diversity strategy keeps its picks away from. Their
+    features are cached; the model run costs what scoring as many unlabeled clips does."""
+    clips = list(
+        Clip.objects.filter(
+            project=project, status=Clip.Status.READY, annotation_count__gt=0
+        ).order_by("-id")[:LABELED_CENTERS]
+    )
+    if not clips:
+        return None
+    out = []
+    for start in range(0, len(clips), BATCH):
+        feats = clips_features(clips[start : start + BATCH], feature_config)
+        out.append(predict_batch(model, feats, feature_config, parents=parents)["embeddings"])
+    return np.concatenate(out)
 
 
 def _margin_like(probs: np.ndarray) -> np.ndarray:
@@ -309,15 +352,29 @@ def _margin_like(probs: np.ndarray) -> np.ndarray:
 
 
 def _priorities(
-    name, strategy, scores: np.ndarray, probs: np.ndarray, embeddings: np.ndarray
+    name,
+    strategy,
+    scores: np.ndarray,
+    probs: np.ndarray,
+    embeddings: np.ndarray,
+    labeled_embeddings: np.ndarray | None = None,
+    multi_label: bool = False,
+    seed: int = 0,
 ) -> np.ndarray:
     """Priority per clip, higher first: the strategy's score, so clips scored in different
     batches compare. Batch-diversity strategies put their picks at the head of the queue
     (PICKED_BASE and up), in pick order; the rest follow by score."""
     priorities = np.asarray(scores, dtype=np.float64).copy()
-    if name in ("kcenter", "hybrid"):
+    if name in ("kcenter", "hybrid", "badge"):
         k = min(DIVERSE_PICKS, len(scores))
-        picks = strategy.select(k, probs=probs, embeddings=embeddings)
+        picks = strategy.select(
+            k,
+            probs=probs,
+            embeddings=embeddings,
+            labeled_embeddings=labeled_embeddings,
+            multi_label=multi_label,
+            seed=seed,
+        )
         for rank, index in enumerate(picks):
             priorities[index] = PICKED_BASE + (k - rank)
     return priorities

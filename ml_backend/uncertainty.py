@@ -244,6 +244,89 @@ class Hybrid(Strategy):
         return kcenter_greedy(e, batch_size, inputs.get("labeled_embeddings"), pool)
 
 
+def _badge_factors(
+    probs: np.ndarray, embeddings: np.ndarray, multi_label: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two factors of BADGE's gradient embedding g = a (outer) h: a (N, C), the loss
+    gradient at the logits with the model's own guess as the target (softmax: p minus the
+    one-hot argmax; sigmoid: p minus its rounding), and h (N, D), the embedding."""
+    p = np.asarray(probs, dtype=np.float64)
+    if multi_label:
+        a = p - (p >= 0.5)
+    else:
+        a = p.copy()
+        a[np.arange(len(p)), p.argmax(axis=1)] -= 1.0
+    return a, np.asarray(embeddings, dtype=np.float64)
+
+
+def kmeanspp_order(
+    a: np.ndarray,
+    h: np.ndarray,
+    k: int,
+    candidates: np.ndarray,
+    seed: int = 0,
+) -> np.ndarray:
+    """k-means++ seeding over the gradient embeddings a (outer) h, without forming them:
+    <a_i (x) h_i, a_j (x) h_j> = <a_i, a_j> <h_i, h_j>. The first pick is the largest
+    gradient; each next one is drawn with probability proportional to its squared distance
+    to the nearest pick so far (so far-off, uncertain clips are likely, but one outlier is
+    not certain). O(k * N * (C + D)) time, O(N) memory beyond the inputs."""
+    cand = np.asarray(candidates, dtype=np.int64)
+    if len(cand) == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    ac, hc = a[cand], h[cand]
+    sq = (ac**2).sum(1) * (hc**2).sum(1)  # ||g_i||^2
+    rng = np.random.default_rng(seed)
+    j = int(np.argmax(sq))
+    picked = [j]
+    d = np.maximum(sq + sq[j] - 2.0 * (ac @ ac[j]) * (hc @ hc[j]), 0.0)
+    d[j] = 0.0
+    while len(picked) < min(k, len(cand)):
+        total = d.sum()
+        if total <= 0:  # the rest are copies of picks: take them in order
+            rest = np.setdiff1d(np.arange(len(cand)), picked)
+            picked.extend(rest[: k - len(picked)].tolist())
+            break
+        j = int(rng.choice(len(cand), p=d / total))
+        picked.append(j)
+        d = np.minimum(d, np.maximum(sq + sq[j] - 2.0 * (ac @ ac[j]) * (hc @ hc[j]), 0.0))
+        d[j] = 0.0
+    return cand[np.asarray(picked, dtype=np.int64)]
+
+
+class Badge(Strategy):
+    """BADGE (Ash et al., ICLR 2020): batches that are uncertain and diverse at once, by
+    k-means++ seeding over gradient embeddings (loss gradient at the logits, outer product
+    with the embedding). Its length is the uncertainty, its direction the diversity; no
+    weight to tune. ``score`` is the gradient embedding's norm."""
+
+    name = "badge"
+
+    def score(
+        self,
+        probs: np.ndarray | None = None,
+        embeddings: np.ndarray | None = None,
+        multi_label: bool = False,
+        **_: Any,
+    ) -> np.ndarray:
+        p = np.asarray(probs, dtype=np.float64)
+        a, _ = _badge_factors(p, np.zeros((len(p), 0)), multi_label)
+        norm = np.sqrt((a**2).sum(1))  # the gradient's length at the logits
+        if embeddings is None:
+            return norm
+        return norm * np.linalg.norm(np.asarray(embeddings, dtype=np.float64), axis=1)
+
+    def select(self, batch_size: int, probs: np.ndarray | None = None, **inputs: Any) -> np.ndarray:
+        e = inputs.get("embeddings")
+        if e is None or probs is None:
+            raise ValueError("badge needs probs (N, C) and embeddings (N, D)")
+        a, h = _badge_factors(probs, e, bool(inputs.get("multi_label")))
+        cand = np.setdiff1d(
+            np.arange(len(e)), np.asarray(inputs.get("exclude", []), dtype=np.int64)
+        )
+        return kmeanspp_order(a, h, batch_size, cand, seed=int(inputs.get("seed", 0)))
+
+
 class RandomStrategy(Strategy):
     """Seeded uniform baseline."""
 
@@ -309,6 +392,7 @@ STRATEGIES: dict[str, Strategy] = {
     "bald": BALD(),
     "kcenter": KCenter(),
     "hybrid": Hybrid(),
+    "badge": Badge(),
     "random": RandomStrategy(),
     "cold_start": ColdStart(),
 }

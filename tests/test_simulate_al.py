@@ -134,6 +134,66 @@ def test_it_trains_and_ranks_with_the_worker_code_in_each_round(tones_project, f
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["hybrid", "kcenter"])
+def test_diversity_keeps_its_picks_away_from_the_clips_already_labeled(
+    strategy, tones_project, few_steps, tmp_path, monkeypatch
+):
+    from ml_backend import prelabel
+    from ml_backend.dataset import clips_features
+    from ml_backend.features import FeatureConfig
+    from ml_backend.infer import predict_batch
+    from ml_backend.inference import load_model
+    from ml_backend.uncertainty import STRATEGIES
+
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=4, seed=3)
+    test = _tone_manifest(tmp_path / "test", "test", per_class=2, seed=4)
+    call_command(
+        "simulate_al",
+        "Tones",
+        "--manifest", str(pool),
+        "--test-manifest", str(test),
+        "--strategy", strategy,
+        "--seed-size", "6",
+        "--batch", "3",
+        "--budget", "6",
+        "--repeats", "1",
+        "--out", str(tmp_path / "out"),
+        "--keep",
+    )  # fmt: skip
+    sim = Project.objects.get(name__contains=f"simulate {strategy} ")
+    version = sim.model_versions.get(status="active")
+    labeled = list(Clip.objects.filter(project=sim, annotation_count=1).order_by("-id"))
+    unlabeled = list(
+        Clip.objects.filter(project=sim, annotation_count=0).values_list("pk", flat=True)
+    )
+    assert len(labeled) == 6 and len(unlabeled) == 6
+    model, _config, extra = load_model(version.artifact_path)
+    config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
+    expected = predict_batch(model, clips_features(labeled, config), config)["embeddings"]
+
+    strat = type(STRATEGIES[strategy])
+    original = strat.select
+    centers: list[np.ndarray | None] = []
+
+    def spy(self, k, probs=None, **inputs):
+        centers.append(inputs.get("labeled_embeddings"))
+        picks = original(self, k, probs, **inputs)
+        # The first pick is the candidate farthest from every labeled clip.
+        emb = inputs["embeddings"]
+        far = ((emb[:, None, :] - expected[None, :, :]) ** 2).sum(-1).min(axis=1)
+        if strategy == "kcenter":
+            assert picks[0] == int(np.argmax(far))
+        return picks
+
+    monkeypatch.setattr(strat, "select", spy)
+    prelabel.score_clips(sim, version, unlabeled)  # after a new version
+    prelabel.rank_from_predictions(sim, version, unlabeled)  # after a strategy change
+    assert len(centers) == 2
+    for got in centers:
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
 def test_test_clips_in_the_project_are_adapted_to_but_never_answered(
     tones_project, few_steps, tmp_path
 ):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_backend.uncertainty import STRATEGIES, Hybrid, get_strategy, kcenter_greedy
+from ml_backend.uncertainty import (
+    STRATEGIES,
+    Hybrid,
+    get_strategy,
+    kcenter_greedy,
+    kmeanspp_order,
+)
 
 UNCERTAINTY = ["least_confidence", "margin", "entropy"]
 
@@ -18,6 +24,7 @@ def test_registry_has_all_strategies() -> None:
         "bald",
         "kcenter",
         "hybrid",
+        "badge",
         "random",
         "cold_start",
     }
@@ -124,3 +131,70 @@ def test_uniform_interface(name: str) -> None:
     sel = strat.select(7, probs, **inputs)
     assert len(sel) == 7 and len(set(sel.tolist())) == 7
     assert sel.min() >= 0 and sel.max() < n
+
+
+def _gradient_embeddings(probs: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    a = probs.copy()
+    a[np.arange(len(a)), a.argmax(1)] -= 1.0
+    return (a[:, :, None] * emb[:, None, :]).reshape(len(a), -1)
+
+
+def test_badge_score_is_the_gradient_embedding_norm() -> None:
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet(np.ones(3), size=12)
+    emb = rng.normal(size=(12, 4))
+    s = STRATEGIES["badge"].score(probs, embeddings=emb)
+    np.testing.assert_allclose(s, np.linalg.norm(_gradient_embeddings(probs, emb), axis=1))
+    confident = np.array([[0.98, 0.01, 0.01]])
+    unsure = np.array([[0.4, 0.35, 0.25]])
+    same = np.ones((1, 4))
+    assert (
+        STRATEGIES["badge"].score(unsure, embeddings=same)[0]
+        > STRATEGIES["badge"].score(confident, embeddings=same)[0]
+    )
+
+
+def test_badge_first_pick_is_the_largest_gradient_and_copies_are_never_picked_twice() -> None:
+    # Ten copies of the most uncertain clip, one other uncertain clip, confident ones.
+    probs = np.array([[0.5, 0.5]] * 10 + [[0.6, 0.4]] + [[0.99, 0.01]] * 5)
+    emb = np.array([[1.0, 0.0]] * 10 + [[0.0, 1.0]] + [[1.0, 1.0]] * 5)
+    for seed in range(20):
+        sel = STRATEGIES["badge"].select(2, probs, embeddings=emb, seed=seed)
+        assert sel[0] < 10  # the largest gradient first
+        assert all(i >= 10 for i in sel[1:])  # a copy of a pick is at distance 0
+    sel = STRATEGIES["badge"].select(3, probs, embeddings=emb, exclude=list(range(10)), seed=0)
+    assert not set(sel.tolist()) & set(range(10))
+
+
+def test_kmeanspp_order_matches_the_explicit_gradient_embeddings() -> None:
+    rng = np.random.default_rng(7)
+    probs = rng.dirichlet(np.ones(5), size=40)
+    emb = rng.normal(size=(40, 6))
+    a = probs.copy()
+    a[np.arange(40), probs.argmax(1)] -= 1.0
+    picks = kmeanspp_order(a, emb, 8, np.arange(40), seed=3)
+    assert len(set(picks.tolist())) == 8
+    assert picks.tolist() == kmeanspp_order(a, emb, 8, np.arange(40), seed=3).tolist()
+    # The same picks as k-means++ seeding on the explicit (N, C * D) vectors with that seed.
+    g = _gradient_embeddings(probs, emb)
+    rng2 = np.random.default_rng(3)
+    j = int(np.argmax((g**2).sum(1)))
+    explicit = [j]
+    d = ((g - g[j]) ** 2).sum(1)
+    d[j] = 0
+    while len(explicit) < 8:
+        j = int(rng2.choice(40, p=d / d.sum()))
+        explicit.append(j)
+        d = np.minimum(d, ((g - g[j]) ** 2).sum(1))
+        d[j] = 0
+    assert picks.tolist() == explicit
+
+
+def test_badge_multi_label_gradient_is_p_minus_its_rounding() -> None:
+    probs = np.array([[0.97, 0.02, 0.99], [0.55, 0.45, 0.6]])
+    emb = np.ones((2, 3))
+    s = STRATEGIES["badge"].score(probs, embeddings=emb, multi_label=True)
+    a = probs - (probs >= 0.5)
+    np.testing.assert_allclose(s, np.linalg.norm(a, axis=1) * np.sqrt(3))
+    assert s[1] > s[0]
+    assert STRATEGIES["badge"].select(1, probs, embeddings=emb, multi_label=True).tolist() == [1]
