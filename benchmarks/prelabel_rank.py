@@ -185,20 +185,36 @@ def ranking(n: int, warm_rate: float | None):
     import numpy as np
 
     from labelapp.models import Clip
-    from ml_backend.prelabel import _priorities, _write_priorities, unlabeled_clips
+    from ml_backend.prelabel import (
+        CENTERED,
+        LABELED_CENTERS,
+        _priorities,
+        _write_priorities,
+        unlabeled_clips,
+    )
     from ml_backend.uncertainty import get_strategy
 
     project = _synthesize(n)
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(10) * 0.3, size=n)
     embeddings = rng.standard_normal((n, 128)).astype(np.float32)
-    for name in ("margin", "hybrid"):
+    # Hybrid keeps its picks away from the labeled clips: as many as it takes at most.
+    labeled = rng.standard_normal((LABELED_CENTERS, 128)).astype(np.float32)
+    for name in ("margin", "hybrid", "badge"):
         strategy = get_strategy(name)
         started = time.perf_counter()
         ids = list(unlabeled_clips(project).values_list("pk", flat=True))
         t_ids = time.perf_counter() - started
         scores = strategy.score(probs, embeddings=embeddings, multi_label=False, seed=1)
-        priorities = _priorities(name, strategy, scores, probs, embeddings)
+        priorities = _priorities(
+            name,
+            strategy,
+            scores,
+            probs,
+            embeddings,
+            labeled_embeddings=labeled if name in CENTERED else None,
+            seed=1,
+        )
         t_rank = time.perf_counter() - started - t_ids
         _write_priorities(ids, priorities)
         total = time.perf_counter() - started

@@ -26,6 +26,14 @@ def clips_sweep_pending() -> None:
         clips_process.delay(ids[i : i + BATCH])
 
 
+@shared_task(ignore_result=True)
+def imports_sweep() -> None:
+    """Imports whose process died mid-way (a killed command) stop showing as running."""
+    from labelapp.services.imports import import_jobs_fail_stale
+
+    import_jobs_fail_stale()
+
+
 @shared_task(ignore_result=True, acks_late=True)
 def export_run(job_id: int) -> None:
     from labelapp.exports import export_run as run

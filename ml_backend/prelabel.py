@@ -33,7 +33,8 @@ BALD_PASSES = 8
 SEGMENT_THRESHOLD = 0.5
 PICKED_BASE = 1e6  # above any uncertainty score
 LABELED_CENTERS = 2000  # labeled clips whose embeddings diversity keeps picks away from
-CENTERED = ("kcenter", "hybrid")  # strategies that take the labeled clips as centers
+BATCH_DIVERSE = ("kcenter", "hybrid", "badge")  # strategies that order a batch of picks
+CENTERED = ("kcenter", "hybrid")  # those that keep their picks away from the labeled clips
 COLD_START_SAMPLE = 5000  # clips clustered for a cold start (the rest keep their order)
 
 
@@ -365,7 +366,7 @@ def _priorities(
     batches compare. Batch-diversity strategies put their picks at the head of the queue
     (PICKED_BASE and up), in pick order; the rest follow by score."""
     priorities = np.asarray(scores, dtype=np.float64).copy()
-    if name in ("kcenter", "hybrid", "badge"):
+    if name in BATCH_DIVERSE:
         k = min(DIVERSE_PICKS, len(scores))
         picks = strategy.select(
             k,

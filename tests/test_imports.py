@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+from datetime import timedelta
 
 import numpy as np
 import pytest
 import soundfile as sf
 from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from labelapp.models import Annotation, Clip, ImportJob
+from labelapp.services import imports
 from labelapp.services.imports import (
     ImportItem,
     clip_import,
     import_job_create,
+    import_job_record,
+    import_jobs_fail_stale,
     import_run,
     original_name_error,
 )
 from labelapp.services.manifests import items_from_paths
+from labelapp.tasks import imports_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -371,3 +380,73 @@ def test_digit_label_names_are_names_not_ids(project, wav_factory, tmp_path):
     assert job.report[0]["status"] == "imported", job.report
     ann = Annotation.objects.get(clip__original_name="a.wav")
     assert sorted(cl.label.path for cl in ann.clip_labels.all()) == ["1", "digit/7"]
+
+
+def test_an_interrupted_import_says_how_far_it_got_and_keeps_what_it_imported(project, wav_factory):
+    files = [wav_factory() for _ in range(5)]
+
+    def items():
+        for n, p in enumerate(files):
+            if n == 3:
+                raise KeyboardInterrupt  # Ctrl-C while the fourth file is read
+            yield ImportItem(name=p.name, path=p)
+
+    job = import_job_create(project=project, source="cli", total=5)
+    with pytest.raises(KeyboardInterrupt):
+        import_run(project=project, items=items(), job=job)
+    job.refresh_from_db()
+    assert job.status == "failed" and job.finished_at is not None
+    assert job.error.startswith("interrupted after 3 of 5 files")
+    assert Clip.objects.filter(project=project).count() == 3
+    # Importing the same files again finishes the job's work: the first three are duplicates.
+    again = import_job_create(project=project, source="cli", total=5)
+    again = import_run(
+        project=project, items=[ImportItem(name=p.name, path=p) for p in files], job=again
+    )
+    assert (again.status, again.imported, again.duplicates) == ("done", 2, 3)
+
+
+def test_sigterm_stops_the_import_command_with_the_job_marked_failed(
+    project, wav_factory, monkeypatch
+):
+    files = [wav_factory() for _ in range(4)]
+    real = imports.clip_import
+    calls = {"n": 0}
+
+    def clip_import_then_terminated(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # `kill`, or a container stopping
+        return real(**kwargs)
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(imports, "clip_import", clip_import_then_terminated)
+    with pytest.raises(CommandError, match="interrupted after 2 of 4 files"):
+        call_command("import_audio", str(project.pk), *map(str, files), "--quiet")
+    assert signal.getsignal(signal.SIGTERM) is before  # the command's handler is gone again
+    job = ImportJob.objects.get(project=project)
+    assert (job.status, job.processed) == ("failed", 2)
+
+
+def test_a_running_import_without_progress_for_half_an_hour_is_marked_failed(project):
+    lost = import_job_create(project=project, source="cli", total=10)
+    alive = import_job_create(project=project, source="cli", total=10)
+    done = import_job_create(project=project, source="cli", total=10)
+    old = timezone.now() - timedelta(minutes=31)
+    ImportJob.objects.filter(pk=lost.pk).update(updated_at=old)
+    ImportJob.objects.filter(pk=done.pk).update(updated_at=old, status="done")
+    assert import_jobs_fail_stale(older_than=timedelta(hours=1)) == 0
+    imports_sweep()  # the beat task: 30 minutes
+    got = {j.pk: (j.status, j.error) for j in ImportJob.objects.all()}
+    assert got[lost.pk][0] == "failed" and "no progress for 30 minutes" in got[lost.pk][1]
+    assert got[alive.pk] == ("running", "") and got[done.pk] == ("done", "")
+
+
+def test_progress_writes_move_the_jobs_clock(project, wav_factory):
+    job = import_job_create(project=project, source="cli", total=1)
+    ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(hours=2))
+    job.refresh_from_db()
+    p = wav_factory()
+    import_job_record(job, _import(project, p), save=True)
+    job.refresh_from_db()
+    assert timezone.now() - job.updated_at < timedelta(minutes=1)

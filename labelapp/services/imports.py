@@ -15,6 +15,7 @@ import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,6 +38,12 @@ _FORMAT_EXTENSION = {"WAV": "wav", "WAVEX": "wav", "FLAC": "flac", "OGG": "ogg",
 _HASH_BLOCK = 1024 * 1024  # bytes
 JOB_SAVE_EVERY = 10  # files between progress writes of a job row
 ENQUEUE_BATCH = 25  # clips per processing message: fewer, fuller messages for big batches
+# A running import writes progress every JOB_SAVE_EVERY files; this long without means its
+# process is gone. Files already imported stay; importing the same paths again skips them.
+IMPORT_STALE_AFTER = timedelta(minutes=30)
+AGAIN = "import the same files again: those already imported count as duplicates"
+INTERRUPTED = "interrupted after {done} of {total} files; " + AGAIN
+STALE = "stopped: no progress for {minutes} minutes (its process was killed?); " + AGAIN
 
 
 @dataclass
@@ -360,9 +367,13 @@ def import_job_record(job: ImportJob, outcome: FileOutcome, *, save: bool = True
         job.rejected += 1
     job.report.append(outcome.as_dict())
     job.total = max(job.total, job.processed)
+    job.updated_at = timezone.now()
     if save:
         job.save(
-            update_fields=["processed", "imported", "duplicates", "rejected", "report", "total"]
+            update_fields=[
+                *("processed", "imported", "duplicates", "rejected", "report", "total"),
+                "updated_at",
+            ]
         )
 
 
@@ -404,6 +415,21 @@ def import_run(
     except Exception as exc:
         logger.exception("import job %s failed", job.pk)
         return import_job_finish(job, error=f"import stopped: {exc}")
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM in the command: the job says so, then stop
+        import_job_finish(job, error=INTERRUPTED.format(done=job.processed, total=job.total))
+        raise
     finally:
         flush()
     return import_job_finish(job)
+
+
+def import_jobs_fail_stale(*, older_than: timedelta = IMPORT_STALE_AFTER) -> int:
+    """Running jobs without progress for `older_than` lost their process (a killed command or
+    web worker): they are marked failed, so the project's page stops showing them as running.
+    Returns how many."""
+    cutoff = timezone.now() - older_than
+    return ImportJob.objects.filter(status=ImportJob.Status.RUNNING, updated_at__lt=cutoff).update(
+        status=ImportJob.Status.FAILED,
+        error=STALE.format(minutes=int(older_than.total_seconds() // 60)),
+        finished_at=timezone.now(),
+    )

@@ -4,6 +4,7 @@ rejected file, otherwise."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -52,7 +53,16 @@ class Command(BaseCommand):
             )
             self.stderr.flush()
 
-        job = import_run(project=proj, items=items, job=job, on_progress=progress)
+        # SIGTERM (a stopped container, `kill`) ends it like Ctrl-C: the job is marked failed
+        # with how far it got, instead of showing as running forever.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            job = import_run(project=proj, items=items, job=job, on_progress=progress)
+        except KeyboardInterrupt:
+            job.refresh_from_db()
+            raise CommandError(job.error) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         for entry in job.report:
             if entry["status"] == "rejected":
                 self.stdout.write(f"rejected: {entry['name']}: {entry['error']}")
@@ -65,3 +75,7 @@ class Command(BaseCommand):
             raise CommandError(job.error)
         if job.rejected:
             sys.exit(1)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
