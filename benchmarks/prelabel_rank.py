@@ -186,8 +186,8 @@ def ranking(n: int, warm_rate: float | None):
 
     from labelapp.models import Clip
     from ml_backend.prelabel import (
-        CENTERED,
         LABELED_CENTERS,
+        USES_LABELED_CENTERS,
         _priorities,
         _write_priorities,
         unlabeled_clips,
@@ -212,7 +212,7 @@ def ranking(n: int, warm_rate: float | None):
             scores,
             probs,
             embeddings,
-            labeled_embeddings=labeled if name in CENTERED else None,
+            labeled_embeddings=labeled if name in USES_LABELED_CENTERS else None,
             seed=1,
         )
         t_rank = time.perf_counter() - started - t_ids

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+
+logger = logging.getLogger(__name__)
 
 BATCH = 50  # clip ids per message when re-sending
 
@@ -31,7 +35,8 @@ def imports_sweep() -> None:
     """Imports whose process died mid-way (a killed command) stop showing as running."""
     from labelapp.services.imports import import_jobs_fail_stale
 
-    import_jobs_fail_stale()
+    if failed := import_jobs_fail_stale():
+        logger.warning("%d command-line imports without progress marked failed", failed)
 
 
 @shared_task(ignore_result=True, acks_late=True)

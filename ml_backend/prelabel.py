@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 from django.db import connection
+from django.db.models import Max
 from django.utils import timezone
 
 from labelapp.durability import recomputable_writes
@@ -34,7 +35,8 @@ SEGMENT_THRESHOLD = 0.5
 PICKED_BASE = 1e6  # above any uncertainty score
 LABELED_CENTERS = 2000  # labeled clips whose embeddings diversity keeps picks away from
 BATCH_DIVERSE = ("kcenter", "hybrid", "badge")  # strategies that order a batch of picks
-CENTERED = ("kcenter", "hybrid")  # those that keep their picks away from the labeled clips
+# Those that keep their picks away from the labeled clips (their embeddings as centers).
+USES_LABELED_CENTERS = ("kcenter", "hybrid")
 COLD_START_SAMPLE = 5000  # clips clustered for a cold start (the rest keep their order)
 
 
@@ -46,7 +48,8 @@ def prelabel_request(*, project: Project, model_version: ModelVersion | None = N
 
 def rank_request(*, project: Project) -> PrelabelRun | None:
     """Re-rank the unlabeled clips from the active version's stored predictions (after a
-    strategy change): no model runs, only clips without a prediction get scored. None when
+    strategy change): only clips without a prediction get scored, and for hybrid and k-center
+    the labeled clips' embeddings are computed (their features are cached). None when
     the project has no active model (its cold-start order stands until one exists)."""
     version = ModelVersion.objects.filter(
         project=project, status=ModelVersion.Status.ACTIVE
@@ -250,7 +253,7 @@ def score_clips(
         np.concatenate(all_embeddings),
         labeled_embeddings=(
             _labeled_embeddings(project, model, feature_config, parents)
-            if name in CENTERED
+            if name in USES_LABELED_CENTERS
             else None
         ),
         multi_label=multi,
@@ -306,12 +309,9 @@ def rank_from_predictions(
         scores = _margin_like(probs)
     else:
         scores = strategy.score(probs, mc_probs=None, multi_label=multi, seed=seed)
-    labeled = None
-    if strategy_name in CENTERED:
-        model, _config, extra = load_model(version.artifact_path)
-        feature_config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
-        parents = extra.get("parents") if extra.get("multi_label") else None
-        labeled = _labeled_embeddings(project, model, feature_config, parents)
+    labeled = (
+        _labeled_embeddings_of(project, version) if strategy_name in USES_LABELED_CENTERS else None
+    )
     priorities = _priorities(
         strategy_name,
         strategy,
@@ -329,22 +329,48 @@ def rank_from_predictions(
         progress(len(ids))
 
 
-def _labeled_embeddings(project, model, feature_config, parents) -> np.ndarray | None:
-    """Embeddings, under this model, of the project's labeled clips (the most recent
-    LABELED_CENTERS): the centers a diversity strategy keeps its picks away from. Their
-    features are cached; the model run costs what scoring as many unlabeled clips does."""
-    clips = list(
-        Clip.objects.filter(
-            project=project, status=Clip.Status.READY, annotation_count__gt=0
-        ).order_by("-id")[:LABELED_CENTERS]
+def _labeled_clips(project: Project) -> list[Clip]:
+    """The LABELED_CENTERS most recently labeled clips of the project."""
+    return list(
+        Clip.objects.filter(project=project, status=Clip.Status.READY, annotation_count__gt=0)
+        .annotate(labeled_at=Max("annotations__created_at"))
+        .order_by("-labeled_at", "-id")[:LABELED_CENTERS]
     )
-    if not clips:
-        return None
+
+
+def _labeled_embeddings(
+    project: Project, model, feature_config: FeatureConfig, parents
+) -> np.ndarray | None:
+    """Embeddings, under this model, of the project's most recently labeled clips: the
+    centers a diversity strategy keeps its picks away from. Their features are cached; the
+    model run costs what scoring as many unlabeled clips does. Non-finite rows are left out
+    (one NaN center would make every distance NaN). None when there are none."""
+    clips = _labeled_clips(project)
     out = []
     for start in range(0, len(clips), BATCH):
         feats = clips_features(clips[start : start + BATCH], feature_config)
         out.append(predict_batch(model, feats, feature_config, parents=parents)["embeddings"])
-    return np.concatenate(out)
+    if not out:
+        return None
+    embeddings = np.concatenate(out)
+    embeddings = embeddings[np.isfinite(embeddings).all(axis=1)]
+    return embeddings if len(embeddings) else None
+
+
+def _labeled_embeddings_of(project: Project, version: ModelVersion) -> np.ndarray | None:
+    """`_labeled_embeddings` for a re-rank, which otherwise needs only stored predictions: the
+    model is loaded only when there are labeled clips, and a model that cannot be loaded or
+    run costs the centers (with a warning), not the ranking."""
+    if not Clip.objects.filter(project=project, annotation_count__gt=0).exists():
+        return None
+    try:
+        model, _config, extra = load_model(version.artifact_path)
+        feature_config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
+        parents = extra.get("parents") if extra.get("multi_label") else None
+        return _labeled_embeddings(project, model, feature_config, parents)
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        logger.warning("ranking %s without labeled centers: %s", version.name, exc)
+        return None
 
 
 def _margin_like(probs: np.ndarray) -> np.ndarray:
@@ -358,6 +384,7 @@ def _priorities(
     scores: np.ndarray,
     probs: np.ndarray,
     embeddings: np.ndarray,
+    *,
     labeled_embeddings: np.ndarray | None = None,
     multi_label: bool = False,
     seed: int = 0,

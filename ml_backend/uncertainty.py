@@ -6,7 +6,7 @@ Inputs, by keyword, as each strategy needs them:
 
 - ``probs``: (N, C) class probabilities (softmax, or sigmoid with ``multi_label=True``);
 - ``mc_probs``: (passes, N, C) MC-dropout probabilities (BALD);
-- ``embeddings``: (N, D) model embeddings (k-center, hybrid);
+- ``embeddings``: (N, D) model embeddings (k-center, hybrid, BADGE);
 - ``labeled_embeddings``: (L, D) embeddings of already-labelled clips (k-center, hybrid);
 - ``features``: (N, F) cheap features, e.g. ``features.summary_features`` (cold start);
 - ``exclude``: indices that must not be selected; ``seed``: for random choices.
@@ -275,12 +275,16 @@ def kmeanspp_order(
     if len(cand) == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64)
     ac, hc = a[cand], h[cand]
+    # A row with NaN or inf (a broken clip) is zeroed and kept at distance 0: last, if at all.
+    broken = ~(np.isfinite(ac).all(1) & np.isfinite(hc).all(1))
+    ac[broken], hc[broken] = 0.0, 0.0
     sq = (ac**2).sum(1) * (hc**2).sum(1)  # ||g_i||^2
     rng = np.random.default_rng(seed)
     j = int(np.argmax(sq))
     picked = [j]
     d = np.maximum(sq + sq[j] - 2.0 * (ac @ ac[j]) * (hc @ hc[j]), 0.0)
     d[j] = 0.0
+    d[broken] = 0.0
     while len(picked) < min(k, len(cand)):
         total = d.sum()
         if total <= 0:  # the rest are copies of picks: take them in order
@@ -295,10 +299,13 @@ def kmeanspp_order(
 
 
 class Badge(Strategy):
-    """BADGE (Ash et al., ICLR 2020): batches that are uncertain and diverse at once, by
-    k-means++ seeding over gradient embeddings (loss gradient at the logits, outer product
-    with the embedding). Its length is the uncertainty, its direction the diversity; no
-    weight to tune. ``score`` is the gradient embedding's norm."""
+    """BADGE-style batches (Ash et al., ICLR 2020) that are uncertain and diverse at once:
+    k-means++ seeding over "gradient embeddings", the loss gradient at the clip logits
+    (outer product) the clip embedding. That is BADGE's last-layer gradient for a linear
+    head; with attention pooling over frames (the default model) it is a proxy. Its length is
+    the uncertainty, its direction the diversity; no weight to tune. ``score``: the gradient's
+    length, times the embedding's when ``embeddings`` are given (the ranker passes none, so
+    the clips after the picks follow ``||p - onehot||``)."""
 
     name = "badge"
 

@@ -432,14 +432,17 @@ def test_a_running_import_without_progress_for_half_an_hour_is_marked_failed(pro
     lost = import_job_create(project=project, source="cli", total=10)
     alive = import_job_create(project=project, source="cli", total=10)
     done = import_job_create(project=project, source="cli", total=10)
+    # A browser upload's job spans a request per file: one slow file is not a lost process.
+    upload = import_job_create(project=project, source="upload", total=10)
     old = timezone.now() - timedelta(minutes=31)
-    ImportJob.objects.filter(pk=lost.pk).update(updated_at=old)
+    ImportJob.objects.filter(pk__in=[lost.pk, upload.pk]).update(updated_at=old)
     ImportJob.objects.filter(pk=done.pk).update(updated_at=old, status="done")
     assert import_jobs_fail_stale(older_than=timedelta(hours=1)) == 0
     imports_sweep()  # the beat task: 30 minutes
     got = {j.pk: (j.status, j.error) for j in ImportJob.objects.all()}
     assert got[lost.pk][0] == "failed" and "no progress for 30 minutes" in got[lost.pk][1]
     assert got[alive.pk] == ("running", "") and got[done.pk] == ("done", "")
+    assert got[upload.pk] == ("running", "")
 
 
 def test_progress_writes_move_the_jobs_clock(project, wav_factory):
@@ -450,3 +453,25 @@ def test_progress_writes_move_the_jobs_clock(project, wav_factory):
     import_job_record(job, _import(project, p), save=True)
     job.refresh_from_db()
     assert timezone.now() - job.updated_at < timedelta(minutes=1)
+
+
+@pytest.mark.django_db(transaction=True)  # the thread has its own connection
+def test_the_import_command_runs_from_a_thread_too(project, wav_factory):
+    import threading
+
+    files = [wav_factory() for _ in range(2)]
+    before = signal.getsignal(signal.SIGTERM)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call_command("import_audio", str(project.pk), *map(str, files), "--quiet")
+        except BaseException as exc:  # noqa: BLE001 - reported to the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert errors == []
+    assert ImportJob.objects.get(project=project).status == "done"
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -116,3 +116,24 @@ def test_priorities_are_not_written_once_a_newer_version_took_over(project, monk
     run = PrelabelRun.objects.create(project=project, model_version=v1)
     assert prelabel.prelabel_execute(run.pk) == "cancelled"
     assert written == [] and len(ids) == 3
+
+
+def test_hybrid_heads_the_queue_with_what_the_labeled_clips_do_not_cover():
+    from ml_backend.uncertainty import get_strategy
+
+    embeddings = np.array([[10.0, 0.0], [0.0, 6.0], [0.0, 0.0], [1.0, 1.0]])
+    probs = np.full((4, 2), 0.5)  # equally uncertain: diversity decides
+    scores = np.zeros(4)
+    alone = prelabel._priorities("hybrid", get_strategy("hybrid"), scores, probs, embeddings)
+    assert int(np.argmax(alone)) == 0  # the point farthest from the pool's mean
+    # A labeled clip next to it: the head moves to the clip farthest from every labeled one.
+    covered = prelabel._priorities(
+        "hybrid",
+        get_strategy("hybrid"),
+        scores,
+        probs,
+        embeddings,
+        labeled_embeddings=np.array([[9.0, 0.0]]),
+    )
+    assert int(np.argmax(covered)) == 1
+    assert (covered >= prelabel.PICKED_BASE).all()

@@ -107,3 +107,42 @@ def test_an_annotator_cannot_change_the_strategy(client_for, annotator, scored):
     )
     assert response.status_code == 403
     assert MLConfig.objects.get(project=project).strategy == "margin"
+
+
+def test_hybrid_ranks_without_loading_a_model_when_nothing_is_labeled(
+    client_for, lead, scored, django_capture_on_commit_callbacks, monkeypatch
+):
+    project, _version, clips = scored
+    monkeypatch.setattr("ml_backend.prelabel.load_model", lambda path: pytest.fail("model loaded"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(lead).patch(
+            f"/api/projects/{project.pk}/model/", {"strategy": "hybrid"}, format="json"
+        )
+    assert response.status_code == 200, response.content
+    run = PrelabelRun.objects.get(project=project)
+    assert (run.status, run.done) == ("succeeded", 4)
+    assert min(Clip.objects.filter(project=project).values_list("priority", flat=True)) >= 1e6
+
+
+def test_hybrid_still_ranks_when_the_model_file_for_its_centers_is_gone(
+    client_for, lead, scored, django_capture_on_commit_callbacks, caplog
+):
+    project, version, clips = scored  # the version has no artifact on disk
+    labeled = Clip.objects.create(
+        project=project,
+        file="clips/x/labeled.wav",
+        sha256=f"{99:064x}",
+        original_name="labeled.wav",
+        status=Clip.Status.READY,
+        annotation_count=1,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(lead).patch(
+            f"/api/projects/{project.pk}/model/", {"strategy": "hybrid"}, format="json"
+        )
+    assert response.status_code == 200, response.content
+    run = PrelabelRun.objects.get(project=project)
+    assert (run.status, run.done, run.error) == ("succeeded", 4, "")
+    assert "without labeled centers" in caplog.text
+    got = dict(Clip.objects.filter(project=project).values_list("pk", "priority"))
+    assert all(got[c.pk] >= 1e6 for c in clips) and labeled.pk in got

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import tempfile
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -37,13 +38,14 @@ AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3"}
 _FORMAT_EXTENSION = {"WAV": "wav", "WAVEX": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}
 _HASH_BLOCK = 1024 * 1024  # bytes
 JOB_SAVE_EVERY = 10  # files between progress writes of a job row
+JOB_SAVE_EVERY_S = 30.0  # ... or seconds, whichever comes first (big files, a slow store)
 ENQUEUE_BATCH = 25  # clips per processing message: fewer, fuller messages for big batches
 # A running import writes progress every JOB_SAVE_EVERY files; this long without means its
 # process is gone. Files already imported stay; importing the same paths again skips them.
 IMPORT_STALE_AFTER = timedelta(minutes=30)
-AGAIN = "import the same files again: those already imported count as duplicates"
-INTERRUPTED = "interrupted after {done} of {total} files; " + AGAIN
-STALE = "stopped: no progress for {minutes} minutes (its process was killed?); " + AGAIN
+IMPORT_AGAIN = "import the same files again: those already imported count as duplicates"
+INTERRUPTED = "interrupted after {done} of {total} files; " + IMPORT_AGAIN
+STALE = "stopped: no progress for {minutes} minutes (its process was killed?); " + IMPORT_AGAIN
 
 
 @dataclass
@@ -371,7 +373,12 @@ def import_job_record(job: ImportJob, outcome: FileOutcome, *, save: bool = True
     if save:
         job.save(
             update_fields=[
-                *("processed", "imported", "duplicates", "rejected", "report", "total"),
+                "processed",
+                "imported",
+                "duplicates",
+                "rejected",
+                "report",
+                "total",
                 "updated_at",
             ]
         )
@@ -406,10 +413,14 @@ def import_run(
         if len(batch) >= ENQUEUE_BATCH:
             flush()
 
+    saved = time.monotonic()
     try:
         for n, item in enumerate(items, start=1):
             outcome = clip_import(project=project, item=item, job=job, on_committed=collect)
-            import_job_record(job, outcome, save=(n % JOB_SAVE_EVERY == 0))
+            due = n % JOB_SAVE_EVERY == 0 or time.monotonic() - saved > JOB_SAVE_EVERY_S
+            import_job_record(job, outcome, save=due)
+            if due:
+                saved = time.monotonic()
             if on_progress:
                 on_progress(job, outcome)
     except Exception as exc:
@@ -424,11 +435,14 @@ def import_run(
 
 
 def import_jobs_fail_stale(*, older_than: timedelta = IMPORT_STALE_AFTER) -> int:
-    """Running jobs without progress for `older_than` lost their process (a killed command or
-    web worker): they are marked failed, so the project's page stops showing them as running.
-    Returns how many."""
+    """Command-line imports without progress for `older_than` lost their process (killed
+    with SIGKILL, or the machine went down): they are marked failed, so the project's page
+    stops showing them as running. Returns how many. Browser uploads are left alone: their job
+    spans one request per file, and a slow link may take longer than this for one file."""
     cutoff = timezone.now() - older_than
-    return ImportJob.objects.filter(status=ImportJob.Status.RUNNING, updated_at__lt=cutoff).update(
+    return ImportJob.objects.filter(
+        status=ImportJob.Status.RUNNING, source=ImportJob.Source.CLI, updated_at__lt=cutoff
+    ).update(
         status=ImportJob.Status.FAILED,
         error=STALE.format(minutes=int(older_than.total_seconds() // 60)),
         finished_at=timezone.now(),

@@ -166,28 +166,36 @@ def test_badge_first_pick_is_the_largest_gradient_and_copies_are_never_picked_tw
     assert not set(sel.tolist()) & set(range(10))
 
 
-def test_kmeanspp_order_matches_the_explicit_gradient_embeddings() -> None:
+def test_kmeanspp_order_draws_by_squared_distance_in_the_explicit_gradient_space() -> None:
     rng = np.random.default_rng(7)
     probs = rng.dirichlet(np.ones(5), size=40)
     emb = rng.normal(size=(40, 6))
     a = probs.copy()
     a[np.arange(40), probs.argmax(1)] -= 1.0
+    g = _gradient_embeddings(probs, emb)
     picks = kmeanspp_order(a, emb, 8, np.arange(40), seed=3)
     assert len(set(picks.tolist())) == 8
     assert picks.tolist() == kmeanspp_order(a, emb, 8, np.arange(40), seed=3).tolist()
-    # The same picks as k-means++ seeding on the explicit (N, C * D) vectors with that seed.
-    g = _gradient_embeddings(probs, emb)
-    rng2 = np.random.default_rng(3)
-    j = int(np.argmax((g**2).sum(1)))
-    explicit = [j]
-    d = ((g - g[j]) ** 2).sum(1)
-    d[j] = 0
-    while len(explicit) < 8:
-        j = int(rng2.choice(40, p=d / d.sum()))
-        explicit.append(j)
-        d = np.minimum(d, ((g - g[j]) ** 2).sum(1))
-        d[j] = 0
-    assert picks.tolist() == explicit
+    assert picks[0] == int(np.argmax((g**2).sum(1)))
+    # The second pick's law: the share of draws landing on each clip follows its squared
+    # distance to the first pick in the (N, C * D) space the factorisation never builds.
+    d2 = ((g - g[picks[0]]) ** 2).sum(1)
+    seconds = np.bincount(
+        [kmeanspp_order(a, emb, 2, np.arange(40), seed=s)[1] for s in range(3000)],
+        minlength=40,
+    )
+    expected = d2 / d2.sum() * 3000
+    big = expected > 100
+    assert np.all(np.abs(seconds[big] - expected[big]) < 5 * np.sqrt(expected[big]))
+    assert seconds[picks[0]] == 0
+
+
+def test_badge_leaves_broken_rows_for_last() -> None:
+    probs = np.array([[0.5, 0.5], [np.nan, np.nan], [0.6, 0.4], [0.55, 0.45]])
+    emb = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [np.inf, 0.0]])
+    for seed in range(10):
+        sel = STRATEGIES["badge"].select(4, probs, embeddings=emb, seed=seed)
+        assert sorted(sel[:2].tolist()) == [0, 2] and sorted(sel[2:].tolist()) == [1, 3]
 
 
 def test_badge_multi_label_gradient_is_p_minus_its_rounding() -> None:

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from labelapp.errors import DomainError
 from labelapp.models import ImportJob
-from labelapp.services.imports import import_job_create, import_run
+from labelapp.services.imports import (
+    INTERRUPTED,
+    import_job_create,
+    import_job_finish,
+    import_run,
+)
 from labelapp.services.manifests import items_from_paths
 from labelapp.services.projects import project_resolve
 
@@ -35,7 +41,20 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         if not items:
             raise CommandError("no audio files found in " + ", ".join(paths))
-        job = import_job_create(project=proj, source=ImportJob.Source.CLI, total=len(items))
+        # SIGTERM (a stopped container, `kill`) ends it like Ctrl-C: the job is marked failed
+        # with how far it got, instead of showing as running until the sweep. Signal handlers
+        # can only be set from the main thread; called from another, SIGTERM keeps its action.
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            job = import_job_create(project=proj, source=ImportJob.Source.CLI, total=len(items))
+            self._run(proj, items, job, quiet)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _run(self, proj, items, job, quiet):
         started = time.monotonic()
         # On a terminal one line is redrawn in place; in a log, a line every 100 files.
         live = self.stderr.isatty()
@@ -53,16 +72,15 @@ class Command(BaseCommand):
             )
             self.stderr.flush()
 
-        # SIGTERM (a stopped container, `kill`) ends it like Ctrl-C: the job is marked failed
-        # with how far it got, instead of showing as running forever.
-        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             job = import_run(project=proj, items=items, job=job, on_progress=progress)
         except KeyboardInterrupt:
             job.refresh_from_db()
+            if job.status == ImportJob.Status.RUNNING:  # stopped before the import loop began
+                job = import_job_finish(
+                    job, error=INTERRUPTED.format(done=job.processed, total=job.total)
+                )
             raise CommandError(job.error) from None
-        finally:
-            signal.signal(signal.SIGTERM, previous)
         for entry in job.report:
             if entry["status"] == "rejected":
                 self.stdout.write(f"rejected: {entry['name']}: {entry['error']}")
