@@ -242,6 +242,7 @@ def training_execute(run_id: int) -> str:
         )
         reporter.progress(0.9, "adapting to the unlabeled clips")
         unlabeled = _unlabeled_sample(project, feature_config)
+        unlabeled_total = _unlabeled_count(project)
         adapt = _adaptation(unlabeled, feature_config)
         adapt(result.model)
         result, pseudo = self_train(
@@ -251,6 +252,7 @@ def training_execute(run_id: int) -> str:
             [c.pk for c in data.clips],
             unlabeled,
             adapt=adapt,
+            unlabeled_total=unlabeled_total,
             progress=lambda f, m="": reporter.progress(0.9 + 0.09 * f, f"self-training: {m}"),
             should_stop=reporter.should_stop,
         )
@@ -276,6 +278,12 @@ def training_execute(run_id: int) -> str:
             message="failed; the active model is unchanged",
         )
         return "failed"
+
+
+def _unlabeled_count(project: Project) -> int:
+    from ml_backend.prelabel import unlabeled_clips
+
+    return unlabeled_clips(project).count()
 
 
 def _unlabeled_sample(project: Project, feature_config) -> list[np.ndarray]:

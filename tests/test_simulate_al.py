@@ -189,6 +189,7 @@ def test_diversity_keeps_its_picks_away_from_the_clips_already_labeled(
     prelabel.score_clips(sim, version, unlabeled)  # after a new version
     prelabel.rank_from_predictions(sim, version, unlabeled)  # after a strategy change
     assert len(centers) == 2
+
     def rows(a: np.ndarray) -> np.ndarray:  # the same clips, whatever their order
         return a[np.lexsort(a.T[::-1])]
 

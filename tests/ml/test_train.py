@@ -294,13 +294,27 @@ def test_alignment_is_bounded_and_ignores_rows_that_are_not_finite() -> None:
     np.testing.assert_allclose(out[:4].sum(axis=1), 1.0, atol=1e-6)
 
 
-def test_class_prior_counts_each_labeled_clip_once() -> None:
-    from ml_backend.train import _class_prior
+def test_class_counts_count_each_labeled_clip_once() -> None:
+    from ml_backend.train import _class_counts
 
     y = np.array([0, 0, 0, 1, 2, 2])  # clip 7 has three windows of class 0
     groups = np.array([7, 7, 7, 8, 9, 10])
-    np.testing.assert_allclose(_class_prior(y, groups, 4), [0.25, 0.25, 0.5, 0.0])
-    np.testing.assert_allclose(_class_prior(y, None, 3), [0.5, 1 / 6, 1 / 3])
+    np.testing.assert_allclose(_class_counts(y, groups, 4), [1, 1, 2, 0])
+    np.testing.assert_allclose(_class_counts(y, None, 3), [3, 1, 2])
+
+
+def test_the_project_prior_weighs_labels_by_the_clips_they_cover() -> None:
+    from ml_backend.train import project_prior
+
+    counts = np.array([30.0, 10.0])  # a strategy asked mostly about class 0
+    probs = np.tile([0.5, 0.5], (100, 1))  # the model sees the rest as even
+    # 40 labels among 40 + 100 clips: 30 + 50 of 140 for class 0.
+    np.testing.assert_allclose(project_prior(counts, probs), [80 / 140, 60 / 140])
+    # The 100 clips sample 1,000: the labels' skew nearly vanishes ...
+    np.testing.assert_allclose(project_prior(counts, probs, 10.0), [530 / 1040, 510 / 1040])
+    # ... and with nothing unlabeled (or only broken rows) the labels are the prior.
+    nan = np.full((3, 2), np.nan)
+    np.testing.assert_allclose(project_prior(counts, nan), [0.75, 0.25])
 
 
 def test_aligned_self_training_pseudo_labels_follow_the_labels_prior(data) -> None:
