@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 
+from ml_backend.features import FeatureConfig
 from ml_backend.model import AudioCNN, ModelConfig, load_checkpoint
 
 
@@ -23,3 +24,9 @@ def load_model(artifact_path: str) -> tuple[AudioCNN, ModelConfig, dict]:
             with default_storage.open(artifact_path, "rb") as src, open(local, "wb") as dst:
                 dst.write(src.read())
             return load_checkpoint(local)
+
+
+def load_version(version) -> tuple[AudioCNN, dict, FeatureConfig]:
+    """(model, the checkpoint's extra dict, the feature config) of a ModelVersion."""
+    model, _config, extra = load_model(version.artifact_path)
+    return model, extra, FeatureConfig.from_dict(version.feature_config or extra["feature"])

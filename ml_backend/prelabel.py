@@ -21,7 +21,7 @@ from ml_backend import tasks
 from ml_backend.dataset import clips_features, feature_config_for
 from ml_backend.features import FeatureConfig, cache_writes_wait, summary_features
 from ml_backend.infer import predict_batch
-from ml_backend.inference import load_model
+from ml_backend.inference import load_version
 from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun
 from ml_backend.segments import extract_segments
 from ml_backend.uncertainty import get_strategy
@@ -170,8 +170,7 @@ def score_clips(
 ) -> None:
     """Predictions and priorities for clips `ids`, in batches of BATCH. `before_priorities()`
     is called before the priorities are written (it may raise to stop the run)."""
-    model, _config, extra = load_model(version.artifact_path)
-    feature_config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
+    model, extra, feature_config = load_version(version)
     parents = extra.get("parents") if extra.get("multi_label") else None
     classes = version.classes or extra["classes"]
     strategy_name = MLConfig.objects.get_or_create(project=project)[0].strategy
@@ -252,7 +251,7 @@ def score_clips(
         np.concatenate(all_probs),
         np.concatenate(all_embeddings),
         labeled_embeddings=(
-            _labeled_embeddings(project, model, feature_config, parents)
+            _embeddings(_labeled_clips(project), model, feature_config, parents)
             if name in USES_LABELED_CENTERS
             else None
         ),
@@ -338,14 +337,13 @@ def _labeled_clips(project: Project) -> list[Clip]:
     )
 
 
-def _labeled_embeddings(
-    project: Project, model, feature_config: FeatureConfig, parents
+def _embeddings(
+    clips: list[Clip], model, feature_config: FeatureConfig, parents
 ) -> np.ndarray | None:
-    """Embeddings, under this model, of the project's most recently labeled clips: the
-    centers a diversity strategy keeps its picks away from. Their features are cached; the
-    model run costs what scoring as many unlabeled clips does. Non-finite rows are left out
-    (one NaN center would make every distance NaN). None when there are none."""
-    clips = _labeled_clips(project)
+    """Embeddings of `clips` under this model (the labeled clips: the centers a diversity
+    strategy keeps its picks away from). Their features are cached; the model run costs what
+    scoring as many unlabeled clips does. Non-finite rows are left out (one NaN center would
+    make every distance NaN). None when there are none."""
     out = []
     for start in range(0, len(clips), BATCH):
         feats = clips_features(clips[start : start + BATCH], feature_config)
@@ -358,16 +356,16 @@ def _labeled_embeddings(
 
 
 def _labeled_embeddings_of(project: Project, version: ModelVersion) -> np.ndarray | None:
-    """`_labeled_embeddings` for a re-rank, which otherwise needs only stored predictions: the
-    model is loaded only when there are labeled clips, and a model that cannot be loaded or
-    run costs the centers (with a warning), not the ranking."""
-    if not Clip.objects.filter(project=project, annotation_count__gt=0).exists():
+    """The labeled clips' embeddings for a re-rank, which otherwise needs only stored
+    predictions: the model is loaded only when there are labeled clips, and a model that
+    cannot be loaded or run costs the centers (with a warning), not the ranking."""
+    clips = _labeled_clips(project)
+    if not clips:
         return None
     try:
-        model, _config, extra = load_model(version.artifact_path)
-        feature_config = FeatureConfig.from_dict(version.feature_config or extra["feature"])
+        model, extra, feature_config = load_version(version)
         parents = extra.get("parents") if extra.get("multi_label") else None
-        return _labeled_embeddings(project, model, feature_config, parents)
+        return _embeddings(clips, model, feature_config, parents)
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         logger.warning("ranking %s without labeled centers: %s", version.name, exc)
         return None

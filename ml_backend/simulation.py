@@ -36,9 +36,9 @@ from labelapp.services.manifests import items_from_csv
 from labelapp.services.projects import membership_set, project_create
 from labelapp.services.queue import clips_available_to
 from ml_backend.dataset import features_root
-from ml_backend.features import FeatureConfig, load_or_compute
+from ml_backend.features import load_or_compute
 from ml_backend.infer import predict_batch
-from ml_backend.inference import load_model
+from ml_backend.inference import load_version
 from ml_backend.metrics import compute_metrics
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 from ml_backend.prelabel import prelabel_execute, prelabel_request
@@ -207,8 +207,7 @@ def _evaluate(sim: Project, oracle: _Oracle) -> dict:
     version = ModelVersion.objects.filter(project=sim, status=ModelVersion.Status.ACTIVE).first()
     if version is None:
         return {"accuracy": None, "macro_f1": None, "model_version": None}
-    model, _config, extra = load_model(version.artifact_path)
-    fc = FeatureConfig.from_dict(version.feature_config or extra["feature"])
+    model, extra, fc = load_version(version)
     key = f"{fc.key()}:{fc.window_s}:{fc.window_hop_s}"
     if key not in oracle.test_features:
         oracle.test_features[key] = [

@@ -67,14 +67,14 @@ class TrainConfig:
             cap for each predicted class) instead of the most confident overall.
         pseudo_align: distribution alignment of the pseudo-labels, in rounds of Sinkhorn
             balancing (0: off): the unlabeled clips' predicted probabilities are rescaled,
-            class by class, until their mean matches the labeled clips' class frequencies,
-            then thresholded. A model that files a new voice's "six" under "eight" predicts
-            "eight" for far more clips than the labels' prior allows; alignment moves the
-            least "eight"-like of them back before they become training targets. 20 rounds
-            by default: on FSDD's held-out speakers it raised every fold (mean 0.941 ->
-            0.960; the hardest, nicolas, 0.868 -> 0.916; benchmarks/RESULTS.md). It assumes
-            the unlabeled clips hold the classes in roughly the labels' proportions; each
-            class's scale is bounded (``ALIGN_MAX_SCALE``) for when they do not.
+            class by class, until their mean matches the project's class frequencies
+            (``project_prior``: labels and predictions, each clip once), then thresholded. A
+            model that files a new voice's "six" under "eight" predicts "eight" for far more
+            clips than the labels allow; alignment moves the least "eight"-like of them back
+            before they become training targets. 20 rounds by default: on FSDD's held-out
+            speakers it raised every fold (mean 0.941 -> 0.960, 0.957 with the project prior;
+            the hardest, nicolas, 0.868 -> 0.916; benchmarks/RESULTS.md). Each class's scale
+            is bounded (``ALIGN_MAX_SCALE``).
         bf16: compute the training steps' convolutions in bfloat16 (autocast; weights,
             batch norm, loss and every prediction stay float32). None: where the CPU
             multiplies bfloat16 natively (AMX or AVX512-BF16): a quarter off a step there;
@@ -423,7 +423,7 @@ PSEUDO_LR = 1e-3
 # curves (hybrid, rounds of 40) four per label gave +11 points at 80 labels, +4 at 160, +2 at
 # 200, the same at 250 and -2 at 40; the confidence threshold keeps the wrong answers out.
 PSEUDO_MAX_RATIO = 4.0
-# Bound on each class's scale when pseudo-labels are aligned to the labels' class frequencies
+# Bound on each class's scale when pseudo-labels are aligned to the project's class frequencies
 # (``align_distribution``): two classes' probabilities move at most 100-fold against each
 # other. FSDD's hardest held-out voice needs 62-fold ("six" against "eight"); a bound of 4
 # cost it 2.4 points, 10 gave the unbounded result (benchmarks/RESULTS.md).

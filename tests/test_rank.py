@@ -113,7 +113,9 @@ def test_hybrid_ranks_without_loading_a_model_when_nothing_is_labeled(
     client_for, lead, scored, django_capture_on_commit_callbacks, monkeypatch
 ):
     project, _version, clips = scored
-    monkeypatch.setattr("ml_backend.prelabel.load_model", lambda path: pytest.fail("model loaded"))
+    monkeypatch.setattr(
+        "ml_backend.prelabel.load_version", lambda version: pytest.fail("model loaded")
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(lead).patch(
             f"/api/projects/{project.pk}/model/", {"strategy": "hybrid"}, format="json"
