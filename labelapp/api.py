@@ -177,10 +177,12 @@ class ProjectUploadApi(APIView):
             item = import_services.ImportItem(
                 name=names.get(upload.name, upload.name), fileobj=upload
             )
-            outcome = import_services.clip_import(project=project, item=item, job=job)
-            import_services.import_job_record(job, outcome)
-            outcomes.append(outcome)
-        if not job_id or job.processed >= job.total:
+            outcomes.append(import_services.clip_import(project=project, item=item, job=job))
+        if job_id:  # the browser's job: other requests add to it at the same time
+            job = import_services.import_job_add(job, outcomes)
+        else:
+            for outcome in outcomes:
+                import_services.import_job_record(job, outcome, save=False)
             import_services.import_job_finish(job)
         ok = any(o.status in ("imported", "duplicate") for o in outcomes)
         body = ImportJobSerializer(job).data

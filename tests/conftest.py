@@ -7,8 +7,10 @@ tests/browser turn that off and talk to a real worker process through the real b
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
+import warnings
 import wave
 from pathlib import Path
 
@@ -195,8 +197,48 @@ def celery_worker_process(django_db_setup, django_db_blocker, media_root, tmp_pa
         proc = celery_worker_start(queue=queue, env=env, log_path=log_path)
     except RuntimeError as exc:
         pytest.fail(str(exc))
+    proc.worker_name = f"{queue}@{socket.gethostname()}"
     yield proc
     process_stop(proc)
+
+
+WORKER_IDLE_TIMEOUT_S = 180.0
+
+
+def _worker_tasks(worker: str) -> int | None:
+    """Tasks the worker is running or holds (prefetched), by asking it through the broker;
+    None when it does not answer."""
+    inspect = celery_app.control.inspect(destination=[worker], timeout=3.0, limit=1)
+    active, reserved = inspect.active(), inspect.reserved()
+    if not active or not reserved:
+        return None
+    return len(active.get(worker, [])) + len(reserved.get(worker, []))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Tests share one real worker. A test may end while the worker still works on what it
+    started (a pre-labeling requested by its last training, a clip being processed); the
+    database flush after a transactional test then races the worker's transactions and can
+    fail, leaving the rows to the next test. So before any fixture is torn down (this hook
+    runs before pytest's own), wait until the worker runs and holds no task, at two looks a
+    second apart: a task's follow-up (a training's pre-labeling) is sent as it ends and
+    fetched a moment later."""
+    proc = getattr(item, "funcargs", {}).get("celery_worker_process")
+    if proc is None or proc.poll() is not None:
+        return
+    deadline = time.monotonic() + WORKER_IDLE_TIMEOUT_S
+    quiet_since = None
+    while time.monotonic() < deadline:
+        tasks = _worker_tasks(proc.worker_name)
+        if tasks != 0:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 1.0:
+            return
+        time.sleep(0.25)
+    warnings.warn("the worker was still busy after the test", stacklevel=1)
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, message: str = ""):

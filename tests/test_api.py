@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -133,6 +134,43 @@ def test_browser_uploads_share_one_import_job(client_for, lead, project, wav_fac
         assert res.status_code == 201
     job = client.get(f"/api/imports/{job['id']}/").json()
     assert (job["status"], job["imported"], job["progress"]) == ("done", 2, 1.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uploads_to_one_job_lose_no_file(client_for, lead, project, wav_factory):
+    """The browser sends a job's files a few at a time; requests that overlap must each
+    count, or the job never reaches its total and shows as running with a partial report."""
+    from django.db import connection
+
+    n = 6
+    client = client_for(lead)
+    job = client.post(f"/api/projects/{project.pk}/imports/", {"total": n}, format="json").json()
+    payloads = [wav_factory(f"f{i}.wav").read_bytes() for i in range(n - 1)] + [b"not audio" * 50]
+    start = threading.Barrier(n)
+    codes = []
+
+    def upload(i: int) -> None:
+        try:
+            start.wait()
+            res = _upload(
+                client_for(lead),
+                project.pk,
+                SimpleUploadedFile(f"f{i}.wav", payloads[i]),
+                import_job=job["id"],
+            )
+            codes.append(res.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201] * (n - 1) + [400]
+    saved = ImportJob.objects.get(pk=job["id"])
+    assert (saved.status, saved.processed, saved.imported, saved.rejected) == ("done", n, n - 1, 1)
+    assert sorted(e["name"] for e in saved.report) == sorted(f"f{i}.wav" for i in range(n))
 
 
 def test_clip_list_is_paginated_and_filtered_by_project(

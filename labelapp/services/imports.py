@@ -384,6 +384,32 @@ def import_job_record(job: ImportJob, outcome: FileOutcome, *, save: bool = True
         )
 
 
+def import_job_add(job: ImportJob, outcomes: list[FileOutcome]) -> ImportJob:
+    """Record a request's outcomes on a job that other requests may be adding to at the same
+    moment (the browser uploads a job's files a few at a time, one request each): under the
+    job's row lock, so that no request's counts or report entries overwrite another's. The
+    job is finished once it has an outcome for each of its announced files. Returns the job
+    as saved."""
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        for outcome in outcomes:
+            import_job_record(locked, outcome, save=False)
+        locked.save(
+            update_fields=[
+                "processed",
+                "imported",
+                "duplicates",
+                "rejected",
+                "report",
+                "total",
+                "updated_at",
+            ]
+        )
+        if locked.status == ImportJob.Status.RUNNING and locked.processed >= locked.total:
+            import_job_finish(locked)
+    return locked
+
+
 def import_job_finish(job: ImportJob, *, error: str = "") -> ImportJob:
     job.status = ImportJob.Status.FAILED if error else ImportJob.Status.DONE
     job.error = error
