@@ -445,6 +445,21 @@ def test_a_running_import_without_progress_for_half_an_hour_is_marked_failed(pro
     assert got[upload.pk] == ("running", "")
 
 
+def test_a_browser_upload_without_a_file_for_a_day_is_marked_abandoned(project):
+    closed = import_job_create(project=project, source="upload", total=10)
+    slow = import_job_create(project=project, source="upload", total=10)
+    ImportJob.objects.filter(pk=closed.pk).update(
+        processed=4, imported=4, updated_at=timezone.now() - timedelta(hours=25)
+    )
+    ImportJob.objects.filter(pk=slow.pk).update(updated_at=timezone.now() - timedelta(hours=2))
+    assert import_jobs_fail_stale() == 1
+    closed.refresh_from_db()
+    slow.refresh_from_db()
+    assert closed.status == "failed" and closed.finished_at is not None
+    assert "4 of 10 files arrived" in closed.error and "24 hours" in closed.error
+    assert (closed.imported, slow.status) == (4, "running")
+
+
 def test_progress_writes_move_the_jobs_clock(project, wav_factory):
     job = import_job_create(project=project, source="cli", total=1)
     ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(hours=2))

@@ -46,6 +46,12 @@ IMPORT_STALE_AFTER = timedelta(minutes=30)
 IMPORT_AGAIN = "import the same files again: those already imported count as duplicates"
 INTERRUPTED = "interrupted after {done} of {total} files; " + IMPORT_AGAIN
 STALE = "stopped: no progress for {minutes} minutes (its process was killed?); " + IMPORT_AGAIN
+# A browser upload's job spans one request per file, and a slow link may take long over one
+# file; a day without a file means the page was closed before its files were sent.
+UPLOAD_ABANDONED_AFTER = timedelta(hours=24)
+ABANDONED = (
+    "abandoned: {done} of {total} files arrived, then none for {hours} hours; upload the rest"
+)
 
 
 @dataclass
@@ -460,16 +466,32 @@ def import_run(
     return import_job_finish(job)
 
 
-def import_jobs_fail_stale(*, older_than: timedelta = IMPORT_STALE_AFTER) -> int:
-    """Command-line imports without progress for `older_than` lost their process (killed
-    with SIGKILL, or the machine went down): they are marked failed, so the project's page
-    stops showing them as running. Returns how many. Browser uploads are left alone: their job
-    spans one request per file, and a slow link may take longer than this for one file."""
-    cutoff = timezone.now() - older_than
-    return ImportJob.objects.filter(
-        status=ImportJob.Status.RUNNING, source=ImportJob.Source.CLI, updated_at__lt=cutoff
-    ).update(
+def import_jobs_fail_stale(
+    *,
+    older_than: timedelta = IMPORT_STALE_AFTER,
+    uploads_older_than: timedelta = UPLOAD_ABANDONED_AFTER,
+) -> int:
+    """Running imports without progress for long lost their sender, and are marked failed so
+    that the project's page stops showing them as running. Returns how many. Command-line
+    imports after `older_than` (their process was killed with SIGKILL, or the machine went
+    down); browser and API uploads after `uploads_older_than`: their job spans one request
+    per file, and one file over a slow link may take longer than a command-line import's
+    silence allows, but a day without a file is a page closed before all its files were sent.
+    The files that arrived stay imported."""
+    now = timezone.now()
+    running = ImportJob.objects.filter(status=ImportJob.Status.RUNNING)
+    failed = running.filter(source=ImportJob.Source.CLI, updated_at__lt=now - older_than).update(
         status=ImportJob.Status.FAILED,
         error=STALE.format(minutes=int(older_than.total_seconds() // 60)),
-        finished_at=timezone.now(),
+        finished_at=now,
     )
+    hours = int(uploads_older_than.total_seconds() // 3600)
+    for job in running.exclude(source=ImportJob.Source.CLI).filter(
+        updated_at__lt=now - uploads_older_than
+    ):
+        failed += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+            status=ImportJob.Status.FAILED,
+            error=ABANDONED.format(done=job.processed, total=job.total, hours=hours),
+            finished_at=now,
+        )
+    return failed
