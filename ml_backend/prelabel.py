@@ -144,7 +144,11 @@ def _prelabel(run: PrelabelRun, run_id: int) -> None:
 
 def prelabel_new_clips(clip_ids: list[int]) -> None:
     """Clips that just became ready get predictions at once when their project has a model
-    (called by the processing task); their priority joins the queue's order."""
+    (called by the processing task); their priority joins the queue's order. A project
+    without a model gets a cold-start ranking of its clips instead, unless one is already
+    waiting in the queue (that one will see these clips too, since it runs after them) or
+    the project's automatic model loop is off (a simulation's projects: its random baseline
+    must start from import order)."""
     by_project: dict[int, list[int]] = {}
     for clip_id, project_id in Clip.objects.filter(
         pk__in=clip_ids, status=Clip.Status.READY, annotation_count=0
@@ -156,6 +160,13 @@ def prelabel_new_clips(clip_ids: list[int]) -> None:
         ).first()
         if version is not None:
             score_clips(version.project, version, ids, diversity=False)
+        elif (
+            not MLConfig.objects.filter(project_id=project_id, enabled=False).exists()
+            and not PrelabelRun.objects.filter(
+                project_id=project_id, model_version=None, status=PrelabelRun.Status.QUEUED
+            ).exists()
+        ):
+            prelabel_request(project=Project.objects.get(pk=project_id))
 
 
 def score_clips(

@@ -28,6 +28,7 @@ from labelapp.services.imports import (
 )
 from labelapp.services.manifests import items_from_paths
 from labelapp.tasks import imports_sweep
+from ml_backend.models import PrelabelRun
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,10 @@ def test_it_imports_a_wav_with_its_metadata_and_stores_the_original_untouched(
     path = wav_factory(seconds=1.5, sr=22050, channels=2)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         outcome = _import(project, path)
-    assert len(callbacks) == 1  # processing is enqueued once the row has committed
+    # processing is enqueued once the row has committed; the ready clip, in a project with
+    # no model, then asks for a cold-start ranking
+    assert len(callbacks) == 2
+    assert PrelabelRun.objects.get(project=project, model_version=None).status == "succeeded"
     assert outcome.status == "imported", outcome.error
     clip = Clip.objects.get(pk=outcome.clip_id)
     assert (clip.sample_rate, clip.channels, clip.format) == (22050, 2, "WAV")

@@ -10,6 +10,7 @@ from ml_backend.uncertainty import (
     Hybrid,
     get_strategy,
     kcenter_greedy,
+    kcenter_greedy_balanced,
     kmeanspp_order,
 )
 
@@ -87,6 +88,42 @@ def test_hybrid_avoids_duplicates_among_uncertain() -> None:
     assert len(sel) == 3
     assert all(i < 6 for i in sel)  # only uncertain candidates
     assert sum(i < 3 for i in sel) <= 1  # at most one of the near-duplicates
+
+
+def test_balanced_kcenter_takes_turns_among_groups_farthest_first() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(300, 4))
+    groups = np.r_[np.zeros(270, int), np.repeat([1, 2, 3], 10)]  # one group dominates
+    centers = rng.normal(size=(20, 4))
+    plain = kcenter_greedy(pts, 8, centers)
+    picks = kcenter_greedy_balanced(pts, 8, groups, centers)
+    assert np.bincount(groups[plain], minlength=4).max() >= 4  # piles onto group 0
+    assert np.bincount(groups[picks], minlength=4).tolist() == [2, 2, 2, 2]
+    # the first pick: the farthest-from-the-centers point of the first group served
+    d = ((pts[:, None, :] - centers[None]) ** 2).sum(-1).min(axis=1)
+    first = groups[picks[0]]
+    assert picks[0] == np.flatnonzero(groups == first)[np.argmax(d[groups == first])]
+    # a group that runs out leaves the turns to the others; never a pick twice
+    more = kcenter_greedy_balanced(pts, 60, groups, centers)
+    assert len(set(more.tolist())) == 60
+    assert np.bincount(groups[more], minlength=4).tolist() == [30, 10, 10, 10]
+
+
+def test_hybrid_batches_cover_the_predicted_classes() -> None:
+    """Among the uncertain candidates, the clips predicted as class 0 spread widest in the
+    embedding (the region the model confuses): the unbalanced hybrid's k-center asks about
+    them only; the balanced one asks about each predicted class in turn."""
+    rng = np.random.default_rng(1)
+    n = 200
+    pred = np.r_[np.zeros(170, int), np.repeat([1, 2, 3], 10)]
+    probs = np.full((n, 4), 0.1)
+    probs[np.arange(n), pred] = 0.7
+    probs /= probs.sum(axis=1, keepdims=True)
+    emb = np.where(pred[:, None] == 0, 10.0, 0.1) * rng.normal(size=(n, 8))
+    balanced = Hybrid(candidate_factor=25).select(8, probs, embeddings=emb)
+    unbalanced = Hybrid(candidate_factor=25, balanced=False).select(8, probs, embeddings=emb)
+    assert np.bincount(pred[balanced], minlength=4).tolist() == [2, 2, 2, 2]
+    assert set(pred[unbalanced].tolist()) == {0}
 
 
 def test_random_is_seeded_and_respects_exclude() -> None:
