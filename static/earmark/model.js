@@ -43,6 +43,15 @@ function renderJobs(data) {
   return jobs.some((j) => j.status === "queued" || j.status === "running");
 }
 
+// Where a version's figures come from: with too few labels to hold some out, they are
+// training figures, which flatter the model; say so in the row, not only for the active one.
+function evaluatedOn(m) {
+  if (m.evaluated_on === "training") {
+    return el("td", { class: "warn", dataset: { testid: "evaluated-on" }, title: "too few labels to hold out a validation set: these figures flatter the model" }, "training set");
+  }
+  return el("td", { class: "muted", dataset: { testid: "evaluated-on" } }, m.evaluated_on ? `${m.evaluated_on} set` : "–");
+}
+
 function renderVersions(data) {
   const body = root.querySelector("[data-testid=versions] tbody");
   body.replaceChildren();
@@ -50,7 +59,7 @@ function renderVersions(data) {
     const m = v.metrics || {};
     body.append(el("tr", {}, el("td", {}, v.name), el("td", {}, el("span", { class: `status status-${v.status}` }, v.status)),
       el("td", {}, String(v.training_size)), el("td", {}, pct(m.accuracy)), el("td", {}, pct(m.macro_f1)),
-      el("td", {}, pct(m.map ?? m.mAP)), el("td", {}, when(v.created_at))));
+      el("td", {}, pct(m.map ?? m.mAP)), evaluatedOn(m), el("td", {}, when(v.created_at))));
   }
   const stats = root.querySelector("[data-testid=model-stats]");
   const active = data.active;

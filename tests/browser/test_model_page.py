@@ -59,6 +59,10 @@ def test_a_lead_trains_from_the_model_page_and_sees_progress(
     )
     assert page.inner_text("[data-testid=active-version]") == "v1"
     assert "v1" in page.inner_text("[data-testid=versions]")
+    # the row says where its figures come from (few labels: the training set)
+    measured = ModelVersion.objects.get(project=tones_project, version=1).metrics["evaluated_on"]
+    cell = page.inner_text("[data-testid=versions] [data-testid=evaluated-on]")
+    assert cell == f"{measured} set"
     screenshot(page, "model-page")
     version = ModelVersion.objects.get(project=tones_project, status="active")
     assert version.training_size == 16
