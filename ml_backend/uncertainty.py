@@ -119,18 +119,22 @@ def kcenter_greedy_balanced(
     else:
         d = ((pts[cand] - pts.mean(axis=0)) ** 2).sum(-1)
     g = np.asarray(groups)[cand]
-    names = np.unique(g)
-    count = dict.fromkeys(names.tolist(), 0)
+    members = {n: np.flatnonzero(g == n) for n in np.unique(g).tolist()}
+    count = dict.fromkeys(members, 0)
     picked: list[int] = []
     for _ in range(min(k, len(cand))):
-        open_groups = [n for n in count if np.isfinite(d[g == n]).any()]
+        # a group is open while it has a candidate left (picked ones, and rows that are not
+        # finite, sit at -inf or NaN)
+        open_groups = [n for n, idx in members.items() if np.isfinite(d[idx]).any()]
+        if not open_groups:
+            break
         fewest = min(count[n] for n in open_groups)
         best = None
         for n in open_groups:
             if count[n] != fewest:
                 continue
-            idx = np.flatnonzero(g == n)
-            j = int(idx[np.argmax(d[idx])])
+            idx = members[n]
+            j = int(idx[np.argmax(np.where(np.isfinite(d[idx]), d[idx], -np.inf))])
             if best is None or d[j] > d[best[1]]:
                 best = (n, j)
         n, j = best

@@ -107,6 +107,12 @@ def test_balanced_kcenter_takes_turns_among_groups_farthest_first() -> None:
     more = kcenter_greedy_balanced(pts, 60, groups, centers)
     assert len(set(more.tolist())) == 60
     assert np.bincount(groups[more], minlength=4).tolist() == [30, 10, 10, 10]
+    # rows that are not finite are never picked, and a pool of only such rows gives none
+    broken = pts.copy()
+    broken[groups == 1] = np.nan
+    picks = kcenter_greedy_balanced(broken, 9, groups, centers)
+    assert len(picks) == 9 and not (groups[picks] == 1).any()
+    assert len(kcenter_greedy_balanced(np.full((5, 4), np.nan), 3, np.zeros(5, int))) == 0
 
 
 def test_hybrid_batches_cover_the_predicted_classes() -> None:
