@@ -29,9 +29,14 @@ def labels(project):
 
 @pytest.fixture
 def clips(project, wav_factory):
+    """Three ready clips the queue serves in import order. The project's model loop is off:
+    when the session's real worker processes a clip, a project without a model gets a
+    cold-start ranking, which would reorder the queue under these tests."""
     from labelapp.services.clips import clip_process
     from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.models import MLConfig
 
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
     made = []
     for i, freq in enumerate((600, 900, 1300)):
         outcome = clip_import(
