@@ -23,15 +23,20 @@ LEAD_ONLY = (selectors.LEAD,)
 
 
 def _overview(project) -> dict:
+    # The runs are read before the versions: a training's success and its new active version
+    # commit together, but each query sees what was committed when it ran, so read in the
+    # other order a poll could show the run succeeded beside no active version.
+    training_runs = list(project.training_runs.select_related("model_version")[:20])
+    prelabel_runs = list(project.prelabel_runs.all()[:10])
     versions = ModelVersion.objects.filter(project=project).exclude(
         status=ModelVersion.Status.EXTERNAL
     )
     return {
         "config": ml_config(project),
         "active": versions.filter(status=ModelVersion.Status.ACTIVE).first(),
-        "versions": versions[:50],
-        "training_runs": project.training_runs.select_related("model_version")[:20],
-        "prelabel_runs": project.prelabel_runs.all()[:10],
+        "versions": list(versions[:50]),
+        "training_runs": training_runs,
+        "prelabel_runs": prelabel_runs,
     }
 
 
