@@ -62,6 +62,20 @@ def _top(scores: np.ndarray, k: int, exclude: Any = None) -> np.ndarray:
     return order[:k]
 
 
+def _kcenter_start(
+    points: np.ndarray, centers: np.ndarray | None, candidates: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points as float64, candidate indices, each candidate's squared distance to its
+    nearest center, or to the points' mean when there are no centers)."""
+    pts = np.asarray(points, dtype=np.float64)
+    cand = np.arange(len(pts)) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    if len(cand) == 0:
+        return pts, cand, np.zeros(0)
+    if centers is not None and len(centers):
+        return pts, cand, _min_sq_dist(pts[cand], np.asarray(centers, dtype=np.float64))
+    return pts, cand, ((pts[cand] - pts.mean(axis=0)) ** 2).sum(-1)
+
+
 def kcenter_greedy(
     points: np.ndarray,
     k: int,
@@ -80,14 +94,10 @@ def kcenter_greedy(
     Returns:
         Up to k indices into ``points``, in pick order.
     """
-    pts = np.asarray(points, dtype=np.float64)
-    cand = np.arange(len(pts)) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    pts, cand, d = _kcenter_start(points, centers, candidates)
     if len(cand) == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64)
-    if centers is not None and len(centers):
-        d = _min_sq_dist(pts[cand], np.asarray(centers, dtype=np.float64))
-    else:
-        d = ((pts[cand] - pts.mean(axis=0)) ** 2).sum(-1)
+    if centers is None or not len(centers):
         d = np.where(d == d.max(), np.inf, d)  # force the farthest-from-mean point first
     picked: list[int] = []
     for _ in range(min(k, len(cand))):
@@ -110,14 +120,9 @@ def kcenter_greedy_balanced(
     candidate is farthest), and is that group's candidate farthest from all centers so far.
     A batch then asks about every class the model sees in the pool, not only the pair it
     confuses most."""
-    pts = np.asarray(points, dtype=np.float64)
-    cand = np.arange(len(pts)) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    pts, cand, d = _kcenter_start(points, centers, candidates)
     if len(cand) == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64)
-    if centers is not None and len(centers):
-        d = _min_sq_dist(pts[cand], np.asarray(centers, dtype=np.float64))
-    else:
-        d = ((pts[cand] - pts.mean(axis=0)) ** 2).sum(-1)
     g = np.asarray(groups)[cand]
     members = {n: np.flatnonzero(g == n) for n in np.unique(g).tolist()}
     count = dict.fromkeys(members, 0)

@@ -39,6 +39,16 @@ _FORMAT_EXTENSION = {"WAV": "wav", "WAVEX": "wav", "FLAC": "flac", "OGG": "ogg",
 _HASH_BLOCK = 1024 * 1024  # bytes
 JOB_SAVE_EVERY = 10  # files between progress writes of a job row
 JOB_SAVE_EVERY_S = 30.0  # ... or seconds, whichever comes first (big files, a slow store)
+# What recording a file's outcome changes on its job (import_job_record, import_job_add).
+JOB_PROGRESS_FIELDS = [
+    "processed",
+    "imported",
+    "duplicates",
+    "rejected",
+    "report",
+    "total",
+    "updated_at",
+]
 ENQUEUE_BATCH = 25  # clips per processing message: fewer, fuller messages for big batches
 # A running import writes progress every JOB_SAVE_EVERY files; this long without means its
 # process is gone. Files already imported stay; importing the same paths again skips them.
@@ -377,17 +387,7 @@ def import_job_record(job: ImportJob, outcome: FileOutcome, *, save: bool = True
     job.total = max(job.total, job.processed)
     job.updated_at = timezone.now()
     if save:
-        job.save(
-            update_fields=[
-                "processed",
-                "imported",
-                "duplicates",
-                "rejected",
-                "report",
-                "total",
-                "updated_at",
-            ]
-        )
+        job.save(update_fields=JOB_PROGRESS_FIELDS)
 
 
 def import_job_add(job: ImportJob, outcomes: list[FileOutcome]) -> ImportJob:
@@ -400,17 +400,7 @@ def import_job_add(job: ImportJob, outcomes: list[FileOutcome]) -> ImportJob:
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
         for outcome in outcomes:
             import_job_record(locked, outcome, save=False)
-        locked.save(
-            update_fields=[
-                "processed",
-                "imported",
-                "duplicates",
-                "rejected",
-                "report",
-                "total",
-                "updated_at",
-            ]
-        )
+        locked.save(update_fields=JOB_PROGRESS_FIELDS)
         if locked.status == ImportJob.Status.RUNNING and locked.processed >= locked.total:
             import_job_finish(locked)
     return locked
