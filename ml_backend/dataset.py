@@ -13,6 +13,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from labelapp.chunks import id_chunks
 from labelapp.models import Annotation, Clip, Project
 from ml_backend.features import FeatureConfig, load_or_compute, load_or_compute_many
 from ontology.models import Label
@@ -87,22 +88,28 @@ def clip_label_ids(project: Project) -> dict[int, list[int]]:
     """
     per_annotation: dict[int, set[int]] = defaultdict(set)
     clip_of: dict[int, int] = {}
-    annotations = Annotation.objects.filter(
-        clip__project=project, clip__status=Clip.Status.READY, status__in=LABELED_STATUSES
-    ).values_list("id", "clip_id")
-    for ann_id, clip_id in annotations:
+    # The same conditions as joins in each query: a list of every annotation id as parameters
+    # would pass SQLite's limit on a large project.
+    counted = {
+        "clip__project": project,
+        "clip__status": Clip.Status.READY,
+        "status__in": LABELED_STATUSES,
+    }
+    for ann_id, clip_id in Annotation.objects.filter(**counted).values_list("id", "clip_id"):
         clip_of[ann_id] = clip_id
         per_annotation[ann_id]
     from labelapp.models import ClipLabel, SegmentLabel
 
-    for ann_id, label_id in ClipLabel.objects.filter(annotation_id__in=clip_of).values_list(
-        "annotation_id", "label_id"
-    ):
-        per_annotation[ann_id].add(label_id)
+    for ann_id, label_id in ClipLabel.objects.filter(
+        **{f"annotation__{k}": v for k, v in counted.items()}
+    ).values_list("annotation_id", "label_id"):
+        if ann_id in clip_of:  # counted between the reads
+            per_annotation[ann_id].add(label_id)
     for ann_id, label_id in SegmentLabel.objects.filter(
-        segment__annotation_id__in=clip_of
+        **{f"segment__annotation__{k}": v for k, v in counted.items()}
     ).values_list("segment__annotation_id", "label_id"):
-        per_annotation[ann_id].add(label_id)
+        if ann_id in clip_of:
+            per_annotation[ann_id].add(label_id)
     votes: dict[int, list[set[int]]] = defaultdict(list)
     for ann_id in sorted(per_annotation):
         if per_annotation[ann_id]:
@@ -135,7 +142,11 @@ def labeled_set(project: Project) -> LabeledSet:
     for lid in classes:
         parent = rows[lid].parent_id
         parents.append(index.get(parent, -1) if multi else -1)
-    clips = list(Clip.objects.filter(pk__in=labels_by_clip).order_by("id"))
+    clips = [
+        clip
+        for chunk in id_chunks(sorted(labels_by_clip))
+        for clip in Clip.objects.filter(pk__in=chunk).order_by("id")
+    ]
     if multi:
         targets = np.zeros((len(clips), len(classes)), dtype=np.float32)
         for i, clip in enumerate(clips):

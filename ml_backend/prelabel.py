@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
+from labelapp.chunks import id_chunks
 from labelapp.durability import recomputable_writes
 from labelapp.models import Clip, Project
 from labelapp.queueing import enqueue_on_commit
@@ -289,11 +290,13 @@ def rank_from_predictions(
     strategy_name = MLConfig.objects.get_or_create(project=project)[0].strategy
     strategy = get_strategy(strategy_name)
     classes = [str(c) for c in version.classes]
+    columns = ("clip_id", "clip_scores", "embedding", "uncertainty")
     stored = {
         clip_id: (scores, embedding, uncertainty)
+        for chunk in id_chunks(ids)
         for clip_id, scores, embedding, uncertainty in Prediction.objects.filter(
-            model_version=version, clip_id__in=ids
-        ).values_list("clip_id", "clip_scores", "embedding", "uncertainty")
+            model_version=version, clip_id__in=chunk
+        ).values_list(*columns)
         if embedding
     }
     missing = [i for i in ids if i not in stored]
@@ -301,9 +304,10 @@ def rank_from_predictions(
         score_clips(project, version, missing, diversity=False, seed=seed)
         stored.update(
             (clip_id, (scores, embedding, uncertainty))
+            for chunk in id_chunks(missing)
             for clip_id, scores, embedding, uncertainty in Prediction.objects.filter(
-                model_version=version, clip_id__in=missing
-            ).values_list("clip_id", "clip_scores", "embedding", "uncertainty")
+                model_version=version, clip_id__in=chunk
+            ).values_list(*columns)
         )
     ids = [i for i in ids if i in stored]
     if not ids:

@@ -298,3 +298,124 @@ def test_model_vs_humans_multi_label_micro_f1(project, annotator):
     assert (entry["precision"], entry["recall"], entry["f1"]) == (0.75, 0.75, 0.75)
     assert entry["exact_match"] == 0.0
     assert entry["suggestions"]["acceptance_rate"] is None
+
+
+# --- large projects: counted patterns and long id lists ------------------------------------
+
+
+def test_weighted_fleiss_and_alpha_equal_the_tables_with_rows_repeated():
+    """A table of distinct rows with counts is the same table as the rows repeated."""
+    rows = [[3, 0], [2, 1], [0, 3], [1, 2], [0, 2]]
+    counts = [4, 1, 7, 2, 3]
+    repeated = [r for r, n in zip(rows, counts, strict=True) for _ in range(n)]
+    assert fleiss_kappa(rows, weights=counts) == pytest.approx(fleiss_kappa(repeated))
+    units = [["A", "A", "A"], ["A", "B"], ["B", "B", "C"], ["C"]]
+    weights = [3, 2, 5, 4]
+    listed = [u for u, n in zip(units, weights, strict=True) for _ in range(n)]
+    assert krippendorff_alpha_nominal(units, weights=weights) == pytest.approx(
+        krippendorff_alpha_nominal(listed)
+    )
+    assert fleiss_kappa(rows, weights=[0, 0, 0, 0, 0]) is None
+
+
+def test_multi_label_figures_equal_those_of_every_unit_listed(project, make_user):
+    """Units that nobody said "yes" to are counted, not listed: the overall kappa, alpha and
+    observed agreement, and each label's kappa, must equal those computed from every
+    clip x label unit written out (four annotators, 30 clips, random label sets)."""
+    import random
+
+    from labelapp.services.agreement import _expand
+    from labelapp.services.agreement_stats import _pairwise_agreement
+
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = 4
+    project.save()
+    paths = ["a/x", "a/y", "b/z", "c", "d"]
+    for path in paths:
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    users = [make_user(f"r{i}") for i in range(4)]
+    for user in users:
+        membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    rng = random.Random(7)
+    chosen: dict[int, dict[int, set[str]]] = {}
+    for clip in ready_clips(project, 30):
+        for user in rng.sample(users, rng.randint(2, 4)):
+            labels = rng.sample(paths, rng.randint(1, 2))
+            annotation_submit(clip=clip, user=user, clip_labels=labels)
+            chosen.setdefault(clip.pk, {})[user.pk] = _expand(labels)
+
+    report = project_agreement(project)
+
+    universe = sorted({p for sets in chosen.values() for s in sets.values() for p in s})
+    units = [[p in s for s in sets.values()] for sets in chosen.values() for p in universe]
+    table = [[sum(u), len(u) - sum(u)] for u in units]
+    overall = report["overall"]["clip_labels"]
+    assert overall["n_units"] == len(units) == 30 * len(universe)
+    assert overall["fleiss_kappa"] == pytest.approx(fleiss_kappa(table), abs=1e-4)
+    assert overall["krippendorff_alpha"] == pytest.approx(
+        krippendorff_alpha_nominal(units), abs=1e-4
+    )
+    observed = sum(_pairwise_agreement(u) for u in units) / len(units)
+    assert overall["observed_agreement"] == pytest.approx(observed, abs=1e-4)
+    for row in report["labels"]:
+        rows = [[sum(row["label"] in s for s in sets.values()), 0] for sets in chosen.values()]
+        for r, sets in zip(rows, chosen.values(), strict=True):
+            r[1] = len(sets) - r[0]
+        assert row["n_clips"] == sum(1 for r in rows if r[0])
+        assert row["kappa"] == pytest.approx(fleiss_kappa(rows), abs=1e-4), row["label"]
+
+
+@pytest.fixture
+def few_sql_parameters(db):
+    """SQLite allowing 200 parameters per statement (its limit was 999 before 3.32; builds
+    differ), to find queries whose parameters grow with the project."""
+    import sqlite3
+
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("a limit on a statement's parameters is SQLite's (PostgreSQL: 65,535)")
+    connection.ensure_connection()
+    raw = connection.connection
+    before = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    yield lambda: raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 200)
+    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+
+
+def test_agreement_and_the_training_set_of_a_large_project_fit_sqlites_limit(
+    project, make_user, few_sql_parameters
+):
+    """300 annotations on 150 clips, with at most 200 parameters a statement: the agreement
+    report, the model report and the training set read them all, without one parameter per
+    annotation or clip (before: `annotation_id__in=` every id, 'too many SQL variables')."""
+    from ml_backend.dataset import clip_label_ids, labeled_set
+
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = 2
+    project.save()
+    label_get_or_create_path(ontology=project.ontology, path="A")
+    label_get_or_create_path(ontology=project.ontology, path="B")
+    users = [make_user(f"big-{i}") for i in range(2)]
+    for user in users:
+        membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    clips = ready_clips(project, 150)
+    for i, clip in enumerate(clips):
+        for j, user in enumerate(users):
+            annotation_submit(clip=clip, user=user, clip_labels=["A" if (i + j) % 3 else "B"])
+    version = _version(project)
+    label_a = project.ontology.labels.get(path="A")
+    Prediction.objects.bulk_create(
+        Prediction(clip=clip, model_version=version, clip_scores={str(label_a.pk): 0.9})
+        for clip in clips
+    )
+
+    few_sql_parameters()
+    report = project_agreement(project)
+    truth = clip_label_ids(project)
+    training = labeled_set(project)
+    models = model_vs_humans(project)
+
+    assert report["overall"]["n_clips"] == 150 and report["overall"]["n_annotations"] == 300
+    assert len(truth) == 150 and len(training.clips) == 150
+    assert models["versions"][0]["n_clips"] == 150

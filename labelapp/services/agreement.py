@@ -14,9 +14,9 @@ are compared as they are.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable
 from itertools import combinations
 
+from labelapp.chunks import id_chunks
 from labelapp.models import Annotation, ClipLabel, Project, SegmentLabel
 from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
     _binary_kappa,
@@ -50,19 +50,27 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 def _annotation_rows(project: Project) -> dict[int, dict]:
     """One entry per counted annotation: clip, annotator, clip label paths, segment items
-    (start, end, channel, label path). Three queries whatever the project's size."""
+    (start, end, channel, label path). Three queries whatever the project's size, each a join
+    on the same conditions (a list of every annotation id as parameters would pass SQLite's
+    limit on a large project)."""
+    counted = {
+        "clip__project": project,
+        "status__in": HUMAN_STATUSES,
+        "source": Annotation.Source.MANUAL,
+    }
     rows = {
         a["id"]: {**a, "labels": [], "segments": []}
-        for a in Annotation.objects.filter(
-            clip__project=project, status__in=HUMAN_STATUSES, source=Annotation.Source.MANUAL
-        ).values("id", "clip_id", "clip__original_name", "annotator_id", "annotator__username")
+        for a in Annotation.objects.filter(**counted).values(
+            "id", "clip_id", "clip__original_name", "annotator_id", "annotator__username"
+        )
     }
-    for ann_id, path in ClipLabel.objects.filter(annotation_id__in=rows).values_list(
-        "annotation_id", "label__path"
-    ):
-        rows[ann_id]["labels"].append(path)
+    for ann_id, path in ClipLabel.objects.filter(
+        **{f"annotation__{k}": v for k, v in counted.items()}
+    ).values_list("annotation_id", "label__path"):
+        if ann_id in rows:  # counted between the two reads
+            rows[ann_id]["labels"].append(path)
     for ann_id, start, end, channel, path in SegmentLabel.objects.filter(
-        segment__annotation_id__in=rows
+        **{f"segment__annotation__{k}": v for k, v in counted.items()}
     ).values_list(
         "segment__annotation_id",
         "segment__start",
@@ -70,7 +78,8 @@ def _annotation_rows(project: Project) -> dict[int, dict]:
         "segment__channel",
         "label__path",
     ):
-        rows[ann_id]["segments"].append((start, end, channel, path))
+        if ann_id in rows:
+            rows[ann_id]["segments"].append((start, end, channel, path))
     return rows
 
 
@@ -112,8 +121,8 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
     from labelapp.models import Clip
 
     adjudication = set(
-        Clip.objects.filter(pk__in=compared, needs_adjudication=True).values_list("pk", flat=True)
-    )
+        Clip.objects.filter(project=project, needs_adjudication=True).values_list("pk", flat=True)
+    ) & set(compared)
 
     # Clip-label values per (clip, annotator): a path (single) or an expanded set (multi).
     values: dict[int, dict[int, object]] = {}
@@ -132,16 +141,28 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
         sorted({p for vals in values.values() for v in vals.values() for p in v}) if multi else []
     )
 
-    def binary_units(cid: int) -> list[tuple[Hashable, dict[int, bool]]]:
-        return [((cid, p), {u: p in v for u, v in values[cid].items()}) for p in universe]
+    # Per clip: how many of its annotators chose each label (a path, or in multi-label
+    # projects each path of the expanded sets), and how many annotators it has.
+    chose: dict[int, Counter] = {
+        cid: Counter(p for v in vals.values() for p in (v if multi else (v,)))
+        for cid, vals in values.items()
+    }
 
-    # Units for the overall kappa/alpha: {annotator: value}.
-    units: list[dict[int, Hashable]] = []
-    for cid in values:
+    # Units for the overall kappa/alpha, as patterns (a unit's values, sorted: the figures
+    # depend on nothing else) and how many units have each. Single-label: one unit per clip.
+    # Multi-label: one per clip x label of the universe, "this label applies" per annotator;
+    # the labels nobody chose on a clip are all "no" and are counted, not listed.
+    patterns: Counter = Counter()
+    for cid, vals in values.items():
+        m = len(vals)
         if multi:
-            units.extend(u for _, u in binary_units(cid))
+            for n_yes in chose[cid].values():
+                patterns[(False,) * (m - n_yes) + (True,) * n_yes] += 1
+            patterns[(False,) * m] += len(universe) - len(chose[cid])
         else:
-            units.append(values[cid])
+            patterns[tuple(sorted(vals.values()))] += 1
+    patterns = Counter({pattern: n for pattern, n in patterns.items() if n})
+    n_units = sum(patterns.values())
 
     # Segment items per (clip, annotator) and pairwise tallies.
     seg_pairs: dict[int, list[tuple[int, int, dict]]] = {}
@@ -151,6 +172,8 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
         for cid, anns in compared.items():
             results = []
             for a, b in combinations(sorted(anns, key=lambda r: r["annotator_id"]), 2):
+                if not a["segments"] and not b["segments"]:
+                    continue  # nothing to match: no counts, no F1
                 res = segment_f1(a["segments"], b["segments"], iou=iou, per_label=True)
                 results.append((a["annotator_id"], b["annotator_id"], res))
                 for lab, counts in res["labels"].items():
@@ -201,18 +224,31 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
         set(universe if multi else (v for vals in values.values() for v in vals.values()))
         | set(label_seg)
     )
+    # Fleiss' kappa of "this label applies" per label: rows (yes, no) per compared clip, as
+    # distinct rows with their counts; a clip where nobody chose the label is (0, m).
+    raters: Counter = Counter(len(vals) for vals in values.values())
+    rows_of: dict[str, Counter] = defaultdict(Counter)
+    for cid, counts in chose.items():
+        m = len(values[cid])
+        for lab, yes in counts.items():
+            rows_of[lab][(yes, m)] += 1
     for lab in label_names:
-        table = []
-        for cid, vals in values.items():
-            yes = sum((lab in v) if multi else (v == lab) for v in vals.values())
-            table.append((cid, yes, len(vals) - yes))
-        used = [t for t in table if t[1] > 0]
+        used = rows_of.get(lab, Counter())
+        table = dict(used)
+        for m, n_clips in raters.items():
+            unused = n_clips - sum(n for (_, mm), n in used.items() if mm == m)
+            if unused:
+                table[(0, m)] = table.get((0, m), 0) + unused
         tp, fp, fn = label_seg.get(lab, (0, 0, 0))
         labels_out.append(
             {
                 "label": lab,
-                "n_clips": len(used),
-                "kappa": _round(fleiss_kappa([[y, n] for _, y, n in table])) if used else None,
+                "n_clips": sum(used.values()),
+                "kappa": _round(
+                    fleiss_kappa([[y, m - y] for y, m in table], weights=list(table.values()))
+                )
+                if used
+                else None,
                 "segment_f1": _round(_f1(tp, fp, fn)),
             }
         )
@@ -223,8 +259,11 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
     # Clips each pair of annotators shares, in one pass over the clips (not pairs × clips).
     pair_clips: dict[tuple[int, int], list[int]] = defaultdict(list)
     pair_labelled: dict[tuple[int, int], list[int]] = defaultdict(list)
+    clips_of: Counter = Counter()
     for cid, anns in compared.items():
-        for a, b in combinations(sorted({r["annotator_id"] for r in anns}), 2):
+        ids = sorted({r["annotator_id"] for r in anns})
+        clips_of.update(ids)
+        for a, b in combinations(ids, 2):
             pair_clips[(a, b)].append(cid)
             if cid in values and a in values[cid] and b in values[cid]:
                 pair_labelled[(a, b)].append(cid)
@@ -271,9 +310,7 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
             {
                 "user_id": uid,
                 "username": names[uid],
-                "n_clips": sum(
-                    1 for anns in compared.values() if uid in {r["annotator_id"] for r in anns}
-                ),
+                "n_clips": clips_of[uid],
                 "agreement": _round(mean("agreement")),
                 "kappa": _round(mean("kappa")),
                 "segment_f1": _round(mean("segment_f1")),
@@ -283,9 +320,8 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
 
     # --- overall
     observed = None
-    if units:
-        per_unit = [_pairwise_agreement(list(u.values())) for u in units]
-        observed = sum(per_unit) / len(per_unit)
+    if n_units:
+        observed = sum(_pairwise_agreement(pt) * n for pt, n in patterns.items()) / n_units
     seg_tp = sum(t[0] for t in pair_seg.values())
     seg_fp = sum(t[1] for t in pair_seg.values())
     seg_fn = sum(t[2] for t in pair_seg.values())
@@ -300,13 +336,17 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
             "n_clips": len(compared),
             "n_annotations": sum(len(anns) for anns in compared.values()),
             "clip_labels": {
-                "n_units": len(units),
+                "n_units": n_units,
                 "observed_agreement": _round(observed),
-                "fleiss_kappa": _round(fleiss_kappa(_category_table(units))) if units else None,
-                "krippendorff_alpha": _round(
-                    krippendorff_alpha_nominal([list(u.values()) for u in units])
+                "fleiss_kappa": _round(
+                    fleiss_kappa(_category_table(list(patterns)), weights=list(patterns.values()))
                 )
-                if units
+                if n_units
+                else None,
+                "krippendorff_alpha": _round(
+                    krippendorff_alpha_nominal(list(patterns), weights=list(patterns.values()))
+                )
+                if n_units
                 else None,
             },
             "segments": {
@@ -319,13 +359,14 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
     }
 
 
-def _category_table(units: list[dict]) -> list[list[int]]:
-    categories = sorted({v for u in units for v in u.values()}, key=str)
+def _category_table(units: list[tuple]) -> list[list[int]]:
+    """Counts per category (columns: the values in any unit, sorted) for each unit's values."""
+    categories = sorted({v for u in units for v in u}, key=str)
     index = {c: i for i, c in enumerate(categories)}
     table = []
     for u in units:
         row = [0] * len(categories)
-        for v in u.values():
+        for v in u:
             row[index[v]] += 1
         table.append(row)
     return table
@@ -389,9 +430,13 @@ def model_vs_humans(project: Project, model_version=None) -> dict:
     feedback = _feedback_by_version(project)
     out = []
     for version in versions:
-        preds = Prediction.objects.filter(model_version=version, clip_id__in=truth).values_list(
-            "clip_id", "clip_scores"
-        )
+        preds = [
+            row
+            for chunk in id_chunks(truth)
+            for row in Prediction.objects.filter(
+                model_version=version, clip_id__in=chunk
+            ).values_list("clip_id", "clip_scores")
+        ]
         pairs: list[tuple[set[str], set[str]]] = []  # (human, predicted) per clip
         for clip_id, scores in preds:
             scored = [

@@ -19,24 +19,37 @@ def _pairwise_agreement(values: Sequence[Hashable]) -> float:
     return sum(a == b for a, b in pairs) / len(pairs)
 
 
-def fleiss_kappa(table: Sequence[Sequence[int]]) -> float | None:
+def fleiss_kappa(
+    table: Sequence[Sequence[int]], weights: Sequence[float] | None = None
+) -> float | None:
     """Fleiss' kappa of a subjects × categories table of counts (`table[i][j]`: raters who put
     subject i in category j).
 
     Subjects may have different numbers of raters (each at least 2): P_i is then computed
     with the subject's own n_i, and the category shares p_j pool every rating. With a
-    constant n this is exactly Fleiss (1971). None when undefined: no subject with two
-    raters, or every rating in one category (chance agreement is 1).
+    constant n this is exactly Fleiss (1971). `weights[i]` counts row i that many times
+    (a table of distinct rows and how often each occurs: the same kappa as the table with
+    the rows repeated). None when undefined: no subject with two raters, or every rating in
+    one category (chance agreement is 1).
     """
-    rows = [list(r) for r in table if sum(r) >= 2]
+    w_all = [1.0] * len(table) if weights is None else list(weights)
+    rows, w = [], []
+    for r, wi in zip(table, w_all, strict=True):
+        if sum(r) >= 2 and wi > 0:
+            rows.append(list(r))
+            w.append(wi)
     if not rows:
         return None
-    total = sum(sum(r) for r in rows)
+    total = sum(wi * sum(r) for r, wi in zip(rows, w, strict=True))
     k = max(len(r) for r in rows)
-    p = [sum(r[j] for r in rows if j < len(r)) / total for j in range(k)]
-    p_bar = sum((sum(x * x for x in r) - sum(r)) / (sum(r) * (sum(r) - 1)) for r in rows) / len(
-        rows
-    )
+    p = [
+        sum(wi * r[j] for r, wi in zip(rows, w, strict=True) if j < len(r)) / total
+        for j in range(k)
+    ]
+    p_bar = sum(
+        wi * (sum(x * x for x in r) - sum(r)) / (sum(r) * (sum(r) - 1))
+        for r, wi in zip(rows, w, strict=True)
+    ) / sum(w)
     p_e = sum(x * x for x in p)
     if math.isclose(p_e, 1.0):
         return None
@@ -72,23 +85,31 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
     return (p_o - p_e) / (1 - p_e)
 
 
-def krippendorff_alpha_nominal(units: Sequence[Sequence[Hashable]]) -> float | None:
+def krippendorff_alpha_nominal(
+    units: Sequence[Sequence[Hashable]], weights: Sequence[float] | None = None
+) -> float | None:
     """Krippendorff's alpha for nominal data. `units[u]` lists the values the raters gave
     unit u (missing ratings simply left out); units with fewer than two values are not
-    pairable and are dropped.
+    pairable and are dropped. `weights[u]` counts unit u that many times.
 
     With o_ck the coincidence matrix (each ordered pair of values within a unit adds
     1 / (m_u - 1)), n_c = Σ_k o_ck and n = Σ_c n_c:
     alpha = 1 - (n - 1) · Σ_{c≠k} o_ck / Σ_{c≠k} n_c·n_k. None when undefined (fewer than two
     pairable values, or one value only).
     """
+    w_all = [1.0] * len(units) if weights is None else list(weights)
     coincidences: Counter = Counter()
-    for unit in units:
+    for unit, wu in zip(units, w_all, strict=True):
         m = len(unit)
-        if m < 2:
+        if m < 2 or wu <= 0:
             continue
-        for i, j in ((i, j) for i in range(m) for j in range(m) if i != j):
-            coincidences[(unit[i], unit[j])] += 1 / (m - 1)
+        # ordered pairs of values: m_c · m_k between values, m_c · (m_c − 1) within one
+        counts = Counter(unit)
+        for c, mc in counts.items():
+            for k, mk in counts.items():
+                pairs = mc * (mc - 1) if c == k else mc * mk
+                if pairs:
+                    coincidences[(c, k)] += wu * pairs / (m - 1)
     n_c: Counter = Counter()
     for (c, _), v in coincidences.items():
         n_c[c] += v
@@ -118,8 +139,6 @@ def segment_matches(
     (equal, or either None: all channels) and IoU ≥ `iou`. Each segment matches at most once;
     the matching is a maximum one (Hungarian), ties broken by the larger total IoU. Items are
     (start, end, channel, label)."""
-    from scipy.optimize import linear_sum_assignment
-
     if not a or not b:
         return []
     eligible: dict[tuple[int, int], float] = {}
@@ -132,6 +151,8 @@ def segment_matches(
                 eligible[(i, j)] = overlap
     if not eligible:
         return []
+    from scipy.optimize import linear_sum_assignment
+
     # A match is worth more than any sum of IoUs, so the assignment maximises the count first.
     bonus = len(a) + len(b) + 1
     cost = [[0.0] * len(b) for _ in a]
