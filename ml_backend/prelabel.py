@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from labelapp.chunks import id_chunks
 from labelapp.durability import recomputable_writes
-from labelapp.models import Clip, Project
+from labelapp.models import Annotation, Clip, Project
 from labelapp.queueing import enqueue_on_commit
 from ml_backend import tasks
 from ml_backend.dataset import clips_features, feature_config_for
@@ -269,6 +269,7 @@ def score_clips(
         ),
         multi_label=multi,
         seed=seed,
+        passed=_passed_indices(project, all_ids) if name in BATCH_DIVERSE else None,
     )
     if before_priorities is not None:
         before_priorities()
@@ -335,6 +336,7 @@ def rank_from_predictions(
         labeled_embeddings=labeled,
         multi_label=multi,
         seed=seed,
+        passed=_passed_indices(project, ids) if strategy_name in BATCH_DIVERSE else None,
     )
     if before_priorities is not None:
         before_priorities()
@@ -386,6 +388,20 @@ def _labeled_embeddings_of(project: Project, version: ModelVersion) -> np.ndarra
         return None
 
 
+def _passed_indices(project: Project, ids: list[int]) -> np.ndarray:
+    """Positions in `ids` of clips an annotator skipped. A batch of diverse picks leaves them
+    out: a clip someone passed on is often one nobody can label (noise, an unknown sound),
+    and its place at the head of the queue, and the picks near it that k-center gives up
+    for it, would be spent on nothing. It still waits in the queue by its score, for the
+    other annotators."""
+    skipped = set(
+        Annotation.objects.filter(
+            clip__project=project, status=Annotation.Status.SKIPPED
+        ).values_list("clip_id", flat=True)
+    )
+    return np.asarray([i for i, clip_id in enumerate(ids) if clip_id in skipped], dtype=np.int64)
+
+
 def _margin_like(probs: np.ndarray) -> np.ndarray:
     top2 = np.sort(probs, axis=1)[:, -2:] if probs.shape[1] > 1 else np.zeros((len(probs), 2))
     return 1.0 - (top2[:, 1] - top2[:, 0])
@@ -401,10 +417,12 @@ def _priorities(
     labeled_embeddings: np.ndarray | None = None,
     multi_label: bool = False,
     seed: int = 0,
+    passed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Priority per clip, higher first: the strategy's score, so clips scored in different
     batches compare. Batch-diversity strategies put their picks at the head of the queue
-    (PICKED_BASE and up), in pick order; the rest follow by score."""
+    (PICKED_BASE and up), in pick order; the rest follow by score. Clips at indices `passed`
+    (an annotator skipped them) are not picked: they keep their place by score."""
     priorities = np.asarray(scores, dtype=np.float64).copy()
     if name in BATCH_DIVERSE:
         k = min(DIVERSE_PICKS, len(scores))
@@ -415,6 +433,7 @@ def _priorities(
             labeled_embeddings=labeled_embeddings,
             multi_label=multi_label,
             seed=seed,
+            exclude=passed if passed is not None else [],
         )
         for rank, index in enumerate(picks):
             priorities[index] = PICKED_BASE + (k - rank)
@@ -465,7 +484,9 @@ def _cold_start(run: PrelabelRun) -> None:
         feats.extend(summary_features(f) for f in batch)
     cache_writes_wait()
     picks = get_strategy("cold_start").select(
-        min(DIVERSE_PICKS, len(clips)), features=np.stack(feats)
+        min(DIVERSE_PICKS, len(clips)),
+        features=np.stack(feats),
+        exclude=_passed_indices(project, [c.pk for c in clips]),
     )
     priorities = np.zeros(len(clips))
     for rank, index in enumerate(picks):

@@ -27,9 +27,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from labelapp.chunks import id_chunks
 from labelapp.errors import DomainError
 from labelapp.models import Clip, Membership, Project
-from labelapp.services.annotations import annotation_submit
+from labelapp.services.annotations import annotation_skip, annotation_submit
 from labelapp.services.clips import clip_process
 from labelapp.services.imports import ImportItem, import_job_create, import_run
 from labelapp.services.manifests import items_from_csv
@@ -256,6 +257,12 @@ def _simulate_one(
         order = list(range(len(oracle.items)))
         random.Random(repeat).shuffle(order)  # one import order per repeat, shared by strategies
         answers, held_out = _import_pool(sim, oracle, order, user, with_test=config.test_in_project)
+        # The oracle cannot answer the test clips: it passes on them (`skipped`), as an
+        # annotator passes on what they cannot label. They leave its queue and every batch of
+        # diverse picks, and stay unlabeled clips for training to adapt to.
+        for chunk in id_chunks(sorted(held_out)):
+            for clip in Clip.objects.filter(pk__in=chunk):
+                annotation_skip(clip=clip, user=user)
         if strategy != BASELINE:  # the baseline labels in (shuffled) import order
             prelabel_execute(prelabel_request(project=sim).pk)
         points: list[dict] = []
@@ -263,10 +270,7 @@ def _simulate_one(
         while used < config.budget:
             started = time.monotonic()
             want = min(config.round_size(used), config.budget - used)
-            queue = clips_available_to(sim, user, timezone.now())
-            if held_out:  # the annotators' queue holds them; the oracle passes them by
-                queue = queue.exclude(pk__in=held_out)
-            clips = list(queue[:want])
+            clips = list(clips_available_to(sim, user, timezone.now())[:want])
             if not clips:
                 break
             for clip in clips:

@@ -137,3 +137,35 @@ def test_hybrid_heads_the_queue_with_what_the_labeled_clips_do_not_cover():
     )
     assert int(np.argmax(covered)) == 1
     assert (covered >= prelabel.PICKED_BASE).all()
+
+
+def test_a_batch_of_diverse_picks_leaves_out_what_an_annotator_passed_on():
+    """The two farthest clips were skipped: the picks take the others, and the skipped ones
+    keep their place by score, below every pick."""
+    from ml_backend.uncertainty import get_strategy
+
+    embeddings = np.array([[10.0, 0.0], [9.0, 1.0], [0.0, 6.0], [0.0, 0.0], [1.0, 1.0]])
+    probs = np.full((5, 2), 0.5)
+    scores = np.array([0.9, 0.8, 0.1, 0.2, 0.3])
+    for name in ("hybrid", "kcenter", "badge"):
+        priorities = prelabel._priorities(
+            name, get_strategy(name), scores, probs, embeddings, passed=np.array([0, 1])
+        )
+        assert (priorities[[0, 1]] == scores[[0, 1]]).all(), name
+        assert (priorities[2:] >= prelabel.PICKED_BASE).all(), name
+
+
+@pytest.mark.django_db
+def test_the_ranker_finds_the_clips_an_annotator_skipped(project, annotator, lead):
+    from labelapp.services.annotations import annotation_skip, annotation_submit
+    from ontology.services import label_get_or_create_path
+
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    ids = _clips(project, 5)
+    annotation_skip(clip=Clip.objects.get(pk=ids[1]), user=annotator)
+    annotation_skip(clip=Clip.objects.get(pk=ids[3]), user=lead)
+    annotation_submit(clip=Clip.objects.get(pk=ids[4]), user=annotator, clip_labels=["birds/robin"])
+    # positions in the list it is given, whatever its order
+    assert prelabel._passed_indices(project, ids).tolist() == [1, 3]
+    assert prelabel._passed_indices(project, ids[::-1]).tolist() == [1, 3]
+    assert prelabel._passed_indices(project, [ids[0], ids[4]]).tolist() == []

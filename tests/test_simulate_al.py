@@ -11,9 +11,10 @@ import pytest
 import soundfile as sf
 from django.core.management import CommandError, call_command
 
-from labelapp.models import Clip, Project
+from labelapp.models import Annotation, Clip, Project
 from labelapp.services.projects import project_create
 from ml_backend.models import MLConfig, TrainingRun
+from ml_backend.prelabel import PICKED_BASE
 from ontology.services import label_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -211,7 +212,7 @@ def test_test_clips_in_the_project_are_adapted_to_but_never_answered(
         "Tones",
         "--manifest", str(pool),
         "--test-manifest", str(test),
-        "--strategy", "margin",
+        "--strategy", "hybrid",
         "--seed-size", "6",
         "--batch", "6",
         "--budget", "12",
@@ -230,12 +231,22 @@ def test_test_clips_in_the_project_are_adapted_to_but_never_answered(
             set(clips.filter(annotation_count=0).values_list("original_name", flat=True))
             >= test_names
         )
+        # The oracle passed on each test clip (skipped): no batch of diverse picks spends
+        # itself on them.
+        skipped = set(
+            Annotation.objects.filter(clip__project=sim, status="skipped").values_list(
+                "clip__original_name", flat=True
+            )
+        )
+        assert skipped == test_names
+        picked = clips.filter(priority__gte=PICKED_BASE).values_list("original_name", flat=True)
+        assert not set(picked) & test_names
         last = sim.model_versions.get(status="active")
         # The last round left 36 test clips unlabeled: training adapted to them.
         assert last.metrics["adapted_on_clips"] == 36
     result = json.loads((tmp_path / "out" / "learning_curves.json").read_text())
     assert result["settings"]["test_in_project"] is True
-    assert [p["labels"] for p in result["strategies"]["margin"]["repeats"][0]] == [6, 12]
+    assert [p["labels"] for p in result["strategies"]["hybrid"]["repeats"][0]] == [6, 12]
 
 
 def test_it_refuses_a_pool_without_labels(tones_project, tmp_path):
