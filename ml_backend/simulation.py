@@ -65,10 +65,10 @@ class SimulationConfig:
     repeats: int = 3
     growth: float = 0.0
     keep: bool = False  # keep the simulation projects (to inspect them) instead of deleting
-    # The test clips join each simulated project as unlabeled clips the oracle never answers,
-    # like recordings waiting there to be pre-labeled: training adapts to them (batch norm,
-    # self-training) as it adapts to any project's unlabeled clips. Off: the test set stays
-    # outside, unseen until it is scored.
+    # The test clips join each simulated project as unlabeled clips the oracle skips (never
+    # answered, never among a batch's diverse picks), like recordings waiting there to be
+    # pre-labeled: training adapts to them (batch norm, self-training) as it adapts to any
+    # project's unlabeled clips. Off: the test set stays outside, unseen until it is scored.
     test_in_project: bool = False
 
     def __post_init__(self) -> None:

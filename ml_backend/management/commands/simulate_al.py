@@ -52,8 +52,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--test-in-project",
             action="store_true",
-            help="the test clips join the simulated project unlabeled (never answered), like "
-            "recordings waiting to be pre-labeled: training adapts to them",
+            help="the test clips join the simulated project unlabeled, like recordings waiting "
+            "to be pre-labeled: training adapts to them; the oracle skips them (never answered "
+            "nor picked)",
         )
         parser.add_argument("--out", required=True, help="folder for the JSON and the PNG")
         parser.add_argument(
