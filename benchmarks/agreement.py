@@ -45,6 +45,8 @@ def _listed_figures(rows: dict, multi: bool) -> dict:
         units = [list(vals.values()) for vals in compared]
     categories = sorted({v for u in units for v in u}, key=str)
     table = [[u.count(c) for c in categories] for u in units]
+    if not units:
+        raise SystemExit("no clip has two annotations: nothing to compare")
     return {
         "n_units": len(units),
         "observed_agreement": sum(_pairwise_agreement(u) for u in units) / len(units),
@@ -128,10 +130,12 @@ def main() -> None:
     print(f"ratio (report / baseline): {service_s / listed_s:.2f}")
     for key, value in listed.items():
         mine = figures[key]
-        same = mine == value if key == "n_units" else abs(mine - value) < 1e-4
-        print(
-            f"  {key}: report {mine}, listed {round(value, 4)}: {'same' if same else 'DIFFERENT'}"
-        )
+        if mine is None or value is None or key == "n_units":
+            same = mine == value
+        else:
+            same = abs(mine - value) < 1e-4
+        shown = value if value is None else round(value, 4)
+        print(f"  {key}: report {mine}, listed {shown}: {'same' if same else 'DIFFERENT'}")
         if not same:
             raise SystemExit(f"{key} differs from the listed computation")
 

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
-from labelapp.chunks import id_chunks
+from labelapp.chunks import id_chunks, rows_per_statement
 from labelapp.durability import recomputable_writes
 from labelapp.models import Annotation, Clip, Project
 from labelapp.queueing import enqueue_on_commit
@@ -442,7 +442,8 @@ def _priorities(
 
 # Rows per UPDATE, each its own transaction: an UPDATE locks its rows until it commits, and
 # annotators' submissions (annotation_count) and the queue's claim wait for those locks; one
-# transaction over 100,000 clips held them for seconds. 4,000 parameters: under SQLite's limit.
+# transaction over 100,000 clips held them for seconds. 4,000 parameters: under SQLite's default
+# limit (fewer rows where a build sets it lower: `rows_per_statement`).
 PRIORITY_CHUNK = 2000
 
 
@@ -454,10 +455,11 @@ def _write_priorities(ids: list[int], priorities: np.ndarray) -> None:
     PostgreSQL and SQLite (3.33+) both accept this form."""
     table = connection.ops.quote_name(Clip._meta.db_table)
     cast = "::double precision" if connection.vendor == "postgresql" else ""
+    rows = rows_per_statement(2, PRIORITY_CHUNK)
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), PRIORITY_CHUNK):
-            chunk_ids = ids[start : start + PRIORITY_CHUNK]
-            chunk = priorities[start : start + PRIORITY_CHUNK]
+        for start in range(0, len(ids), rows):
+            chunk_ids = ids[start : start + rows]
+            chunk = priorities[start : start + rows]
             values = ",".join([f"(%s, %s{cast})"] * len(chunk_ids))
             params: list = []
             for clip_id, priority in zip(chunk_ids, chunk, strict=True):

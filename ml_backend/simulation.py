@@ -261,7 +261,7 @@ def _simulate_one(
         # annotator passes on what they cannot label. They leave its queue and every batch of
         # diverse picks, and stay unlabeled clips for training to adapt to.
         for chunk in id_chunks(sorted(held_out)):
-            for clip in Clip.objects.filter(pk__in=chunk):
+            for clip in Clip.objects.filter(pk__in=chunk).select_related("project__ontology"):
                 annotation_skip(clip=clip, user=user)
         if strategy != BASELINE:  # the baseline labels in (shuffled) import order
             prelabel_execute(prelabel_request(project=sim).pk)

@@ -318,15 +318,19 @@ def test_weighted_fleiss_and_alpha_equal_the_tables_with_rows_repeated():
     assert fleiss_kappa(rows, weights=[0, 0, 0, 0, 0]) is None
 
 
-def test_multi_label_figures_equal_those_of_every_unit_listed(project, make_user):
-    """Units that nobody said "yes" to are counted, not listed: the overall kappa, alpha and
-    observed agreement, and each label's kappa, must equal those computed from every
-    clip x label unit written out (four annotators, 30 clips, random label sets)."""
+@pytest.mark.parametrize("label_mode", ["multi", "single"])
+def test_figures_equal_those_of_every_unit_listed(project, make_user, label_mode):
+    """Units are counted as patterns, and in multi-label projects the clip x label units
+    nobody said "yes" to are counted, not listed: the overall kappa, alpha and observed
+    agreement, and each label's kappa, must equal those computed from every unit written
+    out (2-4 of four annotators per clip, 30 clips, random labels)."""
     import random
 
     from labelapp.services.agreement import _expand
     from labelapp.services.agreement_stats import _pairwise_agreement
 
+    multi = label_mode == "multi"
+    project.label_mode = label_mode
     project.annotation_mode = "clip"
     project.annotations_per_clip = 4
     project.save()
@@ -340,17 +344,21 @@ def test_multi_label_figures_equal_those_of_every_unit_listed(project, make_user
     chosen: dict[int, dict[int, set[str]]] = {}
     for clip in ready_clips(project, 30):
         for user in rng.sample(users, rng.randint(2, 4)):
-            labels = rng.sample(paths, rng.randint(1, 2))
+            labels = rng.sample(paths, rng.randint(1, 2) if multi else 1)
             annotation_submit(clip=clip, user=user, clip_labels=labels)
-            chosen.setdefault(clip.pk, {})[user.pk] = _expand(labels)
+            chosen.setdefault(clip.pk, {})[user.pk] = _expand(labels) if multi else set(labels)
 
     report = project_agreement(project)
 
     universe = sorted({p for sets in chosen.values() for s in sets.values() for p in s})
-    units = [[p in s for s in sets.values()] for sets in chosen.values() for p in universe]
-    table = [[sum(u), len(u) - sum(u)] for u in units]
+    if multi:
+        units = [[p in s for s in sets.values()] for sets in chosen.values() for p in universe]
+        table = [[sum(u), len(u) - sum(u)] for u in units]
+    else:
+        units = [[next(iter(s)) for s in sets.values()] for sets in chosen.values()]
+        table = [[u.count(p) for p in universe] for u in units]
     overall = report["overall"]["clip_labels"]
-    assert overall["n_units"] == len(units) == 30 * len(universe)
+    assert overall["n_units"] == len(units) == 30 * (len(universe) if multi else 1)
     assert overall["fleiss_kappa"] == pytest.approx(fleiss_kappa(table), abs=1e-4)
     assert overall["krippendorff_alpha"] == pytest.approx(
         krippendorff_alpha_nominal(units), abs=1e-4
@@ -385,9 +393,10 @@ def few_sql_parameters(db):
 def test_agreement_and_the_training_set_of_a_large_project_fit_sqlites_limit(
     project, make_user, few_sql_parameters
 ):
-    """300 annotations on 150 clips, with at most 200 parameters a statement: the agreement
+    """500 annotations on 250 clips, with at most 200 parameters a statement: the agreement
     report, the model report and the training set read them all, without one parameter per
-    annotation or clip (before: `annotation_id__in=` every id, 'too many SQL variables')."""
+    annotation or clip (before: `annotation_id__in=` every id, 'too many SQL variables'):
+    joins, or ids in chunks that fit the limit."""
     from ml_backend.dataset import clip_label_ids, labeled_set
 
     project.label_mode = "single"
@@ -399,7 +408,7 @@ def test_agreement_and_the_training_set_of_a_large_project_fit_sqlites_limit(
     users = [make_user(f"big-{i}") for i in range(2)]
     for user in users:
         membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
-    clips = ready_clips(project, 150)
+    clips = ready_clips(project, 250)
     for i, clip in enumerate(clips):
         for j, user in enumerate(users):
             annotation_submit(clip=clip, user=user, clip_labels=["A" if (i + j) % 3 else "B"])
@@ -416,6 +425,7 @@ def test_agreement_and_the_training_set_of_a_large_project_fit_sqlites_limit(
     training = labeled_set(project)
     models = model_vs_humans(project)
 
-    assert report["overall"]["n_clips"] == 150 and report["overall"]["n_annotations"] == 300
-    assert len(truth) == 150 and len(training.clips) == 150
-    assert models["versions"][0]["n_clips"] == 150
+    assert report["overall"]["n_clips"] == 250 and report["overall"]["n_annotations"] == 500
+    assert len(truth) == 250 and len(training.clips) == 250
+    assert [c.pk for c in training.clips] == sorted(c.pk for c in clips)
+    assert models["versions"][0]["n_clips"] == 250

@@ -162,10 +162,10 @@ def test_the_ranker_finds_the_clips_an_annotator_skipped(project, annotator, lea
 
     label_get_or_create_path(ontology=project.ontology, path="birds/robin")
     ids = _clips(project, 5)
-    annotation_skip(clip=Clip.objects.get(pk=ids[1]), user=annotator)
+    annotation_skip(clip=Clip.objects.get(pk=ids[0]), user=annotator)
     annotation_skip(clip=Clip.objects.get(pk=ids[3]), user=lead)
     annotation_submit(clip=Clip.objects.get(pk=ids[4]), user=annotator, clip_labels=["birds/robin"])
     # positions in the list it is given, whatever its order
-    assert prelabel._passed_indices(project, ids).tolist() == [1, 3]
-    assert prelabel._passed_indices(project, ids[::-1]).tolist() == [1, 3]
-    assert prelabel._passed_indices(project, [ids[0], ids[4]]).tolist() == []
+    assert prelabel._passed_indices(project, ids).tolist() == [0, 3]
+    assert prelabel._passed_indices(project, ids[::-1]).tolist() == [1, 4]
+    assert prelabel._passed_indices(project, [ids[1], ids[4]]).tolist() == []
