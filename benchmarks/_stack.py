@@ -53,6 +53,27 @@ def setup(name: str) -> Path:
     return var
 
 
+def synthesize_clips(project, n: int, duration: float = 1.0) -> list:
+    """`n` ready Clip rows of `project` with no audio behind them (for what reads rows only:
+    ranking, the queue, agreement), written in batches of 5,000."""
+    from labelapp.models import Clip
+
+    return Clip.objects.bulk_create(
+        (
+            Clip(
+                project=project,
+                file=f"clips/none/{i}.wav",
+                sha256=f"{i:064x}",
+                original_name=f"{i}.wav",
+                status=Clip.Status.READY,
+                duration=duration,
+            )
+            for i in range(n)
+        ),
+        batch_size=5000,
+    )
+
+
 class Worker:
     """`celery -A labelapp worker` as a child process, with its peak RSS sampled."""
 

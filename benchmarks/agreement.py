@@ -25,7 +25,7 @@ def _args() -> argparse.Namespace:
 
 def _listed_figures(rows: dict, multi: bool) -> dict:
     """The overall figures with every unit listed, from the service's own annotation rows."""
-    from labelapp.services.agreement import NONE_LABEL, _expand
+    from labelapp.services.agreement import NONE_LABEL, _category_table, _expand
     from labelapp.services.agreement_stats import (
         _pairwise_agreement,
         fleiss_kappa,
@@ -43,26 +43,24 @@ def _listed_figures(rows: dict, multi: bool) -> dict:
         units = [[p in v for v in vals.values()] for vals in compared for p in universe]
     else:
         units = [list(vals.values()) for vals in compared]
-    categories = sorted({v for u in units for v in u}, key=str)
-    table = [[u.count(c) for c in categories] for u in units]
     if not units:
         raise SystemExit("no clip has two annotations: nothing to compare")
     return {
         "n_units": len(units),
         "observed_agreement": sum(_pairwise_agreement(u) for u in units) / len(units),
-        "fleiss_kappa": fleiss_kappa(table),
+        "fleiss_kappa": fleiss_kappa(_category_table(units)),
         "krippendorff_alpha": krippendorff_alpha_nominal(units),
     }
 
 
 def main() -> None:
     args = _args()
-    from _stack import setup
+    from _stack import setup, synthesize_clips
 
     setup("agreement")
     from django.contrib.auth import get_user_model
 
-    from labelapp.models import Annotation, Clip, ClipLabel, Project
+    from labelapp.models import Annotation, ClipLabel, Project
     from labelapp.services.agreement import _annotation_rows, project_agreement
     from labelapp.services.projects import project_create
     from ontology.services import label_create
@@ -84,19 +82,7 @@ def main() -> None:
         f"{args.used} of {args.labels} labels in use: writing rows...",
         flush=True,
     )
-    clips = Clip.objects.bulk_create(
-        Clip(
-            project=project,
-            file=f"x/{i}.wav",
-            sha256=f"{i:064d}",
-            original_name=f"c{i}.wav",
-            duration=5.0,
-            sample_rate=16000,
-            channels=1,
-            status=Clip.Status.READY,
-        )
-        for i in range(args.clips)
-    )
+    clips = synthesize_clips(project, args.clips, duration=5.0)
     annotations = Annotation.objects.bulk_create(
         Annotation(clip=c, annotator=u) for c in clips for u in users
     )

@@ -157,25 +157,13 @@ def ranking_real(project, version, n: int) -> None:
 
 
 def _synthesize(n: int):
-    from labelapp.models import Clip
+    from _stack import synthesize_clips
+
     from labelapp.services.projects import project_create
 
     project = project_create(name=f"rank-bench-{os.getpid()}")
     started = time.perf_counter()
-    Clip.objects.bulk_create(
-        (
-            Clip(
-                project=project,
-                file=f"clips/none/{i}.wav",
-                sha256=f"{i:064x}",
-                original_name=f"{i}.wav",
-                status=Clip.Status.READY,
-                duration=1.0,
-            )
-            for i in range(n)
-        ),
-        batch_size=5000,
-    )
+    synthesize_clips(project, n)
     print(f"synthesized {n} clips in {time.perf_counter() - started:.1f} s")
     return project
 
