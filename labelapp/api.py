@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.files.storage import default_storage
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -17,6 +16,7 @@ from rest_framework.views import APIView
 from labelapp import selectors
 from labelapp.audio import peaks_window, render_spectrogram_png
 from labelapp.errors import DomainError, NotFound
+from labelapp.media import media_open
 from labelapp.models import Clip, ImportJob, Membership, Project
 from labelapp.serializers import (
     AnnotationOutSerializer,
@@ -230,7 +230,7 @@ class ClipAudioApi(APIView):
         """The original file, untouched, with HTTP Range support (206 Partial Content)."""
         clip = selectors.clip_for_user(request.user, clip_id)
         try:
-            fileobj = default_storage.open(clip.file.name, "rb")
+            fileobj = media_open(clip.file.name)
         except OSError:
             raise NotFound("the audio file of this clip is missing from the media store") from None
         ext = clip.file.name.rsplit(".", 1)[-1]
@@ -271,8 +271,8 @@ class ClipPeaksApi(APIView):
             )
         start, end = _window(clip, params.validated_data)
         with (
-            default_storage.open(clip.peaks_file, "rb") as peaks,
-            default_storage.open(clip.file.name, "rb") as audio,
+            media_open(clip.peaks_file) as peaks,
+            media_open(clip.file.name) as audio,
         ):
             try:
                 body = peaks_window(
@@ -298,7 +298,7 @@ class ClipSpectrogramApi(APIView):
         if clip.status != Clip.Status.READY:
             raise DomainError(f"the clip is {clip.status}", status=409, code="not_ready")
         start, end = _window(clip, params.validated_data)
-        with default_storage.open(clip.file.name, "rb") as audio:
+        with media_open(clip.file.name) as audio:
             try:
                 png = render_spectrogram_png(
                     audio,

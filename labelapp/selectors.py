@@ -158,14 +158,13 @@ OVERVIEW_BUCKETS = 2048
 
 
 def clip_overview_peaks(clip: Clip) -> dict | None:
-    from django.core.files.storage import default_storage
-
     from labelapp.audio import peaks_window
+    from labelapp.media import media_open
 
     if clip.status != Clip.Status.READY or not clip.peaks_file:
         return None
     try:
-        with default_storage.open(clip.peaks_file, "rb") as peaks:
+        with media_open(clip.peaks_file) as peaks:
             body = peaks_window(peaks, None, start=0.0, end=clip.duration, width=OVERVIEW_BUCKETS)
     except (OSError, ValueError):
         return None  # the workspace falls back to GET .../peaks

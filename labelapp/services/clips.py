@@ -71,8 +71,10 @@ def clip_process(clip_id: int) -> str:
 
 
 def _local_path(fileobj) -> str | None:
+    """The file's path on this machine, when the storage opened a local file. A remote file's
+    name is its key (relative), which must not be looked up in the working directory."""
     name = getattr(fileobj, "name", None)
-    if isinstance(name, str) and Path(name).is_file():
+    if isinstance(name, str) and Path(name).is_absolute() and Path(name).is_file():
         return name
     return None
 

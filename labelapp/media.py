@@ -1,0 +1,117 @@
+"""Reading part of a stored file without fetching all of it.
+
+django-storages' S3File downloads the whole object (into a temporary file) on its first read.
+The audio endpoint answers Range requests, the waveform's deep zoom decodes a few
+milliseconds, a spectrogram decodes its window and the workspace reads one level of the
+peaks: with S3File each of them would fetch the whole recording first, up to the upload
+limit, for every request. `media_open` gives those readers a seekable file that fetches only
+what they read, by HTTP Range; files of other storages (the local disk) come back as opened.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import BinaryIO
+
+from django.core.files.storage import default_storage
+
+# Bytes one GET fetches at least: a read of a few bytes (a header, a 100-byte Range) costs
+# one round trip, not one per read call.
+MIN_FETCH = 64 * 1024
+# Reads that go on where the last one ended double the next fetch up to this, so streaming
+# a whole recording takes few round trips and memory stays bounded.
+MAX_FETCH = 4 * 1024 * 1024
+
+
+def media_open(name: str) -> BinaryIO:
+    """The stored file `name`, opened for reading parts of it (seek and read).
+
+    FileNotFoundError (an OSError) when it is missing, as `default_storage.open` raises."""
+    fileobj = default_storage.open(name, "rb")
+    obj = _s3_object(fileobj)
+    if obj is None:
+        return fileobj
+    return RangedObjectReader(obj, size=obj.content_length, on_close=fileobj.close)
+
+
+def _s3_object(fileobj) -> object | None:
+    """The boto3 Object behind a django-storages S3File (loaded: its size is known)."""
+    try:
+        from storages.backends.s3 import S3File
+    except ImportError:  # the s3 extra is not installed: no S3 files
+        return None
+    return fileobj.obj if isinstance(fileobj, S3File) else None
+
+
+class RangedObjectReader(io.RawIOBase):
+    """A read-only, seekable file over an S3 object that fetches what is read with Range GETs.
+
+    Keeps the last fetched span: reads inside it cost nothing, a read right after it fetches
+    twice as much as the last time (up to MAX_FETCH), any other read starts at MIN_FETCH
+    again. A read returns as many bytes as asked for, fewer only at the end of the object."""
+
+    def __init__(self, obj, *, size: int, on_close: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self._obj = obj
+        self._size = size
+        self._on_close = on_close
+        self._pos = 0
+        self._start = 0  # offset of `_data` in the object
+        self._data = b""
+        self._fetch_size = MIN_FETCH
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self._size:
+            offset = self._pos - self._start
+            if not 0 <= offset < len(self._data):
+                self._fetch(len(view) - done)
+                offset = 0
+            n = min(len(view) - done, len(self._data) - offset)
+            view[done : done + n] = self._data[offset : offset + n]
+            done += n
+            self._pos += n
+        return done
+
+    def _fetch(self, wanted: int) -> None:
+        follows = bool(self._data) and self._pos == self._start + len(self._data)
+        self._fetch_size = min(2 * self._fetch_size, MAX_FETCH) if follows else MIN_FETCH
+        last = min(self._pos + max(wanted, self._fetch_size), self._size) - 1
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self._obj.get(Range=f"bytes={self._pos}-{last}")["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+        except (BotoCoreError, ClientError) as exc:
+            raise OSError(f"could not read {self._obj.key} from the media store: {exc}") from exc
+        if not data:  # shorter than its size said: replaced while being read
+            raise OSError(f"{self._obj.key} ended at byte {self._pos} of {self._size}")
+        self._start, self._data = self._pos, data
+
+    def close(self) -> None:
+        if not self.closed:
+            self._data = b""
+            if self._on_close is not None:
+                self._on_close()
+        super().close()
