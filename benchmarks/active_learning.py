@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import random
+import statistics
 import time
 from pathlib import Path
 
@@ -49,6 +50,13 @@ def _args() -> argparse.Namespace:
         "reference's), as in ml_fsdd: training adapts to them",
     )
     p.add_argument("--strategy", action="append", help="default: margin, hybrid (+ random)")
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="JSON",
+        help="no simulation: pool the folds of these learning_curves.json files (of one "
+        "schedule) and report them as one",
+    )
     return p.parse_args()
 
 
@@ -82,8 +90,51 @@ def labels_to_reach_interpolated(curve: list[dict], target: float) -> float | No
     return None
 
 
+def pooled(results: list[dict]) -> tuple[dict, float]:
+    """The folds as one: each strategy's curve is the mean, label point by label point, over
+    every fold's repeats (the folds have the same repeats, so each fold weighs the same), and
+    the reference is the mean of the folds' all-labels accuracies, i.e. the first target's
+    mean held-out-speaker accuracy. Points that not every fold reached are left out."""
+    names = [s for s in results[0]["strategies"] if all(s in r["strategies"] for r in results)]
+    strategies = {}
+    for name in names:
+        by_labels: dict[int, list[tuple[float, float]]] = {}
+        for r in results:
+            for points in r["strategies"][name]["repeats"]:
+                for p in points:
+                    if p["accuracy"] is not None:
+                        by_labels.setdefault(p["labels"], []).append((p["accuracy"], p["macro_f1"]))
+        runs = sum(len(r["strategies"][name]["repeats"]) for r in results)
+        mean = [
+            {
+                "labels": labels,
+                "accuracy": statistics.fmean(a for a, _ in values),
+                "accuracy_std": statistics.pstdev(a for a, _ in values),
+                "macro_f1": statistics.fmean(f for _, f in values),
+            }
+            for labels, values in sorted(by_labels.items())
+            if len(values) == runs
+        ]
+        strategies[name] = {"mean": mean}
+    reference = statistics.fmean(r["reference"]["accuracy"] for r in results)
+    return {"strategies": strategies}, reference
+
+
+def _combine(paths: list[str]) -> None:
+    results = [json.loads(Path(p).read_text()) for p in paths]
+    for path, r in zip(paths, results, strict=True):
+        print(f"== {path}")
+        _report(r, r["reference"]["accuracy"], r["reference"]["labels"])
+    print(f"== {len(results)} folds pooled (mean curves over every fold's repeats)")
+    result, reference = pooled(results)
+    _report(result, reference, results[0]["reference"]["labels"])
+
+
 def main() -> None:
     args = _args()
+    if args.combine:
+        _combine(args.combine)
+        return
     os.environ["EARMARK_TRAIN_MIN_STEPS"] = str(args.min_steps)  # read when training imports
     from _stack import setup
 
@@ -110,6 +161,7 @@ def main() -> None:
         f"test clips {'in the project, unlabeled' if args.test_in_project else 'held out'}"
     )
     started = time.monotonic()
+    folds = []
     for speaker in args.test_speaker or ["theo"]:
         train_files = sorted(f for f in recordings.glob("*.wav") if f.stem.split("_")[1] != speaker)
         random.Random(0).shuffle(train_files)
@@ -155,6 +207,11 @@ def main() -> None:
         plot_learning_curves(result, out / "learning_curves.png")
         _report(result, ref_acc, n)
         print(f"curves: {out}")
+        folds.append(result)
+    if len(folds) > 1:
+        print(f"== {len(folds)} folds pooled (mean curves over every fold's repeats)")
+        result, reference = pooled(folds)
+        _report(result, reference, folds[0]["reference"]["labels"])
     print(f"total {time.monotonic() - started:.0f} s")
 
 

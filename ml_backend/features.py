@@ -1,4 +1,4 @@
-"""Log-mel features: one-shot and streaming computation, NPZ cache, fixed windows.
+"""Log-mel features: one-shot and streaming computation, .npy cache, fixed windows.
 
 Pure NumPy/PyTorch; never imports Django.
 
@@ -430,7 +430,7 @@ def load_or_compute(
     clip_sha256: str | None = None,
     background_write: bool = False,
 ) -> np.ndarray:
-    """Features of a clip from the NPZ cache, computing (streaming) and saving on a miss.
+    """Features of a clip from the .npy cache, computing (streaming) and saving on a miss.
 
     Args:
         source: path, binary file object or open SoundFile of the clip.
