@@ -10,6 +10,9 @@ first point that reaches it, and interpolated linearly between that point and th
     .venv/bin/python benchmarks/active_learning.py [--test-speaker theo] [--pool 800] ...
     .venv/bin/python benchmarks/active_learning.py --pool 2000 --growth 0.25 --budget 1000 \
         --epochs 10 --min-steps 200 --strategy hybrid
+
+Several `--test-speaker` folds end with the folds pooled (mean curves over every fold's repeats,
+against the mean all-labels accuracy); `--combine A.json B.json ...` pools saved curves.
 """
 
 from __future__ import annotations
