@@ -98,29 +98,22 @@ def pooled(results: list[dict]) -> tuple[dict, float]:
     every fold's repeats (the folds have the same repeats, so each fold weighs the same), and
     the reference is the mean of the folds' all-labels accuracies, i.e. the first target's
     mean held-out-speaker accuracy. Points that not every fold reached are left out."""
+    from ml_backend.metrics import mean_curve
+
     names = [s for s in results[0]["strategies"] if all(s in r["strategies"] for r in results)]
     strategies = {}
     for name in names:
-        by_labels: dict[int, list[tuple[float, float]]] = {}
-        for r in results:
-            for points in r["strategies"][name]["repeats"]:
-                for p in points:
-                    if p["accuracy"] is not None:
-                        by_labels.setdefault(p["labels"], []).append((p["accuracy"], p["macro_f1"]))
-        runs = sum(len(r["strategies"][name]["repeats"]) for r in results)
-        mean = [
-            {
-                "labels": labels,
-                "accuracy": statistics.fmean(a for a, _ in values),
-                "accuracy_std": statistics.pstdev(a for a, _ in values),
-                "macro_f1": statistics.fmean(f for _, f in values),
-            }
-            for labels, values in sorted(by_labels.items())
-            if len(values) == runs
-        ]
+        repeats = [points for r in results for points in r["strategies"][name]["repeats"]]
+        mean = [p for p in mean_curve(repeats) if p["n"] == len(repeats)]
         strategies[name] = {"mean": mean}
     reference = statistics.fmean(r["reference"]["accuracy"] for r in results)
     return {"strategies": strategies}, reference
+
+
+def _report_pooled(results: list[dict]) -> None:
+    print(f"== {len(results)} folds pooled (mean curves over every fold's repeats)")
+    result, reference = pooled(results)
+    _report(result, reference, results[0]["reference"]["labels"])
 
 
 def _combine(paths: list[str]) -> None:
@@ -128,9 +121,7 @@ def _combine(paths: list[str]) -> None:
     for path, r in zip(paths, results, strict=True):
         print(f"== {path}")
         _report(r, r["reference"]["accuracy"], r["reference"]["labels"])
-    print(f"== {len(results)} folds pooled (mean curves over every fold's repeats)")
-    result, reference = pooled(results)
-    _report(result, reference, results[0]["reference"]["labels"])
+    _report_pooled(results)
 
 
 def main() -> None:
@@ -212,9 +203,7 @@ def main() -> None:
         print(f"curves: {out}")
         folds.append(result)
     if len(folds) > 1:
-        print(f"== {len(folds)} folds pooled (mean curves over every fold's repeats)")
-        result, reference = pooled(folds)
-        _report(result, reference, folds[0]["reference"]["labels"])
+        _report_pooled(folds)
     print(f"total {time.monotonic() - started:.0f} s")
 
 

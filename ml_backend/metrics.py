@@ -152,3 +152,20 @@ def per_level_metrics(
         m["classes"] = [int(c) for c in cols]
         out[str(level)] = m
     return out
+
+
+def mean_curve(repeats: list[list[dict]]) -> list[dict]:
+    """Pointwise mean over repeats, by labels used; points without a model are left out."""
+    by_labels: dict[int, list[dict]] = {}
+    for points in repeats:
+        for p in points:
+            by_labels.setdefault(p["labels"], []).append(p)
+    curve = []
+    for labels in sorted(by_labels):
+        row: dict = {"labels": labels, "n": len(by_labels[labels])}
+        for metric in ("accuracy", "macro_f1"):
+            values = [p[metric] for p in by_labels[labels] if p[metric] is not None]
+            row[metric] = round(float(np.mean(values)), 4) if values else None
+            row[f"{metric}_std"] = round(float(np.std(values)), 4) if values else None
+        curve.append(row)
+    return curve

@@ -40,7 +40,7 @@ from ml_backend.dataset import features_root
 from ml_backend.features import load_or_compute
 from ml_backend.infer import predict_batch
 from ml_backend.inference import load_version
-from ml_backend.metrics import compute_metrics
+from ml_backend.metrics import compute_metrics, mean_curve
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 from ml_backend.prelabel import prelabel_execute, prelabel_request
 from ml_backend.training import ml_config, training_execute, training_request
@@ -308,23 +308,6 @@ def project_delete_with_media(project: Project) -> None:
     for name in names:
         with contextlib.suppress(OSError, NotImplementedError):
             default_storage.delete(name)
-
-
-def mean_curve(repeats: list[list[dict]]) -> list[dict]:
-    """Pointwise mean over repeats, by labels used; points without a model are left out."""
-    by_labels: dict[int, list[dict]] = {}
-    for points in repeats:
-        for p in points:
-            by_labels.setdefault(p["labels"], []).append(p)
-    curve = []
-    for labels in sorted(by_labels):
-        row: dict = {"labels": labels, "n": len(by_labels[labels])}
-        for metric in ("accuracy", "macro_f1"):
-            values = [p[metric] for p in by_labels[labels] if p[metric] is not None]
-            row[metric] = round(float(np.mean(values)), 4) if values else None
-            row[f"{metric}_std"] = round(float(np.std(values)), 4) if values else None
-        curve.append(row)
-    return curve
 
 
 def simulate(
