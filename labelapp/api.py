@@ -22,6 +22,8 @@ from labelapp.serializers import (
     AnnotationOutSerializer,
     AnnotationSubmitSerializer,
     AnnotationSubmittedSerializer,
+    ClipsDeletedSerializer,
+    ClipsDeleteSerializer,
     ClipSerializer,
     DraftSerializer,
     ImportJobCreateSerializer,
@@ -39,6 +41,7 @@ from labelapp.serializers import (
     WorkspaceSerializer,
 )
 from labelapp.services import annotations as annotation_services
+from labelapp.services import clip_removal as removal_services
 from labelapp.services import imports as import_services
 from labelapp.services import projects as project_services
 from labelapp.services import queue as queue_services
@@ -138,10 +141,52 @@ class ClipListApi(ListAPIView):
         return qs.order_by("id")
 
 
+def _flag(value) -> bool:
+    if value in (None, ""):
+        return False
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise DomainError(f"force must be true or false, not {value!r}")
+
+
 class ClipDetailApi(APIView):
     @extend_schema(responses=ClipSerializer)
     def get(self, request, clip_id: int):
         return Response(ClipSerializer(selectors.clip_for_user(request.user, clip_id)).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "force",
+                bool,
+                description="Also when the clip holds annotations, a draft or a live lock.",
+            )
+        ],
+        responses={204: None, 409: OpenApiTypes.OBJECT},
+    )
+    def delete(self, request, clip_id: int):
+        """Delete a clip with its stored files (lead). A clip holding someone's work
+        (annotations, a draft, an annotator labeling it now) answers 409 unless `force`."""
+        clip = selectors.clip_for_user(request.user, clip_id, LEAD_ONLY)
+        removal_services.clip_delete(clip=clip, force=_flag(request.query_params.get("force")))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectClipsDeleteApi(APIView):
+    @extend_schema(request=ClipsDeleteSerializer, responses=ClipsDeletedSerializer)
+    def post(self, request, project_id: int):
+        """Delete many clips of a project (lead): by `ids`, by `status` (say `failed`), or
+        both. Each clip is reported: deleted, or refused with the reason (it holds someone's
+        work and `force` is off, or it is not a clip of this project)."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        data = ClipsDeleteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        removal = removal_services.clips_delete(project=project, **data.validated_data)
+        return Response(
+            ClipsDeletedSerializer({"deleted": removal.deleted, "refused": removal.refused}).data
+        )
 
 
 class ProjectUploadApi(APIView):

@@ -365,3 +365,28 @@ class SkipSerializer(serializers.Serializer):
 
 class SkippedSerializer(serializers.Serializer):
     next = WorkspaceSerializer(allow_null=True, required=False)
+
+
+class ClipsDeleteSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=5000
+    )
+    status = serializers.ChoiceField(choices=Clip.Status.choices, required=False)
+    force = serializers.BooleanField(default=False)
+
+    def validate(self, attrs):
+        if "ids" not in attrs and "status" not in attrs:
+            raise serializers.ValidationError("name the clips to delete: ids, a status, or both")
+        return attrs
+
+
+class ClipRefusedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    code = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ClipsDeletedSerializer(serializers.Serializer):
+    deleted = serializers.ListField(child=serializers.IntegerField())
+    refused = ClipRefusedSerializer(many=True)

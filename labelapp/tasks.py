@@ -53,3 +53,11 @@ def exports_sweep() -> None:
 
     export_jobs_resend_pending()
     export_jobs_requeue_stale()
+
+
+@shared_task(ignore_result=True)
+def media_delete(names: list[str]) -> None:
+    """Stored files of deleted clips (names, as their rows are gone); a missing one is fine."""
+    from labelapp.services.clip_removal import media_delete as delete
+
+    delete(names)

@@ -23,6 +23,11 @@ api_patterns = [
         name="api-project-imports",
     ),
     path("imports/<int:job_id>/", api.ImportJobDetailApi.as_view(), name="api-import"),
+    path(
+        "projects/<int:project_id>/clips/delete/",
+        api.ProjectClipsDeleteApi.as_view(),
+        name="api-project-clips-delete",
+    ),
     path("clips/", api.ClipListApi.as_view(), name="api-clips"),
     path("clips/<int:clip_id>/", api.ClipDetailApi.as_view(), name="api-clip"),
     path("clips/<int:clip_id>/audio", api.ClipAudioApi.as_view(), name="api-clip-audio"),

@@ -42,7 +42,10 @@ def project_detail(request, project_id: int):
     status_counts = dict(
         project.clips.values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
-    clips = Paginator(project.clips.order_by("id"), 50).get_page(request.GET.get("page"))
+    shown = request.GET.get("status")
+    shown = shown if shown in Clip.Status.values else ""
+    listed = project.clips.filter(status=shown) if shown else project.clips.all()
+    clips = Paginator(listed.order_by("id"), 50).get_page(request.GET.get("page"))
     return render(
         request,
         "labelapp/project.html",
@@ -53,6 +56,7 @@ def project_detail(request, project_id: int):
             "status_counts": {s: status_counts.get(s, 0) for s in Clip.Status.values},
             "clip_total": sum(status_counts.values()),
             "clips": clips,
+            "shown_status": shown,
             "jobs": project.import_jobs.all()[:10],
             "members": project.memberships.select_related("user").order_by(
                 "role", "user__username"

@@ -10,7 +10,7 @@ import functools
 import logging
 
 import numpy as np
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -192,7 +192,12 @@ def score_clips(
     multi = bool(extra.get("multi_label"))
     for start in range(0, len(ids), BATCH):
         clips = list(Clip.objects.filter(pk__in=ids[start : start + BATCH]).order_by("id"))
-        feats = clips_features(clips, feature_config, background_write=True)
+        try:
+            feats = clips_features(clips, feature_config, background_write=True)
+        except OSError:
+            # A lead deleted a clip meanwhile (its file goes after its row): score the rest.
+            clips = list(Clip.objects.filter(pk__in=[c.pk for c in clips]).order_by("id"))
+            feats = clips_features(clips, feature_config, background_write=True)
         out = predict_batch(
             model,
             feats,
@@ -239,12 +244,7 @@ def score_clips(
                     embedding=out["embeddings"][i].astype(np.float16).tobytes(),
                 )
             )
-        Prediction.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["clip", "model_version"],
-            update_fields=["clip_scores", "segments", "score", "uncertainty", "embedding"],
-        )
+        _write_predictions(rows)
         all_ids.extend(c.pk for c in clips)
         all_scores.append(np.asarray(scores, dtype=np.float64))
         all_embeddings.append(out["embeddings"])
@@ -445,6 +445,28 @@ def _priorities(
 # transaction over 100,000 clips held them for seconds. 4,000 parameters: under SQLite's default
 # limit (fewer rows where a build sets it lower: `rows_per_statement`).
 PRIORITY_CHUNK = 2000
+
+
+def _write_predictions(rows: list[Prediction]) -> None:
+    """Insert or update a batch of predictions. A clip deleted since the batch was read
+    fails the foreign key (checked at commit): the batch is written again without it."""
+
+    def write(batch: list[Prediction]) -> None:
+        with transaction.atomic():
+            Prediction.objects.bulk_create(
+                batch,
+                update_conflicts=True,
+                unique_fields=["clip", "model_version"],
+                update_fields=["clip_scores", "segments", "score", "uncertainty", "embedding"],
+            )
+
+    try:
+        write(rows)
+    except IntegrityError:
+        alive = set(
+            Clip.objects.filter(pk__in=[r.clip_id for r in rows]).values_list("pk", flat=True)
+        )
+        write([r for r in rows if r.clip_id in alive])
 
 
 def _write_priorities(ids: list[int], priorities: np.ndarray) -> None:

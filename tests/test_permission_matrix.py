@@ -133,7 +133,8 @@ RULES: dict[str, Rule] = {
     "api-import": rule(MEMBER),
     # Clips and the workspace
     "api-clips": rule(MEMBER, query="project={project_id}"),
-    "api-clip": rule(MEMBER),
+    "api-clip": rule(MEMBER, DELETE=LEAD),
+    "api-project-clips-delete": rule(LEAD),
     "api-clip-audio": rule(MEMBER),
     "api-clip-peaks": rule(MEMBER, query="start=0&end=0.5&width=64"),
     "api-clip-spectrogram": rule(MEMBER, query="start=0&end=0.5&width=64&height=32"),

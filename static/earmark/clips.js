@@ -1,0 +1,128 @@
+// Removing clips on the project page (leads): pick clips or take every failed one, confirm,
+// and see what was deleted. A clip that holds someone's work (annotations, a draft, an
+// annotator labeling it now) is kept unless the lead confirms a second time, naming it.
+import { api } from "./api.js";
+import { el } from "./dom.js";
+
+const BATCH = 5000; // the API's most clips per request
+
+function setup(root) {
+  const projectId = root.dataset.project;
+  const q = (id) => root.querySelector(`[data-testid="${id}"]`);
+  const deleteSelected = q("delete-selected");
+  const deleteFailed = q("delete-failed");
+  const statusLine = q("delete-status");
+  const bar = q("confirm-bar");
+  const text = q("confirm-text");
+  const list = q("confirm-list");
+  const confirmButton = q("confirm-delete");
+  const cancelButton = q("confirm-cancel");
+  const selectAll = q("select-all");
+  const picks = () => Array.from(root.querySelectorAll("input.pick"));
+  const picked = () => picks().filter((p) => p.checked);
+  let onConfirm = null;
+  let deletedSoFar = 0; // by a first request whose held clips wait for a second confirmation
+
+  const refresh = () => {
+    const n = picked().length;
+    deleteSelected.disabled = n === 0;
+    deleteSelected.textContent = n ? `Delete ${n} selected` : "Delete selected";
+    if (selectAll) selectAll.checked = n > 0 && n === picks().length;
+  };
+  root.addEventListener("change", (event) => {
+    if (event.target === selectAll) picks().forEach((p) => { p.checked = selectAll.checked; });
+    refresh();
+  });
+
+  const ask = (message, items, action, run) => {
+    text.textContent = message;
+    list.replaceChildren(...items.map((item) => el("li", { text: item })));
+    confirmButton.textContent = action;
+    onConfirm = run;
+    bar.hidden = false;
+    confirmButton.focus();
+  };
+  const close = () => { bar.hidden = true; onConfirm = null; };
+  cancelButton.addEventListener("click", () => {
+    close();
+    statusLine.textContent = deletedSoFar ? `${deletedSoFar} deleted; the others kept.` : "Nothing deleted.";
+    if (deletedSoFar) setTimeout(() => window.location.reload(), 600);
+    deletedSoFar = 0;
+  });
+  confirmButton.addEventListener("click", () => { const run = onConfirm; close(); if (run) run(); });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape" && !bar.hidden) cancelButton.click(); });
+
+  async function remove(body, force = false) {
+    statusLine.textContent = "Deleting…";
+    const deleted = [];
+    const refused = [];
+    try {
+      const chunks = body.ids ? chunk(body.ids, BATCH) : [null];
+      for (const ids of chunks) {
+        const result = await api(`/api/projects/${projectId}/clips/delete/`, {
+          method: "POST",
+          body: { ...body, ...(ids ? { ids } : {}), force },
+        });
+        deleted.push(...result.deleted);
+        refused.push(...result.refused);
+      }
+    } catch (err) {
+      statusLine.textContent = `Could not delete: ${err.message}`;
+      return;
+    }
+    for (const id of deleted) root.querySelector(`tr[data-clip="${id}"]`)?.remove();
+    refresh();
+    const held = refused.filter((r) => r.code === "has_work");
+    if (held.length) {
+      deletedSoFar = deleted.length;
+      ask(
+        `${deleted.length} deleted. ${held.length} clip${held.length > 1 ? "s hold" : " holds"} someone's work ` +
+          "and would take it with them:",
+        held.map((r) => `${r.name} — ${r.reason.replace(/; delete with force.*/, "")}`),
+        `Delete ${held.length === 1 ? "it" : "them"} with that work`,
+        () => remove({ ids: held.map((r) => r.id) }, true),
+      );
+      statusLine.textContent = `${deleted.length} deleted, ${held.length} kept so far.`;
+      return;
+    }
+    const gone = refused.filter((r) => r.code === "not_found").length;
+    const total = deleted.length + deletedSoFar;
+    deletedSoFar = 0;
+    statusLine.textContent = `${total} clip${total === 1 ? "" : "s"} deleted` +
+      (gone ? ` (${gone} already gone)` : "") + ".";
+    // the table and the counts above without them
+    if (total) setTimeout(() => window.location.reload(), 600);
+  }
+
+  deleteSelected.addEventListener("click", () => {
+    const chosen = picked();
+    if (!chosen.length) return;
+    ask(
+      `Delete ${chosen.length} clip${chosen.length > 1 ? "s" : ""} and ${chosen.length > 1 ? "their" : "its"} stored audio? This cannot be undone.`,
+      chosen.slice(0, 50).map((p) => p.dataset.name).concat(chosen.length > 50 ? [`… and ${chosen.length - 50} more`] : []),
+      `Delete ${chosen.length}`,
+      () => remove({ ids: chosen.map((p) => Number(p.value)) }),
+    );
+  });
+  if (deleteFailed) {
+    deleteFailed.addEventListener("click", () => {
+      const n = Number(root.dataset.failed);
+      ask(
+        `Delete every failed clip of this project (${n}) and its stored file? This cannot be undone.`,
+        [],
+        `Delete ${n} failed`,
+        () => remove({ status: "failed" }),
+      );
+    });
+  }
+  refresh();
+}
+
+function chunk(items, size) {
+  const out = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+const root = document.getElementById("clips");
+if (root && root.querySelector(".clip-tools")) setup(root);

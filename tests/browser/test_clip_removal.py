@@ -1,0 +1,112 @@
+"""As a data lead would: filter the project's clips by status, delete the failed ones, delete
+picked ones, and meet the second confirmation a clip with someone's annotation asks for."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.storage import default_storage
+
+from labelapp.models import Annotation, Clip
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.imports import ImportItem, clip_import
+from ontology.services import label_create
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _row(project, name: str, status: str) -> Clip:
+    return Clip.objects.create(
+        project=project,
+        file=f"clips/{project.pk}/{name}",
+        sha256=name.ljust(64, "0"),
+        original_name=name,
+        duration=1.0,
+        sample_rate=8000,
+        channels=1,
+        status=status,
+        error="could not decode the audio" if status == "failed" else "",
+    )
+
+
+def test_a_lead_deletes_failed_and_picked_clips_and_confirms_annotated_ones(
+    celery_worker_process,
+    live_server,
+    page,
+    login,
+    lead,
+    annotator,
+    project,
+    wav_factory,
+    screenshot,
+):
+    outcome = clip_import(
+        project=project, item=ImportItem(name="real.wav", path=wav_factory(seconds=1))
+    )
+    wait_for(lambda: Clip.objects.get(pk=outcome.clip_id).status == "ready", timeout=60)
+    real = Clip.objects.get(pk=outcome.clip_id)
+    files = [real.file.name, real.peaks_file]
+    assert all(default_storage.exists(n) for n in files)
+    for name in ("broken-1.wav", "broken-2.wav"):
+        _row(project, name, "failed")
+    labeled = _row(project, "labeled.wav", "ready")
+    bird = label_create(ontology=project.ontology, name="bird")
+    annotation_submit(clip=labeled, user=annotator, clip_labels=[bird.pk])
+
+    login(page, lead)
+    base = f"{live_server.url}/projects/{project.pk}/"
+    page.goto(base)
+    assert page.inner_text("[data-testid=count-failed]") == "2"
+
+    # the failed filter lists only them, with the reason
+    page.click("[data-testid=filter-failed]")
+    page.wait_for_url(f"{base}?status=failed")
+    rows = page.locator("[data-testid=clip-table] tbody tr")
+    assert rows.count() == 2 and "could not decode" in rows.first.inner_text()
+
+    # delete every failed clip: one confirmation, then the counts update
+    page.click("[data-testid=delete-failed]")
+    assert "(2)" in page.inner_text("[data-testid=confirm-text]")
+    page.click("[data-testid=confirm-delete]")
+    page.wait_for_selector("[data-testid=delete-status]:has-text('2 clips deleted')")
+    page.wait_for_load_state("load")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=count-failed]').textContent === '0'"
+    )
+    assert not Clip.objects.filter(status="failed").exists()
+
+    # pick the real clip and the labeled one
+    page.goto(base)
+    assert page.is_disabled("[data-testid=delete-selected]")
+    page.check(f"tr[data-clip='{real.pk}'] input.pick")
+    page.check(f"tr[data-clip='{labeled.pk}'] input.pick")
+    assert page.inner_text("[data-testid=delete-selected]") == "Delete 2 selected"
+    page.click("[data-testid=delete-selected]")
+    assert "real.wav" in page.inner_text("[data-testid=confirm-list]")
+    page.click("[data-testid=confirm-delete]")
+    # the labeled clip asks again, naming its annotation; the other one is gone
+    page.wait_for_selector("[data-testid=confirm-text]:has-text('holds someone')")
+    assert "labeled.wav — 1 annotation" in page.inner_text("[data-testid=confirm-list]")
+    screenshot(page, "clip-removal-confirm")
+    assert page.locator(f"tr[data-clip='{real.pk}']").count() == 0  # off the table at once
+    assert not Clip.objects.filter(pk=real.pk).exists()
+    wait_for(
+        lambda: not any(default_storage.exists(n) for n in files),
+        timeout=30,
+        message="the worker did not delete the clip's stored files",
+    )
+    page.click("[data-testid=confirm-cancel]")
+    page.wait_for_selector("[data-testid=delete-status]:has-text('1 deleted; the others kept')")
+    assert Annotation.objects.filter(clip=labeled).count() == 1
+
+    # asked again and confirmed: the clip goes with its annotation
+    page.wait_for_load_state("load")
+    page.goto(base)
+    page.check(f"tr[data-clip='{labeled.pk}'] input.pick")
+    page.click("[data-testid=delete-selected]")
+    page.click("[data-testid=confirm-delete]")
+    page.wait_for_selector("[data-testid=confirm-delete]:has-text('with that work')")
+    page.click("[data-testid=confirm-delete]")
+    page.wait_for_selector("[data-testid=delete-status]:has-text('1 clip deleted')")
+    assert not Clip.objects.filter(project=project).exists()
+    assert not Annotation.objects.filter(clip_id=labeled.pk).exists()

@@ -1,0 +1,231 @@
+"""A lead removes clips: one by the API, many by ids or status. Someone's work (annotations,
+a draft, a live lock) is only removed when the lead forces it; the stored files go after the
+commit; the ML layer's writes survive a clip deleted under them."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.storage import default_storage
+
+from labelapp.models import Annotation, AnnotationDraft, AnnotationRevision, Clip
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.clip_removal import MAX_CLIPS, clips_delete, media_delete
+from labelapp.services.imports import ImportItem, clip_import
+from ml_backend.models import ModelVersion, Prediction
+from ontology.services import label_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _imported(project, wav_factory, seed: int, capture) -> Clip:
+    """A clip through the real import and processing (eager), with its original and peaks."""
+    path = wav_factory(seconds=0.5, sr=8000, seed=seed)
+    with capture(execute=True):
+        outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    assert outcome.status == "imported", outcome.error
+    clip = Clip.objects.get(pk=outcome.clip_id)
+    assert clip.status == "ready" and default_storage.exists(clip.peaks_file)
+    return clip
+
+
+@pytest.fixture
+def bird(project):
+    return label_create(ontology=project.ontology, name="bird")
+
+
+def test_a_lead_deletes_a_clip_and_its_files_go_after_the_commit(
+    project, lead, client_for, wav_factory, django_capture_on_commit_callbacks
+):
+    clip = _imported(project, wav_factory, 1, django_capture_on_commit_callbacks)
+    keep = _imported(project, wav_factory, 2, django_capture_on_commit_callbacks)
+    names = [clip.file.name, clip.peaks_file]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client_for(lead).delete(f"/api/clips/{clip.pk}/")
+    assert response.status_code == 204, response.content
+    assert not Clip.objects.filter(pk=clip.pk).exists()
+    # the files are still there until the transaction's callbacks run (the commit)
+    assert all(default_storage.exists(n) for n in names)
+    for callback in callbacks:
+        callback()
+    assert not any(default_storage.exists(n) for n in names)
+    # the other clip and its files are untouched
+    assert default_storage.exists(keep.file.name) and default_storage.exists(keep.peaks_file)
+    assert client_for(lead).get(f"/api/clips/{clip.pk}/").status_code == 404
+
+
+def test_a_clip_with_annotations_is_refused_unless_forced(
+    project, lead, annotator, bird, client_for
+):
+    (clip,) = _rows(project, 1)
+    annotation = annotation_submit(clip=clip, user=annotator, clip_labels=[bird.pk])
+    response = client_for(lead).delete(f"/api/clips/{clip.pk}/")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "clip_has_work"
+    assert "1 annotation" in body["detail"] and "force" in body["detail"]
+    assert Annotation.objects.filter(pk=annotation.pk).exists()
+
+    response = client_for(lead).delete(f"/api/clips/{clip.pk}/?force=true")
+    assert response.status_code == 204
+    assert not Annotation.objects.filter(pk=annotation.pk).exists()
+    assert not AnnotationRevision.objects.filter(annotation_id=annotation.pk).exists()
+
+
+def test_a_bad_force_value_is_a_400_and_deletes_nothing(project, lead, client_for):
+    (clip,) = _rows(project, 1)
+    response = client_for(lead).delete(f"/api/clips/{clip.pk}/?force=maybe")
+    assert response.status_code == 400
+    assert "force" in response.json()["detail"]
+    assert Clip.objects.filter(pk=clip.pk).exists()
+
+
+def test_drafts_and_live_locks_hold_a_clip_but_a_skip_does_not(
+    project, lead, reviewer, annotator, client_for
+):
+    drafted, locked, skipped = _rows(project, 3)
+    Clip.objects.filter(pk=locked.pk).update(priority=10.0)  # the queue hands it out first
+    response = client_for(annotator).post(f"/api/projects/{project.pk}/next/")
+    assert response.status_code == 200, response.content
+    assert response.json()["clip"]["id"] == locked.pk
+    AnnotationDraft.objects.create(clip=drafted, user=reviewer, data={"clip_labels": []})
+    Annotation.objects.create(clip=skipped, annotator=lead, status=Annotation.Status.SKIPPED)
+
+    removal = clips_delete(project=project, ids=[drafted.pk, locked.pk, skipped.pk])
+    reasons = {r["id"]: r["reason"] for r in removal.refused}
+    assert set(reasons) == {drafted.pk, locked.pk}
+    assert "1 unsaved draft" in reasons[drafted.pk]
+    assert "being labeled by 1 annotator now" in reasons[locked.pk]
+    assert removal.deleted == [skipped.pk]
+
+
+def test_many_clips_by_status_and_ids_each_reported(
+    project, other_project, lead, annotator, bird, client_for
+):
+    failed = _rows(project, 3, status=Clip.Status.FAILED, offset=0)
+    ready = _rows(project, 2, offset=10)
+    annotation_submit(clip=ready[0], user=annotator, clip_labels=[bird.pk])
+    (foreign,) = _rows(other_project, 1, offset=20)
+
+    response = client_for(lead).post(
+        f"/api/projects/{project.pk}/clips/delete/", {"status": "failed"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert sorted(response.json()["deleted"]) == sorted(c.pk for c in failed)
+    assert response.json()["refused"] == []
+    assert Clip.objects.filter(project=project).count() == 2
+
+    response = client_for(lead).post(
+        f"/api/projects/{project.pk}/clips/delete/",
+        {"ids": [ready[0].pk, ready[1].pk, foreign.pk]},
+        format="json",
+    )
+    body = response.json()
+    assert body["deleted"] == [ready[1].pk]
+    refused = {r["id"]: r for r in body["refused"]}
+    assert refused[ready[0].pk]["code"] == "has_work"
+    assert refused[ready[0].pk]["name"] == ready[0].original_name
+    assert refused[foreign.pk]["code"] == "not_found"
+    assert Clip.objects.filter(pk=foreign.pk).exists()  # another project's clip is untouched
+
+    response = client_for(lead).post(
+        f"/api/projects/{project.pk}/clips/delete/",
+        {"ids": [ready[0].pk], "force": True},
+        format="json",
+    )
+    assert response.json()["deleted"] == [ready[0].pk]
+    assert not Annotation.objects.filter(clip__project=project).exists()
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({}, "name the clips"),
+        ({"status": "gone"}, "status"),
+        ({"ids": ["x"]}, "ids"),
+        ({"ids": list(range(1, MAX_CLIPS + 2))}, "ids"),
+    ],
+)
+def test_bad_requests_are_400s_that_delete_nothing(project, lead, client_for, payload, message):
+    _rows(project, 2)
+    response = client_for(lead).post(
+        f"/api/projects/{project.pk}/clips/delete/", payload, format="json"
+    )
+    assert response.status_code == 400
+    assert message in str(response.json())
+    assert Clip.objects.filter(project=project).count() == 2
+
+
+def test_other_roles_cannot_delete(project, reviewer, annotator, outsider, client_for):
+    (clip,) = _rows(project, 1)
+    assert client_for(reviewer).delete(f"/api/clips/{clip.pk}/").status_code == 403
+    assert client_for(annotator).delete(f"/api/clips/{clip.pk}/").status_code == 403
+    assert client_for(outsider).delete(f"/api/clips/{clip.pk}/").status_code == 404
+    response = client_for(annotator).post(
+        f"/api/projects/{project.pk}/clips/delete/", {"status": "ready"}, format="json"
+    )
+    assert response.status_code == 403
+    assert Clip.objects.filter(pk=clip.pk).exists()
+
+
+def test_with_the_broker_down_the_files_are_deleted_in_the_request(
+    project, lead, client_for, wav_factory, django_capture_on_commit_callbacks, monkeypatch
+):
+    import labelapp.queueing
+
+    clip = _imported(project, wav_factory, 3, django_capture_on_commit_callbacks)
+    names = [clip.file.name, clip.peaks_file]
+    monkeypatch.setattr(labelapp.queueing, "enqueue", lambda task, *a, **k: False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(lead).delete(f"/api/clips/{clip.pk}/").status_code == 204
+    assert not any(default_storage.exists(n) for n in names)
+
+
+def test_the_same_file_imported_again_keeps_its_original(
+    project, wav_factory, django_capture_on_commit_callbacks
+):
+    """Originals are stored by project and content hash: a late deletion of the old clip's
+    files must not take the new clip's original with it."""
+    path = wav_factory(seconds=0.5, sr=8000, seed=4)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = clip_import(project=project, item=ImportItem(name="a.wav", path=path))
+    old = Clip.objects.get(pk=first.clip_id)
+    names = [old.file.name, old.peaks_file]
+    with django_capture_on_commit_callbacks(execute=False):  # the worker has not run yet
+        clips_delete(project=project, ids=[old.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        again = clip_import(project=project, item=ImportItem(name="a.wav", path=path))
+    assert again.status == "imported", again.error
+    new = Clip.objects.get(pk=again.clip_id)
+    assert new.file.name == old.file.name
+    assert media_delete(names) == 1  # the old peaks only
+    assert default_storage.exists(new.file.name) and not default_storage.exists(names[1])
+    media_delete(names)  # again (a redelivered message): no error, the original stays
+    assert default_storage.exists(new.file.name)
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked at a real commit
+def test_predictions_for_a_clip_deleted_meanwhile_are_dropped_not_fatal(project):
+    from ml_backend.prelabel import _write_predictions
+
+    kept, gone = _rows(project, 2)
+    version = ModelVersion.objects.create(project=project, version=1, name="v1")
+    rows = [Prediction(clip_id=c.pk, model_version=version, score=0.5) for c in (kept, gone)]
+    Clip.objects.filter(pk=gone.pk).delete()
+    _write_predictions(rows)
+    assert list(Prediction.objects.values_list("clip_id", flat=True)) == [kept.pk]
+
+
+def _rows(project, n: int, status: str = Clip.Status.READY, offset: int = 0) -> list[Clip]:
+    return [
+        Clip.objects.create(
+            project=project,
+            file=f"clips/{project.pk}/row-{offset + i}.wav",
+            sha256=f"{project.pk:08d}{offset + i:056d}",
+            original_name=f"row-{offset + i}.wav",
+            duration=1.0,
+            sample_rate=8000,
+            channels=1,
+            status=status,
+        )
+        for i in range(n)
+    ]
