@@ -43,6 +43,7 @@ from labelapp.serializers import (
 from labelapp.services import annotations as annotation_services
 from labelapp.services import clip_removal as removal_services
 from labelapp.services import imports as import_services
+from labelapp.services import project_removal
 from labelapp.services import projects as project_services
 from labelapp.services import queue as queue_services
 from labelapp.streaming import CONTENT_TYPES, ranged_response
@@ -93,6 +94,28 @@ class ProjectDetailApi(APIView):
         project.save()
         project = _with_roles(Project.objects.filter(pk=project.pk), request.user).get()
         return Response(ProjectSerializer(project).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "confirm", str, required=True, description="The project's name, to confirm."
+            )
+        ],
+        responses={202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    )
+    def delete(self, request, project_id: int):
+        """Delete the project (lead): it is gone for everyone at once (404), and a worker
+        removes its clips, annotations, models and exports with their files. `confirm` must
+        be the project's name."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        name = project.name
+        project_removal.project_delete_request(
+            project=project, confirm=request.query_params.get("confirm", "")
+        )
+        return Response(
+            {"detail": f"project {name!r} deleted; its files are being removed", "id": project_id},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class ProjectMembersApi(APIView):

@@ -15,12 +15,15 @@ ANY_ROLE = (LEAD, REVIEWER, ANNOTATOR)
 
 
 def projects_for_user(user: AbstractBaseUser) -> QuerySet[Project]:
+    live = Project.objects.filter(deleted_at__isnull=True)  # a deleted one is gone for all
     if user.is_superuser:
-        return Project.objects.all()
-    return Project.objects.filter(memberships__user=user).distinct()
+        return live
+    return live.filter(memberships__user=user).distinct()
 
 
 def role_in_project(user: AbstractBaseUser, project: Project) -> str | None:
+    if project.deleted_at is not None:
+        return None
     if user.is_superuser:
         return LEAD
     known = getattr(project, "_viewer_role", None)
@@ -41,7 +44,7 @@ def _with_role(qs: QuerySet, user: AbstractBaseUser, project_ref: str) -> QueryS
 
 def _checked_role(user: AbstractBaseUser, project: Project, row, roles, what: str) -> None:
     role = LEAD if user.is_superuser else row.viewer_role
-    if role is None:
+    if role is None or project.deleted_at is not None:
         raise NotFound(f"{what} not found")
     project._viewer_role = (user.pk, role)
     if role not in roles:

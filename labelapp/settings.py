@@ -250,6 +250,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-trainings": {"task": "ml_backend.tasks.trainings_sweep", "schedule": 60.0},
     "sweep-exports": {"task": "labelapp.tasks.exports_sweep", "schedule": 60.0},
     "sweep-imports": {"task": "labelapp.tasks.imports_sweep", "schedule": 300.0},
+    "sweep-deleted-projects": {"task": "labelapp.tasks.projects_purge_sweep", "schedule": 300.0},
 }
 
 # Sessions stay in the database only: Django's cached_db store saves a query per request but

@@ -61,3 +61,23 @@ def media_delete(names: list[str]) -> None:
     from labelapp.services.clip_removal import media_delete as delete
 
     delete(names)
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=None)
+def project_purge(self, project_id: int) -> None:
+    """A deleted project's rows and files; waits for a training that is still stopping."""
+    from labelapp.services.project_removal import RETRY_AFTER_S
+    from labelapp.services.project_removal import project_purge as purge
+
+    if purge(project_id) == "waiting":
+        raise self.retry(countdown=RETRY_AFTER_S)
+
+
+@shared_task(ignore_result=True)
+def projects_purge_sweep() -> None:
+    """Deleted projects whose purge message or worker was lost are sent again."""
+    from labelapp.queueing import enqueue
+    from labelapp.services.project_removal import projects_to_purge
+
+    for project_id in projects_to_purge():
+        enqueue(project_purge, project_id)

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from labelapp.chunks import id_chunks
@@ -34,6 +33,7 @@ from labelapp.services.annotations import annotation_skip, annotation_submit
 from labelapp.services.clips import clip_process
 from labelapp.services.imports import ImportItem, import_job_create, import_run
 from labelapp.services.manifests import items_from_csv
+from labelapp.services.project_removal import purge_rows
 from labelapp.services.projects import membership_set, project_create
 from labelapp.services.queue import clips_available_to
 from ml_backend.dataset import features_root
@@ -295,19 +295,7 @@ def _simulate_one(
         return points
     finally:
         if not config.keep:
-            project_delete_with_media(sim)
-
-
-def project_delete_with_media(project: Project) -> None:
-    """Delete a project with its stored originals, peaks and model artifacts. The feature
-    cache is content-addressed and shared, so it stays."""
-    clips = Clip.objects.filter(project=project).values_list("file", "peaks_file")
-    versions = ModelVersion.objects.filter(project=project).values_list("artifact_path", flat=True)
-    names = [n for pair in clips for n in pair if n] + [n for n in versions if n]
-    project.delete()
-    for name in names:
-        with contextlib.suppress(OSError, NotImplementedError):
-            default_storage.delete(name)
+            purge_rows(sim)  # rows and stored files; the shared features cache stays
 
 
 def simulate(

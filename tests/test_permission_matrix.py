@@ -125,7 +125,7 @@ RULES: dict[str, Rule] = {
     "password_reset_complete": rule(PUBLIC),
     # Projects, members, imports
     "api-projects": rule(AUTHENTICATED, POST=ADMIN),
-    "api-project": rule(MEMBER, PATCH=LEAD),
+    "api-project": rule(MEMBER, PATCH=LEAD, DELETE=LEAD),
     "api-project-members": rule(REVIEWER_UP, POST=LEAD),
     "api-project-member": rule(LEAD),
     "api-project-upload": rule(LEAD),

@@ -315,7 +315,6 @@ def test_training_stores_its_model_in_the_bucket_and_prelabeling_loads_it_back(
     from ml_backend import training
     from ml_backend.inference import load_model
     from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun, TrainingRun
-    from ml_backend.simulation import project_delete_with_media
     from ontology.services import label_get_or_create_path
 
     monkeypatch.setattr(training, "MIN_STEPS", 20)  # a few seconds, not a real training
@@ -360,8 +359,17 @@ def test_training_stores_its_model_in_the_bucket_and_prelabeling_loads_it_back(
     assert Prediction.objects.filter(model_version=version, clip__in=unlabeled).count() == 4
     assert load_model.cache_info().misses >= 1
     assert len(bucket.read(version.artifact_path)) in fetched  # the checkpoint was downloaded
-    # deleting the project takes its originals, peaks and model out of the bucket
-    project_delete_with_media(project)
+    # an export lands in the bucket too
+    with django_capture_on_commit_callbacks(execute=True):
+        res = client_for(lead).post(
+            f"/api/projects/{project.pk}/exports/", {"format": "csv"}, format="json"
+        )
+    assert res.status_code == 202, res.json()
+    assert len(bucket.keys("exports/")) == 1
+    # deleting the project takes its originals, peaks, model and export out of the bucket
+    with django_capture_on_commit_callbacks(execute=True):
+        res = client_for(lead).delete(f"/api/projects/{project.pk}/?confirm={project.name}")
+    assert res.status_code == 202, res.json()
     assert bucket.keys() == []
 
 

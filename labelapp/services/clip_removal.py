@@ -147,13 +147,16 @@ def clip_delete(*, clip: Clip, force: bool = False) -> None:
         )
 
 
-def media_delete(names: list[str]) -> int:
+def media_delete(names: list[str], *, checked: bool = True) -> int:
     """Delete stored files no clip refers to; a file already gone is fine (idempotent).
     An original is stored under its project and content hash, so the same file imported
     again after its clip was deleted lives under the same name: a clip holding it keeps it.
+    `checked=False` skips that check (a purge deletes the files before their rows).
     Returns how many it asked the store to delete (one already gone counts too)."""
-    held = set(Clip.objects.filter(file__in=names).values_list("file", flat=True))
-    held |= set(Clip.objects.filter(peaks_file__in=names).values_list("peaks_file", flat=True))
+    held = set()
+    if checked:
+        held = set(Clip.objects.filter(file__in=names).values_list("file", flat=True))
+        held |= set(Clip.objects.filter(peaks_file__in=names).values_list("peaks_file", flat=True))
     deleted = 0
     for name in names:
         if name in held:

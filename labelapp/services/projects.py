@@ -56,10 +56,11 @@ def project_resolve(ref: str | int) -> Project:
     """A project named by id or by name, as every command accepts."""
     text = str(ref).strip()
     project = None
+    live = Project.objects.filter(deleted_at__isnull=True)
     if text.isdigit():
-        project = Project.objects.filter(pk=int(text)).first()
+        project = live.filter(pk=int(text)).first()
     if project is None:
-        project = Project.objects.filter(name__iexact=text).first()
+        project = live.filter(name__iexact=text).first()
     if project is None:
         raise NotFound(f"no project with id or name {text!r}")
     return project

@@ -1,12 +1,13 @@
 """As a data lead would: filter the project's clips by status, delete the failed ones, delete
-picked ones, and meet the second confirmation a clip with someone's annotation asks for."""
+picked ones, and meet the second confirmation a clip with someone's annotation asks for; then
+delete the whole project and see a real worker purge it."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.files.storage import default_storage
 
-from labelapp.models import Annotation, Clip
+from labelapp.models import Annotation, Clip, Project
 from labelapp.services.annotations import annotation_submit
 from labelapp.services.imports import ImportItem, clip_import
 from ontology.services import label_create
@@ -110,3 +111,33 @@ def test_a_lead_deletes_failed_and_picked_clips_and_confirms_annotated_ones(
     page.wait_for_selector("[data-testid=delete-status]:has-text('1 clip deleted')")
     assert not Clip.objects.filter(project=project).exists()
     assert not Annotation.objects.filter(clip_id=labeled.pk).exists()
+
+
+def test_a_lead_deletes_the_project_and_a_worker_purges_it(
+    celery_worker_process, live_server, page, login, lead, project, wav_factory, screenshot
+):
+    outcome = clip_import(
+        project=project, item=ImportItem(name="real.wav", path=wav_factory(seconds=1))
+    )
+    wait_for(lambda: Clip.objects.get(pk=outcome.clip_id).status == "ready", timeout=60)
+    clip = Clip.objects.get(pk=outcome.clip_id)
+    files = [clip.file.name, clip.peaks_file]
+
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.fill("[data-testid=delete-project-name]", "birds")  # not the name: still disabled
+    assert page.is_disabled("[data-testid=delete-project]")
+    page.fill("[data-testid=delete-project-name]", project.name)
+    assert page.is_enabled("[data-testid=delete-project]")
+    screenshot(page, "project-delete")
+    page.click("[data-testid=delete-project]")
+    page.wait_for_selector("[data-testid=delete-project-status]:has-text('Project deleted')")
+    page.wait_for_url(f"{live_server.url}/")
+    assert project.name not in page.inner_text("main")
+    wait_for(
+        lambda: not Project.objects.filter(pk=project.pk).exists(),
+        timeout=60,
+        message="the worker did not purge the deleted project",
+    )
+    assert not any(default_storage.exists(n) for n in files)
+    assert page.goto(f"{live_server.url}/projects/{project.pk}/").status == 404

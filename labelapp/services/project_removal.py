@@ -1,0 +1,133 @@
+"""Deleting a project: hidden at once, purged by a worker.
+
+The request only marks the project (`deleted_at`), frees its name and stops its queued and
+running model jobs, in one transaction: from then on every page and endpoint answers 404 for
+it, to members and site admins alike (`labelapp.selectors`). A worker then purges it
+(`project_purge`): the clips' files and rows in chunks, model artifacts, export files, the
+project's rows, and its ontology when no other project uses it. Files go before the rows
+that name them, so a purge cut short leaves rows to find them by; the purge is idempotent
+and beat's sweep sends it again for a project still there after PURGE_GRACE.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from labelapp.errors import DomainError
+from labelapp.models import Clip, ExportJob, Project
+from labelapp.services.clip_removal import media_delete
+from ontology.models import Label
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1000  # clips per transaction
+PURGE_GRACE = timedelta(minutes=5)  # a project still there this long after: send it again
+RETRY_AFTER_S = 15  # a training still running: look again this much later
+
+
+def project_delete_request(*, project: Project, confirm: str) -> Project:
+    """Hide the project and queue its purge. `confirm` must be the project's name."""
+    from labelapp.queueing import enqueue_on_commit
+    from labelapp.tasks import project_purge as purge_task
+    from ml_backend.models import PrelabelRun, TrainingRun
+
+    if (confirm or "").strip() != project.name:
+        raise DomainError(
+            "type the project's name to confirm: deleting it removes every clip, annotation, "
+            "model and export of it",
+            code="confirm_name",
+        )
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if project.deleted_at is None:
+            now = timezone.now()
+            suffix = f" · deleted #{project.pk}"
+            Project.objects.filter(pk=project.pk).update(
+                deleted_at=now, name=project.name[: 200 - len(suffix)] + suffix
+            )
+            TrainingRun.objects.filter(project=project, status=TrainingRun.Status.QUEUED).update(
+                status=TrainingRun.Status.CANCELLED,
+                finished_at=now,
+                message="the project was deleted",
+            )
+            TrainingRun.objects.filter(project=project, status=TrainingRun.Status.RUNNING).update(
+                cancel_requested=True, message="the project was deleted"
+            )
+            PrelabelRun.objects.filter(
+                project=project, status__in=[PrelabelRun.Status.QUEUED, PrelabelRun.Status.RUNNING]
+            ).update(
+                status=PrelabelRun.Status.CANCELLED,
+                finished_at=now,
+                error="the project was deleted",
+            )
+            logger.info("project %s (%s) deleted; purge queued", project.pk, project.name)
+        enqueue_on_commit(purge_task, project.pk)
+        project.refresh_from_db()
+    return project
+
+
+def project_purge(project_id: int) -> str:
+    """Remove a deleted project's rows and files. Returns "purged", "gone" (nothing left),
+    "waiting" (a training still runs: try again later) or "live" (never deleted: refused)."""
+    from ml_backend.models import TrainingRun
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return "gone"
+    if project.deleted_at is None:
+        logger.error("refused to purge project %s: it was not deleted", project_id)
+        return "live"
+    if TrainingRun.objects.filter(
+        project=project,
+        status=TrainingRun.Status.RUNNING,
+        heartbeat_at__gte=timezone.now() - timedelta(minutes=5),
+    ).exists():
+        return "waiting"
+    purge_rows(project)
+    return "purged"
+
+
+def purge_rows(project: Project) -> None:
+    """Delete a project with every row and stored file of it, now, in chunks."""
+    from ml_backend.models import ModelVersion
+
+    while True:
+        rows = list(
+            Clip.objects.filter(project=project)
+            .order_by("id")
+            .values_list("id", "file", "peaks_file")[:CHUNK]
+        )
+        if not rows:
+            break
+        media_delete([name for row in rows for name in row[1:] if name], checked=False)
+        with transaction.atomic():
+            Clip.objects.filter(pk__in=[row[0] for row in rows]).delete()
+    names = [
+        *ModelVersion.objects.filter(project=project).values_list("artifact_path", flat=True),
+        *ExportJob.objects.filter(project=project).values_list("file", flat=True),
+    ]
+    media_delete([n for n in names if n], checked=False)
+    ontology = project.ontology
+    project.delete()
+    try:
+        with transaction.atomic():
+            if not ontology.projects.exists():
+                # a parent is protected from its children: unhook them, then all go at once
+                Label.objects.filter(ontology=ontology).update(parent=None)
+                ontology.delete()
+    except ProtectedError:
+        logger.info("ontology %s kept: its labels are still referred to", ontology.pk)
+
+
+def projects_to_purge() -> list[int]:
+    """Deleted projects still there after PURGE_GRACE (their message or worker was lost)."""
+    return list(
+        Project.objects.filter(deleted_at__lt=timezone.now() - PURGE_GRACE).values_list(
+            "pk", flat=True
+        )[:100]
+    )

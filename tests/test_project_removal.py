@@ -1,0 +1,152 @@
+"""A lead deletes a project: it is gone for everyone at once, its jobs stop, and the purge
+removes every row and stored file of it; a live project is never purged."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from labelapp.errors import NotFound
+from labelapp.models import Annotation, Clip, ExportJob, Project
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.imports import ImportItem, clip_import
+from labelapp.services.project_removal import (
+    PURGE_GRACE,
+    project_delete_request,
+    project_purge,
+    projects_to_purge,
+)
+from labelapp.services.projects import project_create, project_resolve
+from ml_backend.models import ModelVersion, PrelabelRun, TrainingRun
+from ontology.models import Label, Ontology
+from ontology.services import label_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def filled(project, annotator, wav_factory, django_capture_on_commit_callbacks):
+    """The project with two processed clips (one annotated), a model artifact and an export
+    file in the media store."""
+    clips = []
+    for seed in (1, 2):
+        path = wav_factory(seconds=0.5, sr=8000, seed=seed)
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+        clips.append(Clip.objects.get(pk=outcome.clip_id))
+    bird = label_create(ontology=project.ontology, name="bird")
+    robin = label_create(ontology=project.ontology, name="robin", parent=bird)
+    annotation_submit(clip=clips[0], user=annotator, clip_labels=[robin.pk])
+    artifact = default_storage.save(f"models/{project.pk}/v1.pt", ContentFile(b"weights"))
+    ModelVersion.objects.create(project=project, version=1, name="v1", artifact_path=artifact)
+    export = default_storage.save(f"exports/{project.pk}/e.csv", ContentFile(b"clip,label\n"))
+    ExportJob.objects.create(project=project, format="csv", status="done", file=export)
+    names = [n for c in clips for n in (c.file.name, c.peaks_file)] + [artifact, export]
+    assert all(default_storage.exists(n) for n in names)
+    return {"clips": clips, "names": names}
+
+
+def test_a_wrong_confirmation_is_a_400_and_deletes_nothing(project, lead, client_for):
+    for confirm in ("", "birds", "Birds "):
+        response = client_for(lead).delete(f"/api/projects/{project.pk}/?confirm=birdz{confirm}")
+        assert response.status_code == 400
+        assert "type the project's name" in response.json()["detail"]
+    project.refresh_from_db()
+    assert project.deleted_at is None and project.name == "Birds"
+
+
+def test_deleting_removes_every_row_and_file(
+    project, lead, client_for, filled, django_capture_on_commit_callbacks
+):
+    ontology_id = project.ontology_id
+    with django_capture_on_commit_callbacks(execute=True):  # the purge task runs (eager)
+        response = client_for(lead).delete(f"/api/projects/{project.pk}/?confirm=Birds")
+    assert response.status_code == 202, response.content
+    assert "Birds" in response.json()["detail"]
+    assert not Project.objects.filter(pk=project.pk).exists()
+    assert not Clip.objects.filter(pk__in=[c.pk for c in filled["clips"]]).exists()
+    assert not Annotation.objects.exists()
+    assert not ModelVersion.objects.exists() and not ExportJob.objects.exists()
+    assert not Ontology.objects.filter(pk=ontology_id).exists()
+    assert not Label.objects.filter(ontology_id=ontology_id).exists()
+    assert not any(default_storage.exists(n) for n in filled["names"])
+    # the name is free again
+    assert project_create(name="Birds").name == "Birds"
+
+
+def test_a_deleted_project_is_gone_for_everyone_before_its_purge(
+    project, lead, annotator, admin_user, client_for, filled, django_capture_on_commit_callbacks
+):
+    queued = TrainingRun.objects.create(project=project)
+    prelabel = PrelabelRun.objects.create(project=project)
+    with django_capture_on_commit_callbacks(execute=False):  # no worker has purged it yet
+        project_delete_request(project=project, confirm="Birds")
+    clip = filled["clips"][0]
+    for user in (lead, annotator, admin_user):
+        client = client_for(user)
+        assert client.get(f"/api/projects/{project.pk}/").status_code == 404
+        assert project.pk not in [p["id"] for p in client.get("/api/projects/").json()]
+        assert client.get(f"/api/clips/{clip.pk}/").status_code == 404
+        assert client.get(f"/api/clips/{clip.pk}/audio").status_code == 404
+        assert client.post(f"/api/projects/{project.pk}/next/").status_code == 404
+    with pytest.raises(NotFound):
+        project_resolve("Birds")  # the commands do not find it either
+    with pytest.raises(NotFound):
+        project_resolve(str(project.pk))
+    assert project_create(name="Birds").pk != project.pk  # its name is free at once
+    queued.refresh_from_db()
+    prelabel.refresh_from_db()
+    assert queued.status == "cancelled" and prelabel.status == "cancelled"
+    # the files stay until the purge
+    assert all(default_storage.exists(n) for n in filled["names"])
+    assert project_purge(project.pk) == "purged"
+    assert project_purge(project.pk) == "gone"  # again: nothing left, no error
+    assert not any(default_storage.exists(n) for n in filled["names"])
+
+
+def test_a_live_project_is_never_purged(project, filled):
+    assert project_purge(project.pk) == "live"
+    assert Clip.objects.filter(project=project).count() == 2
+    assert all(default_storage.exists(n) for n in filled["names"])
+
+
+def test_the_purge_waits_for_a_training_that_is_still_stopping(project):
+    run = TrainingRun.objects.create(project=project, status="running", heartbeat_at=timezone.now())
+    project_delete_request(project=project, confirm="Birds")
+    run.refresh_from_db()
+    assert run.cancel_requested
+    assert project_purge(project.pk) == "waiting"
+    TrainingRun.objects.filter(pk=run.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=10)  # its worker died
+    )
+    assert project_purge(project.pk) == "purged"
+
+
+def test_the_sweep_finds_deleted_projects_whose_purge_was_lost(project, other_project):
+    project_delete_request(project=project, confirm="Birds")
+    assert projects_to_purge() == []  # within the grace: its message is still on its way
+    Project.objects.filter(pk=project.pk).update(
+        deleted_at=timezone.now() - PURGE_GRACE - timedelta(seconds=1)
+    )
+    assert projects_to_purge() == [project.pk]  # never the live one
+
+
+def test_an_ontology_shared_with_another_project_stays(project, lead):
+    label_create(ontology=project.ontology, name="bird")
+    sibling = project_create(name="Birds 2", ontology=project.ontology, created_by=lead)
+    project_delete_request(project=project, confirm="Birds")
+    assert project_purge(project.pk) == "purged"
+    assert Ontology.objects.filter(pk=sibling.ontology_id).exists()
+    assert Label.objects.filter(ontology=sibling.ontology, name="bird").exists()
+
+
+def test_other_roles_cannot_delete_a_project(project, reviewer, annotator, outsider, client_for):
+    for user, expected in ((reviewer, 403), (annotator, 403), (outsider, 404)):
+        response = client_for(user).delete(f"/api/projects/{project.pk}/?confirm=Birds")
+        assert response.status_code == expected
+    project.refresh_from_db()
+    assert project.deleted_at is None
