@@ -202,14 +202,13 @@ class ProjectClipsDeleteApi(APIView):
     def post(self, request, project_id: int):
         """Delete many clips of a project (lead): by `ids`, by `status` (say `failed`), or
         both. Each clip is reported: deleted, or refused with the reason (it holds someone's
-        work and `force` is off, or it is not a clip of this project)."""
+        work and `force` is off, or it is not a clip of this project). At most 5,000 clips
+        a call: when `more`, send the same request again with `after` = `last_id`."""
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         data = ClipsDeleteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         removal = removal_services.clips_delete(project=project, **data.validated_data)
-        return Response(
-            ClipsDeletedSerializer({"deleted": removal.deleted, "refused": removal.refused}).data
-        )
+        return Response(ClipsDeletedSerializer(removal).data)
 
 
 class ProjectUploadApi(APIView):

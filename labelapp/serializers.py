@@ -369,10 +369,13 @@ class SkippedSerializer(serializers.Serializer):
 
 class ClipsDeleteSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=5000
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=5000,
     )
     status = serializers.ChoiceField(choices=Clip.Status.choices, required=False)
     force = serializers.BooleanField(default=False)
+    after = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=0)
 
     def validate(self, attrs):
         if "ids" not in attrs and "status" not in attrs:
@@ -390,3 +393,5 @@ class ClipRefusedSerializer(serializers.Serializer):
 class ClipsDeletedSerializer(serializers.Serializer):
     deleted = serializers.ListField(child=serializers.IntegerField())
     refused = ClipRefusedSerializer(many=True)
+    more = serializers.BooleanField(help_text="more clips match: send again with after=last_id")
+    last_id = serializers.IntegerField()

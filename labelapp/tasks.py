@@ -60,16 +60,17 @@ def media_delete(names: list[str]) -> None:
     """Stored files of deleted clips (names, as their rows are gone); a missing one is fine."""
     from labelapp.services.clip_removal import media_delete as delete
 
-    delete(names)
+    delete(names=names)
 
 
-@shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=None)
+@shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=40)
 def project_purge(self, project_id: int) -> None:
-    """A deleted project's rows and files; waits for a training that is still stopping."""
+    """A deleted project's rows and files; waits for a training that is still stopping (for
+    ten minutes; after that, or run eagerly, beat's sweep sends it again)."""
     from labelapp.services.project_removal import RETRY_AFTER_S
     from labelapp.services.project_removal import project_purge as purge
 
-    if purge(project_id) == "waiting":
+    if purge(project_id=project_id) == "waiting" and not self.request.is_eager:
         raise self.retry(countdown=RETRY_AFTER_S)
 
 

@@ -93,14 +93,21 @@ def prelabel_execute(run_id: int) -> str:
             finished_at=timezone.now(),
         )
         return "failed"
-    PrelabelRun.objects.filter(pk=run_id).update(
+    # Only a run still running: one cancelled meanwhile (its project deleted) stays so.
+    PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.RUNNING).update(
         status=PrelabelRun.Status.SUCCEEDED, finished_at=timezone.now()
     )
     return "succeeded"
 
 
 class Superseded(Exception):  # noqa: N818 - a state, not an error
-    """A newer model version became active: this run's scores would be thrown away."""
+    """A newer model version became active, or the run was cancelled (its project deleted):
+    this run's scores would be thrown away."""
+
+
+def _still_running(run_id: int) -> None:
+    if not PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.RUNNING).exists():
+        raise Superseded("stopped: the run was cancelled (its project was deleted)")
 
 
 def _still_active(version: ModelVersion) -> None:
@@ -131,6 +138,7 @@ def _prelabel(run: PrelabelRun, run_id: int) -> None:
 
     def progress(done: int) -> None:
         check()
+        _still_running(run_id)
         PrelabelRun.objects.filter(pk=run_id).update(done=done)
 
     if run.kind == PrelabelRun.Kind.RANK:
@@ -152,7 +160,7 @@ def prelabel_new_clips(clip_ids: list[int]) -> None:
     must start from import order)."""
     by_project: dict[int, list[int]] = {}
     for clip_id, project_id in Clip.objects.filter(
-        pk__in=clip_ids, status=Clip.Status.READY, annotation_count=0
+        pk__in=clip_ids, status=Clip.Status.READY, annotation_count=0, project__deleted_at=None
     ).values_list("pk", "project_id"):
         by_project.setdefault(project_id, []).append(clip_id)
     for project_id, ids in by_project.items():

@@ -52,7 +52,10 @@ def ml_config(project: Project | int) -> MLConfig:
 
 
 def training_request(*, project: Project, user=None, trigger: str = "manual") -> TrainingRun:
-    """Queue a training; 409 when one of this project is already queued or running."""
+    """Queue a training; 409 when one of this project is already queued or running, or the
+    project was deleted."""
+    if project.deleted_at is not None:
+        raise Conflict("this project was deleted", code="deleted")
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -119,7 +122,7 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
         return None
     try:
         return training_request(project=Project.objects.get(pk=project_id), trigger="auto")
-    except Conflict:
+    except (Conflict, Project.DoesNotExist):  # already running, or the project deleted
         return None
 
 

@@ -108,7 +108,11 @@ def _leaf_warnings(target: Label) -> list[str]:
     """Merging into a label with children is allowed, but leaves-only projects should know."""
     if not target.children.exists():
         return []
-    strict = list(target.ontology.projects.filter(leaves_only=True).values_list("name", flat=True))
+    strict = list(
+        target.ontology.projects.filter(leaves_only=True, deleted_at__isnull=True).values_list(
+            "name", flat=True
+        )
+    )
     return [
         f"project {name!r} takes leaves only, and {target.path!r} has children: its merged "
         "annotations now use a label that is not a leaf"

@@ -21,6 +21,8 @@ def ontology_editor(request, project_id: int):
             "ontology": project.ontology,
             "role": role,
             "is_lead": role == selectors.LEAD,
-            "shared_with": project.ontology.projects.exclude(pk=project.pk).order_by("name"),
+            "shared_with": project.ontology.projects.filter(deleted_at__isnull=True)
+            .exclude(pk=project.pk)
+            .order_by("name"),
         },
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.storage import default_storage
 
+from labelapp.errors import NotFound
 from labelapp.models import Annotation, AnnotationDraft, AnnotationRevision, Clip
 from labelapp.services.annotations import annotation_submit
 from labelapp.services.clip_removal import MAX_CLIPS, clips_delete, media_delete
@@ -143,6 +144,8 @@ def test_many_clips_by_status_and_ids_each_reported(
         ({"status": "gone"}, "status"),
         ({"ids": ["x"]}, "ids"),
         ({"ids": list(range(1, MAX_CLIPS + 2))}, "ids"),
+        ({"ids": [10**30]}, "ids"),
+        ({"ids": [1], "force": "maybe"}, "force"),
     ],
 )
 def test_bad_requests_are_400s_that_delete_nothing(project, lead, client_for, payload, message):
@@ -183,8 +186,8 @@ def test_with_the_broker_down_the_files_are_deleted_in_the_request(
 def test_the_same_file_imported_again_keeps_its_original(
     project, wav_factory, django_capture_on_commit_callbacks
 ):
-    """Originals are stored by project and content hash: a late deletion of the old clip's
-    files must not take the new clip's original with it."""
+    """Each import stores its own original: a late deletion of the old clip's files (the
+    worker runs after the commit) never takes the new clip's file with it."""
     path = wav_factory(seconds=0.5, sr=8000, seed=4)
     with django_capture_on_commit_callbacks(execute=True):
         first = clip_import(project=project, item=ImportItem(name="a.wav", path=path))
@@ -196,10 +199,11 @@ def test_the_same_file_imported_again_keeps_its_original(
         again = clip_import(project=project, item=ImportItem(name="a.wav", path=path))
     assert again.status == "imported", again.error
     new = Clip.objects.get(pk=again.clip_id)
-    assert new.file.name == old.file.name
-    assert media_delete(names) == 1  # the old peaks only
-    assert default_storage.exists(new.file.name) and not default_storage.exists(names[1])
-    media_delete(names)  # again (a redelivered message): no error, the original stays
+    assert new.sha256 == old.sha256 and new.file.name != old.file.name
+    assert media_delete(names=names) == 2  # the old original and peaks
+    assert default_storage.exists(new.file.name) and default_storage.exists(new.peaks_file)
+    assert not any(default_storage.exists(n) for n in names)
+    media_delete(names=names)  # again (a redelivered message): no error
     assert default_storage.exists(new.file.name)
 
 
@@ -229,3 +233,77 @@ def _rows(project, n: int, status: str = Clip.Status.READY, offset: int = 0) -> 
         )
         for i in range(n)
     ]
+
+
+def test_by_status_many_clips_go_in_calls_of_at_most_max(project, lead, client_for, monkeypatch):
+    import labelapp.services.clip_removal as removal
+
+    monkeypatch.setattr(removal, "MAX_CLIPS", 2)
+    failed = _rows(project, 5, status=Clip.Status.FAILED)
+    AnnotationDraft.objects.create(clip=failed[0], user=lead, data={})  # held on every pass
+    deleted, calls, after = [], 0, 0
+    while True:
+        calls += 1
+        body = (
+            client_for(lead)
+            .post(
+                f"/api/projects/{project.pk}/clips/delete/",
+                {"status": "failed", "after": after},
+                format="json",
+            )
+            .json()
+        )
+        deleted += body["deleted"]
+        if not body["more"]:
+            break
+        after = body["last_id"]
+    assert calls == 3
+    assert sorted(deleted) == [c.pk for c in failed[1:]]
+    assert list(Clip.objects.values_list("pk", flat=True)) == [failed[0].pk]
+
+
+def test_a_submission_to_a_clip_deleted_meanwhile_is_a_404_not_a_lost_write(
+    project, annotator, bird
+):
+    """The clip was read before a lead deleted it (the API's check passed): the save finds
+    the clip gone under its lock and says so, instead of failing at commit."""
+    (clip,) = _rows(project, 1)
+    clips_delete(project=project, ids=[clip.pk])
+    with pytest.raises(NotFound, match="deleted"):
+        annotation_submit(clip=clip, user=annotator, clip_labels=[bird.pk])
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_racing_a_deletion_on_postgresql_is_a_clean_404(project, annotator, bird):
+    """The lead's removal holds the clip's row lock while the annotator saves: the save waits
+    for it at its recount, finds the clip gone and is rolled back whole (PostgreSQL checks
+    foreign keys at commit; without this the commit would fail with a 500)."""
+    import threading
+    import time
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and deferred foreign keys: PostgreSQL (CI runs it there)")
+    (clip,) = _rows(project, 1)
+    outcome = {}
+
+    def annotate():
+        try:
+            annotation_submit(clip=clip, user=annotator, clip_labels=[bird.pk])
+            outcome["saved"] = True
+        except Exception as exc:  # noqa: BLE001 - the test reports what was raised
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        clips_delete(project=project, ids=[clip.pk])  # the row lock is held to our commit
+        worker = threading.Thread(target=annotate)
+        worker.start()
+        time.sleep(0.5)  # the submission is now waiting on the clip's row
+        assert worker.is_alive()
+    worker.join(timeout=10)
+    assert isinstance(outcome.get("error"), NotFound), outcome
+    assert not Annotation.objects.exists() and not Clip.objects.exists()

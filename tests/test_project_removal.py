@@ -51,8 +51,8 @@ def filled(project, annotator, wav_factory, django_capture_on_commit_callbacks):
 
 
 def test_a_wrong_confirmation_is_a_400_and_deletes_nothing(project, lead, client_for):
-    for confirm in ("", "birds", "Birds "):
-        response = client_for(lead).delete(f"/api/projects/{project.pk}/?confirm=birdz{confirm}")
+    for confirm in ("", "birds", "Birds%20", "%20Birds", "Bird"):
+        response = client_for(lead).delete(f"/api/projects/{project.pk}/?confirm={confirm}")
         assert response.status_code == 400
         assert "type the project's name" in response.json()["detail"]
     project.refresh_from_db()
@@ -103,13 +103,13 @@ def test_a_deleted_project_is_gone_for_everyone_before_its_purge(
     assert queued.status == "cancelled" and prelabel.status == "cancelled"
     # the files stay until the purge
     assert all(default_storage.exists(n) for n in filled["names"])
-    assert project_purge(project.pk) == "purged"
-    assert project_purge(project.pk) == "gone"  # again: nothing left, no error
+    assert project_purge(project_id=project.pk) == "purged"
+    assert project_purge(project_id=project.pk) == "gone"  # again: nothing left, no error
     assert not any(default_storage.exists(n) for n in filled["names"])
 
 
 def test_a_live_project_is_never_purged(project, filled):
-    assert project_purge(project.pk) == "live"
+    assert project_purge(project_id=project.pk) == "live"
     assert Clip.objects.filter(project=project).count() == 2
     assert all(default_storage.exists(n) for n in filled["names"])
 
@@ -119,11 +119,11 @@ def test_the_purge_waits_for_a_training_that_is_still_stopping(project):
     project_delete_request(project=project, confirm="Birds")
     run.refresh_from_db()
     assert run.cancel_requested
-    assert project_purge(project.pk) == "waiting"
+    assert project_purge(project_id=project.pk) == "waiting"
     TrainingRun.objects.filter(pk=run.pk).update(
         heartbeat_at=timezone.now() - timedelta(minutes=10)  # its worker died
     )
-    assert project_purge(project.pk) == "purged"
+    assert project_purge(project_id=project.pk) == "purged"
 
 
 def test_the_sweep_finds_deleted_projects_whose_purge_was_lost(project, other_project):
@@ -139,7 +139,7 @@ def test_an_ontology_shared_with_another_project_stays(project, lead):
     label_create(ontology=project.ontology, name="bird")
     sibling = project_create(name="Birds 2", ontology=project.ontology, created_by=lead)
     project_delete_request(project=project, confirm="Birds")
-    assert project_purge(project.pk) == "purged"
+    assert project_purge(project_id=project.pk) == "purged"
     assert Ontology.objects.filter(pk=sibling.ontology_id).exists()
     assert Label.objects.filter(ontology=sibling.ontology, name="bird").exists()
 
@@ -150,3 +150,58 @@ def test_other_roles_cannot_delete_a_project(project, reviewer, annotator, outsi
         assert response.status_code == expected
     project.refresh_from_db()
     assert project.deleted_at is None
+
+
+def test_the_purge_takes_files_no_row_names_and_only_the_projects(project, other_project):
+    orphans = [
+        default_storage.save(f"models/{project.pk}/run-7.pt", ContentFile(b"cancelled run")),
+        default_storage.save(f"peaks/{project.pk}/999.peaks", ContentFile(b"late peaks")),
+        default_storage.save(f"exports/{project.pk}/3.csv", ContentFile(b"late export")),
+    ]
+    other = default_storage.save(f"models/{other_project.pk}/run-1.pt", ContentFile(b"keep"))
+    project_delete_request(project=project, confirm="Birds")
+    assert project_purge(project_id=project.pk) == "purged"
+    assert not any(default_storage.exists(n) for n in orphans)
+    assert default_storage.exists(other)
+
+
+def test_no_new_work_starts_on_a_deleted_project(project, lead, django_capture_on_commit_callbacks):
+    from labelapp.errors import Conflict
+    from labelapp.exports import export_run
+    from labelapp.services.clips import clip_process
+    from ml_backend.prelabel import prelabel_new_clips
+    from ml_backend.training import training_request
+
+    (clip,) = [
+        Clip.objects.create(
+            project=project, file="clips/x.wav", sha256="a" * 64, original_name="x.wav"
+        )
+    ]
+    export = ExportJob.objects.create(project=project, format="csv")
+    project_delete_request(project=project, confirm="Birds")
+    project.refresh_from_db()
+    with pytest.raises(Conflict, match="deleted"):
+        training_request(project=project)
+    export_run(export.pk)
+    export.refresh_from_db()
+    assert export.status == "pending" and not export.file  # never claimed
+    Clip.objects.filter(pk=clip.pk).update(status="ready")
+    prelabel_new_clips([clip.pk])
+    assert not PrelabelRun.objects.filter(project=project).exists()
+    Clip.objects.filter(pk=clip.pk).update(status="pending")
+    project_purge(project_id=project.pk)
+    assert clip_process(clip.pk) == "skipped"  # the message arrives after the purge
+
+
+def test_a_prelabeling_cancelled_while_it_runs_stays_cancelled(project, monkeypatch):
+    from ml_backend import prelabel
+
+    run = PrelabelRun.objects.create(project=project)
+
+    def deleted_meanwhile(run, run_id):
+        project_delete_request(project=project, confirm="Birds")
+
+    monkeypatch.setattr(prelabel, "_prelabel", deleted_meanwhile)
+    prelabel.prelabel_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == "cancelled" and "deleted" in run.error

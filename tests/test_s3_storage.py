@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -185,7 +186,10 @@ def test_uploads_land_in_the_bucket_with_their_peaks(
     assert bucket.keys() == expected  # originals and peaks, nothing of the rejected file
     for p in good:
         clip = clips[p.name]
-        assert clip.file.name == f"clips/{project.pk}/{clip.sha256[:2]}/{clip.sha256}.wav"
+        assert re.fullmatch(
+            rf"clips/{project.pk}/{clip.sha256[:2]}/{clip.sha256}-[0-9a-f]{{8}}\.wav",
+            clip.file.name,
+        )
         assert bucket.read(clip.file.name) == p.read_bytes()  # stored untouched
         assert clip.peaks_file == f"peaks/{project.pk}/{clip.pk}.peaks"
     # the same content again: a duplicate, and no second object

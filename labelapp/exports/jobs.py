@@ -127,9 +127,9 @@ def export_run(job_id: int) -> None:
     """Run a pending export job. Idempotent: only the delivery that moves the job from
     pending to running does the work; a second delivery, or one for a deleted job, does
     nothing."""
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.PENDING).update(
-        status=ExportJob.Status.RUNNING, started_at=timezone.now()
-    )
+    claimed = ExportJob.objects.filter(
+        pk=job_id, status=ExportJob.Status.PENDING, project__deleted_at__isnull=True
+    ).update(status=ExportJob.Status.RUNNING, started_at=timezone.now())
     if not claimed:
         return
     job = ExportJob.objects.select_related("project__ontology").get(pk=job_id)
@@ -166,16 +166,18 @@ def export_run(job_id: int) -> None:
         return
     finally:
         os.unlink(tmp_name)
-    job.refresh_from_db(fields=["total"])
-    ExportJob.objects.filter(pk=job_id).update(
+    total = ExportJob.objects.filter(pk=job_id).values_list("total", flat=True).first()
+    finished = ExportJob.objects.filter(pk=job_id).update(
         status=ExportJob.Status.DONE,
         file=name,
         size_bytes=size,
         progress=1.0,
-        done=job.total,
+        done=total or 0,
         summary=summary,
         finished_at=timezone.now(),
     )
+    if not finished:  # the project was deleted and purged meanwhile: no row names the file
+        default_storage.delete(name)
 
 
 def export_jobs_resend_pending(*, older_than_s: int = 300) -> int:

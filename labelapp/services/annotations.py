@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from labelapp.errors import Conflict, DomainError
+from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.models import (
     Annotation,
     AnnotationDraft,
@@ -182,8 +182,10 @@ def _write_content(annotation: Annotation, data: AnnotationInput, *, fresh: bool
     annotation.written = data
 
 
-def clip_annotation_count_refresh(clip_id: int) -> None:
-    # One UPDATE with the count as a subquery: a round trip fewer on the submit path.
+def clip_annotation_count_refresh(clip_id: int) -> int:
+    """Recount the clip's submitted annotations; returns 0 when the clip is gone.
+
+    One UPDATE with the count as a subquery: a round trip fewer on the submit path."""
     counted = (
         Annotation.objects.filter(clip_id=OuterRef("pk"), status__in=COUNTED_STATUSES)
         .order_by()
@@ -191,7 +193,7 @@ def clip_annotation_count_refresh(clip_id: int) -> None:
         .annotate(n=Count("id"))
         .values("n")[:1]
     )
-    Clip.objects.filter(pk=clip_id).update(
+    return Clip.objects.filter(pk=clip_id).update(
         annotation_count=Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
     )
 
@@ -288,7 +290,11 @@ def annotation_save(
         data=_snapshot_of(annotation, data),
         idempotency_key=idempotency_key,
     )
-    clip_annotation_count_refresh(clip.pk)
+    # The UPDATE locks the clip's row, as a lead's clip removal does: the removal either
+    # waited for this save and saw its annotation (and kept the clip), or deleted the clip
+    # first, and then nothing here is kept (the foreign keys are only checked at commit).
+    if not clip_annotation_count_refresh(clip.pk):
+        raise NotFound("this clip was deleted by a lead of the project")
     return annotation
 
 

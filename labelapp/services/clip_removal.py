@@ -33,6 +33,9 @@ class Removal:
     deleted: list[int] = field(default_factory=list)
     # {"id", "name", "code", "reason"} per clip left in place
     refused: list[dict] = field(default_factory=list)
+    # More clips match than one call takes: call again with after=last_id.
+    more: bool = False
+    last_id: int = 0
 
 
 def _work_held(clip_ids: list[int]) -> dict[int, str]:
@@ -70,10 +73,12 @@ def clips_delete(
     ids: Iterable[int] | None = None,
     status: str | None = None,
     force: bool = False,
+    after: int = 0,
 ) -> Removal:
     """Delete the project's clips named by `ids` and/or in `status`. Clips holding someone's
     work are refused (reported, left in place) unless `force`; ids that are not clips of
-    this project are reported as not found. At most MAX_CLIPS clips per call."""
+    this project are reported as not found. At most MAX_CLIPS clips per call, in id order
+    from `after`: when more match, `more` is set and the next call starts after `last_id`."""
     if ids is None and not status:
         raise DomainError("name the clips to delete: ids, a status, or both")
     if status and status not in Clip.Status.values:
@@ -83,7 +88,7 @@ def clips_delete(
         raise DomainError(f"at most {MAX_CLIPS} clips per request ({len(wanted)} named)")
     removal = Removal()
     with transaction.atomic():
-        qs = Clip.objects.filter(project=project)
+        qs = Clip.objects.filter(project=project, pk__gt=after)
         if wanted is not None:
             qs = qs.filter(pk__in=wanted)
         if status:
@@ -93,11 +98,12 @@ def clips_delete(
             .order_by("id")
             .values_list("id", "original_name", "file", "peaks_file")[: MAX_CLIPS + 1]
         )
-        if len(rows) > MAX_CLIPS:
-            raise DomainError(f"more than {MAX_CLIPS} clips match; delete them in several requests")
+        removal.more = len(rows) > MAX_CLIPS
+        rows = rows[:MAX_CLIPS]
+        removal.last_id = rows[-1][0] if rows else after
         found = {r[0] for r in rows}
         for clip_id in wanted or ():
-            if clip_id not in found:
+            if clip_id not in found and clip_id > after:
                 removal.refused.append(
                     {
                         "id": clip_id,
@@ -124,7 +130,7 @@ def clips_delete(
             names.extend(n for n in (file_name, peaks_name) if n)
         if removal.deleted:
             Clip.objects.filter(pk__in=removal.deleted).delete()
-            transaction.on_commit(lambda: media_delete_later(names), robust=True)
+            transaction.on_commit(lambda: media_delete_later(names=names), robust=True)
             logger.info(
                 "project %s: %d clips deleted%s",
                 project.pk,
@@ -147,7 +153,7 @@ def clip_delete(*, clip: Clip, force: bool = False) -> None:
         )
 
 
-def media_delete(names: list[str], *, checked: bool = True) -> int:
+def media_delete(*, names: list[str], checked: bool = True) -> int:
     """Delete stored files no clip refers to; a file already gone is fine (idempotent).
     An original is stored under its project and content hash, so the same file imported
     again after its clip was deleted lives under the same name: a clip holding it keeps it.
@@ -171,7 +177,7 @@ def media_delete(names: list[str], *, checked: bool = True) -> int:
     return deleted
 
 
-def media_delete_later(names: list[str]) -> None:
+def media_delete_later(*, names: list[str]) -> None:
     """Hand the files to a worker in batches; delete them here when the broker refuses."""
     from labelapp.queueing import enqueue
     from labelapp.tasks import media_delete as task
@@ -179,4 +185,4 @@ def media_delete_later(names: list[str]) -> None:
     for i in range(0, len(names), MEDIA_BATCH):
         batch = names[i : i + MEDIA_BATCH]
         if not enqueue(task, batch):
-            media_delete(batch)
+            media_delete(names=batch)

@@ -44,7 +44,9 @@ def clip_process(clip_id: int) -> str:
     """
     if not clip_claim(clip_id):
         return "skipped"
-    clip = Clip.objects.get(pk=clip_id)
+    clip = Clip.objects.filter(pk=clip_id).first()
+    if clip is None:  # a lead deleted it just now
+        return "skipped"
     tmp_path: Path | None = None
     try:
         with tempfile.NamedTemporaryFile(prefix="earmark-peaks-", delete=False) as tmp:
@@ -64,9 +66,11 @@ def clip_process(clip_id: int) -> str:
     finally:
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
-    Clip.objects.filter(pk=clip.pk).update(
+    if not Clip.objects.filter(pk=clip.pk).update(
         status=Clip.Status.READY, peaks_file=saved, error="", processed_at=timezone.now()
-    )
+    ):  # deleted while its peaks were computed: no row will ever name them
+        default_storage.delete(saved)
+        return "skipped"
     return "ready"
 
 

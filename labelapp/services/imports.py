@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import secrets
 import tempfile
 import time
 import unicodedata
@@ -148,8 +149,11 @@ def _human(n: float) -> str:
 
 
 def storage_name_for(project_id: int, sha256: str, fmt: str) -> str:
+    """Where an import stores its original: under the project and the content hash, with a
+    token of its own, so no two imports share a file. A clip deleted while the same file is
+    imported again then takes only its own file with it (its deletion runs after commit)."""
     ext = _FORMAT_EXTENSION.get(fmt.upper(), "bin")
-    return f"clips/{project_id}/{sha256[:2]}/{sha256}.{ext}"
+    return f"clips/{project_id}/{sha256[:2]}/{sha256}-{secrets.token_hex(4)}.{ext}"
 
 
 def clip_import(
@@ -293,14 +297,13 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
     created_file = False
     try:
         with transaction.atomic():
-            if not default_storage.exists(storage_name):
-                # Marked before the write: a write cut short (disk full) leaves a partial file
-                # under the content's name, which a retry would otherwise take as complete.
-                created_file = True
-                with open(path, "rb") as fh:
-                    saved = default_storage.save(storage_name, File(fh))
-                if saved != storage_name:  # storage renamed it: keep what it says
-                    storage_name = saved
+            # Marked before the write: a write cut short (disk full) leaves a partial file,
+            # which is deleted below.
+            created_file = True
+            with open(path, "rb") as fh:
+                saved = default_storage.save(storage_name, File(fh))
+            if saved != storage_name:  # storage renamed it: keep what it says
+                storage_name = saved
             clip = Clip.objects.create(
                 project=project,
                 file=storage_name,

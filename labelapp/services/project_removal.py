@@ -11,9 +11,12 @@ and beat's sweep sends it again for a project still there after PURGE_GRACE.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
+from pathlib import Path
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
@@ -36,7 +39,7 @@ def project_delete_request(*, project: Project, confirm: str) -> Project:
     from labelapp.tasks import project_purge as purge_task
     from ml_backend.models import PrelabelRun, TrainingRun
 
-    if (confirm or "").strip() != project.name:
+    if confirm != project.name:
         raise DomainError(
             "type the project's name to confirm: deleting it removes every clip, annotation, "
             "model and export of it",
@@ -71,7 +74,7 @@ def project_delete_request(*, project: Project, confirm: str) -> Project:
     return project
 
 
-def project_purge(project_id: int) -> str:
+def project_purge(*, project_id: int) -> str:
     """Remove a deleted project's rows and files. Returns "purged", "gone" (nothing left),
     "waiting" (a training still runs: try again later) or "live" (never deleted: refused)."""
     from ml_backend.models import TrainingRun
@@ -104,16 +107,21 @@ def purge_rows(project: Project) -> None:
         )
         if not rows:
             break
-        media_delete([name for row in rows for name in row[1:] if name], checked=False)
+        media_delete(names=[name for row in rows for name in row[1:] if name], checked=False)
         with transaction.atomic():
             Clip.objects.filter(pk__in=[row[0] for row in rows]).delete()
     names = [
         *ModelVersion.objects.filter(project=project).values_list("artifact_path", flat=True),
         *ExportJob.objects.filter(project=project).values_list("file", flat=True),
     ]
-    media_delete([n for n in names if n], checked=False)
+    media_delete(names=[n for n in names if n], checked=False)
     ontology = project.ontology
+    project_id = project.pk
     project.delete()
+    # Files no row named: a training cancelled after it wrote its model, peaks of a clip
+    # processed as it was deleted, an export finished after its job row went.
+    for prefix in ("clips", "peaks", "models", "exports"):
+        _delete_tree(f"{prefix}/{project_id}")
     try:
         with transaction.atomic():
             if not ontology.projects.exists():
@@ -122,6 +130,20 @@ def purge_rows(project: Project) -> None:
                 ontology.delete()
     except ProtectedError:
         logger.info("ontology %s kept: its labels are still referred to", ontology.pk)
+
+
+def _delete_tree(folder: str) -> None:
+    """Every stored file under `folder` (a prefix on S3), then the emptied folders."""
+    try:
+        dirs, files = default_storage.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for sub in dirs:
+        _delete_tree(f"{folder}/{sub}")
+    media_delete(names=[f"{folder}/{name}" for name in files], checked=False)
+    # remote storage has no folders; a local one may have been written to meanwhile
+    with contextlib.suppress(NotImplementedError, OSError):
+        Path(default_storage.path(folder)).rmdir()
 
 
 def projects_to_purge() -> list[int]:

@@ -56,22 +56,41 @@ function setup(root) {
     statusLine.textContent = "Deleting…";
     const deleted = [];
     const refused = [];
+    let failure = null;
     try {
-      const chunks = body.ids ? chunk(body.ids, BATCH) : [null];
-      for (const ids of chunks) {
-        const result = await api(`/api/projects/${projectId}/clips/delete/`, {
-          method: "POST",
-          body: { ...body, ...(ids ? { ids } : {}), force },
-        });
-        deleted.push(...result.deleted);
-        refused.push(...result.refused);
+      if (body.ids) {
+        for (const ids of chunk(body.ids, BATCH)) {
+          const result = await api(`/api/projects/${projectId}/clips/delete/`, {
+            method: "POST", body: { ...body, ids, force },
+          });
+          deleted.push(...result.deleted);
+          refused.push(...result.refused);
+        }
+      } else {
+        // by status: 5,000 a request, in id order, until none is left
+        let after = 0;
+        for (;;) {
+          const result = await api(`/api/projects/${projectId}/clips/delete/`, {
+            method: "POST", body: { ...body, force, after },
+          });
+          deleted.push(...result.deleted);
+          refused.push(...result.refused);
+          if (!result.more) break;
+          after = result.last_id;
+          statusLine.textContent = `Deleting… ${deleted.length} so far`;
+        }
       }
     } catch (err) {
-      statusLine.textContent = `Could not delete: ${err.message}`;
-      return;
+      failure = err;
     }
     for (const id of deleted) root.querySelector(`tr[data-clip="${id}"]`)?.remove();
     refresh();
+    if (failure) {
+      const total = deleted.length + deletedSoFar;
+      deletedSoFar = 0;
+      statusLine.textContent = (total ? `${total} deleted, then: ` : "") + `could not delete: ${failure.message}`;
+      return;
+    }
     const held = refused.filter((r) => r.code === "has_work");
     if (held.length) {
       deletedSoFar = deleted.length;
