@@ -72,9 +72,20 @@ class MLConfig(models.Model):
         "labelapp.Project", on_delete=models.CASCADE, related_name="ml_config"
     )
     enabled = models.BooleanField(default=True)
+    # Train again after max(retrain_every, retrain_growth x the labeled clips of the last
+    # training) new human annotations: early on the model follows every few labels (the
+    # queue's picks are only as good as the model that ranked them), later a training stays
+    # worth its cost. 10 and 0.1 are what benchmarks/active_learning.py measures
+    # (RESULTS.md, "Session 10").
     retrain_every = models.PositiveIntegerField(
-        default=50, help_text="Train again after this many new human annotations."
+        default=10, help_text="Train again after at least this many new human annotations."
     )
+    retrain_growth = models.FloatField(
+        default=0.1,
+        help_text="Or after this share of the labeled clips the last training used, when more.",
+    )
+    # retrain_growth x the last training's labeled clips, set when a training starts.
+    retrain_growth_labels = models.PositiveIntegerField(default=0)
     min_labels = models.PositiveIntegerField(
         default=20, help_text="Labeled clips needed before the first training."
     )

@@ -74,6 +74,7 @@ class MLConfigSerializer(serializers.ModelSerializer):
         fields = [
             "enabled",
             "retrain_every",
+            "retrain_growth",
             "min_labels",
             "strategy",
             "epochs",
@@ -84,6 +85,7 @@ class MLConfigSerializer(serializers.ModelSerializer):
         read_only_fields = ["labels_since_training", "learning_curves"]
         extra_kwargs = {
             "retrain_every": {"min_value": 1, "max_value": 100000},
+            "retrain_growth": {"min_value": 0.0, "max_value": 4.0},
             "min_labels": {"min_value": 2, "max_value": 100000},
             "epochs": {"min_value": 1, "max_value": 500},
         }

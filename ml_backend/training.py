@@ -76,8 +76,9 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
 
 def _count_label(project_id: int) -> tuple[bool, int, int, int, bool] | None:
     """Add one to the project's labels since its last training and read what deciding on a
-    training needs (enabled, that count, retrain_every, min_labels, has an active model), in
-    one statement: this runs after every submission. None when the project has no MLConfig.
+    training needs (enabled, that count, the labels a retraining waits for, min_labels, has
+    an active model), in one statement: this runs after every submission. None when the
+    project has no MLConfig.
 
     The count only decides when to retrain: on PostgreSQL its commit does not wait for the
     disk (labelapp.durability); a crash may lose the last few, which delays a retraining by
@@ -91,13 +92,16 @@ def _count_label(project_id: int) -> tuple[bool, int, int, int, bool] | None:
             f"UPDATE {MLConfig._meta.db_table} "  # noqa: S608
             "SET labels_since_training = labels_since_training + 1 "
             f"WHERE project_id = %s{no_flush_wait} "
-            "RETURNING enabled, labels_since_training, retrain_every, min_labels, "
+            "RETURNING enabled, labels_since_training, retrain_every, retrain_growth_labels, "
+            "min_labels, "
             f"EXISTS (SELECT 1 FROM {ModelVersion._meta.db_table} "
             "WHERE project_id = %s AND status = %s)",
             [project_id, project_id, ModelVersion.Status.ACTIVE],
         )
         row = cursor.fetchone()
-    return None if row is None else (bool(row[0]), row[1], row[2], row[3], bool(row[4]))
+    if row is None:
+        return None
+    return bool(row[0]), row[1], max(row[2], row[3]), row[4], bool(row[5])
 
 
 def training_maybe_start(*, project_id: int) -> TrainingRun | None:
@@ -106,10 +110,10 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
     if counted is None:
         MLConfig.objects.get_or_create(project_id=project_id)
         counted = _count_label(project_id)
-    enabled, since_training, retrain_every, min_labels, has_model = counted
+    enabled, since_training, retrain_after, min_labels, has_model = counted
     if not enabled:
         return None
-    if has_model and since_training < retrain_every:
+    if has_model and since_training < retrain_after:
         return None
     if TrainingRun.objects.filter(
         project_id=project_id, status__in=TrainingRun.ACTIVE_STATUSES
@@ -204,7 +208,10 @@ def training_execute(run_id: int) -> str:
                 f"(found {len(data.classes)})"
             )
         config = ml_config(project)
-        MLConfig.objects.filter(pk=config.pk).update(labels_since_training=0)
+        MLConfig.objects.filter(pk=config.pk).update(
+            labels_since_training=0,
+            retrain_growth_labels=math.ceil(config.retrain_growth * len(data)),
+        )
         feature_config = feature_config_for(project)
         features = []
         for i in range(0, len(data.clips), FEATURE_CHUNK):

@@ -75,6 +75,7 @@ function renderConfig(config) {
   form.dataset.loaded = "1";
   form.strategy.value = config.strategy;
   form.retrain_every.value = config.retrain_every;
+  form.retrain_growth_pct.value = Math.round(config.retrain_growth * 100);
   form.min_labels.value = config.min_labels;
   form.enabled.checked = config.enabled;
   for (const input of form.elements) input.disabled = !isLead && input.tagName !== "BUTTON";
@@ -84,6 +85,7 @@ function renderConfig(config) {
     try {
       await api(`/api/projects/${projectId}/model/`, { method: "PATCH", body: {
         strategy: form.strategy.value, retrain_every: Number(form.retrain_every.value),
+        retrain_growth: Number(form.retrain_growth_pct.value) / 100,
         min_labels: Number(form.min_labels.value), enabled: form.enabled.checked } });
       note.textContent = "saved";
     } catch (err) { note.textContent = err.message; }

@@ -86,3 +86,35 @@ def test_cancel_from_the_page_keeps_the_active_version(
     page.wait_for_selector("[data-testid=job][data-status=cancelled]", timeout=60_000)
     assert ModelVersion.objects.get(project=tones_project, status="active").name == "v1"
     assert ModelVersion.objects.filter(project=tones_project).count() == 1
+
+
+def test_a_lead_sets_when_the_model_retrains(live_server, page, login, lead, project):
+    MLConfig.objects.create(project=project)
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    form = "[data-testid=ml-config]"
+    page.wait_for_function("document.querySelector('[name=retrain_growth_pct]').value !== ''")
+    assert page.input_value(f"{form} [name=retrain_every]") == "10"  # the defaults
+    assert page.input_value(f"{form} [name=retrain_growth_pct]") == "10"
+    page.fill(f"{form} [name=retrain_every]", "25")
+    page.fill(f"{form} [name=retrain_growth_pct]", "20")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector(f"{form} .saved-note:has-text('saved')")
+    config = MLConfig.objects.get(project=project)
+    assert (config.retrain_every, config.retrain_growth) == (25, 0.2)
+    # over 400%: the form will not send it, and the API refuses it with the bound
+    page.fill(f"{form} [name=retrain_growth_pct]", "900")
+    page.click(f"{form} button[type=submit]")
+    assert not page.eval_on_selector(f"{form} [name=retrain_growth_pct]", "e => e.validity.valid")
+    answer = page.evaluate(
+        """async (url) => {
+            const csrf = document.cookie.match(/csrftoken=([^;]+)/)[1];
+            const r = await fetch(url, {method: "PATCH",
+                headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
+                body: JSON.stringify({retrain_growth: 9})});
+            return [r.status, await r.text()];
+        }""",
+        f"/api/projects/{project.pk}/model/",
+    )
+    assert answer[0] == 400 and "4" in answer[1]
+    assert MLConfig.objects.get(project=project).retrain_growth == 0.2

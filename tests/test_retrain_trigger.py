@@ -1,0 +1,78 @@
+"""When a training starts by itself: after `min_labels` labeled clips, then after
+max(retrain_every, retrain_growth x the last training's labeled clips) new annotations."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.models import Clip
+from labelapp.services.annotations import annotation_submit
+from ml_backend import training
+from ml_backend.models import MLConfig, ModelVersion, TrainingRun
+from ml_backend.training import training_maybe_start
+from ontology.services import label_create
+from tests.conftest import ready_clips
+
+pytestmark = pytest.mark.django_db
+
+
+def _label(project, annotator, clips, label) -> None:
+    for clip in clips:
+        annotation_submit(clip=clip, user=annotator, clip_labels=[label.pk])
+
+
+def test_the_first_training_waits_for_min_labels(project, annotator):
+    MLConfig.objects.create(project=project, min_labels=3, retrain_every=1)
+    bird = label_create(ontology=project.ontology, name="bird")
+    clips = ready_clips(project, 3)
+    _label(project, annotator, clips[:2], bird)
+    assert training_maybe_start(project_id=project.pk) is None
+    _label(project, annotator, clips[2:], bird)
+    run = training_maybe_start(project_id=project.pk)
+    assert run is not None and run.trigger == "auto"
+    assert training_maybe_start(project_id=project.pk) is None  # never two at once
+
+
+@pytest.mark.parametrize(
+    "retrain_every, growth_labels, starts_at",
+    [(10, 0, 10), (10, 25, 25), (30, 25, 30)],
+)
+def test_a_retraining_waits_for_the_larger_of_every_and_growth(
+    project, retrain_every, growth_labels, starts_at
+):
+    MLConfig.objects.create(
+        project=project,
+        min_labels=1,
+        retrain_every=retrain_every,
+        retrain_growth_labels=growth_labels,
+    )
+    ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Clip.objects.filter(pk__in=[c.pk for c in ready_clips(project, 1)]).update(annotation_count=1)
+    for count in range(1, starts_at):
+        assert training_maybe_start(project_id=project.pk) is None, count
+    assert training_maybe_start(project_id=project.pk) is not None
+
+
+def test_a_training_sets_the_next_threshold_from_its_labeled_clips(
+    project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks
+):
+    from labelapp.services.imports import ImportItem, clip_import
+
+    monkeypatch.setattr(training, "MIN_STEPS", 10)  # seconds, not a real training
+    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
+    project.save()
+    MLConfig.objects.create(project=project, min_labels=1000, epochs=1, retrain_growth=0.25)
+    low, high = (label_create(ontology=project.ontology, name=n) for n in ("low", "high"))
+    for i in range(10):
+        path = wav_factory(f"t{i}.wav", seconds=0.5, sr=8000, freq=300.0 if i % 2 else 2500.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+        clip = Clip.objects.get(pk=outcome.clip_id)
+        annotation_submit(clip=clip, user=annotator, clip_labels=[(low if i % 2 else high).pk])
+    run = training.training_request(project=project)
+    assert training.training_execute(run.pk) == "succeeded", TrainingRun.objects.get(
+        pk=run.pk
+    ).error
+    config = MLConfig.objects.get(project=project)
+    assert config.labels_since_training == 0
+    assert config.retrain_growth_labels == 3  # ceil(0.25 x 10)
