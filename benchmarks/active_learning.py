@@ -8,8 +8,14 @@ accuracy, divided by the labels random needs (target <= 0.5), read off the mean 
 first point that reaches it, and interpolated linearly between that point and the one before.
 
     .venv/bin/python benchmarks/active_learning.py [--test-speaker theo] [--pool 800] ...
-    .venv/bin/python benchmarks/active_learning.py --pool 2000 --growth 0.25 --budget 1000 \
-        --epochs 10 --min-steps 200 --strategy hybrid
+
+The figure in RESULTS.md (session 10), the five folds with the product's retraining schedule
+(a training after every 10 labels, or 10% more when that is more):
+
+    .venv/bin/python benchmarks/active_learning.py --pool 2000 --seed-size 20 --batch 10 \
+        --growth 0.1 --repeats 3 --epochs 10 --min-steps 200 --strategy hybrid --budget 200 \
+        --test-speaker theo --test-speaker jackson --test-speaker lucas \
+        --test-speaker nicolas --test-speaker yweweler
 
 Several `--test-speaker` folds end with the folds pooled (mean curves over every fold's repeats,
 against the mean all-labels accuracy); `--combine A.json B.json ...` pools saved curves.

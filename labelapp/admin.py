@@ -21,7 +21,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "label_mode", "annotation_mode", "annotations_per_clip", "created_at"]
+    list_display = [
+        "name",
+        "label_mode",
+        "annotation_mode",
+        "annotations_per_clip",
+        "created_at",
+        "deleted_at",
+    ]
+    list_filter = [("deleted_at", admin.EmptyFieldListFilter)]  # purged ones are gone
     search_fields = ["name"]
     inlines = [MembershipInline]
 
