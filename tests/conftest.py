@@ -253,8 +253,10 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, message: s
         time.sleep(interval)
 
 
-def ready_clips(project, n: int, **extra) -> list[Clip]:
-    """Rows as the worker leaves them (no audio needed for the queue)."""
+def ready_clips(project, n: int, *, offset: int = 0, **extra) -> list[Clip]:
+    """Rows as the worker leaves them (no audio needed for the queue); `extra` sets other
+    fields (a status), `offset` numbers them after an earlier batch of the same project."""
+    fields = {"status": Clip.Status.READY, **extra}
     return [
         Clip.objects.create(
             project=project,
@@ -264,8 +266,7 @@ def ready_clips(project, n: int, **extra) -> list[Clip]:
             duration=10.0,
             sample_rate=16000,
             channels=1,
-            status=Clip.Status.READY,
-            **extra,
+            **fields,
         )
-        for i in range(n)
+        for i in range(offset, offset + n)
     ]

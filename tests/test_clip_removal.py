@@ -14,6 +14,7 @@ from labelapp.services.clip_removal import MAX_CLIPS, clips_delete, media_delete
 from labelapp.services.imports import ImportItem, clip_import
 from ml_backend.models import ModelVersion, Prediction
 from ontology.services import label_create
+from tests.conftest import ready_clips
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_a_lead_deletes_a_clip_and_its_files_go_after_the_commit(
 def test_a_clip_with_annotations_is_refused_unless_forced(
     project, lead, annotator, bird, client_for
 ):
-    (clip,) = _rows(project, 1)
+    (clip,) = ready_clips(project, 1)
     annotation = annotation_submit(clip=clip, user=annotator, clip_labels=[bird.pk])
     response = client_for(lead).delete(f"/api/clips/{clip.pk}/")
     assert response.status_code == 409
@@ -73,7 +74,7 @@ def test_a_clip_with_annotations_is_refused_unless_forced(
 
 
 def test_a_bad_force_value_is_a_400_and_deletes_nothing(project, lead, client_for):
-    (clip,) = _rows(project, 1)
+    (clip,) = ready_clips(project, 1)
     response = client_for(lead).delete(f"/api/clips/{clip.pk}/?force=maybe")
     assert response.status_code == 400
     assert "force" in response.json()["detail"]
@@ -83,7 +84,7 @@ def test_a_bad_force_value_is_a_400_and_deletes_nothing(project, lead, client_fo
 def test_drafts_and_live_locks_hold_a_clip_but_a_skip_does_not(
     project, lead, reviewer, annotator, client_for
 ):
-    drafted, locked, skipped = _rows(project, 3)
+    drafted, locked, skipped = ready_clips(project, 3)
     Clip.objects.filter(pk=locked.pk).update(priority=10.0)  # the queue hands it out first
     response = client_for(annotator).post(f"/api/projects/{project.pk}/next/")
     assert response.status_code == 200, response.content
@@ -102,10 +103,10 @@ def test_drafts_and_live_locks_hold_a_clip_but_a_skip_does_not(
 def test_many_clips_by_status_and_ids_each_reported(
     project, other_project, lead, annotator, bird, client_for
 ):
-    failed = _rows(project, 3, status=Clip.Status.FAILED, offset=0)
-    ready = _rows(project, 2, offset=10)
+    failed = ready_clips(project, 3, status=Clip.Status.FAILED, offset=0)
+    ready = ready_clips(project, 2, offset=10)
     annotation_submit(clip=ready[0], user=annotator, clip_labels=[bird.pk])
-    (foreign,) = _rows(other_project, 1, offset=20)
+    (foreign,) = ready_clips(other_project, 1, offset=20)
 
     response = client_for(lead).post(
         f"/api/projects/{project.pk}/clips/delete/", {"status": "failed"}, format="json"
@@ -149,7 +150,7 @@ def test_many_clips_by_status_and_ids_each_reported(
     ],
 )
 def test_bad_requests_are_400s_that_delete_nothing(project, lead, client_for, payload, message):
-    _rows(project, 2)
+    ready_clips(project, 2)
     response = client_for(lead).post(
         f"/api/projects/{project.pk}/clips/delete/", payload, format="json"
     )
@@ -159,7 +160,7 @@ def test_bad_requests_are_400s_that_delete_nothing(project, lead, client_for, pa
 
 
 def test_other_roles_cannot_delete(project, reviewer, annotator, outsider, client_for):
-    (clip,) = _rows(project, 1)
+    (clip,) = ready_clips(project, 1)
     assert client_for(reviewer).delete(f"/api/clips/{clip.pk}/").status_code == 403
     assert client_for(annotator).delete(f"/api/clips/{clip.pk}/").status_code == 403
     assert client_for(outsider).delete(f"/api/clips/{clip.pk}/").status_code == 404
@@ -211,7 +212,7 @@ def test_the_same_file_imported_again_keeps_its_original(
 def test_predictions_for_a_clip_deleted_meanwhile_are_dropped_not_fatal(project):
     from ml_backend.prelabel import _write_predictions
 
-    kept, gone = _rows(project, 2)
+    kept, gone = ready_clips(project, 2)
     version = ModelVersion.objects.create(project=project, version=1, name="v1")
     rows = [Prediction(clip_id=c.pk, model_version=version, score=0.5) for c in (kept, gone)]
     Clip.objects.filter(pk=gone.pk).delete()
@@ -219,27 +220,11 @@ def test_predictions_for_a_clip_deleted_meanwhile_are_dropped_not_fatal(project)
     assert list(Prediction.objects.values_list("clip_id", flat=True)) == [kept.pk]
 
 
-def _rows(project, n: int, status: str = Clip.Status.READY, offset: int = 0) -> list[Clip]:
-    return [
-        Clip.objects.create(
-            project=project,
-            file=f"clips/{project.pk}/row-{offset + i}.wav",
-            sha256=f"{project.pk:08d}{offset + i:056d}",
-            original_name=f"row-{offset + i}.wav",
-            duration=1.0,
-            sample_rate=8000,
-            channels=1,
-            status=status,
-        )
-        for i in range(n)
-    ]
-
-
 def test_by_status_many_clips_go_in_calls_of_at_most_max(project, lead, client_for, monkeypatch):
     import labelapp.services.clip_removal as removal
 
     monkeypatch.setattr(removal, "MAX_CLIPS", 2)
-    failed = _rows(project, 5, status=Clip.Status.FAILED)
+    failed = ready_clips(project, 5, status=Clip.Status.FAILED)
     AnnotationDraft.objects.create(clip=failed[0], user=lead, data={})  # held on every pass
     deleted, calls, after = [], 0, 0
     while True:
@@ -267,7 +252,7 @@ def test_a_submission_to_a_clip_deleted_meanwhile_is_a_404_not_a_lost_write(
 ):
     """The clip was read before a lead deleted it (the API's check passed): the save finds
     the clip gone under its lock and says so, instead of failing at commit."""
-    (clip,) = _rows(project, 1)
+    (clip,) = ready_clips(project, 1)
     clips_delete(project=project, ids=[clip.pk])
     with pytest.raises(NotFound, match="deleted"):
         annotation_submit(clip=clip, user=annotator, clip_labels=[bird.pk])
@@ -286,7 +271,7 @@ def test_a_submission_racing_a_deletion_on_postgresql_is_a_clean_404(project, an
 
     if connection.vendor != "postgresql":
         pytest.skip("row locks and deferred foreign keys: PostgreSQL (CI runs it there)")
-    (clip,) = _rows(project, 1)
+    (clip,) = ready_clips(project, 1)
     outcome = {}
 
     def annotate():
