@@ -200,7 +200,7 @@ def build(args: argparse.Namespace) -> Fixture:
         target_sample_rate=8000,
     )
     # Trainings are started by this script only: 10,000 submissions would otherwise queue a
-    # new one every 50 labels. The submit path still counts each label (same queries).
+    # new one every few dozen labels. The submit path still counts each label (same queries).
     MLConfig.objects.create(project=project, enabled=False, strategy="margin", epochs=4)
     for d in DIGITS:
         label_create(ontology=project.ontology, name=d)

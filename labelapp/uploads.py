@@ -1,6 +1,6 @@
 """Multipart parsing that keeps the file name a client sent, so the import report can refuse
 a name with '..', slashes or broken UTF-8 by name instead of Django silently rewriting it.
-The name never becomes a path: stored files are named by their content hash."""
+The name never becomes a path: stored files are named by their content hash and a token."""
 
 from __future__ import annotations
 

@@ -84,8 +84,8 @@ class MLConfig(models.Model):
         default=0.1,
         help_text="Or after this share of the labeled clips the last training used, when more.",
     )
-    # retrain_growth x the last training's labeled clips, set when a training starts.
-    retrain_growth_labels = models.PositiveIntegerField(default=0)
+    # The labeled clips the last training started with (the growth term's base).
+    last_training_labels = models.PositiveIntegerField(default=0)
     min_labels = models.PositiveIntegerField(
         default=20, help_text="Labeled clips needed before the first training."
     )

@@ -43,7 +43,12 @@ from ml_backend.inference import load_version
 from ml_backend.metrics import compute_metrics, mean_curve
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 from ml_backend.prelabel import prelabel_execute, prelabel_request
-from ml_backend.training import ml_config, training_execute, training_request
+from ml_backend.training import (
+    ml_config,
+    retrain_interval,
+    training_execute,
+    training_request,
+)
 from ml_backend.uncertainty import STRATEGIES
 from ontology.services import label_resolve
 
@@ -90,7 +95,7 @@ class SimulationConfig:
         """Labels the round after `used` labels asks for (before the budget caps it)."""
         if not used:
             return self.seed_size
-        return max(self.batch, round(self.growth * used))
+        return retrain_interval(self.batch, self.growth, used)
 
 
 @dataclass

@@ -92,8 +92,8 @@ def _count_label(project_id: int) -> tuple[bool, int, int, int, bool] | None:
             f"UPDATE {MLConfig._meta.db_table} "  # noqa: S608
             "SET labels_since_training = labels_since_training + 1 "
             f"WHERE project_id = %s{no_flush_wait} "
-            "RETURNING enabled, labels_since_training, retrain_every, retrain_growth_labels, "
-            "min_labels, "
+            "RETURNING enabled, labels_since_training, retrain_every, retrain_growth, "
+            "last_training_labels, min_labels, "
             f"EXISTS (SELECT 1 FROM {ModelVersion._meta.db_table} "
             "WHERE project_id = %s AND status = %s)",
             [project_id, project_id, ModelVersion.Status.ACTIVE],
@@ -101,7 +101,20 @@ def _count_label(project_id: int) -> tuple[bool, int, int, int, bool] | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return bool(row[0]), row[1], max(row[2], row[3]), row[4], bool(row[5])
+    enabled, since, every, growth, last_labels, min_labels, has_model = row
+    return (
+        bool(enabled),
+        since,
+        retrain_interval(every, growth, last_labels),
+        min_labels,
+        bool(has_model),
+    )
+
+
+def retrain_interval(every: int, growth: float, labeled: int) -> int:
+    """New labels before the next training: `every`, or `growth` times the labeled clips of
+    the last training when that is more. The simulation's rounds use the same rule."""
+    return max(every, round(growth * labeled))
 
 
 def training_maybe_start(*, project_id: int) -> TrainingRun | None:
@@ -210,7 +223,7 @@ def training_execute(run_id: int) -> str:
         config = ml_config(project)
         MLConfig.objects.filter(pk=config.pk).update(
             labels_since_training=0,
-            retrain_growth_labels=math.ceil(config.retrain_growth * len(data)),
+            last_training_labels=len(data),
         )
         feature_config = feature_config_for(project)
         features = []

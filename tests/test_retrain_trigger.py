@@ -34,17 +34,18 @@ def test_the_first_training_waits_for_min_labels(project, annotator):
 
 
 @pytest.mark.parametrize(
-    "retrain_every, growth_labels, starts_at",
-    [(10, 0, 10), (10, 25, 25), (30, 25, 30)],
+    "retrain_every, labeled, starts_at",
+    [(10, 0, 10), (10, 100, 25), (30, 100, 30)],
 )
 def test_a_retraining_waits_for_the_larger_of_every_and_growth(
-    project, retrain_every, growth_labels, starts_at
+    project, retrain_every, labeled, starts_at
 ):
     MLConfig.objects.create(
         project=project,
         min_labels=1,
         retrain_every=retrain_every,
-        retrain_growth_labels=growth_labels,
+        retrain_growth=0.25,
+        last_training_labels=labeled,
     )
     ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
     Clip.objects.filter(pk__in=[c.pk for c in ready_clips(project, 1)]).update(annotation_count=1)
@@ -75,4 +76,10 @@ def test_a_training_sets_the_next_threshold_from_its_labeled_clips(
     ).error
     config = MLConfig.objects.get(project=project)
     assert config.labels_since_training == 0
-    assert config.retrain_growth_labels == 3  # ceil(0.25 x 10)
+    assert config.last_training_labels == 10
+    # a lead's new growth counts at once, not after the next training
+    config.retrain_every, config.retrain_growth, config.min_labels = 1, 0.5, 1
+    config.save()
+    for count in range(1, 5):
+        assert training_maybe_start(project_id=project.pk) is None, count
+    assert training_maybe_start(project_id=project.pk) is not None  # 5 = 0.5 x 10

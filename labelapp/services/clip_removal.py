@@ -155,8 +155,7 @@ def clip_delete(*, clip: Clip, force: bool = False) -> None:
 
 def media_delete(*, names: list[str], checked: bool = True) -> int:
     """Delete stored files no clip refers to; a file already gone is fine (idempotent).
-    An original is stored under its project and content hash, so the same file imported
-    again after its clip was deleted lives under the same name: a clip holding it keeps it.
+    A clip still naming a file keeps it (a safeguard: each import stores its own original).
     `checked=False` skips that check (a purge deletes the files before their rows).
     Returns how many it asked the store to delete (one already gone counts too)."""
     held = set()

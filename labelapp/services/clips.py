@@ -32,6 +32,7 @@ def clip_claim(clip_id: int) -> bool:
         Q(status=Clip.Status.PENDING)
         | Q(status=Clip.Status.PROCESSING, processing_started_at__lt=now - STALE_CLAIM),
         pk=clip_id,
+        project__deleted_at=None,  # a deleted project's clips wait for its purge
     ).update(status=Clip.Status.PROCESSING, processing_started_at=now)
     return claimed == 1
 
@@ -97,7 +98,8 @@ def clips_needing_processing(limit: int = 1000) -> list[int]:
     return list(
         Clip.objects.filter(
             Q(status=Clip.Status.PENDING, created_at__lt=now - PENDING_GRACE)
-            | Q(status=Clip.Status.PROCESSING, processing_started_at__lt=now - STALE_CLAIM)
+            | Q(status=Clip.Status.PROCESSING, processing_started_at__lt=now - STALE_CLAIM),
+            project__deleted_at=None,
         ).values_list("pk", flat=True)[:limit]
     )
 

@@ -1,9 +1,9 @@
 """Getting audio in: one file at a time, each in its own transaction, reported per file.
 
 A file is hashed and probed (header plus a decode of its first and last blocks) before any
-row exists; the original is stored untouched under a content-addressed name; the Clip row,
-the stored file and any imported labels commit together or not at all. Heavy work (peaks)
-is enqueued for the worker once the row has committed.
+row exists; the original is stored untouched under its content hash plus a token of its
+own; the Clip row, the stored file and any imported labels commit together or not at all.
+Heavy work (peaks) is enqueued for the worker once the row has committed.
 """
 
 from __future__ import annotations

@@ -115,13 +115,13 @@ def purge_rows(project: Project) -> None:
         *ExportJob.objects.filter(project=project).values_list("file", flat=True),
     ]
     media_delete(names=[n for n in names if n], checked=False)
-    ontology = project.ontology
-    project_id = project.pk
-    project.delete()
     # Files no row named: a training cancelled after it wrote its model, peaks of a clip
-    # processed as it was deleted, an export finished after its job row went.
+    # processed as it was deleted, an export finished after its job row went. Before the
+    # project's row: a store that fails here leaves the row, and the purge is sent again.
     for prefix in ("clips", "peaks", "models", "exports"):
-        _delete_tree(f"{prefix}/{project_id}")
+        _delete_tree(f"{prefix}/{project.pk}")
+    ontology = project.ontology
+    project.delete()
     try:
         with transaction.atomic():
             if not ontology.projects.exists():

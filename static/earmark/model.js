@@ -75,7 +75,7 @@ function renderConfig(config) {
   form.dataset.loaded = "1";
   form.strategy.value = config.strategy;
   form.retrain_every.value = config.retrain_every;
-  form.retrain_growth_pct.value = Math.round(config.retrain_growth * 100);
+  form.retrain_growth_pct.value = +(config.retrain_growth * 100).toFixed(2);
   form.min_labels.value = config.min_labels;
   form.enabled.checked = config.enabled;
   for (const input of form.elements) input.disabled = !isLead && input.tagName !== "BUTTON";
