@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from labelapp import selectors
 from labelapp.audio import peaks_window, render_spectrogram_png
 from labelapp.errors import DomainError, NotFound
+from labelapp.exports.common import bool_option
 from labelapp.media import media_open
 from labelapp.models import Clip, ImportJob, Membership, Project
 from labelapp.serializers import (
@@ -164,16 +165,6 @@ class ClipListApi(ListAPIView):
         return qs.order_by("id")
 
 
-def _flag(value) -> bool:
-    if value in (None, ""):
-        return False
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off"):
-        return False
-    raise DomainError(f"force must be true or false, not {value!r}")
-
-
 class ClipDetailApi(APIView):
     @extend_schema(responses=ClipSerializer)
     def get(self, request, clip_id: int):
@@ -193,7 +184,8 @@ class ClipDetailApi(APIView):
         """Delete a clip with its stored files (lead). A clip holding someone's work
         (annotations, a draft, an annotator labeling it now) answers 409 unless `force`."""
         clip = selectors.clip_for_user(request.user, clip_id, LEAD_ONLY)
-        removal_services.clip_delete(clip=clip, force=_flag(request.query_params.get("force")))
+        force = bool_option(request.query_params.get("force", ""), "force")
+        removal_services.clip_delete(clip=clip, force=force)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -8,6 +8,12 @@ from django.db import models
 from django.utils import timezone
 
 
+class ProjectQuerySet(models.QuerySet):
+    def live(self) -> ProjectQuerySet:
+        """Projects nobody deleted (a deleted one is hidden until a worker purges it)."""
+        return self.filter(deleted_at__isnull=True)
+
+
 class Project(models.Model):
     class LabelMode(models.TextChoices):
         SINGLE = "single", "Single label"
@@ -52,6 +58,8 @@ class Project(models.Model):
     # Set when a lead deletes the project: hidden from everyone from then on, and purged by a
     # worker (labelapp.services.project_removal).
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

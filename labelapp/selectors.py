@@ -15,7 +15,7 @@ ANY_ROLE = (LEAD, REVIEWER, ANNOTATOR)
 
 
 def projects_for_user(user: AbstractBaseUser) -> QuerySet[Project]:
-    live = Project.objects.filter(deleted_at__isnull=True)  # a deleted one is gone for all
+    live = Project.objects.live()  # a deleted one is gone for all
     if user.is_superuser:
         return live
     return live.filter(memberships__user=user).distinct()

@@ -109,9 +109,7 @@ def _leaf_warnings(target: Label) -> list[str]:
     if not target.children.exists():
         return []
     strict = list(
-        target.ontology.projects.filter(leaves_only=True, deleted_at__isnull=True).values_list(
-            "name", flat=True
-        )
+        target.ontology.projects.live().filter(leaves_only=True).values_list("name", flat=True)
     )
     return [
         f"project {name!r} takes leaves only, and {target.path!r} has children: its merged "

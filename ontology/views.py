@@ -21,8 +21,6 @@ def ontology_editor(request, project_id: int):
             "ontology": project.ontology,
             "role": role,
             "is_lead": role == selectors.LEAD,
-            "shared_with": project.ontology.projects.filter(deleted_at__isnull=True)
-            .exclude(pk=project.pk)
-            .order_by("name"),
+            "shared_with": project.ontology.projects.live().exclude(pk=project.pk).order_by("name"),
         },
     )

@@ -49,7 +49,8 @@ OPTIONS: dict[str, dict] = {
 PREDICTION_CHOICES = ("all", "active", "none")
 
 
-def _bool(value, key: str) -> bool:
+def bool_option(value, key: str) -> bool:
+    """A true/false request option (1/0, yes/no, on/off; empty is false): 400 otherwise."""
     if isinstance(value, bool):
         return value
     if str(value).strip().lower() in ("1", "true", "yes", "on"):
@@ -102,7 +103,7 @@ def export_options_build(format: str, raw: dict | None) -> dict:
     if "predictions" in options:
         options["predictions"] = _choice(options["predictions"], "predictions", PREDICTION_CHOICES)
     if "revisions" in options:
-        options["revisions"] = _bool(options["revisions"], "revisions")
+        options["revisions"] = bool_option(options["revisions"], "revisions")
     if "clip_labels" in options:
         options["clip_labels"] = _choice(
             options["clip_labels"], "clip_labels", ("taxonomy", "choices")

@@ -18,6 +18,7 @@ from typing import TextIO
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from labelapp.errors import DomainError, NotFound, PermissionDenied
@@ -166,13 +167,12 @@ def export_run(job_id: int) -> None:
         return
     finally:
         os.unlink(tmp_name)
-    total = ExportJob.objects.filter(pk=job_id).values_list("total", flat=True).first()
     finished = ExportJob.objects.filter(pk=job_id).update(
         status=ExportJob.Status.DONE,
         file=name,
         size_bytes=size,
         progress=1.0,
-        done=total or 0,
+        done=F("total"),
         summary=summary,
         finished_at=timezone.now(),
     )

@@ -293,13 +293,11 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
             clip_id=existing.pk,
             error=f"same content as clip {existing.pk} ({existing.original_name})",
         )
+    # A name of this import's own: whatever goes wrong below, the file under it is deleted
+    # (a write cut short by a full disk leaves a partial one).
     storage_name = storage_name_for(project.pk, sha256, info.format)
-    created_file = False
     try:
         with transaction.atomic():
-            # Marked before the write: a write cut short (disk full) leaves a partial file,
-            # which is deleted below.
-            created_file = True
             with open(path, "rb") as fh:
                 saved = default_storage.save(storage_name, File(fh))
             if saved != storage_name:  # storage renamed it: keep what it says
@@ -341,8 +339,7 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
                 predictions_import(clip=clip, predictions=item.predictions)
             transaction.on_commit(lambda: on_committed(clip.pk))
     except IntegrityError:
-        if created_file:
-            default_storage.delete(storage_name)
+        default_storage.delete(storage_name)
         twin = Clip.objects.filter(project=project, sha256=sha256).first()
         if twin is None:
             raise
@@ -353,9 +350,8 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
             error=f"same content as clip {twin.pk} ({twin.original_name})",
         )
     except BaseException:
-        if created_file:
-            with contextlib.suppress(OSError):
-                default_storage.delete(storage_name)
+        with contextlib.suppress(OSError):
+            default_storage.delete(storage_name)
         raise
     return FileOutcome(item.name, "imported", clip_id=clip.pk)
 

@@ -3,10 +3,11 @@
 The request only marks the project (`deleted_at`), frees its name and stops its queued and
 running model jobs, in one transaction: from then on every page and endpoint answers 404 for
 it, to members and site admins alike (`labelapp.selectors`). A worker then purges it
-(`project_purge`): the clips' files and rows in chunks, model artifacts, export files, the
-project's rows, and its ontology when no other project uses it. Files go before the rows
-that name them, so a purge cut short leaves rows to find them by; the purge is idempotent
-and beat's sweep sends it again for a project still there after PURGE_GRACE.
+(`project_purge`): the project's storage folders (originals, peaks, model artifacts,
+exports), then its clips' rows in chunks, the project's rows, and its ontology when no other
+project uses it. Files go before the rows that name them, so a purge cut short leaves rows
+to find them by; the purge is idempotent and beat's sweep sends it again for a project
+still there after PURGE_GRACE.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from labelapp.errors import DomainError
-from labelapp.models import Clip, ExportJob, Project
+from labelapp.models import Clip, Project
 from labelapp.services.clip_removal import media_delete
 from ontology.models import Label
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 1000  # clips per transaction
+# Where a project's files are stored, each under "<folder>/<project id>/": see
+# imports.storage_name_for, clips.peaks_name_for, training._save_artifact and
+# exports.jobs.export_storage_name.
+MEDIA_FOLDERS = ("clips", "peaks", "models", "exports")
 PURGE_GRACE = timedelta(minutes=5)  # a project still there this long after: send it again
 RETRY_AFTER_S = 15  # a training still running: look again this much later
 
@@ -96,30 +101,20 @@ def project_purge(*, project_id: int) -> str:
 
 
 def purge_rows(project: Project) -> None:
-    """Delete a project with every row and stored file of it, now, in chunks."""
-    from ml_backend.models import ModelVersion
+    """Delete a project with every row and stored file of it, now.
 
-    while True:
-        rows = list(
-            Clip.objects.filter(project=project)
-            .order_by("id")
-            .values_list("id", "file", "peaks_file")[:CHUNK]
-        )
-        if not rows:
-            break
-        media_delete(names=[name for row in rows for name in row[1:] if name], checked=False)
-        with transaction.atomic():
-            Clip.objects.filter(pk__in=[row[0] for row in rows]).delete()
-    names = [
-        *ModelVersion.objects.filter(project=project).values_list("artifact_path", flat=True),
-        *ExportJob.objects.filter(project=project).values_list("file", flat=True),
-    ]
-    media_delete(names=[n for n in names if n], checked=False)
-    # Files no row named: a training cancelled after it wrote its model, peaks of a clip
-    # processed as it was deleted, an export finished after its job row went. Before the
-    # project's row: a store that fails here leaves the row, and the purge is sent again.
-    for prefix in ("clips", "peaks", "models", "exports"):
+    Every file of a project lies in its folders (originals, peaks, model artifacts,
+    exports), so the folders go whole: that also takes files no row names (a training
+    cancelled after it wrote its model, peaks of a clip processed as it was deleted, an
+    export finished after its job row went). Files first: a store that fails leaves the
+    rows, and the purge is sent again. Then the clips in chunks, then the project."""
+    for prefix in MEDIA_FOLDERS:
         _delete_tree(f"{prefix}/{project.pk}")
+    while ids := list(
+        Clip.objects.filter(project=project).order_by("id").values_list("id", flat=True)[:CHUNK]
+    ):
+        with transaction.atomic():
+            Clip.objects.filter(pk__in=ids).delete()
     ontology = project.ontology
     project.delete()
     try:

@@ -56,7 +56,7 @@ def project_resolve(ref: str | int) -> Project:
     """A project named by id or by name, as every command accepts."""
     text = str(ref).strip()
     project = None
-    live = Project.objects.filter(deleted_at__isnull=True)
+    live = Project.objects.live()
     if text.isdigit():
         project = live.filter(pk=int(text)).first()
     if project is None:
