@@ -58,6 +58,9 @@ class Project(models.Model):
     # Set when a lead deletes the project: hidden from everyone from then on, and purged by a
     # worker (labelapp.services.project_removal).
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When a purge of the deleted project started: a second purge (beat's sweep beside a
+    # retry) leaves it to the first while this is recent.
+    purge_started_at = models.DateTimeField(null=True, blank=True)
 
     objects = ProjectQuerySet.as_manager()
 

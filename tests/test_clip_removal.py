@@ -260,6 +260,26 @@ def test_a_submission_to_a_clip_deleted_meanwhile_is_a_404_not_a_lost_write(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_autosave_to_a_clip_deleted_meanwhile_is_a_404_not_a_500(
+    project, annotator, client_for
+):
+    """The autosave read the clip, then a lead's forced removal committed: the draft's
+    foreign key fails at its commit (both databases check it there), which answers 404."""
+    from labelapp.services.annotations import annotation_draft_save
+
+    (clip,) = ready_clips(project, 1)
+    clips_delete(project=project, ids=[clip.pk], force=True)
+    with pytest.raises(NotFound, match="deleted"):
+        annotation_draft_save(clip=clip, user=annotator, data={"clip_labels": []})
+    assert not AnnotationDraft.objects.exists()
+    # Through the API the clip's absence is found first: also a 404.
+    response = client_for(annotator).put(
+        f"/api/clips/{clip.pk}/draft/", {"data": {}}, format="json"
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_submission_racing_a_deletion_on_postgresql_is_a_clean_404(project, annotator, bird):
     """The lead's removal holds the clip's row lock while the annotator saves: the save waits
     for it at its recount, finds the clip gone and is rolled back whole (PostgreSQL checks

@@ -15,6 +15,7 @@ from labelapp.models import Annotation, Clip, ExportJob, Project
 from labelapp.services.annotations import annotation_submit
 from labelapp.services.imports import ImportItem, clip_import
 from labelapp.services.project_removal import (
+    PURGE_CLAIM,
     PURGE_GRACE,
     project_delete_request,
     project_purge,
@@ -124,6 +125,26 @@ def test_the_purge_waits_for_a_training_that_is_still_stopping(project):
         heartbeat_at=timezone.now() - timedelta(minutes=10)  # its worker died
     )
     assert project_purge(project_id=project.pk) == "purged"
+
+
+def test_a_second_purge_leaves_the_project_to_the_first_until_its_claim_is_stale(
+    project, filled
+):
+    """Beat's sweep beside a retry: the purge that started first owns the project; a later
+    one deletes nothing while that claim is fresh, and takes over once it is stale (the first
+    purge's worker died)."""
+    project_delete_request(project=project, confirm="Birds")
+    started = timezone.now() - timedelta(seconds=5)
+    Project.objects.filter(pk=project.pk).update(purge_started_at=started)  # a purge at work
+    assert project_purge(project_id=project.pk) == "busy"
+    assert Clip.objects.filter(project=project).count() == 2
+    assert all(default_storage.exists(n) for n in filled["names"])
+    Project.objects.filter(pk=project.pk).update(
+        purge_started_at=timezone.now() - PURGE_CLAIM - timedelta(seconds=1)
+    )
+    assert project_purge(project_id=project.pk) == "purged"
+    assert not Project.objects.filter(pk=project.pk).exists()
+    assert not any(default_storage.exists(n) for n in filled["names"])
 
 
 def test_the_sweep_finds_deleted_projects_whose_purge_was_lost(project, other_project):

@@ -404,3 +404,29 @@ def test_the_ranged_reader_reads_what_a_whole_download_reads(bucket, fetched):
     default_storage.delete(name)
     with pytest.raises(FileNotFoundError):
         media_open(name)
+
+
+def test_a_purge_empties_the_projects_prefixes_in_the_bucket_and_no_other(
+    bucket, project, other_project
+):
+    """S3 has no folders: the purge lists each of the project's prefixes, nested ones too,
+    and deletes what it finds, rows or not; another project's objects stay."""
+    from django.core.files.base import ContentFile
+
+    from labelapp.services.project_removal import MEDIA_FOLDERS, purge_rows
+
+    mine = [
+        f"clips/{project.pk}/ab/stray.wav",
+        f"clips/{project.pk}/cd/ef/deeper.wav",
+        f"peaks/{project.pk}/7.npz",
+        f"models/{project.pk}/run-3.pt",
+        f"exports/{project.pk}/e.csv",
+    ]
+    theirs = [f"{folder}/{other_project.pk}/keep.bin" for folder in MEDIA_FOLDERS]
+    # a prefix that only starts like the project's id must stay too (project 1 vs 12)
+    theirs.append(f"clips/{project.pk}0/keep.wav")
+    for name in mine + theirs:
+        assert default_storage.save(name, ContentFile(b"x")) == name
+    assert bucket.keys() == sorted(mine + theirs)
+    purge_rows(project)
+    assert bucket.keys() == sorted(theirs)

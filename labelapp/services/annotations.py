@@ -451,17 +451,23 @@ def annotation_draft_save(
     *, clip: Clip, user, data: dict, base_version: int = 0, lead_time: float = 0.0
 ):
     """Autosave: keep the workspace's state as it is (not validated: a draft may be half
-    done) and renew the annotator's lock on the clip."""
+    done) and renew the annotator's lock on the clip. A clip a lead deleted meanwhile (its
+    row went after the API read it) fails the draft's foreign key at commit: NotFound."""
 
-    draft, _ = AnnotationDraft.objects.update_or_create(
-        clip=clip,
-        user=user,
-        defaults={
-            "data": data,
-            "base_version": max(0, int(base_version or 0)),
-            "lead_time": max(0.0, float(lead_time or 0.0)),
-        },
-    )
+    try:
+        draft, _ = AnnotationDraft.objects.update_or_create(
+            clip=clip,
+            user=user,
+            defaults={
+                "data": data,
+                "base_version": max(0, int(base_version or 0)),
+                "lead_time": max(0.0, float(lead_time or 0.0)),
+            },
+        )
+    except IntegrityError:
+        if Clip.objects.filter(pk=clip.pk).exists():
+            raise
+        raise NotFound("this clip was deleted by a lead of the project") from None
     clip_lock_renew(clip=clip, user=user)
     return draft
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 
 from labelapp.errors import DomainError
@@ -35,6 +35,7 @@ CHUNK = 1000  # clips per transaction
 # exports.jobs.export_storage_name.
 MEDIA_FOLDERS = ("clips", "peaks", "models", "exports")
 PURGE_GRACE = timedelta(minutes=5)  # a project still there this long after: send it again
+PURGE_CLAIM = timedelta(minutes=10)  # a purge started longer ago than this died: another may go
 RETRY_AFTER_S = 15  # a training still running: look again this much later
 
 
@@ -81,7 +82,8 @@ def project_delete_request(*, project: Project, confirm: str) -> Project:
 
 def project_purge(*, project_id: int) -> str:
     """Remove a deleted project's rows and files. Returns "purged", "gone" (nothing left),
-    "waiting" (a training still runs: try again later) or "live" (never deleted: refused)."""
+    "waiting" (a training still runs: try again later), "busy" (another purge of it started
+    less than PURGE_CLAIM ago: left to that one) or "live" (never deleted: refused)."""
     from ml_backend.models import TrainingRun
 
     project = Project.objects.filter(pk=project_id).first()
@@ -96,6 +98,16 @@ def project_purge(*, project_id: int) -> str:
         heartbeat_at__gte=timezone.now() - timedelta(minutes=5),
     ).exists():
         return "waiting"
+    # One purge at a time: two would delete the same rows in the same chunks, and on
+    # PostgreSQL could deadlock on them. The claim is a conditional update, one statement.
+    now = timezone.now()
+    claimed = (
+        Project.objects.filter(pk=project_id)
+        .filter(Q(purge_started_at__isnull=True) | Q(purge_started_at__lt=now - PURGE_CLAIM))
+        .update(purge_started_at=now)
+    )
+    if not claimed:
+        return "busy"
     purge_rows(project)
     return "purged"
 
