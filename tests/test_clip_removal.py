@@ -260,9 +260,7 @@ def test_a_submission_to_a_clip_deleted_meanwhile_is_a_404_not_a_lost_write(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_autosave_to_a_clip_deleted_meanwhile_is_a_404_not_a_500(
-    project, annotator, client_for
-):
+def test_an_autosave_to_a_clip_deleted_meanwhile_is_a_404_not_a_500(project, annotator, client_for):
     """The autosave read the clip, then a lead's forced removal committed: the draft's
     foreign key fails at its commit (both databases check it there), which answers 404."""
     from labelapp.services.annotations import annotation_draft_save

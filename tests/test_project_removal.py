@@ -127,9 +127,7 @@ def test_the_purge_waits_for_a_training_that_is_still_stopping(project):
     assert project_purge(project_id=project.pk) == "purged"
 
 
-def test_a_second_purge_leaves_the_project_to_the_first_until_its_claim_is_stale(
-    project, filled
-):
+def test_a_second_purge_leaves_the_project_to_the_first_until_its_claim_is_stale(project, filled):
     """Beat's sweep beside a retry: the purge that started first owns the project; a later
     one deletes nothing while that claim is fresh, and takes over once it is stale (the first
     purge's worker died)."""
