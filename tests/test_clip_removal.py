@@ -310,3 +310,35 @@ def test_a_submission_racing_a_deletion_on_postgresql_is_a_clean_404(project, an
     worker.join(timeout=10)
     assert isinstance(outcome.get("error"), NotFound), outcome
     assert not Annotation.objects.exists() and not Clip.objects.exists()
+
+
+def test_reimporting_a_file_whose_twin_is_deleted_meanwhile_imports_it(
+    project, wav_factory, bird, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The import found the file's twin (a duplicate, labels to merge), then a lead deleted
+    the twin before the labels were saved: the file is new again and is imported, labels
+    and all, instead of being reported as rejected."""
+    from labelapp.services import imports
+
+    path = wav_factory(seconds=0.5, sr=8000, seed=7)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    real_members, calls = imports._annotations_by_member, []
+
+    def members_after_the_lead(project, item):
+        if not calls:  # the lead's removal lands after the twin was looked up
+            clips_delete(project=project, ids=[first.clip_id], force=True)
+        calls.append(item.name)
+        return real_members(project, item)
+
+    monkeypatch.setattr(imports, "_annotations_by_member", members_after_the_lead)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = clip_import(
+            project=project, item=ImportItem(name=path.name, path=path, clip_labels=["bird"])
+        )
+    assert again.status == "imported", again.error
+    assert again.clip_id != first.clip_id and len(calls) == 2  # looked up twice
+    clip = Clip.objects.get()
+    assert clip.pk == again.clip_id and default_storage.exists(clip.file.name)
+    labels = [cl.label.name for a in clip.annotations.all() for cl in a.clip_labels.all()]
+    assert labels == ["bird"]

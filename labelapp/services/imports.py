@@ -9,6 +9,7 @@ Heavy work (peaks) is enqueued for the worker once the row has committed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import secrets
@@ -28,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labelapp.audio import AudioError, AudioInfo, probe
-from labelapp.errors import DomainError
+from labelapp.errors import DomainError, NotFound
 from labelapp.models import Annotation, Clip, ImportJob, Project
 from labelapp.services.annotations import annotation_input_build, annotation_save
 from labelapp.services.projects import system_user
@@ -192,7 +193,8 @@ def clip_import(
         if size == 0:
             return FileOutcome(name, "rejected", error="file is empty")
         info = probe(path, max_duration_s=settings.EARMARK_MAX_DURATION_S)
-        return _store(
+        store = functools.partial(
+            _store,
             project=project,
             item=item,
             job=job,
@@ -201,6 +203,14 @@ def clip_import(
             size=size,
             info=info,
             on_committed=on_committed or (lambda clip_id: clips_enqueue_processing([clip_id])),
+        )
+        try:
+            return store()
+        except _TwinGone:
+            return store()  # the clip it duplicated was deleted meanwhile: it is new again
+    except _TwinGone:
+        return FileOutcome(
+            name, "rejected", error="a clip of the same content was being deleted: import it again"
         )
     except AudioError as exc:
         return FileOutcome(name, "rejected", error=str(exc))
@@ -239,6 +249,10 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
     return list(own.values()), clip_labels, segments
 
 
+class _TwinGone(Exception):
+    """The clip a file duplicates was deleted while the file was being imported."""
+
+
 def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_committed) -> FileOutcome:
     existing = Clip.objects.filter(project=project, sha256=sha256).first()
     probe_clip = existing or Clip(project=project, duration=info.duration, channels=info.channels)
@@ -269,24 +283,28 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
         for user, entry in by_member
     ]
     if existing is not None:
-        if data is not None:
-            annotation_save(
-                clip=existing,
-                user=system_user(),
-                data=data,
-                merge=True,
-                source=Annotation.Source.IMPORTED,
-            )
-        for user, status, member_data in members_data:
-            # Importing again never overwrites what a member has done on the clip since.
-            if not Annotation.objects.filter(clip=existing, annotator=user).exists():
-                annotation_save(
-                    clip=existing,
-                    user=user,
-                    data=member_data,
-                    status=status,
-                    source=Annotation.Source.IMPORTED,
-                )
+        try:
+            with transaction.atomic():
+                if data is not None:
+                    annotation_save(
+                        clip=existing,
+                        user=system_user(),
+                        data=data,
+                        merge=True,
+                        source=Annotation.Source.IMPORTED,
+                    )
+                for user, status, member_data in members_data:
+                    # Importing again never overwrites what a member has done on the clip since.
+                    if not Annotation.objects.filter(clip=existing, annotator=user).exists():
+                        annotation_save(
+                            clip=existing,
+                            user=user,
+                            data=member_data,
+                            status=status,
+                            source=Annotation.Source.IMPORTED,
+                        )
+        except NotFound:  # a lead deleted the twin since it was looked up
+            raise _TwinGone from None
         return FileOutcome(
             item.name,
             "duplicate",
@@ -341,8 +359,8 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
     except IntegrityError:
         default_storage.delete(storage_name)
         twin = Clip.objects.filter(project=project, sha256=sha256).first()
-        if twin is None:
-            raise
+        if twin is None:  # it was there at the insert and deleted since
+            raise _TwinGone from None
         return FileOutcome(
             item.name,
             "duplicate",
