@@ -249,6 +249,30 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
     return list(own.values()), clip_labels, segments
 
 
+def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> None:
+    """The file's labels (merged into the system user's annotation) and its members'
+    annotations. `again` (a file imported before): a member's annotation of the clip is
+    never overwritten by an import, whatever they have done on it since."""
+    if data is not None:
+        annotation_save(
+            clip=clip,
+            user=system_user(),
+            data=data,
+            merge=True,
+            source=Annotation.Source.IMPORTED,
+        )
+    for user, status, member_data in members_data:
+        if again and Annotation.objects.filter(clip=clip, annotator=user).exists():
+            continue
+        annotation_save(
+            clip=clip,
+            user=user,
+            data=member_data,
+            status=status,
+            source=Annotation.Source.IMPORTED,
+        )
+
+
 class _TwinGone(Exception):
     """The clip a file duplicates was deleted while the file was being imported."""
 
@@ -285,24 +309,7 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
     if existing is not None:
         try:
             with transaction.atomic():
-                if data is not None:
-                    annotation_save(
-                        clip=existing,
-                        user=system_user(),
-                        data=data,
-                        merge=True,
-                        source=Annotation.Source.IMPORTED,
-                    )
-                for user, status, member_data in members_data:
-                    # Importing again never overwrites what a member has done on the clip since.
-                    if not Annotation.objects.filter(clip=existing, annotator=user).exists():
-                        annotation_save(
-                            clip=existing,
-                            user=user,
-                            data=member_data,
-                            status=status,
-                            source=Annotation.Source.IMPORTED,
-                        )
+                _save_imported(existing, data, members_data, again=True)
         except NotFound:  # a lead deleted the twin since it was looked up
             raise _TwinGone from None
         return FileOutcome(
@@ -335,22 +342,7 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
                 metadata=item.metadata,
                 import_job=job,
             )
-            if data is not None:
-                annotation_save(
-                    clip=clip,
-                    user=system_user(),
-                    data=data,
-                    merge=True,
-                    source=Annotation.Source.IMPORTED,
-                )
-            for user, status, member_data in members_data:
-                annotation_save(
-                    clip=clip,
-                    user=user,
-                    data=member_data,
-                    status=status,
-                    source=Annotation.Source.IMPORTED,
-                )
+            _save_imported(clip, data, members_data, again=False)
             if item.predictions:
                 from ml_backend.services import predictions_import
 
