@@ -8,6 +8,7 @@ import functools
 import logging
 import math
 import os
+import random
 import tempfile
 import time
 import traceback
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from labelapp.durability import PG_STATEMENT_WITHOUT_FLUSH_WAIT
 from labelapp.errors import Conflict, DomainError
-from labelapp.models import Project
+from labelapp.models import Clip, Project
 from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
 from ml_backend.dataset import clips_features, feature_config_for, labeled_set
@@ -264,8 +265,7 @@ def training_execute(run_id: int) -> str:
             should_stop=reporter.should_stop,
         )
         reporter.progress(0.9, "adapting to the unlabeled clips")
-        unlabeled = _unlabeled_sample(project, feature_config)
-        unlabeled_total = _unlabeled_count(project)
+        unlabeled, unlabeled_total = _unlabeled_sample(project, feature_config, seed=len(data))
         adapt = _adaptation(unlabeled, feature_config)
         adapt(result.model)
         result, pseudo = self_train(
@@ -303,21 +303,28 @@ def training_execute(run_id: int) -> str:
         return "failed"
 
 
-def _unlabeled_count(project: Project) -> int:
+def _unlabeled_sample(
+    project: Project, feature_config, *, seed: int
+) -> tuple[list[np.ndarray], int]:
+    """Features of up to ADAPT_CLIPS unlabeled clips, what the model will meet next, and how
+    many unlabeled clips there are. Empty when there are fewer than ADAPT_MIN_CLIPS (nothing
+    worth estimating from). The sample is seeded (positions among the clips in id order), so
+    a training on the same clips and labels adapts to the same clips on any database: it was
+    ORDER BY RANDOM(), unseeded on PostgreSQL (no two runs alike) and on SQLite Django's
+    RAND(), which follows whatever state Python's global random generator was left in."""
+    from labelapp.chunks import id_chunks
     from ml_backend.prelabel import unlabeled_clips
 
-    return unlabeled_clips(project).count()
-
-
-def _unlabeled_sample(project: Project, feature_config) -> list[np.ndarray]:
-    """Features of up to ADAPT_CLIPS random unlabeled clips: what the model will meet next.
-    Empty when there are fewer than ADAPT_MIN_CLIPS (nothing worth estimating from)."""
-    from ml_backend.prelabel import unlabeled_clips
-
-    clips = list(unlabeled_clips(project).order_by("?")[:ADAPT_CLIPS])
-    if len(clips) < ADAPT_MIN_CLIPS:
-        return []
-    return clips_features(clips, feature_config)
+    ids = list(unlabeled_clips(project).order_by("id").values_list("id", flat=True))
+    if len(ids) < ADAPT_MIN_CLIPS:
+        return [], len(ids)
+    chosen = sorted(random.Random(seed).sample(ids, min(ADAPT_CLIPS, len(ids))))
+    clips = [
+        clip
+        for chunk in id_chunks(chosen)
+        for clip in Clip.objects.filter(pk__in=chunk).order_by("id")
+    ]
+    return clips_features(clips, feature_config), len(ids)
 
 
 def _adaptation(unlabeled: list[np.ndarray], feature_config):

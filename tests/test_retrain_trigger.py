@@ -83,3 +83,22 @@ def test_a_training_sets_the_next_threshold_from_its_labeled_clips(
     for count in range(1, 5):
         assert training_maybe_start(project_id=project.pk) is None, count
     assert training_maybe_start(project_id=project.pk) is not None  # 5 = 0.5 x 10
+
+
+def test_the_adaptation_sample_is_seeded_so_a_training_repeats(project, monkeypatch):
+    """The unlabeled clips a training adapts to (batch norm, pseudo-labels) are a seeded
+    sample of positions in id order: the same clips and seed give the same sample (the
+    simulation's repeats are repeatable), another seed another one, labeled clips never."""
+    monkeypatch.setattr(training, "ADAPT_CLIPS", 10)
+    monkeypatch.setattr(training, "clips_features", lambda clips, fc: [c.pk for c in clips])
+    clips = ready_clips(project, 60)
+    labeled = clips[1:6]
+    for clip in labeled:
+        Clip.objects.filter(pk=clip.pk).update(annotation_count=1)
+    first, total = training._unlabeled_sample(project, None, seed=7)
+    again, _ = training._unlabeled_sample(project, None, seed=7)
+    other, _ = training._unlabeled_sample(project, None, seed=8)
+    unlabeled = {c.pk for c in clips} - {c.pk for c in labeled}
+    assert total == len(unlabeled) == 55
+    assert first == again and first != other
+    assert len(first) == 10 and set(first) <= unlabeled and first == sorted(first)
