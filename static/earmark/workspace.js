@@ -288,6 +288,18 @@ async function saveDraft(clipId, body, { keepalive = false } = {}) {
     await api(`/api/clips/${clipId}/draft/`, { method: "PUT", body });
     if (S.ws && S.ws.clip.id === clipId) setSave("saved", "Draft saved");
   } catch (err) {
+    if (err.status === 404) {
+      // A lead deleted the clip (or took this project from you): saving again cannot help.
+      localStorage.removeItem(localKey(clipId));
+      setSave("gone", "Not saved: the clip is gone");
+      if (S.ws && S.ws.clip.id === clipId) {
+        const next = button("Next clip", "next", "Go on to the next clip in your queue", "next-after-gone");
+        next.classList.add("ws-banner-btn");
+        next.addEventListener("click", () => { hideBanner(); claimNext(); });
+        showBanner(`Not saved: ${err.message}.`, "error", 0, [next]);
+      }
+      return;
+    }
     setSave("offline", err.status ? `Draft not saved: ${err.message}` : "Offline: kept in this browser");
     S.saveTimer = setTimeout(() => saveDraft(clipId, body), 5000);
   }

@@ -292,6 +292,35 @@ def test_autosave_survives_a_reload(live_server, page, login, annotator, project
     assert page.locator("[data-testid=segment]").count() == 2
 
 
+def test_an_autosave_to_a_clip_a_lead_deleted_stops_and_offers_the_next_clip(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The lead deletes the clip the annotator is labeling: the autosave's 404 is said once
+    (no retry every 5 s against a clip that is gone), and one click goes on to the next."""
+    from labelapp.services.clip_removal import clips_delete
+
+    clip = clips[0]
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    clips_delete(project=project, ids=[clip.pk], force=True)
+    puts = []
+    page.on(
+        "request",
+        lambda r: puts.append(r.url) if r.method == "PUT" and "/draft/" in r.url else None,
+    )
+    drag(page, 1.0, 2.0)
+    page.keyboard.press("n")
+    page.wait_for_selector("[data-testid=save-state][data-state=gone]", timeout=5000)
+    banner = page.locator(".ws-banner")
+    assert "Not saved" in banner.inner_text()
+    page.wait_for_timeout(6000)  # the old code saved again after 5 s, and again, forever
+    assert len(puts) == 1, puts
+    assert not AnnotationDraft.objects.exists()
+    page.click("[data-testid=next-after-gone]")
+    drawn(page, clips[1].pk)
+
+
 def test_a_stale_save_shows_a_conflict_and_overwrites_nothing(
     live_server, page, login, annotator, project, labels, clips, client_for
 ):
