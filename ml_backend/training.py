@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from labelapp.durability import PG_STATEMENT_WITHOUT_FLUSH_WAIT
 from labelapp.errors import Conflict, DomainError
-from labelapp.models import Clip, Project
+from labelapp.models import Project
 from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
 from ml_backend.dataset import clips_features, feature_config_for, labeled_set
@@ -322,7 +322,7 @@ def _unlabeled_sample(
     clips = [
         clip
         for chunk in id_chunks(chosen)
-        for clip in Clip.objects.filter(pk__in=chunk).order_by("id")
+        for clip in unlabeled_clips(project).filter(pk__in=chunk)
     ]
     return clips_features(clips, feature_config), len(ids)
 

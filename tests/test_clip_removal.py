@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 
 from labelapp.errors import NotFound
 from labelapp.models import Annotation, AnnotationDraft, AnnotationRevision, Clip
-from labelapp.services.annotations import annotation_submit
+from labelapp.services.annotations import annotation_draft_save, annotation_submit
 from labelapp.services.clip_removal import MAX_CLIPS, clips_delete, media_delete
 from labelapp.services.imports import ImportItem, clip_import
 from ml_backend.models import ModelVersion, Prediction
@@ -277,11 +277,13 @@ def test_an_autosave_to_a_clip_deleted_meanwhile_is_a_404_not_a_500(project, ann
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize("save", ["submission", "autosave"])
 @pytest.mark.django_db(transaction=True)
-def test_a_submission_racing_a_deletion_on_postgresql_is_a_clean_404(project, annotator, bird):
+def test_a_save_racing_a_deletion_on_postgresql_is_a_clean_404(project, annotator, bird, save):
     """The lead's removal holds the clip's row lock while the annotator saves: the save waits
-    for it at its recount, finds the clip gone and is rolled back whole (PostgreSQL checks
-    foreign keys at commit; without this the commit would fail with a 500)."""
+    for it (a submission at its recount, an autosave before its draft), finds the clip gone
+    and is rolled back whole (PostgreSQL checks foreign keys at commit; without the lock the
+    commit would fail with a 500)."""
     import threading
     import time
 
@@ -294,7 +296,10 @@ def test_a_submission_racing_a_deletion_on_postgresql_is_a_clean_404(project, an
 
     def annotate():
         try:
-            annotation_submit(clip=clip, user=annotator, clip_labels=[bird.pk])
+            if save == "submission":
+                annotation_submit(clip=clip, user=annotator, clip_labels=[bird.pk])
+            else:
+                annotation_draft_save(clip=clip, user=annotator, data={"clip_labels": []})
             outcome["saved"] = True
         except Exception as exc:  # noqa: BLE001 - the test reports what was raised
             outcome["error"] = exc
@@ -305,19 +310,21 @@ def test_a_submission_racing_a_deletion_on_postgresql_is_a_clean_404(project, an
         clips_delete(project=project, ids=[clip.pk])  # the row lock is held to our commit
         worker = threading.Thread(target=annotate)
         worker.start()
-        time.sleep(0.5)  # the submission is now waiting on the clip's row
+        time.sleep(0.5)  # the save is now waiting on the clip's row
         assert worker.is_alive()
     worker.join(timeout=10)
     assert isinstance(outcome.get("error"), NotFound), outcome
     assert not Annotation.objects.exists() and not Clip.objects.exists()
+    assert not AnnotationDraft.objects.exists()
 
 
+@pytest.mark.parametrize("given", [["bird"], []], ids=["with-labels", "without-labels"])
 def test_reimporting_a_file_whose_twin_is_deleted_meanwhile_imports_it(
-    project, wav_factory, bird, monkeypatch, django_capture_on_commit_callbacks
+    project, wav_factory, bird, given, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """The import found the file's twin (a duplicate, labels to merge), then a lead deleted
-    the twin before the labels were saved: the file is new again and is imported, labels
-    and all, instead of being reported as rejected."""
+    """The import found the file's twin (a duplicate, maybe labels to merge), then a lead
+    deleted the twin: the file is new again and is imported, labels and all, instead of
+    being reported as rejected (labels) or as a duplicate of a clip that is gone (none)."""
     from labelapp.services import imports
 
     path = wav_factory(seconds=0.5, sr=8000, seed=7)
@@ -334,11 +341,11 @@ def test_reimporting_a_file_whose_twin_is_deleted_meanwhile_imports_it(
     monkeypatch.setattr(imports, "_annotations_by_member", members_after_the_lead)
     with django_capture_on_commit_callbacks(execute=True):
         again = clip_import(
-            project=project, item=ImportItem(name=path.name, path=path, clip_labels=["bird"])
+            project=project, item=ImportItem(name=path.name, path=path, clip_labels=given)
         )
     assert again.status == "imported", again.error
     assert again.clip_id != first.clip_id and len(calls) == 2  # looked up twice
     clip = Clip.objects.get()
     assert clip.pk == again.clip_id and default_storage.exists(clip.file.name)
     labels = [cl.label.name for a in clip.annotations.all() for cl in a.clip_labels.all()]
-    assert labels == ["bird"]
+    assert labels == given

@@ -145,6 +145,44 @@ def test_a_second_purge_leaves_the_project_to_the_first_until_its_claim_is_stale
     assert not any(default_storage.exists(n) for n in filled["names"])
 
 
+def test_a_purge_keeps_its_claim_fresh_and_stops_when_another_takes_it_over(
+    project, filled, monkeypatch
+):
+    from labelapp.services import project_removal
+
+    project_delete_request(project=project, confirm="Birds")
+    real_delete_tree, seen = project_removal._delete_tree, []
+
+    def delete_tree(folder):
+        if folder.count("/") == 1:  # a project's folder, not one nested in it
+            seen.append(Project.objects.get(pk=project.pk).purge_started_at)
+            if len(seen) == 3:  # a slow store: another purge's claim replaces this one's
+                Project.objects.filter(pk=project.pk).update(purge_started_at=timezone.now())
+        real_delete_tree(folder)
+
+    monkeypatch.setattr(project_removal, "_delete_tree", delete_tree)
+    assert project_purge(project_id=project.pk) == "busy"  # it lost the claim: it stops
+    assert len(seen) == 3 and seen[0] < seen[1] < seen[2]  # renewed before each step
+    assert Clip.objects.filter(project=project).count() == 2  # the other purge's to finish
+
+
+def test_a_failed_purge_frees_its_claim_for_the_retry(project, filled, monkeypatch):
+    from labelapp.services import project_removal
+
+    project_delete_request(project=project, confirm="Birds")
+
+    def store_down(folder):
+        raise OSError("the store is down")
+
+    monkeypatch.setattr(project_removal, "_delete_tree", store_down)
+    with pytest.raises(OSError):
+        project_purge(project_id=project.pk)
+    assert Project.objects.get(pk=project.pk).purge_started_at is None
+    monkeypatch.undo()
+    assert project_purge(project_id=project.pk) == "purged"  # at once, not in 10 minutes
+    assert not any(default_storage.exists(n) for n in filled["names"])
+
+
 def test_the_sweep_finds_deleted_projects_whose_purge_was_lost(project, other_project):
     project_delete_request(project=project, confirm="Birds")
     assert projects_to_purge() == []  # within the grace: its message is still on its way

@@ -452,18 +452,23 @@ def annotation_draft_save(
 ):
     """Autosave: keep the workspace's state as it is (not validated: a draft may be half
     done) and renew the annotator's lock on the clip. A clip a lead deleted meanwhile (its
-    row went after the API read it) fails the draft's foreign key at commit: NotFound."""
+    row went after the API read it) is NotFound: the clip's row is locked first, as
+    `annotation_save` does, so a removal either waits for the draft or has already gone;
+    on SQLite, where there are no row locks, the draft's foreign key fails at commit."""
 
     try:
-        draft, _ = AnnotationDraft.objects.update_or_create(
-            clip=clip,
-            user=user,
-            defaults={
-                "data": data,
-                "base_version": max(0, int(base_version or 0)),
-                "lead_time": max(0.0, float(lead_time or 0.0)),
-            },
-        )
+        with transaction.atomic():
+            if not Clip.objects.select_for_update().filter(pk=clip.pk).exists():
+                raise NotFound("this clip was deleted by a lead of the project")
+            draft, _ = AnnotationDraft.objects.update_or_create(
+                clip=clip,
+                user=user,
+                defaults={
+                    "data": data,
+                    "base_version": max(0, int(base_version or 0)),
+                    "lead_time": max(0.0, float(lead_time or 0.0)),
+                },
+            )
     except IntegrityError:
         if Clip.objects.filter(pk=clip.pk).exists():
             raise

@@ -210,7 +210,7 @@ def clip_import(
             return store()  # the clip it duplicated was deleted meanwhile: it is new again
     except _TwinGone:
         return FileOutcome(
-            name, "rejected", error="a clip of the same content was being deleted: import it again"
+            name, "rejected", error="the project changed as this file was stored: import it again"
         )
     except AudioError as exc:
         return FileOutcome(name, "rejected", error=str(exc))
@@ -274,7 +274,8 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> None
 
 
 class _TwinGone(Exception):
-    """The clip a file duplicates was deleted while the file was being imported."""
+    """The clip a file duplicates was deleted while the file was being imported (or a
+    foreign key failed at commit for another row deleted meanwhile)."""
 
 
 def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_committed) -> FileOutcome:
@@ -309,6 +310,9 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
     if existing is not None:
         try:
             with transaction.atomic():
+                # The twin's row lock: a lead's removal waits for this, or has already gone.
+                if not Clip.objects.select_for_update().filter(pk=existing.pk).exists():
+                    raise NotFound("the twin was deleted")
                 _save_imported(existing, data, members_data, again=True)
         except NotFound:  # a lead deleted the twin since it was looked up
             raise _TwinGone from None
@@ -351,8 +355,8 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
     except IntegrityError:
         default_storage.delete(storage_name)
         twin = Clip.objects.filter(project=project, sha256=sha256).first()
-        if twin is None:  # it was there at the insert and deleted since
-            raise _TwinGone from None
+        if twin is None:  # it was there at the insert and deleted since (or another row
+            raise _TwinGone from None  # went: the second attempt finds out which)
         return FileOutcome(
             item.name,
             "duplicate",

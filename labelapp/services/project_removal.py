@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -108,25 +109,53 @@ def project_purge(*, project_id: int) -> str:
     )
     if not claimed:
         return "busy"
-    purge_rows(project)
+    stamp = now
+
+    def renew() -> None:
+        """Keep the claim fresh between steps; a purge that lost it (it ran longer than
+        PURGE_CLAIM between two steps, and another took over) stops."""
+        nonlocal stamp
+        now = timezone.now()
+        if not Project.objects.filter(pk=project_id, purge_started_at=stamp).update(
+            purge_started_at=now
+        ):
+            raise _ClaimLost
+        stamp = now
+
+    try:
+        purge_rows(project, renew=renew)
+    except _ClaimLost:
+        return "busy"
+    except BaseException:
+        # A failed purge (a store error) frees the claim at once for the retry.
+        Project.objects.filter(pk=project_id, purge_started_at=stamp).update(purge_started_at=None)
+        raise
     return "purged"
 
 
-def purge_rows(project: Project) -> None:
+class _ClaimLost(Exception):
+    """Another purge took the project over."""
+
+
+def purge_rows(project: Project, *, renew: Callable[[], None] = lambda: None) -> None:
     """Delete a project with every row and stored file of it, now.
 
     Every file of a project lies in its folders (originals, peaks, model artifacts,
     exports), so the folders go whole: that also takes files no row names (a training
     cancelled after it wrote its model, peaks of a clip processed as it was deleted, an
     export finished after its job row went). Files first: a store that fails leaves the
-    rows, and the purge is sent again. Then the clips in chunks, then the project."""
+    rows, and the purge is sent again. Then the clips in chunks, then the project.
+    `renew()` is called before each folder and each chunk (it may raise to stop)."""
     for prefix in MEDIA_FOLDERS:
+        renew()
         _delete_tree(f"{prefix}/{project.pk}")
     while ids := list(
         Clip.objects.filter(project=project).order_by("id").values_list("id", flat=True)[:CHUNK]
     ):
+        renew()
         with transaction.atomic():
             Clip.objects.filter(pk__in=ids).delete()
+    renew()
     ontology = project.ontology
     project.delete()
     try:

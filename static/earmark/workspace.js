@@ -290,14 +290,16 @@ async function saveDraft(clipId, body, { keepalive = false } = {}) {
   } catch (err) {
     if (err.status === 404) {
       // A lead deleted the clip (or took this project from you): saving again cannot help.
-      localStorage.removeItem(localKey(clipId));
+      // The browser's copy stays, should the clip come back.
+      if (!S.ws || S.ws.clip.id !== clipId) return;
       setSave("gone", "Not saved: the clip is gone");
-      if (S.ws && S.ws.clip.id === clipId) {
-        const next = button("Next clip", "next", "Go on to the next clip in your queue", "next-after-gone");
-        next.classList.add("ws-banner-btn");
-        next.addEventListener("click", () => { hideBanner(); claimNext(); });
-        showBanner(`Not saved: ${err.message}.`, "error", 0, [next]);
-      }
+      const next = button("Next clip", "next", "Go on to the next clip in your queue", "next-after-gone");
+      next.classList.add("ws-banner-btn");
+      next.addEventListener("click", () => {
+        hideBanner();
+        claimNext().catch((e) => showBanner(`Could not load the next clip: ${e.message}`, "error"));
+      });
+      showBanner(`Not saved: ${err.message}.`, "error", 0, [next]);
       return;
     }
     setSave("offline", err.status ? `Draft not saved: ${err.message}` : "Offline: kept in this browser");
