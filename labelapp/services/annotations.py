@@ -294,8 +294,18 @@ def annotation_save(
     # waited for this save and saw its annotation (and kept the clip), or deleted the clip
     # first, and then nothing here is kept (the foreign keys are only checked at commit).
     if not clip_annotation_count_refresh(clip.pk):
-        raise NotFound("this clip was deleted by a lead of the project")
+        raise NotFound(CLIP_DELETED)
     return annotation
+
+
+CLIP_DELETED = "this clip was deleted by a lead of the project"
+
+
+def clip_row_lock(clip_id: int) -> None:
+    """Lock the clip's row for the current transaction (a lead's removal then waits for it),
+    or raise NotFound when a removal has already taken it."""
+    if not Clip.objects.select_for_update().filter(pk=clip_id).exists():
+        raise NotFound(CLIP_DELETED)
 
 
 def _merged(annotation: Annotation, data: AnnotationInput) -> AnnotationInput:
@@ -458,8 +468,7 @@ def annotation_draft_save(
 
     try:
         with transaction.atomic():
-            if not Clip.objects.select_for_update().filter(pk=clip.pk).exists():
-                raise NotFound("this clip was deleted by a lead of the project")
+            clip_row_lock(clip.pk)
             draft, _ = AnnotationDraft.objects.update_or_create(
                 clip=clip,
                 user=user,
@@ -472,7 +481,7 @@ def annotation_draft_save(
     except IntegrityError:
         if Clip.objects.filter(pk=clip.pk).exists():
             raise
-        raise NotFound("this clip was deleted by a lead of the project") from None
+        raise NotFound(CLIP_DELETED) from None
     clip_lock_renew(clip=clip, user=user)
     return draft
 

@@ -31,7 +31,11 @@ from django.utils import timezone
 from labelapp.audio import AudioError, AudioInfo, probe
 from labelapp.errors import DomainError, NotFound
 from labelapp.models import Annotation, Clip, ImportJob, Project
-from labelapp.services.annotations import annotation_input_build, annotation_save
+from labelapp.services.annotations import (
+    annotation_input_build,
+    annotation_save,
+    clip_row_lock,
+)
 from labelapp.services.projects import system_user
 
 logger = logging.getLogger(__name__)
@@ -311,8 +315,7 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
         try:
             with transaction.atomic():
                 # The twin's row lock: a lead's removal waits for this, or has already gone.
-                if not Clip.objects.select_for_update().filter(pk=existing.pk).exists():
-                    raise NotFound("the twin was deleted")
+                clip_row_lock(existing.pk)
                 _save_imported(existing, data, members_data, again=True)
         except NotFound:  # a lead deleted the twin since it was looked up
             raise _TwinGone from None
