@@ -3,7 +3,9 @@
 The storage is the one settings.py builds from the AWS_* environment (evaluated afresh with
 a bucket of the test's own), and every read and write goes through the API or the services:
 uploads, processing, audio with Range requests, peaks, spectrograms, feature extraction,
-training and pre-labeling, exports and deleting a project with its media. Without moto the
+training and pre-labeling, exports and deleting a project with its media; one test runs the
+loop (processing, training, pre-labeling, the purge) in a real worker process on the bucket.
+Without moto the
 module skips, except under CI=true, where a missing moto is a failure.
 """
 
@@ -430,3 +432,128 @@ def test_a_purge_empties_the_projects_prefixes_in_the_bucket_and_no_other(
     assert bucket.keys() == sorted(mine + theirs)
     purge_rows(project)
     assert bucket.keys() == sorted(theirs)
+
+
+@pytest.fixture
+def s3_worker(bucket, tmp_path):
+    """A real `celery -A labelapp worker` process whose store is the test's bucket: settings.py
+    builds its S3 storage from the AWS_* environment the `bucket` fixture set, and its own media
+    root may hold only the feature cache. On a queue of its own, which this process sends to."""
+    from django.conf import settings
+    from django.db import connection
+
+    from labelapp.celery import app as celery_app
+    from labelapp.devtools import celery_worker_start
+    from tests.conftest import _database_url
+
+    queue = f"earmark-s3-{uuid.uuid4().hex[:8]}"
+    media = tmp_path / "worker-media"
+    env = os.environ.copy()  # with the bucket's AWS_* variables
+    env.update(
+        {
+            "DATABASE_URL": _database_url(connection.settings_dict),
+            # this process's var dir (`bucket` points the variable at the test's own): the
+            # file-system broker lives there when no CELERY_BROKER_URL is set
+            "EARMARK_VAR_DIR": str(settings.VAR_DIR),
+            "MEDIA_ROOT": str(media),
+            "CELERY_QUEUE": queue,
+            "PYTHONUNBUFFERED": "1",
+            "EARMARK_TRAIN_MIN_STEPS": "20",  # a few seconds, not a real training
+        }
+    )
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    try:
+        proc = celery_worker_start(queue=queue, env=env, log_path=tmp_path / "worker.log")
+    except RuntimeError as exc:
+        celery_app.conf.task_default_queue = previous
+        pytest.fail(str(exc))
+    proc.media_root = media
+    yield proc
+    process_stop(proc)
+    celery_app.conf.task_default_queue = previous
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_processes_trains_prelabels_and_purges_in_the_bucket(
+    s3_worker, bucket, client_for, lead, annotator, project, wav_factory
+):
+    """The whole loop with the store remote and the worker a process of its own: uploads are
+    processed by the worker from the bucket (peaks written back there), a training reads the
+    clips' audio from the bucket and stores its model there, the pre-labeling loads that model
+    from the bucket, and deleting the project empties the bucket."""
+    from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun, TrainingRun
+    from ontology.services import label_get_or_create_path
+    from tests.conftest import wait_for
+
+    def worker_log() -> str:
+        return s3_worker.log_path.read_text(errors="replace")[-3000:]
+
+    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
+    project.save()
+    MLConfig.objects.create(project=project, min_labels=1000, epochs=2)
+    for name in ("tone/low", "tone/high"):
+        label_get_or_create_path(ontology=project.ontology, path=name)
+    files = []
+    for i in range(12):  # 0-7 labeled (four of each), 8-11 left to pre-label
+        kind = "low" if i % 2 else "high"
+        path = wav_factory(f"{kind}{i}.wav", seconds=1.0, sr=8000, freq=300.0 if i % 2 else 2500.0)
+        files.append(SimpleUploadedFile(path.name, path.read_bytes()))
+    res = _upload(client_for(lead), project.pk, *files)
+    assert res.status_code == 201, res.json()
+    wait_for(
+        lambda: Clip.objects.filter(project=project, status__in=("ready", "failed")).count() == 12,
+        timeout=120,
+        message="the worker did not process the uploads:\n" + worker_log(),
+    )
+    clips = list(Clip.objects.filter(project=project))
+    assert {c.status for c in clips} == {"ready"}, [c.error for c in clips]
+    assert bucket.keys("peaks/") == sorted(c.peaks_file for c in clips)  # the worker's output
+    peaks = client_for(annotator).get(f"/api/clips/{clips[0].pk}/peaks?width=200")
+    assert peaks.status_code == 200 and len(peaks.json()["max"]) == 200
+
+    labeled = [c for c in clips if int("".join(filter(str.isdigit, c.original_name))) < 8]
+    unlabeled = [c for c in clips if c not in labeled]
+    for clip in labeled:
+        kind = "low" if clip.original_name.startswith("low") else "high"
+        res = client_for(annotator).post(
+            f"/api/clips/{clip.pk}/annotations/", {"clip_labels": [f"tone/{kind}"]}, format="json"
+        )
+        assert res.status_code == 201, res.json()
+    res = client_for(lead).post(f"/api/projects/{project.pk}/train/")
+    assert res.status_code == 201, res.json()
+    run_id = res.json()["id"]
+    wait_for(
+        lambda: TrainingRun.objects.get(pk=run_id).status in ("succeeded", "failed"),
+        timeout=180,
+        message="the worker did not finish the training:\n" + worker_log(),
+    )
+    run = TrainingRun.objects.get(pk=run_id)
+    assert run.status == "succeeded", (run.error, run.log[-3000:])
+    version = ModelVersion.objects.get(project=project, status="active")
+    assert bucket.keys("models/") == [version.artifact_path]
+    wait_for(
+        lambda: PrelabelRun.objects.filter(
+            project=project, model_version=version, status__in=("succeeded", "failed")
+        ).exists(),
+        timeout=120,
+        message="the worker did not pre-label with the new version:\n" + worker_log(),
+    )
+    prelabel = PrelabelRun.objects.get(project=project, model_version=version)
+    assert prelabel.status == "succeeded", prelabel.error
+    predictions = Prediction.objects.filter(model_version=version, clip__in=unlabeled)
+    assert predictions.count() == 4
+    # the worker read the audio from the bucket: its disk holds the feature cache and no media
+    local = sorted(p.name for p in s3_worker.media_root.glob("*"))
+    assert local == ["features"], local
+    assert list((s3_worker.media_root / "features").rglob("*.npy"))
+
+    res = client_for(lead).delete(f"/api/projects/{project.pk}/?confirm={project.name}")
+    assert res.status_code == 202, res.json()
+    wait_for(
+        lambda: not bucket.keys(),
+        timeout=120,
+        message="the worker's purge left objects in the bucket:\n" + worker_log(),
+    )
