@@ -5,8 +5,7 @@ a bucket of the test's own), and every read and write goes through the API or th
 uploads, processing, audio with Range requests, peaks, spectrograms, feature extraction,
 training and pre-labeling, exports and deleting a project with its media; one test runs the
 loop (processing, training, pre-labeling, the purge) in a real worker process on the bucket.
-Without moto the
-module skips, except under CI=true, where a missing moto is a failure.
+Without moto the module skips, except under CI=true, where a missing moto is a failure.
 """
 
 from __future__ import annotations
