@@ -144,6 +144,26 @@ def _upload(client, project_id, *files):
     )
 
 
+def _tone_project(project, wav_factory) -> list[SimpleUploadedFile]:
+    """A single-label project of two tones ("tone/low", "tone/high") that trains only on demand,
+    and 12 one-second uploads for it: low0.wav ... high11.wav, 0-7 to label (four of each),
+    8-11 left to pre-label."""
+    from ml_backend.models import MLConfig
+    from ontology.services import label_get_or_create_path
+
+    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
+    project.save()
+    MLConfig.objects.create(project=project, min_labels=1000, epochs=2)
+    for name in ("tone/low", "tone/high"):
+        label_get_or_create_path(ontology=project.ontology, path=name)
+    files = []
+    for i in range(12):
+        kind = "low" if i % 2 else "high"
+        path = wav_factory(f"{kind}{i}.wav", seconds=1.0, sr=8000, freq=300.0 if i % 2 else 2500.0)
+        files.append(SimpleUploadedFile(path.name, path.read_bytes()))
+    return files
+
+
 @pytest.fixture
 def uploaded(bucket, client_for, lead, project, wav_factory, django_capture_on_commit_callbacks):
     """A 20 s clip uploaded through the API and processed (eagerly, on commit)."""
@@ -319,21 +339,10 @@ def test_training_stores_its_model_in_the_bucket_and_prelabeling_loads_it_back(
     from labelapp.services.annotations import annotation_submit
     from ml_backend import training
     from ml_backend.inference import load_model
-    from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun, TrainingRun
-    from ontology.services import label_get_or_create_path
+    from ml_backend.models import ModelVersion, Prediction, PrelabelRun, TrainingRun
 
     monkeypatch.setattr(training, "MIN_STEPS", 20)  # a few seconds, not a real training
-    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
-    project.save()
-    MLConfig.objects.create(project=project, min_labels=1000, epochs=2)
-    for name in ("tone/low", "tone/high"):
-        label_get_or_create_path(ontology=project.ontology, path=name)
-    files = []
-    for i in range(12):  # 0-7 labeled (four of each), 8-11 left to pre-label
-        kind = "low" if i % 2 else "high"
-        freq = 300.0 if kind == "low" else 2500.0
-        path = wav_factory(f"{kind}{i}.wav", seconds=1.0, sr=8000, freq=freq)
-        files.append(SimpleUploadedFile(path.name, path.read_bytes()))
+    files = _tone_project(project, wav_factory)
     with django_capture_on_commit_callbacks(execute=True):
         assert _upload(client_for(lead), project.pk, *files).status_code == 201
     clips = list(Clip.objects.filter(project=project))
@@ -483,23 +492,13 @@ def test_a_real_worker_processes_trains_prelabels_and_purges_in_the_bucket(
     processed by the worker from the bucket (peaks written back there), a training reads the
     clips' audio from the bucket and stores its model there, the pre-labeling loads that model
     from the bucket, and deleting the project empties the bucket."""
-    from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun, TrainingRun
-    from ontology.services import label_get_or_create_path
+    from ml_backend.models import ModelVersion, Prediction, PrelabelRun, TrainingRun
     from tests.conftest import wait_for
 
     def worker_log() -> str:
         return s3_worker.log_path.read_text(errors="replace")[-3000:]
 
-    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
-    project.save()
-    MLConfig.objects.create(project=project, min_labels=1000, epochs=2)
-    for name in ("tone/low", "tone/high"):
-        label_get_or_create_path(ontology=project.ontology, path=name)
-    files = []
-    for i in range(12):  # 0-7 labeled (four of each), 8-11 left to pre-label
-        kind = "low" if i % 2 else "high"
-        path = wav_factory(f"{kind}{i}.wav", seconds=1.0, sr=8000, freq=300.0 if i % 2 else 2500.0)
-        files.append(SimpleUploadedFile(path.name, path.read_bytes()))
+    files = _tone_project(project, wav_factory)
     res = _upload(client_for(lead), project.pk, *files)
     assert res.status_code == 201, res.json()
     wait_for(
