@@ -8,7 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from labelapp.errors import DomainError
 from labelapp.models import Clip, Membership, Project
+from labelapp.services.annotations import annotation_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +118,9 @@ def test_setup_demo_is_idempotent(settings, tmp_path):
     assert project.clips.count() == clips
     roles = dict(project.memberships.values_list("user__username", "role"))
     assert roles == {"lead": "lead", "reviewer": "reviewer", "annotator": "annotator"}
+    # the parent "digit" names no digit: the demo takes leaves only
+    clip = project.clips.first()
+    annotator = get_user_model().objects.get(username="annotator")
+    with pytest.raises(DomainError, match="'digit' is not a leaf"):
+        annotation_submit(clip=clip, user=annotator, clip_labels=["digit"])
+    annotation_submit(clip=clip, user=annotator, clip_labels=["digit/three"])

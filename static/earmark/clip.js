@@ -1,5 +1,5 @@
 // The clip page: waveform overview from peaks, spectrogram of the whole clip, native player.
-import { drawPeaks, fetchPeaks } from "./waveform.js";
+import { drawPeaks, fetchPeaks, peakGain } from "./waveform.js";
 
 const root = document.getElementById("clip-view");
 if (root && root.dataset.status === "ready") {
@@ -8,7 +8,7 @@ if (root && root.dataset.status === "ready") {
   const img = root.querySelector("img.spectrogram");
   const width = canvas.clientWidth;
   fetchPeaks(clipId, { width }).then((peaks) => {
-    drawPeaks(canvas, peaks);
+    drawPeaks(canvas, peaks, { gain: peakGain(peaks) }); // scaled to its loudest point
     canvas.dataset.drawn = "true";
   });
   img.src = `/api/clips/${clipId}/spectrogram?width=${Math.min(4096, Math.round(width))}&height=200`;

@@ -3,7 +3,18 @@
 // length) and, as the view zooms, the visible window at the canvas's resolution (raw samples
 // when zoomed in far enough, level -1).
 
-export function drawPeaks(canvas, peaks, { color = "#4f7cff", background = "#10131a" } = {}) {
+// Quiet recordings would draw as a flat line: the waveform can be scaled to the clip's own
+// loudest point (display only), by at most MAX_GAIN (30 dB), so that a silent clip is not
+// blown up into full-scale noise. Never scaled down.
+export const MAX_GAIN = 32;
+
+export function peakGain(peaks, maxGain = MAX_GAIN) {
+  let peak = 0;
+  for (let i = 0; i < peaks.min.length; i++) peak = Math.max(peak, Math.abs(peaks.min[i]), Math.abs(peaks.max[i]));
+  return peak > 0 ? Math.min(maxGain, Math.max(1, 1 / peak)) : 1;
+}
+
+export function drawPeaks(canvas, peaks, { color = "#4f7cff", background = "#10131a", gain = 1 } = {}) {
   const { ctx, width, height } = fitCanvas(canvas);
   ctx.fillStyle = background;
   ctx.fillRect(0, 0, width, height);
@@ -13,8 +24,8 @@ export function drawPeaks(canvas, peaks, { color = "#4f7cff", background = "#101
   ctx.fillStyle = color;
   const step = width / n;
   for (let i = 0; i < n; i++) {
-    const top = mid - peaks.max[i] * mid;
-    const bottom = mid - peaks.min[i] * mid;
+    const top = Math.max(0, mid - peaks.max[i] * gain * mid);
+    const bottom = Math.min(height, mid - peaks.min[i] * gain * mid);
     ctx.fillRect(i * step, top, Math.max(step, 1), Math.max(bottom - top, 1));
   }
   ctx.fillStyle = "rgba(255,255,255,0.15)";
@@ -56,6 +67,7 @@ export class WaveformView {
     this.onView = onView;
     this.colors = { wave: "#6f8fff", background: "#0f131b", axis: "rgba(255,255,255,0.12)", ...colors };
     this.overview = null; // peaks of the whole clip
+    this.normalize = true; // scale to the clip's loudest point (`gain`)
     this.detail = null; // peaks of the last window fetched for the view
     this._pending = null;
     this._timer = 0;
@@ -70,6 +82,12 @@ export class WaveformView {
   }
 
   get span() { return this.end - this.start; }
+  // The display gain: 1, or with `normalize` the overview's `peakGain` (computed once per clip).
+  get gain() {
+    if (!this.normalize || !this.overview) return 1;
+    if (this._gainOf !== this.overview) { this._gainOf = this.overview; this._gain = peakGain(this.overview); }
+    return this._gain;
+  }
   get width() { return this.canvas.clientWidth; }
   xAt(t) { return ((t - this.start) / this.span) * this.width; }
   timeAt(x) { return this.start + (x / this.width) * this.span; }
@@ -151,6 +169,7 @@ export class WaveformView {
     ctx.fillStyle = this.colors.axis;
     ctx.fillRect(0, Math.round(mid), width, 1);
     const source = this._source();
+    this.canvas.dataset.gain = this.gain.toFixed(3);
     if (!source) return;
     for (const s of Array.isArray(source) ? source : [source]) this._drawSource(ctx, s, width, height);
   }
@@ -159,7 +178,7 @@ export class WaveformView {
     const n = peaks.min.length;
     if (!n) return;
     const mid = height / 2;
-    const amp = mid * 0.92;
+    const amp = mid * 0.92 * this.gain;
     const bucket = (peaks.end - peaks.start) / n; // seconds per bucket
     const pxPerBucket = (bucket / this.span) * width;
     ctx.fillStyle = this.colors.wave;
@@ -201,8 +220,8 @@ export class WaveformView {
       let lo = 1, hi = -1;
       for (let i = i0; i < i1; i++) { if (peaks.min[i] < lo) lo = peaks.min[i]; if (peaks.max[i] > hi) hi = peaks.max[i]; }
       if (hi < lo) continue;
-      const top = mid - hi * amp;
-      ctx.fillRect(x, top, 1, Math.max(1, (hi - lo) * amp));
+      const top = Math.max(0, mid - hi * amp);
+      ctx.fillRect(x, top, 1, Math.max(1, Math.min(height, mid - lo * amp) - top));
     }
   }
 }

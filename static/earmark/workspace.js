@@ -29,6 +29,7 @@ const el = {
   zoom: $("[data-testid=zoom]"),
   play: $("[data-testid=play]"),
   loop: $("[data-testid=loop]"),
+  normalize: $("[data-testid=normalize]"),
   speed: $("[data-testid=speed]"),
   volume: $("[data-testid=volume]"),
   audio: $(".ws-audio-el"),
@@ -79,6 +80,18 @@ const nameOf = (path) => (ontology ? ontology.name(path) : path.split("/").pop()
 
 // --- views -----------------------------------------------------------------------------------
 const wave = new WaveformView(el.canvas, { clipId: 0, duration: 1, onView: () => viewChanged() });
+const drawMini = () => drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14", gain: wave.gain });
+// Normalized (scaled to the clip's loudest point) unless the annotator turned it off.
+const NORMALIZE_KEY = "earmark-waveform-normalize";
+function setNormalize(on) {
+  wave.normalize = on;
+  localStorage.setItem(NORMALIZE_KEY, on ? "on" : "off");
+  el.normalize.setAttribute("aria-pressed", String(on));
+  el.normalize.classList.toggle("on", on);
+  wave.draw();
+  if (wave.overview) drawMini();
+}
+setNormalize(localStorage.getItem(NORMALIZE_KEY) !== "off");
 const spectro = new SpectrogramView(el.spec, { clipId: 0 });
 const player = new Player(el.audio, { onTick: (t) => tick(t), onState: () => playerState() });
 const regions = new Regions(el.wave, wave, {
@@ -166,7 +179,7 @@ async function loadClip(ws, { push = true } = {}) {
       root.dataset.lastSwitchMs = (performance.now() - S.switchStarted).toFixed(1);
       S.switchStarted = 0;
     }
-    drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14" });
+    drawMini();
     viewChanged();
     player.warm();
   });
@@ -731,7 +744,7 @@ const toggleLoop = () => {
 
 const actions = {
   play: () => player.toggle(), submit, skip, prev: goPrev, next: goNext, undo, redo, help: toggleHelp,
-  loop: toggleLoop, "zoom-in": zoomIn, "zoom-out": zoomOut, "zoom-fit": () => wave.setView(0, wave.duration),
+  loop: toggleLoop, normalize: () => setNormalize(!wave.normalize), "zoom-in": zoomIn, "zoom-out": zoomOut, "zoom-fit": () => wave.setView(0, wave.duration),
   "accept-all": () => decideAll(true), "reject-all": () => decideAll(false),
 };
 root.addEventListener("click", (e) => {
@@ -764,7 +777,7 @@ el.mini.addEventListener("pointerdown", (e) => { miniDrag = true; el.mini.setPoi
 el.mini.addEventListener("pointermove", (e) => miniDrag && miniSeek(e));
 el.mini.addEventListener("pointerup", () => { miniDrag = false; });
 
-new ResizeObserver(() => { if (S.ws) { wave.draw(); if (wave.overview) drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14" }); viewChanged(); } }).observe(el.wave);
+new ResizeObserver(() => { if (S.ws) { wave.draw(); if (wave.overview) drawMini(); viewChanged(); } }).observe(el.wave);
 
 const keys = new Hotkeys();
 const K = (k, help, run, opts) => keys.bind(k, help, run, opts);
@@ -780,6 +793,7 @@ K("alt+l", "Loop the selected segment", toggleLoop, { group: "Playback" });
 K(["+", "="], "Zoom in", zoomIn, { group: "View" });
 K("-", "Zoom out", zoomOut, { group: "View" });
 K("f", "Whole clip (fit)", () => wave.setView(0, wave.duration), { group: "View" });
+K("alt+n", "Normalize the waveform on / off (scale it to the clip's loudest point)", () => setNormalize(!wave.normalize), { group: "View" });
 K("[", "Mark a segment's start at the playhead", () => segmentAtPlayhead("start"), { group: "Segments" });
 K("]", "End the segment at the playhead (alone: a 1 s segment)", () => segmentAtPlayhead("end"), { group: "Segments" });
 K(["Tab", "shift+Tab"], "Next / previous segment", (e) => cycleSegment(e.shiftKey ? -1 : 1), { group: "Segments" });

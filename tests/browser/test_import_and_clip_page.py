@@ -41,7 +41,7 @@ def test_a_lead_uploads_files_and_sees_a_report_per_file(
     screenshot(page, "project-after-upload")
     wait_for(
         lambda: Clip.objects.filter(status="ready").count() == 2,
-        timeout=60,
+        timeout=120,  # seconds on an idle machine; once over 60 with both cores taken
         message="the worker did not process the uploaded clips",
     )
 

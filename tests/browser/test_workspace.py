@@ -366,3 +366,59 @@ def test_two_annotators_starting_together_get_different_clips(
     for context in contexts:
         context.close()
     assert seen == [clips[0].pk, clips[1].pk]
+
+
+# Rows of the waveform canvas holding the wave's colour (blue, not the grey axis): the height
+# the drawing spans, as a share of the canvas.
+WAVE_HEIGHT_JS = """() => {
+  const c = document.querySelector('[data-testid=waveform]');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let rows = 0;
+  for (let y = 0; y < c.height; y++) {
+    for (let x = 0; x < c.width; x += 2) {
+      const i = (y * c.width + x) * 4;
+      if (d[i + 2] - d[i] > 60) { rows++; break; }
+    }
+  }
+  return rows / c.height;
+}"""
+
+
+def test_a_quiet_clip_is_drawn_normalized_and_alt_n_turns_it_off(
+    live_server, page, login, annotator, project, wav_factory
+):
+    """A recording at -34 dBFS fills the waveform's height, scaled to its loudest point; Alt+N
+    (or the Normalize button) draws it at its true level, and the choice outlives a reload."""
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.models import MLConfig
+
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
+    outcome = clip_import(
+        project=project,
+        item=ImportItem(name="quiet.wav", path=wav_factory(seconds=3, amplitude=0.02, freq=500)),
+    )
+    clip_process(outcome.clip_id)
+    clip = _ready(outcome.clip_id)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    wave = page.locator("[data-testid=waveform]")
+    assert float(wave.get_attribute("data-gain")) > 10  # 1 / the clip's peak (~0.05)
+    assert page.get_attribute("[data-testid=normalize]", "aria-pressed") == "true"
+    normalized = page.evaluate(WAVE_HEIGHT_JS)
+    assert normalized > 0.6, normalized
+
+    page.keyboard.press("Alt+n")
+    page.wait_for_selector("[data-testid=normalize][aria-pressed=false]")
+    assert wave.get_attribute("data-gain") == "1.000"
+    true_level = page.evaluate(WAVE_HEIGHT_JS)
+    assert true_level < 0.1, true_level
+
+    page.reload()
+    drawn(page, clip.pk)
+    assert page.get_attribute("[data-testid=normalize]", "aria-pressed") == "false"
+    assert page.evaluate(WAVE_HEIGHT_JS) < 0.1
+    page.click("[data-testid=normalize]")
+    page.wait_for_selector("[data-testid=normalize][aria-pressed=true]")
+    assert page.evaluate(WAVE_HEIGHT_JS) > 0.6

@@ -52,6 +52,7 @@ class Command(BaseCommand):
                 label_mode="single",
                 annotation_mode="both",
                 target_sample_rate=8000,
+                leaves_only=True,  # "digit" itself names no digit: only digit/0 ... digit/9
                 description="Free Spoken Digit Dataset recordings (CC BY-SA 4.0): label the "
                 "digit that is spoken.",
             )
