@@ -18,7 +18,10 @@ The figure in RESULTS.md (session 10), the five folds with the product's retrain
         --test-speaker nicolas --test-speaker yweweler
 
 Several `--test-speaker` folds end with the folds pooled (mean curves over every fold's repeats,
-against the mean all-labels accuracy); `--combine A.json B.json ...` pools saved curves.
+against the mean all-labels accuracy), and with the spread of the pooled ratio: the ratio of
+BOOTSTRAP_DRAWS resamples of each fold's repeats (a run is one import order), its median and 90%
+interval. `--combine A.json B.json ...` pools saved curves; files of one fold (the same test
+manifest, e.g. repeats 0-2 and, from a run with `--first-repeat 3`, repeats 3-5) join as one fold.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 SPEAKERS = ("jackson", "lucas", "nicolas", "theo", "yweweler")
 TARGET_RATIO = 0.5
 REFERENCE_SHARE = 0.95
+BOOTSTRAP_DRAWS = 1000
 
 
 def _args() -> argparse.Namespace:
@@ -48,6 +52,12 @@ def _args() -> argparse.Namespace:
         "--growth", type=float, default=0.0, help="rounds of this share more labels (0.25)"
     )
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--first-repeat",
+        type=int,
+        default=0,
+        help="number the repeats from here (3: three new runs beside an earlier 0-2)",
+    )
     p.add_argument("--epochs", type=int, default=4, help="MLConfig.epochs of the project")
     p.add_argument(
         "--min-steps", type=int, default=40, help="EARMARK_TRAIN_MIN_STEPS (product: 200)"
@@ -120,14 +130,100 @@ def _report_pooled(results: list[dict]) -> None:
     print(f"== {len(results)} folds pooled (mean curves over every fold's repeats)")
     result, reference = pooled(results)
     _report(result, reference, results[0]["reference"]["labels"])
+    _report_spread(results)
+
+
+def pooled_ratio(results: list[dict], strategy: str) -> float | None:
+    """The pooled interpolated ratio of `strategy` against random (None: one of them does not
+    reach the bar within its curve)."""
+    result, reference = pooled(results)
+    target = REFERENCE_SHARE * reference
+    mine = labels_to_reach_interpolated(result["strategies"][strategy]["mean"], target)
+    base = labels_to_reach_interpolated(result["strategies"]["random"]["mean"], target)
+    return mine / base if mine and base else None
+
+
+def ratio_spread(
+    results: list[dict], strategy: str, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+) -> dict:
+    """How much the pooled ratio owes to which runs: `draws` resamples, each fold's repeats of
+    each strategy drawn with replacement (as many as it has), the pooled ratio of each.
+    Returns the median, the 5th and 95th percentiles, the share of draws at or under the
+    target and the draws where both curves reach the bar (the rest are left out)."""
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(draws):
+        sample = []
+        for r in results:
+            strategies = {
+                name: {"repeats": rng.choices(s["repeats"], k=len(s["repeats"]))}
+                for name, s in r["strategies"].items()
+                if name in (strategy, "random")
+            }
+            sample.append({**r, "strategies": strategies})
+        value = pooled_ratio(sample, strategy)
+        if value is not None:
+            ratios.append(value)
+    if not ratios:
+        return {"defined": 0}
+    ratios.sort()
+    n = len(ratios)
+    return {
+        "defined": n,
+        "median": ratios[n // 2],
+        "low": ratios[int(0.05 * n)],
+        "high": ratios[min(n - 1, int(0.95 * n))],
+        "at_target": sum(v <= TARGET_RATIO for v in ratios) / n,
+    }
+
+
+def _report_spread(results: list[dict]) -> None:
+    for name in results[0]["strategies"]:
+        if name == "random" or not all(name in r["strategies"] for r in results):
+            continue
+        runs = min(len(r["strategies"][name]["repeats"]) for r in results)
+        spread = ratio_spread(results, name)
+        if not spread["defined"]:
+            print(f"{name}: the ratio is not defined in any resample")
+            continue
+        print(
+            f"{name} / random, interpolated, over {BOOTSTRAP_DRAWS} resamples of the "
+            f"{runs}-run folds: median {spread['median']:.2f}, 90% between {spread['low']:.2f} "
+            f"and {spread['high']:.2f}; <= {TARGET_RATIO} in {spread['at_target']:.0%} "
+            f"({spread['defined']} resamples where both reach the bar)"
+        )
+
+
+def merge_folds(results: list[dict]) -> list[dict]:
+    """Results of one fold (the same test manifest) as one: their repeats joined per strategy,
+    the mean curves recomputed. The reference is the first file's (one training on all the
+    labels, the same for every run of the fold)."""
+    from ml_backend.metrics import mean_curve
+
+    by_fold: dict = {}
+    for r in results:
+        key = r.get("test_manifest", id(r))  # files without one stay folds of their own
+        fold = by_fold.setdefault(key, {**r, "strategies": {}})
+        for name, strategy in r["strategies"].items():
+            fold["strategies"].setdefault(name, {"repeats": []})["repeats"].extend(
+                strategy["repeats"]
+            )
+    for fold in by_fold.values():
+        for strategy in fold["strategies"].values():
+            strategy["mean"] = mean_curve(strategy["repeats"])
+    return list(by_fold.values())
 
 
 def _combine(paths: list[str]) -> None:
-    results = [json.loads(Path(p).read_text()) for p in paths]
-    for path, r in zip(paths, results, strict=True):
-        print(f"== {path}")
+    results = merge_folds([json.loads(Path(p).read_text()) for p in paths])
+    for r in results:
+        n = len(next(iter(r["strategies"].values()))["repeats"])
+        print(f"== {r.get('test_manifest', '?')} ({n} repeats)")
         _report(r, r["reference"]["accuracy"], r["reference"]["labels"])
-    _report_pooled(results)
+    if len(results) > 1:
+        _report_pooled(results)
+    else:
+        _report_spread(results)
 
 
 def main() -> None:
@@ -195,6 +291,7 @@ def main() -> None:
                 batch=args.batch,
                 budget=args.budget,
                 repeats=args.repeats,
+                first_repeat=args.first_repeat,
                 growth=args.growth,
                 test_in_project=args.test_in_project,
             ),
@@ -210,6 +307,8 @@ def main() -> None:
         folds.append(result)
     if len(folds) > 1:
         _report_pooled(folds)
+    elif folds:
+        _report_spread(folds)
     print(f"total {time.monotonic() - started:.0f} s")
 
 

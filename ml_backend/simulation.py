@@ -68,6 +68,10 @@ class SimulationConfig:
     batch: int = 50
     budget: int = 400
     repeats: int = 3
+    # Repeats are numbered first_repeat, first_repeat + 1, ...; each number is one import order
+    # (and so one run), so a later simulation with first_repeat=3 adds three new runs to an
+    # earlier one's three.
+    first_repeat: int = 0
     growth: float = 0.0
     keep: bool = False  # keep the simulation projects (to inspect them) instead of deleting
     # The test clips join each simulated project as unlabeled clips the oracle skips (never
@@ -88,6 +92,8 @@ class SimulationConfig:
         self.strategies = names
         if min(self.seed_size, self.batch, self.budget, self.repeats) < 1:
             raise DomainError("seed size, batch, budget and repeats must be at least 1")
+        if self.first_repeat < 0:
+            raise DomainError("the first repeat's number must be 0 or more")
         if not 0.0 <= self.growth <= 4.0:
             raise DomainError("growth must be between 0 and 4")
 
@@ -293,7 +299,8 @@ def _simulate_one(
             acc = "n/a" if point["accuracy"] is None else f"{point['accuracy']:.3f}"
             f1 = "n/a" if point["macro_f1"] is None else f"{point['macro_f1']:.3f}"
             progress(
-                f"{strategy:>16} repeat {repeat + 1}/{config.repeats}: {used:>5} labels  "
+                f"{strategy:>16} repeat {repeat + 1}/{config.first_repeat + config.repeats}: "
+                f"{used:>5} labels  "
                 f"accuracy {acc}  macro-F1 {f1}  ({point['seconds']:.1f} s)"
                 + (f"  [{point['error']}]" if "error" in point else "")
             )
@@ -339,6 +346,7 @@ def simulate(
             "growth": config.growth,
             "budget": min(config.budget, len(items)),
             "repeats": config.repeats,
+            "first_repeat": config.first_repeat,
             "epochs": epochs,
             "label_mode": project.label_mode,
             "test_in_project": config.test_in_project,
@@ -349,7 +357,7 @@ def simulate(
         for strategy in config.strategies:
             repeats = [
                 _simulate_one(project, oracle, strategy, r, config, epochs, progress)
-                for r in range(config.repeats)
+                for r in range(config.first_repeat, config.first_repeat + config.repeats)
             ]
             result["strategies"][strategy] = {"repeats": repeats, "mean": mean_curve(repeats)}
     result["seconds"] = round(time.monotonic() - started, 1)

@@ -1,17 +1,43 @@
-"""`benchmarks/active_learning.py --combine`: folds pooled into one label-efficiency report.
+"""`benchmarks/active_learning.py --combine`: folds pooled into one label-efficiency report, runs
+of one fold from several files joined, and the spread of the pooled ratio over resampled runs.
 The expected figures are worked out by hand from the curves written here."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _fold(path: Path, reference: float, curves: dict[str, list[list[float]]], labels) -> Path:
+def _benchmark():
+    spec = importlib.util.spec_from_file_location(
+        "al_benchmark", ROOT / "benchmarks" / "active_learning.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _combine(*paths: Path) -> str:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "active_learning.py"), "--combine"]
+        + [str(p) for p in paths],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+
+
+def _fold(
+    path: Path, reference: float, curves: dict[str, list[list[float]]], labels, test=None
+) -> Path:
     strategies = {}
     for name, repeats in curves.items():
         runs = [
@@ -31,9 +57,10 @@ def _fold(path: Path, reference: float, curves: dict[str, list[list[float]]], la
             for i, n in enumerate(labels)
         ]
         strategies[name] = {"repeats": runs, "mean": mean}
-    path.write_text(
-        json.dumps({"reference": {"labels": 2000, "accuracy": reference}, "strategies": strategies})
-    )
+    result = {"reference": {"labels": 2000, "accuracy": reference}, "strategies": strategies}
+    if test:
+        result["test_manifest"] = test
+    path.write_text(json.dumps(result))
     return path
 
 
@@ -83,3 +110,59 @@ def test_folds_pool_into_mean_curves_against_the_mean_reference(tmp_path):
     )
     # Each fold is also reported on its own: fold a's random reaches 0.855 at 60.
     assert "random: reaches 0.855 at 60 labels" in out.split("2 folds pooled", 1)[0]
+
+
+def test_runs_of_one_fold_from_two_files_join_and_the_ratio_comes_with_its_spread(tmp_path):
+    """Repeats 0-1 and (a run with --first-repeat 2) repeats 2-3 of one fold: one fold of four
+    runs. Hybrid reaches the bar (0.76) at 40 labels in two runs and at 60 in the other two;
+    random at 80 in every run."""
+    labels = [20, 40, 60, 80]
+    random_runs = [[0.3, 0.5, 0.6, 0.8]] * 2
+    first = _fold(
+        tmp_path / "r01.json",
+        0.8,
+        {"hybrid": [[0.5, 0.8, 0.8, 0.8]] * 2, "random": random_runs},
+        labels,
+        test="test-theo.csv",
+    )
+    second = _fold(
+        tmp_path / "r23.json",
+        0.8,
+        {"hybrid": [[0.5, 0.7, 0.8, 0.8]] * 2, "random": random_runs},
+        labels,
+        test="test-theo.csv",
+    )
+    out = _combine(first, second)
+    assert out.count("== test-theo.csv (4 repeats)") == 1 and "folds pooled" not in out
+    # mean hybrid 0.5 / 0.75 / 0.8: the bar 0.76 at 60 labels (interpolated 40 + 20 * 0.01 /
+    # 0.05 = 44), random at 80 (60 + 20 * 0.16 / 0.2 = 76)
+    assert "60/80 = 0.75; interpolated 44/76 = 0.58" in out
+    assert "over 1000 resamples of the 4-run folds: median" in out
+
+    bench = _benchmark()
+    (fold,) = bench.merge_folds([json.loads(first.read_text()), json.loads(second.read_text())])
+    assert len(fold["strategies"]["hybrid"]["repeats"]) == 4
+    spread = bench.ratio_spread([fold], "hybrid", draws=1000)
+    # A resample holds k runs of the first kind (binomial, 4 draws of 1/2): the mean hybrid
+    # curve is 0.7 + 0.025 k at 40 labels. k = 4: the bar at 37.3 labels (ratio 0.49); k = 3:
+    # 38.9 (0.51); k = 2: 44 (0.58), the median; k = 1, 0: 49.3, 52 (0.65, 0.68). At or under
+    # 0.5 only with k = 4, in 1/16 of the resamples.
+    assert spread["defined"] == 1000
+    assert spread["median"] == pytest.approx(44 / 76)
+    assert spread["low"] < spread["median"] < spread["high"]
+    assert spread["at_target"] == pytest.approx(1 / 16, abs=0.03)
+
+
+def test_identical_runs_have_no_spread(tmp_path):
+    bench = _benchmark()
+    fold = json.loads(
+        _fold(
+            tmp_path / "a.json",
+            0.9,
+            {"hybrid": [[0.5, 0.9, 0.9]] * 3, "random": [[0.4, 0.7, 0.86]] * 3},
+            [20, 40, 60],
+        ).read_text()
+    )
+    spread = bench.ratio_spread([fold], "hybrid", draws=50)
+    expected = bench.pooled_ratio([fold], "hybrid")
+    assert spread["low"] == spread["median"] == spread["high"] == pytest.approx(expected)

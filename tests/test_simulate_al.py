@@ -134,6 +134,45 @@ def test_it_trains_and_ranks_with_the_worker_code_in_each_round(tones_project, f
     assert sim.model_versions.filter(status="active").count() == 1
 
 
+def test_first_repeat_numbers_the_runs_so_a_later_simulation_adds_new_ones(
+    tones_project, few_steps, tmp_path
+):
+    """Run k labels the pool in the import order of `random.Random(k)` (the baseline labels in
+    import order): `--first-repeat 2` is run 2 of a longer simulation, not run 0 again."""
+    import random
+
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=4, seed=3)
+    with open(pool, newline="") as fh:
+        names = [row["audio"] for row in csv.DictReader(fh)]
+    call_command(
+        "simulate_al",
+        "Tones",
+        "--manifest", str(pool),
+        "--test-manifest", str(pool),
+        "--strategy", "random",
+        "--seed-size", "6",
+        "--budget", "6",
+        "--repeats", "1",
+        "--first-repeat", "2",
+        "--out", str(tmp_path / "out"),
+        "--keep",
+    )  # fmt: skip
+
+    sim = Project.objects.exclude(pk=tones_project.pk).get()
+    assert " #2 " in sim.name
+    order = list(range(len(names)))
+    random.Random(2).shuffle(order)
+    labeled = Clip.objects.filter(project=sim, annotation_count=1)
+    assert {c.original_name for c in labeled} == {names[i] for i in order[:6]}
+    result = json.loads((tmp_path / "out" / "learning_curves.json").read_text())
+    assert result["settings"]["first_repeat"] == 2
+    with pytest.raises(CommandError, match="first repeat"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),
+            "--first-repeat", "-1", "--out", str(tmp_path / "out2"),
+        )  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["hybrid", "kcenter"])
 def test_diversity_keeps_its_picks_away_from_the_clips_already_labeled(

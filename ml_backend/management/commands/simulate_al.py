@@ -50,6 +50,13 @@ class Command(BaseCommand):
         parser.add_argument("--budget", type=int, default=400, help="labels in all")
         parser.add_argument("--repeats", type=int, default=3, help="runs per strategy")
         parser.add_argument(
+            "--first-repeat",
+            type=int,
+            default=0,
+            help="number the runs from here: each number is one import order, so "
+            "--first-repeat 3 adds three new runs to an earlier simulation's 0-2",
+        )
+        parser.add_argument(
             "--test-in-project",
             action="store_true",
             help="the test clips join the simulated project unlabeled, like recordings waiting "
@@ -70,6 +77,7 @@ class Command(BaseCommand):
                 batch=opts["batch"],
                 budget=opts["budget"],
                 repeats=opts["repeats"],
+                first_repeat=opts["first_repeat"],
                 growth=opts["growth"],
                 keep=opts["keep"],
                 test_in_project=opts["test_in_project"],
