@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import random
 import statistics
@@ -111,14 +112,20 @@ def labels_to_reach_interpolated(curve: list[dict], target: float) -> float | No
 
 def pooled(results: list[dict]) -> tuple[dict, float]:
     """The folds as one: each strategy's curve is the mean, label point by label point, over
-    every fold's repeats (the folds have the same repeats, so each fold weighs the same), and
-    the reference is the mean of the folds' all-labels accuracies, i.e. the first target's
+    every fold's repeats (each fold must hold as many as the others, so each weighs the same),
+    and the reference is the mean of the folds' all-labels accuracies, i.e. the first target's
     mean held-out-speaker accuracy. Points that not every fold reached are left out."""
     from ml_backend.metrics import mean_curve
 
     names = [s for s in results[0]["strategies"] if all(s in r["strategies"] for r in results)]
     strategies = {}
     for name in names:
+        counts = {len(r["strategies"][name]["repeats"]) for r in results}
+        if len(counts) > 1:
+            raise ValueError(
+                f"{name}: the folds hold {sorted(counts)} runs; pooled, each fold must hold as "
+                "many as the others"
+            )
         repeats = [points for r in results for points in r["strategies"][name]["repeats"]]
         mean = [p for p in mean_curve(repeats) if p["n"] == len(repeats)]
         strategies[name] = {"mean": mean}
@@ -133,77 +140,122 @@ def _report_pooled(results: list[dict]) -> None:
     _report_spread(results)
 
 
-def pooled_ratio(results: list[dict], strategy: str) -> float | None:
-    """The pooled interpolated ratio of `strategy` against random (None: one of them does not
-    reach the bar within its curve)."""
+def pooled_ratio(results: list[dict], strategy: str) -> tuple[float, str]:
+    """The pooled interpolated ratio of `strategy` against random, and how it was read:
+    "both" (both curves reach the bar); "random never" (random does not reach it: the ratio
+    is at most the strategy's labels over random's last point, which is returned); "never"
+    (the strategy does not reach it: infinity)."""
     result, reference = pooled(results)
     target = REFERENCE_SHARE * reference
     mine = labels_to_reach_interpolated(result["strategies"][strategy]["mean"], target)
-    base = labels_to_reach_interpolated(result["strategies"]["random"]["mean"], target)
-    return mine / base if mine and base else None
+    random_curve = result["strategies"]["random"]["mean"]
+    base = labels_to_reach_interpolated(random_curve, target)
+    if mine is None:
+        return math.inf, "never"
+    if base is None:
+        return mine / random_curve[-1]["labels"], "random never"
+    return mine / base, "both"
 
 
 def ratio_spread(
     results: list[dict], strategy: str, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
 ) -> dict:
-    """How much the pooled ratio owes to which runs: `draws` resamples, each fold's repeats of
-    each strategy drawn with replacement (as many as it has), the pooled ratio of each.
-    Returns the median, the 5th and 95th percentiles, the share of draws at or under the
-    target and the draws where both curves reach the bar (the rest are left out)."""
+    """How much the pooled ratio owes to which runs: `draws` resamples of each fold's runs
+    with replacement (as many as it has), the pooled ratio of each. Run k of every strategy
+    labels the same pool in the same import order, so a resample draws run numbers and takes
+    both strategies' runs of those numbers (paired). Every draw counts: one where the strategy
+    never reaches the bar as a ratio of infinity, one where random never does at its upper
+    bound (`pooled_ratio`). Returns the median, the 5th and 95th percentiles, the share of
+    draws at or under the target, and how many draws were read each way."""
     rng = random.Random(seed)
-    ratios = []
+    ratios, kinds = [], {"both": 0, "random never": 0, "never": 0}
     for _ in range(draws):
         sample = []
         for r in results:
+            mine, base = r["strategies"][strategy]["repeats"], r["strategies"]["random"]["repeats"]
+            if len(mine) != len(base):
+                raise ValueError(
+                    f"{r.get('test_manifest', 'a fold')}: {len(mine)} {strategy} runs against "
+                    f"{len(base)} random runs; resampled in pairs, they must be as many"
+                )
+            picks = rng.choices(range(len(mine)), k=len(mine))
             strategies = {
-                name: {"repeats": rng.choices(s["repeats"], k=len(s["repeats"]))}
-                for name, s in r["strategies"].items()
-                if name in (strategy, "random")
+                strategy: {"repeats": [mine[i] for i in picks]},
+                "random": {"repeats": [base[i] for i in picks]},
             }
             sample.append({**r, "strategies": strategies})
-        value = pooled_ratio(sample, strategy)
-        if value is not None:
-            ratios.append(value)
-    if not ratios:
-        return {"defined": 0}
+        value, kind = pooled_ratio(sample, strategy)
+        ratios.append(value)
+        kinds[kind] += 1
     ratios.sort()
     n = len(ratios)
     return {
-        "defined": n,
         "median": ratios[n // 2],
         "low": ratios[int(0.05 * n)],
         "high": ratios[min(n - 1, int(0.95 * n))],
         "at_target": sum(v <= TARGET_RATIO for v in ratios) / n,
+        "kinds": kinds,
     }
 
 
 def _report_spread(results: list[dict]) -> None:
+    def show(v: float) -> str:
+        return "never" if math.isinf(v) else f"{v:.2f}"
+
     for name in results[0]["strategies"]:
         if name == "random" or not all(name in r["strategies"] for r in results):
             continue
-        runs = min(len(r["strategies"][name]["repeats"]) for r in results)
+        runs = len(results[0]["strategies"][name]["repeats"])
         spread = ratio_spread(results, name)
-        if not spread["defined"]:
-            print(f"{name}: the ratio is not defined in any resample")
-            continue
+        kinds = spread["kinds"]
         print(
-            f"{name} / random, interpolated, over {BOOTSTRAP_DRAWS} resamples of the "
-            f"{runs}-run folds: median {spread['median']:.2f}, 90% between {spread['low']:.2f} "
-            f"and {spread['high']:.2f}; <= {TARGET_RATIO} in {spread['at_target']:.0%} "
-            f"({spread['defined']} resamples where both reach the bar)"
+            f"{name} / random, interpolated, over {BOOTSTRAP_DRAWS} paired resamples of the "
+            f"{runs} runs of each fold: median {show(spread['median'])}, 90% between "
+            f"{show(spread['low'])} and {show(spread['high'])}; <= {TARGET_RATIO} in "
+            f"{spread['at_target']:.0%} (both reach the bar in {kinds['both']}, random never "
+            f"in {kinds['random never']}, {name} never in {kinds['never']})"
         )
 
 
+IGNORED_SETTINGS = ("repeats", "first_repeat", "budget")
+
+
 def merge_folds(results: list[dict]) -> list[dict]:
-    """Results of one fold (the same test manifest) as one: their repeats joined per strategy,
-    the mean curves recomputed. The reference is the first file's (one training on all the
-    labels, the same for every run of the fold)."""
+    """Results of one fold (the same test manifest) as one: their runs joined per strategy,
+    the mean curves recomputed. They must have the same reference (one training on all the
+    labels, the same for every run of the fold: a different one is another setting) and the
+    same settings but for the runs and the budget, and no run number twice (where the files
+    record them). Files without a test manifest stay folds of their own."""
     from ml_backend.metrics import mean_curve
 
     by_fold: dict = {}
+    ranges: dict = {}
     for r in results:
-        key = r.get("test_manifest", id(r))  # files without one stay folds of their own
-        fold = by_fold.setdefault(key, {**r, "strategies": {}})
+        key = r.get("test_manifest", id(r))
+        fold = by_fold.get(key)
+        settings = r.get("settings") or {}
+        if fold is None:
+            fold = by_fold[key] = {**r, "strategies": {}}
+        else:
+            if abs(fold["reference"]["accuracy"] - r["reference"]["accuracy"]) > 1e-9:
+                raise ValueError(
+                    f"{key}: references {fold['reference']['accuracy']} and "
+                    f"{r['reference']['accuracy']} differ: not runs of one setting"
+                )
+            mine = {k: v for k, v in (fold.get("settings") or {}).items()}
+            theirs = {k: v for k, v in settings.items()}
+            for k in IGNORED_SETTINGS:
+                mine.pop(k, None)
+                theirs.pop(k, None)
+            if mine != theirs:
+                raise ValueError(f"{key}: files with different settings ({mine} / {theirs})")
+        if "first_repeat" in settings:
+            numbers = set(
+                range(settings["first_repeat"], settings["first_repeat"] + settings["repeats"])
+            )
+            if ranges.get(key, set()) & numbers:
+                raise ValueError(f"{key}: run numbers {sorted(numbers)} are joined twice")
+            ranges[key] = ranges.get(key, set()) | numbers
         for name, strategy in r["strategies"].items():
             fold["strategies"].setdefault(name, {"repeats": []})["repeats"].extend(
                 strategy["repeats"]
@@ -211,11 +263,21 @@ def merge_folds(results: list[dict]) -> list[dict]:
     for fold in by_fold.values():
         for strategy in fold["strategies"].values():
             strategy["mean"] = mean_curve(strategy["repeats"])
+        if "settings" in fold:
+            fold["settings"] = {
+                **fold["settings"],
+                "repeats": len(next(iter(fold["strategies"].values()))["repeats"]),
+            }
     return list(by_fold.values())
 
 
 def _combine(paths: list[str]) -> None:
-    results = merge_folds([json.loads(Path(p).read_text()) for p in paths])
+    if len({Path(p).resolve() for p in paths}) < len(paths):
+        raise SystemExit("cannot combine: a file is named twice")
+    try:
+        results = merge_folds([json.loads(Path(p).read_text()) for p in paths])
+    except ValueError as exc:
+        raise SystemExit(f"cannot combine: {exc}") from None
     for r in results:
         n = len(next(iter(r["strategies"].values()))["repeats"])
         print(f"== {r.get('test_manifest', '?')} ({n} repeats)")

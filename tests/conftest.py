@@ -241,15 +241,17 @@ def pytest_runtest_teardown(item, nextitem):
     warnings.warn("the worker was still busy after the test", stacklevel=1)
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, message: str = ""):
-    """Poll until `predicate()` is truthy; fail with `message` after `timeout` seconds."""
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, message="") -> object:
+    """Poll until `predicate()` is truthy; fail with `message` after `timeout` seconds (a
+    callable message is called then, e.g. to show a log's tail as it is at the failure)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(message or f"condition not met within {timeout} s")
+            text = message() if callable(message) else message
+            pytest.fail(text or f"condition not met within {timeout} s")
         time.sleep(interval)
 
 

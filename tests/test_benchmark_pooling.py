@@ -137,7 +137,7 @@ def test_runs_of_one_fold_from_two_files_join_and_the_ratio_comes_with_its_sprea
     # mean hybrid 0.5 / 0.75 / 0.8: the bar 0.76 at 60 labels (interpolated 40 + 20 * 0.01 /
     # 0.05 = 44), random at 80 (60 + 20 * 0.16 / 0.2 = 76)
     assert "60/80 = 0.75; interpolated 44/76 = 0.58" in out
-    assert "over 1000 resamples of the 4-run folds: median" in out
+    assert "over 1000 paired resamples of the 4 runs of each fold: median 0.58" in out
 
     bench = _benchmark()
     (fold,) = bench.merge_folds([json.loads(first.read_text()), json.loads(second.read_text())])
@@ -147,7 +147,7 @@ def test_runs_of_one_fold_from_two_files_join_and_the_ratio_comes_with_its_sprea
     # curve is 0.7 + 0.025 k at 40 labels. k = 4: the bar at 37.3 labels (ratio 0.49); k = 3:
     # 38.9 (0.51); k = 2: 44 (0.58), the median; k = 1, 0: 49.3, 52 (0.65, 0.68). At or under
     # 0.5 only with k = 4, in 1/16 of the resamples.
-    assert spread["defined"] == 1000
+    assert spread["kinds"] == {"both": 1000, "random never": 0, "never": 0}
     assert spread["median"] == pytest.approx(44 / 76)
     assert spread["low"] < spread["median"] < spread["high"]
     assert spread["at_target"] == pytest.approx(1 / 16, abs=0.03)
@@ -164,5 +164,45 @@ def test_identical_runs_have_no_spread(tmp_path):
         ).read_text()
     )
     spread = bench.ratio_spread([fold], "hybrid", draws=50)
-    expected = bench.pooled_ratio([fold], "hybrid")
+    expected, kind = bench.pooled_ratio([fold], "hybrid")
+    assert kind == "both"
     assert spread["low"] == spread["median"] == spread["high"] == pytest.approx(expected)
+
+
+def test_resamples_keep_each_run_number_of_both_strategies_together(tmp_path):
+    """Run 1 failed for both strategies (one import order, one pool: curves at 0). A resample
+    that draws run 1 reaches the bar with neither; one of run 0 twice, with both. Drawn apart,
+    hybrid's run 0 would meet random's run 1 ("random never")."""
+    bench = _benchmark()
+    fold = json.loads(
+        _fold(
+            tmp_path / "a.json",
+            0.9,
+            {"hybrid": [[0.5, 0.9, 0.9], [0.0] * 3], "random": [[0.4, 0.7, 0.9], [0.0] * 3]},
+            [20, 40, 60],
+        ).read_text()
+    )
+    spread = bench.ratio_spread([fold], "hybrid", draws=1000)
+    assert spread["kinds"]["random never"] == 0
+    assert 180 < spread["kinds"]["both"] < 320  # run 0 twice: 1 in 4
+    assert spread["kinds"]["both"] + spread["kinds"]["never"] == 1000
+    assert spread["high"] == float("inf") and spread["at_target"] < 0.32
+
+
+def test_files_of_one_fold_with_other_settings_or_the_same_runs_are_refused(tmp_path):
+    bench = _benchmark()
+
+    def result(reference=0.8, first=0, budget=80, pool=2000):
+        curves = {"hybrid": [[0.5, 0.8]], "random": [[0.4, 0.7]]}
+        r = json.loads(_fold(tmp_path / "x.json", reference, curves, [20, 40], "t.csv").read_text())
+        r["settings"] = {"repeats": 1, "first_repeat": first, "budget": budget, "pool": pool}
+        return r
+
+    (joined,) = bench.merge_folds([result(), result(first=1, budget=100)])
+    assert joined["settings"]["repeats"] == 2
+    with pytest.raises(ValueError, match="references"):
+        bench.merge_folds([result(), result(reference=0.9, first=1)])
+    with pytest.raises(ValueError, match="different settings"):
+        bench.merge_folds([result(), result(first=1, pool=800)])
+    with pytest.raises(ValueError, match="joined twice"):
+        bench.merge_folds([result(), result()])

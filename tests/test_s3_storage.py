@@ -472,18 +472,22 @@ def s3_worker(bucket, tmp_path):
     previous = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = queue
     try:
-        proc = celery_worker_start(queue=queue, env=env, log_path=tmp_path / "worker.log")
-    except RuntimeError as exc:
+        try:
+            proc = celery_worker_start(queue=queue, env=env, log_path=tmp_path / "worker.log")
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        proc.media_root = media
+        try:
+            yield proc
+        finally:
+            process_stop(proc)
+    finally:
         celery_app.conf.task_default_queue = previous
-        pytest.fail(str(exc))
-    proc.media_root = media
-    yield proc
-    process_stop(proc)
-    celery_app.conf.task_default_queue = previous
 
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the waits below, on a slow machine, add up past the default 300 s
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_processes_trains_prelabels_and_purges_in_the_bucket(
     s3_worker, bucket, client_for, lead, annotator, project, wav_factory
@@ -504,7 +508,7 @@ def test_a_real_worker_processes_trains_prelabels_and_purges_in_the_bucket(
     wait_for(
         lambda: Clip.objects.filter(project=project, status__in=("ready", "failed")).count() == 12,
         timeout=120,
-        message="the worker did not process the uploads:\n" + worker_log(),
+        message=lambda: "the worker did not process the uploads:\n" + worker_log(),
     )
     clips = list(Clip.objects.filter(project=project))
     assert {c.status for c in clips} == {"ready"}, [c.error for c in clips]
@@ -526,7 +530,7 @@ def test_a_real_worker_processes_trains_prelabels_and_purges_in_the_bucket(
     wait_for(
         lambda: TrainingRun.objects.get(pk=run_id).status in ("succeeded", "failed"),
         timeout=180,
-        message="the worker did not finish the training:\n" + worker_log(),
+        message=lambda: "the worker did not finish the training:\n" + worker_log(),
     )
     run = TrainingRun.objects.get(pk=run_id)
     assert run.status == "succeeded", (run.error, run.log[-3000:])
@@ -537,7 +541,7 @@ def test_a_real_worker_processes_trains_prelabels_and_purges_in_the_bucket(
             project=project, model_version=version, status__in=("succeeded", "failed")
         ).exists(),
         timeout=120,
-        message="the worker did not pre-label with the new version:\n" + worker_log(),
+        message=lambda: "the worker did not pre-label with the new version:\n" + worker_log(),
     )
     prelabel = PrelabelRun.objects.get(project=project, model_version=version)
     assert prelabel.status == "succeeded", prelabel.error
@@ -553,5 +557,5 @@ def test_a_real_worker_processes_trains_prelabels_and_purges_in_the_bucket(
     wait_for(
         lambda: not bucket.keys(),
         timeout=120,
-        message="the worker's purge left objects in the bucket:\n" + worker_log(),
+        message=lambda: "the worker's purge left objects in the bucket:\n" + worker_log(),
     )

@@ -8,7 +8,10 @@ if (root && root.dataset.status === "ready") {
   const img = root.querySelector("img.spectrogram");
   const width = canvas.clientWidth;
   fetchPeaks(clipId, { width }).then((peaks) => {
-    drawPeaks(canvas, peaks, { gain: peakGain(peaks) }); // scaled to its loudest point
+    // Scaled to its loudest point unless the annotator turned that off in the workspace.
+    let normalize = true;
+    try { normalize = localStorage.getItem("earmark-waveform-normalize") !== "off"; } catch { /* blocked */ }
+    drawPeaks(canvas, peaks, { gain: normalize ? peakGain(peaks) : 1 });
     canvas.dataset.drawn = "true";
   });
   img.src = `/api/clips/${clipId}/spectrogram?width=${Math.min(4096, Math.round(width))}&height=200`;

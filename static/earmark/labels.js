@@ -38,8 +38,14 @@ export function normalizeCombo(text) {
 }
 
 export function eventCombo(e) {
-  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key.toLowerCase();
-  const shiftMatters = e.key.length > 1 || /[a-z]/i.test(e.key);
+  let key = e.key.toLowerCase();
+  // Option+letter on a Mac types another character ("˜", "¬") or a dead key, not the letter:
+  // with Alt held and no plain letter or digit, the key's place names it (code "KeyN" -> "n").
+  if (e.altKey && !/^[a-z0-9]$/i.test(e.key)) {
+    const m = /^(?:Key([A-Z])|Digit([0-9]))$/.exec(e.code || "");
+    if (m) key = (m[1] || m[2]).toLowerCase();
+  }
+  const shiftMatters = key.length > 1 || /[a-z]/i.test(key);
   const mods = [];
   if (e.ctrlKey || e.metaKey) mods.push("ctrl");
   if (e.altKey) mods.push("alt");

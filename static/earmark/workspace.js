@@ -83,15 +83,18 @@ const wave = new WaveformView(el.canvas, { clipId: 0, duration: 1, onView: () =>
 const drawMini = () => drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14", gain: wave.gain });
 // Normalized (scaled to the clip's loudest point) unless the annotator turned it off.
 const NORMALIZE_KEY = "earmark-waveform-normalize";
+function savedNormalize() {
+  try { return localStorage.getItem(NORMALIZE_KEY) !== "off"; } catch { return true; }
+}
 function setNormalize(on, { redraw = true } = {}) {
   wave.normalize = on;
-  localStorage.setItem(NORMALIZE_KEY, on ? "on" : "off");
+  try { localStorage.setItem(NORMALIZE_KEY, on ? "on" : "off"); } catch { /* storage blocked: this page only */ }
   el.normalize.setAttribute("aria-pressed", String(on));
   el.normalize.classList.toggle("on", on);
   if (redraw && wave.overview) { wave.draw(); drawMini(); }
 }
 // No drawing yet: the page's inline script may have drawn the first clip on this canvas.
-setNormalize(localStorage.getItem(NORMALIZE_KEY) !== "off", { redraw: false });
+setNormalize(savedNormalize(), { redraw: false });
 const spectro = new SpectrogramView(el.spec, { clipId: 0 });
 const player = new Player(el.audio, { onTick: (t) => tick(t), onState: () => playerState() });
 const regions = new Regions(el.wave, wave, {

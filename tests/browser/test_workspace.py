@@ -422,3 +422,9 @@ def test_a_quiet_clip_is_drawn_normalized_and_alt_n_turns_it_off(
     page.click("[data-testid=normalize]")
     page.wait_for_selector("[data-testid=normalize][aria-pressed=true]")
     assert page.evaluate(WAVE_HEIGHT_JS) > 0.6
+    # Option+N on a Mac: a dead key, not "n"; the key's place ("KeyN") still names it
+    page.evaluate(
+        """() => document.body.dispatchEvent(new KeyboardEvent('keydown',
+             {key: 'Dead', code: 'KeyN', altKey: true, bubbles: true}))"""
+    )
+    page.wait_for_selector("[data-testid=normalize][aria-pressed=false]")

@@ -53,8 +53,10 @@ class Command(BaseCommand):
             "--first-repeat",
             type=int,
             default=0,
-            help="number the runs from here: each number is one import order, so "
-            "--first-repeat 3 adds three new runs to an earlier simulation's 0-2",
+            help="number the runs from here (each number is one import order): --first-repeat 3 "
+            "--repeats 3 makes runs 3-5, new beside an earlier simulation's 0-2; its curves "
+            "replace the stored ones, and benchmarks/active_learning.py --combine joins both "
+            "files",
         )
         parser.add_argument(
             "--test-in-project",
