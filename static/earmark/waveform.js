@@ -73,12 +73,22 @@ export class WaveformView {
     this._timer = 0;
     // A resized canvas is redrawn at once and fetches peaks for its new width.
     let lastWidth = canvas.clientWidth;
-    new ResizeObserver(() => {
+    this._resize = new ResizeObserver(() => {
       if (canvas.clientWidth === lastWidth) return;
       lastWidth = canvas.clientWidth;
       this.draw();
       this._scheduleDetail();
-    }).observe(canvas);
+    });
+    this._resize.observe(canvas);
+  }
+
+  // Stop drawing on the canvas (another view took it over): no more redraws on resize, and a
+  // detail fetch under way is dropped.
+  dispose() {
+    this.disposed = true;
+    this._resize.disconnect();
+    clearTimeout(this._timer);
+    if (this._pending) this._pending.abort();
   }
 
   get span() { return this.end - this.start; }
@@ -138,7 +148,7 @@ export class WaveformView {
     const start = this.start, end = this.end;
     try {
       const peaks = await fetchPeaks(this.clipId, { start, end, width: Math.max(16, this.width), signal: controller.signal });
-      if (controller.signal.aborted) return;
+      if (controller.signal.aborted || this.disposed) return;
       this.detail = peaks;
       this.draw();
       this.canvas.dataset.detailLevel = String(peaks.level);

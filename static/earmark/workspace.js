@@ -79,6 +79,10 @@ const colorOf = (path) => (ontology && path ? ontology.color(path) : "#8b94a7");
 const nameOf = (path) => (ontology ? ontology.name(path) : path.split("/").pop());
 
 // --- views -----------------------------------------------------------------------------------
+// The page's inline script drew the first clip with a view of its own: that view must not
+// redraw its clip on a resize once this one shows another.
+window.earmarkFirstView?.dispose();
+delete window.earmarkFirstView;
 const wave = new WaveformView(el.canvas, { clipId: 0, duration: 1, onView: () => viewChanged() });
 const drawMini = () => drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14", gain: wave.gain });
 // Normalized (scaled to the clip's loudest point) unless the annotator turned it off.

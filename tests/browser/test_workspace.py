@@ -428,3 +428,61 @@ def test_a_quiet_clip_is_drawn_normalized_and_alt_n_turns_it_off(
              {key: 'Dead', code: 'KeyN', altKey: true, bubbles: true}))"""
     )
     page.wait_for_selector("[data-testid=normalize][aria-pressed=false]")
+
+
+def _half_tone(path, first_half: bool, seconds: float = 5.0, sr: int = 16000):
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sr)) / sr
+    tone = 0.5 * np.sin(2 * np.pi * 700 * t)
+    half = t < seconds / 2
+    sf.write(path, np.where(half if first_half else ~half, tone, 0.0), sr, subtype="PCM_16")
+    return path
+
+
+# Share of the waveform canvas's columns, in [x0, x1) of its width, that hold the wave's colour
+# above or below the middle row (the axis is grey).
+WAVE_COLUMNS_JS = """([x0, x1]) => {
+  const c = document.querySelector('[data-testid=waveform]');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const from = Math.floor(x0 * c.width), to = Math.floor(x1 * c.width);
+  let cols = 0;
+  for (let x = from; x < to; x++) {
+    for (let y = 0; y < c.height * 0.4; y++) {
+      const i = (y * c.width + x) * 4;
+      if (d[i + 2] - d[i] > 60) { cols++; break; }
+    }
+  }
+  return cols / Math.max(1, to - from);
+}"""
+
+
+def test_a_resize_after_the_first_clip_redraws_the_current_clip_only(
+    live_server, page, login, annotator, project, labels, tmp_path
+):
+    """The page draws its first clip before the workspace's modules load, with a view of its
+    own; once the workspace moved on, a resize must not bring that first clip back."""
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.models import MLConfig
+
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
+    made = []
+    for name, first_half in (("early.wav", True), ("late.wav", False)):
+        path = _half_tone(tmp_path / name, first_half)
+        outcome = clip_import(project=project, item=ImportItem(name=name, path=path))
+        clip_process(outcome.clip_id)
+        made.append(_ready(outcome.clip_id))
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{made[0].pk}/annotate/?queue=1")
+    drawn(page, made[0].pk)
+    assert page.evaluate(WAVE_COLUMNS_JS, [0.05, 0.45]) > 0.9
+    page.keyboard.press("n")  # "noise"
+    page.keyboard.press("Control+Enter")
+    drawn(page, made[1].pk)
+    for width in (1100, 1280):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.wait_for_timeout(1500)  # the resize's finer peaks come back
+        assert page.evaluate(WAVE_COLUMNS_JS, [0.05, 0.45]) < 0.05  # not the first clip's tone
+        assert page.evaluate(WAVE_COLUMNS_JS, [0.55, 0.95]) > 0.9
