@@ -378,14 +378,18 @@ def _report(result: dict, ref_acc: float, n: int) -> None:
     target = REFERENCE_SHARE * ref_acc
     print(f"all-labels reference ({n} labels): accuracy {ref_acc:.3f}; 95% of it: {target:.3f}")
     names = list(result["strategies"])
-    labels = [p["labels"] for p in result["strategies"]["random"]["mean"]]
+    # Curves of several files may stop at different budgets: a row per labels point of any.
+    at = {s: {p["labels"]: p for p in result["strategies"][s]["mean"]} for s in names}
+    labels = sorted({lab for points in at.values() for lab in points})
     print("| labels | " + " | ".join(f"{s} acc (F1)" for s in names) + " |")
     print("|---:|" + "---:|" * len(names))
-    for i, lab in enumerate(labels):
+    for lab in labels:
         cells = []
         for s in names:
-            p = result["strategies"][s]["mean"][i]
-            cells.append(f"{p['accuracy']:.3f} ± {p['accuracy_std']:.3f} ({p['macro_f1']:.3f})")
+            p = at[s].get(lab)
+            cells.append(
+                f"{p['accuracy']:.3f} ± {p['accuracy_std']:.3f} ({p['macro_f1']:.3f})" if p else "–"
+            )
         print(f"| {lab} | " + " | ".join(cells) + " |")
     needed = {s: labels_to_reach(result["strategies"][s]["mean"], target) for s in names}
     between = {
