@@ -118,22 +118,12 @@ def test_runs_of_one_fold_from_two_files_join_and_the_ratio_comes_with_its_sprea
     random at 80 in every run."""
     labels = [20, 40, 60, 80]
     random_runs = [[0.3, 0.5, 0.6, 0.8]] * 2
-    first = _fold(
-        tmp_path / "r01.json",
-        0.8,
-        {"hybrid": [[0.5, 0.8, 0.8, 0.8]] * 2, "random": random_runs},
-        labels,
-        test="test-theo.csv",
-    )
-    second = _fold(
-        tmp_path / "r23.json",
-        0.8,
-        {"hybrid": [[0.5, 0.7, 0.8, 0.8]] * 2, "random": random_runs},
-        labels,
-        test="test-theo.csv",
+    first, second = (
+        _fold(tmp_path / name, 0.8, {"hybrid": [hybrid] * 2, "random": random_runs}, labels, "t")
+        for name, hybrid in (("r01.json", [0.5, 0.8, 0.8, 0.8]), ("r23.json", [0.5, 0.7, 0.8, 0.8]))
     )
     out = _combine(first, second)
-    assert out.count("== test-theo.csv (4 repeats)") == 1 and "folds pooled" not in out
+    assert out.count("== t (4 repeats)") == 1 and "folds pooled" not in out
     # mean hybrid 0.5 / 0.75 / 0.8: the bar 0.76 at 60 labels (interpolated 40 + 20 * 0.01 /
     # 0.05 = 44), random at 80 (60 + 20 * 0.16 / 0.2 = 76)
     assert "60/80 = 0.75; interpolated 44/76 = 0.58" in out
