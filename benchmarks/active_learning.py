@@ -220,6 +220,11 @@ def _report_spread(results: list[dict]) -> None:
 IGNORED_SETTINGS = ("repeats", "first_repeat", "budget")
 
 
+def _comparable(settings: dict | None) -> dict:
+    """A run's settings less those that may differ between files of one fold."""
+    return {k: v for k, v in (settings or {}).items() if k not in IGNORED_SETTINGS}
+
+
 def merge_folds(results: list[dict]) -> list[dict]:
     """Results of one fold (the same test manifest) as one: their runs joined per strategy,
     the mean curves recomputed. They must have the same reference (one training on all the
@@ -242,11 +247,7 @@ def merge_folds(results: list[dict]) -> list[dict]:
                     f"{key}: references {fold['reference']['accuracy']} and "
                     f"{r['reference']['accuracy']} differ: not runs of one setting"
                 )
-            mine = {k: v for k, v in (fold.get("settings") or {}).items()}
-            theirs = {k: v for k, v in settings.items()}
-            for k in IGNORED_SETTINGS:
-                mine.pop(k, None)
-                theirs.pop(k, None)
+            mine, theirs = _comparable(fold.get("settings")), _comparable(settings)
             if mine != theirs:
                 raise ValueError(f"{key}: files with different settings ({mine} / {theirs})")
         if "first_repeat" in settings:

@@ -6,6 +6,7 @@ tests/browser turn that off and talk to a real worker process through the real b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -172,15 +173,16 @@ def _database_url(db: dict) -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
-    """A real `celery -A labelapp worker` process on the test database, the test media root and
-    the configured broker (Redis in CI, the file-system broker by default), on a queue of its
-    own so that no other worker takes these messages."""
+@contextlib.contextmanager
+def running_worker(prefix: str, media_root: Path, log_path: Path, **env_extra: str):
+    """A real `celery -A labelapp worker` process on the test database, `media_root` and the
+    configured broker (Redis in CI, the file-system broker by default), on a queue of its own
+    that this process sends to meanwhile, so that no other worker takes these messages.
+    `env_extra`: more environment (a storage's settings). The test fails when it does not
+    start; it is stopped, and the queue given back, however the block ends."""
     from django.db import connection
 
-    queue = f"earmark-test-{uuid.uuid4().hex[:8]}"
-    celery_app.conf.task_default_queue = queue
+    queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
     env = os.environ.copy()
     env.update(
         {
@@ -190,16 +192,31 @@ def celery_worker_process(django_db_setup, django_db_blocker, media_root, tmp_pa
             "PYTHONUNBUFFERED": "1",
             # Small label sets in tests train in seconds; the default (200 steps) is for people.
             "EARMARK_TRAIN_MIN_STEPS": "40",
+            **env_extra,
         }
     )
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
     try:
-        proc = celery_worker_start(queue=queue, env=env, log_path=log_path)
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    proc.worker_name = f"{queue}@{socket.gethostname()}"
-    yield proc
-    process_stop(proc)
+        try:
+            proc = celery_worker_start(queue=queue, env=env, log_path=log_path)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        proc.worker_name = f"{queue}@{socket.gethostname()}"
+        try:
+            yield proc
+        finally:
+            process_stop(proc)
+    finally:
+        celery_app.conf.task_default_queue = previous
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
+    """The session's real worker (`running_worker`) on the test media root."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    with running_worker("earmark-test", media_root, log_path) as proc:
+        yield proc
 
 
 WORKER_IDLE_TIMEOUT_S = 180.0

@@ -444,45 +444,25 @@ def test_a_purge_empties_the_projects_prefixes_in_the_bucket_and_no_other(
 
 @pytest.fixture
 def s3_worker(bucket, tmp_path):
-    """A real `celery -A labelapp worker` process whose store is the test's bucket: settings.py
+    """A real worker process (`running_worker`) whose store is the test's bucket: settings.py
     builds its S3 storage from the AWS_* environment the `bucket` fixture set, and its own media
-    root may hold only the feature cache. On a queue of its own, which this process sends to."""
+    root may hold only the feature cache."""
     from django.conf import settings
-    from django.db import connection
 
-    from labelapp.celery import app as celery_app
-    from labelapp.devtools import celery_worker_start
-    from tests.conftest import _database_url
+    from tests.conftest import running_worker
 
-    queue = f"earmark-s3-{uuid.uuid4().hex[:8]}"
     media = tmp_path / "worker-media"
-    env = os.environ.copy()  # with the bucket's AWS_* variables
-    env.update(
-        {
-            "DATABASE_URL": _database_url(connection.settings_dict),
-            # this process's var dir (`bucket` points the variable at the test's own): the
-            # file-system broker lives there when no CELERY_BROKER_URL is set
-            "EARMARK_VAR_DIR": str(settings.VAR_DIR),
-            "MEDIA_ROOT": str(media),
-            "CELERY_QUEUE": queue,
-            "PYTHONUNBUFFERED": "1",
-            "EARMARK_TRAIN_MIN_STEPS": "20",  # a few seconds, not a real training
-        }
-    )
-    previous = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
-    try:
-        try:
-            proc = celery_worker_start(queue=queue, env=env, log_path=tmp_path / "worker.log")
-        except RuntimeError as exc:
-            pytest.fail(str(exc))
+    with running_worker(
+        "earmark-s3",
+        media,
+        tmp_path / "worker.log",
+        # this process's var dir (`bucket` points the variable at the test's own): the
+        # file-system broker lives there when no CELERY_BROKER_URL is set
+        EARMARK_VAR_DIR=str(settings.VAR_DIR),
+        EARMARK_TRAIN_MIN_STEPS="20",  # a few seconds, not a real training
+    ) as proc:
         proc.media_root = media
-        try:
-            yield proc
-        finally:
-            process_stop(proc)
-    finally:
-        celery_app.conf.task_default_queue = previous
+        yield proc
 
 
 @pytest.mark.e2e

@@ -1,5 +1,5 @@
 // The clip page: waveform overview from peaks, spectrogram of the whole clip, native player.
-import { drawPeaks, fetchPeaks, peakGain } from "./waveform.js";
+import { drawPeaks, fetchPeaks, peakGain, savedNormalize } from "./waveform.js";
 
 const root = document.getElementById("clip-view");
 if (root && root.dataset.status === "ready") {
@@ -9,9 +9,7 @@ if (root && root.dataset.status === "ready") {
   const width = canvas.clientWidth;
   fetchPeaks(clipId, { width }).then((peaks) => {
     // Scaled to its loudest point unless the annotator turned that off in the workspace.
-    let normalize = true;
-    try { normalize = localStorage.getItem("earmark-waveform-normalize") !== "off"; } catch { /* blocked */ }
-    drawPeaks(canvas, peaks, { gain: normalize ? peakGain(peaks) : 1 });
+    drawPeaks(canvas, peaks, { gain: savedNormalize() ? peakGain(peaks) : 1 });
     canvas.dataset.drawn = "true";
   });
   img.src = `/api/clips/${clipId}/spectrogram?width=${Math.min(4096, Math.round(width))}&height=200`;

@@ -14,6 +14,16 @@ export function peakGain(peaks, maxGain = MAX_GAIN) {
   return peak > 0 ? Math.min(maxGain, Math.max(1, 1 / peak)) : 1;
 }
 
+// The annotator's choice, kept in the browser: normalized unless turned off (and where storage
+// is blocked, normalized, for this page only).
+const NORMALIZE_KEY = "earmark-waveform-normalize";
+export function savedNormalize() {
+  try { return localStorage.getItem(NORMALIZE_KEY) !== "off"; } catch { return true; }
+}
+export function saveNormalize(on) {
+  try { localStorage.setItem(NORMALIZE_KEY, on ? "on" : "off"); } catch { /* storage blocked */ }
+}
+
 export function drawPeaks(canvas, peaks, { color = "#4f7cff", background = "#10131a", gain = 1 } = {}) {
   const { ctx, width, height } = fitCanvas(canvas);
   ctx.fillStyle = background;
@@ -67,7 +77,7 @@ export class WaveformView {
     this.onView = onView;
     this.colors = { wave: "#6f8fff", background: "#0f131b", axis: "rgba(255,255,255,0.12)", ...colors };
     this.overview = null; // peaks of the whole clip
-    this.normalize = true; // scale to the clip's loudest point (`gain`)
+    this.normalize = savedNormalize(); // scale to the clip's loudest point (`gain`)
     this.detail = null; // peaks of the last window fetched for the view
     this._pending = null;
     this._timer = 0;

@@ -6,7 +6,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { drawPeaks, drawRuler, formatTime, WaveformView } from "./waveform.js";
+import { drawPeaks, drawRuler, formatTime, saveNormalize, WaveformView } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
 const root = document.getElementById("workspace");
@@ -85,20 +85,19 @@ window.earmarkFirstView?.dispose();
 delete window.earmarkFirstView;
 const wave = new WaveformView(el.canvas, { clipId: 0, duration: 1, onView: () => viewChanged() });
 const drawMini = () => drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14", gain: wave.gain });
-// Normalized (scaled to the clip's loudest point) unless the annotator turned it off.
-const NORMALIZE_KEY = "earmark-waveform-normalize";
-function savedNormalize() {
-  try { return localStorage.getItem(NORMALIZE_KEY) !== "off"; } catch { return true; }
+// Normalized (scaled to the clip's loudest point) unless the annotator turned it off; the view
+// starts with the saved choice.
+function showNormalize() {
+  el.normalize.setAttribute("aria-pressed", String(wave.normalize));
+  el.normalize.classList.toggle("on", wave.normalize);
 }
-function setNormalize(on, { redraw = true } = {}) {
-  wave.normalize = on;
-  try { localStorage.setItem(NORMALIZE_KEY, on ? "on" : "off"); } catch { /* storage blocked: this page only */ }
-  el.normalize.setAttribute("aria-pressed", String(on));
-  el.normalize.classList.toggle("on", on);
-  if (redraw && wave.overview) { wave.draw(); drawMini(); }
+function toggleNormalize() {
+  wave.normalize = !wave.normalize;
+  saveNormalize(wave.normalize);
+  showNormalize();
+  if (wave.overview) { wave.draw(); drawMini(); }
 }
-// No drawing yet: the page's inline script may have drawn the first clip on this canvas.
-setNormalize(savedNormalize(), { redraw: false });
+showNormalize(); // no drawing yet: the page's inline script may have drawn the first clip
 const spectro = new SpectrogramView(el.spec, { clipId: 0 });
 const player = new Player(el.audio, { onTick: (t) => tick(t), onState: () => playerState() });
 const regions = new Regions(el.wave, wave, {
@@ -751,7 +750,7 @@ const toggleLoop = () => {
 
 const actions = {
   play: () => player.toggle(), submit, skip, prev: goPrev, next: goNext, undo, redo, help: toggleHelp,
-  loop: toggleLoop, normalize: () => setNormalize(!wave.normalize), "zoom-in": zoomIn, "zoom-out": zoomOut, "zoom-fit": () => wave.setView(0, wave.duration),
+  loop: toggleLoop, normalize: toggleNormalize, "zoom-in": zoomIn, "zoom-out": zoomOut, "zoom-fit": () => wave.setView(0, wave.duration),
   "accept-all": () => decideAll(true), "reject-all": () => decideAll(false),
 };
 root.addEventListener("click", (e) => {
@@ -800,7 +799,7 @@ K("alt+l", "Loop the selected segment", toggleLoop, { group: "Playback" });
 K(["+", "="], "Zoom in", zoomIn, { group: "View" });
 K("-", "Zoom out", zoomOut, { group: "View" });
 K("f", "Whole clip (fit)", () => wave.setView(0, wave.duration), { group: "View" });
-K("alt+n", "Normalize the waveform on / off (scale it to the clip's loudest point)", () => setNormalize(!wave.normalize), { group: "View" });
+K("alt+n", "Normalize the waveform on / off (scale it to the clip's loudest point)", toggleNormalize, { group: "View" });
 K("[", "Mark a segment's start at the playhead", () => segmentAtPlayhead("start"), { group: "Segments" });
 K("]", "End the segment at the playhead (alone: a 1 s segment)", () => segmentAtPlayhead("end"), { group: "Segments" });
 K(["Tab", "shift+Tab"], "Next / previous segment", (e) => cycleSegment(e.shiftKey ? -1 : 1), { group: "Segments" });
