@@ -1,0 +1,146 @@
+"""The README's first command, `make run` (scripts/run.sh), as a new user runs it: on the
+embedded default (SQLite, file-system broker) in a data folder of its own, it serves the app and
+a real worker; stopping it stops both, and a worker that dies is reported and stops the server
+instead of leaving a web app whose uploads are never processed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+# What CI and the other tests set that would take the app off its embedded default.
+NOT_INHERITED = {
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "REDIS_URL",
+    "MEDIA_ROOT",
+    "CELERY_QUEUE",
+    "CELERY_TASK_ALWAYS_EAGER",
+    "EARMARK_CACHE_DIR",
+    "AWS_STORAGE_BUCKET_NAME",
+    "SQLITE_TEST_NAME",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(var_dir: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    env.update(
+        EARMARK_VAR_DIR=str(var_dir),
+        PORT=str(port),
+        WORKER_CONCURRENCY="1",
+        PYTHONUNBUFFERED="1",
+    )
+    return subprocess.Popen(
+        ["bash", "scripts/run.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_up(proc: subprocess.Popen, var_dir: Path, port: int, timeout: float = 240) -> None:
+    """Until the login page answers and the worker's log says it is ready."""
+    log = var_dir / "log" / "worker.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"run.sh exited early:\n{proc.stdout.read()}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as r:
+                served = r.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            served = False
+        if served and log.exists() and " ready." in log.read_text(errors="replace"):
+            return
+        time.sleep(1)
+    pytest.fail(f"the app or its worker did not come up within {timeout:.0f} s")
+
+
+def _children(proc: subprocess.Popen) -> dict[str, psutil.Process]:
+    """run.sh's worker and web server, by what they run."""
+    found = {}
+    for child in psutil.Process(proc.pid).children():
+        cmd = " ".join(child.cmdline())
+        if "celery" in cmd and " worker" in cmd:
+            found["worker"] = child
+        elif "runserver" in cmd:
+            found["server"] = child
+    return found
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def run_script(tmp_path):
+    started: list[subprocess.Popen] = []
+
+    def start(port: int) -> subprocess.Popen:
+        proc = _start(tmp_path / "var", port)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        # the whole session: a killed worker's pool processes outlive it for a moment
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def test_run_serves_app_and_worker_and_stops_both(run_script, tmp_path):
+    port = _free_port()
+    proc = run_script(port)
+    _wait_up(proc, tmp_path / "var", port)
+    children = _children(proc)
+    assert set(children) == {"worker", "server"}
+    # The demo project and accounts exist on the app's own database in the data folder.
+    assert (tmp_path / "var" / "earmark.sqlite3").stat().st_size > 0
+
+    proc.send_signal(signal.SIGTERM)  # what Ctrl-C's trap does too
+    assert proc.wait(60) == 0
+    for name, child in children.items():
+        try:
+            child.wait(10)
+        except psutil.TimeoutExpired:
+            pytest.fail(f"the {name} outlived run.sh")
+    assert not _port_open(port)
+
+
+def test_a_worker_that_dies_is_reported_and_stops_the_server(run_script, tmp_path):
+    port = _free_port()
+    proc = run_script(port)
+    _wait_up(proc, tmp_path / "var", port)
+    children = _children(proc)
+    children["worker"].kill()
+
+    assert proc.wait(60) == 1
+    out = proc.stdout.read()
+    assert "The Celery worker stopped (exit status 137)" in out
+    last = (tmp_path / "var" / "log" / "worker.log").read_text().strip().splitlines()[-1]
+    assert last in out  # with the log's last lines
+    children["server"].wait(10)
+    assert not _port_open(port)
