@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from labelapp.chunks import id_chunks
+from labelapp.media import media_open
 from labelapp.models import Annotation, Clip, Project
 from ml_backend.features import FeatureConfig, load_or_compute, load_or_compute_many
 from ontology.models import Label
@@ -42,8 +43,8 @@ def clip_features(
     }
     try:
         source = default_storage.path(clip.file.name)
-    except NotImplementedError:  # remote storage: stream the file object
-        with default_storage.open(clip.file.name, "rb") as fh:
+    except NotImplementedError:  # remote storage: read it in ranges as it is decoded
+        with media_open(clip.file.name) as fh:
             return load_or_compute(fh, config, **kwargs)
     return load_or_compute(source, config, **kwargs)
 

@@ -299,6 +299,37 @@ def test_a_clip_whose_object_is_gone_is_a_404(bucket, uploaded, client_for, anno
     assert res.status_code == 404 and "missing" in res.json()["detail"]
 
 
+def test_processing_and_features_stream_a_long_recording_in_ranges(
+    bucket, fetched, uploaded, settings
+):
+    """The worker's reads of a recording (its peaks, its log-mel) go through the ranged
+    reader: GETs of at most MAX_FETCH bytes, not S3File's download of the whole object into
+    memory (a 2 GB upload would be 2 GB of a worker's memory)."""
+    import numpy as np
+
+    from labelapp.audio import read_peaks_header
+    from labelapp.media import MAX_FETCH
+    from ml_backend.dataset import clip_features
+    from ml_backend.features import FeatureConfig, load_or_compute
+
+    fetched.clear()
+    clip, original = uploaded(seconds=60.0, sr=48000, channels=2)  # 11.5 MB
+    assert len(original) > 2 * MAX_FETCH
+    assert len(fetched) > 2 and max(fetched) <= MAX_FETCH, fetched
+    assert sum(fetched) >= len(original)  # every byte was decoded, in pieces
+    with default_storage.open(clip.peaks_file, "rb") as fh:
+        header = read_peaks_header(fh)
+    assert (header.frames, header.channels, header.sample_rate) == (60 * 48000, 2, 48000)
+
+    config = FeatureConfig(sample_rate=8000)
+    fetched.clear()
+    features = clip_features(clip, config)
+    assert len(fetched) > 2 and max(fetched) <= MAX_FETCH, fetched
+    local = bucket.read(clip.file.name)
+    expected = load_or_compute(io.BytesIO(local), config)
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_exports_are_written_to_the_bucket_and_downloaded_from_it(
     bucket, uploaded, client_for, lead, annotator, project, django_capture_on_commit_callbacks
 ):

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labelapp.audio import AudioError, compute_peaks
+from labelapp.media import media_open
 from labelapp.models import Clip
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ def clip_process(clip_id: int) -> str:
     try:
         with tempfile.NamedTemporaryFile(prefix="earmark-peaks-", delete=False) as tmp:
             tmp_path = Path(tmp.name)
-            with default_storage.open(clip.file.name, "rb") as audio:
+            # media_open: a remote recording is streamed in ranges as it is decoded, not
+            # fetched whole into the worker's memory first (django-storages' S3File does that)
+            with media_open(clip.file.name) as audio:
                 source = _local_path(audio) or audio
                 compute_peaks(source, tmp)
         name = peaks_name_for(clip)
