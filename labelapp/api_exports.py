@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 
 from labelapp import exports, selectors
 from labelapp.errors import DomainError, NotFound
+from labelapp.media import media_open
 from labelapp.models import ExportJob
 from labelapp.serializers_exports import ExportJobCreateSerializer, ExportJobSerializer
 
@@ -78,7 +78,7 @@ class ExportJobDownloadApi(APIView):
                 code="not_ready",
             )
         try:
-            fileobj = default_storage.open(job.file, "rb")
+            fileobj = media_open(job.file)  # a remote export streams in ranges
         except (OSError, ValueError):
             raise NotFound("the export file is missing from the media store") from None
         ext, content_type = exports.export_file_type(job)

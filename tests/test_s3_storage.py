@@ -299,9 +299,7 @@ def test_a_clip_whose_object_is_gone_is_a_404(bucket, uploaded, client_for, anno
     assert res.status_code == 404 and "missing" in res.json()["detail"]
 
 
-def test_processing_and_features_stream_a_long_recording_in_ranges(
-    bucket, fetched, uploaded, settings
-):
+def test_processing_and_features_stream_a_long_recording_in_ranges(bucket, fetched, uploaded):
     """The worker's reads of a recording (its peaks, its log-mel) go through the ranged
     reader: GETs of at most MAX_FETCH bytes, not S3File's download of the whole object into
     memory (a 2 GB upload would be 2 GB of a worker's memory)."""
@@ -350,6 +348,7 @@ def test_exports_are_written_to_the_bucket_and_downloaded_from_it(
     assert job.size_bytes == len(stored) and b"bird/robin" in stored
     download = client.get(f"/api/exports/{job.pk}/download")
     assert download.status_code == 200
+    assert download["Content-Length"] == str(len(stored))
     assert b"".join(download.streaming_content) == stored
 
 
