@@ -65,6 +65,13 @@ def _args(argv=None) -> argparse.Namespace:
         "(uniform 0.5x-1.5x); 0 for a closed loop with no pause (capacity)",
     )
     p.add_argument("--no-ml", action="store_true", help="no training or pre-labeling running")
+    p.add_argument(
+        "--auto-retrain",
+        action="store_true",
+        help="the project's automatic retraining on during the load (the product's schedule: "
+        "after max(retrain_every, retrain_growth x labels) new labels), not only the one "
+        "training and pre-labeling this script queues",
+    )
     p.add_argument("--quick", action="store_true", help="CI size: 2,000 clips, 8, 300, 90 s")
     p.add_argument("--sources", type=int, default=100, help="real FSDD files processed")
     p.add_argument("--seed-labels", type=int, default=300, help="labels before the load")
@@ -280,16 +287,21 @@ def _wait_prelabels_idle(project_id: int, timeout: float = 900) -> None:
         time.sleep(0.5)
 
 
-def ml_start(fx: Fixture) -> dict:
+def ml_start(fx: Fixture, auto_retrain: bool = False) -> dict:
     from labelapp.models import Project
-    from ml_backend.models import ModelVersion
+    from ml_backend.models import MLConfig, ModelVersion
     from ml_backend.prelabel import prelabel_request
     from ml_backend.training import training_request
 
     project = Project.objects.get(pk=fx.project_id)
     version = ModelVersion.objects.get(pk=fx.model_version_id)
-    training = training_request(project=project, trigger="manual")
     prelabel = prelabel_request(project=project, model_version=version)
+    if auto_retrain:
+        # The submissions start the trainings, as in a project: the first after
+        # max(retrain_every, retrain_growth x the seed labels) of them.
+        MLConfig.objects.filter(project=project).update(enabled=True, labels_since_training=0)
+        return {"training": None, "prelabel": prelabel.pk}
+    training = training_request(project=project, trigger="manual")
     return {"training": training.pk, "prelabel": prelabel.pk}
 
 
@@ -297,7 +309,15 @@ def ml_state(project_id: int) -> dict:
     from ml_backend.models import PrelabelRun, TrainingRun
 
     trainings = [
-        {"id": r.pk, "status": r.status, "progress": round(r.progress, 3), "message": r.message}
+        {
+            "id": r.pk,
+            "status": r.status,
+            "trigger": r.trigger,
+            "progress": round(r.progress, 3),
+            "message": r.message,
+            "started_at": r.started_at.isoformat() if r.started_at else None,
+            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        }
         for r in TrainingRun.objects.filter(project_id=project_id).order_by("id")
     ]
     prelabels = [
@@ -536,7 +556,7 @@ def drive(args, fx: Fixture, web: Gunicorn, worker: Worker) -> tuple[Run, list, 
         t.join()
     if errors:
         raise SystemExit("login failed: " + "; ".join(errors[:3]))
-    ml = {} if args.no_ml else ml_start(fx)
+    ml = {} if args.no_ml else ml_start(fx, auto_retrain=args.auto_retrain)
     timeline: list = []
     run.started = time.monotonic()
     mon = threading.Thread(
@@ -650,7 +670,9 @@ def report(args, fx, run, stats, checks, timeline, ml_end, thread_errors) -> dic
     print()
     print(
         f"load: {args.annotators} annotators, {args.clips:,} clips, think {args.think} s, "
-        f"ML {'off' if args.no_ml else 'on'}; gunicorn {args.web_workers}x{args.web_threads}, "
+        f"ML {'off' if args.no_ml else 'on'}"
+        f"{', automatic retraining' if args.auto_retrain and not args.no_ml else ''}; "
+        f"gunicorn {args.web_workers}x{args.web_threads}, "
         f"worker nice {args.worker_nice}{' SCHED_IDLE' if args.worker_idle else ''}, "
         f"threads {args.worker_threads or 'all cores'}"
     )
@@ -686,7 +708,9 @@ def report(args, fx, run, stats, checks, timeline, ml_end, thread_errors) -> dic
             f"PostgreSQL {pg:.2f}, harness (clients) {harness:.2f}"
         )
     for t in ml_end["trainings"]:
-        print(f"training {t['id']}: {t['status']} {t['progress']:.0%} {t['message']}")
+        print(
+            f"training {t['id']} ({t['trigger']}): {t['status']} {t['progress']:.0%} {t['message']}"
+        )
     for p in ml_end["prelabels"]:
         print(f"pre-labeling {p['id']}: {p['status']} {p['done']:,}/{p['total']:,}")
     return {

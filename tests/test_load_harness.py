@@ -62,6 +62,9 @@ def test_quick_load_run_loses_nothing_and_hands_no_clip_out_twice(tmp_path):
             # while other processes fill the cores, and never came up in 90 s beside two
             # benchmark runs.
             "--no-worker-idle",
+            # The product's own retraining on too: submissions from eight clients at once
+            # start trainings as a project's would.
+            "--auto-retrain",
             "--pg",
             pg,
             "--redis",
@@ -92,6 +95,14 @@ def test_quick_load_run_loses_nothing_and_hands_no_clip_out_twice(tmp_path):
     assert checks["clips_handed_to_two"] == 0
     assert checks["clips_annotated_twice"] == 0
     assert checks["clips_locked_to_two"] == 0
-    # the model was really busy during the load
-    assert result["ml_started"]["training"] and result["ml_started"]["prelabel"]
+    # the model was really busy during the load: the first model's pre-labeling, and the
+    # trainings the submissions started (the first after 10 of them), never two at once
+    assert result["ml_started"]["prelabel"]
+    trainings = result["ml_end"]["trainings"]
+    assert [t["trigger"] for t in trainings][:2] == ["manual", "auto"], trainings
+    spans = sorted(
+        (t["started_at"], t["finished_at"] or "9999") for t in trainings if t["started_at"]
+    )
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end, f"two trainings at once: {spans}"
     assert proc.returncode == 0, proc.stdout[-3000:]
