@@ -66,6 +66,7 @@ api_patterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("projects/<int:project_id>/", views.project_detail, name="project"),
     path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
     path("clips/<int:clip_id>/annotate/", views.clip_annotate, name="clip-annotate"),

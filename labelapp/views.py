@@ -90,6 +90,15 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def favicon(request):
+    """/favicon.ico for the pages that name no icon (Django's error pages, the browsable API):
+    browsers ask for it anyway, and a 404 there is a console error on every such page."""
+    from django.http import HttpResponsePermanentRedirect
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("earmark/favicon.svg"))
+
+
 @login_required
 def project_annotate(request, project_id: int):
     """The queue's entry: the workspace asks `POST /api/projects/<id>/next/` for a clip."""

@@ -418,3 +418,17 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
 def test_import_job_ids_of_other_projects_are_not_found(client_for, outsider, project, lead):
     job = import_job_create(project=project, user=lead, source=ImportJob.Source.API)
     assert client_for(outsider).get(f"/api/imports/{job.pk}/").status_code == 404
+
+
+def test_favicon_ico_points_at_the_apps_icon_for_pages_that_name_none(client):
+    """Django's error pages and the browsable API name no icon: the browser's own request for
+    /favicon.ico finds the app's, not a 404 (a console error on each such page)."""
+    from django.contrib.staticfiles import finders
+
+    res = client.get("/favicon.ico")
+    assert res.status_code == 301
+    assert res["Location"].endswith("earmark/favicon.svg")
+    icon = Path(finders.find("earmark/favicon.svg"))
+    assert icon.read_text().startswith("<svg")
+    page = client.get("/accounts/login/")
+    assert b'rel="icon"' in page.content and b"favicon.svg" in page.content

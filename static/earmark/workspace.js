@@ -430,8 +430,19 @@ function decideSegment(i, accept) {
   commit(`${s.state} suggestion`);
 }
 
+// A clip suggestion's state as the clip's labels now stand: the annotator's own label decides
+// one they did not click (a hotkey or the picker giving the suggested label accepts it; in a
+// single-label project another label rejects it), and one accepted then unlabeled is rejected.
+function clipSuggestionState(s) {
+  if (s.state === "accepted") return S.clipLabels.includes(s.label) ? "accepted" : "rejected";
+  if (s.state !== "pending") return s.state;
+  if (S.clipLabels.includes(s.label)) return "accepted";
+  if (single() && S.clipLabels.length) return "rejected";
+  return "pending";
+}
+
 function decideAll(accept) {
-  S.sugg.clip.forEach((s, i) => s.state === "pending" && decideClip(i, accept));
+  S.sugg.clip.forEach((s, i) => clipSuggestionState(s) === "pending" && decideClip(i, accept));
   S.sugg.segments.forEach((s, i) => s.state === "pending" && decideSegment(i, accept));
   renderRegions();
   renderSide();
@@ -448,8 +459,8 @@ function suggestionFeedback() {
   const version = S.ws.suggestions ? S.ws.suggestions.model_version.name : "";
   const out = [];
   S.sugg.clip.forEach((s) => {
-    let action = s.state === "pending" ? "ignored" : s.state;
-    if (action === "accepted" && !S.clipLabels.includes(s.label)) action = "rejected";
+    const state = clipSuggestionState(s);
+    const action = state === "pending" ? "ignored" : state;
     out.push({ kind: "clip", label: s.label, label_id: s.label_id, score: s.score, action, model_version: version });
   });
   S.sugg.segments.forEach((s) => {
@@ -523,7 +534,7 @@ function renderSide() {
   // clip labels (and pending clip suggestions, pre-filled as ghosts)
   const chips = S.clipLabels.map((p) => chip(p, { onRemove: () => { S.clipLabels = S.clipLabels.filter((x) => x !== p); commit("unlabel clip"); renderSide(); } }));
   S.sugg.clip.forEach((sg, i) => {
-    if (sg.state !== "pending") return;
+    if (clipSuggestionState(sg) !== "pending") return;
     const score = document.createElement("small");
     score.textContent = `${Math.round(sg.score * 100)}%`;
     const c = chip(sg.label, { cls: "suggested", extra: score });
@@ -569,13 +580,14 @@ function renderSuggestions() {
   el.model.textContent = `· ${S.ws.suggestions.model_version.name}`;
   const rows = [];
   const row = (kind, i, s, text) => {
+    const state = kind === "clip" ? clipSuggestionState(s) : s.state;
     const li = document.createElement("li");
-    li.className = `ws-sugg ${s.state}`;
+    li.className = `ws-sugg ${state}`;
     li.setAttribute("data-testid", "suggestion");
     li.dataset.kind = kind;
     li.dataset.index = String(i);
     li.dataset.label = s.label;
-    li.dataset.state = s.state;
+    li.dataset.state = state;
     li.style.setProperty("--dot", colorOf(s.label));
     const name = document.createElement("span");
     name.className = "name";
@@ -585,7 +597,7 @@ function renderSuggestions() {
     score.className = "score";
     score.innerHTML = `<i style="width:${Math.round(s.score * 100)}%"></i><b>${s.score.toFixed(2)}</b>`;
     li.append(name, score);
-    if (s.state === "pending") {
+    if (state === "pending") {
       const ok = button("✓", "accept", `Accept ${s.label}`, "accept");
       const no = button("✗", "reject", `Reject ${s.label}`, "reject");
       const decide = kind === "clip" ? decideClip : decideSegment;
@@ -595,7 +607,7 @@ function renderSuggestions() {
     } else {
       const st = document.createElement("span");
       st.className = "state";
-      st.textContent = s.state;
+      st.textContent = state;
       li.append(st);
     }
     rows.push(li);

@@ -235,6 +235,68 @@ def test_keyboard_only_labeling(live_server, page, login, annotator, project, la
     assert Annotation.objects.get(clip=clips[1]).status == "skipped"
 
 
+def test_a_label_given_by_hotkey_settles_the_clip_suggestions(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Annotators who label from the keyboard answer the model too: the suggested label given
+    by its hotkey accepts the suggestion (no ghost chip beside the real one), taking it off
+    puts the suggestion back, and in a single-label project another label rejects it. What is
+    stored feeds the dashboard's "suggestions taken" figure."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    for clip in clips[:2]:
+        Prediction.objects.create(
+            clip=clip,
+            model_version=version,
+            clip_scores={str(labels["sparrow"].pk): 0.92, str(labels["noise"].pk): 0.81},
+        )
+    suggestion = "[data-testid=suggestion][data-kind=clip][data-label='{}']"
+    ghost = "[data-testid=clip-labels] .ws-chip.suggested"
+
+    def state(path):
+        return page.get_attribute(suggestion.format(path), "data-state")
+
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    assert (state("birds/sparrow"), state("noise")) == ("pending", "pending")
+    assert page.locator(ghost).count() == 2
+    page.keyboard.press("s")
+    assert (state("birds/sparrow"), state("noise")) == ("accepted", "pending")
+    assert page.locator(ghost).count() == 1  # only noise's ghost is left
+    page.keyboard.press("s")  # taken off again: the model's suggestion is open again
+    assert state("birds/sparrow") == "pending" and page.locator(ghost).count() == 2
+    page.keyboard.press("s")
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    feedback = Annotation.objects.get(clip=clips[0]).suggestion_feedback
+    assert {f["label"]: f["action"] for f in feedback} == {
+        "birds/sparrow": "accepted",
+        "noise": "ignored",  # multi-label: not given, not refused either
+    }
+
+    # single-label (the best suggestion only): the annotator's other label answers it
+    project.label_mode = "single"
+    project.save(update_fields=["label_mode"])
+    page.reload()
+    drawn(page, clips[1].pk)
+    assert page.locator("[data-testid=suggestion]").count() == 1
+    page.keyboard.press("c")
+    assert state("birds/sparrow") == "rejected" and page.locator(ghost).count() == 0
+    page.keyboard.press("s")  # the suggested one after all
+    assert state("birds/sparrow") == "accepted"
+    page.keyboard.press("c")  # no: crow
+    assert state("birds/sparrow") == "rejected"
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[2].pk)
+    annotation = Annotation.objects.get(clip=clips[1])
+    assert [cl.label.path for cl in annotation.clip_labels.all()] == ["birds/crow"]
+    assert [(f["label"], f["action"]) for f in annotation.suggestion_feedback] == [
+        ("birds/sparrow", "rejected")
+    ]
+
+
 def test_digit_hotkeys_label_the_clip_and_f_fits_the_view(
     live_server, page, login, annotator, project, clips
 ):
