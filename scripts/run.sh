@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up and run Earmark on the embedded default: SQLite, a file-system broker, a real Celery
-# worker (with beat) and the web server, plus demo accounts and a demo project.
+# worker, Celery beat and the web server, plus demo accounts and a demo project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -11,31 +11,50 @@ HOST="${HOST:-127.0.0.1}"
 .venv/bin/python manage.py setup_demo
 VAR="${EARMARK_VAR_DIR:-var}"
 mkdir -p "$VAR/log"
-.venv/bin/celery -A labelapp worker -B -s "$VAR/celerybeat-schedule" --loglevel INFO \
-  --concurrency "${WORKER_CONCURRENCY:-2}" >"$VAR/log/worker.log" 2>&1 &
-WORKER=$!
-SERVER=
+WORKER= BEAT= SERVER=
 stop() {
-  kill $WORKER $SERVER 2>/dev/null || true
-  wait $WORKER $SERVER 2>/dev/null || true
+  trap - EXIT INT TERM
+  if [ -n "$WORKER$BEAT$SERVER" ]; then
+    if [ -n "$WORKER" ]; then
+      echo "stopping; the worker finishes the task it runs first (Ctrl-C again: stop now)" >&2
+    fi
+    kill $WORKER $BEAT $SERVER 2>/dev/null || true
+    wait $WORKER $BEAT $SERVER 2>/dev/null || true
+  fi
 }
 trap stop EXIT
 trap 'exit 0' INT TERM
-echo "celery worker started (pid $WORKER, log $VAR/log/worker.log)"
+.venv/bin/celery -A labelapp worker --loglevel INFO --concurrency "${WORKER_CONCURRENCY:-2}" \
+  >"$VAR/log/worker.log" 2>&1 &
+WORKER=$!
+# The sweeps that re-send lost work: a process of its own (not the worker's -B), so that it is
+# stopped with the rest whatever happens to the worker.
+.venv/bin/celery -A labelapp beat -s "$VAR/celerybeat-schedule" --loglevel INFO \
+  >"$VAR/log/beat.log" 2>&1 &
+BEAT=$!
+echo "celery worker started (pid $WORKER, log $VAR/log/worker.log; beat: $VAR/log/beat.log)"
 echo "Earmark is at http://$HOST:$PORT/  (Ctrl-C stops the server and the worker)"
-.venv/bin/python manage.py runserver "$HOST:$PORT" --noreload &
+.venv/bin/python manage.py runserver "$HOST:$PORT" --noreload <&0 &  # stdin kept: breakpoint()
 SERVER=$!
-# Watch both: a web server without its worker accepts uploads that never get processed, so a
-# worker that stops is reported (with its log's last lines) and the server is stopped too.
-while kill -0 "$WORKER" 2>/dev/null && kill -0 "$SERVER" 2>/dev/null; do
+
+# Watch all three: a web server without its worker accepts uploads that never get processed,
+# so whichever stops is reported (with its log's last lines) and the others are stopped too.
+stopped() {  # what, pid, log file (or nothing)
+  wait "$2" && code=0 || code=$?
+  echo "The $1 stopped (exit status $code)${3:+; the last lines of $3:}" >&2
+  if [ -n "${3:-}" ]; then tail -n 20 "$3" >&2; fi
+  exit 1
+}
+while kill -0 "$WORKER" 2>/dev/null && kill -0 "$BEAT" 2>/dev/null \
+  && kill -0 "$SERVER" 2>/dev/null; do
   sleep 1
 done
 if ! kill -0 "$WORKER" 2>/dev/null; then
-  wait "$WORKER" && code=0 || code=$?
-  echo "The Celery worker stopped (exit status $code); the last lines of $VAR/log/worker.log:" >&2
-  tail -n 20 "$VAR/log/worker.log" >&2
-  exit 1
+  pid=$WORKER; WORKER=
+  stopped "Celery worker" "$pid" "$VAR/log/worker.log"
+elif ! kill -0 "$BEAT" 2>/dev/null; then
+  pid=$BEAT; BEAT=
+  stopped "Celery beat" "$pid" "$VAR/log/beat.log"
 fi
-wait "$SERVER" && code=0 || code=$?
-echo "The web server stopped (exit status $code)." >&2
-exit 1
+pid=$SERVER; SERVER=
+stopped "web server" "$pid"

@@ -1,7 +1,7 @@
 """The README's first command, `make run` (scripts/run.sh), as a new user runs it: on the
 embedded default (SQLite, file-system broker) in a data folder of its own, it serves the app and
-a real worker; stopping it stops both, and a worker that dies is reported and stops the server
-instead of leaving a web app whose uploads are never processed."""
+a real worker and beat; Ctrl-C stops them all, and a worker that dies is reported and stops the
+rest instead of leaving a web app whose uploads are never processed."""
 
 from __future__ import annotations
 
@@ -78,15 +78,22 @@ def _wait_up(proc: subprocess.Popen, var_dir: Path, port: int, timeout: float = 
 
 
 def _children(proc: subprocess.Popen) -> dict[str, psutil.Process]:
-    """run.sh's worker and web server, by what they run."""
+    """run.sh's worker, beat and web server, by what they run."""
     found = {}
     for child in psutil.Process(proc.pid).children():
         cmd = " ".join(child.cmdline())
         if "celery" in cmd and " worker" in cmd:
             found["worker"] = child
+        elif "celery" in cmd and " beat" in cmd:
+            found["beat"] = child
         elif "runserver" in cmd:
             found["server"] = child
     return found
+
+
+def _assert_all_gone(processes: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(processes, timeout=15)
+    assert not alive, f"outlived run.sh: {[' '.join(p.cmdline()) for p in alive]}"
 
 
 def _port_open(port: int) -> bool:
@@ -115,18 +122,14 @@ def test_run_serves_app_and_worker_and_stops_both(run_script, tmp_path):
     port = _free_port()
     proc = run_script(port)
     _wait_up(proc, tmp_path / "var", port)
-    children = _children(proc)
-    assert set(children) == {"worker", "server"}
+    assert set(_children(proc)) == {"worker", "beat", "server"}
+    every = psutil.Process(proc.pid).children(recursive=True)  # the worker's pool too
     # The demo project and accounts exist on the app's own database in the data folder.
     assert (tmp_path / "var" / "earmark.sqlite3").stat().st_size > 0
 
-    proc.send_signal(signal.SIGTERM)  # what Ctrl-C's trap does too
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
     assert proc.wait(60) == 0
-    for name, child in children.items():
-        try:
-            child.wait(10)
-        except psutil.TimeoutExpired:
-            pytest.fail(f"the {name} outlived run.sh")
+    _assert_all_gone(every)
     assert not _port_open(port)
 
 
@@ -135,12 +138,13 @@ def test_a_worker_that_dies_is_reported_and_stops_the_server(run_script, tmp_pat
     proc = run_script(port)
     _wait_up(proc, tmp_path / "var", port)
     children = _children(proc)
-    children["worker"].kill()
+    every = psutil.Process(proc.pid).children(recursive=True)
+    children["worker"].kill()  # as the kernel's out-of-memory killer would
 
     assert proc.wait(60) == 1
     out = proc.stdout.read()
     assert "The Celery worker stopped (exit status 137)" in out
     last = (tmp_path / "var" / "log" / "worker.log").read_text().strip().splitlines()[-1]
     assert last in out  # with the log's last lines
-    children["server"].wait(10)
+    _assert_all_gone([p for p in every if p.pid != children["worker"].pid])
     assert not _port_open(port)
