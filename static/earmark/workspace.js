@@ -144,7 +144,7 @@ function playerState() {
 }
 
 function renderRegions() {
-  regions.render(S.segments, S.sugg.segments, S.selected);
+  regions.render(S.segments, S.sugg.segments.map((s) => ({ ...s, state: segmentSuggestionState(s) })), S.selected);
 }
 
 // --- loading a clip ----------------------------------------------------------------------------
@@ -433,17 +433,54 @@ function decideSegment(i, accept) {
 // A clip suggestion's state as the clip's labels now stand: the annotator's own label decides
 // one they did not click (a hotkey or the picker giving the suggested label accepts it; in a
 // single-label project another label rejects it), and one accepted then unlabeled is rejected.
+// What the annotator submits wins over a button: rejected, then given the label after all, is
+// accepted.
 function clipSuggestionState(s) {
-  if (s.state === "accepted") return S.clipLabels.includes(s.label) ? "accepted" : "rejected";
-  if (s.state !== "pending") return s.state;
   if (S.clipLabels.includes(s.label)) return "accepted";
+  if (s.state !== "pending") return "rejected";
   if (single() && S.clipLabels.length) return "rejected";
   return "pending";
 }
 
+// Segment suggestions that segments the annotator drew by hand answer (not accepted ones: those
+// answer their own): a drawn segment with the suggested label overlapping an undecided (or
+// rejected) suggestion by half or more (intersection over union) answers it; each drawn segment
+// answers one suggestion at most, the pairs taken by overlap, best first.
+const MATCH_IOU = 0.5;
+function segmentAnswers() {
+  const pairs = [];
+  S.sugg.segments.forEach((s, i) => {
+    if (s.state === "accepted") return;
+    for (const x of S.segments) {
+      if (x.from !== undefined || !x.labels.includes(s.label)) continue;
+      const inter = Math.min(x.end, s.end) - Math.max(x.start, s.start);
+      const iou = inter > 0 ? inter / (Math.max(x.end, s.end) - Math.min(x.start, s.start)) : 0;
+      if (iou >= MATCH_IOU) pairs.push({ i, x, iou });
+    }
+  });
+  pairs.sort((a, b) => b.iou - a.iou);
+  const answers = new Map(), used = new Set();
+  for (const { i, x } of pairs) {
+    if (answers.has(i) || used.has(x.id)) continue;
+    answers.set(i, x);
+    used.add(x.id);
+  }
+  return answers;
+}
+const segmentAnswering = (s) => segmentAnswers().get(S.sugg.segments.indexOf(s)) || null;
+
+// A segment suggestion's state with the annotator's own segments counted: one they drew over it
+// with its label accepts it (its bounds and labels as suggested) or edits it.
+function segmentSuggestionState(s) {
+  const made = segmentAnswering(s);
+  if (!made) return s.state;
+  const same = made.start === snap(s.start) && made.end === snap(s.end) && made.labels.join("|") === s.label;
+  return same ? "accepted" : "edited";
+}
+
 function decideAll(accept) {
   S.sugg.clip.forEach((s, i) => clipSuggestionState(s) === "pending" && decideClip(i, accept));
-  S.sugg.segments.forEach((s, i) => s.state === "pending" && decideSegment(i, accept));
+  S.sugg.segments.forEach((s, i) => segmentSuggestionState(s) === "pending" && decideSegment(i, accept));
   renderRegions();
   renderSide();
 }
@@ -466,7 +503,11 @@ function suggestionFeedback() {
   S.sugg.segments.forEach((s) => {
     let action = s.state === "pending" ? "ignored" : s.state;
     let final = null;
-    if (action === "accepted") {
+    const answer = segmentAnswering(s);
+    if (answer) {
+      action = segmentSuggestionState(s);
+      if (action === "edited") final = { start: answer.start, end: answer.end, labels: answer.labels };
+    } else if (action === "accepted") {
       const made = seg(s.segId);
       if (!made) action = "rejected";
       else if (made.start !== snap(s.start) || made.end !== snap(s.end) || made.labels.join("|") !== s.label) {
@@ -580,7 +621,7 @@ function renderSuggestions() {
   el.model.textContent = `· ${S.ws.suggestions.model_version.name}`;
   const rows = [];
   const row = (kind, i, s, text) => {
-    const state = kind === "clip" ? clipSuggestionState(s) : s.state;
+    const state = kind === "clip" ? clipSuggestionState(s) : segmentSuggestionState(s);
     const li = document.createElement("li");
     li.className = `ws-sugg ${state}`;
     li.setAttribute("data-testid", "suggestion");

@@ -297,6 +297,100 @@ def test_a_label_given_by_hotkey_settles_the_clip_suggestions(
     ]
 
 
+def test_a_segment_drawn_over_a_suggested_one_answers_it(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """A suggested segment that the annotator redraws by hand with its label (overlapping by
+    half or more) is answered: its ghost leaves the waveform and it is stored as edited, with
+    the annotator's bounds; one they draw elsewhere leaves it open."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Prediction.objects.create(
+        clip=clips[0],
+        model_version=version,
+        clip_scores={},
+        segments=[
+            {"start": 1.0, "end": 2.0, "channel": None, "label": labels["crow"].pk, "score": 0.7},
+            {"start": 3.2, "end": 4.1, "channel": None, "label": labels["crow"].pk, "score": 0.6},
+        ],
+    )
+    row = "[data-testid=suggestion][data-kind=segment][data-index='{}']"
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    assert page.locator("[data-testid=suggested-segment]").count() == 2
+    ghost = page.locator("[data-testid=suggested-segment]").first.bounding_box()
+    wave = page.locator("[data-testid=waveform]").bounding_box()
+    assert ghost["height"] >= 0.8 * wave["height"]  # it marks its stretch, not a 2 px line
+    a0, a1 = drag(page, 1.1, 1.9)  # from inside the suggestion: the pointer goes through it
+    page.keyboard.press("c")
+    assert page.get_attribute(row.format(0), "data-state") == "edited"
+    assert page.get_attribute(row.format(1), "data-state") == "pending"
+    assert page.locator("[data-testid=suggested-segment]").count() == 1
+    drag(page, 4.3, 4.8)  # beside the second: no overlap, it stays open
+    page.keyboard.press("c")
+    assert page.get_attribute(row.format(1), "data-state") == "pending"
+    page.keyboard.press("Control+z")  # the label off the segment beside it
+    page.keyboard.press("Control+z")  # that segment gone
+    page.keyboard.press("Control+z")  # the label off the first: its suggestion open again
+    assert page.get_attribute(row.format(0), "data-state") == "pending"
+    assert page.locator("[data-testid=suggested-segment]").count() == 2
+    page.keyboard.press("Control+Shift+z")
+    assert page.get_attribute(row.format(0), "data-state") == "edited"
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+    page.reload()  # the draft keeps the segment, and so the answer
+    drawn(page, clips[0].pk)
+    assert page.get_attribute(row.format(0), "data-state") == "edited"
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    feedback = Annotation.objects.get(clip=clips[0]).suggestion_feedback
+    first, second = sorted(feedback, key=lambda f: f["start"])
+    assert first["action"] == "edited" and first["final"]["labels"] == ["birds/crow"]
+    assert abs(first["final"]["start"] - a0) <= 0.01 and abs(first["final"]["end"] - a1) <= 0.01
+    assert second["action"] == "ignored"
+
+
+def test_one_drawn_segment_answers_one_suggestion_and_a_rejected_label_given_counts(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Two suggestions of one label over the same stretch: a segment drawn over both answers
+    the closer one only. A clip suggestion rejected with its button and then given by hotkey
+    is stored as accepted: what is submitted wins."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Prediction.objects.create(
+        clip=clips[0],
+        model_version=version,
+        clip_scores={str(labels["noise"].pk): 0.8},
+        segments=[
+            {"start": 1.0, "end": 2.0, "channel": None, "label": labels["crow"].pk, "score": 0.7},
+            {"start": 1.2, "end": 2.4, "channel": None, "label": labels["crow"].pk, "score": 0.6},
+        ],
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.locator("[data-testid=suggestion][data-kind=clip] [data-testid=reject]").click()
+    page.keyboard.press("n")
+    drag(page, 0.5, 1.9)  # IoU 0.6 with the first, 0.37 with the second: answers the first
+    page.keyboard.press("c")
+    states = page.eval_on_selector_all(
+        "[data-testid=suggestion][data-kind=segment]", "rows => rows.map((r) => r.dataset.state)"
+    )
+    assert states == ["edited", "pending"]
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    feedback = Annotation.objects.get(clip=clips[0]).suggestion_feedback
+    actions = [(f["kind"], f["label"], f["action"]) for f in feedback]
+    assert actions == [
+        ("clip", "noise", "accepted"),
+        ("segment", "birds/crow", "edited"),
+        ("segment", "birds/crow", "ignored"),
+    ]
+
+
 def test_digit_hotkeys_label_the_clip_and_f_fits_the_view(
     live_server, page, login, annotator, project, clips
 ):
