@@ -6,8 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from labelapp import selectors
 from labelapp.errors import DomainError, PermissionDenied
@@ -92,11 +93,10 @@ def healthz(request):
 
 def favicon(request):
     """/favicon.ico for the pages that name no icon (Django's error pages, the browsable API):
-    browsers ask for it anyway, and a 404 there is a console error on every such page."""
-    from django.http import HttpResponsePermanentRedirect
-    from django.templatetags.static import static
-
-    return HttpResponsePermanentRedirect(static("earmark/favicon.svg"))
+    browsers ask for it anyway, and a 404 there is a console error on every such page. A
+    temporary redirect: in production the target is a hashed file name that changes with
+    the icon, and browsers keep a permanent redirect forever."""
+    return HttpResponseRedirect(static("earmark/favicon.svg"))
 
 
 @login_required

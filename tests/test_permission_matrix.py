@@ -99,7 +99,7 @@ RULES: dict[str, Rule] = {
     # Pages
     "home": page(AUTHENTICATED),
     "healthz": page(PUBLIC),
-    "favicon": page(PUBLIC, ok={"GET": 301}),
+    "favicon": page(PUBLIC, ok={"GET": 302}),
     "project": page(MEMBER),
     "clip": page(MEMBER),
     "clip-annotate": page(MEMBER),
