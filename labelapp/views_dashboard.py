@@ -272,7 +272,7 @@ def _drift(drift: dict) -> dict:
     t = drift["thresholds"]["smd"]
     smd = plots.line_chart(
         [plots.Series("standardized mean difference", list(zip(bands, drift["smd"], strict=True)))],
-        title="Shift of each mel band, new clips against the training set",
+        title="Shift of each mel band, new clips against the model's clips",
         x_label="mel band (low to high frequency)",
         y_label="mean shift (pooled SD)",
         guides=[(t, f"+{t}"), (-t, f"−{t}")],
@@ -280,7 +280,7 @@ def _drift(drift: dict) -> dict:
     mean = plots.line_chart(
         [
             plots.Series(
-                "training set",
+                "the model's clips",
                 list(zip(bands, drift["reference"]["mean"], strict=True)),
                 plots.MUTED,
                 dashed=True,

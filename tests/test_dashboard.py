@@ -560,6 +560,37 @@ def test_drift_stays_quiet_when_new_clips_sound_like_the_training_set(project, a
     assert drift["shifted_bands"] <= 3
 
 
+def test_drift_measures_new_clips_against_all_the_models_clips_not_its_labeled_picks(
+    project, annotator, tree
+):
+    """Active learning labels the unusual clips: 8 labeled ones around -5 while the 12 left
+    unlabeled sit around -3. New clips from the same source (a like mix) are no shift, though
+    against the labeled picks alone they would be half a pooled SD away in every band."""
+    config = _drift_project(project, annotator, new_mean=-5.0, new_clips=0)
+    rng = np.random.default_rng(11)
+    trained_at = ModelVersion.objects.get(project=project).created_at
+    for _ in range(12):
+        clip = make_clip(project)
+        Clip.objects.filter(pk=clip.pk).update(created_at=trained_at - timedelta(hours=1))
+        _cache_features(clip, rng.normal(-3.0, 2.0, (64, 120)), config)
+    for mean in [-5.0] * 8 + [-3.0] * 12:  # the same mix, imported after the training
+        _cache_features(make_clip(project), rng.normal(mean, 2.0, (64, 120)), config)
+
+    drift = project_drift(project, use_cache=False)
+
+    assert drift["reference_clips"] == 20 and drift["current_clips"] == 20
+    assert drift["available"] and drift["enough_data"]
+    assert drift["flagged"] is False and drift["shifted_bands"] <= 3
+    assert "adapted on" in drift["basis"]
+
+
+def test_drift_with_no_clip_imported_since_the_training_says_so(project, annotator, tree):
+    _drift_project(project, annotator, new_mean=-5.0, new_clips=0)
+    drift = project_drift(project, use_cache=False)
+    assert drift["available"] is False
+    assert drift["reason"] == "no clips imported since v1 was trained"
+
+
 def test_drift_counts_clips_whose_features_are_not_computed_yet(project, annotator, tree):
     _drift_project(project, annotator, new_mean=-5.0)
     make_clip(project)  # imported, not pre-labeled: no features on disk
