@@ -20,6 +20,7 @@ no clip handed out by `next` to two users (every hand-out is logged).
     .venv/bin/python benchmarks/load.py               # 100,000 clips, 32 annotators, 10,000
     .venv/bin/python benchmarks/load.py --quick       # CI size, under a minute or two
     .venv/bin/python benchmarks/load.py --no-ml --think 0 --max-seconds 120   # capacity
+    .venv/bin/python benchmarks/load.py --auto-retrain   # the submissions start trainings
 
 PostgreSQL at 127.0.0.1:5432 (user postgres, trust) and Redis at 127.0.0.1:6379 are needed
 (`--pg`, `--redis` to point elsewhere). Exit status 1 when a correctness check fails.
@@ -295,13 +296,14 @@ def ml_start(fx: Fixture, auto_retrain: bool = False) -> dict:
 
     project = Project.objects.get(pk=fx.project_id)
     version = ModelVersion.objects.get(pk=fx.model_version_id)
-    prelabel = prelabel_request(project=project, model_version=version)
     if auto_retrain:
         # The submissions start the trainings, as in a project: the first after
         # max(retrain_every, retrain_growth x the seed labels) of them.
         MLConfig.objects.filter(project=project).update(enabled=True, labels_since_training=0)
+        prelabel = prelabel_request(project=project, model_version=version)
         return {"training": None, "prelabel": prelabel.pk}
     training = training_request(project=project, trigger="manual")
+    prelabel = prelabel_request(project=project, model_version=version)
     return {"training": training.pk, "prelabel": prelabel.pk}
 
 

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -100,8 +101,14 @@ def test_quick_load_run_loses_nothing_and_hands_no_clip_out_twice(tmp_path):
     assert result["ml_started"]["prelabel"]
     trainings = result["ml_end"]["trainings"]
     assert [t["trigger"] for t in trainings][:2] == ["manual", "auto"], trainings
+    end_of_run = datetime.max.replace(tzinfo=UTC)
     spans = sorted(
-        (t["started_at"], t["finished_at"] or "9999") for t in trainings if t["started_at"]
+        (
+            datetime.fromisoformat(t["started_at"]),
+            datetime.fromisoformat(t["finished_at"]) if t["finished_at"] else end_of_run,
+        )
+        for t in trainings
+        if t["started_at"]
     )
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end, f"two trainings at once: {spans}"
