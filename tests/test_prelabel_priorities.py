@@ -73,7 +73,12 @@ def test_a_run_queued_for_a_version_already_replaced_stops_without_scoring(proje
 
 
 @pytest.mark.django_db
-def test_a_run_stops_between_batches_once_a_newer_version_is_active(project, monkeypatch):
+def test_a_run_goes_on_when_a_newer_version_becomes_active_and_its_ranking_stands(
+    project, monkeypatch
+):
+    """Labels may come faster than a ranking of the whole pool takes: a run stopped whenever
+    a newer version arrived never finished, and the queue was never re-ranked. It finishes,
+    and its ranking stands until the newer version's run replaces it."""
     from ml_backend.models import ModelVersion, PrelabelRun
 
     ids = _clips(project, 600)
@@ -83,22 +88,25 @@ def test_a_run_stops_between_batches_once_a_newer_version_is_active(project, mon
     def scoring(project_, version, clip_ids, *, progress, seed, before_priorities):
         assert version == v1 and clip_ids == ids
         for done in range(256, len(clip_ids) + 256, 256):
-            if done > 256:  # v2 is activated after the first batch
+            if done == 512:  # v2 is activated after the first batch
                 ModelVersion.objects.filter(pk=v1.pk).update(status="retired")
                 _version(project, 2, "active")
             progress(min(done, len(clip_ids)))
             batches.append(done)
+        before_priorities()
+        prelabel._write_priorities(clip_ids, np.arange(len(clip_ids), dtype=float))
 
     monkeypatch.setattr(prelabel, "score_clips", scoring)
     run = PrelabelRun.objects.create(project=project, model_version=v1)
-    assert prelabel.prelabel_execute(run.pk) == "cancelled"
+    assert prelabel.prelabel_execute(run.pk) == "succeeded"
     run.refresh_from_db()
-    assert batches == [256] and run.done == 256 and run.total == 600
-    assert run.status == PrelabelRun.Status.CANCELLED
+    assert batches == [256, 512, 768] and run.done == 600 and run.total == 600
+    assert run.status == PrelabelRun.Status.SUCCEEDED
+    assert Clip.objects.get(pk=ids[-1]).priority == 599.0
 
 
 @pytest.mark.django_db
-def test_priorities_are_not_written_once_a_newer_version_took_over(project, monkeypatch):
+def test_priorities_are_not_written_once_a_newer_versions_ranking_is_in_place(project, monkeypatch):
     from ml_backend.models import ModelVersion, PrelabelRun
 
     ids = _clips(project, 3)
@@ -106,9 +114,10 @@ def test_priorities_are_not_written_once_a_newer_version_took_over(project, monk
     written: list[int] = []
 
     def scoring(project_, version, clip_ids, *, progress, seed, before_priorities):
-        progress(len(clip_ids))  # every batch scored while v1 was active
+        progress(len(clip_ids))
         ModelVersion.objects.filter(pk=v1.pk).update(status="retired")
-        _version(project, 2, "active")
+        v2 = _version(project, 2, "active")
+        PrelabelRun.objects.create(project=project, model_version=v2, status="succeeded")
         before_priorities()
         written.extend(clip_ids)
 
@@ -116,6 +125,8 @@ def test_priorities_are_not_written_once_a_newer_version_took_over(project, monk
     run = PrelabelRun.objects.create(project=project, model_version=v1)
     assert prelabel.prelabel_execute(run.pk) == "cancelled"
     assert written == [] and len(ids) == 3
+    run.refresh_from_db()
+    assert "v2's ranking is already in place" in run.error
 
 
 def test_hybrid_heads_the_queue_with_what_the_labeled_clips_do_not_cover():
