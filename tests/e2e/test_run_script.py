@@ -57,6 +57,9 @@ def _start(var_dir: Path, port: int) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # As from a terminal: a shell started with SIGINT ignored (pytest run in the background,
+        # as CI may be) can never trap it, and Ctrl-C would not reach run.sh's trap.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
