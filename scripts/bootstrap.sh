@@ -19,8 +19,10 @@ hash="$(sha256sum pyproject.toml | cut -c1-16)"
 stamp="var/.installed-$hash-${extras:-base}"
 # Any install of this pyproject.toml holds the base requirements: the app's own run needs no
 # pip when the tests' install ("dev") is in place.
-if [ -z "$extras" ] && compgen -G "var/.installed-$hash-*" >/dev/null; then
-  stamp="$(compgen -G "var/.installed-$hash-*" | head -n 1)"
+if [ -z "$extras" ]; then
+  for other in var/.installed-"$hash"-*; do
+    if [ -f "$other" ]; then stamp="$other"; break; fi
+  done
 fi
 if [ ! -f "$stamp" ]; then
   spec="."
