@@ -6,18 +6,18 @@ cheap log-mel statistics, so the first labels cover the data."""
 
 from __future__ import annotations
 
-import functools
 import logging
+from datetime import timedelta
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from labelapp.chunks import id_chunks, rows_per_statement
 from labelapp.durability import recomputable_writes
 from labelapp.models import Annotation, Clip, Project
-from labelapp.queueing import enqueue_on_commit
+from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
 from ml_backend.dataset import clips_features, feature_config_for
 from ml_backend.features import FeatureConfig, cache_writes_wait, summary_features
@@ -39,6 +39,7 @@ BATCH_DIVERSE = ("kcenter", "hybrid", "badge")  # strategies that order a batch 
 # Those that keep their picks away from the labeled clips (their embeddings as centers).
 USES_LABELED_CENTERS = ("kcenter", "hybrid")
 COLD_START_SAMPLE = 5000  # clips clustered for a cold start (the rest keep their order)
+STALE_AFTER = timedelta(minutes=5)  # a running pre-labeling silent this long lost its worker
 
 
 def prelabel_request(*, project: Project, model_version: ModelVersion | None = None) -> PrelabelRun:
@@ -71,12 +72,50 @@ def unlabeled_clips(project: Project):
 
 
 def prelabel_execute(run_id: int) -> str:
-    claimed = PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED).update(
-        status=PrelabelRun.Status.RUNNING
+    """Run a queued pre-labeling (or ranking) to its end. Idempotent: a second delivery finds
+    it claimed. One run of a project at a time: one queued while another of its project runs
+    waits ("waiting"), and the running one hands over to it when it ends (the sweep re-sends
+    it too). Two at once would each hold a worker, and a training would wait for both."""
+    now = timezone.now()
+    busy = PrelabelRun.objects.filter(
+        project_id=OuterRef("project_id"),
+        status=PrelabelRun.Status.RUNNING,
+        heartbeat_at__gte=now - STALE_AFTER,
+    )
+    claimed = (
+        PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED)
+        .exclude(Exists(busy))
+        .update(status=PrelabelRun.Status.RUNNING, heartbeat_at=now)
     )
     if not claimed:
-        return "skipped"
+        still_queued = PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED)
+        return "waiting" if still_queued.exists() else "skipped"
     run = PrelabelRun.objects.select_related("project", "model_version").get(pk=run_id)
+    try:
+        return _execute_claimed(run, run_id)
+    finally:
+        for queued_id in PrelabelRun.objects.filter(
+            project_id=run.project_id, status=PrelabelRun.Status.QUEUED
+        ).values_list("pk", flat=True):
+            enqueue(tasks.prelabel, queued_id)
+
+
+def prelabels_sweep_stale() -> int:
+    """Runs whose worker died (silent for STALE_AFTER) are marked failed with the reason, so
+    that they neither show as running forever nor hold their project's next run back."""
+    cutoff = timezone.now() - STALE_AFTER
+    return (
+        PrelabelRun.objects.filter(status=PrelabelRun.Status.RUNNING)
+        .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None, created_at__lt=cutoff))
+        .update(
+            status=PrelabelRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error="the worker stopped responding (killed or crashed)",
+        )
+    )
+
+
+def _execute_claimed(run: PrelabelRun, run_id: int) -> str:
     try:
         with recomputable_writes():  # a rerun writes every prediction and priority again
             _prelabel(run, run_id)
@@ -154,11 +193,13 @@ def _prelabel(run: PrelabelRun, run_id: int) -> None:
     # labels come faster than a ranking of the whole pool takes (100,000 clips, a training
     # every 10% more labels), stopping every superseded run left the queue never re-ranked
     # (benchmarks/RESULTS.md, load, session 13). Only a newer ranking already written wins.
-    check = functools.partial(_no_newer_ranking, active)
+    def check() -> None:
+        PrelabelRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now())
+        _no_newer_ranking(active)
 
     def progress(done: int) -> None:
         _still_running(run_id)
-        PrelabelRun.objects.filter(pk=run_id).update(done=done)
+        PrelabelRun.objects.filter(pk=run_id).update(done=done, heartbeat_at=timezone.now())
 
     if run.kind == PrelabelRun.Kind.RANK:
         rank_from_predictions(

@@ -461,7 +461,11 @@ def trainings_sweep_stale() -> int:
     ).values_list("pk", flat=True):
         enqueue(tasks.train, run_id)
     # Pre-labeling runs are queued on commit of an activation: the same outage strands them.
-    # (The `prelabel` task runs either kind of run, `rank` ones included.)
+    # (The `prelabel` task runs either kind of run, `rank` ones included.) A running one whose
+    # worker died would hold its project's queued ones back: it is failed first.
+    from ml_backend.prelabel import prelabels_sweep_stale
+
+    prelabels_sweep_stale()
     for run_id in PrelabelRun.objects.filter(
         status=PrelabelRun.Status.QUEUED, created_at__lt=now - timedelta(minutes=2)
     ).values_list("pk", flat=True):

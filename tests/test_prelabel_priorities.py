@@ -180,3 +180,72 @@ def test_the_ranker_finds_the_clips_an_annotator_skipped(project, annotator, lea
     assert prelabel._passed_indices(project, ids).tolist() == [0, 3]
     assert prelabel._passed_indices(project, ids[::-1]).tolist() == [1, 4]
     assert prelabel._passed_indices(project, [ids[1], ids[4]]).tolist() == []
+
+
+@pytest.mark.django_db
+def test_one_run_of_a_project_at_a_time_the_next_waits_and_is_handed_over(
+    project, other_project, monkeypatch
+):
+    """A run queued while another of its project runs waits (two would hold both workers and
+    a training would wait for them); the running one starts it when it ends. Another
+    project's run is not held back."""
+    from django.utils import timezone
+
+    from ml_backend.models import PrelabelRun
+
+    _clips(project, 3)
+    _clips(other_project, 2)
+    v1 = _version(project, 1, "active")
+    _version(other_project, 1, "active")
+    order: list[int] = []
+    first = PrelabelRun.objects.create(project=project, model_version=v1)
+    second = PrelabelRun.objects.create(project=project, model_version=v1)
+    elsewhere = PrelabelRun.objects.create(project=other_project)
+
+    def scoring(project_, version, clip_ids, *, progress, seed, before_priorities):
+        order.append(seed)  # the run's id
+        if seed == first.pk:
+            # while the first runs, the second is delivered: it must wait
+            assert prelabel.prelabel_execute(second.pk) == "waiting"
+            assert PrelabelRun.objects.get(pk=second.pk).status == "queued"
+            assert prelabel.prelabel_execute(elsewhere.pk) == "succeeded"
+        progress(len(clip_ids))
+
+    monkeypatch.setattr(prelabel, "score_clips", scoring)
+    assert prelabel.prelabel_execute(first.pk) == "succeeded"
+    # handed over as the first ended (tasks run inline in these tests)
+    assert order == [first.pk, elsewhere.pk, second.pk]
+    assert PrelabelRun.objects.get(pk=second.pk).status == "succeeded"
+    assert PrelabelRun.objects.get(pk=first.pk).heartbeat_at <= timezone.now()
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_holds_nothing_back_and_the_sweep_fails_it(project, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ml_backend.models import PrelabelRun
+    from ml_backend.training import trainings_sweep_stale
+
+    _clips(project, 3)
+    v1 = _version(project, 1, "active")
+    silent = timezone.now() - prelabel.STALE_AFTER - timedelta(seconds=5)
+    dead = PrelabelRun.objects.create(
+        project=project, model_version=v1, status="running", heartbeat_at=silent
+    )
+    alive = PrelabelRun.objects.create(
+        project=project, model_version=v1, status="running", heartbeat_at=timezone.now()
+    )
+    monkeypatch.setattr(
+        prelabel, "score_clips", lambda p, v, ids, *, progress, seed, before_priorities: None
+    )
+    queued = PrelabelRun.objects.create(project=project, model_version=v1)
+    assert prelabel.prelabel_execute(queued.pk) == "waiting"  # the live one holds it back
+    PrelabelRun.objects.filter(pk=alive.pk).update(status="succeeded")
+    assert prelabel.prelabel_execute(queued.pk) == "succeeded"  # the dead one does not
+
+    trainings_sweep_stale()
+    dead.refresh_from_db()
+    assert dead.status == "failed" and "stopped responding" in dead.error
+    assert dead.finished_at is not None
