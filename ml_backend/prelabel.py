@@ -88,8 +88,22 @@ def prelabel_execute(run_id: int) -> str:
         .update(status=PrelabelRun.Status.RUNNING, heartbeat_at=now)
     )
     if not claimed:
-        still_queued = PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED)
-        return "waiting" if still_queued.exists() else "skipped"
+        queued = (
+            PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED)
+            .select_related("model_version")
+            .first()
+        )
+        if queued is None:
+            return "skipped"
+        if queued.model_version is not None:
+            try:  # replaced while it waited: nothing to wait for
+                _still_active(queued.model_version)
+            except Superseded as exc:
+                PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED).update(
+                    status=PrelabelRun.Status.CANCELLED, error=str(exc), finished_at=now
+                )
+                return "cancelled"
+        return "waiting"
     run = PrelabelRun.objects.select_related("project", "model_version").get(pk=run_id)
     try:
         return _execute_claimed(run, run_id)

@@ -242,6 +242,9 @@ def test_a_run_whose_worker_died_holds_nothing_back_and_the_sweep_fails_it(proje
     )
     queued = PrelabelRun.objects.create(project=project, model_version=v1)
     assert prelabel.prelabel_execute(queued.pk) == "waiting"  # the live one holds it back
+    v2 = _version(project, 2, "retired")
+    replaced = PrelabelRun.objects.create(project=project, model_version=v2)
+    assert prelabel.prelabel_execute(replaced.pk) == "cancelled"  # not active: no need to wait
     PrelabelRun.objects.filter(pk=alive.pk).update(status="succeeded")
     assert prelabel.prelabel_execute(queued.pk) == "succeeded"  # the dead one does not
 
