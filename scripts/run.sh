@@ -12,15 +12,30 @@ HOST="${HOST:-127.0.0.1}"
 VAR="${EARMARK_VAR_DIR:-var}"
 mkdir -p "$VAR/log"
 WORKER= BEAT= SERVER=
+GRACE="${EARMARK_STOP_GRACE_S:-30}"
 stop() {
   trap - EXIT INT TERM
-  if [ -n "$WORKER$BEAT$SERVER" ]; then
-    if [ -n "$WORKER" ]; then
-      echo "stopping; the worker finishes the task it runs first (Ctrl-C again: stop now)" >&2
-    fi
-    kill $WORKER $BEAT $SERVER 2>/dev/null || true
-    wait $WORKER $BEAT $SERVER 2>/dev/null || true
+  local pids="$WORKER $BEAT $SERVER" waited=0 p alive
+  if [ -z "${pids// /}" ]; then return; fi
+  if [ -n "$WORKER" ]; then
+    echo "stopping; the worker finishes the task it runs (up to ${GRACE} s; Ctrl-C again: now)" >&2
   fi
+  kill $pids 2>/dev/null || true
+  # A warm shutdown can hang (the file-system broker's consumer, seen in CI): after the grace
+  # period the worker is stopped cold (its task's message goes back to the queue), then killed.
+  while :; do
+    alive=
+    for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+    if [ -z "$alive" ] || [ "$waited" -ge "$((GRACE + 5))" ]; then break; fi
+    if [ "$waited" -eq "$GRACE" ]; then
+      echo "still running after ${GRACE} s: stopping cold" >&2
+      kill -QUIT $alive 2>/dev/null || true
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  if [ -n "$alive" ]; then kill -KILL $alive 2>/dev/null || true; fi
+  wait $pids 2>/dev/null || true
 }
 trap stop EXIT
 trap 'exit 0' INT TERM

@@ -48,6 +48,7 @@ def _start(var_dir: Path, port: int) -> subprocess.Popen:
         PORT=str(port),
         WORKER_CONCURRENCY="1",
         PYTHONUNBUFFERED="1",
+        EARMARK_STOP_GRACE_S="10",
     )
     return subprocess.Popen(
         ["bash", "scripts/run.sh"],
