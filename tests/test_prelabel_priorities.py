@@ -252,3 +252,44 @@ def test_a_run_whose_worker_died_holds_nothing_back_and_the_sweep_fails_it(proje
     dead.refresh_from_db()
     assert dead.status == "failed" and "stopped responding" in dead.error
     assert dead.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_a_large_pools_ranking_writes_its_head_and_lowers_what_stood_above_it(project, monkeypatch):
+    """Of a large pool only the head the queue serves before the next ranking is written, in
+    its new order, and last ranking's clips above it are lowered; the others keep their
+    priority, which is below the head's last."""
+    monkeypatch.setattr(prelabel, "RANKING_HEAD", 5)
+    ids = _clips(project, 20)
+    old = np.linspace(0.0, 0.5, 20)
+    old[[2, 3]] = [1e6 + 1, 1e6 + 2]  # last ranking's picks, not in the new head
+    prelabel._write_priorities(ids, old)
+    new = np.random.default_rng(3).random(20)
+    new[[2, 3]] = [0.01, 0.02]
+    head = [ids[i] for i in np.argsort(-new)[:5]]
+
+    prelabel._write_ranking(project, ids, new)
+
+    got = dict(Clip.objects.filter(project=project).values_list("pk", "priority"))
+    queue = list(
+        Clip.objects.filter(project=project)
+        .order_by("-priority", "id")
+        .values_list("pk", flat=True)
+    )
+    assert queue[:5] == head  # the new order at the head
+    floor = min(got[i] for i in head)
+    assert all(got[i] <= floor for i in ids if i not in head)
+    assert (got[ids[2]], got[ids[3]]) == (pytest.approx(0.01), pytest.approx(0.02))  # lowered
+    untouched = [i for k, i in enumerate(ids) if i not in head and k not in (2, 3)]
+    assert floor > 0.5  # above every old priority but the picks'
+    # the rest were not written: they keep last ranking's priorities
+    assert [got[i] for i in untouched] == [pytest.approx(old[ids.index(i)]) for i in untouched]
+
+
+@pytest.mark.django_db
+def test_a_small_pools_ranking_is_written_whole(project):
+    ids = _clips(project, 8)
+    new = np.arange(8, dtype=float)
+    prelabel._write_ranking(project, ids, new)
+    got = dict(Clip.objects.filter(project=project).values_list("pk", "priority"))
+    assert [got[i] for i in ids] == list(new)
