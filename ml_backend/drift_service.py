@@ -136,7 +136,8 @@ def project_drift(project: Project, *, use_cache: bool = True) -> dict:
             )
         else:
             result["reason"] = (
-                f"no clips imported since {active.name} was trained"
+                f"no clips imported since {active.name} was trained: drift compares the clips "
+                "imported after a training with every clip it was trained and adapted on"
                 if active is not None
                 else "no unlabeled clips to compare"
             )

@@ -588,7 +588,7 @@ def test_drift_with_no_clip_imported_since_the_training_says_so(project, annotat
     _drift_project(project, annotator, new_mean=-5.0, new_clips=0)
     drift = project_drift(project, use_cache=False)
     assert drift["available"] is False
-    assert drift["reason"] == "no clips imported since v1 was trained"
+    assert drift["reason"].startswith("no clips imported since v1 was trained: ")
 
 
 def test_drift_counts_clips_whose_features_are_not_computed_yet(project, annotator, tree):
@@ -627,3 +627,13 @@ def test_the_page_shows_a_flagged_drift(client, project, lead, annotator, tree):
     html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     assert "shift detected" in html
     assert "64 of 64 mel bands" in html
+
+
+def test_the_page_says_plainly_when_nothing_was_imported_since_the_training(
+    client, project, lead, annotator, tree
+):
+    _drift_project(project, annotator, new_mean=-5.0, new_clips=0)
+    client.force_login(lead)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert "No clips imported since v1 was trained: drift compares" in html
+    assert html.count("imported since v1 was trained") == 1  # not repeated as the basis
