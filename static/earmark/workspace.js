@@ -144,7 +144,8 @@ function playerState() {
 }
 
 function renderRegions() {
-  regions.render(S.segments, S.sugg.segments.map((s) => ({ ...s, state: segmentSuggestionState(s) })), S.selected);
+  const states = segmentSuggestionStates();
+  regions.render(S.segments, S.sugg.segments.map((s, i) => ({ ...s, state: states[i].state })), S.selected);
 }
 
 // --- loading a clip ----------------------------------------------------------------------------
@@ -467,20 +468,24 @@ function segmentAnswers() {
   }
   return answers;
 }
-const segmentAnswering = (s) => segmentAnswers().get(S.sugg.segments.indexOf(s)) || null;
-
-// A segment suggestion's state with the annotator's own segments counted: one they drew over it
-// with its label accepts it (its bounds and labels as suggested) or edits it.
-function segmentSuggestionState(s) {
-  const made = segmentAnswering(s);
-  if (!made) return s.state;
-  const same = made.start === snap(s.start) && made.end === snap(s.end) && made.labels.join("|") === s.label;
-  return same ? "accepted" : "edited";
+// Each segment suggestion's state with the annotator's own segments counted, and the drawn
+// segment that answers it (or null): one drawn over it with its label accepts it (its bounds and
+// labels as suggested) or edits it. One matching for all of them, computed once per pass.
+function segmentSuggestionStates() {
+  const answers = segmentAnswers();
+  return S.sugg.segments.map((s, i) => {
+    const made = answers.get(i);
+    if (!made) return { state: s.state, answer: null };
+    const same = made.start === snap(s.start) && made.end === snap(s.end) && made.labels.join("|") === s.label;
+    return { state: same ? "accepted" : "edited", answer: made };
+  });
 }
 
 function decideAll(accept) {
   S.sugg.clip.forEach((s, i) => clipSuggestionState(s) === "pending" && decideClip(i, accept));
-  S.sugg.segments.forEach((s, i) => segmentSuggestionState(s) === "pending" && decideSegment(i, accept));
+  // An accepted suggestion's segment answers only itself: deciding one leaves the others' states.
+  const states = segmentSuggestionStates();
+  S.sugg.segments.forEach((s, i) => states[i].state === "pending" && decideSegment(i, accept));
   renderRegions();
   renderSide();
 }
@@ -500,12 +505,13 @@ function suggestionFeedback() {
     const action = state === "pending" ? "ignored" : state;
     out.push({ kind: "clip", label: s.label, label_id: s.label_id, score: s.score, action, model_version: version });
   });
-  S.sugg.segments.forEach((s) => {
+  const states = segmentSuggestionStates();
+  S.sugg.segments.forEach((s, i) => {
     let action = s.state === "pending" ? "ignored" : s.state;
     let final = null;
-    const answer = segmentAnswering(s);
+    const { state, answer } = states[i];
     if (answer) {
-      action = segmentSuggestionState(s);
+      action = state;
       if (action === "edited") final = { start: answer.start, end: answer.end, labels: answer.labels };
     } else if (action === "accepted") {
       const made = seg(s.segId);
@@ -620,8 +626,9 @@ function renderSuggestions() {
   if (!any) return;
   el.model.textContent = `· ${S.ws.suggestions.model_version.name}`;
   const rows = [];
+  const segmentStates = segmentSuggestionStates();
   const row = (kind, i, s, text) => {
-    const state = kind === "clip" ? clipSuggestionState(s) : segmentSuggestionState(s);
+    const state = kind === "clip" ? clipSuggestionState(s) : segmentStates[i].state;
     const li = document.createElement("li");
     li.className = `ws-sugg ${state}`;
     li.setAttribute("data-testid", "suggestion");
