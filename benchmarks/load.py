@@ -296,15 +296,15 @@ def ml_start(fx: Fixture, auto_retrain: bool = False) -> dict:
 
     project = Project.objects.get(pk=fx.project_id)
     version = ModelVersion.objects.get(pk=fx.model_version_id)
+    training = None
     if auto_retrain:
         # The submissions start the trainings, as in a project: the first after
         # max(retrain_every, retrain_growth x the seed labels) of them.
         MLConfig.objects.filter(project=project).update(enabled=True, labels_since_training=0)
-        prelabel = prelabel_request(project=project, model_version=version)
-        return {"training": None, "prelabel": prelabel.pk}
-    training = training_request(project=project, trigger="manual")
+    else:
+        training = training_request(project=project, trigger="manual").pk
     prelabel = prelabel_request(project=project, model_version=version)
-    return {"training": training.pk, "prelabel": prelabel.pk}
+    return {"training": training, "prelabel": prelabel.pk}
 
 
 def ml_state(project_id: int) -> dict:

@@ -99,10 +99,9 @@ def prelabel_execute(run_id: int) -> str:
             try:  # replaced while it waited: nothing to wait for
                 _still_active(queued.model_version)
             except Superseded as exc:
-                PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED).update(
-                    status=PrelabelRun.Status.CANCELLED, error=str(exc), finished_at=now
+                return _cancel(
+                    PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED), exc
                 )
-                return "cancelled"
         return "waiting"
     run = PrelabelRun.objects.select_related("project", "model_version").get(pk=run_id)
     try:
@@ -134,10 +133,7 @@ def _execute_claimed(run: PrelabelRun, run_id: int) -> str:
         with recomputable_writes():  # a rerun writes every prediction and priority again
             _prelabel(run, run_id)
     except Superseded as exc:
-        PrelabelRun.objects.filter(pk=run_id).update(
-            status=PrelabelRun.Status.CANCELLED, error=str(exc), finished_at=timezone.now()
-        )
-        return "cancelled"
+        return _cancel(PrelabelRun.objects.filter(pk=run_id), exc)
     except Exception as exc:
         logger.exception("pre-labeling %s failed", run_id)
         PrelabelRun.objects.filter(pk=run_id).update(
@@ -151,6 +147,11 @@ def _execute_claimed(run: PrelabelRun, run_id: int) -> str:
         status=PrelabelRun.Status.SUCCEEDED, finished_at=timezone.now()
     )
     return "succeeded"
+
+
+def _cancel(runs, exc: Exception) -> str:
+    runs.update(status=PrelabelRun.Status.CANCELLED, error=str(exc), finished_at=timezone.now())
+    return "cancelled"
 
 
 class Superseded(Exception):  # noqa: N818 - a state, not an error
