@@ -10,13 +10,15 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.conftest import wait_for
+from tests.faults._procs import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -33,12 +35,6 @@ NOT_INHERITED = {
     "AWS_STORAGE_BUCKET_NAME",
     "SQLITE_TEST_NAME",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(var_dir: Path, port: int) -> subprocess.Popen:
@@ -67,18 +63,22 @@ def _start(var_dir: Path, port: int) -> subprocess.Popen:
 def _wait_up(proc: subprocess.Popen, var_dir: Path, port: int, timeout: float = 240) -> None:
     """Until the login page answers and the worker's log says it is ready."""
     log = var_dir / "log" / "worker.log"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
         assert proc.poll() is None, f"run.sh exited early:\n{proc.stdout.read()}"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as r:
                 served = r.status == 200
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             served = False
-        if served and log.exists() and " ready." in log.read_text(errors="replace"):
-            return
-        time.sleep(1)
-    pytest.fail(f"the app or its worker did not come up within {timeout:.0f} s")
+        return served and log.exists() and " ready." in log.read_text(errors="replace")
+
+    wait_for(
+        up,
+        timeout=timeout,
+        interval=1.0,
+        message=f"the app or its worker did not come up within {timeout:.0f} s",
+    )
 
 
 def _children(proc: subprocess.Popen) -> dict[str, psutil.Process]:
@@ -123,7 +123,7 @@ def run_script(tmp_path):
 
 
 def test_run_serves_app_and_worker_and_stops_both(run_script, tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = run_script(port)
     _wait_up(proc, tmp_path / "var", port)
     assert set(_children(proc)) == {"worker", "beat", "server"}
@@ -138,7 +138,7 @@ def test_run_serves_app_and_worker_and_stops_both(run_script, tmp_path):
 
 
 def test_a_worker_that_dies_is_reported_and_stops_the_server(run_script, tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = run_script(port)
     _wait_up(proc, tmp_path / "var", port)
     children = _children(proc)
