@@ -79,9 +79,42 @@ def exception_handler(exc, context):
         return Response({"detail": detail, "code": "invalid"}, status=400)
     # Imported here: services import this module, and DRF's settings import the
     # authentication classes that use those services while rest_framework.views loads.
+    from rest_framework.exceptions import ValidationError
     from rest_framework.views import exception_handler as drf_exception_handler
 
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, ValidationError):
+        response.data = _with_detail(response.data)
+    return response
+
+
+def _with_detail(data):
+    """A serializer's field errors ({"segments": {"0": {"start": [...]}}}) with the one shape
+    every other 4xx has: `detail`, one readable line naming each field's path, and `code`.
+    The field keys stay, so a client reading them still can."""
+    lines = [f"{path}: {message}" if path else message for path, message in _flatten(data, "")]
+    detail = "; ".join(lines) or "invalid input"
+    if isinstance(data, dict):
+        if "detail" in data:
+            return data
+        return {**data, "detail": detail, "code": data.get("code", "invalid")}
+    return {"detail": detail, "code": "invalid", "errors": data}
+
+
+def _flatten(data, path: str):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = "" if key == "non_field_errors" else str(key)
+            yield from _flatten(value, f"{path}.{name}" if path and name else path or name)
+    elif isinstance(data, list):
+        if all(not isinstance(v, dict | list) for v in data):
+            yield path, " ".join(str(v) for v in data)
+        else:
+            for i, value in enumerate(data):
+                if value:  # a list serializer reports {} for the items that were fine
+                    yield from _flatten(value, f"{path}.{i}" if path else str(i))
+    else:
+        yield path, str(data)
 
 
 def _view_name(context) -> str:

@@ -292,3 +292,15 @@ def test_members_api_adds_by_username_for_leads_only(
         f"/api/projects/{project.pk}/members/", {"username": "ghost", "role": "annotator"}
     )
     assert res.status_code == 400 and "ghost" in res.json()["detail"]
+
+
+def test_serializer_errors_get_the_detail_every_other_4xx_has():
+    from labelapp.errors import _with_detail
+
+    assert _with_detail(["x y"]) == {"detail": "x y", "code": "invalid", "errors": ["x y"]}
+    both = _with_detail({"non_field_errors": ["bad pair"], "name": ["This field is required."]})
+    assert both["detail"] == "bad pair; name: This field is required."
+    assert both["name"] == ["This field is required."]
+    # A list serializer reports {} for the items that were fine: only the bad one is named.
+    assert _with_detail({"items": [{}, {"a": ["no"]}]})["detail"] == "items.1.a: no"
+    assert _with_detail({"detail": "kept as is"}) == {"detail": "kept as is"}

@@ -354,6 +354,8 @@ def test_the_page_draws_every_panel_with_real_figures(
     assert 'role="img"' in html and "<title" in html and "<desc" in html
     assert "Confusion matrix of v2" in html
     assert ">robin<" in html and ">sparrow<" in html
+    # The stored n counts windows (a long clip is scored once per window), not clips.
+    assert ">10 windows</span>" in html and "10 clips" not in html
 
 
 @pytest.fixture
@@ -444,6 +446,19 @@ def test_only_leads_and_reviewers_see_the_dashboard(
     api = client_for(user)
     assert api.get(f"/api/projects/{project.pk}/dashboard/").status_code == api_status
     assert api.get(f"/api/projects/{project.pk}/dashboard/jobs/").status_code == api_status
+
+
+def test_a_refused_page_says_why_and_links_back(client, settings, project, annotator, outsider):
+    settings.DEBUG = False  # the error pages a deployment shows, not Django's debug pages
+    client.force_login(annotator)
+    refused = client.get(f"/projects/{project.pk}/dashboard/")
+    html = refused.content.decode()
+    assert refused.status_code == 403 and 'data-testid="error-403"' in html
+    assert "Your role in this project (annotator) does not allow this." in html
+    assert 'href="/"' in html and "Log out ann-annotator" in html  # the site's own frame
+    client.force_login(outsider)
+    hidden = client.get(f"/projects/{project.pk}/dashboard/")
+    assert hidden.status_code == 404 and 'data-testid="error-404"' in hidden.content.decode()
 
 
 @pytest.mark.parametrize(

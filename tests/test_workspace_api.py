@@ -174,6 +174,12 @@ def test_submit_checks_the_project_rules(client_for, annotator, project, labels)
     bare = submit(client, clip, segments=[{"start": 1, "end": 2, "labels": []}])
     assert bare.status_code == 400 and "no label" in bare.json()["detail"]
     assert submit(client, clip, clip_labels=["nope"]).status_code == 400
+    # A field the serializer rejects answers in the same shape: one `detail` naming the field.
+    typed = submit(client, clip, segments=[{"start": "soon", "end": 2, "labels": ["noise"]}])
+    body = typed.json()
+    assert typed.status_code == 400 and body["code"] == "invalid"
+    assert body["detail"] == "segments.0.start: A valid number is required."
+    assert body["segments"] == {"0": {"start": ["A valid number is required."]}}
     assert not Annotation.objects.exists()
 
 
