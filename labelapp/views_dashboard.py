@@ -216,6 +216,25 @@ def _model_charts(data: dict) -> dict:
     return out
 
 
+def short_names(paths: list[str]) -> list[str]:
+    """Each label path's last part, or as many of its last parts as tell it apart from the
+    others' ("a/alpha" and "b/alpha", not "alpha" twice)."""
+    parts = [p.split("/") for p in paths]
+    depth = [1] * len(paths)
+    while True:
+        names = ["/".join(pp[-d:]) for pp, d in zip(parts, depth, strict=True)]
+        seen: dict[str, list[int]] = {}
+        for i, name in enumerate(names):
+            seen.setdefault(name, []).append(i)
+        grow = [
+            i for same in seen.values() if len(same) > 1 for i in same if depth[i] < len(parts[i])
+        ]
+        if not grow:
+            return names
+        for i in grow:
+            depth[i] += 1
+
+
 def _confusion(data: dict) -> dict:
     cm = data["confusion"]
     if cm is None:
@@ -231,7 +250,7 @@ def _confusion(data: dict) -> dict:
             keep.sort()
             matrix = [[matrix[i][j] for j in keep] for i in keep]
             full = [full[i] for i in keep]
-        short = [p.rsplit("/", 1)[-1] for p in full]
+        short = short_names(full)
         return {
             "confusion": plots.heatmap(
                 short, matrix, title=f"Confusion matrix of {cm['version']}", full_names=full

@@ -652,3 +652,17 @@ def test_the_page_says_plainly_when_nothing_was_imported_since_the_training(
     html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     assert "No clips imported since v1 was trained: drift compares" in html
     assert html.count("imported since v1 was trained") == 1  # not repeated as the basis
+
+
+def test_matrix_names_are_as_short_as_tells_them_apart():
+    from labelapp.views_dashboard import short_names
+
+    assert short_names(["digit/one", "digit/two"]) == ["one", "two"]
+    assert short_names(["a/x/alpha", "b/x/alpha", "c/beta", "alpha"]) == [
+        "a/x/alpha",
+        "b/x/alpha",
+        "beta",
+        "alpha",
+    ]
+    # A label path cannot repeat, but its last parts can: depth stops at the whole path.
+    assert short_names(["b/alpha", "alpha"]) == ["b/alpha", "alpha"]
