@@ -127,3 +127,66 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     page.click("[data-testid=token-revoke]")
     page.wait_for_selector("text=revoked")
     assert ApiToken.objects.get(user=lead).revoked_at is not None
+
+
+def test_the_review_page_draws_each_annotations_segments_and_plays_one(
+    live_server, page, login, reviewer, annotator, lead, project, wav_factory, screenshot
+):
+    """Two annotators' segments on lanes under the clip's waveform, placed by time; a click
+    on a segment plays that span and stops at its end."""
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.models import MLConfig
+    from tests.conftest import wait_for
+
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    label_get_or_create_path(ontology=project.ontology, path="birds/crow")
+    outcome = clip_import(
+        project=project, item=ImportItem(name="dawn.wav", path=wav_factory(seconds=4, freq=700))
+    )
+    clip_process(outcome.clip_id)
+    clip = Clip.objects.get(pk=outcome.clip_id)
+    wait_for(lambda: clip.refresh_from_db() or clip.status == "ready", message="clip not ready")
+    annotation_submit(
+        clip=clip, user=annotator, segments=[{"start": 1, "end": 2, "labels": ["birds/robin"]}]
+    )
+    annotation_submit(
+        clip=clip,
+        user=lead,
+        segments=[
+            {"start": 0.5, "end": 1.0, "labels": ["birds/crow"]},
+            {"start": 2.0, "end": 3.0, "labels": ["birds/robin"]},
+        ],
+    )
+
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
+    page.wait_for_selector("[data-testid=review-waveform][data-drawn=true]")
+    lanes = page.locator("[data-testid=review-lane]")
+    assert lanes.count() == 2
+    assert lanes.nth(0).locator("[data-testid=review-segment]").all_inner_texts() == ["robin"]
+    assert lanes.nth(1).locator("[data-testid=review-segment]").all_inner_texts() == [
+        "crow",
+        "robin",
+    ]
+    wave = page.locator("[data-testid=review-waveform]").bounding_box()
+    crow = lanes.nth(1).locator("[data-testid=review-segment]").nth(0).bounding_box()
+    # 0.5-1.0 s of a 4 s clip: an eighth of the waveform in, an eighth of it wide, so a
+    # segment sits under the part of the waveform it marks
+    assert abs((crow["x"] - wave["x"]) / wave["width"] - 0.125) < 0.01
+    assert abs(crow["width"] / wave["width"] - 0.125) < 0.01
+
+    lanes.nth(1).locator("[data-testid=review-segment]").nth(1).click()
+    page.wait_for_function(
+        "() => { const a = document.querySelector('[data-testid=review-audio]');"
+        " return !a.paused && a.currentTime >= 2.0; }"
+    )
+    screenshot(page, "review-segment-lanes")
+    # It stops at the segment's end, not the clip's.
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=review-audio]').paused", timeout=5000
+    )
+    at = page.evaluate("document.querySelector('[data-testid=review-audio]').currentTime")
+    assert 3.0 <= at < 3.5, at
+    assert page.locator("[data-testid=review-playhead]").is_visible()
