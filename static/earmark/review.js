@@ -109,6 +109,35 @@ async function mountClipReview(root) {
       decide(card, { action: "correct", comment, ...readCorrection(correct) });
     });
   });
+  mountReviewKeys(root);
+}
+
+// Keys, as in the workspace: Space plays or pauses, N opens the next clip in the queue, and A
+// accepts / R starts a rejection when the clip has one annotation to decide on (with several,
+// the buttons say which). Not while typing in a form.
+function mountReviewKeys(root) {
+  const audio = document.querySelector("[data-testid=review-audio]");
+  const next = document.querySelector("[data-testid=next-in-queue]");
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input, textarea, select")) return;
+    const open = [...root.querySelectorAll("[data-testid=annotation]")].filter((card) =>
+      card.querySelector("[data-action=accept]"),
+    );
+    const only = open.length === 1 ? open[0] : null;
+    const key = e.key.toLowerCase();
+    if (e.key === " " && audio && !e.target.closest("button, a")) {
+      e.preventDefault();
+      if (audio.paused) audio.play().catch(() => {});
+      else audio.pause();
+    } else if (key === "n" && next) {
+      window.location.href = next.href;
+    } else if (key === "a" && only) {
+      only.querySelector("[data-action=accept]").click();
+    } else if (key === "r" && only) {
+      e.preventDefault(); // the key would land in the comment box it opens
+      only.querySelector("[data-action=reject-open]").click();
+    }
+  });
 }
 
 // --- adjudication buttons (queue page and clip review page) --------------------------------

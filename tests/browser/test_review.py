@@ -190,3 +190,52 @@ def test_the_review_page_draws_each_annotations_segments_and_plays_one(
     at = page.evaluate("document.querySelector('[data-testid=review-audio]').currentTime")
     assert 3.0 <= at < 3.5, at
     assert page.locator("[data-testid=review-playhead]").is_visible()
+
+
+def test_a_reviewer_decides_from_the_keyboard(
+    live_server, page, login, reviewer, annotator, project, wav_factory
+):
+    """Space plays, A accepts the clip's one annotation, N opens the next clip in the queue;
+    typing in the comment box is typing, not keys."""
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.models import MLConfig
+    from tests.conftest import wait_for
+
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    made = []
+    for i in range(2):
+        outcome = clip_import(
+            project=project,
+            item=ImportItem(name=f"k{i}.wav", path=wav_factory(seconds=3, freq=500 + 300 * i)),
+        )
+        clip_process(outcome.clip_id)
+        clip = Clip.objects.get(pk=outcome.clip_id)
+        wait_for(lambda c=clip: c.refresh_from_db() or c.status == "ready", message="not ready")
+        made.append(annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"]))
+    first, second = made
+
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{first.clip_id}/review/")
+    page.wait_for_selector("[data-testid=review-waveform][data-drawn=true]")
+    audio = "document.querySelector('[data-testid=review-audio]')"
+    page.keyboard.press(" ")
+    page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime > 0")
+    page.keyboard.press(" ")
+    page.wait_for_function(f"() => {audio}.paused")
+
+    page.keyboard.press("r")  # opens the rejection box; what follows is its text
+    page.keyboard.type("a note")
+    assert page.input_value("[data-testid=reject-comment]") == "a note"
+    first.refresh_from_db()
+    assert first.status == Annotation.Status.SUBMITTED
+    page.click("[data-action=cancel]")
+
+    page.keyboard.press("a")
+    page.wait_for_selector("[data-testid=history-row][data-action=accept]")
+    first.refresh_from_db()
+    assert first.status == Annotation.Status.ACCEPTED and first.reviewed_by == reviewer
+
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/clips/{second.clip_id}/review/")
