@@ -129,25 +129,31 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     assert ApiToken.objects.get(user=lead).revoked_at is not None
 
 
-def test_the_review_page_draws_each_annotations_segments_and_plays_one(
-    live_server, page, login, reviewer, annotator, lead, project, wav_factory, screenshot
-):
-    """Two annotators' segments on lanes under the clip's waveform, placed by time; a click
-    on a segment plays that span and stops at its end."""
+def _audio_clip(project, path, name: str) -> Clip:
+    """A ready clip with real audio behind it (peaks, playback), processed here or by the
+    session's worker. The project's model loop is off: no cold-start ranking reorders the
+    review queue."""
     from labelapp.services.clips import clip_process
     from labelapp.services.imports import ImportItem, clip_import
     from ml_backend.models import MLConfig
     from tests.conftest import wait_for
 
     MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
-    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
-    label_get_or_create_path(ontology=project.ontology, path="birds/crow")
-    outcome = clip_import(
-        project=project, item=ImportItem(name="dawn.wav", path=wav_factory(seconds=4, freq=700))
-    )
+    outcome = clip_import(project=project, item=ImportItem(name=name, path=path))
     clip_process(outcome.clip_id)
     clip = Clip.objects.get(pk=outcome.clip_id)
-    wait_for(lambda: clip.refresh_from_db() or clip.status == "ready", message="clip not ready")
+    wait_for(lambda: clip.refresh_from_db() or clip.status == "ready", message=f"{name} not ready")
+    return clip
+
+
+def test_the_review_page_draws_each_annotations_segments_and_plays_one(
+    live_server, page, login, reviewer, annotator, lead, project, wav_factory, screenshot
+):
+    """Two annotators' segments on lanes under the clip's waveform, placed by time; a click
+    on a segment plays that span and stops at its end."""
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    label_get_or_create_path(ontology=project.ontology, path="birds/crow")
+    clip = _audio_clip(project, wav_factory(seconds=4, freq=700), "dawn.wav")
     annotation_submit(
         clip=clip, user=annotator, segments=[{"start": 1, "end": 2, "labels": ["birds/robin"]}]
     )
@@ -197,24 +203,15 @@ def test_a_reviewer_decides_from_the_keyboard(
 ):
     """Space plays, A accepts the clip's one annotation, N opens the next clip in the queue;
     typing in the comment box is typing, not keys."""
-    from labelapp.services.clips import clip_process
-    from labelapp.services.imports import ImportItem, clip_import
-    from ml_backend.models import MLConfig
-    from tests.conftest import wait_for
-
-    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
     label_get_or_create_path(ontology=project.ontology, path="birds/robin")
-    made = []
-    for i in range(2):
-        outcome = clip_import(
-            project=project,
-            item=ImportItem(name=f"k{i}.wav", path=wav_factory(seconds=3, freq=500 + 300 * i)),
+    first, second = (
+        annotation_submit(
+            clip=_audio_clip(project, wav_factory(seconds=3, freq=500 + 300 * i), f"k{i}.wav"),
+            user=annotator,
+            clip_labels=["birds/robin"],
         )
-        clip_process(outcome.clip_id)
-        clip = Clip.objects.get(pk=outcome.clip_id)
-        wait_for(lambda c=clip: c.refresh_from_db() or c.status == "ready", message="not ready")
-        made.append(annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"]))
-    first, second = made
+        for i in range(2)
+    )
 
     login(page, reviewer)
     page.goto(f"{live_server.url}/clips/{first.clip_id}/review/")
