@@ -18,7 +18,7 @@ stop() {
   local pids="$WORKER $BEAT $SERVER" waited=0 p alive
   if [ -z "${pids// /}" ]; then return; fi
   if [ -n "$WORKER" ]; then
-    echo "stopping; the worker finishes the task it runs (up to ${GRACE} s; Ctrl-C again: now)" >&2
+    echo "stopping; the worker finishes any task it is running (up to ${GRACE} s; Ctrl-C again: now)" >&2
   fi
   kill $pids 2>/dev/null || true
   # A warm shutdown can hang (the file-system broker's consumer, seen in CI): after the grace
