@@ -97,7 +97,7 @@ def _with_detail(data):
     if isinstance(data, dict):
         if "detail" in data:
             return data
-        return {**data, "detail": detail, "code": data.get("code", "invalid")}
+        return {**data, "detail": detail, "code": "invalid"}
     return {"detail": detail, "code": "invalid", "errors": data}
 
 

@@ -64,7 +64,7 @@ def drop_duplicate_routes(endpoints):
 ERROR_SCHEMA = {
     "type": "object",
     "description": "`detail` says what went wrong; `code` names it for programs. Validation "
-    "errors (400) carry a list of messages per field instead.",
+    "errors (400) also carry a list of messages per field, under the field's name.",
     "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
     "additionalProperties": True,
 }

@@ -448,14 +448,14 @@ def test_only_leads_and_reviewers_see_the_dashboard(
     assert api.get(f"/api/projects/{project.pk}/dashboard/jobs/").status_code == api_status
 
 
-def test_a_refused_page_says_why_and_links_back(client, settings, project, annotator, outsider):
-    settings.DEBUG = False  # the error pages a deployment shows, not Django's debug pages
+def test_a_refused_page_says_why_and_links_back(client, project, annotator, outsider):
     client.force_login(annotator)
     refused = client.get(f"/projects/{project.pk}/dashboard/")
     html = refused.content.decode()
     assert refused.status_code == 403 and 'data-testid="error-403"' in html
     assert "Your role in this project (annotator) does not allow this." in html
-    assert 'href="/"' in html and "Log out ann-annotator" in html  # the site's own frame
+    assert '<a href="/">Back to your projects</a>' in html
+    assert "Log out ann-annotator" in html  # in the site's own frame
     client.force_login(outsider)
     hidden = client.get(f"/projects/{project.pk}/dashboard/")
     assert hidden.status_code == 404 and 'data-testid="error-404"' in hidden.content.decode()

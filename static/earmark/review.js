@@ -113,19 +113,22 @@ async function mountClipReview(root) {
 }
 
 // Keys, as in the workspace: Space plays or pauses, N opens the next clip in the queue, and A
-// accepts / R starts a rejection when the clip has one annotation to decide on (with several,
-// the buttons say which). Not while typing in a form.
+// accepts / R starts a rejection when the clip has one submitted annotation waiting for a
+// decision (otherwise the buttons say which). Not while typing in a form, and A and N not while
+// a rejection or correction is open (its draft would be lost).
 function mountReviewKeys(root) {
   const audio = document.querySelector("[data-testid=review-audio]");
   const next = document.querySelector("[data-testid=next-in-queue]");
   document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input, textarea, select")) return;
-    const open = [...root.querySelectorAll("[data-testid=annotation]")].filter((card) =>
-      card.querySelector("[data-action=accept]"),
-    );
-    const only = open.length === 1 ? open[0] : null;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    if (e.target.closest("input, textarea, select")) return;
+    const waiting = [...root.querySelectorAll("[data-testid=annotation][data-status=submitted]")]
+      .filter((card) => card.querySelector("[data-action=accept]"));
+    const only = waiting.length === 1 ? waiting[0] : null;
+    const drafting = [...root.querySelectorAll(".rv-reject, .rv-correct")].some((f) => !f.hidden);
     const key = e.key.toLowerCase();
-    if (e.key === " " && audio && !e.target.closest("button, a")) {
+    if (drafting && (key === "a" || key === "n")) return;
+    if (e.key === " " && audio && !e.target.closest("button:not(.rv-seg), a")) {
       e.preventDefault();
       if (audio.paused) audio.play().catch(() => {});
       else audio.pause();

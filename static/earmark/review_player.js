@@ -6,16 +6,30 @@ const root = document.getElementById("rv-player");
 const canvas = root && root.querySelector("canvas");
 if (canvas) {
   const clipId = root.dataset.clip;
-  const duration = Number(root.dataset.duration) || 0;
   const audio = root.querySelector("audio");
   const playhead = root.querySelector(".rv-playhead");
-  let stopAt = null;
+  const segments = [...root.querySelectorAll(".rv-seg")];
+  let duration = Number(root.dataset.duration) || 0;
+  let stopAt = null; // the end of the segment playing, until the user seeks or pauses
+  let ownSeek = false;
+  let frame = 0;
 
-  const draw = () =>
-    fetchPeaks(clipId, { width: canvas.clientWidth }).then((peaks) => {
-      drawPeaks(canvas, peaks, { gain: savedNormalize() ? peakGain(peaks) : 1 });
-      canvas.dataset.drawn = "true";
-    });
+  let drawing = null;
+  const draw = () => {
+    drawing?.abort();
+    drawing = new AbortController();
+    fetchPeaks(clipId, { width: canvas.clientWidth, signal: drawing.signal })
+      .then((peaks) => {
+        drawPeaks(canvas, peaks, { gain: savedNormalize() ? peakGain(peaks) : 1 });
+        canvas.dataset.drawn = "true";
+        canvas.title = "";
+      })
+      .catch((err) => {
+        if (err.name === "AbortError") return;
+        canvas.dataset.error = "true";
+        canvas.title = `The waveform could not be loaded (${err.message}); the audio still plays.`;
+      });
+  };
   draw();
   let resized = null;
   window.addEventListener("resize", () => {
@@ -24,32 +38,61 @@ if (canvas) {
   });
 
   const share = (t) => (duration > 0 ? Math.min(1, Math.max(0, t / duration)) : 0);
-  for (const seg of root.querySelectorAll(".rv-seg")) {
-    const start = Number(seg.dataset.start);
-    const end = Number(seg.dataset.end);
-    seg.style.left = `${share(start) * 100}%`;
-    seg.style.width = `${(share(end) - share(start)) * 100}%`;
+  const layout = () => {
+    for (const seg of segments) {
+      const start = Number(seg.dataset.start);
+      const end = Number(seg.dataset.end);
+      seg.style.left = `${share(start) * 100}%`;
+      seg.style.width = `${(share(end) - share(start)) * 100}%`;
+    }
+  };
+  layout();
+  audio.addEventListener("loadedmetadata", () => {
+    if (!duration && Number.isFinite(audio.duration)) {
+      duration = audio.duration; // a clip whose duration the server has not stored
+      layout();
+    }
+  });
+  for (const seg of segments) {
+    seg.addEventListener("mousedown", (e) => e.preventDefault()); // keep Space for play/pause
     seg.addEventListener("click", () => {
+      const start = Number(seg.dataset.start);
+      ownSeek = Math.abs(audio.currentTime - start) > 1e-3; // no seek event when already there
       audio.currentTime = start;
-      stopAt = end;
+      stopAt = Number(seg.dataset.end);
       audio.play().catch(() => {});
     });
   }
 
-  const tick = () => {
+  const update = () => {
     if (stopAt !== null && audio.currentTime >= stopAt) {
-      audio.pause();
       stopAt = null;
+      audio.pause();
     }
     playhead.hidden = false;
     playhead.style.left = `${share(audio.currentTime) * 100}%`;
-    if (!audio.paused) requestAnimationFrame(tick);
   };
-  audio.addEventListener("play", () => requestAnimationFrame(tick));
-  audio.addEventListener("seeked", tick);
+  const loop = () => {
+    update();
+    frame = audio.paused ? 0 : requestAnimationFrame(loop);
+  };
+  const start = () => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(loop);
+  };
+  audio.addEventListener("play", start);
+  // Frames stop in a hidden tab; timeupdate still comes a few times a second.
+  audio.addEventListener("timeupdate", update);
+  audio.addEventListener("seeking", () => {
+    if (!ownSeek) stopAt = null; // the user moved on: play on from there
+  });
+  audio.addEventListener("seeked", () => {
+    ownSeek = false;
+    update();
+  });
   audio.addEventListener("pause", () => {
     stopAt = null;
-    tick();
+    update();
   });
 
   // An annotation's card and its lane light up together.

@@ -12,6 +12,7 @@ from ontology.services import label_get_or_create_path
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 COMMENT = "That is a crow: listen from 1.5 s"
+AUDIO = "document.querySelector('[data-testid=review-audio]')"
 
 
 @pytest.fixture
@@ -197,6 +198,22 @@ def test_the_review_page_draws_each_annotations_segments_and_plays_one(
     assert 3.0 <= at < 3.5, at
     assert page.locator("[data-testid=review-playhead]").is_visible()
 
+    # Space right after a click on a segment pauses it (the click leaves no focus that would
+    # take Space as another click and start the segment over).
+    crow_seg = lanes.nth(1).locator("[data-testid=review-segment]").nth(0)
+    crow_seg.click()
+    page.wait_for_function(f"() => !{AUDIO}.paused")
+    page.keyboard.press(" ")
+    page.wait_for_function(f"() => {AUDIO}.paused")
+    assert page.evaluate(f"{AUDIO}.currentTime") < 1.0
+    # A seek of the user's own while a segment plays: playback goes on past the segment's end.
+    crow_seg.click()
+    page.wait_for_function(f"() => !{AUDIO}.paused")
+    page.evaluate(f"{AUDIO}.currentTime = 2.5")
+    page.wait_for_function(f"() => {AUDIO}.currentTime > 1.3 && !{AUDIO}.paused")
+    page.wait_for_function(f"() => {AUDIO}.currentTime > 2.8")
+    assert not page.evaluate(f"{AUDIO}.paused")
+
 
 def test_a_reviewer_decides_from_the_keyboard(
     live_server, page, login, reviewer, annotator, project, wav_factory
@@ -225,8 +242,12 @@ def test_a_reviewer_decides_from_the_keyboard(
     page.keyboard.press("r")  # opens the rejection box; what follows is its text
     page.keyboard.type("a note")
     assert page.input_value("[data-testid=reject-comment]") == "a note"
+    page.click("h1")  # out of the box, the draft still open: A must not accept under it
+    page.keyboard.press("a")
+    page.wait_for_timeout(1000)  # time for an accept to land, were one sent
     first.refresh_from_db()
     assert first.status == Annotation.Status.SUBMITTED
+    assert page.input_value("[data-testid=reject-comment]") == "a note"
     page.click("[data-action=cancel]")
 
     page.keyboard.press("a")
