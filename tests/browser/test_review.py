@@ -233,11 +233,15 @@ def test_a_reviewer_decides_from_the_keyboard(
     login(page, reviewer)
     page.goto(f"{live_server.url}/clips/{first.clip_id}/review/")
     page.wait_for_selector("[data-testid=review-waveform][data-drawn=true]")
-    audio = "document.querySelector('[data-testid=review-audio]')"
+    # Clip labels only: no lanes, and the waveform takes the player's whole width.
+    assert page.locator("[data-testid=review-lane]").count() == 0
+    wave = page.locator("[data-testid=review-waveform]").bounding_box()
+    player = page.locator("[data-testid=review-audio]").bounding_box()
+    assert abs(wave["x"] - player["x"]) < 2 and abs(wave["width"] - player["width"]) < 2
     page.keyboard.press(" ")
-    page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime > 0")
+    page.wait_for_function(f"() => !{AUDIO}.paused && {AUDIO}.currentTime > 0")
     page.keyboard.press(" ")
-    page.wait_for_function(f"() => {audio}.paused")
+    page.wait_for_function(f"() => {AUDIO}.paused")
 
     page.keyboard.press("r")  # opens the rejection box; what follows is its text
     page.keyboard.type("a note")
