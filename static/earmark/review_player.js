@@ -1,6 +1,6 @@
 // The review page's player: the clip's waveform from server peaks, each annotation's segments
 // on a lane of its own under it, a playhead, and a click on a segment plays just that span.
-import { drawPeaks, fetchPeaks, peakGain, savedNormalize } from "./waveform.js";
+import { drawClipOverview } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
 const canvas = root && root.querySelector("canvas");
@@ -18,10 +18,8 @@ if (canvas) {
   const draw = () => {
     drawing?.abort();
     drawing = new AbortController();
-    fetchPeaks(clipId, { width: canvas.clientWidth, signal: drawing.signal })
-      .then((peaks) => {
-        drawPeaks(canvas, peaks, { gain: savedNormalize() ? peakGain(peaks) : 1 });
-        canvas.dataset.drawn = "true";
+    drawClipOverview(canvas, clipId, { signal: drawing.signal })
+      .then(() => {
         canvas.title = "";
       })
       .catch((err) => {

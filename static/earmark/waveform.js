@@ -50,6 +50,14 @@ export async function fetchPeaks(clipId, { start = 0, end, width, signal } = {})
   return response.json();
 }
 
+// A whole clip's waveform across a canvas (clip and review pages), scaled to its loudest point
+// unless the annotator turned that off in the workspace; marks the canvas drawn.
+export async function drawClipOverview(canvas, clipId, { signal } = {}) {
+  const peaks = await fetchPeaks(clipId, { width: canvas.clientWidth, signal });
+  drawPeaks(canvas, peaks, { gain: savedNormalize() ? peakGain(peaks) : 1 });
+  canvas.dataset.drawn = "true";
+}
+
 // Size the backing store to the element's CSS size times the device pixel ratio.
 export function fitCanvas(canvas) {
   const dpr = window.devicePixelRatio || 1;
