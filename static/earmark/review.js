@@ -112,35 +112,33 @@ async function mountClipReview(root) {
   mountReviewKeys(root);
 }
 
-// Keys, as in the workspace: Space plays or pauses, N opens the next clip in the queue, and A
+// Keys, as in the workspace (its Hotkeys: not while typing in a form, Space and Enter on a focused
+// button keep their meaning): Space plays or pauses, N opens the next clip in the queue, and A
 // accepts / R starts a rejection when the clip has one submitted annotation waiting for a
-// decision (otherwise the buttons say which). Not while typing in a form, and A and N not while
-// a rejection or correction is open (its draft would be lost).
-function mountReviewKeys(root) {
+// decision (otherwise the buttons say which). A and N wait while a rejection or correction is
+// open (its draft would be lost); a held key acts once.
+async function mountReviewKeys(root) {
+  // Loaded here, not with the module: the members and token pages need none of it, and their
+  // forms are ready sooner without it.
+  const { Hotkeys } = await import("./hotkeys.js");
   const audio = document.querySelector("[data-testid=review-audio]");
   const next = document.querySelector("[data-testid=next-in-queue]");
-  document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
-    if (e.target.closest("input, textarea, select")) return;
+  const waitingOne = () => {
     const waiting = [...root.querySelectorAll("[data-testid=annotation][data-status=submitted]")]
       .filter((card) => card.querySelector("[data-action=accept]"));
-    const only = waiting.length === 1 ? waiting[0] : null;
-    const drafting = [...root.querySelectorAll(".rv-reject, .rv-correct")].some((f) => !f.hidden);
-    const key = e.key.toLowerCase();
-    if (drafting && (key === "a" || key === "n")) return;
-    if (e.key === " " && audio && !e.target.closest("button:not(.rv-seg), a")) {
-      e.preventDefault();
-      if (audio.paused) audio.play().catch(() => {});
-      else audio.pause();
-    } else if (key === "n" && next) {
-      window.location.href = next.href;
-    } else if (key === "a" && only) {
-      only.querySelector("[data-action=accept]").click();
-    } else if (key === "r" && only) {
-      e.preventDefault(); // the key would land in the comment box it opens
-      only.querySelector("[data-action=reject-open]").click();
-    }
-  });
+    return waiting.length === 1 ? waiting[0] : null;
+  };
+  const drafting = () => [...root.querySelectorAll(".rv-reject, .rv-correct")].some((f) => !f.hidden);
+  const once = (run) => (e) => e.repeat || run();
+  const keys = new Hotkeys();
+  if (audio) {
+    keys.bind("space", "Play or pause", once(() => (audio.paused ? audio.play().catch(() => {}) : audio.pause())));
+  }
+  if (next) {
+    keys.bind("n", "Next clip in the queue", once(() => drafting() || (window.location.href = next.href)));
+  }
+  keys.bind("a", "Accept", once(() => drafting() || waitingOne()?.querySelector("[data-action=accept]").click()));
+  keys.bind("r", "Start a rejection", once(() => waitingOne()?.querySelector("[data-action=reject-open]").click()));
 }
 
 // --- adjudication buttons (queue page and clip review page) --------------------------------
