@@ -72,11 +72,8 @@ def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
-        if hasattr(exc, "message_dict"):
-            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-        else:
-            detail = " ".join(exc.messages)
-        return Response({"detail": detail, "code": "invalid"}, status=400)
+        messages = exc.message_dict if hasattr(exc, "message_dict") else exc.messages
+        return Response({"detail": _detail_line(messages), "code": "invalid"}, status=400)
     # Imported here: services import this module, and DRF's settings import the
     # authentication classes that use those services while rest_framework.views loads.
     from rest_framework.exceptions import ValidationError
@@ -92,13 +89,18 @@ def _with_detail(data):
     """A serializer's field errors ({"segments": {"0": {"start": [...]}}}) with the one shape
     every other 4xx has: `detail`, one readable line naming each field's path, and `code`.
     The field keys stay, so a client reading them still can."""
-    lines = [f"{path}: {message}" if path else message for path, message in _flatten(data, "")]
-    detail = "; ".join(lines) or "invalid input"
+    detail = _detail_line(data) or "invalid input"
     if isinstance(data, dict):
         if "detail" in data:
             return data
         return {**data, "detail": detail, "code": "invalid"}
     return {"detail": detail, "code": "invalid", "errors": data}
+
+
+def _detail_line(data) -> str:
+    """Errors by field ({"name": ["..."]}, nested or not) or a list of messages as one line:
+    "name: ...; other.0.start: ..."."""
+    return "; ".join(f"{path}: {text}" if path else text for path, text in _flatten(data, ""))
 
 
 def _flatten(data, path: str):

@@ -304,3 +304,19 @@ def test_serializer_errors_get_the_detail_every_other_4xx_has():
     # A list serializer reports {} for the items that were fine: only the bad one is named.
     assert _with_detail({"items": [{}, {"a": ["no"]}]})["detail"] == "items.1.a: no"
     assert _with_detail({"detail": "kept as is"}) == {"detail": "kept as is"}
+
+
+def test_a_model_validation_error_reads_as_one_line_naming_each_field():
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from labelapp.errors import exception_handler
+
+    by_field = DjangoValidationError({"name": ["Too long.", "Has a slash."], "parent": ["Gone."]})
+    response = exception_handler(by_field, {})
+    assert response.status_code == 400
+    assert response.data == {
+        "detail": "name: Too long. Has a slash.; parent: Gone.",
+        "code": "invalid",
+    }
+    plain = exception_handler(DjangoValidationError(["One.", "Two."]), {})
+    assert plain.data == {"detail": "One. Two.", "code": "invalid"}
