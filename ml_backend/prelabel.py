@@ -82,26 +82,19 @@ def prelabel_execute(run_id: int) -> str:
         status=PrelabelRun.Status.RUNNING,
         heartbeat_at__gte=now - STALE_AFTER,
     )
-    claimed = (
-        PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED)
-        .exclude(Exists(busy))
-        .update(status=PrelabelRun.Status.RUNNING, heartbeat_at=now)
+    still_queued = PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED)
+    claimed = still_queued.exclude(Exists(busy)).update(
+        status=PrelabelRun.Status.RUNNING, heartbeat_at=now
     )
     if not claimed:
-        queued = (
-            PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED)
-            .select_related("model_version")
-            .first()
-        )
+        queued = still_queued.select_related("model_version").first()
         if queued is None:
             return "skipped"
         if queued.model_version is not None:
             try:  # replaced while it waited: nothing to wait for
                 _still_active(queued.model_version)
             except Superseded as exc:
-                return _cancel(
-                    PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED), exc
-                )
+                return _cancel(still_queued, exc)
         return "waiting"
     run = PrelabelRun.objects.select_related("project", "model_version").get(pk=run_id)
     try:
