@@ -14,7 +14,10 @@ mkdir -p "$VAR/log"
 WORKER= BEAT= SERVER=
 GRACE="${EARMARK_STOP_GRACE_S:-30}"
 stop() {
-  trap - EXIT INT TERM
+  # A second Ctrl-C stops the script at once; a second TERM is ignored: `make run` relays the
+  # TERM it gets to this script, and dying here would leave a worker whose warm shutdown hangs.
+  trap - EXIT INT
+  trap '' TERM
   local pids="$WORKER $BEAT $SERVER" waited=0 p alive
   if [ -z "${pids// /}" ]; then return; fi
   if [ -n "$WORKER" ]; then

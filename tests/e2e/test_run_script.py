@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -132,6 +133,23 @@ def test_run_serves_app_and_worker_and_stops_both(run_script, tmp_path):
     assert (tmp_path / "var" / "earmark.sqlite3").stat().st_size > 0
 
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
+    assert proc.wait(60) == 0
+    _assert_all_gone(every)
+    assert not _port_open(port)
+
+
+def test_a_term_relayed_by_make_does_not_cut_the_stop_short(run_script, tmp_path):
+    """`make run` stopped with TERM (a process manager, `kill` of its group): make sends its
+    child the TERM once more. The script must still see its stop through (grace, cold stop,
+    kill), not die and leave the worker behind."""
+    port = free_port()
+    proc = run_script(port)
+    _wait_up(proc, tmp_path / "var", port)
+    every = psutil.Process(proc.pid).children(recursive=True)
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    time.sleep(0.5)  # the script is stopping its processes now
+    proc.send_signal(signal.SIGTERM)  # make's relay
     assert proc.wait(60) == 0
     _assert_all_gone(every)
     assert not _port_open(port)
