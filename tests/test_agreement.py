@@ -17,6 +17,7 @@ from labelapp.services.agreement import (
 )
 from labelapp.services.annotations import annotation_submit
 from labelapp.services.projects import membership_set
+from labelapp.services.review import annotation_review
 from ml_backend.models import ModelVersion, Prediction
 from ontology.services import label_get_or_create_path
 from tests.conftest import ready_clips
@@ -271,6 +272,44 @@ def test_model_vs_humans_single_label_accuracy_and_confusion_per_level(project, 
     assert level1["matrix"] == [[1, 0, 0], [1, 0, 0], [0, 1, 1]]
     assert entry["suggestions"]["n"] == 4 and entry["suggestions"]["acceptance_rate"] == 0.5
     assert model_vs_humans(project, model_version=version.pk)["versions"][0]["id"] == version.pk
+
+
+def test_a_rejected_annotations_answers_to_suggestions_are_withdrawn(project, annotator, reviewer):
+    """Two annotations took v1's suggestion unchanged; a reviewer rejects one of them (its
+    labels were wrong) and accepts the other: only the accepted one's answer counts."""
+    membership_set(project=project, user=reviewer, role=Membership.Role.REVIEWER)
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.save()
+    label = label_get_or_create_path(ontology=project.ontology, path="a/x")[0]
+    version = _version(project)
+    annotations = []
+    for clip in ready_clips(project, 2):
+        Prediction.objects.create(
+            clip=clip, model_version=version, clip_scores={str(label.pk): 0.9}
+        )
+        feedback = [{"kind": "clip", "label": "a/x", "action": "accepted", "model_version": "v1"}]
+        annotations.append(
+            annotation_submit(
+                clip=clip, user=annotator, clip_labels=["a/x"], suggestion_feedback=feedback
+            )
+        )
+    assert model_vs_humans(project)["versions"][0]["suggestions"]["n"] == 2
+
+    wrong, right = annotations
+    annotation_review(
+        annotation=wrong,
+        reviewer=reviewer,
+        action="reject",
+        comment="not a/x",
+        expected_version=wrong.version,
+    )
+    annotation_review(
+        annotation=right, reviewer=reviewer, action="accept", expected_version=right.version
+    )
+
+    suggestions = model_vs_humans(project)["versions"][0]["suggestions"]
+    assert (suggestions["n"], suggestions["accepted"]) == (1, 1)
 
 
 def test_model_vs_humans_multi_label_micro_f1(project, annotator):

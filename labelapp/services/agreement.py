@@ -412,7 +412,8 @@ def model_vs_humans(project: Project, model_version=None) -> dict:
       is `labels[i]` and predicted label is `labels[j]` (multi-label: every human × predicted
       pair of a clip; "(none)" stands for no label at that level on either side);
     - `suggestions`: the annotators' feedback on this version's suggestions
-      (`Annotation.suggestion_feedback` entries naming it): `n`, counts per action
+      (`Annotation.suggestion_feedback` entries naming it, of submitted or accepted
+      annotations: a rejected one's answers are withdrawn): `n`, counts per action
       (`accepted`, `edited`, `rejected`, `ignored`) and `acceptance_rate` = accepted
       unchanged / all entries (None without entries).
 
@@ -519,10 +520,13 @@ def _none_last(label: str) -> tuple:
 
 
 def _feedback_by_version(project: Project) -> dict[str, list[dict]]:
+    """Feedback entries per version name, from annotations that still stand (submitted or
+    accepted): a reviewer's rejection withdraws its annotator's answers to the suggestions
+    along with the labels, as it withdraws the labels from the human truth."""
     out: dict[str, list[dict]] = defaultdict(list)
-    for entries in Annotation.objects.filter(clip__project=project).values_list(
-        "suggestion_feedback", flat=True
-    ):
+    for entries in Annotation.objects.filter(
+        clip__project=project, status__in=HUMAN_STATUSES
+    ).values_list("suggestion_feedback", flat=True):
         for entry in entries or []:
             if isinstance(entry, dict) and entry.get("model_version"):
                 out[str(entry["model_version"])].append(entry)
