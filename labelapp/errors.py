@@ -71,6 +71,9 @@ def exception_handler(exc, context):
         return response
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.status)
+    refused = _refused_body(exc, context)
+    if refused is not None:
+        return refused
     if isinstance(exc, DjangoValidationError):
         messages = exc.message_dict if hasattr(exc, "message_dict") else exc.messages
         return Response({"detail": _detail_line(messages), "code": "invalid"}, status=400)
@@ -83,6 +86,51 @@ def exception_handler(exc, context):
     if response is not None and isinstance(exc, ValidationError):
         response.data = _with_detail(response.data)
     return response
+
+
+def _refused_body(exc, context) -> Response | None:
+    """Django's own limits on a request body, met while a view reads it: answered as JSON with
+    a detail (Django would answer its plain 400 page, or with DEBUG on its debug page)."""
+    from django.conf import settings
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if isinstance(exc, RequestDataTooBig):
+        request = (context or {}).get("request")
+        sent = request.META.get("CONTENT_LENGTH") if request is not None else None
+        size = f" ({_mb(int(sent))})" if sent and str(sent).isdigit() else ""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {
+                "detail": f"the request body{size} is over the {_mb(limit)} limit for data "
+                "other than files (DATA_UPLOAD_MAX_MEMORY_SIZE); send less in one request",
+                "code": "too_large",
+            },
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return Response(
+            {
+                "detail": f"more than {limit} files in one request "
+                "(DATA_UPLOAD_MAX_NUMBER_FILES); send them in batches",
+                "code": "too_many_files",
+            },
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return Response(
+            {
+                "detail": f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields in one "
+                "request (DATA_UPLOAD_MAX_NUMBER_FIELDS)",
+                "code": "too_many_fields",
+            },
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    return None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n} bytes"
 
 
 def _with_detail(data):

@@ -152,6 +152,9 @@ if AWS_STORAGE_BUCKET_NAME:
 EARMARK_MAX_UPLOAD_BYTES = env_int("EARMARK_MAX_UPLOAD_BYTES", 2 * 1024**3)
 EARMARK_MAX_DURATION_S = env_float("EARMARK_MAX_DURATION_S", 6 * 3600.0)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 1000)
+# A request's data other than files (an annotation's JSON: 2.5 MiB holds ~60,000 segments);
+# more is answered 413 with a detail (labelapp.errors).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2621440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 

@@ -58,6 +58,19 @@ def test_only_site_admins_create_projects(client_for, lead, admin_user):
     assert dup.status_code == 400 and "already exists" in dup.json()["detail"]
 
 
+def test_more_files_in_one_upload_than_allowed_is_a_400_with_a_detail(
+    client_for, lead, project, wav_factory, settings
+):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    audio = wav_factory().read_bytes()
+    files = [SimpleUploadedFile(f"c{i}.wav", audio) for i in range(3)]
+    res = _upload(client_for(lead), project.pk, *files)
+    assert res.status_code == 400 and res["Content-Type"] == "application/json"
+    assert res.json()["code"] == "too_many_files"
+    assert "more than 2 files in one request" in res.json()["detail"]
+    assert not Clip.objects.filter(project=project).exists()
+
+
 def test_upload_reports_each_file_and_goes_on_after_a_bad_one(
     client_for, lead, project, wav_factory
 ):

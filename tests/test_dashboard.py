@@ -461,6 +461,14 @@ def test_a_refused_page_says_why_and_links_back(client, project, annotator, outs
     assert hidden.status_code == 404 and 'data-testid="error-404"' in hidden.content.decode()
 
 
+def test_a_form_over_the_data_limit_gets_the_sites_400_page(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = client.post("/accounts/login/", {"username": "x" * 500, "password": "y"})
+    html = response.content.decode()
+    assert response.status_code == 400 and 'data-testid="error-400"' in html
+    assert "Nothing was saved." in html
+
+
 @pytest.mark.parametrize(
     ("who", "linked"), [("lead", True), ("reviewer", True), ("annotator", False)]
 )

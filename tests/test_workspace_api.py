@@ -358,3 +358,20 @@ def test_next_and_submit_stay_within_their_statement_budgets(
         answer = submit(client, clip, clip_labels=["noise"], expected_version=0)
     assert answer.status_code == 201
     assert answer.json()["annotation"]["clip_labels"] == ["noise"]
+
+
+def test_a_json_body_over_the_upload_limit_gets_413_with_a_detail(
+    client_for, annotator, project, labels, settings
+):
+    """Django refuses a non-file body over DATA_UPLOAD_MAX_MEMORY_SIZE while it is read; the
+    API answers that as every other error, JSON with a detail, and saves nothing."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    (clip,) = ready_clips(project, 1)
+    client = client_for(annotator)
+    response = submit(client, clip, clip_labels=["x" * 2000], expected_version=0)
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["code"] == "too_large"
+    assert "over the 1000 bytes limit" in body["detail"], body["detail"]
+    assert not Annotation.objects.filter(clip=clip).exists()
