@@ -291,22 +291,9 @@ def score_clips(
         for i, clip in enumerate(clips):
             segs = []
             if segments_wanted and out["frame_probs"] is not None:
-                for seg in extract_segments(
-                    out["frame_probs"][i],
-                    feature_config.hop_ms / 1000,
-                    threshold=SEGMENT_THRESHOLD,
-                    median_kernel=5,
-                    min_duration_s=0.1,
-                ):
-                    segs.append(
-                        {
-                            "start": round(seg["start"], 2),
-                            "end": round(seg["end"], 2),
-                            "channel": None,
-                            "label": classes[seg["class"]],
-                            "score": round(float(seg["score"]), 4),
-                        }
-                    )
+                segs = suggested_segments(
+                    out["frame_probs"][i], feature_config.hop_ms / 1000, classes, clip.duration
+                )
             rows.append(
                 Prediction(
                     clip=clip,
@@ -350,6 +337,34 @@ def score_clips(
     if before_priorities is not None:
         before_priorities()
     _write_ranking(project, all_ids, priorities)
+
+
+def suggested_segments(
+    frame_probs: np.ndarray, hop_s: float, classes: list, duration: float
+) -> list[dict]:
+    """A prediction's segments from its frame probabilities (T, C), in seconds rounded to 10 ms.
+    The last feature frame reaches up to a hop past the audio's end, so an end is cut to the
+    clip's `duration` (when known): a suggestion an annotator accepts must be a segment the
+    annotation accepts."""
+    segs = []
+    for seg in extract_segments(
+        frame_probs, hop_s, threshold=SEGMENT_THRESHOLD, median_kernel=5, min_duration_s=0.1
+    ):
+        start, end = round(seg["start"], 2), round(seg["end"], 2)
+        if duration:
+            end = min(end, round(duration, 2))  # as an annotation snaps it
+        if end <= start:
+            continue
+        segs.append(
+            {
+                "start": start,
+                "end": end,
+                "channel": None,
+                "label": classes[seg["class"]],
+                "score": round(float(seg["score"]), 4),
+            }
+        )
+    return segs
 
 
 def rank_from_predictions(

@@ -293,3 +293,40 @@ def test_a_small_pools_ranking_is_written_whole(project):
     prelabel._write_ranking(project, ids, new)
     got = dict(Clip.objects.filter(project=project).values_list("pk", "priority"))
     assert [got[i] for i in ids] == list(new)
+
+
+@pytest.mark.django_db
+def test_a_suggested_segment_ends_at_the_clip_and_can_be_accepted(project, annotator):
+    """70 frames of 10 ms, the last ones reaching past the audio, on a clip of 0.682 s: the
+    suggestion runs from 0.20 s to the clip's end, 0.68 s. Uncut it would end at 0.70 s, which
+    the annotation refuses, so accepting the suggestion would fail."""
+    from labelapp.errors import DomainError
+    from labelapp.models import Membership
+    from labelapp.services.annotations import annotation_submit
+    from labelapp.services.projects import membership_set
+    from ontology.services import label_create
+    from tests.conftest import ready_clips
+
+    membership_set(project=project, user=annotator, role=Membership.Role.ANNOTATOR)
+    label = label_create(ontology=project.ontology, name="tone")
+    (clip,) = ready_clips(project, 1)
+    Clip.objects.filter(pk=clip.pk).update(duration=0.682)
+    clip.refresh_from_db()
+    frames = np.zeros((70, 1))
+    frames[20:, 0] = 0.9
+
+    (seg,) = prelabel.suggested_segments(frames, 0.01, [label.pk], clip.duration)
+    assert (seg["start"], seg["end"], seg["label"]) == (0.2, 0.68, label.pk)
+    (uncut,) = prelabel.suggested_segments(frames, 0.01, [label.pk], 0.0)  # duration unknown
+    assert uncut["end"] == 0.7
+    with pytest.raises(DomainError, match="past the clip's end"):
+        annotation_submit(
+            clip=clip, user=annotator, segments=[{"start": 0.2, "end": 0.7, "labels": [label.pk]}]
+        )
+
+    annotation = annotation_submit(
+        clip=clip,
+        user=annotator,
+        segments=[{"start": seg["start"], "end": seg["end"], "labels": [seg["label"]]}],
+    )
+    assert annotation.segments.get().end == 0.68
