@@ -98,35 +98,27 @@ def _refused_body(exc, context) -> Response | None:
         request = (context or {}).get("request")
         sent = request.META.get("CONTENT_LENGTH") if request is not None else None
         size = f" ({_mb(int(sent))})" if sent and str(sent).isdigit() else ""
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return Response(
-            {
-                "detail": f"the request body{size} is over the {_mb(limit)} limit for data "
-                "other than files (DATA_UPLOAD_MAX_MEMORY_SIZE); send less in one request",
-                "code": "too_large",
-            },
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        limit = _mb(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        detail = (
+            f"the request body{size} is over the {limit} limit for data other than files "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE); send less in one request"
         )
-    if isinstance(exc, TooManyFilesSent):
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
-        return Response(
-            {
-                "detail": f"more than {limit} files in one request "
-                "(DATA_UPLOAD_MAX_NUMBER_FILES); send them in batches",
-                "code": "too_many_files",
-            },
-            status=status.HTTP_400_BAD_REQUEST,
+        code, answer = "too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    elif isinstance(exc, TooManyFilesSent):
+        detail = (
+            f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files in one request "
+            "(DATA_UPLOAD_MAX_NUMBER_FILES); send them in batches"
         )
-    if isinstance(exc, TooManyFieldsSent):
-        return Response(
-            {
-                "detail": f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields in one "
-                "request (DATA_UPLOAD_MAX_NUMBER_FIELDS)",
-                "code": "too_many_fields",
-            },
-            status=status.HTTP_400_BAD_REQUEST,
+        code, answer = "too_many_files", status.HTTP_400_BAD_REQUEST
+    elif isinstance(exc, TooManyFieldsSent):
+        detail = (
+            f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields in one request "
+            "(DATA_UPLOAD_MAX_NUMBER_FIELDS)"
         )
-    return None
+        code, answer = "too_many_fields", status.HTTP_400_BAD_REQUEST
+    else:
+        return None
+    return Response({"detail": detail, "code": code}, status=answer)
 
 
 def _mb(n: int) -> str:
