@@ -58,17 +58,30 @@ if (canvas) {
       ownSeek = Math.abs(audio.currentTime - start) > 1e-3; // no seek event when already there
       audio.currentTime = start;
       stopAt = Number(seg.dataset.end);
+      lastTime = start; // the jump to the segment is ours
+      lastNow = performance.now();
       audio.play().catch(() => {});
     });
   }
 
+  // Where the last update saw the audio, and when: a segment ends when playback reaches its
+  // end, not when a seek jumps past it. A user's seek drops the stop in its `seeking` event,
+  // but a screen refresh can come between the jump and that event.
+  let lastTime = 0;
+  let lastNow = performance.now();
   const update = () => {
-    if (stopAt !== null && audio.currentTime >= stopAt) {
+    const now = performance.now();
+    const t = audio.currentTime;
+    if (stopAt !== null && t >= stopAt) {
+      const playable = ((now - lastNow) / 1000) * audio.playbackRate + 0.25;
+      const jumped = t - lastTime > playable;
       stopAt = null;
-      audio.pause();
+      if (!jumped) audio.pause();
     }
+    lastTime = t;
+    lastNow = now;
     playhead.hidden = false;
-    playhead.style.left = `${share(audio.currentTime) * 100}%`;
+    playhead.style.left = `${share(t) * 100}%`;
   };
   const loop = () => {
     update();
