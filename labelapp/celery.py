@@ -1,8 +1,12 @@
 """The Celery app: `celery -A labelapp worker` reads the same settings as the web server."""
 
+import ctypes
 import os
+import signal
+import sys
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelapp.settings")
 # Torch's OpenMP threads spin-wait by default; on a busy machine (web, worker and beat on two
@@ -12,3 +16,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 app = Celery("labelapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@worker_init.connect
+def stop_with_parent(**_) -> None:
+    """With EARMARK_STOP_WITH_PARENT set (scripts/run.sh sets it), the worker gets a TERM when
+    the process that started it dies, however it dies: run.sh starts the worker in a session of
+    its own (so a TERM to run.sh's group does not reach the worker's pool processes), and this
+    keeps a worker from outliving a run.sh that was killed outright. Linux only."""
+    if not os.environ.get("EARMARK_STOP_WITH_PARENT") or not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the line above: nobody would send the TERM
+        os.kill(os.getpid(), signal.SIGTERM)

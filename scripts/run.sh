@@ -42,8 +42,15 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 0' INT TERM
-.venv/bin/celery -A labelapp worker --loglevel INFO --concurrency "${WORKER_CONCURRENCY:-2}" \
-  >"$VAR/log/worker.log" 2>&1 &
+# The worker runs in a session of its own. A TERM sent to this script's whole group (a process
+# manager, `kill -- -PGID`) would otherwise reach the worker's pool processes too, and a pool
+# whose processes die under it leaves the worker's warm shutdown hanging (until the cold stop
+# below). stop() sends the worker its TERM; EARMARK_STOP_WITH_PARENT has it stop by itself
+# should this script be killed outright (labelapp/celery.py). A terminal's Ctrl-C reaches
+# this script only, whose stop() then stops the worker as for a TERM.
+SETSID="$(command -v setsid || true)"  # util-linux; without it the worker shares the group
+EARMARK_STOP_WITH_PARENT=1 $SETSID .venv/bin/celery -A labelapp worker --loglevel INFO \
+  --concurrency "${WORKER_CONCURRENCY:-2}" >"$VAR/log/worker.log" 2>&1 &
 WORKER=$!
 # The sweeps that re-send lost work: a process of its own (not the worker's -B), so that it is
 # stopped with the rest whatever happens to the worker.

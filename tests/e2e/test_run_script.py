@@ -117,7 +117,12 @@ def run_script(tmp_path):
 
     yield start
     for proc in started:
-        # the whole session: a killed worker's pool processes outlive it for a moment
+        # the whole session, and the worker's own: a killed worker's pool processes outlive it
+        # for a moment
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -153,6 +158,47 @@ def test_a_term_relayed_by_make_does_not_cut_the_stop_short(run_script, tmp_path
     assert proc.wait(60) == 0
     _assert_all_gone(every)
     assert not _port_open(port)
+
+
+def test_a_term_to_the_whole_group_after_work_stops_the_worker_warm(run_script, tmp_path):
+    """A TERM to the script's group once the worker has run tasks (the demo's clips): the
+    worker, in a session of its own, gets its TERM from the script only, and its warm shutdown
+    ends by itself. (Sharing the group, its pool processes died of the TERM under it and the
+    warm shutdown hung until the script's cold stop.)"""
+    port = free_port()
+    proc = run_script(port)
+    var = tmp_path / "var"
+    _wait_up(proc, var, port)
+    log = var / "log" / "worker.log"
+    wait_for(
+        lambda: " succeeded in " in log.read_text(errors="replace"),
+        timeout=120,
+        message="the worker ran no task",
+    )
+    worker = _children(proc)["worker"]
+    assert os.getpgid(worker.pid) != os.getpgid(proc.pid)
+    every = psutil.Process(proc.pid).children(recursive=True) + worker.children(recursive=True)
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(60) == 0
+    out = proc.stdout.read()
+    assert "stopping cold" not in out, out
+    _assert_all_gone(every)
+    assert not _port_open(port)
+
+
+def test_a_worker_outlives_no_killed_script(run_script, tmp_path):
+    """The script killed outright (no trap runs): its worker, in a session of its own, is
+    told by the kernel that its parent died and stops."""
+    port = free_port()
+    proc = run_script(port)
+    _wait_up(proc, tmp_path / "var", port)
+    worker = _children(proc)["worker"]
+    pool = worker.children(recursive=True)
+
+    proc.kill()
+    proc.wait(10)
+    _assert_all_gone([worker, *pool])
 
 
 def test_a_worker_that_dies_is_reported_and_stops_the_server(run_script, tmp_path):
