@@ -62,20 +62,40 @@ ML_AUTH = [
 ]
 
 
-def parse_label_config(config: str) -> dict:
-    """The control tags of a labeling config: {"labels": (name, to_name), "choices": ...}."""
+def parse_label_config(config) -> dict:
+    """The control tags of a labeling config: {"labels": (name, to_name), "choices": ...}, and
+    under "values" the Label and Choice values it offers (to answer in its own words)."""
     found: dict = {}
     if not config:
         return found
+    if not isinstance(config, str):
+        raise DomainError("the labeling config must be its XML as a string")
     try:
         root = ET.fromstring(config)  # noqa: S314 - no entities are resolved by ElementTree
     except ET.ParseError as exc:
         raise DomainError(f"label_config is not valid XML: {exc}") from None
+    values: set[str] = set()
     for element in root.iter():
         tag = element.tag.lower()
         if tag in ("labels", "choices", "taxonomy") and tag not in found:
             found[tag] = (element.get("name", tag), element.get("toName", "audio"))
+        elif tag in ("label", "choice") and element.get("value") is not None:
+            values.add(element.get("value"))
+    if found:
+        found["values"] = values
     return found
+
+
+def _value(path: str, values: set[str]) -> str:
+    """A label as the labeling config names it: its full path where the config offers paths
+    (as Earmark's own Label Studio export writes), else its name."""
+    return path if path in values else path.split("/")[-1]
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise DomainError("expected a JSON object, as Label Studio sends")
+    return request.data
 
 
 class _MlView(APIView):
@@ -83,8 +103,9 @@ class _MlView(APIView):
 
     def project(self, request, project_id=None):
         ref = project_id or request.query_params.get("project")
-        if ref is None and isinstance(request.data, dict):
-            ref = (request.data.get("params") or {}).get("earmark_project")
+        params = request.data.get("params") if isinstance(request.data, dict) else None
+        if ref is None and isinstance(params, dict):
+            ref = params.get("earmark_project")
         if ref is None:
             raise DomainError("name the Earmark project: /ml/<project id>/... or ?project=<id>")
         return selectors.project_for_user(request.user, ref)
@@ -103,16 +124,22 @@ class MlSetupApi(_MlView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id=None):
         project = self.project(request, project_id)
-        parse_label_config((request.data or {}).get("schema", ""))  # reject a broken config now
+        parse_label_config(_body(request).get("schema", ""))  # reject a broken config now
         version = active_model_version(project)
         return Response({"model_version": version.name if version else "none"})
 
 
 def _task_clip(project, task: dict) -> Clip | None:
     data = task.get("data") or {}
+    if not isinstance(data, dict):
+        raise DomainError(f"task {task.get('id', '?')}: 'data' must be an object")
     clip_id = data.get("earmark_clip_id")
     if clip_id is not None:
-        return Clip.objects.filter(project=project, pk=clip_id).first()
+        if isinstance(clip_id, bool) or not str(clip_id).isdigit():
+            raise DomainError(
+                f"task {task.get('id', '?')}: earmark_clip_id must be a clip id, not {clip_id!r}"
+            )
+        return Clip.objects.filter(project=project, pk=int(clip_id)).first()
     ref = str(data.get("audio") or "")
     parsed = urlparse(ref)
     name = PurePosixPath(unquote(parse_qs(parsed.query).get("d", [parsed.path])[0])).name
@@ -138,7 +165,13 @@ def prediction_to_label_studio(
     pred: Prediction, controls: dict, paths: dict[int, str], single: bool, top_k: int = 3
 ) -> dict:
     results = []
-    scores = sorted(((float(s), int(lid)) for lid, s in pred.clip_scores.items()), reverse=True)
+    values = controls.get("values", set())
+    # A label the ontology no longer has (merged into another since this version trained) is
+    # left out: the version still scores it until the next training.
+    scores = sorted(
+        ((float(s), int(lid)) for lid, s in pred.clip_scores.items() if int(lid) in paths),
+        reverse=True,
+    )
     if "choices" in controls and scores:
         name, to_name = controls["choices"]
         chosen = scores[:1] if single else [s for s in scores[:top_k] if s[0] >= 0.5] or scores[:1]
@@ -147,7 +180,7 @@ def prediction_to_label_studio(
                 "from_name": name,
                 "to_name": to_name,
                 "type": "choices",
-                "value": {"choices": [paths[lid].split("/")[-1] for _, lid in chosen]},
+                "value": {"choices": [_value(paths[lid], values) for _, lid in chosen]},
                 "score": chosen[0][0],
             }
         )
@@ -168,7 +201,7 @@ def prediction_to_label_studio(
             label = paths.get(int(seg["label"]))
             if label is None:
                 continue
-            value = {"start": seg["start"], "end": seg["end"], "labels": [label.split("/")[-1]]}
+            value = {"start": seg["start"], "end": seg["end"], "labels": [_value(label, values)]}
             if seg.get("channel") is not None:
                 value["channel"] = seg["channel"]
             results.append(
@@ -193,7 +226,7 @@ class MlPredictApi(_MlView):
         """Label Studio's predict call: `{"tasks": [...], "label_config": "..."}` in,
         `{"results": [{"result": [...], "score", "model_version"}]}` out, one per task."""
         project = self.project(request, project_id)
-        body = request.data if isinstance(request.data, dict) else {}
+        body = _body(request)
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
             raise DomainError("expected {'tasks': [...]} as Label Studio sends")
@@ -228,7 +261,7 @@ class MlWebhookApi(_MlView):
         """Label Studio's annotation events: a new or updated annotation counts towards the
         project's retraining threshold, like one made in Earmark."""
         project = self.project(request, project_id)
-        action = (request.data or {}).get("action", "")
+        action = _body(request).get("action", "")
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"):
             from ml_backend.hooks import annotation_submitted
 

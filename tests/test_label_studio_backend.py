@@ -117,3 +117,52 @@ def test_webhook_counts_label_studio_annotations(project, annotator):
     assert MLConfig.objects.get(project=project).labels_since_training == 1
     res = client.post(f"/ml/{project.pk}/webhook", {"action": "PROJECT_UPDATED"}, format="json")
     assert res.json()["status"] == "ignored"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "words"),
+    [
+        ("predict", {"tasks": [{"data": {"earmark_clip_id": "abc"}}]}, "earmark_clip_id"),
+        ("predict", {"tasks": [{"data": {"earmark_clip_id": [1]}}]}, "earmark_clip_id"),
+        ("predict", {"tasks": [{"id": 7, "data": "x"}]}, "task 7: 'data' must be an object"),
+        ("predict", {"tasks": [], "label_config": 5}, "labeling config must be its XML"),
+        ("setup", {"schema": 5}, "labeling config must be its XML"),
+        ("setup", [1, 2], "expected a JSON object"),
+        ("webhook", [1, 2], "expected a JSON object"),
+    ],
+)
+def test_malformed_label_studio_payloads_are_400s_with_a_reason(
+    project, predicted_clip, annotator, path, body, words
+):
+    client = _basic(annotator, "correct-horse-battery-staple")
+    res = client.post(f"/ml/{project.pk}/{path}", body, format="json")
+    assert res.status_code == 400 and words in res.json()["detail"], res.content
+
+
+def test_params_that_are_not_an_object_leave_the_project_to_name(project, annotator):
+    client = _basic(annotator, "correct-horse-battery-staple")
+    res = client.post("/ml/setup", {"params": "x", "schema": CONFIG}, format="json")
+    assert res.status_code == 400 and "name the Earmark project" in res.json()["detail"]
+
+
+def test_predictions_answer_in_the_configs_words_and_skip_labels_merged_away(
+    project, predicted_clip, annotator
+):
+    """Earmark's own Label Studio export offers full paths as values: the answer uses them.
+    A label merged away since the version trained (its id still in the scores) is skipped."""
+    config = CONFIG.replace('"crow"', '"bird/crow"')
+    pred = Prediction.objects.get(clip=predicted_clip)
+    pred.clip_scores = {**pred.clip_scores, "999999": 0.95}  # a label no longer in the ontology
+    pred.save()
+    client = _basic(annotator, "correct-horse-battery-staple")
+    res = client.post(
+        f"/ml/{project.pk}/predict",
+        {"tasks": [{"data": {"earmark_clip_id": predicted_clip.pk}}], "label_config": config},
+        format="json",
+    )
+    assert res.status_code == 200, res.content
+    (first,) = res.json()["results"]
+    choices = [r for r in first["result"] if r["type"] == "choices"][0]
+    assert choices["value"]["choices"] == ["bird/crow"]
+    (segment,) = [r for r in first["result"] if r["type"] == "labels"]
+    assert segment["value"]["labels"] == ["bird/crow"]
