@@ -30,7 +30,6 @@ from labelapp.serializers import (
     ImportJobCreateSerializer,
     ImportJobSerializer,
     MembershipInputSerializer,
-    MembershipSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
     ProjectUpdateSerializer,
@@ -41,6 +40,7 @@ from labelapp.serializers import (
     WindowQuerySerializer,
     WorkspaceSerializer,
 )
+from labelapp.serializers_review import MemberSerializer
 from labelapp.services import annotations as annotation_services
 from labelapp.services import clip_removal as removal_services
 from labelapp.services import imports as import_services
@@ -120,16 +120,20 @@ class ProjectDetailApi(APIView):
 
 
 class ProjectMembersApi(APIView):
-    @extend_schema(responses=MembershipSerializer(many=True))
+    @extend_schema(responses=MemberSerializer(many=True))
     def get(self, request, project_id: int):
+        """The members; `user_id` is the id /members/<user_id>/ takes (`id` is the
+        membership's)."""
         project = selectors.project_for_user(
             request.user, project_id, (selectors.LEAD, selectors.REVIEWER)
         )
         qs = project.memberships.select_related("user").order_by("user__username")
-        return Response(MembershipSerializer(qs, many=True).data)
+        return Response(MemberSerializer(qs, many=True).data)
 
-    @extend_schema(request=MembershipInputSerializer, responses={201: MembershipSerializer})
+    @extend_schema(request=MembershipInputSerializer, responses={201: MemberSerializer})
     def post(self, request, project_id: int):
+        """Add a user by username (leads only); an existing member is a 409 (their role is
+        changed with PATCH /members/<user_id>/)."""
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -138,7 +142,7 @@ class ProjectMembersApi(APIView):
             username=data.validated_data["username"],
             role=data.validated_data["role"],
         )
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(

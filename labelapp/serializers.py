@@ -52,14 +52,6 @@ class ProjectUpdateSerializer(serializers.Serializer):
     leaves_only = serializers.BooleanField(required=False)
 
 
-class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", read_only=True)
-
-    class Meta:
-        model = Membership
-        fields = ["id", "username", "role", "created_at"]
-
-
 class MembershipInputSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(Membership.Role.choices)

@@ -33,6 +33,34 @@ def test_a_lead_invites_changes_the_role_of_and_removes_a_member(
     assert client.delete(members_url(project, newbie)).status_code == 404
 
 
+def test_the_list_gives_the_user_id_the_detail_url_takes(client_for, lead, make_user, project):
+    """`id` is the membership's; `user_id` is what /members/<user_id>/ takes. A PATCH by the
+    list's `user_id` changes that member, nobody else."""
+    newbie = make_user("newbie")
+    client = client_for(lead)
+    created = client.post(members_url(project), {"username": "newbie", "role": "annotator"})
+    assert created.json()["user_id"] == newbie.pk
+    listed = {m["username"]: m for m in client.get(members_url(project)).json()}
+    assert listed["newbie"]["user_id"] == newbie.pk
+    res = client.patch(
+        f"{members_url(project)}{listed['newbie']['user_id']}/", {"role": "reviewer"}, format="json"
+    )
+    assert res.json()["username"] == "newbie"
+    roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
+    assert roles["newbie"] == "reviewer" and roles[lead.username] == "lead"
+
+
+def test_inviting_a_member_again_is_refused_and_keeps_their_role(
+    client_for, lead, reviewer, project
+):
+    res = client_for(lead).post(
+        members_url(project), {"username": reviewer.username, "role": "annotator"}
+    )
+    assert res.status_code == 409
+    assert "already a member (reviewer)" in res.json()["detail"]
+    assert Membership.objects.get(project=project, user=reviewer).role == "reviewer"
+
+
 def test_removal_keeps_annotations_and_lets_go_of_held_clips(client_for, lead, annotator, project):
     from labelapp.services.annotations import annotation_submit
     from ontology.services import label_get_or_create_path

@@ -97,12 +97,19 @@ def _keep_a_lead(project: Project, user: AbstractBaseUser, what: str) -> None:
 @transaction.atomic
 def membership_invite(*, project: Project, username: str, role: str) -> Membership:
     """Add an existing user to the project by username (a lead invites; a site admin makes
-    accounts). An existing member gets the new role."""
+    accounts). Inviting a member is refused (409): it would change their role unasked, a
+    reviewer demoted by an invitation form that defaults to annotator."""
     user = User.objects.filter(username=(username or "").strip()).first()
     if user is None:
         raise DomainError(f"no user named {username!r}; a site admin creates accounts")
     if not user.is_active:
         raise DomainError(f"the account {username!r} is disabled")
+    current = Membership.objects.filter(project=project, user=user).first()
+    if current is not None:
+        raise Conflict(
+            f"{user.get_username()} is already a member ({current.role}); change their role "
+            "in the list instead"
+        )
     return membership_set(project=project, user=user, role=role)
 
 

@@ -163,12 +163,13 @@ function mountAdjudication() {
 function mountMembers(root) {
   const base = `/api/projects/${root.dataset.project}/members/`;
   const errorBox = root.querySelector(".rv-error");
-  const run = async (fn) => {
+  const run = async (fn, undo = () => {}) => {
     errorBox.hidden = true;
     try {
       await fn();
       window.location.reload();
     } catch (err) {
+      undo(); // a refused change leaves the page showing what is, not what was tried
       showError(errorBox, err);
     }
   };
@@ -183,9 +184,16 @@ function mountMembers(root) {
     );
   });
   root.querySelectorAll("[data-testid=member-row]").forEach((row) => {
-    row.querySelector("[data-role]").addEventListener("change", (e) =>
-      run(() => api(`${base}${row.dataset.user}/`, { method: "PATCH", body: { role: e.target.value } })),
-    );
+    row.querySelector("[data-role]").addEventListener("change", (e) => {
+      const select = e.target;
+      const saved = [...select.options].find((o) => o.defaultSelected)?.value;
+      run(
+        () => api(`${base}${row.dataset.user}/`, { method: "PATCH", body: { role: select.value } }),
+        () => {
+          if (saved !== undefined) select.value = saved;
+        },
+      );
+    });
     row.querySelector("[data-remove]").addEventListener("click", () => {
       if (!window.confirm(`Remove ${row.dataset.username}? Their annotations stay.`)) return;
       run(() => api(`${base}${row.dataset.user}/`, { method: "DELETE" }));

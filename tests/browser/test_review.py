@@ -115,6 +115,14 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     page.click("#invite button[type=submit]")
     page.wait_for_selector("[data-testid=members-error]:not([hidden])")
     assert "ghost" in page.inner_text("[data-testid=members-error]")
+    # The only lead demoting themself is refused; the row shows their role as it still is.
+    own = f"[data-testid=member-row][data-username={lead.username}] [data-testid=member-role]"
+    page.select_option(own, "annotator")
+    page.wait_for_function(
+        "() => /lead/i.test(document.querySelector('[data-testid=members-error]').innerText)"
+    )
+    assert page.eval_on_selector(own, "el => el.value") == "lead"
+    assert Membership.objects.get(project=project, user=lead).role == "lead"
 
     page.goto(f"{live_server.url}/tokens/")
     page.fill("[data-testid=token-name]", "nightly export")
