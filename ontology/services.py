@@ -393,12 +393,16 @@ def label_get_or_create_path(*, ontology: Ontology, path: str, user=None) -> tup
 
 
 def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=None) -> Label:
-    """A label named by `/`-separated path or, if unambiguous, by bare name."""
+    """A label named by `/`-separated path or, if unambiguous, by bare name. A path the label
+    had before a rename, move or merge still names it (see `label_by_former_path`): a draft, a
+    workspace opened before the change or a file written before it keeps working."""
     ref = str(ref).strip()
     if not ref:
         raise DomainError("empty label name")
     if PATH_SEPARATOR in ref:
         label = Label.objects.filter(ontology=ontology, path__iexact=ref).first()
+        if label is None:
+            label = label_by_former_path(ontology=ontology, path=ref)
         if label is None and create:
             label, _ = label_get_or_create_path(ontology=ontology, path=ref, user=user)
         if label is None:
@@ -413,7 +417,55 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
             "use its full path",
             code="ambiguous_label",
         )
+    former = label_by_former_path(ontology=ontology, path=ref)  # a root label's old name
+    if former is not None:
+        return former
     if create:
         label, _ = label_get_or_create_path(ontology=ontology, path=ref, user=user)
         return label
     raise DomainError(f"unknown label {ref!r}", code="unknown_label")
+
+
+# Change-log entries a former path is followed through, newest last; older ones are not read.
+FORMER_PATH_CHANGES = 2000
+
+
+def label_by_former_path(*, ontology: Ontology, path: str) -> Label | None:
+    """The label a path no longer in the ontology became, from the change log: from the last
+    rename, move or merge that took that path (or a path above it) away, through every such
+    change after it. None when no change took it away or it leads to no label."""
+    changes = list(
+        OntologyChange.objects.filter(ontology=ontology, action__in=("rename", "move", "merge"))
+        .order_by("-version", "-id")
+        .values_list("action", "details")[:FORMER_PATH_CHANGES]
+    )[::-1]
+    steps = []
+    for action, details in changes:
+        if not isinstance(details, dict):
+            continue
+        old, new = (
+            (details.get("source_path"), details.get("target_path"))
+            if action == "merge"
+            else (details.get("from"), details.get("to"))
+        )
+        if isinstance(old, str) and isinstance(new, str) and old:
+            steps.append((old.lower(), new))
+    current = path.strip().lower()
+
+    def moved(p: str, old: str, new: str) -> str | None:
+        if p == old:
+            return new
+        if p.startswith(old + PATH_SEPARATOR):
+            return new + p[len(old) :]
+        return None
+
+    last = max(
+        (i for i, (old, _) in enumerate(steps) if moved(current, old, "") is not None),
+        default=None,
+    )
+    if last is None:
+        return None
+    for old, new in steps[last:]:
+        step = moved(current, old, new)
+        current = current if step is None else step.lower()
+    return Label.objects.filter(ontology=ontology, path__iexact=current).first()

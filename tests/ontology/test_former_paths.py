@@ -1,0 +1,73 @@
+"""A path a label had before a rename, move or merge still names it: a draft, a workspace opened
+before the change, or a file written before it keeps working instead of failing "unknown label"."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.errors import DomainError
+from labelapp.services.annotations import annotation_submit
+from ontology.merge import label_merge
+from ontology.models import Label
+from ontology.services import label_create, label_move, label_rename, label_resolve
+from tests.conftest import ready_clips
+
+pytestmark = pytest.mark.django_db
+
+
+def resolve(project, ref):
+    return label_resolve(ontology=project.ontology, ref=ref)
+
+
+def test_a_renamed_label_is_found_by_its_old_path_and_a_submission_with_it_saves(
+    project, labels, annotator
+):
+    one = labels("digit/one")["digit/one"]
+    label_rename(label=one, name="uno")
+    assert resolve(project, "digit/one") == one
+    assert resolve(project, "DIGIT/ONE") == one  # paths match case-blind, as elsewhere
+
+    (clip,) = ready_clips(project, 1)
+    annotation = annotation_submit(clip=clip, user=annotator, clip_labels=["digit/one"])
+    assert [cl.label.path for cl in annotation.clip_labels.all()] == ["digit/uno"]
+
+
+def test_a_label_under_a_renamed_or_moved_parent_and_a_chain_of_changes(project, labels):
+    tree = labels("digit/seven", "animal/dog", "other")
+    seven, digit, other = tree["digit/seven"], tree["digit"], tree["other"]
+    label_rename(label=digit, name="digits")  # digit/seven -> digits/seven
+    assert resolve(project, "digit/seven") == seven
+    label_move(label=seven, parent=None)  # digits/seven -> seven
+    label_rename(label=seven, name="sieben")  # seven -> sieben
+    assert resolve(project, "digit/seven") == seven
+    assert resolve(project, "digits/seven") == seven
+    assert resolve(project, "seven") == seven  # a root label's old name, bare
+    label_move(label=tree["animal/dog"], parent=other)
+    assert resolve(project, "animal/dog") == tree["animal/dog"]
+
+
+def test_a_merged_label_and_its_children_are_found_under_the_target(project, labels):
+    tree = labels("noise/hum", "background")
+    label_merge(source=tree["noise"], target=tree["background"])
+    assert resolve(project, "noise") == tree["background"]
+    assert resolve(project, "noise/hum") == tree["noise/hum"]  # moved under the target
+    assert Label.objects.get(pk=tree["noise/hum"].pk).path == "background/hum"
+
+
+def test_a_path_in_use_again_is_the_new_label_and_an_unknown_one_stays_unknown(project, labels):
+    old = labels("a")["a"]
+    label_rename(label=old, name="b")
+    new = label_create(ontology=project.ontology, name="a")  # "a" names a new label now
+    assert resolve(project, "a") == new
+    assert resolve(project, "b") == old
+    with pytest.raises(DomainError, match="unknown label 'never/was'"):
+        resolve(project, "never/was")
+
+
+def test_a_later_label_with_a_former_path_is_followed_from_its_own_change(project, labels):
+    """'a' renamed to 'b'; a new 'a' renamed to 'c': the path 'a' is the newer one's, 'c'."""
+    first = labels("a")["a"]
+    label_rename(label=first, name="b")
+    second = label_create(ontology=project.ontology, name="a")
+    label_rename(label=second, name="c")
+    assert resolve(project, "a") == second
