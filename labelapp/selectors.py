@@ -179,6 +179,7 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
     """Everything the annotation workspace needs about one clip, in one answer."""
     from labelapp.models import Annotation, AnnotationDraft, ClipAssignment
     from labelapp.services.annotations import annotation_snapshot
+    from ontology.models import Ontology
 
     project = clip.project
     # A clip just claimed says whether the user has an annotation or a draft of it (read with
@@ -214,6 +215,11 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
             "annotation_mode": project.annotation_mode,
             "leaves_only": project.leaves_only,
             "annotations_per_clip": project.annotations_per_clip,
+            # The workspace reloads its label tree when this moved on (a rename, move or merge
+            # since the page opened).
+            "ontology_version": Ontology.objects.filter(pk=project.ontology_id)
+            .values_list("version", flat=True)
+            .first(),
         },
         "annotation": None
         if mine is None

@@ -290,6 +290,9 @@ class WorkspaceProjectSerializer(serializers.Serializer):
     annotation_mode = serializers.CharField()
     leaves_only = serializers.BooleanField()
     annotations_per_clip = serializers.IntegerField()
+    ontology_version = serializers.IntegerField(
+        help_text="The label tree's version: the workspace reloads the tree when it moved on."
+    )
 
 
 class WorkspaceAnnotationSerializer(serializers.Serializer):

@@ -198,9 +198,27 @@ async function loadClip(ws, { push = true } = {}) {
   S.activeSince = performance.now();
   viewChanged();
   await ontologyReady;
+  await ontologyFresh(ws.project.ontology_version);
   renderSide();
   renderRegions();
   await drawn;
+}
+
+// A lead renamed, moved or merged labels since the tree was loaded: load it again, so the
+// picker, the names and the colours are today's (a label's old path still saves: the server
+// follows the change log).
+async function ontologyFresh(version) {
+  if (!ontology || version == null || version === ontology.version) return;
+  try {
+    ontology = await Ontology.load(projectId);
+  } catch {
+    return; // the old tree still works; the next clip tries again
+  }
+  if (picker) {
+    picker.ontology = ontology;
+    picker.render();
+  }
+  if (el.banner.hidden) showBanner("The project's labels changed since this page opened; the list is up to date.", "info", 4000);
 }
 
 function restoreState(ws) {

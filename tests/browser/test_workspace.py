@@ -642,3 +642,24 @@ def test_a_resize_after_the_first_clip_redraws_the_current_clip_only(
         page.wait_for_timeout(1500)  # the resize's finer peaks come back
         assert page.evaluate(WAVE_COLUMNS_JS, [0.05, 0.45]) < 0.05  # not the first clip's tone
         assert page.evaluate(WAVE_COLUMNS_JS, [0.55, 0.95]) > 0.9
+
+
+def test_a_label_renamed_while_the_workspace_is_open_saves_and_the_list_catches_up(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The annotator labels a clip 'birds/crow'; a lead renames crow to raven before they
+    submit. The submission saves under the renamed label (the server follows the change log),
+    and the next clip's label list shows the new name."""
+    from ontology.services import label_rename
+
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("c")  # birds/crow, by its hotkey
+    label_rename(label=labels["crow"], name="raven")
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    annotation = Annotation.objects.get(clip=clips[0])
+    assert [cl.label.path for cl in annotation.clip_labels.all()] == ["birds/raven"]
+    page.wait_for_selector("[data-label-path='birds/raven']")
+    assert page.locator("[data-label-path='birds/crow']").count() == 0
