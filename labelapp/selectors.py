@@ -223,7 +223,12 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
         },
         "annotation": None
         if mine is None
-        else {"id": mine.pk, "version": mine.version, **annotation_snapshot(mine)},
+        else {
+            "id": mine.pk,
+            "version": mine.version,
+            "review_comment": mine.review_comment,
+            **annotation_snapshot(mine),
+        },
         "draft": None
         if draft is None
         else {

@@ -302,6 +302,9 @@ class WorkspaceAnnotationSerializer(serializers.Serializer):
     clip_labels = serializers.ListField(child=serializers.CharField())
     segments = SegmentOutSerializer(many=True)
     lead_time = serializers.FloatField()
+    review_comment = serializers.CharField(
+        allow_blank=True, help_text="The reviewer's comment (what to fix, when rejected)."
+    )
 
 
 class DraftSerializer(serializers.Serializer):

@@ -256,6 +256,11 @@ function restoreState(ws) {
     S.baseVersion = ws.annotation ? ws.annotation.version : 0;
     root.dataset.restored = "false";
   }
+  if (ws.annotation && ws.annotation.status === "rejected") {
+    // Sent back by a reviewer: what to fix stays in view until the next clip.
+    const said = ws.annotation.review_comment ? `: “${ws.annotation.review_comment}”` : ".";
+    showBanner(`A reviewer sent this back${said} Fix it and submit again.`, "warn");
+  }
   S.undo.push(snapshot());
 }
 

@@ -71,6 +71,9 @@ def test_a_reviewer_rejects_with_a_comment_and_the_annotator_sees_it(
         screenshot(mine, "review-annotator-sees-rejection")
         mine.click("[data-testid=fix]")
         mine.wait_for_url(f"**/clips/{submitted.clip_id}/annotate/")
+        # The workspace says what to fix while they fix it.
+        mine.wait_for_selector(f"[data-testid=banner]:has-text('{COMMENT}')")
+        assert "sent this back" in mine.inner_text("[data-testid=banner]")
     finally:
         context.close()
 
