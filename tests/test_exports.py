@@ -342,6 +342,19 @@ def test_manifest_keeps_each_speaker_in_one_split(speakers):
     assert again == rows  # a fixed seed gives the same split
 
 
+def test_a_group_field_no_clip_has_is_refused_naming_the_fields_there_are(
+    speakers, client_for, lead
+):
+    with pytest.raises(DomainError, match=r"no clip .* field 'Speaker' \(fields the clips have: "):
+        _manifest(speakers, group_by="Speaker")
+    res = client_for(lead).post(
+        f"/api/projects/{speakers.pk}/exports/",
+        {"format": "manifest", "options": {"group_by": "nope"}},
+        format="json",
+    )
+    assert res.status_code == 400 and "speaker" in res.json()["detail"]
+
+
 def test_manifest_without_a_group_field_splits_clip_by_clip_and_can_be_json_lines(speakers):
     out = io.StringIO()
     summary = export_write(

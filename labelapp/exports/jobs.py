@@ -26,7 +26,7 @@ from labelapp.exports.common import ExportContext, export_options_build
 from labelapp.exports.earmark_json import write_earmark
 from labelapp.exports.filters import export_filters_build
 from labelapp.exports.label_studio import write_label_studio
-from labelapp.exports.manifest import write_manifest
+from labelapp.exports.manifest import group_field_check, write_manifest
 from labelapp.exports.tabular import write_csv
 from labelapp.models import ExportJob, Project
 
@@ -84,7 +84,7 @@ def export_write(
     ctx = ExportContext(
         project=project,
         filters=export_filters_build(project, filters),
-        options=export_options_build(fmt.name, options),
+        options=_options(project, fmt.name, options),
     )
     total = ctx.clip_count() * fmt.passes
     if on_progress:
@@ -107,7 +107,7 @@ def export_job_create(
 
     fmt = export_format(format)
     checked = export_filters_build(project, filters)
-    opts = export_options_build(fmt.name, options)
+    opts = _options(project, fmt.name, options)
     job = ExportJob.objects.create(
         project=project,
         created_by=user,
@@ -117,6 +117,14 @@ def export_job_create(
     )
     enqueue_on_commit(export_run_task, job.pk)
     return job
+
+
+def _options(project: Project, format: str, options: dict | None) -> dict:
+    """The format's options checked, and against the project where that needs its data."""
+    opts = export_options_build(format, options)
+    if format == "manifest":
+        group_field_check(project, opts["group_by"])
+    return opts
 
 
 def export_storage_name(job: ExportJob) -> str:

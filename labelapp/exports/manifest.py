@@ -23,8 +23,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TextIO
 
+from labelapp.errors import DomainError
 from labelapp.exports.common import SPLITS, ExportContext, annotation_content, clip_batches
-from labelapp.models import Annotation, Project
+from labelapp.models import Annotation, Clip, Project
 
 COUNTED = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
 COLUMNS = ["clip_id", "audio", "original_name", "labels", "split", "group"]
@@ -48,6 +49,27 @@ def clip_consensus(clip, ctx: ExportContext) -> list[str]:
         best = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))
         return [best[0]]
     return sorted(path for path, n in votes.items() if 2 * n >= voters)
+
+
+def group_field_check(project, field: str) -> None:
+    """A `group_by` that no clip of the project has is a typo ("Speaker" for "speaker"), and
+    grouping by it would put every clip in a group of its own: the speaker leak across splits
+    the option exists to prevent. Refused, naming the fields clips do have."""
+    if not field:
+        return
+    clips = Clip.objects.filter(project=project)
+    if clips.filter(metadata__has_key=field).exists():
+        return
+    seen: set[str] = set()
+    for metadata in clips.exclude(metadata={}).values_list("metadata", flat=True)[:1000]:
+        if isinstance(metadata, dict):
+            seen.update(str(k) for k in metadata)
+    have = ", ".join(sorted(seen)[:20]) or "none: the clips have no metadata"
+    raise DomainError(
+        f"option 'group_by': no clip of this project has the metadata field {field!r} "
+        f"(fields the clips have: {have})",
+        code="invalid_option",
+    )
 
 
 def _group(clip, field: str) -> tuple[str, str]:
