@@ -74,11 +74,18 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
         child.save(update_fields=["parent", "path", "depth", "order"])
     counts["children_moved"] = len(children)
     source_path, source_pk, source_hotkey = source.path, source.pk, source.hotkey
+    source_color = source.color
     source.delete()
+    kept = []
     if source_hotkey and not target.hotkey:
         # The source's hotkey is freed by the delete: keep annotators' muscle memory working.
         target.hotkey = source_hotkey
-        target.save(update_fields=["hotkey"])
+        kept.append("hotkey")
+    if source_color and not target.color:  # and the colour they know its segments by
+        target.color = source_color
+        kept.append("color")
+    if kept:
+        target.save(update_fields=kept)
     if children:
         _siblings_renumber(target.ontology_id, target.pk)
     ontology_bump(

@@ -21,12 +21,21 @@ export class Ontology {
   name(path) { const l = this.byPath.get(path); return l ? l.name : path; }
   color(path) {
     const l = this.byPath.get(path);
-    if (l && l.color) return l.color;
-    let h = 0;
-    for (const ch of path || "") h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    return PALETTE[h % PALETTE.length];
+    return l ? labelColor(l) : autoColor(path || "");
   }
   selectable(label) { return !(this.rules.leaves_only && !label.leaf); }
+}
+
+// A label's colour: its own, or one from the palette picked by its id, so that a rename or a
+// move keeps it (the ontology editor shows the same one).
+export function labelColor(label) {
+  return label.color || autoColor(String(label.id));
+}
+
+function autoColor(key) {
+  let h = 0;
+  for (const ch of key) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return PALETTE[h % PALETTE.length];
 }
 
 // "shift+B", "Ctrl+Enter", "s" -> a canonical string comparable with eventCombo().

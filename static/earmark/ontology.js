@@ -4,6 +4,7 @@
 
 import { api, ApiError, csrfToken } from "./api.js";
 import { el } from "./dom.js";
+import { labelColor } from "./labels.js";
 
 const root = document.getElementById("ontology-editor");
 const projectId = root.dataset.project;
@@ -99,7 +100,11 @@ function renderTree() {
         "data-testid": "toggle", text: open ? "▾" : "▸",
         onclick: (e) => { e.stopPropagation(); toggle(label.id); } })
       : el("span", { class: "onto-twisty" }),
-    el("span", { class: "onto-swatch", style: label.color ? `background:${label.color}` : null }),
+    el("span", {
+      class: "onto-swatch",
+      style: `background:${labelColor(label)}`,
+      title: label.color ? label.color : `${labelColor(label)} (automatic: set a colour to choose another)`,
+    }),
     el("span", { class: "onto-name", "data-testid": "label-name", text: label.name }),
     label.hotkey ? el("kbd", { "data-testid": "label-hotkey", text: label.hotkey }) : null,
     label.deprecated ? el("span", { class: "badge", text: "deprecated" }) : null,
@@ -236,7 +241,7 @@ function renderPanel() {
       el("label", {}, "Hotkey ", el("input", { type: "text", name: "hotkey", value: label.hotkey, maxlength: "16", "data-testid": "edit-hotkey" })),
       el("label", {}, "Color ", el("span", { class: "onto-color" },
         el("input", { type: "text", name: "color", value: label.color, placeholder: "#rrggbb", maxlength: "7", "data-testid": "edit-color" }),
-        el("input", { type: "color", value: label.color || "#4f7cff", "aria-label": "pick a color",
+        el("input", { type: "color", value: labelColor(label), "aria-label": "pick a color",
           oninput: (e) => { form.elements.color.value = e.target.value; } })))),
     el("label", {}, "External id ", el("input", { type: "text", name: "external_id", value: label.external_id, maxlength: "200", "data-testid": "edit-external-id" })),
     el("label", {}, "Description ", el("textarea", { name: "description", rows: "2", "data-testid": "edit-description" }, label.description)),

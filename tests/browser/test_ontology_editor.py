@@ -38,17 +38,27 @@ def editor(live_server, page, login, project):
     return open_as
 
 
+def _swatch(page, path: str) -> str:
+    return page.eval_on_selector(f"{row(path)} .onto-swatch", "el => el.style.background")
+
+
 def test_a_lead_renames_and_moves_labels(editor, lead, tree, screenshot):
     page = editor(lead)
+    # A label without a colour of its own shows the one annotators see, and keeps it when it
+    # is renamed or moved (it comes from the label's id, not its path).
+    crow, dog = _swatch(page, "animal/bird/crow"), _swatch(page, "animal/dog")
+    assert crow.startswith("rgb(") and dog.startswith("rgb(")
     page.click(row("animal/bird"))
     page.fill("[data-testid=edit-name]", "Aves")
     page.click("[data-testid=save-label]")
     page.wait_for_selector(node("animal/Aves/crow"))
+    assert _swatch(page, "animal/Aves/crow") == crow
 
     page.click(row("animal/dog"))
     page.select_option("[data-testid=parent-picker]", str(tree["noise"].pk))
     page.click("[data-testid=save-label]")
     page.wait_for_selector(node("noise/dog"))
+    assert _swatch(page, "noise/dog") == dog
 
     page.locator(row("noise/hum")).drag_to(page.locator(row("animal")))
     page.wait_for_selector(node("animal/hum"))

@@ -127,11 +127,17 @@ def test_merge_into_the_parent(project, labels, annotate, annotator):
     assert uses(tree["bird"]) == (1, 0)
 
 
-def test_merge_passes_the_source_hotkey_to_a_target_without_one(project, labels):
-    tree = labels("a", "b")
-    label_attributes_set(label=tree["a"], hotkey="a")
+def test_merge_passes_the_source_hotkey_and_colour_to_a_target_without_them(project, labels):
+    tree = labels("a", "b", "c", "d")
+    label_attributes_set(label=tree["a"], hotkey="a", color="#ff0000")
     label_merge(source=tree["a"], target=tree["b"])
-    assert Label.objects.get(pk=tree["b"].pk).hotkey == "a"
+    b = Label.objects.get(pk=tree["b"].pk)
+    assert (b.hotkey, b.color) == ("a", "#ff0000")
+    # a target's own colour stays
+    label_attributes_set(label=tree["c"], color="#00ff00")
+    label_attributes_set(label=tree["d"], color="#0000ff")
+    label_merge(source=tree["c"], target=tree["d"])
+    assert Label.objects.get(pk=tree["d"].pk).color == "#0000ff"
 
 
 def test_merge_refuses_a_child_name_collision(project, labels):
