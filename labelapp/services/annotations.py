@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -74,8 +74,11 @@ def annotation_input_build(
     segments: Iterable[dict] = (),
     create_labels: bool = False,
     user=None,
+    kept_labels: Callable[[], set[int]] | None = None,
 ) -> AnnotationInput:
-    """Validate raw input (label refs, segment dicts) against the clip and the project's rules."""
+    """Validate raw input (label refs, segment dicts) against the clip and the project's rules.
+    `kept_labels()`, asked only when a deprecated label is given, names the labels the edited
+    annotation already has: those may stay (deprecated means not chosen anew)."""
     data = AnnotationInput(
         clip_labels=labels_resolve(project, clip_labels, create=create_labels, user=user)
     )
@@ -113,12 +116,15 @@ def annotation_input_build(
     data.clip_labels = labels_collapse(data.clip_labels)
     for seg in data.segments:
         seg.labels = labels_collapse(seg.labels)
-    rules_check(project, data)
+    rules_check(project, data, kept_labels)
     return data
 
 
-def rules_check(project: Project, data: AnnotationInput) -> None:
-    """The project's rules, enforced on every annotation and every import."""
+def rules_check(
+    project: Project, data: AnnotationInput, kept_labels: Callable[[], set[int]] | None = None
+) -> None:
+    """The project's rules, enforced on every annotation and every import. A deprecated label
+    is refused unless `kept_labels()` has it (the annotation had it before this edit)."""
     mode = project.annotation_mode
     if mode == Project.AnnotationMode.CLIP and data.segments:
         raise DomainError("this project takes clip labels only, not segments")
@@ -136,9 +142,12 @@ def rules_check(project: Project, data: AnnotationInput) -> None:
                 f"this project is single-label: segment {seg.start}-{seg.end} s has several labels"
             )
     every = list(data.clip_labels) + [lb for seg in data.segments for lb in seg.labels]
-    for label in every:
-        if label.deprecated:
-            raise DomainError(f"label {label.path!r} is deprecated and cannot be chosen")
+    deprecated = [label for label in every if label.deprecated]
+    if deprecated:
+        kept = kept_labels() if kept_labels is not None else set()
+        for label in deprecated:
+            if label.pk not in kept:
+                raise DomainError(f"label {label.path!r} is deprecated and cannot be chosen")
     if project.leaves_only and every:
         with_children = set(
             Label.objects.filter(parent__in=every).values_list("parent_id", flat=True)
@@ -146,6 +155,19 @@ def rules_check(project: Project, data: AnnotationInput) -> None:
         for label in every:
             if label.pk in with_children:
                 raise DomainError(f"label {label.path!r} is not a leaf; this project takes leaves")
+
+
+def annotation_label_ids(annotation: Annotation | None) -> set[int]:
+    """Every label an annotation uses, on the clip or on a segment (none for no annotation)."""
+    if annotation is None:
+        return set()
+    return set(
+        ClipLabel.objects.filter(annotation=annotation).values_list("label_id", flat=True)
+    ) | set(
+        SegmentLabel.objects.filter(segment__annotation=annotation).values_list(
+            "label_id", flat=True
+        )
+    )
 
 
 def annotation_snapshot(annotation: Annotation) -> dict:
@@ -398,7 +420,15 @@ def annotation_submit(
     if saved is not None:
         saved.replayed = True
         return saved
-    data = annotation_input_build(clip.project, clip, clip_labels=clip_labels, segments=segments)
+    data = annotation_input_build(
+        clip.project,
+        clip,
+        clip_labels=clip_labels,
+        segments=segments,
+        kept_labels=lambda: annotation_label_ids(
+            Annotation.objects.filter(clip=clip, annotator=user).first()
+        ),
+    )
     save = functools.partial(
         annotation_save,
         clip=clip,

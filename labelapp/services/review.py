@@ -16,6 +16,7 @@ from labelapp.models import Annotation, AnnotationRevision, Clip, Project
 from labelapp.services.annotations import (
     _write_content,  # the one place that rewrites an annotation's labels and segments
     annotation_input_build,
+    annotation_label_ids,
     annotation_snapshot,
     annotations_visible_to,
     clip_annotation_count_refresh,
@@ -118,6 +119,7 @@ def annotation_review(
             locked.clip,
             clip_labels=current["clip_labels"] if clip_labels is None else clip_labels,
             segments=current["segments"] if segments is None else segments,
+            kept_labels=lambda: annotation_label_ids(locked),
         )
         _write_content(locked, data)
     locked.status = _STATUS_AFTER[action]

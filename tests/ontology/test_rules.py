@@ -61,6 +61,35 @@ def test_deprecated_labels_cannot_be_chosen(project, tree, make_clip):
         build(project, make_clip(project), clip_labels=["animal/dog"])
 
 
+def test_a_deprecated_label_an_annotation_has_may_stay_when_it_is_edited(
+    project, tree, make_clip, annotator, reviewer
+):
+    """Deprecated means not chosen anew: an annotator fixing their annotation, or a reviewer
+    correcting it, keeps the deprecated label it had; adding it elsewhere is refused."""
+    from labelapp.models import Membership
+    from labelapp.services.annotations import annotation_submit
+    from labelapp.services.projects import membership_set
+    from labelapp.services.review import annotation_review
+
+    membership_set(project=project, user=reviewer, role=Membership.Role.REVIEWER)
+    clip, other = make_clip(project), make_clip(project)
+    annotation = annotation_submit(clip=clip, user=annotator, clip_labels=["animal/dog"])
+    label_deprecate(label=tree["animal/dog"])
+
+    corrected = annotation_review(
+        annotation=annotation,
+        reviewer=reviewer,
+        action="correct",
+        expected_version=annotation.version,
+        segments=[{"start": 0, "end": 1, "labels": ["noise"]}],
+    )
+    assert [cl.label.path for cl in corrected.clip_labels.all()] == ["animal/dog"]
+    again = annotation_submit(clip=clip, user=annotator, clip_labels=["animal/dog"], segments=[])
+    assert [cl.label.path for cl in again.clip_labels.all()] == ["animal/dog"]
+    with pytest.raises(DomainError, match="'animal/dog' is deprecated"):
+        annotation_submit(clip=other, user=annotator, clip_labels=["animal/dog"])
+
+
 def test_an_ontology_shared_by_two_projects_applies_each_projects_rules(project, tree, make_clip):
     strict = project_create(
         name="Strict", ontology=project.ontology, label_mode="single", leaves_only=True
