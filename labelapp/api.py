@@ -89,10 +89,7 @@ class ProjectDetailApi(APIView):
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         data = ProjectUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        for key, value in data.validated_data.items():
-            setattr(project, key, value)
-        project.full_clean()
-        project.save()
+        project_services.project_update(project=project, **data.validated_data)
         project = _with_roles(Project.objects.filter(pk=project.pk), request.user).get()
         return Response(ProjectSerializer(project).data)
 

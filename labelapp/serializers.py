@@ -44,12 +44,24 @@ class ProjectCreateSerializer(serializers.Serializer):
 
 
 class ProjectUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     label_mode = serializers.ChoiceField(Project.LabelMode.choices, required=False)
     annotation_mode = serializers.ChoiceField(Project.AnnotationMode.choices, required=False)
     annotations_per_clip = serializers.IntegerField(min_value=1, max_value=20, required=False)
     target_sample_rate = serializers.IntegerField(min_value=1000, max_value=384000, required=False)
     leaves_only = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        # A field this endpoint does not change is an error, not a silent 200 that changed
+        # nothing (a typo, or a field that is set elsewhere).
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown field(s) {', '.join(unknown)}; a project's editable fields are "
+                + ", ".join(self.fields)
+            )
+        return attrs
 
 
 class MembershipInputSerializer(serializers.Serializer):

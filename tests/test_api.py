@@ -287,6 +287,24 @@ def test_openapi_schema_and_docs_are_served(client_for, annotator):
     assert client.get("/api/docs/").status_code == 200
 
 
+def test_a_lead_renames_a_project_and_an_unknown_field_is_a_400(
+    client_for, lead, admin_user, project
+):
+    client = client_for(lead)
+    url = f"/api/projects/{project.pk}/"
+    res = client.patch(url, {"name": "  Dawn chorus  ", "leaves_only": True}, format="json")
+    assert res.status_code == 200 and res.json()["name"] == "Dawn chorus"
+    project.refresh_from_db()
+    assert (project.name, project.leaves_only) == ("Dawn chorus", True)
+    client_for(admin_user).post("/api/projects/", {"name": "Other"})
+    taken = client.patch(url, {"name": "OTHER"}, format="json")
+    assert taken.status_code == 400 and "already exists" in taken.json()["detail"]
+    unknown = client.patch(url, {"nmae": "x"}, format="json")
+    assert unknown.status_code == 400 and "unknown field(s) nmae" in unknown.json()["detail"]
+    project.refresh_from_db()
+    assert project.name == "Dawn chorus"
+
+
 def test_members_api_adds_by_username_for_leads_only(
     client_for, lead, annotator, make_user, project
 ):

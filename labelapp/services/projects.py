@@ -95,6 +95,23 @@ def _keep_a_lead(project: Project, user: AbstractBaseUser, what: str) -> None:
 
 
 @transaction.atomic
+def project_update(*, project: Project, **fields) -> Project:
+    """Change a project's settings (those ProjectUpdateSerializer lists); a new name must be
+    free, whatever its case, as when a project is created."""
+    if "name" in fields:
+        name = (fields["name"] or "").strip()
+        if not name:
+            raise DomainError("a project needs a name")
+        if Project.objects.filter(name__iexact=name).exclude(pk=project.pk).exists():
+            raise DomainError(f"a project named {name!r} already exists", code="duplicate")
+        fields["name"] = name
+    for key, value in fields.items():
+        setattr(project, key, value)
+    project.full_clean()
+    project.save()
+    return project
+
+
 def membership_invite(*, project: Project, username: str, role: str) -> Membership:
     """Add an existing user to the project by username (a lead invites; a site admin makes
     accounts). Inviting a member is refused (409): it would change their role unasked, a
