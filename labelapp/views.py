@@ -12,7 +12,7 @@ from django.templatetags.static import static
 
 from labelapp import selectors
 from labelapp.errors import DomainError, PermissionDenied
-from labelapp.models import Clip
+from labelapp.models import Clip, Project
 
 
 def or_404(fn, *args, **kwargs):
@@ -54,6 +54,8 @@ def project_detail(request, project_id: int):
             "project": project,
             "role": role,
             "is_lead": role == selectors.LEAD,
+            "label_modes": Project.LabelMode.choices,
+            "annotation_modes": Project.AnnotationMode.choices,
             "status_counts": {s: status_counts.get(s, 0) for s in Clip.Status.values},
             "clip_total": sum(status_counts.values()),
             "clips": clips,

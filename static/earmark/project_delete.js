@@ -3,11 +3,11 @@
 import { api } from "./api.js";
 
 function setup(root) {
-  const name = root.dataset.name;
   const input = root.querySelector("[data-testid=delete-project-name]");
   const button = root.querySelector("[data-testid=delete-project]");
   const status = root.querySelector("[data-testid=delete-project-status]");
-  input.addEventListener("input", () => { button.disabled = input.value.trim() !== name; });
+  // Read at each keystroke: the settings form may have renamed the project meanwhile.
+  input.addEventListener("input", () => { button.disabled = input.value.trim() !== root.dataset.name; });
   button.addEventListener("click", async () => {
     button.disabled = true;
     status.className = "";

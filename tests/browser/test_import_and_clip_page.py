@@ -100,3 +100,45 @@ def test_a_processed_clip_shows_waveform_spectrogram_and_plays(
     })""")
     assert duration == pytest.approx(5.0, abs=0.05)
     screenshot(page, "clip-page")
+
+
+def test_a_lead_changes_the_projects_settings_on_its_page(
+    live_server, page, login, client, lead, annotator, project, screenshot
+):
+    from labelapp.models import Project
+    from labelapp.services.projects import project_create
+
+    project_create(name="Taken")
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    settings = page.locator("[data-testid=project-settings]")
+    settings.locator("[data-testid=setting-name]").fill("Dawn chorus 2026")
+    settings.locator("[data-testid=setting-label-mode]").select_option("multi")
+    settings.locator("[data-testid=setting-annotations-per-clip]").fill("3")
+    settings.locator("[data-testid=setting-leaves-only]").check()
+    settings.locator("[data-testid=settings-save]").click()
+    page.wait_for_selector("[data-testid=settings-status]:has-text('Saved.')")
+    assert page.inner_text("[data-testid=project-name]") == "Dawn chorus 2026"
+    saved = Project.objects.get(pk=project.pk)
+    assert (saved.name, saved.label_mode, saved.annotations_per_clip, saved.leaves_only) == (
+        "Dawn chorus 2026",
+        "multi",
+        3,
+        True,
+    )
+    screenshot(page, "project-settings")
+    # The delete confirmation takes the new name.
+    page.fill("[data-testid=delete-project-name]", "Dawn chorus 2026")
+    assert page.is_enabled("[data-testid=delete-project]")
+    page.fill("[data-testid=delete-project-name]", "")
+    # A name another project has is refused with the server's reason; nothing changes.
+    settings.locator("[data-testid=setting-name]").fill("taken")
+    settings.locator("[data-testid=settings-save]").click()
+    page.wait_for_selector("[data-testid=settings-status]:has-text('already exists')")
+    assert Project.objects.get(pk=project.pk).name == "Dawn chorus 2026"
+    # Annotators do not get the form.
+    client.force_login(annotator)
+    assert (
+        'data-testid="project-settings"'
+        not in client.get(f"/projects/{project.pk}/").content.decode()
+    )
