@@ -35,7 +35,13 @@ function renderJobs(data) {
     if (live && isLead && job.kind === "training") {
       row.querySelector(".job-head").append(" ", el("button", {
         dataset: { testid: "cancel" },
-        onclick: async () => { await api(`/api/training-runs/${job.id}/cancel/`, { method: "POST" }); refresh(); },
+        onclick: async (e) => {
+          if (!window.confirm(`Cancel training #${job.id}? The active version stays as it is.`)) return;
+          e.target.disabled = true;
+          e.target.textContent = "Cancelling…";
+          try { await api(`/api/training-runs/${job.id}/cancel/`, { method: "POST" }); } catch (err) { note(err.message); }
+          refresh();
+        },
       }, "Cancel"));
     }
     box.append(row);
@@ -167,9 +173,19 @@ async function refresh() {
   timer = setTimeout(refresh, busy ? 1000 : 5000);
 }
 
+// What a refused action says (a training already running: 409), beside the buttons, not in an
+// alert that blocks the page.
+function note(text) {
+  const box = document.querySelector("[data-testid=action-note]");
+  if (!box) return;
+  box.textContent = text;
+  box.hidden = !text;
+}
+
 async function post(path, button) {
   button.disabled = true;
-  try { await api(path, { method: "POST" }); } catch (err) { alert(err.message); }
+  note("");
+  try { await api(path, { method: "POST" }); } catch (err) { note(err.message); }
   button.disabled = false;
   refresh();
 }

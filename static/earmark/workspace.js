@@ -335,14 +335,17 @@ async function saveDraft(clipId, body, { keepalive = false } = {}) {
       // A lead deleted the clip (or took this project from you): saving again cannot help.
       // The browser's copy stays, should the clip come back.
       if (!S.ws || S.ws.clip.id !== clipId) return;
-      setSave("gone", "Not saved: the clip is gone");
+      setSave("gone", "Not saved: the clip is gone, or you are no longer a member of its project");
       const next = button("Next clip", "next", "Go on to the next clip in your queue", "next-after-gone");
       next.classList.add("ws-banner-btn");
       next.addEventListener("click", () => {
         hideBanner();
         claimNext().catch((e) => showBanner(`Could not load the next clip: ${e.message}`, "error"));
       });
-      showBanner(`Not saved: ${err.message}.`, "error", 0, [next]);
+      showBanner(
+        `Not saved: ${err.message}. The clip was deleted, or you are no longer a member of its project; this browser keeps your work on it.`,
+        "error", 0, [next],
+      );
       return;
     }
     setSave("offline", err.status ? `Draft not saved: ${err.message}` : "Offline: kept in this browser");

@@ -82,6 +82,15 @@ def test_cancel_from_the_page_keeps_the_active_version(
     page.wait_for_selector(
         "[data-testid=job][data-status=running] [data-testid=cancel]", timeout=60_000
     )
+    # A second Train now while one runs is refused beside the buttons, not in an alert.
+    page.click("[data-testid=train]")
+    page.wait_for_selector("[data-testid=action-note]:not([hidden])")
+    assert "already" in page.inner_text("[data-testid=action-note]")
+    # Cancel asks first; dismissed, nothing happens.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("[data-testid=job][data-status=running] [data-testid=cancel]")
+    assert TrainingRun.objects.filter(project=tones_project, status="running").exists()
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-testid=job][data-status=running] [data-testid=cancel]")
     page.wait_for_selector("[data-testid=job][data-status=cancelled]", timeout=60_000)
     assert ModelVersion.objects.get(project=tones_project, status="active").name == "v1"
