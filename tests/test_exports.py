@@ -265,6 +265,34 @@ def test_the_label_studio_config_names_what_the_results_use(project, labels):
     assert '<Taxonomy name="clip_label" toName="audio">' in xml
 
 
+def test_the_label_studio_config_offers_leaves_in_a_leaves_only_project_and_used_deprecated(
+    project, labeled
+):
+    """Flat lists offer what annotators may choose: in a leaves-only project no inner label.
+    A deprecated label the exported annotations still use stays (Label Studio shows only
+    what its config offers); an unused deprecated one goes."""
+    from labelapp.exports import label_studio_config
+    from ontology.services import label_deprecate
+
+    project.leaves_only = True
+    project.save()
+    label_deprecate(label=labeled_label(project, "animals/birds/robin"))
+    label_deprecate(label=labeled_label(project, "animals/birds/crow"))
+    xml = label_studio_config(project)
+    assert '<Label value="animals/birds"/>' not in xml
+    assert '<Label value="animals/birds/robin"/>' in xml  # used by the robin clip
+    assert '<Label value="animals/dog"/>' in xml
+    assert "animals/birds/crow" not in xml  # deprecated, and no annotation uses it now
+    choices = label_studio_config(project, clip_labels="choices")
+    assert '<Choice value="animals/birds"/>' not in choices
+
+
+def labeled_label(project, path):
+    from ontology.models import Label
+
+    return Label.objects.get(ontology=project.ontology, path=path)
+
+
 # --- CSV -----------------------------------------------------------------------------------
 
 
@@ -411,6 +439,17 @@ def test_filters_by_status_label_and_annotator(project, labeled, annotator, lead
     }
     # segment labels count too
     assert _annotation_ids(project, label=["noise"]) == {_ann(robin, annotator)}
+    # a label is named as everywhere: by a bare name when it is unique, or by a former path
+    assert _annotation_ids(project, label="robin") == _annotation_ids(
+        project, label="animals/birds/robin"
+    )
+    from ontology.services import label_rename
+
+    label_rename(label=labeled_label(project, "animals/birds"), name="aves")
+    assert _annotation_ids(project, label="animals/birds") == {
+        _ann(robin, annotator),
+        _ann(robin, lead),
+    }
     assert _annotation_ids(project, annotator=lead.username) == {_ann(robin, lead)}
     # a filter on annotations leaves out clips without a matching one
     doc = json.loads(_export(project, "earmark", {"annotator": lead.username}))
@@ -578,16 +617,19 @@ def test_a_job_whose_worker_died_is_run_again_by_the_sweep(project, labeled, lea
 
 
 def test_a_job_that_cannot_run_ends_failed_with_the_reason(project, labeled, lead, labels):
-    job = export_job_create(
-        project=project, user=lead, format="csv", filters={"label": "noise"}, options={}
-    )
-    # the label is renamed before a worker gets to the job
-    from ontology.services import label_rename
+    from ontology.services import label_create, label_delete, label_rename
 
-    label_rename(label=labels["noise"], name="hiss")
+    hum = label_create(ontology=project.ontology, name="hum")
+    job = export_job_create(
+        project=project, user=lead, format="csv", filters={"label": "hum"}, options={}
+    )
+    # the label is deleted before a worker gets to the job (a rename would not matter: its
+    # former path still names it)
+    label_rename(label=hum, name="buzz")
+    label_delete(label=hum)
     export_run(job.pk)
     job.refresh_from_db()
-    assert job.status == "failed" and "no label 'noise'" in job.error
+    assert job.status == "failed" and "no label 'hum'" in job.error
     assert job.finished_at is not None and not job.file
 
 

@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from labelapp.errors import DomainError
 from labelapp.models import Annotation, Clip, ClipLabel, Project, SegmentLabel
+from ontology.services import label_resolve
 from ontology.tree import LabelNode, LabelTree, tree_for_ontology_id
 
 FILTER_KEYS = ("status", "label", "annotator", "since", "until", "agreement")
@@ -77,7 +78,7 @@ def _when(value, key: str, *, end: bool) -> dt.datetime:
     return moment
 
 
-def _labels(tree: LabelTree, refs: list) -> tuple[list[LabelNode], list[int]]:
+def _labels(project: Project, tree: LabelTree, refs: list) -> tuple[list[LabelNode], list[int]]:
     asked, ids = [], []
     for ref in refs:
         node = None
@@ -85,6 +86,16 @@ def _labels(tree: LabelTree, refs: list) -> tuple[list[LabelNode], list[int]]:
             node = tree.nodes.get(ref)
         else:
             node = tree.by_path(str(ref))
+            if node is None:  # a bare name, or a path from before a rename: as labels are named
+                try:
+                    label = label_resolve(ontology=project.ontology, ref=str(ref))
+                except DomainError as exc:
+                    if exc.code == "ambiguous_label":
+                        raise DomainError(
+                            f"filter 'label': {exc.message}", code="invalid_filter"
+                        ) from None
+                else:
+                    node = tree.nodes.get(label.pk)
         if node is None:
             raise DomainError(
                 f"filter 'label': no label {ref!r} in this project's label tree",
@@ -136,7 +147,7 @@ def export_filters_build(project: Project, raw: dict | None) -> ExportFilters:
     label_ids: list[int] = []
     label_refs = _as_list(raw.get("label"), split=False)
     if label_refs:
-        asked, label_ids = _labels(tree_for_ontology_id(project.ontology_id), label_refs)
+        asked, label_ids = _labels(project, tree_for_ontology_id(project.ontology_id), label_refs)
         normalized["label"] = [n.path for n in asked]
     annotator_ids: list[int] = []
     names = _as_list(raw.get("annotator"))

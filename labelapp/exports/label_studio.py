@@ -193,7 +193,13 @@ def label_studio_config(project: Project, *, clip_labels: str = "taxonomy") -> s
     from ontology.tree import tree_for_ontology_id
 
     tree = tree_for_ontology_id(project.ontology_id)
-    nodes = [n for n in tree.ordered if not n.deprecated]
+    offered = _offered(project, tree)
+    # Flat lists offer what annotators may choose: leaves only where the project says so.
+    nodes = [
+        n
+        for n in tree.ordered
+        if n.id in offered and not (project.leaves_only and tree.children.get(n.id))
+    ]
     lines = ["<View>", f'  <Audio name="{AUDIO}" value="${AUDIO}"/>']
     if project.annotation_mode != Project.AnnotationMode.CLIP:
         lines.append(f'  <Labels name="{SEGMENT_FROM}" toName="{AUDIO}">')
@@ -211,19 +217,41 @@ def label_studio_config(project: Project, *, clip_labels: str = "taxonomy") -> s
             if project.leaves_only:
                 extra += ' leafsOnly="true"'
             lines.append(f'  <Taxonomy name="{CLIP_FROM}" toName="{AUDIO}"{extra}>')
-            lines += _taxonomy(tree, None, "    ")
+            lines += _taxonomy(tree, None, "    ", offered)
             lines.append("  </Taxonomy>")
     lines.append("</View>")
     return "\n".join(lines) + "\n"
 
 
-def _taxonomy(tree, parent_id, indent: str) -> list[str]:
+def _offered(project: Project, tree) -> set[int]:
+    """The labels the config offers: every label but the deprecated ones, save those the
+    project's annotations still use (an exported result names them, and Label Studio shows
+    only what its config offers)."""
+    from labelapp.models import ClipLabel, SegmentLabel
+
+    deprecated = [n.id for n in tree.ordered if n.deprecated]
+    used: set[int] = set()
+    if deprecated:
+        used |= set(
+            ClipLabel.objects.filter(
+                label_id__in=deprecated, annotation__clip__project=project
+            ).values_list("label_id", flat=True)
+        )
+        used |= set(
+            SegmentLabel.objects.filter(
+                label_id__in=deprecated, segment__annotation__clip__project=project
+            ).values_list("label_id", flat=True)
+        )
+    return {n.id for n in tree.ordered if not n.deprecated or n.id in used}
+
+
+def _taxonomy(tree, parent_id, indent: str, offered: set[int]) -> list[str]:
     out = []
     for child_id in tree.children.get(parent_id, []):
         node = tree.nodes[child_id]
-        if node.deprecated:
+        inner = _taxonomy(tree, child_id, indent + "  ", offered)
+        if node.id not in offered and not inner:
             continue
-        inner = _taxonomy(tree, child_id, indent + "  ")
         if inner:
             out.append(f"{indent}<Choice value={quoteattr(node.name)}>")
             out += inner
