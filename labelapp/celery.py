@@ -23,13 +23,16 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 @worker_init.connect
 def stop_with_parent(**_) -> None:
-    """With EARMARK_STOP_WITH_PARENT set (scripts/run.sh sets it), the worker gets a TERM when
+    """With EARMARK_STOP_WITH_PARENT set to its parent's pid (scripts/run.sh sets it), the
+    worker gets a TERM when
     the process that started it dies, however it dies: run.sh starts the worker in a session of
     its own (so a TERM to run.sh's group does not reach the worker's pool processes), and this
     keeps a worker from outliving a run.sh that was killed outright. Linux only."""
-    if not os.environ.get("EARMARK_STOP_WITH_PARENT") or not sys.platform.startswith("linux"):
+    parent = os.environ.get("EARMARK_STOP_WITH_PARENT", "")
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
         return
-    parent = os.getppid()
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it died before the line above: nobody would send the TERM
+    # The variable holds the starting process's pid: if it is no longer the parent, it died
+    # before the line above (while the worker imported), and nobody would send the TERM.
+    if os.getppid() != int(parent):
         os.kill(os.getpid(), signal.SIGTERM)

@@ -217,7 +217,9 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
             "annotations_per_clip": project.annotations_per_clip,
             # The workspace reloads its label tree when this moved on (a rename, move or merge
             # since the page opened).
-            "ontology_version": Ontology.objects.filter(pk=project.ontology_id)
+            "ontology_version": project.ontology.version
+            if Project.ontology.is_cached(project)
+            else Ontology.objects.filter(pk=project.ontology_id)
             .values_list("version", flat=True)
             .first(),
         },

@@ -135,11 +135,12 @@ def _task_clip(project, task: dict) -> Clip | None:
         raise DomainError(f"task {task.get('id', '?')}: 'data' must be an object")
     clip_id = data.get("earmark_clip_id")
     if clip_id is not None:
-        if isinstance(clip_id, bool) or not str(clip_id).isdigit():
+        pk = _clip_pk(clip_id)
+        if pk is None:
             raise DomainError(
                 f"task {task.get('id', '?')}: earmark_clip_id must be a clip id, not {clip_id!r}"
             )
-        return Clip.objects.filter(project=project, pk=int(clip_id)).first()
+        return Clip.objects.filter(project=project, pk=pk).first()
     ref = str(data.get("audio") or "")
     parsed = urlparse(ref)
     name = PurePosixPath(unquote(parse_qs(parsed.query).get("d", [parsed.path])[0])).name
@@ -149,6 +150,19 @@ def _task_clip(project, task: dict) -> Clip | None:
     if clip is None and "-" in name:  # Label Studio prefixes uploads with "<hash>-"
         clip = Clip.objects.filter(project=project, original_name=name.split("-", 1)[1]).first()
     return clip
+
+
+def _clip_pk(value) -> int | None:
+    """A clip id as JSON may carry it (12, "12", 12.0), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+        return int(value.strip())
+    return None
 
 
 def _prediction(clip: Clip, version: ModelVersion) -> Prediction | None:

@@ -459,13 +459,21 @@ def label_by_former_path(*, ontology: Ontology, path: str) -> Label | None:
             return new + p[len(old) :]
         return None
 
-    last = max(
-        (i for i, (old, _) in enumerate(steps) if moved(current, old, "") is not None),
-        default=None,
-    )
-    if last is None:
-        return None
-    for old, new in steps[last:]:
-        step = moved(current, old, new)
-        current = current if step is None else step.lower()
-    return Label.objects.filter(ontology=ontology, path__iexact=current).first()
+    def follow(start: int) -> Label | None:
+        here = current
+        for old, new in steps[start:]:
+            step = moved(here, old, new)
+            here = here if step is None else step.lower()
+        return Label.objects.filter(ontology=ontology, path__iexact=here).first()
+
+    # Where the path went: first from the changes that took that very path away (the label
+    # itself renamed, moved or merged), newest first; then from those that took a path above
+    # it away. A child renamed before its parent is found through its own rename: the
+    # parent's rename alone would lead to the child's old name under the new parent.
+    exact = [i for i, (old, _) in enumerate(steps) if old == current]
+    above = [i for i, (old, _) in enumerate(steps) if current.startswith(old + PATH_SEPARATOR)]
+    for start in [*reversed(exact), *reversed(above)]:
+        label = follow(start)
+        if label is not None:
+            return label
+    return None

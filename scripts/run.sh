@@ -16,7 +16,9 @@ GRACE="${EARMARK_STOP_GRACE_S:-30}"
 stop() {
   # A second Ctrl-C stops the script at once; a second TERM is ignored: `make run` relays the
   # TERM it gets to this script, and dying here would leave a worker whose warm shutdown hangs.
-  trap - EXIT INT
+  # The worker, in its own session, hears no Ctrl-C: a second one stops it cold from here.
+  trap - EXIT
+  trap '[ -n "$WORKER" ] && kill -QUIT "$WORKER" 2>/dev/null; exit 130' INT
   trap '' TERM
   local pids="$WORKER $BEAT $SERVER" waited=0 p alive
   if [ -z "${pids// /}" ]; then return; fi
@@ -49,7 +51,7 @@ trap 'exit 0' INT TERM
 # should this script be killed outright (labelapp/celery.py). A terminal's Ctrl-C reaches
 # this script only, whose stop() then stops the worker as for a TERM.
 SETSID="$(command -v setsid || true)"  # util-linux; without it the worker shares the group
-EARMARK_STOP_WITH_PARENT=1 $SETSID .venv/bin/celery -A labelapp worker --loglevel INFO \
+EARMARK_STOP_WITH_PARENT=$$ $SETSID .venv/bin/celery -A labelapp worker --loglevel INFO \
   --concurrency "${WORKER_CONCURRENCY:-2}" >"$VAR/log/worker.log" 2>&1 &
 WORKER=$!
 # The sweeps that re-send lost work: a process of its own (not the worker's -B), so that it is

@@ -285,6 +285,11 @@ def test_the_label_studio_config_offers_leaves_in_a_leaves_only_project_and_used
     assert "animals/birds/crow" not in xml  # deprecated, and no annotation uses it now
     choices = label_studio_config(project, clip_labels="choices")
     assert '<Choice value="animals/birds"/>' not in choices
+    # a label that got a child since an annotation chose it stays offered, as used
+    from ontology.services import label_get_or_create_path
+
+    label_get_or_create_path(ontology=project.ontology, path="noise/hiss")
+    assert '<Label value="noise"/>' in label_studio_config(project)
 
 
 def labeled_label(project, path):

@@ -124,6 +124,8 @@ def test_webhook_counts_label_studio_annotations(project, annotator):
     [
         ("predict", {"tasks": [{"data": {"earmark_clip_id": "abc"}}]}, "earmark_clip_id"),
         ("predict", {"tasks": [{"data": {"earmark_clip_id": [1]}}]}, "earmark_clip_id"),
+        ("predict", {"tasks": [{"data": {"earmark_clip_id": "\u00b2"}}]}, "earmark_clip_id"),
+        ("predict", {"tasks": [{"data": {"earmark_clip_id": 1.5}}]}, "earmark_clip_id"),
         ("predict", {"tasks": [{"id": 7, "data": "x"}]}, "task 7: 'data' must be an object"),
         ("predict", {"tasks": [], "label_config": 5}, "labeling config must be its XML"),
         ("setup", {"schema": 5}, "labeling config must be its XML"),
@@ -166,3 +168,16 @@ def test_predictions_answer_in_the_configs_words_and_skip_labels_merged_away(
     assert choices["value"]["choices"] == ["bird/crow"]
     (segment,) = [r for r in first["result"] if r["type"] == "labels"]
     assert segment["value"]["labels"] == ["bird/crow"]
+
+
+def test_a_clip_id_may_come_as_a_number_a_string_or_an_integral_float(
+    project, predicted_clip, annotator
+):
+    client = _basic(annotator, "correct-horse-battery-staple")
+    for ref in (predicted_clip.pk, str(predicted_clip.pk), float(predicted_clip.pk)):
+        res = client.post(
+            f"/ml/{project.pk}/predict",
+            {"tasks": [{"data": {"earmark_clip_id": ref}}], "label_config": CONFIG},
+            format="json",
+        )
+        assert res.status_code == 200 and res.json()["results"][0]["result"], ref

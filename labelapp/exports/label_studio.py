@@ -194,12 +194,7 @@ def label_studio_config(project: Project, *, clip_labels: str = "taxonomy") -> s
 
     tree = tree_for_ontology_id(project.ontology_id)
     offered = _offered(project, tree)
-    # Flat lists offer what annotators may choose: leaves only where the project says so.
-    nodes = [
-        n
-        for n in tree.ordered
-        if n.id in offered and not (project.leaves_only and tree.children.get(n.id))
-    ]
+    nodes = [n for n in tree.ordered if n.id in offered]
     lines = ["<View>", f'  <Audio name="{AUDIO}" value="${AUDIO}"/>']
     if project.annotation_mode != Project.AnnotationMode.CLIP:
         lines.append(f'  <Labels name="{SEGMENT_FROM}" toName="{AUDIO}">')
@@ -224,25 +219,28 @@ def label_studio_config(project: Project, *, clip_labels: str = "taxonomy") -> s
 
 
 def _offered(project: Project, tree) -> set[int]:
-    """The labels the config offers: every label but the deprecated ones, save those the
-    project's annotations still use (an exported result names them, and Label Studio shows
-    only what its config offers)."""
+    """The labels the config offers: those annotators may choose (not deprecated; leaves only
+    where the project says so), and any other the project's annotations still use (an
+    exported result names it, and Label Studio shows only what its config offers)."""
     from labelapp.models import ClipLabel, SegmentLabel
 
-    deprecated = [n.id for n in tree.ordered if n.deprecated]
+    def choosable(n) -> bool:
+        return not n.deprecated and not (project.leaves_only and tree.children.get(n.id))
+
+    others = [n.id for n in tree.ordered if not choosable(n)]
     used: set[int] = set()
-    if deprecated:
+    if others:
         used |= set(
             ClipLabel.objects.filter(
-                label_id__in=deprecated, annotation__clip__project=project
+                label_id__in=others, annotation__clip__project=project
             ).values_list("label_id", flat=True)
         )
         used |= set(
             SegmentLabel.objects.filter(
-                label_id__in=deprecated, segment__annotation__clip__project=project
+                label_id__in=others, segment__annotation__clip__project=project
             ).values_list("label_id", flat=True)
         )
-    return {n.id for n in tree.ordered if not n.deprecated or n.id in used}
+    return {n.id for n in tree.ordered if choosable(n) or n.id in used}
 
 
 def _taxonomy(tree, parent_id, indent: str, offered: set[int]) -> list[str]:

@@ -112,6 +112,7 @@ def project_update(*, project: Project, **fields) -> Project:
     return project
 
 
+@transaction.atomic
 def membership_invite(*, project: Project, username: str, role: str) -> Membership:
     """Add an existing user to the project by username (a lead invites; a site admin makes
     accounts). Inviting a member is refused (409): it would change their role unasked, a
@@ -121,7 +122,7 @@ def membership_invite(*, project: Project, username: str, role: str) -> Membersh
         raise DomainError(f"no user named {username!r}; a site admin creates accounts")
     if not user.is_active:
         raise DomainError(f"the account {username!r} is disabled")
-    current = Membership.objects.filter(project=project, user=user).first()
+    current = Membership.objects.select_for_update().filter(project=project, user=user).first()
     if current is not None:
         raise Conflict(
             f"{user.get_username()} is already a member ({current.role}); change their role "

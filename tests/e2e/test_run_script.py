@@ -187,6 +187,23 @@ def test_a_term_to_the_whole_group_after_work_stops_the_worker_warm(run_script, 
     assert not _port_open(port)
 
 
+def test_a_second_ctrl_c_stops_the_worker_cold_and_leaves_nothing(run_script, tmp_path):
+    """The worker, in a session of its own, does not hear the terminal's Ctrl-C: the second
+    one reaches the script, which stops it cold (QUIT) and exits 130."""
+    port = free_port()
+    proc = run_script(port)
+    _wait_up(proc, tmp_path / "var", port)
+    worker = _children(proc)["worker"]
+    every = psutil.Process(proc.pid).children(recursive=True) + worker.children(recursive=True)
+
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(1.5)  # the script is in its stop, the worker in its warm shutdown
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(30) == 130
+    _assert_all_gone(every)
+    assert not _port_open(port)
+
+
 def test_a_worker_outlives_no_killed_script(run_script, tmp_path):
     """The script killed outright (no trap runs): its worker, in a session of its own, is
     told by the kernel that its parent died and stops."""

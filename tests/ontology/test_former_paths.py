@@ -71,3 +71,17 @@ def test_a_later_label_with_a_former_path_is_followed_from_its_own_change(projec
     second = label_create(ontology=project.ontology, name="a")
     label_rename(label=second, name="c")
     assert resolve(project, "a") == second
+
+
+def test_a_child_renamed_before_its_parent_is_found_through_both(project, labels):
+    """digit/one -> digit/uno, then digit -> number: 'digit/one' is number/uno, even when a
+    new number/one has been made since."""
+    tree = labels("digit/one", "digit/two")
+    one, digit = tree["digit/one"], tree["digit"]
+    label_rename(label=one, name="uno")
+    label_rename(label=digit, name="number")
+    assert resolve(project, "digit/one") == one
+    assert resolve(project, "digit/two") == tree["digit/two"]
+    decoy = label_create(ontology=project.ontology, name="one", parent=digit)
+    assert decoy.path == "number/one"
+    assert resolve(project, "digit/one") == one
