@@ -16,18 +16,10 @@ AUDIO = "document.querySelector('[data-testid=review-audio]')"
 
 
 @pytest.fixture
-def submitted(project, annotator):
+def submitted(project, annotator, wav_factory):
+    """A submitted annotation of a clip with real audio (the annotator's workspace opens it)."""
     label_get_or_create_path(ontology=project.ontology, path="birds/robin")
-    clip = Clip.objects.create(
-        project=project,
-        file="x/dawn.wav",
-        sha256="d" * 64,
-        original_name="dawn-chorus.wav",
-        duration=10.0,
-        sample_rate=16000,
-        channels=1,
-        status=Clip.Status.READY,
-    )
+    clip = _audio_clip(project, wav_factory(seconds=10, freq=500), "dawn-chorus.wav")
     return annotation_submit(
         clip=clip,
         user=annotator,
