@@ -26,6 +26,7 @@ from ml_backend.inference import load_version
 from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun
 from ml_backend.segments import extract_segments
 from ml_backend.uncertainty import get_strategy
+from ontology.merge import labels_now
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +261,8 @@ def score_clips(
     is called before the priorities are written (it may raise to stop the run)."""
     model, extra, feature_config = load_version(version)
     parents = extra.get("parents") if extra.get("multi_label") else None
-    classes = version.classes or extra["classes"]
+    # The version's classes in today's labels (a merge since it trained: the target's id).
+    classes = labels_now(ontology=project.ontology, ids=list(version.classes or extra["classes"]))
     strategy_name = MLConfig.objects.get_or_create(project=project)[0].strategy
     strategy = get_strategy(strategy_name)
     all_ids, all_scores, all_embeddings, all_probs = [], [], [], []
@@ -298,9 +300,7 @@ def score_clips(
                 Prediction(
                     clip=clip,
                     model_version=version,
-                    clip_scores={
-                        str(classes[c]): round(float(p), 4) for c, p in enumerate(probs[i])
-                    },
+                    clip_scores=_clip_scores(probs[i], classes),
                     segments=segs,
                     score=float(probs[i].max()),
                     uncertainty=float(scores[i]),
@@ -339,6 +339,19 @@ def score_clips(
     _write_ranking(project, all_ids, priorities)
 
 
+def _clip_scores(probs: np.ndarray, classes: list) -> dict[str, float]:
+    """{label id: score}; two classes merged into one label keep the higher score, a class
+    whose label was deleted (None) is left out."""
+    scores: dict[str, float] = {}
+    for label, p in zip(classes, probs, strict=True):
+        if label is None:
+            continue
+        value = round(float(p), 4)
+        if value > scores.get(str(label), -1.0):
+            scores[str(label)] = value
+    return scores
+
+
 def suggested_segments(
     frame_probs: np.ndarray, hop_s: float, classes: list, duration: float
 ) -> list[dict]:
@@ -350,6 +363,8 @@ def suggested_segments(
     for seg in extract_segments(
         frame_probs, hop_s, threshold=SEGMENT_THRESHOLD, median_kernel=5, min_duration_s=0.1
     ):
+        if classes[seg["class"]] is None:  # a label deleted since the version trained
+            continue
         start, end = round(seg["start"], 2), round(seg["end"], 2)
         if duration:
             end = min(end, round(duration, 2))  # as an annotation snaps it

@@ -157,6 +157,34 @@ def _annotations_relabel(source: Label, target: Label) -> dict:
     }
 
 
+def labels_now(*, ontology: Ontology, ids: list[int]) -> list[int | None]:
+    """Each label id as the tree has it now: itself, or the label it was merged into
+    (following merges of merges), or None when it was deleted. A model version names the
+    labels it was trained on; what it predicts after a merge or a delete is said in today's
+    labels, as the stored predictions were rewritten."""
+    from ontology.models import OntologyChange
+
+    alive = set(
+        Label.objects.filter(ontology=ontology, pk__in=list(ids)).values_list("pk", flat=True)
+    )
+    if all(i in alive for i in ids):
+        return list(ids)
+    into = {}
+    for details in OntologyChange.objects.filter(ontology=ontology, action="merge").values_list(
+        "details", flat=True
+    ):
+        if isinstance(details, dict) and details.get("source") and details.get("target"):
+            into[int(details["source"])] = int(details["target"])
+    out = []
+    for i in ids:
+        seen = set()
+        while i not in alive and i in into and i not in seen:
+            seen.add(i)
+            i = into[i]
+        out.append(i if i in alive else None)
+    return out
+
+
 def predictions_relabel(*, ontology: Ontology, mapping: dict[int, int | None]) -> int:
     """Rewrite label ids inside predictions' JSON: `old id -> new id` (scores: the max of
     both when a prediction had both), or `old id -> None` to drop them. Returns rows changed."""

@@ -182,3 +182,34 @@ def test_merge_into_an_inner_label_warns_leaves_only_projects(project, labels):
         "now use a label that is not a leaf"
     ]
     assert label_merge(source=tree["bird/crow"], target=labels("raven")["raven"])["warnings"] == []
+
+
+def test_labels_now_follows_merges_and_drops_deleted_labels(project, labels):
+    """A model version's classes in today's labels: a merged label is its target (through a
+    merge of the target too), a deleted one is None, the rest are themselves."""
+    from ontology.merge import labels_now
+    from ontology.services import label_delete
+
+    tree = labels("a", "b", "c", "d", "e")
+    ids = [tree[p].pk for p in ("a", "b", "c", "d", "e")]
+    assert labels_now(ontology=project.ontology, ids=ids) == ids
+    label_merge(source=tree["a"], target=tree["b"])
+    label_merge(source=tree["b"], target=tree["c"])
+    label_delete(label=tree["d"])
+    c, e = tree["c"].pk, tree["e"].pk
+    assert labels_now(ontology=project.ontology, ids=ids) == [c, c, c, None, e]
+
+
+def test_new_predictions_name_todays_labels():
+    """Two classes merged into one label keep the higher score; a deleted label's class and
+    its segments are left out."""
+    import numpy as np
+
+    from ml_backend.prelabel import _clip_scores, suggested_segments
+
+    assert _clip_scores(np.array([0.2, 0.7, 0.1]), [5, 5, None]) == {"5": 0.7}
+    frames = np.zeros((50, 2))
+    frames[10:40, 0] = 0.9
+    frames[10:40, 1] = 0.9
+    (seg,) = suggested_segments(frames, 0.01, [None, 7], 0.5)
+    assert seg["label"] == 7
