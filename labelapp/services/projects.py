@@ -27,11 +27,7 @@ def project_create(
     leaves_only: bool = False,
 ) -> Project:
     """Create a project; without an ontology it gets an empty one of its own."""
-    name = (name or "").strip()
-    if not name:
-        raise DomainError("a project needs a name")
-    if Project.objects.filter(name__iexact=name).exists():
-        raise DomainError(f"a project named {name!r} already exists", code="duplicate")
+    name = _name_free(name)
     if ontology is None:
         ontology = Ontology.objects.create(name=f"{name} labels")
     project = Project(
@@ -94,17 +90,26 @@ def _keep_a_lead(project: Project, user: AbstractBaseUser, what: str) -> None:
         )
 
 
+def _name_free(name: str | None, *, project: Project | None = None) -> str:
+    """The name stripped, refused when empty or when another project has it in any case
+    (`project`: the one being renamed, which may keep its own)."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("a project needs a name")
+    others = Project.objects.filter(name__iexact=name)
+    if project is not None:
+        others = others.exclude(pk=project.pk)
+    if others.exists():
+        raise DomainError(f"a project named {name!r} already exists", code="duplicate")
+    return name
+
+
 @transaction.atomic
 def project_update(*, project: Project, **fields) -> Project:
     """Change a project's settings (those ProjectUpdateSerializer lists); a new name must be
     free, whatever its case, as when a project is created."""
     if "name" in fields:
-        name = (fields["name"] or "").strip()
-        if not name:
-            raise DomainError("a project needs a name")
-        if Project.objects.filter(name__iexact=name).exclude(pk=project.pk).exists():
-            raise DomainError(f"a project named {name!r} already exists", code="duplicate")
-        fields["name"] = name
+        fields["name"] = _name_free(fields["name"], project=project)
     for key, value in fields.items():
         setattr(project, key, value)
     project.full_clean()
