@@ -24,10 +24,10 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 @worker_init.connect
 def stop_with_parent(**_) -> None:
     """With EARMARK_STOP_WITH_PARENT set to its parent's pid (scripts/run.sh sets it), the
-    worker gets a TERM when
-    the process that started it dies, however it dies: run.sh starts the worker in a session of
-    its own (so a TERM to run.sh's group does not reach the worker's pool processes), and this
-    keeps a worker from outliving a run.sh that was killed outright. Linux only."""
+    worker gets a TERM when the process that started it dies, however it dies: run.sh starts
+    the worker in a session of its own (so a TERM to run.sh's group does not reach the
+    worker's pool processes), and this keeps a worker from outliving a run.sh that was killed
+    outright. Linux only."""
     parent = os.environ.get("EARMARK_STOP_WITH_PARENT", "")
     if not parent.isdigit() or not sys.platform.startswith("linux"):
         return
