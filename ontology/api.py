@@ -29,9 +29,11 @@ from ontology.serializers import (
     LabelOutSerializer,
     LabelPatchSerializer,
     MergeOutSerializer,
+    ResolveOutSerializer,
+    ResolveQuerySerializer,
     TreeOutSerializer,
 )
-from ontology.services import label_create, label_delete, label_edit
+from ontology.services import label_create, label_delete, label_edit, labels_current_paths
 from ontology.tree import tree_get
 
 LEAD_ONLY = (project_selectors.LEAD,)
@@ -95,6 +97,19 @@ class OntologyTreeApi(APIView):
         if not with_usage:
             headers["ETag"] = etag
         return Response(body, headers=headers)
+
+
+class OntologyResolveApi(APIView):
+    """Label paths as they are today: the workspace maps a draft written before a rename,
+    move or merge to today's names."""
+
+    @extend_schema(parameters=[ResolveQuerySerializer], responses=ResolveOutSerializer)
+    def get(self, request, project_id: int):
+        project = project_selectors.project_for_user(request.user, project_id)
+        query = ResolveQuerySerializer(data={"path": request.query_params.getlist("path")})
+        query.is_valid(raise_exception=True)
+        paths = labels_current_paths(ontology=project.ontology, paths=query.validated_data["path"])
+        return Response({"labels": paths})
 
 
 class LabelListApi(APIView):

@@ -44,13 +44,79 @@ def label_color_validate(color: str | None, *, label: str = "") -> str:
     return color.lower()
 
 
+# The annotation workspace's own keys, as `hotkey_combo` writes them, with what each does
+# (static/earmark/workspace.js binds them; tests/ontology/test_hotkeys.py keeps the two equal).
+# The workspace's key wins, so a label hotkey on one of them would never pick the label.
+WORKSPACE_KEYS = {
+    " ": "play / pause",
+    "arrowleft": "back 1 s",
+    "arrowright": "forward 1 s",
+    "shift+arrowleft": "back 5 s",
+    "shift+arrowright": "forward 5 s",
+    "home": "to the start",
+    "end": "to the end",
+    "<": "slower",
+    ">": "faster",
+    "alt+l": "loop the selected segment",
+    "+": "zoom in",
+    "=": "zoom in",
+    "-": "zoom out",
+    "f": "whole clip (fit)",
+    "alt+n": "normalize the waveform",
+    "[": "mark a segment's start",
+    "]": "end a segment",
+    "tab": "next segment",
+    "shift+tab": "previous segment",
+    "delete": "delete the selected segment",
+    "backspace": "delete the selected segment",
+    "escape": "deselect / close",
+    "/": "search labels",
+    "alt+a": "accept all suggestions",
+    "alt+r": "reject all suggestions",
+    "ctrl+enter": "submit",
+    "ctrl+shift+enter": "skip the clip",
+    "pageup": "previous clip",
+    "pagedown": "next clip",
+    "ctrl+z": "undo",
+    "ctrl+shift+z": "redo",
+    "ctrl+y": "redo",
+    "?": "help",
+}
+_MODIFIER_ALIASES = {"control": "ctrl", "cmd": "ctrl", "meta": "ctrl"}
+
+
+def hotkey_combo(text: str) -> str:
+    """A hotkey in the one spelling the browser compares (normalizeCombo in labels.js):
+    lower case, modifiers as ctrl, alt, shift in that order, "space" as " "."""
+    text = text.lower()
+    if text.endswith("+"):  # "+" itself, or "ctrl++"
+        parts = [p for p in text[:-1].split("+") if p] + ["+"]
+    else:
+        parts = [p for p in text.split("+") if p]
+    key = parts.pop() if parts else ""
+    mods = {_MODIFIER_ALIASES.get(p, p) for p in parts}
+    return "+".join(
+        [m for m in ("ctrl", "alt", "shift") if m in mods] + [" " if key == "space" else key]
+    )
+
+
 def label_hotkey_validate(hotkey: str | None, *, label: str = "") -> str:
+    """A label's hotkey, stripped; blank (or only spaces) means none."""
     hotkey = (hotkey or "").strip()
     if len(hotkey) > HOTKEY_MAX or any(ch.isspace() for ch in hotkey):
         raise DomainError(
             f"label {label!r}: hotkey {hotkey!r} must be at most {HOTKEY_MAX} characters "
             "without spaces (e.g. 'b', '3', 'shift+b')",
             code="invalid_hotkey",
+            extra={"label": label},
+        )
+    taken = WORKSPACE_KEYS.get(hotkey_combo(hotkey)) if hotkey else None
+    if taken is not None:
+        raise DomainError(
+            f"label {label!r}: hotkey {hotkey!r} is the annotation workspace's key for "
+            f"{taken}, so it would never pick the label; choose another (e.g. a digit or "
+            "a letter other than f)",
+            code="reserved_hotkey",
             extra={"label": label},
         )
     return hotkey

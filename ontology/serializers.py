@@ -128,3 +128,18 @@ class ChangeOutSerializer(serializers.ModelSerializer):
     class Meta:
         model = OntologyChange
         fields = ["id", "version", "user", "action", "details", "created_at"]
+
+
+class ResolveQuerySerializer(serializers.Serializer):
+    path = serializers.ListField(
+        child=serializers.CharField(max_length=2000, trim_whitespace=False),
+        min_length=1,
+        help_text="label paths, repeated (?path=a/b&path=c)",
+    )
+
+
+class ResolveOutSerializer(serializers.Serializer):
+    labels = serializers.DictField(
+        child=serializers.CharField(allow_null=True),
+        help_text="each path given -> the label's path today, or null when no label has it",
+    )

@@ -430,6 +430,32 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
 FORMER_PATH_CHANGES = 2000
 
 
+RESOLVE_MAX = 200
+
+
+def labels_current_paths(*, ontology: Ontology, paths: list[str]) -> dict[str, str | None]:
+    """Each path's label today: itself when it names a label, else where the change log says
+    it went (a draft written before a rename shows the new name), else None."""
+    if len(paths) > RESOLVE_MAX:
+        raise DomainError(
+            f"at most {RESOLVE_MAX} paths at once ({len(paths)} given)", code="too_many_paths"
+        )
+    wanted = {p.strip().lower(): p for p in paths if p.strip()}
+    found = {
+        path.lower(): path
+        for path in Label.objects.filter(ontology=ontology).values_list("path", flat=True)
+        if path.lower() in wanted
+    }
+    out: dict[str, str | None] = {}
+    for key, given in wanted.items():
+        if key in found:
+            out[given] = found[key]
+        else:
+            label = label_by_former_path(ontology=ontology, path=given)
+            out[given] = label.path if label is not None else None
+    return out
+
+
 def label_by_former_path(*, ontology: Ontology, path: str) -> Label | None:
     """The label a path no longer in the ontology became, from the change log: from the last
     rename, move or merge that took that path (or a path above it) away, through every such

@@ -7,6 +7,11 @@ from ontology import api
 urlpatterns = [
     path("projects/<int:project_id>/ontology/", api.OntologyTreeApi.as_view(), name="api-ontology"),
     path(
+        "projects/<int:project_id>/ontology/resolve/",
+        api.OntologyResolveApi.as_view(),
+        name="api-ontology-resolve",
+    ),
+    path(
         "projects/<int:project_id>/ontology/labels/",
         api.LabelListApi.as_view(),
         name="api-ontology-labels",

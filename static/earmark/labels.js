@@ -40,7 +40,9 @@ function autoColor(key) {
 
 // "shift+B", "Ctrl+Enter", "s" -> a canonical string comparable with eventCombo().
 export function normalizeCombo(text) {
-  const parts = text.toLowerCase().split("+").filter(Boolean);
+  const t = text.toLowerCase();
+  // "+" itself (or "ctrl++") is a key, not only the separator.
+  const parts = t.endsWith("+") ? [...t.slice(0, -1).split("+").filter(Boolean), "+"] : t.split("+").filter(Boolean);
   const key = parts.pop() || "";
   const mods = new Set(parts.map((p) => (p === "control" || p === "cmd" || p === "meta" ? "ctrl" : p)));
   return [...["ctrl", "alt", "shift"].filter((m) => mods.has(m)), key === "space" ? " " : key].join("+");

@@ -199,9 +199,29 @@ async function loadClip(ws, { push = true } = {}) {
   viewChanged();
   await ontologyReady;
   await ontologyFresh(ws.project.ontology_version);
+  await draftPathsFresh(ws.clip.id);
   renderSide();
   renderRegions();
   await drawn;
+}
+
+// A restored draft may name labels by the paths they had when it was written: show (and save)
+// today's names. The server would accept the old paths too; the chips should not show them.
+async function draftPathsFresh(clipId) {
+  const stale = new Set([...S.clipLabels, ...S.segments.flatMap((s) => s.labels)].filter((p) => !ontology.get(p)));
+  if (!stale.size) return;
+  let now;
+  try {
+    const qs = [...stale].slice(0, 200).map((p) => `path=${encodeURIComponent(p)}`).join("&");
+    now = (await api(`/api/projects/${projectId}/ontology/resolve/?${qs}`)).labels;
+  } catch {
+    return; // the old paths still save
+  }
+  if (!S.ws || S.ws.clip.id !== clipId) return;
+  const map = (paths) => [...new Set(paths.map((p) => now[p] || p))];
+  S.clipLabels = map(S.clipLabels);
+  S.segments.forEach((s) => { s.labels = map(s.labels); });
+  S.undo = [snapshot()];
 }
 
 // A lead renamed, moved or merged labels since the tree was loaded: load it again, so the

@@ -663,3 +663,42 @@ def test_a_label_renamed_while_the_workspace_is_open_saves_and_the_list_catches_
     assert [cl.label.path for cl in annotation.clip_labels.all()] == ["birds/raven"]
     page.wait_for_selector("[data-label-path='birds/raven']")
     assert page.locator("[data-label-path='birds/crow']").count() == 0
+
+
+def test_a_draft_written_before_a_rename_comes_back_under_the_new_name(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The annotator tags a clip 'birds/crow' and a segment 'noise', and leaves; a lead renames
+    crow to raven and merges noise into it. Back on the clip, the restored draft's chips and
+    segment name today's labels, and it submits under them."""
+    from ontology.merge import label_merge
+    from ontology.services import label_create, label_rename
+
+    clip = clips[0]
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    page.keyboard.press("c")  # birds/crow, on the clip
+    drag(page, 1.0, 2.0)
+    page.keyboard.press("n")  # noise, on the segment
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+    label_rename(label=labels["crow"], name="raven")
+    hum = label_create(ontology=project.ontology, name="hum")
+    label_merge(source=labels["noise"], target=hum)
+    page.reload()
+    drawn(page, clip.pk)
+    assert page.get_attribute("#workspace", "data-restored") == "true"
+    page.wait_for_selector("[data-testid=clip-labels] .ws-chip[data-label='birds/raven']")
+    assert page.locator(".ws-chip[data-label='birds/crow']").count() == 0
+    seg = page.locator("[data-testid=segment]")
+    assert seg.count() == 1 and seg.get_attribute("data-labels") == "hum"
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        "id => document.querySelector('[data-testid=waveform]').dataset.clip !== String(id)",
+        arg=clip.pk,
+    )
+    annotation = Annotation.objects.get(clip=clip)
+    assert [cl.label.path for cl in annotation.clip_labels.all()] == ["birds/raven"]
+    assert [sl.label.path for s in annotation.segments.all() for sl in s.segment_labels.all()] == [
+        "hum"
+    ]

@@ -85,3 +85,34 @@ def test_a_child_renamed_before_its_parent_is_found_through_both(project, labels
     decoy = label_create(ontology=project.ontology, name="one", parent=digit)
     assert decoy.path == "number/one"
     assert resolve(project, "digit/one") == one
+
+
+def test_the_resolve_api_gives_each_path_today_and_null_for_none(
+    project, labels, client_for, annotator
+):
+    tree = labels("digit/one", "digit/two", "noise")
+    label_rename(label=tree["digit/one"], name="uno")
+    label_merge(source=tree["noise"], target=tree["digit/two"])
+    response = client_for(annotator).get(
+        f"/api/projects/{project.pk}/ontology/resolve/",
+        {"path": ["digit/one", "noise", "digit/two", "DIGIT/UNO", "never/was"]},
+    )
+    assert response.status_code == 200
+    assert response.json()["labels"] == {
+        "digit/one": "digit/uno",
+        "noise": "digit/two",
+        "digit/two": "digit/two",
+        "DIGIT/UNO": "digit/uno",
+        "never/was": None,
+    }
+
+
+def test_the_resolve_api_refuses_no_paths_too_many_and_outsiders(
+    project, client_for, annotator, outsider
+):
+    url = f"/api/projects/{project.pk}/ontology/resolve/"
+    empty = client_for(annotator).get(url)
+    assert empty.status_code == 400 and "path" in empty.json()
+    many = client_for(annotator).get(url, {"path": [f"a/{i}" for i in range(201)]})
+    assert many.status_code == 400 and many.json()["code"] == "too_many_paths"
+    assert client_for(outsider).get(url, {"path": ["a"]}).status_code == 404

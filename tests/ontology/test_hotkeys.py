@@ -1,0 +1,146 @@
+"""Label hotkeys and the annotation workspace's own keys: a label may not take a key the
+workspace binds (the workspace's key wins, so the label would never be picked by it), and the
+server spells combos as the browser compares them."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labelapp.errors import DomainError
+from ontology.formats import ontology_parse
+from ontology.rules import WORKSPACE_KEYS, hotkey_combo
+from ontology.services import label_create, label_edit
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKSPACE_JS = ROOT / "static" / "earmark" / "workspace.js"
+LABELS_JS = ROOT / "static" / "earmark" / "labels.js"
+
+
+def workspace_bindings() -> set[str]:
+    """Every key the workspace binds with K(...), as the browser normalizes it."""
+    source = WORKSPACE_JS.read_text()
+    keys: set[str] = set()
+    for first in re.findall(r'^K\((\[[^\]]*\]|"[^"]*")', source, flags=re.M):
+        keys.update(
+            hotkey_combo(k) for k in json.loads(first if first.startswith("[") else f"[{first}]")
+        )
+    return keys
+
+
+def test_the_reserved_list_is_exactly_what_the_workspace_binds():
+    bound = workspace_bindings()
+    assert len(bound) > 25, "the K(...) calls were not found in workspace.js"
+    assert bound == set(WORKSPACE_KEYS)
+
+
+@pytest.mark.parametrize(
+    "text, combo",
+    [
+        ("b", "b"),
+        ("B", "b"),
+        ("Shift+B", "shift+b"),
+        ("shift+ctrl+Enter", "ctrl+shift+enter"),
+        ("Control+Enter", "ctrl+enter"),
+        ("cmd+z", "ctrl+z"),
+        ("meta+Z", "ctrl+z"),
+        ("space", " "),
+        ("+", "+"),
+        ("ctrl++", "ctrl++"),
+        ("alt+N", "alt+n"),
+    ],
+)
+def test_combos_are_spelled_as_the_browser_spells_them(text, combo):
+    assert hotkey_combo(text) == combo
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_python_and_javascript_normalize_alike(tmp_path):
+    samples = [
+        "b",
+        "B",
+        "Shift+B",
+        "shift+ctrl+Enter",
+        "Control+Enter",
+        "cmd+z",
+        "space",
+        "+",
+        "ctrl++",
+        "alt+N",
+        "?",
+        "PageDown",
+        "shift+Tab",
+    ]
+    module = tmp_path / "labels.mjs"
+    # labels.js imports api.js for its loader; normalizeCombo needs neither.
+    module.write_text(re.sub(r"^import .*$", "", LABELS_JS.read_text(), flags=re.M))
+    script = (
+        f"import {{ normalizeCombo }} from {json.dumps(module.as_uri())};"
+        f"console.log(JSON.stringify({json.dumps(samples)}.map(normalizeCombo)));"
+    )
+    out = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout) == [hotkey_combo(s) for s in samples]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "hotkey",
+    ["f", "F", "ctrl+Enter", "Control+enter", "space", "Delete", "?", "[", "alt+a", "cmd+z", "+"],
+)
+def test_a_label_may_not_take_a_workspace_key(project, lead, hotkey):
+    with pytest.raises(DomainError, match="workspace's key for") as caught:
+        label_create(ontology=project.ontology, name="frog", hotkey=hotkey, user=lead)
+    assert caught.value.code == "reserved_hotkey"
+
+
+@pytest.mark.django_db
+def test_keys_the_workspace_leaves_free_are_taken(project, lead):
+    made = [
+        label_create(ontology=project.ontology, name=n, hotkey=k, user=lead)
+        for n, k in [("frog", "shift+f"), ("bat", "b"), ("owl", "3"), ("elk", "alt+e")]
+    ]
+    assert [label.hotkey for label in made] == ["shift+f", "b", "3", "alt+e"]
+
+
+@pytest.mark.django_db
+def test_an_edit_to_a_workspace_key_is_refused_and_blank_clears(project, lead):
+    frog = label_create(ontology=project.ontology, name="frog", hotkey="g", user=lead)
+    with pytest.raises(DomainError, match="submit"):
+        label_edit(label=frog, user=lead, changes={"hotkey": "ctrl+enter"})
+    frog.refresh_from_db()
+    assert frog.hotkey == "g"
+    label_edit(label=frog, user=lead, changes={"hotkey": "   "})
+    frog.refresh_from_db()
+    assert frog.hotkey == ""
+
+
+def test_a_file_with_a_workspace_key_is_refused_naming_the_label():
+    content = json.dumps(
+        {"labels": [{"name": "animal", "children": [{"name": "frog", "hotkey": "f"}]}]}
+    )
+    with pytest.raises(DomainError, match="'animal/frog'.*whole clip") as caught:
+        ontology_parse(content, format="earmark")
+    assert caught.value.code == "reserved_hotkey"
+
+
+@pytest.mark.django_db
+def test_the_api_answers_a_workspace_key_with_a_400(project, client_for, lead):
+    response = client_for(lead).post(
+        f"/api/projects/{project.pk}/ontology/labels/",
+        {"name": "frog", "hotkey": "Tab"},
+        format="json",
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "reserved_hotkey" and "next segment" in body["detail"]
