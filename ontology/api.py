@@ -32,9 +32,11 @@ from ontology.serializers import (
     ResolveOutSerializer,
     ResolveQuerySerializer,
     TreeOutSerializer,
+    UnmergeOutSerializer,
 )
 from ontology.services import label_create, label_delete, label_edit, labels_current_paths
 from ontology.tree import tree_get
+from ontology.unmerge import merge_undo
 
 LEAD_ONLY = (project_selectors.LEAD,)
 
@@ -235,3 +237,13 @@ class OntologyChangesApi(APIView):
             selectors.ontology_changes(project.ontology), request, view=self
         )
         return paginator.get_paginated_response(ChangeOutSerializer(page, many=True).data)
+
+
+class ChangeUndoApi(APIView):
+    """Undo a merge from the change log: the label comes back with its uses."""
+
+    @extend_schema(request=None, responses=UnmergeOutSerializer)
+    def post(self, request, project_id: int, change_id: int):
+        project = project_selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        out = merge_undo(ontology=project.ontology, change_id=change_id, user=request.user)
+        return Response(UnmergeOutSerializer(out).data)

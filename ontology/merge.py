@@ -20,6 +20,7 @@ from ontology.services import (
     _subtree_repath,
     ontology_bump,
 )
+from ontology.unmerge import merge_undo_record
 
 
 @transaction.atomic
@@ -63,6 +64,7 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
                 extra={"label": child.path},
             )
 
+    undo = merge_undo_record(source, target, children)
     counts = _annotations_relabel(source, target)
     counts["predictions_changed"] = predictions_relabel(
         ontology=ontology, mapping={source.pk: target.pk}
@@ -98,10 +100,15 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
             "target": target.pk,
             "target_path": target.path,
             **counts,
+            "kept": kept,
+            "undo": undo,
         },
     )
+    change = ontology.changes.order_by("-version", "-id").first()
     return {
         "warnings": _leaf_warnings(target),
+        "change": change.pk,
+        "undoable": undo is not None,
         "source": source_pk,
         "source_path": source_path,
         "target": target.pk,
@@ -175,6 +182,13 @@ def labels_now(*, ontology: Ontology, ids: list[int]) -> list[int | None]:
     ):
         if isinstance(details, dict) and details.get("source") and details.get("target"):
             into[int(details["source"])] = int(details["target"])
+    # The labels merged into may not be among `ids` (a class merged into a label the version
+    # never saw): which of them are alive is asked too.
+    alive |= set(
+        Label.objects.filter(ontology=ontology, pk__in=set(into.values()) - alive).values_list(
+            "pk", flat=True
+        )
+    )
     out = []
     for i in ids:
         seen = set()

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from ontology.formats import FORMATS
 from ontology.io import EXPORTS
 from ontology.models import OntologyChange
+from ontology.unmerge import undoable
 
 
 class LabelOutSerializer(serializers.Serializer):
@@ -87,6 +88,27 @@ class MergeOutSerializer(serializers.Serializer):
     predictions_changed = serializers.IntegerField()
     children_moved = serializers.IntegerField()
     version = serializers.IntegerField()
+    change = serializers.IntegerField(help_text="the change-log entry; POST changes/<id>/undo/")
+    undoable = serializers.BooleanField()
+
+
+class UnmergeOutSerializer(serializers.Serializer):
+    source = serializers.IntegerField(help_text="the restored label (its id before the merge)")
+    source_path = serializers.CharField()
+    target = serializers.IntegerField()
+    target_path = serializers.CharField()
+    clip_labels_moved_back = serializers.IntegerField()
+    clip_labels_restored = serializers.IntegerField(
+        help_text="uses the merge dropped as duplicates, added again"
+    )
+    segment_labels_moved_back = serializers.IntegerField()
+    segment_labels_restored = serializers.IntegerField()
+    uses_kept_as_edited = serializers.IntegerField(
+        help_text="uses left on the target: their annotation was edited since the merge"
+    )
+    children_moved_back = serializers.IntegerField()
+    projects_rescored = serializers.IntegerField()
+    version = serializers.IntegerField()
 
 
 class ImportInSerializer(serializers.Serializer):
@@ -124,10 +146,19 @@ class ExportQuerySerializer(serializers.Serializer):
 
 class ChangeOutSerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="user.username", default=None, allow_null=True)
+    details = serializers.SerializerMethodField()
+    undoable = serializers.SerializerMethodField(help_text="a merge that can be undone")
 
     class Meta:
         model = OntologyChange
-        fields = ["id", "version", "user", "action", "details", "created_at"]
+        fields = ["id", "version", "user", "action", "details", "undoable", "created_at"]
+
+    def get_details(self, change) -> dict:
+        details = change.details if isinstance(change.details, dict) else {}
+        return {k: v for k, v in details.items() if k != "undo"}  # ids only undo reads
+
+    def get_undoable(self, change) -> bool:
+        return undoable(change)
 
 
 class ResolveQuerySerializer(serializers.Serializer):

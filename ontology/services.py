@@ -461,13 +461,22 @@ def label_by_former_path(*, ontology: Ontology, path: str) -> Label | None:
     rename, move or merge that took that path (or a path above it) away, through every such
     change after it. None when no change took it away or it leads to no label."""
     changes = list(
-        OntologyChange.objects.filter(ontology=ontology, action__in=("rename", "move", "merge"))
+        OntologyChange.objects.filter(
+            ontology=ontology, action__in=("rename", "move", "merge", "unmerge")
+        )
         .order_by("-version", "-id")
         .values_list("action", "details")[:FORMER_PATH_CHANGES]
     )[::-1]
     steps = []
     for action, details in changes:
         if not isinstance(details, dict):
+            continue
+        if action == "unmerge":  # the children it moved back under the restored label
+            steps.extend(
+                (old.lower(), new)
+                for old, new in details.get("moved") or []
+                if isinstance(old, str) and isinstance(new, str) and old
+            )
             continue
         old, new = (
             (details.get("source_path"), details.get("target_path"))

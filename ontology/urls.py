@@ -42,4 +42,9 @@ urlpatterns = [
         api.OntologyChangesApi.as_view(),
         name="api-ontology-changes",
     ),
+    path(
+        "projects/<int:project_id>/ontology/changes/<int:change_id>/undo/",
+        api.ChangeUndoApi.as_view(),
+        name="api-ontology-change-undo",
+    ),
 ]

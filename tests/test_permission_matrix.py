@@ -171,6 +171,8 @@ RULES: dict[str, Rule] = {
     "api-ontology-export": rule(MEMBER),
     "api/projects/<int:project_id>/ontology/export/": rule(MEMBER),  # unnamed twin of the above
     "api-ontology-changes": rule(MEMBER),
+    "api-ontology-change-undo": rule(LEAD),
+    "api-ontology-resolve": rule(MEMBER, query="path=birds/robin"),
     # The model in the loop
     "api-model": rule(MEMBER, PATCH=LEAD),
     "api-train": rule(LEAD),
@@ -196,6 +198,7 @@ RULES: dict[str, Rule] = {
 # endpoint where the same name means another kind of object.
 PARAMS = {
     "project_id": "project_id",
+    "change_id": "merge_change_id",
     "clip_id": "clip_id",
     "job_id": "import_job_id",
     "label_id": "label_id",
@@ -324,6 +327,7 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
     from labelapp.services.projects import membership_set, project_create
     from labelapp.services.tokens import api_token_create
     from ml_backend.models import TrainingRun
+    from ontology.merge import label_merge
     from ontology.services import label_create
 
     wav = write_wav(tmp_path_factory.mktemp("matrix") / "matrix.wav", seconds=1.0, sr=8000)
@@ -344,6 +348,10 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
         project_create(name="Matrix B", created_by=users["outsider"])
         birds = label_create(ontology=project.ontology, name="birds")
         label_create(ontology=project.ontology, name="robin", parent=birds)
+        merged = label_merge(
+            source=label_create(ontology=project.ontology, name="sparrow", parent=birds),
+            target=project.ontology.labels.get(path="birds/robin"),
+        )
         job = import_job_create(project=project, user=users["lead"], source="api")
         outcome = clip_import(
             project=project, item=ImportItem(name="matrix.wav", path=wav), job=job
@@ -374,6 +382,7 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
             import_job_id=job.pk,
             export_job_id=export.pk,
             label_id=birds.pk,
+            merge_change_id=merged["change"],
             annotation_id=annotation.pk,
             run_id=run.pk,
             token_id=own_token.pk,

@@ -304,7 +304,8 @@ async function merge(label, into) {
     say(`Merged ${out.source_path} into ${out.target_path}: ${out.annotations_changed} annotation(s) changed`
       + ` (${out.clip_labels_moved + out.segment_labels_moved} uses moved, `
       + `${out.clip_labels_deduplicated + out.segment_labels_deduplicated} duplicates dropped)`
-      + (out.warnings.length ? `. ${out.warnings.join(" ")}` : ""));
+      + (out.warnings.length ? `. ${out.warnings.join(" ")}` : "")
+      + (out.undoable ? ". The change log below can undo it." : ""));
     await load();
   } catch (err) { failed(err); }
 }
@@ -371,7 +372,11 @@ const CHANGE_TEXT = {
   reorder: (d) => `${d.path} to position ${d.position}`, delete: (d) => `${d.path} (${d.deleted} label(s))`,
   update: (d) => `${d.path}: ${Object.keys(d.changes || {}).join(", ")}`,
   deprecate: (d) => d.path, undeprecate: (d) => d.path,
-  merge: (d) => `${d.source_path} into ${d.target_path}: ${d.annotations_changed} annotation(s)`,
+  merge: (d) => `${d.source_path} into ${d.target_path}: ${d.annotations_changed} annotation(s)`
+    + (d.undone_by ? " (undone)" : ""),
+  unmerge: (d) => `${d.source_path} back out of ${d.target_path}: `
+    + `${d.clip_labels_moved_back + d.clip_labels_restored + d.segment_labels_moved_back + d.segment_labels_restored} use(s) restored`
+    + (d.uses_kept_as_edited ? `, ${d.uses_kept_as_edited} left as edited since` : ""),
   import: (d) => `${d.format}: ${d.created} created, ${d.updated} updated`,
 };
 
@@ -382,7 +387,23 @@ async function loadChanges() {
       el("span", { class: "badge", text: `v${c.version}` }), " ",
       el("strong", { text: c.action }), " ",
       el("span", { text: (CHANGE_TEXT[c.action] || (() => ""))(c.details) }),
-      el("span", { class: "muted", text: ` · ${c.user || "command line"} · ${new Date(c.created_at).toLocaleString()}` }))));
+      el("span", { class: "muted", text: ` · ${c.user || "command line"} · ${new Date(c.created_at).toLocaleString()}` }),
+      canEdit && c.undoable ? el("button", { type: "button", class: "link", "data-testid": "undo-merge", text: "Undo",
+        onclick: () => undoMerge(c) }) : null)));
+  } catch (err) { failed(err); }
+}
+
+async function undoMerge(change) {
+  const d = change.details;
+  if (!confirm(`Undo the merge of “${d.source_path}” into “${d.target_path}”? “${d.source_path}” comes back with its children, and the uses the merge moved go back to it (annotations edited since keep their labels).`)) return;
+  try {
+    const out = await api(`${base}changes/${change.id}/undo/`, { method: "POST" });
+    state.selected = out.source;
+    const uses = out.clip_labels_moved_back + out.clip_labels_restored + out.segment_labels_moved_back + out.segment_labels_restored;
+    say(`Undid the merge: ${out.source_path} is back with ${uses} use(s)`
+      + (out.uses_kept_as_edited ? `; ${out.uses_kept_as_edited} use(s) edited since stay on ${out.target_path}` : "")
+      + (out.projects_rescored ? "; the model scores the clips again" : ""));
+    await load();
   } catch (err) { failed(err); }
 }
 

@@ -105,6 +105,54 @@ def test_a_lead_merges_a_label_and_nothing_is_lost(editor, lead, tree, project, 
     page.wait_for_selector(f"{row('animal/bird/raven')}.deprecated")
 
 
+def test_a_lead_undoes_a_merge_from_the_change_log(
+    editor, lead, tree, project, annotator, screenshot
+):
+    """Merged by mistake: the change log's Undo brings the label back with its uses, and the
+    entry can be undone only once."""
+    from labelapp.models import Clip
+    from labelapp.services.annotations import annotation_input_build, annotation_save
+
+    before = {}
+    for i, labels in enumerate((["animal/bird/crow", "animal/bird/raven"], ["animal/bird/crow"])):
+        clip = Clip.objects.create(
+            project=project,
+            file=f"{i}.wav",
+            sha256=f"{i:064d}",
+            original_name=f"{i}.wav",
+            duration=5,
+            status="ready",
+        )
+        annotation = annotation_save(
+            clip=clip,
+            user=annotator,
+            data=annotation_input_build(project, clip, clip_labels=labels),
+        )
+        before[annotation.pk] = sorted(labels)
+    page = editor(lead)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(row("animal/bird/crow"))
+    page.select_option("[data-testid=merge-target]", str(tree["animal/bird/raven"].pk))
+    page.click("[data-testid=merge-label]")
+    page.wait_for_selector(f"{node('animal/bird/crow')}", state="detached")
+    assert "change log below can undo it" in page.inner_text("[data-testid=editor-message]")
+    undo = page.locator("[data-testid=change]", has_text="merge").locator(
+        "[data-testid=undo-merge]"
+    )
+    undo.click()
+    page.wait_for_selector(row("animal/bird/crow"))
+    assert "is back with 2 use(s)" in page.inner_text("[data-testid=editor-message]")
+    page.wait_for_selector("[data-testid=change]:has-text('unmerge')")
+    assert page.locator("[data-testid=undo-merge]").count() == 0  # once only
+    assert "(undone)" in page.locator("[data-testid=change]", has_text="into").inner_text()
+    after = {
+        a: sorted(ClipLabel.objects.filter(annotation_id=a).values_list("label__path", flat=True))
+        for a in before
+    }
+    assert after == before
+    screenshot(page, "ontology-undo-merge")
+
+
 def test_a_lead_adds_labels_and_sees_import_errors(editor, lead, tree, tmp_path):
     page = editor(lead)
     page.fill("[data-testid=add-name]", "owl")

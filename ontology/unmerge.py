@@ -1,0 +1,267 @@
+"""Undoing a merge: the merged-away label comes back (same id, name, place and attributes), its
+children move back under it, and every annotation and segment the merge moved uses it again.
+
+A merge records what undoing it needs in its change-log entry (`merge_undo_record`): which
+annotations and segments had the source (and which had the target too, so the merge dropped
+the source there), the source's children and its attributes. Undoing reads that record; it
+does not guess from today's tree. An annotation edited since then keeps what its annotator
+chose: a use is moved back only where the target is still there and the source is not.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from labelapp.errors import Conflict, DomainError, NotFound
+from labelapp.models import ClipLabel, SegmentLabel
+from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
+from ontology.rules import path_join, sibling_name_check
+from ontology.services import (
+    _ontology_lock,
+    _siblings_renumber,
+    _subtree_repath,
+    ontology_bump,
+)
+
+# A merge touching more uses than this is not recorded for undo (its record would be a JSON
+# list of that many ids in the change log).
+UNDO_MAX_USES = 200_000
+CHUNK = 500  # ids per IN (...): SQLite's bound-parameter limit
+
+
+def merge_undo_record(source: Label, target: Label, children: list[Label]) -> dict | None:
+    """What undoing this merge needs, read before the merge rewrites anything. None when the
+    merge moves more than UNDO_MAX_USES uses (it cannot be undone then)."""
+    clip_both = Exists(ClipLabel.objects.filter(annotation=OuterRef("annotation"), label=target))
+    seg_both = Exists(SegmentLabel.objects.filter(segment=OuterRef("segment"), label=target))
+    clips = list(
+        ClipLabel.objects.filter(label=source)
+        .annotate(both=clip_both)
+        .values_list("annotation_id", "both")[: UNDO_MAX_USES + 1]
+    )
+    segments = list(
+        SegmentLabel.objects.filter(label=source)
+        .annotate(both=seg_both)
+        .values_list("segment_id", "both")[: UNDO_MAX_USES + 1]
+    )
+    if len(clips) + len(segments) > UNDO_MAX_USES:
+        return None
+    return {
+        "label": {
+            "name": source.name,
+            "parent": source.parent_id,
+            "order": source.order,
+            "description": source.description,
+            "color": source.color,
+            "hotkey": source.hotkey,
+            "external_id": source.external_id,
+            "deprecated": source.deprecated,
+        },
+        "children": [child.pk for child in children],
+        "clips": [a for a, both in clips if not both],
+        "clips_both": [a for a, both in clips if both],
+        "segments": [s for s, both in segments if not both],
+        "segments_both": [s for s, both in segments if both],
+    }
+
+
+def undoable(change: OntologyChange) -> bool:
+    details = change.details if isinstance(change.details, dict) else {}
+    return change.action == "merge" and bool(details.get("undo")) and not details.get("undone_by")
+
+
+@transaction.atomic
+def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
+    """Undo the merge logged as `change_id`. Refused (409) when it was undone already, was
+    made before merges recorded what undoing needs, or today's tree has no place for the
+    label (its target or its parent deleted, its name taken)."""
+    ontology = _ontology_lock(ontology.pk)
+    change = OntologyChange.objects.filter(ontology=ontology, pk=change_id).first()
+    if change is None:
+        raise NotFound(f"no change {change_id} in this ontology's log")
+    details = change.details if isinstance(change.details, dict) else {}
+    what = f"the merge of {details.get('source_path')!r} into {details.get('target_path')!r}"
+    if change.action != "merge":
+        raise DomainError(
+            f"change {change_id} is a {change.action}; only a merge can be undone",
+            code="not_undoable",
+        )
+    if details.get("undone_by"):
+        raise Conflict(f"{what} was undone already", code="already_undone")
+    record = details.get("undo")
+    if not record:
+        raise Conflict(
+            f"{what} cannot be undone: it was made before merges recorded what undoing needs, "
+            f"or it moved more than {UNDO_MAX_USES:,} uses",
+            code="not_undoable",
+        )
+    target = Label.objects.filter(ontology=ontology, pk=details.get("target")).first()
+    if target is None:
+        raise Conflict(
+            f"{what} cannot be undone: {details.get('target_path')!r} has been deleted or "
+            "merged away since",
+            code="not_undoable",
+        )
+    spec = record["label"]
+    parent = None
+    if spec["parent"] is not None:
+        parent = Label.objects.filter(ontology=ontology, pk=spec["parent"]).first()
+        if parent is None:
+            raise Conflict(
+                f"{what} cannot be undone: the label it was under has been deleted since",
+                code="not_undoable",
+            )
+    try:
+        sibling_name_check(ontology_id=ontology.pk, parent=parent, name=spec["name"])
+    except DomainError as exc:
+        raise Conflict(f"{what} cannot be undone: {exc.message}", code="duplicate_label") from None
+
+    restored_attrs = _attributes_take_back(ontology, target, spec, details.get("kept") or [])
+    source = Label.objects.create(
+        pk=details["source"],  # the same id: model versions and exports that name it still do
+        ontology=ontology,
+        parent=parent,
+        name=spec["name"],
+        path=path_join(parent, spec["name"]),
+        depth=0 if parent is None else parent.depth + 1,
+        order=spec["order"],
+        description=spec["description"],
+        external_id=spec["external_id"],
+        deprecated=spec["deprecated"],
+        **restored_attrs,
+    )
+    _siblings_renumber(ontology.pk, source.parent_id)
+
+    moved = []
+    for child in Label.objects.filter(pk__in=record["children"], parent=target):
+        old_path = child.path
+        _subtree_repath(child, f"{source.path}{PATH_SEPARATOR}{child.name}", source.depth + 1)
+        child.parent = source
+        child.save(update_fields=["parent", "path", "depth"])
+        moved.append([old_path, child.path])
+    if moved:
+        _siblings_renumber(ontology.pk, source.pk)
+        _siblings_renumber(ontology.pk, target.pk)
+
+    counts = _uses_move_back(record, source=source, target=target)
+    counts["children_moved_back"] = len(moved)
+    counts["projects_rescored"] = _rescore(ontology)
+    ontology_bump(
+        ontology=ontology,
+        user=user,
+        action="unmerge",
+        details={
+            "merge": change.pk,
+            "merge_version": change.version,
+            "source": source.pk,
+            "source_path": source.path,
+            "target": target.pk,
+            "target_path": target.path,
+            "moved": moved,
+            **counts,
+        },
+    )
+    undo_change = ontology.changes.order_by("-version", "-id").first()
+    OntologyChange.objects.filter(pk=change.pk).update(
+        details={**details, "undone_by": undo_change.pk}
+    )
+    return {
+        "source": source.pk,
+        "source_path": source.path,
+        "target": target.pk,
+        "target_path": target.path,
+        **counts,
+        "version": ontology.version,
+    }
+
+
+def _attributes_take_back(ontology: Ontology, target: Label, spec: dict, kept: list) -> dict:
+    """The source's hotkey and colour: taken back from the target when the merge passed them
+    on (and the target still has them); a hotkey another label took since is left to it."""
+    hotkey, color = spec["hotkey"], spec["color"]
+    fields = []
+    if "hotkey" in kept and hotkey and target.hotkey.lower() == hotkey.lower():
+        target.hotkey = ""
+        fields.append("hotkey")
+    if "color" in kept and color and target.color == color:
+        target.color = ""
+        fields.append("color")
+    if fields:
+        target.save(update_fields=fields)
+    if hotkey and Label.objects.filter(ontology=ontology, hotkey__iexact=hotkey).exists():
+        hotkey = ""
+    return {"hotkey": hotkey, "color": color}
+
+
+def _chunks(ids: list[int]):
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i : i + CHUNK]
+
+
+def _uses_move_back(record: dict, *, source: Label, target: Label) -> dict:
+    """Where the merge moved a use from source to target, move it back; where it dropped the
+    source beside the target, add it again. Only where the target is still there and the
+    source is not: an annotation edited since keeps its annotator's choice."""
+    clip_has_source = Exists(
+        ClipLabel.objects.filter(annotation=OuterRef("annotation"), label=source)
+    )
+    seg_has_source = Exists(SegmentLabel.objects.filter(segment=OuterRef("segment"), label=source))
+    clips_back = segments_back = clips_added = segments_added = 0
+    for ids in _chunks(record.get("clips", [])):
+        clips_back += (
+            ClipLabel.objects.filter(annotation_id__in=ids, label=target)
+            .exclude(clip_has_source)
+            .update(label=source)
+        )
+    for ids in _chunks(record.get("clips_both", [])):
+        rows = ClipLabel.objects.filter(annotation_id__in=ids, label=target).exclude(
+            clip_has_source
+        )
+        made = ClipLabel.objects.bulk_create(
+            [
+                ClipLabel(annotation_id=a, label=source)
+                for a in rows.values_list("annotation_id", flat=True)
+            ]
+        )
+        clips_added += len(made)
+    for ids in _chunks(record.get("segments", [])):
+        segments_back += (
+            SegmentLabel.objects.filter(segment_id__in=ids, label=target)
+            .exclude(seg_has_source)
+            .update(label=source)
+        )
+    for ids in _chunks(record.get("segments_both", [])):
+        rows = SegmentLabel.objects.filter(segment_id__in=ids, label=target).exclude(seg_has_source)
+        made = SegmentLabel.objects.bulk_create(
+            [
+                SegmentLabel(segment_id=s, label=source)
+                for s in rows.values_list("segment_id", flat=True)
+            ]
+        )
+        segments_added += len(made)
+    recorded = sum(
+        len(record.get(k, [])) for k in ("clips", "clips_both", "segments", "segments_both")
+    )
+    restored = clips_back + clips_added + segments_back + segments_added
+    return {
+        "clip_labels_moved_back": clips_back,
+        "clip_labels_restored": clips_added,
+        "segment_labels_moved_back": segments_back,
+        "segment_labels_restored": segments_added,
+        "uses_kept_as_edited": recorded - restored,
+    }
+
+
+def _rescore(ontology: Ontology) -> int:
+    """The merge folded the source's predicted scores into the target's; the active model
+    scores the unlabeled clips again (after commit), so suggestions and ranking name it."""
+    from ml_backend.models import ModelVersion
+    from ml_backend.prelabel import prelabel_request
+
+    projects = 0
+    for project in ontology.projects.live():
+        if ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).exists():
+            prelabel_request(project=project)
+            projects += 1
+    return projects
