@@ -154,6 +154,13 @@ def birds_objects(project, ready_clip, lead):
 
     ids["annotation_id"] = annotation_submit(clip=ready_clip, user=lead, clip_labels=[label.pk]).pk
     ids["export_id"] = ExportJob.objects.create(project=project, format="csv").pk
+    from ontology.merge import label_merge
+    from ontology.services import label_create
+
+    ids["change_id"] = label_merge(
+        source=label_create(ontology=project.ontology, name="to-merge"),
+        target=label_create(ontology=project.ontology, name="merged-into"),
+    )["change"]
     ids["token_id"] = ApiToken.objects.create(
         user=lead, name="lead's", prefix="em_x", key_hash="0" * 64
     ).pk

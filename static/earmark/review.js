@@ -1,6 +1,7 @@
 // Review, members and token pages: the server renders them; this module sends the decisions
 // through the API and reloads, so what is shown is always what the server holds.
 import { api } from "./api.js";
+import { mountCorrectionLane } from "./review_correct.js";
 
 function showError(box, err) {
   if (!box) return;
@@ -22,6 +23,7 @@ function segmentRow(tbody, seg = { start: "", end: "", labels: [] }) {
   tr.dataset.channel = seg.channel ?? "";
   tr.querySelector("button").addEventListener("click", () => tr.remove());
   tbody.appendChild(tr);
+  return tr;
 }
 
 const splitPaths = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
@@ -66,11 +68,18 @@ async function mountClipReview(root) {
   root.querySelectorAll("[data-testid=annotation]").forEach((card) => {
     const reject = card.querySelector(".rv-reject");
     const correct = card.querySelector(".rv-correct");
+    let unmountLane = null; // the correction's lane under the waveform, while the form is open
+    const closeForms = () => {
+      reject.hidden = true;
+      correct.hidden = true;
+      unmountLane?.();
+      unmountLane = null;
+    };
     card.querySelector("[data-action=accept]")?.addEventListener("click", () =>
       decide(card, { action: "accept" }),
     );
     card.querySelector("[data-action=reject-open]")?.addEventListener("click", () => {
-      correct.hidden = true;
+      closeForms();
       reject.hidden = false;
       reject.querySelector("textarea").focus();
     });
@@ -84,6 +93,11 @@ async function mountClipReview(root) {
         if (tbody) {
           tbody.innerHTML = "";
           data.segments.forEach((s) => segmentRow(tbody, s));
+          unmountLane?.();
+          unmountLane = mountCorrectionLane(tbody, {
+            addRow: (seg) => segmentRow(tbody, seg),
+            name: card.dataset.annotator,
+          });
         }
         correct.hidden = false;
       } catch (err) {
@@ -93,12 +107,7 @@ async function mountClipReview(root) {
     correct?.querySelector("[data-action=add-segment]")?.addEventListener("click", () =>
       segmentRow(correct.querySelector(".rv-seg-editor tbody")),
     );
-    card.querySelectorAll("[data-action=cancel]").forEach((b) =>
-      b.addEventListener("click", () => {
-        reject.hidden = true;
-        correct.hidden = true;
-      }),
-    );
+    card.querySelectorAll("[data-action=cancel]").forEach((b) => b.addEventListener("click", closeForms));
     reject?.addEventListener("submit", (e) => {
       e.preventDefault();
       decide(card, { action: "reject", comment: reject.querySelector("textarea").value });

@@ -92,6 +92,79 @@ def test_a_reviewer_corrects_labels_inline(
     assert [cl.label.path for cl in submitted.clip_labels.all()] == ["birds/crow"]
 
 
+def test_a_reviewer_corrects_segments_on_the_waveform(
+    live_server, page, login, reviewer, annotator, project, submitted, screenshot
+):
+    """The 10 s clip's segment is 1.0-2.5 s. On the correction's lane under the waveform the
+    reviewer drags its end to 4 s, drags out a new segment over 6-8 s and labels it; the table
+    follows every drag, and the correction saves exactly that."""
+    label_get_or_create_path(ontology=project.ontology, path="birds/crow")
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{submitted.clip_id}/review/")
+    page.wait_for_selector("[data-testid=review-waveform]")
+    card = page.locator(f"[data-testid=annotation][data-annotation='{submitted.pk}']")
+    card.locator("[data-testid=correct-open]").click()
+    lane = page.locator("[data-testid=correction-lane]")
+    lane.wait_for()
+    boxes = lane.locator("[data-testid=correction-segment]")
+    assert boxes.count() == 1
+    track = lane.locator(".rv-lane-track").bounding_box()
+    x = lambda t: track["x"] + track["width"] * t / 10.0  # noqa: E731
+    y = track["y"] + track["height"] / 2
+
+    handle = boxes.first.locator("[data-testid=correction-handle-end]").bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(x(3.0), y, steps=4)
+    page.mouse.move(x(4.0), y, steps=4)
+    page.mouse.up()
+    rows = card.locator(".rv-seg-editor tbody tr")
+    assert rows.nth(0).locator("[name=start]").input_value() == "1.00"
+    assert abs(float(rows.nth(0).locator("[name=end]").input_value()) - 4.0) <= 0.05
+
+    page.mouse.move(x(6.0), y)
+    page.mouse.down()
+    page.mouse.move(x(7.0), y, steps=4)
+    page.mouse.move(x(8.0), y, steps=4)
+    page.mouse.up()
+    assert rows.count() == 2 and boxes.count() == 2
+    new_labels = rows.nth(1).locator("[name=labels]")
+    assert new_labels.evaluate("el => el === document.activeElement")  # labels next
+    new_labels.fill("birds/crow")
+    assert boxes.nth(1).inner_text() == "birds/crow"
+    # typing in the table moves the box too
+    rows.nth(1).locator("[name=start]").fill("5")
+    left = lambda i: boxes.nth(i).evaluate("el => parseFloat(el.style.left)")  # noqa: E731
+    assert abs(left(1) - 50.0) < 0.5
+    screenshot(page, "review-correct-on-waveform")
+
+    card.locator("[data-testid=correct]").click()
+    page.wait_for_selector("[data-testid=history-row][data-action=correct]")
+    assert page.locator("[data-testid=correction-lane]").count() == 0
+    submitted.refresh_from_db()
+    saved = [
+        (round(s.start, 1), round(s.end, 1), [sl.label.path for sl in s.segment_labels.all()])
+        for s in submitted.segments.all()
+    ]
+    assert saved == [(1.0, 4.0, ["birds/robin"]), (5.0, 8.0, ["birds/crow"])]
+
+
+def test_cancelling_a_correction_takes_its_lane_away(
+    live_server, page, login, reviewer, project, submitted
+):
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{submitted.clip_id}/review/")
+    card = page.locator(f"[data-testid=annotation][data-annotation='{submitted.pk}']")
+    card.locator("[data-testid=correct-open]").click()
+    page.wait_for_selector("[data-testid=correction-lane]")
+    card.locator(".rv-correct [data-action=cancel]").click()
+    assert page.locator("[data-testid=correction-lane]").count() == 0
+    card.locator("[data-testid=correct-open]").click()
+    page.wait_for_selector("[data-testid=correction-lane]")
+    card.locator("[data-testid=reject-open]").click()  # the other form closes this one
+    assert page.locator("[data-testid=correction-lane]").count() == 0
+
+
 def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     live_server, page, login, lead, make_user, project, screenshot
 ):

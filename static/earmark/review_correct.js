@@ -1,0 +1,128 @@
+// The reviewer's correction on the waveform: while a correction form is open, a lane of its own
+// under the clip's waveform shows the segments its table holds. Drag on the empty lane to add
+// a segment, drag a segment to move it, drag its edges to change its start or end; the table's
+// inputs follow (and typing in them moves the boxes), so the table stays the precise editor.
+const SNAP = 0.01; // seconds: as the table writes them
+const MIN_S = 0.05; // a press without a drag adds nothing
+
+export function mountCorrectionLane(tbody, { addRow, name }) {
+  const player = document.getElementById("rv-player");
+  const lanes = player && player.querySelector(".rv-lanes");
+  if (!lanes) return () => {};
+  let duration = Number(player.dataset.duration) || 0;
+  const audio = player.querySelector("audio");
+  if (!duration && audio && Number.isFinite(audio.duration)) duration = audio.duration;
+
+  const lane = document.createElement("div");
+  lane.className = "rv-lane rv-lane-edit";
+  lane.setAttribute("data-testid", "correction-lane");
+  lane.innerHTML = '<span class="rv-lane-name"></span><div class="rv-lane-track" title="Drag to add a segment; drag a segment or its edges to change it"></div>';
+  const label = lane.querySelector(".rv-lane-name");
+  label.textContent = "correction";
+  label.title = `your correction of ${name}'s segments`;
+  const track = lane.querySelector(".rv-lane-track");
+  lanes.append(lane);
+  player.classList.add("rv-correcting");
+
+  const rows = () => [...tbody.querySelectorAll("tr")];
+  const read = (tr) => ({
+    start: Number(tr.querySelector("[name=start]").value),
+    end: Number(tr.querySelector("[name=end]").value),
+    labels: tr.querySelector("[name=labels]").value,
+  });
+  const write = (tr, start, end) => {
+    tr.querySelector("[name=start]").value = start.toFixed(2);
+    tr.querySelector("[name=end]").value = end.toFixed(2);
+  };
+  const share = (t) => (duration > 0 ? Math.min(1, Math.max(0, t / duration)) : 0);
+  const timeAt = (clientX) => {
+    const r = track.getBoundingClientRect();
+    const t = ((clientX - r.left) / Math.max(1, r.width)) * duration;
+    return Math.round(Math.min(duration, Math.max(0, t)) / SNAP) * SNAP;
+  };
+
+  const render = () => {
+    const boxes = rows().map((tr, i) => {
+      const { start, end, labels } = read(tr);
+      const box = document.createElement("div");
+      box.className = "rv-seg rv-seg-edit";
+      box.setAttribute("data-testid", "correction-segment");
+      box.dataset.row = String(i);
+      const ok = Number.isFinite(start) && Number.isFinite(end) && end > start;
+      box.classList.toggle("invalid", !ok);
+      box.style.left = `${share(ok ? start : 0) * 100}%`;
+      box.style.width = `${ok ? (share(end) - share(start)) * 100 : 0}%`;
+      box.title = ok ? `${start.toFixed(2)}–${end.toFixed(2)} s${labels ? `: ${labels}` : ""}` : "start and end are not a valid span";
+      const text = document.createElement("span");
+      text.textContent = labels || "(no label yet)";
+      const left = document.createElement("span");
+      left.className = "rv-handle start";
+      left.setAttribute("data-testid", "correction-handle-start");
+      const right = document.createElement("span");
+      right.className = "rv-handle end";
+      right.setAttribute("data-testid", "correction-handle-end");
+      box.append(left, text, right);
+      return box;
+    });
+    track.replaceChildren(...boxes);
+  };
+
+  // pointer: add (drag on the empty lane), move (drag a box), start / end (drag an edge)
+  let drag = null;
+  track.addEventListener("pointerdown", (e) => {
+    if (e.button !== 0 || duration <= 0) return;
+    e.preventDefault();
+    const box = e.target.closest(".rv-seg-edit");
+    const t = timeAt(e.clientX);
+    if (box) {
+      const tr = rows()[Number(box.dataset.row)];
+      const { start, end } = read(tr);
+      const mode = e.target.classList.contains("start") ? "start" : e.target.classList.contains("end") ? "end" : "move";
+      drag = { tr, mode, from: t, start, end, moved: false };
+    } else {
+      drag = { tr: null, mode: "add", from: t, moved: false };
+    }
+    track.setPointerCapture(e.pointerId);
+  });
+  track.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const t = timeAt(e.clientX);
+    if (Math.abs(t - drag.from) < SNAP / 2 && !drag.moved) return;
+    drag.moved = true;
+    if (drag.mode === "add") {
+      if (!drag.tr && Math.abs(t - drag.from) >= MIN_S) drag.tr = addRow({ start: "", end: "", labels: [] });
+      if (drag.tr) write(drag.tr, Math.min(t, drag.from), Math.max(t, drag.from));
+    } else if (drag.mode === "move") {
+      const len = drag.end - drag.start;
+      const start = Math.min(Math.max(0, drag.start + (t - drag.from)), duration - len);
+      write(drag.tr, start, start + len);
+    } else if (drag.mode === "start") {
+      write(drag.tr, Math.min(t, drag.end - SNAP), drag.end);
+    } else {
+      write(drag.tr, drag.start, Math.max(t, drag.start + SNAP));
+    }
+    render();
+  });
+  const end = () => {
+    if (!drag) return;
+    const { tr, mode, moved } = drag;
+    drag = null;
+    render();
+    // a new segment, or a click on one: its labels next
+    if (tr && (mode === "add" || !moved)) tr.querySelector("[name=labels]").focus();
+  };
+  track.addEventListener("pointerup", end);
+  track.addEventListener("pointercancel", end);
+
+  tbody.addEventListener("input", render);
+  const watcher = new MutationObserver(render);
+  watcher.observe(tbody, { childList: true });
+  render();
+
+  return () => {
+    watcher.disconnect();
+    tbody.removeEventListener("input", render);
+    lane.remove();
+    if (!lanes.querySelector(".rv-lane-edit")) player.classList.remove("rv-correcting");
+  };
+}
