@@ -1,7 +1,6 @@
 // Review, members and token pages: the server renders them; this module sends the decisions
 // through the API and reloads, so what is shown is always what the server holds.
 import { api } from "./api.js";
-import { mountCorrectionLane } from "./review_correct.js";
 
 function showError(box, err) {
   if (!box) return;
@@ -94,6 +93,8 @@ async function mountClipReview(root) {
           tbody.innerHTML = "";
           data.segments.forEach((s) => segmentRow(tbody, s));
           unmountLane?.();
+          // Loaded when needed: the members and token pages load this module too.
+          const { mountCorrectionLane } = await import("./review_correct.js");
           unmountLane = mountCorrectionLane(tbody, {
             addRow: (seg) => segmentRow(tbody, seg),
             name: card.dataset.annotator,
@@ -148,6 +149,7 @@ async function mountReviewKeys(root) {
   }
   keys.bind("a", "Accept", once(() => drafting() || waitingOne()?.querySelector("[data-action=accept]").click()));
   keys.bind("r", "Start a rejection", once(() => waitingOne()?.querySelector("[data-action=reject-open]").click()));
+  root.dataset.keys = "ready"; // keys pressed before this do nothing (tests wait for it)
 }
 
 // --- adjudication buttons (queue page and clip review page) --------------------------------

@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 COMMENT = "That is a crow: listen from 1.5 s"
 AUDIO = "document.querySelector('[data-testid=review-audio]')"
+KEYS_READY = "#clip-review[data-keys=ready]"  # the page's keys are bound (a module loads them)
 
 
 @pytest.fixture
@@ -313,6 +314,7 @@ def test_a_reviewer_decides_from_the_keyboard(
     login(page, reviewer)
     page.goto(f"{live_server.url}/clips/{first.clip_id}/review/")
     page.wait_for_selector("[data-testid=review-waveform][data-drawn=true]")
+    page.wait_for_selector(KEYS_READY)
     # Clip labels only: no lanes, and the waveform takes the player's whole width.
     assert page.locator("[data-testid=review-lane]").count() == 0
     wave = page.locator("[data-testid=review-waveform]").bounding_box()
@@ -339,5 +341,6 @@ def test_a_reviewer_decides_from_the_keyboard(
     first.refresh_from_db()
     assert first.status == Annotation.Status.ACCEPTED and first.reviewed_by == reviewer
 
+    page.wait_for_selector(KEYS_READY)  # the page reloaded after the accept
     page.keyboard.press("n")
     page.wait_for_url(f"**/clips/{second.clip_id}/review/")
