@@ -44,6 +44,7 @@ from ontology.merge import label_merge  # noqa: E402
 from ontology.models import Label  # noqa: E402
 from ontology.samples import audioset_like  # noqa: E402
 from ontology.tree import tree_build, tree_cache_clear  # noqa: E402
+from ontology.unmerge import merge_undo  # noqa: E402
 
 
 class QueryCounter:
@@ -252,6 +253,13 @@ def main() -> None:
     q_merge = q.n
     assert counts["annotations_changed"] == args.annotations, counts
     assert ClipLabel.objects.filter(label=b1).count() == args.annotations
+    with QueryCounter() as q:  # and back: every use returns to the restored label
+        started = time.perf_counter()
+        undone = merge_undo(ontology=ontology, change_id=counts["change"], user=lead)
+        undo_s = time.perf_counter() - started
+    q_undo = q.n
+    assert ClipLabel.objects.filter(label_id=a1.pk).count() == args.annotations, undone
+    assert undone["uses_kept_as_edited"] == 0, undone
     with QueryCounter() as q:
         started = time.perf_counter()
         naive_merge(a2, b2)
@@ -286,7 +294,8 @@ def main() -> None:
         f"setup {setup_s:.1f} s"
     )
     for name, seconds, queries in [
-        ("label_merge (set-based)", merge_s, q_merge),
+        ("label_merge (set-based, records what undo needs)", merge_s, q_merge),
+        ("merge_undo (the same uses back)", undo_s, q_undo),
         ("baseline: row-by-row merge", naive_s, q_naive),
     ]:
         print(f"  {name:<50} {seconds * ms:9.2f} ms  {queries:6d} queries")
