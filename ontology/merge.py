@@ -90,7 +90,7 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
         target.save(update_fields=kept)
     if children:
         _siblings_renumber(target.ontology_id, target.pk)
-    ontology_bump(
+    change = ontology_bump(
         ontology=ontology,
         user=user,
         action="merge",
@@ -101,10 +101,9 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
             "target_path": target.path,
             **counts,
             "kept": kept,
-            "undo": undo,
         },
+        undo=undo,
     )
-    change = ontology.changes.order_by("-version", "-id").first()
     return {
         "warnings": _leaf_warnings(target),
         "change": change.pk,
@@ -177,10 +176,13 @@ def labels_now(*, ontology: Ontology, ids: list[int]) -> list[int | None]:
     if all(i in alive for i in ids):
         return list(ids)
     into = {}
-    for details in OntologyChange.objects.filter(ontology=ontology, action="merge").values_list(
-        "details", flat=True
-    ):
-        if isinstance(details, dict) and details.get("source") and details.get("target"):
+    merges = OntologyChange.objects.filter(ontology=ontology, action="merge").order_by(
+        "version", "id"
+    )
+    for details in merges.values_list("details", flat=True):  # oldest first: the last one wins
+        if not isinstance(details, dict) or details.get("undone_by"):
+            continue
+        if details.get("source") and details.get("target"):
             into[int(details["source"])] = int(details["target"])
     # The labels merged into may not be among `ids` (a class merged into a label the version
     # never saw): which of them are alive is asked too.

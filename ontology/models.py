@@ -72,6 +72,9 @@ class OntologyChange(models.Model):
     )
     action = models.CharField(max_length=32)
     details = models.JSONField(default=dict)
+    # A merge's record of what undoing it needs (ontology.unmerge): ids of every use it moved.
+    # Its own column, read only by an undo: the change log's readers never load it.
+    undo = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 
 from labelapp.errors import NotFound
 from labelapp.models import ClipLabel, Project, SegmentLabel
@@ -53,4 +53,10 @@ def ontology_usage_counts(ontology: Ontology) -> dict[int, dict[str, int]]:
 
 
 def ontology_changes(ontology: Ontology) -> QuerySet[OntologyChange]:
-    return ontology.changes.select_related("user").order_by("-version", "-id")
+    """The change log, newest first; a merge's undo record is not read, only whether it has one."""
+    return (
+        ontology.changes.select_related("user")
+        .defer("undo")
+        .annotate(has_undo=ExpressionWrapper(Q(undo__isnull=False), output_field=BooleanField()))
+        .order_by("-version", "-id")
+    )

@@ -146,19 +146,16 @@ class ExportQuerySerializer(serializers.Serializer):
 
 class ChangeOutSerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="user.username", default=None, allow_null=True)
-    details = serializers.SerializerMethodField()
     undoable = serializers.SerializerMethodField(help_text="a merge that can be undone")
 
     class Meta:
         model = OntologyChange
         fields = ["id", "version", "user", "action", "details", "undoable", "created_at"]
 
-    def get_details(self, change) -> dict:
-        details = change.details if isinstance(change.details, dict) else {}
-        return {k: v for k, v in details.items() if k != "undo"}  # ids only undo reads
-
     def get_undoable(self, change) -> bool:
-        return undoable(change)
+        # `has_undo` comes with the log's query (selectors.ontology_changes), which leaves
+        # the records themselves unread.
+        return undoable(change, has_record=bool(getattr(change, "has_undo", False)))
 
 
 class ResolveQuerySerializer(serializers.Serializer):

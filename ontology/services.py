@@ -29,15 +29,22 @@ from ontology.rules import (  # noqa: F401  (label_name_validate: part of this m
 EDITABLE_ATTRIBUTES = ("description", "color", "hotkey", "external_id")
 
 
-def ontology_bump(*, ontology: Ontology, user=None, action: str, details: dict) -> None:
+def ontology_bump(
+    *, ontology: Ontology, user=None, action: str, details: dict, undo: dict | None = None
+) -> OntologyChange:
     """Version + 1 and one change-log entry. `updated_at` moves too: the tree cache keys on both,
     so a version number reused after a rolled-back change can never serve a stale tree."""
     Ontology.objects.filter(pk=ontology.pk).update(
         version=F("version") + 1, updated_at=timezone.now()
     )
     ontology.refresh_from_db(fields=["version", "updated_at"])
-    OntologyChange.objects.create(
-        ontology=ontology, version=ontology.version, user=user, action=action, details=details
+    return OntologyChange.objects.create(
+        ontology=ontology,
+        version=ontology.version,
+        user=user,
+        action=action,
+        details=details,
+        undo=undo,
     )
 
 
@@ -440,19 +447,20 @@ def labels_current_paths(*, ontology: Ontology, paths: list[str]) -> dict[str, s
         raise DomainError(
             f"at most {RESOLVE_MAX} paths at once ({len(paths)} given)", code="too_many_paths"
         )
-    wanted = {p.strip().lower(): p for p in paths if p.strip()}
+    given = [p for p in dict.fromkeys(paths) if p.strip()]
+    wanted = {p.strip().lower() for p in given}
     found = {
         path.lower(): path
         for path in Label.objects.filter(ontology=ontology).values_list("path", flat=True)
         if path.lower() in wanted
     }
     out: dict[str, str | None] = {}
-    for key, given in wanted.items():
-        if key in found:
-            out[given] = found[key]
-        else:
-            label = label_by_former_path(ontology=ontology, path=given)
-            out[given] = label.path if label is not None else None
+    for path in given:  # each spelling given gets its answer (a draft may hold two)
+        now = found.get(path.strip().lower())
+        if now is None:
+            label = label_by_former_path(ontology=ontology, path=path)
+            now = label.path if label is not None else None
+        out[path] = now
     return out
 
 
@@ -471,6 +479,8 @@ def label_by_former_path(*, ontology: Ontology, path: str) -> Label | None:
     for action, details in changes:
         if not isinstance(details, dict):
             continue
+        if action == "merge" and details.get("undone_by"):
+            continue  # undone: its paths lead nowhere (the unmerge's own moves follow)
         if action == "unmerge":  # the children it moved back under the restored label
             steps.extend(
                 (old.lower(), new)

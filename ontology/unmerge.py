@@ -1,11 +1,15 @@
-"""Undoing a merge: the merged-away label comes back (same id, name, place and attributes), its
+"""Undoing a merge: the merged-away label comes back (its id, name, place and attributes), its
 children move back under it, and every annotation and segment the merge moved uses it again.
 
-A merge records what undoing it needs in its change-log entry (`merge_undo_record`): which
-annotations and segments had the source (and which had the target too, so the merge dropped
-the source there), the source's children and its attributes. Undoing reads that record; it
-does not guess from today's tree. An annotation edited since then keeps what its annotator
-chose: a use is moved back only where the target is still there and the source is not.
+A merge records what undoing it needs beside its change-log entry (`merge_undo_record`, in
+`OntologyChange.undo`): which annotations and segments had the source (and which had the
+target too, so the merge dropped the source there), the source's children and its attributes.
+Undoing reads that record; it does not guess from today's tree. An annotation written since the
+merge (saved, submitted, corrected, skipped: not an accept or a reject) keeps what it says now.
+
+Undo is refused (409) where it could not be exact: undone already, a later merge into the same
+target still in place (its uses are mixed with this one's), the target or the label's parent
+gone, the name taken, or a child now above the place the label would return to.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from labelapp.errors import Conflict, DomainError, NotFound
-from labelapp.models import ClipLabel, SegmentLabel
+from labelapp.models import AnnotationRevision, ClipLabel, SegmentLabel
 from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
-from ontology.rules import path_join, sibling_name_check
+from ontology.rules import PATH_MAX, is_same_or_descendant, path_join, sibling_name_check
 from ontology.services import (
     _ontology_lock,
     _siblings_renumber,
@@ -25,9 +29,10 @@ from ontology.services import (
 )
 
 # A merge touching more uses than this is not recorded for undo (its record would be a JSON
-# list of that many ids in the change log).
+# list of that many ids).
 UNDO_MAX_USES = 200_000
 CHUNK = 500  # ids per IN (...): SQLite's bound-parameter limit
+REVIEW_ONLY = ("accept", "reject")  # revisions that change no label
 
 
 def merge_undo_record(source: Label, target: Label, children: list[Label]) -> dict | None:
@@ -66,16 +71,16 @@ def merge_undo_record(source: Label, target: Label, children: list[Label]) -> di
     }
 
 
-def undoable(change: OntologyChange) -> bool:
+def undoable(change: OntologyChange, *, has_record: bool) -> bool:
+    """Whether the change log offers Undo: a merge with a record, not undone. (Undo may still
+    be refused when today's tree has no place for the label.)"""
     details = change.details if isinstance(change.details, dict) else {}
-    return change.action == "merge" and bool(details.get("undo")) and not details.get("undone_by")
+    return change.action == "merge" and has_record and not details.get("undone_by")
 
 
 @transaction.atomic
 def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
-    """Undo the merge logged as `change_id`. Refused (409) when it was undone already, was
-    made before merges recorded what undoing needs, or today's tree has no place for the
-    label (its target or its parent deleted, its name taken)."""
+    """Undo the merge logged as `change_id` (see the module's docstring for what is refused)."""
     ontology = _ontology_lock(ontology.pk)
     change = OntologyChange.objects.filter(ontology=ontology, pk=change_id).first()
     if change is None:
@@ -89,7 +94,7 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
         )
     if details.get("undone_by"):
         raise Conflict(f"{what} was undone already", code="already_undone")
-    record = details.get("undo")
+    record = change.undo
     if not record:
         raise Conflict(
             f"{what} cannot be undone: it was made before merges recorded what undoing needs, "
@@ -103,6 +108,7 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
             "merged away since",
             code="not_undoable",
         )
+    _later_merges_check(ontology, change, what)
     spec = record["label"]
     parent = None
     if spec["parent"] is not None:
@@ -116,14 +122,31 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
         sibling_name_check(ontology_id=ontology.pk, parent=parent, name=spec["name"])
     except DomainError as exc:
         raise Conflict(f"{what} cannot be undone: {exc.message}", code="duplicate_label") from None
+    path = path_join(parent, spec["name"])
+    if len(path) > PATH_MAX:
+        raise Conflict(
+            f"{what} cannot be undone: its path would be longer than {PATH_MAX} characters",
+            code="path_too_long",
+        )
+    children = list(Label.objects.filter(pk__in=record["children"], parent=target))
+    for child in children:
+        if parent is not None and is_same_or_descendant(parent, child):
+            raise Conflict(
+                f"{what} cannot be undone: {parent.path!r}, where the label would return, is "
+                f"now under its child {child.path!r} (move it out first)",
+                code="cycle",
+            )
 
     restored_attrs = _attributes_take_back(ontology, target, spec, details.get("kept") or [])
+    old_id = details["source"]
     source = Label.objects.create(
-        pk=details["source"],  # the same id: model versions and exports that name it still do
+        # The same id where it is free, so model versions and exports that name it still do (a
+        # database whose id sequence was reset may have given it to a new label since).
+        pk=None if Label.objects.filter(pk=old_id).exists() else old_id,
         ontology=ontology,
         parent=parent,
         name=spec["name"],
-        path=path_join(parent, spec["name"]),
+        path=path,
         depth=0 if parent is None else parent.depth + 1,
         order=spec["order"],
         description=spec["description"],
@@ -134,7 +157,7 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
     _siblings_renumber(ontology.pk, source.parent_id)
 
     moved = []
-    for child in Label.objects.filter(pk__in=record["children"], parent=target):
+    for child in children:
         old_path = child.path
         _subtree_repath(child, f"{source.path}{PATH_SEPARATOR}{child.name}", source.depth + 1)
         child.parent = source
@@ -144,10 +167,10 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
         _siblings_renumber(ontology.pk, source.pk)
         _siblings_renumber(ontology.pk, target.pk)
 
-    counts = _uses_move_back(record, source=source, target=target)
+    counts = _uses_move_back(record, source=source, target=target, since=change.created_at)
     counts["children_moved_back"] = len(moved)
     counts["projects_rescored"] = _rescore(ontology)
-    ontology_bump(
+    undo_change = ontology_bump(
         ontology=ontology,
         user=user,
         action="unmerge",
@@ -155,6 +178,7 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
             "merge": change.pk,
             "merge_version": change.version,
             "source": source.pk,
+            "source_before": old_id,
             "source_path": source.path,
             "target": target.pk,
             "target_path": target.path,
@@ -162,7 +186,6 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
             **counts,
         },
     )
-    undo_change = ontology.changes.order_by("-version", "-id").first()
     OntologyChange.objects.filter(pk=change.pk).update(
         details={**details, "undone_by": undo_change.pk}
     )
@@ -174,6 +197,27 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
         **counts,
         "version": ontology.version,
     }
+
+
+def _later_merges_check(ontology: Ontology, change: OntologyChange, what: str) -> None:
+    """A later merge into the same target, still in place, mixed its uses with this one's: an
+    annotation in both records would lose the other label. Undo that one first."""
+    target_id = change.details.get("target")
+    later = OntologyChange.objects.filter(
+        ontology=ontology, action="merge", version__gt=change.version
+    ).order_by("-version")
+    for other in later.values_list("details", flat=True):
+        if (
+            isinstance(other, dict)
+            and other.get("target") == target_id
+            and not other.get("undone_by")
+        ):
+            raise Conflict(
+                f"{what} cannot be undone while the later merge of {other.get('source_path')!r} "
+                f"into {other.get('target_path')!r} stands (their uses are mixed): undo that "
+                "one first",
+                code="not_undoable",
+            )
 
 
 def _attributes_take_back(ontology: Ontology, target: Label, spec: dict, kept: list) -> dict:
@@ -199,22 +243,39 @@ def _chunks(ids: list[int]):
         yield ids[i : i + CHUNK]
 
 
-def _uses_move_back(record: dict, *, source: Label, target: Label) -> dict:
+def _written_since(annotation_ids: list[int], since) -> set[int]:
+    """Annotations whose labels someone wrote after `since` (a save, submit, correction or
+    skip; an accept or a reject changes no label)."""
+    out: set[int] = set()
+    for ids in _chunks(annotation_ids):
+        out.update(
+            AnnotationRevision.objects.filter(annotation_id__in=ids, created_at__gt=since)
+            .exclude(action__in=REVIEW_ONLY)
+            .values_list("annotation_id", flat=True)
+        )
+    return out
+
+
+def _uses_move_back(record: dict, *, source: Label, target: Label, since) -> dict:
     """Where the merge moved a use from source to target, move it back; where it dropped the
-    source beside the target, add it again. Only where the target is still there and the
-    source is not: an annotation edited since keeps its annotator's choice."""
+    source beside the target, add it again. Not on annotations written since the merge (they
+    say what was chosen since), and only where the target is still there and the source is
+    not. A segment written since has a new id, so it is not found either."""
     clip_has_source = Exists(
         ClipLabel.objects.filter(annotation=OuterRef("annotation"), label=source)
     )
     seg_has_source = Exists(SegmentLabel.objects.filter(segment=OuterRef("segment"), label=source))
+    written = _written_since(record["clips"] + record["clips_both"], since)
+    clips = [a for a in record["clips"] if a not in written]
+    clips_both = [a for a in record["clips_both"] if a not in written]
     clips_back = segments_back = clips_added = segments_added = 0
-    for ids in _chunks(record.get("clips", [])):
+    for ids in _chunks(clips):
         clips_back += (
             ClipLabel.objects.filter(annotation_id__in=ids, label=target)
             .exclude(clip_has_source)
             .update(label=source)
         )
-    for ids in _chunks(record.get("clips_both", [])):
+    for ids in _chunks(clips_both):
         rows = ClipLabel.objects.filter(annotation_id__in=ids, label=target).exclude(
             clip_has_source
         )
@@ -225,13 +286,13 @@ def _uses_move_back(record: dict, *, source: Label, target: Label) -> dict:
             ]
         )
         clips_added += len(made)
-    for ids in _chunks(record.get("segments", [])):
+    for ids in _chunks(record["segments"]):
         segments_back += (
             SegmentLabel.objects.filter(segment_id__in=ids, label=target)
             .exclude(seg_has_source)
             .update(label=source)
         )
-    for ids in _chunks(record.get("segments_both", [])):
+    for ids in _chunks(record["segments_both"]):
         rows = SegmentLabel.objects.filter(segment_id__in=ids, label=target).exclude(seg_has_source)
         made = SegmentLabel.objects.bulk_create(
             [
@@ -240,9 +301,7 @@ def _uses_move_back(record: dict, *, source: Label, target: Label) -> dict:
             ]
         )
         segments_added += len(made)
-    recorded = sum(
-        len(record.get(k, [])) for k in ("clips", "clips_both", "segments", "segments_both")
-    )
+    recorded = sum(len(record[k]) for k in ("clips", "clips_both", "segments", "segments_both"))
     restored = clips_back + clips_added + segments_back + segments_added
     return {
         "clip_labels_moved_back": clips_back,

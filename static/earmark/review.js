@@ -68,7 +68,9 @@ async function mountClipReview(root) {
     const reject = card.querySelector(".rv-reject");
     const correct = card.querySelector(".rv-correct");
     let unmountLane = null; // the correction's lane under the waveform, while the form is open
+    let opening = 0; // the latest open or close: an earlier open still loading gives way to it
     const closeForms = () => {
+      opening += 1;
       reject.hidden = true;
       correct.hidden = true;
       unmountLane?.();
@@ -83,18 +85,19 @@ async function mountClipReview(root) {
       reject.querySelector("textarea").focus();
     });
     card.querySelector("[data-action=correct-open]")?.addEventListener("click", async () => {
-      reject.hidden = true;
+      closeForms();
+      const mine = opening;
       try {
         const data = await annotationData(Number(card.dataset.annotation));
+        // Loaded when needed: the members and token pages load this module too.
+        const { mountCorrectionLane } = await import("./review_correct.js");
+        if (mine !== opening) return; // clicked again, or cancelled, meanwhile
         const labels = correct.querySelector("[name=clip_labels]");
         if (labels) labels.value = data.clip_labels.join(", ");
         const tbody = correct.querySelector(".rv-seg-editor tbody");
         if (tbody) {
           tbody.innerHTML = "";
           data.segments.forEach((s) => segmentRow(tbody, s));
-          unmountLane?.();
-          // Loaded when needed: the members and token pages load this module too.
-          const { mountCorrectionLane } = await import("./review_correct.js");
           unmountLane = mountCorrectionLane(tbody, {
             addRow: (seg) => segmentRow(tbody, seg),
             name: card.dataset.annotator,

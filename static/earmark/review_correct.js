@@ -11,14 +11,21 @@ export function mountCorrectionLane(tbody, { addRow, name }) {
   if (!lanes) return () => {};
   let duration = Number(player.dataset.duration) || 0;
   const audio = player.querySelector("audio");
-  if (!duration && audio && Number.isFinite(audio.duration)) duration = audio.duration;
+  const fromAudio = () => {
+    // a clip whose duration the server has not stored: the audio's, once its metadata is in
+    if (!duration && audio && Number.isFinite(audio.duration) && audio.duration > 0) {
+      duration = audio.duration;
+      render();
+    }
+  };
+  audio?.addEventListener("loadedmetadata", fromAudio);
 
   const lane = document.createElement("div");
   lane.className = "rv-lane rv-lane-edit";
   lane.setAttribute("data-testid", "correction-lane");
   lane.innerHTML = '<span class="rv-lane-name"></span><div class="rv-lane-track" title="Drag to add a segment; drag a segment or its edges to change it"></div>';
   const label = lane.querySelector(".rv-lane-name");
-  label.textContent = "correction";
+  label.textContent = `✎ ${name}`;
   label.title = `your correction of ${name}'s segments`;
   const track = lane.querySelector(".rv-lane-track");
   lanes.append(lane);
@@ -118,8 +125,10 @@ export function mountCorrectionLane(tbody, { addRow, name }) {
   const watcher = new MutationObserver(render);
   watcher.observe(tbody, { childList: true });
   render();
+  fromAudio();
 
   return () => {
+    audio?.removeEventListener("loadedmetadata", fromAudio);
     watcher.disconnect();
     tbody.removeEventListener("input", render);
     lane.remove();

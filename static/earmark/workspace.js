@@ -222,6 +222,7 @@ async function draftPathsFresh(clipId) {
   S.clipLabels = map(S.clipLabels);
   S.segments.forEach((s) => { s.labels = map(s.labels); });
   S.undo = [snapshot()];
+  S.redo = [];
 }
 
 // A lead renamed, moved or merged labels since the tree was loaded: load it again, so the

@@ -164,6 +164,16 @@ def test_cancelling_a_correction_takes_its_lane_away(
     page.wait_for_selector("[data-testid=correction-lane]")
     card.locator("[data-testid=reject-open]").click()  # the other form closes this one
     assert page.locator("[data-testid=correction-lane]").count() == 0
+    # two clicks in a row, while the first is still loading: one lane, gone on Cancel
+    page.evaluate(
+        "() => { const b = document.querySelector('[data-testid=correct-open]');"
+        " b.click(); b.click(); }"
+    )
+    page.wait_for_selector("[data-testid=correction-lane]")
+    page.wait_for_timeout(300)
+    assert page.locator("[data-testid=correction-lane]").count() == 1
+    card.locator(".rv-correct [data-action=cancel]").click()
+    assert page.locator("[data-testid=correction-lane]").count() == 0
 
 
 def test_a_lead_invites_a_member_and_makes_a_token_shown_once(

@@ -95,7 +95,7 @@ def test_the_resolve_api_gives_each_path_today_and_null_for_none(
     label_merge(source=tree["noise"], target=tree["digit/two"])
     response = client_for(annotator).get(
         f"/api/projects/{project.pk}/ontology/resolve/",
-        {"path": ["digit/one", "noise", "digit/two", "DIGIT/UNO", "never/was"]},
+        {"path": ["digit/one", "noise", "digit/two", "DIGIT/UNO", "never/was", "Digit/One"]},
     )
     assert response.status_code == 200
     assert response.json()["labels"] == {
@@ -104,6 +104,7 @@ def test_the_resolve_api_gives_each_path_today_and_null_for_none(
         "digit/two": "digit/two",
         "DIGIT/UNO": "digit/uno",
         "never/was": None,
+        "Digit/One": "digit/uno",  # each spelling given is answered
     }
 
 
