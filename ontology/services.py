@@ -455,46 +455,26 @@ def labels_current_paths(*, ontology: Ontology, paths: list[str]) -> dict[str, s
         if path.lower() in wanted
     }
     out: dict[str, str | None] = {}
+    steps = None  # the change log, read once and only when a path is not in today's tree
     for path in given:  # each spelling given gets its answer (a draft may hold two)
         now = found.get(path.strip().lower())
         if now is None:
-            label = label_by_former_path(ontology=ontology, path=path)
+            steps = former_path_steps(ontology) if steps is None else steps
+            label = label_by_former_path(ontology=ontology, path=path, steps=steps)
             now = label.path if label is not None else None
         out[path] = now
     return out
 
 
-def label_by_former_path(*, ontology: Ontology, path: str) -> Label | None:
+def label_by_former_path(
+    *, ontology: Ontology, path: str, steps: list[tuple[str, str]] | None = None
+) -> Label | None:
     """The label a path no longer in the ontology became, from the change log: from the last
     rename, move or merge that took that path (or a path above it) away, through every such
-    change after it. None when no change took it away or it leads to no label."""
-    changes = list(
-        OntologyChange.objects.filter(
-            ontology=ontology, action__in=("rename", "move", "merge", "unmerge")
-        )
-        .order_by("-version", "-id")
-        .values_list("action", "details")[:FORMER_PATH_CHANGES]
-    )[::-1]
-    steps = []
-    for action, details in changes:
-        if not isinstance(details, dict):
-            continue
-        if action == "merge" and details.get("undone_by"):
-            continue  # undone: its paths lead nowhere (the unmerge's own moves follow)
-        if action == "unmerge":  # the children it moved back under the restored label
-            steps.extend(
-                (old.lower(), new)
-                for old, new in details.get("moved") or []
-                if isinstance(old, str) and isinstance(new, str) and old
-            )
-            continue
-        old, new = (
-            (details.get("source_path"), details.get("target_path"))
-            if action == "merge"
-            else (details.get("from"), details.get("to"))
-        )
-        if isinstance(old, str) and isinstance(new, str) and old:
-            steps.append((old.lower(), new))
+    change after it. None when no change took it away or it leads to no label. `steps`:
+    `former_path_steps(ontology)` read once for many paths."""
+    if steps is None:
+        steps = former_path_steps(ontology)
     current = path.strip().lower()
 
     def moved(p: str, old: str, new: str) -> str | None:
@@ -522,3 +502,35 @@ def label_by_former_path(*, ontology: Ontology, path: str) -> Label | None:
         if label is not None:
             return label
     return None
+
+
+def former_path_steps(ontology: Ontology) -> list[tuple[str, str]]:
+    """The change log's path moves, oldest first: (old path lower-cased, new path)."""
+    changes = list(
+        OntologyChange.objects.filter(
+            ontology=ontology, action__in=("rename", "move", "merge", "unmerge")
+        )
+        .order_by("-version", "-id")
+        .values_list("action", "details")[:FORMER_PATH_CHANGES]
+    )[::-1]
+    steps = []
+    for action, details in changes:
+        if not isinstance(details, dict):
+            continue
+        if action == "merge" and details.get("undone_by"):
+            continue  # undone: its paths lead nowhere (the unmerge's own moves follow)
+        if action == "unmerge":  # the children it moved back under the restored label
+            steps.extend(
+                (old.lower(), new)
+                for old, new in details.get("moved") or []
+                if isinstance(old, str) and isinstance(new, str) and old
+            )
+            continue
+        old, new = (
+            (details.get("source_path"), details.get("target_path"))
+            if action == "merge"
+            else (details.get("from"), details.get("to"))
+        )
+        if isinstance(old, str) and isinstance(new, str) and old:
+            steps.append((old.lower(), new))
+    return steps
