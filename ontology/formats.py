@@ -21,6 +21,7 @@ from labelapp.errors import DomainError
 from ontology.models import PATH_SEPARATOR
 from ontology.rules import (
     PATH_MAX,
+    hotkey_combo,
     label_color_validate,
     label_hotkey_validate,
     label_name_validate,
@@ -308,7 +309,7 @@ def _specs_check(specs: list[LabelSpec]) -> None:
             spec.color = label_color_validate(spec.color, label=path)
         if spec.hotkey is not None:
             spec.hotkey = label_hotkey_validate(spec.hotkey, label=path)
-            clash = hotkeys.get(spec.hotkey.lower())
+            clash = hotkeys.get(hotkey_combo(spec.hotkey))
             if spec.hotkey and clash is not None:
                 raise _bad(
                     f"hotkey {spec.hotkey!r} is used by both {clash.path!r} and {path!r}",
@@ -316,7 +317,7 @@ def _specs_check(specs: list[LabelSpec]) -> None:
                     label=path,
                 )
             if spec.hotkey:
-                hotkeys[spec.hotkey.lower()] = spec
+                hotkeys[hotkey_combo(spec.hotkey)] = spec
 
 
 def render_earmark(tree, *, name: str = "", description: str = "", version: int = 0) -> str:

@@ -21,6 +21,7 @@ from ontology.formats import (
     render_paths,
 )
 from ontology.models import PATH_SEPARATOR, Label, Ontology
+from ontology.rules import hotkey_combo
 from ontology.services import _ontology_lock, ontology_bump
 from ontology.tree import tree_for_ontology_id
 
@@ -119,7 +120,7 @@ def _hotkeys_check(existing, to_create: list[LabelSpec]) -> None:
     owner: dict[str, str] = {}
     for label in existing:
         if label.hotkey:
-            clash = owner.setdefault(label.hotkey.lower(), label.path)
+            clash = owner.setdefault(hotkey_combo(label.hotkey), label.path)
             if clash != label.path:
                 raise DomainError(
                     f"hotkey {label.hotkey!r} of label {label.path!r} would also be used by "
@@ -129,7 +130,7 @@ def _hotkeys_check(existing, to_create: list[LabelSpec]) -> None:
                 )
     for spec in to_create:
         if spec.hotkey:
-            clash = owner.setdefault(spec.hotkey.lower(), spec.path)
+            clash = owner.setdefault(hotkey_combo(spec.hotkey), spec.path)
             if clash != spec.path:
                 raise DomainError(
                     f"hotkey {spec.hotkey!r} of label {spec.path!r} is already used by {clash!r}",

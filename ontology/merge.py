@@ -105,7 +105,7 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
         undo=undo,
     )
     return {
-        "warnings": _leaf_warnings(target),
+        "warnings": _leaf_warnings(target) if counts["annotations_changed"] else [],
         "change": change.pk,
         "undoable": undo is not None,
         "source": source_pk,

@@ -83,21 +83,34 @@ WORKSPACE_KEYS = {
     "?": "help",
 }
 _MODIFIER_ALIASES = {"control": "ctrl", "cmd": "ctrl", "meta": "ctrl"}
+MODIFIERS = ("ctrl", "alt", "shift")
 
 
-def hotkey_combo(text: str) -> str:
-    """A hotkey in the one spelling the browser compares (normalizeCombo in labels.js):
-    lower case, modifiers as ctrl, alt, shift in that order, "space" as " "."""
+def _combo_parts(text: str) -> tuple[set[str], str]:
     text = text.lower()
     if text.endswith("+"):  # "+" itself, or "ctrl++"
         parts = [p for p in text[:-1].split("+") if p] + ["+"]
     else:
         parts = [p for p in text.split("+") if p]
     key = parts.pop() if parts else ""
-    mods = {_MODIFIER_ALIASES.get(p, p) for p in parts}
-    return "+".join(
-        [m for m in ("ctrl", "alt", "shift") if m in mods] + [" " if key == "space" else key]
-    )
+    return {_MODIFIER_ALIASES.get(p, p) for p in parts}, " " if key == "space" else key
+
+
+def _shift_matters(key: str) -> bool:
+    # As the browser reports keys (eventCombo in labels.js): Shift is part of the key a
+    # character names ("!" is shift+1, "?" is shift+/), so only letters and named keys
+    # (Tab, ArrowLeft) keep it.
+    return len(key) > 1 or key.isalpha()
+
+
+def hotkey_combo(text: str) -> str:
+    """A hotkey in the one spelling the browser compares (normalizeCombo in labels.js):
+    lower case, modifiers as ctrl, alt, shift in that order, "space" as " ", and no shift
+    beside a key that is one character other than a letter."""
+    mods, key = _combo_parts(text)
+    if not _shift_matters(key):
+        mods.discard("shift")
+    return "+".join([m for m in MODIFIERS if m in mods] + [key])
 
 
 def label_hotkey_validate(hotkey: str | None, *, label: str = "") -> str:
@@ -110,6 +123,24 @@ def label_hotkey_validate(hotkey: str | None, *, label: str = "") -> str:
             code="invalid_hotkey",
             extra={"label": label},
         )
+    if hotkey:
+        mods, key = _combo_parts(hotkey)
+        unknown = sorted(mods - set(MODIFIERS))
+        if unknown or not key or key in MODIFIERS or key in _MODIFIER_ALIASES:
+            raise DomainError(
+                f"label {label!r}: hotkey {hotkey!r} is not a key with optional ctrl, alt or "
+                "shift in front (e.g. 'b', '3', 'shift+b', 'alt+e')",
+                code="invalid_hotkey",
+                extra={"label": label},
+            )
+        if "shift" in mods and not _shift_matters(key):
+            raise DomainError(
+                f"label {label!r}: hotkey {hotkey!r}: shift with {key!r} types another "
+                "character on most keyboards, so browsers cannot tell it from that key; write "
+                "the character it types instead (e.g. '!' rather than 'shift+1')",
+                code="invalid_hotkey",
+                extra={"label": label},
+            )
     taken = WORKSPACE_KEYS.get(hotkey_combo(hotkey)) if hotkey else None
     if taken is not None:
         raise DomainError(
@@ -152,13 +183,18 @@ def sibling_name_check(
 def hotkey_check_free(
     *, ontology_id: int, hotkey: str, label_path: str, exclude_id: int | None = None
 ) -> None:
+    """No other label of the ontology has the same key, however it is spelled (ctrl+s,
+    Control+S and cmd+s are one key to the browser)."""
     if not hotkey:
         return
-    clash = (
-        Label.objects.filter(ontology_id=ontology_id, hotkey__iexact=hotkey)
+    combo = hotkey_combo(hotkey)
+    others = (
+        Label.objects.filter(ontology_id=ontology_id)
+        .exclude(hotkey="")
         .exclude(pk=exclude_id)
-        .first()
+        .only("id", "path", "hotkey")
     )
+    clash = next((label for label in others if hotkey_combo(label.hotkey) == combo), None)
     if clash is not None:
         raise DomainError(
             f"hotkey {hotkey!r} of label {label_path!r} is already used by {clash.path!r}",

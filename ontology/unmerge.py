@@ -23,6 +23,7 @@ from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
 from ontology.rules import PATH_MAX, is_same_or_descendant, path_join, sibling_name_check
 from ontology.services import (
     _ontology_lock,
+    _siblings_place,
     _siblings_renumber,
     _subtree_repath,
     ontology_bump,
@@ -52,6 +53,12 @@ def merge_undo_record(source: Label, target: Label, children: list[Label]) -> di
     )
     if len(clips) + len(segments) > UNDO_MAX_USES:
         return None
+    siblings = list(
+        Label.objects.filter(ontology_id=source.ontology_id, parent_id=source.parent_id)
+        .order_by("order", "name", "id")
+        .values_list("pk", flat=True)
+    )
+    after = siblings[siblings.index(source.pk) + 1 :]
     return {
         "label": {
             "name": source.name,
@@ -63,6 +70,7 @@ def merge_undo_record(source: Label, target: Label, children: list[Label]) -> di
             "external_id": source.external_id,
             "deprecated": source.deprecated,
         },
+        "before": after[0] if after else None,  # its place: before this sibling
         "children": [child.pk for child in children],
         "clips": [a for a, both in clips if not both],
         "clips_both": [a for a, both in clips if both],
@@ -89,7 +97,8 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
     what = f"the merge of {details.get('source_path')!r} into {details.get('target_path')!r}"
     if change.action != "merge":
         raise DomainError(
-            f"change {change_id} is a {change.action}; only a merge can be undone",
+            f"change {change_id} is {'an' if change.action[:1] in 'aeiou' else 'a'} "
+            f"{change.action}; only a merge can be undone",
             code="not_undoable",
         )
     if details.get("undone_by"):
@@ -154,7 +163,7 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
         deprecated=spec["deprecated"],
         **restored_attrs,
     )
-    _siblings_renumber(ontology.pk, source.parent_id)
+    _siblings_place(source, _position(source, record))
 
     moved = []
     for child in children:
@@ -197,6 +206,21 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
         **counts,
         "version": ontology.version,
     }
+
+
+def _position(label: Label, record: dict) -> int:
+    """Where the label goes back among its siblings: before the sibling it was before, if that
+    one is still there (siblings renumbered since do not move it), else at its old index."""
+    siblings = list(
+        Label.objects.filter(ontology_id=label.ontology_id, parent_id=label.parent_id)
+        .exclude(pk=label.pk)
+        .order_by("order", "name", "id")
+        .values_list("pk", flat=True)
+    )
+    before = record.get("before")
+    if before in siblings:
+        return siblings.index(before)
+    return min(record["label"]["order"], len(siblings))
 
 
 def _later_merges_check(ontology: Ontology, change: OntologyChange, what: str) -> None:

@@ -43,9 +43,13 @@ export function normalizeCombo(text) {
   const t = text.toLowerCase();
   // "+" itself (or "ctrl++") is a key, not only the separator.
   const parts = t.endsWith("+") ? [...t.slice(0, -1).split("+").filter(Boolean), "+"] : t.split("+").filter(Boolean);
-  const key = parts.pop() || "";
+  const raw = parts.pop() || "";
+  const key = raw === "space" ? " " : raw;
   const mods = new Set(parts.map((p) => (p === "control" || p === "cmd" || p === "meta" ? "ctrl" : p)));
-  return [...["ctrl", "alt", "shift"].filter((m) => mods.has(m)), key === "space" ? " " : key].join("+");
+  // As eventCombo: Shift belongs to the character a key types ("!" is shift+1), so only
+  // letters and named keys keep it.
+  if (!(key.length > 1 || /[a-z]/i.test(key))) mods.delete("shift");
+  return [...["ctrl", "alt", "shift"].filter((m) => mods.has(m)), key].join("+");
 }
 
 export function eventCombo(e) {

@@ -380,22 +380,35 @@ const CHANGE_TEXT = {
   import: (d) => `${d.format}: ${d.created} created, ${d.updated} updated`,
 };
 
-async function loadChanges() {
+const changeRow = (c) => el("li", { "data-testid": "change" },
+  el("span", { class: "badge", text: `v${c.version}` }), " ",
+  el("strong", { text: c.action }), " ",
+  el("span", { text: (CHANGE_TEXT[c.action] || (() => ""))(c.details) }),
+  el("span", { class: "muted", text: ` · ${c.user || "command line"} · ${new Date(c.created_at).toLocaleString()}` }),
+  canEdit && c.undoable ? el("button", { type: "button", class: "link", "data-testid": "undo-merge", text: "Undo",
+    onclick: () => undoMerge(c) }) : null);
+
+// The log a page at a time (the API's pages), newest first; "Older changes" reads the next.
+async function loadChanges(url = `${base}changes/`, { append = false } = {}) {
   try {
-    const page = await api(`${base}changes/`);
-    $("change-log").replaceChildren(...page.results.slice(0, 25).map((c) => el("li", { "data-testid": "change" },
-      el("span", { class: "badge", text: `v${c.version}` }), " ",
-      el("strong", { text: c.action }), " ",
-      el("span", { text: (CHANGE_TEXT[c.action] || (() => ""))(c.details) }),
-      el("span", { class: "muted", text: ` · ${c.user || "command line"} · ${new Date(c.created_at).toLocaleString()}` }),
-      canEdit && c.undoable ? el("button", { type: "button", class: "link", "data-testid": "undo-merge", text: "Undo",
-        onclick: () => undoMerge(c) }) : null)));
+    const page = await api(url);
+    const list = $("change-log");
+    list.querySelector("[data-testid=older-changes]")?.closest("li").remove();
+    const rows = page.results.map(changeRow);
+    if (page.next) {
+      const next = page.next;
+      rows.push(el("li", { class: "more" }, el("button", { type: "button", class: "link", "data-testid": "older-changes",
+        text: "Older changes…", onclick: () => loadChanges(next, { append: true }) })));
+    }
+    if (append) list.append(...rows);
+    else list.replaceChildren(...rows);
   } catch (err) { failed(err); }
 }
 
 async function undoMerge(change) {
   const d = change.details;
-  if (!confirm(`Undo the merge of “${d.source_path}” into “${d.target_path}”? “${d.source_path}” comes back with its children, and the uses the merge moved go back to it (annotations edited since keep their labels).`)) return;
+  const kids = d.children_moved ? " with its children" : "";
+  if (!confirm(`Undo the merge of “${d.source_path}” into “${d.target_path}”? “${d.source_path}” comes back${kids}, and the uses the merge moved go back to it (annotations written since keep their labels).`)) return;
   try {
     const out = await api(`${base}changes/${change.id}/undo/`, { method: "POST" });
     state.selected = out.source;

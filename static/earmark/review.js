@@ -2,10 +2,13 @@
 // through the API and reloads, so what is shown is always what the server holds.
 import { api } from "./api.js";
 
-function showError(box, err) {
+function showError(box, err, near = null) {
   if (!box) return;
   box.textContent = err.message || String(err);
   box.hidden = false;
+  // Next to what was being done (the Save button may be far below the page's error line).
+  if (near) near.before(box);
+  box.scrollIntoView({ block: "nearest" });
 }
 
 // --- clip review: accept / reject with a comment / correct ---------------------------------
@@ -27,18 +30,34 @@ function segmentRow(tbody, seg = { start: "", end: "", labels: [] }) {
 
 const splitPaths = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
 
+// Seconds as typed: a decimal comma is a point; blank or not a number is NaN (never 0).
+function seconds(text) {
+  const t = String(text).trim().replace(",", ".");
+  return t === "" ? NaN : Number(t);
+}
+
+// The correction as the API takes it, or an Error naming the first row (counted from 1, as
+// the table shows them) whose start or end is not a number.
 function readCorrection(form) {
   const body = {};
   const labels = form.querySelector("[name=clip_labels]");
   if (labels) body.clip_labels = splitPaths(labels.value);
-  const rows = form.querySelectorAll(".rv-seg-editor tbody tr");
+  const rows = [...form.querySelectorAll(".rv-seg-editor tbody tr")];
   if (form.querySelector(".rv-seg-editor")) {
-    body.segments = [...rows].map((tr) => ({
-      start: Number(tr.querySelector("[name=start]").value),
-      end: Number(tr.querySelector("[name=end]").value),
-      channel: tr.dataset.channel === "" ? null : Number(tr.dataset.channel),
-      labels: splitPaths(tr.querySelector("[name=labels]").value),
-    }));
+    body.segments = [];
+    for (const [i, tr] of rows.entries()) {
+      const start = seconds(tr.querySelector("[name=start]").value);
+      const end = seconds(tr.querySelector("[name=end]").value);
+      for (const [what, value] of [["start", start], ["end", end]]) {
+        if (!Number.isFinite(value)) return new Error(`Segment ${i + 1}: its ${what} is not a number of seconds.`);
+      }
+      body.segments.push({
+        start,
+        end,
+        channel: tr.dataset.channel === "" ? null : Number(tr.dataset.channel),
+        labels: splitPaths(tr.querySelector("[name=labels]").value),
+      });
+    }
   }
   return body;
 }
@@ -50,7 +69,7 @@ async function mountClipReview(root) {
     if (!current) current = await api(`/api/clips/${root.dataset.clip}/review/`);
     return current.find((a) => a.id === id);
   };
-  const decide = async (card, body) => {
+  const decide = async (card, body, near = card.querySelector(".rv-actions")) => {
     errorBox.hidden = true;
     card.querySelectorAll("button").forEach((b) => (b.disabled = true));
     try {
@@ -61,7 +80,7 @@ async function mountClipReview(root) {
       window.location.reload();
     } catch (err) {
       card.querySelectorAll("button").forEach((b) => (b.disabled = false));
-      showError(errorBox, err);
+      showError(errorBox, err, near);
     }
   };
   root.querySelectorAll("[data-testid=annotation]").forEach((card) => {
@@ -85,6 +104,7 @@ async function mountClipReview(root) {
       reject.querySelector("textarea").focus();
     });
     card.querySelector("[data-action=correct-open]")?.addEventListener("click", async () => {
+      if (!correct.hidden) return; // open already: a second click must not reload the table
       closeForms();
       const mine = opening;
       try {
@@ -101,6 +121,7 @@ async function mountClipReview(root) {
           unmountLane = mountCorrectionLane(tbody, {
             addRow: (seg) => segmentRow(tbody, seg),
             name: card.dataset.annotator,
+            seconds,
           });
         }
         correct.hidden = false;
@@ -119,7 +140,13 @@ async function mountClipReview(root) {
     correct?.addEventListener("submit", (e) => {
       e.preventDefault();
       const comment = correct.querySelector("[name=comment]").value;
-      decide(card, { action: "correct", comment, ...readCorrection(correct) });
+      const body = readCorrection(correct);
+      const save = correct.querySelector("[data-testid=correct]");
+      if (body instanceof Error) {
+        showError(errorBox, body, save);
+        return;
+      }
+      decide(card, { action: "correct", comment, ...body }, save);
     });
   });
   mountReviewKeys(root);
@@ -151,7 +178,7 @@ async function mountReviewKeys(root) {
     keys.bind("n", "Next clip in the queue", once(() => drafting() || (window.location.href = next.href)));
   }
   keys.bind("a", "Accept", once(() => drafting() || waitingOne()?.querySelector("[data-action=accept]").click()));
-  keys.bind("r", "Start a rejection", once(() => waitingOne()?.querySelector("[data-action=reject-open]").click()));
+  keys.bind("r", "Start a rejection", once(() => drafting() || waitingOne()?.querySelector("[data-action=reject-open]").click()));
   root.dataset.keys = "ready"; // keys pressed before this do nothing (tests wait for it)
 }
 

@@ -5,7 +5,10 @@
 const SNAP = 0.01; // seconds: as the table writes them
 const MIN_S = 0.05; // a press without a drag adds nothing
 
-export function mountCorrectionLane(tbody, { addRow, name }) {
+// Narrower than this (px), a box is moved as a whole: its edges change in the table.
+const HANDLES_MIN_PX = 24;
+
+export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   const player = document.getElementById("rv-player");
   const lanes = player && player.querySelector(".rv-lanes");
   if (!lanes) return () => {};
@@ -33,10 +36,11 @@ export function mountCorrectionLane(tbody, { addRow, name }) {
 
   const rows = () => [...tbody.querySelectorAll("tr")];
   const read = (tr) => ({
-    start: Number(tr.querySelector("[name=start]").value),
-    end: Number(tr.querySelector("[name=end]").value),
+    start: seconds(tr.querySelector("[name=start]").value),
+    end: seconds(tr.querySelector("[name=end]").value),
     labels: tr.querySelector("[name=labels]").value,
   });
+  const shortName = (paths) => paths.split(",").map((p) => p.trim().split("/").pop()).filter(Boolean).join(", ");
   const write = (tr, start, end) => {
     tr.querySelector("[name=start]").value = start.toFixed(2);
     tr.querySelector("[name=end]").value = end.toFixed(2);
@@ -49,26 +53,34 @@ export function mountCorrectionLane(tbody, { addRow, name }) {
   };
 
   const render = () => {
+    const width = track.getBoundingClientRect().width;
     const boxes = rows().map((tr, i) => {
       const { start, end, labels } = read(tr);
       const box = document.createElement("div");
       box.className = "rv-seg rv-seg-edit";
       box.setAttribute("data-testid", "correction-segment");
       box.dataset.row = String(i);
-      const ok = Number.isFinite(start) && Number.isFinite(end) && end > start;
+      // Hidden while the row is not a span inside the clip: the table says what is wrong.
+      const ok = Number.isFinite(start) && Number.isFinite(end) && end > start && start < duration;
       box.classList.toggle("invalid", !ok);
-      box.style.left = `${share(ok ? start : 0) * 100}%`;
-      box.style.width = `${ok ? (share(end) - share(start)) * 100 : 0}%`;
+      const left = share(ok ? start : 0);
+      const size = ok ? share(end) - left : 0;
+      box.style.left = `${left * 100}%`;
+      box.style.width = `${size * 100}%`;
       box.title = ok ? `${start.toFixed(2)}–${end.toFixed(2)} s${labels ? `: ${labels}` : ""}` : "start and end are not a valid span";
       const text = document.createElement("span");
-      text.textContent = labels || "(no label yet)";
-      const left = document.createElement("span");
-      left.className = "rv-handle start";
-      left.setAttribute("data-testid", "correction-handle-start");
-      const right = document.createElement("span");
-      right.className = "rv-handle end";
-      right.setAttribute("data-testid", "correction-handle-end");
-      box.append(left, text, right);
+      text.textContent = shortName(labels) || "(no label yet)";
+      box.append(text);
+      if (size * width >= HANDLES_MIN_PX) {
+        const a = document.createElement("span");
+        a.className = "rv-handle start";
+        a.setAttribute("data-testid", "correction-handle-start");
+        const b = document.createElement("span");
+        b.className = "rv-handle end";
+        b.setAttribute("data-testid", "correction-handle-end");
+        box.prepend(a);
+        box.append(b);
+      }
       return box;
     });
     track.replaceChildren(...boxes);
@@ -78,7 +90,8 @@ export function mountCorrectionLane(tbody, { addRow, name }) {
   let drag = null;
   track.addEventListener("pointerdown", (e) => {
     if (e.button !== 0 || duration <= 0) return;
-    e.preventDefault();
+    e.preventDefault(); // no text selection; but the focus must leave the button it was on
+    if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
     const box = e.target.closest(".rv-seg-edit");
     const t = timeAt(e.clientX);
     if (box) {
@@ -114,9 +127,17 @@ export function mountCorrectionLane(tbody, { addRow, name }) {
     if (!drag) return;
     const { tr, mode, moved } = drag;
     drag = null;
+    if (tr && mode === "add") {
+      const { start, end: stop } = read(tr);
+      if (!(stop - start >= MIN_S)) { // dragged out and back: nothing to add
+        tr.remove();
+        render();
+        return;
+      }
+    }
     render();
-    // a new segment, or a click on one: its labels next
-    if (tr && (mode === "add" || !moved)) tr.querySelector("[name=labels]").focus();
+    // a new segment, or a click on one: its labels next (the lane stays in view)
+    if (tr && (mode === "add" || !moved)) tr.querySelector("[name=labels]").focus({ preventScroll: true });
   };
   track.addEventListener("pointerup", end);
   track.addEventListener("pointercancel", end);

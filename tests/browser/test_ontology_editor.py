@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from labelapp.models import ClipLabel
-from ontology.models import Label
+from ontology.models import Label, OntologyChange
 from ontology.services import label_get_or_create_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -185,3 +185,23 @@ def test_an_annotator_reads_the_tree_without_edit_controls(editor, annotator, tr
     assert page.locator("[data-testid=add-form]").count() == 0
     page.fill("[data-testid=label-filter]", "raven")
     assert page.locator("[data-testid=label-node]").count() == 3  # animal, bird, raven
+
+
+def test_the_change_log_pages_back_to_older_changes(editor, lead, tree, project):
+    from ontology.services import label_attributes_set
+
+    crow = tree["animal/bird/crow"]
+    for i in range(60):  # 60 edits after the tree's own entries: more than a page (50)
+        label_attributes_set(label=crow, description=f"take {i}")
+    page = editor(lead)
+    changes = page.locator("[data-testid=change]")
+    page.wait_for_selector("[data-testid=older-changes]")
+    assert changes.count() == 50
+    total = OntologyChange.objects.filter(ontology=project.ontology).count()
+    page.click("[data-testid=older-changes]")
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=change]').length == n", arg=total
+    )
+    assert page.locator("[data-testid=older-changes]").count() == 0
+    oldest = OntologyChange.objects.filter(ontology=project.ontology).order_by("version").first()
+    assert changes.last.inner_text().startswith(f"v{oldest.version} ")

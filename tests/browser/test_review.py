@@ -122,6 +122,22 @@ def test_a_reviewer_corrects_segments_on_the_waveform(
     rows = card.locator(".rv-seg-editor tbody tr")
     assert rows.nth(0).locator("[name=start]").input_value() == "1.00"
     assert abs(float(rows.nth(0).locator("[name=end]").input_value()) - 4.0) <= 0.05
+    # Space after a drag plays the clip: it does not press Correct… again (which reloaded
+    # the table and lost the drag), and R does not open a rejection over the correction
+    page.wait_for_selector(KEYS_READY)
+    page.keyboard.press(" ")
+    page.wait_for_function(f"() => !{AUDIO}.paused")
+    page.keyboard.press(" ")
+    page.keyboard.press("r")
+    assert card.locator(".rv-reject").is_hidden()
+    assert abs(float(rows.nth(0).locator("[name=end]").input_value()) - 4.0) <= 0.05
+    # dragged out and back to where it started: no segment
+    page.mouse.move(x(9.0), y)
+    page.mouse.down()
+    page.mouse.move(x(9.5), y, steps=3)
+    page.mouse.move(x(9.0), y, steps=3)
+    page.mouse.up()
+    assert rows.count() == 1
 
     page.mouse.move(x(6.0), y)
     page.mouse.down()
@@ -132,12 +148,20 @@ def test_a_reviewer_corrects_segments_on_the_waveform(
     new_labels = rows.nth(1).locator("[name=labels]")
     assert new_labels.evaluate("el => el === document.activeElement")  # labels next
     new_labels.fill("birds/crow")
-    assert boxes.nth(1).inner_text() == "birds/crow"
+    assert boxes.nth(1).inner_text() == "crow"  # names on the lane, as the annotators' lanes
     # typing in the table moves the box too
     rows.nth(1).locator("[name=start]").fill("5")
     left = lambda i: boxes.nth(i).evaluate("el => parseFloat(el.style.left)")  # noqa: E731
     assert abs(left(1) - 50.0) < 0.5
     screenshot(page, "review-correct-on-waveform")
+    # a blank start is not 0: the save is refused next to its button, naming the row
+    rows.nth(1).locator("[name=start]").fill("")
+    card.locator("[data-testid=correct]").click()
+    error = card.locator("[data-testid=review-error]")
+    error.wait_for()
+    assert "Segment 2: its start is not a number" in error.inner_text()
+    assert boxes.nth(1).is_hidden()
+    rows.nth(1).locator("[name=start]").fill("5,0")  # a decimal comma is read as a point
 
     card.locator("[data-testid=correct]").click()
     page.wait_for_selector("[data-testid=history-row][data-action=correct]")

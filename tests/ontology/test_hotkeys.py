@@ -53,6 +53,9 @@ def test_the_reserved_list_is_exactly_what_the_workspace_binds():
         ("+", "+"),
         ("ctrl++", "ctrl++"),
         ("alt+N", "alt+n"),
+        ("shift+1", "1"),  # the browser reports "!" or "1": shift is never seen with it
+        ("shift+space", " "),
+        ("Shift+ArrowLeft", "shift+arrowleft"),
     ],
 )
 def test_combos_are_spelled_as_the_browser_spells_them(text, combo):
@@ -75,6 +78,10 @@ def test_python_and_javascript_normalize_alike(tmp_path):
         "?",
         "PageDown",
         "shift+Tab",
+        "shift+1",
+        "shift+space",
+        "shift+/",
+        "Shift+ArrowLeft",
     ]
     module = tmp_path / "labels.mjs"
     # labels.js imports api.js for its loader; normalizeCombo needs neither.
@@ -144,3 +151,38 @@ def test_the_api_answers_a_workspace_key_with_a_400(project, client_for, lead):
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "reserved_hotkey" and "next segment" in body["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "hotkey, says",
+    [
+        ("shift+1", "rather than 'shift+1'"),
+        ("shift+space", "types another character"),
+        ("shift+/", "types another character"),
+        ("Enter+ctrl", "optional ctrl, alt or shift"),
+        ("hyper+b", "optional ctrl, alt or shift"),
+        ("ctrl+shift", "optional ctrl, alt or shift"),
+    ],
+)
+def test_keys_the_browser_cannot_report_are_refused(project, lead, hotkey, says):
+    with pytest.raises(DomainError, match=re.escape(says)) as caught:
+        label_create(ontology=project.ontology, name="cat", hotkey=hotkey, user=lead)
+    assert caught.value.code == "invalid_hotkey"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("second", ["Control+S", "cmd+s", "meta+S", "CTRL+s"])
+def test_one_key_spelled_two_ways_is_a_collision(project, lead, second):
+    label_create(ontology=project.ontology, name="noise", hotkey="ctrl+s", user=lead)
+    with pytest.raises(DomainError, match="already used by 'noise'") as caught:
+        label_create(ontology=project.ontology, name="digit", hotkey=second, user=lead)
+    assert caught.value.code == "hotkey_collision"
+
+
+def test_a_file_with_one_key_spelled_two_ways_is_refused():
+    content = json.dumps(
+        {"labels": [{"name": "a", "hotkey": "ctrl+s"}, {"name": "b", "hotkey": "Control+S"}]}
+    )
+    with pytest.raises(DomainError, match="used by both 'a' and 'b'"):
+        ontology_parse(content, format="earmark")

@@ -292,3 +292,24 @@ def test_the_change_log_does_not_read_the_records(project, crows):
     label_merge(source=crows["animal/crow"], target=crows["animal/raven"])
     sql = str(ontology_changes(project.ontology).query)
     assert '"undo"' not in sql.replace('"undo" IS NOT NULL', "")
+
+
+def test_the_label_goes_back_to_its_place_among_siblings_renumbered_since(project, labels):
+    tree = labels("digit/zero", "digit/one", "digit/two", "digit/three")
+    digit = tree["digit"]
+    order = lambda: list(digit.children.order_by("order").values_list("name", flat=True))  # noqa: E731
+    assert order() == ["zero", "one", "two", "three"]
+    report = label_merge(source=tree["digit/zero"], target=tree["digit/one"])
+    added = label_create(ontology=project.ontology, name="four", parent=digit)  # renumbers
+    from ontology.services import label_delete
+
+    label_delete(label=added)
+    merge_undo(ontology=project.ontology, change_id=report["change"])
+    assert order() == ["zero", "one", "two", "three"]
+    # and a label whose next sibling is gone since goes back to its old index
+    report = label_merge(source=Label.objects.get(path="digit/two"), target=tree["digit/one"])
+    label_merge(
+        source=Label.objects.get(path="digit/three"), target=Label.objects.get(path="digit/zero")
+    )
+    merge_undo(ontology=project.ontology, change_id=report["change"])
+    assert order() == ["zero", "one", "two"]
