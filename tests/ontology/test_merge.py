@@ -172,10 +172,13 @@ def test_a_failing_merge_changes_nothing(project, labels, annotate, annotator):
     assert Label.objects.filter(pk=tree["a"].pk).exists()
 
 
-def test_merge_into_an_inner_label_warns_leaves_only_projects(project, labels):
+def test_merge_into_an_inner_label_warns_leaves_only_projects(project, labels, annotate, annotator):
     project.leaves_only = True
     project.save()
-    tree = labels("bird/crow", "corvid")
+    tree = labels("bird/crow", "corvid", "unused")
+    # with no annotation moved, there is nothing to warn about
+    assert label_merge(source=tree["unused"], target=tree["bird"])["warnings"] == []
+    annotate(project, annotator, clip_labels=["corvid"])
     report = label_merge(source=tree["corvid"], target=tree["bird"])
     assert report["warnings"] == [
         "project 'Birds' takes leaves only, and 'bird' has children: its merged annotations "
