@@ -169,8 +169,16 @@ def test_a_stale_save_gets_409_and_changes_nothing(client_for, annotator, projec
 def test_submit_checks_the_project_rules(client_for, annotator, project, labels):
     (clip,) = ready_clips(project, 1)
     client = client_for(annotator)
-    late = submit(client, clip, segments=[{"start": 9.5, "end": 12, "labels": ["noise"]}])
-    assert late.status_code == 400 and "past the clip's end" in late.json()["detail"]
+    late = submit(
+        client,
+        clip,
+        segments=[
+            {"start": 1, "end": 2, "labels": ["noise"]},
+            {"start": 9.5, "end": 12, "labels": ["noise"]},
+        ],
+    )
+    assert late.status_code == 400
+    assert late.json()["detail"].startswith("segment 2: end 12.0 s is past the clip's end")
     bare = submit(client, clip, segments=[{"start": 1, "end": 2, "labels": []}])
     assert bare.status_code == 400 and "no label" in bare.json()["detail"]
     assert submit(client, clip, clip_labels=["nope"]).status_code == 400

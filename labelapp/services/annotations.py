@@ -82,7 +82,7 @@ def annotation_input_build(
     data = AnnotationInput(
         clip_labels=labels_resolve(project, clip_labels, create=create_labels, user=user)
     )
-    for i, raw in enumerate(segments):
+    for i, raw in enumerate(segments, start=1):  # "segment 1" is the first, as people count
         try:
             start, end = float(raw["start"]), float(raw["end"])
         except (KeyError, TypeError, ValueError):
