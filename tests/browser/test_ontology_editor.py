@@ -67,11 +67,13 @@ def test_a_lead_renames_and_moves_labels(editor, lead, tree, screenshot):
     screenshot(page, "ontology-editor-lead")
 
 
-def test_a_lead_merges_a_label_and_nothing_is_lost(editor, lead, tree, project, annotator):
+def _annotated(project, annotator, *label_lists) -> dict[int, list[str]]:
+    """One clip per list, annotated with its labels: {annotation id: labels}."""
     from labelapp.models import Clip
     from labelapp.services.annotations import annotation_input_build, annotation_save
 
-    for i in range(3):
+    made = {}
+    for i, labels in enumerate(label_lists):
         clip = Clip.objects.create(
             project=project,
             file=f"{i}.wav",
@@ -80,12 +82,14 @@ def test_a_lead_merges_a_label_and_nothing_is_lost(editor, lead, tree, project, 
             duration=5,
             status="ready",
         )
-        labels = ["animal/bird/crow", "animal/bird/raven"] if i == 0 else ["animal/bird/crow"]
-        annotation_save(
-            clip=clip,
-            user=annotator,
-            data=annotation_input_build(project, clip, clip_labels=labels),
-        )
+        data = annotation_input_build(project, clip, clip_labels=labels)
+        made[annotation_save(clip=clip, user=annotator, data=data).pk] = sorted(labels)
+    return made
+
+
+def test_a_lead_merges_a_label_and_nothing_is_lost(editor, lead, tree, project, annotator):
+    crow, both = ["animal/bird/crow"], ["animal/bird/crow", "animal/bird/raven"]
+    _annotated(project, annotator, both, crow, crow)
     page = editor(lead)
     page.on("dialog", lambda dialog: dialog.accept())
     page.click(row("animal/bird/crow"))
@@ -110,25 +114,9 @@ def test_a_lead_undoes_a_merge_from_the_change_log(
 ):
     """Merged by mistake: the change log's Undo brings the label back with its uses, and the
     entry can be undone only once."""
-    from labelapp.models import Clip
-    from labelapp.services.annotations import annotation_input_build, annotation_save
-
-    before = {}
-    for i, labels in enumerate((["animal/bird/crow", "animal/bird/raven"], ["animal/bird/crow"])):
-        clip = Clip.objects.create(
-            project=project,
-            file=f"{i}.wav",
-            sha256=f"{i:064d}",
-            original_name=f"{i}.wav",
-            duration=5,
-            status="ready",
-        )
-        annotation = annotation_save(
-            clip=clip,
-            user=annotator,
-            data=annotation_input_build(project, clip, clip_labels=labels),
-        )
-        before[annotation.pk] = sorted(labels)
+    before = _annotated(
+        project, annotator, ["animal/bird/crow", "animal/bird/raven"], ["animal/bird/crow"]
+    )
     page = editor(lead)
     page.on("dialog", lambda dialog: dialog.accept())
     page.click(row("animal/bird/crow"))
