@@ -75,6 +75,9 @@ class LabeledSet:
     parents: list[int]  # parent index per class, -1 at the top
     targets: np.ndarray  # (N,) class index (single-label) or (N, C) 0/1 (multi-label)
     multi_label: bool
+    # Per clip: the (start, end) seconds of its labeled segments when its labels come from
+    # segments only (no clip label): training reads those spans, not the whole recording.
+    spans: list[list[tuple[float, float]] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -166,4 +169,37 @@ def labeled_set(project: Project) -> LabeledSet:
         parents=parents,
         targets=targets,
         multi_label=multi,
+        spans=segment_spans(project, [c.pk for c in clips]),
     )
+
+
+def segment_spans(project: Project, clip_ids: list[int]) -> list[list[tuple[float, float]] | None]:
+    """For each clip, the spans of its labeled annotations' segments when none of those
+    annotations gives a clip label (its labels are the segments'), else None."""
+    from labelapp.models import ClipLabel, Segment
+
+    counted = {
+        "annotation__clip__project": project,
+        "annotation__clip__status": Clip.Status.READY,
+        "annotation__status__in": LABELED_STATUSES,
+    }
+    with_clip_labels: set[int] = set()
+    spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for chunk in id_chunks(clip_ids):
+        with_clip_labels.update(
+            ClipLabel.objects.filter(annotation__clip_id__in=chunk, **counted).values_list(
+                "annotation__clip_id", flat=True
+            )
+        )
+        for clip_id, start, end in (
+            Segment.objects.filter(
+                annotation__clip_id__in=chunk, segment_labels__isnull=False, **counted
+            )
+            .values_list("annotation__clip_id", "start", "end")
+            .distinct()
+        ):
+            spans[clip_id].append((start, end))
+    return [
+        None if cid in with_clip_labels or cid not in spans else sorted(spans[cid])
+        for cid in clip_ids
+    ]

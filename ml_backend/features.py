@@ -525,6 +525,37 @@ def _load_or_compute_chunk(
     return out  # type: ignore[return-value]
 
 
+def crop_to_spans(
+    features: np.ndarray,
+    spans: list[tuple[float, float]],
+    frames_per_second: float,
+    *,
+    max_frames: int,
+    window_frames: int,
+) -> np.ndarray:
+    """The frames of (n_mels, T) features inside `spans` (seconds), joined in time order: what
+    a clip labeled only through its segments teaches (the rest of a long recording is not
+    what the label names). At most `max_frames`: past that, windows of `window_frames`
+    evenly spaced over the spans. The features themselves when no span holds a frame."""
+    if features.ndim != 2:
+        raise ValueError(f"features must be (n_mels, T), got {features.shape}")
+    total = features.shape[1]
+    parts = []
+    for start, end in sorted(spans):
+        a = max(0, int(math.floor(start * frames_per_second)))
+        b = min(total, int(math.ceil(end * frames_per_second)))
+        if b > a:
+            parts.append(features[:, a:b])
+    if not parts:
+        return features
+    joined = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    if joined.shape[1] <= max_frames:
+        return joined
+    n = max(1, max_frames // window_frames)
+    starts = np.linspace(0, joined.shape[1] - window_frames, n).round().astype(int)
+    return np.concatenate([joined[:, s : s + window_frames] for s in starts], axis=1)
+
+
 def cut_windows(
     features: np.ndarray,
     frames_per_window: int,

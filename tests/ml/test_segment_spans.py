@@ -1,0 +1,77 @@
+"""A clip labeled only through its segments trains on its segments' frames: a 2-hour recording
+with one 90 s segment is one example among the others, not 7,200 windows of its label."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml_backend.features import crop_to_spans
+
+
+def test_crop_keeps_the_frames_inside_the_spans_in_order():
+    feats = np.arange(2 * 1000, dtype=np.float32).reshape(2, 1000)  # 10 s at 100 frames/s
+    out = crop_to_spans(feats, [(6.0, 6.5), (1.0, 1.2)], 100.0, max_frames=1000, window_frames=100)
+    assert out.shape == (2, 70)
+    np.testing.assert_array_equal(out[0], np.r_[np.arange(100, 120), np.arange(600, 650)])
+
+
+def test_a_long_span_becomes_evenly_spaced_windows_up_to_the_cap():
+    feats = np.tile(np.arange(720_000, dtype=np.float32), (2, 1))  # 2 h
+    out = crop_to_spans(feats, [(6900.0, 6994.0)], 100.0, max_frames=1000, window_frames=100)
+    assert out.shape == (2, 1000)  # 10 windows of 100 frames
+    starts = out[0, ::100]
+    assert starts[0] == 690_000 and starts[-1] == 699_400 - 100
+    assert np.all(np.diff(starts) > 0)
+
+
+def test_spans_outside_the_clip_leave_the_features_whole():
+    feats = np.ones((2, 50), dtype=np.float32)
+    assert crop_to_spans(feats, [(9.0, 9.5)], 100.0, max_frames=1000, window_frames=100) is feats
+
+
+@pytest.mark.django_db
+def test_labeled_set_gives_spans_only_for_clips_labeled_by_segments_alone(project, annotator):
+    from labelapp.services.annotations import annotation_submit
+    from ml_backend.dataset import labeled_set
+    from ontology.services import label_get_or_create_path
+    from tests.conftest import ready_clips
+
+    project.annotation_mode = "both"
+    project.save()
+    for path in ("a", "b"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    by_segments, by_clip, both = ready_clips(project, 3)
+    annotation_submit(
+        clip=by_segments,
+        user=annotator,
+        segments=[
+            {"start": 6, "end": 7.5, "labels": ["a"]},
+            {"start": 1, "end": 2, "labels": ["a"]},
+        ],
+    )
+    annotation_submit(clip=by_clip, user=annotator, clip_labels=["b"])
+    annotation_submit(
+        clip=both,
+        user=annotator,
+        clip_labels=["b"],
+        segments=[{"start": 1, "end": 2, "labels": ["a"]}],
+    )
+    data = labeled_set(project)
+    spans = dict(zip([c.pk for c in data.clips], data.spans, strict=True))
+    assert spans == {by_segments.pk: [(1.0, 2.0), (6.0, 7.5)], by_clip.pk: None, both.pk: None}
+
+
+def test_training_reads_the_segment_frames():
+    """The training's features for a segments-only clip are its spans', capped."""
+    from types import SimpleNamespace
+
+    from ml_backend.features import FeatureConfig
+    from ml_backend.training import MAX_SEGMENT_FRAMES, _labeled_frames
+
+    config = FeatureConfig(sample_rate=16000, n_mels=2)
+    long = np.zeros((2, 720_000), np.float32)
+    short = np.zeros((2, 80), np.float32)
+    data = SimpleNamespace(spans=[[(100.0, 250.0)], None])
+    out = _labeled_frames([long, short], data, config)
+    assert out[0].shape[1] == MAX_SEGMENT_FRAMES and out[1] is short
