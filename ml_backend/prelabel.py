@@ -352,6 +352,12 @@ def _clip_scores(probs: np.ndarray, classes: list) -> dict[str, float]:
     return scores
 
 
+# Suggested segments per clip, at most: on a long recording a model can find thousands of
+# short events (4,341 on a 2-hour clip in a walk-through), more than anyone reviews one by one
+# and enough to hide the waveform; the best-scored are kept.
+MAX_SUGGESTED_SEGMENTS = 200
+
+
 def suggested_segments(
     frame_probs: np.ndarray, hop_s: float, classes: list, duration: float
 ) -> list[dict]:
@@ -378,6 +384,11 @@ def suggested_segments(
                 "label": classes[seg["class"]],
                 "score": round(float(seg["score"]), 4),
             }
+        )
+    if len(segs) > MAX_SUGGESTED_SEGMENTS:  # the best-scored, in time order
+        segs = sorted(
+            sorted(segs, key=lambda g: -g["score"])[:MAX_SUGGESTED_SEGMENTS],
+            key=lambda g: (g["start"], g["end"]),
         )
     return segs
 

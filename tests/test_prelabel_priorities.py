@@ -330,3 +330,16 @@ def test_a_suggested_segment_ends_at_the_clip_and_can_be_accepted(project, annot
         segments=[{"start": seg["start"], "end": seg["end"], "labels": [seg["label"]]}],
     )
     assert annotation.segments.get().end == 0.68
+
+
+def test_a_long_recording_gets_its_best_suggested_segments_only():
+    """1,000 short events on a long clip: the 200 best-scored are suggested, in time order."""
+    frames = np.zeros((100_000, 1))
+    scores = np.random.default_rng(0).uniform(0.6, 0.99, 1000)
+    for k, score in enumerate(scores):  # 0.2 s on, 0.8 s off
+        frames[k * 100 : k * 100 + 20, 0] = score
+    segs = prelabel.suggested_segments(frames, 0.01, [7], 1000.0)
+    assert len(segs) == prelabel.MAX_SUGGESTED_SEGMENTS == 200
+    assert [g["start"] for g in segs] == sorted(g["start"] for g in segs)
+    kept = sorted(g["score"] for g in segs)
+    assert kept[0] >= np.sort(np.round(scores, 4))[-200] - 1e-4

@@ -384,12 +384,12 @@ window.addEventListener("pagehide", () => {
 });
 
 // --- segments and labels -------------------------------------------------------------------
-function addSegment(start, end, labels, { commit: doCommit = true, from } = {}) {
+function addSegment(start, end, labels, { commit: doCommit = true, from, render = true } = {}) {
   if (!modeTakesSegments()) { showBanner("This project takes clip labels only.", "warn", 3000); return { id: null }; }
   const s = { id: S.nextId++, start: snap(start), end: snap(Math.max(end, start + SNAP_S)), labels, from };
   S.segments.push(s);
   S.selected = s.id;
-  renderRegions();
+  if (render) renderRegions();
   if (doCommit) { commit("create segment"); renderSide(); }
   return s;
 }
@@ -459,23 +459,26 @@ function segmentAtPlayhead(edge) {
 }
 
 // --- suggestions -----------------------------------------------------------------------------
-function decideClip(i, accept) {
+// `batch`: part of "accept / reject all", which commits (and draws) once at the end: one
+// commit per suggestion serialized the whole state each time (4,000 suggestions on a long
+// recording froze the tab for a minute and a half).
+function decideClip(i, accept, { batch = false } = {}) {
   const s = S.sugg.clip[i];
   if (!s || s.state !== "pending") return;
   s.state = accept ? "accepted" : "rejected";
   if (accept && !S.clipLabels.includes(s.label)) S.clipLabels = single() ? [s.label] : [...S.clipLabels, s.label];
-  commit(`${s.state} suggestion`);
+  if (!batch) commit(`${s.state} suggestion`);
 }
 
-function decideSegment(i, accept) {
+function decideSegment(i, accept, { batch = false } = {}) {
   const s = S.sugg.segments[i];
   if (!s || s.state !== "pending") return;
   s.state = accept ? "accepted" : "rejected";
   if (accept) {
-    const made = addSegment(s.start, s.end, [s.label], { commit: false, from: i });
+    const made = addSegment(s.start, s.end, [s.label], { commit: false, from: i, render: !batch });
     s.segId = made.id;
   }
-  commit(`${s.state} suggestion`);
+  if (!batch) commit(`${s.state} suggestion`);
 }
 
 // A clip suggestion's state as the clip's labels now stand: the annotator's own label decides
@@ -529,10 +532,16 @@ function segmentSuggestionStates() {
 }
 
 function decideAll(accept) {
-  S.sugg.clip.forEach((s, i) => clipSuggestionState(s) === "pending" && decideClip(i, accept));
+  let decided = 0;
+  S.sugg.clip.forEach((s, i) => {
+    if (clipSuggestionState(s) === "pending") { decideClip(i, accept, { batch: true }); decided += 1; }
+  });
   // An accepted suggestion's segment answers only itself: deciding one leaves the others' states.
   const states = segmentSuggestionStates();
-  S.sugg.segments.forEach((s, i) => states[i].state === "pending" && decideSegment(i, accept));
+  S.sugg.segments.forEach((s, i) => {
+    if (states[i].state === "pending") { decideSegment(i, accept, { batch: true }); decided += 1; }
+  });
+  if (decided) commit(`${accept ? "accepted" : "rejected"} ${decided} suggestion(s)`); // one undo step
   renderRegions();
   renderSide();
 }
