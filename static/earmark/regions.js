@@ -72,8 +72,11 @@ export class Regions {
   }
 
   _time(e) {
+    // x from the canvas's left edge: the container's border is not part of the view (1 px is
+    // seconds on a long recording seen whole).
     const rect = this.container.getBoundingClientRect();
-    return this.view.timeAt(Math.max(0, Math.min(rect.width, e.clientX - rect.left)));
+    const x = e.clientX - rect.left - this.container.clientLeft;
+    return this.view.timeAt(Math.max(0, Math.min(this.view.width, x)));
   }
 
   _down(e) {

@@ -884,7 +884,7 @@ el.wave.addEventListener("wheel", (e) => {
   if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
     wave.scrollBy(((e.shiftKey ? e.deltaY : e.deltaX) / rect.width) * (wave.end - wave.start));
   } else {
-    wave.zoomBy(Math.pow(1.0015, -e.deltaY), wave.timeAt(e.clientX - rect.left));
+    wave.zoomBy(Math.pow(1.0015, -e.deltaY), wave.timeAt(e.clientX - rect.left - el.wave.clientLeft));
   }
 }, { passive: false });
 

@@ -748,3 +748,39 @@ def test_accept_all_takes_many_suggestions_at_once_and_one_undo_takes_them_back(
     page.wait_for_function("() => document.querySelectorAll('[data-testid=segment]').length === 0")
     assert page.locator("[data-testid=suggested-segment]").count() == 200
     print(f"accept all, 200 suggestions: {took:.0f} ms")
+
+
+def test_a_drag_on_a_long_clip_lands_on_the_pixels_pressed(
+    live_server, page, login, annotator, project, labels, wav_factory
+):
+    """On 2 minutes seen whole one pixel is about 0.1 s: a segment dragged from pixel a to
+    pixel b runs from the time at a to the time at b as the canvas draws them (the waveform's
+    1 px border once shifted every press by a pixel)."""
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.models import MLConfig
+
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
+    outcome = clip_import(
+        project=project, item=ImportItem(name="long.wav", path=wav_factory(seconds=120, freq=700))
+    )
+    clip_process(outcome.clip_id)
+    clip = _ready(outcome.clip_id)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    box = page.locator("[data-testid=waveform]").bounding_box()
+    per_px = 120.0 / box["width"]
+    assert per_px > 0.05
+    y = box["y"] + box["height"] / 2
+    a, b = round(box["x"] + box["width"] * 0.25), round(box["x"] + box["width"] * 0.75)
+    page.mouse.move(a, y)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(a + (b - a) * k / 5, y)
+    page.mouse.up()
+    seg = page.locator("[data-testid=segment]")
+    assert seg.count() == 1
+    start, end = float(seg.get_attribute("data-start")), float(seg.get_attribute("data-end"))
+    assert abs(start - time_of(page, a)) < 0.3 * per_px
+    assert abs(end - time_of(page, b)) < 0.3 * per_px
