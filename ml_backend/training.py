@@ -215,6 +215,7 @@ def training_execute(run_id: int) -> str:
     run = TrainingRun.objects.select_related("project", "project__ontology").get(pk=run_id)
     project = run.project
     reporter = _Reporter(run_id)
+    counted_before = None
     try:
         data = labeled_set(project)
         if len(data.classes) < 2:
@@ -223,6 +224,7 @@ def training_execute(run_id: int) -> str:
                 f"(found {len(data.classes)})"
             )
         config = ml_config(project)
+        counted_before = (config.labels_since_training, config.last_training_labels)
         MLConfig.objects.filter(pk=config.pk).update(
             labels_since_training=0,
             last_training_labels=len(data),
@@ -291,6 +293,15 @@ def training_execute(run_id: int) -> str:
             finished_at=timezone.now(),
             message="cancelled; the active model is unchanged",
         )
+        if counted_before is not None:
+            # The labels it would have used still wait for a training: the count says so, and
+            # the next label past the threshold starts one (a failed training, by contrast,
+            # waits for as many new labels again before it is retried).
+            since, last = counted_before
+            MLConfig.objects.filter(project=project).update(
+                labels_since_training=F("labels_since_training") + since,
+                last_training_labels=last,
+            )
         return "cancelled"
     except Exception as exc:
         reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"

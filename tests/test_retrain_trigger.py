@@ -4,6 +4,7 @@ max(retrain_every, retrain_growth x the last training's labeled clips) new annot
 from __future__ import annotations
 
 import pytest
+from django.db.models import F
 
 from labelapp.models import Clip
 from labelapp.services.annotations import annotation_submit
@@ -102,3 +103,49 @@ def test_the_adaptation_sample_is_seeded_so_a_training_repeats(project, monkeypa
     assert total == len(unlabeled) == 55
     assert first == again and first != other
     assert len(first) == 10 and set(first) <= unlabeled and first == sorted(first)
+
+
+def test_a_cancelled_training_gives_its_labels_back_to_the_count(
+    project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks
+):
+    """12 labels since the last training (of 40); the training starts (the count goes to 0),
+    2 more labels come, and it is cancelled: the count is 14 and the threshold is the last
+    completed training's again (it was 0 and the cancelled one's)."""
+    from labelapp.services.imports import ImportItem, clip_import
+
+    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
+    project.save()
+    MLConfig.objects.create(
+        project=project,
+        min_labels=1,
+        retrain_every=10,
+        labels_since_training=12,
+        last_training_labels=40,
+    )
+    low, high = (label_create(ontology=project.ontology, name=n) for n in ("low", "high"))
+    for i in range(4):
+        path = wav_factory(f"c{i}.wav", seconds=0.5, sr=8000, freq=300.0 if i % 2 else 2500.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+        annotation_submit(
+            clip=Clip.objects.get(pk=outcome.clip_id),
+            user=annotator,
+            clip_labels=[(low if i % 2 else high).pk],
+        )
+    MLConfig.objects.filter(project=project).update(labels_since_training=12)
+    run = training.training_request(project=project)
+
+    came = []
+
+    def cancel_after_two_labels():
+        if not came:  # two labels arrive while it runs, then the lead cancels
+            came.append(2)
+            MLConfig.objects.filter(project=project).update(
+                labels_since_training=F("labels_since_training") + 2
+            )
+        return True
+
+    monkeypatch.setattr(training._Reporter, "should_stop", lambda self: cancel_after_two_labels())
+    assert training.training_execute(run.pk) == "cancelled"
+    config = MLConfig.objects.get(project=project)
+    assert (config.labels_since_training, config.last_training_labels) == (14, 40)
