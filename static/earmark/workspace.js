@@ -149,8 +149,39 @@ function renderRegions() {
 }
 
 // --- loading a clip ----------------------------------------------------------------------------
+// A clip opened before its processing finished (a link, the address bar): no waveform, audio
+// or labels until it is ready; the page says so, looks again every few seconds and opens it
+// when it is. A clip that failed says why it cannot be labeled.
+const WAIT_MS = 3000;
+let waitTimer = null;
+function waitForReady(ws, opts) {
+  S.ws = null; // submit, skip and the keys act on nothing meanwhile
+  root.dataset.state = "waiting";
+  root.dataset.clip = String(ws.clip.id);
+  el.name.textContent = ws.clip.original_name;
+  el.canvas.dataset.drawn = "false";
+  const failed = ws.clip.status === "failed";
+  const next = button("Next clip", "next-clip", "Label the next clip in the queue instead", "next-clip");
+  next.classList.add("ws-banner-btn");
+  next.addEventListener("click", () => { clearTimeout(waitTimer); claimNext(); });
+  showBanner(
+    failed
+      ? `${ws.clip.original_name} could not be processed, so it cannot be labeled (its clip page says why). `
+      : `${ws.clip.original_name} is still being processed (${ws.clip.status}); it opens here by itself when it is ready. `,
+    failed ? "error" : "info", 0, [next],
+  );
+  if (failed) return;
+  waitTimer = setTimeout(async () => {
+    let fresh = ws;
+    try { fresh = await api(`/api/clips/${ws.clip.id}/workspace/`); } catch { /* try again */ }
+    if (root.dataset.state === "waiting" && root.dataset.clip === String(ws.clip.id)) loadClip(fresh, opts);
+  }, WAIT_MS);
+}
+
 async function loadClip(ws, { push = true } = {}) {
   clearTimeout(S.saveTimer);
+  clearTimeout(waitTimer);
+  if (ws.clip.status !== "ready") return waitForReady(ws, { push });
   S.ws = ws;
   const clip = ws.clip;
   root.dataset.clip = String(clip.id);

@@ -784,3 +784,36 @@ def test_a_drag_on_a_long_clip_lands_on_the_pixels_pressed(
     start, end = float(seg.get_attribute("data-start")), float(seg.get_attribute("data-end"))
     assert abs(start - time_of(page, a)) < 0.3 * per_px
     assert abs(end - time_of(page, b)) < 0.3 * per_px
+
+
+def test_a_clip_opened_before_it_is_processed_waits_and_then_opens(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """A link to a clip still processing: the page says so (no broken waveform, no console
+    errors), and opens it by itself once it is ready; a failed clip says it cannot be labeled."""
+    clip = clips[0]
+    Clip.objects.filter(pk=clip.pk).update(status=Clip.Status.PROCESSING)
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    page.wait_for_selector("#workspace[data-state=waiting]")
+    banner = page.locator(".ws-banner")
+    assert "still being processed" in banner.inner_text()
+    page.keyboard.press("Control+Enter")  # nothing to submit while it waits
+    Clip.objects.filter(pk=clip.pk).update(status=Clip.Status.READY)
+    drawn(page, clip.pk)
+    assert not Annotation.objects.filter(clip=clip).exists()
+    assert errors == []
+
+    other = clips[1]
+    Clip.objects.filter(pk=other.pk).update(status=Clip.Status.FAILED)
+    page.goto(f"{live_server.url}/clips/{other.pk}/annotate/")
+    page.wait_for_selector("#workspace[data-state=waiting]")
+    assert "could not be processed" in banner.inner_text()
+    page.click(".ws-banner [data-testid=next-clip]")
+    page.wait_for_function(
+        "id => document.querySelector('[data-testid=waveform]').dataset.drawn === 'true'"
+        " && document.querySelector('#workspace').dataset.clip !== String(id)",
+        arg=other.pk,
+    )
