@@ -143,5 +143,33 @@ function chunk(items, size) {
   return out;
 }
 
+// Clips waiting for the worker: their counts follow it every few seconds, and once none is
+// left the page reloads to show them ready (or failed, with the reason) — unless the lead has
+// clips picked, which a reload would lose; then a line says to reload.
+const WATCH_MS = 3000;
+function watchProcessing(root) {
+  const counts = ["pending", "processing"].map((s) => [s, document.querySelector(`[data-testid=count-${s}]`)]).filter(([, n]) => n);
+  const waiting = () => counts.reduce((sum, [, n]) => sum + Number(n.textContent || 0), 0);
+  if (!waiting()) return;
+  const tick = async () => {
+    try {
+      for (const [status, node] of counts) {
+        const page = await api(`/api/clips/?project=${root.dataset.project}&status=${status}`);
+        node.textContent = String(page.count);
+      }
+    } catch {
+      /* the next tick tries again */
+    }
+    if (waiting()) return setTimeout(tick, WATCH_MS);
+    if (root.querySelector("input.pick:checked")) {
+      root.querySelector("[data-testid=delete-status]").textContent = "Every clip is processed: reload the page to see them.";
+    } else {
+      window.location.reload();
+    }
+  };
+  setTimeout(tick, WATCH_MS);
+}
+
 const root = document.getElementById("clips");
 if (root && root.querySelector(".clip-tools")) setup(root);
+if (root) watchProcessing(root);

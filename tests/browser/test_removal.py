@@ -141,3 +141,27 @@ def test_a_lead_deletes_the_project_and_a_worker_purges_it(
     )
     assert not any(default_storage.exists(n) for n in files)
     assert page.goto(f"{live_server.url}/projects/{project.pk}/").status == 404
+
+
+def test_the_project_page_follows_clips_the_worker_is_processing(
+    live_server, page, login, lead, project
+):
+    """Two clips waiting for the worker: the counts follow it, and once none is left the page
+    shows the clips ready without a manual reload."""
+    waiting = [_row(project, "w1.wav", "pending"), _row(project, "w2.wav", "processing")]
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    assert page.inner_text("[data-testid=count-pending]") == "1"
+    Clip.objects.filter(pk=waiting[0].pk).update(status="processing")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=count-processing]').textContent === '2'"
+        " && document.querySelector('[data-testid=count-pending]').textContent === '0'",
+        timeout=15_000,
+    )
+    Clip.objects.filter(pk__in=[c.pk for c in waiting]).update(status="ready")
+    # reloaded: only a reload counts the ready ones (the watch follows the waiting ones)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=count-ready]').textContent === '2'",
+        timeout=15_000,
+    )
+    assert page.inner_text("[data-testid=count-processing]") == "0"
