@@ -420,6 +420,40 @@ def annotation_submit(
     if saved is not None:
         saved.replayed = True
         return saved
+    submit = functools.partial(
+        _submit_once,
+        clip=clip,
+        user=user,
+        clip_labels=list(clip_labels),
+        segments=list(segments),
+        expected_version=expected_version,
+        lead_time=lead_time,
+        suggestion_feedback=suggestion_feedback,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        return submit()
+    except IntegrityError:
+        # A label it names was merged away or deleted while it was saved: PostgreSQL checks
+        # foreign keys at commit, so the save fails there. Once more, from the labels'
+        # paths, which now name the merge's target (or are refused as unknown: a 400).
+        connection = transaction.get_connection()
+        if connection.in_atomic_block and connection.needs_rollback:
+            raise  # the caller's transaction is broken: it, not this, must be rolled back
+        return submit()
+
+
+def _submit_once(
+    *,
+    clip: Clip,
+    user,
+    clip_labels: list,
+    segments: list[dict],
+    expected_version: int | None,
+    lead_time: float,
+    suggestion_feedback: list | None,
+    idempotency_key: str,
+) -> Annotation:
     data = annotation_input_build(
         clip.project,
         clip,

@@ -117,3 +117,38 @@ def test_the_resolve_api_refuses_no_paths_too_many_and_outsiders(
     many = client_for(annotator).get(url, {"path": [f"a/{i}" for i in range(201)]})
     assert many.status_code == 400 and many.json()["code"] == "too_many_paths"
     assert client_for(outsider).get(url, {"path": ["a"]}).status_code == 404
+
+
+def test_a_submission_whose_label_is_merged_away_as_it_commits_is_saved_again(
+    project, labels, annotator, monkeypatch
+):
+    """PostgreSQL checks foreign keys at commit: a save of label a fails there when a lead's
+    merge of a into b committed first. The submission is tried once more from its paths,
+    which now name b, instead of answering a 500."""
+    from django.db import IntegrityError
+
+    from labelapp.services import annotations
+
+    tree = labels("x/a", "x/b")
+    (clip,) = ready_clips(project, 1)
+    real_build, builds = annotations.annotation_input_build, []
+
+    def build(*args, **kwargs):
+        builds.append(1)
+        if len(builds) == 2:  # the lead's merge had committed when the save failed
+            label_merge(source=tree["x/a"], target=tree["x/b"])
+        return real_build(*args, **kwargs)
+
+    def save_failing_at_commit(**kwargs):
+        raise IntegrityError("insert on cliplabel violates foreign key constraint")
+
+    real_save = annotations.annotation_save
+    monkeypatch.setattr(annotations, "annotation_input_build", build)
+    monkeypatch.setattr(
+        annotations,
+        "annotation_save",
+        lambda **kw: save_failing_at_commit(**kw) if len(builds) == 1 else real_save(**kw),
+    )
+    saved = annotation_submit(clip=clip, user=annotator, clip_labels=["x/a"], idempotency_key="k1")
+    assert len(builds) == 2
+    assert [cl.label.path for cl in saved.clip_labels.all()] == ["x/b"]
