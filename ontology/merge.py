@@ -11,7 +11,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from labelapp.errors import DomainError
 from labelapp.models import ClipLabel, SegmentLabel
-from ontology.models import PATH_SEPARATOR, Label, Ontology
+from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
 from ontology.rules import is_same_or_descendant
 from ontology.services import (
     _label_fresh,
@@ -168,8 +168,6 @@ def labels_now(*, ontology: Ontology, ids: list[int]) -> list[int | None]:
     (following merges of merges), or None when it was deleted. A model version names the
     labels it was trained on; what it predicts after a merge or a delete is said in today's
     labels, as the stored predictions were rewritten."""
-    from ontology.models import OntologyChange
-
     alive = set(
         Label.objects.filter(ontology=ontology, pk__in=list(ids)).values_list("pk", flat=True)
     )

@@ -97,14 +97,16 @@ def _siblings_renumber(ontology_id: int, parent_id: int | None) -> None:
     )
 
 
-def _siblings_place(label: Label, position: int | None) -> None:
-    """Put `label` at `position` among its siblings (end when None) and renumber them 0..n-1."""
+def _siblings_place(label: Label, position: int | None, *, before: int | None = None) -> None:
+    """Put `label` at `position` among its siblings (end when None) and renumber them 0..n-1.
+    `before`: a sibling's id to put it in front of instead, when that sibling is there."""
     siblings = list(
         Label.objects.filter(ontology_id=label.ontology_id, parent_id=label.parent_id)
         .exclude(pk=label.pk)
         .order_by("order", "name", "id")
     )
     index = len(siblings) if position is None else max(0, min(int(position), len(siblings)))
+    index = next((i for i, s in enumerate(siblings) if s.pk == before), index)
     siblings.insert(index, label)
     _orders_write(siblings)
 

@@ -17,10 +17,16 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
+from labelapp.chunks import id_chunks
 from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.models import AnnotationRevision, ClipLabel, SegmentLabel
 from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
-from ontology.rules import PATH_MAX, is_same_or_descendant, path_join, sibling_name_check
+from ontology.rules import (
+    PATH_MAX,
+    is_same_or_descendant,
+    path_join,
+    sibling_name_check,
+)
 from ontology.services import (
     _ontology_lock,
     _siblings_place,
@@ -32,7 +38,6 @@ from ontology.services import (
 # A merge touching more uses than this is not recorded for undo (its record would be a JSON
 # list of that many ids).
 UNDO_MAX_USES = 200_000
-CHUNK = 500  # ids per IN (...): SQLite's bound-parameter limit
 REVIEW_ONLY = ("accept", "reject")  # revisions that change no label
 
 
@@ -163,7 +168,9 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
         deprecated=spec["deprecated"],
         **restored_attrs,
     )
-    _siblings_place(source, _position(source, record))
+    # Before the sibling it was before, if that one is still there (siblings renumbered since
+    # do not move it), else at its old index.
+    _siblings_place(source, spec["order"], before=record.get("before"))
 
     moved = []
     for child in children:
@@ -208,21 +215,6 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
     }
 
 
-def _position(label: Label, record: dict) -> int:
-    """Where the label goes back among its siblings: before the sibling it was before, if that
-    one is still there (siblings renumbered since do not move it), else at its old index."""
-    siblings = list(
-        Label.objects.filter(ontology_id=label.ontology_id, parent_id=label.parent_id)
-        .exclude(pk=label.pk)
-        .order_by("order", "name", "id")
-        .values_list("pk", flat=True)
-    )
-    before = record.get("before")
-    if before in siblings:
-        return siblings.index(before)
-    return min(record["label"]["order"], len(siblings))
-
-
 def _later_merges_check(ontology: Ontology, change: OntologyChange, what: str) -> None:
     """A later merge into the same target, still in place, mixed its uses with this one's: an
     annotation in both records would lose the other label. Undo that one first."""
@@ -262,16 +254,11 @@ def _attributes_take_back(ontology: Ontology, target: Label, spec: dict, kept: l
     return {"hotkey": hotkey, "color": color}
 
 
-def _chunks(ids: list[int]):
-    for i in range(0, len(ids), CHUNK):
-        yield ids[i : i + CHUNK]
-
-
 def _written_since(annotation_ids: list[int], since) -> set[int]:
     """Annotations whose labels someone wrote after `since` (a save, submit, correction or
     skip; an accept or a reject changes no label)."""
     out: set[int] = set()
-    for ids in _chunks(annotation_ids):
+    for ids in id_chunks(annotation_ids):
         out.update(
             AnnotationRevision.objects.filter(annotation_id__in=ids, created_at__gt=since)
             .exclude(action__in=REVIEW_ONLY)
@@ -285,46 +272,23 @@ def _uses_move_back(record: dict, *, source: Label, target: Label, since) -> dic
     source beside the target, add it again. Not on annotations written since the merge (they
     say what was chosen since), and only where the target is still there and the source is
     not. A segment written since has a new id, so it is not found either."""
-    clip_has_source = Exists(
-        ClipLabel.objects.filter(annotation=OuterRef("annotation"), label=source)
-    )
-    seg_has_source = Exists(SegmentLabel.objects.filter(segment=OuterRef("segment"), label=source))
     written = _written_since(record["clips"] + record["clips_both"], since)
-    clips = [a for a in record["clips"] if a not in written]
-    clips_both = [a for a in record["clips_both"] if a not in written]
-    clips_back = segments_back = clips_added = segments_added = 0
-    for ids in _chunks(clips):
-        clips_back += (
-            ClipLabel.objects.filter(annotation_id__in=ids, label=target)
-            .exclude(clip_has_source)
-            .update(label=source)
-        )
-    for ids in _chunks(clips_both):
-        rows = ClipLabel.objects.filter(annotation_id__in=ids, label=target).exclude(
-            clip_has_source
-        )
-        made = ClipLabel.objects.bulk_create(
-            [
-                ClipLabel(annotation_id=a, label=source)
-                for a in rows.values_list("annotation_id", flat=True)
-            ]
-        )
-        clips_added += len(made)
-    for ids in _chunks(record["segments"]):
-        segments_back += (
-            SegmentLabel.objects.filter(segment_id__in=ids, label=target)
-            .exclude(seg_has_source)
-            .update(label=source)
-        )
-    for ids in _chunks(record["segments_both"]):
-        rows = SegmentLabel.objects.filter(segment_id__in=ids, label=target).exclude(seg_has_source)
-        made = SegmentLabel.objects.bulk_create(
-            [
-                SegmentLabel(segment_id=s, label=source)
-                for s in rows.values_list("segment_id", flat=True)
-            ]
-        )
-        segments_added += len(made)
+    clips_back, clips_added = _move_back(
+        ClipLabel,
+        "annotation",
+        [a for a in record["clips"] if a not in written],
+        [a for a in record["clips_both"] if a not in written],
+        source=source,
+        target=target,
+    )
+    segments_back, segments_added = _move_back(
+        SegmentLabel,
+        "segment",
+        record["segments"],
+        record["segments_both"],
+        source=source,
+        target=target,
+    )
     recorded = sum(len(record[k]) for k in ("clips", "clips_both", "segments", "segments_both"))
     restored = clips_back + clips_added + segments_back + segments_added
     return {
@@ -334,6 +298,25 @@ def _uses_move_back(record: dict, *, source: Label, target: Label, since) -> dic
         "segment_labels_restored": segments_added,
         "uses_kept_as_edited": recorded - restored,
     }
+
+
+def _move_back(
+    model, owner: str, moved: list[int], beside: list[int], *, source: Label, target: Label
+) -> tuple[int, int]:
+    """One kind of use (ClipLabel of an annotation, SegmentLabel of a segment): the `moved`
+    owners' target uses become source uses again, the `beside` owners get the source added
+    back; (moved back, added)."""
+    key = f"{owner}_id"
+    has_source = Exists(model.objects.filter(**{owner: OuterRef(owner)}, label=source))
+    back = added = 0
+    for ids in id_chunks(moved):
+        rows = model.objects.filter(**{f"{key}__in": ids}, label=target).exclude(has_source)
+        back += rows.update(label=source)
+    for ids in id_chunks(beside):
+        rows = model.objects.filter(**{f"{key}__in": ids}, label=target).exclude(has_source)
+        owners = rows.values_list(key, flat=True)
+        added += len(model.objects.bulk_create([model(**{key: o}, label=source) for o in owners]))
+    return back, added
 
 
 def _rescore(ontology: Ontology) -> int:
