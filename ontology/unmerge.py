@@ -23,6 +23,7 @@ from labelapp.models import AnnotationRevision, ClipLabel, SegmentLabel
 from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
 from ontology.rules import (
     PATH_MAX,
+    hotkey_check_free,
     is_same_or_descendant,
     path_join,
     sibling_name_check,
@@ -249,8 +250,11 @@ def _attributes_take_back(ontology: Ontology, target: Label, spec: dict, kept: l
         fields.append("color")
     if fields:
         target.save(update_fields=fields)
-    if hotkey and Label.objects.filter(ontology=ontology, hotkey__iexact=hotkey).exists():
-        hotkey = ""
+    if hotkey:
+        try:  # the rule every label's hotkey obeys: one key however it is spelled
+            hotkey_check_free(ontology_id=ontology.pk, hotkey=hotkey, label_path=spec["name"])
+        except DomainError:
+            hotkey = ""
     return {"hotkey": hotkey, "color": color}
 
 

@@ -313,3 +313,14 @@ def test_the_label_goes_back_to_its_place_among_siblings_renumbered_since(projec
     )
     merge_undo(ontology=project.ontology, change_id=report["change"])
     assert order() == ["zero", "one", "two"]
+
+
+def test_a_hotkey_another_label_took_since_however_spelled_is_left_to_it(project, labels):
+    tree = labels("a", "b")
+    label_attributes_set(label=tree["a"], hotkey="ctrl+s")
+    report = label_merge(source=tree["a"], target=tree["b"])
+    label_attributes_set(label=Label.objects.get(pk=tree["b"].pk), hotkey="g")
+    other = label_create(ontology=project.ontology, name="other", hotkey="Control+S")
+    merge_undo(ontology=project.ontology, change_id=report["change"])
+    assert Label.objects.get(pk=tree["a"].pk).hotkey == ""  # ctrl+s is other's key now
+    assert Label.objects.get(pk=other.pk).hotkey == "Control+S"
