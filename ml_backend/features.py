@@ -548,7 +548,8 @@ def crop_to_spans(
             parts.append(features[:, a:b])
     if not parts:
         return features
-    joined = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    # A copy, not a view: a view would keep the whole recording's features in memory.
+    joined = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0].copy()
     if joined.shape[1] <= max_frames:
         return joined
     n = max(1, max_frames // window_frames)

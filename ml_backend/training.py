@@ -235,8 +235,15 @@ def training_execute(run_id: int) -> str:
             reporter.progress(0.2 * i / len(data.clips), f"features {i}/{len(data.clips)}")
             if reporter.should_stop():
                 raise TrainingCancelled()
-            features.extend(clips_features(data.clips[i : i + FEATURE_CHUNK], feature_config))
-        features = _labeled_frames(features, data, feature_config)
+            chunk = slice(i, i + FEATURE_CHUNK)
+            # Cropped chunk by chunk: a long recording's whole features are not kept.
+            features.extend(
+                _labeled_frames(
+                    clips_features(data.clips[chunk], feature_config),
+                    data.spans[chunk] if data.spans else None,
+                    feature_config,
+                )
+            )
         previous = ModelVersion.objects.filter(
             project=project, status=ModelVersion.Status.ACTIVE
         ).first()
@@ -321,21 +328,24 @@ def training_execute(run_id: int) -> str:
 MAX_SEGMENT_FRAMES = 1000
 
 
-def _labeled_frames(features: list[np.ndarray], data, feature_config) -> list[np.ndarray]:
-    """A clip labeled only through segments trains on its segments' frames."""
-    if not data.spans:
+def _labeled_frames(
+    features: list[np.ndarray], spans: list | None, feature_config
+) -> list[np.ndarray]:
+    """A clip labeled only through segments (its `spans` not None) trains on its segments'
+    frames."""
+    if not spans:
         return features
     return [
         f
-        if spans is None
+        if clip_spans is None
         else crop_to_spans(
             f,
-            spans,
+            clip_spans,
             feature_config.frames_per_second,
             max_frames=MAX_SEGMENT_FRAMES,
             window_frames=feature_config.window_frames,
         )
-        for f, spans in zip(features, data.spans, strict=True)
+        for f, clip_spans in zip(features, spans, strict=True)
     ]
 
 

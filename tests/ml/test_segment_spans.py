@@ -16,6 +16,12 @@ def test_crop_keeps_the_frames_inside_the_spans_in_order():
     np.testing.assert_array_equal(out[0], np.r_[np.arange(100, 120), np.arange(600, 650)])
 
 
+def test_one_short_span_is_a_copy_not_a_view_of_the_recording():
+    feats = np.zeros((2, 720_000), dtype=np.float32)
+    out = crop_to_spans(feats, [(10.0, 12.0)], 100.0, max_frames=1000, window_frames=100)
+    assert out.shape == (2, 200) and out.base is None
+
+
 def test_a_long_span_becomes_evenly_spaced_windows_up_to_the_cap():
     feats = np.tile(np.arange(720_000, dtype=np.float32), (2, 1))  # 2 h
     out = crop_to_spans(feats, [(6900.0, 6994.0)], 100.0, max_frames=1000, window_frames=100)
@@ -64,14 +70,11 @@ def test_labeled_set_gives_spans_only_for_clips_labeled_by_segments_alone(projec
 
 def test_training_reads_the_segment_frames():
     """The training's features for a segments-only clip are its spans', capped."""
-    from types import SimpleNamespace
-
     from ml_backend.features import FeatureConfig
     from ml_backend.training import MAX_SEGMENT_FRAMES, _labeled_frames
 
     config = FeatureConfig(sample_rate=16000, n_mels=2)
     long = np.zeros((2, 720_000), np.float32)
     short = np.zeros((2, 80), np.float32)
-    data = SimpleNamespace(spans=[[(100.0, 250.0)], None])
-    out = _labeled_frames([long, short], data, config)
+    out = _labeled_frames([long, short], [[(100.0, 250.0)], None], config)
     assert out[0].shape[1] == MAX_SEGMENT_FRAMES and out[1] is short
