@@ -32,7 +32,6 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   label.title = `your correction of ${name}'s segments`;
   const track = lane.querySelector(".rv-lane-track");
   lanes.append(lane);
-  player.classList.add("rv-correcting");
 
   const rows = () => [...tbody.querySelectorAll("tr")];
   const read = (tr) => ({
@@ -153,6 +152,5 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
     watcher.disconnect();
     tbody.removeEventListener("input", render);
     lane.remove();
-    if (!lanes.querySelector(".rv-lane-edit")) player.classList.remove("rv-correcting");
   };
 }
