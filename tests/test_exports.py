@@ -326,6 +326,31 @@ def test_csv_has_a_row_per_clip_label_and_per_segment_label(project, labeled, an
     assert len(rows) == 6
 
 
+def test_a_label_filter_keeps_only_that_labels_rows_in_csv(project, labeled, annotator, lead):
+    """CSV rows are labels: filtered by a label, the other labels of the same annotations
+    stay out (the JSON formats keep whole annotations)."""
+
+    def rows(label):
+        text = _export(project, "csv", {"label": label})
+        return [(r["annotator"], r["kind"], r["label"]) for r in csv.DictReader(io.StringIO(text))]
+
+    # "noise" is one segment label of the annotator's robin annotation (beside robin)
+    assert rows("noise") == [(annotator.username, "segment", "noise")]
+    # a parent takes its children, and only those
+    birds = rows("animals/birds")
+    assert sorted(birds) == sorted(
+        [
+            (annotator.username, "clip", "animals/birds/robin"),
+            (annotator.username, "segment", "animals/birds/robin"),
+            (lead.username, "clip", "animals/birds/robin"),
+        ]
+    )
+    # the annotation filter still chooses the annotations: the JSON keeps them whole
+    doc = json.loads(_export(project, "earmark", {"label": "noise"}))
+    (annotation,) = [a for c in doc["clips"] for a in c["annotations"]]
+    assert annotation["clip_labels"] == ["animals/birds/robin"]
+
+
 # --- Training manifest ---------------------------------------------------------------------
 
 

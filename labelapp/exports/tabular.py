@@ -4,6 +4,9 @@ Columns: clip_id, original_name, file, kind (`clip` or `segment`), start, end, c
 label (its path), annotator, status, annotation_id, annotation_version, updated_at. A clip
 label row has empty start, end and channel; a segment with two labels gives two rows. An
 annotation without labels (a skip) gives no row.
+
+With a label filter the rows are labels, not whole annotations: only the rows of the labels
+asked for (and their children) are written. The other formats keep whole annotations.
 """
 
 from __future__ import annotations
@@ -31,10 +34,19 @@ COLUMNS = [
 ]
 
 
+def _wanted_paths(ctx: ExportContext) -> set[str] | None:
+    """The paths of the filter's labels and their children; None without a label filter."""
+    if not ctx.filters.label_ids:
+        return None
+    nodes = (ctx.tree.nodes.get(i) for i in ctx.filters.label_ids)
+    return {node.path for node in nodes if node is not None}
+
+
 def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
     """Write the rows to `out` (opened with newline=""); yield clips read after each chunk."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
+    wanted = _wanted_paths(ctx)
     rows = 0
     for seen, batch in clip_batches(ctx):
         for clip in batch:
@@ -44,11 +56,15 @@ def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
                 clip_labels, segments = annotation_content(annotation)
                 head = [clip.pk, clip.original_name, clip.file.name]
                 for path in clip_labels:
+                    if wanted is not None and path not in wanted:
+                        continue
                     writer.writerow([*head, "clip", "", "", "", path, *common, *tail])
                     rows += 1
                 for seg in segments:
                     channel = "" if seg["channel"] is None else seg["channel"]
                     for path in seg["labels"]:
+                        if wanted is not None and path not in wanted:
+                            continue
                         writer.writerow(
                             [*head, "segment", seg["start"], seg["end"], channel, path]
                             + [*common, *tail]

@@ -41,7 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("--out", help="file to write (default: stdout)")
         filters = parser.add_argument_group("filters (on annotations)")
         filters.add_argument("--status", action="append", help="annotation status (repeatable)")
-        filters.add_argument("--label", action="append", help="label path, children included")
+        filters.add_argument(
+            "--label",
+            action="append",
+            help="label path, children included (csv: its rows only; others: whole annotations)",
+        )
         filters.add_argument("--annotator", action="append", help="username (repeatable)")
         filters.add_argument("--since", help="changed on or after (YYYY-MM-DD or ISO datetime)")
         filters.add_argument("--until", help="changed on or before (YYYY-MM-DD or ISO datetime)")
