@@ -51,7 +51,7 @@ const el = {
 // --- state -----------------------------------------------------------------------------------
 const S = {
   ws: null, // the server's workspace payload for the clip
-  segments: [], // {id, start, end, labels: [path], from: suggestion index | undefined}
+  segments: [], // {id, start, end, channel: null (all) | 0-based int, labels: [path], from: suggestion index | undefined}
   clipLabels: [],
   sugg: { clip: [], segments: [] }, // suggestions with {state: pending|accepted|rejected, segId}
   selected: null,
@@ -75,6 +75,8 @@ const modeTakesSegments = () => S.ws && S.ws.project.annotation_mode !== "clip";
 const modeTakesClip = () => S.ws && S.ws.project.annotation_mode !== "segments";
 const single = () => S.ws && S.ws.project.label_mode === "single";
 const seg = (id) => S.segments.find((s) => s.id === id);
+// A segment's channel: a 0-based index, or null for all channels (also when not given).
+const channelOf = (s) => (Number.isInteger(s.channel) && s.channel >= 0 ? s.channel : null);
 const colorOf = (path) => (ontology && path ? ontology.color(path) : "#8b94a7");
 const nameOf = (path) => (ontology ? ontology.name(path) : path.split("/").pop());
 
@@ -290,7 +292,8 @@ function restoreState(ws) {
   const draft = local && (!server || local.saved_at > Date.parse(server.updated_at)) ? local : server;
   S.nextId = 1;
   if (draft && draft.data && Array.isArray(draft.data.segments)) {
-    S.segments = draft.data.segments.map((s) => ({ ...s, id: S.nextId++ }));
+    // A draft written before segments kept their channel has none: all channels.
+    S.segments = draft.data.segments.map((s) => ({ ...s, channel: channelOf(s), id: S.nextId++ }));
     S.clipLabels = [...(draft.data.clip_labels || [])];
     (draft.data.suggestions?.clip || []).forEach((st, i) => { if (S.sugg.clip[i]) S.sugg.clip[i].state = st; });
     (draft.data.suggestions?.segments || []).forEach((st, i) => {
@@ -303,7 +306,7 @@ function restoreState(ws) {
     root.dataset.restored = "true";
   } else {
     const a = ws.annotation && ws.annotation.status !== "skipped" ? ws.annotation : null;
-    S.segments = a ? a.segments.map((s) => ({ start: s.start, end: s.end, labels: [...s.labels], id: S.nextId++ })) : [];
+    S.segments = a ? a.segments.map((s) => ({ start: s.start, end: s.end, channel: channelOf(s), labels: [...s.labels], id: S.nextId++ })) : [];
     S.clipLabels = a ? [...a.clip_labels] : [];
     S.baseVersion = ws.annotation ? ws.annotation.version : 0;
     root.dataset.restored = "false";
@@ -351,7 +354,7 @@ document.addEventListener("visibilitychange", () => {
 
 function draftData() {
   return {
-    segments: S.segments.map(({ start, end, labels, from }) => ({ start, end, labels, from })),
+    segments: S.segments.map(({ start, end, channel, labels, from }) => ({ start, end, channel, labels, from })),
     clip_labels: S.clipLabels,
     suggestions: { clip: S.sugg.clip.map((s) => s.state), segments: S.sugg.segments.map((s) => s.state) },
   };
@@ -415,9 +418,9 @@ window.addEventListener("pagehide", () => {
 });
 
 // --- segments and labels -------------------------------------------------------------------
-function addSegment(start, end, labels, { commit: doCommit = true, from, render = true } = {}) {
+function addSegment(start, end, labels, { commit: doCommit = true, from, render = true, channel = null } = {}) {
   if (!modeTakesSegments()) { showBanner("This project takes clip labels only.", "warn", 3000); return { id: null }; }
-  const s = { id: S.nextId++, start: snap(start), end: snap(Math.max(end, start + SNAP_S)), labels, from };
+  const s = { id: S.nextId++, start: snap(start), end: snap(Math.max(end, start + SNAP_S)), channel, labels, from };
   S.segments.push(s);
   S.selected = s.id;
   if (render) renderRegions();
@@ -506,7 +509,7 @@ function decideSegment(i, accept, { batch = false } = {}) {
   if (!s || s.state !== "pending") return;
   s.state = accept ? "accepted" : "rejected";
   if (accept) {
-    const made = addSegment(s.start, s.end, [s.label], { commit: false, from: i, render: !batch });
+    const made = addSegment(s.start, s.end, [s.label], { commit: false, from: i, render: !batch, channel: channelOf(s) });
     s.segId = made.id;
   }
   if (!batch) commit(`${s.state} suggestion`);
@@ -792,7 +795,7 @@ async function send(expectedVersion) {
       onRetry: (n, wait) => showBanner(`The server is busy; saving again in ${wait} s (attempt ${n + 1})…`, "warn", wait * 1000),
       body: {
         clip_labels: modeTakesClip() ? S.clipLabels : [],
-        segments: modeTakesSegments() ? S.segments.map((s) => ({ start: s.start, end: s.end, channel: null, labels: s.labels })) : [],
+        segments: modeTakesSegments() ? S.segments.map((s) => ({ start: s.start, end: s.end, channel: channelOf(s), labels: s.labels })) : [],
         expected_version: expectedVersion,
         lead_time: Math.round(leadTime() * 10) / 10,
         suggestion_feedback: suggestionFeedback(),

@@ -821,3 +821,76 @@ def test_a_clip_opened_before_it_is_processed_waits_and_then_opens(
         " && document.querySelector('#workspace').dataset.clip !== String(id)",
         arg=other.pk,
     )
+
+
+def _stereo_clip(project, wav_factory, *, name="stereo.wav", seconds=5.0) -> Clip:
+    """A processed 2-channel clip (the model loop off, as for `clips`)."""
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.models import MLConfig
+
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
+    outcome = clip_import(
+        project=project,
+        item=ImportItem(name=name, path=wav_factory(seconds=seconds, channels=2, freq=700)),
+    )
+    clip_process(outcome.clip_id)
+    return _ready(outcome.clip_id)
+
+
+def _annotate(clip, user, segments):
+    from labelapp.services.annotations import annotation_input_build, annotation_save
+
+    data = annotation_input_build(clip.project, clip, segments=segments)
+    return annotation_save(clip=clip, user=user, data=data, source=Annotation.Source.IMPORTED)
+
+
+def _stored_segments(clip, user):
+    annotation = Annotation.objects.get(clip=clip, annotator=user)
+    return sorted(
+        (s.start, s.end, s.channel, sorted(sl.label.path for sl in s.segment_labels.all()))
+        for s in annotation.segments.all()
+    )
+
+
+def test_a_segment_on_one_channel_keeps_its_channel_through_edits_drafts_and_submit(
+    live_server, page, login, annotator, project, labels, wav_factory
+):
+    """An imported annotation with a segment on channel 1 of a stereo clip: labeling another
+    segment, autosaving, reloading from the draft, undo/redo and submitting leave channel 1
+    where it was (the workspace once sent every segment as all channels)."""
+    clip = _stereo_clip(project, wav_factory)
+    _annotate(
+        clip,
+        annotator,
+        [
+            {"start": 1.0, "end": 2.0, "channel": 1, "labels": ["birds/crow"]},
+            {"start": 3.0, "end": 4.0, "channel": None, "labels": ["noise"]},
+        ],
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    assert page.locator("[data-testid=segment]").count() == 2
+    # an edit: a label added to the channel-1 segment, then autosaved
+    page.click(".ws-seg-row >> nth=0")
+    page.keyboard.press("s")
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+    draft = AnnotationDraft.objects.get(clip=clip, user=annotator).data["segments"]
+    assert sorted((s["start"], s["channel"]) for s in draft) == [(1.0, 1), (3.0, None)]
+    # the draft brings it back, and undo / redo keep it
+    page.evaluate("() => localStorage.clear()")
+    page.reload()
+    drawn(page, clip.pk)
+    assert page.get_attribute("#workspace", "data-restored") == "true"
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+Shift+z")
+    page.click("[data-testid=submit]")
+    page.wait_for_function(
+        "id => document.querySelector('#workspace').dataset.lastSubmitted === String(id)",
+        arg=clip.pk,
+    )
+    assert _stored_segments(clip, annotator) == [
+        (1.0, 2.0, 1, ["birds/crow", "birds/sparrow"]),
+        (3.0, 4.0, None, ["noise"]),
+    ]
