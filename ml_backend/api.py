@@ -15,9 +15,10 @@ from ml_backend.serializers import (
     MLConfigSerializer,
     ModelOverviewSerializer,
     PrelabelRunSerializer,
+    TrainingRequestedSerializer,
     TrainingRunSerializer,
 )
-from ml_backend.training import ml_config, training_cancel, training_request
+from ml_backend.training import ml_config, training_cancel, training_note, training_request
 
 LEAD_ONLY = (selectors.LEAD,)
 
@@ -61,12 +62,13 @@ class ProjectModelApi(APIView):
 
 
 class ProjectTrainApi(APIView):
-    @extend_schema(request=None, responses={201: TrainingRunSerializer, 409: None})
+    @extend_schema(request=None, responses={201: TrainingRequestedSerializer, 409: None})
     def post(self, request, project_id: int):
         """Queue a training now; 409 when one is already queued or running."""
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         run = training_request(project=project, user=request.user)
-        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        run.note = training_note(project)
+        return Response(TrainingRequestedSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
 class ProjectPrelabelApi(APIView):

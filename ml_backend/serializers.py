@@ -48,6 +48,15 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         return mv.pk if mv else None
 
 
+class TrainingRequestedSerializer(TrainingRunSerializer):
+    """A training just queued, with what the lead should know about it ("" when nothing)."""
+
+    note = serializers.CharField(read_only=True)
+
+    class Meta(TrainingRunSerializer.Meta):
+        fields = [*TrainingRunSerializer.Meta.fields, "note"]
+
+
 class PrelabelRunSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
 

@@ -76,6 +76,23 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
     return run
 
 
+def training_note(project: Project) -> str:
+    """What a lead asking for a training now should know before it runs: a training on fewer
+    labeled clips than the first automatic one waits for gives a weak model (its figures are
+    on the training set below MIN_FOR_VALIDATION). Empty when there is nothing to say."""
+    from labelapp.models import Clip
+
+    labeled = Clip.objects.filter(project=project, annotation_count__gt=0).count()
+    min_labels = ml_config(project).min_labels
+    if labeled >= min_labels:
+        return ""
+    return (
+        f"Training on {labeled} labeled clip{'' if labeled == 1 else 's'}, fewer than the "
+        f"{min_labels} the first automatic training waits for: expect a weak model, and "
+        "figures measured on the training set."
+    )
+
+
 def _count_label(project_id: int) -> tuple[bool, int, int, int, bool] | None:
     """Add one to the project's labels since its last training and read what deciding on a
     training needs (enabled, that count, the labels a retraining waits for, min_labels, has

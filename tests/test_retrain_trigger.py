@@ -149,3 +149,27 @@ def test_a_cancelled_training_gives_its_labels_back_to_the_count(
     assert training.training_execute(run.pk) == "cancelled"
     config = MLConfig.objects.get(project=project)
     assert (config.labels_since_training, config.last_training_labels) == (14, 40)
+
+
+def test_train_now_below_min_labels_says_the_model_will_be_weak(
+    project, annotator, lead, client_for, capsys
+):
+    """On demand a training starts whatever the count, but a lead asking for it below the
+    first automatic training's count is told, in the API (the model page shows it) and in
+    the command; at or above it nothing is said."""
+    from django.core.management import call_command
+
+    MLConfig.objects.create(project=project, min_labels=3)
+    bird = label_create(ontology=project.ontology, name="bird")
+    clips = ready_clips(project, 3)
+    _label(project, annotator, clips[:1], bird)
+    res = client_for(lead).post(f"/api/projects/{project.pk}/train/")
+    assert res.status_code == 201, res.content
+    assert res.json()["note"].startswith("Training on 1 labeled clip, fewer than the 3 ")
+    TrainingRun.objects.filter(pk=res.json()["id"]).update(status="cancelled")
+    call_command("train", str(project.pk))
+    assert "Training on 1 labeled clip" in capsys.readouterr().out
+    TrainingRun.objects.filter(project=project).update(status="cancelled")
+    _label(project, annotator, clips[1:], bird)
+    res = client_for(lead).post(f"/api/projects/{project.pk}/train/")
+    assert res.status_code == 201 and res.json()["note"] == ""

@@ -186,7 +186,8 @@ function note(text) {
 async function post(path, button) {
   button.disabled = true;
   note("");
-  try { await api(path, { method: "POST" }); } catch (err) { note(err.message); }
+  // A refusal, or what the server says about a request it took (a training on few labels).
+  try { note((await api(path, { method: "POST" }))?.note || ""); } catch (err) { note(err.message); }
   button.disabled = false;
   refresh();
 }

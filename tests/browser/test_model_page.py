@@ -54,6 +54,9 @@ def test_a_lead_trains_from_the_model_page_and_sees_progress(
     page.goto(f"{live_server.url}/projects/{tones_project.pk}/model/")
     page.click("[data-testid=train]")
     page.wait_for_selector("[data-testid=job][data-kind=training]", timeout=10_000)
+    # 16 labeled clips, under the 20 the first automatic training waits for: the page says so
+    page.wait_for_selector("[data-testid=action-note]:not([hidden])")
+    assert "Training on 16 labeled clips" in page.inner_text("[data-testid=action-note]")
     page.wait_for_selector(
         "[data-testid=job][data-kind=training][data-status=succeeded]", timeout=180_000
     )

@@ -6,7 +6,7 @@ from labelapp.errors import DomainError
 from labelapp.services.projects import project_resolve
 from ml_backend.management.commands._wait import wait_for_row
 from ml_backend.models import TrainingRun
-from ml_backend.training import training_request
+from ml_backend.training import training_note, training_request
 
 
 class Command(BaseCommand):
@@ -23,6 +23,9 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"training run {run.pk} queued for {proj.name!r}")
+        note = training_note(proj)
+        if note:
+            self.stdout.write(self.style.WARNING(note))
         if not wait:
             return
         run = wait_for_row(
