@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelapp import selectors
-from labelapp.audio import peaks_window, render_spectrogram_png
+from labelapp.audio import peaks_window, read_peaks_header, render_spectrogram_png
 from labelapp.errors import DomainError, NotFound
 from labelapp.exports.common import bool_option
 from labelapp.media import media_open
@@ -30,6 +30,7 @@ from labelapp.serializers import (
     ImportJobCreateSerializer,
     ImportJobSerializer,
     MembershipInputSerializer,
+    PeaksQuerySerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
     ProjectUpdateSerializer,
@@ -37,7 +38,6 @@ from labelapp.serializers import (
     SkipSerializer,
     SpectrogramQuerySerializer,
     UploadSerializer,
-    WindowQuerySerializer,
     WorkspaceSerializer,
 )
 from labelapp.serializers_review import MemberSerializer
@@ -47,6 +47,7 @@ from labelapp.services import imports as import_services
 from labelapp.services import project_removal
 from labelapp.services import projects as project_services
 from labelapp.services import queue as queue_services
+from labelapp.services.clips import clip_peaks_outdated, clip_peaks_refresh_soon
 from labelapp.streaming import CONTENT_TYPES, ranged_response
 from labelapp.uploads import NameKeepingMultiPartParser, raw_names
 
@@ -315,13 +316,14 @@ def _window(clip: Clip, params: dict) -> tuple[float, float]:
 
 
 class ClipPeaksApi(APIView):
-    @extend_schema(parameters=[WindowQuerySerializer], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[PeaksQuerySerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request, clip_id: int):
         """Min/max waveform peaks for a time window: `width` buckets, each [min, max] in
-        [-1, 1]. Reads only the window's bytes of the precomputed peaks, or, zoomed in beyond
-        them, only the window's samples."""
+        [-1, 1] over all channels; with `per_channel`, each channel's too. Reads only the
+        window's bytes of the precomputed peaks, or, zoomed in beyond them, only the window's
+        samples."""
         clip = selectors.clip_for_user(request.user, clip_id)
-        params = WindowQuerySerializer(data=request.query_params)
+        params = PeaksQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         if clip.status != Clip.Status.READY or not clip.peaks_file:
             raise DomainError(
@@ -335,11 +337,20 @@ class ClipPeaksApi(APIView):
             media_open(clip.file.name) as audio,
         ):
             try:
+                per_channel = params.validated_data["per_channel"]
                 body = peaks_window(
-                    peaks, audio, start=start, end=end, width=params.validated_data["width"]
+                    peaks,
+                    audio,
+                    start=start,
+                    end=end,
+                    width=params.validated_data["width"],
+                    per_channel=per_channel,
                 )
+                outdated = per_channel and clip_peaks_outdated(read_peaks_header(peaks))
             except ValueError as exc:
                 raise DomainError(str(exc)) from None
+        if outdated:  # drawn as one envelope this time; per channel once rewritten
+            clip_peaks_refresh_soon(clip)
         body["duration"] = clip.duration
         response = Response(body)
         response["Cache-Control"] = "private, max-age=86400"

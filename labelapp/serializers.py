@@ -213,6 +213,14 @@ class WindowQuerySerializer(serializers.Serializer):
         return attrs
 
 
+class PeaksQuerySerializer(WindowQuerySerializer):
+    per_channel = serializers.BooleanField(
+        default=False,
+        help_text="Also each channel's min/max (`per_channel`: one {min, max} per channel) "
+        "for a clip of 2 to 8 channels; mono and more channels: one envelope over all.",
+    )
+
+
 class SpectrogramQuerySerializer(WindowQuerySerializer):
     width = serializers.IntegerField(min_value=16, max_value=4096, default=1024)
     height = serializers.IntegerField(min_value=16, max_value=1024, default=256)
@@ -356,7 +364,8 @@ class WorkspaceSerializer(serializers.Serializer):
     suggestions = SuggestionsSerializer(allow_null=True)
     overview = serializers.DictField(
         allow_null=True,
-        help_text="Whole-clip peaks as GET /api/clips/<id>/peaks answers (2048 buckets).",
+        help_text="Whole-clip peaks as GET /api/clips/<id>/peaks?per_channel=1 answers "
+        "(2048 buckets).",
     )
     lock_expires_at = serializers.DateTimeField(allow_null=True)
 

@@ -22,6 +22,14 @@ def clips_process(clip_ids: list[int]) -> None:
 
 
 @shared_task(ignore_result=True)
+def clip_peaks_refresh(clip_id: int) -> None:
+    """Peaks of an older format rewritten (asked for by a view that found them)."""
+    from labelapp.services.clips import clip_peaks_refresh as refresh
+
+    refresh(clip_id)
+
+
+@shared_task(ignore_result=True)
 def clips_sweep_pending() -> None:
     from labelapp.services.clips import clips_needing_processing
 

@@ -1,31 +1,40 @@
 """Multi-resolution min/max waveform peaks: computed once per clip, read per window.
 
-File format (all integers little-endian), version 1::
+File format (all integers little-endian), version 2::
 
     offset  size  field
     0       4     magic b"EMPK"
-    4       2     version (1)
-    6       2     channels of the source (the peaks themselves are one mixed envelope)
+    4       2     version (2)
+    6       2     channels of the source
     8       4     sample_rate (Hz)
     12      8     frames (samples per channel actually decoded)
     20      4     base samples per bucket at level 0 (256)
     24      4     factor between levels (4)
     28      4     n_levels
-    32      16*n  level table, per level: u64 byte offset of its data from the file start,
+    32      2     envelopes: min/max pairs per bucket (see below)
+    34      2     reserved (0)
+    36      16*n  level table, per level: u64 byte offset of its data from the file start,
                   u64 number of buckets
-    ...           level data, level 0 first: `buckets` int16 pairs (min, max), 4 bytes each
+    ...           level data, level 0 first: `buckets` groups of `envelopes` int16 pairs
+                  (min, max), 4 bytes a pair, channel 0 first
+
+A source of 2 to MAX_CHANNEL_ENVELOPES channels keeps one envelope per channel (drawn as
+lanes, one per microphone); mono, and a source of more channels, keeps one envelope whose
+min is the smallest sample over all channels and whose max the largest. Values are scaled
+so that +-32767 = +-1.0. Version 1 (still read; `clip_peaks_refresh` rewrites it) has no
+envelopes field, a 32-byte header and always one envelope over all channels.
 
 Level L has 256 * 4**L samples per bucket and ceil(frames / that) buckets; the last bucket
-may be partial. Levels stop at the first one with <= 2048 buckets. A bucket's min is the
-smallest sample over all channels, its max the largest, scaled so that +-32767 = +-1.0.
-Bucket i of level L lies at offset_L + 4 * i, so any window of any level is one seek and
-one read (also over a storage backend's file object).
+may be partial. Levels stop at the first one with <= 2048 buckets. Bucket i of level L lies
+at offset_L + 4 * envelopes * i, so any window of any level, every channel of it, is one
+seek and one read (also over a storage backend's file object).
 
 Memory while computing: audio is decoded in blocks of at most `block_frames` frames (and at
 most READ_BLOCK_SAMPLES samples); level 0 is streamed to a spooled temporary file (in memory
 below SPOOL_MAX_BYTES, on disk above), and each coarser level is built by streaming the level
 below it in chunks. Peak Python memory is a few MB whatever the length: a 10-hour 192 kHz
-file has 27M level-0 buckets (108 MB), which go to disk, not to RAM.
+mono file has 27M level-0 buckets (108 MB), which go to disk, not to RAM (8 channels: 864 MB
+of disk, the same few MB of RAM).
 """
 
 from __future__ import annotations
@@ -53,11 +62,14 @@ from labelapp.audio._util import (
 from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
 
 MAGIC = b"EMPK"
-VERSION = 1
+VERSION = 2  # 1: one envelope over all channels, whatever the source
 BASE_SAMPLES_PER_BUCKET = 256  # samples per bucket at level 0
 LEVEL_FACTOR = 4  # each level's buckets span this many buckets of the level below
 MAX_TOP_BUCKETS = 2048  # buckets; the coarsest level has at most this many
 MAX_LEVELS = 32  # sanity bound when reading a header (4**32 * 256 samples is plenty)
+# Sources of up to this many channels keep (and draw) one envelope per channel; more would
+# make lanes too thin to read and files too large, so they keep one over all channels.
+MAX_CHANNEL_ENVELOPES = 8  # channels
 PEAK_SCALE = 32767  # int16 value of a full-scale (1.0) sample
 MAX_WIDTH = 20000  # buckets per response
 MAX_SAMPLE_WINDOW_S = 10.0  # seconds; longest window read_sample_window will decode
@@ -65,10 +77,16 @@ SPOOL_MAX_BYTES = 1 << 20  # level data up to this size stays in memory while co
 CHUNK_BUCKETS = 1 << 16  # buckets per read when deriving a coarser level (multiple of 4)
 PROGRESS_STEP = 0.01  # call `progress` at most once per this fraction of the stream
 
-_HEADER = struct.Struct("<4sHHIQIII")
+_HEADER_V1 = struct.Struct("<4sHHIQIII")
+_HEADER = struct.Struct("<4sHHIQIIIHH")  # version 2: + envelopes, reserved
 _LEVEL = struct.Struct("<QQ")
 _PAIR = np.dtype("<i2")
 _PAIR_BYTES = 4  # one (min, max) int16 pair
+
+
+def envelopes_for(channels: int) -> int:
+    """Min/max envelopes a peaks file keeps for a source of `channels` channels."""
+    return channels if 1 < channels <= MAX_CHANNEL_ENVELOPES else 1
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,7 @@ class PeaksHeader:
     base_samples_per_bucket: int = BASE_SAMPLES_PER_BUCKET
     factor: int = LEVEL_FACTOR
     version: int = VERSION
+    envelopes: int = 1  # min/max pairs per bucket: one per channel, or one over all
 
     @property
     def duration(self) -> float:
@@ -95,15 +114,29 @@ class PeaksHeader:
         return self.frames / self.sample_rate
 
     @property
+    def per_channel(self) -> bool:
+        """Whether each channel has its own envelope (else one over all channels)."""
+        return self.envelopes > 1
+
+    @property
+    def bucket_bytes(self) -> int:
+        return _PAIR_BYTES * self.envelopes
+
+    @property
     def size(self) -> int:
         """Bytes of the header plus level table."""
-        return _HEADER.size + _LEVEL.size * len(self.levels)
+        head = _HEADER_V1 if self.version == 1 else _HEADER
+        return head.size + _LEVEL.size * len(self.levels)
 
     def to_bytes(self) -> bytes:
-        head = _HEADER.pack(
+        fields = (
             MAGIC, self.version, self.channels, self.sample_rate, self.frames,
             self.base_samples_per_bucket, self.factor, len(self.levels),
         )  # fmt: skip
+        if self.version == 1:
+            head = _HEADER_V1.pack(*fields)
+        else:
+            head = _HEADER.pack(*fields, self.envelopes, 0)
         return head + b"".join(_LEVEL.pack(lv.offset, lv.buckets) for lv in self.levels)
 
 
@@ -134,24 +167,25 @@ def compute_peaks(
         files = [temps.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES))]
         with open_audio(source) as snd:
             channels, sample_rate, expected = snd.channels, snd.samplerate, snd.frames
+            envelopes = envelopes_for(channels)
             # Whole buckets per block so that only the stream's last bucket is ever partial.
             per_block = min(block_frames, max(1, READ_BLOCK_SAMPLES // channels))
             per_block -= per_block % BASE_SAMPLES_PER_BUCKET
             per_block = max(BASE_SAMPLES_PER_BUCKET, per_block)
-            frames = _stream_level0(snd, files[0], per_block, expected, progress)
+            frames = _stream_level0(snd, files[0], per_block, expected, envelopes, progress)
         if frames == 0:
             raise AudioError(ZERO_DURATION)
         counts = plan_levels(frames)
         for _ in counts[1:]:
             coarser = temps.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES))
-            _downsample(files[-1], coarser)
+            _downsample(files[-1], coarser, envelopes)
             files.append(coarser)
         levels, offset = [], _HEADER.size + _LEVEL.size * len(counts)
         for i, count in enumerate(counts):
             spb = BASE_SAMPLES_PER_BUCKET * LEVEL_FACTOR**i
             levels.append(PeaksLevel(i, spb, offset, count))
-            offset += count * _PAIR_BYTES
-        header = PeaksHeader(sample_rate, frames, channels, tuple(levels))
+            offset += count * _PAIR_BYTES * envelopes
+        header = PeaksHeader(sample_rate, frames, channels, tuple(levels), envelopes=envelopes)
         dest_fileobj.write(header.to_bytes())
         for f in files:
             f.seek(0)
@@ -168,9 +202,11 @@ def _stream_level0(
     out: IO[bytes],
     per_block: int,
     expected: int,
+    envelopes: int,
     progress: Callable[[float], None] | None,
 ) -> int:
-    """Decode the whole stream block by block, writing level-0 pairs; returns frames read."""
+    """Decode the whole stream block by block, writing level-0 buckets (`envelopes` pairs
+    each); returns frames read."""
     buf = np.empty((per_block, snd.channels), dtype=np.float32)  # reused: no per-block alloc
     frames, reported = 0, 0.0
     while True:
@@ -182,13 +218,16 @@ def _stream_level0(
         n = len(block)
         if n == 0:
             break
-        lo, hi = mix_min_max(block)
+        if envelopes > 1:
+            lo = hi = block  # (frames, channels): one envelope per channel
+        else:
+            lo, hi = (column[:, None] for column in mix_min_max(block))
         full = n - n % BASE_SAMPLES_PER_BUCKET
-        mins = lo[:full].reshape(-1, BASE_SAMPLES_PER_BUCKET).min(axis=1)
-        maxs = hi[:full].reshape(-1, BASE_SAMPLES_PER_BUCKET).max(axis=1)
+        mins = lo[:full].reshape(-1, BASE_SAMPLES_PER_BUCKET, envelopes).min(axis=1)
+        maxs = hi[:full].reshape(-1, BASE_SAMPLES_PER_BUCKET, envelopes).max(axis=1)
         if full < n:  # partial bucket: only the last block of the stream has one
-            mins = np.append(mins, lo[full:].min())
-            maxs = np.append(maxs, hi[full:].max())
+            mins = np.concatenate([mins, lo[full:].min(axis=0, keepdims=True)])
+            maxs = np.concatenate([maxs, hi[full:].max(axis=0, keepdims=True)])
         out.write(_to_pairs(mins, maxs).tobytes())
         frames += n
         if n < per_block:
@@ -200,58 +239,71 @@ def _stream_level0(
 
 
 def _to_pairs(mins: np.ndarray, maxs: np.ndarray) -> np.ndarray:
-    """(n, 2) int16 pairs from float min/max in [-1, 1]; NaN (bad float files) reads as 0."""
-    pairs = np.stack([mins, maxs], axis=1).astype(np.float32)
+    """(..., 2) int16 pairs from float min/max in [-1, 1]; NaN (bad float files) reads as 0."""
+    pairs = np.stack([mins, maxs], axis=-1).astype(np.float32)
     np.nan_to_num(pairs, copy=False, nan=0.0)
     return np.clip(np.rint(pairs * PEAK_SCALE), -PEAK_SCALE, PEAK_SCALE).astype(_PAIR)
 
 
-def _downsample(src: IO[bytes], dst: IO[bytes]) -> None:
+def _downsample(src: IO[bytes], dst: IO[bytes], envelopes: int) -> None:
     """Write the next coarser level of `src` to `dst`, streaming CHUNK_BUCKETS at a time."""
     src.seek(0)
-    while raw := read_exact(src, CHUNK_BUCKETS * _PAIR_BYTES):
-        pairs = np.frombuffer(raw, dtype=_PAIR).reshape(-1, 2)
+    while raw := read_exact(src, CHUNK_BUCKETS * _PAIR_BYTES * envelopes):
+        pairs = np.frombuffer(raw, dtype=_PAIR).reshape(-1, envelopes, 2)
         # CHUNK_BUCKETS is a multiple of LEVEL_FACTOR, so groups never straddle two chunks;
         # reduceat makes the stream's last group partial when it has to be.
         groups = np.arange(0, len(pairs), LEVEL_FACTOR)
-        mins = np.minimum.reduceat(pairs[:, 0], groups)
-        maxs = np.maximum.reduceat(pairs[:, 1], groups)
-        dst.write(np.stack([mins, maxs], axis=1).astype(_PAIR).tobytes())
+        mins = np.minimum.reduceat(pairs[..., 0], groups, axis=0)
+        maxs = np.maximum.reduceat(pairs[..., 1], groups, axis=0)
+        dst.write(np.stack([mins, maxs], axis=-1).astype(_PAIR).tobytes())
 
 
 def read_peaks_header(peaks_fileobj: BinaryIO) -> PeaksHeader:
-    """Parse the header of a peaks file (one seek, one small read). ValueError if invalid."""
+    """Parse the header of a peaks file, version 1 or 2 (one seek, one small read).
+    ValueError if invalid."""
     peaks_fileobj.seek(0)
     raw = read_exact(peaks_fileobj, _HEADER.size + _LEVEL.size * MAX_LEVELS)
-    if len(raw) < _HEADER.size:
+    if len(raw) < _HEADER_V1.size:
         raise ValueError("not a peaks file: too short")
-    magic, version, channels, rate, frames, base, factor, n_levels = _HEADER.unpack_from(raw)
+    magic, version, channels, rate, frames, base, factor, n_levels = _HEADER_V1.unpack_from(raw)
     if magic != MAGIC:
         raise ValueError("not a peaks file: bad magic")
-    if version != VERSION:
+    if version == 1:
+        head, envelopes = _HEADER_V1, 1
+    elif version == VERSION:
+        if len(raw) < _HEADER.size:
+            raise ValueError("not a peaks file: too short")
+        head, envelopes = _HEADER, _HEADER.unpack_from(raw)[8]
+        if envelopes != envelopes_for(channels):
+            raise ValueError(f"corrupt peaks header: {envelopes} envelopes of {channels} channels")
+    else:
         raise ValueError(f"unsupported peaks file version {version}")
     if not (0 < n_levels <= MAX_LEVELS and rate > 0 and frames > 0 and base > 0 and factor > 1):
         raise ValueError("corrupt peaks header")
-    if len(raw) < _HEADER.size + _LEVEL.size * n_levels:
+    if len(raw) < head.size + _LEVEL.size * n_levels:
         raise ValueError("corrupt peaks header: level table is cut off")
     levels = []
     for i in range(n_levels):
-        offset, buckets = _LEVEL.unpack_from(raw, _HEADER.size + _LEVEL.size * i)
+        offset, buckets = _LEVEL.unpack_from(raw, head.size + _LEVEL.size * i)
         spb = base * factor**i
         if buckets != -(-frames // spb):
             raise ValueError(f"corrupt peaks header: level {i} has {buckets} buckets")
         levels.append(PeaksLevel(i, spb, offset, buckets))
-    return PeaksHeader(rate, frames, channels, tuple(levels), base, factor, version)
+    return PeaksHeader(rate, frames, channels, tuple(levels), base, factor, version, envelopes)
 
 
-def read_peaks(peaks_fileobj: BinaryIO, *, start: float, end: float, width: int) -> dict[str, Any]:
+def read_peaks(
+    peaks_fileobj: BinaryIO, *, start: float, end: float, width: int, per_channel: bool = False
+) -> dict[str, Any]:
     """Peaks of [start, end) seconds (end clamped to the audio) as `width` buckets.
 
     Picks the coarsest level that still has >= `width` buckets in the window, reads only
     those bytes, and folds them into `width` groups with min/max. Returns fewer buckets when
     even level 0 has fewer than `width` in the window. "start"/"end" in the result are the
     span actually covered (aligned to the level's buckets, so possibly a little wider);
-    "min"/"max" are in [-1, 1]; "samples_per_bucket" is the mean frames per output bucket.
+    "min"/"max" are in [-1, 1], over all channels; "samples_per_bucket" is the mean frames
+    per output bucket. With `per_channel`, where the file keeps one envelope per channel,
+    "per_channel" holds each channel's {"min", "max"} too.
     """
     header = read_peaks_header(peaks_fileobj)
     width = check_int("width", width, 1, MAX_WIDTH)
@@ -264,29 +316,38 @@ def read_peaks(peaks_fileobj: BinaryIO, *, start: float, end: float, width: int)
         level, b0, b1 = candidate, f0 // spb, -(-f1 // spb)
         if b1 - b0 >= width:
             break
-    peaks_fileobj.seek(level.offset + b0 * _PAIR_BYTES)
-    raw = read_exact(peaks_fileobj, (b1 - b0) * _PAIR_BYTES)
-    pairs = np.frombuffer(raw, dtype=_PAIR).reshape(-1, 2)
+    peaks_fileobj.seek(level.offset + b0 * header.bucket_bytes)
+    raw = read_exact(peaks_fileobj, (b1 - b0) * header.bucket_bytes)
+    pairs = np.frombuffer(raw, dtype=_PAIR).reshape(-1, header.envelopes, 2)
     if len(pairs) != b1 - b0:
         raise ValueError("corrupt peaks file: level data is cut off")
 
     n_out = min(width, len(pairs))
     groups = (np.arange(n_out) * len(pairs)) // n_out  # strictly increasing: len >= n_out
-    mins = np.minimum.reduceat(pairs[:, 0], groups)
-    maxs = np.maximum.reduceat(pairs[:, 1], groups)
+    mins = np.minimum.reduceat(pairs[..., 0], groups, axis=0)  # (n_out, envelopes)
+    maxs = np.maximum.reduceat(pairs[..., 1], groups, axis=0)
     first = b0 * level.samples_per_bucket
     last = min(b1 * level.samples_per_bucket, header.frames)
     return _window_dict(
-        first, last, header.sample_rate, level.index, mins / PEAK_SCALE, maxs / PEAK_SCALE
+        first,
+        last,
+        header.sample_rate,
+        level.index,
+        mins / PEAK_SCALE,
+        maxs / PEAK_SCALE,
+        per_channel=per_channel and header.per_channel,
     )
 
 
-def read_sample_window(source: Source, *, start: float, end: float, width: int) -> dict[str, Any]:
+def read_sample_window(
+    source: Source, *, start: float, end: float, width: int, per_channel: bool = False
+) -> dict[str, Any]:
     """Min/max of the raw samples of [start, end) seconds in `width` buckets (level -1).
 
     For zoom levels finer than level 0. Seeks and decodes only the window, which may be at
     most MAX_SAMPLE_WINDOW_S long (ValueError otherwise). With fewer samples than `width`,
-    one bucket per sample (min == max == the sample, for mono).
+    one bucket per sample (min == max == the sample, for mono). With `per_channel`, a source
+    of 2 to MAX_CHANNEL_ENVELOPES channels also gets each channel's {"min", "max"}.
     """
     width = check_int("width", width, 1, MAX_WIDTH)
     with open_audio(source) as snd:
@@ -299,22 +360,29 @@ def read_sample_window(source: Source, *, start: float, end: float, width: int) 
                 f"a sample window can span at most {MAX_SAMPLE_WINDOW_S:g} s, "
                 f"got {end - start:.3f} s; use the peaks instead"
             )
+        split = per_channel and envelopes_for(snd.channels) > 1
+        columns = snd.channels if split else 1
         f0, f1 = window_frames(start, end, rate, frames)
         n_out = min(width, f1 - f0)
         # Bucket j covers frames [edges[j], edges[j+1]); edges strictly increase.
         edges = f0 + (np.arange(n_out + 1) * (f1 - f0)) // n_out
-        mins = np.full(n_out, np.inf, dtype=np.float32)
-        maxs = np.full(n_out, -np.inf, dtype=np.float32)
+        mins = np.full((n_out, columns), np.inf, dtype=np.float32)
+        maxs = np.full((n_out, columns), -np.inf, dtype=np.float32)
         pos = f0
         try:
             for block in iter_blocks(snd, f0, f1 - f0):
-                lo, hi = mix_min_max(block)
+                if split:
+                    lo = hi = block
+                else:
+                    lo, hi = (column[:, None] for column in mix_min_max(block))
                 # Buckets this block touches, and where each starts inside the block.
                 j0 = int(np.searchsorted(edges, pos, side="right")) - 1
                 j1 = int(np.searchsorted(edges, pos + len(block) - 1, side="right"))
                 starts = np.maximum(edges[j0:j1], pos) - pos
-                np.minimum(mins[j0:j1], np.minimum.reduceat(lo, starts), out=mins[j0:j1])
-                np.maximum(maxs[j0:j1], np.maximum.reduceat(hi, starts), out=maxs[j0:j1])
+                lo_b = np.minimum.reduceat(lo, starts, axis=0)
+                hi_b = np.maximum.reduceat(hi, starts, axis=0)
+                np.minimum(mins[j0:j1], lo_b, out=mins[j0:j1])
+                np.maximum(maxs[j0:j1], hi_b, out=maxs[j0:j1])
                 pos += len(block)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(f"{TRUNCATED}: could not decode the window ({exc})") from None
@@ -322,7 +390,7 @@ def read_sample_window(source: Source, *, start: float, end: float, width: int) 
     if filled == 0:
         raise AudioError(f"{TRUNCATED}: could not decode the window")
     mins, maxs = _clean(mins[:filled]), _clean(maxs[:filled])
-    return _window_dict(f0, min(pos, f1), rate, -1, mins, maxs)
+    return _window_dict(f0, min(pos, f1), rate, -1, mins, maxs, per_channel=split)
 
 
 def peaks_window(
@@ -332,18 +400,24 @@ def peaks_window(
     start: float,
     end: float,
     width: int,
+    per_channel: bool = False,
 ) -> dict[str, Any]:
     """Peaks for a window from whichever source fits the zoom: the precomputed levels, or,
     when a level-0 bucket would be coarser than an output bucket (and the window is at most
-    MAX_SAMPLE_WINDOW_S), the raw samples of `audio_source`."""
+    MAX_SAMPLE_WINDOW_S), the raw samples of `audio_source`. With `per_channel`, each
+    channel's envelope comes too where the peaks file keeps them (a version-1 file does
+    not: then none comes, at any zoom, so that a view keeps one layout)."""
     header = read_peaks_header(peaks_fileobj)
     width = check_int("width", width, 1, MAX_WIDTH)
     start, end = check_window(start, end, header.duration)
     f0, f1 = window_frames(start, end, header.sample_rate, header.frames)
     too_fine = f1 - f0 < width * BASE_SAMPLES_PER_BUCKET
+    per_channel = per_channel and header.per_channel
     if audio_source is not None and too_fine and end - start <= MAX_SAMPLE_WINDOW_S:
-        return read_sample_window(audio_source, start=start, end=end, width=width)
-    return read_peaks(peaks_fileobj, start=start, end=end, width=width)
+        return read_sample_window(
+            audio_source, start=start, end=end, width=width, per_channel=per_channel
+        )
+    return read_peaks(peaks_fileobj, start=start, end=end, width=width, per_channel=per_channel)
 
 
 def _clean(values: np.ndarray) -> np.ndarray:
@@ -352,14 +426,32 @@ def _clean(values: np.ndarray) -> np.ndarray:
 
 
 def _window_dict(
-    first: int, last: int, rate: int, level: int, mins: np.ndarray, maxs: np.ndarray
+    first: int,
+    last: int,
+    rate: int,
+    level: int,
+    mins: np.ndarray,
+    maxs: np.ndarray,
+    *,
+    per_channel: bool = False,
 ) -> dict[str, Any]:
-    return {
+    """The answer for a window; `mins`/`maxs` are (buckets, envelopes): "min"/"max" are
+    over all of them, "per_channel" (with `per_channel`) one {"min", "max"} per envelope."""
+
+    def values(a: np.ndarray) -> list[float]:
+        return np.round(np.asarray(a, dtype=np.float64), 4).tolist()
+
+    body = {
         "start": round(first / rate, 6),
         "end": round(last / rate, 6),
         "sample_rate": rate,
         "samples_per_bucket": (last - first) / max(len(mins), 1),
         "level": level,
-        "min": np.round(np.asarray(mins, dtype=np.float64), 4).tolist(),
-        "max": np.round(np.asarray(maxs, dtype=np.float64), 4).tolist(),
+        "min": values(mins.min(axis=1)),
+        "max": values(maxs.max(axis=1)),
     }
+    if per_channel:
+        body["per_channel"] = [
+            {"min": values(mins[:, c]), "max": values(maxs[:, c])} for c in range(mins.shape[1])
+        ]
+    return body

@@ -7,12 +7,15 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
-from labelapp.audio import AudioError, compute_peaks
+from labelapp.audio import AudioError, PeaksHeader, compute_peaks, read_peaks_header
+from labelapp.audio.peaks import VERSION as PEAKS_VERSION
+from labelapp.audio.peaks import envelopes_for
 from labelapp.media import media_open
 from labelapp.models import Clip
 
@@ -20,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=30)  # a worker killed mid-clip leaves a claim this old
 PENDING_GRACE = timedelta(minutes=2)  # a pending clip this old missed its message
+PEAKS_REFRESH_EVERY_S = 600  # seconds; at most one refresh message per clip this often
 
 
 def peaks_name_for(clip: Clip) -> str:
@@ -49,6 +53,23 @@ def clip_process(clip_id: int) -> str:
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is None:  # a lead deleted it just now
         return "skipped"
+    try:
+        saved = _peaks_store(clip, peaks_name_for(clip), replace=True)
+    except (AudioError, ValueError, RuntimeError) as exc:
+        return _fail(clip, f"could not decode the audio: {exc}")
+    except OSError as exc:
+        return _fail(clip, f"could not read or write media: {exc.strerror or exc}")
+    if not Clip.objects.filter(pk=clip.pk).update(
+        status=Clip.Status.READY, peaks_file=saved, error="", processed_at=timezone.now()
+    ):  # deleted while its peaks were computed: no row will ever name them
+        default_storage.delete(saved)
+        return "skipped"
+    return "ready"
+
+
+def _peaks_store(clip: Clip, name: str, *, replace: bool) -> str:
+    """Compute the clip's peaks and store them as `name` (with `replace`, over a file of that
+    name; else beside it, under a name the storage picks); returns the stored name."""
     tmp_path: Path | None = None
     try:
         with tempfile.NamedTemporaryFile(prefix="earmark-peaks-", delete=False) as tmp:
@@ -58,24 +79,63 @@ def clip_process(clip_id: int) -> str:
             with media_open(clip.file.name) as audio:
                 source = _local_path(audio) or audio
                 compute_peaks(source, tmp)
-        name = peaks_name_for(clip)
-        if default_storage.exists(name):
+        if replace and default_storage.exists(name):
             default_storage.delete(name)
         with open(tmp_path, "rb") as fh:
-            saved = default_storage.save(name, File(fh))
-    except (AudioError, ValueError, RuntimeError) as exc:
-        return _fail(clip, f"could not decode the audio: {exc}")
-    except OSError as exc:
-        return _fail(clip, f"could not read or write media: {exc.strerror or exc}")
+            return default_storage.save(name, File(fh))
     finally:
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
-    if not Clip.objects.filter(pk=clip.pk).update(
-        status=Clip.Status.READY, peaks_file=saved, error="", processed_at=timezone.now()
-    ):  # deleted while its peaks were computed: no row will ever name them
-        default_storage.delete(saved)
+
+
+def clip_peaks_outdated(header: PeaksHeader) -> bool:
+    """Whether a clip's peaks predate the current format in a way a view can see: a file of
+    version 1 keeps one envelope over all channels where one per channel is kept now."""
+    return header.version < PEAKS_VERSION and envelopes_for(header.channels) > 1
+
+
+def clip_peaks_refresh_soon(clip: Clip) -> bool:
+    """Ask a worker to rewrite `clip`'s outdated peaks (`clip_peaks_outdated`), from a read:
+    one message per clip per PEAKS_REFRESH_EVERY_S (the shared cache remembers; a cache that
+    is down sends none, and a later view asks again). True when a message was sent."""
+    from labelapp.queueing import enqueue
+    from labelapp.tasks import clip_peaks_refresh as task
+
+    try:
+        first = cache.add(f"earmark:peaks-refresh:{clip.pk}", 1, PEAKS_REFRESH_EVERY_S)
+    except Exception:  # noqa: BLE001 - any cache failure: skip, as the docstring says
+        return False
+    return first and enqueue(task, clip.pk)
+
+
+def clip_peaks_refresh(clip_id: int) -> str:
+    """Rewrite a ready clip's peaks file in the current format (per-channel envelopes came
+    with version 2); returns "refreshed", "current" or "skipped". Idempotent: current peaks
+    are left alone, and of two workers racing, the conditional UPDATE keeps one new file and
+    the other deletes its own. The new file has a name of its own, so a view reading the old
+    one meanwhile reads a whole file."""
+    clip = Clip.objects.filter(pk=clip_id, status=Clip.Status.READY).exclude(peaks_file="").first()
+    if clip is None:
         return "skipped"
-    return "ready"
+    old = clip.peaks_file
+    try:
+        with media_open(old) as fh:
+            if not clip_peaks_outdated(read_peaks_header(fh)):
+                return "current"
+    except (OSError, ValueError):
+        pass  # unreadable: written anew
+    name = f"peaks/{clip.project_id}/{clip.pk}.v{PEAKS_VERSION}.peaks"
+    try:
+        saved = _peaks_store(clip, name, replace=False)
+    except (AudioError, ValueError, RuntimeError, OSError) as exc:
+        # The old peaks still draw the clip (one envelope): it stays ready.
+        logger.warning("peaks of clip %s not refreshed: %s", clip.pk, exc)
+        return "skipped"
+    if not Clip.objects.filter(pk=clip.pk, peaks_file=old).update(peaks_file=saved):
+        default_storage.delete(saved)  # another worker swapped first, or the clip is gone
+        return "skipped"
+    default_storage.delete(old)
+    return "refreshed"
 
 
 def _local_path(fileobj) -> str | None:

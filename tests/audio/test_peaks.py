@@ -22,8 +22,14 @@ from labelapp.audio import (
     read_peaks_header,
     read_sample_window,
 )
-from labelapp.audio.peaks import plan_levels
-from tests.audio._signals import LONG_RATE, LONG_S, MEDIUM_S, CountingReader
+from labelapp.audio.peaks import (
+    _HEADER_V1,
+    MAX_CHANNEL_ENVELOPES,
+    PeaksHeader,
+    PeaksLevel,
+    plan_levels,
+)
+from tests.audio._signals import LONG_RATE, LONG_S, MEDIUM_S, CountingReader, tone
 
 PCM16_STEP = 1 / 32767  # tolerance for values that went through int16 twice
 
@@ -70,7 +76,8 @@ def test_file_layout(medium_wav, medium_peaks):
     assert (header.sample_rate, header.frames, header.channels) == (8000, MEDIUM_S * 8000, 1)
     assert [lv.buckets for lv in header.levels] == [18750, 4688, 1172]
     assert [lv.samples_per_bucket for lv in header.levels] == [256, 1024, 4096]
-    assert header.levels[0].offset == header.size == 32 + 16 * 3
+    assert (header.version, header.envelopes) == (2, 1)
+    assert header.levels[0].offset == header.size == 36 + 16 * 3
     for below, above in zip(header.levels, header.levels[1:], strict=False):
         assert above.offset == below.offset + 4 * below.buckets
     last = header.levels[-1]
@@ -79,14 +86,21 @@ def test_file_layout(medium_wav, medium_peaks):
 
 
 def test_level_values_match_numpy(noise_stereo):
+    """Stereo keeps one envelope per channel, each bucket's pairs channel 0 first."""
     path, data = noise_stereo
     raw = peaks_bytes(path, block_frames=1000)  # 768-frame blocks: many block boundaries
     assert raw == peaks_bytes(path)
     header = read_peaks_header(io.BytesIO(raw))
+    assert (header.channels, header.envelopes) == (2, 2)
     assert [lv.buckets for lv in header.levels] == [2344, 586]
+    assert header.levels[1].offset == header.levels[0].offset + 2344 * 8
     for level in header.levels:
-        stored = np.frombuffer(raw, "<i2", level.buckets * 2, level.offset).reshape(-1, 2)
-        np.testing.assert_array_equal(stored, expected_pairs(data, level.samples_per_bucket))
+        stored = np.frombuffer(raw, "<i2", level.buckets * 4, level.offset).reshape(-1, 2, 2)
+        for channel in (0, 1):
+            np.testing.assert_array_equal(
+                stored[:, channel],
+                expected_pairs(data[:, [channel]], level.samples_per_bucket),
+            )
 
 
 def test_read_peaks_matches_direct_numpy(noise_stereo):
@@ -141,7 +155,7 @@ def test_read_peaks_reads_only_the_window(medium_peaks):
         reader = CountingReader(medium_peaks)
         got = read_peaks(reader, start=start, end=end, width=width)
         window_bytes = 4 * round((got["end"] - got["start"]) * 8000 / 256 / 4 ** got["level"])
-        header_read = 32 + 16 * 32  # one read sized for the largest level table
+        header_read = 36 + 16 * 32  # one read sized for the largest level table
         assert reader.bytes_read <= header_read + window_bytes + 8, (start, end)
         assert reader.reads <= 4
     assert len(medium_peaks) > 90_000 > 40 * reader.bytes_read
@@ -262,3 +276,124 @@ def test_real_fsdd_clip_peaks(fsdd_clip):
     assert len(got["max"]) == 8
     assert max(got["max"]) == pytest.approx(data.max(), abs=PCM16_STEP + 1e-4)
     assert min(got["min"]) == pytest.approx(data.min(), abs=PCM16_STEP + 1e-4)
+
+
+# --- one envelope per channel ---------------------------------------------------------------
+
+
+def left_only(seconds: float = 4.0, rate: int = 8000) -> np.ndarray:
+    """(frames, 2): a 0.5 tone in the left channel, silence in the right."""
+    left = tone(seconds, rate, 500.0, 0.5)
+    return np.stack([left, np.zeros_like(left)], axis=1)
+
+
+def as_version_1(raw: bytes) -> bytes:
+    """A version-2 peaks file rewritten as version 1 wrote it: a 32-byte header and one
+    envelope over all channels (for files written before per-channel envelopes)."""
+    header = read_peaks_header(io.BytesIO(raw))
+    shift = header.size - (_HEADER_V1.size + 16 * len(header.levels))
+    levels, data = [], []
+    offset = header.size - shift
+    for level in header.levels:
+        pairs = np.frombuffer(raw, "<i2", level.buckets * 2 * header.envelopes, level.offset)
+        pairs = pairs.reshape(-1, header.envelopes, 2)
+        combined = np.stack([pairs[..., 0].min(axis=1), pairs[..., 1].max(axis=1)], axis=1)
+        data.append(combined.astype("<i2").tobytes())
+        levels.append(PeaksLevel(level.index, level.samples_per_bucket, offset, level.buckets))
+        offset += 4 * level.buckets
+    old = PeaksHeader(header.sample_rate, header.frames, header.channels, tuple(levels), version=1)
+    return old.to_bytes() + b"".join(data)
+
+
+def test_a_tone_in_the_left_channel_only_draws_in_the_left_envelope(write_audio):
+    path = write_audio("left.wav", left_only(), subtype="PCM_16")
+    peaks = io.BytesIO(peaks_bytes(path))
+    for start, end, width in [(0, 4, 10), (1.0, 1.5, 7)]:
+        got = read_peaks(peaks, start=start, end=end, width=width, per_channel=True)
+        left, right = got["per_channel"]
+        assert len(left["max"]) == len(right["max"]) == width
+        np.testing.assert_allclose(left["max"], 0.5, atol=2e-3)
+        np.testing.assert_allclose(left["min"], -0.5, atol=2e-3)
+        assert max(map(abs, right["max"] + right["min"])) == 0.0
+        assert got["max"] == left["max"] and got["min"] == left["min"]  # over all channels
+    # per channel is asked for: one layout for callers that do not ask
+    assert "per_channel" not in read_peaks(peaks, start=0, end=4, width=10)
+    # zoomed in past level 0: the samples, per channel too
+    deep = peaks_window(peaks, path, start=2.0, end=2.01, width=400, per_channel=True)
+    assert deep["level"] == -1 and len(deep["per_channel"]) == 2
+    assert max(deep["per_channel"][0]["max"]) > 0.3 and max(deep["per_channel"][1]["max"]) == 0
+    left, right = deep["per_channel"]
+    assert deep["min"] == [min(a, b) for a, b in zip(left["min"], right["min"], strict=True)]
+
+
+def test_per_channel_sample_windows_match_numpy(stereo_96k_wav):
+    data, _ = sf.read(stereo_96k_wav, dtype="float32")
+    got = read_sample_window(stereo_96k_wav, start=0.5, end=0.6001, width=100, per_channel=True)
+    f0, f1 = 48000, 57610
+    edges = f0 + (np.arange(101) * (f1 - f0)) // 100
+    for channel, envelope in enumerate(got["per_channel"]):
+        lo = np.minimum.reduceat(data[f0:f1, channel], edges[:-1] - f0)
+        hi = np.maximum.reduceat(data[f0:f1, channel], edges[:-1] - f0)
+        assert envelope["min"] == np.round(lo.astype(np.float64), 4).tolist()
+        assert envelope["max"] == np.round(hi.astype(np.float64), 4).tolist()
+    assert got == {
+        **read_sample_window(stereo_96k_wav, start=0.5, end=0.6001, width=100),
+        "per_channel": got["per_channel"],
+    }
+
+
+def test_mono_and_many_channel_sources_keep_one_envelope(write_audio, sine_wav):
+    mono = io.BytesIO(peaks_bytes(sine_wav))
+    assert read_peaks_header(mono).envelopes == 1
+    assert "per_channel" not in read_peaks(mono, start=0, end=1, width=10, per_channel=True)
+    rng = np.random.default_rng(5)
+    many = rng.uniform(-0.5, 0.5, size=(20_000, MAX_CHANNEL_ENVELOPES + 1)).astype(np.float32)
+    path = write_audio("many.wav", many, subtype="FLOAT")
+    peaks = io.BytesIO(peaks_bytes(path))
+    header = read_peaks_header(peaks)
+    assert (header.channels, header.envelopes) == (MAX_CHANNEL_ENVELOPES + 1, 1)
+    got = peaks_window(peaks, path, start=0, end=2.5, width=20, per_channel=True)
+    assert "per_channel" not in got
+    assert max(got["max"]) == pytest.approx(many.max(), abs=1e-4)
+    deep = peaks_window(peaks, path, start=1.0, end=1.01, width=20, per_channel=True)
+    assert deep["level"] == -1 and "per_channel" not in deep
+
+
+def test_a_version_1_file_reads_as_one_envelope_at_every_zoom(write_audio):
+    """Files written before per-channel envelopes still answer (one envelope over all
+    channels), and no window of them answers per channel: the view keeps one layout."""
+    path = write_audio("left.wav", left_only(), subtype="PCM_16")
+    current = peaks_bytes(path)
+    old = io.BytesIO(as_version_1(current))
+    header = read_peaks_header(old)
+    assert (header.version, header.envelopes, header.channels) == (1, 1, 2)
+    assert header.levels[0].offset == 32 + 16 * len(header.levels)
+    for start, end, width in [(0, 4, 10), (0.5, 3.3, 333)]:
+        got = read_peaks(old, start=start, end=end, width=width, per_channel=True)
+        assert "per_channel" not in got
+        now = read_peaks(io.BytesIO(current), start=start, end=end, width=width)
+        assert got == now
+    deep = peaks_window(old, path, start=2.0, end=2.01, width=400, per_channel=True)
+    assert deep["level"] == -1 and "per_channel" not in deep
+
+
+def test_an_eight_channel_file_streams_in_bounded_memory(tmp_path):
+    """Two minutes of 8 channels (7.7M samples): the blocks hold a bounded number of samples
+    whatever the channel count, so memory stays a few MB as for mono."""
+    rate, channels = 8000, MAX_CHANNEL_ENVELOPES
+    path = tmp_path / "eight.wav"
+    rng = np.random.default_rng(11)
+    with sf.SoundFile(path, "w", samplerate=rate, channels=channels, subtype="PCM_16") as out:
+        for _ in range(12):
+            out.write(rng.uniform(-0.5, 0.5, size=(10 * rate, channels)).astype(np.float32))
+    out = io.BytesIO()
+    tracemalloc.start()
+    try:
+        header = compute_peaks(path, out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (header.frames, header.envelopes) == (120 * rate, channels)
+    assert peak - len(out.getvalue()) < 6 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+    got = read_peaks(out, start=0, end=120, width=50, per_channel=True)
+    assert len(got["per_channel"]) == channels
