@@ -29,6 +29,8 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from ml_backend.audio_read import iter_spans
+
 # Samples read per block when streaming a file (about 4 s at 16 kHz): bounds memory use.
 STREAM_BLOCK_SAMPLES = 65_536
 # torchaudio's default sinc-resampler settings; also used to size the block overlap.
@@ -248,7 +250,13 @@ def compute_logmel_many(
 
 
 def _read_blocks(reader: sf.SoundFile, block: int) -> Iterator[torch.Tensor]:
-    """Mono float32 blocks of ``block`` samples (last one shorter) from an open file."""
+    """Mono float32 blocks of ``block`` samples (last one shorter) from an open file, from
+    where it stands, each as one read of the whole file has it (an MP3 read block by block
+    is not: ``audio_read``)."""
+    if reader.seekable():
+        for data in iter_spans(reader, reader.tell(), None, block):
+            yield torch.from_numpy(data.mean(axis=1))
+        return
     while True:
         data = reader.read(block, dtype="float32", always_2d=True)
         if len(data) == 0:

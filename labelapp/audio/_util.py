@@ -13,6 +13,8 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
+from ml_backend.audio_read import iter_spans
+
 # Largest block read from the decoder in one call, counted in samples over all channels
 # (float32: 2 MiB). Multichannel files get proportionally fewer frames per block.
 READ_BLOCK_SAMPLES = 1 << 19  # samples
@@ -72,18 +74,11 @@ def window_frames(start: float, end: float, sample_rate: int, frames: int) -> tu
 
 
 def iter_blocks(snd: sf.SoundFile, start: int, count: int) -> Iterator[np.ndarray]:
-    """Seek to frame `start` and yield float32 blocks of shape (frames, channels) covering at
-    most `count` frames, each block at most READ_BLOCK_SAMPLES samples. Stops early at end of
+    """Yield float32 blocks of shape (frames, channels) covering at most `count` frames from
+    frame `start`, each block at most READ_BLOCK_SAMPLES samples, each as one read of the
+    whole file has it (`ml_backend.audio_read`: MP3 needs that). Stops early at end of
     stream (a file shorter than its header claims)."""
-    per_block = max(1, READ_BLOCK_SAMPLES // snd.channels)
-    snd.seek(start)
-    remaining = count
-    while remaining > 0:
-        block = snd.read(min(per_block, remaining), dtype="float32", always_2d=True)
-        if len(block) == 0:
-            return
-        remaining -= len(block)
-        yield block
+    yield from iter_spans(snd, start, count, max(1, READ_BLOCK_SAMPLES // snd.channels))
 
 
 def mix_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from PIL import Image
 
 from labelapp.audio._util import check_int, check_window, iter_blocks, window_frames
 from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
+from ml_backend.audio_read import decoder_quiet, read_at
 
 MIN_WIDTH, MAX_WIDTH = 16, 4096  # pixels (columns)
 MIN_HEIGHT, MAX_HEIGHT = 16, 1024  # pixels (rows)
@@ -99,12 +100,13 @@ def render_spectrogram_png(
         db = np.empty((height, width), dtype=np.float32)
         batch = max(1, BATCH_SAMPLES // n_fft)  # columns per FFT batch
         try:
-            for c0 in range(0, width, batch):
-                cols = centers[c0 : c0 + batch]
-                read = _frames_sparse if sparse else _frames_dense
-                spectrum = np.fft.rfft(read(snd, cols, n_fft) * taper, axis=1)
-                power = (spectrum.real**2 + spectrum.imag**2) / norm  # (columns, bins)
-                db[:, c0 : c0 + len(cols)] = 10 * np.log10(rows.apply(power.T) + POWER_FLOOR)
+            with decoder_quiet(snd):
+                for c0 in range(0, width, batch):
+                    cols = centers[c0 : c0 + batch]
+                    read = _frames_sparse if sparse else _frames_dense
+                    spectrum = np.fft.rfft(read(snd, cols, n_fft) * taper, axis=1)
+                    power = (spectrum.real**2 + spectrum.imag**2) / norm  # (columns, bins)
+                    db[:, c0 : c0 + len(cols)] = 10 * np.log10(rows.apply(power.T) + POWER_FLOOR)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(f"{TRUNCATED}: could not decode the window ({exc})") from None
 
@@ -121,8 +123,7 @@ def _frames_sparse(snd: sf.SoundFile, centers: np.ndarray, n_fft: int) -> np.nda
         first = int(center) - n_fft // 2
         lo, hi = max(first, 0), min(first + n_fft, snd.frames)
         if hi > lo:
-            snd.seek(lo)
-            block = snd.read(hi - lo, dtype="float32", always_2d=True)
+            block = read_at(snd, lo, hi - lo)
             out[i, lo - first : lo - first + len(block)] = block.mean(axis=1)
     return out
 
