@@ -156,7 +156,9 @@ async function mountClipReview(root) {
 // button keep their meaning): Space plays or pauses, N opens the next clip in the queue, and A
 // accepts / R starts a rejection when the clip has one submitted annotation waiting for a
 // decision (otherwise the buttons say which). A and N wait while a rejection or correction is
-// open (its draft would be lost); a held key acts once.
+// open (its draft would be lost); a held key acts once. + (or =), - and F (or 0) zoom the
+// waveform in, out and to the whole clip, as the workspace's keys do, through the player's
+// buttons (review_player.js); a held zoom key goes on zooming.
 async function mountReviewKeys(root) {
   // Loaded here, not with the module: the members and token pages need none of it, and their
   // forms are ready sooner without it.
@@ -179,6 +181,12 @@ async function mountReviewKeys(root) {
   }
   keys.bind("a", "Accept", once(() => drafting() || waitingOne()?.querySelector("[data-action=accept]").click()));
   keys.bind("r", "Start a rejection", once(() => drafting() || waitingOne()?.querySelector("[data-action=reject-open]").click()));
+  const zoom = (action) => document.querySelector(`#rv-player .rv-view [data-action=${action}]`);
+  if (zoom("zoom-in")) {
+    keys.bind(["+", "="], "Zoom in", () => zoom("zoom-in").click());
+    keys.bind("-", "Zoom out", () => zoom("zoom-out").click());
+    keys.bind(["f", "0"], "Whole clip (fit)", () => zoom("zoom-fit").click());
+  }
   root.dataset.keys = "ready"; // keys pressed before this do nothing (tests wait for it)
 }
 

@@ -2,8 +2,12 @@
 // under the clip's waveform shows the segments its table holds. Drag on the empty lane to add
 // a segment, drag a segment to move it, drag its edges to change its start or end; the table's
 // inputs follow (and typing in them moves the boxes), so the table stays the precise editor.
+// The lane shows the waveform's view (zoomed or whole), as review_player.js announces it, so a
+// segment of a long clip can be made wide enough to drag.
 const SNAP = 0.01; // seconds: as the table writes them
+const FINE_SNAP = 0.001; // zoomed in until a pixel is under half of SNAP: milliseconds
 const MIN_S = 0.05; // a press without a drag adds nothing
+const MIN_PX = 5; // ... nor one of fewer pixels, zoomed in where MIN_S is wider than that
 
 // Narrower than this (px), a box is moved as a whole: its edges change in the table.
 const HANDLES_MIN_PX = 24;
@@ -14,6 +18,13 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   if (!lanes) return () => {};
   let duration = Number(player.dataset.duration) || 0;
   const audio = player.querySelector("audio");
+  const canvas = player.querySelector("canvas.waveform");
+  // The time span the waveform shows: the whole clip until the player says otherwise.
+  const view = () => {
+    const start = Number(canvas?.dataset.viewStart);
+    const end = Number(canvas?.dataset.viewEnd);
+    return Number.isFinite(start) && Number.isFinite(end) && end > start ? { start, end } : { start: 0, end: duration };
+  };
   const fromAudio = () => {
     // a clip whose duration the server has not stored: the audio's, once its metadata is in
     if (!duration && audio && Number.isFinite(audio.duration) && audio.duration > 0) {
@@ -40,19 +51,30 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
     labels: tr.querySelector("[name=labels]").value,
   });
   const shortName = (paths) => paths.split(",").map((p) => p.trim().split("/").pop()).filter(Boolean).join(", ");
-  const write = (tr, start, end) => {
-    tr.querySelector("[name=start]").value = start.toFixed(2);
-    tr.querySelector("[name=end]").value = end.toFixed(2);
+  // Seconds per pixel of the lane at the view shown, and the step times snap to there.
+  const perPx = () => {
+    const { start, end } = view();
+    return (end - start) / Math.max(1, track.getBoundingClientRect().width);
   };
-  const share = (t) => (duration > 0 ? Math.min(1, Math.max(0, t / duration)) : 0);
-  const timeAt = (clientX) => {
+  const snapOf = () => (perPx() < SNAP / 2 ? FINE_SNAP : SNAP);
+  const write = (tr, start, end, snap = SNAP) => {
+    const digits = snap < SNAP ? 3 : 2;
+    tr.querySelector("[name=start]").value = start.toFixed(digits);
+    tr.querySelector("[name=end]").value = end.toFixed(digits);
+  };
+  // Where a time falls across the view, 0..1 (outside it: below 0 or above 1).
+  const share = (t, v = view()) => (v.end > v.start ? (t - v.start) / (v.end - v.start) : 0);
+  const clamp01 = (x) => Math.min(1, Math.max(0, x));
+  const timeAt = (clientX, snap = SNAP) => {
     const r = track.getBoundingClientRect();
-    const t = ((clientX - r.left) / Math.max(1, r.width)) * duration;
-    return Math.round(Math.min(duration, Math.max(0, t)) / SNAP) * SNAP;
+    const { start, end } = view();
+    const t = start + ((clientX - r.left) / Math.max(1, r.width)) * (end - start);
+    return Math.round(Math.min(duration, Math.max(0, t)) / snap) * snap;
   };
 
   const render = () => {
     const width = track.getBoundingClientRect().width;
+    const v = view();
     const boxes = rows().map((tr, i) => {
       const { start, end, labels } = read(tr);
       const box = document.createElement("div");
@@ -62,8 +84,10 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
       // Hidden while the row is not a span inside the clip: the table says what is wrong.
       const ok = Number.isFinite(start) && Number.isFinite(end) && end > start && start < duration;
       box.classList.toggle("invalid", !ok);
-      const left = share(ok ? start : 0);
-      const size = ok ? share(end) - left : 0;
+      // Out of the view: no box; across its edge: cut there, without the handle it cannot show.
+      box.hidden = ok && (end <= v.start || start >= v.end);
+      const left = clamp01(share(ok ? start : 0, v));
+      const size = ok ? clamp01(share(end, v)) - left : 0;
       box.style.left = `${left * 100}%`;
       box.style.width = `${size * 100}%`;
       box.title = ok ? `${start.toFixed(2)}–${end.toFixed(2)} s${labels ? `: ${labels}` : ""}` : "start and end are not a valid span";
@@ -71,14 +95,18 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
       text.textContent = shortName(labels) || "(no label yet)";
       box.append(text);
       if (size * width >= HANDLES_MIN_PX) {
-        const a = document.createElement("span");
-        a.className = "rv-handle start";
-        a.setAttribute("data-testid", "correction-handle-start");
-        const b = document.createElement("span");
-        b.className = "rv-handle end";
-        b.setAttribute("data-testid", "correction-handle-end");
-        box.prepend(a);
-        box.append(b);
+        if (start >= v.start) {
+          const a = document.createElement("span");
+          a.className = "rv-handle start";
+          a.setAttribute("data-testid", "correction-handle-start");
+          box.prepend(a);
+        }
+        if (end <= v.end) {
+          const b = document.createElement("span");
+          b.className = "rv-handle end";
+          b.setAttribute("data-testid", "correction-handle-end");
+          box.append(b);
+        }
       }
       return box;
     });
@@ -92,43 +120,47 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
     e.preventDefault(); // no text selection; but the focus must leave the button it was on
     if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
     const box = e.target.closest(".rv-seg-edit");
-    const t = timeAt(e.clientX);
+    // The view holds still while a drag is under way (no wheel zoom), so its step holds too.
+    const snap = snapOf();
+    const minLen = Math.min(MIN_S, MIN_PX * perPx());
+    const t = timeAt(e.clientX, snap);
     if (box) {
       const tr = rows()[Number(box.dataset.row)];
       const { start, end } = read(tr);
       const mode = e.target.classList.contains("start") ? "start" : e.target.classList.contains("end") ? "end" : "move";
-      drag = { tr, mode, from: t, start, end, moved: false };
+      drag = { tr, mode, from: t, start, end, moved: false, snap, minLen };
     } else {
-      drag = { tr: null, mode: "add", from: t, moved: false };
+      drag = { tr: null, mode: "add", from: t, moved: false, snap, minLen };
     }
     track.setPointerCapture(e.pointerId);
   });
   track.addEventListener("pointermove", (e) => {
     if (!drag) return;
-    const t = timeAt(e.clientX);
-    if (Math.abs(t - drag.from) < SNAP / 2 && !drag.moved) return;
+    const { snap } = drag;
+    const t = timeAt(e.clientX, snap);
+    if (Math.abs(t - drag.from) < snap / 2 && !drag.moved) return;
     drag.moved = true;
     if (drag.mode === "add") {
-      if (!drag.tr && Math.abs(t - drag.from) >= MIN_S) drag.tr = addRow({ start: "", end: "", labels: [] });
-      if (drag.tr) write(drag.tr, Math.min(t, drag.from), Math.max(t, drag.from));
+      if (!drag.tr && Math.abs(t - drag.from) >= drag.minLen) drag.tr = addRow({ start: "", end: "", labels: [] });
+      if (drag.tr) write(drag.tr, Math.min(t, drag.from), Math.max(t, drag.from), snap);
     } else if (drag.mode === "move") {
       const len = drag.end - drag.start;
       const start = Math.min(Math.max(0, drag.start + (t - drag.from)), duration - len);
-      write(drag.tr, start, start + len);
+      write(drag.tr, start, start + len, snap);
     } else if (drag.mode === "start") {
-      write(drag.tr, Math.min(t, drag.end - SNAP), drag.end);
+      write(drag.tr, Math.min(t, drag.end - snap), drag.end, snap);
     } else {
-      write(drag.tr, drag.start, Math.max(t, drag.start + SNAP));
+      write(drag.tr, drag.start, Math.max(t, drag.start + snap), snap);
     }
     render();
   });
   const end = () => {
     if (!drag) return;
-    const { tr, mode, moved } = drag;
+    const { tr, mode, moved, minLen } = drag;
     drag = null;
     if (tr && mode === "add") {
       const { start, end: stop } = read(tr);
-      if (!(stop - start >= MIN_S)) { // dragged out and back: nothing to add
+      if (!(stop - start >= minLen - 1e-9)) { // dragged out and back: nothing to add
         tr.remove();
         render();
         return;
@@ -142,6 +174,7 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   track.addEventListener("pointercancel", end);
 
   tbody.addEventListener("input", render);
+  player.addEventListener("view", render);
   const watcher = new MutationObserver(render);
   watcher.observe(tbody, { childList: true });
   render();
@@ -151,6 +184,7 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
     audio?.removeEventListener("loadedmetadata", fromAudio);
     watcher.disconnect();
     tbody.removeEventListener("input", render);
+    player.removeEventListener("view", render);
     lane.remove();
   };
 }

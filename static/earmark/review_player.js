@@ -1,56 +1,151 @@
 // The review page's player: the clip's waveform from server peaks, each annotation's segments
 // on a lane of its own under it, a playhead, and a click on a segment plays just that span.
-import { drawClipOverview } from "./waveform.js";
+// The waveform zooms and scrolls as the workspace's does (a `WaveformView`: finer peaks are
+// fetched for the window shown only); the lanes, the playhead and the ruler follow the view.
+// Every view change is announced with a "view" event on #rv-player and written to the
+// canvas's data-view-start / data-view-end, where the correction's lane (review_correct.js)
+// reads it.
+import { drawRuler, formatTime, WaveformView } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
-const canvas = root && root.querySelector("canvas");
+const canvas = root && root.querySelector("canvas.waveform");
 if (canvas) {
   const clipId = root.dataset.clip;
   const audio = root.querySelector("audio");
+  const waveBox = root.querySelector(".rv-wave");
+  const ruler = root.querySelector(".rv-ruler");
+  const zoomLabel = root.querySelector("[data-testid=review-zoom]");
+  const spanLabel = root.querySelector("[data-testid=review-view-span]");
   const playhead = root.querySelector(".rv-playhead");
   const segments = [...root.querySelectorAll(".rv-seg")];
-  let duration = Number(root.dataset.duration) || 0;
   let stopAt = null; // the end of the segment playing, until the user seeks or pauses
   let ownSeek = false;
   let frame = 0;
+  let played = false; // the playhead shows once the audio has moved or been asked to
 
-  let drawing = null;
-  const draw = () => {
-    drawing?.abort();
-    drawing = new AbortController();
-    drawClipOverview(canvas, clipId, { signal: drawing.signal })
+  // The colours drawClipOverview drew with before the page could zoom.
+  const view = new WaveformView(canvas, {
+    clipId,
+    duration: Number(root.dataset.duration) || 0,
+    onView: () => viewChanged(),
+    colors: { wave: "#4f7cff", background: "#10131a" },
+  });
+  const ready = () => view.duration > 0;
+
+  const load = () => {
+    view.setView(0, view.duration, { fetch: false });
+    view
+      .loadOverview()
       .then(() => {
         canvas.title = "";
+        canvas.dataset.drawn = "true";
       })
       .catch((err) => {
-        if (err.name === "AbortError") return;
         canvas.dataset.error = "true";
         canvas.title = `The waveform could not be loaded (${err.message}); the audio still plays.`;
       });
   };
-  draw();
-  let resized = null;
-  window.addEventListener("resize", () => {
-    clearTimeout(resized);
-    resized = setTimeout(draw, 150);
-  });
 
-  const share = (t) => (duration > 0 ? Math.min(1, Math.max(0, t / duration)) : 0);
+  // Where a time falls across the view, 0..1 (outside it: below 0 or above 1).
+  const share = (t) => (t - view.start) / Math.max(1e-9, view.span);
+  const clamp01 = (x) => Math.min(1, Math.max(0, x));
   const layout = () => {
     for (const seg of segments) {
       const start = Number(seg.dataset.start);
       const end = Number(seg.dataset.end);
-      seg.style.left = `${share(start) * 100}%`;
-      seg.style.width = `${(share(end) - share(start)) * 100}%`;
+      seg.hidden = !ready() || end <= view.start || start >= view.end;
+      const left = clamp01(share(start));
+      seg.style.left = `${left * 100}%`;
+      seg.style.width = `${(clamp01(share(end)) - left) * 100}%`;
     }
   };
-  layout();
-  audio.addEventListener("loadedmetadata", () => {
-    if (!duration && Number.isFinite(audio.duration)) {
-      duration = audio.duration; // a clip whose duration the server has not stored
-      layout();
+  const spanText = (span) =>
+    span >= 60 ? `${(span / 60).toFixed(span >= 600 ? 0 : 1)} min` : span >= 1 ? `${span.toFixed(span >= 10 ? 0 : 1)} s` : `${(span * 1000).toFixed(0)} ms`;
+
+  function viewChanged() {
+    if (!ready()) return;
+    drawRuler(ruler, view.start, view.end);
+    layout();
+    placePlayhead(audio.currentTime);
+    const precision = view.span >= 600 ? 1 : view.span >= 10 ? 0.1 : view.span >= 1 ? 0.01 : 0.001;
+    zoomLabel.textContent = spanText(view.span);
+    spanLabel.textContent = `${formatTime(view.start, precision)} – ${formatTime(view.end, precision)}`;
+    canvas.dataset.viewStart = view.start.toFixed(6);
+    canvas.dataset.viewEnd = view.end.toFixed(6);
+    root.dispatchEvent(new CustomEvent("view", { detail: { start: view.start, end: view.end } }));
+  }
+  // The ruler and the playhead are drawn in pixels: a new width (a lane appearing narrows the
+  // waveform) redraws them. The view redraws its waveform itself.
+  new ResizeObserver(() => viewChanged()).observe(canvas);
+
+  const placePlayhead = (t) => {
+    const x = view.xAt(t);
+    playhead.hidden = !played || !ready() || x < 0 || x > view.width;
+    playhead.style.left = `${x}px`;
+    playhead.dataset.time = t.toFixed(3);
+  };
+
+  // --- zoom and scroll -------------------------------------------------------------------
+  // Around the playhead while it is in view (as the workspace zooms), else the view's middle.
+  const around = () => (audio.currentTime >= view.start && audio.currentTime <= view.end ? audio.currentTime : undefined);
+  const actions = {
+    "zoom-in": () => view.zoomBy(2, around()),
+    "zoom-out": () => view.zoomBy(0.5, around()),
+    "zoom-fit": () => view.setView(0, view.duration),
+  };
+  for (const button of root.querySelectorAll(".rv-view [data-action]")) {
+    button.addEventListener("mousedown", (e) => e.preventDefault()); // keep Space for play/pause
+    button.addEventListener("click", () => ready() && actions[button.dataset.action]());
+  }
+  // Ctrl+wheel (a trackpad's pinch too) zooms around the pointer, Shift+wheel or a sideways
+  // swipe scrolls; a plain wheel scrolls the page, as it does everywhere else on it.
+  const timeAtClient = (clientX) => view.timeAt(clientX - canvas.getBoundingClientRect().left);
+  const onWheel = (e) => {
+    if (!ready()) return;
+    const sideways = e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY);
+    if (e.ctrlKey || e.metaKey) {
+      e.preventDefault();
+      view.zoomBy(Math.pow(1.0015, -e.deltaY), timeAtClient(e.clientX));
+    } else if (sideways && view.span < view.duration) {
+      e.preventDefault();
+      const delta = e.shiftKey && !e.deltaX ? e.deltaY : e.deltaX;
+      view.scrollBy((delta / Math.max(1, view.width)) * view.span);
     }
+  };
+  // Over the lanes too: they sit under the waveform, time for time.
+  for (const el of [waveBox, root.querySelector(".rv-lanes")]) el?.addEventListener("wheel", onWheel, { passive: false });
+
+  // A drag on the waveform scrolls it; a click plays from the time clicked.
+  let pan = null;
+  canvas.addEventListener("pointerdown", (e) => {
+    if (e.button !== 0 || !ready()) return;
+    pan = { x: e.clientX, start: view.start, moved: false };
+    canvas.setPointerCapture(e.pointerId);
   });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!pan) return;
+    const dx = e.clientX - pan.x;
+    if (!pan.moved && Math.abs(dx) < 4) return;
+    pan.moved = true;
+    canvas.classList.add("panning");
+    const start = pan.start - (dx / Math.max(1, view.width)) * view.span;
+    view.setView(start, start + view.span);
+  });
+  const panEnd = (e) => {
+    if (!pan) return;
+    const { moved } = pan;
+    pan = null;
+    canvas.classList.remove("panning");
+    if (!moved && e.type === "pointerup") {
+      stopAt = null;
+      audio.currentTime = Math.min(view.duration, Math.max(0, timeAtClient(e.clientX)));
+      audio.play().catch(() => {});
+    }
+  };
+  canvas.addEventListener("pointerup", panEnd);
+  canvas.addEventListener("pointercancel", panEnd);
+
+  // --- segments and playback --------------------------------------------------------------
   for (const seg of segments) {
     seg.addEventListener("mousedown", (e) => e.preventDefault()); // keep Space for play/pause
     seg.addEventListener("click", () => {
@@ -80,8 +175,9 @@ if (canvas) {
     }
     lastTime = t;
     lastNow = now;
-    playhead.hidden = false;
-    playhead.style.left = `${share(t) * 100}%`;
+    played = true;
+    if (!audio.paused && ready()) view.follow(t); // a zoomed view pages along with playback
+    placePlayhead(t);
   };
   const loop = () => {
     update();
@@ -99,11 +195,20 @@ if (canvas) {
   });
   audio.addEventListener("seeked", () => {
     ownSeek = false;
+    if (ready()) view.follow(audio.currentTime); // a seek out of a zoomed view brings it along
     update();
   });
   audio.addEventListener("pause", () => {
     stopAt = null;
     update();
+  });
+
+  if (ready()) load();
+  audio.addEventListener("loadedmetadata", () => {
+    if (!ready() && Number.isFinite(audio.duration) && audio.duration > 0) {
+      view.duration = audio.duration; // a clip whose duration the server has not stored
+      load();
+    }
   });
 
   // An annotation's card and its lane light up together.

@@ -378,3 +378,217 @@ def test_a_reviewer_decides_from_the_keyboard(
     page.wait_for_selector(KEYS_READY)  # the page reloaded after the accept
     page.keyboard.press("n")
     page.wait_for_url(f"**/clips/{second.clip_id}/review/")
+
+
+WAVE = "[data-testid=review-waveform]"
+
+
+def _view(page) -> tuple[float, float]:
+    """The span of the clip the review waveform shows, as the player writes it."""
+    data = page.locator(WAVE).evaluate("el => [el.dataset.viewStart, el.dataset.viewEnd]")
+    return float(data[0]), float(data[1])
+
+
+def _view_changes(page, before: tuple[float, float]) -> tuple[float, float]:
+    page.wait_for_function(
+        f"([s, e]) => {{ const d = document.querySelector('{WAVE}').dataset;"
+        " return Math.abs(d.viewStart - s) > 1e-6 || Math.abs(d.viewEnd - e) > 1e-6; }",
+        arg=list(before),
+    )
+    return _view(page)
+
+
+def test_the_review_waveform_zooms_and_scrolls_and_its_lanes_follow(
+    live_server, page, login, reviewer, project, submitted, screenshot
+):
+    """The 10 s clip shows whole at first. The buttons, + / - / F / 0 and Ctrl+wheel zoom; a
+    sideways wheel and a drag on the waveform scroll; the annotator's segment (1.0-2.5 s) sits
+    under the times it marks at every view, and the ruler and the span shown say where."""
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{submitted.clip_id}/review/")
+    page.wait_for_selector(f"{WAVE}[data-drawn=true]")
+    page.wait_for_selector(KEYS_READY)
+    zoom = page.locator("[data-testid=review-zoom]")
+    assert _view(page) == (0.0, 10.0) and zoom.inner_text() == "10 s"
+    assert page.inner_text("[data-testid=review-view-span]") == "0:00.0 – 0:10.0"
+    assert page.locator("[data-testid=review-ruler]").bounding_box()["height"] > 0
+    track = page.locator("[data-testid=review-lane] .rv-lane-track").bounding_box()
+    seg = page.locator("[data-testid=review-segment]")
+
+    def where(t0, t1):  # the segment's box as shares of the lane, and where 1.0-2.5 s falls
+        box = seg.bounding_box()
+        got = ((box["x"] - track["x"]) / track["width"], box["width"] / track["width"])
+        start, end = _view(page)
+        span = end - start
+        left, right = max(0.0, (t0 - start) / span), min(1.0, (t1 - start) / span)
+        return got, (left, right - left)
+
+    got, want = where(1.0, 2.5)
+    assert abs(got[0] - want[0]) < 0.005 and abs(got[1] - want[1]) < 0.005
+
+    page.click("[data-testid=review-zoom-in]")  # around the playhead, at 0 s
+    assert _view(page) == (0.0, 5.0) and zoom.inner_text() == "5.0 s"
+    assert page.inner_text("[data-testid=review-view-span]") == "0:00.00 – 0:05.00"
+    page.keyboard.press("+")
+    assert _view(page) == (0.0, 2.5)
+    got, want = where(1.0, 2.5)
+    assert abs(got[0] - 0.4) < 0.005 and abs(got[1] - 0.6) < 0.005, got
+    page.keyboard.press("-")
+    assert _view(page) == (0.0, 5.0)
+    page.keyboard.press("0")
+    assert _view(page) == (0.0, 10.0)
+    page.keyboard.press("=")
+    assert _view(page) == (0.0, 5.0)
+    page.keyboard.press("f")
+    assert _view(page) == (0.0, 10.0)
+
+    # Ctrl+wheel zooms around the pointer: the time under it stays under it.
+    wave = page.locator(WAVE).bounding_box()
+    px = wave["x"] + wave["width"] * 0.75
+    page.mouse.move(px, wave["y"] + wave["height"] / 2)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -400)
+    page.keyboard.up("Control")
+    start, end = _view_changes(page, (0.0, 10.0))
+    assert end - start < 9.0
+    assert abs(start + 0.75 * (end - start) - 7.5) < 0.05
+    assert page.evaluate("window.scrollY") == 0  # the page itself stayed put
+    assert start > 2.5 and seg.is_hidden()  # out of the view: not on its lane
+
+    # A sideways wheel and a drag to the right both scroll back in time.
+    page.mouse.wheel(-200, 0)
+    start2, end2 = _view_changes(page, (start, end))
+    assert start2 < start and abs((end2 - start2) - (end - start)) < 1e-6
+    y = wave["y"] + wave["height"] / 2
+    page.mouse.move(wave["x"] + 300, y)
+    page.mouse.down()
+    page.mouse.move(wave["x"] + 400, y, steps=5)
+    page.mouse.up()
+    start3, _ = _view(page)
+    assert abs((start2 - start3) - 100 * (end2 - start2) / wave["width"]) < 0.01
+    got, want = where(1.0, 2.5)
+    assert abs(got[0] - want[0]) < 0.005 and abs(got[1] - want[1]) < 0.005
+    screenshot(page, "review-zoomed")
+
+    # A click (no drag) on the waveform plays from there; the playhead is drawn at that time.
+    start, end = _view(page)
+    page.mouse.click(wave["x"] + wave["width"] / 2, y)
+    page.wait_for_function(f"() => !{AUDIO}.paused")
+    page.keyboard.press(" ")
+    page.wait_for_function(f"() => {AUDIO}.paused")
+    at = page.evaluate(f"{AUDIO}.currentTime")
+    assert (start + end) / 2 - 0.01 <= at < (start + end) / 2 + 1.0
+    head = page.locator("[data-testid=review-playhead]").bounding_box()
+    assert (
+        abs(
+            head["x"]
+            + head["width"] / 2
+            - (wave["x"] + (at - start) / (end - start) * wave["width"])
+        )
+        < 2
+    )
+
+
+def test_a_correction_dragged_on_a_zoomed_long_clip_lands_on_the_pixels_pressed(
+    live_server, page, login, reviewer, annotator, project, wav_factory, screenshot
+):
+    """A 2-hour recording with a 1 s segment an hour in: seen whole, the segment is a fifth
+    of a pixel. Zoomed in around it, the correction's lane is drawn at the view and a drag
+    from pixel a to pixel b writes the times the waveform shows there (within a pixel); only
+    the view's window of peaks is fetched; and playback pages the view along."""
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    clip = _audio_clip(project, wav_factory(seconds=7200, sr=3000, freq=700), "night.wav")
+    annotation = annotation_submit(
+        clip=clip,
+        user=annotator,
+        segments=[{"start": 3600, "end": 3601, "labels": ["birds/robin"]}],
+    )
+    peaks = []
+    page.on("request", lambda r: "/peaks?" in r.url and peaks.append(r.url))
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
+    page.wait_for_selector(f"{WAVE}[data-drawn=true]")
+    page.wait_for_selector(KEYS_READY)
+    card = page.locator(f"[data-testid=annotation][data-annotation='{annotation.pk}']")
+    card.locator("[data-testid=correct-open]").click()
+    lane = page.locator("[data-testid=correction-lane]")
+    lane.wait_for()
+    box = lane.locator("[data-testid=correction-segment]")
+    assert box.locator("[data-testid=correction-handle-end]").count() == 0  # too narrow
+
+    # To the segment (the view stays whole), then zoom in around the playhead there.
+    page.evaluate(f"() => {{ {AUDIO}.currentTime = 3600.5; }}")
+    page.wait_for_function(f"() => Math.abs({AUDIO}.currentTime - 3600.5) < 0.01")
+    for _ in range(12):
+        page.keyboard.press("+")
+    start, end = _view(page)
+    span = end - start
+    assert abs(span - 7200 / 4096) < 1e-3 and start < 3600 < 3601 < end
+    # the detail fetched is the view's window, at the canvas's width
+    page.wait_for_function(
+        f"span => Math.abs(document.querySelector('{WAVE}').dataset.detailSpan - span) < 0.01",
+        arg=span,
+    )
+    canvas_width = page.locator(WAVE).evaluate("el => el.clientWidth")
+    for url in peaks:
+        query = dict(p.split("=") for p in url.split("?")[1].split("&"))
+        assert int(query["width"]) <= max(200, canvas_width), url
+    assert "start=0&" in peaks[0] and len(peaks) <= 13  # the overview, then one window a zoom at most
+
+    track = lane.locator(".rv-lane-track").bounding_box()
+    per_px = span / track["width"]
+    time_of = lambda x: start + (x - track["x"]) / track["width"] * span  # noqa: E731
+    y = track["y"] + track["height"] / 2
+    seg_box = box.bounding_box()
+    assert abs(seg_box["x"] - (track["x"] + (3600 - start) / per_px)) < 1.5
+    assert abs(seg_box["width"] - 1.0 / per_px) < 1.5
+
+    # the segment's end, dragged 60 px right: it ends where the pointer let go
+    handle = box.locator("[data-testid=correction-handle-end]").bounding_box()
+    hx = round(handle["x"] + handle["width"] / 2)
+    page.mouse.move(hx, y)
+    page.mouse.down()
+    for k in range(1, 5):
+        page.mouse.move(hx + 15 * k, y)
+    page.mouse.up()
+    rows = card.locator(".rv-seg-editor tbody tr")
+    assert abs(float(rows.nth(0).locator("[name=start]").input_value()) - 3600) < 1e-6
+    moved_end = float(rows.nth(0).locator("[name=end]").input_value())
+    assert abs(moved_end - time_of(hx + 60)) < per_px, (moved_end, time_of(hx + 60), per_px)
+
+    # a new segment dragged out from pixel a to pixel b (right of the first)
+    first = box.bounding_box()
+    a = round(first["x"] + first["width"] + 15)
+    b = round(a + track["width"] * 0.08)
+    assert b < track["x"] + track["width"]
+    page.mouse.move(a, y)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(a + (b - a) * k / 5, y)
+    page.mouse.up()
+    assert rows.count() == 2
+    new_start = rows.nth(1).locator("[name=start]").input_value()
+    new_end = float(rows.nth(1).locator("[name=end]").input_value())
+    assert len(new_start.split(".")[1]) == 3  # a pixel is under 5 ms here: milliseconds
+    assert abs(float(new_start) - time_of(a)) < per_px, (new_start, time_of(a), per_px)
+    assert abs(new_end - time_of(b)) < per_px, (new_end, time_of(b), per_px)
+    rows.nth(1).locator("[name=labels]").fill("birds/robin")
+    screenshot(page, "review-correct-zoomed-long-clip")
+
+    # playing past the view's end pages it along, and the lane follows
+    page.evaluate(f"() => {{ {AUDIO}.currentTime = {end - 0.2}; {AUDIO}.play(); }}")
+    start2, end2 = _view_changes(page, (start, end))
+    page.evaluate(f"() => {AUDIO}.pause()")
+    assert start2 > start and abs((end2 - start2) - span) < 1e-6
+    start2, _ = _view(page)  # paused: the view holds still now
+    t = float(rows.nth(1).locator("[name=start]").input_value())
+    second = lane.locator("[data-testid=correction-segment]").nth(1)
+    left = second.evaluate("el => parseFloat(el.style.left)")  # percent of the lane
+    assert abs(left - max(0.0, (t - start2) / span * 100)) < 0.1
+
+    card.locator("[data-testid=correct]").click()
+    page.wait_for_selector("[data-testid=history-row][data-action=correct]")
+    annotation.refresh_from_db()
+    saved = sorted((s.start, s.end) for s in annotation.segments.all())
+    assert len(saved) == 2 and saved[0][0] == 3600
+    assert abs(saved[1][0] - time_of(a)) < per_px and abs(saved[1][1] - time_of(b)) < per_px
