@@ -1,6 +1,9 @@
 // Segments drawn over the waveform: drag on empty waveform to create one, drag a segment to
 // move it, drag its edges to resize it; a click without a drag seeks. Times snap to 10 ms.
 // The segment list itself belongs to the workspace: this module renders it and reports edits.
+// Where the view draws a lane per channel, a segment of one channel (`channel`: 0-based) lies in
+// that channel's lane and one of all channels (`channel: null`) spans them all; a plain drag
+// makes a segment of all channels, a Shift+drag one of the lane where it starts.
 
 export const SNAP_S = 0.01;
 export const snap = (t) => Math.round(Math.round(t / SNAP_S) * SNAP_S * 100) / 100;
@@ -11,7 +14,7 @@ export class Regions {
   constructor(container, view, handlers) {
     this.container = container; // positioned element over the waveform canvas
     this.view = view; // WaveformView: xAt / timeAt
-    this.h = handlers; // {create, change, commit, select, seek, suggestion, colorOf, nameOf}
+    this.h = handlers; // {create, change, commit, select, seek, suggestion, colorOf, nameOf, channelName}
     this.layer = document.createElement("div");
     this.layer.className = "ws-regions";
     container.appendChild(this.layer);
@@ -26,28 +29,48 @@ export class Regions {
     const { view } = this;
     const width = this.container.clientWidth;
     const out = [];
-    const lanes = laneOf(segments);
-    const laneCount = Math.max(1, ...[...lanes.values()].map((l) => l + 1));
+    // The channel lane a segment lies in (null: all of them), and in each lane (or across
+    // all), overlapping segments stacked in rows. Segments of one channel come last: on top.
+    const channels = view.lanes || 1;
+    const band = (seg) => (channels > 1 && Number.isInteger(seg.channel) && seg.channel < channels ? seg.channel : null);
+    const groups = new Map();
     for (const seg of segments) {
+      const key = band(seg);
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(seg);
+    }
+    const rows = new Map(), rowCounts = new Map();
+    for (const [key, group] of groups) {
+      const of = rowOf(group);
+      for (const [id, row] of of) rows.set(id, row);
+      rowCounts.set(key, Math.max(1, ...[...of.values()].map((r) => r + 1)));
+    }
+    const ordered = [...(groups.get(null) || []), ...segments.filter((seg) => band(seg) !== null)];
+    for (const seg of ordered) {
       const x0 = view.xAt(seg.start), x1 = view.xAt(seg.end);
       if (x1 < -2 || x0 > width + 2) continue;
-      const lane = lanes.get(seg.id) || 0;
+      const lane = band(seg);
+      const row = rows.get(seg.id) || 0;
+      const rowCount = rowCounts.get(lane);
+      const [bandTop, bandHeight] = lane === null ? [0, 100] : [(lane / channels) * 100, 100 / channels];
+      const channelName = seg.channel == null ? null : this.h.channelName?.(seg.channel);
       const el = document.createElement("div");
-      el.className = "ws-seg" + (seg.id === selectedId ? " selected" : "") + (seg.labels.length ? "" : " unlabeled");
+      el.className = "ws-seg" + (seg.id === selectedId ? " selected" : "") + (seg.labels.length ? "" : " unlabeled") + (lane === null ? "" : " in-lane");
       el.setAttribute("data-testid", "segment");
       el.dataset.id = String(seg.id);
       el.dataset.start = seg.start.toFixed(2);
       el.dataset.end = seg.end.toFixed(2);
       el.dataset.labels = seg.labels.join("|");
+      el.dataset.channel = seg.channel == null ? "all" : String(seg.channel);
       el.style.left = `${x0}px`;
       el.style.width = `${Math.max(2, x1 - x0)}px`;
-      el.style.top = `${(lane / laneCount) * 100}%`;
-      el.style.height = `${100 / laneCount}%`;
+      el.style.top = `${bandTop + (row / rowCount) * bandHeight}%`;
+      el.style.height = `${bandHeight / rowCount}%`;
       el.style.setProperty("--seg", this.h.colorOf(seg.labels[0]));
-      el.title = `${seg.start.toFixed(2)}–${seg.end.toFixed(2)} s`;
+      el.title = `${seg.start.toFixed(2)}–${seg.end.toFixed(2)} s${channelName ? ` · ${channelName}` : ""}`;
       const tag = document.createElement("span");
       tag.className = "ws-seg-tag";
-      tag.textContent = seg.labels.length ? seg.labels.map((p) => this.h.nameOf(p)).join(", ") : "no label";
+      tag.textContent = (seg.labels.length ? seg.labels.map((p) => this.h.nameOf(p)).join(", ") : "no label") + (channelName ? ` · ${channelName}` : "");
       el.append(edge("start"), tag, edge("end"));
       out.push(el);
     }
@@ -59,6 +82,11 @@ export class Regions {
       el.className = "ws-seg suggested";
       el.setAttribute("data-testid", "suggested-segment");
       el.dataset.index = String(index);
+      const lane = band(s);
+      if (lane !== null) {
+        el.style.top = `${(lane / channels) * 100}%`;
+        el.style.height = `${100 / channels}%`;
+      }
       el.style.left = `${x0}px`;
       el.style.width = `${Math.max(2, x1 - x0)}px`;
       el.style.setProperty("--seg", this.h.colorOf(s.label));
@@ -99,7 +127,10 @@ export class Regions {
       this._drag = { mode, id, x: e.clientX, t0: t, start: seg.start, end: seg.end, moved: false };
       return;
     }
-    this._drag = { mode: "create", x: e.clientX, t0: t, id: null };
+    // Shift: a segment of the channel whose lane the drag starts in (where lanes are drawn).
+    const y = e.clientY - this.container.getBoundingClientRect().top - this.container.clientTop;
+    const channel = e.shiftKey && (this.view.lanes || 1) > 1 ? this.view.laneAt(y) : null;
+    this._drag = { mode: "create", x: e.clientX, t0: t, id: null, channel };
   }
 
   _move(e) {
@@ -119,7 +150,7 @@ export class Regions {
     const duration = this.view.duration;
     if (d.mode === "create") {
       const a = snap(Math.min(d.t0, t)), b = snap(Math.max(d.t0, t));
-      if (d.id === null) d.id = this.h.create(a, Math.max(b, a + SNAP_S));
+      if (d.id === null) d.id = this.h.create(a, Math.max(b, a + SNAP_S), d.channel);
       else this.h.change(d.id, a, Math.max(b, a + SNAP_S));
     } else if (d.mode === "move") {
       const len = d.end - d.start;
@@ -152,14 +183,14 @@ function edge(which) {
   return el;
 }
 
-// Overlapping segments stack in lanes so every one stays reachable.
-function laneOf(segments) {
-  const lanes = new Map();
+// Overlapping segments stack in rows so every one stays reachable.
+function rowOf(segments) {
+  const rows = new Map();
   const ends = [];
   for (const seg of [...segments].sort((a, b) => a.start - b.start || a.id - b.id)) {
-    let lane = ends.findIndex((end) => end <= seg.start);
-    if (lane < 0) { lane = ends.length; ends.push(seg.end); } else ends[lane] = seg.end;
-    lanes.set(seg.id, lane);
+    let row = ends.findIndex((end) => end <= seg.start);
+    if (row < 0) { row = ends.length; ends.push(seg.end); } else ends[row] = seg.end;
+    rows.set(seg.id, row);
   }
-  return lanes;
+  return rows;
 }

@@ -1,7 +1,10 @@
 // Waveform drawing from server-computed min/max peaks (GET /api/clips/<id>/peaks). No audio is
 // decoded in the browser: an overview of the whole clip is fetched once (a few KB whatever its
 // length) and, as the view zooms, the visible window at the canvas's resolution (raw samples
-// when zoomed in far enough, level -1).
+// when zoomed in far enough, level -1). Asked with `perChannel`, the peaks of a clip of 2 to 8
+// channels carry each channel's envelope too (`per_channel`), and the views draw one lane per
+// channel, top to bottom, channel 0 first (Audacity's and Raven's stereo view); without it, or
+// for mono, one envelope over all channels, as before.
 
 // Quiet recordings would draw as a flat line: the waveform can be scaled to the clip's own
 // loudest point (display only), by at most MAX_GAIN (30 dB), so that a silent clip is not
@@ -24,36 +27,88 @@ export function saveNormalize(on) {
   try { localStorage.setItem(NORMALIZE_KEY, on ? "on" : "off"); } catch { /* storage blocked */ }
 }
 
-export function drawPeaks(canvas, peaks, { color = "#4f7cff", background = "#10131a", gain = 1 } = {}) {
+// --- channel lanes ---------------------------------------------------------------------------
+// Lanes the peaks are drawn in: one per channel where they carry each channel's envelope.
+export function laneCount(peaks) {
+  const each = peaks && peaks.per_channel;
+  return Array.isArray(each) && each.length > 1 ? each.length : 1;
+}
+// A channel's name as the lanes and the segment list show it: L and R for stereo.
+export function channelName(channel, channels) {
+  return channels === 2 ? ["L", "R"][channel] : `ch ${channel + 1}`;
+}
+// The peaks of one lane: its channel's envelope (the envelope over all channels where a window
+// came without them).
+function lanePeaks(peaks, lane, lanes) {
+  const each = peaks.per_channel;
+  if (lanes < 2 || !Array.isArray(each) || !each[lane]) return peaks;
+  return { start: peaks.start, end: peaks.end, min: each[lane].min, max: each[lane].max };
+}
+const LANE_LINE = "rgba(255,255,255,0.22)";
+const LANE_TEXT = "rgba(220,228,245,0.75)";
+// The lines between lanes and each lane's channel name; marks the canvas with them.
+function drawLaneFrame(canvas, ctx, width, height, lanes) {
+  canvas.dataset.lanes = String(lanes);
+  if (lanes < 2) { delete canvas.dataset.laneLabels; return; }
+  const names = [];
+  ctx.font = "600 11px ui-sans-serif, system-ui, sans-serif";
+  ctx.textBaseline = "top";
+  for (let lane = 0; lane < lanes; lane++) {
+    const top = (lane * height) / lanes;
+    if (lane) { ctx.fillStyle = LANE_LINE; ctx.fillRect(0, Math.round(top), width, 1); }
+    const name = channelName(lane, lanes);
+    names.push(name);
+    if (height / lanes >= 14) {
+      const w = ctx.measureText(name).width + 8;
+      ctx.fillStyle = "rgba(0,0,0,0.45)";
+      ctx.fillRect(3, top + 3, w, 14);
+      ctx.fillStyle = LANE_TEXT;
+      ctx.fillText(name, 7, top + 5);
+    }
+  }
+  canvas.dataset.laneLabels = names.join("|");
+}
+
+// `lanes`: one lane per channel where the peaks carry them (false: the envelope over all).
+export function drawPeaks(canvas, peaks, { color = "#4f7cff", background = "#10131a", gain = 1, lanes = true } = {}) {
   const { ctx, width, height } = fitCanvas(canvas);
   ctx.fillStyle = background;
   ctx.fillRect(0, 0, width, height);
   const n = peaks.min.length;
   if (!n) return;
-  const mid = height / 2;
-  ctx.fillStyle = color;
+  const count = lanes ? laneCount(peaks) : 1;
+  const laneHeight = height / count;
   const step = width / n;
-  for (let i = 0; i < n; i++) {
-    const top = Math.max(0, mid - peaks.max[i] * gain * mid);
-    const bottom = Math.min(height, mid - peaks.min[i] * gain * mid);
-    ctx.fillRect(i * step, top, Math.max(step, 1), Math.max(bottom - top, 1));
+  for (let lane = 0; lane < count; lane++) {
+    const p = lanePeaks(peaks, lane, count);
+    const half = laneHeight / 2;
+    const mid = lane * laneHeight + half;
+    ctx.fillStyle = color;
+    for (let i = 0; i < n; i++) {
+      const top = Math.max(mid - half, mid - p.max[i] * gain * half);
+      const bottom = Math.min(mid + half, mid - p.min[i] * gain * half);
+      ctx.fillRect(i * step, top, Math.max(step, 1), Math.max(bottom - top, 1));
+    }
+    ctx.fillStyle = "rgba(255,255,255,0.15)";
+    ctx.fillRect(0, mid, width, 1);
   }
-  ctx.fillStyle = "rgba(255,255,255,0.15)";
-  ctx.fillRect(0, mid, width, 1);
+  drawLaneFrame(canvas, ctx, width, height, count);
 }
 
-export async function fetchPeaks(clipId, { start = 0, end, width, signal } = {}) {
+export async function fetchPeaks(clipId, { start = 0, end, width, signal, perChannel = false } = {}) {
   const params = new URLSearchParams({ start: String(start), width: String(Math.max(1, Math.round(width))) });
   if (end !== undefined) params.set("end", String(end));
+  if (perChannel) params.set("per_channel", "1");
   const response = await fetch(`/api/clips/${clipId}/peaks?${params}`, { credentials: "same-origin", signal });
   if (!response.ok) throw new Error(`peaks: HTTP ${response.status}`);
   return response.json();
 }
 
 // A whole clip's waveform across a canvas (clip and review pages), scaled to its loudest point
-// unless the annotator turned that off in the workspace; marks the canvas drawn.
-export async function drawClipOverview(canvas, clipId, { signal } = {}) {
-  const peaks = await fetchPeaks(clipId, { width: canvas.clientWidth, signal });
+// unless the annotator turned that off in the workspace; marks the canvas drawn. `perChannel`:
+// a lane per channel (2 to 8 channels).
+export async function drawClipOverview(canvas, clipId, { signal, perChannel = false } = {}) {
+  const peaks = await fetchPeaks(clipId, { width: canvas.clientWidth, signal, perChannel });
   drawPeaks(canvas, peaks, { gain: savedNormalize() ? peakGain(peaks) : 1 });
   canvas.dataset.drawn = "true";
 }
@@ -74,10 +129,13 @@ export function fitCanvas(canvas) {
 
 const MIN_SPAN_S = 0.005; // the narrowest view: a few hundred samples at 44.1 kHz
 
-// A time window [start, end] of a clip drawn onto a canvas; the peaks follow the zoom.
+// A time window [start, end] of a clip drawn onto a canvas; the peaks follow the zoom. With
+// `perChannel`, the peaks it fetches carry each channel's envelope, and peaks that do (also an
+// `overview` set from outside) are drawn a lane per channel: `lanes`, `laneAt(y)`.
 export class WaveformView {
-  constructor(canvas, { clipId, duration, onView = () => {}, colors = {} }) {
+  constructor(canvas, { clipId, duration, onView = () => {}, colors = {}, perChannel = false }) {
     this.canvas = canvas;
+    this.perChannel = perChannel;
     this.clipId = clipId;
     this.duration = duration;
     this.start = 0;
@@ -117,11 +175,19 @@ export class WaveformView {
     return this._gain;
   }
   get width() { return this.canvas.clientWidth; }
+  // Lanes drawn: one per channel when the overview has each channel's envelope (the overview
+  // decides, so that a detail window never changes the layout), else 1.
+  get lanes() { return laneCount(this.overview); }
+  // The lane at `y` CSS pixels from the canvas's top.
+  laneAt(y) {
+    const n = this.lanes;
+    return Math.max(0, Math.min(n - 1, Math.floor((y / Math.max(1, this.canvas.clientHeight)) * n)));
+  }
   xAt(t) { return ((t - this.start) / this.span) * this.width; }
   timeAt(x) { return this.start + (x / this.width) * this.span; }
 
   async loadOverview(signal) {
-    this.overview = await fetchPeaks(this.clipId, { start: 0, end: this.duration, width: Math.min(20000, Math.max(200, this.width)), signal });
+    this.overview = await fetchPeaks(this.clipId, { start: 0, end: this.duration, width: Math.min(20000, Math.max(200, this.width)), signal, perChannel: this.perChannel });
     this.draw();
   }
 
@@ -165,7 +231,7 @@ export class WaveformView {
     this._pending = controller;
     const start = this.start, end = this.end;
     try {
-      const peaks = await fetchPeaks(this.clipId, { start, end, width: Math.max(16, this.width), signal: controller.signal });
+      const peaks = await fetchPeaks(this.clipId, { start, end, width: Math.max(16, this.width), signal: controller.signal, perChannel: this.perChannel });
       if (controller.signal.aborted || this.disposed) return;
       this.detail = peaks;
       this.draw();
@@ -193,20 +259,36 @@ export class WaveformView {
     const { ctx, width, height } = fitCanvas(this.canvas);
     ctx.fillStyle = this.colors.background;
     ctx.fillRect(0, 0, width, height);
-    const mid = height / 2;
+    const lanes = this.lanes;
+    const laneHeight = height / lanes;
     ctx.fillStyle = this.colors.axis;
-    ctx.fillRect(0, Math.round(mid), width, 1);
+    for (let lane = 0; lane < lanes; lane++) ctx.fillRect(0, Math.round(lane * laneHeight + laneHeight / 2), width, 1);
     const source = this._source();
     this.canvas.dataset.gain = this.gain.toFixed(3);
-    if (!source) return;
-    for (const s of Array.isArray(source) ? source : [source]) this._drawSource(ctx, s, width, height);
+    if (source) {
+      for (const s of Array.isArray(source) ? source : [source]) {
+        for (let lane = 0; lane < lanes; lane++) {
+          const top = lane * laneHeight;
+          if (lanes === 1) { this._drawSource(ctx, s, width, 0, height); continue; }
+          ctx.save();
+          ctx.beginPath();
+          ctx.rect(0, top, width, laneHeight);
+          ctx.clip();
+          this._drawSource(ctx, lanePeaks(s, lane, lanes), width, top, laneHeight);
+          ctx.restore();
+        }
+      }
+    }
+    drawLaneFrame(this.canvas, ctx, width, height, lanes);
   }
 
-  _drawSource(ctx, peaks, width, height) {
+  // One envelope in the band [top, top + height) of the canvas.
+  _drawSource(ctx, peaks, width, top, height) {
     const n = peaks.min.length;
     if (!n) return;
-    const mid = height / 2;
-    const amp = mid * 0.92 * this.gain;
+    const bottom = top + height;
+    const mid = top + height / 2;
+    const amp = (height / 2) * 0.92 * this.gain;
     const bucket = (peaks.end - peaks.start) / n; // seconds per bucket
     const pxPerBucket = (bucket / this.span) * width;
     ctx.fillStyle = this.colors.wave;
@@ -248,8 +330,8 @@ export class WaveformView {
       let lo = 1, hi = -1;
       for (let i = i0; i < i1; i++) { if (peaks.min[i] < lo) lo = peaks.min[i]; if (peaks.max[i] > hi) hi = peaks.max[i]; }
       if (hi < lo) continue;
-      const top = Math.max(0, mid - hi * amp);
-      ctx.fillRect(x, top, 1, Math.max(1, Math.min(height, mid - lo * amp) - top));
+      const y0 = Math.max(top, mid - hi * amp);
+      ctx.fillRect(x, y0, 1, Math.max(1, Math.min(bottom, mid - lo * amp) - y0));
     }
   }
 }

@@ -6,7 +6,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { drawPeaks, drawRuler, formatTime, saveNormalize, WaveformView } from "./waveform.js";
+import { channelName, drawPeaks, drawRuler, formatTime, saveNormalize, WaveformView } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
 const root = document.getElementById("workspace");
@@ -77,6 +77,11 @@ const single = () => S.ws && S.ws.project.label_mode === "single";
 const seg = (id) => S.segments.find((s) => s.id === id);
 // A segment's channel: a 0-based index, or null for all channels (also when not given).
 const channelOf = (s) => (Number.isInteger(s.channel) && s.channel >= 0 ? s.channel : null);
+const clipChannels = () => (S.ws ? S.ws.clip.channels || 1 : 1);
+// A channel's name on this clip ("L", "R", "ch 3"), or null for all channels (and for mono).
+const channelLabel = (ch) => (ch === null || clipChannels() < 2 ? null : channelName(ch, clipChannels()));
+// Two segments' channels can be the same sound's: equal, or either one all channels.
+const channelsMeet = (a, b) => channelOf(a) === null || channelOf(b) === null || channelOf(a) === channelOf(b);
 const colorOf = (path) => (ontology && path ? ontology.color(path) : "#8b94a7");
 const nameOf = (path) => (ontology ? ontology.name(path) : path.split("/").pop());
 
@@ -85,8 +90,9 @@ const nameOf = (path) => (ontology ? ontology.name(path) : path.split("/").pop()
 // redraw its clip on a resize once this one shows another.
 window.earmarkFirstView?.dispose();
 delete window.earmarkFirstView;
-const wave = new WaveformView(el.canvas, { clipId: 0, duration: 1, onView: () => viewChanged() });
-const drawMini = () => drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14", gain: wave.gain });
+// A clip of 2 to 8 channels is drawn a lane per channel (its peaks carry each channel's).
+const wave = new WaveformView(el.canvas, { clipId: 0, duration: 1, onView: () => viewChanged(), perChannel: true });
+const drawMini = () => drawPeaks(el.miniCanvas, wave.overview, { color: "#3d4f80", background: "#0b0e14", gain: wave.gain, lanes: false });
 // Normalized (scaled to the clip's loudest point) unless the annotator turned it off; the view
 // starts with the saved choice.
 function showNormalize() {
@@ -104,7 +110,7 @@ const spectro = new SpectrogramView(el.spec, { clipId: 0 });
 const player = new Player(el.audio, { onTick: (t) => tick(t), onState: () => playerState() });
 const regions = new Regions(el.wave, wave, {
   get: seg,
-  create: (start, end) => { const s = addSegment(start, end, [], { commit: false }); return s.id; },
+  create: (start, end, channel) => { const s = addSegment(start, end, [], { commit: false, channel }); return s.id; },
   change: (id, start, end) => { const s = seg(id); if (s) { s.start = start; s.end = end; renderRegions(); } },
   commit: (what) => { commit(what); renderSide(); },
   select: (id) => select(id),
@@ -112,6 +118,7 @@ const regions = new Regions(el.wave, wave, {
   suggestion: (i) => focusSuggestion("segment", i),
   colorOf: (p) => colorOf(p),
   nameOf: (p) => nameOf(p),
+  channelName: (ch) => channelLabel(ch),
 });
 
 function viewChanged() {
@@ -220,7 +227,9 @@ async function loadClip(ws, { push = true } = {}) {
       S.switchStarted = 0;
     }
     drawMini();
+    el.wave.title = wave.lanes > 1 ? "Drag: a segment on all channels · Shift+drag: on the channel of the lane you start in" : "";
     viewChanged();
+    renderSide(); // the empty list's hint names Shift+drag once lanes are drawn
     player.warm();
   });
   player.load(clip.audio_url);
@@ -537,7 +546,7 @@ function segmentAnswers() {
   S.sugg.segments.forEach((s, i) => {
     if (s.state === "accepted") return;
     for (const x of S.segments) {
-      if (x.from !== undefined || !x.labels.includes(s.label)) continue;
+      if (x.from !== undefined || !x.labels.includes(s.label) || !channelsMeet(x, s)) continue;
       const inter = Math.min(x.end, s.end) - Math.max(x.start, s.start);
       const iou = inter > 0 ? inter / (Math.max(x.end, s.end) - Math.min(x.start, s.start)) : 0;
       if (iou >= MATCH_IOU) pairs.push({ i, x, iou });
@@ -560,7 +569,7 @@ function segmentSuggestionStates() {
   return S.sugg.segments.map((s, i) => {
     const made = answers.get(i);
     if (!made) return { state: s.state, answer: null };
-    const same = made.start === snap(s.start) && made.end === snap(s.end) && made.labels.join("|") === s.label;
+    const same = made.start === snap(s.start) && made.end === snap(s.end) && made.labels.join("|") === s.label && channelOf(made) === channelOf(s);
     return { state: same ? "accepted" : "edited", answer: made };
   });
 }
@@ -602,13 +611,13 @@ function suggestionFeedback() {
     const { state, answer } = states[i];
     if (answer) {
       action = state;
-      if (action === "edited") final = { start: answer.start, end: answer.end, labels: answer.labels };
+      if (action === "edited") final = { start: answer.start, end: answer.end, channel: channelOf(answer), labels: answer.labels };
     } else if (action === "accepted") {
       const made = seg(s.segId);
       if (!made) action = "rejected";
-      else if (made.start !== snap(s.start) || made.end !== snap(s.end) || made.labels.join("|") !== s.label) {
+      else if (made.start !== snap(s.start) || made.end !== snap(s.end) || made.labels.join("|") !== s.label || channelOf(made) !== channelOf(s)) {
         action = "edited";
-        final = { start: made.start, end: made.end, labels: made.labels };
+        final = { start: made.start, end: made.end, channel: channelOf(made), labels: made.labels };
       }
     }
     out.push({ kind: "segment", label: s.label, label_id: s.label_id, score: s.score, action, start: s.start, end: s.end, final, model_version: version });
@@ -658,7 +667,8 @@ function renderSide() {
   if (s) {
     const n = [...S.segments].sort((a, b) => a.start - b.start).indexOf(s) + 1;
     strong.textContent = `Segment ${n}`;
-    el.target.append("Labeling ", strong, ` · ${s.start.toFixed(2)}–${s.end.toFixed(2)} s`);
+    const where = clipChannels() > 1 ? ` · ${channelLabel(channelOf(s)) || "all channels"}` : "";
+    el.target.append("Labeling ", strong, ` · ${s.start.toFixed(2)}–${s.end.toFixed(2)} s${where}`);
   } else if (modeTakesClip()) {
     strong.textContent = "the whole clip";
     el.target.append("Labeling ", strong);
@@ -696,6 +706,7 @@ function renderSide() {
     play.addEventListener("click", (e) => { e.stopPropagation(); player.setLoop(null); player.seek(x.start); player.play(); stopAt(x.end); });
     const del = button("✕", "del-seg", "Delete this segment (Delete)");
     del.addEventListener("click", (e) => { e.stopPropagation(); removeSegment(x.id); });
+    if (clipChannels() > 1) head.append(channelSelect(x));
     head.append(play, del);
     const labels = document.createElement("div");
     labels.className = "ws-seg-labels";
@@ -705,9 +716,42 @@ function renderSide() {
     li.addEventListener("click", () => { select(x.id); if (x.start < wave.start || x.start > wave.end) wave.setView(x.start - 0.5, x.start - 0.5 + (wave.end - wave.start)); });
     return li;
   }));
-  if (!order.length) { const p = document.createElement("li"); p.className = "muted ws-empty"; p.textContent = "Drag on the waveform to mark a segment, or press [ then ] while playing."; el.segList.append(p); }
+  if (!order.length) {
+    const p = document.createElement("li");
+    p.className = "muted ws-empty";
+    p.textContent = clipChannels() > 1 && wave.lanes > 1
+      ? "Drag on the waveform to mark a segment on all channels, Shift+drag in a channel's lane to mark it on that channel only, or press [ then ] while playing."
+      : "Drag on the waveform to mark a segment, or press [ then ] while playing.";
+    el.segList.append(p);
+  }
   renderSuggestions();
   if (picker) picker.render();
+}
+
+// The segment's channel, changeable: all channels, or one of the clip's.
+function channelSelect(x) {
+  const pick = document.createElement("select");
+  pick.className = "ws-seg-channel";
+  pick.setAttribute("data-testid", "segment-channel");
+  pick.setAttribute("aria-label", "Channel of this segment");
+  pick.title = "The channel this segment is on (all: every channel)";
+  const option = (value, text) => { const o = document.createElement("option"); o.value = value; o.textContent = text; return o; };
+  pick.append(option("all", "All ch"));
+  for (let c = 0; c < clipChannels(); c++) pick.append(option(String(c), channelLabel(c)));
+  const now = channelOf(x);
+  // A channel the clip does not have (an import's): shown as it is until changed.
+  if (now !== null && now >= clipChannels()) pick.append(option(String(now), `ch ${now + 1}`));
+  pick.value = now === null ? "all" : String(now);
+  // The row's own click selects and re-renders the list: the open menu must not go with it.
+  pick.addEventListener("click", (e) => e.stopPropagation());
+  pick.addEventListener("change", () => {
+    x.channel = pick.value === "all" ? null : Number(pick.value);
+    S.selected = x.id;
+    commit("change channel");
+    renderRegions();
+    renderSide();
+  });
+  return pick;
 }
 
 function renderSuggestions() {
@@ -991,7 +1035,11 @@ async function start() {
   const labelKeys = [...o.byHotkey.entries()].map(([combo, l]) => ({
     keys: [l.hotkey], help: keys.has(combo) ? `${l.path} (taken by the workspace)` : l.path, group: "Label hotkeys",
   }));
-  keys.renderHelp($(".ws-help-body"), labelKeys);
+  const gestures = [
+    { keys: ["drag"], help: "Mark a segment on all channels", group: "Segments" },
+    { keys: ["shift+drag"], help: "Multi-channel clips: mark a segment on the channel whose lane the drag starts in (the segment list changes a segment's channel)", group: "Segments" },
+  ];
+  keys.renderHelp($(".ws-help-body"), [...gestures, ...labelKeys]);
   renderSide();
   await first;
   root.dataset.ready = "true";

@@ -894,3 +894,177 @@ def test_a_segment_on_one_channel_keeps_its_channel_through_edits_drafts_and_sub
         (1.0, 2.0, 1, ["birds/crow", "birds/sparrow"]),
         (3.0, 4.0, None, ["noise"]),
     ]
+
+
+# --- multi-channel clips: a lane per channel ------------------------------------------------
+
+
+def _left_only_clip(project, tmp_path, seconds=5.0, sr=16000) -> Clip:
+    """A stereo clip with a 0.5 tone on the left and silence on the right."""
+    import numpy as np
+    import soundfile as sf
+
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.models import MLConfig
+
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
+    t = np.arange(int(seconds * sr)) / sr
+    left = 0.5 * np.sin(2 * np.pi * 700 * t)
+    path = tmp_path / "left-only.wav"
+    sf.write(path, np.stack([left, np.zeros_like(left)], axis=1), sr, subtype="PCM_16")
+    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    clip_process(outcome.clip_id)
+    return _ready(outcome.clip_id)
+
+
+# Share of the waveform canvas's columns that hold the wave's colour in each of `lanes` lanes,
+# the rows near each lane's middle (its axis; silence draws a 1 px line there) left out.
+LANE_COLUMNS_JS = """(lanes) => {
+  const c = document.querySelector('[data-testid=waveform]');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const laneH = c.height / lanes, out = [];
+  for (let lane = 0; lane < lanes; lane++) {
+    const mid = lane * laneH + laneH / 2;
+    let cols = 0;
+    for (let x = Math.floor(c.width * 0.1); x < c.width; x++) {
+      for (let y = Math.ceil(lane * laneH + 2); y < (lane + 1) * laneH - 2; y++) {
+        if (Math.abs(y - mid) <= 3) continue;
+        const i = (y * c.width + x) * 4;
+        if (d[i + 2] - d[i] > 60) { cols++; break; }
+      }
+    }
+    out.push(cols / (c.width * 0.9));
+  }
+  return out;
+}"""
+
+
+def test_a_stereo_clip_is_drawn_a_lane_per_channel_whole_and_zoomed(
+    live_server, page, login, annotator, project, labels, tmp_path, wav_factory
+):
+    """Left and right each in a lane of their own, named L and R: the tone is in the top lane
+    only, seen whole and zoomed in (finer peaks, then the samples); a mono clip keeps one."""
+    clip = _left_only_clip(project, tmp_path)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    wave = page.locator("[data-testid=waveform]")
+    assert wave.get_attribute("data-lanes") == "2"
+    assert wave.get_attribute("data-lane-labels") == "L|R"
+    left, right = page.evaluate(LANE_COLUMNS_JS, 2)
+    assert left > 0.9 and right == 0, (left, right)
+    for _ in range(6):  # 5 s to about 80 ms: the samples themselves
+        page.keyboard.press("+")
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-testid=waveform]').dataset.detailSpan) < 0.2"
+    )
+    assert wave.get_attribute("data-detail-level") == "-1"
+    assert wave.get_attribute("data-lanes") == "2"
+    left, right = page.evaluate(LANE_COLUMNS_JS, 2)
+    assert left > 0.5 and right == 0, (left, right)
+    assert page.locator("[data-testid=segment-channel]").count() == 0  # no segment yet
+
+    # mono: one lane, no channel to choose
+    mono_clip = _mono_clip(project, wav_factory)
+    page.goto(f"{live_server.url}/clips/{mono_clip.pk}/annotate/")
+    drawn(page, mono_clip.pk)
+    assert wave.get_attribute("data-lanes") == "1"
+    assert wave.get_attribute("data-lane-labels") is None
+    drag(page, 1.0, 2.0)
+    page.keyboard.press("n")
+    seg = page.locator("[data-testid=segment]")
+    wave_box = wave.bounding_box()
+    box = seg.bounding_box()
+    assert (
+        abs(box["height"] - wave_box["height"]) < 3 and seg.get_attribute("data-channel") == "all"
+    )
+    assert page.locator("[data-testid=segment-channel]").count() == 0
+
+
+def _mono_clip(project, wav_factory) -> Clip:
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+
+    outcome = clip_import(
+        project=project, item=ImportItem(name="mono.wav", path=wav_factory(seconds=5, freq=500))
+    )
+    clip_process(outcome.clip_id)
+    return _ready(outcome.clip_id)
+
+
+def test_channel_segments_lie_in_their_lane_and_shift_drag_draws_one(
+    live_server, page, login, annotator, project, labels, tmp_path, screenshot
+):
+    """A segment on channel 1 lies in the R lane, one of all channels spans both; a plain drag
+    marks all channels, a Shift+drag in the R lane marks R only; the segment list changes a
+    segment's channel; what is submitted keeps each one's."""
+    clip = _left_only_clip(project, tmp_path)
+    _annotate(
+        clip,
+        annotator,
+        [
+            {"start": 0.5, "end": 1.5, "channel": 1, "labels": ["birds/crow"]},
+            {"start": 2.0, "end": 2.5, "channel": None, "labels": ["noise"]},
+        ],
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    wave = page.locator("[data-testid=waveform]").bounding_box()
+    mid = wave["y"] + wave["height"] / 2
+
+    def box_of(channel, start):
+        seg = page.locator(f"[data-testid=segment][data-channel='{channel}'][data-start='{start}']")
+        assert seg.count() == 1
+        return seg.bounding_box(), seg.inner_text()
+
+    r_box, r_text = box_of("1", "0.50")
+    assert r_box["y"] >= mid - 2 and abs(r_box["height"] - wave["height"] / 2) < 3
+    assert r_text.endswith("· R")
+    all_box, _ = box_of("all", "2.00")
+    assert abs(all_box["height"] - wave["height"]) < 3
+
+    # a plain drag: all channels; a Shift+drag in the R lane: R only
+    drag(page, 3.0, 3.4)
+    page.keyboard.press("s")
+    x0, _ = x_of(page, 4.0)
+    x1, _ = x_of(page, 4.6)
+    y = wave["y"] + wave["height"] * 0.8
+    page.keyboard.down("Shift")
+    page.mouse.move(round(x0), y)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(round(x0 + (x1 - x0) * k / 5), y)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    page.keyboard.press("c")
+    drawn_r, _ = box_of(
+        "1",
+        page.locator("[data-testid=segment][data-channel='1']").nth(1).get_attribute("data-start"),
+    )
+    assert drawn_r["y"] >= mid - 2
+    assert page.locator("[data-testid=segment][data-channel=all]").count() == 2
+
+    # the list changes the all-channels noise segment to L
+    rows = page.locator(".ws-seg-row")
+    noise_row = rows.filter(has_text="2.00 – 2.50")
+    assert noise_row.locator("[data-testid=segment-channel]").input_value() == "all"
+    noise_row.locator("[data-testid=segment-channel]").select_option("0")
+    l_box, l_text = box_of("0", "2.00")
+    assert l_box["y"] + l_box["height"] <= mid + 2 and l_text.endswith("· L")
+    assert "L" in page.inner_text("[data-testid=target]")
+    page.keyboard.press("Control+z")  # undo takes the channel back, redo brings it again
+    page.wait_for_selector("[data-testid=segment][data-channel=all][data-start='2.00']")
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_selector("[data-testid=segment][data-channel='0'][data-start='2.00']")
+    screenshot(page, "workspace-stereo")
+
+    page.click("[data-testid=submit]")
+    page.wait_for_function(
+        "id => document.querySelector('#workspace').dataset.lastSubmitted === String(id)",
+        arg=clip.pk,
+    )
+    stored = [(start, channel) for start, _, channel, _ in _stored_segments(clip, annotator)]
+    assert [ch for _, ch in stored] == [1, 0, None, 1]
+    assert stored[0][0] == 0.5 and stored[1][0] == 2.0
