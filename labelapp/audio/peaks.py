@@ -60,6 +60,7 @@ from labelapp.audio._util import (
     window_frames,
 )
 from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
+from ml_backend.audio_read import is_mp3, read_at
 
 MAGIC = b"EMPK"
 VERSION = 2  # 1: one envelope over all channels, whatever the source
@@ -209,9 +210,13 @@ def _stream_level0(
     each); returns frames read."""
     buf = np.empty((per_block, snd.channels), dtype=np.float32)  # reused: no per-block alloc
     frames, reported = 0, 0.0
+    mp3 = is_mp3(snd)  # read block by block, an MP3 needs each block read from before it
     while True:
         try:
-            block = snd.read(per_block, dtype="float32", always_2d=True, out=buf)
+            if mp3:
+                block = read_at(snd, frames, per_block)
+            else:
+                block = snd.read(per_block, dtype="float32", always_2d=True, out=buf)
         except (sf.LibsndfileError, RuntimeError) as exc:
             seconds = frames / snd.samplerate
             raise AudioError(f"{TRUNCATED}: decoding failed at {seconds:.1f} s ({exc})") from None

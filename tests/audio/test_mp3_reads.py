@@ -118,3 +118,18 @@ def test_other_stderr_output_passes_through_a_quiet_read(vbr_mp3, capfd):
         read_at(snd, 100_000, 1000)
     err = capfd.readouterr().err
     assert err == "a log line from another thread\n"
+
+
+def test_an_mp3s_peaks_are_its_decoded_audios(vbr_mp3, tmp_path):
+    """Peaks are built block by block: small blocks put many boundaries in the file."""
+    from labelapp.audio.peaks import compute_peaks
+
+    wav = tmp_path / "decoded.wav"
+    wav.write_bytes(_wav_bytes(_whole(vbr_mp3)))
+
+    def peaks(path) -> bytes:
+        out = io.BytesIO()
+        compute_peaks(str(path), out, block_frames=4096)
+        return out.getvalue()
+
+    assert peaks(vbr_mp3) == peaks(wav)

@@ -533,7 +533,9 @@ def test_a_correction_dragged_on_a_zoomed_long_clip_lands_on_the_pixels_pressed(
     for url in peaks:
         query = dict(p.split("=") for p in url.split("?")[1].split("&"))
         assert int(query["width"]) <= max(200, canvas_width), url
-    assert "start=0&" in peaks[0] and len(peaks) <= 13  # the overview, then one window a zoom at most
+    assert (
+        "start=0&" in peaks[0] and len(peaks) <= 13
+    )  # the overview, then one window a zoom at most
 
     track = lane.locator(".rv-lane-track").bounding_box()
     per_px = span / track["width"]
