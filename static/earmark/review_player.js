@@ -29,6 +29,7 @@ if (canvas) {
     duration: Number(root.dataset.duration) || 0,
     onView: () => viewChanged(),
     colors: { wave: "#4f7cff", background: "#10131a" },
+    perChannel: true, // a stereo clip: a lane per channel, as in the workspace
   });
   const ready = () => view.duration > 0;
 

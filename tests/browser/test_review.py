@@ -594,3 +594,36 @@ def test_a_correction_dragged_on_a_zoomed_long_clip_lands_on_the_pixels_pressed(
     saved = sorted((s.start, s.end) for s in annotation.segments.all())
     assert len(saved) == 2 and saved[0][0] == 3600
     assert abs(saved[1][0] - time_of(a)) < per_px and abs(saved[1][1] - time_of(b)) < per_px
+
+
+def test_a_stereo_clip_is_reviewed_a_lane_per_channel(
+    live_server, page, login, reviewer, annotator, project, tmp_path
+):
+    """The review waveform draws each channel in its own lane (as the workspace does), and a
+    segment of one channel says which."""
+    import numpy as np
+    import soundfile as sf
+
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    sr = 16000
+    t = np.arange(4 * sr) / sr
+    path = tmp_path / "left-only.wav"
+    left = 0.5 * np.sin(2 * np.pi * 700 * t)
+    sf.write(path, np.stack([left, np.zeros_like(left)], axis=1), sr, subtype="PCM_16")
+    clip = _audio_clip(project, path, "left-only.wav")
+    annotation_submit(
+        clip=clip,
+        user=annotator,
+        segments=[{"start": 1, "end": 2, "channel": 1, "labels": ["birds/robin"]}],
+    )
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
+    wave = page.locator("[data-testid=review-waveform][data-drawn=true]")
+    wave.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=review-waveform]').dataset.lanes === '2'"
+    )
+    assert wave.get_attribute("data-lane-labels") == "L|R"
+    segment = page.locator("[data-testid=review-segment]")
+    assert segment.get_attribute("data-channel") == "1"
+    assert "channel 2" in segment.get_attribute("title")
