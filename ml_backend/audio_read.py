@@ -38,26 +38,51 @@ def is_mp3(snd: sf.SoundFile) -> bool:
 def decoder_quiet(snd: sf.SoundFile) -> Iterator[None]:
     """Around MP3 reads: what libmpg123 prints to fd 2 is dropped; anything else written to
     stderr meanwhile (another thread's log line) is passed on when the block ends. Nested
-    blocks of one thread share the outer one's capture. A no-op for other formats."""
+    blocks of one thread share the outer one's capture. A no-op for other formats, and where
+    fd 2 cannot be redirected (a process started without it: see `_redirect_fd2`)."""
     if not is_mp3(snd) or getattr(_quiet, "depth", 0):
         yield
         return
     with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(capture.fileno(), 2)
+        saved = _redirect_fd2(capture)
+        if saved is None:
+            yield
+            return
         _quiet.depth = 1
         try:
             yield
         finally:
             _quiet.depth = 0
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
             kept = b"".join(line for line in capture if not line.startswith(_DECODER_NOISE))
             if kept:
-                os.write(2, kept)
+                with contextlib.suppress(OSError):
+                    os.write(2, kept)
+
+
+def _redirect_fd2(capture) -> int | None:
+    """Point fd 2 at `capture`; returns a copy of what it was, or None (nothing changed)
+    where it cannot be: a process started without fd 2 has no sys.__stderr__, and there the
+    number may name any file opened since (the audio being read, a socket)."""
+    if sys.__stderr__ is None:
+        return None
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # fd 2 closed since, or sys.stderr closed
+        return None
+    try:
+        os.dup2(capture.fileno(), 2)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
 
 
 def read_at(snd: sf.SoundFile, start: int, count: int) -> np.ndarray:

@@ -133,3 +133,28 @@ def test_an_mp3s_peaks_are_its_decoded_audios(vbr_mp3, tmp_path):
         return out.getvalue()
 
     assert peaks(vbr_mp3) == peaks(wav)
+
+
+def test_an_mp3_reads_in_a_process_started_without_stderr(vbr_mp3):
+    """A daemon started with fd 2 closed (`2>&-`) has no sys.stderr, and the first file it
+    opens takes fd 2: the read must neither fail nor swap that file for the capture."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, soundfile as sf\n"
+        "from ml_backend.audio_read import read_at\n"
+        "with sf.SoundFile(sys.argv[1]) as snd:\n"
+        "    a = read_at(snd, 100_000, 1000)\n"
+        "    b = read_at(snd, 100_000, 1000)\n"
+        "print(len(a), bool((a == b).all()))\n"
+    )
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$0" -c "$1" "$2" 2>&-', sys.executable, code, str(vbr_mp3)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.split() == ["1000", "True"]
