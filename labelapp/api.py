@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpResponse
@@ -333,7 +335,7 @@ class ClipPeaksApi(APIView):
             )
         start, end = _window(clip, params.validated_data)
         with (
-            media_open(clip.peaks_file) as peaks,
+            _peaks_open(clip) as peaks,
             media_open(clip.file.name) as audio,
         ):
             try:
@@ -353,8 +355,24 @@ class ClipPeaksApi(APIView):
             clip_peaks_refresh_soon(clip)
         body["duration"] = clip.duration
         response = Response(body)
-        response["Cache-Control"] = "private, max-age=86400"
+        # One envelope now, each channel's once a worker rewrote the peaks: not kept for a day.
+        response["Cache-Control"] = "private, no-cache" if outdated else "private, max-age=86400"
         return response
+
+
+def _peaks_open(clip: Clip):
+    """The clip's peaks file, opened. A worker rewriting old peaks (`clip_peaks_refresh`)
+    deletes the old file once the row names the new one, maybe after this request read the
+    row: the row is read again for the new name. 404 when there is no file."""
+    try:
+        return media_open(clip.peaks_file)
+    except FileNotFoundError:
+        fresh = Clip.objects.filter(pk=clip.pk).values_list("peaks_file", flat=True).first()
+        if fresh and fresh != clip.peaks_file:
+            clip.peaks_file = fresh
+            with contextlib.suppress(FileNotFoundError):
+                return media_open(fresh)
+    raise NotFound("the peaks file of this clip is missing from the media store")
 
 
 class ClipSpectrogramApi(APIView):

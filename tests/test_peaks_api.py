@@ -115,3 +115,42 @@ def test_old_peaks_are_rewritten_once_however_often_they_are_viewed(
     assert sent == [(clip.pk,)]
     _peaks(client, clip)  # not asked per channel: nothing to refresh for
     assert sent == [(clip.pk,)]
+
+
+def test_a_view_that_read_the_row_before_a_rewrite_answers_from_the_new_file(
+    client_for, annotator, left_only_clip, monkeypatch
+):
+    """The worker swaps the row to the new file and deletes the old one between the view's
+    read of the row and its open of the file: the view opens the new file, not a 500."""
+    from labelapp import api, selectors
+
+    clip = left_only_clip
+    _as_old_peaks(clip)
+    real = selectors.clip_for_user
+
+    def row_then_rewrite(user, clip_id, *args, **kwargs):
+        row = real(user, clip_id, *args, **kwargs)
+        assert clip_peaks_refresh(clip_id) == "refreshed"
+        return row  # still naming the deleted file
+
+    monkeypatch.setattr(api.selectors, "clip_for_user", row_then_rewrite)
+    body = _peaks(client_for(annotator), clip, "&per_channel=1")
+    assert len(body["per_channel"]) == 2
+
+
+def test_a_missing_peaks_file_is_a_404_not_a_500(client_for, annotator, left_only_clip):
+    default_storage.delete(left_only_clip.peaks_file)
+    res = client_for(annotator).get(f"/api/clips/{left_only_clip.pk}/peaks?width=10")
+    assert res.status_code == 404
+
+
+def test_an_answer_from_peaks_being_rewritten_is_not_cached(
+    client_for, annotator, left_only_clip, monkeypatch
+):
+    """One envelope now, each channel once the worker is done: the browser must ask again."""
+    monkeypatch.setattr("labelapp.queueing.enqueue", lambda task, *args: True)
+    _as_old_peaks(left_only_clip)
+    client = client_for(annotator)
+    url = f"/api/clips/{left_only_clip.pk}/peaks?start=0&end=3&width=60"
+    assert "max-age=86400" not in client.get(url + "&per_channel=1")["Cache-Control"]
+    assert "max-age=86400" in client.get(url)["Cache-Control"]  # the same before and after
