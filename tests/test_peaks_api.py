@@ -154,3 +154,17 @@ def test_an_answer_from_peaks_being_rewritten_is_not_cached(
     url = f"/api/clips/{left_only_clip.pk}/peaks?start=0&end=3&width=60"
     assert "max-age=86400" not in client.get(url + "&per_channel=1")["Cache-Control"]
     assert "max-age=86400" in client.get(url)["Cache-Control"]  # the same before and after
+
+
+def test_a_deleted_projects_peaks_are_not_rewritten(left_only_clip):
+    """Its purge deletes the folder before the rows: a file written meanwhile would stay."""
+    from django.utils import timezone
+
+    clip = left_only_clip
+    old = _as_old_peaks(clip)
+    clip.project.__class__.objects.filter(pk=clip.project_id).update(deleted_at=timezone.now())
+    before = default_storage.listdir(f"peaks/{clip.project_id}")
+    assert clip_peaks_refresh(clip.pk) == "skipped"
+    clip.refresh_from_db()
+    assert clip.peaks_file == old
+    assert default_storage.listdir(f"peaks/{clip.project_id}") == before

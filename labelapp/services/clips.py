@@ -114,7 +114,8 @@ def clip_peaks_refresh(clip_id: int) -> str:
     are left alone, and of two workers racing, the conditional UPDATE keeps one new file and
     the other deletes its own. The new file has a name of its own, so a view reading the old
     one meanwhile reads a whole file."""
-    clip = Clip.objects.filter(pk=clip_id, status=Clip.Status.READY).exclude(peaks_file="").first()
+    live = Clip.objects.filter(project__deleted_at=None)  # a purge deletes folders, then rows
+    clip = live.filter(pk=clip_id, status=Clip.Status.READY).exclude(peaks_file="").first()
     if clip is None:
         return "skipped"
     old = clip.peaks_file
@@ -131,8 +132,9 @@ def clip_peaks_refresh(clip_id: int) -> str:
         # The old peaks still draw the clip (one envelope): it stays ready.
         logger.warning("peaks of clip %s not refreshed: %s", clip.pk, exc)
         return "skipped"
-    if not Clip.objects.filter(pk=clip.pk, peaks_file=old).update(peaks_file=saved):
-        default_storage.delete(saved)  # another worker swapped first, or the clip is gone
+    if not live.filter(pk=clip.pk, peaks_file=old).update(peaks_file=saved):
+        # another worker swapped first, or the clip (or its project) is gone
+        default_storage.delete(saved)
         return "skipped"
     default_storage.delete(old)
     return "refreshed"
