@@ -45,24 +45,13 @@ def decoder_quiet(snd: sf.SoundFile) -> Iterator[None]:
         return
     with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
         saved = _redirect_fd2(capture)
-        if saved is None:
-            yield
-            return
-        _quiet.depth = 1
+        _quiet.depth = 1  # also when not redirected: a nested block must not take the lock
         try:
             yield
         finally:
             _quiet.depth = 0
-            if sys.stderr is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            kept = b"".join(line for line in capture if not line.startswith(_DECODER_NOISE))
-            if kept:
-                with contextlib.suppress(OSError):
-                    os.write(2, kept)
+            if saved is not None:
+                _restore_fd2(saved, capture)
 
 
 def _redirect_fd2(capture) -> int | None:
@@ -83,6 +72,21 @@ def _redirect_fd2(capture) -> int | None:
         os.close(saved)
         return None
     return saved
+
+
+def _restore_fd2(saved: int, capture) -> None:
+    """Point fd 2 back at `saved` (closed here) and pass on what `capture` caught that is
+    not the decoder's."""
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+    capture.seek(0)
+    kept = b"".join(line for line in capture if not line.startswith(_DECODER_NOISE))
+    if kept:
+        with contextlib.suppress(OSError):
+            os.write(2, kept)
 
 
 def read_at(snd: sf.SoundFile, start: int, count: int) -> np.ndarray:

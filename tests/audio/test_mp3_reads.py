@@ -137,7 +137,8 @@ def test_an_mp3s_peaks_are_its_decoded_audios(vbr_mp3, tmp_path):
 
 def test_an_mp3_reads_in_a_process_started_without_stderr(vbr_mp3):
     """A daemon started with fd 2 closed (`2>&-`) has no sys.stderr, and the first file it
-    opens takes fd 2: the read must neither fail nor swap that file for the capture."""
+    opens takes fd 2: a read must neither fail nor swap that file for the capture, and a
+    spectrogram (a quiet block around reads that are quiet blocks too) must not hang."""
     import subprocess
     import sys
 
@@ -147,7 +148,9 @@ def test_an_mp3_reads_in_a_process_started_without_stderr(vbr_mp3):
         "with sf.SoundFile(sys.argv[1]) as snd:\n"
         "    a = read_at(snd, 100_000, 1000)\n"
         "    b = read_at(snd, 100_000, 1000)\n"
-        "print(len(a), bool((a == b).all()))\n"
+        "from labelapp.audio.spectrogram import render_spectrogram_png\n"
+        "png = render_spectrogram_png(sys.argv[1], start=0, end=20, width=200, height=32)\n"
+        "print(len(a), bool((a == b).all()), png[:4] == b'\\x89PNG')\n"
     )
     done = subprocess.run(
         ["sh", "-c", 'exec "$0" -c "$1" "$2" 2>&-', sys.executable, code, str(vbr_mp3)],
@@ -157,4 +160,4 @@ def test_an_mp3_reads_in_a_process_started_without_stderr(vbr_mp3):
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
     )
     assert done.returncode == 0, done.stdout
-    assert done.stdout.split() == ["1000", "True"]
+    assert done.stdout.split() == ["1000", "True", "True"]
