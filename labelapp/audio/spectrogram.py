@@ -100,13 +100,16 @@ def render_spectrogram_png(
         db = np.empty((height, width), dtype=np.float32)
         batch = max(1, BATCH_SAMPLES // n_fft)  # columns per FFT batch
         try:
-            with decoder_quiet(snd):
-                for c0 in range(0, width, batch):
-                    cols = centers[c0 : c0 + batch]
-                    read = _frames_sparse if sparse else _frames_dense
-                    spectrum = np.fft.rfft(read(snd, cols, n_fft) * taper, axis=1)
-                    power = (spectrum.real**2 + spectrum.imag**2) / norm  # (columns, bins)
-                    db[:, c0 : c0 + len(cols)] = 10 * np.log10(rows.apply(power.T) + POWER_FLOOR)
+            for c0 in range(0, width, batch):
+                cols = centers[c0 : c0 + batch]
+                read = _frames_sparse if sparse else _frames_dense
+                # Quiet a batch at a time: the lock on stderr it takes is not held for a
+                # whole render, so MP3 renders of one process's threads interleave.
+                with decoder_quiet(snd):
+                    frames = read(snd, cols, n_fft)
+                spectrum = np.fft.rfft(frames * taper, axis=1)
+                power = (spectrum.real**2 + spectrum.imag**2) / norm  # (columns, bins)
+                db[:, c0 : c0 + len(cols)] = 10 * np.log10(rows.apply(power.T) + POWER_FLOOR)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(f"{TRUNCATED}: could not decode the window ({exc})") from None
 

@@ -220,6 +220,7 @@ export class WaveformView {
 
   _scheduleDetail() {
     clearTimeout(this._timer);
+    if (!(this.duration > 0) || !(this.span > 0)) return; // no length known yet: nothing to ask for
     const overviewEnough = this.overview && this.overview.min.length / this.duration >= this.width / this.span;
     if (overviewEnough) { this.detail = null; return; }
     this._timer = setTimeout(() => this._fetchDetail(), 16);
