@@ -1,6 +1,8 @@
 """From rows to arrays: the labeled clips of a project, its classes, and cached features.
 
-The only module of the ML layer that knows both the ORM and the pure package's inputs.
+The only module of the ML layer that knows both the ORM and the pure package's inputs. It
+imports torch (through `ml_backend.features`) only when features are read: the web side
+reads labels through it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.core.files.storage import default_storage
 from labelapp.chunks import id_chunks
 from labelapp.media import media_open
 from labelapp.models import Annotation, Clip, Project
-from ml_backend.features import FeatureConfig, load_or_compute, load_or_compute_many
+from ml_backend.feature_config import FeatureConfig
 from ontology.models import Label
 
 LABELED_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
@@ -36,6 +38,8 @@ def clip_features(
 ) -> np.ndarray:
     """(n_mels, frames) log-mel of a clip, computed once per (content, config) and cached.
     With `background_write`, call `features.cache_writes_wait()` before relying on the cache."""
+    from ml_backend.features import load_or_compute  # torch: only where features are made
+
     kwargs = {
         "cache_root": features_root(),
         "clip_sha256": clip.sha256,
@@ -54,6 +58,8 @@ def clips_features(
 ) -> list[np.ndarray]:
     """``clip_features`` of many clips: on a local store the clips whose features are not
     cached yet are computed together (one file open each, batched log-mel for short clips)."""
+    from ml_backend.features import load_or_compute_many
+
     try:
         paths = [default_storage.path(c.file.name) for c in clips]
     except NotImplementedError:  # remote storage: one stream per clip

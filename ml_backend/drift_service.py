@@ -18,7 +18,7 @@ from django.db.models.functions import Mod
 from labelapp.models import Clip, Project
 from ml_backend import drift
 from ml_backend.dataset import feature_config_for, features_root
-from ml_backend.features import FeatureConfig, load_cached
+from ml_backend.feature_config import FeatureConfig, load_cached
 from ml_backend.models import ModelVersion
 
 logger = logging.getLogger(__name__)

@@ -11,18 +11,15 @@ frame is computed from exactly the same samples as in the one-shot computation.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import math
 import os
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -30,100 +27,16 @@ import torch
 import torchaudio
 
 from ml_backend.audio_read import iter_spans
+from ml_backend.feature_config import CACHE_FORMAT_VERSION as CACHE_FORMAT_VERSION
+from ml_backend.feature_config import FeatureConfig as FeatureConfig
+from ml_backend.feature_config import cache_path as cache_path
+from ml_backend.feature_config import load_cached as load_cached
 
 # Samples read per block when streaming a file (about 4 s at 16 kHz): bounds memory use.
 STREAM_BLOCK_SAMPLES = 65_536
 # torchaudio's default sinc-resampler settings; also used to size the block overlap.
 _RESAMPLE_LOWPASS_WIDTH = 6
 _RESAMPLE_ROLLOFF = 0.99
-# 2: one .npy per clip and config (the key is in the name); NPZ (1) cost ~0.5 ms per read.
-CACHE_FORMAT_VERSION = 2
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """Log-mel settings. Frozen so it can key caches; ``key()`` is stable across runs.
-
-    Attributes:
-        sample_rate: target rate in Hz; audio is resampled to it first.
-        n_mels: number of mel bands.
-        win_ms: STFT window length in milliseconds (25 ms).
-        hop_ms: STFT hop in milliseconds (10 ms) -> 100 frames per second.
-        f_min, f_max: mel filterbank range in Hz; ``f_max=None`` means Nyquist.
-        log_floor: power floor before the natural log, avoids log(0).
-        window_s, window_hop_s: model window length and hop in seconds for long clips.
-        n_fft: FFT size; ``None`` means the next power of two >= the window length.
-    """
-
-    sample_rate: int = 16_000
-    n_mels: int = 64
-    win_ms: float = 25.0
-    hop_ms: float = 10.0
-    f_min: float = 0.0
-    f_max: float | None = None
-    log_floor: float = 1e-6
-    window_s: float = 1.0
-    window_hop_s: float = 0.5
-    n_fft: int | None = None
-
-    @property
-    def win_length(self) -> int:
-        """Window length in samples at ``sample_rate``."""
-        return round(self.sample_rate * self.win_ms / 1000.0)
-
-    @property
-    def hop_length(self) -> int:
-        """Hop in samples at ``sample_rate``."""
-        return round(self.sample_rate * self.hop_ms / 1000.0)
-
-    @property
-    def fft_size(self) -> int:
-        """FFT size in samples (also the frame span used for padding and streaming)."""
-        if self.n_fft is not None:
-            return self.n_fft
-        return 1 << max(0, math.ceil(math.log2(self.win_length)))
-
-    @property
-    def frames_per_second(self) -> float:
-        return 1000.0 / self.hop_ms
-
-    @property
-    def window_frames(self) -> int:
-        """Model window length in feature frames."""
-        return max(1, round(self.window_s * self.frames_per_second))
-
-    @property
-    def window_hop_frames(self) -> int:
-        """Hop between model windows in feature frames."""
-        return max(1, round(self.window_hop_s * self.frames_per_second))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-    def key(self) -> str:
-        """Short stable hash of the settings that change the features (not the windows)."""
-        return _config_key(self)
-
-    def _key_uncached(self) -> str:
-        d = self.to_dict()
-        # Window settings only affect cut_windows, not the cached log-mel matrix.
-        d.pop("window_s")
-        d.pop("window_hop_s")
-        d["_v"] = CACHE_FORMAT_VERSION
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-
-@lru_cache(maxsize=64)
-def _config_key(config: FeatureConfig) -> str:
-    # Called once per clip read from the cache; hashing the settings each time cost more
-    # than reading a short clip's features.
-    return config._key_uncached()
 
 
 @lru_cache(maxsize=16)
@@ -360,26 +273,6 @@ def stream_logmel(
         if own:
             reader.close()
     return torch.cat(outs, dim=1).numpy().astype(np.float32, copy=False)
-
-
-def cache_path(root: str | os.PathLike[str], clip_sha256: str, config: FeatureConfig) -> Path:
-    """Where a clip's features live: ``root/ab/<sha256>_<config key>.npy``."""
-    if len(clip_sha256) < 8:
-        raise ValueError("clip_sha256 looks too short to be a SHA-256 hex digest")
-    return Path(root) / clip_sha256[:2] / f"{clip_sha256}_{config.key()}.npy"
-
-
-def load_cached(
-    root: str | os.PathLike[str], clip_sha256: str, config: FeatureConfig
-) -> np.ndarray | None:
-    """A clip's cached (n_mels, frames) features, or None when missing or unreadable."""
-    try:
-        feats = np.load(cache_path(root, clip_sha256, config), allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if feats.ndim != 2 or feats.shape[0] != config.n_mels:
-        return None  # a foreign or damaged file: the caller recomputes and overwrites it
-    return feats.astype(np.float32, copy=False)
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -2,7 +2,10 @@
 and a priority from the project's strategy; the annotation queue orders by priority.
 
 Without a model, clips are ranked for a cold start: diverse clips first, by k-means over
-cheap log-mel statistics, so the first labels cover the data."""
+cheap log-mel statistics, so the first labels cover the data.
+
+What runs the model (torch) is imported in the functions that do: the web side and the clip
+processing task import this module to ask for runs, and torch costs a process ~500 MB."""
 
 from __future__ import annotations
 
@@ -19,10 +22,7 @@ from labelapp.durability import recomputable_writes
 from labelapp.models import Annotation, Clip, Project
 from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
-from ml_backend.dataset import clips_features, feature_config_for
-from ml_backend.features import FeatureConfig, cache_writes_wait, summary_features
-from ml_backend.infer import predict_batch
-from ml_backend.inference import load_version
+from ml_backend.feature_config import FeatureConfig
 from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun
 from ml_backend.segments import extract_segments
 from ml_backend.uncertainty import get_strategy
@@ -259,6 +259,11 @@ def score_clips(
 ) -> None:
     """Predictions and priorities for clips `ids`, in batches of BATCH. `before_priorities()`
     is called before the priorities are written (it may raise to stop the run)."""
+    from ml_backend.dataset import clips_features
+    from ml_backend.features import cache_writes_wait
+    from ml_backend.infer import predict_batch
+    from ml_backend.inference import load_version
+
     model, extra, feature_config = load_version(version)
     parents = extra.get("parents") if extra.get("multi_label") else None
     # The version's classes in today's labels (a merge since it trained: the target's id).
@@ -478,6 +483,9 @@ def _embeddings(
     strategy keeps its picks away from). Their features are cached; the model run costs what
     scoring as many unlabeled clips does. Non-finite rows are left out (one NaN center would
     make every distance NaN). None when there are none."""
+    from ml_backend.dataset import clips_features
+    from ml_backend.infer import predict_batch
+
     out = []
     for start in range(0, len(clips), BATCH):
         feats = clips_features(clips[start : start + BATCH], feature_config)
@@ -496,6 +504,8 @@ def _labeled_embeddings_of(project: Project, version: ModelVersion) -> np.ndarra
     clips = _labeled_clips(project)
     if not clips:
         return None
+    from ml_backend.inference import load_version
+
     try:
         model, extra, feature_config = load_version(version)
         parents = extra.get("parents") if extra.get("multi_label") else None
@@ -646,6 +656,9 @@ def _write_priorities(ids: list[int], priorities: np.ndarray) -> None:
 
 
 def _cold_start(run: PrelabelRun) -> None:
+    from ml_backend.dataset import clips_features, feature_config_for
+    from ml_backend.features import cache_writes_wait, summary_features
+
     project = run.project
     clips = list(unlabeled_clips(project)[:COLD_START_SAMPLE])
     PrelabelRun.objects.filter(pk=run.pk).update(total=len(clips))

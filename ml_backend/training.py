@@ -27,11 +27,7 @@ from labelapp.errors import Conflict, DomainError
 from labelapp.models import Project
 from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
-from ml_backend.dataset import clips_features, feature_config_for, labeled_set
-from ml_backend.features import crop_to_spans
-from ml_backend.model import ModelConfig, save_checkpoint
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
-from ml_backend.train import TrainConfig, TrainingCancelled, self_train, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +223,12 @@ class _Reporter:
 
 def training_execute(run_id: int) -> str:
     """Run a queued training to its end. Idempotent: a second delivery finds it claimed."""
+    # torch, here and below: the web side imports this module to count labels and ask for
+    # trainings, and torch would cost each of its processes ~500 MB and a second to start.
+    from ml_backend.dataset import clips_features, feature_config_for, labeled_set
+    from ml_backend.model import ModelConfig
+    from ml_backend.train import TrainConfig, TrainingCancelled, self_train, train_model
+
     if not _claim(run_id):
         return "skipped"
     run = TrainingRun.objects.select_related("project", "project__ontology").get(pk=run_id)
@@ -350,6 +352,8 @@ def _labeled_frames(
 ) -> list[np.ndarray]:
     """A clip labeled only through segments (its `spans` not None) trains on its segments'
     frames."""
+    from ml_backend.features import crop_to_spans
+
     if not spans:
         return features
     return [
@@ -376,6 +380,7 @@ def _unlabeled_sample(
     ORDER BY RANDOM(), unseeded on PostgreSQL (no two runs alike) and on SQLite Django's
     RAND(), which follows whatever state Python's global random generator was left in."""
     from labelapp.chunks import id_chunks
+    from ml_backend.dataset import clips_features
     from ml_backend.prelabel import unlabeled_clips
 
     ids = list(unlabeled_clips(project).order_by("id").values_list("id", flat=True))
@@ -427,6 +432,8 @@ def _previous_state(previous: ModelVersion | None, classes: list[int]):
 
 
 def _save_artifact(project, run_id, model, data, feature_config) -> str:
+    from ml_backend.model import save_checkpoint
+
     name = f"models/{project.pk}/run-{run_id}.pt"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"

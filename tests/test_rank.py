@@ -114,7 +114,7 @@ def test_hybrid_ranks_without_loading_a_model_when_nothing_is_labeled(
 ):
     project, _version, clips = scored
     monkeypatch.setattr(
-        "ml_backend.prelabel.load_version", lambda version: pytest.fail("model loaded")
+        "ml_backend.inference.load_version", lambda version: pytest.fail("model loaded")
     )
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(lead).patch(

@@ -91,7 +91,9 @@ def test_the_adaptation_sample_is_seeded_so_a_training_repeats(project, monkeypa
     sample of positions in id order: the same clips and seed give the same sample (the
     simulation's repeats are repeatable), another seed another one, labeled clips never."""
     monkeypatch.setattr(training, "ADAPT_CLIPS", 10)
-    monkeypatch.setattr(training, "clips_features", lambda clips, fc: [c.pk for c in clips])
+    monkeypatch.setattr(
+        "ml_backend.dataset.clips_features", lambda clips, fc: [c.pk for c in clips]
+    )
     clips = ready_clips(project, 60)
     labeled = clips[1:6]
     for clip in labeled:
