@@ -27,6 +27,7 @@ from typing import IO, Any, BinaryIO
 import soundfile as sf
 
 from labelapp.audio._util import fmt_duration, read_exact
+from ml_backend.audio_read import read_at
 
 Source = str | os.PathLike[str] | BinaryIO
 
@@ -154,10 +155,10 @@ def _soundfile(target: str | BinaryIO, kind: str) -> Iterator[sf.SoundFile]:
 
 
 def _decode_or_fail(snd: sf.SoundFile, start: int, count: int, where: str) -> int:
-    """Decode `count` frames from frame `start`; return how many came back (>= 1)."""
+    """Decode `count` frames from frame `start`; return how many came back (>= 1). An MP3
+    is read from before `start`, quietly (`ml_backend.audio_read`)."""
     try:
-        snd.seek(start)
-        got = len(snd.read(count, dtype="float32", always_2d=True))
+        got = len(read_at(snd, start, count))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"{TRUNCATED}: could not decode {where} ({exc})") from None
     if got == 0:

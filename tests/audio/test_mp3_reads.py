@@ -161,3 +161,13 @@ def test_an_mp3_reads_in_a_process_started_without_stderr(vbr_mp3):
     )
     assert done.returncode == 0, done.stdout
     assert done.stdout.split() == ["1000", "True", "True"]
+
+
+def test_probing_an_mp3_prints_nothing(vbr_mp3, capfd):
+    """An upload is probed at its start and its end (a seek): the decoder's noise from that
+    seek stays out of the server's log."""
+    from labelapp.audio.probe import probe
+
+    info = probe(str(vbr_mp3))
+    assert info.format == "MP3" and info.frames == len(_whole(vbr_mp3))
+    assert "libmpg123" not in capfd.readouterr().err
