@@ -3,7 +3,9 @@
 // The segment list itself belongs to the workspace: this module renders it and reports edits.
 // Where the view draws a lane per channel, a segment of one channel (`channel`: 0-based) lies in
 // that channel's lane and one of all channels (`channel: null`) spans them all; a plain drag
-// makes a segment of all channels, a Shift+drag one of the lane where it starts.
+// makes a segment of all channels, a Shift+drag one of the lane where it starts. A Shift+drag
+// makes a new segment wherever it starts, over a segment too: overlapping sounds (one per
+// channel, or two at once on a mono clip) need overlapping segments.
 
 export const SNAP_S = 0.01;
 export const snap = (t) => Math.round(Math.round(t / SNAP_S) * SNAP_S * 100) / 100;
@@ -116,7 +118,7 @@ export class Regions {
       this._drag = { mode: "suggestion", index: Number(segEl.dataset.index), x: e.clientX };
       return;
     }
-    if (segEl) {
+    if (segEl && !e.shiftKey) {
       const id = Number(segEl.dataset.id);
       const seg = this.h.get(id);
       const rect = segEl.getBoundingClientRect();
@@ -156,10 +158,17 @@ export class Regions {
       const len = d.end - d.start;
       const start = snap(Math.max(0, Math.min(duration - len, d.start + (t - d.t0))));
       this.h.change(d.id, start, snap(start + len));
-    } else if (d.mode === "start") {
-      this.h.change(d.id, snap(Math.max(0, Math.min(t, d.end - SNAP_S))), d.end);
-    } else if (d.mode === "end") {
-      this.h.change(d.id, d.start, snap(Math.min(duration, Math.max(t, d.start + SNAP_S))));
+    } else {
+      // An edge follows the pointer; dragged past the other edge, the two swap (as a selection
+      // does in Audacity) rather than squeezing the segment to 10 ms at the other edge.
+      const fixed = d.mode === "start" ? d.end : d.start;
+      const at = snap(Math.max(0, Math.min(duration, t)));
+      let a = Math.min(at, fixed), b = Math.max(at, fixed);
+      if (b - a < SNAP_S) {
+        if (at < fixed || (at === fixed && d.mode === "start")) a = snap(Math.max(0, b - SNAP_S));
+        else b = snap(Math.min(duration, a + SNAP_S));
+      }
+      this.h.change(d.id, a, b);
     }
   }
 

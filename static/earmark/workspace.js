@@ -1037,7 +1037,7 @@ async function start() {
   }));
   const gestures = [
     { keys: ["drag"], help: "Mark a segment on all channels", group: "Segments" },
-    { keys: ["shift+drag"], help: "Multi-channel clips: mark a segment on the channel whose lane the drag starts in (the segment list changes a segment's channel)", group: "Segments" },
+    { keys: ["shift+drag"], help: "A new segment even over another one (overlapping sounds); on a multi-channel clip, on the channel whose lane the drag starts in (the segment list changes a segment's channel)", group: "Segments" },
   ];
   keys.renderHelp($(".ws-help-body"), [...gestures, ...labelKeys]);
   renderSide();

@@ -1068,3 +1068,58 @@ def test_channel_segments_lie_in_their_lane_and_shift_drag_draws_one(
     stored = [(start, channel) for start, _, channel, _ in _stored_segments(clip, annotator)]
     assert [ch for _, ch in stored] == [1, 0, None, 1]
     assert stored[0][0] == 0.5 and stored[1][0] == 2.0
+
+
+def _segments(page):
+    return page.eval_on_selector_all(
+        "[data-testid=segment]",
+        "els => els.map(e => [Number(e.dataset.start), Number(e.dataset.end), e.dataset.channel])"
+        ".sort((a, b) => a[0] - b[0] || a[1] - b[1])",
+    )
+
+
+def test_an_edge_dragged_past_the_other_swaps_and_shift_drag_overlaps(
+    live_server, page, login, annotator, project, labels, tmp_path, wav_factory
+):
+    """Dragging a segment's start past its end makes the end the start (it used to squeeze the
+    segment to 10 ms at its end); Shift+drag makes a new segment even when it starts on one:
+    a stereo clip's channel segment over an all-channel one, overlapping sounds on a mono one."""
+    clip = _mono_clip(project, wav_factory)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    drag(page, 1.0, 2.0)
+    ((a, b, _),) = _segments(page)
+    x_start, box = x_of(page, a)
+    x_far, _ = x_of(page, 3.0)
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(x_start + 2, y)  # on the start edge
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(x_start + 2 + (x_far - x_start - 2) * k / 5, y)
+    page.mouse.up()
+    ((a2, b2, _),) = _segments(page)
+    assert abs(a2 - b) < 0.02 and abs(b2 - time_of(page, x_far)) < 0.02, (a2, b2)
+    # Shift+drag from inside the segment: a second one, the first unchanged
+    page.keyboard.down("Shift")
+    drag(page, 2.3, 2.7)
+    page.keyboard.up("Shift")
+    segs = _segments(page)
+    assert len(segs) == 2 and (segs[0][0], segs[0][1]) == (a2, b2), segs
+
+    stereo = _left_only_clip(project, tmp_path)
+    page.goto(f"{live_server.url}/clips/{stereo.pk}/annotate/")
+    drawn(page, stereo.pk)
+    drag(page, 1.0, 2.0)  # all channels
+    x0, box = x_of(page, 1.2)
+    x1, _ = x_of(page, 1.8)
+    y = box["y"] + box["height"] * 0.75  # the R lane
+    page.keyboard.down("Shift")
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(x0 + (x1 - x0) * k / 5, y)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    segs = _segments(page)
+    assert [s[2] for s in segs] == ["all", "1"], segs
