@@ -147,10 +147,16 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
       const len = drag.end - drag.start;
       const start = Math.min(Math.max(0, drag.start + (t - drag.from)), duration - len);
       write(drag.tr, start, start + len, snap);
-    } else if (drag.mode === "start") {
-      write(drag.tr, Math.min(t, drag.end - snap), drag.end, snap);
     } else {
-      write(drag.tr, drag.start, Math.max(t, drag.start + snap), snap);
+      // The edge follows the pointer; past the other edge they swap (as in the workspace),
+      // rather than squeezing the segment to one step at the other edge.
+      const fixed = drag.mode === "start" ? drag.end : drag.start;
+      let a = Math.min(t, fixed), b = Math.max(t, fixed);
+      if (b - a < snap) {
+        if (t < fixed || (t === fixed && drag.mode === "start")) a = Math.max(0, b - snap);
+        else b = Math.min(duration, a + snap);
+      }
+      write(drag.tr, a, b, snap);
     }
     render();
   });

@@ -627,3 +627,29 @@ def test_a_stereo_clip_is_reviewed_a_lane_per_channel(
     segment = page.locator("[data-testid=review-segment]")
     assert segment.get_attribute("data-channel") == "1"
     assert "channel 2" in segment.get_attribute("title")
+
+
+def test_a_correction_edge_dragged_past_the_other_swaps_them(
+    live_server, page, login, reviewer, project, submitted
+):
+    """The segment is 1.0-2.5 s of a 10 s clip: its start dragged to 3.5 s makes 2.5-3.5 s
+    (it used to squeeze the segment to one step at 2.5 s)."""
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{submitted.clip_id}/review/")
+    page.wait_for_selector("[data-testid=review-waveform][data-drawn=true]")
+    card = page.locator(f"[data-testid=annotation][data-annotation='{submitted.pk}']")
+    card.locator("[data-testid=correct-open]").click()
+    lane = page.locator("[data-testid=correction-lane]")
+    lane.wait_for()
+    track = lane.locator(".rv-lane-track").bounding_box()
+    x = lambda t: track["x"] + track["width"] * t / 10.0  # noqa: E731
+    y = track["y"] + track["height"] / 2
+    handle = lane.locator("[data-testid=correction-handle-start]").bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(x(2.0), y, steps=4)
+    page.mouse.move(x(3.5), y, steps=4)
+    page.mouse.up()
+    row = card.locator(".rv-seg-editor tbody tr").nth(0)
+    assert abs(float(row.locator("[name=start]").input_value()) - 2.5) <= 0.05
+    assert abs(float(row.locator("[name=end]").input_value()) - 3.5) <= 0.05
