@@ -361,10 +361,13 @@ export function drawRuler(canvas, start, end) {
 }
 
 export function formatTime(t, precision = 0.01) {
-  const sign = t < 0 ? "-" : "";
-  t = Math.abs(t);
-  const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
   const decimals = precision >= 1 ? 0 : precision >= 0.1 ? 1 : precision >= 0.01 ? 2 : 3;
-  const sec = s.toFixed(decimals).padStart(decimals ? decimals + 3 : 2, "0");
+  // Rounded once, in whole steps, before it is split: 119.996 s is 2:00.00, not 1:60.00.
+  const scale = 10 ** decimals;
+  const steps = Math.round(Math.abs(t) * scale);
+  const sign = t < 0 && steps > 0 ? "-" : "";
+  const whole = Math.floor(steps / scale);
+  const h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), s = whole % 60;
+  const sec = String(s).padStart(2, "0") + (decimals ? `.${String(steps % scale).padStart(decimals, "0")}` : "");
   return h ? `${sign}${h}:${String(m).padStart(2, "0")}:${sec}` : `${sign}${m}:${sec}`;
 }

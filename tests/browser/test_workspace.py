@@ -1123,3 +1123,16 @@ def test_an_edge_dragged_past_the_other_swaps_and_shift_drag_overlaps(
     page.keyboard.up("Shift")
     segs = _segments(page)
     assert [s[2] for s in segs] == ["all", "1"], segs
+
+
+def test_times_round_before_they_split_into_minutes(live_server, page):
+    """A 119.996 s clip showed as 1:60.00 (the seconds rounded after the minutes were taken)."""
+    page.goto(f"{live_server.url}/healthz")
+    shown = page.evaluate(
+        """async () => {
+          const { formatTime } = await import('/static/earmark/waveform.js');
+          return [[119.996, 0.01], [3599.9996, 0.001], [7200, 1], [-0.004, 0.01], [3661.25, 0.01]]
+            .map(([t, p]) => formatTime(t, p));
+        }"""
+    )
+    assert shown == ["2:00.00", "1:00:00.000", "2:00:00", "0:00.00", "1:01:01.25"]
