@@ -277,3 +277,22 @@ def test_review_pages_render_for_reviewers_and_hide_from_others(
     assert client.get(f"/projects/{project.pk}/my-reviews/").status_code == 200
     project_page = client.get(f"/projects/{project.pk}/")
     assert b"my-reviews-link" in project_page.content and b"review-link" not in project_page.content
+
+
+def test_review_pages_name_channels_as_the_workspace_does(client, reviewer, annotator, clip):
+    """A stereo clip's segment on channel 1 is "R" on the review card (it said "ch 1"), and a
+    move from R to L shows in the history (it looked like no change)."""
+    Clip.objects.filter(pk=clip.pk).update(channels=2)
+    clip.refresh_from_db()
+    seg = {"start": 5, "end": 9, "labels": ["noise"]}
+    first = annotation_submit(clip=clip, user=annotator, segments=[{**seg, "channel": 1}])
+    annotation_submit(
+        clip=clip, user=annotator, segments=[{**seg, "channel": 0}], expected_version=first.version
+    )
+    client.force_login(reviewer)
+    page = client.get(f"/clips/{clip.pk}/review/").content.decode()
+    assert "5.00–9.00 s · L:" in page
+    history = client.get(f"/clips/{clip.pk}/history/").content.decode()
+    assert "−5.0–9.0 R noise" in history and "+5.0–9.0 L noise" in history
+    Clip.objects.filter(pk=clip.pk).update(channels=4)
+    assert "5.00–9.00 s · ch 1:" in client.get(f"/clips/{clip.pk}/review/").content.decode()
