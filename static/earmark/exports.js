@@ -28,7 +28,7 @@ function describe(job) {
   if (s && s.split_sizes) parts.push(Object.entries(s.split_sizes).map(([k, v]) => `${k} ${v}`).join(" · "));
   else if (s && s.tasks !== undefined) parts.push(`${s.tasks} tasks, ${s.annotations} annotations`);
   else if (s && s.clips !== undefined) parts.push(`${s.clips} clips, ${s.annotations} annotations`);
-  else if (s && s.rows !== undefined) parts.push(`${s.rows} rows`);
+  else if (s && s.rows !== undefined) parts.push(`${s.rows} row${s.rows === 1 ? "" : "s"}`);
   return parts.join(" · ");
 }
 

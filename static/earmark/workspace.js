@@ -745,11 +745,15 @@ function channelSelect(x) {
   // The row's own click selects and re-renders the list: the open menu must not go with it.
   pick.addEventListener("click", (e) => e.stopPropagation());
   pick.addEventListener("change", () => {
+    const focused = document.activeElement === pick;
     x.channel = pick.value === "all" ? null : Number(pick.value);
     S.selected = x.id;
     commit("change channel");
     renderRegions();
     renderSide();
+    // The list was drawn again: the keyboard stays on this segment's menu (the next arrow key
+    // went to the page, which seeks).
+    if (focused) el.segList.querySelector(`[data-id="${x.id}"] [data-testid=segment-channel]`)?.focus();
   });
   return pick;
 }
@@ -1037,6 +1041,8 @@ async function start() {
   }));
   const gestures = [
     { keys: ["drag"], help: "Mark a segment on all channels", group: "Segments" },
+    { keys: ["wheel"], help: "Zoom around the pointer (a trackpad's pinch too)", group: "View" },
+    { keys: ["shift+wheel"], help: "Scroll (a sideways swipe too)", group: "View" },
     { keys: ["shift+drag"], help: "A new segment even over another one (overlapping sounds); on a multi-channel clip, on the channel whose lane the drag starts in (the segment list changes a segment's channel)", group: "Segments" },
   ];
   keys.renderHelp($(".ws-help-body"), [...gestures, ...labelKeys]);

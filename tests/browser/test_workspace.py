@@ -1136,3 +1136,22 @@ def test_times_round_before_they_split_into_minutes(live_server, page):
         }"""
     )
     assert shown == ["2:00.00", "1:00:00.000", "2:00:00", "0:00.00", "1:01:01.25"]
+
+
+def test_the_channel_menu_keeps_the_keyboard(
+    live_server, page, login, annotator, project, labels, tmp_path
+):
+    """Arrow keys on a segment's channel menu step through the channels; the list is drawn
+    again after each change, and the next arrow went to the page (a seek) instead."""
+    clip = _left_only_clip(project, tmp_path)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    drag(page, 1.0, 2.0)
+    menu = page.locator("[data-testid=segment-channel]")
+    menu.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert menu.input_value() == "1"
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "segment-channel"
+    assert page.get_attribute("[data-testid=segment]", "data-channel") == "1"
