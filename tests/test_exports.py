@@ -263,6 +263,12 @@ def test_the_label_studio_config_names_what_the_results_use(project, labels):
     assert '<Labels name="label" toName="audio">' in xml
     assert '<Label value="animals/birds/robin"/>' in xml
     assert '<Taxonomy name="clip_label" toName="audio">' in xml
+    # a stereo clip in the project: Label Studio draws its channels apart, where the results'
+    # `channel` puts a segment
+    _clip(project, "stereo.wav", channels=2)
+    assert '<Audio name="audio" value="$audio" splitchannels="true"/>' in label_studio_config(
+        project
+    )
 
 
 def test_the_label_studio_config_offers_leaves_in_a_leaves_only_project_and_used_deprecated(

@@ -189,13 +189,17 @@ def write_label_studio(out: TextIO, ctx: ExportContext) -> Iterator[int]:
 
 def label_studio_config(project: Project, *, clip_labels: str = "taxonomy") -> str:
     """A Label Studio labeling config that fits the exported results: the project's label
-    tree as a Taxonomy (or Choices) for clip labels and as Labels (by path) for segments."""
+    tree as a Taxonomy (or Choices) for clip labels and as Labels (by path) for segments;
+    channels drawn apart where the project has multi-channel clips."""
     from ontology.tree import tree_for_ontology_id
 
     tree = tree_for_ontology_id(project.ontology_id)
     offered = _offered(project, tree)
     nodes = [n for n in tree.ordered if n.id in offered]
-    lines = ["<View>", f'  <Audio name="{AUDIO}" value="${AUDIO}"/>']
+    # A project with multi-channel clips: Label Studio draws each channel (its results'
+    # `channel` is then where a segment lies).
+    split = ' splitchannels="true"' if project.clips.filter(channels__gt=1).exists() else ""
+    lines = ["<View>", f'  <Audio name="{AUDIO}" value="${AUDIO}"{split}/>']
     if project.annotation_mode != Project.AnnotationMode.CLIP:
         lines.append(f'  <Labels name="{SEGMENT_FROM}" toName="{AUDIO}">')
         lines += [f"    <Label value={quoteattr(n.path)}/>" for n in nodes]
