@@ -70,12 +70,38 @@ def test_stereo_tones_both_show(stereo_96k_wav):
     assert brightness[rows_3k - 1 : rows_3k + 2].max() > quiet + 100
 
 
-def test_long_window_reads_one_frame_per_column(medium_wav):
-    """Ten minutes at 8 kHz (9.6 MB) drawn 100 columns wide: about 100 reads of 512 frames."""
+def test_long_window_reads_a_few_frames_per_column(medium_wav):
+    """Ten minutes at 8 kHz (9.6 MB) drawn 100 columns wide: SPARSE_LOOKS reads of 512
+    frames a column, not the file."""
+    from labelapp.audio.spectrogram import SPARSE_LOOKS
+
     reader = CountingReader(medium_wav.read_bytes())
     png = render_spectrogram_png(reader, start=0, end=MEDIUM_S, width=100, height=64)
     assert decode(png).shape == (64, 100, 3)
-    assert reader.bytes_read < 100 * 512 * 2 * 4  # libsndfile buffers a little per seek
+    # libsndfile buffers a little per seek
+    assert reader.bytes_read < 100 * SPARSE_LOOKS * 512 * 2 * 4 < medium_wav.stat().st_size
+
+
+def test_a_far_view_shows_short_sounds(write_audio):
+    """A 0.2 s tone burst every 10 s of 5 minutes of quiet noise, seen whole 100 columns wide
+    (3 s a column): every burst lights its column at 2 kHz (one frame a column missed most)."""
+    rate = 16000
+    rng = np.random.default_rng(1)
+    audio = (0.01 * rng.standard_normal(300 * rate)).astype(np.float32)
+    starts = [int((10 * i + rng.uniform(0.5, 9.0)) * rate) for i in range(30)]
+    burst = 0.5 * np.sin(2 * np.pi * 2000 * np.arange(int(0.2 * rate)) / rate)
+    for s in starts:
+        audio[s : s + len(burst)] += burst
+    path = write_audio("bursts.wav", audio, rate, subtype="PCM_16")
+    pixels = decode(
+        render_spectrogram_png(path, start=0, end=300, width=100, height=64, scale="linear")
+    )
+    row = 64 - 1 - int(2000 / (8000 / 64))
+    brightness = pixels.astype(np.float64).sum(axis=2)[row - 1 : row + 2].max(axis=0)
+    lit = brightness > np.median(brightness) + 100
+    column = lambda frame: frame * 100 // (300 * rate)  # noqa: E731
+    # a burst across a column boundary may light the next column instead
+    assert all(lit[column(s)] or lit[column(s + len(burst) - 1)] for s in starts)
 
 
 def test_short_window_reads_about_the_window(medium_wav):
