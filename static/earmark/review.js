@@ -2,6 +2,9 @@
 // through the API and reloads, so what is shown is always what the server holds.
 import { api } from "./api.js";
 
+// waveform.js's, once the correction's module is in (the members and token pages need neither).
+let channelName = (c) => `ch ${c + 1}`;
+
 function showError(box, err, near = null) {
   if (!box) return;
   box.textContent = err.message || String(err);
@@ -12,17 +15,51 @@ function showError(box, err, near = null) {
 }
 
 // --- clip review: accept / reject with a comment / correct ---------------------------------
-function segmentRow(tbody, seg = { start: "", end: "", labels: [] }) {
+const SNAP_S = 0.01; // seconds: the server stores segment times in 10 ms steps
+
+// A row of the correction's segment table. On a clip of more than one channel it has the
+// segment's channel (all, or one of the clip's), kept in `tr.dataset.channel` ("" for all),
+// as the correction's lane and the save read it.
+function segmentRow(tbody, seg = { start: "", end: "", labels: [] }, channels = 1) {
   const tr = document.createElement("tr");
   tr.innerHTML =
     '<td><input type="text" name="start" size="6" placeholder="start"></td>' +
     '<td><input type="text" name="end" size="6" placeholder="end"></td>' +
+    (channels > 1 ? '<td><select name="channel" data-testid="correct-channel" aria-label="Channel of this segment" title="The channel this segment is on (all: every channel)"></select></td>' : "") +
     '<td><input type="text" name="labels" list="label-paths" placeholder="labels"></td>' +
     '<td><button type="button" class="link">remove</button></td>';
   tr.querySelector("[name=start]").value = seg.start;
   tr.querySelector("[name=end]").value = seg.end;
   tr.querySelector("[name=labels]").value = (seg.labels || []).join(", ");
   tr.dataset.channel = seg.channel ?? "";
+  const pick = tr.querySelector("[name=channel]");
+  if (pick) {
+    const option = (value, text) => {
+      const o = document.createElement("option");
+      o.value = value;
+      o.textContent = text;
+      return o;
+    };
+    pick.append(option("", "All ch"));
+    for (let c = 0; c < channels; c++) pick.append(option(String(c), channelName(c, channels)));
+    const now = tr.dataset.channel;
+    // A channel the clip does not have (an import's): shown as it is until changed.
+    if (now !== "" && !pick.querySelector(`option[value="${now}"]`)) pick.append(option(now, `ch ${Number(now) + 1}`));
+    pick.value = now;
+    // Before the lane hears of it (it listens on the table): the box moves to its row.
+    pick.addEventListener("input", () => (tr.dataset.channel = pick.value));
+  }
+  // A time typed in shows as it will be saved: in 10 ms steps (a decimal comma is a point).
+  for (const name of ["start", "end"]) {
+    const input = tr.querySelector(`[name=${name}]`);
+    input.addEventListener("change", () => {
+      const t = seconds(input.value);
+      if (Number.isFinite(t) && t >= 0) {
+        input.value = (Math.round(t / SNAP_S) * SNAP_S).toFixed(2);
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+    });
+  }
   tr.querySelector("button").addEventListener("click", () => tr.remove());
   tbody.appendChild(tr);
   return tr;
@@ -63,6 +100,7 @@ function readCorrection(form) {
 }
 
 async function mountClipReview(root) {
+  const channels = Number(root.dataset.channels) || 1;
   const errorBox = root.querySelector(".rv-error");
   let current = null; // annotations as the API reports them, for the correction editor
   const annotationData = async (id) => {
@@ -110,16 +148,17 @@ async function mountClipReview(root) {
       try {
         const data = await annotationData(Number(card.dataset.annotation));
         // Loaded when needed: the members and token pages load this module too.
-        const { mountCorrectionLane } = await import("./review_correct.js");
+        const lane = await import("./review_correct.js");
+        channelName = lane.channelName;
         if (mine !== opening) return; // clicked again, or cancelled, meanwhile
         const labels = correct.querySelector("[name=clip_labels]");
         if (labels) labels.value = data.clip_labels.join(", ");
         const tbody = correct.querySelector(".rv-seg-editor tbody");
         if (tbody) {
           tbody.innerHTML = "";
-          data.segments.forEach((s) => segmentRow(tbody, s));
-          unmountLane = mountCorrectionLane(tbody, {
-            addRow: (seg) => segmentRow(tbody, seg),
+          data.segments.forEach((s) => segmentRow(tbody, s, channels));
+          unmountLane = lane.mountCorrectionLane(tbody, {
+            addRow: (seg) => segmentRow(tbody, seg, channels),
             name: card.dataset.annotator,
             seconds,
           });
@@ -130,7 +169,7 @@ async function mountClipReview(root) {
       }
     });
     correct?.querySelector("[data-action=add-segment]")?.addEventListener("click", () =>
-      segmentRow(correct.querySelector(".rv-seg-editor tbody")),
+      segmentRow(correct.querySelector(".rv-seg-editor tbody"), undefined, channels),
     );
     card.querySelectorAll("[data-action=cancel]").forEach((b) => b.addEventListener("click", closeForms));
     reject?.addEventListener("submit", (e) => {

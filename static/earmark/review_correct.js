@@ -4,8 +4,17 @@
 // inputs follow (and typing in them moves the boxes), so the table stays the precise editor.
 // The lane shows the waveform's view (zoomed or whole), as review_player.js announces it, so a
 // segment of a long clip can be made wide enough to drag.
-const SNAP = 0.01; // seconds: as the table writes them
-const FINE_SNAP = 0.001; // zoomed in until a pixel is under half of SNAP: milliseconds
+// On a clip of 2 to 8 channels the lane has a row "all" on top and a row per channel under it
+// (review_lanes.js): a drag in a channel's row adds a segment on that channel, in "all" one on
+// every channel; Shift+drag adds one even where it starts on another segment. The table's
+// channel menu moves a segment between rows.
+import { channelAt, frameLane, laneLayout, placeBox, tintFor } from "./review_lanes.js";
+
+export { channelName } from "./waveform.js";
+
+// Seconds: the server stores segment times in 10 ms steps, so the lane snaps to them at any
+// zoom and the table shows them with 2 decimals: what it shows is what is saved.
+const SNAP = 0.01;
 const MIN_S = 0.05; // a press without a drag adds nothing
 const MIN_PX = 5; // ... nor one of fewer pixels, zoomed in where MIN_S is wider than that
 
@@ -17,6 +26,8 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   const lanes = player && player.querySelector(".rv-lanes");
   if (!lanes) return () => {};
   let duration = Number(player.dataset.duration) || 0;
+  const channels = Number(player.dataset.channels) || 1;
+  let layout = laneLayout([], channels, { allRow: true }); // the rows drawn, for a drag's row
   const audio = player.querySelector("audio");
   const canvas = player.querySelector("canvas.waveform");
   // The time span the waveform shows: the whole clip until the player says otherwise.
@@ -37,7 +48,10 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   const lane = document.createElement("div");
   lane.className = "rv-lane rv-lane-edit";
   lane.setAttribute("data-testid", "correction-lane");
-  lane.innerHTML = '<span class="rv-lane-name"></span><div class="rv-lane-track" title="Drag to add a segment; drag a segment or its edges to change it"></div>';
+  const hint = layout.multi
+    ? "Drag in a channel's row to add a segment on that channel, in the row \u201call\u201d one on all channels (Shift+drag: over another segment); drag a segment or its edges to change it"
+    : "Drag to add a segment (Shift+drag: over another one); drag a segment or its edges to change it";
+  lane.innerHTML = `<span class="rv-lane-name"></span><div class="rv-lane-track" title="${hint}"></div>`;
   const label = lane.querySelector(".rv-lane-name");
   label.textContent = `✎ ${name}`;
   label.title = `your correction of ${name}'s segments`;
@@ -48,35 +62,37 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   const read = (tr) => ({
     start: seconds(tr.querySelector("[name=start]").value),
     end: seconds(tr.querySelector("[name=end]").value),
+    channel: tr.dataset.channel === "" || tr.dataset.channel === undefined ? null : Number(tr.dataset.channel),
     labels: tr.querySelector("[name=labels]").value,
   });
   const shortName = (paths) => paths.split(",").map((p) => p.trim().split("/").pop()).filter(Boolean).join(", ");
-  // Seconds per pixel of the lane at the view shown, and the step times snap to there.
+  // Seconds per pixel of the lane at the view shown.
   const perPx = () => {
     const { start, end } = view();
     return (end - start) / Math.max(1, track.getBoundingClientRect().width);
   };
-  const snapOf = () => (perPx() < SNAP / 2 ? FINE_SNAP : SNAP);
-  const write = (tr, start, end, snap = SNAP) => {
-    const digits = snap < SNAP ? 3 : 2;
-    tr.querySelector("[name=start]").value = start.toFixed(digits);
-    tr.querySelector("[name=end]").value = end.toFixed(digits);
+  const write = (tr, start, end) => {
+    tr.querySelector("[name=start]").value = start.toFixed(2);
+    tr.querySelector("[name=end]").value = end.toFixed(2);
   };
   // Where a time falls across the view, 0..1 (outside it: below 0 or above 1).
   const share = (t, v = view()) => (v.end > v.start ? (t - v.start) / (v.end - v.start) : 0);
   const clamp01 = (x) => Math.min(1, Math.max(0, x));
-  const timeAt = (clientX, snap = SNAP) => {
+  const timeAt = (clientX) => {
     const r = track.getBoundingClientRect();
     const { start, end } = view();
     const t = start + ((clientX - r.left) / Math.max(1, r.width)) * (end - start);
-    return Math.round(Math.min(duration, Math.max(0, t)) / snap) * snap;
+    return Math.round(Math.min(duration, Math.max(0, t)) / SNAP) * SNAP;
   };
 
   const render = () => {
     const width = track.getBoundingClientRect().width;
     const v = view();
-    const boxes = rows().map((tr, i) => {
-      const { start, end, labels } = read(tr);
+    const segs = rows().map(read);
+    layout = laneLayout(segs, channels, { allRow: true });
+    const frames = frameLane(track, layout);
+    const tints = [];
+    const boxes = segs.map(({ start, end, channel, labels }, i) => {
       const box = document.createElement("div");
       box.className = "rv-seg rv-seg-edit";
       box.setAttribute("data-testid", "correction-segment");
@@ -90,6 +106,15 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
       const size = ok ? clamp01(share(end, v)) - left : 0;
       box.style.left = `${left * 100}%`;
       box.style.width = `${size * 100}%`;
+      box.dataset.channel = channel === null ? "" : String(channel);
+      placeBox(box, layout.place[i]);
+      const tint = ok && tintFor(layout.place[i]);
+      if (tint) {
+        tint.hidden = box.hidden;
+        tint.style.left = box.style.left;
+        tint.style.width = box.style.width;
+        tints.push(tint);
+      }
       box.title = ok ? `${start.toFixed(2)}–${end.toFixed(2)} s${labels ? `: ${labels}` : ""}` : "start and end are not a valid span";
       const text = document.createElement("span");
       text.textContent = shortName(labels) || "(no label yet)";
@@ -110,7 +135,7 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
       }
       return box;
     });
-    track.replaceChildren(...boxes);
+    track.replaceChildren(...frames, ...tints, ...boxes);
   };
 
   // pointer: add (drag on the empty lane), move (drag a box), start / end (drag an edge)
@@ -119,34 +144,39 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
     if (e.button !== 0 || duration <= 0) return;
     e.preventDefault(); // no text selection; but the focus must leave the button it was on
     if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
-    const box = e.target.closest(".rv-seg-edit");
-    // The view holds still while a drag is under way (no wheel zoom), so its step holds too.
-    const snap = snapOf();
-    const minLen = Math.min(MIN_S, MIN_PX * perPx());
-    const t = timeAt(e.clientX, snap);
+    // Shift: a new segment even where the press is on one (overlapping sounds).
+    const box = e.shiftKey ? null : e.target.closest(".rv-seg-edit");
+    // The view holds still while a drag is under way (no wheel zoom): 10 ms steps, but never
+    // fewer than MIN_PX pixels for a new segment zoomed out (a click adds nothing).
+    const minLen = Math.max(SNAP, Math.min(MIN_S, MIN_PX * perPx()));
+    const t = timeAt(e.clientX);
     if (box) {
       const tr = rows()[Number(box.dataset.row)];
       const { start, end } = read(tr);
       const mode = e.target.classList.contains("start") ? "start" : e.target.classList.contains("end") ? "end" : "move";
-      drag = { tr, mode, from: t, start, end, moved: false, snap, minLen };
+      drag = { tr, mode, from: t, start, end, moved: false, minLen };
     } else {
-      drag = { tr: null, mode: "add", from: t, moved: false, snap, minLen };
+      // on the channel of the row pressed in (the row "all", or a single row: all channels)
+      const channel = channelAt(layout, e.clientY - track.getBoundingClientRect().top);
+      drag = { tr: null, mode: "add", from: t, moved: false, minLen, channel };
     }
     track.setPointerCapture(e.pointerId);
   });
   track.addEventListener("pointermove", (e) => {
     if (!drag) return;
-    const { snap } = drag;
-    const t = timeAt(e.clientX, snap);
+    const snap = SNAP;
+    const t = timeAt(e.clientX);
     if (Math.abs(t - drag.from) < snap / 2 && !drag.moved) return;
     drag.moved = true;
     if (drag.mode === "add") {
-      if (!drag.tr && Math.abs(t - drag.from) >= drag.minLen) drag.tr = addRow({ start: "", end: "", labels: [] });
-      if (drag.tr) write(drag.tr, Math.min(t, drag.from), Math.max(t, drag.from), snap);
+      if (!drag.tr && Math.abs(t - drag.from) >= drag.minLen - 1e-9) {
+        drag.tr = addRow({ start: "", end: "", channel: drag.channel, labels: [] });
+      }
+      if (drag.tr) write(drag.tr, Math.min(t, drag.from), Math.max(t, drag.from));
     } else if (drag.mode === "move") {
       const len = drag.end - drag.start;
       const start = Math.min(Math.max(0, drag.start + (t - drag.from)), duration - len);
-      write(drag.tr, start, start + len, snap);
+      write(drag.tr, start, start + len);
     } else {
       // The edge follows the pointer; past the other edge they swap (as in the workspace),
       // rather than squeezing the segment to one step at the other edge.
@@ -156,7 +186,7 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
         if (t < fixed || (t === fixed && drag.mode === "start")) a = Math.max(0, b - snap);
         else b = Math.min(duration, a + snap);
       }
-      write(drag.tr, a, b, snap);
+      write(drag.tr, a, b);
     }
     render();
   });

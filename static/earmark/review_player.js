@@ -1,10 +1,12 @@
 // The review page's player: the clip's waveform from server peaks, each annotation's segments
-// on a lane of its own under it, a playhead, and a click on a segment plays just that span.
+// on a lane of its own under it (a row per channel on a clip of 2 to 8 channels, as the
+// waveform's lanes; review_lanes.js), a playhead, and a click on a segment plays just that span.
 // The waveform zooms and scrolls as the workspace's does (a `WaveformView`: finer peaks are
 // fetched for the window shown only); the lanes, the playhead and the ruler follow the view.
 // Every view change is announced with a "view" event on #rv-player and written to the
 // canvas's data-view-start / data-view-end, where the correction's lane (review_correct.js)
 // reads it.
+import { frameLane, laneLayout, placeBox, tintFor } from "./review_lanes.js";
 import { drawRuler, formatTime, WaveformView } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
@@ -18,6 +20,30 @@ if (canvas) {
   const spanLabel = root.querySelector("[data-testid=review-view-span]");
   const playhead = root.querySelector(".rv-playhead");
   const segments = [...root.querySelectorAll(".rv-seg")];
+  const tints = new Map(); // a segment of all channels: its tint over the channel rows
+  // Each lane's rows (review_lanes.js): a row per channel on a clip of 2 to 8 channels, and
+  // overlapping segments stacked, so that no segment hides another. Times only: set once.
+  for (const track of root.querySelectorAll(".rv-lanes .rv-lane-track")) {
+    const boxes = [...track.querySelectorAll(".rv-seg")];
+    const layout = laneLayout(
+      boxes.map((b) => ({
+        start: Number(b.dataset.start),
+        end: Number(b.dataset.end),
+        channel: b.dataset.channel === "" ? null : Number(b.dataset.channel),
+      })),
+      Number(root.dataset.channels) || 1,
+    );
+    const frames = frameLane(track, layout);
+    const spans = [];
+    boxes.forEach((b, i) => {
+      placeBox(b, layout.place[i]);
+      const tint = tintFor(layout.place[i]);
+      if (!tint) return;
+      tints.set(b, tint);
+      spans.push(tint);
+    });
+    track.replaceChildren(...frames, ...spans, ...boxes);
+  }
   let stopAt = null; // the end of the segment playing, until the user seeks or pauses
   let ownSeek = false;
   let frame = 0;
@@ -58,6 +84,12 @@ if (canvas) {
       const left = clamp01(share(start));
       seg.style.left = `${left * 100}%`;
       seg.style.width = `${(clamp01(share(end)) - left) * 100}%`;
+      const tint = tints.get(seg);
+      if (tint) {
+        tint.hidden = seg.hidden;
+        tint.style.left = seg.style.left;
+        tint.style.width = seg.style.width;
+      }
     }
   };
   const spanText = (span) =>
