@@ -477,7 +477,8 @@ def test_the_review_waveform_zooms_and_scrolls_and_its_lanes_follow(
     page.keyboard.press(" ")
     page.wait_for_function(f"() => {AUDIO}.paused")
     at = page.evaluate(f"{AUDIO}.currentTime")
-    assert (start + end) / 2 - 0.01 <= at < (start + end) / 2 + 1.0
+    # it played from the click (a loaded machine may take a while to pause it again)
+    assert (start + end) / 2 - 0.01 <= at < (start + end) / 2 + 3.0
     head = page.locator("[data-testid=review-playhead]").bounding_box()
     assert (
         abs(
@@ -635,7 +636,7 @@ def test_a_stereo_clip_is_reviewed_a_lane_per_channel(
     assert wave.get_attribute("data-lane-labels") == "L|R"
     segment = page.locator("[data-testid=review-segment]")
     assert segment.get_attribute("data-channel") == "1"
-    assert "channel 2" in segment.get_attribute("title")
+    assert "s, R: play" in segment.get_attribute("title")
 
 
 def test_a_correction_edge_dragged_past_the_other_swaps_them(
