@@ -132,14 +132,26 @@ def render_spectrogram_png(
 
 def _frames_sparse(snd: sf.SoundFile, centers: np.ndarray, n_fft: int) -> np.ndarray:
     """(columns, n_fft) mono frames, one seek and one n_fft read per column; zero outside
-    the file."""
+    the file. A far view reads thousands of them: into one buffer, without soundfile's
+    per-read position check (an MP3 goes through `read_at`, which needs its own reads)."""
     out = np.zeros((len(centers), n_fft), dtype=np.float32)
+    mp3 = is_mp3(snd)
+    buf = np.empty((n_fft, snd.channels), dtype=np.float32)
     for i, center in enumerate(centers):
         first = int(center) - n_fft // 2
         lo, hi = max(first, 0), min(first + n_fft, snd.frames)
-        if hi > lo:
+        if hi <= lo:
+            continue
+        if mp3:
             block = read_at(snd, lo, hi - lo)
-            out[i, lo - first : lo - first + len(block)] = block.mean(axis=1)
+        else:
+            snd.seek(lo)
+            block = snd.read(out=buf[: hi - lo])
+        row = out[i, lo - first : lo - first + len(block)]
+        if block.shape[1] == 1:
+            row[:] = block[:, 0]
+        else:
+            np.mean(block, axis=1, out=row)
     return out
 
 
