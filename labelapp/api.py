@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelapp import selectors
-from labelapp.audio import peaks_window, read_peaks_header, render_spectrogram_png
+from labelapp.audio import peaks_window, render_spectrogram_png
 from labelapp.errors import DomainError, NotFound
 from labelapp.exports.common import bool_option
 from labelapp.media import media_open
@@ -49,7 +49,7 @@ from labelapp.services import imports as import_services
 from labelapp.services import project_removal
 from labelapp.services import projects as project_services
 from labelapp.services import queue as queue_services
-from labelapp.services.clips import clip_peaks_outdated, clip_peaks_refresh_soon
+from labelapp.services.clips import clip_peaks_answer_outdated, clip_peaks_refresh_soon
 from labelapp.streaming import CONTENT_TYPES, ranged_response
 from labelapp.uploads import NameKeepingMultiPartParser, raw_names
 
@@ -348,7 +348,7 @@ class ClipPeaksApi(APIView):
                     width=params.validated_data["width"],
                     per_channel=per_channel,
                 )
-                outdated = per_channel and clip_peaks_outdated(read_peaks_header(peaks))
+                outdated = per_channel and clip_peaks_answer_outdated(clip, body)
             except ValueError as exc:
                 raise DomainError(str(exc)) from None
         if outdated:  # drawn as one envelope this time; per channel once rewritten

@@ -162,9 +162,9 @@ OVERVIEW_BUCKETS = 2048
 
 def clip_overview_peaks(clip: Clip) -> dict | None:
     """The whole clip's peaks, each channel's too (2 to 8 channels), or None."""
-    from labelapp.audio import peaks_window, read_peaks_header
+    from labelapp.audio import peaks_window
     from labelapp.media import media_open
-    from labelapp.services.clips import clip_peaks_outdated, clip_peaks_refresh_soon
+    from labelapp.services.clips import clip_peaks_answer_outdated, clip_peaks_refresh_soon
 
     if clip.status != Clip.Status.READY or not clip.peaks_file:
         return None
@@ -178,10 +178,9 @@ def clip_overview_peaks(clip: Clip) -> dict | None:
                 width=OVERVIEW_BUCKETS,
                 per_channel=True,
             )
-            outdated = clip_peaks_outdated(read_peaks_header(peaks))
     except (OSError, ValueError):
         return None  # the workspace falls back to GET .../peaks
-    if outdated:  # one envelope this time; per channel once a worker rewrote them
+    if clip_peaks_answer_outdated(clip, body):  # one envelope now; per channel once rewritten
         clip_peaks_refresh_soon(clip)
     body["duration"] = clip.duration
     return body

@@ -94,6 +94,13 @@ def clip_peaks_outdated(header: PeaksHeader) -> bool:
     return header.version < PEAKS_VERSION and envelopes_for(header.channels) > 1
 
 
+def clip_peaks_answer_outdated(clip: Clip, body: dict) -> bool:
+    """`clip_peaks_outdated`, told from a peaks answer that asked `per_channel` instead of
+    from the file's header (a view has just read that): a clip that keeps each channel's
+    envelope now whose answer came without them has version-1 peaks."""
+    return "per_channel" not in body and envelopes_for(clip.channels) > 1
+
+
 def clip_peaks_refresh_soon(clip: Clip) -> bool:
     """Ask a worker to rewrite `clip`'s outdated peaks (`clip_peaks_outdated`), from a read:
     one message per clip per PEAKS_REFRESH_EVERY_S (the shared cache remembers; a cache that
