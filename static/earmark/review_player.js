@@ -7,7 +7,7 @@
 // canvas's data-view-start / data-view-end, where the correction's lane (review_correct.js)
 // reads it.
 import { frameLane, laneLayout, placeBox, tintFor } from "./review_lanes.js";
-import { drawRuler, formatTime, WaveformView } from "./waveform.js";
+import { drawRuler, formatSpan, formatTime, WaveformView } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
 const canvas = root && root.querySelector("canvas.waveform");
@@ -92,8 +92,6 @@ if (canvas) {
       }
     }
   };
-  const spanText = (span) =>
-    span >= 60 ? `${(span / 60).toFixed(span >= 600 ? 0 : 1)} min` : span >= 1 ? `${span.toFixed(span >= 10 ? 0 : 1)} s` : `${(span * 1000).toFixed(0)} ms`;
 
   function viewChanged() {
     if (!ready()) return;
@@ -101,7 +99,7 @@ if (canvas) {
     layout();
     placePlayhead(audio.currentTime);
     const precision = view.span >= 600 ? 1 : view.span >= 10 ? 0.1 : view.span >= 1 ? 0.01 : 0.001;
-    zoomLabel.textContent = spanText(view.span);
+    zoomLabel.textContent = formatSpan(view.span);
     spanLabel.textContent = `${formatTime(view.start, precision)} – ${formatTime(view.end, precision)}`;
     canvas.dataset.viewStart = view.start.toFixed(6);
     canvas.dataset.viewEnd = view.end.toFixed(6);

@@ -360,6 +360,12 @@ export function drawRuler(canvas, start, end) {
   ctx.stroke();
 }
 
+// The span a view shows, as its zoom label says it: "2.0 min", "5.0 s", "369 ms".
+export function formatSpan(span) {
+  if (span >= 60) return `${(span / 60).toFixed(span >= 600 ? 0 : 1)} min`;
+  return span >= 1 ? `${span.toFixed(span >= 10 ? 0 : 1)} s` : `${(span * 1000).toFixed(0)} ms`;
+}
+
 export function formatTime(t, precision = 0.01) {
   const decimals = precision >= 1 ? 0 : precision >= 0.1 ? 1 : precision >= 0.01 ? 2 : 3;
   // Rounded once, in whole steps, before it is split: 119.996 s is 2:00.00, not 1:60.00.

@@ -6,7 +6,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { channelName, drawPeaks, drawRuler, formatTime, saveNormalize, WaveformView } from "./waveform.js";
+import { channelName, drawPeaks, drawRuler, formatSpan, formatTime, saveNormalize, WaveformView } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
 const root = document.getElementById("workspace");
@@ -130,7 +130,7 @@ function viewChanged() {
   el.miniBox.style.left = `${(wave.start / wave.duration) * box}px`;
   el.miniBox.style.width = `${Math.max(3, ((wave.end - wave.start) / wave.duration) * box)}px`;
   const span = wave.end - wave.start;
-  el.zoom.textContent = span >= 60 ? `${(span / 60).toFixed(span >= 600 ? 0 : 1)} min` : span >= 1 ? `${span.toFixed(span >= 10 ? 0 : 1)} s` : `${(span * 1000).toFixed(0)} ms`;
+  el.zoom.textContent = formatSpan(span);
   el.canvas.dataset.viewStart = wave.start.toFixed(6);
   el.canvas.dataset.viewEnd = wave.end.toFixed(6);
 }
