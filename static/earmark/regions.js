@@ -12,6 +12,20 @@ export const snap = (t) => Math.round(Math.round(t / SNAP_S) * SNAP_S * 100) / 1
 const DRAG_PX = 4;
 const EDGE_PX = 6;
 
+// A segment whose `mode` edge ("start" or "end") is dragged to `at`, its other edge at `fixed`:
+// [start, end]. Dragged past the other edge, the two swap (as a selection does in Audacity)
+// rather than squeezing the segment to one step there; it keeps `step` at least, on the
+// pointer's side, within [0, duration]. The workspace's segments and the review's correction
+// lane both drag edges by it.
+export function edgeDragged(mode, fixed, at, step, duration) {
+  let a = Math.min(at, fixed), b = Math.max(at, fixed);
+  if (b - a < step) {
+    if (at < fixed || (at === fixed && mode === "start")) a = Math.max(0, b - step);
+    else b = Math.min(duration, a + step);
+  }
+  return [a, b];
+}
+
 export class Regions {
   constructor(container, view, handlers) {
     this.container = container; // positioned element over the waveform canvas
@@ -159,16 +173,9 @@ export class Regions {
       const start = snap(Math.max(0, Math.min(duration - len, d.start + (t - d.t0))));
       this.h.change(d.id, start, snap(start + len));
     } else {
-      // An edge follows the pointer; dragged past the other edge, the two swap (as a selection
-      // does in Audacity) rather than squeezing the segment to 10 ms at the other edge.
       const fixed = d.mode === "start" ? d.end : d.start;
-      const at = snap(Math.max(0, Math.min(duration, t)));
-      let a = Math.min(at, fixed), b = Math.max(at, fixed);
-      if (b - a < SNAP_S) {
-        if (at < fixed || (at === fixed && d.mode === "start")) a = snap(Math.max(0, b - SNAP_S));
-        else b = snap(Math.min(duration, a + SNAP_S));
-      }
-      this.h.change(d.id, a, b);
+      const [a, b] = edgeDragged(d.mode, fixed, snap(Math.max(0, Math.min(duration, t))), SNAP_S, duration);
+      this.h.change(d.id, snap(a), snap(b));
     }
   }
 

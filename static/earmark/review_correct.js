@@ -8,6 +8,7 @@
 // (review_lanes.js): a drag in a channel's row adds a segment on that channel, in "all" one on
 // every channel; Shift+drag adds one even where it starts on another segment. The table's
 // channel menu moves a segment between rows.
+import { edgeDragged } from "./regions.js";
 import { channelAt, frameLane, laneLayout, placeBox, tintFor } from "./review_lanes.js";
 
 export { channelName } from "./waveform.js";
@@ -164,9 +165,8 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   });
   track.addEventListener("pointermove", (e) => {
     if (!drag) return;
-    const snap = SNAP;
     const t = timeAt(e.clientX);
-    if (Math.abs(t - drag.from) < snap / 2 && !drag.moved) return;
+    if (Math.abs(t - drag.from) < SNAP / 2 && !drag.moved) return;
     drag.moved = true;
     if (drag.mode === "add") {
       if (!drag.tr && Math.abs(t - drag.from) >= drag.minLen - 1e-9) {
@@ -178,15 +178,9 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
       const start = Math.min(Math.max(0, drag.start + (t - drag.from)), duration - len);
       write(drag.tr, start, start + len);
     } else {
-      // The edge follows the pointer; past the other edge they swap (as in the workspace),
-      // rather than squeezing the segment to one step at the other edge.
+      // past the other edge the two swap, as in the workspace
       const fixed = drag.mode === "start" ? drag.end : drag.start;
-      let a = Math.min(t, fixed), b = Math.max(t, fixed);
-      if (b - a < snap) {
-        if (t < fixed || (t === fixed && drag.mode === "start")) a = Math.max(0, b - snap);
-        else b = Math.min(duration, a + snap);
-      }
-      write(drag.tr, a, b);
+      write(drag.tr, ...edgeDragged(drag.mode, fixed, t, SNAP, duration));
     }
     render();
   });
