@@ -96,6 +96,13 @@ def clip_label_ids(project: Project) -> dict[int, list[int]]:
     earliest annotation); multi-label projects take labels chosen by at least half of them.
     Segment labels count as clip labels (weak labels) for clip-level training.
     """
+    return _label_votes(project)[0]
+
+
+def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int]]:
+    """`clip_label_ids`, and the clips one of whose counted annotations gives a clip label
+    (the others' labels are their segments': `segment_spans`)."""
+    with_clip_labels: set[int] = set()
     per_annotation: dict[int, set[int]] = defaultdict(set)
     clip_of: dict[int, int] = {}
     # The same conditions as joins in each query: a list of every annotation id as parameters
@@ -115,6 +122,7 @@ def clip_label_ids(project: Project) -> dict[int, list[int]]:
     ).values_list("annotation_id", "label_id"):
         if ann_id in clip_of:  # counted between the reads
             per_annotation[ann_id].add(label_id)
+            with_clip_labels.add(clip_of[ann_id])
     for ann_id, label_id in SegmentLabel.objects.filter(
         **{f"segment__annotation__{k}": v for k, v in counted.items()}
     ).values_list("segment__annotation_id", "label_id"):
@@ -132,11 +140,11 @@ def clip_label_ids(project: Project) -> dict[int, list[int]]:
             out[clip_id] = [counts.most_common(1)[0][0]]
         else:
             out[clip_id] = sorted(lb for lb, n in counts.items() if 2 * n >= len(sets))
-    return out
+    return out, with_clip_labels
 
 
 def labeled_set(project: Project) -> LabeledSet:
-    labels_by_clip = clip_label_ids(project)
+    labels_by_clip, with_clip_labels = _label_votes(project)
     used = {lb for ids in labels_by_clip.values() for lb in ids}
     multi = project.label_mode == Project.LabelMode.MULTI
     rows = {lb.pk: lb for lb in Label.objects.filter(ontology_id=project.ontology_id)}
@@ -175,28 +183,25 @@ def labeled_set(project: Project) -> LabeledSet:
         parents=parents,
         targets=targets,
         multi_label=multi,
-        spans=segment_spans(project, [c.pk for c in clips]),
+        spans=segment_spans(project, [c.pk for c in clips], with_clip_labels),
     )
 
 
-def segment_spans(project: Project, clip_ids: list[int]) -> list[list[tuple[float, float]] | None]:
+def segment_spans(
+    project: Project, clip_ids: list[int], with_clip_labels: set[int]
+) -> list[list[tuple[float, float]] | None]:
     """For each clip, the spans of its labeled annotations' segments when none of those
-    annotations gives a clip label (its labels are the segments'), else None."""
-    from labelapp.models import ClipLabel, Segment
+    annotations gives a clip label (its labels are the segments'), else None.
+    `with_clip_labels`: the clips one of whose annotations does (`_label_votes`)."""
+    from labelapp.models import Segment
 
     counted = {
         "annotation__clip__project": project,
         "annotation__clip__status": Clip.Status.READY,
         "annotation__status__in": LABELED_STATUSES,
     }
-    with_clip_labels: set[int] = set()
     spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
     for chunk in id_chunks(clip_ids):
-        with_clip_labels.update(
-            ClipLabel.objects.filter(annotation__clip_id__in=chunk, **counted).values_list(
-                "annotation__clip_id", flat=True
-            )
-        )
         for clip_id, start, end in (
             Segment.objects.filter(
                 annotation__clip_id__in=chunk, segment_labels__isnull=False, **counted
