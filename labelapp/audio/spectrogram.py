@@ -96,7 +96,7 @@ def render_spectrogram_png(
         # Seen from afar a column spans many frames: it shows the loudest of `looks` frames
         # spread over its share of the window, so a sound shorter than the share still shows
         # (30 minutes at 1,000 px: one frame a column showed 21 of 180 bursts of 0.2 s, 16
-        # show them all, 474 ms against 74). An MP3 is read from 8,192 frames before each
+        # show them all, 336 ms against 74). An MP3 is read from 8,192 frames before each
         # frame: one look a column there.
         looks = 1
         if sparse and not is_mp3(snd):
@@ -116,8 +116,8 @@ def render_spectrogram_png(
                 # Quiet a batch at a time: the lock on stderr it takes is not held for a
                 # whole render, so MP3 renders of one process's threads interleave.
                 with decoder_quiet(snd):
-                    frames = read(snd, cols, n_fft)
-                spectrum = np.fft.rfft(frames * taper, axis=1)
+                    windows = read(snd, cols, n_fft)  # (looks, n_fft): not `frames`, the length
+                spectrum = np.fft.rfft(windows * taper, axis=1)
                 power = (spectrum.real**2 + spectrum.imag**2) / norm  # (looks, bins)
                 power = power.reshape(-1, looks, power.shape[1]).max(axis=1)  # (columns, bins)
                 n = len(power)
