@@ -17,6 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# A project's first training pretrains on its clips once it has 100 (ml_backend/pretrain.py):
+# up to 240 steps, minutes. Tests that build such a project pretrain in a few steps; read when
+# ml_backend.training is first imported, and passed on to the worker processes started here.
+os.environ.setdefault("EARMARK_PRETRAIN_STEPS", "8")
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 

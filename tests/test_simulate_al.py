@@ -350,3 +350,48 @@ def test_rounds_grow_by_a_share_of_the_labels_so_far_once_it_exceeds_the_batch()
 
     with pytest.raises(DomainError):
         SimulationConfig(["margin"], growth=-0.1)
+
+
+@pytest.mark.slow  # four real trainings and one pretraining
+def test_the_simulated_projects_share_one_pretraining_of_their_clips(
+    tones_project, few_steps, tmp_path, monkeypatch
+):
+    """Every simulated project holds the pool's clips: the first one's first training
+    pretrains on them, and the others start from that feature extractor too, without
+    pretraining again."""
+    from ml_backend import pretrain, training
+    from ml_backend.models import ModelVersion
+
+    monkeypatch.setattr(training, "PRETRAIN", True)
+    monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 6)
+    monkeypatch.setattr(training, "PRETRAIN_STEPS", 4)
+    made = []
+    real = pretrain.contrastive_pretrain
+    monkeypatch.setattr(
+        pretrain,
+        "contrastive_pretrain",
+        lambda windows, *a, **kw: made.append(len(windows)) or real(windows, *a, **kw),
+    )
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=4, seed=3)
+    test = _tone_manifest(tmp_path / "test", "test", per_class=2, seed=4)
+    call_command(
+        "simulate_al",
+        "Tones",
+        "--manifest", str(pool),
+        "--test-manifest", str(test),
+        "--strategy", "margin",
+        "--seed-size", "6",
+        "--batch", "3",
+        "--budget", "9",
+        "--repeats", "1",
+        "--out", str(tmp_path / "out"),
+        "--keep",
+    )  # fmt: skip
+    assert made == [12]  # the pool's 12 clips, once
+    firsts = [
+        ModelVersion.objects.get(project=sim, version=1).metrics
+        for sim in Project.objects.exclude(pk=tones_project.pk)
+    ]
+    assert len(firsts) == 2  # margin and the random baseline
+    assert all(m["started_from"] == "pretrained on the project's clips" for m in firsts)
+    assert all(m["pretraining"]["windows"] == 12 for m in firsts)

@@ -59,6 +59,20 @@ function evaluatedOn(m) {
   return el("td", { class: "muted", dataset: { testid: "evaluated-on" } }, m.evaluated_on ? `${m.evaluated_on} set` : "–");
 }
 
+// What a version's training started from: the version before it (a warm start), the
+// feature extractor pretrained on the project's own clips (a first training), or nothing.
+function startedFrom(m) {
+  const cell = el("td", { class: "muted", dataset: { testid: "started-from" } });
+  if (m.pretraining) {
+    const p = m.pretraining;
+    cell.textContent = "pretrained";
+    cell.title = `a feature extractor pretrained without labels on ${p.windows.toLocaleString()} windows of this project's clips (${p.steps} steps${p.seconds ? `, ${Math.round(p.seconds)} s` : ""})`;
+  } else {
+    cell.textContent = m.started_from || "–";
+  }
+  return cell;
+}
+
 function renderVersions(data) {
   const body = root.querySelector("[data-testid=versions] tbody");
   body.replaceChildren();
@@ -66,7 +80,7 @@ function renderVersions(data) {
     const m = v.metrics || {};
     body.append(el("tr", {}, el("td", {}, v.name), el("td", {}, el("span", { class: `status status-${v.status}` }, v.status)),
       el("td", {}, String(v.training_size)), el("td", {}, pct(m.accuracy)), el("td", {}, pct(m.macro_f1)),
-      el("td", {}, pct(m.map ?? m.mAP)), evaluatedOn(m), el("td", {}, when(v.created_at))));
+      el("td", {}, pct(m.map ?? m.mAP)), evaluatedOn(m), startedFrom(m), el("td", {}, when(v.created_at))));
   }
   const stats = root.querySelector("[data-testid=model-stats]");
   const active = data.active;

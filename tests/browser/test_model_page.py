@@ -66,6 +66,9 @@ def test_a_lead_trains_from_the_model_page_and_sees_progress(
     measured = ModelVersion.objects.get(project=tones_project, version=1).metrics["evaluated_on"]
     cell = page.inner_text("[data-testid=versions] [data-testid=evaluated-on]")
     assert cell == f"{measured} set"
+    # 16 clips, too few to pretrain on: the first training started from random weights
+    started = page.inner_text("[data-testid=versions] [data-testid=started-from]")
+    assert started == "random weights"
     screenshot(page, "model-page")
     version = ModelVersion.objects.get(project=tones_project, status="active")
     assert version.training_size == 16
@@ -130,3 +133,37 @@ def test_a_lead_sets_when_the_model_retrains(live_server, page, login, lead, pro
     )
     assert answer[0] == 400 and "4" in answer[1]
     assert MLConfig.objects.get(project=project).retrain_growth == 0.2
+
+
+def test_the_versions_say_what_each_training_started_from(live_server, page, login, lead, project):
+    """A first training on a project with enough clips starts from a feature extractor
+    pretrained on them; the next from the version before it."""
+    for number, status, metrics in (
+        (
+            1,
+            "retired",
+            {
+                "accuracy": 0.5,
+                "started_from": "pretrained on the project's clips",
+                "pretraining": {"windows": 2016, "steps": 237, "seconds": 151.2},
+            },
+        ),
+        (2, "active", {"accuracy": 0.7, "started_from": "v1"}),
+    ):
+        ModelVersion.objects.create(
+            project=project,
+            version=number,
+            name=f"v{number}",
+            status=status,
+            training_size=20 * number,
+            metrics=metrics,
+        )
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    page.wait_for_selector("[data-testid=versions] [data-testid=started-from]")
+    cells = page.locator("[data-testid=versions] [data-testid=started-from]")
+    texts = {cells.nth(i).inner_text() for i in range(cells.count())}
+    assert texts == {"pretrained", "v1"}
+    pretrained = page.locator("[data-testid=started-from]", has_text="pretrained")
+    title = pretrained.get_attribute("title")
+    assert "2,016 windows" in title and "237 steps" in title and "151 s" in title

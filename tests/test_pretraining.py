@@ -1,0 +1,141 @@
+"""A project's first training starts from a feature extractor pretrained on its own clips
+(ml_backend/pretrain.py), made once and kept in the media store; later trainings warm-start from
+the active version as before."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from labelapp.models import Clip
+from labelapp.services.annotations import annotation_submit
+from ml_backend import pretrain, training
+from ml_backend.dataset import feature_config_for
+from ml_backend.models import MLConfig, ModelVersion, TrainingRun
+from ontology.services import label_create
+
+
+@pytest.fixture
+def small_project(project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks):
+    """12 clips, 6 of them labeled (two labels); pretraining from 8 clips, in 4 steps."""
+    from labelapp.services.imports import ImportItem, clip_import
+
+    monkeypatch.setattr(training, "MIN_STEPS", 10)
+    monkeypatch.setattr(training, "PRETRAIN", True)
+    monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 8)
+    monkeypatch.setattr(training, "PRETRAIN_STEPS", 4)
+    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
+    project.save()
+    MLConfig.objects.create(project=project, min_labels=1000, epochs=1)
+    low, high = (label_create(ontology=project.ontology, name=n) for n in ("low", "high"))
+    for i in range(12):
+        path = wav_factory(f"p{i}.wav", seconds=0.5, sr=8000, freq=300.0 + 180.0 * i)
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+        if i < 6:
+            clip = Clip.objects.get(pk=outcome.clip_id)
+            annotation_submit(clip=clip, user=annotator, clip_labels=[(low if i % 2 else high).pk])
+    return project
+
+
+@pytest.fixture
+def pretrainings(monkeypatch):
+    """Counts the pretrainings actually run (the real function runs)."""
+    calls = []
+    real = pretrain.contrastive_pretrain
+
+    def counted(windows, *args, **kwargs):
+        calls.append(len(windows))
+        return real(windows, *args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "contrastive_pretrain", counted)
+    return calls
+
+
+def _train(project) -> ModelVersion:
+    run = training.training_request(project=project)
+    outcome = training.training_execute(run.pk)
+    assert outcome == "succeeded", TrainingRun.objects.get(pk=run.pk).error
+    return ModelVersion.objects.get(project=project, status=ModelVersion.Status.ACTIVE)
+
+
+def test_the_first_training_pretrains_on_every_clip_and_later_ones_start_from_the_last_version(
+    small_project, pretrainings
+):
+    name = training.backbone_name(small_project, feature_config_for(small_project))
+    first = _train(small_project)
+    assert first.metrics["started_from"] == "pretrained on the project's clips"
+    # All 12 clips, labeled or not, one 1 s window each (0.5 s clips).
+    assert pretrainings == [12]
+    assert first.metrics["pretraining"]["windows"] == 12
+    assert first.metrics["pretraining"]["steps"] == 4
+    assert default_storage.exists(name)
+
+    second = _train(small_project)
+    assert second.metrics["started_from"] == first.name
+    assert "pretraining" not in second.metrics
+    assert pretrainings == [12]  # not made again
+
+
+def test_a_first_training_again_reads_the_stored_backbone(small_project, pretrainings):
+    _train(small_project)
+    ModelVersion.objects.filter(project=small_project).update(status=ModelVersion.Status.RETIRED)
+    again = _train(small_project)
+    assert again.metrics["started_from"] == "pretrained on the project's clips"
+    assert again.metrics["pretraining"]["windows"] == 12
+    assert pretrainings == [12]
+
+
+def test_an_unreadable_backbone_is_made_again(small_project, pretrainings):
+    name = training.backbone_name(small_project, feature_config_for(small_project))
+    default_storage.save(name, ContentFile(b"not a checkpoint"))
+    version = _train(small_project)
+    assert version.metrics["started_from"] == "pretrained on the project's clips"
+    assert pretrainings == [12]
+    with default_storage.open(name, "rb") as fh:
+        assert fh.read(16) != b"not a checkpoint"[:16]
+
+
+def test_too_few_clips_or_pretraining_off_start_from_random_weights(
+    small_project, pretrainings, monkeypatch
+):
+    monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 13)
+    version = _train(small_project)
+    assert version.metrics["started_from"] == "random weights"
+    ModelVersion.objects.filter(project=small_project).update(status=ModelVersion.Status.RETIRED)
+    monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 8)
+    monkeypatch.setattr(training, "PRETRAIN", False)
+    version = _train(small_project)
+    assert version.metrics["started_from"] == "random weights"
+    assert pretrainings == []
+    assert not default_storage.exists(
+        training.backbone_name(small_project, feature_config_for(small_project))
+    )
+
+
+def test_a_training_cancelled_while_pretraining_leaves_no_version_and_no_backbone(
+    small_project, monkeypatch
+):
+    stops = []
+
+    def stop_during_pretraining(self):
+        stops.append(1)
+        return len(stops) > 3  # past the features, inside the pretraining's steps
+
+    monkeypatch.setattr(training._Reporter, "should_stop", stop_during_pretraining)
+    run = training.training_request(project=small_project)
+    assert training.training_execute(run.pk) == "cancelled"
+    assert not ModelVersion.objects.filter(project=small_project).exists()
+    assert not default_storage.exists(
+        training.backbone_name(small_project, feature_config_for(small_project))
+    )
+
+
+def test_pretraining_takes_thirty_passes_over_the_windows_within_bounds(monkeypatch):
+    monkeypatch.setattr(training, "PRETRAIN_STEPS", 240)
+    assert training.pretrain_steps(300) == 60  # the demo's 300 clips: the floor
+    assert training.pretrain_steps(2016) == 237  # FSDD's 2,000 clips: 30 passes
+    assert training.pretrain_steps(100_000) == 240  # a large project: the ceiling
+    monkeypatch.setattr(training, "PRETRAIN_STEPS", 4)  # a lower ceiling wins over the floor
+    assert training.pretrain_steps(300) == 4
