@@ -429,7 +429,48 @@ def _unlabeled_sample(
         for chunk in id_chunks(chosen)
         for clip in unlabeled_clips(project).filter(pk__in=chunk)
     ]
-    return clips_features(clips, feature_config), len(ids)
+    features = []
+    for batch in _feature_batches(clips):
+        features.extend(
+            centre_crop(f, MAX_UNLABELED_FRAMES) for f in clips_features(batch, feature_config)
+        )
+    return features, len(ids)
+
+
+# Frames of an unlabeled clip that a training adapts to and pseudo-labels, at most (10 s, as
+# for a segment-labeled clip): its middle. Whole, a 1-hour recording would be 7,200 windows to
+# score at every training and, once pseudo-labeled, 7,200 training windows of one clip.
+MAX_UNLABELED_FRAMES = MAX_SEGMENT_FRAMES
+# Audio whose features are read together, at most: 64 clips or 10 minutes (a 1-hour
+# recording's log-mel is ~92 MB at 16 kHz; 64 of them at once would be 6 GB).
+FEATURE_BATCH_SECONDS = 600.0
+
+
+def centre_crop(features: np.ndarray, max_frames: int) -> np.ndarray:
+    """The middle `max_frames` frames of (n_mels, T) features (all of them when fewer)."""
+    frames = features.shape[1]
+    if frames <= max_frames:
+        return features
+    start = (frames - max_frames) // 2
+    return np.ascontiguousarray(features[:, start : start + max_frames])
+
+
+def _feature_batches(
+    clips: list, seconds: float = FEATURE_BATCH_SECONDS, size: int = FEATURE_CHUNK
+):
+    """`clips` in consecutive batches of at most `size` clips and `seconds` of audio (a longer
+    clip alone), so that the features held at once stay bounded whatever the recordings."""
+    batch: list = []
+    total = 0.0
+    for clip in clips:
+        duration = float(clip.duration or 0.0)
+        if batch and (len(batch) >= size or total + duration > seconds):
+            yield batch
+            batch, total = [], 0.0
+        batch.append(clip)
+        total += duration
+    if batch:
+        yield batch
 
 
 def _adaptation(unlabeled: list[np.ndarray], feature_config):
@@ -477,6 +518,20 @@ def backbone_name(project: Project, feature_config) -> str:
     return f"models/{project.pk}/backbone-{hashlib.sha256(identity.encode()).hexdigest()[:12]}.pt"
 
 
+def spread_windows(features: np.ndarray, feature_config, count: int) -> np.ndarray:
+    """Up to `count` windows of (n_mels, T) features, spread evenly over the clip (a long
+    recording gives windows from its whole length, not its first seconds); a clip shorter
+    than a window gives one, padded as `cut_windows` pads. (k, n_mels, window_frames)."""
+    from ml_backend.features import cut_windows
+
+    size = feature_config.window_frames
+    frames = features.shape[1]
+    if frames <= size:
+        return cut_windows(features, size, feature_config.window_hop_frames)[:1]
+    starts = np.unique(np.linspace(0, frames - size, count).round().astype(int))
+    return np.stack([features[:, s : s + size] for s in starts]).astype(np.float32, copy=False)
+
+
 def pretrain_steps(windows: int, batch_size: int = 256) -> int:
     """PRETRAIN_EPOCHS passes over `windows`, bounded (see PRETRAIN_STEPS)."""
     steps = math.ceil(PRETRAIN_EPOCHS * windows / batch_size)
@@ -490,9 +545,9 @@ def project_backbone(project: Project, feature_config, *, progress=None, should_
     finds it). None when the project has fewer than PRETRAIN_MIN_CLIPS ready clips."""
     import torch
 
+    from labelapp.chunks import id_chunks
     from labelapp.models import Clip
     from ml_backend.dataset import clips_features
-    from ml_backend.features import cut_windows
     from ml_backend.model import ModelConfig
     from ml_backend.pretrain import PretrainConfig, contrastive_pretrain
 
@@ -521,24 +576,20 @@ def project_backbone(project: Project, feature_config, *, progress=None, should_
     if len(ids) < PRETRAIN_MIN_CLIPS:
         return None
     chosen = sorted(random.Random(0).sample(ids, min(PRETRAIN_CLIPS, len(ids))))
-    from labelapp.chunks import id_chunks
 
     parts = []
-    for n, chunk in enumerate(id_chunks(chosen, FEATURE_CHUNK)):
+    done = 0
+    clips = [c for chunk in id_chunks(chosen) for c in Clip.objects.filter(pk__in=chunk)]
+    for batch in _feature_batches(sorted(clips, key=lambda c: c.pk)):
         if should_stop is not None and should_stop():
             from ml_backend.train import TrainingCancelled
 
             raise TrainingCancelled()
         if progress is not None:
-            progress(
-                0.1 * n * FEATURE_CHUNK / len(chosen), f"features {n * FEATURE_CHUNK}/{len(chosen)}"
-            )
-        clips = list(Clip.objects.filter(pk__in=chunk).order_by("id"))
-        for feats in clips_features(clips, feature_config):
-            w = cut_windows(feats, feature_config.window_frames, feature_config.window_hop_frames)
-            # A long recording gives windows spread over its length, not its first seconds.
-            pick = np.linspace(0, len(w) - 1, min(len(w), PRETRAIN_WINDOWS_PER_CLIP)).round()
-            parts.append(w[np.unique(pick.astype(int))])
+            progress(0.1 * done / len(chosen), f"features {done}/{len(chosen)}")
+        for feats in clips_features(batch, feature_config):
+            parts.append(spread_windows(feats, feature_config, PRETRAIN_WINDOWS_PER_CLIP))
+        done += len(batch)
     windows = np.concatenate(parts)
     state, summary = contrastive_pretrain(
         windows,

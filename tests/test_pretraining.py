@@ -4,6 +4,7 @@ the active version as before."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -139,3 +140,16 @@ def test_pretraining_takes_thirty_passes_over_the_windows_within_bounds(monkeypa
     assert training.pretrain_steps(100_000) == 240  # a large project: the ceiling
     monkeypatch.setattr(training, "PRETRAIN_STEPS", 4)  # a lower ceiling wins over the floor
     assert training.pretrain_steps(300) == 4
+
+
+def test_a_long_recording_gives_windows_from_its_whole_length():
+    from ml_backend.feature_config import FeatureConfig
+
+    fc = FeatureConfig(sample_rate=8000, n_mels=4)  # 1 s windows: 100 frames
+    frames = np.tile(np.arange(10_000, dtype=np.float32), (4, 1))  # each frame holds its index
+    windows = training.spread_windows(frames, fc, 4)
+    assert windows.shape == (4, 4, 100)
+    assert [int(w[0, 0]) for w in windows] == [0, 3300, 6600, 9900]
+    short = training.spread_windows(frames[:, :30], fc, 4)
+    assert short.shape == (1, 4, 100)  # one window, padded
+    assert np.array_equal(short[0, :, :30], frames[:, :30])

@@ -3,6 +3,7 @@ max(retrain_every, retrain_growth x the last training's labeled clips) new annot
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.db.models import F
 
@@ -92,15 +93,21 @@ def test_the_adaptation_sample_is_seeded_so_a_training_repeats(project, monkeypa
     simulation's repeats are repeatable), another seed another one, labeled clips never."""
     monkeypatch.setattr(training, "ADAPT_CLIPS", 10)
     monkeypatch.setattr(
-        "ml_backend.dataset.clips_features", lambda clips, fc: [c.pk for c in clips]
+        "ml_backend.dataset.clips_features",
+        lambda clips, fc: [np.full((2, 3), c.pk) for c in clips],  # a clip's id as its features
     )
     clips = ready_clips(project, 60)
     labeled = clips[1:6]
     for clip in labeled:
         Clip.objects.filter(pk=clip.pk).update(annotation_count=1)
-    first, total = training._unlabeled_sample(project, None, seed=7)
-    again, _ = training._unlabeled_sample(project, None, seed=7)
-    other, _ = training._unlabeled_sample(project, None, seed=8)
+
+    def sample(seed):
+        features, total = training._unlabeled_sample(project, None, seed=seed)
+        return [int(f[0, 0]) for f in features], total
+
+    first, total = sample(7)
+    again, _ = sample(7)
+    other, _ = sample(8)
     unlabeled = {c.pk for c in clips} - {c.pk for c in labeled}
     assert total == len(unlabeled) == 55
     assert first == again and first != other
@@ -175,3 +182,41 @@ def test_train_now_below_min_labels_says_the_model_will_be_weak(
     _label(project, annotator, clips[1:], bird)
     res = client_for(lead).post(f"/api/projects/{project.pk}/train/")
     assert res.status_code == 201 and res.json()["note"] == ""
+
+
+def test_a_long_unlabeled_recording_is_adapted_to_by_its_middle_ten_seconds(
+    project, wav_factory, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Whole, a long recording would be hundreds of windows to score at every training and,
+    pseudo-labeled, hundreds of training windows of one clip: a training reads its middle."""
+    from labelapp.services.imports import ImportItem, clip_import
+    from ml_backend.dataset import clip_features, feature_config_for
+
+    monkeypatch.setattr(training, "ADAPT_MIN_CLIPS", 2)
+    project.target_sample_rate = 8000
+    project.save()
+    ids = []
+    for name, seconds in (("short.wav", 2.0), ("long.wav", 60.0)):
+        path = wav_factory(name, seconds=seconds, sr=8000, freq=440.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            ids.append(clip_import(project=project, item=ImportItem(name=name, path=path)).clip_id)
+    features, total = training._unlabeled_sample(project, feature_config_for(project), seed=1)
+    assert total == 2
+    short, long = features  # id order
+    whole = clip_features(Clip.objects.get(pk=ids[1]), feature_config_for(project))
+    assert whole.shape[1] > 5000  # a minute: 6,000 frames of 10 ms
+    assert long.shape[1] == training.MAX_UNLABELED_FRAMES
+    middle = (whole.shape[1] - training.MAX_UNLABELED_FRAMES) // 2
+    assert np.array_equal(long, whole[:, middle : middle + training.MAX_UNLABELED_FRAMES])
+    assert short.shape[1] < training.MAX_UNLABELED_FRAMES  # a short clip stays whole
+
+
+def test_features_are_read_in_batches_of_bounded_audio():
+    class C:
+        def __init__(self, duration):
+            self.duration = duration
+
+    clips = [C(d) for d in (1.0, 1.0, 500.0, 200.0, 3600.0, 2.0)]
+    batches = [[c.duration for c in b] for b in training._feature_batches(clips, seconds=600.0)]
+    assert batches == [[1.0, 1.0, 500.0], [200.0], [3600.0], [2.0]]
+    assert [len(b) for b in training._feature_batches([C(1.0)] * 130, size=64)] == [64, 64, 2]
