@@ -5,6 +5,7 @@ active version untouched: the new version only appears in the activating transac
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import math
 import os
@@ -554,8 +555,8 @@ def project_backbone(project: Project, feature_config, *, progress=None, should_
     name = backbone_name(project, feature_config)
     if default_storage.exists(name):
         try:
-            with default_storage.open(name, "rb") as fh:
-                payload = torch.load(fh, map_location="cpu", weights_only=True)
+            with default_storage.open(name, "rb") as fh:  # a few MB; any store
+                payload = torch.load(io.BytesIO(fh.read()), map_location="cpu", weights_only=True)
             if payload.get("format") == PRETRAIN_FORMAT:
                 return payload["state_dict"], payload["summary"]
         except (

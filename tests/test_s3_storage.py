@@ -372,6 +372,8 @@ def test_training_stores_its_model_in_the_bucket_and_prelabeling_loads_it_back(
     from ml_backend.models import ModelVersion, Prediction, PrelabelRun, TrainingRun
 
     monkeypatch.setattr(training, "MIN_STEPS", 20)  # a few seconds, not a real training
+    monkeypatch.setattr(training, "PRETRAIN", True)  # pretrained on the 12 clips, in the bucket
+    monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 8)
     files = _tone_project(project, wav_factory)
     with django_capture_on_commit_callbacks(execute=True):
         assert _upload(client_for(lead), project.pk, *files).status_code == 201
@@ -394,7 +396,11 @@ def test_training_stores_its_model_in_the_bucket_and_prelabeling_loads_it_back(
     assert run.status == "succeeded", (run.error, run.log[-3000:])
     version = ModelVersion.objects.get(project=project, status="active")
     assert version.artifact_path == f"models/{project.pk}/run-{run.pk}.pt"
-    assert bucket.keys("models/") == [version.artifact_path]
+    from ml_backend.dataset import feature_config_for
+
+    backbone = training.backbone_name(project, feature_config_for(project))
+    assert sorted(bucket.keys("models/")) == sorted([version.artifact_path, backbone])
+    assert version.metrics["started_from"] == "pretrained on the project's clips"
     # features were computed from the bucket's objects (a fresh cache: nothing to reuse)
     cached = list((Path(settings.MEDIA_ROOT) / "features").rglob("*.npy"))
     assert len(cached) >= len(labeled), cached
@@ -403,6 +409,11 @@ def test_training_stores_its_model_in_the_bucket_and_prelabeling_loads_it_back(
     assert Prediction.objects.filter(model_version=version, clip__in=unlabeled).count() == 4
     assert load_model.cache_info().misses >= 1
     assert len(bucket.read(version.artifact_path)) in fetched  # the checkpoint was downloaded
+    # a later first training (no version to start from) reads it back from the bucket
+    fetched.clear()
+    state, summary = training.project_backbone(project, feature_config_for(project))
+    assert summary == version.metrics["pretraining"] and "stem.0.weight" in state
+    assert len(bucket.read(backbone)) in fetched
     # an export lands in the bucket too
     with django_capture_on_commit_callbacks(execute=True):
         res = client_for(lead).post(
