@@ -41,7 +41,7 @@ class PretrainConfig:
     Attributes:
         steps: optimizer steps in all (the epochs follow from the windows at hand): the cost
             is bounded whatever the project's size. 240 steps of 256 windows is 30 passes
-            over FSDD's 2,000 clips, ~150 s on one thread of a 2-core EPYC.
+            over FSDD's 2,000 clips, ~150 s on one thread of a 2-core Intel Xeon.
         batch_size: windows per step; every other window of the batch is a negative.
         lr: peak learning rate (one-cycle, AdamW).
         temperature: of the NT-Xent loss.

@@ -50,7 +50,7 @@ FEATURE_CHUNK = 64  # clips whose features are read (or computed together) betwe
 PRETRAIN = os.environ.get("EARMARK_PRETRAIN", "1") != "0"
 PRETRAIN_CLIPS = 2000
 # Steps: PRETRAIN_EPOCHS passes over the windows, within [PRETRAIN_MIN_STEPS, PRETRAIN_STEPS]
-# (240 steps of 256 windows: ~150 s on one thread of a 2-core EPYC; FSDD's 2,000 clips take
+# (240 steps of 256 windows: ~150 s on one thread of a 2-core Intel Xeon; FSDD's 2,000 clips take
 # them all, the demo's 300 clips the minimum, ~40 s). EARMARK_PRETRAIN_STEPS: tests use fewer.
 PRETRAIN_STEPS = int(os.environ.get("EARMARK_PRETRAIN_STEPS", "240"))
 PRETRAIN_MIN_STEPS = 60
