@@ -45,9 +45,13 @@ STALE_AFTER = timedelta(minutes=5)  # a running training silent this long lost i
 FEATURE_CHUNK = 64  # clips whose features are read (or computed together) between progress checks
 # Self-supervised pretraining before a project's first training (ml_backend/pretrain.py): on
 # up to PRETRAIN_CLIPS of its clips, PRETRAIN_WINDOWS_PER_CLIP windows each, once a project has
-# PRETRAIN_MIN_CLIPS. EARMARK_PRETRAIN=0 turns it off (the first training starts from random
-# weights, as before).
-PRETRAIN = os.environ.get("EARMARK_PRETRAIN", "1") != "0"
+# PRETRAIN_MIN_CLIPS. Off unless EARMARK_PRETRAIN=1: a single training on 40-80 labels gained
+# 12-32 points from it on FSDD's held-out speakers, but in the labeling loop (a training every
+# 10 labels, each warm-started from the last) the default strategy's curve did not move over
+# three runs of five folds and random's fell 2-4 points (benchmarks/RESULTS.md, session 18), so
+# it costs a project's first training 40-150 s for nothing there. It pays where a first
+# training starts from many labels at once (a labeled seed set imported with the clips).
+PRETRAIN = os.environ.get("EARMARK_PRETRAIN", "0") == "1"
 PRETRAIN_CLIPS = 2000
 # Steps: PRETRAIN_EPOCHS passes over the windows, within [PRETRAIN_MIN_STEPS, PRETRAIN_STEPS]
 # (240 steps of 256 windows: ~150 s on one thread of a 2-core Intel Xeon; FSDD's 2,000 clips take

@@ -153,3 +153,21 @@ def test_a_long_recording_gives_windows_from_its_whole_length():
     short = training.spread_windows(frames[:, :30], fc, 4)
     assert short.shape == (1, 4, 100)  # one window, padded
     assert np.array_equal(short[0, :, :30], frames[:, :30])
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, False), ("0", False), ("1", True)])
+def test_pretraining_is_off_unless_the_environment_turns_it_on(value, on):
+    """Off by default: in the labeling loop it did not move the default strategy's curve."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "EARMARK_PRETRAIN"}
+    if value is not None:
+        env["EARMARK_PRETRAIN"] = value
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'labelapp.settings');"
+        "django.setup(); from ml_backend import training; print(training.PRETRAIN)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == str(on), out.stderr[-2000:]
