@@ -122,10 +122,12 @@ def _share_backbone(sim: Project, oracle: _Oracle) -> None:
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
+    from ml_backend import training
     from ml_backend.dataset import feature_config_for
-    from ml_backend.training import backbone_name
 
-    name = backbone_name(sim, feature_config_for(sim))
+    if not training.PRETRAIN:
+        return
+    name = training.backbone_name(sim, feature_config_for(sim))
     if oracle.backbone is None:
         if default_storage.exists(name):
             with default_storage.open(name, "rb") as fh:
@@ -312,7 +314,8 @@ def _simulate_one(
             run = training_request(project=sim, user=user, trigger="simulate")
             training_execute(run.pk)  # a no-op when the eager task ran it on commit
             run.refresh_from_db()
-            _share_backbone(sim, oracle)
+            if oracle.backbone is None:  # the first training made it: kept for the others
+                _share_backbone(sim, oracle)
             _run_prelabel(sim)
             point = {"labels": used, **_evaluate(sim, oracle)}
             if run.status != TrainingRun.Status.SUCCEEDED:

@@ -271,16 +271,16 @@ def training_execute(run_id: int) -> str:
         )
         feature_config = feature_config_for(project)
         features = []
-        for i in range(0, len(data.clips), FEATURE_CHUNK):
-            reporter.progress(0.2 * i / len(data.clips), f"features {i}/{len(data.clips)}")
+        for part in _feature_slices(data.clips):
+            done = part.start
+            reporter.progress(0.2 * done / len(data.clips), f"features {done}/{len(data.clips)}")
             if reporter.should_stop():
                 raise TrainingCancelled()
-            chunk = slice(i, i + FEATURE_CHUNK)
-            # Cropped chunk by chunk: a long recording's whole features are not kept.
+            # Cropped batch by batch: a long recording's whole features are not kept.
             features.extend(
                 _labeled_frames(
-                    clips_features(data.clips[chunk], feature_config),
-                    data.spans[chunk] if data.spans else None,
+                    clips_features(data.clips[part], feature_config),
+                    data.spans[part] if data.spans else None,
                     feature_config,
                 )
             )
@@ -435,9 +435,10 @@ def _unlabeled_sample(
         for clip in unlabeled_clips(project).filter(pk__in=chunk)
     ]
     features = []
-    for batch in _feature_batches(clips):
+    for part in _feature_slices(clips):
         features.extend(
-            centre_crop(f, MAX_UNLABELED_FRAMES) for f in clips_features(batch, feature_config)
+            centre_crop(f, MAX_UNLABELED_FRAMES)
+            for f in clips_features(clips[part], feature_config)
         )
     return features, len(ids)
 
@@ -460,22 +461,19 @@ def centre_crop(features: np.ndarray, max_frames: int) -> np.ndarray:
     return np.ascontiguousarray(features[:, start : start + max_frames])
 
 
-def _feature_batches(
-    clips: list, seconds: float = FEATURE_BATCH_SECONDS, size: int = FEATURE_CHUNK
-):
-    """`clips` in consecutive batches of at most `size` clips and `seconds` of audio (a longer
-    clip alone), so that the features held at once stay bounded whatever the recordings."""
-    batch: list = []
-    total = 0.0
-    for clip in clips:
+def _feature_slices(clips: list, seconds: float = FEATURE_BATCH_SECONDS, size: int = FEATURE_CHUNK):
+    """Consecutive slices of `clips` of at most `size` clips and `seconds` of audio (a longer
+    clip alone), whose features are read together: what is held at once stays bounded whatever
+    the recordings. Slices, so a caller indexes what runs beside the clips (their spans) too."""
+    start, total = 0, 0.0
+    for i, clip in enumerate(clips):
         duration = float(clip.duration or 0.0)
-        if batch and (len(batch) >= size or total + duration > seconds):
-            yield batch
-            batch, total = [], 0.0
-        batch.append(clip)
+        if i > start and (i - start >= size or total + duration > seconds):
+            yield slice(start, i)
+            start, total = i, 0.0
         total += duration
-    if batch:
-        yield batch
+    if start < len(clips):
+        yield slice(start, len(clips))
 
 
 def _adaptation(unlabeled: list[np.ndarray], feature_config):
@@ -583,18 +581,18 @@ def project_backbone(project: Project, feature_config, *, progress=None, should_
     chosen = sorted(random.Random(0).sample(ids, min(PRETRAIN_CLIPS, len(ids))))
 
     parts = []
-    done = 0
-    clips = [c for chunk in id_chunks(chosen) for c in Clip.objects.filter(pk__in=chunk)]
-    for batch in _feature_batches(sorted(clips, key=lambda c: c.pk)):
+    clips = [
+        c for chunk in id_chunks(chosen) for c in Clip.objects.filter(pk__in=chunk).order_by("id")
+    ]
+    for part in _feature_slices(clips):
         if should_stop is not None and should_stop():
             from ml_backend.train import TrainingCancelled
 
             raise TrainingCancelled()
         if progress is not None:
-            progress(0.1 * done / len(chosen), f"features {done}/{len(chosen)}")
-        for feats in clips_features(batch, feature_config):
+            progress(0.1 * part.start / len(clips), f"features {part.start}/{len(clips)}")
+        for feats in clips_features(clips[part], feature_config):
             parts.append(spread_windows(feats, feature_config, PRETRAIN_WINDOWS_PER_CLIP))
-        done += len(batch)
     windows = np.concatenate(parts)
     state, summary = contrastive_pretrain(
         windows,
@@ -604,38 +602,37 @@ def project_backbone(project: Project, feature_config, *, progress=None, should_
         should_stop=should_stop,
     )
     logger.info("project %s: backbone pretrained %s", project.pk, summary)
+    payload = {"format": PRETRAIN_FORMAT, "state_dict": state, "summary": summary}
+    _store_replacing(name, functools.partial(torch.save, payload))
+    return state, summary
+
+
+def _store_replacing(name: str, write) -> str:
+    """Store under `name`, replacing what is there, the file `write(path)` writes to a local
+    path; returns the stored name."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "backbone.pt"
-        torch.save({"format": PRETRAIN_FORMAT, "state_dict": state, "summary": summary}, path)
+        path = Path(tmp) / Path(name).name
+        write(path)
         if default_storage.exists(name):
             default_storage.delete(name)
         with open(path, "rb") as fh:
-            default_storage.save(name, File(fh))
-    return state, summary
+            return default_storage.save(name, File(fh))
 
 
 def _save_artifact(project, run_id, model, data, feature_config) -> str:
     from ml_backend.model import save_checkpoint
 
-    name = f"models/{project.pk}/run-{run_id}.pt"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.pt"
-        save_checkpoint(
-            path,
-            model,
-            model.config,
-            extra={
-                "classes": data.classes,
-                "paths": data.paths,
-                "parents": data.parents,
-                "feature": feature_config.to_dict(),
-                "multi_label": data.multi_label,
-            },
-        )
-        if default_storage.exists(name):
-            default_storage.delete(name)
-        with open(path, "rb") as fh:
-            return default_storage.save(name, File(fh))
+    extra = {
+        "classes": data.classes,
+        "paths": data.paths,
+        "parents": data.parents,
+        "feature": feature_config.to_dict(),
+        "multi_label": data.multi_label,
+    }
+    return _store_replacing(
+        f"models/{project.pk}/run-{run_id}.pt",
+        lambda path: save_checkpoint(path, model, model.config, extra=extra),
+    )
 
 
 @transaction.atomic

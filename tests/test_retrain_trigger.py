@@ -217,6 +217,8 @@ def test_features_are_read_in_batches_of_bounded_audio():
             self.duration = duration
 
     clips = [C(d) for d in (1.0, 1.0, 500.0, 200.0, 3600.0, 2.0)]
-    batches = [[c.duration for c in b] for b in training._feature_batches(clips, seconds=600.0)]
+    slices = training._feature_slices(clips, seconds=600.0)
+    batches = [[c.duration for c in clips[part]] for part in slices]
     assert batches == [[1.0, 1.0, 500.0], [200.0], [3600.0], [2.0]]
-    assert [len(b) for b in training._feature_batches([C(1.0)] * 130, size=64)] == [64, 64, 2]
+    many = [C(1.0)] * 130
+    assert [len(many[part]) for part in training._feature_slices(many, size=64)] == [64, 64, 2]
