@@ -50,6 +50,17 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from exc
 
 
+def env_choice(name: str, default: str, choices: dict[str, str]) -> str:
+    """What `choices` maps the variable's value to (case-insensitive), its default's when unset."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return choices[default]
+    try:
+        return choices[raw.strip().lower()]
+    except KeyError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: use one of {', '.join(choices)}") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from labelapp.env import env_bool, env_float, env_int, env_list, env_str
+from labelapp.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EARMARK_VAR_DIR", str(BASE_DIR / "var")))
@@ -288,3 +288,8 @@ LOGGING = {
 EARMARK_SYSTEM_USERNAME = "earmark-system"
 EARMARK_FSDD_DIR = Path(env_str("EARMARK_FSDD_DIR", str(BASE_DIR.parent / "shared/datasets/fsdd")))
 EARMARK_LOCK_SECONDS = env_int("EARMARK_LOCK_SECONDS", 900)
+# Self-supervised pretraining before a project's first training (ml_backend/training.py,
+# PRETRAIN): "auto" when that training starts from many labels, 1 for every one, 0 never.
+EARMARK_PRETRAIN = env_choice(
+    "EARMARK_PRETRAIN", "auto", {"auto": "auto", "1": "on", "0": "off", "on": "on", "off": "off"}
+)

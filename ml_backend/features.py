@@ -451,11 +451,31 @@ def crop_to_spans(
         return features
     # A copy, not a view: a view would keep the whole recording's features in memory.
     joined = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0].copy()
-    if joined.shape[1] <= max_frames:
-        return joined
-    n = max(1, max_frames // window_frames)
-    starts = np.linspace(0, joined.shape[1] - window_frames, n).round().astype(int)
-    return np.concatenate([joined[:, s : s + window_frames] for s in starts], axis=1)
+    return bound_frames(joined, max_frames=max_frames, window_frames=window_frames)
+
+
+def spread_windows(features: np.ndarray, window_frames: int, count: int) -> np.ndarray:
+    """Up to `count` windows of (n_mels, T) features, spread evenly from the first frame to
+    the last (a long recording gives windows from its whole length, not its first seconds); a
+    clip shorter than a window gives one, padded as `cut_windows` pads. A copy, (k, n_mels,
+    window_frames)."""
+    frames = features.shape[1]
+    if frames <= window_frames:
+        return cut_windows(features, window_frames, window_frames)[:1]
+    starts = np.unique(np.linspace(0, frames - window_frames, count).round().astype(int))
+    return np.stack([features[:, s : s + window_frames] for s in starts]).astype(
+        np.float32, copy=False
+    )
+
+
+def bound_frames(features: np.ndarray, *, max_frames: int, window_frames: int) -> np.ndarray:
+    """(n_mels, T) features of at most `max_frames` frames: the features themselves when they
+    fit, else `spread_windows` joined in time order (a copy: the whole recording's features
+    are not kept alive by it)."""
+    if features.shape[1] <= max_frames:
+        return features
+    windows = spread_windows(features, window_frames, max(1, max_frames // window_frames))
+    return np.concatenate(windows, axis=1)
 
 
 def cut_windows(

@@ -125,7 +125,7 @@ def _share_backbone(sim: Project, oracle: _Oracle) -> None:
     from ml_backend import training
     from ml_backend.dataset import feature_config_for
 
-    if not training.PRETRAIN:
+    if training.PRETRAIN == "off":
         return
     name = training.backbone_name(sim, feature_config_for(sim))
     if oracle.backbone is None:

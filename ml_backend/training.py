@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
@@ -45,13 +46,16 @@ STALE_AFTER = timedelta(minutes=5)  # a running training silent this long lost i
 FEATURE_CHUNK = 64  # clips whose features are read (or computed together) between progress checks
 # Self-supervised pretraining before a project's first training (ml_backend/pretrain.py): on
 # up to PRETRAIN_CLIPS of its clips, PRETRAIN_WINDOWS_PER_CLIP windows each, once a project has
-# PRETRAIN_MIN_CLIPS. Off unless EARMARK_PRETRAIN=1: a single training on 40-80 labels gained
-# 12-32 points from it on FSDD's held-out speakers, but in the labeling loop (a training every
-# 10 labels, each warm-started from the last) the default strategy's curve did not move over
-# three runs of five folds and random's fell 2-4 points (benchmarks/RESULTS.md, session 18), so
-# it costs a project's first training 40-150 s for nothing there. It pays where a first
-# training starts from many labels at once (a labeled seed set imported with the clips).
-PRETRAIN = os.environ.get("EARMARK_PRETRAIN", "0") == "1"
+# PRETRAIN_MIN_CLIPS. EARMARK_PRETRAIN: "auto" (the default) when the first training starts from
+# PRETRAIN_MIN_LABELS labeled clips or more, "1" for every first training, "0" never. A single
+# training on 40-160 labels gained 4-32 points from it on FSDD's held-out speakers, but in the
+# labeling loop (a first training at 20 labels, then one every 10, each warm-started from the
+# last) the default strategy's curve did not move over three runs of five folds and random's
+# fell 2-4 points (benchmarks/RESULTS.md, session 18): there it would cost the first training
+# 40-150 s for nothing. It pays where a first training starts from many labels at once (a
+# labeled seed set imported with the clips), which is what "auto" waits for.
+PRETRAIN = settings.EARMARK_PRETRAIN  # "auto", "on" or "off"
+PRETRAIN_MIN_LABELS = 40
 PRETRAIN_CLIPS = 2000
 # Steps: PRETRAIN_EPOCHS passes over the windows, within [PRETRAIN_MIN_STEPS, PRETRAIN_STEPS]
 # (240 steps of 256 windows: ~150 s on one thread of a 2-core Intel Xeon; FSDD's 2,000 clips take
@@ -159,7 +163,37 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
     if counted is None:
         MLConfig.objects.get_or_create(project_id=project_id)
         counted = _count_label(project_id)
-    enabled, since_training, retrain_after, min_labels, has_model = counted
+    return _start_if_due(project_id, *counted)
+
+
+def training_start_if_due(*, project_id: int) -> TrainingRun | None:
+    """After a training: the labels that came in while it ran may have met the threshold
+    already, and a training starts for them now. Otherwise they waited for one label more, and
+    a burst that ended during the training was never trained on."""
+    config = MLConfig.objects.filter(project_id=project_id).first()
+    if config is None:
+        return None
+    has_model = ModelVersion.objects.filter(
+        project_id=project_id, status=ModelVersion.Status.ACTIVE
+    ).exists()
+    return _start_if_due(
+        project_id,
+        config.enabled,
+        config.labels_since_training,
+        retrain_interval(config.retrain_every, config.retrain_growth, config.last_training_labels),
+        config.min_labels,
+        has_model,
+    )
+
+
+def _start_if_due(
+    project_id: int,
+    enabled: bool,
+    since_training: int,
+    retrain_after: int,
+    min_labels: int,
+    has_model: bool,
+) -> TrainingRun | None:
     if not enabled:
         return None
     if has_model and since_training < retrain_after:
@@ -293,7 +327,7 @@ def training_execute(run_id: int) -> str:
         start, share = 0.2, 0.65
         started_from = previous.name if init_state is not None else "random weights"
         pretraining = None
-        if init_state is None and PRETRAIN:
+        if init_state is None and wants_pretraining(len(data)):
             pretraining = project_backbone(
                 project,
                 feature_config,
@@ -306,10 +340,7 @@ def training_execute(run_id: int) -> str:
                 init_state, pretraining = pretraining
                 start, share = 0.7, 0.15
                 started_from = "pretrained on the project's clips"
-        # Small label sets still get enough optimizer steps: smaller batches, more epochs.
-        batch_size = int(min(64, max(8, len(data) // 8)))
-        steps_per_epoch = max(1, len(data) // batch_size)
-        epochs = max(config.epochs, -(-MIN_STEPS // steps_per_epoch))
+        batch_size, epochs = training_schedule(features, feature_config, config.epochs)
         train_config = TrainConfig(
             batch_size=batch_size,
             model=ModelConfig(
@@ -354,7 +385,10 @@ def training_execute(run_id: int) -> str:
             result.metrics["pretraining"] = pretraining
         result.metrics["pseudo_labeled_clips"] = pseudo
         artifact = _save_artifact(project, run_id, result.model, data, feature_config)
-        return _activate(run_id, project, data, result, artifact, feature_config)
+        outcome = _activate(run_id, project, data, result, artifact, feature_config)
+        if outcome == "succeeded":
+            training_start_if_due(project_id=project.pk)
+        return outcome
     except TrainingCancelled:
         TrainingRun.objects.filter(pk=run_id).update(
             status=TrainingRun.Status.CANCELLED,
@@ -384,31 +418,47 @@ def training_execute(run_id: int) -> str:
         return "failed"
 
 
-# Frames a clip labeled through its segments trains on, at most (10 s, ~19 windows): a 2-hour
-# recording with one 90 s segment is one example among the others, not 7,200 windows of it.
-MAX_SEGMENT_FRAMES = 1000
+def training_schedule(features: list[np.ndarray], feature_config, epochs: int) -> tuple[int, int]:
+    """The batch size and epochs of a training on `features` (one (n_mels, T) array a clip):
+    small label sets still get MIN_STEPS optimizer steps, in smaller batches over more epochs.
+    Counted in the windows the training cuts, not the clips: 12 tagged 5-minute recordings are
+    228 windows (bounded by MAX_LABELED_FRAMES), and counted as 12 rows they made 200 epochs of
+    29 steps (5,800) where MIN_STEPS asked for 200."""
+    from ml_backend.features import n_windows_for
+
+    window = (feature_config.window_frames, feature_config.window_hop_frames)
+    rows = sum(n_windows_for(f.shape[1], *window) for f in features)
+    batch_size = int(min(64, max(8, rows // 8)))
+    steps_per_epoch = max(1, rows // batch_size)
+    return batch_size, max(epochs, -(-MIN_STEPS // steps_per_epoch))
+
+
+# Frames a labeled clip trains on, at most (10 s, ~19 windows): a 2-hour recording, tagged
+# as a whole or labeled through one 90 s segment, is one example among the others, not 7,200
+# windows of it (which would also hold 180 MB of features through the training).
+MAX_LABELED_FRAMES = 1000
 
 
 def _labeled_frames(
     features: list[np.ndarray], spans: list | None, feature_config
 ) -> list[np.ndarray]:
-    """A clip labeled only through segments (its `spans` not None) trains on its segments'
-    frames."""
-    from ml_backend.features import crop_to_spans
+    """What each labeled clip trains on: a clip labeled only through segments (its `spans` not
+    None) its segments' frames; past MAX_LABELED_FRAMES, windows evenly spread over them (over
+    the whole clip for a clip-level tag, which names the recording, not one part of it)."""
+    from ml_backend.features import bound_frames, crop_to_spans
 
-    if not spans:
-        return features
+    window = feature_config.window_frames
     return [
-        f
+        bound_frames(f, max_frames=MAX_LABELED_FRAMES, window_frames=window)
         if clip_spans is None
         else crop_to_spans(
             f,
             clip_spans,
             feature_config.frames_per_second,
-            max_frames=MAX_SEGMENT_FRAMES,
-            window_frames=feature_config.window_frames,
+            max_frames=MAX_LABELED_FRAMES,
+            window_frames=window,
         )
-        for f, clip_spans in zip(features, spans, strict=True)
+        for f, clip_spans in zip(features, spans or [None] * len(features), strict=True)
     ]
 
 
@@ -444,9 +494,9 @@ def _unlabeled_sample(
 
 
 # Frames of an unlabeled clip that a training adapts to and pseudo-labels, at most (10 s, as
-# for a segment-labeled clip): its middle. Whole, a 1-hour recording would be 7,200 windows to
+# for a labeled clip): its middle. Whole, a 1-hour recording would be 7,200 windows to
 # score at every training and, once pseudo-labeled, 7,200 training windows of one clip.
-MAX_UNLABELED_FRAMES = MAX_SEGMENT_FRAMES
+MAX_UNLABELED_FRAMES = MAX_LABELED_FRAMES
 # Audio whose features are read together, at most: 64 clips or 10 minutes (a 1-hour
 # recording's log-mel is ~92 MB at 16 kHz; 64 of them at once would be 6 GB).
 FEATURE_BATCH_SECONDS = 600.0
@@ -521,18 +571,10 @@ def backbone_name(project: Project, feature_config) -> str:
     return f"models/{project.pk}/backbone-{hashlib.sha256(identity.encode()).hexdigest()[:12]}.pt"
 
 
-def spread_windows(features: np.ndarray, feature_config, count: int) -> np.ndarray:
-    """Up to `count` windows of (n_mels, T) features, spread evenly over the clip (a long
-    recording gives windows from its whole length, not its first seconds); a clip shorter
-    than a window gives one, padded as `cut_windows` pads. (k, n_mels, window_frames)."""
-    from ml_backend.features import cut_windows
-
-    size = feature_config.window_frames
-    frames = features.shape[1]
-    if frames <= size:
-        return cut_windows(features, size, feature_config.window_hop_frames)[:1]
-    starts = np.unique(np.linspace(0, frames - size, count).round().astype(int))
-    return np.stack([features[:, s : s + size] for s in starts]).astype(np.float32, copy=False)
+def wants_pretraining(labeled_clips: int) -> bool:
+    """Whether a first training on `labeled_clips` starts from a pretrained extractor (see
+    PRETRAIN)."""
+    return PRETRAIN == "on" or (PRETRAIN == "auto" and labeled_clips >= PRETRAIN_MIN_LABELS)
 
 
 def pretrain_steps(windows: int, batch_size: int = 256) -> int:
@@ -551,6 +593,7 @@ def project_backbone(project: Project, feature_config, *, progress=None, should_
     from labelapp.chunks import id_chunks
     from labelapp.models import Clip
     from ml_backend.dataset import clips_features
+    from ml_backend.features import spread_windows
     from ml_backend.model import ModelConfig
     from ml_backend.pretrain import PretrainConfig, contrastive_pretrain
 
@@ -592,7 +635,9 @@ def project_backbone(project: Project, feature_config, *, progress=None, should_
         if progress is not None:
             progress(0.1 * part.start / len(clips), f"features {part.start}/{len(clips)}")
         for feats in clips_features(clips[part], feature_config):
-            parts.append(spread_windows(feats, feature_config, PRETRAIN_WINDOWS_PER_CLIP))
+            parts.append(
+                spread_windows(feats, feature_config.window_frames, PRETRAIN_WINDOWS_PER_CLIP)
+            )
     windows = np.concatenate(parts)
     state, summary = contrastive_pretrain(
         windows,

@@ -23,7 +23,7 @@ def small_project(project, annotator, wav_factory, monkeypatch, django_capture_o
     from labelapp.services.imports import ImportItem, clip_import
 
     monkeypatch.setattr(training, "MIN_STEPS", 10)
-    monkeypatch.setattr(training, "PRETRAIN", True)
+    monkeypatch.setattr(training, "PRETRAIN", "on")
     monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 8)
     monkeypatch.setattr(training, "PRETRAIN_STEPS", 4)
     project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
@@ -106,7 +106,7 @@ def test_too_few_clips_or_pretraining_off_start_from_random_weights(
     assert version.metrics["started_from"] == "random weights"
     ModelVersion.objects.filter(project=small_project).update(status=ModelVersion.Status.RETIRED)
     monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 8)
-    monkeypatch.setattr(training, "PRETRAIN", False)
+    monkeypatch.setattr(training, "PRETRAIN", "off")
     version = _train(small_project)
     assert version.metrics["started_from"] == "random weights"
     assert pretrainings == []
@@ -144,20 +144,55 @@ def test_pretraining_takes_thirty_passes_over_the_windows_within_bounds(monkeypa
 
 def test_a_long_recording_gives_windows_from_its_whole_length():
     from ml_backend.feature_config import FeatureConfig
+    from ml_backend.features import spread_windows
 
     fc = FeatureConfig(sample_rate=8000, n_mels=4)  # 1 s windows: 100 frames
     frames = np.tile(np.arange(10_000, dtype=np.float32), (4, 1))  # each frame holds its index
-    windows = training.spread_windows(frames, fc, 4)
+    windows = spread_windows(frames, fc.window_frames, 4)
     assert windows.shape == (4, 4, 100)
     assert [int(w[0, 0]) for w in windows] == [0, 3300, 6600, 9900]
-    short = training.spread_windows(frames[:, :30], fc, 4)
+    short = spread_windows(frames[:, :30], fc.window_frames, 4)
     assert short.shape == (1, 4, 100)  # one window, padded
     assert np.array_equal(short[0, :, :30], frames[:, :30])
 
 
-@pytest.mark.parametrize(("value", "on"), [(None, False), ("0", False), ("1", True)])
-def test_pretraining_is_off_unless_the_environment_turns_it_on(value, on):
-    """Off by default: in the labeling loop it did not move the default strategy's curve."""
+def test_auto_pretrains_a_first_training_that_starts_from_many_labels(
+    small_project, pretrainings, monkeypatch
+):
+    """The default: a first training on fewer than PRETRAIN_MIN_LABELS labeled clips (the
+    labeling loop's first, at 20) starts from random weights; one on as many or more (a
+    labeled seed set imported at once) from the pretrained extractor."""
+    monkeypatch.setattr(training, "PRETRAIN", "auto")
+    monkeypatch.setattr(training, "PRETRAIN_MIN_LABELS", 7)  # the project has 6 labeled clips
+    version = _train(small_project)
+    assert version.metrics["started_from"] == "random weights"
+    assert pretrainings == []
+    ModelVersion.objects.filter(project=small_project).update(status=ModelVersion.Status.RETIRED)
+    monkeypatch.setattr(training, "PRETRAIN_MIN_LABELS", 6)
+    version = _train(small_project)
+    assert version.metrics["started_from"] == "pretrained on the project's clips"
+    assert pretrainings == [12]
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [(None, "auto"), ("", "auto"), ("auto", "auto"), ("0", "off"), ("1", "on"), (" ON ", "on")],
+)
+def test_pretraining_mode_comes_from_the_environment(value, mode):
+    """Auto unless the environment says otherwise; a value it does not know stops the start
+    with the variable named."""
+    out = _settings_in_a_new_process(value)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == mode
+
+
+def test_an_unknown_pretraining_mode_fails_at_start_with_the_variable_named():
+    out = _settings_in_a_new_process("sometimes")
+    assert out.returncode != 0
+    assert "EARMARK_PRETRAIN='sometimes': use one of auto, 1, 0" in out.stderr
+
+
+def _settings_in_a_new_process(value: str | None):
     import os
     import subprocess
     import sys
@@ -169,5 +204,4 @@ def test_pretraining_is_off_unless_the_environment_turns_it_on(value, on):
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'labelapp.settings');"
         "django.setup(); from ml_backend import training; print(training.PRETRAIN)"
     )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip().splitlines()[-1] == str(on), out.stderr[-2000:]
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

@@ -87,6 +87,45 @@ def test_a_training_sets_the_next_threshold_from_its_labeled_clips(
     assert training_maybe_start(project_id=project.pk) is not None  # 5 = 0.5 x 10
 
 
+@pytest.mark.parametrize(("during", "starts"), [(9, False), (10, True)])
+def test_labels_that_arrive_during_a_training_start_the_next_when_it_ends(
+    project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks, during, starts
+):
+    """A label submitted while a training runs is counted but starts nothing (never two at
+    once). When the training ends, the labels it did not see start the next one if they meet
+    the threshold: before, they waited for one label more, and a burst that ended during a
+    training was never trained on."""
+    from labelapp.services.imports import ImportItem, clip_import
+
+    monkeypatch.setattr(training, "MIN_STEPS", 10)
+    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
+    project.save()
+    MLConfig.objects.create(project=project, min_labels=1, epochs=1, retrain_every=10)
+    low, high = (label_create(ontology=project.ontology, name=n) for n in ("low", "high"))
+    for i in range(8):
+        path = wav_factory(f"d{i}.wav", seconds=0.5, sr=8000, freq=300.0 if i % 2 else 2500.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+        clip = Clip.objects.get(pk=outcome.clip_id)
+        annotation_submit(clip=clip, user=annotator, clip_labels=[(low if i % 2 else high).pk])
+    real = training._unlabeled_sample
+
+    def labels_arrive(*args, **kwargs):  # mid-training: what each submission's hook does
+        for _ in range(during):
+            assert training_maybe_start(project_id=project.pk) is None
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_unlabeled_sample", labels_arrive)
+    run = training.training_request(project=project)
+    assert training.training_execute(run.pk) == "succeeded"
+    assert MLConfig.objects.get(project=project).labels_since_training == during
+    after = TrainingRun.objects.exclude(pk=run.pk)
+    if starts:
+        assert [(r.trigger, r.status) for r in after] == [("auto", TrainingRun.Status.QUEUED)]
+    else:
+        assert not after.exists()
+
+
 def test_the_adaptation_sample_is_seeded_so_a_training_repeats(project, monkeypatch):
     """The unlabeled clips a training adapts to (batch norm, pseudo-labels) are a seeded
     sample of positions in id order: the same clips and seed give the same sample (the

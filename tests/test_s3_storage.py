@@ -372,7 +372,7 @@ def test_training_stores_its_model_in_the_bucket_and_prelabeling_loads_it_back(
     from ml_backend.models import ModelVersion, Prediction, PrelabelRun, TrainingRun
 
     monkeypatch.setattr(training, "MIN_STEPS", 20)  # a few seconds, not a real training
-    monkeypatch.setattr(training, "PRETRAIN", True)  # pretrained on the 12 clips, in the bucket
+    monkeypatch.setattr(training, "PRETRAIN", "on")  # pretrained on the 12 clips, in the bucket
     monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 8)
     files = _tone_project(project, wav_factory)
     with django_capture_on_commit_callbacks(execute=True):

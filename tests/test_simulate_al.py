@@ -362,7 +362,7 @@ def test_the_simulated_projects_share_one_pretraining_of_their_clips(
     from ml_backend import pretrain, training
     from ml_backend.models import ModelVersion
 
-    monkeypatch.setattr(training, "PRETRAIN", True)
+    monkeypatch.setattr(training, "PRETRAIN", "on")
     monkeypatch.setattr(training, "PRETRAIN_MIN_CLIPS", 6)
     monkeypatch.setattr(training, "PRETRAIN_STEPS", 4)
     made = []

@@ -71,10 +71,53 @@ def test_labeled_set_gives_spans_only_for_clips_labeled_by_segments_alone(projec
 def test_training_reads_the_segment_frames():
     """The training's features for a segments-only clip are its spans', capped."""
     from ml_backend.features import FeatureConfig
-    from ml_backend.training import MAX_SEGMENT_FRAMES, _labeled_frames
+    from ml_backend.training import MAX_LABELED_FRAMES, _labeled_frames
 
     config = FeatureConfig(sample_rate=16000, n_mels=2)
     long = np.zeros((2, 720_000), np.float32)
     short = np.zeros((2, 80), np.float32)
     out = _labeled_frames([long, short], [[(100.0, 250.0)], None], config)
-    assert out[0].shape[1] == MAX_SEGMENT_FRAMES and out[1] is short
+    assert out[0].shape[1] == MAX_LABELED_FRAMES and out[1] is short
+
+
+def test_a_long_recording_tagged_as_a_whole_trains_on_windows_spread_over_it():
+    """A clip-level tag names the whole recording: a 2-hour clip trains on windows from its
+    start to its end, at most MAX_LABELED_FRAMES of them, not on its 720,000 frames."""
+    from ml_backend.features import FeatureConfig
+    from ml_backend.training import MAX_LABELED_FRAMES, _labeled_frames
+
+    config = FeatureConfig(sample_rate=16000, n_mels=2)
+    w = config.window_frames
+    frames = 720_000
+    long = np.tile(np.arange(frames, dtype=np.float32), (2, 1))  # each frame holds its index
+    short = np.zeros((2, 300), np.float32)
+    out_long, out_short = _labeled_frames([long, short], None, config)
+    assert out_short is short  # a clip under the bound trains whole
+    assert out_long.shape == (2, MAX_LABELED_FRAMES)
+    windows = out_long[0].reshape(-1, w)
+    assert all(np.array_equal(win, np.arange(win[0], win[0] + w)) for win in windows)
+    starts = windows[:, 0]
+    assert starts[0] == 0 and starts[-1] == frames - w  # the first frame to the last
+    gaps = np.diff(starts)
+    assert gaps.min() > frames / len(starts) * 0.9  # evenly spread, not the first 10 s
+    assert not np.shares_memory(out_long, long)  # the recording's features are not kept
+
+
+@pytest.mark.parametrize(("clips", "frames"), [(12, 80), (12, 1000), (40, 30_000), (2000, 80)])
+def test_a_training_takes_about_min_steps_however_long_its_clips(clips, frames):
+    """Steps are counted in the windows the training cuts: 12 clips of 19 windows each take
+    about MIN_STEPS steps, as 12 one-window clips do, not 19 times as many; a set larger than
+    MIN_STEPS batches takes its epochs, whatever they come to."""
+    from ml_backend.features import FeatureConfig, n_windows_for
+    from ml_backend.training import MIN_STEPS, training_schedule
+
+    config = FeatureConfig(sample_rate=8000, n_mels=2)
+    features = [np.zeros((2, frames), np.float32)] * clips
+    batch, epochs = training_schedule(features, config, epochs=3)
+    rows = clips * n_windows_for(frames, config.window_frames, config.window_hop_frames)
+    steps = epochs * (rows // batch)
+    assert 8 <= batch <= 64
+    if rows // 64 * 3 >= MIN_STEPS:
+        assert epochs == 3 and batch == 64  # enough windows: the configured epochs
+    else:
+        assert MIN_STEPS <= steps <= 2 * MIN_STEPS, (batch, epochs, steps)
