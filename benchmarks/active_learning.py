@@ -295,9 +295,10 @@ def main() -> None:
         _combine(args.combine)
         return
     os.environ["EARMARK_TRAIN_MIN_STEPS"] = str(args.min_steps)  # read when training imports
-    # The loop's first training (--seed-size 20) never pretrains under the product's "auto"; the
-    # all-labels reference would (it starts from the whole pool), which would move the bar away
-    # from sessions 10-18's. Set EARMARK_PRETRAIN=auto or 1 to measure with it.
+    # Without pretraining, as sessions 10-18 measured. Under the product's "auto" a first training
+    # on 40 labels or more pretrains: the all-labels reference always would (moving the bar away
+    # from theirs), and the loop would from --seed-size 40 (the product's first training is at
+    # min_labels, 20). Set EARMARK_PRETRAIN=auto or 1 to measure with it.
     os.environ.setdefault("EARMARK_PRETRAIN", "0")
     from _stack import setup
 

@@ -274,6 +274,7 @@ def _equality_variant(project, user, now):
 def main() -> None:
     args = _args()
     os.environ.setdefault("EARMARK_TRAIN_MIN_STEPS", "40")
+    os.environ.setdefault("EARMARK_PRETRAIN", "0")  # its one training (100 labels) is set-up
     from _stack import setup
 
     var = setup("prelabel-rank")

@@ -291,5 +291,8 @@ EARMARK_LOCK_SECONDS = env_int("EARMARK_LOCK_SECONDS", 900)
 # Self-supervised pretraining before a project's first training (ml_backend/training.py,
 # PRETRAIN): "auto" when that training starts from many labels, 1 for every one, 0 never.
 EARMARK_PRETRAIN = env_choice(
-    "EARMARK_PRETRAIN", "auto", {"auto": "auto", "1": "on", "0": "off", "on": "on", "off": "off"}
+    "EARMARK_PRETRAIN",
+    "auto",
+    {"auto": "auto", **dict.fromkeys(("1", "true", "yes", "on"), "on")}
+    | dict.fromkeys(("0", "false", "no", "off"), "off"),
 )

@@ -427,17 +427,11 @@ def _load_or_compute_chunk(
 
 
 def crop_to_spans(
-    features: np.ndarray,
-    spans: list[tuple[float, float]],
-    frames_per_second: float,
-    *,
-    max_frames: int,
-    window_frames: int,
+    features: np.ndarray, spans: list[tuple[float, float]], frames_per_second: float
 ) -> np.ndarray:
     """The frames of (n_mels, T) features inside `spans` (seconds), joined in time order: what
     a clip labeled only through its segments teaches (the rest of a long recording is not
-    what the label names). At most `max_frames`: past that, windows of `window_frames`
-    evenly spaced over the spans. The features themselves when no span holds a frame."""
+    what the label names). A copy; the features themselves when no span holds a frame."""
     if features.ndim != 2:
         raise ValueError(f"features must be (n_mels, T), got {features.shape}")
     total = features.shape[1]
@@ -450,8 +444,7 @@ def crop_to_spans(
     if not parts:
         return features
     # A copy, not a view: a view would keep the whole recording's features in memory.
-    joined = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0].copy()
-    return bound_frames(joined, max_frames=max_frames, window_frames=window_frames)
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0].copy()
 
 
 def spread_windows(features: np.ndarray, window_frames: int, count: int) -> np.ndarray:
@@ -468,14 +461,14 @@ def spread_windows(features: np.ndarray, window_frames: int, count: int) -> np.n
     )
 
 
-def bound_frames(features: np.ndarray, *, max_frames: int, window_frames: int) -> np.ndarray:
-    """(n_mels, T) features of at most `max_frames` frames: the features themselves when they
-    fit, else `spread_windows` joined in time order (a copy: the whole recording's features
-    are not kept alive by it)."""
+def bound_windows(features: np.ndarray, *, max_frames: int, window_frames: int) -> np.ndarray:
+    """(n_mels, T) features of at most `max_frames` frames as they are; longer ones as
+    `spread_windows`, max_frames // window_frames of them, (k, n_mels, window_frames): each a
+    stretch of the recording as it was (joined and cut again, windows would straddle the
+    gaps between them), none keeping the whole recording's features alive."""
     if features.shape[1] <= max_frames:
         return features
-    windows = spread_windows(features, window_frames, max(1, max_frames // window_frames))
-    return np.concatenate(windows, axis=1)
+    return spread_windows(features, window_frames, max(1, max_frames // window_frames))
 
 
 def cut_windows(

@@ -147,9 +147,9 @@ def _prepare(
     parts, ys, gs = [], [], []
     clip_groups = list(groups) if groups is not None else list(range(len(x)))
     for i, feats in enumerate(x):
-        w = cut_windows(
-            np.asarray(feats, np.float32), config.window_frames, config.window_hop_frames
-        )
+        f = np.asarray(feats, np.float32)
+        # A clip may come pre-cut, (k, M, F): windows chosen from a long recording.
+        w = f if f.ndim == 3 else cut_windows(f, config.window_frames, config.window_hop_frames)
         parts.append(w)
         ys.extend([y_arr[i]] * len(w))
         gs.extend([clip_groups[i]] * len(w))
@@ -268,7 +268,8 @@ def train_model(
     """Train an ``AudioCNN``.
 
     Args:
-        x: windows (N, n_mels, frames) or a list of per-clip (n_mels, T_i) arrays.
+        x: windows (N, n_mels, frames) or a list of per-clip (n_mels, T_i) arrays (a clip may
+            come as its (k_i, n_mels, frames) windows, already cut).
         y: (N,) class indices (single-label) or (N, C) 0/1 targets (multi-label).
         groups: group id per row (e.g. clip or recording id) kept on one side of the split.
         config: training settings; ``config.model.multi_label`` selects the loss.

@@ -171,7 +171,7 @@ def training_start_if_due(*, project_id: int) -> TrainingRun | None:
     already, and a training starts for them now. Otherwise they waited for one label more, and
     a burst that ended during the training was never trained on."""
     config = MLConfig.objects.filter(project_id=project_id).first()
-    if config is None:
+    if config is None or config.labels_since_training == 0:  # (a retrain_every of 0 would loop)
         return None
     has_model = ModelVersion.objects.filter(
         project_id=project_id, status=ModelVersion.Status.ACTIVE
@@ -385,10 +385,7 @@ def training_execute(run_id: int) -> str:
             result.metrics["pretraining"] = pretraining
         result.metrics["pseudo_labeled_clips"] = pseudo
         artifact = _save_artifact(project, run_id, result.model, data, feature_config)
-        outcome = _activate(run_id, project, data, result, artifact, feature_config)
-        if outcome == "succeeded":
-            training_start_if_due(project_id=project.pk)
-        return outcome
+        _activate(run_id, project, data, result, artifact, feature_config)
     except TrainingCancelled:
         TrainingRun.objects.filter(pk=run_id).update(
             status=TrainingRun.Status.CANCELLED,
@@ -416,10 +413,16 @@ def training_execute(run_id: int) -> str:
             message="failed; the active model is unchanged",
         )
         return "failed"
+    try:  # the run succeeded whatever happens here: a start that fails waits for a label
+        training_start_if_due(project_id=project.pk)
+    except Exception:
+        logger.exception("project %s: the next training did not start", project.pk)
+    return "succeeded"
 
 
 def training_schedule(features: list[np.ndarray], feature_config, epochs: int) -> tuple[int, int]:
-    """The batch size and epochs of a training on `features` (one (n_mels, T) array a clip):
+    """The batch size and epochs of a training on `features` (a clip's (n_mels, T) frames, or
+    its (k, n_mels, window_frames) windows when `_labeled_frames` bounded them):
     small label sets still get MIN_STEPS optimizer steps, in smaller batches over more epochs.
     Counted in the windows the training cuts, not the clips: 12 tagged 5-minute recordings are
     228 windows (bounded by MAX_LABELED_FRAMES), and counted as 12 rows they made 200 epochs of
@@ -427,7 +430,7 @@ def training_schedule(features: list[np.ndarray], feature_config, epochs: int) -
     from ml_backend.features import n_windows_for
 
     window = (feature_config.window_frames, feature_config.window_hop_frames)
-    rows = sum(n_windows_for(f.shape[1], *window) for f in features)
+    rows = sum(len(f) if f.ndim == 3 else n_windows_for(f.shape[1], *window) for f in features)
     batch_size = int(min(64, max(8, rows // 8)))
     steps_per_epoch = max(1, rows // batch_size)
     return batch_size, max(epochs, -(-MIN_STEPS // steps_per_epoch))
@@ -443,20 +446,17 @@ def _labeled_frames(
     features: list[np.ndarray], spans: list | None, feature_config
 ) -> list[np.ndarray]:
     """What each labeled clip trains on: a clip labeled only through segments (its `spans` not
-    None) its segments' frames; past MAX_LABELED_FRAMES, windows evenly spread over them (over
-    the whole clip for a clip-level tag, which names the recording, not one part of it)."""
-    from ml_backend.features import bound_frames, crop_to_spans
+    None) its segments' frames; past MAX_LABELED_FRAMES, windows spread evenly over them (over
+    the whole clip for a clip-level tag, which names the recording, not one part of it), given
+    pre-cut, (k, n_mels, window_frames)."""
+    from ml_backend.features import bound_windows, crop_to_spans
 
-    window = feature_config.window_frames
+    fps = feature_config.frames_per_second
     return [
-        bound_frames(f, max_frames=MAX_LABELED_FRAMES, window_frames=window)
-        if clip_spans is None
-        else crop_to_spans(
-            f,
-            clip_spans,
-            feature_config.frames_per_second,
+        bound_windows(
+            f if clip_spans is None else crop_to_spans(f, clip_spans, fps),
             max_frames=MAX_LABELED_FRAMES,
-            window_frames=window,
+            window_frames=feature_config.window_frames,
         )
         for f, clip_spans in zip(features, spans or [None] * len(features), strict=True)
     ]
@@ -511,10 +511,12 @@ def centre_crop(features: np.ndarray, max_frames: int) -> np.ndarray:
     return np.ascontiguousarray(features[:, start : start + max_frames])
 
 
-def _feature_slices(clips: list, seconds: float = FEATURE_BATCH_SECONDS, size: int = FEATURE_CHUNK):
-    """Consecutive slices of `clips` of at most `size` clips and `seconds` of audio (a longer
-    clip alone), whose features are read together: what is held at once stays bounded whatever
-    the recordings. Slices, so a caller indexes what runs beside the clips (their spans) too."""
+def _feature_slices(clips: list):
+    """Consecutive slices of `clips` of at most FEATURE_CHUNK clips and FEATURE_BATCH_SECONDS
+    of audio (a longer clip alone), whose features are read together: what is held at once
+    stays bounded whatever the recordings. Slices, so a caller indexes what runs beside the
+    clips (their spans) too."""
+    seconds, size = FEATURE_BATCH_SECONDS, FEATURE_CHUNK
     start, total = 0, 0.0
     for i, clip in enumerate(clips):
         duration = float(clip.duration or 0.0)
@@ -681,14 +683,15 @@ def _save_artifact(project, run_id, model, data, feature_config) -> str:
 
 
 @transaction.atomic
-def _activate(run_id, project, data, result, artifact, feature_config) -> str:
+def _activate(run_id, project, data, result, artifact, feature_config) -> None:
+    """Make the trained model the active version, in one transaction; TrainingCancelled when
+    a cancel came in meanwhile (the caller marks the run and gives its labels back)."""
+    from ml_backend.train import TrainingCancelled
+
     run = TrainingRun.objects.select_for_update().get(pk=run_id)
     if run.cancel_requested:
-        run.status = TrainingRun.Status.CANCELLED
-        run.finished_at = timezone.now()
-        run.message = "cancelled; the active model is unchanged"
-        run.save(update_fields=["status", "finished_at", "message"])
-        return "cancelled"
+        default_storage.delete(artifact)
+        raise TrainingCancelled("cancelled before its version became active")
     top = ModelVersion.objects.filter(project=project).aggregate(m=Max("version"))["m"] or 0
     ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).update(
         status=ModelVersion.Status.RETIRED
@@ -719,7 +722,6 @@ def _activate(run_id, project, data, result, artifact, feature_config) -> str:
     transaction.on_commit(
         lambda: prelabel_request(project=project, model_version=version), robust=True
     )
-    return "succeeded"
 
 
 def _jsonable(value):

@@ -176,7 +176,15 @@ def test_auto_pretrains_a_first_training_that_starts_from_many_labels(
 
 @pytest.mark.parametrize(
     ("value", "mode"),
-    [(None, "auto"), ("", "auto"), ("auto", "auto"), ("0", "off"), ("1", "on"), (" ON ", "on")],
+    [
+        (None, "auto"),
+        ("", "auto"),
+        ("auto", "auto"),
+        ("0", "off"),
+        ("false", "off"),
+        ("1", "on"),
+        (" Yes ", "on"),
+    ],
 )
 def test_pretraining_mode_comes_from_the_environment(value, mode):
     """Auto unless the environment says otherwise; a value it does not know stops the start
@@ -189,7 +197,7 @@ def test_pretraining_mode_comes_from_the_environment(value, mode):
 def test_an_unknown_pretraining_mode_fails_at_start_with_the_variable_named():
     out = _settings_in_a_new_process("sometimes")
     assert out.returncode != 0
-    assert "EARMARK_PRETRAIN='sometimes': use one of auto, 1, 0" in out.stderr
+    assert "EARMARK_PRETRAIN='sometimes': use one of auto, 1, true" in out.stderr
 
 
 def _settings_in_a_new_process(value: str | None):

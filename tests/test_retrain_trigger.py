@@ -87,14 +87,9 @@ def test_a_training_sets_the_next_threshold_from_its_labeled_clips(
     assert training_maybe_start(project_id=project.pk) is not None  # 5 = 0.5 x 10
 
 
-@pytest.mark.parametrize(("during", "starts"), [(9, False), (10, True)])
-def test_labels_that_arrive_during_a_training_start_the_next_when_it_ends(
-    project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks, during, starts
-):
-    """A label submitted while a training runs is counted but starts nothing (never two at
-    once). When the training ends, the labels it did not see start the next one if they meet
-    the threshold: before, they waited for one label more, and a burst that ended during a
-    training was never trained on."""
+@pytest.fixture
+def eight_labeled(project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks):
+    """8 labeled tones (two labels), a training after every 10 new labels."""
     from labelapp.services.imports import ImportItem, clip_import
 
     monkeypatch.setattr(training, "MIN_STEPS", 10)
@@ -108,22 +103,100 @@ def test_labels_that_arrive_during_a_training_start_the_next_when_it_ends(
             outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
         clip = Clip.objects.get(pk=outcome.clip_id)
         annotation_submit(clip=clip, user=annotator, clip_labels=[(low if i % 2 else high).pk])
+    return project
+
+
+def _labels_arrive_mid_training(monkeypatch, project, count: int) -> None:
     real = training._unlabeled_sample
 
     def labels_arrive(*args, **kwargs):  # mid-training: what each submission's hook does
-        for _ in range(during):
+        for _ in range(count):
             assert training_maybe_start(project_id=project.pk) is None
         return real(*args, **kwargs)
 
     monkeypatch.setattr(training, "_unlabeled_sample", labels_arrive)
+
+
+@pytest.mark.parametrize(("during", "starts"), [(9, False), (10, True)])
+def test_labels_that_arrive_during_a_training_start_the_next_when_it_ends(
+    eight_labeled, monkeypatch, django_capture_on_commit_callbacks, during, starts
+):
+    """A label submitted while a training runs is counted but starts nothing (never two at
+    once). When the training ends, the labels it did not see start the next one if they meet
+    the threshold, sent to the broker once the new run is committed: before, they waited for
+    one label more, and a burst that ended during a training was never trained on."""
+    from ml_backend import tasks
+
+    project = eight_labeled
+    _labels_arrive_mid_training(monkeypatch, project, during)
+    sent = []
+    monkeypatch.setattr("labelapp.queueing.enqueue", lambda task, *a, **k: sent.append((task, a)))
     run = training.training_request(project=project)
-    assert training.training_execute(run.pk) == "succeeded"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert training.training_execute(run.pk) == "succeeded"
     assert MLConfig.objects.get(project=project).labels_since_training == during
     after = TrainingRun.objects.exclude(pk=run.pk)
     if starts:
         assert [(r.trigger, r.status) for r in after] == [("auto", TrainingRun.Status.QUEUED)]
+        assert (tasks.train, (after.get().pk,)) in sent
     else:
         assert not after.exists()
+        assert not [a for task, a in sent if task is tasks.train]
+
+
+def test_a_next_training_that_cannot_start_leaves_the_finished_one_succeeded(
+    eight_labeled, monkeypatch
+):
+    project = eight_labeled
+    _labels_arrive_mid_training(monkeypatch, project, 10)
+
+    def broken(**kwargs):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(training, "training_start_if_due", broken)
+    run = training.training_request(project=project)
+    assert training.training_execute(run.pk) == "succeeded"
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.error == ""
+    assert ModelVersion.objects.get(project=project).status == ModelVersion.Status.ACTIVE
+    assert MLConfig.objects.get(project=project).labels_since_training == 10  # the next label
+
+
+def test_a_training_with_no_labels_after_it_starts_no_other_whatever_the_settings(eight_labeled):
+    """retrain_every 0 (the ORM allows it): after a training, nothing new to train on, so no
+    training follows (else each would start the next, for ever)."""
+    project = eight_labeled
+    MLConfig.objects.filter(project=project).update(retrain_every=0, retrain_growth=0.0)
+    run = training.training_request(project=project)
+    assert training.training_execute(run.pk) == "succeeded"
+    assert list(TrainingRun.objects.values_list("pk", flat=True)) == [run.pk]
+
+
+def test_a_cancel_that_comes_as_the_version_is_saved_gives_the_labels_back(
+    eight_labeled, monkeypatch
+):
+    """Cancelled between the model's file and its activation: no version, the file deleted,
+    the run cancelled and its labels back in the count, as for a cancel mid-epoch."""
+    from django.core.files.storage import default_storage
+
+    project = eight_labeled
+    MLConfig.objects.filter(project=project).update(labels_since_training=8)
+    real = training._save_artifact
+    saved = []
+
+    def save_then_cancel(*args, **kwargs):
+        saved.append(real(*args, **kwargs))
+        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+        return saved[-1]
+
+    monkeypatch.setattr(training, "_save_artifact", save_then_cancel)
+    run = training.training_request(project=project)
+    assert training.training_execute(run.pk) == "cancelled"
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.CANCELLED
+    assert not ModelVersion.objects.filter(project=project).exists()
+    assert saved and not default_storage.exists(saved[0])
+    assert MLConfig.objects.get(project=project).labels_since_training == 8
 
 
 def test_the_adaptation_sample_is_seeded_so_a_training_repeats(project, monkeypatch):
