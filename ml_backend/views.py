@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from labelapp import selectors
 from labelapp.views import or_404
+from ml_backend import training
 
 
 @login_required
@@ -14,5 +15,13 @@ def model_page(request, project_id: int):
     project = or_404(selectors.project_for_user, request.user, project_id)
     role = selectors.role_in_project(request.user, project)
     return render(
-        request, "ml_backend/model.html", {"project": project, "is_lead": role == selectors.LEAD}
+        request,
+        "ml_backend/model.html",
+        {
+            "project": project,
+            "is_lead": role == selectors.LEAD,
+            # What a first training starts from (EARMARK_PRETRAIN), said beside its threshold.
+            "pretrain": training.PRETRAIN,
+            "pretrain_min_labels": training.PRETRAIN_MIN_LABELS,
+        },
     )

@@ -213,3 +213,25 @@ def _settings_in_a_new_process(value: str | None):
         "django.setup(); from ml_backend import training; print(training.PRETRAIN)"
     )
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [
+        ("auto", "A first training on 40 labeled clips or more (a labeled set imported at once)"),
+        ("on", "A first training starts from features learned without labels"),
+        ("off", None),
+    ],
+)
+def test_the_model_page_says_what_a_first_training_starts_from(
+    project, lead, client, monkeypatch, mode, says
+):
+    monkeypatch.setattr(training, "PRETRAIN", mode)
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/model/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    if says is None:
+        assert 'data-testid="pretrain-note"' not in text
+    else:
+        assert says in text
