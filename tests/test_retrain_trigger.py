@@ -56,22 +56,37 @@ def test_a_retraining_waits_for_the_larger_of_every_and_growth(
     assert training_maybe_start(project_id=project.pk) is not None
 
 
-def test_a_training_sets_the_next_threshold_from_its_labeled_clips(
-    project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks
-):
+def _labeled_tones(project, annotator, wav_factory, capture, count: int, **ml_config) -> None:
+    """`count` half-second tones imported into `project` and labeled low or high by turns,
+    with an MLConfig of `ml_config`."""
     from labelapp.services.imports import ImportItem, clip_import
 
-    monkeypatch.setattr(training, "MIN_STEPS", 10)  # seconds, not a real training
     project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
     project.save()
-    MLConfig.objects.create(project=project, min_labels=1000, epochs=1, retrain_growth=0.25)
+    MLConfig.objects.create(project=project, **ml_config)
     low, high = (label_create(ontology=project.ontology, name=n) for n in ("low", "high"))
-    for i in range(10):
+    for i in range(count):
         path = wav_factory(f"t{i}.wav", seconds=0.5, sr=8000, freq=300.0 if i % 2 else 2500.0)
-        with django_capture_on_commit_callbacks(execute=True):
+        with capture(execute=True):
             outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
         clip = Clip.objects.get(pk=outcome.clip_id)
         annotation_submit(clip=clip, user=annotator, clip_labels=[(low if i % 2 else high).pk])
+
+
+def test_a_training_sets_the_next_threshold_from_its_labeled_clips(
+    project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(training, "MIN_STEPS", 10)  # seconds, not a real training
+    _labeled_tones(
+        project,
+        annotator,
+        wav_factory,
+        django_capture_on_commit_callbacks,
+        10,
+        min_labels=1000,
+        epochs=1,
+        retrain_growth=0.25,
+    )
     run = training.training_request(project=project)
     assert training.training_execute(run.pk) == "succeeded", TrainingRun.objects.get(
         pk=run.pk
@@ -90,19 +105,17 @@ def test_a_training_sets_the_next_threshold_from_its_labeled_clips(
 @pytest.fixture
 def eight_labeled(project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks):
     """8 labeled tones (two labels), a training after every 10 new labels."""
-    from labelapp.services.imports import ImportItem, clip_import
-
     monkeypatch.setattr(training, "MIN_STEPS", 10)
-    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
-    project.save()
-    MLConfig.objects.create(project=project, min_labels=1, epochs=1, retrain_every=10)
-    low, high = (label_create(ontology=project.ontology, name=n) for n in ("low", "high"))
-    for i in range(8):
-        path = wav_factory(f"d{i}.wav", seconds=0.5, sr=8000, freq=300.0 if i % 2 else 2500.0)
-        with django_capture_on_commit_callbacks(execute=True):
-            outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
-        clip = Clip.objects.get(pk=outcome.clip_id)
-        annotation_submit(clip=clip, user=annotator, clip_labels=[(low if i % 2 else high).pk])
+    _labeled_tones(
+        project,
+        annotator,
+        wav_factory,
+        django_capture_on_commit_callbacks,
+        8,
+        min_labels=1,
+        epochs=1,
+        retrain_every=10,
+    )
     return project
 
 
@@ -232,27 +245,17 @@ def test_a_cancelled_training_gives_its_labels_back_to_the_count(
     """12 labels since the last training (of 40); the training starts (the count goes to 0),
     2 more labels come, and it is cancelled: the count is 14 and the threshold is the last
     completed training's again (it was 0 and the cancelled one's)."""
-    from labelapp.services.imports import ImportItem, clip_import
-
-    project.label_mode, project.annotation_mode, project.target_sample_rate = "single", "clip", 8000
-    project.save()
-    MLConfig.objects.create(
-        project=project,
+    _labeled_tones(
+        project,
+        annotator,
+        wav_factory,
+        django_capture_on_commit_callbacks,
+        4,
         min_labels=1,
         retrain_every=10,
         labels_since_training=12,
         last_training_labels=40,
     )
-    low, high = (label_create(ontology=project.ontology, name=n) for n in ("low", "high"))
-    for i in range(4):
-        path = wav_factory(f"c{i}.wav", seconds=0.5, sr=8000, freq=300.0 if i % 2 else 2500.0)
-        with django_capture_on_commit_callbacks(execute=True):
-            outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
-        annotation_submit(
-            clip=Clip.objects.get(pk=outcome.clip_id),
-            user=annotator,
-            clip_labels=[(low if i % 2 else high).pk],
-        )
     MLConfig.objects.filter(project=project).update(labels_since_training=12)
     run = training.training_request(project=project)
 
@@ -323,14 +326,18 @@ def test_a_long_unlabeled_recording_is_adapted_to_by_its_middle_ten_seconds(
     assert short.shape[1] < training.MAX_UNLABELED_FRAMES  # a short clip stays whole
 
 
-def test_features_are_read_in_batches_of_bounded_audio():
+def test_features_are_read_in_batches_of_bounded_audio(monkeypatch):
     class C:
         def __init__(self, duration):
             self.duration = duration
 
+    monkeypatch.setattr(training, "FEATURE_BATCH_SECONDS", 600.0)
+    monkeypatch.setattr(training, "FEATURE_CHUNK", 64)
     clips = [C(d) for d in (1.0, 1.0, 500.0, 200.0, 3600.0, 2.0)]
-    slices = training._feature_slices(clips, seconds=600.0)
-    batches = [[c.duration for c in clips[part]] for part in slices]
+    batches = [[c.duration for c in clips[part]] for part in training._feature_slices(clips)]
     assert batches == [[1.0, 1.0, 500.0], [200.0], [3600.0], [2.0]]
     many = [C(1.0)] * 130
-    assert [len(many[part]) for part in training._feature_slices(many, size=64)] == [64, 64, 2]
+    assert [len(many[part]) for part in training._feature_slices(many)] == [64, 64, 2]
+    # the bounds are read when called (a benchmark's baseline sets them)
+    monkeypatch.setattr(training, "FEATURE_BATCH_SECONDS", float("inf"))
+    assert [len(clips[part]) for part in training._feature_slices(clips)] == [6]
