@@ -23,6 +23,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from labelapp.durability import PG_STATEMENT_WITHOUT_FLUSH_WAIT
@@ -291,16 +292,19 @@ def training_execute(run_id: int) -> str:
     reporter = _Reporter(run_id)
     counted_before = None
     try:
+        # The count first, then the labels: a label that comes between the two is in the
+        # training and still in the count (the next training comes a label early), where read
+        # the other way round it was in neither (and a burst's last label never trained on).
+        config = ml_config(project)
         data = labeled_set(project)
         if len(data.classes) < 2:
             raise DomainError(
                 "training needs labeled examples of at least two labels "
                 f"(found {len(data.classes)})"
             )
-        config = ml_config(project)
         counted_before = (config.labels_since_training, config.last_training_labels)
         MLConfig.objects.filter(pk=config.pk).update(
-            labels_since_training=0,
+            labels_since_training=Greatest(F("labels_since_training") - counted_before[0], 0),
             last_training_labels=len(data),
         )
         feature_config = feature_config_for(project)

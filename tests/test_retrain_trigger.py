@@ -157,6 +157,27 @@ def test_labels_that_arrive_during_a_training_start_the_next_when_it_ends(
         assert not [a for task, a in sent if task is tasks.train]
 
 
+def test_a_label_that_comes_while_the_training_reads_its_labels_stays_counted(
+    eight_labeled, monkeypatch
+):
+    """A label submitted as the training reads the labeled clips may or may not be among
+    them; either way it stays in the count (before, the count was set to 0 after the read and
+    such a label was in neither)."""
+    import ml_backend.dataset as dataset
+
+    project = eight_labeled
+    real = dataset.labeled_set
+
+    def label_comes(*args, **kwargs):
+        assert training_maybe_start(project_id=project.pk) is None  # a training runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "labeled_set", label_comes)
+    run = training.training_request(project=project)
+    assert training.training_execute(run.pk) == "succeeded"
+    assert MLConfig.objects.get(project=project).labels_since_training == 1
+
+
 def test_a_next_training_that_cannot_start_leaves_the_finished_one_succeeded(
     eight_labeled, monkeypatch
 ):
