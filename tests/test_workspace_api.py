@@ -188,6 +188,11 @@ def test_submit_checks_the_project_rules(client_for, annotator, project, labels)
     assert typed.status_code == 400 and body["code"] == "invalid"
     assert body["detail"] == "segments.0.start: A valid number is required."
     assert body["segments"] == {"0": {"start": ["A valid number is required."]}}
+    # A number too large to snap to 10 ms is refused as out of the clip, not a 500.
+    for huge in (1e308, -1e308, 1e12):
+        far = submit(client, clip, segments=[{"start": 1, "end": huge, "labels": ["noise"]}])
+        assert far.status_code == 400, huge
+        assert far.json()["detail"] == "segment 1: start and end must be within the clip (seconds)"
     assert not Annotation.objects.exists()
 
 

@@ -62,6 +62,10 @@ def labels_resolve(
     return labels
 
 
+# Past any clip (EARMARK_MAX_DURATION_S is hours): a bound before a time is snapped.
+MAX_SEGMENT_TIME_S = 1e9
+
+
 def _snap(value: float) -> float:
     return round(round(float(value) / SEGMENT_PRECISION_S) * SEGMENT_PRECISION_S, 2)
 
@@ -89,6 +93,8 @@ def annotation_input_build(
             raise DomainError(f"segment {i}: start and end must be numbers (seconds)") from None
         if start != start or end != end:  # NaN
             raise DomainError(f"segment {i}: start and end must be numbers (seconds)")
+        if max(abs(start), abs(end)) > MAX_SEGMENT_TIME_S:  # snapping 1e308 would overflow
+            raise DomainError(f"segment {i}: start and end must be within the clip (seconds)")
         start, end = _snap(start), _snap(end)
         if start < 0:
             raise DomainError(f"segment {i}: start {start} s is before the clip starts")
