@@ -803,3 +803,36 @@ def test_the_command_refuses_bad_input_and_leaves_no_file(project, labels, tmp_p
     with pytest.raises(CommandError, match="does not apply to csv"):
         call_command("export", "Birds", "--format", "csv", "--group-by", "speaker")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_writes_its_progress_while_others_write(project, monkeypatch):
+    """Between two pages of clips another connection writes (an annotator's autosave), then
+    the export writes its progress: on SQLite that write failed at once ("database is locked")
+    while the export read its clips from one open cursor."""
+    import threading
+
+    from django.db import connection
+
+    from tests.conftest import ready_clips
+
+    monkeypatch.setattr(export_common, "CHUNK", 2)
+    clips = ready_clips(project, 5)
+
+    def autosave(n: int) -> None:
+        Clip.objects.filter(pk=clips[0].pk).update(original_name=f"saved-{n}.wav")
+        connection.close()
+
+    progress = []
+
+    def on_progress(done: int, total: int) -> None:
+        other = threading.Thread(target=autosave, args=(done,))
+        other.start()
+        other.join()
+        ExportJob.objects.filter(project=project).update(done=done)  # the job's own write
+        progress.append(done)
+
+    out = io.StringIO()
+    export_write(out, project=project, format="csv", on_progress=on_progress)
+    assert progress[-1] == 5 and len(progress) >= 4  # 0, a page of 2, 4, 5, the end
+    assert out.getvalue().startswith("clip_id,")

@@ -208,14 +208,30 @@ def _predictions_prefetch(ctx: ExportContext, which: str) -> Prefetch | None:
     return Prefetch("predictions", queryset=qs, to_attr="export_predictions")
 
 
+def _pages_by_id(qs) -> Iterator[Clip]:
+    """The clips of `qs` (ordered by id) read CHUNK at a time, each page's query done before
+    its clips are handed on."""
+    last = 0
+    while True:
+        page = list(qs.filter(pk__gt=last)[:CHUNK])
+        yield from page
+        if len(page) < CHUNK:
+            return
+        last = page[-1].pk
+
+
 def clip_batches(
     ctx: ExportContext, *, predictions: str = "none", revisions: bool = False
 ) -> Iterator[tuple[int, list[Clip]]]:
     """(clips read so far, the clips of this batch that pass every filter), batch by batch.
 
     Each clip carries `export_annotations` (those passing the filters) and
-    `export_predictions`. Clips are streamed with a server-side cursor where the database has
-    one, and their relations are prefetched per chunk: memory stays bounded by CHUNK clips."""
+    `export_predictions`. Clips are read a page of CHUNK at a time, by id (the filtered
+    queryset's order), with their relations prefetched per page: memory stays bounded by
+    CHUNK clips, and no read is left open while the caller writes its progress. (Streamed from
+    one open cursor, on SQLite the job's own progress write failed at once, "database is
+    locked", whenever another connection had written since the cursor opened: an annotator's
+    autosave was enough.)"""
     prefetches = [_annotations_prefetch(ctx, revisions)]
     pred = _predictions_prefetch(ctx, predictions)
     if pred is not None:
@@ -223,7 +239,7 @@ def clip_batches(
     qs = clips_filtered(ctx.project, ctx.filters).prefetch_related(*prefetches)
     seen = 0
     batch: list[Clip] = []
-    for clip in qs.iterator(chunk_size=CHUNK):
+    for clip in _pages_by_id(qs):
         seen += 1
         if not hasattr(clip, "export_predictions"):
             clip.export_predictions = []
