@@ -4,6 +4,7 @@ hotkeys, unique sibling names. Pure checks plus two single-row lookups."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from labelapp.errors import DomainError
 from ontology.models import PATH_SEPARATOR, Label
@@ -23,6 +24,14 @@ def label_name_validate(name: str) -> str:
             f"label name {name!r} must not contain {PATH_SEPARATOR!r}",
             code="invalid_name",
             extra={"label": name},
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        # A newline would split the name in a paths file (one path a line) into two labels.
+        raise DomainError(
+            f"label name {name[:40]!r} must not contain line breaks, tabs or other control "
+            "characters",
+            code="invalid_name",
+            extra={"label": name[:40]},
         )
     if len(name) > NAME_MAX:
         raise DomainError(
@@ -86,6 +95,15 @@ _MODIFIER_ALIASES = {"control": "ctrl", "cmd": "ctrl", "meta": "ctrl"}
 MODIFIERS = ("ctrl", "alt", "shift")
 
 
+# Keys that a browser names (KeyboardEvent.key, lower-cased as the workspace compares them):
+# a hotkey is one character or one of these. "ab" was accepted and could never be pressed.
+NAMED_KEYS = frozenset(
+    {f"f{n}" for n in range(1, 13)}
+    | {"enter", "tab", "escape", "backspace", "delete", "insert", "home", "end"}
+    | {"pageup", "pagedown", "arrowup", "arrowdown", "arrowleft", "arrowright"}
+)
+
+
 def _combo_parts(text: str) -> tuple[set[str], str]:
     text = text.lower()
     if text.endswith("+"):  # "+" itself, or "ctrl++"
@@ -126,7 +144,8 @@ def label_hotkey_validate(hotkey: str | None, *, label: str = "") -> str:
     if hotkey:
         mods, key = _combo_parts(hotkey)
         unknown = sorted(mods - set(MODIFIERS))
-        if unknown or not key or key in MODIFIERS or key in _MODIFIER_ALIASES:
+        named = len(key) == 1 or key in NAMED_KEYS
+        if unknown or not key or key in MODIFIERS or key in _MODIFIER_ALIASES or not named:
             raise DomainError(
                 f"label {label!r}: hotkey {hotkey!r} is not a key with optional ctrl, alt or "
                 "shift in front (e.g. 'b', '3', 'shift+b', 'alt+e')",
@@ -165,11 +184,15 @@ def is_same_or_descendant(candidate: Label, of: Label) -> bool:
 def sibling_name_check(
     *, ontology_id: int, parent: Label | None, name: str, exclude_id: int | None = None
 ) -> None:
-    clash = (
-        Label.objects.filter(ontology_id=ontology_id, parent=parent, name__iexact=name)
+    # Compared here, not with the database's case-insensitive match: SQLite's folds ASCII only
+    # ("Äpfel" and "äpfel" were both let in, and then one of them could not be chosen).
+    key = name.lower()
+    siblings = (
+        Label.objects.filter(ontology_id=ontology_id, parent=parent)
         .exclude(pk=exclude_id)
-        .first()
+        .only("id", "name", "path")
     )
+    clash = next((s for s in list(siblings) if s.name.lower() == key), None)
     if clash is not None:
         where = f"under {parent.path!r}" if parent else "at the top level"
         raise DomainError(

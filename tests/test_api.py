@@ -56,6 +56,10 @@ def test_only_site_admins_create_projects(client_for, lead, admin_user):
     assert res.status_code == 201 and res.json()["label_mode"] == "multi"
     dup = client_for(admin_user).post("/api/projects/", {"name": "x"})
     assert dup.status_code == 400 and "already exists" in dup.json()["detail"]
+    # the case of any letter, not only ASCII's (SQLite's own match folds ASCII only)
+    assert client_for(admin_user).post("/api/projects/", {"name": "Ärger"}).status_code == 201
+    umlaut = client_for(admin_user).post("/api/projects/", {"name": "ärger"})
+    assert umlaut.status_code == 400 and "already exists" in umlaut.json()["detail"]
 
 
 def test_more_files_in_one_upload_than_allowed_is_a_400_with_a_detail(

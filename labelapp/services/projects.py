@@ -96,10 +96,12 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
     name = (name or "").strip()
     if not name:
         raise DomainError("a project needs a name")
-    others = Project.objects.filter(name__iexact=name)
+    others = Project.objects.all()
     if project is not None:
         others = others.exclude(pk=project.pk)
-    if others.exists():
+    # Compared here: SQLite's case-insensitive match folds ASCII only ("Ärger" and "ärger").
+    key = name.lower()
+    if any(other.lower() == key for other in list(others.values_list("name", flat=True))):
         raise DomainError(f"a project named {name!r} already exists", code="duplicate")
     return name
 

@@ -320,3 +320,19 @@ def test_a_change_that_changes_nothing_is_not_logged(project, labels):
     label_attributes_set(label=tree["a"], color="")
     label_deprecate(label=tree["a"], deprecated=False)
     assert project.ontology.__class__.objects.get(pk=project.ontology_id).version == version
+
+
+def test_it_refuses_sibling_names_that_differ_only_in_the_case_of_non_ascii_letters(project):
+    """SQLite's case-insensitive match folds ASCII only: the check compares itself."""
+    label_create(ontology=project.ontology, name="Äpfel")
+    with pytest.raises(DomainError, match="already exists at the top level") as exc:
+        label_create(ontology=project.ontology, name="äpfel")
+    assert exc.value.code == "duplicate_label"
+
+
+@pytest.mark.parametrize("name", ["new\nline", "tab\there", "zero\u200bwidth", "nul\x00"])
+def test_it_refuses_control_characters_in_a_name(project, name):
+    """A newline would split the name into two labels in a paths file."""
+    with pytest.raises(DomainError, match="control characters") as exc:
+        label_create(ontology=project.ontology, name=name)
+    assert exc.value.code == "invalid_name"

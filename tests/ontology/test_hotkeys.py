@@ -163,6 +163,8 @@ def test_the_api_answers_a_workspace_key_with_a_400(project, client_for, lead):
         ("Enter+ctrl", "optional ctrl, alt or shift"),
         ("hyper+b", "optional ctrl, alt or shift"),
         ("ctrl+shift", "optional ctrl, alt or shift"),
+        ("ab", "optional ctrl, alt or shift"),  # two keys: never pressed as one
+        ("ctrl+xy", "optional ctrl, alt or shift"),
     ],
 )
 def test_keys_the_browser_cannot_report_are_refused(project, lead, hotkey, says):
@@ -186,3 +188,10 @@ def test_a_file_with_one_key_spelled_two_ways_is_refused():
     )
     with pytest.raises(DomainError, match="used by both 'a' and 'b'"):
         ontology_parse(content, format="earmark")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("hotkey", ["F2", "shift+F3", "Insert", "x"])
+def test_a_named_key_or_one_character_is_a_hotkey(project, lead, hotkey):
+    label = label_create(ontology=project.ontology, name="cat", hotkey=hotkey, user=lead)
+    assert label.hotkey == hotkey
