@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "maxLength": 2000}, {"type": "integer"}]})
+class LabelRefField(serializers.Field):
+    """A label as its path ('birds/passerine/sparrow') or its id: a JSON number stays a number,
+    which `labels_resolve` takes as an id (a CharField made 7 the path '7', unknown)."""
+
+    default_error_messages = {
+        "invalid": "A label path (text) or id (integer) is required.",
+        "max_length": "A label path has at most 2000 characters.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            return data
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if len(data) > 2000:
+            self.fail("max_length")
+        return data
+
+    def to_representation(self, value):
+        return value
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -237,7 +261,7 @@ class SegmentInSerializer(serializers.Serializer):
         min_value=0, required=False, allow_null=True, default=None, help_text="None: all."
     )
     labels = serializers.ListField(
-        child=serializers.CharField(max_length=2000),
+        child=LabelRefField(),
         help_text="Label paths ('birds/passerine/sparrow') or ids; at least one.",
     )
 
@@ -263,9 +287,7 @@ class SuggestionFeedbackSerializer(serializers.Serializer):
 
 
 class AnnotationSubmitSerializer(serializers.Serializer):
-    clip_labels = serializers.ListField(
-        child=serializers.CharField(max_length=2000), required=False, default=list
-    )
+    clip_labels = serializers.ListField(child=LabelRefField(), required=False, default=list)
     segments = SegmentInSerializer(many=True, required=False, default=list)
     expected_version = serializers.IntegerField(
         min_value=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from labelapp.models import ApiToken, Membership
-from labelapp.serializers import AnnotationOutSerializer, SegmentInSerializer
+from labelapp.serializers import AnnotationOutSerializer, LabelRefField, SegmentInSerializer
 from labelapp.services.review import Action
 
 
@@ -37,11 +37,12 @@ class ReviewActionSerializer(serializers.Serializer):
         min_value=1, help_text="The version you reviewed; 409 if the annotation moved on."
     )
     clip_labels = serializers.ListField(
-        child=serializers.CharField(max_length=2000),
+        child=LabelRefField(),
         required=False,
         allow_null=True,
         default=None,
-        help_text="For `correct`: the clip labels it should have (paths); omitted: unchanged.",
+        help_text="For `correct`: the clip labels it should have (paths or ids); omitted: "
+        "unchanged.",
     )
     segments = SegmentInSerializer(
         many=True,

@@ -151,6 +151,27 @@ def test_submit_saves_labels_and_segments_snapped_to_10_ms(client_for, annotator
     assert sorted(listed[0]["segments"][1]["labels"]) == ["birds/crow", "birds/sparrow"]
 
 
+def test_a_label_is_chosen_by_its_id_as_a_json_number(client_for, annotator, project, labels):
+    """As the API says: paths or ids. A number is an id; text is a path or name, even "7"."""
+    (clip,) = ready_clips(project, 1)
+    client = client_for(annotator)
+    sparrow, noise = labels["sparrow"], labels["noise"]
+    by_id = submit(
+        client,
+        clip,
+        clip_labels=[noise.pk],
+        segments=[{"start": 1, "end": 2, "labels": [sparrow.pk]}],
+    )
+    assert by_id.status_code == 201, by_id.json()
+    body = by_id.json()["annotation"]
+    assert body["clip_labels"] == ["noise"] and body["segments"][0]["labels"] == ["birds/sparrow"]
+    as_text = submit(client, clip, clip_labels=[str(noise.pk)], expected_version=1)
+    assert as_text.status_code == 400 and f"'{noise.pk}'" in as_text.json()["detail"]
+    wrong = submit(client, clip, clip_labels=[{"id": 1}], expected_version=1)
+    assert wrong.status_code == 400
+    assert wrong.json()["detail"].endswith("A label path (text) or id (integer) is required.")
+
+
 def test_a_stale_save_gets_409_and_changes_nothing(client_for, annotator, project, labels):
     (clip,) = ready_clips(project, 1)
     client = client_for(annotator)
