@@ -172,6 +172,21 @@ def test_a_label_is_chosen_by_its_id_as_a_json_number(client_for, annotator, pro
     assert wrong.json()["detail"].endswith("A label path (text) or id (integer) is required.")
 
 
+def test_an_empty_submission_is_refused_and_replaces_nothing(
+    client_for, annotator, project, labels
+):
+    """As the workspace does: a submission with no label and no segment would replace the
+    annotator's work with nothing."""
+    (clip,) = ready_clips(project, 1)
+    client = client_for(annotator)
+    assert submit(client, clip, clip_labels=["noise"]).status_code == 201
+    empty = submit(client, clip, clip_labels=[], segments=[], expected_version=1)
+    assert empty.status_code == 400 and empty.json()["code"] == "empty"
+    assert "skip it" in empty.json()["detail"]
+    kept = Annotation.objects.get(clip=clip)
+    assert kept.version == 1 and [c.label.path for c in kept.clip_labels.all()] == ["noise"]
+
+
 def test_a_stale_save_gets_409_and_changes_nothing(client_for, annotator, project, labels):
     (clip,) = ready_clips(project, 1)
     client = client_for(annotator)

@@ -469,6 +469,11 @@ def _submit_once(
             Annotation.objects.filter(clip=clip, annotator=user).first()
         ),
     )
+    if not data.clip_labels and not data.segments:  # as the workspace: nothing replaces work
+        raise DomainError(
+            "nothing to save: give a clip label or a segment (to pass over the clip, skip it)",
+            code="empty",
+        )
     save = functools.partial(
         annotation_save,
         clip=clip,

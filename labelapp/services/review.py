@@ -121,6 +121,12 @@ def annotation_review(
             segments=current["segments"] if segments is None else segments,
             kept_labels=lambda: annotation_label_ids(locked),
         )
+        if not data.clip_labels and not data.segments:
+            raise DomainError(
+                "a correction must leave a clip label or a segment (to refuse the annotation, "
+                "reject it)",
+                code="empty",
+            )
         _write_content(locked, data)
     locked.status = _STATUS_AFTER[action]
     locked.version += 1
