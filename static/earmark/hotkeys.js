@@ -7,6 +7,12 @@ export class Hotkeys {
     this.bindings = []; // {combo, keys (shown), help, run, inInputs, group}
     this.fallback = null; // (combo, event) => handled, e.g. label hotkeys
     document.addEventListener("keydown", (e) => this._key(e));
+    // The button a pointer pressed last: focused by the mouse, not the keyboard (Tab clears
+    // it). Browsers mark any focus visible once a key is pressed, so :focus-visible cannot
+    // tell the two apart when Space comes.
+    this.pointerButton = null;
+    document.addEventListener("pointerdown", (e) => { this.pointerButton = e.target.closest && e.target.closest("button"); }, true);
+    document.addEventListener("keydown", (e) => { if (e.key === "Tab") this.pointerButton = null; }, true);
   }
 
   bind(keys, help, run, { inInputs = false, group = "Workspace" } = {}) {
@@ -22,8 +28,11 @@ export class Hotkeys {
     const combo = eventCombo(e);
     const binding = this.bindings.find((b) => b.combo === combo && (b.inInputs || !typing));
     if (binding) {
-      // Space and Enter on a focused button keep their native meaning.
-      if (!typing && target.tagName === "BUTTON" && (combo === " " || combo === "enter")) return;
+      // Space and Enter on a button the keyboard moved to (Tab) keep their native meaning. A
+      // button focused by a mouse click is not the keyboard's: Space there plays, as anywhere
+      // (it pressed Skip or Submit again on the next clip).
+      const keyboardFocus = target.tagName === "BUTTON" && target !== this.pointerButton;
+      if (!typing && keyboardFocus && (combo === " " || combo === "enter")) return;
       e.preventDefault();
       binding.run(e);
       return;

@@ -235,6 +235,23 @@ def test_keyboard_only_labeling(live_server, page, login, annotator, project, la
     assert Annotation.objects.get(clip=clips[1]).status == "skipped"
 
 
+def test_space_after_a_mouse_click_on_skip_plays_the_next_clip_and_skips_nothing(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Skip clicked with the mouse keeps the focus; Space on the next clip is the play key, not
+    a second press of Skip (it skipped a clip unheard, or submitted a first guess)."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.click("[data-testid=skip]")
+    drawn(page, clips[1].pk)
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.querySelector('audio').currentTime > 0.2")
+    assert page.get_attribute("[data-testid=waveform]", "data-clip") == str(clips[1].pk)
+    assert not Annotation.objects.filter(clip=clips[1]).exists()
+    page.keyboard.press("Space")  # pause
+
+
 def test_a_label_given_by_hotkey_settles_the_clip_suggestions(
     live_server, page, login, annotator, project, labels, clips
 ):
