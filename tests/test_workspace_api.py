@@ -309,6 +309,35 @@ def test_drafts_autosave_renew_the_lock_and_go_away_on_submit(
     assert client.get(f"/api/clips/{clip.pk}/draft/").status_code == 204
 
 
+def test_a_skip_takes_the_draft_with_it_and_a_late_autosave_is_not_kept(
+    client_for, annotator, project, labels
+):
+    """A skipped clip's draft came back with it as unsaved work on version 0, and its submit
+    met the skip's version 1 as a 409; an autosave sent before a submit and landing after it
+    did the same."""
+    first, second = ready_clips(project, 2)
+    client = client_for(annotator)
+    state = {"segments": [{"start": 1, "end": 2, "labels": ["noise"]}], "clip_labels": []}
+    draft = f"/api/clips/{first.pk}/draft/"
+    assert client.put(draft, {"data": state, "base_version": 0}, format="json").status_code == 200
+    assert client.post(f"/api/clips/{first.pk}/skip/", {}, format="json").status_code == 200
+    assert client.get(draft).status_code == 204
+    again = submit(client, first, clip_labels=["noise"], expected_version=1)
+    assert again.status_code == 200, again.json()
+
+    assert submit(client, second, clip_labels=["noise"]).status_code == 201  # version 1
+    late = client.put(
+        f"/api/clips/{second.pk}/draft/", {"data": state, "base_version": 0}, format="json"
+    )
+    assert late.status_code == 200  # answered (the client stops retrying), not kept
+    assert not AnnotationDraft.objects.filter(clip=second).exists()
+    # a draft of the saved version is kept, as ever
+    current = client.put(
+        f"/api/clips/{second.pk}/draft/", {"data": state, "base_version": 1}, format="json"
+    )
+    assert current.status_code == 200 and AnnotationDraft.objects.filter(clip=second).exists()
+
+
 def test_the_schema_documents_the_bodies(client_for, annotator):
     schema = client_for(annotator).get("/api/schema/?format=json").json()
     post = schema["paths"]["/api/clips/{clip_id}/annotations/"]["post"]

@@ -520,6 +520,9 @@ def annotation_skip(*, clip: Clip, user, lead_time: float = 0.0) -> Annotation |
     is released. An annotation they already submitted is left as it is."""
 
     clip_lock_release(clip=clip, user=user)
+    # The work in progress goes with the skip: kept, it came back with the clip as unsaved
+    # work based on version 0, and saving it met the skip's version as a 409.
+    AnnotationDraft.objects.filter(clip=clip, user=user).delete()
     existing = Annotation.objects.filter(clip=clip, annotator=user).first()
     if existing is not None and existing.status != Annotation.Status.DRAFT:
         return existing
@@ -544,6 +547,17 @@ def annotation_draft_save(
     try:
         with transaction.atomic():
             clip_row_lock(clip.pk)
+            saved = (
+                Annotation.objects.filter(clip=clip, annotator=user)
+                .exclude(status=Annotation.Status.DRAFT)
+                .values_list("version", flat=True)
+                .first()
+            )
+            if saved is not None and saved > max(0, int(base_version or 0)):
+                # Sent before a save of a later version (an autosave in flight when the
+                # annotator submitted or skipped): stored, it would come back as unsaved work
+                # and meet that version as a 409. Answered, not kept.
+                return AnnotationDraft(clip=clip, user=user, data=data, base_version=base_version)
             draft, _ = AnnotationDraft.objects.update_or_create(
                 clip=clip,
                 user=user,

@@ -298,7 +298,14 @@ function restoreState(ws) {
   };
   const local = readLocalDraft(ws.clip.id);
   const server = ws.draft;
-  const draft = local && (!server || local.saved_at > Date.parse(server.updated_at)) ? local : server;
+  // The browser's copy wins while the server has not confirmed it (work kept offline), whatever
+  // the two clocks say (a browser clock behind the server's lost it); a confirmed copy yields to
+  // the server's, which may come from another browser since. (A copy from before `synced` was
+  // kept: by the clocks, as then.)
+  const unsynced = local && (local.synced === undefined
+    ? !server || local.saved_at > Date.parse(server.updated_at)
+    : !local.synced);
+  const draft = local && (!server || unsynced) ? local : server;
   S.nextId = 1;
   if (draft && draft.data && Array.isArray(draft.data.segments)) {
     // A draft written before segments kept their channel has none: all channels.
@@ -378,13 +385,20 @@ function scheduleSave() {
   const clipId = S.ws.clip.id;
   const body = { data: draftData(), base_version: S.baseVersion, lead_time: leadTime() };
   // The browser's copy first: it survives a lost connection and a closed tab.
-  localStorage.setItem(localKey(clipId), JSON.stringify({ ...body, saved_at: Date.now() }));
+  const stamp = Date.now();
+  localStorage.setItem(localKey(clipId), JSON.stringify({ ...body, saved_at: stamp, synced: false }));
   setSave("unsaved", "Unsaved");
   clearTimeout(S.saveTimer);
-  S.saveTimer = setTimeout(() => saveDraft(clipId, body), AUTOSAVE_MS);
+  S.saveTimer = setTimeout(() => saveDraft(clipId, body, { stamp }), AUTOSAVE_MS);
 }
 
-async function saveDraft(clipId, body, { keepalive = false } = {}) {
+// The server has this browser copy (the one written at `stamp`, not a later edit's).
+function markSynced(clipId, stamp) {
+  const local = readLocalDraft(clipId);
+  if (local && local.saved_at === stamp) localStorage.setItem(localKey(clipId), JSON.stringify({ ...local, synced: true }));
+}
+
+async function saveDraft(clipId, body, { keepalive = false, stamp = null } = {}) {
   setSave("saving", "Saving…");
   try {
     if (keepalive) {
@@ -393,6 +407,7 @@ async function saveDraft(clipId, body, { keepalive = false } = {}) {
       return;
     }
     await api(`/api/clips/${clipId}/draft/`, { method: "PUT", body });
+    if (stamp !== null) markSynced(clipId, stamp);
     if (S.ws && S.ws.clip.id === clipId) setSave("saved", "Draft saved");
   } catch (err) {
     if (err.status === 404) {
@@ -413,7 +428,7 @@ async function saveDraft(clipId, body, { keepalive = false } = {}) {
       return;
     }
     setSave("offline", err.status ? `Draft not saved: ${err.message}` : "Offline: kept in this browser");
-    S.saveTimer = setTimeout(() => saveDraft(clipId, body), 5000);
+    S.saveTimer = setTimeout(() => saveDraft(clipId, body, { stamp }), 5000);
   }
 }
 

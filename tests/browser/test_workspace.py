@@ -465,6 +465,29 @@ def test_autosave_survives_a_reload(live_server, page, login, annotator, project
     assert page.locator("[data-testid=segment]").count() == 2
 
 
+def test_work_kept_offline_comes_back_with_the_browser_clock_behind_the_servers(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The browser's copy, not yet on the server, wins on a reload whatever the clocks say:
+    compared by time, a browser 10 minutes behind lost what it kept offline."""
+    page.add_init_script("Date.now = ((now) => () => now() - 600000)(Date.now);")
+    clip = clips[0]
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    drag(page, 1.0, 2.0)
+    page.keyboard.press("n")
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+    page.route("**/draft/", lambda route: route.abort())
+    drag(page, 3.0, 3.5)
+    page.keyboard.press("s")
+    page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=5000)
+    page.unroute("**/draft/")
+    page.reload()
+    drawn(page, clip.pk)
+    assert page.locator("[data-testid=segment]").count() == 2
+
+
 def test_an_autosave_to_a_clip_a_lead_deleted_stops_and_offers_the_next_clip(
     live_server, page, login, annotator, project, labels, clips
 ):
