@@ -21,7 +21,16 @@ function setup(root) {
     const totalBytes = files.reduce((s, f) => s + f.size, 0) || 1;
     let doneBytes = 0;
     const counts = { imported: 0, duplicate: 0, rejected: 0 };
-    const job = await api(`/api/projects/${projectId}/imports/`, { method: "POST", body: { total: files.length } });
+    let job;
+    try {
+      job = await api(`/api/projects/${projectId}/imports/`, { method: "POST", body: { total: files.length } });
+    } catch (err) {
+      // Nothing was sent: say so, rather than an empty bar that never moves.
+      summary.textContent = `Nothing uploaded: ${err.message || "the server could not be reached"}. ` +
+        "Check your connection (or log in again) and choose the files again.";
+      summary.dataset.done = "failed";
+      return;
+    }
     const render = (inflight = 0) => {
       const pct = Math.min(100, ((doneBytes + inflight) / totalBytes) * 100);
       fill.style.width = `${pct.toFixed(1)}%`;

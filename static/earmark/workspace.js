@@ -961,11 +961,29 @@ const toggleLoop = () => {
   player.play();
 };
 
+// A clip the browser cannot play (AIFF, CAF, W64 or AU in Chromium) or whose audio did not
+// load: the audio element's error says which, once; a failed play() adds nothing to it.
+const togglePlay = () => Promise.resolve(player.toggle()).catch(() => {});
+el.audio.addEventListener("error", () => {
+  if (!S.ws) return;
+  const format = el.audio.error && el.audio.error.code === 4; // MEDIA_ERR_SRC_NOT_SUPPORTED
+  showBanner(format
+    ? "This browser cannot play this clip's audio format: label it from its waveform and spectrogram, or ask a lead to import it as WAV, FLAC, MP3 or OGG."
+    : "The clip's audio did not load: check your connection and reload the page.", "warn");
+  root.dataset.audioError = format ? "format" : "load";
+});
+
 const actions = {
-  play: () => player.toggle(), submit, skip, prev: goPrev, next: goNext, undo, redo, help: toggleHelp,
+  play: () => togglePlay(), submit, skip, prev: goPrev, next: goNext, undo, redo, help: toggleHelp,
   loop: toggleLoop, normalize: toggleNormalize, "zoom-in": zoomIn, "zoom-out": zoomOut, "zoom-fit": () => wave.setView(0, wave.duration),
   "accept-all": () => decideAll(true), "reject-all": () => decideAll(false),
 };
+// An action that fails says so (Prev and Next fetch a clip: offline, they did nothing and said
+// nothing). Submit and skip keep their own messages.
+const failing = (name, run) => async (...args) => {
+  try { await run(...args); } catch (err) { showBanner(`Could not ${name}: ${err.message || err}. Try again.`, "error"); }
+};
+for (const [name, verb] of [["prev", "open the previous clip"], ["next", "open the next clip"]]) actions[name] = failing(verb, actions[name]);
 root.addEventListener("click", (e) => {
   const b = e.target.closest("[data-action]");
   if (b && actions[b.dataset.action]) { e.preventDefault(); actions[b.dataset.action](); }
@@ -1000,7 +1018,7 @@ new ResizeObserver(() => { if (S.ws) { wave.draw(); if (wave.overview) drawMini(
 
 const keys = new Hotkeys();
 const K = (k, help, run, opts) => keys.bind(k, help, run, opts);
-K(" ", "Play / pause", () => player.toggle(), { group: "Playback" });
+K(" ", "Play / pause", () => togglePlay(), { group: "Playback" });
 K("ArrowLeft", "Back 1 s", () => player.seek(player.currentTime - 1), { group: "Playback" });
 K("ArrowRight", "Forward 1 s", () => player.seek(player.currentTime + 1), { group: "Playback" });
 K("shift+ArrowLeft", "Back 5 s", () => player.seek(player.currentTime - 5), { group: "Playback" });
@@ -1023,8 +1041,8 @@ K("alt+a", "Accept all suggestions", () => decideAll(true), { group: "Labels" })
 K("alt+r", "Reject all suggestions", () => decideAll(false), { group: "Labels" });
 K("ctrl+Enter", "Submit and load the next clip", submit, { inInputs: true, group: "Clip" });
 K("ctrl+shift+Enter", "Skip this clip", skip, { inInputs: true, group: "Clip" });
-K("PageUp", "Previous clip", goPrev, { group: "Clip" });
-K("PageDown", "Next clip", goNext, { group: "Clip" });
+K("PageUp", "Previous clip", actions.prev, { group: "Clip" });
+K("PageDown", "Next clip", actions.next, { group: "Clip" });
 K("ctrl+z", "Undo", undo, { group: "Clip" });
 K(["ctrl+shift+z", "ctrl+y"], "Redo", redo, { group: "Clip" });
 K("?", "This help", toggleHelp, { group: "Clip" });

@@ -252,6 +252,37 @@ def test_space_after_a_mouse_click_on_skip_plays_the_next_clip_and_skips_nothing
     page.keyboard.press("Space")  # pause
 
 
+def test_a_clip_the_browser_cannot_play_and_a_next_that_fails_say_so(
+    live_server, page, login, annotator, project, labels, clips, tmp_path
+):
+    """AIFF imports (its waveform and spectrogram are drawn) but Chromium cannot play it:
+    Space said nothing before. Next, offline, did nothing and said nothing."""
+    import numpy as np
+    import soundfile as sf
+
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+
+    path = tmp_path / "field.aiff"
+    t = np.arange(16000 * 3) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 700 * t)).astype(np.float32), 16000, format="AIFF")
+    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    clip_process(outcome.clip_id)
+    aiff = _ready(outcome.clip_id)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{aiff.pk}/annotate/")
+    drawn(page, aiff.pk)
+    page.keyboard.press("Space")
+    page.wait_for_selector("#workspace[data-audio-error=format]", timeout=10_000)
+    assert "cannot play this clip's audio format" in page.inner_text("[data-testid=banner]")
+    page.route("**/next/", lambda route: route.abort())
+    page.keyboard.press("PageDown")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=banner]').innerText"
+        ".includes('Could not open the next clip')"
+    )
+
+
 def test_a_label_given_by_hotkey_settles_the_clip_suggestions(
     live_server, page, login, annotator, project, labels, clips
 ):
