@@ -308,11 +308,17 @@ function restoreState(ws) {
   const draft = local && (!server || unsynced) ? local : server;
   S.nextId = 1;
   if (draft && draft.data && Array.isArray(draft.data.segments)) {
+    // A draft is stored as sent: what is not a segment or a label is left out, rather than
+    // stop the workspace (an API client's "segments": [{"start": "x"}] did).
+    const text = (v) => typeof v === "string";
+    const segs = draft.data.segments.filter((s) => s && Number.isFinite(s.start) && Number.isFinite(s.end)
+      && s.end > s.start && Array.isArray(s.labels) && s.labels.every(text));
     // A draft written before segments kept their channel has none: all channels.
-    S.segments = draft.data.segments.map((s) => ({ ...s, channel: channelOf(s), id: S.nextId++ }));
-    S.clipLabels = [...(draft.data.clip_labels || [])];
-    (draft.data.suggestions?.clip || []).forEach((st, i) => { if (S.sugg.clip[i]) S.sugg.clip[i].state = st; });
-    (draft.data.suggestions?.segments || []).forEach((st, i) => {
+    S.segments = segs.map((s) => ({ ...s, channel: channelOf(s), id: S.nextId++ }));
+    S.clipLabels = Array.isArray(draft.data.clip_labels) ? draft.data.clip_labels.filter(text) : [];
+    const list = (v) => (Array.isArray(v) ? v : []);
+    list(draft.data.suggestions?.clip).forEach((st, i) => { if (S.sugg.clip[i]) S.sugg.clip[i].state = st; });
+    list(draft.data.suggestions?.segments).forEach((st, i) => {
       if (S.sugg.segments[i]) S.sugg.segments[i].state = st;
     });
     S.segments.forEach((s) => { if (s.from !== undefined && S.sugg.segments[s.from]) S.sugg.segments[s.from].segId = s.id; });

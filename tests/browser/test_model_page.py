@@ -133,6 +133,13 @@ def test_a_lead_sets_when_the_model_retrains(live_server, page, login, lead, pro
     )
     assert answer[0] == 400 and "4" in answer[1]
     assert MLConfig.objects.get(project=project).retrain_growth == 0.2
+    # a field left blank is not sent as 0 (an empty growth saved 0% without a word)
+    page.fill(f"{form} [name=retrain_growth_pct]", "")
+    page.click(f"{form} button[type=submit]")
+    assert page.eval_on_selector(
+        f"{form} [name=retrain_growth_pct]", "e => e.validity.valueMissing"
+    )
+    assert MLConfig.objects.get(project=project).retrain_growth == 0.2
 
 
 def test_the_versions_say_what_each_training_started_from(live_server, page, login, lead, project):

@@ -519,6 +519,28 @@ def test_work_kept_offline_comes_back_with_the_browser_clock_behind_the_servers(
     assert page.locator("[data-testid=segment]").count() == 2
 
 
+def test_a_malformed_draft_from_an_api_client_leaves_the_clip_workable(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Drafts are stored as sent; what is not a segment is left out rather than stop the
+    workspace ("Cannot read properties of undefined")."""
+    clip = clips[0]
+    AnnotationDraft.objects.create(
+        clip=clip,
+        user=annotator,
+        data={
+            "segments": [{"start": "x"}, None, {"start": 1.0, "end": 2.0, "labels": ["noise"]}],
+            "clip_labels": "birds/crow",
+            "suggestions": {"clip": 3},
+        },
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    seg = page.locator("[data-testid=segment]")
+    assert seg.count() == 1 and seg.get_attribute("data-labels") == "noise"
+
+
 def test_an_autosave_to_a_clip_a_lead_deleted_stops_and_offers_the_next_clip(
     live_server, page, login, annotator, project, labels, clips
 ):
