@@ -256,6 +256,7 @@ def test_a_segment_past_the_end_of_the_clip_is_rejected(project, wav_factory, tm
 def test_single_label_projects_refuse_two_clip_labels_on_import(project, wav_factory, tmp_path):
     project.label_mode = "single"
     project.save()
+    version_before = project.ontology.version
     a = wav_factory("a.wav")
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"audio,labels\n{a.name},cat;dog\n")
@@ -266,6 +267,12 @@ def test_single_label_projects_refuse_two_clip_labels_on_import(project, wav_fac
     )
     assert job.report[0]["status"] == "rejected"
     assert "single-label" in job.report[0]["error"]
+    # the rejected row leaves nothing behind: not the labels it named either
+    from ontology.models import Label
+
+    assert not Label.objects.filter(ontology=project.ontology).exists()
+    project.ontology.refresh_from_db()
+    assert project.ontology.version == version_before
 
 
 def test_a_manifest_without_an_audio_column_is_refused(tmp_path):

@@ -288,29 +288,31 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
     by_member, clip_labels, segments = _annotations_by_member(project, item)
     labels_given = bool(clip_labels or segments)
     data = None
-    if labels_given:
-        data = annotation_input_build(
-            project,
-            probe_clip,
-            clip_labels=clip_labels,
-            segments=segments,
-            create_labels=True,
-        )
-    # Checked before any row exists, like the labels above: a bad one rejects the file.
-    members_data = [
-        (
-            user,
-            entry["status"],
-            annotation_input_build(
+    # Checked before any row exists: a bad one rejects the file, and the labels its rows named
+    # go with it (they were created before the rules refused the row, and stayed).
+    with transaction.atomic():
+        if labels_given:
+            data = annotation_input_build(
                 project,
                 probe_clip,
-                clip_labels=entry["clip_labels"],
-                segments=entry["segments"],
+                clip_labels=clip_labels,
+                segments=segments,
                 create_labels=True,
-            ),
-        )
-        for user, entry in by_member
-    ]
+            )
+        members_data = [
+            (
+                user,
+                entry["status"],
+                annotation_input_build(
+                    project,
+                    probe_clip,
+                    clip_labels=entry["clip_labels"],
+                    segments=entry["segments"],
+                    create_labels=True,
+                ),
+            )
+            for user, entry in by_member
+        ]
     if existing is not None:
         try:
             with transaction.atomic():
