@@ -18,14 +18,19 @@ CONTENT_TYPES = {
 }
 
 
+class Malformed(ValueError):
+    """A Range header that is not a byte range: ignored, as HTTP says (the whole file)."""
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """(first, last) byte positions, inclusive; None when unsatisfiable or malformed."""
+    """(first, last) byte positions, inclusive; None when unsatisfiable (416); Malformed when
+    the header is not a byte range at all ("bytes=abc"), which a server ignores."""
     match = _RANGE.match(header.strip().split(",")[0].strip())
     if not match:
-        return None
+        raise Malformed(header)
     first_raw, last_raw = match.groups()
     if not first_raw and not last_raw:
-        return None
+        raise Malformed(header)
     if not first_raw:  # suffix range: the last N bytes
         length = int(last_raw)
         if length == 0:
@@ -70,8 +75,11 @@ def ranged_response(
             response[key] = value
         return response
     header = request.META.get("HTTP_RANGE")
+    try:
+        span = parse_range(header, size) if header else None
+    except Malformed:
+        header = None  # answered as if absent: the whole file, 200
     if header:
-        span = parse_range(header, size)
         if span is None:
             fileobj.close()
             response = HttpResponse(status=416)

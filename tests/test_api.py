@@ -226,6 +226,10 @@ def test_audio_is_streamed_with_range_requests(client_for, annotator, ready_clip
     assert b"".join(open_end.streaming_content) == body[-5:]
     bad = client.get(url, HTTP_RANGE=f"bytes={ready_clip.size_bytes + 10}-")
     assert bad.status_code == 416 and bad["Content-Range"] == f"bytes */{ready_clip.size_bytes}"
+    for junk in ("bytes=abc", "bytes=-", "items=0-10"):  # not a byte range: ignored, as HTTP says
+        whole = client.get(url, HTTP_RANGE=junk)
+        assert whole.status_code == 200, junk
+        assert b"".join(whole.streaming_content) == body
     cached = client.get(url, HTTP_IF_NONE_MATCH=full["ETag"])
     assert cached.status_code == 304
     assert "max-age" in full["Cache-Control"] and full["X-Content-Type-Options"] == "nosniff"
