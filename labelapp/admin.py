@@ -33,6 +33,25 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     inlines = [MembershipInline]
 
+    # A new project gets a label tree of its own, as `project_create` gives one: offered a
+    # choice of existing trees, a lead picked the demo's and then renamed its labels under
+    # the demo's annotations. A project's tree is not changed here afterwards either (its
+    # annotations name that tree's labels); the ontology editor shapes it.
+    def get_exclude(self, request, obj=None):
+        return ["ontology"] if obj is None else super().get_exclude(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if obj is None else [*fields, "ontology"]
+
+    def save_model(self, request, obj, form, change):
+        from ontology.models import Ontology
+
+        if not change and obj.ontology_id is None:
+            obj.ontology = Ontology.objects.create(name=f"{obj.name} labels")
+            obj.created_by = obj.created_by or request.user
+        super().save_model(request, obj, form, change)
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):

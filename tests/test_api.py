@@ -359,3 +359,31 @@ def test_a_model_validation_error_reads_as_one_line_naming_each_field():
     }
     plain = exception_handler(DjangoValidationError(["One.", "Two."]), {})
     assert plain.data == {"detail": "One. Two.", "code": "invalid"}
+
+
+def test_a_project_added_in_the_admin_gets_a_label_tree_of_its_own(client, admin_user, project):
+    """Offered the existing trees, a lead picked another project's and renamed its labels
+    under that project's annotations."""
+    from labelapp.models import Project
+
+    client.force_login(admin_user)
+    form = client.get("/admin/labelapp/project/add/")
+    assert form.status_code == 200 and 'name="ontology"' not in form.content.decode()
+    added = client.post(
+        "/admin/labelapp/project/add/",
+        {
+            "name": "Field recordings",
+            "description": "",
+            "label_mode": "single",
+            "annotation_mode": "both",
+            "annotations_per_clip": 1,
+            "target_sample_rate": 16000,
+            "memberships-TOTAL_FORMS": 0,
+            "memberships-INITIAL_FORMS": 0,
+        },
+    )
+    assert added.status_code == 302, added.content.decode()[:3000]
+    new = Project.objects.get(name="Field recordings")
+    assert new.ontology_id != project.ontology_id and new.created_by == admin_user
+    change = client.get(f"/admin/labelapp/project/{new.pk}/change/").content.decode()
+    assert 'name="ontology"' not in change  # shown, not changeable
