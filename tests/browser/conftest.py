@@ -5,6 +5,7 @@ where a missing browser is a failure."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -51,12 +52,20 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
+    inflight = set()  # the API calls under way (media streams may stay open: not counted)
+    context.on("request", lambda r: r.resource_type in ("fetch", "xhr") and inflight.add(r))
+    context.on("requestfinished", lambda r: inflight.discard(r))
+    context.on("requestfailed", lambda r: inflight.discard(r))
     page = context.new_page()
     yield page
     # No request after the test: closing the page sends the workspace's unload autosave
     # (a keepalive PUT), which the live server would handle while the database is flushed
-    # for the next test (a deadlock on PostgreSQL).
+    # for the next test (a deadlock on PostgreSQL). And none still running: an autosave sent
+    # just before the test ended holds its clip's row while the flush wants every table.
     context.route("**/*", lambda route: route.abort())
+    deadline = time.monotonic() + 10
+    while inflight and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     context.close()
 
 

@@ -465,14 +465,19 @@ def test_digit_hotkeys_label_the_clip_and_f_fits_the_view(
     assert [cl.label_id for cl in annotation.clip_labels.all()] == [digits["0"].pk]
 
 
-def test_autosave_survives_a_reload(live_server, page, login, annotator, project, labels, clips):
-    clip = clips[0]
+def _segment_autosaved(page, live_server, login, annotator, clip) -> None:
+    """A 1-2 s segment labeled noise on `clip`, saved to the server as a draft."""
     login(page, annotator)
     page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
     drawn(page, clip.pk)
     drag(page, 1.0, 2.0)
     page.keyboard.press("n")
     page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+
+
+def test_autosave_survives_a_reload(live_server, page, login, annotator, project, labels, clips):
+    clip = clips[0]
+    _segment_autosaved(page, live_server, login, annotator, clip)
     assert AnnotationDraft.objects.get(clip=clip, user=annotator).data["segments"][0]["labels"] == [
         "noise"
     ]
@@ -503,12 +508,7 @@ def test_work_kept_offline_comes_back_with_the_browser_clock_behind_the_servers(
     compared by time, a browser 10 minutes behind lost what it kept offline."""
     page.add_init_script("Date.now = ((now) => () => now() - 600000)(Date.now);")
     clip = clips[0]
-    login(page, annotator)
-    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
-    drawn(page, clip.pk)
-    drag(page, 1.0, 2.0)
-    page.keyboard.press("n")
-    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+    _segment_autosaved(page, live_server, login, annotator, clip)
     page.route("**/draft/", lambda route: route.abort())
     drag(page, 3.0, 3.5)
     page.keyboard.press("s")
