@@ -371,12 +371,25 @@ def label_delete(*, label: Label, user=None) -> dict:
     }
 
 
+def label_at_path(ontology: Ontology, path: str) -> Label | None:
+    """The label at `path`, ignoring case. SQLite's case-insensitive match folds ASCII only:
+    a path with other letters ("Äpfel" asked as "äpfel") is compared here, among the labels
+    at its depth."""
+    found = Label.objects.filter(ontology=ontology, path__iexact=path).first()
+    if found is not None or path.isascii():
+        return found
+    key, depth = path.lower(), path.count(PATH_SEPARATOR)
+    candidates = Label.objects.filter(ontology=ontology, depth=depth).only("id", "path")
+    hit = next((c.pk for c in list(candidates) if c.path.lower() == key), None)
+    return None if hit is None else Label.objects.get(pk=hit)
+
+
 @transaction.atomic
 def label_get_or_create_path(*, ontology: Ontology, path: str, user=None) -> tuple[Label, bool]:
     """The label at `/`-separated `path`, creating missing labels along the way."""
     parts = [label_name_validate(p) for p in str(path).split(PATH_SEPARATOR)]
     full = PATH_SEPARATOR.join(parts)
-    found = Label.objects.filter(ontology=ontology, path__iexact=full).first()
+    found = label_at_path(ontology, full)
     if found is not None:
         return found, False
     _ontology_lock(ontology.pk)
@@ -384,7 +397,7 @@ def label_get_or_create_path(*, ontology: Ontology, path: str, user=None) -> tup
     created_any = False
     for depth, part in enumerate(parts):
         prefix = PATH_SEPARATOR.join(parts[: depth + 1])
-        label = Label.objects.filter(ontology=ontology, path__iexact=prefix).first()
+        label = label_at_path(ontology, prefix)
         if label is None:
             label = Label.objects.create(
                 ontology=ontology,
@@ -409,7 +422,7 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
     if not ref:
         raise DomainError("empty label name")
     if PATH_SEPARATOR in ref:
-        label = Label.objects.filter(ontology=ontology, path__iexact=ref).first()
+        label = label_at_path(ontology, ref)
         if label is None:
             label = label_by_former_path(ontology=ontology, path=ref)
         if label is None and create:
@@ -418,6 +431,10 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
             raise DomainError(f"unknown label {ref!r}", code="unknown_label")
         return label
     matches = list(Label.objects.filter(ontology=ontology, name__iexact=ref)[:2])
+    if not matches and not ref.isascii():  # SQLite's match folds ASCII only
+        key = ref.lower()
+        named = Label.objects.filter(ontology=ontology).only("id", "name", "path")
+        matches = [c for c in list(named) if c.name.lower() == key][:2]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -491,7 +508,7 @@ def label_by_former_path(
         for old, new in steps[start:]:
             step = moved(here, old, new)
             here = here if step is None else step.lower()
-        return Label.objects.filter(ontology=ontology, path__iexact=here).first()
+        return label_at_path(ontology, here)
 
     # Where the path went: first from the changes that took that very path away (the label
     # itself renamed, moved or merged), newest first; then from those that took a path above

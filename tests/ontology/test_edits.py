@@ -336,3 +336,14 @@ def test_it_refuses_control_characters_in_a_name(project, name):
     with pytest.raises(DomainError, match="control characters") as exc:
         label_create(ontology=project.ontology, name=name)
     assert exc.value.code == "invalid_name"
+
+
+def test_paths_and_names_with_other_letters_than_ascii_resolve_ignoring_case(project):
+    """As ASCII ones do ("Birds" is "birds"): SQLite's own match folds ASCII only."""
+    from ontology.services import label_get_or_create_path, label_resolve
+
+    apples = label_create(ontology=project.ontology, name="Äpfel")
+    owl = label_create(ontology=project.ontology, name="Öwl", parent=apples)
+    assert label_resolve(ontology=project.ontology, ref="äpfel/öwl") == owl
+    assert label_resolve(ontology=project.ontology, ref="öwl") == owl
+    assert label_get_or_create_path(ontology=project.ontology, path="ÄPFEL/ÖWL") == (owl, False)
