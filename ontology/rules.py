@@ -7,6 +7,7 @@ import re
 import unicodedata
 
 from labelapp.errors import DomainError
+from labelapp.lookups import rows_ignoring_case
 from ontology.models import PATH_SEPARATOR, Label
 
 NAME_MAX = 200
@@ -184,15 +185,8 @@ def is_same_or_descendant(candidate: Label, of: Label) -> bool:
 def sibling_name_check(
     *, ontology_id: int, parent: Label | None, name: str, exclude_id: int | None = None
 ) -> None:
-    # Compared here, not with the database's case-insensitive match: SQLite's folds ASCII only
-    # ("Äpfel" and "äpfel" were both let in, and then one of them could not be chosen).
-    key = name.lower()
-    siblings = (
-        Label.objects.filter(ontology_id=ontology_id, parent=parent)
-        .exclude(pk=exclude_id)
-        .only("id", "name", "path")
-    )
-    clash = next((s for s in list(siblings) if s.name.lower() == key), None)
+    siblings = Label.objects.filter(ontology_id=ontology_id, parent=parent).exclude(pk=exclude_id)
+    clash = next(iter(rows_ignoring_case(siblings, "name", name)), None)
     if clash is not None:
         where = f"under {parent.path!r}" if parent else "at the top level"
         raise DomainError(

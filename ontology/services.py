@@ -14,6 +14,7 @@ from django.db.models.functions import Concat, Length, Substr
 from django.utils import timezone
 
 from labelapp.errors import Conflict, DomainError
+from labelapp.lookups import rows_ignoring_case
 from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
 from ontology.rules import (  # noqa: F401  (label_name_validate: part of this module's API)
     PATH_MAX,
@@ -372,16 +373,10 @@ def label_delete(*, label: Label, user=None) -> dict:
 
 
 def label_at_path(ontology: Ontology, path: str) -> Label | None:
-    """The label at `path`, ignoring case. SQLite's case-insensitive match folds ASCII only:
-    a path with other letters ("Äpfel" asked as "äpfel") is compared here, among the labels
-    at its depth."""
-    found = Label.objects.filter(ontology=ontology, path__iexact=path).first()
-    if found is not None or path.isascii():
-        return found
-    key, depth = path.lower(), path.count(PATH_SEPARATOR)
-    candidates = Label.objects.filter(ontology=ontology, depth=depth).only("id", "path")
-    hit = next((c.pk for c in list(candidates) if c.path.lower() == key), None)
-    return None if hit is None else Label.objects.get(pk=hit)
+    """The label at `path`, ignoring case (of any letter: `rows_ignoring_case`), among the
+    labels at its depth."""
+    at_depth = Label.objects.filter(ontology=ontology, depth=path.count(PATH_SEPARATOR))
+    return next(iter(rows_ignoring_case(at_depth, "path", path)), None)
 
 
 @transaction.atomic
@@ -430,11 +425,7 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
         if label is None:
             raise DomainError(f"unknown label {ref!r}", code="unknown_label")
         return label
-    matches = list(Label.objects.filter(ontology=ontology, name__iexact=ref)[:2])
-    if not matches and not ref.isascii():  # SQLite's match folds ASCII only
-        key = ref.lower()
-        named = Label.objects.filter(ontology=ontology).only("id", "name", "path")
-        matches = [c for c in list(named) if c.name.lower() == key][:2]
+    matches = rows_ignoring_case(Label.objects.filter(ontology=ontology), "name", ref, limit=2)
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:

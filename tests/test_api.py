@@ -60,6 +60,9 @@ def test_only_site_admins_create_projects(client_for, lead, admin_user):
     assert client_for(admin_user).post("/api/projects/", {"name": "Ärger"}).status_code == 201
     umlaut = client_for(admin_user).post("/api/projects/", {"name": "ärger"})
     assert umlaut.status_code == 400 and "already exists" in umlaut.json()["detail"]
+    from labelapp.services.projects import project_resolve  # as the commands name a project
+
+    assert project_resolve("ärger").name == "Ärger"
 
 
 def test_more_files_in_one_upload_than_allowed_is_a_400_with_a_detail(

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from labelapp.errors import Conflict, DomainError, NotFound
+from labelapp.lookups import rows_ignoring_case
 from labelapp.models import Membership, Project
 from ontology.models import Ontology
 
@@ -56,7 +57,7 @@ def project_resolve(ref: str | int) -> Project:
     if text.isdigit():
         project = live.filter(pk=int(text)).first()
     if project is None:
-        project = live.filter(name__iexact=text).first()
+        project = next(iter(rows_ignoring_case(live, "name", text)), None)
     if project is None:
         raise NotFound(f"no project with id or name {text!r}")
     return project
@@ -99,9 +100,7 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
     others = Project.objects.all()
     if project is not None:
         others = others.exclude(pk=project.pk)
-    # Compared here: SQLite's case-insensitive match folds ASCII only ("Ärger" and "ärger").
-    key = name.lower()
-    if any(other.lower() == key for other in list(others.values_list("name", flat=True))):
+    if rows_ignoring_case(others, "name", name):
         raise DomainError(f"a project named {name!r} already exists", code="duplicate")
     return name
 

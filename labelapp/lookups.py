@@ -1,0 +1,18 @@
+"""Matching text ignoring case, of any letter, on every database."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+
+def rows_ignoring_case(qs: QuerySet, field: str, value: str, *, limit: int = 1) -> list:
+    """Up to `limit` rows of `qs` (in id order where compared here) whose `field` equals
+    `value` ignoring case. The database's own match first; where it finds none, the rows are
+    compared here: SQLite's folds ASCII only ("Äpfel" is not "äpfel" there), PostgreSQL's
+    every letter. A miss reads `field` of every row of `qs`: narrow it first."""
+    rows = list(qs.filter(**{f"{field}__iexact": value})[:limit])
+    if rows:
+        return rows
+    key = value.lower()
+    hits = [pk for pk, text in qs.values_list("pk", field) if text.lower() == key][:limit]
+    return list(qs.filter(pk__in=hits).order_by("pk")) if hits else []
