@@ -260,24 +260,14 @@ def test_the_adaptation_sample_is_seeded_so_a_training_repeats(project, monkeypa
     assert len(first) == 10 and set(first) <= unlabeled and first == sorted(first)
 
 
-def test_a_cancelled_training_gives_its_labels_back_to_the_count(
-    project, annotator, wav_factory, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_a_cancelled_training_gives_its_labels_back_to_the_count(eight_labeled, monkeypatch):
     """12 labels since the last training (of 40); the training starts (the count goes to 0),
     2 more labels come, and it is cancelled: the count is 14 and the threshold is the last
     completed training's again (it was 0 and the cancelled one's)."""
-    _labeled_tones(
-        project,
-        annotator,
-        wav_factory,
-        django_capture_on_commit_callbacks,
-        4,
-        min_labels=1,
-        retrain_every=10,
-        labels_since_training=12,
-        last_training_labels=40,
+    project = eight_labeled
+    MLConfig.objects.filter(project=project).update(
+        labels_since_training=12, last_training_labels=40
     )
-    MLConfig.objects.filter(project=project).update(labels_since_training=12)
     run = training.training_request(project=project)
 
     came = []
