@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
+from labelapp.strict import StrictInput
 
 
 @extend_schema_field({"oneOf": [{"type": "string", "maxLength": 2000}, {"type": "integer"}]})
@@ -57,7 +58,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         return getattr(obj, "my_role", None)
 
 
-class ProjectCreateSerializer(serializers.Serializer):
+class ProjectCreateSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     label_mode = serializers.ChoiceField(Project.LabelMode.choices, default="single")
@@ -67,7 +68,7 @@ class ProjectCreateSerializer(serializers.Serializer):
     leaves_only = serializers.BooleanField(default=False)
 
 
-class ProjectUpdateSerializer(serializers.Serializer):
+class ProjectUpdateSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(required=False, max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     label_mode = serializers.ChoiceField(Project.LabelMode.choices, required=False)
@@ -75,20 +76,15 @@ class ProjectUpdateSerializer(serializers.Serializer):
     annotations_per_clip = serializers.IntegerField(min_value=1, max_value=20, required=False)
     target_sample_rate = serializers.IntegerField(min_value=1000, max_value=384000, required=False)
     leaves_only = serializers.BooleanField(required=False)
-
-    def validate(self, attrs):
-        # A field this endpoint does not change is an error, not a silent 200 that changed
-        # nothing (a typo, or a field that is set elsewhere).
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                f"unknown field(s) {', '.join(unknown)}; a project's editable fields are "
-                + ", ".join(self.fields)
-            )
-        return attrs
+    force = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Save new rules that saved annotations break (otherwise 409 with the "
+        "`conflicts` counted); those annotations are kept and must follow them when next edited.",
+    )
 
 
-class MembershipInputSerializer(serializers.Serializer):
+class MembershipInputSerializer(StrictInput, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(Membership.Role.choices)
 
@@ -151,7 +147,7 @@ class UploadSerializer(serializers.Serializer):
     )
 
 
-class ImportJobCreateSerializer(serializers.Serializer):
+class ImportJobCreateSerializer(StrictInput, serializers.Serializer):
     total = serializers.IntegerField(min_value=0, max_value=1_000_000)
 
 
@@ -254,7 +250,7 @@ class SpectrogramQuerySerializer(WindowQuerySerializer):
 # --- Annotation workspace (issue 4) ---------------------------------------------------------
 
 
-class SegmentInSerializer(serializers.Serializer):
+class SegmentInSerializer(StrictInput, serializers.Serializer):
     start = serializers.FloatField(help_text="Seconds from the clip's start; snapped to 10 ms.")
     end = serializers.FloatField(help_text="Seconds; after start, within the clip.")
     channel = serializers.IntegerField(
@@ -266,7 +262,7 @@ class SegmentInSerializer(serializers.Serializer):
     )
 
 
-class SuggestionFeedbackSerializer(serializers.Serializer):
+class SuggestionFeedbackSerializer(StrictInput, serializers.Serializer):
     """What the annotator did with one model suggestion; kept to measure the model."""
 
     kind = serializers.ChoiceField(["clip", "segment"])
@@ -286,7 +282,7 @@ class SuggestionFeedbackSerializer(serializers.Serializer):
     model_version = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
-class AnnotationSubmitSerializer(serializers.Serializer):
+class AnnotationSubmitSerializer(StrictInput, serializers.Serializer):
     clip_labels = serializers.ListField(child=LabelRefField(), required=False, default=list)
     segments = SegmentInSerializer(many=True, required=False, default=list)
     expected_version = serializers.IntegerField(
@@ -399,7 +395,7 @@ class AnnotationSubmittedSerializer(serializers.Serializer):
     )
 
 
-class SkipSerializer(serializers.Serializer):
+class SkipSerializer(StrictInput, serializers.Serializer):
     lead_time = serializers.FloatField(min_value=0, max_value=86400, default=0.0)
     claim_next = serializers.BooleanField(default=False)
 
@@ -408,7 +404,7 @@ class SkippedSerializer(serializers.Serializer):
     next = WorkspaceSerializer(allow_null=True, required=False)
 
 
-class ClipsDeleteSerializer(serializers.Serializer):
+class ClipsDeleteSerializer(StrictInput, serializers.Serializer):
     ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         required=False,

@@ -6,9 +6,10 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from labelapp.models import ExportJob
+from labelapp.strict import StrictInput
 
 
-class ExportJobCreateSerializer(serializers.Serializer):
+class ExportJobCreateSerializer(StrictInput, serializers.Serializer):
     # Checked by the service, whose message lists the formats.
     format = serializers.CharField(max_length=32)
     filters = serializers.DictField(required=False, default=dict)

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from labelapp.models import ApiToken, Membership
 from labelapp.serializers import AnnotationOutSerializer, LabelRefField, SegmentInSerializer
 from labelapp.services.review import Action
+from labelapp.strict import StrictInput
 
 
 class ReviewedAnnotationSerializer(AnnotationOutSerializer):
@@ -30,7 +31,7 @@ class ReviewedAnnotationSerializer(AnnotationOutSerializer):
         return obj.reviewed_by.username if obj.reviewed_by_id else None
 
 
-class ReviewActionSerializer(serializers.Serializer):
+class ReviewActionSerializer(StrictInput, serializers.Serializer):
     action = serializers.ChoiceField(Action.ALL)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     expected_version = serializers.IntegerField(
@@ -111,7 +112,7 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
 
 
-class ApiTokenCreateSerializer(serializers.Serializer):
+class ApiTokenCreateSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="What uses it, e.g. 'import script'.")
 
 
@@ -124,5 +125,5 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["id", "user_id", "username", "role", "created_at"]
 
 
-class MemberRoleSerializer(serializers.Serializer):
+class MemberRoleSerializer(StrictInput, serializers.Serializer):
     role = serializers.ChoiceField(Membership.Role.choices)

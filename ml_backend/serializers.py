@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from labelapp.strict import StrictInput
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 
 
@@ -77,7 +78,7 @@ class PrelabelRunSerializer(serializers.ModelSerializer):
         ]
 
 
-class MLConfigSerializer(serializers.ModelSerializer):
+class MLConfigSerializer(StrictInput, serializers.ModelSerializer):
     class Meta:
         model = MLConfig
         fields = [

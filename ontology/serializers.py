@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from labelapp.strict import StrictInput
 from ontology.formats import FORMATS
 from ontology.io import EXPORTS
 from ontology.models import OntologyChange
@@ -43,7 +44,7 @@ class TreeOutSerializer(serializers.Serializer):
 
 
 # Text fields allow blanks so the services, not DRF, answer with a message naming the label.
-class LabelCreateSerializer(serializers.Serializer):
+class LabelCreateSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=1000, allow_blank=True)
     parent = serializers.IntegerField(required=False, allow_null=True, default=None)
     position = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
@@ -55,7 +56,7 @@ class LabelCreateSerializer(serializers.Serializer):
     )
 
 
-class LabelPatchSerializer(serializers.Serializer):
+class LabelPatchSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(required=False, max_length=1000, allow_blank=True)
     parent = serializers.IntegerField(
         required=False, allow_null=True, help_text="move under this label; null: the top level"
@@ -70,7 +71,7 @@ class LabelPatchSerializer(serializers.Serializer):
     deprecated = serializers.BooleanField(required=False)
 
 
-class LabelMergeSerializer(serializers.Serializer):
+class LabelMergeSerializer(StrictInput, serializers.Serializer):
     into = serializers.IntegerField(help_text="id of the label that absorbs this one")
 
 
@@ -108,6 +109,9 @@ class UnmergeOutSerializer(serializers.Serializer):
     )
     children_moved_back = serializers.IntegerField()
     projects_rescored = serializers.IntegerField()
+    warnings = serializers.ListField(
+        child=serializers.CharField(), help_text="what did not come back as it was (a hotkey)"
+    )
     version = serializers.IntegerField()
 
 

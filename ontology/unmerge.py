@@ -152,7 +152,9 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
                 code="cycle",
             )
 
-    restored_attrs = _attributes_take_back(ontology, target, spec, details.get("kept") or [])
+    warnings: list[str] = []
+    kept = details.get("kept") or []
+    restored_attrs = _attributes_take_back(ontology, target, spec, kept, warnings)
     old_id = details["source"]
     source = Label.objects.create(
         # The same id where it is free, so model versions and exports that name it still do (a
@@ -200,6 +202,7 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
             "target": target.pk,
             "target_path": target.path,
             "moved": moved,
+            "warnings": warnings,
             **counts,
         },
     )
@@ -212,6 +215,7 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
         "target": target.pk,
         "target_path": target.path,
         **counts,
+        "warnings": warnings,
         "version": ontology.version,
     }
 
@@ -237,9 +241,12 @@ def _later_merges_check(ontology: Ontology, change: OntologyChange, what: str) -
             )
 
 
-def _attributes_take_back(ontology: Ontology, target: Label, spec: dict, kept: list) -> dict:
+def _attributes_take_back(
+    ontology: Ontology, target: Label, spec: dict, kept: list, warnings: list[str]
+) -> dict:
     """The source's hotkey and colour: taken back from the target when the merge passed them
-    on (and the target still has them); a hotkey another label took since is left to it."""
+    on (and the target still has them); a hotkey another label took since is left to it, and
+    `warnings` says so."""
     hotkey, color = spec["hotkey"], spec["color"]
     fields = []
     if "hotkey" in kept and hotkey and target.hotkey.lower() == hotkey.lower():
@@ -253,7 +260,12 @@ def _attributes_take_back(ontology: Ontology, target: Label, spec: dict, kept: l
     if hotkey:
         try:  # the rule every label's hotkey obeys: one key however it is spelled
             hotkey_check_free(ontology_id=ontology.pk, hotkey=hotkey, label_path=spec["name"])
-        except DomainError:
+        except DomainError as exc:
+            other = exc.extra.get("other", "another label")
+            warnings.append(
+                f"{spec['name']!r} comes back without its hotkey {hotkey!r}: {other!r} has "
+                "used it since the merge"
+            )
             hotkey = ""
     return {"hotkey": hotkey, "color": color}
 

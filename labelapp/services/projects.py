@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Count, Q
 
 from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.lookups import rows_ignoring_case
-from labelapp.models import Membership, Project
-from ontology.models import Ontology
+from labelapp.models import Annotation, Membership, Project, Segment
+from ontology.models import Label, Ontology
 
 User = get_user_model()
 
@@ -106,16 +107,100 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
 
 
 @transaction.atomic
-def project_update(*, project: Project, **fields) -> Project:
+def project_update(*, project: Project, force: bool = False, **fields) -> Project:
     """Change a project's settings (those ProjectUpdateSerializer lists); a new name must be
-    free, whatever its case, as when a project is created."""
+    free, whatever its case, as when a project is created. New rules that annotations already
+    saved break (single-label with several labels, clip labels only with segments, leaves
+    only with a parent label) are refused with a 409 that counts them, unless `force`: those
+    annotations are then kept as they are, and their next edit must follow the new rules."""
     if "name" in fields:
         fields["name"] = _name_free(fields["name"], project=project)
+    if not force:
+        broken = rules_conflicts(project, **fields)
+        if broken:
+            raise Conflict(
+                "saved annotations do not follow the new settings: "
+                + "; ".join(broken)
+                + ". Change or delete them first, or save anyway (force): they are kept as "
+                "they are and must follow the new rules when next edited",
+                code="rules_conflict",
+                extra={"conflicts": broken},
+            )
     for key, value in fields.items():
         setattr(project, key, value)
     project.full_clean()
     project.save()
     return project
+
+
+def rules_conflicts(
+    project: Project,
+    *,
+    label_mode: str | None = None,
+    annotation_mode: str | None = None,
+    leaves_only: bool | None = None,
+    **_other,
+) -> list[str]:
+    """What the project's saved annotations would break under the rules given (those not
+    given stay the project's), one line each with a count and a clip for an example; empty
+    when nothing breaks. Only rules that tighten are checked."""
+    annotations = Annotation.objects.filter(clip__project=project)
+    checks = []
+    if label_mode == Project.LabelMode.SINGLE and project.label_mode != label_mode:
+        several = Count("clip_labels", distinct=True)
+        checks.append(
+            (
+                annotations.annotate(n=several).filter(n__gt=1),
+                "with more than one clip label, which a single-label project refuses",
+            )
+        )
+        crowded = Segment.objects.filter(annotation__clip__project=project).annotate(
+            n=Count("segment_labels")
+        )
+        checks.append(
+            (
+                annotations.filter(pk__in=crowded.filter(n__gt=1).values("annotation_id")),
+                "with a segment of more than one label",
+            )
+        )
+    mode = annotation_mode or project.annotation_mode
+    if mode != project.annotation_mode:
+        if mode == Project.AnnotationMode.CLIP:
+            checks.append(
+                (
+                    annotations.filter(segments__isnull=False),
+                    "with segments, which a clip-labels-only project refuses",
+                )
+            )
+        if mode == Project.AnnotationMode.SEGMENTS:
+            checks.append(
+                (
+                    annotations.filter(clip_labels__isnull=False),
+                    "with clip labels, which a segments-only project refuses",
+                )
+            )
+    if leaves_only and not project.leaves_only:
+        parents = Label.objects.filter(ontology=project.ontology, children__isnull=False)
+        checks.append(
+            (
+                annotations.filter(
+                    Q(clip_labels__label__in=parents)
+                    | Q(segments__segment_labels__label__in=parents)
+                ),
+                "using a label that has children, which a leaves-only project refuses",
+            )
+        )
+    out = []
+    for rows, what in checks:
+        rows = rows.distinct()
+        count = rows.count()
+        if count:
+            example = rows.select_related("clip").order_by("pk").first()
+            out.append(
+                f"{count} annotation{'s' if count != 1 else ''} {what} "
+                f"(e.g. clip {example.clip.original_name!r}, #{example.clip_id})"
+            )
+    return out
 
 
 @transaction.atomic

@@ -376,7 +376,8 @@ const CHANGE_TEXT = {
     + (d.undone_by ? " (undone)" : ""),
   unmerge: (d) => `${d.source_path} back out of ${d.target_path}: `
     + `${d.clip_labels_moved_back + d.clip_labels_restored + d.segment_labels_moved_back + d.segment_labels_restored} use(s) restored`
-    + (d.uses_kept_as_edited ? `, ${d.uses_kept_as_edited} left as edited since` : ""),
+    + (d.uses_kept_as_edited ? `, ${d.uses_kept_as_edited} left as edited since` : "")
+    + (d.warnings && d.warnings.length ? `; ${d.warnings.join("; ")}` : ""),
   import: (d) => `${d.format}: ${d.created} created, ${d.updated} updated`,
 };
 
@@ -415,7 +416,8 @@ async function undoMerge(change) {
     const uses = out.clip_labels_moved_back + out.clip_labels_restored + out.segment_labels_moved_back + out.segment_labels_restored;
     say(`Undid the merge: ${out.source_path} is back with ${uses} use(s)`
       + (out.uses_kept_as_edited ? `; ${out.uses_kept_as_edited} use(s) edited since stay on ${out.target_path}` : "")
-      + (out.projects_rescored ? "; the model scores the clips again" : ""));
+      + (out.projects_rescored ? "; the model scores the clips again" : "")
+      + (out.warnings.length ? `. ${out.warnings.join(". ")}.` : ""));
     await load();
   } catch (err) { failed(err); }
 }

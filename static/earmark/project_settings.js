@@ -1,13 +1,14 @@
 // A project's settings (leads): name, description, label and annotation modes, annotations
 // wanted per clip, leaf labels only. Saved with PATCH /api/projects/<id>/; the server's
-// message shows when it refuses (a name taken, a number out of range).
+// message shows when it refuses (a name taken, a number out of range). Rules that saved
+// annotations break (409 rules_conflict) are listed, with a button to save them anyway.
 import { api } from "./api.js";
 
 function setup(root) {
   const form = root.querySelector("form");
   const status = root.querySelector("[data-testid=settings-status]");
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  const conflict = root.querySelector("[data-testid=settings-conflict]");
+  const save = async (force) => {
     const f = form.elements;
     const body = {
       name: f.name.value.trim(),
@@ -16,7 +17,9 @@ function setup(root) {
       annotation_mode: f.annotation_mode.value,
       annotations_per_clip: Number(f.annotations_per_clip.value),
       leaves_only: f.leaves_only.checked,
+      force,
     };
+    conflict.hidden = true;
     status.className = "";
     status.textContent = "Saving…";
     try {
@@ -33,9 +36,22 @@ function setup(root) {
       }
     } catch (err) {
       status.className = "error";
-      status.textContent = `Not saved: ${err.message}`;
+      if (err.body && err.body.code === "rules_conflict") {
+        status.textContent = "Not saved: saved annotations do not follow the new settings.";
+        const list = conflict.querySelector("ul");
+        list.replaceChildren(...err.body.conflicts.map((line) => {
+          const item = document.createElement("li");
+          item.textContent = line;
+          return item;
+        }));
+        conflict.hidden = false;
+      } else {
+        status.textContent = `Not saved: ${err.message}`;
+      }
     }
-  });
+  };
+  form.addEventListener("submit", (e) => { e.preventDefault(); save(false); });
+  conflict.querySelector("button").addEventListener("click", () => save(true));
 }
 
 const root = document.getElementById("project-settings");

@@ -142,3 +142,36 @@ def test_a_lead_changes_the_projects_settings_on_its_page(
         'data-testid="project-settings"'
         not in client.get(f"/projects/{project.pk}/").content.decode()
     )
+
+
+def test_settings_that_saved_annotations_break_are_listed_and_saved_only_when_asked(
+    live_server, page, login, lead, annotator, project, screenshot
+):
+    from labelapp.models import Project
+    from labelapp.services.annotations import annotation_input_build, annotation_save
+    from ontology.services import label_create
+    from tests.conftest import ready_clips
+
+    Project.objects.filter(pk=project.pk).update(label_mode="multi")
+    project.refresh_from_db()
+    label_create(ontology=project.ontology, name="rain")
+    label_create(ontology=project.ontology, name="wind")
+    (clip,) = ready_clips(project, 1)
+    data = annotation_input_build(project, clip, clip_labels=["rain", "wind"])
+    annotation_save(clip=clip, user=annotator, data=data)
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    settings = page.locator("[data-testid=project-settings]")
+    settings.locator("[data-testid=setting-label-mode]").select_option("single")
+    settings.locator("[data-testid=settings-save]").click()
+    conflict = settings.locator("[data-testid=settings-conflict]")
+    conflict.wait_for(state="visible")
+    assert "1 annotation with more than one clip label" in conflict.inner_text()
+    assert "c0.wav" in conflict.inner_text()
+    assert "Not saved" in settings.locator("[data-testid=settings-status]").inner_text()
+    assert Project.objects.get(pk=project.pk).label_mode == "multi"
+    screenshot(page, "project-settings-conflict")
+    settings.locator("[data-testid=settings-force]").click()
+    page.wait_for_selector("[data-testid=settings-status]:has-text('Saved.')")
+    assert conflict.is_hidden()
+    assert Project.objects.get(pk=project.pk).label_mode == "single"

@@ -7,7 +7,7 @@ import pytest
 
 from labelapp.models import ClipLabel
 from ontology.models import Label, OntologyChange
-from ontology.services import label_get_or_create_path
+from ontology.services import label_attributes_set, label_create, label_get_or_create_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -117,6 +117,7 @@ def test_a_lead_undoes_a_merge_from_the_change_log(
     before = _annotated(
         project, annotator, ["animal/bird/crow", "animal/bird/raven"], ["animal/bird/crow"]
     )
+    label_attributes_set(label=tree["animal/bird/crow"], hotkey="c")
     page = editor(lead)
     page.on("dialog", lambda dialog: dialog.accept())
     page.click(row("animal/bird/crow"))
@@ -124,12 +125,17 @@ def test_a_lead_undoes_a_merge_from_the_change_log(
     page.click("[data-testid=merge-label]")
     page.wait_for_selector(f"{node('animal/bird/crow')}", state="detached")
     assert "change log below can undo it" in page.inner_text("[data-testid=editor-message]")
+    # Meanwhile raven gives the key the merge passed it to a new label: the undo says so.
+    label_attributes_set(label=Label.objects.get(pk=tree["animal/bird/raven"].pk), hotkey="r")
+    label_create(ontology=project.ontology, name="rook", parent=tree["animal/bird"], hotkey="c")
     undo = page.locator("[data-testid=change]", has_text="merge").locator(
         "[data-testid=undo-merge]"
     )
     undo.click()
     page.wait_for_selector(row("animal/bird/crow"))
-    assert "is back with 2 use(s)" in page.inner_text("[data-testid=editor-message]")
+    message = page.inner_text("[data-testid=editor-message]")
+    assert "is back with 2 use(s)" in message
+    assert "'crow' comes back without its hotkey 'c': 'animal/bird/rook' has used it" in message
     page.wait_for_selector("[data-testid=change]:has-text('unmerge')")
     assert page.locator("[data-testid=undo-merge]").count() == 0  # once only
     assert "(undone)" in page.locator("[data-testid=change]", has_text="into").inner_text()

@@ -321,6 +321,18 @@ def test_a_hotkey_another_label_took_since_however_spelled_is_left_to_it(project
     report = label_merge(source=tree["a"], target=tree["b"])
     label_attributes_set(label=Label.objects.get(pk=tree["b"].pk), hotkey="g")
     other = label_create(ontology=project.ontology, name="other", hotkey="Control+S")
-    merge_undo(ontology=project.ontology, change_id=report["change"])
+    undone = merge_undo(ontology=project.ontology, change_id=report["change"])
     assert Label.objects.get(pk=tree["a"].pk).hotkey == ""  # ctrl+s is other's key now
     assert Label.objects.get(pk=other.pk).hotkey == "Control+S"
+    # ... and the lead is told, in the answer and in the change log.
+    said = ["'a' comes back without its hotkey 'ctrl+s': 'other' has used it since the merge"]
+    assert undone["warnings"] == said
+    assert project.ontology.changes.get(action="unmerge").details["warnings"] == said
+
+
+def test_an_undo_that_restores_everything_warns_of_nothing(project, labels):
+    tree = labels("a", "b")
+    label_attributes_set(label=tree["a"], hotkey="k")
+    report = label_merge(source=tree["a"], target=tree["b"])
+    assert merge_undo(ontology=project.ontology, change_id=report["change"])["warnings"] == []
+    assert Label.objects.get(pk=tree["a"].pk).hotkey == "k"

@@ -1,0 +1,37 @@
+"""Input serializers that refuse what they do not take.
+
+DRF drops keys a serializer does not declare, so a typo (`"segment"` for `"segments"`, `"nmae"`)
+or a field that is set elsewhere answered 200 having changed nothing, or saved an annotation
+without the part the client meant to send. Mixed in first, `StrictInput` makes such a key a 400
+that names it and lists what the endpoint takes; a read-only field sent back is named as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rest_framework import serializers
+
+
+class StrictInput:
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            fields = self.fields
+            writable = [name for name, field in fields.items() if not field.read_only]
+            sent = set(data)
+            read_only = sorted(sent & (set(fields) - set(writable)))
+            unknown = sorted(sent - set(fields))
+            problems = []
+            if unknown:
+                problems.append(f"unknown field(s) {', '.join(map(str, unknown))}")
+            if read_only:
+                problems.append(f"read-only field(s) {', '.join(read_only)} cannot be set here")
+            if problems:
+                raise serializers.ValidationError(
+                    {
+                        "non_field_errors": [
+                            "; ".join(problems) + "; the fields taken are " + ", ".join(writable)
+                        ]
+                    }
+                )
+        return super().to_internal_value(data)
