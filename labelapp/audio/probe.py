@@ -147,6 +147,9 @@ def _soundfile(target: str | BinaryIO, kind: str) -> Iterator[sf.SoundFile]:
         reason = exc.error_string.rstrip(".")
         if "channel count is zero" in reason.lower():
             raise AudioError(ZERO_CHANNELS) from None
+        if "does not exist or is not a regular file" in reason:
+            # What libsndfile says of an MP3 whose stream ends in or right after its header.
+            reason = "no audio frames follow it"
         raise AudioError(f"{TRUNCATED}: the {kind} header could not be parsed ({reason})") from None
     except (RuntimeError, TypeError) as exc:
         raise AudioError(f"{TRUNCATED}: {exc}") from None
@@ -206,7 +209,37 @@ def _sniff(fh: IO[bytes], size: int) -> str:
         return "MP3"
     if _is_mpeg_frame_header(head[:4]):
         return "MP3"
+    for magic, offset, what in _OTHER_AUDIO:
+        if head[offset : offset + len(magic)] == magic:
+            raise AudioError(
+                f"{what}: not a format Earmark reads; convert it to FLAC, WAV, OGG or MP3 "
+                "(for example: ffmpeg -i INPUT OUTPUT.flac)"
+            )
+    for magic, what in _ARCHIVES:
+        if head.startswith(magic):
+            raise AudioError(f"{what}, not an audio file: unpack it and import the files inside")
     raise AudioError(NOT_AUDIO)
+
+
+# Audio that libsndfile cannot read, named so that the message does not say "not audio".
+_OTHER_AUDIO = (
+    (b"ftyp", 4, "an MP4/M4A file (AAC or ALAC audio, or a video)"),
+    (b"\x1a\x45\xdf\xa3", 0, "a WebM/Matroska file"),
+    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", 0, "a WMA/ASF file"),
+    (b"\x0b\x77", 0, "an AC-3 file"),
+    (b"#!AMR", 0, "an AMR file"),
+    (b"MThd", 0, "a MIDI file (notes, not a recording)"),
+    (b"\xff\xf1", 0, "an AAC (ADTS) file"),
+    (b"\xff\xf9", 0, "an AAC (ADTS) file"),
+)
+_ARCHIVES = (
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ", "an xz archive"),
+)
 
 
 def _is_mpeg_frame_header(b: bytes) -> bool:

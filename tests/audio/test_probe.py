@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import shutil
+import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +178,61 @@ def test_real_fsdd_clip(fsdd_clip):
     assert (info.format, info.sample_rate, info.channels) == ("WAV", 8000, 1)
     assert 0.1 < info.duration < 5.0
     assert info.frames == sf.info(fsdd_clip).frames
+
+
+FFMPEG = shutil.which("ffmpeg")
+OTHER_FORMATS = [
+    ("clip.m4a", ["-c:a", "aac"], "an MP4/M4A file (AAC or ALAC audio, or a video)"),
+    ("clip.webm", ["-c:a", "libopus"], "a WebM/Matroska file"),
+    ("clip.wma", ["-c:a", "wmav2"], "a WMA/ASF file"),
+    ("clip.ac3", ["-c:a", "ac3"], "an AC-3 file"),
+    ("clip.aac", ["-c:a", "aac", "-f", "adts"], "an AAC (ADTS) file"),
+]
+
+
+@pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+@pytest.mark.parametrize(("name", "codec", "what"), OTHER_FORMATS)
+def test_audio_in_a_format_libsndfile_cannot_read_is_named_not_called_not_audio(
+    sine_wav, tmp_path, name, codec, what
+):
+    out = tmp_path / name
+    subprocess.run(
+        [FFMPEG, "-loglevel", "error", "-y", "-i", str(sine_wav), *codec, str(out)], check=True
+    )
+    with pytest.raises(AudioError) as caught:
+        probe(out)
+    assert str(caught.value) == (
+        f"{what}: not a format Earmark reads; convert it to FLAC, WAV, OGG or MP3 "
+        "(for example: ffmpeg -i INPUT OUTPUT.flac)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pack", "what"),
+    [
+        (gzip.compress, "a gzip archive"),
+        (lambda data: _zipped(data), "a ZIP archive"),
+    ],
+)
+def test_an_archive_is_named_as_one(flac_file, tmp_path, pack, what):
+    packed = tmp_path / "clip.flac"
+    packed.write_bytes(pack(flac_file.read_bytes()))
+    with pytest.raises(AudioError) as caught:
+        probe(packed)
+    assert str(caught.value) == f"{what}, not an audio file: unpack it and import the files inside"
+
+
+def _zipped(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("clip.flac", data)
+    return buffer.getvalue()
+
+
+def test_an_mp3_cut_after_its_header_does_not_blame_the_file_system(mp3_file, tmp_path):
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(mp3_file.read_bytes()[:60])
+    with pytest.raises(AudioError) as caught:
+        probe(cut)
+    assert "does not exist" not in str(caught.value)
+    assert str(caught.value).startswith("audio is truncated or corrupt")
