@@ -30,6 +30,7 @@ from ontology.rules import (
 FORMATS = ("earmark", "audioset", "paths")
 MAX_BYTES = 20 * 1024 * 1024
 MAX_LABELS = 50_000
+FORMAT_VERSION = 1  # of the Earmark JSON that render_earmark writes and _parse_earmark reads
 CSV_COLUMNS = ("path", "description", "color", "hotkey", "external_id", "deprecated")
 TRUE_WORDS = {"1", "true", "yes", "y", "x", "deprecated"}
 
@@ -67,7 +68,15 @@ def _bad(message: str, *, label: str | None = None, code: str = "invalid_file") 
 def _name(raw, parent: tuple[str, ...], where: str, *, say_parent: bool = True) -> str:
     """A valid label name, or a 400 that says where in the file the bad one is."""
     under = f" under {PATH_SEPARATOR.join(parent)!r}" if parent and say_parent else ""
-    if not isinstance(raw, str) or not raw.strip():
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)  # {"name": 7}: a digit's label, written as a JSON number
+    if raw is not None and not isinstance(raw, str):
+        raise _bad(
+            f"{where}{under}: a name must be text, not {json.dumps(raw)[:60]}",
+            code="invalid_name",
+            label=PATH_SEPARATOR.join(parent),
+        )
+    if raw is None or not raw.strip():
         raise _bad(
             f"{where}{under} has an empty name",
             code="empty_name",
@@ -167,6 +176,20 @@ def _parse_earmark(data) -> ParsedOntology:
     name = description = ""
     nodes = data
     if isinstance(data, dict) and "labels" in data:
+        version = data.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise _bad(
+                f'"format_version" must be a whole number such as {FORMAT_VERSION}, '
+                f"not {json.dumps(version)[:60]}",
+                code="malformed_file",
+            )
+        if version > FORMAT_VERSION:
+            raise _bad(
+                f"this file is Earmark ontology format version {version}, written by a newer "
+                f"Earmark; this one reads version {FORMAT_VERSION}. Export it from the newer "
+                "Earmark as a paths CSV, or upgrade this one",
+                code="wrong_format",
+            )
         meta = data.get("ontology") or {}
         if isinstance(meta, dict):
             name = str(meta.get("name") or "").strip()
@@ -338,7 +361,7 @@ def render_earmark(tree, *, name: str = "", description: str = "", version: int 
         (roots if n.parent_id is None else by_id[n.parent_id]["children"]).append(node)
     doc = {
         "format": "earmark-ontology",
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "ontology": {"name": name, "description": description, "version": version},
         "labels": roots,
     }

@@ -311,6 +311,37 @@ def test_reject_empty_names(project, content, match, where):
     assert error.code == "empty_name"
 
 
+def test_numbers_as_names_are_digits_and_other_values_are_named(project):
+    doc = {"labels": [{"name": "digits", "children": [{"name": 0}, {"name": 7}]}]}
+    ontology_import(ontology=project.ontology, content=json.dumps(doc))
+    assert {"digits/0", "digits/7"} <= set(stored(project))
+    error = reject(
+        project,
+        json.dumps({"labels": [{"name": "x", "children": [{"name": ["a"]}]}]}),
+        match=r"child 1 of 'x': a name must be text, not \[\"a\"\]",
+        label="x",
+    )
+    assert error.code == "invalid_name"
+    reject(project, json.dumps([{"name": True}]), match="a name must be text, not true")
+
+
+@pytest.mark.parametrize(
+    "version, match, code",
+    [
+        (
+            2,
+            "format version 2, written by a newer Earmark; this one reads version 1",
+            "wrong_format",
+        ),
+        ("1", '"format_version" must be a whole number such as 1, not "1"', "malformed_file"),
+        (0, '"format_version" must be a whole number such as 1, not 0', "malformed_file"),
+    ],
+)
+def test_a_format_version_this_earmark_cannot_read_is_named(project, version, match, code):
+    doc = {"format": "earmark-ontology", "format_version": version, "labels": [{"name": "a"}]}
+    assert reject(project, json.dumps(doc), match=match).code == code
+
+
 def test_reject_a_slash_in_a_json_name(project):
     reject(project, json.dumps([{"name": "a/b"}]), match="must not contain '/'", label="a/b")
 
