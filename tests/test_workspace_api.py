@@ -453,3 +453,20 @@ def test_a_json_body_over_the_upload_limit_gets_413_with_a_detail(
     assert body["code"] == "too_large"
     assert "over the 1000 bytes limit" in body["detail"], body["detail"]
     assert not Annotation.objects.filter(clip=clip).exists()
+
+
+def test_a_segment_to_the_clips_end_ends_there_even_on_a_clip_under_10_ms(
+    client_for, annotator, project, labels
+):
+    short, odd = ready_clips(project, 2)
+    Clip.objects.filter(pk=short.pk).update(duration=0.005)
+    Clip.objects.filter(pk=odd.pk).update(duration=3.004)
+    client = client_for(annotator)
+    res = submit(client, short, segments=[{"start": 0, "end": 0.005, "labels": ["noise"]}])
+    assert res.status_code == 201, res.json()
+    assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [(0.0, 0.005)]
+    # What the workspace sends, snapped to 10 ms, ends at the clip's end too.
+    res = submit(client, odd, segments=[{"start": 2.5, "end": 3.0, "labels": ["noise"]}])
+    assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [(2.5, 3.004)]
+    past = submit(client, odd, segments=[{"start": 2.5, "end": 3.02, "labels": ["noise"]}])
+    assert past.status_code == 400 and "past the clip's end" in past.json()["detail"]

@@ -95,7 +95,12 @@ def annotation_input_build(
             raise DomainError(f"segment {i}: start and end must be numbers (seconds)")
         if max(abs(start), abs(end)) > MAX_SEGMENT_TIME_S:  # snapping 1e308 would overflow
             raise DomainError(f"segment {i}: start and end must be within the clip (seconds)")
+        at_the_end = clip.duration and abs(end - clip.duration) <= SEGMENT_PRECISION_S / 2 + 1e-9
         start, end = _snap(start), _snap(end)
+        if at_the_end:
+            # A segment to the clip's end ends there, not at the nearest 10 ms past it; a clip
+            # shorter than 10 ms can then take one.
+            end = clip.duration
         if start < 0:
             raise DomainError(f"segment {i}: start {start} s is before the clip starts")
         if end <= start:
