@@ -53,6 +53,16 @@ class ReviewActionSerializer(StrictInput, serializers.Serializer):
         help_text="For `correct`: the segments it should have; omitted: unchanged.",
     )
 
+    def validate(self, attrs):
+        # A correction sent with another action would be answered 200 with its labels unsaved.
+        if attrs["action"] != Action.CORRECT:
+            sent = [f for f in ("clip_labels", "segments") if attrs.get(f) is not None]
+            if sent:
+                raise serializers.ValidationError(
+                    f"{' and '.join(sent)} apply to action 'correct' only, not {attrs['action']!r}"
+                )
+        return attrs
+
 
 class ReviewQueueQuerySerializer(serializers.Serializer):
     include_imported = serializers.BooleanField(

@@ -156,6 +156,23 @@ def test_a_correction_with_a_bad_label_is_a_clear_400(client_for, reviewer, subm
     assert res.status_code == 400
 
 
+def test_labels_sent_with_accept_or_reject_are_refused_not_dropped(client_for, reviewer, submitted):
+    client = client_for(reviewer)
+    accept = review(client, submitted, action="accept", expected_version=1, clip_labels=["x"])
+    assert accept.status_code == 400
+    assert accept.json()["detail"] == "clip_labels apply to action 'correct' only, not 'accept'"
+    segments = [{"start": 0, "end": 1, "labels": ["birds/robin"]}]
+    reject = review(
+        client, submitted, action="reject", expected_version=1, comment="no", segments=segments
+    )
+    assert (
+        reject.status_code == 400
+        and "segments apply to action 'correct' only" in (reject.json()["detail"])
+    )
+    submitted.refresh_from_db()
+    assert (submitted.status, submitted.version) == ("submitted", 1)
+
+
 def test_roles_annotators_cannot_review_outsiders_get_404(
     client_for, annotator, outsider, make_user, project, clip, submitted
 ):

@@ -65,7 +65,25 @@ function segmentRow(tbody, seg = { start: "", end: "", labels: [] }, channels = 
   return tr;
 }
 
-const splitPaths = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
+// The labels typed in a comma-separated box. A label's own name may hold a comma ("x, y"):
+// pieces that join into a path or name of the project's labels (the page's datalist) stay
+// one, the longest such run first; other pieces are one label each.
+function splitPaths(text) {
+  const known = new Set();
+  for (const o of document.querySelectorAll("#label-paths option")) {
+    known.add(o.value.toLowerCase());
+    known.add(o.value.split("/").pop().toLowerCase());
+  }
+  const pieces = text.split(",");
+  const out = [];
+  for (let i = 0; i < pieces.length;) {
+    let j = pieces.length;
+    while (j > i + 1 && !known.has(pieces.slice(i, j).join(",").trim().toLowerCase())) j--;
+    out.push(pieces.slice(i, j).join(",").trim());
+    i = j;
+  }
+  return out.filter(Boolean);
+}
 
 // Seconds as typed: a decimal comma is a point; blank or not a number is NaN (never 0).
 function seconds(text) {

@@ -93,6 +93,36 @@ def test_a_reviewer_corrects_labels_inline(
     assert [cl.label.path for cl in submitted.clip_labels.all()] == ["birds/crow"]
 
 
+def test_a_correction_keeps_label_names_that_hold_a_comma(
+    live_server, page, login, reviewer, annotator, project, wav_factory
+):
+    """Labels "x, y", "x" and "y" all exist: a correction saved unchanged keeps "x, y" one
+    label (the box lists labels comma-separated), and one typed as "x, y, birds/robin" too."""
+    for path in ("x, y", "x", "y", "birds/robin"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    clip = _audio_clip(project, wav_factory(seconds=4, freq=500), "commas.wav")
+    annotation = annotation_submit(
+        clip=clip,
+        user=annotator,
+        clip_labels=["x, y"],
+        segments=[{"start": 1, "end": 2, "labels": ["x, y"]}],
+    )
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
+    card = page.locator(f"[data-testid=annotation][data-annotation='{annotation.pk}']")
+    card.locator("[data-testid=correct-open]").click()
+    labels = card.locator("[data-testid=correct-labels]")
+    labels.wait_for()
+    assert labels.input_value() == "x, y"
+    card.locator(".rv-seg-editor [name=labels]").fill("x, y, birds/robin")
+    card.locator("[data-testid=correct]").click()
+    page.wait_for_selector("[data-testid=history-row][data-action=correct]")
+    annotation.refresh_from_db()
+    assert [cl.label.path for cl in annotation.clip_labels.all()] == ["x, y"]
+    (segment,) = annotation.segments.all()
+    assert sorted(sl.label.path for sl in segment.segment_labels.all()) == ["birds/robin", "x, y"]
+
+
 def test_a_reviewer_corrects_segments_on_the_waveform(
     live_server, page, login, reviewer, annotator, project, submitted, screenshot
 ):
