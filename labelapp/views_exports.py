@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from labelapp import selectors
 from labelapp.exports import label_studio_config
+from labelapp.exports.filters import export_annotator_choices
 from labelapp.models import Annotation, ExportJob
 from labelapp.views import or_404
 from ontology.tree import tree_for_ontology_id
@@ -32,7 +33,7 @@ def exports_page(request, project_id: int):
             "formats": ExportJob.Format.choices,
             "statuses": Annotation.Status.values,
             "labels": [n.path for n in tree_for_ontology_id(project.ontology_id).ordered],
-            "annotators": project.memberships.select_related("user").order_by("user__username"),
+            "annotators": export_annotator_choices(project),
             "metadata_fields": sorted(fields),
             "active_version": active_model_version(project),
             "ls_config": label_studio_config(project),

@@ -492,6 +492,18 @@ def test_filters_by_status_label_and_annotator(project, labeled, annotator, lead
     assert [c["original_name"] for c in doc["clips"]] == ["robin.wav"]
 
 
+def test_an_annotator_who_left_the_project_can_still_be_filtered_on(project, labeled, annotator):
+    from labelapp.exports.filters import export_annotator_choices
+    from labelapp.services.projects import membership_remove
+
+    mine = _annotation_ids(project, annotator=annotator.username)
+    membership_remove(project=project, user=annotator)
+    assert mine and _annotation_ids(project, annotator=annotator.username) == mine
+    choices = dict(export_annotator_choices(project))
+    assert choices[annotator.username] == "former member"
+    assert "earmark-system" not in choices
+
+
 def test_filters_by_date(project, labeled, annotator, lead):
     old = timezone.make_aware(dt.datetime(2024, 1, 10, 12, 0))
     Annotation.objects.filter(annotator=lead).update(updated_at=old)
@@ -525,7 +537,7 @@ def test_filters_by_agreement_with_the_active_model(project, labeled, annotator,
     [
         ({"status": ["done"]}, "unknown status 'done'"),
         ({"label": "animals/cat"}, "no label 'animals/cat'"),
-        ({"annotator": "nobody"}, "no member of this project is named 'nobody'"),
+        ({"annotator": "nobody"}, "nobody named 'nobody' is a member of this project"),
         ({"since": "last week"}, "is not a date"),
         ({"since": "2024-02-01", "until": "2024-01-01"}, "'since' must be before 'until'"),
         ({"agreement": "maybe"}, "neither 'agree' nor 'disagree'"),

@@ -106,15 +106,39 @@ def _labels(project: Project, tree: LabelTree, refs: list) -> tuple[list[LabelNo
     return asked, ids
 
 
-def _annotators(project: Project, names: list) -> list[int]:
-    users = get_user_model().objects.filter(
-        Q(memberships__project=project) | Q(username=settings.EARMARK_SYSTEM_USERNAME)
+def _annotator_users(project: Project) -> QuerySet:
+    """Whose annotations an export can select: the members, anyone who annotated a clip of the
+    project (a member removed since: their work is still exported) and the importer."""
+    annotated = Annotation.objects.filter(clip__project=project, annotator=OuterRef("pk"))
+    return get_user_model().objects.filter(
+        Q(memberships__project=project)
+        | Q(Exists(annotated))
+        | Q(username=settings.EARMARK_SYSTEM_USERNAME)
     )
+
+
+def export_annotator_choices(project: Project) -> list[tuple[str, str]]:
+    """(username, what they are here) for the exports page's annotator filter: a member's role,
+    "former member" for someone who annotated and has left. The importer is left out."""
+    roles = dict(project.memberships.values_list("user__username", "role"))
+    names = (
+        _annotator_users(project)
+        .exclude(username=settings.EARMARK_SYSTEM_USERNAME)
+        .order_by("username")
+        .values_list("username", flat=True)
+        .distinct()
+    )
+    return [(name, roles.get(name, "former member")) for name in names]
+
+
+def _annotators(project: Project, names: list) -> list[int]:
+    users = _annotator_users(project)
     found = dict(users.filter(username__in=[str(n) for n in names]).values_list("username", "pk"))
     for name in names:
         if str(name) not in found:
             raise DomainError(
-                f"filter 'annotator': no member of this project is named {str(name)!r}",
+                f"filter 'annotator': nobody named {str(name)!r} is a member of this project "
+                "or has annotated it",
                 code="invalid_filter",
             )
     return sorted(set(found.values()))
