@@ -164,6 +164,10 @@ def test_project_agreement_of_the_small_table(project, three_annotators):
     u0 = next(a for a in report["annotators"] if a["username"] == "ann-0")
     with_u1 = next(p for p in u0["pairs"] if p["username"] == "ann-1")
     assert with_u1["agreement"] == 0.75 and with_u1["kappa"] == pytest.approx(0.5)
+    # An annotator's figure is the mean of their pairs' exact values, rounded once.
+    u0_says, u1_says, u2_says = (list(column) for column in zip(*SMALL, strict=True))
+    exact = (cohen_kappa(u0_says, u1_says) + cohen_kappa(u0_says, u2_says)) / 2
+    assert u0["kappa"] == round(exact, 4)
     # One label against the rest is the same binary table here: κ of "A" is 1/3 too.
     a_label = next(lab for lab in report["labels"] if lab["label"] == "A")
     assert a_label["kappa"] == pytest.approx(1 / 3, abs=1e-4) and a_label["n_clips"] == 3
@@ -468,3 +472,10 @@ def test_agreement_and_the_training_set_of_a_large_project_fit_sqlites_limit(
     assert len(truth) == 250 and len(training.clips) == 250
     assert [c.pk for c in training.clips] == sorted(c.pk for c in clips)
     assert models["versions"][0]["n_clips"] == 250
+
+
+def test_a_figure_that_rounds_to_zero_is_never_minus_zero():
+    from labelapp.services.agreement import _round
+
+    assert str(_round(-0.00001)) == "0.0" and _round(None) is None
+    assert _round(-0.12344) == -0.1234

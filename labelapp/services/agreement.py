@@ -45,7 +45,8 @@ def _expand(paths) -> set[str]:
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(float(value), digits)
+    # + 0.0: a value that rounds to zero is 0.0, never -0.0 (as JSON "-0.0").
+    return None if value is None else round(float(value), digits) + 0.0
 
 
 def _annotation_rows(project: Project) -> dict[int, dict]:
@@ -268,6 +269,7 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
             if cid in values and a in values[cid] and b in values[cid]:
                 pair_labelled[(a, b)].append(cid)
     pair_out: dict[int, list[dict]] = defaultdict(list)
+    pair_exact: dict[int, list[dict]] = defaultdict(list)  # the same, unrounded
     for (a, b), both in sorted(pair_clips.items()):
         shared = pair_labelled.get((a, b), [])
         agreement = kappa = None
@@ -288,6 +290,7 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
         tp, fp, fn = pair_seg.get((a, b), (0, 0, 0))
         seg = _f1(tp, fp, fn)
         for me, other in ((a, b), (b, a)):
+            pair_exact[me].append({"agreement": agreement, "kappa": kappa, "segment_f1": seg})
             pair_out[me].append(
                 {
                     "user_id": other,
@@ -302,8 +305,9 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
     for uid in annotator_ids:
         pairs = pair_out.get(uid, [])
 
-        def mean(key: str, pairs=pairs) -> float | None:
-            xs = [p[key] for p in pairs if p[key] is not None]
+        def mean(key: str, exact=pair_exact.get(uid, [])) -> float | None:
+            # of the pairs' exact values: a mean of rounded ones can be off in its last digit
+            xs = [p[key] for p in exact if p[key] is not None]
             return sum(xs) / len(xs) if xs else None
 
         annotators_out.append(
