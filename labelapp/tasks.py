@@ -19,6 +19,22 @@ def clips_process(clip_ids: list[int]) -> None:
     ready = [clip_id for clip_id in clip_ids if clip_process(clip_id) == "ready"]
     if ready:
         prelabel_new_clips(ready)
+        _labeled_clips_ready(ready)
+
+
+def _labeled_clips_ready(clip_ids: list[int]) -> None:
+    from django.db.models import Count
+
+    from labelapp.models import Clip
+    from ml_backend.hooks import labeled_clips_ready
+
+    labeled = (
+        Clip.objects.filter(pk__in=clip_ids, annotation_count__gt=0)
+        .values("project_id")
+        .annotate(n=Count("pk"))
+    )
+    for row in labeled:
+        labeled_clips_ready(project_id=row["project_id"], count=row["n"])
 
 
 @shared_task(ignore_result=True)

@@ -18,7 +18,13 @@ from ml_backend.serializers import (
     TrainingRequestedSerializer,
     TrainingRunSerializer,
 )
-from ml_backend.training import ml_config, training_cancel, training_note, training_request
+from ml_backend.training import (
+    ml_config,
+    training_cancel,
+    training_note,
+    training_request,
+    training_start_if_due,
+)
 
 LEAD_ONLY = (selectors.LEAD,)
 
@@ -58,6 +64,8 @@ class ProjectModelApi(APIView):
         data.save()
         if data.instance.strategy != strategy:  # the queue follows the new strategy at once
             rank_request(project=project)
+        # Switched back on, or a threshold lowered: labels that came meanwhile may be due.
+        training_start_if_due(project_id=project.pk)
         return Response(ModelOverviewSerializer(_overview(project)).data)
 
 
@@ -84,7 +92,10 @@ def _run_for(user, run_id, roles=selectors.ANY_ROLE) -> TrainingRun:
     run = TrainingRun.objects.filter(pk=run_id).select_related("project").first()
     if run is None:
         raise NotFound("training run not found")
-    selectors.project_for_user(user, run.project_id, roles)
+    try:
+        selectors.project_for_user(user, run.project_id, roles)
+    except NotFound:  # another project's run: as unknown as one that does not exist
+        raise NotFound("training run not found") from None
     return run
 
 

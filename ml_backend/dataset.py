@@ -143,6 +143,25 @@ def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int]]:
     return out, with_clip_labels
 
 
+def classes_in_use(project: Project) -> int:
+    """How many classes a training would find, counted to 2 at most (a training needs two):
+    the distinct labels of the counted annotations, on clips or segments; in a multi-label
+    project a label's ancestors are classes too. Cheap: asked before a training is queued."""
+    from labelapp.models import ClipLabel, SegmentLabel
+
+    counted = {"clip__project": project, "clip__status": Clip.Status.READY}
+    counted["status__in"] = LABELED_STATUSES
+    used: set[int] = set()
+    for model, via in ((ClipLabel, "annotation"), (SegmentLabel, "segment__annotation")):
+        rows = model.objects.filter(**{f"{via}__{k}": v for k, v in counted.items()})
+        used.update(rows.values_list("label_id", flat=True).distinct()[:2])
+    multi = project.label_mode == Project.LabelMode.MULTI
+    with_parent = Label.objects.filter(pk__in=used, parent__isnull=False)
+    if len(used) == 1 and multi and with_parent.exists():
+        return 2
+    return min(len(used), 2)
+
+
 def labeled_set(project: Project) -> LabeledSet:
     labels_by_clip, with_clip_labels = _label_votes(project)
     used = {lb for ids in labels_by_clip.values() for lb in ids}

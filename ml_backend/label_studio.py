@@ -276,7 +276,13 @@ class MlWebhookApi(_MlView):
         project's retraining threshold, like one made in Earmark."""
         project = self.project(request, project_id)
         action = _body(request).get("action", "")
-        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"):
+        counted = action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
+        if counted or action == "START_TRAINING":
+            # Label Studio calls with the credentials its ML backend was set up with, a lead's.
+            # Counting brings the next training nearer and starting one is a lead's call, as
+            # on POST /api/projects/<id>/train/: an annotator's calls would start trainings.
+            selectors.project_for_user(request.user, project.pk, (selectors.LEAD,))
+        if counted:
             from ml_backend.hooks import annotation_submitted
 
             annotation_submitted(project_id=project.pk)
@@ -284,8 +290,6 @@ class MlWebhookApi(_MlView):
         if action == "START_TRAINING":
             from ml_backend.training import training_request
 
-            # As on POST /api/projects/<id>/train/: starting a training is a lead's call.
-            selectors.project_for_user(request.user, project.pk, (selectors.LEAD,))
             run = training_request(project=project, user=request.user, trigger="manual")
             return Response({"status": "training queued", "run": run.pk}, status=201)
         return Response({"status": "ignored", "action": action})

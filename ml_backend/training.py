@@ -31,6 +31,7 @@ from labelapp.errors import Conflict, DomainError
 from labelapp.models import Project
 from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
+from ml_backend.dataset import classes_in_use
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,14 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
     project was deleted."""
     if project.deleted_at is not None:
         raise Conflict("this project was deleted", code="deleted")
+    found = classes_in_use(project)
+    if found < 2:
+        # Refused here, not queued to fail: while a project has no model, every new label
+        # would start another training that fails at once.
+        raise DomainError(
+            f"training needs labeled examples of at least two labels (found {found})",
+            code="too_few_labels",
+        )
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -167,6 +176,16 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
     return _start_if_due(project_id, *counted)
 
 
+def training_labels_added(*, project_id: int, count: int) -> TrainingRun | None:
+    """`count` labeled clips came at once (an import's, once processed): counted as that many
+    submissions, then a training starts if one is due."""
+    MLConfig.objects.get_or_create(project_id=project_id)
+    MLConfig.objects.filter(project_id=project_id).update(
+        labels_since_training=F("labels_since_training") + count
+    )
+    return training_start_if_due(project_id=project_id)
+
+
 def training_start_if_due(*, project_id: int) -> TrainingRun | None:
     """After a training: the labels that came in while it ran may have met the threshold
     already, and a training starts for them now. Otherwise they waited for one label more, and
@@ -210,7 +229,7 @@ def _start_if_due(
         return None
     try:
         return training_request(project=Project.objects.get(pk=project_id), trigger="auto")
-    except (Conflict, Project.DoesNotExist):  # already running, or the project deleted
+    except (DomainError, Project.DoesNotExist):  # running, deleted, or one label so far
         return None
 
 
@@ -407,8 +426,12 @@ def training_execute(run_id: int) -> str:
             )
         return "cancelled"
     except Exception as exc:
-        reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
-        logger.exception("training %s failed", run_id)
+        if isinstance(exc, DomainError):  # a rule said no: the reason is the message
+            reason = exc.message
+            logger.warning("training %s failed: %s", run_id, reason)
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+            logger.exception("training %s failed", run_id)
         TrainingRun.objects.filter(pk=run_id).update(
             status=TrainingRun.Status.FAILED,
             finished_at=timezone.now(),

@@ -108,15 +108,21 @@ def test_predict_refuses_outsiders_bad_bodies_and_projects_without_a_model(
     )
 
 
-def test_webhook_counts_label_studio_annotations(project, annotator):
+def test_webhook_counts_label_studio_annotations_from_a_lead_only(project, annotator, lead):
     from ml_backend.models import MLConfig
 
-    client = _basic(annotator, "correct-horse-battery-staple")
-    res = client.post(f"/ml/{project.pk}/webhook", {"action": "ANNOTATION_CREATED"}, format="json")
+    url = f"/ml/{project.pk}/webhook"
+    client = _basic(lead, "correct-horse-battery-staple")
+    res = client.post(url, {"action": "ANNOTATION_CREATED"}, format="json")
     assert res.status_code == 201
     assert MLConfig.objects.get(project=project).labels_since_training == 1
-    res = client.post(f"/ml/{project.pk}/webhook", {"action": "PROJECT_UPDATED"}, format="json")
+    res = client.post(url, {"action": "PROJECT_UPDATED"}, format="json")
     assert res.json()["status"] == "ignored"
+    # An annotator's calls would bring trainings nearer (or start them) at will.
+    theirs = _basic(annotator, "correct-horse-battery-staple")
+    for action in ("ANNOTATION_CREATED", "START_TRAINING"):
+        assert theirs.post(url, {"action": action}, format="json").status_code == 403, action
+    assert MLConfig.objects.get(project=project).labels_since_training == 1
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,10 @@ def _label(project, annotator, clips, label) -> None:
 
 def test_the_first_training_waits_for_min_labels(project, annotator):
     MLConfig.objects.create(project=project, min_labels=3, retrain_every=1)
-    bird = label_create(ontology=project.ontology, name="bird")
+    bird, frog = (label_create(ontology=project.ontology, name=n) for n in ("bird", "frog"))
     clips = ready_clips(project, 3)
-    _label(project, annotator, clips[:2], bird)
+    _label(project, annotator, clips[:1], bird)
+    _label(project, annotator, clips[1:2], frog)
     assert training_maybe_start(project_id=project.pk) is None
     _label(project, annotator, clips[2:], bird)
     run = training_maybe_start(project_id=project.pk)
@@ -40,7 +41,7 @@ def test_the_first_training_waits_for_min_labels(project, annotator):
     [(10, 0, 10), (10, 100, 25), (30, 100, 30)],
 )
 def test_a_retraining_waits_for_the_larger_of_every_and_growth(
-    project, retrain_every, labeled, starts_at
+    project, annotator, retrain_every, labeled, starts_at
 ):
     MLConfig.objects.create(
         project=project,
@@ -50,7 +51,9 @@ def test_a_retraining_waits_for_the_larger_of_every_and_growth(
         last_training_labels=labeled,
     )
     ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
-    Clip.objects.filter(pk__in=[c.pk for c in ready_clips(project, 1)]).update(annotation_count=1)
+    for clip, name in zip(ready_clips(project, 2), ("bird", "frog"), strict=True):
+        _label(project, annotator, [clip], label_create(ontology=project.ontology, name=name))
+    MLConfig.objects.filter(project=project).update(labels_since_training=0)
     for count in range(1, starts_at):
         assert training_maybe_start(project_id=project.pk) is None, count
     assert training_maybe_start(project_id=project.pk) is not None
@@ -294,18 +297,19 @@ def test_train_now_below_min_labels_says_the_model_will_be_weak(
     the command; at or above it nothing is said."""
     from django.core.management import call_command
 
-    MLConfig.objects.create(project=project, min_labels=3)
-    bird = label_create(ontology=project.ontology, name="bird")
-    clips = ready_clips(project, 3)
+    MLConfig.objects.create(project=project, min_labels=4)
+    bird, frog = (label_create(ontology=project.ontology, name=n) for n in ("bird", "frog"))
+    clips = ready_clips(project, 4)
     _label(project, annotator, clips[:1], bird)
+    _label(project, annotator, clips[1:2], frog)
     res = client_for(lead).post(f"/api/projects/{project.pk}/train/")
     assert res.status_code == 201, res.content
-    assert res.json()["note"].startswith("Training on 1 labeled clip, fewer than the 3 ")
+    assert res.json()["note"].startswith("Training on 2 labeled clips, fewer than the 4 ")
     TrainingRun.objects.filter(pk=res.json()["id"]).update(status="cancelled")
     call_command("train", str(project.pk))
-    assert "Training on 1 labeled clip" in capsys.readouterr().out
+    assert "Training on 2 labeled clips" in capsys.readouterr().out
     TrainingRun.objects.filter(project=project).update(status="cancelled")
-    _label(project, annotator, clips[1:], bird)
+    _label(project, annotator, clips[2:], bird)
     res = client_for(lead).post(f"/api/projects/{project.pk}/train/")
     assert res.status_code == 201 and res.json()["note"] == ""
 
@@ -352,3 +356,87 @@ def test_features_are_read_in_batches_of_bounded_audio(monkeypatch):
     # the bounds are read when called (a benchmark's baseline sets them)
     monkeypatch.setattr(training, "FEATURE_BATCH_SECONDS", float("inf"))
     assert [len(clips[part]) for part in training._feature_slices(clips)] == [6]
+
+
+def test_no_training_is_queued_while_the_labels_name_one_class(
+    client_for, project, lead, annotator
+):
+    """Each label used to queue a training that failed at once ("at least two labels"), for
+    as long as the project had no model: 11 failed runs in 2 s in an exploratory test."""
+    MLConfig.objects.create(project=project, min_labels=2, retrain_every=1)
+    bird, frog = (label_create(ontology=project.ontology, name=n) for n in ("bird", "frog"))
+    clips = ready_clips(project, 5)
+    for clip in clips[:4]:
+        _label(project, annotator, [clip], bird)
+        training_maybe_start(project_id=project.pk)
+    assert not TrainingRun.objects.exists()
+    res = client_for(lead).post(f"/api/projects/{project.pk}/train/")
+    assert res.status_code == 400 and res.json()["code"] == "too_few_labels"
+    assert (
+        res.json()["detail"] == "training needs labeled examples of at least two labels (found 1)"
+    )
+    _label(project, annotator, clips[4:], frog)
+    assert training_maybe_start(project_id=project.pk) is not None
+
+
+def test_in_a_multi_label_project_a_label_and_its_parent_are_two_classes(project, annotator):
+    from ml_backend.dataset import classes_in_use
+
+    project.label_mode = "multi"
+    project.save()
+    birds = label_create(ontology=project.ontology, name="birds")
+    crow = label_create(ontology=project.ontology, name="crow", parent=birds)
+    (clip,) = ready_clips(project, 1)
+    assert classes_in_use(project) == 0
+    _label(project, annotator, [clip], crow)
+    assert classes_in_use(project) == 2
+    project.label_mode = "single"
+    project.save()
+    assert classes_in_use(project) == 1
+
+
+def test_clips_imported_with_labels_count_once_processed_and_start_a_training(project, wav_factory):
+    """A labeled seed set imported with its clips used to count for nothing: no automatic
+    training came until an annotator submitted a label in Earmark."""
+    from labelapp.services.imports import ImportItem, import_job_create, import_run
+    from labelapp.tasks import clips_process
+
+    MLConfig.objects.create(project=project, min_labels=4)
+    for name in ("low", "high"):
+        label_create(ontology=project.ontology, name=name)
+    items = [
+        ImportItem(
+            name=f"t{i}.wav",
+            path=wav_factory(f"t{i}.wav", seconds=0.5, freq=300.0 if i % 2 else 2500.0),
+            clip_labels=["low" if i % 2 else "high"],
+        )
+        for i in range(4)
+    ]
+    job = import_job_create(project=project, source="cli", total=len(items))
+    job = import_run(project=project, items=items, job=job)
+    assert MLConfig.objects.get(project=project).labels_since_training == 0  # none ready yet
+    assert not TrainingRun.objects.exists()
+    clips_process([entry["clip_id"] for entry in job.report])  # as the worker does
+    assert Clip.objects.filter(project=project, status="ready").count() == 4
+    assert MLConfig.objects.get(project=project).labels_since_training == 4
+    (run,) = TrainingRun.objects.filter(project=project)
+    assert run.trigger == "auto"
+
+
+def test_switching_the_loop_back_on_starts_a_training_that_came_due_meanwhile(
+    client_for, project, lead, annotator
+):
+    MLConfig.objects.create(project=project, min_labels=2, enabled=False)
+    bird, frog = (label_create(ontology=project.ontology, name=n) for n in ("bird", "frog"))
+    a, b = ready_clips(project, 2)
+    _label(project, annotator, [a], bird)
+    _label(project, annotator, [b], frog)
+    for _ in (a, b):
+        training_maybe_start(project_id=project.pk)
+    assert not TrainingRun.objects.exists()  # off
+    res = client_for(lead).patch(
+        f"/api/projects/{project.pk}/model/", {"enabled": True}, format="json"
+    )
+    assert res.status_code == 200
+    (run,) = TrainingRun.objects.filter(project=project)
+    assert run.trigger == "auto"

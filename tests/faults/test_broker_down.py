@@ -22,9 +22,10 @@ from rest_framework.authtoken.models import Token
 
 from labelapp.devtools import celery_worker_start, process_stop
 from labelapp.models import Annotation, Clip
+from labelapp.services.annotations import annotation_submit
 from ml_backend.models import TrainingRun
 from ontology.services import label_create
-from tests.conftest import _database_url, wait_for, write_wav
+from tests.conftest import _database_url, ready_clips, wait_for, write_wav
 from tests.faults._procs import ROOT, PrivateRedis, app_env, app_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -85,6 +86,7 @@ def test_work_goes_on_while_redis_is_down_and_nothing_is_lost(
     redis, stack_env, worker, project, lead, annotator, tmp_path
 ):
     label_create(ontology=project.ontology, name="robin")
+    label_create(ontology=project.ontology, name="wren")
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
     # The test settings hash with MD5 for speed; the app server knows only the real hashers.
@@ -137,6 +139,9 @@ def test_work_goes_on_while_redis_is_down_and_nothing_is_lost(
         assert second.status_code == 201, second.text
         assert time.monotonic() - started < 15, "an upload hung on the dead broker"
         second_id = second.json()["files"][0]["clip_id"]
+        # A second label, on a row without audio: a training is refused below two labels.
+        (other,) = ready_clips(project, 1)
+        annotation_submit(clip=other, user=annotator, clip_labels=["wren"])
         training = lead_api.post(f"{base}/api/projects/{project.pk}/train/", timeout=30)
         assert training.status_code == 201, training.text
         run_id = training.json()["id"]
@@ -160,7 +165,7 @@ def test_work_goes_on_while_redis_is_down_and_nothing_is_lost(
             message="the sweep did not re-send the clip uploaded while Redis was down:\n"
             + worker.log_path.read_text()[-3000:],
         )
-        # one labeled clip cannot train a model; what matters is that a worker took the run
+        # a clip without audio cannot train a model; what matters is that a worker took the run
         run = wait_for(
             lambda: TrainingRun.objects.exclude(status="queued").filter(pk=run_id).first(),
             timeout=60,
