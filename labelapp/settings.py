@@ -161,9 +161,13 @@ FILE_UPLOAD_TEMP_DIR = None
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        # Personal tokens (Token or Bearer); DRF's own keys still work after it.
+        # Personal tokens (Token or Bearer) first: DRF answers a request whose credentials
+        # fail (or that has none) with the first class's challenge, here 401 and
+        # `WWW-Authenticate: Bearer`, which tells a script to authenticate again; with the
+        # session's class first it was a 403. A request without the header goes on to the
+        # session; DRF's own keys still work after both.
         "labelapp.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -295,6 +299,11 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
     },
 }
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu warns "No hostname was supplied" for the file-system broker's URL, on every
+    # command's start: a URL without a host is what that broker takes.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 # --- Earmark ------------------------------------------------------------------------------
 EARMARK_SYSTEM_USERNAME = "earmark-system"

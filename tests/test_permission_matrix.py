@@ -7,9 +7,9 @@ project A, an outsider (the lead of project B only) and an anonymous visitor; ev
 persona asks once with a browser session (CSRF enforced, the token sent the way the workspace
 JS sends it) and, on the API, once more with a personal API token.
 
-What a denial looks like: anonymous gets 403 from the API (session authentication comes
-first, and it sends no challenge), 401 from the Label Studio endpoints (basic auth, which
-does) and a redirect to the login page from a page; an outsider gets 404 (nothing says the
+What a denial looks like: anonymous gets 401 from the API (with the token's challenge,
+`WWW-Authenticate: Bearer`) and from the Label Studio endpoints (basic auth's) and a redirect
+to the login page from a page; an outsider gets 404 (nothing says the
 object exists); a member whose role does not allow it gets 403. An allowed persona gets 200
 on a safe method (or the status the rule names), and on an unsafe one, sent an empty body,
 anything but 401/403/404: validation errors and conflicts are fine, so no valid payloads are
@@ -68,7 +68,7 @@ SAFE = {"GET", "HEAD"}
 # Anonymous requests: the API's first authentication class is the session's, which sends no
 # WWW-Authenticate challenge, so DRF answers 403; the Label Studio endpoints put basic auth
 # first (Label Studio sends credentials that way), so they challenge with 401.
-ANONYMOUS_STATUS = {"api": 403, "ml": 401}
+ANONYMOUS_STATUS = {"api": 401, "ml": 401}
 LOGIN_URL = "/accounts/login/"
 
 

@@ -24,9 +24,10 @@ def with_header(value: str) -> APIClient:
 
 
 def assert_refused(response, detail: str) -> None:
-    # DRF answers 403 rather than 401 because session auth comes first (it sends no
-    # WWW-Authenticate challenge); the detail says which check refused.
-    assert response.status_code in (401, 403), response.content
+    """401 with the challenge that tells a client to authenticate again (a 403 told it that
+    authenticating would not help); the detail says which check refused."""
+    assert response.status_code == 401, response.content
+    assert response["WWW-Authenticate"] == "Bearer"
     assert detail in response.json()["detail"]
 
 
@@ -67,6 +68,7 @@ def test_a_revoked_or_unknown_token_is_refused(client_for, annotator):
     for header in (f"Token {key}", f"Bearer {key}", "Bearer em_not-a-key"):
         assert_refused(with_header(header).get("/api/projects/"), "invalid or revoked token")
     assert_refused(with_header("Bearer").get("/api/projects/"), "Bearer <key>")
+    assert_refused(with_header("Token abc").get("/api/projects/"), "Invalid token")  # DRF's key
     # Revoking again changes nothing.
     revoked_at = ApiToken.objects.get(pk=token.pk).revoked_at
     client_for(annotator).delete(f"/api/tokens/{token.pk}/")
