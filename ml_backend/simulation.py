@@ -92,6 +92,13 @@ class SimulationConfig:
         self.strategies = names
         if min(self.seed_size, self.batch, self.budget, self.repeats) < 1:
             raise DomainError("seed size, batch, budget and repeats must be at least 1")
+        if self.seed_size > self.budget:
+            # The first round is random for every strategy: cut short by the budget, the
+            # curves would compare strategies that never picked a clip.
+            raise DomainError(
+                f"the seed size ({self.seed_size}) is more than the budget ({self.budget}): "
+                "the strategies pick the labels after the first round"
+            )
         if self.first_repeat < 0:
             raise DomainError("the first repeat's number must be 0 or more")
         if not 0.0 <= self.growth <= 4.0:

@@ -62,6 +62,29 @@ def test_import_audio_refuses_a_malformed_manifest(project, tmp_path):
         call_command("import_audio", "Birds", str(manifest))
 
 
+def test_a_manifests_labels_make_a_new_tree_but_a_typo_in_an_existing_one_is_refused(
+    project, wav_factory, tmp_path
+):
+    from ontology.models import Label
+
+    one, two, three = (
+        wav_factory(f"{n}.wav", freq=f) for n, f in (("a", 300), ("b", 500), ("c", 700))
+    )
+    manifest = tmp_path / "seed.csv"
+    manifest.write_text(f"audio,labels\n{one},digit/one\n{two},digit/two\n")
+    code, out, _ = run("import_audio", "Birds", str(manifest))
+    assert code == 0 and "3 label(s) added to the project: digit, digit/one, digit/two" in out
+    paths = set(Label.objects.filter(ontology=project.ontology).values_list("path", flat=True))
+    assert paths == {"digit", "digit/one", "digit/two"}
+    typo = tmp_path / "typo.csv"
+    typo.write_text(f"audio,labels\n{three},digit/twelve\n")
+    code, out, _ = run("import_audio", "Birds", str(typo))
+    assert code == 1 and "unknown label 'digit/twelve'" in out and "added" not in out
+    assert Label.objects.filter(ontology=project.ontology).count() == 3
+    code, out, _ = run("import_audio", "Birds", str(typo), "--create-labels")
+    assert code == 0 and "1 label(s) added to the project: digit/twelve" in out
+
+
 def test_create_project_with_options():
     code, out, _ = run(
         "create_project",

@@ -49,3 +49,13 @@ def test_it_exports_the_active_version_and_onnxruntime_agrees(project, tmp_path)
 def test_a_project_without_a_model_is_a_clear_error(project, tmp_path):
     with pytest.raises(CommandError, match="no active model version"):
         call_command("export_onnx", project.name, "--out", str(tmp_path / "x.onnx"))
+
+
+@pytest.mark.parametrize("command", ["export_onnx", "export_predictions"])
+def test_an_out_path_that_cannot_be_written_is_a_clear_error_before_any_work(
+    command, project, tmp_path
+):
+    with pytest.raises(CommandError, match=r"cannot write .*nope/x\.out: .* is not a folder"):
+        call_command(command, project.name, "--out", str(tmp_path / "nope" / "x.out"))
+    with pytest.raises(CommandError, match="it is a folder; name a file in it"):
+        call_command(command, project.name, "--out", str(tmp_path))

@@ -166,6 +166,21 @@ def test_first_repeat_numbers_the_runs_so_a_later_simulation_adds_new_ones(
     assert {c.original_name for c in labeled} == {names[i] for i in order[:6]}
     result = json.loads((tmp_path / "out" / "learning_curves.json").read_text())
     assert result["settings"]["first_repeat"] == 2
+    with pytest.raises(CommandError, match=r"the seed size \(6\) is more than the budget \(5\)"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),
+            "--seed-size", "6", "--budget", "5", "--out", str(tmp_path / "out3"),
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="cannot read the manifest"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(tmp_path / "nope.csv"),
+            "--test-manifest", str(pool), "--out", str(tmp_path / "out4"),
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="a file is there; name a folder"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),
+            "--out", str(pool),
+        )  # fmt: skip
     with pytest.raises(CommandError, match="first repeat"):
         call_command(
             "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),
@@ -322,8 +337,10 @@ def test_the_model_page_shows_stored_curves_which_patch_cannot_overwrite(
     MLConfig.objects.filter(project=tones_project).update(learning_curves=curves)
     url = f"/api/projects/{tones_project.pk}/model/"
 
-    answer = client_for(lead).patch(url, {"learning_curves": {}, "epochs": 2}, format="json")
-
+    refused = client_for(lead).patch(url, {"learning_curves": {}, "epochs": 2}, format="json")
+    assert refused.status_code == 400
+    assert "read-only field(s) learning_curves" in refused.json()["detail"]
+    answer = client_for(lead).patch(url, {"epochs": 2}, format="json")
     assert answer.status_code == 200
     assert answer.json()["config"]["learning_curves"] == curves
     assert answer.json()["config"]["epochs"] == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management.base import CommandError
 
 
@@ -14,3 +16,15 @@ def project_or_error(ref: str):
         return project_resolve(ref)
     except DomainError as exc:
         raise CommandError(exc.message) from None
+
+
+def file_to_write(ref: str) -> Path:
+    """`--out FILE` as a path that can be written, or a CommandError that says why not (a
+    missing folder, a folder given for a file) before any work is done."""
+    path = Path(ref)
+    if path.is_dir():
+        raise CommandError(f"cannot write {path}: it is a folder; name a file in it")
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise CommandError(f"cannot write {path}: {folder} is not a folder")
+    return path

@@ -37,6 +37,7 @@ from labelapp.services.annotations import (
     clip_row_lock,
 )
 from labelapp.services.projects import system_user
+from ontology.models import Label
 
 logger = logging.getLogger(__name__)
 
@@ -167,11 +168,14 @@ def clip_import(
     item: ImportItem,
     job: ImportJob | None = None,
     on_committed: Callable[[int], None] | None = None,
+    create_labels: bool = True,
 ) -> FileOutcome:
     """Import one file. Never raises for bad input: the outcome says what happened.
 
     Once the clip's row has committed, `on_committed(clip_id)` runs (default: send the clip
-    to the worker); batch imports pass a collector that sends clips in batches."""
+    to the worker); batch imports pass a collector that sends clips in batches. Labels the
+    item names that the project lacks are created when `create_labels`, else the file is
+    rejected naming the first."""
     name = item.name
     if item.error:
         return FileOutcome(name, "rejected", error=item.error)
@@ -207,6 +211,7 @@ def clip_import(
             size=size,
             info=info,
             on_committed=on_committed or (lambda clip_id: clips_enqueue_processing([clip_id])),
+            create_labels=create_labels,
         )
         try:
             return store()
@@ -282,7 +287,9 @@ class _TwinGone(Exception):
     foreign key failed at commit for another row deleted meanwhile)."""
 
 
-def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_committed) -> FileOutcome:
+def _store(
+    *, project, item, job, path, sha256, size, info: AudioInfo, on_committed, create_labels
+) -> FileOutcome:
     existing = Clip.objects.filter(project=project, sha256=sha256).first()
     probe_clip = existing or Clip(project=project, duration=info.duration, channels=info.channels)
     by_member, clip_labels, segments = _annotations_by_member(project, item)
@@ -297,7 +304,7 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
                 probe_clip,
                 clip_labels=clip_labels,
                 segments=segments,
-                create_labels=True,
+                create_labels=create_labels,
             )
         members_data = [
             (
@@ -308,7 +315,7 @@ def _store(*, project, item, job, path, sha256, size, info: AudioInfo, on_commit
                     probe_clip,
                     clip_labels=entry["clip_labels"],
                     segments=entry["segments"],
-                    create_labels=True,
+                    create_labels=create_labels,
                 ),
             )
             for user, entry in by_member
@@ -438,9 +445,17 @@ def import_run(
     items: Iterable[ImportItem],
     job: ImportJob,
     on_progress: Callable[[ImportJob, FileOutcome], None] | None = None,
+    create_labels: bool | None = None,
 ) -> ImportJob:
     """Import a batch: each file on its own, the rest of the batch going on after a failure.
-    Imported clips go to the worker in messages of ENQUEUE_BATCH clips."""
+    Imported clips go to the worker in messages of ENQUEUE_BATCH clips.
+
+    Labels a manifest names that the project lacks: created when `create_labels`, refused
+    (the file rejected, naming the label) when false. None: created only into a project with
+    no labels yet, whose label tree the manifest then makes; into an existing tree a typo
+    ("twelve" among the digits) would otherwise become a label annotators are offered."""
+    if create_labels is None:
+        create_labels = not Label.objects.filter(ontology_id=project.ontology_id).exists()
     batch: list[int] = []
 
     def flush() -> None:
@@ -456,7 +471,13 @@ def import_run(
     saved = time.monotonic()
     try:
         for n, item in enumerate(items, start=1):
-            outcome = clip_import(project=project, item=item, job=job, on_committed=collect)
+            outcome = clip_import(
+                project=project,
+                item=item,
+                job=job,
+                on_committed=collect,
+                create_labels=create_labels,
+            )
             due = n % JOB_SAVE_EVERY == 0 or time.monotonic() - saved > JOB_SAVE_EVERY_S
             import_job_record(job, outcome, save=due)
             if due:

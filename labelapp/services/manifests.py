@@ -84,6 +84,8 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
             rows = list(reader)
     except UnicodeDecodeError:
         raise DomainError(f"{manifest.name}: the CSV manifest is not UTF-8 text") from None
+    except OSError as exc:  # missing, a folder, unreadable
+        raise DomainError(f"cannot read the manifest {manifest}: {exc.strerror or exc}") from None
     except csv.Error as exc:
         raise DomainError(f"{manifest.name}: the CSV manifest is malformed: {exc}") from None
     items: OrderedDict[Path, ImportItem] = OrderedDict()

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from labelapp.errors import DomainError
 from labelapp.exports import FORMATS, export_write
-from labelapp.management import project_or_error
+from labelapp.management import file_to_write, project_or_error
 
 
 class _Stream:
@@ -122,9 +122,7 @@ class Command(BaseCommand):
         )
 
     def _to_file(self, path: Path, project, opts, filters, options, progress) -> dict:
-        directory = path.resolve().parent
-        if not directory.is_dir():
-            raise CommandError(f"cannot write {path}: {directory} is not a folder")
+        directory = file_to_write(str(path)).resolve().parent
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
         try:
             with open(fd, "w", encoding="utf-8", newline="") as out:

@@ -21,6 +21,7 @@ from labelapp.services.imports import (
 )
 from labelapp.services.manifests import items_from_paths
 from labelapp.services.projects import project_resolve
+from ontology.models import Label
 
 
 class Command(BaseCommand):
@@ -32,8 +33,24 @@ class Command(BaseCommand):
         parser.add_argument("project", help="project id or name")
         parser.add_argument("paths", nargs="+", help="file, folder, manifest.csv or tasks.json")
         parser.add_argument("--quiet", action="store_true", help="no progress line")
+        labels = parser.add_mutually_exclusive_group()
+        labels.add_argument(
+            "--create-labels",
+            dest="create_labels",
+            action="store_const",
+            const=True,
+            help="add labels a manifest names that the project lacks (default: only into a "
+            "project without labels; otherwise such a file is rejected, naming the label)",
+        )
+        labels.add_argument(
+            "--no-create-labels",
+            dest="create_labels",
+            action="store_const",
+            const=False,
+            help="never add labels: a file naming one the project lacks is rejected",
+        )
 
-    def handle(self, *args, project, paths, quiet=False, **options):
+    def handle(self, *args, project, paths, quiet=False, create_labels=None, **options):
         try:
             proj = project_resolve(project)
             items = list(items_from_paths(paths))
@@ -49,13 +66,15 @@ class Command(BaseCommand):
             previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             job = import_job_create(project=proj, source=ImportJob.Source.CLI, total=len(items))
-            self._run(proj, items, job, quiet)
+            self._run(proj, items, job, quiet, create_labels)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
 
-    def _run(self, proj, items, job, quiet):
+    def _run(self, proj, items, job, quiet, create_labels):
         started = time.monotonic()
+        labels = Label.objects.filter(ontology_id=proj.ontology_id)
+        labels_before = list(labels.values_list("pk", flat=True))
         # On a terminal one line is redrawn in place; in a log, a line every 100 files.
         live = self.stderr.isatty()
 
@@ -73,7 +92,13 @@ class Command(BaseCommand):
             self.stderr.flush()
 
         try:
-            job = import_run(project=proj, items=items, job=job, on_progress=progress)
+            job = import_run(
+                project=proj,
+                items=items,
+                job=job,
+                on_progress=progress,
+                create_labels=create_labels,
+            )
         except KeyboardInterrupt:
             job.refresh_from_db()
             if job.status == ImportJob.Status.RUNNING:  # stopped before the import loop began
@@ -84,6 +109,12 @@ class Command(BaseCommand):
         for entry in job.report:
             if entry["status"] == "rejected":
                 self.stdout.write(f"rejected: {entry['name']}: {entry['error']}")
+        created = list(
+            labels.exclude(pk__in=labels_before).order_by("path").values_list("path", flat=True)
+        )
+        if created:
+            shown = ", ".join(created[:20]) + (" …" if len(created) > 20 else "")
+            self.stdout.write(f"{len(created)} label(s) added to the project: {shown}")
         self.stdout.write(
             f"import job {job.pk} into {proj.name!r}: {job.imported} imported, "
             f"{job.duplicates} duplicates, {job.rejected} rejected "

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from labelapp.management import project_or_error
+from labelapp.management import file_to_write, project_or_error
 from ml_backend.export import export_onnx, verify_onnx
 from ml_backend.inference import load_model
 from ml_backend.selectors import active_model_version
@@ -28,11 +27,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, project, out, **opts):
         proj = project_or_error(project)
+        out = file_to_write(out)
         version = active_model_version(proj)
         if version is None:
             raise CommandError(f"project {proj.name!r} has no active model version yet")
         model, config, extra = load_model(version.artifact_path)
-        path = export_onnx(model, Path(out))
+        path = export_onnx(model, out)
         sample = np.random.default_rng(0).standard_normal((3, config.n_mels, 150)) - 8.0
         diff = verify_onnx(path, model, sample.astype(np.float32))
         if not diff < MAX_ABS_DIFF:

@@ -7,7 +7,7 @@ import csv
 
 from django.core.management.base import BaseCommand, CommandError
 
-from labelapp.management import project_or_error
+from labelapp.management import file_to_write, project_or_error
 from ml_backend.models import Prediction
 from ml_backend.selectors import active_model_version
 from ontology.models import Label
@@ -24,6 +24,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, project, out=None, **opts):
         proj = project_or_error(project)
+        if out:
+            out = file_to_write(out)
         version = active_model_version(proj)
         if version is None:
             raise CommandError(f"project {proj.name!r} has no active model version yet")

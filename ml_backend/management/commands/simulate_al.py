@@ -71,6 +71,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
+        out = Path(opts["out"])
+        if out.exists() and not out.is_dir():  # known before an hour of simulation, not after
+            raise CommandError(f"--out {out}: a file is there; name a folder")
         try:
             project = project_resolve(opts["project"])
             config = SimulationConfig(
@@ -98,7 +101,6 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        out = Path(opts["out"])
         out.mkdir(parents=True, exist_ok=True)
         (out / "learning_curves.json").write_text(json.dumps(result, indent=1))
         plot_learning_curves(result, out / "learning_curves.png")

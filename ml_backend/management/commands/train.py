@@ -37,6 +37,13 @@ class Command(BaseCommand):
         if run.status != TrainingRun.Status.SUCCEEDED:
             raise CommandError(f"training {run.status}: {run.error or run.message}")
         version = run.model_version
-        self.stdout.write(
-            f"{version.name} active: {version.metrics.get('accuracy', 'n/a')} validation accuracy"
+        metrics = version.metrics
+        accuracy = metrics.get("accuracy")
+        shown = f"{100 * accuracy:.1f}%" if isinstance(accuracy, int | float) else "n/a"
+        # As the model page says it: a project too small to hold labels out is measured on them.
+        on = (
+            "training accuracy (too few labels to hold out)"
+            if metrics.get("evaluated_on") == "training"
+            else "validation accuracy"
         )
+        self.stdout.write(f"{version.name} active: {shown} {on}")
