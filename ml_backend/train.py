@@ -136,15 +136,16 @@ def _prepare(
     y: np.ndarray | Sequence[Any],
     groups: Sequence[Any] | None,
     config: TrainConfig,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Windows (N, M, F) float32, targets (N,) or (N, C), and group ids (N,)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Windows (N, M, F) float32, targets (N,) or (N, C), group ids (N,) and, for each window,
+    the index of the example of `x` it is from (N,)."""
     y_arr = np.asarray(y)
     if isinstance(x, np.ndarray) and x.ndim == 3:
         windows = x.astype(np.float32, copy=False)
         g = np.asarray(groups) if groups is not None else np.arange(len(windows))
-        return windows, y_arr, g
+        return windows, y_arr, g, np.arange(len(windows))
     # Variable-length clips: cut into windows, each inheriting its clip's label and group.
-    parts, ys, gs = [], [], []
+    parts, ys, gs, items = [], [], [], []
     clip_groups = list(groups) if groups is not None else list(range(len(x)))
     for i, feats in enumerate(x):
         f = np.asarray(feats, np.float32)
@@ -153,7 +154,21 @@ def _prepare(
         parts.append(w)
         ys.extend([y_arr[i]] * len(w))
         gs.extend([clip_groups[i]] * len(w))
-    return np.concatenate(parts), np.asarray(ys), np.asarray(gs)
+        items.extend([i] * len(w))
+    return np.concatenate(parts), np.asarray(ys), np.asarray(gs), np.asarray(items)
+
+
+def per_example(
+    targets: np.ndarray, probs: np.ndarray, items: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window targets and probabilities joined per example: its first window's target and
+    the mean of its windows' probabilities (as a clip's score is the mean of its windows')."""
+    order, first = np.unique(items, return_index=True)
+    index = np.searchsorted(order, items)
+    sums = np.zeros((len(order), probs.shape[1]), dtype=np.float64)
+    np.add.at(sums, index, probs)
+    counts = np.bincount(index, minlength=len(order))[:, None]
+    return targets[first], (sums / counts).astype(np.float32)
 
 
 def _split(
@@ -297,7 +312,7 @@ def _train(  # noqa: ANN001
     x, y, groups, config, init_state, progress, should_stop, extra=None
 ) -> TrainResult:
     seed_everything(config.seed)
-    windows, targets, group_ids = _prepare(x, y, groups, config)
+    windows, targets, group_ids, items = _prepare(x, y, groups, config)
     multi = config.model.multi_label
     n_classes = targets.shape[1] if multi else max(config.model.n_classes, int(targets.max()) + 1)
     if multi and config.parents is not None:
@@ -395,12 +410,12 @@ def _train(  # noqa: ANN001
         best_epoch = len(history)
     model.eval()
     eval_idx = va_idx if len(va_idx) else tr_idx
-    metrics = compute_metrics(
-        targets[eval_idx],
-        predict_windows(model, windows[eval_idx]),
-        multi_label=multi,
-        parents=config.parents,
+    # Per labeled example, as the model page counts them (a clip, or a labeled span), not per
+    # window: a 1.1 s clip is two windows, and "31/32" was reported over 31 clips.
+    unit_targets, unit_probs = per_example(
+        targets[eval_idx], predict_windows(model, windows[eval_idx]), items[eval_idx]
     )
+    metrics = compute_metrics(unit_targets, unit_probs, multi_label=multi, parents=config.parents)
     metrics.update(
         split="validation" if len(va_idx) else "train",
         train_size=len(tr_idx),

@@ -115,7 +115,7 @@ def test_pre_cut_windows_train_as_they_are():
     config = TrainConfig(window_frames=100, window_hop_frames=50)
     cut = np.stack([np.full((2, 100), k, np.float32) for k in (0, 500, 900)])  # 3 windows
     whole = np.zeros((2, 250), np.float32)  # 4 windows when cut at hop 50
-    windows, targets, groups = _prepare([cut, whole], [1, 0], ["a", "b"], config)
+    windows, targets, groups, _ = _prepare([cut, whole], [1, 0], ["a", "b"], config)
     assert windows.shape == (7, 2, 100)
     assert [float(w[0, 0]) for w in windows[:3]] == [0.0, 500.0, 900.0]
     assert all(len(np.unique(w)) == 1 for w in windows[:3])  # no window mixes two of them

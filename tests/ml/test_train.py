@@ -365,3 +365,25 @@ def test_aligned_self_training_pseudo_labels_follow_the_project_prior(data) -> N
     assert np.abs(rescaled.mean(axis=0) - prior).max() < np.abs(probs.mean(axis=0) - prior).max()
     # the prior counts the labels, balanced, beside the skewed predictions
     assert np.abs(prior - 1 / 3).max() < np.abs(probs.mean(axis=0) - 1 / 3).max()
+
+
+def test_metrics_count_examples_not_windows(data) -> None:
+    """A clip cut into two windows is one example in the metrics: the model page showed
+    "31/32" correct for 31 clips when one of them was 1.1 s long."""
+    x, y = data
+    clips = [np.concatenate([w, w], axis=1) if i % 10 == 0 else w for i, w in enumerate(x)]
+    config = _config(epochs=1, val_fraction=0.0, window_frames=32, window_hop_frames=32)
+    result = train_model(clips, y, config=config)
+    assert result.metrics["n"] == len(clips) == 90
+    assert result.metrics["train_size"] == 90 + 9  # the training itself saw every window
+
+
+def test_per_example_averages_an_examples_windows() -> None:
+    from ml_backend.train import per_example
+
+    targets = np.array([2, 2, 0, 1, 1, 1])
+    probs = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 1, 0]])
+    items = np.array([0, 0, 1, 2, 2, 2])
+    y, p = per_example(targets, probs.astype(np.float32), items)
+    assert y.tolist() == [2, 0, 1]
+    np.testing.assert_allclose(p, [[0, 0.5, 0.5], [1, 0, 0], [0, 2.5 / 3, 0.5 / 3]], rtol=1e-6)
