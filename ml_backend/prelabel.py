@@ -24,7 +24,7 @@ from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
 from ml_backend.feature_config import FeatureConfig
 from ml_backend.models import MLConfig, ModelVersion, Prediction, PrelabelRun
-from ml_backend.segments import extract_segments
+from ml_backend.segments import extract_segments, sounding_frames
 from ml_backend.uncertainty import get_strategy
 from ontology.merge import labels_now
 
@@ -298,8 +298,11 @@ def score_clips(
         for i, clip in enumerate(clips):
             segs = []
             if segments_wanted and out["frame_probs"] is not None:
+                # Frames of near-silence suggest nothing (the timeline has a frame per
+                # feature frame).
+                gated = out["frame_probs"][i] * sounding_frames(feats[i])[:, None]
                 segs = suggested_segments(
-                    out["frame_probs"][i], feature_config.hop_ms / 1000, classes, clip.duration
+                    gated, feature_config.hop_ms / 1000, classes, clip.duration
                 )
             rows.append(
                 Prediction(

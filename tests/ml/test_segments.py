@@ -73,3 +73,23 @@ def test_multiple_classes_and_per_class_threshold() -> None:
 def test_segment_at_end_of_track() -> None:
     segs = extract_segments(_track(30, [(25, 30)]), HOP)
     assert segs[0]["end"] == pytest.approx(0.30)
+
+
+def test_sounding_frames_are_those_within_the_range_of_the_loudest():
+    from ml_backend.segments import sounding_frames
+
+    power = np.full((8, 10), 1e-8)  # silence, 80 dB under the word
+    power[:, 3:6] = 1.0  # the word
+    power[:, 7] = 10 ** (-3.0)  # a breath 30 dB under it
+    logmel = np.log(power)
+    assert sounding_frames(logmel).tolist() == [False] * 3 + [True] * 3 + [
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert (
+        sounding_frames(logmel, below_peak_db=20).tolist() == [False] * 3 + [True] * 3 + [False] * 4
+    )
+    with pytest.raises(ValueError):
+        sounding_frames(np.zeros((8, 0)))
