@@ -23,5 +23,6 @@ def model_page(request, project_id: int):
             # What a first training starts from (EARMARK_PRETRAIN), said beside its threshold.
             "pretrain": training.PRETRAIN,
             "pretrain_min_labels": training.PRETRAIN_MIN_LABELS,
+            "pretrain_min_clips": training.PRETRAIN_MIN_CLIPS,
         },
     )

@@ -219,7 +219,11 @@ def _settings_in_a_new_process(value: str | None):
     ("mode", "says"),
     [
         ("auto", "A first training on 40 labeled clips or more (a labeled set imported at once)"),
-        ("on", "A first training starts from features learned without labels"),
+        (
+            "on",
+            "A first training starts from features learned without labels from the project's "
+            "own clips, when the project holds 100 clips or more",
+        ),
         ("off", None),
     ],
 )
