@@ -318,15 +318,22 @@ def _simulate_one(
             for clip in clips:
                 annotation_submit(clip=clip, user=user, clip_labels=answers[clip.pk])
             used += len(clips)
-            run = training_request(project=sim, user=user, trigger="simulate")
-            training_execute(run.pk)  # a no-op when the eager task ran it on commit
-            run.refresh_from_db()
+            error = ""
+            try:
+                run = training_request(project=sim, user=user, trigger="simulate")
+            except DomainError as exc:  # one class so far: the round is measured untrained
+                error = exc.message
+            else:
+                training_execute(run.pk)  # a no-op when the eager task ran it on commit
+                run.refresh_from_db()
+                if run.status != TrainingRun.Status.SUCCEEDED:
+                    error = run.error or run.message
             if oracle.backbone is None:  # the first training made it: kept for the others
                 _share_backbone(sim, oracle)
             _run_prelabel(sim)
             point = {"labels": used, **_evaluate(sim, oracle)}
-            if run.status != TrainingRun.Status.SUCCEEDED:
-                point["error"] = (run.error or run.message)[:300]
+            if error:
+                point["error"] = error[:300]
             point["seconds"] = round(time.monotonic() - started, 2)
             points.append(point)
             acc = "n/a" if point["accuracy"] is None else f"{point['accuracy']:.3f}"

@@ -412,3 +412,24 @@ def test_the_simulated_projects_share_one_pretraining_of_their_clips(
     assert len(firsts) == 2  # margin and the random baseline
     assert all(m["started_from"] == "pretrained on the project's clips" for m in firsts)
     assert all(m["pretraining"]["windows"] == 12 for m in firsts)
+
+
+def test_a_round_with_one_class_is_measured_untrained_and_the_simulation_goes_on(
+    tones_project, tmp_path
+):
+    """A training is refused while the labels name one class; the round says why."""
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=2, seed=5)
+    call_command(
+        "simulate_al",
+        "Tones",
+        "--manifest", str(pool),
+        "--test-manifest", str(pool),
+        "--strategy", "random",
+        "--seed-size", "1",
+        "--budget", "1",
+        "--repeats", "1",
+        "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    result = json.loads((tmp_path / "out" / "learning_curves.json").read_text())
+    (point,) = result["strategies"]["random"]["repeats"][0]
+    assert point["labels"] == 1 and "at least two labels (found 1)" in point["error"]
