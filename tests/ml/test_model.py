@@ -144,3 +144,30 @@ def test_batchnorm_adaptation_moves_statistics_to_the_new_data_and_keeps_weights
             assert torch.equal(v, weights[k]), k
     assert not torch.allclose(model(x)["clip_logits"], out_before)
     assert stem_bn.momentum == 0.1  # restored for later training
+
+
+def test_bands_that_barely_vary_in_training_are_left_out() -> None:
+    """The empty bands above 4 kHz of 8 kHz audio in a 16 kHz project: scaled to unit
+    variance they carried only augmentation noise, and the model learned nothing."""
+    cfg = ModelConfig(n_classes=3, **SMALL)
+    model = AudioCNN(cfg).eval()
+    std = np.ones(16)
+    std[12:] = 1e-4  # four bands that never moved
+    model.set_normalization(np.zeros(16), std)
+    assert bool((model.norm_std[12:] >= 1e3).all()) and torch.equal(
+        model.norm_std[:12], torch.ones(12)
+    )
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 16, 60, generator=generator)
+    x[:, 12:] = -3.0  # empty: under the sound in the other bands, over the range clamp
+    shaken = x.clone()
+    shaken[:, 12:] += torch.randn(2, 4, 60, generator=generator)  # what noise mixing puts there
+
+    def moved() -> float:  # how far the shaking moves the embedding
+        with torch.no_grad():
+            return float((model(x)["embedding"] - model(shaken)["embedding"]).abs().max())
+
+    left_out = moved()
+    model.set_normalization(np.zeros(16), np.ones(16))  # the same bands kept: they count
+    kept = moved()
+    assert left_out < 1e-3 * kept, (left_out, kept)
