@@ -214,6 +214,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def served(command: list[str], port: int, log: Path, env: dict | None = None) -> Iterator[str]:
+    """Run a web server's `command` (listening on `port`, output to `log`) from the
+    repository; yield its base URL once /healthz answers, stop it after."""
+    server = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env or os.environ.copy(),
+        stdout=open(log, "wb"),  # noqa: SIM115 - the server's, closed when it exits
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2)  # noqa: S310 - http only
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"the server did not start; see {log}") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
 class Gunicorn:
     """`gunicorn labelapp.wsgi` as deployed (DEBUG off, hashed static files) minus HTTPS, on a
     free loopback port, with the same environment as this process plus `env`."""
@@ -286,3 +314,18 @@ class Gunicorn:
         from labelapp.devtools import process_stop
 
         process_stop(self.proc)
+
+
+def browser_login(browser, base: str, username: str, password: str, viewport: dict) -> dict:
+    """Log in through the login page in a context of its own (a Playwright browser); answer
+    its storage state, for the contexts that measure to start logged in."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    state = context.storage_state()
+    context.close()
+    return state

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
 import numpy as np
 import soundfile as sf
-from _stack import DEPLOYED_OVER_HTTP, ROOT, setup
+from _stack import DEPLOYED_OVER_HTTP, ROOT, browser_login, free_port, served, setup
 from long_audio import SR, generate
 
 CHROMIUM = os.environ.get("EARMARK_CHROMIUM", "/usr/bin/chromium")
@@ -73,12 +71,6 @@ SUBMIT_JS = """() => new Promise((resolve) => {
   obs.observe(canvas, { attributes: true });
   document.querySelector('[data-testid=submit]').click();
 })"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_clip(path, seconds: float, seed: int) -> None:
@@ -147,29 +139,8 @@ def main() -> None:
     else:
         command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     print(f"server: {args.server}")
-    server = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=open(var / "server.log", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2)  # noqa: S310 - http only
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    log = var / "server.log"
-                    raise SystemExit(f"the server did not start; see {log}") from None
-                time.sleep(0.2)
+    with served(command, port, var / "server.log", env) as base:
         run_browser(base, ids, args.runs)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def run_browser(base: str, ids: dict, runs: int) -> None:
@@ -177,18 +148,13 @@ def run_browser(base: str, ids: dict, runs: int) -> None:
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        login = browser.new_context(viewport=VIEWPORT)
-        page = login.new_page()
-        page.goto(f"{base}/accounts/login/")
-        page.fill("input[name=username]", "bench-annotator")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/")
-        state = login.storage_state()
+        state = browser_login(browser, base, "bench-annotator", PASSWORD, VIEWPORT)
         # warm the server once (imports, template and static caches), not the browser
+        warm = browser.new_context(viewport=VIEWPORT, storage_state=state)
+        page = warm.new_page()
         page.goto(f"{base}/clips/{ids['short0']}/annotate/")
         page.evaluate(FIRST_PAINT_JS, ids["short0"])
-        login.close()
+        warm.close()
 
         def fresh():
             # a new context per run: an empty HTTP cache, as on a first visit

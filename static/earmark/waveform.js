@@ -292,6 +292,11 @@ export class WaveformView {
     const amp = (height / 2) * 0.92 * this.gain;
     const bucket = (peaks.end - peaks.start) / n; // seconds per bucket
     const pxPerBucket = (bucket / this.span) * width;
+    // The view's mapping at the canvas width drawn: `this.xAt` reads the element's width on
+    // each call, a layout query per pixel column.
+    const { start: viewStart, span } = this;
+    const xAt = (t) => ((t - viewStart) / span) * width;
+    const timeAt = (x) => viewStart + (x / width) * span;
     ctx.fillStyle = this.colors.wave;
     ctx.strokeStyle = this.colors.wave;
     // A bucket of one sample has min == max: join the samples with a line. A bucket of many
@@ -304,7 +309,7 @@ export class WaveformView {
       const last = Math.min(n - 1, Math.ceil((this.end - peaks.start) / bucket) + 1);
       ctx.beginPath();
       for (let i = first; i <= last; i++) {
-        const x = this.xAt(peaks.start + (i + 0.5) * bucket);
+        const x = xAt(peaks.start + (i + 0.5) * bucket);
         const v = (peaks.min[i] + peaks.max[i]) / 2;
         const y = mid - v * amp;
         if (i === first) ctx.moveTo(x, y); else ctx.lineTo(x, y);
@@ -313,7 +318,7 @@ export class WaveformView {
       ctx.stroke();
       if (pxPerBucket > 6) {
         for (let i = first; i <= last; i++) {
-          const x = this.xAt(peaks.start + (i + 0.5) * bucket);
+          const x = xAt(peaks.start + (i + 0.5) * bucket);
           const y = mid - ((peaks.min[i] + peaks.max[i]) / 2) * amp;
           ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
         }
@@ -321,10 +326,10 @@ export class WaveformView {
       return;
     }
     // One column per pixel: min and max over the buckets the pixel covers.
-    const x0 = Math.max(0, Math.floor(this.xAt(peaks.start)));
-    const x1 = Math.min(width, Math.ceil(this.xAt(peaks.end)));
+    const x0 = Math.max(0, Math.floor(xAt(peaks.start)));
+    const x1 = Math.min(width, Math.ceil(xAt(peaks.end)));
     for (let x = x0; x < x1; x++) {
-      const t0 = this.timeAt(x), t1 = this.timeAt(x + 1);
+      const t0 = timeAt(x), t1 = timeAt(x + 1);
       let i0 = Math.floor((t0 - peaks.start) / bucket);
       let i1 = Math.ceil((t1 - peaks.start) / bucket);
       i0 = Math.max(0, i0); i1 = Math.min(n, Math.max(i1, i0 + 1));

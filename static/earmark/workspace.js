@@ -4,7 +4,7 @@ import { api, apiRetrying, csrfToken } from "./api.js";
 import { Hotkeys } from "./hotkeys.js";
 import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
-import { Regions, snap, SNAP_S } from "./regions.js";
+import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
 import { channelName, drawPeaks, drawRuler, formatSpan, formatTime, saveNormalize, WaveformView } from "./waveform.js";
 
@@ -74,7 +74,16 @@ const ontologyReady = Ontology.load(projectId).then((o) => { ontology = o; retur
 const modeTakesSegments = () => S.ws && S.ws.project.annotation_mode !== "clip";
 const modeTakesClip = () => S.ws && S.ws.project.annotation_mode !== "segments";
 const single = () => S.ws && S.ws.project.label_mode === "single";
-const seg = (id) => S.segments.find((s) => s.id === id);
+// A segment by id through an index, rebuilt when the list is another array or grew or shrank
+// (ids are never reused within a clip): a scan of every segment per lookup made each row of
+// the list and each drag step cost as much as the whole clip.
+let segIndex = { of: null, length: -1, byId: new Map() };
+const seg = (id) => {
+  if (segIndex.of !== S.segments || segIndex.length !== S.segments.length) {
+    segIndex = { of: S.segments, length: S.segments.length, byId: new Map(S.segments.map((s) => [s.id, s])) };
+  }
+  return segIndex.byId.get(id);
+};
 // A segment's channel: a 0-based index, or null for all channels (also when not given).
 const channelOf = (s) => (Number.isInteger(s.channel) && s.channel >= 0 ? s.channel : null);
 const clipChannels = () => (S.ws ? S.ws.clip.channels || 1 : 1);
@@ -285,6 +294,11 @@ async function ontologyFresh(version) {
 }
 
 function restoreState(ws) {
+  // Ids start from 1 again on every clip: nothing drawn for the last one is reused.
+  regions.reset();
+  segRows.rows.clear();
+  segRows.pitch = 0;
+  suggDrawn.look = null;
   S.undo = [];
   S.redo = [];
   S.selected = null;
@@ -563,18 +577,45 @@ function clipSuggestionState(s) {
 // answers one suggestion at most, the pairs taken by overlap, best first.
 const MATCH_IOU = 0.5;
 function segmentAnswers() {
+  const answers = new Map();
+  if (!S.sugg.segments.length) return answers;
+  // The drawn segments by label, in time order, each with its place in the list: a suggestion
+  // is compared with the segments of its label that can overlap it, not with every segment
+  // (suggestions times segments was seconds per edit on a long recording), and pairs of equal
+  // overlap keep the list's order, as a scan of the list found them.
+  const byLabel = new Map();
+  S.segments.forEach((x, at) => {
+    if (x.from !== undefined) return;
+    for (const label of new Set(x.labels)) {
+      let group = byLabel.get(label);
+      if (!group) byLabel.set(label, (group = { list: [], longest: 0 }));
+      group.list.push({ x, at });
+      group.longest = Math.max(group.longest, x.end - x.start);
+    }
+  });
+  for (const group of byLabel.values()) group.list.sort((a, b) => a.x.start - b.x.start);
   const pairs = [];
   S.sugg.segments.forEach((s, i) => {
     if (s.state === "accepted") return;
-    for (const x of S.segments) {
-      if (x.from !== undefined || !x.labels.includes(s.label) || !channelsMeet(x, s)) continue;
+    const group = byLabel.get(s.label);
+    if (!group) return;
+    const { list } = group;
+    // The first segment that can still reach past the suggestion's start.
+    let lo = 0, hi = list.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (list[mid].x.start < s.start - group.longest) lo = mid + 1; else hi = mid; }
+    const found = [];
+    for (let k = lo; k < list.length && list[k].x.start < s.end; k++) {
+      const { x, at } = list[k];
+      if (!channelsMeet(x, s)) continue;
       const inter = Math.min(x.end, s.end) - Math.max(x.start, s.start);
       const iou = inter > 0 ? inter / (Math.max(x.end, s.end) - Math.min(x.start, s.start)) : 0;
-      if (iou >= MATCH_IOU) pairs.push({ i, x, iou });
+      if (iou >= MATCH_IOU) found.push({ i, x, iou, at });
     }
+    found.sort((a, b) => a.at - b.at);
+    pairs.push(...found);
   });
   pairs.sort((a, b) => b.iou - a.iou);
-  const answers = new Map(), used = new Set();
+  const used = new Set();
   for (const { i, x } of pairs) {
     if (answers.has(i) || used.has(x.id)) continue;
     answers.set(i, x);
@@ -595,17 +636,25 @@ function segmentSuggestionStates() {
   });
 }
 
+// Accept all takes the rejected suggestions too (Reject all, then Accept all, accepted nothing);
+// Reject all leaves what was accepted, which may have been edited since.
 function decideAll(accept) {
   let decided = 0;
   S.sugg.clip.forEach((s, i) => {
-    if (clipSuggestionState(s) === "pending") { decideClip(i, accept, { batch: true }); decided += 1; }
+    const state = clipSuggestionState(s);
+    const reopen = accept && state === "rejected" && s.state === "rejected" && !(single() && S.clipLabels.length);
+    if (reopen) s.state = "pending";
+    if (state === "pending" || reopen) { decideClip(i, accept, { batch: true }); decided += 1; }
   });
   // An accepted suggestion's segment answers only itself: deciding one leaves the others' states.
   const states = segmentSuggestionStates();
   S.sugg.segments.forEach((s, i) => {
-    if (states[i].state === "pending") { decideSegment(i, accept, { batch: true }); decided += 1; }
+    const reopen = accept && states[i].state === "rejected" && !states[i].answer;
+    if (reopen) s.state = "pending";
+    if (states[i].state === "pending" || reopen) { decideSegment(i, accept, { batch: true }); decided += 1; }
   });
   if (decided) commit(`${accept ? "accepted" : "rejected"} ${decided} suggestion(s)`); // one undo step
+  else if (S.sugg.clip.length || S.sugg.segments.length) showBanner(accept ? "Every suggestion is accepted already." : "No suggestion is left undecided: undo (Ctrl+Z) takes a decision back.", "info", 3000);
   renderRegions();
   renderSide();
 }
@@ -683,11 +732,12 @@ function button(text, action, title, testid) {
 function renderSide() {
   if (!S.ws) return;
   const s = seg(S.selected);
+  // Time order, as the list shows them (the array is in id order, so ties keep it).
+  const order = [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
   el.target.innerHTML = "";
   const strong = document.createElement("strong");
   if (s) {
-    const n = [...S.segments].sort((a, b) => a.start - b.start).indexOf(s) + 1;
-    strong.textContent = `Segment ${n}`;
+    strong.textContent = `Segment ${order.indexOf(s) + 1}`;
     const where = clipChannels() > 1 ? ` · ${channelLabel(channelOf(s)) || "all channels"}` : "";
     el.target.append("Labeling ", strong, ` · ${s.start.toFixed(2)}–${s.end.toFixed(2)} s${where}`);
   } else if (modeTakesClip()) {
@@ -712,45 +762,146 @@ function renderSide() {
   });
   if (!chips.length) { const p = document.createElement("span"); p.className = "muted"; p.textContent = "None yet: pick a label with no segment selected."; chips.push(p); }
   el.chips.replaceChildren(...chips);
-  // segments
-  const order = [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
   el.segCount.textContent = order.length ? `(${order.length})` : "";
-  el.segList.replaceChildren(...order.map((x, i) => {
-    const li = document.createElement("li");
-    li.className = "ws-seg-row" + (x.id === S.selected ? " selected" : "") + (x.labels.length ? "" : " unlabeled");
-    li.style.setProperty("--dot", colorOf(x.labels[0]));
-    li.dataset.id = String(x.id);
-    const head = document.createElement("div");
-    head.className = "ws-seg-head";
-    head.innerHTML = `<span class="n">${i + 1}</span><span class="t">${x.start.toFixed(2)} – ${x.end.toFixed(2)} s</span>`;
-    const play = button("▶", "play-seg", "Play this segment");
-    play.addEventListener("click", (e) => { e.stopPropagation(); player.setLoop(null); player.seek(x.start); player.play(); stopAt(x.end); });
-    const del = button("✕", "del-seg", "Delete this segment (Delete)");
-    del.addEventListener("click", (e) => { e.stopPropagation(); removeSegment(x.id); });
-    if (clipChannels() > 1) head.append(channelSelect(x));
-    head.append(play, del);
-    const labels = document.createElement("div");
-    labels.className = "ws-seg-labels";
-    if (x.labels.length) labels.append(...x.labels.map((p) => chip(p, { onRemove: () => { x.labels = x.labels.filter((q) => q !== p); commit("unlabel segment"); renderSide(); renderRegions(); } })));
-    else { const m = document.createElement("span"); m.className = "warn-text"; m.textContent = "needs a label"; labels.append(m); }
-    li.append(head, labels);
-    li.addEventListener("click", () => { select(x.id); if (x.start < wave.start || x.start > wave.end) wave.setView(x.start - 0.5, x.start - 0.5 + (wave.end - wave.start)); });
-    return li;
-  }));
+  renderSegmentList(order);
+  renderSuggestions();
+  if (picker) picker.render();
+}
+
+// The segment list's rows, kept by segment id with what each shows: a render builds only the
+// rows whose segment changed and renumbers the others in place. A long list has rows only in
+// and near its scrolled window, between two spacers that stand for the others at the measured
+// height of a row: building and laying out 5,000 rows of a dozen elements each took seconds on
+// opening, and every edit laid them all out again. Up to LIST_ALL_ROWS, every row is there.
+const LIST_ALL_ROWS = 200;
+const LIST_OVERSCAN = 25; // rows drawn beyond the window on each side
+const ROW_PX = 52; // a row and the gap after it, until one is measured
+const segRows = {
+  rows: new Map(), // id -> {li, look, n, num}
+  ontology: null, // the one whose names and colours the rows show
+  order: [], // the segments in the list's order, as last drawn
+  scrollTop: 0, // the list's, kept from its scroll events: reading it forces a layout
+  pitch: 0, // a row and the gap after it, measured on the clip's first long list
+  gap: 0, // the list's gap between rows, read with the pitch
+  before: listSpacer(),
+  after: listSpacer(),
+  frame: 0,
+};
+function listSpacer() {
+  const li = document.createElement("li");
+  li.className = "ws-seg-spacer";
+  li.setAttribute("aria-hidden", "true");
+  li.style.flex = "none"; // an empty item of the list's flex column would shrink to nothing
+  return li;
+}
+
+function renderSegmentList(order) {
+  const { rows } = segRows;
+  if (segRows.ontology !== ontology) { rows.clear(); segRows.ontology = ontology; } // names, colours
+  segRows.order = order;
   if (!order.length) {
+    rows.clear();
     const p = document.createElement("li");
     p.className = "muted ws-empty";
     p.textContent = clipChannels() > 1 && wave.lanes > 1
       ? "Drag on the waveform to mark a segment on all channels, Shift+drag in a channel's lane to mark it on that channel only, or press [ then ] while playing."
       : "Drag on the waveform to mark a segment, or press [ then ] while playing.";
-    el.segList.append(p);
+    el.segList.replaceChildren(p);
+    return;
   }
-  renderSuggestions();
-  if (picker) picker.render();
+  const windowed = order.length > LIST_ALL_ROWS;
+  let first = 0, last = order.length;
+  if (windowed) {
+    // The list is never taller than the browser's window: that many rows fill it.
+    const pitch = segRows.pitch || ROW_PX;
+    first = Math.max(0, Math.min(order.length - 1, Math.floor(segRows.scrollTop / pitch) - LIST_OVERSCAN));
+    last = Math.min(order.length, first + Math.ceil(window.innerHeight / pitch) + 2 * LIST_OVERSCAN);
+  }
+  const channels = clipChannels();
+  const shown = order.slice(first, last);
+  const lis = shown.map((x, k) => {
+    const n = first + k + 1;
+    const look = `${x.id === S.selected}|${x.start}|${x.end}|${channelOf(x)}|${channels}|${x.labels.join("\n")}`;
+    let row = rows.get(x.id);
+    if (!row || row.look !== look) {
+      const li = segmentRow(x);
+      row = { li, look, n: 0, num: li.querySelector(".n") };
+      rows.set(x.id, row);
+    }
+    if (row.n !== n) { row.n = n; row.num.textContent = String(n); }
+    return row.li;
+  });
+  if (rows.size > shown.length) {
+    const ids = new Set(shown.map((x) => x.id));
+    for (const id of rows.keys()) if (!ids.has(id)) rows.delete(id);
+  }
+  if (!windowed) { placeChildren(el.segList, lis); return; }
+  const { before, after } = segRows;
+  placeChildren(el.segList, [...(first > 0 ? [before] : []), ...lis, ...(last < order.length ? [after] : [])]);
+  if (!segRows.pitch && lis.length > 1) {
+    // The mean pitch of the rows drawn (one layout, of those rows only).
+    segRows.gap = parseFloat(getComputedStyle(el.segList).rowGap) || 0;
+    const a = lis[0], b = lis[lis.length - 1];
+    const pitch = (b.offsetTop + b.offsetHeight - a.offsetTop + segRows.gap) / lis.length;
+    if (pitch > 0) segRows.pitch = pitch;
+  }
+  const pitch = segRows.pitch || ROW_PX;
+  // A spacer takes the place of its rows and their gaps (the list adds one after it).
+  before.style.height = `${Math.max(0, first * pitch - segRows.gap)}px`;
+  after.style.height = `${Math.max(0, (order.length - last) * pitch - segRows.gap)}px`;
+}
+el.segList.addEventListener("scroll", () => {
+  segRows.scrollTop = el.segList.scrollTop;
+  if (!S.ws || segRows.order.length <= LIST_ALL_ROWS || segRows.frame) return;
+  segRows.frame = requestAnimationFrame(() => { segRows.frame = 0; if (S.ws) renderSegmentList(segRows.order); });
+}, { passive: true });
+
+// One row of the list. Its handlers look the segment up by id when they run: the row outlives
+// the object it was drawn from (an undo brings back copies).
+function segmentRow(x) {
+  const id = x.id;
+  const li = document.createElement("li");
+  li.className = "ws-seg-row" + (id === S.selected ? " selected" : "") + (x.labels.length ? "" : " unlabeled");
+  li.style.setProperty("--dot", colorOf(x.labels[0]));
+  li.dataset.id = String(id);
+  const head = document.createElement("div");
+  head.className = "ws-seg-head";
+  head.innerHTML = `<span class="n"></span><span class="t">${x.start.toFixed(2)} – ${x.end.toFixed(2)} s</span>`;
+  const play = button("▶", "play-seg", "Play this segment");
+  play.addEventListener("click", (e) => {
+    e.stopPropagation();
+    const s = seg(id);
+    if (s) { player.setLoop(null); player.seek(s.start); player.play(); stopAt(s.end); }
+  });
+  const del = button("✕", "del-seg", "Delete this segment (Delete)");
+  del.addEventListener("click", (e) => { e.stopPropagation(); removeSegment(id); });
+  if (clipChannels() > 1) head.append(channelSelect(x));
+  head.append(play, del);
+  const labels = document.createElement("div");
+  labels.className = "ws-seg-labels";
+  const unlabel = (p) => () => {
+    const s = seg(id);
+    if (!s) return;
+    s.labels = s.labels.filter((q) => q !== p);
+    commit("unlabel segment");
+    renderSide();
+    renderRegions();
+  };
+  if (x.labels.length) labels.append(...x.labels.map((p) => chip(p, { onRemove: unlabel(p) })));
+  else { const m = document.createElement("span"); m.className = "warn-text"; m.textContent = "needs a label"; labels.append(m); }
+  li.append(head, labels);
+  li.addEventListener("click", () => {
+    const s = seg(id);
+    if (!s) return;
+    select(id);
+    if (s.start < wave.start || s.start > wave.end) wave.setView(s.start - 0.5, s.start - 0.5 + (wave.end - wave.start));
+  });
+  return li;
 }
 
 // The segment's channel, changeable: all channels, or one of the clip's.
 function channelSelect(x) {
+  const id = x.id;
   const pick = document.createElement("select");
   pick.className = "ws-seg-channel";
   pick.setAttribute("data-testid", "segment-channel");
@@ -766,28 +917,37 @@ function channelSelect(x) {
   // The row's own click selects and re-renders the list: the open menu must not go with it.
   pick.addEventListener("click", (e) => e.stopPropagation());
   pick.addEventListener("change", () => {
+    const s = seg(id);
+    if (!s) return;
     const focused = document.activeElement === pick;
-    x.channel = pick.value === "all" ? null : Number(pick.value);
-    S.selected = x.id;
+    s.channel = pick.value === "all" ? null : Number(pick.value);
+    S.selected = id;
     commit("change channel");
     renderRegions();
     renderSide();
-    // The list was drawn again: the keyboard stays on this segment's menu (the next arrow key
+    // The row was drawn again: the keyboard stays on this segment's menu (the next arrow key
     // went to the page, which seeks).
-    if (focused) el.segList.querySelector(`[data-id="${x.id}"] [data-testid=segment-channel]`)?.focus();
+    if (focused) el.segList.querySelector(`[data-id="${id}"] [data-testid=segment-channel]`)?.focus();
   });
   return pick;
 }
 
+const suggDrawn = { look: null, ontology: null }; // what the suggestion list shows now
 function renderSuggestions() {
   const any = S.sugg.clip.length + S.sugg.segments.length;
   el.sugg.hidden = !any;
   if (!any) return;
   el.model.textContent = `· ${S.ws.suggestions.model_version.name}`;
-  const rows = [];
   const segmentStates = segmentSuggestionStates();
+  const clipStates = S.sugg.clip.map(clipSuggestionState);
+  // The rows depend on the clip, the label names and the states only: most edits change none
+  // of them, and the list is not built again for those.
+  const look = `${S.ws.clip.id}|${clipStates.join()}|${segmentStates.map((x) => x.state).join()}`;
+  if (suggDrawn.look === look && suggDrawn.ontology === ontology) return;
+  Object.assign(suggDrawn, { look, ontology });
+  const rows = [];
   const row = (kind, i, s, text) => {
-    const state = kind === "clip" ? clipSuggestionState(s) : segmentStates[i].state;
+    const state = kind === "clip" ? clipStates[i] : segmentStates[i].state;
     const li = document.createElement("li");
     li.className = `ws-sugg ${state}`;
     li.setAttribute("data-testid", "suggestion");
@@ -848,7 +1008,13 @@ async function submit() {
   if (S.busy || !S.ws) return;
   const unlabeled = [...S.segments].sort((a, b) => a.start - b.start).find((s) => !s.labels.length);
   if (unlabeled) { select(unlabeled.id); showBanner("This segment has no label yet: pick one, or delete the segment.", "warn", 5000); return; }
-  if (!S.segments.length && !S.clipLabels.length) { showBanner("Nothing to submit yet: add a label or a segment, or skip the clip.", "warn", 4000); return; }
+  if (!S.segments.length && !S.clipLabels.length) {
+    const offered = S.sugg.clip.length + S.sugg.segments.length;
+    showBanner(offered
+      ? "Nothing to submit yet: the model's suggestions count once accepted (✓, or Accept all: Alt+A). Accept one, add a label or a segment, or skip the clip."
+      : "Nothing to submit yet: add a label or a segment, or skip the clip.", "warn", 5000);
+    return;
+  }
   await send(S.baseVersion);
 }
 

@@ -846,6 +846,42 @@ def test_accept_all_takes_many_suggestions_at_once_and_one_undo_takes_them_back(
     page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
 
 
+def test_suggestions_count_once_accepted_and_accept_all_takes_back_a_reject_all(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Submit with only suggestions said "add a label" without naming them; Accept all after
+    Reject all accepted nothing, silently."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    clip = clips[0]
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Prediction.objects.create(
+        clip=clip,
+        model_version=version,
+        clip_scores={str(labels["sparrow"].pk): 0.92},
+        segments=[
+            {"start": s, "end": s + 0.5, "channel": None, "label": labels["crow"].pk, "score": 0.7}
+            for s in (0.5, 2.0)
+        ],
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    page.click("[data-testid=submit]")
+    banner = page.locator("[data-testid=banner]")
+    banner.wait_for()
+    assert "suggestions count once accepted" in banner.inner_text()
+    page.click("[data-testid=reject-all]")
+    assert page.locator("[data-testid=segment]").count() == 0
+    page.click("[data-testid=accept-all]")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=segment]').length === 2")
+    chip = "[data-testid=clip-labels] .ws-chip[data-label='birds/sparrow']"
+    assert page.locator(chip).count() == 1
+    page.click("[data-testid=accept-all]")
+    page.wait_for_selector("[data-testid=banner]:has-text('Every suggestion is accepted already')")
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
+
+
 def test_a_drag_on_a_long_clip_lands_on_the_pixels_pressed(
     live_server, page, login, annotator, project, labels, wav_factory
 ):
