@@ -19,8 +19,9 @@ of 3 runs), before and after the workspace stopped building every segment's elem
     delete                              1.3 s       32 ms      40x
     add (shift+drag, worst input)       1.1 s       27 ms      40x
 
-The page's HTML itself takes 4-6 s to come for this clip, before and after: the server reads
-each segment's labels with a query of its own (annotation_snapshot), outside this measure.
+The page's HTML itself took 4-6 s to come for this clip: the server read each segment's labels
+with a query of its own (annotation_snapshot). With three queries in all it comes in 0.66 s,
+and the clip is ready 1.5 s after navigation (a 5 s clip: 0.75 s); RESULTS.md, session 20.
 
     .venv/bin/python benchmarks/workspace_segments.py [--segments 5000] [--runs 3] [--profile]
 
