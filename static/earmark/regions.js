@@ -106,7 +106,7 @@ export class Regions {
       const [bandTop, bandHeight] = lane === null ? [0, 100] : [(lane / channels) * 100, 100 / channels];
       const top = bandTop + (row / rowCount) * bandHeight, height = bandHeight / rowCount; // percent
       if (dense && x1 - x0 < DENSE_PX && seg.id !== selectedId) {
-        painted.push({ id: seg.id, x: x0, w: Math.max(2, x1 - x0), top, height, color: seg.labels.length ? this.h.colorOf(seg.labels[0]) : UNLABELED, dashed: !seg.labels.length });
+        painted.push({ id: seg.id, x: x0, w: Math.max(2, x1 - x0), end: x1, top, height, color: seg.labels.length ? this.h.colorOf(seg.labels[0]) : UNLABELED, dashed: !seg.labels.length });
         continue;
       }
       const channelName = seg.channel == null ? null : this.h.channelName?.(seg.channel);
@@ -202,7 +202,9 @@ export class Regions {
     for (const p of items) {
       // On whole pixels, as the browser paints an element's edges: crisp, not blurred stripes.
       const x = Math.round(p.x), y = Math.round((p.top / 100) * height);
-      const box = { id: p.id, x, w: Math.max(2, Math.round(p.x + p.w) - x), y, h: Math.round(((p.top + p.height) / 100) * height) - y };
+      // `from`/`to`: where the segment really lies, for the pointer (a box on whole pixels
+      // starts up to half a pixel off, over its neighbour's time).
+      const box = { id: p.id, x, w: Math.max(2, Math.round(p.x + p.w) - x), y, h: Math.round(((p.top + p.height) / 100) * height) - y, from: p.x, to: p.end };
       this._painted.push(box);
       ctx.globalAlpha = 0.22;
       ctx.fillStyle = p.color;
@@ -224,11 +226,17 @@ export class Regions {
     if (!this._painted.length) return null;
     const rect = this.layer.getBoundingClientRect();
     const x = e.clientX - rect.left, y = e.clientY - rect.top;
-    for (let i = this._painted.length - 1; i >= 0; i--) { // the last painted is on top
+    // Of the boxes under the pointer, the segment whose own span holds it (the last painted,
+    // on top, first), else the one whose span is nearest: boxes a pixel apart overlap.
+    let best = null, bestGap = Infinity;
+    for (let i = this._painted.length - 1; i >= 0; i--) {
       const p = this._painted[i];
-      if (x >= p.x && x <= p.x + p.w && y >= p.y && y <= p.y + p.h) return { id: p.id, left: rect.left + p.x, right: rect.left + p.x + p.w };
+      if (!(x >= p.x && x <= p.x + p.w && y >= p.y && y <= p.y + p.h)) continue;
+      const gap = x < p.from ? p.from - x : x > p.to ? x - p.to : 0;
+      if (gap < bestGap) { best = p; bestGap = gap; }
+      if (gap === 0) break;
     }
-    return null;
+    return best && { id: best.id, left: rect.left + best.x, right: rect.left + best.x + best.w };
   }
 
   // The element kept for `key`, made by `make` the first time it is drawn.

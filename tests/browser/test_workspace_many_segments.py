@@ -110,16 +110,41 @@ def test_five_thousand_segments_open_edit_one_undo_and_submit_all(
     assert page.locator("canvas.ws-regions-paint:not([hidden])").count() == 1
     assert 0 < page.locator(".ws-seg-row").count() < 300
 
-    # A click on a painted segment selects it, and it is drawn as an element from then on.
+    # A click on painted segments selects the one whose span holds the time clicked, or the
+    # nearest (five segments share a pixel here, and their 2 px boxes overlap: the box on top
+    # used to win, a segment up to half a pixel later), drawn as an element from then on.
     x, box = x_of(page, 60.0)
-    page.mouse.click(round(x), box["y"] + box["height"] / 2)
+    x = round(x)
+    page.mouse.click(x, box["y"] + box["height"] / 2)
+    view = page.locator("[data-testid=waveform]")
+    start, end = (float(view.get_attribute(f"data-view-{side}")) for side in ("start", "end"))
+    t = start + (x - box["x"]) / box["width"] * (end - start)
+    nearest = min(expected, key=lambda e: max(e[0] - t, t - e[1], 0.0))
     picked = page.locator("[data-testid=segment].selected")
     assert picked.count() == 1
-    # (a painted segment is 2 px wide at least: the one on top under the pointer started up to
-    # 2 px, some 0.3 s, before it)
-    assert abs(float(picked.get_attribute("data-start")) - 60.0) < 0.5
+    assert float(picked.get_attribute("data-start")) == nearest[0]
     assert page.inner_text("[data-testid=target]").startswith("Labeling Segment ")
     page.keyboard.press("Escape")
+
+    # Closer, still over 500 in view but each a pixel or two apart: a click on a segment's
+    # middle picks that segment, not the neighbour whose box (on whole pixels) reaches it.
+    def span() -> float:
+        view = page.locator("[data-testid=waveform]")
+        return float(view.get_attribute("data-view-end")) - float(
+            view.get_attribute("data-view-start")
+        )
+
+    while span() > 25:
+        page.keyboard.press("=")
+    assert span() > 16  # 500 segments of 30 ms at least: still painted
+    assert page.locator("canvas.ws-regions-paint:not([hidden])").count() == 1
+    start = float(page.get_attribute("[data-testid=waveform]", "data-view-start"))
+    for seg_start, seg_end, _ in [e for e in expected if e[0] > start + span() / 2][:5]:
+        x, box = x_of(page, (seg_start + seg_end) / 2)
+        page.mouse.click(x, box["y"] + box["height"] / 2)
+        assert float(picked.get_attribute("data-start")) == seg_start
+        page.keyboard.press("Escape")
+    page.keyboard.press("f")  # the whole clip again
 
     # Zoomed in, segment #4,321 chosen from the list: the view goes to it.
     for _ in range(8):
