@@ -476,6 +476,27 @@ function select(id) {
   S.selected = id;
   renderRegions();
   renderSide();
+  if (id != null) revealRow(id);
+}
+
+// The list follows the selection: the selected segment's row is scrolled into the list's view
+// (a long list draws the rows there first), whether it was chosen on the waveform, by Tab or
+// in the list (then it is in view already, and nothing moves).
+function revealRow(id) {
+  let row = segRows.rows.get(id);
+  if (!row || !row.li.isConnected) {
+    const index = segRows.order.findIndex((x) => x.id === id);
+    if (index < 0) return;
+    const pitch = segRows.pitch || ROW_PX;
+    el.segList.scrollTop = Math.max(0, index * pitch - el.segList.clientHeight / 2);
+    segRows.scrollTop = el.segList.scrollTop;
+    renderSegmentList(segRows.order);
+    row = segRows.rows.get(id);
+    if (!row) return;
+  }
+  const r = row.li.getBoundingClientRect(), box = el.segList.getBoundingClientRect();
+  if (r.top < box.top) el.segList.scrollTop -= box.top - r.top;
+  else if (r.bottom > box.bottom) el.segList.scrollTop += r.bottom - box.bottom;
 }
 
 function removeSegment(id) {

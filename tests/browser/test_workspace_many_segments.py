@@ -123,6 +123,15 @@ def test_five_thousand_segments_open_edit_one_undo_and_submit_all(
     picked = page.locator("[data-testid=segment].selected")
     assert picked.count() == 1
     assert float(picked.get_attribute("data-start")) == nearest[0]
+    # The list follows: the row of the segment picked, a thousand rows down, is in its view.
+    row = page.locator(".ws-seg-row.selected")
+    row.wait_for()
+    listed = page.locator("[data-testid=segment-list]").bounding_box()
+    shown = row.bounding_box()
+    assert (
+        listed["y"] <= shown["y"] and shown["y"] + shown["height"] <= listed["y"] + listed["height"]
+    )
+    assert row.get_attribute("data-id") == picked.get_attribute("data-id")
     assert page.inner_text("[data-testid=target]").startswith("Labeling Segment ")
     page.keyboard.press("Escape")
 
