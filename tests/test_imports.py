@@ -501,3 +501,36 @@ def test_the_import_command_runs_from_a_thread_too(project, wav_factory):
     assert errors == []
     assert ImportJob.objects.get(project=project).status == "done"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_manifest_imported_again_leaves_reviewed_and_unchanged_annotations_alone(
+    project, reviewer, wav_factory, tmp_path
+):
+    """Imported again, a manifest set each clip's annotation back to submitted (a reviewer's
+    accept, reject or correction undone, a correction mixed with the old label) and wrote an
+    empty revision on every clip it had not changed."""
+    from labelapp.services.review import annotation_review
+
+    a, b = wav_factory("a.wav", freq=300), wav_factory("b.wav", freq=600)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"audio,labels\n{a},animal/bird\n{b},animal/dog\n")
+
+    def run():
+        job = import_job_create(project=project, source="cli")
+        return import_run(project=project, items=list(items_from_paths([manifest])), job=job)
+
+    run()
+    first, second = (Annotation.objects.get(clip__original_name=n) for n in ("a.wav", "b.wav"))
+    annotation_review(
+        annotation=first, reviewer=reviewer, action="correct", expected_version=1,
+        clip_labels=["animal/dog"],
+    )  # fmt: skip
+    again = run()
+    assert [r["status"] for r in again.report] == ["duplicate", "duplicate"]
+    assert "its reviewed annotation is left as the reviewer made it" in again.report[0]["error"]
+    first.refresh_from_db()
+    assert first.status == "accepted"
+    assert [cl.label.path for cl in first.clip_labels.all()] == ["animal/dog"]
+    second_before = second.version
+    second.refresh_from_db()
+    assert second.version == second_before and second.revisions.count() == 1

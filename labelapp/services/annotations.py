@@ -337,7 +337,11 @@ def annotation_save(
                 extra={"current_version": annotation.version},
             )
         if merge:
-            data = _merged(annotation, data)
+            merged = _merged(annotation, data)
+            if _adds_nothing(annotation, merged):
+                # A manifest imported again: no new version, no empty revision.
+                return annotation
+            data = merged
             rules_check(clip.project, data)
         annotation.version += 1
         annotation.status = status
@@ -380,6 +384,14 @@ def clip_row_lock(clip_id: int) -> None:
     or raise NotFound when a removal has already taken it."""
     if not Clip.objects.select_for_update().filter(pk=clip_id).exists():
         raise NotFound(CLIP_DELETED)
+
+
+def _adds_nothing(annotation: Annotation, merged: AnnotationInput) -> bool:
+    """Whether `_merged` gave the annotation nothing it had not (merging only ever adds)."""
+    return (
+        len(merged.clip_labels) == annotation.clip_labels.count()
+        and len(merged.segments) == annotation.segments.count()
+    )
 
 
 def _merged(annotation: Annotation, data: AnnotationInput) -> AnnotationInput:

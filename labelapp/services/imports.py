@@ -258,18 +258,30 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
     return list(own.values()), clip_labels, segments
 
 
-def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> None:
+def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
     """The file's labels (merged into the system user's annotation) and its members'
     annotations. `again` (a file imported before): a member's annotation of the clip is
-    never overwritten by an import, whatever they have done on it since."""
+    never overwritten by an import, whatever they have done on it since, nor a reviewed one
+    of the system user's (an accept, a reject or a correction would be undone: the merge
+    sets it back to submitted). Answers what was left as it was, for the file's report."""
+    kept = ""
     if data is not None:
-        annotation_save(
-            clip=clip,
-            user=system_user(),
-            data=data,
-            merge=True,
-            source=Annotation.Source.IMPORTED,
+        reviewed = (
+            again
+            and Annotation.objects.filter(clip=clip, annotator=system_user())
+            .exclude(reviewed_at=None, status=Annotation.Status.SUBMITTED)
+            .exists()
         )
+        if reviewed:
+            kept = "its reviewed annotation is left as the reviewer made it"
+        else:
+            annotation_save(
+                clip=clip,
+                user=system_user(),
+                data=data,
+                merge=True,
+                source=Annotation.Source.IMPORTED,
+            )
     for user, status, member_data in members_data:
         if again and Annotation.objects.filter(clip=clip, annotator=user).exists():
             continue
@@ -280,6 +292,7 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> None
             status=status,
             source=Annotation.Source.IMPORTED,
         )
+    return kept
 
 
 class _TwinGone(Exception):
@@ -325,14 +338,15 @@ def _store(
             with transaction.atomic():
                 # The twin's row lock: a lead's removal waits for this, or has already gone.
                 clip_row_lock(existing.pk)
-                _save_imported(existing, data, members_data, again=True)
+                kept = _save_imported(existing, data, members_data, again=True)
         except NotFound:  # a lead deleted the twin since it was looked up
             raise _TwinGone from None
         return FileOutcome(
             item.name,
             "duplicate",
             clip_id=existing.pk,
-            error=f"same content as clip {existing.pk} ({existing.original_name})",
+            error=f"same content as clip {existing.pk} ({existing.original_name})"
+            + (f"; {kept}" if kept else ""),
         )
     # A name of this import's own: whatever goes wrong below, the file under it is deleted
     # (a write cut short by a full disk leaves a partial one).
