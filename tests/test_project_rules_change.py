@@ -93,3 +93,17 @@ def test_a_project_without_annotations_changes_freely(client_for, lead, project)
         format="json",
     )
     assert res.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("mode", "give"),
+    [("segments", "a segment"), ("clip", "a clip label"), ("both", "a clip label or a segment")],
+)
+def test_an_empty_submission_is_told_what_this_project_takes(
+    client_for, annotator, project, mode, give
+):
+    Project.objects.filter(pk=project.pk).update(annotation_mode=mode)
+    (clip,) = ready_clips(project, 1)
+    res = client_for(annotator).post(f"/api/clips/{clip.pk}/annotations/", {}, format="json")
+    assert res.status_code == 400
+    assert res.json()["detail"] == f"nothing to save: give {give} (to pass over the clip, skip it)"

@@ -528,9 +528,12 @@ def _submit_once(
         ),
     )
     if not data.clip_labels and not data.segments:  # as the workspace: nothing replaces work
+        give = {
+            Project.AnnotationMode.CLIP: "a clip label",
+            Project.AnnotationMode.SEGMENTS: "a segment",
+        }.get(clip.project.annotation_mode, "a clip label or a segment")
         raise DomainError(
-            "nothing to save: give a clip label or a segment (to pass over the clip, skip it)",
-            code="empty",
+            f"nothing to save: give {give} (to pass over the clip, skip it)", code="empty"
         )
     save = functools.partial(
         annotation_save,

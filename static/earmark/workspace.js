@@ -351,6 +351,10 @@ function restoreState(ws) {
     // Sent back by a reviewer: what to fix stays in view until the next clip.
     const said = ws.annotation.review_comment ? `: “${ws.annotation.review_comment}”` : ".";
     showBanner(`A reviewer sent this back${said} Fix it and submit again.`, "warn");
+  } else if (!modeTakesClip() && S.clipLabels.length) {
+    showBanner(`This project now takes segments only: this clip's label ${S.clipLabels.map(nameOf).join(", ")} is not kept at submit. Mark a segment with it instead.`, "warn");
+  } else if (!modeTakesSegments() && S.segments.length) {
+    showBanner(`This project now takes clip labels only: this clip's ${S.segments.length} segment(s) are not kept at submit.`, "warn");
   }
   S.undo.push(snapshot());
 }
@@ -1029,6 +1033,12 @@ async function submit() {
   if (S.busy || !S.ws) return;
   const unlabeled = [...S.segments].sort((a, b) => a.start - b.start).find((s) => !s.labels.length);
   if (unlabeled) { select(unlabeled.id); showBanner("This segment has no label yet: pick one, or delete the segment.", "warn", 5000); return; }
+  if (!modeTakesClip() && S.clipLabels.length && !S.segments.length) {
+    // A clip label kept from before the lead made the project segments-only: it would be
+    // dropped at submit, leaving nothing.
+    showBanner(`This project now takes segments only: the clip label ${S.clipLabels.map(nameOf).join(", ")} is not kept. Mark a segment with it (drag on the waveform), or skip the clip.`, "warn", 8000);
+    return;
+  }
   if (!S.segments.length && !S.clipLabels.length) {
     const offered = S.sugg.clip.length + S.sugg.segments.length;
     showBanner(offered

@@ -882,6 +882,29 @@ def test_suggestions_count_once_accepted_and_accept_all_takes_back_a_reject_all(
     page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
 
 
+def test_a_clip_label_kept_from_before_a_segments_only_switch_is_named_not_dropped(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """A lead made a labeled project segments-only ("Save anyway"): the clip's old label
+    showed as chosen, and Submit sent nothing and got "give a clip label or a segment"."""
+    from labelapp.models import Project
+    from labelapp.services.annotations import annotation_submit
+
+    clip = clips[0]
+    annotation_submit(clip=clip, user=annotator, clip_labels=["birds/crow"])
+    Project.objects.filter(pk=project.pk).update(annotation_mode="segments")
+    requests = []
+    page.on("request", lambda r: requests.append(r.url) if "/annotations/" in r.url else None)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    banner = page.locator("[data-testid=banner]")
+    assert "now takes segments only" in banner.inner_text() and "crow" in banner.inner_text()
+    page.click("[data-testid=submit]")
+    page.wait_for_selector("[data-testid=banner]:has-text('is not kept. Mark a segment')")
+    assert not [url for url in requests if url.endswith(f"/clips/{clip.pk}/annotations/")]
+
+
 def test_a_drag_on_a_long_clip_lands_on_the_pixels_pressed(
     live_server, page, login, annotator, project, labels, wav_factory
 ):
