@@ -174,7 +174,8 @@ class OntologyImportApi(APIView):
         project = project_selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         raw = request.data
         is_json = (request.content_type or "").startswith("application/json")
-        if is_json and (isinstance(raw, list) or not {"file", "content"} & set(raw)):
+        whole_body = is_json and not (isinstance(raw, dict) and {"file", "content"} & set(raw))
+        if whole_body:  # the body is the ontology itself (a list, an object, or a mistake)
             raw = {
                 "content": json.dumps(raw),
                 "dry_run": request.query_params.get("dry_run", False),
@@ -182,14 +183,16 @@ class OntologyImportApi(APIView):
         data = ImportInSerializer(data=raw)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        content = params["file"].read() if "file" in params else params["content"]
+        upload = params.get("file")
+        content = upload.read() if upload is not None else params["content"]
         report = ontology_import(
             ontology=project.ontology,
             content=content,
             format=params.get("format"),
             user=request.user,
             dry_run=params["dry_run"],
-            source="upload" if "file" in params else "api",
+            source="upload" if upload is not None else "api",
+            json_only=whole_body or (upload is not None and upload.name.lower().endswith(".json")),
         )
         return Response(ImportOutSerializer(report).data)
 

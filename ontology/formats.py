@@ -109,8 +109,12 @@ def _flag(value) -> bool | None:
     return str(value).strip().lower() in TRUE_WORDS
 
 
-def ontology_parse(content: bytes | str, *, format: str | None = None) -> ParsedOntology:
-    """Parse and check a file: names, sibling duplicates, colors, hotkeys, cycles, parents."""
+def ontology_parse(
+    content: bytes | str, *, format: str | None = None, json_only: bool = False
+) -> ParsedOntology:
+    """Parse and check a file: names, sibling duplicates, colors, hotkeys, cycles, parents.
+    `json_only`: the file came as JSON (named .json, or a JSON body), so text that is not a
+    JSON object or list is an error, not a list of paths (`42` was imported as a label)."""
     if isinstance(content, bytes):
         if len(content) > MAX_BYTES:
             raise _bad(f"the file is larger than {MAX_BYTES // 2**20} MB")
@@ -129,6 +133,20 @@ def ontology_parse(content: bytes | str, *, format: str | None = None) -> Parsed
     text = content.lstrip("\ufeff")
     if not text.strip():
         raise _bad("the file is empty")
+    if json_only and text.lstrip()[:1] not in ("[", "{"):
+        try:
+            json.loads(text)
+        except ValueError:
+            raise _bad(
+                "expected JSON (a .json file), but this is not JSON; a list of label paths "
+                "is imported from a .txt or .csv file",
+                code="wrong_format",
+            ) from None
+        raise _bad(
+            "expected an ontology in JSON: an object or a list, not a single value "
+            f"({text.strip()[:40]!r})",
+            code="wrong_format",
+        )
     detected, data = _detect(text)
     if format and format not in FORMATS:
         raise _bad(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")

@@ -47,10 +47,11 @@ def ontology_import(
     user=None,
     dry_run: bool = False,
     source: str = "api",
+    json_only: bool = False,
 ) -> dict:
     """Parse, check and apply a file in one transaction; with `dry_run`, roll it all back and
-    only report what would change."""
-    parsed = ontology_parse(content, format=format)
+    only report what would change. `json_only`: see `ontology_parse`."""
+    parsed = ontology_parse(content, format=format, json_only=json_only)
     try:
         with transaction.atomic():
             report = _apply(ontology, parsed, user=user, source=source)
@@ -73,6 +74,7 @@ def ontology_import_file(
         user=user,
         dry_run=dry_run,
         source="cli",
+        json_only=Path(path).suffix.lower() == ".json",
     )
 
 

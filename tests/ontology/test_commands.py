@@ -55,7 +55,7 @@ def test_import_names_the_project_by_id_too(project, tmp_path):
     ],
 )
 def test_a_rejected_file_exits_1_with_the_reason(project, tmp_path, content, match):
-    path = tmp_path / "bad.json"
+    path = tmp_path / ("bad.json" if content[:1] in "[{" else "bad.txt")
     path.write_text(content)
     with pytest.raises(CommandError, match=match) as exc:
         run("import_ontology", project.name, str(path))

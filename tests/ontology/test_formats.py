@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -409,3 +410,26 @@ def test_parse_reports_format_and_specs_without_touching_the_database():
     parsed = ontology_parse("a/b\nc\n")
     assert parsed.format == "paths"
     assert [s.path for s in parsed.labels] == ["a", "a/b", "c"]
+
+
+@pytest.mark.parametrize("body", [42, "hello", True, 3.5])
+def test_a_json_body_or_json_file_holding_one_value_is_refused(client_for, lead, project, body):
+    """A JSON body of `42` was a 500 (the view iterated it), and a .json file holding `42`
+    imported a label named 42."""
+    client = client_for(lead)
+    url = f"/api/projects/{project.pk}/ontology/import/"
+    res = client.post(url, body, format="json")
+    assert res.status_code == 400 and res.json()["code"] == "wrong_format"
+    assert "not a single value" in res.json()["detail"]
+    upload = io.BytesIO(json.dumps(body).encode())
+    upload.name = "labels.json"
+    res = client.post(url, {"file": upload}, format="multipart")
+    assert res.status_code == 400 and "not a single value" in res.json()["detail"]
+    assert not stored(project)
+    text = io.BytesIO(b"42\n")
+    text.name = "labels.txt"  # as a list of paths, one label named 42 is fine
+    assert client.post(url, {"file": text}, format="multipart").status_code == 200
+    paths = io.BytesIO(b"birds/crow\n")
+    paths.name = "labels.json"
+    res = client.post(url, {"file": paths}, format="multipart")
+    assert res.status_code == 400 and "imported from a .txt or .csv file" in res.json()["detail"]

@@ -39,6 +39,7 @@ class Command(BaseCommand):
                 format=format,
                 dry_run=dry_run,
                 source="cli",
+                json_only=Path(file).suffix.lower() == ".json",
             )
         except FileNotFoundError:
             raise CommandError(f"file not found: {file}") from None
