@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.core.validators import MinValueValidator
 
 from labelapp.models import (
     Annotation,
@@ -43,6 +44,19 @@ class ProjectAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         return fields if obj is None else [*fields, "ontology"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # A positive integer's form field checks >= 0 first, so -3 was told "at least 0" where
+        # the model wants at least 1 (30 for a lock): the form says the model's own minimum.
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        lows = [v.limit_value for v in db_field.validators if isinstance(v, MinValueValidator)]
+        if field is not None and lows and hasattr(field, "min_value"):
+            field.min_value = max(lows)
+            field.validators = [
+                v for v in field.validators if not isinstance(v, MinValueValidator)
+            ] + [MinValueValidator(max(lows))]
+            field.widget.attrs["min"] = max(lows)
+        return field
 
     def save_model(self, request, obj, form, change):
         from ontology.models import Ontology

@@ -390,3 +390,25 @@ def test_a_project_added_in_the_admin_gets_a_label_tree_of_its_own(client, admin
     assert new.ontology_id != project.ontology_id and new.created_by == admin_user
     change = client.get(f"/admin/labelapp/project/{new.pk}/change/").content.decode()
     assert 'name="ontology"' not in change  # shown, not changeable
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "least"), [("annotations_per_clip", -3, 1), ("lock_seconds", -5, 30)]
+)
+def test_the_admin_form_names_the_models_own_minimum(client, admin_user, field, value, least):
+    """A positive integer's form field said "at least 0" for -3 where the model wants 1."""
+    client.force_login(admin_user)
+    body = {
+        "name": "Minimums",
+        "description": "",
+        "label_mode": "single",
+        "annotation_mode": "both",
+        "annotations_per_clip": 1,
+        "target_sample_rate": 16000,
+        "memberships-TOTAL_FORMS": 0,
+        "memberships-INITIAL_FORMS": 0,
+        field: value,
+    }
+    page = client.post("/admin/labelapp/project/add/", body).content.decode()
+    assert f"Ensure this value is greater than or equal to {least}." in page
+    assert "greater than or equal to 0." not in page
