@@ -160,7 +160,13 @@ function dragWire(row, label) {
   });
   row.addEventListener("dragend", () => { dragged = null; });
   row.addEventListener("dragover", (e) => {
-    if (dragged === null || subtreeIds(dragged).has(label.id)) return;
+    if (dragged === null) return;
+    if (subtreeIds(dragged).has(label.id)) {
+      // No drop here (the cursor says so); the status line says why, instead of the last move.
+      const why = `${state.byId.get(dragged).name} cannot go under itself or its own children`;
+      if (label.id !== dragged && $("editor-message").textContent !== why) say(why, "error");
+      return;
+    }
     e.preventDefault();
     row.dataset.drop = dropZone(e, row);
   });

@@ -64,6 +64,11 @@ def test_a_lead_renames_and_moves_labels(editor, lead, tree, screenshot):
     page.wait_for_selector(node("animal/hum"))
     assert Label.objects.get(pk=tree["noise/hum"].pk).path == "animal/hum"
     assert "move" in page.inner_text("[data-testid=change-log]")
+    # Onto its own child: nothing moves, and the status line says why (it kept the last move).
+    page.locator(row("animal")).drag_to(page.locator(row("animal/hum")))
+    message = page.locator("[data-testid=editor-message]")
+    assert message.inner_text() == "animal cannot go under itself or its own children"
+    assert Label.objects.get(pk=tree["animal"].pk).parent_id is None
     screenshot(page, "ontology-editor-lead")
 
 
