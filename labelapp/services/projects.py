@@ -101,8 +101,14 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
     others = Project.objects.all()
     if project is not None:
         others = others.exclude(pk=project.pk)
-    if rows_ignoring_case(others, "name", name):
-        raise DomainError(f"a project named {name!r} already exists", code="duplicate")
+    taken = rows_ignoring_case(others, "name", name)
+    if taken:
+        same = taken[0].name == name
+        raise DomainError(
+            f"a project named {taken[0].name!r} already exists"
+            + ("" if same else " (names are compared ignoring case)"),
+            code="duplicate",
+        )
     return name
 
 

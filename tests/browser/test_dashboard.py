@@ -208,10 +208,11 @@ def test_the_dashboard_draws_real_figures_wide_and_narrow(
 def test_the_job_bar_follows_a_running_job_without_a_reload(
     celery_worker_process, live_server, page, login, lead, project
 ):
+    # A project without a model: a cold-start ranking, named as the model page names it.
     run = PrelabelRun.objects.create(project=project, status="running", total=10, done=2)
     login(page, lead)
     page.goto(f"{live_server.url}/projects/{project.pk}/dashboard/")
-    bar = "[data-testid=dash-job][data-kind=pre-labeling] [role=progressbar]"
+    bar = '[data-testid=dash-job][data-kind="cold-start ranking"] [role=progressbar]'
     assert page.get_attribute(bar, "aria-valuenow") == "20"
 
     PrelabelRun.objects.filter(pk=run.pk).update(done=7)
@@ -221,5 +222,6 @@ def test_the_job_bar_follows_a_running_job_without_a_reload(
     )
     PrelabelRun.objects.filter(pk=run.pk).update(done=10, status="succeeded")
     page.wait_for_selector(
-        "[data-testid=dash-job][data-kind=pre-labeling][data-status=succeeded]", timeout=15_000
+        '[data-testid=dash-job][data-kind="cold-start ranking"][data-status=succeeded]',
+        timeout=15_000,
     )
