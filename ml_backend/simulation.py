@@ -432,7 +432,8 @@ def plot_learning_curves(result: dict, path: Path) -> Path:
         ax.set_xlabel("labels used")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="lower right")
+    if axes[0].get_legend_handles_labels()[0]:  # no curve when no round was measured
+        axes[0].legend(loc="lower right")
     s = result.get("settings", {})
     fig.suptitle(
         f"Active learning: pool {result.get('pool_size')}, test {result.get('test_size')}, "
