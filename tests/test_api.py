@@ -367,6 +367,21 @@ def test_a_model_validation_error_reads_as_one_line_naming_each_field():
     assert plain.data == {"detail": "One. Two.", "code": "invalid"}
 
 
+def _admin_project_form(name: str, **fields) -> dict:
+    """The admin's add-project form as a browser posts it, no members."""
+    return {
+        "name": name,
+        "description": "",
+        "label_mode": "single",
+        "annotation_mode": "both",
+        "annotations_per_clip": 1,
+        "target_sample_rate": 16000,
+        "memberships-TOTAL_FORMS": 0,
+        "memberships-INITIAL_FORMS": 0,
+        **fields,
+    }
+
+
 def test_a_project_added_in_the_admin_gets_a_label_tree_of_its_own(client, admin_user, project):
     """Offered the existing trees, a lead picked another project's and renamed its labels
     under that project's annotations."""
@@ -375,19 +390,7 @@ def test_a_project_added_in_the_admin_gets_a_label_tree_of_its_own(client, admin
     client.force_login(admin_user)
     form = client.get("/admin/labelapp/project/add/")
     assert form.status_code == 200 and 'name="ontology"' not in form.content.decode()
-    added = client.post(
-        "/admin/labelapp/project/add/",
-        {
-            "name": "Field recordings",
-            "description": "",
-            "label_mode": "single",
-            "annotation_mode": "both",
-            "annotations_per_clip": 1,
-            "target_sample_rate": 16000,
-            "memberships-TOTAL_FORMS": 0,
-            "memberships-INITIAL_FORMS": 0,
-        },
-    )
+    added = client.post("/admin/labelapp/project/add/", _admin_project_form("Field recordings"))
     assert added.status_code == 302, added.content.decode()[:3000]
     new = Project.objects.get(name="Field recordings")
     assert new.ontology_id != project.ontology_id and new.created_by == admin_user
@@ -401,17 +404,7 @@ def test_a_project_added_in_the_admin_gets_a_label_tree_of_its_own(client, admin
 def test_the_admin_form_names_the_models_own_minimum(client, admin_user, field, value, least):
     """A positive integer's form field said "at least 0" for -3 where the model wants 1."""
     client.force_login(admin_user)
-    body = {
-        "name": "Minimums",
-        "description": "",
-        "label_mode": "single",
-        "annotation_mode": "both",
-        "annotations_per_clip": 1,
-        "target_sample_rate": 16000,
-        "memberships-TOTAL_FORMS": 0,
-        "memberships-INITIAL_FORMS": 0,
-        field: value,
-    }
+    body = _admin_project_form("Minimums", **{field: value})
     page = client.post("/admin/labelapp/project/add/", body).content.decode()
     assert f"Ensure this value is greater than or equal to {least}." in page
     assert "greater than or equal to 0." not in page

@@ -71,16 +71,23 @@ def test_a_reviewer_rejects_with_a_comment_and_the_annotator_sees_it(
         context.close()
 
 
+def _correction_opened(page, live_server, login, reviewer, annotation):
+    """The reviewer on the annotation's clip page with its correction form open: its card and
+    the clip labels box."""
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{annotation.clip_id}/review/")
+    card = page.locator(f"[data-testid=annotation][data-annotation='{annotation.pk}']")
+    card.locator("[data-testid=correct-open]").click()
+    labels = card.locator("[data-testid=correct-labels]")
+    labels.wait_for()
+    return card, labels
+
+
 def test_a_reviewer_corrects_labels_inline(
     live_server, page, login, reviewer, annotator, project, submitted
 ):
     label_get_or_create_path(ontology=project.ontology, path="birds/crow")
-    login(page, reviewer)
-    page.goto(f"{live_server.url}/clips/{submitted.clip_id}/review/")
-    card = page.locator(f"[data-testid=annotation][data-annotation='{submitted.pk}']")
-    card.locator("[data-testid=correct-open]").click()
-    labels = card.locator("[data-testid=correct-labels]")
-    labels.wait_for()
+    card, labels = _correction_opened(page, live_server, login, reviewer, submitted)
     assert labels.input_value() == "birds/robin"
     labels.fill("birds/crow")
     card.locator(".rv-seg-editor [name=labels]").fill("birds/crow")
@@ -107,12 +114,7 @@ def test_a_correction_keeps_label_names_that_hold_a_comma(
         clip_labels=["x, y"],
         segments=[{"start": 1, "end": 2, "labels": ["x, y"]}],
     )
-    login(page, reviewer)
-    page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
-    card = page.locator(f"[data-testid=annotation][data-annotation='{annotation.pk}']")
-    card.locator("[data-testid=correct-open]").click()
-    labels = card.locator("[data-testid=correct-labels]")
-    labels.wait_for()
+    card, labels = _correction_opened(page, live_server, login, reviewer, annotation)
     assert labels.input_value() == "x, y"
     card.locator(".rv-seg-editor [name=labels]").fill("x, y, birds/robin")
     card.locator("[data-testid=correct]").click()
