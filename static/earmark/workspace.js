@@ -374,10 +374,16 @@ function commit(what) {
 
 function restore(snap) {
   const o = JSON.parse(snap);
-  Object.assign(S, { segments: o.segments, clipLabels: o.clipLabels, sugg: o.sugg, selected: o.selected, nextId: o.nextId });
+  // A segment the step brought back (an undone delete) is selected, as it was when deleted;
+  // the snapshot's own selection is the one of its last edit, before later clicks.
+  const had = new Set(S.segments.map((x) => x.id));
+  const back = o.segments.find((x) => !had.has(x.id));
+  const selected = back ? back.id : o.selected;
+  Object.assign(S, { segments: o.segments, clipLabels: o.clipLabels, sugg: o.sugg, selected, nextId: o.nextId });
   renderRegions();
   renderSide();
   scheduleSave();
+  if (back) revealRow(back.id);
 }
 
 function undo() { if (S.undo.length > 1) { S.redo.push(S.undo.pop()); restore(S.undo[S.undo.length - 1]); } }

@@ -905,6 +905,29 @@ def test_a_clip_label_kept_from_before_a_segments_only_switch_is_named_not_dropp
     assert not [url for url in requests if url.endswith(f"/clips/{clip.pk}/annotations/")]
 
 
+def test_undoing_a_delete_brings_the_segment_back_selected(
+    live_server, page, login, annotator, project, labels, clips
+):
+    from labelapp.services.annotations import annotation_submit
+
+    clip = clips[0]
+    segments = [{"start": s, "end": s + 0.5, "labels": ["noise"]} for s in (0.5, 2.0, 3.5)]
+    annotation_submit(clip=clip, user=annotator, segments=segments)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    page.click(".ws-seg-row >> nth=1")
+    assert page.inner_text("[data-testid=target]").startswith("Labeling Segment 2 ")
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => document.querySelectorAll('.ws-seg-row').length === 2")
+    page.click(".ws-seg-row >> nth=0")  # another selection meanwhile
+    page.keyboard.press("Control+z")
+    page.wait_for_function("() => document.querySelectorAll('.ws-seg-row').length === 3")
+    assert page.inner_text("[data-testid=target]").startswith("Labeling Segment 2 ")
+    assert page.get_attribute("[data-testid=segment].selected", "data-start") == "2.00"
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
+
+
 def test_a_drag_on_a_long_clip_lands_on_the_pixels_pressed(
     live_server, page, login, annotator, project, labels, wav_factory
 ):
