@@ -11,6 +11,10 @@ export const SNAP_S = 0.01;
 export const snap = (t) => Math.round(Math.round(t / SNAP_S) * SNAP_S * 100) / 100;
 const DRAG_PX = 4;
 const EDGE_PX = 6;
+// The grip of a segment's edges: EDGE_PX, or a third of a segment narrower than three of
+// them, whose middle third then moves it (both edges covered a narrow one: a drag anywhere on
+// it resized it, and a painted one of a long recording grew by seconds).
+const edgePx = (hit) => Math.min(EDGE_PX, (hit.right - hit.left) / 3);
 const TAG_MIN_PX = 10; // a segment narrower than this shows no tag text (there is no room)
 const DENSE_MAX = 500; // segments in view beyond which the narrow ones are painted (render())
 const DENSE_PX = 12; // what "narrow" means then
@@ -274,8 +278,9 @@ export class Regions {
       const { id } = hit;
       const seg = this.h.get(id);
       let mode = "move";
-      if (e.clientX - hit.left <= EDGE_PX) mode = "start";
-      else if (hit.right - e.clientX <= EDGE_PX) mode = "end";
+      const edge = edgePx(hit);
+      if (e.clientX - hit.left <= edge) mode = "start";
+      else if (hit.right - e.clientX <= edge) mode = "end";
       this.h.select(id);
       this._drag = { mode, id, x: e.clientX, t0: t, start: seg.start, end: seg.end, moved: false };
       return;
@@ -291,7 +296,8 @@ export class Regions {
     if (!d) {
       const hit = this._hit(e);
       if (hit && hit.id !== undefined) {
-        const edgeNear = e.clientX - hit.left <= EDGE_PX || hit.right - e.clientX <= EDGE_PX;
+        const edge = edgePx(hit);
+        const edgeNear = e.clientX - hit.left <= edge || hit.right - e.clientX <= edge;
         this.container.style.cursor = edgeNear ? "ew-resize" : "grab";
       } else this.container.style.cursor = "crosshair";
       return;

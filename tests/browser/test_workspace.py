@@ -928,6 +928,44 @@ def test_undoing_a_delete_brings_the_segment_back_selected(
     page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
 
 
+def test_a_narrow_segment_moves_from_its_middle_and_resizes_from_its_edges(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Both 6 px edge grips covered a segment narrower than 12 px: any drag resized it."""
+    from labelapp.services.annotations import annotation_submit
+
+    clip = clips[0]  # 5 s across the waveform: 50 ms is some 10 px
+    annotation_submit(
+        clip=clip, user=annotator, segments=[{"start": 1.0, "end": 1.05, "labels": ["noise"]}]
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    box = page.locator("[data-testid=segment]").bounding_box()
+    assert box["width"] < 12
+    y = box["y"] + box["height"] / 2
+
+    def drag(x0, dx):
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        for k in range(1, 6):
+            page.mouse.move(x0 + dx * k / 5, y)
+        page.mouse.up()
+
+    def span():
+        seg = page.locator("[data-testid=segment]")
+        return float(seg.get_attribute("data-start")), float(seg.get_attribute("data-end"))
+
+    drag(box["x"] + box["width"] / 2, 60)
+    start, end = span()
+    assert start > 1.2 and round(end - start, 2) == 0.05  # moved, not resized
+    box = page.locator("[data-testid=segment]").bounding_box()
+    drag(box["x"] + box["width"] - 1, 60)
+    start2, end2 = span()
+    assert start2 == start and end2 > end + 0.2  # its end edge: resized
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
+
+
 def test_a_drag_on_a_long_clip_lands_on_the_pixels_pressed(
     live_server, page, login, annotator, project, labels, wav_factory
 ):
