@@ -337,11 +337,9 @@ def annotation_save(
                 extra={"current_version": annotation.version},
             )
         if merge:
-            merged = _merged(annotation, data)
-            if _adds_nothing(annotation, merged):
-                # A manifest imported again: no new version, no empty revision.
+            data, added = _merged(annotation, data)
+            if not added:  # a manifest imported again: no new version, no empty revision
                 return annotation
-            data = merged
             rules_check(clip.project, data)
         annotation.version += 1
         annotation.status = status
@@ -386,15 +384,8 @@ def clip_row_lock(clip_id: int) -> None:
         raise NotFound(CLIP_DELETED)
 
 
-def _adds_nothing(annotation: Annotation, merged: AnnotationInput) -> bool:
-    """Whether `_merged` gave the annotation nothing it had not (merging only ever adds)."""
-    return (
-        len(merged.clip_labels) == annotation.clip_labels.count()
-        and len(merged.segments) == annotation.segments.count()
-    )
-
-
-def _merged(annotation: Annotation, data: AnnotationInput) -> AnnotationInput:
+def _merged(annotation: Annotation, data: AnnotationInput) -> tuple[AnnotationInput, bool]:
+    """What the annotation has plus what `data` adds to it, and whether it adds anything."""
     existing_labels = [cl.label for cl in annotation.clip_labels.select_related("label")]
     labels = existing_labels + [lb for lb in data.clip_labels if lb not in existing_labels]
     segments = [
@@ -402,17 +393,19 @@ def _merged(annotation: Annotation, data: AnnotationInput) -> AnnotationInput:
             start=s.start,
             end=s.end,
             channel=s.channel,
-            labels=[sl.label for sl in s.segment_labels.select_related("label")],
+            labels=[sl.label for sl in s.segment_labels.all()],
         )
-        for s in annotation.segments.all()
+        for s in annotation.segments.prefetch_related("segment_labels__label")
     ]
+    had = len(segments)
     keys = {(s.start, s.end, s.channel, tuple(sorted(lb.pk for lb in s.labels))) for s in segments}
     for seg in data.segments:
         key = (seg.start, seg.end, seg.channel, tuple(sorted(lb.pk for lb in seg.labels)))
         if key not in keys:
             segments.append(seg)
             keys.add(key)
-    return AnnotationInput(clip_labels=labels, segments=segments)
+    added = len(labels) > len(existing_labels) or len(segments) > had
+    return AnnotationInput(clip_labels=labels, segments=segments), added
 
 
 def annotation_counts_by_status(project: Project) -> dict[str, int]:
