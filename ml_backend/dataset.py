@@ -99,32 +99,40 @@ def clip_label_ids(project: Project) -> dict[int, list[int]]:
     return _label_votes(project)[0]
 
 
+def _counted(project: Project, via: str = "") -> dict:
+    """The filter of the annotations a training counts (labeled, on the project's ready
+    clips), reached through `via` ("annotation", "segment__annotation") from another model.
+    As joins in each query: a list of every annotation id as parameters would pass SQLite's
+    limit on a large project."""
+    prefix = f"{via}__" if via else ""
+    return {
+        f"{prefix}clip__project": project,
+        f"{prefix}clip__status": Clip.Status.READY,
+        f"{prefix}status__in": LABELED_STATUSES,
+    }
+
+
 def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int]]:
     """`clip_label_ids`, and the clips one of whose counted annotations gives a clip label
     (the others' labels are their segments': `segment_spans`)."""
     with_clip_labels: set[int] = set()
     per_annotation: dict[int, set[int]] = defaultdict(set)
     clip_of: dict[int, int] = {}
-    # The same conditions as joins in each query: a list of every annotation id as parameters
-    # would pass SQLite's limit on a large project.
-    counted = {
-        "clip__project": project,
-        "clip__status": Clip.Status.READY,
-        "status__in": LABELED_STATUSES,
-    }
-    for ann_id, clip_id in Annotation.objects.filter(**counted).values_list("id", "clip_id"):
+    for ann_id, clip_id in Annotation.objects.filter(**_counted(project)).values_list(
+        "id", "clip_id"
+    ):
         clip_of[ann_id] = clip_id
         per_annotation[ann_id]
     from labelapp.models import ClipLabel, SegmentLabel
 
-    for ann_id, label_id in ClipLabel.objects.filter(
-        **{f"annotation__{k}": v for k, v in counted.items()}
-    ).values_list("annotation_id", "label_id"):
+    for ann_id, label_id in ClipLabel.objects.filter(**_counted(project, "annotation")).values_list(
+        "annotation_id", "label_id"
+    ):
         if ann_id in clip_of:  # counted between the reads
             per_annotation[ann_id].add(label_id)
             with_clip_labels.add(clip_of[ann_id])
     for ann_id, label_id in SegmentLabel.objects.filter(
-        **{f"segment__annotation__{k}": v for k, v in counted.items()}
+        **_counted(project, "segment__annotation")
     ).values_list("segment__annotation_id", "label_id"):
         if ann_id in clip_of:
             per_annotation[ann_id].add(label_id)
@@ -149,11 +157,9 @@ def classes_in_use(project: Project) -> int:
     project a label's ancestors are classes too. Cheap: asked before a training is queued."""
     from labelapp.models import ClipLabel, SegmentLabel
 
-    counted = {"clip__project": project, "clip__status": Clip.Status.READY}
-    counted["status__in"] = LABELED_STATUSES
     used: set[int] = set()
     for model, via in ((ClipLabel, "annotation"), (SegmentLabel, "segment__annotation")):
-        rows = model.objects.filter(**{f"{via}__{k}": v for k, v in counted.items()})
+        rows = model.objects.filter(**_counted(project, via))
         used.update(rows.values_list("label_id", flat=True).distinct()[:2])
     multi = project.label_mode == Project.LabelMode.MULTI
     with_parent = Label.objects.filter(pk__in=used, parent__isnull=False)
@@ -214,11 +220,7 @@ def segment_spans(
     `with_clip_labels`: the clips one of whose annotations does (`_label_votes`)."""
     from labelapp.models import Segment
 
-    counted = {
-        "annotation__clip__project": project,
-        "annotation__clip__status": Clip.Status.READY,
-        "annotation__status__in": LABELED_STATUSES,
-    }
+    counted = _counted(project, "annotation")
     spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
     for chunk in id_chunks(clip_ids):
         for clip_id, start, end in (

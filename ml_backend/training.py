@@ -81,14 +81,9 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
     project was deleted."""
     if project.deleted_at is not None:
         raise Conflict("this project was deleted", code="deleted")
-    found = classes_in_use(project)
-    if found < 2:
-        # Refused here, not queued to fail: while a project has no model, every new label
-        # would start another training that fails at once.
-        raise DomainError(
-            f"training needs labeled examples of at least two labels (found {found})",
-            code="too_few_labels",
-        )
+    # Refused here, not queued to fail: while a project has no model, every new label would
+    # start another training that fails at once.
+    _two_classes_check(classes_in_use(project))
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -105,6 +100,14 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
         ) from None
     enqueue_on_commit(tasks.train, run.pk)  # broker down: the sweep re-sends queued runs
     return run
+
+
+def _two_classes_check(found: int) -> None:
+    if found < 2:
+        raise DomainError(
+            f"training needs labeled examples of at least two labels (found {found})",
+            code="too_few_labels",
+        )
 
 
 def training_note(project: Project) -> str:
@@ -316,11 +319,7 @@ def training_execute(run_id: int) -> str:
         # the other way round it was in neither (and a burst's last label never trained on).
         config = ml_config(project)
         data = labeled_set(project)
-        if len(data.classes) < 2:
-            raise DomainError(
-                "training needs labeled examples of at least two labels "
-                f"(found {len(data.classes)})"
-            )
+        _two_classes_check(len(data.classes))  # the labels may have changed since the request
         counted_before = (config.labels_since_training, config.last_training_labels)
         MLConfig.objects.filter(pk=config.pk).update(
             labels_since_training=Greatest(F("labels_since_training") - counted_before[0], 0),
