@@ -176,6 +176,14 @@ class PrelabelRun(models.Model):
         ordering = ["-created_at", "-id"]
 
     @property
+    def job_name(self) -> str:
+        """What the model page and the dashboard call it. One without a model version is the
+        cold start: clips ordered for variety, nothing scored."""
+        if self.kind == self.Kind.RANK:
+            return "ranking"
+        return "cold-start ranking" if self.model_version_id is None else "pre-labeling"
+
+    @property
     def progress(self) -> float:
         return self.done / self.total if self.total else 0.0
 

@@ -60,6 +60,7 @@ class TrainingRequestedSerializer(TrainingRunSerializer):
 
 class PrelabelRunSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
+    job_name = serializers.CharField(read_only=True)
 
     class Meta:
         model = PrelabelRun
@@ -68,6 +69,7 @@ class PrelabelRunSerializer(serializers.ModelSerializer):
             "project",
             "model_version",
             "kind",
+            "job_name",
             "status",
             "total",
             "done",

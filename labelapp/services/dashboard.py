@@ -60,15 +60,7 @@ def dashboard_jobs(project: Project, *, limit: int = JOBS_SHOWN) -> list[dict]:
     for r in TrainingRun.objects.filter(project=project).order_by("-created_at")[:limit]:
         jobs.append(_job("training", r, r.progress, r.message))
     for p in PrelabelRun.objects.filter(project=project).order_by("-created_at")[:limit]:
-        # Named as the model page names them.
-        kind = (
-            "ranking"
-            if p.kind == "rank"
-            else "cold-start ranking"
-            if p.model_version_id is None
-            else "pre-labeling"
-        )
-        jobs.append(_job(kind, p, p.progress, f"{p.done}/{p.total} clips"))
+        jobs.append(_job(p.job_name, p, p.progress, f"{p.done}/{p.total} clips"))
     for e in ExportJob.objects.filter(project=project).order_by("-created_at")[:limit]:
         jobs.append(_job("export", e, e.progress, f"{e.get_format_display()}: {e.done}/{e.total}"))
     jobs.sort(key=lambda j: j["created_at"], reverse=True)

@@ -21,8 +21,7 @@ function renderJobs(data) {
   box.replaceChildren();
   const jobs = [
     ...data.training_runs.map((r) => ({ kind: "training", ...r })),
-    // A run with no model version is the cold start: clips ordered for variety, nothing scored.
-    ...data.prelabel_runs.map((r) => ({ ...r, kind: r.kind === "rank" ? "ranking" : r.model_version == null ? "cold-start ranking" : "pre-labeling", message: `${r.done}/${r.total} clips` })),
+    ...data.prelabel_runs.map((r) => ({ ...r, kind: r.job_name, message: `${r.done}/${r.total} clips` })),
   ].sort((a, b) => (a.created_at < b.created_at ? 1 : -1)).slice(0, 12);
   if (!jobs.length) box.append(el("p", { class: "muted" }, "No jobs yet. Training starts by itself once enough clips are labeled."));
   for (const job of jobs) {
