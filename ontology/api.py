@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from labelapp import selectors as project_selectors
 from ontology import selectors
-from ontology.io import ontology_export, ontology_import
+from ontology.io import named_json, ontology_export, ontology_import
 from ontology.merge import label_merge
 from ontology.serializers import (
     ChangeOutSerializer,
@@ -192,7 +192,7 @@ class OntologyImportApi(APIView):
             user=request.user,
             dry_run=params["dry_run"],
             source="upload" if upload is not None else "api",
-            json_only=whole_body or (upload is not None and upload.name.lower().endswith(".json")),
+            json_only=whole_body or (upload is not None and named_json(upload.name)),
         )
         return Response(ImportOutSerializer(report).data)
 

@@ -74,8 +74,13 @@ def ontology_import_file(
         user=user,
         dry_run=dry_run,
         source="cli",
-        json_only=Path(path).suffix.lower() == ".json",
+        json_only=named_json(path),
     )
+
+
+def named_json(name: str | Path) -> bool:
+    """Whether a file's name says it holds JSON (then a list of paths in it is a mistake)."""
+    return Path(name).suffix.lower() == ".json"
 
 
 def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> dict:

@@ -152,9 +152,8 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
                 code="cycle",
             )
 
-    warnings: list[str] = []
     kept = details.get("kept") or []
-    restored_attrs = _attributes_take_back(ontology, target, spec, kept, warnings)
+    restored_attrs, warnings = _attributes_take_back(ontology, target, spec, kept)
     old_id = details["source"]
     source = Label.objects.create(
         # The same id where it is free, so model versions and exports that name it still do (a
@@ -242,11 +241,12 @@ def _later_merges_check(ontology: Ontology, change: OntologyChange, what: str) -
 
 
 def _attributes_take_back(
-    ontology: Ontology, target: Label, spec: dict, kept: list, warnings: list[str]
-) -> dict:
+    ontology: Ontology, target: Label, spec: dict, kept: list
+) -> tuple[dict, list[str]]:
     """The source's hotkey and colour: taken back from the target when the merge passed them
     on (and the target still has them); a hotkey another label took since is left to it, and
-    `warnings` says so."""
+    the warnings returned say so."""
+    warnings: list[str] = []
     hotkey, color = spec["hotkey"], spec["color"]
     fields = []
     if "hotkey" in kept and hotkey and target.hotkey.lower() == hotkey.lower():
@@ -267,7 +267,7 @@ def _attributes_take_back(
                 "used it since the merge"
             )
             hotkey = ""
-    return {"hotkey": hotkey, "color": color}
+    return {"hotkey": hotkey, "color": color}, warnings
 
 
 def _written_since(annotation_ids: list[int], since) -> set[int]:

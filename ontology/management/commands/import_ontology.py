@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from labelapp.errors import DomainError
 from labelapp.services.projects import project_resolve
 from ontology.formats import FORMATS
-from ontology.io import ontology_import
+from ontology.io import ontology_import_file
 
 
 class Command(BaseCommand):
@@ -32,14 +32,8 @@ class Command(BaseCommand):
     def handle(self, *args, project, file, format=None, dry_run=False, **opts):
         try:
             proj = project_resolve(project)
-            content = Path(file).read_bytes()
-            report = ontology_import(
-                ontology=proj.ontology,
-                content=content,
-                format=format,
-                dry_run=dry_run,
-                source="cli",
-                json_only=Path(file).suffix.lower() == ".json",
+            report = ontology_import_file(
+                project=proj, path=Path(file), format=format, dry_run=dry_run
             )
         except FileNotFoundError:
             raise CommandError(f"file not found: {file}") from None
