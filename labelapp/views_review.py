@@ -46,12 +46,27 @@ def review_queue_page(request, project_id: int):
     )
 
 
+def _lane_segments(annotations) -> dict[str, list]:
+    """Each annotation's segments for its lane under the waveform, by annotation id: [start, end,
+    channel or None, "label, names"] in time order. The page sends them as one JSON object and
+    review_player.js draws those in view: an annotation of thousands of segments would
+    otherwise be thousands of elements, each rendered by the template."""
+    return {
+        str(a.id): [
+            [s.start, s.end, s.channel, ", ".join(sl.label.name for sl in s.segment_labels.all())]
+            for s in a.segments.all()
+        ]
+        for a in annotations
+        if a.segments.all()
+    }
+
+
 @login_required
 def clip_review_page(request, clip_id: int):
     clip = or_404(selectors.clip_for_user, request.user, clip_id, REVIEW_ROLES)
     project = clip.project
-    annotations = _with_content(clip.annotations.exclude(status=Annotation.Status.DRAFT)).order_by(
-        "id"
+    annotations = list(
+        _with_content(clip.annotations.exclude(status=Annotation.Status.DRAFT)).order_by("id")
     )
     next_clip_id = (
         review_services.review_queue(project, request.user)
@@ -78,6 +93,7 @@ def clip_review_page(request, clip_id: int):
             "history": review_services.clip_history(clip, user=request.user),
             "next_clip_id": next_clip_id,
             "label_paths": labels,
+            "lane_segments": _lane_segments(annotations),
         },
     )
 

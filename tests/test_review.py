@@ -313,3 +313,42 @@ def test_review_pages_name_channels_as_the_workspace_does(client, reviewer, anno
     assert "−5.0–9.0 R noise" in history and "+5.0–9.0 L noise" in history
     Clip.objects.filter(pk=clip.pk).update(channels=4)
     assert "5.00–9.00 s · ch 1:" in client.get(f"/clips/{clip.pk}/review/").content.decode()
+
+
+def test_an_annotation_of_many_segments_is_sent_as_data_and_listed_in_part(
+    client, client_for, reviewer, annotator, project, clip
+):
+    """An annotation of 120 segments: the review page sends them as one JSON object for the
+    lanes (not an element each from the template) and lists the first 50 with a count of the
+    rest, on the clip's page and in the queue; a correction that moves them all lists 20 of
+    each side in the history and says how many more."""
+    segs = [
+        {"start": round(i * 0.08, 2), "end": round(i * 0.08 + 0.05, 2), "labels": ["noise"]}
+        for i in range(120)
+    ]
+    annotation = annotation_submit(clip=clip, user=annotator, segments=segs)
+    client.force_login(reviewer)
+    page = client.get(f"/clips/{clip.pk}/review/")
+    html = page.content.decode()
+    lanes = page.context["lane_segments"]
+    assert list(lanes) == [str(annotation.pk)]
+    assert len(lanes[str(annotation.pk)]) == 120
+    assert lanes[str(annotation.pk)][3] == [0.24, 0.29, None, "noise"]
+    assert 'id="review-lane-segments"' in html and 'data-testid="review-segment"' not in html
+    assert html.count("rv-chip") == 50  # the list's first 50 (no clip labels)
+    assert "… and 70 more (120 segments in all): every one is on" in html
+    queue = client.get(f"/projects/{project.pk}/review/").content.decode()
+    assert "… and 70 more (120 segments in all): the clip’s review page shows them all" in queue
+
+    moved = [{**s, "start": s["start"] + 0.01, "end": s["end"] + 0.01} for s in segs]
+    res = review(
+        client_for(reviewer),
+        annotation,
+        action="correct",
+        segments=moved,
+        expected_version=annotation.version,
+    )
+    assert res.status_code == 200, res.content
+    history = client.get(f"/clips/{clip.pk}/history/").content.decode()
+    assert "and 100 more removed" in history and "and 100 more added" in history
+    assert history.count("rv-chip rv-removed") == 20 and history.count("rv-chip rv-added") == 20

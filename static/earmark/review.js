@@ -65,6 +65,54 @@ function segmentRow(tbody, seg = { start: "", end: "", labels: [] }, channels = 
   return tr;
 }
 
+// The segment table shows PAGE rows at a time: a correction of thousands of segments keeps
+// every row (the table is what is saved), but rows out of the page are hidden, and hidden rows
+// cost the browser nothing to lay out (5,000 shown rows took seconds to open). A press on a
+// segment on the lane, an added row and a row with an error bring their page.
+const PAGE = 100;
+
+function mountPager(editor) {
+  const tbody = editor.querySelector("tbody");
+  const bar = editor.querySelector("[data-testid=correct-pager]");
+  const label = bar.querySelector("[data-testid=correct-page]");
+  let first = 0;
+  const update = () => {
+    const rows = tbody.rows;
+    const total = rows.length;
+    first = Math.max(0, Math.min(first, Math.floor(Math.max(0, total - 1) / PAGE) * PAGE));
+    for (let i = 0; i < total; i++) {
+      const inPage = i >= first && i < first + PAGE;
+      if (rows[i].hidden === inPage) rows[i].hidden = !inPage; // only rows that change
+    }
+    bar.hidden = total <= PAGE;
+    label.textContent = `Segments ${first + 1}–${Math.min(total, first + PAGE)} of ${total}`;
+    bar.querySelector("[data-page='-1']").disabled = first === 0;
+    bar.querySelector("[data-page='1']").disabled = first + PAGE >= total;
+  };
+  bar.addEventListener("click", (e) => {
+    const step = Number(e.target.closest("[data-page]")?.dataset.page);
+    if (!step) return;
+    first += step * PAGE;
+    update();
+  });
+  const watcher = new MutationObserver(update);
+  watcher.observe(tbody, { childList: true });
+  return {
+    // the first page (a table just filled)
+    top: () => {
+      first = 0;
+      update();
+    },
+    // the page that holds `tr`
+    reveal: (tr) => {
+      const i = Array.prototype.indexOf.call(tbody.rows, tr);
+      if (i < 0 || (i >= first && i < first + PAGE)) return;
+      first = Math.floor(i / PAGE) * PAGE;
+      update();
+    },
+  };
+}
+
 // The labels typed in a comma-separated box. A label's own name may hold a comma ("x, y"):
 // pieces that join into a path or name of the project's labels (the page's datalist) stay
 // one, the longest such run first; other pieces are one label each.
@@ -104,7 +152,11 @@ function readCorrection(form) {
       const start = seconds(tr.querySelector("[name=start]").value);
       const end = seconds(tr.querySelector("[name=end]").value);
       for (const [what, value] of [["start", start], ["end", end]]) {
-        if (!Number.isFinite(value)) return new Error(`Segment ${i + 1}: its ${what} is not a number of seconds.`);
+        if (!Number.isFinite(value)) {
+          const err = new Error(`Segment ${i + 1}: its ${what} is not a number of seconds.`);
+          err.row = tr;
+          return err;
+        }
       }
       body.segments.push({
         start,
@@ -143,6 +195,8 @@ async function mountClipReview(root) {
     const reject = card.querySelector(".rv-reject");
     const correct = card.querySelector(".rv-correct");
     let unmountLane = null; // the correction's lane under the waveform, while the form is open
+    const editor = correct?.querySelector(".rv-seg-editor");
+    const pager = editor ? mountPager(editor) : null;
     let opening = 0; // the latest open or close: an earlier open still loading gives way to it
     const closeForms = () => {
       opening += 1;
@@ -174,9 +228,11 @@ async function mountClipReview(root) {
         const tbody = correct.querySelector(".rv-seg-editor tbody");
         if (tbody) {
           tbody.innerHTML = "";
-          data.segments.forEach((s) => segmentRow(tbody, s, channels));
+          for (const s of data.segments) segmentRow(tbody, s, channels).hidden = true; // the pager shows its page
+          pager.top();
           unmountLane = lane.mountCorrectionLane(tbody, {
             addRow: (seg) => segmentRow(tbody, seg, channels),
+            reveal: pager.reveal,
             name: card.dataset.annotator,
             seconds,
           });
@@ -186,9 +242,11 @@ async function mountClipReview(root) {
         showError(errorBox, err);
       }
     });
-    correct?.querySelector("[data-action=add-segment]")?.addEventListener("click", () =>
-      segmentRow(correct.querySelector(".rv-seg-editor tbody"), undefined, channels),
-    );
+    correct?.querySelector("[data-action=add-segment]")?.addEventListener("click", () => {
+      const tr = segmentRow(correct.querySelector(".rv-seg-editor tbody"), undefined, channels);
+      pager.reveal(tr);
+      tr.querySelector("[name=start]").focus();
+    });
     card.querySelectorAll("[data-action=cancel]").forEach((b) => b.addEventListener("click", closeForms));
     reject?.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -201,6 +259,7 @@ async function mountClipReview(root) {
       const save = correct.querySelector("[data-testid=correct]");
       if (body instanceof Error) {
         showError(errorBox, body, save);
+        if (body.row) pager.reveal(body.row);
         return;
       }
       decide(card, { action: "correct", comment, ...body }, save);

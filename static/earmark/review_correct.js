@@ -9,7 +9,18 @@
 // every channel; Shift+drag adds one even where it starts on another segment. The table's
 // channel menu moves a segment between rows.
 import { edgeDragged } from "./regions.js";
-import { channelAt, frameLane, laneLayout, placeBox, tintFor } from "./review_lanes.js";
+import {
+  channelAt,
+  frameLane,
+  inView,
+  laneLayout,
+  MAX_BOXES,
+  paintCanvas,
+  paintedAt,
+  paintLane,
+  placeBox,
+  tintFor,
+} from "./review_lanes.js";
 
 export { channelName } from "./waveform.js";
 
@@ -22,7 +33,7 @@ const MIN_PX = 5; // ... nor one of fewer pixels, zoomed in where MIN_S is wider
 // Narrower than this (px), a box is moved as a whole: its edges change in the table.
 const HANDLES_MIN_PX = 24;
 
-export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
+export function mountCorrectionLane(tbody, { addRow, name, seconds, reveal = () => {} }) {
   const player = document.getElementById("rv-player");
   const lanes = player && player.querySelector(".rv-lanes");
   if (!lanes) return () => {};
@@ -59,7 +70,13 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   const track = lane.querySelector(".rv-lane-track");
   lanes.append(lane);
 
-  const rows = () => [...tbody.querySelectorAll("tr")];
+  const rows = () => tbody.rows;
+  // Each row's segment as last read: a table of thousands is read again only where it changed.
+  const known = new WeakMap();
+  const segOf = (tr) => {
+    if (!known.has(tr)) known.set(tr, read(tr));
+    return known.get(tr);
+  };
   const read = (tr) => ({
     start: seconds(tr.querySelector("[name=start]").value),
     end: seconds(tr.querySelector("[name=end]").value),
@@ -75,6 +92,7 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   const write = (tr, start, end) => {
     tr.querySelector("[name=start]").value = start.toFixed(2);
     tr.querySelector("[name=end]").value = end.toFixed(2);
+    known.delete(tr);
   };
   // Where a time falls across the view, 0..1 (outside it: below 0 or above 1).
   const share = (t, v = view()) => (v.end > v.start ? (t - v.start) / (v.end - v.start) : 0);
@@ -86,37 +104,43 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
     return Math.round(Math.min(duration, Math.max(0, t)) / SNAP) * SNAP;
   };
 
+  const paint = paintCanvas(track);
+  let painted = []; // the rows painted (more than MAX_BOXES in view), for a press's hit test
+  let segs = [];
+  const PAINT = { fill: "rgba(255,176,32,0.45)", edge: "#ffb020", tint: "rgba(255,176,32,0.10)" };
   const render = () => {
     const width = track.getBoundingClientRect().width;
     const v = view();
-    const segs = rows().map(read);
+    segs = Array.from(rows(), segOf);
     layout = laneLayout(segs, channels, { allRow: true });
     const frames = frameLane(track, layout);
+    // Boxes for the rows in view that are a span inside the clip (the table says what is wrong
+    // with the others), or, past MAX_BOXES of them, all painted on the lane's canvas.
+    const seen = inView(segs, v.start, v.end).filter((i) => segs[i].start < duration);
+    painted = seen.length > MAX_BOXES ? seen : [];
+    track.dataset.painted = String(painted.length > 0);
+    paintLane(paint, track, segs, painted, layout, v, PAINT);
     const tints = [];
-    const boxes = segs.map(({ start, end, channel, labels }, i) => {
+    const boxes = (painted.length ? [] : seen).map((i) => {
+      const { start, end, labels } = segs[i];
       const box = document.createElement("div");
       box.className = "rv-seg rv-seg-edit";
       box.setAttribute("data-testid", "correction-segment");
       box.dataset.row = String(i);
-      // Hidden while the row is not a span inside the clip: the table says what is wrong.
-      const ok = Number.isFinite(start) && Number.isFinite(end) && end > start && start < duration;
-      box.classList.toggle("invalid", !ok);
-      // Out of the view: no box; across its edge: cut there, without the handle it cannot show.
-      box.hidden = ok && (end <= v.start || start >= v.end);
-      const left = clamp01(share(ok ? start : 0, v));
-      const size = ok ? clamp01(share(end, v)) - left : 0;
+      // Across the view's edge: cut there, without the handle it cannot show.
+      const left = clamp01(share(start, v));
+      const size = clamp01(share(end, v)) - left;
       box.style.left = `${left * 100}%`;
       box.style.width = `${size * 100}%`;
-      box.dataset.channel = channel === null ? "" : String(channel);
+      box.dataset.channel = segs[i].channel === null ? "" : String(segs[i].channel);
       placeBox(box, layout.place[i]);
-      const tint = ok && tintFor(layout.place[i]);
+      const tint = tintFor(layout.place[i]);
       if (tint) {
-        tint.hidden = box.hidden;
         tint.style.left = box.style.left;
         tint.style.width = box.style.width;
         tints.push(tint);
       }
-      box.title = ok ? `${start.toFixed(2)}–${end.toFixed(2)} s${labels ? `: ${labels}` : ""}` : "start and end are not a valid span";
+      box.title = `${start.toFixed(2)}–${end.toFixed(2)} s${labels ? `: ${labels}` : ""}`;
       const text = document.createElement("span");
       text.textContent = shortName(labels) || "(no label yet)";
       box.append(text);
@@ -136,7 +160,7 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
       }
       return box;
     });
-    track.replaceChildren(...frames, ...tints, ...boxes);
+    track.replaceChildren(...frames, paint, ...tints, ...boxes);
   };
 
   // pointer: add (drag on the empty lane), move (drag a box), start / end (drag an edge)
@@ -146,13 +170,19 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
     e.preventDefault(); // no text selection; but the focus must leave the button it was on
     if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
     // Shift: a new segment even where the press is on one (overlapping sounds).
-    const box = e.shiftKey ? null : e.target.closest(".rv-seg-edit");
+    let row = e.shiftKey ? null : e.target.closest(".rv-seg-edit")?.dataset.row;
+    if (!e.shiftKey && e.target === paint) {
+      // a painted segment: moved as a whole (its edges change in the table, or zoomed in)
+      const r = track.getBoundingClientRect();
+      const i = paintedAt(segs, painted, layout, view(), r.width, e.clientX - r.left, e.clientY - r.top);
+      row = i >= 0 ? i : null;
+    }
     // The view holds still while a drag is under way (no wheel zoom): 10 ms steps, but never
     // fewer than MIN_PX pixels for a new segment zoomed out (a click adds nothing).
     const minLen = Math.max(SNAP, Math.min(MIN_S, MIN_PX * perPx()));
     const t = timeAt(e.clientX);
-    if (box) {
-      const tr = rows()[Number(box.dataset.row)];
+    if (row !== null && row !== undefined) {
+      const tr = rows()[Number(row)];
       const { start, end } = read(tr);
       const mode = e.target.classList.contains("start") ? "start" : e.target.classList.contains("end") ? "end" : "move";
       drag = { tr, mode, from: t, start, end, moved: false, minLen };
@@ -198,12 +228,17 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
     }
     render();
     // a new segment, or a click on one: its labels next (the lane stays in view)
+    if (tr) reveal(tr); // a table of many segments shows a page of them: this row's
     if (tr && (mode === "add" || !moved)) tr.querySelector("[name=labels]").focus({ preventScroll: true });
   };
   track.addEventListener("pointerup", end);
   track.addEventListener("pointercancel", end);
 
-  tbody.addEventListener("input", render);
+  const edited = (e) => {
+    known.delete(e.target.closest("tr"));
+    render();
+  };
+  tbody.addEventListener("input", edited);
   player.addEventListener("view", render);
   const watcher = new MutationObserver(render);
   watcher.observe(tbody, { childList: true });
@@ -213,7 +248,7 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds }) {
   return () => {
     audio?.removeEventListener("loadedmetadata", fromAudio);
     watcher.disconnect();
-    tbody.removeEventListener("input", render);
+    tbody.removeEventListener("input", edited);
     player.removeEventListener("view", render);
     lane.remove();
   };

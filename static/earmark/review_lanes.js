@@ -115,3 +115,85 @@ export function frameLane(track, layout) {
   lane?.append(names);
   return frames;
 }
+
+// --- many segments in view: painted, not built ---------------------------------------------
+// Past MAX_BOXES segments in a lane's view (an annotation of thousands, zoomed out), the
+// segments are painted on a canvas over the track instead of being an element each: thousands
+// of positioned elements made each zoom and scroll take hundreds of milliseconds. Zoomed in to
+// fewer, they are boxes again (labels, handles, hover).
+export const MAX_BOXES = 300;
+
+const clamp01 = (x) => Math.min(1, Math.max(0, x));
+
+// The indices of the segments (valid spans) that reach into the view [start, end).
+export function inView(segs, start, end) {
+  const out = [];
+  segs.forEach((s, i) => valid(s) && s.end > start && s.start < end && out.push(i));
+  return out;
+}
+
+// The canvas a track paints on (made once, kept first among the track's children by the caller).
+export function paintCanvas(track) {
+  let canvas = track.querySelector(":scope > canvas.rv-lane-paint");
+  if (!canvas) {
+    canvas = document.createElement("canvas");
+    canvas.className = "rv-lane-paint";
+    canvas.setAttribute("data-testid", "lane-painted");
+    canvas.hidden = true;
+  }
+  return canvas;
+}
+
+// Paints segments `indices` of `segs` (in `layout`'s rows) at the view [start, end) on
+// `canvas`, sized to the track; none: the canvas is hidden. `colors`: {fill, edge, tint}.
+export function paintLane(canvas, track, segs, indices, layout, { start, end }, colors) {
+  canvas.hidden = !indices.length;
+  if (!indices.length) return;
+  const width = Math.max(1, track.clientWidth);
+  const height = layout.rows * ROW_PX + 2;
+  const dpr = window.devicePixelRatio || 1;
+  if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+  }
+  const g = canvas.getContext("2d");
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, width, height);
+  const x = (t) => clamp01((t - start) / Math.max(1e-9, end - start)) * width;
+  for (const i of indices) {
+    const s = segs[i];
+    const place = layout.place[i];
+    const x0 = x(s.start);
+    const w = Math.max(1, x(s.end) - x0); // a segment narrower than a pixel still shows
+    if (place.tint && place.tint.count > 0) {
+      g.fillStyle = colors.tint;
+      g.fillRect(x0, place.tint.first * ROW_PX + 1, w, place.tint.count * ROW_PX);
+    }
+    g.fillStyle = colors.fill;
+    g.fillRect(x0, place.row * ROW_PX + 2, w, ROW_PX - 2);
+    if (w >= 3) {
+      g.strokeStyle = colors.edge;
+      g.strokeRect(x0 + 0.5, place.row * ROW_PX + 2.5, w - 1, ROW_PX - 3);
+    }
+  }
+}
+
+// The segment painted under (x, y) px of the track, among `indices`: in the row pressed, the
+// one whose span holds the time there, else the nearest within 3 px; -1 for none.
+export function paintedAt(segs, indices, layout, { start, end }, width, x, y) {
+  const row = Math.floor((y - 1) / ROW_PX);
+  const perPx = (end - start) / Math.max(1, width);
+  const t = start + x * perPx;
+  let best = -1;
+  let bestGap = 3 * perPx;
+  for (const i of indices) {
+    if (layout.place[i].row !== row) continue;
+    const s = segs[i];
+    const gap = t < s.start ? s.start - t : t > s.end ? t - s.end : 0;
+    if (gap < bestGap || (gap === 0 && best >= 0 && s.end - s.start < segs[best].end - segs[best].start)) {
+      best = i;
+      bestGap = gap;
+    }
+  }
+  return best;
+}

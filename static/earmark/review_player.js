@@ -6,8 +6,18 @@
 // Every view change is announced with a "view" event on #rv-player and written to the
 // canvas's data-view-start / data-view-end, where the correction's lane (review_correct.js)
 // reads it.
-import { frameLane, laneLayout, placeBox, tintFor } from "./review_lanes.js";
-import { drawRuler, formatSpan, formatTime, WaveformView } from "./waveform.js";
+import {
+  frameLane,
+  inView,
+  laneLayout,
+  MAX_BOXES,
+  paintCanvas,
+  paintedAt,
+  paintLane,
+  placeBox,
+  tintFor,
+} from "./review_lanes.js";
+import { channelName, drawRuler, formatSpan, formatTime, WaveformView } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
 const canvas = root && root.querySelector("canvas.waveform");
@@ -19,31 +29,37 @@ if (canvas) {
   const zoomLabel = root.querySelector("[data-testid=review-zoom]");
   const spanLabel = root.querySelector("[data-testid=review-view-span]");
   const playhead = root.querySelector(".rv-playhead");
-  const segments = [...root.querySelectorAll(".rv-seg")];
-  const tints = new Map(); // a segment of all channels: its tint over the channel rows
-  // Each lane's rows (review_lanes.js): a row per channel on a clip of 2 to 8 channels, and
-  // overlapping segments stacked, so that no segment hides another. Times only: set once.
-  for (const track of root.querySelectorAll(".rv-lanes .rv-lane-track")) {
-    const boxes = [...track.querySelectorAll(".rv-seg")];
-    const layout = laneLayout(
-      boxes.map((b) => ({
-        start: Number(b.dataset.start),
-        end: Number(b.dataset.end),
-        channel: b.dataset.channel === "" ? null : Number(b.dataset.channel),
-      })),
-      Number(root.dataset.channels) || 1,
-    );
-    const frames = frameLane(track, layout);
-    const spans = [];
-    boxes.forEach((b, i) => {
-      placeBox(b, layout.place[i]);
-      const tint = tintFor(layout.place[i]);
-      if (!tint) return;
-      tints.set(b, tint);
-      spans.push(tint);
-    });
-    track.replaceChildren(...frames, ...spans, ...boxes);
-  }
+  const channels = Number(root.dataset.channels) || 1;
+  // Each annotation's segments, [start, end, channel, "labels"] in time order (the view's
+  // lane_segments), and its lane's rows (review_lanes.js): a row per channel on a clip of 2 to 8
+  // channels, overlapping segments stacked so that none hides another. Times only: set once.
+  // The segments in view are boxes (built when they come into view), or painted past MAX_BOXES.
+  const data = JSON.parse(document.getElementById("review-lane-segments")?.textContent || "{}");
+  const lanes = [...root.querySelectorAll(".rv-lanes .rv-lane[data-annotation]")].map((el) => {
+    const track = el.querySelector(".rv-lane-track");
+    const segs = (data[el.dataset.annotation] || []).map(([start, end, channel, labels]) => ({ start, end, channel, labels }));
+    const layout = laneLayout(segs, channels);
+    const lane = { track, segs, layout, frames: frameLane(track, layout), paint: paintCanvas(track), painted: [], shown: [], boxes: new Map(), tints: new Map() };
+    track.replaceChildren(...lane.frames, lane.paint);
+    return lane;
+  });
+  const box = (lane, i) => {
+    const s = lane.segs[i];
+    const el = document.createElement("button");
+    el.type = "button";
+    el.className = "rv-seg";
+    el.setAttribute("data-testid", "review-segment");
+    el.dataset.start = String(s.start);
+    el.dataset.end = String(s.end);
+    el.dataset.channel = s.channel === null ? "" : String(s.channel);
+    const where = s.channel === null || channels < 2 ? "" : `, ${channelName(s.channel, channels)}`;
+    el.title = `${s.start.toFixed(2)}–${s.end.toFixed(2)} s${where}: play`;
+    el.textContent = s.labels;
+    placeBox(el, lane.layout.place[i]);
+    const tint = tintFor(lane.layout.place[i]);
+    if (tint) lane.tints.set(i, tint);
+    return el;
+  };
   let stopAt = null; // the end of the segment playing, until the user seeks or pauses
   let ownSeek = false;
   let frame = 0;
@@ -76,20 +92,40 @@ if (canvas) {
   // Where a time falls across the view, 0..1 (outside it: below 0 or above 1).
   const share = (t) => (t - view.start) / Math.max(1e-9, view.span);
   const clamp01 = (x) => Math.min(1, Math.max(0, x));
+  const PAINT = { fill: "rgba(79,124,255,0.45)", edge: "#4f7cff", tint: "rgba(79,124,255,0.12)" };
+  const place = (el, s) => {
+    const left = clamp01(share(s.start));
+    el.style.left = `${left * 100}%`;
+    el.style.width = `${(clamp01(share(s.end)) - left) * 100}%`;
+  };
   const layout = () => {
-    for (const seg of segments) {
-      const start = Number(seg.dataset.start);
-      const end = Number(seg.dataset.end);
-      seg.hidden = !ready() || end <= view.start || start >= view.end;
-      const left = clamp01(share(start));
-      seg.style.left = `${left * 100}%`;
-      seg.style.width = `${(clamp01(share(end)) - left) * 100}%`;
-      const tint = tints.get(seg);
-      if (tint) {
-        tint.hidden = seg.hidden;
-        tint.style.left = seg.style.left;
-        tint.style.width = seg.style.width;
+    for (const lane of lanes) {
+      const seen = ready() ? inView(lane.segs, view.start, view.end) : [];
+      const painted = seen.length > MAX_BOXES;
+      lane.painted = painted ? seen : [];
+      lane.track.dataset.painted = String(painted);
+      paintLane(lane.paint, lane.track, lane.segs, lane.painted, lane.layout, view, PAINT);
+      const shown = painted ? [] : seen;
+      const keep = new Set(shown);
+      for (const [i, el] of lane.boxes) {
+        if (keep.has(i)) continue;
+        el.remove();
+        lane.tints.get(i)?.remove();
+        lane.boxes.delete(i);
+        lane.tints.delete(i);
       }
+      for (const i of shown) {
+        if (!lane.boxes.has(i)) lane.boxes.set(i, box(lane, i));
+        place(lane.boxes.get(i), lane.segs[i]);
+        const tint = lane.tints.get(i);
+        if (tint) place(tint, lane.segs[i]);
+      }
+      // In time order (the order a keyboard's Tab and a screen reader go), after the frames.
+      if (shown.length !== lane.shown.length || shown.some((i, k) => i !== lane.shown[k])) {
+        const tints = shown.filter((i) => lane.tints.has(i)).map((i) => lane.tints.get(i));
+        lane.track.replaceChildren(...lane.frames, lane.paint, ...tints, ...shown.map((i) => lane.boxes.get(i)));
+      }
+      lane.shown = shown;
     }
   };
 
@@ -177,16 +213,33 @@ if (canvas) {
   canvas.addEventListener("pointercancel", panEnd);
 
   // --- segments and playback --------------------------------------------------------------
-  for (const seg of segments) {
-    seg.addEventListener("mousedown", (e) => e.preventDefault()); // keep Space for play/pause
-    seg.addEventListener("click", () => {
-      const start = Number(seg.dataset.start);
-      ownSeek = Math.abs(audio.currentTime - start) > 1e-3; // no seek event when already there
-      audio.currentTime = start;
-      stopAt = Number(seg.dataset.end);
-      lastTime = start; // the jump to the segment is ours
-      lastNow = performance.now();
-      audio.play().catch(() => {});
+  const playSpan = (start, end) => {
+    ownSeek = Math.abs(audio.currentTime - start) > 1e-3; // no seek event when already there
+    audio.currentTime = start;
+    stopAt = end;
+    lastTime = start; // the jump to the segment is ours
+    lastNow = performance.now();
+    audio.play().catch(() => {});
+  };
+  for (const lane of lanes) {
+    lane.track.addEventListener("mousedown", (e) => e.preventDefault()); // keep Space for play/pause
+    lane.track.addEventListener("click", (e) => {
+      const el = e.target.closest(".rv-seg");
+      if (el) {
+        playSpan(Number(el.dataset.start), Number(el.dataset.end));
+        return;
+      }
+      if (e.target !== lane.paint) return;
+      const r = lane.track.getBoundingClientRect();
+      const i = paintedAt(lane.segs, lane.painted, lane.layout, view, r.width, e.clientX - r.left, e.clientY - r.top);
+      if (i >= 0) playSpan(lane.segs[i].start, lane.segs[i].end);
+    });
+    // A painted segment's times (and labels) under the pointer, as a box's title says them.
+    lane.paint.addEventListener("mousemove", (e) => {
+      const r = lane.track.getBoundingClientRect();
+      const i = paintedAt(lane.segs, lane.painted, lane.layout, view, r.width, e.clientX - r.left, e.clientY - r.top);
+      const s = lane.segs[i];
+      lane.paint.title = s ? `${s.start.toFixed(2)}–${s.end.toFixed(2)} s: ${s.labels} (a click plays it; zoom in for boxes)` : "";
     });
   }
 
