@@ -24,6 +24,7 @@ from ontology.serializers import (
     ExportQuerySerializer,
     ImportInSerializer,
     ImportOutSerializer,
+    ImportQuerySerializer,
     LabelCreateSerializer,
     LabelMergeSerializer,
     LabelOutSerializer,
@@ -169,17 +170,22 @@ class OntologyImportApi(APIView):
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _FormatParamIsOurs
 
-    @extend_schema(request=ImportInSerializer, responses=ImportOutSerializer)
+    @extend_schema(
+        request=ImportInSerializer,
+        parameters=[ImportQuerySerializer],
+        responses=ImportOutSerializer,
+    )
     def post(self, request, project_id: int):
         project = project_selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        # `?dry_run=1` holds for every shape of body (a dry run asked for and not honoured
+        # changed the label tree), as does `dry_run` in a form or JSON body.
+        query = ImportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         raw = request.data
         is_json = (request.content_type or "").startswith("application/json")
         whole_body = is_json and not (isinstance(raw, dict) and {"file", "content"} & set(raw))
         if whole_body:  # the body is the ontology itself (a list, an object, or a mistake)
-            raw = {
-                "content": json.dumps(raw),
-                "dry_run": request.query_params.get("dry_run", False),
-            }
+            raw = {"content": json.dumps(raw)}
         data = ImportInSerializer(data=raw)
         data.is_valid(raise_exception=True)
         params = data.validated_data
@@ -190,7 +196,7 @@ class OntologyImportApi(APIView):
             content=content,
             format=params.get("format"),
             user=request.user,
-            dry_run=params["dry_run"],
+            dry_run=params["dry_run"] or query.validated_data["dry_run"],
             source="upload" if upload is not None else "api",
             json_only=whole_body or (upload is not None and named_json(upload.name)),
         )

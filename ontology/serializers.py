@@ -115,7 +115,14 @@ class UnmergeOutSerializer(serializers.Serializer):
     version = serializers.IntegerField()
 
 
-class ImportInSerializer(serializers.Serializer):
+class ImportQuerySerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(
+        default=False,
+        help_text="report what the import would do without doing it (also a body field)",
+    )
+
+
+class ImportInSerializer(StrictInput, serializers.Serializer):
     file = serializers.FileField(required=False, help_text="the ontology file (multipart)")
     content = serializers.CharField(
         required=False, trim_whitespace=False, help_text="the file's text, for JSON clients"

@@ -242,6 +242,24 @@ def test_import_json_content_and_a_raw_document(project, url, lead_api):
     assert sorted(Label.objects.values_list("path", flat=True)) == ["Music", "Music/Guitar"]
 
 
+def test_a_dry_run_in_the_query_holds_for_every_body_and_unknown_fields_are_400(url, lead_api):
+    """`?dry_run=1` with a file upload or `content` changed the tree (it was read for a raw
+    document only); a misspelt `dryrun` imported for real."""
+    upload = SimpleUploadedFile("tree.txt", b"bird/eagle\n", "text/plain")
+    for body, fmt in (({"file": upload}, "multipart"), ({"content": "bird/owl\n"}, "json")):
+        response = lead_api.post(url("import/") + "?dry_run=1", body, format=fmt)
+        assert response.status_code == 200, response.json()
+        assert response.json()["dry_run"] is True and response.json()["created"] == 2
+    assert not Label.objects.exists()
+    response = lead_api.post(
+        url("import/"), {"content": "bird/crow\n", "dryrun": True}, format="json"
+    )
+    assert response.status_code == 400 and "unknown field(s) dryrun" in json.dumps(response.json())
+    assert not Label.objects.exists()
+    response = lead_api.post(url("import/") + "?dry_run=maybe", {"content": "a\n"}, format="json")
+    assert response.status_code == 400 and not Label.objects.exists()
+
+
 def test_an_import_without_a_file_is_400(url, lead_api):
     response = lead_api.post(url("import/"), {"dry_run": "true"}, format="multipart")
     assert response.status_code == 400
