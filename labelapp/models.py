@@ -242,6 +242,11 @@ class Annotation(models.Model):
         return f"annotation {self.pk} of clip {self.clip_id} v{self.version}"
 
 
+# The annotations whose labels a training learns from (a draft, a skip and a rejection teach
+# nothing).
+LABELED_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
+
+
 class ClipLabel(models.Model):
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="clip_labels")
     label = models.ForeignKey("ontology.Label", on_delete=models.PROTECT, related_name="clip_uses")

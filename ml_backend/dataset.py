@@ -17,11 +17,9 @@ from django.core.files.storage import default_storage
 
 from labelapp.chunks import id_chunks
 from labelapp.media import media_open
-from labelapp.models import Annotation, Clip, Project
+from labelapp.models import LABELED_STATUSES, Annotation, Clip, Project
 from ml_backend.feature_config import FeatureConfig
 from ontology.models import Label
-
-LABELED_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
 
 
 def feature_config_for(project: Project) -> FeatureConfig:

@@ -440,3 +440,35 @@ def test_switching_the_loop_back_on_starts_a_training_that_came_due_meanwhile(
     assert res.status_code == 200
     (run,) = TrainingRun.objects.filter(project=project)
     assert run.trigger == "auto"
+
+
+def test_the_same_labels_sent_again_count_for_nothing(
+    project, annotator, django_capture_on_commit_callbacks
+):
+    """A client that re-syncs its labels submitted the same annotation again and again: each
+    counted as a new label and retraining came round for nothing. A change counts, a
+    resubmission after a skip counts, the same labels again do not."""
+    MLConfig.objects.create(project=project, min_labels=100, retrain_every=100)
+    bird, frog = (label_create(ontology=project.ontology, name=n) for n in ("bird", "frog"))
+    first, second = ready_clips(project, 2)
+
+    def count():
+        return MLConfig.objects.get(project=project).labels_since_training
+
+    def submit(clip, **content):
+        with django_capture_on_commit_callbacks(execute=True):
+            annotation_submit(clip=clip, user=annotator, **content)
+
+    submit(first, clip_labels=[bird.pk])
+    assert count() == 1
+    for _ in range(3):
+        submit(first, clip_labels=[bird.pk])
+    assert count() == 1
+    submit(first, clip_labels=[frog.pk])  # a change of mind: a new label
+    assert count() == 2
+    seg = {"start": 0.1, "end": 0.4, "labels": [bird.pk]}
+    submit(second, segments=[seg])
+    submit(second, segments=[dict(seg)])
+    assert count() == 3
+    submit(second, segments=[{**seg, "end": 0.5}])
+    assert count() == 4

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 
 from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.models import (
+    LABELED_STATUSES,
     Annotation,
     AnnotationDraft,
     AnnotationRevision,
@@ -272,6 +273,31 @@ def clip_annotation_count_refresh(clip_id: int) -> int:
     )
 
 
+def _content(snapshot: dict) -> tuple:
+    """The labels of a snapshot, without its status and times."""
+    return (
+        sorted(snapshot["clip_labels"]),
+        sorted(
+            (
+                s["start"],
+                s["end"],
+                s["channel"] if s["channel"] is not None else -1,
+                sorted(s["labels"]),
+            )
+            for s in snapshot["segments"]
+        ),
+    )
+
+
+def _labeled_content(annotation: Annotation) -> tuple | None:
+    """The labels a training counts of `annotation` as it stands (its last revision), or None
+    when it counts none (a skip, a draft, a rejection)."""
+    if annotation.status not in LABELED_STATUSES:
+        return None
+    last = annotation.revisions.order_by("-version").values_list("data", flat=True).first()
+    return _content(last) if last else None
+
+
 def _snapshot_of(annotation: Annotation, data: AnnotationInput) -> dict:
     """`annotation_snapshot` of an annotation just written from `data`, without reading the
     rows back (the same order: clip labels as written, segments by start then insertion)."""
@@ -315,6 +341,7 @@ def annotation_save(
     """
     annotation = Annotation.objects.select_for_update().filter(clip=clip, annotator=user).first()
     fresh = annotation is None
+    before = None if fresh else _labeled_content(annotation)
     if annotation is None:
         if expected_version not in (None, 0):
             raise Conflict("this annotation no longer exists; reload the clip", code="stale")
@@ -358,14 +385,19 @@ def annotation_save(
             ]
         )
     _write_content(annotation, data, fresh=fresh)
+    snapshot = _snapshot_of(annotation, data)
     AnnotationRevision.objects.create(
         annotation=annotation,
         version=annotation.version,
         author=user,
         action=status,
-        data=_snapshot_of(annotation, data),
+        data=snapshot,
         idempotency_key=idempotency_key,
     )
+    # Whether the save gives a training something it did not have: a first label, or labels
+    # that differ from what was there. The same labels sent again (a client re-syncing, a
+    # resubmission without a change) count for nothing towards the next training.
+    annotation.labels_changed = before is None or before != _content(snapshot)
     # The UPDATE locks the clip's row, as a lead's clip removal does: the removal either
     # waited for this save and saw its annotation (and kept the clip), or deleted the clip
     # first, and then nothing here is kept (the foreign keys are only checked at commit).
@@ -557,6 +589,8 @@ def _submit_once(
     AnnotationDraft.objects.filter(clip=clip, user=user).delete()
     clip_lock_release(clip=clip, user=user)
     project_id = clip.project_id
+    if not annotation.labels_changed:
+        return annotation
 
     def notify() -> None:
         from ml_backend import hooks
