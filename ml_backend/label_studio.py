@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 from labelapp import selectors
 from labelapp.authentication import ApiTokenAuthentication
 from labelapp.errors import DomainError
+from labelapp.exports.label_studio import AUDIO, CLIP_FROM, SEGMENT_FROM
 from labelapp.models import Clip
 from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
@@ -75,15 +76,31 @@ def parse_label_config(config) -> dict:
     except ET.ParseError as exc:
         raise DomainError(f"label_config is not valid XML: {exc}") from None
     values: set[str] = set()
+    offered: dict[str, set[str]] = {}
     for element in root.iter():
         tag = element.tag.lower()
         if tag in ("labels", "choices", "taxonomy") and tag not in found:
             found[tag] = (element.get("name", tag), element.get("toName", "audio"))
+            offered[tag] = {
+                child.get("value")
+                for child in element.iter()
+                if child.tag.lower() in ("label", "choice") and child.get("value") is not None
+            }
         elif tag in ("label", "choice") and element.get("value") is not None:
             values.add(element.get("value"))
     if found:
         found["values"] = values
+        found["offered"] = offered  # per control: what Label Studio can show in it
     return found
+
+
+def _offered(controls: dict, tag: str, values: set[str]):
+    """Whether a label path is one the control `tag` offers (any, where the config lists none:
+    values loaded at run time)."""
+    offered = controls.get("offered", {}).get(tag)
+    if not offered:
+        return lambda path: True
+    return lambda path: _value(path, values) in offered
 
 
 def _value(path: str, values: set[str]) -> str:
@@ -186,6 +203,10 @@ def prediction_to_label_studio(
         ((float(s), int(lid)) for lid, s in pred.clip_scores.items() if int(lid) in paths),
         reverse=True,
     )
+    if "choices" in controls:
+        # A label the config does not offer would be a choice Label Studio cannot show.
+        offered = _offered(controls, "choices", values)
+        scores = [(score, lid) for score, lid in scores if offered(paths[lid])]
     if "choices" in controls and scores:
         name, to_name = controls["choices"]
         chosen = scores[:1] if single else [s for s in scores[:top_k] if s[0] >= 0.5] or scores[:1]
@@ -211,9 +232,10 @@ def prediction_to_label_studio(
         )
     if "labels" in controls:
         name, to_name = controls["labels"]
+        offered = _offered(controls, "labels", values)
         for seg in pred.segments:
             label = paths.get(int(seg["label"]))
-            if label is None:
+            if label is None or not offered(label):
                 continue
             value = {"start": seg["start"], "end": seg["end"], "labels": [_value(label, values)]}
             if seg.get("channel") is not None:
@@ -244,17 +266,21 @@ class MlPredictApi(_MlView):
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
             raise DomainError("expected {'tasks': [...]} as Label Studio sends")
+        # Without a config: the control names of Earmark's own Label Studio export.
         controls = parse_label_config(body.get("label_config", "")) or {
-            "choices": ("label", "audio"),
-            "labels": ("segments", "audio"),
+            "choices": (CLIP_FROM, AUDIO),
+            "labels": (SEGMENT_FROM, AUDIO),
         }
         version = active_model_version(project)
         if version is None:
             raise DomainError(
                 "this Earmark project has no trained model yet", status=409, code="no_model"
             )
+        # Deprecated labels are not offered, as the workspace leaves them out of suggestions.
         paths = dict(
-            Label.objects.filter(ontology_id=project.ontology_id).values_list("pk", "path")
+            Label.objects.filter(ontology_id=project.ontology_id, deprecated=False).values_list(
+                "pk", "path"
+            )
         )
         single = project.label_mode == project.LabelMode.SINGLE
         results = []

@@ -187,3 +187,34 @@ def test_a_clip_id_may_come_as_a_number_a_string_or_an_integral_float(
             format="json",
         )
         assert res.status_code == 200 and res.json()["results"][0]["result"], ref
+
+
+def test_predict_answers_only_with_labels_the_config_offers_and_not_deprecated_ones(
+    project, predicted_clip, annotator
+):
+    """A config whose Choices offer dog only and whose Labels offer nothing Earmark predicts:
+    the answer named crow in both, which Label Studio cannot show. A deprecated label is left
+    out as the workspace leaves it out. Without a config, the controls are named as in
+    Earmark's own Label Studio export."""
+    from ontology.models import Label
+
+    config = """<View><Audio name="audio" value="$audio"/>
+      <Choices name="kind" toName="audio"><Choice value="dog"/></Choices>
+      <Labels name="events" toName="audio"><Label value="owl"/></Labels></View>"""
+    client = _basic(annotator, "correct-horse-battery-staple")
+    tasks = [{"data": {"earmark_clip_id": predicted_clip.pk}}]
+    url = f"/ml/{project.pk}/predict"
+    res = client.post(url, {"tasks": tasks, "label_config": config}, format="json")
+    assert res.status_code == 200, res.content
+    (result,) = res.json()["results"]
+    assert [r["value"] for r in result["result"]] == [{"choices": ["dog"]}]  # no segment
+
+    Label.objects.filter(path="bird/crow").update(deprecated=True)
+    res = client.post(url, {"tasks": tasks, "label_config": CONFIG}, format="json")
+    (result,) = res.json()["results"]
+    assert [r["value"] for r in result["result"]] == [{"choices": ["dog"]}]
+
+    Label.objects.filter(path="bird/crow").update(deprecated=False)
+    res = client.post(url, {"tasks": tasks}, format="json")
+    names = {(r["type"], r["from_name"]) for r in res.json()["results"][0]["result"]}
+    assert names == {("choices", "clip_label"), ("labels", "label")}
