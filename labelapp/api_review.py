@@ -16,7 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelapp import selectors
-from labelapp.errors import NotFound
+from labelapp.authentication import by_key
+from labelapp.errors import DomainError, NotFound
 from labelapp.models import Membership
 from labelapp.schema import paginated
 from labelapp.serializers_review import (
@@ -198,7 +199,15 @@ class ApiTokenListApi(APIView):
     )
     def post(self, request):
         """A new personal token. The answer carries the key once: send it as
-        `Authorization: Token <key>` (or `Bearer <key>`)."""
+        `Authorization: Token <key>` (or `Bearer <key>`). Only from a signed-in session: a key
+        cannot make another (a leaked key would make keys that outlive its revocation)."""
+        if by_key(request):
+            raise DomainError(
+                "a token cannot create another token: create it signed in, on the tokens page "
+                "(/tokens/)",
+                status=403,
+                code="session_required",
+            )
         data = ApiTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token, raw_key = token_services.api_token_create(
@@ -215,7 +224,7 @@ class ApiTokenDetailApi(APIView):
             ApiTokenSerializer(token_services.api_token_for_user(request.user, token_id)).data
         )
 
-    @extend_schema(responses=ApiTokenSerializer, summary="Revoke an API token")
+    @extend_schema(responses={200: ApiTokenSerializer}, summary="Revoke an API token")
     def delete(self, request, token_id: int):
         """Revoke one of your tokens; requests with it are refused (401) from now on."""
         token = token_services.api_token_for_user(request.user, token_id)

@@ -1,8 +1,8 @@
 """API authentication by personal token (`labelapp.services.tokens`).
 
-`Authorization: Token <key>` or `Authorization: Bearer <key>`. A `Token` header whose key is
-not one of ours (no `em_` prefix) is left to DRF's TokenAuthentication, which still serves
-keys made with `manage.py drf_create_token`.
+`Authorization: Token <key>` or `Authorization: Bearer <key>`. A key that is not one of ours
+(no `em_` prefix) is DRF's, made with `manage.py drf_create_token`: a `Token` header with one
+is left to DRF's TokenAuthentication, a `Bearer` header is checked against DRF's keys here.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raw_key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("the token contains invalid characters") from None
-        if keyword == "token" and not raw_key.startswith(KEY_PREFIX):
-            return None
+        if not raw_key.startswith(KEY_PREFIX):
+            if keyword == "token":
+                return None
+            return authentication.TokenAuthentication().authenticate_credentials(raw_key)
         token = api_token_authenticate(raw_key)
         if token is None:
             raise exceptions.AuthenticationFailed("invalid or revoked token")
@@ -37,3 +39,11 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return "Bearer"
+
+
+def by_key(request) -> bool:
+    """Whether the request was authenticated by a key (ours or DRF's), not a signed-in session."""
+    return isinstance(
+        request.successful_authenticator,
+        ApiTokenAuthentication | authentication.TokenAuthentication,
+    )

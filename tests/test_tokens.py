@@ -55,10 +55,28 @@ def test_a_token_authenticates_as_token_or_bearer(annotator, project):
 
 
 def test_writes_with_a_token_need_no_csrf_token(annotator):
-    _, key = api_token_create(user=annotator, name="cli")
+    token, key = api_token_create(user=annotator, name="cli")
     client = APIClient(enforce_csrf_checks=True)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    assert client.post("/api/tokens/", {"name": "second"}, format="json").status_code == 201
+    assert client.delete(f"/api/tokens/{token.pk}/").status_code == 200  # it revokes itself
+
+
+def test_a_token_cannot_create_another_but_a_session_can(annotator):
+    """A leaked key could make keys that outlive its own revocation: a new token takes a
+    signed-in session. DRF's own keys, sent as Token or Bearer, are keys too."""
+    from rest_framework.authtoken.models import Token
+
+    _, key = api_token_create(user=annotator, name="cli")
+    drf_key = Token.objects.create(user=annotator).key
+    for header in (f"Token {key}", f"Bearer {key}", f"Token {drf_key}", f"Bearer {drf_key}"):
+        client = with_header(header)
+        assert client.get("/api/tokens/").status_code == 200, header  # the key is good
+        res = client.post("/api/tokens/", {"name": "second"}, format="json")
+        assert res.status_code == 403 and res.json()["code"] == "session_required", header
+    assert ApiToken.objects.filter(user=annotator).count() == 1
+    session = APIClient(enforce_csrf_checks=False)
+    session.force_login(annotator)
+    assert session.post("/api/tokens/", {"name": "second"}, format="json").status_code == 201
 
 
 def test_a_revoked_or_unknown_token_is_refused(client_for, annotator):
