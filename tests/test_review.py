@@ -352,3 +352,47 @@ def test_an_annotation_of_many_segments_is_sent_as_data_and_listed_in_part(
     history = client.get(f"/clips/{clip.pk}/history/").content.decode()
     assert "and 100 more removed" in history and "and 100 more added" in history
     assert history.count("rv-chip rv-removed") == 20 and history.count("rv-chip rv-added") == 20
+
+
+def test_a_rejected_annotation_keeps_its_place_until_its_annotator_fixes_it(
+    project, clip, annotator, reviewer, make_user
+):
+    """Two annotations wanted: after a rejection the clip went back to the queue, a third
+    annotator took it, and the fix made three. The rejected annotation keeps its place while
+    its annotator is a member; once fixed or once they have left, the places add up again."""
+    from labelapp.services.projects import membership_remove, membership_set
+    from labelapp.services.queue import clip_next_claim
+
+    project.annotations_per_clip = 2
+    project.save(update_fields=["annotations_per_clip"])
+    second, third = make_user("bea-second"), make_user("cy-third")
+    for user in (second, third):
+        membership_set(project=project, user=user, role="annotator")
+    annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    theirs = annotation_submit(clip=clip, user=second, clip_labels=["birds/crow"])
+    annotation_review(
+        annotation=theirs,
+        reviewer=reviewer,
+        action="reject",
+        comment="listen",
+        expected_version=theirs.version,
+    )
+    assert clip_next_claim(project=project, user=third) is None
+    # fixed: the clip is full again, with its two annotations
+    annotation_submit(
+        clip=clip, user=second, clip_labels=["birds/robin"], expected_version=theirs.version + 1
+    )
+    assert clip_next_claim(project=project, user=third) is None
+    clip.refresh_from_db()
+    assert clip.annotation_count == 2
+    # rejected again, and its annotator leaves the project: the place is free
+    theirs.refresh_from_db()
+    annotation_review(
+        annotation=theirs,
+        reviewer=reviewer,
+        action="reject",
+        comment="again",
+        expected_version=theirs.version,
+    )
+    membership_remove(project=project, user=second)
+    assert clip_next_claim(project=project, user=third) == clip

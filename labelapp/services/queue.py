@@ -1,7 +1,8 @@
 """The labeling queue: which clip an annotator gets next, locked to them for a while.
 
 A clip may be held by at most `annotations_per_clip - annotation_count` annotators at once
-(its submitted annotations plus its live locks never exceed what the project wants). The
+(its submitted annotations plus its live locks, and its rejected annotations awaiting their
+annotators' fixes, never exceed what the project wants). The
 claim is race-free: on PostgreSQL the candidate row is taken with `FOR UPDATE SKIP LOCKED`
 and the room left on it is counted again *under that row lock* before the lock row is
 written, so two claimers never both take the last place on a clip (the second either skips
@@ -19,7 +20,14 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labelapp.models import Annotation, AnnotationDraft, Clip, ClipAssignment, Project
+from labelapp.models import (
+    Annotation,
+    AnnotationDraft,
+    Clip,
+    ClipAssignment,
+    Membership,
+    Project,
+)
 
 # Candidates tried when a claim loses a race (another annotator took the last place first).
 CLAIM_ATTEMPTS = 8
@@ -36,18 +44,32 @@ def lock_seconds(project: Project) -> int:
     return int(project.lock_seconds or settings.EARMARK_LOCK_SECONDS)
 
 
-def _live_locks_of_others(user, now):
+def _count(qs):
     return Coalesce(
         Subquery(
-            ClipAssignment.objects.filter(clip=OuterRef("pk"), expires_at__gt=now)
-            .exclude(user=user)
-            .values("clip")
-            .annotate(n=Count("id"))
-            .values("n")[:1],
+            qs.order_by().values("clip").annotate(n=Count("id")).values("n")[:1],
             output_field=IntegerField(),
         ),
         Value(0),
     )
+
+
+def _held_by_others(project: Project, user, now):
+    """The places on a clip that others hold without a counted annotation: their live locks,
+    and their rejected annotations (the annotator is to fix it: a new annotator taking the
+    place meanwhile made the clip one annotation too many once the fix came), unless its
+    annotator holds a lock too (counted once) or has left the project."""
+    live = ClipAssignment.objects.filter(expires_at__gt=now)
+    locks = live.filter(clip=OuterRef("pk")).exclude(user=user)
+    rejected = (
+        Annotation.objects.filter(clip=OuterRef("pk"), status=Annotation.Status.REJECTED)
+        .exclude(annotator=user)
+        .filter(
+            Exists(Membership.objects.filter(project_id=project.pk, user=OuterRef("annotator")))
+        )
+        .exclude(Exists(live.filter(clip=OuterRef("clip"), user=OuterRef("annotator"))))
+    )
+    return _count(locks) + _count(rejected)
 
 
 def _wanting(wanted: int) -> dict:
@@ -68,7 +90,7 @@ def clips_available_to(project: Project, user, now):
     return (
         Clip.objects.filter(project=project, status=Clip.Status.READY, **_wanting(wanted))
         .exclude(Exists(mine))
-        .alias(locks=_live_locks_of_others(user, now))
+        .alias(locks=_held_by_others(project, user, now))
         .filter(locks__lt=wanted - F("annotation_count"))
         .order_by("-priority", "id")
     )
@@ -79,7 +101,7 @@ def _claim_under_lock(clip: Clip, project: Project, user, now) -> datetime | Non
     new lock's end, or None when the clip is full."""
     done, taken = (
         Clip.objects.filter(pk=clip.pk)
-        .annotate(locks=_live_locks_of_others(user, now))
+        .annotate(locks=_held_by_others(project, user, now))
         .values_list("annotation_count", "locks")
         .get()
     )
