@@ -25,6 +25,7 @@ from labelapp.serializers import (
     AnnotationOutSerializer,
     AnnotationSubmitSerializer,
     AnnotationSubmittedSerializer,
+    ClipLockSerializer,
     ClipsDeletedSerializer,
     ClipsDeleteSerializer,
     ClipSerializer,
@@ -448,6 +449,7 @@ class ClipAnnotationsApi(APIView):
             idempotency_key=(
                 request.headers.get("Idempotency-Key", "").strip() or v["idempotency_key"]
             ),
+            replace_reviewed=v["replace_reviewed"],
         )
         replayed = getattr(annotation, "replayed", False)
         if replayed:  # the first delivery's annotation, read back
@@ -505,6 +507,19 @@ class ClipWorkspaceApi(APIView):
         """One clip as the workspace loads it (no lock is taken)."""
         clip = selectors.clip_for_user(request.user, clip_id)
         return Response(_workspace(clip, request.user))
+
+
+class ClipLockApi(APIView):
+    @extend_schema(request=None, responses=ClipLockSerializer, summary="Keep your place on a clip")
+    def post(self, request, clip_id: int):
+        """The workspace's heartbeat while you work on a clip: renews your lock on it, or takes
+        one where it lapsed and the clip has room. `full`: the clip has every annotation the
+        project wants without yours (a submission still saves, one more); `needed: false`:
+        you have an annotation of it already (an edit takes no place)."""
+        clip = selectors.clip_for_user(request.user, clip_id)
+        return Response(
+            ClipLockSerializer(queue_services.clip_lock_keep(clip=clip, user=request.user)).data
+        )
 
 
 class ClipDraftApi(APIView):

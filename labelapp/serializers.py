@@ -300,6 +300,12 @@ class AnnotationSubmitSerializer(StrictInput, serializers.Serializer):
     claim_next = serializers.BooleanField(
         default=False, help_text="Also hand out (and lock) your next clip; it comes as `next`."
     )
+    replace_reviewed = serializers.BooleanField(
+        default=False,
+        help_text="Change an annotation a reviewer accepted (or corrected): it goes back to "
+        "review. Without it such a change is 409 `reviewed` (the same labels again: 200, "
+        "nothing changed).",
+    )
     idempotency_key = serializers.CharField(
         max_length=64,
         required=False,
@@ -393,6 +399,18 @@ class AnnotationSubmittedSerializer(serializers.Serializer):
     next = WorkspaceSerializer(
         allow_null=True, required=False, help_text="With claim_next: your next clip, or null."
     )
+
+
+class ClipLockSerializer(serializers.Serializer):
+    held = serializers.BooleanField(help_text="You hold a place on the clip (until expires_at).")
+    needed = serializers.BooleanField(
+        help_text="False when you have an annotation of the clip already: an edit takes no place."
+    )
+    full = serializers.BooleanField(
+        help_text="The clip has every annotation the project wants without yours."
+    )
+    wanted = serializers.IntegerField(help_text="The project's annotations per clip.")
+    expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class SkipSerializer(StrictInput, serializers.Serializer):

@@ -53,6 +53,7 @@ api_patterns = [
         name="api-clip-workspace",
     ),
     path("clips/<int:clip_id>/draft/", api.ClipDraftApi.as_view(), name="api-clip-draft"),
+    path("clips/<int:clip_id>/lock/", api.ClipLockApi.as_view(), name="api-clip-lock"),
     path("clips/<int:clip_id>/skip/", api.ClipSkipApi.as_view(), name="api-clip-skip"),
     path("", include(urls_review.api_urlpatterns)),
     path("", include(urls_exports.api_urlpatterns)),

@@ -145,6 +145,7 @@ RULES: dict[str, Rule] = {
     "api-project-next": rule(MEMBER),
     "api-clip-workspace": rule(MEMBER),
     "api-clip-draft": rule(MEMBER, ok={"GET": 204}),  # nobody has a draft: 204
+    "api-clip-lock": rule(MEMBER),
     "api-clip-skip": rule(MEMBER),
     # Review, history, agreement
     "api-review-queue": rule(REVIEWER_UP),

@@ -500,3 +500,63 @@ def test_a_clip_with_many_segments_costs_the_same_statements_as_one_with_one(
     # SQLite takes 999 parameters a statement: the inserts go in a few batches, not a row each
     assert saved_many <= saved_one + 4, (saved_many, saved_one)
     assert Annotation.objects.get(clip=many).segments.count() == 600
+
+
+def test_the_heartbeat_keeps_a_place_and_says_when_the_clip_filled_without_it(
+    client_for, annotator, reviewer, project, labels
+):
+    """An annotator's lock lapsed while they listened (only drafts renewed it), the queue gave
+    the clip to someone else, and the first annotator's workspace never knew. The heartbeat
+    renews a held lock, takes a lapsed one back while the clip has room, and says `full`
+    when it has none; an annotator with an annotation of the clip needs no place."""
+    (clip,) = ready_clips(project, 1)
+    mine, theirs = client_for(annotator), client_for(reviewer)
+    url = f"/api/clips/{clip.pk}/lock/"
+    assert next_clip(mine, project).json()["clip"]["id"] == clip.pk
+    ClipAssignment.objects.update(expires_at=timezone.now() + timedelta(seconds=5))
+    kept = mine.post(url).json()
+    assert kept["held"] and not kept["full"] and kept["wanted"] == 1
+    assert ClipAssignment.objects.get().expires_at > timezone.now() + timedelta(seconds=800)
+
+    ClipAssignment.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert mine.post(url).json()["held"]  # lapsed, nobody took it: taken back
+    assert next_clip(theirs, project).status_code == 204
+
+    ClipAssignment.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert next_clip(theirs, project).json()["clip"]["id"] == clip.pk
+    answer = mine.post(url).json()
+    assert answer["full"] and not answer["held"]
+    assert submit(theirs, clip, clip_labels=["birds/crow"]).status_code == 201
+    assert mine.post(url).json()["full"]
+    assert theirs.post(url).json() == {**answer, "full": False, "needed": False}
+
+
+def test_a_change_to_an_accepted_annotation_needs_replace_reviewed(
+    client_for, annotator, reviewer, project, labels
+):
+    """A reviewer's correction was overwritten without a word when its annotator opened the
+    clip again and submitted. Now: 409 `reviewed` naming the reviewer; the same labels again
+    change nothing (still accepted); with replace_reviewed the change goes back to review."""
+    (clip,) = ready_clips(project, 1)
+    mine = client_for(annotator)
+    first = submit(mine, clip, clip_labels=["birds/crow"]).json()["annotation"]
+    review = client_for(reviewer).post(
+        f"/api/annotations/{first['id']}/review/",
+        {"action": "correct", "clip_labels": ["birds/sparrow"], "expected_version": 1},
+        format="json",
+    )
+    assert review.status_code == 200, review.content
+    version = review.json()["version"]
+    res = submit(mine, clip, clip_labels=["birds/crow"], expected_version=version)
+    assert res.status_code == 409 and res.json()["code"] == "reviewed"
+    assert "rita-reviewer accepted this annotation" in res.json()["detail"]
+    again = submit(mine, clip, clip_labels=["birds/sparrow"], expected_version=version)
+    assert again.status_code == 200
+    assert again.json()["annotation"]["status"] == "accepted"
+    assert again.json()["annotation"]["version"] == version
+    res = submit(
+        mine, clip, clip_labels=["birds/crow"], expected_version=version, replace_reviewed=True
+    )
+    assert res.status_code == 200, res.content
+    body = res.json()["annotation"]
+    assert body["status"] == "submitted" and body["clip_labels"] == ["birds/crow"]

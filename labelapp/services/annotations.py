@@ -332,12 +332,15 @@ def annotation_save(
     suggestion_feedback: list | None = None,
     merge: bool = False,
     idempotency_key: str = "",
+    replace_reviewed: bool = True,
 ) -> Annotation:
     """Create or update `user`'s annotation of `clip`.
 
     `expected_version` is the version the client loaded; if the stored one has moved on, the
     write is refused with 409 rather than overwriting someone else's change. With `merge`,
     labels and segments are added to what is there (imports of several rows for one file).
+    Without `replace_reviewed`, an accepted annotation (a reviewer's decision, or their
+    correction) is not changed: 409 `reviewed`; the same labels sent again change nothing.
     """
     annotation = Annotation.objects.select_for_update().filter(clip=clip, annotator=user).first()
     fresh = annotation is None
@@ -362,6 +365,17 @@ def annotation_save(
                 f"loaded version {expected_version}); reload to see the latest before saving",
                 code="stale",
                 extra={"current_version": annotation.version},
+            )
+        if not replace_reviewed and annotation.status == Annotation.Status.ACCEPTED:
+            if before == _content(_snapshot_of(annotation, data)):
+                annotation.labels_changed = False  # as accepted: nothing to save
+                return annotation
+            by = annotation.reviewed_by.username if annotation.reviewed_by else "a reviewer"
+            raise Conflict(
+                f"{by} accepted this annotation (or corrected it); a change sends it back "
+                "to review: submit again with replace_reviewed to save it",
+                code="reviewed",
+                extra={"current_version": annotation.version, "reviewed_by": by},
             )
         if merge:
             data, added = _merged(annotation, data)
@@ -496,8 +510,10 @@ def annotation_submit(
     lead_time: float = 0.0,
     suggestion_feedback: list | None = None,
     idempotency_key: str = "",
+    replace_reviewed: bool = False,
 ) -> Annotation:
-    """A human's submission from the workspace: validate, save (409 when stale), drop their
+    """A human's submission from the workspace: validate, save (409 when stale, or when it
+    would change an accepted annotation without `replace_reviewed`), drop their
     draft and their queue lock, and tell the ML layer once the transaction has committed.
 
     With an `idempotency_key` the submission is saved at most once: a retry with the same
@@ -519,6 +535,7 @@ def annotation_submit(
         lead_time=lead_time,
         suggestion_feedback=suggestion_feedback,
         idempotency_key=idempotency_key,
+        replace_reviewed=replace_reviewed,
     )
     try:
         return submit()
@@ -542,6 +559,7 @@ def _submit_once(
     lead_time: float,
     suggestion_feedback: list | None,
     idempotency_key: str,
+    replace_reviewed: bool,
 ) -> Annotation:
     data = annotation_input_build(
         clip.project,
@@ -571,6 +589,7 @@ def _submit_once(
         lead_time=lead_time,
         suggestion_feedback=suggestion_feedback,
         idempotency_key=idempotency_key,
+        replace_reviewed=replace_reviewed,
     )
     if not idempotency_key:
         annotation = save()  # nothing to recover from: no savepoint (two round trips)

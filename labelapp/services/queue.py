@@ -184,3 +184,35 @@ def clip_lock_renew(*, clip: Clip, user, now=None) -> ClipAssignment | None:
         expires_at=expires
     )
     return ClipAssignment.objects.filter(clip=clip, user=user).first() if updated else None
+
+
+@transaction.atomic
+def clip_lock_keep(*, clip: Clip, user, now=None) -> dict:
+    """The workspace's heartbeat while an annotator works on a clip (every minute or two, and
+    only while they are active): their lock is renewed, or taken again where it lapsed (or
+    was never taken: a clip opened by its address) and the clip has room. A clip that has
+    every annotation it wants is `full`: another annotator took the place while the page
+    sat idle, or the clip was full when opened; a submission still saves, one annotation
+    more than the project asks, and the workspace says so first. An annotator who already
+    has an annotation of the clip (a fix, an edit) needs no place."""
+    now = now or timezone.now()
+    project = clip.project
+    wanted = project.annotations_per_clip
+    answer = {"held": False, "needed": True, "full": False, "wanted": wanted, "expires_at": None}
+    if (
+        Annotation.objects.filter(clip=clip, annotator=user)
+        .exclude(status=Annotation.Status.DRAFT)
+        .exists()
+    ):
+        return {**answer, "needed": False}
+    expires = now + timedelta(seconds=lock_seconds(project))
+    if ClipAssignment.objects.filter(clip=clip, user=user, expires_at__gt=now).update(
+        expires_at=expires
+    ):
+        return {**answer, "held": True, "expires_at": expires}
+    # Under the clip's row lock, as a claim: two heartbeats never both take its last place.
+    locked = Clip.objects.select_for_update().filter(pk=clip.pk).first()
+    expires_at = locked and _claim_under_lock(locked, project, user, now)
+    if expires_at is None:
+        return {**answer, "full": True}
+    return {**answer, "held": True, "expires_at": expires_at}

@@ -244,6 +244,8 @@ async function loadClip(ws, { push = true } = {}) {
   player.load(clip.audio_url);
   player.setRate(Number(el.speed.value));
   restoreState(ws);
+  activeSinceKeep = true; // the place on the clip, at once (full already? say so now)
+  keepPlace();
   S.leadBase = (ws.draft && ws.draft.lead_time) || 0;
   S.activeMs = 0;
   S.activeSince = performance.now();
@@ -351,6 +353,8 @@ function restoreState(ws) {
     // Sent back by a reviewer: what to fix stays in view until the next clip.
     const said = ws.annotation.review_comment ? `: “${ws.annotation.review_comment}”` : ".";
     showBanner(`A reviewer sent this back${said} Fix it and submit again.`, "warn");
+  } else if (ws.annotation && ws.annotation.status === "accepted" && root.dataset.restored !== "true") {
+    showBanner("A reviewer accepted this annotation (or corrected it): a change you submit goes back to review.", "info", 8000);
   } else if (!modeTakesClip() && S.clipLabels.length) {
     showBanner(`This project now takes segments only: this clip's label ${S.clipLabels.map(nameOf).join(", ")} is not kept at submit. Mark a segment with it instead.`, "warn");
   } else if (!modeTakesSegments() && S.segments.length) {
@@ -1055,7 +1059,7 @@ async function submit() {
   await send(S.baseVersion);
 }
 
-async function send(expectedVersion) {
+async function send(expectedVersion, { replaceReviewed = false } = {}) {
   const clip = S.ws.clip;
   S.busy = true;
   root.dataset.state = "submitting";
@@ -1072,6 +1076,7 @@ async function send(expectedVersion) {
         lead_time: Math.round(leadTime() * 10) / 10,
         suggestion_feedback: suggestionFeedback(),
         claim_next: true,
+        replace_reviewed: replaceReviewed,
       },
     });
     localStorage.removeItem(localKey(clip.id));
@@ -1083,7 +1088,13 @@ async function send(expectedVersion) {
   } catch (err) {
     S.switchStarted = 0;
     root.dataset.state = "ready";
-    if (err.status === 409) {
+    if (err.status === 409 && err.body && err.body.code === "reviewed") {
+      // A reviewer's decision (or correction) stands until the annotator says to replace it.
+      const anyway = button("Submit anyway", "replace-reviewed", "Save my change: the annotation goes back to review");
+      anyway.classList.add("ws-banner-btn");
+      anyway.addEventListener("click", () => send(expectedVersion, { replaceReviewed: true }));
+      showBanner(`Not saved yet: ${err.message.replace(/: submit again with replace_reviewed to save it$/, ".")}`, "warn", 0, [anyway]);
+    } else if (err.status === 409) {
       const reload = button("Load the latest", "reload", "Discard my changes and load the saved version");
       reload.classList.add("ws-banner-btn");
       reload.addEventListener("click", async () => { localStorage.removeItem(localKey(clip.id)); await api(`/api/clips/${clip.id}/draft/`, { method: "DELETE" }); openClip(clip.id, { push: false }); });
@@ -1267,6 +1278,34 @@ window.addEventListener("popstate", () => {
   const m = location.pathname.match(/^\/clips\/(\d+)\/annotate\/$/);
   if (m && (!S.ws || Number(m[1]) !== S.ws.clip.id)) openClip(Number(m[1]), { push: false });
 });
+
+// --- keeping the clip's place ------------------------------------------------------------------
+// The queue locks a clip to an annotator for the project's lock time; drafts renewed it, so one
+// who listened for a quarter of an hour without an edit lost it, and the queue handed the clip
+// on with no word here. While the annotator is active (a key or a press in the last minute) the
+// workspace renews it; an idle tab lets it go, as it should. The answer `full` (the clip has all
+// the annotations it wants without this one: taken meanwhile, or opened by its address when
+// full) is said once per clip: submitting still saves, one annotation more.
+const KEEP_MS = 60_000;
+let activeSinceKeep = true;
+for (const type of ["keydown", "pointerdown"]) document.addEventListener(type, () => (activeSinceKeep = true), { capture: true, passive: true });
+async function keepPlace() {
+  const ws = S.ws;
+  if (!ws || !activeSinceKeep || document.hidden) return;
+  activeSinceKeep = false;
+  try {
+    const kept = await api(`/api/clips/${ws.clip.id}/lock/`, { method: "POST" });
+    root.dataset.place = kept.held ? "held" : kept.full ? "full" : "free";
+    if (kept.full && S.ws === ws && !ws.fullSaid) {
+      ws.fullSaid = true;
+      const wants = kept.wanted === 1 ? "the annotation" : `the ${kept.wanted} annotations`;
+      showBanner(`This clip has ${wants} the project wants without yours (another annotator took it while this page was idle, or it was full when opened): submitting saves yours as one more. Skip it (Ctrl+Shift+Enter) for a clip that needs you.`, "warn", 0);
+    }
+  } catch {
+    // a heartbeat that fails says nothing: the next one, or the submission, will
+  }
+}
+setInterval(keepPlace, KEEP_MS);
 
 // --- start -----------------------------------------------------------------------------------
 async function start() {

@@ -595,6 +595,67 @@ def test_a_stale_save_shows_a_conflict_and_overwrites_nothing(
     assert saved.version == 2 and [c.label.path for c in saved.clip_labels.all()] == ["birds/crow"]
 
 
+def test_an_accepted_annotation_is_changed_only_when_the_annotator_says_so(
+    live_server, page, login, annotator, reviewer, project, labels, clips, client_for
+):
+    """A reviewer corrected the annotator's label; the annotator opened the clip again, pressed
+    a label and submitted, and the correction was gone without a word. Now the workspace says
+    the annotation was accepted, and a change waits for "Submit anyway"."""
+    clip = clips[0]
+    mine = client_for(annotator).post(
+        f"/api/clips/{clip.pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
+    )
+    correct = client_for(reviewer).post(
+        f"/api/annotations/{mine.json()['annotation']['id']}/review/",
+        {"action": "correct", "clip_labels": ["birds/sparrow"], "expected_version": 1},
+        format="json",
+    )
+    assert correct.status_code == 200, correct.content
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    banner = page.locator("[data-testid=banner]")
+    assert "A reviewer accepted this annotation" in banner.inner_text()
+    page.keyboard.press("c")
+    page.click("[data-testid=submit]")
+    warn = page.locator("[data-testid=banner][data-kind=warn]")
+    warn.wait_for()
+    assert "rita-reviewer accepted this annotation" in warn.inner_text()
+    saved = Annotation.objects.get(clip=clip)
+    assert saved.status == "accepted" and saved.version == 2
+    warn.locator("button.replace-reviewed").click()
+    wait_for(lambda: saved.refresh_from_db() or saved.version == 3, message="not replaced")
+    assert saved.status == "submitted"
+    assert sorted(c.label.path for c in saved.clip_labels.all()) == [
+        "birds/crow",
+        "birds/sparrow",
+    ]
+
+
+def test_a_full_clip_opened_by_its_address_says_so(
+    live_server, page, login, annotator, reviewer, project, labels, clips, client_for
+):
+    """The clip has the one annotation the project wants (the reviewer's): the annotator who
+    opens it by its address is told that theirs would be one more; on a clip with room the
+    workspace takes a place (the queue then hands it to nobody else)."""
+    full, free = clips[0], clips[1]
+    client_for(reviewer).post(
+        f"/api/clips/{full.pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{full.pk}/annotate/")
+    drawn(page, full.pk)
+    page.wait_for_selector("#workspace[data-place=full]")
+    banner = page.locator("[data-testid=banner][data-kind=warn]")
+    assert "has the annotation the project wants without yours" in banner.inner_text()
+    page.goto(f"{live_server.url}/clips/{free.pk}/annotate/")
+    drawn(page, free.pk)
+    page.wait_for_selector("#workspace[data-place=held]")
+    from labelapp.models import ClipAssignment
+
+    assert ClipAssignment.objects.filter(clip=free, user=annotator).exists()
+
+
 def test_two_annotators_starting_together_get_different_clips(
     live_server, browser, login, annotator, make_user, project, labels, clips
 ):
