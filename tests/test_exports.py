@@ -453,6 +453,27 @@ def test_manifest_labels_are_what_annotators_agree_on(project, labels, annotator
     assert rows[0]["labels"] == "animals/dog;noise"  # a rejected annotation does not count
 
 
+def test_manifest_takes_reviewed_labels_and_leaves_out_ties_and_adjudication(
+    project, labels, annotator, lead, reviewer
+):
+    """Single-label, two annotators disagree: the tie went to the label first in alphabetical
+    order, and a reviewer's acceptance of the other one counted for nothing. Now a tie is left
+    out, an accepted annotation outweighs unreviewed ones, and a clip sent to adjudication is
+    left out until it is settled."""
+    project.label_mode = "single"
+    project.save()
+    clip = _clip(project, "x.wav")
+    annotation_submit(clip=clip, user=annotator, clip_labels=["noise"])
+    theirs = annotation_submit(clip=clip, user=lead, clip_labels=["animals/dog"])
+    rows, _ = _manifest(project)
+    assert rows == []  # a tie: a reviewer settles it
+    Annotation.objects.filter(pk=theirs.pk).update(status=Annotation.Status.ACCEPTED)
+    rows, _ = _manifest(project)
+    assert [r["labels"] for r in rows] == ["animals/dog"]
+    Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)
+    assert _manifest(project)[0] == []
+
+
 # --- Filters -------------------------------------------------------------------------------
 
 

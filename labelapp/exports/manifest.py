@@ -32,9 +32,19 @@ COLUMNS = ["clip_id", "audio", "original_name", "labels", "split", "group"]
 
 
 def clip_consensus(clip, ctx: ExportContext) -> list[str]:
+    """The labels a training should take for the clip, or none (the clip is left out): the
+    majority of its annotations, where a reviewer's decision outweighs unreviewed work (if
+    any annotation is accepted, only accepted ones vote); a clip sent to adjudication, and a
+    single-label tie, are left out for a reviewer to settle (a tie went to the first label
+    in alphabetical order)."""
+    if clip.needs_adjudication:
+        return []
     annotations = clip.export_annotations
     if "status" not in ctx.filters.normalized:
         annotations = [a for a in annotations if a.status in COUNTED]
+    accepted = [a for a in annotations if a.status == Annotation.Status.ACCEPTED]
+    if accepted:
+        annotations = accepted
     votes: Counter[str] = Counter()
     voters = 0
     for annotation in annotations:
@@ -46,8 +56,9 @@ def clip_consensus(clip, ctx: ExportContext) -> list[str]:
     if not voters:
         return []
     if ctx.project.label_mode == Project.LabelMode.SINGLE:
-        best = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [best[0]]
+        top = max(votes.values())
+        best = [path for path, n in votes.items() if n == top]
+        return best if len(best) == 1 else []
     return sorted(path for path, n in votes.items() if 2 * n >= voters)
 
 
