@@ -68,14 +68,7 @@ def clip_review_page(request, clip_id: int):
     annotations = list(
         _with_content(clip.annotations.exclude(status=Annotation.Status.DRAFT)).order_by("id")
     )
-    next_clip_id = (
-        review_services.review_queue(project, request.user)
-        .exclude(clip=clip)
-        .select_related(None)
-        .prefetch_related(None)
-        .values_list("clip_id", flat=True)
-        .first()
-    )
+    next_clip_id = review_services.review_next_clip(project, request.user, clip.pk)
     labels = list(
         Label.objects.filter(ontology_id=project.ontology_id, deprecated=False).values_list(
             "path", flat=True

@@ -396,3 +396,32 @@ def test_a_rejected_annotation_keeps_its_place_until_its_annotator_fixes_it(
     )
     membership_remove(project=project, user=second)
     assert clip_next_claim(project=project, user=third) == clip
+
+
+def test_next_in_queue_moves_on_past_a_clip_left_undecided(
+    client, project, annotator, reviewer, clip
+):
+    """Three clips waiting: "Next in queue" from the first goes to the second, from the second
+    to the third (it went back to the first: the queue's head other than the open clip), from
+    the third around to the first."""
+    clips = [clip] + [
+        Clip.objects.create(
+            project=project,
+            file=f"x/{n}.wav",
+            sha256=str(n) * 64,
+            original_name=f"{n}.wav",
+            duration=10.0,
+            sample_rate=16000,
+            channels=1,
+            status=Clip.Status.READY,
+        )
+        for n in (2, 3)
+    ]
+    for c in clips:
+        annotation_submit(clip=c, user=annotator, clip_labels=["birds/robin"])
+    client.force_login(reviewer)
+
+    def next_of(c):
+        return client.get(f"/clips/{c.pk}/review/").context["next_clip_id"]
+
+    assert [next_of(c) for c in clips] == [clips[1].pk, clips[2].pk, clips[0].pk]

@@ -201,6 +201,24 @@ def review_queue(
     return qs.order_by("-clip__needs_adjudication", "updated_at", "id")
 
 
+def review_next_clip(project: Project, reviewer, current_clip_id: int) -> int | None:
+    """The clip to review after the one open: the next in queue order after it, around to
+    the head at the end, never itself (None when nothing else waits). The queue's head other
+    than the open clip bounced between two clips for a reviewer who passed over one."""
+    ids = list(
+        dict.fromkeys(
+            review_queue(project, reviewer)
+            .select_related(None)
+            .prefetch_related(None)
+            .values_list("clip_id", flat=True)
+        )
+    )
+    if current_clip_id in ids:
+        at = ids.index(current_clip_id)
+        ids = ids[at + 1 :] + ids[:at]
+    return ids[0] if ids else None
+
+
 def annotations_reviewed_for(
     project: Project, annotator, *, statuses: Iterable[str] = (Annotation.Status.REJECTED,)
 ) -> QuerySet[Annotation]:
