@@ -351,13 +351,24 @@ class WorkspaceAnnotationSerializer(serializers.Serializer):
     )
 
 
-class DraftSerializer(serializers.Serializer):
+class DraftSerializer(StrictInput, serializers.Serializer):
     base_version = serializers.IntegerField(
         min_value=0, default=0, help_text="The annotation version the draft started from."
     )
     data = serializers.JSONField(help_text="The workspace's state, stored as sent.")
     lead_time = serializers.FloatField(min_value=0, max_value=86400, default=0.0)
-    updated_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="null when the draft was not stored"
+    )
+    stored = serializers.SerializerMethodField(
+        help_text="False when the draft was not kept: your annotation was saved at a later "
+        "version than base_version (an autosave that was in flight when you submitted)."
+    )
+
+    def get_stored(self, obj) -> bool:
+        if isinstance(obj, dict):  # a draft read back for the workspace: stored
+            return True
+        return obj.pk is not None
 
 
 class SuggestedClipLabelSerializer(serializers.Serializer):

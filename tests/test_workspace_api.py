@@ -330,12 +330,17 @@ def test_a_skip_takes_the_draft_with_it_and_a_late_autosave_is_not_kept(
         f"/api/clips/{second.pk}/draft/", {"data": state, "base_version": 0}, format="json"
     )
     assert late.status_code == 200  # answered (the client stops retrying), not kept
+    assert late.json()["stored"] is False and late.json()["updated_at"] is None
     assert not AnnotationDraft.objects.filter(clip=second).exists()
     # a draft of the saved version is kept, as ever
     current = client.put(
         f"/api/clips/{second.pk}/draft/", {"data": state, "base_version": 1}, format="json"
     )
     assert current.status_code == 200 and AnnotationDraft.objects.filter(clip=second).exists()
+    assert current.json()["stored"] is True
+    # a field the draft does not take is a 400, as on every JSON input
+    bogus = client.put(f"/api/clips/{second.pk}/draft/", {"data": state, "bogus": 1}, format="json")
+    assert bogus.status_code == 400 and "unknown field(s) bogus" in str(bogus.json())
 
 
 def test_the_schema_documents_the_bodies(client_for, annotator):
