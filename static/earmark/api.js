@@ -5,9 +5,13 @@ export function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
+// A request without a live session (signed out in another tab, or the session ended): the
+// server's "Authentication credentials were not provided." said nothing of what to do.
+export const SIGNED_OUT = "you are signed out (in another tab, or the session ended): sign in again, then try again; your work on this page is kept";
+
 export class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.detail) || `request failed with status ${status}`);
+    super(status === 401 ? SIGNED_OUT : (body && body.detail) || `request failed with status ${status}`);
     this.status = status;
     this.body = body;
   }

@@ -295,8 +295,29 @@ async function mountReviewKeys(root) {
   if (next) {
     keys.bind("n", "Next clip in the queue", once(() => drafting() || (window.location.href = next.href)));
   }
-  keys.bind("a", "Accept", once(() => drafting() || waitingOne()?.querySelector("[data-action=accept]").click()));
-  keys.bind("r", "Start a rejection", once(() => drafting() || waitingOne()?.querySelector("[data-action=reject-open]").click()));
+  // With none or several waiting, A and R say which buttons to use (they did nothing).
+  const errorBox = root.querySelector(".rv-error");
+  const decideOne = (action) => once(() => {
+    if (drafting()) return;
+    const card = waitingOne();
+    if (card) {
+      card.querySelector(`[data-action=${action}]`).click();
+      return;
+    }
+    const waiting = [...root.querySelectorAll("[data-testid=annotation][data-status=submitted]")].filter((c) => c.querySelector("[data-action=accept]")).length;
+    showError(errorBox, {
+      message: waiting
+        ? `${waiting} annotations wait for a decision: use the Accept and Reject… buttons of the one you mean (A and R act when one waits).`
+        : "No submitted annotation waits for your decision on this clip.",
+    });
+  });
+  keys.bind("a", "Accept", decideOne("accept"));
+  keys.bind("r", "Start a rejection", decideOne("reject-open"));
+  // Escape closes an open rejection or correction (its Cancel), from its fields too.
+  keys.bind("escape", "Close the rejection or correction", () => {
+    const open = [...root.querySelectorAll(".rv-reject, .rv-correct")].find((f) => !f.hidden);
+    open?.querySelector("[data-action=cancel]")?.click();
+  }, { inInputs: true });
   const zoom = (action) => document.querySelector(`#rv-player .rv-view [data-action=${action}]`);
   if (zoom("zoom-in")) {
     keys.bind(["+", "="], "Zoom in", () => zoom("zoom-in").click());

@@ -1103,6 +1103,17 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
       mine.addEventListener("click", () => send(err.body.current_version));
       showBanner(`Not saved: ${err.message}`, "error", 0, err.body && err.body.current_version ? [reload, mine] : [reload]);
       root.dataset.conflict = "true";
+    } else if (err.status === 401) {
+      // Signed out elsewhere: the work stays here (and in this browser's autosave); signing in
+      // in a new tab and pressing Submit again saves it.
+      const signIn = document.createElement("a");
+      signIn.className = "button ws-banner-btn";
+      signIn.href = "/accounts/login/?next=/";
+      signIn.target = "_blank";
+      signIn.rel = "noopener";
+      signIn.textContent = "Sign in (new tab)";
+      signIn.setAttribute("data-testid", "sign-in");
+      showBanner(`Not saved: ${err.message}.`, "error", 0, [signIn]);
     } else {
       showBanner(`Not saved: ${err.message}`, "error");
     }

@@ -412,6 +412,32 @@ def test_a_reviewer_decides_from_the_keyboard(
     page.wait_for_url(f"**/clips/{second.clip_id}/review/")
 
 
+def test_keys_say_which_buttons_to_use_with_two_annotations_and_escape_closes_a_form(
+    live_server, page, login, reviewer, annotator, lead, project, wav_factory
+):
+    """With two submissions waiting, A and R did nothing, without a word; Escape did not
+    close the rejection box."""
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    clip = _audio_clip(project, wav_factory(seconds=3, freq=500), "two.wav")
+    for user in (annotator, lead):
+        annotation_submit(clip=clip, user=user, clip_labels=["birds/robin"])
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
+    page.wait_for_selector(KEYS_READY)
+    for key in ("a", "r"):
+        page.keyboard.press(key)
+        error = page.locator("[data-testid=review-error]")
+        error.wait_for()
+        assert "2 annotations wait for a decision" in error.inner_text()
+    assert Annotation.objects.filter(clip=clip, status="submitted").count() == 2
+    card = page.locator("[data-testid=annotation]").first
+    card.locator("[data-testid=reject-open]").click()
+    assert page.locator("[data-testid=reject-comment]").first.is_visible()
+    page.keyboard.type("half a")
+    page.keyboard.press("Escape")
+    assert not card.locator(".rv-reject").is_visible()
+
+
 WAVE = "[data-testid=review-waveform]"
 
 

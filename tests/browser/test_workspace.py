@@ -632,6 +632,33 @@ def test_an_accepted_annotation_is_changed_only_when_the_annotator_says_so(
     ]
 
 
+def test_a_submit_after_signing_out_elsewhere_says_so_and_keeps_the_work(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Signed out in another tab, a submit said "Authentication credentials were not
+    provided." Now it says the annotator is signed out, offers a sign-in in a new tab, and
+    Submit saves once they are back."""
+    clip = clips[0]
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    page.keyboard.press("c")
+    page.context.clear_cookies()
+    page.click("[data-testid=submit]")
+    banner = page.locator("[data-testid=banner][data-kind=error]")
+    banner.wait_for()
+    assert "you are signed out" in banner.inner_text()
+    assert banner.locator("[data-testid=sign-in]").get_attribute("target") == "_blank"
+    assert not Annotation.objects.filter(clip=clip).exists()
+    other = page.context.new_page()
+    login(other, annotator)
+    other.close()
+    page.click("[data-testid=submit]")
+    wait_for(lambda: Annotation.objects.filter(clip=clip).exists(), message="not saved")
+    saved = Annotation.objects.get(clip=clip)
+    assert [c.label.path for c in saved.clip_labels.all()] == ["birds/crow"]
+
+
 def test_a_full_clip_opened_by_its_address_says_so(
     live_server, page, login, annotator, reviewer, project, labels, clips, client_for
 ):
