@@ -89,9 +89,12 @@ def stacked_bar(parts: Sequence[tuple[str, float, str]], *, title: str, unit: st
             f"<title>{esc(name)}: {esc(fmt(value))} {esc(unit)} ({share})</title></rect>"
         )
         if w > 64:
+            # Named where it fits: a bare "96.0%" read as "96% done" when it was the share
+            # still unlabeled.
+            text = f"{name} {share}" if w > 12 + 8 * len(f"{name} {share}") else share
             body.append(
                 f'<text x="{num(pad + x + w / 2)}" y="27" text-anchor="middle" '
-                f'class="on-bar">{share}</text>'
+                f'class="on-bar">{esc(text)}</text>'
             )
         x += w
     if not total:

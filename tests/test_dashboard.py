@@ -674,3 +674,16 @@ def test_matrix_names_are_as_short_as_tells_them_apart():
     ]
     # A label path cannot repeat, but its last parts can: depth stops at the whole path.
     assert short_names(["b/alpha", "alpha"]) == ["b/alpha", "alpha"]
+
+
+def test_a_wide_part_of_a_stacked_bar_names_itself():
+    """The progress bar printed a bare "96.0%" on the unlabeled part: read as "96% done"."""
+    from labelapp import plots
+
+    bar = str(
+        plots.stacked_bar(
+            [("labeled", 4, "#4f7cff"), ("unlabeled", 96, "#333")], title="t", unit="clips"
+        )
+    )
+    assert 'class="on-bar">unlabeled 96.0%</text>' in bar
+    assert "labeled 4.0%" not in bar  # too narrow for a name, and for a share
