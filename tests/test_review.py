@@ -425,3 +425,40 @@ def test_next_in_queue_moves_on_past_a_clip_left_undecided(
         return client.get(f"/clips/{c.pk}/review/").context["next_clip_id"]
 
     assert [next_of(c) for c in clips] == [clips[1].pk, clips[2].pk, clips[0].pk]
+
+
+def test_my_reviews_says_when_a_reviewer_corrected_the_labels(
+    client, client_for, project, annotator, reviewer, clip
+):
+    """A correction was listed as "accepted" with the comment only: nothing said the labels
+    had changed."""
+    kept = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    review(client_for(reviewer), kept, action="accept", expected_version=1)
+    other = Clip.objects.create(
+        project=project,
+        file="x/b.wav",
+        sha256="b" * 64,
+        original_name="dusk.wav",
+        duration=10.0,
+        sample_rate=16000,
+        channels=1,
+        status=Clip.Status.READY,
+    )
+    changed = annotation_submit(clip=other, user=annotator, clip_labels=["birds/robin"])
+    res = review(
+        client_for(reviewer),
+        changed,
+        action="correct",
+        clip_labels=["birds/crow"],
+        comment="a crow",
+        expected_version=1,
+    )
+    assert res.status_code == 200, res.content
+    client.force_login(annotator)
+    html = client.get(f"/projects/{project.pk}/my-reviews/").content.decode()
+    rows = html.split('data-testid="accepted-row"')[1:]
+    assert len(rows) == 2
+    (corrected,) = [r for r in rows if "dusk.wav" in r]
+    (accepted,) = [r for r in rows if "dawn.wav" in r]
+    assert 'data-testid="corrected"' in corrected and "birds/crow" in corrected
+    assert 'data-testid="corrected"' not in accepted

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from labelapp import selectors
@@ -224,11 +224,17 @@ def annotations_reviewed_for(
 ) -> QuerySet[Annotation]:
     """An annotator's own annotations with a review decision, newest decision first: what
     they are asked to fix (rejected) and, if wanted, what was accepted."""
+    # Corrected: the reviewer's last decision changed the labels (the annotator sees that
+    # their labels are not what was accepted).
+    corrected = AnnotationRevision.objects.filter(
+        annotation=OuterRef("pk"), version=OuterRef("version"), action=Action.CORRECT
+    )
     return (
         Annotation.objects.filter(
             clip__project=project, annotator=annotator, status__in=list(statuses)
         )
         .exclude(reviewed_at=None)
+        .annotate(corrected=Exists(corrected))
         .select_related("clip", "annotator", "reviewed_by")
         .prefetch_related("clip_labels__label", "segments__segment_labels__label")
         .order_by("-reviewed_at", "-id")
