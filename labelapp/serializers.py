@@ -148,7 +148,13 @@ class UploadSerializer(serializers.Serializer):
 
 
 class ImportJobCreateSerializer(StrictInput, serializers.Serializer):
-    total = serializers.IntegerField(min_value=0, max_value=1_000_000)
+    # A job of no files stayed "running" for ever: nothing would ever finish it.
+    total = serializers.IntegerField(
+        min_value=1,
+        max_value=1_000_000,
+        help_text="How many files the uploads that follow will add (at least 1).",
+        error_messages={"min_value": "an import job is for files about to be uploaded: at least 1"},
+    )
 
 
 class SegmentOutSerializer(serializers.Serializer):

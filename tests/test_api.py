@@ -157,6 +157,9 @@ def test_browser_uploads_share_one_import_job(client_for, lead, project, wav_fac
         assert res.status_code == 201
     job = client.get(f"/api/imports/{job['id']}/").json()
     assert (job["status"], job["imported"], job["progress"]) == ("done", 2, 1.0)
+    # a job of no files would stay running for ever
+    empty = client.post(f"/api/projects/{project.pk}/imports/", {"total": 0}, format="json")
+    assert empty.status_code == 400 and "at least 1" in str(empty.json())
 
 
 @pytest.mark.django_db(transaction=True)

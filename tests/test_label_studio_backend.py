@@ -135,6 +135,8 @@ def test_webhook_counts_label_studio_annotations_from_a_lead_only(project, annot
         ("predict", {"tasks": [{"id": 7, "data": "x"}]}, "task 7: 'data' must be an object"),
         ("predict", {"tasks": [], "label_config": 5}, "labeling config must be its XML"),
         ("setup", {"schema": 5}, "labeling config must be its XML"),
+        ("setup", {"schema": "<View><Choices"}, "schema is not valid XML"),
+        ("predict", {"tasks": [], "label_config": "<View"}, "label_config is not valid XML"),
         ("setup", [1, 2], "expected a JSON object"),
         ("webhook", [1, 2], "expected a JSON object"),
     ],

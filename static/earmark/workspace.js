@@ -1133,6 +1133,7 @@ async function skip() {
     localStorage.removeItem(localKey(clip.id));
     if (body.next && body.next.clip.id !== clip.id) await loadClip(body.next);
     else showDone();
+    showBanner(`Skipped ${clip.original_name}.`, "ok", 2500); // (the last "Saved …" stayed up)
   } catch (err) {
     showBanner(`Could not skip: ${err.message}`, "error");
   } finally {
