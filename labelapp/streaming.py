@@ -75,6 +75,11 @@ def ranged_response(
             response[key] = value
         return response
     header = request.META.get("HTTP_RANGE")
+    if_range = request.META.get("HTTP_IF_RANGE", "").strip()
+    if header and if_range and if_range != f'"{etag}"':
+        # RFC 9110 13.1.5: a validator that does not match (another ETag, or a date, which
+        # this strong ETag never matches) asks for the whole, current file.
+        header = None
     try:
         span = parse_range(header, size) if header else None
     except Malformed:

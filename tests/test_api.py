@@ -242,6 +242,12 @@ def test_audio_is_streamed_with_range_requests(client_for, annotator, ready_clip
     cached = client.get(url, HTTP_IF_NONE_MATCH=full["ETag"])
     assert cached.status_code == 304
     assert "max-age" in full["Cache-Control"] and full["X-Content-Type-Options"] == "nosniff"
+    # If-Range: the range while the validator matches, else the whole file
+    same = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=full["ETag"])
+    assert same.status_code == 206
+    for other in ('"nope"', "Wed, 21 Oct 2015 07:28:00 GMT"):
+        whole = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=other)
+        assert whole.status_code == 200 and b"".join(whole.streaming_content) == body
 
 
 def test_members_of_another_project_get_404_not_the_file(client_for, outsider, ready_clip):
