@@ -40,6 +40,7 @@ from labelapp.serializers import (
     SkippedSerializer,
     SkipSerializer,
     SpectrogramQuerySerializer,
+    UploadedSerializer,
     UploadSerializer,
     WorkspaceSerializer,
 )
@@ -78,6 +79,8 @@ class ProjectListApi(APIView):
         data = ProjectCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_services.project_create(created_by=request.user, **data.validated_data)
+        # As the list and the detail answer it (role and clip_count included).
+        project = _with_roles(Project.objects.filter(pk=project.pk), request.user).get()
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -215,7 +218,7 @@ class ProjectUploadApi(APIView):
         request={"multipart/form-data": UploadSerializer},
         # 400: the import job with its per-file report when every file was rejected, or
         # {detail, code} when the request itself was wrong (no files).
-        responses={201: ImportJobSerializer, 400: OpenApiTypes.OBJECT},
+        responses={201: UploadedSerializer, 400: OpenApiTypes.OBJECT},
     )
     def post(self, request, project_id: int):
         """Upload audio files. Each file is reported on its own; the batch goes on after a bad

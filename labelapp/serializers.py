@@ -136,6 +136,20 @@ class ImportJobSerializer(serializers.ModelSerializer):
         ]
 
 
+class UploadedSerializer(ImportJobSerializer):
+    """An upload's answer: its import job, and this request's files each reported."""
+
+    files = serializers.ListField(
+        child=serializers.DictField(),
+        read_only=True,
+        help_text="This request's files: name, status (imported, duplicate, rejected), clip "
+        "id, and why one was rejected.",
+    )
+
+    class Meta(ImportJobSerializer.Meta):
+        fields = [*ImportJobSerializer.Meta.fields, "files"]
+
+
 class UploadSerializer(serializers.Serializer):
     files = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True, use_url=False),

@@ -54,6 +54,7 @@ def test_only_site_admins_create_projects(client_for, lead, admin_user):
     assert client_for(lead).post("/api/projects/", {"name": "X"}).status_code == 403
     res = client_for(admin_user).post("/api/projects/", {"name": "X", "label_mode": "multi"})
     assert res.status_code == 201 and res.json()["label_mode"] == "multi"
+    assert res.json()["clip_count"] == 0  # as the schema says (it was left out)
     dup = client_for(admin_user).post("/api/projects/", {"name": "x"})
     assert dup.status_code == 400
     assert dup.json()["detail"] == (
