@@ -11,7 +11,6 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,6 +18,7 @@ from labelapp import selectors
 from labelapp.authentication import by_key
 from labelapp.errors import DomainError, NotFound
 from labelapp.models import Membership
+from labelapp.pagination import Pages
 from labelapp.schema import paginated
 from labelapp.serializers_review import (
     AdjudicationSerializer,
@@ -45,7 +45,7 @@ LEAD_ONLY = (selectors.LEAD,)
 
 
 def _paginated(request, view, qs, serializer_class) -> Response:
-    paginator = PageNumberPagination()
+    paginator = Pages()
     page = paginator.paginate_queryset(qs, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 

@@ -85,6 +85,10 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, ValidationError):
         response.data = _with_detail(response.data)
+    elif response is not None and isinstance(response.data, dict) and "code" not in response.data:
+        # DRF's own refusals (401, 403, 404, 405, a body that is not JSON) with the `code`
+        # every other error answer has.
+        response.data["code"] = getattr(exc, "default_code", "error")
     return response
 
 

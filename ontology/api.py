@@ -9,13 +9,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelapp import selectors as project_selectors
+from labelapp.pagination import Pages
 from ontology import selectors
 from ontology.io import named_json, ontology_export, ontology_import
 from ontology.merge import label_merge
@@ -241,7 +241,7 @@ class OntologyChangesApi(APIView):
     )
     def get(self, request, project_id: int):
         project = project_selectors.project_for_user(request.user, project_id)
-        paginator = PageNumberPagination()
+        paginator = Pages()
         page = paginator.paginate_queryset(
             selectors.ontology_changes(project.ontology), request, view=self
         )

@@ -418,3 +418,26 @@ def test_the_admin_form_names_the_models_own_minimum(client, admin_user, field, 
     page = client.post("/admin/labelapp/project/add/", body).content.decode()
     assert f"Ensure this value is greater than or equal to {least}." in page
     assert "greater than or equal to 0." not in page
+
+
+def test_a_bad_page_is_a_400_and_a_page_past_the_end_a_404_both_with_a_code(
+    client_for, annotator, project
+):
+    """?page=abc, ?page=0 and a page past the end all answered 404 "Invalid page." without
+    the `code` every other error has."""
+    client = client_for(annotator)
+    url = "/api/clips/"
+    for bad in ("abc", "0", "-1", "1.5"):
+        res = client.get(url, {"page": bad})
+        assert res.status_code == 400, bad
+        assert (
+            res.json()["code"] == "invalid_page" and "whole number from 1" in res.json()["detail"]
+        )
+    past = client.get(url, {"page": 9})
+    assert past.status_code == 404 and past.json()["code"] == "not_found"
+    assert "there is no page 9" in past.json()["detail"]
+    assert client.get(url, {"page": "last"}).status_code == 200
+    assert client.get(url, {"page": 1}).status_code == 200
+    # DRF's own refusals carry a code too
+    res = client.post("/api/tokens/", "{nope", content_type="application/json")
+    assert res.status_code == 400 and res.json()["code"] == "parse_error"

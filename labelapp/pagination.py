@@ -1,0 +1,26 @@
+"""Pages of the API's lists (`count`, `next`, `previous`, `results`, 50 a page).
+
+DRF answered `?page=abc`, `?page=0` and a page past the end alike: 404 "Invalid page.". A page
+that is not a page number is the client's mistake (400, saying what a page is); one past the
+end is not there (404, saying how many there are)."""
+
+from __future__ import annotations
+
+from rest_framework.pagination import PageNumberPagination
+
+from labelapp.errors import DomainError
+
+
+class Pages(PageNumberPagination):
+    invalid_page_message = "there is no page {page_number} ({message})"
+
+    def get_page_number(self, request, paginator):
+        number = super().get_page_number(request, paginator)
+        if number in self.last_page_strings:
+            return number
+        if not str(number).isdigit() or int(number) < 1:
+            raise DomainError(
+                f"page must be a whole number from 1 (or 'last'), not {number!r}",
+                code="invalid_page",
+            )
+        return number
