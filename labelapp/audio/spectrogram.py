@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 
 import numpy as np
 import soundfile as sf
@@ -34,6 +35,13 @@ SILENCE_DB = -120.0  # dB re full scale; the bottom of the range for near-silent
 POWER_FLOOR = 1e-12  # power added before log10 (-120 dB) so that silence is finite
 BATCH_SAMPLES = 1 << 17  # samples per batch of columns (bounds memory per FFT batch)
 SPARSE_LOOKS = 16  # frames a column of a far view takes its loudest bins from
+# Seconds of seeking a far view may take. A seek costs what decoding the codec's block costs:
+# microseconds in a WAV, but a FLAC of 65,535-frame blocks at 384 kHz and 8 channels (34 KB
+# for two minutes of silence) took 0.55 ms a seek, 36 s for 4,096 columns x 16 looks, on
+# every view of its clip. A view whose seeks would take longer reads fewer looks a column,
+# then fewer columns (each shown over its neighbours' pixels too).
+SPARSE_BUDGET_S = 1.5
+COST_PROBES = 8  # seeks timed to estimate a far view's cost
 SCALES = ("mel", "linear")
 
 # Magma (matplotlib's, CC0, by Smith and van der Walt): every 16th entry of the 256-colour
@@ -101,16 +109,21 @@ def render_spectrogram_png(
         looks = 1
         if sparse and not is_mp3(snd):
             looks = int(min(SPARSE_LOOKS, (f1 - f0) // (width * n_fft)))
+        columns = width  # columns read; fewer when seeking is slow (then widened to width)
+        if sparse and not _seeks_directly(snd):
+            allowed = max(MIN_WIDTH, int(SPARSE_BUDGET_S / _seek_cost(snd, f0, f1, n_fft)))
+            looks = max(1, min(looks, allowed // width))
+            columns = min(width, max(MIN_WIDTH, allowed // looks))
         # Column c's looks are centred on the middles of equal parts of its share.
-        parts = width * looks
+        parts = columns * looks
         centers = f0 + ((2 * np.arange(parts) + 1) * (f1 - f0)) // (2 * parts)
         rows = _RowMap(rate, n_fft, height, top, scale)
         taper = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
         norm = (taper.sum() / 2) ** 2  # a full-scale sine's peak bin has power norm
-        db = np.empty((height, width), dtype=np.float32)
+        db = np.empty((height, columns), dtype=np.float32)
         batch = max(1, BATCH_SAMPLES // (n_fft * looks))  # columns per FFT batch
         try:
-            for c0 in range(0, width, batch):
+            for c0 in range(0, columns, batch):
                 cols = centers[c0 * looks : (c0 + batch) * looks]
                 read = _frames_sparse if sparse else _frames_dense
                 # Quiet a batch at a time: the lock on stderr it takes is not held for a
@@ -125,9 +138,28 @@ def render_spectrogram_png(
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(f"{TRUNCATED}: could not decode the window ({exc})") from None
 
+    if columns < width:  # each column read shown over its share of the pixels
+        db = db[:, (np.arange(width) * columns) // width]
     buffer = io.BytesIO()
     Image.fromarray(_colorize(db)[::-1]).save(buffer, format="PNG")  # low frequencies last
     return buffer.getvalue()
+
+
+def _seeks_directly(snd: sf.SoundFile) -> bool:
+    """Uncompressed samples (WAV, AIFF and the like): a seek is arithmetic, not decoding."""
+    return snd.format not in ("FLAC", "OGG", "MPEG") and (
+        snd.subtype.startswith("PCM") or snd.subtype in ("FLOAT", "DOUBLE", "ULAW", "ALAW")
+    )
+
+
+def _seek_cost(snd: sf.SoundFile, f0: int, f1: int, n_fft: int) -> float:
+    """Seconds one frame read by seeking costs in this file (a few timed, spread over the
+    window), at least a microsecond."""
+    probes = f0 + ((2 * np.arange(COST_PROBES) + 1) * (f1 - f0)) // (2 * COST_PROBES)
+    started = time.perf_counter()
+    with decoder_quiet(snd):
+        _frames_sparse(snd, probes, n_fft)
+    return max(1e-6, (time.perf_counter() - started) / COST_PROBES)
 
 
 def _frames_sparse(snd: sf.SoundFile, centers: np.ndarray, n_fft: int) -> np.ndarray:

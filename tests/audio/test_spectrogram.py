@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -169,3 +171,30 @@ def test_real_fsdd_clip_spectrogram(fsdd_clip):
     # Speech: more energy in the lower half of the (mel) image than in the upper.
     brightness = pixels.astype(np.float64).sum(axis=2)
     assert brightness[40:].mean() > brightness[:40].mean()
+
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+@pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+def test_a_far_view_of_a_file_slow_to_seek_reads_within_a_budget(tmp_path, monkeypatch):
+    """A 30 s FLAC at 384 kHz, 8 channels, in 65,535-frame blocks (a few KB of silence): each
+    seek decodes a whole block, and a 4,096-column far view took 11.5 s of the web process
+    (4,096 columns x 16 looks). It now reads as many as fit its time budget, and the image
+    is still the size asked for."""
+    from labelapp.audio import spectrogram
+
+    path = tmp_path / "slow.flac"
+    subprocess.run(
+        [FFMPEG, "-loglevel", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=384000:cl=7.1",
+         "-t", "30", "-c:a", "flac", "-frame_size", "65535", "-sample_fmt", "s16", str(path)],
+        check=True,
+    )  # fmt: skip
+    reads = []
+    sparse = spectrogram._frames_sparse
+    monkeypatch.setattr(
+        spectrogram, "_frames_sparse", lambda snd, c, n: reads.append(len(c)) or sparse(snd, c, n)
+    )
+    pixels = decode(render_spectrogram_png(path, start=0, end=30, width=4096, height=16))
+    assert pixels.shape == (16, 4096, 3)
+    assert sum(reads) < 4096 * 16 // 4, sum(reads)  # 65,536 before

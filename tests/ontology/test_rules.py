@@ -84,7 +84,9 @@ def test_a_deprecated_label_an_annotation_has_may_stay_when_it_is_edited(
         segments=[{"start": 0, "end": 1, "labels": ["noise"]}],
     )
     assert [cl.label.path for cl in corrected.clip_labels.all()] == ["animal/dog"]
-    again = annotation_submit(clip=clip, user=annotator, clip_labels=["animal/dog"], segments=[])
+    again = annotation_submit(
+        clip=clip, user=annotator, clip_labels=["animal/dog"], segments=[], replace_reviewed=True
+    )
     assert [cl.label.path for cl in again.clip_labels.all()] == ["animal/dog"]
     with pytest.raises(DomainError, match="'animal/dog' is deprecated"):
         annotation_submit(clip=other, user=annotator, clip_labels=["animal/dog"])
