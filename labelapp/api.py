@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,6 +21,7 @@ from labelapp.errors import DomainError, NotFound
 from labelapp.exports.common import bool_option
 from labelapp.media import media_open
 from labelapp.models import Clip, ImportJob, Membership, Project
+from labelapp.parsers import JSONParser
 from labelapp.serializers import (
     AnnotationOutSerializer,
     AnnotationSubmitSerializer,

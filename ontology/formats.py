@@ -136,7 +136,7 @@ def ontology_parse(
     if json_only and text.lstrip()[:1] not in ("[", "{"):
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _bad(
                 "expected JSON (a .json file), but this is not JSON; a list of label paths "
                 "is imported from a .txt or .csv file",
@@ -174,6 +174,8 @@ def _detect(text: str) -> tuple[str, object]:
             f"column {exc.colno}",
             code="malformed_file",
         ) from None
+    except RecursionError:
+        raise _bad("the file's JSON is nested too deeply", code="malformed_file") from None
     if isinstance(data, list):
         dicts = [x for x in data if isinstance(x, dict)]
         if dicts and any("child_ids" in x for x in dicts):

@@ -441,3 +441,25 @@ def test_a_bad_page_is_a_400_and_a_page_past_the_end_a_404_both_with_a_code(
     # DRF's own refusals carry a code too
     res = client.post("/api/tokens/", "{nope", content_type="application/json")
     assert res.status_code == 400 and res.json()["code"] == "parse_error"
+
+
+def test_json_nested_too_deeply_is_a_400_not_a_500(client_for, lead, project):
+    """50,000 brackets overflowed Python's JSON decoder: a RecursionError, a 500 (with DEBUG
+    on, a traceback page) on every JSON endpoint and in the ontology import's file."""
+    from django.core.files.uploadedfile import SimpleUploadedFile as Upload
+
+    nested = "[" * 50_000 + "]" * 50_000
+    client = client_for(lead)
+    for url in (
+        "/api/tokens/",
+        f"/api/projects/{project.pk}/ontology/import/",
+        f"/ml/{project.pk}/setup",
+    ):
+        res = client.post(url, nested, content_type="application/json")
+        assert res.status_code == 400, (url, res.content[:200])
+        assert "nested too deeply" in res.json()["detail"]
+    upload = Upload("tree.json", nested.encode(), "application/json")
+    res = client.post(
+        f"/api/projects/{project.pk}/ontology/import/", {"file": upload}, format="multipart"
+    )
+    assert res.status_code == 400 and "nested too deeply" in res.json()["detail"]

@@ -208,7 +208,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
     "predictions": [...]}]`."""
     try:
         tasks = json.loads(task_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise DomainError(
             f"{task_file.name}: not a JSON file of Label Studio tasks: {exc}"
         ) from None
