@@ -869,3 +869,23 @@ def test_an_export_writes_its_progress_while_others_write(project, monkeypatch):
     export_write(out, project=project, format="csv", on_progress=on_progress)
     assert progress[-1] == 5 and len(progress) >= 4  # 0, a page of 2, 4, 5, the end
     assert out.getvalue().startswith("clip_id,")
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula(project, annotator):
+    """A clip named "=2+3+cmd|calc!A0.wav" and a label "=HYPERLINK(...)" (a third party's
+    dataset imported as it is) were written raw: a spreadsheet opening the export runs them.
+    Such a cell starts with a quote; the JSON formats keep the names as they are."""
+    label_get_or_create_path(ontology=project.ontology, path='=HYPERLINK("evil","x")')
+    clip = _clip(project, "=2+3+cmd|calc!A0.wav")
+    annotation_submit(clip=clip, user=annotator, clip_labels=['=HYPERLINK("evil","x")'])
+    out = io.StringIO()
+    export_write(out, project=project, format="csv")
+    (row,) = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["original_name"] == "'=2+3+cmd|calc!A0.wav"
+    assert row["label"] == "'=HYPERLINK(\"evil\",\"x\")"
+    rows, _ = _manifest(project)
+    assert rows[0]["original_name"] == "'=2+3+cmd|calc!A0.wav"
+    assert rows[0]["labels"].startswith("'=")
+    out = io.StringIO()
+    export_write(out, project=project, format="earmark")
+    assert '"=2+3+cmd|calc!A0.wav"' in out.getvalue()

@@ -3,6 +3,7 @@ prefetched per chunk), and the plain-data views of annotations and predictions."
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -340,3 +341,24 @@ def user_name(user) -> str | None:
 
 def iso(value) -> str | None:
     return None if value is None else value.isoformat()
+
+
+# A cell a spreadsheet would run as a formula: a clip named "=HYPERLINK(...)" or a label
+# "=2+3" from a third party's dataset. OWASP's advice: such a cell starts with a quote.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """`csv.writer` (lines end in \\n) whose text cells never start a formula."""
+
+    def __init__(self, out) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([spreadsheet_safe(v) for v in row])

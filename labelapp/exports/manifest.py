@@ -16,7 +16,6 @@ the first counts labels per group, the second writes rows; only group counts sta
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from collections import Counter
@@ -24,7 +23,13 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from labelapp.errors import DomainError
-from labelapp.exports.common import SPLITS, ExportContext, annotation_content, clip_batches
+from labelapp.exports.common import (
+    SPLITS,
+    ExportContext,
+    SafeCsvWriter,
+    annotation_content,
+    clip_batches,
+)
 from labelapp.models import Annotation, Clip, Project
 
 COUNTED = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
@@ -148,7 +153,7 @@ def write_manifest(out: TextIO, ctx: ExportContext) -> Iterator[int]:
     assignment = splits_assign(groups, ctx.options["splits"], ctx.options["seed"])
     sizes = dict.fromkeys(SPLITS, 0)
     jsonl = ctx.options["manifest_format"] == "jsonl"
-    writer = None if jsonl else csv.writer(out, lineterminator="\n")
+    writer = None if jsonl else SafeCsvWriter(out)
     if writer:
         writer.writerow(COLUMNS)
     root = ctx.options["audio_root"].rstrip("/")

@@ -11,11 +11,17 @@ asked for (and their children) are written. The other formats keep whole annotat
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from typing import TextIO
 
-from labelapp.exports.common import ExportContext, annotation_content, clip_batches, iso, user_name
+from labelapp.exports.common import (
+    ExportContext,
+    SafeCsvWriter,
+    annotation_content,
+    clip_batches,
+    iso,
+    user_name,
+)
 
 COLUMNS = [
     "clip_id",
@@ -44,7 +50,7 @@ def _wanted_paths(ctx: ExportContext) -> set[str] | None:
 
 def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
     """Write the rows to `out` (opened with newline=""); yield clips read after each chunk."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeCsvWriter(out)
     writer.writerow(COLUMNS)
     wanted = _wanted_paths(ctx)
     rows = 0

@@ -3,10 +3,9 @@ label,score, each clip's labels best first."""
 
 from __future__ import annotations
 
-import csv
-
 from django.core.management.base import BaseCommand, CommandError
 
+from labelapp.exports.common import SafeCsvWriter
 from labelapp.management import file_to_write, project_or_error
 from ml_backend.models import Prediction
 from ml_backend.selectors import active_model_version
@@ -32,7 +31,7 @@ class Command(BaseCommand):
         paths = dict(Label.objects.filter(ontology_id=proj.ontology_id).values_list("pk", "path"))
         fh = open(out, "w", newline="", encoding="utf-8") if out else self.stdout  # noqa: SIM115
         try:
-            writer = csv.writer(fh, lineterminator="\n")
+            writer = SafeCsvWriter(fh)
             writer.writerow(COLUMNS)
             rows = (
                 Prediction.objects.filter(model_version=version)
