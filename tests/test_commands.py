@@ -131,12 +131,16 @@ def test_add_member_reads_the_password_from_the_environment(project, monkeypatch
 def test_setup_demo_is_idempotent(settings, tmp_path):
     settings.EARMARK_FSDD_DIR = tmp_path / "absent"  # synthesized clips: fast and offline
     settings.VAR_DIR = tmp_path
+    settings.DEBUG = True  # the development default (`make run`)
     code, out, _ = run("setup_demo")
     assert code == 0 and "lead" in out and "earmark-annotator" in out
     project = Project.objects.get(name="Spoken digits (demo)")
     clips = project.clips.count()
     assert clips > 0
-    run("setup_demo")
+    settings.DEBUG = False  # production: the public passwords only when asked for by name
+    with pytest.raises(CommandError, match="demo accounts' passwords are public"):
+        call_command("setup_demo", stdout=io.StringIO())
+    run("setup_demo", "--public-demo-passwords")
     assert Project.objects.filter(name="Spoken digits (demo)").count() == 1
     assert project.clips.count() == clips
     roles = dict(project.memberships.values_list("user__username", "role"))

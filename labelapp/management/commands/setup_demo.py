@@ -8,7 +8,7 @@ import numpy as np
 import soundfile as sf
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from labelapp.models import ImportJob, Membership, Project
@@ -33,8 +33,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--clips", type=int, default=300, help="FSDD clips to import")
+        parser.add_argument(
+            "--public-demo-passwords",
+            action="store_true",
+            help="with DEBUG=false: make the demo accounts anyway (a trial deployment; their "
+            "passwords are in the README, admin's included)",
+        )
 
     def handle(self, *args, clips: int = 300, **opts):
+        if not settings.DEBUG and not opts.get("public_demo_passwords"):
+            # A production deployment with admin / earmark-admin is anyone's.
+            raise CommandError(
+                "DEBUG is false (production): the demo accounts' passwords are public (README), "
+                "a site admin's included. For a trial deployment run again with "
+                "--public-demo-passwords; for real use create accounts with "
+                "`python manage.py createsuperuser`."
+            )
         User = get_user_model()
         users = {}
         for username, password, _role, superuser in DEMO_USERS:
