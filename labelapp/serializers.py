@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
-from labelapp.strict import StrictInput
+from labelapp.strict import DESCRIPTION_MAX, StrictInput
 
 
 @extend_schema_field({"oneOf": [{"type": "string", "maxLength": 2000}, {"type": "integer"}]})
@@ -60,7 +60,9 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 class ProjectCreateSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX, required=False, allow_blank=True, default=""
+    )
     label_mode = serializers.ChoiceField(Project.LabelMode.choices, default="single")
     annotation_mode = serializers.ChoiceField(Project.AnnotationMode.choices, default="both")
     annotations_per_clip = serializers.IntegerField(min_value=1, max_value=20, default=1)
@@ -70,7 +72,9 @@ class ProjectCreateSerializer(StrictInput, serializers.Serializer):
 
 class ProjectUpdateSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(required=False, max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX, required=False, allow_blank=True
+    )
     label_mode = serializers.ChoiceField(Project.LabelMode.choices, required=False)
     annotation_mode = serializers.ChoiceField(Project.AnnotationMode.choices, required=False)
     annotations_per_clip = serializers.IntegerField(min_value=1, max_value=20, required=False)

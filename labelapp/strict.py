@@ -12,6 +12,10 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
+# A description is a few paragraphs at most: a 2 MB one was accepted, and every page and API
+# answer that shows the project or label carried it.
+DESCRIPTION_MAX = 10_000
+
 
 class StrictInput:
     def to_internal_value(self, data):

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -64,6 +65,20 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+# Django's account pages without the password reset ones: with no mail server set up, a reset
+# asked for anyone's account made the server try SMTP and answer as if it had sent mail.
+# Site admins reset passwords (the admin, or `manage.py changepassword`).
+account_patterns = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+]
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -72,7 +87,7 @@ urlpatterns = [
     path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
     path("clips/<int:clip_id>/annotate/", views.clip_annotate, name="clip-annotate"),
     path("projects/<int:project_id>/annotate/", views.project_annotate, name="project-annotate"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_patterns)),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("ml/", include("ml_backend.ls_urls")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from labelapp.strict import StrictInput
+from labelapp.strict import DESCRIPTION_MAX, StrictInput
 from ontology.formats import FORMATS
 from ontology.io import EXPORTS
 from ontology.models import OntologyChange
@@ -48,7 +48,9 @@ class LabelCreateSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=1000, allow_blank=True)
     parent = serializers.IntegerField(required=False, allow_null=True, default=None)
     position = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX, required=False, allow_blank=True, default=""
+    )
     color = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
     hotkey = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
     external_id = serializers.CharField(
@@ -64,7 +66,9 @@ class LabelPatchSerializer(StrictInput, serializers.Serializer):
     position = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, help_text="0-based place among the siblings"
     )
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX, required=False, allow_blank=True
+    )
     color = serializers.CharField(required=False, allow_blank=True, max_length=50)
     hotkey = serializers.CharField(required=False, allow_blank=True, max_length=50)
     external_id = serializers.CharField(required=False, allow_blank=True, max_length=200)

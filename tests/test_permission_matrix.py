@@ -121,11 +121,7 @@ RULES: dict[str, Rule] = {
     "logout": rule(PUBLIC),
     "password_change": rule(AUTHENTICATED),
     "password_change_done": rule(AUTHENTICATED),
-    "password_reset": rule(PUBLIC),
-    "password_reset_done": rule(PUBLIC),
     # A valid reset link is put in the session and redirected to its set-password form.
-    "password_reset_confirm": rule(PUBLIC, ok={"GET": 302}),
-    "password_reset_complete": rule(PUBLIC),
     # Projects, members, imports
     "api-projects": rule(AUTHENTICATED, POST=ADMIN),
     "api-project": rule(MEMBER, PATCH=LEAD, DELETE=LEAD),

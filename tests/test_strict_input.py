@@ -93,3 +93,18 @@ def test_settings_endpoints_refuse_keys_they_do_not_change(client_for, lead, pro
         f"/api/projects/{project.pk}/exports/", {"format": "csv", "filter": {}}, format="json"
     )
     assert export.status_code == 400 and "unknown field(s) filter" in export.json()["detail"]
+
+
+def test_a_description_of_megabytes_is_refused(client_for, lead, project):
+    """A 2 MB project or label description was accepted, and carried by every page and API
+    answer that shows it."""
+    long = "x" * 10_001
+    client = client_for(lead)
+    res = client.patch(f"/api/projects/{project.pk}/", {"description": long}, format="json")
+    assert res.status_code == 400 and "10000 characters" in str(res.json())
+    res = client.post(
+        f"/api/projects/{project.pk}/ontology/labels/",
+        {"name": "x", "description": long},
+        format="json",
+    )
+    assert res.status_code == 400 and "10000 characters" in str(res.json())

@@ -100,6 +100,12 @@ class ImportItem:
     annotations: list[dict] = field(default_factory=list)
 
 
+# Characters that make a name show other than it is ("\u202egnp.wav" shows as "vaw.png"):
+# direction overrides and isolates, zero-width space and no-break space. The joiners (U+200C,
+# U+200D) stay: Persian, Indic scripts and emoji need them.
+INVISIBLE_IN_NAMES = frozenset("\u200b\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+
+
 def original_name_error(name: str) -> str:
     """Why a file name is refused, or '' when it is fine."""
     if not name or not name.strip():
@@ -112,6 +118,13 @@ def original_name_error(name: str) -> str:
         return "file name must not contain '..'"
     if any(unicodedata.category(c) == "Cc" for c in name):
         return "file name contains control characters"
+    hidden = next((c for c in name if c in INVISIBLE_IN_NAMES), None)
+    if hidden is not None:
+        what = unicodedata.name(hidden, "a format character")
+        return (
+            f"file name contains U+{ord(hidden):04X} ({what}), which hides or reorders what "
+            "the name shows"
+        )
     if len(name) > 255:
         return "file name is longer than 255 characters"
     return ""
