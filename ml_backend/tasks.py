@@ -27,6 +27,15 @@ def rank(run_id: int) -> None:
     prelabel_execute(run_id)
 
 
+@shared_task(ignore_result=True, acks_late=True)
+def predictions_relabel(ontology_id: int, mapping: dict) -> None:
+    """After a label merge or delete: its id in stored predictions becomes the target's (or
+    goes). Idempotent."""
+    from ontology.merge import predictions_relabel as relabel
+
+    relabel(ontology_id=ontology_id, mapping=mapping)
+
+
 @shared_task(ignore_result=True)
 def trainings_sweep() -> None:
     from ml_backend.training import trainings_sweep_stale

@@ -66,9 +66,7 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
 
     undo = merge_undo_record(source, target, children)
     counts = _annotations_relabel(source, target)
-    counts["predictions_changed"] = predictions_relabel(
-        ontology=ontology, mapping={source.pk: target.pk}
-    )
+    predictions_relabel_soon(ontology=ontology, mapping={source.pk: target.pk})
     for child in children:
         _subtree_repath(child, f"{target.path}{PATH_SEPARATOR}{child.name}", target.depth + 1)
         child.parent = target
@@ -199,9 +197,29 @@ def labels_now(*, ontology: Ontology, ids: list[int]) -> list[int | None]:
     return out
 
 
-def predictions_relabel(*, ontology: Ontology, mapping: dict[int, int | None]) -> int:
+def predictions_relabel_soon(*, ontology: Ontology, mapping: dict[int, int | None]) -> None:
+    """Once the merge or delete has committed, the worker rewrites the predictions that name
+    the label (`predictions_relabel`). Inside the merge's transaction the rewrite held the
+    database for every user: each prediction scores every class, so every prediction of the
+    project matched, 37 s for 61,262 of them (an annotator's save failed with 503 meanwhile).
+    Until it has run, readers leave out the ids the ontology no longer has."""
+    from labelapp.queueing import enqueue_on_commit
+    from ml_backend import tasks
+
+    if mapping:
+        wire = {str(k): (None if v is None else int(v)) for k, v in mapping.items()}
+        enqueue_on_commit(tasks.predictions_relabel, ontology.pk, wire)
+
+
+RELABEL_BATCH = 500  # predictions rewritten per transaction
+
+
+def predictions_relabel(*, ontology_id: int, mapping: dict) -> int:
     """Rewrite label ids inside predictions' JSON: `old id -> new id` (scores: the max of
-    both when a prediction had both), or `old id -> None` to drop them. Returns rows changed."""
+    both when a prediction had both), or `old id -> None` to drop them; returns rows changed.
+    In batches, each a short transaction of its own (with the rows locked, so a pre-labeling
+    writing them meanwhile is not overwritten with what was read before it). Idempotent: a
+    second run finds nothing left to rewrite."""
     from ml_backend.models import Prediction
 
     if not mapping:
@@ -211,19 +229,27 @@ def predictions_relabel(*, ontology: Ontology, mapping: dict[int, int | None]) -
     for key in keys:
         wanted |= Q(clip_scores__has_key=key)
     if connection.features.supports_json_field_contains:
-        for old in mapping:
-            wanted |= Q(segments__contains=[{"label": old}])
+        for old in keys:
+            wanted |= Q(segments__contains=[{"label": int(old)}])
     else:
         wanted |= Q(segments__0__isnull=False)  # SQLite: look at any with segments
-    candidates = Prediction.objects.filter(wanted, clip__project__ontology=ontology).only(
-        "id", "clip_scores", "segments"
+    ids = list(
+        Prediction.objects.filter(wanted, clip__project__ontology_id=ontology_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    changed = []
-    for prediction in candidates.iterator(chunk_size=500):
-        if _prediction_relabel(prediction, keys):
-            changed.append(prediction)
-    Prediction.objects.bulk_update(changed, ["clip_scores", "segments"], batch_size=500)
-    return len(changed)
+    changed = 0
+    for at in range(0, len(ids), RELABEL_BATCH):
+        with transaction.atomic():
+            rows = (
+                Prediction.objects.select_for_update()
+                .filter(pk__in=ids[at : at + RELABEL_BATCH])
+                .only("id", "clip_scores", "segments")
+            )
+            dirty = [p for p in rows if _prediction_relabel(p, keys)]
+            Prediction.objects.bulk_update(dirty, ["clip_scores", "segments"])
+            changed += len(dirty)
+    return changed
 
 
 def _prediction_relabel(prediction, keys: dict[str, str | None]) -> bool:

@@ -90,7 +90,6 @@ class MergeOutSerializer(serializers.Serializer):
     clip_labels_deduplicated = serializers.IntegerField()
     segment_labels_moved = serializers.IntegerField()
     segment_labels_deduplicated = serializers.IntegerField()
-    predictions_changed = serializers.IntegerField()
     children_moved = serializers.IntegerField()
     version = serializers.IntegerField()
     change = serializers.IntegerField(help_text="the change-log entry; POST changes/<id>/undo/")

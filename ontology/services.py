@@ -334,7 +334,7 @@ def label_edit(*, label: Label, user=None, changes: dict) -> Label:
 @transaction.atomic
 def label_delete(*, label: Label, user=None) -> dict:
     """Delete a label and its subtree, refused while any of them is used by an annotation."""
-    from ontology.merge import predictions_relabel
+    from ontology.merge import predictions_relabel_soon
     from ontology.selectors import label_usage_counts
 
     ontology = _ontology_lock(label.ontology_id)
@@ -358,7 +358,7 @@ def label_delete(*, label: Label, user=None) -> dict:
             )
     for depth in sorted({row.depth for row in subtree}, reverse=True):
         Label.objects.filter(pk__in=[r.pk for r in subtree if r.depth == depth]).delete()
-    predictions = predictions_relabel(ontology=ontology, mapping={r.pk: None for r in subtree})
+    predictions_relabel_soon(ontology=ontology, mapping={r.pk: None for r in subtree})
     ontology_bump(
         ontology=ontology,
         user=user,
@@ -367,7 +367,6 @@ def label_delete(*, label: Label, user=None) -> dict:
     )
     return {
         "deleted": len(subtree),
-        "predictions_changed": predictions,
         "version": ontology.version,
     }
 

@@ -70,7 +70,12 @@ def test_merge_of_a_label_used_by_many_annotations(project, labels, annotate, an
     assert uses(tree["b"]) == (30, 0)
 
 
-def test_merge_rewrites_predictions_keeping_the_higher_score(project, labels, make_clip):
+def test_merge_rewrites_predictions_keeping_the_higher_score(
+    project, labels, make_clip, django_capture_on_commit_callbacks
+):
+    """Once the merge has committed (a task of the worker's: inside the merge's transaction
+    the rewrite of every prediction held the database for everyone); a second run changes
+    nothing."""
     tree = labels("a", "b", "c")
     a, b, c = tree["a"].pk, tree["b"].pk, tree["c"].pk
     version = ModelVersion.objects.create(project=project, version=1, name="m1")
@@ -89,8 +94,12 @@ def test_merge_rewrites_predictions_keeping_the_higher_score(project, labels, ma
         clip_scores={str(c): 0.5},
         segments=[{"start": 0, "end": 1, "channel": None, "label": c, "score": 0.5}],
     )
-    report = label_merge(source=tree["a"], target=tree["b"])
-    assert report["predictions_changed"] == 2
+    with django_capture_on_commit_callbacks() as callbacks:
+        label_merge(source=tree["a"], target=tree["b"])
+    both.refresh_from_db()
+    assert both.clip_scores[str(a)] == 0.9  # not yet: after the commit
+    for callback in callbacks:
+        callback()
     both.refresh_from_db()
     only_a.refresh_from_db()
     untouched.refresh_from_db()
@@ -98,6 +107,9 @@ def test_merge_rewrites_predictions_keeping_the_higher_score(project, labels, ma
     assert both.segments[0]["label"] == b
     assert only_a.clip_scores == {str(b): 0.3}
     assert untouched.clip_scores == {str(c): 0.5}
+    from ontology.merge import predictions_relabel
+
+    assert predictions_relabel(ontology_id=project.ontology_id, mapping={a: b}) == 0
 
 
 def test_merge_moves_the_source_children_under_the_target(project, labels, annotate, annotator):
@@ -164,7 +176,7 @@ def test_a_failing_merge_changes_nothing(project, labels, annotate, annotator):
     tree = labels("a", "b")
     annotate(project, annotator, clip_labels=["a"])
     with (
-        mock.patch("ontology.merge.predictions_relabel", side_effect=RuntimeError("boom")),
+        mock.patch("ontology.merge.predictions_relabel_soon", side_effect=RuntimeError("boom")),
         pytest.raises(RuntimeError),
     ):
         label_merge(source=tree["a"], target=tree["b"])
@@ -216,3 +228,24 @@ def test_new_predictions_name_todays_labels():
     frames[10:40, 1] = 0.9
     (seg,) = suggested_segments(frames, 0.01, [None, 7], 0.5)
     assert seg["label"] == 7
+
+
+def test_a_deleted_labels_scores_leave_the_predictions_after_the_commit(
+    project, labels, make_clip, django_capture_on_commit_callbacks
+):
+    from ontology.services import label_delete
+
+    tree = labels("a", "b")
+    a, b = tree["a"].pk, tree["b"].pk
+    version = ModelVersion.objects.create(project=project, version=1, name="m1")
+    prediction = Prediction.objects.create(
+        clip=make_clip(project),
+        model_version=version,
+        clip_scores={str(a): 0.7, str(b): 0.2},
+        segments=[{"start": 0, "end": 1, "channel": None, "label": a, "score": 0.8}],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        report = label_delete(label=tree["a"])
+    assert report["deleted"] == 1 and "predictions_changed" not in report
+    prediction.refresh_from_db()
+    assert prediction.clip_scores == {str(b): 0.2} and prediction.segments == []
