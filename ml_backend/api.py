@@ -14,6 +14,7 @@ from ml_backend.prelabel import prelabel_request, rank_request
 from ml_backend.serializers import (
     MLConfigSerializer,
     ModelOverviewSerializer,
+    ModelVersionSerializer,
     PrelabelRunSerializer,
     TrainingRequestedSerializer,
     TrainingRunSerializer,
@@ -97,6 +98,21 @@ def _run_for(user, run_id, roles=selectors.ANY_ROLE) -> TrainingRun:
     except NotFound:  # another project's run: as unknown as one that does not exist
         raise NotFound("training run not found") from None
     return run
+
+
+class ModelVersionApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer, summary="A model version, every figure")
+    def get(self, request, version_id: int):
+        """A version with all its metrics (per class, per ontology level, the confusion
+        matrix) and the label ids of its classes; the model overview lists headlines only."""
+        version = ModelVersion.objects.filter(pk=version_id).first()
+        if version is None:
+            raise NotFound("model version not found")
+        try:
+            selectors.project_for_user(request.user, version.project_id)
+        except NotFound:  # another project's version: as unknown as one that does not exist
+            raise NotFound("model version not found") from None
+        return Response(ModelVersionSerializer(version).data)
 
 
 class TrainingRunApi(APIView):

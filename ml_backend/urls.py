@@ -10,6 +10,9 @@ urlpatterns = [
     path(
         "projects/<int:project_id>/prelabel/", api.ProjectPrelabelApi.as_view(), name="api-prelabel"
     ),
+    path(
+        "model-versions/<int:version_id>/", api.ModelVersionApi.as_view(), name="api-model-version"
+    ),
     path("training-runs/<int:run_id>/", api.TrainingRunApi.as_view(), name="api-training-run"),
     path(
         "training-runs/<int:run_id>/cancel/",

@@ -24,15 +24,12 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.tokens import default_token_generator
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.views.generic.edit import ProcessFormView
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
@@ -176,6 +173,7 @@ RULES: dict[str, Rule] = {
     "api-model": rule(MEMBER, PATCH=LEAD),
     "api-train": rule(LEAD),
     "api-prelabel": rule(LEAD),
+    "api-model-version": rule(MEMBER),
     "api-training-run": rule(MEMBER),
     "api-training-run-cancel": rule(LEAD),
     # Schema and docs are public, like the README that points at them
@@ -203,10 +201,9 @@ PARAMS = {
     "label_id": "label_id",
     "annotation_id": "annotation_id",
     "run_id": "run_id",
+    "version_id": "version_id",
     "token_id": "token_id",
     "user_id": "annotator_id",
-    "uidb64": "reset_uidb64",
-    "token": "reset_token",
 }
 PARAMS_FOR = {
     "api-export": {"job_id": "export_job_id"},
@@ -325,7 +322,7 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
     from labelapp.services.imports import ImportItem, clip_import, import_job_create
     from labelapp.services.projects import membership_set, project_create
     from labelapp.services.tokens import api_token_create
-    from ml_backend.models import TrainingRun
+    from ml_backend.models import ModelVersion, TrainingRun
     from ontology.merge import label_merge
     from ontology.services import label_create
 
@@ -370,8 +367,7 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
         )
         export.save(update_fields=["file"])
         keys = {p: api_token_create(user=u, name="matrix")[1] for p, u in users.items()}
-        # Not a persona: logging in changes a user's last_login, which voids their reset links.
-        forgetful = get_user_model().objects.create_user(username="matrix-forgetful")
+        version = ModelVersion.objects.create(project=project, version=1, name="v1")
         own_token = users["annotator"].api_tokens.get()
         yield SimpleNamespace(
             users=users,
@@ -384,10 +380,9 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
             merge_change_id=merged["change"],
             annotation_id=annotation.pk,
             run_id=run.pk,
+            version_id=version.pk,
             token_id=own_token.pk,
             annotator_id=users["annotator"].pk,
-            reset_uidb64=urlsafe_base64_encode(force_bytes(forgetful.pk)),
-            reset_token=default_token_generator.make_token(forgetful),
         )
         transaction.set_rollback(True)
 
