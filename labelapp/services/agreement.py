@@ -427,7 +427,12 @@ def model_vs_humans(project: Project, model_version=None) -> dict:
     from ontology.models import Label
 
     multi = project.label_mode == Project.LabelMode.MULTI
-    versions = ModelVersion.objects.filter(project=project).order_by("-version")
+    # Only what is shown of a version: its metrics (per class, confusion matrices) are large.
+    versions = (
+        ModelVersion.objects.filter(project=project)
+        .order_by("-version")
+        .only("id", "name", "status", "version")
+    )
     if model_version is not None:
         versions = versions.filter(pk=getattr(model_version, "pk", model_version))
     truth = _human_truth(project)
