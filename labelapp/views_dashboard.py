@@ -141,6 +141,9 @@ def dashboard_charts(data: dict) -> dict:
         rows = [r for r in rows if r["total"]][:MAX_TREE_ROWS]
     if rows:
         charts["labels"] = plots.tree_bars(rows, title="Clips per label, narrower labels rolled up")
+    elif data["label_distribution"]:  # a large ontology none of whose labels is used yet
+        n = len(data["label_distribution"])
+        charts["labels_note"] = f"No clip has a label yet ({n} labels in the ontology)."
     charts.update(_model_charts(data))
     charts.update(_drift(data["drift"]))
     charts.update(_agreement(data["agreement"]))

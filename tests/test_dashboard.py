@@ -687,3 +687,15 @@ def test_a_wide_part_of_a_stacked_bar_names_itself():
     )
     assert 'class="on-bar">unlabeled 96.0%</text>' in bar
     assert "labeled 4.0%" not in bar  # too narrow for a name, and for a share
+
+
+def test_a_large_ontology_none_of_whose_labels_is_used_is_not_called_empty(client, project, lead):
+    """500 labels and no annotation: the panel said "The ontology has no labels yet"."""
+    from ontology.services import label_create
+
+    for i in range(61):
+        label_create(ontology=project.ontology, name=f"l{i:02d}")
+    client.force_login(lead)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert "No clip has a label yet (61 labels in the ontology)." in html
+    assert "The ontology has no labels yet" not in html
