@@ -48,8 +48,8 @@ from labelapp.serializers import (
 from labelapp.serializers_review import MemberSerializer
 from labelapp.services import annotations as annotation_services
 from labelapp.services import clip_removal as removal_services
+from labelapp.services import clip_search, project_removal
 from labelapp.services import imports as import_services
-from labelapp.services import project_removal
 from labelapp.services import projects as project_services
 from labelapp.services import queue as queue_services
 from labelapp.services.clips import clip_peaks_answer_outdated, clip_peaks_refresh_soon
@@ -154,17 +154,40 @@ class ProjectMembersApi(APIView):
     parameters=[
         OpenApiParameter("project", int, description="Only clips of this project."),
         OpenApiParameter("status", str, enum=Clip.Status.values),
+        OpenApiParameter("q", str, description="With `project`: the name contains this."),
+        OpenApiParameter("labeled", str, enum=["yes", "no"], description="With `project`."),
+        OpenApiParameter(
+            "label",
+            str,
+            description="With `project` (reviewers and leads): a submitted or accepted "
+            "annotation gives the clip this label or one of its children (a path or a name).",
+        ),
+        OpenApiParameter(
+            "annotator", str, description="With `project` (reviewers and leads): a username."
+        ),
+        OpenApiParameter(
+            "ordering", str, enum=list(clip_search.ORDERINGS), description="With `project`."
+        ),
     ]
 )
 class ClipListApi(ListAPIView):
     serializer_class = ClipSerializer
 
     def get_queryset(self):
-        qs = selectors.clips_for_user(self.request.user)
-        project = self.request.query_params.get("project")
+        params = self.request.query_params
+        project = params.get("project")
         if project is not None:
-            qs = qs.filter(project=selectors.project_for_user(self.request.user, project))
-        clip_status = self.request.query_params.get("status")
+            project = selectors.project_for_user(self.request.user, project)
+            query = clip_search.clip_query_build(project, self.request.user, params)
+            return clip_search.clips_searched(project, query)
+        searched = sorted(set(clip_search.FILTERS) - {"status"} & set(params))
+        if searched:
+            raise DomainError(
+                f"{', '.join(searched)}: give the project too (?project=<id>)",
+                code="invalid_filter",
+            )
+        qs = selectors.clips_for_user(self.request.user)
+        clip_status = params.get("status")
         if clip_status:
             if clip_status not in Clip.Status.values:
                 raise DomainError(

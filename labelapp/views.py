@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
@@ -12,7 +14,9 @@ from django.templatetags.static import static
 
 from labelapp import selectors
 from labelapp.errors import DomainError, PermissionDenied
+from labelapp.exports.filters import export_annotator_choices
 from labelapp.models import Clip, Project
+from labelapp.services import clip_search
 
 
 def or_404(fn, *args, **kwargs):
@@ -43,10 +47,14 @@ def project_detail(request, project_id: int):
     status_counts = dict(
         project.clips.values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
-    shown = request.GET.get("status")
-    shown = shown if shown in Clip.Status.values else ""
-    listed = project.clips.filter(status=shown) if shown else project.clips.all()
-    clips = Paginator(listed.order_by("id"), 50).get_page(request.GET.get("page"))
+    try:
+        query = clip_search.clip_query_build(project, request.user, request.GET)
+        problem = ""
+    except DomainError as exc:  # a bad value in the address: said, and the whole list shown
+        query, problem = clip_search.ClipQuery(), exc.message
+    listed = clip_search.clips_searched(project, query)
+    clips = Paginator(listed, 50).get_page(request.GET.get("page"))
+    search_params = query.params()
     return render(
         request,
         "labelapp/project.html",
@@ -59,7 +67,26 @@ def project_detail(request, project_id: int):
             "status_counts": {s: status_counts.get(s, 0) for s in Clip.Status.values},
             "clip_total": sum(status_counts.values()),
             "clips": clips,
-            "shown_status": shown,
+            "shown_status": query.status,
+            "query": query,
+            "search_problem": problem,
+            # the query without its status or page: the status counts and pages keep the rest
+            "query_string": urlencode({k: v for k, v in search_params.items() if k != "status"}),
+            "searching": bool(set(search_params) - {"status"}),
+            "orderings": [(k, v[0]) for k, v in clip_search.ORDERINGS.items()],
+            "can_filter_work": role in (selectors.LEAD, selectors.REVIEWER),
+            "label_paths": (
+                list(
+                    project.ontology.labels.filter(deprecated=False).values_list("path", flat=True)
+                )
+                if role in (selectors.LEAD, selectors.REVIEWER)
+                else []
+            ),
+            "annotator_choices": (
+                export_annotator_choices(project)
+                if role in (selectors.LEAD, selectors.REVIEWER)
+                else []
+            ),
             "jobs": project.import_jobs.all()[:10],
             "members": project.memberships.select_related("user").order_by(
                 "role", "user__username"
