@@ -23,12 +23,12 @@ from workspace_segments import (
     CHROMIUM_ARGS,
     FRAME_JS,
     LABELS,
-    LATENCY_INIT_JS,
     LONG_TASKS_JS,
     PASSWORD,
     VIEWPORT,
     drag,
     many_segments,
+    measured_page,
     print_profile,
     timed,
     tone,
@@ -128,14 +128,7 @@ def run_browser(base: str, ids: dict, runs: int, profile: bool) -> None:
         edits: dict[str, list[dict]] = {}
         for run in range(runs):
             for key in ("few", "many"):
-                ctx = browser.new_context(viewport=VIEWPORT, storage_state=state)
-                ctx.add_init_script(LATENCY_INIT_JS)
-                page = ctx.new_page()
-                cdp = ctx.new_cdp_session(page) if profile and run == 0 else None
-                if cdp:
-                    cdp.send("Profiler.enable")
-                    cdp.send("Profiler.setSamplingInterval", {"interval": 200})
-                    cdp.send("Profiler.start")
+                ctx, page, cdp = measured_page(browser, state, profile and run == 0)
                 opens[key].append(open_times(page, base, ids[key], cdp))
                 if key == "many":
                     for name, ms in edit_times(page, cdp).items():

@@ -162,6 +162,20 @@ def print_profile(title: str, profile: dict) -> None:
         print(f"    {ms:8.1f} ms  {name}")
 
 
+def measured_page(browser, state: dict, profile: bool):
+    """A page of a new signed-in context whose inputs' latencies are recorded (window
+    .__latency), and with `profile` a CDP session whose sampling profiler is running."""
+    ctx = browser.new_context(viewport=VIEWPORT, storage_state=state)
+    ctx.add_init_script(LATENCY_INIT_JS)
+    page = ctx.new_page()
+    cdp = ctx.new_cdp_session(page) if profile else None
+    if cdp:
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+        cdp.send("Profiler.start")
+    return ctx, page, cdp
+
+
 def run_browser(base: str, ids: dict, runs: int, profile: bool) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -173,14 +187,7 @@ def run_browser(base: str, ids: dict, runs: int, profile: bool) -> None:
         edits: dict[str, list[dict]] = {}
         for run in range(runs):
             for key in ("few", "many"):
-                ctx = browser.new_context(viewport=VIEWPORT, storage_state=state)
-                ctx.add_init_script(LATENCY_INIT_JS)
-                page = ctx.new_page()
-                cdp = ctx.new_cdp_session(page) if profile and run == 0 else None
-                if cdp:
-                    cdp.send("Profiler.enable")
-                    cdp.send("Profiler.setSamplingInterval", {"interval": 200})
-                    cdp.send("Profiler.start")
+                ctx, page, cdp = measured_page(browser, state, profile and run == 0)
                 page.goto(f"{base}/clips/{ids[key]}/annotate/", wait_until="commit")
                 page.wait_for_selector("#workspace[data-ready=true]", timeout=120_000)
                 opens[key].append(page.evaluate(LONG_TASKS_JS))

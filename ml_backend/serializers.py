@@ -5,22 +5,24 @@ from rest_framework import serializers
 from labelapp.strict import StrictInput
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 
+# A version as the API describes it; the full one adds the label ids of its classes.
+VERSION_FIELDS = [
+    "id",
+    "version",
+    "name",
+    "status",
+    "ontology_version",
+    "training_size",
+    "metrics",
+    "created_at",
+    "training_run",
+]
+
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
-        fields = [
-            "id",
-            "version",
-            "name",
-            "status",
-            "ontology_version",
-            "training_size",
-            "metrics",
-            "classes",
-            "created_at",
-            "training_run",
-        ]
+        fields = [*VERSION_FIELDS, "classes"]
 
 
 class ModelVersionSummarySerializer(serializers.ModelSerializer):
@@ -36,17 +38,7 @@ class ModelVersionSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelVersion
-        fields = [
-            "id",
-            "version",
-            "name",
-            "status",
-            "ontology_version",
-            "training_size",
-            "metrics",
-            "created_at",
-            "training_run",
-        ]
+        fields = VERSION_FIELDS
 
     def get_metrics(self, obj) -> dict:
         return {

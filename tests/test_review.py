@@ -13,20 +13,26 @@ from ontology.services import label_get_or_create_path
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def clip(project):
-    for path in ("birds/robin", "birds/crow", "noise"):
-        label_get_or_create_path(ontology=project.ontology, path=path)
+def _ready_clip(project, name: str) -> Clip:
+    """A ready 10 s clip row (review reads rows, never the audio)."""
+    n = Clip.objects.count() + 1
     return Clip.objects.create(
         project=project,
-        file="x/a.wav",
-        sha256="a" * 64,
-        original_name="dawn.wav",
+        file=f"x/{n}.wav",
+        sha256=f"{n:064d}",
+        original_name=name,
         duration=10.0,
         sample_rate=16000,
         channels=1,
         status=Clip.Status.READY,
     )
+
+
+@pytest.fixture
+def clip(project):
+    for path in ("birds/robin", "birds/crow", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    return _ready_clip(project, "dawn.wav")
 
 
 @pytest.fixture
@@ -404,19 +410,7 @@ def test_next_in_queue_moves_on_past_a_clip_left_undecided(
     """Three clips waiting: "Next in queue" from the first goes to the second, from the second
     to the third (it went back to the first: the queue's head other than the open clip), from
     the third around to the first."""
-    clips = [clip] + [
-        Clip.objects.create(
-            project=project,
-            file=f"x/{n}.wav",
-            sha256=str(n) * 64,
-            original_name=f"{n}.wav",
-            duration=10.0,
-            sample_rate=16000,
-            channels=1,
-            status=Clip.Status.READY,
-        )
-        for n in (2, 3)
-    ]
+    clips = [clip] + [_ready_clip(project, f"{n}.wav") for n in (2, 3)]
     for c in clips:
         annotation_submit(clip=c, user=annotator, clip_labels=["birds/robin"])
     client.force_login(reviewer)
@@ -434,16 +428,7 @@ def test_my_reviews_says_when_a_reviewer_corrected_the_labels(
     had changed."""
     kept = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
     review(client_for(reviewer), kept, action="accept", expected_version=1)
-    other = Clip.objects.create(
-        project=project,
-        file="x/b.wav",
-        sha256="b" * 64,
-        original_name="dusk.wav",
-        duration=10.0,
-        sample_rate=16000,
-        channels=1,
-        status=Clip.Status.READY,
-    )
+    other = _ready_clip(project, "dusk.wav")
     changed = annotation_submit(clip=other, user=annotator, clip_labels=["birds/robin"])
     res = review(
         client_for(reviewer),
