@@ -135,10 +135,11 @@ def _scoped_routes() -> list[str]:
 @pytest.fixture
 def birds_objects(project, ready_clip, lead):
     """Ids of one object of each kind in the Birds project (the outsider is not a member)."""
-    from ml_backend.models import TrainingRun
+    from ml_backend.models import ModelVersion, TrainingRun
 
     label = project.ontology.labels.first() or _a_label(project)
     run = TrainingRun.objects.create(project=project, trigger="manual")
+    version = ModelVersion.objects.create(project=project, version=1, name="v1")
     TrainingRun.objects.filter(pk=run.pk).update(status="failed")
     ids = {
         "project_id": project.pk,
@@ -146,6 +147,7 @@ def birds_objects(project, ready_clip, lead):
         "job_id": import_job_create(project=project, user=lead, source="api").pk,
         "label_id": label.pk,
         "run_id": run.pk,
+        "version_id": version.pk,
         "user_id": lead.pk,
     }
     # Objects that other parts of the app add (exports, tokens, reviews) join when present.
