@@ -108,10 +108,14 @@ export class LabelPicker {
     let shown;
     if (q) {
       // A match shows with its ancestors, for context; the matches are what arrows walk.
-      const matches = labels.filter((l) => l.path.toLowerCase().includes(q) || (l.description || "").toLowerCase().includes(q));
+      // Names and paths first; descriptions only when no name or path matches: in an
+      // AudioSet-like tree of prose descriptions, "cla" matched all 499 labels through "class".
+      let matches = labels.filter((l) => l.path.toLowerCase().includes(q));
+      if (!matches.length) matches = labels.filter((l) => (l.description || "").toLowerCase().includes(q));
+      const matched = new Set(matches);
       const keep = new Set();
       for (const m of matches) { const parts = m.path.split("/"); for (let i = 1; i <= parts.length; i++) keep.add(parts.slice(0, i).join("/")); }
-      shown = labels.filter((l) => keep.has(l.path)).map((l) => ({ label: l, match: matches.includes(l) }));
+      shown = labels.filter((l) => keep.has(l.path)).map((l) => ({ label: l, match: matched.has(l) }));
     } else {
       shown = labels.map((l) => ({ label: l, match: true }));
     }

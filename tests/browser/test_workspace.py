@@ -595,6 +595,36 @@ def test_a_stale_save_shows_a_conflict_and_overwrites_nothing(
     assert saved.version == 2 and [c.label.path for c in saved.clip_labels.all()] == ["birds/crow"]
 
 
+def test_the_label_search_matches_names_before_descriptions(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """In a tree of prose descriptions, "cla" matched every label through the word "class";
+    names and paths match first, and a description only when no name does."""
+    from ontology.models import Label
+    from ontology.services import label_create
+
+    label_create(ontology=project.ontology, name="clapping")
+    Label.objects.filter(ontology=project.ontology).exclude(name="clapping").update(
+        description="a class of sounds"
+    )
+    Label.objects.filter(name="crow").update(description="a class of sounds; black, loud")
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+
+    def shown():
+        return page.eval_on_selector_all(
+            ".ws-label:not(.disabled)", "rows => rows.map((r) => r.dataset.labelPath)"
+        )
+
+    page.fill("[data-testid=label-search]", "cla")
+    page.wait_for_selector("[data-label-path='clapping'].cursor")
+    assert shown() == ["clapping"]
+    page.fill("[data-testid=label-search]", "black")  # no name has it: the description does
+    page.wait_for_selector("[data-label-path='birds/crow'].cursor")
+    assert shown() == ["birds/crow"]
+
+
 def test_an_accepted_annotation_is_changed_only_when_the_annotator_says_so(
     live_server, page, login, annotator, reviewer, project, labels, clips, client_for
 ):
