@@ -303,7 +303,8 @@ class MlWebhookApi(_MlView):
         """Label Studio's annotation events: a new or updated annotation counts towards the
         project's retraining threshold, like one made in Earmark."""
         project = self.project(request, project_id)
-        action = _body(request).get("action", "")
+        body = _body(request)
+        action = body.get("action", "")
         counted = action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
         if counted or action == "START_TRAINING":
             # Label Studio calls with the credentials its ML backend was set up with, a lead's.
@@ -311,10 +312,13 @@ class MlWebhookApi(_MlView):
             # on POST /api/projects/<id>/train/: an annotator's calls would start trainings.
             selectors.project_for_user(request.user, project.pk, (selectors.LEAD,))
         if counted:
-            from ml_backend.hooks import annotation_submitted
+            from ml_backend.training import training_labels_added
 
-            annotation_submitted(project_id=project.pk)
-            return Response({"status": "counted", "action": action}, status=201)
+            # A bulk event (ANNOTATIONS_CREATED) carries a list under "annotation": each counts.
+            made = body.get("annotation")
+            n = len(made) if isinstance(made, list) and made else 1
+            training_labels_added(project_id=project.pk, count=n)
+            return Response({"status": "counted", "action": action, "count": n}, status=201)
         if action == "START_TRAINING":
             from ml_backend.training import training_request
 

@@ -116,13 +116,18 @@ def test_webhook_counts_label_studio_annotations_from_a_lead_only(project, annot
     res = client.post(url, {"action": "ANNOTATION_CREATED"}, format="json")
     assert res.status_code == 201
     assert MLConfig.objects.get(project=project).labels_since_training == 1
+    # a bulk event (a list under "annotation", as Label Studio sends it) counts each one
+    bulk = {"action": "ANNOTATIONS_CREATED", "annotation": [{"id": i} for i in range(3)]}
+    res = client.post(url, bulk, format="json")
+    assert res.status_code == 201 and res.json()["count"] == 3
+    assert MLConfig.objects.get(project=project).labels_since_training == 4
     res = client.post(url, {"action": "PROJECT_UPDATED"}, format="json")
     assert res.json()["status"] == "ignored"
     # An annotator's calls would bring trainings nearer (or start them) at will.
     theirs = _basic(annotator, "correct-horse-battery-staple")
     for action in ("ANNOTATION_CREATED", "START_TRAINING"):
         assert theirs.post(url, {"action": action}, format="json").status_code == 403, action
-    assert MLConfig.objects.get(project=project).labels_since_training == 1
+    assert MLConfig.objects.get(project=project).labels_since_training == 4
 
 
 @pytest.mark.parametrize(
