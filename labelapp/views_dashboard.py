@@ -108,7 +108,17 @@ def dashboard_summary(data: dict) -> dict:
         "kappa": clip_labels.get("krippendorff_alpha"),
         "kappa_text": pct(clip_labels.get("krippendorff_alpha")),
         "fleiss_text": pct(clip_labels.get("fleiss_kappa")),
-        "observed_text": pct(clip_labels.get("observed_agreement"), percent=True),
+        # Multi-label: over the labels someone chose on a clip (all of them: near 100% with
+        # a large ontology, whatever the annotators did).
+        "observed_text": pct(
+            clip_labels.get("observed_agreement_chosen") or clip_labels.get("observed_agreement"),
+            percent=True,
+        ),
+        "observed_what": (
+            "observed agreement, labels chosen"
+            if clip_labels.get("observed_agreement_chosen") is not None
+            else "observed agreement"
+        ),
         "segment_f1_text": pct(segments.get("f1"), percent=True),
         "compared_clips": overall.get("n_clips", 0),
         "disagreements": [c for c in clips if c.get("disagreement")][:8],

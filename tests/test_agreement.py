@@ -408,6 +408,14 @@ def test_figures_equal_those_of_every_unit_listed(project, make_user, label_mode
     )
     observed = sum(_pairwise_agreement(u) for u in units) / len(units)
     assert overall["observed_agreement"] == pytest.approx(observed, abs=1e-4)
+    if multi:  # and over the units someone said yes to
+        said_yes = [u for u in units if any(u)]
+        assert overall["observed_agreement_chosen"] == pytest.approx(
+            sum(_pairwise_agreement(u) for u in said_yes) / len(said_yes), abs=1e-4
+        )
+        assert overall["observed_agreement_chosen"] < overall["observed_agreement"]
+    else:
+        assert overall["observed_agreement_chosen"] is None
     for row in report["labels"]:
         rows = [[sum(row["label"] in s for s in sets.values()), 0] for sets in chosen.values()]
         for r, sets in zip(rows, chosen.values(), strict=True):

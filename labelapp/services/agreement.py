@@ -107,9 +107,10 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
       their pairwise Cohen's kappas), `segment_f1`, and `pairs`: [{`user_id`, `username`,
       `n_clips`, `agreement`, `kappa`, `segment_f1`}] with each other annotator.
     - `overall`: `n_clips`, `n_annotations`, `clip_labels` {`n_units`, `observed_agreement`,
-      `fleiss_kappa`, `krippendorff_alpha`} (units are clips in single-label projects and
-      clip × label pairs, label present or not, in multi-label ones), `segments` {`tp`, `fp`,
-      `fn`, `f1`} summed over annotator pairs.
+      `observed_agreement_chosen`, `fleiss_kappa`, `krippendorff_alpha`} (units are clips in
+      single-label projects and clip × label pairs, label present or not, in multi-label
+      ones; `observed_agreement_chosen`, multi-label only: over the pairs someone chose),
+      `segments` {`tp`, `fp`, `fn`, `f1`} summed over annotator pairs.
     """
     rows = _annotation_rows(project)
     multi = project.label_mode == Project.LabelMode.MULTI
@@ -326,6 +327,16 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
     observed = None
     if n_units:
         observed = sum(_pairwise_agreement(pt) * n for pt, n in patterns.items()) / n_units
+    # Multi-label: the same over the clip x label units someone said yes to. Every label used
+    # anywhere is a unit of every clip, so a large ontology's "nobody chose it here" units
+    # (94,738 of them for 707 clips) put observed agreement at 98.9% beside annotators who
+    # agreed on 70-75% of their pairs.
+    chosen_units = {pt: n for pt, n in patterns.items() if any(pt)} if multi else {}
+    observed_chosen = None
+    if chosen_units:
+        observed_chosen = sum(_pairwise_agreement(pt) * n for pt, n in chosen_units.items()) / sum(
+            chosen_units.values()
+        )
     seg_tp = sum(t[0] for t in pair_seg.values())
     seg_fp = sum(t[1] for t in pair_seg.values())
     seg_fn = sum(t[2] for t in pair_seg.values())
@@ -342,6 +353,7 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
             "clip_labels": {
                 "n_units": n_units,
                 "observed_agreement": _round(observed),
+                "observed_agreement_chosen": _round(observed_chosen),
                 "fleiss_kappa": _round(
                     fleiss_kappa(_category_table(list(patterns)), weights=list(patterns.values()))
                 )
