@@ -11,6 +11,7 @@ from labelapp import selectors
 from labelapp.errors import NotFound
 from ml_backend.models import ModelVersion, TrainingRun
 from ml_backend.prelabel import prelabel_request, rank_request
+from ml_backend.selectors import versions_with_headlines
 from ml_backend.serializers import (
     MLConfigSerializer,
     ModelOverviewSerializer,
@@ -39,10 +40,14 @@ def _overview(project) -> dict:
     versions = ModelVersion.objects.filter(project=project).exclude(
         status=ModelVersion.Status.EXTERNAL
     )
+    listed = versions_with_headlines(versions[:50])
+    active = next((v for v in listed if v.status == ModelVersion.Status.ACTIVE), None)
+    if active is None:  # older than the 50 newest (a lead re-activated it), or none
+        active = next(iter(versions_with_headlines(versions.filter(status="active"))), None)
     return {
         "config": ml_config(project),
-        "active": versions.filter(status=ModelVersion.Status.ACTIVE).first(),
-        "versions": list(versions[:50]),
+        "active": active,
+        "versions": listed,
         "training_runs": training_runs,
         "prelabel_runs": prelabel_runs,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Case, Value, When
+from django.db.models.fields.json import KeyTransform
 
 from ml_backend.models import ModelVersion, Prediction
 
@@ -24,3 +25,36 @@ def prediction_for_clip(clip) -> Prediction | None:
         .order_by(active_first, "-model_version__version")
         .first()
     )
+
+
+# A version's headline figures: what lists of versions show (the model page, the dashboard).
+# Its metrics also hold every class's figures and the confusion matrix: 1 MB a version with
+# 500 labels, read whole for 50 versions at every poll of the model page.
+HEADLINE_KEYS = (
+    "accuracy",
+    "macro_f1",
+    "map",
+    "mAP",
+    "evaluated_on",
+    "split",
+    "n",
+    "train_size",
+    "val_size",
+    "best_epoch",
+    "epochs_run",
+    "adapted_on_clips",
+    "pseudo_labeled_clips",
+    "started_from",
+    "pretraining",
+)
+
+
+def versions_with_headlines(qs):
+    """The versions of `qs`, their metrics and classes not read; each carries `headline`, the
+    HEADLINE_KEYS its metrics have, read out of them by the database."""
+    figures = {f"h_{key}": KeyTransform(key, "metrics") for key in HEADLINE_KEYS}
+    out = list(qs.defer("metrics", "classes").annotate(**figures))
+    for version in out:
+        values = {key: getattr(version, f"h_{key}") for key in HEADLINE_KEYS}
+        version.headline = {key: value for key, value in values.items() if value is not None}
+    return out

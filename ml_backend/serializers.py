@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from labelapp.strict import StrictInput
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
+from ml_backend.selectors import HEADLINE_KEYS
 
 # A version as the API describes it; the full one adds the label ids of its classes.
 VERSION_FIELDS = [
@@ -32,8 +33,8 @@ class ModelVersionSummarySerializer(serializers.ModelSerializer):
 
     metrics = serializers.SerializerMethodField(
         help_text="The headline figures (accuracy, macro_f1, map, evaluated_on, started_from, "
-        "pretraining...); per class, per level and the confusion matrix at "
-        "/api/model-versions/<id>/."
+        "pretraining...: selectors.HEADLINE_KEYS); per class, per level and the confusion "
+        "matrix at /api/model-versions/<id>/."
     )
 
     class Meta:
@@ -41,15 +42,11 @@ class ModelVersionSummarySerializer(serializers.ModelSerializer):
         fields = VERSION_FIELDS
 
     def get_metrics(self, obj) -> dict:
-        return {
-            key: value
-            for key, value in (obj.metrics or {}).items()
-            if not isinstance(value, dict | list) or key in SUMMARY_NESTED
-        }
-
-
-# Small nested entries the page shows (what a first training started from).
-SUMMARY_NESTED = ("pretraining",)
+        headline = getattr(obj, "headline", None)  # selectors.versions_with_headlines
+        if headline is None:
+            metrics = obj.metrics or {}
+            headline = {key: metrics[key] for key in HEADLINE_KEYS if key in metrics}
+        return headline
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
