@@ -26,6 +26,7 @@ from labelapp.serializers import (
     AnnotationOutSerializer,
     AnnotationSubmitSerializer,
     AnnotationSubmittedSerializer,
+    ClipLockInSerializer,
     ClipLockSerializer,
     ClipsDeletedSerializer,
     ClipsDeleteSerializer,
@@ -537,16 +538,24 @@ class ClipWorkspaceApi(APIView):
 
 
 class ClipLockApi(APIView):
-    @extend_schema(request=None, responses=ClipLockSerializer, summary="Keep your place on a clip")
+    @extend_schema(
+        request=ClipLockInSerializer,
+        responses=ClipLockSerializer,
+        summary="Keep your place on a clip",
+    )
     def post(self, request, clip_id: int):
         """The workspace's heartbeat while you work on a clip: renews your lock on it, or takes
-        one where it lapsed and the clip has room. `full`: the clip has every annotation the
-        project wants without yours (a submission still saves, one more); `needed: false`:
-        you have an annotation of it already (an edit takes no place)."""
+        one where it lapsed and the clip has room (with `take` false: only says whether the
+        clip is full). `full`: the clip has every annotation the project wants without yours
+        (a submission still saves, one more); `needed: false`: you have an annotation of it
+        already (an edit takes no place)."""
         clip = selectors.clip_for_user(request.user, clip_id)
-        return Response(
-            ClipLockSerializer(queue_services.clip_lock_keep(clip=clip, user=request.user)).data
+        data = ClipLockInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        kept = queue_services.clip_lock_keep(
+            clip=clip, user=request.user, take=data.validated_data["take"]
         )
+        return Response(ClipLockSerializer(kept).data)
 
 
 class ClipDraftApi(APIView):

@@ -436,6 +436,14 @@ class AnnotationSubmittedSerializer(serializers.Serializer):
     )
 
 
+class ClipLockInSerializer(StrictInput, serializers.Serializer):
+    take = serializers.BooleanField(
+        default=True,
+        help_text="Take a place where you hold none and the clip has room (false: only say "
+        "whether the clip is full; the workspace takes one once you work on the clip).",
+    )
+
+
 class ClipLockSerializer(serializers.Serializer):
     held = serializers.BooleanField(help_text="You hold a place on the clip (until expires_at).")
     needed = serializers.BooleanField(

@@ -534,6 +534,13 @@ def test_the_heartbeat_keeps_a_place_and_says_when_the_clip_filled_without_it(
     assert submit(theirs, clip, clip_labels=["birds/crow"]).status_code == 201
     assert mine.post(url).json()["full"]
     assert theirs.post(url).json() == {**answer, "full": False, "needed": False}
+    # only looking: a place is said, not taken
+    ClipAssignment.objects.all().delete()
+    Annotation.objects.all().delete()
+    Clip.objects.filter(pk=clip.pk).update(annotation_count=0)
+    looked = mine.post(url, {"take": False}, format="json").json()
+    assert not looked["held"] and not looked["full"] and not ClipAssignment.objects.exists()
+    assert mine.post(url, {"take": "maybe"}, format="json").status_code == 400
 
 
 def test_a_change_to_an_accepted_annotation_needs_replace_reviewed(

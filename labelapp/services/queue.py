@@ -96,16 +96,22 @@ def clips_available_to(project: Project, user, now):
     )
 
 
-def _claim_under_lock(clip: Clip, project: Project, user, now) -> datetime | None:
-    """With the clip row locked: count the room again (fresh reads) and take a place; the
-    new lock's end, or None when the clip is full."""
+def _full_for(clip: Clip, project: Project, user, now) -> bool:
+    """Whether the clip's places are all taken without `user` (fresh reads): its counted
+    annotations and what others hold."""
     done, taken = (
         Clip.objects.filter(pk=clip.pk)
         .annotate(locks=_held_by_others(project, user, now))
         .values_list("annotation_count", "locks")
         .get()
     )
-    if done + taken >= project.annotations_per_clip:
+    return done + taken >= project.annotations_per_clip
+
+
+def _claim_under_lock(clip: Clip, project: Project, user, now) -> datetime | None:
+    """With the clip row locked: count the room again (fresh reads) and take a place; the
+    new lock's end, or None when the clip is full."""
+    if _full_for(clip, project, user, now):
         return None
     # No live lock of ours on this clip (the held-lock probe would have returned it), but an
     # expired one may be left: one upsert on the (clip, user) constraint takes its place,
@@ -187,14 +193,16 @@ def clip_lock_renew(*, clip: Clip, user, now=None) -> ClipAssignment | None:
 
 
 @transaction.atomic
-def clip_lock_keep(*, clip: Clip, user, now=None) -> dict:
+def clip_lock_keep(*, clip: Clip, user, take: bool = True, now=None) -> dict:
     """The workspace's heartbeat while an annotator works on a clip (every minute or two, and
     only while they are active): their lock is renewed, or taken again where it lapsed (or
     was never taken: a clip opened by its address) and the clip has room. A clip that has
     every annotation it wants is `full`: another annotator took the place while the page
     sat idle, or the clip was full when opened; a submission still saves, one annotation
     more than the project asks, and the workspace says so first. An annotator who already
-    has an annotation of the clip (a fix, an edit) needs no place."""
+    has an annotation of the clip (a fix, an edit) needs no place. Without `take` a lapsed or
+    missing place is not taken, only said (`full` or not): a lead or reviewer who opens clips
+    in the workspace to look took a place on each for the lock time."""
     now = now or timezone.now()
     project = clip.project
     wanted = project.annotations_per_clip
@@ -210,6 +218,8 @@ def clip_lock_keep(*, clip: Clip, user, now=None) -> dict:
         expires_at=expires
     ):
         return {**answer, "held": True, "expires_at": expires}
+    if not take:
+        return {**answer, "full": _full_for(clip, project, user, now)}
     # Under the clip's row lock, as a claim: two heartbeats never both take its last place.
     locked = Clip.objects.select_for_update().filter(pk=clip.pk).first()
     expires_at = locked and _claim_under_lock(locked, project, user, now)

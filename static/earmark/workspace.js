@@ -374,6 +374,11 @@ function commit(what) {
   S.redo = [];
   root.dataset.lastEdit = what;
   scheduleSave();
+  if (S.ws && !S.ws.placeAsked) { // the first edit of a clip opened to look: its place now
+    S.ws.placeAsked = true;
+    activeSinceKeep = true;
+    keepPlace();
+  }
 }
 
 function restore(snap) {
@@ -1306,7 +1311,10 @@ async function keepPlace() {
   if (!ws || !activeSinceKeep || document.hidden) return;
   activeSinceKeep = false;
   try {
-    const kept = await api(`/api/clips/${ws.clip.id}/lock/`, { method: "POST" });
+    // A place is taken for a clip the queue handed out (it holds one already) or once the
+    // annotator works on it; a clip opened by its address only to look takes none.
+    const take = Boolean(ws.lock_expires_at || ws.draft || S.undo.length > 1);
+    const kept = await api(`/api/clips/${ws.clip.id}/lock/`, { method: "POST", body: { take } });
     root.dataset.place = kept.held ? "held" : kept.full ? "full" : "free";
     if (kept.full && S.ws === ws && !ws.fullSaid) {
       ws.fullSaid = true;

@@ -693,8 +693,11 @@ def test_a_full_clip_opened_by_its_address_says_so(
     live_server, page, login, annotator, reviewer, project, labels, clips, client_for
 ):
     """The clip has the one annotation the project wants (the reviewer's): the annotator who
-    opens it by its address is told that theirs would be one more; on a clip with room the
-    workspace takes a place (the queue then hands it to nobody else)."""
+    opens it by its address is told that theirs would be one more. A clip with room opened by
+    its address takes no place until the annotator works on it (looking took one for the
+    lock time); the first edit takes it."""
+    from labelapp.models import ClipAssignment
+
     full, free = clips[0], clips[1]
     client_for(reviewer).post(
         f"/api/clips/{full.pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
@@ -707,9 +710,10 @@ def test_a_full_clip_opened_by_its_address_says_so(
     assert "has the annotation the project wants without yours" in banner.inner_text()
     page.goto(f"{live_server.url}/clips/{free.pk}/annotate/")
     drawn(page, free.pk)
+    page.wait_for_selector("#workspace[data-place=free]")
+    assert not ClipAssignment.objects.filter(clip=free, user=annotator).exists()
+    page.keyboard.press("c")  # a first edit
     page.wait_for_selector("#workspace[data-place=held]")
-    from labelapp.models import ClipAssignment
-
     assert ClipAssignment.objects.filter(clip=free, user=annotator).exists()
 
 
