@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelapp import selectors
-from labelapp.errors import NotFound
+from labelapp.errors import DomainError, NotFound
 from ml_backend.models import ModelVersion, TrainingRun
 from ml_backend.prelabel import prelabel_request, rank_request
 from ml_backend.selectors import versions_with_headlines
@@ -31,7 +31,10 @@ from ml_backend.training import (
 LEAD_ONLY = (selectors.LEAD,)
 
 
-def _overview(project) -> dict:
+VERSIONS_LISTED = 50  # the newest; `?versions=all` lists every one
+
+
+def _overview(project, *, all_versions: bool = False) -> dict:
     # The runs are read before the versions: a training's success and its new active version
     # commit together, but each query sees what was committed when it ran, so read in the
     # other order a poll could show the run succeeded beside no active version.
@@ -40,7 +43,7 @@ def _overview(project) -> dict:
     versions = ModelVersion.objects.filter(project=project).exclude(
         status=ModelVersion.Status.EXTERNAL
     )
-    listed = versions_with_headlines(versions[:50])
+    listed = versions_with_headlines(versions if all_versions else versions[:VERSIONS_LISTED])
     active = next((v for v in listed if v.status == ModelVersion.Status.ACTIVE), None)
     if active is None:  # older than the 50 newest (a lead re-activated it), or none
         active = next(iter(versions_with_headlines(versions.filter(status="active"))), None)
@@ -48,16 +51,28 @@ def _overview(project) -> dict:
         "config": ml_config(project),
         "active": active,
         "versions": listed,
+        "versions_total": versions.count(),
         "training_runs": training_runs,
         "prelabel_runs": prelabel_runs,
     }
 
 
 class ProjectModelApi(APIView):
-    @extend_schema(responses=ModelOverviewSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "versions", str, enum=["all"], description="every version (default: the 50 newest)"
+            )
+        ],
+        responses=ModelOverviewSerializer,
+    )
     def get(self, request, project_id: int):
         project = selectors.project_for_user(request.user, project_id)
-        return Response(ModelOverviewSerializer(_overview(project)).data)
+        which = request.query_params.get("versions", "")
+        if which not in ("", "all"):
+            raise DomainError(f"versions: 'all' or nothing, not {which!r}", code="invalid")
+        overview = _overview(project, all_versions=which == "all")
+        return Response(ModelOverviewSerializer(overview).data)
 
     @extend_schema(request=MLConfigSerializer, responses=ModelOverviewSerializer)
     def patch(self, request, project_id: int):

@@ -133,5 +133,6 @@ class ModelOverviewSerializer(serializers.Serializer):
     config = MLConfigSerializer()
     active = ModelVersionSummarySerializer(allow_null=True)
     versions = ModelVersionSummarySerializer(many=True)
+    versions_total = serializers.IntegerField(help_text="versions in all (the list: the newest 50)")
     training_runs = TrainingRunSerializer(many=True)
     prelabel_runs = PrelabelRunSerializer(many=True)

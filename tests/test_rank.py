@@ -192,3 +192,23 @@ def test_the_model_overview_lists_headlines_and_a_version_has_every_figure(
     assert (
         client_for(outsider).get(f"/api/model-versions/{body['active']['id']}/").status_code == 404
     )
+
+
+def test_the_overview_lists_the_newest_50_versions_and_every_one_when_asked(
+    client_for, annotator, project
+):
+    """Versions older than the 50 newest could not be reached from the page or the API."""
+    from ml_backend.models import ModelVersion
+
+    ModelVersion.objects.bulk_create(
+        ModelVersion(project=project, version=v, name=f"v{v}", status="archived")
+        for v in range(1, 56)
+    )
+    client = client_for(annotator)
+    body = client.get(f"/api/projects/{project.pk}/model/").json()
+    assert len(body["versions"]) == 50 and body["versions_total"] == 55
+    assert body["versions"][-1]["name"] == "v6"
+    every = client.get(f"/api/projects/{project.pk}/model/", {"versions": "all"}).json()
+    assert [v["name"] for v in every["versions"]][-1] == "v1" and len(every["versions"]) == 55
+    bad = client.get(f"/api/projects/{project.pk}/model/", {"versions": "some"})
+    assert bad.status_code == 400

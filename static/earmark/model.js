@@ -75,6 +75,15 @@ function startedFrom(m) {
 function renderVersions(data) {
   const body = root.querySelector("[data-testid=versions] tbody");
   body.replaceChildren();
+  const table = root.querySelector("[data-testid=versions]");
+  let more = root.querySelector("[data-testid=versions-more]");
+  if (data.versions_total > data.versions.length && !more) {
+    more = el("button", { type: "button", class: "link", dataset: { testid: "versions-more" },
+      onclick: () => { allVersions = true; more.remove(); refresh(); } }, `Show all ${data.versions_total} versions`);
+    table.after(more);
+  } else if (more) {
+    more.textContent = `Show all ${data.versions_total} versions`;
+  }
   for (const v of data.versions) {
     const m = v.metrics || {};
     body.append(el("tr", {}, el("td", {}, v.name), el("td", {}, el("span", { class: `status status-${v.status}` }, v.status)),
@@ -177,9 +186,12 @@ function renderCurves(curves) {
 }
 
 let timer = 0;
+// The newest 50 versions, or every one once asked for ("Show all N versions").
+let allVersions = false;
+
 async function refresh() {
   clearTimeout(timer);
-  const data = await api(`/api/projects/${projectId}/model/`);
+  const data = await api(`/api/projects/${projectId}/model/${allVersions ? "?versions=all" : ""}`);
   renderVersions(data);
   renderConfig(data.config);
   renderCurves(data.config.learning_curves);

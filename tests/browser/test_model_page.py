@@ -174,3 +174,25 @@ def test_the_versions_say_what_each_training_started_from(live_server, page, log
     pretrained = page.locator("[data-testid=started-from]", has_text="pretrained")
     title = pretrained.get_attribute("title")
     assert "2,016 windows" in title and "237 steps" in title and "151 s" in title
+
+
+def test_the_page_shows_all_versions_when_asked(live_server, page, login, lead, project):
+    """Past the 50 newest, a "Show all" button lists every version (they were unreachable)."""
+    ModelVersion.objects.bulk_create(
+        ModelVersion(project=project, version=v, name=f"v{v}", status="retired")
+        for v in range(1, 53)
+    )
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    rows = page.locator("[data-testid=versions] tbody tr")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=versions] tbody tr').length === 50"
+    )
+    more = page.locator("[data-testid=versions-more]")
+    assert more.inner_text() == "Show all 52 versions"
+    more.click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=versions] tbody tr').length === 52"
+    )
+    assert rows.last.locator("td").first.inner_text() == "v1"
+    assert more.count() == 0
