@@ -28,8 +28,10 @@ function segmentRow(tbody, seg = { start: "", end: "", labels: [] }, channels = 
     (channels > 1 ? '<td><select name="channel" data-testid="correct-channel" aria-label="Channel of this segment" title="The channel this segment is on (all: every channel)"></select></td>' : "") +
     '<td><input type="text" name="labels" list="label-paths" placeholder="labels"></td>' +
     '<td><button type="button" class="link">remove</button></td>';
-  tr.querySelector("[name=start]").value = seg.start;
-  tr.querySelector("[name=end]").value = seg.end;
+  // As the table shows times (10 ms steps, 2 decimals): a loaded row read "0.4" beside "2.79".
+  const shown = (t) => (typeof t === "number" && Number.isFinite(t) ? t.toFixed(2) : t);
+  tr.querySelector("[name=start]").value = shown(seg.start);
+  tr.querySelector("[name=end]").value = shown(seg.end);
   tr.querySelector("[name=labels]").value = (seg.labels || []).join(", ");
   tr.dataset.channel = seg.channel ?? "";
   const pick = tr.querySelector("[name=channel]");
@@ -85,7 +87,8 @@ function mountPager(editor) {
       if (rows[i].hidden === inPage) rows[i].hidden = !inPage; // only rows that change
     }
     bar.hidden = total <= PAGE;
-    label.textContent = `Segments ${first + 1}–${Math.min(total, first + PAGE)} of ${total}`;
+    const last = Math.min(total, first + PAGE);
+    label.textContent = last === first + 1 ? `Segment ${last} of ${total}` : `Segments ${first + 1}–${last} of ${total}`;
     bar.querySelector("[data-page='-1']").disabled = first === 0;
     bar.querySelector("[data-page='1']").disabled = first + PAGE >= total;
   };
@@ -155,6 +158,7 @@ function readCorrection(form) {
         if (!Number.isFinite(value)) {
           const err = new Error(`Segment ${i + 1}: its ${what} is not a number of seconds.`);
           err.row = tr;
+          err.field = what;
           return err;
         }
       }
@@ -259,7 +263,10 @@ async function mountClipReview(root) {
       const save = correct.querySelector("[data-testid=correct]");
       if (body instanceof Error) {
         showError(errorBox, body, save);
-        if (body.row) pager.reveal(body.row);
+        if (body.row) {
+          pager.reveal(body.row);
+          body.row.querySelector(`[name=${body.field}]`)?.focus();
+        }
         return;
       }
       decide(card, { action: "correct", comment, ...body }, save);
@@ -316,7 +323,11 @@ async function mountReviewKeys(root) {
   // Escape closes an open rejection or correction (its Cancel), from its fields too.
   keys.bind("escape", "Close the rejection or correction", () => {
     const open = [...root.querySelectorAll(".rv-reject, .rv-correct")].find((f) => !f.hidden);
-    open?.querySelector("[data-action=cancel]")?.click();
+    if (!open) return;
+    open.querySelector("[data-action=cancel]")?.click();
+    // back on the button that opened it (the focus fell to the page)
+    const opener = open.classList.contains("rv-reject") ? "reject-open" : "correct-open";
+    open.closest("[data-testid=annotation]")?.querySelector(`[data-action=${opener}]`)?.focus();
   }, { inInputs: true });
   const zoom = (action) => document.querySelector(`#rv-player .rv-view [data-action=${action}]`);
   if (zoom("zoom-in")) {

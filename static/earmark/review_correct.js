@@ -14,10 +14,11 @@ import {
   frameLane,
   inView,
   laneLayout,
-  MAX_BOXES,
+  boxLeft,
   paintCanvas,
   paintedAt,
   paintLane,
+  paintsAt,
   placeBox,
   tintFor,
 } from "./review_lanes.js";
@@ -32,6 +33,7 @@ const MIN_PX = 5; // ... nor one of fewer pixels, zoomed in where MIN_S is wider
 
 // Narrower than this (px), a box is moved as a whole: its edges change in the table.
 const HANDLES_MIN_PX = 24;
+const EDIT_BOX_MIN_PX = 16; // .rv-seg-edit's padding and border: a box is never narrower
 
 export function mountCorrectionLane(tbody, { addRow, name, seconds, reveal = () => {} }) {
   const player = document.getElementById("rv-player");
@@ -105,7 +107,7 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds, reveal = () 
   };
 
   const paint = paintCanvas(track);
-  let painted = []; // the rows painted (more than MAX_BOXES in view), for a press's hit test
+  let painted = []; // the rows painted (too many in view for boxes), for a press's hit test
   let segs = [];
   const PAINT = { fill: "rgba(255,176,32,0.45)", edge: "#ffb020", tint: "rgba(255,176,32,0.10)" };
   const render = () => {
@@ -115,9 +117,9 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds, reveal = () 
     layout = laneLayout(segs, channels, { allRow: true });
     const frames = frameLane(track, layout);
     // Boxes for the rows in view that are a span inside the clip (the table says what is wrong
-    // with the others), or, past MAX_BOXES of them, all painted on the lane's canvas.
+    // with the others), or, too many for boxes (paintsAt), all painted on the lane's canvas.
     const seen = inView(segs, v.start, v.end).filter((i) => segs[i].start < duration);
-    painted = seen.length > MAX_BOXES ? seen : [];
+    painted = paintsAt(seen.length, width) ? seen : [];
     track.dataset.painted = String(painted.length > 0);
     paintLane(paint, track, segs, painted, layout, v, PAINT);
     const tints = [];
@@ -130,13 +132,13 @@ export function mountCorrectionLane(tbody, { addRow, name, seconds, reveal = () 
       // Across the view's edge: cut there, without the handle it cannot show.
       const left = clamp01(share(start, v));
       const size = clamp01(share(end, v)) - left;
-      box.style.left = `${left * 100}%`;
+      box.style.left = `${boxLeft(left, size, width, EDIT_BOX_MIN_PX) * 100}%`;
       box.style.width = `${size * 100}%`;
       box.dataset.channel = segs[i].channel === null ? "" : String(segs[i].channel);
       placeBox(box, layout.place[i]);
       const tint = tintFor(layout.place[i]);
       if (tint) {
-        tint.style.left = box.style.left;
+        tint.style.left = `${left * 100}%`; // the span's own place, as wide as it
         tint.style.width = box.style.width;
         tints.push(tint);
       }

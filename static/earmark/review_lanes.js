@@ -122,6 +122,21 @@ export function frameLane(track, layout) {
 // of positioned elements made each zoom and scroll take hundreds of milliseconds. Zoomed in to
 // fewer, they are boxes again (labels, handles, hover).
 export const MAX_BOXES = 300;
+// ... or fewer, where the boxes would be narrower than this on average (px): a box is drawn
+// at least its padding wide (10 px, 16 in a correction), so 250 segments 2.4 px apart made one
+// solid bar, each box covering the next two, and a click on a box's right half hit another.
+export const MIN_BOX_PX = 12;
+
+// Whether `count` segments in view are painted on a track `width` px wide.
+export const paintsAt = (count, width) => count > Math.min(MAX_BOXES, width / MIN_BOX_PX);
+
+// Where a box starts, as a share of the track: its own, unless a box drawn wider than its span
+// (`minPx`) would run past the track's end there (and be cut off by the lane: a segment at the
+// clip's very end showed nothing), then as far right as it fits.
+export function boxLeft(left, width, trackPx, minPx) {
+  const least = minPx / Math.max(1, trackPx);
+  return width >= least ? left : Math.max(0, Math.min(left, 1 - least));
+}
 
 const clamp01 = (x) => Math.min(1, Math.max(0, x));
 

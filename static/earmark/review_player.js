@@ -10,10 +10,11 @@ import {
   frameLane,
   inView,
   laneLayout,
-  MAX_BOXES,
+  boxLeft,
   paintCanvas,
   paintedAt,
   paintLane,
+  paintsAt,
   placeBox,
   tintFor,
 } from "./review_lanes.js";
@@ -33,7 +34,8 @@ if (canvas) {
   // Each annotation's segments, [start, end, channel, "labels"] in time order (the view's
   // lane_segments), and its lane's rows (review_lanes.js): a row per channel on a clip of 2 to 8
   // channels, overlapping segments stacked so that none hides another. Times only: set once.
-  // The segments in view are boxes (built when they come into view), or painted past MAX_BOXES.
+  // The segments in view are boxes (built when they come into view), or painted where there
+  // are too many for boxes (review_lanes.js paintsAt).
   const data = JSON.parse(document.getElementById("review-lane-segments")?.textContent || "{}");
   const lanes = [...root.querySelectorAll(".rv-lanes .rv-lane[data-annotation]")].map((el) => {
     const track = el.querySelector(".rv-lane-track");
@@ -93,15 +95,18 @@ if (canvas) {
   const share = (t) => (t - view.start) / Math.max(1e-9, view.span);
   const clamp01 = (x) => Math.min(1, Math.max(0, x));
   const PAINT = { fill: "rgba(79,124,255,0.45)", edge: "#4f7cff", tint: "rgba(79,124,255,0.12)" };
-  const place = (el, s) => {
+  const BOX_MIN_PX = 10; // .rv-seg's padding and border
+  const place = (el, s, trackPx, minPx) => {
     const left = clamp01(share(s.start));
-    el.style.left = `${left * 100}%`;
-    el.style.width = `${(clamp01(share(s.end)) - left) * 100}%`;
+    const width = clamp01(share(s.end)) - left;
+    el.style.left = `${boxLeft(left, width, trackPx, minPx) * 100}%`;
+    el.style.width = `${width * 100}%`;
   };
   const layout = () => {
     for (const lane of lanes) {
       const seen = ready() ? inView(lane.segs, view.start, view.end) : [];
-      const painted = seen.length > MAX_BOXES;
+      const trackPx = lane.track.clientWidth;
+      const painted = paintsAt(seen.length, trackPx);
       lane.painted = painted ? seen : [];
       lane.track.dataset.painted = String(painted);
       paintLane(lane.paint, lane.track, lane.segs, lane.painted, lane.layout, view, PAINT);
@@ -116,9 +121,9 @@ if (canvas) {
       }
       for (const i of shown) {
         if (!lane.boxes.has(i)) lane.boxes.set(i, box(lane, i));
-        place(lane.boxes.get(i), lane.segs[i]);
+        place(lane.boxes.get(i), lane.segs[i], trackPx, BOX_MIN_PX);
         const tint = lane.tints.get(i);
-        if (tint) place(tint, lane.segs[i]);
+        if (tint) place(tint, lane.segs[i], trackPx, 0); // a tint is as wide as its span
       }
       // In time order (the order a keyboard's Tab and a screen reader go), after the frames.
       if (shown.length !== lane.shown.length || shown.some((i, k) => i !== lane.shown[k])) {
@@ -214,7 +219,9 @@ if (canvas) {
 
   // --- segments and playback --------------------------------------------------------------
   const playSpan = (start, end) => {
-    ownSeek = Math.abs(audio.currentTime - start) > 1e-3; // no seek event when already there
+    // Ours, even to where the audio already is: Chromium fires `seeking` for that too, and a
+    // segment starting at 0 s then played on to the clip's end. (`seeked` clears it.)
+    ownSeek = true;
     audio.currentTime = start;
     stopAt = end;
     lastTime = start; // the jump to the segment is ours

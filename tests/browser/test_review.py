@@ -436,6 +436,8 @@ def test_keys_say_which_buttons_to_use_with_two_annotations_and_escape_closes_a_
     page.keyboard.type("half a")
     page.keyboard.press("Escape")
     assert not card.locator(".rv-reject").is_visible()
+    # the focus is back on the button that opened it (it fell to the page)
+    assert card.locator("[data-testid=reject-open]").evaluate("el => el === document.activeElement")
 
 
 WAVE = "[data-testid=review-waveform]"
