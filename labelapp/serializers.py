@@ -453,6 +453,10 @@ class ClipLockSerializer(serializers.Serializer):
         help_text="The clip has every annotation the project wants without yours."
     )
     wanted = serializers.IntegerField(help_text="The project's annotations per clip.")
+    annotations = serializers.IntegerField(
+        help_text="The clip's counted annotations: under `wanted` while `full`, the other "
+        "places are held by annotators at work on it."
+    )
     expires_at = serializers.DateTimeField(allow_null=True)
 
 

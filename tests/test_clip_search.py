@@ -83,6 +83,11 @@ def test_by_label_with_its_children_and_by_annotator(
     assert _names(client, project, label="birds", annotator=annotator.username) == [
         "dawn chorus.wav"
     ]
+    # a skip is no annotation of the clip
+    from labelapp.services.annotations import annotation_skip
+
+    annotation_skip(clip=clips["wind"], user=annotator)
+    assert "wind.flac" not in _names(client, project, annotator=annotator.username)
 
 
 def test_bad_values_are_400s_naming_them_and_annotators_cannot_filter_others_work(
@@ -98,6 +103,8 @@ def test_bad_values_are_400s_naming_them_and_annotators_cannot_filter_others_wor
     ):
         res = client.get("/api/clips/", {"project": project.pk, **params})
         assert res.status_code == 400 and words in res.json()["detail"], (params, res.json())
+    res = client.get("/api/clips/", {"project": project.pk, "q": "a\x00b"})
+    assert res.status_code == 400 and "NUL" in res.json()["detail"]
     res = client.get("/api/clips/", {"q": "dawn"})
     assert res.status_code == 400 and "give the project too" in res.json()["detail"]
     res = client_for(annotator).get("/api/clips/", {"project": project.pk, "label": "noise"})

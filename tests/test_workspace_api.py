@@ -530,10 +530,11 @@ def test_the_heartbeat_keeps_a_place_and_says_when_the_clip_filled_without_it(
     ClipAssignment.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert next_clip(theirs, project).json()["clip"]["id"] == clip.pk
     answer = mine.post(url).json()
-    assert answer["full"] and not answer["held"]
+    assert answer["full"] and not answer["held"] and answer["annotations"] == 0  # held, not done
     assert submit(theirs, clip, clip_labels=["birds/crow"]).status_code == 201
     assert mine.post(url).json()["full"]
-    assert theirs.post(url).json() == {**answer, "full": False, "needed": False}
+    assert mine.post(url).json()["annotations"] == 1
+    assert theirs.post(url).json() == {**answer, "full": False, "needed": False, "annotations": 1}
     # only looking: a place is said, not taken
     ClipAssignment.objects.all().delete()
     Annotation.objects.all().delete()
@@ -541,6 +542,10 @@ def test_the_heartbeat_keeps_a_place_and_says_when_the_clip_filled_without_it(
     looked = mine.post(url, {"take": False}, format="json").json()
     assert not looked["held"] and not looked["full"] and not ClipAssignment.objects.exists()
     assert mine.post(url, {"take": "maybe"}, format="json").status_code == 400
+    # a skip holds no place: skipped, then opened again, the clip's place is taken as any
+    assert mine.post(f"/api/clips/{clip.pk}/skip/", {}, format="json").status_code == 200
+    again = mine.post(url).json()
+    assert again["needed"] and again["held"]
 
 
 def test_a_change_to_an_accepted_annotation_needs_replace_reviewed(

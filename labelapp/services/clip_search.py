@@ -64,6 +64,8 @@ def clip_query_build(project: Project, user, params: Mapping) -> ClipQuery:
     query.q = str(params.get("q") or "").strip()
     if len(query.q) > MAX_QUERY:
         raise DomainError(f"q: at most {MAX_QUERY} characters", code="invalid_filter")
+    if "\x00" in query.q:  # PostgreSQL refuses it in a query: a 500
+        raise DomainError("q: a name holds no NUL character", code="invalid_filter")
     query.status = str(params.get("status") or "")
     if query.status and query.status not in Clip.Status.values:
         raise DomainError(
@@ -125,6 +127,6 @@ def clips_searched(project: Project, query: ClipQuery) -> QuerySet[Clip]:
     if query.annotator_id is not None:
         theirs = Annotation.objects.filter(
             clip=OuterRef("pk"), annotator_id=query.annotator_id
-        ).exclude(status=Annotation.Status.DRAFT)
+        ).exclude(status__in=[Annotation.Status.DRAFT, Annotation.Status.SKIPPED])
         qs = qs.filter(Exists(theirs))
     return qs.order_by(*ORDERINGS[query.ordering][1])

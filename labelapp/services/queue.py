@@ -206,10 +206,19 @@ def clip_lock_keep(*, clip: Clip, user, take: bool = True, now=None) -> dict:
     now = now or timezone.now()
     project = clip.project
     wanted = project.annotations_per_clip
-    answer = {"held": False, "needed": True, "full": False, "wanted": wanted, "expires_at": None}
+    answer = {
+        "held": False,
+        "needed": True,
+        "full": False,
+        "wanted": wanted,
+        "annotations": clip.annotation_count,
+        "expires_at": None,
+    }
+    # A skip is no work that holds a place: a clip skipped, then opened again, took none and
+    # ended with one annotation too many.
     if (
         Annotation.objects.filter(clip=clip, annotator=user)
-        .exclude(status=Annotation.Status.DRAFT)
+        .exclude(status__in=[Annotation.Status.DRAFT, Annotation.Status.SKIPPED])
         .exists()
     ):
         return {**answer, "needed": False}

@@ -1065,6 +1065,7 @@ async function submit() {
 }
 
 async function send(expectedVersion, { replaceReviewed = false } = {}) {
+  if (S.busy) return; // a double click on a banner's button sends one save
   const clip = S.ws.clip;
   S.busy = true;
   root.dataset.state = "submitting";
@@ -1319,7 +1320,11 @@ async function keepPlace() {
     if (kept.full && S.ws === ws && !ws.fullSaid) {
       ws.fullSaid = true;
       const wants = kept.wanted === 1 ? "the annotation" : `the ${kept.wanted} annotations`;
-      showBanner(`This clip has ${wants} the project wants without yours (another annotator took it while this page was idle, or it was full when opened): submitting saves yours as one more. Skip it (Ctrl+Shift+Enter) for a clip that needs you.`, "warn", 0);
+      // Full of annotations, or of annotators at work on it (their places are held).
+      const why = kept.annotations >= kept.wanted
+        ? `This clip has ${wants} the project wants without yours`
+        : `Other annotators are at work on this clip, in the places the project has for it (${kept.wanted})`;
+      showBanner(`${why}: submitting saves yours as one more. Skip it (Ctrl+Shift+Enter) for a clip that needs you.`, "warn", 0);
     }
   } catch {
     // a heartbeat that fails says nothing: the next one, or the submission, will

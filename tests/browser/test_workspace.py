@@ -715,6 +715,13 @@ def test_a_full_clip_opened_by_its_address_says_so(
     page.keyboard.press("c")  # a first edit
     page.wait_for_selector("#workspace[data-place=held]")
     assert ClipAssignment.objects.filter(clip=free, user=annotator).exists()
+    # a clip whose one place another annotator holds (no annotation yet): said as such
+    held = clips[2]
+    assert client_for(reviewer).post(f"/api/clips/{held.pk}/lock/").json()["held"]
+    page.goto(f"{live_server.url}/clips/{held.pk}/annotate/")
+    drawn(page, held.pk)
+    page.wait_for_selector("#workspace[data-place=full]")
+    assert "Other annotators are at work on this clip" in banner.inner_text()
 
 
 def test_two_annotators_starting_together_get_different_clips(
