@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from labelapp import selectors
+from labelapp.dbfunctions import name_contains
 from labelapp.errors import DomainError, PermissionDenied
 from labelapp.models import LABELED_STATUSES, Annotation, Clip, ClipLabel, Project, SegmentLabel
 
@@ -108,7 +109,7 @@ def clips_searched(project: Project, query: ClipQuery) -> QuerySet[Clip]:
     """The project's clips that match `query`, in its order."""
     qs = project.clips.all()
     if query.q:
-        qs = qs.filter(original_name__icontains=query.q)
+        qs = name_contains(qs, "original_name", query.q)  # any letter's case, SQLite's too
     if query.status:
         qs = qs.filter(status=query.status)
     if query.labeled is not None:
