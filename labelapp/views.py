@@ -55,6 +55,7 @@ def project_detail(request, project_id: int):
     listed = clip_search.clips_searched(project, query)
     clips = Paginator(listed, 50).get_page(request.GET.get("page"))
     search_params = query.params()
+    can_filter_work = role in (selectors.LEAD, selectors.REVIEWER)  # by label, by annotator
     return render(
         request,
         "labelapp/project.html",
@@ -74,19 +75,15 @@ def project_detail(request, project_id: int):
             "query_string": urlencode({k: v for k, v in search_params.items() if k != "status"}),
             "searching": bool(set(search_params) - {"status"}),
             "orderings": [(k, v[0]) for k, v in clip_search.ORDERINGS.items()],
-            "can_filter_work": role in (selectors.LEAD, selectors.REVIEWER),
+            "can_filter_work": can_filter_work,
             "label_paths": (
                 list(
                     project.ontology.labels.filter(deprecated=False).values_list("path", flat=True)
                 )
-                if role in (selectors.LEAD, selectors.REVIEWER)
+                if can_filter_work
                 else []
             ),
-            "annotator_choices": (
-                export_annotator_choices(project)
-                if role in (selectors.LEAD, selectors.REVIEWER)
-                else []
-            ),
+            "annotator_choices": export_annotator_choices(project) if can_filter_work else [],
             "jobs": project.import_jobs.all()[:10],
             "members": project.memberships.select_related("user").order_by(
                 "role", "user__username"
