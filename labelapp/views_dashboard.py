@@ -71,6 +71,10 @@ def dashboard_summary(data: dict) -> dict:
     agreement = data["agreement"]
     overall = agreement.get("overall", {}) if agreement.get("available") else {}
     clip_labels = overall.get("clip_labels") or {}
+    # Multi-label: over the labels someone chose on a clip (all of them: near 100% with a large
+    # ontology, whatever the annotators did); single-label projects have only the one figure.
+    chosen = clip_labels.get("observed_agreement_chosen")
+    observed = chosen if chosen is not None else clip_labels.get("observed_agreement")
     segments = overall.get("segments") or {}
     clips = agreement.get("clips", []) if agreement.get("available") else []
     mvh = data["model_vs_humans"]
@@ -108,17 +112,8 @@ def dashboard_summary(data: dict) -> dict:
         "kappa": clip_labels.get("krippendorff_alpha"),
         "kappa_text": pct(clip_labels.get("krippendorff_alpha")),
         "fleiss_text": pct(clip_labels.get("fleiss_kappa")),
-        # Multi-label: over the labels someone chose on a clip (all of them: near 100% with
-        # a large ontology, whatever the annotators did).
-        "observed_text": pct(
-            clip_labels.get("observed_agreement_chosen") or clip_labels.get("observed_agreement"),
-            percent=True,
-        ),
-        "observed_what": (
-            "observed agreement, labels chosen"
-            if clip_labels.get("observed_agreement_chosen") is not None
-            else "observed agreement"
-        ),
+        "observed_text": pct(observed, percent=True),
+        "observed_what": "observed agreement" + (", labels chosen" if chosen is not None else ""),
         "segment_f1_text": pct(segments.get("f1"), percent=True),
         "compared_clips": overall.get("n_clips", 0),
         "disagreements": [c for c in clips if c.get("disagreement")][:8],

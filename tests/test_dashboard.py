@@ -699,3 +699,26 @@ def test_a_large_ontology_none_of_whose_labels_is_used_is_not_called_empty(clien
     html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     assert "No clip has a label yet (61 labels in the ontology)." in html
     assert "The ontology has no labels yet" not in html
+
+
+def test_an_observed_agreement_of_zero_on_the_labels_chosen_is_shown_as_zero():
+    """0.0 over the labels chosen fell through to the figure over every clip x label unit
+    (near 100% with a large ontology), shown under the name of the first."""
+    from labelapp.views_dashboard import dashboard_summary
+
+    data = {
+        "progress": {"done_fraction": 0.0},
+        "model_history": [],
+        "agreement": {
+            "available": True,
+            "clips": [],
+            "overall": {
+                "clip_labels": {"observed_agreement": 0.989, "observed_agreement_chosen": 0.0}
+            },
+        },
+        "model_vs_humans": {"available": False},
+        "throughput": {"days": [], "annotators": []},
+    }
+    summary = dashboard_summary(data)
+    assert summary["observed_what"] == "observed agreement, labels chosen"
+    assert summary["observed_text"].startswith("0")
