@@ -1,8 +1,9 @@
 """Text folded for comparing without case, of any letter, on every database.
 
 SQLite's LOWER and LIKE fold ASCII letters only, so a name search for "été" missed "Été.wav" on
-the embedded default (PostgreSQL folds every letter). Each SQLite connection gets
-EARMARK_FOLD, Python's str.casefold, registered when it opens (`LabelappConfig.ready`)."""
+the embedded default (PostgreSQL folds every letter). A search on SQLite registers
+EARMARK_FOLD, Python's str.casefold, on the connection it runs on (only there: not on every
+connection every process opens)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,6 @@ from django.db.models import CharField, Func
 
 def _fold(text):
     return text.casefold() if isinstance(text, str) else text
-
-
-def register_sqlite_functions(sender, connection, **kwargs) -> None:
-    if connection.vendor == "sqlite":
-        connection.connection.create_function("EARMARK_FOLD", 1, _fold, deterministic=True)
 
 
 class Folded(Func):
@@ -34,4 +30,6 @@ def name_contains(qs, field: str, text: str):
 
     if connection.vendor != "sqlite":
         return qs.filter(**{f"{field}__icontains": text})
+    connection.ensure_connection()  # the one the query will run on (one per request)
+    connection.connection.create_function("EARMARK_FOLD", 1, _fold, deterministic=True)
     return qs.alias(_folded=Folded(field)).filter(_folded__contains=_fold(text))
