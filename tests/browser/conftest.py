@@ -4,11 +4,14 @@ where a missing browser is a failure."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from django.core.signals import request_finished, request_started
 
 CHROMIUM = Path(os.environ.get("EARMARK_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -49,6 +52,34 @@ def browser():
         browser.close()
 
 
+class _ServerRequests:
+    """Counts the requests the live server is handling, from Django's own signals (sent in
+    the server's threads), so that a test ends only once the server has gone quiet."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = 0
+        self.last = time.monotonic()
+
+    def started(self, **kwargs):
+        with self.lock:
+            self.running += 1
+            self.last = time.monotonic()
+
+    def finished(self, **kwargs):
+        with self.lock:
+            self.running = max(0, self.running - 1)
+            self.last = time.monotonic()
+
+    def wait_quiet(self, quiet_s=0.3, limit_s=10.0):
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.running == 0 and time.monotonic() - self.last >= quiet_s:
+                    return
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -56,17 +87,32 @@ def page(browser):
     context.on("request", lambda r: r.resource_type in ("fetch", "xhr") and inflight.add(r))
     context.on("requestfinished", lambda r: inflight.discard(r))
     context.on("requestfailed", lambda r: inflight.discard(r))
+    server = _ServerRequests()
+    request_started.connect(server.started, dispatch_uid="browser-tests-started")
+    request_finished.connect(server.finished, dispatch_uid="browser-tests-finished")
     page = context.new_page()
-    yield page
-    # No request after the test: closing the page sends the workspace's unload autosave
-    # (a keepalive PUT), which the live server would handle while the database is flushed
-    # for the next test (a deadlock on PostgreSQL). And none still running: an autosave sent
-    # just before the test ended holds its clip's row while the flush wants every table.
-    context.route("**/*", lambda route: route.abort())
-    deadline = time.monotonic() + 10
-    while inflight and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    context.close()
+    try:
+        yield page
+        # No request after the test: leaving the page sends the workspace's unload autosave
+        # (a keepalive PUT), which the live server would handle while the database is
+        # flushed for the next test (a deadlock on PostgreSQL). So every request is refused
+        # first, and the page is left while it is still there for the refusal to apply to
+        # (a keepalive sent by a closing page can outlive it and escape the routing). And
+        # none still running: an autosave sent just before the test ended holds its clip's
+        # row while the flush wants every table.
+        context.route("**/*", lambda route: route.abort())
+        # A page that will not leave (or a test that closed it) is closed below anyway.
+        with contextlib.suppress(Exception):
+            page.goto("about:blank", timeout=5000)
+        deadline = time.monotonic() + 10
+        while inflight and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        context.close()
+        # Whatever reached the server all the same is finished before the flush.
+        server.wait_quiet()
+    finally:
+        request_started.disconnect(dispatch_uid="browser-tests-started")
+        request_finished.disconnect(dispatch_uid="browser-tests-finished")
 
 
 @pytest.fixture
