@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "labelapp.ratelimit.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "labelapp.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "labelapp.urls"
@@ -273,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the workspace JS reads it to send X-CSRFToken
 X_FRAME_OPTIONS = "DENY"
+# The app's pages forbid inline scripts and other origins (labelapp/csp.py); a deployment
+# that must load something else sets its own policy, or "" for none.
+if "EARMARK_CSP" in os.environ:
+    CONTENT_SECURITY_POLICY = env_str("EARMARK_CSP")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)

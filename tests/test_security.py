@@ -449,3 +449,59 @@ def test_no_password_reset_pages_without_a_mail_server(client):
     assert client.get("/accounts/password_reset/").status_code == 404
     assert client.post("/accounts/password_reset/", {"email": "a@b.c"}).status_code == 404
     assert client.get("/accounts/login/").status_code == 200
+
+
+# --- Content-Security-Policy ----------------------------------------------------------------
+
+
+def _signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_apps_pages_forbid_inline_scripts_and_framing(annotator, project):
+    client = _signed_in(annotator)
+    for url in ("/", f"/projects/{project.id}/", f"/projects/{project.id}/annotate/"):
+        policy = client.get(url).headers.get("Content-Security-Policy", "")
+        directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+        assert directives.get("script-src") == "'self'", (url, policy)
+        assert directives.get("frame-ancestors") == "'none'", (url, policy)
+        assert directives.get("object-src") == "'none'", (url, policy)
+    login = Client().get("/accounts/login/")
+    assert "script-src 'self'" in login.headers["Content-Security-Policy"]
+
+
+def test_no_template_holds_an_inline_script_or_event_handler():
+    """The policy would block them: every script is a file under static/ (a JSON data block
+    from json_script does not run and is allowed)."""
+    offenders = []
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        for match in re.finditer(r"<script\b([^>]*)>", text, flags=re.I):
+            attributes = match.group(1)
+            if "src=" not in attributes and "application/json" not in attributes:
+                offenders.append(f"{template.name}: <script{attributes}>")
+        offenders += [
+            f"{template.name}: {m.group(0)}"
+            for m in re.finditer(r"\son[a-z]+\s*=", text, flags=re.I)
+        ]
+    assert not offenders
+
+
+def test_the_api_and_the_admin_carry_no_page_policy(lead, project):
+    client = _signed_in(lead)
+    assert "Content-Security-Policy" not in client.get("/api/projects/").headers
+    # Swagger UI and the admin ship inline scripts of their own.
+    assert "Content-Security-Policy" not in client.get("/api/docs/").headers
+    assert "Content-Security-Policy" not in Client().get("/admin/login/").headers
+
+
+def test_a_deployment_sets_its_own_policy_or_none(annotator, settings):
+    client = _signed_in(annotator)
+    settings.CONTENT_SECURITY_POLICY = "default-src 'self' https://cdn.example"
+    assert client.get("/").headers["Content-Security-Policy"] == (
+        "default-src 'self' https://cdn.example"
+    )
+    settings.CONTENT_SECURITY_POLICY = ""
+    assert "Content-Security-Policy" not in client.get("/").headers

@@ -91,6 +91,13 @@ def page(browser):
     request_started.connect(server.started, dispatch_uid="browser-tests-started")
     request_finished.connect(server.finished, dispatch_uid="browser-tests-finished")
     page = context.new_page()
+    # What the pages' Content-Security-Policy blocked (labelapp/csp.py). It forbids eval too,
+    # so page.wait_for_function takes a function ("() => ..."), not a bare expression.
+    refused = []
+    context.on(
+        "console",
+        lambda m: "Content Security Policy" in m.text and refused.append(m.text),
+    )
     try:
         yield page
         # No request after the test: leaving the page sends the workspace's unload autosave
@@ -113,6 +120,7 @@ def page(browser):
     finally:
         request_started.disconnect(dispatch_uid="browser-tests-started")
         request_finished.disconnect(dispatch_uid="browser-tests-finished")
+    assert not refused, f"the page broke its own Content-Security-Policy: {refused}"
 
 
 @pytest.fixture

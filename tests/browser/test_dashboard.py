@@ -217,7 +217,7 @@ def test_the_job_bar_follows_a_running_job_without_a_reload(
 
     PrelabelRun.objects.filter(pk=run.pk).update(done=7)
     page.wait_for_function(
-        f"document.querySelector('{bar}').getAttribute('aria-valuenow') === '70'",
+        f"() => document.querySelector('{bar}').getAttribute('aria-valuenow') === '70'",
         timeout=15_000,
     )
     PrelabelRun.objects.filter(pk=run.pk).update(done=10, status="succeeded")

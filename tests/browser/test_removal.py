@@ -72,7 +72,7 @@ def test_a_lead_deletes_failed_and_picked_clips_and_confirms_annotated_ones(
     page.wait_for_selector("[data-testid=delete-status]:has-text('2 clips deleted')")
     page.wait_for_load_state("load")
     page.wait_for_function(
-        "document.querySelector('[data-testid=count-failed]').textContent === '0'"
+        "() => document.querySelector('[data-testid=count-failed]').textContent === '0'"
     )
     assert not Clip.objects.filter(status="failed").exists()
 
