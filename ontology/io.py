@@ -22,7 +22,12 @@ from ontology.formats import (
 )
 from ontology.models import PATH_SEPARATOR, Label, Ontology
 from ontology.rules import hotkey_combo
-from ontology.services import _ontology_lock, ontology_bump
+from ontology.services import (
+    _ontology_lock,
+    former_path_steps,
+    label_by_former_path,
+    ontology_bump,
+)
 from ontology.tree import tree_for_ontology_id
 
 EXPORTS = {
@@ -86,10 +91,11 @@ def named_json(name: str | Path) -> bool:
 def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> dict:
     _ontology_lock(ontology.pk)
     existing = {lb.path.lower(): lb for lb in Label.objects.filter(ontology_id=ontology.pk)}
+    specs, followed = _former_paths_followed(ontology, existing, parsed.labels)
     to_create: list[LabelSpec] = []
     to_update: dict[int, Label] = {}
     fields_changed: set[str] = set()
-    for spec in parsed.labels:
+    for spec in specs:
         label = existing.get(spec.path.lower())
         if label is None:
             to_create.append(spec)
@@ -115,12 +121,80 @@ def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> 
     }
     if created or to_update:
         ontology_bump(ontology=ontology, user=user, action="import", details=details)
+    warnings = list(parsed.warnings)
+    if followed:
+        warnings.insert(
+            0,
+            f"{len(followed)} label(s) of the file have been renamed, moved or merged since it "
+            "was written; they were matched by their former paths and keep today's name, place "
+            "and attributes (e.g. "
+            + ", ".join(f"{item['file']} is now {item['now']}" for item in followed[:3])
+            + ")",
+        )
     return {
         **details,
         "unchanged": len(parsed.labels) - created - len(to_update),
-        "warnings": parsed.warnings,
+        "created_paths": [spec.path for spec in to_create][:REPORT_PATHS],
+        "updated_paths": sorted(label.path for label in to_update.values())[:REPORT_PATHS],
+        "followed": followed[:REPORT_PATHS],
+        "warnings": warnings,
         "version": ontology.version,
     }
+
+
+REPORT_PATHS = 200
+
+
+def _former_paths_followed(
+    ontology: Ontology, existing: dict[str, Label], specs: list[LabelSpec]
+) -> tuple[list[LabelSpec], list[dict]]:
+    """A file written before a rename, move or merge names labels by paths they no longer
+    have. Such a path is the label it became (as everywhere else a former path is read:
+    drafts, API calls, manifests), not a new empty label beside it: the file's specs are
+    rewritten to today's paths. A label found that way keeps its attributes (the file is
+    older than its rename), and a new label under one is created under it as it is now.
+    Returns the specs to apply and what was followed ({"file": old path, "now": path})."""
+    steps = None  # the change log, read once and only when a path is not in today's tree
+    now_of: dict[str, str] = {}  # a file path (lower-cased) followed to a label's path today
+    out: list[LabelSpec] = []
+    followed: list[dict] = []
+    planned: set[str] = set()  # paths (lower-cased) to be created
+    for spec in specs:  # parents before children
+        key = spec.path.lower()
+        if key in existing:
+            out.append(spec)
+            continue
+        if key in planned:  # already made from a former path's child of the same name
+            continue
+        parent_key = PATH_SEPARATOR.join(spec.names[:-1]).lower()
+        if parent_key in now_of:  # under a label the file knows by a former path
+            moved = LabelSpec(
+                names=(*now_of[parent_key].split(PATH_SEPARATOR), spec.names[-1]),
+                where=spec.where,
+                description=spec.description,
+                color=spec.color,
+                hotkey=spec.hotkey,
+                external_id=spec.external_id,
+                deprecated=spec.deprecated,
+            )
+            if moved.path.lower() in existing:  # it is there already: the same label
+                now_of[key] = existing[moved.path.lower()].path
+                followed.append({"file": spec.path, "now": now_of[key]})
+                continue
+            now_of[key] = moved.path
+            if moved.path.lower() not in planned:  # the file may name it at both paths
+                planned.add(moved.path.lower())
+                out.append(moved)
+            continue
+        steps = former_path_steps(ontology) if steps is None else steps
+        label = label_by_former_path(ontology=ontology, path=spec.path, steps=steps)
+        if label is None:
+            planned.add(key)
+            out.append(spec)
+            continue
+        now_of[key] = label.path
+        followed.append({"file": spec.path, "now": label.path})
+    return out, followed
 
 
 def _hotkeys_check(existing, to_create: list[LabelSpec]) -> None:

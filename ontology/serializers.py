@@ -149,6 +149,17 @@ class ImportOutSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     labels_in_file = serializers.IntegerField()
+    created_paths = serializers.ListField(
+        child=serializers.CharField(), help_text="the labels created (the first 200)"
+    )
+    updated_paths = serializers.ListField(
+        child=serializers.CharField(), help_text="the labels whose attributes changed"
+    )
+    followed = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="labels the file names by a path they had before a rename, move or merge: "
+        '{"file": that path, "now": the label\'s path today}; matched, not created again',
+    )
     warnings = serializers.ListField(child=serializers.CharField())
     version = serializers.IntegerField()
     dry_run = serializers.BooleanField()

@@ -369,8 +369,27 @@ async function importFile(event) {
       + `${data.labels_in_file} labels (${data.format}): ${data.created} created, ${data.updated} updated, `
       + `${data.unchanged} unchanged.` }),
     ...(data.warnings.length ? [el("ul", { class: "onto-warnings" },
-      ...data.warnings.map((w) => el("li", { text: w })))] : []));
+      ...data.warnings.map((w) => el("li", { text: w })))] : []),
+    ...importLists(data));
   if (!data.dry_run) await load();
+}
+
+// Which labels an import makes, changes and finds by a former path, so that a dry run says
+// what it would do, not only how much.
+function importLists(data) {
+  const shown = 20;
+  const list = (testid, title, items) => {
+    if (!items || !items.length) return [];
+    const more = items.length > shown ? [el("li", { class: "muted", text: `… and ${items.length - shown} more` })] : [];
+    return [el("details", { class: "onto-import-list", "data-testid": testid },
+      el("summary", { text: `${title} (${items.length})` }),
+      el("ul", {}, ...items.slice(0, shown).map((text) => el("li", { text })), ...more))];
+  };
+  return [
+    ...list("import-created", data.dry_run ? "Would create" : "Created", data.created_paths),
+    ...list("import-updated", data.dry_run ? "Would update" : "Updated", data.updated_paths),
+    ...list("import-followed", "Known by a former path", (data.followed || []).map((f) => `${f.file} → ${f.now}`)),
+  ];
 }
 
 const CHANGE_TEXT = {

@@ -433,3 +433,76 @@ def test_a_json_body_or_json_file_holding_one_value_is_refused(client_for, lead,
     paths.name = "labels.json"
     res = client.post(url, {"file": paths}, format="multipart")
     assert res.status_code == 400 and "imported from a .txt or .csv file" in res.json()["detail"]
+
+
+# --- a file written before a rename, move or merge ---------------------------------------------
+
+
+def test_an_older_file_follows_renames_moves_and_merges_instead_of_making_duplicates(project):
+    from ontology.merge import label_merge
+    from ontology.services import label_move, label_rename, label_resolve
+
+    older = "\n".join(
+        [
+            "animal/bird/robin",
+            "animal/bird/blackbird",
+            "animal/bird/wren",
+            "animal/insect/cricket",
+        ]
+    )
+    ontology_import(ontology=project.ontology, content=older, format="paths")
+    labels = stored(project)
+    ids_before = {path: label.pk for path, label in labels.items()}
+    label_rename(label=labels["animal/bird/wren"], name="winter wren")
+    label_move(label=labels["animal/insect"], parent=None)
+    label_merge(source=labels["animal/bird/blackbird"], target=labels["animal/bird/robin"])
+    label_attributes_set(label=stored(project)["animal/bird/winter wren"], description="today")
+
+    # The older file again, with one new label under a moved one and one under a renamed one.
+    newer_of_older = older + "\nanimal/insect/ant\nanimal/bird/wren/juvenile"
+    report = ontology_import(
+        ontology=project.ontology, content=newer_of_older, format="paths", dry_run=True
+    )
+    assert sorted(report["created_paths"]) == ["animal/bird/winter wren/juvenile", "insect/ant"]
+    assert {(f["file"], f["now"]) for f in report["followed"]} >= {
+        ("animal/bird/wren", "animal/bird/winter wren"),
+        ("animal/insect", "insect"),
+        ("animal/insect/cricket", "insect/cricket"),
+        ("animal/bird/blackbird", "animal/bird/robin"),
+    }
+    assert "matched by their former paths" in report["warnings"][0]
+
+    report = ontology_import(ontology=project.ontology, content=newer_of_older, format="paths")
+    after = stored(project)
+    assert sorted(after) == [
+        "animal",
+        "animal/bird",
+        "animal/bird/robin",
+        "animal/bird/winter wren",
+        "animal/bird/winter wren/juvenile",
+        "insect",
+        "insect/ant",
+        "insect/cricket",
+    ]
+    assert report["created"] == 2
+    assert after["animal/bird/winter wren"].pk == ids_before["animal/bird/wren"]
+    assert after["animal/bird/winter wren"].description == "today"  # the older file's is not
+    # An old path still names the label it became (drafts, API clients, manifests).
+    assert (
+        label_resolve(ontology=project.ontology, ref="animal/bird/wren").pk
+        == (ids_before["animal/bird/wren"])
+    )
+    assert (
+        label_resolve(ontology=project.ontology, ref="animal/insect/cricket").pk
+        == (ids_before["animal/insect/cricket"])
+    )
+
+
+def test_a_file_naming_a_label_at_its_old_and_new_path_makes_it_once(project):
+    from ontology.services import label_move
+
+    ontology_import(ontology=project.ontology, content="a/b\nc", format="paths")
+    label_move(label=stored(project)["a/b"], parent=stored(project)["c"])
+    report = ontology_import(ontology=project.ontology, content="a/b/new\nc/b/new", format="paths")
+    assert report["created"] == 1
+    assert sorted(stored(project)) == ["a", "c", "c/b", "c/b/new"]
