@@ -174,6 +174,27 @@ def test_a_lead_adds_labels_and_sees_import_errors(editor, lead, tree, tmp_path)
     page.click("[data-testid=import-submit]")
     page.wait_for_selector(node("vehicle/train"))
     assert "3 created" in page.inner_text("[data-testid=import-summary]")
+    page.click("[data-testid=import-created] summary")
+    assert page.inner_text("[data-testid=import-created] ul").split("\n") == [
+        "vehicle",
+        "vehicle/car",
+        "vehicle/train",
+    ]
+
+    # The same file after a rename, dry run first: the renamed label is found by its old
+    # path (listed), not made again.
+    from ontology.services import label_rename
+
+    car = Label.objects.get(ontology_id=tree["animal/bird"].ontology_id, path="vehicle/car")
+    label_rename(label=car, name="automobile")
+    page.check("[data-testid=import-dry-run]")
+    page.set_input_files("[data-testid=import-file]", str(good))
+    page.click("[data-testid=import-submit]")
+    page.wait_for_selector("[data-testid=import-followed]")
+    assert "0 created" in page.inner_text("[data-testid=import-summary]")
+    page.click("[data-testid=import-followed] summary")
+    assert page.inner_text("[data-testid=import-followed] ul") == "vehicle/car → vehicle/automobile"
+    assert page.locator("[data-testid=import-created]").count() == 0
 
 
 def test_an_annotator_reads_the_tree_without_edit_controls(editor, annotator, tree):
