@@ -157,3 +157,33 @@ def test_annotators_unknown_to_the_new_project_go_to_the_import_user(
     b = _annotations(project_b)
     expected = _annotations(project_a)[("robin.wav", annotator.username)]
     assert b == {("robin.wav", settings.EARMARK_SYSTEM_USERNAME): expected}
+
+
+def test_a_rejected_annotation_of_someone_unknown_is_not_merged_into_training_labels(
+    project_a, lead, annotator, make_user, tmp_path
+):
+    """Without its annotators as members, a clip's annotations merge into the system user's
+    one, which counts as submitted work: a rejected one's labels would become training
+    labels."""
+    robin_a = Clip.objects.get(project=project_a, original_name="robin.wav")
+    other = make_user("olga")
+    membership_set(project=project_a, user=other, role="annotator")
+    rejected = annotation_submit(clip=robin_a, user=other, clip_labels=["weather/wind"])
+    Annotation.objects.filter(pk=rejected.pk).update(status=Annotation.Status.REJECTED)
+    tasks = json.loads(Path(_export_tasks(project_a, tmp_path)).read_text())
+    (robin,) = [t for t in tasks if t["data"]["original_name"] == "robin.wav"]
+    robin["annotations"] = [
+        a for a in robin["annotations"] if a["earmark"]["annotator"] != lead.username
+    ]
+    assert {a["earmark"]["status"] for a in robin["annotations"]} == {"submitted", "rejected"}
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps([robin]))
+    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
+    call_command(
+        "import_audio", "Birds again", str(path), stdout=io.StringIO(), stderr=io.StringIO()
+    )
+    b = _annotations(project_b)
+    # the annotator's submitted work only, not olga's rejected wind
+    expected = _annotations(project_a)[("robin.wav", annotator.username)]
+    assert b == {("robin.wav", settings.EARMARK_SYSTEM_USERNAME): expected}
+    assert "weather/wind" not in expected[1]

@@ -248,10 +248,17 @@ def clip_import(
             staged.unlink(missing_ok=True)
 
 
+# An annotation by someone who is not a member is merged into the system user's, which
+# counts as submitted work: one a reviewer rejected, a skip or an unsent draft is left out
+# (its labels would become training labels).
+NOT_MERGED = (Annotation.Status.SKIPPED, Annotation.Status.REJECTED, Annotation.Status.DRAFT)
+
+
 def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, list, list]:
     """(the item's annotations that name a member of the project, as (user, entry) with one
     entry per member, and the clip labels and segments the system user's annotation gets:
-    the item's own plus those of annotations naming nobody known here, skips left out)."""
+    the item's own plus those of annotations naming nobody known here, skips, rejections and
+    drafts left out)."""
     from django.contrib.auth import get_user_model
 
     clip_labels, segments = list(item.clip_labels), list(item.segments)
@@ -265,7 +272,7 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
             user = members.filter(email__iexact=entry["email"]).first()
         if user is not None:
             own[user.pk] = (user, entry)
-        elif entry.get("status") != Annotation.Status.SKIPPED:
+        elif entry.get("status") not in NOT_MERGED:
             clip_labels.extend(lb for lb in entry["clip_labels"] if lb not in clip_labels)
             segments.extend(entry["segments"])
     return list(own.values()), clip_labels, segments
