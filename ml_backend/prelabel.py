@@ -247,6 +247,34 @@ def prelabel_new_clips(clip_ids: list[int]) -> None:
             prelabel_request(project=Project.objects.get(pk=project_id))
 
 
+def predictions_rescore_labeled(*, project_id: int, label_id: int) -> int:
+    """After a merge is undone: the active version scores again the labeled clips whose
+    prediction names the merge's target. The merge folded the source's scores into the
+    target's in every stored prediction; the undo's pre-labeling scores the unlabeled clips
+    again, but a clip labeled since kept a prediction without the restored label (and with
+    its score under the target), which a second annotator's suggestions and the exported
+    predictions show. Returns the clips scored; idempotent (scoring again writes the same)."""
+    version = ModelVersion.objects.filter(
+        project_id=project_id, status=ModelVersion.Status.ACTIVE, project__deleted_at=None
+    ).first()
+    if version is None:
+        return 0
+    ids = list(
+        Prediction.objects.filter(
+            model_version=version,
+            clip__project_id=project_id,
+            clip__status=Clip.Status.READY,
+            clip__annotation_count__gt=0,
+            clip_scores__has_key=str(label_id),
+        )
+        .order_by("clip_id")
+        .values_list("clip_id", flat=True)
+    )
+    for chunk in id_chunks(ids, BATCH):
+        score_clips(version.project, version, chunk, diversity=False)
+    return len(ids)
+
+
 def score_clips(
     project: Project,
     version: ModelVersion,

@@ -36,6 +36,14 @@ def predictions_relabel(ontology_id: int, mapping: dict) -> None:
     relabel(ontology_id=ontology_id, mapping=mapping)
 
 
+@shared_task(ignore_result=True, acks_late=True)
+def predictions_rescore_labeled(project_id: int, label_id: int) -> None:
+    """After a merge's undo: labeled clips' predictions that name its target, scored again."""
+    from ml_backend.prelabel import predictions_rescore_labeled as rescore
+
+    rescore(project_id=project_id, label_id=label_id)
+
+
 @shared_task(ignore_result=True)
 def trainings_sweep() -> None:
     from ml_backend.training import trainings_sweep_stale

@@ -187,7 +187,7 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
 
     counts = _uses_move_back(record, source=source, target=target, since=change.created_at)
     counts["children_moved_back"] = len(moved)
-    counts["projects_rescored"] = _rescore(ontology)
+    counts["projects_rescored"] = _rescore(ontology, target=target)
     undo_change = ontology_bump(
         ontology=ontology,
         user=user,
@@ -335,9 +335,13 @@ def _move_back(
     return back, added
 
 
-def _rescore(ontology: Ontology) -> int:
+def _rescore(ontology: Ontology, *, target: Label) -> int:
     """The merge folded the source's predicted scores into the target's; the active model
-    scores the unlabeled clips again (after commit), so suggestions and ranking name it."""
+    scores the unlabeled clips again (after commit), so suggestions and ranking name it, and
+    the labeled clips whose prediction names the target (a second annotator's suggestions,
+    the exported predictions)."""
+    from labelapp.queueing import enqueue_on_commit
+    from ml_backend import tasks
     from ml_backend.models import ModelVersion
     from ml_backend.prelabel import prelabel_request
 
@@ -345,5 +349,6 @@ def _rescore(ontology: Ontology) -> int:
     for project in ontology.projects.live():
         if ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).exists():
             prelabel_request(project=project)
+            enqueue_on_commit(tasks.predictions_rescore_labeled, project.pk, target.pk)
             projects += 1
     return projects

@@ -336,3 +336,41 @@ def test_an_undo_that_restores_everything_warns_of_nothing(project, labels):
     report = label_merge(source=tree["a"], target=tree["b"])
     assert merge_undo(ontology=project.ontology, change_id=report["change"])["warnings"] == []
     assert Label.objects.get(pk=tree["a"].pk).hotkey == "k"
+
+
+def test_undo_scores_again_the_labeled_clips_whose_prediction_names_the_target(
+    project, crows, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The merge folded crow's scores into raven's in every stored prediction. The undo's
+    pre-labeling scores the unlabeled clips; a clip labeled since kept a prediction without
+    crow, which a second annotator's suggestions and the exported predictions show."""
+    from labelapp.models import Clip
+    from ml_backend import prelabel
+    from ml_backend.models import Prediction
+    from ontology.merge import predictions_relabel
+
+    crow, raven, dog = crows["animal/crow"], crows["animal/raven"], crows["animal/dog"]
+    labeled = list(Clip.objects.filter(project=project, annotation_count__gt=0).order_by("id"))
+    assert len(labeled) >= 3
+    old = ModelVersion.objects.create(project=project, version=1, name="m1", status="retired")
+    active = ModelVersion.objects.create(project=project, version=2, name="m2", status="active")
+    scores = {str(crow.pk): 0.9, str(raven.pk): 0.1}
+    Prediction.objects.create(clip=labeled[0], model_version=active, clip_scores=scores)
+    Prediction.objects.create(clip=labeled[1], model_version=active, clip_scores={str(dog.pk): 1})
+    Prediction.objects.create(clip=labeled[2], model_version=old, clip_scores=scores)
+
+    report = label_merge(source=crow, target=raven)
+    predictions_relabel(ontology_id=project.ontology_id, mapping={crow.pk: raven.pk})
+    assert Prediction.objects.get(clip=labeled[0]).clip_scores == {str(raven.pk): 0.9}
+
+    scored = []
+    monkeypatch.setattr(
+        prelabel,
+        "score_clips",
+        lambda project_, version, ids, **kw: scored.append((version.pk, list(ids), kw)),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        merge_undo(ontology=project.ontology, change_id=report["change"])
+    rescored = [(v, ids) for v, ids, kw in scored if kw.get("diversity") is False]
+    # only the active version's prediction that names raven, on a labeled clip
+    assert rescored == [(active.pk, [labeled[0].pk])]
