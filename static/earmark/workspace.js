@@ -64,7 +64,6 @@ const S = {
   activeSince: performance.now(),
   busy: false,
   markAt: null,
-  saveTimer: 0,
   switchStarted: 0,
 };
 let ontology = null;
@@ -197,11 +196,13 @@ function waitForReady(ws, opts) {
 }
 
 async function loadClip(ws, { push = true } = {}) {
-  clearTimeout(S.saveTimer);
+  // The clip left: its waiting autosave goes now (a PageDown within 0.8 s of an edit lost it).
+  if (S.ws && S.ws.clip.id !== ws.clip.id) flushSave(S.ws.clip.id);
   clearTimeout(waitTimer);
   if (ws.clip.status !== "ready") return waitForReady(ws, { push });
   S.ws = ws;
   const clip = ws.clip;
+  setSave("idle", ""); // the last clip's "Unsaved" is not this one's
   root.dataset.clip = String(clip.id);
   root.dataset.state = "ready";
   el.done.hidden = true;
@@ -340,6 +341,11 @@ function restoreState(ws) {
     S.segments.forEach((s) => { if (s.from !== undefined && S.sugg.segments[s.from]) S.sugg.segments[s.from].segId = s.id; });
     S.baseVersion = draft.base_version || 0;
     if (draft === local) S.leadBase = local.lead_time || 0;
+    if (draft === local && unsynced) {
+      // Kept in this browser and never confirmed (the tab closed or the clip was left before
+      // it went, or the network was down): the server gets it now.
+      saveLater(ws.clip.id, { data: local.data, base_version: local.base_version || 0, lead_time: local.lead_time || 0 }, local.saved_at, 0);
+    }
     showBanner(`Restored your unsaved work on this clip (autosaved ${new Date(draft === local ? local.saved_at : draft.updated_at).toLocaleTimeString()}).`, "info", 6000);
     root.dataset.restored = "true";
   } else {
@@ -427,8 +433,39 @@ function scheduleSave() {
   const stamp = Date.now();
   localStorage.setItem(localKey(clipId), JSON.stringify({ ...body, saved_at: stamp, synced: false }));
   setSave("unsaved", "Unsaved");
-  clearTimeout(S.saveTimer);
-  S.saveTimer = setTimeout(() => saveDraft(clipId, body, { stamp }), AUTOSAVE_MS);
+  saveLater(clipId, body, stamp, AUTOSAVE_MS);
+}
+
+// Autosaves waiting to go, one per clip ({ timer, body, stamp }): an edit's, 0.8 s after it,
+// or a failed one's retry. A clip left sends its own at once, a retry goes on for a clip left
+// meanwhile, and leaving the page sends them all.
+const pendingSaves = new Map();
+
+function saveLater(clipId, body, stamp, ms) {
+  cancelSave(clipId);
+  const timer = setTimeout(() => { pendingSaves.delete(clipId); saveDraft(clipId, body, { stamp }); }, ms);
+  pendingSaves.set(clipId, { timer, body, stamp });
+}
+
+function cancelSave(clipId) {
+  const was = pendingSaves.get(clipId);
+  if (was) { clearTimeout(was.timer); pendingSaves.delete(clipId); }
+}
+
+// A submit or skip that failed: the clip's unconfirmed browser copy goes to the server again
+// (the submit had taken its waiting autosave).
+function resumeSave(clipId) {
+  const local = readLocalDraft(clipId);
+  if (local && local.synced === false && !pendingSaves.has(clipId)) {
+    saveLater(clipId, { data: local.data, base_version: local.base_version || 0, lead_time: local.lead_time || 0 }, local.saved_at, AUTOSAVE_MS);
+  }
+}
+
+function flushSave(clipId, { keepalive = false } = {}) {
+  const was = pendingSaves.get(clipId);
+  if (!was) return;
+  cancelSave(clipId);
+  saveDraft(clipId, was.body, { stamp: was.stamp, keepalive });
 }
 
 // The server has this browser copy (the one written at `stamp`, not a later edit's).
@@ -438,7 +475,8 @@ function markSynced(clipId, stamp) {
 }
 
 async function saveDraft(clipId, body, { keepalive = false, stamp = null } = {}) {
-  setSave("saving", "Saving…");
+  const shown = () => S.ws && S.ws.clip.id === clipId; // the indicator is the open clip's
+  if (shown()) setSave("saving", "Saving…");
   try {
     if (keepalive) {
       fetch(`/api/clips/${clipId}/draft/`, { method: "PUT", keepalive: true, credentials: "same-origin",
@@ -447,7 +485,7 @@ async function saveDraft(clipId, body, { keepalive = false, stamp = null } = {})
     }
     await api(`/api/clips/${clipId}/draft/`, { method: "PUT", body });
     if (stamp !== null) markSynced(clipId, stamp);
-    if (S.ws && S.ws.clip.id === clipId) setSave("saved", "Draft saved");
+    if (shown() && !pendingSaves.has(clipId)) setSave("saved", "Draft saved");
   } catch (err) {
     if (err.status === 404) {
       // A lead deleted the clip (or took this project from you): saving again cannot help.
@@ -466,18 +504,18 @@ async function saveDraft(clipId, body, { keepalive = false, stamp = null } = {})
       );
       return;
     }
-    setSave("offline", err.status ? `Draft not saved: ${err.message}` : "Offline: kept in this browser");
-    S.saveTimer = setTimeout(() => saveDraft(clipId, body, { stamp }), 5000);
+    if (shown()) setSave("offline", err.status ? `Draft not saved: ${err.message}` : "Offline: kept in this browser");
+    // Again in 5 s, unless a later edit of the clip has its own save (older work must not
+    // overwrite it) or the clip was submitted meanwhile (its browser copy is gone).
+    const local = readLocalDraft(clipId);
+    if (!pendingSaves.has(clipId) && local && local.saved_at === stamp) saveLater(clipId, body, stamp, 5000);
   }
 }
 
 function setSave(state, text) { el.save.dataset.state = state; el.save.textContent = text; }
 
 window.addEventListener("pagehide", () => {
-  if (S.ws && el.save.dataset.state === "unsaved") {
-    clearTimeout(S.saveTimer);
-    saveDraft(S.ws.clip.id, { data: draftData(), base_version: S.baseVersion, lead_time: leadTime() }, { keepalive: true });
-  }
+  for (const clipId of [...pendingSaves.keys()]) flushSave(clipId, { keepalive: true });
 });
 
 // --- segments and labels -------------------------------------------------------------------
@@ -1069,7 +1107,7 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
   const clip = S.ws.clip;
   S.busy = true;
   root.dataset.state = "submitting";
-  clearTimeout(S.saveTimer);
+  cancelSave(clip.id); // the submit carries it; a draft after it would not be kept anyway
   S.switchStarted = performance.now();
   player.pause();
   try {
@@ -1094,6 +1132,7 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
   } catch (err) {
     S.switchStarted = 0;
     root.dataset.state = "ready";
+    resumeSave(clip.id);
     if (err.status === 409 && err.body && err.body.code === "reviewed") {
       // A reviewer's decision (or correction) stands until the annotator says to replace it.
       const anyway = button("Submit anyway", "replace-reviewed", "Save my change: the annotation goes back to review");
@@ -1133,14 +1172,16 @@ async function skip() {
   S.busy = true;
   S.switchStarted = performance.now();
   player.pause();
+  const clip = S.ws.clip;
   try {
-    const clip = S.ws.clip;
+    cancelSave(clip.id);
     const body = await api(`/api/clips/${clip.id}/skip/`, { method: "POST", body: { lead_time: leadTime(), claim_next: true } });
     localStorage.removeItem(localKey(clip.id));
     if (body.next && body.next.clip.id !== clip.id) await loadClip(body.next);
     else showDone();
     showBanner(`Skipped ${clip.original_name}.`, "ok", 2500); // (the last "Saved …" stayed up)
   } catch (err) {
+    resumeSave(clip.id);
     showBanner(`Could not skip: ${err.message}`, "error");
   } finally {
     S.busy = false;

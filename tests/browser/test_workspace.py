@@ -501,6 +501,53 @@ def test_autosave_survives_a_reload(live_server, page, login, annotator, project
     assert page.locator("[data-testid=segment]").count() == 2
 
 
+def test_an_edit_just_before_moving_to_another_clip_reaches_the_server(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """PageUp within the autosave's 0.8 s of an edit: the edit was kept only in the browser,
+    the next clip showed "Unsaved", and leaving the page saved an empty draft on it."""
+    first, second = clips[0], clips[1]
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{first.pk}/annotate/")
+    drawn(page, first.pk)
+    page.goto(f"{live_server.url}/clips/{second.pk}/annotate/")
+    drawn(page, second.pk)
+    drag(page, 1.0, 2.0)
+    page.keyboard.press("n")
+    page.keyboard.press("PageUp")  # at once: the autosave has not gone yet
+    drawn(page, first.pk)
+    wait_for(
+        lambda: AnnotationDraft.objects.filter(clip=second, user=annotator).exists(),
+        message="the left clip's edit never reached the server",
+    )
+    draft = AnnotationDraft.objects.get(clip=second, user=annotator)
+    assert [s["labels"] for s in draft.data["segments"]] == [["noise"]]
+    assert page.get_attribute("[data-testid=save-state]", "data-state") != "unsaved"
+    page.goto("about:blank")  # leaving sends nothing for the clip nobody edited
+    page.wait_for_timeout(500)
+    assert not AnnotationDraft.objects.filter(clip=first, user=annotator).exists()
+
+
+def test_work_kept_only_in_the_browser_goes_to_the_server_when_the_clip_is_opened_again(
+    live_server, page, login, annotator, project, labels, clips
+):
+    clip = clips[0]
+    _segment_autosaved(page, live_server, login, annotator, clip)
+    page.route("**/draft/", lambda route: route.abort())
+    drag(page, 3.0, 3.5)
+    page.keyboard.press("s")
+    page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=5000)
+    page.goto("about:blank")  # its retry, sent as the page goes, is refused too
+    page.unroute("**/draft/")
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    assert page.locator("[data-testid=segment]").count() == 2
+    wait_for(
+        lambda: len(AnnotationDraft.objects.get(clip=clip, user=annotator).data["segments"]) == 2,
+        message="the browser's copy was restored but never sent",
+    )
+
+
 def test_work_kept_offline_comes_back_with_the_browser_clock_behind_the_servers(
     live_server, page, login, annotator, project, labels, clips
 ):
