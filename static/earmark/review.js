@@ -1,6 +1,7 @@
 // Review, members and token pages: the server renders them; this module sends the decisions
 // through the API and reloads, so what is shown is always what the server holds.
 import { api } from "./api.js";
+import { el } from "./dom.js";
 
 // waveform.js's, once the correction's module is in (the members and token pages need neither).
 let channelName = (c) => `ch ${c + 1}`;
@@ -204,8 +205,13 @@ async function mountClipReview(root) {
     let opening = 0; // the latest open or close: an earlier open still loading gives way to it
     const closeForms = () => {
       opening += 1;
-      reject.hidden = true;
-      correct.hidden = true;
+      if (reject) {
+        // A cancelled rejection's text is not the next one's (it came back, and was sent).
+        reject.querySelector("textarea").value = "";
+        reject.hidden = true;
+      }
+      for (const form of [reject, correct]) form?.querySelector("[data-testid=discard-note]")?.remove();
+      if (correct) correct.hidden = true;
       unmountLane?.();
       unmountLane = null;
     };
@@ -215,6 +221,7 @@ async function mountClipReview(root) {
     card.querySelector("[data-action=reject-open]")?.addEventListener("click", () => {
       closeForms();
       reject.hidden = false;
+      reject.dataset.opened = formSignature(reject);
       reject.querySelector("textarea").focus();
     });
     card.querySelector("[data-action=correct-open]")?.addEventListener("click", async () => {
@@ -242,6 +249,7 @@ async function mountClipReview(root) {
           });
         }
         correct.hidden = false;
+        correct.dataset.opened = formSignature(correct);
       } catch (err) {
         showError(errorBox, err);
       }
@@ -282,6 +290,14 @@ async function mountClipReview(root) {
 // open (its draft would be lost); a held key acts once. + (or =), - and F (or 0) zoom the
 // waveform in, out and to the whole clip, as the workspace's keys do, through the player's
 // buttons (review_player.js); a held zoom key goes on zooming.
+// What a form holds now (its fields' values, the correction's rows included), to tell
+// whether it was changed since it opened.
+function formSignature(form) {
+  return JSON.stringify([...form.querySelectorAll("input, select, textarea")]
+    .filter((f) => f.type !== "hidden" && f.type !== "submit")
+    .map((f) => (f.type === "checkbox" ? f.checked : f.value)));
+}
+
 async function mountReviewKeys(root) {
   // Loaded here, not with the module: the members and token pages need none of it, and their
   // forms are ready sooner without it.
@@ -320,10 +336,21 @@ async function mountReviewKeys(root) {
   });
   keys.bind("a", "Accept", decideOne("accept"));
   keys.bind("r", "Start a rejection", decideOne("reject-open"));
-  // Escape closes an open rejection or correction (its Cancel), from its fields too.
+  // Escape closes an open rejection or correction (its Cancel), from its fields too. One with
+  // changes asks first: Escape is also how a field's suggestion list is dismissed, and it
+  // threw a reviewer's edits away without a word.
   keys.bind("escape", "Close the rejection or correction", () => {
     const open = [...root.querySelectorAll(".rv-reject, .rv-correct")].find((f) => !f.hidden);
     if (!open) return;
+    const changed = open.dataset.opened !== undefined && formSignature(open) !== open.dataset.opened;
+    const note = open.querySelector("[data-testid=discard-note]");
+    if (changed && !note) {
+      const asked = el("p", { class: "rv-discard-note", role: "status", "data-testid": "discard-note",
+        text: "You have changed this form: press Escape again to discard the changes (or Cancel), or go on editing." });
+      open.append(asked);
+      open.addEventListener("input", () => asked.remove(), { once: true }); // asks again later
+      return;
+    }
     open.querySelector("[data-action=cancel]")?.click();
     // back on the button that opened it (the focus fell to the page)
     const opener = open.classList.contains("rv-reject") ? "reject-open" : "correct-open";

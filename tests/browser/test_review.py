@@ -434,10 +434,33 @@ def test_keys_say_which_buttons_to_use_with_two_annotations_and_escape_closes_a_
     card.locator("[data-testid=reject-open]").click()
     assert page.locator("[data-testid=reject-comment]").first.is_visible()
     page.keyboard.type("half a")
+    # Typed text is not thrown away by one Escape (it also dismisses a suggestion list): the
+    # form says so, and a second Escape discards.
+    page.keyboard.press("Escape")
+    assert card.locator(".rv-reject").is_visible()
+    assert "press Escape again" in card.locator("[data-testid=discard-note]").inner_text()
     page.keyboard.press("Escape")
     assert not card.locator(".rv-reject").is_visible()
     # the focus is back on the button that opened it (it fell to the page)
     assert card.locator("[data-testid=reject-open]").evaluate("el => el === document.activeElement")
+    # a cancelled rejection's text is not the next one's
+    card.locator("[data-testid=reject-open]").click()
+    assert page.locator("[data-testid=reject-comment]").first.input_value() == ""
+    page.keyboard.press("Escape")  # nothing typed: one Escape closes it
+    assert not card.locator(".rv-reject").is_visible()
+
+    # A correction's edits: kept by the first Escape, and asked again after more editing.
+    card.locator("[data-testid=correct-open]").click()
+    labels = card.locator("[data-testid=correct-labels]")
+    labels.wait_for()
+    labels.fill("birds/rob")
+    labels.press("Escape")
+    assert labels.is_visible() and labels.input_value() == "birds/rob"
+    labels.type("in, birds")
+    labels.press("Escape")
+    assert labels.is_visible(), "a change after the question asks again"
+    labels.press("Escape")
+    assert not labels.is_visible()
 
 
 WAVE = "[data-testid=review-waveform]"
