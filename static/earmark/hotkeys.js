@@ -6,6 +6,7 @@ export class Hotkeys {
   constructor() {
     this.bindings = []; // {combo, keys (shown), help, run, inInputs, group}
     this.fallback = null; // (combo, event) => handled, e.g. label hotkeys
+    this.modal = null; // () => true while a dialog is open: then only its own keys act
     document.addEventListener("keydown", (e) => this._key(e));
     // The button a pointer pressed last: focused by the mouse, not the keyboard (Tab clears
     // it). Browsers mark any focus visible once a key is pressed, so :focus-visible cannot
@@ -15,8 +16,11 @@ export class Hotkeys {
     document.addEventListener("keydown", (e) => { if (e.key === "Tab") this.pointerButton = null; }, true);
   }
 
-  bind(keys, help, run, { inInputs = false, group = "Workspace" } = {}) {
-    for (const k of [].concat(keys)) this.bindings.push({ combo: normalizeCombo(k), keys: [].concat(keys), help, run, inInputs, group });
+  // `when(event)`: the binding acts only when it says so, and the key keeps its own meaning
+  // otherwise (Tab moves the focus unless it has a segment to go to). `inModal`: it acts
+  // while a dialog is open (Escape closes it); the others wait.
+  bind(keys, help, run, { inInputs = false, group = "Workspace", when = null, inModal = false } = {}) {
+    for (const k of [].concat(keys)) this.bindings.push({ combo: normalizeCombo(k), keys: [].concat(keys), help, run, inInputs, group, when, inModal });
   }
 
   has(combo) { return this.bindings.some((b) => b.combo === combo); }
@@ -26,12 +30,17 @@ export class Hotkeys {
     const target = e.target;
     const typing = target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
     const combo = eventCombo(e);
-    const binding = this.bindings.find((b) => b.combo === combo && (b.inInputs || !typing));
+    const modal = this.modal && this.modal();
+    const binding = this.bindings.find((b) => b.combo === combo && (b.inInputs || !typing)
+      && (!modal || b.inModal) && (!b.when || b.when(e)));
+    if (modal && !binding) return; // arrows scroll the dialog; nothing acts behind it
     if (binding) {
       // Space and Enter on a button the keyboard moved to (Tab) keep their native meaning. A
       // button focused by a mouse click is not the keyboard's: Space there plays, as anywhere
-      // (it pressed Skip or Submit again on the next clip).
-      const keyboardFocus = target.tagName === "BUTTON" && target !== this.pointerButton;
+      // (it pressed Skip or Submit again on the next clip). A focused audio player's Space is
+      // its own play button (the page's started and stopped it at once).
+      const keyboardFocus = (target.tagName === "BUTTON" && target !== this.pointerButton)
+        || target.tagName === "AUDIO" || target.tagName === "VIDEO";
       if (!typing && keyboardFocus && (combo === " " || combo === "enter")) return;
       e.preventDefault();
       binding.run(e);

@@ -128,6 +128,12 @@ export class LabelPicker {
       const selectable = this.ontology.selectable(label) && match;
       row.className = "ws-label" + (selectable ? "" : " disabled") + (active.has(label.path) ? " on" : "");
       row.setAttribute("data-label-path", label.path);
+      // An option of the list box (the search field's list): a screen reader says which are
+      // on the target, which cannot be chosen, and which one the arrows are at.
+      row.setAttribute("role", "option");
+      row.id = `ws-label-${rows.length}`;
+      row.setAttribute("aria-selected", active.has(label.path) ? "true" : "false");
+      if (!selectable) row.setAttribute("aria-disabled", "true");
       row.style.paddingLeft = `${isRecent ? 8 : 8 + label.depth * 14}px`;
       row.style.setProperty("--dot", this.ontology.color(label.path));
       row.title = label.description || label.path;
@@ -155,6 +161,8 @@ export class LabelPicker {
     this.items.forEach((el, i) => el.classList.toggle("cursor", i === this.cursor));
     const el = this.items[this.cursor];
     if (el) el.scrollIntoView({ block: "nearest" });
+    if (el) this.input.setAttribute("aria-activedescendant", el.id);
+    else this.input.removeAttribute("aria-activedescendant");
   }
 
   _key(e) {
@@ -186,6 +194,7 @@ export class LabelPicker {
 function heading(text) {
   const h = document.createElement("div");
   h.className = "ws-tree-head";
+  h.setAttribute("role", "presentation");
   h.textContent = text;
   return h;
 }

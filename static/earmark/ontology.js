@@ -112,6 +112,7 @@ function renderTree() {
     if (canEdit) dragWire(row, label);
     const item = el("li", {
       class: "onto-node", role: "treeitem", "aria-expanded": hasKids ? String(open) : null,
+      "aria-selected": state.selected === label.id ? "true" : "false",
       "data-testid": "label-node", dataset: { labelPath: label.path, labelId: String(label.id) },
     }, row);
     if (hasKids && open) item.append(el("ul", { role: "group" }, ...build(label.id)));
@@ -128,10 +129,31 @@ function toggle(id) {
   renderTree();
 }
 
+// A tree's keys: Enter or Space selects, → opens (or goes to the first child), ← closes (or
+// goes to the parent), ↑ ↓ Home End move between the rows shown. The focus stays on the
+// label's row through the re-render (it fell to the page).
 function rowKey(event, label) {
-  if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(label.id); }
-  if (event.key === "ArrowRight" && state.collapsed.has(label.id)) toggle(label.id);
-  if (event.key === "ArrowLeft" && kids(label.id).length && !state.collapsed.has(label.id)) toggle(label.id);
+  if (event.target !== event.currentTarget) return; // the row's own buttons keep their keys
+  const rows = () => [...document.querySelectorAll("[data-testid=label-tree] [data-testid=label-row]")];
+  const focusRow = (id) => document.querySelector(
+    `[data-testid=label-tree] [data-testid=label-node][data-label-id="${id}"] > [data-testid=label-row]`)?.focus();
+  const open = kids(label.id).length && !state.collapsed.has(label.id);
+  const shown = rows();
+  const here = shown.indexOf(event.currentTarget);
+  let handled = true;
+  if (event.key === "Enter" || event.key === " ") select(label.id);
+  else if (event.key === "ArrowRight" && kids(label.id).length && !open) toggle(label.id);
+  else if (event.key === "ArrowRight" && open) shown[here + 1]?.focus();
+  else if (event.key === "ArrowLeft" && open) toggle(label.id);
+  else if (event.key === "ArrowLeft" && label.parent !== null && label.parent !== undefined) focusRow(label.parent);
+  else if (event.key === "ArrowDown") shown[here + 1]?.focus();
+  else if (event.key === "ArrowUp") shown[here - 1]?.focus();
+  else if (event.key === "Home") shown[0]?.focus();
+  else if (event.key === "End") shown[shown.length - 1]?.focus();
+  else handled = false;
+  if (!handled) return;
+  event.preventDefault();
+  if (!event.currentTarget.isConnected) focusRow(label.id); // re-rendered: the same label's row
 }
 
 function select(id) {

@@ -1231,7 +1231,75 @@ async function goNext() {
 // --- controls and keys -----------------------------------------------------------------------
 const zoomIn = () => wave.zoomBy(2, player.currentTime >= wave.start && player.currentTime <= wave.end ? player.currentTime : undefined);
 const zoomOut = () => wave.zoomBy(0.5, player.currentTime >= wave.start && player.currentTime <= wave.end ? player.currentTime : undefined);
-const toggleHelp = () => { el.help.hidden = !el.help.hidden; };
+// The help is a dialog: the focus goes into it (arrows scroll it), nothing acts behind it,
+// Tab stays in it, and Escape or ? gives the focus back where it was.
+let helpReturn = null;
+const toggleHelp = () => {
+  const opening = el.help.hidden;
+  el.help.hidden = !opening;
+  if (opening) {
+    helpReturn = document.activeElement;
+    el.help.querySelector(".ws-help-card").focus();
+  } else if (helpReturn && helpReturn.isConnected && helpReturn !== document.body) {
+    helpReturn.focus();
+  }
+};
+el.help.addEventListener("keydown", (e) => {
+  if (e.key !== "Tab") return;
+  e.preventDefault();
+  const card = el.help.querySelector(".ws-help-card");
+  const close = card.querySelector("[data-action=help]");
+  (document.activeElement === close ? card : close).focus();
+});
+
+// Seeking by key moves the view to the playhead when it leaves it (zoomed in, the arrows
+// took the playhead off screen and the view stayed where it was).
+function seekTo(t) {
+  player.seek(Math.max(0, Math.min(t, wave.duration)));
+  const at = player.currentTime;
+  const span = wave.end - wave.start;
+  if (at < wave.start || at > wave.end) wave.setView(at - span * 0.2, at + span * 0.8);
+}
+
+// "g": a time to go to, typed (seconds, m:ss or h:mm:ss): on an hours-long recording the
+// arrows' 5 s steps took 720 presses to reach the hour.
+function parseClock(text) {
+  const parts = String(text).trim().split(":");
+  if (!parts.length || parts.length > 3 || parts.some((p) => !/^\d+(\.\d+)?$/.test(p.trim()))) return null;
+  return parts.reduce((total, p) => total * 60 + Number(p), 0);
+}
+function goToTime() {
+  const typed = window.prompt(`Go to time (seconds, m:ss or h:mm:ss; the clip is ${formatTime(wave.duration, 0.01)})`, formatTime(player.currentTime, 0.01));
+  if (typed === null) return;
+  const t = parseClock(typed);
+  if (t === null || t > wave.duration) { showBanner(`Not a time in this clip: “${typed}”.`, "warn", 3000); return; }
+  seekTo(t);
+}
+
+// Ctrl+← / Ctrl+→ move the selected segment's start, with Shift its end, by a hundredth of
+// the view (10 ms at least): with the keyboard alone a segment could be drawn and deleted,
+// never adjusted.
+function nudgeEdge(edge, direction) {
+  const s = seg(S.selected);
+  if (!s) { showBanner("Select a segment first (Tab on the waveform, or click it).", "info", 2500); return; }
+  const step = Math.max(SNAP_S, snap((wave.end - wave.start) / 100));
+  if (edge === "start") s.start = snap(Math.max(0, Math.min(s.start + direction * step, s.end - SNAP_S)));
+  else s.end = snap(Math.min(wave.duration, Math.max(s.end + direction * step, s.start + SNAP_S)));
+  renderRegions();
+  commit("adjust segment");
+  renderSide();
+  root.dataset.nudged = `${s.start.toFixed(2)}-${s.end.toFixed(2)}`;
+}
+
+// Tab on the waveform walks the segments, then goes on to the next control after the last
+// (before the first with Shift): elsewhere it moves the focus as everywhere.
+function segmentAfter(direction) {
+  if (!S.segments.length) return false;
+  const order = [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
+  const i = order.findIndex((x) => x.id === S.selected);
+  if (i < 0) return true;
+  return i + direction >= 0 && i + direction < order.length;
+}
 const toggleLoop = () => {
   const s = seg(S.selected);
   if (player.loop || !s) { player.setLoop(null); if (!s) showBanner("Select a segment to loop it.", "info", 2500); return; }
@@ -1298,12 +1366,13 @@ new ResizeObserver(() => { if (S.ws) { wave.draw(); if (wave.overview) drawMini(
 const keys = new Hotkeys();
 const K = (k, help, run, opts) => keys.bind(k, help, run, opts);
 K(" ", "Play / pause", () => togglePlay(), { group: "Playback" });
-K("ArrowLeft", "Back 1 s", () => player.seek(player.currentTime - 1), { group: "Playback" });
-K("ArrowRight", "Forward 1 s", () => player.seek(player.currentTime + 1), { group: "Playback" });
-K("shift+ArrowLeft", "Back 5 s", () => player.seek(player.currentTime - 5), { group: "Playback" });
-K("shift+ArrowRight", "Forward 5 s", () => player.seek(player.currentTime + 5), { group: "Playback" });
-K("Home", "To the start", () => player.seek(0), { group: "Playback" });
-K("End", "To the end", () => player.seek(wave.duration - 0.01), { group: "Playback" });
+K("ArrowLeft", "Back 1 s", () => seekTo(player.currentTime - 1), { group: "Playback" });
+K("ArrowRight", "Forward 1 s", () => seekTo(player.currentTime + 1), { group: "Playback" });
+K("shift+ArrowLeft", "Back 5 s", () => seekTo(player.currentTime - 5), { group: "Playback" });
+K("shift+ArrowRight", "Forward 5 s", () => seekTo(player.currentTime + 5), { group: "Playback" });
+K("Home", "To the start", () => seekTo(0), { group: "Playback" });
+K("End", "To the end", () => seekTo(wave.duration - 0.01), { group: "Playback" });
+K("g", "Go to a time (typed)", goToTime, { group: "Playback" });
 K(["<", ">"], "Slower / faster (0.25× to 2×)", (e) => player.stepRate(e.key === "<" ? -1 : 1), { group: "Playback" });
 K("alt+l", "Loop the selected segment", toggleLoop, { group: "Playback" });
 K(["+", "="], "Zoom in", zoomIn, { group: "View" });
@@ -1312,9 +1381,14 @@ K("f", "Whole clip (fit)", () => wave.setView(0, wave.duration), { group: "View"
 K("alt+n", "Normalize the waveform on / off (scale it to the clip's loudest point)", toggleNormalize, { group: "View" });
 K("[", "Mark a segment's start at the playhead", () => segmentAtPlayhead("start"), { group: "Segments" });
 K("]", "End the segment at the playhead (alone: a 1 s segment)", () => segmentAtPlayhead("end"), { group: "Segments" });
-K(["Tab", "shift+Tab"], "Next / previous segment", (e) => cycleSegment(e.shiftKey ? -1 : 1), { group: "Segments" });
+K(["Tab", "shift+Tab"], "On the waveform: next / previous segment (then on to the other controls)", (e) => cycleSegment(e.shiftKey ? -1 : 1), {
+  group: "Segments",
+  when: (e) => Boolean(e.target.closest && e.target.closest(".ws-wave")) && segmentAfter(e.shiftKey ? -1 : 1),
+});
+K(["ctrl+ArrowLeft", "ctrl+ArrowRight"], "Move the selected segment's start earlier / later", (e) => nudgeEdge("start", e.key === "ArrowLeft" ? -1 : 1), { group: "Segments" });
+K(["ctrl+shift+ArrowLeft", "ctrl+shift+ArrowRight"], "Move its end earlier / later", (e) => nudgeEdge("end", e.key === "ArrowLeft" ? -1 : 1), { group: "Segments" });
 K(["Delete", "Backspace"], "Delete the selected segment", () => S.selected !== null && removeSegment(S.selected), { group: "Segments" });
-K("Escape", "Deselect / close", () => { if (!el.help.hidden) toggleHelp(); else { S.markAt = null; el.mark.hidden = true; select(null); } }, { group: "Segments" });
+K("Escape", "Deselect / close", () => { if (!el.help.hidden) toggleHelp(); else { S.markAt = null; el.mark.hidden = true; select(null); } }, { group: "Segments", inModal: true });
 K("/", "Search labels (↑ ↓ Enter to pick, Esc to leave)", () => { $("[data-testid=label-search]").focus(); }, { group: "Labels" });
 K("alt+a", "Accept all suggestions", () => decideAll(true), { group: "Labels" });
 K("alt+r", "Reject all suggestions", () => decideAll(false), { group: "Labels" });
@@ -1324,7 +1398,8 @@ K("PageUp", "Previous clip", actions.prev, { group: "Clip" });
 K("PageDown", "Next clip", actions.next, { group: "Clip" });
 K("ctrl+z", "Undo", undo, { group: "Clip" });
 K(["ctrl+shift+z", "ctrl+y"], "Redo", redo, { group: "Clip" });
-K("?", "This help", toggleHelp, { group: "Clip" });
+K("?", "This help", toggleHelp, { group: "Clip", inModal: true });
+keys.modal = () => !el.help.hidden;
 keys.fallback = (combo) => {
   const label = ontology && ontology.byHotkey.get(combo);
   if (!label) return false;

@@ -175,3 +175,19 @@ def test_settings_that_saved_annotations_break_are_listed_and_saved_only_when_as
     page.wait_for_selector("[data-testid=settings-status]:has-text('Saved.')")
     assert conflict.is_hidden()
     assert Project.objects.get(pk=project.pk).label_mode == "single"
+
+
+def test_a_lead_reaches_the_file_chooser_with_the_keyboard(live_server, page, login, lead, project):
+    """The file input was display: none: Tab never reached it, so a keyboard-only lead could
+    not upload."""
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.dataset.testid") == "file-input":
+            break
+    else:
+        raise AssertionError("Tab never reached the file input")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    assert chooser.value.is_multiple()

@@ -108,7 +108,7 @@ def test_a_lead_sets_when_the_model_retrains(live_server, page, login, lead, pro
     login(page, lead)
     page.goto(f"{live_server.url}/projects/{project.pk}/model/")
     form = "[data-testid=ml-config]"
-    page.wait_for_function("document.querySelector('[name=retrain_growth_pct]').value !== ''")
+    page.wait_for_function("() => document.querySelector('[name=retrain_growth_pct]').value !== ''")
     assert page.input_value(f"{form} [name=retrain_every]") == "10"  # the defaults
     assert page.input_value(f"{form} [name=retrain_growth_pct]") == "10"
     page.fill(f"{form} [name=retrain_every]", "25")

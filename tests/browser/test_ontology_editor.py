@@ -225,3 +225,24 @@ def test_the_change_log_pages_back_to_older_changes(editor, lead, tree, project)
     assert page.locator("[data-testid=older-changes]").count() == 0
     oldest = OntologyChange.objects.filter(ontology=project.ontology).order_by("version").first()
     assert changes.last.inner_text().startswith(f"v{oldest.version} ")
+
+
+def test_the_tree_is_walked_with_the_keyboard_and_keeps_the_focus(editor, lead, tree):
+    """Enter, ← and → re-drew the tree and dropped the focus on the page; ↑ ↓ did nothing."""
+    page = editor(lead)
+    focused = "() => document.activeElement.closest('[data-testid=label-node]')?.dataset.labelPath"
+    page.focus(row("animal"))
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(focused) == "animal/bird"
+    page.keyboard.press("Enter")  # selects it; the focus stays on its row
+    page.wait_for_selector("[data-testid=label-panel]")
+    assert page.evaluate(focused) == "animal/bird"
+    page.keyboard.press("ArrowLeft")  # closes it
+    page.wait_for_selector(f"{node('animal/bird')}[aria-expanded=false]")
+    assert page.evaluate(focused) == "animal/bird"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(focused) == "animal/dog"  # crow and raven are hidden
+    page.keyboard.press("ArrowLeft")  # a leaf: to its parent
+    assert page.evaluate(focused) == "animal"
+    page.keyboard.press("End")
+    assert page.evaluate(focused) == "noise/wind"

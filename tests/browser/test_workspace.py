@@ -235,6 +235,87 @@ def test_keyboard_only_labeling(live_server, page, login, annotator, project, la
     assert Annotation.objects.get(clip=clips[1]).status == "skipped"
 
 
+def test_the_keyboard_reaches_every_control_and_adjusts_segments(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Tab was taken for "next segment" everywhere, so no control could be reached from the
+    keyboard (an accepted clip's "Submit anyway" among them); a segment's edges could not be
+    moved; the help let keys act behind it; a keyboard seek left the view behind."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    active = "() => document.activeElement.dataset.testid || document.activeElement.className"
+    # From the page, Tab moves the focus through the controls.
+    reached = set()
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate(active))
+    assert {"submit", "skip", "help"} <= reached, reached
+
+    # Two segments; on the waveform Tab walks them, then goes on to the next control.
+    page.keyboard.press("Escape")
+    drag(page, 1.0, 2.0)
+    drag(page, 3.0, 4.0)
+    page.focus(".ws-wave")
+    page.keyboard.press("Escape")  # none selected: Tab starts from the first
+    selected = "() => document.querySelector('[data-testid=segment].selected')?.dataset.start"
+    page.keyboard.press("Tab")
+    first = page.evaluate(selected)
+    page.keyboard.press("Tab")
+    second = page.evaluate(selected)
+    assert [first, second] == ["1.00", "3.00"]
+    page.keyboard.press("Tab")  # the last one: on to the controls
+    assert page.evaluate("() => !document.activeElement.closest('.ws-wave')")
+
+    # Ctrl+arrows move the selected segment's start, with Shift its end.
+    page.focus(".ws-wave")
+    assert page.evaluate(selected) == "3.00"  # still selected
+    page.keyboard.press("Shift+Tab")  # back to the earlier one, and forward again
+    assert page.evaluate(selected) == "1.00"
+    page.keyboard.press("Tab")
+    assert page.evaluate(selected) == "3.00"
+    page.keyboard.press("f")  # the whole 5 s clip: a step is 0.05 s
+    page.keyboard.press("Control+ArrowLeft")
+    page.keyboard.press("Control+Shift+ArrowRight")
+    page.keyboard.press("Control+Shift+ArrowRight")
+    page.wait_for_selector("#workspace[data-nudged='2.95-4.10']")
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+    draft = AnnotationDraft.objects.get(clip=clips[0], user=annotator)
+    assert sorted((s["start"], s["end"]) for s in draft.data["segments"]) == [
+        (1.0, 2.0),
+        (2.95, 4.1),
+    ]
+
+    # The help is a dialog: the focus is in it, keys behind it wait, Escape gives it back.
+    page.focus(".ws-wave")
+    page.keyboard.press("?")
+    page.wait_for_selector("[data-testid=help-overlay]:not([hidden])")
+    assert page.evaluate("() => document.activeElement.closest('[role=dialog]') !== null")
+    page.keyboard.press("PageDown")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.closest('[role=dialog]') !== null")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("[data-testid=help-overlay]")
+    assert page.get_attribute("[data-testid=waveform]", "data-clip") == str(clips[0].pk)
+
+    # Zoomed in, a seek by key takes the view along; "g" goes to a typed time.
+    for _ in range(6):
+        page.keyboard.press("+")
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    view = page.evaluate(
+        "() => { const d = document.querySelector('[data-testid=waveform]').dataset;"
+        " return [Number(d.viewStart), Number(d.viewEnd)]; }"
+    )
+    assert view[0] <= 2.0 <= view[1], view
+    page.once("dialog", lambda dialog: dialog.accept("0:04.5"))
+    page.keyboard.press("g")
+    page.wait_for_function(
+        "() => Math.abs(document.querySelector('audio').currentTime - 4.5) < 0.05"
+    )
+
+
 def test_space_after_a_mouse_click_on_skip_plays_the_next_clip_and_skips_nothing(
     live_server, page, login, annotator, project, labels, clips
 ):
