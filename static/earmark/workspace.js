@@ -1261,7 +1261,7 @@ function seekTo(t) {
   if (at < wave.start || at > wave.end) wave.setView(at - span * 0.2, at + span * 0.8);
 }
 
-// "g": a time to go to, typed (seconds, m:ss or h:mm:ss): on an hours-long recording the
+// Alt+G: a time to go to, typed (seconds, m:ss or h:mm:ss): on an hours-long recording the
 // arrows' 5 s steps took 720 presses to reach the hour.
 function parseClock(text) {
   const parts = String(text).trim().split(":");
@@ -1372,7 +1372,7 @@ K("shift+ArrowLeft", "Back 5 s", () => seekTo(player.currentTime - 5), { group: 
 K("shift+ArrowRight", "Forward 5 s", () => seekTo(player.currentTime + 5), { group: "Playback" });
 K("Home", "To the start", () => seekTo(0), { group: "Playback" });
 K("End", "To the end", () => seekTo(wave.duration - 0.01), { group: "Playback" });
-K("g", "Go to a time (typed)", goToTime, { group: "Playback" });
+K("alt+g", "Go to a time (typed)", goToTime, { group: "Playback" });
 K(["<", ">"], "Slower / faster (0.25× to 2×)", (e) => player.stepRate(e.key === "<" ? -1 : 1), { group: "Playback" });
 K("alt+l", "Loop the selected segment", toggleLoop, { group: "Playback" });
 K(["+", "="], "Zoom in", zoomIn, { group: "View" });

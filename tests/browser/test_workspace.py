@@ -298,7 +298,7 @@ def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     assert page.is_hidden("[data-testid=help-overlay]")
     assert page.get_attribute("[data-testid=waveform]", "data-clip") == str(clips[0].pk)
 
-    # Zoomed in, a seek by key takes the view along; "g" goes to a typed time.
+    # Zoomed in, a seek by key takes the view along; Alt+G goes to a typed time.
     for _ in range(6):
         page.keyboard.press("+")
     page.keyboard.press("Home")
@@ -310,7 +310,7 @@ def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     )
     assert view[0] <= 2.0 <= view[1], view
     page.once("dialog", lambda dialog: dialog.accept("0:04.5"))
-    page.keyboard.press("g")
+    page.keyboard.press("Alt+g")
     page.wait_for_function(
         "() => Math.abs(document.querySelector('audio').currentTime - 4.5) < 0.05"
     )
