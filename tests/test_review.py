@@ -447,3 +447,49 @@ def test_my_reviews_says_when_a_reviewer_corrected_the_labels(
     (accepted,) = [r for r in rows if "dawn.wav" in r]
     assert 'data-testid="corrected"' in corrected and "birds/crow" in corrected
     assert 'data-testid="corrected"' not in accepted
+
+
+def test_a_save_from_before_a_rejection_says_who_rejected_it_and_why(
+    client_for, reviewer, annotator, clip, submitted
+):
+    """The annotator had the clip open when the reviewer rejected it: the 409 said only
+    "changed elsewhere", "Save mine over it" buried the comment, and it was never seen."""
+    review(
+        client_for(reviewer), submitted, action="reject", comment="Listen again", expected_version=1
+    )
+    res = client_for(annotator).post(
+        f"/api/clips/{clip.pk}/annotations/",
+        {"clip_labels": ["birds/crow"], "expected_version": 1},
+        format="json",
+    )
+    assert res.status_code == 409
+    body = res.json()
+    assert body["code"] == "stale" and body["status"] == "rejected"
+    assert body["review_comment"] == "Listen again" and body["reviewed_by"] == reviewer.username
+    assert f"{reviewer.username} rejected this annotation" in body["detail"]
+    assert "Listen again" in body["detail"]
+
+
+def test_the_same_submit_sent_again_from_an_older_version_saves_nothing_and_is_no_conflict(
+    client_for, annotator, clip, submitted
+):
+    """A submit whose answer was lost (or made in another tab): pressing Submit again met a
+    409 "changed elsewhere" by the annotator's own save, on every try."""
+    api = client_for(annotator)
+    same = {
+        "clip_labels": ["birds/robin"],
+        "segments": [{"start": 1, "end": 2, "labels": ["birds/robin"]}],
+        "expected_version": 0,
+    }
+    res = api.post(f"/api/clips/{clip.pk}/annotations/", same, format="json")
+    assert res.status_code in (200, 201), res.content
+    assert res.json()["annotation"]["version"] == 1
+    submitted.refresh_from_db()
+    assert submitted.version == 1 and submitted.revisions.count() == 1
+    # Another content from the older version is still a conflict.
+    res = api.post(
+        f"/api/clips/{clip.pk}/annotations/",
+        {**same, "clip_labels": ["noise"]},
+        format="json",
+    )
+    assert res.status_code == 409 and res.json()["code"] == "stale"

@@ -360,12 +360,14 @@ def annotation_save(
         )
     else:
         if expected_version is not None and expected_version != annotation.version:
-            raise Conflict(
-                f"this annotation was changed elsewhere (version {annotation.version}, you "
-                f"loaded version {expected_version}); reload to see the latest before saving",
-                code="stale",
-                extra={"current_version": annotation.version},
-            )
+            unchanged = before == _content(_snapshot_of(annotation, data))
+            if unchanged and not merge and annotation.status in _AS_SUBMITTED.get(status, ()):
+                # What is stored already, sent again from an older version: the annotator's
+                # own submit whose answer was lost (or made in another tab). Nothing to save,
+                # and nothing to resolve (it was a 409 "changed elsewhere" on every submit).
+                annotation.labels_changed = False
+                return annotation
+            raise _stale(annotation, expected_version)
         if not replace_reviewed and annotation.status == Annotation.Status.ACCEPTED:
             if before == _content(_snapshot_of(annotation, data)):
                 annotation.labels_changed = False  # as accepted: nothing to save
@@ -418,6 +420,44 @@ def annotation_save(
     if not clip_annotation_count_refresh(clip.pk):
         raise NotFound(CLIP_DELETED)
     return annotation
+
+
+# A save of status S finds nothing to do when the stored annotation has the same content and
+# one of these statuses (an accepted one stays accepted: the same labels change nothing).
+_AS_SUBMITTED = {
+    Annotation.Status.SUBMITTED: (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED),
+}
+
+
+def _stale(annotation: Annotation, expected_version: int) -> Conflict:
+    """The 409 for a save from an older version, saying who moved it on when a reviewer did
+    (a rejection's comment was otherwise never seen: "Save mine over it" buried it)."""
+    extra = {"current_version": annotation.version, "status": annotation.status}
+    by = annotation.reviewed_by.username if annotation.reviewed_by_id else "a reviewer"
+    if annotation.status == Annotation.Status.REJECTED:
+        comment = (annotation.review_comment or "").strip()
+        said = f": “{comment}”" if comment else ""
+        extra.update(reviewed_by=by, review_comment=comment)
+        return Conflict(
+            f"{by} rejected this annotation while you had it open{said}; load the latest to "
+            "see it, or save yours over it",
+            code="stale",
+            extra=extra,
+        )
+    if annotation.status == Annotation.Status.ACCEPTED and annotation.reviewed_by_id:
+        extra.update(reviewed_by=by)
+        return Conflict(
+            f"{by} accepted (or corrected) this annotation while you had it open; load the "
+            "latest to see it, or save yours over it",
+            code="stale",
+            extra=extra,
+        )
+    return Conflict(
+        f"this annotation was changed elsewhere (version {annotation.version}, you "
+        f"loaded version {expected_version}); reload to see the latest before saving",
+        code="stale",
+        extra=extra,
+    )
 
 
 CLIP_DELETED = "this clip was deleted by a lead of the project"

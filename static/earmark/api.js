@@ -55,7 +55,7 @@ export async function apiRetrying(path, { body, key = newIdempotencyKey(), attem
       const transient = err.status === 503 || !(err instanceof ApiError);
       if (!transient || attempt >= attempts) throw err;
       const wait = err instanceof ApiError ? Number(err.retryAfter) || 2 : 2;
-      onRetry(attempt, wait);
+      onRetry(attempt, wait, err);
       await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 30) * 1000));
     }
   }

@@ -34,6 +34,12 @@ export class Hotkeys {
     const binding = this.bindings.find((b) => b.combo === combo && (b.inInputs || !typing)
       && (!modal || b.inModal) && (!b.when || b.when(e)));
     if (modal && !binding) return; // arrows scroll the dialog; nothing acts behind it
+    if (!binding && combo === "enter" && target.tagName === "BUTTON" && target === this.pointerButton) {
+      // A button the mouse pressed keeps the focus: Enter on the next clip pressed it again
+      // (a mouse-clicked Submit saved the next clip unreviewed).
+      e.preventDefault();
+      return;
+    }
     if (binding) {
       // Space and Enter on a button the keyboard moved to (Tab) keep their native meaning. A
       // button focused by a mouse click is not the keyboard's: Space there plays, as anywhere

@@ -296,6 +296,14 @@ async function ontologyFresh(version) {
   if (el.banner.hidden) showBanner("The project's labels changed since this page opened; the list is up to date.", "info", 4000);
 }
 
+// Whether a draft holds what an annotation does (labels and segments, in any order).
+function sameWork(data, annotation) {
+  if (!data || !Array.isArray(data.segments)) return false;
+  const segKey = (x) => JSON.stringify([Number(x.start).toFixed(2), Number(x.end).toFixed(2), channelOf(x), [...(x.labels || [])].sort()]);
+  const key = (labels, segments) => JSON.stringify([[...(labels || [])].sort(), (segments || []).map(segKey).sort()]);
+  return key(data.clip_labels, data.segments) === key(annotation.clip_labels, annotation.segments);
+}
+
 function restoreState(ws) {
   // Ids start from 1 again on every clip: nothing drawn for the last one is reused.
   regions.reset();
@@ -313,7 +321,13 @@ function restoreState(ws) {
     clip: sugg && !done ? sugg.clip_labels.map((s) => ({ ...s, state: "pending" })) : [],
     segments: sugg && !done ? sugg.segments.map((s) => ({ ...s, state: "pending", segId: null })) : [],
   };
-  const local = readLocalDraft(ws.clip.id);
+  let local = readLocalDraft(ws.clip.id);
+  if (local && ws.annotation && (local.base_version || 0) < ws.annotation.version && sameWork(local.data, ws.annotation)) {
+    // Already saved as it is (a submit whose answer was lost, or one made in another tab):
+    // not "unsaved work" to restore on every visit.
+    localStorage.removeItem(localKey(ws.clip.id));
+    local = null;
+  }
   const server = ws.draft;
   // The browser's copy wins while the server has not confirmed it (work kept offline), whatever
   // the two clocks say (a browser clock behind the server's lost it); a confirmed copy yields to
@@ -375,6 +389,13 @@ function snapshot() {
 }
 
 function commit(what) {
+  if (root.dataset.state === "submitting") {
+    // The submit sends what was there when it was pressed; an edit now would show "saved"
+    // and be lost when the next clip loads. It is taken back, and the annotator told.
+    restore(S.undo[S.undo.length - 1], { save: false });
+    showBanner("Saving this clip: wait for it to finish before changing it.", "info", 2500);
+    return;
+  }
   S.undo.push(snapshot());
   if (S.undo.length > 200) S.undo.shift();
   S.redo = [];
@@ -387,7 +408,7 @@ function commit(what) {
   }
 }
 
-function restore(snap) {
+function restore(snap, { save = true } = {}) {
   const o = JSON.parse(snap);
   // A segment the step brought back (an undone delete) is selected, as it was when deleted;
   // the snapshot's own selection is the one of its last edit, before later clicks.
@@ -397,12 +418,13 @@ function restore(snap) {
   Object.assign(S, { segments: o.segments, clipLabels: o.clipLabels, sugg: o.sugg, selected, nextId: o.nextId });
   renderRegions();
   renderSide();
-  scheduleSave();
+  if (save) scheduleSave();
   if (back) revealRow(back.id);
 }
 
-function undo() { if (S.undo.length > 1) { S.redo.push(S.undo.pop()); restore(S.undo[S.undo.length - 1]); } }
-function redo() { if (S.redo.length) { const s = S.redo.pop(); S.undo.push(s); restore(s); } }
+const submitting = () => root.dataset.state === "submitting";
+function undo() { if (submitting()) return; if (S.undo.length > 1) { S.redo.push(S.undo.pop()); restore(S.undo[S.undo.length - 1]); } }
+function redo() { if (submitting()) return; if (S.redo.length) { const s = S.redo.pop(); S.undo.push(s); restore(s); } }
 
 function leadTime() {
   const now = performance.now();
@@ -474,7 +496,22 @@ function markSynced(clipId, stamp) {
   if (local && local.saved_at === stamp) localStorage.setItem(localKey(clipId), JSON.stringify({ ...local, synced: true }));
 }
 
-async function saveDraft(clipId, body, { keepalive = false, stamp = null } = {}) {
+// One autosave of a clip at a time, in the order they were made: two in flight could land
+// in the other order, and the older one then stood on the server (and came back on a reload).
+const savesUnderWay = new Map(); // clip id -> the promise of its last save
+
+async function saveDraft(clipId, body, opts = {}) {
+  if (opts.keepalive) return sendDraft(clipId, body, opts); // the page is going: no waiting
+  const before = savesUnderWay.get(clipId);
+  const run = (async () => {
+    if (before) await before;
+    return sendDraft(clipId, body, opts);
+  })();
+  savesUnderWay.set(clipId, run);
+  try { await run; } finally { if (savesUnderWay.get(clipId) === run) savesUnderWay.delete(clipId); }
+}
+
+async function sendDraft(clipId, body, { keepalive = false, stamp = null } = {}) {
   const shown = () => S.ws && S.ws.clip.id === clipId; // the indicator is the open clip's
   if (shown()) setSave("saving", "Saving…");
   try {
@@ -483,7 +520,13 @@ async function saveDraft(clipId, body, { keepalive = false, stamp = null } = {})
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() }, body: JSON.stringify(body) });
       return;
     }
-    await api(`/api/clips/${clipId}/draft/`, { method: "PUT", body });
+    const answer = await api(`/api/clips/${clipId}/draft/`, { method: "PUT", body });
+    if (answer && answer.stored === false) {
+      // The clip was saved at a later version since (a submit in another tab, or this
+      // page's own): this work is not what the server holds, and is not marked as if it were.
+      if (shown()) setSave("offline", "Draft not kept: this clip was saved since (in another tab?); reload it to see the saved version");
+      return;
+    }
     if (stamp !== null) markSynced(clipId, stamp);
     if (shown() && !pendingSaves.has(clipId)) setSave("saved", "Draft saved");
   } catch (err) {
@@ -1107,12 +1150,13 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
   const clip = S.ws.clip;
   S.busy = true;
   root.dataset.state = "submitting";
+  setSave("saving", "Submitting…");
   cancelSave(clip.id); // the submit carries it; a draft after it would not be kept anyway
   S.switchStarted = performance.now();
   player.pause();
   try {
     const body = await apiRetrying(`/api/clips/${clip.id}/annotations/`, {
-      onRetry: (n, wait) => showBanner(`The server is busy; saving again in ${wait} s (attempt ${n + 1})…`, "warn", wait * 1000),
+      onRetry: (n, wait, err) => showBanner(`${err && err.status === 503 ? "The server is busy" : "The connection failed"}; saving again in ${wait} s (attempt ${n + 1})…`, "warn", wait * 1000),
       body: {
         clip_labels: modeTakesClip() ? S.clipLabels : [],
         segments: modeTakesSegments() ? S.segments.map((s) => ({ start: s.start, end: s.end, channel: channelOf(s), labels: s.labels })) : [],
@@ -1132,6 +1176,7 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
   } catch (err) {
     S.switchStarted = 0;
     root.dataset.state = "ready";
+    setSave("unsaved", "Not submitted");
     resumeSave(clip.id);
     if (err.status === 409 && err.body && err.body.code === "reviewed") {
       // A reviewer's decision (or correction) stands until the annotator says to replace it.
@@ -1422,11 +1467,21 @@ window.addEventListener("popstate", () => {
 // full) is said once per clip: submitting still saves, one annotation more.
 const KEEP_MS = 60_000;
 let activeSinceKeep = true;
-for (const type of ["keydown", "pointerdown"]) document.addEventListener(type, () => (activeSinceKeep = true), { capture: true, passive: true });
+let lastKeep = performance.now();
+// Back at work after an idle spell: the place is asked for at once, not at the next minute's
+// beat (a quick submit meanwhile made one annotation more without a word).
+for (const type of ["keydown", "pointerdown"]) {
+  document.addEventListener(type, () => {
+    const back = !activeSinceKeep && performance.now() - lastKeep > KEEP_MS;
+    activeSinceKeep = true;
+    if (back) keepPlace();
+  }, { capture: true, passive: true });
+}
 async function keepPlace() {
   const ws = S.ws;
   if (!ws || !activeSinceKeep || document.hidden) return;
   activeSinceKeep = false;
+  lastKeep = performance.now();
   try {
     // A place is taken for a clip the queue handed out (it holds one already) or once the
     // annotator works on it; a clip opened by its address only to look takes none.

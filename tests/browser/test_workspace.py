@@ -629,6 +629,66 @@ def test_work_kept_only_in_the_browser_goes_to_the_server_when_the_clip_is_opene
     )
 
 
+def test_an_edit_while_a_submit_is_on_its_way_is_refused_not_lost(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The clip stayed editable while a submit waited to be sent again: the edit showed
+    "Draft saved", the submit sent the older labels, and the edit was gone."""
+    calls = []
+
+    def first_fails(route):
+        calls.append(route.request.url)
+        if len(calls) == 1:
+            route.abort()
+        else:
+            route.continue_()
+
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.route("**/annotations/", first_fails)
+    page.keyboard.press("c")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("[data-testid=banner]:has-text('The connection failed')")
+    page.keyboard.press("n")  # a label more while the submit waits
+    page.wait_for_selector("[data-testid=banner]:has-text('wait for it to finish')")
+    # (the route handler runs while Playwright waits, not in a sleep)
+    page.wait_for_selector(f"#workspace[data-last-submitted='{clips[0].pk}']", timeout=20_000)
+    saved = Annotation.objects.get(clip=clips[0], annotator=annotator)
+    assert [cl.label.path for cl in saved.clip_labels.all()] == ["birds/crow"]
+    assert len(calls) == 2
+
+
+def test_a_submit_whose_answer_was_lost_is_not_restored_as_unsaved_work(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The server saved it, the answer never came: every visit said "Restored your unsaved
+    work", and every submit was a 409 "changed elsewhere" by the annotator's own save."""
+
+    def answer_lost(route):
+        route.fetch()  # the server saves it
+        route.abort()  # and the page never hears
+
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("c")
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
+    page.route("**/annotations/", answer_lost)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("[data-testid=banner]:has-text('Not saved')", timeout=30_000)
+    page.unroute("**/annotations/")
+    assert Annotation.objects.get(clip=clips[0], annotator=annotator).version == 1
+    # Submit again: nothing to resolve, the page moves on.
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    assert Annotation.objects.get(clip=clips[0], annotator=annotator).version == 1
+    # And the clip opened again shows the saved annotation, not "unsaved work".
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    assert page.get_attribute("#workspace", "data-restored") == "false"
+
+
 def test_work_kept_offline_comes_back_with_the_browser_clock_behind_the_servers(
     live_server, page, login, annotator, project, labels, clips
 ):
