@@ -49,6 +49,15 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
             code="cycle",
             extra={"label": source.path},
         )
+    if target.deprecated and not source.deprecated:
+        # Its uses would carry a label no one can choose: an open workspace picking the
+        # source got "label ... is deprecated" naming a label the annotator never picked.
+        raise DomainError(
+            f"cannot merge {source.path!r} into {target.path!r}: {target.path!r} is deprecated "
+            "and cannot be chosen; restore it first, or merge into another label",
+            code="deprecated",
+            extra={"label": target.path},
+        )
     children = list(source.children.all())
     target_names = {
         name.lower(): name

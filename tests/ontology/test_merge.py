@@ -249,3 +249,21 @@ def test_a_deleted_labels_scores_leave_the_predictions_after_the_commit(
     assert report["deleted"] == 1 and "predictions_changed" not in report
     prediction.refresh_from_db()
     assert prediction.clip_scores == {str(b): 0.2} and prediction.segments == []
+
+
+def test_merging_into_a_deprecated_label_is_refused_unless_both_are(project, labels):
+    from ontology.services import label_deprecate
+
+    tree = labels("noise/wind", "noise/rain", "noise/hail")
+    label_deprecate(label=tree["noise/wind"])
+    with pytest.raises(DomainError, match="is deprecated and cannot be chosen") as refused:
+        label_merge(source=tree["noise/rain"], target=Label.objects.get(pk=tree["noise/wind"].pk))
+    assert refused.value.code == "deprecated"
+    assert Label.objects.filter(pk=tree["noise/rain"].pk).exists()
+    # two deprecated labels: nothing becomes unchoosable that was choosable
+    label_deprecate(label=tree["noise/hail"])
+    label_merge(
+        source=Label.objects.get(pk=tree["noise/hail"].pk),
+        target=Label.objects.get(pk=tree["noise/wind"].pk),
+    )
+    assert not Label.objects.filter(pk=tree["noise/hail"].pk).exists()
