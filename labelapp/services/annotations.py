@@ -179,7 +179,11 @@ def rules_check(
         kept = kept_labels() if kept_labels is not None else set()
         for label in deprecated:
             if label.pk not in kept:
-                raise DomainError(f"label {label.path!r} is deprecated and cannot be chosen")
+                raise DomainError(
+                    f"label {label.path!r} is deprecated and cannot be chosen",
+                    code="deprecated_label",
+                    extra={"label": label.path},
+                )
     if project.leaves_only and every:
         with_children = set(
             Label.objects.filter(parent__in=every).values_list("parent_id", flat=True)

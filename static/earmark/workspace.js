@@ -272,11 +272,18 @@ async function draftPathsFresh(clipId) {
     return; // the old paths still save
   }
   if (!S.ws || S.ws.clip.id !== clipId) return;
-  const map = (paths) => [...new Set(paths.map((p) => now[p] || p))];
+  // A label a lead deleted since resolves to nothing: it is taken off the draft, and said
+  // (its chip stayed, and every submit failed on "unknown label" until it was found).
+  const gone = [...stale].filter((p) => p in now && now[p] === null);
+  const map = (paths) => [...new Set(paths.filter((p) => !gone.includes(p)).map((p) => now[p] || p))];
   S.clipLabels = map(S.clipLabels);
   S.segments.forEach((s) => { s.labels = map(s.labels); });
   S.undo = [snapshot()];
   S.redo = [];
+  if (gone.length) {
+    showBanner(`Taken off your unsaved work: ${gone.join(", ")}, deleted from the label tree since. Check the clip's labels before you submit.`, "warn", 0);
+    scheduleSave();
+  }
 }
 
 // A lead renamed, moved or merged labels since the tree was loaded: load it again, so the
@@ -1204,6 +1211,11 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
       signIn.textContent = "Sign in (new tab)";
       signIn.setAttribute("data-testid", "sign-in");
       showBanner(`Not saved: ${err.message}.`, "error", 0, [signIn]);
+    } else if (err.body && ["unknown_label", "deprecated_label"].includes(err.body.code)) {
+      // A lead deleted or deprecated a label since this page loaded its tree: the picker is
+      // brought up to date (it still offered the label) and the message says what to do.
+      await ontologyFresh(-1);
+      showBanner(`Not saved: ${err.message}. A lead changed the label tree since this page opened: take that label off (its chip's ×) and submit again.`, "error", 0);
     } else {
       showBanner(`Not saved: ${err.message}`, "error");
     }

@@ -689,6 +689,33 @@ def test_a_submit_whose_answer_was_lost_is_not_restored_as_unsaved_work(
     assert page.get_attribute("#workspace", "data-restored") == "false"
 
 
+def test_a_label_deleted_since_a_draft_was_saved_is_taken_off_it_and_said(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Its chip stayed, and every submit failed on "unknown label" without saying why."""
+    from labelapp.services.annotations import annotation_draft_save
+    from ontology.services import label_delete
+
+    annotation_draft_save(
+        clip=clips[0],
+        user=annotator,
+        data={"clip_labels": ["noise", "birds/crow"], "segments": []},
+    )
+    label_delete(label=labels["noise"])
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.wait_for_selector("[data-testid=banner]:has-text('Taken off your unsaved work: noise')")
+    chips = page.locator("[data-testid=clip-labels] .ws-chip")
+    assert [chips.nth(i).get_attribute("data-label") for i in range(chips.count())] == [
+        "birds/crow"
+    ]
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector(f"#workspace[data-last-submitted='{clips[0].pk}']")
+    saved = Annotation.objects.get(clip=clips[0], annotator=annotator)
+    assert [cl.label.path for cl in saved.clip_labels.all()] == ["birds/crow"]
+
+
 def test_work_kept_offline_comes_back_with_the_browser_clock_behind_the_servers(
     live_server, page, login, annotator, project, labels, clips
 ):
