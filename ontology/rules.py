@@ -26,6 +26,15 @@ def label_name_validate(name: str) -> str:
             code="invalid_name",
             extra={"label": name},
         )
+    if ";" in name:
+        # CSV manifests list a clip's labels separated by ";": "hum; mains" exported and
+        # imported again became two labels, "hum" and "mains".
+        raise DomainError(
+            f"label name {name[:40]!r} must not contain ';' (it separates labels in CSV "
+            "manifests); use ',' or '-' instead",
+            code="invalid_name",
+            extra={"label": name[:40]},
+        )
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
         # A newline would split the name in a paths file (one path a line) into two labels.
         raise DomainError(

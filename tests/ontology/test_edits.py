@@ -67,6 +67,12 @@ def test_it_refuses_a_slash_in_a_name(project):
         label_create(ontology=project.ontology, name="a/b")
 
 
+def test_it_refuses_a_semicolon_in_a_name_which_manifests_split_on(project):
+    with pytest.raises(DomainError, match="must not contain ';'") as refused:
+        label_create(ontology=project.ontology, name="hum; mains")
+    assert refused.value.code == "invalid_name"
+
+
 def test_it_refuses_duplicate_sibling_names_ignoring_case(project, labels):
     tree = labels("animal/Bird")
     with pytest.raises(DomainError, match="already exists under 'animal'") as exc:
