@@ -355,11 +355,11 @@ async function add(event) {
   event.preventDefault();
   const f = event.target.elements;
   const body = { name: f.name.value, parent: f.parent.value === "" ? null : Number(f.parent.value),
-    hotkey: f.hotkey.value, color: f.color.value };
+    hotkey: f.hotkey.value, color: f.color.value, description: f.description.value };
   try {
     const label = await api(`${base}labels/`, { method: "POST", body });
     if (label.parent !== null) state.collapsed.delete(label.parent);
-    f.name.value = f.hotkey.value = f.color.value = "";
+    f.name.value = f.hotkey.value = f.color.value = f.description.value = "";
     state.selected = label.id;
     say(`Added ${label.path}`);
     await load();

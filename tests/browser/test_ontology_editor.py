@@ -157,8 +157,11 @@ def test_a_lead_adds_labels_and_sees_import_errors(editor, lead, tree, tmp_path)
     page.fill("[data-testid=add-name]", "owl")
     page.select_option("[data-testid=add-parent]", str(tree["animal/bird"].pk))
     page.fill("[data-testid=add-hotkey]", "o")
+    page.fill("[data-testid=add-description]", "hoots at night")
     page.click("[data-testid=add-submit]")
     page.wait_for_selector(node("animal/bird/owl"))
+    owl = Label.objects.get(ontology_id=tree["animal"].ontology_id, path="animal/bird/owl")
+    assert owl.description == "hoots at night"
     assert page.inner_text(f"{row('animal/bird/owl')} [data-testid=label-hotkey]") == "o"
 
     bad = tmp_path / "bad.json"
