@@ -493,3 +493,12 @@ def test_the_same_submit_sent_again_from_an_older_version_saves_nothing_and_is_n
         format="json",
     )
     assert res.status_code == 409 and res.json()["code"] == "stale"
+
+
+def test_durations_read_as_a_clock():
+    from labelapp.templatetags.earmark_audio import clock
+
+    assert clock(4.25) == "4.25 s"
+    assert clock(725.5) == "12:05.50"
+    assert clock(7200) == "2:00:00.00"
+    assert clock(None) == ""

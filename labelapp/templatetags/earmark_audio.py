@@ -1,4 +1,5 @@
-"""Template filters for audio: a channel's name as the workspace's lanes show it."""
+"""Template filters for audio: a channel's name as the workspace's lanes show it, and a
+duration as a clock."""
 
 from __future__ import annotations
 
@@ -18,3 +19,19 @@ def channel_name(channel, channels) -> str:
     if int(channels or 0) == 2 and channel in (0, 1):
         return "LR"[channel]
     return f"ch {channel + 1}"
+
+
+@register.filter
+def clock(seconds) -> str:
+    """`{{ clip.duration|clock }}`: "4.25 s" under a minute, "12:05.50" under an hour,
+    "2:00:00.00" beyond ("7200.00 s" told nobody how long a field recording was)."""
+    if seconds is None or seconds == "":
+        return ""
+    total = float(seconds)
+    if total < 60:
+        return f"{total:.2f} s"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{int(hours)}:{int(minutes):02d}:{secs:05.2f}"
+    return f"{int(minutes)}:{secs:05.2f}"
