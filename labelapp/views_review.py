@@ -69,6 +69,7 @@ def clip_review_page(request, clip_id: int):
         _with_content(clip.annotations.exclude(status=Annotation.Status.DRAFT)).order_by("id")
     )
     next_clip_id = review_services.review_next_clip(project, request.user, clip.pk)
+    history = review_services.clip_history(clip, user=request.user)
     labels = list(
         Label.objects.filter(ontology_id=project.ontology_id, deprecated=False).values_list(
             "path", flat=True
@@ -83,7 +84,8 @@ def clip_review_page(request, clip_id: int):
             "annotations": annotations,
             "me": request.user,
             "is_lead": selectors.role_in_project(request.user, project) == selectors.LEAD,
-            "history": review_services.clip_history(clip, user=request.user),
+            "history": history,
+            "names_now": review_services.history_names_now(clip, history),
             "next_clip_id": next_clip_id,
             "label_paths": labels,
             "lane_segments": _lane_segments(annotations),
@@ -94,13 +96,15 @@ def clip_review_page(request, clip_id: int):
 @login_required
 def clip_history_page(request, clip_id: int):
     clip = or_404(selectors.clip_for_user, request.user, clip_id)
+    history = review_services.clip_history(clip, user=request.user)
     return render(
         request,
         "review/history.html",
         {
             "clip": clip,
             "project": clip.project,
-            "history": review_services.clip_history(clip, user=request.user),
+            "history": history,
+            "names_now": review_services.history_names_now(clip, history),
         },
     )
 

@@ -502,3 +502,18 @@ def test_durations_read_as_a_clock():
     assert clock(725.5) == "12:05.50"
     assert clock(7200) == "2:00:00.00"
     assert clock(None) == ""
+
+
+def test_the_history_names_labels_renamed_or_deleted_since(
+    client, reviewer, annotator, clip, submitted
+):
+    from ontology.models import Label
+    from ontology.services import label_rename
+
+    annotation_submit(clip=clip, user=annotator, clip_labels=["birds/crow"], expected_version=1)
+    robin = Label.objects.get(ontology=clip.project.ontology, path="birds/robin")
+    label_rename(label=robin, name="european robin")
+    client.force_login(reviewer)
+    page = client.get(f"/clips/{clip.pk}/review/").content.decode()
+    assert "birds/robin (now birds/european robin)" in page
+    assert "birds/crow (now" not in page

@@ -300,3 +300,28 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
         )
         previous[rev.annotation_id] = rev.data
     return out
+
+
+def history_names_now(clip: Clip, history: list[dict]) -> dict[str, str | None]:
+    """The history's label paths that are not today's names: {path as written: its label's
+    path today, or None when deleted}. A history written before a rename or move read as if
+    the labels were still called so; after an import re-made an old path, as another label."""
+    from ontology.services import RESOLVE_MAX, labels_current_paths
+
+    paths: set[str] = set()
+    for entry in history:
+        for snap in (entry["before"], entry["after"]):
+            if not snap:
+                continue
+            paths.update(p for p in snap.get("clip_labels") or [] if isinstance(p, str))
+            for seg in snap.get("segments") or []:
+                paths.update(p for p in seg.get("labels") or [] if isinstance(p, str))
+    ordered = sorted(paths)
+    now: dict[str, str | None] = {}
+    for start in range(0, len(ordered), RESOLVE_MAX):
+        now.update(
+            labels_current_paths(
+                ontology=clip.project.ontology, paths=ordered[start : start + RESOLVE_MAX]
+            )
+        )
+    return {path: current for path, current in now.items() if current != path}

@@ -35,3 +35,18 @@ def clock(seconds) -> str:
     if hours:
         return f"{int(hours)}:{int(minutes):02d}:{secs:05.2f}"
     return f"{int(minutes)}:{secs:05.2f}"
+
+
+@register.filter
+def named_now(paths, names_now) -> str:
+    """`{{ p|named_now:names_now }}` (a path or a list of them): a path as a history wrote it,
+    with its label's name today where that differs ("a/wren (now a/winter wren)")."""
+    names_now = names_now or {}
+    out = []
+    for path in [paths] if isinstance(paths, str) else list(paths or []):
+        if path in names_now:
+            now = names_now[path]
+            out.append(f"{path} (now {now})" if now else f"{path} (deleted since)")
+        else:
+            out.append(str(path))
+    return ", ".join(out)
