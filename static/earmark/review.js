@@ -419,7 +419,7 @@ function mountMembers(root) {
       );
     });
     row.querySelector("[data-remove]").addEventListener("click", () => {
-      if (!window.confirm(`Remove ${row.dataset.username}? Their annotations stay.`)) return;
+      if (!window.confirm(`Remove ${row.dataset.username} from the project? Their annotations stay; the clips they hold go back to the queue; their unsaved drafts are kept, hidden, and come back if they are added again.`)) return;
       run(() => api(`${base}${row.dataset.user}/`, { method: "DELETE" }));
     });
   });
