@@ -356,6 +356,7 @@ def label_delete(*, label: Label, user=None) -> dict:
                 code="label_in_use",
                 extra={"label": row.path, "usage": used},
             )
+    drafts = _drafts_using(label.ontology_id, {row.path.lower() for row in subtree})
     for depth in sorted({row.depth for row in subtree}, reverse=True):
         Label.objects.filter(pk__in=[r.pk for r in subtree if r.depth == depth]).delete()
     predictions_relabel_soon(ontology=ontology, mapping={r.pk: None for r in subtree})
@@ -367,8 +368,30 @@ def label_delete(*, label: Label, user=None) -> dict:
     )
     return {
         "deleted": len(subtree),
+        "drafts_affected": drafts,
         "version": ontology.version,
     }
+
+
+def _drafts_using(ontology_id: int, paths: set[str]) -> int:
+    """Unsaved drafts (of the ontology's projects) that hold one of `paths` (lower-cased): a
+    delete goes ahead (drafts are not annotations), but the lead is told, and the workspace
+    takes the label off such a draft when it is opened, saying so."""
+    from labelapp.models import AnnotationDraft
+
+    def holds(data) -> bool:
+        if not isinstance(data, dict):
+            return False
+        found = [p for p in data.get("clip_labels") or [] if isinstance(p, str)]
+        for seg in data.get("segments") or []:
+            if isinstance(seg, dict):
+                found += [p for p in seg.get("labels") or [] if isinstance(p, str)]
+        return any(p.strip().lower() in paths for p in found)
+
+    rows = AnnotationDraft.objects.filter(clip__project__ontology_id=ontology_id).values_list(
+        "data", flat=True
+    )
+    return sum(1 for data in rows.iterator(chunk_size=500) if holds(data))
 
 
 def label_at_path(ontology: Ontology, path: str) -> Label | None:

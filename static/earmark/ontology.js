@@ -342,9 +342,10 @@ async function remove(label) {
   const n = subtreeIds(label.id).size - 1;
   if (!confirm(`Delete “${label.path}”${n ? ` and its ${n} descendant(s)` : ""}?`)) return;
   try {
-    await api(`${base}labels/${label.id}/`, { method: "DELETE" });
+    const out = await api(`${base}labels/${label.id}/`, { method: "DELETE" });
     state.selected = label.parent;
-    say(`Deleted ${label.path}`);
+    const drafts = out && out.drafts_affected;
+    say(`Deleted ${label.path}` + (drafts ? `. ${drafts} unsaved draft(s) used it: the label is taken off each when its annotator opens the clip again (they are told).` : ""));
     await load();
   } catch (err) { failed(err); }
 }

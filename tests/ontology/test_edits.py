@@ -353,3 +353,25 @@ def test_paths_and_names_with_other_letters_than_ascii_resolve_ignoring_case(pro
     assert label_resolve(ontology=project.ontology, ref="äpfel/öwl") == owl
     assert label_resolve(ontology=project.ontology, ref="öwl") == owl
     assert label_get_or_create_path(ontology=project.ontology, path="ÄPFEL/ÖWL") == (owl, False)
+
+
+def test_delete_counts_the_unsaved_drafts_that_used_the_label(
+    project, labels, make_clip, annotator
+):
+    from labelapp.services.annotations import annotation_draft_save
+
+    tree = labels("animal/owl/barn", "animal/dog")
+    for i, data in enumerate(
+        [
+            {"clip_labels": ["animal/owl"], "segments": []},
+            {
+                "clip_labels": [],
+                "segments": [{"start": 0, "end": 1, "labels": ["Animal/Owl/barn"]}],
+            },
+            {"clip_labels": ["animal/dog"], "segments": []},
+            {"clip_labels": "not a list", "segments": [None]},  # drafts are stored as sent
+        ]
+    ):
+        annotation_draft_save(clip=make_clip(project, f"d{i}.wav"), user=annotator, data=data)
+    out = label_delete(label=tree["animal/owl"])
+    assert out["deleted"] == 2 and out["drafts_affected"] == 2
