@@ -139,22 +139,28 @@ def test_label_studio_export_imports_back_to_the_same_annotations(
     assert project_b.ontology.labels.get(pk=int(label_id)).path == "animals/birds/robin"
 
 
-def test_annotators_unknown_to_the_new_project_go_to_the_import_user(
-    project_a, lead, annotator, tmp_path
-):
+def _robin_into_a_new_project(project_a, lead, tmp_path, *, keep) -> dict:
+    """robin.wav's task of an export, with the annotations of the annotators `keep` says,
+    imported into a new project of which the lead alone is a member; its annotations."""
     tasks = json.loads(Path(_export_tasks(project_a, tmp_path)).read_text())
-    # only robin.wav, and only the annotator's work: they are not a member of project B
     (robin,) = [t for t in tasks if t["data"]["original_name"] == "robin.wav"]
-    robin["annotations"] = [
-        a for a in robin["annotations"] if a["earmark"]["annotator"] == annotator.username
-    ]
+    robin["annotations"] = [a for a in robin["annotations"] if keep(a["earmark"]["annotator"])]
     path = tmp_path / "one.json"
     path.write_text(json.dumps([robin]))
     project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
     call_command(
         "import_audio", "Birds again", str(path), stdout=io.StringIO(), stderr=io.StringIO()
     )
-    b = _annotations(project_b)
+    return _annotations(project_b)
+
+
+def test_annotators_unknown_to_the_new_project_go_to_the_import_user(
+    project_a, lead, annotator, tmp_path
+):
+    # only robin.wav, and only the annotator's work: they are not a member of project B
+    b = _robin_into_a_new_project(
+        project_a, lead, tmp_path, keep=lambda who: who == annotator.username
+    )
     expected = _annotations(project_a)[("robin.wav", annotator.username)]
     assert b == {("robin.wav", settings.EARMARK_SYSTEM_USERNAME): expected}
 
@@ -170,20 +176,8 @@ def test_a_rejected_annotation_of_someone_unknown_is_not_merged_into_training_la
     membership_set(project=project_a, user=other, role="annotator")
     rejected = annotation_submit(clip=robin_a, user=other, clip_labels=["weather/wind"])
     Annotation.objects.filter(pk=rejected.pk).update(status=Annotation.Status.REJECTED)
-    tasks = json.loads(Path(_export_tasks(project_a, tmp_path)).read_text())
-    (robin,) = [t for t in tasks if t["data"]["original_name"] == "robin.wav"]
-    robin["annotations"] = [
-        a for a in robin["annotations"] if a["earmark"]["annotator"] != lead.username
-    ]
-    assert {a["earmark"]["status"] for a in robin["annotations"]} == {"submitted", "rejected"}
-    path = tmp_path / "one.json"
-    path.write_text(json.dumps([robin]))
-    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
-    call_command(
-        "import_audio", "Birds again", str(path), stdout=io.StringIO(), stderr=io.StringIO()
-    )
-    b = _annotations(project_b)
-    # the annotator's submitted work only, not olga's rejected wind
+    b = _robin_into_a_new_project(project_a, lead, tmp_path, keep=lambda who: who != lead.username)
+    # the annotator's submitted work only, not olga's rejected wind (the export had both)
     expected = _annotations(project_a)[("robin.wav", annotator.username)]
     assert b == {("robin.wav", settings.EARMARK_SYSTEM_USERNAME): expected}
     assert "weather/wind" not in expected[1]

@@ -556,6 +556,15 @@ def _segment_autosaved(page, live_server, login, annotator, clip) -> None:
     page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=5000)
 
 
+def _second_segment_kept_offline(page) -> None:
+    """A 3-3.5 s segment labeled sparrow while the server refuses every autosave: it is in
+    the browser only (routing stays on; the caller ends it)."""
+    page.route("**/draft/", lambda route: route.abort())
+    drag(page, 3.0, 3.5)
+    page.keyboard.press("s")
+    page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=5000)
+
+
 def test_autosave_survives_a_reload(live_server, page, login, annotator, project, labels, clips):
     clip = clips[0]
     _segment_autosaved(page, live_server, login, annotator, clip)
@@ -614,10 +623,7 @@ def test_work_kept_only_in_the_browser_goes_to_the_server_when_the_clip_is_opene
 ):
     clip = clips[0]
     _segment_autosaved(page, live_server, login, annotator, clip)
-    page.route("**/draft/", lambda route: route.abort())
-    drag(page, 3.0, 3.5)
-    page.keyboard.press("s")
-    page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=5000)
+    _second_segment_kept_offline(page)
     page.goto("about:blank")  # its retry, sent as the page goes, is refused too
     page.unroute("**/draft/")
     page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
@@ -724,10 +730,7 @@ def test_work_kept_offline_comes_back_with_the_browser_clock_behind_the_servers(
     page.add_init_script("Date.now = ((now) => () => now() - 600000)(Date.now);")
     clip = clips[0]
     _segment_autosaved(page, live_server, login, annotator, clip)
-    page.route("**/draft/", lambda route: route.abort())
-    drag(page, 3.0, 3.5)
-    page.keyboard.press("s")
-    page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=5000)
+    _second_segment_kept_offline(page)
     page.unroute("**/draft/")
     page.reload()
     drawn(page, clip.pk)
