@@ -84,8 +84,7 @@ def clip_review_page(request, clip_id: int):
             "annotations": annotations,
             "me": request.user,
             "is_lead": selectors.role_in_project(request.user, project) == selectors.LEAD,
-            "history": history,
-            "names_now": review_services.history_names_now(clip, history),
+            **_history_context(clip, history),
             "next_clip_id": next_clip_id,
             "label_paths": labels,
             "lane_segments": _lane_segments(annotations),
@@ -103,8 +102,7 @@ def clip_history_page(request, clip_id: int):
         {
             "clip": clip,
             "project": clip.project,
-            "history": history,
-            "names_now": review_services.history_names_now(clip, history),
+            **_history_context(clip, history),
         },
     )
 
@@ -138,3 +136,9 @@ def members_page(request, project_id: int):
 @login_required
 def tokens_page(request):
     return render(request, "review/tokens.html", {"tokens": request.user.api_tokens.all()})
+
+
+def _history_context(clip, history: list[dict]) -> dict:
+    """The history in today's label names and the notes on names that changed."""
+    entries, notes = review_services.history_names_now(clip, history)
+    return {"history": entries, "label_notes": notes}

@@ -504,16 +504,37 @@ def test_durations_read_as_a_clock():
     assert clock(None) == ""
 
 
-def test_the_history_names_labels_renamed_or_deleted_since(
+def test_the_history_reads_in_todays_label_names_and_says_what_they_were(
     client, reviewer, annotator, clip, submitted
 ):
     from ontology.models import Label
-    from ontology.services import label_rename
+    from ontology.services import label_delete, label_rename
 
-    annotation_submit(clip=clip, user=annotator, clip_labels=["birds/crow"], expected_version=1)
+    annotation_submit(
+        clip=clip,
+        user=annotator,
+        clip_labels=["noise"],
+        segments=[{"start": 1, "end": 2, "labels": ["birds/robin"]}],
+        expected_version=1,
+    )
     robin = Label.objects.get(ontology=clip.project.ontology, path="birds/robin")
     label_rename(label=robin, name="european robin")
+    # The same labels again under the new name: no change, not "-robin +european robin".
+    annotation_submit(
+        clip=clip,
+        user=annotator,
+        clip_labels=["noise"],
+        segments=[{"start": 1, "end": 2, "labels": ["birds/european robin"]}],
+        expected_version=2,
+    )
+    crow = Label.objects.get(ontology=clip.project.ontology, path="birds/crow")
+    other = annotation_submit(clip=clip, user=reviewer, clip_labels=["birds/crow"])
+    other.clip_labels.all().delete()  # as if it had been merged away; the history keeps it
+    label_delete(label=crow)
     client.force_login(reviewer)
-    page = client.get(f"/clips/{clip.pk}/review/").content.decode()
-    assert "birds/robin (now birds/european robin)" in page
-    assert "birds/crow (now" not in page
+    page = client.get(f"/clips/{clip.pk}/history/").content.decode()
+    # the first row too (it lists what was created)
+    assert "birds/european robin (was birds/robin)" in page
+    assert "birds/crow (deleted since)" in page
+    rows = page.split('data-testid="history-row"')[1:]
+    assert "no change to the labels" in rows[2], rows[2]

@@ -302,20 +302,20 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
     return out
 
 
-def history_names_now(clip: Clip, history: list[dict]) -> dict[str, str | None]:
-    """The history's label paths that are not today's names: {path as written: its label's
-    path today, or None when deleted}. A history written before a rename or move read as if
-    the labels were still called so; after an import re-made an old path, as another label."""
+def history_names_now(clip: Clip, history: list[dict]) -> tuple[list[dict], dict[str, str]]:
+    """The history in today's label names, for pages: each entry's before and after with the
+    paths as written mapped to their labels' paths today (a deleted label keeps its path),
+    and its changes diffed on those (the same labels submitted again after a rename are no
+    change), plus a note per path that differs from what was written ({"birds/european
+    robin": "was birds/robin", "birds/crow": "deleted since"}). An old path a lead has since
+    given to another label on purpose is read as that label (the tree today wins)."""
     from ontology.services import RESOLVE_MAX, labels_current_paths
 
     paths: set[str] = set()
     for entry in history:
         for snap in (entry["before"], entry["after"]):
-            if not snap:
-                continue
-            paths.update(p for p in snap.get("clip_labels") or [] if isinstance(p, str))
-            for seg in snap.get("segments") or []:
-                paths.update(p for p in seg.get("labels") or [] if isinstance(p, str))
+            for path in _snapshot_paths(snap):
+                paths.add(path)
     ordered = sorted(paths)
     now: dict[str, str | None] = {}
     for start in range(0, len(ordered), RESOLVE_MAX):
@@ -324,4 +324,47 @@ def history_names_now(clip: Clip, history: list[dict]) -> dict[str, str | None]:
                 ontology=clip.project.ontology, paths=ordered[start : start + RESOLVE_MAX]
             )
         )
-    return {path: current for path, current in now.items() if current != path}
+    changed = {path: current for path, current in now.items() if current != path}
+    if not changed:
+        return history, {}
+
+    def named(path):
+        return changed.get(path) or path if isinstance(path, str) else path
+
+    def renamed(snap: dict | None) -> dict | None:
+        if not snap:
+            return snap
+        out = dict(snap)
+        out["clip_labels"] = list(dict.fromkeys(named(p) for p in snap.get("clip_labels") or []))
+        out["segments"] = [
+            {**seg, "labels": list(dict.fromkeys(named(p) for p in seg.get("labels") or []))}
+            if isinstance(seg, dict)
+            else seg
+            for seg in snap.get("segments") or []
+        ]
+        return out
+
+    entries = []
+    for entry in history:
+        before, after = renamed(entry["before"]), renamed(entry["after"])
+        entries.append(
+            {**entry, "before": before, "after": after, "changes": snapshot_diff(before, after)}
+        )
+    was: dict[str, list[str]] = {}
+    notes: dict[str, str] = {}
+    for old, current in sorted(changed.items()):
+        if current is None:
+            notes[old] = "deleted since"
+        else:
+            was.setdefault(current, []).append(old)
+    notes.update({current: "was " + ", ".join(olds) for current, olds in was.items()})
+    return entries, notes
+
+
+def _snapshot_paths(snap: dict | None):
+    if not snap:
+        return
+    yield from (p for p in snap.get("clip_labels") or [] if isinstance(p, str))
+    for seg in snap.get("segments") or []:
+        if isinstance(seg, dict):
+            yield from (p for p in seg.get("labels") or [] if isinstance(p, str))

@@ -38,15 +38,11 @@ def clock(seconds) -> str:
 
 
 @register.filter
-def named_now(paths, names_now) -> str:
-    """`{{ p|named_now:names_now }}` (a path or a list of them): a path as a history wrote it,
-    with its label's name today where that differs ("a/wren (now a/winter wren)")."""
-    names_now = names_now or {}
-    out = []
-    for path in [paths] if isinstance(paths, str) else list(paths or []):
-        if path in names_now:
-            now = names_now[path]
-            out.append(f"{path} (now {now})" if now else f"{path} (deleted since)")
-        else:
-            out.append(str(path))
-    return ", ".join(out)
+def named_now(paths, notes) -> str:
+    """`{{ p|named_now:label_notes }}` (a path or a list of them): each with its note where a
+    history's name differs from today's ("birds/european robin (was birds/robin)")."""
+    notes = notes or {}
+    return ", ".join(
+        f"{path} ({notes[path]})" if path in notes else str(path)
+        for path in ([paths] if isinstance(paths, str) else list(paths or []))
+    )
