@@ -7,6 +7,7 @@ one transaction: a file with one bad label changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from django.db import transaction
@@ -137,6 +138,7 @@ def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> 
         "created_paths": [spec.path for spec in to_create][:REPORT_PATHS],
         "updated_paths": sorted(label.path for label in to_update.values())[:REPORT_PATHS],
         "followed": followed[:REPORT_PATHS],
+        "followed_count": len(followed),
         "warnings": warnings,
         "version": ontology.version,
     }
@@ -156,44 +158,44 @@ def _former_paths_followed(
     Returns the specs to apply and what was followed ({"file": old path, "now": path})."""
     steps = None  # the change log, read once and only when a path is not in today's tree
     now_of: dict[str, str] = {}  # a file path (lower-cased) followed to a label's path today
+    planned: dict[str, int] = {}  # a path to create (lower-cased): its spec's index in `out`
     out: list[LabelSpec] = []
     followed: list[dict] = []
-    planned: set[str] = set()  # paths (lower-cased) to be created
+
+    def plan(spec: LabelSpec) -> None:
+        key = spec.path.lower()
+        if key in planned:  # named twice (at a former path and today's): one label, the
+            # attributes of both (the later entry's where both give one)
+            given = {a: getattr(spec, a) for a in ATTRIBUTES if getattr(spec, a) is not None}
+            out[planned[key]] = replace(out[planned[key]], **given)
+            return
+        planned[key] = len(out)
+        out.append(spec)
+
     for spec in specs:  # parents before children
         key = spec.path.lower()
         if key in existing:
             out.append(spec)
             continue
-        if key in planned:  # already made from a former path's child of the same name
+        # The path's own history first: the label itself renamed or moved (its parent
+        # perhaps too); the change log knows where it went.
+        steps = former_path_steps(ontology) if steps is None else steps
+        label = label_by_former_path(ontology=ontology, path=spec.path, steps=steps)
+        if label is not None:
+            now_of[key] = label.path
+            followed.append({"file": spec.path, "now": label.path})
             continue
         parent_key = PATH_SEPARATOR.join(spec.names[:-1]).lower()
-        if parent_key in now_of:  # under a label the file knows by a former path
-            moved = LabelSpec(
-                names=(*now_of[parent_key].split(PATH_SEPARATOR), spec.names[-1]),
-                where=spec.where,
-                description=spec.description,
-                color=spec.color,
-                hotkey=spec.hotkey,
-                external_id=spec.external_id,
-                deprecated=spec.deprecated,
-            )
+        if parent_key in now_of:  # new, under a label the file knows by a former path
+            moved = replace(spec, names=(*now_of[parent_key].split(PATH_SEPARATOR), spec.names[-1]))
             if moved.path.lower() in existing:  # it is there already: the same label
                 now_of[key] = existing[moved.path.lower()].path
                 followed.append({"file": spec.path, "now": now_of[key]})
                 continue
             now_of[key] = moved.path
-            if moved.path.lower() not in planned:  # the file may name it at both paths
-                planned.add(moved.path.lower())
-                out.append(moved)
+            plan(moved)
             continue
-        steps = former_path_steps(ontology) if steps is None else steps
-        label = label_by_former_path(ontology=ontology, path=spec.path, steps=steps)
-        if label is None:
-            planned.add(key)
-            out.append(spec)
-            continue
-        now_of[key] = label.path
-        followed.append({"file": spec.path, "now": label.path})
+        plan(spec)
     return out, followed
 
 

@@ -150,16 +150,18 @@ class ImportOutSerializer(serializers.Serializer):
     unchanged = serializers.IntegerField()
     labels_in_file = serializers.IntegerField()
     created_paths = serializers.ListField(
-        child=serializers.CharField(), help_text="the labels created (the first 200)"
+        child=serializers.CharField(), help_text="the labels created (the first 200 of `created`)"
     )
     updated_paths = serializers.ListField(
-        child=serializers.CharField(), help_text="the labels whose attributes changed"
+        child=serializers.CharField(),
+        help_text="the labels whose attributes changed (the first 200 of `updated`)",
     )
     followed = serializers.ListField(
         child=serializers.DictField(child=serializers.CharField()),
         help_text="labels the file names by a path they had before a rename, move or merge: "
         '{"file": that path, "now": the label\'s path today}; matched, not created again',
     )
+    followed_count = serializers.IntegerField(help_text="how many labels were followed")
     warnings = serializers.ListField(child=serializers.CharField())
     version = serializers.IntegerField()
     dry_run = serializers.BooleanField()

@@ -347,8 +347,12 @@ def _rescore(ontology: Ontology, *, target: Label) -> int:
 
     projects = 0
     for project in ontology.projects.live():
-        if ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).exists():
-            prelabel_request(project=project)
+        active = ModelVersion.objects.filter(
+            project=project, status=ModelVersion.Status.ACTIVE
+        ).first()
+        if active is not None:
+            # named by its version (without one the model page called it a cold start)
+            prelabel_request(project=project, model_version=active)
             enqueue_on_commit(tasks.predictions_rescore_labeled, project.pk, target.pk)
             projects += 1
     return projects

@@ -222,14 +222,18 @@ async function moveLabel(id, parent, position) {
 
 // --- the selected label's panel ------------------------------------------------------------
 
-function option(label, selected) {
-  return el("option", { value: String(label.id), selected: selected || null,
+function option(label, selected, disabled = false) {
+  return el("option", { value: String(label.id), selected: selected || null, disabled: disabled || null,
     text: `${"\u2003".repeat(label.depth)}${label.name}${label.deprecated ? " (deprecated)" : ""}` });
 }
 
-function labelOptions({ exclude = new Set(), selected = null, top = "(top level)" } = {}) {
+// `live`: deprecated labels are shown but cannot be picked (a merge into one is refused,
+// unless the label merged is deprecated too).
+function labelOptions({ exclude = new Set(), selected = null, top = "(top level)", live = false } = {}) {
   const opts = top === null ? [] : [el("option", { value: "", text: top, selected: selected === null || null })];
-  for (const label of state.labels) if (!exclude.has(label.id)) opts.push(option(label, selected === label.id));
+  for (const label of state.labels) {
+    if (!exclude.has(label.id)) opts.push(option(label, selected === label.id, live && label.deprecated));
+  }
   return opts;
 }
 
@@ -284,7 +288,7 @@ function renderPanel() {
   form.addEventListener("submit", (e) => { e.preventDefault(); save(label, form); });
 
   const mergeSelect = el("select", { "data-testid": "merge-target" },
-    ...labelOptions({ exclude: subtree, top: "merge into…" }));
+    ...labelOptions({ exclude: subtree, top: "merge into…", live: !label.deprecated }));
   const danger = el("div", { class: "onto-danger" },
     el("div", { class: "onto-merge" }, mergeSelect,
       el("button", { type: "button", "data-testid": "merge-label", text: "Merge",
@@ -401,17 +405,21 @@ async function importFile(event) {
 // what it would do, not only how much.
 function importLists(data) {
   const shown = 20;
-  const list = (testid, title, items) => {
+  // `total`: the count the report gives (its lists stop at 200 paths).
+  const list = (testid, title, items, total) => {
     if (!items || !items.length) return [];
-    const more = items.length > shown ? [el("li", { class: "muted", text: `… and ${items.length - shown} more` })] : [];
+    const rest = total - Math.min(items.length, shown);
+    const more = rest > 0 ? [el("li", { class: "muted", text: `… and ${rest} more` })] : [];
     return [el("details", { class: "onto-import-list", "data-testid": testid },
-      el("summary", { text: `${title} (${items.length})` }),
+      el("summary", { text: `${title} (${total})` }),
       el("ul", {}, ...items.slice(0, shown).map((text) => el("li", { text })), ...more))];
   };
+  const followed = data.followed || [];
   return [
-    ...list("import-created", data.dry_run ? "Would create" : "Created", data.created_paths),
-    ...list("import-updated", data.dry_run ? "Would update" : "Updated", data.updated_paths),
-    ...list("import-followed", "Known by a former path", (data.followed || []).map((f) => `${f.file} → ${f.now}`)),
+    ...list("import-created", data.dry_run ? "Would create" : "Created", data.created_paths, data.created),
+    ...list("import-updated", data.dry_run ? "Would update" : "Updated", data.updated_paths, data.updated),
+    ...list("import-followed", "Known by a former path", followed.map((f) => `${f.file} → ${f.now}`),
+      data.followed_count ?? followed.length),
   ];
 }
 

@@ -506,3 +506,41 @@ def test_a_file_naming_a_label_at_its_old_and_new_path_makes_it_once(project):
     report = ontology_import(ontology=project.ontology, content="a/b/new\nc/b/new", format="paths")
     assert report["created"] == 1
     assert sorted(stored(project)) == ["a", "c", "c/b", "c/b/new"]
+
+
+def test_a_label_renamed_under_a_parent_moved_since_is_followed_not_made_again(project):
+    """The parent moved, then the child renamed (and the other order): the child was made
+    again under the parent's new place, an empty label that took over the child's old path."""
+    from ontology.services import label_create, label_move, label_rename
+
+    ontology_import(ontology=project.ontology, content="noise/hum\nnoise/wind", format="paths")
+    tree = stored(project)
+    env = label_create(ontology=project.ontology, name="env")
+    label_move(label=tree["noise"], parent=env)
+    label_rename(label=stored(project)["env/noise/hum"], name="mains hum")
+    report = ontology_import(
+        ontology=project.ontology, content="noise/hum\nnoise/wind\nnoise/hiss", format="paths"
+    )
+    assert report["created_paths"] == ["env/noise/hiss"]
+    assert ("noise/hum", "env/noise/mains hum") in {
+        (f["file"], f["now"]) for f in report["followed"]
+    }
+    assert sorted(stored(project)) == [
+        "env",
+        "env/noise",
+        "env/noise/hiss",
+        "env/noise/mains hum",
+        "env/noise/wind",
+    ]
+
+
+def test_a_new_label_named_at_a_former_and_a_current_path_keeps_both_entries_attributes(project):
+    from ontology.services import label_rename
+
+    ontology_import(ontology=project.ontology, content="birds/robin", format="paths")
+    label_rename(label=stored(project)["birds/robin"], name="european robin")
+    content = "path,description,hotkey\nbirds/robin/j4,,\nbirds/european robin/j4,From file,j\n"
+    report = ontology_import(ontology=project.ontology, content=content, format="paths")
+    assert report["created"] == 1
+    made = stored(project)["birds/european robin/j4"]
+    assert (made.description, made.hotkey) == ("From file", "j")
