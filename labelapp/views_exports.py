@@ -37,5 +37,8 @@ def exports_page(request, project_id: int):
             "metadata_fields": sorted(fields),
             "active_version": active_model_version(project),
             "ls_config": label_studio_config(project),
+            "earlier_manifests": ExportJob.objects.filter(
+                project=project, format=ExportJob.Format.MANIFEST, status=ExportJob.Status.DONE
+            ).order_by("-id")[:20],
         },
     )

@@ -442,6 +442,67 @@ def test_split_assignment_stratifies_a_rare_label():
     assert {split[f"r{i}"] for i in range(3)} == {"train", "validation", "test"}
 
 
+def test_a_manifest_keeps_the_splits_of_an_earlier_one_as_labels_grow(speakers, lead, annotator):
+    """With the same seed, a speaker tested on in the first manifest moved to train once
+    more speakers were labeled (test-set leakage across exports)."""
+    first = export_job_create(
+        project=speakers,
+        user=lead,
+        format="manifest",
+        filters=None,
+        options={"group_by": "speaker", "seed": 3},
+    )
+    export_run(first.pk)
+    first.refresh_from_db()
+    assert first.status == "done", first.error
+    with default_storage.open(first.file) as fh:
+        before = {r["group"]: r["split"] for r in csv.DictReader(io.StringIO(fh.read().decode()))}
+    # five more speakers, with more clips each than the first ten, and a clip more for those
+    classes = ["animals/birds/robin", "animals/dog", "noise"]
+    for s in range(10, 15):
+        for i in range(12):
+            clip = _clip(speakers, f"s{s}-{i}.wav", speaker=f"spk{s}")
+            annotation_submit(clip=clip, user=annotator, clip_labels=[classes[i % 3]])
+    for s in range(10):
+        clip = _clip(speakers, f"s{s}-extra.wav", speaker=f"spk{s}")
+        annotation_submit(clip=clip, user=annotator, clip_labels=["noise"])
+
+    anew, _ = _manifest(speakers, group_by="speaker", seed=3)
+    moved = {r["group"] for r in anew if r["group"] in before and r["split"] != before[r["group"]]}
+    assert moved, "the premise: placed anew, some speaker changes split"
+
+    rows, summary = _manifest(speakers, group_by="speaker", seed=3, keep_splits=first.pk)
+    after = {}
+    for row in rows:
+        after.setdefault(row["group"], set()).add(row["split"])
+    assert all(after[g] == {split} for g, split in before.items()), (before, after)
+    assert summary["kept_splits_of"] == first.pk and summary["clips_kept"] == 60
+    # the new speakers are placed too, each in one split
+    new = {g: splits for g, splits in after.items() if g not in before}
+    assert len(new) == 5 and all(len(splits) == 1 for splits in new.values())
+
+
+def test_keep_splits_names_a_finished_manifest_of_the_project(speakers, client_for, lead):
+    api = client_for(lead)
+    for value, message in (
+        ("abc", "give the id of an earlier manifest export"),
+        (99999, "has no manifest export #99999"),
+    ):
+        res = api.post(
+            f"/api/projects/{speakers.pk}/exports/",
+            {"format": "manifest", "options": {"keep_splits": value}},
+            format="json",
+        )
+        assert res.status_code == 400 and message in res.json()["detail"], res.json()
+    csv_job = export_job_create(project=speakers, user=lead, format="csv", filters=None, options={})
+    res = api.post(
+        f"/api/projects/{speakers.pk}/exports/",
+        {"format": "manifest", "options": {"keep_splits": csv_job.pk}},
+        format="json",
+    )
+    assert res.status_code == 400 and "no manifest export" in res.json()["detail"]
+
+
 def test_manifest_labels_are_what_annotators_agree_on(project, labels, annotator, lead):
     clip = _clip(project, "x.wav")
     annotation_submit(clip=clip, user=annotator, clip_labels=["animals/dog", "noise"])

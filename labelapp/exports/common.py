@@ -45,6 +45,7 @@ OPTIONS: dict[str, dict] = {
         "seed": 0,
         "manifest_format": "csv",
         "audio_root": "",
+        "keep_splits": "",
     },
 }
 PREDICTION_CHOICES = ("all", "active", "none")
@@ -128,6 +129,14 @@ def export_options_build(format: str, raw: dict | None) -> dict:
         )
         options["group_by"] = str(options["group_by"] or "").strip()
         options["audio_root"] = str(options["audio_root"] or "").strip()
+        keep = str(options["keep_splits"] or "").strip()
+        if keep and not keep.isdigit():
+            raise DomainError(
+                "option 'keep_splits': give the id of an earlier manifest export of this "
+                f"project, not {options['keep_splits']!r}",
+                code="invalid_option",
+            )
+        options["keep_splits"] = int(keep) if keep else ""
     return options
 
 

@@ -26,7 +26,7 @@ from labelapp.exports.common import ExportContext, export_options_build
 from labelapp.exports.earmark_json import write_earmark
 from labelapp.exports.filters import export_filters_build
 from labelapp.exports.label_studio import write_label_studio
-from labelapp.exports.manifest import group_field_check, write_manifest
+from labelapp.exports.manifest import earlier_manifest, group_field_check, write_manifest
 from labelapp.exports.tabular import write_csv
 from labelapp.models import ExportJob, Project
 
@@ -124,6 +124,8 @@ def _options(project: Project, format: str, options: dict | None) -> dict:
     opts = export_options_build(format, options)
     if format == "manifest":
         group_field_check(project, opts["group_by"])
+        if opts["keep_splits"]:
+            earlier_manifest(project, opts["keep_splits"])
     return opts
 
 

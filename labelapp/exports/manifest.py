@@ -12,10 +12,17 @@ placed largest first, in an order fixed by `seed`, each into the split that is f
 its own target (relatively) for the group's labels and for clips; the same data and seed give
 the same split. A clip without the field is a group of its own. Two passes over the clips:
 the first counts labels per group, the second writes rows; only group counts stay in memory.
+
+As labels grow, the same seed places groups anew, and a clip tested on before may land in
+train (test-set leakage across exports). `keep_splits` names an earlier manifest export of
+the project: a group with a clip in it keeps that clip's split, and only the new groups are
+placed, against the targets counted with the kept ones.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 from collections import Counter
@@ -97,11 +104,17 @@ def _group(clip, field: str) -> tuple[str, str]:
 
 
 def splits_assign(
-    groups: dict[str, tuple[int, Counter]], ratios: list[float], seed: int
+    groups: dict[str, tuple[int, Counter]],
+    ratios: list[float],
+    seed: int,
+    fixed: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Each group's split: stratified by label, sized by `ratios`, reproducible by `seed`."""
+    """Each group's split: stratified by label, sized by `ratios`, reproducible by `seed`.
+    `fixed` groups keep the split given (an earlier manifest's) and count towards the
+    targets the others are placed against."""
+    fixed = {k: v for k, v in (fixed or {}).items() if k in groups}
     rng = random.Random(seed)
-    keys = sorted(groups)
+    keys = sorted(k for k in groups if k not in fixed)
     rng.shuffle(keys)
     keys.sort(key=lambda k: -groups[k][0])  # stable: equal sizes keep the seeded order
     label_total: Counter[str] = Counter()
@@ -113,6 +126,11 @@ def splits_assign(
     open_splits = [s for s, r in zip(SPLITS, ratios, strict=True) if r > 0]
     share = dict(zip(SPLITS, ratios, strict=True))
     out: dict[str, str] = {}
+    for key, split in fixed.items():
+        size, labels = groups[key]
+        out[key] = split
+        placed_clips[split] += size
+        placed_labels[split].update(labels)
     for key in keys:
         size, labels = groups[key]
         weight = sum(labels.values()) or 1
@@ -138,7 +156,11 @@ def write_manifest(out: TextIO, ctx: ExportContext) -> Iterator[int]:
     """Pass 1 counts labels per group, pass 2 writes rows; yields progress in clips read
     (pass 2 counts on from the clip total, so the job's total is twice the clip count)."""
     field = ctx.options["group_by"]
+    keep_from = ctx.options.get("keep_splits") or None
+    earlier = earlier_splits(earlier_manifest(ctx.project, keep_from)) if keep_from else {}
     groups: dict[str, tuple[int, Counter]] = {}
+    fixed: dict[str, str] = {}  # a group with a clip in the earlier manifest: its split
+    kept = 0
     total = 0
     for seen, batch in clip_batches(ctx):
         for clip in batch:
@@ -148,9 +170,11 @@ def write_manifest(out: TextIO, ctx: ExportContext) -> Iterator[int]:
                 n, counts = groups.get(key, (0, Counter()))
                 counts.update(labels)
                 groups[key] = (n + 1, counts)
+                if clip.pk in earlier:
+                    fixed.setdefault(key, earlier[clip.pk])
         total = seen
         yield seen
-    assignment = splits_assign(groups, ctx.options["splits"], ctx.options["seed"])
+    assignment = splits_assign(groups, ctx.options["splits"], ctx.options["seed"], fixed)
     sizes = dict.fromkeys(SPLITS, 0)
     jsonl = ctx.options["manifest_format"] == "jsonl"
     writer = None if jsonl else SafeCsvWriter(out)
@@ -166,6 +190,7 @@ def write_manifest(out: TextIO, ctx: ExportContext) -> Iterator[int]:
             # A group first labeled while this export ran was not placed in pass 1.
             split = assignment.setdefault(key, SPLITS[0])
             sizes[split] += 1
+            kept += earlier.get(clip.pk) == split
             audio = f"{root}/{clip.file.name}" if root else clip.file.name
             if jsonl:
                 row = {
@@ -188,3 +213,53 @@ def write_manifest(out: TextIO, ctx: ExportContext) -> Iterator[int]:
         "group_by": field,
         "seed": ctx.options["seed"],
     }
+    if keep_from:
+        # Clips of the earlier manifest in this one that kept their split (one whose group
+        # holds clips of two earlier splits, after a change of group_by, keeps the first's).
+        ctx.summary.update(kept_splits_of=keep_from, clips_kept=kept)
+
+
+def earlier_manifest(project, job_id: int):
+    """The project's finished manifest export `job_id`, whose splits a new one keeps; a 400
+    naming what is wrong otherwise."""
+    from labelapp.models import ExportJob
+
+    job = ExportJob.objects.filter(pk=job_id, project=project).first()
+    if job is None or job.format != ExportJob.Format.MANIFEST:
+        raise DomainError(
+            f"option 'keep_splits': this project has no manifest export #{job_id}",
+            code="invalid_option",
+        )
+    if job.status != ExportJob.Status.DONE or not job.file:
+        raise DomainError(
+            f"option 'keep_splits': manifest export #{job_id} is {job.status}, not done",
+            code="invalid_option",
+        )
+    return job
+
+
+def earlier_splits(job) -> dict[int, str]:
+    """{clip id: split} of an earlier manifest export's file (CSV or JSON lines)."""
+    from django.core.files.storage import default_storage
+
+    try:
+        with default_storage.open(job.file, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except OSError:
+        raise DomainError(
+            f"option 'keep_splits': the file of manifest export #{job.pk} is gone",
+            code="invalid_option",
+        ) from None
+    if job.options.get("manifest_format") == "jsonl":
+        rows = (json.loads(line) for line in text.splitlines() if line.strip())
+    else:
+        rows = csv.DictReader(io.StringIO(text))
+    out: dict[int, str] = {}
+    for row in rows:
+        try:
+            clip_id = int(row["clip_id"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if row.get("split") in SPLITS:
+            out[clip_id] = row["split"]
+    return out

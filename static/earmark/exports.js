@@ -83,7 +83,7 @@ function body() {
   }
   const options = {};
   const names = format === "label_studio" ? ["base_url", "clip_labels"]
-    : format === "manifest" ? ["group_by", "splits", "seed", "manifest_format"] : [];
+    : format === "manifest" ? ["group_by", "splits", "seed", "manifest_format", "keep_splits"] : [];
   for (const name of names) {
     const value = form.elements[name].value.trim();
     if (value) options[name] = value;

@@ -75,3 +75,26 @@ def test_a_bad_filter_is_shown_on_the_page(live_server, page, login, lead, label
     page.click("[data-testid=start-export]")
     page.wait_for_selector("[data-testid=export-error]:has-text('no label')", timeout=10_000)
     assert "animals/cats" in page.inner_text("[data-testid=export-error]")
+
+
+def test_a_lead_keeps_the_splits_of_an_earlier_manifest(
+    celery_worker_process, live_server, page, login, lead, labeled_project
+):
+    from labelapp.models import ExportJob
+
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{labeled_project.pk}/exports/")
+    page.check("[data-testid=format-manifest]")
+    page.fill("[data-testid=option-group-by]", "site")
+    page.click("[data-testid=start-export]")
+    page.wait_for_selector("[data-testid=export-job][data-status=done]", timeout=60_000)
+    first = ExportJob.objects.get(project=labeled_project)
+    page.reload()
+    page.check("[data-testid=format-manifest]")
+    page.fill("[data-testid=option-group-by]", "site")
+    page.select_option("[data-testid=option-keep-splits]", str(first.pk))
+    page.click("[data-testid=start-export]")
+    page.wait_for_selector("[data-testid=export-job][data-status=done] >> nth=1", timeout=60_000)
+    second = ExportJob.objects.filter(project=labeled_project).exclude(pk=first.pk).get()
+    assert second.options["keep_splits"] == first.pk
+    assert second.summary["clips_kept"] == 12

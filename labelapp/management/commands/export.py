@@ -1,6 +1,7 @@
 """python manage.py export PROJECT --format earmark|label_studio|csv|manifest [--out FILE]
 [--status S ...] [--label PATH ...] [--annotator USER ...] [--since DATE] [--until DATE]
 [--agreement agree|disagree] [--group-by FIELD] [--splits 0.8,0.1,0.1] [--seed N]
+[--keep-splits EXPORT_ID]
 
 The same export as the web's export jobs, run here and now: the file goes to --out (written
 beside it and renamed when complete, so a failed export leaves no half file) or to stdout;
@@ -55,6 +56,12 @@ class Command(BaseCommand):
         options.add_argument("--splits", help="manifest: train,validation,test fractions")
         options.add_argument("--seed", type=int, help="manifest: seed of the split")
         options.add_argument("--manifest-format", choices=["csv", "jsonl"])
+        options.add_argument(
+            "--keep-splits",
+            type=int,
+            metavar="EXPORT_ID",
+            help="manifest: clips of this earlier manifest export keep their split",
+        )
         options.add_argument("--base-url", help="label_studio: prefix of the audio URLs")
         options.add_argument("--clip-labels", choices=["taxonomy", "choices"])
         options.add_argument("--predictions", choices=["all", "active", "none"])
@@ -74,6 +81,7 @@ class Command(BaseCommand):
                 "splits",
                 "seed",
                 "manifest_format",
+                "keep_splits",
                 "base_url",
                 "clip_labels",
                 "predictions",
