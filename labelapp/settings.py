@@ -46,6 +46,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that may answer early (the login rate limit's 429 page), so that every
+    # page gets its framing and script policy.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "labelapp.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -53,8 +57,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "labelapp.ratelimit.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "labelapp.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "labelapp.urls"

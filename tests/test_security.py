@@ -328,6 +328,9 @@ def test_ten_failed_logins_block_that_user_from_that_address_with_a_clear_429(
     blocked = browser.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     assert blocked.status_code == 429
     assert b"Too many failed log-in attempts" in blocked.content
+    # the 429 page is a page like the others: no framing, no foreign scripts
+    assert blocked["X-Frame-Options"] == "DENY"
+    assert "script-src 'self'" in blocked["Content-Security-Policy"]
     assert "_auth_user_id" not in browser.session
     # another address, or another account from this one, is not blocked
     other = Client(REMOTE_ADDR="198.51.100.9")

@@ -69,8 +69,11 @@ export function eventCombo(e) {
 }
 
 export class LabelPicker {
-  constructor(root, ontology, { projectId, onPick, isActive = () => false }) {
+  constructor(root, ontology, { projectId, onPick, isActive = () => false, onLeave = null }) {
     this.root = root;
+    // Where the focus goes after Enter or Escape in the search (the workspace: back where it
+    // was before "/", so that Tab walks on from the waveform); without it, nowhere.
+    this.onLeave = onLeave || (() => this.input.blur());
     this.ontology = ontology;
     this.onPick = onPick;
     this.isActive = isActive;
@@ -179,14 +182,14 @@ export class LabelPicker {
         this.input.value = "";
         this.cursor = -1;
         this.render();
-        this.input.blur();
+        this.onLeave();
       }
     } else if (e.key === "Escape") {
       e.preventDefault();
       this.input.value = "";
       this.cursor = -1;
       this.render();
-      this.input.blur();
+      this.onLeave();
     }
   }
 }

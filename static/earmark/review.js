@@ -218,7 +218,16 @@ async function mountClipReview(root) {
     card.querySelector("[data-action=accept]")?.addEventListener("click", () =>
       decide(card, { action: "accept" }),
     );
+    // Opening the other form closes this one: its changes are asked about first (Escape asks
+    // too; a click threw them away without a word).
+    const leaveForms = () => {
+      const changed = [reject, correct].filter((f) => f && formChanged(f));
+      if (changed.length && !window.confirm(`Discard your changes to the ${changed[0] === reject ? "rejection" : "correction"}?`)) return false;
+      return true;
+    };
     card.querySelector("[data-action=reject-open]")?.addEventListener("click", () => {
+      if (!reject.hidden) { reject.querySelector("textarea").focus(); return; } // its text stays
+      if (!leaveForms()) return;
       closeForms();
       reject.hidden = false;
       reject.dataset.opened = formSignature(reject);
@@ -226,6 +235,7 @@ async function mountClipReview(root) {
     });
     card.querySelector("[data-action=correct-open]")?.addEventListener("click", async () => {
       if (!correct.hidden) return; // open already: a second click must not reload the table
+      if (!leaveForms()) return;
       closeForms();
       const mine = opening;
       try {
@@ -290,6 +300,11 @@ async function mountClipReview(root) {
 // open (its draft would be lost); a held key acts once. + (or =), - and F (or 0) zoom the
 // waveform in, out and to the whole clip, as the workspace's keys do, through the player's
 // buttons (review_player.js); a held zoom key goes on zooming.
+// Whether an open form was changed since it opened.
+function formChanged(form) {
+  return !form.hidden && form.dataset.opened !== undefined && formSignature(form) !== form.dataset.opened;
+}
+
 // What a form holds now (its fields' values, the correction's rows included), to tell
 // whether it was changed since it opened.
 function formSignature(form) {
@@ -340,9 +355,11 @@ async function mountReviewKeys(root) {
   // changes asks first: Escape is also how a field's suggestion list is dismissed, and it
   // threw a reviewer's edits away without a word.
   keys.bind("escape", "Close the rejection or correction", () => {
-    const open = [...root.querySelectorAll(".rv-reject, .rv-correct")].find((f) => !f.hidden);
+    // The form the focus is in (two cards may each have one open), else the first open one.
+    const forms = [...root.querySelectorAll(".rv-reject, .rv-correct")].filter((f) => !f.hidden);
+    const open = forms.find((f) => f.contains(document.activeElement)) || forms[0];
     if (!open) return;
-    const changed = open.dataset.opened !== undefined && formSignature(open) !== open.dataset.opened;
+    const changed = formChanged(open);
     const note = open.querySelector("[data-testid=discard-note]");
     if (changed && !note) {
       const asked = el("p", { class: "rv-discard-note", role: "status", "data-testid": "discard-note",

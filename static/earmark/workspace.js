@@ -283,6 +283,14 @@ async function draftPathsFresh(clipId) {
   if (gone.length) {
     showBanner(`Taken off your unsaved work: ${gone.join(", ")}, deleted from the label tree since. Check the clip's labels before you submit.`, "warn", 0);
     scheduleSave();
+    return;
+  }
+  // Still there but not in the picker's tree: deprecated since. The annotation may keep one
+  // it already had; a new use is refused at submit, so it is said now.
+  const had = new Set(S.ws.annotation ? [...S.ws.annotation.clip_labels, ...S.ws.annotation.segments.flatMap((x) => x.labels)] : []);
+  const deprecated = [...stale].filter((p) => now[p] && !ontology.get(now[p]) && !had.has(now[p])).map((p) => now[p]);
+  if (deprecated.length) {
+    showBanner(`Your unsaved work uses ${[...new Set(deprecated)].join(", ")}, deprecated since: it cannot be chosen any more. Take it off and choose another label before you submit.`, "warn", 0);
   }
 }
 
@@ -531,7 +539,13 @@ async function sendDraft(clipId, body, { keepalive = false, stamp = null } = {})
     if (answer && answer.stored === false) {
       // The clip was saved at a later version since (a submit in another tab, or this
       // page's own): this work is not what the server holds, and is not marked as if it were.
-      if (shown()) setSave("offline", "Draft not kept: this clip was saved since (in another tab?); reload it to see the saved version");
+      if (shown()) {
+        setSave("offline", "Draft not kept: this clip was saved since");
+        const reload = button("Open the saved version", "reload-saved", "Load this clip as it is saved now");
+        reload.classList.add("ws-banner-btn");
+        reload.addEventListener("click", () => { hideBanner(); openClip(clipId, { push: false }); });
+        showBanner("This clip was saved since this page loaded it (a submit whose answer was lost, or another tab), so these edits are not kept as a draft. Open the saved version to go on from it.", "warn", 0, [reload]);
+      }
       return;
     }
     if (stamp !== null) markSynced(clipId, stamp);
@@ -658,7 +672,9 @@ function segmentAtPlayhead(edge) {
   }
   let a, b;
   if (S.markAt !== null && Math.abs(S.markAt - t) >= SNAP_S) { a = Math.min(S.markAt, t); b = Math.max(S.markAt, t); }
-  else { a = t; b = Math.min(wave.duration, t + 1); if (b - a < SNAP_S) { a = Math.max(0, b - 1); } }
+  // Alone: a 1 s segment from the playhead, or the last second when less is left (at the
+  // clip's end it made a 10 ms one: 3700 - 3699.99 is a hair over 10 ms in floating point).
+  else { a = t; b = Math.min(wave.duration, t + 1); if (b - a < 1 - 1e-6) { a = snap(Math.max(0, b - 1)); } }
   S.markAt = null;
   el.mark.hidden = true;
   addSegment(a, b, []);
@@ -1215,7 +1231,11 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
       // A lead deleted or deprecated a label since this page loaded its tree: the picker is
       // brought up to date (it still offered the label) and the message says what to do.
       await ontologyFresh(-1);
-      showBanner(`Not saved: ${err.message}. A lead changed the label tree since this page opened: take that label off (its chip's ×) and submit again.`, "error", 0);
+      showBanner(`Not saved: ${err.message}. A lead has changed the label tree: take that label off (its chip's ×) and submit again.`, "error", 0);
+    } else if (!err.status) {
+      // No answer: the submit may or may not have reached the server. Sending it again is
+      // safe (the same work twice is no conflict).
+      showBanner("Not saved: the connection failed. Your work is kept in this browser; submit again once the connection is back.", "error", 0);
     } else {
       showBanner(`Not saved: ${err.message}`, "error");
     }
@@ -1269,7 +1289,16 @@ function trailPush(id) {
   t.push(id);
   sessionStorage.setItem(trailKey, JSON.stringify(t.slice(-100)));
 }
+// While a submit is on its way the clip stays: its answer (or its conflict, and the buttons
+// that settle it) belongs to this clip, and landed on the next one opened meanwhile.
+function stayWhileSubmitting() {
+  if (!submitting()) return false;
+  showBanner("Saving this clip: wait for it to finish before moving on.", "info", 2500);
+  return true;
+}
+
 async function goPrev() {
+  if (stayWhileSubmitting()) return;
   const t = trail();
   const i = t.indexOf(S.ws?.clip.id);
   const prev = i > 0 ? t[i - 1] : i < 0 && t.length ? t[t.length - 1] : null;
@@ -1277,6 +1306,7 @@ async function goPrev() {
   await openClip(prev, { push: false });
 }
 async function goNext() {
+  if (stayWhileSubmitting()) return;
   const t = trail();
   const i = t.indexOf(S.ws?.clip.id);
   if (i >= 0 && i < t.length - 1) { await openClip(t[i + 1], { push: false }); return; }
@@ -1340,8 +1370,10 @@ function nudgeEdge(edge, direction) {
   const s = seg(S.selected);
   if (!s) { showBanner("Select a segment first (Tab on the waveform, or click it).", "info", 2500); return; }
   const step = Math.max(SNAP_S, snap((wave.end - wave.start) / 100));
+  const was = [s.start, s.end];
   if (edge === "start") s.start = snap(Math.max(0, Math.min(s.start + direction * step, s.end - SNAP_S)));
   else s.end = snap(Math.min(wave.duration, Math.max(s.end + direction * step, s.start + SNAP_S)));
+  if (s.start === was[0] && s.end === was[1]) return; // at its limit: no undo step, no save
   renderRegions();
   commit("adjust segment");
   renderSide();
@@ -1446,7 +1478,11 @@ K(["ctrl+ArrowLeft", "ctrl+ArrowRight"], "Move the selected segment's start earl
 K(["ctrl+shift+ArrowLeft", "ctrl+shift+ArrowRight"], "Move its end earlier / later", (e) => nudgeEdge("end", e.key === "ArrowLeft" ? -1 : 1), { group: "Segments" });
 K(["Delete", "Backspace"], "Delete the selected segment", () => S.selected !== null && removeSegment(S.selected), { group: "Segments" });
 K("Escape", "Deselect / close", () => { if (!el.help.hidden) toggleHelp(); else { S.markAt = null; el.mark.hidden = true; select(null); } }, { group: "Segments", inModal: true });
-K("/", "Search labels (↑ ↓ Enter to pick, Esc to leave)", () => { $("[data-testid=label-search]").focus(); }, { group: "Labels" });
+let searchReturn = null; // the focus before "/": it goes back there after Enter or Escape
+K("/", "Search labels (↑ ↓ Enter to pick, Esc to leave)", () => {
+  searchReturn = document.activeElement;
+  $("[data-testid=label-search]").focus();
+}, { group: "Labels" });
 K("alt+a", "Accept all suggestions", () => decideAll(true), { group: "Labels" });
 K("alt+r", "Reject all suggestions", () => decideAll(false), { group: "Labels" });
 K("ctrl+Enter", "Submit and load the next clip", submit, { inInputs: true, group: "Clip" });
@@ -1467,7 +1503,12 @@ keys.fallback = (combo) => {
 
 window.addEventListener("popstate", () => {
   const m = location.pathname.match(/^\/clips\/(\d+)\/annotate\/$/);
-  if (m && (!S.ws || Number(m[1]) !== S.ws.clip.id)) openClip(Number(m[1]), { push: false });
+  if (!m || (S.ws && Number(m[1]) === S.ws.clip.id)) return;
+  if (stayWhileSubmitting()) {
+    history.pushState({ clip: S.ws.clip.id }, "", `/clips/${S.ws.clip.id}/annotate/${root.dataset.queue === "1" ? "?queue=1" : ""}`);
+    return;
+  }
+  openClip(Number(m[1]), { push: false });
 });
 
 // --- keeping the clip's place ------------------------------------------------------------------
@@ -1524,6 +1565,12 @@ async function start() {
     projectId,
     onPick: (label) => applyLabel(label),
     isActive: () => { const s = seg(S.selected); return s ? s.labels : S.clipLabels; },
+    onLeave: () => {
+      const back = searchReturn;
+      searchReturn = null;
+      if (back && back.isConnected && back !== document.body && !back.matches("[data-testid=label-search]")) back.focus();
+      else document.activeElement.blur();
+    },
   });
   const labelKeys = [...o.byHotkey.entries()].map(([combo, l]) => ({
     keys: [l.hotkey], help: keys.has(combo) ? `${l.path} (taken by the workspace)` : l.path, group: "Label hotkeys",

@@ -449,6 +449,28 @@ def test_keys_say_which_buttons_to_use_with_two_annotations_and_escape_closes_a_
     page.keyboard.press("Escape")  # nothing typed: one Escape closes it
     assert not card.locator(".rv-reject").is_visible()
 
+    # Two cards with a rejection open each: Escape acts on the one the focus is in.
+    cards = page.locator("[data-testid=annotation]")
+    cards.nth(0).locator("[data-testid=reject-open]").click()
+    page.keyboard.type("first card")
+    cards.nth(1).locator("[data-testid=reject-open]").click()
+    page.keyboard.type("second card")
+    page.keyboard.press("Escape")
+    assert cards.nth(1).locator("[data-testid=discard-note]").count() == 1
+    assert cards.nth(0).locator("[data-testid=discard-note]").count() == 0
+    page.keyboard.press("Escape")
+    assert not cards.nth(1).locator(".rv-reject").is_visible()
+    assert cards.nth(0).locator("[data-testid=reject-comment]").input_value() == "first card"
+    # Opening the correction of a card with a changed rejection asks first.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    cards.nth(0).locator("[data-testid=correct-open]").click()
+    assert cards.nth(0).locator("[data-testid=reject-comment]").input_value() == "first card"
+    page.once("dialog", lambda dialog: dialog.accept())
+    cards.nth(0).locator("[data-testid=correct-open]").click()
+    cards.nth(0).locator("[data-testid=correct-labels]").wait_for()
+    assert not cards.nth(0).locator(".rv-reject").is_visible()
+    cards.nth(0).locator("[data-testid=correct-labels]").press("Escape")  # unchanged: closes
+
     # A correction's edits: kept by the first Escape, and asked again after more editing.
     card.locator("[data-testid=correct-open]").click()
     labels = card.locator("[data-testid=correct-labels]")

@@ -266,6 +266,16 @@ def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     assert [first, second] == ["1.00", "3.00"]
     page.keyboard.press("Tab")  # the last one: on to the controls
     assert page.evaluate("() => !document.activeElement.closest('.ws-wave')")
+    # A label from the search puts the focus back on the waveform: Tab walks on from there.
+    page.focus(".ws-wave")
+    page.keyboard.press("Shift+Tab")  # the first segment
+    page.keyboard.press("/")
+    page.keyboard.type("noi")
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => Boolean(document.activeElement.closest('.ws-wave'))")
+    assert page.get_attribute("[data-testid=segment].selected", "data-labels") == "noise"
+    page.keyboard.press("Tab")
+    assert page.evaluate(selected) == "3.00"
 
     # Ctrl+arrows move the selected segment's start, with Shift its end.
     page.focus(".ws-wave")
@@ -658,6 +668,9 @@ def test_an_edit_while_a_submit_is_on_its_way_is_refused_not_lost(
     page.wait_for_selector("[data-testid=banner]:has-text('The connection failed')")
     page.keyboard.press("n")  # a label more while the submit waits
     page.wait_for_selector("[data-testid=banner]:has-text('wait for it to finish')")
+    page.keyboard.press("PageUp")  # and another clip: the submit's answer belongs to this one
+    page.wait_for_selector("[data-testid=banner]:has-text('before moving on')")
+    assert page.get_attribute("[data-testid=waveform]", "data-clip") == str(clips[0].pk)
     # (the route handler runs while Playwright waits, not in a sleep)
     page.wait_for_selector(f"#workspace[data-last-submitted='{clips[0].pk}']", timeout=20_000)
     saved = Annotation.objects.get(clip=clips[0], annotator=annotator)
