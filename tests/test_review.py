@@ -510,23 +510,20 @@ def test_the_history_reads_in_todays_label_names_and_says_what_they_were(
     from ontology.models import Label
     from ontology.services import label_delete, label_rename
 
-    annotation_submit(
-        clip=clip,
-        user=annotator,
-        clip_labels=["noise"],
-        segments=[{"start": 1, "end": 2, "labels": ["birds/robin"]}],
-        expected_version=1,
-    )
+    def robin_and_noise(robin: str, version: int):
+        annotation_submit(
+            clip=clip,
+            user=annotator,
+            clip_labels=["noise"],
+            segments=[{"start": 1, "end": 2, "labels": [robin]}],
+            expected_version=version,
+        )
+
+    robin_and_noise("birds/robin", 1)
     robin = Label.objects.get(ontology=clip.project.ontology, path="birds/robin")
     label_rename(label=robin, name="european robin")
     # The same labels again under the new name: no change, not "-robin +european robin".
-    annotation_submit(
-        clip=clip,
-        user=annotator,
-        clip_labels=["noise"],
-        segments=[{"start": 1, "end": 2, "labels": ["birds/european robin"]}],
-        expected_version=2,
-    )
+    robin_and_noise("birds/european robin", 2)
     crow = Label.objects.get(ontology=clip.project.ontology, path="birds/crow")
     other = annotation_submit(clip=clip, user=reviewer, clip_labels=["birds/crow"])
     other.clip_labels.all().delete()  # as if it had been merged away; the history keeps it
