@@ -131,3 +131,16 @@ def test_export_then_import_into_another_project_round_trips(
     assert sorted(
         Label.objects.filter(ontology=other_project.ontology).values_list("path", flat=True)
     ) == sorted(Label.objects.filter(ontology=project.ontology).values_list("path", flat=True))
+
+
+def test_import_names_what_it_creates_and_follows(project, tmp_path):
+    from ontology.services import label_rename
+
+    path = tmp_path / "paths.txt"
+    path.write_text("birds/robin\nbirds/crow\n")
+    run("import_ontology", project.name, str(path))
+    label_rename(label=Label.objects.get(path="birds/robin"), name="european robin")
+    path.write_text("birds/robin\nbirds/crow\nbirds/wren\nbirds/owl\n")
+    out, _ = run("import_ontology", project.name, str(path), "--dry-run", "--list", "1")
+    assert "created (2):\n  birds/wren\n  ... and 1 more" in out
+    assert "known by a former path (1):\n  birds/robin -> birds/european robin" in out

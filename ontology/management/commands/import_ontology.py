@@ -28,8 +28,16 @@ class Command(BaseCommand):
             action="store_true",
             help="check the file and report what would change; change nothing",
         )
+        parser.add_argument(
+            "--list",
+            dest="list_max",
+            type=int,
+            default=20,
+            metavar="N",
+            help="name at most N labels of each kind created, updated or followed (default 20)",
+        )
 
-    def handle(self, *args, project, file, format=None, dry_run=False, **opts):
+    def handle(self, *args, project, file, format=None, dry_run=False, list_max=20, **opts):
         try:
             proj = project_resolve(project)
             report = ontology_import_file(
@@ -49,3 +57,21 @@ class Command(BaseCommand):
             f"{proj.name}: {report['created']} created, {report['updated']} updated, "
             f"{report['unchanged']} unchanged; ontology version {report['version']}"
         )
+        named = (
+            ("created", report["created_paths"], report["created"], lambda p: p),
+            ("updated", report["updated_paths"], report["updated"], lambda p: p),
+            (
+                "known by a former path",
+                report["followed"],
+                report["followed_count"],
+                lambda f: f"{f['file']} -> {f['now']}",
+            ),
+        )
+        for what, items, total, text in named:
+            if not items or list_max <= 0:
+                continue
+            self.stdout.write(f"{what} ({total}):")
+            for item in items[:list_max]:
+                self.stdout.write(f"  {text(item)}")
+            if total > min(len(items), list_max):
+                self.stdout.write(f"  ... and {total - min(len(items), list_max)} more")
