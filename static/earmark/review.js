@@ -457,9 +457,12 @@ function mountTokens(root) {
       e.target.reset();
       const tr = document.createElement("tr");
       tr.dataset.testid = "token-row";
+      tr.dataset.token = String(token.id);
       tr.innerHTML = "<td></td><td><code></code></td><td class=muted>just now</td><td class=muted>never</td><td></td>";
       tr.children[0].textContent = token.name;
       tr.querySelector("code").textContent = `${token.prefix}…`;
+      // revocable at once, as the rows the page came with (it had no button until a reload)
+      tr.children[4].append(el("button", { "data-revoke": true, "data-testid": "token-revoke", text: "Revoke" }));
       const tbody = root.querySelector("[data-testid=token-table] tbody");
       tbody.querySelector("[data-empty]")?.remove();
       tbody.prepend(tr);
@@ -467,16 +470,16 @@ function mountTokens(root) {
       showError(errorBox, err);
     }
   });
-  root.querySelectorAll("[data-revoke]").forEach((button) => {
-    button.addEventListener("click", async () => {
-      const row = button.closest("tr");
-      try {
-        await api(`/api/tokens/${row.dataset.token}/`, { method: "DELETE" });
-        window.location.reload();
-      } catch (err) {
-        showError(errorBox, err);
-      }
-    });
+  root.addEventListener("click", async (e) => {
+    const button = e.target.closest && e.target.closest("[data-revoke]");
+    if (!button) return;
+    const row = button.closest("tr");
+    try {
+      await api(`/api/tokens/${row.dataset.token}/`, { method: "DELETE" });
+      window.location.reload();
+    } catch (err) {
+      showError(errorBox, err);
+    }
   });
 }
 

@@ -266,11 +266,18 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     key = page.inner_text("[data-testid=token-key]")
     assert key.startswith("em_")
     screenshot(page, "tokens-created")
+    # the new row can be revoked at once (it had no button until a reload)
+    page.fill("[data-testid=token-name]", "one-off")
+    page.click("[data-testid=token-create]")
+    page.wait_for_selector("[data-testid=token-row]:has-text('one-off') [data-testid=token-revoke]")
+    page.click("[data-testid=token-row]:has-text('one-off') [data-testid=token-revoke]")
+    page.wait_for_selector("[data-testid=token-row]:has-text('one-off') >> text=revoked")
+    assert ApiToken.objects.get(user=lead, name="one-off").revoked_at is not None
     page.reload()
     assert key not in page.content() and "nightly export" in page.content()
-    page.click("[data-testid=token-revoke]")
-    page.wait_for_selector("text=revoked")
-    assert ApiToken.objects.get(user=lead).revoked_at is not None
+    page.click("[data-testid=token-row]:has-text('nightly export') [data-testid=token-revoke]")
+    page.wait_for_selector("[data-testid=token-row]:has-text('nightly export') >> text=revoked")
+    assert ApiToken.objects.get(user=lead, name="nightly export").revoked_at is not None
 
 
 def _audio_clip(project, path, name: str) -> Clip:
