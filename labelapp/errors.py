@@ -101,7 +101,9 @@ def _refused_body(exc, context) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
         request = (context or {}).get("request")
         sent = request.META.get("CONTENT_LENGTH") if request is not None else None
-        size = f" ({_mb(int(sent))})" if sent and str(sent).isdigit() else ""
+        size = (
+            f" ({_mb(int(sent))})" if sent and str(sent).isascii() and str(sent).isdigit() else ""
+        )
         limit = _mb(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         detail = (
             f"the request body{size} is over the {limit} limit for data other than files "

@@ -18,7 +18,7 @@ class Pages(PageNumberPagination):
         number = super().get_page_number(request, paginator)
         if number in self.last_page_strings:
             return number
-        if not str(number).isdigit() or int(number) < 1:
+        if not (str(number).isascii() and str(number).isdigit()) or int(number) < 1:
             raise DomainError(
                 f"page must be a whole number from 1 (or 'last'), not {number!r}",
                 code="invalid_page",

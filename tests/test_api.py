@@ -427,7 +427,7 @@ def test_a_bad_page_is_a_400_and_a_page_past_the_end_a_404_both_with_a_code(
     the `code` every other error has."""
     client = client_for(annotator)
     url = "/api/clips/"
-    for bad in ("abc", "0", "-1", "1.5"):
+    for bad in ("abc", "0", "-1", "1.5", "²", "١"):  # digits int() refuses, or reads
         res = client.get(url, {"page": bad})
         assert res.status_code == 400, bad
         assert (

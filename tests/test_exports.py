@@ -486,6 +486,7 @@ def test_keep_splits_names_a_finished_manifest_of_the_project(speakers, client_f
     api = client_for(lead)
     for value, message in (
         ("abc", "give the id of an earlier manifest export"),
+        ("²", "give the id of an earlier manifest export"),  # a digit int() refuses
         (99999, "has no manifest export #99999"),
     ):
         res = api.post(
@@ -494,6 +495,18 @@ def test_keep_splits_names_a_finished_manifest_of_the_project(speakers, client_f
             format="json",
         )
         assert res.status_code == 400 and message in res.json()["detail"], res.json()
+    gone = export_job_create(
+        project=speakers, user=lead, format="manifest", filters=None, options={}
+    )
+    export_run(gone.pk)
+    gone.refresh_from_db()
+    default_storage.delete(gone.file)
+    res = api.post(
+        f"/api/projects/{speakers.pk}/exports/",
+        {"format": "manifest", "options": {"keep_splits": gone.pk}},
+        format="json",
+    )
+    assert res.status_code == 400 and "is gone" in res.json()["detail"]
     csv_job = export_job_create(project=speakers, user=lead, format="csv", filters=None, options={})
     res = api.post(
         f"/api/projects/{speakers.pk}/exports/",

@@ -130,7 +130,7 @@ def export_options_build(format: str, raw: dict | None) -> dict:
         options["group_by"] = str(options["group_by"] or "").strip()
         options["audio_root"] = str(options["audio_root"] or "").strip()
         keep = str(options["keep_splits"] or "").strip()
-        if keep and not keep.isdigit():
+        if keep and not (keep.isascii() and keep.isdigit()):
             raise DomainError(
                 "option 'keep_splits': give the id of an earlier manifest export of this "
                 f"project, not {options['keep_splits']!r}",

@@ -235,6 +235,13 @@ def earlier_manifest(project, job_id: int):
             f"option 'keep_splits': manifest export #{job_id} is {job.status}, not done",
             code="invalid_option",
         )
+    from django.core.files.storage import default_storage
+
+    if not default_storage.exists(job.file):  # refused now, not in the worker later
+        raise DomainError(
+            f"option 'keep_splits': the file of manifest export #{job_id} is gone",
+            code="invalid_option",
+        )
     return job
 
 

@@ -55,7 +55,7 @@ def project_resolve(ref: str | int) -> Project:
     text = str(ref).strip()
     project = None
     live = Project.objects.live()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         project = live.filter(pk=int(text)).first()
     if project is None:
         project = next(iter(rows_ignoring_case(live, "name", text)), None)
