@@ -228,7 +228,17 @@ def test_label_counts_roll_up_the_tree_counting_each_clip_once(project, annotato
         "animals/mammals/fox": (1, 1),
         "noise": (1, 1),
     }
-    assert [r["path"] for r in rows] == sorted(got)  # tree order
+    # tree order: the siblings' own order (as made), not the alphabet
+    assert [r["path"] for r in rows] == [
+        "animals",
+        "animals/birds",
+        "animals/birds/robin",
+        "animals/birds/sparrow",
+        "animals/mammals",
+        "animals/mammals/fox",
+        "animals/insects",
+        "noise",
+    ]
     assert _row(rows, "animals/birds/robin")["depth"] == 2
 
 
@@ -356,6 +366,13 @@ def test_the_page_draws_every_panel_with_real_figures(
     assert ">robin<" in html and ">sparrow<" in html
     # The stored n counts windows (a long clip is scored once per window), not clips.
     assert ">10 windows</span>" in html and "10 clips" not in html
+    assert "80.0% validation accuracy" in html
+    # a version scored on its own training set says so (it read as plain "accuracy")
+    ModelVersion.objects.filter(pk=model_versions.pk).update(
+        metrics={**model_versions.metrics, "evaluated_on": "training"}
+    )
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert "80.0% training accuracy (too few labels to hold out)" in html
 
 
 @pytest.fixture

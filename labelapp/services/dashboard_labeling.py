@@ -151,11 +151,23 @@ def dashboard_throughput(
 def dashboard_labels(project: Project) -> list[dict]:
     """The labels of the project's ontology in tree order, read once and shared by the label
     distribution and the confusion matrix (which names the model's classes by path)."""
-    return list(
+    rows = list(
         Label.objects.filter(ontology_id=project.ontology_id)
-        .order_by("path")
+        .order_by("order", "name")
         .values("id", "name", "path", "depth", "parent_id", "deprecated")
     )
+    # The tree's own order (zero to nine), not the paths' alphabet (eight, five, four, ...):
+    # each label after its parent, siblings in their order.
+    children: dict[int | None, list[dict]] = {}
+    for row in rows:
+        children.setdefault(row["parent_id"], []).append(row)
+    ordered: list[dict] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        row = stack.pop()
+        ordered.append(row)
+        stack.extend(reversed(children.get(row["id"], [])))
+    return ordered
 
 
 def dashboard_label_distribution(project: Project, labels: list[dict] | None = None) -> list[dict]:

@@ -25,7 +25,11 @@ function describe(job) {
   const f = job.filters || {};
   for (const [key, value] of Object.entries(f)) parts.push(`${key}: ${[].concat(value).join(", ")}`);
   const s = job.summary;
-  if (s && s.split_sizes) parts.push(Object.entries(s.split_sizes).map(([k, v]) => `${k} ${v}`).join(" · "));
+  if (s && s.split_sizes) {
+    if (s.group_by) parts.push(`grouped by ${s.group_by}`);
+    parts.push(Object.entries(s.split_sizes).map(([k, v]) => `${k} ${v}`).join(" · "));
+    if (s.kept_splits_of) parts.push(`${s.clips_kept} clip${s.clips_kept === 1 ? "" : "s"} kept their split from #${s.kept_splits_of}`);
+  }
   else if (s && s.tasks !== undefined) parts.push(`${s.tasks} tasks, ${s.annotations} annotations`);
   else if (s && s.clips !== undefined) parts.push(`${s.clips} clips, ${s.annotations} annotations`);
   else if (s && s.rows !== undefined) parts.push(`${s.rows} row${s.rows === 1 ? "" : "s"}`);
@@ -50,7 +54,23 @@ function renderJobs(jobs) {
     if (job.error) row.append(el("p", { class: "error" }, job.error));
     box.append(row);
   }
+  keepSplitsChoices(jobs);
   return jobs.some((j) => j.status === "pending" || j.status === "running");
+}
+
+// "Keep the splits of": every finished manifest, the one just made included (the list was
+// the page's, and a manifest made here was missing from it until a reload).
+function keepSplitsChoices(jobs) {
+  const select = form.elements.keep_splits;
+  if (!select) return;
+  const have = new Set([...select.options].map((o) => o.value));
+  const done = jobs.filter((j) => j.format === "manifest" && j.status === "done" && !have.has(String(j.id)));
+  for (const job of done.sort((a, b) => a.id - b.id)) {
+    const s = job.summary || {};
+    const sizes = s.split_sizes ? ` · ${s.split_sizes.train}/${s.split_sizes.validation}/${s.split_sizes.test} clips` : "";
+    const grouped = s.group_by ? ` · by ${s.group_by}` : "";
+    select.options[0].after(el("option", { value: String(job.id), text: `#${job.id} · ${when(job.finished_at || job.created_at)}${grouped}${sizes}` }));
+  }
 }
 
 async function refresh() {

@@ -424,17 +424,39 @@ function mountMembers(root) {
       }),
     );
   });
+  const status = root.querySelector("[data-testid=members-status]");
   root.querySelectorAll("[data-testid=member-row]").forEach((row) => {
-    row.querySelector("[data-role]").addEventListener("change", (e) => {
-      const select = e.target;
-      const saved = [...select.options].find((o) => o.defaultSelected)?.value;
-      run(
-        () => api(`${base}${row.dataset.user}/`, { method: "PATCH", body: { role: select.value } }),
-        () => {
-          if (saved !== undefined) select.value = saved;
-        },
-      );
+    // A role is saved when chosen with the mouse, or with Enter (or on leaving the list)
+    // after the arrows: in Chromium an arrow on a closed list changes it at once, and every
+    // step was saved (annotator to lead went through reviewer) and the page reloaded, the
+    // focus lost. Escape puts back the saved role. Saved in place: the focus stays.
+    const select = row.querySelector("[data-role]");
+    const saved = () => [...select.options].find((o) => o.defaultSelected)?.value;
+    let byKeys = false;
+    const save = async () => {
+      byKeys = false;
+      const was = saved();
+      if (select.value === was) return;
+      errorBox.hidden = true;
+      try {
+        await api(`${base}${row.dataset.user}/`, { method: "PATCH", body: { role: select.value } });
+        for (const o of select.options) o.defaultSelected = o.value === select.value;
+        status.textContent = `Saved: ${row.dataset.username} is now ${select.selectedOptions[0].textContent.toLowerCase()}.`;
+      } catch (err) {
+        select.value = was; // a refused change leaves the page showing what is
+        showError(errorBox, err);
+      }
+    };
+    select.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); save(); }
+      else if (e.key === "Escape") { select.value = saved(); byKeys = false; }
+      else if (!e.key.startsWith("Tab")) byKeys = true;
     });
+    select.addEventListener("change", () => {
+      if (byKeys) { status.textContent = "Press Enter to save the role (Escape to keep it)."; return; }
+      save();
+    });
+    select.addEventListener("blur", () => { if (select.value !== saved()) save(); });
     row.querySelector("[data-remove]").addEventListener("click", () => {
       if (!window.confirm(`Remove ${row.dataset.username} from the project? Their annotations stay; the clips they hold go back to the queue; their unsaved drafts are kept, hidden, and come back if they are added again.`)) return;
       run(() => api(`${base}${row.dataset.user}/`, { method: "DELETE" }));
@@ -462,7 +484,7 @@ function mountTokens(root) {
       tr.children[0].textContent = token.name;
       tr.querySelector("code").textContent = `${token.prefix}…`;
       // revocable at once, as the rows the page came with (it had no button until a reload)
-      tr.children[4].append(el("button", { "data-revoke": true, "data-testid": "token-revoke", text: "Revoke" }));
+      tr.children[4].append(el("button", { "data-revoke": true, "data-testid": "token-revoke", "aria-label": `Revoke ${token.name}`, text: "Revoke" }));
       const tbody = root.querySelector("[data-testid=token-table] tbody");
       tbody.querySelector("[data-empty]")?.remove();
       tbody.prepend(tr);
@@ -470,13 +492,18 @@ function mountTokens(root) {
       showError(errorBox, err);
     }
   });
+  // Revoked in place after a confirmation: a reload threw away a new token's key still on
+  // screen (shown once), and a revoke cannot be undone.
   root.addEventListener("click", async (e) => {
     const button = e.target.closest && e.target.closest("[data-revoke]");
     if (!button) return;
     const row = button.closest("tr");
+    const name = row.children[0].textContent;
+    if (!window.confirm(`Revoke the token “${name}”? Anything using it stops working; this cannot be undone.`)) return;
     try {
       await api(`/api/tokens/${row.dataset.token}/`, { method: "DELETE" });
-      window.location.reload();
+      const done = el("span", { class: "status rv-status-rejected", role: "status", text: `revoked ${new Date().toISOString().slice(0, 10)}` });
+      button.replaceWith(done);
     } catch (err) {
       showError(errorBox, err);
     }

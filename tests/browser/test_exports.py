@@ -89,12 +89,13 @@ def test_a_lead_keeps_the_splits_of_an_earlier_manifest(
     page.click("[data-testid=start-export]")
     page.wait_for_selector("[data-testid=export-job][data-status=done]", timeout=60_000)
     first = ExportJob.objects.get(project=labeled_project)
-    page.reload()
-    page.check("[data-testid=format-manifest]")
-    page.fill("[data-testid=option-group-by]", "site")
+    # offered at once, without a reload
     page.select_option("[data-testid=option-keep-splits]", str(first.pk))
     page.click("[data-testid=start-export]")
     page.wait_for_selector("[data-testid=export-job][data-status=done] >> nth=1", timeout=60_000)
     second = ExportJob.objects.filter(project=labeled_project).exclude(pk=first.pk).get()
     assert second.options["keep_splits"] == first.pk
     assert second.summary["clips_kept"] == 12
+    assert f"12 clips kept their split from #{first.pk}" in page.inner_text(
+        f"[data-testid=export-job][data-id='{second.pk}']"
+    )

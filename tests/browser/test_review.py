@@ -258,6 +258,18 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     )
     assert page.eval_on_selector(own, "el => el.value") == "lead"
     assert Membership.objects.get(project=project, user=lead).role == "lead"
+    # With the keyboard: the arrows choose, Enter saves (each arrow saved and reloaded), and
+    # the focus stays on the list.
+    newbie = "[data-testid=member-row][data-username=newbie] [data-testid=member-role]"
+    page.focus(newbie)
+    page.keyboard.press("ArrowUp")  # reviewer -> lead, not saved yet
+    assert Membership.objects.get(project=project, user__username="newbie").role == "reviewer"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")  # annotator
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-testid=members-status]:has-text('newbie is now')")
+    assert Membership.objects.get(project=project, user__username="newbie").role == "annotator"
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "member-role"
 
     page.goto(f"{live_server.url}/tokens/")
     page.fill("[data-testid=token-name]", "nightly export")
@@ -266,15 +278,23 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     key = page.inner_text("[data-testid=token-key]")
     assert key.startswith("em_")
     screenshot(page, "tokens-created")
-    # the new row can be revoked at once (it had no button until a reload)
+    # the new row can be revoked at once (it had no button until a reload), after a
+    # confirmation, in place: the new key stays on screen (a reload lost it)
     page.fill("[data-testid=token-name]", "one-off")
     page.click("[data-testid=token-create]")
     page.wait_for_selector("[data-testid=token-row]:has-text('one-off') [data-testid=token-revoke]")
+    one_off_key = page.inner_text("[data-testid=token-key]")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("[data-testid=token-row]:has-text('one-off') [data-testid=token-revoke]")
+    assert ApiToken.objects.get(user=lead, name="one-off").revoked_at is None
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-testid=token-row]:has-text('one-off') [data-testid=token-revoke]")
     page.wait_for_selector("[data-testid=token-row]:has-text('one-off') >> text=revoked")
     assert ApiToken.objects.get(user=lead, name="one-off").revoked_at is not None
+    assert page.inner_text("[data-testid=token-key]") == one_off_key
     page.reload()
     assert key not in page.content() and "nightly export" in page.content()
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-testid=token-row]:has-text('nightly export') [data-testid=token-revoke]")
     page.wait_for_selector("[data-testid=token-row]:has-text('nightly export') >> text=revoked")
     assert ApiToken.objects.get(user=lead, name="nightly export").revoked_at is not None
