@@ -293,6 +293,14 @@ def test_model_history_curves_and_confusion_come_from_the_stored_metrics(project
     assert cm["version"] == "v2"
     assert cm["labels"] == ["animals/birds/robin", "animals/birds/sparrow"]
     assert cm["matrix"] == [[5, 1], [1, 3]]
+    # A model whose classes come in another order is shown in the tree's, rows and columns
+    # alike (sorted by path, digits read eight, five, four, ...).
+    ModelVersion.objects.filter(pk=model_versions.pk).update(
+        classes=[model_versions.classes[1], model_versions.classes[0]]
+    )
+    cm = project_dashboard(project)["confusion"]
+    assert cm["labels"] == ["animals/birds/robin", "animals/birds/sparrow"]
+    assert cm["matrix"] == [[3, 1], [1, 5]]
     # Without a simulation the learning curve is the trained versions' own.
     curves = data["learning_curves"]
     assert curves["source"] == "versions"

@@ -89,7 +89,12 @@ def dashboard_confusion(history: list[dict], labels: list[dict]) -> dict | None:
     if full is None:  # replaced since the history was read
         return None
     paths = {lb["id"]: lb["path"] for lb in labels}
-    classes = [paths.get(c, f"#{c}") for c in full["classes"] or []]
+    ids = list(full["classes"] or [])
+    # Shown in the tree's order (`labels`), not the model's (its classes came sorted by
+    # path: eight, five, four, ...): rows and columns permuted alike.
+    place = {lb["id"]: i for i, lb in enumerate(labels)}
+    order = sorted(range(len(ids)), key=lambda i: (place.get(ids[i], len(place)), i))
+    classes = [paths.get(ids[i], f"#{ids[i]}") for i in order]
     m = full["metrics"] or {}
     out = {
         "version": active["name"],
@@ -100,8 +105,8 @@ def dashboard_confusion(history: list[dict], labels: list[dict]) -> dict | None:
         "per_class_f1": None,
     }
     matrix = m.get("confusion")
-    if matrix and len(matrix) == len(classes):
-        out["matrix"] = matrix
+    if matrix and len(matrix) == len(classes) and all(len(row) == len(classes) for row in matrix):
+        out["matrix"] = [[matrix[r][c] for c in order] for r in order]
     elif m.get("per_class") and len(m["per_class"]) == len(classes):
-        out["per_class_f1"] = [pc.get("f1") for pc in m["per_class"]]
+        out["per_class_f1"] = [m["per_class"][i].get("f1") for i in order]
     return out
