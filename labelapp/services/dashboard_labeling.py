@@ -24,7 +24,8 @@ from labelapp.models import (
     Segment,
     SegmentLabel,
 )
-from ontology.models import PATH_SEPARATOR, Label
+from ontology.models import PATH_SEPARATOR
+from ontology.tree import tree_build
 
 COUNTED = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
 THROUGHPUT_DAYS = 30
@@ -151,23 +152,19 @@ def dashboard_throughput(
 def dashboard_labels(project: Project) -> list[dict]:
     """The labels of the project's ontology in tree order, read once and shared by the label
     distribution and the confusion matrix (which names the model's classes by path)."""
-    rows = list(
-        Label.objects.filter(ontology_id=project.ontology_id)
-        .order_by("order", "name")
-        .values("id", "name", "path", "depth", "parent_id", "deprecated")
-    )
-    # The tree's own order (zero to nine), not the paths' alphabet (eight, five, four, ...):
-    # each label after its parent, siblings in their order.
-    children: dict[int | None, list[dict]] = {}
-    for row in rows:
-        children.setdefault(row["parent_id"], []).append(row)
-    ordered: list[dict] = []
-    stack = list(reversed(children.get(None, [])))
-    while stack:
-        row = stack.pop()
-        ordered.append(row)
-        stack.extend(reversed(children.get(row["id"], [])))
-    return ordered
+    # The tree's own order (zero to nine), not the paths' alphabet (eight, five, four, ...);
+    # built here, not read from the cache, so the page's queries stay the same every time.
+    return [
+        {
+            "id": n.id,
+            "name": n.name,
+            "path": n.path,
+            "depth": n.depth,
+            "parent_id": n.parent_id,
+            "deprecated": n.deprecated,
+        }
+        for n in tree_build(project.ontology).ordered
+    ]
 
 
 def dashboard_label_distribution(project: Project, labels: list[dict] | None = None) -> list[dict]:
