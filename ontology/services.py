@@ -8,6 +8,8 @@ take turns instead of interleaving half-done subtree rewrites.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.db import transaction
 from django.db.models import CharField, F, Max, Value
 from django.db.models.functions import Concat, Length, Substr
@@ -379,19 +381,26 @@ def _drafts_using(ontology_id: int, paths: set[str]) -> int:
     takes the label off such a draft when it is opened, saying so."""
     from labelapp.models import AnnotationDraft
 
-    def holds(data) -> bool:
-        if not isinstance(data, dict):
-            return False
-        found = [p for p in data.get("clip_labels") or [] if isinstance(p, str)]
-        for seg in data.get("segments") or []:
-            if isinstance(seg, dict):
-                found += [p for p in seg.get("labels") or [] if isinstance(p, str)]
-        return any(p.strip().lower() in paths for p in found)
-
     rows = AnnotationDraft.objects.filter(clip__project__ontology_id=ontology_id).values_list(
         "data", flat=True
     )
-    return sum(1 for data in rows.iterator(chunk_size=500) if holds(data))
+    return sum(
+        1
+        for data in rows.iterator(chunk_size=500)
+        if any(p.strip().lower() in paths for p in label_paths_in(data))
+    )
+
+
+def label_paths_in(data) -> Iterator[str]:
+    """The label paths an annotation-shaped dict names (a draft's data, a revision's
+    snapshot: `clip_labels` and each segment's `labels`), skipping what is not a path: drafts
+    are stored as sent."""
+    if not isinstance(data, dict):
+        return
+    yield from (p for p in data.get("clip_labels") or [] if isinstance(p, str))
+    for seg in data.get("segments") or []:
+        if isinstance(seg, dict):
+            yield from (p for p in seg.get("labels") or [] if isinstance(p, str))
 
 
 def label_at_path(ontology: Ontology, path: str) -> Label | None:

@@ -309,13 +309,12 @@ def history_names_now(clip: Clip, history: list[dict]) -> tuple[list[dict], dict
     change), plus a note per path that differs from what was written ({"birds/european
     robin": "was birds/robin", "birds/crow": "deleted since"}). An old path a lead has since
     given to another label on purpose is read as that label (the tree today wins)."""
-    from ontology.services import RESOLVE_MAX, labels_current_paths
+    from ontology.services import RESOLVE_MAX, label_paths_in, labels_current_paths
 
     paths: set[str] = set()
     for entry in history:
         for snap in (entry["before"], entry["after"]):
-            for path in _snapshot_paths(snap):
-                paths.add(path)
+            paths.update(label_paths_in(snap))
     ordered = sorted(paths)
     now: dict[str, str | None] = {}
     for start in range(0, len(ordered), RESOLVE_MAX):
@@ -359,12 +358,3 @@ def history_names_now(clip: Clip, history: list[dict]) -> tuple[list[dict], dict
             was.setdefault(current, []).append(old)
     notes.update({current: "was " + ", ".join(olds) for current, olds in was.items()})
     return entries, notes
-
-
-def _snapshot_paths(snap: dict | None):
-    if not snap:
-        return
-    yield from (p for p in snap.get("clip_labels") or [] if isinstance(p, str))
-    for seg in snap.get("segments") or []:
-        if isinstance(seg, dict):
-            yield from (p for p in seg.get("labels") or [] if isinstance(p, str))
