@@ -29,6 +29,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TextIO
 
+from django.core.files.storage import default_storage
+
 from labelapp.errors import DomainError
 from labelapp.exports.common import (
     SPLITS,
@@ -235,8 +237,6 @@ def earlier_manifest(project, job_id: int):
             f"option 'keep_splits': manifest export #{job_id} is {job.status}, not done",
             code="invalid_option",
         )
-    from django.core.files.storage import default_storage
-
     if not default_storage.exists(job.file):  # refused now, not in the worker later
         raise DomainError(
             f"option 'keep_splits': the file of manifest export #{job_id} is gone",
@@ -247,8 +247,6 @@ def earlier_manifest(project, job_id: int):
 
 def earlier_splits(job) -> dict[int, str]:
     """{clip id: split} of an earlier manifest export's file (CSV or JSON lines)."""
-    from django.core.files.storage import default_storage
-
     try:
         with default_storage.open(job.file, "rb") as fh:
             text = fh.read().decode("utf-8")

@@ -293,13 +293,6 @@ async function mountClipReview(root) {
   mountReviewKeys(root);
 }
 
-// Keys, as in the workspace (its Hotkeys: not while typing in a form, Space and Enter on a focused
-// button keep their meaning): Space plays or pauses, N opens the next clip in the queue, and A
-// accepts / R starts a rejection when the clip has one submitted annotation waiting for a
-// decision (otherwise the buttons say which). A and N wait while a rejection or correction is
-// open (its draft would be lost); a held key acts once. + (or =), - and F (or 0) zoom the
-// waveform in, out and to the whole clip, as the workspace's keys do, through the player's
-// buttons (review_player.js); a held zoom key goes on zooming.
 // Whether an open form was changed since it opened.
 function formChanged(form) {
   return !form.hidden && form.dataset.opened !== undefined && formSignature(form) !== form.dataset.opened;
@@ -313,6 +306,13 @@ function formSignature(form) {
     .map((f) => (f.type === "checkbox" ? f.checked : f.value)));
 }
 
+// Keys, as in the workspace (its Hotkeys: not while typing in a form, Space and Enter on a focused
+// button keep their meaning): Space plays or pauses, N opens the next clip in the queue, and A
+// accepts / R starts a rejection when the clip has one submitted annotation waiting for a
+// decision (otherwise the buttons say which). A and N wait while a rejection or correction is
+// open (its draft would be lost); a held key acts once. + (or =), - and F (or 0) zoom the
+// waveform in, out and to the whole clip, as the workspace's keys do, through the player's
+// buttons (review_player.js); a held zoom key goes on zooming.
 async function mountReviewKeys(root) {
   // Loaded here, not with the module: the members and token pages need none of it, and their
   // forms are ready sooner without it.

@@ -373,7 +373,7 @@ function restoreState(ws) {
     if (draft === local && unsynced) {
       // Kept in this browser and never confirmed (the tab closed or the clip was left before
       // it went, or the network was down): the server gets it now.
-      saveLater(ws.clip.id, { data: local.data, base_version: local.base_version || 0, lead_time: local.lead_time || 0 }, local.saved_at, 0);
+      saveLater(ws.clip.id, bodyOf(local), local.saved_at, 0);
     }
     showBanner(`Restored your unsaved work on this clip (autosaved ${new Date(draft === local ? local.saved_at : draft.updated_at).toLocaleTimeString()}).`, "info", 6000);
     root.dataset.restored = "true";
@@ -399,12 +399,14 @@ function restoreState(ws) {
 }
 
 // --- edits, undo/redo, autosave -------------------------------------------------------------
+const submitting = () => root.dataset.state === "submitting";
+
 function snapshot() {
   return JSON.stringify({ segments: S.segments, clipLabels: S.clipLabels, sugg: S.sugg, selected: S.selected, nextId: S.nextId });
 }
 
 function commit(what) {
-  if (root.dataset.state === "submitting") {
+  if (submitting()) {
     // The submit sends what was there when it was pressed; an edit now would show "saved"
     // and be lost when the next clip loads. It is taken back, and the annotator told.
     restore(S.undo[S.undo.length - 1], { save: false });
@@ -437,7 +439,6 @@ function restore(snap, { save = true } = {}) {
   if (back) revealRow(back.id);
 }
 
-const submitting = () => root.dataset.state === "submitting";
 function undo() { if (submitting()) return; if (S.undo.length > 1) { S.redo.push(S.undo.pop()); restore(S.undo[S.undo.length - 1]); } }
 function redo() { if (submitting()) return; if (S.redo.length) { const s = S.redo.pop(); S.undo.push(s); restore(s); } }
 
@@ -458,6 +459,8 @@ function draftData() {
   };
 }
 const localKey = (clipId) => `earmark-draft-${root.dataset.user}-${clipId}`;
+// A browser copy's draft as the server takes it (the copy adds saved_at and synced).
+const bodyOf = (local) => ({ data: local.data, base_version: local.base_version || 0, lead_time: local.lead_time || 0 });
 function readLocalDraft(clipId) {
   try { return JSON.parse(localStorage.getItem(localKey(clipId)) || "null"); } catch { return null; }
 }
@@ -494,7 +497,7 @@ function cancelSave(clipId) {
 function resumeSave(clipId) {
   const local = readLocalDraft(clipId);
   if (local && local.synced === false && !pendingSaves.has(clipId)) {
-    saveLater(clipId, { data: local.data, base_version: local.base_version || 0, lead_time: local.lead_time || 0 }, local.saved_at, AUTOSAVE_MS);
+    saveLater(clipId, bodyOf(local), local.saved_at, AUTOSAVE_MS);
   }
 }
 
@@ -652,9 +655,12 @@ function applyLabel(label) {
   renderSide();
 }
 
+// The segments as Tab walks them: by start, then as made.
+const inTimeOrder = () => [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
+
 function cycleSegment(direction) {
   if (!S.segments.length) return;
-  const order = [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
+  const order = inTimeOrder();
   const i = order.findIndex((s) => s.id === S.selected);
   const next = order[(i + direction + order.length + (i < 0 && direction < 0 ? 1 : 0)) % order.length];
   select(next.id);
@@ -1318,6 +1324,14 @@ async function goNext() {
 // --- controls and keys -----------------------------------------------------------------------
 const zoomIn = () => wave.zoomBy(2, player.currentTime >= wave.start && player.currentTime <= wave.end ? player.currentTime : undefined);
 const zoomOut = () => wave.zoomBy(0.5, player.currentTime >= wave.start && player.currentTime <= wave.end ? player.currentTime : undefined);
+// The focus back where it was before a dialog or the search took it, if that is still on
+// the page (and not the page itself, or the search); whether it went.
+function focusBack(element) {
+  if (!element || !element.isConnected || element === document.body || element.matches("[data-testid=label-search]")) return false;
+  element.focus();
+  return true;
+}
+
 // The help is a dialog: the focus goes into it (arrows scroll it), nothing acts behind it,
 // Tab stays in it, and Escape or ? gives the focus back where it was.
 let helpReturn = null;
@@ -1327,8 +1341,8 @@ const toggleHelp = () => {
   if (opening) {
     helpReturn = document.activeElement;
     el.help.querySelector(".ws-help-card").focus();
-  } else if (helpReturn && helpReturn.isConnected && helpReturn !== document.body) {
-    helpReturn.focus();
+  } else {
+    focusBack(helpReturn);
   }
 };
 el.help.addEventListener("keydown", (e) => {
@@ -1384,7 +1398,7 @@ function nudgeEdge(edge, direction) {
 // (before the first with Shift): elsewhere it moves the focus as everywhere.
 function segmentAfter(direction) {
   if (!S.segments.length) return false;
-  const order = [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
+  const order = inTimeOrder();
   const i = order.findIndex((x) => x.id === S.selected);
   if (i < 0) return true;
   return i + direction >= 0 && i + direction < order.length;
@@ -1568,8 +1582,7 @@ async function start() {
     onLeave: () => {
       const back = searchReturn;
       searchReturn = null;
-      if (back && back.isConnected && back !== document.body && !back.matches("[data-testid=label-search]")) back.focus();
-      else document.activeElement.blur();
+      if (!focusBack(back)) document.activeElement.blur();
     },
   });
   const labelKeys = [...o.byHotkey.entries()].map(([combo, l]) => ({
