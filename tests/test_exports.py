@@ -487,6 +487,8 @@ def test_keep_splits_names_a_finished_manifest_of_the_project(speakers, client_f
     for value, message in (
         ("abc", "give the id of an earlier manifest export"),
         ("²", "give the id of an earlier manifest export"),  # a digit int() refuses
+        (0, "give the id of an earlier manifest export"),  # was read as "none"
+        ("0", "give the id of an earlier manifest export"),
         (99999, "has no manifest export #99999"),
     ):
         res = api.post(
@@ -671,6 +673,22 @@ def test_a_job_streams_in_chunks_and_reports_progress(project, labeled, monkeypa
     assert seen == [(0, 4), (3, 4), (4, 4), (4, 4)]
 
 
+def test_a_two_pass_manifest_counts_its_progress_in_clips(project, labeled, monkeypatch):
+    """The manifest reads every clip twice; its job said "6/8" of a 4-clip project."""
+    monkeypatch.setattr(export_common, "CHUNK", 2)
+    seen = []
+    export_write(
+        io.StringIO(),
+        project=project,
+        format="manifest",
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    assert {total for _, total in seen} == {4}
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
+    assert (2, 4) in seen  # the first pass's end: half the work
+
+
 @pytest.mark.parametrize("format", ["earmark", "label_studio", "csv", "manifest"])
 def test_queries_grow_with_chunks_not_with_clips(
     project, labeled, annotator, format, django_assert_max_num_queries
@@ -817,7 +835,11 @@ def test_a_download_before_the_job_is_done_is_a_409(client_for, project, lead):
         ({"format": "xml"}, "unknown export format 'xml'"),
         ({"format": "csv", "filters": {"status": "lost"}}, "unknown status 'lost'"),
         ({"format": "csv", "filters": "all"}, "Expected a dictionary"),
-        ({"format": "manifest", "options": {"seed": "x"}}, "'seed' must be an integer"),
+        ({"format": "manifest", "options": {"seed": "x"}}, "'seed' must be a whole number"),
+        # Cut to 1, 1.7 would have given seed 1's split under another seed's name.
+        ({"format": "manifest", "options": {"seed": 1.7}}, "'seed' must be a whole number"),
+        ({"format": "manifest", "options": {"seed": "1.7"}}, "'seed' must be a whole number"),
+        ({"format": "manifest", "options": {"seed": True}}, "'seed' must be a whole number"),
     ],
 )
 def test_bad_requests_are_a_400_with_the_reason(client_for, project, lead, body, message):

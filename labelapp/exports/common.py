@@ -120,17 +120,14 @@ def export_options_build(format: str, raw: dict | None) -> dict:
         options["base_url"] = base
     if format == "manifest":
         options["splits"] = _splits(options["splits"])
-        try:
-            options["seed"] = int(options["seed"])
-        except (TypeError, ValueError):
-            raise DomainError("option 'seed' must be an integer", code="invalid_option") from None
+        options["seed"] = _integer(options["seed"], "seed")
         options["manifest_format"] = _choice(
             options["manifest_format"], "manifest_format", ("csv", "jsonl")
         )
         options["group_by"] = str(options["group_by"] or "").strip()
         options["audio_root"] = str(options["audio_root"] or "").strip()
-        keep = str(options["keep_splits"] or "").strip()
-        if keep and not (keep.isascii() and keep.isdigit()):
+        keep = "" if options["keep_splits"] is None else str(options["keep_splits"]).strip()
+        if keep and not (keep.isascii() and keep.isdigit() and int(keep) > 0):
             raise DomainError(
                 "option 'keep_splits': give the id of an earlier manifest export of this "
                 f"project, not {options['keep_splits']!r}",
@@ -138,6 +135,22 @@ def export_options_build(format: str, raw: dict | None) -> dict:
             )
         options["keep_splits"] = int(keep) if keep else ""
     return options
+
+
+def _integer(value, name: str) -> int:
+    """A whole number given as a JSON number or as text: 1.7 or "1.7" is refused, not cut to 1
+    (the same seed must always give the same split, and 1.7 would give 1's)."""
+    if isinstance(value, bool):
+        value = None
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        value = int(text) if digits.isascii() and digits.isdigit() else None
+    if not isinstance(value, int):
+        raise DomainError(f"option {name!r} must be a whole number", code="invalid_option")
+    return value
 
 
 @dataclass

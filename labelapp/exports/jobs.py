@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 class ExportFormat:
     name: str
     writer: Callable[[TextIO, ExportContext], Iterator[int]]
-    passes: int  # times the writer reads every clip: the job's total is passes * clips
+    passes: int  # times the writer reads every clip (its progress counts passes * clips)
     extension: str
     content_type: str
 
@@ -86,14 +86,17 @@ def export_write(
         filters=export_filters_build(project, filters),
         options=_options(project, fmt.name, options),
     )
-    total = ctx.clip_count() * fmt.passes
+    clips = ctx.clip_count()
+    # Reported in clips: a writer that reads every clip twice (the manifest) is at 150 of 300
+    # clips, half its work, when its first pass ends; its own count would say 300 of 600.
+    work = clips * fmt.passes
     if on_progress:
-        on_progress(0, total)
+        on_progress(0, clips)
     for done in fmt.writer(out, ctx):
         if on_progress:
-            on_progress(min(done, total), total)
+            on_progress(min(done, work) // fmt.passes, clips)
     if on_progress:
-        on_progress(total, total)
+        on_progress(clips, clips)
     return ctx.summary
 
 

@@ -108,9 +108,13 @@ function renderConfig(config) {
   form.min_labels.value = config.min_labels;
   form.enabled.checked = config.enabled;
   for (const input of form.elements) input.disabled = !isLead && input.tagName !== "BUTTON";
+  const note = form.querySelector(".saved-note");
+  // A change after a save is not saved yet: "saved" stayed beside a value the browser then
+  // refused to send (900%), as if it had been.
+  form.addEventListener("input", () => { note.textContent = "not saved yet"; });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const note = form.querySelector(".saved-note");
+    note.textContent = "saving…";
     try {
       await api(`/api/projects/${projectId}/model/`, { method: "PATCH", body: {
         strategy: form.strategy.value, retrain_every: Number(form.retrain_every.value),

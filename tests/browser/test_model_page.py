@@ -121,6 +121,8 @@ def test_a_lead_sets_when_the_model_retrains(live_server, page, login, lead, pro
     page.fill(f"{form} [name=retrain_growth_pct]", "900")
     page.click(f"{form} button[type=submit]")
     assert not page.eval_on_selector(f"{form} [name=retrain_growth_pct]", "e => e.validity.valid")
+    # the note no longer says "saved" beside a value that was not sent
+    assert page.text_content(f"{form} .saved-note") == "not saved yet"
     answer = page.evaluate(
         """async (url) => {
             const csrf = document.cookie.match(/csrftoken=([^;]+)/)[1];
