@@ -124,4 +124,6 @@ def load_cached(
         return None
     if feats.ndim != 2 or feats.shape[0] != config.n_mels:
         return None  # a foreign or damaged file: the caller recomputes and overwrites it
+    if not np.isfinite(feats).all():
+        return None  # cached before non-finite samples were zeroed: computed again
     return feats.astype(np.float32, copy=False)

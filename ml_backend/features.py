@@ -57,9 +57,19 @@ def _mel_transform(config: FeatureConfig) -> torchaudio.transforms.MelSpectrogra
     )
 
 
+def _finite(x: torch.Tensor) -> torch.Tensor:
+    """Samples with NaN and +-Inf (a float file's clipping or a broken writer) set to 0: one
+    Inf sample made every feature frame it reaches NaN, and a NaN feature stopped the
+    project's cold-start clustering, training and scoring, for every clip."""
+    if bool(torch.isfinite(x).all()):
+        return x
+    return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def _to_mono_tensor(waveform: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(samples,) or (samples, channels) or (channels, samples) -> float32 (samples,)."""
-    x = torch.as_tensor(waveform, dtype=torch.float32)
+    """(samples,) or (samples, channels) or (channels, samples) -> float32 (samples,), every
+    sample finite."""
+    x = _finite(torch.as_tensor(waveform, dtype=torch.float32))
     if x.ndim == 2:
         # The longer axis is time: soundfile gives (samples, channels), torchaudio the reverse.
         x = x.mean(dim=1) if x.shape[0] >= x.shape[1] else x.mean(dim=0)
@@ -168,13 +178,13 @@ def _read_blocks(reader: sf.SoundFile, block: int) -> Iterator[torch.Tensor]:
     is not: ``audio_read``)."""
     if reader.seekable():
         for data in iter_spans(reader, reader.tell(), None, block):
-            yield torch.from_numpy(data.mean(axis=1))
+            yield _finite(torch.from_numpy(data.mean(axis=1)))
         return
     while True:
         data = reader.read(block, dtype="float32", always_2d=True)
         if len(data) == 0:
             return
-        yield torch.from_numpy(data.mean(axis=1))
+        yield _finite(torch.from_numpy(data.mean(axis=1)))
 
 
 def _resampled_blocks(

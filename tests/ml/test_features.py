@@ -238,3 +238,40 @@ def test_load_or_compute_many_on_empty_and_corrupt_files(tmp_path) -> None:
         F.load_or_compute_many(
             [good, corrupt], cfg, cache_root=tmp_path / "c2", clip_sha256s=["a" * 64, "b" * 64]
         )
+
+
+def test_non_finite_samples_give_finite_features_on_every_path(tmp_path, rng) -> None:
+    """A float WAV with Inf and NaN samples (an importer's clipping, a broken writer): its
+    features were NaN, and one such clip stopped the project's cold-start clustering."""
+    cfg = FeatureConfig(sample_rate=8_000)
+    wave = (0.1 * rng.standard_normal(12_000)).astype(np.float32)
+    clean = wave.copy()
+    wave[[500, 6_000, 9_000]] = [np.inf, -np.inf, np.nan]
+    clean[[500, 6_000, 9_000]] = 0.0
+    path = tmp_path / "inf.wav"
+    sf.write(path, wave, 8_000, subtype="FLOAT")
+    expected = compute_logmel(clean, 8_000, cfg)
+    for feats in (
+        compute_logmel(wave, 8_000, cfg),
+        stream_logmel(path, cfg),
+        F.compute_logmel_many([wave, wave[:4_000]], 8_000, cfg)[0],
+        F.load_or_compute_many([path], cfg, tmp_path / "cache", [F.file_sha256(path)])[0],
+    ):
+        assert np.isfinite(feats).all()
+        np.testing.assert_allclose(feats, expected, atol=1e-4)
+    stereo = np.stack([wave, clean], axis=1)  # Inf in one channel: that sample is zeroed
+    assert np.isfinite(compute_logmel(stereo, 8_000, cfg)).all()
+
+
+def test_a_cached_matrix_with_nan_is_computed_again(tmp_path, rng) -> None:
+    cfg = FeatureConfig(sample_rate=8_000)
+    path = tmp_path / "clip.wav"
+    sf.write(path, (0.1 * rng.standard_normal(8_000)).astype(np.float32), 8_000, subtype="FLOAT")
+    sha = F.file_sha256(path)
+    first = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache")
+    poisoned = first.copy()
+    poisoned[3, 4] = np.nan  # cached before the samples were made finite
+    np.save(F.cache_path(tmp_path / "cache", sha, cfg), poisoned)
+    assert F.load_cached(tmp_path / "cache", sha, cfg) is None
+    again = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache", clip_sha256=sha)
+    np.testing.assert_array_equal(again, first)
