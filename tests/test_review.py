@@ -535,3 +535,22 @@ def test_the_history_reads_in_todays_label_names_and_says_what_they_were(
     assert "birds/crow (deleted since)" in page
     rows = page.split('data-testid="history-row"')[1:]
     assert "no change to the labels" in rows[2], rows[2]
+
+
+def test_a_segment_whose_labels_came_back_in_another_order_is_not_a_change():
+    """A correction form loads a segment's labels in tree order: the history listed the
+    untouched segment as removed and added again."""
+    from labelapp.services.review import snapshot_diff
+
+    seg = {"start": 1799.5, "end": 1800.0, "channel": None}
+    before = {
+        "status": "submitted",
+        "segments": [{**seg, "labels": ["noise/rain", "insect/cricket"]}],
+    }
+    after = {
+        "status": "submitted",
+        "segments": [{**seg, "labels": ["insect/cricket", "noise/rain"]}],
+    }
+    assert snapshot_diff(before, after) == {}
+    moved = {"status": "submitted", "segments": [{**seg, "end": 1799.9, "labels": ["noise/rain"]}]}
+    assert set(snapshot_diff(before, moved)["segments"]) == {"added", "removed"}

@@ -463,9 +463,10 @@ def test_a_json_body_over_the_upload_limit_gets_413_with_a_detail(
 def test_a_segment_to_the_clips_end_ends_there_even_on_a_clip_under_10_ms(
     client_for, annotator, project, labels
 ):
-    short, odd = ready_clips(project, 2)
+    short, odd, long = ready_clips(project, 3)
     Clip.objects.filter(pk=short.pk).update(duration=0.005)
     Clip.objects.filter(pk=odd.pk).update(duration=3.004)
+    Clip.objects.filter(pk=long.pk).update(duration=3600.0)
     client = client_for(annotator)
     res = submit(client, short, segments=[{"start": 0, "end": 0.005, "labels": ["noise"]}])
     assert res.status_code == 201, res.json()
@@ -475,6 +476,29 @@ def test_a_segment_to_the_clips_end_ends_there_even_on_a_clip_under_10_ms(
     assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [(2.5, 3.004)]
     past = submit(client, odd, segments=[{"start": 2.5, "end": 3.02, "labels": ["noise"]}])
     assert past.status_code == 400 and "past the clip's end" in past.json()["detail"]
+    # 6-9 ms past the end rounds to the next 10 ms, past the clip: 3.01 was stored and exported
+    for end in (3.0101, 3.012):
+        res = submit(client, odd, segments=[{"start": 2.5, "end": end, "labels": ["noise"]}])
+        assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [
+            (2.5, 3.004)
+        ], end
+    # Shorter than 10 ms: the 10 ms from its start (was refused, "end 0.1 must be after 0.1");
+    # 0.135-0.145 rounded to nothing and 0.125-0.135 to 20 ms (float halves went both ways).
+    for sent, kept in (
+        ((0.1, 0.101), (0.1, 0.11)),
+        ((0.0, 0.005), (0.0, 0.01)),
+        ((0.135, 0.145), (0.14, 0.15)),
+        ((0.125, 0.135), (0.13, 0.14)),
+        ((1234.565, 1234.575), (1234.57, 1234.58)),
+    ):
+        clip = odd if sent[1] < 3 else long
+        res = submit(
+            client, clip, segments=[{"start": sent[0], "end": sent[1], "labels": ["noise"]}]
+        )
+        assert res.status_code in (200, 201), (sent, res.json())
+        assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [kept]
+    last = submit(client, odd, segments=[{"start": 3.0035, "end": 3.004, "labels": ["noise"]}])
+    assert [(s["start"], s["end"]) for s in last.json()["annotation"]["segments"]] == [(3.0, 3.004)]
 
 
 def test_a_clip_with_many_segments_costs_the_same_statements_as_one_with_one(

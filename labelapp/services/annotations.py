@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -83,7 +84,12 @@ MAX_SEGMENT_TIME_S = 1e9
 
 
 def _snap(value: float) -> float:
-    return round(round(float(value) / SEGMENT_PRECISION_S) * SEGMENT_PRECISION_S, 2)
+    """To the nearest 10 ms, halves up, read to the millisecond first: 0.135 s (stored as
+    0.13500000000000001) and 0.125 went one down and one up (0.14 and 0.12), so a 10 ms call
+    of 0.135-0.145 became nothing and 0.125-0.135 became 20 ms."""
+    ms = math.floor(float(value) * 1000 + 0.5)
+    steps = math.floor(ms / (SEGMENT_PRECISION_S * 1000) + 0.5)
+    return round(steps * SEGMENT_PRECISION_S, 2)
 
 
 def annotation_input_build(
@@ -115,19 +121,30 @@ def annotation_input_build(
         if max(abs(start), abs(end)) > MAX_SEGMENT_TIME_S:  # snapping 1e308 would overflow
             raise DomainError(f"segment {i}: start and end must be within the clip (seconds)")
         at_the_end = clip.duration and abs(end - clip.duration) <= SEGMENT_PRECISION_S / 2 + 1e-9
+        sent = (start, end)
         start, end = _snap(start), _snap(end)
-        if at_the_end:
-            # A segment to the clip's end ends there, not at the nearest 10 ms past it; a clip
-            # shorter than 10 ms can then take one.
-            end = clip.duration
-        if start < 0:
-            raise DomainError(f"segment {i}: start {start} s is before the clip starts")
-        if end <= start:
-            raise DomainError(f"segment {i}: end {end} s must be after start {start} s")
+        if sent[0] < sent[1] and end <= start:
+            # A call shorter than 10 ms is marked by the 10 ms from where it starts, as the
+            # workspace marks a click; it was refused with "end 0.1 s must be after 0.1 s".
+            end = round(start + SEGMENT_PRECISION_S, 2)
         if clip.duration and end > clip.duration + SEGMENT_PRECISION_S:
             raise DomainError(
-                f"segment {i}: end {end} s is past the clip's end ({clip.duration:.2f} s)"
+                f"segment {i}: end {sent[1]} s is past the clip's end ({clip.duration:.2f} s)"
             )
+        if at_the_end or (clip.duration and end > clip.duration):
+            # A segment to the clip's end ends there, not at the nearest 10 ms past it (0.25 s
+            # was stored on a 0.241 s clip, and exported so); a clip shorter than 10 ms can
+            # then take one.
+            end = clip.duration
+        if start < 0:
+            raise DomainError(f"segment {i}: start {sent[0]} s is before the clip starts")
+        if end <= start:
+            if sent[0] < sent[1]:  # a call in the clip's last 10 ms
+                raise DomainError(
+                    f"segment {i} ({sent[0]}-{sent[1]} s) is shorter than 10 ms at the clip's "
+                    "end: start it 10 ms earlier"
+                )
+            raise DomainError(f"segment {i}: end {sent[1]} s must be after start {sent[0]} s")
         channel = raw.get("channel")
         if channel is not None:
             try:

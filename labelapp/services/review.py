@@ -255,7 +255,12 @@ def snapshot_diff(before: dict | None, after: dict) -> dict:
         diff["clip_labels"] = {"added": added, "removed": removed}
 
     def key(seg: dict) -> tuple:
-        return (seg.get("start"), seg.get("end"), seg.get("channel"), tuple(seg.get("labels", [])))
+        return (
+            seg.get("start"),
+            seg.get("end"),
+            seg.get("channel"),
+            tuple(sorted(seg.get("labels", []))),
+        )
 
     old_segs = {key(s): s for s in before.get("segments") or []}
     new_segs = {key(s): s for s in after.get("segments") or []}

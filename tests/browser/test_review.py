@@ -141,6 +141,9 @@ def test_a_reviewer_corrects_segments_on_the_waveform(
     lane.wait_for()
     boxes = lane.locator("[data-testid=correction-segment]")
     assert boxes.count() == 1
+    # one segment, one page: no pager ("Segment 1 of 1" with both buttons off showed, its
+    # hidden attribute beaten by a display rule)
+    assert not card.locator("[data-testid=correct-pager]").is_visible()
     track = lane.locator(".rv-lane-track").bounding_box()
     x = lambda t: track["x"] + track["width"] * t / 10.0  # noqa: E731
     y = track["y"] + track["height"] / 2
