@@ -44,9 +44,28 @@ STALE_AFTER = timedelta(minutes=5)  # a running pre-labeling silent this long lo
 
 
 def prelabel_request(*, project: Project, model_version: ModelVersion | None = None) -> PrelabelRun:
+    """Queue a pre-labeling of the project's unlabeled clips, or give back the one already
+    queued for the same version: it reads the clips when it starts, so a second would redo
+    its work (seven quick presses of "Pre-label" queued seven runs)."""
+    queued = queued_prelabel(project, model_version)
+    if queued is not None:
+        return queued
     run = PrelabelRun.objects.create(project=project, model_version=model_version)
     enqueue_on_commit(tasks.prelabel, run.pk)  # broker down: the sweep re-sends queued runs
     return run
+
+
+def queued_prelabel(project: Project, model_version: ModelVersion | None) -> PrelabelRun | None:
+    return (
+        PrelabelRun.objects.filter(
+            project=project,
+            model_version=model_version,
+            kind=PrelabelRun.Kind.PRELABEL,
+            status=PrelabelRun.Status.QUEUED,
+        )
+        .order_by("-pk")
+        .first()
+    )
 
 
 def rank_request(*, project: Project) -> PrelabelRun | None:
@@ -693,7 +712,8 @@ def _cold_start(run: PrelabelRun) -> None:
     project = run.project
     clips = list(unlabeled_clips(project)[:COLD_START_SAMPLE])
     PrelabelRun.objects.filter(pk=run.pk).update(total=len(clips))
-    if len(clips) < 2:
+    if len(clips) < 2:  # nothing to order: done (it said 0 of 1 after succeeding)
+        PrelabelRun.objects.filter(pk=run.pk).update(done=len(clips))
         return
     config = feature_config_for(project)
     feats = []

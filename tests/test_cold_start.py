@@ -50,3 +50,21 @@ def test_no_second_cold_start_while_one_waits_and_none_when_the_loop_is_off(
     assert set(Clip.objects.filter(project=other_project).values_list("priority", flat=True)) == {
         0.0
     }
+
+
+def test_a_cold_start_of_one_clip_ends_done_and_presses_while_queued_make_one_run(
+    project, wav_factory, client_for, lead
+):
+    """It said "0 of 1 clips" after succeeding; seven quick presses queued seven runs."""
+    _import(project, wav_factory, 1)
+    run = PrelabelRun.objects.get(project=project)
+    assert (run.status, run.done, run.total) == ("succeeded", 1, 1)
+    from django.db import transaction
+
+    api = client_for(lead)
+    with transaction.atomic():  # nothing commits, so nothing runs: the first stays queued
+        answers = [api.post(f"/api/projects/{project.pk}/prelabel/") for _ in range(3)]
+        assert [a.status_code for a in answers] == [201, 200, 200]
+        assert len({a.json()["id"] for a in answers}) == 1
+        assert PrelabelRun.objects.filter(project=project, status="queued").count() == 1
+        transaction.set_rollback(True)
