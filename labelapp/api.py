@@ -492,7 +492,10 @@ class ClipAnnotationsApi(APIView):
         body = {"annotation": AnnotationOutSerializer(annotation).data}
         if v["claim_next"]:
             body["next"] = _next_for(clip.project, request.user)
-        created = annotation.version == 1 and not replayed
+        # Not "version 1": the same labels sent again leave version 1 as it was (a 201 said
+        # something had been created).
+        created = getattr(annotation, "labels_changed", False) and annotation.version == 1
+        created = created and not replayed
         response = Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
         if replayed:
             response["Idempotent-Replayed"] = "true"

@@ -311,6 +311,7 @@ class AnnotationSubmitSerializer(StrictInput, serializers.Serializer):
     segments = SegmentInSerializer(many=True, required=False, default=list)
     expected_version = serializers.IntegerField(
         min_value=0,
+        max_value=2**31 - 1,
         required=False,
         allow_null=True,
         default=None,

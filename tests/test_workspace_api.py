@@ -601,3 +601,40 @@ def test_a_change_to_an_accepted_annotation_needs_replace_reviewed(
     assert res.status_code == 200, res.content
     body = res.json()["annotation"]
     assert body["status"] == "submitted" and body["clip_labels"] == ["birds/crow"]
+
+
+def test_the_same_labels_sent_again_change_nothing_with_or_without_a_version(
+    client_for, annotator, project, labels
+):
+    """Without expected_version the same labels made a new version with an empty revision
+    (an accepted annotation went back to review), and at version 1 the no-op answered 201."""
+    from labelapp.models import AnnotationRevision
+
+    clip = ready_clips(project, 1)[0]
+    client = client_for(annotator)
+    first = submit(client, clip, clip_labels=["birds/crow"])
+    assert first.status_code == 201
+    for body in ({}, {"expected_version": 1}, {"expected_version": 0}):
+        again = submit(client, clip, clip_labels=["birds/crow"], **body)
+        assert again.status_code == 200, (body, again.json())
+        assert again.json()["annotation"]["version"] == 1
+    assert AnnotationRevision.objects.filter(annotation__clip=clip).count() == 1
+    Annotation.objects.filter(clip=clip).update(status="accepted")
+    submit(client, clip, clip_labels=["birds/crow"])
+    assert Annotation.objects.get(clip=clip).status == "accepted"  # not sent back to review
+    changed = submit(client, clip, clip_labels=["noise"], replace_reviewed=True)
+    assert changed.status_code == 200 and changed.json()["annotation"]["version"] == 2
+
+
+def test_expected_version_of_an_annotation_never_saved_and_one_too_big(
+    client_for, annotator, project, labels
+):
+    clip = ready_clips(project, 1)[0]
+    client = client_for(annotator)
+    none = submit(client, clip, clip_labels=["noise"], expected_version=3)
+    assert (
+        none.status_code == 409 and "you have no annotation of this clip" in none.json()["detail"]
+    )
+    huge = submit(client, clip, clip_labels=["noise"], expected_version=10**30)
+    assert huge.status_code == 400 and "expected_version" in huge.json()["detail"]
+    assert not Annotation.objects.filter(clip=clip).exists()

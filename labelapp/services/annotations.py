@@ -368,7 +368,11 @@ def annotation_save(
     before = None if fresh else _labeled_content(annotation)
     if annotation is None:
         if expected_version not in (None, 0):
-            raise Conflict("this annotation no longer exists; reload the clip", code="stale")
+            raise Conflict(
+                f"you have no annotation of this clip (expected_version {expected_version}: it "
+                "was removed, or never saved); reload the clip, or send expected_version 0",
+                code="stale",
+            )
         annotation = Annotation.objects.create(
             clip=clip,
             annotator=user,
@@ -380,14 +384,15 @@ def annotation_save(
             suggestion_feedback=suggestion_feedback or [],
         )
     else:
+        unchanged = before == _content(_snapshot_of(annotation, data))
+        if unchanged and not merge and annotation.status in _AS_SUBMITTED.get(status, ()):
+            # What is stored already, sent again: the annotator's own submit whose answer was
+            # lost (or made in another tab), from an older version or without one. Nothing to
+            # save, and nothing to resolve (from an older version it was a 409 "changed
+            # elsewhere"; without one, a new version with an empty revision).
+            annotation.labels_changed = False
+            return annotation
         if expected_version is not None and expected_version != annotation.version:
-            unchanged = before == _content(_snapshot_of(annotation, data))
-            if unchanged and not merge and annotation.status in _AS_SUBMITTED.get(status, ()):
-                # What is stored already, sent again from an older version: the annotator's
-                # own submit whose answer was lost (or made in another tab). Nothing to save,
-                # and nothing to resolve (it was a 409 "changed elsewhere" on every submit).
-                annotation.labels_changed = False
-                return annotation
             raise _stale(annotation, expected_version)
         if not replace_reviewed and annotation.status == Annotation.Status.ACCEPTED:
             if before == _content(_snapshot_of(annotation, data)):
