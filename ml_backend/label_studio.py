@@ -161,7 +161,12 @@ def _task_clip(project, task: dict) -> Clip | None:
             )
         return Clip.objects.filter(project=project, pk=pk).first()
     ref = str(data.get("audio") or "")
-    parsed = urlparse(ref)
+    try:
+        parsed = urlparse(ref)
+    except ValueError as exc:  # "http://[::1": a 500 before
+        raise DomainError(
+            f"task {task.get('id', '?')}: 'audio' {ref[:80]!r} is not a URL or a path ({exc})"
+        ) from None
     name = PurePosixPath(unquote(parse_qs(parsed.query).get("d", [parsed.path])[0])).name
     if not name:
         return None

@@ -278,6 +278,23 @@ def test_model_vs_humans_single_label_accuracy_and_confusion_per_level(project, 
     assert model_vs_humans(project, model_version=version.pk)["versions"][0]["id"] == version.pk
 
 
+def test_a_prediction_made_after_the_clip_was_labeled_is_not_graded(project, annotator):
+    """Label Studio's /ml/predict scores labeled clips on demand and stores the prediction:
+    the model was then graded on clips it trained on (0 clips became 30 at 100%)."""
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.save()
+    label = label_get_or_create_path(ontology=project.ontology, path="a/x")[0]
+    version = _version(project)
+    before, after = ready_clips(project, 2)
+    Prediction.objects.create(clip=before, model_version=version, clip_scores={str(label.pk): 0.9})
+    for clip in (before, after):
+        annotation_submit(clip=clip, user=annotator, clip_labels=["a/x"])
+    Prediction.objects.create(clip=after, model_version=version, clip_scores={str(label.pk): 0.9})
+    (entry,) = model_vs_humans(project)["versions"]
+    assert entry["n_clips"] == 1
+
+
 def test_a_rejected_annotations_answers_to_suggestions_are_withdrawn(project, annotator, reviewer):
     """Two annotations took v1's suggestion unchanged; a reviewer rejects one of them (its
     labels were wrong) and accepts the other: only the accepted one's answer counts."""
@@ -460,15 +477,15 @@ def test_agreement_and_the_training_set_of_a_large_project_fit_sqlites_limit(
     for user in users:
         membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
     clips = ready_clips(project, 250)
-    for i, clip in enumerate(clips):
-        for j, user in enumerate(users):
-            annotation_submit(clip=clip, user=user, clip_labels=["A" if (i + j) % 3 else "B"])
     version = _version(project)
     label_a = project.ontology.labels.get(path="A")
-    Prediction.objects.bulk_create(
+    Prediction.objects.bulk_create(  # suggestions, made before the clips were labeled
         Prediction(clip=clip, model_version=version, clip_scores={str(label_a.pk): 0.9})
         for clip in clips
     )
+    for i, clip in enumerate(clips):
+        for j, user in enumerate(users):
+            annotation_submit(clip=clip, user=user, clip_labels=["A" if (i + j) % 3 else "B"])
 
     few_sql_parameters()
     report = project_agreement(project)

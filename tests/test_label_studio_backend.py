@@ -138,6 +138,8 @@ def test_webhook_counts_label_studio_annotations_from_a_lead_only(project, annot
         ("predict", {"tasks": [{"data": {"earmark_clip_id": "\u00b2"}}]}, "earmark_clip_id"),
         ("predict", {"tasks": [{"data": {"earmark_clip_id": 1.5}}]}, "earmark_clip_id"),
         ("predict", {"tasks": [{"id": 7, "data": "x"}]}, "task 7: 'data' must be an object"),
+        # urlparse raises on a broken IPv6 host: it was a 500
+        ("predict", {"tasks": [{"id": 8, "data": {"audio": "http://[::1"}}]}, "task 8: 'audio'"),
         ("predict", {"tasks": [], "label_config": 5}, "labeling config must be its XML"),
         ("setup", {"schema": 5}, "labeling config must be its XML"),
         ("setup", {"schema": "<View><Choices"}, "schema is not valid XML"),

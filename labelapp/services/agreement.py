@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from itertools import combinations
 
+from django.db.models import Min
+
 from labelapp.chunks import id_chunks
 from labelapp.models import Annotation, ClipLabel, Project, SegmentLabel
 from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
@@ -450,14 +452,24 @@ def model_vs_humans(project: Project, model_version=None) -> dict:
     truth = _human_truth(project)
     paths = dict(Label.objects.filter(ontology_id=project.ontology_id).values_list("pk", "path"))
     feedback = _feedback_by_version(project)
+    # A suggestion is one made before anyone labeled the clip: a prediction made after (Label
+    # Studio's /ml/predict asking for labeled clips) graded a model on clips it trained on,
+    # and a version's 0 clips became 30 at 100%.
+    labeled_at = dict(
+        Annotation.objects.filter(clip__project=project)
+        .values("clip_id")
+        .annotate(first=Min("created_at"))
+        .values_list("clip_id", "first")
+    )
     out = []
     for version in versions:
         preds = [
-            row
+            (clip_id, scores)
             for chunk in id_chunks(truth)
-            for row in Prediction.objects.filter(
+            for clip_id, scores, made in Prediction.objects.filter(
                 model_version=version, clip_id__in=chunk
-            ).values_list("clip_id", "clip_scores")
+            ).values_list("clip_id", "clip_scores", "created_at")
+            if clip_id not in labeled_at or made < labeled_at[clip_id]
         ]
         pairs: list[tuple[set[str], set[str]]] = []  # (human, predicted) per clip
         for clip_id, scores in preds:
