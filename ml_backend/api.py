@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from labelapp import selectors
 from labelapp.errors import DomainError, NotFound
 from ml_backend.models import ModelVersion, TrainingRun
-from ml_backend.prelabel import prelabel_request, queued_prelabel, rank_request
+from ml_backend.prelabel import prelabel_active_request, rank_request
 from ml_backend.selectors import versions_with_headlines
 from ml_backend.serializers import (
     MLConfigSerializer,
@@ -106,9 +106,8 @@ class ProjectPrelabelApi(APIView):
         """Score and rank every unlabeled clip with the active model (or cold-start rank);
         200 with the run already queued, which will do it."""
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
-        queued = queued_prelabel(project, None)
-        run = prelabel_request(project=project)
-        code = status.HTTP_200_OK if queued is not None else status.HTTP_201_CREATED
+        run, created = prelabel_active_request(project=project)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(PrelabelRunSerializer(run).data, status=code)
 
 

@@ -55,6 +55,19 @@ def prelabel_request(*, project: Project, model_version: ModelVersion | None = N
     return run
 
 
+def prelabel_active_request(*, project: Project) -> tuple[PrelabelRun, bool]:
+    """A lead's "Pre-label & rank" (page, API, CLI): a run of the active version, named so
+    (without one it was listed as a cold-start ranking while a model was active), or the
+    cold start when there is none. Returns the run and whether it is new."""
+    from ml_backend.selectors import active_model_version
+
+    version = active_model_version(project)
+    queued = queued_prelabel(project, version)
+    if queued is not None:
+        return queued, False
+    return prelabel_request(project=project, model_version=version), True
+
+
 def queued_prelabel(project: Project, model_version: ModelVersion | None) -> PrelabelRun | None:
     return (
         PrelabelRun.objects.filter(

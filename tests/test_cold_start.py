@@ -68,3 +68,21 @@ def test_a_cold_start_of_one_clip_ends_done_and_presses_while_queued_make_one_ru
         assert len({a.json()["id"] for a in answers}) == 1
         assert PrelabelRun.objects.filter(project=project, status="queued").count() == 1
         transaction.set_rollback(True)
+
+
+def test_pre_label_with_a_model_active_is_a_run_of_that_version(
+    project, wav_factory, client_for, lead
+):
+    """It was queued without a version and listed as a "cold-start ranking"."""
+    from django.db import transaction
+
+    from ml_backend.models import ModelVersion
+
+    _import(project, wav_factory, 2)
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    with transaction.atomic():  # nothing commits, nothing runs
+        answer = client_for(lead).post(f"/api/projects/{project.pk}/prelabel/")
+        assert answer.status_code == 201
+        run = PrelabelRun.objects.get(pk=answer.json()["id"])
+        assert run.model_version == version and "cold-start" not in run.job_name
+        transaction.set_rollback(True)

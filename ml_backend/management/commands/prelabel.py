@@ -6,7 +6,7 @@ from django.db import transaction
 from labelapp.management import project_or_error
 from ml_backend.management.commands._wait import wait_for_row
 from ml_backend.models import PrelabelRun
-from ml_backend.prelabel import prelabel_request
+from ml_backend.prelabel import prelabel_active_request
 
 
 class Command(BaseCommand):
@@ -19,8 +19,10 @@ class Command(BaseCommand):
     def handle(self, *args, project, wait=False, **opts):
         proj = project_or_error(project)
         with transaction.atomic():
-            run = prelabel_request(project=proj)
-        self.stdout.write(f"pre-labeling run {run.pk} queued for {proj.name!r}")
+            run, created = prelabel_active_request(project=proj)
+        what = run.model_version.name if run.model_version else "a cold start (no model yet)"
+        queued = "queued" if created else "already queued"
+        self.stdout.write(f"pre-labeling run {run.pk} {queued} for {proj.name!r}: {what}")
         if not wait:
             return
         run = wait_for_row(
