@@ -55,6 +55,7 @@ from labelapp.services import projects as project_services
 from labelapp.services import queue as queue_services
 from labelapp.services.clips import clip_peaks_answer_outdated, clip_peaks_refresh_soon
 from labelapp.streaming import CONTENT_TYPES, ranged_response
+from labelapp.strict import no_body
 from labelapp.uploads import NameKeepingMultiPartParser, raw_names
 
 User = get_user_model()
@@ -525,6 +526,7 @@ class ProjectNextClipApi(APIView):
         time (re-asking renews it and returns the same clip until you submit or skip it).
         Order: the model's priority once one ranks the queue, then import order. 204 when
         nothing is left for you."""
+        no_body(request)
         project = selectors.project_for_user(request.user, project_id)
         body = _next_for(project, request.user)
         if body is None:

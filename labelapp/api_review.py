@@ -38,6 +38,7 @@ from labelapp.services import agreement as agreement_services
 from labelapp.services import projects as project_services
 from labelapp.services import review as review_services
 from labelapp.services import tokens as token_services
+from labelapp.strict import no_body
 
 User = get_user_model()
 REVIEW_ROLES = review_services.REVIEW_ROLES
@@ -120,6 +121,7 @@ class ClipAdjudicationApi(APIView):
     def post(self, request, clip_id: int):
         """Send the clip to a reviewer to adjudicate: its annotations go to the head of the
         review queue until someone decides on them."""
+        no_body(request)
         clip = selectors.clip_for_user(request.user, clip_id, REVIEW_ROLES)
         clip = review_services.clip_adjudication_request(clip=clip, by=request.user)
         return Response(AdjudicationSerializer(clip).data)

@@ -39,3 +39,18 @@ class StrictInput:
                     }
                 )
         return super().to_internal_value(data)
+
+
+def no_body(request) -> None:
+    """For an endpoint that takes nothing (queue a training, hand out the next clip): a body
+    with fields is a 400 naming them, as on the endpoints that take some. They were dropped,
+    and `{"epochs": 3}` answered 201 as if per-run epochs had been honoured; `{"needs_
+    adjudication": false}` set the flag it named to true."""
+    data = request.data
+    if not data:
+        return
+    names = sorted(map(str, data)) if isinstance(data, Mapping) else []
+    what = f"field(s) {', '.join(names)}" if names else "a body"
+    raise serializers.ValidationError(
+        {"non_field_errors": [f"this endpoint takes no fields; got {what}"]}
+    )

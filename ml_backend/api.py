@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from labelapp import selectors
 from labelapp.errors import DomainError, NotFound
+from labelapp.strict import no_body
 from ml_backend.models import ModelVersion, TrainingRun
 from ml_backend.prelabel import prelabel_active_request, rank_request
 from ml_backend.selectors import versions_with_headlines
@@ -94,6 +95,7 @@ class ProjectTrainApi(APIView):
     @extend_schema(request=None, responses={201: TrainingRequestedSerializer, 409: None})
     def post(self, request, project_id: int):
         """Queue a training now; 409 when one is already queued or running."""
+        no_body(request)
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         run = training_request(project=project, user=request.user)
         run.note = training_note(project)
@@ -105,6 +107,7 @@ class ProjectPrelabelApi(APIView):
     def post(self, request, project_id: int):
         """Score and rank every unlabeled clip with the active model (or cold-start rank);
         200 with the run already queued, which will do it."""
+        no_body(request)
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         run, created = prelabel_active_request(project=project)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -147,5 +150,6 @@ class TrainingRunCancelApi(APIView):
     @extend_schema(request=None, responses=TrainingRunSerializer)
     def post(self, request, run_id: int):
         """Cancel a queued or running training; the active model stays as it is."""
+        no_body(request)
         run = training_cancel(run=_run_for(request.user, run_id, LEAD_ONLY))
         return Response(TrainingRunSerializer(run).data)

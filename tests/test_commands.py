@@ -151,3 +151,29 @@ def test_setup_demo_is_idempotent(settings, tmp_path):
     with pytest.raises(DomainError, match="'digit' is not a leaf"):
         annotation_submit(clip=clip, user=annotator, clip_labels=["digit"])
     annotation_submit(clip=clip, user=annotator, clip_labels=["digit/three"])
+
+
+def test_ctrl_c_while_waiting_stops_the_waiting_and_says_the_job_goes_on():
+    """A KeyboardInterrupt traceback, and the training went on unannounced."""
+    import io
+
+    from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+
+    from ml_backend.management.commands._wait import wait_for_row
+
+    command = BaseCommand(stdout=io.StringIO(), stderr=io.StringIO())
+    command.stderr = OutputWrapper(io.StringIO())
+    polls = iter([1, 2])
+
+    def fetch():
+        n = next(polls, None)
+        if n is None:
+            raise KeyboardInterrupt
+        return n
+
+    with pytest.raises(
+        CommandError, match=r"stopped waiting; the job goes on on the worker \(at 2\); cancel"
+    ):
+        wait_for_row(
+            command, fetch, describe=lambda n: f"at {n}", done=lambda n: False, goes_on="; cancel"
+        )

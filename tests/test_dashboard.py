@@ -372,8 +372,9 @@ def test_the_page_draws_every_panel_with_real_figures(
     assert 'role="img"' in html and "<title" in html and "<desc" in html
     assert "Confusion matrix of v2" in html
     assert ">robin<" in html and ">sparrow<" in html
-    # The stored n counts windows (a long clip is scored once per window), not clips.
-    assert ">10 windows</span>" in html and "10 clips" not in html
+    # The stored n counts labeled examples (a clip, or a labeled span), as the training
+    # scores them since it joins a clip's windows: "windows" was a count of clips.
+    assert ">10 clips</span>" in html and "windows" not in html
     assert "80.0% validation accuracy" in html
     # a version scored on its own training set says so (it read as plain "accuracy")
     ModelVersion.objects.filter(pk=model_versions.pk).update(

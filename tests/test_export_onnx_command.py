@@ -59,3 +59,11 @@ def test_an_out_path_that_cannot_be_written_is_a_clear_error_before_any_work(
         call_command(command, project.name, "--out", str(tmp_path / "nope" / "x.out"))
     with pytest.raises(CommandError, match="it is a folder; name a file in it"):
         call_command(command, project.name, "--out", str(tmp_path))
+
+
+def test_an_out_file_named_json_is_refused_before_its_settings_overwrite_it(project, tmp_path):
+    """The settings go beside the model as <name>.json: --out m.json wrote the model, then its
+    settings over it, and said both were written."""
+    with pytest.raises(CommandError, match=r"--out m\.json: name the \.onnx file"):
+        call_command("export_onnx", project.name, "--out", str(tmp_path / "m.json"))
+    assert not (tmp_path / "m.json").exists()

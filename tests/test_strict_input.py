@@ -108,3 +108,29 @@ def test_a_description_of_megabytes_is_refused(client_for, lead, project):
         format="json",
     )
     assert res.status_code == 400 and "10000 characters" in str(res.json())
+
+
+def test_endpoints_that_take_nothing_refuse_fields_and_write_nothing(client_for, lead, project):
+    """`{"epochs": 3}` on train answered 201 as if per-run epochs were honoured, and
+    `{"needs_adjudication": false}` on adjudication set it to true."""
+    from ml_backend.models import PrelabelRun, TrainingRun
+
+    clip = ready_clips(project, 1)[0]
+    api = client_for(lead)
+    for url, body, field in (
+        (f"/api/projects/{project.pk}/train/", {"epochs": 3}, "epochs"),
+        (f"/api/projects/{project.pk}/prelabel/", {"model_version": 1}, "model_version"),
+        (f"/api/projects/{project.pk}/next/", {"claim": True}, "claim"),
+        (
+            f"/api/clips/{clip.pk}/adjudication/",
+            {"needs_adjudication": False},
+            "needs_adjudication",
+        ),
+    ):
+        res = api.post(url, body, format="json")
+        assert res.status_code == 400, (url, res.content)
+        assert f"takes no fields; got field(s) {field}" in res.json()["detail"]
+    clip.refresh_from_db()
+    assert not clip.needs_adjudication
+    assert not TrainingRun.objects.exists() and not PrelabelRun.objects.exists()
+    assert api.post(f"/api/projects/{project.pk}/next/", {}, format="json").status_code == 200

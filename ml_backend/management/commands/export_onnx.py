@@ -28,6 +28,13 @@ class Command(BaseCommand):
     def handle(self, *args, project, out, **opts):
         proj = project_or_error(project)
         out = file_to_write(out)
+        if out.suffix.lower() == ".json":
+            # The model's settings go beside it as <name>.json: they overwrote the model, and
+            # the command said both were written.
+            raise CommandError(
+                f"--out {out.name}: name the .onnx file (its settings are written beside it, "
+                f"as {out.with_suffix('.json').name})"
+            )
         version = active_model_version(proj)
         if version is None:
             raise CommandError(f"project {proj.name!r} has no active model version yet")

@@ -33,6 +33,8 @@ class Command(BaseCommand):
             lambda: TrainingRun.objects.get(pk=run.pk),
             describe=lambda r: f"training {r.status} {100 * r.progress:.0f}% {r.message}",
             done=lambda r: r.status not in TrainingRun.ACTIVE_STATUSES,
+            goes_on=f"; cancel it on the project's model page, or POST "
+            f"/api/training-runs/{run.pk}/cancel/",
         )
         if run.status != TrainingRun.Status.SUCCEEDED:
             raise CommandError(f"training {run.status}: {run.error or run.message}")
