@@ -10,10 +10,12 @@ const pct = (v) => (v === undefined || v === null ? "–" : `${(100 * v).toFixed
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
 
-function bar(fraction) {
+function bar(fraction, label) {
   const fill = el("div", { class: "fill" });
-  fill.style.width = `${Math.round(100 * Math.max(0, Math.min(1, fraction)))}%`;
-  return el("div", { class: "bar" }, fill);
+  const value = Math.round(100 * Math.max(0, Math.min(1, fraction)));
+  fill.style.width = `${value}%`;
+  return el("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+    "aria-valuenow": String(value), "aria-label": label }, fill);
 }
 
 function renderJobs(data) {
@@ -31,10 +33,15 @@ function renderJobs(data) {
         el("strong", {}, `${job.kind} #${job.id}`), " ",
         el("span", { class: `status status-${job.status}` }, job.status), " ",
         el("span", { class: "muted" }, `${job.message || ""} ${job.error ? `— ${job.error}` : ""} · ${when(job.created_at)}`)),
-      bar(job.status === "succeeded" ? 1 : job.progress || 0));
+      bar(job.status === "succeeded" ? 1 : job.progress || 0, `${job.kind} #${job.id}`));
     if (live && isLead && job.kind === "training") {
+      // Asked already (here, in another tab or by the API): not offered again beside its
+      // "cancelling…" (the next poll drew an enabled "Cancel" back).
+      const asked = Boolean(job.cancel_requested);
       row.querySelector(".job-head").append(" ", el("button", {
         dataset: { testid: "cancel" },
+        disabled: asked,
+        "aria-label": `Cancel training #${job.id}`,
         onclick: async (e) => {
           if (!window.confirm(`Cancel training #${job.id}? The active version stays as it is.`)) return;
           e.target.disabled = true;
@@ -42,7 +49,7 @@ function renderJobs(data) {
           try { await api(`/api/training-runs/${job.id}/cancel/`, { method: "POST" }); } catch (err) { note(err.message); }
           refresh();
         },
-      }, "Cancel"));
+      }, asked ? "Cancelling…" : "Cancel"));
     }
     box.append(row);
   }
@@ -190,6 +197,7 @@ function renderCurves(curves) {
 }
 
 let timer = 0;
+let wasBusy = false;
 // The newest 50 versions, or every one once asked for ("Show all N versions").
 let allVersions = false;
 
@@ -200,6 +208,10 @@ async function refresh() {
   renderConfig(data.config);
   renderCurves(data.config.learning_curves);
   const busy = renderJobs(data);
+  // A note about the jobs ("a training is already queued or running", "a training on few
+  // labels") is out of date once they are over.
+  if (wasBusy && !busy) note("");
+  wasBusy = busy;
   timer = setTimeout(refresh, busy ? 1000 : 5000);
 }
 

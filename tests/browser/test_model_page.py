@@ -101,6 +101,21 @@ def test_cancel_from_the_page_keeps_the_active_version(
     page.wait_for_selector("[data-testid=job][data-status=cancelled]", timeout=60_000)
     assert ModelVersion.objects.get(project=tones_project, status="active").name == "v1"
     assert ModelVersion.objects.filter(project=tones_project).count() == 1
+    # the refusal's note is gone once no job runs; the bars say what they measure
+    page.wait_for_selector("[data-testid=action-note][hidden]", state="attached")
+    bar = page.locator("[data-testid=job][data-status=cancelled] [role=progressbar]").first
+    assert bar.get_attribute("aria-label").startswith("training #")
+
+
+def test_a_cancel_asked_elsewhere_is_not_offered_again(live_server, page, login, lead, project):
+    """The next poll drew an enabled "Cancel" beside a cancel already asked for."""
+    run = TrainingRun.objects.create(project=project, status="running", cancel_requested=True)
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    button = page.locator(f"[data-testid=job] [aria-label='Cancel training #{run.pk}']")
+    button.wait_for()
+    assert button.is_disabled() and button.inner_text() == "Cancelling…"
+    assert page.get_by_label("or this percent of the labeled clips, when more").count() == 1
 
 
 def test_a_lead_sets_when_the_model_retrains(live_server, page, login, lead, project):
