@@ -33,6 +33,7 @@ from labelapp.serializers import (
     ClipSerializer,
     DraftSerializer,
     ImportJobCreateSerializer,
+    ImportJobNotSentSerializer,
     ImportJobSerializer,
     MembershipInputSerializer,
     PeaksQuerySerializer,
@@ -312,6 +313,19 @@ class ImportJobDetailApi(APIView):
         return Response(
             ImportJobSerializer(selectors.import_job_for_user(request.user, job_id)).data
         )
+
+
+class ImportJobNotSentApi(APIView):
+    @extend_schema(request=ImportJobNotSentSerializer, responses=ImportJobSerializer)
+    def post(self, request, job_id: int):
+        """Files of a browser upload that never reached the server: recorded as not sent, so
+        that the job finishes instead of waiting for them."""
+        job = selectors.import_job_for_user(request.user, job_id)
+        selectors.project_for_user(request.user, job.project_id, LEAD_ONLY)
+        data = ImportJobNotSentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = import_services.import_job_not_sent(job, data.validated_data["files"])
+        return Response(ImportJobSerializer(job).data)
 
 
 class ClipAudioApi(APIView):

@@ -165,6 +165,15 @@ class UploadSerializer(serializers.Serializer):
     )
 
 
+class NotSentFileSerializer(StrictInput, serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ImportJobNotSentSerializer(StrictInput, serializers.Serializer):
+    files = NotSentFileSerializer(many=True, allow_empty=False, max_length=1000)
+
+
 class ImportJobCreateSerializer(StrictInput, serializers.Serializer):
     # A job of no files stayed "running" for ever: nothing would ever finish it.
     total = serializers.IntegerField(

@@ -25,6 +25,11 @@ api_patterns = [
     ),
     path("imports/<int:job_id>/", api.ImportJobDetailApi.as_view(), name="api-import"),
     path(
+        "imports/<int:job_id>/not-sent/",
+        api.ImportJobNotSentApi.as_view(),
+        name="api-import-not-sent",
+    ),
+    path(
         "projects/<int:project_id>/clips/delete/",
         api.ProjectClipsDeleteApi.as_view(),
         name="api-project-clips-delete",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
@@ -63,6 +64,7 @@ def project_detail(request, project_id: int):
             "project": project,
             "role": role,
             "is_lead": role == selectors.LEAD,
+            "max_upload_bytes": settings.EARMARK_MAX_UPLOAD_BYTES,
             "label_modes": Project.LabelMode.choices,
             "annotation_modes": Project.AnnotationMode.choices,
             "status_counts": {s: status_counts.get(s, 0) for s in Clip.Status.values},

@@ -163,6 +163,38 @@ def test_browser_uploads_share_one_import_job(client_for, lead, project, wav_fac
     assert empty.status_code == 400 and "at least 1" in str(empty.json())
 
 
+def test_files_a_browser_could_not_send_finish_their_job(
+    client_for, lead, annotator, project, wav_factory
+):
+    """A dropped connection left the job "running" 24 hours, waiting for a file that never
+    came."""
+    client = client_for(lead)
+    job = client.post(f"/api/projects/{project.pk}/imports/", {"total": 3}, format="json").json()
+    _upload(
+        client,
+        project.pk,
+        SimpleUploadedFile("a.wav", wav_factory().read_bytes()),
+        import_job=job["id"],
+    )
+    url = f"/api/imports/{job['id']}/not-sent/"
+    too_many = {"files": [{"name": f"x{i}.wav"} for i in range(3)]}
+    res = client.post(url, too_many, format="json")
+    assert res.status_code == 400 and "waits for 2 more file(s), not 3" in res.json()["detail"]
+    assert (
+        client_for(annotator).post(url, {"files": [{"name": "b.wav"}]}, format="json").status_code
+        == 403
+    )
+    body = {"files": [{"name": "b.wav", "reason": "the connection failed"}, {"name": "c.wav"}]}
+    res = client.post(url, body, format="json")
+    assert res.status_code == 200, res.json()
+    done = res.json()
+    assert (done["status"], done["imported"], done["rejected"]) == ("done", 1, 2)
+    errors = {r["name"]: r["error"] for r in done["report"]}
+    assert errors["b.wav"].startswith("not sent: the connection failed; choose it again")
+    again = client.post(url, {"files": [{"name": "d.wav"}]}, format="json")
+    assert again.status_code == 409 and "nothing is waited for" in again.json()["detail"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_uploads_to_one_job_lose_no_file(client_for, lead, project, wav_factory):
     """The browser sends a job's files a few at a time; requests that overlap must each

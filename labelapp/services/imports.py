@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labelapp.audio import AudioError, AudioInfo, probe
-from labelapp.errors import DomainError, NotFound
+from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.models import Annotation, Clip, ImportJob, Project
 from labelapp.services.annotations import (
     annotation_input_build,
@@ -463,6 +463,33 @@ def import_job_add(job: ImportJob, outcomes: list[FileOutcome]) -> ImportJob:
         if locked.status == ImportJob.Status.RUNNING and locked.processed >= locked.total:
             import_job_finish(locked)
     return locked
+
+
+def import_job_not_sent(job: ImportJob, files: list[dict]) -> ImportJob:
+    """Files of a browser upload that never reached the server (the connection dropped, the
+    session ran out, the server answered without a report), as the browser saw them: each a
+    rejected outcome that says so. The job had waited for them 24 hours, "running", before
+    the sweep gave up on it; with them counted it finishes as any other."""
+    if job.source != ImportJob.Source.UPLOAD or job.status != ImportJob.Status.RUNNING:
+        raise Conflict(
+            f"import job #{job.pk} is {job.status}: nothing is waited for", code="finished"
+        )
+    left = max(0, job.total - job.processed)
+    if len(files) > left:
+        raise DomainError(
+            f"import job #{job.pk} waits for {left} more file(s), not {len(files)}",
+            code="too_many_files",
+        )
+    outcomes = [
+        FileOutcome(
+            name=f["name"],
+            status="rejected",
+            error=f"not sent: {f.get('reason') or 'the upload failed'}; choose it again to "
+            "upload it",
+        )
+        for f in files
+    ]
+    return import_job_add(job, outcomes)
 
 
 def import_job_finish(job: ImportJob, *, error: str = "") -> ImportJob:

@@ -1,4 +1,4 @@
-// Drag-and-drop import on the project page: one import job, files sent two at a time,
+// Drag-and-drop import on the project page: one import job a batch, files sent two at a time,
 // one progress bar for the batch and a line per file from the server's report.
 import { api, uploadFiles } from "./api.js";
 
@@ -6,21 +6,68 @@ const CONCURRENCY = 2;
 
 function setup(root) {
   const projectId = root.dataset.project;
+  const maxBytes = Number(root.dataset.maxBytes) || Infinity;
   const zone = root.querySelector(".dropzone");
   const input = root.querySelector("input[type=file]");
   const panel = root.querySelector(".upload-progress");
+  const bar = root.querySelector(".bar");
   const fill = root.querySelector(".fill");
   const summary = root.querySelector(".upload-summary");
   const report = root.querySelector(".upload-report");
+  // Files dropped while a batch is under way wait for it: two batches wrote over one bar,
+  // summary and report (the first's lines were wiped, the summary counted the second only).
+  let busy = false;
+  const waiting = [];
+  let batches = 0;
 
-  async function run(fileList) {
+  // Leaving mid-upload drops the files not yet sent: the browser asks first.
+  window.addEventListener("beforeunload", (e) => {
+    if (!busy) return;
+    e.preventDefault();
+    e.returnValue = "";
+  });
+
+  function line(name, status, text) {
+    const li = document.createElement("li");
+    li.className = `outcome outcome-${status}`;
+    li.textContent = `${name}: ${text}`;
+    report.appendChild(li);
+  }
+
+  function setBar(pct) {
+    fill.style.width = `${pct.toFixed(1)}%`;
+    bar.setAttribute("aria-valuenow", String(Math.round(pct)));
+  }
+
+  function take(fileList) {
     const files = Array.from(fileList);
     if (!files.length) return;
+    if (busy) {
+      waiting.push(...files);
+      summary.dataset.waiting = String(waiting.length);
+      summary.textContent = summary.textContent.replace(/ · \d+ more waiting.*$/, "") +
+        ` · ${waiting.length} more waiting for this upload to finish`;
+      return;
+    }
+    run(files);
+  }
+
+  async function run(files) {
+    busy = true;
+    delete summary.dataset.waiting;
     panel.hidden = false;
-    report.innerHTML = "";
+    batches += 1;
+    if (batches > 1) {
+      const sep = document.createElement("li");
+      sep.className = "outcome-batch muted";
+      sep.textContent = `Next batch: ${files.length} file${files.length === 1 ? "" : "s"}`;
+      report.appendChild(sep);
+    }
+    delete summary.dataset.done;
     const totalBytes = files.reduce((s, f) => s + f.size, 0) || 1;
     let doneBytes = 0;
     const counts = { imported: 0, duplicate: 0, rejected: 0 };
+    const notSent = [];
     let job;
     try {
       job = await api(`/api/projects/${projectId}/imports/`, { method: "POST", body: { total: files.length } });
@@ -29,57 +76,88 @@ function setup(root) {
       summary.textContent = `Nothing uploaded: ${err.message || "the server could not be reached"}. ` +
         "Check your connection (or log in again) and choose the files again.";
       summary.dataset.done = "failed";
-      return;
+      return next();
     }
     const render = (inflight = 0) => {
-      const pct = Math.min(100, ((doneBytes + inflight) / totalBytes) * 100);
-      fill.style.width = `${pct.toFixed(1)}%`;
+      setBar(Math.min(100, ((doneBytes + inflight) / totalBytes) * 100));
       const done = counts.imported + counts.duplicate + counts.rejected;
       summary.textContent = `${done} of ${files.length} files · ${counts.imported} imported, ` +
         `${counts.duplicate} duplicates, ${counts.rejected} rejected`;
+      if (waiting.length) summary.textContent += ` · ${waiting.length} more waiting for this upload to finish`;
     };
     const queue = files.slice();
     const inflight = new Map();
+    const sum = (m) => Array.from(m.values()).reduce((a, b) => a + b, 0);
     async function worker() {
       while (queue.length) {
         const file = queue.shift();
-        const { status, data } = await uploadFiles(
-          `/api/projects/${projectId}/clips/`, [file], { import_job: job.id },
-          (fraction) => { inflight.set(file, fraction * file.size); render(sum(inflight)); },
-        ).catch((err) => ({ status: 0, data: { detail: err.message } }));
-        inflight.delete(file);
-        doneBytes += file.size;
-        const outcomes = (data && data.files) || [{ name: file.name, status: "rejected",
-          error: (data && data.detail) || `upload failed (HTTP ${status})` }];
-        for (const o of outcomes) {
-          counts[o.status] = (counts[o.status] || 0) + 1;
-          const li = document.createElement("li");
-          li.className = `outcome outcome-${o.status}`;
-          li.textContent = `${o.name}: ${o.status}${o.error ? ` — ${o.error}` : ""}`;
-          report.appendChild(li);
+        if (file.size > maxBytes) {
+          // Refused here, before its bytes cross the network only to be refused there.
+          notSent.push({ name: file.name, reason: `larger than the ${human(maxBytes)} limit` });
+        } else {
+          const { status, data } = await uploadFiles(
+            `/api/projects/${projectId}/clips/`, [file], { import_job: job.id },
+            (fraction) => { inflight.set(file, fraction * file.size); render(sum(inflight)); },
+          ).catch((err) => ({ status: 0, data: { detail: err.message } }));
+          inflight.delete(file);
+          if (data && data.files) {
+            for (const o of data.files) {
+              counts[o.status] = (counts[o.status] || 0) + 1;
+              line(o.name, o.status, `${o.status}${o.error ? ` — ${o.error}` : ""}`);
+            }
+          } else {
+            // The server never recorded it (connection lost, logged out, an answer without
+            // a report): not "rejected" by the server, and the job is told, so that it
+            // finishes instead of waiting 24 hours for it.
+            const why = (data && data.detail) || (status ? `the server answered HTTP ${status}` : "the connection failed");
+            notSent.push({ name: file.name, reason: why });
+          }
         }
+        doneBytes += file.size;
         render(sum(inflight));
       }
     }
     render();
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    if (notSent.length) {
+      for (const f of notSent) line(f.name, "not-sent", `not sent — ${f.reason}; choose it again to upload it`);
+      counts.rejected += notSent.length;
+      try {
+        await api(`/api/imports/${job.id}/not-sent/`, { method: "POST", body: { files: notSent } });
+      } catch {
+        line(`import job #${job.id}`, "not-sent", "could not be told which files did not arrive; it is closed by itself within a day");
+      }
+    }
+    render();
     summary.textContent += " · done";
     summary.dataset.done = "true";
     const refresh = document.createElement("a");
     refresh.href = window.location.pathname;
     refresh.textContent = " Refresh the clip list";
     summary.appendChild(refresh);
+    return next();
   }
 
-  const sum = (m) => Array.from(m.values()).reduce((a, b) => a + b, 0);
-  input.addEventListener("change", () => run(input.files));
+  function next() {
+    busy = false;
+    if (waiting.length) run(waiting.splice(0));
+  }
+
+  input.addEventListener("change", () => { take(input.files); input.value = ""; });
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    run(e.dataTransfer.files);
+    take(e.dataTransfer.files);
   });
+}
+
+function human(bytes) {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i += 1; }
+  return `${Number.isInteger(bytes) ? bytes : bytes.toFixed(1)} ${units[i]}`;
 }
 
 const root = document.getElementById("upload");

@@ -191,3 +191,70 @@ def test_a_lead_reaches_the_file_chooser_with_the_keyboard(live_server, page, lo
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")
     assert chooser.value.is_multiple()
+
+
+def test_a_file_whose_upload_fails_is_not_sent_and_its_job_finishes(
+    live_server, page, login, lead, project, wav_factory
+):
+    """The connection failed for one file: the page said "rejected" and its job stayed
+    "running" for 24 hours, waiting for it."""
+    from labelapp.models import ImportJob
+
+    files = [str(wav_factory("kept.wav", seconds=1)), str(wav_factory("lost.wav", seconds=1))]
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+
+    def upload(route):
+        body = route.request.post_data_buffer or b""
+        if b'filename="lost.wav"' in body:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/projects/*/clips/", upload)
+    page.set_input_files("[data-testid=file-input]", files)
+    page.wait_for_selector("[data-testid=upload-summary][data-done=true]", timeout=30_000)
+    report = page.inner_text("[data-testid=upload-report]")
+    assert "lost.wav: not sent — " in report and "choose it again" in report
+    assert "kept.wav: imported" in report
+    job = ImportJob.objects.get(project=project)
+    assert (job.status, job.imported, job.rejected, job.total) == ("done", 1, 1, 2)
+    assert "not sent" in [r for r in job.report if r["name"] == "lost.wav"][0]["error"]
+    assert page.get_attribute("[role=progressbar][aria-label=upload]", "aria-valuenow") == "100"
+
+
+def test_files_chosen_during_an_upload_wait_for_it_and_both_batches_are_reported(
+    live_server, page, login, lead, project, wav_factory
+):
+    """A second batch wrote over the first's bar, summary and report."""
+    from labelapp.models import ImportJob
+
+    held = []
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+
+    def hold(route):  # the first batch's job request waits; later ones go
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/projects/*/imports/", hold)
+    page.set_input_files("[data-testid=file-input]", [str(wav_factory("one.wav", seconds=1))])
+    for _ in range(200):  # the first batch's job request, held
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "no import job request"
+    page.set_input_files("[data-testid=file-input]", [str(wav_factory("two.wav", seconds=1))])
+    page.wait_for_selector("[data-testid=upload-summary][data-waiting='1']", state="attached")
+    held[0].continue_()
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=upload-report] .outcome-imported').length"
+        " === 2"
+    )
+    page.wait_for_selector("[data-testid=upload-summary][data-done=true]")
+    report = page.inner_text("[data-testid=upload-report]")
+    assert "one.wav: imported" in report and "two.wav: imported" in report
+    assert "Next batch: 1 file" in report
+    assert ImportJob.objects.filter(project=project, status="done").count() == 2
