@@ -3,15 +3,20 @@
 SQLite's LOWER and LIKE fold ASCII letters only, so a name search for "été" missed "Été.wav" on
 the embedded default (PostgreSQL folds every letter). A search on SQLite registers
 EARMARK_FOLD, Python's str.casefold, on the connection it runs on (only there: not on every
-connection every process opens)."""
+connection every process opens).
+
+Accents are compared however they are written: "café" typed (one code point for é, NFC) found
+no "café.wav" named on a Mac (e and a combining accent, NFD)."""
 
 from __future__ import annotations
 
-from django.db.models import CharField, Func
+import unicodedata
+
+from django.db.models import CharField, Func, Q
 
 
 def _fold(text):
-    return text.casefold() if isinstance(text, str) else text
+    return unicodedata.normalize("NFC", text).casefold() if isinstance(text, str) else text
 
 
 class Folded(Func):
@@ -29,7 +34,11 @@ def name_contains(qs, field: str, text: str):
     from django.db import connection
 
     if connection.vendor != "sqlite":
-        return qs.filter(**{f"{field}__icontains": text})
+        forms = {unicodedata.normalize(form, text) for form in ("NFC", "NFD")}
+        match = Q()
+        for form in forms:
+            match |= Q(**{f"{field}__icontains": form})
+        return qs.filter(match)
     connection.ensure_connection()  # the one the query will run on (one per request)
     connection.connection.create_function("EARMARK_FOLD", 1, _fold, deterministic=True)
     return qs.alias(_folded=Folded(field)).filter(_folded__contains=_fold(text))

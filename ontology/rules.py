@@ -17,7 +17,9 @@ COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def label_name_validate(name: str) -> str:
-    name = (name or "").strip()
+    # One spelling of an accent (NFC): "café" typed on a Mac (NFD) made a second label beside
+    # "café", or was an unknown label.
+    name = unicodedata.normalize("NFC", (name or "").strip())
     if not name:
         raise DomainError("a label needs a non-empty name", code="empty_name")
     if PATH_SEPARATOR in name:

@@ -8,6 +8,7 @@ take turns instead of interleaving half-done subtree rewrites.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 
 from django.db import transaction
@@ -444,7 +445,7 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
     """A label named by `/`-separated path or, if unambiguous, by bare name. A path the label
     had before a rename, move or merge still names it (see `label_by_former_path`): a draft, a
     workspace opened before the change or a file written before it keeps working."""
-    ref = str(ref).strip()
+    ref = unicodedata.normalize("NFC", str(ref).strip())  # as names are stored
     if not ref:
         raise DomainError("empty label name")
     if PATH_SEPARATOR in ref:

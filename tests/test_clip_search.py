@@ -3,6 +3,8 @@ annotator for reviewers and leads, in an order; the project page and the API sha
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from labelapp.models import Clip
@@ -77,6 +79,11 @@ def test_name_status_labeled_and_order(client_for, reviewer, project, clips):
     Clip.objects.filter(pk=clips["wind"].pk).update(original_name="Été_ÉCOLE_straße.wav")
     for q in ("été", "école", "STRASSE" if _sqlite() else "STRAßE"):
         assert _names(client, project, q=q) == ["Été_ÉCOLE_straße.wav"], q
+    # an accent written either way (a Mac names files with e + a combining accent, NFD)
+    nfd = unicodedata.normalize("NFD", "café.wav")
+    Clip.objects.filter(pk=clips["wind"].pk).update(original_name=nfd)
+    for q in ("café", unicodedata.normalize("NFD", "CAFÉ")):
+        assert _names(client, project, q=q) == [nfd], q
 
 
 def test_by_label_with_its_children_and_by_annotator(

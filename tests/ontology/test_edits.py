@@ -73,6 +73,26 @@ def test_it_refuses_a_semicolon_in_a_name_which_manifests_split_on(project):
     assert refused.value.code == "invalid_name"
 
 
+def test_an_accent_written_either_way_names_one_label(project):
+    """ "café" typed on a Mac (e + a combining accent, NFD) was a second label beside "café",
+    or an unknown label in a submission."""
+    import unicodedata
+
+    from ontology.services import label_resolve
+
+    nfd = unicodedata.normalize("NFD", "café")
+    made = label_create(ontology=project.ontology, name=nfd)
+    assert made.name == "café" and made.path == "café"
+    with pytest.raises(DomainError):
+        label_create(ontology=project.ontology, name="café")  # the same name
+    assert label_resolve(ontology=project.ontology, ref=nfd) == made
+    child = label_create(ontology=project.ontology, name="crème", parent=made)
+    assert (
+        label_resolve(ontology=project.ontology, ref=unicodedata.normalize("NFD", "café/crème"))
+        == child
+    )
+
+
 def test_it_refuses_duplicate_sibling_names_ignoring_case(project, labels):
     tree = labels("animal/Bird")
     with pytest.raises(DomainError, match="already exists under 'animal'") as exc:
