@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+from collections import Counter
 from datetime import timedelta
 
 import numpy as np
@@ -367,9 +368,31 @@ def test_folders_are_imported_recursively_skipping_other_files(project, wav_fact
     wav_factory().rename(root / "one.wav")
     wav_factory().rename(root / "a" / "b" / "two.wav")
     (root / "a" / "notes.txt").write_text("not audio")
-    items = list(items_from_paths([root]))
-    assert sorted(i.name for i in items) == ["one.wav", "two.wav"]
-    assert {i.metadata["source_path"] for i in items} == {"one.wav", "a/b/two.wav"}
+    # formats the decoder reads were passed over in a folder (and imported by name)
+    for name in ("voice.opus", "take.AIFF", "ring.caf", "long.w64", "old.au"):
+        (root / "a" / name).write_bytes(b"")
+    (root / "a" / "phone.m4a").write_bytes(b"")
+    (root / "a" / "README").write_text("x")
+    skipped = Counter()
+    items = list(items_from_paths([root], skipped))
+    assert sorted(i.name for i in items) == sorted(
+        ["one.wav", "two.wav", "voice.opus", "take.AIFF", "ring.caf", "long.w64", "old.au"]
+    )
+    assert {i.metadata["source_path"] for i in items} >= {"one.wav", "a/b/two.wav"}
+    assert skipped == {".txt": 1, ".m4a": 1, "(no extension)": 1}
+
+
+def test_a_folder_import_says_what_it_passed_over(project, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "a.m4a").write_bytes(b"")
+    (tmp_path / "only" / "b.m4a").write_bytes(b"")
+    with pytest.raises(
+        CommandError,
+        match=r"no audio files found in .*; 2 file\(s\) passed over, not audio .*: \.m4a ×2",
+    ):
+        call_command("import_audio", str(project.pk), str(tmp_path / "only"))
 
 
 def test_an_upload_stream_is_staged_and_imported(project, wav_factory):

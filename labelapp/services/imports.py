@@ -41,7 +41,13 @@ from ontology.models import Label
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3"}
+# What a folder import takes: every container the decoder reads (a file of another name is
+# still tried when named on its own). Opus, AIFF, CAF, W64 and AU imported by name and were
+# passed over in a folder without a word.
+AUDIO_EXTENSIONS = {
+    ".wav", ".wave", ".rf64", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3",
+    ".aif", ".aiff", ".aifc", ".caf", ".au", ".snd",
+}  # fmt: skip
 _FORMAT_EXTENSION = {"WAV": "wav", "WAVEX": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}
 _HASH_BLOCK = 1024 * 1024  # bytes
 JOB_SAVE_EVERY = 10  # files between progress writes of a job row

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -22,11 +22,14 @@ LS_LOCAL_FILES_PREFIX = "/data/local-files/"
 LS_UPLOAD_PREFIX = "/data/upload/"
 
 
-def items_from_paths(paths: list[str | Path]) -> Iterator[ImportItem]:
+def items_from_paths(
+    paths: list[str | Path], skipped: Counter | None = None
+) -> Iterator[ImportItem]:
+    """`skipped` counts, by extension, the files of folders passed over as not audio."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from items_from_folder(path)
+            yield from items_from_folder(path, skipped)
         elif path.suffix.lower() == ".csv":
             yield from items_from_csv(path)
         elif path.suffix.lower() == ".json":
@@ -42,8 +45,9 @@ def _item_for_file(path: Path, **extra) -> ImportItem:
     return ImportItem(name=name, path=path, **extra)
 
 
-def items_from_folder(folder: Path) -> Iterator[ImportItem]:
-    """Audio files below `folder`, recursively, in a stable order; other files are ignored."""
+def items_from_folder(folder: Path, skipped: Counter | None = None) -> Iterator[ImportItem]:
+    """Audio files below `folder`, recursively, in a stable order; other files (hidden ones
+    aside) are counted in `skipped` by extension."""
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for fname in sorted(files):
@@ -53,6 +57,8 @@ def items_from_folder(folder: Path) -> Iterator[ImportItem]:
             if path.suffix.lower() in AUDIO_EXTENSIONS:
                 rel = os.path.relpath(path, folder)
                 yield _item_for_file(path, metadata={"source_path": rel})
+            elif skipped is not None:
+                skipped[path.suffix.lower() or "(no extension)"] += 1
 
 
 def _resolve(base: Path, ref: str) -> Path:

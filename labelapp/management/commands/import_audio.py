@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -51,13 +52,26 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, project, paths, quiet=False, create_labels=None, **options):
+        skipped: Counter = Counter()
         try:
             proj = project_resolve(project)
-            items = list(items_from_paths(paths))
+            items = list(items_from_paths(paths, skipped))
         except DomainError as exc:
             raise CommandError(exc.message) from None
+        passed_over = ""
+        if skipped:
+            kinds = ", ".join(f"{ext} ×{n}" for ext, n in sorted(skipped.items()))
+            passed_over = (
+                f"{sum(skipped.values())} file(s) passed over, not audio Earmark reads: {kinds}"
+            )
         if not items:
-            raise CommandError("no audio files found in " + ", ".join(paths))
+            raise CommandError(
+                "no audio files found in "
+                + ", ".join(paths)
+                + (f"; {passed_over}" if passed_over else "")
+            )
+        if passed_over:
+            self.stdout.write(passed_over)
         # SIGTERM (a stopped container, `kill`) ends it like Ctrl-C: the job is marked failed
         # with how far it got, instead of showing as running until the sweep. Signal handlers
         # can only be set from the main thread; called from another, SIGTERM keeps its action.
