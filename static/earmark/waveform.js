@@ -204,7 +204,12 @@ export class WaveformView {
   zoomBy(factor, aroundTime = (this.start + this.end) / 2) {
     const span = Math.min(this.duration, Math.max(MIN_SPAN_S, this.span / factor));
     const ratio = (aroundTime - this.start) / this.span;
-    this.setView(aroundTime - ratio * span, aroundTime - ratio * span + span);
+    let end = aroundTime - ratio * span + span;
+    // A view at the clip's end stays there when zoomed around a playhead at the end (End puts
+    // it 10 ms before): each zoom pulled the edge towards the playhead, the view ended at
+    // 3599.99 s of 3600, and a segment dragged to the edge ended 10 ms short.
+    if (this.end >= this.duration - 1e-9 && this.duration - end < Math.max(0.02, span * 0.01)) end = this.duration;
+    this.setView(end - span, end);
   }
 
   scrollBy(seconds) { this.setView(this.start + seconds, this.end + seconds); }

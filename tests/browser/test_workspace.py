@@ -556,6 +556,26 @@ def test_digit_hotkeys_label_the_clip_and_f_fits_the_view(
     assert [cl.label_id for cl in annotation.clip_labels.all()] == [digits["0"].pk]
 
 
+def test_end_then_zooming_in_keeps_the_view_at_the_clips_end(
+    live_server, page, login, annotator, project, clips
+):
+    """End puts the playhead 10 ms before the end; each zoom around it pulled the view's edge
+    towards it, and a segment dragged to the edge ended 10 ms short of the clip's end."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    duration = clips[0].duration
+    page.keyboard.press("End")
+    for _ in range(5):
+        page.keyboard.press("=")
+    page.wait_for_function(
+        "() => +document.querySelector('[data-testid=waveform]').dataset.viewEnd -"
+        " +document.querySelector('[data-testid=waveform]').dataset.viewStart < 0.5"
+    )
+    end = float(page.get_attribute("[data-testid=waveform]", "data-view-end"))
+    assert abs(end - duration) < 1e-6, (end, duration)
+
+
 def _segment_autosaved(page, live_server, login, annotator, clip) -> None:
     """A 1-2 s segment labeled noise on `clip`, saved to the server as a draft."""
     login(page, annotator)
