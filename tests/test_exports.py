@@ -17,7 +17,7 @@ from labelapp.errors import DomainError
 from labelapp.exports import common as export_common
 from labelapp.exports import export_job_create, export_run, export_write
 from labelapp.exports.manifest import splits_assign
-from labelapp.models import Annotation, Clip, ExportJob
+from labelapp.models import Annotation, Clip, ExportJob, Project
 from labelapp.services.annotations import annotation_skip, annotation_submit
 from ml_backend.models import ModelVersion, Prediction
 from ontology.services import label_get_or_create_path
@@ -527,6 +527,26 @@ def test_manifest_labels_are_what_annotators_agree_on(project, labels, annotator
     Annotation.objects.filter(annotator=lead).update(status=Annotation.Status.REJECTED)
     rows, _ = _manifest(project)
     assert rows[0]["labels"] == "animals/dog;noise"  # a rejected annotation does not count
+
+
+def test_a_multi_label_manifest_joins_clip_and_segment_labels_as_the_training_does(
+    project, labels, annotator
+):
+    """A clip tagged "animals" with a dog segment was exported as "animals" alone, while the
+    training read both."""
+    clip = _clip(project, "x.wav")
+    annotation_submit(
+        clip=clip,
+        user=annotator,
+        clip_labels=["noise"],
+        segments=[{"start": 0.1, "end": 0.3, "labels": ["animals/dog"]}],
+    )
+    rows, _ = _manifest(project)
+    assert rows[0]["labels"] == "animals/dog;noise"
+    Project.objects.filter(pk=project.pk).update(label_mode="single")
+    project.refresh_from_db()
+    rows, _ = _manifest(project)
+    assert rows[0]["labels"] == "noise"  # single-label: the clip label, not a tie
 
 
 def test_manifest_takes_reviewed_labels_and_leaves_out_ties_and_adjudication(

@@ -1,9 +1,11 @@
 """Training manifests: one row per labeled clip with its file, its labels and its split.
 
 A clip's labels are what its annotators agree on: in a single-label project the label most
-of them chose (ties go to the first path in order), in a multi-label project every label at
-least half of them chose. Clip labels count; an annotation with segments only counts its
-segments' labels. Without a status filter only submitted and accepted annotations count.
+of them chose (a tie leaves the clip out), in a multi-label project every label at least half
+of them chose. In a multi-label project an annotation's labels are its clip labels and its
+segments' labels, as the training reads them; in a single-label one its clip label, or its
+segments' labels when it has none. Without a status filter only submitted and accepted
+annotations count.
 
 Splits (train/validation/test, `splits` fractions, default 0.8/0.1/0.1) are stratified by
 label and grouped by a metadata field (`group_by`, e.g. `speaker` or `site`): all clips of a
@@ -61,9 +63,14 @@ def clip_consensus(clip, ctx: ExportContext) -> list[str]:
         annotations = accepted
     votes: Counter[str] = Counter()
     voters = 0
+    multi = ctx.project.label_mode == Project.LabelMode.MULTI
     for annotation in annotations:
         clip_labels, segments = annotation_content(annotation)
-        labels = set(clip_labels) or {p for s in segments for p in s["labels"]}
+        segment_labels = {p for s in segments for p in s["labels"]}
+        # Multi-label: what the clip holds, its segments' labels too, as the training reads
+        # it (a clip tagged "bird" with robin and wren segments was exported as "bird" alone).
+        # Single-label: its clip label, or its segments' when it has none.
+        labels = set(clip_labels) | segment_labels if multi else set(clip_labels) or segment_labels
         if labels:
             voters += 1
             votes.update(labels)
