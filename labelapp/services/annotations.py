@@ -562,6 +562,7 @@ def annotation_for_idempotency_key(*, clip: Clip, user, key: str) -> Annotation 
             "submission",
             code="idempotency_key_reused",
         )
+    revision.annotation.keyed_revision_data = revision.data
     return revision.annotation
 
 
@@ -589,6 +590,7 @@ def annotation_submit(
         raise DomainError(f"Idempotency-Key is longer than {IDEMPOTENCY_KEY_MAX} characters")
     saved = annotation_for_idempotency_key(clip=clip, user=user, key=idempotency_key)
     if saved is not None:
+        _same_submission_or_conflict(saved, clip, clip_labels, segments)
         saved.replayed = True
         return saved
     submit = functools.partial(
@@ -613,6 +615,28 @@ def annotation_submit(
         if connection.in_atomic_block and connection.needs_rollback:
             raise  # the caller's transaction is broken: it, not this, must be rolled back
         return submit()
+
+
+def _same_submission_or_conflict(saved: Annotation, clip: Clip, clip_labels, segments) -> None:
+    """A key names one submission: sent again with other labels, the replay answered 200 with
+    the first one's and dropped the new labels without a word. What cannot be read any more
+    (a label since deleted) is taken as the same: the first delivery was saved."""
+    try:
+        data = annotation_input_build(
+            clip.project,
+            clip,
+            clip_labels=list(clip_labels),
+            segments=list(segments),
+            kept_labels=lambda: annotation_label_ids(saved),
+        )
+    except DomainError:
+        return
+    if _content(_snapshot_of(saved, data)) != _content(saved.keyed_revision_data):
+        raise Conflict(
+            "this Idempotency-Key was already used for another submission of this clip, with "
+            "other labels; send a new key for each submission",
+            code="idempotency_key_reused",
+        )
 
 
 def _submit_once(

@@ -25,6 +25,7 @@ def clips(project, wav_factory):
     from ontology.services import label_create
 
     label_create(ontology=project.ontology, name="birds")
+    label_create(ontology=project.ontology, name="noise")
     out = []
     for i in range(2):
         outcome = clip_import(
@@ -55,7 +56,7 @@ def test_a_retried_submission_with_the_same_key_is_saved_once(client_for, annota
     assert again.json()["annotation"]["version"] == first.json()["annotation"]["version"] == 1
     assert AnnotationRevision.objects.filter(author=annotator).count() == 1
     # a new key is a new submission: a new version
-    third = _submit(client, clips[0], key="k-2", expected_version=1)
+    third = _submit(client, clips[0], key="k-2", expected_version=1, labels=("noise",))
     assert third.status_code == 200 and third.json()["annotation"]["version"] == 2
 
 
@@ -90,10 +91,25 @@ def test_an_overlong_key_is_a_clear_400(client_for, annotator, clips):
 
 
 @pytest.mark.django_db
-def test_without_a_key_every_submission_is_a_new_version(client_for, annotator, clips):
+def test_without_a_key_every_change_is_a_new_version(client_for, annotator, clips):
     client = client_for(annotator)
     assert _submit(client, clips[0]).status_code == 201
-    assert _submit(client, clips[0]).json()["annotation"]["version"] == 2
+    assert _submit(client, clips[0], labels=("noise",)).json()["annotation"]["version"] == 2
+    # the same labels again change nothing (a new version with an empty revision)
+    assert _submit(client, clips[0], labels=("noise",)).json()["annotation"]["version"] == 2
+
+
+@pytest.mark.django_db
+def test_a_key_sent_again_with_other_labels_is_a_409_and_writes_nothing(
+    client_for, annotator, clips
+):
+    """The replay answered 200 with the first labels and dropped the new ones unseen."""
+    client = client_for(annotator)
+    assert _submit(client, clips[0], key="k").status_code == 201
+    other = _submit(client, clips[0], key="k", labels=("noise",))
+    assert other.status_code == 409 and "another submission" in other.json()["detail"]
+    assert AnnotationRevision.objects.filter(author=annotator).count() == 1
+    assert _submit(client, clips[0], key="k").status_code == 200  # the same: replayed
 
 
 # --- the fault: a private PostgreSQL stopped and started under a running app server ----------
@@ -111,6 +127,7 @@ lead = get_user_model().objects.create_user("pg-lead", password="unused-" + "x" 
 project = project_create(name="Restarts", created_by=lead, label_mode="multi")
 from ontology.services import label_create
 label_create(ontology=project.ontology, name="robin")
+label_create(ontology=project.ontology, name="wren")
 path = write_wav(Path(tempfile.mkdtemp()) / "a.wav", seconds=1.0)
 outcome = clip_import(project=project, item=ImportItem(name="a.wav", path=path))
 print(json.dumps({"token": Token.objects.create(user=lead).key, "clip": outcome.clip_id}))
@@ -141,16 +158,16 @@ def test_a_submission_during_a_postgres_restart_is_a_retryable_503_then_saved_on
         session = requests.Session()
         session.headers["Authorization"] = f"Token {seed['token']}"
 
-        def submit(key: str):
+        def submit(key: str, label: str = "wren"):
             return session.post(
                 server.base_url + url_of,
-                json={"clip_labels": ["robin"], "segments": []},
+                json={"clip_labels": [label], "segments": []},
                 headers={"Idempotency-Key": key},
                 timeout=30,
             )
 
-        assert submit(uuid.uuid4().hex).status_code == 201
-        key = uuid.uuid4().hex
+        assert submit(uuid.uuid4().hex, "robin").status_code == 201
+        key = uuid.uuid4().hex  # a change (the same labels again would change nothing)
         postgres.stop()
         down = submit(key)
         assert down.status_code == 503, down.text
