@@ -359,8 +359,23 @@ function restoreState(ws) {
     const text = (v) => typeof v === "string";
     const segs = draft.data.segments.filter((s) => s && Number.isFinite(s.start) && Number.isFinite(s.end)
       && s.end > s.start && Array.isArray(s.labels) && s.labels.every(text));
-    // A draft written before segments kept their channel has none: all channels.
-    S.segments = segs.map((s) => ({ ...s, channel: channelOf(s), id: S.nextId++ }));
+    // Times outside the clip and channels it does not have (an API client's draft of
+    // -3 to 9999 s on channel 7 of a 0.22 s mono clip was shown as it was) are brought in:
+    // cut to the clip, or left out when nothing of it is in the clip; an unknown channel is
+    // all channels. A draft written before segments kept their channel has none: all too.
+    const dur = ws.clip.duration || Infinity;
+    const chans = ws.clip.channels || 1;
+    let adjusted = draft.data.segments.length - segs.length;
+    const inClip = [];
+    for (const s of segs) {
+      const start = Math.max(0, s.start), end = Math.min(dur, s.end);
+      let channel = channelOf(s);
+      if (channel !== null && channel >= chans) channel = null;
+      if (end <= start) { adjusted += 1; continue; }
+      if (start !== s.start || end !== s.end || channel !== channelOf(s)) adjusted += 1;
+      inClip.push({ ...s, start, end, channel, id: S.nextId++ });
+    }
+    S.segments = inClip;
     S.clipLabels = Array.isArray(draft.data.clip_labels) ? draft.data.clip_labels.filter(text) : [];
     const list = (v) => (Array.isArray(v) ? v : []);
     list(draft.data.suggestions?.clip).forEach((st, i) => { if (S.sugg.clip[i]) S.sugg.clip[i].state = st; });
@@ -375,7 +390,8 @@ function restoreState(ws) {
       // it went, or the network was down): the server gets it now.
       saveLater(ws.clip.id, bodyOf(local), local.saved_at, 0);
     }
-    showBanner(`Restored your unsaved work on this clip (autosaved ${new Date(draft === local ? local.saved_at : draft.updated_at).toLocaleTimeString()}).`, "info", 6000);
+    const fixed = adjusted ? ` ${adjusted} segment${adjusted === 1 ? " was" : "s were"} outside the clip or on a channel it lacks: cut to the clip or left out.` : "";
+    showBanner(`Restored your unsaved work on this clip (autosaved ${new Date(draft === local ? local.saved_at : draft.updated_at).toLocaleTimeString()}).${fixed}`, adjusted ? "warn" : "info", adjusted ? 10000 : 6000);
     root.dataset.restored = "true";
   } else {
     const a = ws.annotation && ws.annotation.status !== "skipped" ? ws.annotation : null;

@@ -792,6 +792,36 @@ def test_a_malformed_draft_from_an_api_client_leaves_the_clip_workable(
     assert seg.count() == 1 and seg.get_attribute("data-labels") == "noise"
 
 
+def test_a_drafts_segments_outside_the_clip_are_cut_to_it_and_said(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """An API client's draft of -3 to 0.2 s and 0.1 to 9999 s on channel 7 of a mono clip
+    was shown as it was."""
+    clip = clips[0]
+    duration = clip.duration
+    AnnotationDraft.objects.create(
+        clip=clip,
+        user=annotator,
+        data={
+            "segments": [
+                {"start": -3, "end": 0.2, "labels": ["noise"]},
+                {"start": 1.0, "end": 9999, "labels": ["noise"], "channel": 7},
+                {"start": 9000, "end": 9999, "labels": ["noise"]},
+                {"start": 2.0, "end": 3.0, "labels": ["noise"]},
+            ],
+        },
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    times = page.locator("[data-testid=segment-list] li .t").all_inner_texts()
+    assert sorted(times) == sorted(
+        ["0.00 – 0.20 s", f"1.00 – {duration:.2f} s", "2.00 – 3.00 s"]
+    ), times
+    banner = page.locator(".ws-banner").inner_text()
+    assert "3 segments were outside the clip or on a channel it lacks" in banner
+
+
 def test_an_autosave_to_a_clip_a_lead_deleted_stops_and_offers_the_next_clip(
     live_server, page, login, annotator, project, labels, clips
 ):
