@@ -355,9 +355,13 @@ def _window(clip: Clip, params: dict) -> tuple[float, float]:
     start = min(params["start"], clip.duration)
     end = min(params.get("end") or clip.duration, clip.duration)
     if end <= start:
-        raise DomainError(
-            f"the window {start}-{end} s is outside the clip (0-{clip.duration:.3f} s)"
+        asked = (
+            f"{params['start']:g}-{params['end']:g}"
+            if params.get("end")
+            else f"from {params['start']:g}"
         )
+        # The times asked for, not the ones cut to the clip ("0.6435-0.6435 s" for 5-6 s).
+        raise DomainError(f"the window {asked} s is outside the clip (0-{clip.duration:.3f} s)")
     return start, end
 
 

@@ -515,7 +515,8 @@ def test_keep_splits_names_a_finished_manifest_of_the_project(speakers, client_f
         {"format": "manifest", "options": {"keep_splits": csv_job.pk}},
         format="json",
     )
-    assert res.status_code == 400 and "no manifest export" in res.json()["detail"]
+    detail = res.json()["detail"]
+    assert res.status_code == 400 and f"#{csv_job.pk} is a csv export, not a manifest" in detail
 
 
 def test_manifest_labels_are_what_annotators_agree_on(project, labels, annotator, lead):

@@ -168,3 +168,12 @@ def test_a_deleted_projects_peaks_are_not_rewritten(left_only_clip):
     clip.refresh_from_db()
     assert clip.peaks_file == old
     assert default_storage.listdir(f"peaks/{clip.project_id}") == before
+
+
+def test_a_window_past_the_clip_names_the_times_asked_for(client_for, annotator, left_only_clip):
+    """It quoted the window cut to the clip: "0.6435-0.6435 s is outside the clip"."""
+    client = client_for(annotator)
+    for path in ("peaks", "spectrogram"):
+        res = client.get(f"/api/clips/{left_only_clip.pk}/{path}?start=500&end=600")
+        assert res.status_code == 400, res.content
+        assert res.json()["detail"].startswith("the window 500-600 s is outside the clip"), path

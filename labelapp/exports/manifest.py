@@ -234,9 +234,15 @@ def earlier_manifest(project, job_id: int):
     from labelapp.models import ExportJob
 
     job = ExportJob.objects.filter(pk=job_id, project=project).first()
-    if job is None or job.format != ExportJob.Format.MANIFEST:
+    if job is None:
         raise DomainError(
             f"option 'keep_splits': this project has no manifest export #{job_id}",
+            code="invalid_option",
+        )
+    if job.format != ExportJob.Format.MANIFEST:
+        raise DomainError(
+            f"option 'keep_splits': export #{job_id} is a {job.format} export, not a manifest "
+            "(only a manifest has splits to keep)",
             code="invalid_option",
         )
     if job.status != ExportJob.Status.DONE or not job.file:
