@@ -180,7 +180,7 @@ class ClipListApi(ListAPIView):
         params = self.request.query_params
         project = params.get("project")
         if project is not None:
-            project = selectors.project_for_user(self.request.user, project)
+            project = selectors.project_for_user(self.request.user, _id_param(project, "project"))
             query = clip_search.clip_query_build(project, self.request.user, params)
             return clip_search.clips_searched(project, query)
         searched = sorted(set(clip_search.FILTERS) - {"status"} & set(params))
@@ -256,7 +256,7 @@ class ProjectUploadApi(APIView):
             raise DomainError("no files: send them as multipart field 'files'")
         job_id = request.data.get("import_job")
         if job_id:
-            job = selectors.import_job_for_user(request.user, job_id)
+            job = selectors.import_job_for_user(request.user, _id_param(job_id, "import_job"))
             if job.project_id != project.pk:
                 raise NotFound("import job not found")
             if job.status != ImportJob.Status.RUNNING:
@@ -349,6 +349,15 @@ class ClipAudioApi(APIView):
             etag=clip.sha256,
             filename=f"clip-{clip.pk}.{ext}",
         )
+
+
+def _id_param(value, name: str) -> int:
+    """An id given in a query or form field: "abc" is a 400 that says so, not a 404 "not
+    found" as if an id had been looked up."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()):
+        raise DomainError(f"{name} must be an id (a whole number), not {text[:40]!r}")
+    return int(text)
 
 
 def _window(clip: Clip, params: dict) -> tuple[float, float]:

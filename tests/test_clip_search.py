@@ -143,3 +143,10 @@ def test_the_project_page_finds_clips_and_keeps_the_search_across_pages(
     html = client.get(f"/projects/{project.pk}/", {"ordering": "bogus"}).content.decode()
     assert "ordering: unknown &#x27;bogus&#x27;" in html and "showing every clip" in html
     assert "wind.flac" in html
+
+
+def test_a_project_that_is_not_an_id_is_a_400(client_for, reviewer, project):
+    """It was a 404 "project not found", as if an id had been looked up."""
+    res = client_for(reviewer).get("/api/clips/?project=abc")
+    assert res.status_code == 400 and "project must be an id" in res.json()["detail"]
+    assert client_for(reviewer).get(f"/api/clips/?project={project.pk}").status_code == 200
