@@ -148,6 +148,42 @@ class MlSetupApi(_MlView):
         return Response({"model_version": version.name if version else "none"})
 
 
+class MlVersionsApi(_MlView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, project_id=None):
+        """The project's model versions, newest first (Label Studio lists them to choose one;
+        every prediction comes from the active one, `active`)."""
+        project = self.project(request, project_id)
+        names = list(
+            ModelVersion.objects.filter(project=project)
+            .order_by("-version")
+            .values_list("name", flat=True)
+        )
+        version = active_model_version(project)
+        return Response({"versions": names, "active": version.name if version else None})
+
+
+class MlNotFoundApi(APIView):
+    """Any other path under /ml/: a JSON 404 naming the routes (Django's HTML page was a
+    Label Studio log line of markup)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    schema = None  # not an endpoint
+
+    def _answer(self, request, *args, **kwargs):
+        return Response(
+            {
+                "detail": f"no such ML-backend route: {request.path}; routes: health, setup, "
+                "predict, webhook, versions (under /ml/ or /ml/<project id>/)",
+                "code": "not_found",
+            },
+            status=404,
+        )
+
+    get = post = put = patch = delete = _answer
+
+
 def _task_clip(project, task: dict) -> Clip | None:
     data = task.get("data") or {}
     if not isinstance(data, dict):
@@ -321,7 +357,10 @@ class MlWebhookApi(_MlView):
 
             # A bulk event (ANNOTATIONS_CREATED) carries a list under "annotation": each counts.
             made = body.get("annotation")
-            n = len(made) if isinstance(made, list) and made else 1
+            n = len(made) if isinstance(made, list) else 1
+            # No more than the project has clips: 100,000 ids in one event started a
+            # training at once; an empty list counts none.
+            n = min(n, Clip.objects.filter(project=project).count())
             training_labels_added(project_id=project.pk, count=n)
             return Response({"status": "counted", "action": action, "count": n}, status=201)
         if action == "START_TRAINING":

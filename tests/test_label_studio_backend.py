@@ -110,7 +110,9 @@ def test_predict_refuses_outsiders_bad_bodies_and_projects_without_a_model(
 
 def test_webhook_counts_label_studio_annotations_from_a_lead_only(project, annotator, lead):
     from ml_backend.models import MLConfig
+    from tests.conftest import ready_clips
 
+    ready_clips(project, 3)  # a bulk event counts no more than the project has clips
     url = f"/ml/{project.pk}/webhook"
     client = _basic(lead, "correct-horse-battery-staple")
     res = client.post(url, {"action": "ANNOTATION_CREATED"}, format="json")
@@ -227,3 +229,28 @@ def test_predict_answers_only_with_labels_the_config_offers_and_not_deprecated_o
     res = client.post(url, {"tasks": tasks}, format="json")
     names = {(r["type"], r["from_name"]) for r in res.json()["results"][0]["result"]}
     assert names == {("choices", "clip_label"), ("labels", "label")}
+
+
+def test_versions_unknown_routes_and_a_bulk_event_bounded_by_the_clips(
+    project, predicted_clip, lead
+):
+    """Label Studio asks /versions (it was Django's HTML 404, as was any unknown route), and
+    a bulk event of 100,000 ids started a training at once."""
+    from ml_backend.models import MLConfig
+
+    client = _basic(lead, "correct-horse-battery-staple")
+    versions = client.get(f"/ml/{project.pk}/versions")
+    assert versions.status_code == 200
+    active = ModelVersion.objects.get(status="active")
+    assert versions.json() == {"versions": [active.name], "active": active.name}
+    for url in (f"/ml/{project.pk}/validate", f"/ml/{project.pk}/", "/ml/nope"):
+        res = client.get(url)
+        assert res.status_code == 404 and res["Content-Type"] == "application/json", url
+        assert "no such ML-backend route" in res.json()["detail"]
+    clips = project.clips.count()
+    bulk = {"action": "ANNOTATIONS_CREATED", "annotation": list(range(100_000))}
+    res = client.post(f"/ml/{project.pk}/webhook", bulk, format="json")
+    assert res.json()["count"] == clips
+    empty = client.post(f"/ml/{project.pk}/webhook", {**bulk, "annotation": []}, format="json")
+    assert empty.json()["count"] == 0
+    assert MLConfig.objects.get(project=project).labels_since_training == clips
