@@ -20,6 +20,20 @@ def clips_process(clip_ids: list[int]) -> None:
     if ready:
         prelabel_new_clips(ready)
         _labeled_clips_ready(ready)
+    _first_training_after_processing(clip_ids)
+
+
+def _first_training_after_processing(clip_ids: list[int]) -> None:
+    """A first training due while an import was processed waited for it (see
+    `ml_backend.training._start_if_due`): the batch that ends the processing starts it, though
+    its own clips are unlabeled."""
+    from labelapp.models import Clip
+    from ml_backend.training import clips_in_processing, training_start_if_due
+
+    projects = set(Clip.objects.filter(pk__in=clip_ids).values_list("project_id", flat=True))
+    for project_id in projects:
+        if not clips_in_processing(project_id):
+            training_start_if_due(project_id=project_id)
 
 
 def _labeled_clips_ready(clip_ids: list[int]) -> None:

@@ -230,10 +230,31 @@ def _start_if_due(
     labeled = Clip.objects.filter(project_id=project_id, annotation_count__gt=0).count()
     if labeled < min_labels:
         return None
+    if not has_model and clips_in_processing(project_id):
+        # A first training waits for the import under way: started when 25 of a labeled set's
+        # 110 clips were ready, it trained on 45 labels without the pretrained features (the
+        # project seemed too small) and adapted to none of the rest. The processing's end
+        # starts it (`training_start_if_due`).
+        return None
     try:
         return training_request(project=Project.objects.get(pk=project_id), trigger="auto")
     except (DomainError, Project.DoesNotExist):  # running, deleted, or one label so far
         return None
+
+
+# Clips waiting this long for processing are stuck (the sweep re-sends them): a first
+# training no longer waits for them.
+PROCESSING_WAIT = timedelta(hours=1)
+
+
+def clips_in_processing(project_id: int) -> bool:
+    from labelapp.models import Clip
+
+    return Clip.objects.filter(
+        project_id=project_id,
+        status__in=(Clip.Status.PENDING, Clip.Status.PROCESSING),
+        created_at__gte=timezone.now() - PROCESSING_WAIT,
+    ).exists()
 
 
 def training_cancel(*, run: TrainingRun) -> TrainingRun:

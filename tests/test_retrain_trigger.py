@@ -423,6 +423,38 @@ def test_clips_imported_with_labels_count_once_processed_and_start_a_training(pr
     assert run.trigger == "auto"
 
 
+def test_a_first_training_waits_for_the_import_being_processed(project, wav_factory):
+    """It started when 25 of a labeled set's 110 clips were ready: 45 labels, no pretrained
+    features (the project seemed small), nothing of the rest to adapt to. It now starts when
+    the last clip is processed, unlabeled as that one may be."""
+    from labelapp.services.imports import ImportItem, import_job_create, import_run
+    from labelapp.tasks import clips_process
+
+    MLConfig.objects.create(project=project, min_labels=4)
+    for name in ("low", "high"):
+        label_create(ontology=project.ontology, name=name)
+    items = [
+        ImportItem(
+            name=f"t{i}.wav",
+            path=wav_factory(f"t{i}.wav", seconds=0.5, freq=300.0 + 200 * i),
+            clip_labels=(["low" if i % 2 else "high"] if i < 4 else []),
+        )
+        for i in range(6)
+    ]
+    job = import_run(
+        project=project, items=items, job=import_job_create(project=project, source="cli")
+    )
+    ids = [entry["clip_id"] for entry in job.report]
+    clips_process(ids[:4])  # the labeled ones: due, but two clips wait for processing
+    assert MLConfig.objects.get(project=project).labels_since_training == 4
+    assert not TrainingRun.objects.exists()
+    clips_process(ids[4:5])
+    assert not TrainingRun.objects.exists()
+    clips_process(ids[5:])  # the last one, unlabeled: the import is processed
+    (run,) = TrainingRun.objects.filter(project=project)
+    assert run.trigger == "auto"
+
+
 def test_switching_the_loop_back_on_starts_a_training_that_came_due_meanwhile(
     client_for, project, lead, annotator
 ):
