@@ -216,6 +216,8 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
             "duration": clip.duration,
             "sample_rate": clip.sample_rate,
             "channels": clip.channels,
+            "format": clip.format,
+            "codec": clip.codec,
             "status": clip.status,
             "audio_url": f"/api/clips/{clip.pk}/audio",
         },

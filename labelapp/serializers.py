@@ -357,6 +357,8 @@ class WorkspaceClipSerializer(serializers.Serializer):
     duration = serializers.FloatField()
     sample_rate = serializers.IntegerField()
     channels = serializers.IntegerField()
+    format = serializers.CharField(help_text="container: WAV, FLAC, OGG, MP3, ...")
+    codec = serializers.CharField(help_text="encoding: PCM_16, FLOAT, VORBIS, ...")
     status = serializers.CharField()
     audio_url = serializers.CharField()
 

@@ -1433,8 +1433,14 @@ const togglePlay = () => Promise.resolve(player.toggle()).catch(() => {});
 el.audio.addEventListener("error", () => {
   if (!S.ws) return;
   const format = el.audio.error && el.audio.error.code === 4; // MEDIA_ERR_SRC_NOT_SUPPORTED
+  // Named, encoding and rate: a 64-bit float or ADPCM WAV (or one at 1 Hz) is a WAV too, and
+  // "import it as WAV" was no help.
+  const c = S.ws.clip;
+  const codec = !c.codec ? "" : /^PCM_\d+$/.test(c.codec) ? `${c.codec.slice(4)}-bit PCM`
+    : ({ FLOAT: "32-bit float", DOUBLE: "64-bit float" })[c.codec] || c.codec.replace(/_/g, " ");
+  const what = [c.format, codec, c.sample_rate && `${c.sample_rate} Hz`].filter(Boolean).join(", ");
   showBanner(format
-    ? "This browser cannot play this clip's audio format: label it from its waveform and spectrogram, or ask a lead to import it as WAV, FLAC, MP3 or OGG."
+    ? `This browser cannot play this clip's audio (${what}): label it from its waveform and spectrogram, or ask a lead to convert it (16-bit PCM WAV, FLAC, MP3 or OGG at 8 kHz or more) and import it again.`
     : "The clip's audio did not load: check your connection and reload the page.", "warn");
   root.dataset.audioError = format ? "format" : "load";
 });

@@ -365,7 +365,9 @@ def test_a_clip_the_browser_cannot_play_and_a_next_that_fails_say_so(
     drawn(page, aiff.pk)
     page.keyboard.press("Space")
     page.wait_for_selector("#workspace[data-audio-error=format]", timeout=10_000)
-    assert "cannot play this clip's audio format" in page.inner_text("[data-testid=banner]")
+    # named as the clip is: "import it as WAV" was no help for a WAV it cannot play either
+    banner = page.inner_text("[data-testid=banner]")
+    assert "cannot play this clip's audio (AIFF, 16-bit PCM, 16000 Hz)" in banner, banner
     page.route("**/next/", lambda route: route.abort())
     page.keyboard.press("PageDown")
     page.wait_for_function(
