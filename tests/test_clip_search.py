@@ -150,3 +150,14 @@ def test_a_project_that_is_not_an_id_is_a_400(client_for, reviewer, project):
     res = client_for(reviewer).get("/api/clips/?project=abc")
     assert res.status_code == 400 and "project must be an id" in res.json()["detail"]
     assert client_for(reviewer).get(f"/api/clips/?project={project.pk}").status_code == 200
+
+
+def test_the_clip_page_gives_an_hours_long_clip_as_a_clock(client, reviewer, clips):
+    """It said "3600.000 s" where every other page says 1:00:00.00."""
+    client.force_login(reviewer)
+    clip = clips["wind"]
+    Clip.objects.filter(pk=clip.pk).update(duration=3600.0)
+    page = client.get(f"/clips/{clip.pk}/").content.decode()
+    assert "1:00:00.00 ·" in page and "3600.000 s" not in page
+    Clip.objects.filter(pk=clip.pk).update(duration=0.01)
+    assert "0.010 s ·" in client.get(f"/clips/{clip.pk}/").content.decode()

@@ -212,7 +212,7 @@ async function loadClip(ws, { push = true } = {}) {
   if (location.pathname !== `/clips/${clip.id}/annotate/`) history.pushState({ clip: clip.id }, "", url);
   document.title = `${clip.original_name} · Earmark`;
   el.name.textContent = clip.original_name;
-  el.meta.textContent = `${formatTime(clip.duration, 0.01)} · ${(clip.sample_rate / 1000).toFixed(1)} kHz · ${clip.channels} ch`;
+  el.meta.textContent = `${formatTime(clip.duration, 0.01)} · ${clip.sample_rate >= 1000 ? `${(clip.sample_rate / 1000).toFixed(1)} kHz` : `${clip.sample_rate} Hz`} · ${clip.channels} ch`;
   el.duration.textContent = formatTime(clip.duration, 0.01);
   el.canvas.dataset.drawn = "false";
   // Peaks first: the first paint waits on nothing else.
