@@ -46,3 +46,12 @@ def named_now(paths, notes) -> str:
         f"{path} ({notes[path]})" if path in notes else str(path)
         for path in ([paths] if isinstance(paths, str) else list(paths or []))
     )
+
+
+@register.filter
+def percent(value) -> str:
+    """`{{ c.segment_f1|percent }}`: a share as the dashboard gives it ("45.9%"), "—" for none
+    (the review queue showed raw "0.4589" beside the dashboard's percentages)."""
+    if value is None or value == "":
+        return "—"
+    return f"{100 * float(value):.1f}%"

@@ -5,6 +5,7 @@ real figures, wide and on a phone, and the drift panel flags the quieter batch."
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -187,6 +188,11 @@ def test_the_dashboard_draws_real_figures_wide_and_narrow(
     agreement = page.inner_text("[data-testid=panel-agreement]")
     if "not available" not in agreement:
         assert "22" in agreement
+        # each disagreement opens its review (the clip page showed no annotations), with
+        # its figure in percent
+        item = page.locator("[data-testid=disagreements] li").first
+        assert item.locator("a").get_attribute("href").endswith("/review/")
+        assert re.search(r"label agreement \d+\.\d%", item.inner_text())
     assert page.locator("[data-testid=dash-job][data-kind=pre-labeling]").count() == 1
     screenshot(page, "dashboard-wide")
 
