@@ -41,6 +41,21 @@ def home(request):
     return render(request, "labelapp/home.html", {"projects": projects})
 
 
+# Rejected files listed under an import job on the project page; the API has them all.
+REJECTED_SHOWN = 50
+
+
+def _import_jobs_shown(project: Project) -> list:
+    """The last ten import jobs, each with the files it rejected and why (after a reload the
+    page kept only counts: "5 rejected", not which nor why)."""
+    jobs = list(project.import_jobs.all()[:10])
+    for job in jobs:
+        rejected = [r for r in job.report or [] if r.get("status") == "rejected"]
+        job.rejected_shown = rejected[:REJECTED_SHOWN]
+        job.rejected_more = max(0, len(rejected) - REJECTED_SHOWN)
+    return jobs
+
+
 @login_required
 def project_detail(request, project_id: int):
     project = or_404(selectors.project_for_user, request.user, project_id)
@@ -86,7 +101,7 @@ def project_detail(request, project_id: int):
                 else []
             ),
             "annotator_choices": export_annotator_choices(project) if can_filter_work else [],
-            "jobs": project.import_jobs.all()[:10],
+            "jobs": _import_jobs_shown(project),
             "members": project.memberships.select_related("user").order_by(
                 "role", "user__username"
             ),

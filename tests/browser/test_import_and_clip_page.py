@@ -39,6 +39,11 @@ def test_a_lead_uploads_files_and_sees_a_report_per_file(
     report = page.inner_text("[data-testid=upload-report]")
     assert "not-audio.wav: rejected" in report
     screenshot(page, "project-after-upload")
+    # after a reload the job still says which file was rejected and why
+    page.reload()
+    job = page.locator("[data-testid=import-job]").first
+    job.locator("[data-testid=import-job-rejected] summary").click()
+    assert "not-audio.wav: " in job.locator("[data-testid=import-job-rejected]").inner_text()
     wait_for(
         lambda: Clip.objects.filter(status="ready").count() == 2,
         timeout=120,  # seconds on an idle machine; once over 60 with both cores taken
