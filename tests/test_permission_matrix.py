@@ -127,6 +127,7 @@ RULES: dict[str, Rule] = {
     "api-project-upload": rule(LEAD),
     "api-project-imports": rule(MEMBER, POST=LEAD),
     "api-import": rule(MEMBER),
+    "api-import-not-sent": rule(LEAD),
     # Clips and the workspace
     "api-clips": rule(MEMBER, query="project={project_id}"),
     "api-clip": rule(MEMBER, DELETE=LEAD),
@@ -189,6 +190,8 @@ RULES: dict[str, Rule] = {
     "ml-setup-project": rule(MEMBER),
     "ml-predict-project": rule(MEMBER),
     "ml-webhook-project": rule(MEMBER),
+    "ml-versions": rule(MEMBER, query="project={project_id}"),
+    "ml-versions-project": rule(MEMBER),
 }
 
 # Path parameters: the attribute of the module's data (`world`) that fills each one, and per
@@ -260,6 +263,8 @@ def _body_format(view_class) -> str:
 def collect_endpoints() -> list[Endpoint]:
     endpoints = []
     for route, pattern in _walk(get_resolver().url_patterns):
+        if pattern.name == "ml-not-found":
+            continue  # not an endpoint: any other path under /ml/, a JSON 404 for everyone
         view_class = getattr(pattern.callback, "view_class", None)
         kind = "api" if route.startswith("api/") else "ml" if route.startswith("ml/") else "page"
         endpoints.append(
