@@ -38,7 +38,17 @@ def home(request):
         .annotate(clip_total=Count("clips", distinct=True))
         .order_by("name")
     )
-    return render(request, "labelapp/home.html", {"projects": projects})
+    return render(
+        request,
+        "labelapp/home.html",
+        {
+            "projects": projects,
+            # as POST /api/projects/ allows
+            "can_create": request.user.is_staff or request.user.is_superuser,
+            "label_modes": Project.LabelMode.choices,
+            "annotation_modes": Project.AnnotationMode.choices,
+        },
+    )
 
 
 # Rejected files listed under an import job on the project page; the API has them all.

@@ -263,3 +263,32 @@ def test_files_chosen_during_an_upload_wait_for_it_and_both_batches_are_reported
     assert "one.wav: imported" in report and "two.wav: imported" in report
     assert "Next batch: 1 file" in report
     assert ImportJob.objects.filter(project=project, status="done").count() == 2
+
+
+def test_a_site_admin_creates_a_project_from_the_project_list(
+    live_server, page, login, admin_user, lead
+):
+    """Projects were made in the Django admin or from a shell; a lead sees no such form."""
+    from labelapp.models import Project
+
+    login(page, admin_user)
+    page.goto(f"{live_server.url}/")
+    form = page.locator("[data-testid=new-project]")
+    form.locator("[name=name]").fill("Dawn chorus")
+    form.locator("[name=label_mode]").select_option("multi")
+    form.locator("[name=target_sample_rate]").fill("22050")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/projects/*/")
+    project = Project.objects.get(name="Dawn chorus")
+    assert (project.label_mode, project.target_sample_rate) == ("multi", 22050)
+    assert page.url.endswith(f"/projects/{project.pk}/")
+    # the same name again: the server's reason, on the form
+    page.goto(f"{live_server.url}/")
+    form.locator("[name=name]").fill("Dawn chorus")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=new-project-status].error")
+    assert "Dawn chorus" in page.inner_text("[data-testid=new-project-status]")
+    page.context.clear_cookies()
+    login(page, lead)
+    page.goto(f"{live_server.url}/")
+    assert page.locator("[data-testid=new-project]").count() == 0

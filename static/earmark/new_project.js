@@ -1,0 +1,27 @@
+// A site admin's "New project" form on the project list: POST /api/projects/, then the new
+// project's page (before, projects were made in the Django admin or from a shell).
+import { api } from "./api.js";
+
+const form = document.querySelector("[data-testid=new-project]");
+if (form) {
+  const status = form.querySelector("[data-testid=new-project-status]");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = form.elements;
+    status.className = "";
+    status.textContent = "Creating…";
+    try {
+      const project = await api("/api/projects/", { method: "POST", body: {
+        name: f.name.value.trim(),
+        description: f.description.value,
+        label_mode: f.label_mode.value,
+        annotation_mode: f.annotation_mode.value,
+        target_sample_rate: Number(f.target_sample_rate.value),
+      } });
+      window.location.assign(`/projects/${project.id}/`);
+    } catch (err) {
+      status.className = "error";
+      status.textContent = err.message || "The project could not be created.";
+    }
+  });
+}
