@@ -495,3 +495,16 @@ def test_json_nested_too_deeply_is_a_400_not_a_500(client_for, lead, project):
         f"/api/projects/{project.pk}/ontology/import/", {"file": upload}, format="multipart"
     )
     assert res.status_code == 400 and "nested too deeply" in res.json()["detail"]
+
+
+def test_a_site_admin_is_answered_as_a_lead_whatever_their_membership(
+    client_for, admin_user, project
+):
+    """Added as an annotator, a site admin was listed as "annotator" while acting as a lead."""
+    from labelapp.models import Membership
+    from labelapp.services.projects import membership_set
+
+    membership_set(project=project, user=admin_user, role=Membership.Role.ANNOTATOR)
+    listed = client_for(admin_user).get("/api/projects/").json()
+    assert [p["role"] for p in listed if p["id"] == project.pk] == ["lead"]
+    assert client_for(admin_user).get(f"/api/projects/{project.pk}/").json()["role"] == "lead"
