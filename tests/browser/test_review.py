@@ -42,7 +42,7 @@ def test_a_reviewer_rejects_with_a_comment_and_the_annotator_sees_it(
     card = page.locator(f"[data-testid=annotation][data-annotation='{submitted.pk}']")
     card.locator("[data-testid=reject-open]").click()
     card.locator("[data-testid=reject-comment]").fill(COMMENT)
-    card.locator("[data-testid=reject]").click()
+    card.locator("[data-testid=reject-comment]").press("Control+Enter")  # sends it, as the button
     page.wait_for_selector("[data-testid=history-row][data-action=reject]")
     assert card.locator("[data-testid=annotation-status]").inner_text() == "rejected"
     assert COMMENT in page.inner_text("[data-testid=history]")
