@@ -186,6 +186,20 @@ def clip_overview_peaks(clip: Clip) -> dict | None:
     return body
 
 
+def _review_of(annotation) -> dict:
+    """Who decided on an accepted annotation, and whether they corrected it: the workspace
+    said "accepted (or corrected)" and left out the reviewer's comment. Read only then."""
+    if annotation.status != "accepted" or annotation.reviewed_by_id is None:
+        return {"reviewed_by": None, "corrected": False}
+    from labelapp.models import AnnotationRevision
+    from labelapp.services.review import Action
+
+    corrected = AnnotationRevision.objects.filter(
+        annotation=annotation, version=annotation.version, action=Action.CORRECT
+    ).exists()
+    return {"reviewed_by": annotation.reviewed_by.username, "corrected": corrected}
+
+
 def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
     """Everything the annotation workspace needs about one clip, in one answer."""
     from labelapp.models import Annotation, AnnotationDraft, ClipAssignment
@@ -243,6 +257,7 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
             "version": mine.version,
             "review_comment": mine.review_comment,
             **annotation_snapshot(mine),
+            **_review_of(mine),
         },
         "draft": None
         if draft is None

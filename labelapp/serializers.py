@@ -385,6 +385,12 @@ class WorkspaceAnnotationSerializer(serializers.Serializer):
     review_comment = serializers.CharField(
         allow_blank=True, help_text="The reviewer's comment (what to fix, when rejected)."
     )
+    reviewed_by = serializers.CharField(
+        allow_null=True, help_text="Who accepted (or corrected) it; null otherwise."
+    )
+    corrected = serializers.BooleanField(
+        help_text="Accepted with the reviewer's own changes (what is shown is theirs)."
+    )
 
 
 class DraftSerializer(StrictInput, serializers.Serializer):

@@ -405,7 +405,12 @@ function restoreState(ws) {
     const said = ws.annotation.review_comment ? `: “${ws.annotation.review_comment}”` : ".";
     showBanner(`A reviewer sent this back${said} Fix it and submit again.`, "warn");
   } else if (ws.annotation && ws.annotation.status === "accepted" && root.dataset.restored !== "true") {
-    showBanner("A reviewer accepted this annotation (or corrected it): a change you submit goes back to review.", "info", 8000);
+    const a = ws.annotation;
+    const who = a.reviewed_by || "A reviewer";
+    const said = a.review_comment ? ` They said: “${a.review_comment}”.` : "";
+    showBanner(a.corrected
+      ? `${who} corrected this annotation: what you see is their version.${said} A change you submit goes back to review.`
+      : `${who} accepted this annotation.${said} A change you submit goes back to review.`, "info", a.corrected || said ? 15000 : 8000);
   } else if (!modeTakesClip() && S.clipLabels.length) {
     showBanner(`This project now takes segments only: this clip's label ${S.clipLabels.map(nameOf).join(", ")} is not kept at submit. Mark a segment with it instead.`, "warn");
   } else if (!modeTakesSegments() && S.segments.length) {

@@ -920,7 +920,12 @@ def test_an_accepted_annotation_is_changed_only_when_the_annotator_says_so(
     )
     correct = client_for(reviewer).post(
         f"/api/annotations/{mine.json()['annotation']['id']}/review/",
-        {"action": "correct", "clip_labels": ["birds/sparrow"], "expected_version": 1},
+        {
+            "action": "correct",
+            "clip_labels": ["birds/sparrow"],
+            "expected_version": 1,
+            "comment": "a sparrow, not noise",
+        },
         format="json",
     )
     assert correct.status_code == 200, correct.content
@@ -928,7 +933,9 @@ def test_an_accepted_annotation_is_changed_only_when_the_annotator_says_so(
     page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
     drawn(page, clip.pk)
     banner = page.locator("[data-testid=banner]")
-    assert "A reviewer accepted this annotation" in banner.inner_text()
+    # who corrected it and what they said ("accepted (or corrected)", no comment, before)
+    assert "rita-reviewer corrected this annotation" in banner.inner_text()
+    assert "“a sparrow, not noise”" in banner.inner_text()
     page.keyboard.press("c")
     page.click("[data-testid=submit]")
     warn = page.locator("[data-testid=banner][data-kind=warn]")
