@@ -107,18 +107,22 @@ function renderVersions(data) {
 
 function renderConfig(config) {
   const form = document.getElementById("ml-config");
+  // The settings follow the server's while nobody edits them here: a change made elsewhere
+  // (the API, another tab) was reverted by the next Save of a page loaded before it.
+  if (form.dataset.dirty !== "1") {
+    form.strategy.value = config.strategy;
+    form.retrain_every.value = config.retrain_every;
+    form.retrain_growth_pct.value = +(config.retrain_growth * 100).toFixed(2);
+    form.min_labels.value = config.min_labels;
+    form.enabled.checked = config.enabled;
+  }
   if (form.dataset.loaded) return;
   form.dataset.loaded = "1";
-  form.strategy.value = config.strategy;
-  form.retrain_every.value = config.retrain_every;
-  form.retrain_growth_pct.value = +(config.retrain_growth * 100).toFixed(2);
-  form.min_labels.value = config.min_labels;
-  form.enabled.checked = config.enabled;
   for (const input of form.elements) input.disabled = !isLead && input.tagName !== "BUTTON";
   const note = form.querySelector(".saved-note");
   // A change after a save is not saved yet: "saved" stayed beside a value the browser then
   // refused to send (900%), as if it had been.
-  form.addEventListener("input", () => { note.textContent = "not saved yet"; });
+  form.addEventListener("input", () => { note.textContent = "not saved yet"; form.dataset.dirty = "1"; });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     note.textContent = "saving…";
@@ -128,6 +132,7 @@ function renderConfig(config) {
         retrain_growth: Number(form.retrain_growth_pct.value) / 100,
         min_labels: Number(form.min_labels.value), enabled: form.enabled.checked } });
       note.textContent = "saved";
+      delete form.dataset.dirty;
     } catch (err) { note.textContent = err.message; }
   });
 }

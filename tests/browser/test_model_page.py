@@ -213,3 +213,22 @@ def test_the_page_shows_all_versions_when_asked(live_server, page, login, lead, 
     )
     assert rows.last.locator("td").first.inner_text() == "v1"
     assert more.count() == 0
+
+
+def test_the_settings_follow_a_change_made_elsewhere_until_edited_here(
+    live_server, page, login, lead, project
+):
+    """The form loaded once: a Save from a page opened before an API change reverted it."""
+    MLConfig.objects.create(project=project)
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    field = "[data-testid=ml-config] [name=retrain_every]"
+    page.wait_for_function(f"() => document.querySelector('{field}').value === '10'")
+    MLConfig.objects.filter(project=project).update(retrain_every=77)  # the API, another tab
+    page.wait_for_function(
+        f"() => document.querySelector('{field}').value === '77'", timeout=15_000
+    )
+    page.fill(field, "30")  # being edited here: the server's value no longer replaces it
+    MLConfig.objects.filter(project=project).update(retrain_every=55)
+    page.wait_for_timeout(6_000)
+    assert page.input_value(field) == "30"
