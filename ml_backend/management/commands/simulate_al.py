@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -71,6 +72,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
+        if opts["verbosity"] < 2:
+            # Its tasks run in this process: a line per task ("Task ... succeeded in 0.01s")
+            # buried the progress lines.
+            logging.getLogger("celery").setLevel(logging.WARNING)
         out = Path(opts["out"])
         if out.exists() and not out.is_dir():  # known before an hour of simulation, not after
             raise CommandError(f"--out {out}: a file is there; name a folder")
