@@ -119,12 +119,16 @@ def clip_suggestions(clip: Clip) -> dict | None:
         ((int(k), float(v)) for k, v in (prediction.clip_scores or {}).items()),
         key=lambda kv: -kv[1],
     )
+    segments = list(prediction.segments or [])
     if project.label_mode == Project.LabelMode.SINGLE:
         scores = scores[:1]
+        # The clip's one label, on its segments too: frame-level outputs suggested "nine",
+        # "one" and "seven" segments on a clip suggested as "zero", and Accept all took them.
+        top = {pk for pk, _ in scores}
+        segments = [s for s in segments if "label" in s and int(s["label"]) in top]
     scores = [kv for kv in scores if kv[1] >= CLIP_SUGGESTION_MIN_SCORE][:MAX_CLIP_SUGGESTIONS]
     if project.annotation_mode == Project.AnnotationMode.SEGMENTS:
         scores = []
-    segments = list(prediction.segments or [])
     if project.annotation_mode == Project.AnnotationMode.CLIP:
         segments = []
     ids = {pk for pk, _ in scores} | {int(s["label"]) for s in segments if "label" in s}

@@ -638,3 +638,28 @@ def test_expected_version_of_an_annotation_never_saved_and_one_too_big(
     huge = submit(client, clip, clip_labels=["noise"], expected_version=10**30)
     assert huge.status_code == 400 and "expected_version" in huge.json()["detail"]
     assert not Annotation.objects.filter(clip=clip).exists()
+
+
+def test_a_single_label_projects_segment_suggestions_carry_the_clips_label(
+    client_for, annotator, project, labels
+):
+    """A clip suggested as "zero" came with "nine", "one" and "seven" segments from the frame
+    outputs, and Accept all took them all."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    project.label_mode = "single"
+    project.save()
+    (clip,) = ready_clips(project, 1)
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    seg = {"channel": None, "score": 0.7}
+    Prediction.objects.create(
+        clip=clip,
+        model_version=version,
+        clip_scores={str(labels["sparrow"].pk): 0.91, str(labels["crow"].pk): 0.05},
+        segments=[
+            {**seg, "start": 0.5, "end": 1.0, "label": labels["sparrow"].pk},
+            {**seg, "start": 1.0, "end": 2.0, "label": labels["crow"].pk},
+        ],
+    )
+    body = client_for(annotator).get(f"/api/clips/{clip.pk}/workspace/").json()
+    assert [s["label"] for s in body["suggestions"]["segments"]] == ["birds/sparrow"]
