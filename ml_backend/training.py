@@ -762,7 +762,7 @@ def _activate(run_id, project, data, result, artifact, feature_config) -> None:
     run.status = TrainingRun.Status.SUCCEEDED
     run.progress = 1.0
     run.finished_at = timezone.now()
-    run.message = f"{version.name} active: {len(data)} clips, {len(data.classes)} labels"
+    run.message = f"{version.name} active: {len(data)} clips, {len(data.classes)} classes"
     run.save(update_fields=["status", "progress", "finished_at", "message"])
     from ml_backend.prelabel import prelabel_request
 
