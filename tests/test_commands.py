@@ -80,6 +80,7 @@ def test_a_manifests_labels_make_a_new_tree_but_a_typo_in_an_existing_one_is_ref
     typo.write_text(f"audio,labels\n{three},digit/twelve\n")
     code, out, _ = run("import_audio", "Birds", str(typo))
     assert code == 1 and "unknown label 'digit/twelve'" in out and "added" not in out
+    assert "--create-labels adds the labels a manifest names" in out  # the way out, said
     assert Label.objects.filter(ontology=project.ontology).count() == 3
     code, out, _ = run("import_audio", "Birds", str(typo), "--create-labels")
     assert code == 0 and "1 label(s) added to the project: digit/twelve" in out

@@ -40,7 +40,9 @@ MAX_RIFF_CHUNKS = 256  # chunks scanned before giving up on finding 'data'
 NOT_AUDIO = "not an audio file (no WAV, FLAC, OGG or MP3 header found)"
 EMPTY = "file is empty"
 ZERO_CHANNELS = "zero channels"
-ZERO_DURATION = "zero duration"
+# A header that promises no samples: a file cut short in transfer reads so (an OGG's first
+# 5,000 bytes), and "zero duration" alone read as a silent recording.
+ZERO_DURATION = "no audio samples: the file is empty of sound or cut short (truncated)"
 TRUNCATED = "audio is truncated or corrupt"
 
 

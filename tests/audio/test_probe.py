@@ -67,7 +67,10 @@ def test_probe_accepts_str_path_and_file_object_and_restores_position(flac_file:
         ("empty_file", "file is empty"),
         ("random_bytes_wav", "not an audio file (no WAV, FLAC, OGG or MP3 header found)"),
         ("zero_channel_wav", "zero channels"),
-        ("zero_frames_wav", "zero duration"),
+        (
+            "zero_frames_wav",
+            "no audio samples: the file is empty of sound or cut short (truncated)",
+        ),
     ],
 )
 def test_bad_files_raise_exact_messages(request, fixture, message):

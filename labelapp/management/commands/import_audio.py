@@ -120,9 +120,15 @@ class Command(BaseCommand):
                     job, error=INTERRUPTED.format(done=job.processed, total=job.total)
                 )
             raise CommandError(job.error) from None
+        unknown_labels = False
         for entry in job.report:
             if entry["status"] == "rejected":
                 self.stdout.write(f"rejected: {entry['name']}: {entry['error']}")
+                unknown_labels = unknown_labels or "unknown label" in entry["error"]
+        if unknown_labels and create_labels is None:
+            self.stdout.write(
+                "(--create-labels adds the labels a manifest names that the project lacks)"
+            )
         created = list(
             labels.exclude(pk__in=labels_before).order_by("path").values_list("path", flat=True)
         )
