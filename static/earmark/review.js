@@ -381,6 +381,24 @@ async function mountReviewKeys(root) {
     const opener = open.classList.contains("rv-reject") ? "reject-open" : "correct-open";
     open.closest("[data-testid=annotation]")?.querySelector(`[data-action=${opener}]`)?.focus();
   }, { inInputs: true });
+  if (audio) {
+    // An hour-long recording's end was dozens of Shift+wheel scrolls away: Home, End and a
+    // typed time (Alt+G), as in the workspace. The waveform follows the seek.
+    const { formatTime, parseClock } = await import("./waveform.js");
+    const length = () => Number(document.getElementById("rv-player")?.dataset.duration) || audio.duration || 0;
+    keys.bind("home", "To the start", () => { audio.currentTime = 0; });
+    keys.bind("end", "To the end", () => { audio.currentTime = Math.max(0, length() - 0.01); });
+    keys.bind("alt+g", "Go to a time (typed)", () => {
+      const typed = window.prompt(`Go to time (seconds, m:ss or h:mm:ss; the clip is ${formatTime(length(), 0.01)})`, formatTime(audio.currentTime, 0.01));
+      if (typed === null) return;
+      const t = parseClock(typed);
+      if (t === null || t > length()) {
+        showError(errorBox, { message: `Not a time in this clip: “${typed}”.` });
+        return;
+      }
+      audio.currentTime = t;
+    });
+  }
   const zoom = (action) => document.querySelector(`#rv-player .rv-view [data-action=${action}]`);
   if (zoom("zoom-in")) {
     keys.bind(["+", "="], "Zoom in", () => zoom("zoom-in").click());

@@ -376,6 +376,14 @@ export function formatSpan(span) {
   return span >= 1 ? `${span.toFixed(span >= 10 ? 0 : 1)} s` : `${(span * 1000).toFixed(0)} ms`;
 }
 
+// A time typed as seconds, m:ss or h:mm:ss (Alt+G, in the workspace and on the review page),
+// or null.
+export function parseClock(text) {
+  const parts = String(text).trim().split(":");
+  if (!parts.length || parts.length > 3 || parts.some((p) => !/^\d+(\.\d+)?$/.test(p.trim()))) return null;
+  return parts.reduce((total, p) => total * 60 + Number(p), 0);
+}
+
 export function formatTime(t, precision = 0.01) {
   const decimals = precision >= 1 ? 0 : precision >= 0.1 ? 1 : precision >= 0.01 ? 2 : 3;
   // Rounded once, in whole steps, before it is split: 119.996 s is 2:00.00, not 1:60.00.

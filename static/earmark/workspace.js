@@ -6,7 +6,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { channelName, drawPeaks, drawRuler, formatSpan, formatTime, saveNormalize, WaveformView } from "./waveform.js";
+import { channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, WaveformView } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
 const root = document.getElementById("workspace");
@@ -1385,11 +1385,6 @@ function seekTo(t) {
 
 // Alt+G: a time to go to, typed (seconds, m:ss or h:mm:ss): on an hours-long recording the
 // arrows' 5 s steps took 720 presses to reach the hour.
-function parseClock(text) {
-  const parts = String(text).trim().split(":");
-  if (!parts.length || parts.length > 3 || parts.some((p) => !/^\d+(\.\d+)?$/.test(p.trim()))) return null;
-  return parts.reduce((total, p) => total * 60 + Number(p), 0);
-}
 function goToTime() {
   const typed = window.prompt(`Go to time (seconds, m:ss or h:mm:ss; the clip is ${formatTime(wave.duration, 0.01)})`, formatTime(player.currentTime, 0.01));
   if (typed === null) return;

@@ -629,6 +629,34 @@ def test_the_review_waveform_zooms_and_scrolls_and_its_lanes_follow(
     )
 
 
+def test_home_end_and_a_typed_time_move_the_review_and_its_view(
+    live_server, page, login, reviewer, project, submitted
+):
+    """The end of an hour-long recording was dozens of Shift+wheel scrolls away: End, Home
+    and Alt+G, as in the workspace; the zoomed view follows."""
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{submitted.clip_id}/review/")
+    page.wait_for_selector(f"{WAVE}[data-drawn=true]")
+    page.wait_for_selector(KEYS_READY)
+    page.keyboard.press("+")
+    page.keyboard.press("+")  # 0-2.5 s of the 10 s clip
+    page.keyboard.press("End")
+    page.wait_for_function(f"() => {AUDIO}.currentTime > 9.9")
+    start, end = _view_changes(page, (0.0, 2.5))
+    assert start <= 9.98 <= end
+    page.once("dialog", lambda d: d.accept("0:05.5"))
+    page.keyboard.press("Alt+g")
+    page.wait_for_function(f"() => Math.abs({AUDIO}.currentTime - 5.5) < 0.01")
+    start, end = _view(page)
+    assert start <= 5.5 <= end
+    page.keyboard.press("Home")
+    page.wait_for_function(f"() => {AUDIO}.currentTime === 0")
+    page.once("dialog", lambda d: d.accept("1:00"))  # past the clip: said, not done
+    page.keyboard.press("Alt+g")
+    page.wait_for_selector(".rv-error:has-text('Not a time in this clip')")
+    assert page.evaluate(f"{AUDIO}.currentTime") == 0
+
+
 def test_a_correction_dragged_on_a_zoomed_long_clip_lands_on_the_pixels_pressed(
     live_server, page, login, reviewer, annotator, project, wav_factory, screenshot
 ):
