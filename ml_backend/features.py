@@ -57,13 +57,21 @@ def _mel_transform(config: FeatureConfig) -> torchaudio.transforms.MelSpectrogra
     )
 
 
+# Float samples past this are a broken file, not a loud one (full scale is 1): clipped here.
+# Samples of 1e18 and more overflowed the mel power to Inf, and the log-mel to NaN.
+SAMPLE_LIMIT = 1e3
+
+
 def _finite(x: torch.Tensor) -> torch.Tensor:
-    """Samples with NaN and +-Inf (a float file's clipping or a broken writer) set to 0: one
-    Inf sample made every feature frame it reaches NaN, and a NaN feature stopped the
-    project's cold-start clustering, training and scoring, for every clip."""
-    if bool(torch.isfinite(x).all()):
+    """Samples with NaN and +-Inf (a float file's clipping or a broken writer) set to 0, and
+    samples past +-SAMPLE_LIMIT clipped to it: one such sample made every feature frame it
+    reaches NaN, and a NaN feature stopped the project's cold-start clustering, training and
+    scoring, for every clip."""
+    # One pass: NaN propagates through max (and NaN <= limit is false), Inf is past it.
+    if x.numel() == 0 or float(x.abs().max()) <= SAMPLE_LIMIT:
         return x
-    return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    return x.clamp(-SAMPLE_LIMIT, SAMPLE_LIMIT)
 
 
 def _to_mono_tensor(waveform: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ processing task import this module to ask for runs, and torch costs a process ~5
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 
 import numpy as np
@@ -709,7 +710,10 @@ def _write_priorities(ids: list[int], priorities: np.ndarray) -> None:
             values = ",".join([f"(%s, %s{cast})"] * len(chunk_ids))
             params: list = []
             for clip_id, priority in zip(chunk_ids, chunk, strict=True):
-                params += [int(clip_id), float(priority)]
+                # NaN (a broken model's scores) is no priority: last in the queue, rather
+                # than a NOT NULL failure that stopped the whole pre-labeling.
+                value = float(priority)
+                params += [int(clip_id), value if math.isfinite(value) else 0.0]
             # Only placeholders and the model's own table name are formatted into the SQL.
             sql = (
                 f"WITH v(id, priority) AS (VALUES {values}) "  # noqa: S608
@@ -737,7 +741,7 @@ def _cold_start(run: PrelabelRun) -> None:
     cache_writes_wait()
     picks = get_strategy("cold_start").select(
         min(DIVERSE_PICKS, len(clips)),
-        features=np.stack(feats),
+        features=np.nan_to_num(np.stack(feats), nan=0.0, posinf=0.0, neginf=0.0),
         exclude=_passed_indices(project, [c.pk for c in clips]),
     )
     priorities = np.zeros(len(clips))

@@ -427,6 +427,13 @@ def training_execute(run_id: int) -> str:
         if pretraining is not None:
             result.metrics["pretraining"] = pretraining
         result.metrics["pseudo_labeled_clips"] = pseudo
+        if not _weights_finite(result.model.state_dict()):
+            # Made active, such a model scored every clip NaN, and every later training
+            # warm-started from it and failed too.
+            raise DomainError(
+                "the trained model holds NaN or infinite weights (from a clip's broken audio?): "
+                "it was not made active"
+            )
         artifact = _save_artifact(project, run_id, result.model, data, feature_config)
         _activate(run_id, project, data, result, artifact, feature_config)
     except TrainingCancelled:
@@ -457,7 +464,7 @@ def training_execute(run_id: int) -> str:
             finished_at=timezone.now(),
             error=reason[:2000],
             log=traceback.format_exc()[-20000:],
-            message="failed; the active model is unchanged",
+            message="the active model is unchanged",
         )
         return "failed"
     try:  # the run succeeded whatever happens here: a start that fails waits for a label
@@ -608,7 +615,17 @@ def _previous_state(previous: ModelVersion | None, classes: list[int]):
     except (OSError, ValueError, RuntimeError, KeyError):
         logger.warning("could not warm-start from %s", previous)
         return None
-    return model.state_dict()
+    state = model.state_dict()
+    if not _weights_finite(state):  # a version saved before they were checked: not again
+        logger.warning("%s holds non-finite weights: starting from random weights", previous)
+        return None
+    return state
+
+
+def _weights_finite(state: dict) -> bool:
+    import torch
+
+    return all(bool(torch.isfinite(t).all()) for t in state.values() if torch.is_floating_point(t))
 
 
 def backbone_name(project: Project, feature_config) -> str:

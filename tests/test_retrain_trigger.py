@@ -236,6 +236,48 @@ def test_a_cancel_that_comes_as_the_version_is_saved_gives_the_labels_back(
     assert MLConfig.objects.get(project=project).labels_since_training == 8
 
 
+def test_a_model_with_nan_weights_is_not_made_active_nor_warm_started_from(
+    eight_labeled, monkeypatch
+):
+    """A clip of absurd samples put NaN in the batch-norm statistics: the version became
+    active and scored every clip NaN, and every later training warm-started from it and
+    failed. Such a model is refused; one already saved is not started from."""
+    import torch
+
+    project = eight_labeled
+    run = training.training_request(project=project)
+    assert training.training_execute(run.pk) == "succeeded"
+    good = ModelVersion.objects.get(project=project, status="active")
+    from ml_backend import train as train_module
+
+    real = train_module.self_train
+
+    def poisoned(*args, **kwargs):
+        result, pseudo = real(*args, **kwargs)
+        with torch.no_grad():
+            next(result.model.parameters()).fill_(float("nan"))
+        return result, pseudo
+
+    monkeypatch.setattr(train_module, "self_train", poisoned)
+    run = training.training_request(project=project)
+    assert training.training_execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert "NaN or infinite weights" in run.error and "failed" not in run.message
+    assert ModelVersion.objects.get(project=project, status="active") == good
+    # a version saved before the check: the next training starts from random weights
+    from ml_backend.inference import load_model
+    from ml_backend.model import save_checkpoint
+
+    model, config, extra = load_model(good.artifact_path)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(good.artifact_path, "wb") as fh:
+        save_checkpoint(fh, model, config, extra=extra)
+    assert training._previous_state(good, good.classes) is None
+
+
 def test_the_adaptation_sample_is_seeded_so_a_training_repeats(project, monkeypatch):
     """The unlabeled clips a training adapts to (batch norm, pseudo-labels) are a seeded
     sample of positions in id order: the same clips and seed give the same sample (the

@@ -261,6 +261,12 @@ def test_non_finite_samples_give_finite_features_on_every_path(tmp_path, rng) ->
         np.testing.assert_allclose(feats, expected, atol=1e-4)
     stereo = np.stack([wave, clean], axis=1)  # Inf in one channel: that sample is zeroed
     assert np.isfinite(compute_logmel(stereo, 8_000, cfg)).all()
+    # finite but absurd (1e30: a broken writer's scale) overflowed the mel power to Inf
+    huge = (0.3 * np.sin(np.arange(12_000) / 5) * 1e30).astype(np.float32)
+    path = tmp_path / "huge.wav"
+    sf.write(path, huge, 8_000, subtype="FLOAT")
+    for feats in (compute_logmel(huge, 8_000, cfg), stream_logmel(path, cfg)):
+        assert np.isfinite(feats).all() and feats.max() < 40
 
 
 def test_a_cached_matrix_with_nan_is_computed_again(tmp_path, rng) -> None:
