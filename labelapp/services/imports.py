@@ -16,6 +16,7 @@ import secrets
 import tempfile
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -476,26 +477,38 @@ def import_job_not_sent(job: ImportJob, files: list[dict]) -> ImportJob:
     session ran out, the server answered without a report), as the browser saw them: each a
     rejected outcome that says so. The job had waited for them 24 hours, "running", before
     the sweep gave up on it; with them counted it finishes as any other."""
-    if job.source != ImportJob.Source.UPLOAD or job.status != ImportJob.Status.RUNNING:
+    if job.status != ImportJob.Status.RUNNING:
         raise Conflict(
             f"import job #{job.pk} is {job.status}: nothing is waited for", code="finished"
         )
-    left = max(0, job.total - job.processed)
-    if len(files) > left:
-        raise DomainError(
-            f"import job #{job.pk} waits for {left} more file(s), not {len(files)}",
-            code="too_many_files",
+    if job.source != ImportJob.Source.UPLOAD:
+        raise Conflict(
+            f"import job #{job.pk} is a {job.source} import: it counts its own files",
+            code="not_an_upload",
         )
-    outcomes = [
-        FileOutcome(
-            name=f["name"],
-            status="rejected",
-            error=f"not sent: {f.get('reason') or 'the upload failed'}; choose it again to "
-            "upload it",
-        )
-        for f in files
-    ]
-    return import_job_add(job, outcomes)
+    # A file the server recorded but whose answer was lost (a proxy's 502) is reported too:
+    # passed over by its name, and no more than the job waits for are taken (refusing the
+    # whole list left the job running).
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        recorded = Counter(r.get("name") for r in locked.report or [])
+        unseen = []
+        for f in files:
+            if recorded[f["name"]] > 0:
+                recorded[f["name"]] -= 1
+            else:
+                unseen.append(f)
+        left = max(0, locked.total - locked.processed)
+        outcomes = [
+            FileOutcome(
+                name=f["name"],
+                status="rejected",
+                error=f"not sent: {(f.get('reason') or 'the upload failed').rstrip('. ')}; "
+                "choose it again to upload it",
+            )
+            for f in unseen[:left]
+        ]
+        return import_job_add(locked, outcomes)
 
 
 def import_job_finish(job: ImportJob, *, error: str = "") -> ImportJob:

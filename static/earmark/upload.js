@@ -1,6 +1,6 @@
 // Drag-and-drop import on the project page: one import job a batch, files sent two at a time,
 // one progress bar for the batch and a line per file from the server's report.
-import { api, uploadFiles } from "./api.js";
+import { api, csrfToken, uploadFiles } from "./api.js";
 
 const CONCURRENCY = 2;
 
@@ -20,11 +20,29 @@ function setup(root) {
   const waiting = [];
   let batches = 0;
 
-  // Leaving mid-upload drops the files not yet sent: the browser asks first.
+  // Leaving mid-upload drops the files not yet sent: the browser asks first, and if the page
+  // goes anyway, the job is told which files will not come (it stayed "running" a day).
+  let current = null; // the batch under way: its job and the files it has not finished
   window.addEventListener("beforeunload", (e) => {
     if (!busy) return;
     e.preventDefault();
     e.returnValue = "";
+  });
+  window.addEventListener("pagehide", () => {
+    if (!current) return;
+    const files = [];
+    let bytes = 0;
+    for (const name of current.unfinished()) { // a keepalive request carries 64 kB at most
+      bytes += name.length * 3 + 40;
+      if (bytes > 60000) break;
+      files.push({ name, reason: "the page was left before it was sent" });
+    }
+    if (!files.length) return;
+    fetch(`/api/imports/${current.job}/not-sent/`, {
+      method: "POST", keepalive: true, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify({ files }),
+    }).catch(() => {});
   });
 
   function line(name, status, text) {
@@ -87,10 +105,13 @@ function setup(root) {
     };
     const queue = files.slice();
     const inflight = new Map();
+    const sending = new Set(); // taken from the queue, no answer yet
+    current = { job: job.id, unfinished: () => [...sending, ...queue].map((f) => f.name) };
     const sum = (m) => Array.from(m.values()).reduce((a, b) => a + b, 0);
     async function worker() {
       while (queue.length) {
         const file = queue.shift();
+        sending.add(file);
         if (file.size > maxBytes) {
           // Refused here, before its bytes cross the network only to be refused there.
           notSent.push({ name: file.name, reason: `larger than the ${human(maxBytes)} limit` });
@@ -113,17 +134,21 @@ function setup(root) {
             notSent.push({ name: file.name, reason: why });
           }
         }
+        sending.delete(file);
         doneBytes += file.size;
         render(sum(inflight));
       }
     }
     render();
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    current = null;
     if (notSent.length) {
-      for (const f of notSent) line(f.name, "not-sent", `not sent — ${f.reason}; choose it again to upload it`);
+      for (const f of notSent) line(f.name, "not-sent", `not sent — ${f.reason.replace(/[.\s]+$/, "")}; choose it again to upload it`);
       counts.rejected += notSent.length;
       try {
-        await api(`/api/imports/${job.id}/not-sent/`, { method: "POST", body: { files: notSent } });
+        for (let i = 0; i < notSent.length; i += 1000) { // the endpoint takes 1,000 at a time
+          await api(`/api/imports/${job.id}/not-sent/`, { method: "POST", body: { files: notSent.slice(i, i + 1000) } });
+        }
       } catch {
         line(`import job #${job.id}`, "not-sent", "could not be told which files did not arrive; it is closed by itself within a day");
       }

@@ -292,3 +292,39 @@ def test_a_site_admin_creates_a_project_from_the_project_list(
     login(page, lead)
     page.goto(f"{live_server.url}/")
     assert page.locator("[data-testid=new-project]").count() == 0
+
+
+def test_leaving_mid_upload_tells_the_job_which_files_will_not_come(
+    live_server, page, login, lead, project, wav_factory
+):
+    """The page asked before leaving, but a lead who left anyway left the job "running" for
+    a day."""
+    from labelapp.models import ImportJob
+
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    held = []
+
+    def hold(route):  # the uploads never finish
+        held.append(route)
+
+    page.route("**/api/projects/*/clips/", hold)
+    files = [str(wav_factory(f"w{i}.wav", seconds=1)) for i in range(3)]
+    page.set_input_files("[data-testid=file-input]", files)
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "no upload request"
+    asked = []
+    page.on("dialog", lambda d: (asked.append(d.type), d.accept()))
+    page.goto(f"{live_server.url}/")
+    wait_for(
+        lambda: ImportJob.objects.filter(project=project, status="done").exists(),
+        timeout=10,
+        message="the job was not told",
+    )
+    job = ImportJob.objects.get(project=project)
+    assert (job.rejected, job.total) == (3, 3)
+    assert all("the page was left" in r["error"] for r in job.report)
+    assert asked == ["beforeunload"]
