@@ -395,3 +395,32 @@ def test_delete_counts_the_unsaved_drafts_that_used_the_label(
         annotation_draft_save(clip=make_clip(project, f"d{i}.wav"), user=annotator, data=data)
     out = label_delete(label=tree["animal/owl"])
     assert out["deleted"] == 2 and out["drafts_affected"] == 2
+
+
+def test_labels_named_in_nfd_before_are_brought_to_nfc_by_the_migration(project):
+    """Names typed on a Mac before names were stored NFC could no longer be named at all:
+    references are read as NFC."""
+    import importlib
+    import unicodedata
+
+    from django.apps import apps
+
+    from ontology.services import label_resolve
+
+    migration = importlib.import_module("ontology.migrations.0003_label_names_nfc")
+    nfd = unicodedata.normalize("NFD", "Élan")
+    parent = label_create(ontology=project.ontology, name="tmp-parent")
+    child = label_create(ontology=project.ontology, name="tmp-child", parent=parent)
+    Label.objects.filter(pk=parent.pk).update(name=nfd, path=nfd)
+    Label.objects.filter(pk=child.pk).update(path=f"{nfd}/tmp-child")
+    label_create(ontology=project.ontology, name="Crème")
+    twin = label_create(ontology=project.ontology, name="tmp-twin")  # NFD "Crème" beside it
+    nfd_twin = unicodedata.normalize("NFD", "Crème")
+    Label.objects.filter(pk=twin.pk).update(name=nfd_twin, path=nfd_twin)
+    migration.forwards(apps, None)
+    parent.refresh_from_db()
+    child.refresh_from_db()
+    assert (parent.name, parent.path, child.path) == ("Élan", "Élan", "Élan/tmp-child")
+    assert label_resolve(ontology=project.ontology, ref=nfd) == parent
+    assert label_resolve(ontology=project.ontology, ref="élan/tmp-child") == child
+    assert Label.objects.get(pk=twin.pk).name == nfd_twin  # its NFC name is taken: left
