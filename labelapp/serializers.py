@@ -395,7 +395,10 @@ class WorkspaceAnnotationSerializer(serializers.Serializer):
 
 class DraftSerializer(StrictInput, serializers.Serializer):
     base_version = serializers.IntegerField(
-        min_value=0, default=0, help_text="The annotation version the draft started from."
+        min_value=0,
+        max_value=2**31 - 1,  # 2**63 was a 500; 2**31 was stored and then refused at submit
+        default=0,
+        help_text="The annotation version the draft started from.",
     )
     data = serializers.JSONField(help_text="The workspace's state, stored as sent.")
     lead_time = serializers.FloatField(min_value=0, max_value=86400, default=0.0)

@@ -663,3 +663,17 @@ def test_a_single_label_projects_segment_suggestions_carry_the_clips_label(
     )
     body = client_for(annotator).get(f"/api/clips/{clip.pk}/workspace/").json()
     assert [s["label"] for s in body["suggestions"]["segments"]] == ["birds/sparrow"]
+
+
+def test_a_draft_of_a_base_version_past_2_31_is_a_400(client_for, annotator, project):
+    """2**63 was a 500; 2**31 was stored, then every submit of the restored draft refused."""
+    (clip,) = ready_clips(project, 1)
+    client = client_for(annotator)
+    for big in (2**31, 2**63):
+        res = client.put(
+            f"/api/clips/{clip.pk}/draft/",
+            {"data": {"segments": []}, "base_version": big},
+            format="json",
+        )
+        assert res.status_code == 400 and "base_version" in res.json()["detail"], big
+    assert not AnnotationDraft.objects.exists()

@@ -205,6 +205,7 @@ async function loadClip(ws, { push = true } = {}) {
   setSave("idle", ""); // the last clip's "Unsaved" is not this one's
   root.dataset.clip = String(clip.id);
   root.dataset.state = "ready";
+  delete root.dataset.conflict; // the last clip's submit conflict is not this one's
   el.done.hidden = true;
   hideBanner();
   if (push) trailPush(clip.id);
@@ -550,6 +551,14 @@ async function saveDraft(clipId, body, opts = {}) {
   try { await run; } finally { if (savesUnderWay.get(clipId) === run) savesUnderWay.delete(clipId); }
 }
 
+// Drop this browser's and the server's draft of the clip, then open it as it is saved.
+async function discardAndReload(clipId) {
+  cancelSave(clipId);
+  localStorage.removeItem(localKey(clipId));
+  try { await api(`/api/clips/${clipId}/draft/`, { method: "DELETE" }); } catch { /* none there */ }
+  openClip(clipId, { push: false });
+}
+
 async function sendDraft(clipId, body, { keepalive = false, stamp = null } = {}) {
   const shown = () => S.ws && S.ws.clip.id === clipId; // the indicator is the open clip's
   if (shown()) setSave("saving", "Saving…");
@@ -565,10 +574,15 @@ async function sendDraft(clipId, body, { keepalive = false, stamp = null } = {})
       // page's own): this work is not what the server holds, and is not marked as if it were.
       if (shown()) {
         setSave("offline", "Draft not kept: this clip was saved since");
-        const reload = button("Open the saved version", "reload-saved", "Load this clip as it is saved now");
+        // A submit's 409 says more (a reviewer's decision and comment, with its choices): it
+        // stays up (this banner replaced it within a second).
+        if (root.dataset.conflict === "true") return;
+        const reload = button("Open the saved version", "reload-saved", "Discard these edits and load this clip as it is saved now");
         reload.classList.add("ws-banner-btn");
-        reload.addEventListener("click", () => { hideBanner(); openClip(clipId, { push: false }); });
-        showBanner("This clip was saved since this page loaded it (a submit whose answer was lost, or another tab), so these edits are not kept as a draft. Open the saved version to go on from it.", "warn", 0, [reload]);
+        // These edits go, in this browser and on the server: kept, the browser's copy won
+        // again on opening, and the banner came back for ever.
+        reload.addEventListener("click", () => { hideBanner(); discardAndReload(clipId); });
+        showBanner("This clip's annotation was saved or reviewed since this page loaded it (a reviewer's decision, a submit whose answer was lost, or another tab), so these edits are not kept as a draft. Open the saved version to go on from it.", "warn", 0, [reload]);
       }
       return;
     }
@@ -1237,7 +1251,7 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
     } else if (err.status === 409) {
       const reload = button("Load the latest", "reload", "Discard my changes and load the saved version");
       reload.classList.add("ws-banner-btn");
-      reload.addEventListener("click", async () => { localStorage.removeItem(localKey(clip.id)); await api(`/api/clips/${clip.id}/draft/`, { method: "DELETE" }); openClip(clip.id, { push: false }); });
+      reload.addEventListener("click", () => discardAndReload(clip.id));
       const mine = button("Save mine over it", "overwrite", "Replace the saved version with what you see here");
       mine.classList.add("ws-banner-btn");
       mine.addEventListener("click", () => send(err.body.current_version));

@@ -730,6 +730,52 @@ def test_a_submit_whose_answer_was_lost_is_not_restored_as_unsaved_work(
     assert page.get_attribute("#workspace", "data-restored") == "false"
 
 
+def test_a_review_while_the_clip_is_open_leads_back_to_the_saved_version(
+    live_server, page, login, annotator, reviewer, project, labels, clips, client_for
+):
+    """A reviewer rejected the annotation the open page had loaded: the next autosave was not
+    kept, and "Open the saved version" brought the same edits back (the browser's copy won
+    again), for ever; a submit's 409, with the reviewer's comment, was replaced within a
+    second by the autosave's banner."""
+    clip = clips[0]
+    mine = client_for(annotator).post(
+        f"/api/clips/{clip.pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    rejected = client_for(reviewer).post(
+        f"/api/annotations/{mine.json()['annotation']['id']}/review/",
+        {"action": "reject", "comment": "add the crow", "expected_version": 1},
+        format="json",
+    )
+    assert rejected.status_code == 200, rejected.content
+    page.keyboard.press("c")  # an edit on version 1: its autosave is not kept
+    page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=10_000)
+    page.keyboard.press("Control+Enter")  # the submit's 409 names the reviewer's comment
+    banner = page.locator("[data-testid=banner][data-kind=error]")
+    banner.wait_for()
+    page.wait_for_timeout(1500)  # the autosave's answer, if any, comes meanwhile
+    assert "add the crow" in page.inner_text("[data-testid=banner]")
+    page.click("[data-testid=banner] button.reload")  # Load the latest
+    page.wait_for_function("() => !document.querySelector('#workspace').dataset.conflict")
+    drawn(page, clip.pk)
+    assert "add the crow" in page.inner_text("[data-testid=banner]")  # the rejection's banner
+    page.reload()
+    drawn(page, clip.pk)
+    assert page.get_attribute("#workspace", "data-restored") == "false"
+    # and through the autosave's own banner: the edits go, in the browser and on the server
+    page.keyboard.press("c")
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
+    Annotation.objects.filter(clip=clip, annotator=annotator).update(version=5)
+    page.keyboard.press("n")
+    page.click("[data-testid=banner] button.reload-saved", timeout=10_000)
+    drawn(page, clip.pk)
+    page.reload()
+    drawn(page, clip.pk)
+    assert page.get_attribute("#workspace", "data-restored") == "false"
+
+
 def test_a_label_deleted_since_a_draft_was_saved_is_taken_off_it_and_said(
     live_server, page, login, annotator, project, labels, clips
 ):
