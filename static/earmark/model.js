@@ -122,16 +122,28 @@ function renderConfig(config) {
   const note = form.querySelector(".saved-note");
   // A change after a save is not saved yet: "saved" stayed beside a value the browser then
   // refused to send (900%), as if it had been.
-  form.addEventListener("input", () => { note.textContent = "not saved yet"; form.dataset.dirty = "1"; });
+  // Only what was changed here is sent: a Save sent every field, and undid a setting
+  // changed elsewhere since the page loaded.
+  const edited = new Set();
+  form.addEventListener("input", (e) => {
+    note.textContent = "not saved yet";
+    form.dataset.dirty = "1";
+    if (e.target.name) edited.add(e.target.name);
+  });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     note.textContent = "saving…";
     try {
-      await api(`/api/projects/${projectId}/model/`, { method: "PATCH", body: {
+      const all = {
         strategy: form.strategy.value, retrain_every: Number(form.retrain_every.value),
         retrain_growth: Number(form.retrain_growth_pct.value) / 100,
-        min_labels: Number(form.min_labels.value), enabled: form.enabled.checked } });
+        min_labels: Number(form.min_labels.value), enabled: form.enabled.checked };
+      const named = { retrain_growth_pct: "retrain_growth" };
+      const body = {};
+      for (const field of edited) body[named[field] || field] = all[named[field] || field];
+      if (Object.keys(body).length) await api(`/api/projects/${projectId}/model/`, { method: "PATCH", body });
       note.textContent = "saved";
+      edited.clear();
       delete form.dataset.dirty;
     } catch (err) { note.textContent = err.message; }
   });
@@ -203,12 +215,24 @@ function renderCurves(curves) {
 
 let timer = 0;
 let wasBusy = false;
+let lostPoll = false;
 // The newest 50 versions, or every one once asked for ("Show all N versions").
 let allVersions = false;
 
 async function refresh() {
   clearTimeout(timer);
-  const data = await api(`/api/projects/${projectId}/model/${allVersions ? "?versions=all" : ""}`);
+  let data;
+  try {
+    data = await api(`/api/projects/${projectId}/model/${allVersions ? "?versions=all" : ""}`);
+  } catch (err) {
+    // One failed poll stopped the page for good (the next was never set): said, and tried
+    // again.
+    note(`Could not refresh (${err.message || "the connection failed"}); trying again.`);
+    lostPoll = true;
+    timer = setTimeout(refresh, 5000);
+    return;
+  }
+  if (lostPoll) { lostPoll = false; note(""); }
   renderVersions(data);
   renderConfig(data.config);
   renderCurves(data.config.learning_curves);

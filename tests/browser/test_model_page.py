@@ -232,3 +232,40 @@ def test_the_settings_follow_a_change_made_elsewhere_until_edited_here(
     MLConfig.objects.filter(project=project).update(retrain_every=55)
     page.wait_for_timeout(6_000)
     assert page.input_value(field) == "30"
+
+
+def test_a_save_sends_only_what_was_changed_here_and_a_failed_poll_is_retried(
+    live_server, page, login, lead, project
+):
+    """A Save sent every field and undid a setting changed elsewhere meanwhile; one failed
+    poll stopped the page for good."""
+    MLConfig.objects.create(project=project)
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    form = "[data-testid=ml-config]"
+    page.wait_for_function("() => document.querySelector('[name=retrain_every]').value === '10'")
+    page.select_option(f"{form} [name=strategy]", "entropy")
+    MLConfig.objects.filter(project=project).update(retrain_every=15)  # elsewhere, meanwhile
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector(f"{form} .saved-note:has-text('saved')")
+    config = MLConfig.objects.get(project=project)
+    assert (config.strategy, config.retrain_every) == ("entropy", 15)
+    # a poll that fails is said and tried again
+    failed = []
+
+    def once(route):
+        if failed:
+            route.continue_()
+        else:
+            failed.append(1)
+            route.abort()
+
+    page.route("**/api/projects/*/model/", once)
+    page.wait_for_selector(
+        "[data-testid=action-note]:has-text('Could not refresh')", timeout=15_000
+    )
+    MLConfig.objects.filter(project=project).update(retrain_every=33)
+    page.wait_for_function(
+        "() => document.querySelector('[name=retrain_every]').value === '33'", timeout=15_000
+    )
+    page.wait_for_selector("[data-testid=action-note][hidden]", state="attached")
