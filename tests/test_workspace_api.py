@@ -214,7 +214,7 @@ def test_submit_checks_the_project_rules(client_for, annotator, project, labels)
         ],
     )
     assert late.status_code == 400
-    assert late.json()["detail"].startswith("segment 2: end 12.0 s is past the clip's end")
+    assert late.json()["detail"].startswith("segment 2: end 12 s is past the clip's end (10 s)")
     bare = submit(client, clip, segments=[{"start": 1, "end": 2, "labels": []}])
     assert bare.status_code == 400 and "no label" in bare.json()["detail"]
     assert submit(client, clip, clip_labels=["nope"]).status_code == 400
@@ -499,6 +499,19 @@ def test_a_segment_to_the_clips_end_ends_there_even_on_a_clip_under_10_ms(
         assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [kept]
     last = submit(client, odd, segments=[{"start": 3.0035, "end": 3.004, "labels": ["noise"]}])
     assert [(s["start"], s["end"]) for s in last.json()["annotation"]["segments"]] == [(3.0, 3.004)]
+    # judged as sent: 3.0139 is within 10 ms of 3.004 (rounded, 3.01 + 0.01 was "past")
+    res = submit(client, odd, segments=[{"start": 2.9, "end": 3.0139, "labels": ["noise"]}])
+    assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [(2.9, 3.004)]
+    # a call in the last 10 ms whose start rounds past the end: the clip's last 10 ms
+    Clip.objects.filter(pk=odd.pk).update(duration=0.36875)
+    res = submit(client, odd, segments=[{"start": 0.3665, "end": 0.36875, "labels": ["noise"]}])
+    assert res.status_code in (200, 201), res.json()
+    assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [
+        (0.36, 0.36875)
+    ]
+    # wholly before the clip: refused (it was stored as 0-0.01)
+    res = submit(client, odd, segments=[{"start": -0.004, "end": -0.001, "labels": ["noise"]}])
+    assert res.status_code == 400 and "before the clip starts" in res.json()["detail"]
 
 
 def test_a_clip_with_many_segments_costs_the_same_statements_as_one_with_one(

@@ -122,29 +122,34 @@ def annotation_input_build(
             raise DomainError(f"segment {i}: start and end must be within the clip (seconds)")
         at_the_end = clip.duration and abs(end - clip.duration) <= SEGMENT_PRECISION_S / 2 + 1e-9
         sent = (start, end)
+        # As sent, not as rounded: up to 10 ms past the end is the end (0.37495 on a 0.36875 s
+        # clip rounded to 0.38 and was refused), and a segment must reach into the clip.
+        if clip.duration and sent[1] > clip.duration + SEGMENT_PRECISION_S:
+            raise DomainError(
+                f"segment {i}: end {sent[1]:g} s is past the clip's end ({clip.duration:g} s)"
+            )
+        if sent[0] < 0 and sent[1] <= 0:
+            raise DomainError(f"segment {i}: {sent[0]:g}-{sent[1]:g} s is before the clip starts")
         start, end = _snap(start), _snap(end)
         if sent[0] < sent[1] and end <= start:
             # A call shorter than 10 ms is marked by the 10 ms from where it starts, as the
             # workspace marks a click; it was refused with "end 0.1 s must be after 0.1 s".
             end = round(start + SEGMENT_PRECISION_S, 2)
-        if clip.duration and end > clip.duration + SEGMENT_PRECISION_S:
-            raise DomainError(
-                f"segment {i}: end {sent[1]} s is past the clip's end ({clip.duration:.2f} s)"
-            )
         if at_the_end or (clip.duration and end > clip.duration):
             # A segment to the clip's end ends there, not at the nearest 10 ms past it (0.25 s
             # was stored on a 0.241 s clip, and exported so); a clip shorter than 10 ms can
             # then take one.
             end = clip.duration
+            if sent[0] < sent[1] and end <= start:
+                # A call in the clip's last 10 ms, its start rounded past the end: the last
+                # 10 ms (it was refused, with the clip's own end called past it).
+                start = max(0.0, _snap(end - SEGMENT_PRECISION_S))
+                if start >= end:
+                    start = 0.0
         if start < 0:
-            raise DomainError(f"segment {i}: start {sent[0]} s is before the clip starts")
+            raise DomainError(f"segment {i}: start {sent[0]:g} s is before the clip starts")
         if end <= start:
-            if sent[0] < sent[1]:  # a call in the clip's last 10 ms
-                raise DomainError(
-                    f"segment {i} ({sent[0]}-{sent[1]} s) is shorter than 10 ms at the clip's "
-                    "end: start it 10 ms earlier"
-                )
-            raise DomainError(f"segment {i}: end {sent[1]} s must be after start {sent[0]} s")
+            raise DomainError(f"segment {i}: end {sent[1]:g} s must be after start {sent[0]:g} s")
         channel = raw.get("channel")
         if channel is not None:
             try:
