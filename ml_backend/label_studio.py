@@ -276,7 +276,12 @@ def prediction_to_label_studio(
     if "labels" in controls:
         name, to_name = controls["labels"]
         offered = _offered(controls, "labels", values)
-        for seg in pred.segments:
+        segments = pred.segments or []
+        if single:  # the clip's one label on its segments too, as the workspace suggests
+            known = [(float(v), int(k)) for k, v in pred.clip_scores.items() if int(k) in paths]
+            best = max(known)[1] if known else None
+            segments = [seg for seg in segments if int(seg["label"]) == best]
+        for seg in segments:
             label = paths.get(int(seg["label"]))
             if label is None or not offered(label):
                 continue

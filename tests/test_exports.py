@@ -1006,3 +1006,25 @@ def test_csv_cells_never_start_a_spreadsheet_formula(project, annotator):
     out = io.StringIO()
     export_write(out, project=project, format="earmark")
     assert '"=2+3+cmd|calc!A0.wav"' in out.getvalue()
+
+
+def test_a_single_label_projects_exported_predictions_keep_segments_of_the_clips_label(
+    project, labeled
+):
+    """In a single-label project the robin clip's "noise" segment prediction went to Label
+    Studio beside its "robin" choice; in a multi-label one it stays."""
+
+    def segment_labels():
+        tasks = json.loads(_export(project, "label_studio"))
+        task = next(t for t in tasks if t["data"]["original_name"] == "robin.wav")
+        return [
+            r["value"]["labels"]
+            for p in task["predictions"]
+            for r in p["result"]
+            if r["type"] == "labels"
+        ]
+
+    assert segment_labels() == [["noise"]]
+    Project.objects.filter(pk=project.pk).update(label_mode="single")
+    project.refresh_from_db()
+    assert segment_labels() == []

@@ -254,3 +254,30 @@ def test_versions_unknown_routes_and_a_bulk_event_bounded_by_the_clips(
     empty = client.post(f"/ml/{project.pk}/webhook", {**bulk, "annotation": []}, format="json")
     assert empty.json()["count"] == 0
     assert MLConfig.objects.get(project=project).labels_since_training == clips
+
+
+def test_a_single_label_projects_predicted_segments_carry_the_clips_label(
+    project, predicted_clip, lead
+):
+    """Label Studio got a "zero" clip choice with a "five" segment (the workspace already kept
+    to the clip's label)."""
+    from labelapp.models import Project
+
+    Project.objects.filter(pk=project.pk).update(label_mode="single")
+    pred = Prediction.objects.get(clip=predicted_clip)
+    dog = project.ontology.labels.get(path="dog")
+    pred.segments = [
+        *pred.segments,
+        {"start": 3, "end": 4, "channel": None, "label": dog.pk, "score": 0.95},
+    ]
+    pred.save()
+    config = CONFIG.replace('<Label value="crow"/>', '<Label value="crow"/><Label value="dog"/>')
+    body = {
+        "tasks": [{"id": 1, "data": {"earmark_clip_id": predicted_clip.pk}}],
+        "label_config": config,
+    }
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", body, format="json"
+    )
+    result = res.json()["results"][0]["result"]
+    assert [r["value"]["labels"] for r in result if r["type"] == "labels"] == [["crow"]]
