@@ -62,11 +62,15 @@ def prelabel_active_request(*, project: Project) -> tuple[PrelabelRun, bool]:
     cold start when there is none. Returns the run and whether it is new."""
     from ml_backend.selectors import active_model_version
 
-    version = active_model_version(project)
-    queued = queued_prelabel(project, version)
-    if queued is not None:
-        return queued, False
-    return prelabel_request(project=project, model_version=version), True
+    with transaction.atomic():
+        # One at a time per project: six presses at once each found none queued and queued
+        # six (PostgreSQL waits here; SQLite writes one transaction at a time anyway).
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        version = active_model_version(project)
+        queued = queued_prelabel(project, version)
+        if queued is not None:
+            return queued, False
+        return prelabel_request(project=project, model_version=version), True
 
 
 def queued_prelabel(project: Project, model_version: ModelVersion | None) -> PrelabelRun | None:
