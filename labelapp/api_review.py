@@ -129,6 +129,7 @@ class ClipAdjudicationApi(APIView):
     @extend_schema(request=None, responses={200: AdjudicationSerializer})
     def delete(self, request, clip_id: int):
         """Take the clip off adjudication."""
+        no_body(request)
         clip = selectors.clip_for_user(request.user, clip_id, REVIEW_ROLES)
         clip = review_services.clip_adjudication_request(clip=clip, by=request.user, needed=False)
         return Response(AdjudicationSerializer(clip).data)

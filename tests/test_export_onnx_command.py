@@ -59,6 +59,9 @@ def test_an_out_path_that_cannot_be_written_is_a_clear_error_before_any_work(
         call_command(command, project.name, "--out", str(tmp_path / "nope" / "x.out"))
     with pytest.raises(CommandError, match="it is a folder; name a file in it"):
         call_command(command, project.name, "--out", str(tmp_path))
+    # a folder not there yet, named with its slash: a file called "new" was written
+    with pytest.raises(CommandError, match="it is a folder; name a file in it"):
+        call_command(command, project.name, "--out", f"{tmp_path}/new/")
 
 
 def test_an_out_file_named_json_is_refused_before_its_settings_overwrite_it(project, tmp_path):

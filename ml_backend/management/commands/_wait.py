@@ -38,5 +38,6 @@ def wait_for_row(
         if live:
             command.stderr.write("")
         raise CommandError(
-            f"stopped waiting; the job goes on on the worker ({last}){goes_on}"
+            f"stopped waiting; the job goes on on the worker ({last}){goes_on}",
+            returncode=130,  # as an interrupted command exits
         ) from None
