@@ -554,3 +554,22 @@ def test_a_segment_whose_labels_came_back_in_another_order_is_not_a_change():
     assert snapshot_diff(before, after) == {}
     moved = {"status": "submitted", "segments": [{**seg, "end": 1799.9, "labels": ["noise/rain"]}]}
     assert set(snapshot_diff(before, moved)["segments"]) == {"added", "removed"}
+
+
+def test_a_correction_that_changes_nothing_is_an_acceptance(client_for, reviewer, submitted):
+    """It was kept as a correction, and the annotator was told "what you see is their
+    version"."""
+    from labelapp.models import AnnotationRevision
+
+    res = client_for(reviewer).post(
+        f"/api/annotations/{submitted.pk}/review/",
+        {
+            "action": "correct",
+            "clip_labels": ["birds/robin"],
+            "expected_version": submitted.version,
+        },
+        format="json",
+    )
+    assert res.status_code == 200, res.json()
+    last = AnnotationRevision.objects.filter(annotation=submitted).order_by("-version").first()
+    assert last.action == "accept" and res.json()["status"] == "accepted"

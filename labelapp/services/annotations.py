@@ -315,6 +315,11 @@ def _content(snapshot: dict) -> tuple:
     )
 
 
+def annotation_input_changes(annotation: Annotation, data: AnnotationInput) -> bool:
+    """Whether writing `data` would change `annotation`'s labels or segments."""
+    return _content(_snapshot_of(annotation, data)) != _content(annotation_snapshot(annotation))
+
+
 def _labeled_content(annotation: Annotation) -> tuple | None:
     """The labels a training counts of `annotation` as it stands (its last revision), or None
     when it counts none (a skip, a draft, a rejection)."""

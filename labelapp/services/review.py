@@ -16,6 +16,7 @@ from labelapp.models import Annotation, AnnotationRevision, Clip, Project
 from labelapp.services.annotations import (
     _write_content,  # the one place that rewrites an annotation's labels and segments
     annotation_input_build,
+    annotation_input_changes,
     annotation_label_ids,
     annotation_snapshot,
     annotations_visible_to,
@@ -127,7 +128,12 @@ def annotation_review(
                 "reject it)",
                 code="empty",
             )
-        _write_content(locked, data)
+        if annotation_input_changes(locked, data):
+            _write_content(locked, data)
+        else:
+            # Nothing changed: an acceptance (it was kept as a correction, and the annotator
+            # was told "what you see is their version").
+            action = Action.ACCEPT
     locked.status = _STATUS_AFTER[action]
     locked.version += 1
     locked.reviewed_by = reviewer

@@ -274,14 +274,16 @@ async function mountClipReview(root) {
       e.preventDefault();
       decide(card, { action: "reject", comment: reject.querySelector("textarea").value });
     });
-    // Ctrl+Enter (⌘+Enter) in the comment sends it, as in the workspace (it took a Tab to the
-    // button).
-    reject?.querySelector("textarea").addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-        e.preventDefault();
-        reject.requestSubmit();
-      }
-    });
+    // Ctrl+Enter (⌘+Enter) in a rejection's comment sends it, and in a correction's fields
+    // saves it, as in the workspace (it took a Tab to the button).
+    for (const form of [reject, correct]) {
+      form?.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+          e.preventDefault();
+          form.requestSubmit();
+        }
+      });
+    }
     correct?.addEventListener("submit", (e) => {
       e.preventDefault();
       const comment = correct.querySelector("[name=comment]").value;

@@ -91,7 +91,8 @@ def test_a_reviewer_corrects_labels_inline(
     assert labels.input_value() == "birds/robin"
     labels.fill("birds/crow")
     card.locator(".rv-seg-editor [name=labels]").fill("birds/crow")
-    card.locator("[data-testid=correct]").click()
+    card.locator(".rv-correct [name=comment]").fill("a crow")
+    card.locator(".rv-correct [name=comment]").press("Control+Enter")  # saves it, as the button
     page.wait_for_selector("[data-testid=history-row][data-action=correct]")
     history = page.inner_text("[data-testid=history]")
     assert "+birds/crow" in history and "−birds/robin" in history
