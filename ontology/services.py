@@ -490,7 +490,9 @@ def labels_current_paths(*, ontology: Ontology, paths: list[str]) -> dict[str, s
             f"at most {RESOLVE_MAX} paths at once ({len(paths)} given)", code="too_many_paths"
         )
     given = [p for p in dict.fromkeys(paths) if p.strip()]
-    wanted = {p.strip().lower() for p in given}
+    # Compared as names are stored (NFC): a path typed with decomposed accents was unknown.
+    key = lambda p: unicodedata.normalize("NFC", p.strip()).lower()  # noqa: E731
+    wanted = {key(p) for p in given}
     found = {
         path.lower(): path
         for path in Label.objects.filter(ontology=ontology).values_list("path", flat=True)
@@ -499,7 +501,7 @@ def labels_current_paths(*, ontology: Ontology, paths: list[str]) -> dict[str, s
     out: dict[str, str | None] = {}
     steps = None  # the change log, read once and only when a path is not in today's tree
     for path in given:  # each spelling given gets its answer (a draft may hold two)
-        now = found.get(path.strip().lower())
+        now = found.get(key(path))
         if now is None:
             steps = former_path_steps(ontology) if steps is None else steps
             label = label_by_former_path(ontology=ontology, path=path, steps=steps)
@@ -517,7 +519,7 @@ def label_by_former_path(
     `former_path_steps(ontology)` read once for many paths."""
     if steps is None:
         steps = former_path_steps(ontology)
-    current = path.strip().lower()
+    current = unicodedata.normalize("NFC", path.strip()).lower()
 
     def moved(p: str, old: str, new: str) -> str | None:
         if p == old:

@@ -515,3 +515,22 @@ def test_a_site_admin_is_answered_as_a_lead_whatever_their_membership(
     listed = client_for(admin_user).get("/api/projects/").json()
     assert [p["role"] for p in listed if p["id"] == project.pk] == ["lead"]
     assert client_for(admin_user).get(f"/api/projects/{project.pk}/").json()["role"] == "lead"
+
+
+def test_project_names_are_one_spelling_without_control_characters(client_for, admin_user):
+    """ "Café" in NFC and in NFD made two projects; "a\\nb" was a name; a 200-character name
+    was a 500 on PostgreSQL (its label tree's name, "<name> labels", was too long)."""
+    import unicodedata
+
+    client = client_for(admin_user)
+    first = client.post("/api/projects/", {"name": "Café"}, format="json")
+    assert first.status_code == 201
+    again = client.post(
+        "/api/projects/", {"name": unicodedata.normalize("NFD", "Café")}, format="json"
+    )
+    assert again.status_code == 400 and "already exists" in again.json()["detail"]
+    for bad in ("a\nb", "Tab\there"):
+        res = client.post("/api/projects/", {"name": bad}, format="json")
+        assert res.status_code == 400 and "control characters" in res.json()["detail"], bad
+    long = client.post("/api/projects/", {"name": "x" * 200}, format="json")
+    assert long.status_code == 201, long.json()

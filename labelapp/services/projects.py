@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -31,7 +33,8 @@ def project_create(
     """Create a project; without an ontology it gets an empty one of its own."""
     name = _name_free(name)
     if ontology is None:
-        ontology = Ontology.objects.create(name=f"{name} labels")
+        # Within the ontology's 200 characters: a 200-character project name was a 500.
+        ontology = Ontology.objects.create(name=f"{name[:193]} labels")
     project = Project(
         name=name,
         description=description,
@@ -52,7 +55,7 @@ def project_create(
 
 def project_resolve(ref: str | int) -> Project:
     """A project named by id or by name, as every command accepts."""
-    text = str(ref).strip()
+    text = unicodedata.normalize("NFC", str(ref).strip())  # as names are stored
     project = None
     live = Project.objects.live()
     if text.isascii() and text.isdigit():
@@ -95,9 +98,17 @@ def _keep_a_lead(project: Project, user: AbstractBaseUser, what: str) -> None:
 def _name_free(name: str | None, *, project: Project | None = None) -> str:
     """The name stripped, refused when empty or when another project has it in any case
     (`project`: the one being renamed, which may keep its own)."""
-    name = (name or "").strip()
+    # One spelling of an accent (NFC): "Café" typed on a Mac made a second "Café"; no
+    # line breaks or control characters, as in label names.
+    name = unicodedata.normalize("NFC", (name or "").strip())
     if not name:
         raise DomainError("a project needs a name")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise DomainError(
+            f"project name {name[:40]!r} must not contain line breaks, tabs or other control "
+            "characters",
+            code="invalid_name",
+        )
     others = Project.objects.all()
     if project is not None:
         others = others.exclude(pk=project.pk)

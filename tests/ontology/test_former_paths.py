@@ -108,6 +108,22 @@ def test_the_resolve_api_gives_each_path_today_and_null_for_none(
     }
 
 
+def test_the_resolve_api_reads_accents_written_either_way(project, labels, client_for, annotator):
+    """A path typed with decomposed accents (NFD, a Mac's), now or former, was null."""
+    import unicodedata
+
+    tree = labels("vögel/crème", "vögel/café")
+    label_rename(label=tree["vögel/café"], name="kaffee")
+    nfd = {p: unicodedata.normalize("NFD", p) for p in ("vögel/crème", "vögel/café")}
+    response = client_for(annotator).get(
+        f"/api/projects/{project.pk}/ontology/resolve/", {"path": list(nfd.values())}
+    )
+    assert response.json()["labels"] == {
+        nfd["vögel/crème"]: "vögel/crème",
+        nfd["vögel/café"]: "vögel/kaffee",
+    }
+
+
 def test_the_resolve_api_refuses_no_paths_too_many_and_outsiders(
     project, client_for, annotator, outsider
 ):
