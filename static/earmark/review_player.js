@@ -18,7 +18,7 @@ import {
   placeBox,
   tintFor,
 } from "./review_lanes.js";
-import { channelName, drawRuler, formatSpan, formatTime, WaveformView } from "./waveform.js";
+import { audioDescription, channelName, drawRuler, formatSpan, formatTime, WaveformView } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
 const canvas = root && root.querySelector("canvas.waveform");
@@ -293,6 +293,21 @@ if (canvas) {
     stopAt = null;
     update();
   });
+
+  // A clip the browser cannot play (a 64-bit float or ADPCM WAV, AIFF...): Space did nothing
+  // and nothing said why. Said as the workspace says it.
+  const audioFailed = () => {
+    const box = root.querySelector("[data-testid=review-audio-error]");
+    if (!box) return;
+    const format = audio.error && audio.error.code === 4; // MEDIA_ERR_SRC_NOT_SUPPORTED
+    const what = audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate);
+    box.textContent = format
+      ? `This browser cannot play this clip's audio (${what}): review it from its waveform and segments, or ask a lead to convert it and import it again.`
+      : "The clip's audio did not load: check your connection and reload the page.";
+    box.hidden = false;
+  };
+  audio.addEventListener("error", audioFailed);
+  if (audio.error) audioFailed(); // it failed while this module loaded
 
   if (ready()) load();
   audio.addEventListener("loadedmetadata", () => {

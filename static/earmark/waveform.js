@@ -376,6 +376,14 @@ export function formatSpan(span) {
   return span >= 1 ? `${span.toFixed(span >= 10 ? 0 : 1)} s` : `${(span * 1000).toFixed(0)} ms`;
 }
 
+// A clip's audio as a person names it: "WAV, 64-bit float, 44100 Hz" (what the browser may
+// not play: the workspace and the review page say so).
+export function audioDescription(format, codec, rate) {
+  const encoding = !codec ? "" : /^PCM_\d+$/.test(codec) ? `${codec.slice(4)}-bit PCM`
+    : ({ FLOAT: "32-bit float", DOUBLE: "64-bit float" })[codec] || codec.replace(/_/g, " ");
+  return [format, encoding, rate && `${rate} Hz`].filter(Boolean).join(", ");
+}
+
 // A time typed as seconds, m:ss or h:mm:ss (Alt+G, in the workspace and on the review page),
 // or null.
 export function parseClock(text) {

@@ -6,7 +6,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, WaveformView } from "./waveform.js";
+import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, WaveformView } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
 const root = document.getElementById("workspace");
@@ -1450,9 +1450,7 @@ el.audio.addEventListener("error", () => {
   // Named, encoding and rate: a 64-bit float or ADPCM WAV (or one at 1 Hz) is a WAV too, and
   // "import it as WAV" was no help.
   const c = S.ws.clip;
-  const codec = !c.codec ? "" : /^PCM_\d+$/.test(c.codec) ? `${c.codec.slice(4)}-bit PCM`
-    : ({ FLOAT: "32-bit float", DOUBLE: "64-bit float" })[c.codec] || c.codec.replace(/_/g, " ");
-  const what = [c.format, codec, c.sample_rate && `${c.sample_rate} Hz`].filter(Boolean).join(", ");
+  const what = audioDescription(c.format, c.codec, c.sample_rate);
   showBanner(format
     ? `This browser cannot play this clip's audio (${what}): label it from its waveform and spectrogram, or ask a lead to convert it (16-bit PCM WAV, FLAC, MP3 or OGG at 8 kHz or more) and import it again.`
     : "The clip's audio did not load: check your connection and reload the page.", "warn");

@@ -988,3 +988,30 @@ def test_a_correction_moves_a_segment_to_another_channel_and_drags_one_on_r(
         (round(s.start, 1), round(s.end, 1), s.channel) for s in annotation.segments.all()
     )
     assert saved == [(0.2, 0.6, None), (1.0, 2.0, 1), (2.5, 3.0, None), (3.2, 3.7, 1)]
+
+
+def test_a_clip_the_browser_cannot_play_says_so_on_the_review_page(
+    live_server, page, login, reviewer, project, tmp_path
+):
+    """Space did nothing and nothing said why (the workspace said it)."""
+    import numpy as np
+    import soundfile as sf
+
+    from labelapp.models import Clip
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+
+    path = tmp_path / "field.aiff"
+    t = np.arange(16000 * 2) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 700 * t)).astype(np.float32), 16000, format="AIFF")
+    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    clip_process(outcome.clip_id)
+    assert Clip.objects.get(pk=outcome.clip_id).status == "ready"
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{outcome.clip_id}/review/")
+    page.wait_for_selector(f"{WAVE}[data-drawn=true]")
+    page.wait_for_selector(KEYS_READY)
+    page.keyboard.press(" ")
+    box = page.locator("[data-testid=review-audio-error]")
+    box.wait_for(timeout=10_000)
+    assert "cannot play this clip's audio (AIFF, 16-bit PCM, 16000 Hz)" in box.inner_text()
