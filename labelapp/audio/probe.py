@@ -37,7 +37,7 @@ RIFF_UNKNOWN_SIZE_BYTES = 0x7FFF0000  # bytes; a 32-bit WAV data size this large
 RF64_UNKNOWN_SIZE_BYTES = 1 << 40  # bytes (1 TiB); an RF64 data size this large = unknown
 MAX_RIFF_CHUNKS = 256  # chunks scanned before giving up on finding 'data'
 
-NOT_AUDIO = "not an audio file (no WAV, FLAC, OGG or MP3 header found)"
+NOT_AUDIO = "not an audio file (no WAV, FLAC, OGG, MP3, AIFF, CAF or AU header found)"
 EMPTY = "file is empty"
 ZERO_CHANNELS = "zero channels"
 # A header that promises no samples: a file cut short in transfer reads so (an OGG's first

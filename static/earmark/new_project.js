@@ -5,11 +5,16 @@ import { api } from "./api.js";
 const form = document.querySelector("[data-testid=new-project]");
 if (form) {
   const status = form.querySelector("[data-testid=new-project-status]");
+  const create = form.querySelector("button[type=submit]");
+  // An answer is about what was sent: an edit since takes it away.
+  form.addEventListener("input", () => { status.className = ""; status.textContent = ""; });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    if (create.disabled) return; // one request at a time: a double press sent two
     const f = form.elements;
     status.className = "";
     status.textContent = "Creating…";
+    create.disabled = true;
     try {
       const project = await api("/api/projects/", { method: "POST", body: {
         name: f.name.value.trim(),
@@ -22,6 +27,7 @@ if (form) {
     } catch (err) {
       status.className = "error";
       status.textContent = err.message || "The project could not be created.";
+      create.disabled = false;
     }
   });
 }

@@ -65,7 +65,10 @@ def test_probe_accepts_str_path_and_file_object_and_restores_position(flac_file:
     ("fixture", "message"),
     [
         ("empty_file", "file is empty"),
-        ("random_bytes_wav", "not an audio file (no WAV, FLAC, OGG or MP3 header found)"),
+        (
+            "random_bytes_wav",
+            "not an audio file (no WAV, FLAC, OGG, MP3, AIFF, CAF or AU header found)",
+        ),
         ("zero_channel_wav", "zero channels"),
         (
             "zero_frames_wav",
