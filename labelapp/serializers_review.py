@@ -35,7 +35,9 @@ class ReviewActionSerializer(StrictInput, serializers.Serializer):
     action = serializers.ChoiceField(Action.ALL)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     expected_version = serializers.IntegerField(
-        min_value=1, help_text="The version you reviewed; 409 if the annotation moved on."
+        min_value=1,
+        max_value=2**31 - 1,  # 2**70 was a 409 "you reviewed version 1180591620717411303424"
+        help_text="The version you reviewed; 409 if the annotation moved on.",
     )
     clip_labels = serializers.ListField(
         child=LabelRefField(),

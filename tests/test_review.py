@@ -573,3 +573,12 @@ def test_a_correction_that_changes_nothing_is_an_acceptance(client_for, reviewer
     assert res.status_code == 200, res.json()
     last = AnnotationRevision.objects.filter(annotation=submitted).order_by("-version").first()
     assert last.action == "accept" and res.json()["status"] == "accepted"
+
+
+def test_a_review_of_a_version_past_2_31_is_a_400(client_for, reviewer, submitted):
+    res = client_for(reviewer).post(
+        f"/api/annotations/{submitted.pk}/review/",
+        {"action": "accept", "expected_version": 2**70},
+        format="json",
+    )
+    assert res.status_code == 400 and "expected_version" in res.json()["detail"]

@@ -84,6 +84,9 @@ const seg = (id) => {
   return segIndex.byId.get(id);
 };
 // A segment's channel: a 0-based index, or null for all channels (also when not given).
+// A segment's time as stored: 10 ms steps, or the clip's own end (a 0.416 s clip's segment
+// read "0.41 – 0.42 s", a 4.5 ms one "1.23 – 1.23 s").
+const segTime = (t) => (Math.abs(t * 100 - Math.round(t * 100)) < 1e-6 ? t.toFixed(2) : t.toFixed(3));
 const channelOf = (s) => (Number.isInteger(s.channel) && s.channel >= 0 ? s.channel : null);
 const clipChannels = () => (S.ws ? S.ws.clip.channels || 1 : 1);
 // A channel's name on this clip ("L", "R", "ch 3"), or null for all channels (and for mono).
@@ -373,7 +376,9 @@ function restoreState(ws) {
       let channel = channelOf(s);
       if (channel !== null && channel >= chans) channel = null;
       if (end <= start) { adjusted += 1; continue; }
-      if (start !== s.start || end !== s.end || channel !== channelOf(s)) adjusted += 1;
+      // a channel given that is none (-1, "1", 0.5) is all channels too: said as well
+      const givenChannel = s.channel !== undefined && s.channel !== null;
+      if (start !== s.start || end !== s.end || (givenChannel && channel !== s.channel)) adjusted += 1;
       inClip.push({ ...s, start, end, channel, id: S.nextId++ });
     }
     S.segments = inClip;
@@ -924,7 +929,7 @@ function renderSide() {
   if (s) {
     strong.textContent = `Segment ${order.indexOf(s) + 1}`;
     const where = clipChannels() > 1 ? ` · ${channelLabel(channelOf(s)) || "all channels"}` : "";
-    el.target.append("Labeling ", strong, ` · ${s.start.toFixed(2)}–${s.end.toFixed(2)} s${where}`);
+    el.target.append("Labeling ", strong, ` · ${segTime(s.start)}–${segTime(s.end)} s${where}`);
   } else if (modeTakesClip()) {
     strong.textContent = "the whole clip";
     el.target.append("Labeling ", strong);
@@ -1051,7 +1056,7 @@ function segmentRow(x) {
   li.dataset.id = String(id);
   const head = document.createElement("div");
   head.className = "ws-seg-head";
-  head.innerHTML = `<span class="n"></span><span class="t">${x.start.toFixed(2)} – ${x.end.toFixed(2)} s</span>`;
+  head.innerHTML = `<span class="n"></span><span class="t">${segTime(x.start)} – ${segTime(x.end)} s</span>`;
   const play = button("▶", "play-seg", "Play this segment");
   play.addEventListener("click", (e) => {
     e.stopPropagation();
