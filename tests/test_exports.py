@@ -682,28 +682,26 @@ def test_options_of_another_format_are_refused(project):
 # --- Jobs ----------------------------------------------------------------------------------
 
 
-def test_a_job_streams_in_chunks_and_reports_progress(project, labeled, monkeypatch):
-    monkeypatch.setattr(export_common, "CHUNK", 3)
+def _progress(project, format: str, chunk: int, monkeypatch) -> list[tuple[int, int]]:
+    """The (done, total) an export of `format` reports, reading `chunk` clips at a time."""
+    monkeypatch.setattr(export_common, "CHUNK", chunk)
     seen = []
     export_write(
         io.StringIO(),
         project=project,
-        format="csv",
+        format=format,
         on_progress=lambda done, total: seen.append((done, total)),
     )
-    assert seen == [(0, 4), (3, 4), (4, 4), (4, 4)]
+    return seen
+
+
+def test_a_job_streams_in_chunks_and_reports_progress(project, labeled, monkeypatch):
+    assert _progress(project, "csv", 3, monkeypatch) == [(0, 4), (3, 4), (4, 4), (4, 4)]
 
 
 def test_a_two_pass_manifest_counts_its_progress_in_clips(project, labeled, monkeypatch):
     """The manifest reads every clip twice; its job said "6/8" of a 4-clip project."""
-    monkeypatch.setattr(export_common, "CHUNK", 2)
-    seen = []
-    export_write(
-        io.StringIO(),
-        project=project,
-        format="manifest",
-        on_progress=lambda done, total: seen.append((done, total)),
-    )
+    seen = _progress(project, "manifest", 2, monkeypatch)
     assert {total for _, total in seen} == {4}
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert seen[0] == (0, 4) and seen[-1] == (4, 4)

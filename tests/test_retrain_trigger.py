@@ -437,11 +437,10 @@ def test_in_a_multi_label_project_a_label_and_its_parent_are_two_classes(project
     assert classes_in_use(project) == 1
 
 
-def test_clips_imported_with_labels_count_once_processed_and_start_a_training(project, wav_factory):
-    """A labeled seed set imported with its clips used to count for nothing: no automatic
-    training came until an annotator submitted a label in Earmark."""
+def _import_tones(project, wav_factory, n: int, *, labeled: int) -> list[int]:
+    """`n` tones imported (the first `labeled` with a label of two, low and high) into a
+    project whose first training comes at 4 labels; their clip ids, not yet processed."""
     from labelapp.services.imports import ImportItem, import_job_create, import_run
-    from labelapp.tasks import clips_process
 
     MLConfig.objects.create(project=project, min_labels=4)
     for name in ("low", "high"):
@@ -449,16 +448,26 @@ def test_clips_imported_with_labels_count_once_processed_and_start_a_training(pr
     items = [
         ImportItem(
             name=f"t{i}.wav",
-            path=wav_factory(f"t{i}.wav", seconds=0.5, freq=300.0 if i % 2 else 2500.0),
-            clip_labels=["low" if i % 2 else "high"],
+            path=wav_factory(f"t{i}.wav", seconds=0.5, freq=300.0 + 200 * i),
+            clip_labels=(["low" if i % 2 else "high"] if i < labeled else []),
         )
-        for i in range(4)
+        for i in range(n)
     ]
-    job = import_job_create(project=project, source="cli", total=len(items))
-    job = import_run(project=project, items=items, job=job)
+    job = import_run(
+        project=project, items=items, job=import_job_create(project=project, source="cli")
+    )
+    return [entry["clip_id"] for entry in job.report]
+
+
+def test_clips_imported_with_labels_count_once_processed_and_start_a_training(project, wav_factory):
+    """A labeled seed set imported with its clips used to count for nothing: no automatic
+    training came until an annotator submitted a label in Earmark."""
+    from labelapp.tasks import clips_process
+
+    ids = _import_tones(project, wav_factory, 4, labeled=4)
     assert MLConfig.objects.get(project=project).labels_since_training == 0  # none ready yet
     assert not TrainingRun.objects.exists()
-    clips_process([entry["clip_id"] for entry in job.report])  # as the worker does
+    clips_process(ids)  # as the worker does
     assert Clip.objects.filter(project=project, status="ready").count() == 4
     assert MLConfig.objects.get(project=project).labels_since_training == 4
     (run,) = TrainingRun.objects.filter(project=project)
@@ -469,24 +478,9 @@ def test_a_first_training_waits_for_the_import_being_processed(project, wav_fact
     """It started when 25 of a labeled set's 110 clips were ready: 45 labels, no pretrained
     features (the project seemed small), nothing of the rest to adapt to. It now starts when
     the last clip is processed, unlabeled as that one may be."""
-    from labelapp.services.imports import ImportItem, import_job_create, import_run
     from labelapp.tasks import clips_process
 
-    MLConfig.objects.create(project=project, min_labels=4)
-    for name in ("low", "high"):
-        label_create(ontology=project.ontology, name=name)
-    items = [
-        ImportItem(
-            name=f"t{i}.wav",
-            path=wav_factory(f"t{i}.wav", seconds=0.5, freq=300.0 + 200 * i),
-            clip_labels=(["low" if i % 2 else "high"] if i < 4 else []),
-        )
-        for i in range(6)
-    ]
-    job = import_run(
-        project=project, items=items, job=import_job_create(project=project, source="cli")
-    )
-    ids = [entry["clip_id"] for entry in job.report]
+    ids = _import_tones(project, wav_factory, 6, labeled=4)
     clips_process(ids[:4])  # the labeled ones: due, but two clips wait for processing
     assert MLConfig.objects.get(project=project).labels_since_training == 4
     assert not TrainingRun.objects.exists()

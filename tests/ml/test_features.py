@@ -117,12 +117,17 @@ def test_cut_windows_covers_long_clip_with_overlap() -> None:
     assert F.n_windows_for(100, 100, 50) == 1
 
 
-def test_a_damaged_cache_file_is_recomputed_and_replaced(tmp_path, rng) -> None:
+def _cached_noise(tmp_path, rng):
+    """A second of noise at 8 kHz, its features computed and cached: (config, sha, features)."""
     cfg = FeatureConfig(sample_rate=8_000)
     path = tmp_path / "clip.wav"
     sf.write(path, (0.1 * rng.standard_normal(8_000)).astype(np.float32), 8_000, subtype="FLOAT")
     sha = F.file_sha256(path)
-    first = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache")
+    return cfg, path, sha, F.load_or_compute(path, cfg, cache_root=tmp_path / "cache")
+
+
+def test_a_damaged_cache_file_is_recomputed_and_replaced(tmp_path, rng) -> None:
+    cfg, path, sha, first = _cached_noise(tmp_path, rng)
     cached = F.cache_path(tmp_path / "cache", sha, cfg)
     cached.write_bytes(b"\x93NUMPY garbage")  # a torn or foreign file
     assert F.load_cached(tmp_path / "cache", sha, cfg) is None
@@ -270,11 +275,7 @@ def test_non_finite_samples_give_finite_features_on_every_path(tmp_path, rng) ->
 
 
 def test_a_cached_matrix_with_nan_is_computed_again(tmp_path, rng) -> None:
-    cfg = FeatureConfig(sample_rate=8_000)
-    path = tmp_path / "clip.wav"
-    sf.write(path, (0.1 * rng.standard_normal(8_000)).astype(np.float32), 8_000, subtype="FLOAT")
-    sha = F.file_sha256(path)
-    first = F.load_or_compute(path, cfg, cache_root=tmp_path / "cache")
+    cfg, path, sha, first = _cached_noise(tmp_path, rng)
     poisoned = first.copy()
     poisoned[3, 4] = np.nan  # cached before the samples were made finite
     np.save(F.cache_path(tmp_path / "cache", sha, cfg), poisoned)
