@@ -27,6 +27,7 @@ from ml_backend.training import (
     training_note,
     training_request,
     training_start_if_due,
+    version_activate,
 )
 
 LEAD_ONLY = (selectors.LEAD,)
@@ -137,6 +138,24 @@ class ModelVersionApi(APIView):
             selectors.project_for_user(request.user, version.project_id)
         except NotFound:  # another project's version: as unknown as one that does not exist
             raise NotFound("model version not found") from None
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelVersionActivateApi(APIView):
+    @extend_schema(request=None, responses={200: ModelVersionSerializer, 409: None})
+    def post(self, request, version_id: int):
+        """Make an earlier (retired) version the active one again (lead): a rollback. The
+        unlabeled clips are scored and ranked by it anew. 409 while a training runs or when
+        its model file is gone."""
+        no_body(request)
+        version = ModelVersion.objects.filter(pk=version_id).first()
+        if version is None:
+            raise NotFound("model version not found")
+        try:
+            selectors.project_for_user(request.user, version.project_id, LEAD_ONLY)
+        except NotFound:
+            raise NotFound("model version not found") from None
+        version = version_activate(version=version)
         return Response(ModelVersionSerializer(version).data)
 
 

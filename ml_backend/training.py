@@ -257,6 +257,49 @@ def clips_in_processing(project_id: int) -> bool:
     ).exists()
 
 
+@transaction.atomic
+def version_activate(*, version: ModelVersion) -> ModelVersion:
+    """A lead's rollback: an earlier (retired) version becomes the active one again, in one
+    transaction, and scores and ranks the unlabeled clips anew; the next training warm-starts
+    from it. Refused while a training runs (its end would make its own version active) and
+    for a version whose model file is gone."""
+    Project.objects.select_for_update().filter(pk=version.project_id).first()
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status == ModelVersion.Status.ACTIVE:
+        return version
+    if version.status != ModelVersion.Status.RETIRED:
+        raise DomainError(
+            f"{version.name} is {version.status}: only a retired version can be made active again",
+            status=409,
+            code="not_retired",
+        )
+    if TrainingRun.objects.filter(
+        project_id=version.project_id, status__in=TrainingRun.ACTIVE_STATUSES
+    ).exists():
+        raise DomainError(
+            "a training is queued or running: its version would take over when it ends; "
+            "cancel it first",
+            status=409,
+            code="training_running",
+        )
+    if not version.artifact_path or not default_storage.exists(version.artifact_path):
+        raise DomainError(
+            f"the model file of {version.name} is gone", status=409, code="artifact_missing"
+        )
+    ModelVersion.objects.filter(
+        project_id=version.project_id, status=ModelVersion.Status.ACTIVE
+    ).update(status=ModelVersion.Status.RETIRED)
+    version.status = ModelVersion.Status.ACTIVE
+    version.save(update_fields=["status"])
+    from ml_backend.prelabel import prelabel_request
+
+    project = version.project
+    transaction.on_commit(
+        lambda: prelabel_request(project=project, model_version=version), robust=True
+    )
+    return version
+
+
 def training_cancel(*, run: TrainingRun) -> TrainingRun:
     if run.status == TrainingRun.Status.QUEUED:
         TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(

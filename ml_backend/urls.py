@@ -13,6 +13,11 @@ urlpatterns = [
     path(
         "model-versions/<int:version_id>/", api.ModelVersionApi.as_view(), name="api-model-version"
     ),
+    path(
+        "model-versions/<int:version_id>/activate/",
+        api.ModelVersionActivateApi.as_view(),
+        name="api-model-version-activate",
+    ),
     path("training-runs/<int:run_id>/", api.TrainingRunApi.as_view(), name="api-training-run"),
     path(
         "training-runs/<int:run_id>/cancel/",

@@ -175,6 +175,7 @@ RULES: dict[str, Rule] = {
     "api-train": rule(LEAD),
     "api-prelabel": rule(LEAD),
     "api-model-version": rule(MEMBER),
+    "api-model-version-activate": rule(LEAD),
     "api-training-run": rule(MEMBER),
     "api-training-run-cancel": rule(LEAD),
     # Schema and docs are public, like the README that points at them

@@ -540,3 +540,38 @@ def test_the_same_labels_sent_again_count_for_nothing(
     assert count() == 3
     submit(second, segments=[{**seg, "end": 0.5}])
     assert count() == 4
+
+
+def test_a_lead_makes_an_earlier_version_active_again(
+    eight_labeled, client_for, lead, annotator, django_capture_on_commit_callbacks
+):
+    """A rollback: a worse new version could only be trained over, not undone."""
+    from ml_backend.models import PrelabelRun
+
+    project = eight_labeled
+    for _ in range(2):
+        run = training.training_request(project=project)
+        assert training.training_execute(run.pk) == "succeeded"
+    v1, v2 = ModelVersion.objects.filter(project=project).order_by("version")
+    assert (v1.status, v2.status) == ("retired", "active")
+    url = f"/api/model-versions/{v1.pk}/activate/"
+    assert client_for(annotator).post(url).status_code == 403
+    PrelabelRun.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        res = client_for(lead).post(url)
+    assert res.status_code == 200 and res.json()["status"] == "active", res.json()
+    v1.refresh_from_db()
+    v2.refresh_from_db()
+    assert (v1.status, v2.status) == ("active", "retired")
+    for callback in callbacks:  # the queue is scored by it anew
+        callback()
+    assert PrelabelRun.objects.filter(project=project, model_version=v1).exists()
+    assert training._previous_state(v1, v1.classes) is not None  # the next starts from it
+    # refused: while a training runs, and for a version that is not retired
+    running = training.training_request(project=project)
+    res = client_for(lead).post(f"/api/model-versions/{v2.pk}/activate/")
+    assert res.status_code == 409 and res.json()["code"] == "training_running"
+    TrainingRun.objects.filter(pk=running.pk).update(status="cancelled")
+    ModelVersion.objects.filter(pk=v2.pk).update(status="failed")
+    res = client_for(lead).post(f"/api/model-versions/{v2.pk}/activate/")
+    assert res.status_code == 409 and res.json()["code"] == "not_retired"

@@ -56,6 +56,22 @@ function renderJobs(data) {
   return jobs.some((j) => j.status === "queued" || j.status === "running");
 }
 
+// A rollback: an earlier version made active again (the queue is scored by it anew).
+function activateButton(v) {
+  return el("button", {
+    type: "button", class: "link", dataset: { testid: "activate" }, "aria-label": `Make ${v.name} the active version`,
+    onclick: async (e) => {
+      if (!window.confirm(`Make ${v.name} the active version again? Its predictions rank the queue, and the next training starts from it.`)) return;
+      e.target.disabled = true;
+      try {
+        await api(`/api/model-versions/${v.id}/activate/`, { method: "POST" });
+        note(`${v.name} is the active version again; the unlabeled clips are being scored by it.`);
+      } catch (err) { note(err.message); e.target.disabled = false; }
+      refresh();
+    },
+  }, "Make active");
+}
+
 // Where a version's figures come from: with too few labels to hold some out, they are
 // training figures, which flatter the model; say so in the row, not only for the active one.
 function evaluatedOn(m) {
@@ -93,9 +109,10 @@ function renderVersions(data) {
   }
   for (const v of data.versions) {
     const m = v.metrics || {};
-    body.append(el("tr", {}, el("td", {}, v.name), el("td", {}, el("span", { class: `status status-${v.status}` }, v.status)),
+    body.append(el("tr", { dataset: { testid: "version", status: v.status } }, el("td", {}, v.name), el("td", {}, el("span", { class: `status status-${v.status}` }, v.status)),
       el("td", {}, String(v.training_size)), el("td", {}, pct(m.accuracy)), el("td", {}, pct(m.macro_f1)),
-      el("td", {}, pct(m.map ?? m.mAP)), evaluatedOn(m), startedFrom(m), el("td", {}, when(v.created_at))));
+      el("td", {}, pct(m.map ?? m.mAP)), evaluatedOn(m), startedFrom(m), el("td", {}, when(v.created_at)),
+      el("td", {}, isLead && v.status === "retired" ? activateButton(v) : null)));
   }
   const stats = root.querySelector("[data-testid=model-stats]");
   const active = data.active;

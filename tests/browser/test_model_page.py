@@ -269,3 +269,27 @@ def test_a_save_sends_only_what_was_changed_here_and_a_failed_poll_is_retried(
         "() => document.querySelector('[name=retrain_every]').value === '33'", timeout=15_000
     )
     page.wait_for_selector("[data-testid=action-note][hidden]", state="attached")
+
+
+def test_a_lead_makes_an_earlier_version_active_from_the_versions_table(
+    live_server, page, login, lead, project
+):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    MLConfig.objects.create(project=project, enabled=False)
+    artifact = default_storage.save(f"models/{project.pk}/v1.pt", ContentFile(b"model"))
+    v1 = ModelVersion.objects.create(
+        project=project, version=1, name="v1", status="retired", artifact_path=artifact
+    )
+    ModelVersion.objects.create(project=project, version=2, name="v2", status="active")
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    button = page.locator("[aria-label='Make v1 the active version']")
+    button.wait_for()
+    assert page.locator("[data-testid=activate]").count() == 1  # the active one has none
+    page.once("dialog", lambda d: d.accept())
+    button.click()
+    page.wait_for_selector("[data-testid=active-version]:has-text('v1')")
+    assert ModelVersion.objects.get(pk=v1.pk).status == "active"
+    assert "v1 is the active version again" in page.inner_text("[data-testid=action-note]")
