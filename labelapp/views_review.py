@@ -48,12 +48,24 @@ def review_queue_page(request, project_id: int):
 
 def _lane_segments(annotations) -> dict[str, list]:
     """Each annotation's segments for its lane under the waveform, by annotation id: [start, end,
-    channel or None, "label, names"] in time order. The page sends them as one JSON object and
-    review_player.js draws those in view: an annotation of thousands of segments would
-    otherwise be thousands of elements, each rendered by the template."""
+    channel or None, "label, names", [first label's id, its colour or ""]] in time order. The
+    page sends them as one JSON object and review_player.js draws those in view: an annotation
+    of thousands of segments would otherwise be thousands of elements, each rendered by the
+    template. The colour is the workspace's (every box was one blue, whatever its label)."""
+
+    def first(s) -> list:
+        labels = s.segment_labels.all()
+        return [labels[0].label.id, labels[0].label.color] if labels else [None, ""]
+
     return {
         str(a.id): [
-            [s.start, s.end, s.channel, ", ".join(sl.label.name for sl in s.segment_labels.all())]
+            [
+                s.start,
+                s.end,
+                s.channel,
+                ", ".join(sl.label.name for sl in s.segment_labels.all()),
+                first(s),
+            ]
             for s in a.segments.all()
         ]
         for a in annotations

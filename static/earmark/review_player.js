@@ -18,6 +18,7 @@ import {
   placeBox,
   tintFor,
 } from "./review_lanes.js";
+import { labelColor } from "./labels.js";
 import { audioDescription, channelName, drawRuler, formatSpan, formatTime, WaveformView } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
@@ -39,7 +40,9 @@ if (canvas) {
   const data = JSON.parse(document.getElementById("review-lane-segments")?.textContent || "{}");
   const lanes = [...root.querySelectorAll(".rv-lanes .rv-lane[data-annotation]")].map((el) => {
     const track = el.querySelector(".rv-lane-track");
-    const segs = (data[el.dataset.annotation] || []).map(([start, end, channel, labels]) => ({ start, end, channel, labels }));
+    const segs = (data[el.dataset.annotation] || []).map(([start, end, channel, labels, [id, color] = [null, ""]]) => ({
+      start, end, channel, labels, color: id === null ? "" : labelColor({ id, color }),
+    }));
     const layout = laneLayout(segs, channels);
     const lane = { track, segs, layout, frames: frameLane(track, layout), paint: paintCanvas(track), painted: [], shown: [], boxes: new Map(), tints: new Map() };
     track.replaceChildren(...lane.frames, lane.paint);
@@ -57,6 +60,7 @@ if (canvas) {
     const where = s.channel === null || channels < 2 ? "" : `, ${channelName(s.channel, channels)}`;
     el.title = `${s.start.toFixed(2)}–${s.end.toFixed(2)} s${where}: play`;
     el.textContent = s.labels;
+    if (s.color) el.style.setProperty("--seg", s.color); // its label's colour, as in the workspace
     placeBox(el, lane.layout.place[i]);
     const tint = tintFor(lane.layout.place[i]);
     if (tint) lane.tints.set(i, tint);

@@ -326,8 +326,10 @@ def test_the_review_page_draws_each_annotations_segments_and_plays_one(
 ):
     """Two annotators' segments on lanes under the clip's waveform, placed by time; a click
     on a segment plays that span and stops at its end."""
-    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    robin, _ = label_get_or_create_path(ontology=project.ontology, path="birds/robin")
     label_get_or_create_path(ontology=project.ontology, path="birds/crow")
+    robin.color = "#e5484d"
+    robin.save(update_fields=["color"])
     clip = _audio_clip(project, wav_factory(seconds=4, freq=700), "dawn.wav")
     annotation_submit(
         clip=clip, user=annotator, segments=[{"start": 1, "end": 2, "labels": ["birds/robin"]}]
@@ -351,6 +353,13 @@ def test_the_review_page_draws_each_annotations_segments_and_plays_one(
         "crow",
         "robin",
     ]
+    # each box in its label's colour, as in the workspace (they were all one blue)
+    colors = (
+        lanes.nth(1)
+        .locator("[data-testid=review-segment]")
+        .evaluate_all("els => els.map(e => e.style.getPropertyValue('--seg'))")
+    )
+    assert colors[1] == "#e5484d" and colors[0] not in ("", "#e5484d")
     wave = page.locator("[data-testid=review-waveform]").bounding_box()
     crow = lanes.nth(1).locator("[data-testid=review-segment]").nth(0).bounding_box()
     # 0.5-1.0 s of a 4 s clip: an eighth of the waveform in, an eighth of it wide, so a
