@@ -347,7 +347,14 @@ function restoreState(ws) {
     localStorage.removeItem(localKey(ws.clip.id));
     local = null;
   }
-  const server = ws.draft;
+  // Work begun on a version a reviewer has since decided on (rejected, accepted or corrected)
+  // is set aside: restored, it hid the decision and its comment behind "saved since this page
+  // loaded it", and every autosave of it was refused. The banner offers it back.
+  const reviewed = ws.annotation && ["rejected", "accepted"].includes(ws.annotation.status);
+  const behind = (d) => reviewed && d && (d.base_version || 0) < ws.annotation.version;
+  const setAside = behind(local) ? local : behind(ws.draft) ? ws.draft : null;
+  if (behind(local)) local = null;
+  const server = behind(ws.draft) ? null : ws.draft;
   // The browser's copy wins while the server has not confirmed it (work kept offline), whatever
   // the two clocks say (a browser clock behind the server's lost it); a confirmed copy yields to
   // the server's, which may come from another browser since. (A copy from before `synced` was
@@ -406,17 +413,30 @@ function restoreState(ws) {
     S.baseVersion = ws.annotation ? ws.annotation.version : 0;
     root.dataset.restored = "false";
   }
+  // Edits set aside (made before the reviewer's decision): back on request, on this version.
+  const restoreAside = [];
+  if (setAside) {
+    const back = button("Restore my earlier edits", "restore-aside", "Go on from the edits you made before this decision");
+    back.classList.add("ws-banner-btn");
+    back.addEventListener("click", () => {
+      const stamp = Date.now();
+      localStorage.setItem(localKey(ws.clip.id), JSON.stringify({ ...bodyOf(setAside), base_version: ws.annotation.version, saved_at: stamp, synced: false }));
+      openClip(ws.clip.id, { push: false });
+    });
+    restoreAside.push(back);
+  }
+  const aside = setAside ? " Your edits made before it were set aside." : "";
   if (ws.annotation && ws.annotation.status === "rejected") {
     // Sent back by a reviewer: what to fix stays in view until the next clip.
     const said = ws.annotation.review_comment ? `: “${ws.annotation.review_comment}”` : ".";
-    showBanner(`A reviewer sent this back${said} Fix it and submit again.`, "warn");
+    showBanner(`A reviewer sent this back${said} Fix it and submit again.${aside}`, "warn", 0, restoreAside);
   } else if (ws.annotation && ws.annotation.status === "accepted" && root.dataset.restored !== "true") {
     const a = ws.annotation;
     const who = a.reviewed_by || "A reviewer";
     const said = a.review_comment ? ` They said: “${a.review_comment}”.` : "";
     showBanner(a.corrected
-      ? `${who} corrected this annotation: what you see is their version.${said} A change you submit goes back to review.`
-      : `${who} accepted this annotation.${said} A change you submit goes back to review.`, "info", a.corrected || said ? 15000 : 8000);
+      ? `${who} corrected this annotation: what you see is their version.${said} A change you submit goes back to review.${aside}`
+      : `${who} accepted this annotation.${said} A change you submit goes back to review.${aside}`, "info", setAside ? 0 : a.corrected || said ? 15000 : 8000, restoreAside);
   } else if (!modeTakesClip() && S.clipLabels.length) {
     showBanner(`This project now takes segments only: this clip's label ${S.clipLabels.map(nameOf).join(", ")} is not kept at submit. Mark a segment with it instead.`, "warn");
   } else if (!modeTakesSegments() && S.segments.length) {

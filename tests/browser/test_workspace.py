@@ -776,6 +776,38 @@ def test_a_review_while_the_clip_is_open_leads_back_to_the_saved_version(
     assert page.get_attribute("#workspace", "data-restored") == "false"
 
 
+def test_edits_made_before_a_review_are_set_aside_on_reload_and_can_come_back(
+    live_server, page, login, annotator, reviewer, project, labels, clips, client_for
+):
+    """Reloaded after a rejection, the page showed the browser's older copy, and "saved since
+    this page loaded it" instead of the reviewer's comment."""
+    clip = clips[0]
+    mine = client_for(annotator).post(
+        f"/api/clips/{clip.pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    client_for(reviewer).post(
+        f"/api/annotations/{mine.json()['annotation']['id']}/review/",
+        {"action": "reject", "comment": "add the crow", "expected_version": 1},
+        format="json",
+    )
+    page.keyboard.press("c")  # on version 1: kept in this browser only
+    page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=10_000)
+    page.reload()
+    drawn(page, clip.pk)
+    banner = page.locator("[data-testid=banner]")
+    assert "add the crow" in banner.inner_text() and "set aside" in banner.inner_text()
+    shown = page.locator("[data-testid=clip-labels] .ws-chip:not(.suggested)")
+    assert shown.evaluate_all("els => els.map(e => e.dataset.label)") == ["noise"]  # saved
+    page.click("[data-testid=banner] button.restore-aside")
+    drawn(page, clip.pk)
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
+    draft = AnnotationDraft.objects.get(clip=clip, user=annotator)
+    assert draft.base_version == 2 and "birds/crow" in draft.data["clip_labels"]
+
+
 def test_a_label_deleted_since_a_draft_was_saved_is_taken_off_it_and_said(
     live_server, page, login, annotator, project, labels, clips
 ):
