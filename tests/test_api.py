@@ -534,3 +534,24 @@ def test_project_names_are_one_spelling_without_control_characters(client_for, a
         assert res.status_code == 400 and "control characters" in res.json()["detail"], bad
     long = client.post("/api/projects/", {"name": "x" * 200}, format="json")
     assert long.status_code == 201, long.json()
+
+
+def test_an_upload_that_lands_after_its_not_sent_report_is_counted_once(project, lead):
+    """The page left as a file's bytes were all sent: it was reported not sent, then its upload
+    landed too, and the job listed it both ways and grew by a file."""
+    from labelapp.services.imports import (
+        FileOutcome,
+        import_job_add,
+        import_job_create,
+        import_job_not_sent,
+    )
+
+    job = import_job_create(project=project, user=lead, source="upload", total=2)
+    job = import_job_not_sent(job, [{"name": "big.wav"}, {"name": "other.wav"}])
+    assert (job.status, job.rejected) == ("done", 2)
+    job = import_job_add(job, [FileOutcome(name="big.wav", status="imported", clip_id=None)])
+    assert (job.processed, job.total, job.imported, job.rejected) == (2, 2, 1, 1)
+    assert sorted((r["name"], r["status"]) for r in job.report) == [
+        ("big.wav", "imported"),
+        ("other.wav", "rejected"),
+    ]

@@ -465,11 +465,31 @@ def import_job_add(job: ImportJob, outcomes: list[FileOutcome]) -> ImportJob:
     with transaction.atomic():
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
         for outcome in outcomes:
+            _not_sent_taken_back(locked, outcome.name)
             import_job_record(locked, outcome, save=False)
         locked.save(update_fields=JOB_PROGRESS_FIELDS)
         if locked.status == ImportJob.Status.RUNNING and locked.processed >= locked.total:
             import_job_finish(locked)
     return locked
+
+
+NOT_SENT = "not sent: "
+
+
+def _not_sent_taken_back(job: ImportJob, name: str) -> None:
+    """A file the browser gave up on (the page left as its bytes were all sent) whose upload
+    lands after all: its "not sent" entry goes, so that it is counted once, as what it became
+    (it was listed both ways, and the job grew by a file)."""
+    for i, entry in enumerate(job.report or []):
+        if (
+            entry.get("name") == name
+            and entry.get("status") == "rejected"
+            and str(entry.get("error", "")).startswith(NOT_SENT)
+        ):
+            del job.report[i]
+            job.rejected -= 1
+            job.processed -= 1
+            return
 
 
 def import_job_not_sent(job: ImportJob, files: list[dict]) -> ImportJob:
@@ -503,7 +523,7 @@ def import_job_not_sent(job: ImportJob, files: list[dict]) -> ImportJob:
             FileOutcome(
                 name=f["name"],
                 status="rejected",
-                error=f"not sent: {(f.get('reason') or 'the upload failed').rstrip('. ')}; "
+                error=f"{NOT_SENT}{(f.get('reason') or 'the upload failed').rstrip('. ')}; "
                 "choose it again to upload it",
             )
             for f in unseen[:left]
