@@ -498,7 +498,9 @@ def test_a_segment_to_the_clips_end_ends_there_even_on_a_clip_under_10_ms(
         assert res.status_code in (200, 201), (sent, res.json())
         assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [kept]
     last = submit(client, odd, segments=[{"start": 3.0035, "end": 3.004, "labels": ["noise"]}])
-    assert [(s["start"], s["end"]) for s in last.json()["annotation"]["segments"]] == [(3.0, 3.004)]
+    assert [(s["start"], s["end"]) for s in last.json()["annotation"]["segments"]] == [
+        (2.99, 3.004)  # 10 ms at least at the end too
+    ]
     # judged as sent: 3.0139 is within 10 ms of 3.004 (rounded, 3.01 + 0.01 was "past")
     res = submit(client, odd, segments=[{"start": 2.9, "end": 3.0139, "labels": ["noise"]}])
     assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [(2.9, 3.004)]
@@ -507,11 +509,25 @@ def test_a_segment_to_the_clips_end_ends_there_even_on_a_clip_under_10_ms(
     res = submit(client, odd, segments=[{"start": 0.3665, "end": 0.36875, "labels": ["noise"]}])
     assert res.status_code in (200, 201), res.json()
     assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [
-        (0.36, 0.36875)
+        (0.35, 0.36875)  # 10 ms at least: the step at or before 10 ms from the end
     ]
     # wholly before the clip: refused (it was stored as 0-0.01)
     res = submit(client, odd, segments=[{"start": -0.004, "end": -0.001, "labels": ["noise"]}])
-    assert res.status_code == 400 and "before the clip starts" in res.json()["detail"]
+    assert res.status_code == 400 and "from -0.004 to -0.001 s is before" in res.json()["detail"]
+    # up to 10 ms before the start is the start, as past the end; 4.9 ms rounds to 0, not 10
+    for sent, kept in (((-0.006, 0.2), (0.0, 0.2)), ((0.0049, 0.2), (0.0, 0.2))):
+        res = submit(
+            client, odd, segments=[{"start": sent[0], "end": sent[1], "labels": ["noise"]}]
+        )
+        assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [kept]
+    res = submit(client, odd, segments=[{"start": -0.02, "end": 0.2, "labels": ["noise"]}])
+    assert res.status_code == 400 and "start -0.02 s is before" in res.json()["detail"]
+    # the last 10 ms of a clip off the 10 ms grid: 10 ms at least (it was 5.5 ms)
+    Clip.objects.filter(pk=odd.pk).update(duration=0.3955)
+    res = submit(client, odd, segments=[{"start": 0.3945, "end": 0.3954, "labels": ["noise"]}])
+    assert [(s["start"], s["end"]) for s in res.json()["annotation"]["segments"]] == [
+        (0.38, 0.3955)
+    ]
 
 
 def test_a_clip_with_many_segments_costs_the_same_statements_as_one_with_one(

@@ -83,12 +83,14 @@ def labels_resolve(
 MAX_SEGMENT_TIME_S = 1e9
 
 
-def _snap(value: float) -> float:
-    """To the nearest 10 ms, halves up, read to the millisecond first: 0.135 s (stored as
-    0.13500000000000001) and 0.125 went one down and one up (0.14 and 0.12), so a 10 ms call
-    of 0.135-0.145 became nothing and 0.125-0.135 became 20 ms."""
-    ms = math.floor(float(value) * 1000 + 0.5)
-    steps = math.floor(ms / (SEGMENT_PRECISION_S * 1000) + 0.5)
+def _snap(value: float, *, down: bool = False) -> float:
+    """To the nearest 10 ms, halves up (or `down` to the step at or before it), read to the
+    microsecond first: 0.135 s (stored as 0.13500000000000001) and 0.125 went one down and one
+    up (0.14 and 0.12), so a 10 ms call of 0.135-0.145 became nothing and 0.125-0.135 became
+    20 ms. (Read to the millisecond, 0.0049 became 0.005, then 0.01.)"""
+    us = math.floor(float(value) * 1_000_000 + 0.5)
+    step = round(SEGMENT_PRECISION_S * 1_000_000)
+    steps = us // step if down else math.floor(us / step + 0.5)
     return round(steps * SEGMENT_PRECISION_S, 2)
 
 
@@ -128,8 +130,17 @@ def annotation_input_build(
             raise DomainError(
                 f"segment {i}: end {sent[1]:g} s is past the clip's end ({clip.duration:g} s)"
             )
-        if sent[0] < 0 and sent[1] <= 0:
-            raise DomainError(f"segment {i}: {sent[0]:g}-{sent[1]:g} s is before the clip starts")
+        wholly_before = sent[0] < 0 and sent[1] <= 0
+        if wholly_before or sent[0] < -SEGMENT_PRECISION_S:
+            # Up to 10 ms before the start is the start, as up to 10 ms past the end is the
+            # end (-0.006 was refused where -0.004 was taken).
+            raise DomainError(
+                f"segment {i}: from {sent[0]:g} to {sent[1]:g} s is before the clip starts"
+                if wholly_before
+                else f"segment {i}: start {sent[0]:g} s is before the clip starts"
+            )
+        if start < 0:
+            start = 0.0
         start, end = _snap(start), _snap(end)
         if sent[0] < sent[1] and end <= start:
             # A call shorter than 10 ms is marked by the 10 ms from where it starts, as the
@@ -140,14 +151,11 @@ def annotation_input_build(
             # was stored on a 0.241 s clip, and exported so); a clip shorter than 10 ms can
             # then take one.
             end = clip.duration
-            if sent[0] < sent[1] and end <= start:
-                # A call in the clip's last 10 ms, its start rounded past the end: the last
-                # 10 ms (it was refused, with the clip's own end called past it).
-                start = max(0.0, _snap(end - SEGMENT_PRECISION_S))
-                if start >= end:
-                    start = 0.0
-        if start < 0:
-            raise DomainError(f"segment {i}: start {sent[0]:g} s is before the clip starts")
+            if sent[0] < sent[1] and end - start < SEGMENT_PRECISION_S - 1e-9:
+                # A call in the clip's last 10 ms, its start rounded to (or past) the end: the
+                # last 10 ms at least, from the step at or before them (it was refused, with
+                # the clip's own end called past it, or kept 5.5 ms long).
+                start = min(start, max(0.0, _snap(end - SEGMENT_PRECISION_S, down=True)))
         if end <= start:
             raise DomainError(f"segment {i}: end {sent[1]:g} s must be after start {sent[0]:g} s")
         channel = raw.get("channel")
