@@ -583,3 +583,15 @@ def test_a_review_of_a_version_past_2_31_is_a_400(client_for, reviewer, submitte
         format="json",
     )
     assert res.status_code == 400 and "expected_version" in res.json()["detail"]
+
+
+def test_segment_times_show_as_stored():
+    """A 0.39-0.3955 s segment read "0.39–0.40 s" on the review page: past the clip."""
+    from labelapp.templatetags.earmark_audio import segtime
+
+    assert [segtime(t) for t in (0.39, 0.3955, 1.0, 0.135 + 0.005)] == [
+        "0.39",
+        "0.395",
+        "1.00",
+        "0.14",
+    ]

@@ -3,6 +3,8 @@ duration as a clock."""
 
 from __future__ import annotations
 
+import math
+
 from django import template
 
 register = template.Library()
@@ -55,3 +57,15 @@ def percent(value) -> str:
     if value is None or value == "":
         return "—"
     return f"{100 * float(value):.1f}%"
+
+
+@register.filter
+def segtime(seconds) -> str:
+    """`{{ s.start|segtime }}`: a segment's time as stored, 10 ms steps with 2 decimals and
+    a clip's own end with 3 ("0.39–0.40 s" was a 0.39–0.3955 s segment, past the clip)."""
+    if seconds is None or seconds == "":
+        return ""
+    t = float(seconds)
+    if abs(t * 100 - round(t * 100)) < 1e-6:
+        return f"{t:.2f}"
+    return f"{math.floor(t * 1000 + 1e-9) / 1000:.3f}"  # down: 0.3955 is not "0.396", past it

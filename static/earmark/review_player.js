@@ -19,7 +19,7 @@ import {
   tintFor,
 } from "./review_lanes.js";
 import { labelColor } from "./labels.js";
-import { audioDescription, channelName, drawRuler, formatSpan, formatTime, WaveformView } from "./waveform.js";
+import { audioDescription, channelName, drawRuler, formatSpan, formatTime, segmentTime, WaveformView } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
 const canvas = root && root.querySelector("canvas.waveform");
@@ -58,7 +58,7 @@ if (canvas) {
     el.dataset.end = String(s.end);
     el.dataset.channel = s.channel === null ? "" : String(s.channel);
     const where = s.channel === null || channels < 2 ? "" : `, ${channelName(s.channel, channels)}`;
-    el.title = `${s.start.toFixed(2)}–${s.end.toFixed(2)} s${where}: play`;
+    el.title = `${segmentTime(s.start)}–${segmentTime(s.end)} s${where}: play`;
     el.textContent = s.labels;
     if (s.color) el.style.setProperty("--seg", s.color); // its label's colour, as in the workspace
     placeBox(el, lane.layout.place[i]);
@@ -250,7 +250,7 @@ if (canvas) {
       const r = lane.track.getBoundingClientRect();
       const i = paintedAt(lane.segs, lane.painted, lane.layout, view, r.width, e.clientX - r.left, e.clientY - r.top);
       const s = lane.segs[i];
-      lane.paint.title = s ? `${s.start.toFixed(2)}–${s.end.toFixed(2)} s: ${s.labels} (a click plays it; zoom in for boxes)` : "";
+      lane.paint.title = s ? `${segmentTime(s.start)}–${segmentTime(s.end)} s: ${s.labels} (a click plays it; zoom in for boxes)` : "";
     });
   }
 

@@ -384,6 +384,13 @@ export function audioDescription(format, codec, rate) {
   return [format, encoding, rate && `${rate} Hz`].filter(Boolean).join(", ");
 }
 
+// A segment's time as stored: 10 ms steps with 2 decimals, a clip's own end with 3 (a 4.5 ms
+// segment read "1.23 – 1.23 s").
+export function segmentTime(t) {
+  if (Math.abs(t * 100 - Math.round(t * 100)) < 1e-6) return t.toFixed(2);
+  return (Math.floor(t * 1000 + 1e-9) / 1000).toFixed(3); // down: 0.3955 is not "0.396", past it
+}
+
 // A time typed as seconds, m:ss or h:mm:ss (Alt+G, in the workspace and on the review page),
 // or null.
 export function parseClock(text) {

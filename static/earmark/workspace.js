@@ -6,7 +6,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, WaveformView } from "./waveform.js";
+import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, segmentTime, WaveformView } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
 const root = document.getElementById("workspace");
@@ -84,9 +84,6 @@ const seg = (id) => {
   return segIndex.byId.get(id);
 };
 // A segment's channel: a 0-based index, or null for all channels (also when not given).
-// A segment's time as stored: 10 ms steps, or the clip's own end (a 0.416 s clip's segment
-// read "0.41 – 0.42 s", a 4.5 ms one "1.23 – 1.23 s").
-const segTime = (t) => (Math.abs(t * 100 - Math.round(t * 100)) < 1e-6 ? t.toFixed(2) : t.toFixed(3));
 const channelOf = (s) => (Number.isInteger(s.channel) && s.channel >= 0 ? s.channel : null);
 const clipChannels = () => (S.ws ? S.ws.clip.channels || 1 : 1);
 // A channel's name on this clip ("L", "R", "ch 3"), or null for all channels (and for mono).
@@ -949,7 +946,7 @@ function renderSide() {
   if (s) {
     strong.textContent = `Segment ${order.indexOf(s) + 1}`;
     const where = clipChannels() > 1 ? ` · ${channelLabel(channelOf(s)) || "all channels"}` : "";
-    el.target.append("Labeling ", strong, ` · ${segTime(s.start)}–${segTime(s.end)} s${where}`);
+    el.target.append("Labeling ", strong, ` · ${segmentTime(s.start)}–${segmentTime(s.end)} s${where}`);
   } else if (modeTakesClip()) {
     strong.textContent = "the whole clip";
     el.target.append("Labeling ", strong);
@@ -1076,7 +1073,7 @@ function segmentRow(x) {
   li.dataset.id = String(id);
   const head = document.createElement("div");
   head.className = "ws-seg-head";
-  head.innerHTML = `<span class="n"></span><span class="t">${segTime(x.start)} – ${segTime(x.end)} s</span>`;
+  head.innerHTML = `<span class="n"></span><span class="t">${segmentTime(x.start)} – ${segmentTime(x.end)} s</span>`;
   const play = button("▶", "play-seg", "Play this segment");
   play.addEventListener("click", (e) => {
     e.stopPropagation();
