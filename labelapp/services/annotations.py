@@ -417,8 +417,10 @@ def annotation_save(
                 annotation.labels_changed = False  # as accepted: nothing to save
                 return annotation
             by = annotation.reviewed_by.username if annotation.reviewed_by else "a reviewer"
+            comment = (annotation.review_comment or "").strip()
+            said = f" (“{comment}”)" if comment else ""  # as a rejection's 409 quotes it
             raise Conflict(
-                f"{by} accepted this annotation (or corrected it); a change sends it back "
+                f"{by} accepted this annotation (or corrected it){said}; a change sends it back "
                 "to review: submit again with replace_reviewed to save it",
                 code="reviewed",
                 extra={"current_version": annotation.version, "reviewed_by": by},

@@ -84,7 +84,7 @@ function setup(root) {
     delete summary.dataset.done;
     const totalBytes = files.reduce((s, f) => s + f.size, 0) || 1;
     let doneBytes = 0;
-    const counts = { imported: 0, duplicate: 0, rejected: 0 };
+    const counts = { imported: 0, duplicate: 0, rejected: 0, notSent: 0 };
     const notSent = [];
     let job;
     try {
@@ -98,9 +98,11 @@ function setup(root) {
     }
     const render = (inflight = 0) => {
       setBar(Math.min(100, ((doneBytes + inflight) / totalBytes) * 100));
-      const done = counts.imported + counts.duplicate + counts.rejected;
+      const done = counts.imported + counts.duplicate + counts.rejected + counts.notSent;
+      // "not sent" apart from "rejected": the server refused none of those
       summary.textContent = `${done} of ${files.length} files · ${counts.imported} imported, ` +
-        `${counts.duplicate} duplicates, ${counts.rejected} rejected`;
+        `${counts.duplicate} duplicates, ${counts.rejected} rejected` +
+        (counts.notSent ? `, ${counts.notSent} not sent` : "");
       if (waiting.length) summary.textContent += ` · ${waiting.length} more waiting for this upload to finish`;
     };
     const queue = files.slice();
@@ -144,7 +146,7 @@ function setup(root) {
     current = null;
     if (notSent.length) {
       for (const f of notSent) line(f.name, "not-sent", `not sent — ${f.reason.replace(/[.\s]+$/, "")}; choose it again to upload it`);
-      counts.rejected += notSent.length;
+      counts.notSent += notSent.length;
       try {
         for (let i = 0; i < notSent.length; i += 1000) { // the endpoint takes 1,000 at a time
           await api(`/api/imports/${job.id}/not-sent/`, { method: "POST", body: { files: notSent.slice(i, i + 1000) } });

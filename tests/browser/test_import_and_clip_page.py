@@ -222,6 +222,8 @@ def test_a_file_whose_upload_fails_is_not_sent_and_its_job_finishes(
     report = page.inner_text("[data-testid=upload-report]")
     assert "lost.wav: not sent — " in report and "choose it again" in report
     assert "kept.wav: imported" in report
+    summary = page.inner_text("[data-testid=upload-summary]")
+    assert "1 imported" in summary and "0 rejected, 1 not sent" in summary
     job = ImportJob.objects.get(project=project)
     assert (job.status, job.imported, job.rejected, job.total) == ("done", 1, 1, 2)
     assert "not sent" in [r for r in job.report if r["name"] == "lost.wav"][0]["error"]
