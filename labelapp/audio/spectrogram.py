@@ -130,6 +130,10 @@ def render_spectrogram_png(
                 # whole render, so MP3 renders of one process's threads interleave.
                 with decoder_quiet(snd):
                     windows = read(snd, cols, n_fft)  # (looks, n_fft): not `frames`, the length
+                # A broken float file's NaN, Inf and 1e30 samples: 0 and full scale (its
+                # spectrogram was all black, its power Inf or NaN).
+                np.nan_to_num(windows, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+                np.clip(windows, -1.0, 1.0, out=windows)
                 spectrum = np.fft.rfft(windows * taper, axis=1)
                 power = (spectrum.real**2 + spectrum.imag**2) / norm  # (looks, bins)
                 power = power.reshape(-1, looks, power.shape[1]).max(axis=1)  # (columns, bins)

@@ -397,3 +397,16 @@ def test_an_eight_channel_file_streams_in_bounded_memory(tmp_path):
     assert peak - len(out.getvalue()) < 6 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     got = read_peaks(out, start=0, end=120, width=50, per_channel=True)
     assert len(got["per_channel"]) == channels
+
+
+def test_peaks_of_samples_past_full_scale_are_full_scale_without_overflow():
+    """1e30 samples overflowed the scaling multiply (a warning in the worker's log)."""
+    import warnings
+
+    from labelapp.audio.peaks import PEAK_SCALE, _to_pairs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pairs = _to_pairs(np.array([-1e30, np.nan, -0.5]), np.array([1e30, np.inf, 0.5]))
+    half = int(np.rint(0.5 * PEAK_SCALE))
+    assert pairs.tolist() == [[-PEAK_SCALE, PEAK_SCALE], [0, PEAK_SCALE], [-half, half]]

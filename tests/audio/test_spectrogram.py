@@ -198,3 +198,17 @@ def test_a_far_view_of_a_file_slow_to_seek_reads_within_a_budget(tmp_path, monke
     pixels = decode(render_spectrogram_png(path, start=0, end=30, width=4096, height=16))
     assert pixels.shape == (16, 4096, 3)
     assert sum(reads) < 4096 * 16 // 4, sum(reads)  # 65,536 before
+
+
+def test_a_broken_float_files_spectrogram_still_shows_its_tone(tmp_path):
+    """Samples of 1e30 (and Inf, NaN) made every power Inf or NaN: the PNG was all black."""
+    t = np.arange(8000 * 2) / 8000
+    wave = (0.3 * np.sin(2 * np.pi * 1000 * t) * 1e30).astype(np.float32)
+    wave[100:110] = np.inf
+    wave[200] = np.nan
+    path = tmp_path / "broken.wav"
+    sf.write(path, wave, 8000, subtype="FLOAT")
+    height = 64
+    pixels = decode(render_spectrogram_png(str(path), start=0, end=2, width=64, height=height))
+    # not black: the clipped tone (full scale, a square wave now) shows, rows differ
+    assert pixels.max() > 0 and pixels.astype(float).mean(axis=(1, 2)).std() > 1
