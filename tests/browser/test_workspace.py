@@ -730,13 +730,9 @@ def test_a_submit_whose_answer_was_lost_is_not_restored_as_unsaved_work(
     assert page.get_attribute("#workspace", "data-restored") == "false"
 
 
-def test_a_review_while_the_clip_is_open_leads_back_to_the_saved_version(
-    live_server, page, login, annotator, reviewer, project, labels, clips, client_for
-):
-    """A reviewer rejected the annotation the open page had loaded: the next autosave was not
-    kept, and "Open the saved version" brought the same edits back (the browser's copy won
-    again), for ever; a submit's 409, with the reviewer's comment, was replaced within a
-    second by the autosave's banner."""
+def _open_then_rejected(page, live_server, login, annotator, reviewer, clips, client_for):
+    """The annotator's submitted clip open in the workspace, then rejected by the reviewer
+    ("add the crow") through the API: the open page holds version 1, the server version 2."""
     clip = clips[0]
     mine = client_for(annotator).post(
         f"/api/clips/{clip.pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
@@ -750,6 +746,17 @@ def test_a_review_while_the_clip_is_open_leads_back_to_the_saved_version(
         format="json",
     )
     assert rejected.status_code == 200, rejected.content
+    return clip
+
+
+def test_a_review_while_the_clip_is_open_leads_back_to_the_saved_version(
+    live_server, page, login, annotator, reviewer, project, labels, clips, client_for
+):
+    """A reviewer rejected the annotation the open page had loaded: the next autosave was not
+    kept, and "Open the saved version" brought the same edits back (the browser's copy won
+    again), for ever; a submit's 409, with the reviewer's comment, was replaced within a
+    second by the autosave's banner."""
+    clip = _open_then_rejected(page, live_server, login, annotator, reviewer, clips, client_for)
     page.keyboard.press("c")  # an edit on version 1: its autosave is not kept
     page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=10_000)
     page.keyboard.press("Control+Enter")  # the submit's 409 names the reviewer's comment
@@ -781,18 +788,7 @@ def test_edits_made_before_a_review_are_set_aside_on_reload_and_can_come_back(
 ):
     """Reloaded after a rejection, the page showed the browser's older copy, and "saved since
     this page loaded it" instead of the reviewer's comment."""
-    clip = clips[0]
-    mine = client_for(annotator).post(
-        f"/api/clips/{clip.pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
-    )
-    login(page, annotator)
-    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
-    drawn(page, clip.pk)
-    client_for(reviewer).post(
-        f"/api/annotations/{mine.json()['annotation']['id']}/review/",
-        {"action": "reject", "comment": "add the crow", "expected_version": 1},
-        format="json",
-    )
+    clip = _open_then_rejected(page, live_server, login, annotator, reviewer, clips, client_for)
     page.keyboard.press("c")  # on version 1: kept in this browser only
     page.wait_for_selector("[data-testid=save-state][data-state=offline]", timeout=10_000)
     page.reload()
