@@ -38,6 +38,16 @@ export async function api(path, { method = "GET", body, signal, headers: extra =
   return data;
 }
 
+// A JSON request that outlives the page (an autosave or a report sent as it is left):
+// fire and forget, within the browser's 64 kB for such requests.
+export function sendKeepalive(path, method, body) {
+  fetch(path, {
+    method, keepalive: true, credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    body: JSON.stringify(body),
+  }).catch(() => {});
+}
+
 // A key that names one submission: a retry with the same key is saved at most once.
 // (crypto.randomUUID needs a secure context; getRandomValues works on plain http too.)
 export function newIdempotencyKey() {

@@ -1,6 +1,6 @@
 // Drag-and-drop import on the project page: one import job a batch, files sent two at a time,
 // one progress bar for the batch and a line per file from the server's report.
-import { api, csrfToken, uploadFiles } from "./api.js";
+import { api, sendKeepalive, uploadFiles } from "./api.js";
 
 const CONCURRENCY = 2;
 
@@ -38,11 +38,7 @@ function setup(root) {
       files.push({ name, reason: "the page was left before it was sent" });
     }
     if (!files.length) return;
-    fetch(`/api/imports/${current.job}/not-sent/`, {
-      method: "POST", keepalive: true, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify({ files }),
-    }).catch(() => {});
+    sendKeepalive(`/api/imports/${current.job}/not-sent/`, "POST", { files });
   });
 
   function line(name, status, text) {
@@ -106,18 +102,17 @@ function setup(root) {
       if (waiting.length) summary.textContent += ` · ${waiting.length} more waiting for this upload to finish`;
     };
     const queue = files.slice();
-    const inflight = new Map();
-    const sending = new Set(); // taken from the queue, no answer yet
-    current = { job: job.id, unfinished: () => [...sending, ...queue].map((f) => f.name) };
+    const inflight = new Map(); // file -> bytes sent so far, from its request's start to its answer
+    current = { job: job.id, unfinished: () => [...inflight.keys(), ...queue].map((f) => f.name) };
     const sum = (m) => Array.from(m.values()).reduce((a, b) => a + b, 0);
     async function worker() {
       while (queue.length) {
         const file = queue.shift();
-        sending.add(file);
         if (file.size > maxBytes) {
           // Refused here, before its bytes cross the network only to be refused there.
           notSent.push({ name: file.name, reason: `larger than the ${human(maxBytes)} limit` });
         } else {
+          inflight.set(file, 0);
           const { status, data } = await uploadFiles(
             `/api/projects/${projectId}/clips/`, [file], { import_job: job.id },
             (fraction) => { inflight.set(file, fraction * file.size); render(sum(inflight)); },
@@ -136,7 +131,6 @@ function setup(root) {
             notSent.push({ name: file.name, reason: why });
           }
         }
-        sending.delete(file);
         doneBytes += file.size;
         render(sum(inflight));
       }

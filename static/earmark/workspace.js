@@ -1,6 +1,6 @@
 // The annotation workspace: wires the waveform, spectrogram, player, segments, label picker and
 // keyboard together around one clip at a time. State lives here; the modules render it.
-import { api, apiRetrying, csrfToken } from "./api.js";
+import { api, apiRetrying, sendKeepalive } from "./api.js";
 import { Hotkeys } from "./hotkeys.js";
 import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
@@ -586,8 +586,7 @@ async function sendDraft(clipId, body, { keepalive = false, stamp = null } = {})
   if (shown()) setSave("saving", "Saving…");
   try {
     if (keepalive) {
-      fetch(`/api/clips/${clipId}/draft/`, { method: "PUT", keepalive: true, credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() }, body: JSON.stringify(body) });
+      sendKeepalive(`/api/clips/${clipId}/draft/`, "PUT", body);
       return;
     }
     const answer = await api(`/api/clips/${clipId}/draft/`, { method: "PUT", body });
