@@ -32,10 +32,10 @@ function setup(root) {
     if (!current) return;
     const files = [];
     let bytes = 0;
-    for (const name of current.unfinished()) { // a keepalive request carries 64 kB at most
-      bytes += name.length * 3 + 40;
+    for (const file of current.unfinished()) { // a keepalive request carries 64 kB at most
+      bytes += (file.name.length + file.reason.length) * 3 + 40;
       if (bytes > 60000) break;
-      files.push({ name, reason: "the page was left before it was sent" });
+      files.push(file);
     }
     if (!files.length) return;
     sendKeepalive(`/api/imports/${current.job}/not-sent/`, "POST", { files });
@@ -103,7 +103,12 @@ function setup(root) {
     };
     const queue = files.slice();
     const inflight = new Map(); // file -> bytes sent so far, from its request's start to its answer
-    current = { job: job.id, unfinished: () => [...inflight.keys(), ...queue].map((f) => f.name) };
+    // What the job would never hear of if the page went now: the files it already knows were
+    // not sent (refused here, or failed) and those under way or waiting.
+    const left = "the page was left before it was sent";
+    current = { job: job.id, unfinished: () => [
+      ...notSent, ...[...inflight.keys(), ...queue].map((f) => ({ name: f.name, reason: left })),
+    ] };
     const sum = (m) => Array.from(m.values()).reduce((a, b) => a + b, 0);
     async function worker() {
       while (queue.length) {
