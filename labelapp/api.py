@@ -529,8 +529,7 @@ class ClipAnnotationsApi(APIView):
             body["next"] = _next_for(clip.project, request.user)
         # Not "version 1": the same labels sent again leave version 1 as it was (a 201 said
         # something had been created).
-        created = getattr(annotation, "labels_changed", False) and annotation.version == 1
-        created = created and not replayed
+        created = not replayed and annotation.version == 1 and annotation.labels_changed
         response = Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
         if replayed:
             response["Idempotent-Replayed"] = "true"

@@ -246,6 +246,7 @@ def prediction_to_label_studio(
         ((float(s), int(lid)) for lid, s in pred.clip_scores.items() if int(lid) in paths),
         reverse=True,
     )
+    best = scores[0][1] if scores else None  # before the choices the config offers
     if "choices" in controls:
         # A label the config does not offer would be a choice Label Studio cannot show.
         offered = _offered(controls, "choices", values)
@@ -278,8 +279,6 @@ def prediction_to_label_studio(
         offered = _offered(controls, "labels", values)
         segments = pred.segments or []
         if single:  # the clip's one label on its segments too, as the workspace suggests
-            known = [(float(v), int(k)) for k, v in pred.clip_scores.items() if int(k) in paths]
-            best = max(known)[1] if known else None
             segments = [seg for seg in segments if int(seg["label"]) == best]
         for seg in segments:
             label = paths.get(int(seg["label"]))

@@ -48,12 +48,18 @@ def prelabel_request(*, project: Project, model_version: ModelVersion | None = N
     """Queue a pre-labeling of the project's unlabeled clips, or give back the one already
     queued for the same version: it reads the clips when it starts, so a second would redo
     its work (seven quick presses of "Pre-label" queued seven runs)."""
+    return _prelabel_queued_or_new(project, model_version)[0]
+
+
+def _prelabel_queued_or_new(
+    project: Project, model_version: ModelVersion | None
+) -> tuple[PrelabelRun, bool]:
     queued = queued_prelabel(project, model_version)
     if queued is not None:
-        return queued
+        return queued, False
     run = PrelabelRun.objects.create(project=project, model_version=model_version)
     enqueue_on_commit(tasks.prelabel, run.pk)  # broker down: the sweep re-sends queued runs
-    return run
+    return run, True
 
 
 def prelabel_active_request(*, project: Project) -> tuple[PrelabelRun, bool]:
@@ -66,11 +72,7 @@ def prelabel_active_request(*, project: Project) -> tuple[PrelabelRun, bool]:
         # One at a time per project: six presses at once each found none queued and queued
         # six (PostgreSQL waits here; SQLite writes one transaction at a time anyway).
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        version = active_model_version(project)
-        queued = queued_prelabel(project, version)
-        if queued is not None:
-            return queued, False
-        return prelabel_request(project=project, model_version=version), True
+        return _prelabel_queued_or_new(project, active_model_version(project))
 
 
 def queued_prelabel(project: Project, model_version: ModelVersion | None) -> PrelabelRun | None:

@@ -413,7 +413,7 @@ def annotation_save(
         if expected_version is not None and expected_version != annotation.version:
             raise _stale(annotation, expected_version)
         if not replace_reviewed and annotation.status == Annotation.Status.ACCEPTED:
-            if before == _content(_snapshot_of(annotation, data)):
+            if unchanged:
                 annotation.labels_changed = False  # as accepted: nothing to save
                 return annotation
             by = annotation.reviewed_by.username if annotation.reviewed_by else "a reviewer"

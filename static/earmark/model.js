@@ -122,11 +122,16 @@ function renderVersions(data) {
     el("div", { class: "stat" }, el("span", { class: "num" }, String(data.config.labels_since_training)), el("span", {}, "labels since training")));
 }
 
+// The settings changed on this page and not saved yet: only they are sent (a Save sent every
+// field, and undid a setting changed elsewhere since the page loaded); while there are some,
+// the form no longer follows the server's values.
+const edited = new Set();
+
 function renderConfig(config) {
   const form = document.getElementById("ml-config");
   // The settings follow the server's while nobody edits them here: a change made elsewhere
   // (the API, another tab) was reverted by the next Save of a page loaded before it.
-  if (form.dataset.dirty !== "1") {
+  if (!edited.size) {
     form.strategy.value = config.strategy;
     form.retrain_every.value = config.retrain_every;
     form.retrain_growth_pct.value = +(config.retrain_growth * 100).toFixed(2);
@@ -139,13 +144,9 @@ function renderConfig(config) {
   const note = form.querySelector(".saved-note");
   // A change after a save is not saved yet: "saved" stayed beside a value the browser then
   // refused to send (900%), as if it had been.
-  // Only what was changed here is sent: a Save sent every field, and undid a setting
-  // changed elsewhere since the page loaded.
-  const edited = new Set();
   form.addEventListener("input", (e) => {
     note.textContent = "not saved yet";
-    form.dataset.dirty = "1";
-    if (e.target.name) edited.add(e.target.name);
+    edited.add(e.target.name);
   });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -161,7 +162,6 @@ function renderConfig(config) {
       if (Object.keys(body).length) await api(`/api/projects/${projectId}/model/`, { method: "PATCH", body });
       note.textContent = "saved";
       edited.clear();
-      delete form.dataset.dirty;
     } catch (err) { note.textContent = err.message; }
   });
 }
