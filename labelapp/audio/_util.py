@@ -81,6 +81,15 @@ def iter_blocks(snd: sf.SoundFile, start: int, count: int) -> Iterator[np.ndarra
     yield from iter_spans(snd, start, count, max(1, READ_BLOCK_SAMPLES // snd.channels))
 
 
+def to_full_scale(samples: np.ndarray) -> np.ndarray:
+    """Float samples as drawn, in place: NaN as 0, +-Inf and anything past full scale as full
+    scale (a broken float file's 1e30 samples overflowed the peaks' scaling, and turned its
+    spectrogram black)."""
+    np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    np.clip(samples, -1.0, 1.0, out=samples)
+    return samples
+
+
 def mix_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame (min over channels, max over channels) of a (frames, channels) block: the
     envelope of all channels drawn as one waveform. Mono returns views, no copy."""

@@ -57,6 +57,7 @@ from labelapp.audio._util import (
     iter_blocks,
     mix_min_max,
     read_exact,
+    to_full_scale,
     window_frames,
 )
 from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
@@ -251,11 +252,7 @@ def _stream_level0(
 
 def _to_pairs(mins: np.ndarray, maxs: np.ndarray) -> np.ndarray:
     """(..., 2) int16 pairs from float min/max in [-1, 1]; NaN (bad float files) reads as 0."""
-    pairs = np.stack([mins, maxs], axis=-1).astype(np.float32)
-    # NaN reads as 0 and anything past full scale as full scale, before the scaling (1e30
-    # samples overflowed the multiply, with a warning in the worker's log).
-    np.nan_to_num(pairs, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
-    np.clip(pairs, -1.0, 1.0, out=pairs)
+    pairs = to_full_scale(np.stack([mins, maxs], axis=-1).astype(np.float32))  # then scaled
     return np.rint(pairs * PEAK_SCALE).astype(_PAIR)
 
 

@@ -23,7 +23,13 @@ import soundfile as sf
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
-from labelapp.audio._util import check_int, check_window, iter_blocks, window_frames
+from labelapp.audio._util import (
+    check_int,
+    check_window,
+    iter_blocks,
+    to_full_scale,
+    window_frames,
+)
 from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
 from ml_backend.audio_read import decoder_quiet, is_mp3, read_at
 
@@ -130,11 +136,7 @@ def render_spectrogram_png(
                 # whole render, so MP3 renders of one process's threads interleave.
                 with decoder_quiet(snd):
                     windows = read(snd, cols, n_fft)  # (looks, n_fft): not `frames`, the length
-                # A broken float file's NaN, Inf and 1e30 samples: 0 and full scale (its
-                # spectrogram was all black, its power Inf or NaN).
-                np.nan_to_num(windows, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
-                np.clip(windows, -1.0, 1.0, out=windows)
-                spectrum = np.fft.rfft(windows * taper, axis=1)
+                spectrum = np.fft.rfft(to_full_scale(windows) * taper, axis=1)
                 power = (spectrum.real**2 + spectrum.imag**2) / norm  # (looks, bins)
                 power = power.reshape(-1, looks, power.shape[1]).max(axis=1)  # (columns, bins)
                 n = len(power)
