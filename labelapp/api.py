@@ -19,6 +19,7 @@ from labelapp import selectors
 from labelapp.audio import peaks_window, render_spectrogram_png
 from labelapp.errors import DomainError, NotFound
 from labelapp.exports.common import bool_option
+from labelapp.lookups import plain_int
 from labelapp.media import media_open
 from labelapp.models import Clip, ImportJob, Membership, Project
 from labelapp.parsers import JSONParser
@@ -362,9 +363,9 @@ def _id_param(value, name: str) -> int:
     """An id given in a query or form field: "abc" is a 400 that says so, not a 404 "not
     found" as if an id had been looked up."""
     text = str(value).strip()
-    if not (text.isascii() and text.isdigit()):
+    if (pk := plain_int(text)) is None:
         raise DomainError(f"{name} must be an id (a whole number), not {text[:40]!r}")
-    return int(text)
+    return pk
 
 
 def _window(clip: Clip, params: dict) -> tuple[float, float]:

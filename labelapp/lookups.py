@@ -5,6 +5,13 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 
+def plain_int(text) -> int | None:
+    """`text` as a whole number written with ASCII digits only ("12"), else None: a digit
+    int() refuses ("²") or reads otherwise ("١٢", " 12", "+1", "1.5") is no id or page."""
+    text = str(text)
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def rows_ignoring_case(qs: QuerySet, field: str, value: str, *, limit: int = 1) -> list:
     """Up to `limit` rows of `qs` (in id order where compared here) whose `field` equals
     `value` ignoring case. The database's own match first; where it finds none, the rows are

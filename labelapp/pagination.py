@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework.pagination import PageNumberPagination
 
 from labelapp.errors import DomainError
+from labelapp.lookups import plain_int
 
 
 class Pages(PageNumberPagination):
@@ -18,7 +19,7 @@ class Pages(PageNumberPagination):
         number = super().get_page_number(request, paginator)
         if number in self.last_page_strings:
             return number
-        if not (str(number).isascii() and str(number).isdigit()) or int(number) < 1:
+        if (plain_int(number) or 0) < 1:
             raise DomainError(
                 f"page must be a whole number from 1 (or 'last'), not {number!r}",
                 code="invalid_page",

@@ -16,6 +16,7 @@ from labelapp.exports.filters import (
     annotations_filtered,
     clips_filtered,
 )
+from labelapp.lookups import plain_int
 from labelapp.models import (
     Annotation,
     AnnotationRevision,
@@ -127,7 +128,7 @@ def export_options_build(format: str, raw: dict | None) -> dict:
         options["group_by"] = str(options["group_by"] or "").strip()
         options["audio_root"] = str(options["audio_root"] or "").strip()
         keep = "" if options["keep_splits"] is None else str(options["keep_splits"]).strip()
-        if keep and not (keep.isascii() and keep.isdigit() and int(keep) > 0):
+        if keep and (plain_int(keep) or 0) < 1:
             raise DomainError(
                 "option 'keep_splits': give the id of an earlier manifest export of this "
                 f"project, not {options['keep_splits']!r}",

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from labelapp.errors import Conflict, DomainError, NotFound
-from labelapp.lookups import rows_ignoring_case
+from labelapp.lookups import plain_int, rows_ignoring_case
 from labelapp.models import Annotation, Membership, Project, Segment
 from ontology.models import Label, Ontology
 
@@ -58,8 +58,8 @@ def project_resolve(ref: str | int) -> Project:
     text = unicodedata.normalize("NFC", str(ref).strip())  # as names are stored
     project = None
     live = Project.objects.live()
-    if text.isascii() and text.isdigit():
-        project = live.filter(pk=int(text)).first()
+    if (pk := plain_int(text)) is not None:
+        project = live.filter(pk=pk).first()
     if project is None:
         project = next(iter(rows_ignoring_case(live, "name", text)), None)
     if project is None:
