@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 from labelapp import selectors
 from labelapp.errors import DomainError, NotFound
 from labelapp.strict import no_body
-from ml_backend.models import ModelVersion, TrainingRun
-from ml_backend.prelabel import prelabel_active_request, rank_request
+from ml_backend.models import ModelVersion, PrelabelRun, TrainingRun
+from ml_backend.prelabel import prelabel_active_request, prelabel_cancel, rank_request
 from ml_backend.selectors import versions_with_headlines
 from ml_backend.serializers import (
     MLConfigSerializer,
@@ -115,14 +115,15 @@ class ProjectPrelabelApi(APIView):
         return Response(PrelabelRunSerializer(run).data, status=code)
 
 
-def _run_for(user, run_id, roles=selectors.ANY_ROLE) -> TrainingRun:
-    run = TrainingRun.objects.filter(pk=run_id).select_related("project").first()
+def _run_for(user, run_id, roles=selectors.ANY_ROLE, model=TrainingRun) -> TrainingRun:
+    what = "training run" if model is TrainingRun else "pre-labeling run"
+    run = model.objects.filter(pk=run_id).select_related("project", "model_version").first()
     if run is None:
-        raise NotFound("training run not found")
+        raise NotFound(f"{what} not found")
     try:
         selectors.project_for_user(user, run.project_id, roles)
     except NotFound:  # another project's run: as unknown as one that does not exist
-        raise NotFound("training run not found") from None
+        raise NotFound(f"{what} not found") from None
     return run
 
 
@@ -172,3 +173,23 @@ class TrainingRunCancelApi(APIView):
         no_body(request)
         run = training_cancel(run=_run_for(request.user, run_id, LEAD_ONLY))
         return Response(TrainingRunSerializer(run).data)
+
+
+class PrelabelRunApi(APIView):
+    @extend_schema(responses=PrelabelRunSerializer)
+    def get(self, request, run_id: int):
+        return Response(
+            PrelabelRunSerializer(_run_for(request.user, run_id, model=PrelabelRun)).data
+        )
+
+
+class PrelabelRunCancelApi(APIView):
+    @extend_schema(request=None, responses={200: PrelabelRunSerializer, 409: None})
+    def post(self, request, run_id: int):
+        """Cancel a queued or running pre-labeling or ranking (lead). A running one stops at
+        its next batch; the clips it scored keep their predictions and the queue keeps its
+        order. 409 when it has already ended."""
+        no_body(request)
+        run = _run_for(request.user, run_id, LEAD_ONLY, model=PrelabelRun)
+        run = prelabel_cancel(run=run, user=request.user)
+        return Response(PrelabelRunSerializer(run).data)

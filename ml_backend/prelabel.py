@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from labelapp.chunks import id_chunks, rows_per_statement
 from labelapp.durability import recomputable_writes
+from labelapp.errors import DomainError
 from labelapp.models import Annotation, Clip, Project
 from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
@@ -166,7 +167,10 @@ def _execute_claimed(run: PrelabelRun, run_id: int) -> str:
         with recomputable_writes():  # a rerun writes every prediction and priority again
             _prelabel(run, run_id)
     except Superseded as exc:
-        return _cancel(PrelabelRun.objects.filter(pk=run_id), exc)
+        # A lead's cancel already wrote its own reason: only a run still running takes this one.
+        return _cancel(
+            PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.RUNNING), exc
+        )
     except Exception as exc:
         logger.exception("pre-labeling %s failed", run_id)
         PrelabelRun.objects.filter(pk=run_id).update(
@@ -194,7 +198,29 @@ class Superseded(Exception):  # noqa: N818 - a state, not an error
 
 def _still_running(run_id: int) -> None:
     if not PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.RUNNING).exists():
-        raise Superseded("stopped: the run was cancelled (its project was deleted)")
+        raise Superseded("stopped: the run was cancelled")
+
+
+LIVE = (PrelabelRun.Status.QUEUED, PrelabelRun.Status.RUNNING)
+
+
+def prelabel_cancel(*, run: PrelabelRun, user=None) -> PrelabelRun:
+    """Cancel a queued or running pre-labeling (or ranking). A running one stops at its next
+    batch: the predictions of the batches it finished stay (they are the active version's),
+    the queue keeps the order it had, and the next version's run scores every clip again.
+    409 when it has already ended."""
+    who = f" by {user.get_username()}" if user is not None else ""
+    stopped = PrelabelRun.objects.filter(pk=run.pk, status__in=LIVE).update(
+        status=PrelabelRun.Status.CANCELLED,
+        error=f"cancelled{who}; the queue keeps its order until the next {run.job_name}",
+        finished_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    if not stopped:
+        raise DomainError(
+            f"this {run.job_name} has already {run.status}", status=409, code="finished"
+        )
+    return run
 
 
 def _still_active(version: ModelVersion) -> None:
@@ -741,7 +767,8 @@ def _cold_start(run: PrelabelRun) -> None:
     config = feature_config_for(project)
     feats = []
     for start in range(0, len(clips), BATCH):
-        PrelabelRun.objects.filter(pk=run.pk).update(done=start)
+        _still_running(run.pk)
+        PrelabelRun.objects.filter(pk=run.pk).update(done=start, heartbeat_at=timezone.now())
         batch = clips_features(clips[start : start + BATCH], config, background_write=True)
         feats.extend(summary_features(f) for f in batch)
     cache_writes_wait()
@@ -753,5 +780,6 @@ def _cold_start(run: PrelabelRun) -> None:
     priorities = np.zeros(len(clips))
     for rank, index in enumerate(picks):
         priorities[index] = PICKED_BASE + (len(picks) - rank)
+    _still_running(run.pk)
     _write_priorities([c.pk for c in clips], priorities)
     PrelabelRun.objects.filter(pk=run.pk).update(done=len(clips))

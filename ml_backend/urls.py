@@ -24,4 +24,10 @@ urlpatterns = [
         api.TrainingRunCancelApi.as_view(),
         name="api-training-run-cancel",
     ),
+    path("prelabel-runs/<int:run_id>/", api.PrelabelRunApi.as_view(), name="api-prelabel-run"),
+    path(
+        "prelabel-runs/<int:run_id>/cancel/",
+        api.PrelabelRunCancelApi.as_view(),
+        name="api-prelabel-run-cancel",
+    ),
 ]

@@ -178,6 +178,8 @@ RULES: dict[str, Rule] = {
     "api-model-version-activate": rule(LEAD),
     "api-training-run": rule(MEMBER),
     "api-training-run-cancel": rule(LEAD),
+    "api-prelabel-run": rule(MEMBER),
+    "api-prelabel-run-cancel": rule(LEAD),
     # Schema and docs are public, like the README that points at them
     "api-schema": rule(PUBLIC),
     "api-docs": rule(PUBLIC),
@@ -212,6 +214,8 @@ PARAMS = {
 PARAMS_FOR = {
     "api-export": {"job_id": "export_job_id"},
     "api-export-download": {"job_id": "export_job_id"},
+    "api-prelabel-run": {"run_id": "prelabel_run_id"},
+    "api-prelabel-run-cancel": {"run_id": "prelabel_run_id"},
 }
 
 # Where the app does not do what its rule says yet: each case fails the matrix until fixed,
@@ -328,7 +332,7 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
     from labelapp.services.imports import ImportItem, clip_import, import_job_create
     from labelapp.services.projects import membership_set, project_create
     from labelapp.services.tokens import api_token_create
-    from ml_backend.models import ModelVersion, TrainingRun
+    from ml_backend.models import ModelVersion, PrelabelRun, TrainingRun
     from ontology.merge import label_merge
     from ontology.services import label_create
 
@@ -365,6 +369,7 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
             clip_labels=["birds/robin"],
         )
         run = TrainingRun.objects.create(project=project, trigger="manual")
+        prelabel_run = PrelabelRun.objects.create(project=project)
         export = ExportJob.objects.create(
             project=project, created_by=users["lead"], format="csv", status=ExportJob.Status.DONE
         )
@@ -386,6 +391,7 @@ def world(django_db_setup, django_db_blocker, media_root, tmp_path_factory):
             merge_change_id=merged["change"],
             annotation_id=annotation.pk,
             run_id=run.pk,
+            prelabel_run_id=prelabel_run.pk,
             version_id=version.pk,
             token_id=own_token.pk,
             annotator_id=users["annotator"].pk,

@@ -34,19 +34,24 @@ function renderJobs(data) {
         el("span", { class: `status status-${job.status}` }, job.status), " ",
         el("span", { class: "muted" }, `${job.message || ""} ${job.error ? `— ${job.error}` : ""} · ${when(job.created_at)}`)),
       bar(job.status === "succeeded" ? 1 : job.progress || 0, `${job.kind} #${job.id}`));
-    if (live && isLead && job.kind === "training") {
+    if (live && isLead) {
       // Asked already (here, in another tab or by the API): not offered again beside its
-      // "cancelling…" (the next poll drew an enabled "Cancel" back).
+      // "cancelling…" (the next poll drew an enabled "Cancel" back). A pre-labeling's cancel
+      // takes effect at once (it stops at its next batch), so it has no "cancelling…".
+      const training = job.kind === "training";
       const asked = Boolean(job.cancel_requested);
+      const url = training ? `/api/training-runs/${job.id}/cancel/` : `/api/prelabel-runs/${job.id}/cancel/`;
+      const keeps = training ? "The active version stays as it is."
+        : "Clips scored so far keep their predictions; the queue keeps its order until the next run.";
       row.querySelector(".job-head").append(" ", el("button", {
         dataset: { testid: "cancel" },
         disabled: asked,
-        "aria-label": `Cancel training #${job.id}`,
+        "aria-label": `Cancel ${job.kind} #${job.id}`,
         onclick: async (e) => {
-          if (!window.confirm(`Cancel training #${job.id}? The active version stays as it is.`)) return;
+          if (!window.confirm(`Cancel ${job.kind} #${job.id}? ${keeps}`)) return;
           e.target.disabled = true;
           e.target.textContent = "Cancelling…";
-          try { await api(`/api/training-runs/${job.id}/cancel/`, { method: "POST" }); } catch (err) { note(err.message); }
+          try { await api(url, { method: "POST" }); } catch (err) { note(err.message); }
           refresh();
         },
       }, asked ? "Cancelling…" : "Cancel"));

@@ -8,7 +8,7 @@ import pytest
 from labelapp.models import Clip
 from labelapp.services.annotations import annotation_submit
 from labelapp.services.imports import ImportItem, clip_import
-from ml_backend.models import MLConfig, ModelVersion, TrainingRun
+from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 from ontology.services import label_get_or_create_path
 from tests.conftest import wait_for
 
@@ -293,3 +293,29 @@ def test_a_lead_makes_an_earlier_version_active_from_the_versions_table(
     page.wait_for_selector("[data-testid=active-version]:has-text('v1')")
     assert ModelVersion.objects.get(pk=v1.pk).status == "active"
     assert "v1 is the active version again" in page.inner_text("[data-testid=action-note]")
+
+
+def test_a_lead_cancels_a_prelabeling_from_the_page(live_server, page, login, lead, project):
+    """A pre-labeling of a large pool runs for minutes: the page offers its cancel too."""
+    version = ModelVersion.objects.create(
+        project=project, version=1, name="v1", status="active", artifact_path="models/v1.pt"
+    )
+    run = PrelabelRun.objects.create(
+        project=project, model_version=version, status="running", total=400, done=100
+    )
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    button = page.locator(f"[data-testid=job] [aria-label='Cancel pre-labeling #{run.pk}']")
+    button.wait_for()
+    bar = page.locator("[data-testid=job][data-kind=pre-labeling] [role=progressbar]")
+    assert bar.get_attribute("aria-valuenow") == "25"
+    messages = []
+    page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
+    button.click()
+    page.wait_for_selector("[data-testid=job][data-kind=pre-labeling][data-status=cancelled]")
+    assert "keep their predictions" in messages[0]
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.error.startswith(f"cancelled by {lead.username};")
+    row = page.inner_text("[data-testid=job][data-kind=pre-labeling]")
+    assert "the queue keeps its order" in row
+    assert page.locator("[data-testid=job] [data-testid=cancel]").count() == 0

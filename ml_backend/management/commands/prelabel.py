@@ -28,7 +28,9 @@ class Command(BaseCommand):
         run = wait_for_row(
             self,
             lambda: PrelabelRun.objects.get(pk=run.pk),
-            describe=lambda r: f"pre-labeling {r.status} {r.done}/{r.total}",
+            describe=lambda r: f"{r.job_name} {r.status} {r.done}/{r.total}",
+            goes_on=f"; cancel it on the project's model page, or POST "
+            f"/api/prelabel-runs/{run.pk}/cancel/",
             done=lambda r: (
                 r.status
                 in (
@@ -41,6 +43,6 @@ class Command(BaseCommand):
         if run.status == PrelabelRun.Status.FAILED:
             raise CommandError(f"pre-labeling failed: {run.error}")
         if run.status == PrelabelRun.Status.CANCELLED:
-            self.stdout.write(f"pre-labeling {run.error}")
+            self.stdout.write(f"{run.job_name} {run.error}")
             return
         self.stdout.write(f"{run.done} clips scored and ranked")
