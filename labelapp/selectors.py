@@ -108,39 +108,30 @@ def clip_suggestions(clip: Clip) -> dict | None:
     """The model's suggestions for a clip, by label path, as the workspace shows them: clip
     labels scoring at least `CLIP_SUGGESTION_MIN_SCORE` (the best one in a single-label
     project) and the predicted segments; only what the project's annotation mode takes."""
-    from ml_backend.selectors import prediction_for_clip
+    from ml_backend.selectors import prediction_choice, prediction_for_clip
     from ontology.tree import tree_get
 
     prediction = prediction_for_clip(clip)
     if prediction is None:
         return None
     project = clip.project
-    scores = sorted(
-        ((int(k), float(v)) for k, v in (prediction.clip_scores or {}).items()),
-        key=lambda kv: -kv[1],
-    )
-    segments = list(prediction.segments or [])
-    if project.label_mode == Project.LabelMode.SINGLE:
+    tree = tree_get(project.ontology)  # cached per ontology version: no query once warm
+    labels = {pk: node for pk, node in tree.nodes.items() if not node.deprecated}
+    single = project.label_mode == Project.LabelMode.SINGLE
+    scores, segments = prediction_choice(prediction, known=labels, single=single)
+    if single:
         scores = scores[:1]
-        # The clip's one label, on its segments too: frame-level outputs suggested "nine",
-        # "one" and "seven" segments on a clip suggested as "zero", and Accept all took them.
-        top = {pk for pk, _ in scores}
-        segments = [s for s in segments if "label" in s and int(s["label"]) in top]
     scores = [kv for kv in scores if kv[1] >= CLIP_SUGGESTION_MIN_SCORE][:MAX_CLIP_SUGGESTIONS]
     if project.annotation_mode == Project.AnnotationMode.SEGMENTS:
         scores = []
     if project.annotation_mode == Project.AnnotationMode.CLIP:
         segments = []
-    ids = {pk for pk, _ in scores} | {int(s["label"]) for s in segments if "label" in s}
-    tree = tree_get(project.ontology)  # cached per ontology version: no query once warm
-    labels = {pk: node for pk in ids if (node := tree.nodes.get(pk)) and not node.deprecated}
     version = prediction.model_version
     return {
         "model_version": {"id": version.pk, "name": version.name, "version": version.version},
         "clip_labels": [
             {"label": labels[pk].path, "label_id": pk, "score": round(score, 4)}
             for pk, score in scores
-            if pk in labels
         ],
         "segments": [
             {
@@ -152,7 +143,7 @@ def clip_suggestions(clip: Clip) -> dict | None:
                 "score": round(float(s.get("score") or 0.0), 4),
             }
             for s in segments
-            if int(s.get("label", -1)) in labels and float(s["end"]) > float(s["start"])
+            if float(s["end"]) > float(s["start"])
         ],
     }
 

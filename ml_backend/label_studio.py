@@ -33,7 +33,7 @@ from labelapp.exports.label_studio import AUDIO, CLIP_FROM, SEGMENT_FROM
 from labelapp.models import Clip
 from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
-from ml_backend.selectors import active_model_version
+from ml_backend.selectors import active_model_version, prediction_choice
 from ontology.models import Label
 
 
@@ -242,11 +242,8 @@ def prediction_to_label_studio(
     values = controls.get("values", set())
     # A label the ontology no longer has (merged into another since this version trained) is
     # left out: the version still scores it until the next training.
-    scores = sorted(
-        ((float(s), int(lid)) for lid, s in pred.clip_scores.items() if int(lid) in paths),
-        reverse=True,
-    )
-    best = scores[0][1] if scores else None  # before the choices the config offers
+    ranked, segments = prediction_choice(pred, known=paths, single=single)
+    scores = [(score, lid) for lid, score in ranked]
     if "choices" in controls:
         # A label the config does not offer would be a choice Label Studio cannot show.
         offered = _offered(controls, "choices", values)
@@ -277,12 +274,9 @@ def prediction_to_label_studio(
     if "labels" in controls:
         name, to_name = controls["labels"]
         offered = _offered(controls, "labels", values)
-        segments = pred.segments or []
-        if single:  # the clip's one label on its segments too, as the workspace suggests
-            segments = [seg for seg in segments if int(seg["label"]) == best]
-        for seg in segments:
-            label = paths.get(int(seg["label"]))
-            if label is None or not offered(label):
+        for seg in segments:  # single-label: the clip's one label, as the workspace suggests
+            label = paths[int(seg["label"])]
+            if not offered(label):
                 continue
             value = {"start": seg["start"], "end": seg["end"], "labels": [_value(label, values)]}
             if seg.get("channel") is not None:

@@ -27,6 +27,30 @@ def prediction_for_clip(clip) -> Prediction | None:
     )
 
 
+def prediction_choice(
+    prediction: Prediction, *, known, single: bool
+) -> tuple[list[tuple[int, float]], list[dict]]:
+    """A prediction's clip scores as (label id, score), best first, and its segments, both
+    among the labels `known` (ids of labels still offered: a label merged away since the
+    version trained is left out). In a single-label project the segments are the best
+    label's only: frame-level outputs suggested "nine", "one" and "seven" segments on a clip
+    suggested as "zero", and Accept all took them. The workspace's suggestions and Label
+    Studio's /predict both read this."""
+    scores = sorted(
+        (
+            (int(pk), float(score))
+            for pk, score in (prediction.clip_scores or {}).items()
+            if int(pk) in known
+        ),
+        key=lambda kv: -kv[1],
+    )
+    segments = [s for s in prediction.segments or [] if int(s.get("label", -1)) in known]
+    if single:
+        best = scores[0][0] if scores else None
+        segments = [s for s in segments if int(s["label"]) == best]
+    return scores, segments
+
+
 # A version's headline figures: what lists of versions show (the model page, the dashboard).
 # Its metrics also hold every class's figures and the confusion matrix: 1 MB a version with
 # 500 labels, read whole for 50 versions at every poll of the model page.

@@ -281,3 +281,40 @@ def test_a_single_label_projects_predicted_segments_carry_the_clips_label(
     )
     result = res.json()["results"][0]["result"]
     assert [r["value"]["labels"] for r in result if r["type"] == "labels"] == [["crow"]]
+
+
+def test_single_label_suggestions_skip_a_label_merged_away_in_the_workspace_and_predict(
+    project, predicted_clip, lead, annotator, client_for
+):
+    """The version scored "bird/crow" best, then a lead deprecated it: the workspace offered
+    no label and none of the segments, /predict the next label; both now take the best label
+    still offered, and its segments only."""
+    from labelapp.models import Project
+
+    Project.objects.filter(pk=project.pk).update(label_mode="single", annotation_mode="both")
+    pred = Prediction.objects.get(clip=predicted_clip)
+    dog = project.ontology.labels.get(path="dog")
+    crow = project.ontology.labels.get(path="bird/crow")
+    pred.clip_scores = {str(crow.pk): 0.9, str(dog.pk): 0.6}
+    pred.segments = [
+        *pred.segments,
+        {"start": 3, "end": 4, "channel": None, "label": dog.pk, "score": 0.95},
+    ]
+    pred.save()
+    crow.deprecated = True
+    crow.save()
+    suggestions = client_for(annotator).get(f"/api/clips/{predicted_clip.pk}/workspace/").json()
+    suggestions = suggestions["suggestions"]
+    assert [s["label"] for s in suggestions["clip_labels"]] == ["dog"]
+    assert [(s["label"], s["start"]) for s in suggestions["segments"]] == [("dog", 3.0)]
+    config = CONFIG.replace('<Label value="crow"/>', '<Label value="crow"/><Label value="dog"/>')
+    body = {
+        "tasks": [{"id": 1, "data": {"earmark_clip_id": predicted_clip.pk}}],
+        "label_config": config,
+    }
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", body, format="json"
+    )
+    result = res.json()["results"][0]["result"]
+    assert [r["value"]["labels"] for r in result if r["type"] == "labels"] == [["dog"]]
+    assert [r["value"]["choices"] for r in result if r["type"] == "choices"] == [["dog"]]
