@@ -27,6 +27,9 @@ class LabelOutSerializer(serializers.Serializer):
 
 class TreeLabelSerializer(LabelOutSerializer):
     leaf = serializers.BooleanField()
+    available = serializers.BooleanField(
+        help_text="false when it or a label above it is deprecated: it cannot be chosen"
+    )
     uses = serializers.DictField(
         child=serializers.IntegerField(),
         required=False,

@@ -58,6 +58,12 @@ class LabelTree:
         for node in sorted(self.nodes.values(), key=lambda n: (n.order, n.name.lower(), n.id)):
             self.children.setdefault(node.parent_id, []).append(node.id)
         self.ordered: list[LabelNode] = self._preorder()
+        # Labels that cannot be chosen: deprecated, or under a deprecated label (a lead who
+        # deprecates "bat" means its kinds too; they were offered under "mammals" instead).
+        self.retired: set[int] = set()
+        for node in self.ordered:  # parents come first
+            if node.deprecated or node.parent_id in self.retired:
+                self.retired.add(node.id)
         self._by_path = {n.path.lower(): n.id for n in self.nodes.values()}
         self._payload: list[dict] | None = None
 
@@ -122,6 +128,7 @@ class LabelTree:
                     "description": n.description,
                     "external_id": n.external_id,
                     "deprecated": n.deprecated,
+                    "available": n.id not in self.retired,
                     "leaf": self.is_leaf(n.id),
                 }
                 for n in self.ordered

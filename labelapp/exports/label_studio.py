@@ -234,7 +234,7 @@ def _offered(project: Project, tree) -> set[int]:
     from labelapp.models import ClipLabel, SegmentLabel
 
     def choosable(n) -> bool:
-        return not n.deprecated and not (project.leaves_only and tree.children.get(n.id))
+        return n.id not in tree.retired and not (project.leaves_only and tree.children.get(n.id))
 
     others = [n.id for n in tree.ordered if not choosable(n)]
     used: set[int] = set()

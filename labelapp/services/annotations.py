@@ -26,7 +26,7 @@ from labelapp.models import (
 from labelapp.services.queue import clip_lock_release, clip_lock_renew
 from ontology.models import Label
 from ontology.services import label_resolve
-from ontology.tree import labels_collapse
+from ontology.tree import labels_collapse, tree_get
 
 SEGMENT_PRECISION_S = 0.01  # segments snap to 10 ms
 COUNTED_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
@@ -204,16 +204,22 @@ def rules_check(
                 f"this project is single-label: segment {seg.start}-{seg.end} s has several labels"
             )
     every = list(data.clip_labels) + [lb for seg in data.segments for lb in seg.labels]
-    deprecated = [label for label in every if label.deprecated]
+    # Deprecated, or under a deprecated label: a lead who deprecates "bat" means its kinds too.
+    # The tree is cached per ontology version (one query after a change); a top-level label
+    # has nothing above it.
+    nested = any(lb.parent_id is not None for lb in every)
+    tree = tree_get(project.ontology) if nested else None
+    deprecated = [lb for lb in every if lb.deprecated or (tree and lb.pk in tree.retired)]
     if deprecated:
         kept = kept_labels() if kept_labels is not None else set()
         for label in deprecated:
-            if label.pk not in kept:
-                raise DomainError(
-                    f"label {label.path!r} is deprecated and cannot be chosen",
-                    code="deprecated_label",
-                    extra={"label": label.path},
-                )
+            if label.pk in kept:
+                continue
+            why = f"label {label.path!r} is deprecated and cannot be chosen"
+            if not label.deprecated:
+                above = next(a for a in tree.ancestors(label.pk) if a.deprecated)
+                why = f"label {label.path!r} cannot be chosen: {above.path!r} is deprecated"
+            raise DomainError(why, code="deprecated_label", extra={"label": label.path})
     if project.leaves_only and every:
         with_children = set(
             Label.objects.filter(parent__in=every).values_list("parent_id", flat=True)

@@ -10,7 +10,8 @@ export class Ontology {
   constructor(body) {
     this.version = body.ontology.version;
     this.rules = body.project;
-    this.labels = body.labels.filter((l) => !l.deprecated);
+    // Deprecated, or under a deprecated label (`available` false): not offered.
+    this.labels = body.labels.filter((l) => !l.deprecated && l.available !== false);
     this.byPath = new Map(this.labels.map((l) => [l.path, l]));
     this.byId = new Map(this.labels.map((l) => [l.id, l]));
     this.byHotkey = new Map();

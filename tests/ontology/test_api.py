@@ -62,6 +62,7 @@ def test_every_member_reads_the_whole_tree_in_one_request(
         "description",
         "external_id",
         "deprecated",
+        "available",
         "leaf",
     }
     assert corvid["parent"] == body["labels"][1]["id"] and corvid["leaf"] is True

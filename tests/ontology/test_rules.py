@@ -61,6 +61,32 @@ def test_deprecated_labels_cannot_be_chosen(project, tree, make_clip):
         build(project, make_clip(project), clip_labels=["animal/dog"])
 
 
+def test_labels_under_a_deprecated_label_cannot_be_chosen_nor_are_offered(
+    project, tree, make_clip, client_for, annotator
+):
+    """A lead deprecated "animal/bird": its kinds were still accepted, and the picker showed
+    them straight under "animal" (their parent left out)."""
+    from labelapp.models import Project
+
+    label_deprecate(label=tree["animal/bird"])
+    clip = make_clip(project)
+    for path in ("animal/bird/corvid", "animal/bird/finch"):
+        with pytest.raises(DomainError, match=f"'{path}' cannot be chosen: 'animal/bird' is"):
+            build(project, clip, clip_labels=[path])
+        with pytest.raises(DomainError, match="'animal/bird' is deprecated"):
+            build(project, clip, segments=[{"start": 0, "end": 1, "labels": [path]}])
+    build(project, clip, clip_labels=["animal/dog"])  # a sibling branch is untouched
+    body = client_for(annotator).get(f"/api/projects/{project.pk}/ontology/").json()
+    offered = {lb["path"]: lb["available"] for lb in body["labels"]}
+    assert offered["animal/bird/corvid"] is offered["animal/bird"] is False
+    assert offered["animal"] is offered["animal/dog"] is True
+    # restored, its kinds are offered again (none was deprecated on its own)
+    label_deprecate(label=tree["animal/bird"], deprecated=False)
+    project = Project.objects.get(pk=project.pk)  # as a request reads it
+    assert not tree_get(project.ontology).retired
+    build(project, clip, clip_labels=["animal/bird/corvid"])
+
+
 def test_a_deprecated_label_an_annotation_has_may_stay_when_it_is_edited(
     project, tree, make_clip, annotator, reviewer
 ):
