@@ -211,7 +211,7 @@ async function loadClip(ws, { push = true } = {}) {
   if (push) trailPush(clip.id);
   const url = `/clips/${clip.id}/annotate/${root.dataset.queue === "1" ? "?queue=1" : ""}`;
   if (location.pathname !== `/clips/${clip.id}/annotate/`) history.pushState({ clip: clip.id }, "", url);
-  document.title = `${clip.original_name} · Earmark`;
+  document.title = `${clip.original_name} · Labeling ${root.querySelector(".ws-project").textContent} · Earmark`;
   el.name.textContent = clip.original_name;
   el.meta.textContent = `${formatTime(clip.duration, 0.01)} · ${clip.sample_rate >= 1000 ? `${(clip.sample_rate / 1000).toFixed(1)} kHz` : `${clip.sample_rate} Hz`} · ${clip.channels} ch`;
   el.duration.textContent = formatTime(clip.duration, 0.01);
@@ -376,13 +376,17 @@ function restoreState(ws) {
     let adjusted = draft.data.segments.length - segs.length;
     const inClip = [];
     for (const s of segs) {
-      const start = Math.max(0, s.start), end = Math.min(dur, s.end);
+      // Within 10 ms of the clip is in it, as the server judges a submission: the workspace's
+      // own 10 ms steps put an end marked at the clip's last sample up to 5 ms past it, and a
+      // reload called that "outside the clip" and cut it off the grid.
+      const start = s.start >= -SNAP_S ? Math.max(0, s.start) : 0;
+      const end = s.end <= dur + SNAP_S ? s.end : dur;
       let channel = channelOf(s);
       if (channel !== null && channel >= chans) channel = null;
-      if (end <= start) { adjusted += 1; continue; }
+      if (end <= start || start >= dur) { adjusted += 1; continue; }
       // a channel given that is none (-1, "1", 0.5) is all channels too: said as well
       const givenChannel = s.channel !== undefined && s.channel !== null;
-      if (start !== s.start || end !== s.end || (givenChannel && channel !== s.channel)) adjusted += 1;
+      if ((start !== s.start && s.start < -SNAP_S) || end !== s.end || (givenChannel && channel !== s.channel)) adjusted += 1;
       inClip.push({ ...s, start, end, channel, id: S.nextId++ });
     }
     S.segments = inClip;

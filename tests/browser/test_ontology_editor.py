@@ -241,7 +241,7 @@ def test_the_tree_is_walked_with_the_keyboard_and_keeps_the_focus(editor, lead, 
     page.wait_for_selector("[data-testid=label-panel]")
     assert page.evaluate(focused) == "animal/bird"
     page.keyboard.press("ArrowLeft")  # closes it
-    page.wait_for_selector(f"{node('animal/bird')}[aria-expanded=false]")
+    page.wait_for_selector(f"{row('animal/bird')}[aria-expanded=false]")
     assert page.evaluate(focused) == "animal/bird"
     page.keyboard.press("ArrowDown")
     assert page.evaluate(focused) == "animal/dog"  # crow and raven are hidden
@@ -249,3 +249,18 @@ def test_the_tree_is_walked_with_the_keyboard_and_keeps_the_focus(editor, lead, 
     assert page.evaluate(focused) == "animal"
     page.keyboard.press("End")
     assert page.evaluate(focused) == "noise/wind"
+    # One Tab stop for the whole tree, on the row last focused: Tab leaves the tree at once
+    # (every row and twisty was a stop: 539 presses to get past 421 labels).
+    stops = page.eval_on_selector_all(
+        "[data-testid=label-tree] [tabindex='0']", "els => els.map(e => e.textContent)"
+    )
+    assert len(stops) == 1 and stops[0].startswith("wind"), stops
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) is None  # out of the tree
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(focused) == "noise/wind"
+    # the focused element is the tree item itself, named by its label, not by its swatch
+    role = page.evaluate("() => document.activeElement.getAttribute('role')")
+    assert role == "treeitem"
+    snapshot = page.locator("[data-testid=label-tree]").aria_snapshot()
+    assert 'treeitem "wind"' in snapshot and "automatic" not in snapshot, snapshot

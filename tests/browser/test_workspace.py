@@ -898,6 +898,29 @@ def test_a_drafts_segments_outside_the_clip_are_cut_to_it_and_said(
     assert "3 segments were outside the clip or on a channel it lacks" in banner
 
 
+def test_a_draft_ending_within_10_ms_past_the_clip_is_restored_as_it_was(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """`]` at the clip's last sample snaps the end to the next 10 ms step, up to 5 ms past the
+    clip: a reload said the annotator's own segment was "outside the clip" and cut it off the
+    grid (0.42 s of a 0.418125 s clip became 0.418)."""
+    clip = clips[0]
+    Clip.objects.filter(pk=clip.pk).update(duration=4.996)  # off the 10 ms grid, as most are
+    end = 5.0  # the step after the clip's last sample
+    AnnotationDraft.objects.create(
+        clip=clip,
+        user=annotator,
+        data={"segments": [{"start": 0.0, "end": end, "labels": ["noise"]}]},
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    times = page.locator("[data-testid=segment-list] li .t").all_inner_texts()
+    assert times == [f"0.00 – {end:.2f} s"], times
+    banner = page.locator(".ws-banner").inner_text()
+    assert "Restored your unsaved work" in banner and "outside the clip" not in banner
+
+
 def test_an_autosave_to_a_clip_a_lead_deleted_stops_and_offers_the_next_clip(
     live_server, page, login, annotator, project, labels, clips
 ):
