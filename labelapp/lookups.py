@@ -16,10 +16,12 @@ def rows_ignoring_case(qs: QuerySet, field: str, value: str, *, limit: int = 1) 
     """Up to `limit` rows of `qs` (in id order where compared here) whose `field` equals
     `value` ignoring case. The database's own match first; where it finds none, the rows are
     compared here: SQLite's folds ASCII only ("Äpfel" is not "äpfel" there), PostgreSQL's
-    every letter. A miss reads `field` of every row of `qs`: narrow it first."""
+    every letter but not every spelling (ß and SS). A miss reads `field` of every row of
+    `qs`: narrow it first."""
     rows = list(qs.filter(**{f"{field}__iexact": value})[:limit])
     if rows:
         return rows
-    key = value.lower()
-    hits = [pk for pk, text in qs.values_list("pk", field) if text.lower() == key][:limit]
+    # casefold, not lower: "Straße" and "STRASSE" are one name ignoring case (lower keeps ß)
+    key = value.casefold()
+    hits = [pk for pk, text in qs.values_list("pk", field) if text.casefold() == key][:limit]
     return list(qs.filter(pk__in=hits).order_by("pk")) if hits else []

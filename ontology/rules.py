@@ -16,6 +16,18 @@ HOTKEY_MAX = 16
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
+# Format characters a name needs: the zero-width joiner of emoji sequences (👨‍👩‍👧) and the
+# zero-width non-joiner of Persian spelling (می‌خواهم). The rest of the format category
+# (right-to-left overrides, zero-width spaces) hides what a name says.
+JOINERS = frozenset("\u200c\u200d")
+
+
+def name_control_char(ch: str) -> bool:
+    """A character a name must not hold: line breaks, tabs and other control or format
+    characters, but for the joiners."""
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in JOINERS
+
+
 def label_name_validate(name: str) -> str:
     # One spelling of an accent (NFC): "café" typed on a Mac (NFD) made a second label beside
     # "café", or was an unknown label.
@@ -37,7 +49,7 @@ def label_name_validate(name: str) -> str:
             code="invalid_name",
             extra={"label": name[:40]},
         )
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+    if any(name_control_char(ch) for ch in name):
         # A newline would split the name in a paths file (one path a line) into two labels.
         raise DomainError(
             f"label name {name[:40]!r} must not contain line breaks, tabs or other control "
@@ -107,6 +119,23 @@ WORKSPACE_KEYS = {
     "ctrl+shift+z": "redo",
     "ctrl+y": "redo",
     "?": "help",
+}
+# Keys the browser keeps for itself: a page never sees ctrl+w (the tab closes), and the
+# reloads leave the clip. A label's hotkey on one of them could not be pressed.
+BROWSER_KEYS = {
+    "ctrl+w": "closes the tab",
+    "ctrl+shift+w": "closes the window",
+    "ctrl+t": "opens a tab",
+    "ctrl+shift+t": "reopens a tab",
+    "ctrl+n": "opens a window",
+    "ctrl+shift+n": "opens a private window",
+    "ctrl+tab": "goes to the next tab",
+    "ctrl+shift+tab": "goes to the previous tab",
+    "ctrl+l": "goes to the address bar",
+    "ctrl+r": "reloads the page",
+    "ctrl+shift+r": "reloads the page",
+    "f5": "reloads the page",
+    "alt+f4": "closes the window",
 }
 _MODIFIER_ALIASES = {"control": "ctrl", "cmd": "ctrl", "meta": "ctrl"}
 MODIFIERS = ("ctrl", "alt", "shift")
@@ -183,6 +212,14 @@ def label_hotkey_validate(hotkey: str | None, *, label: str = "") -> str:
             f"label {label!r}: hotkey {hotkey!r} is the annotation workspace's key for "
             f"{taken}, so it would never pick the label; choose another (e.g. a digit or "
             "a letter other than f)",
+            code="reserved_hotkey",
+            extra={"label": label},
+        )
+    browser = BROWSER_KEYS.get(hotkey_combo(hotkey)) if hotkey else None
+    if browser is not None:
+        raise DomainError(
+            f"label {label!r}: hotkey {hotkey!r} is the browser's: it {browser}, so the "
+            "workspace never sees it; choose another",
             code="reserved_hotkey",
             extra={"label": label},
         )

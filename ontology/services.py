@@ -156,7 +156,9 @@ def label_create(
     path = path_join(parent, name)
     if len(path) > PATH_MAX:
         raise DomainError(
-            f"label path {path[:60]!r}... is too long", code="path_too_long", extra={"label": path}
+            f"label path {path[:60]!r}... is longer than {PATH_MAX} characters",
+            code="path_too_long",
+            extra={"label": path},
         )
     sibling_name_check(ontology_id=ontology.pk, parent=parent, name=name)
     color = label_color_validate(color, label=path)

@@ -13,6 +13,7 @@ from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.lookups import plain_int, rows_ignoring_case
 from labelapp.models import Annotation, Membership, Project, Segment
 from ontology.models import Label, Ontology
+from ontology.rules import name_control_char
 
 User = get_user_model()
 
@@ -103,7 +104,7 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
     name = unicodedata.normalize("NFC", (name or "").strip())
     if not name:
         raise DomainError("a project needs a name")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+    if any(name_control_char(ch) for ch in name):
         raise DomainError(
             f"project name {name[:40]!r} must not contain line breaks, tabs or other control "
             "characters",

@@ -10,11 +10,11 @@ const POLL_MS = 1000;
 let timer = null;
 
 
-function bar(fraction) {
+function bar(fraction, label) {
   const fill = el("div", { class: "fill", dataset: { testid: "export-bar" } });
   const pct = Math.round(100 * Math.max(0, Math.min(1, fraction)));
   fill.style.width = `${pct}%`;
-  return el("div", { class: "bar", role: "progressbar", "aria-valuenow": String(pct), "aria-valuemin": "0", "aria-valuemax": "100" }, fill);
+  return el("div", { class: "bar", role: "progressbar", "aria-valuenow": String(pct), "aria-valuemin": "0", "aria-valuemax": "100", "aria-label": label }, fill);
 }
 
 const size = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KB` : `${n} B`);
@@ -50,7 +50,7 @@ function renderJobs(jobs) {
       head.append(" ", el("a", { class: "button", href: job.download_url, dataset: { testid: "download" } }, `Download (${size(job.size_bytes)})`));
     }
     const row = el("div", { class: `job job-${job.status}`, dataset: { testid: "export-job", status: job.status, id: String(job.id) } },
-      head, bar(job.status === "done" ? 1 : job.progress || 0));
+      head, bar(job.status === "done" ? 1 : job.progress || 0, `${job.format_label} export #${job.id}`));
     if (job.error) row.append(el("p", { class: "error" }, job.error));
     box.append(row);
   }

@@ -18,6 +18,22 @@ function bar(fraction, label) {
     "aria-valuenow": String(value), "aria-label": label }, fill);
 }
 
+// A job's status as the last poll saw it: a change (a training that succeeded, a
+// pre-labeling cancelled) is said in a live region; the list itself is redrawn at every poll
+// and is not one.
+const seen = new Map();
+
+function announce(jobs) {
+  const changes = [];
+  for (const job of jobs) {
+    const key = `${job.kind}#${job.id}`;
+    const before = seen.get(key);
+    if (before !== undefined && before !== job.status) changes.push(`${job.kind} #${job.id} ${job.status}`);
+    seen.set(key, job.status);
+  }
+  if (changes.length) root.querySelector("[data-testid=job-news]").textContent = `${changes.join("; ")}.`;
+}
+
 function renderJobs(data) {
   const box = root.querySelector("[data-testid=jobs]");
   box.replaceChildren();
@@ -25,6 +41,7 @@ function renderJobs(data) {
     ...data.training_runs.map((r) => ({ kind: "training", ...r })),
     ...data.prelabel_runs.map((r) => ({ ...r, kind: r.job_name, message: `${r.done}/${r.total} clips` })),
   ].sort((a, b) => (a.created_at < b.created_at ? 1 : -1)).slice(0, 12);
+  announce(jobs);
   if (!jobs.length) box.append(el("p", { class: "muted" }, "No jobs yet. Training starts by itself once enough clips are labeled."));
   for (const job of jobs) {
     const live = job.status === "queued" || job.status === "running";

@@ -174,9 +174,27 @@ function readCorrection(form) {
   return body;
 }
 
+const DECIDED_KEY = "earmark.review.decided";
+
+// After a decision's reload: say what was done, and put the focus on what comes next (the
+// next annotation to decide, else the next clip in the queue).
+function sayDecided(root) {
+  let said = null;
+  try { said = JSON.parse(sessionStorage.getItem(DECIDED_KEY) || "null"); } catch { said = null; }
+  sessionStorage.removeItem(DECIDED_KEY);
+  if (!said || said.clip !== root.dataset.clip) return;
+  const box = root.querySelector("[data-testid=review-decided]");
+  box.textContent = said.text;
+  box.hidden = false;
+  const next = root.querySelector("[data-testid=annotation][data-status=submitted] [data-action=accept]")
+    || document.querySelector("[data-testid=next-in-queue]");
+  next?.focus();
+}
+
 async function mountClipReview(root) {
   const channels = Number(root.dataset.channels) || 1;
   const errorBox = root.querySelector(".rv-error");
+  sayDecided(root);
   let current = null; // annotations as the API reports them, for the correction editor
   const annotationData = async (id) => {
     if (!current) current = await api(`/api/clips/${root.dataset.clip}/review/`);
@@ -190,6 +208,11 @@ async function mountClipReview(root) {
         method: "POST",
         body: { expected_version: Number(card.dataset.version), ...body },
       });
+      // The page is drawn again from the server; what was done is said on it (a screen reader
+      // heard nothing, and the focus fell to the page's top).
+      const who = card.dataset.annotator ? `${card.dataset.annotator}'s annotation` : "The annotation";
+      const did = { accept: "accepted", reject: "rejected", correct: "corrected" }[body.action] || "reviewed";
+      sessionStorage.setItem(DECIDED_KEY, JSON.stringify({ clip: root.dataset.clip, text: `${who} is ${did}.` }));
       window.location.reload();
     } catch (err) {
       card.querySelectorAll("button").forEach((b) => (b.disabled = false));

@@ -743,6 +743,8 @@ function segmentAtPlayhead(edge) {
   else { a = t; b = Math.min(wave.duration, t + 1); if (b - a < 1 - 1e-6) { a = snap(Math.max(0, b - 1)); } }
   S.markAt = null;
   el.mark.hidden = true;
+  // "press ] at its end" is done: not left up for its 2.5 s beside the new segment
+  if (!el.banner.hidden && el.banner.textContent.startsWith("Segment start marked")) hideBanner();
   addSegment(a, b, []);
 }
 
@@ -913,6 +915,7 @@ function chip(path, { onRemove, cls = "", extra } = {}) {
   c.dataset.label = path;
   c.title = path;
   const t = document.createElement("span");
+  t.className = "ws-chip-name";
   t.textContent = nameOf(path);
   c.append(t);
   if (extra) c.append(extra);
@@ -1528,10 +1531,14 @@ new ResizeObserver(() => { if (S.ws) { wave.draw(); if (wave.overview) drawMini(
 const keys = new Hotkeys();
 const K = (k, help, run, opts) => keys.bind(k, help, run, opts);
 K(" ", "Play / pause", () => togglePlay(), { group: "Playback" });
-K("ArrowLeft", "Back 1 s", () => seekTo(player.currentTime - 1), { group: "Playback" });
-K("ArrowRight", "Forward 1 s", () => seekTo(player.currentTime + 1), { group: "Playback" });
-K("shift+ArrowLeft", "Back 5 s", () => seekTo(player.currentTime - 5), { group: "Playback" });
-K("shift+ArrowRight", "Forward 5 s", () => seekTo(player.currentTime + 5), { group: "Playback" });
+// A tenth of the view, 1 s at most (Shift: half of it, 5 s at most), 10 ms at least: a short
+// clip or a zoomed view is walked by key, not jumped over (→ went from a 0.4 s clip's start
+// straight to its end, so `[` and `]` could mark nothing inside it).
+const seekStep = (wide) => Math.max(SNAP_S, Math.min(wide ? 5 : 1, (wave.end - wave.start) / (wide ? 2 : 10)));
+K("ArrowLeft", "Back 1 s (a tenth of a shorter view)", () => seekTo(player.currentTime - seekStep(false)), { group: "Playback" });
+K("ArrowRight", "Forward 1 s (a tenth of a shorter view)", () => seekTo(player.currentTime + seekStep(false)), { group: "Playback" });
+K("shift+ArrowLeft", "Back 5 s (half a shorter view)", () => seekTo(player.currentTime - seekStep(true)), { group: "Playback" });
+K("shift+ArrowRight", "Forward 5 s (half a shorter view)", () => seekTo(player.currentTime + seekStep(true)), { group: "Playback" });
 K("Home", "To the start", () => seekTo(0), { group: "Playback" });
 K("End", "To the end", () => seekTo(wave.duration - 0.01), { group: "Playback" });
 K("alt+g", "Go to a time (typed)", goToTime, { group: "Playback" });

@@ -318,4 +318,8 @@ def test_a_lead_cancels_a_prelabeling_from_the_page(live_server, page, login, le
     assert run.status == "cancelled" and run.error.startswith(f"cancelled by {lead.username};")
     row = page.inner_text("[data-testid=job][data-kind=pre-labeling]")
     assert "the queue keeps its order" in row
+    # the change is said in a live region (the job list is redrawn at every poll)
+    news = page.locator("[data-testid=job-news]")
+    assert news.get_attribute("role") == "status"
+    assert news.text_content() == f"pre-labeling #{run.pk} cancelled."
     assert page.locator("[data-testid=job] [data-testid=cancel]").count() == 0

@@ -448,8 +448,15 @@ def test_a_reviewer_decides_from_the_keyboard(
     assert first.status == Annotation.Status.ACCEPTED and first.reviewed_by == reviewer
 
     page.wait_for_selector(KEYS_READY)  # the page reloaded after the accept
+    # said on the page, for a screen reader too, and the focus is on what comes next
+    said = page.locator("[data-testid=review-decided]")
+    assert said.get_attribute("role") == "status"
+    assert said.inner_text() == f"{annotator.username}'s annotation is accepted."
+    focused = page.evaluate("() => document.activeElement.dataset.testid")
+    assert focused == "next-in-queue"
     page.keyboard.press("n")
     page.wait_for_url(f"**/clips/{second.clip_id}/review/")
+    assert page.locator("[data-testid=review-decided]").is_hidden()  # not said again here
 
 
 def test_keys_say_which_buttons_to_use_with_two_annotations_and_escape_closes_a_form(

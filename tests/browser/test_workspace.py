@@ -247,7 +247,7 @@ def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     active = "() => document.activeElement.dataset.testid || document.activeElement.className"
     # From the page, Tab moves the focus through the controls.
     reached = set()
-    for _ in range(12):
+    for _ in range(16):  # past the site's menu first
         page.keyboard.press("Tab")
         reached.add(page.evaluate(active))
     assert {"submit", "skip", "help"} <= reached, reached
@@ -308,17 +308,31 @@ def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     assert page.is_hidden("[data-testid=help-overlay]")
     assert page.get_attribute("[data-testid=waveform]", "data-clip") == str(clips[0].pk)
 
-    # Zoomed in, a seek by key takes the view along; Alt+G goes to a typed time.
-    for _ in range(6):
-        page.keyboard.press("+")
-    page.keyboard.press("Home")
-    page.keyboard.press("ArrowRight")
-    page.keyboard.press("ArrowRight")
-    view = page.evaluate(
+    # A seek by key is a tenth of a view under 10 s (a 0.4 s clip was crossed by one →);
+    # Shift, half of it; it takes the view along. Alt+G goes to a typed time.
+    view_of = (
         "() => { const d = document.querySelector('[data-testid=waveform]').dataset;"
         " return [Number(d.viewStart), Number(d.viewEnd)]; }"
     )
-    assert view[0] <= 2.0 <= view[1], view
+    page.keyboard.press("f")  # the whole 5 s clip: steps of 0.5 s
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "() => Math.abs(document.querySelector('audio').currentTime - 0.5) < 0.02"
+    )
+    for _ in range(6):
+        page.keyboard.press("+")
+    start, end = page.evaluate(view_of)
+    step = (end - start) / 10
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("ArrowRight")
+    at = 0.5 + 10 * step + step
+    page.wait_for_function(
+        f"() => Math.abs(document.querySelector('audio').currentTime - {at}) < 0.02"
+    )
+    view = page.evaluate(view_of)
+    assert view[0] <= at <= view[1], (view, at)
     page.once("dialog", lambda dialog: dialog.accept("0:04.5"))
     page.keyboard.press("Alt+g")
     page.wait_for_function(
@@ -1884,3 +1898,27 @@ def test_the_channel_menu_keeps_the_keyboard(
     assert menu.input_value() == "1"
     assert page.evaluate("() => document.activeElement.dataset.testid") == "segment-channel"
     assert page.get_attribute("[data-testid=segment]", "data-channel") == "1"
+
+
+def test_a_long_label_name_stays_in_its_chip_and_its_remove_button_in_reach(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """A 53-character name without spaces ran past the side panel, and its × off the screen."""
+    from ontology.services import label_get_or_create_path
+
+    name = "Eurasian_tree_sparrow_Passer_montanus_song_adult_male"
+    label_get_or_create_path(ontology=project.ontology, path=f"birds/{name}")
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("/")
+    page.keyboard.type("Passer_montanus")
+    page.keyboard.press("Enter")
+    chip = page.locator(f"[data-testid=clip-labels] .ws-chip[data-label='birds/{name}']")
+    chip.wait_for()
+    panel = page.locator(".ws-side").bounding_box()
+    remove = chip.locator("button").bounding_box()
+    assert remove["x"] + remove["width"] <= panel["x"] + panel["width"], (remove, panel)
+    assert chip.get_attribute("title") == f"birds/{name}"  # the whole name on hover
+    chip.locator("button").click()
+    assert page.locator("[data-testid=clip-labels] .ws-chip").count() == 0

@@ -356,7 +356,22 @@ def test_it_refuses_sibling_names_that_differ_only_in_the_case_of_non_ascii_lett
     assert exc.value.code == "duplicate_label"
 
 
-@pytest.mark.parametrize("name", ["new\nline", "tab\there", "zero\u200bwidth", "nul\x00"])
+def test_sibling_names_are_compared_casefolded(project):
+    """ß is SS ignoring case ("Straße" and "STRASSE" were two labels side by side)."""
+    label_create(ontology=project.ontology, name="Straße")
+    with pytest.raises(DomainError, match="already exists at the top level"):
+        label_create(ontology=project.ontology, name="STRASSE")
+
+
+@pytest.mark.parametrize("name", ["👨\u200d👩\u200d👧 family", "می\u200cخواهم"])
+def test_joiners_that_emoji_and_persian_need_are_allowed(project, name):
+    """The zero-width joiner and non-joiner were refused as "control characters"."""
+    assert label_create(ontology=project.ontology, name=name).name == name
+
+
+@pytest.mark.parametrize(
+    "name", ["new\nline", "tab\there", "zero\u200bwidth", "nul\x00", "right\u202eleft"]
+)
 def test_it_refuses_control_characters_in_a_name(project, name):
     """A newline would split the name into two labels in a paths file."""
     with pytest.raises(DomainError, match="control characters") as exc:

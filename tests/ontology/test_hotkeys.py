@@ -195,3 +195,14 @@ def test_a_file_with_one_key_spelled_two_ways_is_refused():
 def test_a_named_key_or_one_character_is_a_hotkey(project, lead, hotkey):
     label = label_create(ontology=project.ontology, name="cat", hotkey=hotkey, user=lead)
     assert label.hotkey == hotkey
+
+
+@pytest.mark.parametrize("hotkey", ["ctrl+w", "Control+R", "F5", "cmd+t"])
+def test_a_key_the_browser_keeps_is_refused(project, hotkey):
+    """ctrl+w closed the tab instead of labeling; F5 reloaded the clip away."""
+    from labelapp.errors import DomainError
+    from ontology.services import label_create
+
+    with pytest.raises(DomainError, match="is the browser's") as refused:
+        label_create(ontology=project.ontology, name="bird", hotkey=hotkey)
+    assert refused.value.code == "reserved_hotkey"

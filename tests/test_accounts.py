@@ -1,0 +1,49 @@
+"""A user changes their own password from the menu, on an Earmark page (it was Django's admin
+page, linked from nowhere, whose only link led to an admin an annotator cannot use)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_user_changes_their_password_from_the_menu(annotator):
+    annotator.set_password("old-secret-123")
+    annotator.save()
+    client = Client()
+    client.force_login(annotator)
+    home = client.get("/").content.decode()
+    assert 'href="/accounts/password_change/"' in home and 'href="/tokens/"' in home
+    page = client.get("/accounts/password_change/").content.decode()
+    assert "<title>Change your password · Earmark</title>" in page
+    assert "admin" not in page.lower()
+    wrong = client.post(
+        "/accounts/password_change/",
+        {"old_password": "nope", "new_password1": "x", "new_password2": "y"},
+    )
+    assert wrong.status_code == 200
+    text = wrong.content.decode()
+    assert 'aria-invalid="true"' in text and 'role="alert"' in text
+    assert "Your old password was entered incorrectly" in text
+    done = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": "old-secret-123",
+            "new_password1": "a-much-better-passphrase-42",
+            "new_password2": "a-much-better-passphrase-42",
+        },
+        follow=True,
+    )
+    assert "<title>Password changed · Earmark</title>" in done.content.decode()
+    annotator.refresh_from_db()
+    assert annotator.check_password("a-much-better-passphrase-42")
+    assert client.get("/").status_code == 200  # still logged in here
+
+
+def test_a_failed_login_is_announced_and_marks_the_fields(annotator):
+    page = Client().post("/accounts/login/", {"username": annotator.username, "password": "no"})
+    text = page.content.decode()
+    assert 'role="alert" id="login-error"' in text
+    assert text.count('aria-invalid="true" aria-describedby="login-error"') == 2
