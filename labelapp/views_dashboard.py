@@ -123,8 +123,13 @@ def dashboard_summary(data: dict) -> dict:
         "observed_what": "observed agreement" + (", labels chosen" if chosen is not None else ""),
         "segment_f1_text": pct(segments.get("f1"), percent=True),
         "compared_clips": overall.get("n_clips", 0),
-        "disagreements": [c for c in clips if c.get("disagreement")][:8],
-        "disagreement_count": sum(1 for c in clips if c.get("disagreement")),
+        # The clips the κ and α are computed over: those every annotator gave a clip label
+        # (a clip labeled through segments alone has none); "clips compared" counts them all.
+        "label_units": clip_labels.get("n_units"),
+        "disagreements": [c for c in clips if c.get("disagreement") and not c.get("settled")][:8],
+        "disagreement_count": sum(
+            1 for c in clips if c.get("disagreement") and not c.get("settled")
+        ),
         "mvh_metric": "accuracy" if mvh.get("label_mode") != "multi" else "micro-F1",
         "mvh_versions": versions,
         "mvh_compared": any(v["n_clips"] for v in versions),

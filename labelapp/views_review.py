@@ -33,7 +33,7 @@ def review_queue_page(request, project_id: int):
     disagreements = []
     if project.annotations_per_clip > 1:
         report = agreement_services.project_agreement(project)
-        disagreements = [c for c in report["clips"] if c["disagreement"]][:MAX_DISAGREEMENTS_SHOWN]
+        disagreements = [c for c in report["clips"] if c["disagreement"] and not c["settled"]]
     return render(
         request,
         "review/queue.html",
@@ -41,7 +41,8 @@ def review_queue_page(request, project_id: int):
             "project": project,
             "page": page,
             "queue_total": page.paginator.count,
-            "disagreements": disagreements,
+            "disagreements": disagreements[:MAX_DISAGREEMENTS_SHOWN],
+            "disagreement_count": len(disagreements),
         },
     )
 

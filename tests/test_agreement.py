@@ -173,6 +173,61 @@ def test_project_agreement_of_the_small_table(project, three_annotators):
     assert a_label["kappa"] == pytest.approx(1 / 3, abs=1e-4) and a_label["n_clips"] == 3
 
 
+def test_a_reviewers_correction_does_not_count_as_what_the_annotator_said(
+    project, three_annotators, reviewer, client_for, lead
+):
+    """ann-2 said "one" where the others said "seven"; a reviewer corrected it to "seven"
+    and the figures counted the correction: κ and ann-2's agreement rose, and the clip left
+    the disagreements as if the annotators had agreed. The figures count what each said (a
+    label renamed since in today's name); the corrected clip is settled."""
+    from labelapp.models import Annotation
+    from ontology.models import Label
+    from ontology.services import label_rename
+
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = 3
+    project.save()
+    membership_set(project=project, user=reviewer, role=Membership.Role.REVIEWER)
+    for path in ("digit/one", "digit/seven"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    disputed, agreed = ready_clips(project, 2)
+    for user, label in zip(three_annotators, ("seven", "seven", "one"), strict=True):
+        annotation_submit(clip=disputed, user=user, clip_labels=[f"digit/{label}"])
+    for user in three_annotators:
+        annotation_submit(clip=agreed, user=user, clip_labels=["digit/seven"])
+    before = project_agreement(project)
+
+    odd = Annotation.objects.get(clip=disputed, annotator=three_annotators[2])
+    annotation_review(
+        annotation=odd,
+        reviewer=reviewer,
+        action="correct",
+        clip_labels=["digit/seven"],
+        expected_version=odd.version,
+    )
+    label_rename(label=Label.objects.get(ontology=project.ontology, path="digit/one"), name="1")
+    after = project_agreement(project)
+
+    assert after["overall"] == before["overall"]
+    assert after["annotators"] == before["annotators"]
+    clip = next(c for c in after["clips"] if c["id"] == disputed.pk)
+    assert clip["agreement"] == pytest.approx(1 / 3, abs=1e-4) and clip["disagreement"]
+    assert clip["settled"] is True
+    assert not next(c for c in before["clips"] if c["id"] == disputed.pk)["settled"]
+    assert {lab["label"] for lab in after["labels"]} == {"digit/1", "digit/seven"}
+    # settled: no longer among the disagreements to look at, on the dashboard or review page
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(lead)
+    page = browser.get(f"/projects/{project.pk}/review/")
+    assert page.status_code == 200 and 'data-testid="review-queue"' in page.content.decode()
+    assert 'data-testid="disagreements"' not in page.content.decode()
+    # the clip's own answer stays the reviewer's
+    assert [cl.label.path for cl in odd.clip_labels.all()] == ["digit/seven"]
+
+
 def test_multi_label_agreement_counts_shared_ancestors(project, three_annotators):
     """birds/robin vs birds/crow: expanded {birds, birds/robin} and {birds, birds/crow}
     share 1 of 3 labels, Jaccard 1/3; they agree on "birds". Their Cohen's κ over the units
@@ -504,3 +559,27 @@ def test_a_figure_that_rounds_to_zero_is_never_minus_zero():
 
     assert str(_round(-0.00001)) == "0.0" and _round(None) is None
     assert _round(-0.12344) == -0.1234
+
+
+def test_an_annotators_agreement_is_the_share_of_their_clip_pairs_that_agree(
+    project, three_annotators
+):
+    """u0 agrees with u1 on 2 of 2 clips and with u2 on 2 of 4: 4 of 6 pairs, 0.6667 (the mean
+    of the two pairs' rates, 0.75, was shown as "share of pairs agreeing")."""
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = 2
+    project.save()
+    for path in ("A", "B"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    u0, u1, u2 = three_annotators
+    clips = ready_clips(project, 6)
+    plan = [(u1, "A", "A"), (u1, "B", "B"), (u2, "A", "A"), (u2, "B", "B")]
+    plan += [(u2, "A", "B"), (u2, "B", "A")]
+    for clip, (other, mine, theirs) in zip(clips, plan, strict=True):
+        annotation_submit(clip=clip, user=u0, clip_labels=[mine])
+        annotation_submit(clip=clip, user=other, clip_labels=[theirs])
+    report = project_agreement(project)
+    me = next(a for a in report["annotators"] if a["user_id"] == u0.pk)
+    assert me["agreement"] == pytest.approx(4 / 6, abs=1e-4)
+    assert {p["user_id"]: p["agreement"] for p in me["pairs"]} == {u1.pk: 1.0, u2.pk: 0.5}

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from labelapp import plots
 from labelapp.models import Annotation, AnnotationRevision, Clip, ImportJob, Membership
+from labelapp.services.agreement import project_agreement
 from labelapp.services.annotations import (
     AnnotationInput,
     annotation_save,
@@ -748,3 +749,56 @@ def test_an_observed_agreement_of_zero_on_the_labels_chosen_is_shown_as_zero():
     summary = dashboard_summary(data)
     assert summary["observed_what"] == "observed agreement, labels chosen"
     assert summary["observed_text"].startswith("0")
+
+
+def test_more_disagreements_than_shown_link_to_all_and_a_segment_says_what_the_clip_is(
+    client, project, lead, annotators, tree
+):
+    """ "Disagreements (10)" listed 8 clips with no way to the rest. A clip labeled through a
+    segment alone was a disagreement with the same label given to the clip, and was left out
+    of κ and α (single-label: its clip label, or its segments' when it has none, as the
+    manifest reads it)."""
+    project.annotations_per_clip = 2
+    project.label_mode = "single"
+    project.save()
+    ann, bob, _ = annotators
+    for _ in range(10):
+        clip = make_clip(project)
+        annotation_submit(clip=clip, user=ann, clip_labels=["animals/birds/robin"])
+        annotation_submit(clip=clip, user=bob, clip_labels=["animals/birds/sparrow"])
+    by_segment = make_clip(project)
+    annotation_submit(clip=by_segment, user=ann, clip_labels=["animals/birds/robin"])
+    annotation_submit(
+        clip=by_segment,
+        user=bob,
+        segments=[{"start": 0, "end": 1, "labels": ["animals/birds/robin"]}],
+    )
+    report = project_agreement(project)
+    row = next(c for c in report["clips"] if c["id"] == by_segment.pk)
+    assert row["agreement"] == 1.0 and row["segment_f1"] is None and not row["disagreement"]
+    assert report["overall"]["clip_labels"]["n_units"] == 11
+    client.force_login(lead)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert "Disagreements (10)" in html
+    assert 'data-testid="all-disagreements"' in html
+    assert f'href="/projects/{project.pk}/review/#disagreements"' in html
+    assert html.count('<li><a href="/clips/') == 8
+    assert 'data-testid="label-units"' not in html  # every compared clip is a unit
+
+
+def test_the_units_of_a_multi_label_projects_agreement_are_named(
+    client, project, lead, annotators, tree
+):
+    """ "clips compared" beside figures computed over clip × label pairs."""
+    project.annotations_per_clip = 2
+    project.save()
+    ann, bob, _ = annotators
+    clip = make_clip(project)
+    annotation_submit(clip=clip, user=ann, clip_labels=["animals/birds/robin"])
+    annotation_submit(clip=clip, user=bob, clip_labels=["animals/birds/sparrow"])
+    client.force_login(lead)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    units = project_agreement(project)["overall"]["clip_labels"]["n_units"]
+    assert units > 1
+    assert "clip × label units" in html
+    assert html.split('data-testid="label-units">')[1].split("<")[0] == str(units)

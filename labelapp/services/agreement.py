@@ -4,8 +4,12 @@
 dashboards read them); the statistics themselves are pure functions on plain lists in
 `agreement_stats`, tested against hand-computed tables.
 
-Which annotations count: human ones (`source=manual`) that are submitted or accepted, as they
-stand now (a reviewer's correction is the clip's final answer). A child label implies its
+Which annotations count: human ones (`source=manual`) that are submitted or accepted, each as
+its annotator gave it: a reviewer's correction is the clip's final answer (exports, training)
+but not what the annotator said, so an annotation a reviewer corrected counts as the annotator's
+last own version (its labels in today's names). The more a reviewer fixed, the better the
+annotators looked. A clip a reviewer corrected is `settled`: it leaves the lists of
+disagreements to look at, and stays in the figures. A child label implies its
 ancestors: in multi-label projects label sets are expanded with ancestors before comparing,
 so "birds/robin" and "birds/crow" agree on "birds". In single-label projects the chosen paths
 are compared as they are.
@@ -16,10 +20,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from itertools import combinations
 
-from django.db.models import Min
+from django.db.models import Exists, Min, OuterRef
 
 from labelapp.chunks import id_chunks
-from labelapp.models import Annotation, ClipLabel, Project, SegmentLabel
+from labelapp.models import Annotation, AnnotationRevision, ClipLabel, Project, SegmentLabel
 from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
     _binary_kappa,
     _f1,
@@ -33,6 +37,10 @@ from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
 )
 
 HUMAN_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
+# Revision actions of a reviewer (labelapp.services.review.Action): a correction writes the
+# content; an acceptance or a rejection does not.
+REVIEW_CORRECT = "correct"
+REVIEW_DECISIONS = ("accept", "reject", "correct")
 NONE_LABEL = "(none)"  # single-label clip without a clip label; confusion rows/columns "nothing"
 MULTI_LABEL_THRESHOLD = 0.5
 
@@ -83,7 +91,59 @@ def _annotation_rows(project: Project) -> dict[int, dict]:
     ):
         if ann_id in rows:
             rows[ann_id]["segments"].append((start, end, channel, path))
+    for ann_id, own in _own_versions_of_corrected(project, counted).items():
+        if ann_id in rows:
+            rows[ann_id].update(own, corrected=True)
     return rows
+
+
+def _own_versions_of_corrected(project: Project, counted: dict) -> dict[int, dict]:
+    """The annotator's last own version of each counted annotation whose content a reviewer
+    wrote last (a correction), by annotation id: {"labels", "segments"} as `_annotation_rows`
+    keeps them, in today's label paths. One query for the revisions of those annotations."""
+    from ontology.services import RESOLVE_MAX, label_paths_in, labels_current_paths
+
+    corrected = AnnotationRevision.objects.filter(
+        annotation=OuterRef("annotation"), action=REVIEW_CORRECT
+    )
+    revisions = (
+        AnnotationRevision.objects.filter(**{f"annotation__{k}": v for k, v in counted.items()})
+        .filter(Exists(corrected))
+        .order_by("annotation_id", "version")
+        .values_list("annotation_id", "action", "data")
+    )
+    own: dict[int, dict] = {}
+    last_writer: dict[int, str] = {}
+    for ann_id, action, data in revisions.iterator(chunk_size=2000):
+        if action == REVIEW_CORRECT:
+            last_writer[ann_id] = "reviewer"
+        elif action not in REVIEW_DECISIONS and isinstance(data, dict):
+            own[ann_id] = data
+            last_writer[ann_id] = "annotator"
+    chosen = {a: own[a] for a, who in last_writer.items() if who == "reviewer" and a in own}
+    if not chosen:
+        return {}
+    paths = sorted({p for data in chosen.values() for p in label_paths_in(data)})
+    now: dict[str, str | None] = {}
+    for start in range(0, len(paths), RESOLVE_MAX):
+        chunk = paths[start : start + RESOLVE_MAX]
+        now.update(labels_current_paths(ontology=project.ontology, paths=chunk))
+
+    def today(path: str) -> str:
+        return now.get(path) or path  # a label deleted since keeps the path it had
+
+    return {
+        ann_id: {
+            "labels": list(dict.fromkeys(today(p) for p in data.get("clip_labels") or [])),
+            "segments": [
+                (seg.get("start"), seg.get("end"), seg.get("channel"), today(path))
+                for seg in data.get("segments") or []
+                if isinstance(seg, dict)
+                for path in seg.get("labels") or []
+            ],
+        }
+        for ann_id, data in chosen.items()
+    }
 
 
 def _jaccard(a: set, b: set) -> float:
@@ -100,12 +160,15 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
       (clip labels: share of annotator pairs choosing the same label in single-label
       projects, mean pairwise Jaccard of the label sets in multi-label ones; None without
       clip labels), `segment_f1` (mean over annotator pairs of segment F1 at `iou`; None
-      without segments), `disagreement` (true when either is below 1), `needs_adjudication`.
+      without segments), `disagreement` (true when either is below 1), `settled` (a reviewer
+      corrected one of its annotations: the figures still count what the annotators said),
+      `needs_adjudication`.
     - `labels`: per label path: `label`, `n_clips` (compared clips where anyone used it),
       `kappa` (Fleiss' kappa of "this label applies" over compared clips; None when
       undefined), `segment_f1` (segments of this label; None without any).
     - `annotators`: per annotator: `user_id`, `username`, `n_clips` (compared clips they
-      annotated), `agreement` (mean observed agreement with the others), `kappa` (mean of
+      annotated), `agreement` (observed agreement with the others over all their clip pairs:
+      the share that agree, each pair's clips counted), `kappa` (mean of
       their pairwise Cohen's kappas), `segment_f1`, and `pairs`: [{`user_id`, `username`,
       `n_clips`, `agreement`, `kappa`, `segment_f1`}] with each other annotator.
     - `overall`: `n_clips`, `n_annotations`, `clip_labels` {`n_units`, `observed_agreement`,
@@ -118,6 +181,7 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
     multi = project.label_mode == Project.LabelMode.MULTI
     clip_mode_only = project.annotation_mode == Project.AnnotationMode.CLIP
     use_segments = project.annotation_mode != Project.AnnotationMode.CLIP
+    segments_optional = project.annotation_mode == Project.AnnotationMode.BOTH
     by_clip: dict[int, list[dict]] = defaultdict(list)
     for row in rows.values():
         by_clip[row["clip_id"]].append(row)
@@ -133,12 +197,19 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
     for cid, anns in compared.items():
         vals = {}
         for a in anns:
-            if not a["labels"] and not clip_mode_only:
-                continue  # worked with segments only: says nothing about clip labels
+            # What the annotation says of the clip, as the manifest and the training read it:
+            # multi-label, its clip labels and its segments' labels; single-label, its clip
+            # label, or its segments' when it has none (a clip labeled "one" through a segment
+            # alone disagreed with "one" given as the clip label). Segments-only projects
+            # have no clip-level answer.
+            on_segments = {seg[3] for seg in a["segments"]} if segments_optional else set()
+            labels = set(a["labels"]) | on_segments if multi else set(a["labels"]) or on_segments
+            if not labels and not clip_mode_only:
+                continue  # nothing said about the clip
             if multi:
-                vals[a["annotator_id"]] = _expand(a["labels"])
+                vals[a["annotator_id"]] = _expand(labels)
             else:
-                vals[a["annotator_id"]] = sorted(a["labels"])[0] if a["labels"] else NONE_LABEL
+                vals[a["annotator_id"]] = sorted(labels)[0] if labels else NONE_LABEL
         if len(vals) >= 2:
             values[cid] = vals
     universe = (
@@ -178,6 +249,11 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
             for a, b in combinations(sorted(anns, key=lambda r: r["annotator_id"]), 2):
                 if not a["segments"] and not b["segments"]:
                     continue  # nothing to match: no counts, no F1
+                if segments_optional and not (a["segments"] and b["segments"]):
+                    # Clip labels and segments: one who labeled the clip as a whole said
+                    # nothing about where (an optional segment drawn by one of two who agree
+                    # on the clip made the clip a "disagreement").
+                    continue
                 res = segment_f1(a["segments"], b["segments"], iou=iou, per_label=True)
                 results.append((a["annotator_id"], b["annotator_id"], res))
                 for lab, counts in res["labels"].items():
@@ -212,6 +288,7 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
                 "segment_f1": _round(seg),
                 "disagreement": (agreement is not None and agreement < 1)
                 or (seg is not None and seg < 1),
+                "settled": any(a.get("corrected") for a in anns),
                 "needs_adjudication": cid in adjudication,
             }
         )
@@ -293,7 +370,9 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
         tp, fp, fn = pair_seg.get((a, b), (0, 0, 0))
         seg = _f1(tp, fp, fn)
         for me, other in ((a, b), (b, a)):
-            pair_exact[me].append({"agreement": agreement, "kappa": kappa, "segment_f1": seg})
+            pair_exact[me].append(
+                {"agreement": agreement, "kappa": kappa, "segment_f1": seg, "n": len(shared)}
+            )
             pair_out[me].append(
                 {
                     "user_id": other,
@@ -313,12 +392,20 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
             xs = [p[key] for p in exact if p[key] is not None]
             return sum(xs) / len(xs) if xs else None
 
+        def pooled(exact=pair_exact.get(uid, [])) -> float | None:
+            # The share of their clip pairs that agree (mean Jaccard, multi-label), each
+            # shared clip counted once: 7 of 7 with one and 6 of 9 with another is 13/16, not
+            # the mean of 1.0 and 0.667.
+            weighed = [(p["agreement"], p["n"]) for p in exact if p["agreement"] is not None]
+            total = sum(n for _, n in weighed)
+            return sum(a * n for a, n in weighed) / total if total else None
+
         annotators_out.append(
             {
                 "user_id": uid,
                 "username": names[uid],
                 "n_clips": clips_of[uid],
-                "agreement": _round(mean("agreement")),
+                "agreement": _round(pooled()),
                 "kappa": _round(mean("kappa")),
                 "segment_f1": _round(mean("segment_f1")),
                 "pairs": pairs,
