@@ -181,3 +181,21 @@ def test_a_rejected_annotation_of_someone_unknown_is_not_merged_into_training_la
     expected = _annotations(project_a)[("robin.wav", annotator.username)]
     assert b == {("robin.wav", settings.EARMARK_SYSTEM_USERNAME): expected}
     assert "weather/wind" not in expected[1]
+
+
+def test_an_export_without_its_audio_beside_it_says_where_the_files_go(
+    project_a, lead, tmp_path
+):
+    """"audio: file not found: /api/clips/301/audio" gave no hint of the fix."""
+    from labelapp.services.manifests import items_from_label_studio
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tasks = Path(_export_tasks(project_a, tmp_path))
+    moved = elsewhere / tasks.name
+    tasks.rename(moved)
+    items = items_from_label_studio(moved)
+    assert items and all(item.error for item in items)
+    robin = next(item for item in items if "robin.wav" in item.error)
+    assert "is an Earmark server's URL: put 'robin.wav' beside the task file" in robin.error
+    assert str(elsewhere) in robin.error

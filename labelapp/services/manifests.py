@@ -144,6 +144,12 @@ def _ls_audio_path(ref: str, base: Path, original_name: str | None = None) -> Pa
             return beside
     if path is None:
         raise ValueError(f"remote audio {ref!r} is not fetched; download it and import the file")
+    if not path.exists() and original_name and urlparse(ref).path.startswith("/api/clips/"):
+        # An Earmark export names its audio by the server's URL: say where the file goes.
+        raise ValueError(
+            f"audio {ref!r} is an Earmark server's URL: put {Path(str(original_name)).name!r} "
+            f"beside the task file (in {base}) and import again"
+        )
     return path
 
 
