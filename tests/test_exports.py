@@ -325,11 +325,13 @@ def test_csv_has_a_row_per_clip_label_and_per_segment_label(project, labeled, an
         ("clip", "", "accepted"),
         ("segment", "1", "accepted"),
     ]
-    # the skip has no label, the unlabeled clip no annotation: no rows
-    assert not [
-        r for r in rows if r["clip_id"] in (str(labeled["wind"].pk), str(labeled["unlabeled"].pk))
-    ]
-    assert len(rows) == 6
+    # the skip is one row without a label (a filter on skips wrote none); the unlabeled clip,
+    # with no annotation, has none
+    wind = [r for r in rows if r["clip_id"] == str(labeled["wind"].pk)]
+    assert [(r["kind"], r["label"], r["status"]) for r in wind] == [("none", "", "skipped")]
+    assert not [r for r in rows if r["clip_id"] == str(labeled["unlabeled"].pk)]
+    assert len(rows) == 7
+    assert {(r["reviewed_by"], r["corrected"]) for r in rows} == {("", "")}  # none reviewed
 
 
 def test_a_label_filter_keeps_only_that_labels_rows_in_csv(project, labeled, annotator, lead):
@@ -839,7 +841,7 @@ def test_a_lead_exports_through_the_api_and_downloads_the_file(
     assert download["Content-Disposition"] == f'attachment; filename="birds-csv-{job_id}.csv"'
     assert download["X-Content-Type-Options"] == "nosniff"
     rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
-    assert {r["annotator"] for r in rows} == {"ann-annotator"} and len(rows) == 5
+    assert {r["annotator"] for r in rows} == {"ann-annotator"} and len(rows) == 6
 
 
 def test_a_download_before_the_job_is_done_is_a_409(client_for, project, lead):
@@ -1026,3 +1028,27 @@ def test_a_single_label_projects_exported_predictions_keep_segments_of_the_clips
     Project.objects.filter(pk=project.pk).update(label_mode="single")
     project.refresh_from_db()
     assert segment_labels() == []
+
+
+def test_a_reviewers_correction_is_said_in_csv_and_label_studio_exports(
+    project, labels, lead, annotator
+):
+    """A corrected annotation was exported as a plain "accepted", as if the annotator had
+    said what the reviewer wrote."""
+    from labelapp.services.review import annotation_review
+
+    clip = _clip(project, "owl.wav", site="north")
+    mine = annotation_submit(clip=clip, user=annotator, clip_labels=["animals/birds/crow"])
+    annotation_review(
+        annotation=mine,
+        reviewer=lead,
+        action="correct",
+        clip_labels=["animals/birds/robin"],
+        expected_version=mine.version,
+    )
+    (row,) = csv.DictReader(io.StringIO(_export(project, "csv")))
+    assert (row["label"], row["status"]) == ("animals/birds/robin", "accepted")
+    assert (row["reviewed_by"], row["corrected"]) == (lead.username, "yes")
+    (task,) = json.loads(_export(project, "label_studio"))
+    said = task["annotations"][0]["earmark"]
+    assert said["reviewed_by"] == lead.username and said["corrected"] is True

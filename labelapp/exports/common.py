@@ -7,7 +7,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 
 from labelapp.errors import DomainError
 from labelapp.exports.filters import (
@@ -181,8 +181,11 @@ class ExportContext:
 def _annotations_prefetch(ctx: ExportContext, revisions: bool) -> Prefetch:
     # Lists (`to_attr`) at every level: Django then skips building a queryset per instance,
     # which was half the time of an export.
+    # Whether a reviewer rewrote it (an accepted annotation may be the reviewer's version).
+    corrected = AnnotationRevision.objects.filter(annotation=OuterRef("pk"), action="correct")
     qs = (
         annotations_filtered(ctx.filters)
+        .annotate(export_corrected=Exists(corrected))
         .select_related("annotator", "reviewed_by")
         .prefetch_related(
             Prefetch(

@@ -106,6 +106,8 @@ def _annotation(annotation, clip, style: str) -> dict:
             "status": annotation.status,
             "source": annotation.source,
             "version": annotation.version,
+            "reviewed_by": user_name(annotation.reviewed_by),
+            "corrected": bool(getattr(annotation, "export_corrected", False)),
         },
     }
 

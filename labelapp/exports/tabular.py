@@ -37,6 +37,9 @@ COLUMNS = [
     "annotation_id",
     "annotation_version",
     "updated_at",
+    # After the rest, so that readers of the columns before keep working.
+    "reviewed_by",
+    "corrected",
 ]
 
 
@@ -58,9 +61,19 @@ def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
         for clip in batch:
             for annotation in clip.export_annotations:
                 common = [user_name(annotation.annotator), annotation.status, annotation.pk]
-                tail = [annotation.version, iso(annotation.updated_at)]
+                tail = [
+                    annotation.version,
+                    iso(annotation.updated_at),
+                    user_name(annotation.reviewed_by) or "",
+                    "yes" if annotation.export_corrected else "",
+                ]
                 clip_labels, segments = annotation_content(annotation)
                 head = [clip.pk, clip.original_name, clip.file.name]
+                if not clip_labels and not segments and wanted is None:
+                    # A skip says something too (the clip was passed over): one row without
+                    # a label, not none (a filter on skipped annotations wrote no row).
+                    writer.writerow([*head, "none", "", "", "", "", *common, *tail])
+                    rows += 1
                 for path in clip_labels:
                     if wanted is not None and path not in wanted:
                         continue
