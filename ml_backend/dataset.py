@@ -90,8 +90,12 @@ class LabeledSet:
 def clip_label_ids(project: Project) -> dict[int, list[int]]:
     """Label ids per labeled clip: what annotators finally submitted.
 
-    Several annotators: single-label projects take the most frequent label (ties: the
-    earliest annotation); multi-label projects take labels chosen by at least half of them.
+    Several annotators, as the manifest export reads them: when a reviewer accepted (or
+    corrected) any of a clip's annotations, only the accepted ones count; single-label
+    projects take the most frequent label, and a tie leaves the clip out until a reviewer
+    settles it (it took the earliest annotation's label: the model learned the very labels a
+    team disputed), as does a clip sent to adjudication; multi-label projects take labels
+    chosen by at least half of them.
     Segment labels count as clip labels (weak labels) for clip-level training.
     """
     return _label_votes(project)[0]
@@ -116,34 +120,48 @@ def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int]]:
     with_clip_labels: set[int] = set()
     per_annotation: dict[int, set[int]] = defaultdict(set)
     clip_of: dict[int, int] = {}
-    for ann_id, clip_id in Annotation.objects.filter(**_counted(project)).values_list(
-        "id", "clip_id"
-    ):
+    accepted: set[int] = set()
+    counted = Annotation.objects.filter(**_counted(project))
+    # A clip a lead sent to adjudication waits for its reviewer, as in the manifest.
+    counted = counted.exclude(clip__needs_adjudication=True)
+    for ann_id, clip_id, status in counted.values_list("id", "clip_id", "status"):
         clip_of[ann_id] = clip_id
         per_annotation[ann_id]
+        if status == Annotation.Status.ACCEPTED:
+            accepted.add(ann_id)
     from labelapp.models import ClipLabel, SegmentLabel
 
+    single = project.label_mode == Project.LabelMode.SINGLE
     for ann_id, label_id in ClipLabel.objects.filter(**_counted(project, "annotation")).values_list(
         "annotation_id", "label_id"
     ):
         if ann_id in clip_of:  # counted between the reads
             per_annotation[ann_id].add(label_id)
             with_clip_labels.add(clip_of[ann_id])
+    on_segments: dict[int, set[int]] = defaultdict(set)
     for ann_id, label_id in SegmentLabel.objects.filter(
         **_counted(project, "segment__annotation")
     ).values_list("segment__annotation_id", "label_id"):
         if ann_id in clip_of:
-            per_annotation[ann_id].add(label_id)
+            on_segments[ann_id].add(label_id)
+    for ann_id, labels in on_segments.items():
+        # Single-label: an annotation's answer is its clip label, or its segments' when it
+        # has none (as the manifest reads it); multi-label: both.
+        if not single or not per_annotation[ann_id]:
+            per_annotation[ann_id] |= labels
+    reviewed = {clip_of[a] for a in accepted}
     votes: dict[int, list[set[int]]] = defaultdict(list)
     for ann_id in sorted(per_annotation):
-        if per_annotation[ann_id]:
+        if per_annotation[ann_id] and (ann_id in accepted or clip_of[ann_id] not in reviewed):
             votes[clip_of[ann_id]].append(per_annotation[ann_id])
     out: dict[int, list[int]] = {}
-    single = project.label_mode == Project.LabelMode.SINGLE
     for clip_id, sets in votes.items():
         counts = Counter(label for s in sets for label in s)
         if single:
-            out[clip_id] = [counts.most_common(1)[0][0]]
+            ranked = counts.most_common(2)
+            if len(ranked) == 2 and ranked[0][1] == ranked[1][1]:
+                continue  # disputed: out of the training until a reviewer settles it
+            out[clip_id] = [ranked[0][0]]
         else:
             out[clip_id] = sorted(lb for lb, n in counts.items() if 2 * n >= len(sets))
     return out, with_clip_labels

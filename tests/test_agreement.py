@@ -549,9 +549,11 @@ def test_agreement_and_the_training_set_of_a_large_project_fit_sqlites_limit(
     models = model_vs_humans(project)
 
     assert report["overall"]["n_clips"] == 250 and report["overall"]["n_annotations"] == 500
-    assert len(truth) == 250 and len(training.clips) == 250
-    assert [c.pk for c in training.clips] == sorted(c.pk for c in clips)
-    assert models["versions"][0]["n_clips"] == 250
+    # two annotators who disagree are a tie: those clips wait for a reviewer
+    agreed = [c.pk for i, c in enumerate(clips) if ((i % 3) != 0) == (((i + 1) % 3) != 0)]
+    assert len(truth) == len(agreed) == 83
+    assert [c.pk for c in training.clips] == sorted(agreed)
+    assert models["versions"][0]["n_clips"] == 83  # graded against a settled answer only
 
 
 def test_a_figure_that_rounds_to_zero_is_never_minus_zero():

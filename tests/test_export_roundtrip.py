@@ -183,10 +183,8 @@ def test_a_rejected_annotation_of_someone_unknown_is_not_merged_into_training_la
     assert "weather/wind" not in expected[1]
 
 
-def test_an_export_without_its_audio_beside_it_says_where_the_files_go(
-    project_a, lead, tmp_path
-):
-    """"audio: file not found: /api/clips/301/audio" gave no hint of the fix."""
+def test_an_export_without_its_audio_beside_it_says_where_the_files_go(project_a, lead, tmp_path):
+    """ "audio: file not found: /api/clips/301/audio" gave no hint of the fix."""
     from labelapp.services.manifests import items_from_label_studio
 
     elsewhere = tmp_path / "elsewhere"
