@@ -129,3 +129,22 @@ def test_the_members_page_is_for_leads(client, lead, reviewer, project):
     assert b'data-testid="members-link"' in client.get(f"/projects/{project.pk}/").content
     client.force_login(reviewer)
     assert client.get(f"/projects/{project.pk}/members/").status_code == 403
+
+
+def test_a_site_admin_listed_with_another_role_is_said_to_have_a_leads_rights(
+    project, lead, admin_user
+):
+    """The members page listed a site admin as "annotator" while they could do all a lead
+    does."""
+    from django.test import Client
+
+    from labelapp.services.projects import membership_set
+
+    membership_set(project=project, user=admin_user, role="annotator")
+    browser = Client()
+    browser.force_login(lead)
+    html = browser.get(f"/projects/{project.pk}/members/").content.decode()
+    row = html.split(f'data-username="{admin_user.username}"')[1].split("</tr>")[0]
+    assert "(site admin: lead&#x27;s rights)" in row or "(site admin: lead's rights)" in row
+    mine = html.split(f'data-username="{lead.username}"')[1].split("</tr>")[0]
+    assert "site admin" not in mine and 'data-self="1"' in html

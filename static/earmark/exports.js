@@ -45,7 +45,7 @@ function renderJobs(jobs) {
     const head = el("div", { class: "job-head" },
       el("strong", {}, `${job.format_label} #${job.id}`), " ",
       el("span", { class: `status status-${job.status}`, dataset: { testid: "export-status" } }, job.status), " ",
-      el("span", { class: "muted" }, `${live ? `${job.done}/${job.total} ` : ""}${describe(job)} · ${job.created_by || ""} ${when(job.created_at)}`));
+      el("span", { class: "muted" }, `${live ? (job.total ? `${job.done}/${job.total} clips · ` : "waiting for a worker · ") : ""}${describe(job)} · ${job.created_by || ""} ${when(job.created_at)}`));
     if (job.download_url) {
       head.append(" ", el("a", { class: "button", href: job.download_url, dataset: { testid: "download" } }, `Download (${size(job.size_bytes)})`));
     }

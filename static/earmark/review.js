@@ -455,11 +455,11 @@ function mountAdjudication() {
 function mountMembers(root) {
   const base = `/api/projects/${root.dataset.project}/members/`;
   const errorBox = root.querySelector(".rv-error");
-  const run = async (fn, undo = () => {}) => {
+  const run = async (fn, undo = () => {}, then = null) => {
     errorBox.hidden = true;
     try {
       await fn();
-      window.location.reload();
+      if (then) window.location.assign(then); else window.location.reload();
     } catch (err) {
       undo(); // a refused change leaves the page showing what is, not what was tried
       showError(errorBox, err);
@@ -489,10 +489,17 @@ function mountMembers(root) {
       const was = saved();
       if (select.value === was) return;
       errorBox.hidden = true;
+      // A lead who gives up their own lead role loses this page at once: asked first.
+      const self = row.dataset.self === "1";
+      if (self && was === "lead" && !window.confirm(`Make yourself ${select.selectedOptions[0].textContent.toLowerCase()}? You stop being a lead of this project: this page and the project's settings close to you, and only another lead can give the role back.`)) {
+        select.value = was;
+        return;
+      }
       try {
         await api(`${base}${row.dataset.user}/`, { method: "PATCH", body: { role: select.value } });
         for (const o of select.options) o.defaultSelected = o.value === select.value;
         status.textContent = `Saved: ${row.dataset.username} is now ${select.selectedOptions[0].textContent.toLowerCase()}.`;
+        if (self && was === "lead") window.location.assign(row.dataset.after);
       } catch (err) {
         select.value = was; // a refused change leaves the page showing what is
         showError(errorBox, err);
@@ -509,8 +516,10 @@ function mountMembers(root) {
     });
     select.addEventListener("blur", () => { if (select.value !== saved()) save(); });
     row.querySelector("[data-remove]").addEventListener("click", () => {
-      if (!window.confirm(`Remove ${row.dataset.username} from the project? Their annotations stay; the clips they hold go back to the queue; their unsaved drafts are kept, hidden, and come back if they are added again.`)) return;
-      run(() => api(`${base}${row.dataset.user}/`, { method: "DELETE" }));
+      if (row.dataset.self === "1" && !window.confirm("Remove yourself from the project? You lose access to it at once; only a lead can add you again.")) return;
+      if (row.dataset.self !== "1" && !window.confirm(`Remove ${row.dataset.username} from the project? Their annotations stay; the clips they hold go back to the queue; their unsaved drafts are kept, hidden, and come back if they are added again.`)) return;
+      // Oneself removed: this page is closed to them now; their projects are not.
+      run(() => api(`${base}${row.dataset.user}/`, { method: "DELETE" }), undefined, row.dataset.self === "1" ? "/" : null);
     });
   });
 }

@@ -157,11 +157,36 @@ function setup(root) {
     render();
     summary.textContent += " · done";
     summary.dataset.done = "true";
+    followCounts();
     const refresh = document.createElement("a");
     refresh.href = window.location.pathname;
     refresh.textContent = " Refresh the clip list";
     summary.appendChild(refresh);
     return next();
+  }
+
+  // The clip counts above the list follow the worker after an upload (they stayed at 0
+  // until the page was reloaded): the page is read again every 2 s while clips wait to be
+  // processed, for 10 minutes at most, and its counts put in place of these.
+  let following = null;
+  function followCounts(started = Date.now()) {
+    clearTimeout(following);
+    following = setTimeout(async () => {
+      let waiting = 0;
+      try {
+        const res = await fetch(window.location.href, { credentials: "same-origin" });
+        if (!res.ok) return;
+        const page = new DOMParser().parseFromString(await res.text(), "text/html");
+        const fresh = page.querySelector("section.stats");
+        const here = document.querySelector("section.stats");
+        if (!fresh || !here) return;
+        here.replaceWith(fresh);
+        for (const status of ["pending", "processing"]) {
+          waiting += Number(fresh.querySelector(`[data-testid=count-${status}]`)?.textContent || 0);
+        }
+      } catch { return; }
+      if (waiting && Date.now() - started < 600000) followCounts(started);
+    }, 2000);
   }
 
   function next() {

@@ -38,6 +38,12 @@ def test_a_lead_uploads_files_and_sees_a_report_per_file(
     )
     report = page.inner_text("[data-testid=upload-report]")
     assert "not-audio.wav: rejected" in report
+    # the counts above the list follow the worker, without a reload (they stayed at 0)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=count-ready]').textContent.trim() === '2'",
+        timeout=120_000,
+    )
+    assert page.inner_text("[data-testid=clip-total]") == "2"
     screenshot(page, "project-after-upload")
     # after a reload the job still says which file was rejected and why
     page.reload()

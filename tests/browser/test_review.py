@@ -254,8 +254,15 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     page.click("#invite button[type=submit]")
     page.wait_for_selector("[data-testid=members-error]:not([hidden])")
     assert "ghost" in page.inner_text("[data-testid=members-error]")
-    # The only lead demoting themself is refused; the row shows their role as it still is.
+    # Demoting oneself asks first; dismissed, nothing is sent.
     own = f"[data-testid=member-row][data-username={lead.username}] [data-testid=member-role]"
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.select_option(own, "annotator")
+    page.wait_for_function(f"() => document.querySelector('{own}').value === 'lead'")
+    assert "You stop being a lead of this project" in asked[0]
+    # The only lead demoting themself is refused; the row shows their role as it still is.
+    page.once("dialog", lambda dialog: dialog.accept())
     page.select_option(own, "annotator")
     page.wait_for_function(
         "() => /lead/i.test(document.querySelector('[data-testid=members-error]').innerText)"
