@@ -140,7 +140,9 @@ class LabelDetailApi(APIView):
         label = selectors.label_for_project(project, label_id)
         data = LabelPatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        label = label_edit(label=label, user=request.user, changes=data.validated_data)
+        changes = dict(data.validated_data)
+        expected = changes.pop("expected", None)
+        label = label_edit(label=label, user=request.user, changes=changes, expected=expected)
         label.ontology.refresh_from_db(fields=["version"])
         return Response(_label_out(label))
 

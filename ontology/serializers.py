@@ -76,6 +76,21 @@ class LabelPatchSerializer(StrictInput, serializers.Serializer):
     hotkey = serializers.CharField(required=False, allow_blank=True, max_length=50)
     external_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
     deprecated = serializers.BooleanField(required=False)
+    expected = serializers.DictField(
+        required=False,
+        help_text="the values you last saw of the fields you change (name, parent, description, "
+        "color, hotkey, external_id, deprecated): 409 when another edit changed one since",
+    )
+
+    def validate_expected(self, value: dict) -> dict:
+        from ontology.services import EXPECTABLE
+
+        unknown = sorted(set(value) - set(EXPECTABLE))
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown field(s) {', '.join(unknown)}; expected takes {', '.join(EXPECTABLE)}"
+            )
+        return value
 
 
 class LabelMergeSerializer(StrictInput, serializers.Serializer):

@@ -74,7 +74,8 @@ def _parent_get(*, ontology_id: int, parent) -> Label | None:
     found = Label.objects.filter(ontology_id=ontology_id, pk=parent_id).first()
     if found is None:
         raise DomainError(
-            f"unknown parent label {parent_id!r}",
+            f"the parent label (id {parent_id!r}) is not in this ontology: deleted or merged "
+            "since, or another project's",
             code="unknown_parent",
             extra={"label": str(parent_id)},
         )
@@ -317,9 +318,28 @@ def label_deprecate(*, label: Label, deprecated: bool = True, user=None) -> Labe
     return label
 
 
+EXPECTABLE = ("name", "parent", "description", "color", "hotkey", "external_id", "deprecated")
+
+
 @transaction.atomic
-def label_edit(*, label: Label, user=None, changes: dict) -> Label:
-    """One PATCH: any of name, parent, position, attributes, deprecated; all or nothing."""
+def label_edit(*, label: Label, user=None, changes: dict, expected: dict | None = None) -> Label:
+    """One PATCH: any of name, parent, position, attributes, deprecated; all or nothing.
+    `expected`: the values the editor last saw of the fields it changes; one another lead
+    changed since is a 409 naming it (the last save won, silently)."""
+    if expected:
+        _ontology_lock(label.ontology_id)
+        label = _label_fresh(label)
+        now = {field: getattr(label, field) for field in EXPECTABLE if field != "parent"}
+        now["parent"] = label.parent_id
+        moved = [f for f, was in expected.items() if f in now and now[f] != was]
+        if moved:
+            said = "; ".join(f"{f} is now {now[f]!r}" for f in moved)
+            raise Conflict(
+                f"another lead changed {label.path!r} since you loaded it ({said}); "
+                "reload to see it, then make your change again",
+                code="label_changed",
+                extra={"label": label.path, "fields": moved},
+            )
     if "name" in changes:
         label = label_rename(label=label, name=changes["name"], user=user)
     if "parent" in changes:

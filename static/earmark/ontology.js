@@ -30,6 +30,12 @@ function say(message, kind = "ok") {
 
 function failed(err) {
   say(err instanceof ApiError ? err.message : String(err), "error");
+  // The tree changed under this page (another lead deleted, merged or edited a label): it
+  // is drawn again as it is now, with the message still up (it kept showing the label gone).
+  const code = err instanceof ApiError ? err.body?.code : null;
+  if (err instanceof ApiError && (err.status === 404 || ["label_changed", "unknown_parent"].includes(code))) {
+    load().then(() => say(`${err.message} The tree is shown as it is now.`, "error")).catch(() => {});
+  }
 }
 
 // --- loading and indexing -----------------------------------------------------------------
@@ -303,7 +309,7 @@ function renderPanel() {
       el("button", { type: "button", title: "Move down among siblings", "data-testid": "move-down", text: "↓",
         onclick: () => reorder(label, +1) }),
       el("button", { type: "button", "data-testid": "deprecate-label", text: label.deprecated ? "Restore" : "Deprecate",
-        onclick: () => patch(label, { deprecated: !label.deprecated }) })));
+        onclick: () => patch(label, { deprecated: !label.deprecated, expected: seen(label, ["deprecated"]) }) })));
   form.addEventListener("submit", (e) => { e.preventDefault(); save(label, form); });
 
   const mergeSelect = el("select", { "data-testid": "merge-target", "aria-label": `Merge ${label.path} into` },
@@ -335,7 +341,13 @@ function save(label, form) {
     if (f[key].value.trim() !== (label[key] || "")) body[key] = f[key].value;
   }
   if (!Object.keys(body).length) return say("Nothing to save");
-  return patch(label, body);
+  return patch(label, { ...body, expected: seen(label, Object.keys(body)) });
+}
+
+// What this page last saw of the fields it changes: another lead's change to one of them
+// since is refused (409), not silently overwritten.
+function seen(label, fields) {
+  return Object.fromEntries(fields.map((key) => [key, key === "parent" ? label.parent : (label[key] ?? "")]));
 }
 
 function reorder(label, delta) {
@@ -363,6 +375,15 @@ async function merge(label, into) {
 
 async function remove(label) {
   const n = subtreeIds(label.id).size - 1;
+  // In use (this page has the counts): refused without asking first, as the server would.
+  const uses = [...subtreeIds(label.id)].reduce((sum, id) => {
+    const u = state.byId.get(id)?.uses;
+    return sum + (u ? u.clip + u.segment : 0);
+  }, 0);
+  if (uses) {
+    say(`“${label.path}”${n ? " or a label under it" : ""} is used ${uses} time${uses === 1 ? "" : "s"} in annotations, so it cannot be deleted: deprecate it instead (no one chooses it again; the annotations keep it), or merge it into another label.`, "error");
+    return;
+  }
   if (!confirm(`Delete “${label.path}”${n ? ` and its ${n} descendant(s)` : ""}?`)) return;
   try {
     const out = await api(`${base}labels/${label.id}/`, { method: "DELETE" });

@@ -107,9 +107,13 @@ def test_a_lead_merges_a_label_and_nothing_is_lost(editor, lead, tree, project, 
     assert ClipLabel.objects.filter(label=tree["animal/bird/raven"]).count() == 3
 
     page.click(row("animal/bird/raven"))
+    asked = []
+    page.on("dialog", lambda dialog: asked.append(dialog.message))
     page.click("[data-testid=delete-label]")
     page.wait_for_selector("[data-testid=editor-message].error")
     assert "deprecate it instead" in page.inner_text("[data-testid=editor-message]")
+    assert "used 3 times" in page.inner_text("[data-testid=editor-message]")
+    assert not asked  # refused at once: it asked "Delete …?" first, then refused
     page.click("[data-testid=deprecate-label]")
     page.wait_for_selector(f"{row('animal/bird/raven')}.deprecated")
 
@@ -264,3 +268,37 @@ def test_the_tree_is_walked_with_the_keyboard_and_keeps_the_focus(editor, lead, 
     assert role == "treeitem"
     snapshot = page.locator("[data-testid=label-tree]").aria_snapshot()
     assert 'treeitem "wind"' in snapshot and "automatic" not in snapshot, snapshot
+
+
+def test_a_stale_tab_does_not_overwrite_another_leads_edit_and_shows_the_tree_as_it_is(
+    editor, lead, tree
+):
+    """Two tabs: A saved a description; B, loaded before, saved its own over it without a
+    word, and after A deleted a label B kept showing it."""
+    page = editor(lead)
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.wait_for_selector(node("animal"))
+    # A (page) describes the dog; B (other) then tries to, from what it loaded
+    page.click(row("animal/dog"))
+    page.fill("[data-testid=edit-description]", "A: barks")
+    page.click("[data-testid=save-label]")
+    page.wait_for_selector("[data-testid=editor-message]:has-text('Saved')")
+    other.click(row("animal/dog"))
+    other.fill("[data-testid=edit-description]", "B: woofs")
+    other.click("[data-testid=save-label]")
+    other.wait_for_selector("[data-testid=editor-message].error")
+    message = other.inner_text("[data-testid=editor-message]")
+    assert "another lead changed 'animal/dog'" in message and "'A: barks'" in message
+    assert Label.objects.get(pk=tree["animal/dog"].pk).description == "A: barks"
+    # A deletes a label; B, adding under it, is told and sees the tree as it is now
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(row("noise/wind"))
+    page.click("[data-testid=delete-label]")
+    page.wait_for_selector(node("noise/wind"), state="detached")
+    other.click(row("noise/wind"))
+    other.fill("[data-testid=edit-description]", "gusts")
+    other.click("[data-testid=save-label]")
+    other.wait_for_selector(node("noise/wind"), state="detached")
+    assert "The tree is shown as it is now" in other.inner_text("[data-testid=editor-message]")
+    other.close()

@@ -154,7 +154,7 @@ def test_annotators_and_reviewers_cannot_edit(
     [
         ({"name": ""}, "non-empty name", None),
         ({"name": "Dog"}, "already exists", "Dog"),
-        ({"name": "x", "parent": 987654}, "unknown parent label 987654", "987654"),
+        ({"name": "x", "parent": 987654}, "the parent label (id 987654) is not in", "987654"),
         ({"name": "x", "hotkey": "D"}, "already used by 'dog'", "x"),
         ({"name": "x", "color": "#12"}, "#rrggbb", "x"),
     ],
@@ -351,3 +351,36 @@ def test_the_editor_page_is_editable_for_leads_and_read_only_for_others(
     assert client.get(page).status_code == 404
     client.logout()
     assert client.get(page).status_code == 302
+
+
+def test_an_edit_that_expected_what_another_lead_changed_is_a_409(url, lead_api, labels):
+    """Two leads' tabs: A changed the description, B's stale page saved its own over it."""
+    cricket = labels("insects/cricket")["insects/cricket"]
+    first = lead_api.patch(
+        url(f"labels/{cricket.pk}/"),
+        {"description": "A: chirps", "expected": {"description": ""}},
+        format="json",
+    )
+    assert first.status_code == 200, first.content
+    stale = lead_api.patch(
+        url(f"labels/{cricket.pk}/"),
+        {"description": "B: nocturnal", "expected": {"description": ""}},
+        format="json",
+    )
+    assert stale.status_code == 409
+    body = stale.json()
+    assert body["code"] == "label_changed" and body["fields"] == ["description"]
+    assert "description is now 'A: chirps'" in body["detail"]
+    cricket.refresh_from_db()
+    assert cricket.description == "A: chirps"
+    # a field nobody else touched goes through; without `expected` the last save wins
+    other = lead_api.patch(
+        url(f"labels/{cricket.pk}/"),
+        {"hotkey": "c", "expected": {"hotkey": "", "parent": cricket.parent_id}},
+        format="json",
+    )
+    assert other.status_code == 200, other.content
+    bad = lead_api.patch(
+        url(f"labels/{cricket.pk}/"), {"hotkey": "k", "expected": {"uses": 1}}, format="json"
+    )
+    assert bad.status_code == 400 and "unknown field(s) uses" in str(bad.json())
