@@ -19,7 +19,7 @@ from labelapp.pagination import Pages
 from labelapp.parsers import JSONParser
 from ontology import selectors
 from ontology.io import named_json, ontology_export, ontology_import
-from ontology.merge import label_merge
+from ontology.merge import label_merge, label_merge_deep
 from ontology.serializers import (
     ChangeOutSerializer,
     ExportQuerySerializer,
@@ -161,7 +161,8 @@ class LabelMergeApi(APIView):
         data = LabelMergeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         target = selectors.label_for_project(project, data.validated_data["into"])
-        counts = label_merge(source=source, target=target, user=request.user)
+        merge = label_merge_deep if data.validated_data["children"] == "merge" else label_merge
+        counts = merge(source=source, target=target, user=request.user)
         return Response(MergeOutSerializer(counts).data)
 
 

@@ -124,6 +124,44 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
     }
 
 
+COUNTED = (
+    "annotations_changed",
+    "clip_labels_moved",
+    "clip_labels_deduplicated",
+    "segment_labels_moved",
+    "segment_labels_deduplicated",
+)
+
+
+@transaction.atomic
+def label_merge_deep(*, source: Label, target: Label, user=None) -> dict:
+    """`label_merge`, where a child of `source` named as a child of `target` is merged into
+    it first (and so on down): "finch" into "sparrow" when both have song, call and alarm.
+    Without it each of those children had to be merged by hand, bottom up. Each merge is its
+    own change-log entry (undone newest first). The answer is the top merge's, with the
+    counts summed and `children_merged` listing the paths merged on the way."""
+    _ontology_lock(source.ontology_id)
+    source, target = _label_fresh(source), _label_fresh(target)
+    if source.pk == target.pk or is_same_or_descendant(target, source):
+        label_merge(source=source, target=target, user=user)  # raises, saying why
+    merged: list[str] = []
+    sums = dict.fromkeys(COUNTED, 0)
+    twins = {child.name.casefold(): child for child in target.children.exclude(pk=source.pk)}
+    for child in list(source.children.all()):
+        twin = twins.get(child.name.casefold())
+        if twin is None:
+            continue
+        out = label_merge_deep(source=child, target=twin, user=user)
+        merged += [out["source_path"], *out["children_merged"]]
+        for key in COUNTED:
+            sums[key] += out[key]
+    out = label_merge(source=_label_fresh(source), target=_label_fresh(target), user=user)
+    for key in COUNTED:
+        out[key] += sums[key]
+    out["children_merged"] = merged
+    return out
+
+
 def _leaf_warnings(target: Label) -> list[str]:
     """Merging into a label with children is allowed, but leaves-only projects should know."""
     if not target.children.exists():

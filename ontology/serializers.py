@@ -95,6 +95,12 @@ class LabelPatchSerializer(StrictInput, serializers.Serializer):
 
 class LabelMergeSerializer(StrictInput, serializers.Serializer):
     into = serializers.IntegerField(help_text="id of the label that absorbs this one")
+    children = serializers.ChoiceField(
+        choices=["move", "merge"],
+        default="move",
+        help_text="move: the children move under the target (one named as a child of the "
+        "target is refused); merge: such a child is merged into its namesake, on down",
+    )
 
 
 class MergeOutSerializer(serializers.Serializer):
@@ -109,6 +115,11 @@ class MergeOutSerializer(serializers.Serializer):
     segment_labels_moved = serializers.IntegerField()
     segment_labels_deduplicated = serializers.IntegerField()
     children_moved = serializers.IntegerField()
+    children_merged = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text='with children "merge": the paths merged into their namesakes first',
+    )
     version = serializers.IntegerField()
     change = serializers.IntegerField(help_text="the change-log entry; POST changes/<id>/undo/")
     undoable = serializers.BooleanField()

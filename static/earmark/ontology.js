@@ -314,10 +314,15 @@ function renderPanel() {
 
   const mergeSelect = el("select", { "data-testid": "merge-target", "aria-label": `Merge ${label.path} into` },
     ...labelOptions({ exclude: subtree, top: "merge into…", live: !label.deprecated }));
+  const deep = el("input", { type: "checkbox", "data-testid": "merge-children" });
   const danger = el("div", { class: "onto-danger" },
     el("div", { class: "onto-merge" }, mergeSelect,
       el("button", { type: "button", "data-testid": "merge-label", text: "Merge",
-        onclick: () => merge(label, mergeSelect.value) })),
+        onclick: () => merge(label, mergeSelect.value, deep.checked) })),
+    kids(label.id).length
+      ? el("label", { class: "onto-check", title: "a child named as one of the target's children is merged into it (and so on down); without it such a merge is refused" },
+        deep, " merge children into the target's children of the same name")
+      : null,
     el("button", { type: "button", class: "onto-delete", "data-testid": "delete-label", text: "Delete",
       onclick: () => remove(label) }));
   panel.replaceChildren(...head, form, danger);
@@ -357,14 +362,17 @@ function reorder(label, delta) {
   patch(label, { position: index }, `Moved ${label.name} ${delta < 0 ? "up" : "down"}`);
 }
 
-async function merge(label, into) {
+async function merge(label, into, deep = false) {
   if (!into) return say("Choose the label to merge into", "error");
   const target = state.byId.get(Number(into));
-  if (!confirm(`Merge “${label.path}” into “${target.path}”? Every annotation using it will use ${target.path}; “${label.path}” is deleted.`)) return;
+  const children = deep ? " Its children named as children of the target are merged into those." : "";
+  if (!confirm(`Merge “${label.path}” into “${target.path}”? Every annotation using it will use ${target.path}; “${label.path}” is deleted.${children}`)) return;
   try {
-    const out = await api(`${base}labels/${label.id}/merge/`, { method: "POST", body: { into: target.id } });
+    const body = { into: target.id, ...(deep ? { children: "merge" } : {}) };
+    const out = await api(`${base}labels/${label.id}/merge/`, { method: "POST", body });
     state.selected = target.id;
-    say(`Merged ${out.source_path} into ${out.target_path}: ${out.annotations_changed} annotation(s) changed`
+    const also = out.children_merged && out.children_merged.length ? ` (and ${out.children_merged.length} label(s) under it into their namesakes)` : "";
+    say(`Merged ${out.source_path} into ${out.target_path}${also}: ${out.annotations_changed} annotation(s) changed`
       + ` (${out.clip_labels_moved + out.segment_labels_moved} uses moved, `
       + `${out.clip_labels_deduplicated + out.segment_labels_deduplicated} duplicates dropped)`
       + (out.warnings.length ? `. ${out.warnings.join(" ")}` : "")

@@ -267,3 +267,57 @@ def test_merging_into_a_deprecated_label_is_refused_unless_both_are(project, lab
         target=Label.objects.get(pk=tree["noise/wind"].pk),
     )
     assert not Label.objects.filter(pk=tree["noise/hail"].pk).exists()
+
+
+def test_a_deep_merge_merges_namesake_children_on_down_and_each_undoes(
+    project, labels, annotate, annotator, client_for, lead
+):
+    """"finch" into "sparrow" when both have song and call (song with male and female): the
+    plain merge refuses the collision, so each child had to be merged by hand, bottom up."""
+    from ontology.unmerge import merge_undo
+
+    tree = labels(
+        "birds/finch/song/male",
+        "birds/finch/call",
+        "birds/finch/alarm",
+        "birds/sparrow/song/male",
+        "birds/sparrow/song/female",
+        "birds/sparrow/call",
+    )
+    annotate(project, annotator, clip_labels=["birds/finch/song/male", "birds/finch/alarm"])
+    annotate(project, annotator, clip_labels=["birds/finch/call", "birds/sparrow/call"])
+    url = f"/api/projects/{project.pk}/ontology/labels/{tree['birds/finch'].pk}/merge/"
+    client = client_for(lead)
+    refused = client.post(url, {"into": tree["birds/sparrow"].pk}, format="json")
+    assert refused.status_code == 400 and "collide" in refused.json()["detail"]
+    out = client.post(url, {"into": tree["birds/sparrow"].pk, "children": "merge"}, format="json")
+    assert out.status_code == 200, out.content
+    body = out.json()
+    assert body["target_path"] == "birds/sparrow"
+    assert sorted(body["children_merged"]) == [
+        "birds/finch/call",
+        "birds/finch/song",
+        "birds/finch/song/male",
+    ]
+    assert body["children_moved"] == 1  # alarm, which sparrow had not
+    assert body["annotations_changed"] == 2 and body["clip_labels_deduplicated"] == 1
+    paths = set(Label.objects.filter(ontology=project.ontology).values_list("path", flat=True))
+    assert paths == {
+        "birds",
+        "birds/sparrow",
+        "birds/sparrow/song",
+        "birds/sparrow/song/male",
+        "birds/sparrow/song/female",
+        "birds/sparrow/call",
+        "birds/sparrow/alarm",
+    }
+    assert uses(tree["birds/sparrow/song/male"]) == (1, 0)
+    assert uses(tree["birds/sparrow/call"]) == (1, 0)  # the clip that had both keeps one
+    # one change-log entry per merge, undone newest first: the top one brings finch back
+    merges = list(
+        OntologyChange.objects.filter(ontology=project.ontology, action="merge").order_by("id")
+    )
+    assert [c.details["source_path"] for c in merges][-1] == "birds/finch"
+    assert len(merges) == 4
+    merge_undo(ontology=project.ontology, change_id=merges[-1].pk, user=lead)
+    assert Label.objects.filter(ontology=project.ontology, path="birds/finch").exists()
