@@ -14,6 +14,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import PasswordChangeView
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
@@ -125,3 +126,37 @@ class LoginRateLimitMiddleware:
                     status=429,
                 )
         return self.get_response(request)
+
+
+def password_change_form(request):
+    """Django's password change form, whose old-password check counts as a log-in (it is
+    one: the page told right and wrong passwords apart without a limit, so a borrowed
+    session could find the password itself)."""
+    from django.contrib.auth.forms import PasswordChangeForm
+    from django.core.exceptions import ValidationError
+
+    class Form(PasswordChangeForm):
+        def clean_old_password(self):
+            username = self.user.get_username()
+            address = client_address(request)
+            if login_blocked(username, address):
+                minutes = max(1, _window() // 60)
+                raise ValidationError(
+                    f"Too many wrong passwords for this account from your address. Try again "
+                    f"in {minutes} minutes.",
+                    code="rate_limited",
+                )
+            try:
+                value = super().clean_old_password()
+            except ValidationError:
+                login_failure_record(username, address)
+                raise
+            login_failures_clear(username, address)
+            return value
+
+    return Form
+
+
+class RateLimitedPasswordChangeView(PasswordChangeView):
+    def get_form_class(self):
+        return password_change_form(self.request)

@@ -50,6 +50,8 @@ MIDDLEWARE = [
     # page gets its framing and script policy.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "labelapp.csp.ContentSecurityPolicyMiddleware",
+    # Before anything reads the body (the CSRF check reads a form): sizes from the header.
+    "labelapp.bodylimit.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -321,6 +323,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 EARMARK_SYSTEM_USERNAME = "earmark-system"
 EARMARK_FSDD_DIR = Path(env_str("EARMARK_FSDD_DIR", str(BASE_DIR.parent / "shared/datasets/fsdd")))
 EARMARK_LOCK_SECONDS = env_int("EARMARK_LOCK_SECONDS", 900)
+# Clips one annotator holds in a project at once: a place taken past it lets their oldest go
+# (one member taking every clip through the lock endpoint emptied everyone else's queue).
+EARMARK_MAX_HELD_CLIPS = env_int("EARMARK_MAX_HELD_CLIPS", 10)
 # Self-supervised pretraining before a project's first training (ml_backend/training.py,
 # PRETRAIN): "auto" when that training starts from many labels, 1 for every one, 0 never.
 EARMARK_PRETRAIN = env_choice(

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from labelapp import api, urls_dashboard, urls_exports, urls_review, views
+from labelapp.ratelimit import RateLimitedPasswordChangeView
 
 api_patterns = [
     path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
@@ -76,7 +77,7 @@ api_patterns = [
 account_patterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password_change/", RateLimitedPasswordChangeView.as_view(), name="password_change"),
     path(
         "password_change/done/",
         auth_views.PasswordChangeDoneView.as_view(),

@@ -47,3 +47,27 @@ def test_a_failed_login_is_announced_and_marks_the_fields(annotator):
     text = page.content.decode()
     assert 'role="alert" id="login-error"' in text
     assert text.count('aria-invalid="true" aria-describedby="login-error"') == 2
+
+
+def test_guessing_the_old_password_is_limited_as_logging_in_is(annotator, settings):
+    """15 wrong old passwords got 15 plain answers: a borrowed session could find the
+    password itself."""
+    settings.EARMARK_LOGIN_MAX_FAILURES = 3
+    annotator.set_password("old-secret-123")
+    annotator.save()
+    client = Client()
+    client.force_login(annotator)
+    wrong = {"old_password": "nope", "new_password1": "x", "new_password2": "x"}
+    for _ in range(3):
+        text = client.post("/accounts/password_change/", wrong).content.decode()
+        assert "Your old password was entered incorrectly" in text
+    right = {**wrong, "old_password": "old-secret-123"}
+    text = client.post("/accounts/password_change/", right).content.decode()
+    assert "Too many wrong passwords for this account from your address" in text
+    # the count is the log-in page's too: from this address, that account is blocked there
+    page = Client().post(
+        "/accounts/login/", {"username": annotator.username, "password": "old-secret-123"}
+    )
+    assert page.status_code == 429
+    annotator.refresh_from_db()
+    assert annotator.check_password("old-secret-123")

@@ -508,3 +508,37 @@ def test_a_deployment_sets_its_own_policy_or_none(annotator, settings):
     )
     settings.CONTENT_SECURITY_POLICY = ""
     assert "Content-Security-Policy" not in client.get("/").headers
+
+
+@pytest.mark.parametrize(
+    "path", ["/accounts/login/", "/api/clips/1/lock/", "/api/projects/1/ontology/import/"]
+)
+def test_a_body_over_what_its_address_takes_is_refused_before_it_is_read(path, settings, rf):
+    """A 300 MB multipart body posted to the login page, without an account, was written to
+    /tmp in full before its 403 (Django stores file parts as they arrive)."""
+    from labelapp.bodylimit import BodySizeLimitMiddleware
+
+    settings.EARMARK_MAX_UPLOAD_BYTES = 10 * 2**20
+    request = rf.post(path, b"", content_type="multipart/form-data; boundary=x")
+    request.META["CONTENT_LENGTH"] = str(300 * 2**20)
+    passed_on = []
+    response = BodySizeLimitMiddleware(passed_on.append)(request)
+    assert response.status_code == 413 and not passed_on
+    assert not request._read_started  # not a byte of it read
+    text = response.content.decode()
+    assert "(300.0 MB) is over the" in text
+    if path.startswith("/api/"):
+        assert '"code": "too_large"' in text
+    # it answers before anything that reads a body (the CSRF check reads the login form)
+    order = settings.MIDDLEWARE
+    assert order.index("labelapp.bodylimit.BodySizeLimitMiddleware") < order.index(
+        "django.middleware.csrf.CsrfViewMiddleware"
+    )
+
+
+def test_an_upload_of_one_large_file_is_still_taken(client_for, lead, project, settings):
+    from labelapp.bodylimit import body_limit
+
+    settings.EARMARK_MAX_UPLOAD_BYTES = 10 * 2**20
+    assert body_limit(f"/api/projects/{project.pk}/clips/") > 10 * 2**20
+    assert body_limit("/api/clips/1/lock/") < 10 * 2**20

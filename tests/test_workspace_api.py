@@ -706,3 +706,22 @@ def test_a_draft_of_a_base_version_past_2_31_is_a_400(client_for, annotator, pro
         )
         assert res.status_code == 400 and "base_version" in res.json()["detail"], big
     assert not AnnotationDraft.objects.exists()
+
+
+def test_one_member_holds_at_most_the_limit_and_the_queue_goes_on_for_others(
+    client_for, annotator, reviewer, project, labels, settings
+):
+    """A lock sent for each of 305 clips held 301, and everyone else's queue said "nothing
+    left" for as long as the locks were renewed."""
+    settings.EARMARK_MAX_HELD_CLIPS = 3
+    clips = ready_clips(project, 6)
+    hog, other = client_for(annotator), client_for(reviewer)
+    for clip in clips[:5]:
+        assert hog.post(f"/api/clips/{clip.pk}/lock/").json()["held"]
+    held = set(ClipAssignment.objects.filter(user=annotator).values_list("clip_id", flat=True))
+    assert held == {c.pk for c in clips[2:5]}  # the newest three; the oldest went back
+    got = {next_clip(other, project).json()["clip"]["id"]}
+    assert got <= {clips[0].pk, clips[1].pk, clips[5].pk}
+    # renewing a place it holds takes nothing from the others it holds
+    assert hog.post(f"/api/clips/{clips[2].pk}/lock/").json()["held"]
+    assert ClipAssignment.objects.filter(user=annotator).count() == 3

@@ -234,4 +234,19 @@ def clip_lock_keep(*, clip: Clip, user, take: bool = True, now=None) -> dict:
     expires_at = locked and _claim_under_lock(locked, project, user, now)
     if expires_at is None:
         return {**answer, "full": True}
+    _held_over_limit_release(project, user, now, keep=clip.pk)
     return {**answer, "held": True, "expires_at": expires_at}
+
+
+def _held_over_limit_release(project: Project, user, now, *, keep: int) -> int:
+    """At most EARMARK_MAX_HELD_CLIPS live places of `user` in `project`: past it the oldest
+    go back to the queue (a member sending a lock for each of 305 clips held 301 of them and
+    everyone else's queue said "nothing left")."""
+    limit = max(1, settings.EARMARK_MAX_HELD_CLIPS)
+    live = ClipAssignment.objects.filter(project=project, user=user, expires_at__gt=now)
+    newest = list(
+        live.exclude(clip_id=keep).order_by("-created_at", "-id").values_list("pk", flat=True)
+    )
+    if len(newest) < limit:
+        return 0
+    return ClipAssignment.objects.filter(pk__in=newest[limit - 1 :]).delete()[0]

@@ -1,0 +1,56 @@
+"""A request body over what its endpoint can take is refused from its Content-Length, before
+a byte of it is read.
+
+Django writes multipart file parts to a temporary file as they arrive, on every endpoint that
+parses forms (every API view, and the login page, whose CSRF check reads the form), and sizes
+are checked after: a 300 MB body posted to the login page without an account was written to
+/tmp in full before its 403. Limits by route: the upload endpoint takes one file of
+EARMARK_MAX_UPLOAD_BYTES (the browser sends one a request) plus room for the form, an ontology
+import its file limit, and everything else what DATA_UPLOAD_MAX_MEMORY_SIZE allows.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+
+UPLOAD_ROUTE = re.compile(r"^/api/projects/\d+/clips/$")
+ONTOLOGY_IMPORT_ROUTE = re.compile(r"^/api/projects/\d+/ontology/import/$")
+# Multipart boundaries, headers and the small fields beside the files.
+SLACK = 1024 * 1024
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n < 2**30 else f"{n / 2**30:,.1f} GB"
+
+
+def body_limit(path: str) -> int:
+    if UPLOAD_ROUTE.match(path):
+        return settings.EARMARK_MAX_UPLOAD_BYTES + SLACK
+    if ONTOLOGY_IMPORT_ROUTE.match(path):
+        from ontology.formats import MAX_BYTES
+
+        return MAX_BYTES + SLACK
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + SLACK
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        sent = request.META.get("CONTENT_LENGTH") or ""
+        if sent.isascii() and sent.isdigit():
+            limit = body_limit(request.path)
+            if int(sent) > limit:
+                detail = (
+                    f"the request body ({_mb(int(sent))}) is over the {_mb(limit)} this "
+                    "address takes; send less in one request (files: one a request, each "
+                    f"at most {_mb(settings.EARMARK_MAX_UPLOAD_BYTES)})"
+                )
+                if request.path.startswith(("/api/", "/ml/")):
+                    return JsonResponse({"detail": detail, "code": "too_large"}, status=413)
+                return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
