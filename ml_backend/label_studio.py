@@ -34,7 +34,7 @@ from labelapp.models import Clip
 from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
 from ml_backend.selectors import active_model_version, prediction_choice
-from ontology.models import Label
+from ontology.tree import tree_for_ontology_id
 
 
 class BasicTokenAuthentication(authentication.BasicAuthentication):
@@ -317,12 +317,10 @@ class MlPredictApi(_MlView):
             raise DomainError(
                 "this Earmark project has no trained model yet", status=409, code="no_model"
             )
-        # Deprecated labels are not offered, as the workspace leaves them out of suggestions.
-        paths = dict(
-            Label.objects.filter(ontology_id=project.ontology_id, deprecated=False).values_list(
-                "pk", "path"
-            )
-        )
+        # Deprecated labels, and those under one, are not offered, as the workspace leaves
+        # them out of suggestions.
+        tree = tree_for_ontology_id(project.ontology_id)
+        paths = {pk: node.path for pk, node in tree.nodes.items() if pk not in tree.retired}
         single = project.label_mode == project.LabelMode.SINGLE
         results = []
         for task in tasks:

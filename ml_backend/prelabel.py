@@ -218,7 +218,7 @@ def prelabel_cancel(*, run: PrelabelRun, user=None) -> PrelabelRun:
     run.refresh_from_db()
     if not stopped:
         raise DomainError(
-            f"this {run.job_name} has already {run.status}", status=409, code="finished"
+            f"this {run.job_name} has already ended ({run.status})", status=409, code="finished"
         )
     return run
 
@@ -272,8 +272,9 @@ def _prelabel(run: PrelabelRun, run_id: int) -> None:
         _no_newer_ranking(active)
 
     def progress(done: int) -> None:
-        _still_running(run_id)
+        # The count first: a batch written as a cancel came is counted (it said 256 of 512).
         PrelabelRun.objects.filter(pk=run_id).update(done=done, heartbeat_at=timezone.now())
+        _still_running(run_id)
 
     if run.kind == PrelabelRun.Kind.RANK:
         rank_from_predictions(

@@ -114,9 +114,11 @@ def training_note(project: Project) -> str:
     """What a lead asking for a training now should know before it runs: a training on fewer
     labeled clips than the first automatic one waits for gives a weak model (its figures are
     on the training set below MIN_FOR_VALIDATION). Empty when there is nothing to say."""
-    from labelapp.models import Clip
+    from ml_backend.dataset import clip_label_ids
 
-    labeled = Clip.objects.filter(project=project, annotation_count__gt=0).count()
+    # The clips the training will take (a tie or a clip in adjudication waits for a
+    # reviewer), not every clip with an annotation: it said 8 where the training took 5.
+    labeled = len(clip_label_ids(project))
     min_labels = ml_config(project).min_labels
     if labeled >= min_labels:
         return ""

@@ -25,6 +25,7 @@ from ontology.rules import (
     label_color_validate,
     label_hotkey_validate,
     label_name_validate,
+    path_key,
 )
 
 FORMATS = ("earmark", "audioset", "paths")
@@ -297,9 +298,9 @@ def _parse_paths(text: str) -> ParsedOntology:
         names: tuple[str, ...] = ()
         for part in raw.split(PATH_SEPARATOR):
             names = (*names, _name(part, names, f"line {number}: {raw!r}"))
-            known = specs.get(PATH_SEPARATOR.join(names).lower())
+            known = specs.get(path_key(PATH_SEPARATOR.join(names)))
             if known is None:
-                specs[PATH_SEPARATOR.join(names).lower()] = LabelSpec(names, f"line {number}")
+                specs[path_key(PATH_SEPARATOR.join(names))] = LabelSpec(names, f"line {number}")
             elif known.names != names:
                 raise _bad(
                     f"line {number}: {PATH_SEPARATOR.join(names)!r} and {known.path!r} "
@@ -308,7 +309,7 @@ def _parse_paths(text: str) -> ParsedOntology:
                     code="duplicate_label",
                     label=PATH_SEPARATOR.join(names),
                 )
-        key = PATH_SEPARATOR.join(names).lower()
+        key = path_key(PATH_SEPARATOR.join(names))
         spec = specs[key]
         if key in listed:
             warnings.append(f"line {number} repeats {spec.path!r} ({spec.where}); kept the first")
@@ -337,7 +338,7 @@ def _specs_check(specs: list[LabelSpec]) -> None:
                 code="path_too_long",
                 label=path,
             )
-        key = path.lower()
+        key = path_key(path)
         if key in siblings:
             other = siblings[key]
             parent = PATH_SEPARATOR.join(spec.names[:-1]) or "the top level"

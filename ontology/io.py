@@ -22,7 +22,7 @@ from ontology.formats import (
     render_paths,
 )
 from ontology.models import PATH_SEPARATOR, Label, Ontology
-from ontology.rules import hotkey_combo
+from ontology.rules import hotkey_combo, path_key
 from ontology.services import (
     _ontology_lock,
     former_path_steps,
@@ -91,13 +91,13 @@ def named_json(name: str | Path) -> bool:
 
 def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> dict:
     _ontology_lock(ontology.pk)
-    existing = {lb.path.lower(): lb for lb in Label.objects.filter(ontology_id=ontology.pk)}
+    existing = {path_key(lb.path): lb for lb in Label.objects.filter(ontology_id=ontology.pk)}
     specs, followed = _former_paths_followed(ontology, existing, parsed.labels)
     to_create: list[LabelSpec] = []
     to_update: dict[int, Label] = {}
     fields_changed: set[str] = set()
     for spec in specs:
-        label = existing.get(spec.path.lower())
+        label = existing.get(path_key(spec.path))
         if label is None:
             to_create.append(spec)
             continue
@@ -163,7 +163,7 @@ def _former_paths_followed(
     followed: list[dict] = []
 
     def plan(spec: LabelSpec) -> None:
-        key = spec.path.lower()
+        key = path_key(spec.path)
         if key in planned:  # named twice (at a former path and today's): one label, the
             # attributes of both (the later entry's where both give one)
             given = {a: getattr(spec, a) for a in ATTRIBUTES if getattr(spec, a) is not None}
@@ -173,7 +173,7 @@ def _former_paths_followed(
         out.append(spec)
 
     for spec in specs:  # parents before children
-        key = spec.path.lower()
+        key = path_key(spec.path)
         if key in existing:
             out.append(spec)
             continue
@@ -185,11 +185,11 @@ def _former_paths_followed(
             now_of[key] = label.path
             followed.append({"file": spec.path, "now": label.path})
             continue
-        parent_key = PATH_SEPARATOR.join(spec.names[:-1]).lower()
+        parent_key = path_key(PATH_SEPARATOR.join(spec.names[:-1]))
         if parent_key in now_of:  # new, under a label the file knows by a former path
             moved = replace(spec, names=(*now_of[parent_key].split(PATH_SEPARATOR), spec.names[-1]))
-            if moved.path.lower() in existing:  # it is there already: the same label
-                now_of[key] = existing[moved.path.lower()].path
+            if path_key(moved.path) in existing:  # it is there already: the same label
+                now_of[key] = existing[path_key(moved.path)].path
                 followed.append({"file": spec.path, "now": now_of[key]})
                 continue
             now_of[key] = moved.path
@@ -233,7 +233,7 @@ def _labels_create(ontology: Ontology, existing: dict[str, Label], specs: list[L
     for depth in sorted(by_depth):
         rows = []
         for spec in by_depth[depth]:
-            parent = existing[PATH_SEPARATOR.join(spec.names[:-1]).lower()] if depth else None
+            parent = existing[path_key(PATH_SEPARATOR.join(spec.names[:-1]))] if depth else None
             parent_id = parent.pk if parent else None
             order = next_order.get(parent_id, 0)
             next_order[parent_id] = order + 1
@@ -264,7 +264,7 @@ def _labels_create(ontology: Ontology, existing: dict[str, Label], specs: list[L
             for row in rows:
                 row.pk = row.id = ids[row.path]
         for row in rows:
-            existing[row.path.lower()] = row
+            existing[path_key(row.path)] = row
     return len(specs)
 
 

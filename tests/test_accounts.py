@@ -71,3 +71,18 @@ def test_guessing_the_old_password_is_limited_as_logging_in_is(annotator, settin
     assert page.status_code == 429
     annotator.refresh_from_db()
     assert annotator.check_password("old-secret-123")
+
+
+@pytest.mark.parametrize("weak", ["password", "12345678901"])
+def test_a_common_or_all_digit_password_is_refused(annotator, weak):
+    annotator.set_password("old-secret-123")
+    annotator.save()
+    client = Client()
+    client.force_login(annotator)
+    answer = client.post(
+        "/accounts/password_change/",
+        {"old_password": "old-secret-123", "new_password1": weak, "new_password2": weak},
+    )
+    assert answer.status_code == 200 and 'role="alert"' in answer.content.decode()
+    annotator.refresh_from_db()
+    assert annotator.check_password("old-secret-123")

@@ -1052,3 +1052,14 @@ def test_a_reviewers_correction_is_said_in_csv_and_label_studio_exports(
     (task,) = json.loads(_export(project, "label_studio"))
     said = task["annotations"][0]["earmark"]
     assert said["reviewed_by"] == lead.username and said["corrected"] is True
+    # submitted again by its annotator: their labels, and no reviewer's word on them yet
+    mine.refresh_from_db()
+    annotation_submit(
+        clip=clip, user=annotator, clip_labels=["animals/birds/crow"], replace_reviewed=True
+    )
+    (row,) = csv.DictReader(io.StringIO(_export(project, "csv")))
+    assert (row["label"], row["status"]) == ("animals/birds/crow", "submitted")
+    assert (row["reviewed_by"], row["corrected"]) == ("", "")
+    (task,) = json.loads(_export(project, "label_studio"))
+    said = task["annotations"][0]["earmark"]
+    assert said["reviewed_by"] is None and said["corrected"] is False

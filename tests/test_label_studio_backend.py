@@ -208,6 +208,7 @@ def test_predict_answers_only_with_labels_the_config_offers_and_not_deprecated_o
     out as the workspace leaves it out. Without a config, the controls are named as in
     Earmark's own Label Studio export."""
     from ontology.models import Label
+    from ontology.services import label_deprecate
 
     config = """<View><Audio name="audio" value="$audio"/>
       <Choices name="kind" toName="audio"><Choice value="dog"/></Choices>
@@ -220,12 +221,21 @@ def test_predict_answers_only_with_labels_the_config_offers_and_not_deprecated_o
     (result,) = res.json()["results"]
     assert [r["value"] for r in result["result"]] == [{"choices": ["dog"]}]  # no segment
 
-    Label.objects.filter(path="bird/crow").update(deprecated=True)
+    crow = Label.objects.get(ontology=project.ontology, path="bird/crow")
+    label_deprecate(label=crow)
+    res = client.post(url, {"tasks": tasks, "label_config": CONFIG}, format="json")
+    (result,) = res.json()["results"]
+    assert [r["value"] for r in result["result"]] == [{"choices": ["dog"]}]
+    # and a label under a deprecated one, as the workspace leaves it out too
+    label_deprecate(label=crow, deprecated=False)
+    label_deprecate(label=Label.objects.get(ontology=project.ontology, path="bird"))
     res = client.post(url, {"tasks": tasks, "label_config": CONFIG}, format="json")
     (result,) = res.json()["results"]
     assert [r["value"] for r in result["result"]] == [{"choices": ["dog"]}]
 
-    Label.objects.filter(path="bird/crow").update(deprecated=False)
+    label_deprecate(
+        label=Label.objects.get(ontology=project.ontology, path="bird"), deprecated=False
+    )
     res = client.post(url, {"tasks": tasks}, format="json")
     names = {(r["type"], r["from_name"]) for r in res.json()["results"][0]["result"]}
     assert names == {("choices", "clip_label"), ("labels", "label")}

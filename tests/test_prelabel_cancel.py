@@ -37,7 +37,7 @@ def test_a_run_that_has_ended_is_a_409_and_stays_as_it_ended(project, lead, clie
     run = PrelabelRun.objects.create(project=project, status="succeeded", done=3, total=3)
     response = _cancel(client_for(lead), run)
     assert response.status_code == 409
-    assert response.json()["detail"] == "this cold-start ranking has already succeeded"
+    assert response.json()["detail"] == "this cold-start ranking has already ended (succeeded)"
     run.refresh_from_db()
     assert run.status == "succeeded" and run.error == ""
 
@@ -83,6 +83,7 @@ def test_a_running_scoring_stops_at_its_next_batch_and_keeps_the_leads_reason(
     assert batches == [0]  # the second batch was not scored
     run.refresh_from_db()
     assert run.status == "cancelled"
+    assert run.done == 2  # what was written before it stopped is counted
     assert run.error == (
         f"cancelled by {lead.username}; the queue keeps its order until the next pre-labeling"
     )

@@ -81,3 +81,22 @@ def test_a_clip_sent_to_adjudication_waits_for_its_reviewer(project, team, lead)
     assert clip_label_ids(project) == {clip.pk: [ids["one"]]}
     Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)
     assert clip_label_ids(project) == {}
+
+
+def test_the_note_before_a_training_counts_the_clips_it_will_take(project, team):
+    """ "Training on 8 labeled clips" before a training that took 5 (two ties and a clip in
+    adjudication waited for a reviewer)."""
+    from labelapp.models import Clip
+    from ml_backend.models import MLConfig
+    from ml_backend.training import training_note
+
+    MLConfig.objects.update_or_create(project=project, defaults={"min_labels": 20})
+    (a, b), _ids = team
+    agreed, tied, held = ready_clips(project, 3)
+    for user in (a, b):
+        annotation_submit(clip=agreed, user=user, clip_labels=["digit/one"])
+        annotation_submit(clip=held, user=user, clip_labels=["digit/one"])
+    annotation_submit(clip=tied, user=a, clip_labels=["digit/one"])
+    annotation_submit(clip=tied, user=b, clip_labels=["digit/seven"])
+    Clip.objects.filter(pk=held.pk).update(needs_adjudication=True)
+    assert training_note(project).startswith("Training on 1 labeled clip, fewer than the 20")

@@ -7,7 +7,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery
 
 from labelapp.errors import DomainError
 from labelapp.exports.filters import (
@@ -181,11 +181,17 @@ class ExportContext:
 def _annotations_prefetch(ctx: ExportContext, revisions: bool) -> Prefetch:
     # Lists (`to_attr`) at every level: Django then skips building a queryset per instance,
     # which was half the time of an export.
-    # Whether a reviewer rewrote it (an accepted annotation may be the reviewer's version).
-    corrected = AnnotationRevision.objects.filter(annotation=OuterRef("pk"), action="correct")
+    # Whether its labels are a reviewer's: the last revision that wrote them is a correction
+    # (an annotator who submitted again after one wrote their own).
+    last_write = (
+        AnnotationRevision.objects.filter(annotation=OuterRef("pk"))
+        .exclude(action__in=("accept", "reject"))
+        .order_by("-version")
+        .values("action")[:1]
+    )
     qs = (
         annotations_filtered(ctx.filters)
-        .annotate(export_corrected=Exists(corrected))
+        .annotate(export_last_write=Subquery(last_write))
         .select_related("annotator", "reviewed_by")
         .prefetch_related(
             Prefetch(
@@ -388,3 +394,12 @@ class SafeCsvWriter:
 
     def writerow(self, row) -> None:
         self._writer.writerow([spreadsheet_safe(v) for v in row])
+
+
+def review_of(annotation: Annotation) -> tuple[str | None, bool]:
+    """(who reviewed it, whether its labels are that reviewer's correction) as exports say
+    it: nobody for an annotation submitted again since (its reviewer's word is on an earlier
+    version)."""
+    reviewed = annotation.status in (Annotation.Status.ACCEPTED, Annotation.Status.REJECTED)
+    corrected = getattr(annotation, "export_last_write", None) == "correct"
+    return (user_name(annotation.reviewed_by) if reviewed else None), reviewed and corrected

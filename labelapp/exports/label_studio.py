@@ -36,6 +36,7 @@ from labelapp.exports.common import (
     clip_batches,
     iso,
     prediction_content,
+    review_of,
     user_name,
 )
 from labelapp.models import Annotation, Project
@@ -106,8 +107,8 @@ def _annotation(annotation, clip, style: str) -> dict:
             "status": annotation.status,
             "source": annotation.source,
             "version": annotation.version,
-            "reviewed_by": user_name(annotation.reviewed_by),
-            "corrected": bool(getattr(annotation, "export_corrected", False)),
+            "reviewed_by": review_of(annotation)[0],
+            "corrected": review_of(annotation)[1],
         },
     }
 

@@ -20,6 +20,7 @@ from labelapp.exports.common import (
     annotation_content,
     clip_batches,
     iso,
+    review_of,
     user_name,
 )
 
@@ -61,11 +62,12 @@ def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
         for clip in batch:
             for annotation in clip.export_annotations:
                 common = [user_name(annotation.annotator), annotation.status, annotation.pk]
+                reviewer, corrected = review_of(annotation)
                 tail = [
                     annotation.version,
                     iso(annotation.updated_at),
-                    user_name(annotation.reviewed_by) or "",
-                    "yes" if annotation.export_corrected else "",
+                    reviewer or "",
+                    "yes" if corrected else "",
                 ]
                 clip_labels, segments = annotation_content(annotation)
                 head = [clip.pk, clip.original_name, clip.file.name]

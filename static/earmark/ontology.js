@@ -136,8 +136,10 @@ function renderTree() {
   list.replaceChildren(...build(null));
   tabStop(state.tabStop);
   const deprecated = state.labels.filter((l) => l.deprecated).length;
+  const above = state.labels.filter((l) => !l.deprecated && l.available === false).length;
   $("label-count").textContent = `${state.labels.length} labels`
-    + (deprecated ? `, ${deprecated} deprecated` : "") + (filtering ? ` · ${show.size} shown` : "");
+    + (deprecated ? `, ${deprecated} deprecated` : "") + (above ? ` (${above} more under them)` : "")
+    + (filtering ? ` · ${show.size} shown` : "");
 }
 
 // The tree's one Tab stop: the row last focused, else the selected one, else the first.

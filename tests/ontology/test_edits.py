@@ -228,7 +228,9 @@ def test_move_refuses_a_name_taken_in_the_new_parent(project, labels):
 
 def test_move_refuses_an_unknown_parent(project, labels):
     tree = labels("a")
-    with pytest.raises(DomainError, match=r"the parent label \(id 424242\) is not in this ontology"):
+    with pytest.raises(
+        DomainError, match=r"the parent label \(id 424242\) is not in this ontology"
+    ):
         label_move(label=tree["a"], parent=424242)
 
 
@@ -357,10 +359,17 @@ def test_it_refuses_sibling_names_that_differ_only_in_the_case_of_non_ascii_lett
 
 
 def test_sibling_names_are_compared_casefolded(project):
-    """ß is SS ignoring case ("Straße" and "STRASSE" were two labels side by side)."""
+    """ß is SS ignoring case ("Straße" and "STRASSE" were two labels side by side); a joiner
+    inside a name does not make it another ("c\u200dat" beside "cat", either way round)."""
     label_create(ontology=project.ontology, name="Straße")
     with pytest.raises(DomainError, match="already exists at the top level"):
         label_create(ontology=project.ontology, name="STRASSE")
+    label_create(ontology=project.ontology, name="cat")
+    with pytest.raises(DomainError, match="already exists at the top level"):
+        label_create(ontology=project.ontology, name="c\u200dat")
+    label_create(ontology=project.ontology, name="d\u200dog")
+    with pytest.raises(DomainError, match="already exists at the top level"):
+        label_create(ontology=project.ontology, name="dog")
 
 
 @pytest.mark.parametrize("name", ["👨\u200d👩\u200d👧 family", "می\u200cخواهم"])
@@ -370,7 +379,21 @@ def test_joiners_that_emoji_and_persian_need_are_allowed(project, name):
 
 
 @pytest.mark.parametrize(
-    "name", ["new\nline", "tab\there", "zero\u200bwidth", "nul\x00", "right\u202eleft"]
+    "name",
+    [
+        "new\nline",
+        "tab\there",
+        "zero\u200bwidth",
+        "nul\x00",
+        "right\u202eleft",
+        # joiners that join nothing: names that look like none, or like another
+        "\u200d",
+        "\u200c\u200d",
+        "cat\u200c",
+        "\u200dcat",
+        "a \u200d b",
+        "a\u200d\u200db",
+    ],
 )
 def test_it_refuses_control_characters_in_a_name(project, name):
     """A newline would split the name into two labels in a paths file."""

@@ -285,6 +285,10 @@ def test_reject_duplicate_audioset_ids(project):
             "BIRD",
         ),
         ("animal/dog\nAnimal/cat\n", "Animal"),
+        # ß is SS ignoring case (casefold), and a joiner changes nothing to the eye
+        ("roads/Straße\nroads/STRASSE\n", "roads/STRASSE"),
+        ({"labels": [{"name": "Maß"}, {"name": "MASS"}]}, "MASS"),
+        ("pets/cat\npets/c\u200dat\n", "pets/c\u200dat"),
     ],
 )
 def test_reject_duplicate_sibling_names_ignoring_case(project, content, where):
@@ -544,3 +548,15 @@ def test_a_new_label_named_at_a_former_and_a_current_path_keeps_both_entries_att
     assert report["created"] == 1
     made = stored(project)["birds/european robin/j4"]
     assert (made.description, made.hotkey) == ("From file", "j")
+
+
+def test_an_import_of_a_name_in_another_case_finds_the_label_there(project):
+    """With "Straße" in the tree, an import of "STRASSE" made a second one beside it."""
+    from ontology.models import Label
+
+    ontology_import(ontology=project.ontology, content="Straße\n", format="paths")
+    report = ontology_import(ontology=project.ontology, content="STRASSE\n", format="paths")
+    assert report["created"] == 0
+    assert list(Label.objects.filter(ontology=project.ontology).values_list("name", flat=True)) == [
+        "Straße"
+    ]

@@ -197,7 +197,9 @@ def test_a_named_key_or_one_character_is_a_hotkey(project, lead, hotkey):
     assert label.hotkey == hotkey
 
 
-@pytest.mark.parametrize("hotkey", ["ctrl+w", "Control+R", "F5", "cmd+t"])
+@pytest.mark.parametrize(
+    "hotkey", ["ctrl+w", "Control+R", "F5", "cmd+t", "ctrl+F5", "ctrl+PageDown", "ctrl+3", "F12"]
+)
 def test_a_key_the_browser_keeps_is_refused(project, hotkey):
     """ctrl+w closed the tab instead of labeling; F5 reloaded the clip away."""
     from labelapp.errors import DomainError

@@ -272,7 +272,7 @@ def test_merging_into_a_deprecated_label_is_refused_unless_both_are(project, lab
 def test_a_deep_merge_merges_namesake_children_on_down_and_each_undoes(
     project, labels, annotate, annotator, client_for, lead
 ):
-    """"finch" into "sparrow" when both have song and call (song with male and female): the
+    """ "finch" into "sparrow" when both have song and call (song with male and female): the
     plain merge refuses the collision, so each child had to be merged by hand, bottom up."""
     from ontology.unmerge import merge_undo
 
