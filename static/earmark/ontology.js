@@ -251,7 +251,36 @@ async function moveLabel(id, parent, position) {
 
 function option(label, selected, disabled = false) {
   return el("option", { value: String(label.id), selected: selected || null, disabled: disabled || null,
+    title: label.path, dataset: { path: label.path.toLowerCase() },
     text: `${"\u2003".repeat(label.depth)}${label.name}${label.deprecated ? " (deprecated)" : ""}` });
+}
+
+// A label picker of hundreds of labels: a filter box above it (by path) and the chosen
+// label's whole path under it (closed, the list showed "male" of a dozen "male"s).
+function searchable(select, name) {
+  const chosen = el("div", { class: "muted small onto-chosen", "data-testid": `${select.dataset.testid}-path` });
+  const show = () => {
+    const label = state.byId.get(Number(select.value));
+    chosen.textContent = label ? label.path : "";
+  };
+  const filter = el("input", { type: "search", class: "onto-filter-pick", placeholder: "filter by path…",
+    "aria-label": `Filter the ${name} list`, "data-testid": `${select.dataset.testid}-filter`,
+    oninput: () => {
+      const text = filter.value.trim().toLowerCase();
+      let first = null;
+      for (const o of select.options) {
+        o.hidden = Boolean(text) && Boolean(o.value) && !o.dataset.path.includes(text);
+        if (!o.hidden && !o.disabled && o.value && first === null) first = o;
+      }
+      // the first match is chosen unless the choice so far still matches
+      if (text && first && (!select.value || select.selectedOptions[0]?.hidden !== false)) {
+        select.value = first.value;
+        show();
+      }
+    } });
+  select.addEventListener("change", show);
+  show();
+  return [filter, select, chosen];
 }
 
 // `live`: deprecated labels are shown but cannot be picked (a merge into one is refused,
@@ -295,7 +324,7 @@ function renderPanel() {
   const subtree = subtreeIds(label.id);
   const form = el("form", { class: "onto-form", "data-testid": "edit-form", autocomplete: "off" },
     el("label", {}, "Name ", el("input", { type: "text", name: "name", value: label.name, maxlength: "200", required: true, "data-testid": "edit-name" })),
-    el("label", {}, "Parent ", el("select", { name: "parent", "data-testid": "parent-picker" }, ...labelOptions({ exclude: subtree, selected: label.parent }))),
+    el("label", {}, "Parent ", ...searchable(el("select", { name: "parent", "data-testid": "parent-picker" }, ...labelOptions({ exclude: subtree, selected: label.parent })), "parent")),
     el("div", { class: "onto-row2" },
       el("label", {}, "Hotkey ", el("input", { type: "text", name: "hotkey", value: label.hotkey, maxlength: "16", "data-testid": "edit-hotkey" })),
       el("label", {}, "Color ", el("span", { class: "onto-color" },
@@ -318,7 +347,7 @@ function renderPanel() {
     ...labelOptions({ exclude: subtree, top: "merge into…", live: !label.deprecated }));
   const deep = el("input", { type: "checkbox", "data-testid": "merge-children" });
   const danger = el("div", { class: "onto-danger" },
-    el("div", { class: "onto-merge" }, mergeSelect,
+    el("div", { class: "onto-merge" }, ...searchable(mergeSelect, "merge target"),
       el("button", { type: "button", "data-testid": "merge-label", text: "Merge",
         onclick: () => merge(label, mergeSelect.value, deep.checked) })),
     kids(label.id).length

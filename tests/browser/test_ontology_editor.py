@@ -302,3 +302,22 @@ def test_a_stale_tab_does_not_overwrite_another_leads_edit_and_shows_the_tree_as
     other.wait_for_selector(node("noise/wind"), state="detached")
     assert "The tree is shown as it is now" in other.inner_text("[data-testid=editor-message]")
     other.close()
+
+
+def test_the_merge_and_parent_pickers_filter_by_path_and_say_the_whole_path(editor, lead, tree):
+    """Plain lists of ~414 labels without a search, whose closed list showed "male" of a
+    dozen "male"s."""
+    page = editor(lead)
+    page.click(row("animal/bird/crow"))
+    page.fill("[data-testid=merge-target-filter]", "rav")
+    visible = page.eval_on_selector_all(
+        "[data-testid=merge-target] option", "os => os.filter(o => !o.hidden).map(o => o.title)"
+    )
+    assert visible == ["", "animal/bird/raven"] or visible == [None, "animal/bird/raven"]
+    assert page.input_value("[data-testid=merge-target]") == str(tree["animal/bird/raven"].pk)
+    assert page.inner_text("[data-testid=merge-target-path]") == "animal/bird/raven"
+    page.fill("[data-testid=parent-picker-filter]", "noise")
+    assert page.inner_text("[data-testid=parent-picker-path]") == "noise"
+    page.click("[data-testid=save-label]")
+    page.wait_for_selector(row("noise/crow"))
+    assert Label.objects.get(pk=tree["animal/bird/crow"].pk).path == "noise/crow"
