@@ -147,29 +147,51 @@ function chunk(items, size) {
 // left the page reloads to show them ready (or failed, with the reason) — unless the lead has
 // clips picked, which a reload would lose; then a line says to reload.
 const WATCH_MS = 3000;
-function watchProcessing(root) {
-  const counts = ["pending", "processing"].map((s) => [s, document.querySelector(`[data-testid=count-${s}]`)]).filter(([, n]) => n);
-  const waiting = () => counts.reduce((sum, [, n]) => sum + Number(n.textContent || 0), 0);
-  if (!waiting()) return;
-  const tick = async () => {
-    try {
-      for (const [status, node] of counts) {
-        const page = await api(`/api/clips/?project=${root.dataset.project}&status=${status}`);
-        node.textContent = String(page.count);
-      }
-    } catch {
-      /* the next tick tries again */
-    }
-    if (waiting()) return setTimeout(tick, WATCH_MS);
-    if (root.querySelector("input.pick:checked")) {
-      root.querySelector("[data-testid=delete-status]").textContent = "Every clip is processed: reload the page to see them.";
-    } else {
-      window.location.reload();
-    }
+// The page's counts, clip table and import jobs follow the worker and the uploads without a
+// reload: the page is read again and those parts put in place of these. A reload, once the
+// last pending clip was processed, came in the middle of a second batch's upload and asked
+// "Leave site?"; leaving lost the rest of the batch. A lead with clips ticked for deletion
+// keeps their table (and is told the new one waits for a reload).
+async function refreshParts(root) {
+  const res = await fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (!res.ok) return;
+  const fresh = new DOMParser().parseFromString(await res.text(), "text/html");
+  const swap = (selector, scope = document, from = fresh) => {
+    const here = scope.querySelector(selector);
+    const there = from.querySelector(selector);
+    if (here && there) here.replaceWith(document.importNode(there, true));
   };
-  setTimeout(tick, WATCH_MS);
+  swap("section.stats");
+  swap("ul.jobs");
+  if (root.querySelector("input.pick:checked")) {
+    const line = root.querySelector("[data-testid=delete-status]");
+    if (line && !line.textContent) line.textContent = "New clips are listed after a reload (clips are ticked here).";
+    return;
+  }
+  swap("[data-testid=clip-table] tbody", root, fresh.getElementById("clips"));
+  swap("nav.pager", root, fresh.getElementById("clips"));
+}
+
+function waiting() {
+  return ["pending", "processing"].reduce(
+    (sum, s) => sum + Number(document.querySelector(`[data-testid=count-${s}]`)?.textContent || 0), 0);
+}
+
+let watching = null;
+function watchProcessing(root, now = false) {
+  clearTimeout(watching);
+  const tick = async () => {
+    try { await refreshParts(root); } catch { /* the next tick tries again */ }
+    if (waiting()) watching = setTimeout(tick, WATCH_MS);
+  };
+  if (now) tick();
+  else if (waiting()) watching = setTimeout(tick, WATCH_MS);
 }
 
 const root = document.getElementById("clips");
 if (root && root.querySelector(".clip-tools")) setup(root);
-if (root) watchProcessing(root);
+if (root) {
+  watchProcessing(root);
+  // upload.js says when files have landed: the counts and the list follow at once.
+  document.addEventListener("earmark:uploaded", () => watchProcessing(root, true));
+}

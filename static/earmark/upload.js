@@ -81,6 +81,7 @@ function setup(root) {
     const totalBytes = files.reduce((s, f) => s + f.size, 0) || 1;
     let doneBytes = 0;
     const counts = { imported: 0, duplicate: 0, rejected: 0, notSent: 0 };
+    let announced = 0; // imported files the page's list was last told of
     const notSent = [];
     let job;
     try {
@@ -128,6 +129,10 @@ function setup(root) {
               counts[o.status] = (counts[o.status] || 0) + 1;
               line(o.name, o.status, `${o.status}${o.error ? ` — ${o.error}` : ""}`);
             }
+            if (counts.imported - announced >= 25) { // a long upload: the list grows as it goes
+              announced = counts.imported;
+              document.dispatchEvent(new Event("earmark:uploaded"));
+            }
           } else {
             // The server never recorded it (connection lost, logged out, an answer without
             // a report): not "rejected" by the server, and the job is told, so that it
@@ -157,36 +162,12 @@ function setup(root) {
     render();
     summary.textContent += " · done";
     summary.dataset.done = "true";
-    followCounts();
+    document.dispatchEvent(new Event("earmark:uploaded")); // the page's counts and list follow
     const refresh = document.createElement("a");
     refresh.href = window.location.pathname;
     refresh.textContent = " Refresh the clip list";
     summary.appendChild(refresh);
     return next();
-  }
-
-  // The clip counts above the list follow the worker after an upload (they stayed at 0
-  // until the page was reloaded): the page is read again every 2 s while clips wait to be
-  // processed, for 10 minutes at most, and its counts put in place of these.
-  let following = null;
-  function followCounts(started = Date.now()) {
-    clearTimeout(following);
-    following = setTimeout(async () => {
-      let waiting = 0;
-      try {
-        const res = await fetch(window.location.href, { credentials: "same-origin" });
-        if (!res.ok) return;
-        const page = new DOMParser().parseFromString(await res.text(), "text/html");
-        const fresh = page.querySelector("section.stats");
-        const here = document.querySelector("section.stats");
-        if (!fresh || !here) return;
-        here.replaceWith(fresh);
-        for (const status of ["pending", "processing"]) {
-          waiting += Number(fresh.querySelector(`[data-testid=count-${status}]`)?.textContent || 0);
-        }
-      } catch { return; }
-      if (waiting && Date.now() - started < 600000) followCounts(started);
-    }, 2000);
   }
 
   function next() {

@@ -159,9 +159,45 @@ def test_the_project_page_follows_clips_the_worker_is_processing(
         timeout=15_000,
     )
     Clip.objects.filter(pk__in=[c.pk for c in waiting]).update(status="ready")
-    # reloaded: only a reload counts the ready ones (the watch follows the waiting ones)
+    # the page's counts and list are read again, without a reload
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
     page.wait_for_function(
         "() => document.querySelector('[data-testid=count-ready]').textContent === '2'",
         timeout=15_000,
     )
     assert page.inner_text("[data-testid=count-processing]") == "0"
+    assert not navigations
+    statuses = page.locator("[data-testid=clip-table] .status").all_inner_texts()
+    assert statuses == ["ready", "ready"]
+
+
+def test_the_page_is_not_reloaded_under_an_upload_when_the_last_clip_is_processed(
+    live_server, page, login, lead, project, wav_factory
+):
+    """Once the last pending clip was processed the page reloaded itself, in the middle of a
+    second batch's upload: "Leave site?", and leaving lost the rest of the batch."""
+    waiting = _row(project, "w1.wav", "pending")
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    held = []  # the upload's request, let go once the clip is processed
+    page.route("**/api/projects/*/clips/", lambda route: held.append(route))
+    dialogs, navigations = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    page.set_input_files("[data-testid=file-input]", [str(wav_factory("late.wav"))])
+    Clip.objects.filter(pk=waiting.pk).update(status="ready")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=count-pending]').textContent === '0'",
+        timeout=15_000,
+    )
+    page.wait_for_timeout(500)
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_selector("[data-testid=upload-summary][data-done=true]", timeout=30_000)
+    assert not dialogs and not navigations
+    assert "1 imported" in page.inner_text("[data-testid=upload-summary]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=clip-total]').textContent.trim() === '2'",
+        timeout=15_000,
+    )
