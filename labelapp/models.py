@@ -131,6 +131,25 @@ class ImportJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    # What a browser said it never sent (labelapp.services.imports.NOT_SENT): counted with the
+    # rejected files, and told apart from them (a lead read "181 rejected" as bad audio when
+    # the page had been left mid-upload).
+    NOT_SENT_PREFIX = "not sent: "
+
+    @property
+    def not_sent(self) -> int:
+        return sum(
+            1
+            for r in self.report or []
+            if r.get("status") == "rejected"
+            and str(r.get("error", "")).startswith(self.NOT_SENT_PREFIX)
+        )
+
+    @property
+    def rejected_files(self) -> int:
+        """Files refused for what they are: `rejected` less those never sent."""
+        return self.rejected - self.not_sent
+
     @property
     def progress(self) -> float:
         return (self.processed / self.total) if self.total else 0.0

@@ -119,6 +119,9 @@ class ClipSerializer(serializers.ModelSerializer):
 
 class ImportJobSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
+    not_sent = serializers.IntegerField(
+        read_only=True, help_text="of `rejected`: files the browser said it never sent"
+    )
 
     class Meta:
         model = ImportJob
@@ -132,6 +135,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "imported",
             "duplicates",
             "rejected",
+            "not_sent",
             "progress",
             "report",
             "error",

@@ -61,6 +61,8 @@ def _import_jobs_shown(project: Project) -> list:
     jobs = list(project.import_jobs.all()[:10])
     for job in jobs:
         rejected = [r for r in job.report or [] if r.get("status") == "rejected"]
+        # the files themselves refused first; those the browser never sent after them
+        rejected.sort(key=lambda r: str(r.get("error", "")).startswith(job.NOT_SENT_PREFIX))
         job.rejected_shown = rejected[:REJECTED_SHOWN]
         job.rejected_more = max(0, len(rejected) - REJECTED_SHOWN)
     return jobs

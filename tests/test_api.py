@@ -194,6 +194,14 @@ def test_files_a_browser_could_not_send_finish_their_job(
     assert res.status_code == 200, res.json()
     done = res.json()
     assert (done["status"], done["imported"], done["rejected"]) == ("done", 1, 2)
+    assert done["not_sent"] == 2  # of the rejected: told apart from files refused for what they are
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(lead)
+    page = browser.get(f"/projects/{project.pk}/").content.decode()
+    assert "1 imported, 0 duplicates, 0 rejected, 2 not sent of 3" in page
+    assert "Which files were not sent, and why" in page
     errors = {r["name"]: r["error"] for r in done["report"]}
     assert errors["b.wav"] == (
         "not sent: Authentication credentials were not provided; choose it again to upload it"

@@ -473,7 +473,7 @@ def import_job_add(job: ImportJob, outcomes: list[FileOutcome]) -> ImportJob:
     return locked
 
 
-NOT_SENT = "not sent: "
+NOT_SENT = ImportJob.NOT_SENT_PREFIX
 
 
 def _not_sent_taken_back(job: ImportJob, name: str) -> None:
