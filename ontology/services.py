@@ -471,6 +471,9 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
     if not ref:
         raise DomainError("empty label name")
     if PATH_SEPARATOR in ref:
+        # Each name trimmed, as a label made from the path was: " digits / three " made
+        # "digits/three", then was an unknown label when the same manifest came again.
+        ref = PATH_SEPARATOR.join(part.strip() for part in ref.split(PATH_SEPARATOR))
         label = label_at_path(ontology, ref)
         if label is None:
             label = label_by_former_path(ontology=ontology, path=ref)

@@ -462,3 +462,14 @@ def test_labels_named_in_nfd_before_are_brought_to_nfc_by_the_migration(project)
     assert label_resolve(ontology=project.ontology, ref=nfd) == parent
     assert label_resolve(ontology=project.ontology, ref="élan/tmp-child") == child
     assert Label.objects.get(pk=twin.pk).name == nfd_twin  # its NFC name is taken: left
+
+
+def test_a_path_with_spaces_around_its_slashes_names_the_label_it_made(project):
+    """A manifest's " digits / three " made "digits/three", and the same manifest imported
+    again was refused: unknown label 'digits / three'."""
+    from ontology.services import label_resolve
+
+    made = label_resolve(ontology=project.ontology, ref=" digits / three ", create=True)
+    assert made.path == "digits/three"
+    assert label_resolve(ontology=project.ontology, ref=" digits / three ").pk == made.pk
+    assert label_resolve(ontology=project.ontology, ref="digits /three").pk == made.pk
