@@ -16,7 +16,10 @@ from django.core.exceptions import ImproperlyConfigured
 from labelapp.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("EARMARK_VAR_DIR", str(BASE_DIR / "var")))
+# Absolute: a relative EARMARK_VAR_DIR (as the README's examples write it) made every command
+# warn that the file cache's path is relative (caches.W003), and its meaning follow the
+# directory a command ran from.
+VAR_DIR = Path(env_str("EARMARK_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY")
