@@ -46,6 +46,16 @@ def predicted_clip(project):
     return clip
 
 
+def _predict_offering_dog(lead, project, clip) -> list[dict]:
+    """/ml/predict's results for `clip` under CONFIG with "dog" among the segment labels."""
+    config = CONFIG.replace('<Label value="crow"/>', '<Label value="crow"/><Label value="dog"/>')
+    body = {"tasks": [{"id": 1, "data": {"earmark_clip_id": clip.pk}}], "label_config": config}
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", body, format="json"
+    )
+    return res.json()["results"][0]["result"]
+
+
 def _basic(user, secret):
     client = APIClient()
     raw = base64.b64encode(f"{user.username}:{secret}".encode()).decode()
@@ -281,15 +291,7 @@ def test_a_single_label_projects_predicted_segments_carry_the_clips_label(
         {"start": 3, "end": 4, "channel": None, "label": dog.pk, "score": 0.95},
     ]
     pred.save()
-    config = CONFIG.replace('<Label value="crow"/>', '<Label value="crow"/><Label value="dog"/>')
-    body = {
-        "tasks": [{"id": 1, "data": {"earmark_clip_id": predicted_clip.pk}}],
-        "label_config": config,
-    }
-    res = _basic(lead, "correct-horse-battery-staple").post(
-        f"/ml/{project.pk}/predict", body, format="json"
-    )
-    result = res.json()["results"][0]["result"]
+    result = _predict_offering_dog(lead, project, predicted_clip)
     assert [r["value"]["labels"] for r in result if r["type"] == "labels"] == [["crow"]]
 
 
@@ -300,6 +302,7 @@ def test_single_label_suggestions_skip_a_label_merged_away_in_the_workspace_and_
     no label and none of the segments, /predict the next label; both now take the best label
     still offered, and its segments only."""
     from labelapp.models import Project
+    from ontology.services import label_deprecate
 
     Project.objects.filter(pk=project.pk).update(label_mode="single", annotation_mode="both")
     pred = Prediction.objects.get(clip=predicted_clip)
@@ -311,20 +314,11 @@ def test_single_label_suggestions_skip_a_label_merged_away_in_the_workspace_and_
         {"start": 3, "end": 4, "channel": None, "label": dog.pk, "score": 0.95},
     ]
     pred.save()
-    crow.deprecated = True
-    crow.save()
+    label_deprecate(label=crow)
     suggestions = client_for(annotator).get(f"/api/clips/{predicted_clip.pk}/workspace/").json()
     suggestions = suggestions["suggestions"]
     assert [s["label"] for s in suggestions["clip_labels"]] == ["dog"]
     assert [(s["label"], s["start"]) for s in suggestions["segments"]] == [("dog", 3.0)]
-    config = CONFIG.replace('<Label value="crow"/>', '<Label value="crow"/><Label value="dog"/>')
-    body = {
-        "tasks": [{"id": 1, "data": {"earmark_clip_id": predicted_clip.pk}}],
-        "label_config": config,
-    }
-    res = _basic(lead, "correct-horse-battery-staple").post(
-        f"/ml/{project.pk}/predict", body, format="json"
-    )
-    result = res.json()["results"][0]["result"]
+    result = _predict_offering_dog(lead, project, predicted_clip)
     assert [r["value"]["labels"] for r in result if r["type"] == "labels"] == [["dog"]]
     assert [r["value"]["choices"] for r in result if r["type"] == "choices"] == [["dog"]]
