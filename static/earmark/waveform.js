@@ -187,6 +187,7 @@ export class WaveformView {
   timeAt(x) { return this.start + (x / this.width) * this.span; }
 
   async loadOverview(signal) {
+    if (!this.clipId) return;
     this.overview = await fetchPeaks(this.clipId, { start: 0, end: this.duration, width: Math.min(20000, Math.max(200, this.width)), signal, perChannel: this.perChannel });
     this.draw();
   }
@@ -232,6 +233,7 @@ export class WaveformView {
   }
 
   async _fetchDetail() {
+    if (!this.clipId) return; // no clip on screen (the queue is empty): nothing to ask for
     if (this._pending) this._pending.abort();
     const controller = new AbortController();
     this._pending = controller;

@@ -1922,3 +1922,54 @@ def test_a_long_label_name_stays_in_its_chip_and_its_remove_button_in_reach(
     assert chip.get_attribute("title") == f"birds/{name}"  # the whole name on hover
     chip.locator("button").click()
     assert page.locator("[data-testid=clip-labels] .ws-chip").count() == 0
+
+
+def test_after_accept_all_a_hotkey_labels_the_clip_and_nudges_stay_small(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Alt+A left the accepted segment selected, so a digit key relabeled the segment and the
+    clip kept the model's label; Ctrl+arrow moved an edge a hundredth of the view (18 s on a
+    30-minute clip seen whole)."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    project.label_mode = "single"
+    project.save(update_fields=["label_mode"])
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Prediction.objects.create(
+        clip=clips[0],
+        model_version=version,
+        clip_scores={str(labels["sparrow"].pk): 0.92},
+        segments=[
+            {"start": 1.0, "end": 2.0, "channel": None, "label": labels["sparrow"].pk, "score": 0.9}
+        ],
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("Alt+a")
+    page.wait_for_selector("[data-testid=segment]")
+    page.keyboard.press("c")  # crow: the clip's label
+    chips = page.locator("[data-testid=clip-labels] .ws-chip:not(.suggested)")
+    assert chips.evaluate_all("cs => cs.map(c => c.dataset.label)") == ["birds/crow"]
+    assert page.get_attribute("[data-testid=segment]", "data-labels") == "birds/sparrow"
+    # a nudge is 100 ms at most, whatever the view (the whole 5 s clip: 50 ms here)
+    page.focus(".ws-wave")
+    page.keyboard.press("Tab")  # the segment
+    page.keyboard.press("Control+ArrowLeft")
+    assert page.get_attribute("[data-testid=segment]", "data-start") == "0.95"
+
+
+def test_an_empty_queue_asks_for_no_peaks_and_says_there_is_no_clip(
+    live_server, page, login, annotator, project, labels
+):
+    """The empty queue's page asked for /api/clips/0/peaks (404), and `]` said "This project
+    takes clip labels only" in a project that takes segments."""
+    failed = []
+    page.on("response", lambda r: r.status >= 400 and failed.append(r.url))
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    page.wait_for_selector("[data-testid=queue-empty]:not([hidden])")
+    page.keyboard.press("]")
+    assert "No clip is open" in page.inner_text("[data-testid=banner]")
+    page.wait_for_timeout(300)
+    assert not failed, failed
