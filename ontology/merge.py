@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q
 from labelapp.errors import DomainError
 from labelapp.models import ClipLabel, SegmentLabel
 from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
-from ontology.rules import is_same_or_descendant
+from ontology.rules import is_same_or_descendant, name_key
 from ontology.services import (
     _label_fresh,
     _ontology_lock,
@@ -60,15 +60,15 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
         )
     children = list(source.children.all())
     target_names = {
-        name.lower(): name
+        name_key(name): name
         for name in target.children.exclude(pk=source.pk).values_list("name", flat=True)
     }
     for child in children:
-        if child.name.lower() in target_names:
+        if name_key(child.name) in target_names:
             raise DomainError(
                 f"cannot merge {source.path!r} into {target.path!r}: its child {child.path!r} "
                 f"would collide with {target.path}{PATH_SEPARATOR}"
-                f"{target_names[child.name.lower()]}; merge or rename that child first",
+                f"{target_names[name_key(child.name)]}; merge or rename that child first",
                 code="duplicate_label",
                 extra={"label": child.path},
             )
@@ -146,9 +146,9 @@ def label_merge_deep(*, source: Label, target: Label, user=None) -> dict:
         label_merge(source=source, target=target, user=user)  # raises, saying why
     merged: list[str] = []
     sums = dict.fromkeys(COUNTED, 0)
-    twins = {child.name.casefold(): child for child in target.children.exclude(pk=source.pk)}
+    twins = {name_key(child.name): child for child in target.children.exclude(pk=source.pk)}
     for child in list(source.children.all()):
-        twin = twins.get(child.name.casefold())
+        twin = twins.get(name_key(child.name))
         if twin is None:
             continue
         out = label_merge_deep(source=child, target=twin, user=user)

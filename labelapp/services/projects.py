@@ -13,7 +13,7 @@ from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.lookups import plain_int, rows_ignoring_case
 from labelapp.models import Annotation, Membership, Project, Segment
 from ontology.models import Label, Ontology
-from ontology.rules import name_control_char
+from ontology.rules import joiners_misplaced, name_control_char, name_key
 
 User = get_user_model()
 
@@ -104,16 +104,20 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
     name = unicodedata.normalize("NFC", (name or "").strip())
     if not name:
         raise DomainError("a project needs a name")
-    if any(name_control_char(ch) for ch in name):
+    if any(name_control_char(ch) for ch in name) or joiners_misplaced(name):
         raise DomainError(
             f"project name {name[:40]!r} must not contain line breaks, tabs or other control "
-            "characters",
+            "characters (a zero-width joiner only between two characters it joins)",
             code="invalid_name",
         )
     others = Project.objects.all()
     if project is not None:
         others = others.exclude(pk=project.pk)
     taken = rows_ignoring_case(others, "name", name)
+    if not taken:  # compared as label names are: "Birds\u200d" beside "Birds", ß as SS
+        key = name_key(name)
+        same = [pk for pk, other in others.values_list("pk", "name") if name_key(other) == key]
+        taken = list(others.filter(pk__in=same[:1]))
     if taken:
         same = taken[0].name == name
         raise DomainError(

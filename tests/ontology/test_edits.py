@@ -473,3 +473,24 @@ def test_a_path_with_spaces_around_its_slashes_names_the_label_it_made(project):
     assert made.path == "digits/three"
     assert label_resolve(ontology=project.ontology, ref=" digits / three ").pk == made.pk
     assert label_resolve(ontology=project.ontology, ref="digits /three").pk == made.pk
+
+
+def test_merges_imports_and_project_names_compare_names_as_siblings_are(project, lead):
+    """A merge compared children with lower() (Straße and STRASSE ended side by side), an
+    import naming "pets/c\\u200dat" made a look-alike beside "pets/cat", and a project
+    "Birds\\u200d" was made beside "Birds"."""
+    from labelapp.services.projects import project_create
+    from ontology.merge import label_merge
+    from ontology.services import label_get_or_create_path, label_resolve
+
+    a, _ = label_get_or_create_path(ontology=project.ontology, path="roads/a/Straße")
+    b, _ = label_get_or_create_path(ontology=project.ontology, path="roads/b/STRASSE")
+    with pytest.raises(DomainError, match="would collide"):
+        label_merge(source=a.parent, target=b.parent)
+    cat, _ = label_get_or_create_path(ontology=project.ontology, path="pets/cat")
+    assert label_resolve(ontology=project.ontology, ref="pets/c\u200dat", create=True).pk == cat.pk
+    assert project.name == "Birds"
+    with pytest.raises(DomainError, match="already exists"):
+        project_create(name="Bir\u200dds", created_by=lead)
+    with pytest.raises(DomainError, match="control"):
+        project_create(name="Birds\u200d", created_by=lead)
