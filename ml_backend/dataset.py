@@ -114,10 +114,11 @@ def _counted(project: Project, via: str = "") -> dict:
     }
 
 
-def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int]]:
-    """`clip_label_ids`, and the clips one of whose counted annotations gives a clip label
-    (the others' labels are their segments': `segment_spans`)."""
-    with_clip_labels: set[int] = set()
+def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int], set[int]]:
+    """`clip_label_ids`; the clips one of whose voting annotations gives a clip label (the
+    others' labels are their segments': `segment_spans`); and the clips a reviewer accepted
+    an annotation of (only the accepted ones vote there)."""
+    with_clip_label: set[int] = set()  # annotations
     per_annotation: dict[int, set[int]] = defaultdict(set)
     clip_of: dict[int, int] = {}
     accepted: set[int] = set()
@@ -137,7 +138,7 @@ def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int]]:
     ):
         if ann_id in clip_of:  # counted between the reads
             per_annotation[ann_id].add(label_id)
-            with_clip_labels.add(clip_of[ann_id])
+            with_clip_label.add(ann_id)
     on_segments: dict[int, set[int]] = defaultdict(set)
     for ann_id, label_id in SegmentLabel.objects.filter(
         **_counted(project, "segment__annotation")
@@ -151,9 +152,12 @@ def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int]]:
             per_annotation[ann_id] |= labels
     reviewed = {clip_of[a] for a in accepted}
     votes: dict[int, list[set[int]]] = defaultdict(list)
+    with_clip_labels: set[int] = set()  # clips, of the voting annotations only
     for ann_id in sorted(per_annotation):
         if per_annotation[ann_id] and (ann_id in accepted or clip_of[ann_id] not in reviewed):
             votes[clip_of[ann_id]].append(per_annotation[ann_id])
+            if ann_id in with_clip_label:
+                with_clip_labels.add(clip_of[ann_id])
     out: dict[int, list[int]] = {}
     for clip_id, sets in votes.items():
         counts = Counter(label for s in sets for label in s)
@@ -164,7 +168,7 @@ def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int]]:
             out[clip_id] = [ranked[0][0]]
         else:
             out[clip_id] = sorted(lb for lb, n in counts.items() if 2 * n >= len(sets))
-    return out, with_clip_labels
+    return out, with_clip_labels, reviewed
 
 
 def classes_in_use(project: Project) -> int:
@@ -185,7 +189,7 @@ def classes_in_use(project: Project) -> int:
 
 
 def labeled_set(project: Project) -> LabeledSet:
-    labels_by_clip, with_clip_labels = _label_votes(project)
+    labels_by_clip, with_clip_labels, reviewed = _label_votes(project)
     used = {lb for ids in labels_by_clip.values() for lb in ids}
     multi = project.label_mode == Project.LabelMode.MULTI
     rows = {lb.pk: lb for lb in Label.objects.filter(ontology_id=project.ontology_id)}
@@ -224,29 +228,30 @@ def labeled_set(project: Project) -> LabeledSet:
         parents=parents,
         targets=targets,
         multi_label=multi,
-        spans=segment_spans(project, [c.pk for c in clips], with_clip_labels),
+        spans=segment_spans(project, [c.pk for c in clips], with_clip_labels, reviewed),
     )
 
 
 def segment_spans(
-    project: Project, clip_ids: list[int], with_clip_labels: set[int]
+    project: Project,
+    clip_ids: list[int],
+    with_clip_labels: set[int],
+    reviewed: set[int] = frozenset(),
 ) -> list[list[tuple[float, float]] | None]:
-    """For each clip, the spans of its labeled annotations' segments when none of those
+    """For each clip, the spans of its voting annotations' segments when none of those
     annotations gives a clip label (its labels are the segments'), else None.
-    `with_clip_labels`: the clips one of whose annotations does (`_label_votes`)."""
+    `with_clip_labels`: the clips one of whose voting annotations does; `reviewed`: the
+    clips where only accepted annotations vote (`_label_votes`)."""
     from labelapp.models import Segment
 
     counted = _counted(project, "annotation")
-    spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    spans: dict[int, set[tuple[float, float]]] = defaultdict(set)
     for chunk in id_chunks(clip_ids):
-        for clip_id, start, end in (
-            Segment.objects.filter(
-                annotation__clip_id__in=chunk, segment_labels__isnull=False, **counted
-            )
-            .values_list("annotation__clip_id", "start", "end")
-            .distinct()
-        ):
-            spans[clip_id].append((start, end))
+        for clip_id, status, start, end in Segment.objects.filter(
+            annotation__clip_id__in=chunk, segment_labels__isnull=False, **counted
+        ).values_list("annotation__clip_id", "annotation__status", "start", "end"):
+            if clip_id not in reviewed or status == Annotation.Status.ACCEPTED:
+                spans[clip_id].add((start, end))
     return [
         None if cid in with_clip_labels or cid not in spans else sorted(spans[cid])
         for cid in clip_ids

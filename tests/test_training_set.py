@@ -100,3 +100,23 @@ def test_the_note_before_a_training_counts_the_clips_it_will_take(project, team)
     annotation_submit(clip=tied, user=b, clip_labels=["digit/seven"])
     Clip.objects.filter(pk=held.pk).update(needs_adjudication=True)
     assert training_note(project).startswith("Training on 1 labeled clip, fewer than the 20")
+
+
+def test_a_clip_whose_vote_is_a_segment_trains_on_that_segments_span(project, team, reviewer):
+    """A gave the clip label "one" (not accepted), B only a 0.1-0.2 s segment "seven" (accepted):
+    the clip trained as "one" on the whole recording, because A's clip label counted for
+    where to read although it no longer voted."""
+    from ml_backend.dataset import _label_votes, segment_spans
+
+    (a, b), ids = team
+    (clip,) = ready_clips(project, 1)
+    annotation_submit(clip=clip, user=a, clip_labels=["digit/one"])
+    mine = annotation_submit(
+        clip=clip, user=b, segments=[{"start": 0.1, "end": 0.2, "labels": ["digit/seven"]}]
+    )
+    annotation_review(
+        annotation=mine, reviewer=reviewer, action="accept", expected_version=mine.version
+    )
+    votes, with_clip_labels, reviewed = _label_votes(project)
+    assert votes == {clip.pk: [ids["seven"]]}
+    assert segment_spans(project, [clip.pk], with_clip_labels, reviewed) == [[(0.1, 0.2)]]

@@ -725,3 +725,7 @@ def test_one_member_holds_at_most_the_limit_and_the_queue_goes_on_for_others(
     # renewing a place it holds takes nothing from the others it holds
     assert hog.post(f"/api/clips/{clips[2].pk}/lock/").json()["held"]
     assert ClipAssignment.objects.filter(user=annotator).count() == 3
+    # the clip at work, renewed by its heartbeat, is kept when another place is taken
+    assert hog.post(f"/api/clips/{clips[5].pk}/lock/").json()["held"]
+    held = set(ClipAssignment.objects.filter(user=annotator).values_list("clip_id", flat=True))
+    assert clips[2].pk in held and clips[5].pk in held and len(held) == 3

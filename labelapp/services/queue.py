@@ -244,9 +244,12 @@ def _held_over_limit_release(project: Project, user, now, *, keep: int) -> int:
     everyone else's queue said "nothing left")."""
     limit = max(1, settings.EARMARK_MAX_HELD_CLIPS)
     live = ClipAssignment.objects.filter(project=project, user=user, expires_at__gt=now)
+    # Renewed last, kept first: the clip at work is renewed by its heartbeat (`created_at`
+    # is when a place was taken, and let the working clip go first).
     newest = list(
-        live.exclude(clip_id=keep).order_by("-created_at", "-id").values_list("pk", flat=True)
+        live.exclude(clip_id=keep).order_by("-expires_at", "-id").values_list("pk", flat=True)
     )
     if len(newest) < limit:
         return 0
+    # at most the limit and the few taken since: a short list of ids
     return ClipAssignment.objects.filter(pk__in=newest[limit - 1 :]).delete()[0]
