@@ -4,9 +4,11 @@ a byte of it is read.
 Django writes multipart file parts to a temporary file as they arrive, on every endpoint that
 parses forms (every API view, and the login page, whose CSRF check reads the form), and sizes
 are checked after: a 300 MB body posted to the login page without an account was written to
-/tmp in full before its 403. Limits by route: the upload endpoint takes one file of
-EARMARK_MAX_UPLOAD_BYTES (the browser sends one a request) plus room for the form, an ontology
-import its file limit, and everything else what DATA_UPLOAD_MAX_MEMORY_SIZE allows.
+/tmp in full before its 403. Limits by route: the upload endpoint takes
+EARMARK_MAX_UPLOAD_REQUEST_BYTES (its files together: by default one file of the largest size
+and the form; the browser sends one file a request), an ontology import its file limit, and
+everything else what DATA_UPLOAD_MAX_MEMORY_SIZE allows. Under WSGI (gunicorn, runserver) the
+body is read only when a view asks for it, so this answers before any of it is.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _mb(n: int) -> str:
 
 def body_limit(path: str) -> int:
     if UPLOAD_ROUTE.match(path):
-        return settings.EARMARK_MAX_UPLOAD_BYTES + SLACK
+        return settings.EARMARK_MAX_UPLOAD_REQUEST_BYTES
     if ONTOLOGY_IMPORT_ROUTE.match(path):
         from ontology.formats import MAX_BYTES
 
@@ -47,9 +49,13 @@ class BodySizeLimitMiddleware:
             if int(sent) > limit:
                 detail = (
                     f"the request body ({_mb(int(sent))}) is over the {_mb(limit)} this "
-                    "address takes; send less in one request (files: one a request, each "
-                    f"at most {_mb(settings.EARMARK_MAX_UPLOAD_BYTES)})"
+                    "address takes; send less in one request"
                 )
+                if UPLOAD_ROUTE.match(request.path):
+                    detail += (
+                        f" (files of at most {_mb(settings.EARMARK_MAX_UPLOAD_BYTES)} each, as "
+                        "many a request as fit: large ones one a request)"
+                    )
                 if request.path.startswith(("/api/", "/ml/")):
                     return JsonResponse({"detail": detail, "code": "too_large"}, status=413)
                 return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")

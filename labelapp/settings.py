@@ -161,6 +161,10 @@ if AWS_STORAGE_BUCKET_NAME:
 
 # Uploads: files over this size are refused before they are stored.
 EARMARK_MAX_UPLOAD_BYTES = env_int("EARMARK_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# An upload request's whole body (labelapp.bodylimit): its files together, and the form.
+EARMARK_MAX_UPLOAD_REQUEST_BYTES = env_int(
+    "EARMARK_MAX_UPLOAD_REQUEST_BYTES", EARMARK_MAX_UPLOAD_BYTES + 1024**2
+)
 EARMARK_MAX_DURATION_S = env_float("EARMARK_MAX_DURATION_S", 6 * 3600.0)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 1000)
 # A request's data other than files (an annotation's JSON: 2.5 MiB holds ~60,000 segments);

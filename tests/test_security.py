@@ -536,9 +536,23 @@ def test_a_body_over_what_its_address_takes_is_refused_before_it_is_read(path, s
     )
 
 
-def test_an_upload_of_one_large_file_is_still_taken(client_for, lead, project, settings):
-    from labelapp.bodylimit import body_limit
-
-    settings.EARMARK_MAX_UPLOAD_BYTES = 10 * 2**20
-    assert body_limit(f"/api/projects/{project.pk}/clips/") > 10 * 2**20
-    assert body_limit("/api/clips/1/lock/") < 10 * 2**20
+def test_an_upload_larger_than_other_requests_may_be_still_goes_through(
+    client_for, lead, project, settings, wav_factory
+):
+    """The upload address takes what its setting says; the same body elsewhere is a 413."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # other requests: 1000 bytes + 1 MiB
+    wav = wav_factory(seconds=90, sr=16000)  # ~2.9 MB
+    assert wav.stat().st_size > 1000 + 2**20
+    client = client_for(lead)
+    with wav.open("rb") as f:
+        answer = client.post(f"/api/projects/{project.pk}/clips/", {"files": [f]})
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["imported"] == 1
+    with wav.open("rb") as f:
+        refused = client.post(f"/api/clips/{project.pk}/lock/", {"files": [f]})
+    assert refused.status_code == 413 and refused.json()["code"] == "too_large"
+    settings.EARMARK_MAX_UPLOAD_REQUEST_BYTES = 2**20
+    with wav.open("rb") as f:
+        too_big = client.post(f"/api/projects/{project.pk}/clips/", {"files": [f]})
+    assert too_big.status_code == 413
+    assert "large ones one a request" in too_big.json()["detail"]
