@@ -143,28 +143,33 @@ function chunk(items, size) {
   return out;
 }
 
-// Clips waiting for the worker: their counts follow it every few seconds, and once none is
-// left the page reloads to show them ready (or failed, with the reason) — unless the lead has
-// clips picked, which a reload would lose; then a line says to reload.
+// Clips waiting for the worker: their counts follow it every few seconds (two count
+// queries), and the page's parts that list clips (the counts, the clip table, the import
+// jobs) are read again when something changed: at most every FULL_MS while clips wait, and
+// once none is left; at once after an upload. No reload: one, once the last pending clip was
+// processed, came in the middle of a second batch's upload and asked "Leave site?" (leaving
+// lost the rest). A lead with clips ticked keeps their table and is told; a part that holds
+// the focus is left as it is.
 const WATCH_MS = 3000;
-// The page's counts, clip table and import jobs follow the worker and the uploads without a
-// reload: the page is read again and those parts put in place of these. A reload, once the
-// last pending clip was processed, came in the middle of a second batch's upload and asked
-// "Leave site?"; leaving lost the rest of the batch. A lead with clips ticked for deletion
-// keeps their table (and is told the new one waits for a reload).
+const FULL_MS = 15000;
+
 async function refreshParts(root) {
   const res = await fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
   if (!res.ok) return;
   const fresh = new DOMParser().parseFromString(await res.text(), "text/html");
   const swap = (selector, scope = document, from = fresh) => {
     const here = scope.querySelector(selector);
-    const there = from.querySelector(selector);
-    if (here && there) here.replaceWith(document.importNode(there, true));
+    const there = from && from.querySelector(selector);
+    if (here && there && !here.contains(document.activeElement)) here.replaceWith(document.importNode(there, true));
   };
   swap("section.stats");
   swap("ul.jobs");
+  const line = root.querySelector("[data-testid=delete-status]");
+  const failedNow = Number(fresh.getElementById("clips")?.dataset.failed || 0);
+  if (line && !line.textContent && failedNow > Number(root.dataset.failed || 0)) {
+    line.textContent = `${failedNow} clips failed: reload the page to delete them.`;
+  }
   if (root.querySelector("input.pick:checked")) {
-    const line = root.querySelector("[data-testid=delete-status]");
     if (line && !line.textContent) line.textContent = "New clips are listed after a reload (clips are ticked here).";
     return;
   }
@@ -172,20 +177,46 @@ async function refreshParts(root) {
   swap("nav.pager", root, fresh.getElementById("clips"));
 }
 
-function waiting() {
-  return ["pending", "processing"].reduce(
-    (sum, s) => sum + Number(document.querySelector(`[data-testid=count-${s}]`)?.textContent || 0), 0);
+async function countWaiting(root) {
+  let sum = 0;
+  for (const status of ["pending", "processing"]) {
+    const page = await api(`/api/clips/?project=${root.dataset.project}&status=${status}`);
+    const node = document.querySelector(`[data-testid=count-${status}]`);
+    if (node) node.textContent = String(page.count);
+    sum += page.count;
+  }
+  return sum;
 }
 
-let watching = null;
+// One chain of ticks at a time: an upload's event while a tick is under way waits for it
+// (each event started another chain, every one of them reading the page every 3 s).
+const watch = { timer: null, running: false, again: false, lastFull: 0, lastWaiting: -1 };
+
 function watchProcessing(root, now = false) {
-  clearTimeout(watching);
-  const tick = async () => {
-    try { await refreshParts(root); } catch { /* the next tick tries again */ }
-    if (waiting()) watching = setTimeout(tick, WATCH_MS);
+  if (watch.running) { watch.again = watch.again || now; return; }
+  clearTimeout(watch.timer);
+  const tick = async (full) => {
+    watch.running = true;
+    let waitingNow = 0;
+    try {
+      waitingNow = await countWaiting(root);
+      const changed = waitingNow !== watch.lastWaiting;
+      if (full || (changed && (!waitingNow || Date.now() - watch.lastFull >= FULL_MS))) {
+        await refreshParts(root);
+        watch.lastFull = Date.now();
+      }
+      watch.lastWaiting = waitingNow;
+    } catch { /* the next tick tries again */ }
+    watch.running = false;
+    const again = watch.again;
+    watch.again = false;
+    if (again) watch.timer = setTimeout(() => tick(true), 0);
+    else if (waitingNow) watch.timer = setTimeout(() => tick(false), WATCH_MS);
   };
-  if (now) tick();
-  else if (waiting()) watching = setTimeout(tick, WATCH_MS);
+  if (now) tick(true);
+  else if (["pending", "processing"].some((s) => Number(document.querySelector(`[data-testid=count-${s}]`)?.textContent || 0))) {
+    watch.timer = setTimeout(() => tick(false), WATCH_MS);
+  }
 }
 
 const root = document.getElementById("clips");
