@@ -94,6 +94,11 @@ urlpatterns = [
     path("clips/<int:clip_id>/annotate/", views.clip_annotate, name="clip-annotate"),
     path("projects/<int:project_id>/annotate/", views.project_annotate, name="project-annotate"),
     path("accounts/", include(account_patterns)),
+    # The admin's own password page checks the old password too: limited as the others are.
+    path(
+        "admin/password_change/",
+        RateLimitedPasswordChangeView.as_view(success_url="/accounts/password_change/done/"),
+    ),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("ml/", include("ml_backend.ls_urls")),

@@ -352,7 +352,7 @@ def _specs_check(specs: list[LabelSpec]) -> None:
         if spec.color is not None:
             spec.color = label_color_validate(spec.color, label=path)
         if spec.hotkey is not None:
-            spec.hotkey = label_hotkey_validate(spec.hotkey, label=path)
+            spec.hotkey = label_hotkey_validate(spec.hotkey, label=path, browser_keys=False)
             clash = hotkeys.get(hotkey_combo(spec.hotkey))
             if spec.hotkey and clash is not None:
                 raise _bad(

@@ -211,8 +211,10 @@ def hotkey_combo(text: str) -> str:
     return "+".join([m for m in MODIFIERS if m in mods] + [key])
 
 
-def label_hotkey_validate(hotkey: str | None, *, label: str = "") -> str:
-    """A label's hotkey, stripped; blank (or only spaces) means none."""
+def label_hotkey_validate(hotkey: str | None, *, label: str = "", browser_keys: bool = True) -> str:
+    """A label's hotkey, stripped; blank (or only spaces) means none. `browser_keys`: refuse
+    the keys the browser keeps (a lead choosing one); an imported file's are let through (an
+    export made before they were refused must import again)."""
     hotkey = (hotkey or "").strip()
     if len(hotkey) > HOTKEY_MAX or any(ch.isspace() for ch in hotkey):
         raise DomainError(
@@ -249,7 +251,7 @@ def label_hotkey_validate(hotkey: str | None, *, label: str = "") -> str:
             code="reserved_hotkey",
             extra={"label": label},
         )
-    browser = BROWSER_KEYS.get(hotkey_combo(hotkey)) if hotkey else None
+    browser = BROWSER_KEYS.get(hotkey_combo(hotkey)) if hotkey and browser_keys else None
     if browser is not None:
         raise DomainError(
             f"label {label!r}: hotkey {hotkey!r} is the browser's: it {browser}, so the "

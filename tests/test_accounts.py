@@ -86,3 +86,15 @@ def test_a_common_or_all_digit_password_is_refused(annotator, weak):
     assert answer.status_code == 200 and 'role="alert"' in answer.content.decode()
     annotator.refresh_from_db()
     assert annotator.check_password("old-secret-123")
+
+
+def test_the_admins_password_page_is_limited_too(admin_user, settings):
+    """/admin/password_change/ checked the old password without a limit."""
+    settings.EARMARK_LOGIN_MAX_FAILURES = 2
+    client = Client()
+    client.force_login(admin_user)
+    wrong = {"old_password": "nope", "new_password1": "x", "new_password2": "x"}
+    for _ in range(2):
+        client.post("/admin/password_change/", wrong)
+    text = client.post("/admin/password_change/", wrong).content.decode()
+    assert "Too many wrong passwords for this account from your address" in text

@@ -208,3 +208,21 @@ def test_a_key_the_browser_keeps_is_refused(project, hotkey):
     with pytest.raises(DomainError, match="is the browser's") as refused:
         label_create(ontology=project.ontology, name="bird", hotkey=hotkey)
     assert refused.value.code == "reserved_hotkey"
+
+
+def test_an_export_with_a_hotkey_the_browser_keeps_imports_again(project, other_project):
+    """A label given F5 before such keys were refused: its project's own export was then
+    refused whole on import."""
+    import json
+
+    from ontology.io import ontology_export, ontology_import
+    from ontology.models import Label
+    from ontology.services import label_create
+
+    label = label_create(ontology=project.ontology, name="bird")
+    Label.objects.filter(pk=label.pk).update(hotkey="f5")  # set before the rule
+    exported, _type, _name = ontology_export(ontology=project.ontology, format="earmark")
+    report = ontology_import(ontology=other_project.ontology, content=exported)
+    assert report["created"] == 1
+    assert Label.objects.get(ontology=other_project.ontology, name="bird").hotkey == "f5"
+    assert json.loads(exported)
