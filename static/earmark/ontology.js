@@ -236,7 +236,8 @@ function dragWire(row, label) {
 
 async function moveLabel(id, parent, position) {
   const label = state.byId.get(id);
-  const body = { parent };
+  // what this page saw: a label another lead moved since is not moved again from here
+  const body = { parent, expected: seen(label, ["parent"]) };
   if (position !== null) body.position = position;
   try {
     const moved = await api(`${base}labels/${id}/`, { method: "PATCH", body });
@@ -257,26 +258,33 @@ function option(label, selected, disabled = false) {
 
 // A label picker of hundreds of labels: a filter box above it (by path) and the chosen
 // label's whole path under it (closed, the list showed "male" of a dozen "male"s).
-function searchable(select, name) {
+function searchable(select, name, { pick = true } = {}) {
   const chosen = el("div", { class: "muted small onto-chosen", "data-testid": `${select.dataset.testid}-path` });
+  const original = select.value;
   const show = () => {
     const label = state.byId.get(Number(select.value));
     chosen.textContent = label ? label.path : "";
   };
+  const matches = () => [...select.options].filter((o) => !o.hidden && !o.disabled && o.value);
   const filter = el("input", { type: "search", class: "onto-filter-pick", placeholder: "filter by path…",
     "aria-label": `Filter the ${name} list`, "data-testid": `${select.dataset.testid}-filter`,
     oninput: () => {
       const text = filter.value.trim().toLowerCase();
-      let first = null;
-      for (const o of select.options) {
-        o.hidden = Boolean(text) && Boolean(o.value) && !o.dataset.path.includes(text);
-        if (!o.hidden && !o.disabled && o.value && first === null) first = o;
-      }
-      // the first match is chosen unless the choice so far still matches
-      if (text && first && (!select.value || select.selectedOptions[0]?.hidden !== false)) {
+      for (const o of select.options) o.hidden = Boolean(text) && Boolean(o.value) && !o.dataset.path.includes(text);
+      if (!text) { select.value = original; show(); return; } // cleared: as it was
+      // `pick`: the first match is chosen unless the choice so far still matches; else (the
+      // parent, inside the form that moves the label) only Enter chooses it
+      const first = matches()[0];
+      if (pick && first && (!select.value || select.selectedOptions[0]?.hidden !== false)) {
         select.value = first.value;
         show();
       }
+    },
+    onkeydown: (e) => {
+      if (e.key !== "Enter") return;
+      e.preventDefault(); // not the form's submit: choosing is not saving
+      const first = matches()[0];
+      if (first) { select.value = first.value; show(); select.focus(); }
     } });
   select.addEventListener("change", show);
   show();
@@ -324,7 +332,7 @@ function renderPanel() {
   const subtree = subtreeIds(label.id);
   const form = el("form", { class: "onto-form", "data-testid": "edit-form", autocomplete: "off" },
     el("label", {}, "Name ", el("input", { type: "text", name: "name", value: label.name, maxlength: "200", required: true, "data-testid": "edit-name" })),
-    el("label", {}, "Parent ", ...searchable(el("select", { name: "parent", "data-testid": "parent-picker" }, ...labelOptions({ exclude: subtree, selected: label.parent })), "parent")),
+    el("label", {}, "Parent ", ...searchable(el("select", { name: "parent", "data-testid": "parent-picker" }, ...labelOptions({ exclude: subtree, selected: label.parent })), "parent", { pick: false })),
     el("div", { class: "onto-row2" },
       el("label", {}, "Hotkey ", el("input", { type: "text", name: "hotkey", value: label.hotkey, maxlength: "16", "data-testid": "edit-hotkey" })),
       el("label", {}, "Color ", el("span", { class: "onto-color" },
@@ -390,7 +398,7 @@ function reorder(label, delta) {
   const siblings = kids(label.parent);
   const index = siblings.findIndex((l) => l.id === label.id) + delta;
   if (index < 0 || index >= siblings.length) return;
-  patch(label, { position: index }, `Moved ${label.name} ${delta < 0 ? "up" : "down"}`);
+  patch(label, { position: index, expected: seen(label, ["parent"]) }, `Moved ${label.name} ${delta < 0 ? "up" : "down"}`);
 }
 
 async function merge(label, into, deep = false) {

@@ -316,8 +316,15 @@ def test_the_merge_and_parent_pickers_filter_by_path_and_say_the_whole_path(edit
     assert visible == ["", "animal/bird/raven"] or visible == [None, "animal/bird/raven"]
     assert page.input_value("[data-testid=merge-target]") == str(tree["animal/bird/raven"].pk)
     assert page.inner_text("[data-testid=merge-target-path]") == "animal/bird/raven"
+    # the parent, in the form that moves the label: typing filters, only Enter chooses, and
+    # Enter there does not save
     page.fill("[data-testid=parent-picker-filter]", "noise")
+    assert page.inner_text("[data-testid=parent-picker-path]") == "animal/bird"
+    page.fill("[data-testid=parent-picker-filter]", "")
+    page.fill("[data-testid=parent-picker-filter]", "noise")
+    page.press("[data-testid=parent-picker-filter]", "Enter")
     assert page.inner_text("[data-testid=parent-picker-path]") == "noise"
+    assert Label.objects.get(pk=tree["animal/bird/crow"].pk).path == "animal/bird/crow"
     page.click("[data-testid=save-label]")
     page.wait_for_selector(row("noise/crow"))
     assert Label.objects.get(pk=tree["animal/bird/crow"].pk).path == "noise/crow"
