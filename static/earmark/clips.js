@@ -46,7 +46,7 @@ function setup(root) {
   cancelButton.addEventListener("click", () => {
     close();
     statusLine.textContent = deletedSoFar ? `${deletedSoFar} deleted; the others kept.` : "Nothing deleted.";
-    if (deletedSoFar) setTimeout(() => window.location.reload(), 600);
+    if (deletedSoFar) document.dispatchEvent(new Event("earmark:clips-changed"));
     deletedSoFar = 0;
   });
   confirmButton.addEventListener("click", () => { const run = onConfirm; close(); if (run) run(); });
@@ -109,8 +109,9 @@ function setup(root) {
     deletedSoFar = 0;
     statusLine.textContent = `${total} clip${total === 1 ? "" : "s"} deleted` +
       (gone ? ` (${gone} already gone)` : "") + ".";
-    // the table and the counts above without them
-    if (total) setTimeout(() => window.location.reload(), 600);
+    // the table and the counts above without them, read again in place: a reload under an
+    // upload asked "Leave site?" and, left, lost the rest of the upload
+    if (total) document.dispatchEvent(new Event("earmark:clips-changed"));
   }
 
   deleteSelected.addEventListener("click", () => {
@@ -157,10 +158,12 @@ async function refreshParts(root) {
   const res = await fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
   if (!res.ok) return;
   const fresh = new DOMParser().parseFromString(await res.text(), "text/html");
+  // A part holding the focus, or an open "which files were rejected", is left as it is.
+  const busy = (node) => node.contains(document.activeElement) || node.querySelector("details[open]");
   const swap = (selector, scope = document, from = fresh) => {
     const here = scope.querySelector(selector);
     const there = from && from.querySelector(selector);
-    if (here && there && !here.contains(document.activeElement)) here.replaceWith(document.importNode(there, true));
+    if (here && there && !busy(here)) here.replaceWith(document.importNode(there, true));
   };
   swap("section.stats");
   swap("ul.jobs");
@@ -169,12 +172,22 @@ async function refreshParts(root) {
   if (line && !line.textContent && failedNow > Number(root.dataset.failed || 0)) {
     line.textContent = `${failedNow} clips failed: reload the page to delete them.`;
   }
+  const waitNote = "New clips are listed after a reload (clips are ticked here).";
   if (root.querySelector("input.pick:checked")) {
-    if (line && !line.textContent) line.textContent = "New clips are listed after a reload (clips are ticked here).";
+    if (line && !line.textContent) line.textContent = waitNote;
     return;
   }
-  swap("[data-testid=clip-table] tbody", root, fresh.getElementById("clips"));
-  swap("nav.pager", root, fresh.getElementById("clips"));
+  if (line && line.textContent === waitNote) line.textContent = "";
+  const freshClips = fresh.getElementById("clips");
+  swap("[data-testid=clip-table] tbody", root, freshClips);
+  const pager = root.querySelector("nav.pager");
+  const freshPager = freshClips && freshClips.querySelector("nav.pager");
+  if (pager && freshPager) swap("nav.pager", root, freshClips);
+  else if (pager) pager.remove();
+  else if (freshPager) root.append(document.importNode(freshPager, true)); // a second page now
+  const picker = root.querySelector("[data-testid=select-all]");
+  if (picker) picker.checked = false;
+  root.dispatchEvent(new Event("change")); // "Delete N selected" counts the new table's ticks
 }
 
 async function countWaiting(root) {
@@ -223,6 +236,7 @@ const root = document.getElementById("clips");
 if (root && root.querySelector(".clip-tools")) setup(root);
 if (root) {
   watchProcessing(root);
-  // upload.js says when files have landed: the counts and the list follow at once.
-  document.addEventListener("earmark:uploaded", () => watchProcessing(root, true));
+  // upload.js says when files have landed, a deletion when clips went: the counts and the
+  // list follow at once.
+  document.addEventListener("earmark:clips-changed", () => watchProcessing(root, true));
 }

@@ -131,7 +131,7 @@ function setup(root) {
             }
             if (counts.imported - announced >= 25) { // a long upload: the list grows as it goes
               announced = counts.imported;
-              document.dispatchEvent(new Event("earmark:uploaded"));
+              document.dispatchEvent(new Event("earmark:clips-changed"));
             }
           } else {
             // The server never recorded it (connection lost, logged out, an answer without
@@ -162,7 +162,7 @@ function setup(root) {
     render();
     summary.textContent += " · done";
     summary.dataset.done = "true";
-    document.dispatchEvent(new Event("earmark:uploaded")); // the page's counts and list follow
+    document.dispatchEvent(new Event("earmark:clips-changed")); // the page's counts and list follow
     const refresh = document.createElement("a");
     refresh.href = window.location.pathname;
     refresh.textContent = " Refresh the clip list";

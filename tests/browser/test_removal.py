@@ -68,12 +68,19 @@ def test_a_lead_deletes_failed_and_picked_clips_and_confirms_annotated_ones(
     # delete every failed clip: one confirmation, then the counts update
     page.click("[data-testid=delete-failed]")
     assert "(2)" in page.inner_text("[data-testid=confirm-text]")
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
     page.click("[data-testid=confirm-delete]")
     page.wait_for_selector("[data-testid=delete-status]:has-text('2 clips deleted')")
-    page.wait_for_load_state("load")
     page.wait_for_function(
         "() => document.querySelector('[data-testid=count-failed]').textContent === '0'"
     )
+    # read again in place, not reloaded (a reload under an upload asked "Leave site?")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=clip-table] tbody tr[data-clip]').length"
+        " === 0"
+    )
+    assert not navigations
     assert not Clip.objects.filter(status="failed").exists()
 
     # pick the real clip and the labeled one
