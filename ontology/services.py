@@ -523,13 +523,17 @@ def labels_current_paths(*, ontology: Ontology, paths: list[str]) -> dict[str, s
             f"at most {RESOLVE_MAX} paths at once ({len(paths)} given)", code="too_many_paths"
         )
     given = [p for p in dict.fromkeys(paths) if p.strip()]
-    # Compared as names are stored (NFC): a path typed with decomposed accents was unknown.
-    key = lambda p: unicodedata.normalize("NFC", p.strip()).lower()  # noqa: E731
+    # Compared as names are stored (NFC: a path typed with decomposed accents was unknown),
+    # and as siblings are compared (path_key: ß as SS, joiners left out, each name trimmed).
+    def key(p: str) -> str:
+        parts = unicodedata.normalize("NFC", p.strip()).split(PATH_SEPARATOR)
+        return path_key(PATH_SEPARATOR.join(part.strip() for part in parts))
+
     wanted = {key(p) for p in given}
     found = {
-        path.lower(): path
+        path_key(path): path
         for path in Label.objects.filter(ontology=ontology).values_list("path", flat=True)
-        if path.lower() in wanted
+        if path_key(path) in wanted
     }
     out: dict[str, str | None] = {}
     steps = None  # the change log, read once and only when a path is not in today's tree

@@ -168,3 +168,15 @@ def test_a_submission_whose_label_is_merged_away_as_it_commits_is_saved_again(
     saved = annotation_submit(clip=clip, user=annotator, clip_labels=["x/a"], idempotency_key="k1")
     assert len(builds) == 2
     assert [cl.label.path for cl in saved.clip_labels.all()] == ["x/b"]
+
+
+def test_resolve_compares_paths_as_siblings_are(project, client_for, lead):
+    """resolve?path=animals/STRASSE answered null beside "animals/Straße", which an import maps
+    to it."""
+    from ontology.services import label_get_or_create_path
+
+    label_get_or_create_path(ontology=project.ontology, path="animals/Straße")
+    url = f"/api/projects/{project.pk}/ontology/resolve/"
+    for asked in ("animals/STRASSE", "Animals / straße", "animals/Stra\u200dße"):
+        answer = client_for(lead).get(url, {"path": asked}).json()
+        assert answer["labels"][asked] == "animals/Straße", answer
