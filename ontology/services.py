@@ -523,6 +523,7 @@ def labels_current_paths(*, ontology: Ontology, paths: list[str]) -> dict[str, s
             f"at most {RESOLVE_MAX} paths at once ({len(paths)} given)", code="too_many_paths"
         )
     given = [p for p in dict.fromkeys(paths) if p.strip()]
+
     # Compared as names are stored (NFC: a path typed with decomposed accents was unknown),
     # and as siblings are compared (path_key: ß as SS, joiners left out, each name trimmed).
     def key(p: str) -> str:

@@ -331,7 +331,7 @@ def test_csv_has_a_row_per_clip_label_and_per_segment_label(project, labeled, an
     assert [(r["kind"], r["label"], r["status"]) for r in wind] == [("none", "", "skipped")]
     assert not [r for r in rows if r["clip_id"] == str(labeled["unlabeled"].pk)]
     assert len(rows) == 7
-    assert {(r["reviewed_by"], r["corrected"]) for r in rows} == {("", "")}  # none reviewed
+    assert {(r["reviewed_by"], r["corrected_by"]) for r in rows} == {("", "")}  # none reviewed
 
 
 def test_a_label_filter_keeps_only_that_labels_rows_in_csv(project, labeled, annotator, lead):
@@ -1031,35 +1031,42 @@ def test_a_single_label_projects_exported_predictions_keep_segments_of_the_clips
 
 
 def test_a_reviewers_correction_is_said_in_csv_and_label_studio_exports(
-    project, labels, lead, annotator
+    project, labels, lead, annotator, reviewer
 ):
     """A corrected annotation was exported as a plain "accepted", as if the annotator had
-    said what the reviewer wrote."""
+    said what the reviewer wrote; then a lead's later acceptance credited the lead with it."""
+    from labelapp.models import Membership
+    from labelapp.services.projects import membership_set
     from labelapp.services.review import annotation_review
 
+    membership_set(project=project, user=reviewer, role=Membership.Role.REVIEWER)
     clip = _clip(project, "owl.wav", site="north")
     mine = annotation_submit(clip=clip, user=annotator, clip_labels=["animals/birds/crow"])
-    annotation_review(
+    mine = annotation_review(
         annotation=mine,
-        reviewer=lead,
+        reviewer=reviewer,
         action="correct",
         clip_labels=["animals/birds/robin"],
         expected_version=mine.version,
     )
     (row,) = csv.DictReader(io.StringIO(_export(project, "csv")))
     assert (row["label"], row["status"]) == ("animals/birds/robin", "accepted")
-    assert (row["reviewed_by"], row["corrected"]) == (lead.username, "yes")
+    assert (row["reviewed_by"], row["corrected_by"]) == (reviewer.username, reviewer.username)
+    annotation_review(
+        annotation=mine, reviewer=lead, action="accept", expected_version=mine.version
+    )
+    (row,) = csv.DictReader(io.StringIO(_export(project, "csv")))
+    assert (row["reviewed_by"], row["corrected_by"]) == (lead.username, reviewer.username)
     (task,) = json.loads(_export(project, "label_studio"))
     said = task["annotations"][0]["earmark"]
-    assert said["reviewed_by"] == lead.username and said["corrected"] is True
+    assert said["reviewed_by"] == lead.username and said["corrected_by"] == reviewer.username
     # submitted again by its annotator: their labels, and no reviewer's word on them yet
-    mine.refresh_from_db()
     annotation_submit(
         clip=clip, user=annotator, clip_labels=["animals/birds/crow"], replace_reviewed=True
     )
     (row,) = csv.DictReader(io.StringIO(_export(project, "csv")))
     assert (row["label"], row["status"]) == ("animals/birds/crow", "submitted")
-    assert (row["reviewed_by"], row["corrected"]) == ("", "")
+    assert (row["reviewed_by"], row["corrected_by"]) == ("", "")
     (task,) = json.loads(_export(project, "label_studio"))
     said = task["annotations"][0]["earmark"]
-    assert said["reviewed_by"] is None and said["corrected"] is False
+    assert said["reviewed_by"] is None and said["corrected_by"] is None

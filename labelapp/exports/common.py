@@ -187,11 +187,13 @@ def _annotations_prefetch(ctx: ExportContext, revisions: bool) -> Prefetch:
         AnnotationRevision.objects.filter(annotation=OuterRef("pk"))
         .exclude(action__in=("accept", "reject"))
         .order_by("-version")
-        .values("action")[:1]
     )
     qs = (
         annotations_filtered(ctx.filters)
-        .annotate(export_last_write=Subquery(last_write))
+        .annotate(
+            export_last_write=Subquery(last_write.values("action")[:1]),
+            export_last_writer=Subquery(last_write.values("author__username")[:1]),
+        )
         .select_related("annotator", "reviewed_by")
         .prefetch_related(
             Prefetch(
@@ -396,10 +398,14 @@ class SafeCsvWriter:
         self._writer.writerow([spreadsheet_safe(v) for v in row])
 
 
-def review_of(annotation: Annotation) -> tuple[str | None, bool]:
-    """(who reviewed it, whether its labels are that reviewer's correction) as exports say
-    it: nobody for an annotation submitted again since (its reviewer's word is on an earlier
-    version)."""
+def review_of(annotation: Annotation) -> tuple[str | None, str | None]:
+    """(who reviewed it last, who wrote the correction its labels are, if they are one) as
+    exports say it: a lead who accepted a reviewer's correction is the one who reviewed it,
+    the reviewer the one who corrected it; nobody for an annotation submitted again since
+    (the review was of an earlier version)."""
     reviewed = annotation.status in (Annotation.Status.ACCEPTED, Annotation.Status.REJECTED)
+    if not reviewed:
+        return None, None
     corrected = getattr(annotation, "export_last_write", None) == "correct"
-    return (user_name(annotation.reviewed_by) if reviewed else None), reviewed and corrected
+    writer = getattr(annotation, "export_last_writer", None) if corrected else None
+    return user_name(annotation.reviewed_by), writer

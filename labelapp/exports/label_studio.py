@@ -108,7 +108,7 @@ def _annotation(annotation, clip, style: str) -> dict:
             "source": annotation.source,
             "version": annotation.version,
             "reviewed_by": review_of(annotation)[0],
-            "corrected": review_of(annotation)[1],
+            "corrected_by": review_of(annotation)[1],
         },
     }
 

@@ -40,7 +40,7 @@ COLUMNS = [
     "updated_at",
     # After the rest, so that readers of the columns before keep working.
     "reviewed_by",
-    "corrected",
+    "corrected_by",
 ]
 
 
@@ -62,12 +62,12 @@ def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
         for clip in batch:
             for annotation in clip.export_annotations:
                 common = [user_name(annotation.annotator), annotation.status, annotation.pk]
-                reviewer, corrected = review_of(annotation)
+                reviewer, corrector = review_of(annotation)
                 tail = [
                     annotation.version,
                     iso(annotation.updated_at),
                     reviewer or "",
-                    "yes" if corrected else "",
+                    corrector or "",
                 ]
                 clip_labels, segments = annotation_content(annotation)
                 head = [clip.pk, clip.original_name, clip.file.name]
