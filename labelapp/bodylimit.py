@@ -28,6 +28,13 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:,.1f} MB" if n < 2**30 else f"{n / 2**30:,.1f} GB"
 
 
+def _sizes(sent: int, limit: int) -> tuple[str, str]:
+    """Both sizes, in bytes when rounding would make them read the same ("3.5 MB is over the
+    3.5 MB")."""
+    a, b = _mb(sent), _mb(limit)
+    return (a, b) if a != b else (f"{sent:,} bytes", f"{limit:,} bytes")
+
+
 def body_limit(path: str) -> int:
     if UPLOAD_ROUTE.match(path):
         return settings.EARMARK_MAX_UPLOAD_REQUEST_BYTES
@@ -47,9 +54,10 @@ class BodySizeLimitMiddleware:
         if sent.isascii() and sent.isdigit():
             limit = body_limit(request.path)
             if int(sent) > limit:
+                size, most = _sizes(int(sent), limit)
                 detail = (
-                    f"the request body ({_mb(int(sent))}) is over the {_mb(limit)} this "
-                    "address takes; send less in one request"
+                    f"the request body ({size}) is over the {most} this address takes; "
+                    "send less in one request"
                 )
                 if UPLOAD_ROUTE.match(request.path):
                     detail += (

@@ -34,7 +34,8 @@ function failed(err) {
   // is drawn again as it is now, with the message still up (it kept showing the label gone).
   const code = err instanceof ApiError ? err.body?.code : null;
   if (err instanceof ApiError && (err.status === 404 || ["label_changed", "unknown_parent"].includes(code))) {
-    load().then(() => say(`${err.message} The tree is shown as it is now.`, "error")).catch(() => {});
+    const message = err.message.replace(/; reload to see it, then make your change again$/, "; make your change again on the tree as it is now").replace(/[.\s]*$/, ".");
+    load().then(() => say(`${message} The tree is shown as it is now.`, "error")).catch(() => {});
   }
 }
 
