@@ -585,3 +585,29 @@ def test_an_annotators_agreement_is_the_share_of_their_clip_pairs_that_agree(
     me = next(a for a in report["annotators"] if a["user_id"] == u0.pk)
     assert me["agreement"] == pytest.approx(4 / 6, abs=1e-4)
     assert {p["user_id"]: p["agreement"] for p in me["pairs"]} == {u1.pk: 1.0, u2.pk: 0.5}
+
+
+def test_a_clip_a_reviewer_accepted_one_answer_of_is_settled(project, three_annotators, reviewer):
+    """Accepting one side of a dispute decides the clip (the manifest and the training take
+    the accepted answers only): it stayed on the disagreement lists."""
+    from labelapp.models import Annotation
+
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = 2
+    project.save()
+    membership_set(project=project, user=reviewer, role=Membership.Role.REVIEWER)
+    for path in ("A", "B"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    (clip,) = ready_clips(project, 1)
+    u0, u1, _ = three_annotators
+    annotation_submit(clip=clip, user=u0, clip_labels=["A"])
+    annotation_submit(clip=clip, user=u1, clip_labels=["B"])
+    (row,) = project_agreement(project)["clips"]
+    assert row["disagreement"] and not row["settled"]
+    theirs = Annotation.objects.get(clip=clip, annotator=u1)
+    annotation_review(
+        annotation=theirs, reviewer=reviewer, action="accept", expected_version=theirs.version
+    )
+    (row,) = project_agreement(project)["clips"]
+    assert row["disagreement"] and row["settled"]

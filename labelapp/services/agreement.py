@@ -8,8 +8,8 @@ Which annotations count: human ones (`source=manual`) that are submitted or acce
 its annotator gave it: a reviewer's correction is the clip's final answer (exports, training)
 but not what the annotator said, so an annotation a reviewer corrected counts as the annotator's
 last own version (its labels in today's names). The more a reviewer fixed, the better the
-annotators looked. A clip a reviewer corrected is `settled`: it leaves the lists of
-disagreements to look at, and stays in the figures. A child label implies its
+annotators looked. A clip a reviewer accepted or corrected an annotation of is `settled`: it
+leaves the lists of disagreements to look at, and stays in the figures. A child label implies its
 ancestors: in multi-label projects label sets are expanded with ancestors before comparing,
 so "birds/robin" and "birds/crow" agree on "birds". In single-label projects the chosen paths
 are compared as they are.
@@ -72,7 +72,7 @@ def _annotation_rows(project: Project) -> dict[int, dict]:
     rows = {
         a["id"]: {**a, "labels": [], "segments": []}
         for a in Annotation.objects.filter(**counted).values(
-            "id", "clip_id", "clip__original_name", "annotator_id", "annotator__username"
+            "id", "clip_id", "clip__original_name", "annotator_id", "annotator__username", "status"
         )
     }
     for ann_id, path in ClipLabel.objects.filter(
@@ -288,7 +288,11 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
                 "segment_f1": _round(seg),
                 "disagreement": (agreement is not None and agreement < 1)
                 or (seg is not None and seg < 1),
-                "settled": any(a.get("corrected") for a in anns),
+                # a reviewer corrected one, or accepted one (then only accepted ones count
+                # for the manifest and the training): the dispute is decided
+                "settled": any(
+                    a.get("corrected") or a["status"] == Annotation.Status.ACCEPTED for a in anns
+                ),
                 "needs_adjudication": cid in adjudication,
             }
         )
