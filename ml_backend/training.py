@@ -114,12 +114,17 @@ def training_note(project: Project) -> str:
     """What a lead asking for a training now should know before it runs: a training on fewer
     labeled clips than the first automatic one waits for gives a weak model (its figures are
     on the training set below MIN_FOR_VALIDATION). Empty when there is nothing to say."""
+    from labelapp.models import Clip
     from ml_backend.dataset import clip_label_ids
 
-    # The clips the training will take (a tie or a clip in adjudication waits for a
-    # reviewer), not every clip with an annotation: it said 8 where the training took 5.
-    labeled = len(clip_label_ids(project))
     min_labels = ml_config(project).min_labels
+    # The clips the training will take (a tie or a clip in adjudication waits for a
+    # reviewer), not every clip with an annotation: it said 8 where the training took 5. Those
+    # are never more than the clips with an annotation, so the vote (which reads every
+    # annotation) is counted only when these are few already.
+    if Clip.objects.filter(project=project, annotation_count__gt=0).count() >= min_labels:
+        return ""
+    labeled = len(clip_label_ids(project))
     if labeled >= min_labels:
         return ""
     return (

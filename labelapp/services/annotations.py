@@ -217,8 +217,9 @@ def rules_check(
                 continue
             why = f"label {label.path!r} is deprecated and cannot be chosen"
             if not label.deprecated:
-                above = next(a for a in tree.ancestors(label.pk) if a.deprecated)
-                why = f"label {label.path!r} cannot be chosen: {above.path!r} is deprecated"
+                above = next((a for a in tree.ancestors(label.pk) if a.deprecated), None)
+                under = f"{above.path!r}" if above else "a label above it"
+                why = f"label {label.path!r} cannot be chosen: {under} is deprecated"
             raise DomainError(why, code="deprecated_label", extra={"label": label.path})
     if project.leaves_only and every:
         with_children = set(

@@ -180,12 +180,15 @@ const DECIDED_KEY = "earmark.review.decided";
 // next annotation to decide, else the next clip in the queue).
 function sayDecided(root) {
   let said = null;
-  try { said = JSON.parse(sessionStorage.getItem(DECIDED_KEY) || "null"); } catch { said = null; }
-  sessionStorage.removeItem(DECIDED_KEY);
+  try {
+    said = JSON.parse(sessionStorage.getItem(DECIDED_KEY) || "null");
+    sessionStorage.removeItem(DECIDED_KEY);
+  } catch { said = null; } // storage blocked: nothing to say, and the page still works
   if (!said || said.clip !== root.dataset.clip) return;
   const box = root.querySelector("[data-testid=review-decided]");
-  box.textContent = said.text;
   box.hidden = false;
+  // shown first, then filled: a live region filled while hidden is often not read out
+  setTimeout(() => { box.textContent = said.text; }, 50);
   const next = root.querySelector("[data-testid=annotation][data-status=submitted] [data-action=accept]")
     || document.querySelector("[data-testid=next-in-queue]");
   next?.focus();
@@ -212,7 +215,9 @@ async function mountClipReview(root) {
       // heard nothing, and the focus fell to the page's top).
       const who = card.dataset.annotator ? `${card.dataset.annotator}'s annotation` : "The annotation";
       const did = { accept: "accepted", reject: "rejected", correct: "corrected" }[body.action] || "reviewed";
-      sessionStorage.setItem(DECIDED_KEY, JSON.stringify({ clip: root.dataset.clip, text: `${who} is ${did}.` }));
+      try {
+        sessionStorage.setItem(DECIDED_KEY, JSON.stringify({ clip: root.dataset.clip, text: `${who} is ${did}.` }));
+      } catch { /* storage blocked: the decision is saved all the same */ }
       window.location.reload();
     } catch (err) {
       card.querySelectorAll("button").forEach((b) => (b.disabled = false));

@@ -458,7 +458,11 @@ def test_a_reviewer_decides_from_the_keyboard(
     # said on the page, for a screen reader too, and the focus is on what comes next
     said = page.locator("[data-testid=review-decided]")
     assert said.get_attribute("role") == "status"
-    assert said.inner_text() == f"{annotator.username}'s annotation is accepted."
+    expected = f"{annotator.username}'s annotation is accepted."
+    page.wait_for_function(
+        "(t) => document.querySelector('[data-testid=review-decided]').textContent === t",
+        arg=expected,
+    )
     focused = page.evaluate("() => document.activeElement.dataset.testid")
     assert focused == "next-in-queue"
     page.keyboard.press("n")
