@@ -186,12 +186,10 @@ def _review_of(annotation) -> dict:
     said "accepted (or corrected)" and left out the reviewer's comment. Read only then."""
     if annotation.status != "accepted" or annotation.reviewed_by_id is None:
         return {"reviewed_by": None, "corrected": False}
-    from labelapp.models import AnnotationRevision
-    from labelapp.services.review import Action
+    from labelapp.services.review import Action, last_write
 
-    corrected = AnnotationRevision.objects.filter(
-        annotation=annotation, version=annotation.version, action=Action.CORRECT
-    ).exists()
+    written = last_write(annotation).values_list("action", flat=True).first()
+    corrected = written == Action.CORRECT
     return {"reviewed_by": annotation.reviewed_by.username, "corrected": corrected}
 
 

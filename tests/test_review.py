@@ -448,6 +448,17 @@ def test_my_reviews_says_when_a_reviewer_corrected_the_labels(
     (accepted,) = [r for r in rows if "dawn.wav" in r]
     assert 'data-testid="corrected"' in corrected and "birds/crow" in corrected
     assert 'data-testid="corrected"' not in accepted
+    # accepted again after the correction: the labels are still the reviewer's (this page
+    # and the workspace said plain "accepted", the exports "corrected")
+    from labelapp.selectors import _review_of
+
+    lead = project.memberships.get(role="lead").user
+    assert review(client_for(lead), changed, action="accept", expected_version=2).status_code == 200
+    html = client.get(f"/projects/{project.pk}/my-reviews/").content.decode()
+    (corrected,) = [r for r in html.split('data-testid="accepted-row"')[1:] if "dusk.wav" in r]
+    assert 'data-testid="corrected"' in corrected
+    changed.refresh_from_db()
+    assert _review_of(changed) == {"reviewed_by": lead.username, "corrected": True}
 
 
 def test_a_save_from_before_a_rejection_says_who_rejected_it_and_why(

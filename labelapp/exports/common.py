@@ -7,7 +7,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import Prefetch, Subquery
 
 from labelapp.errors import DomainError
 from labelapp.exports.filters import (
@@ -183,16 +183,14 @@ def _annotations_prefetch(ctx: ExportContext, revisions: bool) -> Prefetch:
     # which was half the time of an export.
     # Whether its labels are a reviewer's: the last revision that wrote them is a correction
     # (an annotator who submitted again after one wrote their own).
-    last_write = (
-        AnnotationRevision.objects.filter(annotation=OuterRef("pk"))
-        .exclude(action__in=("accept", "reject"))
-        .order_by("-version")
-    )
+    from labelapp.services.review import last_write
+
+    written = last_write()
     qs = (
         annotations_filtered(ctx.filters)
         .annotate(
-            export_last_write=Subquery(last_write.values("action")[:1]),
-            export_last_writer=Subquery(last_write.values("author__username")[:1]),
+            export_last_write=Subquery(written.values("action")[:1]),
+            export_last_writer=Subquery(written.values("author__username")[:1]),
         )
         .select_related("annotator", "reviewed_by")
         .prefetch_related(
@@ -406,6 +404,8 @@ def review_of(annotation: Annotation) -> tuple[str | None, str | None]:
     reviewed = annotation.status in (Annotation.Status.ACCEPTED, Annotation.Status.REJECTED)
     if not reviewed:
         return None, None
-    corrected = getattr(annotation, "export_last_write", None) == "correct"
+    from labelapp.services.review import Action
+
+    corrected = getattr(annotation, "export_last_write", None) == Action.CORRECT
     writer = getattr(annotation, "export_last_writer", None) if corrected else None
     return user_name(annotation.reviewed_by), writer

@@ -37,10 +37,7 @@ from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
 )
 
 HUMAN_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
-# Revision actions of a reviewer (labelapp.services.review.Action): a correction writes the
-# content; an acceptance or a rejection does not.
-REVIEW_CORRECT = "correct"
-REVIEW_DECISIONS = ("accept", "reject", "correct")
+
 NONE_LABEL = "(none)"  # single-label clip without a clip label; confusion rows/columns "nothing"
 MULTI_LABEL_THRESHOLD = 0.5
 
@@ -101,10 +98,11 @@ def _own_versions_of_corrected(project: Project, counted: dict) -> dict[int, dic
     """The annotator's last own version of each counted annotation whose content a reviewer
     wrote last (a correction), by annotation id: {"labels", "segments"} as `_annotation_rows`
     keeps them, in today's label paths. One query for the revisions of those annotations."""
+    from labelapp.services.review import Action
     from ontology.services import RESOLVE_MAX, label_paths_in, labels_current_paths
 
     corrected = AnnotationRevision.objects.filter(
-        annotation=OuterRef("annotation"), action=REVIEW_CORRECT
+        annotation=OuterRef("annotation"), action=Action.CORRECT
     )
     revisions = (
         AnnotationRevision.objects.filter(**{f"annotation__{k}": v for k, v in counted.items()})
@@ -115,9 +113,9 @@ def _own_versions_of_corrected(project: Project, counted: dict) -> dict[int, dic
     own: dict[int, dict] = {}
     last_writer: dict[int, str] = {}
     for ann_id, action, data in revisions.iterator(chunk_size=2000):
-        if action == REVIEW_CORRECT:
+        if action == Action.CORRECT:
             last_writer[ann_id] = "reviewer"
-        elif action not in REVIEW_DECISIONS and isinstance(data, dict):
+        elif action not in Action.ALL and isinstance(data, dict):
             own[ann_id] = data
             last_writer[ann_id] = "annotator"
     chosen = {a: own[a] for a, who in last_writer.items() if who == "reviewer" and a in own}

@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.utils import timezone
 
 from labelapp import selectors
@@ -31,6 +38,22 @@ class Action:
     REJECT = "reject"
     CORRECT = "correct"
     ALL = (ACCEPT, REJECT, CORRECT)
+    # Decisions that leave the labels as they were: the last revision that is not one of
+    # these wrote the labels an annotation holds.
+    CONTENTLESS = (ACCEPT, REJECT)
+
+
+def last_write(annotation=None) -> QuerySet[AnnotationRevision]:
+    """The revisions that wrote an annotation's labels, newest first: of `annotation`, or of
+    the outer query's annotation (for a Subquery). Its first row's action is "correct" when
+    the labels are a reviewer's correction; a later acceptance does not change that, and an
+    annotator's later submission does."""
+    of = OuterRef("pk") if annotation is None else annotation
+    return (
+        AnnotationRevision.objects.filter(annotation=of)
+        .exclude(action__in=Action.CONTENTLESS)
+        .order_by("-version")
+    )
 
 
 # A decision can be revisited (a reviewer changes their mind, a lead overrules); drafts and
@@ -230,17 +253,17 @@ def annotations_reviewed_for(
 ) -> QuerySet[Annotation]:
     """An annotator's own annotations with a review decision, newest decision first: what
     they are asked to fix (rejected) and, if wanted, what was accepted."""
-    # Corrected: the reviewer's last decision changed the labels (the annotator sees that
-    # their labels are not what was accepted).
-    corrected = AnnotationRevision.objects.filter(
-        annotation=OuterRef("pk"), version=OuterRef("version"), action=Action.CORRECT
-    )
+    # Corrected: the labels are a reviewer's correction (the annotator sees that their labels
+    # are not what was accepted), whoever accepted them after.
     return (
         Annotation.objects.filter(
             clip__project=project, annotator=annotator, status__in=list(statuses)
         )
         .exclude(reviewed_at=None)
-        .annotate(corrected=Exists(corrected))
+        .annotate(last_action=Subquery(last_write().values("action")[:1]))
+        .annotate(
+            corrected=ExpressionWrapper(Q(last_action=Action.CORRECT), output_field=BooleanField())
+        )
         .select_related("clip", "annotator", "reviewed_by")
         .prefetch_related("clip_labels__label", "segments__segment_labels__label")
         .order_by("-reviewed_at", "-id")
