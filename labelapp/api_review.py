@@ -38,6 +38,7 @@ from labelapp.services import agreement as agreement_services
 from labelapp.services import projects as project_services
 from labelapp.services import review as review_services
 from labelapp.services import tokens as token_services
+from labelapp.services.queue import held_release
 from labelapp.strict import no_body
 
 User = get_user_model()
@@ -265,3 +266,15 @@ class ProjectMemberDetailApi(APIView):
         membership = _membership(project, user_id)
         project_services.membership_remove(project=project, user=membership.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectMemberReleaseApi(APIView):
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, project_id: int, user_id: int):
+        """Give a member's held clips back to the queue (leads only): `{"released": n}`.
+        Their drafts stay; a clip they open again takes a place as any other."""
+        no_body(request)
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        membership = _membership(project, user_id)
+        released = held_release(project=project, user=membership.user)
+        return Response({"released": released})

@@ -48,6 +48,11 @@ api_urlpatterns: list = [
         api_review.ProjectMemberDetailApi.as_view(),
         name="api-project-member",
     ),
+    path(
+        "projects/<int:project_id>/members/<int:user_id>/release/",
+        api_review.ProjectMemberReleaseApi.as_view(),
+        name="api-project-member-release",
+    ),
     path("tokens/", api_review.ApiTokenListApi.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>/", api_review.ApiTokenDetailApi.as_view(), name="api-token"),
 ]

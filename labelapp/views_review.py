@@ -11,6 +11,7 @@ from labelapp import selectors
 from labelapp.models import Annotation, Membership
 from labelapp.services import agreement as agreement_services
 from labelapp.services import review as review_services
+from labelapp.services.queue import held_counts
 from labelapp.views import or_404
 from ontology.models import Label
 
@@ -138,7 +139,10 @@ def my_reviews_page(request, project_id: int):
 @login_required
 def members_page(request, project_id: int):
     project = or_404(selectors.project_for_user, request.user, project_id, (selectors.LEAD,))
-    members = project.memberships.select_related("user").order_by("role", "user__username")
+    members = list(project.memberships.select_related("user").order_by("role", "user__username"))
+    held = held_counts(project)
+    for m in members:
+        m.held = held.get(m.user_id, 0)
     return render(
         request,
         "review/members.html",

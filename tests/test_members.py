@@ -148,3 +148,29 @@ def test_a_site_admin_listed_with_another_role_is_said_to_have_a_leads_rights(
     assert "(site admin: lead&#x27;s rights)" in row or "(site admin: lead's rights)" in row
     mine = html.split(f'data-username="{lead.username}"')[1].split("</tr>")[0]
     assert "site admin" not in mine and 'data-self="1"' in html
+
+
+def test_a_lead_sees_who_holds_clips_and_gives_them_back(
+    client_for, lead, annotator, reviewer, project
+):
+    """Why did the queue say "nothing left"? The members page said nobody held anything, and
+    only removing the member freed their clips."""
+    from django.test import Client
+
+    from tests.conftest import ready_clips
+
+    clips = ready_clips(project, 3)
+    mine = client_for(annotator)
+    for clip in clips[:2]:
+        assert mine.post(f"/api/clips/{clip.pk}/lock/").json()["held"]
+    browser = Client()
+    browser.force_login(lead)
+    html = browser.get(f"/projects/{project.pk}/members/").content.decode()
+    row = html.split(f'data-username="{annotator.username}"')[1].split("</tr>")[0]
+    assert "2 clips" in row and 'data-testid="member-release"' in row
+    url = f"/api/projects/{project.pk}/members/{annotator.pk}/release/"
+    assert client_for(reviewer).post(url).status_code == 403
+    answer = client_for(lead).post(url)
+    assert answer.status_code == 200 and answer.json() == {"released": 2}
+    assert not ClipAssignment.objects.filter(user=annotator).exists()
+    assert client_for(reviewer).post(f"/api/projects/{project.pk}/next/").status_code == 200

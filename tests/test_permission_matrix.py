@@ -178,6 +178,7 @@ RULES: dict[str, Rule] = {
     "api-model-version-activate": rule(LEAD),
     "api-training-run": rule(MEMBER),
     "api-training-run-cancel": rule(LEAD),
+    "api-project-member-release": rule(LEAD),
     "api-prelabel-run": rule(MEMBER),
     "api-prelabel-run-cancel": rule(LEAD),
     # Schema and docs are public, like the README that points at them

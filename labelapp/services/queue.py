@@ -253,3 +253,20 @@ def _held_over_limit_release(project: Project, user, now, *, keep: int) -> int:
         return 0
     # at most the limit and the few taken since: a short list of ids
     return ClipAssignment.objects.filter(pk__in=newest[limit - 1 :]).delete()[0]
+
+
+def held_counts(project: Project, now=None) -> dict[int, int]:
+    """Live places per user in `project` (the members page shows them)."""
+    now = now or timezone.now()
+    return dict(
+        ClipAssignment.objects.filter(project=project, expires_at__gt=now)
+        .values_list("user_id")
+        .annotate(n=Count("id"))
+        .values_list("user_id", "n")
+    )
+
+
+def held_release(*, project: Project, user) -> int:
+    """A lead gives a member's held clips back to the queue (an annotator who left for the
+    day holding some, or one taking more than their share): how many went. Their drafts stay."""
+    return ClipAssignment.objects.filter(project=project, user=user).delete()[0]

@@ -520,6 +520,14 @@ function mountMembers(root) {
       save();
     });
     select.addEventListener("blur", () => { if (select.value !== saved()) save(); });
+    row.querySelector("[data-release]")?.addEventListener("click", async (e) => {
+      errorBox.hidden = true;
+      try {
+        const out = await api(`${base}${row.dataset.user}/release/`, { method: "POST" });
+        row.querySelector("[data-testid=member-held]").textContent = "0 clips";
+        status.textContent = `${out.released} clip${out.released === 1 ? "" : "s"} ${row.dataset.username} held went back to the queue.`;
+      } catch (err) { showError(errorBox, err, e.target); }
+    });
     row.querySelector("[data-remove]").addEventListener("click", () => {
       if (row.dataset.self === "1" && !window.confirm("Remove yourself from the project? You lose access to it at once; only a lead can add you again.")) return;
       if (row.dataset.self !== "1" && !window.confirm(`Remove ${row.dataset.username} from the project? Their annotations stay; the clips they hold go back to the queue; their unsaved drafts are kept, hidden, and come back if they are added again.`)) return;

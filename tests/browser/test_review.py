@@ -1047,3 +1047,22 @@ def test_a_clip_the_browser_cannot_play_says_so_on_the_review_page(
     box = page.locator("[data-testid=review-audio-error]")
     box.wait_for(timeout=10_000)
     assert "cannot play this clip's audio (AIFF, 16-bit PCM, 16000 Hz)" in box.inner_text()
+
+
+def test_a_lead_gives_a_members_held_clips_back_from_the_members_page(
+    live_server, page, login, lead, annotator, project
+):
+    from labelapp.models import ClipAssignment
+    from labelapp.services.queue import clip_lock_keep
+    from tests.conftest import ready_clips
+
+    for clip in ready_clips(project, 2):
+        assert clip_lock_keep(clip=clip, user=annotator)["held"]
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/members/")
+    row = f"[data-testid=member-row][data-username={annotator.username}]"
+    assert page.inner_text(f"{row} [data-testid=member-held]").startswith("2 clips")
+    page.click(f"{row} [data-testid=member-release]")
+    page.wait_for_selector("[data-testid=members-status]:has-text('went back to the queue')")
+    assert page.inner_text(f"{row} [data-testid=member-held]") == "0 clips"
+    assert not ClipAssignment.objects.filter(user=annotator).exists()
