@@ -7,7 +7,7 @@ reads labels through it.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from labelapp.chunks import id_chunks
+from labelapp.consensus import clip_answer, clip_vote
 from labelapp.media import media_open
 from labelapp.models import LABELED_STATUSES, Annotation, Clip, Project
 from ml_backend.feature_config import FeatureConfig
@@ -145,29 +146,19 @@ def _label_votes(project: Project) -> tuple[dict[int, list[int]], set[int], set[
     ).values_list("segment__annotation_id", "label_id"):
         if ann_id in clip_of:
             on_segments[ann_id].add(label_id)
-    for ann_id, labels in on_segments.items():
-        # Single-label: an annotation's answer is its clip label, or its segments' when it
-        # has none (as the manifest reads it); multi-label: both.
-        if not single or not per_annotation[ann_id]:
-            per_annotation[ann_id] |= labels
     reviewed = {clip_of[a] for a in accepted}
     votes: dict[int, list[set[int]]] = defaultdict(list)
     with_clip_labels: set[int] = set()  # clips, of the voting annotations only
     for ann_id in sorted(per_annotation):
-        if per_annotation[ann_id] and (ann_id in accepted or clip_of[ann_id] not in reviewed):
-            votes[clip_of[ann_id]].append(per_annotation[ann_id])
+        answer = clip_answer(per_annotation[ann_id], on_segments[ann_id], multi=not single)
+        if answer and (ann_id in accepted or clip_of[ann_id] not in reviewed):
+            votes[clip_of[ann_id]].append(answer)
             if ann_id in with_clip_label:
                 with_clip_labels.add(clip_of[ann_id])
-    out: dict[int, list[int]] = {}
-    for clip_id, sets in votes.items():
-        counts = Counter(label for s in sets for label in s)
-        if single:
-            ranked = counts.most_common(2)
-            if len(ranked) == 2 and ranked[0][1] == ranked[1][1]:
-                continue  # disputed: out of the training until a reviewer settles it
-            out[clip_id] = [ranked[0][0]]
-        else:
-            out[clip_id] = sorted(lb for lb, n in counts.items() if 2 * n >= len(sets))
+    # a single-label tie votes for nothing: out of the training until a reviewer settles it
+    out = {
+        clip_id: won for clip_id, sets in votes.items() if (won := clip_vote(sets, single=single))
+    }
     return out, with_clip_labels, reviewed
 
 

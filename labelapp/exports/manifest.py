@@ -33,6 +33,7 @@ from typing import TextIO
 
 from django.core.files.storage import default_storage
 
+from labelapp.consensus import clip_answer, clip_vote
 from labelapp.errors import DomainError
 from labelapp.exports.common import (
     SPLITS,
@@ -61,26 +62,13 @@ def clip_consensus(clip, ctx: ExportContext) -> list[str]:
     accepted = [a for a in annotations if a.status == Annotation.Status.ACCEPTED]
     if accepted:
         annotations = accepted
-    votes: Counter[str] = Counter()
-    voters = 0
     multi = ctx.project.label_mode == Project.LabelMode.MULTI
+    answers = []
     for annotation in annotations:
         clip_labels, segments = annotation_content(annotation)
-        segment_labels = {p for s in segments for p in s["labels"]}
-        # Multi-label: what the clip holds, its segments' labels too, as the training reads
-        # it (a clip tagged "bird" with robin and wren segments was exported as "bird" alone).
-        # Single-label: its clip label, or its segments' when it has none.
-        labels = set(clip_labels) | segment_labels if multi else set(clip_labels) or segment_labels
-        if labels:
-            voters += 1
-            votes.update(labels)
-    if not voters:
-        return []
-    if ctx.project.label_mode == Project.LabelMode.SINGLE:
-        top = max(votes.values())
-        best = [path for path, n in votes.items() if n == top]
-        return best if len(best) == 1 else []
-    return sorted(path for path, n in votes.items() if 2 * n >= voters)
+        segment_labels = [p for s in segments for p in s["labels"]]
+        answers.append(clip_answer(clip_labels, segment_labels, multi=multi))
+    return clip_vote(answers, single=not multi)
 
 
 def group_field_check(project, field: str) -> None:

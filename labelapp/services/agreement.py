@@ -23,6 +23,7 @@ from itertools import combinations
 from django.db.models import Exists, Min, OuterRef
 
 from labelapp.chunks import id_chunks
+from labelapp.consensus import clip_answer
 from labelapp.models import Annotation, AnnotationRevision, ClipLabel, Project, SegmentLabel
 from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
     _binary_kappa,
@@ -200,8 +201,8 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
             # label, or its segments' when it has none (a clip labeled "one" through a segment
             # alone disagreed with "one" given as the clip label). Segments-only projects
             # have no clip-level answer.
-            on_segments = {seg[3] for seg in a["segments"]} if segments_optional else set()
-            labels = set(a["labels"]) | on_segments if multi else set(a["labels"]) or on_segments
+            on_segments = [seg[3] for seg in a["segments"]] if segments_optional else []
+            labels = clip_answer(a["labels"], on_segments, multi=multi)
             if not labels and not clip_mode_only:
                 continue  # nothing said about the clip
             if multi:
