@@ -9,7 +9,7 @@ take turns instead of interleaving half-done subtree rewrites.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from django.db import transaction
 from django.db.models import CharField, F, Max, Value
@@ -516,12 +516,18 @@ RESOLVE_MAX = 200
 
 
 def labels_current_paths(*, ontology: Ontology, paths: list[str]) -> dict[str, str | None]:
-    """Each path's label today: itself when it names a label, else where the change log says
-    it went (a draft written before a rename shows the new name), else None."""
+    """`paths_today` for at most RESOLVE_MAX paths (the resolve API's bound)."""
     if len(paths) > RESOLVE_MAX:
         raise DomainError(
             f"at most {RESOLVE_MAX} paths at once ({len(paths)} given)", code="too_many_paths"
         )
+    return paths_today(ontology=ontology, paths=paths)
+
+
+def paths_today(*, ontology: Ontology, paths: Iterable[str]) -> dict[str, str | None]:
+    """Each path's label today: itself when it names a label, else where the change log says
+    it went (a draft written before a rename shows the new name), else None. The tree and the
+    change log are read once, however many paths."""
     given = [p for p in dict.fromkeys(paths) if p.strip()]
 
     # Compared as names are stored (NFC: a path typed with decomposed accents was unknown),

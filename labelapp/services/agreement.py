@@ -100,7 +100,7 @@ def _own_versions_of_corrected(project: Project, counted: dict) -> dict[int, dic
     wrote last (a correction), by annotation id: {"labels", "segments"} as `_annotation_rows`
     keeps them, in today's label paths. One query for the revisions of those annotations."""
     from labelapp.services.review import Action
-    from ontology.services import RESOLVE_MAX, label_paths_in, labels_current_paths
+    from ontology.services import label_paths_in, paths_today
 
     corrected = AnnotationRevision.objects.filter(
         annotation=OuterRef("annotation"), action=Action.CORRECT
@@ -123,10 +123,7 @@ def _own_versions_of_corrected(project: Project, counted: dict) -> dict[int, dic
     if not chosen:
         return {}
     paths = sorted({p for data in chosen.values() for p in label_paths_in(data)})
-    now: dict[str, str | None] = {}
-    for start in range(0, len(paths), RESOLVE_MAX):
-        chunk = paths[start : start + RESOLVE_MAX]
-        now.update(labels_current_paths(ontology=project.ontology, paths=chunk))
+    now = paths_today(ontology=project.ontology, paths=paths)
 
     def today(path: str) -> str:
         return now.get(path) or path  # a label deleted since keeps the path it had

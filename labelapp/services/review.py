@@ -343,20 +343,13 @@ def history_names_now(clip: Clip, history: list[dict]) -> tuple[list[dict], dict
     change), plus a note per path that differs from what was written ({"birds/european
     robin": "was birds/robin", "birds/crow": "deleted since"}). An old path a lead has since
     given to another label on purpose is read as that label (the tree today wins)."""
-    from ontology.services import RESOLVE_MAX, label_paths_in, labels_current_paths
+    from ontology.services import label_paths_in, paths_today
 
     paths: set[str] = set()
     for entry in history:
         for snap in (entry["before"], entry["after"]):
             paths.update(label_paths_in(snap))
-    ordered = sorted(paths)
-    now: dict[str, str | None] = {}
-    for start in range(0, len(ordered), RESOLVE_MAX):
-        now.update(
-            labels_current_paths(
-                ontology=clip.project.ontology, paths=ordered[start : start + RESOLVE_MAX]
-            )
-        )
+    now = paths_today(ontology=clip.project.ontology, paths=sorted(paths))
     changed = {path: current for path, current in now.items() if current != path}
     if not changed:
         return history, {}
