@@ -115,8 +115,7 @@ def clip_suggestions(clip: Clip) -> dict | None:
     if prediction is None:
         return None
     project = clip.project
-    tree = tree_get(project.ontology)  # cached per ontology version: no query once warm
-    labels = {pk: node for pk, node in tree.nodes.items() if pk not in tree.retired}
+    labels = tree_get(project.ontology).available  # cached per ontology version
     single = project.label_mode == Project.LabelMode.SINGLE
     scores, segments = prediction_choice(prediction, known=labels, single=single)
     if single:

@@ -319,8 +319,8 @@ class MlPredictApi(_MlView):
             )
         # Deprecated labels, and those under one, are not offered, as the workspace leaves
         # them out of suggestions.
-        tree = tree_for_ontology_id(project.ontology_id)
-        paths = {pk: node.path for pk, node in tree.nodes.items() if pk not in tree.retired}
+        available = tree_for_ontology_id(project.ontology_id).available
+        paths = {pk: node.path for pk, node in available.items()}
         single = project.label_mode == project.LabelMode.SINGLE
         results = []
         for task in tasks:

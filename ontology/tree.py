@@ -64,6 +64,8 @@ class LabelTree:
         for node in self.ordered:  # parents come first
             if node.deprecated or node.parent_id in self.retired:
                 self.retired.add(node.id)
+        # The others, by id: what suggestions may offer (built once per tree, not per clip).
+        self.available = {n.id: n for n in self.ordered if n.id not in self.retired}
         self._by_path = {n.path.lower(): n.id for n in self.nodes.values()}
         self._payload: list[dict] | None = None
 
