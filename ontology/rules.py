@@ -275,13 +275,8 @@ def sibling_name_check(
     *, ontology_id: int, parent: Label | None, name: str, exclude_id: int | None = None
 ) -> None:
     siblings = Label.objects.filter(ontology_id=ontology_id, parent=parent).exclude(pk=exclude_id)
-    clash = next(iter(rows_ignoring_case(siblings, "name", name)), None)
-    if clash is None:
-        # "c\u200dat" beside "cat": equal to the eye, and to this comparison (the miss above
-        # read every sibling's name already)
-        key = name_key(name)
-        found = [pk for pk, other in siblings.values_list("pk", "name") if name_key(other) == key]
-        clash = siblings.filter(pk__in=found[:1]).first() if found else None
+    # "c\u200dat" beside "cat": equal to the eye, and to this comparison (name_key)
+    clash = next(iter(rows_ignoring_case(siblings, "name", name, key=name_key)), None)
     if clash is not None:
         where = f"under {parent.path!r}" if parent else "at the top level"
         raise DomainError(

@@ -428,17 +428,12 @@ def label_paths_in(data) -> Iterator[str]:
 
 
 def label_at_path(ontology: Ontology, path: str) -> Label | None:
-    """The label at `path`, ignoring case (of any letter: `rows_ignoring_case`), among the
-    labels at its depth; else the one whose path is the same compared as siblings are
-    (`path_key`: ß as SS, joiners left out), so that an import naming "pets/c\u200dat" finds
-    "pets/cat" instead of making a look-alike beside it."""
+    """The label at `path` among the labels at its depth, compared as siblings are
+    (`rows_ignoring_case` by `path_key`: any letter's case, ß as SS, joiners left out), so
+    that an import naming "pets/c\u200dat" finds "pets/cat" instead of making a look-alike
+    beside it."""
     at_depth = Label.objects.filter(ontology=ontology, depth=path.count(PATH_SEPARATOR))
-    found = next(iter(rows_ignoring_case(at_depth, "path", path)), None)
-    if found is None:
-        key = path_key(path)
-        same = [pk for pk, p in at_depth.values_list("pk", "path") if path_key(p) == key]
-        found = at_depth.filter(pk__in=same[:1]).first() if same else None
-    return found
+    return next(iter(rows_ignoring_case(at_depth, "path", path, key=path_key)), None)
 
 
 @transaction.atomic

@@ -113,11 +113,8 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
     others = Project.objects.all()
     if project is not None:
         others = others.exclude(pk=project.pk)
-    taken = rows_ignoring_case(others, "name", name)
-    if not taken:  # compared as label names are: "Birds\u200d" beside "Birds", ß as SS
-        key = name_key(name)
-        same = [pk for pk, other in others.values_list("pk", "name") if name_key(other) == key]
-        taken = list(others.filter(pk__in=same[:1]))
+    # compared as label names are: "Bir\u200dds" beside "Birds", ß as SS
+    taken = rows_ignoring_case(others, "name", name, key=name_key)
     if taken:
         same = taken[0].name == name
         raise DomainError(
