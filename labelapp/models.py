@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -136,7 +138,7 @@ class ImportJob(models.Model):
     # the page had been left mid-upload).
     NOT_SENT_PREFIX = "not sent: "
 
-    @property
+    @cached_property  # the page reads it twice (the count, and rejected_files)
     def not_sent(self) -> int:
         return sum(
             1

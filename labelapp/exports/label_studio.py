@@ -85,6 +85,7 @@ def _segment_result(seg: dict, labels: list[str], *, rid: str, origin: str, dura
 
 def _annotation(annotation, clip, style: str) -> dict:
     clip_labels, segments = annotation_content(annotation)
+    reviewer, corrector = review_of(annotation)
     result = []
     if clip_labels:
         result.append(_clip_result(clip_labels, style, rid=f"c{annotation.pk}", origin="manual"))
@@ -107,8 +108,8 @@ def _annotation(annotation, clip, style: str) -> dict:
             "status": annotation.status,
             "source": annotation.source,
             "version": annotation.version,
-            "reviewed_by": review_of(annotation)[0],
-            "corrected_by": review_of(annotation)[1],
+            "reviewed_by": reviewer,
+            "corrected_by": corrector,
         },
     }
 

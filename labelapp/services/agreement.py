@@ -38,7 +38,6 @@ from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
 )
 
 HUMAN_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
-
 NONE_LABEL = "(none)"  # single-label clip without a clip label; confusion rows/columns "nothing"
 MULTI_LABEL_THRESHOLD = 0.5
 
@@ -157,7 +156,8 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
       projects, mean pairwise Jaccard of the label sets in multi-label ones; None without
       clip labels), `segment_f1` (mean over annotator pairs of segment F1 at `iou`; None
       without segments), `disagreement` (true when either is below 1), `settled` (a reviewer
-      corrected one of its annotations: the figures still count what the annotators said),
+      accepted or corrected one of its annotations, which decides the clip: the figures
+      still count what the annotators said),
       `needs_adjudication`.
     - `labels`: per label path: `label`, `n_clips` (compared clips where anyone used it),
       `kappa` (Fleiss' kappa of "this label applies" over compared clips; None when
