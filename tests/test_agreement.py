@@ -125,6 +125,17 @@ def test_segments_on_different_channels_do_not_match():
 # --- the project level ---------------------------------------------------------------------
 
 
+def _single_label_clips(project, *, per_clip: int, paths=("A", "B")) -> None:
+    """The project as these tests compare annotators: single-label clip labels, `per_clip`
+    annotations wanted a clip, and the labels at `paths`."""
+    project.label_mode = "single"
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = per_clip
+    project.save()
+    for path in paths:
+        label_get_or_create_path(ontology=project.ontology, path=path)
+
+
 @pytest.fixture
 def three_annotators(make_user, project):
     users = [make_user(f"ann-{i}") for i in range(3)]
@@ -138,12 +149,7 @@ def test_project_agreement_of_the_small_table(project, three_annotators):
     Fleiss κ = 1/3 and α = 7/18 as computed above. Per clip: AAA agrees fully, AAB has 1 of 3
     pairs agreeing. u0 says A,A,B,A and u1 A,A,B,B: p_o = 3/4; u0 has A 3 times, u1 twice,
     so p_e = (3·2 + 1·2)/16 = 1/2 and their Cohen's κ = (3/4 − 1/2)/(1/2) = 1/2."""
-    project.label_mode = "single"
-    project.annotation_mode = "clip"
-    project.annotations_per_clip = 3
-    project.save()
-    for path in ("A", "B"):
-        label_get_or_create_path(ontology=project.ontology, path=path)
+    _single_label_clips(project, per_clip=3)
     clips = ready_clips(project, 4)
     for clip, row in zip(clips, SMALL, strict=True):
         for user, label in zip(three_annotators, row, strict=True):
@@ -184,13 +190,8 @@ def test_a_reviewers_correction_does_not_count_as_what_the_annotator_said(
     from ontology.models import Label
     from ontology.services import label_rename
 
-    project.label_mode = "single"
-    project.annotation_mode = "clip"
-    project.annotations_per_clip = 3
-    project.save()
+    _single_label_clips(project, per_clip=3, paths=("digit/one", "digit/seven"))
     membership_set(project=project, user=reviewer, role=Membership.Role.REVIEWER)
-    for path in ("digit/one", "digit/seven"):
-        label_get_or_create_path(ontology=project.ontology, path=path)
     disputed, agreed = ready_clips(project, 2)
     for user, label in zip(three_annotators, ("seven", "seven", "one"), strict=True):
         annotation_submit(clip=disputed, user=user, clip_labels=[f"digit/{label}"])
@@ -522,12 +523,7 @@ def test_agreement_and_the_training_set_of_a_large_project_fit_sqlites_limit(
     joins, or ids in chunks that fit the limit."""
     from ml_backend.dataset import clip_label_ids, labeled_set
 
-    project.label_mode = "single"
-    project.annotation_mode = "clip"
-    project.annotations_per_clip = 2
-    project.save()
-    label_get_or_create_path(ontology=project.ontology, path="A")
-    label_get_or_create_path(ontology=project.ontology, path="B")
+    _single_label_clips(project, per_clip=2)
     users = [make_user(f"big-{i}") for i in range(2)]
     for user in users:
         membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
@@ -568,12 +564,7 @@ def test_an_annotators_agreement_is_the_share_of_their_clip_pairs_that_agree(
 ):
     """u0 agrees with u1 on 2 of 2 clips and with u2 on 2 of 4: 4 of 6 pairs, 0.6667 (the mean
     of the two pairs' rates, 0.75, was shown as "share of pairs agreeing")."""
-    project.label_mode = "single"
-    project.annotation_mode = "clip"
-    project.annotations_per_clip = 2
-    project.save()
-    for path in ("A", "B"):
-        label_get_or_create_path(ontology=project.ontology, path=path)
+    _single_label_clips(project, per_clip=2)
     u0, u1, u2 = three_annotators
     clips = ready_clips(project, 6)
     plan = [(u1, "A", "A"), (u1, "B", "B"), (u2, "A", "A"), (u2, "B", "B")]
@@ -592,13 +583,8 @@ def test_a_clip_a_reviewer_accepted_one_answer_of_is_settled(project, three_anno
     the accepted answers only): it stayed on the disagreement lists."""
     from labelapp.models import Annotation
 
-    project.label_mode = "single"
-    project.annotation_mode = "clip"
-    project.annotations_per_clip = 2
-    project.save()
+    _single_label_clips(project, per_clip=2)
     membership_set(project=project, user=reviewer, role=Membership.Role.REVIEWER)
-    for path in ("A", "B"):
-        label_get_or_create_path(ontology=project.ontology, path=path)
     (clip,) = ready_clips(project, 1)
     u0, u1, _ = three_annotators
     annotation_submit(clip=clip, user=u0, clip_labels=["A"])
