@@ -167,8 +167,9 @@ async function refreshParts(root) {
   };
   swap("section.stats");
   swap("ul.jobs");
+  const freshClips = fresh.getElementById("clips");
   const line = root.querySelector("[data-testid=delete-status]");
-  const failedNow = Number(fresh.getElementById("clips")?.dataset.failed || 0);
+  const failedNow = Number(freshClips?.dataset.failed || 0);
   if (line && !line.textContent && failedNow > Number(root.dataset.failed || 0)) {
     line.textContent = `${failedNow} clips failed: reload the page to delete them.`;
   }
@@ -178,7 +179,6 @@ async function refreshParts(root) {
     return;
   }
   if (line && line.textContent === waitNote) line.textContent = "";
-  const freshClips = fresh.getElementById("clips");
   swap("[data-testid=clip-table] tbody", root, freshClips);
   const pager = root.querySelector("nav.pager");
   const freshPager = freshClips && freshClips.querySelector("nav.pager");
