@@ -336,6 +336,9 @@ EARMARK_LOCK_SECONDS = env_int("EARMARK_LOCK_SECONDS", 900)
 # Clips one annotator holds in a project at once: a place taken past it lets their oldest go
 # (one member taking every clip through the lock endpoint emptied everyone else's queue).
 EARMARK_MAX_HELD_CLIPS = env_int("EARMARK_MAX_HELD_CLIPS", 10)
+# Model versions whose predictions each clip keeps (0: all). Every version scores the
+# unlabeled clips again; past this many, a finished scoring run deletes the older ones.
+EARMARK_KEEP_PREDICTION_VERSIONS = env_int("EARMARK_KEEP_PREDICTION_VERSIONS", 0)
 # Self-supervised pretraining before a project's first training (ml_backend/training.py,
 # PRETRAIN): "auto" when that training starts from many labels, 1 for every one, 0 never.
 EARMARK_PRETRAIN = env_choice(

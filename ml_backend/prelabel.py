@@ -14,6 +14,7 @@ import math
 from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
@@ -180,9 +181,15 @@ def _execute_claimed(run: PrelabelRun, run_id: int) -> str:
         )
         return "failed"
     # Only a run still running: one cancelled meanwhile (its project deleted) stays so.
-    PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.RUNNING).update(
+    finished = PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.RUNNING).update(
         status=PrelabelRun.Status.SUCCEEDED, finished_at=timezone.now()
     )
+    keep = settings.EARMARK_KEEP_PREDICTION_VERSIONS
+    if finished and keep > 0 and run.kind == PrelabelRun.Kind.PRELABEL and run.model_version_id:
+        # The clips have their new version's scores: older versions' past `keep` can go.
+        from ml_backend import tasks
+
+        enqueue(tasks.predictions_prune, run.project_id, keep)
     return "succeeded"
 
 

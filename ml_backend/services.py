@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Max
 
+from labelapp.chunks import id_chunks
 from labelapp.models import Clip
 from labelapp.services.annotations import labels_resolve
 from ml_backend.models import ModelVersion, Prediction
@@ -59,3 +60,54 @@ def predictions_import(*, clip: Clip, predictions: list[dict]) -> list[Predictio
         )
         out.append(prediction)
     return out
+
+
+def predictions_prune(
+    *, project_id: int, keep: int, dry_run: bool = False, on_progress=None, chunk: int = 500
+) -> dict:
+    """Each clip of the project keeps its predictions from its `keep` newest versions (the
+    active version's first, whatever its number: a rollback keeps what the queue reads), the
+    rest are deleted. Every new version scores each unlabeled clip again, so without it a
+    project of 100,000 clips retrained 50 times held 5 million rows of which the queue and
+    the workspace read one per clip. Clip by clip, so a labeled clip (not scored again) keeps
+    its last predictions however old. Idempotent; `dry_run` counts without deleting.
+    `on_progress(done, total)` after each chunk of clips. Returns {"clips", "deleted",
+    "kept"}."""
+    from django.db.models import Case, F, Value, When, Window
+    from django.db.models.functions import RowNumber
+
+    if keep < 1:
+        raise ValueError("keep at least one version's predictions")
+    clip_ids = list(
+        Prediction.objects.filter(clip__project_id=project_id)
+        .values_list("clip_id", flat=True)
+        .distinct()
+        .order_by("clip_id")
+    )
+    active_first = Case(
+        When(model_version__status=ModelVersion.Status.ACTIVE, then=Value(0)), default=Value(1)
+    )
+    deleted = kept = 0
+    for start in range(0, len(clip_ids), chunk):
+        part = clip_ids[start : start + chunk]
+        ranked = (
+            Prediction.objects.filter(clip_id__in=part)
+            .annotate(
+                nth=Window(
+                    RowNumber(),
+                    partition_by=[F("clip_id")],
+                    order_by=[active_first.asc(), F("model_version__version").desc()],
+                )
+            )
+            .values_list("pk", "nth")
+        )
+        rows = list(ranked)
+        gone = [pk for pk, nth in rows if nth > keep]
+        if not dry_run:
+            for ids in id_chunks(gone):
+                Prediction.objects.filter(pk__in=ids).delete()
+        deleted += len(gone)
+        kept += len(rows) - len(gone)
+        if on_progress is not None:
+            on_progress(min(start + chunk, len(clip_ids)), len(clip_ids))
+    return {"clips": len(clip_ids), "deleted": deleted, "kept": kept}

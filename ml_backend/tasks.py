@@ -44,6 +44,14 @@ def predictions_rescore_labeled(project_id: int, label_id: int) -> None:
     rescore(project_id=project_id, label_id=label_id)
 
 
+@shared_task(ignore_result=True, acks_late=True)
+def predictions_prune(project_id: int, keep: int) -> None:
+    """Each clip keeps its predictions from its `keep` newest versions. Idempotent."""
+    from ml_backend.services import predictions_prune as prune
+
+    prune(project_id=project_id, keep=keep)
+
+
 @shared_task(ignore_result=True)
 def trainings_sweep() -> None:
     from ml_backend.training import trainings_sweep_stale
