@@ -592,6 +592,59 @@ def test_end_then_zooming_in_keeps_the_view_at_the_clips_end(
     assert abs(end - duration) < 1e-6, (end, duration)
 
 
+def test_a_zoom_lines_the_spectrogram_up_with_the_view_before_its_new_image_comes(
+    live_server, page, login, annotator, project, clips
+):
+    """Until the zoomed view's image arrives, the one on screen is stretched to where its
+    span lies in the new view (it showed the whole clip across a quarter of it for a round
+    trip); once the new image is in, it fills the view unstretched. Another clip's image is
+    never shown."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    spec = "[data-testid=spectrogram]"
+    page.wait_for_selector(f"{spec}[data-loaded=true]", timeout=10_000)
+    frame = page.locator(".ws-spec").bounding_box()
+    held = []
+    page.route("**/spectrogram?**", lambda route: held.append(route))
+    page.keyboard.press("=")
+    page.keyboard.press("=")
+    page.wait_for_function(f"() => document.querySelector('{spec}').dataset.loaded === 'false'")
+    start = float(page.get_attribute("[data-testid=waveform]", "data-view-start"))
+    end = float(page.get_attribute("[data-testid=waveform]", "data-view-end"))
+    duration = clips[0].duration
+    assert end - start < duration / 3  # zoomed in twice
+    img = page.locator(spec).bounding_box()
+    # the whole clip's image, placed where 0 s and the clip's end fall in the view
+    inner = frame["width"] - 2  # within the frame's 1 px borders
+    assert abs(img["width"] - inner * duration / (end - start)) < 2, (img, frame, start, end)
+    assert abs(img["x"] - (frame["x"] + 1 - start / (end - start) * inner)) < 2
+
+    release(page, held)
+    page.wait_for_selector(f"{spec}[data-loaded=true]", timeout=10_000)
+    img = page.locator(spec).bounding_box()
+    assert abs(img["width"] - inner) < 1 and abs(img["x"] - frame["x"] - 1) < 1
+    assert page.get_attribute(spec, "style").count("transform") == 1  # the origin only
+
+    # the next clip: the last clip's image is hidden until its own has loaded
+    page.route("**/spectrogram?**", lambda route: held.append(route))
+    page.click("[data-testid=skip]")
+    drawn(page, clips[1].pk)
+    assert page.locator(spec).evaluate("e => getComputedStyle(e).visibility") == "hidden"
+    release(page, held)
+    page.wait_for_selector(f"{spec}[data-loaded=true]", timeout=10_000)
+    assert page.locator(spec).evaluate("e => getComputedStyle(e).visibility") == "visible"
+
+
+def release(page, held):
+    """Let the held spectrogram requests through, and the later ones unheld."""
+    while held:
+        held.pop(0).continue_()
+    page.unroute("**/spectrogram?**")
+    while held:
+        held.pop(0).continue_()
+
+
 def _segment_autosaved(page, live_server, login, annotator, clip) -> None:
     """A 1-2 s segment labeled noise on `clip`, saved to the server as a draft."""
     login(page, annotator)
