@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import soundfile as sf
 from django.contrib.auth import get_user_model
 from django.db.models import CharField, Count, OuterRef, Subquery, Value
 from django.http import HttpResponse
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 
 from labelapp import selectors
 from labelapp.audio import peaks_window, render_spectrogram_png
+from labelapp.audio.playback import PcmWavFile, fits_wav, plays_as_stored
 from labelapp.errors import DomainError, NotFound
 from labelapp.exports.common import bool_option
 from labelapp.lookups import plain_int
@@ -343,19 +345,67 @@ class ClipAudioApi(APIView):
     )
     def get(self, request, clip_id: int):
         """The original file, untouched, with HTTP Range support (206 Partial Content)."""
+        return _original_audio(request, selectors.clip_for_user(request.user, clip_id))
+
+
+def _audio_file(clip: Clip):
+    try:
+        return media_open(clip.file.name)
+    except OSError:
+        raise NotFound("the audio file of this clip is missing from the media store") from None
+
+
+def _original_audio(request, clip: Clip):
+    ext = clip.file.name.rsplit(".", 1)[-1]
+    return ranged_response(
+        request,
+        _audio_file(clip),
+        size=clip.size_bytes,
+        content_type=CONTENT_TYPES.get(clip.format.upper(), "application/octet-stream"),
+        etag=clip.sha256,
+        filename=f"clip-{clip.pk}.{ext}",
+    )
+
+
+class ClipPlaybackApi(APIView):
+    @extend_schema(
+        responses={(200, "audio/*"): OpenApiTypes.BINARY, (206, "audio/*"): OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER)],
+        summary="A clip's audio for playing in a browser",
+    )
+    def get(self, request, clip_id: int):
+        """What the workspace and the clip and review pages play, with HTTP Range support: the
+        original file where browsers seek in it exactly (PCM or float WAV, FLAC, Opus), else
+        the same audio as 16-bit PCM WAV, decoded for the bytes asked (MP3, whose VBR seeks
+        Chromium lands up to 0.9 s off; Ogg Vorbis; AIFF and what else a browser cannot
+        play). `/audio` is the original, always."""
         clip = selectors.clip_for_user(request.user, clip_id)
+        frames = round((clip.duration or 0) * (clip.sample_rate or 0))
+        if (
+            clip.status != Clip.Status.READY
+            or plays_as_stored(clip.format, clip.codec)
+            or not frames
+            or not fits_wav(frames, clip.channels or 1)
+        ):
+            return _original_audio(request, clip)
+        fileobj = _audio_file(clip)
         try:
-            fileobj = media_open(clip.file.name)
-        except OSError:
-            raise NotFound("the audio file of this clip is missing from the media store") from None
-        ext = clip.file.name.rsplit(".", 1)[-1]
+            snd = sf.SoundFile(fileobj)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            fileobj.close()
+            raise DomainError(
+                f"the clip's audio cannot be decoded for playing ({exc})",
+                status=409,
+                code="undecodable",
+            ) from None
+        wav = PcmWavFile(snd, frames, on_close=fileobj.close)
         return ranged_response(
             request,
-            fileobj,
-            size=clip.size_bytes,
-            content_type=CONTENT_TYPES.get(clip.format.upper(), "application/octet-stream"),
-            etag=clip.sha256,
-            filename=f"clip-{clip.pk}.{ext}",
+            wav,
+            size=wav.size,
+            content_type="audio/wav",
+            etag=f"{clip.sha256}-pcm16",
+            filename=f"clip-{clip.pk}.wav",
         )
 
 

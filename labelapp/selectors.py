@@ -225,7 +225,7 @@ def clip_workspace(clip: Clip, user: AbstractBaseUser) -> dict:
             "format": clip.format,
             "codec": clip.codec,
             "status": clip.status,
-            "audio_url": f"/api/clips/{clip.pk}/audio",
+            "audio_url": f"/api/clips/{clip.pk}/playback",
         },
         "project": {
             "id": project.pk,

@@ -38,6 +38,7 @@ api_patterns = [
     path("clips/", api.ClipListApi.as_view(), name="api-clips"),
     path("clips/<int:clip_id>/", api.ClipDetailApi.as_view(), name="api-clip"),
     path("clips/<int:clip_id>/audio", api.ClipAudioApi.as_view(), name="api-clip-audio"),
+    path("clips/<int:clip_id>/playback", api.ClipPlaybackApi.as_view(), name="api-clip-playback"),
     path("clips/<int:clip_id>/peaks", api.ClipPeaksApi.as_view(), name="api-clip-peaks"),
     path(
         "clips/<int:clip_id>/spectrogram",

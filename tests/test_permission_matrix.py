@@ -133,6 +133,7 @@ RULES: dict[str, Rule] = {
     "api-clip": rule(MEMBER, DELETE=LEAD),
     "api-project-clips-delete": rule(LEAD),
     "api-clip-audio": rule(MEMBER),
+    "api-clip-playback": rule(MEMBER),
     "api-clip-peaks": rule(MEMBER, query="start=0&end=0.5&width=64"),
     "api-clip-spectrogram": rule(MEMBER, query="start=0&end=0.5&width=64&height=32"),
     "api-clip-annotations": rule(MEMBER),

@@ -360,8 +360,41 @@ def test_space_after_a_mouse_click_on_skip_plays_the_next_clip_and_skips_nothing
 def test_a_clip_the_browser_cannot_play_and_a_next_that_fails_say_so(
     live_server, page, login, annotator, project, labels, clips, tmp_path
 ):
-    """AIFF imports (its waveform and spectrogram are drawn) but Chromium cannot play it:
-    Space said nothing before. Next, offline, did nothing and said nothing."""
+    """A 2 kHz WAV imports (its waveform and spectrogram are drawn) but Chromium plays no WAV
+    under 3 kHz: Space said nothing before. Next, offline, did nothing and said nothing."""
+    import numpy as np
+    import soundfile as sf
+
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+
+    path = tmp_path / "field.wav"
+    t = np.arange(2000 * 3) / 2000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 2000, "PCM_16")
+    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    clip_process(outcome.clip_id)
+    slow = _ready(outcome.clip_id)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{slow.pk}/annotate/")
+    drawn(page, slow.pk)
+    page.keyboard.press("Space")
+    page.wait_for_selector("#workspace[data-audio-error=format]", timeout=10_000)
+    # named as the clip is: "import it as WAV" was no help for a WAV it cannot play either
+    banner = page.inner_text("[data-testid=banner]")
+    assert "cannot play this clip's audio (WAV, 16-bit PCM, 2000 Hz)" in banner, banner
+    page.route("**/next/", lambda route: route.abort())
+    page.keyboard.press("PageDown")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=banner]').innerText"
+        ".includes('Could not open the next clip')"
+    )
+
+
+def test_an_aiff_clip_plays_as_the_servers_wav(
+    live_server, page, login, annotator, project, labels, clips, tmp_path
+):
+    """Chromium plays no AIFF: it said so and the clip was labeled by eye. The page now plays
+    the server's 16-bit PCM WAV of it (`/playback`)."""
     import numpy as np
     import soundfile as sf
 
@@ -378,16 +411,11 @@ def test_a_clip_the_browser_cannot_play_and_a_next_that_fails_say_so(
     page.goto(f"{live_server.url}/clips/{aiff.pk}/annotate/")
     drawn(page, aiff.pk)
     page.keyboard.press("Space")
-    page.wait_for_selector("#workspace[data-audio-error=format]", timeout=10_000)
-    # named as the clip is: "import it as WAV" was no help for a WAV it cannot play either
-    banner = page.inner_text("[data-testid=banner]")
-    assert "cannot play this clip's audio (AIFF, 16-bit PCM, 16000 Hz)" in banner, banner
-    page.route("**/next/", lambda route: route.abort())
-    page.keyboard.press("PageDown")
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=banner]').innerText"
-        ".includes('Could not open the next clip')"
+        "() => document.querySelector('.ws-audio-el').currentTime > 0.3", timeout=10_000
     )
+    assert page.get_attribute("#workspace", "data-audio-error") is None
+    assert page.evaluate("() => document.querySelector('.ws-audio-el').duration") == 3.0
 
 
 def test_a_label_given_by_hotkey_settles_the_clip_suggestions(
