@@ -239,14 +239,15 @@ def _still_active(version: ModelVersion) -> None:
         raise Superseded(f"stopped: {name} replaced {version.name}; its own run scores the clips")
 
 
-def _no_newer_ranking(version: ModelVersion) -> None:
-    """Before a run writes its priorities: a later version's ranking in place wins."""
+def _no_newer_ranking(run_id: int, version: ModelVersion) -> None:
+    """Before a run writes its priorities: a ranking already written by a run queued after
+    this one wins. Queued after, not of a higher version number: a lead's rollback to v3 is
+    ranked by a run queued after v7's, and v7's ranking in place stopped it every time."""
     newer = (
         PrelabelRun.objects.filter(
-            project_id=version.project_id,
-            status=PrelabelRun.Status.SUCCEEDED,
-            model_version__version__gt=version.version,
+            project_id=version.project_id, status=PrelabelRun.Status.SUCCEEDED, pk__gt=run_id
         )
+        .exclude(model_version=None)
         .select_related("model_version")
         .first()
     )
@@ -276,7 +277,7 @@ def _prelabel(run: PrelabelRun, run_id: int) -> None:
     # (benchmarks/RESULTS.md, load, session 13). Only a newer ranking already written wins.
     def check() -> None:
         PrelabelRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now())
-        _no_newer_ranking(active)
+        _no_newer_ranking(run_id, active)
 
     def progress(done: int) -> None:
         # The count first: a batch written as a cancel came is counted (it said 256 of 512).

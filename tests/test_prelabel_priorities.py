@@ -129,6 +129,38 @@ def test_priorities_are_not_written_once_a_newer_versions_ranking_is_in_place(pr
     assert "v2's ranking is already in place" in run.error
 
 
+@pytest.mark.django_db
+def test_a_rollback_to_an_older_version_ranks_the_queue_after_the_newer_ones_ranking(
+    project, client_for, lead, monkeypatch, django_capture_on_commit_callbacks
+):
+    """An exploratory tester's "Make active" on v2 after v3's ranking: the run stopped with
+    "v3's ranking is already in place", and the queue kept v3's order under v2."""
+    from ml_backend.models import PrelabelRun
+
+    ids = _clips(project, 3)
+    from ml_backend import training
+
+    v2, v3 = _version(project, 2, "retired"), _version(project, 3, "active")
+    PrelabelRun.objects.create(project=project, model_version=v3, status="succeeded")
+    monkeypatch.setattr(training.default_storage, "exists", lambda name: True)
+    scored = []
+
+    def scoring(project_, version, clip_ids, *, progress, seed, before_priorities):
+        progress(len(clip_ids))
+        before_priorities()
+        scored.append(version)
+        prelabel._write_priorities(clip_ids, np.array([3.0, 2.0, 1.0]))
+
+    monkeypatch.setattr(prelabel, "score_clips", scoring)
+    with django_capture_on_commit_callbacks(execute=True):  # the run, on a worker
+        response = client_for(lead).post(f"/api/model-versions/{v2.pk}/activate/")
+    assert response.status_code == 200, response.content
+    run = PrelabelRun.objects.filter(model_version=v2).get()
+    assert (run.status, run.error) == ("succeeded", "")
+    assert scored == [v2]
+    assert list(Clip.objects.order_by("-priority").values_list("pk", flat=True)) == ids
+
+
 def test_hybrid_heads_the_queue_with_what_the_labeled_clips_do_not_cover():
     from ml_backend.uncertainty import get_strategy
 
