@@ -31,6 +31,7 @@ from labelapp.authentication import ApiTokenAuthentication
 from labelapp.errors import DomainError
 from labelapp.exports.label_studio import AUDIO, CLIP_FROM, SEGMENT_FROM
 from labelapp.models import Clip
+from labelapp.selectors import CLIP_SUGGESTION_MIN_SCORE
 from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
 from ml_backend.selectors import active_model_version, prediction_choice
@@ -206,10 +207,16 @@ def _task_clip(project, task: dict) -> Clip | None:
     name = PurePosixPath(unquote(parse_qs(parsed.query).get("d", [parsed.path])[0])).name
     if not name:
         return None
-    clip = Clip.objects.filter(project=project, original_name=name).first()
-    if clip is None and "-" in name:  # Label Studio prefixes uploads with "<hash>-"
-        clip = Clip.objects.filter(project=project, original_name=name.split("-", 1)[1]).first()
-    return clip
+    clips = _named(project, name)
+    if not clips and "-" in name:  # Label Studio prefixes uploads with "<hash>-"
+        clips = _named(project, name.split("-", 1)[1])
+    # Two recordings of one name (recorders reuse REC001.WAV): which one the task is cannot be
+    # told, and one's prediction was given for the other. None: no pre-annotation.
+    return clips[0] if len(clips) == 1 else None
+
+
+def _named(project, name: str) -> list[Clip]:
+    return list(Clip.objects.filter(project=project, original_name=name)[:2])
 
 
 def _clip_pk(value) -> int | None:
@@ -248,9 +255,13 @@ def prediction_to_label_studio(
         # A label the config does not offer would be a choice Label Studio cannot show.
         offered = _offered(controls, "choices", values)
         scores = [(score, lid) for score, lid in scores if offered(paths[lid])]
-    if "choices" in controls and scores:
+    # As the workspace suggests: labels scoring at least CLIP_SUGGESTION_MIN_SCORE (in a
+    # single-label project the best offered one only), else nothing. The best offered label
+    # whatever its score made a config offering "zero" and "one" pre-fill "zero" at 0.008.
+    sure = [s for s in scores if s[0] >= CLIP_SUGGESTION_MIN_SCORE]
+    if "choices" in controls and sure:
         name, to_name = controls["choices"]
-        chosen = scores[:1] if single else [s for s in scores[:top_k] if s[0] >= 0.5] or scores[:1]
+        chosen = sure[:1] if single else sure[:top_k]
         results.append(
             {
                 "from_name": name,
@@ -260,15 +271,18 @@ def prediction_to_label_studio(
                 "score": chosen[0][0],
             }
         )
-    elif "taxonomy" in controls and scores:
+    elif "taxonomy" in controls and sure:
         name, to_name = controls["taxonomy"]
+        # Multi-label: each sure label that has no sure label under it (a parent scores at
+        # least as high as its children, so the first was always a top-level label alone).
+        chosen = sure[:1] if single else _deepest(sure, paths)[:top_k]
         results.append(
             {
                 "from_name": name,
                 "to_name": to_name,
                 "type": "taxonomy",
-                "value": {"taxonomy": [paths[scores[0][1]].split("/")]},
-                "score": scores[0][0],
+                "value": {"taxonomy": [paths[lid].split("/") for _, lid in chosen]},
+                "score": chosen[0][0],
             }
         )
     if "labels" in controls:
@@ -295,6 +309,16 @@ def prediction_to_label_studio(
         "score": float(pred.score or 0.0),
         "model_version": pred.model_version.name,
     }
+
+
+def _deepest(scored: list[tuple[float, int]], paths: dict[int, str]) -> list[tuple[float, int]]:
+    """The (score, label id) pairs whose label has no descendant among them, in their order."""
+    chosen = [paths[lid] for _, lid in scored]
+    return [
+        (score, lid)
+        for score, lid in scored
+        if not any(other.startswith(paths[lid] + "/") for other in chosen)
+    ]
 
 
 class MlPredictApi(_MlView):

@@ -226,6 +226,9 @@ def test_predict_answers_only_with_labels_the_config_offers_and_not_deprecated_o
     client = _basic(annotator, "correct-horse-battery-staple")
     tasks = [{"data": {"earmark_clip_id": predicted_clip.pk}}]
     url = f"/ml/{project.pk}/predict"
+    pred = Prediction.objects.get(clip=predicted_clip)
+    crow_id, dog_id = sorted(pred.clip_scores, key=lambda pk: -pred.clip_scores[pk])
+    Prediction.objects.filter(pk=pred.pk).update(clip_scores={crow_id: 0.9, dog_id: 0.6})
     res = client.post(url, {"tasks": tasks, "label_config": config}, format="json")
     assert res.status_code == 200, res.content
     (result,) = res.json()["results"]
@@ -249,6 +252,80 @@ def test_predict_answers_only_with_labels_the_config_offers_and_not_deprecated_o
     res = client.post(url, {"tasks": tasks}, format="json")
     names = {(r["type"], r["from_name"]) for r in res.json()["results"][0]["result"]}
     assert names == {("choices", "clip_label"), ("labels", "label")}
+
+
+def test_a_label_the_model_barely_scores_is_no_pre_annotation(project, predicted_clip, lead):
+    """A config offering only dog, which the model scores 0.2 (crow 0.9): Label Studio showed
+    "dog" pre-filled. Below the workspace's 0.5 there is no choice, as there is no
+    suggestion; the segment the config offers is still given."""
+    config = CONFIG.replace('<Choice value="crow"/>', "")
+    body = {"tasks": [{"data": {"earmark_clip_id": predicted_clip.pk}}], "label_config": config}
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", body, format="json"
+    )
+    assert res.status_code == 200, res.content
+    assert [r["type"] for r in res.json()["results"][0]["result"]] == ["labels"]
+
+
+def test_two_recordings_of_one_name_get_no_prediction_rather_than_the_others(
+    project, predicted_clip, lead
+):
+    """Recorders reuse names (REC001.WAV): a task for the second file got the first's
+    prediction. Which clip it is cannot be told from the name: no pre-annotation."""
+    Clip.objects.create(
+        project=project,
+        file="y.wav",
+        sha256="b" * 64,
+        original_name="park.wav",
+        duration=10,
+        sample_rate=16000,
+        channels=1,
+        status="ready",
+    )
+    body = {
+        "tasks": [{"data": {"audio": "/data/local-files/?d=b/park.wav"}}],
+        "label_config": CONFIG,
+    }
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", body, format="json"
+    )
+    assert res.json()["results"] == [{"result": [], "score": 0.0, "model_version": "v1"}]
+
+
+def test_a_multi_label_taxonomy_names_each_sure_label_at_its_depth(project, lead):
+    """Only the top-level parent came back ([["even"]]): a parent scores at least as high
+    as its children and only the first was taken."""
+    ids = {}
+    for path in ("even", "even/two", "even/four", "odd", "odd/three"):
+        ids[path] = label_get_or_create_path(ontology=project.ontology, path=path)[0].pk
+    clip = Clip.objects.create(
+        project=project,
+        file="m.wav",
+        sha256="c" * 64,
+        original_name="m.wav",
+        duration=1,
+        sample_rate=8000,
+        channels=1,
+        status="ready",
+    )
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    scores = {"even": 0.97, "even/two": 0.9, "even/four": 0.7, "odd": 0.6, "odd/three": 0.2}
+    Prediction.objects.create(
+        clip=clip,
+        model_version=version,
+        clip_scores={str(ids[p]): s for p, s in scores.items()},
+        score=0.97,
+    )
+    config = """<View><Audio name="audio" value="$audio"/>
+      <Taxonomy name="tax" toName="audio"><Choice value="even"><Choice value="two"/>
+      <Choice value="four"/></Choice><Choice value="odd"><Choice value="three"/></Choice>
+      </Taxonomy></View>"""
+    body = {"tasks": [{"data": {"earmark_clip_id": clip.pk}}], "label_config": config}
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", body, format="json"
+    )
+    (result,) = res.json()["results"][0]["result"]
+    assert result["value"]["taxonomy"] == [["even", "two"], ["even", "four"], ["odd"]]
 
 
 def test_versions_unknown_routes_and_a_bulk_event_bounded_by_the_clips(
