@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET  # noqa: S405 - parses the labeling config th
 from pathlib import PurePosixPath
 from urllib.parse import parse_qs, unquote, urlparse
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication
@@ -361,8 +362,11 @@ class MlPredictApi(_MlView):
 class MlWebhookApi(_MlView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id=None):
-        """Label Studio's annotation events: a new or updated annotation counts towards the
-        project's retraining threshold, like one made in Earmark."""
+        """Label Studio's annotation events. A new or updated annotation with its task is
+        saved as an annotation of the task's clip (by the Earmark member with the annotator's
+        email, else by the account Label Studio calls with): its labels train the model and
+        count towards retraining as one made in Earmark does (the same labels again count
+        nothing). An event without its content counts towards retraining."""
         project = self.project(request, project_id)
         body = _body(request)
         action = body.get("action", "")
@@ -372,11 +376,13 @@ class MlWebhookApi(_MlView):
             # Counting brings the next training nearer and starting one is a lead's call, as
             # on POST /api/projects/<id>/train/: an annotator's calls would start trainings.
             selectors.project_for_user(request.user, project.pk, (selectors.LEAD,))
+        task, made = body.get("task"), body.get("annotation")
+        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED") and isinstance(task, dict):
+            return self._save(project, request.user, task, made)
         if counted:
             from ml_backend.training import training_labels_added
 
             # A bulk event (ANNOTATIONS_CREATED) carries a list under "annotation": each counts.
-            made = body.get("annotation")
             n = len(made) if isinstance(made, list) else 1
             # No more than the project has clips: 100,000 ids in one event started a
             # training at once; an empty list counts none.
@@ -389,3 +395,48 @@ class MlWebhookApi(_MlView):
             run = training_request(project=project, user=request.user, trigger="manual")
             return Response({"status": "training queued", "run": run.pk}, status=201)
         return Response({"status": "ignored", "action": action})
+
+    @staticmethod
+    def _save(project, user, task: dict, made) -> Response:
+        """One Label Studio annotation as the annotation of its task's clip."""
+        from labelapp.services.annotations import annotation_skip, annotation_submit
+        from labelapp.services.manifests import ls_results
+
+        if not isinstance(made, dict):
+            raise DomainError("an annotation event needs its 'annotation' object")
+        clip = _task_clip(project, task)
+        if clip is None:
+            return Response(
+                {
+                    "status": "ignored",
+                    "reason": f"no clip of project {project.pk} is task {task.get('id', '?')}'s "
+                    "audio (by data.earmark_clip_id, or one clip of its file name)",
+                }
+            )
+        by = made.get("completed_by")
+        email = by.get("email") if isinstance(by, dict) else None
+        if isinstance(email, str) and email:
+            member = (
+                get_user_model()
+                .objects.filter(memberships__project=project, email__iexact=email)
+                .first()
+            )
+            user = member or user
+        if made.get("was_cancelled"):
+            annotation_skip(clip=clip, user=user)
+            return Response({"status": "skipped", "clip": clip.pk}, status=201)
+        try:
+            clip_labels, segments = ls_results(made.get("result"))
+        except ValueError as exc:
+            raise DomainError(f"annotation {made.get('id', '?')}: {exc}") from None
+        saved = annotation_submit(clip=clip, user=user, clip_labels=clip_labels, segments=segments)
+        return Response(
+            {
+                "status": "saved",
+                "clip": clip.pk,
+                "annotation": saved.pk,
+                "annotator": user.get_username(),
+                "labels_changed": bool(getattr(saved, "labels_changed", True)),
+            },
+            status=201,
+        )

@@ -142,6 +142,101 @@ def test_webhook_counts_label_studio_annotations_from_a_lead_only(project, annot
     assert MLConfig.objects.get(project=project).labels_since_training == 4
 
 
+def _event(action, clip, choices, *, ann_id=7, by=None, **extra):
+    """A webhook body as Label Studio sends it for one annotation."""
+    return {
+        "action": action,
+        "task": {
+            "id": 40 + clip.pk,
+            "data": {"audio": f"/data/upload/3/ab12cd-{clip.original_name}"},
+        },
+        "annotation": {
+            "id": ann_id,
+            "completed_by": by if by is not None else 1,
+            "result": [
+                {
+                    "from_name": "kind",
+                    "to_name": "audio",
+                    "type": "choices",
+                    "value": {"choices": choices},
+                }
+            ],
+            **extra,
+        },
+        "project": {"id": 3},
+    }
+
+
+def test_label_studio_annotations_are_saved_and_train_and_the_same_again_counts_nothing(
+    project, annotator, lead, django_capture_on_commit_callbacks
+):
+    """Annotations made in Label Studio counted towards a training that never saw them: 25
+    events, and "needs labeled examples of at least two labels (found 0)". Ten identical
+    ANNOTATION_UPDATED events of one annotation started a training on unchanged data."""
+    from labelapp.models import Annotation
+    from ml_backend.models import MLConfig
+    from tests.conftest import ready_clips
+
+    for path in ("bird/crow", "dog"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    first, second = ready_clips(project, 2)
+    annotator.email = "ann@example.org"
+    annotator.save(update_fields=["email"])
+    url = f"/ml/{project.pk}/webhook"
+
+    class Client:  # what the worker does after each answer (the count is taken on commit)
+        api = _basic(lead, "correct-horse-battery-staple")
+
+        def post(self, *args, **kwargs):
+            with django_capture_on_commit_callbacks(execute=True):
+                return self.api.post(*args, **kwargs)
+
+    client = Client()
+
+    def since():
+        return MLConfig.objects.get(project=project).labels_since_training
+
+    res = client.post(url, _event("ANNOTATION_CREATED", first, ["crow"]), format="json")
+    assert res.status_code == 201, res.content
+    assert res.json()["status"] == "saved" and res.json()["annotator"] == lead.username
+    saved = Annotation.objects.get(clip=first)
+    assert [cl.label.path for cl in saved.clip_labels.all()] == ["bird/crow"]
+    assert since() == 1
+    for _ in range(3):  # the same labels again: nothing new to learn
+        res = client.post(url, _event("ANNOTATION_UPDATED", first, ["crow"]), format="json")
+        assert res.json()["labels_changed"] is False
+    assert since() == 1
+    client.post(url, _event("ANNOTATION_UPDATED", first, ["dog"]), format="json")
+    assert since() == 2 and Annotation.objects.filter(clip=first).count() == 1
+    # the annotator's email names a member: the annotation is theirs
+    by = {"id": 9, "email": "ANN@example.org"}
+    res = client.post(url, _event("ANNOTATION_CREATED", second, ["dog"], by=by), format="json")
+    assert Annotation.objects.get(clip=second).annotator == annotator
+    # a cancelled (skipped) annotation is a skip
+    res = client.post(
+        url, _event("ANNOTATION_UPDATED", second, [], by=by, was_cancelled=True), format="json"
+    )
+    assert res.json()["status"] == "skipped"
+
+
+def test_an_annotation_event_for_no_clip_is_ignored_and_an_unknown_label_is_a_400(
+    project, lead, predicted_clip
+):
+    client = _basic(lead, "correct-horse-battery-staple")
+    url = f"/ml/{project.pk}/webhook"
+    stray = _event("ANNOTATION_CREATED", predicted_clip, ["crow"])
+    stray["task"]["data"]["audio"] = "/data/upload/3/ab12cd-elsewhere.wav"
+    res = client.post(url, stray, format="json")
+    assert res.status_code == 200 and res.json()["status"] == "ignored"
+    assert "task 41" in res.json()["reason"] or "is task" in res.json()["reason"]
+    res = client.post(url, _event("ANNOTATION_CREATED", predicted_clip, ["owl"]), format="json")
+    assert res.status_code == 400 and "unknown label 'owl'" in res.json()["detail"]
+    res = client.post(
+        url, {**_event("ANNOTATION_CREATED", predicted_clip, []), "annotation": 5}, format="json"
+    )
+    assert res.status_code == 400 and "'annotation' object" in res.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "words"),
     [

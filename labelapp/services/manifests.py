@@ -168,7 +168,7 @@ def _ls_audio_ref(ref: str, base: Path) -> Path:
     return _resolve(base, unquote(ref))
 
 
-def _ls_results(results: list) -> tuple[list[str], list[dict]]:
+def ls_results(results: list) -> tuple[list[str], list[dict]]:
     """Label Studio result items to (clip label paths, segments)."""
     clip_labels: list[str] = []
     segments: list[dict] = []
@@ -249,7 +249,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
             for ann in task.get("annotations") or []:
                 if not isinstance(ann, dict):
                     continue
-                labels, segments = _ls_results(ann.get("result"))
+                labels, segments = ls_results(ann.get("result"))
                 who = _ls_annotator(ann)
                 if who:
                     item.annotations.append({**who, "clip_labels": labels, "segments": segments})
@@ -261,7 +261,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
             for pred in task.get("predictions") or []:
                 if not isinstance(pred, dict):
                     continue
-                labels, segments = _ls_results(pred.get("result"))
+                labels, segments = ls_results(pred.get("result"))
                 item.predictions.append(
                     {
                         "model_version": str(pred.get("model_version") or "label-studio"),
