@@ -27,6 +27,7 @@ from ml_backend.training import (
     training_note,
     training_request,
     training_start_if_due,
+    training_waiting,
     version_activate,
 )
 
@@ -51,6 +52,7 @@ def _overview(project, *, all_versions: bool = False) -> dict:
         active = next(iter(versions_with_headlines(versions.filter(status="active"))), None)
     return {
         "config": ml_config(project),
+        "waiting": training_waiting(project, has_model=active is not None),
         "active": active,
         "versions": listed,
         "versions_total": versions.count(),

@@ -56,6 +56,7 @@ def prediction_choice(
 # 500 labels, read whole for 50 versions at every poll of the model page.
 HEADLINE_KEYS = (
     "accuracy",
+    "micro_f1",
     "macro_f1",
     "map",
     "mAP",

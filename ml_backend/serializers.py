@@ -131,6 +131,10 @@ class MLConfigSerializer(StrictInput, serializers.ModelSerializer):
 
 class ModelOverviewSerializer(serializers.Serializer):
     config = MLConfigSerializer()
+    waiting = serializers.CharField(
+        help_text="Why no training starts by itself now (too few labels, one label only, "
+        "automatic training off); empty when one may."
+    )
     active = ModelVersionSummarySerializer(allow_null=True)
     versions = ModelVersionSummarySerializer(many=True)
     versions_total = serializers.IntegerField(help_text="versions in all (the list: the newest 50)")

@@ -134,6 +134,35 @@ def training_note(project: Project) -> str:
     )
 
 
+def training_waiting(project: Project, *, has_model: bool) -> str:
+    """Why no training starts by itself now, for the model page; empty when one may (or one
+    is queued or running). A project labeled with one label only never trained and nothing
+    said why: "labels since training 52", and no job."""
+    from labelapp.models import Clip
+
+    if TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE_STATUSES).exists():
+        return ""
+    config = ml_config(project)
+    if not config.enabled:
+        return "Automatic training is off (Model settings below); Train now still trains."
+    if has_model:
+        return ""
+    labeled = Clip.objects.filter(project=project, annotation_count__gt=0).count()
+    if labeled < config.min_labels:
+        return (
+            f"The first training starts by itself at {config.min_labels} labeled clips "
+            f"({labeled} so far)."
+        )
+    found = classes_in_use(project)
+    if found < 2:
+        return (
+            f"No training can start: it needs labeled examples of at least two labels (found "
+            f"{found}). Label clips with another label too; a detector of one sound needs one "
+            'for the rest, such as "background".'
+        )
+    return ""
+
+
 def _count_label(project_id: int) -> tuple[bool, int, int, int, bool] | None:
     """Add one to the project's labels since its last training and read what deciding on a
     training needs (enabled, that count, the labels a retraining waits for, min_labels, has

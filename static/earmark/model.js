@@ -138,10 +138,20 @@ function renderVersions(data) {
   }
   const stats = root.querySelector("[data-testid=model-stats]");
   const active = data.active;
-  stats.replaceChildren(
+  const am = active ? active.metrics : {};
+  // Multi-label: accuracy is exact match (every label of a clip right), so micro-F1 is shown
+  // beside it: "0.0% accuracy" at 65% F1 read as a broken model.
+  const multi = am.micro_f1 != null;
+  const measured = am.evaluated_on === "training" ? "training" : "validation";
+  stats.replaceChildren(...[
     el("div", { class: "stat" }, el("span", { class: "num", dataset: { testid: "active-version" } }, active ? active.name : "none"), el("span", {}, "active version")),
-    el("div", { class: "stat" }, el("span", { class: "num" }, active ? pct(active.metrics.accuracy) : "–"), el("span", {}, active && active.metrics.evaluated_on === "training" ? "training accuracy (too few labels to hold out)" : "validation accuracy")),
-    el("div", { class: "stat" }, el("span", { class: "num" }, String(data.config.labels_since_training)), el("span", {}, "labels since training")));
+    el("div", { class: "stat" }, el("span", { class: "num" }, active ? pct(am.accuracy) : "–"), el("span", {}, `${measured} ${multi ? "exact-match accuracy (every label of a clip right)" : "accuracy"}${measured === "training" ? " (too few labels to hold out)" : ""}`)),
+    multi ? el("div", { class: "stat" }, el("span", { class: "num", dataset: { testid: "micro-f1" } }, pct(am.micro_f1)), el("span", {}, `${measured} micro-F1 (all labels together)`)) : null,
+    el("div", { class: "stat" }, el("span", { class: "num" }, String(data.config.labels_since_training)), el("span", {}, "labels since training")),
+  ].filter(Boolean));
+  const waiting = root.querySelector("[data-testid=model-waiting]");
+  waiting.textContent = data.waiting || "";
+  waiting.hidden = !data.waiting;
 }
 
 // The settings changed on this page and not saved yet: only they are sent (a Save sent every

@@ -323,3 +323,31 @@ def test_a_lead_cancels_a_prelabeling_from_the_page(live_server, page, login, le
     assert news.get_attribute("role") == "status"
     assert news.text_content() == f"pre-labeling #{run.pk} cancelled."
     assert page.locator("[data-testid=job] [data-testid=cancel]").count() == 0
+
+
+def test_the_page_says_why_no_training_starts_and_names_multi_label_accuracy(
+    live_server, page, login, lead, project
+):
+    """A project labeled with one label only showed "labels since training 52" and no job
+    nor reason; a multi-label version read "0.0% training accuracy" at 65% macro-F1."""
+    MLConfig.objects.create(project=project, min_labels=20)
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    note = page.locator("[data-testid=model-waiting]")
+    note.wait_for()
+    assert (
+        note.inner_text() == "The first training starts by itself at 20 labeled clips (0 so far)."
+    )
+    ModelVersion.objects.create(
+        project=project,
+        version=1,
+        name="v1",
+        status="active",
+        metrics={"accuracy": 0.0, "micro_f1": 0.65, "macro_f1": 0.6, "evaluated_on": "training"},
+    )
+    page.reload()
+    page.wait_for_selector("[data-testid=micro-f1]")
+    stats = page.inner_text("[data-testid=model-stats]")
+    assert "training exact-match accuracy (every label of a clip right)" in stats
+    assert page.inner_text("[data-testid=micro-f1]") == "65.0%"
+    assert note.is_hidden()
