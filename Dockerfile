@@ -10,9 +10,14 @@ COPY ontology ontology
 COPY ml_backend ml_backend
 RUN pip install --no-cache-dir ".[s3]"
 COPY . .
-RUN DEBUG=true python manage.py collectstatic --noinput
+# The runtime settings before collectstatic: with DEBUG on no manifest of hashed names was
+# written (every page was a 500 under DEBUG off), and under another var dir the files were
+# not where the app serves them from. The key only signs nothing at build time.
+ENV DEBUG=false MEDIA_ROOT=/data/media EARMARK_VAR_DIR=/data/var
+RUN SECRET_KEY=collectstatic-at-build-time-only python manage.py collectstatic --noinput
 RUN useradd --create-home earmark && mkdir -p /data/media && chown -R earmark /data /app
 USER earmark
-ENV DEBUG=false MEDIA_ROOT=/data/media EARMARK_VAR_DIR=/data/var
 EXPOSE 8000
-CMD ["gunicorn", "labelapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+# Threads: a sync worker was killed by --timeout in the middle of a long upload (a 115 MB
+# file at 800 KB/s: a 500 at 120 s); a threaded worker's timeout is only its heartbeat.
+CMD ["gunicorn", "labelapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4", "--timeout", "120", "--access-logfile", "-"]

@@ -265,6 +265,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "earmark")
+# The model's jobs (training, scoring and ranking) on a queue of their own, for a worker on a
+# machine with a GPU: `celery -A labelapp worker -Q <this>` there, the usual worker elsewhere.
+# Empty: every task on CELERY_QUEUE.
+EARMARK_ML_QUEUE = env_str("EARMARK_ML_QUEUE", "")
+CELERY_TASK_ROUTES = (
+    {
+        f"ml_backend.tasks.{name}": {"queue": EARMARK_ML_QUEUE}
+        for name in ("train", "prelabel", "rank", "predictions_rescore_labeled")
+    }
+    if EARMARK_ML_QUEUE
+    else {}
+)
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in rows (ImportJob, TrainingRun), not results
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -302,6 +314,9 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+
+# A load balancer's health check speaks plain HTTP: a 301 to https read as unhealthy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 LOGGING = {
     "version": 1,

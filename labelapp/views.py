@@ -137,12 +137,21 @@ def clip_detail(request, clip_id: int):
 
 
 def healthz(request):
-    """Liveness for load balancers and docker-compose: the app answers and the DB responds."""
-    from django.db import connection
+    """Liveness for load balancers and docker-compose: the app answers and the DB responds;
+    503 (not an HTML 500) when it does not."""
+    from django.db import DatabaseError, connection
     from django.http import JsonResponse
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        response = JsonResponse(
+            {"status": "unavailable", "detail": f"the database does not answer: {exc}"[:300]},
+            status=503,
+        )
+        response["Retry-After"] = "5"
+        return response
     return JsonResponse({"status": "ok"})
 
 

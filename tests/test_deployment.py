@@ -1,0 +1,124 @@
+"""Deployment, from an operator's exploratory test. The Docker image's steps, without Docker:
+its ENV lines in order, its collectstatic RUN step as written, then a page under its runtime
+settings (the image answered 500 on every page: collectstatic ran with DEBUG on, so no
+manifest of hashed names, and before EARMARK_VAR_DIR was set, so the files were not where the
+app serves them from). The health check behind the HTTPS redirect, and the ML queue."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _steps() -> list[tuple[str, str]]:
+    steps, pending = [], ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        line = pending + raw.strip()
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            steps.append((word.upper(), rest))
+    return steps
+
+
+def _image_env(steps, upto: int, data: Path) -> dict[str, str]:
+    """The environment the image's ENV lines before step `upto` set (/data is `data`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "EARMARK"))}
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "MEDIA_ROOT", "DEBUG"):
+        env.pop(key, None)
+    for word, rest in steps[:upto]:
+        if word == "ENV":
+            for pair in shlex.split(rest):
+                key, _, value = pair.partition("=")
+                env[key] = value.replace("/data", str(data))
+    return env
+
+
+def test_the_images_collectstatic_step_serves_its_pages_under_its_runtime_settings(tmp_path):
+    steps = _steps()
+    at = next(i for i, (w, rest) in enumerate(steps) if w == "RUN" and "collectstatic" in rest)
+    build_env = _image_env(steps, at, tmp_path)
+    command = steps[at][1].replace("python ", f"{sys.executable} ", 1)
+    subprocess.run(command, shell=True, cwd=ROOT, env=build_env, check=True, capture_output=True)  # noqa: S602
+
+    runtime = _image_env(steps, len(steps), tmp_path)
+    runtime |= {
+        "SECRET_KEY": "runtime-" + "k" * 50,
+        "ALLOWED_HOSTS": "testserver",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "labelapp.settings",
+        "SECURE_SSL_REDIRECT": "false",
+    }
+    probe = (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        "r = Client().get('/accounts/login/')\n"
+        "print(r.status_code)\n"
+        "import re\n"
+        "css = re.search(r'/static/earmark/earmark[.][0-9a-f]{12}[.]css', r.content.decode())\n"
+        "print(css.group(0) if css else 'no hashed stylesheet')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=runtime, capture_output=True, text=True
+    )
+    status, stylesheet = (out.stdout.strip().splitlines() + ["", ""])[:2]
+    assert status == "200", out.stdout + out.stderr[-2000:]
+    assert stylesheet.startswith("/static/earmark/earmark."), stylesheet
+    served = tmp_path / "var" / "staticfiles" / stylesheet.removeprefix("/static/")
+    assert served.is_file()
+
+
+@pytest.mark.django_db
+def test_healthz_is_plain_http_behind_the_ssl_redirect_and_503_without_a_database(
+    client, settings, monkeypatch
+):
+    """A load balancer's plain-HTTP check got a 301 to https (unhealthy), and with the
+    database down an HTML 500."""
+    from django.db import OperationalError, connection
+
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/accounts/login/").status_code == 301
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", down)
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["status"] == "unavailable"
+    assert "connection refused" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("ml_queue, expected", [("", "earmark"), ("gpu", "gpu")])
+def test_the_models_jobs_go_to_the_ml_queue_when_one_is_named(ml_queue, expected):
+    """The README said a GPU machine could take `-Q` of its own, but every task went to
+    CELERY_QUEUE."""
+    probe = (
+        "import django; django.setup()\n"
+        "from labelapp.celery import app\n"
+        "route = app.amqp.router.route\n"
+        "for name in ('ml_backend.tasks.train', 'ml_backend.tasks.prelabel',\n"
+        "             'ml_backend.tasks.rank', 'labelapp.tasks.clips_sweep_pending'):\n"
+        "    print(route({}, name)['queue'].name)\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CELERY")},
+        "DJANGO_SETTINGS_MODULE": "labelapp.settings",
+        "EARMARK_ML_QUEUE": ml_queue,
+        "CELERY_QUEUE": "earmark",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.stdout.split() == [expected, expected, expected, "earmark"], out.stderr[-1500:]
