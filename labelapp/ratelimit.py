@@ -31,14 +31,37 @@ def _window() -> int:
 
 
 def client_address(request) -> str:
+    """The client's address: REMOTE_ADDR, or behind EARMARK_TRUSTED_PROXIES proxies the
+    address the outermost of them saw (X-Forwarded-For read from the right, as each proxy
+    appends; what a client wrote there itself is further left and not trusted). Behind a TLS
+    proxy every client had the proxy's address, so ten wrong passwords from anyone locked an
+    account for everyone."""
     if request is None:
         return "-"
-    return request.META.get("REMOTE_ADDR", "") or "-"
+    remote = request.META.get("REMOTE_ADDR", "") or "-"
+    proxies = settings.EARMARK_TRUSTED_PROXIES
+    if proxies <= 0:
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [h for h in hops if h]
+    return hops[-proxies] if len(hops) >= proxies else remote
+
+
+def _password_epoch(username: str) -> str:
+    """A mark of the account's current password: a new password (an admin's reset) starts
+    its counts afresh, as the refusal's advice says. Empty for an unknown username."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()  # noqa: N806
+    field = f"{User.USERNAME_FIELD}__iexact"
+    stored = User.objects.filter(**{field: username.strip()}).values_list("password", flat=True)
+    first = stored.first() or ""
+    return hashlib.sha256(first.encode()).hexdigest()[:12] if first else ""
 
 
 def _key(username: str, address: str) -> str:
     # Hashed: usernames may hold any character, and cache keys must not.
-    raw = f"{username.strip().lower()}|{address}".encode()
+    raw = f"{username.strip().lower()}|{address}|{_password_epoch(username)}".encode()
     return "earmark:login-failures:" + hashlib.sha256(raw).hexdigest()
 
 

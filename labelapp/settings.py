@@ -121,6 +121,9 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = ["labelapp.ratelimit.RateLimitedModelBackend"]
 EARMARK_LOGIN_MAX_FAILURES = env_int("EARMARK_LOGIN_MAX_FAILURES", 10)
 EARMARK_LOGIN_FAILURE_WINDOW_S = env_int("EARMARK_LOGIN_FAILURE_WINDOW_S", 15 * 60)
+# Proxies in front of the web server that append to X-Forwarded-For (a TLS proxy: 1): the
+# login limit counts per client address, and behind a proxy REMOTE_ADDR is the proxy's.
+EARMARK_TRUSTED_PROXIES = env_int("EARMARK_TRUSTED_PROXIES", 0)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

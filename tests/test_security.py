@@ -343,6 +343,50 @@ def test_ten_failed_logins_block_that_user_from_that_address_with_a_clear_429(
     assert api.post("/ml/setup", {}, format="json").status_code in (401, 403)
 
 
+def test_behind_a_trusted_proxy_the_limit_counts_the_clients_address(
+    private_cache, make_user, settings
+):
+    """Behind a TLS proxy every client had the proxy's address: ten wrong passwords from
+    anyone locked the account for everyone. X-Forwarded-For is read from the right, as many
+    hops as there are trusted proxies (what the client wrote itself is further left)."""
+    settings.EARMARK_TRUSTED_PROXIES = 1
+    user = make_user("proxied-pat")
+    attacker = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.66")
+    for _ in range(10):
+        attacker.post("/accounts/login/", {"username": user.username, "password": "no"})
+    blocked = attacker.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert blocked.status_code == 429
+    # a forged left-most address does not get the attacker past it
+    forged = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.66")
+    response = forged.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 429
+    # the owner, from their own address through the same proxy, is not locked out
+    owner = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.20")
+    response = owner.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_a_new_password_set_by_an_admin_lifts_the_block_as_the_message_says(
+    private_cache, make_user
+):
+    user = make_user("reset-rita")
+    browser = Client(REMOTE_ADDR="203.0.113.9")
+    for _ in range(10):
+        browser.post("/accounts/login/", {"username": user.username, "password": "no"})
+    assert (
+        browser.post(
+            "/accounts/login/", {"username": user.username, "password": PASSWORD}
+        ).status_code
+        == 429
+    )
+    user.set_password("a-brand-new-passphrase-42")
+    user.save()
+    response = browser.post(
+        "/accounts/login/", {"username": user.username, "password": "a-brand-new-passphrase-42"}
+    )
+    assert response.status_code == 302
+
+
 def test_a_successful_login_clears_the_count(private_cache, make_user):
     user = make_user("forgetful-fay")
     browser = Client(REMOTE_ADDR="203.0.113.8")
