@@ -41,6 +41,18 @@ class ProjectAdmin(admin.ModelAdmin):
     def get_exclude(self, request, obj=None):
         return ["ontology"] if obj is None else super().get_exclude(request, obj)
 
+    # Deleting here deletes as the project's page does (`project_delete_request`): hidden at
+    # once, then purged by a worker with its files, models and label tree. The admin's own
+    # delete removed the rows and left every audio file and the tree behind.
+    def delete_model(self, request, obj):
+        from labelapp.services.project_removal import project_delete_request
+
+        project_delete_request(project=obj, confirm=obj.name)
+
+    def delete_queryset(self, request, queryset):
+        for project in queryset:
+            self.delete_model(request, project)
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         return fields if obj is None else [*fields, "ontology"]
@@ -87,6 +99,22 @@ class ClipAdmin(admin.ModelAdmin):
     list_filter = ["status", "project", "format"]
     search_fields = ["original_name", "sha256"]
     readonly_fields = ["sha256", "file", "peaks_file", "created_at", "processed_at"]
+
+    # As the project page deletes clips (`clips_delete`): their stored files go too (the
+    # admin's own delete left them in the media store).
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, Clip.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        from labelapp.services.clip_removal import MAX_CLIPS, clips_delete
+
+        by_project: dict[int, list[int]] = {}
+        for clip_id, project_id in queryset.values_list("pk", "project_id"):
+            by_project.setdefault(project_id, []).append(clip_id)
+        for project_id, ids in by_project.items():
+            project = Project.objects.get(pk=project_id)
+            for start in range(0, len(ids), MAX_CLIPS):
+                clips_delete(project=project, ids=ids[start : start + MAX_CLIPS], force=True)
 
 
 class ClipLabelInline(admin.TabularInline):

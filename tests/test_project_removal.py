@@ -263,3 +263,35 @@ def test_a_prelabeling_cancelled_while_it_runs_stays_cancelled(project, monkeypa
     prelabel.prelabel_execute(run.pk)
     run.refresh_from_db()
     assert run.status == "cancelled" and "deleted" in run.error
+
+
+def test_deleting_in_the_admin_purges_as_the_project_page_does(
+    project, admin_user, client, filled, django_capture_on_commit_callbacks
+):
+    """The admin's own delete removed the rows and left the audio files and the label tree
+    behind (an operator's exploratory test)."""
+    ontology_id = project.ontology_id
+    client.force_login(admin_user)
+    url = f"/admin/labelapp/project/{project.pk}/delete/"
+    with django_capture_on_commit_callbacks(execute=True):  # the purge task runs (eager)
+        response = client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not Project.objects.filter(pk=project.pk).exists()
+    assert not Ontology.objects.filter(pk=ontology_id).exists()
+    assert not any(default_storage.exists(n) for n in filled["names"])
+
+
+def test_deleting_clips_in_the_admin_deletes_their_files(
+    project, admin_user, client, filled, django_capture_on_commit_callbacks
+):
+    first, second = filled["clips"]
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):  # the files go once committed
+        response = client.post(
+            "/admin/labelapp/clip/",
+            {"action": "delete_selected", "_selected_action": [first.pk, second.pk], "post": "yes"},
+        )
+    assert response.status_code == 302
+    assert not Clip.objects.filter(project=project).exists()
+    assert not any(default_storage.exists(c.file.name) for c in (first, second))
+    assert Annotation.objects.filter(clip_id=first.pk).count() == 0
