@@ -24,6 +24,24 @@ MIN_FETCH = 64 * 1024
 MAX_FETCH = 4 * 1024 * 1024
 
 
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What a failing media store raises: OSError for a disk, botocore's errors for S3 (a
+    missing bucket, an endpoint nobody answers at), which are not OSErrors: an upload to a
+    bucket that did not exist was a 500, its import job left running for a day."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # the s3 extra is not installed
+        return (OSError,)
+    return (OSError, BotoCoreError, ClientError)
+
+
+STORE_ERRORS = _store_errors()
+
+
+def store_error_reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
 def media_open(name: str) -> BinaryIO:
     """The stored file `name`, opened for reading parts of it (seek and read).
 

@@ -222,6 +222,26 @@ def test_uploads_land_in_the_bucket_with_their_peaks(
     assert bucket.keys() == expected
 
 
+def test_an_upload_to_a_bucket_that_is_gone_is_rejected_with_the_reason_not_a_500(
+    bucket, client_for, lead, project, wav_factory
+):
+    """A bucket that did not exist (or an endpoint nobody answered at) was a 500, and the
+    import job stayed "running" for a day (an operator's exploratory test)."""
+    from labelapp.models import ImportJob
+
+    bucket.client.delete_bucket(Bucket=bucket.name)
+    path = wav_factory(seconds=0.5, sr=8000)
+    res = _upload(client_for(lead), project.pk, SimpleUploadedFile(path.name, path.read_bytes()))
+    assert res.status_code in (201, 400), res.content
+    (outcome,) = res.json()["files"]
+    assert outcome["status"] == "rejected"
+    assert "could not read or store the file" in outcome["error"]
+    assert "NoSuchBucket" in outcome["error"] or "does not exist" in outcome["error"]
+    job = ImportJob.objects.get(project=project)
+    assert job.status not in ("running", "pending"), job.status
+    assert not Clip.objects.filter(project=project).exists()
+
+
 def test_reprocessing_a_clip_replaces_its_peaks_under_the_same_key(
     bucket, uploaded, django_capture_on_commit_callbacks
 ):

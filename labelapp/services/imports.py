@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from labelapp.audio import AudioError, AudioInfo, probe
 from labelapp.errors import Conflict, DomainError, NotFound
+from labelapp.media import STORE_ERRORS, store_error_reason
 from labelapp.models import Annotation, Clip, ImportJob, Project
 from labelapp.services.annotations import (
     annotation_input_build,
@@ -245,10 +246,10 @@ def clip_import(
         return FileOutcome(name, "rejected", error=str(exc))
     except DomainError as exc:
         return FileOutcome(name, "rejected", error=exc.message)
-    except OSError as exc:
+    except STORE_ERRORS as exc:
         logger.warning("import of %s failed: %s", name, exc)
         return FileOutcome(
-            name, "rejected", error=f"could not read or store the file: {exc.strerror or exc}"
+            name, "rejected", error=f"could not read or store the file: {store_error_reason(exc)}"
         )
     finally:
         if staged is not None:
