@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -688,3 +689,28 @@ class ClipSkipApi(APIView):
         if data.validated_data["claim_next"]:
             body["next"] = _next_for(clip.project, request.user)
         return Response(body)
+
+
+class ApiNotFoundApi(APIView):
+    """Any other path under /api/: a JSON 404 for everyone (it was Django's HTML page, with
+    DEBUG on its debug page), naming the route with a slash when that is one."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    schema = None  # not an endpoint
+
+    def _answer(self, request, *args, **kwargs):
+        from django.urls import Resolver404, resolve
+
+        detail = f"no such API route: {request.path}"
+        if not request.path.endswith("/"):
+            try:
+                match = resolve(request.path + "/")
+            except Resolver404:
+                match = None
+            if match is not None and match.url_name != "api-not-found":
+                detail += f"; did you mean {request.path}/ ?"
+        detail += " (the routes are listed at /api/docs/)"
+        return Response({"detail": detail, "code": "not_found"}, status=404)
+
+    get = post = put = patch = delete = _answer

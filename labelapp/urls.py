@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from labelapp import api, urls_dashboard, urls_exports, urls_review, views
@@ -70,6 +70,7 @@ api_patterns = [
     path("", include("ml_backend.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^.*$", api.ApiNotFoundApi.as_view(), name="api-not-found"),  # last
 ]
 
 # Django's account pages without the password reset ones: with no mail server set up, a reset

@@ -563,3 +563,15 @@ def test_an_upload_that_lands_after_its_not_sent_report_is_counted_once(project,
         ("big.wav", "imported"),
         ("other.wav", "rejected"),
     ]
+
+
+def test_an_unknown_api_route_is_a_json_404_naming_the_route_with_its_slash(client_for, lead):
+    """Django's HTML (with DEBUG on, debug) page answered /api/model-versions/abc/activate/."""
+    client = client_for(lead)
+    response = client.get("/api/model-versions/abc/activate/")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json()["detail"].startswith("no such API route: /api/model-versions/abc/")
+    hint = client.post("/api/projects").json()["detail"]
+    assert "did you mean /api/projects/ ?" in hint
+    assert APIClient().get("/api/nothing/here").status_code == 404  # the same for strangers
+    assert client.get("/api/projects/").status_code == 200

@@ -119,6 +119,15 @@ def test_add_member_reads_the_password_from_the_environment(project, monkeypatch
             "--create-user",
             stdout=io.StringIO(),
         )
+    # the password page's rules: "short" and "password" were taken
+    for weak, why in (("short", "too short"), ("password", "too common")):
+        monkeypatch.setenv("EARMARK_PASSWORD", weak)
+        with pytest.raises(CommandError, match=f"EARMARK_PASSWORD: .*{why}"):
+            call_command(
+                "add_member", "Birds", "zoe", "--role", "reviewer", "--create-user",
+                stdout=io.StringIO(),
+            )  # fmt: skip
+    assert not get_user_model().objects.filter(username="zoe").exists()
     monkeypatch.setenv("EARMARK_PASSWORD", "s3cret-pass-phrase")
     code, out, _ = run("add_member", str(project.pk), "zoe", "--role", "reviewer", "--create-user")
     assert code == 0

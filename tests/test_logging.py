@@ -7,7 +7,7 @@ import io
 import logging
 import sys
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import DisallowedHost, PermissionDenied
 
 from labelapp.logfilters import RefusalWithoutTraceback
 
@@ -30,6 +30,14 @@ def test_a_refusal_loses_its_traceback_and_an_error_keeps_it():
     assert "Traceback" in formatter.format(broken) and "ValueError: a bug" in formatter.format(
         broken
     )
+
+
+def test_a_request_for_another_host_is_one_warning_line():
+    """Scanners send them all day: each was 14 lines at ERROR."""
+    record = _record(DisallowedHost("Invalid HTTP_HOST header: '1.2.3.4'."))
+    record.levelno, record.levelname = logging.ERROR, "ERROR"
+    assert RefusalWithoutTraceback().filter(record) is True
+    assert logging.Formatter("%(levelname)s %(message)s").format(record) == "WARNING refused"
 
 
 def test_djangos_records_are_written_once_by_the_roots_handler():

@@ -270,8 +270,8 @@ def _body_format(view_class) -> str:
 def collect_endpoints() -> list[Endpoint]:
     endpoints = []
     for route, pattern in _walk(get_resolver().url_patterns):
-        if pattern.name == "ml-not-found":
-            continue  # not an endpoint: any other path under /ml/, a JSON 404 for everyone
+        if pattern.name in ("ml-not-found", "api-not-found"):
+            continue  # not an endpoint: any other path under /ml/ or /api/, a JSON 404
         view_class = getattr(pattern.callback, "view_class", None)
         kind = "api" if route.startswith("api/") else "ml" if route.startswith("ml/") else "page"
         endpoints.append(

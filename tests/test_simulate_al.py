@@ -181,6 +181,11 @@ def test_first_repeat_numbers_the_runs_so_a_later_simulation_adds_new_ones(
             "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),
             "--out", str(pool),
         )  # fmt: skip
+    with pytest.raises(CommandError, match="cannot write there"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),
+            "--out", "/proc/earmark-sim",
+        )  # fmt: skip
     with pytest.raises(CommandError, match="first repeat"):
         call_command(
             "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),

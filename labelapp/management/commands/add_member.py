@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from labelapp.management import project_or_error
@@ -33,6 +35,11 @@ class Command(BaseCommand):
             password = os.environ.get(PASSWORD_ENV)
             if not password:
                 raise CommandError(f"set {PASSWORD_ENV} to the new user's password")
+            # The password page's rules hold here too ("short" and "password" were taken).
+            try:
+                validate_password(password, User(username=username))
+            except ValidationError as exc:
+                raise CommandError(f"{PASSWORD_ENV}: {' '.join(exc.messages)}") from None
             user = User.objects.create_user(username=username, password=password)
             self.stdout.write(f"created user {username}")
         membership_set(project=proj, user=user, role=role)

@@ -3,6 +3,9 @@ label,score, each clip's labels best first."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 from django.core.management.base import BaseCommand, CommandError
 
 from labelapp.exports.common import SafeCsvWriter
@@ -31,28 +34,36 @@ class Command(BaseCommand):
         paths = dict(Label.objects.filter(ontology_id=proj.ontology_id).values_list("pk", "path"))
         fh = open(out, "w", newline="", encoding="utf-8") if out else self.stdout  # noqa: SIM115
         try:
-            writer = SafeCsvWriter(fh)
-            writer.writerow(COLUMNS)
-            rows = (
-                Prediction.objects.filter(model_version=version)
-                .select_related("clip")
-                .order_by("clip_id")
-                .iterator(chunk_size=2000)
-            )
-            for pred in rows:
-                scores = sorted(pred.clip_scores.items(), key=lambda kv: (-kv[1], kv[0]))
-                for label_id, score in scores:
-                    label = paths.get(int(label_id))
-                    if label is not None:
-                        writer.writerow(
-                            [
-                                pred.clip_id,
-                                pred.clip.original_name,
-                                version.name,
-                                label,
-                                f"{score:.4f}",
-                            ]
-                        )
+            self._write(fh, version, paths)
+        except BrokenPipeError:
+            # `export_predictions P | head` ended in a traceback: the reader has what it wanted.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
         finally:
             if out:
                 fh.close()
+
+    @staticmethod
+    def _write(fh, version, paths) -> None:
+        writer = SafeCsvWriter(fh)
+        writer.writerow(COLUMNS)
+        rows = (
+            Prediction.objects.filter(model_version=version)
+            .select_related("clip")
+            .order_by("clip_id")
+            .iterator(chunk_size=2000)
+        )
+        for pred in rows:
+            scores = sorted(pred.clip_scores.items(), key=lambda kv: (-kv[1], kv[0]))
+            for label_id, score in scores:
+                label = paths.get(int(label_id))
+                if label is not None:
+                    writer.writerow(
+                        [
+                            pred.clip_id,
+                            pred.clip.original_name,
+                            version.name,
+                            label,
+                            f"{score:.4f}",
+                        ]
+                    )

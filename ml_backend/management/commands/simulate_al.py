@@ -92,6 +92,7 @@ class Command(BaseCommand):
                 keep=opts["keep"],
                 test_in_project=opts["test_in_project"],
             )
+            _writable(out)
             self.stdout.write(
                 f"simulating {', '.join(config.strategies)} on {project.name!r}: "
                 f"{config.repeats} repeats, {config.seed_size} + {config.batch}/round "
@@ -116,3 +117,15 @@ class Command(BaseCommand):
                 f"{last.get('accuracy')} macro-F1 {last.get('macro_f1')}"
             )
         self.stdout.write(f"wrote {out / 'learning_curves.json'} and learning_curves.png")
+
+
+def _writable(out: Path) -> None:
+    """--out made and written to before the simulation: /proc/sim0 failed only after every
+    round had run, and the curves' files were lost."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".earmark-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise CommandError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
