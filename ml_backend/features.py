@@ -39,6 +39,39 @@ _RESAMPLE_LOWPASS_WIDTH = 6
 _RESAMPLE_ROLLOFF = 0.99
 
 
+def feature_recipe(config: FeatureConfig) -> dict:
+    """Every setting the model's input is computed with, resolved (no nulls), so that the
+    features can be rebuilt outside Earmark: what `export_onnx` writes beside the model (its
+    sidecar said "n_fft": null and left the mel scale, norm and padding out)."""
+    return {
+        "audio": "channels averaged to mono; samples clipped to +-1e6",
+        "sample_rate": config.sample_rate,
+        "resample": {
+            "method": "torchaudio.functional.resample (sinc_interp_hann)",
+            "lowpass_filter_width": _RESAMPLE_LOWPASS_WIDTH,
+            "rolloff": _RESAMPLE_ROLLOFF,
+        },
+        "padding": f"{config.fft_size // 2} zeros at both ends (n_fft // 2); no centring",
+        "n_fft": config.fft_size,
+        "win_length": config.win_length,
+        "hop_length": config.hop_length,
+        "window": "hann (periodic)",
+        "power": 2.0,
+        "n_mels": config.n_mels,
+        "f_min": config.f_min,
+        "f_max": config.f_max if config.f_max is not None else config.sample_rate / 2,
+        "mel_scale": "slaney",
+        "mel_norm": "slaney",
+        "log": f"natural log of max(mel power, {config.log_floor})",
+        "frames_per_second": 1000.0 / config.hop_ms,
+        "model_input": "(batch, n_mels, frames); a clip longer than window_s is cut into "
+        "windows of window_s every window_hop_s, and its clip scores are the windows' maximum "
+        "(ml_backend/infer.py)",
+        "window_s": config.window_s,
+        "window_hop_s": config.window_hop_s,
+    }
+
+
 @lru_cache(maxsize=16)
 def _mel_transform(config: FeatureConfig) -> torchaudio.transforms.MelSpectrogram:
     # Cached per config: building the filterbank costs more than a short clip's STFT.

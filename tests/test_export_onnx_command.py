@@ -44,6 +44,42 @@ def test_it_exports_the_active_version_and_onnxruntime_agrees(project, tmp_path)
     assert logits.shape == (1, 3)
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["classes"] == ["a", "b", "c"] and sidecar["model_version"] == "v1"
+    assert None not in sidecar["features"].values()  # "n_fft": null said nothing
+
+
+def test_the_sidecars_recipe_rebuilds_the_features_outside_earmark():
+    """From the recipe alone, with librosa rather than Earmark's torchaudio code: the same
+    log-mel to float precision (the sidecar had left the mel scale, norm and padding out)."""
+    import librosa
+
+    from ml_backend.feature_config import FeatureConfig
+    from ml_backend.features import compute_logmel, feature_recipe
+
+    config = FeatureConfig(sample_rate=16000, n_mels=40)
+    recipe = json.loads(json.dumps(feature_recipe(config)))  # as read back from the file
+    rng = np.random.default_rng(0)
+    wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    wave += 0.01 * rng.standard_normal(16000).astype(np.float32)
+    pad = recipe["n_fft"] // 2
+    mel = librosa.feature.melspectrogram(
+        y=np.pad(wave, pad),
+        sr=recipe["sample_rate"],
+        n_fft=recipe["n_fft"],
+        hop_length=recipe["hop_length"],
+        win_length=recipe["win_length"],
+        window="hann",
+        center=False,
+        power=recipe["power"],
+        n_mels=recipe["n_mels"],
+        fmin=recipe["f_min"],
+        fmax=recipe["f_max"],
+        htk=recipe["mel_scale"] != "slaney",
+        norm="slaney" if recipe["mel_norm"] == "slaney" else None,
+    )
+    rebuilt = np.log(np.maximum(mel, config.log_floor))
+    ours = compute_logmel(wave, 16000, config)
+    assert rebuilt.shape == ours.shape
+    np.testing.assert_allclose(rebuilt, ours, atol=2e-3)
 
 
 def test_a_project_without_a_model_is_a_clear_error(project, tmp_path):

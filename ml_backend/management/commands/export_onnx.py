@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from labelapp.management import file_to_write, project_or_error
 from ml_backend.export import export_onnx, verify_onnx
+from ml_backend.feature_config import FeatureConfig
+from ml_backend.features import feature_recipe
 from ml_backend.inference import load_model
 from ml_backend.selectors import active_model_version
 
@@ -53,7 +55,7 @@ class Command(BaseCommand):
                     "classes": extra.get("paths", []),
                     "label_ids": version.classes,
                     "multi_label": extra.get("multi_label", False),
-                    "features": version.feature_config,
+                    "features": feature_recipe(FeatureConfig.from_dict(version.feature_config)),
                 },
                 indent=2,
             )
