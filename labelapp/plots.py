@@ -171,8 +171,11 @@ def line_chart(
     percent: bool = False,
     x_ticks: Sequence[tuple[float, str]] | None = None,
     guides: Sequence[tuple[float, str]] = (),
+    x_whole: bool = False,
 ) -> SafeString:
-    """Lines over a shared x axis; ``guides`` are labelled horizontal reference lines."""
+    """Lines over a shared x axis; ``guides`` are labelled horizontal reference lines;
+    ``x_whole``: x counts things (labels), so its ticks are whole numbers (two versions at 50
+    labels read 49, 49.5, 50, 50.5, 51)."""
     width, height, left, right, top, bottom = 600, 260, 72, 22, 14, 46
     xs = [x for s in series for x, _ in s.points] or [0.0, 1.0]
     ys = [v for s in series for _, v in s.points] + [g for g, _ in guides]
@@ -195,7 +198,9 @@ def line_chart(
 
     body = y_grid(y_ticks, py, left, width - right, lambda t: tick_label(t, percent))
     ticks = x_ticks or [
-        (t, tick_label(t, False)) for t in nice_ticks(x_lo, x_hi, 6) if x_lo <= t <= x_hi
+        (t, tick_label(t, False))
+        for t in nice_ticks(x_lo, x_hi, 6)
+        if x_lo <= t <= x_hi and not (x_whole and not float(t).is_integer())
     ]
     for t, text in ticks:
         body.append(

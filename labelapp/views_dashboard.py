@@ -231,6 +231,7 @@ def _model_charts(data: dict) -> dict:
                 y_label=title,
                 y_range=(0.0, 1.0),
                 percent=True,
+                x_whole=True,
             )
     out.update(_confusion(data))
     return out

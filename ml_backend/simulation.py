@@ -413,6 +413,7 @@ def plot_learning_curves(result: dict, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     for ax, metric, title in zip(
@@ -430,6 +431,7 @@ def plot_learning_curves(result: dict, path: Path) -> Path:
             ax.fill_between(x, y - sd, y + sd, alpha=0.12, color=line.get_color())
         ax.set_title(title)
         ax.set_xlabel("labels used")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # labels come whole
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     if axes[0].get_legend_handles_labels()[0]:  # no curve when no round was measured

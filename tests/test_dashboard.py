@@ -802,3 +802,26 @@ def test_the_units_of_a_multi_label_projects_agreement_are_named(
     assert units > 1
     assert "clip × label units" in html
     assert html.split('data-testid="label-units">')[1].split("<")[0] == str(units)
+
+
+def test_a_labels_axis_has_whole_ticks():
+    """Two versions at 50 labels: the x axis read 49, 49.5, 50, 50.5, 51."""
+    import re
+
+    from labelapp import plots
+
+    def ticks(**kw):
+        html = str(
+            plots.line_chart(
+                [plots.Series("hybrid", [(50, 0.5), (50, 0.6)])],
+                title="t",
+                x_label="labels used",
+                y_label="y",
+                **kw,
+            )
+        )
+        return re.findall(r'text-anchor="middle">([^<]+)</text>', html)
+
+    assert "49.5" in ticks()
+    whole = ticks(x_whole=True)
+    assert whole and all(t.replace("−", "-").lstrip("-").isdigit() for t in whole), whole

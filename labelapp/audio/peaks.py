@@ -174,7 +174,18 @@ def compute_peaks(
             per_block = min(block_frames, max(1, READ_BLOCK_SAMPLES // channels))
             per_block -= per_block % BASE_SAMPLES_PER_BUCKET
             per_block = max(BASE_SAMPLES_PER_BUCKET, per_block)
-            frames = _stream_level0(snd, files[0], per_block, expected, envelopes, progress)
+            try:
+                frames = _stream_level0(snd, files[0], per_block, expected, envelopes, progress)
+            except _BlockFailed as failed:
+                broken = failed
+            else:
+                broken = None
+        if broken is not None:
+            # A decoder that failed stays failed (every later seek fails too): a new handle
+            # finds the second it fails at.
+            with open_audio(source) as fresh:
+                at = _failing_frame(fresh, broken.start, broken.span) / sample_rate
+            raise AudioError(f"{TRUNCATED}: decoding failed at {at:.1f} s ({broken.exc})")
         if frames == 0:
             raise AudioError(ZERO_DURATION)
         counts = plan_levels(frames)
@@ -199,6 +210,29 @@ def compute_peaks(
     return header
 
 
+class _BlockFailed(Exception):  # noqa: N818 - a control-flow signal, not an error type
+    def __init__(self, start: int, span: int, exc: BaseException):
+        super().__init__(str(exc))
+        self.start, self.span, self.exc = start, span, exc
+
+
+def _failing_frame(snd: sf.SoundFile, start: int, span: int) -> int:
+    """Where the block of `span` frames from `start` that failed to decode fails, to the
+    second, read on a fresh handle (a FLAC damaged 4 s in said "decoding failed at 0.0 s":
+    the block's start). `start` when the block reads whole this time."""
+    step = max(1, int(snd.samplerate))
+    pos = start
+    try:
+        while pos < start + span:
+            got = len(read_at(snd, pos, step))
+            if got == 0:
+                return pos
+            pos += got
+    except (sf.LibsndfileError, RuntimeError):
+        return pos
+    return start
+
+
 def _stream_level0(
     snd: sf.SoundFile,
     out: IO[bytes],
@@ -219,8 +253,7 @@ def _stream_level0(
             else:
                 block = snd.read(per_block, dtype="float32", always_2d=True, out=buf)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            seconds = frames / snd.samplerate
-            raise AudioError(f"{TRUNCATED}: decoding failed at {seconds:.1f} s ({exc})") from None
+            raise _BlockFailed(frames, per_block, exc) from None
         n = len(block)
         if n == 0:
             break

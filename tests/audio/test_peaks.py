@@ -178,6 +178,26 @@ def test_compute_peaks_rejects_non_audio(random_bytes_wav, zero_frames_wav):
         compute_peaks(zero_frames_wav, io.BytesIO())
 
 
+@pytest.mark.parametrize("block_frames", [262144, 16384])
+def test_a_file_damaged_mid_way_says_where(tmp_path, block_frames):
+    """A FLAC damaged about 4 s in said "decoding failed at 0.0 s": the start of the block
+    that failed, not where it failed (an exploratory tester)."""
+    rate = 16000
+    t = np.arange(10 * rate) / rate
+    noise = 0.05 * np.random.default_rng(0).standard_normal(len(t))
+    good = tmp_path / "ok.flac"
+    sf.write(good, (0.3 * np.sin(2 * np.pi * 440 * t) + noise).astype(np.float32), rate)
+    data = bytearray(good.read_bytes())
+    for i in range(int(len(data) * 0.4), int(len(data) * 0.4) + 4000, 7):
+        data[i] ^= 0xFF
+    bad = tmp_path / "bad.flac"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match=r"decoding failed at (\d+\.\d) s") as caught:
+        compute_peaks(bad, io.BytesIO(), block_frames=block_frames)
+    at = float(str(caught.value).split("failed at ")[1].split(" s")[0])
+    assert 2.0 <= at <= 4.5, caught.value
+
+
 @pytest.mark.slow
 def test_compute_peaks_memory_is_bounded_on_a_long_file(long_wav):
     fractions: list[float] = []
