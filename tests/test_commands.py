@@ -33,6 +33,8 @@ def test_import_audio_exits_0_when_all_files_are_imported_or_duplicates(
     assert code == 0 and "2 imported" in out
     code, out, _ = run("import_audio", str(project.pk), str(a))
     assert code == 0 and "1 duplicates" in out
+    # which file, and the clip it duplicates ("1 duplicates" said neither)
+    assert f"duplicate: {a.name}: same content as clip " in out and f"({a.name})" in out
 
 
 def test_import_audio_exits_1_with_a_line_per_rejected_file(project, wav_factory, tmp_path):

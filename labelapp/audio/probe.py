@@ -43,6 +43,11 @@ ZERO_CHANNELS = "zero channels"
 # A header that promises no samples: a file cut short in transfer reads so (an OGG's first
 # 5,000 bytes), and "zero duration" alone read as a silent recording.
 ZERO_DURATION = "no audio samples: the file is empty of sound or cut short (truncated)"
+UNFINISHED_WAV = (
+    "the WAV header was never finished: it says the audio is 0 bytes long, but audio follows "
+    "it (a recorder that lost power or was stopped mid-file leaves this). Repair a copy with "
+    "`sox --ignore-length IN.wav OUT.wav` (or `ffmpeg -i IN.wav OUT.wav`) and import that"
+)
 TRUNCATED = "audio is truncated or corrupt"
 
 
@@ -63,6 +68,30 @@ class AudioInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _unfinished_wav(source: Source) -> bool:
+    """A RIFF/WAVE file whose data chunk says 0 bytes while bytes follow it."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as fh:
+            return _unfinished_wav(fh)
+    position = source.tell()
+    try:
+        source.seek(0, io.SEEK_END)
+        size = source.tell()
+        source.seek(0)
+        head = source.read(1 << 16)
+    finally:
+        source.seek(position)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return False
+    at = 12
+    while at + 8 <= len(head):
+        chunk, length = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        if chunk == b"data":
+            return length == 0 and size > at + 8
+        at += 8 + length + (length & 1)
+    return False
 
 
 def probe(
@@ -87,6 +116,8 @@ def probe(
         if channels > max_channels:
             raise AudioError(f"too many channels: {channels} (the limit is {max_channels})")
         if frames <= 0:
+            if snd.format in ("WAV", "WAVEX") and _unfinished_wav(source):
+                raise AudioError(UNFINISHED_WAV)
             raise AudioError(ZERO_DURATION)
         # Reject over-long files on the header's word before decoding anything.
         _check_duration(frames / sample_rate, max_duration_s)

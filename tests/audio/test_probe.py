@@ -242,3 +242,28 @@ def test_an_mp3_cut_after_its_header_does_not_blame_the_file_system(mp3_file, tm
         probe(cut)
     assert "does not exist" not in str(caught.value)
     assert str(caught.value).startswith("audio is truncated or corrupt")
+
+
+def test_a_wav_whose_header_was_never_finished_says_so_and_how_to_repair_it(tmp_path):
+    """A recorder that lost power leaves its data size at 0 with the audio after it: it was
+    refused as "no audio samples ... empty of sound", and a lead concluded the recording was
+    lost (an exploratory tester). A header-only file is still just empty of sound."""
+    import io as _io
+
+    from labelapp.audio import AudioError, probe
+
+    good = tmp_path / "ok.wav"
+    sf.write(good, np.zeros(48000, dtype=np.float32), 48000, subtype="PCM_16")
+    data = bytearray(good.read_bytes())
+    at = data.index(b"data")
+    data[4:8] = (0).to_bytes(4, "little")  # RIFF size
+    data[at + 4 : at + 8] = (0).to_bytes(4, "little")  # data size
+    unfinished = tmp_path / "rec.wav"
+    unfinished.write_bytes(bytes(data))
+    for source in (unfinished, _io.BytesIO(bytes(data))):
+        with pytest.raises(AudioError, match="header was never finished.*sox --ignore-length"):
+            probe(source)
+    header_only = tmp_path / "header.wav"
+    header_only.write_bytes(bytes(data[: at + 8]))
+    with pytest.raises(AudioError, match="^no audio samples"):
+        probe(header_only)

@@ -125,6 +125,8 @@ class Command(BaseCommand):
             if entry["status"] == "rejected":
                 self.stdout.write(f"rejected: {entry['name']}: {entry['error']}")
                 unknown_labels = unknown_labels or "unknown label" in entry["error"]
+            elif entry["status"] == "duplicate":  # "1 duplicates" named neither file
+                self.stdout.write(f"duplicate: {entry['name']}: {entry.get('error', '')}")
         if unknown_labels and create_labels is None:
             self.stdout.write(
                 "(--create-labels adds the labels a manifest names that the project lacks)"
