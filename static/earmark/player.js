@@ -2,7 +2,7 @@
 // playing starts before the file is downloaded. Adds a loop region and a per-frame tick for a
 // smooth playhead.
 
-export const SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2];
+export const SPEEDS = [0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2];
 
 export class Player {
   constructor(audio, { onTick = () => {}, onState = () => {} } = {}) {
@@ -48,10 +48,10 @@ export class Player {
     this.onTick(this.audio.currentTime);
   }
 
-  setRate(rate) { this.audio.playbackRate = Math.max(0.25, Math.min(2, rate)); }
+  setRate(rate) { this.audio.playbackRate = Math.max(SPEEDS[0], Math.min(SPEEDS.at(-1), rate)); }
   stepRate(direction) {
     const i = SPEEDS.findIndex((s) => s >= this.audio.playbackRate - 1e-9);
-    this.setRate(SPEEDS[Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? 3 : i) + direction))]);
+    this.setRate(SPEEDS[Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? SPEEDS.indexOf(1) : i) + direction))]);
   }
   setVolume(v) { this.audio.volume = Math.max(0, Math.min(1, v)); }
 

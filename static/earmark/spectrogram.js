@@ -3,27 +3,130 @@
 // has loaded, the one on screen is moved and stretched to where its span lies in the new
 // view, so a zoom or a scroll lines it up with the waveform at once (it showed its old span
 // across the new view for a round trip); another clip's image is hidden.
+//
+// A frequency axis (kHz) sits on its left, and its scale (mel or linear) and top frequency
+// can be chosen: a picture without Hz told 4 kHz from 8 kHz to nobody. Both choices are kept
+// in this browser.
+
+const STORE = "earmark-spectrogram";
+const TOPS = [1000, 2000, 4000, 8000, 12000, 16000, 24000, 48000, 96000, 192000];
+// Where ticks may fall, lowest first: round frequencies, spaced by the axis's own scale.
+const TICKS = [100, 200, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 20000, 24000, 30000, 40000, 48000, 60000, 80000, 96000, 120000, 160000, 192000];
+const MIN_TICK_PX = 16;
+
+const mel = (hz) => 2595 * Math.log10(1 + hz / 700); // the server's rows are even in this
+
+export function frequencyLabel(hz) {
+  return hz < 1000 ? `${hz} Hz` : `${+(hz / 1000).toFixed(1)} kHz`;
+}
+
+function readPrefs() {
+  try { return JSON.parse(localStorage.getItem(STORE) || "{}") || {}; } catch { return {}; }
+}
 
 export class SpectrogramView {
-  constructor(img, { clipId, scale = "mel", delay = 120 }) {
+  constructor(img, { clipId, scale, delay = 120, axis = null, scaleSelect = null, topSelect = null }) {
+    const prefs = readPrefs();
     this.img = img;
     this.clipId = clipId;
-    this.scale = scale;
+    this.scale = scale || (prefs.scale === "linear" ? "linear" : "mel");
+    this.top = Number(prefs.top) > 0 ? Number(prefs.top) : null; // Hz; null: the Nyquist
+    this.rate = 0;
     this.delay = delay;
+    this.axis = axis;
+    this.scaleSelect = scaleSelect;
+    this.topSelect = topSelect;
     this._timer = 0;
     this._want = "";
     this._asked = null; // {clipId, start, end} of the image loading
     this._shown = null; // and of the one on screen
+    this._view = null; // [start, end] last shown
     img.style.transformOrigin = "0 0";
     img.addEventListener("load", () => {
       if (img.src.endsWith(this._want)) this._landed();
     });
+    if (scaleSelect) {
+      scaleSelect.value = this.scale;
+      scaleSelect.addEventListener("change", () => { this.scale = scaleSelect.value; this._changed(); });
+    }
+    if (topSelect) {
+      topSelect.addEventListener("change", () => {
+        this.top = Number(topSelect.value) || null;
+        this._changed();
+      });
+    }
+  }
+
+  // A new clip: its Nyquist frequency bounds the axis and the choice of tops.
+  setClip(clipId, sampleRate) {
+    this.clipId = clipId;
+    this.rate = sampleRate || 0;
+    this._fillTops();
+    this._drawAxis();
+  }
+
+  get nyquist() { return this.rate / 2; }
+
+  // The top frequency shown: the one chosen, or the Nyquist when that is lower (or none).
+  get shownTop() {
+    const nyq = this.nyquist;
+    return this.top && nyq && this.top < nyq ? this.top : nyq;
   }
 
   show(start, end) {
+    this._view = [start, end];
+    if ((this.img.clientHeight || 160) !== this._axisHeight) this._drawAxis(); // resized
     this._follow(start, end);
     clearTimeout(this._timer);
     this._timer = setTimeout(() => this._load(start, end), this.delay);
+  }
+
+  _changed() {
+    try { localStorage.setItem(STORE, JSON.stringify({ scale: this.scale, top: this.top })); } catch { /* private mode */ }
+    this._drawAxis();
+    this._shown = null; // the picture on screen has the old axis: hidden until the new one
+    if (this._view) this.show(...this._view);
+  }
+
+  _fillTops() {
+    const select = this.topSelect;
+    if (!select) return;
+    const nyq = this.nyquist;
+    const options = [[0, `${frequencyLabel(nyq)} (all)`]];
+    for (const hz of TOPS) if (hz < nyq) options.push([hz, `${frequencyLabel(hz)}`]);
+    select.replaceChildren(...options.map(([value, text]) => {
+      const option = document.createElement("option");
+      option.value = String(value);
+      option.textContent = text;
+      return option;
+    }));
+    select.value = this.top && this.top < nyq ? String(this.top) : "0";
+  }
+
+  _drawAxis() {
+    const axis = this.axis;
+    if (!axis) return;
+    const top = this.shownTop;
+    const height = this.img.clientHeight || 160;
+    this._axisHeight = height;
+    if (!top) { axis.replaceChildren(); return; }
+    const at = (hz) => (this.scale === "mel" ? mel(hz) / mel(top) : hz / top);
+    const marks = [];
+    let last = -Infinity;
+    for (const hz of TICKS) {
+      if (hz >= top) break;
+      const y = at(hz) * height;
+      if (y - last < MIN_TICK_PX || (height - y) < MIN_TICK_PX / 2) continue;
+      marks.push([hz, at(hz)]);
+      last = y;
+    }
+    axis.replaceChildren(...marks.map(([hz, frac]) => {
+      const span = document.createElement("span");
+      span.style.bottom = `${(frac * 100).toFixed(3)}%`;
+      span.dataset.hz = String(hz);
+      span.textContent = frequencyLabel(hz);
+      return span;
+    }));
   }
 
   _follow(start, end) {
@@ -53,6 +156,8 @@ export class SpectrogramView {
     const params = new URLSearchParams({
       start: start.toFixed(4), end: end.toFixed(4), width: String(width), height: String(height), scale: this.scale,
     });
+    const top = this.shownTop;
+    if (top && top < this.nyquist) params.set("max_freq", String(top));
     const want = `/api/clips/${this.clipId}/spectrogram?${params}`;
     this._asked = { clipId: this.clipId, start, end };
     if (want === this._want && this.img.complete && this.img.naturalWidth) {

@@ -114,7 +114,9 @@ function toggleNormalize() {
   if (wave.overview) { wave.draw(); drawMini(); }
 }
 showNormalize(); // no drawing yet: the page's inline script may have drawn the first clip
-const spectro = new SpectrogramView(el.spec, { clipId: 0 });
+const spectro = new SpectrogramView(el.spec, {
+  clipId: 0, axis: $("[data-testid=spec-axis]"), scaleSelect: $("[data-testid=spec-scale]"), topSelect: $("[data-testid=spec-top]"),
+});
 const player = new Player(el.audio, { onTick: (t) => tick(t), onState: () => playerState() });
 const regions = new Regions(el.wave, wave, {
   get: seg,
@@ -223,7 +225,7 @@ async function loadClip(ws, { push = true } = {}) {
   wave.overview = wave.detail = null;
   wave.start = 0;
   wave.end = clip.duration;
-  spectro.clipId = clip.id;
+  spectro.setClip(clip.id, clip.sample_rate);
   // The page and the `next` answer carry the whole-clip peaks inline: no round trip to draw.
   const overview = ws.overview ? Promise.resolve().then(() => { wave.overview = ws.overview; wave.draw(); }) : wave.loadOverview();
   const drawn = overview.then(() => {
@@ -1527,6 +1529,8 @@ root.addEventListener("click", (e) => {
 });
 el.help.addEventListener("click", (e) => { if (e.target === el.help) toggleHelp(); });
 el.speed.addEventListener("change", () => player.setRate(Number(el.speed.value)));
+// Off: a slower speed lowers the pitch as well (time expansion), as bat workers listen.
+$("[data-testid=keep-pitch]").addEventListener("change", (e) => { el.audio.preservesPitch = e.target.checked; });
 el.audio.addEventListener("ratechange", () => { el.speed.value = String(el.audio.playbackRate); });
 el.volume.addEventListener("input", () => player.setVolume(Number(el.volume.value)));
 

@@ -673,6 +673,70 @@ def release(page, held):
         held.pop(0).continue_()
 
 
+def test_the_spectrogram_has_a_frequency_axis_a_scale_and_a_top_and_pitch_can_drop(
+    live_server, page, login, annotator, project, clips, screenshot
+):
+    """Bioacoustics users read a spectrogram by its Hz: it had no axis, its scale (mel) and
+    top (the Nyquist) could not be changed, and slowing down kept the pitch (a bat call at
+    0.25x stayed ultrasonic). The clips are 16 kHz: the Nyquist is 8 kHz."""
+    import math
+
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    spec = "[data-testid=spectrogram]"
+    page.wait_for_selector(f"{spec}[data-loaded=true]", timeout=10_000)
+    assert "scale=mel" in page.get_attribute(spec, "src")
+    assert "max_freq" not in page.get_attribute(spec, "src")
+
+    def ticks():
+        return page.eval_on_selector_all(
+            "[data-testid=spec-axis] span",
+            "spans => spans.map(s => [+s.dataset.hz, parseFloat(s.style.bottom), s.textContent])",
+        )
+
+    def mel(hz):
+        return 2595 * math.log10(1 + hz / 700)
+
+    marks = ticks()
+    screenshot(page, "workspace-spectrogram-axis")
+    assert any(text == "1 kHz" for _, _, text in marks), marks
+    for hz, bottom, _ in marks:  # where the server's mel rows put that frequency
+        assert abs(bottom - 100 * mel(hz) / mel(8000)) < 0.01, (hz, bottom)
+    assert page.eval_on_selector_all(
+        "[data-testid=spec-top] option", "os => os.map(o => o.textContent)"
+    ) == ["8 kHz (all)", "1 kHz", "2 kHz", "4 kHz"]
+
+    page.select_option("[data-testid=spec-scale]", "linear")
+    page.wait_for_function(
+        f"() => document.querySelector('{spec}').src.includes('scale=linear')"
+        f" && document.querySelector('{spec}').dataset.loaded === 'true'"
+    )
+    for hz, bottom, _ in ticks():
+        assert abs(bottom - 100 * hz / 8000) < 0.01, (hz, bottom)
+    page.select_option("[data-testid=spec-top]", "2000")
+    page.wait_for_function(
+        f"() => document.querySelector('{spec}').src.includes('max_freq=2000')"
+        f" && document.querySelector('{spec}').dataset.loaded === 'true'"
+    )
+    assert max(hz for hz, _, _ in ticks()) < 2000
+    # kept for the next page
+    page.reload()
+    drawn(page, clips[0].pk)
+    page.wait_for_selector(f"{spec}[data-loaded=true]", timeout=10_000)
+    src = page.get_attribute(spec, "src")
+    assert "scale=linear" in src and "max_freq=2000" in src
+
+    # time expansion: slower and lower
+    assert page.evaluate("() => document.querySelector('.ws-audio-el').preservesPitch") is True
+    page.uncheck("[data-testid=keep-pitch]")
+    page.select_option("[data-testid=speed]", "0.1")
+    assert page.evaluate(
+        "() => { const a = document.querySelector('.ws-audio-el');"
+        " return [a.preservesPitch, a.playbackRate]; }"
+    ) == [False, 0.1]
+
+
 def _segment_autosaved(page, live_server, login, annotator, clip) -> None:
     """A 1-2 s segment labeled noise on `clip`, saved to the server as a draft."""
     login(page, annotator)
