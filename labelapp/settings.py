@@ -48,6 +48,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz first: a load balancer's check by IP (a Host not in ALLOWED_HOSTS, a 400) or
+    # over plain HTTP (a 301 to https) read as unhealthy.
+    "labelapp.views.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything that may answer early (the login rate limit's 429 page), so that every
     # page gets its framing and script policy.

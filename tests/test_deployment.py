@@ -89,6 +89,9 @@ def test_healthz_is_plain_http_behind_the_ssl_redirect_and_503_without_a_databas
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/accounts/login/").status_code == 301
     assert client.get("/healthz").json() == {"status": "ok"}
+    # and by IP, a Host not in ALLOWED_HOSTS (a 400 for any other page)
+    assert client.get("/accounts/login/", HTTP_HOST="10.1.2.3").status_code == 400
+    assert client.get("/healthz", HTTP_HOST="10.1.2.3").json() == {"status": "ok"}
 
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
