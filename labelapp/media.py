@@ -10,11 +10,12 @@ what they read, by HTTP Range; files of other storages (the local disk) come bac
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import BinaryIO
 
 from django.core.files.storage import default_storage
+
+from labelapp.audio._util import SeekableReader
 
 # Bytes one GET fetches at least: a read of a few bytes (a header, a 100-byte Range) costs
 # one round trip, not one per read call.
@@ -62,7 +63,7 @@ def _s3_object(fileobj) -> object | None:
     return fileobj.obj if isinstance(fileobj, S3File) else None
 
 
-class RangedObjectReader(io.RawIOBase):
+class RangedObjectReader(SeekableReader):
     """A read-only, seekable file over an S3 object that fetches what is read with Range GETs.
 
     Keeps the last fetched span: reads inside it cost nothing, a read right after it fetches
@@ -70,35 +71,16 @@ class RangedObjectReader(io.RawIOBase):
     again. A read returns as many bytes as asked for, fewer only at the end of the object."""
 
     def __init__(self, obj, *, size: int, on_close: Callable[[], None] | None = None) -> None:
-        super().__init__()
+        super().__init__(size, on_close=on_close)
         self._obj = obj
-        self._size = size
-        self._on_close = on_close
-        self._pos = 0
         self._start = 0  # offset of `_data` in the object
         self._data = b""
         self._fetch_size = MIN_FETCH
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self._pos = base + offset
-        return self._pos
-
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
         done = 0
-        while done < len(view) and self._pos < self._size:
+        while done < len(view) and self._pos < self.size:
             offset = self._pos - self._start
             if not 0 <= offset < len(self._data):
                 self._fetch(len(view) - done)
@@ -112,7 +94,7 @@ class RangedObjectReader(io.RawIOBase):
     def _fetch(self, wanted: int) -> None:
         follows = bool(self._data) and self._pos == self._start + len(self._data)
         self._fetch_size = min(2 * self._fetch_size, MAX_FETCH) if follows else MIN_FETCH
-        last = min(self._pos + max(wanted, self._fetch_size), self._size) - 1
+        last = min(self._pos + max(wanted, self._fetch_size), self.size) - 1
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -124,12 +106,8 @@ class RangedObjectReader(io.RawIOBase):
         except (BotoCoreError, ClientError) as exc:
             raise OSError(f"could not read {self._obj.key} from the media store: {exc}") from exc
         if not data:  # shorter than its size said: replaced while being read
-            raise OSError(f"{self._obj.key} ended at byte {self._pos} of {self._size}")
+            raise OSError(f"{self._obj.key} ended at byte {self._pos} of {self.size}")
         self._start, self._data = self._pos, data
 
-    def close(self) -> None:
-        if not self.closed:
-            self._data = b""
-            if self._on_close is not None:
-                self._on_close()
-        super().close()
+    def _closing(self) -> None:
+        self._data = b""

@@ -21,20 +21,25 @@ CONFIG = """<View>
 </View>"""
 
 
-@pytest.fixture
-def predicted_clip(project):
-    crow, _ = label_get_or_create_path(ontology=project.ontology, path="bird/crow")
-    dog, _ = label_get_or_create_path(ontology=project.ontology, path="dog")
-    clip = Clip.objects.create(
+def _clip_row(project, name: str, content: str) -> Clip:
+    """A ready clip's row (no audio behind it: the model's answers are stored ones)."""
+    return Clip.objects.create(
         project=project,
-        file="x.wav",
-        sha256="a" * 64,
-        original_name="park.wav",
+        file=f"{content}.wav",
+        sha256=content * 64,
+        original_name=name,
         duration=10,
         sample_rate=16000,
         channels=1,
         status="ready",
     )
+
+
+@pytest.fixture
+def predicted_clip(project):
+    crow, _ = label_get_or_create_path(ontology=project.ontology, path="bird/crow")
+    dog, _ = label_get_or_create_path(ontology=project.ontology, path="dog")
+    clip = _clip_row(project, "park.wav", "a")
     version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
     Prediction.objects.create(
         clip=clip,
@@ -367,16 +372,7 @@ def test_two_recordings_of_one_name_get_no_prediction_rather_than_the_others(
 ):
     """Recorders reuse names (REC001.WAV): a task for the second file got the first's
     prediction. Which clip it is cannot be told from the name: no pre-annotation."""
-    Clip.objects.create(
-        project=project,
-        file="y.wav",
-        sha256="b" * 64,
-        original_name="park.wav",
-        duration=10,
-        sample_rate=16000,
-        channels=1,
-        status="ready",
-    )
+    _clip_row(project, "park.wav", "b")
     body = {
         "tasks": [{"data": {"audio": "/data/local-files/?d=b/park.wav"}}],
         "label_config": CONFIG,
@@ -393,16 +389,7 @@ def test_a_multi_label_taxonomy_names_each_sure_label_at_its_depth(project, lead
     ids = {}
     for path in ("even", "even/two", "even/four", "odd", "odd/three"):
         ids[path] = label_get_or_create_path(ontology=project.ontology, path=path)[0].pk
-    clip = Clip.objects.create(
-        project=project,
-        file="m.wav",
-        sha256="c" * 64,
-        original_name="m.wav",
-        duration=1,
-        sample_rate=8000,
-        channels=1,
-        status="ready",
-    )
+    clip = _clip_row(project, "m.wav", "c")
     version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
     scores = {"even": 0.97, "even/two": 0.9, "even/four": 0.7, "odd": 0.6, "odd/three": 0.2}
     Prediction.objects.create(

@@ -6,8 +6,9 @@ any span of any file with memory bounded by that constant.
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -18,6 +19,46 @@ from ml_backend.audio_read import iter_spans
 # Largest block read from the decoder in one call, counted in samples over all channels
 # (float32: 2 MiB). Multichannel files get proportionally fewer frames per block.
 READ_BLOCK_SAMPLES = 1 << 19  # samples
+
+
+class SeekableReader(io.RawIOBase):
+    """A read-only, seekable file of `size` bytes: the subclass reads from `_pos` (its
+    `readinto`, or `read`) and frees what it holds in `_closing`; `on_close` runs once, when
+    it is closed (the stored file under it, say)."""
+
+    def __init__(self, size: int, *, on_close: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.size = size
+        self._pos = 0
+        self._on_close = on_close
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def _closing(self) -> None:
+        """What the subclass holds, let go once."""
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._closing()
+            finally:
+                if self._on_close is not None:
+                    self._on_close()
+        super().close()
 
 
 def read_exact(fileobj: BinaryIO, size: int) -> bytes:

@@ -15,12 +15,12 @@ same samples as one read of the whole file)."""
 
 from __future__ import annotations
 
-import io
 import struct
 
 import numpy as np
 import soundfile as sf
 
+from labelapp.audio._util import SeekableReader
 from ml_backend.audio_read import read_at
 
 BLOCK = 65536  # frames decoded at a time (1.5 s at 44.1 kHz); reads within it are free
@@ -71,36 +71,19 @@ def wav_header(frames: int, channels: int, rate: int) -> bytes:
     )
 
 
-class PcmWavFile(io.RawIOBase):
+class PcmWavFile(SeekableReader):
     """`frames` frames of `snd` as a 16-bit PCM WAV file, for reading. Frames past what the
     decoder gives (an MP3's length is the probe's estimate) read as silence, and the decoder's
     frames past `frames` are left out, so the file is exactly as long as its header says."""
 
     def __init__(self, snd: sf.SoundFile, frames: int, *, on_close=None) -> None:
-        super().__init__()
+        super().__init__(pcm_wav_size(frames, snd.channels), on_close=on_close)
         self.snd = snd
         self.frames = frames
         self.channels = snd.channels
-        self.size = pcm_wav_size(frames, self.channels)
         self._header = wav_header(frames, self.channels, snd.samplerate)
-        self._pos = 0
         self._block_start = -1  # the first frame of the decoded block held in _block
         self._block = b""
-        self._on_close = on_close
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
 
     def read(self, size: int = -1) -> bytes:
         end = self.size if size is None or size < 0 else min(self.size, self._pos + size)
@@ -137,11 +120,6 @@ class PcmWavFile(io.RawIOBase):
             self._block, self._block_start = pcm.tobytes(), start
         return self._block
 
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self.snd.close()
-            finally:
-                if self._on_close is not None:
-                    self._on_close()
-        super().close()
+    def _closing(self) -> None:
+        self._block = b""
+        self.snd.close()

@@ -61,6 +61,21 @@ def _ready(clip_id: int) -> Clip:
     return clip
 
 
+def _tone_clip(project, path, *, rate: int, freq: float, **write) -> Clip:
+    """A 3 s tone written by soundfile (`write`: its format or subtype), imported, ready."""
+    import numpy as np
+    import soundfile as sf
+
+    from labelapp.services.clips import clip_process
+    from labelapp.services.imports import ImportItem, clip_import
+
+    t = np.arange(rate * 3) / rate
+    sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate, **write)
+    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    clip_process(outcome.clip_id)
+    return _ready(outcome.clip_id)
+
+
 def drawn(page, clip_id, timeout=10_000):
     page.wait_for_selector(
         f"[data-testid=waveform][data-drawn=true][data-clip='{clip_id}']", timeout=timeout
@@ -362,18 +377,7 @@ def test_a_clip_the_browser_cannot_play_and_a_next_that_fails_say_so(
 ):
     """A 2 kHz WAV imports (its waveform and spectrogram are drawn) but Chromium plays no WAV
     under 3 kHz: Space said nothing before. Next, offline, did nothing and said nothing."""
-    import numpy as np
-    import soundfile as sf
-
-    from labelapp.services.clips import clip_process
-    from labelapp.services.imports import ImportItem, clip_import
-
-    path = tmp_path / "field.wav"
-    t = np.arange(2000 * 3) / 2000
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 2000, "PCM_16")
-    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
-    clip_process(outcome.clip_id)
-    slow = _ready(outcome.clip_id)
+    slow = _tone_clip(project, tmp_path / "field.wav", rate=2000, freq=300, subtype="PCM_16")
     login(page, annotator)
     page.goto(f"{live_server.url}/clips/{slow.pk}/annotate/")
     drawn(page, slow.pk)
@@ -395,18 +399,7 @@ def test_an_aiff_clip_plays_as_the_servers_wav(
 ):
     """Chromium plays no AIFF: it said so and the clip was labeled by eye. The page now plays
     the server's 16-bit PCM WAV of it (`/playback`)."""
-    import numpy as np
-    import soundfile as sf
-
-    from labelapp.services.clips import clip_process
-    from labelapp.services.imports import ImportItem, clip_import
-
-    path = tmp_path / "field.aiff"
-    t = np.arange(16000 * 3) / 16000
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 700 * t)).astype(np.float32), 16000, format="AIFF")
-    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
-    clip_process(outcome.clip_id)
-    aiff = _ready(outcome.clip_id)
+    aiff = _tone_clip(project, tmp_path / "field.aiff", rate=16000, freq=700, format="AIFF")
     login(page, annotator)
     page.goto(f"{live_server.url}/clips/{aiff.pk}/annotate/")
     drawn(page, aiff.pk)
