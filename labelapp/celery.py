@@ -6,7 +6,7 @@ import signal
 import sys
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelapp.settings")
 # Torch's OpenMP threads spin-wait by default; on a busy machine (web, worker and beat on two
@@ -36,3 +36,12 @@ def stop_with_parent(**_) -> None:
     # before the line above (while the worker imported), and nobody would send the TERM.
     if os.getppid() != int(parent):
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+@worker_ready.connect
+def fail_what_this_node_was_running(sender=None, **_) -> None:
+    """What this node ran when its last process died cannot be running now: failed at once
+    (`ml_backend.training.runs_of_restarted_worker_fail`)."""
+    from ml_backend.training import runs_of_restarted_worker_fail
+
+    runs_of_restarted_worker_fail(getattr(sender, "hostname", "") or "")

@@ -129,6 +129,9 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The Celery node running it ("celery@host"): when that node starts again, the run died
+    # with its last process (it showed "running" for 5 minutes, until the sweep).
+    worker = models.CharField(max_length=255, blank=True, default="")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -170,6 +173,9 @@ class PrelabelRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when it starts and with each batch: a running one silent for long lost its worker.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The Celery node running it ("celery@host"): when that node starts again, the run died
+    # with its last process (it showed "running" for 5 minutes, until the sweep).
+    worker = models.CharField(max_length=255, blank=True, default="")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

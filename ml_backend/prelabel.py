@@ -125,8 +125,10 @@ def prelabel_execute(run_id: int) -> str:
         heartbeat_at__gte=now - STALE_AFTER,
     )
     still_queued = PrelabelRun.objects.filter(pk=run_id, status=PrelabelRun.Status.QUEUED)
+    from ml_backend.training import current_worker
+
     claimed = still_queued.exclude(Exists(busy)).update(
-        status=PrelabelRun.Status.RUNNING, heartbeat_at=now
+        status=PrelabelRun.Status.RUNNING, heartbeat_at=now, worker=current_worker()
     )
     if not claimed:
         queued = still_queued.select_related("model_version").first()

@@ -360,9 +360,45 @@ def _claim(run_id: int) -> bool:
             heartbeat_at=now,
             attempts=F("attempts") + 1,
             message="reading labels and features",
+            worker=current_worker(),
         )
         == 1
     )
+
+
+def current_worker() -> str:
+    """The Celery node running the current task ("celery@host"), or "" outside one."""
+    from celery import current_task
+
+    request = getattr(current_task, "request", None)
+    if request is None or getattr(request, "called_directly", True):
+        return ""
+    return str(getattr(request, "hostname", "") or "")
+
+
+def runs_of_restarted_worker_fail(worker: str) -> int:
+    """A Celery node started: the trainings and pre-labelings it was running died with its
+    last process (killed, or a redeploy's stop that did not wait for them). They are failed
+    now, not after the sweep's 5 minutes of "running" in which "Train now" was a 409.
+    Returns how many."""
+    if not worker:
+        return 0
+    now = timezone.now()
+    reason = f"the worker ({worker}) was restarted while it ran"
+    trainings = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, worker=worker).update(
+        status=TrainingRun.Status.FAILED,
+        finished_at=now,
+        error=reason,
+        message="failed; the active model is unchanged",
+    )
+    prelabels = PrelabelRun.objects.filter(status=PrelabelRun.Status.RUNNING, worker=worker).update(
+        status=PrelabelRun.Status.FAILED, finished_at=now, error=reason
+    )
+    if trainings or prelabels:
+        logger.warning(
+            "%s: %d training(s), %d pre-labeling(s) failed", reason, trainings, prelabels
+        )
+    return trainings + prelabels
 
 
 class _Reporter:

@@ -101,6 +101,7 @@ def test_labels_trigger_training_then_predictions_and_ranking(
         message="the training did not finish",
     )
     assert run.status == "succeeded", run.error
+    assert "@" in run.worker, run.worker  # the node that ran it ("name@host")
     version = ModelVersion.objects.get(project=project, status="active")
     assert version.training_run_id == run.pk and version.training_size == 40
     assert len(version.classes) == 10
