@@ -240,6 +240,9 @@ class Annotation(models.Model):
     lead_time = models.FloatField(default=0.0, help_text="Seconds spent labeling.")
     # What the annotator did with the model's suggestions: [{"kind", "label", "action", ...}].
     suggestion_feedback = models.JSONField(default=list, blank=True)
+    # Where an annotation made elsewhere came from ("label-studio:<its annotation id>"): a
+    # later update or deletion there finds it here.
+    external_id = models.CharField(max_length=100, blank=True, default="", db_index=True)
     # The last review decision; the full trail is in the revisions.
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

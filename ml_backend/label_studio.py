@@ -18,7 +18,6 @@ import xml.etree.ElementTree as ET  # noqa: S405 - parses the labeling config th
 from pathlib import PurePosixPath
 from urllib.parse import parse_qs, unquote, urlparse
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication
@@ -187,37 +186,75 @@ class MlNotFoundApi(APIView):
 
 
 def _task_clip(project, task: dict) -> Clip | None:
+    return task_clip_or_reason(project, task)[0]
+
+
+def task_clip_or_reason(project, task: dict) -> tuple[Clip | None, str]:
+    """The clip a Label Studio task is about (by `data.earmark_clip_id`, or the one clip of
+    its audio's file name), or None and why not."""
     data = task.get("data") or {}
     if not isinstance(data, dict):
         raise DomainError(f"task {task.get('id', '?')}: 'data' must be an object")
+    which = f"task {task.get('id', '?')}"
     clip_id = data.get("earmark_clip_id")
     if clip_id is not None:
         pk = _clip_pk(clip_id)
         if pk is None:
-            raise DomainError(
-                f"task {task.get('id', '?')}: earmark_clip_id must be a clip id, not {clip_id!r}"
-            )
-        return Clip.objects.filter(project=project, pk=pk).first()
-    ref = str(data.get("audio") or "")
+            raise DomainError(f"{which}: earmark_clip_id must be a clip id, not {clip_id!r}")
+        clip = Clip.objects.filter(project=project, pk=pk).first()
+        return clip, "" if clip else f"{which}: project {project.pk} has no clip {pk}"
+    ref = _audio_ref(data)
     try:
         parsed = urlparse(ref)
     except ValueError as exc:  # "http://[::1": a 500 before
-        raise DomainError(
-            f"task {task.get('id', '?')}: 'audio' {ref[:80]!r} is not a URL or a path ({exc})"
-        ) from None
+        raise DomainError(f"{which}: 'audio' {ref[:80]!r} is not a URL or a path ({exc})") from None
     name = PurePosixPath(unquote(parse_qs(parsed.query).get("d", [parsed.path])[0])).name
     if not name:
-        return None
+        return None, f"{which}: its data names no audio file"
     clips = _named(project, name)
     if not clips and "-" in name:  # Label Studio prefixes uploads with "<hash>-"
-        clips = _named(project, name.split("-", 1)[1])
+        name = name.split("-", 1)[1]
+        clips = _named(project, name)
     # Two recordings of one name (recorders reuse REC001.WAV): which one the task is cannot be
     # told, and one's prediction was given for the other. None: no pre-annotation.
-    return clips[0] if len(clips) == 1 else None
+    if len(clips) > 1:
+        return None, (
+            f"{which}: {name!r} is the name of more than one clip of project {project.pk}; "
+            "give the task data.earmark_clip_id"
+        )
+    if not clips:
+        return None, f"{which}: no clip of project {project.pk} is named {name!r}"
+    return clips[0], ""
 
 
 def _named(project, name: str) -> list[Clip]:
     return list(Clip.objects.filter(project=project, original_name=name)[:2])
+
+
+def _audio_ref(data: dict) -> str:
+    """The task's audio: `data.audio`, else the one value that names an audio file (a
+    config's <Audio value="$url"> keeps it under "url")."""
+    ref = data.get("audio")
+    if isinstance(ref, str) and ref:
+        return ref
+    from labelapp.services.imports import AUDIO_EXTENSIONS
+
+    found = [
+        v
+        for v in data.values()
+        if isinstance(v, str)
+        and PurePosixPath(unquote(urlparse(v).path if "://" in v else v)).suffix.lower()
+        in AUDIO_EXTENSIONS
+    ]
+    if not found:  # local files: "/data/local-files/?d=dir/x.wav"
+        found = [
+            v
+            for v in data.values()
+            if isinstance(v, str)
+            and PurePosixPath(parse_qs(urlparse(v).query).get("d", [""])[0]).suffix.lower()
+            in AUDIO_EXTENSIONS
+        ]
+    return found[0] if len(found) == 1 else ""
 
 
 def _clip_pk(value) -> int | None:
@@ -362,24 +399,33 @@ class MlPredictApi(_MlView):
 class MlWebhookApi(_MlView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id=None):
-        """Label Studio's annotation events. A new or updated annotation with its task is
-        saved as an annotation of the task's clip (by the Earmark member with the annotator's
-        email, else by the account Label Studio calls with): its labels train the model and
-        count towards retraining as one made in Earmark does (the same labels again count
-        nothing). An event without its content counts towards retraining."""
+        """Label Studio's annotation events (`ml_backend.label_studio_webhook`): a created or
+        updated annotation, one by one or in bulk, is kept as an annotation of its task's
+        clip, by an account of its Label Studio annotator, and trains the model like a
+        submission in Earmark; a deleted one, or one cleared of every result, goes. An event
+        without its annotation counts towards retraining."""
+        from ml_backend import label_studio_webhook as hook
+
         project = self.project(request, project_id)
         body = _body(request)
         action = body.get("action", "")
-        counted = action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
-        if counted or action == "START_TRAINING":
+        if action in WEBHOOK_ACTIONS:
             # Label Studio calls with the credentials its ML backend was set up with, a lead's.
-            # Counting brings the next training nearer and starting one is a lead's call, as
-            # on POST /api/projects/<id>/train/: an annotator's calls would start trainings.
+            # Its annotations, counting towards a training and starting one are a lead's
+            # business: an annotator's calls would start trainings at will.
             selectors.project_for_user(request.user, project.pk, (selectors.LEAD,))
         task, made = body.get("task"), body.get("annotation")
+        user = request.user
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED") and isinstance(task, dict):
-            return self._save(project, request.user, task, made)
-        if counted:
+            answer = hook.ls_annotation_save(project, task, made, fallback=user)
+            return Response(answer, status=200 if answer["status"] == "ignored" else 201)
+        if action == "ANNOTATIONS_CREATED" and isinstance(task, list):
+            saved = hook.ls_annotations_save(project, task, made, fallback=user)
+            return Response({"status": "saved", "annotations": saved}, status=201)
+        if action == "ANNOTATIONS_DELETED":
+            removed = hook.ls_annotations_delete(project, body.get("annotations"))
+            return Response({"status": "removed", "count": removed})
+        if action in COUNTED:
             from ml_backend.training import training_labels_added
 
             # A bulk event (ANNOTATIONS_CREATED) carries a list under "annotation": each counts.
@@ -396,47 +442,6 @@ class MlWebhookApi(_MlView):
             return Response({"status": "training queued", "run": run.pk}, status=201)
         return Response({"status": "ignored", "action": action})
 
-    @staticmethod
-    def _save(project, user, task: dict, made) -> Response:
-        """One Label Studio annotation as the annotation of its task's clip."""
-        from labelapp.services.annotations import annotation_skip, annotation_submit
-        from labelapp.services.manifests import ls_results
 
-        if not isinstance(made, dict):
-            raise DomainError("an annotation event needs its 'annotation' object")
-        clip = _task_clip(project, task)
-        if clip is None:
-            return Response(
-                {
-                    "status": "ignored",
-                    "reason": f"no clip of project {project.pk} is task {task.get('id', '?')}'s "
-                    "audio (by data.earmark_clip_id, or one clip of its file name)",
-                }
-            )
-        by = made.get("completed_by")
-        email = by.get("email") if isinstance(by, dict) else None
-        if isinstance(email, str) and email:
-            member = (
-                get_user_model()
-                .objects.filter(memberships__project=project, email__iexact=email)
-                .first()
-            )
-            user = member or user
-        if made.get("was_cancelled"):
-            annotation_skip(clip=clip, user=user)
-            return Response({"status": "skipped", "clip": clip.pk}, status=201)
-        try:
-            clip_labels, segments = ls_results(made.get("result"))
-        except ValueError as exc:
-            raise DomainError(f"annotation {made.get('id', '?')}: {exc}") from None
-        saved = annotation_submit(clip=clip, user=user, clip_labels=clip_labels, segments=segments)
-        return Response(
-            {
-                "status": "saved",
-                "clip": clip.pk,
-                "annotation": saved.pk,
-                "annotator": user.get_username(),
-                "labels_changed": bool(getattr(saved, "labels_changed", True)),
-            },
-            status=201,
-        )
+COUNTED = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
+WEBHOOK_ACTIONS = (*COUNTED, "ANNOTATIONS_DELETED", "START_TRAINING")

@@ -9,6 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from labelapp.models import Clip
+from labelapp.services.annotations import annotation_submit
 from ml_backend.models import ModelVersion, Prediction
 from ontology.services import label_get_or_create_path
 
@@ -148,7 +149,8 @@ def test_webhook_counts_label_studio_annotations_from_a_lead_only(project, annot
 
 
 def _event(action, clip, choices, *, ann_id=7, by=None, **extra):
-    """A webhook body as Label Studio sends it for one annotation."""
+    """A webhook body as Label Studio sends it for one annotation: `completed_by` is the
+    Label Studio user's id (its webhook serializer gives ids, not objects)."""
     return {
         "action": action,
         "task": {
@@ -157,7 +159,9 @@ def _event(action, clip, choices, *, ann_id=7, by=None, **extra):
         },
         "annotation": {
             "id": ann_id,
+            "task": 40 + clip.pk,
             "completed_by": by if by is not None else 1,
+            "lead_time": 12.5,
             "result": [
                 {
                     "from_name": "kind",
@@ -172,74 +176,152 @@ def _event(action, clip, choices, *, ann_id=7, by=None, **extra):
     }
 
 
-def test_label_studio_annotations_are_saved_and_train_and_the_same_again_counts_nothing(
-    project, annotator, lead, django_capture_on_commit_callbacks
-):
-    """Annotations made in Label Studio counted towards a training that never saw them: 25
-    events, and "needs labeled examples of at least two labels (found 0)". Ten identical
-    ANNOTATION_UPDATED events of one annotation started a training on unchanged data."""
-    from labelapp.models import Annotation
-    from ml_backend.models import MLConfig
-    from tests.conftest import ready_clips
-
+@pytest.fixture
+def hook(project, lead, django_capture_on_commit_callbacks):
+    """Posts to the project's webhook as Label Studio does (a lead's credentials), running
+    what the worker runs after each answer (the count is taken on commit)."""
     for path in ("bird/crow", "dog"):
         label_get_or_create_path(ontology=project.ontology, path=path)
+    api = _basic(lead, "correct-horse-battery-staple")
+
+    def post(body):
+        with django_capture_on_commit_callbacks(execute=True):
+            return api.post(f"/ml/{project.pk}/webhook", body, format="json")
+
+    return post
+
+
+def _since(project) -> int:
+    from ml_backend.models import MLConfig
+
+    return MLConfig.objects.get(project=project).labels_since_training
+
+
+def _labels(annotation) -> list[str]:
+    return [cl.label.path for cl in annotation.clip_labels.all()]
+
+
+def test_label_studio_annotations_are_saved_per_annotator_and_train(project, annotator, lead, hook):
+    """Annotations made in Label Studio counted towards a training that never saw them. Then,
+    saved under the calling account, two Label Studio users' labels replaced each other's and
+    the lead's own; ten identical updates started a training on unchanged data."""
+    from labelapp.models import Annotation
+    from tests.conftest import ready_clips
+
     first, second = ready_clips(project, 2)
+    mine = annotation_submit(clip=first, user=lead, clip_labels=["dog"])  # the lead's own work
+
+    res = hook(_event("ANNOTATION_CREATED", first, ["crow"], ann_id=901, by=3))
+    assert res.status_code == 201, res.content
+    assert res.json()["status"] == "saved" and res.json()["annotator"] == "label-studio-3"
+    theirs = Annotation.objects.get(clip=first, annotator__username="label-studio-3")
+    assert _labels(theirs) == ["bird/crow"] and theirs.lead_time == 12.5
+    assert (theirs.external_id, theirs.source) == ("label-studio:901", "imported")
+    assert not theirs.annotator.has_usable_password()  # an account nobody signs in to
+    count = _since(project)
+    hook(_event("ANNOTATION_CREATED", first, ["dog"], ann_id=902, by=4))
+    assert _labels(Annotation.objects.get(clip=first, annotator__username="label-studio-4")) == [
+        "dog"
+    ]
+    assert _labels(theirs) == ["bird/crow"] and _labels(mine) == ["dog"]  # nobody overwritten
+    assert _since(project) == count + 1
+    for _ in range(3):  # the same labels again: nothing new to learn
+        res = hook(_event("ANNOTATION_UPDATED", first, ["crow"], ann_id=901, by=3))
+        assert res.json()["labels_changed"] is False
+    assert _since(project) == count + 1
+    hook(_event("ANNOTATION_UPDATED", first, ["dog"], ann_id=901, by=3))
+    assert _labels(Annotation.objects.get(pk=theirs.pk)) == ["dog"] and _since(project) == count + 2
+    # the annotator's email, when a payload gives it, names a member
     annotator.email = "ann@example.org"
     annotator.save(update_fields=["email"])
-    url = f"/ml/{project.pk}/webhook"
-
-    class Client:  # what the worker does after each answer (the count is taken on commit)
-        api = _basic(lead, "correct-horse-battery-staple")
-
-        def post(self, *args, **kwargs):
-            with django_capture_on_commit_callbacks(execute=True):
-                return self.api.post(*args, **kwargs)
-
-    client = Client()
-
-    def since():
-        return MLConfig.objects.get(project=project).labels_since_training
-
-    res = client.post(url, _event("ANNOTATION_CREATED", first, ["crow"]), format="json")
-    assert res.status_code == 201, res.content
-    assert res.json()["status"] == "saved" and res.json()["annotator"] == lead.username
-    saved = Annotation.objects.get(clip=first)
-    assert [cl.label.path for cl in saved.clip_labels.all()] == ["bird/crow"]
-    assert since() == 1
-    for _ in range(3):  # the same labels again: nothing new to learn
-        res = client.post(url, _event("ANNOTATION_UPDATED", first, ["crow"]), format="json")
-        assert res.json()["labels_changed"] is False
-    assert since() == 1
-    client.post(url, _event("ANNOTATION_UPDATED", first, ["dog"]), format="json")
-    assert since() == 2 and Annotation.objects.filter(clip=first).count() == 1
-    # the annotator's email names a member: the annotation is theirs
     by = {"id": 9, "email": "ANN@example.org"}
-    res = client.post(url, _event("ANNOTATION_CREATED", second, ["dog"], by=by), format="json")
+    hook(_event("ANNOTATION_CREATED", second, ["dog"], ann_id=903, by=by))
     assert Annotation.objects.get(clip=second).annotator == annotator
     # a cancelled (skipped) annotation is a skip
-    res = client.post(
-        url, _event("ANNOTATION_UPDATED", second, [], by=by, was_cancelled=True), format="json"
-    )
+    res = hook(_event("ANNOTATION_UPDATED", second, [], ann_id=903, by=by, was_cancelled=True))
     assert res.json()["status"] == "skipped"
 
 
-def test_an_annotation_event_for_no_clip_is_ignored_and_an_unknown_label_is_a_400(
-    project, lead, predicted_clip
+def test_bulk_created_deleted_and_cleared_annotations_follow_label_studio(project, hook):
+    """Bulk ANNOTATIONS_CREATED was only counted; ANNOTATIONS_DELETED and an update that
+    cleared every result left the labels training the model."""
+    from labelapp.models import Annotation, Clip
+    from tests.conftest import ready_clips
+
+    clips = ready_clips(project, 3)
+    events = [
+        _event("ANNOTATION_CREATED", c, ["crow"], ann_id=910 + i, by=5) for i, c in enumerate(clips)
+    ]
+    bulk = {
+        "action": "ANNOTATIONS_CREATED",
+        "task": [e["task"] for e in events],
+        "annotation": [e["annotation"] for e in events],
+    }
+    res = hook(bulk)
+    assert res.status_code == 201, res.content
+    assert [a["status"] for a in res.json()["annotations"]] == ["saved"] * 3
+    assert Annotation.objects.filter(external_id__startswith="label-studio:91").count() == 3
+    assert Clip.objects.get(pk=clips[0].pk).annotation_count == 1
+
+    res = hook({"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 910}, {"id": 404}]})
+    assert res.json() == {"status": "removed", "count": 1}
+    assert not Annotation.objects.filter(clip=clips[0]).exists()
+    assert Clip.objects.get(pk=clips[0].pk).annotation_count == 0
+
+    cleared = _event("ANNOTATION_UPDATED", clips[1], [], ann_id=911, by=5)
+    cleared["annotation"]["result"] = []
+    assert hook(cleared).json()["status"] == "removed"
+    assert not Annotation.objects.filter(clip=clips[1]).exists()
+    assert Annotation.objects.filter(clip=clips[2]).exists()
+
+
+def test_a_second_control_is_left_out_and_an_unknown_label_among_known_ones_is_a_400(project, hook):
+    """A config with a "quality" Choices beside the labels lost every annotation: "unknown
+    label 'noisy'"."""
+    from labelapp.models import Annotation
+    from tests.conftest import ready_clips
+
+    (clip,) = ready_clips(project, 1)
+    event = _event("ANNOTATION_CREATED", clip, ["crow"], ann_id=920, by=6)
+    event["annotation"]["result"].append(
+        {"from_name": "quality", "type": "choices", "value": {"choices": ["noisy"]}}
+    )
+    event["annotation"]["result"].append(
+        {"from_name": "stars", "type": "rating", "value": {"rating": 4}}
+    )
+    assert hook(event).status_code == 201
+    assert _labels(Annotation.objects.get(clip=clip)) == ["bird/crow"]
+    event = _event("ANNOTATION_UPDATED", clip, ["crow", "owl"], ann_id=920, by=6)
+    res = hook(event)
+    assert res.status_code == 400 and "unknown label 'owl'" in res.json()["detail"]
+    assert _labels(Annotation.objects.get(clip=clip)) == ["bird/crow"]  # kept as it was
+
+
+def test_an_event_for_no_clip_or_a_shared_name_is_ignored_and_says_why(
+    project, predicted_clip, hook
 ):
-    client = _basic(lead, "correct-horse-battery-staple")
-    url = f"/ml/{project.pk}/webhook"
     stray = _event("ANNOTATION_CREATED", predicted_clip, ["crow"])
     stray["task"]["data"]["audio"] = "/data/upload/3/ab12cd-elsewhere.wav"
-    res = client.post(url, stray, format="json")
+    res = hook(stray)
     assert res.status_code == 200 and res.json()["status"] == "ignored"
-    assert "task 41" in res.json()["reason"] or "is task" in res.json()["reason"]
-    res = client.post(url, _event("ANNOTATION_CREATED", predicted_clip, ["owl"]), format="json")
-    assert res.status_code == 400 and "unknown label 'owl'" in res.json()["detail"]
-    res = client.post(
-        url, {**_event("ANNOTATION_CREATED", predicted_clip, []), "annotation": 5}, format="json"
+    assert (
+        "no clip of project" in res.json()["reason"] and "'elsewhere.wav'" in res.json()["reason"]
     )
+    _clip_row(project, "park.wav", "b")
+    res = hook(_event("ANNOTATION_CREATED", predicted_clip, ["crow"]))
+    assert "more than one clip" in res.json()["reason"]
+    res = hook({**_event("ANNOTATION_CREATED", predicted_clip, []), "annotation": 5})
     assert res.status_code == 400 and "'annotation' object" in res.json()["detail"]
+
+
+def test_a_task_whose_audio_is_under_another_key_is_found(project, predicted_clip, hook):
+    """A config's <Audio value="$url"> keeps the audio under "url": ignored before."""
+    from labelapp.models import Annotation
+
+    event = _event("ANNOTATION_CREATED", predicted_clip, ["crow"], ann_id=930, by=7)
+    event["task"]["data"] = {"url": "/data/local-files/?d=site%2Fpark.wav", "site": "north"}
+    assert hook(event).status_code == 201
+    assert Annotation.objects.filter(clip=predicted_clip, external_id="label-studio:930").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,175 @@
+"""Label Studio's annotation events, kept as Earmark annotations (the ML backend's webhook).
+
+Each Label Studio annotation is one Earmark annotation, found again by its id
+(`Annotation.external_id`): an update replaces its labels, a deletion (or an update that
+clears every result) removes it. Label Studio's webhooks name the annotator by user id
+(`completed_by: 3`): each Label Studio user's annotations belong to an Earmark account of
+their own, `label-studio-3`, made on first sight, with no password (it cannot sign in), an
+annotator of the project; a member whose email a payload gives is used instead. Saved under
+the calling account, two Label Studio users' labels replaced each other's, and the lead's own.
+
+Only results whose control speaks the project's labels are read: a second control (a
+"quality" Choices, a rating) left out, not a 400 that lost the annotation. Their labels
+train the model and count towards retraining as a submission in Earmark does."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from labelapp.errors import DomainError
+from labelapp.models import Annotation, Clip, Membership, Project
+
+EXTERNAL_PREFIX = "label-studio:"
+
+
+def external_id(annotation: dict) -> str:
+    value = annotation.get("id")
+    return f"{EXTERNAL_PREFIX}{value}" if isinstance(value, int | str) and value != "" else ""
+
+
+def ls_annotator(project: Project, completed_by, fallback):
+    """The Earmark account a Label Studio annotation belongs to."""
+    User = get_user_model()  # noqa: N806
+    email = completed_by.get("email") if isinstance(completed_by, dict) else None
+    if isinstance(email, str) and email:
+        member = User.objects.filter(memberships__project=project, email__iexact=email).first()
+        if member is not None:
+            return member
+    ls_id = completed_by.get("id") if isinstance(completed_by, dict) else completed_by
+    if isinstance(ls_id, bool) or not isinstance(ls_id, int | str) or str(ls_id).strip() == "":
+        return fallback
+    username = f"label-studio-{str(ls_id).strip()[:100]}"
+    user, created = User.objects.get_or_create(
+        username=username,
+        defaults={"first_name": "Label Studio", "last_name": f"user {ls_id}"},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    Membership.objects.get_or_create(
+        project=project, user=user, defaults={"role": Membership.Role.ANNOTATOR}
+    )
+    return user
+
+
+def label_results(project: Project, results) -> tuple[list[str], list[dict]]:
+    """(clip label paths, segments) from the results of the controls that name the
+    project's labels: a control none of whose values is a label of the project is another
+    kind of question (quality, a rating) and is left out; a control with some known values
+    and an unknown one is a 400 naming it."""
+    from labelapp.services.manifests import ls_results
+    from ontology.services import label_resolve
+
+    if not isinstance(results, list):
+        raise DomainError("an annotation's 'result' must be a list")
+    by_control: dict[str, list] = {}
+    for item in results:
+        if not isinstance(item, dict):
+            raise DomainError("a result item is not an object")
+        by_control.setdefault(str(item.get("from_name", "")), []).append(item)
+    clip_labels: list[str] = []
+    segments: list[dict] = []
+    for items in by_control.values():
+        try:
+            labels, segs = ls_results(items)
+        except ValueError as exc:
+            raise DomainError(str(exc)) from None
+        names = labels + [lb for seg in segs for lb in seg["labels"]]
+        if not names:
+            continue
+        known = []
+        for name in names:
+            try:
+                label_resolve(ontology=project.ontology, ref=name)
+                known.append(True)
+            except DomainError:
+                known.append(False)
+        if not any(known):
+            continue  # another question than the labels (quality, a rating)
+        clip_labels.extend(labels)
+        segments.extend(segs)
+    return clip_labels, segments
+
+
+def ls_annotation_save(project: Project, task: dict, made, *, fallback) -> dict:
+    """One Label Studio annotation (ANNOTATION_CREATED / _UPDATED) as an Earmark one."""
+    from labelapp.services.annotations import annotation_skip, annotation_submit
+    from ml_backend.label_studio import task_clip_or_reason
+
+    if not isinstance(made, dict):
+        raise DomainError("an annotation event needs its 'annotation' object")
+    clip, reason = task_clip_or_reason(project, task)
+    if clip is None:
+        return {"status": "ignored", "reason": reason}
+    ext = external_id(made)
+    user = ls_annotator(project, made.get("completed_by"), fallback)
+    if made.get("was_cancelled"):
+        annotation_skip(clip=clip, user=user)
+        return {"status": "skipped", "clip": clip.pk, "annotator": user.get_username()}
+    clip_labels, segments = label_results(project, made.get("result"))
+    if not clip_labels and not segments:  # every region and choice cleared in Label Studio
+        gone = _withdraw(Annotation.objects.filter(clip=clip, annotator=user))
+        return {"status": "removed" if gone else "ignored", "clip": clip.pk, "reason": "no labels"}
+    lead_time = made.get("lead_time")
+    lead_time = float(lead_time) if isinstance(lead_time, int | float) and lead_time >= 0 else 0.0
+    saved = annotation_submit(
+        clip=clip,
+        user=user,
+        clip_labels=clip_labels,
+        segments=segments,
+        lead_time=lead_time,
+        replace_reviewed=True,  # Label Studio's annotators do not see Earmark's reviews
+    )
+    Annotation.objects.filter(pk=saved.pk).update(
+        external_id=ext, source=Annotation.Source.IMPORTED
+    )
+    return {
+        "status": "saved",
+        "clip": clip.pk,
+        "annotation": saved.pk,
+        "annotator": user.get_username(),
+        "labels_changed": bool(getattr(saved, "labels_changed", True)),
+    }
+
+
+def ls_annotations_save(project: Project, tasks, made, *, fallback) -> list[dict]:
+    """A bulk event (ANNOTATIONS_CREATED): lists under "task" and "annotation", each
+    annotation naming its task's id."""
+    if not isinstance(made, list) or not isinstance(tasks, list):
+        raise DomainError("a bulk annotation event needs 'annotation' and 'task' lists")
+    by_id = {t.get("id"): t for t in tasks if isinstance(t, dict)}
+    out = []
+    for ann in made:
+        task = by_id.get(ann.get("task")) if isinstance(ann, dict) else None
+        if task is None and len(by_id) == 1:
+            task = next(iter(by_id.values()))
+        if task is None:
+            out.append({"status": "ignored", "reason": "its task is not in the event"})
+            continue
+        out.append(ls_annotation_save(project, task, ann, fallback=fallback))
+    return out
+
+
+def ls_annotations_delete(project: Project, annotations) -> int:
+    """ANNOTATIONS_DELETED (`{"annotations": [{"id": 903}, ...]}`): those annotations go."""
+    if not isinstance(annotations, list):
+        raise DomainError("a deletion event needs an 'annotations' list")
+    ids = [external_id(a) for a in annotations if isinstance(a, dict)]
+    ids = [i for i in ids if i]
+    return _withdraw(Annotation.objects.filter(clip__project=project, external_id__in=ids))
+
+
+def _withdraw(annotations) -> int:
+    """Delete annotations made in Label Studio, and bring their clips' counts up to date."""
+    from labelapp.services.annotations import clip_annotation_count_refresh
+
+    rows = list(annotations.exclude(external_id="").values_list("pk", "clip_id"))
+    if not rows:
+        return 0
+    with transaction.atomic():
+        Annotation.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+        for clip_id in {clip_id for _, clip_id in rows}:
+            if Clip.objects.filter(pk=clip_id).exists():
+                clip_annotation_count_refresh(clip_id)
+    return len(rows)
