@@ -108,7 +108,12 @@ def clip_suggestions(clip: Clip) -> dict | None:
     """The model's suggestions for a clip, by label path, as the workspace shows them: clip
     labels scoring at least `CLIP_SUGGESTION_MIN_SCORE` (the best one in a single-label
     project) and the predicted segments; only what the project's annotation mode takes."""
-    from ml_backend.selectors import prediction_choice, prediction_for_clip
+    from ml_backend.selectors import (
+        deepest_scores,
+        deepest_segments,
+        prediction_choice,
+        prediction_for_clip,
+    )
     from ontology.tree import tree_get
 
     prediction = prediction_for_clip(clip)
@@ -121,6 +126,13 @@ def clip_suggestions(clip: Clip) -> dict | None:
     if single:
         scores = scores[:1]
     scores = [kv for kv in scores if kv[1] >= CLIP_SUGGESTION_MIN_SCORE][:MAX_CLIP_SUGGESTIONS]
+    if not single:
+        # A multi-label model scores a label's ancestors at least as high: Bird, Bird/Songbird
+        # and Bird/Songbird/Chirp up came up for one sound, and Accept all stored all three
+        # (30 segments for one noise clip). The deepest is suggested, as a person labels.
+        paths = {pk: node.path for pk, node in labels.items()}
+        scores = deepest_scores(scores, paths)
+        segments = deepest_segments(segments, paths)
     if project.annotation_mode == Project.AnnotationMode.SEGMENTS:
         scores = []
     if project.annotation_mode == Project.AnnotationMode.CLIP:

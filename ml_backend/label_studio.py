@@ -34,7 +34,12 @@ from labelapp.models import Clip
 from labelapp.selectors import CLIP_SUGGESTION_MIN_SCORE
 from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
-from ml_backend.selectors import active_model_version, prediction_choice
+from ml_backend.selectors import (
+    active_model_version,
+    deepest_scores,
+    deepest_segments,
+    prediction_choice,
+)
 from ontology.tree import tree_for_ontology_id
 
 
@@ -288,6 +293,8 @@ def prediction_to_label_studio(
     # A label the ontology no longer has (merged into another since this version trained) is
     # left out: the version still scores it until the next training.
     ranked, segments = prediction_choice(pred, known=paths, single=single)
+    if not single:  # the deepest label of a sound, as the workspace suggests it
+        segments = deepest_segments(segments, paths)
     scores = [(score, lid) for lid, score in ranked]
     if "choices" in controls:
         # A label the config does not offer would be a choice Label Studio cannot show.
@@ -299,7 +306,7 @@ def prediction_to_label_studio(
     sure = [s for s in scores if s[0] >= CLIP_SUGGESTION_MIN_SCORE]
     if "choices" in controls and sure:
         name, to_name = controls["choices"]
-        chosen = sure[:1] if single else sure[:top_k]
+        chosen = sure[:1] if single else _deepest(sure, paths)[:top_k]
         results.append(
             {
                 "from_name": name,
@@ -350,13 +357,8 @@ def prediction_to_label_studio(
 
 
 def _deepest(scored: list[tuple[float, int]], paths: dict[int, str]) -> list[tuple[float, int]]:
-    """The (score, label id) pairs whose label has no descendant among them, in their order."""
-    chosen = [paths[lid] for _, lid in scored]
-    return [
-        (score, lid)
-        for score, lid in scored
-        if not any(other.startswith(paths[lid] + "/") for other in chosen)
-    ]
+    """`deepest_scores` for (score, label id) pairs."""
+    return [(sc, pk) for pk, sc in deepest_scores([(pk, sc) for sc, pk in scored], paths)]
 
 
 class MlPredictApi(_MlView):

@@ -51,6 +51,42 @@ def prediction_choice(
     return scores, segments
 
 
+def _under(path: str, other: str) -> bool:
+    return other.startswith(path + "/")
+
+
+def deepest_scores(
+    scores: list[tuple[int, float]], paths: dict[int, str]
+) -> list[tuple[int, float]]:
+    """The (label id, score) pairs whose label has no label of the list under it, in their
+    order: a multi-label model scores a label's ancestors at least as high, and Bird,
+    Bird/Songbird and Bird/Songbird/Chirp up were suggested for one sound (Accept all stored
+    all three). A person labels the deepest."""
+    chosen = [paths[pk] for pk, _ in scores]
+    return [(pk, sc) for pk, sc in scores if not any(_under(paths[pk], p) for p in chosen)]
+
+
+def deepest_segments(segments: list[dict], paths: dict[int, str]) -> list[dict]:
+    """Predicted segments less those a segment of a label under theirs covers for at least
+    half (the same sound, named at a higher level), on the same channel."""
+
+    def span(s):
+        return float(s["start"]), float(s["end"])
+
+    kept = []
+    for seg in segments:
+        path, (a, b) = paths[int(seg["label"])], span(seg)
+        covered = any(
+            _under(path, paths[int(o["label"])])
+            and min(b, span(o)[1]) - max(a, span(o)[0]) >= 0.5 * (b - a)
+            for o in segments
+            if o is not seg and o.get("channel") == seg.get("channel")
+        )
+        if not covered:
+            kept.append(seg)
+    return kept
+
+
 # A version's headline figures: what lists of versions show (the model page, the dashboard).
 # Its metrics also hold every class's figures and the confusion matrix: 1 MB a version with
 # 500 labels, read whole for 50 versions at every poll of the model page.

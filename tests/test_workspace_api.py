@@ -289,6 +289,42 @@ def test_the_workspace_shows_the_model_suggestions(client_for, annotator, projec
     assert body["suggestions"]["segments"] == []
 
 
+def test_a_multi_label_model_suggests_the_deepest_label_not_its_ancestors_too(
+    client_for, annotator, project, labels
+):
+    """A multi-label model scores "birds" at least as high as "birds/sparrow": both were
+    suggested, as clip labels and as segments over the same sound, and Accept all stored
+    each (a new user's 30 segments on one noise clip). A segment of the ancestor elsewhere,
+    or on another channel, stays."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    (clip,) = ready_clips(project, 1)
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    b, sp, n = labels["birds"].pk, labels["sparrow"].pk, labels["noise"].pk
+
+    def seg(start, end, label, channel=None):
+        return {"start": start, "end": end, "channel": channel, "label": label, "score": 0.8}
+
+    Prediction.objects.create(
+        clip=clip,
+        model_version=version,
+        clip_scores={str(b): 0.95, str(sp): 0.9, str(n): 0.6},
+        segments=[
+            seg(1.0, 2.0, b),
+            seg(1.1, 2.0, sp),  # the same sound, deeper
+            seg(5.0, 6.0, b),  # a bird nobody named deeper
+            seg(1.0, 2.0, b, channel=1),  # another channel
+        ],
+    )
+    body = client_for(annotator).get(f"/api/clips/{clip.pk}/workspace/").json()["suggestions"]
+    assert [s["label"] for s in body["clip_labels"]] == ["birds/sparrow", "noise"]
+    assert [(s["label"], s["start"], s["channel"]) for s in body["segments"]] == [
+        ("birds/sparrow", 1.1, None),
+        ("birds", 5.0, None),
+        ("birds", 1.0, 1),
+    ]
+
+
 def test_drafts_autosave_renew_the_lock_and_go_away_on_submit(
     client_for, annotator, project, labels
 ):
