@@ -160,6 +160,16 @@ def training_waiting(project: Project, *, has_model: bool) -> str:
             f"{found}). Label clips with another label too; a detector of one sound needs one "
             'for the rest, such as "background".'
         )
+    # Enough labels and no model: the first training was cancelled or failed (a cancel is a
+    # person's choice, a failure waits for more labels), and none starts until a label comes.
+    last = TrainingRun.objects.filter(project=project).order_by("-created_at", "-pk").first()
+    if last is not None and last.status in (
+        TrainingRun.Status.CANCELLED,
+        TrainingRun.Status.FAILED,
+    ):
+        return (
+            f"The last training {last.status}: the next label starts another, or press Train now."
+        )
     return ""
 
 

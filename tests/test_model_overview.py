@@ -9,7 +9,7 @@ import pytest
 
 from labelapp.services.annotations import annotation_submit
 from ml_backend.metrics import compute_metrics
-from ml_backend.models import MLConfig, ModelVersion
+from ml_backend.models import MLConfig, ModelVersion, TrainingRun
 from ontology.services import label_get_or_create_path
 from tests.conftest import ready_clips
 
@@ -40,6 +40,11 @@ def test_the_overview_says_why_no_training_starts(project, lead, annotator, clie
     )
     annotation_submit(clip=clips[3], user=annotator, clip_labels=["call/alarm"])
     assert _waiting(client, project) == ""
+    # the first training was cancelled: nothing starts until the next label (it said nothing)
+    TrainingRun.objects.create(project=project, status="cancelled")
+    assert _waiting(client, project) == (
+        "The last training cancelled: the next label starts another, or press Train now."
+    )
     MLConfig.objects.filter(project=project).update(enabled=False)
     assert _waiting(client, project).startswith("Automatic training is off")
     MLConfig.objects.filter(project=project).update(enabled=True)

@@ -42,7 +42,8 @@ function renderJobs(data) {
     ...data.prelabel_runs.map((r) => ({ ...r, kind: r.job_name, message: `${r.done}/${r.total} clips` })),
   ].sort((a, b) => (a.created_at < b.created_at ? 1 : -1)).slice(0, 12);
   announce(jobs);
-  if (!jobs.length) box.append(el("p", { class: "muted" }, "No jobs yet. Training starts by itself once enough clips are labeled."));
+  // The line above the jobs says why none starts when none can; this one must not contradict it.
+  if (!jobs.length) box.append(el("p", { class: "muted" }, data.waiting ? "No jobs yet." : "No jobs yet. Training starts by itself once enough clips are labeled."));
   for (const job of jobs) {
     const live = job.status === "queued" || job.status === "running";
     const row = el("div", { class: `job job-${job.status}`, dataset: { testid: "job", status: job.status, kind: job.kind } },
@@ -132,7 +133,9 @@ function renderVersions(data) {
   for (const v of data.versions) {
     const m = v.metrics || {};
     body.append(el("tr", { dataset: { testid: "version", status: v.status } }, el("td", {}, v.name), el("td", {}, el("span", { class: `status status-${v.status}` }, v.status)),
-      el("td", {}, String(v.training_size)), el("td", {}, pct(m.accuracy)), el("td", {}, pct(m.macro_f1)),
+      el("td", {}, String(v.training_size)),
+      el("td", m.micro_f1 != null ? { title: "exact match: every label of a clip right" } : {}, m.micro_f1 != null ? `${pct(m.accuracy)} exact` : pct(m.accuracy)),
+      el("td", {}, m.micro_f1 != null ? pct(m.micro_f1) : "–"), el("td", {}, pct(m.macro_f1)),
       el("td", {}, pct(m.map ?? m.mAP)), evaluatedOn(m), startedFrom(m), el("td", {}, when(v.created_at)),
       el("td", {}, isLead && v.status === "retired" ? activateButton(v) : null)));
   }

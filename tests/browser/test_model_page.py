@@ -351,3 +351,5 @@ def test_the_page_says_why_no_training_starts_and_names_multi_label_accuracy(
     assert "training exact-match accuracy (every label of a clip right)" in stats
     assert page.inner_text("[data-testid=micro-f1]") == "65.0%"
     assert note.is_hidden()
+    row = page.locator("[data-testid=version]").first.inner_text()
+    assert "0.0% exact" in row and "65.0%" in row  # the versions table says so too
