@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
@@ -180,10 +180,23 @@ def favicon(request):
 def project_annotate(request, project_id: int):
     """The queue's entry: the workspace asks `POST /api/projects/<id>/next/` for a clip."""
     project = or_404(selectors.project_for_user, request.user, project_id)
+    # What an empty queue means: "done by you or held by another" was said of a project that
+    # had no clips at all (a new user's first press of Start labeling).
+    clips = project.clips.aggregate(
+        ready=Count("pk", filter=Q(status=Clip.Status.READY)),
+        waiting=Count("pk", filter=Q(status__in=(Clip.Status.PENDING, Clip.Status.PROCESSING))),
+    )
     return render(
         request,
         "labelapp/annotate.html",
-        {"project": project, "workspace": None, "queue_mode": True},
+        {
+            "project": project,
+            "workspace": None,
+            "queue_mode": True,
+            "clips_ready": clips["ready"],
+            "clips_waiting": clips["waiting"],
+            "is_lead": selectors.role_in_project(request.user, project) == selectors.LEAD,
+        },
     )
 
 
