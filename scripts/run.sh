@@ -68,6 +68,12 @@ SERVER=$!
 # so whichever stops is reported (with its log's last lines) and the others are stopped too.
 stopped() {  # what, pid, log file (or nothing)
   wait "$2" && code=0 || code=$?
+  if [ "$code" -eq 0 ]; then
+    # Asked to stop: a Ctrl-C reaches the beat and the web server too, and where this script
+    # was started in the background its own INT is ignored (POSIX), so no trap tells it.
+    echo "The $1 was stopped; stopping the rest." >&2
+    exit 0
+  fi
   echo "The $1 stopped (exit status $code)${3:+; the last lines of $3:}" >&2
   if [ -n "${3:-}" ]; then tail -n 20 "$3" >&2; fi
   exit 1

@@ -38,7 +38,7 @@ NOT_INHERITED = {
 }
 
 
-def _start(var_dir: Path, port: int) -> subprocess.Popen:
+def _start(var_dir: Path, port: int, *, sigint_ignored: bool = False) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     env.update(
         EARMARK_VAR_DIR=str(var_dir),
@@ -57,7 +57,11 @@ def _start(var_dir: Path, port: int) -> subprocess.Popen:
         start_new_session=True,
         # As from a terminal: a shell started with SIGINT ignored (pytest run in the background,
         # as CI may be) can never trap it, and Ctrl-C would not reach run.sh's trap.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        # `sigint_ignored`: started as a background job of a script, where POSIX has SIGINT
+        # ignored and no trap of run.sh can see a Ctrl-C sent to the group.
+        preexec_fn=lambda: signal.signal(
+            signal.SIGINT, signal.SIG_IGN if sigint_ignored else signal.SIG_DFL
+        ),
     )
 
 
@@ -110,8 +114,8 @@ def _port_open(port: int) -> bool:
 def run_script(tmp_path):
     started: list[subprocess.Popen] = []
 
-    def start(port: int) -> subprocess.Popen:
-        proc = _start(tmp_path / "var", port)
+    def start(port: int, **kw) -> subprocess.Popen:
+        proc = _start(tmp_path / "var", port, **kw)
         started.append(proc)
         return proc
 
@@ -200,6 +204,27 @@ def test_a_second_ctrl_c_stops_the_worker_cold_and_leaves_nothing(run_script, tm
     time.sleep(1.5)  # the script is in its stop, the worker in its warm shutdown
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(30) == 130
+    _assert_all_gone(every)
+    assert not _port_open(port)
+
+
+def test_a_ctrl_c_the_script_cannot_trap_stops_everything_without_a_crash_report(
+    run_script, tmp_path
+):
+    """Started in the background (SIGINT ignored: no trap of run.sh runs), a Ctrl-C to the
+    group stopped the beat, which was reported as a crash with its log and `make: *** Error
+    1` (a new user). A beat or server that was asked to stop (exit status 0) stops the rest
+    quietly."""
+    port = free_port()
+    proc = run_script(port, sigint_ignored=True)
+    _wait_up(proc, tmp_path / "var", port)
+    worker = _children(proc)["worker"]
+    every = psutil.Process(proc.pid).children(recursive=True) + worker.children(recursive=True)
+
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(60) == 0
+    out = proc.stdout.read()
+    assert "was stopped; stopping the rest." in out and "exit status" not in out, out
     _assert_all_gone(every)
     assert not _port_open(port)
 
