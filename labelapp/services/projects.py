@@ -229,7 +229,11 @@ def membership_invite(*, project: Project, username: str, role: str) -> Membersh
     reviewer demoted by an invitation form that defaults to annotator."""
     user = User.objects.filter(username=(username or "").strip()).first()
     if user is None:
-        raise DomainError(f"no user named {username!r}; a site admin creates accounts")
+        raise DomainError(
+            f"no user named {username!r}; a site admin creates accounts (the admin's Users page, "
+            "/admin/auth/user/add/, or `manage.py add_member PROJECT NAME --role ROLE "
+            "--create-user`), then adds them here"
+        )
     if not user.is_active:
         raise DomainError(f"the account {username!r} is disabled")
     current = Membership.objects.select_for_update().filter(project=project, user=user).first()

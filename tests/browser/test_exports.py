@@ -75,6 +75,9 @@ def test_a_bad_filter_is_shown_on_the_page(live_server, page, login, lead, label
     page.click("[data-testid=start-export]")
     page.wait_for_selector("[data-testid=export-error]:has-text('no label')", timeout=10_000)
     assert "animals/cats" in page.inner_text("[data-testid=export-error]")
+    # Label Studio tasks name their audio by this server's address unless told otherwise: a
+    # host-less path was the default, which Label Studio cannot load (a new user)
+    assert page.input_value("input[name=base_url]") == live_server.url
 
 
 def test_a_lead_keeps_the_splits_of_an_earlier_manifest(
