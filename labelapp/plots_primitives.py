@@ -52,7 +52,13 @@ def tick_label(value: float, percent: bool) -> str:
 
 
 def clip_text(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` cut to `limit` characters. A label path keeps its end, the label's own name:
+    "Bird/Songbird/Chirp up" and "Bird/Songbird/Chirp down" both read "Bird/Songbird/Chirp…"."""
+    if len(text) <= limit:
+        return text
+    if "/" in text:
+        return "…" + text[-(limit - 1) :]
+    return text[: limit - 1] + "…"
 
 
 def mix(color: str, share: float) -> str:

@@ -825,3 +825,19 @@ def test_a_labels_axis_has_whole_ticks():
     assert "49.5" in ticks()
     whole = ticks(x_whole=True)
     assert whole and all(t.replace("−", "-").lstrip("-").isdigit() for t in whole), whole
+
+
+def test_a_long_label_path_keeps_its_own_name_when_cut():
+    """Two rows read "Bird/Songbird/Chirp…" (Chirp up and Chirp down) and could not be told
+    apart (a new user)."""
+    from labelapp import plots
+
+    html = str(
+        plots.bar_chart(
+            [("Bird/Songbird/Chirp up", 0.5), ("Bird/Songbird/Chirp down", 0.7)],
+            title="agreement",
+            value_label="agreement",
+        )
+    )
+    assert ">…d/Songbird/Chirp up<" in html and ">…Songbird/Chirp down<" in html
+    assert ">Bird/Songbird/Chirp up: " in html  # the whole name on hover
