@@ -16,7 +16,7 @@ from django.templatetags.static import static
 from labelapp import selectors
 from labelapp.errors import DomainError, PermissionDenied
 from labelapp.exports.filters import export_annotator_choices
-from labelapp.models import Clip, Project
+from labelapp.models import Annotation, Clip, Project
 from labelapp.services import clip_search
 
 
@@ -84,12 +84,18 @@ def project_detail(request, project_id: int):
     clips = Paginator(listed, 50).get_page(request.GET.get("page"))
     search_params = query.params()
     can_filter_work = role in (selectors.LEAD, selectors.REVIEWER)  # by label, by annotator
+    # The member's own annotations a reviewer rejected: said here, where work starts (they
+    # showed only under My reviews, and Start labeling served other clips first).
+    rejected_mine = Annotation.objects.filter(
+        clip__project=project, annotator=request.user, status=Annotation.Status.REJECTED
+    ).count()
     return render(
         request,
         "labelapp/project.html",
         {
             "project": project,
             "role": role,
+            "rejected_mine": rejected_mine,
             "is_lead": role == selectors.LEAD,
             "max_upload_bytes": settings.EARMARK_MAX_UPLOAD_BYTES,
             "label_modes": Project.LabelMode.choices,

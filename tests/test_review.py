@@ -300,6 +300,12 @@ def test_review_pages_render_for_reviewers_and_hide_from_others(
     assert client.get(f"/projects/{project.pk}/my-reviews/").status_code == 200
     project_page = client.get(f"/projects/{project.pk}/")
     assert b"my-reviews-link" in project_page.content and b"review-link" not in project_page.content
+    assert b"rejected-count" not in project_page.content
+    # a rejection is said where work starts (it showed only under My reviews)
+    submitted.status = "rejected"
+    submitted.save(update_fields=["status"])
+    project_page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'data-testid="rejected-count"' in project_page and "1 to fix" in project_page
 
 
 def test_review_pages_name_channels_as_the_workspace_does(client, reviewer, annotator, clip):
