@@ -19,6 +19,7 @@ import {
   tintFor,
 } from "./review_lanes.js";
 import { labelColor } from "./labels.js";
+import { SpectrogramView } from "./spectrogram.js";
 import { audioDescription, channelName, drawRuler, formatSpan, formatTime, segmentTime, WaveformView } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
@@ -80,6 +81,14 @@ if (canvas) {
     perChannel: true, // a stereo clip: a lane per channel, as in the workspace
   });
   const ready = () => view.duration > 0;
+  const specImg = root.querySelector("[data-testid=review-spectrogram]");
+  const spectro = specImg && new SpectrogramView(specImg, {
+    clipId,
+    axis: root.querySelector("[data-testid=spec-axis]"),
+    scaleSelect: root.querySelector("[data-testid=spec-scale]"),
+    topSelect: root.querySelector("[data-testid=spec-top]"),
+  });
+  if (spectro) spectro.setClip(clipId, Number(root.dataset.rate) || 0);
 
   const load = () => {
     view.setView(0, view.duration, { fetch: false });
@@ -141,6 +150,7 @@ if (canvas) {
   function viewChanged() {
     if (!ready()) return;
     drawRuler(ruler, view.start, view.end);
+    if (spectro) spectro.show(view.start, view.end);
     layout();
     placePlayhead(audio.currentTime);
     const precision = view.span >= 600 ? 1 : view.span >= 10 ? 0.1 : view.span >= 1 ? 0.01 : 0.001;

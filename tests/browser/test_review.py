@@ -589,8 +589,16 @@ def test_the_review_waveform_zooms_and_scrolls_and_its_lanes_follow(
     got, want = where(1.0, 2.5)
     assert abs(got[0] - want[0]) < 0.005 and abs(got[1] - want[1]) < 0.005
 
+    spec = "[data-testid=review-spectrogram]"
+    page.wait_for_function(
+        f"() => (document.querySelector('{spec}').src || '').includes('end=10.0000')"
+    )
+    assert page.locator("[data-testid=spec-axis] span").count() > 0  # a frequency axis
+
     page.click("[data-testid=review-zoom-in]")  # around the playhead, at 0 s
     assert _view(page) == (0.0, 5.0) and zoom.inner_text() == "5.0 s"
+    # the spectrogram follows the view, as in the workspace (the review page had none)
+    page.wait_for_function(f"() => document.querySelector('{spec}').src.includes('end=5.0000')")
     assert page.inner_text("[data-testid=review-view-span]") == "0:00.00 – 0:05.00"
     page.keyboard.press("+")
     assert _view(page) == (0.0, 2.5)
