@@ -121,6 +121,8 @@ def probe(
             raise AudioError(ZERO_DURATION)
         # Reject over-long files on the header's word before decoding anything.
         _check_duration(frames / sample_rate, max_duration_s)
+        if snd.format == "MP3":
+            frames = _check_mp3_length(source, frames, sample_rate)
         _decode_or_fail(snd, 0, PROBE_BLOCK_FRAMES, "the start of the stream")
         tail_start = max(0, frames - PROBE_BLOCK_FRAMES)
         got = _decode_or_fail(snd, tail_start, frames - tail_start, "the end of the stream")
@@ -135,6 +137,87 @@ def probe(
             frames=frames,
             duration=frames / sample_rate,
         )
+
+
+MP3_UNDERSTATED = (
+    "this MP3 has no length header (Xing/LAME: an MP3 written to a pipe has none), so its "
+    "decoder stops at its estimate, {estimate:.1f} s, of its {actual:.1f} s; everything after "
+    "would be lost. Re-mux a copy, which writes the header, and import that: "
+    "`ffmpeg -i IN.mp3 -c copy OUT.mp3` (or convert it: `ffmpeg -i IN.mp3 OUT.flac`)"
+)
+# MPEG audio frame headers: bitrates (kbit/s) by version and index for Layer III, and rates.
+_MP3_BITRATES = {
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {1: (44100, 48000, 32000), 2: (22050, 24000, 16000), 25: (11025, 12000, 8000)}
+
+
+def _check_mp3_length(source: Source, frames: int, sample_rate: int) -> int:
+    """An MP3 without a Xing/LAME/VBRI header is as long as libsndfile estimates from its
+    first frame's bitrate, and it decodes no further: a variable-bitrate one written to a pipe
+    was kept as 107.7 s of its 300 s (and played, drawn and labeled so). Its MPEG frames are
+    counted (their headers only) and the file refused when they hold more than the estimate.
+    Returns the frames to take: the estimate, or the count where it is the smaller."""
+    counted = _mp3_counted_frames(source)
+    if counted is None:
+        return frames
+    if counted - frames > max(sample_rate, 0.01 * frames):
+        raise AudioError(
+            MP3_UNDERSTATED.format(estimate=frames / sample_rate, actual=counted / sample_rate)
+        )
+    # An estimate a little over (a CBR stream's, from its size): its tail is looked for where
+    # the frames end (0.14 s past them, the end "could not be decoded").
+    return min(frames, counted)
+
+
+def _mp3_counted_frames(source: Source) -> int | None:
+    """Samples per channel an MP3's Layer III frames hold, from their headers (read in 1 MB
+    pieces: the file is never held whole); None when it has a length header (libsndfile
+    reads it) or is not a plain run of Layer III frames."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as fh:
+            return _mp3_counted_frames(fh)
+    position = source.tell()
+    try:
+        source.seek(0)
+        return _mp3_frames_from(source)
+    finally:
+        source.seek(position)
+
+
+def _mp3_frames_from(fh: IO[bytes]) -> int | None:
+    data, base = read_exact(fh, 1 << 20), 0  # base: the file offset of data[0]
+    at = 0
+    if data[:3] == b"ID3" and len(data) >= 10:
+        at = (data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7
+        at |= data[9] & 0x7F
+        at += 10 + (10 if data[5] & 0x10 else 0)
+    samples, first = 0, True
+    while True:
+        if at - base + 2048 > len(data):  # the next frame (at most 1,441 bytes) in memory
+            fh.seek(at)
+            data, base = read_exact(fh, 1 << 20), at
+        i = at - base
+        if i + 4 > len(data):
+            break
+        b1, b2 = data[i + 1], data[i + 2]
+        if data[i] != 0xFF or b1 & 0xE0 != 0xE0 or (b1 >> 1) & 3 != 1:  # Layer III sync
+            break
+        version = {3: 1, 2: 2, 0: 25}.get((b1 >> 3) & 3)
+        index, rate_index = b2 >> 4, (b2 >> 2) & 3
+        if version is None or index in (0, 15) or rate_index == 3:
+            break
+        rate = _MP3_RATES[version][rate_index]
+        size = (144 if version == 1 else 72) * _MP3_BITRATES[min(version, 2)][index] * 1000 // rate
+        size += (b2 >> 1) & 1
+        if first:
+            first = False
+            if any(tag in data[i : i + size] for tag in (b"Xing", b"Info", b"VBRI")):
+                return None  # a length header: libsndfile's length is read, not estimated
+        samples += 1152 if version == 1 else 576
+        at += size
+    return samples or None
 
 
 @contextlib.contextmanager

@@ -267,3 +267,34 @@ def test_a_wav_whose_header_was_never_finished_says_so_and_how_to_repair_it(tmp_
     header_only.write_bytes(bytes(data[: at + 8]))
     with pytest.raises(AudioError, match="^no audio samples"):
         probe(header_only)
+
+
+@pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+def test_a_vbr_mp3_without_a_length_header_is_refused_before_it_is_cut_short(tmp_path):
+    """An MP3 written to a pipe has no Xing/LAME header: libsndfile estimates its length from
+    the first frame's bitrate and decodes no further, and a 300 s recording was kept as
+    107.7 s (a tester could neither hear nor label the rest). The frames are counted; the file
+    is refused with the fix, and the re-muxed copy the message names is whole. A CBR one, whose
+    estimate is right, imports."""
+
+    def ffmpeg(*args, out=None):
+        return subprocess.run([FFMPEG, "-loglevel", "error", "-y", *args], check=True, stdout=out)
+
+    loud_then_quiet = tmp_path / "src.wav"
+    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=20:a=0.5", "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=40,volume=0.01", "-filter_complex",
+           "[0][1]concat=n=2:v=0:a=1", "-ar", "44100", str(loud_then_quiet))  # fmt: skip
+    piped = tmp_path / "piped.mp3"
+    with open(piped, "wb") as out:
+        ffmpeg("-i", str(loud_then_quiet), "-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3", "-",
+               out=out)  # fmt: skip
+    with pytest.raises(AudioError, match=r"no length header .* of its 60\.\d s.*-c copy"):
+        probe(piped)
+    remuxed = tmp_path / "remuxed.mp3"
+    ffmpeg("-i", str(piped), "-c", "copy", str(remuxed))
+    assert abs(probe(remuxed).duration - 60.0) < 0.1
+    cbr = tmp_path / "cbr.mp3"
+    with open(cbr, "wb") as out:
+        ffmpeg("-i", str(loud_then_quiet), "-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3", "-",
+               out=out)  # fmt: skip
+    assert abs(probe(cbr).duration - 60.0) < 0.2
