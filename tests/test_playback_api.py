@@ -89,3 +89,38 @@ def test_a_file_gone_from_the_store_is_a_404_that_says_so(client_for, annotator,
     response = client_for(annotator).get(f"/api/clips/{clip.pk}/playback")
     assert response.status_code == 404
     assert "missing from the media store" in response.json()["detail"]
+
+
+def test_a_head_decodes_nothing_and_a_weak_if_none_match_is_a_304(
+    client_for, annotator, mp3_clip, monkeypatch
+):
+    """A HEAD of an hour's MP3 decoded all of it for a body Django drops (3.7 s of CPU);
+    `If-None-Match: W/"..."` got the whole file (a playback retester)."""
+    from labelapp.audio import playback
+
+    clip, _ = mp3_clip
+    client = client_for(annotator)
+    url = f"/api/clips/{clip.pk}/playback"
+    size = int(client.get(url)["Content-Length"])
+
+    def no_decoding(self, start):
+        raise AssertionError("a HEAD decoded audio")
+
+    monkeypatch.setattr(playback.PcmWavFile, "_decoded", no_decoding)
+    head = client.head(url)
+    assert head.status_code == 200 and head["Content-Length"] == str(size)
+    assert head["Content-Type"] == "audio/wav" and head["Accept-Ranges"] == "bytes"
+    part = client.head(url, HTTP_RANGE="bytes=100-199")
+    assert part.status_code == 206 and part["Content-Range"] == f"bytes 100-199/{size}"
+    etag = head["ETag"]
+    for sent in (f"W/{etag}", f'"other", {etag}', "*"):
+        assert client.get(url, HTTP_IF_NONE_MATCH=sent).status_code == 304, sent
+    assert client.get(url, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+
+
+def test_an_aiff_original_is_named_as_audio(client_for, annotator, project, tmp_path):
+    path = tmp_path / "field.aiff"
+    sf.write(path, np.zeros(8000, dtype=np.float32), 8000, format="AIFF")
+    clip = _clip(project, path, "field.aiff")
+    response = client_for(annotator).get(f"/api/clips/{clip.pk}/audio")
+    assert response["Content-Type"] == "audio/aiff"  # it was application/octet-stream

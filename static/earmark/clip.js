@@ -1,5 +1,5 @@
 // The clip page: waveform overview from peaks, spectrogram of the whole clip, native player.
-import { drawClipOverview } from "./waveform.js";
+import { audioDescription, drawClipOverview } from "./waveform.js";
 
 const root = document.getElementById("clip-view");
 if (root && root.dataset.status === "ready") {
@@ -9,4 +9,21 @@ if (root && root.dataset.status === "ready") {
   const width = canvas.clientWidth;
   drawClipOverview(canvas, clipId);
   img.src = `/api/clips/${clipId}/spectrogram?width=${Math.min(4096, Math.round(width))}&height=200`;
+}
+
+// A clip the browser cannot play (a WAV under 3 kHz in Chromium) said nothing here: a grey
+// 0:00 player. It says what the workspace says.
+const audio = root && root.querySelector("audio");
+if (audio) {
+  const said = () => {
+    const box = root.querySelector("[data-testid=audio-error]");
+    const format = audio.error && audio.error.code === 4; // MEDIA_ERR_SRC_NOT_SUPPORTED
+    box.textContent = format
+      ? `This browser cannot play this clip's audio (${audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate)}): see its waveform and spectrogram, or download the original.`
+      : "The clip's audio did not load: check your connection and reload the page.";
+    box.hidden = false;
+  };
+  // The element starts loading as the page is parsed: its error may come before this script.
+  if (audio.error) said();
+  audio.addEventListener("error", said);
 }

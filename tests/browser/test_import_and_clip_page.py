@@ -110,7 +110,33 @@ def test_a_processed_clip_shows_waveform_spectrogram_and_plays(
         a.addEventListener('loadedmetadata', () => resolve(a.duration));
     })""")
     assert duration == pytest.approx(5.0, abs=0.05)
+    # the original is downloaded by its link (the player's own would save the playing copy)
+    link = page.locator("[data-testid=download-original]")
+    assert link.get_attribute("href") == f"/api/clips/{outcome.clip_id}/audio"
+    assert page.get_attribute("[data-testid=audio]", "controlslist") == "nodownload"
     screenshot(page, "clip-page")
+
+
+def test_a_clip_the_browser_cannot_play_says_so_on_its_page(
+    celery_worker_process, live_server, page, login, annotator, project, tmp_path
+):
+    """A 2 kHz WAV: a grey 0:00 player and nothing said (the workspace and the review page
+    said it; a playback retester)."""
+    import numpy as np
+    import soundfile as sf
+
+    from labelapp.services.imports import ImportItem, clip_import
+
+    path = tmp_path / "slow.wav"
+    t = np.arange(2000 * 2) / 2000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 2000, "PCM_16")
+    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    wait_for(lambda: Clip.objects.get(pk=outcome.clip_id).status == "ready", timeout=60)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{outcome.clip_id}/")
+    box = page.locator("[data-testid=audio-error]")
+    box.wait_for(timeout=10_000)
+    assert "cannot play this clip's audio (WAV, 16-bit PCM, 2000 Hz)" in box.inner_text()
 
 
 def test_a_lead_changes_the_projects_settings_on_its_page(
