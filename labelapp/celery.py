@@ -8,10 +8,15 @@ import sys
 from celery import Celery
 from celery.signals import worker_init, worker_ready
 
+from labelapp.broker import messages_written_whole
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelapp.settings")
 # Torch's OpenMP threads spin-wait by default; on a busy machine (web, worker and beat on two
 # cores) that made training steps 10-20x slower. Set before torch is first imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# The embedded broker's messages appear whole, or a worker could read one half-written and die.
+messages_written_whole()
 
 app = Celery("labelapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
