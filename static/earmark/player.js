@@ -16,6 +16,14 @@ export class Player {
       audio.addEventListener(ev, () => { this.onState(this); if (ev === "play") this._frame(); });
     }
     audio.addEventListener("seeked", () => this.onTick(this.currentTime));
+    // A loop that ends at the clip's end: the audio can reach its end between two frames and
+    // stop there (after 3 to 5 passes the playhead sat still while Loop stayed on). It goes
+    // round again.
+    audio.addEventListener("ended", () => {
+      if (!this.loop) return;
+      this.seek(this.loop.start);
+      this.play().catch(() => {});
+    });
   }
 
   load(url) {

@@ -730,6 +730,32 @@ def test_the_spectrogram_has_a_frequency_axis_a_scale_and_a_top_and_pitch_can_dr
     ) == [False, 0.1]
 
 
+def test_a_loop_that_ends_at_the_clips_end_goes_round_and_round(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The audio reached its end between two frames and stopped: after 3 to 5 passes the
+    playhead sat still while Loop stayed on (a playback retester)."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    duration = clips[0].duration
+    drag(page, duration - 0.6, duration + 0.5)  # past the end: the segment ends at the end
+    page.keyboard.press("Alt+l")  # loops the selected segment, and plays
+    samples = page.evaluate("""async () => {
+        const a = document.querySelector('.ws-audio-el');
+        const out = [];
+        for (let i = 0; i < 50; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+            out.push([a.currentTime, a.paused]);
+        }
+        return out;
+    }""")
+    times = [t for t, _ in samples[5:]]
+    assert all(duration - 0.7 <= t <= duration + 1e-6 for t in times), times
+    assert samples[-1][1] is False, samples[-10:]  # still playing after ~8 passes
+    assert max(times) - min(times) > 0.3  # moving, not stuck
+
+
 def _segment_autosaved(page, live_server, login, annotator, clip) -> None:
     """A 1-2 s segment labeled noise on `clip`, saved to the server as a draft."""
     login(page, annotator)
