@@ -102,7 +102,7 @@ function renderTree() {
     const under = label.available === false && !label.deprecated;
     const group = hasKids && open ? `onto-group-${label.id}` : null;
     const row = el("div", {
-      class: `onto-row${state.selected === label.id ? " selected" : ""}${label.deprecated || under ? " deprecated" : ""}`,
+      class: `onto-row${state.selected === label.id ? " selected" : ""}${state.justAdded === label.id ? " just-added" : ""}${label.deprecated || under ? " deprecated" : ""}`,
       tabindex: "-1", draggable: canEdit ? "true" : null, "data-testid": "label-row",
       role: "treeitem", "aria-level": String(label.depth + 1), "aria-owns": group,
       "aria-expanded": hasKids ? String(open) : null,
@@ -453,10 +453,14 @@ async function add(event) {
     const label = await api(`${base}labels/`, { method: "POST", body });
     if (label.parent !== null) state.collapsed.delete(label.parent);
     f.name.value = f.hotkey.value = f.color.value = f.description.value = "";
-    state.selected = label.id;
+    // The form stays where it is, for the next label under the same parent: selecting the new
+    // label opened its panel above the form and pushed it out of sight after every add.
+    state.justAdded = label.id;
     say(`Added ${label.path}`);
     await load();
+    document.querySelector(`[data-testid=label-tree] [data-label-id="${label.id}"]`)?.scrollIntoView({ block: "nearest" });
     f.name.focus();
+    event.target.scrollIntoView({ block: "nearest" });
   } catch (err) { failed(err); }
 }
 

@@ -164,6 +164,11 @@ def test_a_lead_adds_labels_and_sees_import_errors(editor, lead, tree, tmp_path)
     page.fill("[data-testid=add-description]", "hoots at night")
     page.click("[data-testid=add-submit]")
     page.wait_for_selector(node("animal/bird/owl"))
+    # the form stays in sight, ready for the next label (the new label's panel opened above
+    # it and pushed it out of view after every add; a new user)
+    assert page.locator("[data-testid=label-panel]").is_hidden()
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "add-name"
+    assert page.locator("[data-testid=add-name]").is_visible()
     owl = Label.objects.get(ontology_id=tree["animal"].ontology_id, path="animal/bird/owl")
     assert owl.description == "hoots at night"
     assert page.inner_text(f"{row('animal/bird/owl')} [data-testid=label-hotkey]") == "o"
