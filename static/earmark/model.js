@@ -197,6 +197,7 @@ function renderConfig(config) {
       if (Object.keys(body).length) await api(`/api/projects/${projectId}/model/`, { method: "PATCH", body });
       note.textContent = "saved";
       edited.clear();
+      refresh(); // what the change means (automatic training off, a new threshold) shows now
     } catch (err) { note.textContent = err.message; }
   });
 }
