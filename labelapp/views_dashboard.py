@@ -220,10 +220,16 @@ def _model_charts(data: dict) -> dict:
         for metric, title in (("macro_f1", "Macro-F1"), ("accuracy", "Accuracy")):
             series = []
             for i, (name, pts) in enumerate(curves["strategies"].items()):
-                xy = [(p["labels"], p[metric]) for p in pts if p.get(metric) is not None]
+                shown = [p for p in pts if p.get(metric) is not None]
+                xy = [(p["labels"], p[metric]) for p in shown]
                 random = name == "random"
                 color = plots.MUTED if random else plots.PALETTE[i % len(plots.PALETTE)]
-                series.append(plots.Series(name, xy, color, dashed=random))
+                where = [
+                    f"{p['version']}, {p['labels']} labels" if p.get("version") else ""
+                    for p in shown
+                ]
+                labels = where if any(where) else []
+                series.append(plots.Series(name, xy, color, dashed=random, labels=labels))
             out[f"curve_{metric}"] = plots.line_chart(
                 series,
                 title=f"{title} against labels used",

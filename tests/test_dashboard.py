@@ -305,9 +305,9 @@ def test_model_history_curves_and_confusion_come_from_the_stored_metrics(project
     # Without a simulation the learning curve is the trained versions' own.
     curves = data["learning_curves"]
     assert curves["source"] == "versions"
-    assert curves["strategies"]["trained versions"] == [
-        {"labels": 20, "accuracy": 0.6, "macro_f1": 0.55},
-        {"labels": 70, "accuracy": 0.8, "macro_f1": 0.78},
+    assert curves["strategies"]["trained versions"] == [  # each point names its version
+        {"labels": 20, "accuracy": 0.6, "macro_f1": 0.55, "version": "v1"},
+        {"labels": 70, "accuracy": 0.8, "macro_f1": 0.78, "version": "v2"},
     ]
 
 
@@ -373,6 +373,8 @@ def test_the_page_draws_every_panel_with_real_figures(
     assert 'role="img"' in html and "<title" in html and "<desc" in html
     assert "Confusion matrix of v2" in html
     assert ">robin<" in html and ">sparrow<" in html
+    # the learning curve's points name their versions (a later one may have trained on fewer)
+    assert "<title>trained versions, v2, " in html
     # The stored n counts labeled examples (a clip, or a labeled span), as the training
     # scores them since it joins a clip's windows: "windows" was a count of clips.
     assert ">10 clips</span>" in html and "windows" not in html

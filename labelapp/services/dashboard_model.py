@@ -68,8 +68,15 @@ def dashboard_learning_curves(project: Project, history: list[dict]) -> dict:
                 for name, data in stored["strategies"].items()
             },
         }
+    # Each point names its version: a later version can have trained on fewer clips (ties
+    # left out once a second annotator disagreed), and the line then ran back in labels.
     points = [
-        {"labels": v["training_size"], "accuracy": v["accuracy"], "macro_f1": v["macro_f1"]}
+        {
+            "labels": v["training_size"],
+            "accuracy": v["accuracy"],
+            "macro_f1": v["macro_f1"],
+            "version": v["name"],
+        }
         for v in history
         if v["accuracy"] is not None
     ]

@@ -349,7 +349,7 @@ function renderPanel() {
       el("button", { type: "button", title: "Move down among siblings", "data-testid": "move-down", text: "↓",
         onclick: () => reorder(label, +1) }),
       el("button", { type: "button", "data-testid": "deprecate-label", text: label.deprecated ? "Restore" : "Deprecate",
-        onclick: () => patch(label, { deprecated: !label.deprecated, expected: seen(label, ["deprecated"]) }) })));
+        onclick: () => deprecate(label) })));
   form.addEventListener("submit", (e) => { e.preventDefault(); save(label, form); });
 
   const mergeSelect = el("select", { "data-testid": "merge-target", "aria-label": `Merge ${label.path} into` },
@@ -366,6 +366,19 @@ function renderPanel() {
     el("button", { type: "button", class: "onto-delete", "data-testid": "delete-label", text: "Delete",
       onclick: () => remove(label) }));
   panel.replaceChildren(...head, form, danger);
+}
+
+// A label in use is deprecated after a question naming its uses (as a merge asks), and the
+// message says what was done ("Saved" it said).
+function deprecate(label) {
+  const on = !label.deprecated;
+  const uses = [...subtreeIds(label.id)].reduce((sum, id) => {
+    const u = state.byId.get(id)?.uses;
+    return sum + (u ? u.clip + u.segment : 0);
+  }, 0);
+  if (on && uses && !window.confirm(`Deprecate “${label.path}”? It is used ${uses} time${uses === 1 ? "" : "s"}: those annotations keep it, but no one can choose it (or a label under it) again.`)) return;
+  return patch(label, { deprecated: on, expected: seen(label, ["deprecated"]) },
+    `${on ? "Deprecated" : "Restored"} ${label.path}`);
 }
 
 async function patch(label, body, message) {

@@ -108,7 +108,12 @@ def test_a_lead_merges_a_label_and_nothing_is_lost(editor, lead, tree, project, 
 
     page.click(row("animal/bird/raven"))
     asked = []
-    page.on("dialog", lambda dialog: asked.append(dialog.message))
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
     page.click("[data-testid=delete-label]")
     page.wait_for_selector("[data-testid=editor-message].error")
     assert "deprecate it instead" in page.inner_text("[data-testid=editor-message]")
@@ -116,6 +121,9 @@ def test_a_lead_merges_a_label_and_nothing_is_lost(editor, lead, tree, project, 
     assert not asked  # refused at once: it asked "Delete …?" first, then refused
     page.click("[data-testid=deprecate-label]")
     page.wait_for_selector(f"{row('animal/bird/raven')}.deprecated")
+    # in use: asked first, naming its uses, and said as what it was ("Saved" it said)
+    assert len(asked) == 1 and "used 3 times" in asked[0], asked
+    assert page.inner_text("[data-testid=editor-message]") == "Deprecated animal/bird/raven"
 
 
 def test_a_lead_undoes_a_merge_from_the_change_log(
