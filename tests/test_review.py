@@ -293,6 +293,15 @@ def test_review_pages_render_for_reviewers_and_hide_from_others(
     page = client.get(f"/clips/{clip.pk}/review/")
     assert page.status_code == 200
     assert b'data-testid="accept"' in page.content and b'data-testid="history"' in page.content
+    assert b"(deprecated)" not in page.content
+    # a label deprecated since is marked, so the reviewer moves the clip off it (it read as
+    # any other label; a lead's tester)
+    from ontology.models import Label
+    from ontology.services import label_deprecate
+
+    label_deprecate(label=Label.objects.get(ontology=project.ontology, path="birds/robin"))
+    html = client.get(f"/clips/{clip.pk}/review/").content.decode()
+    assert html.count("birds/robin (deprecated)") == 2  # the clip label and the segment's
     client.force_login(annotator)
     assert client.get(f"/projects/{project.pk}/review/").status_code == 403
     assert client.get(f"/clips/{clip.pk}/review/").status_code == 403
