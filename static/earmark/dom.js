@@ -13,3 +13,18 @@ export function el(tag, attrs = {}, ...children) {
   node.append(...children.filter((c) => c !== null && c !== undefined));
   return node;
 }
+
+// A select or checkbox changed with the mouse lets the focus go afterwards: it kept it, and the
+// page's next hotkey went to it (a digit changed the speed select instead of labeling; Space
+// and A did nothing on the review page). One reached with the keyboard keeps its focus.
+export function releaseAfterPointerChange(scope = document) {
+  let pressed = null;
+  scope.addEventListener("pointerdown", (e) => { pressed = e.target; }, true);
+  scope.addEventListener("keydown", () => { pressed = null; }, true);
+  scope.addEventListener("change", (e) => {
+    const t = e.target;
+    const control = t.tagName === "SELECT" || (t.tagName === "INPUT" && t.type === "checkbox");
+    if (control && pressed && (pressed === t || t.contains(pressed) || pressed.contains?.(t))) t.blur();
+    pressed = null;
+  }, true);
+}

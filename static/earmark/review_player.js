@@ -19,6 +19,7 @@ import {
   tintFor,
 } from "./review_lanes.js";
 import { labelColor } from "./labels.js";
+import { releaseAfterPointerChange } from "./dom.js";
 import { SpectrogramView } from "./spectrogram.js";
 import { audioDescription, channelName, drawRuler, formatSpan, formatTime, segmentTime, WaveformView } from "./waveform.js";
 
@@ -81,6 +82,7 @@ if (canvas) {
     perChannel: true, // a stereo clip: a lane per channel, as in the workspace
   });
   const ready = () => view.duration > 0;
+  releaseAfterPointerChange(document); // after a select changed with the mouse, A and Space act
   const specImg = root.querySelector("[data-testid=review-spectrogram]");
   const spectro = specImg && new SpectrogramView(specImg, {
     clipId,
@@ -316,7 +318,7 @@ if (canvas) {
     const format = audio.error && audio.error.code === 4; // MEDIA_ERR_SRC_NOT_SUPPORTED
     const what = audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate);
     box.textContent = format
-      ? `This browser cannot play this clip's audio (${what}): review it from its waveform and segments, or ask a lead to convert it and import it again.`
+      ? `This browser cannot play this clip's audio (${what}): review it from its waveform, spectrogram and segments, or ask a lead to convert it and import it again.`
       : "The clip's audio did not load: check your connection and reload the page.";
     box.hidden = false;
   };

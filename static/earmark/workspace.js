@@ -2,6 +2,7 @@
 // keyboard together around one clip at a time. State lives here; the modules render it.
 import { api, apiRetrying, sendKeepalive } from "./api.js";
 import { Hotkeys } from "./hotkeys.js";
+import { releaseAfterPointerChange } from "./dom.js";
 import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
@@ -114,6 +115,7 @@ function toggleNormalize() {
   if (wave.overview) { wave.draw(); drawMini(); }
 }
 showNormalize(); // no drawing yet: the page's inline script may have drawn the first clip
+releaseAfterPointerChange(document); // the speed, the spectrogram's scale and top, Keep pitch
 const spectro = new SpectrogramView(el.spec, {
   clipId: 0, axis: $("[data-testid=spec-axis]"), scaleSelect: $("[data-testid=spec-scale]"), topSelect: $("[data-testid=spec-top]"),
 });
@@ -1348,6 +1350,8 @@ function showDone() {
   S.ws = null;
   root.dataset.state = "empty";
   el.done.hidden = false;
+  el.name.textContent = el.done.querySelector("h2").textContent; // the page's heading was "…"
+  el.meta.textContent = "";
   player.load("");
   setSave("idle", "");
 }
@@ -1571,7 +1575,7 @@ K("shift+ArrowRight", "Forward 5 s (half a shorter view)", () => seekTo(player.c
 K("Home", "To the start", () => seekTo(0), { group: "Playback" });
 K("End", "To the end", () => seekTo(wave.duration - 0.01), { group: "Playback" });
 K("alt+g", "Go to a time (typed)", goToTime, { group: "Playback" });
-K(["<", ">"], "Slower / faster (0.25× to 2×)", (e) => player.stepRate(e.key === "<" ? -1 : 1), { group: "Playback" });
+K(["<", ">"], "Slower / faster (0.1× to 2×)", (e) => player.stepRate(e.key === "<" ? -1 : 1), { group: "Playback" });
 K("alt+l", "Loop the selected segment", toggleLoop, { group: "Playback" });
 K(["+", "="], "Zoom in", zoomIn, { group: "View" });
 K("-", "Zoom out", zoomOut, { group: "View" });

@@ -720,6 +720,16 @@ def test_the_spectrogram_has_a_frequency_axis_a_scale_and_a_top_and_pitch_can_dr
     src = page.get_attribute(spec, "src")
     assert "scale=linear" in src and "max_freq=2000" in src
 
+    # a select changed with the mouse lets the focus go: the next hotkey acts (it went to the
+    # select: an accessibility tester's "1" changed the speed instead of labeling)
+    span = float(page.get_attribute("[data-testid=waveform]", "data-view-end"))
+    page.click("[data-testid=spec-scale]")
+    page.select_option("[data-testid=spec-scale]", "mel")
+    assert page.evaluate("() => document.activeElement.dataset.testid") != "spec-scale"
+    page.keyboard.press("=")
+    page.wait_for_function(
+        f"() => +document.querySelector('[data-testid=waveform]').dataset.viewEnd < {span} - 0.1"
+    )
     # time expansion: slower and lower
     assert page.evaluate("() => document.querySelector('.ws-audio-el').preservesPitch") is True
     page.uncheck("[data-testid=keep-pitch]")
@@ -2135,6 +2145,7 @@ def test_an_empty_queue_asks_for_no_peaks_and_says_there_is_no_clip(
     page.wait_for_selector("[data-testid=queue-empty]:not([hidden])")
     # a project with no clips says so ("done by you or held by another" it said)
     assert "No clips to label yet" in page.inner_text("[data-testid=queue-empty]")
+    assert page.inner_text("h1") == "No clips to label yet"  # the page's heading was "…"
     assert "A lead of the project imports it" in page.inner_text("[data-testid=queue-empty-why]")
     page.keyboard.press("]")
     assert "No clip is open" in page.inner_text("[data-testid=banner]")
