@@ -206,6 +206,7 @@ async function loadClip(ws, { push = true } = {}) {
   clearTimeout(waitTimer);
   if (ws.clip.status !== "ready") return waitForReady(ws, { push });
   S.ws = ws;
+  clipButtons(true);
   const clip = ws.clip;
   setSave("idle", ""); // the last clip's "Unsaved" is not this one's
   root.dataset.clip = String(clip.id);
@@ -1346,12 +1347,22 @@ async function skip() {
   }
 }
 
+// What acts on an open clip is off while none is (the empty queue's Submit and Skip did
+// nothing and said nothing, and Tab walked through them); Prev and Next still look for one.
+function clipButtons(on) {
+  for (const action of ["undo", "redo", "skip", "submit"]) {
+    const b = root.querySelector(`header [data-action=${action}]`);
+    if (b) b.disabled = !on;
+  }
+}
+
 function showDone() {
   S.ws = null;
   root.dataset.state = "empty";
   el.done.hidden = false;
   el.name.textContent = el.done.querySelector("h2").textContent; // the page's heading was "…"
   el.meta.textContent = "";
+  clipButtons(false);
   player.load("");
   setSave("idle", "");
 }

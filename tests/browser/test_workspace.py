@@ -2146,6 +2146,8 @@ def test_an_empty_queue_asks_for_no_peaks_and_says_there_is_no_clip(
     # a project with no clips says so ("done by you or held by another" it said)
     assert "No clips to label yet" in page.inner_text("[data-testid=queue-empty]")
     assert page.inner_text("h1") == "No clips to label yet"  # the page's heading was "…"
+    for action in ("undo", "redo", "skip", "submit"):  # they did nothing, and said nothing
+        assert page.locator(f"header [data-action={action}]").is_disabled(), action
     assert "A lead of the project imports it" in page.inner_text("[data-testid=queue-empty-why]")
     page.keyboard.press("]")
     assert "No clip is open" in page.inner_text("[data-testid=banner]")
