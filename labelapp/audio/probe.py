@@ -188,11 +188,7 @@ def _mp3_counted_frames(source: Source) -> int | None:
 
 def _mp3_frames_from(fh: IO[bytes]) -> int | None:
     data, base = read_exact(fh, 1 << 20), 0  # base: the file offset of data[0]
-    at = 0
-    if data[:3] == b"ID3" and len(data) >= 10:
-        at = (data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7
-        at |= data[9] & 0x7F
-        at += 10 + (10 if data[5] & 0x10 else 0)
+    at = _id3_size(data)  # the frames start after the tag
     samples, first = 0, True
     while True:
         if at - base + 2048 > len(data):  # the next frame (at most 1,441 bytes) in memory
@@ -315,11 +311,7 @@ def _sniff(fh: IO[bytes], size: int) -> str:
         return "AIFF"
     if head[:4] in (b"caff", b".snd") or (head[:4] == b"riff" and head[4:8] == b"\x2e\x91\xcf\x11"):
         return "audio"  # CAF, AU or Wave64: let libsndfile read them
-    if head[:3] == b"ID3" and len(head) >= 10:
-        # ID3v2: 4-byte syncsafe size (7 bits per byte), plus a 10-byte footer if flagged.
-        tag = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
-        tag |= head[9] & 0x7F
-        tag += 10 + (10 if head[5] & 0x10 else 0)
+    if tag := _id3_size(head):
         if tag >= size:
             raise AudioError(f"{TRUNCATED}: the ID3 tag runs past the end of the file")
         return "MP3"
@@ -356,6 +348,16 @@ _ARCHIVES = (
     (b"BZh", "a bzip2 archive"),
     (b"\xfd7zXZ", "an xz archive"),
 )
+
+
+def _id3_size(head: bytes) -> int:
+    """Bytes an ID3v2 tag at the start of `head` takes (header, its 4-byte syncsafe size of 7
+    bits a byte, and the 10-byte footer when flagged), or 0 without one."""
+    if head[:3] != b"ID3" or len(head) < 10:
+        return 0
+    tag = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
+    tag |= head[9] & 0x7F
+    return tag + 10 + (10 if head[5] & 0x10 else 0)
 
 
 def _is_mpeg_frame_header(b: bytes) -> bool:
