@@ -209,11 +209,9 @@ def task_clip_or_reason(project, task: dict) -> tuple[Clip | None, str]:
         clip = Clip.objects.filter(project=project, pk=pk).first()
         return clip, "" if clip else f"{which}: project {project.pk} has no clip {pk}"
     ref = _audio_ref(data)
-    try:
-        parsed = urlparse(ref)
-    except ValueError as exc:  # "http://[::1": a 500 before
-        raise DomainError(f"{which}: 'audio' {ref[:80]!r} is not a URL or a path ({exc})") from None
-    name = PurePosixPath(unquote(parse_qs(parsed.query).get("d", [parsed.path])[0])).name
+    name = _file_name(ref)
+    if name is None:  # "http://[::1": a 500 before
+        raise DomainError(f"{which}: 'audio' {ref[:80]!r} is not a URL or a path")
     if not name:
         return None, f"{which}: its data names no audio file"
     clips = _named(project, name)
@@ -236,6 +234,16 @@ def _named(project, name: str) -> list[Clip]:
     return list(Clip.objects.filter(project=project, original_name=name)[:2])
 
 
+def _file_name(ref: str) -> str | None:
+    """The file name an audio reference of a task names: its `d` (Label Studio's local files,
+    "/data/local-files/?d=dir/x.wav"), else its path; None for one that is not a URL."""
+    try:
+        parsed = urlparse(ref)
+    except ValueError:
+        return None
+    return PurePosixPath(unquote(parse_qs(parsed.query).get("d", [parsed.path])[0])).name
+
+
 def _audio_ref(data: dict) -> str:
     """The task's audio: `data.audio`, else the one value that names an audio file (a
     config's <Audio value="$url"> keeps it under "url")."""
@@ -248,17 +256,8 @@ def _audio_ref(data: dict) -> str:
         v
         for v in data.values()
         if isinstance(v, str)
-        and PurePosixPath(unquote(urlparse(v).path if "://" in v else v)).suffix.lower()
-        in AUDIO_EXTENSIONS
+        and PurePosixPath(_file_name(v) or "").suffix.lower() in AUDIO_EXTENSIONS
     ]
-    if not found:  # local files: "/data/local-files/?d=dir/x.wav"
-        found = [
-            v
-            for v in data.values()
-            if isinstance(v, str)
-            and PurePosixPath(parse_qs(urlparse(v).query).get("d", [""])[0]).suffix.lower()
-            in AUDIO_EXTENSIONS
-        ]
     return found[0] if len(found) == 1 else ""
 
 

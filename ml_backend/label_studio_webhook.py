@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from labelapp.errors import DomainError
-from labelapp.models import Annotation, Clip, Membership, Project
+from labelapp.models import Annotation, Membership, Project
 
 EXTERNAL_PREFIX = "label-studio:"
 
@@ -59,7 +59,6 @@ def label_results(project: Project, results) -> tuple[list[str], list[dict]]:
     kind of question (quality, a rating) and is left out; a control with some known values
     and an unknown one is a 400 naming it."""
     from labelapp.services.manifests import ls_results
-    from ontology.services import label_resolve
 
     if not isinstance(results, list):
         raise DomainError("an annotation's 'result' must be a list")
@@ -76,20 +75,21 @@ def label_results(project: Project, results) -> tuple[list[str], list[dict]]:
         except ValueError as exc:
             raise DomainError(str(exc)) from None
         names = labels + [lb for seg in segs for lb in seg["labels"]]
-        if not names:
-            continue
-        known = []
-        for name in names:
-            try:
-                label_resolve(ontology=project.ontology, ref=name)
-                known.append(True)
-            except DomainError:
-                known.append(False)
-        if not any(known):
-            continue  # another question than the labels (quality, a rating)
+        if not any(_names_a_label(project, name) for name in names):
+            continue  # another question than the labels (quality, a rating), or none
         clip_labels.extend(labels)
         segments.extend(segs)
     return clip_labels, segments
+
+
+def _names_a_label(project: Project, name: str) -> bool:
+    from ontology.services import label_resolve
+
+    try:
+        label_resolve(ontology=project.ontology, ref=name)
+    except DomainError:
+        return False
+    return True
 
 
 def ls_annotation_save(project: Project, task: dict, made, *, fallback) -> dict:
@@ -169,7 +169,6 @@ def _withdraw(annotations) -> int:
         return 0
     with transaction.atomic():
         Annotation.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-        for clip_id in {clip_id for _, clip_id in rows}:
-            if Clip.objects.filter(pk=clip_id).exists():
-                clip_annotation_count_refresh(clip_id)
+        for clip_id in {clip_id for _, clip_id in rows}:  # their clips stay: counts only
+            clip_annotation_count_refresh(clip_id)
     return len(rows)

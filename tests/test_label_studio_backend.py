@@ -322,6 +322,9 @@ def test_a_task_whose_audio_is_under_another_key_is_found(project, predicted_cli
     event["task"]["data"] = {"url": "/data/local-files/?d=site%2Fpark.wav", "site": "north"}
     assert hook(event).status_code == 201
     assert Annotation.objects.filter(clip=predicted_clip, external_id="label-studio:930").exists()
+    # a value that is no URL at all among the data is passed over, not a 500
+    event["task"]["data"] = {"url": "/data/upload/3/ab12cd-park.wav", "note": "http://[::1"}
+    assert hook(event).status_code == 201
 
 
 @pytest.mark.parametrize(
