@@ -381,7 +381,7 @@ class ClipPlaybackApi(APIView):
         Chromium lands up to 0.9 s off; Ogg Vorbis; AIFF and what else a browser cannot
         play). `/audio` is the original, always."""
         clip = selectors.clip_for_user(request.user, clip_id)
-        frames = round((clip.duration or 0) * (clip.sample_rate or 0))
+        frames = clip.frames  # the probe's count, as the waveform and the duration have it
         if (
             clip.status != Clip.Status.READY
             or plays_as_stored(clip.format, clip.codec)
