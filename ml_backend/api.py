@@ -50,9 +50,10 @@ def _overview(project, *, all_versions: bool = False) -> dict:
     active = next((v for v in listed if v.status == ModelVersion.Status.ACTIVE), None)
     if active is None:  # older than the 50 newest (a lead re-activated it), or none
         active = next(iter(versions_with_headlines(versions.filter(status="active"))), None)
+    config = ml_config(project)
     return {
-        "config": ml_config(project),
-        "waiting": training_waiting(project, has_model=active is not None),
+        "config": config,
+        "waiting": training_waiting(project, config=config, has_model=active is not None),
         "active": active,
         "versions": listed,
         "versions_total": versions.count(),

@@ -68,19 +68,24 @@ def deepest_scores(
 
 def deepest_segments(segments: list[dict], paths: dict[int, str]) -> list[dict]:
     """Predicted segments less those a segment of a label under theirs covers for at least
-    half (the same sound, named at a higher level), on the same channel."""
-
-    def span(s):
-        return float(s["start"]), float(s["end"])
-
+    half (the same sound, named at a higher level), on the same channel. A segment is held
+    against the segments of the labels under its own only: the workspace asks this at every
+    clip it opens, and a long clip's hundreds of segments compared pairwise cost their square
+    where its tree has no such pairs at all."""
+    spans: dict[tuple, list[tuple[float, float]]] = {}
+    for seg in segments:
+        key = (int(seg["label"]), seg.get("channel"))
+        spans.setdefault(key, []).append((float(seg["start"]), float(seg["end"])))
+    ids = {label for label, _ in spans}
+    below = {a: [b for b in ids if _under(paths[a], paths[b])] for a in ids}
     kept = []
     for seg in segments:
-        path, (a, b) = paths[int(seg["label"])], span(seg)
+        label, channel = int(seg["label"]), seg.get("channel")
+        a, b = float(seg["start"]), float(seg["end"])
         covered = any(
-            _under(path, paths[int(o["label"])])
-            and min(b, span(o)[1]) - max(a, span(o)[0]) >= 0.5 * (b - a)
-            for o in segments
-            if o is not seg and o.get("channel") == seg.get("channel")
+            min(b, end) - max(a, start) >= 0.5 * (b - a)
+            for deeper in below[label]
+            for start, end in spans.get((deeper, channel), ())
         )
         if not covered:
             kept.append(seg)

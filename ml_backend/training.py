@@ -134,7 +134,7 @@ def training_note(project: Project) -> str:
     )
 
 
-def training_waiting(project: Project, *, has_model: bool) -> str:
+def training_waiting(project: Project, *, config: MLConfig, has_model: bool) -> str:
     """Why no training starts by itself now, for the model page; empty when one may (or one
     is queued or running). A project labeled with one label only never trained and nothing
     said why: "labels since training 52", and no job."""
@@ -142,7 +142,6 @@ def training_waiting(project: Project, *, has_model: bool) -> str:
 
     if TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE_STATUSES).exists():
         return ""
-    config = ml_config(project)
     if not config.enabled:
         return "Automatic training is off (Model settings below); Train now still trains."
     if has_model:
