@@ -321,9 +321,6 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 
-# A load balancer's health check speaks plain HTTP: a 301 to https read as unhealthy.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

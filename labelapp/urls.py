@@ -89,6 +89,7 @@ account_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Answered by HealthCheckMiddleware before the host and scheme checks; named for reverse().
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("projects/<int:project_id>/", views.project_detail, name="project"),

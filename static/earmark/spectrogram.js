@@ -41,6 +41,7 @@ export class SpectrogramView {
     this._asked = null; // {clipId, start, end} of the image loading
     this._shown = null; // and of the one on screen
     this._view = null; // [start, end] last shown
+    this._axisHeight = 0; // the picture's height the axis was drawn for
     img.style.transformOrigin = "0 0";
     img.addEventListener("load", () => {
       if (img.src.endsWith(this._want)) this._landed();
