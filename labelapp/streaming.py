@@ -68,11 +68,22 @@ def _chunks(fileobj, first: int, length: int):
 
 
 def ranged_response(
-    request, fileobj, *, size: int, content_type: str, etag: str, filename: str
+    request,
+    fileobj,
+    *,
+    size: int,
+    content_type: str,
+    etag: str,
+    filename: str,
+    weak: bool = False,
 ) -> HttpResponse:
+    """`fileobj`'s bytes, whole or the range asked. A `weak` ETag says the bytes are the same
+    audio but not always the same bytes (an MP3 decoded in blocks differs by one in a few
+    samples between a whole read and a range's), so caches do not splice ranges of two answers
+    under it, and an If-Range, which compares strongly, never matches it."""
     common = {
         "Accept-Ranges": "bytes",
-        "ETag": f'"{etag}"',
+        "ETag": f'W/"{etag}"' if weak else f'"{etag}"',
         # Content never changes under a given clip id (the file is stored untouched).
         "Cache-Control": "private, max-age=86400",
         "X-Content-Type-Options": "nosniff",
@@ -83,9 +94,9 @@ def ranged_response(
         return _headed(HttpResponse(status=304), common)
     header = request.META.get("HTTP_RANGE")
     if_range = request.META.get("HTTP_IF_RANGE", "").strip()
-    if header and if_range and if_range != f'"{etag}"':
-        # RFC 9110 13.1.5: a validator that does not match (another ETag, or a date, which
-        # this strong ETag never matches) asks for the whole, current file.
+    if header and if_range and (weak or if_range != f'"{etag}"'):
+        # RFC 9110 13.1.5: a validator that does not match (another ETag, a weak one, or a
+        # date, which this ETag never matches) asks for the whole, current file.
         header = None
     span = None
     try:
