@@ -239,7 +239,9 @@ class ApiTokenDetailApi(APIView):
 # --- members --------------------------------------------------------------------------------
 
 
-def _membership(project, user_id) -> Membership:
+def _membership(project, user_id: int) -> Membership:
+    if not 0 < user_id < 2**63:  # past a 64-bit id the database refuses the query: a 500
+        raise NotFound("no such member in this project")
     membership = project.memberships.select_related("user").filter(user_id=user_id).first()
     if membership is None:
         raise NotFound("no such member in this project")

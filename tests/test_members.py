@@ -174,3 +174,19 @@ def test_a_lead_sees_who_holds_clips_and_gives_them_back(
     assert answer.status_code == 200 and answer.json() == {"released": 2}
     assert not ClipAssignment.objects.filter(user=annotator).exists()
     assert client_for(reviewer).post(f"/api/projects/{project.pk}/next/").status_code == 200
+
+
+@pytest.mark.parametrize("user_id", [2**63, 10**20])
+def test_a_member_id_past_64_bits_is_a_404(client_for, lead, project, user_id):
+    """The database refused the query (OverflowError on SQLite): the member routes answered
+    500 where 2**63 - 1 was a 404 (a security tester's sweep of every id)."""
+    client = client_for(lead)
+    url = f"/api/projects/{project.pk}/members/{user_id}/"
+    answers = [
+        client.delete(url),
+        client.patch(url, {"role": "annotator"}, format="json"),
+        client.post(f"{url}release/"),
+    ]
+    for answer in answers:
+        assert answer.status_code == 404, answer.content
+        assert answer.json()["detail"] == "no such member in this project"
