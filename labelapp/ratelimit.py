@@ -124,27 +124,38 @@ def get_username_field() -> str:
     return get_user_model().USERNAME_FIELD
 
 
+def blocked_message() -> str:
+    minutes = max(1, _window() // 60)
+    return (
+        "Too many failed log-in attempts for this account from your address. Try again in "
+        f"{minutes} minutes, or ask an admin to reset your password."
+    )
+
+
+ADMIN_LOGIN_URL = "/admin/login/"
+
+
 class LoginRateLimitMiddleware:
-    """The login page answers 429 with a clear message once a pair is over the limit (the
-    backend alone would show the usual "did not match", which invites more guessing)."""
+    """The login pages (the app's and the admin's) answer 429 with a clear message once a pair
+    is over the limit (the backend alone would show the usual "did not match", for the right
+    password too, which invites more guessing or a needless reset)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method == "POST" and request.path == settings.LOGIN_URL:
+        if request.method == "POST" and request.path in (settings.LOGIN_URL, ADMIN_LOGIN_URL):
             username = request.POST.get("username", "")
             if login_blocked(username, client_address(request)):
-                minutes = max(1, _window() // 60)
                 return render(
                     request,
                     "registration/login.html",
                     {
                         "form": AuthenticationForm(request),
-                        "next": request.POST.get("next", ""),
-                        "rate_limited": "Too many failed log-in attempts for this account from "
-                        f"your address. Try again in {minutes} minutes, or ask an admin to "
-                        "reset your password.",
+                        "next": request.POST.get("next", "")
+                        or request.GET.get("next", "")
+                        or ("/admin/" if request.path == ADMIN_LOGIN_URL else ""),
+                        "rate_limited": blocked_message(),
                     },
                     status=429,
                 )

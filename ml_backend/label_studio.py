@@ -18,9 +18,10 @@ import xml.etree.ElementTree as ET  # noqa: S405 - parses the labeling config th
 from pathlib import PurePosixPath
 from urllib.parse import parse_qs, unquote, urlparse
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import authentication
+from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -31,6 +32,7 @@ from labelapp.authentication import ApiTokenAuthentication
 from labelapp.errors import DomainError
 from labelapp.exports.label_studio import AUDIO, CLIP_FROM, SEGMENT_FROM
 from labelapp.models import Clip
+from labelapp.ratelimit import blocked_message, client_address, login_blocked
 from labelapp.selectors import CLIP_SUGGESTION_MIN_SCORE
 from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
@@ -56,6 +58,12 @@ class BasicTokenAuthentication(authentication.BasicAuthentication):
         token = Token.objects.select_related("user").filter(key=password).first()
         if token is not None and token.user.username == userid and token.user.is_active:
             return token.user, token
+        if login_blocked(userid, client_address(request)):
+            # The backend refuses the right password too, which DRF calls "Invalid
+            # username/password.": an operator would change credentials instead of waiting.
+            raise exceptions.Throttled(
+                wait=settings.EARMARK_LOGIN_FAILURE_WINDOW_S, detail=blocked_message()
+            )
         return super().authenticate_credentials(userid, password, request)
 
 
@@ -416,6 +424,10 @@ class MlWebhookApi(_MlView):
             # business: an annotator's calls would start trainings at will.
             selectors.project_for_user(request.user, project.pk, (selectors.LEAD,))
         task, made = body.get("task"), body.get("annotation")
+        if action in COUNTED:
+            for key, value in (("task", task), ("annotation", made)):
+                if value is not None and not isinstance(value, dict | list):
+                    raise DomainError(f"an annotation event needs its {key!r} object")
         user = request.user
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED") and isinstance(task, dict):
             answer = hook.ls_annotation_save(project, task, made, fallback=user)

@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from labelapp.errors import DomainError
+from labelapp.lookups import plain_int
 from labelapp.models import Annotation, Membership, Project
 
 EXTERNAL_PREFIX = "label-studio:"
@@ -29,19 +30,29 @@ def external_id(annotation: dict) -> str:
 
 
 def ls_annotator(project: Project, completed_by, fallback):
-    """The Earmark account a Label Studio annotation belongs to."""
+    """The Earmark account a Label Studio annotation belongs to: a member with the email the
+    payload gives, else the account of its Label Studio user id; the calling account when the
+    payload names nobody. An annotator that is no user id (`1.5`, `""`, text) is a 400: text
+    made accounts named with control and right-to-left characters the app refuses elsewhere."""
     User = get_user_model()  # noqa: N806
     email = completed_by.get("email") if isinstance(completed_by, dict) else None
     if isinstance(email, str) and email:
         member = User.objects.filter(memberships__project=project, email__iexact=email).first()
         if member is not None:
             return member
-    ls_id = completed_by.get("id") if isinstance(completed_by, dict) else completed_by
-    if isinstance(ls_id, bool) or not isinstance(ls_id, int | str) or str(ls_id).strip() == "":
+    given = completed_by.get("id") if isinstance(completed_by, dict) else completed_by
+    if given is None:
         return fallback
-    username = f"label-studio-{str(ls_id).strip()[:100]}"
+    ls_id = (
+        plain_int(given) if isinstance(given, int | str) and not isinstance(given, bool) else None
+    )
+    if ls_id is None or ls_id >= 2**63:
+        raise DomainError(
+            "an annotation's 'completed_by' must be a Label Studio user id (a whole number) "
+            "or an object with one"
+        )
     user, created = User.objects.get_or_create(
-        username=username,
+        username=f"label-studio-{ls_id}",
         defaults={"first_name": "Label Studio", "last_name": f"user {ls_id}"},
     )
     if created:
@@ -103,11 +114,13 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback) -> dict:
     if clip is None:
         return {"status": "ignored", "reason": reason}
     ext = external_id(made)
+    cancelled = bool(made.get("was_cancelled"))
+    # Read before an account is made for its annotator: a 400 leaves no account behind.
+    clip_labels, segments = ([], []) if cancelled else label_results(project, made.get("result"))
     user = ls_annotator(project, made.get("completed_by"), fallback)
-    if made.get("was_cancelled"):
+    if cancelled:
         annotation_skip(clip=clip, user=user)
         return {"status": "skipped", "clip": clip.pk, "annotator": user.get_username()}
-    clip_labels, segments = label_results(project, made.get("result"))
     if not clip_labels and not segments:  # every region and choice cleared in Label Studio
         gone = _withdraw(Annotation.objects.filter(clip=clip, annotator=user))
         return {"status": "removed" if gone else "ignored", "clip": clip.pk, "reason": "no labels"}

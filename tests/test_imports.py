@@ -362,6 +362,29 @@ def test_a_malformed_label_studio_file_is_refused(tmp_path):
         list(items_from_paths([path]))
 
 
+def test_a_label_studio_task_with_a_result_of_the_wrong_shape_is_rejected_with_the_reason(
+    project, wav_factory, tmp_path
+):
+    """A result whose `value` is a string crashed `import_audio` with a traceback
+    (AttributeError); the task is rejected, saying why, and the others are imported."""
+    a = wav_factory("a.wav", seconds=1.0)
+    b = wav_factory("b.wav", seconds=1.0)
+    bad = {"result": [{"type": "choices", "value": "Outdoor"}]}
+    tasks = [
+        {"data": {"audio": f"file://{a}"}, "annotations": [bad]},
+        {"data": {"audio": f"file://{b}"}},
+    ]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    job = import_run(
+        project=project,
+        items=list(items_from_paths([path])),
+        job=import_job_create(project=project, source="cli"),
+    )
+    assert [r["status"] for r in job.report] == ["rejected", "imported"]
+    assert "'value' is not an object" in job.report[0]["error"]
+
+
 def test_folders_are_imported_recursively_skipping_other_files(project, wav_factory, tmp_path):
     root = tmp_path / "tree"
     (root / "a" / "b").mkdir(parents=True)

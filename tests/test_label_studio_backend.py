@@ -566,3 +566,70 @@ def test_single_label_suggestions_skip_a_label_merged_away_in_the_workspace_and_
     result = _predict_offering_dog(lead, project, predicted_clip)
     assert [r["value"]["labels"] for r in result if r["type"] == "labels"] == [["dog"]]
     assert [r["value"]["choices"] for r in result if r["type"] == "choices"] == [["dog"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"result": [{"type": "choices", "from_name": "kind", "value": "x"}]}, "not an object"),
+        (
+            {"result": [{"type": "choices", "from_name": "kind", "value": {"choices": {"a": 1}}}]},
+            "'choices' is not a list",
+        ),
+        ({"completed_by": "x\u202eevil"}, "Label Studio user id"),
+        ({"completed_by": "a\u0000b"}, "Label Studio user id"),
+        ({"completed_by": 1.5}, "Label Studio user id"),
+        ({"completed_by": ""}, "Label Studio user id"),
+        ({"completed_by": {"id": "<script>"}}, "Label Studio user id"),
+    ],
+)
+def test_a_webhook_annotation_of_the_wrong_shape_is_a_400_and_makes_no_account(
+    project, hook, change, words
+):
+    """A string `value` was a 500 (`'str' object has no attribute 'get'`); a `completed_by`
+    of text made an account named with a NUL or a right-to-left override (which turned the
+    review page's text around it), and 1.5 or "" filed the labels as the lead's own."""
+    from django.contrib.auth import get_user_model
+
+    from labelapp.models import Annotation
+    from tests.conftest import ready_clips
+
+    (clip,) = ready_clips(project, 1)
+    body = _event("ANNOTATION_CREATED", clip, ["crow"])
+    body["annotation"].update(change)
+    users = get_user_model().objects.count()
+    res = hook(body)
+    assert res.status_code == 400 and words in res.json()["detail"], res.content
+    assert get_user_model().objects.count() == users
+    assert not Annotation.objects.filter(clip=clip).exists()
+
+
+def test_label_studio_names_given_as_one_string_are_that_name(project, hook):
+    """`"choices": "crow"` read as the choices c, r, o, w (nothing saved, "no labels"); a
+    taxonomy entry "dog" as d/o/g."""
+    from labelapp.models import Annotation
+    from tests.conftest import ready_clips
+
+    first, second = ready_clips(project, 2)
+    body = _event("ANNOTATION_CREATED", first, "crow", ann_id=31, by=4)
+    assert hook(body).status_code == 201
+    body = _event("ANNOTATION_CREATED", second, [], ann_id=32, by=4)
+    body["annotation"]["result"] = [
+        {"type": "taxonomy", "from_name": "kind", "value": {"taxonomy": ["dog"]}}
+    ]
+    assert hook(body).status_code == 201, hook(body).content
+    assert _labels(Annotation.objects.get(clip=first)) == ["bird/crow"]
+    assert _labels(Annotation.objects.get(clip=second)) == ["dog"]
+
+
+def test_an_event_whose_task_or_annotation_is_no_object_is_a_400(project, hook):
+    """`"task": "x", "annotation": 5` was counted towards a training (201 "counted")."""
+    for body in (
+        {"action": "ANNOTATION_CREATED", "task": "x", "annotation": 5},
+        {"action": "ANNOTATION_CREATED", "annotation": 5},
+    ):
+        res = hook(body)
+        assert res.status_code == 400 and "object" in res.json()["detail"], body
+    from ml_backend.models import MLConfig
+
+    assert not MLConfig.objects.filter(project=project, labels_since_training__gt=0).exists()

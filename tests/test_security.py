@@ -340,7 +340,14 @@ def test_ten_failed_logins_block_that_user_from_that_address_with_a_clear_429(
     api = APIClient(REMOTE_ADDR="203.0.113.7")
     creds = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
     api.credentials(HTTP_AUTHORIZATION=f"Basic {creds}")
-    assert api.post("/ml/setup", {}, format="json").status_code in (401, 403)
+    refused = api.post("/ml/setup", {}, format="json")
+    # ... and says so there too: "Invalid username/password." for the right password sent an
+    # operator to change credentials; the admin's login said the password did not match.
+    assert refused.status_code == 429 and "Too many failed" in refused.json()["detail"]
+    assert int(refused["Retry-After"]) > 0
+    admin = browser.post("/admin/login/", {"username": user.username, "password": PASSWORD})
+    assert admin.status_code == 429 and b"Too many failed log-in attempts" in admin.content
+    assert "_auth_user_id" not in browser.session
 
 
 def test_behind_a_trusted_proxy_the_limit_counts_the_clients_address(

@@ -169,18 +169,25 @@ def _ls_audio_ref(ref: str, base: Path) -> Path:
 
 
 def ls_results(results: list) -> tuple[list[str], list[dict]]:
-    """Label Studio result items to (clip label paths, segments)."""
+    """Label Studio result items to (clip label paths, segments). A value that is no object,
+    or names that are no list of names, is a ValueError that says which (a string `value` was
+    a 500; `"labels": "Bird"` read as the labels B, i, r, d; a taxonomy entry "str" as s/t/r).
+    One name where a list is expected is taken as that one name."""
     clip_labels: list[str] = []
     segments: list[dict] = []
     for res in results or []:
         if not isinstance(res, dict):
             raise ValueError("a result item is not an object")
         kind, value = res.get("type"), res.get("value") or {}
+        if kind not in ("labels", "choices", "taxonomy"):
+            continue
+        if not isinstance(value, dict):
+            raise ValueError(f"a {kind!r} result's 'value' is not an object")
         if kind == "labels":
             seg = {
                 "start": value.get("start"),
                 "end": value.get("end"),
-                "labels": list(value.get("labels") or []),
+                "labels": _ls_names(value.get("labels"), "labels"),
             }
             if value.get("channel") not in (None, ""):
                 seg["channel"] = value.get("channel")
@@ -188,11 +195,28 @@ def ls_results(results: list) -> tuple[list[str], list[dict]]:
                 seg["score"] = res["score"]
             segments.append(seg)
         elif kind == "choices":
-            clip_labels.extend(str(c) for c in value.get("choices") or [])
-        elif kind == "taxonomy":
-            for path in value.get("taxonomy") or []:
-                clip_labels.append("/".join(str(p) for p in path))
+            clip_labels.extend(_ls_names(value.get("choices"), "choices"))
+        else:
+            for path in _ls_list(value.get("taxonomy"), "taxonomy"):
+                clip_labels.append("/".join(_ls_names(path, "taxonomy")))
     return clip_labels, segments
+
+
+def _ls_list(value, key: str) -> list:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"a result's {key!r} is not a list")
+    return value
+
+
+def _ls_names(value, key: str) -> list[str]:
+    """Names given as a list of strings (or numbers: a choice "7"), or as one string."""
+    names = [value] if isinstance(value, str) else _ls_list(value, key)
+    for name in names:
+        if isinstance(name, bool) or not isinstance(name, str | int | float):
+            raise ValueError(f"a result's {key!r} holds {type(name).__name__}, not a name")
+    return [str(name) for name in names]
 
 
 ANNOTATION_STATUSES = ("draft", "submitted", "accepted", "rejected", "skipped")
