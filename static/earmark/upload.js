@@ -44,7 +44,11 @@ function setup(root) {
   function line(name, status, text) {
     const li = document.createElement("li");
     li.className = `outcome outcome-${status}`;
-    li.textContent = `${name}: ${text}`;
+    // The name in its own direction: a rejected name's right-to-left override turned the
+    // reason after it around ("...eman elif — detcejer").
+    const isolated = document.createElement("bdi");
+    isolated.textContent = name;
+    li.append(isolated, `: ${text}`);
     report.appendChild(li);
   }
 

@@ -28,3 +28,30 @@ def test_hostile_files_dropped_on_the_page_are_refused_with_reasons(
     assert "Server Error" not in page.content()
     screenshot(page, "hostile-upload-refused")
     assert not Clip.objects.exists()
+
+
+def test_a_rejected_name_with_a_right_to_left_override_keeps_its_reason_readable(
+    live_server, page, login, lead, project, tmp_path
+):
+    """A name holding U+202E is refused, and its report line printed it raw: the override
+    turned the reason after it around ("...eman elif — detcejer")."""
+    import shutil
+
+    corpus = write_corpus(tmp_path / "hostile")
+    odd = tmp_path / "evil\u202egnp.wav"
+    shutil.copy(corpus["ten-hours-192k.wav"], odd)
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.set_input_files("[data-testid=file-input]", [str(odd)])
+    page.wait_for_selector("[data-testid=upload-summary][data-done=true]", timeout=30_000)
+    line = page.locator("[data-testid=upload-report] .outcome-rejected")
+    assert line.locator("bdi").inner_text() == odd.name
+    # The reason is laid out left to right after the name: its first word left of its last.
+    boxes = line.evaluate(
+        """(li) => { const text = li.lastChild; const r = document.createRange();
+          const s = text.textContent; const at = (i) => { r.setStart(text, i);
+          r.setEnd(text, i + 1); return r.getBoundingClientRect().left; };
+          return [at(2), at(s.length - 1)]; }"""
+    )
+    assert boxes[0] < boxes[1], boxes
+    assert not Clip.objects.exists()
