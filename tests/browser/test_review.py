@@ -4,6 +4,7 @@ the rejection and its comment on their "My reviews" page."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from labelapp.models import Annotation, Clip
 from labelapp.services.annotations import annotation_submit
@@ -967,6 +968,46 @@ def test_a_stereo_clips_lanes_have_a_row_per_channel_and_overlaps_stack(
     band_all = edit.locator("[data-testid=lane-band]").nth(0).bounding_box()
     assert band_all["y"] <= _middle_y(boxes.nth(3).bounding_box()) <= band_all["y"] + 22
     screenshot(page, "review-stereo-lanes")
+
+
+def test_a_stereo_clip_with_lanes_leaves_a_phone_the_width_for_the_sound(
+    live_server, page, login, reviewer, annotator, project, tmp_path
+):
+    """At 375 px the lanes' 148 px name column left 161 px for the waveform, the spectrogram
+    and the tracks, and the spectrogram's selects covered an axis label. A lane's name goes
+    above its track; the rows' names keep a narrow column; the tracks stay under the sound."""
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    clip = _stereo_clip(project, tmp_path)
+    annotation_submit(
+        clip=clip,
+        user=annotator,
+        segments=[{"start": 1, "end": 2, "channel": 1, "labels": ["birds/robin"]}],
+    )
+    page.set_viewport_size({"width": 375, "height": 800})
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
+    page.wait_for_selector(f"{WAVE}[data-drawn=true]")
+    wave = page.locator(WAVE).bounding_box()
+    spec = page.locator("[data-testid=review-spectrogram]").bounding_box()
+    track = page.locator("[data-testid=review-lane] .rv-lane-track").bounding_box()
+    assert wave["width"] >= 250, wave
+    for box in (spec, track):
+        assert abs(box["x"] - wave["x"]) <= 1 and abs(box["width"] - wave["width"]) <= 1, box
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 376
+    name = page.locator("[data-testid=review-lane] .rv-lane-name").bounding_box()
+    assert name["y"] + name["height"] <= track["y"] + 1  # above its track
+    for row in page.locator("[data-testid=lane-row-name]").all():
+        box = row.bounding_box()
+        assert row.is_visible() and box["x"] + box["width"] <= track["x"] + 1, box
+    tools = [s.bounding_box() for s in page.locator(".rv-spec .spec-tools select").all()]
+    ticks = page.locator(".rv-spec [data-testid=spec-axis] > *")
+    expect(ticks.nth(2)).to_be_visible()
+    for tick in ticks.all():
+        t = tick.bounding_box()
+        for s in tools:
+            apart = t["x"] + t["width"] <= s["x"] or s["x"] + s["width"] <= t["x"]
+            apart = apart or t["y"] + t["height"] <= s["y"] or s["y"] + s["height"] <= t["y"]
+            assert apart, (tick.inner_text(), t, s)
 
 
 def test_a_correction_moves_a_segment_to_another_channel_and_drags_one_on_r(

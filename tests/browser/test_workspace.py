@@ -2153,3 +2153,28 @@ def test_an_empty_queue_asks_for_no_peaks_and_says_there_is_no_clip(
     assert "No clip is open" in page.inner_text("[data-testid=banner]")
     page.wait_for_timeout(300)
     assert not failed, failed
+
+
+def test_the_transport_keeps_one_row_on_a_laptop_and_its_view_tools_together(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """At 1280-1366 px Normalize wrapped alone under the waveform. The transport is one row at
+    1366 px; narrower, the view's tools (zoom, Fit, Normalize) go to a row of their own."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    controls = ".ws-transport button, .ws-transport select, .ws-transport input"
+    rows_js = f"""() => [...document.querySelectorAll('{controls}')].filter((e) => e.offsetParent)
+        .map((e) => {{ const r = e.getBoundingClientRect();
+          return [e.dataset.action || e.dataset.testid, Math.round(r.top + r.height / 2)]; }})"""
+    page.set_viewport_size({"width": 1366, "height": 800})
+    page.wait_for_timeout(300)
+    middles = dict(page.evaluate(rows_js))
+    assert max(middles.values()) - min(middles.values()) <= 4, middles
+    for width in (1280, 1024):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.wait_for_timeout(300)
+        middles = dict(page.evaluate(rows_js))
+        tools = {middles[a] for a in ("zoom-out", "zoom-in", "zoom-fit", "normalize")}
+        assert max(tools) - min(tools) <= 4, (width, middles)
+        assert abs(middles["play"] - middles["speed"]) <= 4, (width, middles)
