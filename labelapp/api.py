@@ -569,6 +569,7 @@ class ClipAnnotationsApi(APIView):
                 request.headers.get("Idempotency-Key", "").strip() or v["idempotency_key"]
             ),
             replace_reviewed=v["replace_reviewed"],
+            only_if_needed=v["only_if_needed"],
         )
         replayed = getattr(annotation, "replayed", False)
         if replayed:  # the first delivery's annotation, read back

@@ -338,6 +338,12 @@ class AnnotationSubmitSerializer(StrictInput, serializers.Serializer):
     claim_next = serializers.BooleanField(
         default=False, help_text="Also hand out (and lock) your next clip; it comes as `next`."
     )
+    only_if_needed = serializers.BooleanField(
+        default=False,
+        help_text="Save only where the clip still wants your annotation: when others took "
+        "every place while yours lapsed, 409 `clip_full` and nothing is written (the "
+        "workspace sends it; without it such a submission is one annotation more).",
+    )
     replace_reviewed = serializers.BooleanField(
         default=False,
         help_text="Change an annotation a reviewer accepted (or corrected): it goes back to "

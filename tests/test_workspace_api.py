@@ -637,6 +637,33 @@ def test_the_heartbeat_keeps_a_place_and_says_when_the_clip_filled_without_it(
     assert again["needed"] and again["held"]
 
 
+def test_a_submission_only_if_needed_is_refused_when_others_filled_the_clip(
+    client_for, annotator, reviewer, lead, project, labels
+):
+    """Its place lapsed (or released) and others filled the clip: the workspace's submission
+    (`only_if_needed`) is a 409 `clip_full` and writes nothing; a place still held, the
+    annotator's own earlier annotation, or a submission without the flag saves."""
+    first, second = ready_clips(project, 2)
+    mine, theirs = client_for(annotator), client_for(reviewer)
+    assert next_clip(mine, project).json()["clip"]["id"] == first.pk
+    ClipAssignment.objects.filter(user=annotator).delete()
+    assert submit(theirs, first, clip_labels=["birds/crow"]).status_code == 201
+    refused = submit(mine, first, clip_labels=["birds/sparrow"], only_if_needed=True)
+    assert refused.status_code == 409 and refused.json()["code"] == "clip_full"
+    assert "has the annotation the project wants without yours" in refused.json()["detail"]
+    assert not Annotation.objects.filter(clip=first, annotator=annotator).exists()
+    # as one more, on purpose
+    assert submit(mine, first, clip_labels=["birds/sparrow"]).status_code == 201
+    # now theirs: an edit of it needs no place
+    edited = submit(mine, first, clip_labels=["birds/crow"], only_if_needed=True)
+    assert edited.status_code == 200
+    # a place held: saved, though another annotator's annotation came meanwhile via the API
+    assert next_clip(mine, project).json()["clip"]["id"] == second.pk
+    assert submit(client_for(lead), second, clip_labels=["noise"]).status_code == 201
+    held = submit(mine, second, clip_labels=["noise"], only_if_needed=True)
+    assert held.status_code == 201
+
+
 def test_a_change_to_an_accepted_annotation_needs_replace_reviewed(
     client_for, annotator, reviewer, project, labels
 ):

@@ -23,7 +23,7 @@ from labelapp.models import (
     Segment,
     SegmentLabel,
 )
-from labelapp.services.queue import clip_lock_release, clip_lock_renew
+from labelapp.services.queue import clip_lock_release, clip_lock_renew, clip_room_or_conflict
 from ontology.models import Label
 from ontology.services import label_resolve
 from ontology.tree import labels_collapse, tree_get
@@ -605,10 +605,12 @@ def annotation_submit(
     suggestion_feedback: list | None = None,
     idempotency_key: str = "",
     replace_reviewed: bool = False,
+    only_if_needed: bool = False,
 ) -> Annotation:
     """A human's submission from the workspace: validate, save (409 when stale, or when it
-    would change an accepted annotation without `replace_reviewed`), drop their
-    draft and their queue lock, and tell the ML layer once the transaction has committed.
+    would change an accepted annotation without `replace_reviewed`, or with `only_if_needed`
+    when the clip has all its annotations without theirs), drop their draft and their queue
+    lock, and tell the ML layer once the transaction has committed.
 
     With an `idempotency_key` the submission is saved at most once: a retry with the same
     key returns the saved annotation (with `replayed = True`) and writes nothing."""
@@ -631,6 +633,7 @@ def annotation_submit(
         suggestion_feedback=suggestion_feedback,
         idempotency_key=idempotency_key,
         replace_reviewed=replace_reviewed,
+        only_if_needed=only_if_needed,
     )
     try:
         return submit()
@@ -677,7 +680,10 @@ def _submit_once(
     suggestion_feedback: list | None,
     idempotency_key: str,
     replace_reviewed: bool,
+    only_if_needed: bool = False,
 ) -> Annotation:
+    if only_if_needed:
+        clip_room_or_conflict(clip=clip, user=user)
     data = annotation_input_build(
         clip.project,
         clip,

@@ -20,6 +20,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from labelapp.errors import Conflict
 from labelapp.models import (
     Annotation,
     AnnotationDraft,
@@ -236,6 +237,34 @@ def clip_lock_keep(*, clip: Clip, user, take: bool = True, now=None) -> dict:
         return {**answer, "full": True}
     _held_over_limit_release(project, user, now, keep=clip.pk)
     return {**answer, "held": True, "expires_at": expires_at}
+
+
+def clip_room_or_conflict(*, clip: Clip, user, now=None) -> None:
+    """For a submission saved only where it is wanted (the workspace's): a 409 `clip_full`
+    when the clip has every annotation the project wants without `user`'s. Their place
+    lapsed while the page sat idle (or a lead released it) and others took the clip; the
+    heartbeat said so once a minute at most, so a Submit right after the idle spell made one
+    annotation more without a word (a tester's clips ended with 3 of 2). Their own earlier
+    annotation (an edit) or a place they hold always saves."""
+    now = now or timezone.now()
+    project = clip.project
+    if (
+        Annotation.objects.filter(clip=clip, annotator=user)
+        .exclude(status__in=[Annotation.Status.DRAFT, Annotation.Status.SKIPPED])
+        .exists()
+        or ClipAssignment.objects.filter(clip=clip, user=user, expires_at__gt=now).exists()
+        or not _full_for(clip, project, user, now)
+    ):
+        return
+    wanted = project.annotations_per_clip
+    wants = "the annotation" if wanted == 1 else f"the {wanted} annotations"
+    raise Conflict(
+        f"not saved: this clip has {wants} the project wants without yours (others took it "
+        "while your place here lapsed); skip it for a clip that needs you, or save yours as "
+        "one more",
+        code="clip_full",
+        extra={"wanted": wanted},
+    )
 
 
 def _held_over_limit_release(project: Project, user, now, *, keep: int) -> int:

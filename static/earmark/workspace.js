@@ -1247,7 +1247,7 @@ async function submit() {
   await send(S.baseVersion);
 }
 
-async function send(expectedVersion, { replaceReviewed = false } = {}) {
+async function send(expectedVersion, { replaceReviewed = false, oneMore = false } = {}) {
   if (S.busy) return; // a double click on a banner's button sends one save
   const clip = S.ws.clip;
   S.submitWhenOnline = null;
@@ -1268,6 +1268,9 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
         suggestion_feedback: suggestionFeedback(),
         claim_next: true,
         replace_reviewed: replaceReviewed,
+        // Not one annotation more without a word: the server says when others took the clip
+        // while this page's place lapsed (the heartbeat asks once a minute at most).
+        only_if_needed: !oneMore,
       },
     });
     localStorage.removeItem(localKey(clip.id));
@@ -1281,7 +1284,16 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
     root.dataset.state = "ready";
     setSave("unsaved", "Not submitted");
     resumeSave(clip.id);
-    if (err.status === 409 && err.body && err.body.code === "reviewed") {
+    if (err.status === 409 && err.body && err.body.code === "clip_full") {
+      root.dataset.place = "full";
+      const more = button("Save mine as one more", "save-one-more", "Save your annotation although the clip has the annotations the project wants", "save-one-more");
+      more.classList.add("ws-banner-btn");
+      more.addEventListener("click", () => send(expectedVersion, { replaceReviewed, oneMore: true }));
+      const pass = button("Skip this clip", "skip-full", "Leave this clip (Ctrl+Shift+Enter) and take one that needs you", "skip-full");
+      pass.classList.add("ws-banner-btn");
+      pass.addEventListener("click", () => skip());
+      showBanner(`${err.message[0].toUpperCase()}${err.message.slice(1)}.`, "warn", 0, [more, pass]);
+    } else if (err.status === 409 && err.body && err.body.code === "reviewed") {
       // A reviewer's decision (or correction) stands until the annotator says to replace it.
       const anyway = button("Submit anyway", "replace-reviewed", "Save my change: the annotation goes back to review");
       anyway.classList.add("ws-banner-btn");
@@ -1316,7 +1328,7 @@ async function send(expectedVersion, { replaceReviewed = false } = {}) {
       // No answer: the submit may or may not have reached the server. Sending it again is
       // safe (the same work twice is no conflict).
       // Sent again by itself once the browser is back online (it waited for a second press).
-      S.submitWhenOnline = { clipId: clip.id, expectedVersion, replaceReviewed };
+      S.submitWhenOnline = { clipId: clip.id, expectedVersion, replaceReviewed, oneMore };
       showBanner("Not saved: the connection failed. Your work is kept in this browser, and is submitted by itself once the connection is back (or press Submit again).", "error", 0);
     } else {
       showBanner(`Not saved: ${err.message}`, "error");
@@ -1534,7 +1546,7 @@ window.addEventListener("online", () => {
   const pending = S.submitWhenOnline;
   if (pending && S.ws && S.ws.clip.id === pending.clipId && !S.busy) {
     hideBanner();
-    send(pending.expectedVersion, { replaceReviewed: pending.replaceReviewed });
+    send(pending.expectedVersion, { replaceReviewed: pending.replaceReviewed, oneMore: pending.oneMore });
   }
 });
 for (const [name, verb] of [["prev", "open the previous clip"], ["next", "open the next clip"]]) actions[name] = failing(verb, actions[name]);

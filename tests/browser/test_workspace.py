@@ -1299,6 +1299,39 @@ def test_a_full_clip_opened_by_its_address_says_so(
     assert "Other annotators are at work on this clip" in banner.inner_text()
 
 
+def test_a_submit_after_the_place_went_to_others_asks_before_one_more(
+    live_server, page, login, annotator, reviewer, project, labels, clips, client_for
+):
+    """The annotator labels the queue's clip; their place goes (a lead's Release, or it lapsed
+    while the tab sat idle) and another annotator fills the clip. Their Submit right after
+    made one annotation more without a word (the heartbeat asks once a minute): now it is
+    refused, saying why, with Save as one more and Skip."""
+    from labelapp.models import ClipAssignment
+
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("c")
+    page.wait_for_selector("#workspace[data-place=held]")  # the first edit's heartbeat
+    ClipAssignment.objects.filter(user=annotator).delete()  # released
+    taken = client_for(reviewer).post(
+        f"/api/clips/{clips[0].pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
+    )
+    assert taken.status_code == 201
+    page.keyboard.press("Control+Enter")
+    banner = page.locator("[data-testid=banner][data-kind=warn]")
+    banner.locator("[data-testid=save-one-more]").wait_for()
+    assert "has the annotation the project wants without yours" in banner.inner_text()
+    assert banner.locator("[data-testid=skip-full]").is_visible()
+    assert not Annotation.objects.filter(clip=clips[0], annotator=annotator).exists()
+    banner.locator("[data-testid=save-one-more]").click()
+    wait_for(
+        lambda: Annotation.objects.filter(clip=clips[0], annotator=annotator).exists(),
+        message="not saved as one more",
+    )
+    assert Annotation.objects.filter(clip=clips[0]).count() == 2
+
+
 def test_two_annotators_starting_together_get_different_clips(
     live_server, browser, login, annotator, make_user, project, labels, clips
 ):
