@@ -664,6 +664,38 @@ def test_a_submission_only_if_needed_is_refused_when_others_filled_the_clip(
     assert held.status_code == 201
 
 
+def test_a_stale_save_after_a_correction_says_corrected_and_quotes_the_comment(
+    client_for, annotator, reviewer, project, labels
+):
+    """ "reviewer accepted (or corrected) this annotation": the comment came only after "Save
+    mine over it" met a second refusal; a rejection's first message already quoted it."""
+    (clip,) = ready_clips(project, 1)
+    mine = client_for(annotator)
+    made = submit(mine, clip, clip_labels=["noise"]).json()["annotation"]
+    corrected = client_for(reviewer).post(
+        f"/api/annotations/{made['id']}/review/",
+        {"action": "correct", "clip_labels": ["birds/sparrow"], "expected_version": 1,
+         "comment": "it's a sparrow"},
+        format="json",
+    )  # fmt: skip
+    assert corrected.status_code == 200, corrected.content
+    stale = submit(mine, clip, clip_labels=["birds/crow"], expected_version=1)
+    assert stale.status_code == 409
+    detail = stale.json()["detail"]
+    assert "rita-reviewer corrected this annotation while you had it open: “it's a sparrow”" in (
+        detail
+    )
+    assert stale.json()["review_comment"] == "it's a sparrow"
+    accepted = client_for(reviewer).post(
+        f"/api/annotations/{made['id']}/review/",
+        {"action": "accept", "expected_version": 2},
+        format="json",
+    )
+    assert accepted.status_code == 200, accepted.content
+    again = submit(mine, clip, clip_labels=["birds/crow"], expected_version=1).json()["detail"]
+    assert "rita-reviewer accepted this annotation while you had it open" in again
+
+
 def test_a_change_to_an_accepted_annotation_needs_replace_reviewed(
     client_for, annotator, reviewer, project, labels
 ):
@@ -682,7 +714,7 @@ def test_a_change_to_an_accepted_annotation_needs_replace_reviewed(
     version = review.json()["version"]
     res = submit(mine, clip, clip_labels=["birds/crow"], expected_version=version)
     assert res.status_code == 409 and res.json()["code"] == "reviewed"
-    assert "rita-reviewer accepted this annotation" in res.json()["detail"]
+    assert "rita-reviewer corrected this annotation" in res.json()["detail"]
     again = submit(mine, clip, clip_labels=["birds/sparrow"], expected_version=version)
     assert again.status_code == 200
     assert again.json()["annotation"]["status"] == "accepted"

@@ -424,11 +424,10 @@ def annotation_save(
                 annotation.labels_changed = False  # as accepted: nothing to save
                 return annotation
             by = annotation.reviewed_by.username if annotation.reviewed_by else "a reviewer"
-            comment = (annotation.review_comment or "").strip()
-            said = f" (“{comment}”)" if comment else ""  # as a rejection's 409 quotes it
+            verb, said = _decision(annotation)  # as a rejection's 409 quotes the comment
             raise Conflict(
-                f"{by} accepted this annotation (or corrected it){said}; a change sends it back "
-                "to review: submit again with replace_reviewed to save it",
+                f"{by} {verb} this annotation{said}; a change sends it back to review: submit "
+                "again with replace_reviewed to save it",
                 code="reviewed",
                 extra={"current_version": annotation.version, "reviewed_by": by},
             )
@@ -482,6 +481,15 @@ _AS_SUBMITTED = {
 }
 
 
+def _decision(annotation: Annotation) -> tuple[str, str]:
+    """("accepted" or "corrected", ": “their comment”" or "") of an accepted annotation: the
+    messages said "accepted (or corrected)" and left the reviewer's comment out."""
+    last = annotation.revisions.order_by("-version", "-pk").values_list("action", flat=True)
+    verb = "corrected" if last.first() == "correct" else "accepted"
+    comment = (annotation.review_comment or "").strip()
+    return verb, f": “{comment}”" if comment else ""
+
+
 def _stale(annotation: Annotation, expected_version: int) -> Conflict:
     """The 409 for a save from an older version, saying who moved it on when a reviewer did
     (a rejection's comment was otherwise never seen: "Save mine over it" buried it)."""
@@ -498,10 +506,11 @@ def _stale(annotation: Annotation, expected_version: int) -> Conflict:
             extra=extra,
         )
     if annotation.status == Annotation.Status.ACCEPTED and annotation.reviewed_by_id:
-        extra.update(reviewed_by=by)
+        verb, said = _decision(annotation)
+        extra.update(reviewed_by=by, review_comment=(annotation.review_comment or "").strip())
         return Conflict(
-            f"{by} accepted (or corrected) this annotation while you had it open; load the "
-            "latest to see it, or save yours over it",
+            f"{by} {verb} this annotation while you had it open{said}; load the latest to see "
+            "it, or save yours over it",
             code="stale",
             extra=extra,
         )

@@ -1225,7 +1225,7 @@ def test_an_accepted_annotation_is_changed_only_when_the_annotator_says_so(
     page.click("[data-testid=submit]")
     warn = page.locator("[data-testid=banner][data-kind=warn]")
     warn.wait_for()
-    assert "rita-reviewer accepted this annotation" in warn.inner_text()
+    assert "rita-reviewer corrected this annotation: “a sparrow, not noise”" in warn.inner_text()
     saved = Annotation.objects.get(clip=clip)
     assert saved.status == "accepted" and saved.version == 2
     warn.locator("button.replace-reviewed").click()
