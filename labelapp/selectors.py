@@ -120,7 +120,8 @@ def clip_suggestions(clip: Clip) -> dict | None:
     if prediction is None:
         return None
     project = clip.project
-    labels = tree_get(project.ontology).available  # cached per ontology version
+    # cached per ontology version; a leaves-only project's suggestions are leaves
+    labels = tree_get(project.ontology).choosable(leaves_only=project.leaves_only)
     single = project.label_mode == Project.LabelMode.SINGLE
     scores, segments = prediction_choice(prediction, known=labels, single=single)
     if single:

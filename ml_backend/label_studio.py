@@ -389,8 +389,9 @@ class MlPredictApi(_MlView):
                 "this Earmark project has no trained model yet", status=409, code="no_model"
             )
         # Deprecated labels, and those under one, are not offered, as the workspace leaves
-        # them out of suggestions.
-        available = tree_for_ontology_id(project.ontology_id).available
+        # them out of suggestions; nor, in a leaves-only project, a label with kinds.
+        tree = tree_for_ontology_id(project.ontology_id)
+        available = tree.choosable(leaves_only=project.leaves_only)
         paths = {pk: node.path for pk, node in available.items()}
         single = project.label_mode == project.LabelMode.SINGLE
         results = []

@@ -123,7 +123,28 @@ class LabelListApi(APIView):
         data = LabelCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         label = label_create(ontology=project.ontology, user=request.user, **data.validated_data)
-        return Response(_label_out(label), status=status.HTTP_201_CREATED)
+        body = {**_label_out(label), "warnings": _first_kind_warnings(project, label)}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _first_kind_warnings(project, label) -> list[str]:
+    """A leaves-only project's leaf in use that gets its first kind: its annotations keep it,
+    but it cannot be chosen anew, and the model stops suggesting it (splitting a class was
+    said as "Added ...", then the workspace's top suggestion could not be saved)."""
+    if not project.leaves_only or label.parent_id is None:
+        return []
+    parent = label.parent
+    if parent.children.count() != 1:
+        return []
+    used = sum(selectors.label_usage_counts([parent.pk])[parent.pk].values())
+    if not used:
+        return []
+    uses = "1 use" if used == 1 else f"{used} uses"
+    return [
+        f"{parent.path} was a leaf with {uses}: they keep it, but this project takes leaves, "
+        f"so new work chooses one of its kinds and the model no longer suggests it; train "
+        "again once its kinds have labels."
+    ]
 
 
 class LabelDetailApi(APIView):

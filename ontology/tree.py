@@ -66,8 +66,16 @@ class LabelTree:
                 self.retired.add(node.id)
         # The others, by id: what suggestions may offer (built once per tree, not per clip).
         self.available = {n.id: n for n in self.ordered if n.id not in self.retired}
+        # ... and of those, the leaves: what a leaves-only project's suggestions may offer (a
+        # label given kinds after the model learned it was suggested, and refused at submit).
+        self.available_leaves = {
+            i: n for i, n in self.available.items() if not self.children.get(i)
+        }
         self._by_path = {n.path.lower(): n.id for n in self.nodes.values()}
         self._payload: list[dict] | None = None
+
+    def choosable(self, *, leaves_only: bool) -> dict[int, LabelNode]:
+        return self.available_leaves if leaves_only else self.available
 
     def _preorder(self) -> list[LabelNode]:
         out: list[LabelNode] = []

@@ -434,6 +434,15 @@ def test_predict_answers_only_with_labels_the_config_offers_and_not_deprecated_o
     label_deprecate(
         label=Label.objects.get(ontology=project.ontology, path="bird"), deprecated=False
     )
+    # a leaves-only project's label given kinds since the model learned it: not offered
+    project.leaves_only = True
+    project.save(update_fields=["leaves_only"])
+    label_get_or_create_path(ontology=project.ontology, path="bird/crow/carrion")
+    res = client.post(url, {"tasks": tasks, "label_config": CONFIG}, format="json")
+    (result,) = res.json()["results"]
+    assert [r["value"] for r in result["result"]] == [{"choices": ["dog"]}]
+    project.leaves_only = False
+    project.save(update_fields=["leaves_only"])
     res = client.post(url, {"tasks": tasks}, format="json")
     names = {(r["type"], r["from_name"]) for r in res.json()["results"][0]["result"]}
     assert names == {("choices", "clip_label"), ("labels", "label")}

@@ -289,6 +289,51 @@ def test_the_workspace_shows_the_model_suggestions(client_for, annotator, projec
     assert body["suggestions"]["segments"] == []
 
 
+def test_a_leaf_split_into_kinds_stays_on_its_annotations_and_leaves_the_suggestions(
+    client_for, annotator, reviewer, lead, project, labels
+):
+    """A leaves-only project's lead adds kinds under "birds/crow", used and learned by the
+    model. The editor said only "Added ..."; the workspace's top suggestion was crow and its
+    Accept all + Submit a 400; an unchanged resubmit, and a reviewer's correction keeping
+    crow, were 400s. Now: a warning at the add, crow no longer suggested (nor by /ml/predict),
+    kept where it was, refused where chosen anew."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    project.leaves_only = True
+    project.save(update_fields=["leaves_only"])
+    first, second = ready_clips(project, 2)
+    mine = client_for(annotator)
+    made = submit(mine, first, clip_labels=["birds/crow"]).json()["annotation"]
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    Prediction.objects.create(
+        clip=second, model_version=version, clip_scores={str(labels["crow"].pk): 0.97}
+    )
+    url = f"/api/projects/{project.pk}/ontology/labels/"
+    added = client_for(lead).post(url, {"name": "carrion", "parent": labels["crow"].pk})
+    assert added.status_code == 201, added.content
+    (warning,) = added.json()["warnings"]
+    assert "birds/crow was a leaf with 1 use" in warning and "no longer suggests" in warning
+    second_kind = client_for(lead).post(url, {"name": "hooded", "parent": labels["crow"].pk})
+    assert second_kind.json()["warnings"] == []  # said once, at the first kind
+
+    body = mine.get(f"/api/clips/{second.pk}/workspace/").json()
+    assert body["suggestions"]["clip_labels"] == []
+    # kept on the annotation that had it: an unchanged resubmit, a correction keeping it
+    again = submit(mine, first, clip_labels=["birds/crow"], expected_version=1)
+    assert again.status_code == 200, again.content
+    kept = client_for(reviewer).post(
+        f"/api/annotations/{made['id']}/review/",
+        {"action": "correct", "clip_labels": ["birds/crow"], "expected_version": 1,
+         "comment": "crow it is"},
+        format="json",
+    )  # fmt: skip
+    assert kept.status_code == 200, kept.content
+    # chosen anew: refused, saying what to do
+    fresh = submit(mine, second, clip_labels=["birds/crow"])
+    assert fresh.status_code == 400 and fresh.json()["code"] == "not_leaf"
+    assert "choose one of its kinds" in fresh.json()["detail"]
+
+
 def test_a_multi_label_model_suggests_the_deepest_label_not_its_ancestors_too(
     client_for, annotator, project, labels
 ):

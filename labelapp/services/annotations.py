@@ -105,8 +105,9 @@ def annotation_input_build(
     kept_labels: Callable[[], set[int]] | None = None,
 ) -> AnnotationInput:
     """Validate raw input (label refs, segment dicts) against the clip and the project's rules.
-    `kept_labels()`, asked only when a deprecated label is given, names the labels the edited
-    annotation already has: those may stay (deprecated means not chosen anew)."""
+    `kept_labels()`, asked only when a deprecated label (or, in a leaves-only project, one
+    with kinds) is given, names the labels the edited annotation already has: those may stay
+    (deprecated means not chosen anew)."""
     known: dict = {}
     data = AnnotationInput(
         clip_labels=labels_resolve(
@@ -225,9 +226,19 @@ def rules_check(
         with_children = set(
             Label.objects.filter(parent__in=every).values_list("parent_id", flat=True)
         )
-        for label in every:
-            if label.pk in with_children:
-                raise DomainError(f"label {label.path!r} is not a leaf; this project takes leaves")
+        parents = [label for label in every if label.pk in with_children]
+        # A label given kinds after the annotation chose it stays on it (an unchanged
+        # resubmit, a reviewer's correction that keeps it were refused), as a deprecated one
+        # does; it is not chosen anew.
+        kept = kept_labels() if parents and kept_labels is not None else set()
+        for label in parents:
+            if label.pk not in kept:
+                raise DomainError(
+                    f"label {label.path!r} is not a leaf; this project takes leaves: choose "
+                    "one of its kinds",
+                    code="not_leaf",
+                    extra={"label": label.path},
+                )
 
 
 def annotation_label_ids(annotation: Annotation | None) -> set[int]:

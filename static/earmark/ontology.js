@@ -25,7 +25,7 @@ function say(message, kind = "ok") {
   toast.className = `onto-toast ${kind}`;
   toast.hidden = false;
   clearTimeout(say.timer);
-  say.timer = setTimeout(() => { toast.hidden = true; }, kind === "error" ? 9000 : 4000);
+  say.timer = setTimeout(() => { toast.hidden = true; }, { error: 9000, warn: 12000 }[kind] || 4000);
 }
 
 function failed(err) {
@@ -469,7 +469,8 @@ async function add(event) {
     // The form stays where it is, for the next label under the same parent: selecting the new
     // label opened its panel above the form and pushed it out of sight after every add.
     state.justAdded = label.id;
-    say(`Added ${label.path}`);
+    const warned = label.warnings && label.warnings.length;
+    say(`Added ${label.path}${warned ? `. ${label.warnings.join(" ")}` : ""}`, warned ? "warn" : "ok");
     await load();
     document.querySelector(`[data-testid=label-tree] [data-label-id="${label.id}"]`)?.scrollIntoView({ block: "nearest" });
     f.name.focus();

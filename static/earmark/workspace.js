@@ -1319,7 +1319,7 @@ async function send(expectedVersion, { replaceReviewed = false, oneMore = false 
       signIn.textContent = "Sign in (new tab)";
       signIn.setAttribute("data-testid", "sign-in");
       showBanner(`Not saved: ${err.message}.`, "error", 0, [signIn]);
-    } else if (err.body && ["unknown_label", "deprecated_label"].includes(err.body.code)) {
+    } else if (err.body && ["unknown_label", "deprecated_label", "not_leaf"].includes(err.body.code)) {
       // A lead deleted or deprecated a label since this page loaded its tree: the picker is
       // brought up to date (it still offered the label) and the message says what to do.
       await ontologyFresh(-1);
