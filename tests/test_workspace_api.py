@@ -334,6 +334,30 @@ def test_a_leaf_split_into_kinds_stays_on_its_annotations_and_leaves_the_suggest
     assert "choose one of its kinds" in fresh.json()["detail"]
 
 
+def test_the_same_labels_sent_again_after_a_rename_or_merge_change_nothing(
+    client_for, annotator, lead, project, labels
+):
+    """Resubmitting what the annotation holds after a lead merged (or renamed) its label made
+    a version 2 "−birds/sparrow +birds/crow" by the annotator, and an undo of the merge then
+    kept it as an edit. Compared with today's paths, not the last revision's."""
+    from labelapp.models import AnnotationRevision
+    from ontology.merge import label_merge
+    from ontology.services import label_rename
+
+    first, second = ready_clips(project, 2)
+    mine = client_for(annotator)
+    a = submit(mine, first, clip_labels=["birds/sparrow"]).json()["annotation"]
+    b = submit(mine, second, clip_labels=["noise"]).json()["annotation"]
+    label_merge(source=labels["sparrow"], target=labels["crow"], user=lead)
+    label_rename(label=labels["noise"], name="static")
+    for clip, path, made in ((first, "birds/crow", a), (second, "static", b)):
+        again = submit(mine, clip, clip_labels=[path], expected_version=1)
+        assert again.status_code == 200 and again.json()["annotation"]["version"] == 1, path
+        assert AnnotationRevision.objects.filter(annotation_id=made["id"]).count() == 1
+    changed = submit(mine, second, clip_labels=["birds/crow"], expected_version=1)
+    assert changed.json()["annotation"]["version"] == 2
+
+
 def test_a_multi_label_model_suggests_the_deepest_label_not_its_ancestors_too(
     client_for, annotator, project, labels
 ):

@@ -347,12 +347,13 @@ def annotation_input_changes(annotation: Annotation, data: AnnotationInput) -> b
 
 
 def _labeled_content(annotation: Annotation) -> tuple | None:
-    """The labels a training counts of `annotation` as it stands (its last revision), or None
-    when it counts none (a skip, a draft, a rejection)."""
+    """The labels a training counts of `annotation` as it stands, by today's label paths, or
+    None when it counts none (a skip, a draft, a rejection). Not its last revision's: a
+    rename, move or merge since leaves old paths there, and the same labels sent again read
+    as an edit (a new version, and a history blaming the annotator for the merge)."""
     if annotation.status not in LABELED_STATUSES:
         return None
-    last = annotation.revisions.order_by("-version").values_list("data", flat=True).first()
-    return _content(last) if last else None
+    return _content(annotation_snapshot(annotation))
 
 
 def _snapshot_of(annotation: Annotation, data: AnnotationInput) -> dict:

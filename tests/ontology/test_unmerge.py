@@ -208,8 +208,9 @@ def test_annotations_written_since_keep_their_labels_but_reviews_do_not_count(
         clip_labels=["x/a"],
     )
     report = label_merge(source=tree["x/a"], target=tree["x/b"])
-    # after the merge: one annotator keeps b and adds d, another re-saves b alone, and a
-    # reviewer accepts the third (no label changes)
+    # after the merge: one annotator keeps b and adds d, another sends b alone again (what
+    # the merge left it: no write, so the undo gives it a back), and a reviewer accepts the
+    # third (no label changes)
     annotate(project, annotator, clip_labels=["x/b", "x/d"], clip=kept.clip)
     annotate(project, annotator, clip_labels=["x/b"], clip=both.clip)
     annotation_review(
@@ -218,9 +219,10 @@ def test_annotations_written_since_keep_their_labels_but_reviews_do_not_count(
     out = merge_undo(ontology=project.ontology, change_id=report["change"])
     paths = lambda a: set(a.clip_labels.values_list("label__path", flat=True))  # noqa: E731
     assert paths(kept) == {"x/b", "x/d"}
-    assert paths(both) == {"x/b"}
+    assert paths(both) == {"x/a", "x/b"} and both.revisions.count() == 1
     assert paths(reviewed) == {"x/a"}
-    assert out["uses_kept_as_edited"] == 2 and out["clip_labels_moved_back"] == 1
+    assert out["uses_kept_as_edited"] == 1 and out["clip_labels_moved_back"] == 1
+    assert out["clip_labels_restored"] == 1  # both's a, deduplicated by the merge
 
 
 def test_undo_refuses_a_child_now_above_its_place(project, labels):
