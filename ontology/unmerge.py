@@ -187,7 +187,8 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
 
     counts = _uses_move_back(record, source=source, target=target, since=change.created_at)
     counts["children_moved_back"] = len(moved)
-    counts["projects_rescored"] = _rescore(ontology, target=target)
+    counts["projects_rescored"], untrained = _rescore(ontology, source=source, target=target)
+    warnings += untrained
     undo_change = ontology_bump(
         ontology=ontology,
         user=user,
@@ -335,17 +336,20 @@ def _move_back(
     return back, added
 
 
-def _rescore(ontology: Ontology, *, target: Label) -> int:
+def _rescore(ontology: Ontology, *, source: Label, target: Label) -> tuple[int, list[str]]:
     """The merge folded the source's predicted scores into the target's; the active model
     scores the unlabeled clips again (after commit), so suggestions and ranking name it, and
     the labeled clips whose prediction names the target (a second annotator's suggestions,
-    the exported predictions)."""
+    the exported predictions). A model trained while the merge stood has no class for the
+    source: said, with what to do (the undo said "the model scores the clips again" and its
+    suggestions went on naming the target for every one of the source's sounds)."""
     from labelapp.queueing import enqueue_on_commit
     from ml_backend import tasks
     from ml_backend.models import ModelVersion
     from ml_backend.prelabel import prelabel_request
+    from ontology.merge import labels_now
 
-    projects = 0
+    projects, warnings = 0, []
     for project in ontology.projects.live():
         active = ModelVersion.objects.filter(
             project=project, status=ModelVersion.Status.ACTIVE
@@ -355,4 +359,11 @@ def _rescore(ontology: Ontology, *, target: Label) -> int:
             prelabel_request(project=project, model_version=active)
             enqueue_on_commit(tasks.predictions_rescore_labeled, project.pk, target.pk)
             projects += 1
-    return projects
+            classes = [int(c) for c in active.classes or []]
+            if classes and source.pk not in labels_now(ontology=ontology, ids=classes):
+                warnings.append(
+                    f"{project.name}'s active model ({active.name}) was trained without "
+                    f"{source.path}: its suggestions name {target.path} for those sounds "
+                    "until a training (Train now on the model page)"
+                )
+    return projects, warnings

@@ -147,6 +147,29 @@ def test_undo_rescores_projects_with_a_model(project, crows, django_capture_on_c
     assert PrelabelRun.objects.filter(project=project).count() == before + 1
 
 
+def test_undo_says_when_the_active_model_was_trained_while_the_merge_stood(project, crows):
+    """A model trained after the merge has no class for the source: the undo said the model
+    scores the clips again, and its suggestions went on naming the target for every one of
+    the source's sounds. One trained before the merge knows it (its old id comes back)."""
+    crow, raven = crows["animal/crow"], crows["animal/raven"]
+    before = ModelVersion.objects.create(
+        project=project, version=1, name="m1", status="active", classes=[crow.pk, raven.pk]
+    )
+    report = label_merge(source=crow, target=raven)
+    out = merge_undo(ontology=project.ontology, change_id=report["change"])
+    assert out["source"] == crow.pk and out["warnings"] == []
+
+    report = label_merge(source=Label.objects.get(pk=crow.pk), target=raven)
+    ModelVersion.objects.filter(pk=before.pk).update(status="retired")
+    ModelVersion.objects.create(
+        project=project, version=2, name="m2", status="active", classes=[raven.pk, 999999]
+    )
+    out = merge_undo(ontology=project.ontology, change_id=report["change"])
+    (warning,) = out["warnings"]
+    assert "active model (m2) was trained without animal/crow" in warning
+    assert "Train now" in warning
+
+
 def test_the_api_undoes_for_leads_and_the_log_says_what_can_be_undone(
     project, crows, client_for, lead, annotator
 ):
