@@ -211,6 +211,23 @@ def hotkey_combo(text: str) -> str:
     return "+".join([m for m in MODIFIERS if m in mods] + [key])
 
 
+def _spelling_check(hotkey: str, label: str) -> None:
+    """What was read otherwise than meant: "ctrl+" (half typed) as Ctrl and "+", and
+    "shift+shift+a" as shift+a."""
+    mods = [_MODIFIER_ALIASES.get(w, w) for w in hotkey.lower().split("+")[:-1] if w]
+    why = ""
+    if hotkey.endswith("+") and not hotkey.endswith("++") and hotkey != "+":
+        why = f"ends in '+' with no key after it (for the + key write '{hotkey}+')"
+    elif len(mods) != len(set(mods)):
+        why = "names a modifier twice"
+    if why:
+        raise DomainError(
+            f"label {label!r}: hotkey {hotkey!r} {why}",
+            code="invalid_hotkey",
+            extra={"label": label},
+        )
+
+
 def label_hotkey_validate(hotkey: str | None, *, label: str = "", browser_keys: bool = True) -> str:
     """A label's hotkey, stripped; blank (or only spaces) means none. `browser_keys`: refuse
     the keys the browser keeps (a lead choosing one); an imported file's are let through (an
@@ -223,6 +240,12 @@ def label_hotkey_validate(hotkey: str | None, *, label: str = "", browser_keys: 
             code="invalid_hotkey",
             extra={"label": label},
         )
+    if len(hotkey) == 1:
+        # "A" is the key a (Shift+A is "shift+a"): kept as "A" it was shown as another key
+        # than a label's "a", which it is.
+        hotkey = hotkey.lower()
+    if hotkey and browser_keys:
+        _spelling_check(hotkey, label)
     if hotkey:
         mods, key = _combo_parts(hotkey)
         unknown = sorted(mods - set(MODIFIERS))

@@ -49,7 +49,7 @@ export function normalizeCombo(text) {
   const mods = new Set(parts.map((p) => (p === "control" || p === "cmd" || p === "meta" ? "ctrl" : p)));
   // As eventCombo: Shift belongs to the character a key types ("!" is shift+1), so only
   // letters and named keys keep it.
-  if (!(key.length > 1 || /[a-z]/i.test(key))) mods.delete("shift");
+  if (!(key.length > 1 || /^\p{L}$/u.test(key))) mods.delete("shift");
   return [...["ctrl", "alt", "shift"].filter((m) => mods.has(m)), key].join("+");
 }
 
@@ -61,7 +61,8 @@ export function eventCombo(e) {
     const m = /^(?:Key([A-Z])|Digit([0-9]))$/.exec(e.code || "");
     if (m) key = (m[1] || m[2]).toLowerCase();
   }
-  const shiftMatters = key.length > 1 || /[a-z]/i.test(key);
+  // A letter of any script (as the server's str.isalpha): Shift+é was read as é.
+  const shiftMatters = key.length > 1 || /^\p{L}$/u.test(key);
   const mods = [];
   if (e.ctrlKey || e.metaKey) mods.push("ctrl");
   if (e.altKey) mods.push("alt");

@@ -354,7 +354,7 @@ def test_reject_a_slash_in_a_json_name(project):
 def test_reject_colliding_hotkeys_in_the_file(project):
     doc = {"labels": [{"name": "a", "hotkey": "x"}, {"name": "b", "hotkey": "X"}]}
     error = reject(
-        project, json.dumps(doc), match="hotkey 'X' is used by both 'a' and 'b'", label="b"
+        project, json.dumps(doc), match="hotkey 'x' is used by both 'a' and 'b'", label="b"
     )
     assert error.code == "hotkey_collision"
 
@@ -365,7 +365,7 @@ def test_reject_a_hotkey_taken_by_an_existing_label(project, labels):
     reject(
         project,
         json.dumps([{"name": "new", "hotkey": "Q"}]),
-        match="hotkey 'Q' of label 'new' is already used by 'old'",
+        match="hotkey 'q' of label 'new' is already used by 'old'",
         label="new",
     )
 

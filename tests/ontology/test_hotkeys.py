@@ -165,6 +165,9 @@ def test_the_api_answers_a_workspace_key_with_a_400(project, client_for, lead):
         ("ctrl+shift", "optional ctrl, alt or shift"),
         ("ab", "optional ctrl, alt or shift"),  # two keys: never pressed as one
         ("ctrl+xy", "optional ctrl, alt or shift"),
+        ("ctrl+", "ends in '+' with no key after it (for the + key write 'ctrl++')"),
+        ("shift+shift+a", "names a modifier twice"),
+        ("ctrl+control+a", "names a modifier twice"),
     ],
 )
 def test_keys_the_browser_cannot_report_are_refused(project, lead, hotkey, says):
@@ -191,10 +194,19 @@ def test_a_file_with_one_key_spelled_two_ways_is_refused():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("hotkey", ["F2", "shift+F3", "Insert", "x"])
+@pytest.mark.parametrize("hotkey", ["F2", "shift+F3", "Insert", "x", "ctrl++", "shift+é"])
 def test_a_named_key_or_one_character_is_a_hotkey(project, lead, hotkey):
     label = label_create(ontology=project.ontology, name="cat", hotkey=hotkey, user=lead)
     assert label.hotkey == hotkey
+
+
+@pytest.mark.django_db
+def test_a_capital_letter_is_its_key_and_kept_as_such(project, lead):
+    """ "A" was kept and shown as "A", the key a (Shift+A is "shift+a"), beside a label's "a"."""
+    label = label_create(ontology=project.ontology, name="cat", hotkey="A", user=lead)
+    assert label.hotkey == "a"
+    with pytest.raises(DomainError, match="already used by 'cat'"):
+        label_create(ontology=project.ontology, name="dog", hotkey="a", user=lead)
 
 
 @pytest.mark.parametrize(
