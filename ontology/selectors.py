@@ -60,3 +60,25 @@ def ontology_changes(ontology: Ontology) -> QuerySet[OntologyChange]:
         .annotate(has_undo=ExpressionWrapper(Q(undo__isnull=False), output_field=BooleanField()))
         .order_by("-version", "-id")
     )
+
+
+def gone_label_names(ontology_id: int, ids: Iterable[int]) -> dict[int, str]:
+    """Names for labels no longer in the tree, from the change log: "digit/six (merged into
+    digit/seven)", "noise (deleted)". A model's classes outlive them: its confusion matrix
+    called them "#8". A label deleted under a deleted parent is not named (the log names the
+    parent)."""
+    want = set(ids)
+    out: dict[int, str] = {}
+    changes = OntologyChange.objects.filter(
+        ontology_id=ontology_id, action__in=("merge", "delete")
+    ).order_by("version", "id")
+    for action, details in changes.values_list("action", "details"):
+        if not isinstance(details, dict):
+            continue
+        if action == "merge" and details.get("source") in want and not details.get("undone_by"):
+            out[details["source"]] = (
+                f"{details.get('source_path')} (merged into {details.get('target_path')})"
+            )
+        elif action == "delete" and details.get("label") in want:
+            out[details["label"]] = f"{details.get('path')} (deleted)"
+    return out

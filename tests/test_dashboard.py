@@ -311,6 +311,25 @@ def test_model_history_curves_and_confusion_come_from_the_stored_metrics(project
     ]
 
 
+def test_the_confusion_names_classes_merged_away_or_deleted_since_the_training(
+    project, tree, model_versions
+):
+    """A class merged away was shown as "#8": named by the change log now."""
+    from ontology.merge import label_merge
+    from ontology.models import Label
+    from ontology.services import label_delete
+
+    robin, sparrow = tree["animals/birds/robin"], tree["animals/birds/sparrow"]
+    label_merge(source=sparrow, target=robin)
+    cm = project_dashboard(project)["confusion"]
+    assert cm["labels"] == [
+        "animals/birds/robin",
+        "animals/birds/sparrow (merged into animals/birds/robin)",
+    ]
+    label_delete(label=Label.objects.get(pk=robin.pk))
+    assert project_dashboard(project)["confusion"]["labels"][0] == "animals/birds/robin (deleted)"
+
+
 def test_a_simulation_replaces_the_versions_learning_curve(project, model_versions):
     point = {"labels": 10, "accuracy": 0.5, "macro_f1": 0.4, "n": 1}
     MLConfig.objects.create(

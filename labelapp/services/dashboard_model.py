@@ -92,11 +92,19 @@ def dashboard_confusion(history: list[dict], labels: list[dict]) -> dict | None:
     active = next((v for v in history if v["status"] == "active"), None)
     if active is None:
         return None
-    full = ModelVersion.objects.filter(pk=active["id"]).values("metrics", "classes").first()
+    full = (
+        ModelVersion.objects.filter(pk=active["id"])
+        .values("metrics", "classes", "project__ontology_id")
+        .first()
+    )
     if full is None:  # replaced since the history was read
         return None
     paths = {lb["id"]: lb["path"] for lb in labels}
     ids = list(full["classes"] or [])
+    if any(i not in paths for i in ids):  # merged away or deleted since the training
+        from ontology.selectors import gone_label_names
+
+        paths |= gone_label_names(full["project__ontology_id"], ids)
     # Shown in the tree's order (`labels`), not the model's (its classes came sorted by
     # path: eight, five, four, ...): rows and columns permuted alike.
     place = {lb["id"]: i for i, lb in enumerate(labels)}
