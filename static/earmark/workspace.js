@@ -1,6 +1,6 @@
 // The annotation workspace: wires the waveform, spectrogram, player, segments, label picker and
 // keyboard together around one clip at a time. State lives here; the modules render it.
-import { api, apiRetrying, sendKeepalive } from "./api.js";
+import { api, apiRetrying, newIdempotencyKey, sendKeepalive } from "./api.js";
 import { Hotkeys } from "./hotkeys.js";
 import { releaseAfterPointerChange } from "./dom.js";
 import { LabelPicker, Ontology } from "./labels.js";
@@ -525,10 +525,31 @@ function scheduleSave() {
   const body = { data: draftData(), base_version: S.baseVersion, lead_time: leadTime() };
   // The browser's copy first: it survives a lost connection and a closed tab.
   const stamp = Date.now();
-  localStorage.setItem(localKey(clipId), JSON.stringify({ ...body, saved_at: stamp, synced: false }));
+  localStorage.setItem(localKey(clipId), JSON.stringify({ ...body, saved_at: stamp, synced: false, tab: TAB }));
   setSave("unsaved", "Unsaved");
   saveLater(clipId, body, stamp, AUTOSAVE_MS);
 }
+
+// The same clip open in two tabs of this browser: each tab's autosave replaced the other's, on
+// the server and in this browser's copy, and a reload restored one tab's work without a word
+// about the other's. A tab whose clip another tab edits says so, once, with the choice.
+const TAB = newIdempotencyKey();
+window.addEventListener("storage", (e) => {
+  if (!S.ws || e.key !== localKey(S.ws.clip.id) || !e.newValue) return;
+  let theirs = null;
+  try { theirs = JSON.parse(e.newValue); } catch { return; }
+  if (!theirs || !theirs.tab || theirs.tab === TAB || S.ws.otherTabSaid) return;
+  S.ws.otherTabSaid = true;
+  root.dataset.otherTab = "true";
+  const clipId = S.ws.clip.id;
+  const take = button("Load the other tab's work", "other-tab-load", "Open this clip as the other tab left it (the edits on this page go)", "other-tab-load");
+  take.classList.add("ws-banner-btn");
+  take.addEventListener("click", () => { hideBanner(); cancelSave(clipId); openClip(clipId, { push: false }); });
+  const mine = button("Keep mine", "other-tab-keep", "Save what this page shows over the other tab's edits", "other-tab-keep");
+  mine.classList.add("ws-banner-btn");
+  mine.addEventListener("click", () => { hideBanner(); scheduleSave(); });
+  showBanner("This clip is being edited in another tab too: each tab's autosave replaces the other's. Go on in one of them.", "warn", 0, [take, mine]);
+});
 
 // Autosaves waiting to go, one per clip ({ timer, body, stamp }): an edit's, 0.8 s after it,
 // or a failed one's retry. A clip left sends its own at once, a retry goes on for a clip left

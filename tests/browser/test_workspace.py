@@ -1332,6 +1332,33 @@ def test_a_submit_after_the_place_went_to_others_asks_before_one_more(
     assert Annotation.objects.filter(clip=clips[0]).count() == 2
 
 
+def test_a_clip_edited_in_another_tab_says_so_and_offers_its_work(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Tab A marks a label; tab B, on the same clip, pressed 7 and its autosave replaced A's
+    work without a word (a reload restored B's only). B is told when A edits, and can take
+    A's work or keep its own."""
+    clip = clips[0]
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    other = page.context.new_page()
+    other.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(other, clip.pk)
+    page.bring_to_front()
+    page.keyboard.press("c")  # birds/crow in tab A
+    banner = other.locator("[data-testid=banner][data-kind=warn]")
+    banner.locator("[data-testid=other-tab-load]").wait_for()
+    assert "being edited in another tab" in banner.inner_text()
+    assert page.locator("#workspace[data-other-tab]").count() == 0  # A is not told of itself
+    banner.locator("[data-testid=other-tab-load]").click()
+    drawn(other, clip.pk)
+    chips = other.locator("[data-testid=clip-labels] .ws-chip")
+    chips.first.wait_for()
+    assert chips.first.inner_text().startswith("crow")
+    other.close()
+
+
 def test_two_annotators_starting_together_get_different_clips(
     live_server, browser, login, annotator, make_user, project, labels, clips
 ):
