@@ -260,8 +260,8 @@ def clip_room_or_conflict(*, clip: Clip, user, now=None) -> None:
     wants = "the annotation" if wanted == 1 else f"the {wanted} annotations"
     raise Conflict(
         f"not saved: this clip has {wants} the project wants without yours (others took it "
-        "while your place here lapsed); skip it for a clip that needs you, or save yours as "
-        "one more",
+        "while your place here lapsed, or after a lead released it); skip it for a clip that "
+        "needs you, or save yours as one more",
         code="clip_full",
         extra={"wanted": wanted},
     )
