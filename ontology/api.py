@@ -141,9 +141,9 @@ def _first_kind_warnings(project, label) -> list[str]:
         return []
     uses = "1 use" if used == 1 else f"{used} uses"
     return [
-        f"{parent.path} was a leaf with {uses}: they keep it, but this project takes leaves, "
-        f"so new work chooses one of its kinds and the model no longer suggests it; train "
-        "again once its kinds have labels."
+        f"{parent.path} was a leaf in use ({uses}): its annotations keep it, but this project "
+        "takes leaves, so new work chooses one of its kinds and the model no longer suggests "
+        "it; train again once its kinds have labels."
     ]
 
 

@@ -312,7 +312,10 @@ def test_a_leaf_split_into_kinds_stays_on_its_annotations_and_leaves_the_suggest
     added = client_for(lead).post(url, {"name": "carrion", "parent": labels["crow"].pk})
     assert added.status_code == 201, added.content
     (warning,) = added.json()["warnings"]
-    assert "birds/crow was a leaf with 1 use" in warning and "no longer suggests" in warning
+    assert (
+        "birds/crow was a leaf in use (1 use): its annotations keep it" in warning
+        and "no longer suggests" in warning
+    )
     second_kind = client_for(lead).post(url, {"name": "hooded", "parent": labels["crow"].pk})
     assert second_kind.json()["warnings"] == []  # said once, at the first kind
 
