@@ -29,7 +29,7 @@ class FeatureConfig:
         sample_rate: target rate in Hz; audio is resampled to it first.
         n_mels: number of mel bands.
         win_ms: STFT window length in milliseconds (25 ms).
-        hop_ms: STFT hop in milliseconds (10 ms) -> 100 frames per second.
+        hop_ms: STFT hop in milliseconds (10 ms), rounded to whole samples (``hop_s``).
         f_min, f_max: mel filterbank range in Hz; ``f_max=None`` means Nyquist.
         log_floor: power floor before the natural log, avoids log(0).
         window_s, window_hop_s: model window length and hop in seconds for long clips.
@@ -65,8 +65,15 @@ class FeatureConfig:
         return 1 << max(0, math.ceil(math.log2(self.win_length)))
 
     @property
+    def hop_s(self) -> float:
+        """The hop in seconds as the frames have it: ``hop_length`` samples, which is not
+        ``hop_ms`` where the rate is no multiple of 100 Hz (220 samples at 22,050 Hz are
+        9.977 ms: predicted segments of a 26-minute recording landed 3.6 s late)."""
+        return self.hop_length / self.sample_rate
+
+    @property
     def frames_per_second(self) -> float:
-        return 1000.0 / self.hop_ms
+        return self.sample_rate / self.hop_length
 
     @property
     def window_frames(self) -> int:

@@ -4,7 +4,8 @@ Pure NumPy/PyTorch; never imports Django.
 
 Framing convention: the (resampled) signal is padded with ``n_fft // 2`` zeros at both
 ends and cut into frames of ``n_fft`` samples every ``hop`` samples, so frame ``i`` is
-centred on time ``i * hop_ms / 1000`` seconds. The padding is done by hand (rather than
+centred on time ``i * hop_s`` seconds (``hop`` samples at the rate: not ``hop_ms`` where
+the rate is no multiple of 100 Hz). The padding is done by hand (rather than
 ``center=True`` in the STFT) because it makes the streaming computation exact: every
 frame is computed from exactly the same samples as in the one-shot computation.
 """
@@ -63,7 +64,7 @@ def feature_recipe(config: FeatureConfig) -> dict:
         "mel_scale": "slaney",
         "mel_norm": "slaney",
         "log": f"natural log of max(mel power, {config.log_floor})",
-        "frames_per_second": 1000.0 / config.hop_ms,
+        "frames_per_second": config.frames_per_second,
         "model_input": "(batch, n_mels, frames); a clip longer than window_s is cut into "
         "windows of window_s every window_hop_s, and its clip scores are the windows' maximum "
         "(ml_backend/infer.py)",

@@ -1,7 +1,7 @@
 """Inference on clips of any length: fixed windows, clip/frame aggregation, MC dropout.
 
 Pure PyTorch/NumPy. Frame probabilities come out at the feature frame rate (one row per
-log-mel frame), so ``segments.extract_segments`` can use ``FeatureConfig.hop_ms``.
+log-mel frame), so ``segments.extract_segments`` can use ``FeatureConfig.hop_s``.
 """
 
 from __future__ import annotations

@@ -405,9 +405,7 @@ def score_clips(
                 # Frames of near-silence suggest nothing (the timeline has a frame per
                 # feature frame).
                 gated = out["frame_probs"][i] * sounding_frames(feats[i])[:, None]
-                segs = suggested_segments(
-                    gated, feature_config.hop_ms / 1000, classes, clip.duration
-                )
+                segs = suggested_segments(gated, feature_config.hop_s, classes, clip.duration)
             rows.append(
                 Prediction(
                     clip=clip,

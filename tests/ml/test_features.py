@@ -20,6 +20,21 @@ def test_shape_dtype_and_frame_rate() -> None:
     assert out.shape == (64, 1 + 16_000 // cfg.hop_length)  # 100 frames per second + 1
 
 
+@pytest.mark.parametrize("rate", [22_050, 11_025, 16_000, 44_100])
+def test_a_frame_is_where_its_hop_of_samples_puts_it_at_any_rate(rate) -> None:
+    """At 22,050 Hz the hop is 220 samples, 9.977 ms, not 10: frames read as 100 a second put
+    a 26-minute recording's predicted segments 3.6 s late (and trained segments on the wrong
+    audio). A burst at 500 s of 10 minutes lands at 500 s by `frames_per_second`."""
+    cfg = FeatureConfig(sample_rate=rate)
+    x = np.zeros(600 * rate, dtype=np.float32)
+    at = 500 * rate
+    x[at : at + rate // 10] = 0.5  # a 0.1 s burst at 500 s
+    energy = compute_logmel(x, rate, cfg).sum(axis=0)
+    first = int(np.argmax(energy > energy.min() + 10.0))
+    assert cfg.hop_s == cfg.hop_length / rate and cfg.frames_per_second == 1 / cfg.hop_s
+    assert abs(first / cfg.frames_per_second - 500.0) < 0.05, first / cfg.frames_per_second
+
+
 def test_resampling_keeps_duration_in_frames() -> None:
     cfg = FeatureConfig(sample_rate=16_000)
     a = compute_logmel(np.zeros(8_000 * 2), 8_000, cfg)
