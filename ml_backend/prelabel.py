@@ -377,6 +377,9 @@ def score_clips(
     all_ids, all_scores, all_embeddings, all_probs = [], [], [], []
     segments_wanted = project.annotation_mode != Project.AnnotationMode.CLIP
     multi = bool(extra.get("multi_label"))
+    # A multi-label model's parents score at least as high as their children: their
+    # segments are left out where a child's cover them before the best are kept.
+    paths = _class_paths(classes) if multi and segments_wanted else None
     for start in range(0, len(ids), BATCH):
         clips = list(Clip.objects.filter(pk__in=ids[start : start + BATCH]).order_by("id"))
         try:
@@ -405,7 +408,9 @@ def score_clips(
                 # Frames of near-silence suggest nothing (the timeline has a frame per
                 # feature frame).
                 gated = out["frame_probs"][i] * sounding_frames(feats[i])[:, None]
-                segs = suggested_segments(gated, feature_config.hop_s, classes, clip.duration)
+                segs = suggested_segments(
+                    gated, feature_config.hop_s, classes, clip.duration, paths=paths
+                )
             rows.append(
                 Prediction(
                     clip=clip,
@@ -466,18 +471,41 @@ def _clip_scores(probs: np.ndarray, classes: list) -> dict[str, float]:
 # short events (4,341 on a 2-hour clip in a walk-through), more than anyone reviews one by one
 # and enough to hide the waveform; the best-scored are kept.
 MAX_SUGGESTED_SEGMENTS = 200
+# Gaps shorter than this within one label's run are bridged (a song's notes, a call's pulses).
+MERGE_GAP_S = 0.3
+
+
+def _class_paths(classes: list) -> dict[int, str]:
+    from ontology.models import Label
+
+    ids = [c for c in classes if c is not None]
+    return dict(Label.objects.filter(pk__in=ids).values_list("pk", "path"))
 
 
 def suggested_segments(
-    frame_probs: np.ndarray, hop_s: float, classes: list, duration: float
+    frame_probs: np.ndarray,
+    hop_s: float,
+    classes: list,
+    duration: float,
+    *,
+    paths: dict[int, str] | None = None,
 ) -> list[dict]:
     """A prediction's segments from its frame probabilities (T, C), in seconds rounded to 10 ms.
     The last feature frame reaches up to a hop past the audio's end, so an end is cut to the
     clip's `duration` (when known): a suggestion an annotator accepts must be a segment the
-    annotation accepts."""
+    annotation accepts. Runs of one label closer than MERGE_GAP_S are one segment (a song's
+    notes were a segment each, 0.1 s long). With `paths` (a multi-label model's classes), a
+    label's segment that a label under it covers goes before the MAX_SUGGESTED_SEGMENTS best
+    are kept: a 30-minute recording's 200 places went to its 0.1 s "bird" segments, scored
+    1.0, and none to its songs and calls."""
     segs = []
     for seg in extract_segments(
-        frame_probs, hop_s, threshold=SEGMENT_THRESHOLD, median_kernel=5, min_duration_s=0.1
+        frame_probs,
+        hop_s,
+        threshold=SEGMENT_THRESHOLD,
+        median_kernel=5,
+        min_duration_s=0.1,
+        merge_gap_s=MERGE_GAP_S,
     ):
         if classes[seg["class"]] is None:  # a label deleted since the version trained
             continue
@@ -495,6 +523,10 @@ def suggested_segments(
                 "score": round(float(seg["score"]), 4),
             }
         )
+    if paths:
+        from ml_backend.selectors import deepest_segments
+
+        segs = deepest_segments(segs, {**paths, **{c: "" for c in classes if c not in paths}})
     if len(segs) > MAX_SUGGESTED_SEGMENTS:  # the best-scored, in time order
         segs = sorted(
             sorted(segs, key=lambda g: -g["score"])[:MAX_SUGGESTED_SEGMENTS],
