@@ -41,6 +41,14 @@ def ls_annotator(project: Project, completed_by, fallback):
         if member is not None:
             return member
     given = completed_by.get("id") if isinstance(completed_by, dict) else completed_by
+    if given is None and isinstance(completed_by, dict):
+        # Named, but not as anyone here: filed as the caller's, it was the lead's own work.
+        who = f"the email {email!r}" if isinstance(email, str) and email else "no email"
+        raise DomainError(
+            f"an annotation's 'completed_by' has {who} of a member of this project and no "
+            "Label Studio user id: add its annotator as a member with that email, or send "
+            "their id"
+        )
     if given is None:
         return fallback
     ls_id = (
@@ -117,6 +125,7 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback) -> dict:
     cancelled = bool(made.get("was_cancelled"))
     # Read before an account is made for its annotator: a 400 leaves no account behind.
     clip_labels, segments = ([], []) if cancelled else label_results(project, made.get("result"))
+    lead_time = _lead_time(made.get("lead_time"))
     user = ls_annotator(project, made.get("completed_by"), fallback)
     if cancelled:
         annotation_skip(clip=clip, user=user)
@@ -124,8 +133,6 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback) -> dict:
     if not clip_labels and not segments:  # every region and choice cleared in Label Studio
         gone = _withdraw(Annotation.objects.filter(clip=clip, annotator=user))
         return {"status": "removed" if gone else "ignored", "clip": clip.pk, "reason": "no labels"}
-    lead_time = made.get("lead_time")
-    lead_time = float(lead_time) if isinstance(lead_time, int | float) and lead_time >= 0 else 0.0
     saved = annotation_submit(
         clip=clip,
         user=user,
@@ -144,6 +151,17 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback) -> dict:
         "annotator": user.get_username(),
         "labels_changed": bool(getattr(saved, "labels_changed", True)),
     }
+
+
+MAX_LEAD_TIME_S = 86400  # as the workspace's submissions
+
+
+def _lead_time(value) -> float:
+    """Seconds spent, as Label Studio sends them: a number from 0 to a day, else 0 (1e999 read
+    as infinity and was a 500 when its revision was written)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return 0.0
+    return float(min(value, MAX_LEAD_TIME_S))
 
 
 def ls_annotations_save(project: Project, tasks, made, *, fallback) -> list[dict]:

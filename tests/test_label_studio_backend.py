@@ -590,6 +590,8 @@ def test_single_label_suggestions_skip_a_label_merged_away_in_the_workspace_and_
         ({"completed_by": 1.5}, "Label Studio user id"),
         ({"completed_by": ""}, "Label Studio user id"),
         ({"completed_by": {"id": "<script>"}}, "Label Studio user id"),
+        ({"completed_by": {"email": "someone@example.org"}}, "'someone@example.org'"),
+        ({"completed_by": {}}, "no email"),
     ],
 )
 def test_a_webhook_annotation_of_the_wrong_shape_is_a_400_and_makes_no_account(
@@ -642,3 +644,23 @@ def test_an_event_whose_task_or_annotation_is_no_object_is_a_400(project, hook):
     from ml_backend.models import MLConfig
 
     assert not MLConfig.objects.filter(project=project, labels_since_training__gt=0).exists()
+
+
+def test_a_lead_time_past_a_day_or_infinite_is_taken_as_a_day(project, hook, lead):
+    """`"lead_time": 1e999` (infinity once read) was a 500 when its revision was written, and
+    the annotator's account stayed behind."""
+    import json
+
+    from labelapp.models import Annotation
+    from tests.conftest import ready_clips
+
+    (clip,) = ready_clips(project, 1)
+    body = json.dumps(_event("ANNOTATION_CREATED", clip, ["crow"], by=42)).replace(
+        '"lead_time": 12.5', '"lead_time": 1e999'
+    )
+    assert "1e999" in body
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/webhook", body, content_type="application/json"
+    )
+    assert res.status_code == 201, res.content
+    assert Annotation.objects.get(clip=clip).lead_time == 86400
