@@ -3,6 +3,7 @@ figures as JSON for scripts (``GET /api/projects/<id>/dashboard/``)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from django.contrib.auth.decorators import login_required
@@ -245,7 +246,18 @@ def _model_charts(data: dict) -> dict:
 
 def short_names(paths: list[str]) -> list[str]:
     """Each label path's last part, or as many of its last parts as tell it apart from the
-    others' ("a/alpha" and "b/alpha", not "alpha" twice)."""
+    others' ("a/alpha" and "b/alpha", not "alpha" twice). A class gone from the tree keeps a
+    short note: "digit/six (merged into digit/seven)" is "six (merged)" (it read "seven)")."""
+    notes = [_GONE.search(p) for p in paths]
+    paths = [p[: m.start()] if m else p for p, m in zip(paths, notes, strict=True)]
+    short = _short_paths(paths)
+    return [f"{n} ({m['what']})" if m else n for n, m in zip(short, notes, strict=True)]
+
+
+_GONE = re.compile(r" \((?P<what>merged|deleted)\b[^()]*\)$")
+
+
+def _short_paths(paths: list[str]) -> list[str]:
     parts = [p.split("/") for p in paths]
     depth = [1] * len(paths)
     while True:

@@ -64,9 +64,8 @@ def ontology_changes(ontology: Ontology) -> QuerySet[OntologyChange]:
 
 def gone_label_names(ontology_id: int, ids: Iterable[int]) -> dict[int, str]:
     """Names for labels no longer in the tree, from the change log: "digit/six (merged into
-    digit/seven)", "noise (deleted)". A model's classes outlive them: its confusion matrix
-    called them "#8". A label deleted under a deleted parent is not named (the log names the
-    parent)."""
+    digit/seven)", "noise (deleted)", a label deleted under a deleted parent too. A model's
+    classes outlive them: its confusion matrix called them "#8"."""
     want = set(ids)
     out: dict[int, str] = {}
     changes = OntologyChange.objects.filter(
@@ -79,6 +78,8 @@ def gone_label_names(ontology_id: int, ids: Iterable[int]) -> dict[int, str]:
             out[details["source"]] = (
                 f"{details.get('source_path')} (merged into {details.get('target_path')})"
             )
-        elif action == "delete" and details.get("label") in want:
-            out[details["label"]] = f"{details.get('path')} (deleted)"
+        elif action == "delete":
+            named = {details.get("label"): details.get("path")}
+            named |= {int(i): p for i, p in (details.get("paths") or {}).items()}
+            out |= {i: f"{p} (deleted)" for i, p in named.items() if i in want}
     return out

@@ -390,7 +390,14 @@ def label_delete(*, label: Label, user=None) -> dict:
         ontology=ontology,
         user=user,
         action="delete",
-        details={"label": label.pk, "path": label.path, "deleted": len(subtree)},
+        # Each label's path by id: a model's classes outlive them (its confusion matrix
+        # named a class deleted with its parent "#4").
+        details={
+            "label": label.pk,
+            "path": label.path,
+            "deleted": len(subtree),
+            "paths": {str(r.pk): r.path for r in subtree if r.pk != label.pk},
+        },
     )
     return {
         "deleted": len(subtree),

@@ -326,7 +326,7 @@ def test_the_confusion_names_classes_merged_away_or_deleted_since_the_training(
         "animals/birds/robin",
         "animals/birds/sparrow (merged into animals/birds/robin)",
     ]
-    label_delete(label=Label.objects.get(pk=robin.pk))
+    label_delete(label=Label.objects.get(path="animals"))  # robin goes with its parents
     assert project_dashboard(project)["confusion"]["labels"][0] == "animals/birds/robin (deleted)"
 
 
@@ -722,6 +722,10 @@ def test_matrix_names_are_as_short_as_tells_them_apart():
     ]
     # A label path cannot repeat, but its last parts can: depth stops at the whole path.
     assert short_names(["b/alpha", "alpha"]) == ["b/alpha", "alpha"]
+    # A class gone from the tree keeps its own name and a short note ("seven)" before)
+    assert short_names(
+        ["digit/seven", "digit/six (merged into digit/seven)", "digit/two (deleted)"]
+    ) == ["seven", "six (merged)", "two (deleted)"]
 
 
 def test_a_wide_part_of_a_stacked_bar_names_itself():
