@@ -715,7 +715,7 @@ def test_a_submission_only_if_needed_is_refused_when_others_filled_the_clip(
     """Its place lapsed (or released) and others filled the clip: the workspace's submission
     (`only_if_needed`) is a 409 `clip_full` and writes nothing; a place still held, the
     annotator's own earlier annotation, or a submission without the flag saves."""
-    first, second = ready_clips(project, 2)
+    first, second, third = ready_clips(project, 3)
     mine, theirs = client_for(annotator), client_for(reviewer)
     assert next_clip(mine, project).json()["clip"]["id"] == first.pk
     ClipAssignment.objects.filter(user=annotator).delete()
@@ -734,6 +734,12 @@ def test_a_submission_only_if_needed_is_refused_when_others_filled_the_clip(
     assert submit(client_for(lead), second, clip_labels=["noise"]).status_code == 201
     held = submit(mine, second, clip_labels=["noise"], only_if_needed=True)
     assert held.status_code == 201
+    # a clip another annotator only holds (no annotation yet): said as such, not as done
+    ClipAssignment.objects.all().delete()
+    assert next_clip(theirs, project).json()["clip"]["id"] == third.pk
+    waiting = submit(mine, third, clip_labels=["noise"], only_if_needed=True)
+    assert waiting.status_code == 409
+    assert "other annotators hold this clip's places (1 wanted, 0 done)" in waiting.json()["detail"]
 
 
 def test_a_stale_save_after_a_correction_says_corrected_and_quotes_the_comment(

@@ -257,13 +257,18 @@ def clip_room_or_conflict(*, clip: Clip, user, now=None) -> None:
     ):
         return
     wanted = project.annotations_per_clip
-    wants = "the annotation" if wanted == 1 else f"the {wanted} annotations"
+    done = Clip.objects.filter(pk=clip.pk).values_list("annotation_count", flat=True).get()
+    if done >= wanted:
+        wants = "the annotation" if wanted == 1 else f"the {wanted} annotations"
+        why = f"this clip has {wants} the project wants without yours"
+    else:  # places held by others at work on it, not annotations (yet)
+        why = f"other annotators hold this clip's places ({wanted} wanted, {done} done)"
     raise Conflict(
-        f"not saved: this clip has {wants} the project wants without yours (others took it "
-        "while your place here lapsed, or after a lead released it); skip it for a clip that "
-        "needs you, or save yours as one more",
+        f"not saved: {why}, and you hold no place on it (yours lapsed or was released, or "
+        "you opened it by its address); skip it for a clip that needs you, or save yours as "
+        "one more",
         code="clip_full",
-        extra={"wanted": wanted},
+        extra={"wanted": wanted, "annotations": done},
     )
 
 

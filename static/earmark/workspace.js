@@ -1705,7 +1705,7 @@ async function keepPlace() {
       const why = kept.annotations >= kept.wanted
         ? `This clip has ${wants} the project wants without yours`
         : `Other annotators are at work on this clip, in the places the project has for it (${kept.wanted})`;
-      showBanner(`${why}: submitting saves yours as one more. Skip it (Ctrl+Shift+Enter) for a clip that needs you.`, "warn", 0);
+      showBanner(`${why}: yours would be one more (Submit asks first). Skip it (Ctrl+Shift+Enter) for a clip that needs you.`, "warn", 0);
     }
   } catch {
     // a heartbeat that fails says nothing: the next one, or the submission, will
