@@ -163,9 +163,12 @@ class LabelDetailApi(APIView):
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         expected = changes.pop("expected", None)
+        parent_before = label.parent_id
         label = label_edit(label=label, user=request.user, changes=changes, expected=expected)
         label.ontology.refresh_from_db(fields=["version"])
-        return Response(_label_out(label))
+        moved = label.parent_id != parent_before
+        warnings = _first_kind_warnings(project, label) if moved else []
+        return Response({**_label_out(label), "warnings": warnings})
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request, project_id: int, label_id: int):

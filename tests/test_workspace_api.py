@@ -318,6 +318,15 @@ def test_a_leaf_split_into_kinds_stays_on_its_annotations_and_leaves_the_suggest
     )
     second_kind = client_for(lead).post(url, {"name": "hooded", "parent": labels["crow"].pk})
     assert second_kind.json()["warnings"] == []  # said once, at the first kind
+    # a label moved under a used leaf: the same warning (drag and drop is a PATCH of parent)
+    submit(mine, second, clip_labels=["noise"])
+    moved = client_for(lead).patch(
+        f"{url}{labels['sparrow'].pk}/", {"parent": labels["noise"].pk}, format="json"
+    )
+    assert moved.status_code == 200, moved.content
+    assert "noise was a leaf in use (1 use)" in moved.json()["warnings"][0]
+    Annotation.objects.filter(clip=second).delete()
+    Clip.objects.filter(pk=second.pk).update(annotation_count=0)
 
     body = mine.get(f"/api/clips/{second.pk}/workspace/").json()
     assert body["suggestions"]["clip_labels"] == []

@@ -244,7 +244,8 @@ async function moveLabel(id, parent, position) {
     const moved = await api(`${base}labels/${id}/`, { method: "PATCH", body });
     if (parent !== null) state.collapsed.delete(parent);
     state.selected = id;
-    say(`Moved ${label.path} → ${moved.path}`);
+    const warned = moved.warnings && moved.warnings.length;
+    say(`Moved ${label.path} → ${moved.path}${warned ? `. ${moved.warnings.join(" ")}` : ""}`, warned ? "warn" : "ok");
     await load();
   } catch (err) { failed(err); }
 }
@@ -384,7 +385,8 @@ function deprecate(label) {
 async function patch(label, body, message) {
   try {
     const out = await api(`${base}labels/${label.id}/`, { method: "PATCH", body });
-    say(message || `Saved ${out.path}`);
+    const warned = out.warnings && out.warnings.length;
+    say(`${message || `Saved ${out.path}`}${warned ? `. ${out.warnings.join(" ")}` : ""}`, warned ? "warn" : "ok");
     await load();
   } catch (err) { failed(err); }
 }
@@ -429,7 +431,7 @@ async function merge(label, into, deep = false) {
       + ` (${out.clip_labels_moved + out.segment_labels_moved} uses moved, `
       + `${out.clip_labels_deduplicated + out.segment_labels_deduplicated} duplicates dropped)`
       + (out.warnings.length ? `. ${out.warnings.join(" ")}` : "")
-      + (out.undoable ? ". The change log below can undo it." : ""));
+      + (out.undoable ? ". The change log below can undo it." : ""), out.warnings.length ? "warn" : "ok");
     await load();
   } catch (err) { failed(err); }
 }
@@ -579,7 +581,7 @@ async function undoMerge(change) {
     say(`Undid the merge: ${out.source_path} is back with ${uses} use(s)`
       + (out.uses_kept_as_edited ? `; ${out.uses_kept_as_edited} use(s) edited since stay on ${out.target_path}` : "")
       + (out.projects_rescored ? "; the model scores the clips again" : "")
-      + (out.warnings.length ? `. ${out.warnings.join(". ")}.` : ""));
+      + (out.warnings.length ? `. ${out.warnings.join(". ")}.` : ""), out.warnings.length ? "warn" : "ok");
     await load();
   } catch (err) { failed(err); }
 }
