@@ -220,6 +220,8 @@ def _spelling_check(hotkey: str, label: str) -> None:
         why = f"ends in '+' with no key after it (for the + key write '{hotkey}+')"
     elif len(mods) != len(set(mods)):
         why = "names a modifier twice"
+    elif "++" in (hotkey[:-2] if hotkey.endswith("++") else hotkey):
+        why = "has '++' inside: write one '+' between the parts ('ctrl++' is Ctrl and +)"
     if why:
         raise DomainError(
             f"label {label!r}: hotkey {hotkey!r} {why}",

@@ -370,9 +370,11 @@ def test_a_label_studio_task_with_a_result_of_the_wrong_shape_is_rejected_with_t
     a = wav_factory("a.wav", seconds=1.0)
     b = wav_factory("b.wav", seconds=1.0)
     bad = {"result": [{"type": "choices", "value": "Outdoor"}]}
+    c = wav_factory("c.wav", seconds=1.0)
     tasks = [
         {"data": {"audio": f"file://{a}"}, "annotations": [bad]},
         {"data": {"audio": f"file://{b}"}},
+        {"data": {"audio": f"file://{c}"}, "annotations": {"result": []}},  # not a list
     ]
     path = tmp_path / "tasks.json"
     path.write_text(json.dumps(tasks))
@@ -381,8 +383,9 @@ def test_a_label_studio_task_with_a_result_of_the_wrong_shape_is_rejected_with_t
         items=list(items_from_paths([path])),
         job=import_job_create(project=project, source="cli"),
     )
-    assert [r["status"] for r in job.report] == ["rejected", "imported"]
+    assert [r["status"] for r in job.report] == ["rejected", "imported", "rejected"]
     assert "'value' is not an object" in job.report[0]["error"]
+    assert "'annotations' must be a list of objects" in job.report[2]["error"]
 
 
 def test_folders_are_imported_recursively_skipping_other_files(project, wav_factory, tmp_path):

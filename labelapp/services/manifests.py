@@ -239,6 +239,17 @@ def _ls_annotator(ann: dict) -> dict:
     return {}
 
 
+def _ls_objects(task: dict, key: str) -> list[dict]:
+    """A task's annotations or predictions: a list of objects, else a ValueError that rejects
+    the task saying so (`"annotations": {"result": []}` was skipped without a word)."""
+    items = task.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ValueError(f"the task's {key!r} must be a list of objects")
+    return items
+
+
 def items_from_label_studio(task_file: Path) -> list[ImportItem]:
     """A Label Studio task export: `[{"data": {"audio": ...}, "annotations": [...],
     "predictions": [...]}]`."""
@@ -270,9 +281,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
         try:
             path = _ls_audio_path(ref, task_file.parent, original_name)
             item = _item_for_file(path)
-            for ann in task.get("annotations") or []:
-                if not isinstance(ann, dict):
-                    continue
+            for ann in _ls_objects(task, "annotations"):
                 labels, segments = ls_results(ann.get("result"))
                 who = _ls_annotator(ann)
                 if who:
@@ -282,9 +291,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
                     continue
                 item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
                 item.segments.extend(segments)
-            for pred in task.get("predictions") or []:
-                if not isinstance(pred, dict):
-                    continue
+            for pred in _ls_objects(task, "predictions"):
                 labels, segments = ls_results(pred.get("result"))
                 item.predictions.append(
                     {

@@ -999,6 +999,15 @@ def test_a_stereo_clip_with_lanes_leaves_a_phone_the_width_for_the_sound(
     for row in page.locator("[data-testid=lane-row-name]").all():
         box = row.bounding_box()
         assert row.is_visible() and box["x"] + box["width"] <= track["x"] + 1, box
+    # a correction's rows: every box wide enough to read its value (22 px wide before)
+    page.locator("[data-testid=correct-open]").first.click()
+    page.locator("[data-testid=correction-lane]").wait_for()
+    row = page.locator(".rv-seg-editor tbody tr").first
+    for name in ("start", "end", "labels", "channel"):
+        box = row.locator(f"[name={name}]").bounding_box()
+        assert box["width"] >= 80, (name, box)
+    assert row.locator("[name=labels]").input_value() == "birds/robin"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 376
     tools = [s.bounding_box() for s in page.locator(".rv-spec .spec-tools select").all()]
     ticks = page.locator(".rv-spec [data-testid=spec-axis] > *")
     expect(ticks.nth(2)).to_be_visible()

@@ -168,6 +168,7 @@ def test_the_api_answers_a_workspace_key_with_a_400(project, client_for, lead):
         ("ctrl+", "ends in '+' with no key after it (for the + key write 'ctrl++')"),
         ("shift+shift+a", "names a modifier twice"),
         ("ctrl+control+a", "names a modifier twice"),
+        ("ctrl++a", "has '++' inside"),
     ],
 )
 def test_keys_the_browser_cannot_report_are_refused(project, lead, hotkey, says):
