@@ -1200,10 +1200,18 @@ function renderSuggestions() {
     li.dataset.label = s.label;
     li.dataset.state = state;
     li.style.setProperty("--dot", colorOf(s.label));
-    const name = document.createElement("span");
+    // A segment's name goes to it (a 30-minute recording's suggestions were reached by
+    // typing their times).
+    const name = document.createElement(kind === "segment" ? "button" : "span");
     name.className = "name";
     name.textContent = text;
     name.title = s.label;
+    if (kind === "segment") {
+      name.type = "button";
+      name.title = `${s.label}: go to ${formatTime(s.start, 0.01)}`;
+      name.setAttribute("data-testid", "suggestion-go");
+      name.addEventListener("click", () => seekTo(s.start));
+    }
     const score = document.createElement("span");
     score.className = "score";
     score.innerHTML = `<i style="width:${Math.round(s.score * 100)}%"></i><b>${s.score.toFixed(2)}</b>`;

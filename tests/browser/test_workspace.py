@@ -171,6 +171,11 @@ def test_an_annotator_labels_a_clip_end_to_end(
         "0.92" in sparrow.inner_text()
         and page.locator("[data-testid=suggested-segment]").count() == 1
     )
+    # a suggested segment's name goes to it (a long recording's were reached by typing times)
+    crow.locator("[data-testid=suggestion-go]").click()
+    page.wait_for_function(
+        "() => Math.abs(document.querySelector('audio').currentTime - 3.2) < 0.02"
+    )
     sparrow.locator("[data-testid=accept]").click()
     crow.locator("[data-testid=reject]").click()
     assert page.locator("[data-testid=suggested-segment]").count() == 0
