@@ -294,6 +294,17 @@ def test_a_manifest_without_an_audio_column_is_refused(tmp_path):
         list(items_from_paths([manifest]))
 
 
+def _import_tasks(project, tmp_path, tasks: list):
+    """`tasks` written as a Label Studio tasks.json and imported from it, as the CLI does."""
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    return import_run(
+        project=project,
+        items=list(items_from_paths([path])),
+        job=import_job_create(project=project, source="cli"),
+    )
+
+
 def test_label_studio_tasks_bring_annotations_and_predictions(project, wav_factory, tmp_path):
     a = wav_factory("a.wav", seconds=4.0)
     b = wav_factory("b.wav", seconds=4.0)
@@ -331,13 +342,7 @@ def test_label_studio_tasks_bring_annotations_and_predictions(project, wav_facto
         {"data": {"audio": "https://example.org/x.wav"}},
         {"data": {}},
     ]
-    path = tmp_path / "tasks.json"
-    path.write_text(json.dumps(tasks))
-    job = import_run(
-        project=project,
-        items=list(items_from_paths([path])),
-        job=import_job_create(project=project, source="cli"),
-    )
+    job = _import_tasks(project, tmp_path, tasks)
     statuses = [r["status"] for r in job.report]
     assert statuses == ["imported", "imported", "rejected", "rejected"]
     assert "not fetched" in job.report[2]["error"]
@@ -376,13 +381,7 @@ def test_a_label_studio_task_with_a_result_of_the_wrong_shape_is_rejected_with_t
         {"data": {"audio": f"file://{b}"}},
         {"data": {"audio": f"file://{c}"}, "annotations": {"result": []}},  # not a list
     ]
-    path = tmp_path / "tasks.json"
-    path.write_text(json.dumps(tasks))
-    job = import_run(
-        project=project,
-        items=list(items_from_paths([path])),
-        job=import_job_create(project=project, source="cli"),
-    )
+    job = _import_tasks(project, tmp_path, tasks)
     assert [r["status"] for r in job.report] == ["rejected", "imported", "rejected"]
     assert "'value' is not an object" in job.report[0]["error"]
     assert "'annotations' must be a list of objects" in job.report[2]["error"]

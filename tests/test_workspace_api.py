@@ -28,6 +28,14 @@ def labels(project):
     return {"birds": birds, "sparrow": sparrow, "crow": crow, "noise": noise}
 
 
+def correct(client, annotation_id: int, clip_labels: list[str], comment: str, version: int = 1):
+    """A reviewer's correction of version `version` of an annotation."""
+    body = {"action": "correct", "clip_labels": clip_labels, "expected_version": version}
+    return client.post(
+        f"/api/annotations/{annotation_id}/review/", {**body, "comment": comment}, format="json"
+    )
+
+
 def next_clip(client, project):
     return client.post(f"/api/projects/{project.pk}/next/")
 
@@ -333,12 +341,7 @@ def test_a_leaf_split_into_kinds_stays_on_its_annotations_and_leaves_the_suggest
     # kept on the annotation that had it: an unchanged resubmit, a correction keeping it
     again = submit(mine, first, clip_labels=["birds/crow"], expected_version=1)
     assert again.status_code == 200, again.content
-    kept = client_for(reviewer).post(
-        f"/api/annotations/{made['id']}/review/",
-        {"action": "correct", "clip_labels": ["birds/crow"], "expected_version": 1,
-         "comment": "crow it is"},
-        format="json",
-    )  # fmt: skip
+    kept = correct(client_for(reviewer), made["id"], ["birds/crow"], "crow it is")
     assert kept.status_code == 200, kept.content
     # chosen anew: refused, saying what to do
     fresh = submit(mine, second, clip_labels=["birds/crow"])
@@ -759,12 +762,7 @@ def test_a_stale_save_after_a_correction_says_corrected_and_quotes_the_comment(
     (clip,) = ready_clips(project, 1)
     mine = client_for(annotator)
     made = submit(mine, clip, clip_labels=["noise"]).json()["annotation"]
-    corrected = client_for(reviewer).post(
-        f"/api/annotations/{made['id']}/review/",
-        {"action": "correct", "clip_labels": ["birds/sparrow"], "expected_version": 1,
-         "comment": "it's a sparrow"},
-        format="json",
-    )  # fmt: skip
+    corrected = correct(client_for(reviewer), made["id"], ["birds/sparrow"], "it's a sparrow")
     assert corrected.status_code == 200, corrected.content
     stale = submit(mine, clip, clip_labels=["birds/crow"], expected_version=1)
     assert stale.status_code == 409
