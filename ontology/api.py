@@ -123,28 +123,8 @@ class LabelListApi(APIView):
         data = LabelCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         label = label_create(ontology=project.ontology, user=request.user, **data.validated_data)
-        body = {**_label_out(label), "warnings": _first_kind_warnings(project, label)}
+        body = {**_label_out(label), "warnings": selectors.first_kind_warnings(project, label)}
         return Response(body, status=status.HTTP_201_CREATED)
-
-
-def _first_kind_warnings(project, label) -> list[str]:
-    """A leaves-only project's leaf in use that gets its first kind: its annotations keep it,
-    but it cannot be chosen anew, and the model stops suggesting it (splitting a class was
-    said as "Added ...", then the workspace's top suggestion could not be saved)."""
-    if not project.leaves_only or label.parent_id is None:
-        return []
-    parent = label.parent
-    if parent.children.count() != 1:
-        return []
-    used = sum(selectors.label_usage_counts([parent.pk])[parent.pk].values())
-    if not used:
-        return []
-    uses = "1 use" if used == 1 else f"{used} uses"
-    return [
-        f"{parent.path} was a leaf in use ({uses}): its annotations keep it, but this project "
-        "takes leaves, so new work chooses one of its kinds and the model no longer suggests "
-        "it; train again once its kinds have labels."
-    ]
 
 
 class LabelDetailApi(APIView):
@@ -167,7 +147,7 @@ class LabelDetailApi(APIView):
         label = label_edit(label=label, user=request.user, changes=changes, expected=expected)
         label.ontology.refresh_from_db(fields=["version"])
         moved = label.parent_id != parent_before
-        warnings = _first_kind_warnings(project, label) if moved else []
+        warnings = selectors.first_kind_warnings(project, label) if moved else []
         return Response({**_label_out(label), "warnings": warnings})
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})

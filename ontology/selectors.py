@@ -83,3 +83,23 @@ def gone_label_names(ontology_id: int, ids: Iterable[int]) -> dict[int, str]:
             named |= {int(i): p for i, p in (details.get("paths") or {}).items()}
             out |= {i: f"{p} (deleted)" for i, p in named.items() if i in want}
     return out
+
+
+def first_kind_warnings(project: Project, label: Label) -> list[str]:
+    """A leaves-only project's leaf in use that gets its first kind: its annotations keep it,
+    but it cannot be chosen anew, and the model stops suggesting it (splitting a class was
+    said as "Added ...", then the workspace's top suggestion could not be saved)."""
+    if not project.leaves_only or label.parent_id is None:
+        return []
+    parent = label.parent
+    if parent.children.count() != 1:
+        return []
+    used = sum(label_usage_counts([parent.pk])[parent.pk].values())
+    if not used:
+        return []
+    uses = "1 use" if used == 1 else f"{used} uses"
+    return [
+        f"{parent.path} was a leaf in use ({uses}): its annotations keep it, but this project "
+        "takes leaves, so new work chooses one of its kinds and the model no longer suggests "
+        "it; train again once its kinds have labels."
+    ]
