@@ -82,15 +82,16 @@ class AnnotationReviewApi(APIView):
         annotation = review_services.annotation_for_reviewer(request.user, annotation_id)
         data = ReviewActionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        annotation = review_services.annotation_review(
+        decided = review_services.annotation_review(
             annotation=annotation, reviewer=request.user, **data.validated_data
         )
         annotation = (
             type(annotation)
             .objects.select_related("clip", "annotator", "reviewed_by")
             .prefetch_related("clip_labels__label", "segments__segment_labels__label")
-            .get(pk=annotation.pk)
+            .get(pk=decided.pk)
         )
+        annotation.review_warning = decided.review_warning
         return Response(ReviewedAnnotationSerializer(annotation).data)
 
 

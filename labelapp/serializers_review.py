@@ -16,6 +16,7 @@ class ReviewedAnnotationSerializer(AnnotationOutSerializer):
     clip_name = serializers.CharField(source="clip.original_name", read_only=True)
     needs_adjudication = serializers.BooleanField(source="clip.needs_adjudication", read_only=True)
     reviewed_by = serializers.SerializerMethodField()
+    warning = serializers.SerializerMethodField()
 
     class Meta(AnnotationOutSerializer.Meta):
         fields = [
@@ -25,7 +26,12 @@ class ReviewedAnnotationSerializer(AnnotationOutSerializer):
             "reviewed_by",
             "reviewed_at",
             "review_comment",
+            "warning",
         ]
+
+    def get_warning(self, obj) -> str:
+        """After a decision: what it left the clip in ("" when nothing to say)."""
+        return getattr(obj, "review_warning", "")
 
     def get_reviewed_by(self, obj) -> str | None:
         return obj.reviewed_by.username if obj.reviewed_by_id else None

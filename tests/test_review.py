@@ -622,3 +622,53 @@ def test_segment_times_show_as_stored():
         "1.00",
         "0.14",
     ]
+
+
+def test_accepting_answers_that_tie_says_so_and_keeps_the_clip_in_dispute(
+    client_for, project, clip, annotator, reviewer, lead, make_user
+):
+    """Single-label, three annotators: robin, crow, noise. A reviewer accepted each: the clip
+    left the disagreement list as settled, counted as labeled, and the training and the
+    manifest left it out (a tie) without a word. The accept that makes the tie says so, and
+    the clip stays a disagreement until one answer wins."""
+    from labelapp.models import Project
+    from labelapp.services.agreement import project_agreement
+    from labelapp.services.projects import membership_set
+    from ml_backend.dataset import clip_label_ids
+
+    Project.objects.filter(pk=project.pk).update(
+        label_mode=Project.LabelMode.SINGLE, annotations_per_clip=3
+    )
+    project.refresh_from_db()
+    third = make_user("tess-annotator")
+    membership_set(project=project, user=third, role="annotator")
+    made = [
+        annotation_submit(clip=clip, user=who, clip_labels=[path])
+        for who, path in ((annotator, "birds/robin"), (lead, "birds/crow"), (third, "noise"))
+    ]
+    api = client_for(reviewer)
+
+    def accept(annotation):
+        url = f"/api/annotations/{annotation.pk}/review/"
+        body = {"action": "accept", "expected_version": annotation.version}
+        return api.post(url, body, format="json").json()
+
+    def disputed() -> bool:
+        (row,) = [c for c in project_agreement(project)["clips"] if c["id"] == clip.pk]
+        return row["disagreement"] and not row["settled"]
+
+    assert accept(made[0])["warning"] == ""
+    assert not disputed()  # one accepted answer decides it
+    assert clip_label_ids(project) != {}
+    second = accept(made[1])
+    tied = second["warning"]
+    assert "accepted annotations now disagree (birds/crow, birds/robin)" in tied
+    assert "left out of the training" in tied
+    assert disputed() and clip.pk not in clip_label_ids(project)
+    assert accept(made[2])["warning"]  # three ways: still a tie
+    rejected = api.post(
+        f"/api/annotations/{made[2].pk}/review/",
+        {"action": "reject", "expected_version": made[2].version + 1, "comment": "a crow"},
+        format="json",
+    )
+    assert rejected.status_code == 200 and rejected.json()["warning"]  # robin against crow

@@ -285,10 +285,9 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
                 "disagreement": (agreement is not None and agreement < 1)
                 or (seg is not None and seg < 1),
                 # a reviewer corrected one, or accepted one (then only accepted ones count
-                # for the manifest and the training): the dispute is decided
-                "settled": any(
-                    a.get("corrected") or a["status"] == Annotation.Status.ACCEPTED for a in anns
-                ),
+                # for the manifest and the training): the dispute is decided, unless the
+                # accepted ones of a single-label clip tie (then none counts)
+                "settled": _settled(anns, values.get(cid), multi=multi),
                 "needs_adjudication": cid in adjudication,
             }
         )
@@ -670,3 +669,15 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     return {"precision": _round(precision), "recall": _round(recall), "f1": _round(_f1(tp, fp, fn))}
+
+
+def _settled(anns: list[dict], values: dict | None, *, multi: bool) -> bool:
+    """Whether a reviewer's decisions decide the clip: some annotation accepted (or corrected)
+    and, single-label, one answer with more accepted votes than any other (accepting five,
+    six and seven on one clip called it settled, while the training left it out)."""
+    decided = [a for a in anns if a.get("corrected") or a["status"] == Annotation.Status.ACCEPTED]
+    if not decided or multi or not values:
+        return bool(decided)
+    votes = Counter(values[a["annotator_id"]] for a in decided if a["annotator_id"] in values)
+    top = votes.most_common(2)
+    return len(top) < 2 or top[0][1] > top[1][1]

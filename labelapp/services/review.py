@@ -4,6 +4,7 @@ changed what, when, before and after."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from labelapp import selectors
 from labelapp.errors import Conflict, DomainError, NotFound, PermissionDenied
-from labelapp.models import Annotation, AnnotationRevision, Clip, Project
+from labelapp.models import Annotation, AnnotationRevision, Clip, ClipLabel, Project
 from labelapp.services.annotations import (
     _write_content,  # the one place that rewrites an annotation's labels and segments
     annotation_input_build,
@@ -182,7 +183,32 @@ def annotation_review(
     )
     clip_annotation_count_refresh(locked.clip_id)
     _adjudication_settle(locked.clip_id)
+    locked.review_warning = _accepted_tie(project, locked.clip_id)
     return locked
+
+
+def _accepted_tie(project: Project, clip_id: int) -> str:
+    """What to say when a single-label clip's accepted annotations tie: none wins, so the clip
+    stays out of the training and the manifest (a reviewer accepting five, six and seven on
+    one clip took it out of both without a word, and the disagreement list called it
+    settled). "" when one answer wins or the project is multi-label."""
+    if project.label_mode != Project.LabelMode.SINGLE:
+        return ""
+    answers: dict[int, set[str]] = defaultdict(set)
+    rows = ClipLabel.objects.filter(
+        annotation__clip_id=clip_id, annotation__status=Annotation.Status.ACCEPTED
+    ).values_list("annotation_id", "label__path")
+    for annotation_id, path in rows:
+        answers[annotation_id].add(path)
+    top = Counter(frozenset(a) for a in answers.values()).most_common(2)
+    if len(top) < 2 or top[0][1] > top[1][1]:
+        return ""
+    named = ", ".join(sorted({p for a in answers.values() for p in a}))
+    return (
+        f"this clip's accepted annotations now disagree ({named}) and none has more votes: it "
+        "is left out of the training and the manifest until you reject or correct the wrong "
+        "ones"
+    )
 
 
 def _adjudication_settle(clip_id: int) -> None:

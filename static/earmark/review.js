@@ -207,7 +207,7 @@ async function mountClipReview(root) {
     errorBox.hidden = true;
     card.querySelectorAll("button").forEach((b) => (b.disabled = true));
     try {
-      await api(`/api/annotations/${card.dataset.annotation}/review/`, {
+      const out = await api(`/api/annotations/${card.dataset.annotation}/review/`, {
         method: "POST",
         body: { expected_version: Number(card.dataset.version), ...body },
       });
@@ -216,7 +216,8 @@ async function mountClipReview(root) {
       const who = card.dataset.annotator ? `${card.dataset.annotator}'s annotation` : "The annotation";
       const did = { accept: "accepted", reject: "rejected", correct: "corrected" }[body.action] || "reviewed";
       try {
-        sessionStorage.setItem(DECIDED_KEY, JSON.stringify({ clip: root.dataset.clip, text: `${who} is ${did}.` }));
+        const also = out && out.warning ? ` Note: ${out.warning}.` : "";
+        sessionStorage.setItem(DECIDED_KEY, JSON.stringify({ clip: root.dataset.clip, text: `${who} is ${did}.${also}` }));
       } catch { /* storage blocked: the decision is saved all the same */ }
       window.location.reload();
     } catch (err) {
