@@ -672,3 +672,23 @@ def test_accepting_answers_that_tie_says_so_and_keeps_the_clip_in_dispute(
         format="json",
     )
     assert rejected.status_code == 200 and rejected.json()["warning"]  # robin against crow
+
+
+def test_an_annotation_fixed_after_a_rejection_counts_its_first_answer_in_agreement(
+    project, clip, annotator, reviewer, lead
+):
+    """robin (annotator) against crow (lead); the reviewer rejects robin ("a crow") and the
+    annotator fixes it to crow. Agreement rose to 100% and the wrong annotator's own figure
+    with it: the fix was the reviewer's answer, not theirs. Their rejected answer counts,
+    and the clip is not thereby settled."""
+    from labelapp.services.agreement import project_agreement
+
+    mine = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    annotation_submit(clip=clip, user=lead, clip_labels=["birds/crow"])
+    annotation_review(
+        annotation=mine, reviewer=reviewer, action="reject", comment="a crow", expected_version=1
+    )
+    annotation_submit(clip=clip, user=annotator, clip_labels=["birds/crow"], expected_version=2)
+    (row,) = [c for c in project_agreement(project)["clips"] if c["id"] == clip.pk]
+    assert row["agreement"] == 0.3333  # Jaccard of {birds, robin} and {birds, crow}; 1.0 before
+    assert row["disagreement"] and not row["settled"]

@@ -88,39 +88,48 @@ def _annotation_rows(project: Project) -> dict[int, dict]:
     ):
         if ann_id in rows:
             rows[ann_id]["segments"].append((start, end, channel, path))
-    for ann_id, own in _own_versions_of_corrected(project, counted).items():
+    for ann_id, own in _own_versions_of_reviewed(project, counted).items():
         if ann_id in rows:
-            rows[ann_id].update(own, corrected=True)
+            rows[ann_id].update(own)
     return rows
 
 
-def _own_versions_of_corrected(project: Project, counted: dict) -> dict[int, dict]:
-    """The annotator's last own version of each counted annotation whose content a reviewer
-    wrote last (a correction), by annotation id: {"labels", "segments"} as `_annotation_rows`
-    keeps them, in today's label paths. One query for the revisions of those annotations."""
+def _own_versions_of_reviewed(project: Project, counted: dict) -> dict[int, dict]:
+    """What each counted annotation's annotator said on their own, where a reviewer had a
+    hand in what it holds now, by annotation id: {"labels", "segments", "corrected"} as
+    `_annotation_rows` keeps them, in today's label paths. Rejected once: the version that
+    was rejected (fixed after the reviewer said the answer, it agreed by being told, and the
+    wrong annotator's figures rose); corrected last: their last own version. One query for
+    the revisions of those annotations."""
     from labelapp.services.review import Action
-    from ontology.services import label_paths_in, paths_today
 
-    corrected = AnnotationRevision.objects.filter(
-        annotation=OuterRef("annotation"), action=Action.CORRECT
+    reviewed = AnnotationRevision.objects.filter(
+        annotation=OuterRef("annotation"), action__in=(Action.CORRECT, Action.REJECT)
     )
     revisions = (
         AnnotationRevision.objects.filter(**{f"annotation__{k}": v for k, v in counted.items()})
-        .filter(Exists(corrected))
+        .filter(Exists(reviewed))
         .order_by("annotation_id", "version")
         .values_list("annotation_id", "action", "data")
     )
     own: dict[int, dict] = {}
+    before_reject: dict[int, dict] = {}
     last_writer: dict[int, str] = {}
     for ann_id, action, data in revisions.iterator(chunk_size=2000):
         if action == Action.CORRECT:
             last_writer[ann_id] = "reviewer"
+        elif action == Action.REJECT:
+            if ann_id in own:
+                before_reject.setdefault(ann_id, own[ann_id])
         elif action not in Action.ALL and isinstance(data, dict):
             own[ann_id] = data
             last_writer[ann_id] = "annotator"
     chosen = {a: own[a] for a, who in last_writer.items() if who == "reviewer" and a in own}
+    chosen |= before_reject
     if not chosen:
         return {}
+    from ontology.services import label_paths_in, paths_today
+
     paths = sorted({p for data in chosen.values() for p in label_paths_in(data)})
     now = paths_today(ontology=project.ontology, paths=paths)
 
@@ -136,6 +145,8 @@ def _own_versions_of_corrected(project: Project, counted: dict) -> dict[int, dic
                 if isinstance(seg, dict)
                 for path in seg.get("labels") or []
             ],
+            # a reviewer wrote what it holds now (a rejected one fixed is not decided)
+            "corrected": last_writer.get(ann_id) == "reviewer",
         }
         for ann_id, data in chosen.items()
     }
