@@ -108,8 +108,19 @@ def test_a_stale_decision_is_refused_with_409(client_for, reviewer, annotator, c
     res = review(client_for(reviewer), submitted, action="accept", expected_version=1)
     assert res.status_code == 409
     assert res.json()["code"] == "stale" and res.json()["current_version"] == 2
+    assert "it changed (version 2" in res.json()["detail"]
     submitted.refresh_from_db()
     assert submitted.status == "submitted" and submitted.reviewed_by is None
+
+
+def test_a_second_reviewer_is_told_who_decided_first(client_for, reviewer, lead, clip, submitted):
+    """Two reviewers on one annotation: the second read "changed since you opened it", and
+    the card still said submitted."""
+    accepted = review(client_for(reviewer), submitted, action="accept", expected_version=1)
+    assert accepted.status_code == 200
+    res = review(client_for(lead), submitted, action="reject", comment="no", expected_version=1)
+    assert res.status_code == 409
+    assert "rita-reviewer accepted it (version 2, you reviewed version 1)" in res.json()["detail"]
 
 
 def test_a_correction_keeps_the_annotators_row_and_names_the_reviewer(

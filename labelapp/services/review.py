@@ -121,11 +121,23 @@ def annotation_review(
     role = selectors.role_in_project(reviewer, project)
     if role not in REVIEW_ROLES:
         raise PermissionDenied("only a reviewer or a lead of this project reviews annotations")
-    locked = Annotation.objects.select_for_update().select_related("clip").get(pk=annotation.pk)
+    locked = (
+        Annotation.objects.select_for_update()
+        .select_related("clip", "reviewed_by")
+        .get(pk=annotation.pk)
+    )
     if locked.version != expected_version:
+        # Who moved it on, when it was a decision (two reviewers on one annotation: the
+        # second read only "changed since you opened it").
+        last = locked.revisions.order_by("-version", "-pk").values_list("action", flat=True)
+        done = {Action.ACCEPT: "accepted", Action.REJECT: "rejected", Action.CORRECT: "corrected"}
+        by = locked.reviewed_by.username if locked.reviewed_by_id else ""
+        verb = done.get(last.first()) if by else None
+        what = f"{by} {verb} it" if verb else "it changed"
         raise Conflict(
-            f"this annotation changed since you opened it (version {locked.version}, you "
-            f"reviewed version {expected_version}); reload it before deciding",
+            f"this annotation was decided or changed since you opened it: {what} (version "
+            f"{locked.version}, you reviewed version {expected_version}); reload it before "
+            "deciding",
             code="stale",
             extra={"current_version": locked.version},
         )
