@@ -121,11 +121,8 @@ def annotation_review(
     role = selectors.role_in_project(reviewer, project)
     if role not in REVIEW_ROLES:
         raise PermissionDenied("only a reviewer or a lead of this project reviews annotations")
-    locked = (
-        Annotation.objects.select_for_update()
-        .select_related("clip", "reviewed_by")
-        .get(pk=annotation.pk)
-    )
+    # Not the reviewer's row too: PostgreSQL locks no nullable side of an outer join.
+    locked = Annotation.objects.select_for_update().select_related("clip").get(pk=annotation.pk)
     if locked.version != expected_version:
         # Who moved it on, when it was a decision (two reviewers on one annotation: the
         # second read only "changed since you opened it").
