@@ -1321,8 +1321,11 @@ def test_a_submit_after_the_place_went_to_others_asks_before_one_more(
     login(page, annotator)
     page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
     drawn(page, clips[0].pk)
-    page.keyboard.press("c")
-    page.wait_for_selector("#workspace[data-place=held]")  # the first edit's heartbeat
+    # The first edit asks for the place again: its answer, not the opening's, before the
+    # place goes (on a loaded machine it landed after the release and took the place back).
+    page.wait_for_selector("#workspace[data-place=held]")  # the opening's answer
+    with page.expect_response(lambda r: "/lock/" in r.url):
+        page.keyboard.press("c")
     ClipAssignment.objects.filter(user=annotator).delete()  # released
     taken = client_for(reviewer).post(
         f"/api/clips/{clips[0].pk}/annotations/", {"clip_labels": ["noise"]}, format="json"
