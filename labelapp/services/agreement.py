@@ -23,7 +23,7 @@ from itertools import combinations
 from django.db.models import Exists, Min, OuterRef
 
 from labelapp.chunks import id_chunks
-from labelapp.consensus import clip_answer
+from labelapp.consensus import clip_answer, clip_vote
 from labelapp.models import Annotation, AnnotationRevision, ClipLabel, Project, SegmentLabel
 from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
     _binary_kappa,
@@ -684,11 +684,11 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
 
 def _settled(anns: list[dict], values: dict | None, *, multi: bool) -> bool:
     """Whether a reviewer's decisions decide the clip: some annotation accepted (or corrected)
-    and, single-label, one answer with more accepted votes than any other (accepting five,
-    six and seven on one clip called it settled, while the training left it out)."""
+    and, single-label, one answer wins their vote (`clip_vote`, as the training reads it:
+    accepting five, six and seven on one clip called it settled, while the training left it
+    out)."""
     decided = [a for a in anns if a.get("corrected") or a["status"] == Annotation.Status.ACCEPTED]
     if not decided or multi or not values:
         return bool(decided)
-    votes = Counter(values[a["annotator_id"]] for a in decided if a["annotator_id"] in values)
-    top = votes.most_common(2)
-    return len(top) < 2 or top[0][1] > top[1][1]
+    votes = [{values[a["annotator_id"]]} for a in decided if a["annotator_id"] in values]
+    return not votes or bool(clip_vote(votes, single=True))

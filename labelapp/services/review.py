@@ -4,7 +4,7 @@ changed what, when, before and after."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -19,8 +19,16 @@ from django.db.models import (
 from django.utils import timezone
 
 from labelapp import selectors
+from labelapp.consensus import clip_answer, clip_vote
 from labelapp.errors import Conflict, DomainError, NotFound, PermissionDenied
-from labelapp.models import Annotation, AnnotationRevision, Clip, ClipLabel, Project
+from labelapp.models import (
+    Annotation,
+    AnnotationRevision,
+    Clip,
+    ClipLabel,
+    Project,
+    SegmentLabel,
+)
 from labelapp.services.annotations import (
     _write_content,  # the one place that rewrites an annotation's labels and segments
     annotation_input_build,
@@ -197,22 +205,30 @@ def annotation_review(
 
 
 def _accepted_tie(project: Project, clip_id: int) -> str:
-    """What to say when a single-label clip's accepted annotations tie: none wins, so the clip
-    stays out of the training and the manifest (a reviewer accepting five, six and seven on
-    one clip took it out of both without a word, and the disagreement list called it
-    settled). "" when one answer wins or the project is multi-label."""
+    """What to say when a single-label clip's accepted annotations tie: none wins
+    (`clip_vote`, as the training and the manifest read them), so the clip stays out of
+    both (a reviewer accepting five, six and seven on one clip took it out without a word,
+    and the disagreement list called it settled). "" when one answer wins or the project is
+    multi-label."""
     if project.label_mode != Project.LabelMode.SINGLE:
         return ""
-    answers: dict[int, set[str]] = defaultdict(set)
-    rows = ClipLabel.objects.filter(
-        annotation__clip_id=clip_id, annotation__status=Annotation.Status.ACCEPTED
-    ).values_list("annotation_id", "label__path")
-    for annotation_id, path in rows:
-        answers[annotation_id].add(path)
-    top = Counter(frozenset(a) for a in answers.values()).most_common(2)
-    if len(top) < 2 or top[0][1] > top[1][1]:
+    accepted = {"annotation__clip_id": clip_id, "annotation__status": Annotation.Status.ACCEPTED}
+    on_clip: dict[int, set[str]] = defaultdict(set)
+    on_segments: dict[int, set[str]] = defaultdict(set)
+    for annotation_id, path in ClipLabel.objects.filter(**accepted).values_list(
+        "annotation_id", "label__path"
+    ):
+        on_clip[annotation_id].add(path)
+    for annotation_id, path in SegmentLabel.objects.filter(
+        **{f"segment__{k}": v for k, v in accepted.items()}
+    ).values_list("segment__annotation_id", "label__path"):
+        on_segments[annotation_id].add(path)
+    answers = [
+        clip_answer(on_clip[a], on_segments[a], multi=False) for a in {*on_clip, *on_segments}
+    ]
+    if clip_vote(answers, single=True) or not any(answers):
         return ""
-    named = ", ".join(sorted({p for a in answers.values() for p in a}))
+    named = ", ".join(sorted({p for a in answers for p in a}))
     return (
         f"this clip's accepted annotations now disagree ({named}) and none has more votes: it "
         "is left out of the training and the manifest until you reject or correct the wrong "
