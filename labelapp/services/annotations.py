@@ -493,11 +493,16 @@ _AS_SUBMITTED = {
 }
 
 
+def annotation_last_action(annotation: Annotation) -> str | None:
+    """The action of an annotation's last revision ("submitted", "accept", "correct", ...)."""
+    last = annotation.revisions.order_by("-version", "-pk").values_list("action", flat=True)
+    return last.first()
+
+
 def _decision(annotation: Annotation) -> tuple[str, str]:
     """("accepted" or "corrected", ": “their comment”" or "") of an accepted annotation: the
     messages said "accepted (or corrected)" and left the reviewer's comment out."""
-    last = annotation.revisions.order_by("-version", "-pk").values_list("action", flat=True)
-    verb = "corrected" if last.first() == "correct" else "accepted"
+    verb = "corrected" if annotation_last_action(annotation) == "correct" else "accepted"
     comment = (annotation.review_comment or "").strip()
     return verb, f": “{comment}”" if comment else ""
 

@@ -34,6 +34,7 @@ from labelapp.services.annotations import (
     annotation_input_build,
     annotation_input_changes,
     annotation_label_ids,
+    annotation_last_action,
     annotation_snapshot,
     annotations_visible_to,
     clip_annotation_count_refresh,
@@ -134,10 +135,9 @@ def annotation_review(
     if locked.version != expected_version:
         # Who moved it on, when it was a decision (two reviewers on one annotation: the
         # second read only "changed since you opened it").
-        last = locked.revisions.order_by("-version", "-pk").values_list("action", flat=True)
         done = {Action.ACCEPT: "accepted", Action.REJECT: "rejected", Action.CORRECT: "corrected"}
         by = locked.reviewed_by.username if locked.reviewed_by_id else ""
-        verb = done.get(last.first()) if by else None
+        verb = done.get(annotation_last_action(locked)) if by else None
         what = f"{by} {verb} it" if verb else "it changed"
         raise Conflict(
             f"this annotation was decided or changed since you opened it: {what} (version "
