@@ -19,6 +19,12 @@ const state = {
 };
 
 
+// A change's message with the server's warnings after it, said as a warning when there are any.
+function sayWarned(message, warnings) {
+  const warned = Boolean(warnings && warnings.length);
+  say(warned ? `${message}. ${warnings.join(" ")}` : message, warned ? "warn" : "ok");
+}
+
 function say(message, kind = "ok") {
   const toast = $("editor-message");
   toast.textContent = message;
@@ -244,8 +250,7 @@ async function moveLabel(id, parent, position) {
     const moved = await api(`${base}labels/${id}/`, { method: "PATCH", body });
     if (parent !== null) state.collapsed.delete(parent);
     state.selected = id;
-    const warned = moved.warnings && moved.warnings.length;
-    say(`Moved ${label.path} → ${moved.path}${warned ? `. ${moved.warnings.join(" ")}` : ""}`, warned ? "warn" : "ok");
+    sayWarned(`Moved ${label.path} → ${moved.path}`, moved.warnings);
     await load();
   } catch (err) { failed(err); }
 }
@@ -385,8 +390,7 @@ function deprecate(label) {
 async function patch(label, body, message) {
   try {
     const out = await api(`${base}labels/${label.id}/`, { method: "PATCH", body });
-    const warned = out.warnings && out.warnings.length;
-    say(`${message || `Saved ${out.path}`}${warned ? `. ${out.warnings.join(" ")}` : ""}`, warned ? "warn" : "ok");
+    sayWarned(message || `Saved ${out.path}`, out.warnings);
     await load();
   } catch (err) { failed(err); }
 }
@@ -471,8 +475,7 @@ async function add(event) {
     // The form stays where it is, for the next label under the same parent: selecting the new
     // label opened its panel above the form and pushed it out of sight after every add.
     state.justAdded = label.id;
-    const warned = label.warnings && label.warnings.length;
-    say(`Added ${label.path}${warned ? `. ${label.warnings.join(" ")}` : ""}`, warned ? "warn" : "ok");
+    sayWarned(`Added ${label.path}`, label.warnings);
     await load();
     document.querySelector(`[data-testid=label-tree] [data-label-id="${label.id}"]`)?.scrollIntoView({ block: "nearest" });
     f.name.focus();
