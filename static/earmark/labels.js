@@ -146,7 +146,9 @@ export class LabelPicker {
       name.className = "name";
       name.textContent = isRecent ? label.path.replaceAll("/", " › ") : label.name;
       row.append(name);
-      if (label.hotkey) { const k = document.createElement("kbd"); k.textContent = label.hotkey; row.append(k); }
+      // A label that cannot be chosen (given kinds in a leaves-only project) shows no hotkey:
+      // pressing it only says to choose one of its kinds.
+      if (label.hotkey && this.ontology.selectable(label)) { const k = document.createElement("kbd"); k.textContent = label.hotkey; row.append(k); }
       if (selectable) this.items.push(row);
       rows.push(row);
     };

@@ -1661,7 +1661,7 @@ keys.modal = () => !el.help.hidden;
 keys.fallback = (combo) => {
   const label = ontology && ontology.byHotkey.get(combo);
   if (!label) return false;
-  if (!ontology.selectable(label)) { showBanner(`${label.path} is not a leaf; this project takes leaf labels.`, "warn", 3000); return true; }
+  if (!ontology.selectable(label)) { showBanner(`${label.path} has kinds now; this project takes leaf labels: choose one of its kinds.`, "warn", 3000); return true; }
   picker.pick(label.path);
   return true;
 };
@@ -1737,7 +1737,9 @@ async function start() {
     },
   });
   const labelKeys = [...o.byHotkey.entries()].map(([combo, l]) => ({
-    keys: [l.hotkey], help: keys.has(combo) ? `${l.path} (taken by the workspace)` : l.path, group: "Label hotkeys",
+    keys: [l.hotkey],
+    help: keys.has(combo) ? `${l.path} (taken by the workspace)` : o.selectable(l) ? l.path : `${l.path} (has kinds: choose one of them)`,
+    group: "Label hotkeys",
   }));
   const gestures = [
     { keys: ["drag"], help: "Mark a segment on all channels", group: "Segments" },

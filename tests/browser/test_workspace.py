@@ -603,6 +603,33 @@ def test_digit_hotkeys_label_the_clip_and_f_fits_the_view(
     assert [cl.label_id for cl in annotation.clip_labels.all()] == [digits["0"].pk]
 
 
+def test_a_label_given_kinds_in_a_leaves_only_project_shows_no_hotkey_and_says_why(
+    live_server, page, login, annotator, project, clips
+):
+    """A leaf with a hotkey given kinds after labeling began cannot be chosen in a
+    leaves-only project: its picker row shows no key (its kind's row does), the help names
+    it, and pressing the key says to choose a kind, labeling nothing."""
+    from labelapp.models import Project
+    from ontology.services import label_create
+
+    Project.objects.filter(pk=project.pk).update(leaves_only=True)
+    zero = label_create(ontology=project.ontology, name="zero", hotkey="z")
+    label_create(ontology=project.ontology, name="oh", parent=zero, hotkey="o")
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    assert page.locator("[data-label-path='zero'] kbd").count() == 0
+    assert page.inner_text("[data-label-path='zero/oh'] kbd") == "o"
+    page.keyboard.press("z")
+    page.wait_for_selector("[data-testid=banner]:has-text('choose one of its kinds')")
+    assert page.locator("[data-testid=clip-labels] .ws-chip").count() == 0
+    page.keyboard.press("o")
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    annotation = Annotation.objects.get(clip=clips[0])
+    assert [cl.label.path for cl in annotation.clip_labels.all()] == ["zero/oh"]
+
+
 def test_end_then_zooming_in_keeps_the_view_at_the_clips_end(
     live_server, page, login, annotator, project, clips
 ):
