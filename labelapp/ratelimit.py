@@ -14,6 +14,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import PasswordChangeDoneView as DjangoPasswordChangeDoneView
 from django.contrib.auth.views import PasswordChangeView
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -191,6 +192,42 @@ def password_change_form(request):
     return Form
 
 
+REVOKED_SESSION_KEY = "earmark_tokens_revoked"
+
+
 class RateLimitedPasswordChangeView(PasswordChangeView):
+    """Django's page, limited, and with a box that revokes the user's API tokens in the same
+    step (a password changed after a leak leaves scripts' keys working otherwise)."""
+
     def get_form_class(self):
         return password_change_form(self.request)
+
+    def get_context_data(self, **kwargs):
+        from labelapp.services.tokens import api_tokens_active_count
+
+        context = super().get_context_data(**kwargs)
+        context["active_tokens"] = api_tokens_active_count(user=self.request.user)
+        context["revoke_tokens"] = self.request.POST.get("revoke_tokens") == "on"
+        return context
+
+    def form_valid(self, form):
+        from django.db import transaction
+
+        from labelapp.services.tokens import api_tokens_revoke_all
+
+        with transaction.atomic():
+            response = super().form_valid(form)
+            revoked = None
+            if self.request.POST.get("revoke_tokens") == "on":
+                revoked = api_tokens_revoke_all(user=self.request.user)
+        self.request.session[REVOKED_SESSION_KEY] = revoked
+        return response
+
+
+class PasswordChangeDoneView(DjangoPasswordChangeDoneView):
+    """Says whether the change revoked the API tokens (and how many), read once."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["tokens_revoked"] = self.request.session.pop(REVOKED_SESSION_KEY, None)
+        return context

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from labelapp import api, urls_dashboard, urls_exports, urls_review, views
-from labelapp.ratelimit import RateLimitedPasswordChangeView
+from labelapp.ratelimit import PasswordChangeDoneView, RateLimitedPasswordChangeView
 
 api_patterns = [
     path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
@@ -82,7 +82,7 @@ account_patterns = [
     path("password_change/", RateLimitedPasswordChangeView.as_view(), name="password_change"),
     path(
         "password_change/done/",
-        auth_views.PasswordChangeDoneView.as_view(),
+        PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
 ]

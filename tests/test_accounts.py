@@ -98,3 +98,47 @@ def test_the_admins_password_page_is_limited_too(admin_user, settings):
         client.post("/admin/password_change/", wrong)
     text = client.post("/admin/password_change/", wrong).content.decode()
     assert "Too many wrong passwords for this account from your address" in text
+
+
+def _change(client, old, new, **extra):
+    return client.post(
+        "/accounts/password_change/",
+        {"old_password": old, "new_password1": new, "new_password2": new, **extra},
+        follow=True,
+    )
+
+
+def test_a_password_change_revokes_the_users_api_tokens_when_asked(annotator, lead):
+    """Tokens outlived a password change after a leak: the page offers to revoke them in the
+    same step (only the user's own; unticked, they keep working, as the done page says)."""
+    from labelapp.models import ApiToken
+    from labelapp.services.tokens import api_token_authenticate, api_token_create
+
+    annotator.set_password("old-secret-123")
+    annotator.save()
+    _, key_a = api_token_create(user=annotator, name="ingest")
+    _, key_b = api_token_create(user=annotator, name="export")
+    _, other = api_token_create(user=lead, name="lead's script")
+    client = Client()
+    client.force_login(annotator)
+    page = client.get("/accounts/password_change/").content.decode()
+    assert "Also revoke my 2 API tokens" in page
+    kept = _change(client, "old-secret-123", "a-much-better-passphrase-42").content.decode()
+    assert "API tokens keep working" in kept
+    assert api_token_authenticate(key_a) is not None
+    # A wrong old password revokes nothing, and the box stays ticked.
+    wrong = client.post(
+        "/accounts/password_change/",
+        {"old_password": "nope", "new_password1": "x", "new_password2": "x", "revoke_tokens": "on"},
+    ).content.decode()
+    assert 'name="revoke_tokens" data-testid="revoke-tokens" checked' in wrong
+    assert ApiToken.objects.filter(user=annotator, revoked_at=None).count() == 2
+    done = _change(
+        client, "a-much-better-passphrase-42", "another-good-passphrase-77", revoke_tokens="on"
+    ).content.decode()
+    assert "Your 2 API tokens are revoked" in done
+    assert api_token_authenticate(key_a) is None and api_token_authenticate(key_b) is None
+    assert api_token_authenticate(other) is not None
+    # Read once: the done page again says nothing of revoking; no tokens, no box.
+    assert "revoked" not in client.get("/accounts/password_change/done/").content.decode()
+    assert "revoke_tokens" not in client.get("/accounts/password_change/").content.decode()

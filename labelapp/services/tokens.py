@@ -66,6 +66,17 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     return token
 
 
+def api_tokens_active_count(*, user) -> int:
+    return ApiToken.objects.filter(user=user, revoked_at=None).count()
+
+
+@transaction.atomic
+def api_tokens_revoke_all(*, user) -> int:
+    """Revoke every live token of `user` (a password change that may follow a leak); how
+    many were live."""
+    return ApiToken.objects.filter(user=user, revoked_at=None).update(revoked_at=timezone.now())
+
+
 def api_token_authenticate(raw_key: str) -> ApiToken | None:
     """The live token with this key (its user active), or None. Marks it used, writing at
     most once a minute per token so that busy scripts do not turn every read into a write."""
