@@ -119,10 +119,13 @@ def test_a_password_change_revokes_the_users_api_tokens_when_asked(annotator, le
     _, key_a = api_token_create(user=annotator, name="ingest")
     _, key_b = api_token_create(user=annotator, name="export")
     _, other = api_token_create(user=lead, name="lead's script")
+    from rest_framework.authtoken.models import Token
+
+    drf = Token.objects.create(user=annotator)
     client = Client()
     client.force_login(annotator)
     page = client.get("/accounts/password_change/").content.decode()
-    assert "Also revoke my 2 API tokens" in page
+    assert "Also revoke my 3 API tokens" in page
     kept = _change(client, "old-secret-123", "a-much-better-passphrase-42").content.decode()
     assert "API tokens keep working" in kept
     assert api_token_authenticate(key_a) is not None
@@ -133,10 +136,13 @@ def test_a_password_change_revokes_the_users_api_tokens_when_asked(annotator, le
     ).content.decode()
     assert 'name="revoke_tokens" data-testid="revoke-tokens" checked' in wrong
     assert ApiToken.objects.filter(user=annotator, revoked_at=None).count() == 2
+    assert Token.objects.filter(pk=drf.pk).exists()
     done = _change(
         client, "a-much-better-passphrase-42", "another-good-passphrase-77", revoke_tokens="on"
     ).content.decode()
-    assert "Your 2 API tokens are revoked" in done
+    assert "Your 3 API tokens are revoked" in done
+    assert not Token.objects.filter(user=annotator).exists()
+    assert Client().get("/api/projects/", HTTP_AUTHORIZATION=f"Token {drf.key}").status_code == 401
     assert api_token_authenticate(key_a) is None and api_token_authenticate(key_b) is None
     assert api_token_authenticate(other) is not None
     # Read once: the done page again says nothing of revoking; no tokens, no box.

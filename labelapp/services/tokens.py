@@ -67,14 +67,22 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 
 
 def api_tokens_active_count(*, user) -> int:
-    return ApiToken.objects.filter(user=user, revoked_at=None).count()
+    """`user`'s live keys: personal tokens and the one `manage.py drf_create_token` makes."""
+    from rest_framework.authtoken.models import Token
+
+    live = ApiToken.objects.filter(user=user, revoked_at=None).count()
+    return live + Token.objects.filter(user=user).count()
 
 
 @transaction.atomic
 def api_tokens_revoke_all(*, user) -> int:
-    """Revoke every live token of `user` (a password change that may follow a leak); how
-    many were live."""
-    return ApiToken.objects.filter(user=user, revoked_at=None).update(revoked_at=timezone.now())
+    """Revoke every live key of `user` (a password change that may follow a leak), DRF's
+    included (deleted: it has no revoked state); how many were live."""
+    from rest_framework.authtoken.models import Token
+
+    revoked = ApiToken.objects.filter(user=user, revoked_at=None).update(revoked_at=timezone.now())
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return revoked + deleted
 
 
 def api_token_authenticate(raw_key: str) -> ApiToken | None:
