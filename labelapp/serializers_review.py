@@ -76,6 +76,20 @@ class ReviewQueueQuerySerializer(serializers.Serializer):
     include_imported = serializers.BooleanField(
         default=False, help_text="Also imported annotations (by the system user)."
     )
+    annotator = serializers.CharField(
+        required=False, max_length=150, help_text="Only this annotator's (a username)."
+    )
+    label = serializers.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Only annotations giving this label (its path) or one of its kinds.",
+    )
+    adjudication = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: clips sent to adjudication only; false: the others.",
+    )
 
 
 class HistoryEntrySerializer(serializers.Serializer):

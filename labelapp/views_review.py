@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from labelapp import selectors
+from labelapp.errors import DomainError
 from labelapp.models import Annotation, Membership
 from labelapp.services import agreement as agreement_services
 from labelapp.services import review as review_services
@@ -26,10 +27,45 @@ def _with_content(qs):
     )
 
 
+def _queue_filters(request) -> tuple[dict, str, str]:
+    """The review queue's filters from a page's query string (the API's parameters): the
+    arguments for `review_queue`, the query string that carries them on (pager, Review
+    links, Next in queue) and what is wrong with them ("" when nothing)."""
+    from urllib.parse import urlencode
+
+    from labelapp.serializers_review import ReviewQueueQuerySerializer
+
+    given = {
+        k: v.strip()
+        for k in ("annotator", "label", "adjudication")
+        if (v := request.GET.get(k, "")).strip()
+    }
+    params = ReviewQueueQuerySerializer(data=given)
+    if not params.is_valid():
+        errors = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in params.errors.items())
+        return {}, "", errors
+    filters = {k: v for k, v in params.validated_data.items() if k in given}
+    return filters, urlencode(given), ""
+
+
+def _filtered_queue(project, user, filters: dict):
+    """The queue narrowed by `filters`, or the whole queue and the reason when they name
+    what the project does not know."""
+    try:
+        return review_services.review_queue(project, user, **filters), ""
+    except DomainError as e:
+        return review_services.review_queue(project, user), str(e)
+
+
 @login_required
 def review_queue_page(request, project_id: int):
     project = or_404(selectors.project_for_user, request.user, project_id, REVIEW_ROLES)
-    queue = review_services.review_queue(project, request.user)
+    filters, filter_query, filter_error = _queue_filters(request)
+    queue, unknown = _filtered_queue(project, request.user, filters)
+    if unknown:
+        filters, filter_query, filter_error = {}, "", unknown
+    whole = review_services.review_queue(project, request.user)
+    annotators = sorted(set(whole.values_list("annotator__username", flat=True)))
     page = Paginator(queue, 50).get_page(request.GET.get("page"))
     disagreements = []
     if project.annotations_per_clip > 1:
@@ -42,9 +78,17 @@ def review_queue_page(request, project_id: int):
             "project": project,
             "page": page,
             "queue_total": page.paginator.count,
+            "filters": filters,
+            "filter_query": filter_query,
+            "filter_error": filter_error,
+            "annotators": annotators,
+            "label_paths": Label.objects.filter(
+                ontology_id=project.ontology_id, deprecated=False
+            ).values_list("path", flat=True),
             "disagreements": disagreements[:MAX_DISAGREEMENTS_SHOWN],
             "disagreement_count": len(disagreements),
         },
+        status=400 if filter_error else 200,
     )
 
 
@@ -82,7 +126,13 @@ def clip_review_page(request, clip_id: int):
     annotations = list(
         _with_content(clip.annotations.exclude(status=Annotation.Status.DRAFT)).order_by("id")
     )
-    next_clip_id = review_services.review_next_clip(project, request.user, clip.pk)
+    # Opened from a filtered queue: Next in queue stays in it.
+    filters, filter_query, _ = _queue_filters(request)
+    try:
+        next_clip_id = review_services.review_next_clip(project, request.user, clip.pk, **filters)
+    except DomainError:
+        filter_query = ""
+        next_clip_id = review_services.review_next_clip(project, request.user, clip.pk)
     history = review_services.clip_history(clip, user=request.user)
     labels = list(
         Label.objects.filter(ontology_id=project.ontology_id, deprecated=False).values_list(
@@ -100,6 +150,7 @@ def clip_review_page(request, clip_id: int):
             "is_lead": selectors.role_in_project(request.user, project) == selectors.LEAD,
             **_history_context(clip, history),
             "next_clip_id": next_clip_id,
+            "filter_query": filter_query,
             "label_paths": labels,
             "lane_segments": _lane_segments(annotations),
         },

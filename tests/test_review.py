@@ -703,3 +703,62 @@ def test_an_annotation_fixed_after_a_rejection_counts_its_first_answer_in_agreem
     (row,) = [c for c in project_agreement(project)["clips"] if c["id"] == clip.pk]
     assert row["agreement"] == 0.3333  # Jaccard of {birds, robin} and {birds, crow}; 1.0 before
     assert row["disagreement"] and not row["settled"]
+
+
+def test_the_queue_filters_by_annotator_label_and_adjudication_and_next_keeps_them(
+    client_for, project, reviewer, annotator, make_user, clip
+):
+    """A reviewer takes one annotator's work, or one label's (its kinds included, on the clip
+    or a segment), or the adjudications alone; the pages carry the filter to Review, the
+    pager and Next in queue; a name or label the project does not know is a 400 saying so."""
+    from labelapp.services.projects import membership_set
+
+    other = make_user("otto-annotator")
+    membership_set(project=project, user=other, role="annotator")
+    clips = [clip] + [_ready_clip(project, f"c{i}.wav") for i in range(3)]
+    robin = annotation_submit(clip=clips[0], user=annotator, clip_labels=["birds/robin"])
+    noise = annotation_submit(clip=clips[1], user=annotator, clip_labels=["noise"])
+    crow_seg = annotation_submit(
+        clip=clips[2], user=other, segments=[{"start": 1, "end": 2, "labels": ["birds/crow"]}]
+    )
+    otto_noise = annotation_submit(clip=clips[3], user=other, clip_labels=["noise"])
+    client = client_for(reviewer)
+    url = f"/api/projects/{project.pk}/review-queue/"
+
+    def ids(**params):
+        res = client.get(url, params)
+        assert res.status_code == 200, res.content
+        return [r["id"] for r in res.json()["results"]]
+
+    assert ids() == [robin.pk, noise.pk, crow_seg.pk, otto_noise.pk]
+    assert ids(annotator="otto-annotator") == [crow_seg.pk, otto_noise.pk]
+    assert ids(label="Birds") == [robin.pk, crow_seg.pk]  # its kinds, a segment's too
+    assert ids(label="birds/crow", annotator=annotator.username) == []
+    client.post(f"/api/clips/{clips[1].pk}/adjudication/")
+    assert ids(adjudication="true") == [noise.pk]
+    assert ids(adjudication="false", label="noise") == [otto_noise.pk]
+    unknown = client.get(url, {"annotator": "nobody"})
+    assert unknown.status_code == 400 and "nobody" in unknown.json()["detail"]
+    assert client.get(url, {"label": "birds/owl"}).json()["code"] == "no_label"
+
+    from django.test import Client
+
+    client = Client()
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/", {"annotator": "otto-annotator"})
+    text = page.content.decode()
+    assert page.status_code == 200 and "2 waiting (filtered)" in text
+    assert f'href="/clips/{clips[2].pk}/review/?annotator=otto-annotator"' in text
+    assert 'value="otto-annotator" selected' in text
+    review_page = client.get(
+        f"/clips/{clips[2].pk}/review/", {"annotator": "otto-annotator"}
+    ).content.decode()
+    assert f'href="/clips/{clips[3].pk}/review/?annotator=otto-annotator"' in review_page
+    # Unfiltered, the next clip after the third is the fourth as well, but from the fourth
+    # the filtered queue goes round to the third, not to the annotator's first clip.
+    last = client.get(f"/clips/{clips[3].pk}/review/", {"annotator": "otto-annotator"})
+    assert f'href="/clips/{clips[2].pk}/review/?annotator=otto-annotator"' in last.content.decode()
+    bad = client.get(f"/projects/{project.pk}/review/", {"label": "birds/owl"})
+    assert bad.status_code == 400
+    assert "no label &#x27;birds/owl&#x27;" in bad.content.decode()
+    assert "4 waiting<" in bad.content.decode()

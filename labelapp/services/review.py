@@ -261,11 +261,22 @@ def clip_adjudication_request(*, clip: Clip, by, needed: bool = True) -> Clip:
 
 
 def review_queue(
-    project: Project, reviewer, *, include_imported: bool = False
+    project: Project,
+    reviewer,
+    *,
+    include_imported: bool = False,
+    annotator: str = "",
+    label: str = "",
+    adjudication: bool | None = None,
 ) -> QuerySet[Annotation]:
     """What waits for `reviewer`: submitted annotations nobody has decided on since they were
     (re)submitted, plus every judged annotation of clips sent to adjudication; those clips
-    come first, then the oldest submission. A reviewer never gets their own work."""
+    come first, then the oldest submission. A reviewer never gets their own work.
+
+    Narrowed (a reviewer taking one annotator's work, or one label's, or the adjudications
+    alone) by `annotator` (a username), `label` (a path: annotations that give it or one of
+    its kinds, to the clip or a segment) and `adjudication` (True: clips sent to it only,
+    False: the others). A name or path the project does not know is a DomainError."""
     waiting = Q(status=Annotation.Status.SUBMITTED) | Q(
         clip__needs_adjudication=True,
         status__in=(Annotation.Status.ACCEPTED, Annotation.Status.REJECTED),
@@ -278,16 +289,48 @@ def review_queue(
     )
     if not include_imported:
         qs = qs.filter(source=Annotation.Source.MANUAL)
+    if annotator:
+        if not Annotation.objects.filter(
+            clip__project=project, annotator__username=annotator
+        ).exists():
+            raise DomainError(
+                f"nobody named {annotator!r} has annotated in this project", code="no_annotator"
+            )
+        qs = qs.filter(annotator__username=annotator)
+    if label:
+        qs = qs.filter(_gives_label(project, label))
+    if adjudication is not None:
+        qs = qs.filter(clip__needs_adjudication=adjudication)
     return qs.order_by("-clip__needs_adjudication", "updated_at", "id")
 
 
-def review_next_clip(project: Project, reviewer, current_clip_id: int) -> int | None:
+def _gives_label(project: Project, path: str) -> Q:
+    """Annotations that give the label at `path` (case aside) or one of its kinds, to the
+    clip or to a segment."""
+    from django.db.models import Exists
+
+    from ontology.models import Label
+
+    found = Label.objects.filter(ontology_id=project.ontology_id, path__iexact=path.strip())
+    node = found.only("path").first()
+    if node is None:
+        raise DomainError(f"no label {path!r} in this project's labels", code="no_label")
+    ids = Label.objects.filter(ontology_id=project.ontology_id).filter(
+        Q(pk=node.pk) | Q(path__startswith=node.path + "/")
+    )
+    on_clip = ClipLabel.objects.filter(annotation_id=OuterRef("pk"), label__in=ids)
+    on_segment = SegmentLabel.objects.filter(segment__annotation_id=OuterRef("pk"), label__in=ids)
+    return Q(Exists(on_clip)) | Q(Exists(on_segment))
+
+
+def review_next_clip(project: Project, reviewer, current_clip_id: int, **filters) -> int | None:
     """The clip to review after the one open: the next in queue order after it, around to
     the head at the end, never itself (None when nothing else waits). The queue's head other
-    than the open clip bounced between two clips for a reviewer who passed over one."""
+    than the open clip bounced between two clips for a reviewer who passed over one.
+    `filters` narrow the queue as `review_queue`'s do."""
     ids = list(
         dict.fromkeys(
-            review_queue(project, reviewer)
+            review_queue(project, reviewer, **filters)
             .select_related(None)
             .prefetch_related(None)
             .values_list("clip_id", flat=True)

@@ -1125,3 +1125,38 @@ def test_a_lead_gives_a_members_held_clips_back_from_the_members_page(
     page.wait_for_selector("[data-testid=members-status]:has-text('went back to the queue')")
     assert page.inner_text(f"{row} [data-testid=member-held]") == "0 clips"
     assert not ClipAssignment.objects.filter(user=annotator).exists()
+
+
+def test_a_reviewer_filters_the_queue_to_one_annotator_and_next_stays_in_it(
+    live_server, page, login, reviewer, annotator, make_user, project, wav_factory, screenshot
+):
+    from labelapp.services.projects import membership_set
+
+    other = make_user("otto-annotator")
+    membership_set(project=project, user=other, role="annotator")
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    clips = [
+        _audio_clip(project, wav_factory(seconds=3, freq=f), f"take{i}.wav")
+        for i, f in enumerate((500, 700, 900))
+    ]
+    annotation_submit(clip=clips[0], user=other, clip_labels=["birds/robin"])
+    annotation_submit(clip=clips[1], user=annotator, clip_labels=["birds/robin"])
+    annotation_submit(clip=clips[2], user=other, clip_labels=["birds/robin"])
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/")
+    expect(page.locator("[data-testid=queue-row]")).to_have_count(3)
+    page.select_option("[data-testid=filter-annotator]", "otto-annotator")
+    page.click("[data-testid=filter-apply]")
+    expect(page.locator("[data-testid=queue-row]")).to_have_count(2)
+    assert page.inner_text("[data-testid=queue-total]") == "2 waiting (filtered)"
+    screenshot(page, "review-queue-filtered")
+    page.locator("[data-testid=open-review]").first.click()
+    page.wait_for_selector(KEYS_READY)
+    assert "take0.wav" in page.inner_text("h1")
+    page.keyboard.press("a")  # accept; the page is drawn again, still filtered
+    page.wait_for_selector("[data-testid=review-decided]:has-text('accepted')")
+    page.wait_for_selector(KEYS_READY)
+    page.keyboard.press("n")  # the next of otto's, not take1
+    page.wait_for_url(f"**/clips/{clips[2].pk}/review/?annotator=otto-annotator")
+    page.click(".crumbs a:has-text('review')")
+    expect(page.locator("[data-testid=queue-row]")).to_have_count(1)
