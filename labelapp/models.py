@@ -309,6 +309,32 @@ class SegmentLabel(models.Model):
         ]
 
 
+class ClipEvent(models.Model):
+    """A review step on a clip as a whole, not one annotation's write: sent to adjudication,
+    taken off it, or settled by the decisions on its annotations. The clip's history lists
+    them beside the annotations' revisions."""
+
+    class Action(models.TextChoices):
+        ADJUDICATION_REQUESTED = "adjudicate", "sent to adjudication"
+        ADJUDICATION_WITHDRAWN = "adjudicate-off", "taken off adjudication"
+        ADJUDICATION_SETTLED = "adjudicated", "adjudication settled"
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="events")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["clip", "created_at", "id"]
+        indexes = [models.Index(fields=["clip", "created_at"], name="clipevent_clip_time")]
+
+
 class AnnotationRevision(models.Model):
     """A snapshot of an annotation after each write: the history nothing overwrites."""
 

@@ -93,10 +93,17 @@ class ReviewQueueQuerySerializer(serializers.Serializer):
 
 
 class HistoryEntrySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=["revision", "clip"],
+        help_text="`revision`: a write to one annotation; `clip`: a review step on the clip as "
+        "a whole (`adjudicate`, `adjudicate-off`, `adjudicated`: sent to adjudication, taken "
+        "off it, settled by the decisions), shown to reviewers and leads; its annotation, "
+        "annotator and version are null.",
+    )
     id = serializers.IntegerField()
-    annotation = serializers.IntegerField()
-    annotator = serializers.CharField()
-    version = serializers.IntegerField()
+    annotation = serializers.IntegerField(allow_null=True)
+    annotator = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True)
     author = serializers.CharField(allow_null=True)
     action = serializers.CharField()
     comment = serializers.CharField(allow_blank=True)

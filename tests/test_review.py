@@ -762,3 +762,38 @@ def test_the_queue_filters_by_annotator_label_and_adjudication_and_next_keeps_th
     assert bad.status_code == 400
     assert "no label &#x27;birds/owl&#x27;" in bad.content.decode()
     assert "4 waiting<" in bad.content.decode()
+
+
+def test_sending_to_adjudication_taking_it_off_and_settling_are_in_the_clips_history(
+    client_for, project, reviewer, lead, annotator, clip, submitted
+):
+    """They left no trace: who sent a clip to adjudication, who took it off, and whose
+    decision settled it are history rows (reviewers and leads see them; an annotator, whose
+    history is their own annotations, does not)."""
+    from django.test import Client
+
+    annotation_review(annotation=submitted, reviewer=reviewer, action="accept", expected_version=1)
+    url = f"/api/clips/{clip.pk}/adjudication/"
+    assert client_for(lead).post(url).status_code == 200
+    assert client_for(lead).post(url).status_code == 200  # sent twice: one row
+    assert client_for(reviewer).delete(url).status_code == 200
+    assert client_for(lead).post(url).status_code == 200
+    review(client_for(lead), submitted, action="reject", comment="a crow", expected_version=2)
+    history = client_for(reviewer).get(f"/api/clips/{clip.pk}/history/").json()
+    assert [(h["kind"], h["action"], h["author"]) for h in history] == [
+        ("revision", "submitted", annotator.username),
+        ("revision", "accept", reviewer.username),
+        ("clip", "adjudicate", lead.username),
+        ("clip", "adjudicate-off", reviewer.username),
+        ("clip", "adjudicate", lead.username),
+        ("revision", "reject", lead.username),
+        ("clip", "adjudicated", lead.username),
+    ]
+    assert history[2]["annotation"] is None and history[2]["version"] is None
+    mine = client_for(annotator).get(f"/api/clips/{clip.pk}/history/").json()
+    assert [h["kind"] for h in mine] == ["revision"] * 3
+    page = Client()
+    page.force_login(reviewer)
+    text = page.get(f"/clips/{clip.pk}/history/").content.decode()
+    assert text.count('class="rv-clip-event"') == 4
+    assert "adjudication settled" in text and "taken off adjudication" in text

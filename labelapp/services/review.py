@@ -25,6 +25,7 @@ from labelapp.models import (
     Annotation,
     AnnotationRevision,
     Clip,
+    ClipEvent,
     ClipLabel,
     Project,
     SegmentLabel,
@@ -199,7 +200,7 @@ def annotation_review(
         comment=comment,
     )
     clip_annotation_count_refresh(locked.clip_id)
-    _adjudication_settle(locked.clip_id)
+    _adjudication_settle(locked.clip_id, by=reviewer)
     locked.review_warning = _accepted_tie(project, locked.clip_id)
     return locked
 
@@ -236,12 +237,16 @@ def _accepted_tie(project: Project, clip_id: int) -> str:
     )
 
 
-def _adjudication_settle(clip_id: int) -> None:
+def _adjudication_settle(clip_id: int, *, by) -> None:
     """Any decision on a clip sent to adjudication counts as adjudicating it once none of its
-    annotations waits for review any more."""
+    annotations waits for review any more; the clip's history says who settled it."""
     waiting = Annotation.objects.filter(clip_id=clip_id, status=Annotation.Status.SUBMITTED)
-    if not waiting.exists():
-        Clip.objects.filter(pk=clip_id, needs_adjudication=True).update(needs_adjudication=False)
+    if waiting.exists():
+        return
+    if Clip.objects.filter(pk=clip_id, needs_adjudication=True).update(needs_adjudication=False):
+        ClipEvent.objects.create(
+            clip_id=clip_id, author=by, action=ClipEvent.Action.ADJUDICATION_SETTLED
+        )
 
 
 @transaction.atomic
@@ -252,7 +257,17 @@ def clip_adjudication_request(*, clip: Clip, by, needed: bool = True) -> Clip:
         raise PermissionDenied("only a reviewer or a lead sends clips to adjudication")
     if needed and not clip.annotations.filter(status__in=REVIEWABLE_STATUSES).exists():
         raise DomainError("this clip has no submitted annotation to adjudicate")
-    Clip.objects.filter(pk=clip.pk).update(needs_adjudication=needed)
+    changed = Clip.objects.filter(pk=clip.pk, needs_adjudication=not needed).update(
+        needs_adjudication=needed
+    )
+    if changed:  # sent twice is sent once, in the history too
+        ClipEvent.objects.create(
+            clip=clip,
+            author=by,
+            action=ClipEvent.Action.ADJUDICATION_REQUESTED
+            if needed
+            else ClipEvent.Action.ADJUDICATION_WITHDRAWN,
+        )
     clip.needs_adjudication = needed
     return clip
 
@@ -399,6 +414,7 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
     (action, comment), whose annotation, and the annotation before and after with their diff.
     With `user`, only the annotations that user may see (see `annotations_visible_to`)."""
     annotations = clip.annotations.all()
+    role = None
     if user is not None:
         role = selectors.role_in_project(user, clip.project)
         annotations = annotations_visible_to(user, clip, role)
@@ -413,6 +429,7 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
         before = previous.get(rev.annotation_id)
         out.append(
             {
+                "kind": "revision",
                 "id": rev.pk,
                 "annotation": rev.annotation_id,
                 "annotator": rev.annotation.annotator.username,
@@ -427,6 +444,28 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
             }
         )
         previous[rev.annotation_id] = rev.data
+    if user is None or role in REVIEW_ROLES:
+        # The clip's own review steps (adjudication), for those who review it.
+        events = [
+            {
+                "kind": "clip",
+                "id": e.pk,
+                "annotation": None,
+                "annotator": None,
+                "version": None,
+                "author": e.author.username if e.author else None,
+                "action": e.action,
+                "comment": "",
+                "summary": e.get_action_display(),
+                "created_at": e.created_at,
+                "before": None,
+                "after": {},
+                "changes": {},
+            }
+            for e in clip.events.select_related("author")
+        ]
+        if events:
+            out = sorted(out + events, key=lambda h: h["created_at"])
     return out
 
 
@@ -466,6 +505,9 @@ def history_names_now(clip: Clip, history: list[dict]) -> tuple[list[dict], dict
 
     entries = []
     for entry in history:
+        if entry.get("kind") == "clip":  # a step on the clip names no label
+            entries.append(entry)
+            continue
         before, after = renamed(entry["before"]), renamed(entry["after"])
         entries.append(
             {**entry, "before": before, "after": after, "changes": snapshot_diff(before, after)}
