@@ -76,7 +76,9 @@ def label_results(project: Project, results) -> tuple[list[str], list[dict]]:
     """(clip label paths, segments) from the results of the controls that name the
     project's labels: a control none of whose values is a label of the project is another
     kind of question (quality, a rating) and is left out; a control with some known values
-    and an unknown one is a 400 naming it."""
+    and an unknown one is a 400 naming it. When every control is left out but some named
+    values, the annotation names no label the project knows: a 400 naming them (it was read
+    as an annotation cleared in Label Studio, and an update deleted the saved one)."""
     from labelapp.services.manifests import ls_results
 
     if not isinstance(results, list):
@@ -88,6 +90,7 @@ def label_results(project: Project, results) -> tuple[list[str], list[dict]]:
         by_control.setdefault(str(item.get("from_name", "")), []).append(item)
     clip_labels: list[str] = []
     segments: list[dict] = []
+    unknown: list[str] = []
     for items in by_control.values():
         try:
             labels, segs = ls_results(items)
@@ -95,9 +98,18 @@ def label_results(project: Project, results) -> tuple[list[str], list[dict]]:
             raise DomainError(str(exc)) from None
         names = labels + [lb for seg in segs for lb in seg["labels"]]
         if not any(_names_a_label(project, name) for name in names):
+            unknown.extend(names)
             continue  # another question than the labels (quality, a rating), or none
         clip_labels.extend(labels)
         segments.extend(segs)
+    if unknown and not clip_labels and not segments:
+        named = ", ".join(repr(n) for n in dict.fromkeys(unknown))
+        raise DomainError(
+            f"this annotation names no label of the project: {named}; nothing was saved or "
+            "removed (add the labels in Earmark, or make Label Studio's values its label "
+            "names or paths)",
+            code="unknown_label",
+        )
     return clip_labels, segments
 
 
@@ -166,7 +178,8 @@ def _lead_time(value) -> float:
 
 def ls_annotations_save(project: Project, tasks, made, *, fallback) -> list[dict]:
     """A bulk event (ANNOTATIONS_CREATED): lists under "task" and "annotation", each
-    annotation naming its task's id."""
+    annotation naming its task's id. Each is saved or not on its own: one that is refused
+    (an unknown label) is answered "rejected" with its reason, beside the others' answers."""
     if not isinstance(made, list) or not isinstance(tasks, list):
         raise DomainError("a bulk annotation event needs 'annotation' and 'task' lists")
     by_id = {t.get("id"): t for t in tasks if isinstance(t, dict)}
@@ -175,10 +188,16 @@ def ls_annotations_save(project: Project, tasks, made, *, fallback) -> list[dict
         task = by_id.get(ann.get("task")) if isinstance(ann, dict) else None
         if task is None and len(by_id) == 1:
             task = next(iter(by_id.values()))
+        if not isinstance(ann, dict):
+            out.append({"status": "ignored", "reason": "an annotation is not an object"})
+            continue
         if task is None:
             out.append({"status": "ignored", "reason": "its task is not in the event"})
             continue
-        out.append(ls_annotation_save(project, task, ann, fallback=fallback))
+        try:
+            out.append(ls_annotation_save(project, task, ann, fallback=fallback))
+        except DomainError as exc:  # one bad annotation: the others are saved, it is named
+            out.append({"status": "rejected", "id": ann.get("id"), "reason": str(exc)})
     return out
 
 

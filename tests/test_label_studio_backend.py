@@ -664,3 +664,37 @@ def test_a_lead_time_past_a_day_or_infinite_is_taken_as_a_day(project, hook, lea
     )
     assert res.status_code == 201, res.content
     assert Annotation.objects.get(clip=clip).lead_time == 86400
+
+
+def test_an_update_naming_only_unknown_labels_is_a_400_and_deletes_nothing(project, hook):
+    """An update whose only label was misspelt in Label Studio ("sero") was read as an
+    annotation cleared of its labels: the saved one was deleted, history and all, with a
+    201. It is a 400 naming the value; a create likewise (it was "ignored", unnamed); in a
+    bulk event the one refused is named and the others are saved."""
+    from labelapp.models import Annotation
+    from tests.conftest import ready_clips
+
+    clips = ready_clips(project, 3)
+    assert (
+        hook(_event("ANNOTATION_CREATED", clips[0], ["crow"], ann_id=930, by=6)).status_code == 201
+    )
+    res = hook(_event("ANNOTATION_UPDATED", clips[0], ["sero"], ann_id=930, by=6))
+    assert res.status_code == 400, res.content
+    assert res.json()["code"] == "unknown_label" and "'sero'" in res.json()["detail"]
+    assert _labels(Annotation.objects.get(clip=clips[0])) == ["bird/crow"]
+    res = hook(_event("ANNOTATION_CREATED", clips[1], ["sero"], ann_id=931, by=6))
+    assert res.status_code == 400 and not Annotation.objects.filter(clip=clips[1]).exists()
+    events = [
+        _event("ANNOTATION_CREATED", clips[1], ["owl-ish"], ann_id=932, by=6),
+        _event("ANNOTATION_CREATED", clips[2], ["crow"], ann_id=933, by=6),
+    ]
+    bulk = {
+        "action": "ANNOTATIONS_CREATED",
+        "task": [e["task"] for e in events],
+        "annotation": [e["annotation"] for e in events] + [5],
+    }
+    answers = hook(bulk).json()["annotations"]
+    assert [a["status"] for a in answers] == ["rejected", "saved", "ignored"]
+    assert "'owl-ish'" in answers[0]["reason"] and answers[0]["id"] == 932
+    assert answers[2]["reason"] == "an annotation is not an object"
+    assert _labels(Annotation.objects.get(clip=clips[2])) == ["bird/crow"]
