@@ -45,7 +45,8 @@ def feature_recipe(config: FeatureConfig) -> dict:
     features can be rebuilt outside Earmark: what `export_onnx` writes beside the model (its
     sidecar said "n_fft": null and left the mel scale, norm and padding out)."""
     return {
-        "audio": "channels averaged to mono; samples clipped to +-1e6",
+        "audio": f"channels averaged to mono; NaN and infinite samples set to 0, the others "
+        f"clipped to +-{SAMPLE_LIMIT:g}",
         "sample_rate": config.sample_rate,
         "resample": {
             "method": "torchaudio.functional.resample (sinc_interp_hann)",
@@ -65,11 +66,18 @@ def feature_recipe(config: FeatureConfig) -> dict:
         "mel_norm": "slaney",
         "log": f"natural log of max(mel power, {config.log_floor})",
         "frames_per_second": config.frames_per_second,
-        "model_input": "(batch, n_mels, frames); a clip longer than window_s is cut into "
-        "windows of window_s every window_hop_s, and its clip scores are the windows' maximum "
-        "(ml_backend/infer.py)",
+        "model_input": "(batch, n_mels, window_frames): window k is log-mel frames "
+        "k * window_hop_frames to k * window_hop_frames + window_frames, for k from 0 while "
+        "the window before did not reach the clip's last frame (a clip of T frames: 1 window "
+        "if T <= window_frames, else 1 + ceil((T - window_frames) / window_hop_frames)); "
+        "frames past the clip's end (all but the first T of a clip shorter than a window, the "
+        "end of the last window of a longer one) are the clip's smallest log-mel value; the "
+        "clip's scores are the windows' maximum (ml_backend/infer.py, features.cut_windows)",
         "window_s": config.window_s,
         "window_hop_s": config.window_hop_s,
+        "window_frames": config.window_frames,
+        "window_hop_frames": config.window_hop_frames,
+        "window_padding": "the clip's minimum log-mel value",
     }
 
 

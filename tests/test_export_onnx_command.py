@@ -82,6 +82,31 @@ def test_the_sidecars_recipe_rebuilds_the_features_outside_earmark():
     np.testing.assert_allclose(rebuilt, ours, atol=2e-3)
 
 
+@pytest.mark.parametrize("frames", [37, 100, 251])
+def test_the_sidecars_recipe_rebuilds_the_models_windows(frames):
+    """The sidecar said how a long clip is cut but not that a short one (every FSDD clip)
+    is filled to a whole window with its quietest value: windows built from the recipe's
+    words and numbers alone are the model's input."""
+    import math
+
+    from ml_backend.feature_config import FeatureConfig
+    from ml_backend.features import cut_windows, feature_recipe
+
+    config = FeatureConfig(sample_rate=16000, n_mels=8)
+    recipe = json.loads(json.dumps(feature_recipe(config)))
+    size, hop = recipe["window_frames"], recipe["window_hop_frames"]
+    assert recipe["window_padding"] == "the clip's minimum log-mel value"
+    features = np.random.default_rng(frames).normal(size=(8, frames)).astype(np.float32)
+    count = 1 if frames <= size else 1 + math.ceil((frames - size) / hop)
+    rebuilt = np.full((count, 8, size), features.min(), np.float32)
+    for k in range(count):
+        part = features[:, k * hop : k * hop + size]
+        rebuilt[k, :, : part.shape[1]] = part
+    np.testing.assert_array_equal(
+        rebuilt, cut_windows(features, config.window_frames, config.window_hop_frames)
+    )
+
+
 def test_a_project_without_a_model_is_a_clear_error(project, tmp_path):
     with pytest.raises(CommandError, match="no active model version"):
         call_command("export_onnx", project.name, "--out", str(tmp_path / "x.onnx"))
