@@ -89,6 +89,8 @@ function activateButton(v) {
       try {
         await api(`/api/model-versions/${v.id}/activate/`, { method: "POST" });
         note(`${v.name} is the active version again; the unlabeled clips are being scored by it.`);
+        // Said again when that scoring ends (the end of the jobs cleared it within a second).
+        afterJobs = `${v.name} is the active version again; the unlabeled clips are scored by it.`;
       } catch (err) { note(err.message); e.target.disabled = false; }
       refresh();
     },
@@ -292,13 +294,17 @@ async function refresh() {
   const busy = renderJobs(data);
   // A note about the jobs ("a training is already queued or running", "a training on few
   // labels") is out of date once they are over.
-  if (wasBusy && !busy) note("");
+  if (wasBusy && !busy) { note(afterJobs); afterJobs = ""; }
   wasBusy = busy;
   timer = setTimeout(refresh, busy ? 1000 : 5000);
 }
 
 // What a refused action says (a training already running: 409), beside the buttons, not in an
 // alert that blocks the page.
+// What the note says once the jobs running are over ("" clears it): what an action that
+// started them did, rather than nothing.
+let afterJobs = "";
+
 function note(text) {
   const box = document.querySelector("[data-testid=action-note]");
   if (!box) return;
@@ -309,6 +315,7 @@ function note(text) {
 async function post(path, button) {
   button.disabled = true;
   note("");
+  afterJobs = "";
   // A refusal, or what the server says about a request it took (a training on few labels).
   try { note((await api(path, { method: "POST" }))?.note || ""); } catch (err) { note(err.message); }
   button.disabled = false;

@@ -283,16 +283,32 @@ def test_a_lead_makes_an_earlier_version_active_from_the_versions_table(
         project=project, version=1, name="v1", status="retired", artifact_path=artifact
     )
     ModelVersion.objects.create(project=project, version=2, name="v2", status="active")
+    # A scoring already running: the page polls as while one runs, and its end is seen.
+    run = PrelabelRun.objects.create(project=project, model_version=v1, status="running", total=9)
     login(page, lead)
     page.goto(f"{live_server.url}/projects/{project.pk}/model/")
     button = page.locator("[aria-label='Make v1 the active version']")
     button.wait_for()
     assert page.locator("[data-testid=activate]").count() == 1  # the active one has none
+    # In sight on a laptop: the table's 11 columns in two thirds of the page had put the
+    # button past the card's edge, out of sight.
+    box = button.bounding_box()
+    assert box and box["x"] + box["width"] <= 1400, box
+    in_sight = """() => {
+        const button = document.querySelector('[data-testid=activate]');
+        window.scrollTo(0, button.getBoundingClientRect().top + window.scrollY - 200);
+        const b = button.getBoundingClientRect();
+        return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2) === button; }"""
+    assert page.evaluate(in_sight)
     page.once("dialog", lambda d: d.accept())
     button.click()
     page.wait_for_selector("[data-testid=active-version]:has-text('v1')")
     assert ModelVersion.objects.get(pk=v1.pk).status == "active"
     assert "v1 is the active version again" in page.inner_text("[data-testid=action-note]")
+    # When the scoring ends the note says it is done (it was cleared within a second).
+    PrelabelRun.objects.filter(project=project).update(status="succeeded", done=9)
+    page.wait_for_selector("[data-testid=action-note]:has-text('are scored by it')")
+    assert run.pk
 
 
 def test_a_lead_cancels_a_prelabeling_from_the_page(live_server, page, login, lead, project):
