@@ -157,6 +157,44 @@ function renderVersions(data) {
   const waiting = root.querySelector("[data-testid=model-waiting]");
   waiting.textContent = data.waiting || "";
   waiting.hidden = !data.waiting;
+  renderPerClass(active);
+}
+
+// The active version's figures per class, worst F1 first (where a lead wants more labels),
+// read once per version: the page's poll carries headlines only.
+let perClassFor = null;
+
+async function renderPerClass(active) {
+  const card = root.querySelector("[data-testid=per-class]");
+  const key = active ? `${active.id}:${active.metrics?.evaluated_on}` : null;
+  if (key === perClassFor) return;
+  perClassFor = key;
+  if (!active) { card.hidden = true; return; }
+  let version, tree;
+  try {
+    [version, tree] = await Promise.all([
+      api(`/api/model-versions/${active.id}/`), api(`/api/projects/${projectId}/ontology/`),
+    ]);
+  } catch { perClassFor = null; return; } // tried again at the next poll
+  if (perClassFor !== key) return; // another version became active meanwhile
+  const rows = version.metrics?.per_class || [];
+  const ids = version.classes || [];
+  if (!rows.length || rows.length !== ids.length) { card.hidden = true; return; }
+  const paths = new Map(tree.labels.map((l) => [l.id, l.path]));
+  const order = rows.map((r, i) => i).sort((a, b) => (rows[a].f1 - rows[b].f1) || (rows[a].support - rows[b].support));
+  card.querySelector(".per-class-version").textContent = version.name;
+  const m = version.metrics;
+  card.querySelector(".per-class-note").textContent = m.evaluated_on === "training"
+    ? `Measured on the ${m.n ?? ""} clips it trained on (too few labels to hold some out): these figures flatter it. Worst F1 first.`
+    : `Measured on ${m.n ?? "the"} held-out clips; worst F1 first: the labels that need more examples come first.`;
+  card.querySelector("tbody").replaceChildren(...order.map((i) => {
+    const r = rows[i];
+    return el("tr", { dataset: { testid: "per-class-row" } },
+      el("td", {}, paths.get(ids[i]) || `#${ids[i]} (deleted or merged since)`),
+      el("td", {}, pct(r.precision)), el("td", {}, pct(r.recall)), el("td", {}, pct(r.f1)),
+      el("td", {}, pct(r.ap)), el("td", {}, String(r.support)));
+  }));
+  card.hidden = false;
 }
 
 // The settings changed on this page and not saved yet: only they are sent (a Save sent every

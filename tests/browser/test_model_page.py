@@ -369,3 +369,33 @@ def test_the_page_says_why_no_training_starts_and_names_multi_label_accuracy(
     assert note.is_hidden()
     row = page.locator("[data-testid=version]").first.inner_text()
     assert "0.0% exact" in row and "65.0%" in row  # the versions table says so too
+
+
+def test_the_active_versions_figures_per_class_are_listed_worst_first(
+    live_server, page, login, lead, project, screenshot
+):
+    """Per-class precision, recall and F1 were only in the API: the page lists them for the
+    active version, the weakest label first, a label deleted since named as such; a
+    segments project is told what the figures measure."""
+    project.annotation_mode = "segments"
+    project.save()
+    MLConfig.objects.create(project=project, enabled=False)
+    crow, _ = label_get_or_create_path(ontology=project.ontology, path="birds/crow")
+    robin, _ = label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    row = {"precision": 0.9, "recall": 0.8, "f1": 0.85, "support": 12, "ap": 0.9}
+    ModelVersion.objects.create(
+        project=project, version=1, name="v1", status="active", classes=[crow.pk, robin.pk, 999],
+        metrics={"accuracy": 0.7, "macro_f1": 0.6, "evaluated_on": "validation", "n": 30,
+                 "per_class": [row, {**row, "f1": 0.4, "recall": 0.3}, {**row, "f1": 0.6}]},
+    )  # fmt: skip
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    page.wait_for_selector("[data-testid=per-class]:not([hidden])")
+    names = page.locator("[data-testid=per-class-row] td:first-child").all_inner_texts()
+    assert names == ["birds/robin", "#999 (deleted or merged since)", "birds/crow"]
+    assert page.locator("[data-testid=per-class-row]").first.inner_text().split("\t")[1:4] == [
+        "90.0%", "30.0%", "40.0%",
+    ]  # fmt: skip
+    assert "30 held-out clips" in page.inner_text("[data-testid=per-class]")
+    assert "measured on clip labels" in page.inner_text("[data-testid=segments-note]")
+    screenshot(page, "model-per-class")
