@@ -1,30 +1,61 @@
 // A project's settings (leads): name, description, label and annotation modes, annotations
-// wanted per clip, leaf labels only. Saved with PATCH /api/projects/<id>/; the server's
+// wanted per clip, leaf labels only. The fields changed here are saved with PATCH
+// /api/projects/<id>/; the server's
 // message shows when it refuses (a name taken, a number out of range). Rules that saved
 // annotations break (409 rules_conflict) are listed, with a button to save them anyway.
 import { api } from "./api.js";
+
+// The form's fields as the API names them, and what the form calls them (for its messages:
+// "annotations_per_clip: Ensure this value..." named no field a lead sees).
+const FIELDS = {
+  name: "Name", description: "Description", label_mode: "Labels per clip",
+  annotation_mode: "What annotators mark", annotations_per_clip: "Annotations wanted per clip",
+  leaves_only: "Leaf labels only",
+};
+
+function value(f, name) {
+  if (name === "name") return f.name.value.trim();
+  if (name === "leaves_only") return f.leaves_only.checked;
+  if (name === "annotations_per_clip") return f.annotations_per_clip.value === "" ? null : Number(f.annotations_per_clip.value);
+  return f[name].value;
+}
+
+function show(f, saved) {
+  for (const name of Object.keys(FIELDS)) {
+    if (!(name in saved)) continue;
+    if (name === "leaves_only") f.leaves_only.checked = Boolean(saved.leaves_only);
+    else f[name].value = saved[name] ?? "";
+  }
+}
 
 function setup(root) {
   const form = root.querySelector("form");
   const status = root.querySelector("[data-testid=settings-status]");
   const conflict = root.querySelector("[data-testid=settings-conflict]");
+  // Only the settings changed on this page are sent: a Save sent every field, and undid what
+  // another lead had changed since the page loaded (a description fixed here switched the
+  // project back to single-label).
+  const edited = new Set();
+  form.addEventListener("input", (e) => { if (e.target.name in FIELDS) edited.add(e.target.name); });
+  form.addEventListener("change", (e) => { if (e.target.name in FIELDS) edited.add(e.target.name); });
   const save = async (force) => {
     const f = form.elements;
-    const body = {
-      name: f.name.value.trim(),
-      description: f.description.value,
-      label_mode: f.label_mode.value,
-      annotation_mode: f.annotation_mode.value,
-      annotations_per_clip: Number(f.annotations_per_clip.value),
-      leaves_only: f.leaves_only.checked,
-      force,
-    };
+    const body = { force };
+    for (const name of edited) body[name] = value(f, name);
     conflict.hidden = true;
     status.className = "";
+    if (body.annotations_per_clip === null) {
+      status.className = "error";
+      status.textContent = "Not saved: Annotations wanted per clip: enter a number from 1 to 20.";
+      return;
+    }
     status.textContent = "Saving…";
     try {
+      const changed = edited.size > 0;
       const saved = await api(`/api/projects/${root.dataset.project}/`, { method: "PATCH", body });
-      status.textContent = "Saved.";
+      edited.clear();
+      show(f, saved); // what the project is now, others' changes included
+      status.textContent = changed ? "Saved." : "Nothing was changed here; the form shows the project's settings now.";
       document.title = document.title.replace(/^[^·]*/, `${saved.name} `);
       const heading = document.querySelector("[data-testid=project-name]");
       if (heading) heading.textContent = saved.name;
@@ -46,7 +77,9 @@ function setup(root) {
         }));
         conflict.hidden = false;
       } else {
-        status.textContent = `Not saved: ${err.message}`;
+        let text = err.message || "the request failed";
+        for (const [name, label] of Object.entries(FIELDS)) text = text.replaceAll(`${name}: `, `${label}: `);
+        status.textContent = `Not saved: ${text}`;
       }
     }
   };

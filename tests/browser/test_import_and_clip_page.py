@@ -214,6 +214,37 @@ def test_settings_that_saved_annotations_break_are_listed_and_saved_only_when_as
     assert Project.objects.get(pk=project.pk).label_mode == "single"
 
 
+def test_a_settings_save_sends_only_what_was_changed_here(live_server, page, login, lead, project):
+    """Another lead switched the project to multi-label and 3 annotations per clip while
+    this page was open; fixing the description here sent every field and switched both
+    back ("Saved."). Only the description goes; the form then shows the other changes; a
+    blank number is named as the form names it."""
+    from labelapp.models import Project
+
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    settings = page.locator("[data-testid=project-settings]")
+    settings.wait_for()
+    Project.objects.filter(pk=project.pk).update(label_mode="multi", annotations_per_clip=3)
+    settings.locator("[data-testid=setting-description]").fill("Dawn recordings, site 4")
+    settings.locator("[data-testid=settings-save]").click()
+    page.wait_for_selector("[data-testid=settings-status]:has-text('Saved.')")
+    saved = Project.objects.get(pk=project.pk)
+    assert (saved.description, saved.label_mode, saved.annotations_per_clip) == (
+        "Dawn recordings, site 4",
+        "multi",
+        3,
+    )
+    assert settings.locator("[data-testid=setting-label-mode]").input_value() == "multi"
+    assert settings.locator("[data-testid=setting-annotations-per-clip]").input_value() == "3"
+    settings.locator("[data-testid=setting-annotations-per-clip]").fill("")
+    settings.locator("[data-testid=settings-save]").click()
+    status = settings.locator("[data-testid=settings-status]")
+    page.wait_for_selector("[data-testid=settings-status]:has-text('Annotations wanted per clip')")
+    assert "annotations_per_clip" not in status.inner_text()
+    assert Project.objects.get(pk=project.pk).annotations_per_clip == 3
+
+
 def test_a_lead_reaches_the_file_chooser_with_the_keyboard(live_server, page, login, lead, project):
     """The file input was display: none: Tab never reached it, so a keyboard-only lead could
     not upload."""
