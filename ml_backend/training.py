@@ -488,11 +488,14 @@ def training_execute(run_id: int) -> str:
         previous = ModelVersion.objects.filter(
             project=project, status=ModelVersion.Status.ACTIVE
         ).first()
-        init_state = _previous_state(previous, data.classes)
+        changed = _features_changed(previous, feature_config)
+        init_state = None if changed else _previous_state(previous, data.classes)
         # Where the training's own epochs sit on the progress bar: after a pretraining, the
         # bar's middle went to it.
         start, share = 0.2, 0.65
         started_from = previous.name if init_state is not None else "random weights"
+        if changed:
+            started_from += f" ({changed} since {previous.name})"
         pretraining = None
         if init_state is None and wants_pretraining(len(data)):
             pretraining = project_backbone(
@@ -727,6 +730,26 @@ def _adaptation(unlabeled: list[np.ndarray], feature_config):
         ]
     )
     return functools.partial(adapt_batchnorm, windows=windows)
+
+
+def _features_changed(previous: ModelVersion | None, feature_config) -> str:
+    """What of the feature settings changed since `previous` was trained ("" when nothing):
+    its weights learned other inputs (a sample rate changed after a model existed moved
+    every mel band, and the next training warm-started from them as if not)."""
+    from ml_backend.feature_config import FeatureConfig
+
+    if previous is None or not previous.feature_config:
+        return ""
+    try:
+        before = FeatureConfig.from_dict(previous.feature_config)
+    except (TypeError, ValueError, KeyError):
+        return ""
+    if before.key() == feature_config.key():
+        return ""
+    if before.sample_rate != feature_config.sample_rate:
+        now = feature_config.sample_rate
+        return f"the sample rate changed from {before.sample_rate} to {now} Hz"
+    return "the feature settings changed"
 
 
 def _previous_state(previous: ModelVersion | None, classes: list[int]):

@@ -239,3 +239,26 @@ def test_the_model_page_says_what_a_first_training_starts_from(
         assert 'data-testid="pretrain-note"' not in text
     else:
         assert says in text
+
+
+def test_a_training_after_the_sample_rate_changed_does_not_warm_start_from_the_old_model(
+    small_project, monkeypatch
+):
+    """A sample rate changed after a model existed moves every mel band: the next training
+    warm-started from weights that learned other inputs, and said "started from v1". It
+    starts afresh and says why."""
+    monkeypatch.setattr(training, "PRETRAIN", "off")
+    first = _train(small_project)
+    assert first.feature_config["sample_rate"] == 8000
+    small_project.target_sample_rate = 16000
+    small_project.save()
+    loads = []
+    real = training._previous_state
+    monkeypatch.setattr(training, "_previous_state", lambda *a: loads.append(a) or real(*a))
+    second = _train(small_project)
+    assert second.metrics["started_from"] == (
+        f"random weights (the sample rate changed from 8000 to 16000 Hz since {first.name})"
+    )
+    assert loads == []  # the old weights were not read
+    third = _train(small_project)
+    assert third.metrics["started_from"] == second.name
