@@ -197,3 +197,24 @@ def test_an_export_without_its_audio_beside_it_says_where_the_files_go(project_a
     robin = next(item for item in items if "robin.wav" in item.error)
     assert "is an Earmark server's URL: put 'robin.wav' beside the task file" in robin.error
     assert str(elsewhere) in robin.error
+
+
+def test_a_file_found_by_name_that_is_not_the_tasks_audio_is_refused(
+    project_a, lead, tmp_path, wav_factory
+):
+    """Two clips named alike (two folders' samename.wav) took the one file of that name
+    beside the export: one clip's labels landed on the other's audio. The task's
+    meta.sha256 decides; the other file is refused, saying why."""
+    from labelapp.services.manifests import items_from_label_studio
+
+    other = tmp_path / "other"
+    other.mkdir()
+    twin = wav_factory("other/robin.wav", seconds=1.0, freq=1234)  # robin.wav, other audio
+    assert twin.parent == other
+    tasks = Path(_export_tasks(project_a, tmp_path))
+    moved = other / tasks.name
+    tasks.rename(moved)
+    items = items_from_label_studio(moved)
+    robin = next(item for item in items if "robin.wav" in (item.error or item.name))
+    assert "robin.wav beside the task file is not this task's audio" in robin.error
+    assert "meta.sha256" in robin.error

@@ -128,10 +128,15 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
     return list(items.values())
 
 
-def _ls_audio_path(ref: str, base: Path, original_name: str | None = None) -> Path:
+def _ls_audio_path(
+    ref: str, base: Path, original_name: str | None = None, sha256: str | None = None
+) -> Path:
     """Where a task's audio is here. When `ref` does not lead to a file (an Earmark export's
     `/api/clips/<id>/audio`, a URL) but the task names its original file, a file of that
-    name beside the task list is taken: export, copy the audio beside, import."""
+    name beside the task list is taken: export, copy the audio beside, import. A name is not
+    a clip: when the task says its audio's `sha256` (an Earmark export's meta does), the file
+    found by name must have it (two clips named alike, from two folders, took one file, and
+    one clip's labels landed on the other's audio)."""
     try:
         path = _ls_audio_ref(ref, base)
     except ValueError:
@@ -141,6 +146,17 @@ def _ls_audio_path(ref: str, base: Path, original_name: str | None = None) -> Pa
     if (path is None or not path.exists()) and original_name:
         beside = base / Path(str(original_name)).name
         if beside.is_file():
+            if isinstance(sha256, str) and len(sha256) == 64:
+                from labelapp.services.imports import _hash_and_size
+
+                found, _ = _hash_and_size(beside)
+                if found != sha256.lower():
+                    raise ValueError(
+                        f"{beside.name} beside the task file is not this task's audio (its "
+                        "content differs from the task's meta.sha256: another clip has the "
+                        "same name); put this clip's audio under a name of its own and give "
+                        "that name as the task's data.audio"
+                    )
             return beside
     if path is None:
         raise ValueError(f"remote audio {ref!r} is not fetched; download it and import the file")
@@ -279,7 +295,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
             items.append(ImportItem(name=label, error=f"task {i} has no data.audio"))
             continue
         try:
-            path = _ls_audio_path(ref, task_file.parent, original_name)
+            path = _ls_audio_path(ref, task_file.parent, original_name, meta.get("sha256"))
             item = _item_for_file(path)
             for ann in _ls_objects(task, "annotations"):
                 labels, segments = ls_results(ann.get("result"))
