@@ -218,3 +218,26 @@ def test_a_file_found_by_name_that_is_not_the_tasks_audio_is_refused(
     robin = next(item for item in items if "robin.wav" in (item.error or item.name))
     assert "robin.wav beside the task file is not this task's audio" in robin.error
     assert "meta.sha256" in robin.error
+
+
+def test_a_label_deprecated_since_still_imports_from_the_projects_own_export(
+    project_a, lead, annotator, tmp_path
+):
+    """After 'noise' was deprecated, the project's own export (its label tree, then its
+    tasks) did not import into a new project: every clip with noise was rejected, its other
+    labels with it. Deprecated means not chosen anew; imported history keeps it."""
+    from ontology.models import Label
+    from ontology.services import label_deprecate
+
+    label_deprecate(label=Label.objects.get(ontology=project_a.ontology, path="noise"))
+    tree = tmp_path / "tree.json"
+    call_command("export_ontology", str(project_a.pk), "--out", str(tree), stdout=io.StringIO())
+    tasks = _export_tasks(project_a, tmp_path)
+    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
+    membership_set(project=project_b, user=annotator, role="annotator")
+    call_command("import_ontology", "Birds again", str(tree), stdout=io.StringIO())
+    assert Label.objects.get(ontology=project_b.ontology, path="noise").deprecated
+    out = io.StringIO()
+    call_command("import_audio", "Birds again", tasks, stdout=out, stderr=io.StringIO())
+    assert "3 imported" in out.getvalue(), out.getvalue()
+    assert _annotations(project_b) == _annotations(project_a)

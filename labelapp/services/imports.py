@@ -336,6 +336,14 @@ def _store(
     by_member, clip_labels, segments = _annotations_by_member(project, item)
     labels_given = bool(clip_labels or segments)
     data = None
+
+    def retired() -> set[int]:
+        # Labels deprecated since the annotations were made (a project's own export, read
+        # back) are history, not labels chosen anew: imported as they were.
+        from ontology.tree import tree_get
+
+        return set(tree_get(project.ontology).retired)
+
     # Checked before any row exists: a bad one rejects the file, and the labels its rows named
     # go with it (they were created before the rules refused the row, and stayed).
     with transaction.atomic():
@@ -346,6 +354,7 @@ def _store(
                 clip_labels=clip_labels,
                 segments=segments,
                 create_labels=create_labels,
+                kept_labels=retired,
             )
         members_data = [
             (
@@ -357,6 +366,7 @@ def _store(
                     clip_labels=entry["clip_labels"],
                     segments=entry["segments"],
                     create_labels=create_labels,
+                    kept_labels=retired,
                 ),
             )
             for user, entry in by_member
