@@ -241,3 +241,26 @@ def test_a_label_deprecated_since_still_imports_from_the_projects_own_export(
     call_command("import_audio", "Birds again", tasks, stdout=out, stderr=io.StringIO())
     assert "3 imported" in out.getvalue(), out.getvalue()
     assert _annotations(project_b) == _annotations(project_a)
+
+
+def test_importing_a_changed_file_again_says_whose_annotation_is_left_as_it_is(
+    project_a, lead, annotator, tmp_path
+):
+    """A file imported again with a member's labels changed said only "duplicate": the
+    change was dropped without a word (an import never overwrites a member's work)."""
+    tasks_path = Path(_export_tasks(project_a, tmp_path))
+    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
+    membership_set(project=project_b, user=annotator, role="annotator")
+    call_command("import_audio", "Birds again", str(tasks_path), stdout=io.StringIO())
+    before = _annotations(project_b)
+    tasks = json.loads(tasks_path.read_text())
+    (robin,) = [t for t in tasks if t["data"]["original_name"] == "robin.wav"]
+    mine = next(a for a in robin["annotations"] if a["earmark"]["annotator"] == annotator.username)
+    mine["result"] = [r for r in mine["result"] if r["type"] != "labels"]  # segments gone
+    tasks_path.write_text(json.dumps(tasks))
+    out = io.StringIO()
+    call_command("import_audio", "Birds again", str(tasks_path), stdout=out, stderr=io.StringIO())
+    report = out.getvalue()
+    assert f"{annotator.username}'s annotation here differs from the file's" in report, report
+    assert report.count("differs from the file's") == 1  # the unchanged ones say nothing
+    assert _annotations(project_b) == before

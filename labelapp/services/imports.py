@@ -35,6 +35,7 @@ from labelapp.media import STORE_ERRORS, store_error_reason
 from labelapp.models import Annotation, Clip, ImportJob, Project
 from labelapp.services.annotations import (
     annotation_input_build,
+    annotation_input_changes,
     annotation_save,
     clip_row_lock,
 )
@@ -310,8 +311,12 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
                 merge=True,
                 source=Annotation.Source.IMPORTED,
             )
+    differ = []
     for user, status, member_data in members_data:
-        if again and Annotation.objects.filter(clip=clip, annotator=user).exists():
+        mine = Annotation.objects.filter(clip=clip, annotator=user).first() if again else None
+        if mine is not None:
+            if annotation_input_changes(mine, member_data):
+                differ.append(user.get_username())
             continue
         annotation_save(
             clip=clip,
@@ -320,6 +325,13 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
             status=status,
             source=Annotation.Source.IMPORTED,
         )
+    if differ:
+        # The file's other version of a member's work was dropped without a word.
+        said = (
+            f"{', '.join(differ)}'s annotation here differs from the file's and is left as it "
+            "is (an import never overwrites a member's annotation)"
+        )
+        kept = f"{kept}; {said}" if kept else said
     return kept
 
 
