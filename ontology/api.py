@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -231,7 +232,9 @@ class OntologyExportApi(APIView):
         )
         response = HttpResponse(text, content_type=content_type)
         if request.query_params.get("download", "1") not in ("0", "false"):
-            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            # RFC 6266's filename* for a name past ASCII (a bare one was no attachment to
+            # Chromium: the export opened as a page).
+            response["Content-Disposition"] = content_disposition_header(True, filename)
         return response
 
 

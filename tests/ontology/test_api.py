@@ -305,6 +305,20 @@ def test_every_member_exports_each_format(url, client_for, annotator, labels, fm
         assert response.content.decode().splitlines() == ["animal", "animal/bird", "noise"]
 
 
+def test_an_export_of_a_project_named_past_ascii_is_an_attachment(
+    url, client_for, annotator, labels, project
+):
+    """A name such as "名前 Ünï" went out as an RFC 2047 word, which Chromium does not
+    read: the export opened as a page instead of downloading."""
+    from ontology.models import Ontology
+
+    Ontology.objects.filter(pk=project.ontology_id).update(name='名前 Ünï "quoted" / x')
+    labels("noise")
+    header = client_for(annotator).get(url("export?format=paths"))["Content-Disposition"]
+    assert header.startswith("attachment; filename*=utf-8''"), header
+    assert "=?utf-8?" not in header
+
+
 def test_export_of_an_unknown_format_is_400(url, lead_api):
     assert lead_api.get(url("export?format=xml")).status_code == 400
 
