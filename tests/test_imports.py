@@ -229,6 +229,36 @@ def test_csv_manifest_gives_clip_labels_and_segments(project, wav_factory, tmp_p
     assert Clip.objects.get(original_name="b.wav").annotation_count == 1
 
 
+def test_an_exported_manifest_reads_back_its_names_and_its_quoted_labels(
+    project, wav_factory, tmp_path
+):
+    """An export quotes a cell a spreadsheet would run ("=eq" is written "'=eq"): read back
+    as written it made the label "'=eq". Its original_name is the clip's name (the stored
+    file's is a hash) and its clip_id, another project's, is no metadata."""
+    from labelapp.exports.common import spreadsheet_safe
+
+    stored = wav_factory("3f9a0c.wav", seconds=1.0)
+    manifest = tmp_path / "manifest.csv"
+    cell = spreadsheet_safe("=eq;noise")
+    assert cell == "'=eq;noise"
+    manifest.write_text(
+        f"clip_id,audio,original_name,labels,split\n41,{stored.name},dawn chorus.wav,{cell},train\n"
+    )
+    items = list(items_from_paths([manifest]))
+    job = import_run(
+        project=project,
+        items=items,
+        job=import_job_create(project=project, source="cli"),
+        create_labels=True,
+    )
+    assert job.imported == 1, job.report
+    clip = Clip.objects.get(project=project)
+    assert clip.original_name == "dawn chorus.wav"
+    assert clip.metadata == {"split": "train"}
+    ann = Annotation.objects.get(clip=clip)
+    assert sorted(cl.label.path for cl in ann.clip_labels.all()) == ["=eq", "noise"]
+
+
 def test_csv_rows_with_bad_segments_reject_that_file_only(project, wav_factory, tmp_path):
     a = wav_factory("a.wav", seconds=1.0)
     b = wav_factory("b.wav", seconds=1.0)

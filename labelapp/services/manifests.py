@@ -76,9 +76,23 @@ def _parse_seconds(value: str, what: str) -> float:
     return number
 
 
+def _formula_unquoted(cell: str) -> str:
+    """A cell as it was before an export kept a spreadsheet from running it ("'=eq" was
+    "=eq": `exports.common.spreadsheet_safe`); read back as written, the label "'=eq" was
+    made."""
+    from labelapp.exports.common import FORMULA_START
+
+    if len(cell) > 1 and cell[0] == "'" and cell[1:].startswith(FORMULA_START):
+        return cell[1:]
+    return cell
+
+
 def items_from_csv(manifest: Path) -> list[ImportItem]:
-    """CSV with `audio` and optional `labels` (`;`-separated), `start`, `end`; other columns
-    become clip metadata. Several rows may name one file: their labels and segments add up."""
+    """CSV with `audio` and optional `labels` (`;`-separated), `start`, `end`, and
+    `original_name` (the clip's name, else the file's); other columns become clip metadata
+    (an Earmark export's `clip_id` is dropped). Several rows may name one file: their labels
+    and segments add up. A cell an export quoted against spreadsheet formulas ("'=eq") is
+    read without its quote."""
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -97,8 +111,16 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
     items: OrderedDict[Path, ImportItem] = OrderedDict()
     base = manifest.parent
     for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        row = {
+            (k or "").strip(): _formula_unquoted((v or "").strip())
+            for k, v in row.items()
+            if k is not None
+        }
         ref = row.pop("audio", "")
+        # An Earmark export's columns: its clip id means nothing here; its original name is
+        # the clip's name (the file's stored name is a hash).
+        row.pop("clip_id", None)
+        original_name = row.pop("original_name", "")
         if not ref:
             key = Path(f"<row {line}>")
             items[key] = ImportItem(
@@ -109,6 +131,8 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
         item = items.get(path)
         if item is None:
             item = items[path] = _item_for_file(path)
+            if original_name and not item.error:
+                item.name = Path(original_name).name
         labels = [x.strip() for x in row.pop("labels", "").split(";") if x.strip()]
         start_raw, end_raw = row.pop("start", ""), row.pop("end", "")
         item.metadata.update({k: v for k, v in row.items() if k and v})
