@@ -388,6 +388,26 @@ def test_label_studio_tasks_bring_annotations_and_predictions(project, wav_facto
     assert pred.segments[0]["score"] == 0.7
 
 
+@pytest.mark.parametrize("score", ["high", 1.5, -0.1, True])
+def test_a_prediction_score_that_is_no_probability_rejects_its_task_saying_so(
+    project, wav_factory, tmp_path, score
+):
+    """A prediction's "score": "high" was stored as 1.0, the score of a prediction given
+    none, and the model's confidence in the clip read as certainty."""
+    a = wav_factory("a.wav", seconds=1.0)
+    b = wav_factory("b.wav", seconds=1.0, freq=880)
+    result = [{"type": "choices", "value": {"choices": ["Bird"]}}]
+    region = {"type": "labels", "score": score, "value": {"start": 0, "end": 1, "labels": ["Bird"]}}
+    tasks = [
+        {"data": {"audio": f"file://{a}"}, "predictions": [{"score": score, "result": result}]},
+        {"data": {"audio": f"file://{b}"}, "predictions": [{"result": [region]}]},
+    ]
+    job = _import_tasks(project, tmp_path, tasks)
+    assert [r["status"] for r in job.report] == ["rejected", "rejected"], job.report
+    assert "a prediction's score must be" in job.report[0]["error"]
+    assert repr(score) in job.report[0]["error"]
+
+
 def test_a_malformed_label_studio_file_is_refused(tmp_path):
     from labelapp.errors import DomainError
 

@@ -231,8 +231,8 @@ def ls_results(results: list) -> tuple[list[str], list[dict]]:
             }
             if value.get("channel") not in (None, ""):
                 seg["channel"] = value.get("channel")
-            if "score" in res:
-                seg["score"] = res["score"]
+            if res.get("score") is not None:
+                seg["score"] = _ls_score(res["score"])
             segments.append(seg)
         elif kind == "choices":
             clip_labels.extend(_ls_names(value.get("choices"), "choices"))
@@ -277,6 +277,20 @@ def _ls_annotator(ann: dict) -> dict:
     if isinstance(by, dict) and isinstance(by.get("email"), str) and by["email"]:
         return {"email": by["email"], "status": status}
     return {}
+
+
+def _ls_score(value) -> float | None:
+    """A prediction's score: a number from 0 to 1, or none given ("high" was stored as 1.0,
+    the score a prediction without one gets)."""
+    import math
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"a prediction's score must be a number from 0 to 1, not {value!r}")
+    if not 0 <= value <= 1:
+        raise ValueError(f"a prediction's score must be from 0 to 1, not {value!r}")
+    return float(value)
 
 
 def _ls_objects(task: dict, key: str) -> list[dict]:
@@ -336,7 +350,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
                 item.predictions.append(
                     {
                         "model_version": str(pred.get("model_version") or "label-studio"),
-                        "score": pred.get("score"),
+                        "score": _ls_score(pred.get("score")),
                         "clip_labels": labels,
                         "segments": segments,
                     }
