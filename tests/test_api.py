@@ -69,6 +69,26 @@ def test_only_site_admins_create_projects(client_for, lead, admin_user):
     assert project_resolve("ärger").name == "Ärger"
 
 
+def test_a_project_named_by_a_number_is_refused_and_an_old_one_is_ambiguous(
+    client_for, admin_user, project
+):
+    """A project named "11" beside project 11: `add_member 11 ...` added to project 11.
+    New names that are numbers are refused; one from before is said to be ambiguous."""
+    from labelapp.errors import DomainError
+    from labelapp.models import Project
+    from labelapp.services.projects import project_resolve
+
+    res = client_for(admin_user).post("/api/projects/", {"name": str(project.pk)})
+    assert res.status_code == 400 and "cannot be a number" in res.json()["detail"]
+    rename = client_for(admin_user).patch(f"/api/projects/{project.pk}/", {"name": " 42 "})
+    assert rename.status_code == 400
+    assert client_for(admin_user).post("/api/projects/", {"name": "Batch 11"}).status_code == 201
+    old = Project.objects.create(name=str(project.pk), ontology=project.ontology)
+    with pytest.raises(DomainError, match=f"project {old.pk}'s name"):
+        project_resolve(str(project.pk))
+    assert project_resolve(str(old.pk)) == old
+
+
 def test_more_files_in_one_upload_than_allowed_is_a_400_with_a_detail(
     client_for, lead, project, wav_factory, settings
 ):

@@ -61,6 +61,13 @@ def project_resolve(ref: str | int) -> Project:
     live = Project.objects.live()
     if (pk := plain_int(text)) is not None:
         project = live.filter(pk=pk).first()
+        named = [p for p in rows_ignoring_case(live, "name", text, limit=2) if p.pk != pk]
+        if project is not None and named:  # a name from before numbers were refused
+            raise DomainError(
+                f"{text!r} is project {pk}'s id and project {named[0].pk}'s name: name the "
+                f"project by the other's id, or rename project {named[0].pk}",
+                code="ambiguous_project",
+            )
     if project is None:
         project = next(iter(rows_ignoring_case(live, "name", text)), None)
     if project is None:
@@ -108,6 +115,13 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
         raise DomainError(
             f"project name {name[:40]!r} must not contain line breaks, tabs or other control "
             "characters (a zero-width joiner only between two characters it joins)",
+            code="invalid_name",
+        )
+    if plain_int(name) is not None and (project is None or name != project.name):
+        # Commands name a project by id or name: "11" read as project 11 (another one).
+        raise DomainError(
+            f"a project name cannot be a number ({name!r}): commands take a project's id or "
+            "its name, and would read it as an id; add a word (e.g. 'Batch " + name + "')",
             code="invalid_name",
         )
     others = Project.objects.all()
