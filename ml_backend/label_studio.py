@@ -104,9 +104,15 @@ def parse_label_config(config, field: str = "label_config") -> dict:
             }
         elif tag in ("label", "choice") and element.get("value") is not None:
             values.add(element.get("value"))
-    if found:
-        found["values"] = values
-        found["offered"] = offered  # per control: what Label Studio can show in it
+    if not found:
+        # Suggestions would go to controls the config does not have, which Label Studio
+        # does not show (accepted silently, none ever appeared).
+        raise DomainError(
+            f"{field} has no Choices, Labels or Taxonomy control for Earmark's labels to go to",
+            code="no_label_control",
+        )
+    found["values"] = values
+    found["offered"] = offered  # per control: what Label Studio can show in it
     return found
 
 
@@ -396,13 +402,21 @@ class MlPredictApi(_MlView):
         single = project.label_mode == project.LabelMode.SINGLE
         results = []
         for task in tasks:
-            clip = _task_clip(project, task if isinstance(task, dict) else {})
+            if isinstance(task, dict):
+                clip, reason = task_clip_or_reason(project, task)
+            else:
+                clip, reason = None, "a task is not an object"
             pred = _prediction(clip, version) if clip is not None else None
-            results.append(
+            if pred is None and clip is not None:
+                reason = f"clip {clip.pk} has no prediction of {version.name} yet"
+            answer = (
                 prediction_to_label_studio(pred, controls, paths, single)
                 if pred is not None
                 else {"result": [], "score": 0.0, "model_version": version.name}
             )
+            if reason and pred is None:
+                answer["earmark_reason"] = reason  # Label Studio keeps what it knows
+            results.append(answer)
         return Response({"results": results, "model_version": version.name})
 
 

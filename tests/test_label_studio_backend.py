@@ -101,7 +101,12 @@ def test_predict_returns_label_studio_results_per_task(project, predicted_clip, 
     (segment,) = [r for r in first["result"] if r["type"] == "labels"]
     assert segment["from_name"] == "events"
     assert segment["value"] == {"start": 1.0, "end": 2.5, "labels": ["crow"]}
-    assert second == {"result": [], "score": 0.0, "model_version": "v1"}
+    assert {k: second[k] for k in ("result", "score", "model_version")} == {
+        "result": [],
+        "score": 0.0,
+        "model_version": "v1",
+    }
+    assert "unknown.wav" in second["earmark_reason"]  # why no prediction, in the answer
 
 
 def test_predict_refuses_outsiders_bad_bodies_and_projects_without_a_model(
@@ -474,7 +479,9 @@ def test_two_recordings_of_one_name_get_no_prediction_rather_than_the_others(
     res = _basic(lead, "correct-horse-battery-staple").post(
         f"/ml/{project.pk}/predict", body, format="json"
     )
-    assert res.json()["results"] == [{"result": [], "score": 0.0, "model_version": "v1"}]
+    (answer,) = res.json()["results"]
+    assert (answer["result"], answer["score"]) == ([], 0.0)
+    assert "more than one clip" in answer["earmark_reason"]
 
 
 def test_a_multi_label_taxonomy_names_each_sure_label_at_its_depth(project, lead):
@@ -698,3 +705,17 @@ def test_an_update_naming_only_unknown_labels_is_a_400_and_deletes_nothing(proje
     assert "'owl-ish'" in answers[0]["reason"] and answers[0]["id"] == 932
     assert answers[2]["reason"] == "an annotation is not an object"
     assert _labels(Annotation.objects.get(clip=clips[2])) == ["bird/crow"]
+
+
+def test_a_labeling_config_without_a_label_control_is_a_400(project, predicted_clip, lead):
+    """A config of no Choices, Labels or Taxonomy was accepted, and predictions went to
+    controls it does not have, which Label Studio never shows."""
+    client = _basic(lead, "correct-horse-battery-staple")
+    res = client.post(f"/ml/{project.pk}/setup", {"schema": "<View/>"}, format="json")
+    assert res.status_code == 400 and res.json()["code"] == "no_label_control"
+    body = {"tasks": [{"data": {"earmark_clip_id": predicted_clip.pk}}], "label_config": "<View/>"}
+    res = client.post(f"/ml/{project.pk}/predict", body, format="json")
+    assert res.status_code == 400 and "no Choices, Labels or Taxonomy" in res.json()["detail"]
+    # No config at all: Earmark's own export's controls, as before.
+    res = client.post(f"/ml/{project.pk}/predict", {"tasks": body["tasks"]}, format="json")
+    assert res.status_code == 200 and res.json()["results"][0]["result"]
