@@ -93,8 +93,13 @@ def training_request(*, project: Project, user=None, trigger: str = "manual") ->
         current = TrainingRun.objects.filter(
             project=project, status__in=TrainingRun.ACTIVE_STATUSES
         ).first()
+        which = (
+            f" (run {current.pk}: follow or cancel it on the project's model page)"
+            if current
+            else ""
+        )
         raise Conflict(
-            "a training of this project is already queued or running",
+            f"a training of this project is already queued or running{which}",
             code="training_running",
             extra={"run": current.pk if current else None},
         ) from None

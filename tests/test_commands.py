@@ -189,3 +189,21 @@ def test_ctrl_c_while_waiting_stops_the_waiting_and_says_the_job_goes_on():
         )
     assert str(stopped.value) == "stopped waiting; the job goes on on the worker (at 2); cancel"
     assert stopped.value.returncode == 130  # as an interrupted command exits
+
+
+def test_train_while_a_training_runs_names_the_run(project, annotator):
+    """It said only "already queued or running": not which run, nor where to follow it."""
+    from django.core.management.base import CommandError
+
+    from labelapp.services.annotations import annotation_submit
+    from ml_backend.models import TrainingRun
+    from ontology.services import label_get_or_create_path
+    from tests.conftest import ready_clips
+
+    for path in ("a", "b"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    for clip, label in zip(ready_clips(project, 2), ("a", "b"), strict=True):
+        annotation_submit(clip=clip, user=annotator, clip_labels=[label])
+    run = TrainingRun.objects.create(project=project, status="running")
+    with pytest.raises(CommandError, match=f"run {run.pk}: follow or cancel it"):
+        call_command("train", str(project.pk), stdout=io.StringIO())
