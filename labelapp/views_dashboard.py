@@ -90,6 +90,9 @@ def dashboard_summary(data: dict) -> dict:
                 "score": pct(score, percent=True),
                 "acceptance": pct((v.get("suggestions") or {}).get("acceptance_rate"), True),
                 "suggestions": (v.get("suggestions") or {}).get("n", 0),
+                "mode_changed": bool(v.get("trained_as"))
+                and v.get("trained_as") != mvh.get("label_mode"),
+                "trained_as": v.get("trained_as"),
             }
         )
     days = data["throughput"]["days"]
@@ -134,6 +137,7 @@ def dashboard_summary(data: dict) -> dict:
         "mvh_metric": "accuracy" if mvh.get("label_mode") != "multi" else "micro-F1",
         "mvh_versions": versions,
         "mvh_compared": any(v["n_clips"] for v in versions),
+        "mvh_mode_changed": any(v["mode_changed"] for v in versions),
         "versions": [
             {
                 **v,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from labelapp.models import Membership
+from labelapp.models import Membership, Project
 from labelapp.services.agreement import (
     cohen_kappa,
     fleiss_kappa,
@@ -414,6 +414,31 @@ def test_model_vs_humans_multi_label_micro_f1(project, annotator):
     assert (entry["precision"], entry["recall"], entry["f1"]) == (0.75, 0.75, 0.75)
     assert entry["exact_match"] == 0.0
     assert entry["suggestions"]["acceptance_rate"] is None
+    assert entry["trained_as"] is None  # its metrics do not say
+
+
+def test_a_version_trained_under_another_label_mode_is_marked(project, annotator, lead):
+    """A project switched to multi-label judged its single-label versions by multi-label
+    rules (an F1 of 0.14 for a model that was right), with nothing to say so."""
+    from django.test import Client
+
+    project.annotation_mode = "clip"
+    project.save()
+    a, _ = label_get_or_create_path(ontology=project.ontology, path="a")
+    single = _version(project)
+    ModelVersion.objects.filter(pk=single.pk).update(metrics={"accuracy": 0.9})
+    (clip,) = ready_clips(project, 1)
+    Prediction.objects.create(clip=clip, model_version=single, clip_scores={str(a.pk): 0.9})
+    annotation_submit(clip=clip, user=annotator, clip_labels=["a"])
+    assert model_vs_humans(project)["versions"][0]["trained_as"] == "single"
+    page = Client()
+    page.force_login(lead)
+    text = page.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert 'data-testid="mvh-mode-changed"' in text and "trained single-label" in text
+    assert "judge them by today's rules (multi-label)" in text
+    Project.objects.filter(pk=project.pk).update(label_mode="single")
+    text = page.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert 'data-testid="mvh-mode-changed"' not in text
 
 
 # --- large projects: counted patterns and long id lists ------------------------------------

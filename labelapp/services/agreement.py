@@ -516,7 +516,8 @@ def model_vs_humans(project: Project, model_version=None) -> dict:
 
     Answer (JSON-able): `label_mode` and `versions`, newest first, each with `id`, `name`,
     `version`, `status`, `n_clips` (clips with both a prediction of this version and a human
-    label), then
+    label), `trained_as` (`single` or `multi`, as its training measured it; None when it
+    did not say: the figures below judge it by the project's label mode now), then
 
     - single-label projects: `accuracy` (top-1 label equals the human label, full path);
     - multi-label projects: `precision`, `recall`, `f1` (micro, labels scoring at least 0.5
@@ -539,10 +540,14 @@ def model_vs_humans(project: Project, model_version=None) -> dict:
 
     multi = project.label_mode == Project.LabelMode.MULTI
     # Only what is shown of a version: its metrics (per class, confusion matrices) are large.
+    from django.db.models.fields.json import KT
+
     versions = (
         ModelVersion.objects.filter(project=project)
         .order_by("-version")
         .only("id", "name", "status", "version")
+        # Trained multi-label: its metrics have a micro-F1 (read alone; they are large).
+        .annotate(micro=KT("metrics__micro_f1"), measured=KT("metrics__accuracy"))
     )
     if model_version is not None:
         versions = versions.filter(pk=getattr(model_version, "pk", model_version))
@@ -587,6 +592,16 @@ def model_vs_humans(project: Project, model_version=None) -> dict:
             "version": version.version,
             "status": version.status,
             "n_clips": len(pairs),
+            # How the version was trained, when its metrics say: judged by today's label mode,
+            # a single-label model read as multi-label (or the other way) scores what it
+            # never tried to do.
+            "trained_as": (
+                "multi"
+                if version.micro is not None
+                else "single"
+                if version.measured is not None
+                else None
+            ),
         }
         if multi:
             tp = sum(len(h & p) for h, p in pairs)
