@@ -461,10 +461,20 @@ function mountAdjudication() {
 function mountMembers(root) {
   const base = `/api/projects/${root.dataset.project}/members/`;
   const errorBox = root.querySelector(".rv-error");
-  const run = async (fn, undo = () => {}, then = null) => {
+  const status = root.querySelector("[data-testid=members-status]");
+  // What an invite or a removal did, said on the page drawn again after it (the row just
+  // appeared or went, without a word).
+  const SAID_KEY = "earmark.members.said";
+  try {
+    const said = sessionStorage.getItem(SAID_KEY);
+    sessionStorage.removeItem(SAID_KEY);
+    if (said) setTimeout(() => { status.textContent = said; }, 50);
+  } catch { /* storage blocked: nothing to say */ }
+  const run = async (fn, undo = () => {}, then = null, said = "") => {
     errorBox.hidden = true;
     try {
       await fn();
+      try { if (said) sessionStorage.setItem(SAID_KEY, said); } catch { /* blocked */ }
       if (then) window.location.assign(then); else window.location.reload();
     } catch (err) {
       undo(); // a refused change leaves the page showing what is, not what was tried
@@ -474,14 +484,14 @@ function mountMembers(root) {
   root.querySelector("#invite").addEventListener("submit", (e) => {
     e.preventDefault();
     const form = e.target;
-    run(() =>
-      api(base, {
-        method: "POST",
-        body: { username: form.username.value.trim(), role: form.role.value },
-      }),
+    const who = form.username.value.trim();
+    run(
+      () => api(base, { method: "POST", body: { username: who, role: form.role.value } }),
+      undefined,
+      null,
+      `Added: ${who} is now ${form.role.selectedOptions[0].textContent.toLowerCase()} of this project.`,
     );
   });
-  const status = root.querySelector("[data-testid=members-status]");
   root.querySelectorAll("[data-testid=member-row]").forEach((row) => {
     // A role is saved when chosen with the mouse, or with Enter (or on leaving the list)
     // after the arrows: in Chromium an arrow on a closed list changes it at once, and every
@@ -533,7 +543,12 @@ function mountMembers(root) {
       if (row.dataset.self === "1" && !window.confirm("Remove yourself from the project? You lose access to it at once; only a lead can add you again.")) return;
       if (row.dataset.self !== "1" && !window.confirm(`Remove ${row.dataset.username} from the project? Their annotations stay; the clips they hold go back to the queue; their unsaved drafts are kept, hidden, and come back if they are added again.`)) return;
       // Oneself removed: this page is closed to them now; their projects are not.
-      run(() => api(`${base}${row.dataset.user}/`, { method: "DELETE" }), undefined, row.dataset.self === "1" ? "/" : null);
+      run(
+        () => api(`${base}${row.dataset.user}/`, { method: "DELETE" }),
+        undefined,
+        row.dataset.self === "1" ? "/" : null,
+        `Removed: ${row.dataset.username} is no longer a member; their annotations stay.`,
+      );
     });
   });
 }

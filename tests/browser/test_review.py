@@ -251,6 +251,9 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     page.click("#invite button[type=submit]")
     page.wait_for_selector("[data-testid=member-row][data-username=newbie]")
     assert Membership.objects.get(project=project, user__username="newbie").role == "reviewer"
+    page.wait_for_selector(
+        "[data-testid=members-status]:has-text('Added: newbie is now reviewer of this project.')"
+    )
     page.fill("[data-testid=invite-username]", "ghost")
     page.click("#invite button[type=submit]")
     page.wait_for_selector("[data-testid=members-error]:not([hidden])")
@@ -282,6 +285,11 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     page.wait_for_selector("[data-testid=members-status]:has-text('newbie is now')")
     assert Membership.objects.get(project=project, user__username="newbie").role == "annotator"
     assert page.evaluate("() => document.activeElement.dataset.testid") == "member-role"
+    # A removal says what it did on the page drawn again (the row went without a word).
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-testid=member-row][data-username=newbie] [data-testid=member-remove]")
+    page.wait_for_selector("[data-testid=members-status]:has-text('Removed: newbie')")
+    assert not Membership.objects.filter(project=project, user__username="newbie").exists()
 
     page.goto(f"{live_server.url}/tokens/")
     page.fill("[data-testid=token-name]", "nightly export")
