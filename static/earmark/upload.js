@@ -49,8 +49,16 @@ function setup(root) {
     const isolated = document.createElement("bdi");
     isolated.textContent = name;
     li.append(isolated, `: ${text}`);
-    report.appendChild(li);
+    // A batch's problems (rejected, duplicate, not sent) come before its imported files: 4
+    // rejections among 313 lines sat near the bottom of the box.
+    if (status === "imported") {
+      report.appendChild(li);
+      firstImported = firstImported || li;
+    } else {
+      report.insertBefore(li, firstImported);
+    }
   }
+  let firstImported = null; // this batch's first imported line (null: none yet)
 
   function setBar(pct) {
     fill.style.width = `${pct.toFixed(1)}%`;
@@ -75,6 +83,7 @@ function setup(root) {
     delete summary.dataset.waiting;
     panel.hidden = false;
     batches += 1;
+    firstImported = null;
     if (batches > 1) {
       const sep = document.createElement("li");
       sep.className = "outcome-batch muted";

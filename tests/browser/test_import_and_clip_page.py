@@ -37,7 +37,8 @@ def test_a_lead_uploads_files_and_sees_a_report_per_file(
         page.eval_on_selector("[data-testid=upload-bar]", "e => parseFloat(e.style.width)") == 100
     )
     report = page.inner_text("[data-testid=upload-report]")
-    assert "not-audio.wav: rejected" in report
+    # the problem first, before the imported files, wherever it came in the batch
+    assert report.splitlines()[0].startswith("not-audio.wav: rejected"), report
     # the counts above the list follow the worker, without a reload (they stayed at 0)
     page.wait_for_function(
         "() => document.querySelector('[data-testid=count-ready]').textContent.trim() === '2'",
