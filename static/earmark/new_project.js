@@ -22,11 +22,19 @@ if (form) {
         label_mode: f.label_mode.value,
         annotation_mode: f.annotation_mode.value,
         target_sample_rate: Number(f.target_sample_rate.value),
+        annotations_per_clip: Number(f.annotations_per_clip.value),
+        leaves_only: f.leaves_only.checked,
       } });
       window.location.assign(`/projects/${project.id}/`);
     } catch (err) {
       status.className = "error";
-      status.textContent = err.message || "The project could not be created.";
+      // The form's words for the API's field names ("name: This field may not be blank.").
+      const words = { name: "Name", description: "Description", label_mode: "Labels per clip",
+        annotation_mode: "What annotators mark", target_sample_rate: "Sample rate",
+        annotations_per_clip: "Annotations wanted per clip", leaves_only: "Leaf labels only" };
+      let text = err.message || "The project could not be created.";
+      for (const [field, word] of Object.entries(words)) text = text.replaceAll(`${field}: `, `${word}: `);
+      status.textContent = text;
       create.disabled = false;
     }
   });

@@ -343,10 +343,13 @@ def test_a_site_admin_creates_a_project_from_the_project_list(
     form.locator("[name=name]").fill("Dawn chorus")
     form.locator("[name=label_mode]").select_option("multi")
     form.locator("[name=target_sample_rate]").fill("22050")
+    form.locator("[data-testid=new-project-annotations-per-clip]").fill("3")
+    form.locator("[data-testid=new-project-leaves-only]").check()
     form.locator("button[type=submit]").click()
     page.wait_for_url(f"{live_server.url}/projects/*/")
     project = Project.objects.get(name="Dawn chorus")
     assert (project.label_mode, project.target_sample_rate) == ("multi", 22050)
+    assert (project.annotations_per_clip, project.leaves_only) == (3, True)
     assert page.url.endswith(f"/projects/{project.pk}/")
     # the same name again: the server's reason, on the form
     page.goto(f"{live_server.url}/")
