@@ -448,6 +448,10 @@ function restoreState(ws) {
     showBanner(`This project now takes segments only: this clip's label ${S.clipLabels.map(nameOf).join(", ")} is not kept at submit. Mark a segment with it instead.`, "warn");
   } else if (!modeTakesSegments() && S.segments.length) {
     showBanner(`This project now takes clip labels only: this clip's ${S.segments.length} segment(s) are not kept at submit.`, "warn");
+  } else if (single() && S.clipLabels.length > 1) {
+    // Saved before the lead made the project single-label (and kept by "Save anyway"): the
+    // clip counts for nothing until one label is left, and a submit as it is is refused.
+    showBanner(`This project is single-label now: this clip has ${S.clipLabels.length} labels (${S.clipLabels.map(nameOf).join(", ")}). Keep the one that is right: until then the clip is left out of the training.`, "warn", 0);
   }
   S.undo.push(snapshot());
 }

@@ -1709,6 +1709,25 @@ def test_a_clip_label_kept_from_before_a_segments_only_switch_is_named_not_dropp
     assert not [url for url in requests if url.endswith(f"/clips/{clip.pk}/annotations/")]
 
 
+def test_a_clip_with_several_labels_from_before_a_single_label_switch_says_so(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """A lead switched a multi-label project to single-label ("Save anyway"): the clip
+    opened with both chips and no word, and it counted for nothing in the training."""
+    from labelapp.models import Project
+    from labelapp.services.annotations import annotation_submit
+
+    Project.objects.filter(pk=project.pk).update(label_mode="multi")
+    clip = clips[0]
+    annotation_submit(clip=clip, user=annotator, clip_labels=["birds/crow", "noise"])
+    Project.objects.filter(pk=project.pk).update(label_mode="single")
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    banner = page.inner_text("[data-testid=banner]")
+    assert "single-label now: this clip has 2 labels (crow, noise)" in banner, banner
+
+
 def test_undoing_a_delete_brings_the_segment_back_selected(
     live_server, page, login, annotator, project, labels, clips
 ):
