@@ -264,3 +264,39 @@ def test_importing_a_changed_file_again_says_whose_annotation_is_left_as_it_is(
     assert f"{annotator.username}'s annotation here differs from the file's" in report, report
     assert report.count("differs from the file's") == 1  # the unchanged ones say nothing
     assert _annotations(project_b) == before
+
+
+def test_a_members_reviewed_annotation_keeps_its_reviewer_and_reason(
+    project_a, lead, annotator, reviewer, tmp_path
+):
+    """Through Label Studio JSON a member's accepted and rejected annotations came back
+    reviewed by nobody, and the rejection without its reason."""
+    from labelapp.services.review import annotation_review
+
+    membership_set(project=project_a, user=reviewer, role="reviewer")
+    robin = Annotation.objects.get(clip__original_name="robin.wav", annotator=annotator)
+    annotation_review(
+        annotation=robin, reviewer=reviewer, action="reject", comment="a crow, not a robin",
+        expected_version=robin.version,
+    )  # fmt: skip
+    wind = Annotation.objects.get(clip__original_name="wind.wav", annotator=lead)
+    annotation_review(
+        annotation=wind, reviewer=reviewer, action="accept", expected_version=wind.version
+    )
+    tasks = _export_tasks(project_a, tmp_path)
+    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
+    for user, role in ((annotator, "annotator"), (reviewer, "reviewer")):
+        membership_set(project=project_b, user=user, role=role)
+    call_command("import_audio", "Birds again", tasks, stdout=io.StringIO())
+    b = {
+        (a.clip.original_name, a.annotator.username): a
+        for a in Annotation.objects.filter(clip__project=project_b).select_related("clip")
+    }
+    rejected = b[("robin.wav", annotator.username)]
+    assert (rejected.status, rejected.reviewed_by, rejected.review_comment) == (
+        "rejected", reviewer, "a crow, not a robin",
+    )  # fmt: skip
+    src = Annotation.objects.get(pk=robin.pk)
+    assert rejected.reviewed_at == src.reviewed_at
+    accepted = b[("wind.wav", lead.username)]
+    assert (accepted.status, accepted.reviewed_by) == ("accepted", reviewer)

@@ -110,6 +110,8 @@ def _annotation(annotation, clip, style: str) -> dict:
             "version": annotation.version,
             "reviewed_by": reviewer,
             "corrected_by": corrector,
+            "review_comment": annotation.review_comment if reviewer else "",
+            "reviewed_at": iso(annotation.reviewed_at) if reviewer else None,
         },
     }
 

@@ -312,19 +312,20 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
                 source=Annotation.Source.IMPORTED,
             )
     differ = []
-    for user, status, member_data in members_data:
+    for user, entry, member_data in members_data:
         mine = Annotation.objects.filter(clip=clip, annotator=user).first() if again else None
         if mine is not None:
             if annotation_input_changes(mine, member_data):
                 differ.append(user.get_username())
             continue
-        annotation_save(
+        saved = annotation_save(
             clip=clip,
             user=user,
             data=member_data,
-            status=status,
+            status=entry["status"],
             source=Annotation.Source.IMPORTED,
         )
+        _review_carried(clip, saved, entry)
     if differ:
         # The file's other version of a member's work was dropped without a word.
         said = (
@@ -333,6 +334,37 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
         )
         kept = f"{kept}; {said}" if kept else said
     return kept
+
+
+def _review_carried(clip: Clip, annotation: Annotation, entry: dict) -> None:
+    """An accepted or rejected annotation's review as the file says it (an Earmark export):
+    the reviewer, when a member here, the rejection's reason and when (they came back
+    reviewed by nobody, a rejection with no reason)."""
+    from django.contrib.auth import get_user_model
+    from django.utils.dateparse import parse_datetime
+
+    review = entry.get("review") or {}
+    if annotation.status not in (Annotation.Status.ACCEPTED, Annotation.Status.REJECTED):
+        return
+    if not review:
+        return
+    reviewer = None
+    if review.get("reviewed_by"):
+        reviewer = (
+            get_user_model()
+            .objects.filter(memberships__project_id=clip.project_id)
+            .filter(username=review["reviewed_by"])
+            .first()
+        )
+    try:
+        when = parse_datetime(review.get("reviewed_at") or "")
+    except ValueError:
+        when = None
+    Annotation.objects.filter(pk=annotation.pk).update(
+        reviewed_by=reviewer,
+        reviewed_at=when or timezone.now(),
+        review_comment=str(review.get("review_comment") or "")[:10000],
+    )
 
 
 class _TwinGone(Exception):
@@ -371,7 +403,7 @@ def _store(
         members_data = [
             (
                 user,
-                entry["status"],
+                entry,
                 annotation_input_build(
                     project,
                     probe_clip,

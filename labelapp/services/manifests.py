@@ -271,11 +271,17 @@ def _ls_annotator(ann: dict) -> dict:
     extra = ann.get("earmark") if isinstance(ann.get("earmark"), dict) else {}
     if extra.get("status") in ANNOTATION_STATUSES:
         status = extra["status"]
+    # An Earmark export's review of it: who decided, and why (a rejection's reason).
+    review = {
+        key: extra[key]
+        for key in ("reviewed_by", "review_comment", "reviewed_at")
+        if isinstance(extra.get(key), str) and extra[key]
+    }
     if isinstance(extra.get("annotator"), str) and extra["annotator"]:
-        return {"username": extra["annotator"], "status": status}
+        return {"username": extra["annotator"], "status": status, "review": review}
     by = ann.get("completed_by")
     if isinstance(by, dict) and isinstance(by.get("email"), str) and by["email"]:
-        return {"email": by["email"], "status": status}
+        return {"email": by["email"], "status": status, "review": review}
     return {}
 
 
