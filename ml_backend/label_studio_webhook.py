@@ -74,43 +74,18 @@ def ls_annotator(project: Project, completed_by, fallback):
 
 def label_results(project: Project, results) -> tuple[list[str], list[dict]]:
     """(clip label paths, segments) from the results of the controls that name the
-    project's labels: a control none of whose values is a label of the project is another
-    kind of question (quality, a rating) and is left out; a control with some known values
-    and an unknown one is a 400 naming it. When every control is left out but some named
-    values, the annotation names no label the project knows: a 400 naming them (it was read
-    as an annotation cleared in Label Studio, and an update deleted the saved one)."""
-    from labelapp.services.manifests import ls_results
+    project's labels (`ls_label_results`): another question's control is left out, an
+    unknown label among known ones is a 400 naming it, and so is an annotation that names
+    no label of the project (read as one cleared in Label Studio, an update with a misspelt
+    label deleted the saved annotation)."""
+    from labelapp.services.manifests import NoKnownLabel, ls_label_results
 
-    if not isinstance(results, list):
-        raise DomainError("an annotation's 'result' must be a list")
-    by_control: dict[str, list] = {}
-    for item in results:
-        if not isinstance(item, dict):
-            raise DomainError("a result item is not an object")
-        by_control.setdefault(str(item.get("from_name", "")), []).append(item)
-    clip_labels: list[str] = []
-    segments: list[dict] = []
-    unknown: list[str] = []
-    for items in by_control.values():
-        try:
-            labels, segs = ls_results(items)
-        except ValueError as exc:
-            raise DomainError(str(exc)) from None
-        names = labels + [lb for seg in segs for lb in seg["labels"]]
-        if not any(_names_a_label(project, name) for name in names):
-            unknown.extend(names)
-            continue  # another question than the labels (quality, a rating), or none
-        clip_labels.extend(labels)
-        segments.extend(segs)
-    if unknown and not clip_labels and not segments:
-        named = ", ".join(repr(n) for n in dict.fromkeys(unknown))
-        raise DomainError(
-            f"this annotation names no label of the project: {named}; nothing was saved or "
-            "removed (add the labels in Earmark, or make Label Studio's values its label "
-            "names or paths)",
-            code="unknown_label",
-        )
-    return clip_labels, segments
+    try:
+        return ls_label_results(results, lambda name: _names_a_label(project, name))
+    except NoKnownLabel as exc:
+        raise DomainError(str(exc), code="unknown_label") from None
+    except ValueError as exc:
+        raise DomainError(str(exc)) from None
 
 
 def _names_a_label(project: Project, name: str) -> bool:

@@ -641,3 +641,34 @@ def test_a_manifest_imported_again_leaves_reviewed_and_unchanged_annotations_alo
     second_before = second.version
     second.refresh_from_db()
     assert second.version == second_before and second.revisions.count() == 1
+
+
+def test_a_label_studio_file_with_another_question_imports_its_labels(
+    project, wav_factory, tmp_path
+):
+    """A "quality" Choices beside the labels rejected the task ("unknown label 'good'"),
+    where the webhook leaves such a control out; a task naming no label of the project at
+    all is still refused, naming what it named. With --create-labels every value counts."""
+    from ontology.models import Label
+    from ontology.services import label_get_or_create_path
+
+    label_get_or_create_path(ontology=project.ontology, path="bird/crow")
+    a = wav_factory("a.wav", seconds=1.0)
+    b = wav_factory("b.wav", seconds=1.0, freq=880)
+    quality = {"from_name": "quality", "type": "choices", "value": {"choices": ["good"]}}
+    kind = {"from_name": "kind", "type": "choices", "value": {"choices": ["crow"]}}
+    tasks = [
+        {"data": {"audio": f"file://{a}"}, "annotations": [{"result": [kind, quality]}]},
+        {"data": {"audio": f"file://{b}"}, "annotations": [{"result": [quality]}]},
+    ]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    out = io.StringIO()
+    with pytest.raises(SystemExit):  # a file rejected: exit status 1
+        call_command("import_audio", str(project.pk), str(path), stdout=out, stderr=out)
+    report = out.getvalue()
+    assert "1 imported" in report and "1 rejected" in report, report
+    assert "names no label of the project: 'good'" in report
+    ann = Annotation.objects.get(clip__original_name="a.wav")
+    assert [cl.label.path for cl in ann.clip_labels.all()] == ["bird/crow"]
+    assert not Label.objects.filter(ontology=project.ontology, name="good").exists()

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -23,9 +23,13 @@ LS_UPLOAD_PREFIX = "/data/upload/"
 
 
 def items_from_paths(
-    paths: list[str | Path], skipped: Counter | None = None
+    paths: list[str | Path],
+    skipped: Counter | None = None,
+    is_label: Callable[[str], bool] | None = None,
 ) -> Iterator[ImportItem]:
-    """`skipped` counts, by extension, the files of folders passed over as not audio."""
+    """`skipped` counts, by extension, the files of folders passed over as not audio;
+    `is_label`, for Label Studio files, leaves out the controls that name no label of the
+    project (`ls_label_results`)."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -33,7 +37,7 @@ def items_from_paths(
         elif path.suffix.lower() == ".csv":
             yield from items_from_csv(path)
         elif path.suffix.lower() == ".json":
-            yield from items_from_label_studio(path)
+            yield from items_from_label_studio(path, is_label)
         else:
             yield _item_for_file(path)
 
@@ -208,6 +212,48 @@ def _ls_audio_ref(ref: str, base: Path) -> Path:
     return _resolve(base, unquote(ref))
 
 
+class NoKnownLabel(ValueError):
+    """Label Studio results whose every control names no label of the project."""
+
+
+def ls_label_results(
+    results, is_label: Callable[[str], bool] | None = None
+) -> tuple[list[str], list[dict]]:
+    """`ls_results` over the controls that name the project's labels (`is_label`: whether a
+    name or path is one): a control none of whose values is a label is another kind of
+    question (a "quality" Choices, a rating) and is left out; when every control naming
+    something is left out, a ValueError names what they named (read as no labels at all, a
+    misspelt label cleared an annotation). Without `is_label`, every control counts."""
+    if is_label is None or results is None:
+        return ls_results(results)
+    if not isinstance(results, list):
+        raise ValueError("an annotation's 'result' must be a list")
+    by_control: dict[str, list] = {}
+    for item in results:
+        if not isinstance(item, dict):
+            raise ValueError("a result item is not an object")
+        by_control.setdefault(str(item.get("from_name", "")), []).append(item)
+    clip_labels: list[str] = []
+    segments: list[dict] = []
+    unknown: list[str] = []
+    for items in by_control.values():
+        labels, segs = ls_results(items)
+        names = labels + [lb for seg in segs for lb in seg["labels"]]
+        if not any(is_label(name) for name in names):
+            unknown.extend(names)
+            continue
+        clip_labels.extend(labels)
+        segments.extend(segs)
+    if unknown and not clip_labels and not segments:
+        named = ", ".join(repr(n) for n in dict.fromkeys(unknown))
+        raise NoKnownLabel(
+            f"this annotation names no label of the project: {named}; nothing was saved or "
+            "removed (add the labels in Earmark, or make Label Studio's values its label "
+            "names or paths)"
+        )
+    return clip_labels, segments
+
+
 def ls_results(results: list) -> tuple[list[str], list[dict]]:
     """Label Studio result items to (clip label paths, segments). A value that is no object,
     or names that are no list of names, is a ValueError that says which (a string `value` was
@@ -310,7 +356,9 @@ def _ls_objects(task: dict, key: str) -> list[dict]:
     return items
 
 
-def items_from_label_studio(task_file: Path) -> list[ImportItem]:
+def items_from_label_studio(
+    task_file: Path, is_label: Callable[[str], bool] | None = None
+) -> list[ImportItem]:
     """A Label Studio task export: `[{"data": {"audio": ...}, "annotations": [...],
     "predictions": [...]}]`."""
     try:
@@ -342,7 +390,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
             path = _ls_audio_path(ref, task_file.parent, original_name, meta.get("sha256"))
             item = _item_for_file(path)
             for ann in _ls_objects(task, "annotations"):
-                labels, segments = ls_results(ann.get("result"))
+                labels, segments = ls_label_results(ann.get("result"), is_label)
                 who = _ls_annotator(ann)
                 if who:
                     item.annotations.append({**who, "clip_labels": labels, "segments": segments})
@@ -352,7 +400,7 @@ def items_from_label_studio(task_file: Path) -> list[ImportItem]:
                 item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
                 item.segments.extend(segments)
             for pred in _ls_objects(task, "predictions"):
-                labels, segments = ls_results(pred.get("result"))
+                labels, segments = ls_label_results(pred.get("result"), is_label)
                 item.predictions.append(
                     {
                         "model_version": str(pred.get("model_version") or "label-studio"),

@@ -55,7 +55,7 @@ class Command(BaseCommand):
         skipped: Counter = Counter()
         try:
             proj = project_resolve(project)
-            items = list(items_from_paths(paths, skipped))
+            items = list(items_from_paths(paths, skipped, _label_filter(proj, create_labels)))
         except DomainError as exc:
             raise CommandError(exc.message) from None
         passed_over = ""
@@ -150,3 +150,24 @@ class Command(BaseCommand):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _label_filter(project, create_labels):
+    """For Label Studio files: whether a name is one of the project's labels, so that a
+    control naming none (a "quality" Choices beside the labels) is left out, as the webhook
+    leaves it; None (every control read) where the file's labels may be added."""
+    from ontology.models import Label
+    from ontology.services import label_resolve
+
+    has_labels = Label.objects.filter(ontology_id=project.ontology_id).exists()
+    if create_labels or (create_labels is None and not has_labels):
+        return None
+
+    def is_label(name: str) -> bool:
+        try:
+            label_resolve(ontology=project.ontology, ref=name)
+        except DomainError:
+            return False
+        return True
+
+    return is_label
