@@ -672,3 +672,18 @@ def test_a_label_studio_file_with_another_question_imports_its_labels(
     ann = Annotation.objects.get(clip__original_name="a.wav")
     assert [cl.label.path for cl in ann.clip_labels.all()] == ["bird/crow"]
     assert not Label.objects.filter(ontology=project.ontology, name="good").exists()
+
+
+def test_a_manifest_with_an_unclosed_quote_or_an_infinite_time_says_so(tmp_path, wav_factory):
+    """An unbalanced quote read the next rows into one labels cell ("unknown label
+    'zero\\n1_george_5.wav,one'"); a start of 1e400 was "not within the clip"."""
+    from labelapp.services.manifests import items_from_csv
+
+    a = wav_factory("a.wav", seconds=1.0)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f'audio,labels\n{a.name},"zero\n{a.name},one\n')
+    (item,) = items_from_csv(manifest)
+    assert "row 2: the 'labels' cell holds a line break" in item.error
+    manifest.write_text(f"audio,labels,start,end\n{a.name},one,1e400,1e401\n")
+    (item,) = items_from_csv(manifest)
+    assert "start '1e400' is not a finite number of seconds" in item.error

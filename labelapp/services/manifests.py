@@ -77,6 +77,8 @@ def _parse_seconds(value: str, what: str) -> float:
         raise ValueError(f"{what} {value!r} is not a number of seconds") from None
     if number != number or number < 0:
         raise ValueError(f"{what} {value!r} must be a non-negative number of seconds")
+    if number == float("inf"):  # "1e400" read as infinity: "must be within the clip" said less
+        raise ValueError(f"{what} {value!r} is not a finite number of seconds")
     return number
 
 
@@ -120,6 +122,17 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
             for k, v in row.items()
             if k is not None
         }
+        broken = next((k for k, v in row.items() if "\n" in v or "\r" in v), None)
+        if broken is not None:
+            # A quote opened and never closed swallows the rows after it into one cell: the
+            # labels read "zero\n1_george_5.wav,one", and the rows vanished.
+            key = Path(f"<row {line}>")
+            items[key] = ImportItem(
+                name=f"{manifest.name} row {line}",
+                error=f'row {line}: the {broken!r} cell holds a line break: a quote (") opened '
+                "and not closed? The rows after it were read into it",
+            )
+            continue
         ref = row.pop("audio", "")
         # An Earmark export's columns: its clip id means nothing here; its original name is
         # the clip's name (the file's stored name is a hash).
