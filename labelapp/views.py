@@ -53,13 +53,26 @@ def home(request):
 
 # Rejected files listed under an import job on the project page; the API has them all.
 REJECTED_SHOWN = 50
+QUIET_UPLOAD_MINUTES = 10
 
 
 def _import_jobs_shown(project: Project) -> list:
     """The last ten import jobs, each with the files it rejected and why (after a reload the
     page kept only counts: "5 rejected", not which nor why)."""
+    from django.utils import timezone
+
     jobs = list(project.import_jobs.all()[:10])
+    now = timezone.now()
     for job in jobs:
+        # A browser upload's job waits a day for the files of a page that may have been
+        # closed (it stayed "running 85%" without a word): after 10 quiet minutes it says so.
+        quiet = (now - job.updated_at).total_seconds() // 60
+        job.quiet_minutes = (
+            int(quiet)
+            if job.status == "running" and job.source != "cli" and quiet >= QUIET_UPLOAD_MINUTES
+            else None
+        )
+        job.missing = max(0, job.total - job.processed)
         rejected = [r for r in job.report or [] if r.get("status") == "rejected"]
         # the files themselves refused first; those the browser never sent after them
         rejected.sort(key=lambda r: str(r.get("error", "")).startswith(job.NOT_SENT_PREFIX))

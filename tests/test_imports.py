@@ -578,6 +578,23 @@ def test_a_browser_upload_without_a_file_for_a_day_is_marked_abandoned(project):
     assert (closed.imported, slow.status) == (4, "running")
 
 
+def test_a_quiet_browser_upload_says_its_files_may_not_come(project, lead):
+    """A job whose page was closed mid-upload showed "running" at 85% for a day."""
+    from django.test import Client
+
+    quiet = import_job_create(project=project, source="upload", total=10)
+    busy = import_job_create(project=project, source="upload", total=5)
+    ImportJob.objects.filter(pk=quiet.pk).update(
+        processed=8, updated_at=timezone.now() - timedelta(minutes=25)
+    )
+    ImportJob.objects.filter(pk=busy.pk).update(processed=1)
+    client = Client()
+    client.force_login(lead)
+    text = client.get(f"/projects/{project.pk}/").content.decode()
+    assert text.count('data-testid="import-job-quiet"') == 1
+    assert "no file for 25 minutes" in text and "its other 2 files will not come" in text
+
+
 def test_progress_writes_move_the_jobs_clock(project, wav_factory):
     job = import_job_create(project=project, source="cli", total=1)
     ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(hours=2))
