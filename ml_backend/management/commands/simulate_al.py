@@ -39,17 +39,28 @@ class Command(BaseCommand):
             dest="strategies",
             help="strategy to compare (repeatable; default: hybrid)",
         )
-        parser.add_argument("--seed-size", type=int, default=50, help="labels of the first round")
-        parser.add_argument("--batch", type=int, default=50, help="labels per later round")
+        parser.add_argument(
+            "--seed-size",
+            type=int,
+            default=50,
+            help="labels of the first round (default %(default)s)",
+        )
+        parser.add_argument(
+            "--batch", type=int, default=50, help="labels per later round (default %(default)s)"
+        )
         parser.add_argument(
             "--growth",
             type=float,
             default=0.0,
             help="later rounds label this share of the labels so far when that is more than "
-            "--batch (e.g. 0.25)",
+            "--batch (e.g. 0.25; default %(default)s)",
         )
-        parser.add_argument("--budget", type=int, default=400, help="labels in all")
-        parser.add_argument("--repeats", type=int, default=3, help="runs per strategy")
+        parser.add_argument(
+            "--budget", type=int, default=400, help="labels in all (default %(default)s)"
+        )
+        parser.add_argument(
+            "--repeats", type=int, default=3, help="runs per strategy (default %(default)s)"
+        )
         parser.add_argument(
             "--first-repeat",
             type=int,
