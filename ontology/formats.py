@@ -184,6 +184,11 @@ def _detect(text: str) -> tuple[str, object]:
         if dicts and all("id" in x and "children" not in x for x in dicts):
             return "audioset", data
         return "earmark", data
+    if isinstance(data, dict) and isinstance(data.get("ontology"), dict) and "clips" in data:
+        # A project's whole Earmark JSON export (the exports page's "Earmark JSON"): its
+        # label tree is its "ontology", labels listed flat by path (it was "unrecognized
+        # JSON").
+        return "earmark", _nested_from_export(data["ontology"])
     if isinstance(data, dict) and ("labels" in data or "name" in data):
         return "earmark", data
     raise _bad(
@@ -191,6 +196,42 @@ def _detect(text: str) -> tuple[str, object]:
         '{"name", "children"}) or an AudioSet ontology (a list of {"id", "name", "child_ids"})',
         code="wrong_format",
     )
+
+
+def _nested_from_export(ontology: dict) -> dict:
+    """The `ontology` of a project's Earmark JSON export (labels flat, each with its `path`,
+    parents first) as the label tree's own format (nested `children`)."""
+    labels = ontology.get("labels")
+    if not isinstance(labels, list):
+        raise _bad('the export\'s "ontology" has no "labels" list', code="malformed_file")
+    roots: list[dict] = []
+    by_path: dict[str, dict] = {}
+    for i, label in enumerate(labels):
+        if not isinstance(label, dict) or not isinstance(label.get("path"), str):
+            raise _bad(f"label {i + 1} of the export has no path", code="malformed_file")
+        path = label["path"]
+        node = {
+            key: label[key]
+            for key in ("name", "description", "color", "hotkey", "external_id", "deprecated")
+            if key in label
+        }
+        node["children"] = []
+        parent, _, _ = path.rpartition(PATH_SEPARATOR)
+        if parent and parent not in by_path:
+            raise _bad(
+                f"label {path!r} of the export comes before its parent {parent!r}",
+                code="malformed_file",
+                label=path,
+            )
+        (by_path[parent]["children"] if parent else roots).append(node)
+        by_path[path] = node
+    return {
+        "ontology": {
+            "name": ontology.get("name") or "",
+            "description": ontology.get("description") or "",
+        },
+        "labels": roots,
+    }
 
 
 def _parse_earmark(data) -> ParsedOntology:

@@ -300,3 +300,31 @@ def test_a_members_reviewed_annotation_keeps_its_reviewer_and_reason(
     assert rejected.reviewed_at == src.reviewed_at
     accepted = b[("wind.wav", lead.username)]
     assert (accepted.status, accepted.reviewed_by) == ("accepted", reviewer)
+
+
+def test_the_earmark_json_export_gives_its_label_tree_and_says_what_reads_its_clips(
+    project_a, lead, tmp_path
+):
+    """The file the exports page calls "Earmark JSON" was "unrecognized JSON" to the label
+    tree's import, and "expected a list of Label Studio tasks" to import_audio."""
+    from labelapp.errors import DomainError
+    from labelapp.services.manifests import items_from_label_studio
+    from ontology.models import Label
+    from ontology.services import label_attributes_set
+
+    label_attributes_set(
+        label=Label.objects.get(ontology=project_a.ontology, path="noise"), hotkey="n"
+    )
+    doc = tmp_path / "project.json"
+    call_command(
+        "export", str(project_a.pk), "--format", "earmark", "--out", str(doc),
+        stderr=io.StringIO(),
+    )  # fmt: skip
+    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
+    call_command("import_ontology", "Birds again", str(doc), stdout=io.StringIO())
+    paths = lambda p: sorted(  # noqa: E731
+        Label.objects.filter(ontology=p.ontology).values_list("path", "hotkey")
+    )
+    assert paths(project_b) == paths(project_a)
+    with pytest.raises(DomainError, match="is an Earmark JSON export: import_audio reads"):
+        items_from_label_studio(doc)

@@ -382,6 +382,13 @@ def items_from_label_studio(
         ) from None
     if isinstance(tasks, dict) and "data" in tasks:
         tasks = [tasks]
+    if isinstance(tasks, dict) and tasks.get("format") == "earmark" and "clips" in tasks:
+        raise DomainError(
+            f"{task_file.name} is an Earmark JSON export: import_audio reads the project's "
+            "Label Studio export (export PROJECT --format label_studio, with the audio "
+            "beside it) for its clips and annotations; import_ontology reads this file's "
+            "label tree"
+        )
     if not isinstance(tasks, list):
         raise DomainError(f"{task_file.name}: expected a list of Label Studio tasks")
     items = []
