@@ -179,6 +179,14 @@ def _detect(text: str) -> tuple[str, object]:
         raise _bad("the file's JSON is nested too deeply", code="malformed_file") from None
     if isinstance(data, list):
         dicts = [x for x in data if isinstance(x, dict)]
+        if dicts and all("data" in x and "name" not in x for x in dicts):
+            # "label 1 at the top level has an empty name" said nothing of the mix-up.
+            raise _bad(
+                "this is a list of Label Studio tasks (audio and its annotations), not a label "
+                "tree: import it with `manage.py import_audio` (its labels become the tree of "
+                "a project without labels)",
+                code="wrong_format",
+            )
         if dicts and any("child_ids" in x for x in dicts):
             return "audioset", data
         if dicts and all("id" in x and "children" not in x for x in dicts):

@@ -560,3 +560,12 @@ def test_an_import_of_a_name_in_another_case_finds_the_label_there(project):
     assert list(Label.objects.filter(ontology=project.ontology).values_list("name", flat=True)) == [
         "Straße"
     ]
+
+
+def test_a_label_studio_task_list_is_named_as_such():
+    """It was read as a label tree: "label 1 at the top level has an empty name"."""
+    import json
+
+    tasks = [{"data": {"audio": "/data/upload/1/a.wav"}, "annotations": []}]
+    with pytest.raises(DomainError, match="this is a list of Label Studio tasks"):
+        ontology_parse(json.dumps(tasks))
