@@ -28,3 +28,15 @@ def clip_vote(answers: Iterable[set], *, single: bool) -> list[Hashable]:
         best = [label for label, n in counts.items() if n == top]
         return best if len(best) == 1 else []
     return sorted(label for label, n in counts.items() if 2 * n >= len(answers))
+
+
+ACCEPTED = "accepted"
+
+
+def reviewed_vote(answers: Iterable[tuple[str, set]], *, single: bool) -> list[Hashable]:
+    """`clip_vote` over the (status, answer) pairs of a clip's counted annotations, where a
+    reviewer's decision outweighs unreviewed work: if any is accepted, only accepted ones
+    vote (the manifest's and the training's rule)."""
+    pairs = list(answers)
+    accepted = [answer for status, answer in pairs if status == ACCEPTED]
+    return clip_vote(accepted or [answer for _, answer in pairs], single=single)

@@ -151,6 +151,7 @@ def clip_review_page(request, clip_id: int):
             **_history_context(clip, history),
             "next_clip_id": next_clip_id,
             "filter_query": filter_query,
+            "outcome": review_services.clip_outcome(clip, annotations),
             "label_paths": labels,
             "lane_segments": _lane_segments(annotations),
         },

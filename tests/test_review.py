@@ -797,3 +797,31 @@ def test_sending_to_adjudication_taking_it_off_and_settling_are_in_the_clips_his
     text = page.get(f"/clips/{clip.pk}/history/").content.decode()
     assert text.count('class="rv-clip-event"') == 4
     assert "adjudication settled" in text and "taken off adjudication" in text
+
+
+def test_the_clip_review_page_says_what_the_training_takes_of_the_clip(
+    project, reviewer, annotator, lead, clip
+):
+    """Nowhere but the manifest showed a clip's final label: the review page says it, as
+    the training and the manifest read it (a tie and an adjudication take nothing)."""
+    from django.test import Client
+
+    project.label_mode = "single"
+    project.save()
+    page = Client()
+    page.force_login(reviewer)
+
+    def outcome() -> str:
+        html = page.get(f"/clips/{clip.pk}/review/").content.decode()
+        start = html.index('data-testid="clip-outcome"')
+        return " ".join(html[start : html.index("</p>", start)].split())
+
+    assert "<strong>nothing</strong>" in outcome() and "no submitted or accepted" in outcome()
+    mine = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    assert "birds/robin</span>" in outcome() and "from 1 answer)" in outcome()
+    annotation_submit(clip=clip, user=lead, clip_labels=["birds/crow"])
+    assert "<strong>nothing</strong>" in outcome() and "the answers tie" in outcome()
+    annotation_review(annotation=mine, reviewer=reviewer, action="accept", expected_version=1)
+    assert "birds/robin</span>" in outcome() and "from 1 accepted answer)" in outcome()
+    Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)
+    assert "sent to adjudication" in outcome() and "<strong>nothing</strong>" in outcome()

@@ -33,7 +33,7 @@ from typing import TextIO
 
 from django.core.files.storage import default_storage
 
-from labelapp.consensus import clip_answer, clip_vote
+from labelapp.consensus import clip_answer, reviewed_vote
 from labelapp.errors import DomainError
 from labelapp.exports.common import (
     SPLITS,
@@ -59,16 +59,13 @@ def clip_consensus(clip, ctx: ExportContext) -> list[str]:
     annotations = clip.export_annotations
     if "status" not in ctx.filters.normalized:
         annotations = [a for a in annotations if a.status in COUNTED]
-    accepted = [a for a in annotations if a.status == Annotation.Status.ACCEPTED]
-    if accepted:
-        annotations = accepted
     multi = ctx.project.label_mode == Project.LabelMode.MULTI
     answers = []
     for annotation in annotations:
         clip_labels, segments = annotation_content(annotation)
         segment_labels = [p for s in segments for p in s["labels"]]
-        answers.append(clip_answer(clip_labels, segment_labels, multi=multi))
-    return clip_vote(answers, single=not multi)
+        answers.append((annotation.status, clip_answer(clip_labels, segment_labels, multi=multi)))
+    return reviewed_vote(answers, single=not multi)
 
 
 def group_field_check(project, field: str) -> None:

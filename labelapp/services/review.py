@@ -272,6 +272,38 @@ def clip_adjudication_request(*, clip: Clip, by, needed: bool = True) -> Clip:
     return clip
 
 
+def clip_outcome(clip: Clip, annotations: Iterable[Annotation]) -> dict:
+    """What the training and the manifest take of the clip today, for its review page
+    (nowhere but the manifest showed a clip's final label): {"labels": [paths], "why": ...}.
+    `annotations` are the clip's, with their labels prefetched. The rules are theirs: a clip
+    sent to adjudication waits; submitted and accepted annotations vote, only accepted ones
+    when there are any (`consensus.reviewed_vote`); a single-label tie takes nothing."""
+    from labelapp.consensus import reviewed_vote
+
+    if clip.needs_adjudication:
+        return {"labels": [], "why": "sent to adjudication: left out until a decision settles it"}
+    multi = clip.project.label_mode == Project.LabelMode.MULTI
+    pairs = []
+    for a in annotations:
+        if a.status not in (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED):
+            continue
+        on_clip = [cl.label.path for cl in a.clip_labels.all()]
+        on_segments = [sl.label.path for seg in a.segments.all() for sl in seg.segment_labels.all()]
+        pairs.append((a.status, clip_answer(on_clip, on_segments, multi=multi)))
+    voting = [answer for status, answer in pairs if answer]
+    accepted = sum(1 for status, answer in pairs if answer and status == Annotation.Status.ACCEPTED)
+    won = reviewed_vote(pairs, single=not multi)
+    if won:
+        n = accepted or len(voting)
+        whose = "accepted answer" if accepted else "answer"
+        return {"labels": won, "why": f"from {n} {whose}{'' if n == 1 else 's'}"}
+    if not voting:
+        return {"labels": [], "why": "no submitted or accepted answer yet"}
+    if multi:
+        return {"labels": [], "why": "no label was chosen by half of the answers"}
+    return {"labels": [], "why": "the answers tie: left out until a reviewer settles it"}
+
+
 # --- reads --------------------------------------------------------------------------------
 
 
