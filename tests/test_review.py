@@ -818,10 +818,10 @@ def test_the_clip_review_page_says_what_the_training_takes_of_the_clip(
 
     assert "<strong>nothing</strong>" in outcome() and "no submitted or accepted" in outcome()
     mine = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
-    assert "birds/robin</span>" in outcome() and "from 1 answer)" in outcome()
+    assert "birds/robin</strong>" in outcome() and "from 1 answer)" in outcome()
     annotation_submit(clip=clip, user=lead, clip_labels=["birds/crow"])
     assert "<strong>nothing</strong>" in outcome() and "the answers tie" in outcome()
     annotation_review(annotation=mine, reviewer=reviewer, action="accept", expected_version=1)
-    assert "birds/robin</span>" in outcome() and "from 1 accepted answer)" in outcome()
+    assert "birds/robin</strong>" in outcome() and "from 1 accepted answer)" in outcome()
     Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)
     assert "sent to adjudication" in outcome() and "<strong>nothing</strong>" in outcome()
