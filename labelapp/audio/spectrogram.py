@@ -48,6 +48,7 @@ SPARSE_LOOKS = 16  # frames a column of a far view takes its loudest bins from
 # then fewer columns (each shown over its neighbours' pixels too).
 SPARSE_BUDGET_S = 1.5
 COST_PROBES = 8  # seeks timed to estimate a far view's cost
+READ_PROBE_FRAMES = 1 << 16  # frames read through, timed, to weigh it against seeking
 SCALES = ("mel", "linear")
 
 # Magma (matplotlib's, CC0, by Smith and van der Walt): every 16th entry of the 256-colour
@@ -116,10 +117,21 @@ def render_spectrogram_png(
         if sparse and not is_mp3(snd):
             looks = int(min(SPARSE_LOOKS, (f1 - f0) // (width * n_fft)))
         columns = width  # columns read; fewer when seeking is slow (then widened to width)
+        through = False  # a sparse view read through, not seek by seek
         if sparse and not _seeks_directly(snd):
-            allowed = max(MIN_WIDTH, int(SPARSE_BUDGET_S / _seek_cost(snd, f0, f1, n_fft)))
-            looks = max(1, min(looks, allowed // width))
-            columns = min(width, max(MIN_WIDTH, allowed // looks))
+            seek = _seek_cost(snd, f0, f1, n_fft)
+            # A FLAC or Ogg seek decodes a block from a seek point: where the looks lie
+            # closer than that, reading the window through costs less, and takes every look
+            # (96 kHz stereo FLAC, a minute's view: 1.57 s seek by seek, 0.31 s through); but
+            # only within the time a far view gets (half an hour's: 6.4 s through).
+            # Its probe reads one stretch: the whole window has cost up to twice its rate.
+            read = 2 * (f1 - f0) * _read_cost(snd, f0, f1) if not is_mp3(snd) else math.inf
+            if read <= min(SPARSE_BUDGET_S, width * looks * seek):
+                through = True
+            else:
+                allowed = max(MIN_WIDTH, int(SPARSE_BUDGET_S / seek))
+                looks = max(1, min(looks, allowed // width))
+                columns = min(width, max(MIN_WIDTH, allowed // looks))
         # Column c's looks are centred on the middles of equal parts of its share.
         parts = columns * looks
         centers = f0 + ((2 * np.arange(parts) + 1) * (f1 - f0)) // (2 * parts)
@@ -131,7 +143,7 @@ def render_spectrogram_png(
         try:
             for c0 in range(0, columns, batch):
                 cols = centers[c0 * looks : (c0 + batch) * looks]
-                read = _frames_sparse if sparse else _frames_dense
+                read = _frames_sparse if sparse and not through else _frames_dense
                 # Quiet a batch at a time: the lock on stderr it takes is not held for a
                 # whole render, so MP3 renders of one process's threads interleave.
                 with decoder_quiet(snd):
@@ -159,13 +171,31 @@ def _seeks_directly(snd: sf.SoundFile) -> bool:
 
 
 def _seek_cost(snd: sf.SoundFile, f0: int, f1: int, n_fft: int) -> float:
-    """Seconds one frame read by seeking costs in this file (a few timed, spread over the
-    window), at least a microsecond."""
+    """Seconds one frame read by seeking costs in this file: the median of a few timed one
+    by one, spread over the window, after one untimed (the first read of a file just opened
+    cost 9.4 ms where the others cost 0.4: their mean made an hour's MP3 draw 57 columns of
+    992, its chirps gone), at least a microsecond."""
     probes = f0 + ((2 * np.arange(COST_PROBES) + 1) * (f1 - f0)) // (2 * COST_PROBES)
+    costs = []
+    with decoder_quiet(snd):
+        _frames_sparse(snd, probes[-1:], n_fft)  # the decoder's start-up, untimed
+        for probe in probes:
+            started = time.perf_counter()
+            _frames_sparse(snd, probe[None], n_fft)
+            costs.append(time.perf_counter() - started)
+    return max(1e-6, float(np.median(costs)))
+
+
+def _read_cost(snd: sf.SoundFile, f0: int, f1: int) -> float:
+    """Seconds one frame read through costs in this file (the middle of the window's
+    `READ_PROBE_FRAMES` timed), at least a nanosecond."""
+    n = min(READ_PROBE_FRAMES, f1 - f0)
+    lo = f0 + (f1 - f0 - n) // 2
     started = time.perf_counter()
     with decoder_quiet(snd):
-        _frames_sparse(snd, probes, n_fft)
-    return max(1e-6, (time.perf_counter() - started) / COST_PROBES)
+        for _ in iter_blocks(snd, lo, n):
+            pass
+    return max(1e-9, (time.perf_counter() - started) / max(n, 1))
 
 
 def _frames_sparse(snd: sf.SoundFile, centers: np.ndarray, n_fft: int) -> np.ndarray:
