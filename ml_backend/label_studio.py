@@ -444,11 +444,13 @@ class MlWebhookApi(_MlView):
                 if value is not None and not isinstance(value, dict | list):
                     raise DomainError(f"an annotation event needs its {key!r} object")
         user = request.user
+        ls_project = body.get("project") if isinstance(body.get("project"), dict) else {}
+        controls = hook.label_controls(project, ls_project.get("label_config"))
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED") and isinstance(task, dict):
-            answer = hook.ls_annotation_save(project, task, made, fallback=user)
+            answer = hook.ls_annotation_save(project, task, made, fallback=user, controls=controls)
             return Response(answer, status=200 if answer["status"] == "ignored" else 201)
         if action == "ANNOTATIONS_CREATED" and isinstance(task, list):
-            saved = hook.ls_annotations_save(project, task, made, fallback=user)
+            saved = hook.ls_annotations_save(project, task, made, fallback=user, controls=controls)
             return Response({"status": "saved", "annotations": saved}, status=201)
         if action == "ANNOTATIONS_DELETED":
             removed = hook.ls_annotations_delete(project, body.get("annotations"))

@@ -72,14 +72,56 @@ def ls_annotator(project: Project, completed_by, fallback):
     return user
 
 
-def label_results(project: Project, results) -> tuple[list[str], list[dict]]:
+def label_controls(project: Project, config) -> set[str] | None:
+    """The names of a Label Studio labeling config's controls that offer the project's
+    labels (a Labels, Choices or Taxonomy with a value that is one), or None without a
+    config to read (Label Studio's webhook sends it in its "project" object). Knowing them,
+    an update that clears them but answers another question ("quality") clears the labels,
+    and a misspelt value in them is an unknown label."""
+    import xml.etree.ElementTree as ET  # noqa: S405 - parsed as parse_label_config does
+
+    if not isinstance(config, str) or not config.strip():
+        return None
+    try:
+        root = ET.fromstring(config)  # noqa: S314 - see parse_label_config
+    except ET.ParseError:
+        return None
+    names = set()
+    for element in root.iter():
+        if element.tag.lower() not in ("labels", "choices", "taxonomy"):
+            continue
+        values = [
+            child.get("value")
+            for child in element.iter()
+            if child.tag.lower() in ("label", "choice") and child.get("value")
+        ]
+        if any(_names_a_label(project, v) for v in values):
+            names.add(element.get("name", element.tag.lower()))
+    return names or None
+
+
+def label_results(
+    project: Project, results, controls: set[str] | None = None
+) -> tuple[list[str], list[dict]]:
     """(clip label paths, segments) from the results of the controls that name the
     project's labels (`ls_label_results`): another question's control is left out, an
     unknown label among known ones is a 400 naming it, and so is an annotation that names
     no label of the project (read as one cleared in Label Studio, an update with a misspelt
     label deleted the saved annotation)."""
-    from labelapp.services.manifests import NoKnownLabel, ls_label_results
+    from labelapp.services.manifests import NoKnownLabel, ls_label_results, ls_results
 
+    if controls is not None and isinstance(results, list):
+        # The config says which controls carry labels: only they are read, every value in
+        # them must be a label, and none at all is an annotation cleared of its labels.
+        ours = [r for r in results if isinstance(r, dict) and r.get("from_name") in controls]
+        try:
+            clip_labels, segments = ls_results(ours)
+        except ValueError as exc:
+            raise DomainError(str(exc)) from None
+        for name in clip_labels + [lb for seg in segments for lb in seg["labels"]]:
+            if not _names_a_label(project, name):
+                raise DomainError(f"unknown label {name!r}", code="unknown_label")
+        return clip_labels, segments
     try:
         return ls_label_results(results, lambda name: _names_a_label(project, name))
     except NoKnownLabel as exc:
@@ -98,7 +140,8 @@ def _names_a_label(project: Project, name: str) -> bool:
     return True
 
 
-def ls_annotation_save(project: Project, task: dict, made, *, fallback) -> dict:
+@transaction.atomic  # refused after its annotator's account was made: no account is left
+def ls_annotation_save(project: Project, task: dict, made, *, fallback, controls=None) -> dict:
     """One Label Studio annotation (ANNOTATION_CREATED / _UPDATED) as an Earmark one."""
     from labelapp.services.annotations import annotation_skip, annotation_submit
     from ml_backend.label_studio import task_clip_or_reason
@@ -111,7 +154,9 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback) -> dict:
     ext = external_id(made)
     cancelled = bool(made.get("was_cancelled"))
     # Read before an account is made for its annotator: a 400 leaves no account behind.
-    clip_labels, segments = ([], []) if cancelled else label_results(project, made.get("result"))
+    clip_labels, segments = (
+        ([], []) if cancelled else label_results(project, made.get("result"), controls)
+    )
     lead_time = _lead_time(made.get("lead_time"))
     user = ls_annotator(project, made.get("completed_by"), fallback)
     if cancelled:
@@ -151,16 +196,23 @@ def _lead_time(value) -> float:
     return float(min(value, MAX_LEAD_TIME_S))
 
 
-def ls_annotations_save(project: Project, tasks, made, *, fallback) -> list[dict]:
+def _task_key(value):
+    """A task id as a key: a number or a string; anything else (an object, a list) none."""
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
+
+
+def ls_annotations_save(project: Project, tasks, made, *, fallback, controls=None) -> list[dict]:
     """A bulk event (ANNOTATIONS_CREATED): lists under "task" and "annotation", each
     annotation naming its task's id. Each is saved or not on its own: one that is refused
     (an unknown label) is answered "rejected" with its reason, beside the others' answers."""
     if not isinstance(made, list) or not isinstance(tasks, list):
         raise DomainError("a bulk annotation event needs 'annotation' and 'task' lists")
-    by_id = {t.get("id"): t for t in tasks if isinstance(t, dict)}
+    # An id that is no number or string ({"id": 9100} where 9100 belongs) was a 500.
+    by_id = {_task_key(t.get("id")): t for t in tasks if isinstance(t, dict)}
+    by_id.pop(None, None)
     out = []
     for ann in made:
-        task = by_id.get(ann.get("task")) if isinstance(ann, dict) else None
+        task = by_id.get(_task_key(ann.get("task"))) if isinstance(ann, dict) else None
         if task is None and len(by_id) == 1:
             task = next(iter(by_id.values()))
         if not isinstance(ann, dict):
@@ -170,7 +222,7 @@ def ls_annotations_save(project: Project, tasks, made, *, fallback) -> list[dict
             out.append({"status": "ignored", "reason": "its task is not in the event"})
             continue
         try:
-            out.append(ls_annotation_save(project, task, ann, fallback=fallback))
+            out.append(ls_annotation_save(project, task, ann, fallback=fallback, controls=controls))
         except DomainError as exc:  # one bad annotation: the others are saved, it is named
             out.append({"status": "rejected", "id": ann.get("id"), "reason": str(exc)})
     return out

@@ -719,3 +719,62 @@ def test_a_labeling_config_without_a_label_control_is_a_400(project, predicted_c
     # No config at all: Earmark's own export's controls, as before.
     res = client.post(f"/ml/{project.pk}/predict", {"tasks": body["tasks"]}, format="json")
     assert res.status_code == 200 and res.json()["results"][0]["result"]
+
+
+def test_with_the_config_a_cleared_label_beside_another_question_removes_the_annotation(
+    project, hook
+):
+    """Label Studio sends its project's labeling config with each event: the controls that
+    carry labels are known, so an update keeping only a "quality" answer clears the labels
+    (it was a 400 "names no label", the old labels kept), and a misspelt label in them is
+    an unknown label."""
+    from django.contrib.auth import get_user_model
+
+    from labelapp.models import Annotation
+    from tests.conftest import ready_clips
+
+    config = CONFIG.replace(
+        "</View>", '<Choices name="quality" toName="audio"><Choice value="good"/></Choices></View>'
+    )
+    (clip,) = ready_clips(project, 1)
+    made = _event("ANNOTATION_CREATED", clip, ["crow"], ann_id=940, by=8)
+    made["project"]["label_config"] = config
+    assert hook(made).status_code == 201
+    misspelt = _event("ANNOTATION_UPDATED", clip, ["crw"], ann_id=940, by=8)
+    misspelt["project"]["label_config"] = config
+    res = hook(misspelt)
+    assert res.status_code == 400 and res.json()["detail"] == "unknown label 'crw'"
+    cleared = _event("ANNOTATION_UPDATED", clip, [], ann_id=940, by=8)
+    cleared["annotation"]["result"] = [
+        {"from_name": "quality", "type": "choices", "value": {"choices": ["good"]}}
+    ]
+    cleared["project"]["label_config"] = config
+    assert hook(cleared).json()["status"] == "removed"
+    assert not Annotation.objects.filter(clip=clip).exists()
+    # A bulk item refused by the project's rules leaves no account behind, and a task id
+    # that is an object is no 500.
+    bulk = {
+        "action": "ANNOTATIONS_CREATED",
+        "task": [{"id": 9100, "data": {"earmark_clip_id": clip.pk}}],
+        "annotation": [
+            {
+                "id": 941,
+                "task": {"id": 9100},
+                "completed_by": 77,
+                "result": made["annotation"]["result"],
+            },
+            {
+                "id": 942,
+                "task": 9100,
+                "completed_by": 78,
+                "result": [{"type": "choices", "value": {"choices": ["nope"]}}],
+            },
+        ],
+    }
+    answers = hook(bulk).json()["annotations"]
+    assert [a["status"] for a in answers] == ["saved", "rejected"], answers
+    assert not get_user_model().objects.filter(username="label-studio-78").exists()
+    res = hook(
+        {"action": "ANNOTATIONS_CREATED", "task": [{"id": [1]}], "annotation": [{"task": [1]}]}
+    )
+    assert res.status_code == 201 and res.json()["annotations"][0]["status"] == "ignored"
