@@ -472,9 +472,12 @@ function mountMembers(root) {
   } catch { /* storage blocked: nothing to say */ }
   const run = async (fn, undo = () => {}, then = null, said = "") => {
     errorBox.hidden = true;
+    status.textContent = ""; // an earlier success is not said beside a new error
     try {
       await fn();
-      try { if (said) sessionStorage.setItem(SAID_KEY, said); } catch { /* blocked */ }
+      // Said on this page drawn again only: leaving it (oneself removed), the next members
+      // page, of any project, said it.
+      try { if (said && !then) sessionStorage.setItem(SAID_KEY, said); } catch { /* blocked */ }
       if (then) window.location.assign(then); else window.location.reload();
     } catch (err) {
       undo(); // a refused change leaves the page showing what is, not what was tried

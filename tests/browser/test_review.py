@@ -258,6 +258,7 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     page.click("#invite button[type=submit]")
     page.wait_for_selector("[data-testid=members-error]:not([hidden])")
     assert "ghost" in page.inner_text("[data-testid=members-error]")
+    assert page.inner_text("[data-testid=members-status]") == ""  # "Added: newbie" is gone
     # Demoting oneself asks first; dismissed, nothing is sent.
     own = f"[data-testid=member-row][data-username={lead.username}] [data-testid=member-role]"
     asked = []
