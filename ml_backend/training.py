@@ -499,8 +499,8 @@ def training_execute(run_id: int) -> str:
         # bar's middle went to it.
         start, share = 0.2, 0.65
         started_from = previous.name if init_state is not None else "random weights"
-        if changed:
-            started_from += f" ({changed} since {previous.name})"
+        # Said beside whatever the training starts from (a pretraining wrote over it).
+        changed_note = f" ({changed} since {previous.name})" if changed else ""
         pretraining = None
         if init_state is None and wants_pretraining(len(data)):
             pretraining = project_backbone(
@@ -515,6 +515,7 @@ def training_execute(run_id: int) -> str:
                 init_state, pretraining = pretraining
                 start, share = 0.7, 0.15
                 started_from = "pretrained on the project's clips"
+        started_from += changed_note
         batch_size, epochs = training_schedule(features, feature_config, config.epochs)
         train_config = TrainConfig(
             batch_size=batch_size,

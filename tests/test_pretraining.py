@@ -262,3 +262,18 @@ def test_a_training_after_the_sample_rate_changed_does_not_warm_start_from_the_o
     assert loads == []  # the old weights were not read
     third = _train(small_project)
     assert third.metrics["started_from"] == second.name
+
+
+def test_the_sample_rate_change_is_said_after_a_pretraining_too(small_project, monkeypatch):
+    """With pretraining on (40 labels or more under "auto"), "pretrained on the project's
+    clips" wrote over the reason the old weights were not used."""
+    monkeypatch.setattr(training, "PRETRAIN", "off")
+    first = _train(small_project)
+    small_project.target_sample_rate = 16000
+    small_project.save()
+    monkeypatch.setattr(training, "PRETRAIN", "on")
+    second = _train(small_project)
+    assert second.metrics["started_from"] == (
+        "pretrained on the project's clips (the sample rate changed from 8000 to 16000 Hz "
+        f"since {first.name})"
+    )

@@ -112,7 +112,10 @@ function startedFrom(m) {
   const cell = el("td", { class: "muted", dataset: { testid: "started-from" } });
   if (m.pretraining) {
     const p = m.pretraining;
-    cell.textContent = "pretrained";
+    // What changed since the version before ("the sample rate changed ... since v4") is
+    // said after the word, as the plain started-from text says it.
+    const note = /\(.*\)$/.exec(m.started_from || "");
+    cell.textContent = note ? `pretrained ${note[0]}` : "pretrained";
     cell.title = `a feature extractor pretrained without labels on ${p.windows.toLocaleString()} windows of this project's clips (${p.steps} steps${p.seconds ? `, ${Math.round(p.seconds)} s` : ""})`;
   } else {
     cell.textContent = m.started_from || "–";
