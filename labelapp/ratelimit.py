@@ -217,17 +217,23 @@ class RateLimitedPasswordChangeView(PasswordChangeView):
 
         with transaction.atomic():
             response = super().form_valid(form)
-            revoked = None
+            revoked = 0
             if self.request.POST.get("revoke_tokens") == "on":
                 revoked = api_tokens_revoke_all(user=self.request.user)
+        # What the last change did, for its done page (read, not taken: a reload said the
+        # opposite of what happened).
         self.request.session[REVOKED_SESSION_KEY] = revoked
         return response
 
 
 class PasswordChangeDoneView(DjangoPasswordChangeDoneView):
-    """Says whether the change revoked the API tokens (and how many), read once."""
+    """Says what the last change did to the API tokens: how many it revoked, or how many
+    still work (nothing when there are none)."""
 
     def get_context_data(self, **kwargs):
+        from labelapp.services.tokens import api_tokens_active_count
+
         context = super().get_context_data(**kwargs)
-        context["tokens_revoked"] = self.request.session.pop(REVOKED_SESSION_KEY, None)
+        context["tokens_revoked"] = self.request.session.get(REVOKED_SESSION_KEY) or 0
+        context["tokens_live"] = api_tokens_active_count(user=self.request.user)
         return context

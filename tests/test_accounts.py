@@ -127,7 +127,7 @@ def test_a_password_change_revokes_the_users_api_tokens_when_asked(annotator, le
     page = client.get("/accounts/password_change/").content.decode()
     assert "Also revoke my 3 API tokens" in page
     kept = _change(client, "old-secret-123", "a-much-better-passphrase-42").content.decode()
-    assert "API tokens keep working" in kept
+    assert "Your 3 API tokens keep working" in kept
     assert api_token_authenticate(key_a) is not None
     # A wrong old password revokes nothing, and the box stays ticked.
     wrong = client.post(
@@ -145,6 +145,12 @@ def test_a_password_change_revokes_the_users_api_tokens_when_asked(annotator, le
     assert Client().get("/api/projects/", HTTP_AUTHORIZATION=f"Token {drf.key}").status_code == 401
     assert api_token_authenticate(key_a) is None and api_token_authenticate(key_b) is None
     assert api_token_authenticate(other) is not None
-    # Read once: the done page again says nothing of revoking; no tokens, no box.
-    assert "revoked" not in client.get("/accounts/password_change/done/").content.decode()
+    # A reload says the same (it said they keep working); no tokens, no box, and no word.
+    assert (
+        "Your 3 API tokens are revoked"
+        in client.get("/accounts/password_change/done/").content.decode()
+    )
     assert "revoke_tokens" not in client.get("/accounts/password_change/").content.decode()
+    done = _change(client, "another-good-passphrase-77", "a-third-passphrase-99").content.decode()
+    said = done[done.index('data-testid="password-changed"') :]
+    assert "API token" not in said[: said.index("</p>")]
