@@ -452,6 +452,7 @@ function restoreState(ws) {
     // Saved before the lead made the project single-label (and kept by "Save anyway"): the
     // clip counts for nothing until one label is left, and a submit as it is is refused.
     showBanner(`This project is single-label now: this clip has ${S.clipLabels.length} labels (${S.clipLabels.map(nameOf).join(", ")}). Keep the one that is right: until then the clip is left out of the training.`, "warn", 0);
+    el.banner.dataset.about = "several-labels";
   }
   S.undo.push(snapshot());
 }
@@ -1010,6 +1011,8 @@ function renderSide() {
   });
   if (!chips.length) { const p = document.createElement("span"); p.className = "muted"; p.textContent = "None yet: pick a label with no segment selected."; chips.push(p); }
   el.chips.replaceChildren(...chips);
+  // The single-label warning goes once one label is left (it stayed until the submit).
+  if (el.banner.dataset.about === "several-labels" && !(single() && S.clipLabels.length > 1)) hideBanner();
   el.segCount.textContent = order.length ? `(${order.length})` : "";
   renderSegmentList(order);
   renderSuggestions();
@@ -1253,6 +1256,7 @@ function showBanner(text, kind = "info", ms = 0, actions = []) {
   clearTimeout(bannerTimer);
   el.banner.className = `ws-banner ${kind}`;
   el.banner.dataset.kind = kind;
+  delete el.banner.dataset.about; // what a banner is about, where one is taken back by an edit
   el.banner.replaceChildren(document.createTextNode(text), ...actions);
   el.banner.hidden = false;
   if (ms) bannerTimer = setTimeout(hideBanner, ms);

@@ -1726,6 +1726,9 @@ def test_a_clip_with_several_labels_from_before_a_single_label_switch_says_so(
     drawn(page, clip.pk)
     banner = page.inner_text("[data-testid=banner]")
     assert "single-label now: this clip has 2 labels (crow, noise)" in banner, banner
+    # One label left (a chip's remove button), the warning goes.
+    page.click("[data-testid=clip-labels] .ws-chip:has-text('noise') button")
+    page.wait_for_selector("[data-testid=banner]", state="hidden")
 
 
 def test_undoing_a_delete_brings_the_segment_back_selected(
