@@ -414,7 +414,12 @@ class MlPredictApi(_MlView):
                 if pred is not None
                 else {"result": [], "score": 0.0, "model_version": version.name}
             )
-            if reason and pred is None:
+            if pred is not None and not answer["result"]:
+                reason = (
+                    f"no label the config offers scores {CLIP_SUGGESTION_MIN_SCORE} or more "
+                    "(no pre-annotation, as in the workspace)"
+                )
+            if reason and not answer["result"]:
                 answer["earmark_reason"] = reason  # Label Studio keeps what it knows
             results.append(answer)
         return Response({"results": results, "model_version": version.name})

@@ -778,3 +778,20 @@ def test_with_the_config_a_cleared_label_beside_another_question_removes_the_ann
         {"action": "ANNOTATIONS_CREATED", "task": [{"id": [1]}], "annotation": [{"task": [1]}]}
     )
     assert res.status_code == 201 and res.json()["annotations"][0]["status"] == "ignored"
+
+
+def test_a_matched_task_without_a_sure_label_says_why(project, predicted_clip, lead):
+    """A clip whose best label scores under 0.5 came back with an empty result and no
+    reason (only tasks matching no clip said why)."""
+    from ml_backend.models import Prediction
+
+    Prediction.objects.filter(clip=predicted_clip).update(
+        clip_scores={k: 0.3 for k in Prediction.objects.get(clip=predicted_clip).clip_scores},
+        segments=[],
+    )
+    body = {"tasks": [{"data": {"earmark_clip_id": predicted_clip.pk}}], "label_config": CONFIG}
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", body, format="json"
+    )
+    (answer,) = res.json()["results"]
+    assert answer["result"] == [] and "scores 0.5 or more" in answer["earmark_reason"]
