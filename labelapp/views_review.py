@@ -78,9 +78,11 @@ def review_queue_page(request, project_id: int):
             "project": project,
             "page": page,
             "queue_total": page.paginator.count,
-            "filters": filters,
+            # What was typed, kept in the form even when refused (a typo was typed again).
+            "filters": {k: request.GET.get(k, "").strip() for k in ("annotator", "label")}
+            | {"adjudication": filters.get("adjudication")},
             "filter_query": filter_query,
-            "filter_error": filter_error,
+            "filter_error": filter_error.rstrip("."),
             "annotators": annotators,
             "label_paths": Label.objects.filter(
                 ontology_id=project.ontology_id, deprecated=False

@@ -337,13 +337,18 @@ def review_queue(
     if not include_imported:
         qs = qs.filter(source=Annotation.Source.MANUAL)
     if annotator:
-        if not Annotation.objects.filter(
-            clip__project=project, annotator__username=annotator
-        ).exists():
+        names = set(
+            Annotation.objects.filter(clip__project=project, annotator__username__iexact=annotator)
+            .values_list("annotator__username", flat=True)
+            .distinct()
+        )
+        # Its case aside, as label paths are (an exact name first: two may differ by case).
+        name = annotator if annotator in names else next(iter(names)) if len(names) == 1 else None
+        if name is None:
             raise DomainError(
                 f"nobody named {annotator!r} has annotated in this project", code="no_annotator"
             )
-        qs = qs.filter(annotator__username=annotator)
+        qs = qs.filter(annotator__username=name)
     if label:
         qs = qs.filter(_gives_label(project, label))
     if adjudication is not None:
@@ -357,11 +362,18 @@ def _gives_label(project: Project, path: str) -> Q:
     from django.db.models import Exists
 
     from ontology.models import Label
+    from ontology.services import label_resolve
 
-    found = Label.objects.filter(ontology_id=project.ontology_id, path__iexact=path.strip())
-    node = found.only("path").first()
+    # As everywhere a label is named: its path, a name only it has, or a path it had before
+    # a rename or a move (a bookmarked filter was a 400 after a rename).
+    node = Label.objects.filter(ontology_id=project.ontology_id, path__iexact=path.strip()).first()
     if node is None:
-        raise DomainError(f"no label {path!r} in this project's labels", code="no_label")
+        try:
+            node = label_resolve(ontology=project.ontology, ref=path)
+        except DomainError:
+            raise DomainError(
+                f"no label {path!r} in this project's labels", code="no_label"
+            ) from None
     ids = Label.objects.filter(ontology_id=project.ontology_id).filter(
         Q(pk=node.pk) | Q(path__startswith=node.path + "/")
     )
