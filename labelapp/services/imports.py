@@ -328,9 +328,15 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
         _review_carried(clip, saved, entry)
     if differ:
         # The file's other version of a member's work was dropped without a word.
+        whose = (
+            f"{differ[0]}'s annotation here differs"
+            if len(differ) == 1
+            else f"the annotations of {', '.join(differ[:-1])} and {differ[-1]} here differ"
+        )
         said = (
-            f"{', '.join(differ)}'s annotation here differs from the file's and is left as it "
-            "is (an import never overwrites a member's annotation)"
+            f"{whose} from the file's and {'is' if len(differ) == 1 else 'are'} left as "
+            f"{'it is' if len(differ) == 1 else 'they are'} (an import never overwrites a "
+            "member's annotation)"
         )
         kept = f"{kept}; {said}" if kept else said
     return kept

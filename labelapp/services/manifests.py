@@ -291,7 +291,7 @@ def ls_results(results: list) -> tuple[list[str], list[dict]]:
             if value.get("channel") not in (None, ""):
                 seg["channel"] = value.get("channel")
             if res.get("score") is not None:
-                seg["score"] = _ls_score(res["score"])
+                seg["score"] = _ls_score(res["score"], "a region's score")
             segments.append(seg)
         elif kind == "choices":
             clip_labels.extend(_ls_names(value.get("choices"), "choices"))
@@ -344,17 +344,17 @@ def _ls_annotator(ann: dict) -> dict:
     return {}
 
 
-def _ls_score(value) -> float | None:
-    """A prediction's score: a number from 0 to 1, or none given ("high" was stored as 1.0,
-    the score a prediction without one gets)."""
+def _ls_score(value, what: str = "a prediction's score") -> float | None:
+    """A prediction's (or a region's) score: a number from 0 to 1, or none given ("high"
+    was stored as 1.0, the score a prediction without one gets)."""
     import math
 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"a prediction's score must be a number from 0 to 1, not {value!r}")
+        raise ValueError(f"{what} must be a number from 0 to 1, not {value!r}")
     if not 0 <= value <= 1:
-        raise ValueError(f"a prediction's score must be from 0 to 1, not {value!r}")
+        raise ValueError(f"{what} must be from 0 to 1, not {value!r}")
     return float(value)
 
 
