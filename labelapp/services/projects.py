@@ -184,9 +184,9 @@ def rules_conflicts(
         checks.append(
             (
                 annotations.annotate(n=several).filter(n__gt=1),
-                "with more than one clip label, which a single-label project refuses (saved "
-                "anyway, each is a tie in the vote the training and the manifest take, so a "
-                "clip with no other answer is left out of both until it is edited)",
+                "with more than one clip label, which a single-label project refuses and its "
+                "training and manifest count as a tie (saved anyway, a clip with no other "
+                "answer is left out of both until it is edited)",
             )
         )
         crowded = Segment.objects.filter(annotation__clip__project=project).annotate(
