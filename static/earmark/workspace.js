@@ -124,7 +124,8 @@ const regions = new Regions(el.wave, wave, {
   get: seg,
   create: (start, end, channel) => { const s = addSegment(start, end, [], { commit: false, channel }); return s.id; },
   change: (id, start, end) => { const s = seg(id); if (s) { s.start = start; s.end = end; renderRegions(); } },
-  commit: (what) => { commit(what); renderSide(); },
+  // A segment drawn or moved on the waveform: its row in the list's view too.
+  commit: (what) => { commit(what); renderSide(); if (S.selected != null) revealRow(S.selected); },
   select: (id) => select(id),
   seek: (t) => player.seek(t),
   suggestion: (i) => focusSuggestion("segment", i),
@@ -685,7 +686,8 @@ function addSegment(start, end, labels, { commit: doCommit = true, from, render 
   S.segments.push(s);
   S.selected = s.id;
   if (render) renderRegions();
-  if (doCommit) { commit("create segment"); renderSide(); }
+  // Its row in view: "Labeling segment 34" with row 34 two thousand pixels down the list.
+  if (doCommit) { commit("create segment"); renderSide(); revealRow(s.id); }
   return s;
 }
 

@@ -1731,6 +1731,38 @@ def test_a_clip_with_several_labels_from_before_a_single_label_switch_says_so(
     page.wait_for_selector("[data-testid=banner]", state="hidden")
 
 
+def test_a_new_segments_row_is_scrolled_into_the_list(
+    live_server, page, login, annotator, project, labels, clips, client_for
+):
+    """With 40 segments listed, a segment drawn after them was selected ("Labeling segment
+    41") while its row sat far below the list's view."""
+    clip = clips[0]
+    segments = [
+        {"start": round(0.1 * i, 2), "end": round(0.1 * i + 0.05, 2), "labels": ["noise"]}
+        for i in range(40)
+    ]
+    res = client_for(annotator).post(
+        f"/api/clips/{clip.pk}/annotations/",
+        {"clip_labels": [], "segments": segments},
+        format="json",
+    )
+    assert res.status_code == 201, res.content
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    drag(page, 4.3, 4.8)
+    selected = page.locator("[data-testid=segment-list] .ws-seg-row.selected")
+    selected.first.wait_for()
+    row, box = (
+        selected.first.bounding_box(),
+        page.locator("[data-testid=segment-list]").bounding_box(),
+    )
+    assert box["y"] <= row["y"] and row["y"] + row["height"] <= box["y"] + box["height"] + 1, (
+        row,
+        box,
+    )
+
+
 def test_undoing_a_delete_brings_the_segment_back_selected(
     live_server, page, login, annotator, project, labels, clips
 ):
