@@ -10,13 +10,13 @@ import { api } from "./api.js";
 const FIELDS = {
   name: "Name", description: "Description", label_mode: "Labels per clip",
   annotation_mode: "What annotators mark", annotations_per_clip: "Annotations wanted per clip",
-  leaves_only: "Leaf labels only",
+  leaves_only: "Leaf labels only", target_sample_rate: "Sample rate of the model's features",
 };
 
 function value(f, name) {
   if (name === "name") return f.name.value.trim();
   if (name === "leaves_only") return f.leaves_only.checked;
-  if (name === "annotations_per_clip") return f.annotations_per_clip.value === "" ? null : Number(f.annotations_per_clip.value);
+  if (name === "annotations_per_clip" || name === "target_sample_rate") return f[name].value === "" ? null : Number(f[name].value);
   return f[name].value;
 }
 
@@ -44,9 +44,11 @@ function setup(root) {
     for (const name of edited) body[name] = value(f, name);
     conflict.hidden = true;
     status.className = "";
-    if (body.annotations_per_clip === null) {
+    if (body.annotations_per_clip === null || body.target_sample_rate === null) {
       status.className = "error";
-      status.textContent = "Not saved: Annotations wanted per clip: enter a number from 1 to 20.";
+      status.textContent = body.annotations_per_clip === null
+        ? "Not saved: Annotations wanted per clip: enter a number from 1 to 20."
+        : "Not saved: Sample rate of the model's features: enter a number of Hz from 1000 to 384000.";
       return;
     }
     status.textContent = "Saving…";

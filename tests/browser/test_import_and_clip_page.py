@@ -238,6 +238,11 @@ def test_a_settings_save_sends_only_what_was_changed_here(live_server, page, log
     )
     assert settings.locator("[data-testid=setting-label-mode]").input_value() == "multi"
     assert settings.locator("[data-testid=setting-annotations-per-clip]").input_value() == "3"
+    # The features' sample rate is a setting of the form too (only the API had it).
+    settings.locator("[data-testid=setting-sample-rate]").fill("22050")
+    settings.locator("[data-testid=settings-save]").click()
+    page.wait_for_selector("[data-testid=settings-status]:has-text('Saved.')")
+    assert Project.objects.get(pk=project.pk).target_sample_rate == 22050
     settings.locator("[data-testid=setting-annotations-per-clip]").fill("")
     settings.locator("[data-testid=settings-save]").click()
     status = settings.locator("[data-testid=settings-status]")
