@@ -449,8 +449,12 @@ class MlWebhookApi(_MlView):
                 if value is not None and not isinstance(value, dict | list):
                     raise DomainError(f"an annotation event needs its {key!r} object")
         user = request.user
-        ls_project = body.get("project") if isinstance(body.get("project"), dict) else {}
-        controls = hook.label_controls(project, ls_project.get("label_config"))
+        # The config is read for the events that save annotations only (a lead's, checked
+        # above), never for an action nobody handles.
+        controls = None
+        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"):
+            ls_project = body.get("project") if isinstance(body.get("project"), dict) else {}
+            controls = hook.label_controls(project, ls_project.get("label_config"))
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED") and isinstance(task, dict):
             answer = hook.ls_annotation_save(project, task, made, fallback=user, controls=controls)
             return Response(answer, status=200 if answer["status"] == "ignored" else 201)

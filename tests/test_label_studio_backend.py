@@ -795,3 +795,31 @@ def test_a_matched_task_without_a_sure_label_says_why(project, predicted_clip, l
     )
     (answer,) = res.json()["results"]
     assert answer["result"] == [] and "scores 0.5 or more" in answer["earmark_reason"]
+
+
+def test_a_config_is_read_without_a_query_per_value_and_long_names_are_400s(
+    project, hook, monkeypatch
+):
+    """A config of 90,000 values cost 3.5 minutes (each value resolved by queries), for any
+    member, whatever the action; a 60,000-character name was a 503 "safe to retry" (SQLite's
+    LIKE refused it); an annotation id past the column's 100 characters, PostgreSQL's 500."""
+    from ml_backend import label_studio_webhook
+    from ontology import services
+    from tests.conftest import ready_clips
+
+    (clip,) = ready_clips(project, 1)
+    values = "".join(f'<Choice value="zz{i}"/>' for i in range(500))
+    config = (
+        f'<View><Choices name="kind" toName="audio">{values}<Choice value="crow"/></Choices></View>'
+    )
+    calls = []
+    real = services.label_resolve
+    monkeypatch.setattr(services, "label_resolve", lambda **kw: calls.append(kw) or real(**kw))
+    assert label_studio_webhook.label_controls(project, config) == {"kind"}
+    assert calls == []
+    long = _event("ANNOTATION_CREATED", clip, ["x" * 60000], ann_id=950, by=9)
+    long["project"]["label_config"] = config
+    res = hook(long)
+    assert res.status_code == 400 and "(60000 characters)" in res.json()["detail"]
+    res = hook(_event("ANNOTATION_CREATED", clip, ["crow"], ann_id="9" * 120, by=9))
+    assert res.status_code == 400 and "too long" in res.json()["detail"]
