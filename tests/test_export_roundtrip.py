@@ -328,3 +328,43 @@ def test_the_earmark_json_export_gives_its_label_tree_and_says_what_reads_its_cl
     assert paths(project_b) == paths(project_a)
     with pytest.raises(DomainError, match="is an Earmark JSON export: import_audio reads"):
         items_from_label_studio(doc)
+
+
+def test_an_imported_review_names_a_reviewer_only_and_a_bad_time_does_not_stop_the_import(
+    project_a, lead, annotator, tmp_path
+):
+    """An import recorded an annotator as the reviewer of their own work; a review time out
+    of range ("9999-12-31T23:59:59-23:59") stopped the whole import; a naive one warned."""
+    tasks_path = Path(_export_tasks(project_a, tmp_path))
+    tasks = json.loads(tasks_path.read_text())
+    (robin,) = [t for t in tasks if t["data"]["original_name"] == "robin.wav"]
+    (wind,) = [t for t in tasks if t["data"]["original_name"] == "wind.wav"]
+    mine = next(a for a in robin["annotations"] if a["earmark"]["annotator"] == annotator.username)
+    mine["earmark"].update(
+        status="rejected", reviewed_by=annotator.username, review_comment="self",
+        reviewed_at="9999-12-31T23:59:59-23:59",
+    )  # fmt: skip
+    leads = next(a for a in wind["annotations"] if a["earmark"]["annotator"] == lead.username)
+    leads["earmark"].update(
+        status="accepted", reviewed_by=annotator.username, reviewed_at="2020-01-01T00:00:00"
+    )
+    tasks_path.write_text(json.dumps(tasks))
+    project_b = project_create(name="Birds again", created_by=lead, label_mode="multi")
+    membership_set(project=project_b, user=annotator, role="annotator")
+    out = io.StringIO()
+    call_command("import_audio", "Birds again", str(tasks_path), stdout=out, stderr=io.StringIO())
+    assert "3 imported" in out.getvalue(), out.getvalue()
+    b = {
+        (a.clip.original_name, a.annotator.username): a
+        for a in Annotation.objects.filter(clip__project=project_b).select_related("clip")
+    }
+    rejected = b[("robin.wav", annotator.username)]
+    assert (rejected.status, rejected.reviewed_by, rejected.review_comment) == (
+        "rejected",
+        None,
+        "self",
+    )
+    assert rejected.reviewed_at is not None  # the time it was imported
+    accepted = b[("wind.wav", lead.username)]
+    assert accepted.reviewed_by is None  # an annotator there, no reviewer
+    assert accepted.reviewed_at.year == 2020

@@ -9,6 +9,7 @@ Heavy work (peaks) is enqueued for the worker once the row has committed.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import hashlib
 import logging
@@ -32,7 +33,7 @@ from django.utils import timezone
 from labelapp.audio import AudioError, AudioInfo, probe
 from labelapp.errors import Conflict, DomainError, NotFound
 from labelapp.media import STORE_ERRORS, store_error_reason
-from labelapp.models import Annotation, Clip, ImportJob, Project
+from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
 from labelapp.services.annotations import (
     annotation_input_build,
     annotation_input_changes,
@@ -355,16 +356,25 @@ def _review_carried(clip: Clip, annotation: Annotation, entry: dict) -> None:
     if not review:
         return
     reviewer = None
-    if review.get("reviewed_by"):
+    if review.get("reviewed_by") and review["reviewed_by"] != annotation.annotator.username:
+        # A reviewer or a lead here, never the annotation's own annotator: nobody reviews
+        # their own work, and an import said so of an annotator.
         reviewer = (
             get_user_model()
-            .objects.filter(memberships__project_id=clip.project_id)
+            .objects.filter(
+                memberships__project_id=clip.project_id,
+                memberships__role__in=(Membership.Role.REVIEWER, Membership.Role.LEAD),
+            )
             .filter(username=review["reviewed_by"])
             .first()
         )
     try:
         when = parse_datetime(review.get("reviewed_at") or "")
-    except ValueError:
+        if when is not None and timezone.is_naive(when):
+            when = timezone.make_aware(when, datetime.UTC)
+        if when is not None:
+            when.astimezone(datetime.UTC)  # one past the range a database keeps fails here
+    except (ValueError, OverflowError):  # "2020-02-30", "9999-12-31T23:59:59-23:59"
         when = None
     Annotation.objects.filter(pk=annotation.pk).update(
         reviewed_by=reviewer,
