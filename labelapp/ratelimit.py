@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
@@ -193,6 +194,7 @@ def password_change_form(request):
 
 
 REVOKED_SESSION_KEY = "earmark_tokens_revoked"
+DONE_FOR_S = 600  # how long the done page says what the change did to the tokens
 
 
 class RateLimitedPasswordChangeView(PasswordChangeView):
@@ -220,9 +222,10 @@ class RateLimitedPasswordChangeView(PasswordChangeView):
             revoked = 0
             if self.request.POST.get("revoke_tokens") == "on":
                 revoked = api_tokens_revoke_all(user=self.request.user)
-        # What the last change did, for its done page (read, not taken: a reload said the
-        # opposite of what happened).
-        self.request.session[REVOKED_SESSION_KEY] = revoked
+        # What the change did, for its done page: read there for a few minutes, not taken
+        # (a reload said the opposite of what happened), nor kept (a later visit said tokens
+        # made since were revoked).
+        self.request.session[REVOKED_SESSION_KEY] = [revoked, time.time()]
         return response
 
 
@@ -234,6 +237,8 @@ class PasswordChangeDoneView(DjangoPasswordChangeDoneView):
         from labelapp.services.tokens import api_tokens_active_count
 
         context = super().get_context_data(**kwargs)
-        context["tokens_revoked"] = self.request.session.get(REVOKED_SESSION_KEY) or 0
+        said = self.request.session.get(REVOKED_SESSION_KEY)
+        fresh = isinstance(said, list) and len(said) == 2 and time.time() - said[1] < DONE_FOR_S
+        context["tokens_revoked"] = said[0] if fresh else 0
         context["tokens_live"] = api_tokens_active_count(user=self.request.user)
         return context

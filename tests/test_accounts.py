@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +128,7 @@ def test_a_password_change_revokes_the_users_api_tokens_when_asked(annotator, le
     page = client.get("/accounts/password_change/").content.decode()
     assert "Also revoke my 3 API tokens" in page
     kept = _change(client, "old-secret-123", "a-much-better-passphrase-42").content.decode()
-    assert "Your 3 API tokens keep working" in kept
+    assert "Your 3 API tokens work" in kept
     assert api_token_authenticate(key_a) is not None
     # A wrong old password revokes nothing, and the box stays ticked.
     wrong = client.post(
@@ -151,6 +152,16 @@ def test_a_password_change_revokes_the_users_api_tokens_when_asked(annotator, le
         in client.get("/accounts/password_change/done/").content.decode()
     )
     assert "revoke_tokens" not in client.get("/accounts/password_change/").content.decode()
+    # Said for a while, not for good: a token made since is one that works.
+    api_token_create(user=annotator, name="new script")
+    later = client.session
+    later["earmark_tokens_revoked"] = [3, later["earmark_tokens_revoked"][1] - 3600]
+    later.save()
+    page = client.get("/accounts/password_change/done/").content.decode()
+    assert "revoked" not in page and "Your 1 API token works" in page
+    from labelapp.models import ApiToken as Tokens
+
+    Tokens.objects.filter(user=annotator, revoked_at=None).update(revoked_at=timezone.now())
     done = _change(client, "another-good-passphrase-77", "a-third-passphrase-99").content.decode()
     said = done[done.index('data-testid="password-changed"') :]
     assert "API token" not in said[: said.index("</p>")]

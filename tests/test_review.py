@@ -835,3 +835,20 @@ def test_the_clip_review_page_says_what_the_training_takes_of_the_clip(
     assert "birds/robin</strong>" in outcome() and "from 1 accepted answer)" in outcome()
     Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)
     assert "sent to adjudication" in outcome() and "<strong>nothing</strong>" in outcome()
+
+
+def test_an_annotator_filter_matching_two_names_by_case_says_so(
+    client_for, project, reviewer, make_user, clip
+):
+    from labelapp.services.projects import membership_set
+
+    other = _ready_clip(project, "b.wav")
+    for name, c in (("bob", clip), ("Bob", other)):
+        user = make_user(name)
+        membership_set(project=project, user=user, role="annotator")
+        annotation_submit(clip=c, user=user, clip_labels=["noise"])
+    url = f"/api/projects/{project.pk}/review-queue/"
+    res = client_for(reviewer).get(url, {"annotator": "BOB"})
+    assert res.status_code == 400 and res.json()["code"] == "ambiguous_annotator"
+    assert "Bob, bob" in res.json()["detail"]
+    assert len(client_for(reviewer).get(url, {"annotator": "Bob"}).json()["results"]) == 1

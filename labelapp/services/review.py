@@ -344,6 +344,12 @@ def review_queue(
         )
         # Its case aside, as label paths are (an exact name first: two may differ by case).
         name = annotator if annotator in names else next(iter(names)) if len(names) == 1 else None
+        if name is None and names:
+            raise DomainError(
+                f"{annotator!r} is ambiguous here: {', '.join(sorted(names))}; give the name "
+                "as it is written",
+                code="ambiguous_annotator",
+            )
         if name is None:
             raise DomainError(
                 f"nobody named {annotator!r} has annotated in this project", code="no_annotator"
