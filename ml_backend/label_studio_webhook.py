@@ -131,9 +131,25 @@ def label_results(
     from labelapp.services.manifests import NoKnownLabel, ls_label_results, ls_results
 
     if controls is not None and isinstance(results, list):
-        # The config says which controls carry labels: only they are read, every value in
-        # them must be a label, and none at all is an annotation cleared of its labels.
-        ours = [r for r in results if isinstance(r, dict) and r.get("from_name") in controls]
+        # The config says which controls carry labels: they are read, every value in them
+        # must be a label, and none at all is an annotation cleared of its labels; a control
+        # it does not list is read too where it names a label (never taken for cleared).
+        def named(r) -> bool:
+            try:
+                names = ls_results([r])
+            except ValueError:
+                return True  # read, to be refused with its reason
+            return any(
+                _names_a_label(project, n)
+                for n in names[0] + [lb for seg in names[1] for lb in seg["labels"]]
+            )
+
+        ours = [
+            r
+            for r in results
+            if isinstance(r, dict)
+            and ((isinstance(r.get("from_name"), str) and r["from_name"] in controls) or named(r))
+        ]
         try:
             clip_labels, segments = ls_results(ours)
         except ValueError as exc:
@@ -235,13 +251,16 @@ def ls_annotations_save(project: Project, tasks, made, *, fallback, controls=Non
     if not isinstance(made, list) or not isinstance(tasks, list):
         raise DomainError("a bulk annotation event needs 'annotation' and 'task' lists")
     # An id that is no number or string ({"id": 9100} where 9100 belongs) was a 500.
-    by_id = {_task_key(t.get("id")): t for t in tasks if isinstance(t, dict)}
+    listed = [t for t in tasks if isinstance(t, dict)]
+    by_id = {_task_key(t.get("id")): t for t in listed}
     by_id.pop(None, None)
     out = []
     for ann in made:
         task = by_id.get(_task_key(ann.get("task"))) if isinstance(ann, dict) else None
-        if task is None and len(by_id) == 1:
-            task = next(iter(by_id.values()))
+        # The event's one task for an annotation that names none (two tasks whose ids are
+        # objects were dropped, and their annotations went to the third's clip).
+        if task is None and len(listed) == 1 and isinstance(ann, dict) and ann.get("task") is None:
+            task = listed[0]
         if not isinstance(ann, dict):
             out.append({"status": "ignored", "reason": "an annotation is not an object"})
             continue

@@ -759,7 +759,6 @@ def test_with_the_config_a_cleared_label_beside_another_question_removes_the_ann
         "annotation": [
             {
                 "id": 941,
-                "task": {"id": 9100},
                 "completed_by": 77,
                 "result": made["annotation"]["result"],
             },
@@ -773,6 +772,9 @@ def test_with_the_config_a_cleared_label_beside_another_question_removes_the_ann
     }
     answers = hook(bulk).json()["annotations"]
     assert [a["status"] for a in answers] == ["saved", "rejected"], answers
+    # An annotation naming its task by an object is not given another task's clip.
+    bulk["annotation"] = [{**bulk["annotation"][0], "id": 943, "task": {"id": 9100}}]
+    assert hook(bulk).json()["annotations"][0]["status"] == "ignored"
     assert not get_user_model().objects.filter(username="label-studio-78").exists()
     res = hook(
         {"action": "ANNOTATIONS_CREATED", "task": [{"id": [1]}], "annotation": [{"task": [1]}]}
@@ -823,3 +825,29 @@ def test_a_config_is_read_without_a_query_per_value_and_long_names_are_400s(
     assert res.status_code == 400 and "(60000 characters)" in res.json()["detail"]
     res = hook(_event("ANNOTATION_CREATED", clip, ["crow"], ann_id="9" * 120, by=9))
     assert res.status_code == 400 and "too long" in res.json()["detail"]
+
+
+def test_with_a_config_odd_controls_neither_crash_nor_clear(project, hook):
+    """With the config: a from_name that is a list was a 500; labels under a control the
+    config does not list read as cleared and deleted the annotation; a "value": null too."""
+    from labelapp.models import Annotation
+    from tests.conftest import ready_clips
+
+    (clip,) = ready_clips(project, 1)
+    made = _event("ANNOTATION_CREATED", clip, ["crow"], ann_id=960, by=10)
+    made["project"]["label_config"] = CONFIG
+    assert hook(made).status_code == 201
+
+    def update(result):
+        event = _event("ANNOTATION_UPDATED", clip, [], ann_id=960, by=10)
+        event["annotation"]["result"] = result
+        event["project"]["label_config"] = CONFIG
+        return hook(event)
+
+    odd = update([{"from_name": ["kind"], "type": "choices", "value": {"choices": ["dog"]}}])
+    assert odd.status_code == 201 and odd.json()["status"] == "saved"  # read: it names dog
+    other = update([{"from_name": "digit", "type": "choices", "value": {"choices": ["crow"]}}])
+    assert other.json()["status"] == "saved"
+    assert update([{"from_name": "kind", "type": "choices", "value": None}]).status_code == 400
+    (ann,) = Annotation.objects.filter(clip=clip)
+    assert _labels(ann) == ["bird/crow"]

@@ -260,9 +260,8 @@ def ls_label_results(
     if unknown and not clip_labels and not segments:
         named = ", ".join(repr(n) for n in dict.fromkeys(unknown))
         raise NoKnownLabel(
-            f"this annotation names no label of the project: {named}; nothing was saved or "
-            "removed (add the labels in Earmark, or make Label Studio's values its label "
-            "names or paths)"
+            f"this annotation names no label of the project: {named} (add the labels in "
+            "Earmark, or make Label Studio's values its label names or paths)"
         )
     return clip_labels, segments
 
@@ -277,10 +276,10 @@ def ls_results(results: list) -> tuple[list[str], list[dict]]:
     for res in results or []:
         if not isinstance(res, dict):
             raise ValueError("a result item is not an object")
-        kind, value = res.get("type"), res.get("value") or {}
+        kind, value = res.get("type"), res.get("value")
         if kind not in ("labels", "choices", "taxonomy"):
             continue
-        if not isinstance(value, dict):
+        if not isinstance(value, dict):  # null too: it read as labels cleared
             raise ValueError(f"a {kind!r} result's 'value' is not an object")
         if kind == "labels":
             seg = {
@@ -388,6 +387,10 @@ def items_from_label_studio(
             "Label Studio export (export PROJECT --format label_studio, with the audio "
             "beside it) for its clips and annotations; import_ontology reads this file's "
             "label tree"
+        )
+    if isinstance(tasks, dict) and "labels" in tasks and "clips" not in tasks:
+        raise DomainError(
+            f"{task_file.name} is a label tree (Earmark JSON): import_ontology reads it"
         )
     if not isinstance(tasks, list):
         raise DomainError(f"{task_file.name}: expected a list of Label Studio tasks")
