@@ -48,6 +48,15 @@ def _queue_filters(request) -> tuple[dict, str, str]:
     return filters, urlencode(given), ""
 
 
+def _adjudication_typed(request, filters: dict) -> bool | None:
+    """The adjudication choice to show: the one applied, else the one asked for (a refused
+    label beside it put the select back to "all clips")."""
+    if "adjudication" in filters:
+        return filters["adjudication"]
+    typed = request.GET.get("adjudication", "").strip().lower()
+    return {"true": True, "false": False}.get(typed)
+
+
 def _filtered_queue(project, user, filters: dict):
     """The queue narrowed by `filters`, or the whole queue and the reason when they name
     what the project does not know."""
@@ -80,7 +89,7 @@ def review_queue_page(request, project_id: int):
             "queue_total": page.paginator.count,
             # What was typed, kept in the form even when refused (a typo was typed again).
             "filters": {k: request.GET.get(k, "").strip() for k in ("annotator", "label")}
-            | {"adjudication": filters.get("adjudication")},
+            | {"adjudication": _adjudication_typed(request, filters)},
             "filter_query": filter_query,
             "filter_error": filter_error.rstrip("."),
             "annotators": annotators,

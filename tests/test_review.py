@@ -771,6 +771,8 @@ def test_the_queue_filters_by_annotator_label_and_adjudication_and_next_keeps_th
     assert bad.status_code == 400
     assert "no label &#x27;birds/owl&#x27;" in bad.content.decode()
     assert 'value="birds/owl"' in bad.content.decode()  # kept in the form to be fixed
+    both = client.get(f"/projects/{project.pk}/review/", {"label": "x/y", "adjudication": "false"})
+    assert '<option value="false" selected>' in both.content.decode()
     assert "4 waiting<" in bad.content.decode()
 
 
@@ -810,11 +812,13 @@ def test_sending_to_adjudication_taking_it_off_and_settling_are_in_the_clips_his
 
 
 def test_the_clip_review_page_says_what_the_training_takes_of_the_clip(
-    project, reviewer, annotator, lead, clip
+    project, reviewer, annotator, lead, clip, make_user
 ):
     """Nowhere but the manifest showed a clip's final label: the review page says it, as
     the training and the manifest read it (a tie and an adjudication take nothing)."""
     from django.test import Client
+
+    from labelapp.services.projects import membership_set
 
     project.label_mode = "single"
     project.save()
@@ -831,6 +835,10 @@ def test_the_clip_review_page_says_what_the_training_takes_of_the_clip(
     assert "birds/robin</strong>" in outcome() and "from 1 answer)" in outcome()
     annotation_submit(clip=clip, user=lead, clip_labels=["birds/crow"])
     assert "<strong>nothing</strong>" in outcome() and "the answers tie" in outcome()
+    third = make_user("third")
+    membership_set(project=project, user=third, role="annotator")
+    annotation_submit(clip=clip, user=third, clip_labels=["birds/robin"])
+    assert "birds/robin</strong>" in outcome() and "from 2 of 3 answers)" in outcome()
     annotation_review(annotation=mine, reviewer=reviewer, action="accept", expected_version=1)
     assert "birds/robin</strong>" in outcome() and "from 1 accepted answer)" in outcome()
     Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)

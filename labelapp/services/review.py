@@ -294,9 +294,13 @@ def clip_outcome(clip: Clip, annotations: Iterable[Annotation]) -> dict:
     accepted = sum(1 for status, answer in pairs if answer and status == Annotation.Status.ACCEPTED)
     won = reviewed_vote(pairs, single=not multi)
     if won:
-        n = accepted or len(voting)
-        whose = "accepted answer" if accepted else "answer"
-        return {"labels": won, "why": f"from {n} {whose}{'' if n == 1 else 's'}"}
+        counted = [a for s, a in pairs if a and (not accepted or s == Annotation.Status.ACCEPTED)]
+        whose = f"{'accepted answer' if accepted else 'answer'}{'' if len(counted) == 1 else 's'}"
+        if multi and len(counted) > 1:
+            return {"labels": won, "why": f"each chosen by at least half of {len(counted)} {whose}"}
+        agree = sum(1 for a in counted if set(won) <= a)
+        of = f"{agree} of {len(counted)}" if agree != len(counted) else f"{agree}"
+        return {"labels": won, "why": f"from {of} {whose}"}
     if not voting:
         return {"labels": [], "why": "no submitted or accepted answer yet"}
     if multi:
