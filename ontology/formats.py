@@ -224,10 +224,21 @@ def _nested_from_export(ontology: dict) -> dict:
             if key in label
         }
         node["children"] = []
-        parent, _, _ = path.rpartition(PATH_SEPARATOR)
-        if parent and parent not in by_path:
+        parent, _, last = path.rpartition(PATH_SEPARATOR)
+        # The path decides where a label goes; a name that is not its last part is a file
+        # edited by hand, refused rather than read one way or the other.
+        if node.setdefault("name", last) != last:
             raise _bad(
-                f"label {path!r} of the export comes before its parent {parent!r}",
+                f"label {path!r} of the export is named {node['name']!r}, not {last!r}",
+                code="malformed_file",
+                label=path,
+            )
+        if parent and parent not in by_path:
+            later = any(isinstance(o, dict) and o.get("path") == parent for o in labels[i + 1 :])
+            raise _bad(
+                f"label {path!r} of the export comes before its parent {parent!r}"
+                if later
+                else f"label {path!r} of the export has no parent {parent!r} in the file",
                 code="malformed_file",
                 label=path,
             )

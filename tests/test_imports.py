@@ -254,6 +254,12 @@ def test_an_exported_manifest_reads_back_its_names_and_its_quoted_labels(
     assert job.imported == 1, job.report
     clip = Clip.objects.get(project=project)
     assert clip.original_name == "dawn chorus.wav"
+    from labelapp.services.manifests import items_from_csv
+
+    other = wav_factory("4e1b.wav", seconds=1.0, freq=500)
+    manifest.write_text(f"audio,original_name\n{other.name},/\n")
+    (item,) = items_from_csv(manifest)
+    assert item.name == "4e1b.wav" and not item.error  # "/" names nothing: the file's name
     assert clip.metadata == {"split": "train"}
     ann = Annotation.objects.get(clip=clip)
     assert sorted(cl.label.path for cl in ann.clip_labels.all()) == ["=eq", "noise"]

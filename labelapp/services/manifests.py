@@ -148,7 +148,8 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
         item = items.get(path)
         if item is None:
             item = items[path] = _item_for_file(path)
-            if original_name and not item.error:
+            # Its last part ("a/b.wav" is b.wav); none ("/", "..") leaves the file's name.
+            if Path(original_name).name not in ("", ".", "..") and not item.error:
                 item.name = Path(original_name).name
         labels = [x.strip() for x in row.pop("labels", "").split(";") if x.strip()]
         start_raw, end_raw = row.pop("start", ""), row.pop("end", "")

@@ -569,3 +569,19 @@ def test_a_label_studio_task_list_is_named_as_such():
     tasks = [{"data": {"audio": "/data/upload/1/a.wav"}, "annotations": []}]
     with pytest.raises(DomainError, match="this is a list of Label Studio tasks"):
         ontology_parse(json.dumps(tasks))
+
+
+@pytest.mark.parametrize(
+    "labels, said",
+    [
+        ([{"path": "a", "name": "b"}], "is named 'b', not 'a'"),
+        ([{"path": "x/y", "name": "y"}], "has no parent 'x' in the file"),
+        ([{"path": "a/c", "name": "c"}, {"path": "a", "name": "a"}], "comes before its parent"),
+    ],
+)
+def test_a_hand_edited_project_export_is_refused_saying_how(labels, said):
+    """The tree came from the names when they disagreed with the paths, without a word."""
+    import json
+
+    with pytest.raises(DomainError, match=said):
+        ontology_parse(json.dumps({"ontology": {"labels": labels}, "clips": []}))
