@@ -450,10 +450,7 @@ function restoreState(ws) {
   } else if (!modeTakesSegments() && S.segments.length) {
     showBanner(`This project now takes clip labels only: this clip's ${S.segments.length} segment(s) are not kept at submit.`, "warn");
   } else if (single() && S.clipLabels.length > 1) {
-    // Saved before the lead made the project single-label (and kept by "Save anyway"): the
-    // clip counts for nothing until one label is left, and a submit as it is is refused.
-    showBanner(`This project is single-label now: this clip has ${S.clipLabels.length} labels (${S.clipLabels.map(nameOf).join(", ")}). Keep the one that is right: until then the clip is left out of the training.`, "warn", 0);
-    el.banner.dataset.about = "several-labels";
+    severalLabelsSaid();
   }
   S.undo.push(snapshot());
 }
@@ -1013,8 +1010,11 @@ function renderSide() {
   });
   if (!chips.length) { const p = document.createElement("span"); p.className = "muted"; p.textContent = "None yet: pick a label with no segment selected."; chips.push(p); }
   el.chips.replaceChildren(...chips);
-  // The single-label warning goes once one label is left (it stayed until the submit).
-  if (el.banner.dataset.about === "several-labels" && !(single() && S.clipLabels.length > 1)) hideBanner();
+  // The single-label warning goes once one label is left (it stayed until the submit), and
+  // comes back with an undo that brings the labels back.
+  const several = single() && S.clipLabels.length > 1;
+  if (el.banner.dataset.about === "several-labels" && !several) hideBanner();
+  else if (several && el.banner.dataset.about !== "several-labels" && el.banner.hidden) severalLabelsSaid();
   el.segCount.textContent = order.length ? `(${order.length})` : "";
   renderSegmentList(order);
   renderSuggestions();
@@ -1252,6 +1252,13 @@ function stopAt(t) {
   stopTimer = requestAnimationFrame(check);
 }
 
+// Saved before the lead made the project single-label (and kept by "Save anyway"): the clip
+// counts for nothing until one label is left, and a submit as it is is refused.
+function severalLabelsSaid() {
+  showBanner(`This project is single-label now: this clip has ${S.clipLabels.length} labels (${S.clipLabels.map(nameOf).join(", ")}). Keep the one that is right: until then the clip is left out of the training.`, "warn", 0);
+  el.banner.dataset.about = "several-labels";
+}
+
 // --- banner ----------------------------------------------------------------------------------
 let bannerTimer = 0;
 function showBanner(text, kind = "info", ms = 0, actions = []) {
@@ -1263,7 +1270,7 @@ function showBanner(text, kind = "info", ms = 0, actions = []) {
   el.banner.hidden = false;
   if (ms) bannerTimer = setTimeout(hideBanner, ms);
 }
-function hideBanner() { el.banner.hidden = true; }
+function hideBanner() { el.banner.hidden = true; delete el.banner.dataset.about; }
 
 // --- submit, skip, previous/next ---------------------------------------------------------------
 async function submit() {

@@ -1729,6 +1729,8 @@ def test_a_clip_with_several_labels_from_before_a_single_label_switch_says_so(
     # One label left (a chip's remove button), the warning goes.
     page.click("[data-testid=clip-labels] .ws-chip:has-text('noise') button")
     page.wait_for_selector("[data-testid=banner]", state="hidden")
+    page.keyboard.press("Control+z")  # both labels back: the warning too
+    page.wait_for_selector("[data-testid=banner]:has-text('this clip has 2 labels')")
 
 
 def test_a_new_segments_row_is_scrolled_into_the_list(
