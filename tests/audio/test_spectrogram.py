@@ -177,12 +177,24 @@ FFMPEG = shutil.which("ffmpeg")
 
 
 @pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+def sparse_reads(monkeypatch) -> list[int]:
+    """The frames each seek-by-seek read of a render asks for, one entry per read (the real
+    reads run)."""
+    from labelapp.audio import spectrogram
+
+    reads: list[int] = []
+    sparse = spectrogram._frames_sparse
+    monkeypatch.setattr(
+        spectrogram, "_frames_sparse", lambda snd, c, n: reads.append(len(c)) or sparse(snd, c, n)
+    )
+    return reads
+
+
 def test_a_far_view_of_a_file_slow_to_seek_reads_within_a_budget(tmp_path, monkeypatch):
     """A 30 s FLAC at 384 kHz, 8 channels, in 65,535-frame blocks (a few KB of silence): each
     seek decodes a whole block, and a 4,096-column far view took 11.5 s of the web process
     (4,096 columns x 16 looks). It now reads as many as fit its time budget, and the image
     is still the size asked for."""
-    from labelapp.audio import spectrogram
 
     path = tmp_path / "slow.flac"
     subprocess.run(
@@ -190,11 +202,7 @@ def test_a_far_view_of_a_file_slow_to_seek_reads_within_a_budget(tmp_path, monke
          "-t", "30", "-c:a", "flac", "-frame_size", "65535", "-sample_fmt", "s16", str(path)],
         check=True,
     )  # fmt: skip
-    reads = []
-    sparse = spectrogram._frames_sparse
-    monkeypatch.setattr(
-        spectrogram, "_frames_sparse", lambda snd, c, n: reads.append(len(c)) or sparse(snd, c, n)
-    )
+    reads = sparse_reads(monkeypatch)
     pixels = decode(render_spectrogram_png(path, start=0, end=30, width=4096, height=16))
     assert pixels.shape == (16, 4096, 3)
     assert sum(reads) < 4096 * 16 // 4, sum(reads)  # 65,536 before
@@ -247,11 +255,7 @@ def test_a_flac_view_whose_looks_are_close_is_read_through(write_audio, monkeypa
     at = 37 * rate
     audio[at : at + rate // 5, 1] = 0.5 * np.sin(2 * np.pi * 3000 * np.arange(rate // 5) / rate)
     path = write_audio("minute.flac", audio, rate, format="FLAC", subtype="PCM_16")
-    seeks = []
-    sparse = spectrogram._frames_sparse
-    monkeypatch.setattr(
-        spectrogram, "_frames_sparse", lambda snd, c, n: seeks.append(len(c)) or sparse(snd, c, n)
-    )
+    seeks = sparse_reads(monkeypatch)
     pixels = decode(
         render_spectrogram_png(path, start=0, end=60, width=992, height=64, scale="linear")
     )
@@ -273,11 +277,7 @@ def test_an_mp3_far_view_takes_several_looks_a_column(tmp_path, monkeypatch):
          "-t", "60", "-b:a", "64k", str(path)],
         check=True,
     )  # fmt: skip
-    reads = []
-    sparse = spectrogram._frames_sparse
-    monkeypatch.setattr(
-        spectrogram, "_frames_sparse", lambda snd, c, n: reads.append(len(c)) or sparse(snd, c, n)
-    )
+    reads = sparse_reads(monkeypatch)
     pixels = decode(render_spectrogram_png(path, start=0, end=60, width=50, height=16))
     assert pixels.shape == (16, 50, 3)
     probes = spectrogram.COST_PROBES + 1
