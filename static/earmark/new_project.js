@@ -1,6 +1,7 @@
 // A site admin's "New project" form on the project list: POST /api/projects/, then the new
 // project's page (before, projects were made in the Django admin or from a shell).
 import { api } from "./api.js";
+import { saidAsForm } from "./project_fields.js";
 
 const form = document.querySelector("[data-testid=new-project]");
 if (form) {
@@ -28,13 +29,7 @@ if (form) {
       window.location.assign(`/projects/${project.id}/`);
     } catch (err) {
       status.className = "error";
-      // The form's words for the API's field names ("name: This field may not be blank.").
-      const words = { name: "Name", description: "Description", label_mode: "Labels per clip",
-        annotation_mode: "What annotators mark", target_sample_rate: "Sample rate",
-        annotations_per_clip: "Annotations wanted per clip", leaves_only: "Leaf labels only" };
-      let text = err.message || "The project could not be created.";
-      for (const [field, word] of Object.entries(words)) text = text.replaceAll(`${field}: `, `${word}: `);
-      status.textContent = text;
+      status.textContent = saidAsForm(err.message || "The project could not be created.");
       create.disabled = false;
     }
   });

@@ -4,14 +4,8 @@
 // message shows when it refuses (a name taken, a number out of range). Rules that saved
 // annotations break (409 rules_conflict) are listed, with a button to save them anyway.
 import { api } from "./api.js";
+import { FIELD_WORDS, saidAsForm } from "./project_fields.js";
 
-// The form's fields as the API names them, and what the form calls them (for its messages:
-// "annotations_per_clip: Ensure this value..." named no field a lead sees).
-const FIELDS = {
-  name: "Name", description: "Description", label_mode: "Labels per clip",
-  annotation_mode: "What annotators mark", annotations_per_clip: "Annotations wanted per clip",
-  leaves_only: "Leaf labels only", target_sample_rate: "Sample rate of the model's features",
-};
 
 function value(f, name) {
   if (name === "name") return f.name.value.trim();
@@ -21,7 +15,7 @@ function value(f, name) {
 }
 
 function show(f, saved) {
-  for (const name of Object.keys(FIELDS)) {
+  for (const name of Object.keys(FIELD_WORDS)) {
     if (!(name in saved)) continue;
     if (name === "leaves_only") f.leaves_only.checked = Boolean(saved.leaves_only);
     else f[name].value = saved[name] ?? "";
@@ -36,8 +30,8 @@ function setup(root) {
   // another lead had changed since the page loaded (a description fixed here switched the
   // project back to single-label).
   const edited = new Set();
-  form.addEventListener("input", (e) => { if (e.target.name in FIELDS) edited.add(e.target.name); });
-  form.addEventListener("change", (e) => { if (e.target.name in FIELDS) edited.add(e.target.name); });
+  form.addEventListener("input", (e) => { if (e.target.name in FIELD_WORDS) edited.add(e.target.name); });
+  form.addEventListener("change", (e) => { if (e.target.name in FIELD_WORDS) edited.add(e.target.name); });
   const save = async (force) => {
     const f = form.elements;
     const body = { force };
@@ -79,9 +73,7 @@ function setup(root) {
         }));
         conflict.hidden = false;
       } else {
-        let text = err.message || "the request failed";
-        for (const [name, label] of Object.entries(FIELDS)) text = text.replaceAll(`${name}: `, `${label}: `);
-        status.textContent = `Not saved: ${text}`;
+        status.textContent = `Not saved: ${saidAsForm(err.message || "the request failed")}`;
       }
     }
   };
