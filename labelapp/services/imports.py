@@ -345,8 +345,8 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
 
 def _review_carried(clip: Clip, annotation: Annotation, entry: dict) -> None:
     """An accepted or rejected annotation's review as the file says it (an Earmark export):
-    the reviewer, when a member here, the rejection's reason and when (they came back
-    reviewed by nobody, a rejection with no reason)."""
+    the reviewer, when a reviewer or a lead here and not its annotator, the rejection's
+    reason and when (they came back reviewed by nobody, a rejection with no reason)."""
     from django.contrib.auth import get_user_model
     from django.utils.dateparse import parse_datetime
 
