@@ -214,6 +214,16 @@ def export_filters_build(project: Project, raw: dict | None) -> ExportFilters:
     )
 
 
+def giving_labels(label_ids) -> Q:
+    """Annotations that give one of `label_ids`, to the clip or to a segment. Exists, not
+    joins: a clip label and two segments with the label would give three rows."""
+    on_clip = ClipLabel.objects.filter(annotation=OuterRef("pk"), label_id__in=label_ids)
+    on_segment = SegmentLabel.objects.filter(
+        segment__annotation=OuterRef("pk"), label_id__in=label_ids
+    )
+    return Q(Exists(on_clip)) | Q(Exists(on_segment))
+
+
 def annotations_filtered(filters: ExportFilters) -> QuerySet[Annotation]:
     """Annotations passing every database-side filter (agreement is checked per clip)."""
     qs = Annotation.objects.all()
@@ -226,17 +236,7 @@ def annotations_filtered(filters: ExportFilters) -> QuerySet[Annotation]:
     if filters.until:
         qs = qs.filter(updated_at__lt=filters.until)
     if filters.label_ids:
-        # Exists, not joins: a clip label and two segments with the label would give three rows.
-        qs = qs.filter(
-            Exists(
-                ClipLabel.objects.filter(annotation=OuterRef("pk"), label_id__in=filters.label_ids)
-            )
-            | Exists(
-                SegmentLabel.objects.filter(
-                    segment__annotation=OuterRef("pk"), label_id__in=filters.label_ids
-                )
-            )
-        )
+        qs = qs.filter(giving_labels(filters.label_ids))
     if filters.agreement:
         qs = qs.exclude(status=Annotation.Status.SKIPPED)
     return qs

@@ -367,29 +367,16 @@ def review_queue(
 
 
 def _gives_label(project: Project, path: str) -> Q:
-    """Annotations that give the label at `path` (case aside) or one of its kinds, to the
-    clip or to a segment."""
-    from django.db.models import Exists
+    """Annotations that give the label `path` names, or one of its kinds, to the clip or to
+    a segment: the label named and found as the exports and the clip list find it (a path
+    in any case, a name only it has, a path it had before a rename)."""
+    from labelapp.exports.filters import export_filters_build, giving_labels
 
-    from ontology.models import Label
-    from ontology.services import label_resolve
-
-    # As everywhere a label is named: its path, a name only it has, or a path it had before
-    # a rename or a move (a bookmarked filter was a 400 after a rename).
-    node = Label.objects.filter(ontology_id=project.ontology_id, path__iexact=path.strip()).first()
-    if node is None:
-        try:
-            node = label_resolve(ontology=project.ontology, ref=path)
-        except DomainError:
-            raise DomainError(
-                f"no label {path!r} in this project's labels", code="no_label"
-            ) from None
-    ids = Label.objects.filter(ontology_id=project.ontology_id).filter(
-        Q(pk=node.pk) | Q(path__startswith=node.path + "/")
-    )
-    on_clip = ClipLabel.objects.filter(annotation_id=OuterRef("pk"), label__in=ids)
-    on_segment = SegmentLabel.objects.filter(segment__annotation_id=OuterRef("pk"), label__in=ids)
-    return Q(Exists(on_clip)) | Q(Exists(on_segment))
+    try:
+        found = export_filters_build(project, {"label": [path]})
+    except DomainError:
+        raise DomainError(f"no label {path!r} in this project's labels", code="no_label") from None
+    return giving_labels(found.label_ids)
 
 
 def review_next_clip(project: Project, reviewer, current_clip_id: int, **filters) -> int | None:
