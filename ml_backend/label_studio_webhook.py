@@ -128,7 +128,12 @@ def label_results(
     unknown label among known ones is a 400 naming it, and so is an annotation that names
     no label of the project (read as one cleared in Label Studio, an update with a misspelt
     label deleted the saved annotation)."""
-    from labelapp.services.manifests import NoKnownLabel, ls_label_results, ls_results
+    from labelapp.services.manifests import (
+        NoKnownLabel,
+        ls_label_results,
+        ls_results,
+        result_names,
+    )
 
     if controls is not None and isinstance(results, list):
         # The config says which controls carry labels: they are read, every value in them
@@ -136,13 +141,10 @@ def label_results(
         # it does not list is read too where it names a label (never taken for cleared).
         def named(r) -> bool:
             try:
-                names = ls_results([r])
+                names = result_names(*ls_results([r]))
             except ValueError:
                 return True  # read, to be refused with its reason
-            return any(
-                _names_a_label(project, n)
-                for n in names[0] + [lb for seg in names[1] for lb in seg["labels"]]
-            )
+            return any(_names_a_label(project, n) for n in names)
 
         ours = [
             r
@@ -154,7 +156,7 @@ def label_results(
             clip_labels, segments = ls_results(ours)
         except ValueError as exc:
             raise DomainError(str(exc)) from None
-        for name in clip_labels + [lb for seg in segments for lb in seg["labels"]]:
+        for name in result_names(clip_labels, segments):
             if not _names_a_label(project, name):
                 shown = name if len(name) <= 80 else f"{name[:80]}… ({len(name)} characters)"
                 raise DomainError(f"unknown label {shown!r}", code="unknown_label")
@@ -167,20 +169,10 @@ def label_results(
         raise DomainError(str(exc)) from None
 
 
-MAX_NAME = 2000  # as a label path may be long (ontology.services.MAX_PATH)
-
-
 def _names_a_label(project: Project, name: str) -> bool:
-    from ontology.services import label_resolve
+    from ontology.services import label_named
 
-    if len(str(name)) > MAX_NAME:  # no label's; SQLite's LIKE refused it as a 503
-        return False
-
-    try:
-        label_resolve(ontology=project.ontology, ref=name)
-    except DomainError:
-        return False
-    return True
+    return label_named(ontology=project.ontology, ref=name)
 
 
 @transaction.atomic  # refused after its annotator's account was made: no account is left

@@ -510,6 +510,19 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
     raise DomainError(f"unknown label {ref!r}", code="unknown_label")
 
 
+def label_named(*, ontology: Ontology, ref) -> bool:
+    """Whether `ref` names one of `ontology`'s labels as `label_resolve` reads names (a
+    path, a name only it has, a path it had before). Longer than any path, it names none
+    (60,000 characters reached SQLite's LIKE, which refused them as a 503)."""
+    if len(str(ref)) > PATH_MAX:
+        return False
+    try:
+        label_resolve(ontology=ontology, ref=ref)
+    except DomainError:
+        return False
+    return True
+
+
 # Change-log entries a former path is followed through, newest last; older ones are not read.
 FORMER_PATH_CHANGES = 2000
 

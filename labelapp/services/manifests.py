@@ -226,6 +226,11 @@ def _ls_audio_ref(ref: str, base: Path) -> Path:
     return _resolve(base, unquote(ref))
 
 
+def result_names(clip_labels: list[str], segments: list[dict]) -> list[str]:
+    """Every name `ls_results`' answer gives: the clip's labels, then each segment's."""
+    return clip_labels + [name for seg in segments for name in seg["labels"]]
+
+
 class NoKnownLabel(ValueError):
     """Label Studio results whose every control names no label of the project."""
 
@@ -252,7 +257,7 @@ def ls_label_results(
     unknown: list[str] = []
     for items in by_control.values():
         labels, segs = ls_results(items)
-        names = labels + [lb for seg in segs for lb in seg["labels"]]
+        names = result_names(labels, segs)
         if not any(is_label(name) for name in names):
             unknown.extend(names)
             continue

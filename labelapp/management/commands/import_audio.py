@@ -157,17 +157,9 @@ def _label_filter(project, create_labels):
     control naming none (a "quality" Choices beside the labels) is left out, as the webhook
     leaves it; None (every control read) where the file's labels may be added."""
     from ontology.models import Label
-    from ontology.services import label_resolve
+    from ontology.services import label_named
 
     has_labels = Label.objects.filter(ontology_id=project.ontology_id).exists()
     if create_labels or (create_labels is None and not has_labels):
         return None
-
-    def is_label(name: str) -> bool:
-        try:
-            label_resolve(ontology=project.ontology, ref=name)
-        except DomainError:
-            return False
-        return True
-
-    return is_label
+    return lambda name: label_named(ontology=project.ontology, ref=name)
