@@ -27,6 +27,15 @@ def _with_content(qs):
     )
 
 
+def _label_paths(project) -> list[str]:
+    """The labels a reviewer may name (the queue's filter, a correction): not deprecated."""
+    return list(
+        Label.objects.filter(ontology_id=project.ontology_id, deprecated=False).values_list(
+            "path", flat=True
+        )
+    )
+
+
 def _queue_filters(request) -> tuple[dict, str, str]:
     """The review queue's filters from a page's query string (the API's parameters): the
     arguments for `review_queue`, the query string that carries them on (pager, Review
@@ -93,9 +102,7 @@ def review_queue_page(request, project_id: int):
             "filter_query": filter_query,
             "filter_error": filter_error.rstrip("."),
             "annotators": annotators,
-            "label_paths": Label.objects.filter(
-                ontology_id=project.ontology_id, deprecated=False
-            ).values_list("path", flat=True),
+            "label_paths": _label_paths(project),
             "disagreements": disagreements[:MAX_DISAGREEMENTS_SHOWN],
             "disagreement_count": len(disagreements),
         },
@@ -145,11 +152,6 @@ def clip_review_page(request, clip_id: int):
         filter_query = ""
         next_clip_id = review_services.review_next_clip(project, request.user, clip.pk)
     history = review_services.clip_history(clip, user=request.user)
-    labels = list(
-        Label.objects.filter(ontology_id=project.ontology_id, deprecated=False).values_list(
-            "path", flat=True
-        )
-    )
     return render(
         request,
         "review/clip.html",
@@ -163,7 +165,7 @@ def clip_review_page(request, clip_id: int):
             "next_clip_id": next_clip_id,
             "filter_query": filter_query,
             "outcome": review_services.clip_outcome(clip, annotations),
-            "label_paths": labels,
+            "label_paths": _label_paths(project),
             "lane_segments": _lane_segments(annotations),
         },
     )

@@ -204,10 +204,6 @@ class MlNotFoundApi(APIView):
     get = post = put = patch = delete = _answer
 
 
-def _task_clip(project, task: dict) -> Clip | None:
-    return task_clip_or_reason(project, task)[0]
-
-
 def task_clip_or_reason(project, task: dict) -> tuple[Clip | None, str]:
     """The clip a Label Studio task is about (by `data.earmark_clip_id`, or the one clip of
     its audio's file name), or None and why not."""

@@ -340,12 +340,12 @@ async function refresh() {
   timer = setTimeout(refresh, busy ? 1000 : 5000);
 }
 
-// What a refused action says (a training already running: 409), beside the buttons, not in an
-// alert that blocks the page.
 // What the note says once the jobs running are over ("" clears it): what an action that
 // started them did, rather than nothing.
 let afterJobs = "";
 
+// What a refused action says (a training already running: 409), beside the buttons, not in an
+// alert that blocks the page.
 function note(text) {
   const box = document.querySelector("[data-testid=action-note]");
   if (!box) return;
