@@ -125,8 +125,8 @@ def render_spectrogram_png(
             # (96 kHz stereo FLAC, a minute's view: 1.57 s seek by seek, 0.31 s through); but
             # only within the time a far view gets (half an hour's: 6.4 s through).
             # Its probe reads one stretch: the whole window has cost up to twice its rate.
-            read = 2 * (f1 - f0) * _read_cost(snd, f0, f1) if not is_mp3(snd) else math.inf
-            if read <= min(SPARSE_BUDGET_S, width * looks * seek):
+            through_cost = 2 * (f1 - f0) * _read_cost(snd, f0, f1) if not is_mp3(snd) else math.inf
+            if through_cost <= min(SPARSE_BUDGET_S, width * looks * seek):
                 through = True
             else:
                 allowed = max(MIN_WIDTH, int(SPARSE_BUDGET_S / seek))
