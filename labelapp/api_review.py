@@ -7,6 +7,7 @@ lead; tokens are always the caller's own.
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -257,9 +258,16 @@ class ProjectMemberDetailApi(APIView):
         membership = _membership(project, user_id)
         data = MemberRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        was = membership.role
         membership = project_services.membership_set(
             project=project, user=membership.user, role=data.validated_data["role"]
         )
+        if membership.user_id == request.user.id and was == Membership.Role.LEAD != membership.role:
+            _said_on_next_page(
+                request,
+                f"You are now {membership.get_role_display().lower()} of {project.name}: "
+                "its settings and members pages are for its leads.",
+            )
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(responses={204: None})
@@ -268,7 +276,20 @@ class ProjectMemberDetailApi(APIView):
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         membership = _membership(project, user_id)
         project_services.membership_remove(project=project, user=membership.user)
+        if membership.user_id == request.user.id:
+            _said_on_next_page(
+                request,
+                f"You left {project.name}. Your annotations in it stay; "
+                "only one of its leads can add you again.",
+            )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _said_on_next_page(request, text: str) -> None:
+    """What happened to a lead's own membership, said on the page the browser goes to next
+    (the members page it was on is closed to them now). Not for key-authenticated clients."""
+    if request.user.is_authenticated and not by_key(request):
+        messages.info(request._request, text)
 
 
 class ProjectMemberReleaseApi(APIView):

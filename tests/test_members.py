@@ -106,6 +106,37 @@ def test_a_project_keeps_at_least_one_lead(client_for, lead, reviewer, project):
     assert res.status_code == 200
 
 
+def test_a_lead_who_leaves_or_steps_down_is_told_so_on_the_next_page(
+    client, lead, reviewer, make_user, project
+):
+    """The members page closes to them at once; the page the browser goes to next says why."""
+    other = make_user("otto-lead")
+    Membership.objects.create(project=project, user=other, role="lead")
+    client.force_login(lead)
+    url = members_url(project, lead)
+    res = client.patch(url, {"role": "reviewer"}, content_type="application/json")
+    assert res.status_code == 200
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert f"You are now reviewer of {project.name}" in page
+    assert "You are now" not in client.get(f"/projects/{project.pk}/").content.decode()  # said once
+    # Another member's role or removal is said on the members page itself, not here.
+    client.force_login(other)
+    res = client.patch(
+        members_url(project, reviewer), {"role": "annotator"}, content_type="application/json"
+    )
+    assert res.status_code == 200
+    assert client.delete(members_url(project, reviewer)).status_code == 204
+    assert "You " not in "".join(
+        line for line in client.get("/").content.decode().splitlines() if "flash" in line
+    )
+    assert client.delete(members_url(project, other)).status_code == 409  # the last lead
+    client.force_login(lead)
+    Membership.objects.filter(project=project, user=lead).update(role="lead")
+    assert client.delete(url).status_code == 204
+    page = client.get("/").content.decode()
+    assert f"You left {project.name}. Your annotations in it stay" in page
+
+
 def test_inviting_unknown_or_disabled_users_is_a_clear_400(client_for, lead, make_user, project):
     make_user("gone", is_active=False)
     res = client_for(lead).post(members_url(project), {"username": "ghost", "role": "annotator"})
