@@ -107,7 +107,8 @@ def import_job_for_user(user: AbstractBaseUser, job_id) -> ImportJob:
 def clip_suggestions(clip: Clip) -> dict | None:
     """The model's suggestions for a clip, by label path, as the workspace shows them: clip
     labels scoring at least `CLIP_SUGGESTION_MIN_SCORE` (the best one in a single-label
-    project) and the predicted segments; only what the project's annotation mode takes."""
+    project, from `clip_suggestion_floor`) and the predicted segments; only what the project's
+    annotation mode takes."""
     from ml_backend.selectors import (
         deepest_scores,
         deepest_segments,
@@ -124,9 +125,10 @@ def clip_suggestions(clip: Clip) -> dict | None:
     labels = tree_get(project.ontology).choosable(leaves_only=project.leaves_only)
     single = project.label_mode == Project.LabelMode.SINGLE
     scores, segments = prediction_choice(prediction, known=labels, single=single)
+    floor = clip_suggestion_floor(single, len(scores))
     if single:
         scores = scores[:1]
-    scores = [kv for kv in scores if kv[1] >= CLIP_SUGGESTION_MIN_SCORE][:MAX_CLIP_SUGGESTIONS]
+    scores = [kv for kv in scores if kv[1] >= floor][:MAX_CLIP_SUGGESTIONS]
     if not single:
         # A multi-label model scores a label's ancestors at least as high: Bird, Bird/Songbird
         # and Bird/Songbird/Chirp up came up for one sound, and Accept all stored all three
@@ -161,6 +163,18 @@ def clip_suggestions(clip: Clip) -> dict | None:
 
 
 CLIP_SUGGESTION_MIN_SCORE = 0.5
+
+
+def clip_suggestion_floor(single: bool, scored: int) -> float:
+    """The least score a clip label is suggested at. A multi-label model scores each label on
+    its own: 0.5 and up. A single-label model shares 1 among the `scored` labels, so with ten
+    digits a clear best may score 0.35 (3.5 times chance) and nothing was ever suggested: its
+    best is suggested from twice chance (0.2 for ten labels), never under it (a guess)."""
+    if not single or scored < 2:
+        return CLIP_SUGGESTION_MIN_SCORE
+    return min(CLIP_SUGGESTION_MIN_SCORE, 2.0 / scored)
+
+
 MAX_CLIP_SUGGESTIONS = 10
 # Buckets of the whole-clip peaks sent inline with the workspace (about 34 KB of JSON whatever
 # the clip's length): the first waveform is drawn without another round trip.

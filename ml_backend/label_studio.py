@@ -33,7 +33,7 @@ from labelapp.errors import DomainError
 from labelapp.exports.label_studio import AUDIO, CLIP_FROM, SEGMENT_FROM
 from labelapp.models import Clip
 from labelapp.ratelimit import blocked_message, client_address, login_blocked
-from labelapp.selectors import CLIP_SUGGESTION_MIN_SCORE
+from labelapp.selectors import CLIP_SUGGESTION_MIN_SCORE, clip_suggestion_floor
 from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
 from ml_backend.selectors import (
@@ -305,14 +305,16 @@ def prediction_to_label_studio(
     if not single:  # the deepest label of a sound, as the workspace suggests it
         segments = deepest_segments(segments, paths)
     scores = [(score, lid) for lid, score in ranked]
+    floor = clip_suggestion_floor(single, len(scores))
     if "choices" in controls:
         # A label the config does not offer would be a choice Label Studio cannot show.
         offered = _offered(controls, "choices", values)
         scores = [(score, lid) for score, lid in scores if offered(paths[lid])]
     # As the workspace suggests: labels scoring at least CLIP_SUGGESTION_MIN_SCORE (in a
-    # single-label project the best offered one only), else nothing. The best offered label
-    # whatever its score made a config offering "zero" and "one" pre-fill "zero" at 0.008.
-    sure = [s for s in scores if s[0] >= CLIP_SUGGESTION_MIN_SCORE]
+    # single-label project the best offered one only, from twice chance), else nothing. The
+    # best offered label whatever its score made a config offering "zero" and "one" pre-fill
+    # "zero" at 0.008.
+    sure = [s for s in scores if s[0] >= floor]
     if "choices" in controls and sure:
         name, to_name = controls["choices"]
         chosen = sure[:1] if single else _deepest(sure, paths)[:top_k]
@@ -413,7 +415,8 @@ class MlPredictApi(_MlView):
             if pred is not None and not answer["result"]:
                 reason = (
                     f"no label the config offers scores {CLIP_SUGGESTION_MIN_SCORE} or more "
-                    "(no pre-annotation, as in the workspace)"
+                    "(a single-label project's best: twice chance or more; "
+                    "no pre-annotation, as in the workspace)"
                 )
             if reason and not answer["result"]:
                 answer["earmark_reason"] = reason  # Label Studio keeps what it knows

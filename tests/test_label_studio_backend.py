@@ -584,6 +584,35 @@ def test_single_label_suggestions_skip_a_label_merged_away_in_the_workspace_and_
     assert [r["value"]["choices"] for r in result if r["type"] == "choices"] == [["dog"]]
 
 
+@pytest.mark.parametrize(("best", "chosen"), [(0.3, [["crow"]]), (0.15, [])])
+def test_predict_offers_a_single_label_models_clear_best_under_one_half(
+    project, predicted_clip, lead, best, chosen
+):
+    """As the workspace: ten labels share the model's 1, so its best at 0.3 (three times
+    chance) is pre-filled; at 0.15 (under twice chance) nothing is, and the task says why."""
+    from labelapp.models import Project
+
+    Project.objects.filter(pk=project.pk).update(label_mode="single")
+    more = [
+        label_get_or_create_path(ontology=project.ontology, path=f"extra{i}")[0] for i in range(8)
+    ]
+    pred = Prediction.objects.get(clip=predicted_clip)
+    crow = project.ontology.labels.get(path="bird/crow")
+    dog = project.ontology.labels.get(path="dog")
+    rest = (1 - best) / 9
+    pred.clip_scores = {str(lab.pk): rest for lab in [dog, *more]} | {str(crow.pk): best}
+    pred.segments = []
+    pred.save()
+    config = CONFIG.replace('<Label value="crow"/>', '<Label value="crow"/><Label value="dog"/>')
+    body = {"tasks": [{"id": 1, "data": {"earmark_clip_id": predicted_clip.pk}}]}
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", {**body, "label_config": config}, format="json"
+    )
+    (answer,) = res.json()["results"]
+    assert [r["value"]["choices"] for r in answer["result"] if r["type"] == "choices"] == chosen
+    assert ("twice chance" in answer.get("earmark_reason", "")) == (not chosen)
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [

@@ -874,6 +874,36 @@ def test_a_single_label_projects_segment_suggestions_carry_the_clips_label(
     assert [s["label"] for s in body["suggestions"]["segments"]] == ["birds/sparrow"]
 
 
+@pytest.mark.parametrize(
+    ("mode", "best", "suggested"),
+    [("single", 0.35, True), ("single", 0.15, False), ("multi", 0.35, False)],
+)
+def test_a_single_label_models_clear_best_is_suggested_under_one_half(
+    client_for, annotator, project, labels, mode, best, suggested
+):
+    """Ten labels share a single-label model's 1: a digit it is sure of scores 0.35 (3.5 times
+    chance) and nothing was ever suggested. Its best is suggested from twice chance (0.2 here),
+    a multi-label model's labels from 0.5 as before."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    project.label_mode = mode
+    project.save()
+    more = [label_create(ontology=project.ontology, name=f"extra{i}") for i in range(6)]
+    (clip,) = ready_clips(project, 1)
+    version = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    rest = (1 - best) / 9
+    scores = {str(lab.pk): rest for lab in [*labels.values(), *more] if lab.name != "sparrow"}
+    Prediction.objects.create(
+        clip=clip,
+        model_version=version,
+        clip_scores={str(labels["sparrow"].pk): best, **scores},
+        segments=[],
+    )
+    body = client_for(annotator).get(f"/api/clips/{clip.pk}/workspace/").json()
+    shown = [(s["label"], s["score"]) for s in body["suggestions"]["clip_labels"]]
+    assert shown == ([("birds/sparrow", best)] if suggested else [])
+
+
 def test_a_draft_of_a_base_version_past_2_31_is_a_400(client_for, annotator, project):
     """2**63 was a 500; 2**31 was stored, then every submit of the restored draft refused."""
     (clip,) = ready_clips(project, 1)
