@@ -98,7 +98,14 @@ class ClipAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "project", "format"]
     search_fields = ["original_name", "sha256"]
-    readonly_fields = ["sha256", "file", "peaks_file", "created_at", "processed_at"]
+    readonly_fields = [
+        "sha256",
+        "file",
+        "peaks_file",
+        "spectrum_file",
+        "created_at",
+        "processed_at",
+    ]
 
     # As the project page deletes clips (`clips_delete`): their stored files go too (the
     # admin's own delete left them in the media store).

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelapp import selectors
-from labelapp.audio import peaks_window, render_spectrogram_png
+from labelapp.audio import peaks_window, render_spectrogram_png, spectrum
 from labelapp.audio.playback import PcmWavFile, fits_wav, plays_as_stored
 from labelapp.errors import DomainError, NotFound
 from labelapp.exports.common import bool_option
@@ -58,7 +58,11 @@ from labelapp.services import clip_search, project_removal
 from labelapp.services import imports as import_services
 from labelapp.services import projects as project_services
 from labelapp.services import queue as queue_services
-from labelapp.services.clips import clip_peaks_answer_outdated, clip_peaks_refresh_soon
+from labelapp.services.clips import (
+    clip_peaks_answer_outdated,
+    clip_peaks_refresh_soon,
+    clip_spectrum_soon,
+)
 from labelapp.streaming import CONTENT_TYPES, ranged_response
 from labelapp.strict import no_body
 from labelapp.uploads import NameKeepingMultiPartParser, raw_names
@@ -495,6 +499,24 @@ def _peaks_open(clip: Clip):
     raise NotFound("the peaks file of this clip is missing from the media store")
 
 
+@contextlib.contextmanager
+def _spectrum_open(clip: Clip):
+    """The clip's spectral overview opened, or None: a long clip without one (processed before
+    overviews, or its overview failed) asks a worker for it, and is sampled meanwhile."""
+    if not clip.spectrum_file:
+        clip_spectrum_soon(clip)
+        yield None
+        return
+    try:
+        fh = media_open(clip.spectrum_file)
+    except FileNotFoundError:  # lost from the store: made again
+        clip_spectrum_soon(clip)
+        yield None
+        return
+    with fh:
+        yield fh
+
+
 class ClipSpectrogramApi(APIView):
     @extend_schema(
         parameters=[SpectrogramQuerySerializer], responses={(200, "image/png"): OpenApiTypes.BINARY}
@@ -507,7 +529,7 @@ class ClipSpectrogramApi(APIView):
         if clip.status != Clip.Status.READY:
             raise DomainError(f"the clip is {clip.status}", status=409, code="not_ready")
         start, end = _window(clip, params.validated_data)
-        with media_open(clip.file.name) as audio:
+        with media_open(clip.file.name) as audio, _spectrum_open(clip) as overview:
             try:
                 png = render_spectrogram_png(
                     audio,
@@ -516,11 +538,14 @@ class ClipSpectrogramApi(APIView):
                     width=params.validated_data["width"],
                     height=params.validated_data["height"],
                     scale=params.validated_data["scale"],
+                    overview=overview,
                 )
             except ValueError as exc:
                 raise DomainError(str(exc)) from None
+            sampled = overview is None and spectrum.wanted(clip.duration)
         response = HttpResponse(png, content_type="image/png")
-        response["Cache-Control"] = "private, max-age=86400"
+        # A long clip's view drawn before its overview exists: not kept for a day.
+        response["Cache-Control"] = "private, no-cache" if sampled else "private, max-age=86400"
         return response
 
 

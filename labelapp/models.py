@@ -181,6 +181,9 @@ class Clip(models.Model):
     )
     error = models.TextField(blank=True)
     peaks_file = models.CharField(max_length=500, blank=True)
+    # A long recording's spectral overview (`labelapp.audio.spectrum`): far spectrogram views
+    # are drawn from it. Written by a worker after the clip is ready; blank until then.
+    spectrum_file = models.CharField(max_length=500, blank=True)
     # Set when a worker claims the clip; a claim older than the sweep's limit is re-queued.
     processing_started_at = models.DateTimeField(null=True, blank=True)
     # Higher first; the active-learning ranker writes it, the queue reads it.

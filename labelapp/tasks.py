@@ -21,6 +21,19 @@ def clips_process(clip_ids: list[int]) -> None:
         prelabel_new_clips(ready)
         _labeled_clips_ready(ready)
     _first_training_after_processing(clip_ids)
+    _spectra_after_processing(ready)
+
+
+def _spectra_after_processing(clip_ids: list[int]) -> None:
+    """Long clips' spectral overviews, each a message of its own: the clips are ready (their
+    waveforms drawn, their far spectrograms sampled) while they are computed."""
+    from labelapp.audio import spectrum
+    from labelapp.models import Clip
+    from labelapp.queueing import enqueue
+
+    for clip_id, duration in Clip.objects.filter(pk__in=clip_ids).values_list("id", "duration"):
+        if spectrum.wanted(duration):
+            enqueue(clip_spectrum, clip_id)
 
 
 def _first_training_after_processing(clip_ids: list[int]) -> None:
@@ -57,6 +70,14 @@ def clip_peaks_refresh(clip_id: int) -> None:
     from labelapp.services.clips import clip_peaks_refresh as refresh
 
     refresh(clip_id)
+
+
+@shared_task(ignore_result=True)
+def clip_spectrum(clip_id: int) -> None:
+    """A long clip's spectral overview, for its far spectrogram views."""
+    from labelapp.services.clips import clip_spectrum_compute
+
+    clip_spectrum_compute(clip_id)
 
 
 @shared_task(ignore_result=True)

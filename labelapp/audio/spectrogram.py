@@ -15,8 +15,10 @@ shown over DYNAMIC_RANGE_DB below the image's maximum and coloured with magma.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import time
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -31,7 +33,10 @@ from labelapp.audio._util import (
     window_frames,
 )
 from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
+from labelapp.audio.spectrum import overview_power, read_overview_header
 from ml_backend.audio_read import decoder_quiet, is_mp3, read_at
+
+logger = logging.getLogger(__name__)
 
 MIN_WIDTH, MAX_WIDTH = 16, 4096  # pixels (columns)
 MIN_HEIGHT, MAX_HEIGHT = 16, 1024  # pixels (rows)
@@ -82,13 +87,16 @@ def render_spectrogram_png(
     n_fft: int = 512,
     max_freq: float | None = None,
     scale: str = "mel",
+    overview: BinaryIO | None = None,
 ) -> bytes:
     """PNG (RGB, `width` x `height` pixels) of the spectrogram of [start, end) seconds.
 
     Time runs left to right, frequency bottom (0 Hz) to top (`max_freq` Hz, default and at
     most the Nyquist frequency) on a "mel" or "linear" axis. ValueError for arguments out of
     range (width 16..4096, height 16..1024, n_fft a power of two 64..8192, a bad window);
-    AudioError if the audio cannot be decoded.
+    AudioError if the audio cannot be decoded. With the clip's spectral `overview`
+    (`labelapp.audio.spectrum`), a view far enough out is drawn from it: every frame's
+    loudest bins, not a sample of the frames.
     """
     width = check_int("width", width, MIN_WIDTH, MAX_WIDTH)
     height = check_int("height", height, MIN_HEIGHT, MAX_HEIGHT)
@@ -108,6 +116,11 @@ def render_spectrogram_png(
         top = rate / 2 if max_freq is None else min(float(max_freq), rate / 2)
         f0, f1 = window_frames(start, end, rate, frames)
         sparse = f1 - f0 > width * n_fft
+        rows = _RowMap(rate, n_fft, height, top, scale)
+        if sparse and overview is not None:
+            power = _overview_power(overview, rate, frames, n_fft, f0, f1, width)
+            if power is not None:
+                return _png(10 * np.log10(rows.apply(power) + POWER_FLOOR))
         # Seen from afar a column spans many frames: it shows the loudest of `looks` frames
         # spread over its share of the window, so a sound shorter than the share still shows
         # (30 minutes at 1,000 px: one frame a column showed 21 of 180 bursts of 0.2 s, 16
@@ -135,7 +148,6 @@ def render_spectrogram_png(
         # Column c's looks are centred on the middles of equal parts of its share.
         parts = columns * looks
         centers = f0 + ((2 * np.arange(parts) + 1) * (f1 - f0)) // (2 * parts)
-        rows = _RowMap(rate, n_fft, height, top, scale)
         taper = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
         norm = (taper.sum() / 2) ** 2  # a full-scale sine's peak bin has power norm
         db = np.empty((height, columns), dtype=np.float32)
@@ -158,9 +170,29 @@ def render_spectrogram_png(
 
     if columns < width:  # each column read shown over its share of the pixels
         db = db[:, (np.arange(width) * columns) // width]
+    return _png(db)
+
+
+def _png(db: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(_colorize(db)[::-1]).save(buffer, format="PNG")  # low frequencies last
     return buffer.getvalue()
+
+
+def _overview_power(
+    overview: BinaryIO, rate: int, frames: int, n_fft: int, f0: int, f1: int, width: int
+) -> np.ndarray | None:
+    """The window's power from the overview, or None: a view too near for it, an FFT of
+    another size, an overview of other audio (the clip's file replaced) or an unreadable one
+    (the samples are read instead: a view never fails for its overview)."""
+    try:
+        header = read_overview_header(overview)
+        if (header.sample_rate, header.frames, header.n_fft) != (rate, frames, n_fft):
+            return None
+        return overview_power(overview, header, f0, f1, width)
+    except (OSError, ValueError) as exc:
+        logger.warning("spectral overview not used: %s", exc)
+        return None
 
 
 def _seeks_directly(snd: sf.SoundFile) -> bool:

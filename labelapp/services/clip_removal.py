@@ -96,7 +96,9 @@ def clips_delete(
         rows = list(
             qs.select_for_update()
             .order_by("id")
-            .values_list("id", "original_name", "file", "peaks_file")[: MAX_CLIPS + 1]
+            .values_list("id", "original_name", "file", "peaks_file", "spectrum_file")[
+                : MAX_CLIPS + 1
+            ]
         )
         removal.more = len(rows) > MAX_CLIPS
         rows = rows[:MAX_CLIPS]
@@ -115,7 +117,7 @@ def clips_delete(
                 )
         held = {} if force else _work_held(sorted(found))
         names = []
-        for clip_id, name, file_name, peaks_name in rows:
+        for clip_id, name, file_name, peaks_name, spectrum_name in rows:
             if clip_id in held:
                 removal.refused.append(
                     {
@@ -127,7 +129,7 @@ def clips_delete(
                 )
                 continue
             removal.deleted.append(clip_id)
-            names.extend(n for n in (file_name, peaks_name) if n)
+            names.extend(n for n in (file_name, peaks_name, spectrum_name) if n)
         if removal.deleted:
             Clip.objects.filter(pk__in=removal.deleted).delete()
             transaction.on_commit(lambda: media_delete_later(names=names), robust=True)
@@ -162,6 +164,9 @@ def media_delete(*, names: list[str], checked: bool = True) -> int:
     if checked:
         held = set(Clip.objects.filter(file__in=names).values_list("file", flat=True))
         held |= set(Clip.objects.filter(peaks_file__in=names).values_list("peaks_file", flat=True))
+        held |= set(
+            Clip.objects.filter(spectrum_file__in=names).values_list("spectrum_file", flat=True)
+        )
     deleted = 0
     for name in names:
         if name in held:

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
-from labelapp.audio import AudioError, PeaksHeader, compute_peaks, read_peaks_header
+from labelapp.audio import AudioError, PeaksHeader, compute_peaks, read_peaks_header, spectrum
 from labelapp.audio.peaks import VERSION as PEAKS_VERSION
 from labelapp.audio.peaks import envelopes_for
 from labelapp.media import media_open
@@ -86,6 +86,55 @@ def _peaks_store(clip: Clip, name: str, *, replace: bool) -> str:
     finally:
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
+
+
+def clip_spectrum_compute(clip_id: int) -> str:
+    """Compute and store a ready long clip's spectral overview (`labelapp.audio.spectrum`);
+    returns "computed", "skipped" (short, not ready, gone or done already) or "failed" (the
+    far views keep sampling the audio; a later view asks again). Idempotent: of two workers
+    racing, the conditional UPDATE keeps one file and the other deletes its own. An overview
+    the row names but the store lost is computed again."""
+    live = Clip.objects.filter(project__deleted_at=None)  # a purge deletes folders, then rows
+    clip = live.filter(pk=clip_id, status=Clip.Status.READY).first()
+    if clip is None or not spectrum.wanted(clip.duration):
+        return "skipped"
+    old = clip.spectrum_file
+    if old and default_storage.exists(old):
+        return "skipped"
+    tmp_path: Path | None = None
+    try:
+        with tempfile.NamedTemporaryFile(prefix="earmark-spectrum-", delete=False) as tmp:
+            tmp_path = Path(tmp.name)
+            with media_open(clip.file.name) as audio:
+                spectrum.compute_overview(_local_path(audio) or audio, tmp)
+        with open(tmp_path, "rb") as fh:
+            saved = default_storage.save(f"peaks/{clip.project_id}/{clip.pk}.spec", File(fh))
+    except (AudioError, ValueError, RuntimeError, OSError) as exc:
+        logger.warning("spectral overview of clip %s not computed: %s", clip.pk, exc)
+        return "failed"
+    finally:
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
+    if not live.filter(pk=clip.pk, spectrum_file=old).update(spectrum_file=saved):
+        default_storage.delete(saved)  # another worker's is kept, or the clip is gone
+        return "skipped"
+    return "computed"
+
+
+def clip_spectrum_soon(clip: Clip) -> bool:
+    """Ask a worker for a long clip's overview from a view that found none (a clip processed
+    before overviews existed, one whose overview failed or was lost): one message per clip per
+    PEAKS_REFRESH_EVERY_S, as `clip_peaks_refresh_soon`. True when a message was sent."""
+    from labelapp.queueing import enqueue
+    from labelapp.tasks import clip_spectrum as task
+
+    if not spectrum.wanted(clip.duration):
+        return False
+    try:
+        first = cache.add(f"earmark:spectrum:{clip.pk}", 1, PEAKS_REFRESH_EVERY_S)
+    except Exception:  # noqa: BLE001 - any cache failure: skip, a later view asks again
+        return False
+    return first and enqueue(task, clip.pk)
 
 
 def clip_peaks_outdated(header: PeaksHeader) -> bool:
