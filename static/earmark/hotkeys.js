@@ -28,8 +28,12 @@ export class Hotkeys {
   _key(e) {
     if (e.defaultPrevented || e.isComposing) return;
     const target = e.target;
-    const typing = target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
     const combo = eventCombo(e);
+    // A control's own keys keep their meaning there (a list's arrows, a checkbox's Space, a
+    // slider's arrows); the others act as anywhere. Every key stopped acting on a checkbox,
+    // a slider or a list, and Tab from the waveform lands in the spectrogram's lists.
+    if (controlOwns(target, combo)) return;
+    const typing = typingIn(target);
     const modal = this.modal && this.modal();
     const binding = this.bindings.find((b) => b.combo === combo && (b.inInputs || !typing)
       && (!modal || b.inModal) && (!b.when || b.when(e)));
@@ -89,6 +93,24 @@ export class Hotkeys {
     }
     container.replaceChildren(...parts);
   }
+}
+
+// Fields that take text: while typing in them only keys bound `inInputs` act.
+const TEXT_TYPES = new Set(["text", "search", "number", "email", "password", "url", "tel", "date", "datetime-local", "month", "time", "week", ""]);
+export function typingIn(t) {
+  return Boolean(t) && (t.isContentEditable || t.tagName === "TEXTAREA"
+    || (t.tagName === "INPUT" && TEXT_TYPES.has((t.getAttribute("type") || "").toLowerCase())));
+}
+
+const NAV = new Set(["arrowleft", "arrowright", "arrowup", "arrowdown", "home", "end", "pageup", "pagedown"]);
+function controlOwns(t, combo) {
+  if (!t || !t.tagName) return false;
+  const type = t.tagName === "INPUT" ? (t.getAttribute("type") || "").toLowerCase() : "";
+  if (t.tagName === "SELECT") return NAV.has(combo) || combo === " " || combo === "enter";
+  if (type === "range") return NAV.has(combo);
+  if (type === "checkbox") return combo === " ";
+  if (type === "radio") return combo === " " || NAV.has(combo);
+  return false;
 }
 
 function pretty(k) {

@@ -47,6 +47,7 @@ const el = {
   name: $("[data-testid=clip-name]"),
   meta: $("[data-testid=clip-meta]"),
   done: $("[data-testid=queue-empty]"),
+  announce: $("[data-testid=announce]"),
 };
 
 // --- state -----------------------------------------------------------------------------------
@@ -163,6 +164,7 @@ function playerState() {
   el.play.setAttribute("aria-label", player.playing ? "Pause" : "Play");
   el.play.dataset.playing = String(player.playing);
   el.loop.classList.toggle("on", !!player.loop);
+  el.loop.setAttribute("aria-pressed", String(!!player.loop));
 }
 
 function renderRegions() {
@@ -220,6 +222,7 @@ async function loadClip(ws, { push = true } = {}) {
   if (location.pathname !== `/clips/${clip.id}/annotate/`) history.pushState({ clip: clip.id }, "", url);
   document.title = `${clip.original_name} · Labeling ${root.querySelector(".ws-project").textContent} · Earmark`;
   el.name.textContent = clip.original_name;
+  say(`Now labeling ${clip.original_name}.`); // the title changed too, but is not read out
   el.meta.textContent = `${formatTime(clip.duration, 0.01)} · ${clip.sample_rate >= 1000 ? `${(clip.sample_rate / 1000).toFixed(1)} kHz` : `${clip.sample_rate} Hz`} · ${clip.channels} ch`;
   el.duration.textContent = formatTime(clip.duration, 0.01);
   el.canvas.dataset.drawn = "false";
@@ -462,7 +465,19 @@ function snapshot() {
   return JSON.stringify({ segments: S.segments, clipLabels: S.clipLabels, sugg: S.sugg, selected: S.selected, nextId: S.nextId });
 }
 
-function commit(what) {
+// What an edit did, said to a screen reader (a label picked by its hotkey said nothing but
+// "Unsaved", and a single-label hotkey pressed again takes its label off). Cleared first, so
+// the same words twice are said twice.
+let announceTimer = 0;
+function say(text) {
+  if (!el.announce || !text) return;
+  el.announce.textContent = "";
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => { el.announce.textContent = text; }, 30);
+}
+const editNames = new Map(); // a snapshot -> what the edit that made it did, for undo and redo
+
+function commit(what, said = "") {
   if (submitting()) {
     // The submit sends what was there when it was pressed; an edit now would show "saved"
     // and be lost when the next clip loads. It is taken back, and the annotator told.
@@ -470,9 +485,13 @@ function commit(what) {
     showBanner("Saving this clip: wait for it to finish before changing it.", "info", 2500);
     return;
   }
-  S.undo.push(snapshot());
-  if (S.undo.length > 200) S.undo.shift();
+  const snap = snapshot();
+  S.undo.push(snap);
+  if (S.undo.length > 200) editNames.delete(S.undo.shift());
   S.redo = [];
+  const words = said || EDIT_WORDS[what] || what;
+  editNames.set(snap, words);
+  say(words);
   root.dataset.lastEdit = what;
   scheduleSave();
   if (S.ws && !S.ws.placeAsked) { // the first edit of a clip opened to look: its place now
@@ -496,8 +515,30 @@ function restore(snap, { save = true } = {}) {
   if (back) revealRow(back.id);
 }
 
-function undo() { if (submitting()) return; if (S.undo.length > 1) { S.redo.push(S.undo.pop()); restore(S.undo[S.undo.length - 1]); } }
-function redo() { if (submitting()) return; if (S.redo.length) { const s = S.redo.pop(); S.undo.push(s); restore(s); } }
+const EDIT_WORDS = {
+  "create segment": "Segment added.",
+  "delete segment": "Segment deleted.",
+  "change channel": "Segment's channel changed.",
+  "adjust segment": "Segment changed.",
+};
+function undo() {
+  if (submitting()) return;
+  if (S.undo.length > 1) {
+    const undone = S.undo.pop();
+    S.redo.push(undone);
+    restore(S.undo[S.undo.length - 1]);
+    say(`Undone: ${editNames.get(undone) || "the last change"}`);
+  } else say("Nothing to undo.");
+}
+function redo() {
+  if (submitting()) return;
+  if (S.redo.length) {
+    const s = S.redo.pop();
+    S.undo.push(s);
+    restore(s);
+    say(`Redone: ${editNames.get(s) || "the change"}`);
+  } else say("Nothing to redo.");
+}
 
 function leadTime() {
   const now = performance.now();
@@ -733,12 +774,20 @@ function toggle(list, path) {
 
 function applyLabel(label) {
   const s = seg(S.selected);
+  const did = (before, after, where) => {
+    const added = after.filter((p) => !before.includes(p));
+    const removed = before.filter((p) => !after.includes(p));
+    return [added.length ? `${added.join(", ")} on ${where}` : "", removed.length ? `${removed.join(", ")} taken off ${where}` : ""]
+      .filter(Boolean).join("; ") + ".";
+  };
   if (s && modeTakesSegments()) {
+    const before = s.labels;
     s.labels = toggle(s.labels, label.path);
-    commit("label segment");
+    commit("label segment", did(before, s.labels, "the segment"));
   } else if (modeTakesClip()) {
+    const before = S.clipLabels;
     S.clipLabels = toggle(S.clipLabels, label.path);
-    commit("label clip");
+    commit("label clip", did(before, S.clipLabels, "the clip"));
   } else {
     showBanner("Select a segment first: drag on the waveform, or press [ and ] at the playhead.", "warn", 4000);
     return;
@@ -789,7 +838,7 @@ function decideClip(i, accept, { batch = false } = {}) {
   if (!s || s.state !== "pending") return;
   s.state = accept ? "accepted" : "rejected";
   if (accept && !S.clipLabels.includes(s.label)) S.clipLabels = single() ? [s.label] : [...S.clipLabels, s.label];
-  if (!batch) commit(`${s.state} suggestion`);
+  if (!batch) commit(`${s.state} suggestion`, `Suggestion ${s.state}: ${s.label} on the clip.`);
 }
 
 function decideSegment(i, accept, { batch = false } = {}) {
@@ -800,7 +849,7 @@ function decideSegment(i, accept, { batch = false } = {}) {
     const made = addSegment(s.start, s.end, [s.label], { commit: false, from: i, render: !batch, channel: channelOf(s) });
     s.segId = made.id;
   }
-  if (!batch) commit(`${s.state} suggestion`);
+  if (!batch) commit(`${s.state} suggestion`, `Suggestion ${s.state}: ${s.label}, segment ${s.start.toFixed(2)} to ${s.end.toFixed(2)} s.`);
 }
 
 // A clip suggestion's state as the clip's labels now stand: the annotator's own label decides
@@ -900,7 +949,7 @@ function decideAll(accept) {
   // Accepted, the suggested segments were left selected: a digit key then relabeled one of
   // them, not the clip (a clip "nine" saved with its segment "two"). Nothing stays selected.
   if (decided && accept) S.selected = null;
-  if (decided) commit(`${accept ? "accepted" : "rejected"} ${decided} suggestion(s)`); // one undo step
+  if (decided) commit(`${accept ? "accepted" : "rejected"} ${decided} suggestion(s)`, `${decided} suggestion${decided === 1 ? "" : "s"} ${accept ? "accepted" : "rejected"}.`); // one undo step
   else if (S.sugg.clip.length || S.sugg.segments.length) showBanner(accept ? "Every suggestion is accepted already." : "No suggestion is left undecided: undo (Ctrl+Z) takes a decision back.", "info", 3000);
   renderRegions();
   renderSide();
@@ -972,7 +1021,9 @@ function button(text, action, title, testid) {
   b.className = `ws-mini-btn ${action}`;
   b.textContent = text;
   b.title = title;
-  b.setAttribute("aria-label", title);
+  // A button of words is named by them (its title describes it); one of a symbol (✕, ✓) by
+  // its title. "Load the latest" was named "Discard my changes and load the saved version".
+  if (!/\p{L}/u.test(text)) b.setAttribute("aria-label", title);
   if (testid) b.setAttribute("data-testid", testid);
   return b;
 }
@@ -998,7 +1049,7 @@ function renderSide() {
   $(".ws-clip-panel").hidden = !modeTakesClip();
   $(".ws-seg-panel").hidden = !modeTakesSegments();
   // clip labels (and pending clip suggestions, pre-filled as ghosts)
-  const chips = S.clipLabels.map((p) => chip(p, { onRemove: () => { S.clipLabels = S.clipLabels.filter((x) => x !== p); commit("unlabel clip"); renderSide(); } }));
+  const chips = S.clipLabels.map((p) => chip(p, { onRemove: () => { S.clipLabels = S.clipLabels.filter((x) => x !== p); commit("unlabel clip", `${p} taken off the clip.`); renderSide(); } }));
   S.sugg.clip.forEach((sg, i) => {
     if (clipSuggestionState(sg) !== "pending") return;
     const score = document.createElement("small");
@@ -1136,7 +1187,7 @@ function segmentRow(x) {
     const s = seg(id);
     if (!s) return;
     s.labels = s.labels.filter((q) => q !== p);
-    commit("unlabel segment");
+    commit("unlabel segment", `${p} taken off the segment.`);
     renderSide();
     renderRegions();
   };
@@ -1226,8 +1277,11 @@ function renderSuggestions() {
     score.innerHTML = `<i style="width:${Math.round(s.score * 100)}%"></i><b>${s.score.toFixed(2)}</b>`;
     li.append(name, score);
     if (state === "pending") {
-      const ok = button("✓", "accept", `Accept ${s.label}`, "accept");
-      const no = button("✗", "reject", `Reject ${s.label}`, "reject");
+      // Named as what they decide: a clip suggestion and a segment one of the same label had
+      // the same names ("Accept digit/zero" twice).
+      const what = kind === "clip" ? `${s.label} for the clip` : `${s.label} segment ${s.start.toFixed(2)}–${s.end.toFixed(2)} s`;
+      const ok = button("✓", "accept", `Accept ${what}`, "accept");
+      const no = button("✗", "reject", `Reject ${what}`, "reject");
       const decide = kind === "clip" ? decideClip : decideSegment;
       ok.addEventListener("click", () => { decide(i, true); renderRegions(); renderSide(); });
       no.addEventListener("click", () => { decide(i, false); renderRegions(); renderSide(); });
@@ -1244,6 +1298,27 @@ function renderSuggestions() {
   S.sugg.segments.forEach((s, i) => row("segment", i, s, `${nameOf(s.label)} · ${s.start.toFixed(2)}–${s.end.toFixed(2)} s`));
   el.suggList.replaceChildren(...rows);
 }
+
+// A button that takes its own row away (a segment's ✕, a label's ×, a suggestion's ✓ or ✗)
+// left the keyboard's focus on the page's body, and a screen reader's place with it: the
+// focus goes to what took the button's place in its list (or the list, when it is empty).
+const KEEPS_FOCUS = "[data-testid=segment-list], [data-testid=clip-labels], .ws-sugg-list";
+const focusablesIn = (list) => [...list.querySelectorAll("button:not([disabled]), select:not([disabled])")];
+document.addEventListener("click", (e) => {
+  const b = e.target.closest && e.target.closest("button");
+  const list = b && b === document.activeElement && b.closest(KEEPS_FOCUS);
+  if (!list) return;
+  const at = focusablesIn(list).indexOf(b);
+  setTimeout(() => {
+    if (b.isConnected && document.activeElement === b) return;
+    if (document.activeElement && document.activeElement !== document.body) return; // moved on purpose
+    const now = focusablesIn(list);
+    const next = now[Math.min(Math.max(at, 0), now.length - 1)];
+    if (next) { next.focus(); return; }
+    list.setAttribute("tabindex", "-1");
+    list.focus();
+  }, 0);
+}, true);
 
 let stopTimer = 0;
 function stopAt(t) {
@@ -1269,6 +1344,10 @@ function showBanner(text, kind = "info", ms = 0, actions = []) {
   el.banner.replaceChildren(document.createTextNode(text), ...actions);
   el.banner.hidden = false;
   if (ms) bannerTimer = setTimeout(hideBanner, ms);
+  // A banner that asks for a choice gets the keyboard, unless it is busy elsewhere (the
+  // choice took 15 Tabs to reach); from the page's body or the bar's buttons, not a field.
+  const active = document.activeElement;
+  if (actions.length && (!active || active === document.body || active.closest(".ws-actions"))) actions[0].focus();
 }
 function hideBanner() { el.banner.hidden = true; delete el.banner.dataset.about; }
 

@@ -260,6 +260,63 @@ def test_keyboard_only_labeling(live_server, page, login, annotator, project, la
     assert Annotation.objects.get(clip=clips[1]).status == "skipped"
 
 
+def test_a_screen_reader_hears_each_edit_and_keeps_its_place(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """A keyboard and screen-reader annotator's findings: a label picked by its hotkey said
+    only "Unsaved" (and in a single-label project pressed again it takes the label off), undo
+    said nothing of what it undid, the ✕ of a segment and the × of a label dropped the focus
+    on the page's body, and every key stopped acting on a checkbox or the spectrogram's
+    lists."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    said = "() => document.querySelector('[data-testid=announce]').textContent"
+    hears = lambda words: page.wait_for_function(  # noqa: E731
+        f"(w) => ({said})().includes(w)", arg=words, timeout=5000
+    )
+    hears("Now labeling take1.wav")
+    page.keyboard.press("c")
+    hears("birds/crow on the clip.")
+    page.keyboard.press("Control+z")
+    hears("Undone: birds/crow on the clip.")
+    page.keyboard.press("Control+Shift+z")
+    hears("Redone: birds/crow on the clip.")
+
+    # The × of the clip's label, pressed from the keyboard: the focus stays in the list.
+    page.focus("[data-testid=clip-labels] button")
+    page.keyboard.press("Enter")
+    hears("birds/crow taken off the clip.")
+    focused = (
+        "() => document.activeElement === document.body ? 'body'"
+        " : document.activeElement.closest('[data-testid]')?.dataset.testid"
+    )
+    assert page.evaluate(focused) == "clip-labels"
+
+    # Two segments; the first one's ✕ from the keyboard: the focus goes to the next row's.
+    drag(page, 1.0, 2.0)
+    drag(page, 3.0, 4.0)
+    page.focus("[data-testid=segment-list] li:first-child .del-seg")
+    page.keyboard.press("Enter")
+    hears("Segment deleted.")
+    assert page.locator("[data-testid=segment]").count() == 1
+    assert page.evaluate(focused) == "segment-list"
+    assert page.evaluate("() => document.activeElement.tagName") == "BUTTON"
+
+    # Keys act from the Keep-pitch checkbox and from the spectrogram's lists, which keep
+    # their own keys (Space ticks the box).
+    page.keyboard.press("Escape")
+    page.focus("[data-testid=keep-pitch]")
+    page.keyboard.press("n")
+    hears("noise on the clip.")
+    assert page.is_checked("[data-testid=keep-pitch]")
+    page.keyboard.press("Space")
+    assert not page.is_checked("[data-testid=keep-pitch]")
+    page.focus("select")
+    page.keyboard.press("c")
+    hears("birds/crow on the clip.")
+
+
 def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     live_server, page, login, annotator, project, labels, clips
 ):
