@@ -705,6 +705,67 @@ def test_an_annotation_fixed_after_a_rejection_counts_its_first_answer_in_agreem
     assert row["disagreement"] and not row["settled"]
 
 
+def test_a_rejection_neither_raises_nor_lowers_its_annotators_agreement(
+    project, clip, annotator, reviewer, lead, make_user
+):
+    """A lead's team tester: rejected answers left the figures until fixed, so an annotator
+    looked better the more of their work was rejected (76% -> 84%) and worse once they fixed
+    it. A rejected answer counts as given; the clip leaves the disagreements to look at while
+    the answers that stand agree, and comes back when the fix waits for review."""
+    from labelapp.services.agreement import project_agreement
+    from labelapp.services.projects import membership_set
+
+    project.label_mode = "single"
+    project.save()
+    third = make_user("third")
+    membership_set(project=project, user=third, role="annotator")
+    second = _ready_clip(project, "dusk.wav")
+    wrong = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    annotation_submit(clip=clip, user=lead, clip_labels=["birds/crow"])
+    annotation_submit(clip=clip, user=third, clip_labels=["birds/crow"])
+    for user in (annotator, lead):
+        annotation_submit(clip=second, user=user, clip_labels=["noise"])
+
+    def figures():
+        out = project_agreement(project)
+        mine = next(a for a in out["annotators"] if a["username"] == annotator.username)
+        row = next(c for c in out["clips"] if c["id"] == clip.pk)
+        return mine["agreement"], out["overall"]["clip_labels"]["fleiss_kappa"], row["settled"]
+
+    before = figures()
+    assert before[0] == pytest.approx(1 / 3, abs=1e-3) and not before[2]  # 1 of 3 pairs
+    annotation_review(
+        annotation=wrong, reviewer=reviewer, action="reject", comment="a crow", expected_version=1
+    )
+    after = figures()
+    assert after[:2] == before[:2] and after[2]  # settled: the answers that stand agree
+    annotation_submit(clip=clip, user=annotator, clip_labels=["birds/crow"], expected_version=2)
+    fixed = figures()
+    assert fixed[:2] == before[:2] and not fixed[2]  # the fix waits for review
+
+
+def test_a_clip_sent_to_adjudication_is_not_settled_by_one_decision(
+    project, clip, annotator, reviewer, lead, make_user
+):
+    """Accepting one of three answers called the clip settled (it left the dashboard's
+    disagreements) while the adjudication, and the manifest, waited for the other two."""
+    from labelapp.services.agreement import project_agreement
+    from labelapp.services.projects import membership_set
+    from labelapp.services.review import clip_adjudication_request
+
+    project.label_mode = "single"
+    project.save()
+    third = make_user("third")
+    membership_set(project=project, user=third, role="annotator")
+    odd = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    annotation_submit(clip=clip, user=lead, clip_labels=["birds/crow"])
+    annotation_submit(clip=clip, user=third, clip_labels=["birds/crow"])
+    clip_adjudication_request(clip=clip, by=reviewer)
+    annotation_review(annotation=odd, reviewer=reviewer, action="accept", expected_version=1)
+    (row,) = [c for c in project_agreement(project)["clips"] if c["id"] == clip.pk]
+    assert row["needs_adjudication"] and not row["settled"]
+
+
 def test_the_queue_filters_by_annotator_label_and_adjudication_and_next_keeps_them(
     client_for, project, reviewer, annotator, make_user, clip
 ):
@@ -843,6 +904,8 @@ def test_the_clip_review_page_says_what_the_training_takes_of_the_clip(
     assert "birds/robin</strong>" in outcome() and "from 1 accepted answer)" in outcome()
     Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)
     assert "sent to adjudication" in outcome() and "<strong>nothing</strong>" in outcome()
+    # what is left before it is settled: the two answers not decided yet
+    assert "until every answer has a decision (2 answers still wait for one)" in outcome()
 
 
 def test_an_annotator_filter_matching_two_names_by_case_says_so(

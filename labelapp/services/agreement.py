@@ -4,11 +4,12 @@
 dashboards read them); the statistics themselves are pure functions on plain lists in
 `agreement_stats`, tested against hand-computed tables.
 
-Which annotations count: human ones (`source=manual`) that are submitted or accepted, each as
-its annotator gave it: a reviewer's correction is the clip's final answer (exports, training)
-but not what the annotator said, so an annotation a reviewer corrected counts as the annotator's
-last own version (its labels in today's names). The more a reviewer fixed, the better the
-annotators looked. A clip a reviewer accepted or corrected an annotation of is `settled`: it
+Which annotations count: human ones (`source=manual`) that are submitted, accepted or
+rejected, each as its annotator gave it: a reviewer's correction is the clip's final answer
+(exports, training) but not what the annotator said, so an annotation a reviewer corrected
+counts as the annotator's last own version (its labels in today's names). The more a
+reviewer fixed, the better the annotators looked. A clip a reviewer accepted or corrected an
+annotation of (or rejected the dissenting ones of) is `settled`: it
 leaves the lists of disagreements to look at, and stays in the figures. A child label implies its
 ancestors: in multi-label projects label sets are expanded with ancestors before comparing,
 so "birds/robin" and "birds/crow" agree on "birds". In single-label projects the chosen paths
@@ -38,6 +39,9 @@ from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
 )
 
 HUMAN_STATUSES = (Annotation.Status.SUBMITTED, Annotation.Status.ACCEPTED)
+# What the agreement figures count: a rejected answer too, as it was given (left out until it
+# was fixed, a rejection raised its annotator's figure and the fix lowered it again).
+COUNTED_STATUSES = (*HUMAN_STATUSES, Annotation.Status.REJECTED)
 NONE_LABEL = "(none)"  # single-label clip without a clip label; confusion rows/columns "nothing"
 MULTI_LABEL_THRESHOLD = 0.5
 
@@ -63,7 +67,7 @@ def _annotation_rows(project: Project) -> dict[int, dict]:
     limit on a large project)."""
     counted = {
         "clip__project": project,
-        "status__in": HUMAN_STATUSES,
+        "status__in": COUNTED_STATUSES,
         "source": Annotation.Source.MANUAL,
     }
     rows = {
@@ -88,6 +92,8 @@ def _annotation_rows(project: Project) -> dict[int, dict]:
     ):
         if ann_id in rows:
             rows[ann_id]["segments"].append((start, end, channel, path))
+    for row in rows.values():  # as it stands, for whether the clip's dispute is settled
+        row["now"] = (row["labels"], row["segments"])
     for ann_id, own in _own_versions_of_reviewed(project, counted).items():
         if ann_id in rows:
             rows[ann_id].update(own)
@@ -298,7 +304,12 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
                 # a reviewer corrected one, or accepted one (then only accepted ones count
                 # for the manifest and the training): the dispute is decided, unless the
                 # accepted ones of a single-label clip tie (then none counts)
-                "settled": _settled(anns, values.get(cid), multi=multi),
+                # and never while it waits for adjudication: the manifest leaves it out
+                "settled": cid not in adjudication
+                and (
+                    _settled(anns, values.get(cid), multi=multi)
+                    or _rejections_settle(anns, multi=multi, segments_optional=segments_optional)
+                ),
                 "needs_adjudication": cid in adjudication,
             }
         )
@@ -695,6 +706,24 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     return {"precision": _round(precision), "recall": _round(recall), "f1": _round(_f1(tp, fp, fn))}
+
+
+def _rejections_settle(anns: list[dict], *, multi: bool, segments_optional: bool) -> bool:
+    """Whether a reviewer settled the clip by rejecting: an answer is rejected (not fixed yet:
+    a fixed one waits for review again, and the clip with it) and the answers that stand agree
+    as they are now. Counted as given, the rejected answers kept such a clip among the
+    disagreements to look at, though a reviewer had looked."""
+    if not any(a["status"] == Annotation.Status.REJECTED for a in anns):
+        return False
+    answers = set()
+    for a in anns:
+        if a["status"] == Annotation.Status.REJECTED:
+            continue
+        labels, segments = a.get("now", (a["labels"], a["segments"]))
+        on_segments = [seg[3] for seg in segments] if segments_optional else []
+        answer = clip_answer(labels, on_segments, multi=multi)
+        answers.add(frozenset(_expand(answer)) if multi else tuple(sorted(answer)))
+    return len(answers) == 1
 
 
 def _settled(anns: list[dict], values: dict | None, *, multi: bool) -> bool:

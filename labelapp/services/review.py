@@ -280,8 +280,18 @@ def clip_outcome(clip: Clip, annotations: Iterable[Annotation]) -> dict:
     when there are any (`consensus.reviewed_vote`); a single-label tie takes nothing."""
     from labelapp.consensus import reviewed_vote
 
+    annotations = list(annotations)
     if clip.needs_adjudication:
-        return {"labels": [], "why": "sent to adjudication: left out until a decision settles it"}
+        # settled once none waits for a decision (`_adjudication_settle`): the page said only
+        # "until a decision settles it", and a reviewer who accepted one answer took it as
+        # settled while two more waited
+        waiting = sum(1 for a in annotations if a.status == Annotation.Status.SUBMITTED)
+        left = f"{waiting} answer{'s still wait' if waiting != 1 else ' still waits'}"
+        return {
+            "labels": [],
+            "why": "sent to adjudication: left out until every answer has a decision"
+            + (f" ({left} for one)" if waiting else ""),
+        }
     multi = clip.project.label_mode == Project.LabelMode.MULTI
     pairs = []
     for a in annotations:
