@@ -54,7 +54,8 @@ def dashboard_jobs(project: Project, *, limit: int = JOBS_SHOWN) -> list[dict]:
                 j,
                 j.progress,
                 f"{j.processed}/{j.total} files: {j.imported} imported, "
-                f"{j.duplicates} duplicates, {j.rejected} rejected",
+                f"{j.duplicates} duplicate{'' if j.duplicates == 1 else 's'}, "
+                f"{j.rejected} rejected",
             )
         )
     for r in TrainingRun.objects.filter(project=project).order_by("-created_at")[:limit]:

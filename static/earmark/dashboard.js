@@ -1,5 +1,6 @@
-// The dashboard's job list: the page is drawn on the server; while a job is queued or
-// running, this polls /api/projects/<id>/dashboard/jobs/ and redraws the list with its bars.
+// The dashboard's job list: the page is drawn on the server; this polls
+// /api/projects/<id>/dashboard/jobs/ (every 1.5 s while a job is queued or running, every 15 s
+// otherwise) and redraws the list with its bars.
 import { api } from "./api.js";
 import { el } from "./dom.js";
 
@@ -27,16 +28,47 @@ function render(jobs) {
   box.replaceChildren(...(jobs.length ? jobs.map(jobRow) : [el("p", { class: "muted" }, "No jobs yet.")]));
 }
 
+// A training that ends after the page was drawn makes its model figures (the version card,
+// metrics, confusion, model against annotators) the last version's: the jobs redrew, the rest
+// did not, and a lead read "v10 active" beside "training #11 succeeded". Said, with a reload.
+const IDLE_MS = 15000; // looked at while nothing runs too: a training starts by itself
+let timer = 0;
+let inFlight = false;
+const later = (ms) => { clearTimeout(timer); timer = setTimeout(poll, ms); };
+let known = null; // job id -> status when first seen
+
+function staleNotice(job) {
+  if (root.querySelector("[data-testid=dash-stale]")) return;
+  const reload = el("button", { type: "button" }, "Reload");
+  reload.addEventListener("click", () => window.location.reload());
+  root.prepend(el("p", { class: "notice", role: "status", dataset: { testid: "dash-stale" } },
+    `${job.kind} #${job.id} finished (${job.detail || job.status}) after this page was drawn: the figures on it are from before. `, reload));
+}
+
 async function poll() {
+  if (document.hidden) { later(IDLE_MS); return; }
+  if (inFlight) return;
+  inFlight = true;
   try {
     const { jobs } = await api(`/api/projects/${projectId}/dashboard/jobs/`);
     render(jobs);
-    if (jobs.some((j) => LIVE.has(j.status))) setTimeout(poll, 1500);
+    if (known === null) known = new Map(jobs.map((j) => [j.id + j.kind, j.status]));
+    for (const j of jobs) {
+      const was = known.get(j.id + j.kind);
+      if (j.kind === "training" && j.status === "succeeded" && (was === undefined || LIVE.has(was))) staleNotice(j);
+      known.set(j.id + j.kind, j.status);
+    }
+    later(jobs.some((j) => LIVE.has(j.status)) ? 1500 : IDLE_MS);
   } catch {
-    setTimeout(poll, 10000); // a hiccup of the server: try again later, quietly
+    later(10000); // a hiccup of the server: try again later, quietly
+  } finally {
+    inFlight = false;
   }
 }
 
-if (root && root.querySelector(`[data-testid=dash-job][data-status=running], [data-testid=dash-job][data-status=queued], [data-testid=dash-job][data-status=pending]`)) {
-  setTimeout(poll, 1500);
+if (root) {
+  poll();
+  // A lead coming back to the tab sees the jobs as they are now, not up to 15 s later.
+  window.addEventListener("focus", () => poll());
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
 }

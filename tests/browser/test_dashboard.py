@@ -231,3 +231,29 @@ def test_the_job_bar_follows_a_running_job_without_a_reload(
         '[data-testid=dash-job][data-kind="cold-start ranking"][data-status=succeeded]',
         timeout=15_000,
     )
+
+
+def test_a_training_that_ends_after_the_page_was_drawn_is_said_with_a_reload(
+    live_server, page, login, lead, project
+):
+    """The jobs redrew "training #11 succeeded v11 active" while the version card and the
+    model's figures stayed v10's until a reload; and a training that started after the page
+    was drawn was not followed at all (now every 15 s, and when the lead comes back to the
+    tab)."""
+    running = TrainingRun.objects.create(project=project, status="running", message="epoch 2")
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/dashboard/")
+    page.wait_for_selector("[data-testid=dash-job][data-kind=training][data-status=running]")
+    assert page.locator("[data-testid=dash-stale]").count() == 0
+    TrainingRun.objects.filter(pk=running.pk).update(status="succeeded", message="v1 active")
+    notice = page.wait_for_selector("[data-testid=dash-stale]", timeout=15_000)
+    assert f"training #{running.pk} finished (v1 active)" in notice.text_content()
+    page.click("[data-testid=dash-stale] button")
+    page.wait_for_load_state()
+    assert page.locator("[data-testid=dash-stale]").count() == 0
+
+    # Nothing running when the page was drawn: a training started later is seen too.
+    later = TrainingRun.objects.create(project=project, status="succeeded", message="v2 active")
+    page.evaluate("window.dispatchEvent(new Event('focus'))")  # back to the tab: looked at now
+    notice = page.wait_for_selector("[data-testid=dash-stale]", timeout=15_000)
+    assert f"training #{later.pk} finished (v2 active)" in notice.text_content()
