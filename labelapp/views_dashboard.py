@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelapp import plots, selectors
+from labelapp import plots, plots_primitives, selectors
 from labelapp.services.dashboard import THROUGHPUT_SERIES, dashboard_jobs, project_dashboard
 from labelapp.views import or_404
 
@@ -362,6 +362,12 @@ def _drift(drift: dict) -> dict:
     return {"drift_smd": smd, "drift_mean": mean}
 
 
+def _with_count(name: str, n: int) -> str:
+    """ "ann4 (14 clips)": the name cut so the count shows within the chart's 20 characters."""
+    count = f" ({n} clip{'' if n == 1 else 's'})"
+    return plots_primitives.clip_text(name, max(4, 20 - len(count))) + count
+
+
 def _agreement(agreement: dict) -> dict:
     if not agreement.get("available"):
         return {}
@@ -379,8 +385,10 @@ def _agreement(agreement: dict) -> dict:
             value_label="kappa",
             max_value=1.0,
         )
+    # How many clips each figure rests on, beside it: one who labeled 14 clips (skipping half)
+    # at 96.5% and a reviewer's one clip at 100% read as the team's best.
     people = [
-        (row["username"], row["agreement"])
+        (_with_count(row["username"], row["n_clips"]), row["agreement"])
         for row in agreement.get("annotators", [])
         if row.get("agreement") is not None
     ]

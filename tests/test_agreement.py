@@ -603,6 +603,22 @@ def test_an_annotators_agreement_is_the_share_of_their_clip_pairs_that_agree(
     assert {p["user_id"]: p["agreement"] for p in me["pairs"]} == {u1.pk: 1.0, u2.pk: 0.5}
 
 
+def test_the_dashboard_shows_how_many_clips_each_annotators_figure_rests_on(
+    client, project, three_annotators, lead
+):
+    """One who labeled a clip or two read as the team's best beside one with many."""
+    _single_label_clips(project, per_clip=2)
+    u0, u1, u2 = three_annotators
+    clips = ready_clips(project, 3)
+    for clip, other in zip(clips, (u1, u1, u2), strict=True):
+        annotation_submit(clip=clip, user=u0, clip_labels=["A"])
+        annotation_submit(clip=clip, user=other, clip_labels=["A"])
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert f">{u0.username} (3 clips)<" in page and f">{u1.username} (2 clips)<" in page
+    assert f">{u2.username} (1 clip)<" in page
+
+
 def test_a_clip_a_reviewer_accepted_one_answer_of_is_settled(project, three_annotators, reviewer):
     """Accepting one side of a dispute decides the clip (the manifest and the training take
     the accepted answers only): it stayed on the disagreement lists."""
