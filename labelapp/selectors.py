@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from labelapp.errors import NotFound, PermissionDenied
-from labelapp.models import Clip, ImportJob, Membership, Project
+from labelapp.models import Annotation, AnnotationDraft, Clip, ImportJob, Membership, Project
 
 LEAD = Membership.Role.LEAD
 REVIEWER = Membership.Role.REVIEWER
@@ -44,11 +44,25 @@ def _with_role(qs: QuerySet, user: AbstractBaseUser, project_ref: str) -> QueryS
 
 def _checked_role(user: AbstractBaseUser, project: Project, row, roles, what: str) -> None:
     role = LEAD if user.is_superuser else row.viewer_role
+    if role is None and project.deleted_at is None and _worked_in(user, project):
+        # A member a lead removed, in a tab still open: "clip not found" said nothing of why.
+        raise PermissionDenied(
+            f"you are no longer a member of the project {project.name!r} (a lead removed you): "
+            "nothing more is saved there; your saved work stays"
+        )
     if role is None or project.deleted_at is not None:
         raise NotFound(f"{what} not found")
     project._viewer_role = (user.pk, role)
     if role not in roles:
         raise PermissionDenied(f"your role in this project ({role}) does not allow this")
+
+
+def _worked_in(user, project: Project) -> bool:
+    """Whether `user` has annotations or drafts in `project` (asked only of a non-member)."""
+    return (
+        Annotation.objects.filter(annotator=user, clip__project=project).exists()
+        or AnnotationDraft.objects.filter(user=user, clip__project=project).exists()
+    )
 
 
 def _row_for_user(user, qs: QuerySet, pk, *, project_ref: str, project_of, roles, what: str):

@@ -81,8 +81,9 @@ def test_removal_keeps_annotations_and_lets_go_of_held_clips(client_for, lead, a
     assert client_for(lead).delete(members_url(project, annotator)).status_code == 204
     assert Annotation.objects.filter(annotator=annotator, clip__project=project).count() == 1
     assert not ClipAssignment.objects.filter(user=annotator).exists()
-    # No longer a member: the project is gone for them.
-    assert client_for(annotator).get(f"/api/projects/{project.pk}/").status_code == 404
+    # No longer a member: the project is closed to them, and they are told why.
+    res = client_for(annotator).get(f"/api/projects/{project.pk}/")
+    assert res.status_code == 403 and "no longer a member" in res.json()["detail"]
 
 
 def test_only_a_lead_manages_members(client_for, reviewer, annotator, outsider, project):
@@ -135,6 +136,24 @@ def test_a_lead_who_leaves_or_steps_down_is_told_so_on_the_next_page(
     assert client.delete(url).status_code == 204
     page = client.get("/").content.decode()
     assert f"You left {project.name}. Your annotations in it stay" in page
+
+
+def test_a_removed_member_saving_in_an_open_tab_is_told_why(
+    client_for, lead, annotator, outsider, project
+):
+    """Their submit answered "clip not found" (404); one who never worked there still gets
+    the 404 (a project's clips are not shown to outsiders)."""
+    clip = Clip.objects.create(
+        project=project, original_name="a.wav", sha256="c" * 64, status="ready", duration=1.0
+    )
+    body = {"clip_labels": [], "segments": []}
+    client_for(annotator).put(f"/api/clips/{clip.pk}/draft/", {"data": body}, format="json")
+    assert client_for(lead).delete(members_url(project, annotator)).status_code == 204
+    res = client_for(annotator).post(f"/api/clips/{clip.pk}/annotations/", body, format="json")
+    assert res.status_code == 403
+    assert "no longer a member of the project" in res.json()["detail"]
+    res = client_for(outsider).post(f"/api/clips/{clip.pk}/annotations/", body, format="json")
+    assert res.status_code == 404
 
 
 def test_inviting_unknown_or_disabled_users_is_a_clear_400(client_for, lead, make_user, project):
