@@ -595,6 +595,8 @@ class ClipAnnotationsApi(APIView):
             ),
             replace_reviewed=v["replace_reviewed"],
             only_if_needed=v["only_if_needed"],
+            unsure=v["unsure"],
+            note=v["note"],
         )
         replayed = getattr(annotation, "replayed", False)
         if replayed:  # the first delivery's annotation, read back

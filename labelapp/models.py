@@ -243,6 +243,10 @@ class Annotation(models.Model):
     lead_time = models.FloatField(default=0.0, help_text="Seconds spent labeling.")
     # What the annotator did with the model's suggestions: [{"kind", "label", "action", ...}].
     suggestion_feedback = models.JSONField(default=list, blank=True)
+    # The annotator's own doubt and a word to the reviewer ("a dog or a fox?"): the labels are
+    # their best answer; the review queue can take these first.
+    unsure = models.BooleanField(default=False)
+    note = models.TextField(blank=True, default="")
     # Where an annotation made elsewhere came from ("label-studio:<its annotation id>"): a
     # later update or deletion there finds it here.
     external_id = models.CharField(max_length=100, blank=True, default="", db_index=True)

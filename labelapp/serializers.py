@@ -216,6 +216,8 @@ class AnnotationOutSerializer(serializers.ModelSerializer):
             "clip_labels",
             "clip_labels_expanded",
             "segments",
+            "unsure",
+            "note",
             "created_at",
             "updated_at",
         ]
@@ -335,6 +337,23 @@ class AnnotationSubmitSerializer(StrictInput, serializers.Serializer):
         min_value=0, max_value=86400, required=False, default=0.0, help_text="Seconds spent."
     )
     suggestion_feedback = SuggestionFeedbackSerializer(many=True, required=False, default=list)
+    unsure = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="You are not sure of these labels: the reviewers see it, and can take such "
+        "annotations first. Left out: as it was.",
+    )
+    note = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        default=None,
+        max_length=2000,
+        trim_whitespace=True,
+        help_text='A word to the reviewer (2,000 characters at most); "" clears it. Left '
+        "out: as it was.",
+    )
     claim_next = serializers.BooleanField(
         default=False, help_text="Also hand out (and lock) your next clip; it comes as `next`."
     )
@@ -401,6 +420,8 @@ class WorkspaceAnnotationSerializer(serializers.Serializer):
     corrected = serializers.BooleanField(
         help_text="Accepted with the reviewer's own changes (what is shown is theirs)."
     )
+    unsure = serializers.BooleanField(default=False, help_text="You marked it not sure.")
+    note = serializers.CharField(default="", help_text="Your note to the reviewer.")
 
 
 class DraftSerializer(StrictInput, serializers.Serializer):

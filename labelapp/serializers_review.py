@@ -90,6 +90,12 @@ class ReviewQueueQuerySerializer(serializers.Serializer):
         default=None,
         help_text="true: clips sent to adjudication only; false: the others.",
     )
+    unsure = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: only annotations their annotator marked not sure; false: the others.",
+    )
 
 
 class HistoryEntrySerializer(serializers.Serializer):

@@ -46,7 +46,7 @@ def _queue_filters(request) -> tuple[dict, str, str]:
 
     given = {
         k: v.strip()
-        for k in ("annotator", "label", "adjudication")
+        for k in ("annotator", "label", "adjudication", "unsure")
         if (v := request.GET.get(k, "")).strip()
     }
     params = ReviewQueueQuerySerializer(data=given)
@@ -98,7 +98,8 @@ def review_queue_page(request, project_id: int):
             "queue_total": page.paginator.count,
             # What was typed, kept in the form even when refused (a typo was typed again).
             "filters": {k: request.GET.get(k, "").strip() for k in ("annotator", "label")}
-            | {"adjudication": _adjudication_typed(request, filters)},
+            | {"adjudication": _adjudication_typed(request, filters)}
+            | {"unsure": request.GET.get("unsure", "").strip().lower() in ("true", "1")},
             "filter_query": filter_query,
             "filter_error": filter_error.rstrip("."),
             "annotators": annotators,

@@ -332,6 +332,14 @@ def test_csv_has_a_row_per_clip_label_and_per_segment_label(project, labeled, an
     assert not [r for r in rows if r["clip_id"] == str(labeled["unlabeled"].pk)]
     assert len(rows) == 7
     assert {(r["reviewed_by"], r["corrected_by"]) for r in rows} == {("", "")}  # none reviewed
+    assert {(r["unsure"], r["note"]) for r in rows} == {("", "")}  # nobody unsure
+    Annotation.objects.filter(clip=labeled["wind"]).update(unsure=True, note="wind or rain?")
+    rows = list(csv.DictReader(io.StringIO(_export(project, "csv"))))
+    wind = [r for r in rows if r["clip_id"] == str(labeled["wind"].pk)]
+    assert [(r["unsure"], r["note"]) for r in wind] == [("true", "wind or rain?")]
+    said = json.loads(_export(project, "earmark"))
+    notes = {a["note"] for c in said["clips"] for a in c["annotations"] if a["unsure"]}
+    assert notes == {"wind or rain?"}
 
 
 def test_a_label_filter_keeps_only_that_labels_rows_in_csv(project, labeled, annotator, lead):

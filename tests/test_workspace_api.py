@@ -939,3 +939,53 @@ def test_one_member_holds_at_most_the_limit_and_the_queue_goes_on_for_others(
     assert hog.post(f"/api/clips/{clips[5].pk}/lock/").json()["held"]
     held = set(ClipAssignment.objects.filter(user=annotator).values_list("clip_id", flat=True))
     assert clips[2].pk in held and clips[5].pk in held and len(held) == 3
+
+
+def test_an_annotator_marks_a_clip_not_sure_with_a_note_for_the_reviewer(
+    client_for, annotator, reviewer, project, labels, settings
+):
+    """Not sure, and a word to the reviewer: kept with the annotation (a new version when only
+    they change, which gives a training nothing new), shown to the reviewer, filtered in their
+    queue, exported; left out of a submission, they stay as they were."""
+    from labelapp.services.review import review_queue
+
+    clip, other = ready_clips(project, 2)
+    client = client_for(annotator)
+    res = submit(client, clip, clip_labels=["noise"], unsure=True, note="  a fox or a dog?  ")
+    assert res.status_code == 201, res.content
+    assert (res.json()["annotation"]["unsure"], res.json()["annotation"]["note"]) == (
+        True,
+        "a fox or a dog?",
+    )
+    submit(client, other, clip_labels=["noise"])
+    ws = client.get(f"/api/clips/{clip.pk}/workspace/").json()["annotation"]
+    assert ws["unsure"] is True and ws["note"] == "a fox or a dog?"
+
+    # The labels as they were, only the doubt taken back: a new version, no new labels.
+    res = submit(client, clip, clip_labels=["noise"], unsure=False, expected_version=1)
+    saved = Annotation.objects.get(clip=clip, annotator=annotator)
+    assert res.status_code == 200 and saved.version == 2 and not saved.unsure
+    assert saved.note == "a fox or a dog?"  # not sent: as it was
+    assert not getattr(saved, "labels_changed", False)
+    assert saved.revisions.order_by("-version").first().data.get("note") == "a fox or a dog?"
+    # Sent again as it is: nothing to save.
+    submit(client, clip, clip_labels=["noise"], unsure=False, note="a fox or a dog?")
+    assert Annotation.objects.get(pk=saved.pk).version == 2
+    res = submit(client, clip, clip_labels=["noise"], note="x" * 2001, expected_version=2)
+    assert res.status_code == 400 and "note" in res.json()["detail"]
+
+    submit(client, clip, clip_labels=["noise"], unsure=True, expected_version=2)
+    queue = review_queue(project, reviewer, unsure=True)
+    assert [a.clip_id for a in queue] == [clip.pk]
+    api = client_for(reviewer).get(f"/api/projects/{project.pk}/review-queue/?unsure=true").json()
+    assert [a["clip"] for a in api["results"]] == [clip.pk]
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(reviewer)
+    page = browser.get(f"/projects/{project.pk}/review/?unsure=true")
+    text = page.content.decode()
+    assert page.status_code == 200 and "a fox or a dog?" in text and ">not sure<" in text
+    assert other.original_name not in text
+    review = browser.get(f"/clips/{clip.pk}/review/").content.decode()
+    assert "“a fox or a dog?”" in review

@@ -110,6 +110,8 @@ def _annotation(annotation, revisions: bool) -> dict:
         "reviewed_by": user_name(annotation.reviewed_by),
         "reviewed_at": iso(annotation.reviewed_at),
         "review_comment": annotation.review_comment,
+        "unsure": annotation.unsure,
+        "note": annotation.note,
         "suggestion_feedback": annotation.suggestion_feedback,
         "clip_labels": clip_labels,
         "segments": segments,

@@ -41,6 +41,8 @@ COLUMNS = [
     # After the rest, so that readers of the columns before keep working.
     "reviewed_by",
     "corrected_by",
+    "unsure",  # the annotator was not sure of these labels ("true" or "")
+    "note",  # their word to the reviewer
 ]
 
 
@@ -68,6 +70,8 @@ def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
                     iso(annotation.updated_at),
                     reviewer or "",
                     corrector or "",
+                    "true" if annotation.unsure else "",
+                    annotation.note,
                 ]
                 clip_labels, segments = annotation_content(annotation)
                 head = [clip.pk, clip.original_name, clip.file.name]

@@ -44,6 +44,12 @@ class SegmentInput:
 class AnnotationInput:
     clip_labels: list[Label] = field(default_factory=list)
     segments: list[SegmentInput] = field(default_factory=list)
+    # The annotator's doubt and note; None: as they are (imports and merges leave them).
+    unsure: bool | None = None
+    note: str | None = None
+
+
+NOTE_MAX = 2000  # characters of an annotator's note to the reviewer
 
 
 def labels_resolve(
@@ -278,7 +284,13 @@ def annotation_snapshot(annotation: Annotation) -> dict:
             for s in segments
         ],
         "lead_time": annotation.lead_time,
+        **_flags(annotation.unsure, annotation.note),
     }
+
+
+def _flags(unsure: bool, note: str) -> dict:
+    """A revision's doubt and note, only when there are any (older revisions have neither)."""
+    return {**({"unsure": True} if unsure else {}), **({"note": note} if note else {})}
 
 
 def _write_content(annotation: Annotation, data: AnnotationInput, *, fresh: bool = False) -> None:
@@ -372,6 +384,7 @@ def _snapshot_of(annotation: Annotation, data: AnnotationInput) -> dict:
             for s in sorted(data.segments, key=lambda s: s.start)
         ],
         "lead_time": annotation.lead_time,
+        **_flags(annotation.unsure, annotation.note),
     }
 
 
@@ -403,6 +416,8 @@ def annotation_save(
     annotation = Annotation.objects.select_for_update().filter(clip=clip, annotator=user).first()
     fresh = annotation is None
     before = None if fresh else _labeled_content(annotation)
+    # what this save says of the doubt and the note; what it does not say stays as it is
+    flags = {k: v for k, v in (("unsure", data.unsure), ("note", data.note)) if v is not None}
     if annotation is None:
         if expected_version not in (None, 0):
             raise Conflict(
@@ -419,9 +434,12 @@ def annotation_save(
             ontology_version=clip.project.ontology.version,
             lead_time=max(0.0, lead_time),
             suggestion_feedback=suggestion_feedback or [],
+            **flags,
         )
     else:
-        unchanged = before == _content(_snapshot_of(annotation, data))
+        unchanged = before == _content(_snapshot_of(annotation, data)) and all(
+            getattr(annotation, k) == v for k, v in flags.items()
+        )
         if unchanged and not merge and annotation.status in _AS_SUBMITTED.get(status, ()):
             # What is stored already, sent again: the annotator's own submit whose answer was
             # lost (or made in another tab), from an older version or without one. Nothing to
@@ -454,6 +472,8 @@ def annotation_save(
         annotation.ontology_version = clip.project.ontology.version
         if suggestion_feedback is not None:
             annotation.suggestion_feedback = suggestion_feedback
+        for k, v in flags.items():
+            setattr(annotation, k, v)
         annotation.save(
             update_fields=[
                 "version",
@@ -461,6 +481,7 @@ def annotation_save(
                 "lead_time",
                 "ontology_version",
                 "suggestion_feedback",
+                *flags,
                 "updated_at",
             ]
         )
@@ -632,6 +653,8 @@ def annotation_submit(
     idempotency_key: str = "",
     replace_reviewed: bool = False,
     only_if_needed: bool = False,
+    unsure: bool | None = None,
+    note: str | None = None,
 ) -> Annotation:
     """A human's submission from the workspace: validate, save (409 when stale, or when it
     would change an accepted annotation without `replace_reviewed`, or with `only_if_needed`
@@ -660,6 +683,8 @@ def annotation_submit(
         idempotency_key=idempotency_key,
         replace_reviewed=replace_reviewed,
         only_if_needed=only_if_needed,
+        unsure=unsure,
+        note=note,
     )
     try:
         return submit()
@@ -707,6 +732,8 @@ def _submit_once(
     idempotency_key: str,
     replace_reviewed: bool,
     only_if_needed: bool = False,
+    unsure: bool | None = None,
+    note: str | None = None,
 ) -> Annotation:
     if only_if_needed:
         clip_room_or_conflict(clip=clip, user=user)
@@ -719,6 +746,12 @@ def _submit_once(
             Annotation.objects.filter(clip=clip, annotator=user).first()
         ),
     )
+    data.unsure = unsure
+    if note is not None:
+        note = note.strip()
+        if len(note) > NOTE_MAX:
+            raise DomainError(f"note: at most {NOTE_MAX} characters ({len(note)} sent)")
+        data.note = note
     if not data.clip_labels and not data.segments:  # as the workspace: nothing replaces work
         give = {
             Project.AnnotationMode.CLIP: "a clip label",

@@ -329,6 +329,7 @@ def review_queue(
     annotator: str = "",
     label: str = "",
     adjudication: bool | None = None,
+    unsure: bool | None = None,
 ) -> QuerySet[Annotation]:
     """What waits for `reviewer`: submitted annotations nobody has decided on since they were
     (re)submitted, plus every judged annotation of clips sent to adjudication; those clips
@@ -336,8 +337,9 @@ def review_queue(
 
     Narrowed (a reviewer taking one annotator's work, or one label's, or the adjudications
     alone) by `annotator` (a username), `label` (a path: annotations that give it or one of
-    its kinds, to the clip or a segment) and `adjudication` (True: clips sent to it only,
-    False: the others). A name or path the project does not know is a DomainError."""
+    its kinds, to the clip or a segment), `adjudication` (True: clips sent to it only,
+    False: the others) and `unsure` (True: the annotations their annotator was not sure of).
+    A name or path the project does not know is a DomainError."""
     waiting = Q(status=Annotation.Status.SUBMITTED) | Q(
         clip__needs_adjudication=True,
         status__in=(Annotation.Status.ACCEPTED, Annotation.Status.REJECTED),
@@ -373,6 +375,8 @@ def review_queue(
         qs = qs.filter(_gives_label(project, label))
     if adjudication is not None:
         qs = qs.filter(clip__needs_adjudication=adjudication)
+    if unsure is not None:
+        qs = qs.filter(unsure=unsure)
     return qs.order_by("-clip__needs_adjudication", "updated_at", "id")
 
 

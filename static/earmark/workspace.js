@@ -48,6 +48,8 @@ const el = {
   meta: $("[data-testid=clip-meta]"),
   done: $("[data-testid=queue-empty]"),
   announce: $("[data-testid=announce]"),
+  unsure: $("[data-testid=unsure]"),
+  note: $("[data-testid=note]"),
 };
 
 // --- state -----------------------------------------------------------------------------------
@@ -55,6 +57,8 @@ const S = {
   ws: null, // the server's workspace payload for the clip
   segments: [], // {id, start, end, channel: null (all) | 0-based int, labels: [path], from: suggestion index | undefined}
   clipLabels: [],
+  unsure: false, // the annotator's doubt, and their word to the reviewer
+  note: "",
   sugg: { clip: [], segments: [] }, // suggestions with {state: pending|accepted|rejected, segId}
   selected: null,
   nextId: 1,
@@ -327,7 +331,8 @@ function sameWork(data, annotation) {
   if (!data || !Array.isArray(data.segments)) return false;
   const segKey = (x) => JSON.stringify([Number(x.start).toFixed(2), Number(x.end).toFixed(2), channelOf(x), [...(x.labels || [])].sort()]);
   const key = (labels, segments) => JSON.stringify([[...(labels || [])].sort(), (segments || []).map(segKey).sort()]);
-  return key(data.clip_labels, data.segments) === key(annotation.clip_labels, annotation.segments);
+  return key(data.clip_labels, data.segments) === key(annotation.clip_labels, annotation.segments)
+    && Boolean(data.unsure) === Boolean(annotation.unsure) && (data.note || "") === (annotation.note || "");
 }
 
 function restoreState(ws) {
@@ -401,6 +406,8 @@ function restoreState(ws) {
     }
     S.segments = inClip;
     S.clipLabels = Array.isArray(draft.data.clip_labels) ? draft.data.clip_labels.filter(text) : [];
+    S.unsure = draft.data.unsure === true;
+    S.note = text(draft.data.note) ? draft.data.note : "";
     const list = (v) => (Array.isArray(v) ? v : []);
     list(draft.data.suggestions?.clip).forEach((st, i) => { if (S.sugg.clip[i]) S.sugg.clip[i].state = st; });
     list(draft.data.suggestions?.segments).forEach((st, i) => {
@@ -421,6 +428,8 @@ function restoreState(ws) {
     const a = ws.annotation && ws.annotation.status !== "skipped" ? ws.annotation : null;
     S.segments = a ? a.segments.map((s) => ({ start: s.start, end: s.end, channel: channelOf(s), labels: [...s.labels], id: S.nextId++ })) : [];
     S.clipLabels = a ? [...a.clip_labels] : [];
+    S.unsure = Boolean(a && a.unsure);
+    S.note = (a && a.note) || "";
     S.baseVersion = ws.annotation ? ws.annotation.version : 0;
     root.dataset.restored = "false";
   }
@@ -462,7 +471,7 @@ function restoreState(ws) {
 const submitting = () => root.dataset.state === "submitting";
 
 function snapshot() {
-  return JSON.stringify({ segments: S.segments, clipLabels: S.clipLabels, sugg: S.sugg, selected: S.selected, nextId: S.nextId });
+  return JSON.stringify({ segments: S.segments, clipLabels: S.clipLabels, sugg: S.sugg, selected: S.selected, nextId: S.nextId, unsure: S.unsure, note: S.note });
 }
 
 // What an edit did, said to a screen reader (a label picked by its hotkey said nothing but
@@ -508,7 +517,7 @@ function restore(snap, { save = true } = {}) {
   const had = new Set(S.segments.map((x) => x.id));
   const back = o.segments.find((x) => !had.has(x.id));
   const selected = back ? back.id : o.selected;
-  Object.assign(S, { segments: o.segments, clipLabels: o.clipLabels, sugg: o.sugg, selected, nextId: o.nextId });
+  Object.assign(S, { segments: o.segments, clipLabels: o.clipLabels, sugg: o.sugg, selected, nextId: o.nextId, unsure: Boolean(o.unsure), note: o.note || "" });
   renderRegions();
   renderSide();
   if (save) scheduleSave();
@@ -554,6 +563,8 @@ function draftData() {
     segments: S.segments.map(({ start, end, channel, labels, from }) => ({ start, end, channel, labels, from })),
     clip_labels: S.clipLabels,
     suggestions: { clip: S.sugg.clip.map((s) => s.state), segments: S.sugg.segments.map((s) => s.state) },
+    unsure: S.unsure,
+    note: S.note,
   };
 }
 const localKey = (clipId) => `earmark-draft-${root.dataset.user}-${clipId}`;
@@ -1061,6 +1072,9 @@ function renderSide() {
   });
   if (!chips.length) { const p = document.createElement("span"); p.className = "muted"; p.textContent = "None yet: pick a label with no segment selected."; chips.push(p); }
   el.chips.replaceChildren(...chips);
+  el.unsure.setAttribute("aria-pressed", String(S.unsure));
+  el.unsure.classList.toggle("on", S.unsure);
+  if (document.activeElement !== el.note && el.note.value !== S.note) el.note.value = S.note;
   // The single-label warning goes once one label is left (it stayed until the submit), and
   // comes back with an undo that brings the labels back.
   const several = single() && S.clipLabels.length > 1;
@@ -1391,6 +1405,8 @@ async function send(expectedVersion, { replaceReviewed = false, oneMore = false 
         expected_version: expectedVersion,
         lead_time: Math.round(leadTime() * 10) / 10,
         suggestion_feedback: suggestionFeedback(),
+        unsure: S.unsure,
+        note: S.note,
         claim_next: true,
         replace_reviewed: replaceReviewed,
         // Not one annotation more without a word: the server says when others took the clip
@@ -1680,6 +1696,24 @@ root.addEventListener("click", (e) => {
   if (b && actions[b.dataset.action]) { e.preventDefault(); actions[b.dataset.action](); }
 });
 el.help.addEventListener("click", (e) => { if (e.target === el.help) toggleHelp(); });
+// "Not sure" and a note for the reviewer: part of the annotation (undone, autosaved, sent).
+function toggleUnsure() {
+  if (!S.ws) return;
+  S.unsure = !S.unsure;
+  commit("unsure", S.unsure ? "Marked not sure: the reviewer will see it." : "No longer marked not sure.");
+  renderSide();
+}
+el.unsure.addEventListener("click", toggleUnsure);
+el.note.addEventListener("input", () => {
+  if (!S.ws) return;
+  S.note = el.note.value.slice(0, 2000);
+  scheduleSave();
+});
+el.note.addEventListener("change", () => {
+  if (!S.ws) return;
+  S.note = el.note.value.trim().slice(0, 2000);
+  commit("note", S.note ? "Note for the reviewer kept." : "Note for the reviewer cleared.");
+});
 el.speed.addEventListener("change", () => player.setRate(Number(el.speed.value)));
 // Off: a slower speed lowers the pitch as well (time expansion), as bat workers listen.
 $("[data-testid=keep-pitch]").addEventListener("change", (e) => { el.audio.preservesPitch = e.target.checked; });
@@ -1746,6 +1780,7 @@ K("/", "Search labels (↑ ↓ Enter to pick, Esc to leave)", () => {
 }, { group: "Labels" });
 K("alt+a", "Accept all suggestions", () => decideAll(true), { group: "Labels" });
 K("alt+r", "Reject all suggestions", () => decideAll(false), { group: "Labels" });
+K("alt+u", "Not sure of this clip's labels (on / off): the reviewer sees it", toggleUnsure, { inInputs: true, group: "Labels" });
 K("ctrl+Enter", "Submit and load the next clip", submit, { inInputs: true, group: "Clip" });
 K("ctrl+shift+Enter", "Skip this clip", skip, { inInputs: true, group: "Clip" });
 K("PageUp", "Previous clip", actions.prev, { group: "Clip" });

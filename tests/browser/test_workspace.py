@@ -317,6 +317,42 @@ def test_a_screen_reader_hears_each_edit_and_keeps_its_place(
     hears("birds/crow on the clip.")
 
 
+def test_an_annotator_not_sure_says_so_with_a_key_and_a_note(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """No way to mark a clip as unsure (the keyboard tester's biggest gap): Alt+U and a note
+    for the reviewer, undone like any edit, kept in the draft and sent with the labels."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    unsure = "[data-testid=unsure]"
+    page.keyboard.press("c")
+    page.keyboard.press("Alt+u")
+    assert page.get_attribute(unsure, "aria-pressed") == "true"
+    page.keyboard.press("Control+z")
+    assert page.get_attribute(unsure, "aria-pressed") == "false"
+    page.keyboard.press("Alt+u")
+    page.fill("[data-testid=note]", "a crow or a rook?")
+    page.keyboard.press("c")  # typing in the note labels nothing
+    assert page.input_value("[data-testid=note]") == "a crow or a rook?c"
+    page.fill("[data-testid=note]", "a crow or a rook?")
+    page.keyboard.press("Tab")  # leaving the note keeps it, as an edit
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=announce]').textContent"
+        ".includes('Note for the reviewer kept')"
+    )
+    page.reload()  # the draft keeps both
+    drawn(page, clips[0].pk)
+    assert page.get_attribute(unsure, "aria-pressed") == "true"
+    assert page.input_value("[data-testid=note]") == "a crow or a rook?"
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    saved = Annotation.objects.get(clip=clips[0])
+    assert (saved.unsure, saved.note) == (True, "a crow or a rook?")
+    assert page.get_attribute(unsure, "aria-pressed") == "false"  # the next clip: its own
+    assert page.input_value("[data-testid=note]") == ""
+
+
 def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     live_server, page, login, annotator, project, labels, clips
 ):
