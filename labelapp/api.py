@@ -23,7 +23,7 @@ from labelapp.audio.playback import PcmWavFile, fits_wav, plays_as_stored
 from labelapp.errors import DomainError, NotFound
 from labelapp.exports.common import bool_option
 from labelapp.lookups import plain_int
-from labelapp.media import media_open
+from labelapp.media import MediaUnavailable, media_open
 from labelapp.models import Clip, ImportJob, Membership, Project
 from labelapp.parsers import JSONParser
 from labelapp.serializers import (
@@ -357,6 +357,8 @@ class ClipAudioApi(APIView):
 def _audio_file(clip: Clip):
     try:
         return media_open(clip.file.name)
+    except MediaUnavailable:
+        raise
     except OSError:
         raise NotFound("the audio file of this clip is missing from the media store") from None
 

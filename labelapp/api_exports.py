@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from labelapp import exports, selectors
 from labelapp.errors import DomainError, NotFound
-from labelapp.media import media_open
+from labelapp.media import MediaUnavailable, media_open
 from labelapp.models import ExportJob
 from labelapp.serializers_exports import ExportJobCreateSerializer, ExportJobSerializer
 
@@ -79,6 +79,8 @@ class ExportJobDownloadApi(APIView):
             )
         try:
             fileobj = media_open(job.file)  # a remote export streams in ranges
+        except MediaUnavailable:
+            raise
         except (OSError, ValueError):
             raise NotFound("the export file is missing from the media store") from None
         ext, content_type = exports.export_file_type(job)

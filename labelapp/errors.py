@@ -51,6 +51,7 @@ class Conflict(DomainError):
 
 
 DB_RETRY_AFTER_S = 5
+MEDIA_RETRY_AFTER_S = 30
 
 
 def exception_handler(exc, context):
@@ -71,6 +72,23 @@ def exception_handler(exc, context):
         return response
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.status)
+    from labelapp.media import store_unavailable
+
+    if store_unavailable(exc):
+        logger.warning(
+            "media store unavailable during %s: %s",
+            _view_name(context),
+            getattr(exc, "detail", exc),
+        )
+        response = Response(
+            {
+                "detail": "the media store is not answering; try again in a minute",
+                "code": "media_unavailable",
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(MEDIA_RETRY_AFTER_S)
+        return response
     refused = _refused_body(exc, context)
     if refused is not None:
         return refused

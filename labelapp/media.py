@@ -39,19 +39,66 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 STORE_ERRORS = _store_errors()
 
 
+class MediaUnavailable(OSError):
+    """The media store did not answer (an S3 endpoint down or timing out, its 5xx): a 503 to
+    try again, not a missing file (an outage was answered "missing from the media store")."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("the media store is not answering; try again in a minute")
+        self.detail = detail  # for the logs: it names the endpoint, the bucket and the key
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the store did not answer, rather than refused or lacked the file."""
+    if isinstance(exc, MediaUnavailable):
+        return True
+    try:
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as StoreConnectionError
+    except ImportError:
+        return False
+    if isinstance(exc, StoreConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        code = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code >= 500 or code == 429
+    return False
+
+
 def store_error_reason(exc: BaseException) -> str:
+    """What to tell a user of a store's failure: not the endpoint, bucket and key botocore's
+    messages carry (an upload's report showed them)."""
+    if store_unavailable(exc):
+        return "the media store is not answering; try again in a minute"
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        BotoCoreError = ClientError = ()  # noqa: N806 - no S3: nothing is one
+    if isinstance(exc, ClientError):
+        return f"the media store refused it ({exc.response.get('Error', {}).get('Code', '?')})"
+    if isinstance(exc, BotoCoreError):
+        return f"the media store failed ({type(exc).__name__})"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def media_open(name: str) -> BinaryIO:
     """The stored file `name`, opened for reading parts of it (seek and read).
 
-    FileNotFoundError (an OSError) when it is missing, as `default_storage.open` raises."""
-    fileobj = default_storage.open(name, "rb")
-    obj = _s3_object(fileobj)
-    if obj is None:
-        return fileobj
-    return RangedObjectReader(obj, size=obj.content_length, on_close=fileobj.close)
+    FileNotFoundError (an OSError) when it is missing, as `default_storage.open` raises;
+    MediaUnavailable (an OSError too) when the store does not answer."""
+    try:
+        fileobj = default_storage.open(name, "rb")
+        obj = _s3_object(fileobj)
+        if obj is None:
+            return fileobj
+        size = obj.content_length
+    except FileNotFoundError:
+        raise
+    except STORE_ERRORS as exc:
+        if store_unavailable(exc):
+            raise MediaUnavailable(f"{name}: {exc}") from exc
+        raise
+    return RangedObjectReader(obj, size=size, on_close=fileobj.close)
 
 
 def _s3_object(fileobj) -> object | None:
@@ -104,6 +151,8 @@ class RangedObjectReader(SeekableReader):
             finally:
                 body.close()
         except (BotoCoreError, ClientError) as exc:
+            if store_unavailable(exc):
+                raise MediaUnavailable(f"{self._obj.key}: {exc}") from exc
             raise OSError(f"could not read {self._obj.key} from the media store: {exc}") from exc
         if not data:  # shorter than its size said: replaced while being read
             raise OSError(f"{self._obj.key} ended at byte {self._pos} of {self.size}")

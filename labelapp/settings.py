@@ -151,7 +151,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+# How long a media store that does not answer is waited for: botocore's own 60 s read timeout
+# times its retries held a web thread three minutes a request (an S3 outage took every thread,
+# the health check's too); a request now fails in seconds with a 503.
+EARMARK_S3_CONNECT_TIMEOUT_S = env_float("EARMARK_S3_CONNECT_TIMEOUT_S", 3.0)
+EARMARK_S3_READ_TIMEOUT_S = env_float("EARMARK_S3_READ_TIMEOUT_S", 10.0)
+EARMARK_S3_ATTEMPTS = env_int("EARMARK_S3_ATTEMPTS", 2)
 if AWS_STORAGE_BUCKET_NAME:
+    from botocore.config import Config as _S3Config
+
     # Optional S3-compatible media store (MinIO, Ceph, AWS): `pip install -e .[s3]`.
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -162,6 +170,11 @@ if AWS_STORAGE_BUCKET_NAME:
             "default_acl": None,
             "querystring_auth": True,
             "file_overwrite": False,
+            "client_config": _S3Config(
+                connect_timeout=EARMARK_S3_CONNECT_TIMEOUT_S,
+                read_timeout=EARMARK_S3_READ_TIMEOUT_S,
+                retries={"max_attempts": EARMARK_S3_ATTEMPTS, "mode": "standard"},
+            ),
         },
     }
 

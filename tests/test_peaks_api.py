@@ -177,3 +177,32 @@ def test_a_window_past_the_clip_names_the_times_asked_for(client_for, annotator,
         res = client.get(f"/api/clips/{left_only_clip.pk}/{path}?start=500&end=600")
         assert res.status_code == 400, res.content
         assert res.json()["detail"].startswith("the window 500-600 s is outside the clip"), path
+
+
+def test_a_clip_the_media_store_cannot_give_waits_instead_of_failing(
+    project, wav_factory, monkeypatch
+):
+    """An S3 outage marked every clip processed meanwhile failed for good ("could not read or
+    write media"); it goes back to pending, for the sweep to send again once the store
+    answers. A file the store refuses still fails, with a reason that names no endpoint."""
+    from labelapp.media import MediaUnavailable
+    from labelapp.services import clips as clip_services
+
+    path = wav_factory(seconds=1.0, sr=8000)
+    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+
+    def unavailable(*args, **kwargs):
+        raise MediaUnavailable("http://10.0.0.5:9000/bucket/key: read timeout")
+
+    monkeypatch.setattr(clip_services, "_peaks_store", unavailable)
+    assert clip_process(outcome.clip_id) == "waiting"
+    clip = Clip.objects.get(pk=outcome.clip_id)
+    assert clip.status == "pending" and clip.processing_started_at is None and not clip.error
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(clip_services, "_peaks_store", refused)
+    assert clip_process(outcome.clip_id) == "failed"
+    clip.refresh_from_db()
+    assert clip.status == "failed" and "Permission denied" in clip.error

@@ -319,6 +319,44 @@ def test_a_clip_whose_object_is_gone_is_a_404(bucket, uploaded, client_for, anno
     assert res.status_code == 404 and "missing" in res.json()["detail"]
 
 
+def test_a_media_store_that_does_not_answer_is_a_503_in_seconds_and_names_no_endpoint(
+    bucket, uploaded, client_for, annotator, lead, project, settings, monkeypatch, wav_factory
+):
+    """An operator froze the S3 endpoint: every request touching it held a web thread for
+    three minutes (botocore's 60 s read timeout, retried), the health check's threads with
+    them, and then said the audio was "missing" (404), the peaks a 500; an upload's report
+    showed the endpoint, the bucket and the key. Here an endpoint that takes connections and
+    never answers, with the timeouts the settings give (shortened for the test)."""
+    import socket
+    import time
+
+    clip, _ = uploaded(seconds=1.0)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        monkeypatch.setenv("AWS_S3_ENDPOINT_URL", endpoint)
+        monkeypatch.setenv("EARMARK_S3_READ_TIMEOUT_S", "1")
+        monkeypatch.setenv("EARMARK_S3_ATTEMPTS", "1")
+        configured = runpy.run_path(str(SETTINGS_FILE))["STORAGES"]
+        settings.STORAGES = {**settings.STORAGES, "default": configured["default"]}
+        client = client_for(annotator)
+        began = time.monotonic()
+        for what in ("audio", "peaks?start=0&end=1&width=50", "spectrogram?start=0&end=1"):
+            res = client.get(f"/api/clips/{clip.pk}/{what}")
+            assert res.status_code == 503, (what, res.status_code, res.content[:200])
+            assert res.json()["code"] == "media_unavailable" and res["Retry-After"] == "30"
+        assert time.monotonic() - began < 15
+        path = wav_factory(seconds=0.5, sr=8000)
+        res = _upload(
+            client_for(lead), project.pk, SimpleUploadedFile(path.name, path.read_bytes())
+        )
+        (outcome,) = res.json()["files"]
+        assert outcome["status"] == "rejected"
+        assert "the media store is not answering" in outcome["error"]
+        assert endpoint not in outcome["error"] and bucket.name not in outcome["error"]
+
+
 def test_processing_and_features_stream_a_long_recording_in_ranges(bucket, fetched, uploaded):
     """The worker's reads of a recording (its peaks, its log-mel) go through the ranged
     reader: GETs of at most MAX_FETCH bytes, not S3File's download of the whole object into

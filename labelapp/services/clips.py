@@ -16,7 +16,7 @@ from django.utils import timezone
 from labelapp.audio import AudioError, PeaksHeader, compute_peaks, read_peaks_header, spectrum
 from labelapp.audio.peaks import VERSION as PEAKS_VERSION
 from labelapp.audio.peaks import envelopes_for
-from labelapp.media import media_open
+from labelapp.media import STORE_ERRORS, media_open, store_error_reason, store_unavailable
 from labelapp.models import Clip
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,16 @@ def clip_process(clip_id: int) -> str:
         saved = _peaks_store(clip, peaks_name_for(clip), replace=True)
     except (AudioError, ValueError, RuntimeError) as exc:
         return _fail(clip, f"could not decode the audio: {exc}")
-    except OSError as exc:
-        return _fail(clip, f"could not read or write media: {exc.strerror or exc}")
+    except STORE_ERRORS as exc:
+        if store_unavailable(exc):
+            # The store did not answer: not the clip's fault (it was marked failed for good).
+            # Back to pending; the sweep sends it again once the store answers.
+            logger.warning("clip %s waits for the media store: %s", clip.pk, exc)
+            Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
+                status=Clip.Status.PENDING, processing_started_at=None
+            )
+            return "waiting"
+        return _fail(clip, f"could not read or write media: {store_error_reason(exc)}")
     if not Clip.objects.filter(pk=clip.pk).update(
         status=Clip.Status.READY, peaks_file=saved, error="", processed_at=timezone.now()
     ):  # deleted while its peaks were computed: no row will ever name them
