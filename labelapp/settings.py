@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Every request's id, in the response and in each log line written for it.
+    "labelapp.requestid.RequestIdMiddleware",
     # /healthz first: a load balancer's check by IP (a Host not in ALLOWED_HOSTS, a 400) or
     # over plain HTTP (a 301 to https) read as unhealthy.
     "labelapp.views.HealthCheckMiddleware",
@@ -337,13 +339,18 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"refusals": {"()": "labelapp.logfilters.RefusalWithoutTraceback"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"}
+    },
+    "filters": {
+        "refusals": {"()": "labelapp.logfilters.RefusalWithoutTraceback"},
+        "request_id": {"()": "labelapp.requestid.RequestIdFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["refusals"],
+            "filters": ["refusals", "request_id"],
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

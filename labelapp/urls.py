@@ -6,6 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from labelapp import api, urls_dashboard, urls_exports, urls_review, views
 from labelapp.ratelimit import PasswordChangeDoneView, RateLimitedPasswordChangeView
 
+handler400 = "labelapp.requestid.bad_request"
+handler500 = "labelapp.requestid.server_error"
+
 api_patterns = [
     path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", api.ProjectDetailApi.as_view(), name="api-project"),
