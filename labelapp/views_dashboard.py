@@ -134,6 +134,7 @@ def dashboard_summary(data: dict) -> dict:
         "disagreement_count": sum(
             1 for c in clips if c.get("disagreement") and not c.get("settled")
         ),
+        "against_others": _against_others(agreement),
         "mvh_metric": "accuracy" if mvh.get("label_mode") != "multi" else "micro-F1",
         "mvh_versions": versions,
         "mvh_compared": any(v["n_clips"] for v in versions),
@@ -360,6 +361,20 @@ def _drift(drift: dict) -> dict:
         y_label="log mel energy",
     )
     return {"drift_smd": smd, "drift_mean": mean}
+
+
+def _against_others(agreement: dict) -> list[dict]:
+    """Annotators who differ from the others' majority, most often first (single-label)."""
+    rows = []
+    for a in agreement.get("annotators", []) if agreement.get("available") else []:
+        said = a.get("against_others")
+        if not said or not said["n_differ"]:
+            continue
+        share = said["n_differ"] / said["n_clips"]
+        rows.append({"username": a["username"], "share": plots.fmt(share, True), **said})
+        rows[-1]["_share"] = share
+    rows.sort(key=lambda r: (-r["_share"], r["username"]))
+    return rows
 
 
 def _with_count(name: str, n: int) -> str:

@@ -211,7 +211,16 @@ def test_a_reviewers_correction_does_not_count_as_what_the_annotator_said(
     after = project_agreement(project)
 
     assert after["overall"] == before["overall"]
-    assert after["annotators"] == before["annotators"]
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "against_others"} for r in rows]
+
+    assert strip(after["annotators"]) == strip(before["annotators"])
+    # what they said against the others: their own answer, by its name today
+    odd_said = next(a for a in after["annotators"] if a["user_id"] == odd.annotator_id)
+    assert [(c["said"], c["others_said"]) for c in odd_said["against_others"]["confusions"]] == [
+        ("digit/1", "digit/seven")
+    ]
     clip = next(c for c in after["clips"] if c["id"] == disputed.pk)
     assert clip["agreement"] == pytest.approx(1 / 3, abs=1e-4) and clip["disagreement"]
     assert clip["settled"] is True
@@ -617,6 +626,42 @@ def test_the_dashboard_shows_how_many_clips_each_annotators_figure_rests_on(
     page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     assert f">{u0.username} (3 clips)<" in page and f">{u1.username} (2 clips)<" in page
     assert f">{u2.username} (1 clip)<" in page
+
+
+def test_the_annotator_who_differs_from_the_others_and_how_is_named(
+    client, project, three_annotators, lead
+):
+    """A lead's team tester found who was wrong only by opening clip after clip (ann3 called
+    every "eight" a "nine"): each answer against the others' majority, and what was said."""
+    from labelapp.services.agreement import project_agreement
+
+    _single_label_clips(project, per_clip=3, paths=("A", "B", "C"))
+    u0, u1, u2 = three_annotators
+    clips = ready_clips(project, 6)
+    # u2 says B where the others say A on three clips, C where they say A once; one clip has
+    # no majority among u2's others (A against B); one where all agree.
+    plan = [("A", "A", "B"), ("A", "A", "B"), ("A", "A", "B"), ("A", "A", "C")]
+    plan += [("A", "B", "A"), ("C", "C", "C")]
+    for clip, answers in zip(clips, plan, strict=True):
+        for user, label in zip((u0, u1, u2), answers, strict=True):
+            annotation_submit(clip=clip, user=user, clip_labels=[label])
+    report = {a["username"]: a["against_others"] for a in project_agreement(project)["annotators"]}
+    mine = report[u2.username]
+    assert (mine["n_clips"], mine["n_differ"]) == (5, 4)  # not clip 5: its others split
+    assert [(c["said"], c["others_said"], c["n"]) for c in mine["confusions"]] == [
+        ("B", "A", 3),
+        ("C", "A", 1),
+    ]
+    assert mine["confusions"][0]["clips"] == [c.pk for c in clips[:3]]
+    # u1 said B on clip 5 where u0 and u2 said A; on clips 1-4 u1's others split (A, B or C)
+    assert (report[u1.username]["n_differ"], report[u1.username]["n_clips"]) == (1, 2)
+    assert report[u0.username]["n_differ"] == 0
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    table = page[page.index('data-testid="against-others"') :]
+    assert table.index(u2.username) < table.index(u1.username)  # most often first
+    assert "4 of 5 clips" in table and "<strong>B</strong> where the others said" in table
+    assert f'data-annotator="{u0.username}"' not in table
 
 
 def test_a_clip_a_reviewer_accepted_one_answer_of_is_settled(project, three_annotators, reviewer):
