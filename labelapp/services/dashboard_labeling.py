@@ -33,8 +33,10 @@ THROUGHPUT_SERIES = 7  # annotators drawn by name; the rest are summed as "other
 
 # The clip states of the progress bar, in drawing order; each clip is in exactly one.
 PROGRESS_STATES = (
-    ("labeled", "labeled"),  # enough annotations, none waiting for review
-    ("in_review", "in review"),  # enough annotations, some submitted and not yet reviewed,
+    # "labeled" alone read as the clip list's "labeled" (any annotation): a lead counted 61
+    # there and 6 here
+    ("labeled", "complete, none waiting for review"),  # enough annotations, none waiting
+    ("in_review", "waiting for review"),  # enough annotations, some submitted and not yet reviewed,
     # or sent to adjudication
     ("partial", "needs more annotations"),  # fewer than the project's annotations_per_clip
     ("skipped", "skipped"),  # no annotation, only skips

@@ -1163,7 +1163,7 @@ def test_a_reviewer_filters_the_queue_to_one_annotator_and_next_stays_in_it(
     page.select_option("[data-testid=filter-annotator]", "otto-annotator")
     page.click("[data-testid=filter-apply]")
     expect(page.locator("[data-testid=queue-row]")).to_have_count(2)
-    assert page.inner_text("[data-testid=queue-total]") == "2 waiting (filtered)"
+    assert page.inner_text("[data-testid=queue-total]") == "2 annotations waiting (filtered)"
     screenshot(page, "review-queue-filtered")
     page.locator("[data-testid=open-review]").first.click()
     page.wait_for_selector(KEYS_READY)
