@@ -817,7 +817,7 @@ def test_the_queue_filters_by_annotator_label_and_adjudication_and_next_keeps_th
     client.force_login(reviewer)
     page = client.get(f"/projects/{project.pk}/review/", {"annotator": "otto-annotator"})
     text = page.content.decode()
-    assert page.status_code == 200 and "2 waiting (filtered)" in text
+    assert page.status_code == 200 and "2 annotations waiting (filtered)" in text
     assert f'href="/clips/{clips[2].pk}/review/?annotator=otto-annotator"' in text
     assert 'value="otto-annotator" selected' in text
     review_page = client.get(
