@@ -834,7 +834,7 @@ def test_the_queue_filters_by_annotator_label_and_adjudication_and_next_keeps_th
     assert 'value="birds/owl"' in bad.content.decode()  # kept in the form to be fixed
     both = client.get(f"/projects/{project.pk}/review/", {"label": "x/y", "adjudication": "false"})
     assert '<option value="false" selected>' in both.content.decode()
-    assert "4 waiting<" in bad.content.decode()
+    assert "4 annotations waiting<" in bad.content.decode()
 
 
 def test_sending_to_adjudication_taking_it_off_and_settling_are_in_the_clips_history(
