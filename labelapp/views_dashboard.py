@@ -21,6 +21,7 @@ DASHBOARD_ROLES = (selectors.LEAD, selectors.REVIEWER)
 STATE_COLORS = {
     "labeled": plots.OK,
     "in_review": plots.ACCENT,
+    "fixing": "#f08c5a",
     "partial": "#4fd1e8",
     "skipped": plots.WARN,
     "unlabeled": "#3a4354",

@@ -100,11 +100,13 @@ def test_progress_puts_each_clip_in_exactly_one_state(project, annotators, tree)
     """Two annotations per clip wanted. By hand: c1 two submitted (in review), c2 two
     accepted (labeled), c3 one submitted (partial), c4 one skip (skipped), c5 nothing
     (unlabeled), c6 pending (processing), c7 failed, c8 two accepted but sent to adjudication
-    (in review), c9 one submitted and one skip (partial)."""
+    (in review), c9 one submitted and one skip (partial), c10 one submitted and one rejected
+    (waiting for its fix: it was "partial" while no queue offered it), c11 its only annotation
+    rejected (it was "unlabeled")."""
     project.annotations_per_clip = 2
     project.save()
     a, b, _ = annotators
-    c = {i: make_clip(project, f"c{i}.wav") for i in (1, 2, 3, 4, 5, 8, 9)}
+    c = {i: make_clip(project, f"c{i}.wav") for i in (1, 2, 3, 4, 5, 8, 9, 10, 11)}
     c[6] = make_clip(project, "c6.wav", status="pending")
     c[7] = make_clip(project, "c7.wav", status="failed")
     robin = ["animals/birds/robin"]
@@ -117,6 +119,14 @@ def test_progress_puts_each_clip_in_exactly_one_state(project, annotators, tree)
     annotation_skip(clip=c[4], user=a)
     annotation_submit(clip=c[9], user=a, clip_labels=robin)
     annotation_skip(clip=c[9], user=b)
+    annotation_submit(clip=c[10], user=a, clip_labels=robin)
+    annotation_submit(clip=c[10], user=b, clip_labels=robin)
+    annotation_submit(clip=c[11], user=a, clip_labels=robin)
+    Annotation.objects.filter(clip__in=[c[10], c[11]], annotator=a).update(status="rejected")
+    from labelapp.services.annotations import clip_annotation_count_refresh
+
+    for i in (10, 11):
+        clip_annotation_count_refresh(c[i].pk)
 
     p = dashboard_progress(project)
 
@@ -124,17 +134,18 @@ def test_progress_puts_each_clip_in_exactly_one_state(project, annotators, tree)
     assert states == {
         "labeled": 1,
         "in_review": 2,
+        "fixing": 2,
         "partial": 2,
         "skipped": 1,
         "unlabeled": 1,
         "processing": 1,
         "failed": 1,
     }
-    assert sum(states.values()) == p["total"] == 9
+    assert sum(states.values()) == p["total"] == 11
     assert p["annotated"] == 3  # c1, c2, c8
     assert p["adjudication"] == 1
-    assert p["done_fraction"] == round(3 / 9, 4)
-    assert p["annotations"]["submitted"] == 4  # c1 twice, c3, c9
+    assert p["done_fraction"] == round(3 / 11, 4)
+    assert p["annotations"]["submitted"] == 5  # c1 twice, c3, c9, c10
     assert p["annotations"]["accepted"] == 4
     assert p["annotations"]["skipped"] == 2
 

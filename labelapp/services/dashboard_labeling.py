@@ -38,6 +38,9 @@ PROGRESS_STATES = (
     ("labeled", "complete, none waiting for review"),  # enough annotations, none waiting
     ("in_review", "waiting for review"),  # enough annotations, some submitted and not yet reviewed,
     # or sent to adjudication
+    # fewer than enough, and a rejected one keeps its place until its annotator fixes it
+    # (they were "needs more annotations" while every queue said "nothing left")
+    ("fixing", "waiting for a fix"),
     ("partial", "needs more annotations"),  # fewer than the project's annotations_per_clip
     ("skipped", "skipped"),  # no annotation, only skips
     ("unlabeled", "unlabeled"),
@@ -59,22 +62,28 @@ def dashboard_progress(project: Project) -> dict:
     skipped = Exists(
         Annotation.objects.filter(clip=OuterRef("pk"), status=Annotation.Status.SKIPPED)
     )
+    rejected = Exists(
+        Annotation.objects.filter(clip=OuterRef("pk"), status=Annotation.Status.REJECTED)
+    )
     ready = Q(status=Clip.Status.READY)
     calm = ready & Q(needs_adjudication=False)
     enough = Q(annotation_count__gte=need)
     none = Q(annotation_count=0)
     row = (
         Clip.objects.filter(project=project)
-        .alias(has_submitted=awaiting, has_skip=skipped)
+        .alias(has_submitted=awaiting, has_skip=skipped, has_rejected=rejected)
         .aggregate(
             total=Count("id"),
             labeled=Count("id", filter=calm & enough & Q(has_submitted=False)),
             in_review=Count(
                 "id", filter=ready & (Q(needs_adjudication=True) | (enough & Q(has_submitted=True)))
             ),
-            partial=Count("id", filter=calm & Q(annotation_count__gt=0) & ~enough),
-            skipped=Count("id", filter=calm & none & Q(has_skip=True)),
-            unlabeled=Count("id", filter=calm & none & Q(has_skip=False)),
+            fixing=Count("id", filter=calm & ~enough & Q(has_rejected=True)),
+            partial=Count(
+                "id", filter=calm & Q(annotation_count__gt=0) & ~enough & Q(has_rejected=False)
+            ),
+            skipped=Count("id", filter=calm & none & Q(has_skip=True, has_rejected=False)),
+            unlabeled=Count("id", filter=calm & none & Q(has_skip=False, has_rejected=False)),
             processing=Count(
                 "id", filter=Q(status__in=[Clip.Status.PENDING, Clip.Status.PROCESSING])
             ),
