@@ -340,6 +340,20 @@ def test_csv_has_a_row_per_clip_label_and_per_segment_label(project, labeled, an
     said = json.loads(_export(project, "earmark"))
     notes = {a["note"] for c in said["clips"] for a in c["annotations"] if a["unsure"]}
     assert notes == {"wind or rain?"}
+    # each clip's final labels, as the training and the manifest take them
+    final = {c["original_name"]: c["final_labels"] for c in said["clips"]}
+    assert final == {
+        # multi-label: each label of at least half the answers (noise: the annotator's segment)
+        "robin.wav": ["animals/birds/robin", "noise"],
+        "dog.wav": ["animals/dog"],  # accepted
+        "wind.wav": [],  # a skip
+        "unlabeled.wav": [],
+    }
+    Clip.objects.filter(pk=labeled["dog"].pk).update(needs_adjudication=True)
+    said = json.loads(_export(project, "earmark"))
+    assert {c["original_name"]: c["final_labels"] for c in said["clips"]}["dog.wav"] == []
+    filtered = json.loads(_export(project, "earmark", {"annotator": annotator.username}))
+    assert {c["final_labels"] for c in filtered["clips"]} == {None}  # not every answer is there
 
 
 def test_a_label_filter_keeps_only_that_labels_rows_in_csv(project, labeled, annotator, lead):

@@ -3,14 +3,17 @@
     {"format": "earmark", "version": 1, "exported_at": ..., "filters": {...},
      "project": {...}, "ontology": {"name", "version", "labels": [{id, path, ...}]},
      "model_versions": [...],
-     "clips": [{id, original_name, sha256, file, duration, ..., metadata,
+     "clips": [{id, original_name, sha256, file, duration, ..., metadata, final_labels,
                 "annotations": [{..., clip_labels, segments, revisions: [...]}],
                 "predictions": [{model_version, score, clip_scores: {path: score}, ...}]}],
      "summary": {"clips": n, "annotations": n}}
 
 Each clip carries its own annotations and predictions, so a reader can stream the `clips`
 array item by item as it was written; labels are named by path everywhere (ids are kept in
-`ontology.labels` for those who want them).
+`ontology.labels` for those who want them). A clip's `final_labels` are what the training and
+the manifest take of it (`manifest.clip_consensus`: accepted answers outweigh the others; none
+while it waits for adjudication or its answers tie); null in an export filtered by annotation,
+whose clips do not carry all their answers.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from labelapp.exports.common import (
     prediction_content,
     user_name,
 )
+from labelapp.exports.manifest import clip_consensus
 
 FORMAT_VERSION = 1
 
@@ -131,6 +135,14 @@ def _annotation(annotation, revisions: bool) -> dict:
     return body
 
 
+def _final_labels(clip, ctx: ExportContext) -> list[str] | None:
+    """What the training and the manifest take of the clip (the CSV and JSON had only every
+    annotator's answer: a lead had to know the manifest for the adjudicated label)."""
+    if ctx.filters.on_annotations:
+        return None
+    return sorted(clip_consensus(clip, ctx))
+
+
 def _clip(clip, ctx: ExportContext) -> dict:
     revisions = ctx.options["revisions"]
     return {
@@ -147,6 +159,7 @@ def _clip(clip, ctx: ExportContext) -> dict:
         "status": clip.status,
         "metadata": clip.metadata,
         "created_at": iso(clip.created_at),
+        "final_labels": _final_labels(clip, ctx),
         "annotations": [_annotation(a, revisions) for a in clip.export_annotations],
         "predictions": [prediction_content(p, ctx.tree) for p in clip.export_predictions],
     }
