@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Subquery
 from django.shortcuts import render
 
 from labelapp import selectors
@@ -142,8 +143,12 @@ def _lane_segments(annotations) -> dict[str, list]:
 def clip_review_page(request, clip_id: int):
     clip = or_404(selectors.clip_for_user, request.user, clip_id, REVIEW_ROLES)
     project = clip.project
+    # Whether a reviewer's correction wrote its labels: its card said only "accepted".
+    written = review_services.last_write().values("action")[:1]
     annotations = list(
-        _with_content(clip.annotations.exclude(status=Annotation.Status.DRAFT)).order_by("id")
+        _with_content(clip.annotations.exclude(status=Annotation.Status.DRAFT))
+        .annotate(last_written_by=Subquery(written))
+        .order_by("id")
     )
     # Opened from a filtered queue: Next in queue stays in it.
     filters, filter_query, _ = _queue_filters(request)

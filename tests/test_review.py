@@ -923,3 +923,30 @@ def test_an_annotator_filter_matching_two_names_by_case_says_so(
     assert res.status_code == 400 and res.json()["code"] == "ambiguous_annotator"
     assert "Bob, bob" in res.json()["detail"]
     assert len(client_for(reviewer).get(url, {"annotator": "Bob"}).json()["results"]) == 1
+
+
+def test_a_corrected_annotations_card_says_corrected(project, clip, annotator, reviewer):
+    """Its card said "accepted", as if the annotator's labels had been taken."""
+    from django.test import Client
+
+    mine = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    page = Client()
+    page.force_login(reviewer)
+
+    def status() -> str:
+        html = page.get(f"/clips/{clip.pk}/review/").content.decode()
+        start = html.index('data-testid="annotation-status">') + len(
+            'data-testid="annotation-status">'
+        )
+        return html[start : html.index("</span>", start)]
+
+    annotation_review(annotation=mine, reviewer=reviewer, action="accept", expected_version=1)
+    assert status() == "accepted"
+    annotation_review(
+        annotation=mine,
+        reviewer=reviewer,
+        action="correct",
+        clip_labels=["birds/crow"],
+        expected_version=Annotation.objects.get(pk=mine.pk).version,
+    )
+    assert status() == "accepted · corrected"
