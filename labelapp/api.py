@@ -40,6 +40,7 @@ from labelapp.serializers import (
     ImportJobNotSentSerializer,
     ImportJobSerializer,
     MembershipInputSerializer,
+    MetadataFromNamesSerializer,
     PeaksQuerySerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
@@ -53,6 +54,7 @@ from labelapp.serializers import (
 )
 from labelapp.serializers_review import MemberSerializer
 from labelapp.services import annotations as annotation_services
+from labelapp.services import clip_metadata as metadata_services
 from labelapp.services import clip_removal as removal_services
 from labelapp.services import clip_search, project_removal
 from labelapp.services import imports as import_services
@@ -252,6 +254,23 @@ class ProjectClipsDeleteApi(APIView):
         data.is_valid(raise_exception=True)
         removal = removal_services.clips_delete(project=project, **data.validated_data)
         return Response(ClipsDeletedSerializer(removal).data)
+
+
+class ProjectClipsMetadataFromNamesApi(APIView):
+    @extend_schema(request=MetadataFromNamesSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, project_id: int):
+        """Set clip metadata from the clips' file names (lead): each field of `pattern` in
+        every clip whose name matches it, other fields kept. `{fields, matched, unmatched,
+        changed, matched_examples, unmatched_examples}`; with `dry_run`, nothing is changed."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        data = MetadataFromNamesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = metadata_services.clips_metadata_from_names(
+            project=project,
+            pattern=data.validated_data["pattern"],
+            dry_run=data.validated_data["dry_run"],
+        )
+        return Response(report.as_dict())
 
 
 class ProjectUploadApi(APIView):

@@ -521,6 +521,15 @@ class SkippedSerializer(serializers.Serializer):
     next = WorkspaceSerializer(allow_null=True, required=False)
 
 
+class MetadataFromNamesSerializer(StrictInput, serializers.Serializer):
+    pattern = serializers.CharField(
+        max_length=200,
+        help_text="The clips' file names with fields in braces: {digit}_{speaker}_{take} "
+        "reads 7_jackson_12.wav as digit 7, speaker jackson, take 12 (the extension left out).",
+    )
+    dry_run = serializers.BooleanField(default=False, help_text="Report only; change nothing.")
+
+
 class ClipsDeleteSerializer(StrictInput, serializers.Serializer):
     ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),

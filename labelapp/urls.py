@@ -34,6 +34,11 @@ api_patterns = [
         name="api-import-not-sent",
     ),
     path(
+        "projects/<int:project_id>/clips/metadata-from-names/",
+        api.ProjectClipsMetadataFromNamesApi.as_view(),
+        name="api-project-clips-metadata-from-names",
+    ),
+    path(
         "projects/<int:project_id>/clips/delete/",
         api.ProjectClipsDeleteApi.as_view(),
         name="api-project-clips-delete",

@@ -81,7 +81,10 @@ def group_field_check(project, field: str) -> None:
     for metadata in clips.exclude(metadata={}).values_list("metadata", flat=True)[:1000]:
         if isinstance(metadata, dict):
             seen.update(str(k) for k in metadata)
-    have = ", ".join(sorted(seen)[:20]) or "none: the clips have no metadata"
+    have = ", ".join(sorted(seen)[:20]) or (
+        "none: the clips have no metadata; set some from their file names on the project page "
+        "(Metadata from file names) or with manage.py clip_metadata"
+    )
     raise DomainError(
         f"option 'group_by': no clip of this project has the metadata field {field!r} "
         f"(fields the clips have: {have})",

@@ -408,3 +408,33 @@ def test_leaving_mid_upload_tells_the_job_which_files_will_not_come(
     assert "the page was left" not in errors["w0.wav"]
     assert all("the page was left" in errors[n] for n in ("w1.wav", "w2.wav"))
     assert asked == ["beforeunload"]
+
+
+def test_a_lead_sets_clip_metadata_from_the_file_names(live_server, page, login, lead, project):
+    """Browser uploads bring no metadata: the pattern is previewed, then applied."""
+    for i, name in enumerate(("7_jackson_12.wav", "3_theo_0.wav", "odd.wav")):
+        Clip.objects.create(
+            project=project, original_name=name, sha256=f"{i}" * 64, status="ready", duration=1.0
+        )
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.click("[data-testid=name-metadata] summary")
+    page.fill("[data-testid=name-metadata-pattern]", "{digit}_{speaker}_{take}")
+    page.click("[data-testid=name-metadata-preview]")
+    said = page.locator("[data-testid=name-metadata-said]")
+    says = "(w) => document.querySelector('[data-testid=name-metadata-said]').textContent"
+    page.wait_for_function(f"{says}.includes(w)", arg="match")
+    assert (
+        "2 clips match; e.g. 7_jackson_12.wav → digit 7 · speaker jackson · take 12."
+        in said.inner_text()
+    )
+    assert "1 did not match (odd.wav)" in said.inner_text()
+    assert Clip.objects.get(original_name="3_theo_0.wav").metadata == {}
+    page.click("[data-testid=name-metadata-apply]")
+    page.wait_for_function(f"{says}.includes(w)", arg="Set on")
+    assert Clip.objects.get(original_name="3_theo_0.wav").metadata["speaker"] == "theo"
+    assert page.is_disabled("[data-testid=name-metadata-apply]")
+    page.fill("[data-testid=name-metadata-pattern]", "{a}{b}")
+    page.click("[data-testid=name-metadata-preview]")
+    page.wait_for_function(f"{says}.startsWith(w)", arg="Not read")
+    assert "nothing between them" in said.inner_text()
