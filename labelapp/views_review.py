@@ -100,7 +100,7 @@ def review_queue_page(request, project_id: int):
             # What was typed, kept in the form even when refused (a typo was typed again).
             "filters": {k: request.GET.get(k, "").strip() for k in ("annotator", "label")}
             | {"adjudication": _adjudication_typed(request, filters)}
-            | {"unsure": request.GET.get("unsure", "").strip().lower() in ("true", "1")},
+            | {"unsure": filters.get("unsure")},
             "filter_query": filter_query,
             "filter_error": filter_error.rstrip("."),
             "annotators": annotators,

@@ -989,3 +989,18 @@ def test_an_annotator_marks_a_clip_not_sure_with_a_note_for_the_reviewer(
     assert other.original_name not in text
     review = browser.get(f"/clips/{clip.pk}/review/").content.decode()
     assert "“a fox or a dog?”" in review
+    # The filter as the API reads it (yes, 1, false...), shown as applied.
+    for given, shown in (("yes", "true"), ("false", "false")):
+        text = browser.get(f"/projects/{project.pk}/review/?unsure={given}").content.decode()
+        assert f'<option value="{shown}" selected>' in text
+    assert (
+        other.original_name
+        in browser.get(f"/projects/{project.pk}/review/?unsure=false").content.decode()
+    )
+    # The history says what changed when only the doubt or the note did.
+    history = browser.get(f"/clips/{clip.pk}/history/").content.decode()
+    assert "no longer marked not sure" in history and "marked <strong>not sure</strong>" in history
+    long = "x" * 2000
+    submit(client, clip, clip_labels=["noise"], note=long, expected_version=3)
+    queue = browser.get(f"/projects/{project.pk}/review/").content.decode()
+    assert long not in queue and "x" * 150 in queue  # cut in the queue (its title has more)

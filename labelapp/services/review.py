@@ -436,7 +436,8 @@ def annotations_reviewed_for(
 
 def snapshot_diff(before: dict | None, after: dict) -> dict:
     """What changed between two snapshots of an annotation (`annotation_snapshot`'s shape):
-    `status` [before, after] when it moved, clip labels and segments added and removed."""
+    `status` [before, after] when it moved, clip labels and segments added and removed, and
+    `unsure` and `note` [before, after] when they changed."""
     before = before or {}
     diff: dict = {}
     if before.get("status") != after.get("status"):
@@ -461,6 +462,11 @@ def snapshot_diff(before: dict | None, after: dict) -> dict:
     seg_removed = [s for k, s in old_segs.items() if k not in new_segs]
     if seg_added or seg_removed:
         diff["segments"] = {"added": seg_added, "removed": seg_removed}
+    # the annotator's doubt and note (a change of them alone read "no change to the labels")
+    if bool(before.get("unsure")) != bool(after.get("unsure")):
+        diff["unsure"] = [bool(before.get("unsure")), bool(after.get("unsure"))]
+    if (before.get("note") or "") != (after.get("note") or ""):
+        diff["note"] = [before.get("note") or "", after.get("note") or ""]
     return diff
 
 

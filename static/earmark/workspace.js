@@ -1074,7 +1074,11 @@ function renderSide() {
   el.chips.replaceChildren(...chips);
   el.unsure.setAttribute("aria-pressed", String(S.unsure));
   el.unsure.classList.toggle("on", S.unsure);
-  if (document.activeElement !== el.note && el.note.value !== S.note) el.note.value = S.note;
+  // Kept as typed while it has the focus, but never another clip's: Ctrl+Enter from the note
+  // left its text in the field on the next clip, and leaving the field saved it there.
+  const noteClip = String(S.ws.clip.id);
+  if ((document.activeElement !== el.note || el.note.dataset.clip !== noteClip) && el.note.value !== S.note) el.note.value = S.note;
+  el.note.dataset.clip = noteClip;
   // The single-label warning goes once one label is left (it stayed until the submit), and
   // comes back with an undo that brings the labels back.
   const several = single() && S.clipLabels.length > 1;
@@ -1705,12 +1709,12 @@ function toggleUnsure() {
 }
 el.unsure.addEventListener("click", toggleUnsure);
 el.note.addEventListener("input", () => {
-  if (!S.ws) return;
+  if (!S.ws || el.note.dataset.clip !== String(S.ws.clip.id)) return;
   S.note = el.note.value.slice(0, 2000);
   scheduleSave();
 });
 el.note.addEventListener("change", () => {
-  if (!S.ws) return;
+  if (!S.ws || el.note.dataset.clip !== String(S.ws.clip.id)) return;
   S.note = el.note.value.trim().slice(0, 2000);
   commit("note", S.note ? "Note for the reviewer kept." : "Note for the reviewer cleared.");
 });

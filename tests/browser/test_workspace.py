@@ -345,12 +345,19 @@ def test_an_annotator_not_sure_says_so_with_a_key_and_a_note(
     drawn(page, clips[0].pk)
     assert page.get_attribute(unsure, "aria-pressed") == "true"
     assert page.input_value("[data-testid=note]") == "a crow or a rook?"
-    page.keyboard.press("Control+Enter")
+    page.focus("[data-testid=note]")
+    page.keyboard.press("Control+Enter")  # from the note: its text stayed for the next clip
     drawn(page, clips[1].pk)
     saved = Annotation.objects.get(clip=clips[0])
     assert (saved.unsure, saved.note) == (True, "a crow or a rook?")
     assert page.get_attribute(unsure, "aria-pressed") == "false"  # the next clip: its own
     assert page.input_value("[data-testid=note]") == ""
+    page.keyboard.press("Tab")  # leaving the field saved the old text into this clip's draft
+    page.keyboard.press("c")
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[2].pk)
+    second = Annotation.objects.get(clip=clips[1])
+    assert (second.unsure, second.note) == (False, "")
 
 
 def test_the_keyboard_reaches_every_control_and_adjusts_segments(
