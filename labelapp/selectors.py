@@ -48,7 +48,8 @@ def _checked_role(user: AbstractBaseUser, project: Project, row, roles, what: st
         # A member a lead removed, in a tab still open: "clip not found" said nothing of why.
         raise PermissionDenied(
             f"you are no longer a member of the project {project.name!r} (a lead removed you): "
-            "nothing more is saved there; your saved work stays"
+            "nothing more is saved there; your saved work stays",
+            code="not_a_member",
         )
     if role is None or project.deleted_at is not None:
         raise NotFound(f"{what} not found")

@@ -33,6 +33,9 @@ export async function api(path, { method = "GET", body, signal, headers: extra =
   if (!response.ok) {
     const error = new ApiError(response.status, data);
     error.retryAfter = response.headers.get("Retry-After");
+    // Removed from the project while the page is open: said once by the page (the workspace
+    // stops asking), not "try again" after every request.
+    if (data && data.code === "not_a_member") window.dispatchEvent(new CustomEvent("earmark:not-a-member", { detail: error.message }));
     throw error;
   }
   return data;

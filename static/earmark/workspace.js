@@ -613,6 +613,7 @@ const pendingSaves = new Map();
 
 function saveLater(clipId, body, stamp, ms) {
   cancelSave(clipId);
+  if (root.dataset.removed === "true") return; // no longer a member: kept in this browser only
   const timer = setTimeout(() => { pendingSaves.delete(clipId); saveDraft(clipId, body, { stamp }); }, ms);
   pendingSaves.set(clipId, { timer, body, stamp });
 }
@@ -1355,6 +1356,8 @@ function severalLabelsSaid() {
 // --- banner ----------------------------------------------------------------------------------
 let bannerTimer = 0;
 function showBanner(text, kind = "info", ms = 0, actions = []) {
+  // Removed from the project: that stays said (the failed request's own message came after it).
+  if (el.banner.dataset.about === "not-a-member" && !el.banner.hidden) return;
   clearTimeout(bannerTimer);
   el.banner.className = `ws-banner ${kind}`;
   el.banner.dataset.kind = kind;
@@ -1686,6 +1689,19 @@ const failing = (name, run) => async (...args) => {
     if (offline) root.dataset.offlineBanner = "true";
   }
 };
+// A lead removed this annotator: nothing more is asked of the server from this page (it kept
+// saving drafts, renewing its place and offering "Try again", eleven 403s in 8 s).
+window.addEventListener("earmark:not-a-member", (e) => {
+  if (root.dataset.removed === "true") return;
+  root.dataset.removed = "true";
+  for (const id of [...pendingSaves.keys()]) cancelSave(id);
+  S.ws = null; // keys, saves and the lock's renewal act on nothing now
+  clipButtons(false);
+  const home = document.createElement("a");
+  Object.assign(home, { href: "/", className: "button ws-banner-btn", textContent: "Your projects" });
+  showBanner(`${e.detail[0].toUpperCase()}${e.detail.slice(1)}. What you had not saved stays in this browser.`, "error", 0, [home]);
+  el.banner.dataset.about = "not-a-member";
+});
 window.addEventListener("online", () => {
   if (root.dataset.offlineBanner) { delete root.dataset.offlineBanner; hideBanner(); }
   const pending = S.submitWhenOnline;

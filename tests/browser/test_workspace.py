@@ -2434,3 +2434,31 @@ def test_the_transport_keeps_one_row_on_a_laptop_and_its_view_tools_together(
         tools = {middles[a] for a in ("zoom-out", "zoom-in", "zoom-fit", "normalize")}
         assert max(tools) - min(tools) <= 4, (width, middles)
         assert abs(middles["play"] - middles["speed"]) <= 4, (width, middles)
+
+
+def test_an_annotator_removed_while_labeling_is_told_once_and_the_page_stops_asking(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Removed by a lead with the workspace open: every request said "Try again" (eleven 403s
+    in 8 s, from autosaves and the place's renewal)."""
+    from labelapp.services.projects import membership_remove
+
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("c")  # their work: a draft (one who never did any is told "not found")
+    wait_for(lambda: AnnotationDraft.objects.filter(user=annotator).exists(), message="no draft")
+    membership_remove(project=project, user=annotator)
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/" in r.url else None)
+    page.keyboard.press("Control+Enter")
+    banner = page.wait_for_selector("[data-testid=banner][data-about=not-a-member]")
+    assert "no longer a member of the project" in banner.text_content()
+    assert page.get_attribute("[data-testid=banner] a", "href") == "/"
+    page.wait_for_timeout(300)
+    before = len(asked)
+    page.keyboard.press("n")  # edits and saves act on nothing now
+    page.keyboard.press("Control+Enter")
+    page.wait_for_timeout(2500)
+    assert len(asked) == before, asked[before:]
+    assert "no longer a member" in page.text_content("[data-testid=banner]")
