@@ -132,6 +132,7 @@ RULES: dict[str, Rule] = {
     "api-clips": rule(MEMBER, query="project={project_id}"),
     "api-clip": rule(MEMBER, DELETE=LEAD),
     "api-project-clips-delete": rule(LEAD),
+    "api-project-clips-metadata-from-names": rule(LEAD),
     "api-clip-audio": rule(MEMBER),
     "api-clip-playback": rule(MEMBER),
     "api-clip-peaks": rule(MEMBER, query="start=0&end=0.5&width=64"),
