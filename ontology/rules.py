@@ -137,6 +137,7 @@ WORKSPACE_KEYS = {
     "/": "search labels",
     "alt+a": "accept all suggestions",
     "alt+r": "reject all suggestions",
+    "alt+u": "mark the clip not sure",
     "ctrl+enter": "submit",
     "ctrl+shift+enter": "skip the clip",
     "pageup": "previous clip",
