@@ -303,9 +303,11 @@ class ProjectUploadApi(APIView):
         names = raw_names(request)
         outcomes = []
         for upload in files:
-            item = import_services.ImportItem(
-                name=names.get(upload.name, upload.name), fileobj=upload
-            )
+            name = names.get(upload.name, upload.name)
+            if outcomes and outcomes[-1].store_unavailable:
+                outcomes.append(import_services.store_unavailable_outcome(name))
+                continue
+            item = import_services.ImportItem(name=name, fileobj=upload)
             outcomes.append(import_services.clip_import(project=project, item=item, job=job))
         if job_id:  # the browser's job: other requests add to it at the same time
             job = import_services.import_job_add(job, outcomes)

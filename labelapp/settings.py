@@ -175,7 +175,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "client_config": _S3Config(
                 connect_timeout=EARMARK_S3_CONNECT_TIMEOUT_S,
                 read_timeout=EARMARK_S3_READ_TIMEOUT_S,
-                retries={"max_attempts": EARMARK_S3_ATTEMPTS, "mode": "standard"},
+                retries={"total_max_attempts": EARMARK_S3_ATTEMPTS, "mode": "standard"},
             ),
         },
     }

@@ -710,3 +710,26 @@ def test_a_manifest_with_an_unclosed_quote_or_an_infinite_time_says_so(tmp_path,
     manifest.write_text(f"audio,labels,start,end\n{a.name},one,1e400,1e401\n")
     (item,) = items_from_csv(manifest)
     assert "start '1e400' is not a finite number of seconds" in item.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_is_stored_before_its_transaction_opens(project, wav_factory, monkeypatch):
+    """On SQLite a transaction holds the database's write lock from its start: an upload to a
+    media store that did not answer held it through every timeout, and the worker's writes
+    failed "database is locked" (a clip stayed "processing" for 30 minutes)."""
+    from django.core.files.storage import default_storage
+    from django.db import connection
+
+    from labelapp.services.imports import ImportItem, clip_import
+
+    real = default_storage.save
+    seen = []
+
+    def save(name, content, *args, **kwargs):
+        seen.append(connection.in_atomic_block)
+        return real(name, content, *args, **kwargs)
+
+    monkeypatch.setattr(default_storage, "save", save)
+    path = wav_factory(seconds=0.5, sr=8000)
+    outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
+    assert outcome.status == "imported" and seen and not any(seen)  # its peaks saved too

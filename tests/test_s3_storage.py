@@ -347,14 +347,20 @@ def test_a_media_store_that_does_not_answer_is_a_503_in_seconds_and_names_no_end
             assert res.status_code == 503, (what, res.status_code, res.content[:200])
             assert res.json()["code"] == "media_unavailable" and res["Retry-After"] == "30"
         assert time.monotonic() - began < 15
-        path = wav_factory(seconds=0.5, sr=8000)
+        files = [wav_factory(f"{n}.wav", seconds=0.5, sr=8000) for n in ("first", "second")]
+        began = time.monotonic()
         res = _upload(
-            client_for(lead), project.pk, SimpleUploadedFile(path.name, path.read_bytes())
+            client_for(lead),
+            project.pk,
+            *(SimpleUploadedFile(p.name, p.read_bytes()) for p in files),
         )
-        (outcome,) = res.json()["files"]
-        assert outcome["status"] == "rejected"
-        assert "the media store is not answering" in outcome["error"]
-        assert endpoint not in outcome["error"] and bucket.name not in outcome["error"]
+        first, second = res.json()["files"]
+        assert first["status"] == "rejected" and first["code"] == "media_unavailable"
+        assert "the media store is not answering" in first["error"]
+        assert endpoint not in first["error"] and bucket.name not in first["error"]
+        # the next file is not tried (each waited out the timeouts again: a minute a file)
+        assert second["status"] == "rejected" and "not tried" in second["error"]
+        assert time.monotonic() - began < 10
 
 
 def test_processing_and_features_stream_a_long_recording_in_ranges(bucket, fetched, uploaded):

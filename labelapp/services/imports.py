@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from labelapp.audio import AudioError, AudioInfo, probe
 from labelapp.errors import Conflict, DomainError, NotFound
-from labelapp.media import STORE_ERRORS, store_error_reason
+from labelapp.media import STORE_ERRORS, store_error_reason, store_unavailable
 from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
 from labelapp.services.annotations import (
     annotation_input_build,
@@ -87,9 +87,14 @@ class FileOutcome:
     status: str  # imported | duplicate | rejected
     clip_id: int | None = None
     error: str = ""
+    # The media store did not answer: the files after it in a batch are not tried.
+    store_unavailable: bool = field(default=False, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        body = asdict(self)
+        if not body.pop("store_unavailable"):
+            return body
+        return {**body, "code": "media_unavailable"}
 
 
 @dataclass
@@ -251,11 +256,26 @@ def clip_import(
     except STORE_ERRORS as exc:
         logger.warning("import of %s failed: %s", name, exc)
         return FileOutcome(
-            name, "rejected", error=f"could not read or store the file: {store_error_reason(exc)}"
+            name,
+            "rejected",
+            error=f"could not read or store the file: {store_error_reason(exc)}",
+            store_unavailable=store_unavailable(exc),
         )
     finally:
         if staged is not None:
             staged.unlink(missing_ok=True)
+
+
+STORE_UNAVAILABLE_REST = (
+    "not tried: the media store was not answering for an earlier file of this batch; "
+    "send it again in a minute"
+)
+
+
+def store_unavailable_outcome(name: str) -> FileOutcome:
+    """A file of a batch after one the media store did not answer for: each would wait out the
+    store's timeouts again (a minute a file), holding the request and a web thread."""
+    return FileOutcome(name, "rejected", error=STORE_UNAVAILABLE_REST, store_unavailable=True)
 
 
 # An annotation by someone who is not a member is merged into the system user's, which
@@ -450,11 +470,14 @@ def _store(
     # (a write cut short by a full disk leaves a partial one).
     storage_name = storage_name_for(project.pk, sha256, info.format)
     try:
+        # Stored before the transaction: on SQLite a transaction holds the database's write
+        # lock from its start, and an upload to a slow or silent media store held it through
+        # every timeout (the worker's writes failed "database is locked" meanwhile).
+        with open(path, "rb") as fh:
+            saved = default_storage.save(storage_name, File(fh))
+        if saved != storage_name:  # storage renamed it: keep what it says
+            storage_name = saved
         with transaction.atomic():
-            with open(path, "rb") as fh:
-                saved = default_storage.save(storage_name, File(fh))
-            if saved != storage_name:  # storage renamed it: keep what it says
-                storage_name = saved
             clip = Clip.objects.create(
                 project=project,
                 file=storage_name,
@@ -641,14 +664,19 @@ def import_run(
 
     saved = time.monotonic()
     try:
+        down = False  # the media store stopped answering: the rest are not tried
         for n, item in enumerate(items, start=1):
-            outcome = clip_import(
-                project=project,
-                item=item,
-                job=job,
-                on_committed=collect,
-                create_labels=create_labels,
-            )
+            if down:
+                outcome = store_unavailable_outcome(item.name)
+            else:
+                outcome = clip_import(
+                    project=project,
+                    item=item,
+                    job=job,
+                    on_committed=collect,
+                    create_labels=create_labels,
+                )
+                down = outcome.store_unavailable
             due = n % JOB_SAVE_EVERY == 0 or time.monotonic() - saved > JOB_SAVE_EVERY_S
             import_job_record(job, outcome, save=due)
             if due:

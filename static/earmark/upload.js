@@ -142,6 +142,16 @@ function setup(root) {
               counts[o.status] = (counts[o.status] || 0) + 1;
               line(o.name, o.status, `${o.status}${o.error ? ` — ${o.error}` : ""}`);
             }
+            if (data.files.some((o) => o.code === "media_unavailable")) {
+              // The media store is not answering: each file left would wait out its timeouts
+              // again (a minute a file). They are not sent, and said so.
+              const why = "the media store was not answering; send it again in a minute";
+              while (queue.length) {
+                const rest = queue.shift();
+                doneBytes += rest.size;
+                notSent.push({ name: rest.name, reason: why });
+              }
+            }
             if (counts.imported - announced >= 25) { // a long upload: the list grows as it goes
               announced = counts.imported;
               document.dispatchEvent(new Event("earmark:clips-changed"));
