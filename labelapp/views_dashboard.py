@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelapp import plots, plots_primitives, selectors
+from labelapp import plots, selectors
 from labelapp.services.dashboard import THROUGHPUT_SERIES, dashboard_jobs, project_dashboard
 from labelapp.views import or_404
 
@@ -378,12 +378,6 @@ def _against_others(agreement: dict) -> list[dict]:
     return rows
 
 
-def _with_count(name: str, n: int) -> str:
-    """ "ann4 (14 clips)": the name cut so the count shows within the chart's 20 characters."""
-    count = f" ({n} clip{'' if n == 1 else 's'})"
-    return plots_primitives.clip_text(name, max(4, 20 - len(count))) + count
-
-
 def _agreement(agreement: dict) -> dict:
     if not agreement.get("available"):
         return {}
@@ -403,14 +397,11 @@ def _agreement(agreement: dict) -> dict:
         )
     # How many clips each figure rests on, beside it: one who labeled 14 clips (skipping half)
     # at 96.5% and a reviewer's one clip at 100% read as the team's best.
-    people = [
-        (_with_count(row["username"], row["n_clips"]), row["agreement"])
-        for row in agreement.get("annotators", [])
-        if row.get("agreement") is not None
-    ]
-    if people:
+    rows = [row for row in agreement.get("annotators", []) if row.get("agreement") is not None]
+    if rows:
         out["agreement_annotators"] = plots.bar_chart(
-            people,
+            [(row["username"], row["agreement"]) for row in rows],
+            notes=[f"{row['n_clips']} clip{'' if row['n_clips'] == 1 else 's'}" for row in rows],
             title="Agreement of each annotator with the others",
             value_label="share of pairs agreeing",
             color=plots.OK,

@@ -624,8 +624,9 @@ def test_the_dashboard_shows_how_many_clips_each_annotators_figure_rests_on(
         annotation_submit(clip=clip, user=other, clip_labels=["A"])
     client.force_login(lead)
     page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
-    assert f">{u0.username} (3 clips)<" in page and f">{u1.username} (2 clips)<" in page
-    assert f">{u2.username} (1 clip)<" in page
+    assert f"<title>{u0.username}: 100.0% · 3 clips share of pairs agreeing</title>" in page
+    assert f"<title>{u1.username}: 100.0% · 2 clips" in page and "100.0% · 1 clip<" in page
+    assert f">{u2.username}<" in page  # the name whole beside its bar
 
 
 def test_the_annotator_who_differs_from_the_others_and_how_is_named(

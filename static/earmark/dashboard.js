@@ -34,6 +34,7 @@ function render(jobs) {
 const IDLE_MS = 15000; // looked at while nothing runs too: a training starts by itself
 let timer = 0;
 let inFlight = false;
+let again = false;
 const later = (ms) => { clearTimeout(timer); timer = setTimeout(poll, ms); };
 let known = null; // job id -> status when first seen
 
@@ -41,13 +42,17 @@ function staleNotice(job) {
   if (root.querySelector("[data-testid=dash-stale]")) return;
   const reload = el("button", { type: "button" }, "Reload");
   reload.addEventListener("click", () => window.location.reload());
-  root.prepend(el("p", { class: "notice", role: "status", dataset: { testid: "dash-stale" } },
-    `${job.kind} #${job.id} finished (${job.detail || job.status}) after this page was drawn: the figures on it are from before. `, reload));
+  const notice = el("p", { class: "flash", role: "status", dataset: { testid: "dash-stale" } },
+    `${job.kind} #${job.id} finished (${job.detail || job.status}) after this page was drawn: the figures on it are from before. `, reload);
+  // At the top, above the "active model" tile it contradicts (in the jobs card, 2,000 px down,
+  // a lead reading the top never saw it).
+  const top = document.querySelector("[data-testid=dash-stats]");
+  if (top) top.before(notice); else root.prepend(notice);
 }
 
 async function poll() {
   if (document.hidden) { later(IDLE_MS); return; }
-  if (inFlight) return;
+  if (inFlight) { again = true; return; } // asked while one is under way: once more after it
   inFlight = true;
   try {
     const { jobs } = await api(`/api/projects/${projectId}/dashboard/jobs/`);
@@ -63,6 +68,7 @@ async function poll() {
     later(10000); // a hiccup of the server: try again later, quietly
   } finally {
     inFlight = false;
+    if (again) { again = false; later(0); }
   }
 }
 

@@ -248,6 +248,14 @@ def test_a_training_that_ends_after_the_page_was_drawn_is_said_with_a_reload(
     TrainingRun.objects.filter(pk=running.pk).update(status="succeeded", message="v1 active")
     notice = page.wait_for_selector("[data-testid=dash-stale]", timeout=15_000)
     assert f"training #{running.pk} finished (v1 active)" in notice.text_content()
+    # above the tiles it contradicts, not in the jobs card far down the page
+    assert (
+        page.evaluate(
+            "() => document.querySelector('[data-testid=dash-stale]').nextElementSibling"
+            ".dataset.testid"
+        )
+        == "dash-stats"
+    )
     page.click("[data-testid=dash-stale] button")
     page.wait_for_load_state()
     assert page.locator("[data-testid=dash-stale]").count() == 0
