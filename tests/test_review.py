@@ -905,7 +905,13 @@ def test_the_clip_review_page_says_what_the_training_takes_of_the_clip(
     Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)
     assert "sent to adjudication" in outcome() and "<strong>nothing</strong>" in outcome()
     # what is left before it is settled: the two answers not decided yet
-    assert "until every answer has a decision (2 answers still wait for one)" in outcome()
+    assert "until every answer has a decision; 2 answers still wait" in outcome()
+    for a in Annotation.objects.filter(clip=clip, status="submitted"):
+        annotation_review(
+            annotation=a, reviewer=reviewer, action="accept", expected_version=a.version
+        )
+    Clip.objects.filter(pk=clip.pk).update(needs_adjudication=True)  # sent once all are decided
+    assert "decides on one of its answers again" in outcome() and "))" not in outcome()
 
 
 def test_an_annotator_filter_matching_two_names_by_case_says_so(

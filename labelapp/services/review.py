@@ -286,12 +286,15 @@ def clip_outcome(clip: Clip, annotations: Iterable[Annotation]) -> dict:
         # "until a decision settles it", and a reviewer who accepted one answer took it as
         # settled while two more waited
         waiting = sum(1 for a in annotations if a.status == Annotation.Status.SUBMITTED)
-        left = f"{waiting} answer{'s still wait' if waiting != 1 else ' still waits'}"
-        return {
-            "labels": [],
-            "why": "sent to adjudication: left out until every answer has a decision"
-            + (f" ({left} for one)" if waiting else ""),
-        }
+        if not waiting:  # sent after every answer was decided: the next decision settles it
+            why = (
+                "sent to adjudication: left out until a reviewer decides on one of its answers "
+                "again (each has a decision already) or takes it off adjudication"
+            )
+        else:
+            left = f"{waiting} answer{'s still wait' if waiting != 1 else ' still waits'}"
+            why = f"sent to adjudication: left out until every answer has a decision; {left}"
+        return {"labels": [], "why": why}
     multi = clip.project.label_mode == Project.LabelMode.MULTI
     pairs = []
     for a in annotations:
