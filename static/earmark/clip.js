@@ -1,5 +1,5 @@
 // The clip page: waveform overview from peaks, spectrogram of the whole clip, native player.
-import { audioDescription, drawClipOverview } from "./waveform.js";
+import { audioDescription, drawClipOverview, whyAudioFailed } from "./waveform.js";
 
 const root = document.getElementById("clip-view");
 if (root && root.dataset.status === "ready") {
@@ -15,12 +15,15 @@ if (root && root.dataset.status === "ready") {
 // 0:00 player. It says what the workspace says.
 const audio = root && root.querySelector("audio");
 if (audio) {
-  const said = () => {
+  const said = async () => {
     const box = root.querySelector("[data-testid=audio-error]");
-    const format = audio.error && audio.error.code === 4; // MEDIA_ERR_SRC_NOT_SUPPORTED
-    box.textContent = format
-      ? `This browser cannot play this clip's audio (${audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate)}): see its waveform and spectrogram, or download the original.`
-      : "The clip's audio did not load: check your connection and reload the page.";
+    const why = await whyAudioFailed(audio);
+    box.textContent = why.kind === "server"
+      ? `The clip's audio could not be fetched: ${why.message}. Reload the page in a minute.`
+      : why.kind === "format"
+        ? `This browser cannot play this clip's audio (${audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate)}): see its waveform and spectrogram, or download the original.`
+        : "The clip's audio did not load: check your connection and reload the page.";
+    box.dataset.kind = why.kind;
     box.hidden = false;
   };
   // The element starts loading as the page is parsed: its error may come before this script.

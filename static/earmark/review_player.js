@@ -21,7 +21,7 @@ import {
 import { labelColor } from "./labels.js";
 import { releaseAfterPointerChange } from "./dom.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { audioDescription, channelName, drawRuler, formatSpan, formatTime, segmentTime, WaveformView } from "./waveform.js";
+import { audioDescription, channelName, drawRuler, formatSpan, formatTime, segmentTime, WaveformView, whyAudioFailed } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
 const canvas = root && root.querySelector("canvas.waveform");
@@ -312,14 +312,17 @@ if (canvas) {
 
   // A clip the browser cannot play (a 64-bit float or ADPCM WAV, AIFF...): Space did nothing
   // and nothing said why. Said as the workspace says it.
-  const audioFailed = () => {
+  const audioFailed = async () => {
     const box = root.querySelector("[data-testid=review-audio-error]");
     if (!box) return;
-    const format = audio.error && audio.error.code === 4; // MEDIA_ERR_SRC_NOT_SUPPORTED
+    const why = await whyAudioFailed(audio);
     const what = audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate);
-    box.textContent = format
-      ? `This browser cannot play this clip's audio (${what}): review it from its waveform, spectrogram and segments, or ask a lead to convert it and import it again.`
-      : "The clip's audio did not load: check your connection and reload the page.";
+    box.textContent = why.kind === "server"
+      ? `The clip's audio could not be fetched: ${why.message}. Reload the page in a minute.`
+      : why.kind === "format"
+        ? `This browser cannot play this clip's audio (${what}): review it from its waveform, spectrogram and segments, or ask a lead to convert it and import it again.`
+        : "The clip's audio did not load: check your connection and reload the page.";
+    box.dataset.kind = why.kind;
     box.hidden = false;
   };
   audio.addEventListener("error", audioFailed);

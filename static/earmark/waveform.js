@@ -412,3 +412,22 @@ export function formatTime(t, precision = 0.01) {
   const sec = String(s).padStart(2, "0") + (decimals ? `.${String(steps % scale).padStart(decimals, "0")}` : "");
   return h ? `${sign}${h}:${String(m).padStart(2, "0")}:${sec}` : `${sign}${m}:${sec}`;
 }
+
+// Why an <audio> element failed. Chromium reports an answer of 503 (the media store not
+// answering) or 404 as "not supported", and the pages then blamed the clip's codec: the
+// server's own answer is asked for (two bytes of it) and said instead.
+// {kind: "format" | "load" | "server", message}
+export async function whyAudioFailed(audio) {
+  const format = Boolean(audio.error && audio.error.code === 4); // MEDIA_ERR_SRC_NOT_SUPPORTED
+  const guess = { kind: format ? "format" : "load", message: "" };
+  const src = audio.currentSrc || audio.src;
+  if (!src) return guess;
+  try {
+    const answer = await fetch(src, { headers: { Range: "bytes=0-1" }, credentials: "same-origin" });
+    if (answer.ok) return guess;
+    const body = await answer.json().catch(() => null);
+    return { kind: "server", message: (body && body.detail) || `the server answered HTTP ${answer.status}` };
+  } catch {
+    return { kind: "load", message: "" };
+  }
+}

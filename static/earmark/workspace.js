@@ -7,7 +7,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, segmentTime, WaveformView } from "./waveform.js";
+import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, segmentTime, WaveformView, whyAudioFailed } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
 const root = document.getElementById("workspace");
@@ -1661,17 +1661,20 @@ const toggleLoop = () => {
 // A clip the browser cannot play (AIFF, CAF, W64 or AU in Chromium) or whose audio did not
 // load: the audio element's error says which, once; a failed play() adds nothing to it.
 const togglePlay = () => Promise.resolve(player.toggle()).catch(() => {});
-el.audio.addEventListener("error", () => {
+el.audio.addEventListener("error", async () => {
   if (!S.ws) return;
-  const format = el.audio.error && el.audio.error.code === 4; // MEDIA_ERR_SRC_NOT_SUPPORTED
+  const c = S.ws.clip;
+  const why = await whyAudioFailed(el.audio);
+  if (!S.ws || S.ws.clip.id !== c.id) return; // another clip since
   // Named, encoding and rate: a 64-bit float or ADPCM WAV (or one at 1 Hz) is a WAV too, and
   // "import it as WAV" was no help.
-  const c = S.ws.clip;
   const what = audioDescription(c.format, c.codec, c.sample_rate);
-  showBanner(format
-    ? `This browser cannot play this clip's audio (${what}): label it from its waveform and spectrogram, or ask a lead to convert it (16-bit PCM WAV, FLAC, MP3 or OGG at 8 kHz or more) and import it again.`
-    : "The clip's audio did not load: check your connection and reload the page.", "warn");
-  root.dataset.audioError = format ? "format" : "load";
+  showBanner(why.kind === "server"
+    ? `The clip's audio could not be fetched: ${why.message}. Reload the page in a minute.`
+    : why.kind === "format"
+      ? `This browser cannot play this clip's audio (${what}): label it from its waveform and spectrogram, or ask a lead to convert it (16-bit PCM WAV, FLAC, MP3 or OGG at 8 kHz or more) and import it again.`
+      : "The clip's audio did not load: check your connection and reload the page.", "warn");
+  root.dataset.audioError = why.kind;
 });
 
 const actions = {

@@ -5,6 +5,8 @@ never sharing a clip, and a whole clip labeled from the keyboard alone."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from labelapp.models import Annotation, AnnotationDraft, Clip
@@ -502,6 +504,27 @@ def test_a_clip_the_browser_cannot_play_and_a_next_that_fails_say_so(
         "() => document.querySelector('[data-testid=banner]').innerText"
         ".includes('Could not open the next clip')"
     )
+
+
+def test_audio_the_server_cannot_fetch_is_not_blamed_on_the_codec(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """During a media store outage the audio answered 503, Chromium called it "not supported"
+    and the page told the annotator to have the clip converted: the server's answer is said."""
+    said = "the media store is not answering; try again in a minute"
+    page.route(
+        re.compile(r".*/api/clips/\d+/(audio|playback).*"),
+        lambda route: route.fulfill(
+            status=503, content_type="application/json", body=f'{{"detail": "{said}"}}'
+        ),
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("Space")
+    page.wait_for_selector("#workspace[data-audio-error=server]", timeout=10_000)
+    banner = page.inner_text("[data-testid=banner]")
+    assert said in banner and "convert" not in banner, banner
 
 
 def test_an_aiff_clip_plays_as_the_servers_wav(
