@@ -100,7 +100,14 @@ export async function fetchPeaks(clipId, { start = 0, end, width, signal, perCha
   if (end !== undefined) params.set("end", String(end));
   if (perChannel) params.set("per_channel", "1");
   const response = await fetch(`/api/clips/${clipId}/peaks?${params}`, { credentials: "same-origin", signal });
-  if (!response.ok) throw new Error(`peaks: HTTP ${response.status}`);
+  if (!response.ok) {
+    // The server's words ("the media store is not answering; try again in a minute"), not
+    // "peaks: HTTP 503".
+    const body = await response.json().catch(() => null);
+    const error = new Error(`the waveform could not be read: ${(body && body.detail) || `HTTP ${response.status}`}`);
+    error.status = response.status;
+    throw error;
+  }
   return response.json();
 }
 
