@@ -66,8 +66,12 @@ def _start(var_dir: Path, port: int, *, sigint_ignored: bool = False) -> subproc
 
 
 def _wait_up(proc: subprocess.Popen, var_dir: Path, port: int, timeout: float = 240) -> None:
-    """Until the login page answers and the worker's log says it is ready."""
+    """Until the login page answers, the worker's log says it is ready and the beat's that it
+    started. (A beat started in the background inherits an ignored SIGINT until it installs
+    its own handlers: a Ctrl-C sent before that, under CI's load, stopped nothing, and a test
+    waited out its 60 s.)"""
     log = var_dir / "log" / "worker.log"
+    beat = var_dir / "log" / "beat.log"
 
     def up() -> bool:
         assert proc.poll() is None, f"run.sh exited early:\n{proc.stdout.read()}"
@@ -76,7 +80,13 @@ def _wait_up(proc: subprocess.Popen, var_dir: Path, port: int, timeout: float = 
                 served = r.status == 200
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             served = False
-        return served and log.exists() and " ready." in log.read_text(errors="replace")
+        return (
+            served
+            and log.exists()
+            and " ready." in log.read_text(errors="replace")
+            and beat.exists()
+            and "beat: Starting" in beat.read_text(errors="replace")
+        )
 
     wait_for(
         up,
