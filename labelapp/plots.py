@@ -56,7 +56,12 @@ def bar_chart(
     """Horizontal bars, one per (name, value), names on the left, values at the bar ends;
     `notes` (one per item) follow their values ("96.5% · 14 clips")."""
     notes = list(notes) if notes is not None else [""] * len(items)
-    width, left, right, row, top = 540, 170, 60 if not any(notes) else 130, 24, 8
+    # Names up to 36 characters whole ("maria.fernanda.gonzalez-rodriguez"): the name column
+    # widens for them, the chart with it.
+    chars = min(36, max([20, *(len(name) for name, _ in items)]))
+    left = 170 + 7 * (chars - 20)
+    right = 60 if not any(notes) else 130
+    width, row, top = left + 310 + right, 24, 8
     height = top + row * max(1, len(items)) + 26
     top_value = max_value or max([v for _, v in items] + [1e-9])
     scale = (width - left - right) / top_value
@@ -67,7 +72,8 @@ def bar_chart(
         said = fmt(value, percent) + (f" · {note}" if note else "")
         body.append(
             f"<g><title>{esc(name)}: {esc(said)} {esc(value_label)}</title>"
-            f'<text x="{left - 8}" y="{y + 16}" text-anchor="end">{esc(clip_text(name, 20))}</text>'
+            f'<text x="{left - 8}" y="{y + 16}" text-anchor="end">'
+            f"{esc(clip_text(name, chars))}</text>"
             f'<rect x="{left}" y="{y + 4}" width="{num(w)}" height="{row - 8}" rx="3" '
             f'fill="{esc(color)}"/>'
             f'<text x="{num(left + w + 6)}" y="{y + 16}" class="value">'

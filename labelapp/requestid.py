@@ -9,6 +9,8 @@ import logging
 import re
 import uuid
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.shortcuts import render
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("earmark_request_id", default="-")
@@ -29,8 +31,9 @@ class RequestIdMiddleware:
         rid = given if _GIVEN.match(given) else uuid.uuid4().hex[:16]
         request.request_id = rid
         # Not reset on the way out: Django logs a 4xx or 5xx answer ("Not Found: /api/...")
-        # after the middleware has returned, and that line should carry the id too. The next
-        # request on this thread (or task) sets its own first.
+        # after the middleware has returned, and that line should carry the id too; it is
+        # reset when the response is done (`request_finished`), or the next request on this
+        # thread that does not pass the middleware (runserver's static files) took it.
         _current.set(rid)
         response = self.get_response(request)
         response["X-Request-ID"] = rid
@@ -43,6 +46,11 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _current.get()
         return True
+
+
+@receiver(request_finished)
+def _request_done(**_) -> None:
+    _current.set("-")
 
 
 def server_error(request, *args, **kwargs):

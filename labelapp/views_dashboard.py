@@ -374,7 +374,8 @@ def _against_others(agreement: dict) -> list[dict]:
         share = said["n_differ"] / said["n_clips"]
         rows.append({"username": a["username"], "share": plots.fmt(share, True), **said})
         rows[-1]["_share"] = share
-    rows.sort(key=lambda r: (-r["_share"], r["username"]))
+    # most differences first: one of one clip (100%) sat above 7 of 29
+    rows.sort(key=lambda r: (-r["n_differ"], -r["_share"], r["username"]))
     return rows
 
 

@@ -657,11 +657,19 @@ def test_the_annotator_who_differs_from_the_others_and_how_is_named(
     # u1 said B on clip 5 where u0 and u2 said A; on clips 1-4 u1's others split (A, B or C)
     assert (report[u1.username]["n_differ"], report[u1.username]["n_clips"]) == (1, 2)
     assert report[u0.username]["n_differ"] == 0
+    # A reviewer who accepts u2's answer on clip 1 sides with it: not held against u2 there.
+    from labelapp.models import Annotation
+    from labelapp.services.review import annotation_review
+
+    odd = Annotation.objects.get(clip=clips[0], annotator=u2)
+    annotation_review(annotation=odd, reviewer=lead, action="accept", expected_version=1)
+    again = {a["username"]: a["against_others"] for a in project_agreement(project)["annotators"]}
+    assert again[u2.username]["confusions"][0]["clips"] == [c.pk for c in clips[1:3]]
     client.force_login(lead)
     page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     table = page[page.index('data-testid="against-others"') :]
     assert table.index(u2.username) < table.index(u1.username)  # most often first
-    assert "4 of 5 clips" in table and "<strong>B</strong> where the others said" in table
+    assert "3 of 4 clips" in table and "<strong>B</strong> where the others said" in table
     assert f'data-annotator="{u0.username}"' not in table
 
 

@@ -29,6 +29,8 @@ pytestmark = pytest.mark.django_db
         ("rec_{n}", "rec_3", {"n": "3"}),
         ("{digit}_{speaker}_{take}", "7-jackson-12.wav", None),
         ("rec_{n}", "prefix_rec_3.wav", None),
+        ("{name}_{take}.wav", "x_1.wav", {"name": "x", "take": "1"}),  # its extension left out
+        ("{speaker}_{n}", "lu\u0308ca\u0308s_1.wav", {"speaker": "l\u00fcc\u00e4s", "n": "1"}),
     ],
 )
 def test_a_name_gives_the_fields_of_the_pattern(pattern, name, expected):
@@ -74,7 +76,7 @@ def test_a_lead_previews_then_sets_metadata_from_the_names(client_for, lead, ann
     assert (preview["matched"], preview["unmatched"], preview["changed"]) == (2, 1, 2)
     assert preview["unmatched_examples"] == ["odd name.wav"]
     assert preview["matched_examples"][0] == {
-        "name": "7_jackson_12.wav", "digit": "7", "speaker": "jackson", "take": "12"
+        "file": "7_jackson_12.wav", "fields": {"digit": "7", "speaker": "jackson", "take": "12"}
     }  # fmt: skip
     assert Clip.objects.get(pk=a.pk).metadata == {"site": "north"}  # a preview changes nothing
     done = client_for(lead).post(url, {**body, "dry_run": False}, format="json").json()
@@ -99,3 +101,15 @@ def test_the_command_sets_them_and_a_manifest_groups_by_them(project, capsys):
     out = capsys.readouterr().out
     assert "1 clip(s) matched (digit, speaker, take): set on 1; 0 did not match" in out
     group_field_check(project, "speaker")  # no longer refused
+
+
+def test_a_name_that_almost_matches_is_read_in_linear_time():
+    """Fields of "as few as the text after allows" backtracked: five fields against a name of
+    an "a" and 200 underscores took 25 s a clip."""
+    import time
+
+    compiled, _ = name_pattern_compile("{f0}_{f1}_{f2}_{f3}_{f4}X")
+    began = time.perf_counter()
+    assert metadata_from_name(compiled, "a" + "_" * 200) is None
+    assert metadata_from_name(compiled, "_".join("rec" for _ in range(40))) is None
+    assert time.perf_counter() - began < 2  # it was 25 s and more

@@ -868,12 +868,11 @@ def test_a_long_label_path_keeps_its_own_name_when_cut():
     apart (a new user)."""
     from labelapp import plots
 
-    html = str(
-        plots.bar_chart(
-            [("Bird/Songbird/Chirp up", 0.5), ("Bird/Songbird/Chirp down", 0.7)],
-            title="agreement",
-            value_label="agreement",
-        )
-    )
-    assert ">…d/Songbird/Chirp up<" in html and ">…Songbird/Chirp down<" in html
-    assert ">Bird/Songbird/Chirp up: " in html  # the whole name on hover
+    up, down = (f"Animals/Birds/Songbirds/Passerines/Chirp {w}" for w in ("up", "down"))
+    html = str(plots.bar_chart([(up, 0.5), (down, 0.7)], title="agreement", value_label="x"))
+    assert ">…Birds/Songbirds/Passerines/Chirp up<" in html
+    assert ">…rds/Songbirds/Passerines/Chirp down<" in html
+    assert f">{up}: " in html  # the whole name on hover
+    # names up to 36 characters are whole (the column widens): 20 cut two annotators alike
+    html = str(plots.bar_chart([("Bird/Songbird/Chirp up", 0.5)], title="a", value_label="x"))
+    assert ">Bird/Songbird/Chirp up<" in html

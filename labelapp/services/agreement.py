@@ -407,7 +407,15 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
                     "segment_f1": _round(seg),
                 }
             )
-    against = {} if multi else _against_the_others(values)
+    accepted = {  # as they gave it: a correction is the reviewer's answer, not a side taken
+        cid: {
+            a["annotator_id"]
+            for a in anns
+            if a["status"] == Annotation.Status.ACCEPTED and not a.get("corrected")
+        }
+        for cid, anns in compared.items()
+    }
+    against = {} if multi else _against_the_others(values, accepted)
     annotators_out = []
     for uid in annotator_ids:
         pairs = pair_out.get(uid, [])
@@ -717,19 +725,24 @@ MAX_CONFUSIONS = 5  # an annotator's most frequent differences from the others, 
 MAX_EXAMPLE_CLIPS = 3
 
 
-def _against_the_others(values: dict[int, dict[int, str]]) -> dict[int, dict]:
+def _against_the_others(
+    values: dict[int, dict[int, str]], accepted: dict[int, set[int]]
+) -> dict[int, dict]:
     """Single-label: each annotator's answers against the others' majority on the same clip
     (the others only: more than half of them agree, and there are two or more). The pairwise
     figures said who agreed least, not with what: a lead opened clip after clip to find that
     one annotator called every "eight" a "nine". By annotator id: {"n_clips": clips with such
     a majority, "n_differ": clips where they said otherwise, "confusions": [{"said",
-    "others_said", "n", "clips"}] most frequent first}."""
+    "others_said", "n", "clips"}] most frequent first}. An answer a reviewer accepted is not
+    held against its annotator (the reviewer sided with them: the clip takes it)."""
     seen: Counter = Counter()
     differ: dict[int, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
     for cid, vals in values.items():
         if len(vals) < 3:
             continue
         for me, mine in vals.items():
+            if me in accepted.get(cid, ()):
+                continue
             others = Counter(v for who, v in vals.items() if who != me)
             top, n = others.most_common(1)[0]
             if 2 * n <= sum(others.values()):

@@ -11,9 +11,9 @@ if (root) {
   const url = `/api/projects/${root.dataset.project}/clips/metadata-from-names/`;
   const describe = (r, done) => {
     const example = r.matched_examples[0];
-    const shown = example ? ` e.g. ${example.name} → ${r.fields.map((f) => `${f} ${example[f]}`).join(" · ")}.` : "";
+    const shown = example ? ` e.g. ${example.file} → ${r.fields.map((f) => `${f} ${example.fields[f]}`).join(" · ")}.` : "";
     const missed = r.unmatched ? ` ${r.unmatched} did not match (${r.unmatched_examples.join(", ")}${r.unmatched > r.unmatched_examples.length ? ", …" : ""}): they keep their metadata.` : "";
-    return `${r.matched} clip${r.matched === 1 ? "" : "s"} match${r.matched === 1 ? "es" : ""};${shown}${missed} ${done ? `Set on ${r.changed} clip${r.changed === 1 ? "" : "s"} (the others had it already).` : r.changed ? `Apply sets it on ${r.changed}.` : "Every matching clip has it already."}`;
+    return `${r.matched} clip${r.matched === 1 ? "" : "s"} match${r.matched === 1 ? "es" : ""};${shown}${missed} ${done ? `Set on ${r.changed} clip${r.changed === 1 ? "" : "s"}${r.changed < r.matched ? " (the others had it already)" : ""}.` : r.changed ? `Apply sets it on ${r.changed}.` : "Every matching clip has it already."}`;
   };
   const run = async (dryRun) => {
     apply.disabled = true;

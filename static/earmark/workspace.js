@@ -722,7 +722,11 @@ async function sendDraft(clipId, body, { keepalive = false, stamp = null } = {})
   }
 }
 
-function setSave(state, text) { el.save.dataset.state = state; el.save.textContent = text; }
+function setSave(state, text) {
+  if (root.dataset.removed === "true" && el.save.dataset.state === "offline") return; // said
+  el.save.dataset.state = state;
+  el.save.textContent = text;
+}
 
 window.addEventListener("pagehide", () => {
   for (const clipId of [...pendingSaves.keys()]) flushSave(clipId, { keepalive: true });
@@ -1700,6 +1704,7 @@ window.addEventListener("earmark:not-a-member", (e) => {
   for (const id of [...pendingSaves.keys()]) cancelSave(id);
   S.ws = null; // keys, saves and the lock's renewal act on nothing now
   clipButtons(false);
+  setSave("offline", "Not saved: no longer a member"); // it said "Saving…" for ever
   const home = document.createElement("a");
   Object.assign(home, { href: "/", className: "button ws-banner-btn", textContent: "Your projects" });
   showBanner(`${e.detail[0].toUpperCase()}${e.detail.slice(1)}. What you had not saved stays in this browser.`, "error", 0, [home]);

@@ -2478,6 +2478,7 @@ def test_an_annotator_removed_while_labeling_is_told_once_and_the_page_stops_ask
     banner = page.wait_for_selector("[data-testid=banner][data-about=not-a-member]")
     assert "no longer a member of the project" in banner.text_content()
     assert page.get_attribute("[data-testid=banner] a", "href") == "/"
+    assert page.inner_text("[data-testid=save-state]") == "Not saved: no longer a member"
     page.wait_for_timeout(300)
     before = len(asked)
     page.keyboard.press("n")  # edits and saves act on nothing now
