@@ -58,6 +58,7 @@ async function poll() {
     const { jobs } = await api(`/api/projects/${projectId}/dashboard/jobs/`);
     render(jobs);
     if (known === null) known = new Map(jobs.map((j) => [j.id + j.kind, j.status]));
+    root.dataset.polled = String(Number(root.dataset.polled || 0) + 1);
     for (const j of jobs) {
       const was = known.get(j.id + j.kind);
       if (j.kind === "training" && j.status === "succeeded" && (was === undefined || LIVE.has(was))) staleNotice(j);

@@ -256,8 +256,9 @@ def test_a_training_that_ends_after_the_page_was_drawn_is_said_with_a_reload(
         )
         == "dash-stats"
     )
-    page.click("[data-testid=dash-stale] button")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("[data-testid=dash-stale] button")
+    page.wait_for_selector("#dash-jobs[data-polled]")  # the reloaded page has looked once
     assert page.locator("[data-testid=dash-stale]").count() == 0
 
     # Nothing running when the page was drawn: a training started later is seen too.
