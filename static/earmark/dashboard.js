@@ -14,7 +14,7 @@ function jobRow(job) {
   const fill = el("div", { class: "fill" });
   fill.style.width = `${pct}%`;
   const detail = `${job.detail || ""}${job.error ? ` — ${job.error}` : ""}`;
-  return el("div", { class: `job job-${job.status}`, dataset: { testid: "dash-job", kind: job.kind, status: job.status } },
+  return el("div", { class: `job job-${job.status}`, dataset: { testid: "dash-job", kind: job.kind, status: job.status, job: String(job.id) } },
     el("div", { class: "job-head" },
       el("strong", {}, `${job.kind} #${job.id}`), " ",
       el("span", { class: `status status-${job.status}` }, job.status), " ",
@@ -36,7 +36,11 @@ let timer = 0;
 let inFlight = false;
 let again = false;
 const later = (ms) => { clearTimeout(timer); timer = setTimeout(poll, ms); };
-let known = null; // job id -> status when first seen
+// Each job's status as the page was drawn (then as last seen): a training that ended before
+// the first look is one that ended after the page was drawn too.
+const known = new Map(
+  [...(root ? root.querySelectorAll("[data-testid=dash-job]") : [])].map((row) => [row.dataset.job + row.dataset.kind, row.dataset.status]),
+);
 
 function staleNotice(job) {
   if (root.querySelector("[data-testid=dash-stale]")) return;
@@ -57,7 +61,6 @@ async function poll() {
   try {
     const { jobs } = await api(`/api/projects/${projectId}/dashboard/jobs/`);
     render(jobs);
-    if (known === null) known = new Map(jobs.map((j) => [j.id + j.kind, j.status]));
     root.dataset.polled = String(Number(root.dataset.polled || 0) + 1);
     for (const j of jobs) {
       const was = known.get(j.id + j.kind);

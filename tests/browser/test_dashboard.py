@@ -244,6 +244,9 @@ def test_a_training_that_ends_after_the_page_was_drawn_is_said_with_a_reload(
     login(page, lead)
     page.goto(f"{live_server.url}/projects/{project.pk}/dashboard/")
     page.wait_for_selector("[data-testid=dash-job][data-kind=training][data-status=running]")
+    # the page has looked once (under CI's load the training ended before its first look,
+    # which then saw it succeeded already: nothing had changed since the page was drawn)
+    page.wait_for_selector("#dash-jobs[data-polled]")
     assert page.locator("[data-testid=dash-stale]").count() == 0
     TrainingRun.objects.filter(pk=running.pk).update(status="succeeded", message="v1 active")
     notice = page.wait_for_selector("[data-testid=dash-stale]", timeout=15_000)
