@@ -301,14 +301,10 @@ class ProjectUploadApi(APIView):
                 project=project, user=request.user, source=ImportJob.Source.API, total=len(files)
             )
         names = raw_names(request)
-        outcomes = []
-        for upload in files:
-            name = names.get(upload.name, upload.name)
-            if outcomes and outcomes[-1].store_unavailable:
-                outcomes.append(import_services.store_unavailable_outcome(name))
-                continue
-            item = import_services.ImportItem(name=name, fileobj=upload)
-            outcomes.append(import_services.clip_import(project=project, item=item, job=job))
+        items = (
+            import_services.ImportItem(name=names.get(u.name, u.name), fileobj=u) for u in files
+        )
+        outcomes = list(import_services.clip_imports(items, project=project, job=job))
         if job_id:  # the browser's job: other requests add to it at the same time
             job = import_services.import_job_add(job, outcomes)
         else:
@@ -526,13 +522,11 @@ def _peaks_open(clip: Clip):
 def _spectrum_open(clip: Clip):
     """The clip's spectral overview opened, or None: a long clip without one (processed before
     overviews, or its overview failed) asks a worker for it, and is sampled meanwhile."""
-    if not clip.spectrum_file:
-        clip_spectrum_soon(clip)
-        yield None
-        return
-    try:
-        fh = media_open(clip.spectrum_file)
-    except FileNotFoundError:  # lost from the store: made again
+    fh = None
+    if clip.spectrum_file:
+        with contextlib.suppress(FileNotFoundError):  # lost from the store: made again
+            fh = media_open(clip.spectrum_file)
+    if fh is None:
         clip_spectrum_soon(clip)
         yield None
         return

@@ -72,7 +72,7 @@ def exception_handler(exc, context):
         return response
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.status)
-    from labelapp.media import store_unavailable
+    from labelapp.media import MEDIA_UNAVAILABLE, store_unavailable
 
     if store_unavailable(exc):
         logger.warning(
@@ -81,10 +81,7 @@ def exception_handler(exc, context):
             getattr(exc, "detail", exc),
         )
         response = Response(
-            {
-                "detail": "the media store is not answering; try again in a minute",
-                "code": "media_unavailable",
-            },
+            {"detail": MEDIA_UNAVAILABLE, "code": "media_unavailable"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
         response["Retry-After"] = str(MEDIA_RETRY_AFTER_S)

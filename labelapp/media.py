@@ -39,12 +39,15 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 STORE_ERRORS = _store_errors()
 
 
+MEDIA_UNAVAILABLE = "the media store is not answering; try again in a minute"
+
+
 class MediaUnavailable(OSError):
     """The media store did not answer (an S3 endpoint down or timing out, its 5xx): a 503 to
     try again, not a missing file (an outage was answered "missing from the media store")."""
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__("the media store is not answering; try again in a minute")
+        super().__init__(MEDIA_UNAVAILABLE)
         self.detail = detail  # for the logs: it names the endpoint, the bucket and the key
 
 
@@ -69,7 +72,7 @@ def store_error_reason(exc: BaseException) -> str:
     """What to tell a user of a store's failure: not the endpoint, bucket and key botocore's
     messages carry (an upload's report showed them)."""
     if store_unavailable(exc):
-        return "the media store is not answering; try again in a minute"
+        return MEDIA_UNAVAILABLE
     try:
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
+from labelapp.services.annotations import NOTE_MAX
 from labelapp.strict import DESCRIPTION_MAX, StrictInput
 
 
@@ -349,7 +350,7 @@ class AnnotationSubmitSerializer(StrictInput, serializers.Serializer):
         allow_null=True,
         allow_blank=True,
         default=None,
-        max_length=2000,
+        max_length=NOTE_MAX,
         trim_whitespace=True,
         help_text='A word to the reviewer (2,000 characters at most); "" clears it. Left '
         "out: as it was.",

@@ -371,11 +371,10 @@ def _against_others(agreement: dict) -> list[dict]:
         said = a.get("against_others")
         if not said or not said["n_differ"]:
             continue
-        share = said["n_differ"] / said["n_clips"]
-        rows.append({"username": a["username"], "share": plots.fmt(share, True), **said})
-        rows[-1]["_share"] = share
+        share = plots.fmt(said["n_differ"] / said["n_clips"], True)
+        rows.append({"username": a["username"], "share": share, **said})
     # most differences first: one of one clip (100%) sat above 7 of 29
-    rows.sort(key=lambda r: (-r["n_differ"], -r["_share"], r["username"]))
+    rows.sort(key=lambda r: (-r["n_differ"], -r["n_differ"] / r["n_clips"], r["username"]))
     return rows
 
 

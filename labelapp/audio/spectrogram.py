@@ -33,7 +33,13 @@ from labelapp.audio._util import (
     window_frames,
 )
 from labelapp.audio.probe import TRUNCATED, ZERO_DURATION, AudioError, Source, open_audio
-from labelapp.audio.spectrum import overview_power, read_overview_header
+from labelapp.audio.spectrum import (
+    POWER_FLOOR,
+    SILENCE_DB,
+    hann,
+    overview_power,
+    read_overview_header,
+)
 from ml_backend.audio_read import decoder_quiet, is_mp3, read_at
 
 logger = logging.getLogger(__name__)
@@ -42,8 +48,6 @@ MIN_WIDTH, MAX_WIDTH = 16, 4096  # pixels (columns)
 MIN_HEIGHT, MAX_HEIGHT = 16, 1024  # pixels (rows)
 MIN_N_FFT, MAX_N_FFT = 64, 8192  # samples, a power of two
 DYNAMIC_RANGE_DB = 80.0  # dB shown below the image's loudest point
-SILENCE_DB = -120.0  # dB re full scale; the bottom of the range for near-silent windows
-POWER_FLOOR = 1e-12  # power added before log10 (-120 dB) so that silence is finite
 BATCH_SAMPLES = 1 << 17  # samples per batch of columns (bounds memory per FFT batch)
 SPARSE_LOOKS = 16  # frames a column of a far view takes its loudest bins from
 # Seconds of seeking a far view may take. A seek costs what decoding the codec's block costs:
@@ -148,8 +152,7 @@ def render_spectrogram_png(
         # Column c's looks are centred on the middles of equal parts of its share.
         parts = columns * looks
         centers = f0 + ((2 * np.arange(parts) + 1) * (f1 - f0)) // (2 * parts)
-        taper = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-        norm = (taper.sum() / 2) ** 2  # a full-scale sine's peak bin has power norm
+        taper, norm = hann(n_fft)  # a full-scale sine's peak bin has power norm
         db = np.empty((height, columns), dtype=np.float32)
         batch = max(1, BATCH_SAMPLES // (n_fft * looks))  # columns per FFT batch
         try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -39,10 +38,10 @@ MAX_TOP_COLUMNS = 2048
 MAX_LEVEL0_COLUMNS = 1 << 15  # 8.4 MB of level 0 (34 MB while computed): a group widens past it
 MAX_LEVELS = 16
 MIN_SECONDS = 60.0  # shorter clips are drawn from their samples fast enough
-SILENCE_DB = -120.0
+SILENCE_DB = -120.0  # dB re full scale; the bottom of the range for near-silent windows
+POWER_FLOOR = 1e-12  # power added before log10 (-120 dB) so that silence is finite
 STEP_DB = 0.5  # one byte's step: -120 .. +7.5 dB
 FRAMES_PER_BATCH = 2048  # frames transformed at once (4 MB of float32)
-PROGRESS_STEP = 0.01
 
 # magic, version, rate, frames, n_fft, hop, group, bins, levels
 _HEADER = struct.Struct("<4sHIQHHIHH")
@@ -67,14 +66,19 @@ class OverviewHeader:
     levels: tuple[OverviewLevel, ...]
 
 
+def hann(n_fft: int) -> tuple[np.ndarray, float]:
+    """The Hann taper of `n_fft` samples, and the power a full-scale sine's peak bin has under
+    it: the spectrogram's views and the overview read their dB on one scale."""
+    taper = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    return taper, float((taper.sum() / 2) ** 2)
+
+
 def wanted(duration: float | None) -> bool:
     """Whether a clip of `duration` seconds gets an overview when it is processed."""
     return bool(duration) and duration >= MIN_SECONDS
 
 
-def compute_overview(
-    source: Source, out: BinaryIO, *, progress: Callable[[float], None] | None = None
-) -> OverviewHeader:
+def compute_overview(source: Source, out: BinaryIO) -> OverviewHeader:
     """Write the overview of `source` (a path or a binary file) to `out`. AudioError when the
     audio cannot be decoded; a file shorter than its header says is overviewed as far as it
     decodes (its tail reads as silence)."""
@@ -89,13 +93,11 @@ def compute_overview(
         columns = math.ceil(n_frames / group)
         bins = N_FFT // 2 + 1
         level0 = np.zeros((columns, bins), dtype=np.float32)  # max power; 0 = nothing yet
-        taper = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
-        norm = float((taper.sum() / 2) ** 2)
+        taper, norm = hann(N_FFT)
         # Frame i covers samples [i*HOP - HOP, i*HOP + HOP): centred on i*HOP, the first half
         # of the first frame before the file (zeros), as the view's frames are.
         carry = np.zeros(HOP, dtype=np.float32)
         frame_index = 0
-        done_step = 0
         try:
             with decoder_quiet(snd):
                 for block in iter_blocks(snd, 0, frames):
@@ -104,11 +106,6 @@ def compute_overview(
                     done = _frames_into(level0, span, frame_index, group, taper, norm)
                     carry = span[(done - frame_index) * HOP :]  # the next frame's start on
                     frame_index = done
-                    if progress is not None:
-                        step = int(frame_index * HOP / frames / PROGRESS_STEP)
-                        if step > done_step:
-                            done_step = step
-                            progress(min(1.0, frame_index * HOP / frames))
                 # the last frames, reaching past the end (zeros)
                 tail = np.concatenate([carry, np.zeros(N_FFT, dtype=np.float32)])
                 _frames_into(level0, tail, frame_index, group, taper, norm, limit=n_frames)
@@ -162,7 +159,7 @@ def _frames_into(
 
 
 def _quantize(power: np.ndarray) -> np.ndarray:
-    db = 10 * np.log10(power + 1e-12)
+    db = 10 * np.log10(power + POWER_FLOOR)
     return np.clip(np.rint((db - SILENCE_DB) / STEP_DB), 0, 255).astype(np.uint8)
 
 

@@ -218,8 +218,7 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
             # label, or its segments' when it has none (a clip labeled "one" through a segment
             # alone disagreed with "one" given as the clip label). Segments-only projects
             # have no clip-level answer.
-            on_segments = [seg[3] for seg in a["segments"]] if segments_optional else []
-            labels = clip_answer(a["labels"], on_segments, multi=multi)
+            labels = _answer(a["labels"], a["segments"], multi, segments_optional)
             if not labels and not clip_mode_only:
                 continue  # nothing said about the clip
             if multi:
@@ -769,6 +768,14 @@ def _against_the_others(
     return out
 
 
+def _answer(labels: list, segments: list, multi: bool, segments_optional: bool) -> set:
+    """What an annotation's clip labels and segment items (`_annotation_rows`) say of the
+    clip, as the manifest and the training read it (`clip_answer`): its segments count only
+    where a project takes both (a segments-only project has no clip-level answer)."""
+    on_segments = [seg[3] for seg in segments] if segments_optional else []
+    return clip_answer(labels, on_segments, multi=multi)
+
+
 def _rejections_settle(anns: list[dict], *, multi: bool, segments_optional: bool) -> bool:
     """Whether a reviewer settled the clip by rejecting: an answer is rejected (not fixed yet:
     a fixed one waits for review again, and the clip with it) and the answers that stand agree
@@ -780,9 +787,7 @@ def _rejections_settle(anns: list[dict], *, multi: bool, segments_optional: bool
     for a in anns:
         if a["status"] == Annotation.Status.REJECTED:
             continue
-        labels, segments = a.get("now", (a["labels"], a["segments"]))
-        on_segments = [seg[3] for seg in segments] if segments_optional else []
-        answer = clip_answer(labels, on_segments, multi=multi)
+        answer = _answer(*a["now"], multi, segments_optional)
         answers.add(frozenset(_expand(answer)) if multi else tuple(sorted(answer)))
     return len(answers) == 1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
 from django.db import transaction
@@ -88,14 +88,7 @@ class MetadataReport:
     matched_examples: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "fields": self.fields,
-            "matched": self.matched,
-            "unmatched": self.unmatched,
-            "changed": self.changed,
-            "unmatched_examples": self.unmatched_examples,
-            "matched_examples": self.matched_examples,
-        }
+        return asdict(self)
 
 
 def clips_metadata_from_names(

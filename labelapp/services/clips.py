@@ -75,9 +75,10 @@ def clip_process(clip_id: int) -> str:
     return "ready"
 
 
-def _peaks_store(clip: Clip, name: str, *, replace: bool) -> str:
-    """Compute the clip's peaks and store them as `name` (with `replace`, over a file of that
-    name; else beside it, under a name the storage picks); returns the stored name."""
+def _peaks_store(clip: Clip, name: str, *, replace: bool, compute=compute_peaks) -> str:
+    """Compute the clip's peaks (or what `compute(source, out)` writes of its audio: its
+    spectral overview) and store them as `name` (with `replace`, over a file of that name;
+    else beside it, under a name the storage picks); returns the stored name."""
     tmp_path: Path | None = None
     try:
         with tempfile.NamedTemporaryFile(prefix="earmark-peaks-", delete=False) as tmp:
@@ -86,7 +87,7 @@ def _peaks_store(clip: Clip, name: str, *, replace: bool) -> str:
             # fetched whole into the worker's memory first (django-storages' S3File does that)
             with media_open(clip.file.name) as audio:
                 source = _local_path(audio) or audio
-                compute_peaks(source, tmp)
+                compute(source, tmp)
         if replace and default_storage.exists(name):
             default_storage.delete(name)
         with open(tmp_path, "rb") as fh:
@@ -109,20 +110,12 @@ def clip_spectrum_compute(clip_id: int) -> str:
     old = clip.spectrum_file
     if old and default_storage.exists(old):
         return "skipped"
-    tmp_path: Path | None = None
+    name = f"peaks/{clip.project_id}/{clip.pk}.spec"
     try:
-        with tempfile.NamedTemporaryFile(prefix="earmark-spectrum-", delete=False) as tmp:
-            tmp_path = Path(tmp.name)
-            with media_open(clip.file.name) as audio:
-                spectrum.compute_overview(_local_path(audio) or audio, tmp)
-        with open(tmp_path, "rb") as fh:
-            saved = default_storage.save(f"peaks/{clip.project_id}/{clip.pk}.spec", File(fh))
+        saved = _peaks_store(clip, name, replace=False, compute=spectrum.compute_overview)
     except (AudioError, ValueError, RuntimeError, OSError) as exc:
         logger.warning("spectral overview of clip %s not computed: %s", clip.pk, exc)
         return "failed"
-    finally:
-        if tmp_path is not None:
-            tmp_path.unlink(missing_ok=True)
     if not live.filter(pk=clip.pk, spectrum_file=old).update(spectrum_file=saved):
         default_storage.delete(saved)  # another worker's is kept, or the clip is gone
         return "skipped"
@@ -133,16 +126,9 @@ def clip_spectrum_soon(clip: Clip) -> bool:
     """Ask a worker for a long clip's overview from a view that found none (a clip processed
     before overviews existed, one whose overview failed or was lost): one message per clip per
     PEAKS_REFRESH_EVERY_S, as `clip_peaks_refresh_soon`. True when a message was sent."""
-    from labelapp.queueing import enqueue
     from labelapp.tasks import clip_spectrum as task
 
-    if not spectrum.wanted(clip.duration):
-        return False
-    try:
-        first = cache.add(f"earmark:spectrum:{clip.pk}", 1, PEAKS_REFRESH_EVERY_S)
-    except Exception:  # noqa: BLE001 - any cache failure: skip, a later view asks again
-        return False
-    return first and enqueue(task, clip.pk)
+    return spectrum.wanted(clip.duration) and _worker_asked_once(task, "spectrum", clip.pk)
 
 
 def clip_peaks_outdated(header: PeaksHeader) -> bool:
@@ -162,14 +148,22 @@ def clip_peaks_refresh_soon(clip: Clip) -> bool:
     """Ask a worker to rewrite `clip`'s outdated peaks (`clip_peaks_outdated`), from a read:
     one message per clip per PEAKS_REFRESH_EVERY_S (the shared cache remembers; a cache that
     is down sends none, and a later view asks again). True when a message was sent."""
-    from labelapp.queueing import enqueue
     from labelapp.tasks import clip_peaks_refresh as task
 
+    return _worker_asked_once(task, "peaks-refresh", clip.pk)
+
+
+def _worker_asked_once(task, what: str, clip_id: int) -> bool:
+    """Send `task(clip_id)` unless it was sent for this clip in the last PEAKS_REFRESH_EVERY_S
+    (the shared cache remembers; a cache that is down sends none, and a later view asks
+    again). True when a message was sent."""
+    from labelapp.queueing import enqueue
+
     try:
-        first = cache.add(f"earmark:peaks-refresh:{clip.pk}", 1, PEAKS_REFRESH_EVERY_S)
+        first = cache.add(f"earmark:{what}:{clip_id}", 1, PEAKS_REFRESH_EVERY_S)
     except Exception:  # noqa: BLE001 - any cache failure: skip, as the docstring says
         return False
-    return first and enqueue(task, clip.pk)
+    return first and enqueue(task, clip_id)
 
 
 def clip_peaks_refresh(clip_id: int) -> str:

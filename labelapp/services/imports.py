@@ -18,7 +18,7 @@ import tempfile
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -264,6 +264,16 @@ def clip_import(
     finally:
         if staged is not None:
             staged.unlink(missing_ok=True)
+
+
+def clip_imports(items: Iterable[ImportItem], **kwargs) -> Iterator[FileOutcome]:
+    """`clip_import` of each item in turn (`kwargs` its other arguments); after a file the
+    media store did not answer for, the rest are not tried (`store_unavailable_outcome`)."""
+    down = False
+    for item in items:
+        outcome = store_unavailable_outcome(item.name) if down else clip_import(item=item, **kwargs)
+        down = down or outcome.store_unavailable
+        yield outcome
 
 
 STORE_UNAVAILABLE_REST = (
@@ -664,19 +674,10 @@ def import_run(
 
     saved = time.monotonic()
     try:
-        down = False  # the media store stopped answering: the rest are not tried
-        for n, item in enumerate(items, start=1):
-            if down:
-                outcome = store_unavailable_outcome(item.name)
-            else:
-                outcome = clip_import(
-                    project=project,
-                    item=item,
-                    job=job,
-                    on_committed=collect,
-                    create_labels=create_labels,
-                )
-                down = outcome.store_unavailable
+        outcomes = clip_imports(
+            items, project=project, job=job, on_committed=collect, create_labels=create_labels
+        )
+        for n, outcome in enumerate(outcomes, start=1):
             due = n % JOB_SAVE_EVERY == 0 or time.monotonic() - saved > JOB_SAVE_EVERY_S
             import_job_record(job, outcome, save=due)
             if due:

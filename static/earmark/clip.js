@@ -1,5 +1,5 @@
 // The clip page: waveform overview from peaks, spectrogram of the whole clip, native player.
-import { audioDescription, drawClipOverview, whyAudioFailed } from "./waveform.js";
+import { audioDescription, audioFailureText, drawClipOverview, whyAudioFailed } from "./waveform.js";
 
 const root = document.getElementById("clip-view");
 if (root && root.dataset.status === "ready") {
@@ -18,11 +18,7 @@ if (audio) {
   const said = async () => {
     const box = root.querySelector("[data-testid=audio-error]");
     const why = await whyAudioFailed(audio);
-    box.textContent = why.kind === "server"
-      ? `The clip's audio could not be fetched: ${why.message}. Reload the page in a minute.`
-      : why.kind === "format"
-        ? `This browser cannot play this clip's audio (${audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate)}): see its waveform and spectrogram, or download the original.`
-        : "The clip's audio did not load: check your connection and reload the page.";
+    box.textContent = audioFailureText(why, `This browser cannot play this clip's audio (${audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate)}): see its waveform and spectrogram, or download the original.`);
     box.dataset.kind = why.kind;
     box.hidden = false;
   };

@@ -97,7 +97,7 @@ export class Hotkeys {
 
 // Fields that take text: while typing in them only keys bound `inInputs` act.
 const TEXT_TYPES = new Set(["text", "search", "number", "email", "password", "url", "tel", "date", "datetime-local", "month", "time", "week", ""]);
-export function typingIn(t) {
+function typingIn(t) {
   return Boolean(t) && (t.isContentEditable || t.tagName === "TEXTAREA"
     || (t.tagName === "INPUT" && TEXT_TYPES.has((t.getAttribute("type") || "").toLowerCase())));
 }

@@ -21,7 +21,7 @@ import {
 import { labelColor } from "./labels.js";
 import { releaseAfterPointerChange } from "./dom.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { audioDescription, channelName, drawRuler, formatSpan, formatTime, segmentTime, WaveformView, whyAudioFailed } from "./waveform.js";
+import { audioDescription, channelName, drawRuler, formatSpan, formatTime, segmentTime, WaveformView, audioFailureText, whyAudioFailed } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
 const canvas = root && root.querySelector("canvas.waveform");
@@ -317,11 +317,7 @@ if (canvas) {
     if (!box) return;
     const why = await whyAudioFailed(audio);
     const what = audioDescription(root.dataset.format, root.dataset.codec, root.dataset.rate);
-    box.textContent = why.kind === "server"
-      ? `The clip's audio could not be fetched: ${why.message}. Reload the page in a minute.`
-      : why.kind === "format"
-        ? `This browser cannot play this clip's audio (${what}): review it from its waveform, spectrogram and segments, or ask a lead to convert it and import it again.`
-        : "The clip's audio did not load: check your connection and reload the page.";
+    box.textContent = audioFailureText(why, `This browser cannot play this clip's audio (${what}): review it from its waveform, spectrogram and segments, or ask a lead to convert it and import it again.`);
     box.dataset.kind = why.kind;
     box.hidden = false;
   };

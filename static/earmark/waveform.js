@@ -424,6 +424,13 @@ export function formatTime(t, precision = 0.01) {
 // answering) or 404 as "not supported", and the pages then blamed the clip's codec: the
 // server's own answer is asked for (two bytes of it) and said instead.
 // {kind: "format" | "load" | "server", message}
+// What a page says of it: the server's answer, or `cannotPlay` (said as each page says what to
+// do with a clip the browser cannot play), or a connection's failure.
+export function audioFailureText(why, cannotPlay) {
+  if (why.kind === "server") return `The clip's audio could not be fetched: ${why.message}. Reload the page in a minute.`;
+  return why.kind === "format" ? cannotPlay : "The clip's audio did not load: check your connection and reload the page.";
+}
+
 export async function whyAudioFailed(audio) {
   const format = Boolean(audio.error && audio.error.code === 4); // MEDIA_ERR_SRC_NOT_SUPPORTED
   const guess = { kind: format ? "format" : "load", message: "" };

@@ -7,7 +7,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, segmentTime, WaveformView, whyAudioFailed } from "./waveform.js";
+import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, segmentTime, WaveformView, audioFailureText, whyAudioFailed } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
 const root = document.getElementById("workspace");
@@ -294,6 +294,7 @@ async function draftPathsFresh(clipId) {
   S.clipLabels = map(S.clipLabels);
   S.segments.forEach((s) => { s.labels = map(s.labels); });
   S.undo = [snapshot()];
+  editNames.clear();
   S.redo = [];
   if (gone.length) {
     showBanner(`Taken off your unsaved work: ${gone.join(", ")}, deleted from the label tree since. Check the clip's labels before you submit.`, "warn", 0);
@@ -342,6 +343,7 @@ function restoreState(ws) {
   segRows.pitch = 0;
   suggDrawn.look = null;
   S.undo = [];
+  editNames.clear(); // another clip: its snapshots (5,000 segments' each) are not kept for ever
   S.redo = [];
   S.selected = null;
   S.markAt = null;
@@ -497,6 +499,7 @@ function commit(what, said = "") {
   const snap = snapshot();
   S.undo.push(snap);
   if (S.undo.length > 200) editNames.delete(S.undo.shift());
+  for (const gone of S.redo) editNames.delete(gone);
   S.redo = [];
   const words = said || EDIT_WORDS[what] || what;
   editNames.set(snap, words);
@@ -1673,11 +1676,7 @@ el.audio.addEventListener("error", async () => {
   // Named, encoding and rate: a 64-bit float or ADPCM WAV (or one at 1 Hz) is a WAV too, and
   // "import it as WAV" was no help.
   const what = audioDescription(c.format, c.codec, c.sample_rate);
-  showBanner(why.kind === "server"
-    ? `The clip's audio could not be fetched: ${why.message}. Reload the page in a minute.`
-    : why.kind === "format"
-      ? `This browser cannot play this clip's audio (${what}): label it from its waveform and spectrogram, or ask a lead to convert it (16-bit PCM WAV, FLAC, MP3 or OGG at 8 kHz or more) and import it again.`
-      : "The clip's audio did not load: check your connection and reload the page.", "warn");
+  showBanner(audioFailureText(why, `This browser cannot play this clip's audio (${what}): label it from its waveform and spectrogram, or ask a lead to convert it (16-bit PCM WAV, FLAC, MP3 or OGG at 8 kHz or more) and import it again.`), "warn");
   root.dataset.audioError = why.kind;
 });
 
