@@ -1085,7 +1085,10 @@ function renderSide() {
   // Kept as typed while it has the focus, but never another clip's: Ctrl+Enter from the note
   // left its text in the field on the next clip, and leaving the field saved it there.
   const noteClip = String(S.ws.clip.id);
-  if ((document.activeElement !== el.note || el.note.dataset.clip !== noteClip) && el.note.value !== S.note) el.note.value = S.note;
+  if ((document.activeElement !== el.note || el.note.dataset.clip !== noteClip) && el.note.value !== S.note) {
+    el.note.value = S.note;
+    noteLimit();
+  }
   el.note.dataset.clip = noteClip;
   // The single-label warning goes once one label is left (it stayed until the submit), and
   // comes back with an undo that brings the labels back.
@@ -1731,14 +1734,29 @@ function toggleUnsure() {
   renderSide();
 }
 el.unsure.addEventListener("click", toggleUnsure);
+// The field keeps what the server keeps; a paste past it was cut without a word.
+const NOTE_MAX = el.note.maxLength;
+function noteLimit() {
+  $("[data-testid=note-limit]").textContent = el.note.value.length >= NOTE_MAX
+    ? `${NOTE_MAX.toLocaleString("en")} characters at most: the rest is not kept.` : "";
+}
+el.note.addEventListener("paste", (e) => {
+  const pasted = (e.clipboardData && e.clipboardData.getData("text")) || "";
+  const kept = el.note.value.length - (el.note.selectionEnd - el.note.selectionStart);
+  if (kept + pasted.length > NOTE_MAX) {
+    $("[data-testid=note-limit]").textContent = `${NOTE_MAX.toLocaleString("en")} characters at most: `
+      + `${(kept + pasted.length - NOTE_MAX).toLocaleString("en")} pasted characters are not kept.`;
+  }
+});
 el.note.addEventListener("input", () => {
   if (!S.ws || el.note.dataset.clip !== String(S.ws.clip.id)) return;
-  S.note = el.note.value.slice(0, 2000);
+  if (el.note.value.length < NOTE_MAX || !$("[data-testid=note-limit]").textContent) noteLimit();
+  S.note = el.note.value.slice(0, NOTE_MAX);
   scheduleSave();
 });
 el.note.addEventListener("change", () => {
   if (!S.ws || el.note.dataset.clip !== String(S.ws.clip.id)) return;
-  S.note = el.note.value.trim().slice(0, 2000);
+  S.note = el.note.value.trim().slice(0, NOTE_MAX);
   commit("note", S.note ? "Note for the reviewer kept." : "Note for the reviewer cleared.");
 });
 el.speed.addEventListener("change", () => player.setRate(Number(el.speed.value)));

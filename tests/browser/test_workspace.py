@@ -362,6 +362,33 @@ def test_an_annotator_not_sure_says_so_with_a_key_and_a_note(
     assert (second.unsure, second.note) == (False, "")
 
 
+def test_a_note_pasted_past_its_limit_says_what_was_not_kept(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The note keeps 2,000 characters; a longer paste was cut without a word."""
+    login(page, annotator)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    limit = "[data-testid=note-limit]"
+    page.fill("[data-testid=note]", "seen ")
+    assert page.inner_text(limit) == ""
+    page.evaluate("() => navigator.clipboard.writeText('x'.repeat(2500))")
+    page.focus("[data-testid=note]")
+    page.keyboard.press("End")
+    page.keyboard.press("Control+v")
+    assert len(page.input_value("[data-testid=note]")) == 2000
+    assert page.inner_text(limit) == "2,000 characters at most: 505 pasted characters are not kept."
+    page.keyboard.press("Backspace")  # under the limit again: nothing to say
+    assert page.inner_text(limit) == ""
+    page.keyboard.press("Tab")
+    page.keyboard.press("c")
+    page.keyboard.press("Control+Enter")
+    drawn(page, clips[1].pk)
+    assert len(Annotation.objects.get(clip=clips[0]).note) == 1999
+    assert page.inner_text(limit) == ""
+
+
 def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     live_server, page, login, annotator, project, labels, clips
 ):
