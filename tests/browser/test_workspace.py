@@ -886,6 +886,13 @@ def test_the_spectrogram_has_a_frequency_axis_a_scale_and_a_top_and_pitch_can_dr
     assert page.eval_on_selector_all(
         "[data-testid=spec-top] option", "os => os.map(o => o.textContent)"
     ) == ["8 kHz (all)", "1 kHz", "2 kHz", "4 kHz"]
+    # The labels hid the picture's left edge: a pointer on the picture sees through them.
+    opacity = "() => getComputedStyle(document.querySelector('[data-testid=spec-axis]')).opacity"
+    assert page.evaluate(opacity) == "1"
+    page.hover(spec, position={"x": 20, "y": 40})
+    page.wait_for_function(f"() => ({opacity})() === '0.2'")
+    page.mouse.move(5, 5)
+    page.wait_for_function(f"() => ({opacity})() === '1'")
 
     page.select_option("[data-testid=spec-scale]", "linear")
     page.wait_for_function(
