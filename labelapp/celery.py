@@ -50,3 +50,11 @@ def fail_what_this_node_was_running(sender=None, **_) -> None:
     from ml_backend.training import runs_of_restarted_worker_fail
 
     runs_of_restarted_worker_fail(getattr(sender, "hostname", "") or "")
+
+
+@worker_ready.connect
+def say_the_worker_is_up(**_) -> None:
+    """`/healthz?deep=1` sees a worker from its start; beat's sweep keeps it seen."""
+    from labelapp.services.health import worker_seen
+
+    worker_seen()

@@ -83,6 +83,9 @@ def clip_spectrum(clip_id: int) -> None:
 @shared_task(ignore_result=True)
 def clips_sweep_pending() -> None:
     from labelapp.services.clips import clips_needing_processing
+    from labelapp.services.health import worker_seen
+
+    worker_seen()  # beat and a worker are alive: /healthz?deep=1
 
     ids = clips_needing_processing()
     for i in range(0, len(ids), BATCH):

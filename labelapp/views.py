@@ -170,21 +170,25 @@ class HealthCheckMiddleware:
 
 def healthz(request):
     """Liveness for load balancers and docker-compose: the app answers and the DB responds;
-    503 (not an HTML 500) when it does not."""
-    from django.db import DatabaseError, connection
+    503 (not an HTML 500) when it does not. With `?deep=1`, readiness: the broker, the media
+    store and a worker with beat as well, each part's answer in `checks`."""
     from django.http import JsonResponse
 
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError as exc:
-        response = JsonResponse(
-            {"status": "unavailable", "detail": f"the database does not answer: {exc}"[:300]},
-            status=503,
-        )
+    from labelapp.services import health
+
+    if request.GET.get("deep") in ("1", "true", "yes"):
+        ok, checks = health.readiness()
+        body = {"status": "ok" if ok else "unavailable", "checks": checks}
+        if not ok:
+            body["detail"] = "; ".join(c["detail"] for c in checks.values() if not c["ok"])
+    else:
+        database = health.database()
+        ok = database["ok"]
+        body = {"status": "ok"} if ok else {"status": "unavailable", "detail": database["detail"]}
+    response = JsonResponse(body, status=200 if ok else 503)
+    if not ok:
         response["Retry-After"] = "5"
-        return response
-    return JsonResponse({"status": "ok"})
+    return response
 
 
 def favicon(request):

@@ -103,6 +103,50 @@ def test_healthz_is_plain_http_behind_the_ssl_redirect_and_503_without_a_databas
     assert "connection refused" in response.json()["detail"]
 
 
+@pytest.mark.django_db
+def test_healthz_deep_checks_the_broker_the_store_and_that_a_worker_with_beat_runs(
+    client, monkeypatch
+):
+    """/healthz said "ok" with the worker and beat dead (uploads stayed "pending" and nothing
+    said why) or the broker down: `?deep=1` asks each part an upload needs."""
+    import time
+
+    from django.core.cache import cache
+
+    from labelapp.celery import app
+    from labelapp.services.health import WORKER_SEEN_KEY, worker_seen
+    from labelapp.tasks import clips_sweep_pending
+
+    cache.delete(WORKER_SEEN_KEY)
+    never = client.get("/healthz?deep=1")
+    assert never.status_code == 503 and never["Retry-After"] == "5"
+    checks = never.json()["checks"]
+    assert [checks[k]["ok"] for k in ("database", "broker", "media", "worker")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert "celery beat" in never.json()["detail"]
+    assert client.get("/healthz").json() == {"status": "ok"}  # liveness asks none of that
+
+    clips_sweep_pending.apply()  # beat's sweep, run by a worker: it checks in
+    ready = client.get("/healthz?deep=1")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["status"] == "ok" and ready.json()["checks"]["worker"]["seen_s_ago"] < 5
+
+    worker_seen(time.time() - 400)  # beat or the worker died four minutes ago
+    late = client.get("/healthz?deep=1").json()
+    assert late["status"] == "unavailable" and late["checks"]["worker"]["seen_s_ago"] >= 400
+    assert "no worker with beat seen for 400 s" in late["detail"]
+
+    worker_seen()
+    monkeypatch.setitem(app.conf, "broker_write_url", "redis://127.0.0.1:1/0")  # nothing there
+    down = client.get("/healthz?deep=1")
+    assert down.status_code == 503 and down.json()["checks"]["broker"]["ok"] is False
+    assert down.json()["detail"] == "the broker does not answer (OperationalError)"
+
+
 @pytest.mark.parametrize("ml_queue, expected", [("", "earmark"), ("gpu", "gpu")])
 def test_the_models_jobs_go_to_the_ml_queue_when_one_is_named(ml_queue, expected):
     """The README said a GPU machine could take `-Q` of its own, but every task went to

@@ -347,6 +347,12 @@ def test_a_media_store_that_does_not_answer_is_a_503_in_seconds_and_names_no_end
             assert res.status_code == 503, (what, res.status_code, res.content[:200])
             assert res.json()["code"] == "media_unavailable" and res["Retry-After"] == "30"
         assert time.monotonic() - began < 15
+        # liveness: the process and its database; readiness names the store, not its address
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/healthz?deep=1")
+        assert ready.status_code == 503 and ready.json()["checks"]["media"]["ok"] is False
+        assert "the media store is not answering" in ready.json()["detail"]
+        assert endpoint not in ready.content.decode()
         files = [wav_factory(f"{n}.wav", seconds=0.5, sr=8000) for n in ("first", "second")]
         began = time.monotonic()
         res = _upload(

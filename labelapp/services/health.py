@@ -1,0 +1,102 @@
+"""What `/healthz?deep=1` checks: every part an upload needs, not only the web process.
+
+`/healthz` alone says the process and its database answer (a load balancer's liveness). An
+operator's readiness check asks more: the broker takes messages, the media store answers,
+and a worker with beat runs (beat's sweep of pending clips, once a minute, leaves its time
+in the cache: a deployment whose worker or beat died served uploads that stayed "pending"
+and said nothing)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+WORKER_SEEN_KEY = "earmark:worker-seen"
+SWEEP_EVERY_S = 60.0  # settings.CELERY_BEAT_SCHEDULE's sweep of pending clips
+WORKER_LATE_S = 3 * SWEEP_EVERY_S
+
+
+def worker_seen(now: float | None = None) -> None:
+    """Called by the periodic sweep a worker runs: a worker and beat are alive. Fails open (a
+    dead cache must not fail the sweep)."""
+    from django.core.cache import cache
+
+    try:
+        cache.set(WORKER_SEEN_KEY, time.time() if now is None else now, timeout=None)
+    except Exception:  # noqa: BLE001 -- a cache outage is the readiness check's to report
+        logger.warning("the cache did not take the worker's check-in", exc_info=True)
+
+
+def database() -> dict[str, Any]:
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        return {"ok": False, "detail": f"the database does not answer: {exc}"[:300]}
+    return {"ok": True}
+
+
+def _broker() -> dict[str, Any]:
+    from kombu.exceptions import OperationalError
+
+    from labelapp.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
+    except (OperationalError, OSError) as exc:
+        return {"ok": False, "detail": f"the broker does not answer ({type(exc).__name__})"}
+    return {"ok": True}
+
+
+def _media() -> dict[str, Any]:
+    from django.core.files.storage import default_storage
+
+    from labelapp.media import store_error_reason
+
+    try:
+        default_storage.exists("healthz")  # a HEAD request on S3; a stat on a folder
+    except Exception as exc:  # noqa: BLE001 -- any failure of the store is its answer here
+        return {"ok": False, "detail": f"the media store: {store_error_reason(exc)}"}
+    return {"ok": True}
+
+
+def _worker(now: float) -> dict[str, Any]:
+    from django.core.cache import cache
+
+    try:
+        seen = cache.get(WORKER_SEEN_KEY)
+    except Exception as exc:  # noqa: BLE001 -- a cache that does not answer
+        return {"ok": False, "detail": f"the cache does not answer ({type(exc).__name__})"}
+    if seen is None:
+        return {
+            "ok": False,
+            "detail": "no worker with beat has run since the cache was emptied: "
+            "are `celery worker` and `celery beat` running?",
+        }
+    ago = max(0.0, now - float(seen))
+    if ago > WORKER_LATE_S:
+        return {
+            "ok": False,
+            "seen_s_ago": round(ago),
+            "detail": f"no worker with beat seen for {round(ago)} s (they check in every "
+            f"{round(SWEEP_EVERY_S)} s): are `celery worker` and `celery beat` running?",
+        }
+    return {"ok": True, "seen_s_ago": round(ago)}
+
+
+def readiness(now: float | None = None) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """(all well, each part's answer)."""
+    now = time.time() if now is None else now
+    checks = {
+        "database": database(),
+        "broker": _broker(),
+        "media": _media(),
+        "worker": _worker(now),
+    }
+    return all(c["ok"] for c in checks.values()), checks
