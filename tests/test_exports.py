@@ -260,9 +260,17 @@ def test_the_label_studio_config_names_what_the_results_use(project, labels):
 
     xml = label_studio_config(project)
     assert '<Audio name="audio" value="$audio"/>' in xml
-    assert '<Labels name="label" toName="audio">' in xml
+    # multi-label: a region may carry several labels (Label Studio's default is one)
+    assert '<Labels name="label" toName="audio" choice="multiple">' in xml
     assert '<Label value="animals/birds/robin"/>' in xml
     assert '<Taxonomy name="clip_label" toName="audio">' in xml
+    project.label_mode = "single"
+    project.save()
+    single = label_studio_config(project)
+    assert '<Labels name="label" toName="audio">' in single
+    assert '<Taxonomy name="clip_label" toName="audio" maxUsages="1">' in single
+    project.label_mode = "multi"
+    project.save()
     # a stereo clip in the project: Label Studio draws its channels apart, where the results'
     # `channel` puts a segment
     _clip(project, "stereo.wav", channels=2)

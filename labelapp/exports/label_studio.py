@@ -211,12 +211,15 @@ def label_studio_config(project: Project, *, clip_labels: str = "taxonomy") -> s
     # `channel` is then where a segment lies).
     split = ' splitchannels="true"' if project.clips.filter(channels__gt=1).exists() else ""
     lines = ["<View>", f'  <Audio name="{AUDIO}" value="${AUDIO}"{split}/>']
+    multiple = project.label_mode == Project.LabelMode.MULTI
     if project.annotation_mode != Project.AnnotationMode.CLIP:
-        lines.append(f'  <Labels name="{SEGMENT_FROM}" toName="{AUDIO}">')
+        # Label Studio's Labels take one label a region unless told otherwise; a multi-label
+        # project's exported regions carry several.
+        choice = ' choice="multiple"' if multiple else ""
+        lines.append(f'  <Labels name="{SEGMENT_FROM}" toName="{AUDIO}"{choice}>')
         lines += [f"    <Label value={quoteattr(n.path)}/>" for n in nodes]
         lines.append("  </Labels>")
     if project.annotation_mode != Project.AnnotationMode.SEGMENTS:
-        multiple = project.label_mode == Project.LabelMode.MULTI
         if clip_labels == "choices":
             choice = "multiple" if multiple else "single"
             lines.append(f'  <Choices name="{CLIP_FROM}" toName="{AUDIO}" choice="{choice}">')
