@@ -94,9 +94,11 @@ class ProjectListApi(APIView):
 
     @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
     def post(self, request):
-        if not (request.user.is_staff or request.user.is_superuser):
+        if not selectors.can_create_projects(request.user):
             raise DomainError(
-                "only a site admin creates projects", status=403, code="permission_denied"
+                "only a site admin or a project's lead creates projects: ask a site admin",
+                status=403,
+                code="permission_denied",
             )
         data = ProjectCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -21,6 +21,19 @@ def projects_for_user(user: AbstractBaseUser) -> QuerySet[Project]:
     return live.filter(memberships__user=user).distinct()
 
 
+def can_create_projects(user: AbstractBaseUser) -> bool:
+    """Site admins, users given `labelapp.add_project` (in the admin), and data leads: a
+    lead of one project starts the next (a lead saw no way to, and no word why). The
+    creator leads the new project."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff or user.is_superuser or user.has_perm("labelapp.add_project"):
+        return True
+    return Membership.objects.filter(
+        user=user, role=LEAD, project__deleted_at__isnull=True
+    ).exists()
+
+
 def role_in_project(user: AbstractBaseUser, project: Project) -> str | None:
     if project.deleted_at is not None:
         return None

@@ -44,7 +44,8 @@ def home(request):
         {
             "projects": projects,
             # as POST /api/projects/ allows
-            "can_create": request.user.is_staff or request.user.is_superuser,
+            "can_create": selectors.can_create_projects(request.user),
+            "site_admin": request.user.is_staff or request.user.is_superuser,
             "label_modes": Project.LabelMode.choices,
             "annotation_modes": Project.AnnotationMode.choices,
         },

@@ -1,5 +1,5 @@
 """Members: a lead invites by username, changes roles and removes people (their annotations
-stay); a project always keeps a lead; only a site admin creates projects."""
+stay); a project always keeps a lead; site admins and leads create projects."""
 
 from __future__ import annotations
 
@@ -166,10 +166,40 @@ def test_inviting_unknown_or_disabled_users_is_a_clear_400(client_for, lead, mak
     assert res.status_code == 400
 
 
-def test_only_a_site_admin_creates_projects(client_for, lead, admin_user):
-    assert client_for(lead).post("/api/projects/", {"name": "Frogs"}).status_code == 403
+def test_site_admins_and_leads_create_projects_and_others_are_told_whom_to_ask(
+    client_for, lead, annotator, admin_user, make_user
+):
+    """A data lead saw no way to start a project and no word why (only site admins could)."""
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    def page_for(user) -> str:
+        browser = Client()
+        browser.force_login(user)
+        return browser.get("/").content.decode()
+
+    from labelapp.services.projects import membership_set, project_create
+
+    refused = client_for(lead).post("/api/projects/", {"name": "Frogs"})  # leads nothing yet
+    assert refused.status_code == 403 and "ask a site admin" in refused.json()["detail"]
     res = client_for(admin_user).post("/api/projects/", {"name": "Frogs"})
     assert res.status_code == 201 and res.json()["name"] == "Frogs"
+
+    birds = project_create(name="Birds", created_by=lead)  # now a lead
+    membership_set(project=birds, user=annotator, role="annotator")
+    res = client_for(lead).post("/api/projects/", {"name": "Bats"})
+    assert res.status_code == 201 and res.json()["role"] == "lead"
+    home = page_for(lead)
+    assert 'data-testid="new-project"' in home and "You lead the project you create" in home
+    # an annotator is told whom to ask
+    assert client_for(annotator).post("/api/projects/", {"name": "Owls"}).status_code == 403
+    home = page_for(annotator)
+    assert 'data-testid="new-project"' not in home and 'data-testid="create-hint"' in home
+    # a user an admin gave the right to
+    maker = make_user("maker")
+    maker.user_permissions.add(Permission.objects.get(codename="add_project"))
+    res = client_for(maker).post("/api/projects/", {"name": "Owls"})
+    assert res.status_code == 201 and res.json()["role"] == "lead"
 
 
 def test_the_members_page_is_for_leads(client, lead, reviewer, project):

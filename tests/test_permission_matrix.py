@@ -47,6 +47,7 @@ MEMBER = "member"  # any role in project A (and site admins)
 REVIEWER_UP = "reviewer+"  # leads and reviewers of project A (and site admins)
 LEAD = "lead"  # leads of project A (and site admins)
 ADMIN = "admin"  # site admins only
+ANY_LEAD = "any-lead"  # site admins and the lead of any project (the outsider leads B)
 OWN = "own"  # the object is the annotator's own (a token): everyone else gets 404
 SIGNED_IN = "signed-in"  # any logged-in user with a session: a key (token) is refused, 403
 
@@ -60,6 +61,7 @@ ALLOWED = {
     REVIEWER_UP: {"admin", "lead", "reviewer"},
     LEAD: {"admin", "lead"},
     ADMIN: {"admin"},
+    ANY_LEAD: {"admin", "lead", "outsider"},
     OWN: {"annotator"},
 }
 PROJECT_SCOPED = {MEMBER, REVIEWER_UP, LEAD}
@@ -120,7 +122,7 @@ RULES: dict[str, Rule] = {
     "password_change_done": rule(AUTHENTICATED),
     # A valid reset link is put in the session and redirected to its set-password form.
     # Projects, members, imports
-    "api-projects": rule(AUTHENTICATED, POST=ADMIN),
+    "api-projects": rule(AUTHENTICATED, POST=ANY_LEAD),
     "api-project": rule(MEMBER, PATCH=LEAD, DELETE=LEAD),
     "api-project-members": rule(REVIEWER_UP, POST=LEAD),
     "api-project-member": rule(LEAD),
