@@ -220,6 +220,10 @@ def project_annotate(request, project_id: int):
             "clips_ready": clips["ready"],
             "clips_waiting": clips["waiting"],
             "is_lead": selectors.role_in_project(request.user, project) == selectors.LEAD,
+            # An empty queue hid the member's rejected work (only the project page said it).
+            "rejected_mine": Annotation.objects.filter(
+                clip__project=project, annotator=request.user, status=Annotation.Status.REJECTED
+            ).count(),
         },
     )
 

@@ -431,6 +431,22 @@ def test_a_rejected_annotation_keeps_its_place_until_its_annotator_fixes_it(
     assert clip_next_claim(project=project, user=third) == clip
 
 
+def test_an_empty_queue_names_the_members_rejected_work(client, project, clip, annotator, reviewer):
+    """ "Nothing left to label here" with a rejected annotation waiting: only the project page
+    said there was work to fix."""
+    mine = annotation_submit(clip=clip, user=annotator, clip_labels=["birds/robin"])
+    client.force_login(annotator)
+    page = client.get(f"/projects/{project.pk}/annotate/").content.decode()
+    assert 'data-testid="queue-to-fix"' not in page
+    annotation_review(
+        annotation=mine, reviewer=reviewer, action="reject", comment="crow", expected_version=1
+    )
+    page = client.get(f"/projects/{project.pk}/annotate/").content.decode()
+    to_fix = page.split('data-testid="queue-to-fix"')[1].split("</p>")[0]
+    assert f"/projects/{project.pk}/my-reviews/" in to_fix
+    assert "1 annotation of yours was rejected by a reviewer: fix it under My reviews" in to_fix
+
+
 def test_next_in_queue_moves_on_past_a_clip_left_undecided(
     client, project, annotator, reviewer, clip
 ):
