@@ -362,13 +362,14 @@ function renderPanel() {
     ...labelOptions({ exclude: subtree, top: "merge into…", live: !label.deprecated }));
   const deep = el("input", { type: "checkbox", "data-testid": "merge-children" });
   const danger = el("div", { class: "onto-danger" },
+    // The checkbox wraps inside the merge block: beside it, it pushed Delete out of the panel.
     el("div", { class: "onto-merge" }, ...searchable(mergeSelect, "merge target"),
       el("button", { type: "button", "data-testid": "merge-label", text: "Merge",
-        onclick: () => merge(label, mergeSelect.value, deep.checked) })),
-    kids(label.id).length
-      ? el("label", { class: "onto-check", title: "a child named as one of the target's children is merged into it (and so on down); without it such a merge is refused" },
-        deep, " merge children into the target's children of the same name")
-      : null,
+        onclick: () => merge(label, mergeSelect.value, deep.checked) }),
+      kids(label.id).length
+        ? el("label", { class: "onto-check", title: "a child named as one of the target's children is merged into it (and so on down); without it such a merge is refused" },
+          deep, " merge children into the target's children of the same name")
+        : null),
     el("button", { type: "button", class: "onto-delete", "data-testid": "delete-label", text: "Delete",
       onclick: () => remove(label) }));
   panel.replaceChildren(...head, form, danger);

@@ -341,3 +341,26 @@ def test_the_merge_and_parent_pickers_filter_by_path_and_say_the_whole_path(edit
     page.click("[data-testid=save-label]")
     page.wait_for_selector(row("noise/crow"))
     assert Label.objects.get(pk=tree["animal/bird/crow"].pk).path == "noise/crow"
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_a_parents_panel_keeps_delete_and_the_merge_controls_inside_it(editor, lead, tree, width):
+    """A label with children: its "merge children" checkbox stood beside the merge controls,
+    squeezed the target list to "merg" and pushed Delete out of the panel (x 1355 of 1256)."""
+    page = editor(lead)
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.click(row("animal/bird"))
+    page.wait_for_selector("[data-testid=merge-children]")
+    box = page.eval_on_selector(
+        ".onto-panel",
+        """panel => {
+            const r = (s) => panel.querySelector(s).getBoundingClientRect();
+            const p = panel.getBoundingClientRect();
+            return { right: p.right, del: r('[data-testid=delete-label]').right,
+                     select: r('[data-testid=merge-target]').width,
+                     check: r('.onto-check').right };
+        }""",
+    )
+    assert box["del"] <= box["right"] and box["check"] <= box["right"], box
+    assert box["select"] >= 150, box
+    page.click("[data-testid=delete-label]", trial=True)  # visible, and nothing covers it
