@@ -512,14 +512,17 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
 
 def label_named(*, ontology: Ontology, ref) -> bool:
     """Whether `ref` names one of `ontology`'s labels as `label_resolve` reads names (a
-    path, a name only it has, a path it had before). Longer than any path, it names none
-    (60,000 characters reached SQLite's LIKE, which refused them as a 503)."""
+    path, a name only it has, a path it had before), or several (a bare name they share:
+    the caller's resolution then says it is ambiguous; read as no label, a Label Studio
+    control of "cavitation" regions was left out as a "quality" question and its segments
+    lost without a word). Longer than any path, it names none (60,000 characters reached
+    SQLite's LIKE, which refused them as a 503)."""
     if len(str(ref)) > PATH_MAX:
         return False
     try:
         label_resolve(ontology=ontology, ref=ref)
-    except DomainError:
-        return False
+    except DomainError as exc:
+        return exc.code == "ambiguous_label"
     return True
 
 

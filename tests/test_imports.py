@@ -697,6 +697,40 @@ def test_a_label_studio_file_with_another_question_imports_its_labels(
     assert not Label.objects.filter(ontology=project.ontology, name="good").exists()
 
 
+def test_a_label_studio_segment_named_by_a_shared_leaf_name_is_refused_not_dropped(
+    project, wav_factory, tmp_path
+):
+    """Thirty machines each with a "cavitation" fault: regions named by that bare name were
+    read as another kind of question and left out, so the task imported with no segment and
+    nothing said (a control of only them: "names no label of the project")."""
+    from ontology.services import label_get_or_create_path
+
+    for path in ("pumps/piston/cavitation", "pumps/gear/cavitation", "pumps/piston"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    a = wav_factory("a.wav", seconds=1.0)
+    b = wav_factory("b.wav", seconds=1.0, freq=880)
+    machine = {"from_name": "machine", "type": "choices", "value": {"choices": ["piston"]}}
+    fault = {
+        "from_name": "fault",
+        "type": "labels",
+        "value": {"start": 0.2, "end": 0.9, "channel": 0, "labels": ["cavitation"]},
+    }
+    tasks = [
+        {"data": {"audio": f"file://{a}"}, "annotations": [{"result": [machine, fault]}]},
+        {"data": {"audio": f"file://{b}"}, "annotations": [{"result": [fault]}]},
+    ]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    out = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("import_audio", str(project.pk), str(path), stdout=out, stderr=out)
+    report = out.getvalue()
+    assert "0 imported" in report and "2 rejected" in report, report
+    assert report.count("label name 'cavitation' is ambiguous") == 2, report
+    assert "use its full path" in report
+    assert not Annotation.objects.filter(clip__project=project).exists()
+
+
 def test_a_manifest_with_an_unclosed_quote_or_an_infinite_time_says_so(tmp_path, wav_factory):
     """An unbalanced quote read the next rows into one labels cell ("unknown label
     'zero\\n1_george_5.wav,one'"); a start of 1e400 was "not within the clip"."""
