@@ -731,6 +731,50 @@ def test_a_label_studio_segment_named_by_a_shared_leaf_name_is_refused_not_dropp
     assert not Annotation.objects.filter(clip__project=project).exists()
 
 
+def test_label_studio_annotators_who_are_not_members_and_disagree_leave_the_clip_imported(
+    project, wav_factory, tmp_path
+):
+    """A single-label project, two Label Studio annotators (not members here) of one task
+    who chose differently: the file was rejected, audio and all, with "choose one clip
+    label, not piston, gear pump", as if its lead had chosen both. The majority's label is
+    kept; with none, the clip comes without one; the report says which."""
+    from ontology.services import label_get_or_create_path
+
+    project.label_mode = "single"
+    project.save()
+    for path in ("pumps/piston", "pumps/gear"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+
+    def ann(by, choice):
+        result = [{"from_name": "m", "type": "choices", "value": {"choices": [choice]}}]
+        return {"completed_by": by, "result": result}
+
+    a = wav_factory("two.wav", seconds=1.0)
+    b = wav_factory("three.wav", seconds=1.0, freq=880)
+    tasks = [
+        {"data": {"audio": f"file://{a}"}, "annotations": [ann(1, "piston"), ann(2, "gear")]},
+        {
+            "data": {"audio": f"file://{b}"},
+            "annotations": [ann(1, "gear"), ann(2, "piston"), ann(3, "gear")],
+        },
+    ]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    out = io.StringIO()
+    call_command("import_audio", str(project.pk), str(path), stdout=out, stderr=out)
+    report = out.getvalue()
+    assert "2 imported" in report and "0 rejected" in report, report
+    assert (
+        "imported: two.wav: annotators who are not members of this project disagree "
+        "(piston ×1, gear ×1): the clip is imported without their clip label"
+    ) in report
+    assert "(gear ×2, piston ×1): the majority's gear is kept" in report
+    assert "add them as members (same username or email)" in report
+    assert not Annotation.objects.filter(clip__original_name="two.wav").exists()
+    kept = Annotation.objects.get(clip__original_name="three.wav")
+    assert [cl.label.path for cl in kept.clip_labels.all()] == ["pumps/gear"]
+
+
 def test_a_manifest_with_an_unclosed_quote_or_an_infinite_time_says_so(tmp_path, wav_factory):
     """An unbalanced quote read the next rows into one labels cell ("unknown label
     'zero\\n1_george_5.wav,one'"); a start of 1e400 was "not within the clip"."""

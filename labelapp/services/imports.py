@@ -294,16 +294,20 @@ def store_unavailable_outcome(name: str) -> FileOutcome:
 NOT_MERGED = (Annotation.Status.SKIPPED, Annotation.Status.REJECTED, Annotation.Status.DRAFT)
 
 
-def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, list, list]:
+def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, list, list, str]:
     """(the item's annotations that name a member of the project, as (user, entry) with one
-    entry per member, and the clip labels and segments the system user's annotation gets:
-    the item's own plus those of annotations naming nobody known here, skips, rejections and
-    drafts left out)."""
+    entry per member; the clip labels and segments the system user's annotation gets: the
+    item's own plus those of annotations naming nobody known here, skips, rejections and
+    drafts left out; and what the file's report says of them). In a single-label project
+    non-members who chose different clip labels are not merged into two (the file was
+    rejected: "choose one clip label", of labels its lead never chose): the majority's label
+    is kept, or with no majority none, and the report says so."""
     from django.contrib.auth import get_user_model
 
     clip_labels, segments = list(item.clip_labels), list(item.segments)
     members = get_user_model().objects.filter(memberships__project=project)
     own: dict[int, tuple] = {}
+    others: list[list[str]] = []
     for entry in item.annotations:
         user = None
         if entry.get("username"):
@@ -313,9 +317,27 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
         if user is not None:
             own[user.pk] = (user, entry)
         elif entry.get("status") not in NOT_MERGED:
-            clip_labels.extend(lb for lb in entry["clip_labels"] if lb not in clip_labels)
+            others.append(list(entry["clip_labels"]))
             segments.extend(entry["segments"])
-    return list(own.values()), clip_labels, segments
+    note = ""
+    chosen = Counter(tuple(dict.fromkeys(labels)) for labels in others if labels)
+    if project.label_mode == Project.LabelMode.SINGLE and not clip_labels and len(chosen) > 1:
+        (top, votes), (_, runner_up) = chosen.most_common(2)
+        said = ", ".join(f"{' + '.join(k)} ×{n}" for k, n in chosen.most_common())
+        if votes > runner_up:
+            clip_labels = list(top)
+            kept = f"the majority's {' + '.join(top)} is kept"
+        else:
+            kept = "the clip is imported without their clip label"
+        note = (
+            f"annotators who are not members of this project disagree ({said}): {kept}; "
+            "add them as members (same username or email) and import again to keep each "
+            "one's annotation"
+        )
+    else:
+        for labels in others:
+            clip_labels.extend(lb for lb in labels if lb not in clip_labels)
+    return list(own.values()), clip_labels, segments, note
 
 
 def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
@@ -423,7 +445,7 @@ def _store(
 ) -> FileOutcome:
     existing = Clip.objects.filter(project=project, sha256=sha256).first()
     probe_clip = existing or Clip(project=project, duration=info.duration, channels=info.channels)
-    by_member, clip_labels, segments = _annotations_by_member(project, item)
+    by_member, clip_labels, segments, merged_note = _annotations_by_member(project, item)
     labels_given = bool(clip_labels or segments)
     data = None
 
@@ -467,6 +489,7 @@ def _store(
                 # The twin's row lock: a lead's removal waits for this, or has already gone.
                 clip_row_lock(existing.pk)
                 kept = _save_imported(existing, data, members_data, again=True)
+                kept = "; ".join(x for x in (merged_note, kept) if x)
         except NotFound:  # a lead deleted the twin since it was looked up
             raise _TwinGone from None
         return FileOutcome(
@@ -524,7 +547,7 @@ def _store(
         with contextlib.suppress(OSError):
             default_storage.delete(storage_name)
         raise
-    return FileOutcome(item.name, "imported", clip_id=clip.pk)
+    return FileOutcome(item.name, "imported", clip_id=clip.pk, error=merged_note)
 
 
 def clips_enqueue_processing(clip_ids: list[int]) -> None:

@@ -421,13 +421,11 @@ def items_from_label_studio(
             for ann in _ls_objects(task, "annotations"):
                 labels, segments = ls_label_results(ann.get("result"), is_label)
                 who = _ls_annotator(ann)
-                if who:
-                    item.annotations.append({**who, "clip_labels": labels, "segments": segments})
+                if not who and ann.get("was_cancelled"):
                     continue
-                if ann.get("was_cancelled"):
-                    continue
-                item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
-                item.segments.extend(segments)
+                # Nobody Earmark can name: merged into the import's own annotation, as the
+                # import decides (in a single-label project, by their majority).
+                item.annotations.append({**who, "clip_labels": labels, "segments": segments})
             for pred in _ls_objects(task, "predictions"):
                 labels, segments = ls_label_results(pred.get("result"), is_label)
                 item.predictions.append(

@@ -127,6 +127,8 @@ class Command(BaseCommand):
                 unknown_labels = unknown_labels or "unknown label" in entry["error"]
             elif entry["status"] == "duplicate":  # "1 duplicates" named neither file
                 self.stdout.write(f"duplicate: {entry['name']}: {entry.get('error', '')}")
+            elif entry.get("error"):  # imported, with a word on what was kept of it
+                self.stdout.write(f"imported: {entry['name']}: {entry['error']}")
         if unknown_labels and create_labels is None:
             self.stdout.write(
                 "(--create-labels adds the labels a manifest names that the project lacks)"
