@@ -101,6 +101,16 @@ BAD_FILES = {
         ("not an audio file", "corrupt"),
     ),
     "text.mp3": (b"<html><script>alert(1)</script></html>" * 50, ("not an audio file",)),
+    # dropped on the project page beside the audio: "not an audio file" said nothing of where
+    # a task list or a manifest goes
+    "project-1-at-2026.json": (
+        b'\xef\xbb\xbf [{"id": 1, "data": {"audio": "/data/upload/1/a.wav"}}]',
+        ("(a label studio task list?), not audio: the server's `python manage.py import_audio",),
+    ),
+    "manifest.csv": (
+        b'"clip",' + b"x" * 20 + b',"audio",labels\n1,a,a.wav,dog\n',
+        ("a csv manifest, not audio: the server's `python manage.py import_audio",),
+    ),
 }
 
 

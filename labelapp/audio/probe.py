@@ -326,7 +326,30 @@ def _sniff(fh: IO[bytes], size: int) -> str:
     for magic, what in _ARCHIVES:
         if head.startswith(magic):
             raise AudioError(f"{what}, not an audio file: unpack it and import the files inside")
+    if listing := _task_list_or_manifest(head + fh.read(4096)):
+        raise AudioError(listing)
     raise AudioError(NOT_AUDIO)
+
+
+IMPORT_COMMAND = (
+    "the server's `python manage.py import_audio PROJECT FILE` reads it, with its audio files "
+    'beside it (README, "Getting audio in")'
+)
+
+
+def _task_list_or_manifest(head: bytes) -> str:
+    """What a Label Studio task list or a CSV manifest dropped among the audio is, and where
+    it goes ("not an audio file" said nothing of either), or ''."""
+    try:
+        text = head.decode("utf-8-sig", errors="strict").lstrip()
+    except UnicodeDecodeError:
+        return ""
+    if text[:1] in ("[", "{"):
+        return f"a JSON file (a Label Studio task list?), not audio: {IMPORT_COMMAND}"
+    first = text.split("\n", 1)[0].lower()
+    if "," in first and "audio" in [c.strip().strip('"') for c in first.split(",")]:
+        return f"a CSV manifest, not audio: {IMPORT_COMMAND}"
+    return ""
 
 
 # Audio that libsndfile cannot read, named so that the message does not say "not audio".
