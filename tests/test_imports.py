@@ -340,6 +340,37 @@ def test_a_manifest_without_an_audio_column_is_refused(tmp_path):
         list(items_from_paths([manifest]))
 
 
+def test_an_earmark_manifest_finds_its_audio_beside_it_by_original_name(
+    project, wav_factory, tmp_path
+):
+    """A project's own manifest export read back: its audio column is the server's stored
+    name ("clips/2/0c/0c53…wav"), so every row was "file not found" while the files lay
+    beside it under their original names. The CSV export (a row per label) is no manifest:
+    said so, and which exports are."""
+    from labelapp.errors import DomainError
+    from labelapp.services.manifests import items_from_csv
+
+    wav_factory("dawn chorus.wav", seconds=1.0)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "audio,original_name,labels,split\n"
+        "clips/2/0c/0c53aa-6a07.wav,dawn chorus.wav,noise,train\n"
+        "clips/2/0d/0d11bb-7b18.wav,gone.wav,noise,test\n"
+    )
+    found, missing = items_from_csv(manifest)
+    assert found.path == tmp_path / "dawn chorus.wav" and not found.error
+    assert found.name == "dawn chorus.wav" and found.clip_labels == ["noise"]
+    assert missing.error.startswith("file not found: ")
+    assert missing.error.endswith("(nor gone.wav beside the manifest)")
+
+    export = tmp_path / "labels.csv"
+    export.write_text(
+        "clip_id,original_name,file,kind,start,end,channel,label\n1,a.wav,x,clip,,,,dog\n"
+    )
+    with pytest.raises(DomainError, match="Earmark's CSV export .* is not read back"):
+        items_from_csv(export)
+
+
 def _import_tasks(project, tmp_path, tasks: list):
     """`tasks` written as a Label Studio tasks.json and imported from it, as the CLI does."""
     path = tmp_path / "tasks.json"

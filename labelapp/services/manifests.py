@@ -102,7 +102,14 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            if not reader.fieldnames or "audio" not in [f.strip() for f in reader.fieldnames]:
+            columns = [f.strip() for f in reader.fieldnames or []]
+            if "audio" not in columns and {"clip_id", "kind", "label"} <= set(columns):
+                raise DomainError(
+                    f"{manifest.name}: this is Earmark's CSV export (a row per label), which "
+                    "is not read back: import the training manifest or the Label Studio JSON "
+                    "export instead, with the audio beside it"
+                )
+            if "audio" not in columns:
                 raise DomainError(
                     f"{manifest.name}: a CSV manifest needs an 'audio' column "
                     f"(found: {', '.join(reader.fieldnames or []) or 'nothing'})"
@@ -145,9 +152,16 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
             )
             continue
         path = _resolve(base, ref)
+        named = Path(original_name).name if Path(original_name).name not in (".", "..") else ""
+        if not path.exists() and named and (base / named).exists():
+            # An Earmark manifest's audio is the server's stored name: the file beside the
+            # manifest under the clip's original name is the one (as a task list's is).
+            path = base / named
         item = items.get(path)
         if item is None:
             item = items[path] = _item_for_file(path)
+            if item.error and named:
+                item.error += f" (nor {named} beside the manifest)"
             # Its last part ("a/b.wav" is b.wav); none ("/", "..") leaves the file's name.
             if Path(original_name).name not in ("", ".", "..") and not item.error:
                 item.name = Path(original_name).name
