@@ -72,7 +72,10 @@ def feature_recipe(config: FeatureConfig) -> dict:
         "if T <= window_frames, else 1 + ceil((T - window_frames) / window_hop_frames)); "
         "frames past the clip's end (all but the first T of a clip shorter than a window, the "
         "end of the last window of a longer one) are the clip's smallest log-mel value; the "
-        "clip's scores are the windows' maximum (ml_backend/infer.py, features.cut_windows)",
+        "clip's score of a class is the maximum over its windows of that window's probability "
+        "(softmax of the window's clip_logits in a single-label project, sigmoid in a "
+        "multi-label one), not the probability of the windows' maximum logits "
+        "(ml_backend/infer.py, features.cut_windows)",
         "window_s": config.window_s,
         "window_hop_s": config.window_hop_s,
         "window_frames": config.window_frames,

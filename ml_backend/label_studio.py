@@ -447,6 +447,13 @@ class MlWebhookApi(_MlView):
             for key, value in (("task", task), ("annotation", made)):
                 if value is not None and not isinstance(value, dict | list):
                     raise DomainError(f"an annotation event needs its {key!r} object")
+            listed = made if isinstance(made, list) else [made]
+            if task is None and any(isinstance(a, dict) and a.get("result") for a in listed):
+                # Its labels cannot be kept without the clip: counted, they were lost unsaid.
+                raise DomainError(
+                    "an annotation event with its annotation needs its 'task' object (Label "
+                    "Studio sends both): nothing was saved"
+                )
         user = request.user
         # The config is read for the events that save annotations only (a lead's, checked
         # above), never for an action nobody handles.

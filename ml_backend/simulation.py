@@ -93,8 +93,9 @@ class SimulationConfig:
         if min(self.seed_size, self.batch, self.budget, self.repeats) < 1:
             raise DomainError("seed size, batch, budget and repeats must be at least 1")
         if self.seed_size > self.budget:
-            # The first round is random for every strategy: cut short by the budget, the
-            # curves would compare strategies that never picked a clip.
+            # The first round is no strategy's pick: the cold start's diverse clips (random's
+            # is the shuffled import order). Cut short by the budget, the curves would
+            # compare strategies that never picked a clip.
             raise DomainError(
                 f"the seed size ({self.seed_size}) is more than the budget ({self.budget}): "
                 "the strategies pick the labels after the first round"

@@ -355,12 +355,16 @@ def training_cancel(*, run: TrainingRun) -> TrainingRun:
         TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
             status=TrainingRun.Status.CANCELLED,
             finished_at=timezone.now(),
-            message="cancelled before it started",
+            message="before it started",
         )
     elif run.status == TrainingRun.Status.RUNNING:
         TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True, message="cancelling...")
     else:
-        raise DomainError(f"this training is already {run.status}", status=409, code="finished")
+        raise DomainError(
+            f"this training has already ended ({run.get_status_display()})",
+            status=409,
+            code="finished",
+        )
     run.refresh_from_db()
     return run
 
@@ -573,7 +577,7 @@ def training_execute(run_id: int) -> str:
         TrainingRun.objects.filter(pk=run_id).update(
             status=TrainingRun.Status.CANCELLED,
             finished_at=timezone.now(),
-            message="cancelled; the active model is unchanged",
+            message="the active model is unchanged",
         )
         if counted_before is not None:
             # The labels it would have used still wait for a training: the count says so, and

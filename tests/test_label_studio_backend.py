@@ -677,6 +677,12 @@ def test_an_event_whose_task_or_annotation_is_no_object_is_a_400(project, hook):
     ):
         res = hook(body)
         assert res.status_code == 400 and "object" in res.json()["detail"], body
+    # an annotation with its results but no task: counted, its labels were lost unsaid
+    result = [{"from_name": "kind", "type": "choices", "value": {"choices": ["crow"]}}]
+    for made in ({"id": 9, "result": result}, [{"id": 9, "result": result}]):
+        res = hook({"action": "ANNOTATION_CREATED", "annotation": made})
+        assert res.status_code == 400, res.content
+        assert "needs its 'task' object" in res.json()["detail"]
     from ml_backend.models import MLConfig
 
     assert not MLConfig.objects.filter(project=project, labels_since_training__gt=0).exists()

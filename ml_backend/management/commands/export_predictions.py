@@ -18,7 +18,11 @@ COLUMNS = ["clip_id", "original_name", "model_version", "label", "score"]
 
 
 class Command(BaseCommand):
-    help = "Export the active model version's clip-level predictions as CSV."
+    help = (
+        "Export the active model version's clip-level predictions as CSV: the clips it has "
+        "scored (pre-labeling scores the unlabeled ones; a clip labeled before the version "
+        "came is not among them)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("project", help="project id or name")
