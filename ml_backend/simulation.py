@@ -371,6 +371,15 @@ def simulate(
     missing = [t.name for t in test_items if t.path is None or not Path(t.path).is_file()]
     if missing:
         raise DomainError(f"test audio not found: {', '.join(missing[:5])}")
+    # A clip in both is learned from and then tested on: the curves would say nothing of
+    # new audio (the same manifest twice ran, and the page said "60 held out").
+    pool_files = {Path(i.path).resolve() for i in items if i.path is not None}
+    both = [t.name for t in test_items if Path(t.path).resolve() in pool_files]
+    if both:
+        raise DomainError(
+            f"{len(both)} test clip(s) are in the pool as well ({', '.join(both[:5])}): the "
+            "test manifest must hold other audio than the pool's"
+        )
     oracle = _Oracle(items, answers, [Path(t.path) for t in test_items], test_labels)
     epochs = ml_config(project).epochs
     started = time.monotonic()
@@ -436,11 +445,12 @@ def plot_learning_curves(result: dict, path: Path) -> Path:
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     if axes[0].get_legend_handles_labels()[0]:  # no curve when no round was measured
-        axes[0].legend(loc="lower right")
+        axes[0].legend(loc="best", framealpha=0.85)  # "lower right" lay on the curves' ends
     s = result.get("settings", {})
+    repeats = s.get("repeats")
     fig.suptitle(
         f"Active learning: pool {result.get('pool_size')}, test {result.get('test_size')}, "
-        f"{s.get('repeats')} repeats"
+        + ("1 run" if repeats == 1 else f"mean of {repeats} runs")
     )
     fig.tight_layout()
     path = Path(path)

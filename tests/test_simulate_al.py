@@ -142,13 +142,14 @@ def test_first_repeat_numbers_the_runs_so_a_later_simulation_adds_new_ones(
     import random
 
     pool = _tone_manifest(tmp_path / "pool", "pool", per_class=4, seed=3)
+    test = _tone_manifest(tmp_path / "test", "test", per_class=1, seed=4)
     with open(pool, newline="") as fh:
         names = [row["audio"] for row in csv.DictReader(fh)]
     call_command(
         "simulate_al",
         "Tones",
         "--manifest", str(pool),
-        "--test-manifest", str(pool),
+        "--test-manifest", str(test),
         "--strategy", "random",
         "--seed-size", "6",
         "--budget", "6",
@@ -321,6 +322,18 @@ def test_it_refuses_a_pool_without_labels(tones_project, tmp_path):
     assert list(Project.objects.values_list("pk", flat=True)) == [tones_project.pk]
 
 
+def test_a_test_manifest_sharing_audio_with_the_pool_is_refused(tones_project, tmp_path):
+    """The same 60 files as pool and test ran, and the page said "60 held out for testing":
+    learned from, then tested on."""
+    pool = _tone_manifest(tmp_path / "pool", "pool", per_class=2, seed=5)
+    with pytest.raises(CommandError, match=r"test clip\(s\) are in the pool as well"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(pool),
+            "--out", str(tmp_path / "out"),
+        )  # fmt: skip
+    assert list(Project.objects.values_list("pk", flat=True)) == [tones_project.pk]
+
+
 @pytest.mark.parametrize("growth", ["-0.5", "5"])
 def test_a_growth_out_of_range_is_a_clear_error_before_anything_runs(
     tones_project, tmp_path, growth
@@ -424,11 +437,12 @@ def test_a_round_with_one_class_is_measured_untrained_and_the_simulation_goes_on
 ):
     """A training is refused while the labels name one class; the round says why."""
     pool = _tone_manifest(tmp_path / "pool", "pool", per_class=2, seed=5)
+    test = _tone_manifest(tmp_path / "test", "test", per_class=1, seed=6)
     call_command(
         "simulate_al",
         "Tones",
         "--manifest", str(pool),
-        "--test-manifest", str(pool),
+        "--test-manifest", str(test),
         "--strategy", "random",
         "--seed-size", "1",
         "--budget", "1",

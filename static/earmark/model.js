@@ -301,9 +301,10 @@ function renderCurves(curves) {
   box.dataset.shown = key;
   const s = curves.settings || {};
   box.querySelector(".curves-note").textContent =
-    `Simulated ${new Date(curves.created_at).toLocaleString()} on ${curves.pool_size} labeled clips ` +
-    `(${curves.test_size} held out for testing): ${s.seed_size} labels, then ${s.batch} per round, ` +
-    `up to ${s.budget}; mean of ${s.repeats} run(s) per strategy.`;
+    `Simulated ${new Date(curves.created_at).toLocaleString()}: a pool of ${curves.pool_size} labeled clips, ` +
+    `tested on ${curves.test_size} other clips; ${s.seed_size} labels first (the cold start's diverse clips; ` +
+    `random's in shuffled order), then ${s.batch} per round up to ${s.budget}; ` +
+    (s.repeats === 1 ? "one run per strategy." : `mean of ${s.repeats} runs per strategy.`);
   box.querySelector(".curves").replaceChildren(
     curveChart(curves.strategies, "accuracy", "Accuracy"),
     curveChart(curves.strategies, "macro_f1", "Macro-F1"));
