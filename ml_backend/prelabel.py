@@ -286,14 +286,15 @@ def _prelabel(run: PrelabelRun, run_id: int) -> None:
         PrelabelRun.objects.filter(pk=run_id).update(done=done, heartbeat_at=timezone.now())
         _still_running(run_id)
 
+    # Random choices (the random strategy, BADGE's draws) seeded by the model version, not by
+    # the run's row id: two simulations of one pool gave the random baseline other curves.
+    seed = active.version
     if run.kind == PrelabelRun.Kind.RANK:
         rank_from_predictions(
-            run.project, active, ids, progress=progress, seed=run_id, before_priorities=check
+            run.project, active, ids, progress=progress, seed=seed, before_priorities=check
         )
     else:
-        score_clips(
-            run.project, active, ids, progress=progress, seed=run_id, before_priorities=check
-        )
+        score_clips(run.project, active, ids, progress=progress, seed=seed, before_priorities=check)
 
 
 def prelabel_new_clips(clip_ids: list[int]) -> None:

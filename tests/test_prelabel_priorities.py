@@ -235,8 +235,9 @@ def test_one_run_of_a_project_at_a_time_the_next_waits_and_is_handed_over(
     elsewhere = PrelabelRun.objects.create(project=other_project)
 
     def scoring(project_, version, clip_ids, *, progress, seed, before_priorities):
-        order.append(seed)  # the run's id
-        if seed == first.pk:
+        running = PrelabelRun.objects.get(project=project_, status="running").pk
+        order.append(running)
+        if running == first.pk:
             # while the first runs, the second is delivered: it must wait
             assert prelabel.prelabel_execute(second.pk) == "waiting"
             assert PrelabelRun.objects.get(pk=second.pk).status == "queued"
@@ -375,3 +376,29 @@ def test_a_long_recording_gets_its_best_suggested_segments_only():
     assert [g["start"] for g in segs] == sorted(g["start"] for g in segs)
     kept = sorted(g["score"] for g in segs)
     assert kept[0] >= np.sort(np.round(scores, 4))[-200] - 1e-4
+
+
+def test_two_runs_of_one_version_draw_the_same_random_choices(project, monkeypatch):
+    """The random strategy's draws were seeded by the run's row id: two simulations of one
+    pool, the same in every other way, gave the random baseline other curves."""
+    from ml_backend import prelabel
+    from ml_backend.models import PrelabelRun
+
+    _clips(project, 2)
+    v1 = _version(project, 1, "active")
+    seeds: list[int] = []
+
+    def scoring(project_, version, clip_ids, *, progress, seed, before_priorities):
+        seeds.append(seed)
+        progress(len(clip_ids))
+
+    monkeypatch.setattr(prelabel, "score_clips", scoring)
+    for _ in range(2):
+        run = PrelabelRun.objects.create(project=project, model_version=v1)
+        assert prelabel.prelabel_execute(run.pk) == "succeeded"
+    v1.status = "retired"
+    v1.save()
+    v2 = _version(project, 2, "active")
+    run = PrelabelRun.objects.create(project=project, model_version=v2)
+    assert prelabel.prelabel_execute(run.pk) == "succeeded"
+    assert seeds[0] == seeds[1] != seeds[2]
