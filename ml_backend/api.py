@@ -12,7 +12,7 @@ from labelapp.errors import DomainError, NotFound
 from labelapp.strict import no_body
 from ml_backend.models import ModelVersion, PrelabelRun, TrainingRun
 from ml_backend.prelabel import prelabel_active_request, prelabel_cancel, rank_request
-from ml_backend.selectors import versions_with_headlines
+from ml_backend.selectors import active_model_version, versions_with_headlines
 from ml_backend.serializers import (
     MLConfigSerializer,
     ModelOverviewSerializer,
@@ -89,7 +89,12 @@ class ProjectModelApi(APIView):
         data.is_valid(raise_exception=True)
         data.save()
         if data.instance.strategy != strategy:  # the queue follows the new strategy at once
-            rank_request(project=project)
+            if data.instance.strategy == "bald" and active_model_version(project) is not None:
+                # BALD's dropout passes are not stored: a ranking from the stored predictions
+                # kept their entropy, and the page said BALD.
+                prelabel_active_request(project=project)
+            else:
+                rank_request(project=project)
         # Switched back on, or a threshold lowered: labels that came meanwhile may be due.
         training_start_if_due(project_id=project.pk)
         return Response(ModelOverviewSerializer(_overview(project)).data)

@@ -212,3 +212,16 @@ def test_the_overview_lists_the_newest_50_versions_and_every_one_when_asked(
     assert [v["name"] for v in every["versions"]][-1] == "v1" and len(every["versions"]) == 55
     bad = client.get(f"/api/projects/{project.pk}/model/", {"versions": "some"})
     assert bad.status_code == 400
+
+
+def test_choosing_bald_scores_the_clips_again_with_dropout_passes(client_for, lead, scored):
+    """BALD's dropout passes are not stored: a switch to it ranked from the stored
+    predictions, which kept their entropy (the same order as entropy's), and the page said
+    BALD. It asks for a pre-labeling of the active version instead."""
+    project, version, _clips = scored
+    response = client_for(lead).patch(
+        f"/api/projects/{project.pk}/model/", {"strategy": "bald"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    run = PrelabelRun.objects.get(project=project)
+    assert (run.kind, run.model_version_id, run.status) == ("prelabel", version.pk, "queued")
