@@ -81,13 +81,37 @@ def test_hybrid_avoids_duplicates_among_uncertain() -> None:
     # Six equally uncertain items: three near-duplicates at A, three at B, C, D.
     emb = np.array([[0, 0], [0, 0.01], [0.01, 0], [5, 5], [-5, 5], [5, -5]], dtype=float)
     probs = np.tile([[0.5, 0.5]], (6, 1))
-    probs = np.concatenate([probs, [[0.99, 0.01]] * 4])
-    emb = np.concatenate([emb, [[50, 50]] * 4])  # far away but confident
+    probs = np.concatenate([probs, [[0.99, 0.01]] * 20])
+    emb = np.concatenate([emb, [[50, 50]] * 20])  # far away but confident
     # Candidate pool = 2 * 3 = the six uncertain items.
     sel = Hybrid(candidate_factor=2).select(3, probs, embeddings=emb)
     assert len(sel) == 3
     assert all(i < 6 for i in sel)  # only uncertain candidates
     assert sum(i < 3 for i in sel) <= 1  # at most one of the near-duplicates
+
+
+def test_hybrid_picks_among_the_most_uncertain_share_of_a_small_pool() -> None:
+    """279 unlabeled clips and the queue's 200 ordered picks: 4 x 200 candidates were every
+    clip, so hybrid was plain k-center (its top 20 no more uncertain than random's). The
+    candidates are at most the most uncertain 40% of the clips that may be picked."""
+    rng = np.random.default_rng(2)
+    n = 279
+    sure = rng.uniform(0.5, 0.99, n)  # the top class's probability, two classes
+    probs = np.c_[sure, 1 - sure]
+    emb = rng.normal(size=(n, 6))
+    exclude = np.arange(9)  # passed over by an annotator: not picked, not counted
+    picks = Hybrid().select(200, probs, embeddings=emb, exclude=exclude)
+    entropy = -(probs * np.log(probs)).sum(axis=1)
+    entropy[exclude] = -np.inf
+    share = int(np.ceil(0.4 * (n - len(exclude))))  # 108
+    allowed = set(np.argsort(-entropy, kind="stable")[:share].tolist())
+    assert len(picks) == share and set(picks.tolist()) == allowed
+    assert np.mean(sure[picks[:20]]) < np.mean(sure)  # the first picks: more uncertain
+    # a large pool keeps the candidate factor's bound: 4 x 10 of 1,000
+    big = np.c_[rng.uniform(0.5, 0.99, 1000)]
+    picks = Hybrid().select(10, np.c_[big, 1 - big], embeddings=rng.normal(size=(1000, 6)))
+    big_entropy = -(np.c_[big, 1 - big] * np.log(np.c_[big, 1 - big])).sum(axis=1)
+    assert set(picks.tolist()) <= set(np.argsort(-big_entropy)[:40].tolist())
 
 
 def test_balanced_kcenter_takes_turns_among_groups_farthest_first() -> None:
@@ -126,8 +150,11 @@ def test_hybrid_batches_cover_the_predicted_classes() -> None:
     probs[np.arange(n), pred] = 0.7
     probs /= probs.sum(axis=1, keepdims=True)
     emb = np.where(pred[:, None] == 0, 10.0, 0.1) * rng.normal(size=(n, 8))
-    balanced = Hybrid(candidate_factor=25).select(8, probs, embeddings=emb)
-    unbalanced = Hybrid(candidate_factor=25, balanced=False).select(8, probs, embeddings=emb)
+    # every clip a candidate (they are equally uncertain): the turns are what is tested
+    balanced = Hybrid(candidate_factor=25, pool_share=1.0).select(8, probs, embeddings=emb)
+    unbalanced = Hybrid(candidate_factor=25, balanced=False, pool_share=1.0).select(
+        8, probs, embeddings=emb
+    )
     assert np.bincount(pred[balanced], minlength=4).tolist() == [2, 2, 2, 2]
     assert set(pred[unbalanced].tolist()) == {0}
 
