@@ -453,6 +453,7 @@ class ExportJob(models.Model):
         LABEL_STUDIO = "label_studio", "Label Studio JSON"
         CSV = "csv", "CSV"
         MANIFEST = "manifest", "Training manifest"
+        RAVEN = "raven", "Raven selection table"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
     created_by = models.ForeignKey(

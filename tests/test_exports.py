@@ -364,6 +364,54 @@ def test_csv_has_a_row_per_clip_label_and_per_segment_label(project, labeled, an
     assert {c["final_labels"] for c in filtered["clips"]} == {None}  # not every answer is there
 
 
+def test_raven_selection_table_has_a_selection_per_segment_and_per_clip_label(
+    project, labeled, annotator, lead
+):
+    """Bioacoustics leads from Raven had no table Raven (or opensoundscape) opens: the CSV is
+    comma-separated, a row per label, channels from 0."""
+    text = _export(project, "raven")
+    assert "\r" not in text and text.endswith("\n")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+    header = text.split("\n", 1)[0].split("\t")
+    assert header[:8] == [
+        "Selection",
+        "View",
+        "Channel",
+        "Begin Time (s)",
+        "End Time (s)",
+        "Low Freq (Hz)",
+        "High Freq (Hz)",
+        "Begin File",
+    ]
+    assert [r["Selection"] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
+    by = {(r["Begin File"], r["Kind"], r["Annotator"]): r for r in rows}
+    seg = by[("robin.wav", "segment", annotator.username)]
+    assert (seg["Begin Time (s)"], seg["End Time (s)"], seg["Channel"]) == ("0.5", "1.25", "1")
+    assert seg["Annotation"] == "animals/birds/robin;noise"  # one selection, both labels
+    assert (seg["Low Freq (Hz)"], seg["High Freq (Hz)"], seg["View"]) == (
+        "0",
+        "8000",
+        "Spectrogram 1",
+    )
+    dog = by[("dog.wav", "segment", annotator.username)]
+    assert dog["Channel"] == "2" and dog["Status"] == "accepted"  # Earmark's channel 1
+    whole = by[("robin.wav", "clip", lead.username)]
+    assert (whole["Begin Time (s)"], whole["End Time (s)"], whole["Annotation"]) == (
+        "0",
+        "4",
+        "animals/birds/robin",
+    )
+    assert whole["Clip ID"] == str(labeled["robin"].pk)
+    assert not any(r["Begin File"] == "wind.wav" for r in rows)  # a skip has no selection
+    # a label filter keeps the selections with it
+    only = list(
+        csv.DictReader(
+            io.StringIO(_export(project, "raven", {"label": "animals/dog"})), delimiter="\t"
+        )
+    )
+    assert {r["Begin File"] for r in only} == {"dog.wav"} and len(only) == 2
+
+
 def test_a_label_filter_keeps_only_that_labels_rows_in_csv(project, labeled, annotator, lead):
     """CSV rows are labels: filtered by a label, the other labels of the same annotations
     stay out (the JSON formats keep whole annotations)."""

@@ -40,6 +40,7 @@ OPTIONS: dict[str, dict] = {
     "earmark": {"predictions": "all", "revisions": True},
     "label_studio": {"base_url": "", "clip_labels": "taxonomy", "predictions": "active"},
     "csv": {},
+    "raven": {},
     "manifest": {
         "group_by": "",
         "splits": list(DEFAULT_SPLITS),
@@ -409,3 +410,11 @@ def review_of(annotation: Annotation) -> tuple[str | None, str | None]:
     corrected = getattr(annotation, "export_last_write", None) == Action.CORRECT
     writer = getattr(annotation, "export_last_writer", None) if corrected else None
     return user_name(annotation.reviewed_by), writer
+
+
+def wanted_paths(ctx: ExportContext) -> set[str] | None:
+    """The paths of the filter's labels and their children; None without a label filter."""
+    if not ctx.filters.label_ids:
+        return None
+    nodes = (ctx.tree.nodes.get(i) for i in ctx.filters.label_ids)
+    return {node.path for node in nodes if node is not None}

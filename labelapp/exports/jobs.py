@@ -27,6 +27,7 @@ from labelapp.exports.earmark_json import write_earmark
 from labelapp.exports.filters import export_filters_build
 from labelapp.exports.label_studio import write_label_studio
 from labelapp.exports.manifest import earlier_manifest, group_field_check, write_manifest
+from labelapp.exports.raven import write_raven
 from labelapp.exports.tabular import write_csv
 from labelapp.models import ExportJob, Project
 
@@ -47,6 +48,9 @@ FORMATS: dict[str, ExportFormat] = {
     "label_studio": ExportFormat("label_studio", write_label_studio, 1, "json", "application/json"),
     "csv": ExportFormat("csv", write_csv, 1, "csv", "text/csv"),
     "manifest": ExportFormat("manifest", write_manifest, 2, "csv", "text/csv"),
+    "raven": ExportFormat(
+        "raven", write_raven, 1, "txt", "text/tab-separated-values; charset=utf-8"
+    ),
 }
 JSONL = ("jsonl", "application/x-ndjson")
 

@@ -22,6 +22,7 @@ from labelapp.exports.common import (
     iso,
     review_of,
     user_name,
+    wanted_paths,
 )
 
 COLUMNS = [
@@ -46,19 +47,11 @@ COLUMNS = [
 ]
 
 
-def _wanted_paths(ctx: ExportContext) -> set[str] | None:
-    """The paths of the filter's labels and their children; None without a label filter."""
-    if not ctx.filters.label_ids:
-        return None
-    nodes = (ctx.tree.nodes.get(i) for i in ctx.filters.label_ids)
-    return {node.path for node in nodes if node is not None}
-
-
 def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
     """Write the rows to `out` (opened with newline=""); yield clips read after each chunk."""
     writer = SafeCsvWriter(out)
     writer.writerow(COLUMNS)
-    wanted = _wanted_paths(ctx)
+    wanted = wanted_paths(ctx)
     rows = 0
     for seen, batch in clip_batches(ctx):
         for clip in batch:

@@ -33,6 +33,7 @@ function describe(job) {
   else if (s && s.tasks !== undefined) parts.push(`${s.tasks} tasks, ${s.annotations} annotations`);
   else if (s && s.clips !== undefined) parts.push(`${s.clips} clips, ${s.annotations} annotations`);
   else if (s && s.rows !== undefined) parts.push(`${s.rows} row${s.rows === 1 ? "" : "s"}`);
+  else if (s && s.selections !== undefined) parts.push(`${s.selections} selection${s.selections === 1 ? "" : "s"}`);
   return parts.join(" · ");
 }
 

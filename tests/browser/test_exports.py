@@ -102,3 +102,27 @@ def test_a_lead_keeps_the_splits_of_an_earlier_manifest(
     assert f"12 clips kept their split from #{first.pk}" in page.inner_text(
         f"[data-testid=export-job][data-id='{second.pk}']"
     )
+
+
+def test_a_lead_downloads_a_raven_selection_table(
+    celery_worker_process, live_server, page, login, lead, labeled_project
+):
+    """A table Raven opens: tab-separated, a selection per segment and per clip label."""
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{labeled_project.pk}/exports/")
+    page.check("[data-testid=format-raven]")
+    assert page.is_visible(".format-help[data-for=raven]")
+    page.click("[data-testid=start-export]")
+    page.wait_for_selector("[data-testid=export-job][data-status=done]", timeout=60_000)
+    assert "24 selections" in page.inner_text("[data-testid=export-job]")
+    with page.expect_download() as info:
+        page.click("[data-testid=export-job][data-status=done] [data-testid=download]")
+    download = info.value
+    assert download.suggested_filename.endswith(".txt")
+    text = Path(download.path()).read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+    assert len(rows) == 24 and rows[0]["View"] == "Spectrogram 1"
+    assert {(r["Kind"], r["Begin Time (s)"], r["End Time (s)"]) for r in rows} == {
+        ("clip", "0", "3"),
+        ("segment", "0.5", "1.5"),
+    }

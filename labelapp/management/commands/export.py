@@ -1,4 +1,4 @@
-"""python manage.py export PROJECT --format earmark|label_studio|csv|manifest [--out FILE]
+"""python manage.py export PROJECT --format earmark|label_studio|csv|manifest|raven [--out FILE]
 [--status S ...] [--label PATH ...] [--annotator USER ...] [--since DATE] [--until DATE]
 [--agreement agree|disagree] [--group-by FIELD] [--splits 0.8,0.1,0.1] [--seed N]
 [--keep-splits EXPORT_ID]
