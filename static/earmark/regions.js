@@ -88,13 +88,8 @@ export class Regions {
       if (!groups.has(key)) groups.set(key, []);
       groups.get(key).push(seg);
     }
-    const rows = new Map(), rowCounts = new Map();
-    for (const [key, group] of groups) {
-      const of = rowOf(group);
-      let count = 1;
-      for (const [id, row] of of) { rows.set(id, row); if (row + 1 > count) count = row + 1; }
-      rowCounts.set(key, count);
-    }
+    const rows = new Map(); // id -> [row, rows of its run of overlapping segments]
+    for (const group of groups.values()) for (const [id, place] of rowOf(group)) rows.set(id, place);
     const ordered = [...(groups.get(null) || []), ...segments.filter((seg) => band(seg) !== null)];
     const inView = [];
     for (const seg of ordered) {
@@ -105,8 +100,7 @@ export class Regions {
     const painted = [];
     for (const [seg, x0, x1] of inView) {
       const lane = band(seg);
-      const row = rows.get(seg.id) || 0;
-      const rowCount = rowCounts.get(lane);
+      const [row, rowCount] = rows.get(seg.id) || [0, 1];
       const [bandTop, bandHeight] = lane === null ? [0, 100] : [(lane / channels) * 100, 100 / channels];
       const top = bandTop + (row / rowCount) * bandHeight, height = bandHeight / rowCount; // percent
       if (dense && x1 - x0 < DENSE_PX && seg.id !== selectedId) {
@@ -371,14 +365,22 @@ function edge(which) {
   return el;
 }
 
-// Overlapping segments stack in rows so every one stays reachable.
+// Overlapping segments stack in rows so every one stays reachable: [row, rows] per segment,
+// where the rows are those of its run of overlapping segments only. One overlap anywhere in
+// an hour halved every box of the hour, and a drag in a box's empty lower half made a new
+// segment instead of moving the edge above it.
 function rowOf(segments) {
   const rows = new Map();
-  const ends = [];
+  let ends = [], run = [], runEnd = -Infinity;
+  const close = () => { for (const id of run) rows.get(id)[1] = ends.length; };
   for (const seg of [...segments].sort((a, b) => a.start - b.start || a.id - b.id)) {
+    if (seg.start >= runEnd) { close(); ends = []; run = []; }
     let row = ends.findIndex((end) => end <= seg.start);
     if (row < 0) { row = ends.length; ends.push(seg.end); } else ends[row] = seg.end;
-    rows.set(seg.id, row);
+    rows.set(seg.id, [row, 1]);
+    run.push(seg.id);
+    runEnd = Math.max(runEnd, seg.end);
   }
+  close();
   return rows;
 }

@@ -2355,6 +2355,31 @@ def test_an_edge_dragged_past_the_other_swaps_and_shift_drag_overlaps(
     assert [s[2] for s in segs] == ["all", "1"], segs
 
 
+def test_only_overlapping_segments_share_their_height(
+    live_server, page, login, annotator, project, labels, wav_factory
+):
+    """One overlap anywhere in an hour's recording halved every segment box of the hour (a
+    drag in a box's empty lower half then made a new segment instead of moving its edge)."""
+    clip = _mono_clip(project, wav_factory)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    drag(page, 1.0, 2.0)
+    page.keyboard.down("Shift")
+    drag(page, 1.5, 2.5)  # over the first
+    page.keyboard.up("Shift")
+    drag(page, 3.5, 4.5)  # alone
+    heights = page.eval_on_selector_all(
+        "[data-testid=segment]",
+        "els => Object.fromEntries(els.map(e => [e.dataset.start, e.getBoundingClientRect().height]))",
+    )
+    assert len(heights) == 3, heights
+    full = page.eval_on_selector(".ws-wave", "e => e.getBoundingClientRect().height")
+    alone = heights.pop("3.50")
+    assert alone > 0.9 * full, (alone, full)
+    assert all(h < 0.6 * full for h in heights.values()), heights
+
+
 def test_times_round_before_they_split_into_minutes(live_server, page):
     """A 119.996 s clip showed as 1:60.00 (the seconds rounded after the minutes were taken)."""
     page.goto(f"{live_server.url}/healthz")
