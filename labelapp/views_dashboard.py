@@ -365,7 +365,7 @@ def _drift(drift: dict) -> dict:
 
 
 def _against_others(agreement: dict) -> list[dict]:
-    """Annotators who differ from the others' majority, most often first (single-label)."""
+    """Annotators who differ from the others' majority, most often first."""
     rows = []
     for a in agreement.get("annotators", []) if agreement.get("available") else []:
         said = a.get("against_others")

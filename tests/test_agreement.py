@@ -669,8 +669,46 @@ def test_the_annotator_who_differs_from_the_others_and_how_is_named(
     page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     table = page[page.index('data-testid="against-others"') :]
     assert table.index(u2.username) < table.index(u1.username)  # most often first
-    assert "3 of 4 clips" in table and "<strong>B</strong> where the others said" in table
+    assert "3 of 4 clips" in table and "said <strong>B</strong> where the others said" in table
     assert f'data-annotator="{u0.username}"' not in table
+
+
+def test_in_a_multi_label_project_the_labels_an_annotator_adds_or_leaves_out_are_named(
+    client, project, three_annotators, lead
+):
+    """Multi-label: "where an annotator differs" vanished without a word (a bioacoustics
+    lead's ann2 called the robin a buzzard, and left labels out). Each label added or left
+    out against the others' majority, the most specific only (not "birds" with the buzzard)."""
+    from labelapp.services.agreement import project_agreement
+
+    project.annotation_mode = "clip"
+    project.annotations_per_clip = 3
+    project.save()
+    for path in ("birds/robin", "birds/buzzard", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    u0, u1, u2 = three_annotators
+    clips = ready_clips(project, 4)
+    plan = [(["birds/robin"], ["birds/robin"], ["birds/buzzard"])] * 3
+    plan += [(["birds/robin", "noise"], ["birds/robin", "noise"], ["birds/robin"])]
+    for clip, answers in zip(clips, plan, strict=True):
+        for user, labels in zip((u0, u1, u2), answers, strict=True):
+            annotation_submit(clip=clip, user=user, clip_labels=labels)
+    report = {a["username"]: a["against_others"] for a in project_agreement(project)["annotators"]}
+    mine = report[u2.username]
+    assert (mine["n_clips"], mine["n_differ"]) == (4, 4)
+    assert [(c["said"], c["others_said"], c["n"]) for c in mine["confusions"]] == [
+        ("", "birds/robin", 3),
+        ("birds/buzzard", "", 3),
+        ("", "noise", 1),
+    ]
+    # u0's others split on the robin (one each way): no majority, no difference
+    assert report[u0.username]["n_differ"] == 0
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    table = page[page.index('data-testid="against-others"') :]
+    assert "adds <strong>birds/buzzard</strong>, which the others do not give" in table
+    assert "leaves out <strong>noise</strong>, which the others give" in table
+    assert "the labels an annotator adds or leaves out" in page
 
 
 def test_a_clip_a_reviewer_accepted_one_answer_of_is_settled(project, three_annotators, reviewer):

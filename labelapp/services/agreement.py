@@ -176,9 +176,10 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
       accepted or corrected one of its annotations, which decides the clip: the figures
       still count what the annotators said),
       `needs_adjudication`.
-    - `annotators[].against_others` (single-label; None otherwise or without clips of three
-      answers): their answers against the others' majority, and what they said instead most
-      often (`_against_the_others`).
+    - `annotators[].against_others` (None without clips of three answers): their answers
+      against the others' majority, and what they said instead most often
+      (`_against_the_others`; multi-label: the labels they add or leave out,
+      `_against_the_others_multi`).
     - `labels`: per label path: `label`, `n_clips` (compared clips where anyone used it),
       `kappa` (Fleiss' kappa of "this label applies" over compared clips; None when
       undefined), `segment_f1` (segments of this label; None without any).
@@ -414,7 +415,7 @@ def project_agreement(project: Project, *, iou: float = 0.5) -> dict:
         }
         for cid, anns in compared.items()
     }
-    against = {} if multi else _against_the_others(values, accepted)
+    against = (_against_the_others_multi if multi else _against_the_others)(values, accepted)
     annotators_out = []
     for uid in annotator_ids:
         pairs = pair_out.get(uid, [])
@@ -766,6 +767,62 @@ def _against_the_others(
             ],
         }
     return out
+
+
+def _against_the_others_multi(
+    values: dict[int, dict[int, frozenset]], accepted: dict[int, set[int]]
+) -> dict[int, dict]:
+    """Multi-label: each annotator's labels against the others' majority on the same clip (a
+    label the others mostly give, or mostly do not), as `_against_the_others` does for one
+    label (it said nothing here: a lead could not see who left out the robin, or added a
+    buzzard, clip after clip). Only the most specific label of a difference is said (a buzzard
+    added is not also "birds/raptors" added). Confusions are {"said": path, "others_said": ""}
+    for a label added, {"said": "", "others_said": path} for one left out."""
+    seen: Counter = Counter()
+    differ: dict[int, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
+    for cid, vals in values.items():
+        if len(vals) < 3:
+            continue
+        for me, mine in vals.items():
+            if me in accepted.get(cid, ()):
+                continue
+            others = [v for who, v in vals.items() if who != me]
+            votes = Counter(p for v in others for p in v)
+            majority = {p for p, n in votes.items() if 2 * n > len(others)}
+            seen[me] += 1
+            added = _most_specific(set(mine) - majority - _tied(votes, len(others)))
+            missed = _most_specific(majority - set(mine))
+            for path in added:
+                differ[me][(path, "")].append(cid)
+            for path in missed:
+                differ[me][("", path)].append(cid)
+    out = {}
+    for uid, n in seen.items():
+        confusions = sorted(differ[uid].items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        clips = {c for found in differ[uid].values() for c in found}
+        out[uid] = {
+            "n_clips": n,
+            "n_differ": len(clips),
+            "confusions": [
+                {
+                    "said": said,
+                    "others_said": theirs,
+                    "n": len(found),
+                    "clips": sorted(found)[:MAX_EXAMPLE_CLIPS],
+                }
+                for (said, theirs), found in confusions[:MAX_CONFUSIONS]
+            ],
+        }
+    return out
+
+
+def _tied(votes: Counter, others: int) -> set:
+    """Labels exactly half of the others give: no majority either way, no difference."""
+    return {p for p, n in votes.items() if 2 * n == others}
+
+
+def _most_specific(paths: set) -> list[str]:
+    return sorted(p for p in paths if not any(q.startswith(p + "/") for q in paths))
 
 
 def _answer(labels: list, segments: list, multi: bool, segments_optional: bool) -> set:

@@ -2371,7 +2371,8 @@ def test_only_overlapping_segments_share_their_height(
     drag(page, 3.5, 4.5)  # alone
     heights = page.eval_on_selector_all(
         "[data-testid=segment]",
-        "els => Object.fromEntries(els.map(e => [e.dataset.start, e.getBoundingClientRect().height]))",
+        "els => Object.fromEntries(els.map(e => [e.dataset.start,"
+        " e.getBoundingClientRect().height]))",
     )
     assert len(heights) == 3, heights
     full = page.eval_on_selector(".ws-wave", "e => e.getBoundingClientRect().height")
