@@ -145,6 +145,7 @@ def label_merge_deep(*, source: Label, target: Label, user=None) -> dict:
     if source.pk == target.pk or is_same_or_descendant(target, source):
         label_merge(source=source, target=target, user=user)  # raises, saying why
     merged: list[str] = []
+    changes: list[int] = []  # the merges on the way, as made
     sums = dict.fromkeys(COUNTED, 0)
     twins = {name_key(child.name): child for child in target.children.exclude(pk=source.pk)}
     for child in list(source.children.all()):
@@ -153,12 +154,20 @@ def label_merge_deep(*, source: Label, target: Label, user=None) -> dict:
             continue
         out = label_merge_deep(source=child, target=twin, user=user)
         merged += [out["source_path"], *out["children_merged"]]
+        changes += [*out.get("children_changes", []), out["change"]]
         for key in COUNTED:
             sums[key] += out[key]
     out = label_merge(source=_label_fresh(source), target=_label_fresh(target), user=user)
     for key in COUNTED:
         out[key] += sums[key]
     out["children_merged"] = merged
+    if changes:
+        # One click, one undo: undoing the top merge undoes these too (it brought back the
+        # parent alone, its children left merged, and said nothing).
+        top = OntologyChange.objects.get(pk=out["change"])
+        top.details = {**top.details, "children_changes": changes}
+        top.save(update_fields=["details"])
+        out["children_changes"] = changes
     return out
 
 

@@ -140,6 +140,10 @@ class UnmergeOutSerializer(serializers.Serializer):
         help_text="uses left on the target: their annotation was edited since the merge"
     )
     children_moved_back = serializers.IntegerField()
+    children_unmerged = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="children the merge merged into the target's namesakes, brought back too",
+    )
     projects_rescored = serializers.IntegerField()
     warnings = serializers.ListField(
         child=serializers.CharField(), help_text="what did not come back as it was (a hotkey)"

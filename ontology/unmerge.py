@@ -93,8 +93,29 @@ def undoable(change: OntologyChange, *, has_record: bool) -> bool:
 
 
 @transaction.atomic
+@transaction.atomic
 def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
-    """Undo the merge logged as `change_id` (see the module's docstring for what is refused)."""
+    """Undo the merge logged as `change_id` (see the module's docstring for what is refused),
+    and the merges of its children it made on the way ("merge children into the target's
+    children"), newest first: all of them, or none. `children_unmerged` lists their paths."""
+    out = _merge_undo_one(ontology=ontology, change_id=change_id, user=user)
+    top = OntologyChange.objects.get(pk=change_id)
+    out["children_unmerged"] = []
+    for child_id in reversed(top.details.get("children_changes") or []):
+        child = OntologyChange.objects.filter(ontology_id=ontology.pk, pk=child_id).first()
+        if child is None or (child.details or {}).get("undone_by"):
+            continue
+        done = _merge_undo_one(ontology=ontology, change_id=child_id, user=user)
+        out["children_unmerged"].append(done["source_path"])
+        out["warnings"] += done["warnings"]
+        for key, value in done.items():
+            if key != "source" and key != "target" and isinstance(value, int):
+                out[key] = out.get(key, 0) + value
+    out["version"] = _ontology_lock(ontology.pk).version
+    return out
+
+
+def _merge_undo_one(*, ontology: Ontology, change_id: int, user=None) -> dict:
     ontology = _ontology_lock(ontology.pk)
     change = OntologyChange.objects.filter(ontology=ontology, pk=change_id).first()
     if change is None:

@@ -576,13 +576,14 @@ async function loadChanges(url = `${base}changes/`, { append = false } = {}) {
 
 async function undoMerge(change) {
   const d = change.details;
-  const kids = d.children_moved ? " with its children" : "";
+  const kids = d.children_moved || (d.children_changes || []).length ? " with its children" : "";
   if (!confirm(`Undo the merge of “${d.source_path}” into “${d.target_path}”? “${d.source_path}” comes back${kids}, and the uses the merge moved go back to it (annotations written since keep their labels).`)) return;
   try {
     const out = await api(`${base}changes/${change.id}/undo/`, { method: "POST" });
     state.selected = out.source;
     const uses = out.clip_labels_moved_back + out.clip_labels_restored + out.segment_labels_moved_back + out.segment_labels_restored;
     say(`Undid the merge: ${out.source_path} is back with ${uses} use(s)`
+      + (out.children_unmerged.length ? `, and ${out.children_unmerged.length} of its children merged with it (${out.children_unmerged.join(", ")})` : "")
       + (out.uses_kept_as_edited ? `; ${out.uses_kept_as_edited} use(s) edited since stay on ${out.target_path}` : "")
       + (out.projects_rescored ? "; the model scores the clips again" : "")
       + (out.warnings.length ? `. ${out.warnings.join(". ")}.` : ""), out.warnings.length ? "warn" : "ok");

@@ -313,11 +313,43 @@ def test_a_deep_merge_merges_namesake_children_on_down_and_each_undoes(
     }
     assert uses(tree["birds/sparrow/song/male"]) == (1, 0)
     assert uses(tree["birds/sparrow/call"]) == (1, 0)  # the clip that had both keeps one
-    # one change-log entry per merge, undone newest first: the top one brings finch back
+    # one change-log entry per merge; undoing the top one undoes them all (it brought finch
+    # back alone, its song and call left merged, and said nothing)
     merges = list(
         OntologyChange.objects.filter(ontology=project.ontology, action="merge").order_by("id")
     )
     assert [c.details["source_path"] for c in merges][-1] == "birds/finch"
     assert len(merges) == 4
-    merge_undo(ontology=project.ontology, change_id=merges[-1].pk, user=lead)
-    assert Label.objects.filter(ontology=project.ontology, path="birds/finch").exists()
+    undone = client.post(
+        f"/api/projects/{project.pk}/ontology/changes/{merges[-1].pk}/undo/", format="json"
+    )
+    assert undone.status_code == 200, undone.content
+    assert sorted(undone.json()["children_unmerged"]) == [
+        "birds/finch/call",
+        "birds/finch/song",
+        "birds/finch/song/male",
+    ]
+    paths = set(Label.objects.filter(ontology=project.ontology).values_list("path", flat=True))
+    assert paths == {
+        "birds",
+        "birds/finch",
+        "birds/finch/song",
+        "birds/finch/song/male",
+        "birds/finch/call",
+        "birds/finch/alarm",
+        "birds/sparrow",
+        "birds/sparrow/song",
+        "birds/sparrow/song/male",
+        "birds/sparrow/song/female",
+        "birds/sparrow/call",
+    }
+    finch = {lb.path: lb for lb in Label.objects.filter(path__startswith="birds/finch")}
+    assert uses(finch["birds/finch/song/male"]) == (1, 0)
+    assert uses(finch["birds/finch/alarm"]) == (1, 0)
+    assert uses(finch["birds/finch/call"]) == (1, 0)
+    assert uses(tree["birds/sparrow/call"]) == (1, 0)
+    assert uses(tree["birds/sparrow/song/male"]) == (0, 0)
+    assert all(
+        c.details.get("undone_by")
+        for c in OntologyChange.objects.filter(ontology=project.ontology, action="merge")
+    )
