@@ -274,7 +274,6 @@ def test_a_deep_merge_merges_namesake_children_on_down_and_each_undoes(
 ):
     """ "finch" into "sparrow" when both have song and call (song with male and female): the
     plain merge refuses the collision, so each child had to be merged by hand, bottom up."""
-    from ontology.unmerge import merge_undo
 
     tree = labels(
         "birds/finch/song/male",
