@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from labelapp import plots, selectors
 from labelapp.services.dashboard import THROUGHPUT_SERIES, dashboard_jobs, project_dashboard
+from labelapp.services.dashboard_model import ON_TRAINING_SET
 from labelapp.views import or_404
 
 DASHBOARD_ROLES = (selectors.LEAD, selectors.REVIEWER)
@@ -229,7 +230,8 @@ def _model_charts(data: dict) -> dict:
             for i, (name, pts) in enumerate(curves["strategies"].items()):
                 shown = [p for p in pts if p.get(metric) is not None]
                 xy = [(p["labels"], p[metric]) for p in shown]
-                random = name == "random"
+                # random's baseline, and figures on a training set: not progress to read
+                random = name in ("random", ON_TRAINING_SET)
                 color = plots.MUTED if random else plots.PALETTE[i % len(plots.PALETTE)]
                 where = [
                     f"{p['version']}, {p['labels']} labels" if p.get("version") else ""

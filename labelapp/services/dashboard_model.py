@@ -70,17 +70,27 @@ def dashboard_learning_curves(project: Project, history: list[dict]) -> dict:
         }
     # Each point names its version: a later version can have trained on fewer clips (ties
     # left out once a second annotator disagreed), and the line then ran back in labels.
-    points = [
-        {
-            "labels": v["training_size"],
-            "accuracy": v["accuracy"],
-            "macro_f1": v["macro_f1"],
-            "version": v["name"],
-        }
-        for v in history
-        if v["accuracy"] is not None
-    ]
-    return {"source": "versions", "strategies": {"trained versions": points} if points else {}}
+    # Figures on the training set (too few labels to hold any out: 100% at 30 labels) are a
+    # line of their own: in one line with the validated ones they read as progress.
+    lines: dict[str, list[dict]] = {}
+    for v in history:
+        if v["accuracy"] is None:
+            continue
+        line = ON_TRAINING_SET if v["evaluated_on"] == "training" else VALIDATED
+        lines.setdefault(line, []).append(
+            {
+                "labels": v["training_size"],
+                "accuracy": v["accuracy"],
+                "macro_f1": v["macro_f1"],
+                "version": v["name"],
+            }
+        )
+    ordered = {name: lines[name] for name in (VALIDATED, ON_TRAINING_SET) if name in lines}
+    return {"source": "versions", "strategies": ordered}
+
+
+VALIDATED = "trained versions (held-out validation)"
+ON_TRAINING_SET = "on their training set (too few labels to hold any out)"
 
 
 def dashboard_confusion(history: list[dict], labels: list[dict]) -> dict | None:

@@ -6,6 +6,13 @@ import { api } from "./api.js";
 const PALETTE = ["#4f7cff", "#3ccf91", "#f4b740", "#ff6b9a", "#a78bfa", "#38bdf8", "#fb923c", "#84cc16", "#f472b6", "#22d3ee"];
 const RECENT_MAX = 6;
 
+// Whether a label path matches a search: every word of it somewhere in the path, in any
+// order ("piston cav" finds machines/pumps/piston/cavitation; only "piston/cav" did).
+export function pathMatches(path, query) {
+  const p = path.toLowerCase();
+  return query.toLowerCase().split(/\s+/).filter(Boolean).every((w) => p.includes(w));
+}
+
 export class Ontology {
   constructor(body) {
     this.version = body.ontology.version;
@@ -115,7 +122,7 @@ export class LabelPicker {
       // A match shows with its ancestors, for context; the matches are what arrows walk.
       // Names and paths first; descriptions only when no name or path matches: in an
       // AudioSet-like tree of prose descriptions, "cla" matched all 499 labels through "class".
-      let matches = labels.filter((l) => l.path.toLowerCase().includes(q));
+      let matches = labels.filter((l) => pathMatches(l.path, q));
       if (!matches.length) matches = labels.filter((l) => (l.description || "").toLowerCase().includes(q));
       const matched = new Set(matches);
       const keep = new Set();

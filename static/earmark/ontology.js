@@ -4,7 +4,7 @@
 
 import { api, ApiError, csrfToken } from "./api.js";
 import { el } from "./dom.js";
-import { labelColor } from "./labels.js";
+import { labelColor, pathMatches } from "./labels.js";
 
 const root = document.getElementById("ontology-editor");
 const projectId = root.dataset.project;
@@ -85,7 +85,7 @@ function visibleIds() {
   const show = new Set();
   for (const label of state.labels) {
     if (!state.showDeprecated && label.deprecated) continue;
-    const hit = !text || label.path.toLowerCase().includes(text)
+    const hit = !text || pathMatches(label.path, text)
       || (label.hotkey && label.hotkey.toLowerCase() === text);
     if (!hit) continue;
     // A match keeps its ancestors visible, so it is shown in context.
@@ -277,7 +277,7 @@ function searchable(select, name, { pick = true } = {}) {
     "aria-label": `Filter the ${name} list`, "data-testid": `${select.dataset.testid}-filter`,
     oninput: () => {
       const text = filter.value.trim().toLowerCase();
-      for (const o of select.options) o.hidden = Boolean(text) && Boolean(o.value) && !o.dataset.path.includes(text);
+      for (const o of select.options) o.hidden = Boolean(text) && Boolean(o.value) && !pathMatches(o.dataset.path, text);
       if (!text) { select.value = original; show(); return; } // cleared: as it was
       // `pick`: the first match is chosen unless the choice so far still matches; else (the
       // parent, inside the form that moves the label) only Enter chooses it

@@ -146,6 +146,8 @@ def test_an_annotator_labels_a_clip_end_to_end(
 
     # two segments by dragging; the first labeled through search, the second by hotkey
     a0, a1 = drag(page, 0.5, 1.5)
+    page.fill("[data-testid=label-search]", "sparr birds")  # words in any order
+    page.wait_for_selector("[data-label-path='birds/sparrow'].cursor")
     page.fill("[data-testid=label-search]", "sparr")
     page.wait_for_selector("[data-label-path='birds/sparrow'].cursor")
     page.press("[data-testid=label-search]", "Enter")
