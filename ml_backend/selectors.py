@@ -108,6 +108,8 @@ HEADLINE_KEYS = (
     "val_size",
     "best_epoch",
     "epochs_run",
+    "epochs_planned",
+    "epochs_note",
     "adapted_on_clips",
     "pseudo_labeled_clips",
     "started_from",

@@ -125,7 +125,14 @@ class MLConfigSerializer(StrictInput, serializers.ModelSerializer):
             "retrain_every": {"min_value": 1, "max_value": 100000},
             "retrain_growth": {"min_value": 0.0, "max_value": 4.0},
             "min_labels": {"min_value": 2, "max_value": 100000},
-            "epochs": {"min_value": 1, "max_value": 500},
+            "epochs": {
+                "min_value": 1,
+                "max_value": 500,
+                "help_text": "Epochs a training runs at least (early stopping on validation "
+                "macro-F1 may end it sooner once labels allow a validation set). Few labels "
+                "get more: every training takes at least 200 optimizer steps, and a version's "
+                "metrics say so (`epochs_planned`, `epochs_note`).",
+            },
         }
 
 

@@ -544,6 +544,9 @@ def training_execute(run_id: int) -> str:
             progress=lambda f, m="": reporter.progress(start + share * f, m or "training"),
             should_stop=reporter.should_stop,
         )
+        # The training's own epochs: self-training's shorter second pass replaced them, and
+        # every version said "6 epochs" after 100.
+        main_epochs = {k: result.metrics.get(k) for k in ("epochs_run", "best_epoch")}
         reporter.progress(0.9, "adapting to the unlabeled clips")
         unlabeled, unlabeled_total = _unlabeled_sample(project, feature_config, seed=len(data))
         adapt = _adaptation(unlabeled, feature_config)
@@ -559,6 +562,17 @@ def training_execute(run_id: int) -> str:
             progress=lambda f, m="": reporter.progress(0.9 + 0.09 * f, f"self-training: {m}"),
             should_stop=reporter.should_stop,
         )
+        if pseudo:
+            result.metrics["self_training_epochs"] = result.metrics.get("epochs_run")
+        result.metrics.update(main_epochs)
+        # The epochs asked for are a floor: few labels get more, for MIN_STEPS optimizer
+        # steps (epochs=1 trained 25 and nothing said why).
+        result.metrics["epochs_planned"] = epochs
+        if epochs > config.epochs:
+            result.metrics["epochs_note"] = (
+                f"{epochs} epochs, not the {config.epochs} set: a training takes at least "
+                f"{MIN_STEPS} optimizer steps, and these labels make fewer per epoch"
+            )
         result.metrics["adapted_on_clips"] = len(unlabeled)
         result.metrics["started_from"] = started_from
         if pretraining is not None:

@@ -277,3 +277,30 @@ def test_the_sample_rate_change_is_said_after_a_pretraining_too(small_project, m
         "pretrained on the project's clips (the sample rate changed from 8000 to 16000 Hz "
         f"since {first.name})"
     )
+
+
+def test_a_versions_epochs_are_its_trainings_and_a_raised_floor_is_said(small_project, monkeypatch):
+    """Every version said "epochs_run: 6" (self-training's second pass), and epochs=1 trained
+    10 (the optimizer-step floor) without a word."""
+    from ml_backend import train as train_module
+
+    stages = []
+    real = train_module.train_model
+
+    def counted(*args, **kwargs):
+        result = real(*args, **kwargs)
+        stages.append(result.metrics["epochs_run"])
+        return result
+
+    monkeypatch.setattr(training, "PRETRAIN", "off")
+    monkeypatch.setattr(train_module, "train_model", counted)
+    monkeypatch.setattr(training, "train_model", counted, raising=False)
+    m = _train(small_project).metrics
+    assert m["epochs_run"] == stages[0]  # the first stage's
+    assert m["epochs_planned"] == 10  # 6 windows, batches of 8: one step an epoch, 10 steps
+    assert m["epochs_note"] == (
+        "10 epochs, not the 1 set: a training takes at least 10 optimizer steps, and these "
+        "labels make fewer per epoch"
+    )
+    if m["pseudo_labeled_clips"]:
+        assert m["self_training_epochs"] == stages[-1]

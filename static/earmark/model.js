@@ -120,6 +120,11 @@ function startedFrom(m) {
   } else {
     cell.textContent = m.started_from || "–";
   }
+  // The epochs it ran (of the planned: the setting is a floor for few labels, and said so).
+  if (m.epochs_run) {
+    cell.append(` · ${m.epochs_run}${m.epochs_planned ? ` of ${m.epochs_planned}` : ""} epochs`);
+    if (m.epochs_note) cell.title = [cell.title, m.epochs_note].filter(Boolean).join("; ");
+  }
   return cell;
 }
 
