@@ -21,9 +21,26 @@ VERSION_FIELDS = [
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
+    class_paths = serializers.SerializerMethodField(
+        help_text="Each class's label path as the tree has it now, in `classes`' order; a label "
+        "gone since says where: 'digit/six (merged into digit/seven)', 'noise (deleted)'."
+    )
+
     class Meta:
         model = ModelVersion
-        fields = [*VERSION_FIELDS, "classes"]
+        fields = [*VERSION_FIELDS, "classes", "class_paths"]
+
+    def get_class_paths(self, obj) -> list[str]:
+        from ontology.models import Label
+        from ontology.selectors import gone_label_names
+
+        ids = [int(i) for i in obj.classes or [] if str(i).lstrip("-").isdigit()]
+        ontology_id = obj.project.ontology_id
+        paths = dict(
+            Label.objects.filter(ontology_id=ontology_id, pk__in=ids).values_list("pk", "path")
+        )
+        paths |= gone_label_names(ontology_id, set(ids) - set(paths))
+        return [paths.get(i, f"#{i} (deleted)") for i in ids]
 
 
 class ModelVersionSummarySerializer(serializers.ModelSerializer):

@@ -225,3 +225,21 @@ def test_choosing_bald_scores_the_clips_again_with_dropout_passes(client_for, le
     assert response.status_code == 200, response.content
     run = PrelabelRun.objects.get(project=project)
     assert (run.kind, run.model_version_id, run.status) == ("prelabel", version.pk, "queued")
+
+
+def test_a_versions_classes_are_named_as_the_tree_has_them_or_says_where_they_went(
+    client_for, lead, project
+):
+    """The model page's per-class table named a class merged away "#89 (deleted or merged
+    since)", where the dashboard said "… (merged into …)"."""
+    from ontology.merge import label_merge
+    from ontology.services import label_get_or_create_path
+
+    robin, _ = label_get_or_create_path(ontology=project.ontology, path="birds/robin")
+    wren, _ = label_get_or_create_path(ontology=project.ontology, path="birds/wren")
+    version = ModelVersion.objects.create(
+        project=project, version=1, name="v1", status="active", classes=[robin.pk, wren.pk]
+    )
+    label_merge(source=wren, target=robin)
+    body = client_for(lead).get(f"/api/model-versions/{version.pk}/").json()
+    assert body["class_paths"] == ["birds/robin", "birds/wren (merged into birds/robin)"]

@@ -198,7 +198,7 @@ async function renderPerClass(active) {
   card.querySelector("tbody").replaceChildren(...order.map((i) => {
     const r = rows[i];
     return el("tr", { dataset: { testid: "per-class-row" } },
-      el("td", {}, paths.get(ids[i]) || `#${ids[i]} (deleted or merged since)`),
+      el("td", {}, paths.get(ids[i]) || (version.class_paths || [])[i] || `#${ids[i]} (deleted or merged since)`),
       el("td", {}, pct(r.precision)), el("td", {}, pct(r.recall)), el("td", {}, pct(r.f1)),
       el("td", {}, pct(r.ap)), el("td", {}, String(r.support)));
   }));
