@@ -396,8 +396,14 @@ async function patch(label, body, message) {
   } catch (err) { failed(err); }
 }
 
+// A hotkey of spaces only: Space typed into the field. Sent, it was read as no hotkey (and
+// cleared one) while the page said "Saved".
+const SPACE_HOTKEY = "Space plays and pauses in the workspace: it cannot be a label's hotkey; choose another (a letter or a digit)";
+const spaceOnly = (value) => value !== "" && value.trim() === "";
+
 function save(label, form) {
   const f = form.elements;
+  if (spaceOnly(f.hotkey.value)) return say(SPACE_HOTKEY, "error");
   const body = {};
   if (f.name.value.trim() !== label.name) body.name = f.name.value;
   const parent = f.parent.value === "" ? null : Number(f.parent.value);
@@ -467,6 +473,7 @@ async function remove(label) {
 async function add(event) {
   event.preventDefault();
   const f = event.target.elements;
+  if (spaceOnly(f.hotkey.value)) return say(SPACE_HOTKEY, "error");
   const body = { name: f.name.value, parent: f.parent.value === "" ? null : Number(f.parent.value),
     hotkey: f.hotkey.value, color: f.color.value, description: f.description.value };
   try {

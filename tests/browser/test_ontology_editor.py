@@ -366,3 +366,16 @@ def test_a_parents_panel_keeps_delete_and_the_merge_controls_inside_it(editor, l
     assert box["del"] <= box["right"] and box["check"] <= box["right"], box
     assert box["select"] >= 150, box
     page.click("[data-testid=delete-label]", trial=True)  # visible, and nothing covers it
+
+
+def test_space_typed_as_a_hotkey_is_refused_not_saved_as_none(editor, lead, tree):
+    """Space typed into the hotkey field was read as no hotkey: the label's "c" was cleared
+    and the page said "Saved"."""
+    label_attributes_set(label=tree["animal/bird/crow"], hotkey="c")
+    page = editor(lead)
+    page.click(row("animal/bird/crow"))
+    page.fill("[data-testid=edit-hotkey]", " ")
+    page.click("[data-testid=save-label]")
+    page.wait_for_selector("[data-testid=editor-message].error")
+    assert "Space plays and pauses" in page.inner_text("[data-testid=editor-message]")
+    assert Label.objects.get(pk=tree["animal/bird/crow"].pk).hotkey == "c"
