@@ -124,7 +124,7 @@ class LabelListApi(APIView):
         data = LabelCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         label = label_create(ontology=project.ontology, user=request.user, **data.validated_data)
-        body = {**_label_out(label), "warnings": selectors.first_kind_warnings(project, label)}
+        body = {**_label_out(label), "warnings": selectors.placement_warnings(project, label)}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -148,7 +148,7 @@ class LabelDetailApi(APIView):
         label = label_edit(label=label, user=request.user, changes=changes, expected=expected)
         label.ontology.refresh_from_db(fields=["version"])
         moved = label.parent_id != parent_before
-        warnings = selectors.first_kind_warnings(project, label) if moved else []
+        warnings = selectors.placement_warnings(project, label) if moved else []
         return Response({**_label_out(label), "warnings": warnings})
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})

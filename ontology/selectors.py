@@ -85,6 +85,22 @@ def gone_label_names(ontology_id: int, ids: Iterable[int]) -> dict[int, str]:
     return out
 
 
+def placement_warnings(project: Project, label: Label) -> list[str]:
+    """What a label added or moved should know of where it is: under a deprecated label it
+    cannot be chosen (it was added with no word), and `first_kind_warnings`."""
+    out = []
+    above = label.parent
+    while above is not None:
+        if above.deprecated:
+            out.append(
+                f"{label.path} is under the deprecated {above.path}: annotators cannot choose "
+                f"it until {above.path} is restored"
+            )
+            break
+        above = above.parent
+    return out + first_kind_warnings(project, label)
+
+
 def first_kind_warnings(project: Project, label: Label) -> list[str]:
     """A leaves-only project's leaf in use that gets its first kind: its annotations keep it,
     but it cannot be chosen anew, and the model stops suggesting it (splitting a class was

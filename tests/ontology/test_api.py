@@ -131,6 +131,17 @@ def test_a_lead_creates_renames_moves_reorders_and_deprecates(project, url, lead
         url(bird), {"deprecated": True, "color": "#abcdef", "description": "birds"}, format="json"
     ).json()
     assert (out["deprecated"], out["color"], out["description"]) == (True, "#abcdef", "birds")
+    # a label added (or moved) under a deprecated one cannot be chosen: said (201, no word)
+    under = lead_api.post(url("labels/"), {"name": "jay", "parent": corvid["id"]}, format="json")
+    assert under.status_code == 201
+    assert under.json()["warnings"] == [
+        "Aves/corvid/jay is under the deprecated Aves: annotators cannot choose it until Aves "
+        "is restored"
+    ]
+    sound = lead_api.post(url("labels/"), {"name": "hum", "parent": tree["sound"].pk}, "json")
+    assert sound.json()["warnings"] == []
+    moved = lead_api.patch(url(f"labels/{sound.json()['id']}/"), {"parent": corvid["id"]}, "json")
+    assert "is under the deprecated Aves" in moved.json()["warnings"][0]
 
 
 def test_annotators_and_reviewers_cannot_edit(
