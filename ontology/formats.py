@@ -355,6 +355,15 @@ def _parse_paths(text: str) -> ParsedOntology:
                 code="path_too_long",
                 label=raw[:60],
             )
+        if "\\" + PATH_SEPARATOR in raw:
+            # "valves/3\/2 way" made a label "3\" with a child "2 way".
+            raise _bad(
+                f"line {number}: {raw!r}: a label name cannot hold '{PATH_SEPARATOR}' (escaped "
+                f"or not: '{PATH_SEPARATOR}' always separates a path's names); write it "
+                "another way, as '3-2 way'",
+                code="invalid_name",
+                label=raw[:60],
+            )
         names: tuple[str, ...] = ()
         for part in raw.split(PATH_SEPARATOR):
             names = (*names, _name(part, names, f"line {number}: {raw!r}"))

@@ -175,6 +175,16 @@ def test_it_imports_a_plain_list_of_paths_with_implied_ancestors(project):
     assert report["warnings"] == ["line 6 repeats 'animal/bird/corvid' (line 2); kept the first"]
 
 
+def test_an_escaped_slash_in_a_paths_file_is_refused_not_split(project):
+    """ "valves/3\\/2 way" made a label "3\\" with a child "2 way", without a word."""
+    from labelapp.errors import DomainError
+
+    with pytest.raises(DomainError, match=r"line 2: .* a label name cannot hold '/'") as err:
+        ontology_import(ontology=project.ontology, content="valves\nvalves/3\\/2 way\n")
+    assert err.value.code == "invalid_name"
+    assert stored(project) == {}
+
+
 def test_it_imports_csv_with_attributes(project):
     text = (
         "path,hotkey,color,description,deprecated\n"
