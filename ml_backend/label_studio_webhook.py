@@ -20,6 +20,7 @@ from django.db import transaction
 from labelapp.errors import DomainError
 from labelapp.lookups import plain_int
 from labelapp.models import Annotation, Membership, Project
+from labelapp.services.manifests import ls_lead_time
 
 EXTERNAL_PREFIX = "label-studio:"
 
@@ -192,7 +193,7 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback, controls
     clip_labels, segments = (
         ([], []) if cancelled else label_results(project, made.get("result"), controls)
     )
-    lead_time = _lead_time(made.get("lead_time"))
+    lead_time = ls_lead_time(made.get("lead_time"))
     user = ls_annotator(project, made.get("completed_by"), fallback)
     if cancelled:
         annotation_skip(clip=clip, user=user)
@@ -219,16 +220,6 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback, controls
         "labels_changed": bool(getattr(saved, "labels_changed", True)),
     }
 
-
-MAX_LEAD_TIME_S = 86400  # as the workspace's submissions
-
-
-def _lead_time(value) -> float:
-    """Seconds spent, as Label Studio sends them: a number from 0 to a day, else 0 (1e999 read
-    as infinity and was a 500 when its revision was written)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        return 0.0
-    return float(min(value, MAX_LEAD_TIME_S))
 
 
 def _task_key(value):

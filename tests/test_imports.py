@@ -382,6 +382,25 @@ def _import_tasks(project, tmp_path, tasks: list):
     )
 
 
+def test_a_members_label_studio_annotation_keeps_its_lead_time(
+    project, annotator, wav_factory, tmp_path
+):
+    """`lead_time` 12.5 came back 0.0: throughput figures lost the migrated work's time."""
+    from ontology.services import label_get_or_create_path
+
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    annotator.email = "ann@example.org"
+    annotator.save()
+    a = wav_factory("a.wav", seconds=1.0)
+    result = [{"from_name": "kind", "type": "choices", "value": {"choices": ["noise"]}}]
+    made = {"completed_by": {"email": "ann@example.org"}, "lead_time": 12.5, "result": result}
+    job = _import_tasks(
+        project, tmp_path, [{"data": {"audio": f"file://{a}"}, "annotations": [made]}]
+    )
+    assert job.imported == 1, job.report
+    assert Annotation.objects.get(annotator=annotator).lead_time == 12.5
+
+
 def test_label_studio_tasks_bring_annotations_and_predictions(project, wav_factory, tmp_path):
     a = wav_factory("a.wav", seconds=4.0)
     b = wav_factory("b.wav", seconds=4.0)

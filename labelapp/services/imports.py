@@ -377,6 +377,7 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
             data=member_data,
             status=entry["status"],
             source=Annotation.Source.IMPORTED,
+            lead_time=entry.get("lead_time", 0.0),
         )
         _review_carried(clip, saved, entry)
     if differ:

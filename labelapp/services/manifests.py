@@ -363,6 +363,17 @@ def _ls_annotator(ann: dict) -> dict:
     return {}
 
 
+MAX_LEAD_TIME_S = 86400  # as the workspace's submissions
+
+
+def ls_lead_time(value) -> float:
+    """Seconds spent, as Label Studio gives them: a number from 0 to a day, else 0 (1e999 read
+    as infinity and was a 500 when its revision was written)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return 0.0
+    return float(min(value, MAX_LEAD_TIME_S))
+
+
 def _ls_score(value, what: str = "a prediction's score") -> float | None:
     """A prediction's (or a region's) score: a number from 0 to 1, or none given ("high"
     was stored as 1.0, the score a prediction without one gets)."""
@@ -439,7 +450,14 @@ def items_from_label_studio(
                     continue
                 # Nobody Earmark can name: merged into the import's own annotation, as the
                 # import decides (in a single-label project, by their majority).
-                item.annotations.append({**who, "clip_labels": labels, "segments": segments})
+                item.annotations.append(
+                    {
+                        **who,
+                        "clip_labels": labels,
+                        "segments": segments,
+                        "lead_time": ls_lead_time(ann.get("lead_time")),  # it came back 0
+                    }
+                )
             for pred in _ls_objects(task, "predictions"):
                 labels, segments = ls_label_results(pred.get("result"), is_label)
                 item.predictions.append(
