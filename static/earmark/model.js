@@ -37,10 +37,14 @@ function announce(jobs) {
 function renderJobs(data) {
   const box = root.querySelector("[data-testid=jobs]");
   box.replaceChildren();
-  const jobs = [
+  const all = [
     ...data.training_runs.map((r) => ({ kind: "training", ...r })),
     ...data.prelabel_runs.map((r) => ({ ...r, kind: r.job_name, message: `${r.done}/${r.total} clips` })),
-  ].sort((a, b) => (a.created_at < b.created_at ? 1 : -1)).slice(0, 12);
+  ].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+  // The newest 12, and the newest of each kind however old: seven strategy changes (a
+  // ranking each) pushed the last training and its pre-labeling off the list.
+  const jobs = all.slice(0, 12);
+  for (const job of all.slice(12)) if (!jobs.some((j) => j.kind === job.kind)) jobs.push(job);
   announce(jobs);
   // The line above the jobs says why none starts when none can; this one must not contradict it.
   if (!jobs.length) box.append(el("p", { class: "muted" }, data.waiting ? "No jobs yet." : "No jobs yet. Training starts by itself once enough clips are labeled."));

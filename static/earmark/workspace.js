@@ -750,6 +750,12 @@ function addSegment(start, end, labels, { commit: doCommit = true, from, render 
 
 function select(id) {
   S.selected = id;
+  // Space then plays the selection, as in Raven and Audacity: the playhead goes to its start
+  // when it is elsewhere (Play started from 0:00 however far the segment).
+  const s = id != null ? seg(id) : null;
+  if (s && !player.playing && (player.currentTime < s.start || player.currentTime >= s.end)) {
+    player.seek(s.start);
+  }
   renderRegions();
   renderSide();
   if (id != null) revealRow(id);

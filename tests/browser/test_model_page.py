@@ -403,3 +403,20 @@ def test_the_active_versions_figures_per_class_are_listed_worst_first(
     assert "30 held-out clips" in page.inner_text("[data-testid=per-class]")
     assert "measured on clip labels" in page.inner_text("[data-testid=segments-note]")
     screenshot(page, "model-per-class")
+
+
+def test_the_jobs_list_keeps_the_newest_job_of_each_kind(live_server, page, login, lead, project):
+    """Strategy changes (a ranking each) pushed the last pre-labeling off the twelve jobs."""
+    v1 = ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
+    PrelabelRun.objects.create(
+        project=project, kind="prelabel", status="succeeded", model_version=v1
+    )
+    for _ in range(3):
+        TrainingRun.objects.create(project=project, status="succeeded")
+    for _ in range(9):
+        PrelabelRun.objects.create(project=project, kind="rank", status="succeeded")
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    page.wait_for_selector("[data-testid=job]")
+    kinds = page.eval_on_selector_all("[data-testid=job]", "js => js.map(j => j.dataset.kind)")
+    assert len(kinds) == 13 and kinds[-1] == "pre-labeling", kinds

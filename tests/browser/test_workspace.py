@@ -2548,3 +2548,23 @@ def test_an_annotator_removed_while_labeling_is_told_once_and_the_page_stops_ask
     page.wait_for_timeout(2500)
     assert len(asked) == before, asked[before:]
     assert "no longer a member" in page.text_content("[data-testid=banner]")
+
+
+def test_a_selected_segment_takes_the_playhead_to_its_start(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Selecting a segment left the playhead at 0:00: Space played from the clip's start."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    drag(page, 3.0, 4.0)
+    page.keyboard.press("Escape")  # none selected
+    page.focus(".ws-wave")
+    page.keyboard.press("Home")
+    page.wait_for_function(
+        "() => +document.querySelector('[data-testid=playhead]').dataset.time < 0.05"
+    )
+    page.keyboard.press("Tab")  # the segment
+    page.wait_for_function(
+        "() => Math.abs(+document.querySelector('[data-testid=playhead]').dataset.time - 3) < 0.02"
+    )
