@@ -41,6 +41,16 @@ class StrictInput:
         return super().to_internal_value(data)
 
 
+class TextField(serializers.CharField):
+    """A CharField that takes text only: DRF's reads a number as its digits (an ontology
+    import of `{"content": 5}` made a label "5")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def no_body(request) -> None:
     """For an endpoint that takes nothing (queue a training, hand out the next clip): a body
     with fields is a 400 naming them, as on the endpoints that take some. They were dropped,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from labelapp.strict import DESCRIPTION_MAX, StrictInput
+from labelapp.strict import DESCRIPTION_MAX, StrictInput, TextField
 from ontology.formats import FORMATS
 from ontology.io import EXPORTS
 from ontology.models import OntologyChange
@@ -160,7 +160,7 @@ class ImportQuerySerializer(serializers.Serializer):
 
 class ImportInSerializer(StrictInput, serializers.Serializer):
     file = serializers.FileField(required=False, help_text="the ontology file (multipart)")
-    content = serializers.CharField(
+    content = TextField(
         required=False, trim_whitespace=False, help_text="the file's text, for JSON clients"
     )
     format = serializers.ChoiceField(

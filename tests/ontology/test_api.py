@@ -252,6 +252,12 @@ def test_import_json_content_and_a_raw_document(project, url, lead_api):
     response = lead_api.post(url("import/"), document, format="json")
     assert response.status_code == 200 and response.json()["format"] == "audioset"
     assert sorted(Label.objects.values_list("path", flat=True)) == ["Music", "Music/Guitar"]
+    # content is text: a number made a label "5"
+    for content in (5, ["a/b"], True):
+        response = lead_api.post(url("import/"), {"content": content}, format="json")
+        assert response.status_code == 400, (content, response.json())
+        assert "content" in str(response.json())
+    assert Label.objects.count() == 2
 
 
 def test_a_dry_run_in_the_query_holds_for_every_body_and_unknown_fields_are_400(url, lead_api):
