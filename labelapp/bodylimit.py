@@ -59,6 +59,14 @@ class BodySizeLimitMiddleware:
                     f"the request body ({size}) is over the {most} this address takes; "
                     "send less in one request"
                 )
+                if ONTOLOGY_IMPORT_ROUTE.match(request.path):
+                    from ontology.formats import MAX_BYTES
+
+                    size, most = _sizes(int(sent), MAX_BYTES)
+                    detail = (
+                        f"the label tree file ({size}) is larger than the {most} an import "
+                        "takes: split it, or leave out the descriptions"
+                    )
                 if UPLOAD_ROUTE.match(request.path):
                     detail += (
                         f" (files of at most {_mb(settings.EARMARK_MAX_UPLOAD_BYTES)} each, as "

@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from labelapp import selectors
 from labelapp.views import or_404
+from ontology.formats import MAX_BYTES
 
 
 @login_required
@@ -22,5 +23,6 @@ def ontology_editor(request, project_id: int):
             "role": role,
             "is_lead": role == selectors.LEAD,
             "shared_with": project.ontology.projects.live().exclude(pk=project.pk).order_by("name"),
+            "import_max_mb": MAX_BYTES // 2**20,
         },
     )

@@ -607,3 +607,22 @@ def test_an_upload_larger_than_other_requests_may_be_still_goes_through(
         too_big = client.post(f"/api/projects/{project.pk}/clips/", {"files": [f]})
     assert too_big.status_code == 413
     assert "large ones one a request" in too_big.json()["detail"]
+
+
+def test_a_label_tree_file_over_the_import_limit_says_so_in_its_words(
+    client_for, lead, project, monkeypatch
+):
+    """A 25 MB ontology file was "over the 21.0 MB this address takes": the import's limit is
+    20 MB, and "this address" said nothing to a lead."""
+    from ontology import formats
+
+    monkeypatch.setattr(formats, "MAX_BYTES", 2**19)
+    body = b"a/b\n" * (2**21 // 4)
+    refused = client_for(lead).post(
+        f"/api/projects/{project.pk}/ontology/import/", body, content_type="text/plain"
+    )
+    assert refused.status_code == 413
+    assert refused.json()["detail"].startswith(
+        "the label tree file (2.0 MB) is larger than the 0.5"
+    )
+    assert "an import takes: split it" in refused.json()["detail"]
