@@ -325,6 +325,8 @@ class ClipEvent(models.Model):
         ADJUDICATION_REQUESTED = "adjudicate", "sent to adjudication"
         ADJUDICATION_WITHDRAWN = "adjudicate-off", "taken off adjudication"
         ADJUDICATION_SETTLED = "adjudicated", "adjudication settled"
+        LABEL_MERGED = "label-merged", "label merged in the label tree"
+        LABEL_UNMERGED = "label-unmerged", "label merge undone"
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="events")
     author = models.ForeignKey(
@@ -335,6 +337,9 @@ class ClipEvent(models.Model):
         related_name="+",
     )
     action = models.CharField(max_length=16, choices=Action.choices)
+    # What a label-tree change did here ("birds/wren merged into birds/robin"): the merge
+    # rewrote annotations with no word in the clip's history.
+    note = models.CharField(max_length=1000, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -103,8 +103,10 @@ class HistoryEntrySerializer(serializers.Serializer):
         choices=["revision", "clip"],
         help_text="`revision`: a write to one annotation; `clip`: a review step on the clip as "
         "a whole (`adjudicate`, `adjudicate-off`, `adjudicated`: sent to adjudication, taken "
-        "off it, settled by the decisions), shown to reviewers and leads; its annotation, "
-        "annotator and version are null.",
+        "off it, settled by the decisions), shown to reviewers and leads, or a label-tree "
+        "change that rewrote its annotations (`label-merged`, `label-unmerged`, with its "
+        "`note`), shown to everyone who sees the history; its annotation, annotator and "
+        "version are null.",
     )
     id = serializers.IntegerField()
     annotation = serializers.IntegerField(allow_null=True)
@@ -113,6 +115,9 @@ class HistoryEntrySerializer(serializers.Serializer):
     author = serializers.CharField(allow_null=True)
     action = serializers.CharField()
     comment = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(
+        required=False, allow_blank=True, help_text="what a label-tree change did (clip entries)"
+    )
     created_at = serializers.DateTimeField()
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField()

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from labelapp.errors import DomainError
-from labelapp.models import ClipLabel, SegmentLabel
+from labelapp.models import ClipEvent, ClipLabel, SegmentLabel
 from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
 from ontology.rules import is_same_or_descendant, name_key
 from ontology.services import (
@@ -74,7 +74,11 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
             )
 
     undo = merge_undo_record(source, target, children)
+    touched = clips_using(source)
     counts = _annotations_relabel(source, target)
+    clips_note_label_change(
+        touched, ClipEvent.Action.LABEL_MERGED, f"{source.path} merged into {target.path}", user
+    )
     predictions_relabel_soon(ontology=ontology, mapping={source.pk: target.pk})
     for child in children:
         _subtree_repath(child, f"{target.path}{PATH_SEPARATOR}{child.name}", target.depth + 1)
@@ -122,6 +126,29 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
         **counts,
         "version": ontology.version,
     }
+
+
+def clips_using(label: Label) -> set[int]:
+    """The clips whose annotations use `label`, on the clip or on a segment."""
+    return set(
+        ClipLabel.objects.filter(label=label).values_list("annotation__clip_id", flat=True)
+    ) | set(
+        SegmentLabel.objects.filter(label=label).values_list(
+            "segment__annotation__clip_id", flat=True
+        )
+    )
+
+
+def clips_note_label_change(clip_ids, action: str, note: str, user=None) -> None:
+    """A line in each clip's history for a label-tree change that rewrote its annotations
+    (a merge changed them with no word there: who, when, what)."""
+    author = user if getattr(user, "is_authenticated", False) else None
+    ids = sorted(clip_ids)
+    for start in range(0, len(ids), 2000):
+        ClipEvent.objects.bulk_create(
+            ClipEvent(clip_id=cid, author=author, action=action, note=note[:1000])
+            for cid in ids[start : start + 2000]
+        )
 
 
 COUNTED = (

@@ -207,6 +207,15 @@ def _merge_undo_one(*, ontology: Ontology, change_id: int, user=None) -> dict:
         _siblings_renumber(ontology.pk, target.pk)
 
     counts = _uses_move_back(record, source=source, target=target, since=change.created_at)
+    from labelapp.models import ClipEvent
+    from ontology.merge import clips_note_label_change, clips_using
+
+    clips_note_label_change(  # the clips whose uses went back to it
+        clips_using(source),
+        ClipEvent.Action.LABEL_UNMERGED,
+        f"the merge of {source.path} into {target.path} undone",
+        user,
+    )
     counts["children_moved_back"] = len(moved)
     counts["projects_rescored"], untrained = _rescore(ontology, source=source, target=target)
     warnings += untrained

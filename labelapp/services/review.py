@@ -508,28 +508,34 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
             }
         )
         previous[rev.annotation_id] = rev.data
-    if user is None or role in REVIEW_ROLES:
-        # The clip's own review steps (adjudication), for those who review it.
-        events = [
-            {
-                "kind": "clip",
-                "id": e.pk,
-                "annotation": None,
-                "annotator": None,
-                "version": None,
-                "author": e.author.username if e.author else None,
-                "action": e.action,
-                "comment": "",
-                "summary": e.get_action_display(),
-                "created_at": e.created_at,
-                "before": None,
-                "after": {},
-                "changes": {},
-            }
-            for e in clip.events.select_related("author")
-        ]
-        if events:
-            out = sorted(out + events, key=lambda h: h["created_at"])
+    clip_events = clip.events.select_related("author")
+    if user is not None and role not in REVIEW_ROLES:
+        # The clip's own review steps (adjudication) are for those who review it; what the
+        # label tree did to its annotations (a merge) is for everyone who sees them.
+        clip_events = clip_events.filter(
+            action__in=(ClipEvent.Action.LABEL_MERGED, ClipEvent.Action.LABEL_UNMERGED)
+        )
+    events = [
+        {
+            "kind": "clip",
+            "id": e.pk,
+            "annotation": None,
+            "annotator": None,
+            "version": None,
+            "author": e.author.username if e.author else None,
+            "action": e.action,
+            "comment": "",
+            "summary": e.get_action_display(),
+            "note": e.note,
+            "created_at": e.created_at,
+            "before": None,
+            "after": {},
+            "changes": {},
+        }
+        for e in clip_events
+    ]
+    if events:
+        out = sorted(out + events, key=lambda h: h["created_at"])
     return out
 
 

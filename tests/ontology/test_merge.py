@@ -352,3 +352,42 @@ def test_a_deep_merge_merges_namesake_children_on_down_and_each_undoes(
         c.details.get("undone_by")
         for c in OntologyChange.objects.filter(ontology=project.ontology, action="merge")
     )
+
+
+def test_a_merge_and_its_undo_are_in_the_history_of_each_clip_they_rewrote(
+    project, labels, annotate, annotator, client_for, lead
+):
+    """Clip 407's segment label was merged into another: its history (which says "every
+    change to the annotations of this clip") showed only the old submission."""
+    from django.test import Client
+
+    tree = labels("pumps/piston/cavitation", "pumps/centrifugal/cavitation", "noise")
+    hit = annotate(project, annotator, clip_labels=["pumps/piston/cavitation"])
+    missed = annotate(project, annotator, clip_labels=["noise"])
+    url = f"/api/projects/{project.pk}/ontology/labels/{tree['pumps/piston/cavitation'].pk}/merge/"
+    client = client_for(lead)
+    out = client.post(url, {"into": tree["pumps/centrifugal/cavitation"].pk}, format="json")
+    assert out.status_code == 200, out.content
+
+    def tree_lines(clip, user=annotator):
+        history = client_for(user).get(f"/api/clips/{clip.pk}/history/").json()
+        return [(h["action"], h.get("note"), h["author"]) for h in history if h["kind"] == "clip"]
+
+    note = "pumps/piston/cavitation merged into pumps/centrifugal/cavitation"
+    assert tree_lines(hit.clip) == [("label-merged", note, lead.username)]  # its annotator too
+    assert tree_lines(missed.clip) == []
+    browser = Client()
+    browser.force_login(lead)
+    page = browser.get(f"/clips/{hit.clip.pk}/history/").content.decode()
+    assert f'data-testid="history-tree-note">{note}<' in page
+
+    change = OntologyChange.objects.get(ontology=project.ontology, action="merge")
+    undone = client.post(
+        f"/api/projects/{project.pk}/ontology/changes/{change.pk}/undo/", format="json"
+    )
+    assert undone.status_code == 200, undone.content
+    assert tree_lines(hit.clip, lead)[-1] == (
+        "label-unmerged",
+        "the merge of pumps/piston/cavitation into pumps/centrifugal/cavitation undone",
+        lead.username,
+    )
