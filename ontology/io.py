@@ -93,6 +93,7 @@ def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> 
     _ontology_lock(ontology.pk)
     existing = {path_key(lb.path): lb for lb in Label.objects.filter(ontology_id=ontology.pk)}
     specs, followed = _former_paths_followed(ontology, existing, parsed.labels)
+    before = dict(existing)  # `_labels_create` adds the new ones to `existing`
     to_create: list[LabelSpec] = []
     to_update: dict[int, Label] = {}
     fields_changed: set[str] = set()
@@ -123,6 +124,24 @@ def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> 
     if created or to_update:
         ontology_bump(ontology=ontology, user=user, action="import", details=details)
     warnings = list(parsed.warnings)
+    # The tree's labels the file does not hold: a weekly file with "piston" renamed "piston
+    # pump" created a second subtree beside the used one, and nothing named the one left.
+    in_file = {path_key(spec.path) for spec in specs}
+    not_in_file = sorted(
+        lb.path for key, lb in before.items() if key not in in_file and not lb.deprecated
+    )
+    # Said when the file is the tree as a whole (it holds most of it): a file adding a few
+    # labels leaves out the rest on purpose.
+    whole = 2 * len(in_file & set(before)) > len(before)
+    if created and not_in_file and whole:
+        warnings.insert(
+            0,
+            f"{len(not_in_file)} label(s) of the tree are not in the file (e.g. "
+            + ", ".join(not_in_file[:3])
+            + "): an import adds and updates labels, it never renames or removes them; if the "
+            "file renames or moves them, do that in the label tree instead (the annotations "
+            "follow), and this import would add them a second time",
+        )
     if followed:
         warnings.insert(
             0,
@@ -139,6 +158,8 @@ def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> 
         "updated_paths": sorted(label.path for label in to_update.values())[:REPORT_PATHS],
         "followed": followed[:REPORT_PATHS],
         "followed_count": len(followed),
+        "not_in_file": len(not_in_file),
+        "not_in_file_paths": not_in_file[:REPORT_PATHS],
         "warnings": warnings,
         "version": ontology.version,
     }

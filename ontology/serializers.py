@@ -195,6 +195,11 @@ class ImportOutSerializer(serializers.Serializer):
         '{"file": that path, "now": the label\'s path today}; matched, not created again',
     )
     followed_count = serializers.IntegerField(help_text="how many labels were followed")
+    not_in_file = serializers.IntegerField(
+        help_text="labels of the tree (not deprecated) the file does not hold: an import never "
+        "removes or renames them"
+    )
+    not_in_file_paths = serializers.ListField(child=serializers.CharField())
     warnings = serializers.ListField(child=serializers.CharField())
     version = serializers.IntegerField()
     dry_run = serializers.BooleanField()

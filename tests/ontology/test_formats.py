@@ -595,3 +595,20 @@ def test_a_hand_edited_project_export_is_refused_saying_how(labels, said):
 
     with pytest.raises(DomainError, match=said):
         ontology_parse(json.dumps({"ontology": {"labels": labels}, "clips": []}))
+
+
+def test_an_import_names_the_labels_the_file_does_not_hold(project):
+    """A weekly file with "piston" renamed "piston pump": the import created a second subtree
+    beside the used one, and nothing named the label the file no longer held."""
+    ontology_import(ontology=project.ontology, content="pumps/piston\npumps/gear\n")
+    report = ontology_import(ontology=project.ontology, content="pumps/piston pump\npumps/gear\n")
+    assert report["created"] == 1 and report["not_in_file"] == 1
+    assert report["not_in_file_paths"] == ["pumps/piston"]
+    assert report["warnings"][0].startswith(
+        "1 label(s) of the tree are not in the file (e.g. pumps/piston): an import adds and "
+        "updates labels, it never renames or removes them"
+    )
+    # a file adding a label or two to a part of the tree says nothing of the kind
+    quiet = ontology_import(ontology=project.ontology, content="pumps/gear/worn\n")
+    assert quiet["not_in_file"] == 2, quiet
+    assert not any("not in the file" in w for w in quiet["warnings"]), quiet["warnings"]
