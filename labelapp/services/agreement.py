@@ -750,23 +750,7 @@ def _against_the_others(
             seen[me] += 1
             if mine != top:
                 differ[me][(mine, top)].append(cid)
-    out = {}
-    for uid, n in seen.items():
-        confusions = sorted(differ[uid].items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        out[uid] = {
-            "n_clips": n,
-            "n_differ": sum(len(c) for c in differ[uid].values()),
-            "confusions": [
-                {
-                    "said": said,
-                    "others_said": theirs,
-                    "n": len(clips),
-                    "clips": sorted(clips)[:MAX_EXAMPLE_CLIPS],
-                }
-                for (said, theirs), clips in confusions[:MAX_CONFUSIONS]
-            ],
-        }
-    return out
+    return _differences_out(seen, differ)
 
 
 def _against_the_others_multi(
@@ -796,13 +780,18 @@ def _against_the_others_multi(
                 differ[me][(path, "")].append(cid)
             for path in missed:
                 differ[me][("", path)].append(cid)
+    return _differences_out(seen, differ)
+
+
+def _differences_out(seen: Counter, differ: dict) -> dict[int, dict]:
+    """By annotator: clips with a majority among the others, clips they differ on, and their
+    differences most frequent first (`_against_the_others`' shape)."""
     out = {}
     for uid, n in seen.items():
         confusions = sorted(differ[uid].items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        clips = {c for found in differ[uid].values() for c in found}
         out[uid] = {
             "n_clips": n,
-            "n_differ": len(clips),
+            "n_differ": len({c for found in differ[uid].values() for c in found}),
             "confusions": [
                 {
                     "said": said,
