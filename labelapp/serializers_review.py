@@ -105,8 +105,7 @@ class HistoryEntrySerializer(serializers.Serializer):
         "a whole (`adjudicate`, `adjudicate-off`, `adjudicated`: sent to adjudication, taken "
         "off it, settled by the decisions), shown to reviewers and leads, or a label-tree "
         "change that rewrote its annotations (`label-merged`, `label-unmerged`, with its "
-        "`note`), shown to everyone who sees the history; its annotation, annotator and "
-        "version are null.",
+        "`note`); its annotation, annotator and version are null.",
     )
     id = serializers.IntegerField()
     annotation = serializers.IntegerField(allow_null=True)

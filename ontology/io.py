@@ -130,9 +130,10 @@ def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> 
     not_in_file = sorted(
         lb.path for key, lb in before.items() if key not in in_file and not lb.deprecated
     )
-    # Said when the file is the tree as a whole (it holds most of it): a file adding a few
-    # labels leaves out the rest on purpose.
-    whole = 2 * len(in_file & set(before)) > len(before)
+    # Said when the file is the tree as a whole (about its size: a file with a branch
+    # renamed holds few of the tree's paths, but as many labels), not of a file adding a few
+    # labels, which leaves out the rest on purpose.
+    whole = len(in_file) >= 0.8 * len(before)
     if created and not_in_file and whole:
         warnings.insert(
             0,

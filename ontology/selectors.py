@@ -68,20 +68,41 @@ def gone_label_names(ontology_id: int, ids: Iterable[int]) -> dict[int, str]:
     classes outlive them: its confusion matrix called them "#8"."""
     want = set(ids)
     out: dict[int, str] = {}
+    merged: dict[int, tuple[int, str, str]] = {}  # source: (target, source path, target path)
     changes = OntologyChange.objects.filter(
         ontology_id=ontology_id, action__in=("merge", "delete")
     ).order_by("version", "id")
     for action, details in changes.values_list("action", "details"):
         if not isinstance(details, dict):
             continue
-        if action == "merge" and details.get("source") in want and not details.get("undone_by"):
-            out[details["source"]] = (
-                f"{details.get('source_path')} (merged into {details.get('target_path')})"
+        if action == "merge" and not details.get("undone_by"):
+            merged[details.get("source")] = (
+                details.get("target"),
+                details.get("source_path"),
+                details.get("target_path"),
             )
         elif action == "delete":
             named = {details.get("label"): details.get("path")}
             named |= {int(i): p for i, p in (details.get("paths") or {}).items()}
             out |= {i: f"{p} (deleted)" for i, p in named.items() if i in want}
+    # Where a merged class is now: its target's path today, through later merges and renames
+    # (it named the target as it was, which may be gone or renamed since).
+    targets = {t for t, _, _ in merged.values()}
+    today = dict(
+        Label.objects.filter(ontology_id=ontology_id, pk__in=targets).values_list("pk", "path")
+    )
+    for source in want & set(merged):
+        target, source_path, target_path = merged[source]
+        seen = {source}
+        while target not in today and target in merged and target not in seen:
+            seen.add(target)
+            target, _, target_path = merged[target]
+        now = today.get(target)
+        out[source] = (
+            f"{source_path} (merged into {now})"
+            if now
+            else f"{source_path} (merged into {target_path}, since gone)"
+        )
     return out
 
 

@@ -363,6 +363,16 @@ def test_an_earmark_manifest_finds_its_audio_beside_it_by_original_name(
     assert missing.error.startswith("file not found: ")
     assert missing.error.endswith("(nor gone.wav beside the manifest)")
 
+    # two clips of one name: the one file beside it is neither for sure (both rows' labels
+    # went onto it)
+    manifest.write_text(
+        "audio,original_name,labels\n"
+        "clips/2/0c/0c53aa-6a07.wav,dawn chorus.wav,noise\n"
+        "clips/2/1e/1e77cc-9f01.wav,dawn chorus.wav,birds\n"
+    )
+    (both,) = items_from_csv(manifest)
+    assert "are two recordings both named 'dawn chorus.wav'" in both.error
+
     export = tmp_path / "labels.csv"
     export.write_text(
         "clip_id,original_name,file,kind,start,end,channel,label\n1,a.wav,x,clip,,,,dog\n"
@@ -826,10 +836,22 @@ def test_label_studio_annotators_who_are_not_members_and_disagree_leave_the_clip
     assert "2 imported" in report and "0 rejected" in report, report
     assert (
         "imported: two.wav: annotators who are not members of this project disagree "
-        "(piston ×1, gear ×1): the clip is imported without their clip label"
+        "(pumps/piston ×1, pumps/gear ×1): the clip is imported without their clip label"
     ) in report
-    assert "(gear ×2, piston ×1): the majority's gear is kept" in report
+    assert "(pumps/gear ×2, pumps/piston ×1): the majority's pumps/gear is kept" in report
     assert "add them as members (same username or email)" in report
+    # one label however it is spelt: two of three agree
+    c = wav_factory("four.wav", seconds=1.0, freq=660)
+    tasks = [
+        {
+            "data": {"audio": f"file://{c}"},
+            "annotations": [ann(1, "Gear"), ann(2, "pumps/gear"), ann(3, "piston")],
+        }
+    ]
+    path.write_text(json.dumps(tasks))
+    out = io.StringIO()
+    call_command("import_audio", str(project.pk), str(path), stdout=out, stderr=out)
+    assert "(pumps/gear ×2, pumps/piston ×1): the majority's pumps/gear is kept" in out.getvalue()
     assert not Annotation.objects.filter(clip__original_name="two.wav").exists()
     kept = Annotation.objects.get(clip__original_name="three.wav")
     assert [cl.label.path for cl in kept.clip_labels.all()] == ["pumps/gear"]

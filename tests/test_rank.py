@@ -243,3 +243,15 @@ def test_a_versions_classes_are_named_as_the_tree_has_them_or_says_where_they_we
     label_merge(source=wren, target=robin)
     body = client_for(lead).get(f"/api/model-versions/{version.pk}/").json()
     assert body["class_paths"] == ["birds/robin", "birds/wren (merged into birds/robin)"]
+    # merged on into a label renamed since: where both classes are today
+    from ontology.models import Label
+    from ontology.services import label_edit
+
+    thrush, _ = label_get_or_create_path(ontology=project.ontology, path="birds/thrush")
+    label_merge(source=Label.objects.get(pk=robin.pk), target=thrush)
+    label_edit(label=Label.objects.get(pk=thrush.pk), changes={"name": "song thrush"})
+    body = client_for(lead).get(f"/api/model-versions/{version.pk}/").json()
+    assert body["class_paths"] == [
+        "birds/robin (merged into birds/song thrush)",
+        "birds/wren (merged into birds/song thrush)",
+    ]

@@ -320,7 +320,19 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
             others.append(list(entry["clip_labels"]))
             segments.extend(entry["segments"])
     note = ""
-    chosen = Counter(tuple(dict.fromkeys(labels)) for labels in others if labels)
+
+    def label_of(name: str) -> str:
+        # A vote per label, not per spelling ("rain", "Rain" and "weather/rain" are one).
+        from ontology.services import label_resolve
+
+        try:
+            return label_resolve(ontology=project.ontology, ref=name).path
+        except DomainError:
+            return name
+
+    chosen = Counter(
+        tuple(dict.fromkeys(label_of(lb) for lb in labels)) for labels in others if labels
+    )
     if project.label_mode == Project.LabelMode.SINGLE and not clip_labels and len(chosen) > 1:
         (top, votes), (_, runner_up) = chosen.most_common(2)
         said = ", ".join(f"{' + '.join(k)} ×{n}" for k, n in chosen.most_common())

@@ -123,6 +123,7 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
         raise DomainError(f"{manifest.name}: the CSV manifest is malformed: {exc}") from None
     items: OrderedDict[Path, ImportItem] = OrderedDict()
     base = manifest.parent
+    fell_back: dict[Path, str] = {}  # a file found by original name: the audio cell it stands for
     for line, row in enumerate(rows, start=2):
         row = {
             (k or "").strip(): _formula_unquoted((v or "").strip())
@@ -157,6 +158,15 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
             # An Earmark manifest's audio is the server's stored name: the file beside the
             # manifest under the clip's original name is the one (as a task list's is).
             path = base / named
+            first = fell_back.setdefault(path, ref)
+            if first != ref:
+                # Two recordings of one name ("rec.wav" from two recorders): both rows' labels
+                # went onto the one file found.
+                items.setdefault(path, _item_for_file(path)).error = (
+                    f"rows {first!r} and {ref!r} are two recordings both named {named!r}, and "
+                    f"one {named} lies beside the manifest: put each under its own name and "
+                    "write those names in the 'audio' column"
+                )
         item = items.get(path)
         if item is None:
             item = items[path] = _item_for_file(path)

@@ -508,13 +508,12 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
             }
         )
         previous[rev.annotation_id] = rev.data
+    # The clip's own steps (adjudication, and what the label tree did to its annotations: a
+    # merge names labels of annotations an annotator of a blind project may not see) are for
+    # those who review it.
     clip_events = clip.events.select_related("author")
     if user is not None and role not in REVIEW_ROLES:
-        # The clip's own review steps (adjudication) are for those who review it; what the
-        # label tree did to its annotations (a merge) is for everyone who sees them.
-        clip_events = clip_events.filter(
-            action__in=(ClipEvent.Action.LABEL_MERGED, ClipEvent.Action.LABEL_UNMERGED)
-        )
+        clip_events = clip_events.none()
     events = [
         {
             "kind": "clip",

@@ -608,7 +608,14 @@ def test_an_import_names_the_labels_the_file_does_not_hold(project):
         "1 label(s) of the tree are not in the file (e.g. pumps/piston): an import adds and "
         "updates labels, it never renames or removes them"
     )
+    # a renamed branch that is most of the tree: still the whole tree's file (it said nothing)
+    ontology_import(ontology=project.ontology, content="noise\n")
+    big = ontology_import(
+        ontology=project.ontology,
+        content="machines/piston pump\nmachines/gear\nmachines/piston\nnoise\n",
+    )
+    assert big["created"] == 4 and any("not in the file" in w for w in big["warnings"])
     # a file adding a label or two to a part of the tree says nothing of the kind
     quiet = ontology_import(ontology=project.ontology, content="pumps/gear/worn\n")
-    assert quiet["not_in_file"] == 2, quiet
+    assert quiet["not_in_file"] == 7, quiet
     assert not any("not in the file" in w for w in quiet["warnings"]), quiet["warnings"]
