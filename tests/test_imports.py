@@ -105,7 +105,21 @@ BAD_FILES = {
     # a task list or a manifest goes
     "project-1-at-2026.json": (
         b'\xef\xbb\xbf [{"id": 1, "data": {"audio": "/data/upload/1/a.wav"}}]',
-        ("(a label studio task list?), not audio: the server's `python manage.py import_audio",),
+        ("a label studio task list, not audio: the server's `python manage.py import_audio",),
+    ),
+    # the app's other files: a label tree goes to the label tree page
+    "ontology.json": (
+        b'[{"id": "/m/1", "name": "Music", "child_ids": []}]',
+        ("a label tree file (earmark json or audioset), not audio: import it on the",),
+    ),
+    "labels.csv": (
+        b"clip_id,original_name,file,kind,start,end,channel,label\n1,a.wav,x,clip,,,,dog\n",
+        ("an earmark csv or raven export, not audio: it is not read back",),
+    ),
+    # a character cut where the reading stops: still text (it was "not an audio file")
+    "cut.json": (
+        b'[{"data": {"audio": "a.wav", "note": "' + "鳥".encode() * 1500 + b'"}}]',
+        ("a label studio task list, not audio",),
     ),
     "manifest.csv": (
         b'"clip",' + b"x" * 20 + b',"audio",labels\n1,a,a.wav,dog\n',

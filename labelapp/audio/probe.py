@@ -337,18 +337,41 @@ IMPORT_COMMAND = (
 )
 
 
+LABEL_TREE_FILE = (
+    "a label tree file (Earmark JSON or AudioSet), not audio: import it on the project's label "
+    "tree page, or with `python manage.py import_ontology PROJECT FILE`"
+)
+
+
 def _task_list_or_manifest(head: bytes) -> str:
-    """What a Label Studio task list or a CSV manifest dropped among the audio is, and where
-    it goes ("not an audio file" said nothing of either), or ''."""
-    try:
-        text = head.decode("utf-8-sig", errors="strict").lstrip()
-    except UnicodeDecodeError:
+    """What a file of Earmark's other imports (or exports) dropped among the audio is, and
+    where it goes ("not an audio file" said nothing of them), or ''."""
+    text = ""
+    for cut in range(4):  # a character cut at the end of the bytes read is left out
+        try:
+            text = head[: len(head) - cut].decode("utf-8-sig").lstrip()
+            break
+        except UnicodeDecodeError:
+            continue
+    if not text:
         return ""
     if text[:1] in ("[", "{"):
-        return f"a JSON file (a Label Studio task list?), not audio: {IMPORT_COMMAND}"
+        if '"child_ids"' in text or ('"ontology"' in text and '"clips"' not in text):
+            return LABEL_TREE_FILE
+        if '"clips"' in text and '"project"' in text:
+            return (
+                "an Earmark JSON export, not audio: it is not read back; the Label Studio "
+                f"export of the project is, by import_audio ({IMPORT_COMMAND})"
+            )
+        if '"data"' in text:
+            return f"a Label Studio task list, not audio: {IMPORT_COMMAND}"
+        return f"a JSON file, not audio (a Label Studio task list? {IMPORT_COMMAND})"
     first = text.split("\n", 1)[0].lower()
-    if "," in first and "audio" in [c.strip().strip('"') for c in first.split(",")]:
+    cells = [c.strip().strip('"') for c in first.replace(";", ",").replace("\t", ",").split(",")]
+    if "audio" in cells:
         return f"a CSV manifest, not audio: {IMPORT_COMMAND}"
+    if {"clip_id", "kind", "label"} <= set(cells) or "selection" in cells:
+        return "an Earmark CSV or Raven export, not audio: it is not read back"
     return ""
 
 
