@@ -406,6 +406,28 @@ def _import_tasks(project, tmp_path, tasks: list):
     )
 
 
+def test_a_rejected_task_of_an_earmark_export_is_named_by_its_clip(project, tmp_path):
+    """Five rejected tasks of a project's own Label Studio export all read "audio" (the name
+    came from "/api/clips/301/audio")."""
+    from ontology.services import label_get_or_create_path
+
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    result = [{"from_name": "kind", "type": "choices", "value": {"choices": ["gone/label"]}}]
+    tasks = [
+        {
+            "data": {
+                "audio": f"https://old.example.org/api/clips/{n}/audio",
+                "original_name": name,
+            },
+            "annotations": [{"result": result}],
+        }
+        for n, name in ((301, "dawn.wav"), (302, "dusk.wav"))
+    ]
+    (tmp_path / "dawn.wav").write_bytes(b"")  # beside it, though its labels are unknown here
+    job = _import_tasks(project, tmp_path, tasks)
+    assert sorted(r["name"] for r in job.report) == ["dawn.wav", "dusk.wav"], job.report
+
+
 def test_a_members_label_studio_annotation_keeps_its_lead_time(
     project, annotator, wav_factory, tmp_path
 ):

@@ -479,7 +479,10 @@ def items_from_label_studio(
                     }
                 )
         except ValueError as exc:
-            items.append(ImportItem(name=Path(urlparse(ref).path).name or label, error=str(exc)))
+            # An Earmark export's audio is "/api/clips/301/audio": five rejections all read
+            # "audio". The clip's own name says which.
+            named = Path(str(original_name or "")).name or Path(urlparse(ref).path).name
+            items.append(ImportItem(name=named or label, error=str(exc)))
             continue
         if isinstance(meta.get("metadata"), dict):
             item.metadata.update(meta["metadata"])
