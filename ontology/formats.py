@@ -99,6 +99,8 @@ def _text(node: dict, key: str, label: str) -> str | None:
         return None
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise _bad(f"label {label!r}: {key!r} must be a string", label=label)
+    if key == "hotkey" and str(value) and not str(value).strip():
+        return str(value)  # Space: refused by the hotkey's check (stripped, it cleared one)
     return str(value).strip()
 
 

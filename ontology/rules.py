@@ -232,9 +232,18 @@ def _spelling_check(hotkey: str, label: str) -> None:
 
 
 def label_hotkey_validate(hotkey: str | None, *, label: str = "", browser_keys: bool = True) -> str:
-    """A label's hotkey, stripped; blank (or only spaces) means none. `browser_keys`: refuse
-    the keys the browser keeps (a lead choosing one); an imported file's are let through (an
-    export made before they were refused must import again)."""
+    """A label's hotkey, stripped; blank means none. Spaces only are Space, the workspace's
+    play key (read as none, they cleared a hotkey while the editor said "Saved").
+    `browser_keys`: refuse the keys the browser keeps (a lead choosing one); an imported
+    file's are let through (an export made before they were refused must import again)."""
+    if hotkey and not hotkey.strip():
+        raise DomainError(
+            f"label {label!r}: hotkey Space is the workspace's key for play / pause, so it "
+            "would never pick the label; choose another (e.g. a digit or a letter other than "
+            "f), or send an empty hotkey for none",
+            code="reserved_hotkey",
+            extra={"label": label},
+        )
     hotkey = (hotkey or "").strip()
     if len(hotkey) > HOTKEY_MAX or any(ch.isspace() for ch in hotkey):
         raise DomainError(

@@ -55,7 +55,9 @@ class LabelCreateSerializer(StrictInput, serializers.Serializer):
         max_length=DESCRIPTION_MAX, required=False, allow_blank=True, default=""
     )
     color = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
-    hotkey = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+    hotkey = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=50, trim_whitespace=False
+    )
     external_id = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=200
     )
@@ -73,7 +75,9 @@ class LabelPatchSerializer(StrictInput, serializers.Serializer):
         max_length=DESCRIPTION_MAX, required=False, allow_blank=True
     )
     color = serializers.CharField(required=False, allow_blank=True, max_length=50)
-    hotkey = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    hotkey = serializers.CharField(
+        required=False, allow_blank=True, max_length=50, trim_whitespace=False
+    )
     external_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
     deprecated = serializers.BooleanField(required=False)
     expected = serializers.DictField(

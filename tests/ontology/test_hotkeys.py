@@ -127,7 +127,13 @@ def test_an_edit_to_a_workspace_key_is_refused_and_blank_clears(project, lead):
         label_edit(label=frog, user=lead, changes={"hotkey": "ctrl+enter"})
     frog.refresh_from_db()
     assert frog.hotkey == "g"
-    label_edit(label=frog, user=lead, changes={"hotkey": "   "})
+    # spaces are Space, the play key (read as none, they cleared it while the editor said
+    # "Saved"); an empty hotkey clears it
+    with pytest.raises(DomainError, match="hotkey Space is the workspace's key for play"):
+        label_edit(label=frog, user=lead, changes={"hotkey": "   "})
+    frog.refresh_from_db()
+    assert frog.hotkey == "g"
+    label_edit(label=frog, user=lead, changes={"hotkey": ""})
     frog.refresh_from_db()
     assert frog.hotkey == ""
 
@@ -239,3 +245,17 @@ def test_an_export_with_a_hotkey_the_browser_keeps_imports_again(project, other_
     assert report["created"] == 1
     assert Label.objects.get(ontology=other_project.ontology, name="bird").hotkey == "f5"
     assert json.loads(exported)
+
+
+def test_space_as_a_hotkey_through_the_api_or_a_file_is_refused(project, client_for, lead):
+    """The editor refused Space, but the API and an Earmark JSON file cleared the hotkey."""
+    frog = label_create(ontology=project.ontology, name="frog", hotkey="g", user=lead)
+    url = f"/api/projects/{project.pk}/ontology/labels/{frog.pk}/"
+    for space in (" ", "\u00a0"):
+        res = client_for(lead).patch(url, {"hotkey": space}, format="json")
+        assert res.status_code == 400 and "Space" in res.json()["detail"], res.json()
+    frog.refresh_from_db()
+    assert frog.hotkey == "g"
+    content = json.dumps({"labels": [{"name": "frog", "hotkey": " "}]})
+    with pytest.raises(DomainError, match="'frog'.*hotkey Space"):
+        ontology_parse(content, format="earmark")
