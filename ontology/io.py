@@ -134,6 +134,21 @@ def _apply(ontology: Ontology, parsed: ParsedOntology, *, user, source: str) -> 
     # renamed holds few of the tree's paths, but as many labels), not of a file adding a few
     # labels, which leaves out the rest on purpose.
     whole = len(in_file) >= 0.8 * len(before)
+    retired = {key for key, lb in before.items() if lb.deprecated}
+    hidden = [
+        spec.path
+        for spec in to_create
+        if any(
+            path_key(PATH_SEPARATOR.join(spec.names[:i])) in retired
+            for i in range(1, len(spec.names))
+        )
+    ]
+    if hidden:  # added with no word, they could never be chosen
+        warnings.insert(
+            0,
+            f"{len(hidden)} label(s) added under deprecated labels cannot be chosen until those "
+            "are restored (e.g. " + ", ".join(hidden[:3]) + ")",
+        )
     if created and not_in_file and whole:
         warnings.insert(
             0,

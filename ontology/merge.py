@@ -58,6 +58,16 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
             code="deprecated",
             extra={"label": target.path},
         )
+    retired_above = next((a for a in _ancestors(target) if a.deprecated), None)
+    if retired_above is not None and not source.deprecated:
+        # Under a deprecated label the target cannot be chosen either (it was merged into).
+        raise DomainError(
+            f"cannot merge {source.path!r} into {target.path!r}: it is under the deprecated "
+            f"{retired_above.path!r} and cannot be chosen; restore that first, or merge into "
+            "another label",
+            code="deprecated",
+            extra={"label": target.path},
+        )
     children = list(source.children.all())
     target_names = {
         name_key(name): name
@@ -126,6 +136,13 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
         **counts,
         "version": ontology.version,
     }
+
+
+def _ancestors(label: Label):
+    above = label.parent
+    while above is not None:
+        yield above
+        above = above.parent
 
 
 def clips_using(label: Label) -> set[int]:

@@ -303,7 +303,7 @@ function searchable(select, name, { pick = true } = {}) {
 function labelOptions({ exclude = new Set(), selected = null, top = "(top level)", live = false } = {}) {
   const opts = top === null ? [] : [el("option", { value: "", text: top, selected: selected === null || null })];
   for (const label of state.labels) {
-    if (!exclude.has(label.id)) opts.push(option(label, selected === label.id, live && label.deprecated));
+    if (!exclude.has(label.id)) opts.push(option(label, selected === label.id, live && (label.deprecated || label.available === false)));
   }
   return opts;
 }

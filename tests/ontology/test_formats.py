@@ -619,3 +619,18 @@ def test_an_import_names_the_labels_the_file_does_not_hold(project):
     quiet = ontology_import(ontology=project.ontology, content="pumps/gear/worn\n")
     assert quiet["not_in_file"] == 7, quiet
     assert not any("not in the file" in w for w in quiet["warnings"]), quiet["warnings"]
+
+
+def test_an_import_says_which_labels_it_added_under_deprecated_ones(project):
+    """Labels a file added under a deprecated label could never be chosen, and nothing said."""
+    from ontology.services import label_deprecate
+
+    ontology_import(ontology=project.ontology, content="animals/amphibians\nanimals/birds\n")
+    label_deprecate(label=stored(project)["animals/amphibians"])
+    report = ontology_import(
+        ontology=project.ontology, content="animals/amphibians/toad/call\nanimals/birds/wren\n"
+    )
+    assert report["warnings"][0] == (
+        "2 label(s) added under deprecated labels cannot be chosen until those are restored "
+        "(e.g. animals/amphibians/toad, animals/amphibians/toad/call)"
+    )

@@ -393,3 +393,20 @@ def test_a_merge_and_its_undo_are_in_the_history_of_each_clip_they_rewrote(
         "the merge of pumps/piston/cavitation into pumps/centrifugal/cavitation undone",
         lead.username,
     )
+
+
+def test_a_merge_into_a_label_under_a_deprecated_one_is_refused(project, labels):
+    """A merge into a label under a deprecated parent left the uses on a label no one could
+    choose (into the deprecated label itself it was refused)."""
+    from ontology.merge import label_merge
+    from ontology.services import label_deprecate
+
+    tree = labels("animals/amphibians/toad/call", "animals/birds/starling/call")
+    label_deprecate(label=tree["animals/amphibians"])
+    with pytest.raises(DomainError, match="under the deprecated 'animals/amphibians'") as err:
+        label_merge(
+            source=tree["animals/birds/starling/call"],
+            target=Label.objects.get(pk=tree["animals/amphibians/toad/call"].pk),
+        )
+    assert err.value.code == "deprecated"
+    assert Label.objects.filter(pk=tree["animals/birds/starling/call"].pk).exists()
