@@ -207,10 +207,18 @@ def label_merge_deep(*, source: Label, target: Label, user=None) -> dict:
     out["children_merged"] = merged
     if changes:
         # One click, one undo: undoing the top merge undoes these too (it brought back the
-        # parent alone, its children left merged, and said nothing).
+        # parent alone, its children left merged, and said nothing). Its entry counts what
+        # the whole merge changed ("0 annotations" it said of four); theirs name it.
         top = OntologyChange.objects.get(pk=out["change"])
-        top.details = {**top.details, "children_changes": changes}
+        top.details = {
+            **top.details,
+            **{key: out[key] for key in COUNTED},
+            "children_changes": changes,
+        }
         top.save(update_fields=["details"])
+        for child in OntologyChange.objects.filter(pk__in=changes):
+            child.details = {**child.details, "part_of": top.pk}
+            child.save(update_fields=["details"])
         out["children_changes"] = changes
     return out
 

@@ -89,7 +89,12 @@ def undoable(change: OntologyChange, *, has_record: bool) -> bool:
     """Whether the change log offers Undo: a merge with a record, not undone. (Undo may still
     be refused when today's tree has no place for the label.)"""
     details = change.details if isinstance(change.details, dict) else {}
-    return change.action == "merge" and has_record and not details.get("undone_by")
+    return (
+        change.action == "merge"
+        and has_record
+        and not details.get("undone_by")
+        and not details.get("part_of")  # undone with the merge it is part of
+    )
 
 
 @transaction.atomic
@@ -98,6 +103,20 @@ def merge_undo(*, ontology: Ontology, change_id: int, user=None) -> dict:
     """Undo the merge logged as `change_id` (see the module's docstring for what is refused),
     and the merges of its children it made on the way ("merge children into the target's
     children"), newest first: all of them, or none. `children_unmerged` lists their paths."""
+    part_of = (
+        OntologyChange.objects.filter(ontology_id=ontology.pk, pk=change_id)
+        .values_list("details__part_of", flat=True)
+        .first()
+    )
+    if part_of:
+        whole = OntologyChange.objects.filter(pk=part_of).values_list("details", flat=True).first()
+        whole = whole if isinstance(whole, dict) else {}
+        raise Conflict(
+            f"this merge was part of the merge of {whole.get('source_path')!r} into "
+            f"{whole.get('target_path')!r} (change {part_of}): undo that one, which undoes "
+            "this too",
+            code="not_undoable",
+        )
     out = _merge_undo_one(ontology=ontology, change_id=change_id, user=user)
     top = OntologyChange.objects.get(pk=change_id)
     out["children_unmerged"] = []

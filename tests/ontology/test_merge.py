@@ -319,6 +319,15 @@ def test_a_deep_merge_merges_namesake_children_on_down_and_each_undoes(
     )
     assert [c.details["source_path"] for c in merges][-1] == "birds/finch"
     assert len(merges) == 4
+    # the top entry counts the whole merge; a child's entry is undone with it, not alone
+    assert merges[-1].details["annotations_changed"] == 2
+    log = client.get(f"/api/projects/{project.pk}/ontology/changes/").json()["results"]
+    assert [c["undoable"] for c in log if c["action"] == "merge"] == [True, False, False, False]
+    alone = client.post(
+        f"/api/projects/{project.pk}/ontology/changes/{merges[0].pk}/undo/", format="json"
+    )
+    assert alone.status_code == 409
+    assert "part of the merge of 'birds/finch' into 'birds/sparrow'" in alone.json()["detail"]
     undone = client.post(
         f"/api/projects/{project.pk}/ontology/changes/{merges[-1].pk}/undo/", format="json"
     )
