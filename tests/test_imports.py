@@ -445,6 +445,15 @@ def test_a_members_label_studio_annotation_keeps_its_lead_time(
     )
     assert job.imported == 1, job.report
     assert Annotation.objects.get(annotator=annotator).lead_time == 12.5
+    # two by one member: the last is kept, and said (the first went without a word)
+    b = wav_factory("b.wav", seconds=1.0, freq=700)
+    later = {**made, "lead_time": 9}
+    job = _import_tasks(
+        project, tmp_path, [{"data": {"audio": f"file://{b}"}, "annotations": [made, later]}]
+    )
+    (row,) = job.report
+    assert row["status"] == "imported"
+    assert f"two annotations or more by {annotator.username}: the last one is kept" in row["error"]
 
 
 def test_label_studio_tasks_bring_annotations_and_predictions(project, wav_factory, tmp_path):

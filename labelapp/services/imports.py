@@ -308,6 +308,7 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
     members = get_user_model().objects.filter(memberships__project=project)
     own: dict[int, tuple] = {}
     others: list[list[str]] = []
+    twice: list[str] = []  # members with two annotations of the file: the last one is kept
     for entry in item.annotations:
         user = None
         if entry.get("username"):
@@ -315,6 +316,8 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
         if user is None and entry.get("email"):
             user = members.filter(email__iexact=entry["email"]).first()
         if user is not None:
+            if user.pk in own:
+                twice.append(user.get_username())
             own[user.pk] = (user, entry)
         elif entry.get("status") not in NOT_MERGED:
             others.append(list(entry["clip_labels"]))
@@ -349,6 +352,12 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
     else:
         for labels in others:
             clip_labels.extend(lb for lb in labels if lb not in clip_labels)
+    if twice:  # the first one went without a word
+        said = (
+            f"the file holds two annotations or more by {', '.join(sorted(set(twice)))}: "
+            "the last one is kept"
+        )
+        note = f"{note}; {said}" if note else said
     return list(own.values()), clip_labels, segments, note
 
 
