@@ -360,9 +360,9 @@ def _parse_paths(text: str) -> ParsedOntology:
         if "\\" + PATH_SEPARATOR in raw:
             # "valves/3\/2 way" made a label "3\" with a child "2 way".
             raise _bad(
-                f"line {number}: {raw!r}: a label name cannot hold '{PATH_SEPARATOR}' (escaped "
-                f"or not: '{PATH_SEPARATOR}' always separates a path's names); write it "
-                "another way, as '3-2 way'",
+                f"line {number}: \"{raw}\": a label name cannot hold '{PATH_SEPARATOR}' (escaped "
+                f"or not: '{PATH_SEPARATOR}' always separates a path's names); write it another "
+                f'way, as "{raw.replace(chr(92) + PATH_SEPARATOR, "-")}"',
                 code="invalid_name",
                 label=raw[:60],
             )

@@ -182,6 +182,8 @@ def test_an_escaped_slash_in_a_paths_file_is_refused_not_split(project):
     with pytest.raises(DomainError, match=r"line 2: .* a label name cannot hold '/'") as err:
         ontology_import(ontology=project.ontology, content="valves\nvalves/3\\/2 way\n")
     assert err.value.code == "invalid_name"
+    assert 'line 2: "valves/3\\/2 way": a label' in err.value.message  # as written, once
+    assert 'write it another way, as "valves/3-2 way"' in err.value.message
     assert stored(project) == {}
 
 
