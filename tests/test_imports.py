@@ -589,6 +589,12 @@ def test_a_folder_import_says_what_it_passed_over(project, tmp_path):
         match=r"no audio files found in .*; 2 file\(s\) passed over, not audio .*: \.m4a ×2",
     ):
         call_command("import_audio", str(project.pk), str(tmp_path / "only"))
+    # a manifest in a folder is not read, though import_audio reads one by its path: said
+    (tmp_path / "only" / "tasks.json").write_text("[]")
+    with pytest.raises(
+        CommandError, match=r"\.json ×1, .* \(a CSV manifest or a Label Studio task"
+    ):
+        call_command("import_audio", str(project.pk), str(tmp_path / "only"))
 
 
 def test_an_upload_stream_is_staged_and_imported(project, wav_factory):

@@ -64,6 +64,11 @@ class Command(BaseCommand):
             passed_over = (
                 f"{sum(skipped.values())} file(s) passed over, not audio Earmark reads: {kinds}"
             )
+            if skipped.keys() & {".csv", ".json"}:  # they are read, named by their paths
+                passed_over += (
+                    " (a CSV manifest or a Label Studio task list in a folder is not read: "
+                    "give it by its path)"
+                )
         if not items:
             raise CommandError(
                 "no audio files found in "
