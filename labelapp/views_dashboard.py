@@ -202,18 +202,34 @@ def _model_charts(data: dict) -> dict:
     history = [v for v in data["model_history"] if v["accuracy"] is not None]
     if history:
         series = []
+        # Figures on a training set (too few labels to hold any out) are not joined to the
+        # validated ones: 100% -> 100% -> 85% read as a regression.
+        held_out = [v for v in history if v["evaluated_on"] != "training"]
+        on_training = [v for v in history if v["evaluated_on"] == "training"]
+
+        def where(v):
+            return f"{v['name']}, {v['training_size']} clips, {v['evaluated_on'] or 'evaluated'}"
+
         for key, name, color in (
             ("accuracy", "accuracy", plots.ACCENT),
             ("macro_f1", "macro-F1", plots.OK),
             ("mAP", "mAP", plots.WARN),
         ):
-            pts = [(v["version"], v[key]) for v in history if v[key] is not None]
-            where = [
-                f"{v['name']}, {v['training_size']} clips, {v['evaluated_on'] or 'evaluated'}"
-                for v in history
-                if v[key] is not None
-            ]
-            series.append(plots.Series(name, pts, color, labels=where))
+            shown = [v for v in held_out if v[key] is not None]
+            if shown:
+                pts = [(v["version"], v[key]) for v in shown]
+                series.append(plots.Series(name, pts, color, labels=[where(v) for v in shown]))
+        if on_training:
+            pts = [(v["version"], v["accuracy"]) for v in on_training]
+            series.append(
+                plots.Series(
+                    "accuracy on the training set",
+                    pts,
+                    plots.MUTED,
+                    dashed=True,
+                    labels=[where(v) for v in on_training],
+                )
+            )
         out["history"] = plots.line_chart(
             series,
             title="Metrics of each trained version",

@@ -43,6 +43,13 @@ def _overview(project, *, all_versions: bool = False) -> dict:
     # other order a poll could show the run succeeded beside no active version.
     training_runs = list(project.training_runs.select_related("model_version")[:20])
     prelabel_runs = list(project.prelabel_runs.all()[:10])
+    # And the newest of each kind however old: twelve strategy changes (a ranking each) left
+    # the last pre-labeling out of the ten sent, and the page could not list it.
+    for kind in PrelabelRun.Kind.values:
+        if not any(r.kind == kind for r in prelabel_runs):
+            newest = project.prelabel_runs.filter(kind=kind).first()
+            if newest is not None:
+                prelabel_runs.append(newest)
     versions = ModelVersion.objects.filter(project=project).exclude(
         status=ModelVersion.Status.EXTERNAL
     )

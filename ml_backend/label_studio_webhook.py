@@ -221,7 +221,6 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback, controls
     }
 
 
-
 def _task_key(value):
     """A task id as a key: a number or a string; anything else (an object, a list) none."""
     return value if isinstance(value, int | str) and not isinstance(value, bool) else None

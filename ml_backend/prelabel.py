@@ -401,7 +401,11 @@ def score_clips(
         if strategy_name == "kcenter":  # diversity alone: uncertainty only breaks ties
             scores = _margin_like(probs)
         else:
-            scores = strategy.score(probs, mc_probs=out["mc_probs"], multi_label=multi, seed=seed)
+            # A draw of its own per batch (each batch drew the same values, so clips 256
+            # apart shared their "random" score), still the same for the same version.
+            scores = strategy.score(
+                probs, mc_probs=out["mc_probs"], multi_label=multi, seed=[seed, start]
+            )
         rows = []
         for i, clip in enumerate(clips):
             segs = []

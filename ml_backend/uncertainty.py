@@ -421,7 +421,9 @@ class RandomStrategy(Strategy):
 
     name = "random"
 
-    def score(self, probs: np.ndarray | None = None, seed: int = 0, **inputs: Any) -> np.ndarray:
+    def score(
+        self, probs: np.ndarray | None = None, seed: int | list[int] = 0, **inputs: Any
+    ) -> np.ndarray:
         return np.random.default_rng(seed).random(_n_items(probs, **inputs))
 
 

@@ -411,6 +411,10 @@ def test_the_page_draws_every_panel_with_real_figures(
     assert ">robin<" in html and ">sparrow<" in html
     # the learning curve's points name their versions (a later one may have trained on fewer)
     assert "<title>trained versions (held-out validation), v2, " in html
+    # the metrics by version: v1's training-set figures are a line of their own, not joined
+    # to v2's validated ones (100% -> 85% read as a regression)
+    assert "<title>accuracy on the training set, v1, " in html
+    assert "<title>accuracy, v1, " not in html and "<title>accuracy, v2, " in html
     # The stored n counts labeled examples (a clip, or a labeled span), as the training
     # scores them since it joins a clip's windows: "windows" was a count of clips.
     assert ">10 clips</span>" in html and "windows" not in html

@@ -402,3 +402,47 @@ def test_two_runs_of_one_version_draw_the_same_random_choices(project, monkeypat
     run = PrelabelRun.objects.create(project=project, model_version=v2)
     assert prelabel.prelabel_execute(run.pk) == "succeeded"
     assert seeds[0] == seeds[1] != seeds[2]
+
+
+@pytest.mark.django_db
+def test_the_random_strategy_draws_anew_for_each_batch_of_clips(project, monkeypatch):
+    """Each batch of 256 drew the same values: clips 256 apart shared their random score."""
+    from ml_backend import dataset, infer, inference
+    from ml_backend.features import FeatureConfig
+    from ml_backend.models import MLConfig, Prediction
+
+    monkeypatch.setattr(prelabel, "BATCH", 4)
+    from ontology.services import label_get_or_create_path
+
+    ids = _clips(project, 8)
+    version = _version(project, 1, "active")
+    version.classes = [
+        label_get_or_create_path(ontology=project.ontology, path=p)[0].pk for p in ("a", "b")
+    ]
+    version.save()
+    MLConfig.objects.update_or_create(project=project, defaults={"strategy": "random"})
+    project.annotation_mode = "clip"
+    project.save()
+    monkeypatch.setattr(
+        inference,
+        "load_version",
+        lambda v: (None, {"classes": [], "multi_label": False}, FeatureConfig()),
+    )
+    monkeypatch.setattr(dataset, "clips_features", lambda clips, *a, **k: [None] * len(clips))
+    monkeypatch.setattr(
+        infer,
+        "predict_batch",
+        lambda model, feats, *a, **k: {
+            "clip_probs": np.full((len(feats), 2), 0.5),
+            "mc_probs": None,
+            "frame_probs": None,
+            "embeddings": np.zeros((len(feats), 4)),
+        },
+    )
+    prelabel.score_clips(project, version, ids, diversity=False, seed=1)
+    drawn = list(Prediction.objects.order_by("clip_id").values_list("uncertainty", flat=True))
+    assert len(drawn) == 8 and drawn[:4] != drawn[4:]
+    # the same version draws the same values again (a simulation's baseline is repeatable)
+    prelabel.score_clips(project, version, ids, diversity=False, seed=1)
+    again = Prediction.objects.order_by("clip_id").values_list("uncertainty", flat=True)
+    assert list(again) == drawn

@@ -255,3 +255,18 @@ def test_a_versions_classes_are_named_as_the_tree_has_them_or_says_where_they_we
         "birds/robin (merged into birds/song thrush)",
         "birds/wren (merged into birds/song thrush)",
     ]
+
+
+def test_the_model_overview_sends_the_newest_run_of_each_kind(client_for, lead, scored):
+    """Twelve strategy changes (a ranking each): the ten runs sent were all rankings, and the
+    page could not list the last pre-labeling."""
+    project, version, _clips = scored
+    first = PrelabelRun.objects.create(
+        project=project, model_version=version, kind="prelabel", status="succeeded"
+    )
+    for _ in range(12):
+        PrelabelRun.objects.create(
+            project=project, model_version=version, kind="rank", status="succeeded"
+        )
+    runs = client_for(lead).get(f"/api/projects/{project.pk}/model/").json()["prelabel_runs"]
+    assert len(runs) == 11 and runs[-1]["id"] == first.pk
