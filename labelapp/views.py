@@ -177,7 +177,9 @@ def healthz(request):
 
     from labelapp.services import health
 
-    if request.GET.get("deep") in ("1", "true", "yes"):
+    # `?deep`, `?deep=1`, `?deep=TRUE`, `?deep=on`: a probe written any common way is deep
+    # (only 1, true and yes were, and the rest checked the database alone without a word).
+    if "deep" in request.GET and request.GET["deep"].lower() not in ("0", "false", "no", "off"):
         ok, checks = health.readiness()
         body = {"status": "ok" if ok else "unavailable", "checks": checks}
         if not ok:

@@ -105,7 +105,7 @@ def test_healthz_is_plain_http_behind_the_ssl_redirect_and_503_without_a_databas
 
 @pytest.mark.django_db
 def test_healthz_deep_checks_the_broker_the_store_and_that_a_worker_with_beat_runs(
-    client, monkeypatch
+    client, monkeypatch, settings, tmp_path
 ):
     """/healthz said "ok" with the worker and beat dead (uploads stayed "pending" and nothing
     said why) or the broker down: `?deep=1` asks each part an upload needs."""
@@ -139,6 +139,23 @@ def test_healthz_deep_checks_the_broker_the_store_and_that_a_worker_with_beat_ru
     late = client.get("/healthz?deep=1").json()
     assert late["status"] == "unavailable" and late["checks"]["worker"]["seen_s_ago"] >= 400
     assert "no worker with beat seen for 400 s" in late["detail"]
+
+    # the embedded default's folders: a connection to them never fails, a message does
+    if str(app.conf.broker_url).startswith("filesystem://"):
+        folder = app.conf.broker_transport_options["data_folder_in"]
+        monkeypatch.setitem(
+            app.conf, "broker_transport_options", {"data_folder_in": str(tmp_path / "gone")}
+        )
+        gone = client.get("/healthz?deep=1").json()
+        assert gone["checks"]["broker"] == {
+            "ok": False,
+            "detail": "the broker's folder is missing or not writable",
+        }
+        monkeypatch.setitem(app.conf, "broker_transport_options", {"data_folder_in": folder})
+    settings.MEDIA_ROOT = str(tmp_path / "no-media")
+    media = client.get("/healthz").status_code, client.get("/healthz?deep").json()  # bare ?deep
+    assert media[0] == 200 and media[1]["checks"]["media"]["ok"] is False
+    settings.MEDIA_ROOT = str(tmp_path)
 
     worker_seen()
     monkeypatch.setitem(app.conf, "broker_write_url", "redis://127.0.0.1:1/0")  # nothing there

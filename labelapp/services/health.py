@@ -46,6 +46,14 @@ def _broker() -> dict[str, Any]:
 
     from labelapp.celery import app
 
+    options = app.conf.broker_transport_options or {}
+    if str(app.conf.broker_write_url or app.conf.broker_url or "").startswith("filesystem://"):
+        # The embedded broker is a folder: a connection to it never fails, a message to a
+        # folder that is gone does (an export stayed pending five minutes).
+        folder = options.get("data_folder_in")
+        if folder and not _writable_dir(folder):
+            return {"ok": False, "detail": "the broker's folder is missing or not writable"}
+        return {"ok": True}
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
@@ -54,11 +62,22 @@ def _broker() -> dict[str, Any]:
     return {"ok": True}
 
 
+def _writable_dir(path) -> bool:
+    import os
+
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
 def _media() -> dict[str, Any]:
-    from django.core.files.storage import default_storage
+    from django.core.files.storage import FileSystemStorage, default_storage
 
     from labelapp.media import store_error_reason
 
+    if isinstance(default_storage, FileSystemStorage):
+        # `exists()` of a name under a missing folder is only False.
+        if not _writable_dir(default_storage.location):
+            return {"ok": False, "detail": "the media folder is missing or not writable"}
+        return {"ok": True}
     try:
         default_storage.exists("healthz")  # a HEAD request on S3; a stat on a folder
     except Exception as exc:  # noqa: BLE001 -- any failure of the store is its answer here
