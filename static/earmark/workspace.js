@@ -1740,18 +1740,27 @@ function toggleUnsure() {
   renderSide();
 }
 el.unsure.addEventListener("click", toggleUnsure);
-// The field keeps what the server keeps; a paste past it was cut without a word.
+// The field keeps what the server keeps; a paste past it was cut without a word. A paste is
+// put in here, cut to the room left (the browser's own cut dropped a paste over a selection
+// in a full field), and what was not kept is counted in characters, not UTF-16 units.
 const NOTE_MAX = el.note.maxLength;
 function noteLimit() {
   $("[data-testid=note-limit]").textContent = el.note.value.length >= NOTE_MAX
-    ? `${NOTE_MAX.toLocaleString("en")} characters at most: the rest is not kept.` : "";
+    ? `${NOTE_MAX.toLocaleString("en")} characters at most.` : "";
 }
 el.note.addEventListener("paste", (e) => {
-  const pasted = (e.clipboardData && e.clipboardData.getData("text")) || "";
-  const kept = el.note.value.length - (el.note.selectionEnd - el.note.selectionStart);
-  if (kept + pasted.length > NOTE_MAX) {
+  if (!e.clipboardData) return;
+  e.preventDefault();
+  const text = e.clipboardData.getData("text").replace(/[\r\n]+/g, " "); // one line
+  const { selectionStart: start, selectionEnd: end, value } = el.note;
+  let put = text.slice(0, Math.max(0, NOTE_MAX - (value.length - (end - start))));
+  if (/[\ud800-\udbff]$/.test(put)) put = put.slice(0, -1); // never half a character
+  el.note.setRangeText(put, start, end, "end");
+  el.note.dispatchEvent(new Event("input", { bubbles: true }));
+  const lost = [...text].length - [...put].length;
+  if (lost > 0) {
     $("[data-testid=note-limit]").textContent = `${NOTE_MAX.toLocaleString("en")} characters at most: `
-      + `${(kept + pasted.length - NOTE_MAX).toLocaleString("en")} pasted characters are not kept.`;
+      + `${lost.toLocaleString("en")} pasted character${lost === 1 ? " is" : "s are"} not kept.`;
   }
 });
 el.note.addEventListener("input", () => {

@@ -391,6 +391,41 @@ def test_a_note_pasted_past_its_limit_says_what_was_not_kept(
     assert page.inner_text(limit) == ""
 
 
+def test_a_paste_over_a_selection_of_a_full_note_keeps_what_fits(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """A paste over a selection in a full note dropped the paste (the selection went, nothing
+    came), and the count said UTF-16 units, not characters."""
+    login(page, annotator)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    note, limit = "[data-testid=note]", "[data-testid=note-limit]"
+    page.fill(note, "x" * 2000)
+    page.focus(note)
+    page.evaluate("() => document.querySelector('[data-testid=note]').setSelectionRange(0, 5)")
+    page.evaluate("() => navigator.clipboard.writeText('HELLO WORLD')")
+    page.keyboard.press("Control+v")
+    value = page.input_value(note)
+    assert len(value) == 2000 and value.startswith("HELLOxxx")
+    assert page.inner_text(limit) == "2,000 characters at most: 6 pasted characters are not kept."
+    page.evaluate("() => document.querySelector('[data-testid=note]').setSelectionRange(0, 4)")
+    page.evaluate("() => navigator.clipboard.writeText('\\u{1F600}'.repeat(5))")
+    page.keyboard.press("Control+v")  # room for two emoji (four UTF-16 units)
+    assert page.input_value(note).startswith("\U0001f600\U0001f600Oxxx")
+    assert page.inner_text(limit) == "2,000 characters at most: 3 pasted characters are not kept."
+    page.evaluate(
+        "() => { const n = document.querySelector('[data-testid=note]');"
+        " n.setSelectionRange(0, n.value.length); }"
+    )
+    page.keyboard.press("Backspace")
+    page.keyboard.type("x" * 10)
+    page.evaluate("() => navigator.clipboard.writeText('y'.repeat(1990))")
+    page.keyboard.press("Control+v")  # exactly fills it: nothing was cut
+    assert len(page.input_value(note)) == 2000
+    assert page.inner_text(limit) == "2,000 characters at most."
+
+
 def test_the_keyboard_reaches_every_control_and_adjusts_segments(
     live_server, page, login, annotator, project, labels, clips
 ):
