@@ -369,6 +369,10 @@ def test_raven_selection_table_has_a_selection_per_segment_and_per_clip_label(
 ):
     """Bioacoustics leads from Raven had no table Raven (or opensoundscape) opens: the CSV is
     comma-separated, a row per label, channels from 0."""
+    stereo = _clip(project, "both.wav", channels=2)
+    annotation_submit(
+        clip=stereo, user=annotator, segments=[{"start": 1, "end": 2, "labels": ["noise"]}]
+    )
     text = _export(project, "raven")
     assert "\r" not in text and text.endswith("\n")
     rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
@@ -403,6 +407,10 @@ def test_raven_selection_table_has_a_selection_per_segment_and_per_clip_label(
     )
     assert whole["Clip ID"] == str(labeled["robin"].pk)
     assert not any(r["Begin File"] == "wind.wav" for r in rows)  # a skip has no selection
+    # a segment of every channel of a stereo clip: one selection on each (as "1" it read as
+    # the left channel only)
+    both = [r["Channel"] for r in rows if r["Begin File"] == "both.wav"]
+    assert both == ["1", "2"]
     # a label filter keeps the selections with it
     only = list(
         csv.DictReader(

@@ -48,9 +48,7 @@ FORMATS: dict[str, ExportFormat] = {
     "label_studio": ExportFormat("label_studio", write_label_studio, 1, "json", "application/json"),
     "csv": ExportFormat("csv", write_csv, 1, "csv", "text/csv"),
     "manifest": ExportFormat("manifest", write_manifest, 2, "csv", "text/csv"),
-    "raven": ExportFormat(
-        "raven", write_raven, 1, "txt", "text/tab-separated-values; charset=utf-8"
-    ),
+    "raven": ExportFormat("raven", write_raven, 1, "txt", "text/tab-separated-values"),
 }
 JSONL = ("jsonl", "application/x-ndjson")
 

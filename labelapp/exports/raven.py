@@ -3,7 +3,7 @@ opensoundscape, Kaleidoscope's importers, koogu) open them.
 
 Tab-separated, one row per segment, with Raven's own columns first: `Selection` (numbered
 from 1), `View` ("Spectrogram 1"), `Channel` (from 1, as Raven counts: Earmark's channel 0
-is 1; a segment on every channel is channel 1), `Begin Time (s)`, `End Time (s)`, `Low Freq
+is 1; a segment on every channel is a selection on each), `Begin Time (s)`, `End Time (s)`, `Low Freq
 (Hz)` and `High Freq (Hz)` (0 and the clip's Nyquist: Earmark's segments are bounded in time
 only), then `Begin File` (the clip's original name: a table of several clips is split by it,
 or opened beside each recording) and the annotation columns `Annotation` (the segment's
@@ -91,7 +91,13 @@ def write_raven(out: TextIO, ctx: ExportContext) -> Iterator[int]:
                     labels = [p for p in seg["labels"] if wanted is None or p in wanted]
                     if not labels:
                         continue
-                    channel = 1 if seg["channel"] is None else int(seg["channel"]) + 1
-                    row(clip, channel, seg["start"], seg["end"], labels, "segment", annotation)
+                    # Raven's selections are of one channel: a segment of every channel is
+                    # one on each (as "1" it read as the left channel only).
+                    if seg["channel"] is None:
+                        channels = range(1, max(1, clip.channels or 1) + 1)
+                    else:
+                        channels = [int(seg["channel"]) + 1]
+                    for channel in channels:
+                        row(clip, channel, seg["start"], seg["end"], labels, "segment", annotation)
         yield seen
     ctx.summary = {"selections": selection}
