@@ -37,6 +37,9 @@ def exports_page(request, project_id: int):
             "metadata_fields": sorted(fields),
             "active_version": active_model_version(project),
             "ls_config": label_studio_config(project),
+            # The config that fits clip labels exported as choices (it showed the taxonomy's
+            # whatever was chosen, and Label Studio refused such results).
+            "ls_config_choices": label_studio_config(project, clip_labels="choices"),
             "earlier_manifests": ExportJob.objects.filter(
                 project=project, format=ExportJob.Format.MANIFEST, status=ExportJob.Status.DONE
             ).order_by("-id")[:20],

@@ -3,9 +3,9 @@ opensoundscape, Kaleidoscope's importers, koogu) open them.
 
 Tab-separated, one row per segment, with Raven's own columns first: `Selection` (numbered
 from 1), `View` ("Spectrogram 1"), `Channel` (from 1, as Raven counts: Earmark's channel 0
-is 1; a segment on every channel is a selection on each), `Begin Time (s)`, `End Time (s)`, `Low Freq
-(Hz)` and `High Freq (Hz)` (0 and the clip's Nyquist: Earmark's segments are bounded in time
-only), then `Begin File` (the clip's original name: a table of several clips is split by it,
+is 1; a segment on every channel is a selection on each), `Begin Time (s)`, `End Time (s)`,
+`Low Freq (Hz)` and `High Freq (Hz)` (0 and the clip's Nyquist: Earmark's segments are bounded
+in time only), then `Begin File` (the clip's original name: a table of several clips is split by it,
 or opened beside each recording) and the annotation columns `Annotation` (the segment's
 label paths, `;` between two), `Kind`, `Annotator`, `Status`, `Clip ID`. A clip label is a
 selection over the whole clip, of kind `clip`, so weak labels come along. A label filter

@@ -112,7 +112,13 @@ function body() {
   return { format, filters, options };
 }
 
-form.addEventListener("change", (e) => { if (e.target.name === "format") showFormat(); });
+form.addEventListener("change", (e) => {
+  if (e.target.name === "format") showFormat();
+  // The labeling config that fits the clip labels' form chosen.
+  if (e.target.name === "clip_labels") {
+    for (const pre of form.querySelectorAll("[data-for-clip-labels]")) pre.hidden = pre.dataset.forClipLabels !== e.target.value;
+  }
+});
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const error = form.querySelector("[data-testid=export-error]");

@@ -126,3 +126,18 @@ def test_a_lead_downloads_a_raven_selection_table(
         ("clip", "0", "3"),
         ("segment", "0.5", "1.5"),
     }
+
+
+def test_the_label_studio_config_shown_follows_the_clip_labels_form(
+    live_server, page, login, lead, labeled_project
+):
+    """Choosing "choices" still showed the Taxonomy config: a lead copying it into Label
+    Studio got a config that refuses the exported results."""
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{labeled_project.pk}/exports/")
+    page.check("[data-testid=format-label_studio]")
+    page.click("summary:has-text('Labeling config for Label Studio')")
+    assert "<Taxonomy" in page.inner_text("[data-testid=ls-config]")
+    page.select_option("select[name=clip_labels]", "choices")
+    assert page.is_hidden("[data-testid=ls-config]")
+    assert '<Choices name="clip_label"' in page.inner_text("[data-testid=ls-config-choices]")
