@@ -8,9 +8,11 @@ const RECENT_MAX = 6;
 
 // Whether a label path matches a search: every word of it somewhere in the path, in any
 // order ("piston cav" finds machines/pumps/piston/cavitation; only "piston/cav" did).
+// Accents do not count: "mesange" finds "Mésange bleue" (species names are often accented).
+const folded = (text) => text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
 export function pathMatches(path, query) {
-  const p = path.toLowerCase();
-  return query.toLowerCase().split(/\s+/).filter(Boolean).every((w) => p.includes(w));
+  const p = folded(path);
+  return folded(query).split(/\s+/).filter(Boolean).every((w) => p.includes(w));
 }
 
 export class Ontology {

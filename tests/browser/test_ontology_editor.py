@@ -227,6 +227,8 @@ def test_an_annotator_reads_the_tree_without_edit_controls(editor, annotator, tr
     assert page.locator("[data-testid=label-node]").count() == 3  # animal, bird, raven
     page.fill("[data-testid=label-filter]", "rav anim")  # words in any order (it found none)
     assert page.locator("[data-testid=label-node]").count() == 3
+    page.fill("[data-testid=label-filter]", "RÂV ANÏM")  # and accents do not count
+    assert page.locator("[data-testid=label-node]").count() == 3
 
 
 def test_the_change_log_pages_back_to_older_changes(editor, lead, tree, project):
