@@ -96,7 +96,8 @@ class ProjectListApi(APIView):
     def post(self, request):
         if not selectors.can_create_projects(request.user):
             raise DomainError(
-                "only a site admin or a project's lead creates projects: ask a site admin",
+                "only a site admin or a project's lead creates projects: ask a site admin, or "
+                "the lead of one of your projects",
                 status=403,
                 code="permission_denied",
             )

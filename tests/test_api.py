@@ -50,15 +50,18 @@ def test_token_auth_works(project, lead):
     assert client.get("/api/projects/").json()[0]["name"] == "Birds"
 
 
-def test_only_site_admins_create_projects(client_for, lead, admin_user):
+def test_site_admins_create_projects_and_a_taken_name_is_said_as_typed(
+    client_for, lead, admin_user
+):
     assert client_for(lead).post("/api/projects/", {"name": "X"}).status_code == 403
     res = client_for(admin_user).post("/api/projects/", {"name": "X", "label_mode": "multi"})
     assert res.status_code == 201 and res.json()["label_mode"] == "multi"
     assert res.json()["clip_count"] == 0  # as the schema says (it was left out)
     dup = client_for(admin_user).post("/api/projects/", {"name": "x"})
     assert dup.status_code == 400
+    # as typed: the other project's own spelling told a lead the name of one they are not in
     assert dup.json()["detail"] == (
-        "a project named 'X' already exists (names are compared ignoring case)"
+        "a project named 'x' already exists (names are compared ignoring case)"
     )
     # the case of any letter, not only ASCII's (SQLite's own match folds ASCII only)
     assert client_for(admin_user).post("/api/projects/", {"name": "Ärger"}).status_code == 201

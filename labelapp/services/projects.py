@@ -130,9 +130,11 @@ def _name_free(name: str | None, *, project: Project | None = None) -> str:
     # compared as label names are: "Bir\u200dds" beside "Birds", ß as SS
     taken = rows_ignoring_case(others, "name", name, key=name_key)
     if taken:
+        # The name as typed, not the other project's own spelling: a lead creating projects
+        # learnt the exact name of one they are not in.
         same = taken[0].name == name
         raise DomainError(
-            f"a project named {taken[0].name!r} already exists"
+            f"a project named {name!r} already exists"
             + ("" if same else " (names are compared ignoring case)"),
             code="duplicate",
         )
