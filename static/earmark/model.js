@@ -298,7 +298,8 @@ function curveChart(strategies, metric, title) {
       dot.append(svg("title", {}, `${name}: ${p.labels} labels, ${title.toLowerCase()} ${pct(p[metric])}`));
       chart.append(dot);
     }
-    chart.append(svg("text", { x: W - R - 4, y: T + 14 * (i + 1), "text-anchor": "end", fill: color, "font-size": 11 }, name));
+    // Bottom right: learning curves end high on the right, where the names lay on them.
+    chart.append(svg("text", { x: W - R - 4, y: H - B - 8 - 14 * (names.length - 1 - i), "text-anchor": "end", fill: color, "font-size": 11, "data-legend": name }, name));
   });
   return chart;
 }

@@ -420,3 +420,36 @@ def test_the_jobs_list_keeps_the_newest_job_of_each_kind(live_server, page, logi
     page.wait_for_selector("[data-testid=job]")
     kinds = page.eval_on_selector_all("[data-testid=job]", "js => js.map(j => j.dataset.kind)")
     assert len(kinds) == 13 and kinds[-1] == "pre-labeling", kinds
+
+
+def test_the_curves_names_stand_clear_of_the_curves_ends(live_server, page, login, lead, project):
+    """The strategy names sat at the top right, where learning curves end (0.96 at 400
+    labels): "hybrid" was struck through by the lines."""
+    mean = [{"labels": n, "accuracy": a, "macro_f1": a} for n, a in ((20, 0.4), (400, 0.96))]
+    curves = {
+        "created_at": "2026-12-07T09:00:00+00:00",
+        "pool_size": 400,
+        "test_size": 100,
+        "settings": {"seed_size": 20, "batch": 20, "budget": 400, "repeats": 1},
+        "strategies": {name: {"repeats": [mean], "mean": mean} for name in ("hybrid", "random")},
+    }
+    MLConfig.objects.update_or_create(project=project, defaults={"learning_curves": curves})
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    page.wait_for_selector("[data-testid=curve-accuracy] [data-legend=hybrid]")
+    boxes = page.evaluate(
+        """() => {
+            const chart = document.querySelector('[data-testid=curve-accuracy]');
+            const names = [...chart.querySelectorAll('[data-legend]')].map(t => t.getBBox());
+            const ends = [...chart.querySelectorAll('polyline')].map(l => {
+                const pts = l.getAttribute('points').trim().split(' ');
+                return pts[pts.length - 1].split(',').map(Number);
+            });
+            return { names: names.map(b => [b.x, b.y, b.width, b.height]), ends };
+        }"""
+    )
+    for x, y, w, h in boxes["names"]:
+        for ex, ey in boxes["ends"]:
+            inside = x - 2 <= ex <= x + w + 2 and y - 2 <= ey <= y + h + 2
+            assert not inside, boxes
+        assert y > max(ey for _, ey in boxes["ends"]) + 40, boxes  # well below the ends
