@@ -218,10 +218,11 @@ def prelabel_cancel(*, run: PrelabelRun, user=None) -> PrelabelRun:
     batch: the predictions of the batches it finished stay (they are the active version's),
     the queue keeps the order it had, and the next version's run scores every clip again.
     409 when it has already ended."""
-    who = f" by {user.get_username()}" if user is not None else ""
     stopped = PrelabelRun.objects.filter(pk=run.pk, status__in=LIVE).update(
         status=PrelabelRun.Status.CANCELLED,
-        error=f"cancelled{who}; the queue keeps its order until the next {run.job_name}",
+        # The row says "cancelled" already (it read "cancelled … — cancelled by lead").
+        error=(f"by {user.get_username()}; " if user is not None else "")
+        + f"the queue keeps its order until the next {run.job_name}",
         finished_at=timezone.now(),
     )
     run.refresh_from_db()

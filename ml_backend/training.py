@@ -361,7 +361,7 @@ def training_cancel(*, run: TrainingRun) -> TrainingRun:
         TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True, message="cancelling...")
     else:
         raise DomainError(
-            f"this training has already ended ({run.get_status_display()})",
+            f"this training has already ended ({run.status})",
             status=409,
             code="finished",
         )

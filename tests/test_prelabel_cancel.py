@@ -24,7 +24,7 @@ def test_a_queued_run_cancelled_by_a_lead_never_starts(project, lead, client_for
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "cancelled"
-    assert body["error"].startswith(f"cancelled by {lead.username};")
+    assert body["error"].startswith(f"by {lead.username};")  # the status says "cancelled"
     assert body["finished_at"] is not None
     monkeypatch.setattr(prelabel, "_prelabel", lambda *a: pytest.fail("a cancelled run ran"))
     assert prelabel.prelabel_execute(run.pk) == "skipped"
@@ -85,7 +85,7 @@ def test_a_running_scoring_stops_at_its_next_batch_and_keeps_the_leads_reason(
     assert run.status == "cancelled"
     assert run.done == 2  # what was written before it stopped is counted
     assert run.error == (
-        f"cancelled by {lead.username}; the queue keeps its order until the next pre-labeling"
+        f"by {lead.username}; the queue keeps its order until the next pre-labeling"
     )
 
 
@@ -115,7 +115,7 @@ def test_a_cold_start_cancelled_between_batches_writes_no_order(
     assert read == [1]  # one batch read, then it stopped
     assert set(Clip.objects.filter(project=project).values_list("priority", flat=True)) == {-1.0}
     run.refresh_from_db()
-    assert run.status == "cancelled" and run.error.startswith(f"cancelled by {lead.username};")
+    assert run.status == "cancelled" and run.error.startswith(f"by {lead.username};")
 
 
 def test_the_command_says_how_to_cancel_and_what_a_cancel_did(project, lead, monkeypatch):

@@ -39,7 +39,8 @@ function renderJobs(data) {
   box.replaceChildren();
   const all = [
     ...data.training_runs.map((r) => ({ kind: "training", ...r })),
-    ...data.prelabel_runs.map((r) => ({ ...r, kind: r.job_name, message: `${r.done}/${r.total} clips` })),
+    // A queued run has not counted its clips yet ("0/0 clips" it said).
+    ...data.prelabel_runs.map((r) => ({ ...r, kind: r.job_name, message: r.total ? `${r.done}/${r.total} clips` : "" })),
   ].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
   // The newest 12, and the newest of each kind however old: seven strategy changes (a
   // ranking each) pushed the last training and its pre-labeling off the list.

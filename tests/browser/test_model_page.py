@@ -335,7 +335,7 @@ def test_a_lead_cancels_a_prelabeling_from_the_page(live_server, page, login, le
     page.wait_for_selector("[data-testid=job][data-kind=pre-labeling][data-status=cancelled]")
     assert "keep their predictions" in messages[0]
     run.refresh_from_db()
-    assert run.status == "cancelled" and run.error.startswith(f"cancelled by {lead.username};")
+    assert run.status == "cancelled" and run.error.startswith(f"by {lead.username};")
     row = page.inner_text("[data-testid=job][data-kind=pre-labeling]")
     assert "the queue keeps its order" in row
     # the change is said in a live region (the job list is redrawn at every poll)

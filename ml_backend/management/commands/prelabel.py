@@ -43,6 +43,6 @@ class Command(BaseCommand):
         if run.status == PrelabelRun.Status.FAILED:
             raise CommandError(f"pre-labeling failed: {run.error}")
         if run.status == PrelabelRun.Status.CANCELLED:
-            self.stdout.write(f"{run.job_name} {run.error}")
+            self.stdout.write(f"{run.job_name} cancelled {run.error}".rstrip())
             return
         self.stdout.write(f"{run.done} clips scored and ranked")
