@@ -447,6 +447,16 @@ class MlWebhookApi(_MlView):
             for key, value in (("task", task), ("annotation", made)):
                 if value is not None and not isinstance(value, dict | list):
                     raise DomainError(f"an annotation event needs its {key!r} object")
+            # A shape that fits neither branch below was counted, its labels lost.
+            bulk = action == "ANNOTATIONS_CREATED"
+            if task is not None and isinstance(task, list) != bulk:
+                raise DomainError(
+                    f"{action}'s 'task' is "
+                    + ("a list of tasks" if bulk else "one task object")
+                    + ", not "
+                    + ("an object" if bulk else "a list")
+                    + ": nothing was saved"
+                )
             listed = made if isinstance(made, list) else [made]
             if task is None and any(isinstance(a, dict) and a.get("result") for a in listed):
                 # Its labels cannot be kept without the clip: counted, they were lost unsaid.

@@ -677,6 +677,13 @@ def test_an_event_whose_task_or_annotation_is_no_object_is_a_400(project, hook):
     ):
         res = hook(body)
         assert res.status_code == 400 and "object" in res.json()["detail"], body
+    # a task of the other shape (a list for one event, an object for a bulk one): the same
+    for body in (
+        {"action": "ANNOTATION_CREATED", "task": [{"id": 5}], "annotation": {"id": 1}},
+        {"action": "ANNOTATIONS_CREATED", "task": {"id": 5}, "annotation": [{"id": 1}]},
+    ):
+        res = hook(body)
+        assert res.status_code == 400 and "nothing was saved" in res.json()["detail"], body
     # an annotation with its results but no task: counted, its labels were lost unsaid
     result = [{"from_name": "kind", "type": "choices", "value": {"choices": ["crow"]}}]
     for made in ({"id": 9, "result": result}, [{"id": 9, "result": result}]):
