@@ -332,6 +332,21 @@ def test_a_test_manifest_sharing_audio_with_the_pool_is_refused(tones_project, t
             "--out", str(tmp_path / "out"),
         )  # fmt: skip
     assert list(Project.objects.values_list("pk", flat=True)) == [tones_project.pk]
+    # a copy under another name in another folder: the same audio all the same
+    import shutil
+
+    first = next((tmp_path / "pool").glob("*.wav"))
+    (tmp_path / "copy").mkdir()
+    shutil.copy(first, tmp_path / "copy" / "renamed.wav")
+    test = tmp_path / "copy" / "test.csv"
+    rows = list(csv.DictReader(pool.read_text().splitlines()))
+    label = next(row["labels"] for row in rows if row["audio"] == first.name)
+    test.write_text(f"audio,labels\nrenamed.wav,{label}\n")
+    with pytest.raises(CommandError, match=r"1 test clip\(s\) are in the pool as well \(renamed"):
+        call_command(
+            "simulate_al", "Tones", "--manifest", str(pool), "--test-manifest", str(test),
+            "--out", str(tmp_path / "out"),
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("growth", ["-0.5", "5"])
