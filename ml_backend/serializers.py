@@ -145,10 +145,10 @@ class MLConfigSerializer(StrictInput, serializers.ModelSerializer):
             "epochs": {
                 "min_value": 1,
                 "max_value": 500,
-                "help_text": "Epochs a training runs at least (early stopping on validation "
-                "macro-F1 may end it sooner once labels allow a validation set). Few labels "
-                "get more: every training takes at least 200 optimizer steps, and a version's "
-                "metrics say so (`epochs_planned`, `epochs_note`).",
+                "help_text": "Epochs a training plans. Few labels get more planned (every "
+                "training takes at least 200 optimizer steps; a version's metrics say so: "
+                "`epochs_planned`, `epochs_note`), and early stopping on validation macro-F1 "
+                "may end it sooner once there are labels to validate on (`epochs_run`).",
             },
         }
 

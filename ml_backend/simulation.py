@@ -372,7 +372,9 @@ def _simulate_one(
             acc = "n/a" if point["accuracy"] is None else f"{point['accuracy']:.3f}"
             f1 = "n/a" if point["macro_f1"] is None else f"{point['macro_f1']:.3f}"
             progress(
-                f"{strategy:>16} repeat {repeat + 1}/{config.first_repeat + config.repeats}: "
+                f"{strategy:>16} run {repeat - config.first_repeat + 1}/{config.repeats}"
+                + (f" (run {repeat} of the seeds)" if config.first_repeat else "")
+                + ": "
                 f"{used:>5} labels  "
                 f"accuracy {acc}  macro-F1 {f1}  ({point['seconds']:.1f} s)"
                 + (f"  [{point['error']}]" if "error" in point else "")

@@ -106,7 +106,8 @@ class Command(BaseCommand):
             _writable(out)
             self.stdout.write(
                 f"simulating {', '.join(config.strategies)} on {project.name!r}: "
-                f"{config.repeats} repeats, {config.seed_size} + {config.batch}/round "
+                + ("1 run" if config.repeats == 1 else f"{config.repeats} runs")
+                + f", {config.seed_size} + {config.batch}/round "
                 f"up to {config.budget} labels"
             )
             result = simulate(
