@@ -687,26 +687,28 @@ def test_in_a_multi_label_project_the_labels_an_annotator_adds_or_leaves_out_are
     for path in ("birds/robin", "birds/buzzard", "noise"):
         label_get_or_create_path(ontology=project.ontology, path=path)
     u0, u1, u2 = three_annotators
-    clips = ready_clips(project, 4)
+    clips = ready_clips(project, 5)
     plan = [(["birds/robin"], ["birds/robin"], ["birds/buzzard"])] * 3
     plan += [(["birds/robin", "noise"], ["birds/robin", "noise"], ["birds/robin"])]
+    plan += [(["birds/robin"], ["birds/robin"], ["birds/robin", "noise"])]
     for clip, answers in zip(clips, plan, strict=True):
         for user, labels in zip((u0, u1, u2), answers, strict=True):
             annotation_submit(clip=clip, user=user, clip_labels=labels)
     report = {a["username"]: a["against_others"] for a in project_agreement(project)["annotators"]}
     mine = report[u2.username]
-    assert (mine["n_clips"], mine["n_differ"]) == (4, 4)
+    assert (mine["n_clips"], mine["n_differ"]) == (5, 5)
     assert [(c["said"], c["others_said"], c["n"]) for c in mine["confusions"]] == [
-        ("", "birds/robin", 3),
-        ("birds/buzzard", "", 3),
+        ("birds/buzzard", "birds/robin", 3),  # one for the other: a swap, not two lines
         ("", "noise", 1),
+        ("noise", "", 1),
     ]
     # u0's others split on the robin (one each way): no majority, no difference
     assert report[u0.username]["n_differ"] == 0
     client.force_login(lead)
     page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     table = page[page.index('data-testid="against-others"') :]
-    assert "adds <strong>birds/buzzard</strong>, which the others do not give" in table
+    assert "said <strong>birds/buzzard</strong> where the others said" in table
+    assert "adds <strong>noise</strong>, which the others do not give" in table
     assert "leaves out <strong>noise</strong>, which the others give" in table
     assert "the labels an annotator adds or leaves out" in page
 

@@ -761,7 +761,8 @@ def _against_the_others_multi(
     label (it said nothing here: a lead could not see who left out the robin, or added a
     buzzard, clip after clip). Only the most specific label of a difference is said (a buzzard
     added is not also "birds/raptors" added). Confusions are {"said": path, "others_said": ""}
-    for a label added, {"said": "", "others_said": path} for one left out."""
+    for a label added, {"said": "", "others_said": path} for one left out, and both named
+    where a clip's one difference is one label for another (it read as two lines)."""
     seen: Counter = Counter()
     differ: dict[int, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
     for cid, vals in values.items():
@@ -776,6 +777,9 @@ def _against_the_others_multi(
             seen[me] += 1
             added = _most_specific(set(mine) - majority - _tied(votes, len(others)))
             missed = _most_specific(majority - set(mine))
+            if len(added) == len(missed) == 1:  # one label for another: said as a swap
+                differ[me][(added[0], missed[0])].append(cid)
+                continue
             for path in added:
                 differ[me][(path, "")].append(cid)
             for path in missed:
