@@ -737,20 +737,26 @@ def _against_the_others(
     held against its annotator (the reviewer sided with them: the clip takes it)."""
     seen: Counter = Counter()
     differ: dict[int, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
+    for cid, me, mine, theirs in _each_against_the_others(values, accepted):
+        others = Counter(theirs)
+        top, n = others.most_common(1)[0]
+        if 2 * n <= len(theirs):
+            continue  # no majority among the others
+        seen[me] += 1
+        if mine != top:
+            differ[me][(mine, top)].append(cid)
+    return _differences_out(seen, differ)
+
+
+def _each_against_the_others(values: dict, accepted: dict[int, set[int]]):
+    """(clip, annotator, their answer, the others' answers) on clips of three answers or
+    more, an answer a reviewer accepted left out."""
     for cid, vals in values.items():
         if len(vals) < 3:
             continue
         for me, mine in vals.items():
-            if me in accepted.get(cid, ()):
-                continue
-            others = Counter(v for who, v in vals.items() if who != me)
-            top, n = others.most_common(1)[0]
-            if 2 * n <= sum(others.values()):
-                continue  # no majority among the others
-            seen[me] += 1
-            if mine != top:
-                differ[me][(mine, top)].append(cid)
-    return _differences_out(seen, differ)
+            if me not in accepted.get(cid, ()):
+                yield cid, me, mine, [v for who, v in vals.items() if who != me]
 
 
 def _against_the_others_multi(
@@ -765,25 +771,19 @@ def _against_the_others_multi(
     where a clip's one difference is one label for another (it read as two lines)."""
     seen: Counter = Counter()
     differ: dict[int, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
-    for cid, vals in values.items():
-        if len(vals) < 3:
+    for cid, me, mine, others in _each_against_the_others(values, accepted):
+        votes = Counter(p for v in others for p in v)
+        majority = {p for p, n in votes.items() if 2 * n > len(others)}
+        seen[me] += 1
+        added = _most_specific(set(mine) - majority - _tied(votes, len(others)))
+        missed = _most_specific(majority - set(mine))
+        if len(added) == len(missed) == 1:  # one label for another: said as a swap
+            differ[me][(added[0], missed[0])].append(cid)
             continue
-        for me, mine in vals.items():
-            if me in accepted.get(cid, ()):
-                continue
-            others = [v for who, v in vals.items() if who != me]
-            votes = Counter(p for v in others for p in v)
-            majority = {p for p, n in votes.items() if 2 * n > len(others)}
-            seen[me] += 1
-            added = _most_specific(set(mine) - majority - _tied(votes, len(others)))
-            missed = _most_specific(majority - set(mine))
-            if len(added) == len(missed) == 1:  # one label for another: said as a swap
-                differ[me][(added[0], missed[0])].append(cid)
-                continue
-            for path in added:
-                differ[me][(path, "")].append(cid)
-            for path in missed:
-                differ[me][("", path)].append(cid)
+        for path in added:
+            differ[me][(path, "")].append(cid)
+        for path in missed:
+            differ[me][("", path)].append(cid)
     return _differences_out(seen, differ)
 
 
