@@ -89,7 +89,15 @@ export class Regions {
       groups.get(key).push(seg);
     }
     const rows = new Map(); // id -> [row, rows of its run of overlapping segments]
-    for (const group of groups.values()) for (const [id, place] of rowOf(group)) rows.set(id, place);
+    const across = groups.get(null) || [];
+    for (const [key, group] of groups) {
+      // A lane's segments are laid out with the segments of every channel that cross it:
+      // one over an all-channel segment took the lane's whole height, the two boxes and
+      // their names on top of each other.
+      const pool = key === null ? group : [...across, ...group];
+      const mine = new Set(group.map((s) => s.id));
+      for (const [id, place] of rowOf(pool)) if (mine.has(id)) rows.set(id, place);
+    }
     const ordered = [...(groups.get(null) || []), ...segments.filter((seg) => band(seg) !== null)];
     const inView = [];
     for (const seg of ordered) {

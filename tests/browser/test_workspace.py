@@ -2418,6 +2418,38 @@ def test_only_overlapping_segments_share_their_height(
     assert all(h < 0.6 * full for h in heights.values()), heights
 
 
+def test_a_channel_segment_over_an_all_channel_one_keeps_both_in_sight(
+    live_server, page, login, annotator, project, labels, tmp_path
+):
+    """On a stereo clip an R segment over an all-channel one took the R lane's whole height:
+    the two boxes, and their names, lay on top of each other."""
+    clip = _left_only_clip(project, tmp_path)
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
+    drawn(page, clip.pk)
+    drag(page, 1.0, 3.0)  # all channels
+    x0, box = x_of(page, 2.0)
+    x1, _ = x_of(page, 4.0)
+    y = box["y"] + box["height"] * 0.75  # the R lane
+    page.keyboard.down("Shift")
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(x0 + (x1 - x0) * k / 5, y)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    rects = page.eval_on_selector_all(
+        "[data-testid=segment]",
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return [e.dataset.channel || 'all', r.top, r.height]; })",
+    )
+    lane = box["height"] / 2
+    (r_top, r_height) = next((t, h) for c, t, h in rects if c not in ("all", ""))
+    assert r_height < 0.6 * lane, rects  # it shares the lane with the all-channel box
+    (a_top, a_height) = next((t, h) for c, t, h in rects if c in ("all", ""))
+    assert a_height > 0.9 * box["height"], rects  # the all-channel box keeps its height
+
+
 def test_times_round_before_they_split_into_minutes(live_server, page):
     """A 119.996 s clip showed as 1:60.00 (the seconds rounded after the minutes were taken)."""
     page.goto(f"{live_server.url}/healthz")
