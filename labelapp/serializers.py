@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
-from labelapp.services.annotations import NOTE_MAX
+from labelapp.services.annotations import LEAD_TIME_MAX_S, NOTE_MAX
 from labelapp.strict import DESCRIPTION_MAX, StrictInput
 
 
@@ -335,7 +335,11 @@ class AnnotationSubmitSerializer(StrictInput, serializers.Serializer):
         "the answer is 409 and nothing is written.",
     )
     lead_time = serializers.FloatField(
-        min_value=0, max_value=86400, required=False, default=0.0, help_text="Seconds spent."
+        min_value=0,
+        max_value=LEAD_TIME_MAX_S,
+        required=False,
+        default=0.0,
+        help_text="Seconds spent.",
     )
     suggestion_feedback = SuggestionFeedbackSerializer(many=True, required=False, default=list)
     unsure = serializers.BooleanField(
@@ -433,7 +437,7 @@ class DraftSerializer(StrictInput, serializers.Serializer):
         help_text="The annotation version the draft started from.",
     )
     data = serializers.JSONField(help_text="The workspace's state, stored as sent.")
-    lead_time = serializers.FloatField(min_value=0, max_value=86400, default=0.0)
+    lead_time = serializers.FloatField(min_value=0, max_value=LEAD_TIME_MAX_S, default=0.0)
     updated_at = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="null when the draft was not stored"
     )
@@ -514,7 +518,7 @@ class ClipLockSerializer(serializers.Serializer):
 
 
 class SkipSerializer(StrictInput, serializers.Serializer):
-    lead_time = serializers.FloatField(min_value=0, max_value=86400, default=0.0)
+    lead_time = serializers.FloatField(min_value=0, max_value=LEAD_TIME_MAX_S, default=0.0)
     claim_next = serializers.BooleanField(default=False)
 
 

@@ -34,7 +34,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         from ontology.models import Label
         from ontology.selectors import gone_label_names
 
-        ids = [int(i) for i in obj.classes or [] if str(i).lstrip("-").isdigit()]
+        ids = list(obj.classes or [])
         ontology_id = obj.project.ontology_id
         paths = dict(
             Label.objects.filter(ontology_id=ontology_id, pk__in=ids).values_list("pk", "path")

@@ -171,20 +171,15 @@ def _in_both(pool: list[Path], test_items: list[ImportItem]) -> list[str]:
     """The test items whose audio is one of the pool's: the same file, or a copy of it under
     another name (train/ and test/ folders copied from one set; a path check let it by).
     Contents are compared only between files of one size."""
-    import hashlib
+    import functools
 
-    def digest(path: Path) -> str:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+    from ml_backend.features import file_sha256
 
+    pool_hash = functools.cache(file_sha256)  # a pool file read once, however many test twins
     resolved = {p.resolve() for p in pool}
     by_size: dict[int, list[Path]] = {}
     for p in resolved:
         by_size.setdefault(p.stat().st_size, []).append(p)
-    hashes: dict[Path, str] = {}
     out = []
     for t in test_items:
         path = Path(t.path).resolve()
@@ -193,8 +188,8 @@ def _in_both(pool: list[Path], test_items: list[ImportItem]) -> list[str]:
             continue
         twins = by_size.get(path.stat().st_size, [])
         if twins:
-            mine = digest(path)
-            if any(hashes.setdefault(p, digest(p)) == mine for p in twins):
+            mine = file_sha256(path)
+            if any(pool_hash(p) == mine for p in twins):
                 out.append(t.name)
     return out
 

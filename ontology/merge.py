@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q
 from labelapp.errors import DomainError
 from labelapp.models import ClipEvent, ClipLabel, SegmentLabel
 from ontology.models import PATH_SEPARATOR, Label, Ontology, OntologyChange
-from ontology.rules import is_same_or_descendant, name_key
+from ontology.rules import deprecated_ancestor, is_same_or_descendant, name_key
 from ontology.services import (
     _label_fresh,
     _ontology_lock,
@@ -58,7 +58,7 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
             code="deprecated",
             extra={"label": target.path},
         )
-    retired_above = next((a for a in _ancestors(target) if a.deprecated), None)
+    retired_above = deprecated_ancestor(target)
     if retired_above is not None and not source.deprecated:
         # Under a deprecated label the target cannot be chosen either (it was merged into).
         raise DomainError(
@@ -138,13 +138,6 @@ def label_merge(*, source: Label, target: Label, user=None) -> dict:
     }
 
 
-def _ancestors(label: Label):
-    above = label.parent
-    while above is not None:
-        yield above
-        above = above.parent
-
-
 def clips_using(label: Label) -> set[int]:
     """The clips whose annotations use `label`, on the clip or on a segment."""
     return set(
@@ -160,12 +153,13 @@ def clips_note_label_change(clip_ids, action: str, note: str, user=None) -> None
     """A line in each clip's history for a label-tree change that rewrote its annotations
     (a merge changed them with no word there: who, when, what)."""
     author = user if getattr(user, "is_authenticated", False) else None
-    ids = sorted(clip_ids)
-    for start in range(0, len(ids), 2000):
-        ClipEvent.objects.bulk_create(
+    ClipEvent.objects.bulk_create(
+        (
             ClipEvent(clip_id=cid, author=author, action=action, note=note[:1000])
-            for cid in ids[start : start + 2000]
-        )
+            for cid in sorted(clip_ids)
+        ),
+        batch_size=2000,
+    )
 
 
 COUNTED = (

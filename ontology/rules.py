@@ -301,6 +301,14 @@ def path_join(parent: Label | None, name: str) -> str:
     return name if parent is None else f"{parent.path}{PATH_SEPARATOR}{name}"
 
 
+def deprecated_ancestor(label: Label) -> Label | None:
+    """The nearest deprecated label above `label`, if any: under it, `label` cannot be chosen."""
+    above = label.parent
+    while above is not None and not above.deprecated:
+        above = above.parent
+    return above
+
+
 def is_same_or_descendant(candidate: Label, of: Label) -> bool:
     a, b = candidate.path.lower(), of.path.lower()
     return a == b or a.startswith(b + PATH_SEPARATOR)

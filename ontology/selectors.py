@@ -9,6 +9,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from labelapp.errors import NotFound
 from labelapp.models import ClipLabel, Project, SegmentLabel
 from ontology.models import Label, Ontology, OntologyChange
+from ontology.rules import deprecated_ancestor
 
 
 def label_for_project(project: Project, label_id) -> Label:
@@ -109,16 +110,15 @@ def gone_label_names(ontology_id: int, ids: Iterable[int]) -> dict[int, str]:
 def placement_warnings(project: Project, label: Label) -> list[str]:
     """What a label added or moved should know of where it is: under a deprecated label it
     cannot be chosen (it was added with no word), and `first_kind_warnings`."""
-    out = []
-    above = label.parent
-    while above is not None:
-        if above.deprecated:
-            out.append(
-                f"{label.path} is under the deprecated {above.path}: annotators cannot choose "
-                f"it until {above.path} is restored"
-            )
-            break
-        above = above.parent
+    above = deprecated_ancestor(label)
+    out = (
+        [
+            f"{label.path} is under the deprecated {above.path}: annotators cannot choose it "
+            f"until {above.path} is restored"
+        ]
+        if above is not None
+        else []
+    )
     return out + first_kind_warnings(project, label)
 
 

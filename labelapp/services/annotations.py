@@ -50,6 +50,7 @@ class AnnotationInput:
 
 
 NOTE_MAX = 2000  # characters of an annotator's note to the reviewer
+LEAD_TIME_MAX_S = 86400  # seconds one save may add to an annotation's lead time: a day
 
 
 def labels_resolve(

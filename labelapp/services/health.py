@@ -12,10 +12,13 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
+
 logger = logging.getLogger(__name__)
 
 WORKER_SEEN_KEY = "earmark:worker-seen"
-SWEEP_EVERY_S = 60.0  # settings.CELERY_BEAT_SCHEDULE's sweep of pending clips
+# How often beat's sweep of pending clips runs, as its schedule says.
+SWEEP_EVERY_S = float(settings.CELERY_BEAT_SCHEDULE["sweep-pending-clips"]["schedule"])
 WORKER_LATE_S = 3 * SWEEP_EVERY_S
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from labelapp.errors import DomainError
+from labelapp.services.annotations import LEAD_TIME_MAX_S
 from labelapp.services.imports import AUDIO_EXTENSIONS, ImportItem
 
 LS_LOCAL_FILES_PREFIX = "/data/local-files/"
@@ -173,8 +174,8 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
             if item.error and named:
                 item.error += f" (nor {named} beside the manifest)"
             # Its last part ("a/b.wav" is b.wav); none ("/", "..") leaves the file's name.
-            if Path(original_name).name not in ("", ".", "..") and not item.error:
-                item.name = Path(original_name).name
+            if named and not item.error:
+                item.name = named
         labels = [x.strip() for x in row.pop("labels", "").split(";") if x.strip()]
         start_raw, end_raw = row.pop("start", ""), row.pop("end", "")
         item.metadata.update({k: v for k, v in row.items() if k and v})
@@ -373,15 +374,12 @@ def _ls_annotator(ann: dict) -> dict:
     return {}
 
 
-MAX_LEAD_TIME_S = 86400  # as the workspace's submissions
-
-
 def ls_lead_time(value) -> float:
     """Seconds spent, as Label Studio gives them: a number from 0 to a day, else 0 (1e999 read
     as infinity and was a 500 when its revision was written)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         return 0.0
-    return float(min(value, MAX_LEAD_TIME_S))
+    return float(min(value, LEAD_TIME_MAX_S))
 
 
 def _ls_score(value, what: str = "a prediction's score") -> float | None:

@@ -183,17 +183,14 @@ async function renderPerClass(active) {
   if (key === perClassFor) return;
   perClassFor = key;
   if (!active) { card.hidden = true; return; }
-  let version, tree;
+  let version;
   try {
-    [version, tree] = await Promise.all([
-      api(`/api/model-versions/${active.id}/`), api(`/api/projects/${projectId}/ontology/`),
-    ]);
+    version = await api(`/api/model-versions/${active.id}/`); // its classes named as they are now
   } catch { perClassFor = null; return; } // tried again at the next poll
   if (perClassFor !== key) return; // another version became active meanwhile
   const rows = version.metrics?.per_class || [];
   const ids = version.classes || [];
   if (!rows.length || rows.length !== ids.length) { card.hidden = true; return; }
-  const paths = new Map(tree.labels.map((l) => [l.id, l.path]));
   const order = rows.map((r, i) => i).sort((a, b) => (rows[a].f1 - rows[b].f1) || (rows[a].support - rows[b].support));
   card.querySelector(".per-class-version").textContent = version.name;
   const m = version.metrics;
@@ -203,7 +200,7 @@ async function renderPerClass(active) {
   card.querySelector("tbody").replaceChildren(...order.map((i) => {
     const r = rows[i];
     return el("tr", { dataset: { testid: "per-class-row" } },
-      el("td", {}, paths.get(ids[i]) || (version.class_paths || [])[i] || `#${ids[i]} (deleted or merged since)`),
+      el("td", {}, version.class_paths[i]),
       el("td", {}, pct(r.precision)), el("td", {}, pct(r.recall)), el("td", {}, pct(r.f1)),
       el("td", {}, pct(r.ap)), el("td", {}, String(r.support)));
   }));

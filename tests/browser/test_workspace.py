@@ -100,10 +100,12 @@ def time_of(page, x):
     return start + (x - box["x"]) / box["width"] * (end - start)
 
 
-def drag(page, t0, t1):
+def drag(page, t0, t1, at=0.5):
+    """A drag from t0 to t1 s across the waveform, at `at` of its height (0.75: a stereo
+    clip's R lane)."""
     x0, box = x_of(page, t0)
     x1, _ = x_of(page, t1)
-    y = box["y"] + box["height"] * 0.5
+    y = box["y"] + box["height"] * at
     x0, x1 = round(x0), round(x1)
     page.mouse.move(x0, y)
     page.mouse.down()
@@ -2378,15 +2380,8 @@ def test_an_edge_dragged_past_the_other_swaps_and_shift_drag_overlaps(
     page.goto(f"{live_server.url}/clips/{stereo.pk}/annotate/")
     drawn(page, stereo.pk)
     drag(page, 1.0, 2.0)  # all channels
-    x0, box = x_of(page, 1.2)
-    x1, _ = x_of(page, 1.8)
-    y = box["y"] + box["height"] * 0.75  # the R lane
     page.keyboard.down("Shift")
-    page.mouse.move(x0, y)
-    page.mouse.down()
-    for k in range(1, 6):
-        page.mouse.move(x0 + (x1 - x0) * k / 5, y)
-    page.mouse.up()
+    drag(page, 1.2, 1.8, at=0.75)  # the R lane
     page.keyboard.up("Shift")
     segs = _segments(page)
     assert [s[2] for s in segs] == ["all", "1"], segs
@@ -2428,25 +2423,19 @@ def test_a_channel_segment_over_an_all_channel_one_keeps_both_in_sight(
     page.goto(f"{live_server.url}/clips/{clip.pk}/annotate/")
     drawn(page, clip.pk)
     drag(page, 1.0, 3.0)  # all channels
-    x0, box = x_of(page, 2.0)
-    x1, _ = x_of(page, 4.0)
-    y = box["y"] + box["height"] * 0.75  # the R lane
     page.keyboard.down("Shift")
-    page.mouse.move(x0, y)
-    page.mouse.down()
-    for k in range(1, 6):
-        page.mouse.move(x0 + (x1 - x0) * k / 5, y)
-    page.mouse.up()
+    drag(page, 2.0, 4.0, at=0.75)  # the R lane
     page.keyboard.up("Shift")
+    _, box = x_of(page, 2.0)
     rects = page.eval_on_selector_all(
         "[data-testid=segment]",
         "els => els.map(e => { const r = e.getBoundingClientRect();"
         " return [e.dataset.channel || 'all', r.top, r.height]; })",
     )
     lane = box["height"] / 2
-    (r_top, r_height) = next((t, h) for c, t, h in rects if c not in ("all", ""))
+    r_height = next(h for c, _, h in rects if c not in ("all", ""))
     assert r_height < 0.6 * lane, rects  # it shares the lane with the all-channel box
-    (a_top, a_height) = next((t, h) for c, t, h in rects if c in ("all", ""))
+    a_height = next(h for c, _, h in rects if c in ("all", ""))
     assert a_height > 0.9 * box["height"], rects  # the all-channel box keeps its height
 
 
