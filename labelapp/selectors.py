@@ -34,6 +34,21 @@ def can_create_projects(user: AbstractBaseUser) -> bool:
     ).exists()
 
 
+METADATA_SAMPLE = 200  # clips looked at to suggest metadata fields (grouping, splits)
+
+
+def metadata_fields(project: Project) -> list[str]:
+    """The metadata fields of the project's first clips, to suggest where a field is named
+    (a manifest's groups, the training's validation groups)."""
+    fields: set[str] = set()
+    for metadata in project.clips.order_by("id").values_list("metadata", flat=True)[
+        :METADATA_SAMPLE
+    ]:
+        if isinstance(metadata, dict):
+            fields.update(k for k in metadata if isinstance(k, str))
+    return sorted(fields)
+
+
 def role_in_project(user: AbstractBaseUser, project: Project) -> str | None:
     if project.deleted_at is not None:
         return None

@@ -12,19 +12,12 @@ from labelapp.models import Annotation, ExportJob
 from labelapp.views import or_404
 from ontology.tree import tree_for_ontology_id
 
-METADATA_SAMPLE = 200  # clips looked at to suggest metadata fields for grouping
-
 
 @login_required
 def exports_page(request, project_id: int):
     project = or_404(selectors.project_for_user, request.user, project_id, (selectors.LEAD,))
     from ml_backend.selectors import active_model_version
 
-    fields: set[str] = set()
-    for metadata in project.clips.order_by("id").values_list("metadata", flat=True)[
-        :METADATA_SAMPLE
-    ]:
-        fields.update(k for k in (metadata or {}) if isinstance(k, str))
     return render(
         request,
         "exports/exports.html",
@@ -34,7 +27,7 @@ def exports_page(request, project_id: int):
             "statuses": Annotation.Status.values,
             "labels": [n.path for n in tree_for_ontology_id(project.ontology_id).ordered],
             "annotators": export_annotator_choices(project),
-            "metadata_fields": sorted(fields),
+            "metadata_fields": selectors.metadata_fields(project),
             "active_version": active_model_version(project),
             "ls_config": label_studio_config(project),
             # The config that fits clip labels exported as choices (it showed the taxonomy's

@@ -94,6 +94,16 @@ class MLConfig(models.Model):
     strategy = models.CharField(max_length=24, choices=Strategy.choices, default=Strategy.HYBRID)
     labels_since_training = models.PositiveIntegerField(default=0)
     epochs = models.PositiveIntegerField(default=30)
+    # A clip metadata field (speaker, site, recording) whose clips stay on one side of the
+    # training's validation split: clips of one voice on both sides measure memory of that
+    # voice, and early stopping then keeps the model that best recalls voices it has heard,
+    # not the one that best meets new voices. "" = each clip a group of its own.
+    validation_group_by = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Clip metadata field whose values stay together in validation (e.g. speaker).",
+    )
     # The last `simulate_al` result (see ml_backend.simulation): accuracy and macro-F1 against
     # labels used, per strategy, so the model page can show what active learning buys here.
     learning_curves = models.JSONField(default=dict, blank=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from labelapp.strict import StrictInput
+from labelapp.strict import StrictInput, TextField
 from ml_backend.models import MLConfig, ModelVersion, PrelabelRun, TrainingRun
 from ml_backend.selectors import HEADLINE_KEYS
 
@@ -124,6 +124,22 @@ class PrelabelRunSerializer(serializers.ModelSerializer):
 
 
 class MLConfigSerializer(StrictInput, serializers.ModelSerializer):
+    validation_group_by = TextField(
+        max_length=64,
+        allow_blank=True,
+        required=False,
+        help_text="A clip metadata field (e.g. speaker, site, recording) whose clips stay on "
+        "one side of a training's validation split, so its figures and early stopping measure "
+        "new speakers or sites; empty: each clip on its own. A version's metrics say how it "
+        "was split (`validation_group_by`, `groups`, `val_groups`).",
+    )
+
+    def validate_validation_group_by(self, value: str) -> str:
+        value = value.strip()
+        if any(not ch.isprintable() for ch in value):
+            raise serializers.ValidationError("A metadata field's name is one line of text.")
+        return value
+
     class Meta:
         model = MLConfig
         fields = [
@@ -133,6 +149,7 @@ class MLConfigSerializer(StrictInput, serializers.ModelSerializer):
             "min_labels",
             "strategy",
             "epochs",
+            "validation_group_by",
             "labels_since_training",
             "learning_curves",
         ]

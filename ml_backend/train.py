@@ -420,6 +420,9 @@ def _train(  # noqa: ANN001
         split="validation" if len(va_idx) else "train",
         train_size=len(tr_idx),
         val_size=len(va_idx),
+        # Whole groups sit on one side of the split (clips, or a speaker's clips together).
+        groups=int(len(np.unique(group_ids))),
+        val_groups=int(len(np.unique(group_ids[va_idx]))),
         best_epoch=best_epoch,
         epochs_run=len(history),
     )
@@ -484,9 +487,13 @@ def self_train(
     window = (config.window_frames, config.window_hop_frames)
     if isinstance(x, np.ndarray) and x.ndim == 3:  # pre-cut windows: cut the new clips alike
         window = (x.shape[2], min(config.window_hop_frames, x.shape[2]))
-    n_labeled = len(np.unique(groups)) if groups is not None else len(y)
+    # Rows of pre-cut windows share their clip's group; rows of a list are clips already
+    # (their groups may hold many clips: a speaker's, kept together in validation).
+    rows_are_windows = isinstance(x, np.ndarray) and x.ndim == 3
+    by_group = groups if rows_are_windows else None
+    n_labeled = len(np.unique(by_group)) if by_group is not None else len(y)
     cap = int(PSEUDO_MAX_RATIO * n_labeled)
-    counts = _class_counts(np.asarray(y), groups, config.model.n_classes)
+    counts = _class_counts(np.asarray(y), by_group, config.model.n_classes)
     weight = max(1, unlabeled_total or len(unlabeled)) / len(unlabeled)
     used = 0
     for _ in range(max(1, config.pseudo_rounds)):

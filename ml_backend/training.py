@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from labelapp.durability import PG_STATEMENT_WITHOUT_FLUSH_WAIT
 from labelapp.errors import Conflict, DomainError
-from labelapp.models import Project
+from labelapp.models import Clip, Project
 from labelapp.queueing import enqueue, enqueue_on_commit
 from ml_backend import tasks
 from ml_backend.dataset import classes_in_use
@@ -68,6 +68,19 @@ PRETRAIN_EPOCHS = 30
 PRETRAIN_MIN_CLIPS = 100
 PRETRAIN_WINDOWS_PER_CLIP = 4
 PRETRAIN_FORMAT = 1
+
+
+def validation_groups(clips: list[Clip], field: str) -> list[str]:
+    """Each clip's group for the validation split: its `field` metadata value (clips of one
+    speaker or site together), or the clip itself when `field` is "" or the clip has none."""
+    out = []
+    for clip in clips:
+        value = (clip.metadata or {}).get(field) if field else None
+        if value is None or value == "" or isinstance(value, dict | list):
+            out.append(f"clip:{clip.pk}")
+        else:
+            out.append(f"value:{value}")
+    return out
 
 
 def ml_config(project: Project | int) -> MLConfig:
@@ -535,10 +548,11 @@ def training_execute(run_id: int) -> str:
             window_frames=feature_config.window_frames,
             window_hop_frames=feature_config.window_hop_frames,
         )
+        groups = validation_groups(data.clips, config.validation_group_by)
         result = train_model(
             features,
             data.targets,
-            groups=[c.pk for c in data.clips],
+            groups=groups,
             config=train_config,
             init_state=init_state,
             progress=lambda f, m="": reporter.progress(start + share * f, m or "training"),
@@ -555,7 +569,7 @@ def training_execute(run_id: int) -> str:
             result,
             features,
             data.targets,
-            [c.pk for c in data.clips],
+            groups,
             unlabeled,
             adapt=adapt,
             unlabeled_total=unlabeled_total,
@@ -573,6 +587,9 @@ def training_execute(run_id: int) -> str:
                 f"{epochs} epochs, not the {config.epochs} set: a training takes at least "
                 f"{MIN_STEPS} optimizer steps, and these labels make fewer per epoch"
             )
+        if config.validation_group_by:
+            result.metrics["validation_group_by"] = config.validation_group_by
+            result.metrics["clips_without_group"] = sum(1 for g in groups if g.startswith("clip:"))
         result.metrics["adapted_on_clips"] = len(unlabeled)
         result.metrics["started_from"] = started_from
         if pretraining is not None:
@@ -940,7 +957,8 @@ def _activate(run_id, project, data, result, artifact, feature_config) -> None:
         training_size=len(data),
         metrics={
             **_jsonable(result.metrics),
-            "evaluated_on": "validation" if result.config.val_fraction > 0 else "training",
+            # From the split made: a validation fraction asked for may find too few groups.
+            "evaluated_on": "validation" if result.metrics.get("val_size") else "training",
         },
         artifact_path=artifact,
         classes=data.classes,

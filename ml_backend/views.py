@@ -24,5 +24,7 @@ def model_page(request, project_id: int):
             "pretrain": training.PRETRAIN,
             "pretrain_min_labels": training.PRETRAIN_MIN_LABELS,
             "pretrain_min_clips": training.PRETRAIN_MIN_CLIPS,
+            "metadata_fields": selectors.metadata_fields(project),
+            "min_for_validation": training.MIN_FOR_VALIDATION,
         },
     )

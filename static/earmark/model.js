@@ -104,9 +104,19 @@ function activateButton(v) {
 
 // Where a version's figures come from: with too few labels to hold some out, they are
 // training figures, which flatter the model; say so in the row, not only for the active one.
+// Grouped by a metadata field, the row says how many of its values were held out.
 function evaluatedOn(m) {
+  const by = m.validation_group_by;
   if (m.evaluated_on === "training") {
-    return el("td", { class: "warn", dataset: { testid: "evaluated-on" }, title: "too few labels to hold out a validation set: these figures flatter the model" }, "training set");
+    const why = by && m.groups != null && m.groups < 4
+      ? `only ${m.groups} ${by} value${m.groups === 1 ? "" : "s"} among the labeled clips: holding one out needs 4 or more`
+      : "too few labels to hold out a validation set";
+    return el("td", { class: "warn", dataset: { testid: "evaluated-on" }, title: `${why}: these figures flatter the model` }, "training set");
+  }
+  if (by && m.val_groups != null && m.groups != null) {
+    const alone = m.clips_without_group ? ` (${m.clips_without_group} clips without a ${by} each count as their own)` : "";
+    return el("td", { class: "muted", dataset: { testid: "evaluated-on" }, title: `whole groups held out: clips of one ${by} are never on both sides${alone}` },
+      `validation set: ${m.val_groups} of ${m.groups} ${by} groups`);
   }
   return el("td", { class: "muted", dataset: { testid: "evaluated-on" } }, m.evaluated_on ? `${m.evaluated_on} set` : "–");
 }
@@ -221,6 +231,7 @@ function renderConfig(config) {
     form.retrain_every.value = config.retrain_every;
     form.retrain_growth_pct.value = +(config.retrain_growth * 100).toFixed(2);
     form.min_labels.value = config.min_labels;
+    form.validation_group_by.value = config.validation_group_by || "";
     form.enabled.checked = config.enabled;
   }
   if (form.dataset.loaded) return;
@@ -240,7 +251,8 @@ function renderConfig(config) {
       const all = {
         strategy: form.strategy.value, retrain_every: Number(form.retrain_every.value),
         retrain_growth: Number(form.retrain_growth_pct.value) / 100,
-        min_labels: Number(form.min_labels.value), enabled: form.enabled.checked };
+        min_labels: Number(form.min_labels.value), enabled: form.enabled.checked,
+        validation_group_by: form.validation_group_by.value.trim() };
       const named = { retrain_growth_pct: "retrain_growth" };
       const body = {};
       for (const field of edited) body[named[field] || field] = all[named[field] || field];

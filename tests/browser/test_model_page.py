@@ -453,3 +453,39 @@ def test_the_curves_names_stand_clear_of_the_curves_ends(live_server, page, logi
             inside = x - 2 <= ex <= x + w + 2 and y - 2 <= ey <= y + h + 2
             assert not inside, boxes
         assert y > max(ey for _, ey in boxes["ends"]) + 40, boxes  # well below the ends
+
+
+def test_a_lead_holds_out_whole_speakers_and_the_versions_say_so(
+    live_server, page, login, lead, project
+):
+    MLConfig.objects.create(project=project)
+    for number, status, metrics in (
+        (1, "retired", {"accuracy": 0.5, "evaluated_on": "training", "val_size": 0,
+                        "groups": 2, "val_groups": 0, "validation_group_by": "speaker"}),
+        (2, "active", {"accuracy": 0.7, "evaluated_on": "validation", "val_size": 40,
+                       "groups": 5, "val_groups": 1, "validation_group_by": "speaker"}),
+    ):  # fmt: skip
+        ModelVersion.objects.create(
+            project=project, version=number, name=f"v{number}", status=status,
+            training_size=100 * number, metrics=metrics,
+        )  # fmt: skip
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    form = "[data-testid=ml-config]"
+    page.wait_for_function("() => document.querySelector('[name=retrain_every]').value !== ''")
+    assert page.input_value(f"{form} [name=validation_group_by]") == ""
+    page.fill(f"{form} [name=validation_group_by]", "speaker")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector(f"{form} .saved-note:has-text('saved')")
+    assert MLConfig.objects.get(project=project).validation_group_by == "speaker"
+    page.reload()
+    page.wait_for_function(
+        "() => document.querySelector('[name=validation_group_by]').value === 'speaker'"
+    )
+    cells = page.locator("[data-testid=versions] [data-testid=evaluated-on]")
+    page.wait_for_selector("[data-testid=versions] [data-testid=evaluated-on]")
+    texts = [cells.nth(i).inner_text() for i in range(cells.count())]
+    assert "validation set: 1 of 5 speaker groups" in texts
+    assert "training set" in texts
+    warn = page.locator("[data-testid=evaluated-on].warn")
+    assert "only 2 speaker values" in warn.get_attribute("title")

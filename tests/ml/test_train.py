@@ -194,6 +194,30 @@ def test_self_training_is_capped_by_the_labels_and_skipped_for_multi_label(data)
     assert same is multi and used == 0
 
 
+def test_self_training_caps_by_clips_when_a_group_holds_many_clips(data) -> None:
+    """Groups of a speaker's clips (validation by speaker) counted as one labeled clip each:
+    twelve clips of two speakers allowed the pseudo-labels of two."""
+    from ml_backend import train as T
+
+    x, y = data
+    clips = list(x[:12])  # a list of clips, as the product gives them
+    speakers = ["a"] * 6 + ["b"] * 6
+    first = train_model(clips, y[:12], groups=speakers, config=_config(epochs=4))
+    unlabeled = list(make_separable(n_per_class=40, n_classes=3, n_mels=16, frames=32, seed=6)[0])
+    _tuned, used = T.self_train(first, clips, y[:12], speakers, unlabeled, threshold=0.0)
+    assert used == int(T.PSEUDO_MAX_RATIO * 12) < len(unlabeled)
+
+
+def test_whole_groups_stay_on_one_side_of_the_split() -> None:
+    from ml_backend.train import _split
+
+    groups = np.repeat(np.array([f"speaker {i}" for i in range(8)]), 5)
+    y = np.tile(np.arange(5), 8)
+    tr, va = _split(y, groups, multi_label=False, val_fraction=0.25, seed=3)
+    assert len(va) == 10 and set(groups[va]).isdisjoint(groups[tr])
+    assert len(tr) + len(va) == 40
+
+
 def test_balanced_selection_takes_the_same_share_of_the_cap_from_each_predicted_class() -> None:
     from ml_backend.train import _confident
 

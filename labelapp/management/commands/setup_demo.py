@@ -105,6 +105,12 @@ class Command(BaseCommand):
                 for f in files
             ]
             source = f"FSDD at {recordings}"
+            # Validation holds out whole speakers, as a deployment meets new voices.
+            from ml_backend.training import ml_config
+
+            config = ml_config(project)
+            config.validation_group_by = "speaker"
+            config.save(update_fields=["validation_group_by"])
         else:
             items = [ImportItem(name=p.name, path=p) for p in self._synthesize()]
             source = "synthesized clips (FSDD not found)"
