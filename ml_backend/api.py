@@ -12,7 +12,11 @@ from labelapp.errors import DomainError, NotFound
 from labelapp.strict import no_body
 from ml_backend.models import ModelVersion, PrelabelRun, TrainingRun
 from ml_backend.prelabel import prelabel_active_request, prelabel_cancel, rank_request
-from ml_backend.selectors import active_model_version, versions_with_headlines
+from ml_backend.selectors import (
+    active_model_version,
+    external_versions,
+    versions_with_headlines,
+)
 from ml_backend.serializers import (
     MLConfigSerializer,
     ModelOverviewSerializer,
@@ -60,6 +64,7 @@ def _overview(project, *, all_versions: bool = False) -> dict:
     config = ml_config(project)
     return {
         "config": config,
+        "external_versions": external_versions(project, VERSIONS_LISTED),
         "waiting": training_waiting(project, config=config, has_model=active is not None),
         "active": active,
         "versions": listed,

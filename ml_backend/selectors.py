@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, Value, When
+from django.db.models import Case, Count, Value, When
 from django.db.models.fields.json import KeyTransform
 
 from ml_backend.models import ModelVersion, Prediction
@@ -24,6 +24,17 @@ def prediction_for_clip(clip) -> Prediction | None:
         .select_related("model_version")
         .order_by(active_first, "-model_version__version")
         .first()
+    )
+
+
+def external_versions(project, limit: int) -> list[ModelVersion]:
+    """Sources of predictions imported from elsewhere (Label Studio tasks' `predictions`),
+    newest first, each with `clips`: the clips it predicts. The workspace suggests them
+    until a model of the project's own is active."""
+    return list(
+        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.EXTERNAL)
+        .annotate(clips=Count("predictions"))
+        .order_by("-version")[:limit]
     )
 
 

@@ -170,6 +170,14 @@ class MLConfigSerializer(StrictInput, serializers.ModelSerializer):
         }
 
 
+class ExternalVersionSerializer(serializers.ModelSerializer):
+    clips = serializers.IntegerField(help_text="clips with a prediction of this source")
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "name", "created_at", "clips"]
+
+
 class ModelOverviewSerializer(serializers.Serializer):
     config = MLConfigSerializer()
     waiting = serializers.CharField(
@@ -181,3 +189,9 @@ class ModelOverviewSerializer(serializers.Serializer):
     versions_total = serializers.IntegerField(help_text="versions in all (the list: the newest 50)")
     training_runs = TrainingRunSerializer(many=True)
     prelabel_runs = PrelabelRunSerializer(many=True)
+    external_versions = ExternalVersionSerializer(
+        many=True,
+        help_text="Predictions imported from elsewhere (a Label Studio task's `predictions`), "
+        "by source, newest first: the workspace suggests them until a model of the "
+        "project's own is active.",
+    )

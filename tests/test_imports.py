@@ -456,7 +456,9 @@ def test_a_members_label_studio_annotation_keeps_its_lead_time(
     assert f"two annotations or more by {annotator.username}: the last one is kept" in row["error"]
 
 
-def test_label_studio_tasks_bring_annotations_and_predictions(project, wav_factory, tmp_path):
+def test_label_studio_tasks_bring_annotations_and_predictions(
+    project, wav_factory, tmp_path, lead, client_for
+):
     a = wav_factory("a.wav", seconds=4.0)
     b = wav_factory("b.wav", seconds=4.0)
     tasks = [
@@ -507,6 +509,10 @@ def test_label_studio_tasks_bring_annotations_and_predictions(project, wav_facto
     assert pred.model_version.name == "birdnet-2.4"
     assert pred.model_version.status == "external"
     assert pred.segments[0]["score"] == 0.7
+    # The model page lists the source, apart from the project's own versions.
+    overview = client_for(lead).get(f"/api/projects/{project.pk}/model/").json()
+    assert [(v["name"], v["clips"]) for v in overview["external_versions"]] == [("birdnet-2.4", 1)]
+    assert overview["versions"] == [] and overview["active"] is None
 
 
 @pytest.mark.parametrize("score", ["high", 1.5, -0.1, True])

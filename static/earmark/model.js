@@ -187,6 +187,21 @@ function renderVersions(data) {
 // read once per version: the page's poll carries headlines only.
 let perClassFor = null;
 
+// Predictions imported with Label Studio tasks: listed by source, and what the workspace does
+// with them (suggests them until the project's own model is active).
+function renderExternal(sources, active) {
+  const card = root.querySelector("[data-testid=external-versions]");
+  card.hidden = !sources.length;
+  if (!sources.length) return;
+  card.querySelector(".external-note").textContent = active
+    ? `The workspace suggests ${active.name}'s predictions; these stay with their clips.`
+    : "The workspace suggests these until a model of the project's own is active.";
+  card.querySelector("tbody").replaceChildren(...sources.map((s) => el("tr", {},
+    el("td", {}, s.name),
+    el("td", {}, s.clips.toLocaleString("en")),
+    el("td", { class: "muted" }, new Date(s.created_at).toLocaleString()))));
+}
+
 async function renderPerClass(active) {
   const card = root.querySelector("[data-testid=per-class]");
   const key = active ? `${active.id}:${active.metrics?.evaluated_on}` : null;
@@ -351,6 +366,7 @@ async function refresh() {
   }
   if (lostPoll) { lostPoll = false; note(""); }
   renderVersions(data);
+  renderExternal(data.external_versions || [], data.active);
   renderConfig(data.config);
   renderCurves(data.config.learning_curves);
   const busy = renderJobs(data);

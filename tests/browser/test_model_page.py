@@ -489,3 +489,25 @@ def test_a_lead_holds_out_whole_speakers_and_the_versions_say_so(
     assert "training set" in texts
     warn = page.locator("[data-testid=evaluated-on].warn")
     assert "only 2 speaker values" in warn.get_attribute("title")
+
+
+def test_imported_predictions_are_listed_by_source(live_server, page, login, lead, project):
+    """Predictions brought with Label Studio tasks were suggested in the workspace, and no
+    page said where they came from."""
+    from ml_backend.models import Prediction
+    from tests.conftest import ready_clips
+
+    source = ModelVersion.objects.create(
+        project=project, version=1, name="birdnet-2.4", status="external"
+    )
+    for clip in ready_clips(project, 3):
+        Prediction.objects.create(clip=clip, model_version=source, clip_scores={})
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    card = page.locator("[data-testid=external-versions]")
+    card.wait_for(state="visible")
+    assert card.locator("tbody tr td").nth(0).inner_text() == "birdnet-2.4"
+    assert card.locator("tbody tr td").nth(1).inner_text() == "3"
+    assert "until a model of the project's own is active" in card.inner_text()
+    # Not among the project's own versions.
+    assert "birdnet" not in page.inner_text("[data-testid=versions]")
