@@ -64,6 +64,7 @@ from labelapp.services.clips import (
     clip_peaks_answer_outdated,
     clip_peaks_refresh_soon,
     clip_spectrum_soon,
+    clips_retry_failed,
 )
 from labelapp.streaming import CONTENT_TYPES, ranged_response
 from labelapp.strict import no_body
@@ -243,6 +244,17 @@ class ClipDetailApi(APIView):
         force = bool_option(request.query_params.get("force", ""), "force")
         removal_services.clip_delete(clip=clip, force=force)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectClipsRetryFailedApi(APIView):
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, project_id: int):
+        """Send every failed clip of the project back to processing (lead): after the media
+        store is back, a missing decoder installed, or a file fixed in place. Answers
+        `{"retried": N}`; a clip that still cannot be read fails again with its reason."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        no_body(request)
+        return Response({"retried": clips_retry_failed(project=project)})
 
 
 class ProjectClipsDeleteApi(APIView):
@@ -549,7 +561,8 @@ class ClipSpectrogramApi(APIView):
         if clip.status != Clip.Status.READY:
             raise DomainError(f"the clip is {clip.status}", status=409, code="not_ready")
         start, end = _window(clip, params.validated_data)
-        with media_open(clip.file.name) as audio, _spectrum_open(clip) as overview:
+        # A missing original: 404 as for its audio and peaks (it was a 500 page).
+        with _audio_file(clip) as audio, _spectrum_open(clip) as overview:
             try:
                 png = render_spectrogram_png(
                     audio,
@@ -567,6 +580,26 @@ class ClipSpectrogramApi(APIView):
         # A long clip's view drawn before its overview exists: not kept for a day.
         response["Cache-Control"] = "private, no-cache" if sampled else "private, max-age=86400"
         return response
+
+
+class AnnotationDetailApi(APIView):
+    @extend_schema(responses=AnnotationOutSerializer)
+    def get(self, request, annotation_id: int):
+        """One annotation: your own, or any of a project you review or lead."""
+        annotation, _ = selectors.annotation_for_user(request.user, annotation_id)
+        return Response(AnnotationOutSerializer(annotation).data)
+
+    @extend_schema(responses={204: None, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
+    def delete(self, request, annotation_id: int):
+        """Delete an annotation: your own (409 `accepted` once a reviewer accepted it), or any
+        of a project you lead. Its history goes with it; the clip's history says who deleted
+        whose annotation and what it said."""
+        annotation, role = selectors.annotation_for_user(request.user, annotation_id)
+        no_body(request)
+        annotation_services.annotation_delete(
+            annotation=annotation, user=request.user, is_lead=role == selectors.LEAD
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ClipAnnotationsApi(APIView):

@@ -10,6 +10,7 @@ what they read, by HTTP Range; files of other storages (the local disk) come bac
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -51,9 +52,20 @@ class MediaUnavailable(OSError):
         self.detail = detail  # for the logs: it names the endpoint, the bucket and the key
 
 
+def _local_store_gone() -> bool:
+    """A media folder that is not there at all (unmounted, moved away): an outage, not a file
+    lost; a clip processed meanwhile failed for good."""
+    from django.core.files.storage import default_storage
+
+    location = getattr(default_storage, "location", None)
+    return bool(location) and not os.path.isdir(location)
+
+
 def store_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the store did not answer, rather than refused or lacked the file."""
     if isinstance(exc, MediaUnavailable):
+        return True
+    if isinstance(exc, FileNotFoundError) and _local_store_gone():
         return True
     try:
         from botocore.exceptions import ClientError, HTTPClientError

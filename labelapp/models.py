@@ -327,6 +327,7 @@ class ClipEvent(models.Model):
         ADJUDICATION_SETTLED = "adjudicated", "adjudication settled"
         LABEL_MERGED = "label-merged", "label merged in the label tree"
         LABEL_UNMERGED = "label-unmerged", "label merge undone"
+        ANNOTATION_DELETED = "ann-deleted", "annotation deleted"
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="events")
     author = models.ForeignKey(

@@ -54,13 +54,22 @@ def _request_done(**_) -> None:
 
 
 def server_error(request, *args, **kwargs):
-    """The 500 page, with the request's id to quote to whoever runs the server."""
-    return render(
-        request,
-        "500.html",
-        {"request_id": getattr(request, "request_id", current())},
-        status=500,
-    )
+    """The 500 page, with the request's id to quote to whoever runs the server. The API's
+    answer is JSON like its other errors (a client reading `detail` got an HTML page)."""
+    rid = getattr(request, "request_id", current())
+    if request.path.startswith(("/api/", "/ml/")):
+        from django.http import JsonResponse
+
+        return JsonResponse(
+            {
+                "detail": f"the server failed (request id {rid}): try again, and if it goes "
+                "on, give the id to whoever runs the server",
+                "code": "server_error",
+                "request_id": rid,
+            },
+            status=500,
+        )
+    return render(request, "500.html", {"request_id": rid}, status=500)
 
 
 def bad_request(request, exception, *args, **kwargs):

@@ -49,6 +49,20 @@ def metadata_fields(project: Project) -> list[str]:
     return sorted(fields)
 
 
+RECENT_CLIPS = 20
+
+
+def recently_annotated(user: AbstractBaseUser, project: Project) -> list[int]:
+    """The clips `user` annotated last in `project`, oldest first: Previous (PageUp) walks
+    back through them in a new tab or after a reload, where the tab's own trail is empty."""
+    ids = (
+        Annotation.objects.filter(clip__project=project, annotator=user)
+        .order_by("-updated_at", "-id")
+        .values_list("clip_id", flat=True)[:RECENT_CLIPS]
+    )
+    return list(reversed(ids))
+
+
 def role_in_project(user: AbstractBaseUser, project: Project) -> str | None:
     if project.deleted_at is not None:
         return None
@@ -131,6 +145,23 @@ def clip_for_user(user: AbstractBaseUser, clip_id, roles=ANY_ROLE) -> Clip:
         roles=roles,
         what="clip",
     )
+
+
+def annotation_for_user(user: AbstractBaseUser, annotation_id) -> tuple[Annotation, str]:
+    """An annotation and the user's role in its project: one's own, or any of a project one
+    reviews or leads. 404 otherwise, as for a clip one cannot see."""
+    annotation = (
+        Annotation.objects.select_related("clip__project", "annotator")
+        .filter(pk=annotation_id)
+        .first()
+    )
+    if annotation is None:
+        raise NotFound("annotation not found")
+    clip_for_user(user, annotation.clip_id)  # a member's, or 404
+    role = role_in_project(user, annotation.clip.project)
+    if annotation.annotator_id != user.pk and role not in (LEAD, REVIEWER):
+        raise NotFound("annotation not found")
+    return annotation, role
 
 
 def clips_for_user(user: AbstractBaseUser) -> QuerySet[Clip]:

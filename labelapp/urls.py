@@ -39,6 +39,11 @@ api_patterns = [
         name="api-project-clips-metadata-from-names",
     ),
     path(
+        "projects/<int:project_id>/clips/retry-failed/",
+        api.ProjectClipsRetryFailedApi.as_view(),
+        name="api-project-clips-retry-failed",
+    ),
+    path(
         "projects/<int:project_id>/clips/delete/",
         api.ProjectClipsDeleteApi.as_view(),
         name="api-project-clips-delete",
@@ -69,6 +74,11 @@ api_patterns = [
         name="api-clip-workspace",
     ),
     path("clips/<int:clip_id>/draft/", api.ClipDraftApi.as_view(), name="api-clip-draft"),
+    path(
+        "annotations/<int:annotation_id>/",
+        api.AnnotationDetailApi.as_view(),
+        name="api-annotation",
+    ),
     path("clips/<int:clip_id>/lock/", api.ClipLockApi.as_view(), name="api-clip-lock"),
     path("clips/<int:clip_id>/skip/", api.ClipSkipApi.as_view(), name="api-clip-skip"),
     path("", include(urls_review.api_urlpatterns)),

@@ -226,6 +226,7 @@ def project_annotate(request, project_id: int):
             "rejected_mine": Annotation.objects.filter(
                 clip__project=project, annotator=request.user, status=Annotation.Status.REJECTED
             ).count(),
+            "recent_clip_ids": selectors.recently_annotated(request.user, project),
         },
     )
 
@@ -242,5 +243,6 @@ def clip_annotate(request, clip_id: int):
             "clip": clip,
             "workspace": selectors.clip_workspace(clip, request.user),
             "queue_mode": request.GET.get("queue") == "1",
+            "recent_clip_ids": selectors.recently_annotated(request.user, clip.project),
         },
     )

@@ -9,4 +9,8 @@ def boom(request):
 
 handler400 = "labelapp.requestid.bad_request"
 handler500 = "labelapp.requestid.server_error"
-urlpatterns = [path("boom/", boom), path("", include("labelapp.urls"))]
+urlpatterns = [
+    path("boom/", boom),
+    path("api/boom/", boom),
+    path("", include("labelapp.urls")),
+]

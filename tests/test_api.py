@@ -357,6 +357,20 @@ def test_peaks_of_an_unprocessed_clip_are_409(client_for, annotator, project, wa
     assert res.status_code == 409 and "pending" in res.json()["detail"]
 
 
+def test_a_clip_whose_original_is_lost_answers_404_for_its_audio_and_views(
+    client_for, annotator, ready_clip
+):
+    """The spectrogram's was a 500 page, two a clip opened, with a traceback logged each."""
+    from django.core.files.storage import default_storage
+
+    default_storage.delete(ready_clip.file.name)
+    client = client_for(annotator)
+    for what in ("audio", "spectrogram?start=0&end=1&width=100&height=50"):
+        res = client.get(f"/api/clips/{ready_clip.pk}/{what}")
+        assert res.status_code == 404, (what, res.status_code)
+        assert "missing from the media store" in res.json()["detail"]
+
+
 def test_spectrogram_is_a_png_of_the_size_asked_for(client_for, annotator, ready_clip):
     from PIL import Image
 

@@ -738,6 +738,34 @@ def test_filters_by_agreement_with_the_active_model(project, labeled, annotator,
     }
 
 
+def test_agreement_compares_with_the_clips_newest_prediction_after_a_new_version(
+    project, labeled, annotator, lead
+):
+    """A new version scores the unlabeled clips only: compared with the active version's
+    predictions alone, every clip labeled before it fell out, and the filter kept nothing."""
+    from labelapp.exports.jobs import export_write
+
+    robin, dog = labeled["robin"], labeled["dog"]
+    ModelVersion.objects.filter(project=project, status="active").update(status="retired")
+    ModelVersion.objects.create(project=project, version=9, name="v9", status="active")
+    assert _annotation_ids(project, agreement="agree") == {
+        _ann(robin, annotator),
+        _ann(robin, lead),
+    }
+    assert _annotation_ids(project, agreement="disagree") == {_ann(dog, annotator)}
+    summary = export_write(
+        io.StringIO(), project=project, format="csv", filters={"agreement": "agree"}
+    )
+    older = Prediction.objects.get(clip=robin).model_version.name
+    assert summary["agreement"] == {"compared_with": {older: 3}, "without_prediction": 0}
+    # A clip without any prediction is counted as left out.
+    Prediction.objects.filter(clip=dog).delete()
+    summary = export_write(
+        io.StringIO(), project=project, format="csv", filters={"agreement": "disagree"}
+    )
+    assert summary["agreement"]["without_prediction"] == 1
+
+
 @pytest.mark.parametrize(
     "filters,message",
     [

@@ -49,6 +49,7 @@ LEAD = "lead"  # leads of project A (and site admins)
 ADMIN = "admin"  # site admins only
 ANY_LEAD = "any-lead"  # site admins and the lead of any project (the outsider leads B)
 OWN = "own"  # the object is the annotator's own (a token): everyone else gets 404
+OWN_OR_LEAD = "own-or-lead"  # the annotator's own object, or a lead's of project A
 SIGNED_IN = "signed-in"  # any logged-in user with a session: a key (token) is refused, 403
 
 PERSONAS = ("admin", "lead", "reviewer", "annotator", "outsider", "anonymous")
@@ -63,8 +64,9 @@ ALLOWED = {
     ADMIN: {"admin"},
     ANY_LEAD: {"admin", "lead", "outsider"},
     OWN: {"annotator"},
+    OWN_OR_LEAD: {"admin", "lead", "annotator"},
 }
-PROJECT_SCOPED = {MEMBER, REVIEWER_UP, LEAD}
+PROJECT_SCOPED = {MEMBER, REVIEWER_UP, LEAD, OWN_OR_LEAD}
 SAFE = {"GET", "HEAD"}
 # Anonymous requests: the API's first authentication class is the session's, which sends no
 # WWW-Authenticate challenge, so DRF answers 403; the Label Studio endpoints put basic auth
@@ -134,6 +136,7 @@ RULES: dict[str, Rule] = {
     "api-clips": rule(MEMBER, query="project={project_id}"),
     "api-clip": rule(MEMBER, DELETE=LEAD),
     "api-project-clips-delete": rule(LEAD),
+    "api-project-clips-retry-failed": rule(LEAD),
     "api-project-clips-metadata-from-names": rule(LEAD),
     "api-clip-audio": rule(MEMBER),
     "api-clip-playback": rule(MEMBER),
@@ -148,6 +151,8 @@ RULES: dict[str, Rule] = {
     # Review, history, agreement
     "api-review-queue": rule(REVIEWER_UP),
     "api-annotation-review": rule(REVIEWER_UP),
+    # The annotator's annotation: they, its reviewers and leads see it; they and leads delete it.
+    "api-annotation": rule(MEMBER, DELETE=OWN_OR_LEAD),
     "api-clip-review": rule(REVIEWER_UP),
     "api-clip-history": rule(MEMBER),
     "api-clip-adjudication": rule(REVIEWER_UP),

@@ -52,6 +52,16 @@ def test_the_500_page_gives_the_request_id(client, settings):
     assert 'data-testid="request-id">req-500<' in res.content.decode()
 
 
+def test_an_api_500_is_json_with_the_request_id(client, settings):
+    settings.DEBUG = False
+    settings.ROOT_URLCONF = "tests._boom_urls"
+    client.raise_request_exception = False
+    res = client.get("/api/boom/", HTTP_X_REQUEST_ID="req-api-500")
+    assert res.status_code == 500 and res["Content-Type"] == "application/json"
+    body = res.json()
+    assert body["request_id"] == "req-api-500" and "req-api-500" in body["detail"]
+
+
 def test_a_host_name_the_server_does_not_serve_is_said_on_the_400_page(client, settings):
     settings.DEBUG = False
     res = client.get("/", HTTP_HOST="evil.example")

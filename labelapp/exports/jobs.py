@@ -99,7 +99,7 @@ def export_write(
             on_progress(min(done, work) // fmt.passes, clips)
     if on_progress:
         on_progress(clips, clips)
-    return ctx.summary
+    return {**ctx.summary, **ctx.summary_extra}
 
 
 @transaction.atomic

@@ -11,13 +11,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from labelapp.errors import Conflict, DomainError, NotFound
+from labelapp.errors import Conflict, DomainError, NotFound, PermissionDenied
 from labelapp.models import (
     LABELED_STATUSES,
     Annotation,
     AnnotationDraft,
     AnnotationRevision,
     Clip,
+    ClipEvent,
     ClipLabel,
     Project,
     Segment,
@@ -868,3 +869,44 @@ def annotation_draft_save(
 def annotation_draft_delete(*, clip: Clip, user) -> None:
 
     AnnotationDraft.objects.filter(clip=clip, user=user).delete()
+
+
+def annotation_delete(*, annotation: Annotation, user, is_lead: bool) -> None:
+    """Delete an annotation (Label Studio's `DELETE /api/annotations/<id>/`): its annotator's
+    own unless a reviewer accepted it, or any of the project as its lead. Its revisions go
+    with it; the clip's history keeps a line saying whose it was, what it said and who deleted
+    it. A project whose rule change is refused for existing annotations ("change or delete
+    them first") had no way to delete one."""
+    if not is_lead:
+        if annotation.annotator_id != user.pk:
+            raise PermissionDenied("only a lead of the project deletes another member's annotation")
+        if annotation.status == Annotation.Status.ACCEPTED:
+            raise Conflict(
+                "a reviewer accepted this annotation: a lead of the project can delete it",
+                code="accepted",
+            )
+    with transaction.atomic():
+        locked = Annotation.objects.select_for_update().filter(pk=annotation.pk).first()
+        if locked is None:
+            raise NotFound("annotation not found")
+        paths = sorted(
+            {cl.label.path for cl in locked.clip_labels.select_related("label")}
+            | {
+                sl.label.path
+                for sl in SegmentLabel.objects.filter(segment__annotation=locked).select_related(
+                    "label"
+                )
+            }
+        )
+        said = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        whose = "their own" if locked.annotator_id == user.pk else f"{locked.annotator.username}'s"
+        ClipEvent.objects.create(
+            clip_id=locked.clip_id,
+            author=user,
+            action=ClipEvent.Action.ANNOTATION_DELETED,
+            note=f"{user.username} deleted {whose} annotation ({locked.status}"
+            + (f": {said}" if said else "")
+            + f", version {locked.version})",
+        )
+        locked.delete()
+        clip_annotation_count_refresh(locked.clip_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -233,3 +234,28 @@ def clip_reprocess(clip: Clip) -> None:
 
     Clip.objects.filter(pk=clip.pk).update(status=Clip.Status.PENDING, error="")
     clips_enqueue_processing([clip.pk])
+
+
+RETRY_BATCH = 500  # clips a processing message carries
+
+
+def clips_retry_failed(*, project) -> int:
+    """Send every failed clip of `project` back to processing (its media store back after an
+    outage, a decoder installed): they failed for good, and only deleting and uploading them
+    again got them back. Returns how many; a clip whose file is still unreadable fails again
+    with its reason."""
+    from labelapp.queueing import enqueue_on_commit
+    from labelapp.tasks import clips_process
+
+    with transaction.atomic():
+        ids = list(
+            Clip.objects.select_for_update()
+            .filter(project=project, status=Clip.Status.FAILED)
+            .values_list("pk", flat=True)
+        )
+        Clip.objects.filter(pk__in=ids).update(
+            status=Clip.Status.PENDING, error="", processing_started_at=None
+        )
+        for start in range(0, len(ids), RETRY_BATCH):
+            enqueue_on_commit(clips_process, ids[start : start + RETRY_BATCH])
+    return len(ids)

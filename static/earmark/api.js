@@ -33,6 +33,13 @@ export async function api(path, { method = "GET", body, signal, headers: extra =
   if (!response.ok) {
     const error = new ApiError(response.status, data);
     error.retryAfter = response.headers.get("Retry-After");
+    // A server error names its request id, as the error page does: what an administrator
+    // finds in the logs ("request failed with status 500" gave them nothing to look for).
+    const rid = response.headers.get("X-Request-ID");
+    if (response.status >= 500 && response.status !== 503 && rid) {
+      error.requestId = rid;
+      error.message = `the server failed (error ${response.status}; request id ${rid}): try again, and if it goes on, give the id to an administrator`;
+    }
     // Removed from the project while the page is open: said once by the page (the workspace
     // stops asking), not "try again" after every request.
     if (data && data.code === "not_a_member") window.dispatchEvent(new CustomEvent("earmark:not-a-member", { detail: error.message }));

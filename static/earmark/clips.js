@@ -124,6 +124,21 @@ function setup(root) {
       () => remove({ ids: chosen.map((p) => Number(p.value)) }),
     );
   });
+  const retryFailed = q("retry-failed");
+  if (retryFailed) {
+    retryFailed.addEventListener("click", async () => {
+      retryFailed.disabled = true;
+      statusLine.textContent = "Sending them back…";
+      try {
+        const { retried } = await api(`/api/projects/${projectId}/clips/retry-failed/`, { method: "POST" });
+        statusLine.textContent = `${retried} clip${retried === 1 ? "" : "s"} sent back to processing: the list shows how each fares.`;
+        document.dispatchEvent(new Event("earmark:clips-changed"));
+      } catch (err) {
+        statusLine.textContent = `Could not retry: ${err.message}`;
+        retryFailed.disabled = false;
+      }
+    });
+  }
   if (deleteFailed) {
     deleteFailed.addEventListener("click", () => {
       const n = Number(root.dataset.failed);

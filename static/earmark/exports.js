@@ -34,6 +34,12 @@ function describe(job) {
   else if (s && s.clips !== undefined) parts.push(`${s.clips} clips, ${s.annotations} annotations`);
   else if (s && s.rows !== undefined) parts.push(`${s.rows} row${s.rows === 1 ? "" : "s"}`);
   else if (s && s.selections !== undefined) parts.push(`${s.selections} selection${s.selections === 1 ? "" : "s"}`);
+  // What the agreement filter compared each annotation with, and what it could not compare.
+  if (s && s.agreement) {
+    const versions = Object.entries(s.agreement.compared_with || {}).map(([v, n]) => `${n} with ${v}`);
+    if (versions.length) parts.push(`compared: ${versions.join(", ")}`);
+    if (s.agreement.without_prediction) parts.push(`${s.agreement.without_prediction} annotation${s.agreement.without_prediction === 1 ? "" : "s"} left out: no prediction of the clip`);
+  }
   return parts.join(" · ");
 }
 

@@ -1,6 +1,6 @@
 // Keyboard bindings for the workspace and the help overlay that lists them. Workspace keys win
 // over label hotkeys that use the same key; while typing in a field only a few keys act.
-import { eventCombo, normalizeCombo } from "./labels.js";
+import { eventCombo, normalizeCombo, placeCombo, typedCombo } from "./labels.js";
 
 export class Hotkeys {
   constructor() {
@@ -27,22 +27,33 @@ export class Hotkeys {
 
   _key(e) {
     if (e.defaultPrevented || e.isComposing) return;
+    const first = eventCombo(e);
+    if (this._keyAs(e, first) || typingIn(e.target)) return;
+    // Nothing took the key as read: the key at its place on a US keyboard (Ctrl+Z on a Russian
+    // layout, AZERTY's digit row), then the character an Option chord typed (a German Mac's
+    // "[").
+    for (const combo of [placeCombo(e), typedCombo(e)]) {
+      if (combo && combo !== first && this._keyAs(e, combo)) return;
+    }
+  }
+
+  // True when `combo` was the key's to act on (done, or left to the control that owns it).
+  _keyAs(e, combo) {
     const target = e.target;
-    const combo = eventCombo(e);
     // A control's own keys keep their meaning there (a list's arrows, a checkbox's Space, a
     // slider's arrows); the others act as anywhere. Every key stopped acting on a checkbox,
     // a slider or a list, and Tab from the waveform lands in the spectrogram's lists.
-    if (controlOwns(target, combo)) return;
+    if (controlOwns(target, combo)) return true;
     const typing = typingIn(target);
     const modal = this.modal && this.modal();
     const binding = this.bindings.find((b) => b.combo === combo && (b.inInputs || !typing)
       && (!modal || b.inModal) && (!b.when || b.when(e)));
-    if (modal && !binding) return; // arrows scroll the dialog; nothing acts behind it
+    if (modal && !binding) return true; // arrows scroll the dialog; nothing acts behind it
     if (!binding && combo === "enter" && target.tagName === "BUTTON" && target === this.pointerButton) {
       // A button the mouse pressed keeps the focus: Enter on the next clip pressed it again
       // (a mouse-clicked Submit saved the next clip unreviewed).
       e.preventDefault();
-      return;
+      return true;
     }
     if (binding) {
       // Space and Enter on a button the keyboard moved to (Tab) keep their native meaning. A
@@ -51,12 +62,16 @@ export class Hotkeys {
       // its own play button (the page's started and stopped it at once).
       const keyboardFocus = (target.tagName === "BUTTON" && target !== this.pointerButton)
         || target.tagName === "AUDIO" || target.tagName === "VIDEO";
-      if (!typing && keyboardFocus && (combo === " " || combo === "enter")) return;
+      if (!typing && keyboardFocus && (combo === " " || combo === "enter")) return true;
       e.preventDefault();
       binding.run(e);
-      return;
+      return true;
     }
-    if (!typing && this.fallback && this.fallback(combo, e)) e.preventDefault();
+    if (!typing && this.fallback && this.fallback(combo, e)) {
+      e.preventDefault();
+      return true;
+    }
+    return typing; // typed into a field: the character was the field's
   }
 
   // The overlay's table: one row per binding (deduplicated), grouped.

@@ -64,18 +64,42 @@ export function normalizeCombo(text) {
 
 export function eventCombo(e) {
   let key = e.key.toLowerCase();
+  // AltGr (reported as Ctrl+Alt on Windows) types a character, as Shift does: "[" is AltGr+8
+  // on a German keyboard, and "ctrl+alt+[" matched nothing.
+  const altGraph = Boolean(e.getModifierState && e.getModifierState("AltGraph")) && [...e.key].length === 1;
   // Option+letter on a Mac types another character ("˜", "¬") or a dead key, not the letter:
   // with Alt held and no plain letter or digit, the key's place names it (code "KeyN" -> "n").
-  if (e.altKey && !/^[a-z0-9]$/i.test(e.key)) {
+  if (e.altKey && !altGraph && !/^[a-z0-9]$/i.test(e.key)) {
     const m = /^(?:Key([A-Z])|Digit([0-9]))$/.exec(e.code || "");
     if (m) key = (m[1] || m[2]).toLowerCase();
   }
   // A letter of any script (as the server's str.isalpha): Shift+é was read as é.
   const shiftMatters = key.length > 1 || /^\p{L}$/u.test(key);
   const mods = [];
+  if ((e.ctrlKey || e.metaKey) && !altGraph) mods.push("ctrl");
+  if (e.altKey && !altGraph) mods.push("alt");
+  if (e.shiftKey && shiftMatters) mods.push("shift");
+  return [...mods, key].join("+");
+}
+
+// The character an Option (Alt) chord typed, without the Alt: "[" is Option+5 on a German Mac,
+// read by its place as "alt+5". Null when no Alt, or a letter or digit was typed.
+export function typedCombo(e) {
+  if (!e.altKey || e.ctrlKey || e.metaKey || [...e.key].length !== 1 || /^[\p{L}\p{N}]$/u.test(e.key)) return null;
+  return e.key;
+}
+
+// The combo of the key at the same place on a US keyboard (code "KeyZ" -> "z", "Digit1" ->
+// "1"), or null when it is the combo already: Ctrl+Z on a Russian layout is "ctrl+я", and
+// AZERTY's unshifted digit row types "&é\"'(". Tried after the typed combo matched nothing.
+export function placeCombo(e) {
+  const m = /^(?:Key([A-Z])|Digit([0-9]))$/.exec(e.code || "");
+  if (!m || /^[a-z0-9]$/i.test(e.key)) return null;
+  const key = (m[1] || m[2]).toLowerCase();
+  const mods = [];
   if (e.ctrlKey || e.metaKey) mods.push("ctrl");
   if (e.altKey) mods.push("alt");
-  if (e.shiftKey && shiftMatters) mods.push("shift");
+  if (e.shiftKey && m[1]) mods.push("shift");
   return [...mods, key].join("+");
 }
 

@@ -124,6 +124,8 @@ releaseAfterPointerChange(document); // the speed, the spectrogram's scale and t
 const spectro = new SpectrogramView(el.spec, {
   clipId: 0, axis: $("[data-testid=spec-axis]"), scaleSelect: $("[data-testid=spec-scale]"), topSelect: $("[data-testid=spec-top]"),
 });
+const autoplay = $("[data-testid=autoplay]");
+const AUTOPLAY_KEY = "earmark-autoplay";
 const player = new Player(el.audio, { onTick: (t) => tick(t), onState: () => playerState() });
 const regions = new Regions(el.wave, wave, {
   get: seg,
@@ -256,6 +258,11 @@ async function loadClip(ws, { push = true } = {}) {
     viewChanged();
     renderSide(); // the empty list's hint names Shift+drag once lanes are drawn
     player.warm();
+    // Autoplay: the clip plays as it is drawn, one key less a clip (Prodigy's flow). A page
+    // opened without a key or click yet may not play by itself: the browser's rule, said.
+    if (autoplay.checked && S.ws && S.ws.clip.id === clip.id && !player.playing) {
+      player.play().catch(() => showBanner("Autoplay waits for a first key or click on the page: press Space to play.", "info", 4000));
+    }
   });
   player.load(clip.audio_url);
   player.setRate(Number(el.speed.value));
@@ -480,6 +487,20 @@ function snapshot() {
 // "Unsaved", and a single-label hotkey pressed again takes its label off). Cleared first, so
 // the same words twice are said twice.
 let announceTimer = 0;
+// What an edit did, shown for a moment at the foot of the screen when the panel that shows it
+// is scrolled out of view (at 200% zoom the clip's labels sit two screens below the waveform,
+// and a label key changed nothing to be seen). Screen readers hear it from `say`.
+let echoTimer = 0;
+function echo(text) {
+  const box = $("[data-testid=echo]");
+  const panel = el.chips.getBoundingClientRect();
+  if (!text || (panel.bottom > 0 && panel.top < window.innerHeight)) { box.hidden = true; return; }
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(echoTimer);
+  echoTimer = setTimeout(() => { box.hidden = true; }, 1800);
+}
+
 function say(text) {
   if (!el.announce || !text) return;
   el.announce.textContent = "";
@@ -504,6 +525,7 @@ function commit(what, said = "") {
   const words = said || EDIT_WORDS[what] || what;
   editNames.set(snap, words);
   say(words);
+  echo(words);
   root.dataset.lastEdit = what;
   scheduleSave();
   if (S.ws && !S.ws.placeAsked) { // the first edit of a clip opened to look: its place now
@@ -1053,6 +1075,22 @@ function button(text, action, title, testid) {
   return b;
 }
 
+// A single-label project trains on a clip's one label: a segment labeled off its path (the
+// clip "nine", a segment "three": a digit key pressed with the new segment still selected) is
+// said beside the clip's label, not found later in an export.
+function renderOffPath() {
+  const note = $("[data-testid=off-path]");
+  const clip = single() && S.clipLabels.length === 1 ? S.clipLabels[0] : null;
+  const onPath = (p) => p === clip || p.startsWith(`${clip}/`) || clip.startsWith(`${p}/`);
+  const order = [...S.segments].sort((a, b) => a.start - b.start || a.id - b.id);
+  const off = clip ? order.filter((s) => s.labels.some((p) => !onPath(p))) : [];
+  note.hidden = !off.length;
+  if (!off.length) return;
+  const first = off[0];
+  note.textContent = `Segment ${order.indexOf(first) + 1} is ${first.labels.find((p) => !onPath(p))}, the clip ${clip}`
+    + `${off.length > 1 ? ` (and ${off.length - 1} more segment${off.length > 2 ? "s" : ""})` : ""}: this project takes one label a clip, and trains on the clip's.`;
+}
+
 function renderSide() {
   if (!S.ws) return;
   const s = seg(S.selected);
@@ -1099,6 +1137,9 @@ function renderSide() {
   // The single-label warning goes once one label is left (it stayed until the submit), and
   // comes back with an undo that brings the labels back.
   const several = single() && S.clipLabels.length > 1;
+  // Said while there was nothing; a suggestion accepted (Alt+A) or a label given answers it.
+  if (el.banner.dataset.about === "nothing-to-submit" && (S.clipLabels.length || S.segments.length)) hideBanner();
+  renderOffPath();
   if (el.banner.dataset.about === "several-labels" && !several) hideBanner();
   else if (several && el.banner.dataset.about !== "several-labels" && el.banner.hidden) severalLabelsSaid();
   el.segCount.textContent = order.length ? `(${order.length})` : "";
@@ -1404,6 +1445,7 @@ async function submit() {
     showBanner(offered
       ? "Nothing to submit yet: the model's suggestions count once accepted (✓, or Accept all: Alt+A). Accept one, add a label or a segment, or skip the clip."
       : "Nothing to submit yet: add a label or a segment, or skip the clip.", "warn", 5000);
+    el.banner.dataset.about = "nothing-to-submit"; // gone once there is something (renderSide)
     return;
   }
   await send(S.baseVersion);
@@ -1554,6 +1596,11 @@ async function openClip(id, opts) {
 }
 
 function trail() { try { return JSON.parse(sessionStorage.getItem(trailKey) || "[]"); } catch { return []; } }
+// A new tab, or one reloaded after its trail was lost, starts from the clips annotated last (the
+// server's list): "No earlier clip in this session." met the annotator who had just reloaded.
+if (!trail().length && root.dataset.recent) {
+  sessionStorage.setItem(trailKey, JSON.stringify(root.dataset.recent.split(",").map(Number).filter(Boolean)));
+}
 function trailPush(id) {
   const t = trail().filter((x) => x !== id);
   t.push(id);
@@ -1763,6 +1810,13 @@ el.note.addEventListener("paste", (e) => {
       + `${lost.toLocaleString("en")} pasted character${lost === 1 ? " is" : "s are"} not kept.`;
   }
 });
+// Escape leaves the note for the waveform, where the keys act again ("5" typed into the note
+// where the label was meant, and only Tab or the mouse got out).
+el.note.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape" || e.isComposing) return;
+  e.preventDefault();
+  root.querySelector(".ws-wave").focus();
+});
 el.note.addEventListener("input", () => {
   if (!S.ws || el.note.dataset.clip !== String(S.ws.clip.id)) return;
   if (el.note.value.length < NOTE_MAX || !$("[data-testid=note-limit]").textContent) noteLimit();
@@ -1777,6 +1831,8 @@ el.note.addEventListener("change", () => {
 el.speed.addEventListener("change", () => player.setRate(Number(el.speed.value)));
 // Off: a slower speed lowers the pitch as well (time expansion), as bat workers listen.
 $("[data-testid=keep-pitch]").addEventListener("change", (e) => { el.audio.preservesPitch = e.target.checked; });
+autoplay.checked = localStorage.getItem(AUTOPLAY_KEY) === "1";
+autoplay.addEventListener("change", () => localStorage.setItem(AUTOPLAY_KEY, autoplay.checked ? "1" : "0"));
 el.audio.addEventListener("ratechange", () => { el.speed.value = String(el.audio.playbackRate); });
 el.volume.addEventListener("input", () => player.setVolume(Number(el.volume.value)));
 

@@ -208,3 +208,27 @@ def test_the_page_is_not_reloaded_under_an_upload_when_the_last_clip_is_processe
         "() => document.querySelector('[data-testid=clip-total]').textContent.trim() === '2'",
         timeout=15_000,
     )
+
+
+def test_a_lead_retries_the_failed_clips_and_watches_them_come_through(
+    celery_worker_process, live_server, page, login, lead, project, wav_factory
+):
+    """A media folder moved away failed the clips processed meanwhile for good; only deleting
+    and uploading them again got them back."""
+    outcome = clip_import(
+        project=project, item=ImportItem(name="back.wav", path=wav_factory(seconds=1))
+    )
+    wait_for(lambda: Clip.objects.get(pk=outcome.clip_id).status == "ready", timeout=60)
+    Clip.objects.filter(pk=outcome.clip_id).update(
+        status="failed", error="could not read or write media: the folder was missing"
+    )
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    assert page.inner_text("[data-testid=count-failed]") == "1"
+    page.click("[data-testid=retry-failed]")
+    page.wait_for_selector("[data-testid=delete-status]:has-text('1 clip sent back')")
+    wait_for(lambda: Clip.objects.get(pk=outcome.clip_id).status == "ready", timeout=60)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=count-failed]').textContent === '0'",
+        timeout=30_000,
+    )

@@ -10,57 +10,10 @@ import re
 import pytest
 
 from labelapp.models import Annotation, AnnotationDraft, Clip
+from tests.browser.conftest import _ready
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def labels(project):
-    from ontology.services import label_create
-
-    birds = label_create(ontology=project.ontology, name="birds")
-    return {
-        "sparrow": label_create(
-            ontology=project.ontology, name="sparrow", parent=birds, hotkey="s"
-        ),
-        "crow": label_create(ontology=project.ontology, name="crow", parent=birds, hotkey="c"),
-        "noise": label_create(ontology=project.ontology, name="noise", hotkey="n"),
-    }
-
-
-@pytest.fixture
-def clips(project, wav_factory):
-    """Three ready clips the queue serves in import order. The project's model loop is off:
-    when the session's real worker processes a clip, a project without a model gets a
-    cold-start ranking, which would reorder the queue under these tests."""
-    from labelapp.services.clips import clip_process
-    from labelapp.services.imports import ImportItem, clip_import
-    from ml_backend.models import MLConfig
-
-    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
-    made = []
-    for i, freq in enumerate((600, 900, 1300)):
-        outcome = clip_import(
-            project=project,
-            item=ImportItem(name=f"take{i + 1}.wav", path=wav_factory(seconds=5, freq=freq)),
-        )
-        clip_process(outcome.clip_id)
-        made.append(_ready(outcome.clip_id))
-    return made
-
-
-def _ready(clip_id: int) -> Clip:
-    """The clip once processed. `clip_process` returns at once ("skipped") when the session's
-    real worker (started by the end-to-end tests; browser tests do not run tasks eagerly)
-    claimed the clip first; then wait for that worker to finish it."""
-    clip = Clip.objects.get(pk=clip_id)
-    wait_for(
-        lambda: clip.refresh_from_db() or clip.status not in ("pending", "processing"),
-        message=f"clip {clip_id} still {clip.status}",
-    )
-    assert clip.status == "ready", (clip.status, clip.error)
-    return clip
 
 
 def _tone_clip(project, path, *, rate: int, freq: float, **write) -> Clip:

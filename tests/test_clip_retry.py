@@ -1,0 +1,69 @@
+"""Failed clips get another chance: a media folder that is briefly not there (unmounted, moved
+away) leaves a clip waiting rather than failed for good, and a lead can send a project's
+failed clips back to processing (only deleting and uploading them again did)."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.models import Clip
+from labelapp.services.clips import clip_process
+from labelapp.services.imports import ImportItem, clip_import
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def own_media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
+
+
+def _imported(project, wav_factory, name="a.wav") -> Clip:
+    outcome = clip_import(project=project, item=ImportItem(name=name, path=wav_factory(name)))
+    return Clip.objects.get(pk=outcome.clip_id)
+
+
+def test_a_media_folder_not_there_leaves_the_clip_waiting_not_failed(
+    project, wav_factory, own_media
+):
+    clip = _imported(project, wav_factory)
+    away = own_media.with_name("media.away")
+    own_media.rename(away)
+    assert clip_process(clip.pk) == "waiting"
+    clip.refresh_from_db()
+    assert clip.status == "pending" and clip.error == ""
+    away.rename(own_media)
+    assert clip_process(clip.pk) == "ready"
+
+
+def test_a_file_lost_from_a_media_folder_that_is_there_fails_the_clip(
+    project, wav_factory, own_media
+):
+    from django.core.files.storage import default_storage
+
+    clip = _imported(project, wav_factory)
+    default_storage.delete(clip.file.name)
+    assert clip_process(clip.pk) == "failed"
+    clip.refresh_from_db()
+    assert clip.status == "failed" and "could not read or write media" in clip.error
+
+
+def test_a_lead_retries_the_failed_clips(
+    project, wav_factory, lead, annotator, client_for, django_capture_on_commit_callbacks
+):
+    broken = _imported(project, wav_factory, "b.wav")
+    fine = _imported(project, wav_factory, "c.wav")
+    Clip.objects.filter(pk=broken.pk).update(status="failed", error="could not read media")
+    Clip.objects.filter(pk=fine.pk).update(status="ready")
+    url = f"/api/projects/{project.pk}/clips/retry-failed/"
+    assert client_for(annotator).post(url).status_code == 403
+    assert client_for(lead).post(url, {"ids": [1]}, format="json").status_code == 400
+    with django_capture_on_commit_callbacks(execute=True):  # tasks run eagerly here
+        res = client_for(lead).post(url)
+    assert res.status_code == 200 and res.json() == {"retried": 1}
+    broken.refresh_from_db()
+    assert (broken.status, broken.error) == ("ready", "")
+    assert Clip.objects.get(pk=fine.pk).status == "ready"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(lead).post(url).json() == {"retried": 0}
