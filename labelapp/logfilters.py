@@ -21,4 +21,14 @@ class RefusalWithoutTraceback(logging.Filter):
             record.exc_text = None
         if isinstance(refused, DisallowedHost) and record.levelno > logging.WARNING:
             record.levelno, record.levelname = logging.WARNING, "WARNING"
+        # The health check's 503 is its answer, said in its body and to the prober: a probe
+        # every 10 s through an outage wrote a line at ERROR each (and paged whoever watches
+        # errors) for what the checks' own warnings already say.
+        request = getattr(record, "request", None)
+        if (
+            getattr(record, "status_code", None) == 503
+            and getattr(request, "path", "") == "/healthz"
+            and record.levelno > logging.WARNING
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True

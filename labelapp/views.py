@@ -16,7 +16,7 @@ from django.templatetags.static import static
 from labelapp import selectors
 from labelapp.errors import DomainError, PermissionDenied
 from labelapp.exports.filters import export_annotator_choices
-from labelapp.models import Annotation, Clip, Project
+from labelapp.models import Annotation, Clip, Membership, Project
 from labelapp.services import clip_search
 
 
@@ -109,6 +109,9 @@ def project_detail(request, project_id: int):
         {
             "project": project,
             "role": role,
+            # A site admin who is no member acts as a lead and is said to be what they are.
+            "site_admin_only": request.user.is_superuser
+            and not Membership.objects.filter(user=request.user, project=project).exists(),
             "rejected_mine": rejected_mine,
             "is_lead": role == selectors.LEAD,
             "max_upload_bytes": settings.EARMARK_MAX_UPLOAD_BYTES,
@@ -185,9 +188,13 @@ def healthz(request):
         if not ok:
             body["detail"] = "; ".join(c["detail"] for c in checks.values() if not c["ok"])
     else:
-        database = health.database()
-        ok = database["ok"]
-        body = {"status": "ok"} if ok else {"status": "unavailable", "detail": database["detail"]}
+        failed = [c for c in (health.database(), health.static_files()) if not c["ok"]]
+        ok = not failed
+        body = (
+            {"status": "ok"}
+            if ok
+            else {"status": "unavailable", "detail": "; ".join(c["detail"] for c in failed)}
+        )
     response = JsonResponse(body, status=200 if ok else 503)
     if not ok:
         response["Retry-After"] = "5"

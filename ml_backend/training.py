@@ -623,10 +623,10 @@ def training_execute(run_id: int) -> str:
     except Exception as exc:
         if isinstance(exc, DomainError):  # a rule said no: the reason is the message
             reason = exc.message
-            logger.warning("training %s failed: %s", run_id, reason)
+            logger.warning("training %s of project %s failed: %s", run_id, project.pk, reason)
         else:
             reason = f"{type(exc).__name__}: {exc}"
-            logger.exception("training %s failed", run_id)
+            logger.exception("training %s of project %s failed", run_id, project.pk)
         TrainingRun.objects.filter(pk=run_id).update(
             status=TrainingRun.Status.FAILED,
             finished_at=timezone.now(),

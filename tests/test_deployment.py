@@ -100,7 +100,46 @@ def test_healthz_is_plain_http_behind_the_ssl_redirect_and_503_without_a_databas
     response = client.get("/healthz")
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["status"] == "unavailable"
-    assert "connection refused" in response.json()["detail"]
+    # The driver's words (they name the server's address) go to the log, not to anyone asking.
+    assert response.json()["detail"] == "the database does not answer (OperationalError)"
+
+
+@pytest.mark.django_db
+def test_healthz_says_when_the_static_files_were_never_collected(client, settings, tmp_path):
+    """Without collectstatic every page was a 500 while /healthz and ?deep said ok."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    settings.STATIC_ROOT = str(tmp_path / "never-collected")
+    staticfiles_storage._setup()
+    for url in ("/healthz", "/healthz?deep=1"):
+        res = client.get(url)
+        assert res.status_code == 503, url
+        assert "run `manage.py collectstatic --noinput`" in res.json()["detail"]
+    (tmp_path / "never-collected").mkdir()
+    manifest = tmp_path / "never-collected" / "staticfiles.json"
+    manifest.write_text('{"paths": {}, "version": "1.1"}')
+    staticfiles_storage._setup()
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_health_check_503_is_logged_as_a_warning_not_an_error():
+    """A probe every 10 s through an outage wrote an ERROR line each."""
+    import logging
+
+    from labelapp.logfilters import RefusalWithoutTraceback
+
+    record = logging.LogRecord("django.request", logging.ERROR, "", 0, "x", None, None)
+    record.status_code = 503
+    record.request = type("R", (), {"path": "/healthz"})()
+    assert RefusalWithoutTraceback().filter(record) and record.levelname == "WARNING"
+    other = logging.LogRecord("django.request", logging.ERROR, "", 0, "x", None, None)
+    other.status_code = 503
+    other.request = type("R", (), {"path": "/api/clips/1/annotations/"})()
+    assert RefusalWithoutTraceback().filter(other) and other.levelname == "ERROR"
 
 
 @pytest.mark.django_db
@@ -114,14 +153,15 @@ def test_healthz_deep_checks_the_broker_the_store_and_that_a_worker_with_beat_ru
     from django.core.cache import cache
 
     from labelapp.celery import app
-    from labelapp.services.health import WORKER_SEEN_KEY, worker_seen
+    from labelapp.services.health import _worker_seen_key, worker_seen
     from labelapp.tasks import clips_sweep_pending
 
-    cache.delete(WORKER_SEEN_KEY)
+    cache.delete(_worker_seen_key())
     never = client.get("/healthz?deep=1")
     assert never.status_code == 503 and never["Retry-After"] == "5"
     checks = never.json()["checks"]
-    assert [checks[k]["ok"] for k in ("database", "broker", "media", "worker")] == [
+    assert [checks[k]["ok"] for k in ("database", "static", "broker", "media", "worker")] == [
+        True,
         True,
         True,
         True,
@@ -134,6 +174,12 @@ def test_healthz_deep_checks_the_broker_the_store_and_that_a_worker_with_beat_ru
     ready = client.get("/healthz?deep=1")
     assert ready.status_code == 200, ready.json()
     assert ready.json()["status"] == "ok" and ready.json()["checks"]["worker"]["seen_s_ago"] < 5
+
+    # Another queue (a staging copy, a restore) sharing this cache has no worker of its own.
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"{queue}-restore"
+    assert client.get("/healthz?deep=1").json()["checks"]["worker"]["ok"] is False
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
 
     worker_seen(time.time() - 400)  # beat or the worker died four minutes ago
     late = client.get("/healthz?deep=1").json()

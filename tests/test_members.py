@@ -270,3 +270,17 @@ def test_a_member_id_past_64_bits_is_a_404(client_for, lead, project, user_id):
     for answer in answers:
         assert answer.status_code == 404, answer.content
         assert answer.json()["detail"] == "no such member in this project"
+
+
+def test_a_site_admin_who_is_no_member_is_said_to_be_one_and_no_members_is_said(
+    client, admin_user, lead, project
+):
+    """The project page gave a site admin who is not a member a "lead" badge, and an empty
+    Members card."""
+    from labelapp.models import Membership
+
+    client.force_login(admin_user)
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'data-testid="my-role">site admin<' in page
+    Membership.objects.filter(project=project).delete()
+    assert 'data-testid="no-members"' in client.get(f"/projects/{project.pk}/").content.decode()

@@ -62,7 +62,13 @@ def clip_process(clip_id: int) -> str:
         if store_unavailable(exc):
             # The store did not answer: not the clip's fault (it was marked failed for good).
             # Back to pending; the sweep sends it again once the store answers.
-            logger.warning("clip %s waits for the media store: %s", clip.pk, exc)
+            logger.warning(
+                "clip %s (%r, project %s) waits for the media store: %s",
+                clip.pk,
+                clip.original_name,
+                clip.project_id,
+                exc,
+            )
             Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
                 status=Clip.Status.PENDING, processing_started_at=None
             )
@@ -209,7 +215,10 @@ def _local_path(fileobj) -> str | None:
 
 
 def _fail(clip: Clip, message: str) -> str:
-    logger.warning("clip %s failed: %s", clip.pk, message)
+    # The project and the file named: "clip 31 failed" sent an operator to the database.
+    logger.warning(
+        "clip %s (%r, project %s) failed: %s", clip.pk, clip.original_name, clip.project_id, message
+    )
     Clip.objects.filter(pk=clip.pk).update(
         status=Clip.Status.FAILED, error=message[:2000], processed_at=timezone.now()
     )

@@ -16,7 +16,19 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-WORKER_SEEN_KEY = "earmark:worker-seen"
+
+def _worker_seen_key() -> str:
+    """Per queue and database: a staging copy or a restore that shares the cache (another
+    queue, another database, no worker of its own) read the production worker's check-in and
+    said "worker ok"."""
+    from django.db import connection
+
+    return (
+        f"earmark:worker-seen:{settings.CELERY_TASK_DEFAULT_QUEUE}:"
+        f"{connection.settings_dict.get('NAME')}"
+    )
+
+
 # How often beat's sweep of pending clips runs, as its schedule says.
 SWEEP_EVERY_S = float(settings.CELERY_BEAT_SCHEDULE["sweep-pending-clips"]["schedule"])
 WORKER_LATE_S = 3 * SWEEP_EVERY_S
@@ -28,7 +40,7 @@ def worker_seen(now: float | None = None) -> None:
     from django.core.cache import cache
 
     try:
-        cache.set(WORKER_SEEN_KEY, time.time() if now is None else now, timeout=None)
+        cache.set(_worker_seen_key(), time.time() if now is None else now, timeout=None)
     except Exception:  # noqa: BLE001 -- a cache outage is the readiness check's to report
         logger.warning("the cache did not take the worker's check-in", exc_info=True)
 
@@ -40,7 +52,31 @@ def database() -> dict[str, Any]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as exc:
-        return {"ok": False, "detail": f"the database does not answer: {exc}"[:300]}
+        # The reason to the log, not to whoever asks: the health check answers anyone, and the
+        # driver's message names the server's address and port.
+        logger.warning("health check: the database does not answer: %s", exc)
+        return {"ok": False, "detail": f"the database does not answer ({type(exc).__name__})"}
+    return {"ok": True}
+
+
+def static_files() -> dict[str, Any]:
+    """With DEBUG off the pages name hashed static files from collectstatic's manifest: without
+    it every page was a 500 while the health checks said ok and a balancer kept the server."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    manifest = getattr(staticfiles_storage, "manifest_name", None)
+    if manifest is None:  # plain storage (DEBUG): nothing to have collected
+        return {"ok": True}
+    try:
+        found = staticfiles_storage.exists(manifest)
+    except OSError:
+        found = False
+    if not found:
+        return {
+            "ok": False,
+            "detail": "the static files are not collected: run `manage.py collectstatic "
+            "--noinput`, then restart the web server",
+        }
     return {"ok": True}
 
 
@@ -92,7 +128,7 @@ def _worker(now: float) -> dict[str, Any]:
     from django.core.cache import cache
 
     try:
-        seen = cache.get(WORKER_SEEN_KEY)
+        seen = cache.get(_worker_seen_key())
     except Exception as exc:  # noqa: BLE001 -- a cache that does not answer
         return {"ok": False, "detail": f"the cache does not answer ({type(exc).__name__})"}
     if seen is None:
@@ -117,6 +153,7 @@ def readiness(now: float | None = None) -> tuple[bool, dict[str, dict[str, Any]]
     now = time.time() if now is None else now
     checks = {
         "database": database(),
+        "static": static_files(),
         "broker": _broker(),
         "media": _media(),
         "worker": _worker(now),
