@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -30,8 +30,8 @@ class ProjectExportsApi(APIView):
 
     @extend_schema(request=ExportJobCreateSerializer, responses={202: ExportJobSerializer})
     def post(self, request, project_id: int):
-        """Start an export: `format` (earmark, label_studio, csv, manifest), `filters` (status,
-        label, annotator, since, until, agreement) and format `options`. 202 with the job;
+        """Start an export: `format` (earmark, label_studio, csv, manifest, raven), `filters`
+        (status, label, annotator, since, until, agreement) and format `options`. 202 with the job;
         poll `GET /api/exports/<id>/` until `status` is done, then download it."""
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         data = ExportJobCreateSerializer(data=request.data)
@@ -39,6 +39,32 @@ class ProjectExportsApi(APIView):
         job = exports.export_job_create(project=project, user=request.user, **data.validated_data)
         job.refresh_from_db()  # a worker may have moved it on already
         return Response(ExportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectLabelStudioConfigApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "clip_labels",
+                str,
+                enum=["taxonomy", "choices"],
+                description="how clip labels are asked: a Taxonomy (default) or Choices, as the "
+                "Label Studio export's `clip_labels` option writes them",
+            )
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, project_id: int):
+        """The Label Studio labeling config that fits this project's Label Studio export
+        (`{"config": "<View>...</View>"}`), as the exports page shows it: a pipeline that
+        creates the Label Studio project needs it with the tasks."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        clip_labels = request.query_params.get("clip_labels", "taxonomy")
+        if clip_labels not in ("taxonomy", "choices"):
+            raise DomainError(
+                f"clip_labels: taxonomy or choices, not {clip_labels!r}", code="invalid"
+            )
+        return Response({"config": exports.label_studio_config(project, clip_labels=clip_labels)})
 
 
 class ExportJobDetailApi(APIView):

@@ -102,3 +102,19 @@ def document_error_responses(result, generator, request, public):
                     {"description": description, "content": {"application/json": {"schema": ref}}},
                 )
     return result
+
+
+def error_schema():
+    """An error's body, as every refusal answers (labelapp.errors): `detail` in words, `code`
+    for programs, and what the error names (a 409 of a training running names its `run`)."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    return inline_serializer(
+        "Error",
+        {
+            "detail": serializers.CharField(),
+            "code": serializers.CharField(),
+            "run": serializers.IntegerField(required=False, help_text="a 409's running job"),
+        },
+    )

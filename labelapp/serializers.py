@@ -163,7 +163,8 @@ class UploadSerializer(serializers.Serializer):
     files = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True, use_url=False),
         allow_empty=False,
-        help_text="One or more audio files (WAV, FLAC, OGG/Vorbis, MP3).",
+        help_text="One or more audio files: WAV (RF64, W64), FLAC, OGG (Vorbis, Opus), MP3, "
+        "AIFF, CAF or AU.",
     )
     import_job = serializers.IntegerField(
         required=False, help_text="Add these files to an existing import job (browser uploads)."

@@ -10,8 +10,10 @@ from labelapp.strict import StrictInput
 
 
 class ExportJobCreateSerializer(StrictInput, serializers.Serializer):
-    # Checked by the service, whose message lists the formats.
-    format = serializers.CharField(max_length=32)
+    # Checked by the service, whose message lists the formats; the schema lists them too.
+    format = serializers.CharField(
+        max_length=32, help_text="earmark, label_studio, csv, manifest or raven"
+    )
     filters = serializers.DictField(required=False, default=dict)
     options = serializers.DictField(required=False, default=dict)
 

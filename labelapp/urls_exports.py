@@ -10,6 +10,11 @@ api_urlpatterns: list = [
         api_exports.ProjectExportsApi.as_view(),
         name="api-project-exports",
     ),
+    path(
+        "projects/<int:project_id>/exports/label-studio-config/",
+        api_exports.ProjectLabelStudioConfigApi.as_view(),
+        name="api-project-label-studio-config",
+    ),
     path("exports/<int:job_id>/", api_exports.ExportJobDetailApi.as_view(), name="api-export"),
     path(
         "exports/<int:job_id>/download",

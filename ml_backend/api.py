@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from labelapp import selectors
 from labelapp.errors import DomainError, NotFound
+from labelapp.schema import error_schema
 from labelapp.strict import no_body
 from ml_backend.models import ModelVersion, PrelabelRun, TrainingRun
 from ml_backend.prelabel import prelabel_active_request, prelabel_cancel, rank_request
@@ -113,7 +114,7 @@ class ProjectModelApi(APIView):
 
 
 class ProjectTrainApi(APIView):
-    @extend_schema(request=None, responses={201: TrainingRequestedSerializer, 409: None})
+    @extend_schema(request=None, responses={201: TrainingRequestedSerializer, 409: error_schema()})
     def post(self, request, project_id: int):
         """Queue a training now; 409 when one is already queued or running."""
         no_body(request)
@@ -163,7 +164,7 @@ class ModelVersionApi(APIView):
 
 
 class ModelVersionActivateApi(APIView):
-    @extend_schema(request=None, responses={200: ModelVersionSerializer, 409: None})
+    @extend_schema(request=None, responses={200: ModelVersionSerializer, 409: error_schema()})
     def post(self, request, version_id: int):
         """Make an earlier (retired) version the active one again (lead): a rollback. The
         unlabeled clips are scored and ranked by it anew. 409 while a training runs or when
@@ -204,7 +205,7 @@ class PrelabelRunApi(APIView):
 
 
 class PrelabelRunCancelApi(APIView):
-    @extend_schema(request=None, responses={200: PrelabelRunSerializer, 409: None})
+    @extend_schema(request=None, responses={200: PrelabelRunSerializer, 409: error_schema()})
     def post(self, request, run_id: int):
         """Cancel a queued or running pre-labeling or ranking (lead). A running one stops at
         its next batch; the clips it scored keep their predictions and the queue keeps its

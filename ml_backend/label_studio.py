@@ -93,10 +93,15 @@ def parse_label_config(config, field: str = "label_config") -> dict:
         raise DomainError(f"{field} is not valid XML: {exc}") from None
     values: set[str] = set()
     offered: dict[str, set[str]] = {}
+    multiple: dict[str, bool] = {}
     for element in root.iter():
         tag = element.tag.lower()
         if tag in ("labels", "choices", "taxonomy") and tag not in found:
             found[tag] = (element.get("name", tag), element.get("toName", "audio"))
+            # Choices take one answer unless `choice="multiple"` (Label Studio's default is
+            # "single"); Labels and Taxonomy take several unless they say otherwise.
+            default = "single" if tag == "choices" else "multiple"
+            multiple[tag] = (element.get("choice") or default).lower() == "multiple"
             offered[tag] = {
                 child.get("value")
                 for child in element.iter()
@@ -113,6 +118,7 @@ def parse_label_config(config, field: str = "label_config") -> dict:
         )
     found["values"] = values
     found["offered"] = offered  # per control: what Label Studio can show in it
+    found["multiple"] = multiple  # per control: whether it takes more than one answer
     return found
 
 
@@ -317,7 +323,10 @@ def prediction_to_label_studio(
     sure = [s for s in scores if s[0] >= floor]
     if "choices" in controls and sure:
         name, to_name = controls["choices"]
-        chosen = sure[:1] if single else _deepest(sure, paths)[:top_k]
+        # A single-choice control shows one answer: two made Label Studio keep one at random
+        # (a multi-label project's backend behind a config without choice="multiple").
+        one = single or not controls.get("multiple", {}).get("choices", False)
+        chosen = sure[:1] if one else _deepest(sure, paths)[:top_k]
         results.append(
             {
                 "from_name": name,

@@ -393,6 +393,12 @@ def test_openapi_schema_and_docs_are_served(client_for, annotator):
     for path in ("/api/projects/", "/api/clips/{clip_id}/peaks", "/api/clips/{clip_id}/audio"):
         assert path in text
     assert client.get("/api/docs/").status_code == 200
+    # A 409's body is described (it was "No response body": a generated client lost `run`).
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    conflict = paths["/api/projects/{project_id}/train/"]["post"]["responses"]["409"]
+    assert conflict["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
 
 
 def test_a_lead_renames_a_project_and_an_unknown_field_is_a_400(
@@ -525,6 +531,22 @@ def test_a_bad_page_is_a_400_and_a_page_past_the_end_a_404_both_with_a_code(
     # DRF's own refusals carry a code too
     res = client.post("/api/tokens/", "{nope", content_type="application/json")
     assert res.status_code == 400 and res.json()["code"] == "parse_error"
+
+
+def test_a_client_asks_for_larger_pages_up_to_a_thousand(client_for, annotator, project):
+    """`page_size=500` was ignored: always 50 a page."""
+    from tests.conftest import ready_clips
+
+    ready_clips(project, 60)
+    client = client_for(annotator)
+    assert len(client.get("/api/clips/").json()["results"]) == 50
+    big = client.get("/api/clips/", {"page_size": 500}).json()
+    assert len(big["results"]) == 60 and big["next"] is None
+    small = client.get("/api/clips/", {"page_size": 7}).json()
+    assert len(small["results"]) == 7 and "page_size=7" in small["next"]
+    for bad in ("0", "abc", "-3"):
+        res = client.get("/api/clips/", {"page_size": bad})
+        assert res.status_code == 400 and "page_size" in res.json()["detail"], bad
 
 
 def test_json_nested_too_deeply_is_a_400_not_a_500(client_for, lead, project):

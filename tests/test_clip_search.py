@@ -93,6 +93,11 @@ def test_by_label_with_its_children_and_by_annotator(
     # a clip label or a segment's, the children of the label asked for too
     assert _names(client, project, label="birds") == ["dawn chorus.wav", "Dusk chorus.wav"]
     assert _names(client, project, label="crow") == ["Dusk chorus.wav"]  # a unique name
+    # or its id, as the API takes labels elsewhere (it was "no label '17'")
+    from ontology.models import Label
+
+    birds = Label.objects.get(ontology=project.ontology, path="birds")
+    assert _names(client, project, label=str(birds.pk)) == ["dawn chorus.wav", "Dusk chorus.wav"]
     assert _names(client, project, annotator=annotator.username) == [
         "dawn chorus.wav",
         "rain.wav",

@@ -255,6 +255,21 @@ def test_label_studio_options_give_absolute_urls_and_choices(project, labeled):
     assert chosen[0]["value"] == {"choices": ["animals/birds/robin"]}
 
 
+def test_the_label_studio_config_is_served_to_a_pipeline(
+    project, labels, lead, annotator, client_for
+):
+    """It was on the exports page only: a pipeline creating the Label Studio project had to
+    scrape it."""
+    from labelapp.exports import label_studio_config
+
+    url = f"/api/projects/{project.pk}/exports/label-studio-config/"
+    assert client_for(lead).get(url).json() == {"config": label_studio_config(project)}
+    choices = client_for(lead).get(url, {"clip_labels": "choices"}).json()["config"]
+    assert choices == label_studio_config(project, clip_labels="choices") and "<Choices" in choices
+    assert client_for(lead).get(url, {"clip_labels": "xml"}).status_code == 400
+    assert client_for(annotator).get(url).status_code == 403
+
+
 def test_the_label_studio_config_names_what_the_results_use(project, labels):
     from labelapp.exports import label_studio_config
 

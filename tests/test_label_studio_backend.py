@@ -69,6 +69,26 @@ def _basic(user, secret):
     return client
 
 
+@pytest.mark.parametrize("choice, expected", [("", ["crow"]), ('choice="multiple"', None)])
+def test_a_single_choice_control_gets_one_choice(project, predicted_clip, lead, choice, expected):
+    """A multi-label project behind a config whose Choices take one answer (Label Studio's
+    default) was sent two, and Label Studio kept one of them."""
+    from ml_backend.models import Prediction
+
+    dog = label_get_or_create_path(ontology=project.ontology, path="dog")[0]
+    crow = label_get_or_create_path(ontology=project.ontology, path="bird/crow")[0]
+    Prediction.objects.filter(clip=predicted_clip).update(
+        clip_scores={str(crow.pk): 0.9, str(dog.pk): 0.8}
+    )
+    config = CONFIG.replace('<Choices name="kind"', f'<Choices name="kind" {choice}')
+    body = {"tasks": [{"id": 1, "data": {"earmark_clip_id": predicted_clip.pk}}]}
+    res = APIClient()
+    res.force_authenticate(lead)
+    answer = res.post(f"/ml/{project.pk}/predict", {**body, "label_config": config}, format="json")
+    (choices,) = [r for r in answer.json()["results"][0]["result"] if r["type"] == "choices"]
+    assert choices["value"]["choices"] == (expected or ["crow", "dog"])
+
+
 def test_health_answers_without_credentials(project):
     res = APIClient().get(f"/ml/{project.pk}/health")
     assert res.status_code == 200 and res.json()["status"] == "UP"

@@ -137,6 +137,7 @@ RULES: dict[str, Rule] = {
     "api-clip": rule(MEMBER, DELETE=LEAD),
     "api-project-clips-delete": rule(LEAD),
     "api-project-clips-retry-failed": rule(LEAD),
+    "api-project-label-studio-config": rule(LEAD),
     "api-project-clips-metadata-from-names": rule(LEAD),
     "api-clip-audio": rule(MEMBER),
     "api-clip-playback": rule(MEMBER),

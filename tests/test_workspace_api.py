@@ -159,6 +159,31 @@ def test_submit_saves_labels_and_segments_snapped_to_10_ms(client_for, annotator
     assert sorted(listed[0]["segments"][1]["labels"]) == ["birds/crow", "birds/sparrow"]
 
 
+def test_the_same_segment_sent_twice_is_stored_once(client_for, annotator, project, labels):
+    """5,000 copies of one segment were stored and exported 5,000 times."""
+    (clip,) = ready_clips(project, 1)
+    same = {"start": 1.0, "end": 1.5, "labels": ["birds/crow"]}
+    response = submit(
+        client_for(annotator),
+        clip,
+        segments=[
+            same,
+            {**same, "start": 1.001},  # snaps to the same 10 ms
+            {**same, "labels": ["birds", "birds/crow"]},  # the parent is implied
+            {**same, "channel": 0},  # another channel: another segment
+            {**same, "labels": ["noise"]},  # another label: another segment
+        ]
+        * 100,
+    )
+    assert response.status_code == 201, response.json()
+    segments = response.json()["annotation"]["segments"]
+    assert [(s["channel"], s["labels"]) for s in segments] == [
+        (None, ["birds/crow"]),
+        (0, ["birds/crow"]),
+        (None, ["noise"]),
+    ]
+
+
 def test_a_label_is_chosen_by_its_id_as_a_json_number(client_for, annotator, project, labels):
     """As the API says: paths or ids. A number is an id; text is a path or name, even "7"."""
     (clip,) = ready_clips(project, 1)

@@ -187,6 +187,16 @@ def annotation_input_build(
     data.clip_labels = labels_collapse(data.clip_labels)
     for seg in data.segments:
         seg.labels = labels_collapse(seg.labels)
+    # The same segment twice (times, channel and labels as snapped) is one: 5,000 copies of
+    # one segment were stored, and counted 5,000 times by the exports.
+    seen: set[tuple] = set()
+    unique = []
+    for seg in data.segments:
+        key = (seg.start, seg.end, seg.channel, frozenset(lb.pk for lb in seg.labels))
+        if key not in seen:
+            seen.add(key)
+            unique.append(seg)
+    data.segments = unique
     rules_check(project, data, kept_labels)
     return data
 

@@ -93,8 +93,14 @@ def clip_query_build(project: Project, user, params: Mapping) -> ClipQuery:
     if query.label:
         from labelapp.exports.filters import export_filters_build
 
-        # As the exports name labels: a path, a unique name, a path from before a rename.
-        built = export_filters_build(project, {"label": [query.label]})
+        # As the exports name labels: a path, a unique name, a path from before a rename; or
+        # an id, as the API takes one everywhere else ("17" is a label named "17" first).
+        try:
+            built = export_filters_build(project, {"label": [query.label]})
+        except DomainError:
+            if not query.label.isdecimal():
+                raise
+            built = export_filters_build(project, {"label": [int(query.label)]})
         query.label_ids = list(built.label_ids)
     if query.annotator:
         from labelapp.exports.filters import export_filters_build
