@@ -113,6 +113,26 @@ def test_a_stale_decision_is_refused_with_409(client_for, reviewer, annotator, c
     assert submitted.status == "submitted" and submitted.reviewed_by is None
 
 
+def test_the_same_decision_sent_again_is_answered_as_the_first(
+    client_for, reviewer, lead, clip, submitted
+):
+    """A pipeline retrying an accept after a dropped connection got 409 "stale", its own
+    decision named as a change; another decision on the old version still is one."""
+    from labelapp.models import AnnotationRevision
+
+    first = review(client_for(reviewer), submitted, action="accept", expected_version=1)
+    again = review(client_for(reviewer), submitted, action="accept", expected_version=1)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json()["version"] == first.json()["version"] == 2
+    assert AnnotationRevision.objects.filter(annotation=submitted, action="accept").count() == 1
+    other = review(
+        client_for(reviewer), submitted, action="reject", comment="no", expected_version=1
+    )
+    assert other.status_code == 409
+    someone_else = review(client_for(lead), submitted, action="accept", expected_version=1)
+    assert someone_else.status_code == 409
+
+
 def test_a_second_reviewer_is_told_who_decided_first(client_for, reviewer, lead, clip, submitted):
     """Two reviewers on one annotation: the second read "changed since you opened it", and
     the card still said submitted."""

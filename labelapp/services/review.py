@@ -133,6 +133,19 @@ def annotation_review(
         raise PermissionDenied("only a reviewer or a lead of this project reviews annotations")
     # Not the reviewer's row too: PostgreSQL locks no nullable side of an outer join.
     locked = Annotation.objects.select_for_update().select_related("clip").get(pk=annotation.pk)
+    if locked.version == expected_version + 1 and action in (Action.ACCEPT, Action.REJECT):
+        # The same decision sent again (a retry after a dropped connection): answered as the
+        # first was, not with a 409 naming the reviewer's own decision as someone's change.
+        last = locked.revisions.order_by("-version").first()
+        if (
+            last is not None
+            and last.version == locked.version
+            and last.author_id == reviewer.pk
+            and last.action == action
+            and last.comment == comment
+        ):
+            locked.review_warning = _accepted_tie(project, locked.clip_id)
+            return locked
     if locked.version != expected_version:
         # Who moved it on, when it was a decision (two reviewers on one annotation: the
         # second read only "changed since you opened it").
