@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -26,6 +27,7 @@ from ml_backend.serializers import (
     TrainingRequestedSerializer,
     TrainingRunSerializer,
 )
+from ml_backend.services import predictions_import_checked
 from ml_backend.training import (
     ml_config,
     training_cancel,
@@ -111,6 +113,35 @@ class ProjectModelApi(APIView):
         # Switched back on, or a threshold lowered: labels that came meanwhile may be due.
         training_start_if_due(project_id=project.pk)
         return Response(ModelOverviewSerializer(_overview(project)).data)
+
+
+class ProjectPredictionsImportApi(APIView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, project_id: int):
+        """Import predictions of a model run elsewhere (leads): `{"model_version":
+        "birdnet-2.4", "predictions": [{"clip": 12, "clip_labels": [{"label":
+        "birds/robin", "score": 0.91}], "segments": [{"start": 1.2, "end": 2.0, "label":
+        "birds/robin", "score": 0.8, "channel": null}]}, ...]}` (a clip by `clip` id or
+        `original_name`; labels by path or id, existing ones; scores from 0 to 1; at most 1,000
+        a request). Each is imported or rejected with its reason (`rejected`: index and
+        reason). The workspace suggests them until the project's own model is active; the
+        model page lists the source."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        body = request.data if isinstance(request.data, dict) else {}
+        unknown = sorted(set(body) - {"model_version", "predictions"})
+        if unknown or not isinstance(request.data, dict):
+            raise DomainError(
+                "a body of `model_version` and `predictions`"
+                + (f"; unknown field(s) {', '.join(map(str, unknown))}" if unknown else ""),
+                code="invalid",
+            )
+        return Response(
+            predictions_import_checked(
+                project=project,
+                model_version=body.get("model_version"),
+                items=body.get("predictions"),
+            )
+        )
 
 
 class ProjectTrainApi(APIView):

@@ -111,3 +111,138 @@ def predictions_prune(
         if on_progress is not None:
             on_progress(min(start + chunk, len(clip_ids)), len(clip_ids))
     return {"clips": len(clip_ids), "deleted": deleted, "kept": kept}
+
+
+PREDICTIONS_PER_REQUEST = 1000
+EXTERNAL_NAME_MAX = 100
+
+
+def predictions_import_checked(*, project, model_version: str, items: list) -> dict:
+    """Predictions of a model run elsewhere (BirdNET, a team's own), by REST: each item names
+    its clip (`clip` id, or `original_name`), its clip labels with scores and its segments
+    with scores. Labels must exist (an import creates none); a score is a probability; a
+    segment lies within its clip. Each item is imported or rejected with its reason; the
+    rest go on. They hang off an external version named `model_version` (the same name
+    again replaces a clip's earlier prediction of that source), which the workspace suggests
+    until the project's own model is active. Returns {"imported", "rejected": [{"index",
+    "reason"}], "model_version"}."""
+    from labelapp.errors import DomainError
+
+    name = model_version.strip() if isinstance(model_version, str) else ""
+    if not name or len(name) > EXTERNAL_NAME_MAX:
+        raise DomainError(
+            f"model_version: the source's name, 1 to {EXTERNAL_NAME_MAX} characters",
+            code="invalid",
+        )
+    own = ModelVersion.objects.filter(project=project, name=name).exclude(
+        status=ModelVersion.Status.EXTERNAL
+    )
+    if own.exists():
+        raise DomainError(
+            f"model_version: {name!r} is one of the project's own versions; name the source "
+            "otherwise",
+            code="invalid",
+        )
+    if not isinstance(items, list) or not items:
+        raise DomainError("predictions: a list of at least one prediction", code="invalid")
+    if len(items) > PREDICTIONS_PER_REQUEST:
+        raise DomainError(
+            f"predictions: at most {PREDICTIONS_PER_REQUEST} a request, not {len(items)}",
+            code="too_many",
+        )
+    known: dict = {}
+    ready: list[tuple[int, Clip, dict, list]] = []
+    rejected = []
+    for index, item in enumerate(items):
+        try:
+            clip, scores, segments = _checked_item(project, item, known)
+        except DomainError as exc:
+            rejected.append({"index": index, "reason": exc.message})
+            continue
+        ready.append((index, clip, scores, segments))
+    if ready:
+        with transaction.atomic():
+            mv = external_model_version(project=project, name=name)
+            for _index, clip, scores, segments in ready:
+                Prediction.objects.update_or_create(
+                    clip=clip,
+                    model_version=mv,
+                    defaults={
+                        "clip_scores": scores,
+                        "segments": segments,
+                        "score": max([*scores.values(), *(s["score"] for s in segments)]),
+                    },
+                )
+    return {"imported": len(ready), "rejected": rejected, "model_version": name}
+
+
+def _probability(value, where: str) -> float:
+    from labelapp.errors import DomainError
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise DomainError(f"{where}: score must be a number from 0 to 1, not {value!r}")
+    return float(value)
+
+
+def _checked_item(project, item, known: dict) -> tuple[Clip, dict, list]:
+    from labelapp.errors import DomainError
+
+    if not isinstance(item, dict):
+        raise DomainError("a prediction is an object")
+    unknown = sorted(set(item) - {"clip", "original_name", "clip_labels", "segments"})
+    if unknown:
+        raise DomainError(f"unknown field(s) {', '.join(map(str, unknown))}")
+    clips = Clip.objects.filter(project=project)
+    if isinstance(item.get("clip"), int) and not isinstance(item.get("clip"), bool):
+        clip = clips.filter(pk=item["clip"]).first()
+        if clip is None:
+            raise DomainError(f"no clip {item['clip']} in this project")
+    elif isinstance(item.get("original_name"), str):
+        found = list(clips.filter(original_name=item["original_name"])[:2])
+        if len(found) != 1:
+            raise DomainError(
+                f"{'no clip' if not found else 'several clips'} named "
+                f"{item['original_name']!r} in this project"
+                + ("" if not found else ": name it by its id (`clip`)")
+            )
+        clip = found[0]
+    else:
+        raise DomainError("a prediction names its clip: `clip` (an id) or `original_name`")
+    scores: dict[str, float] = {}
+    for i, entry in enumerate(item.get("clip_labels") or [], start=1):
+        if not isinstance(entry, dict) or "label" not in entry:
+            raise DomainError(f"clip label {i}: an object with `label` and `score`")
+        (label,) = labels_resolve(project, [entry["label"]], known=known)
+        scores[str(label.pk)] = _probability(entry.get("score"), f"clip label {i}")
+    segments = []
+    for i, seg in enumerate(item.get("segments") or [], start=1):
+        if not isinstance(seg, dict) or "label" not in seg:
+            raise DomainError(f"segment {i}: an object with start, end, label and score")
+        try:
+            start, end = float(seg["start"]), float(seg["end"])
+        except (KeyError, TypeError, ValueError):
+            raise DomainError(f"segment {i}: start and end must be numbers (seconds)") from None
+        if not (0 <= start < end <= clip.duration + 0.01):
+            raise DomainError(
+                f"segment {i}: {start:g}-{end:g} s is not within the clip (0-{clip.duration:g} s)"
+            )
+        channel = seg.get("channel")
+        if channel is not None and (
+            isinstance(channel, bool)
+            or not isinstance(channel, int)
+            or not 0 <= channel < (clip.channels or 1)
+        ):
+            raise DomainError(f"segment {i}: channel {channel!r} is not one of the clip's")
+        (label,) = labels_resolve(project, [seg["label"]], known=known)
+        segments.append(
+            {
+                "start": start,
+                "end": min(end, clip.duration),
+                "channel": channel,
+                "label": label.pk,
+                "score": _probability(seg.get("score"), f"segment {i}"),
+            }
+        )
+    if not scores and not segments:
+        raise DomainError("a prediction gives clip labels or segments (or both)")
+    return clip, scores, segments

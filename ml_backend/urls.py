@@ -8,6 +8,11 @@ urlpatterns = [
     path("projects/<int:project_id>/model/", api.ProjectModelApi.as_view(), name="api-model"),
     path("projects/<int:project_id>/train/", api.ProjectTrainApi.as_view(), name="api-train"),
     path(
+        "projects/<int:project_id>/predictions/",
+        api.ProjectPredictionsImportApi.as_view(),
+        name="api-predictions-import",
+    ),
+    path(
         "projects/<int:project_id>/prelabel/", api.ProjectPrelabelApi.as_view(), name="api-prelabel"
     ),
     path(

@@ -138,6 +138,7 @@ RULES: dict[str, Rule] = {
     "api-project-clips-delete": rule(LEAD),
     "api-project-clips-retry-failed": rule(LEAD),
     "api-project-label-studio-config": rule(LEAD),
+    "api-predictions-import": rule(LEAD),
     "api-project-clips-metadata-from-names": rule(LEAD),
     "api-clip-audio": rule(MEMBER),
     "api-clip-playback": rule(MEMBER),
