@@ -117,6 +117,8 @@ HEADLINE_KEYS = (
     "n",
     "train_size",
     "val_size",
+    "train_windows",
+    "val_windows",
     "groups",
     "val_groups",
     "validation_group_by",

@@ -418,8 +418,12 @@ def _train(  # noqa: ANN001
     metrics = compute_metrics(unit_targets, unit_probs, multi_label=multi, parents=config.parents)
     metrics.update(
         split="validation" if len(va_idx) else "train",
-        train_size=len(tr_idx),
-        val_size=len(va_idx),
+        # Examples (clips, or a clip's labeled spans), as the figures count them; the windows
+        # the network saw beside them (a 1.1 s clip is two).
+        train_size=int(len(np.unique(items[tr_idx]))),
+        val_size=int(len(np.unique(items[va_idx]))),
+        train_windows=len(tr_idx),
+        val_windows=len(va_idx),
         # Whole groups sit on one side of the split (clips, or a speaker's clips together).
         groups=int(len(np.unique(group_ids))),
         val_groups=int(len(np.unique(group_ids[va_idx]))),

@@ -102,7 +102,8 @@ def test_variable_length_clips_are_windowed() -> None:
     clips = [np.concatenate([w, w], axis=1)[:, : 20 + 3 * (i % 10)] for i, w in enumerate(x)]
     cfg = _config(epochs=2, window_frames=16, window_hop_frames=8)
     result = train_model(clips, y, groups=[f"clip{i}" for i in range(len(clips))], config=cfg)
-    assert result.metrics["train_size"] + result.metrics["val_size"] > len(clips)
+    assert result.metrics["train_size"] + result.metrics["val_size"] == len(clips)
+    assert result.metrics["train_windows"] + result.metrics["val_windows"] > len(clips)
 
 
 @pytest.mark.parametrize("options", [{"loss": "focal"}, {"mixup_alpha": 0.4}])
@@ -399,7 +400,8 @@ def test_metrics_count_examples_not_windows(data) -> None:
     config = _config(epochs=1, val_fraction=0.0, window_frames=32, window_hop_frames=32)
     result = train_model(clips, y, config=config)
     assert result.metrics["n"] == len(clips) == 90
-    assert result.metrics["train_size"] == 90 + 9  # the training itself saw every window
+    assert result.metrics["train_size"] == 90  # clips, as the figures count them
+    assert result.metrics["train_windows"] == 90 + 9  # the training itself saw every window
 
 
 def test_per_example_averages_an_examples_windows() -> None:
