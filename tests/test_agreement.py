@@ -671,6 +671,21 @@ def test_the_annotator_who_differs_from_the_others_and_how_is_named(
     assert table.index(u2.username) < table.index(u1.username)  # most often first
     assert "3 of 4 clips" in table and "said <strong>B</strong> where the others said" in table
     assert f'data-annotator="{u0.username}"' not in table
+    # Three clips named at most: more than that links to the rest, by label and annotator.
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr("labelapp.services.agreement.MAX_EXAMPLE_CLIPS", 1)
+    try:
+        from django.core.cache import cache
+
+        cache.clear()  # the dashboard's figures are cached
+        page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    finally:
+        monkey.undo()
+    table = page[page.index('data-testid="against-others"') :]
+    assert (
+        f'href="/projects/{project.pk}/?label=B&amp;annotator={u2.username}" '
+        'data-testid="differs-more"' in table
+    )
 
 
 def test_in_a_multi_label_project_the_labels_an_annotator_adds_or_leaves_out_are_named(
