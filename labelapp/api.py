@@ -26,6 +26,7 @@ from labelapp.lookups import plain_int
 from labelapp.media import MediaUnavailable, media_open
 from labelapp.models import Clip, ImportJob, Membership, Project
 from labelapp.parsers import JSONParser
+from labelapp.schema import error_schema
 from labelapp.serializers import (
     AnnotationOutSerializer,
     AnnotationSubmitSerializer,
@@ -319,7 +320,16 @@ class ProjectUploadApi(APIView):
         items = (
             import_services.ImportItem(name=names.get(u.name, u.name), fileobj=u) for u in files
         )
-        outcomes = list(import_services.clip_imports(items, project=project, job=job))
+        try:
+            outcomes = list(import_services.clip_imports(items, project=project, job=job))
+        except Exception:
+            # A bug in one file's handling: the request's own job does not stay "running"
+            # on the project page for good (the browser's job is closed by the browser).
+            if not job_id:
+                import_services.import_job_finish(
+                    job, error="the import failed on the server: see its log"
+                )
+            raise
         if job_id:  # the browser's job: other requests add to it at the same time
             job = import_services.import_job_add(job, outcomes)
         else:
@@ -494,7 +504,7 @@ class ClipPeaksApi(APIView):
         start, end = _window(clip, params.validated_data)
         with (
             _peaks_open(clip) as peaks,
-            media_open(clip.file.name) as audio,
+            _audio_file(clip) as audio,
         ):
             try:
                 per_channel = params.validated_data["per_channel"]
@@ -589,7 +599,7 @@ class AnnotationDetailApi(APIView):
         annotation, _ = selectors.annotation_for_user(request.user, annotation_id)
         return Response(AnnotationOutSerializer(annotation).data)
 
-    @extend_schema(responses={204: None, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
+    @extend_schema(responses={204: None, 403: error_schema(), 409: error_schema()})
     def delete(self, request, annotation_id: int):
         """Delete an annotation: your own (409 `accepted` once a reviewer accepted it), or any
         of a project you lead. Its history goes with it; the clip's history says who deleted

@@ -61,6 +61,18 @@ def _local_store_gone() -> bool:
     return bool(location) and not os.path.isdir(location)
 
 
+def media_store_present() -> None:
+    """MediaUnavailable when the media folder that holds the clips is not there at all: a
+    write would make it anew on the disk beneath (an upload during an outage re-created the
+    folder with its one file, and the clips waiting for the real one then failed as lost).
+    A new installation's first upload makes it (no clip yet: nothing to have lost)."""
+    if _local_store_gone():
+        from labelapp.models import Clip
+
+        if Clip.objects.exists():
+            raise MediaUnavailable("the media folder is not there")
+
+
 def store_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the store did not answer, rather than refused or lacked the file."""
     if isinstance(exc, MediaUnavailable):
@@ -107,7 +119,9 @@ def media_open(name: str) -> BinaryIO:
         if obj is None:
             return fileobj
         size = obj.content_length
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
+        if _local_store_gone():  # the whole folder: an outage, not this file lost
+            raise MediaUnavailable(f"{name}: the media folder is not there") from exc
         raise
     except STORE_ERRORS as exc:
         if store_unavailable(exc):

@@ -22,7 +22,7 @@ class Pages(PageNumberPagination):
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and (plain_int(raw) or 0) < 1:
+        if raw is not None and not 1 <= (plain_int(raw) or 0) <= self.max_page_size:
             raise DomainError(
                 f"page_size must be a whole number from 1 to {self.max_page_size}, not {raw!r}",
                 code="invalid_page",

@@ -3,6 +3,8 @@ the API fuzzer can trust and `manage.py check --deploy` (which builds it) stays 
 
 from __future__ import annotations
 
+import functools
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -104,6 +106,7 @@ def document_error_responses(result, generator, request, public):
     return result
 
 
+@functools.cache  # one component: two inline serializers of one name collide in the schema
 def error_schema():
     """An error's body, as every refusal answers (labelapp.errors): `detail` in words, `code`
     for programs, and what the error names (a 409 of a training running names its `run`)."""

@@ -100,7 +100,9 @@ class ProjectModelApi(APIView):
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         config = ml_config(project)
         strategy = config.strategy
-        data = MLConfigSerializer(config, data=request.data, partial=True)
+        data = MLConfigSerializer(
+            config, data=request.data, partial=True, context={"project": project}
+        )
         data.is_valid(raise_exception=True)
         data.save()
         if data.instance.strategy != strategy:  # the queue follows the new strategy at once

@@ -102,6 +102,8 @@ def parse_label_config(config, field: str = "label_config") -> dict:
             # "single"); Labels and Taxonomy take several unless they say otherwise.
             default = "single" if tag == "choices" else "multiple"
             multiple[tag] = (element.get("choice") or default).lower() == "multiple"
+            if tag == "taxonomy":  # a Taxonomy takes one path where maxUsages="1"
+                multiple[tag] = (element.get("maxUsages") or "").strip() != "1"
             offered[tag] = {
                 child.get("value")
                 for child in element.iter()
@@ -339,8 +341,10 @@ def prediction_to_label_studio(
     elif "taxonomy" in controls and sure:
         name, to_name = controls["taxonomy"]
         # Multi-label: each sure label that has no sure label under it (a parent scores at
-        # least as high as its children, so the first was always a top-level label alone).
-        chosen = sure[:1] if single else _deepest(sure, paths)[:top_k]
+        # least as high as its children, so the first was always a top-level label alone);
+        # one where the Taxonomy takes one (maxUsages="1").
+        at_most = 1 if not controls.get("multiple", {}).get("taxonomy", True) else top_k
+        chosen = sure[:1] if single else _deepest(sure, paths)[:at_most]
         results.append(
             {
                 "from_name": name,

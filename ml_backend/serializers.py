@@ -138,6 +138,22 @@ class MLConfigSerializer(StrictInput, serializers.ModelSerializer):
         value = value.strip()
         if any(not ch.isprintable() for ch in value):
             raise serializers.ValidationError("A metadata field's name is one line of text.")
+        project = self.context.get("project")
+        # A misspelt field ("SPEAKER") grouped nothing, and speakers leaked into validation
+        # under figures that said they had not. A project without clips yet may name it.
+        if (
+            value
+            and project is not None
+            and project.clips.exists()
+            and not project.clips.filter(metadata__has_key=value).exists()
+        ):
+            from labelapp.selectors import metadata_fields
+
+            known = metadata_fields(project)
+            raise serializers.ValidationError(
+                f"no clip of this project has a metadata field {value!r}"
+                + (f"; its clips have: {', '.join(known)}" if known else "")
+            )
         return value
 
     class Meta:

@@ -945,13 +945,20 @@ def _activate(run_id, project, data, result, artifact, feature_config) -> None:
         default_storage.delete(artifact)
         raise TrainingCancelled("cancelled before its version became active")
     top = ModelVersion.objects.filter(project=project).aggregate(m=Max("version"))["m"] or 0
+    own = (
+        ModelVersion.objects.filter(project=project)
+        .exclude(status=ModelVersion.Status.EXTERNAL)
+        .count()
+    )
     ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).update(
         status=ModelVersion.Status.RETIRED
     )
     version = ModelVersion.objects.create(
         project=project,
         version=top + 1,
-        name=f"v{top + 1}",
+        # Named by the project's own versions: predictions imported from elsewhere take a
+        # version number too, and a project's first model was called "v2".
+        name=f"v{own + 1}",
         status=ModelVersion.Status.ACTIVE,
         ontology_version=project.ontology.version,
         training_size=len(data),

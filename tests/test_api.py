@@ -365,7 +365,7 @@ def test_a_clip_whose_original_is_lost_answers_404_for_its_audio_and_views(
 
     default_storage.delete(ready_clip.file.name)
     client = client_for(annotator)
-    for what in ("audio", "spectrogram?start=0&end=1&width=100&height=50"):
+    for what in ("audio", "spectrogram?start=0&end=1&width=100&height=50", "peaks?width=10"):
         res = client.get(f"/api/clips/{ready_clip.pk}/{what}")
         assert res.status_code == 404, (what, res.status_code)
         assert "missing from the media store" in res.json()["detail"]
@@ -544,7 +544,7 @@ def test_a_client_asks_for_larger_pages_up_to_a_thousand(client_for, annotator, 
     assert len(big["results"]) == 60 and big["next"] is None
     small = client.get("/api/clips/", {"page_size": 7}).json()
     assert len(small["results"]) == 7 and "page_size=7" in small["next"]
-    for bad in ("0", "abc", "-3"):
+    for bad in ("0", "abc", "-3", "1001", "99999999999999999999"):
         res = client.get("/api/clips/", {"page_size": bad})
         assert res.status_code == 400 and "page_size" in res.json()["detail"], bad
 

@@ -37,6 +37,31 @@ def test_a_media_folder_not_there_leaves_the_clip_waiting_not_failed(
     assert clip_process(clip.pk) == "ready"
 
 
+def test_while_the_media_folder_is_away_uploads_wait_and_reads_are_503s(
+    project, wav_factory, own_media, lead, annotator, client_for
+):
+    """An upload during the outage made the folder anew with its one file, and the clips
+    waiting for the real one then failed as lost; reads said "missing"."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    clip = _imported(project, wav_factory)
+    assert clip_process(clip.pk) == "ready"
+    away = own_media.with_name("media.away")
+    own_media.rename(away)
+    upload = SimpleUploadedFile("b.wav", wav_factory("b.wav", freq=900).read_bytes())
+    res = client_for(lead).post(
+        f"/api/projects/{project.pk}/clips/", {"files": [upload]}, format="multipart"
+    )
+    assert res.status_code in (400, 503), res.content
+    assert "not answering" in str(res.json())
+    assert not own_media.exists()  # not made anew
+    for what in ("audio", "peaks?width=10"):
+        read = client_for(annotator).get(f"/api/clips/{clip.pk}/{what}")
+        assert read.status_code == 503 and read.json()["code"] == "media_unavailable", what
+    away.rename(own_media)
+    assert client_for(annotator).get(f"/api/clips/{clip.pk}/audio").status_code == 200
+
+
 def test_a_file_lost_from_a_media_folder_that_is_there_fails_the_clip(
     project, wav_factory, own_media
 ):

@@ -781,6 +781,18 @@ def test_agreement_compares_with_the_clips_newest_prediction_after_a_new_version
     assert summary["agreement"]["without_prediction"] == 1
 
 
+def test_agreement_takes_the_active_versions_word_after_an_older_one_is_made_active(
+    project, labeled, annotator, lead, labels
+):
+    """After "Make active" on v1, a retired v2 (a higher number) was compared with."""
+    robin = labeled["robin"]
+    v2 = ModelVersion.objects.create(project=project, version=2, name="v2", status="retired")
+    Prediction.objects.create(
+        clip=robin, model_version=v2, clip_scores={str(labels["noise"].pk): 0.9}, score=0.9
+    )
+    assert _ann(robin, annotator) in _annotation_ids(project, agreement="agree")  # v1 says robin
+
+
 @pytest.mark.parametrize(
     "filters,message",
     [

@@ -950,3 +950,27 @@ def test_a_file_is_stored_before_its_transaction_opens(project, wav_factory, mon
     path = wav_factory(seconds=0.5, sr=8000)
     outcome = clip_import(project=project, item=ImportItem(name=path.name, path=path))
     assert outcome.status == "imported" and seen and not any(seen)  # its peaks saved too
+
+
+def test_an_mp3_with_a_corrupt_middle_is_rejected_not_a_500(client_for, lead, project, tmp_path):
+    """Its middle third overwritten: the upload answered 500 ("negative dimensions are not
+    allowed") and its import job stayed running on the project page."""
+    import numpy as np
+    import soundfile as sf
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    rate = 16000
+    t = np.arange(rate * 60) / rate
+    path = tmp_path / "corrupt.mp3"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, format="MP3")
+    data = bytearray(path.read_bytes())
+    third = len(data) // 3
+    data[third : 2 * third] = np.random.default_rng(0).integers(0, 256, third, np.uint8).tobytes()
+    upload = SimpleUploadedFile("corrupt.mp3", bytes(data), content_type="audio/mpeg")
+    res = client_for(lead).post(
+        f"/api/projects/{project.pk}/clips/", {"files": [upload]}, format="multipart"
+    )
+    assert res.status_code in (201, 400), res.content
+    if res.status_code == 400:
+        assert "truncated or corrupt" in res.json()["files"][0]["error"]
+    assert not ImportJob.objects.filter(project=project, status="running").exists()

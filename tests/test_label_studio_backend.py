@@ -529,6 +529,13 @@ def test_a_multi_label_taxonomy_names_each_sure_label_at_its_depth(project, lead
     )
     (result,) = res.json()["results"][0]["result"]
     assert result["value"]["taxonomy"] == [["even", "two"], ["even", "four"], ["odd"]]
+    # A Taxonomy that takes one path (maxUsages="1"): the best one.
+    body["label_config"] = config.replace('toName="audio">', 'toName="audio" maxUsages="1">', 1)
+    res = _basic(lead, "correct-horse-battery-staple").post(
+        f"/ml/{project.pk}/predict", body, format="json"
+    )
+    (result,) = res.json()["results"][0]["result"]
+    assert result["value"]["taxonomy"] == [["even", "two"]]
 
 
 def test_versions_unknown_routes_and_a_bulk_event_bounded_by_the_clips(

@@ -105,3 +105,26 @@ def test_the_model_page_suggests_the_clips_metadata_fields(speakers_project, lea
     page = client.get(f"/projects/{speakers_project.pk}/model/").content.decode()
     assert 'name="validation_group_by"' in page
     assert '<option value="speaker">' in page
+
+
+def test_the_first_model_is_v1_after_predictions_were_imported(speakers_project):
+    """Imported predictions take a version number: the project's first model was "v2"."""
+    from ml_backend.services import external_model_version
+
+    external_model_version(project=speakers_project, name="birdnet-2.4")
+    version = _train(speakers_project)
+    assert version.name == "v1" and version.version == 2
+
+
+def test_a_field_no_clip_has_is_refused_naming_the_ones_they_have(
+    speakers_project, lead, client_for
+):
+    """ "SPEAKER" was taken: nothing was grouped, and speakers leaked into validation."""
+    url = f"/api/projects/{speakers_project.pk}/model/"
+    res = client_for(lead).patch(url, {"validation_group_by": "SPEAKER"}, format="json")
+    assert res.status_code == 400
+    assert res.json()["validation_group_by"] == [
+        "no clip of this project has a metadata field 'SPEAKER'; its clips have: speaker"
+    ]
+    ok = client_for(lead).patch(url, {"validation_group_by": "speaker"}, format="json")
+    assert ok.status_code == 200

@@ -177,10 +177,23 @@ def test_the_same_segment_sent_twice_is_stored_once(client_for, annotator, proje
     )
     assert response.status_code == 201, response.json()
     segments = response.json()["annotation"]["segments"]
-    assert [(s["channel"], s["labels"]) for s in segments] == [
-        (None, ["birds/crow"]),
+    # A multi-label project: one span's labels are one segment's ("Accept all" made one a
+    # label, and a label merge then left two identical segments).
+    assert [(s["channel"], sorted(s["labels"])) for s in segments] == [
+        (None, ["birds/crow", "noise"]),
         (0, ["birds/crow"]),
-        (None, ["noise"]),
+    ]
+    # Single-label: a segment a label, one of each.
+    project.label_mode = "single"
+    project.save()
+    (other,) = ready_clips(project, 1, offset=1)
+    single = submit(
+        client_for(annotator), other, segments=[same, same, {**same, "labels": ["noise"]}]
+    )
+    assert single.status_code == 201, single.json()
+    assert [s["labels"] for s in single.json()["annotation"]["segments"]] == [
+        ["birds/crow"],
+        ["noise"],
     ]
 
 

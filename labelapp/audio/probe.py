@@ -272,9 +272,13 @@ def _soundfile(target: str | BinaryIO, kind: str) -> Iterator[sf.SoundFile]:
 def _decode_or_fail(snd: sf.SoundFile, start: int, count: int, where: str) -> int:
     """Decode `count` frames from frame `start`; return how many came back (>= 1). An MP3
     is read from before `start`, quietly (`ml_backend.audio_read`)."""
+    if count <= 0 or start < 0:
+        # A damaged MP3 whose frames counted fewer than its start (a corrupt middle third
+        # answered 500, "negative dimensions are not allowed").
+        raise AudioError(f"{TRUNCATED}: could not decode {where}")
     try:
         got = len(read_at(snd, start, count))
-    except (sf.LibsndfileError, RuntimeError) as exc:
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(f"{TRUNCATED}: could not decode {where} ({exc})") from None
     if got == 0:
         raise AudioError(f"{TRUNCATED}: could not decode {where}")

@@ -234,9 +234,10 @@ def _predictions_prefetch(ctx: ExportContext, which: str) -> Prefetch | None:
 
     qs = Prediction.objects.select_related("model_version").order_by("-model_version__version")
     if which == "none" and ctx.filters.agreement:
-        # The clip's newest prediction of the project's own models: a labeled clip is not
-        # scored again by later versions, so the active one's alone left every clip labeled
-        # before it out (a filter of 41 labeled clips kept none after a training).
+        # Every prediction of the project's own models (`_keep_by_agreement` takes the active
+        # version's, else the latest made): a labeled clip is not scored again by later
+        # versions, so the active one's alone left every clip labeled before it out (a filter
+        # of 41 labeled clips kept none after a training).
         qs = qs.exclude(
             model_version__status__in=[ModelVersion.Status.FAILED, ModelVersion.Status.EXTERNAL]
         )
@@ -301,8 +302,15 @@ def _keep_by_agreement(ctx: ExportContext, clip: Clip) -> None:
     """Keep the annotations that agree (or disagree) with the clip's newest prediction: the
     active version's, or for a clip labeled before it, the last version that scored it. What
     each was compared with is counted in the export's summary (`agreement`)."""
-    own = [p for p in clip.export_predictions if p.model_version.status not in ("external",)]
-    newest = own[0] if own else None
+    own = [
+        p for p in clip.export_predictions if p.model_version.status not in ("external", "failed")
+    ]
+    # The active version's, else the latest made (whatever order the writer read them in).
+    newest = min(
+        own,
+        key=lambda p: (p.model_version.status != "active", -p.created_at.timestamp(), -p.pk),
+        default=None,
+    )
     top = top_label(newest, ctx.tree) if newest is not None else None
     predicted = top[0] if top else None
     want = ctx.filters.agreement == "agree"

@@ -188,14 +188,25 @@ def annotation_input_build(
     for seg in data.segments:
         seg.labels = labels_collapse(seg.labels)
     # The same segment twice (times, channel and labels as snapped) is one: 5,000 copies of
-    # one segment were stored, and counted 5,000 times by the exports.
-    seen: set[tuple] = set()
+    # one segment were stored, and counted 5,000 times by the exports. In a multi-label
+    # project one span with several labels is one segment with those labels: "Accept all"
+    # made a segment per suggested label over one span, and a later label merge left two
+    # identical segments in the exports.
+    multi = project.label_mode == Project.LabelMode.MULTI
+    by_span: dict[tuple, SegmentInput] = {}
     unique = []
     for seg in data.segments:
-        key = (seg.start, seg.end, seg.channel, frozenset(lb.pk for lb in seg.labels))
-        if key not in seen:
-            seen.add(key)
+        key = (seg.start, seg.end, seg.channel)
+        if not multi:
+            key = (*key, frozenset(lb.pk for lb in seg.labels))
+        kept = by_span.get(key)
+        if kept is None:
+            by_span[key] = seg
             unique.append(seg)
+        elif multi:
+            kept.labels = labels_collapse(
+                [*kept.labels, *(lb for lb in seg.labels if lb not in kept.labels)]
+            )
     data.segments = unique
     rules_check(project, data, kept_labels)
     return data

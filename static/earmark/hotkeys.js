@@ -28,18 +28,28 @@ export class Hotkeys {
   _key(e) {
     if (e.defaultPrevented || e.isComposing) return;
     const first = eventCombo(e);
+    // The digit row unshifted types a digit's place first (AZERTY's "-" on 6 and a Czech
+    // keyboard's "+" on 1 zoomed instead of labeling): a label hotkey on that digit wins.
+    const place = placeCombo(e);
+    if (place && /^\d$/.test(place) && !typingIn(e.target) && this.fallback && this._keyAs(e, place, { fallbackOnly: true })) return;
     if (this._keyAs(e, first) || typingIn(e.target)) return;
     // Nothing took the key as read: the key at its place on a US keyboard (Ctrl+Z on a Russian
     // layout, AZERTY's digit row), then the character an Option chord typed (a German Mac's
     // "[").
-    for (const combo of [placeCombo(e), typedCombo(e)]) {
+    for (const combo of [place, typedCombo(e)]) {
       if (combo && combo !== first && this._keyAs(e, combo)) return;
     }
   }
 
   // True when `combo` was the key's to act on (done, or left to the control that owns it).
-  _keyAs(e, combo) {
+  // `fallbackOnly`: only the fallback (label hotkeys) may take it.
+  _keyAs(e, combo, { fallbackOnly = false } = {}) {
     const target = e.target;
+    if (fallbackOnly) {
+      if (controlOwns(target, combo) || (this.modal && this.modal())) return false;
+      if (this.fallback(combo, e)) { e.preventDefault(); return true; }
+      return false;
+    }
     // A control's own keys keep their meaning there (a list's arrows, a checkbox's Space, a
     // slider's arrows); the others act as anywhere. Every key stopped acting on a checkbox,
     // a slider or a list, and Tab from the waveform lands in the spectrogram's lists.

@@ -95,6 +95,8 @@ export function typedCombo(e) {
 export function placeCombo(e) {
   const m = /^(?:Key([A-Z])|Digit([0-9]))$/.exec(e.code || "");
   if (!m || /^[a-z0-9]$/i.test(e.key)) return null;
+  // Shift on the digit row types its symbols on a US keyboard ("!" is Shift+1): not the digit.
+  if (m[2] && e.shiftKey) return null;
   const key = (m[1] || m[2]).toLowerCase();
   const mods = [];
   if (e.ctrlKey || e.metaKey) mods.push("ctrl");

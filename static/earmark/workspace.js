@@ -562,6 +562,7 @@ function undo() {
     S.redo.push(undone);
     restore(S.undo[S.undo.length - 1]);
     say(`Undone: ${editNames.get(undone) || "the last change"}`);
+    echo(`Undone: ${editNames.get(undone) || "the last change"}`);
   } else say("Nothing to undo.");
 }
 function redo() {
@@ -571,6 +572,7 @@ function redo() {
     S.undo.push(s);
     restore(s);
     say(`Redone: ${editNames.get(s) || "the change"}`);
+    echo(`Redone: ${editNames.get(s) || "the change"}`);
   } else say("Nothing to redo.");
 }
 
@@ -1619,7 +1621,7 @@ async function goPrev() {
   const t = trail();
   const i = t.indexOf(S.ws?.clip.id);
   const prev = i > 0 ? t[i - 1] : i < 0 && t.length ? t[t.length - 1] : null;
-  if (prev === null) { showBanner("No earlier clip in this session.", "info", 2500); return; }
+  if (prev === null) { showBanner("No earlier clip: this is the first of those you opened or annotated last.", "info", 2500); return; }
   await openClip(prev, { push: false });
 }
 async function goNext() {

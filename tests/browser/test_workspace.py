@@ -2521,6 +2521,15 @@ def test_the_transport_keeps_one_row_on_a_laptop_and_its_view_tools_together(
     page.wait_for_timeout(300)
     middles = dict(page.evaluate(rows_js))
     assert max(middles.values()) - min(middles.values()) <= 4, middles
+    # An hour-long clip's times are wider ("1:02:00.00"): still one row (the Auto box wrapped
+    # the view's tools under it).
+    page.evaluate(
+        """() => { document.querySelector('.ws-duration').textContent = '5:59:59.99';
+                   document.querySelector('[data-testid=time]').textContent = '5:59:58.88'; }"""
+    )
+    page.wait_for_timeout(100)
+    middles = dict(page.evaluate(rows_js))
+    assert max(middles.values()) - min(middles.values()) <= 4, ("hours", middles)
     for width in (1280, 1024):
         page.set_viewport_size({"width": width, "height": 800})
         page.wait_for_timeout(300)

@@ -58,6 +58,27 @@ def test_keys_of_other_layouts_act_by_their_place(
     page.keyboard.press("ArrowRight")
     _key(page, "]", "Digit6", altKey=True)
     page.wait_for_function("() => document.querySelectorAll('[data-testid=segment]').length == 2")
+    page.keyboard.press("Escape")
+    # AZERTY's 6 types "-" (zoom out) and a Czech 1 types "+" (zoom in): a label on that digit
+    # wins over the zoom; with no label on it, the zoom acts.
+    label_create(ontology=project.ontology, name="six", hotkey="6")
+    page.reload()
+    drawn(page, clips[0].pk)
+    page.focus(".ws-wave")
+    zoom = page.inner_text("[data-testid=zoom]")
+    _key(page, "-", "Digit6")
+    page.wait_for_selector(f"{chips} :text('six')")
+    assert page.inner_text("[data-testid=zoom]") == zoom
+    _key(page, "+", "Digit2")  # no label on 2: "+" zooms in
+    page.wait_for_function(
+        "(z) => document.querySelector('[data-testid=zoom]').textContent !== z", arg=zoom
+    )
+    # Shift+1 on a US keyboard types "!": no label one.
+    page.keyboard.press("Control+z")
+    page.wait_for_selector(f"{chips} :text('None yet')")
+    _key(page, "!", "Digit1", shiftKey=True)
+    page.wait_for_timeout(200)
+    assert "None yet" in page.inner_text(chips)
 
 
 def test_escape_leaves_the_note_for_the_waveform_keeping_the_text(
@@ -110,6 +131,24 @@ def test_nothing_to_submit_goes_once_a_label_is_given(
     assert banner.inner_text().startswith("Nothing to submit yet")
     page.keyboard.press("c")
     banner.wait_for(state="hidden", timeout=2000)  # not its 5 s
+
+
+def test_a_warning_stays_under_the_keys_help(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """The banners' layer lay over the keyboard help and the site's bar."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    page.keyboard.press("Control+Enter")  # "Nothing to submit yet"
+    page.wait_for_selector("[data-testid=banner]:not([hidden])")
+    page.keyboard.press("?")
+    box = page.locator("[data-testid=banner]").bounding_box()
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('[data-testid=banner]') === null",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top
 
 
 def test_saved_lies_over_the_page_and_moves_nothing(
