@@ -195,6 +195,17 @@ def clip_suggestions(clip: Clip) -> dict | None:
     if prediction is None:
         return None
     project = clip.project
+    version = prediction.model_version
+    withheld = suggestions_withheld(version)
+    if withheld:
+        # A model that has not learned its own labels suggests noise that "Accept all"
+        # turns into annotations (a first multi-label model scored every class 0.5-0.65).
+        return {
+            "model_version": {"id": version.pk, "name": version.name, "version": version.version},
+            "clip_labels": [],
+            "segments": [],
+            "withheld": withheld,
+        }
     # cached per ontology version; a leaves-only project's suggestions are leaves
     labels = tree_get(project.ontology).choosable(leaves_only=project.leaves_only)
     single = project.label_mode == Project.LabelMode.SINGLE
@@ -214,7 +225,10 @@ def clip_suggestions(clip: Clip) -> dict | None:
         scores = []
     if project.annotation_mode == Project.AnnotationMode.CLIP:
         segments = []
-    version = prediction.model_version
+    if (version.metrics or {}).get("segment_examples") == 0:
+        # Trained on clip labels only: its frame-level outputs never learned where a sound
+        # is (200 "segments" covered a 10-minute recording).
+        segments = []
     return {
         "model_version": {"id": version.pk, "name": version.name, "version": version.version},
         "clip_labels": [
@@ -237,6 +251,29 @@ def clip_suggestions(clip: Clip) -> dict | None:
 
 
 CLIP_SUGGESTION_MIN_SCORE = 0.5
+# A model whose macro-F1, where it was measured, is below this suggests nothing yet.
+SUGGEST_MIN_MACRO_F1 = 0.4
+
+
+def suggestions_withheld(version) -> str:
+    """Why a version's suggestions are not shown, or "": one of the project's own models
+    whose macro-F1 where it was measured (its validation set, or with few labels the clips
+    it trained on) is below SUGGEST_MIN_MACRO_F1."""
+    if version.status == "external":
+        return ""
+    metrics = version.metrics or {}
+    f1 = metrics.get("macro_f1")
+    if not isinstance(f1, int | float) or f1 >= SUGGEST_MIN_MACRO_F1:
+        return ""
+    where = (
+        "its validation set"
+        if metrics.get("evaluated_on") == "validation"
+        else ("the clips it trained on")
+    )
+    return (
+        f"{version.name} is not good enough to suggest yet (macro-F1 {f1:.2f} on {where}); "
+        "the next trainings, on more labels, will be"
+    )
 
 
 def clip_suggestion_floor(single: bool, scored: int) -> float:

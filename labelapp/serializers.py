@@ -469,6 +469,11 @@ class SuggestionsSerializer(serializers.Serializer):
     model_version = serializers.DictField(help_text="{id, name, version}")
     clip_labels = SuggestedClipLabelSerializer(many=True)
     segments = SuggestedSegmentSerializer(many=True)
+    withheld = serializers.CharField(
+        required=False,
+        help_text="Why no suggestion is shown: the model is not good enough yet (its "
+        "macro-F1 where it was measured is under 0.4)",
+    )
 
 
 class WorkspaceSerializer(serializers.Serializer):

@@ -33,7 +33,11 @@ from labelapp.errors import DomainError
 from labelapp.exports.label_studio import AUDIO, CLIP_FROM, SEGMENT_FROM
 from labelapp.models import Clip
 from labelapp.ratelimit import blocked_message, client_address, login_blocked
-from labelapp.selectors import CLIP_SUGGESTION_MIN_SCORE, clip_suggestion_floor
+from labelapp.selectors import (
+    CLIP_SUGGESTION_MIN_SCORE,
+    clip_suggestion_floor,
+    suggestions_withheld,
+)
 from labelapp.services.tokens import KEY_PREFIX, api_token_authenticate
 from ml_backend.models import ModelVersion, Prediction
 from ml_backend.selectors import (
@@ -412,7 +416,18 @@ class MlPredictApi(_MlView):
         paths = {pk: node.path for pk, node in available.items()}
         single = project.label_mode == project.LabelMode.SINGLE
         results = []
+        withheld = suggestions_withheld(version)  # as the workspace: a weak model is quiet
         for task in tasks:
+            if withheld:
+                results.append(
+                    {
+                        "result": [],
+                        "score": 0.0,
+                        "model_version": version.name,
+                        "earmark_reason": withheld,
+                    }
+                )
+                continue
             if isinstance(task, dict):
                 clip, reason = task_clip_or_reason(project, task)
             else:

@@ -590,6 +590,9 @@ def training_execute(run_id: int) -> str:
         if config.validation_group_by:
             result.metrics["validation_group_by"] = config.validation_group_by
             result.metrics["clips_without_group"] = sum(1 for g in groups if g.startswith("clip:"))
+        # Clips labeled by their segments: a model trained on none never learned where a sound
+        # is, and its segment suggestions are withheld (labelapp.selectors.clip_suggestions).
+        result.metrics["segment_examples"] = sum(1 for spans in (data.spans or []) if spans)
         result.metrics["adapted_on_clips"] = len(unlabeled)
         result.metrics["started_from"] = started_from
         if pretraining is not None:

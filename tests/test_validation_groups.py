@@ -48,6 +48,7 @@ def _train(project) -> ModelVersion:
 
 def test_by_default_each_clip_is_a_group_of_its_own(speakers_project):
     metrics = _train(speakers_project).metrics
+    assert metrics["segment_examples"] == 0  # clip labels only: no segment suggestions
     assert metrics["evaluated_on"] == "validation"
     assert metrics["groups"] == 16 and metrics["val_groups"] == metrics["val_size"] == 2
     assert "validation_group_by" not in metrics

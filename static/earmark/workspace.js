@@ -1317,6 +1317,11 @@ function channelSelect(x) {
 const suggDrawn = { look: null, ontology: null }; // what the suggestion list shows now
 function renderSuggestions() {
   const any = S.sugg.clip.length + S.sugg.segments.length;
+  // A model not good enough to suggest yet: said, rather than nothing, or noise to accept.
+  const withheld = S.ws.suggestions && S.ws.suggestions.withheld;
+  const note = $("[data-testid=suggestions-withheld]");
+  note.hidden = !withheld;
+  note.textContent = withheld || "";
   el.sugg.hidden = !any;
   if (!any) return;
   el.model.textContent = `· ${S.ws.suggestions.model_version.name}`;

@@ -217,3 +217,30 @@ def test_a_server_error_names_its_request_id(
     page.keyboard.press("c")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("[data-testid=banner]:has-text('request id abc123def456')")
+
+
+def test_a_weak_models_suggestions_are_withheld_and_the_page_says_why(
+    live_server, page, login, annotator, project, labels, clips
+):
+    from ml_backend.models import ModelVersion, Prediction
+
+    version = ModelVersion.objects.create(
+        project=project,
+        version=1,
+        name="v1",
+        status="active",
+        metrics={"macro_f1": 0.18, "evaluated_on": "training"},
+    )
+    Prediction.objects.create(
+        clip=clips[0],
+        model_version=version,
+        clip_scores={str(labels["crow"].pk): 0.6},
+        score=0.6,
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    note = page.locator("[data-testid=suggestions-withheld]")
+    note.wait_for(state="visible")
+    assert "v1 is not good enough to suggest yet (macro-F1 0.18" in note.inner_text()
+    assert page.locator("[data-testid=suggestions]").is_hidden()
