@@ -164,7 +164,8 @@ class ProjectMembersApi(APIView):
     @extend_schema(request=MembershipInputSerializer, responses={201: MemberSerializer})
     def post(self, request, project_id: int):
         """Add a user by username (leads only); an existing member is a 409 (their role is
-        changed with PATCH /members/<user_id>/)."""
+        changed with PATCH /members/<user_id>/). A username with no account gets one with the
+        `password` given (its owner changes it under Password)."""
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -172,6 +173,8 @@ class ProjectMembersApi(APIView):
             project=project,
             username=data.validated_data["username"],
             role=data.validated_data["role"],
+            password=data.validated_data.get("password", ""),
+            by=request.user,
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 

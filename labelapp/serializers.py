@@ -92,6 +92,15 @@ class ProjectUpdateSerializer(StrictInput, serializers.Serializer):
 class MembershipInputSerializer(StrictInput, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(Membership.Role.choices)
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="For a username with no account yet: the account is made with this first "
+        "password (checked as every password is), which its owner changes under Password.",
+    )
 
 
 class ClipSerializer(serializers.ModelSerializer):

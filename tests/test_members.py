@@ -33,6 +33,42 @@ def test_a_lead_invites_changes_the_role_of_and_removes_a_member(
     assert client.delete(members_url(project, newbie)).status_code == 404
 
 
+def test_a_lead_brings_in_a_colleague_with_no_account_yet(
+    client_for, lead, annotator, project, client
+):
+    """Only a site admin could make an account (in Django's admin): a lead's team could not
+    start. A first password makes it; a weak one, a bad name or an existing account is said."""
+    from django.contrib.auth import get_user_model
+
+    url = members_url(project)
+    lead_client = client_for(lead)
+    missing = lead_client.post(url, {"username": "maria", "role": "annotator"})
+    assert missing.status_code == 400 and "give a first password" in missing.json()["detail"]
+    weak = lead_client.post(url, {"username": "maria", "role": "annotator", "password": "maria1"})
+    assert weak.status_code == 400 and weak.json()["code"] == "weak_password"
+    odd = lead_client.post(url, {"username": "ma ria", "role": "annotator", "password": "x" * 20})
+    assert odd.status_code == 400 and odd.json()["code"] == "invalid_username"
+    taken = lead_client.post(
+        url, {"username": annotator.username, "role": "annotator", "password": "Tr0ub4dor&3x"}
+    )
+    assert taken.status_code == 400 and taken.json()["code"] == "account_exists"
+    assert not get_user_model().objects.filter(username="maria").exists()
+    made = lead_client.post(
+        url, {"username": "maria", "role": "annotator", "password": "correct-horse-staple"}
+    )
+    assert made.status_code == 201 and made.json()["username"] == "maria"
+    assert "password" not in made.json()
+    maria = get_user_model().objects.get(username="maria")
+    assert Membership.objects.get(project=project, user=maria).role == "annotator"
+    assert client.login(username="maria", password="correct-horse-staple")
+    # an annotator cannot make accounts
+    denied = client_for(annotator).post(
+        url, {"username": "mallory", "role": "lead", "password": "correct-horse-staple"}
+    )
+    assert denied.status_code == 403
+    assert not get_user_model().objects.filter(username="mallory").exists()
+
+
 def test_the_list_gives_the_user_id_the_detail_url_takes(client_for, lead, make_user, project):
     """`id` is the membership's; `user_id` is what /members/<user_id>/ takes. A PATCH by the
     list's `user_id` changes that member, nobody else."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 
 from django.contrib.auth import get_user_model
@@ -14,6 +15,8 @@ from labelapp.lookups import plain_int, rows_ignoring_case
 from labelapp.models import Annotation, Membership, Project, Segment
 from ontology.models import Label, Ontology
 from ontology.rules import joiners_misplaced, name_control_char, name_key
+
+logger = logging.getLogger(__name__)
 
 User = get_user_model()
 
@@ -241,16 +244,28 @@ def rules_conflicts(
 
 
 @transaction.atomic
-def membership_invite(*, project: Project, username: str, role: str) -> Membership:
-    """Add an existing user to the project by username (a lead invites; a site admin makes
-    accounts). Inviting a member is refused (409): it would change their role unasked, a
-    reviewer demoted by an invitation form that defaults to annotator."""
-    user = User.objects.filter(username=(username or "").strip()).first()
-    if user is None:
+def membership_invite(
+    *, project: Project, username: str, role: str, password: str = "", by=None
+) -> Membership:
+    """Add a user to the project by username. A username with no account gets one when a
+    first `password` comes with it (a lead brings a colleague in: only a site admin could,
+    in Django's admin, and a lead's team could not start). Inviting a member is refused (409):
+    it would change their role unasked, a reviewer demoted by an invitation form that
+    defaults to annotator."""
+    username = (username or "").strip()
+    user = User.objects.filter(username=username).first()
+    if user is None and not password:
         raise DomainError(
-            f"no user named {username!r}; a site admin creates accounts (the admin's Users page, "
-            "/admin/auth/user/add/, or `manage.py add_member PROJECT NAME --role ROLE "
-            "--create-user`), then adds them here"
+            f"no user named {username!r}: give a first password to make the account (its "
+            "owner changes it under Password), or check the spelling",
+            code="no_such_user",
+        )
+    if user is None:
+        user = _account_create(username, password, by=by)
+    elif password:
+        raise DomainError(
+            f"{username!r} has an account already: add them without a password (theirs is kept)",
+            code="account_exists",
         )
     if not user.is_active:
         raise DomainError(f"the account {username!r} is disabled")
@@ -261,6 +276,31 @@ def membership_invite(*, project: Project, username: str, role: str) -> Membersh
             "in the list instead"
         )
     return membership_set(project=project, user=user, role=role)
+
+
+def _account_create(username: str, password: str, *, by=None) -> AbstractBaseUser:
+    """A new account with a first password, checked as Django checks every password."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.contrib.auth.validators import UnicodeUsernameValidator
+    from django.core.exceptions import ValidationError
+
+    try:
+        UnicodeUsernameValidator()(username)
+    except ValidationError:
+        raise DomainError(
+            f"{username!r} is no username: letters, digits and @ . + - _ only",
+            code="invalid_username",
+        ) from None
+    candidate = User(username=username)
+    try:
+        validate_password(password, candidate)
+    except ValidationError as exc:
+        raise DomainError(
+            "the first password: " + " ".join(exc.messages), code="weak_password"
+        ) from None
+    user = User.objects.create_user(username=username, password=password)
+    logger.info("account %s created by %s", username, by.get_username() if by is not None else "-")
+    return user
 
 
 @transaction.atomic

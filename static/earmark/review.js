@@ -488,11 +488,17 @@ function mountMembers(root) {
     e.preventDefault();
     const form = e.target;
     const who = form.username.value.trim();
+    const password = form.password.value;
+    const body = { username: who, role: form.role.value };
+    if (password) body.password = password;
+    const role = form.role.selectedOptions[0].textContent.toLowerCase();
     run(
-      () => api(base, { method: "POST", body: { username: who, role: form.role.value } }),
+      () => api(base, { method: "POST", body }),
       undefined,
       null,
-      `Added: ${who} is now ${form.role.selectedOptions[0].textContent.toLowerCase()} of this project.`,
+      password
+        ? `Account made and added: ${who} is now ${role} of this project. Give them their username and first password; they change it under Password.`
+        : `Added: ${who} is now ${role} of this project.`,
     );
   });
   root.querySelectorAll("[data-testid=member-row]").forEach((row) => {

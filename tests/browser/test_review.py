@@ -259,7 +259,14 @@ def test_a_lead_invites_a_member_and_makes_a_token_shown_once(
     page.click("#invite button[type=submit]")
     page.wait_for_selector("[data-testid=members-error]:not([hidden])")
     assert "ghost" in page.inner_text("[data-testid=members-error]")
+    assert "give a first password" in page.inner_text("[data-testid=members-error]")
     assert page.inner_text("[data-testid=members-status]") == ""  # "Added: newbie" is gone
+    # Someone new: a username and a first password make the account.
+    page.fill("[data-testid=invite-password]", "correct-horse-staple")
+    page.click("#invite button[type=submit]")
+    page.wait_for_selector("[data-testid=member-row][data-username=ghost]")
+    page.wait_for_selector("[data-testid=members-status]:has-text('Account made and added')")
+    assert Membership.objects.get(project=project, user__username="ghost").role == "annotator"
     # Demoting oneself asks first; dismissed, nothing is sent.
     own = f"[data-testid=member-row][data-username={lead.username}] [data-testid=member-role]"
     asked = []
