@@ -57,6 +57,18 @@ REJECTED_SHOWN = 50
 QUIET_UPLOAD_MINUTES = 10
 
 
+def _getting_started(project: Project, clips: int) -> dict | None:
+    """A new project's steps, for its lead, until it has labels, clips and another member:
+    "Start labeling" was the first button of a project with none of them."""
+    from ml_backend.training import ml_config
+
+    labels = project.ontology.labels.filter(deprecated=False).count()
+    others = project.memberships.count() - 1
+    if labels and clips and others > 0:
+        return None
+    return {"labels": labels, "others": max(others, 0), "min_labels": ml_config(project).min_labels}
+
+
 def _import_jobs_shown(project: Project) -> list:
     """The last ten import jobs, each with the files it rejected and why (after a reload the
     page kept only counts: "5 rejected", not which nor why)."""
@@ -114,6 +126,7 @@ def project_detail(request, project_id: int):
             and not Membership.objects.filter(user=request.user, project=project).exists(),
             "rejected_mine": rejected_mine,
             "is_lead": role == selectors.LEAD,
+            "getting_started": _getting_started(project, sum(status_counts.values())),
             "max_upload_bytes": settings.EARMARK_MAX_UPLOAD_BYTES,
             "label_modes": Project.LabelMode.choices,
             "annotation_modes": Project.AnnotationMode.choices,

@@ -320,3 +320,27 @@ def test_a_site_admin_who_is_no_member_is_said_to_be_one_and_no_members_is_said(
     assert 'data-testid="my-role">site admin<' in page
     Membership.objects.filter(project=project).delete()
     assert 'data-testid="no-members"' in client.get(f"/projects/{project.pk}/").content.decode()
+
+
+def test_a_new_projects_lead_sees_its_first_steps_until_they_are_done(
+    client, lead, annotator, project
+):
+    """ "Start labeling" was the first button of a project with no labels, clips or people."""
+    from labelapp.models import Membership
+    from ontology.services import label_create
+    from tests.conftest import ready_clips
+
+    Membership.objects.filter(project=project).exclude(user=lead).delete()
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'data-testid="getting-started"' in page
+    assert "Build the label tree" in page and "Add annotators" in page
+    label_create(ontology=project.ontology, name="robin")
+    ready_clips(project, 2)
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "✓ 1 label in the" in page and "✓ 2 clips imported" in page
+    Membership.objects.create(project=project, user=annotator, role="annotator")
+    assert (
+        'data-testid="getting-started"'
+        not in client.get(f"/projects/{project.pk}/").content.decode()
+    )

@@ -470,13 +470,29 @@ async function remove(label) {
 
 // --- adding, importing, the change log -----------------------------------------------------
 
+// "insects/cricket" in the name: the labels before the last are found under the parent chosen
+// (by name, any case) or made there, as an imported path makes them; the form's hotkey, colour
+// and description go to the last. (It was refused: "must not contain '/'", where the file
+// import takes exactly that.)
+async function parentFor(parts, parent) {
+  for (const name of parts) {
+    const found = kids(parent).find((l) => l.name.toLowerCase() === name.toLowerCase());
+    parent = found ? found.id : (await api(`${base}labels/`, { method: "POST", body: { name, parent } })).id;
+  }
+  return parent;
+}
+
 async function add(event) {
   event.preventDefault();
   const f = event.target.elements;
   if (spaceOnly(f.hotkey.value)) return say(SPACE_HOTKEY, "error");
-  const body = { name: f.name.value, parent: f.parent.value === "" ? null : Number(f.parent.value),
-    hotkey: f.hotkey.value, color: f.color.value, description: f.description.value };
+  const parts = f.name.value.split("/").map((p) => p.trim());
+  if (parts.length > 1 && parts.some((p) => !p)) return say("A path's names are not empty: insects/cricket, not insects//cricket.", "error");
+  const chosen = f.parent.value === "" ? null : Number(f.parent.value);
   try {
+    const parent = parts.length > 1 ? await parentFor(parts.slice(0, -1), chosen) : chosen;
+    const body = { name: parts[parts.length - 1], parent,
+      hotkey: f.hotkey.value, color: f.color.value, description: f.description.value };
     const label = await api(`${base}labels/`, { method: "POST", body });
     if (label.parent !== null) state.collapsed.delete(label.parent);
     f.name.value = f.hotkey.value = f.color.value = f.description.value = "";
@@ -609,6 +625,8 @@ $("collapse-all").addEventListener("click", () => {
 });
 if (canEdit) {
   $("add-form").addEventListener("submit", add);
+  // The colour picker fills the text field, as the edit form's does.
+  $("add-color-pick")?.addEventListener("input", (e) => { $("add-form").elements.color.value = e.target.value; });
   $("import-form").addEventListener("submit", (e) => importFile(e).catch(failed));
 }
 load().catch(failed);

@@ -107,11 +107,15 @@ function setup(root) {
       return next();
     }
     const render = (inflight = 0) => {
-      setBar(Math.min(100, ((doneBytes + inflight) / totalBytes) * 100));
+      const share = Math.min(100, ((doneBytes + inflight) / totalBytes) * 100);
+      setBar(share);
       const done = counts.imported + counts.duplicate + counts.rejected + counts.notSent;
+      // The bar is the bytes, the count the files: "41 of 43 files" beside a bar at 26% (a
+      // large recording still on its way) said both, and neither which.
+      const bytes = done < files.length ? ` (${Math.floor(share)}% of ${human(totalBytes)})` : "";
       // "not sent" apart from "rejected": the server refused none of those
-      summary.textContent = `${done} of ${files.length} files · ${counts.imported} imported, ` +
-        `${counts.duplicate} duplicates, ${counts.rejected} rejected` +
+      summary.textContent = `${done} of ${files.length} files${bytes} · ${counts.imported} imported, ` +
+        `${counts.duplicate} duplicate${counts.duplicate === 1 ? "" : "s"}, ${counts.rejected} rejected` +
         (counts.notSent ? `, ${counts.notSent} not sent` : "");
       if (waiting.length) summary.textContent += ` · ${waiting.length} more waiting for this upload to finish`;
     };

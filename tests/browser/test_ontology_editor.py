@@ -180,6 +180,22 @@ def test_a_lead_adds_labels_and_sees_import_errors(editor, lead, tree, tmp_path)
     owl = Label.objects.get(ontology_id=tree["animal"].ontology_id, path="animal/bird/owl")
     assert owl.description == "hoots at night"
     assert page.inner_text(f"{row('animal/bird/owl')} [data-testid=label-hotkey]") == "o"
+    # A path in the name: the missing labels before the last are made, the existing found
+    # (it was refused: "must not contain '/'").
+    page.select_option("[data-testid=add-parent]", "")
+    page.fill("[data-testid=add-name]", "Animal/insects/cricket")
+    page.fill("[data-testid=add-hotkey]", "k")
+    page.evaluate(
+        """() => { const p = document.querySelector('[data-testid=add-color-pick]');
+                   p.value = '#aa3300'; p.dispatchEvent(new Event('input')); }"""
+    )
+    page.click("[data-testid=add-submit]")
+    page.wait_for_selector(node("animal/insects/cricket"))
+    cricket = Label.objects.get(
+        ontology_id=tree["animal"].ontology_id, path="animal/insects/cricket"
+    )
+    assert (cricket.hotkey, cricket.color) == ("k", "#aa3300")
+    assert Label.objects.filter(ontology_id=tree["animal"].ontology_id, name="animal").count() == 1
 
     bad = tmp_path / "bad.json"
     bad.write_text('[{"id": "a", "name": "Music", "child_ids": ["missing"]}]')
