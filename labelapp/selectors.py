@@ -221,15 +221,25 @@ def clip_suggestions(clip: Clip) -> dict | None:
         paths = {pk: node.path for pk, node in labels.items()}
         scores = deepest_scores(scores, paths)
         segments = deepest_segments(segments, paths)
+    segments_withheld = ""
+    learned = (version.metrics or {}).get("segment_examples")
+    if isinstance(learned, int) and learned < SEGMENT_MIN_EXAMPLES and segments:
+        # Trained on no segment, or on a handful: its frame-level outputs have not learned
+        # where a sound is (200 "segments" covered a 10-minute recording, then again after
+        # 14 clips labeled by segments).
+        segments = []
+        segments_withheld = (
+            f"{version.name} learned from {learned} clip{'s' if learned != 1 else ''} labeled by "
+            f"segments: it suggests segments from {SEGMENT_MIN_EXAMPLES} on"
+        )
     if project.annotation_mode == Project.AnnotationMode.SEGMENTS:
         scores = []
     if project.annotation_mode == Project.AnnotationMode.CLIP:
         segments = []
-    if (version.metrics or {}).get("segment_examples") == 0:
-        # Trained on clip labels only: its frame-level outputs never learned where a sound
-        # is (200 "segments" covered a 10-minute recording).
-        segments = []
+        segments_withheld = ""
+    extra = {"segments_withheld": segments_withheld} if segments_withheld else {}
     return {
+        **extra,
         "model_version": {"id": version.pk, "name": version.name, "version": version.version},
         "clip_labels": [
             {"label": labels[pk].path, "label_id": pk, "score": round(score, 4)}
@@ -253,6 +263,8 @@ def clip_suggestions(clip: Clip) -> dict | None:
 CLIP_SUGGESTION_MIN_SCORE = 0.5
 # A model whose macro-F1, where it was measured, is below this suggests nothing yet.
 SUGGEST_MIN_MACRO_F1 = 0.4
+# Clips labeled by segments a version learned from before it suggests segments.
+SEGMENT_MIN_EXAMPLES = 20
 
 
 def suggestions_withheld(version) -> str:
@@ -272,7 +284,7 @@ def suggestions_withheld(version) -> str:
     )
     return (
         f"{version.name} is not good enough to suggest yet (macro-F1 {f1:.2f} on {where}); "
-        "the next trainings, on more labels, will be"
+        f"suggestions come back with a version at {SUGGEST_MIN_MACRO_F1} or more"
     )
 
 

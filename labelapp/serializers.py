@@ -478,6 +478,11 @@ class SuggestionsSerializer(serializers.Serializer):
     model_version = serializers.DictField(help_text="{id, name, version}")
     clip_labels = SuggestedClipLabelSerializer(many=True)
     segments = SuggestedSegmentSerializer(many=True)
+    segments_withheld = serializers.CharField(
+        required=False,
+        help_text="Why no segment is suggested: the version learned from fewer than 20 clips "
+        "labeled by segments",
+    )
     withheld = serializers.CharField(
         required=False,
         help_text="Why no suggestion is shown: the model is not good enough yet (its "

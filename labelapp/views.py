@@ -64,7 +64,8 @@ def _getting_started(project: Project, clips: int) -> dict | None:
 
     labels = project.ontology.labels.filter(deprecated=False).count()
     others = project.memberships.count() - 1
-    if labels and clips and others > 0:
+    # Done once it has labels and audio: a lead who labels alone is not kept on "add people".
+    if labels and clips:
         return None
     return {"labels": labels, "others": max(others, 0), "min_labels": ml_config(project).min_labels}
 

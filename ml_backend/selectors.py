@@ -123,6 +123,7 @@ HEADLINE_KEYS = (
     "val_groups",
     "validation_group_by",
     "clips_without_group",
+    "segment_examples",
     "best_epoch",
     "epochs_run",
     "epochs_planned",

@@ -52,6 +52,13 @@ def test_a_lead_brings_in_a_colleague_with_no_account_yet(
         url, {"username": annotator.username, "role": "annotator", "password": "Tr0ub4dor&3x"}
     )
     assert taken.status_code == 400 and taken.json()["code"] == "account_exists"
+    case = lead_client.post(
+        url,
+        {"username": annotator.username.upper(), "role": "annotator", "password": "Tr0ub4dor&3x"},
+    )
+    assert case.status_code == 400 and case.json()["code"] == "account_exists"
+    spaces = lead_client.post(url, {"username": "maria", "role": "annotator", "password": " " * 12})
+    assert spaces.status_code == 400 and "only spaces" in spaces.json()["detail"]
     assert not get_user_model().objects.filter(username="maria").exists()
     made = lead_client.post(
         url, {"username": "maria", "role": "annotator", "password": "correct-horse-staple"}
@@ -325,7 +332,7 @@ def test_a_site_admin_who_is_no_member_is_said_to_be_one_and_no_members_is_said(
 def test_a_new_projects_lead_sees_its_first_steps_until_they_are_done(
     client, lead, annotator, project
 ):
-    """ "Start labeling" was the first button of a project with no labels, clips or people."""
+    """'Start labeling' was the first button of a project with no labels, clips or people."""
     from labelapp.models import Membership
     from ontology.services import label_create
     from tests.conftest import ready_clips
@@ -336,10 +343,9 @@ def test_a_new_projects_lead_sees_its_first_steps_until_they_are_done(
     assert 'data-testid="getting-started"' in page
     assert "Build the label tree" in page and "Add annotators" in page
     label_create(ontology=project.ontology, name="robin")
-    ready_clips(project, 2)
     page = client.get(f"/projects/{project.pk}/").content.decode()
-    assert "✓ 1 label in the" in page and "✓ 2 clips imported" in page
-    Membership.objects.create(project=project, user=annotator, role="annotator")
+    assert "✓ 1 label in the" in page and "Import audio" in page
+    ready_clips(project, 2)  # labels and audio: done, even for a lead who labels alone
     assert (
         'data-testid="getting-started"'
         not in client.get(f"/projects/{project.pk}/").content.decode()

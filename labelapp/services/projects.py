@@ -254,6 +254,15 @@ def membership_invite(
     defaults to annotator."""
     username = (username or "").strip()
     user = User.objects.filter(username=username).first()
+    if user is None and password:
+        # "Maria" beside "maria": Django's own account form refuses names that differ by case.
+        other = User.objects.filter(username__iexact=username).first()
+        if other is not None:
+            raise DomainError(
+                f"an account {other.get_username()!r} exists: add them by that name, without a "
+                "password",
+                code="account_exists",
+            )
     if user is None and not password:
         raise DomainError(
             f"no user named {username!r}: give a first password to make the account (its "
@@ -292,6 +301,8 @@ def _account_create(username: str, password: str, *, by=None) -> AbstractBaseUse
             code="invalid_username",
         ) from None
     candidate = User(username=username)
+    if not password.strip():
+        raise DomainError("the first password: not only spaces", code="weak_password")
     try:
         validate_password(password, candidate)
     except ValidationError as exc:

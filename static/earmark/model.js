@@ -143,7 +143,23 @@ function startedFrom(m) {
   return cell;
 }
 
+// What the active version suggests in the workspace: nothing under 0.4 macro-F1, no segments
+// before it learned from 20 clips labeled by segments (labelapp.selectors.clip_suggestions).
+function suggestionsNote(active) {
+  const note = root.querySelector("[data-testid=suggestions-note]");
+  const m = (active && active.metrics) || {};
+  let text = "";
+  if (active && typeof m.macro_f1 === "number" && m.macro_f1 < 0.4) {
+    text = `${active.name} suggests nothing in the workspace yet: its macro-F1 is ${m.macro_f1.toFixed(2)}, and suggestions come from 0.4.`;
+  } else if (active && typeof m.segment_examples === "number" && m.segment_examples < 20) {
+    text = `${active.name} suggests clip labels, not segments: it learned from ${m.segment_examples} clip${m.segment_examples === 1 ? "" : "s"} labeled by segments, and segments are suggested from 20.`;
+  }
+  note.textContent = text;
+  note.hidden = !text;
+}
+
 function renderVersions(data) {
+  suggestionsNote(data.active);
   const body = root.querySelector("[data-testid=versions] tbody");
   body.replaceChildren();
   const table = root.querySelector("[data-testid=versions]");

@@ -474,10 +474,14 @@ async function remove(label) {
 // (by name, any case) or made there, as an imported path makes them; the form's hotkey, colour
 // and description go to the last. (It was refused: "must not contain '/'", where the file
 // import takes exactly that.)
-async function parentFor(parts, parent) {
+// `made` collects the labels made here: a last label refused (its hotkey taken) takes them
+// back, as it left "ponds" behind with no "newt" under it.
+async function parentFor(parts, parent, made) {
   for (const name of parts) {
     const found = kids(parent).find((l) => l.name.toLowerCase() === name.toLowerCase());
-    parent = found ? found.id : (await api(`${base}labels/`, { method: "POST", body: { name, parent } })).id;
+    if (found) { parent = found.id; continue; }
+    parent = (await api(`${base}labels/`, { method: "POST", body: { name, parent } })).id;
+    made.push(parent);
   }
   return parent;
 }
@@ -489,8 +493,9 @@ async function add(event) {
   const parts = f.name.value.split("/").map((p) => p.trim());
   if (parts.length > 1 && parts.some((p) => !p)) return say("A path's names are not empty: insects/cricket, not insects//cricket.", "error");
   const chosen = f.parent.value === "" ? null : Number(f.parent.value);
+  const made = [];
   try {
-    const parent = parts.length > 1 ? await parentFor(parts.slice(0, -1), chosen) : chosen;
+    const parent = parts.length > 1 ? await parentFor(parts.slice(0, -1), chosen, made) : chosen;
     const body = { name: parts[parts.length - 1], parent,
       hotkey: f.hotkey.value, color: f.color.value, description: f.description.value };
     const label = await api(`${base}labels/`, { method: "POST", body });
@@ -504,7 +509,13 @@ async function add(event) {
     document.querySelector(`[data-testid=label-tree] [data-label-id="${label.id}"]`)?.scrollIntoView({ block: "nearest" });
     f.name.focus();
     event.target.scrollIntoView({ block: "nearest" });
-  } catch (err) { failed(err); }
+  } catch (err) {
+    for (const id of made.reverse()) {
+      try { await api(`${base}labels/${id}/`, { method: "DELETE" }); } catch { /* said below */ }
+    }
+    if (made.length) await load();
+    failed(err);
+  }
 }
 
 async function importFile(event) {

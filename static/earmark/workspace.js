@@ -1318,7 +1318,7 @@ const suggDrawn = { look: null, ontology: null }; // what the suggestion list sh
 function renderSuggestions() {
   const any = S.sugg.clip.length + S.sugg.segments.length;
   // A model not good enough to suggest yet: said, rather than nothing, or noise to accept.
-  const withheld = S.ws.suggestions && S.ws.suggestions.withheld;
+  const withheld = S.ws.suggestions && (S.ws.suggestions.withheld || S.ws.suggestions.segments_withheld);
   const note = $("[data-testid=suggestions-withheld]");
   note.hidden = !withheld;
   note.textContent = withheld || "";

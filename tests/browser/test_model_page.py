@@ -511,3 +511,29 @@ def test_imported_predictions_are_listed_by_source(live_server, page, login, lea
     assert "until a model of the project's own is active" in card.inner_text()
     # Not among the project's own versions.
     assert "birdnet" not in page.inner_text("[data-testid=versions]")
+
+
+def test_the_page_says_when_the_active_version_suggests_nothing_or_no_segments(
+    live_server, page, login, lead, project
+):
+    MLConfig.objects.create(project=project)
+    version = ModelVersion.objects.create(
+        project=project,
+        version=1,
+        name="v1",
+        status="active",
+        metrics={"macro_f1": 0.31, "segment_examples": 0},
+    )
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/model/")
+    note = page.locator("[data-testid=suggestions-note]")
+    note.wait_for(state="visible")
+    assert "v1 suggests nothing in the workspace yet: its macro-F1 is 0.31" in note.inner_text()
+    ModelVersion.objects.filter(pk=version.pk).update(
+        metrics={"macro_f1": 0.8, "segment_examples": 3}
+    )
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=suggestions-note]').textContent"
+        ".includes('clip labels, not segments')",
+        timeout=15_000,
+    )
