@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from typing import BinaryIO
 
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 
 from labelapp.audio._util import SeekableReader
 
@@ -71,6 +71,16 @@ def media_store_present() -> None:
 
         if Clip.objects.exists():
             raise MediaUnavailable("the media folder is not there")
+
+
+class GuardedFileSystemStorage(FileSystemStorage):
+    """The media folder as a store that refuses to write while the folder is not there at
+    all: any save (an upload, an export, a model, peaks) made the folder anew on the disk
+    beneath, and the outage turned into "missing" files and a split store."""
+
+    def _save(self, name, content):
+        media_store_present()
+        return super()._save(name, content)
 
 
 def store_unavailable(exc: BaseException) -> bool:

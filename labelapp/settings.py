@@ -120,6 +120,8 @@ AUTH_PASSWORD_VALIDATORS = [
     # The password page is in everyone's menu: "password" and "12345678" were taken.
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Twelve spaces passed every check above.
+    {"NAME": "labelapp.passwords.NotOnlySpaceValidator"},
 ]
 # Failed log-ins per username and client address before that pair is refused (429 on the
 # login page) until the window, which starts at the first failure, has passed.
@@ -149,7 +151,7 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-public/"
 
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "labelapp.media.GuardedFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")

@@ -117,12 +117,17 @@ def exports_sweep() -> None:
     export_jobs_requeue_stale()
 
 
-@shared_task(ignore_result=True)
-def media_delete(names: list[str]) -> None:
-    """Stored files of deleted clips (names, as their rows are gone); a missing one is fine."""
+@shared_task(bind=True, ignore_result=True, max_retries=48)
+def media_delete(self, names: list[str]) -> None:
+    """Stored files of deleted clips (names, as their rows are gone); a missing one is fine.
+    While the media folder is away, tried again every 15 minutes for half a day."""
+    from labelapp.media import MediaUnavailable
     from labelapp.services.clip_removal import media_delete as delete
 
-    delete(names=names)
+    try:
+        delete(names=names)
+    except MediaUnavailable as exc:
+        raise self.retry(exc=exc, countdown=900) from exc
 
 
 @shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=40)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.db.models import Max
 
@@ -11,8 +13,15 @@ from labelapp.services.annotations import labels_resolve
 from ml_backend.models import ModelVersion, Prediction
 
 
+def external_name(name: str) -> str:
+    """An imported source's name, never one of the project's own ("v1", "V3"): Label Studio
+    names its predictions' versions freely, and a project then had two versions "v1"."""
+    return f"{name} (imported)" if re.fullmatch(r"[vV]\d+", name.strip()) else name
+
+
 def external_model_version(*, project, name: str) -> ModelVersion:
     """The version that predictions imported from elsewhere hang off, one per source name."""
+    name = external_name(name)
     mv = ModelVersion.objects.filter(
         project=project, name=name, status=ModelVersion.Status.EXTERNAL
     ).first()
@@ -134,13 +143,14 @@ def predictions_import_checked(*, project, model_version: str, items: list) -> d
             f"model_version: the source's name, 1 to {EXTERNAL_NAME_MAX} characters",
             code="invalid",
         )
-    own = ModelVersion.objects.filter(project=project, name=name).exclude(
-        status=ModelVersion.Status.EXTERNAL
-    )
-    if own.exists():
+    if external_name(name) != name or (
+        ModelVersion.objects.filter(project=project, name__iexact=name)
+        .exclude(status=ModelVersion.Status.EXTERNAL)
+        .exists()
+    ):
         raise DomainError(
-            f"model_version: {name!r} is one of the project's own versions; name the source "
-            "otherwise",
+            f"model_version: {name!r} is a name of the project's own versions (v1, v2, ...); "
+            "name the source otherwise, e.g. birdnet-2.4",
             code="invalid",
         )
     if not isinstance(items, list) or not items:

@@ -92,3 +92,28 @@ def test_a_lead_retries_the_failed_clips(
     assert Clip.objects.get(pk=fine.pk).status == "ready"
     with django_capture_on_commit_callbacks(execute=True):
         assert client_for(lead).post(url).json() == {"retried": 0}
+
+
+def test_no_save_makes_a_missing_media_folder_anew_and_deletes_wait_for_it(
+    project, wav_factory, own_media
+):
+    """An export during the outage made the folder anew (a split store: reads then said
+    "missing", and uploads went to the empty one); a clip deleted meanwhile left its file for
+    good."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from labelapp.media import MediaUnavailable
+    from labelapp.services.clip_removal import media_delete
+
+    clip = _imported(project, wav_factory)
+    away = own_media.with_name("media.away")
+    own_media.rename(away)
+    with pytest.raises(MediaUnavailable):
+        default_storage.save("exports/1/x.csv", ContentFile(b"a,b\n"))
+    assert not own_media.exists()
+    with pytest.raises(MediaUnavailable):
+        media_delete(names=[clip.file.name], checked=False)
+    away.rename(own_media)
+    assert default_storage.exists(clip.file.name)
+    assert media_delete(names=[clip.file.name], checked=False) == 1

@@ -121,8 +121,8 @@ def test_add_member_reads_the_password_from_the_environment(project, monkeypatch
             "--create-user",
             stdout=io.StringIO(),
         )
-    # the password page's rules: "short" and "password" were taken
-    for weak, why in (("short", "too short"), ("password", "too common")):
+    # the password page's rules: "short", "password" and spaces were taken
+    for weak, why in (("short", "too short"), ("password", "too common"), (" " * 12, "spaces")):
         monkeypatch.setenv("EARMARK_PASSWORD", weak)
         with pytest.raises(CommandError, match=f"EARMARK_PASSWORD: .*{why}"):
             call_command(
@@ -138,6 +138,11 @@ def test_add_member_reads_the_password_from_the_environment(project, monkeypatch
     assert Membership.objects.get(user=zoe, project=project).role == "reviewer"
     with pytest.raises(CommandError, match="no user named 'ghost'"):
         call_command("add_member", "Birds", "ghost", "--role", "lead", stdout=io.StringIO())
+    # "ZOE" beside "zoe": no second account
+    with pytest.raises(CommandError, match="an account 'zoe' exists"):
+        call_command(
+            "add_member", "Birds", "ZOE", "--role", "lead", "--create-user", stdout=io.StringIO()
+        )
 
 
 def test_setup_demo_is_idempotent(settings, tmp_path):

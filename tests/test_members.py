@@ -350,3 +350,17 @@ def test_a_new_projects_lead_sees_its_first_steps_until_they_are_done(
         'data-testid="getting-started"'
         not in client.get(f"/projects/{project.pk}/").content.decode()
     )
+
+
+def test_no_password_of_spaces_anywhere(client, lead):
+    """Twelve spaces passed Django's checks on the Password page (and `add_member`)."""
+    client.force_login(lead)
+    res = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": "correct-horse-battery-staple",
+            "new_password1": " " * 12,
+            "new_password2": " " * 12,
+        },
+    )
+    assert res.status_code == 200 and "only spaces" in res.content.decode()

@@ -94,3 +94,15 @@ def test_a_bad_request_is_a_400_naming_what(project, lead, client_for, body, wor
     ModelVersion.objects.create(project=project, version=1, name="v1", status="active")
     res = _post(client_for(lead), project, body)
     assert res.status_code == 400 and words in res.json()["detail"], res.json()
+
+
+def test_an_imported_source_never_takes_an_own_versions_name(project, lead, client_for):
+    """Predictions imported as "v1" before the first training: two versions "v1"."""
+    from ml_backend.services import external_model_version
+
+    refused = _post(
+        client_for(lead), project, {"model_version": "V1", "predictions": [{"clip": 1}]}
+    )
+    assert refused.status_code == 400 and "own versions" in refused.json()["detail"]
+    # Label Studio's tasks name theirs freely: kept apart.
+    assert external_model_version(project=project, name="v1").name == "v1 (imported)"

@@ -129,3 +129,18 @@ def test_a_field_no_clip_has_is_refused_naming_the_ones_they_have(
     ]
     ok = client_for(lead).patch(url, {"validation_group_by": "speaker"}, format="json")
     assert ok.status_code == 200
+
+
+def test_a_training_in_a_media_outage_says_so(speakers_project, monkeypatch):
+    """It failed with libsndfile's words and the server's path."""
+    from labelapp import media
+
+    def unreadable(*args, **kwargs):
+        raise OSError("Error opening '/srv/media/clips/4/34/x.wav': System error.")
+
+    monkeypatch.setattr("ml_backend.dataset.clips_features", unreadable)
+    monkeypatch.setattr(media, "_local_store_gone", lambda: True)
+    run = training.training_request(project=speakers_project)
+    assert training.training_execute(run.pk) == "failed"
+    error = TrainingRun.objects.get(pk=run.pk).error
+    assert error.startswith("the media store is not answering") and "/srv" not in error

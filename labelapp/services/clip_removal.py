@@ -167,6 +167,12 @@ def media_delete(*, names: list[str], checked: bool = True) -> int:
         held |= set(
             Clip.objects.filter(spectrum_file__in=names).values_list("spectrum_file", flat=True)
         )
+    from labelapp.media import MediaUnavailable, _local_store_gone
+
+    if _local_store_gone():
+        # Every file "already gone": the folder is away, and they would stay for good once
+        # it is back. The worker's task tries again later.
+        raise MediaUnavailable("the media folder is not there")
     deleted = 0
     for name in names:
         if name in held:
@@ -189,4 +195,7 @@ def media_delete_later(*, names: list[str]) -> None:
     for i in range(0, len(names), MEDIA_BATCH):
         batch = names[i : i + MEDIA_BATCH]
         if not enqueue(task, batch):
-            media_delete(names=batch)
+            try:
+                media_delete(names=batch)
+            except OSError as exc:  # the store away too: the files stay, said in the log
+                logger.warning("could not delete %d files now: %s", len(batch), exc)

@@ -301,8 +301,6 @@ def _account_create(username: str, password: str, *, by=None) -> AbstractBaseUse
             code="invalid_username",
         ) from None
     candidate = User(username=username)
-    if not password.strip():
-        raise DomainError("the first password: not only spaces", code="weak_password")
     try:
         validate_password(password, candidate)
     except ValidationError as exc:

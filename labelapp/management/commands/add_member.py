@@ -32,6 +32,11 @@ class Command(BaseCommand):
         if user is None:
             if not create_user:
                 raise CommandError(f"no user named {username!r} (use --create-user)")
+            other = User.objects.filter(username__iexact=username).first()
+            if other is not None:  # "LEAD" beside "lead", as Django's account form refuses
+                raise CommandError(
+                    f"an account {other.get_username()!r} exists: name it so, without --create-user"
+                )
             password = os.environ.get(PASSWORD_ENV)
             if not password:
                 raise CommandError(f"set {PASSWORD_ENV} to the new user's password")
