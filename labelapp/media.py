@@ -52,7 +52,7 @@ class MediaUnavailable(OSError):
         self.detail = detail  # for the logs: it names the endpoint, the bucket and the key
 
 
-def _local_store_gone() -> bool:
+def local_store_gone() -> bool:
     """A media folder that is not there at all (unmounted, moved away): an outage, not a file
     lost; a clip processed meanwhile failed for good."""
     from django.core.files.storage import default_storage
@@ -66,7 +66,7 @@ def media_store_present() -> None:
     write would make it anew on the disk beneath (an upload during an outage re-created the
     folder with its one file, and the clips waiting for the real one then failed as lost).
     A new installation's first upload makes it (no clip yet: nothing to have lost)."""
-    if _local_store_gone():
+    if local_store_gone():
         from labelapp.models import Clip
 
         if Clip.objects.exists():
@@ -86,8 +86,6 @@ class GuardedFileSystemStorage(FileSystemStorage):
 def store_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the store did not answer, rather than refused or lacked the file."""
     if isinstance(exc, MediaUnavailable):
-        return True
-    if isinstance(exc, FileNotFoundError) and _local_store_gone():
         return True
     try:
         from botocore.exceptions import ClientError, HTTPClientError
@@ -130,7 +128,7 @@ def media_open(name: str) -> BinaryIO:
             return fileobj
         size = obj.content_length
     except FileNotFoundError as exc:
-        if _local_store_gone():  # the whole folder: an outage, not this file lost
+        if local_store_gone():  # the whole folder: an outage, not this file lost
             raise MediaUnavailable(f"{name}: the media folder is not there") from exc
         raise
     except STORE_ERRORS as exc:

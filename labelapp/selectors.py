@@ -196,12 +196,13 @@ def clip_suggestions(clip: Clip) -> dict | None:
         return None
     project = clip.project
     version = prediction.model_version
+    made_by = {"id": version.pk, "name": version.name, "version": version.version}
     withheld = suggestions_withheld(version)
     if withheld:
         # A model that has not learned its own labels suggests noise that "Accept all"
         # turns into annotations (a first multi-label model scored every class 0.5-0.65).
         return {
-            "model_version": {"id": version.pk, "name": version.name, "version": version.version},
+            "model_version": made_by,
             "clip_labels": [],
             "segments": [],
             "withheld": withheld,
@@ -240,7 +241,7 @@ def clip_suggestions(clip: Clip) -> dict | None:
     extra = {"segments_withheld": segments_withheld} if segments_withheld else {}
     return {
         **extra,
-        "model_version": {"id": version.pk, "name": version.name, "version": version.version},
+        "model_version": made_by,
         "clip_labels": [
             {"label": labels[pk].path, "label_id": pk, "score": round(score, 4)}
             for pk, score in scores
@@ -277,11 +278,8 @@ def suggestions_withheld(version) -> str:
     f1 = metrics.get("macro_f1")
     if not isinstance(f1, int | float) or f1 >= SUGGEST_MIN_MACRO_F1:
         return ""
-    where = (
-        "its validation set"
-        if metrics.get("evaluated_on") == "validation"
-        else ("the clips it trained on")
-    )
+    validated = metrics.get("evaluated_on") == "validation"
+    where = "its validation set" if validated else "the clips it trained on"
     return (
         f"{version.name} is not good enough to suggest yet (macro-F1 {f1:.2f} on {where}); "
         f"suggestions come back with a version at {SUGGEST_MIN_MACRO_F1} or more"

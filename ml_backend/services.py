@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from labelapp.chunks import id_chunks
+from labelapp.errors import DomainError
 from labelapp.models import Clip
 from labelapp.services.annotations import labels_resolve
 from ml_backend.models import ModelVersion, Prediction
@@ -135,8 +136,6 @@ def predictions_import_checked(*, project, model_version: str, items: list) -> d
     again replaces a clip's earlier prediction of that source), which the workspace suggests
     until the project's own model is active. Returns {"imported", "rejected": [{"index",
     "reason"}], "model_version"}."""
-    from labelapp.errors import DomainError
-
     name = model_version.strip() if isinstance(model_version, str) else ""
     if not name or len(name) > EXTERNAL_NAME_MAX:
         raise DomainError(
@@ -161,19 +160,17 @@ def predictions_import_checked(*, project, model_version: str, items: list) -> d
             code="too_many",
         )
     known: dict = {}
-    ready: list[tuple[int, Clip, dict, list]] = []
+    ready: list[tuple[Clip, dict, list]] = []
     rejected = []
     for index, item in enumerate(items):
         try:
-            clip, scores, segments = _checked_item(project, item, known)
+            ready.append(_checked_item(project, item, known))
         except DomainError as exc:
             rejected.append({"index": index, "reason": exc.message})
-            continue
-        ready.append((index, clip, scores, segments))
     if ready:
         with transaction.atomic():
             mv = external_model_version(project=project, name=name)
-            for _index, clip, scores, segments in ready:
+            for clip, scores, segments in ready:
                 Prediction.objects.update_or_create(
                     clip=clip,
                     model_version=mv,
@@ -187,16 +184,12 @@ def predictions_import_checked(*, project, model_version: str, items: list) -> d
 
 
 def _probability(value, where: str) -> float:
-    from labelapp.errors import DomainError
-
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise DomainError(f"{where}: score must be a number from 0 to 1, not {value!r}")
     return float(value)
 
 
 def _checked_item(project, item, known: dict) -> tuple[Clip, dict, list]:
-    from labelapp.errors import DomainError
-
     if not isinstance(item, dict):
         raise DomainError("a prediction is an object")
     unknown = sorted(set(item) - {"clip", "original_name", "clip_labels", "segments"})

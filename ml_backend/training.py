@@ -628,10 +628,10 @@ def training_execute(run_id: int) -> str:
             reason = exc.message
             logger.warning("training %s of project %s failed: %s", run_id, project.pk, reason)
         else:
-            from labelapp.media import _local_store_gone
+            from labelapp.media import local_store_gone
 
             reason = f"{type(exc).__name__}: {exc}"
-            if _local_store_gone():  # not a bug of the training: the clips could not be read
+            if local_store_gone():  # not a bug of the training: the clips could not be read
                 reason = (
                     "the media store is not answering (the media folder is not there): train "
                     "again once it is back"

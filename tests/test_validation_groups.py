@@ -139,7 +139,7 @@ def test_a_training_in_a_media_outage_says_so(speakers_project, monkeypatch):
         raise OSError("Error opening '/srv/media/clips/4/34/x.wav': System error.")
 
     monkeypatch.setattr("ml_backend.dataset.clips_features", unreadable)
-    monkeypatch.setattr(media, "_local_store_gone", lambda: True)
+    monkeypatch.setattr(media, "local_store_gone", lambda: True)
     run = training.training_request(project=speakers_project)
     assert training.training_execute(run.pk) == "failed"
     error = TrainingRun.objects.get(pk=run.pk).error

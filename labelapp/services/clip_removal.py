@@ -167,9 +167,9 @@ def media_delete(*, names: list[str], checked: bool = True) -> int:
         held |= set(
             Clip.objects.filter(spectrum_file__in=names).values_list("spectrum_file", flat=True)
         )
-    from labelapp.media import MediaUnavailable, _local_store_gone
+    from labelapp.media import MediaUnavailable, local_store_gone
 
-    if _local_store_gone():
+    if local_store_gone():
         # Every file "already gone": the folder is away, and they would stay for good once
         # it is back. The worker's task tries again later.
         raise MediaUnavailable("the media folder is not there")

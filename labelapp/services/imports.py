@@ -32,12 +32,7 @@ from django.utils import timezone
 
 from labelapp.audio import AudioError, AudioInfo, probe
 from labelapp.errors import Conflict, DomainError, NotFound
-from labelapp.media import (
-    STORE_ERRORS,
-    media_store_present,
-    store_error_reason,
-    store_unavailable,
-)
+from labelapp.media import STORE_ERRORS, store_error_reason, store_unavailable
 from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
 from labelapp.services.annotations import (
     annotation_input_build,
@@ -533,7 +528,6 @@ def _store(
         # Stored before the transaction: on SQLite a transaction holds the database's write
         # lock from its start, and an upload to a slow or silent media store held it through
         # every timeout (the worker's writes failed "database is locked" meanwhile).
-        media_store_present()  # a save would make a missing media folder anew
         with open(path, "rb") as fh:
             saved = default_storage.save(storage_name, File(fh))
         if saved != storage_name:  # storage renamed it: keep what it says
