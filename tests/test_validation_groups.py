@@ -10,8 +10,9 @@ from labelapp.models import Clip
 from labelapp.services.annotations import annotation_submit
 from labelapp.services.imports import ImportItem, clip_import
 from ml_backend import training
-from ml_backend.models import MLConfig, ModelVersion, TrainingRun
+from ml_backend.models import MLConfig, TrainingRun
 from ontology.services import label_create
+from tests.test_pretraining import _train
 
 pytestmark = pytest.mark.django_db
 
@@ -37,13 +38,6 @@ def speakers_project(
         clip = Clip.objects.get(pk=outcome.clip_id)
         annotation_submit(clip=clip, user=annotator, clip_labels=[(low if i % 2 else high).pk])
     return project
-
-
-def _train(project) -> ModelVersion:
-    run = training.training_request(project=project)
-    outcome = training.training_execute(run.pk)
-    assert outcome == "succeeded", TrainingRun.objects.get(pk=run.pk).error
-    return ModelVersion.objects.get(project=project, status=ModelVersion.Status.ACTIVE)
 
 
 def test_by_default_each_clip_is_a_group_of_its_own(speakers_project):
