@@ -293,6 +293,10 @@ class Segment(models.Model):
     start = models.FloatField()
     end = models.FloatField()
     channel = models.PositiveSmallIntegerField(null=True, blank=True)  # None: all channels
+    # Its frequency band in Hz (a box on the spectrogram, as Raven's selections have), or
+    # neither: every frequency. Both or none.
+    low_freq = models.FloatField(null=True, blank=True)
+    high_freq = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["start", "id"]
@@ -300,6 +304,11 @@ class Segment(models.Model):
             models.CheckConstraint(
                 condition=models.Q(start__gte=0) & models.Q(end__gt=models.F("start")),
                 name="segment_valid_interval",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(low_freq__isnull=True) & models.Q(high_freq__isnull=True))
+                | (models.Q(low_freq__gte=0) & models.Q(high_freq__gt=models.F("low_freq"))),
+                name="segment_valid_band",
             ),
         ]
 

@@ -203,6 +203,14 @@ class SegmentOutSerializer(serializers.Serializer):
     start = serializers.FloatField()
     end = serializers.FloatField()
     channel = serializers.IntegerField(allow_null=True)
+    low_freq = serializers.FloatField(
+        allow_null=True,
+        help_text="The band's lowest frequency (Hz); null: every frequency",
+    )
+    high_freq = serializers.FloatField(
+        allow_null=True,
+        help_text="The band's highest frequency (Hz); null: every frequency",
+    )
     labels = serializers.ListField(child=serializers.CharField())
 
 
@@ -253,19 +261,22 @@ class AnnotationOutSerializer(serializers.ModelSerializer):
     def get_segments(self, obj) -> list[dict]:
         written = getattr(obj, "written", None)
         if written is not None:  # Segment.Meta.ordering: start, then as written
-            segments = [
-                (s.start, s.end, s.channel, s.labels)
-                for s in sorted(written.segments, key=lambda s: s.start)
-            ]
+            segments = [(s, s.labels) for s in sorted(written.segments, key=lambda s: s.start)]
         else:
             segments = [
-                (s.start, s.end, s.channel, [sl.label for sl in s.segment_labels.all()])
-                for s in obj.segments.all()
+                (s, [sl.label for sl in s.segment_labels.all()]) for s in obj.segments.all()
             ]
         return SegmentOutSerializer(
             [
-                {"start": a, "end": b, "channel": ch, "labels": [lb.path for lb in labels]}
-                for a, b, ch, labels in segments
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "channel": s.channel,
+                    "low_freq": s.low_freq,
+                    "high_freq": s.high_freq,
+                    "labels": [lb.path for lb in labels],
+                }
+                for s, labels in segments
             ],
             many=True,
         ).data
@@ -305,6 +316,19 @@ class SegmentInSerializer(StrictInput, serializers.Serializer):
     end = serializers.FloatField(help_text="Seconds; after start, within the clip.")
     channel = serializers.IntegerField(
         min_value=0, required=False, allow_null=True, default=None, help_text="None: all."
+    )
+    low_freq = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The band's lowest frequency (Hz), with high_freq; both None: every frequency.",
+    )
+    high_freq = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The band's highest frequency (Hz), up to the clip's Nyquist frequency "
+        "(half its sample rate). 0 to the Nyquist frequency is every frequency.",
     )
     labels = serializers.ListField(
         child=LabelRefField(),

@@ -160,7 +160,14 @@ def test_a_correction_keeps_the_annotators_row_and_names_the_reviewer(
     assert body["annotator"] == annotator.username and body["status"] == "accepted"
     assert body["clip_labels"] == ["birds/crow"]
     assert body["segments"] == [
-        {"start": 1.0, "end": 2.5, "channel": None, "labels": ["birds/crow"]}
+        {
+            "start": 1.0,
+            "end": 2.5,
+            "channel": None,
+            "low_freq": None,
+            "high_freq": None,
+            "labels": ["birds/crow"],
+        }
     ]
     assert Annotation.objects.filter(clip=clip).count() == 1
     rev = AnnotationRevision.objects.get(annotation=submitted, version=2)

@@ -341,6 +341,8 @@ def annotation_content(annotation: Annotation) -> tuple[list[str], list[dict]]:
             "start": s.start,
             "end": s.end,
             "channel": s.channel,
+            "low_freq": s.low_freq,
+            "high_freq": s.high_freq,
             "labels": [sl.label.path for sl in s.export_labels],
         }
         for s in annotation.export_segments

@@ -4,12 +4,13 @@ opensoundscape, Kaleidoscope's importers, koogu) open them.
 Tab-separated, one row per segment, with Raven's own columns first: `Selection` (numbered
 from 1), `View` ("Spectrogram 1"), `Channel` (from 1, as Raven counts: Earmark's channel 0
 is 1; a segment on every channel is a selection on each), `Begin Time (s)`, `End Time (s)`,
-`Low Freq (Hz)` and `High Freq (Hz)` (0 and the clip's Nyquist: Earmark's segments are bounded
-in time only), then `Begin File` (the clip's original name: a table of several clips is split by it,
-or opened beside each recording) and the annotation columns `Annotation` (the segment's
-label paths, `;` between two), `Kind`, `Annotator`, `Status`, `Clip ID`. A clip label is a
-selection over the whole clip, of kind `clip`, so weak labels come along. A label filter
-keeps the rows with that label (or its children).
+`Low Freq (Hz)` and `High Freq (Hz)` (the segment's band; 0 and the clip's Nyquist frequency
+for a segment of every frequency and a clip label), then `Begin File` (the clip's original
+name: a table of several clips is split by it, or opened beside each recording) and the
+annotation columns `Annotation` (the segment's label paths, `;` between two), `Kind`,
+`Annotator`, `Status`, `Clip ID`. A clip label is a selection over the whole clip, of kind
+`clip`, so weak labels come along. A label filter keeps the rows with that label (or its
+children).
 """
 
 from __future__ import annotations
@@ -59,18 +60,18 @@ def write_raven(out: TextIO, ctx: ExportContext) -> Iterator[int]:
     wanted = wanted_paths(ctx)
     selection = 0
 
-    def row(clip, channel, start, end, labels, kind, annotation) -> None:
+    def row(clip, channel, start, end, labels, kind, annotation, band=(None, None)) -> None:
         nonlocal selection
         selection += 1
-        nyquist = (clip.sample_rate or 0) / 2
+        low, high = band if band[0] is not None else (0, (clip.sample_rate or 0) / 2)
         cells = [
             selection,
             VIEW,
             channel,
             _seconds(start),
             _seconds(end),
-            0,
-            _seconds(nyquist),
+            _seconds(low),
+            _seconds(high),
             clip.original_name,
             ";".join(labels),
             kind,
@@ -98,6 +99,16 @@ def write_raven(out: TextIO, ctx: ExportContext) -> Iterator[int]:
                     else:
                         channels = [int(seg["channel"]) + 1]
                     for channel in channels:
-                        row(clip, channel, seg["start"], seg["end"], labels, "segment", annotation)
+                        band = (seg["low_freq"], seg["high_freq"])
+                        row(
+                            clip,
+                            channel,
+                            seg["start"],
+                            seg["end"],
+                            labels,
+                            "segment",
+                            annotation,
+                            band,
+                        )
         yield seen
     ctx.summary = {"selections": selection}

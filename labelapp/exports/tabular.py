@@ -1,8 +1,10 @@
 """CSV: one row per clip label and one per segment label, for spreadsheets and pandas.
 
 Columns: clip_id, original_name, file, kind (`clip` or `segment`), start, end, channel,
-label (its path), annotator, status, annotation_id, annotation_version, updated_at. A clip
-label row has empty start, end and channel; a segment with two labels gives two rows. An
+label (its path), annotator, status, annotation_id, annotation_version, updated_at,
+reviewed_by, corrected_by, unsure, note, low_freq, high_freq (a segment's band in Hz; empty for
+every frequency). A clip label row has empty start, end, channel and band; a segment with two
+labels gives two rows. An
 annotation without labels (a skip) gives no row.
 
 With a label filter the rows are labels, not whole annotations: only the rows of the labels
@@ -44,6 +46,8 @@ COLUMNS = [
     "corrected_by",
     "unsure",  # the annotator was not sure of these labels ("true" or "")
     "note",  # their word to the reviewer
+    "low_freq",  # a segment's band (Hz); empty: every frequency
+    "high_freq",
 ]
 
 
@@ -71,21 +75,24 @@ def write_csv(out: TextIO, ctx: ExportContext) -> Iterator[int]:
                 if not clip_labels and not segments and wanted is None:
                     # A skip says something too (the clip was passed over): one row without
                     # a label, not none (a filter on skipped annotations wrote no row).
-                    writer.writerow([*head, "none", "", "", "", "", *common, *tail])
+                    writer.writerow([*head, "none", "", "", "", "", *common, *tail, "", ""])
                     rows += 1
                 for path in clip_labels:
                     if wanted is not None and path not in wanted:
                         continue
-                    writer.writerow([*head, "clip", "", "", "", path, *common, *tail])
+                    writer.writerow([*head, "clip", "", "", "", path, *common, *tail, "", ""])
                     rows += 1
                 for seg in segments:
                     channel = "" if seg["channel"] is None else seg["channel"]
+                    band = (
+                        ["", ""] if seg["low_freq"] is None else [seg["low_freq"], seg["high_freq"]]
+                    )
                     for path in seg["labels"]:
                         if wanted is not None and path not in wanted:
                             continue
                         writer.writerow(
                             [*head, "segment", seg["start"], seg["end"], channel, path]
-                            + [*common, *tail]
+                            + [*common, *tail, *band]
                         )
                         rows += 1
         yield seen

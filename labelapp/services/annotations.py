@@ -39,6 +39,13 @@ class SegmentInput:
     end: float
     labels: list[Label]
     channel: int | None = None
+    # The frequency band in Hz, both or neither (None: every frequency).
+    low_freq: float | None = None
+    high_freq: float | None = None
+
+    @property
+    def band(self) -> tuple[float | None, float | None]:
+        return (self.low_freq, self.high_freq)
 
 
 @dataclass
@@ -89,6 +96,9 @@ def labels_resolve(
 
 # Past any clip (EARMARK_MAX_DURATION_S is hours): a bound before a time is snapped.
 MAX_SEGMENT_TIME_S = 1e9
+# A band may reach this far past the Nyquist frequency (drawn to the top of a spectrogram,
+# rounded): it ends there. Further is refused.
+NYQUIST_SLACK_HZ = 1.0
 
 
 def _snap(value: float, *, down: bool = False) -> float:
@@ -100,6 +110,48 @@ def _snap(value: float, *, down: bool = False) -> float:
     step = round(SEGMENT_PRECISION_S * 1_000_000)
     steps = us // step if down else math.floor(us / step + 0.5)
     return round(steps * SEGMENT_PRECISION_S, 2)
+
+
+def segment_band(raw: dict, clip: Clip, i: int) -> tuple[float | None, float | None]:
+    """A segment's frequency band from its `low_freq` and `high_freq` (Hz), or (None, None)
+    for every frequency: neither given, or a band from 0 Hz to the clip's Nyquist frequency
+    (a Raven selection of the whole height). Rounded to 0.1 Hz. A band above the Nyquist
+    frequency, upside down or half given is refused, naming the segment."""
+    low, high = raw.get("low_freq"), raw.get("high_freq")
+    if low in (None, "") and high in (None, ""):
+        return None, None
+    if low in (None, "") or high in (None, ""):
+        raise DomainError(
+            f"segment {i}: a frequency band needs both low_freq and high_freq (Hz), or neither "
+            "(every frequency)"
+        )
+    try:
+        low, high = float(low), float(high)
+    except (TypeError, ValueError):
+        raise DomainError(f"segment {i}: low_freq and high_freq must be numbers (Hz)") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise DomainError(f"segment {i}: low_freq and high_freq must be numbers (Hz)")
+    low, high = round(low, 1), round(high, 1)
+    if low < 0:
+        raise DomainError(f"segment {i}: low_freq {low:g} Hz is below 0 Hz")
+    if high <= low:
+        raise DomainError(f"segment {i}: high_freq {high:g} Hz must be above low_freq {low:g} Hz")
+    nyquist = clip.sample_rate / 2 if clip.sample_rate else None
+    if nyquist:
+        if high > nyquist + NYQUIST_SLACK_HZ:
+            raise DomainError(
+                f"segment {i}: high_freq {high:g} Hz is above the clip's highest frequency "
+                f"({nyquist:g} Hz, half its sample rate of {clip.sample_rate} Hz)"
+            )
+        high = min(high, nyquist)
+        if low >= high:
+            raise DomainError(
+                f"segment {i}: low_freq {low:g} Hz is at or above the clip's highest frequency "
+                f"({nyquist:g} Hz)"
+            )
+        if low == 0 and high >= nyquist:
+            return None, None  # the whole band: every frequency
+    return low, high
 
 
 def annotation_input_build(
@@ -182,12 +234,22 @@ def annotation_input_build(
         )
         if not labels:
             raise DomainError(f"segment {i} ({start}-{end} s) has no label")
-        data.segments.append(SegmentInput(start=start, end=end, labels=labels, channel=channel))
+        low_freq, high_freq = segment_band(raw, clip, i)
+        data.segments.append(
+            SegmentInput(
+                start=start,
+                end=end,
+                labels=labels,
+                channel=channel,
+                low_freq=low_freq,
+                high_freq=high_freq,
+            )
+        )
     # A child implies its ancestors: stored once, as the most specific labels only.
     data.clip_labels = labels_collapse(data.clip_labels)
     for seg in data.segments:
         seg.labels = labels_collapse(seg.labels)
-    # The same segment twice (times, channel and labels as snapped) is one: 5,000 copies of
+    # The same segment twice (times, channel, band and labels as snapped) is one: 5,000 copies of
     # one segment were stored, and counted 5,000 times by the exports. In a multi-label
     # project one span with several labels is one segment with those labels: "Accept all"
     # made a segment per suggested label over one span, and a later label merge left two
@@ -196,7 +258,7 @@ def annotation_input_build(
     by_span: dict[tuple, SegmentInput] = {}
     unique = []
     for seg in data.segments:
-        key = (seg.start, seg.end, seg.channel)
+        key = (seg.start, seg.end, seg.channel, seg.band)
         if not multi:
             key = (*key, frozenset(lb.pk for lb in seg.labels))
         kept = by_span.get(key)
@@ -302,6 +364,7 @@ def annotation_snapshot(annotation: Annotation) -> dict:
                 "start": s.start,
                 "end": s.end,
                 "channel": s.channel,
+                **_band_of(s),
                 "labels": [sl.label.path for sl in s.segment_labels.all()],
             }
             for s in segments
@@ -309,6 +372,14 @@ def annotation_snapshot(annotation: Annotation) -> dict:
         "lead_time": annotation.lead_time,
         **_flags(annotation.unsure, annotation.note),
     }
+
+
+def _band_of(segment) -> dict:
+    """A segment's band for a snapshot: its keys only when it has one (older revisions, and
+    segments of every frequency, have none)."""
+    if segment.low_freq is None:
+        return {}
+    return {"low_freq": segment.low_freq, "high_freq": segment.high_freq}
 
 
 def _flags(unsure: bool, note: str) -> dict:
@@ -328,7 +399,14 @@ def _write_content(annotation: Annotation, data: AnnotationInput, *, fresh: bool
     # on SQLite from 3.35.
     rows = Segment.objects.bulk_create(
         [
-            Segment(annotation=annotation, start=seg.start, end=seg.end, channel=seg.channel)
+            Segment(
+                annotation=annotation,
+                start=seg.start,
+                end=seg.end,
+                channel=seg.channel,
+                low_freq=seg.low_freq,
+                high_freq=seg.high_freq,
+            )
             for seg in data.segments
         ]
     )
@@ -369,6 +447,8 @@ def _content(snapshot: dict) -> tuple:
                 s["start"],
                 s["end"],
                 s["channel"] if s["channel"] is not None else -1,
+                s.get("low_freq") or 0.0,
+                s.get("high_freq") or 0.0,
                 sorted(s["labels"]),
             )
             for s in snapshot["segments"]
@@ -402,6 +482,7 @@ def _snapshot_of(annotation: Annotation, data: AnnotationInput) -> dict:
                 "start": s.start,
                 "end": s.end,
                 "channel": s.channel,
+                **_band_of(s),
                 "labels": [lb.path for lb in s.labels],
             }
             for s in sorted(data.segments, key=lambda s: s.start)
@@ -602,17 +683,23 @@ def _merged(annotation: Annotation, data: AnnotationInput) -> tuple[AnnotationIn
             start=s.start,
             end=s.end,
             channel=s.channel,
+            low_freq=s.low_freq,
+            high_freq=s.high_freq,
             labels=[sl.label for sl in s.segment_labels.all()],
         )
         for s in annotation.segments.prefetch_related("segment_labels__label")
     ]
     had = len(segments)
-    keys = {(s.start, s.end, s.channel, tuple(sorted(lb.pk for lb in s.labels))) for s in segments}
+
+    def key(s: SegmentInput) -> tuple:
+        return (s.start, s.end, s.channel, s.band, tuple(sorted(lb.pk for lb in s.labels)))
+
+    keys = {key(s) for s in segments}
     for seg in data.segments:
-        key = (seg.start, seg.end, seg.channel, tuple(sorted(lb.pk for lb in seg.labels)))
-        if key not in keys:
+        k = key(seg)
+        if k not in keys:
             segments.append(seg)
-            keys.add(key)
+            keys.add(k)
     added = len(labels) > len(existing_labels) or len(segments) > had
     return AnnotationInput(clip_labels=labels, segments=segments), added
 

@@ -466,7 +466,12 @@ def _store(
     *, project, item, job, path, sha256, size, info: AudioInfo, on_committed, create_labels
 ) -> FileOutcome:
     existing = Clip.objects.filter(project=project, sha256=sha256).first()
-    probe_clip = existing or Clip(project=project, duration=info.duration, channels=info.channels)
+    probe_clip = existing or Clip(
+        project=project,
+        duration=info.duration,
+        channels=info.channels,
+        sample_rate=info.sample_rate,
+    )
     by_member, clip_labels, segments, merged_note = _annotations_by_member(project, item)
     labels_given = bool(clip_labels or segments)
     data = None

@@ -95,8 +95,9 @@ def _formula_unquoted(cell: str) -> str:
 
 
 def items_from_csv(manifest: Path) -> list[ImportItem]:
-    """CSV with `audio` and optional `labels` (`;`-separated), `start`, `end`, and
-    `original_name` (the clip's name, else the file's); other columns become clip metadata
+    """CSV with `audio` and optional `labels` (`;`-separated), `start`, `end`, `low_freq` and
+    `high_freq` (a segment's band in Hz), and `original_name` (the clip's name, else the
+    file's); other columns become clip metadata
     (an Earmark export's `clip_id` is dropped). Several rows may name one file: their labels
     and segments add up. A cell an export quoted against spreadsheet formulas ("'=eq") is
     read without its quote."""
@@ -178,6 +179,7 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
                 item.name = named
         labels = [x.strip() for x in row.pop("labels", "").split(";") if x.strip()]
         start_raw, end_raw = row.pop("start", ""), row.pop("end", "")
+        band = {"low_freq": row.pop("low_freq", ""), "high_freq": row.pop("high_freq", "")}
         item.metadata.update({k: v for k, v in row.items() if k and v})
         try:
             if start_raw or end_raw:
@@ -187,8 +189,15 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
                 end = _parse_seconds(end_raw, f"row {line}: end")
                 if not labels:
                     raise ValueError(f"row {line}: a segment ({start}-{end} s) needs labels")
-                item.segments.append({"start": start, "end": end, "labels": labels})
+                # The band is checked with the segment, against the clip's sample rate.
+                band = {k: v for k, v in band.items() if v}
+                item.segments.append({"start": start, "end": end, "labels": labels, **band})
             else:
+                if any(band.values()):
+                    raise ValueError(
+                        f"row {line}: low_freq and high_freq bound a segment: give its start "
+                        "and end too"
+                    )
                 item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
         except ValueError as exc:
             item.error = item.error or str(exc)

@@ -469,6 +469,8 @@ def snapshot_diff(before: dict | None, after: dict) -> dict:
             seg.get("start"),
             seg.get("end"),
             seg.get("channel"),
+            seg.get("low_freq"),
+            seg.get("high_freq"),
             tuple(sorted(seg.get("labels", []))),
         )
 

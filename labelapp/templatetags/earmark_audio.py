@@ -1,5 +1,5 @@
-"""Template filters for audio: a channel's name as the workspace's lanes show it, and a
-duration as a clock."""
+"""Template filters for audio: a channel's name as the workspace's lanes show it, a
+duration as a clock, a segment's frequency band."""
 
 from __future__ import annotations
 
@@ -69,3 +69,19 @@ def segtime(seconds) -> str:
     if abs(t * 100 - round(t * 100)) < 1e-6:
         return f"{t:.2f}"
     return f"{math.floor(t * 1000 + 1e-9) / 1000:.3f}"  # down: 0.3955 is not "0.396", past it
+
+
+@register.filter
+def band(segment) -> str:
+    """`{{ s|band }}`: a segment's frequency band ("1.2–4 kHz", "0.3–1.5 kHz", "200–800 Hz";
+    bandText in static/earmark/bands.js), or "" for one of every frequency; a Segment or a
+    revision's segment dict."""
+    if isinstance(segment, dict):
+        low, high = segment.get("low_freq"), segment.get("high_freq")
+    else:
+        low, high = getattr(segment, "low_freq", None), getattr(segment, "high_freq", None)
+    if low is None or high is None:
+        return ""
+    if high < 1000:
+        return f"{round(low)}–{round(high)} Hz"
+    return f"{round(low / 1000, 2):g}–{round(high / 1000, 2):g} kHz"

@@ -38,7 +38,7 @@ export class Regions {
   constructor(container, view, handlers) {
     this.container = container; // positioned element over the waveform canvas
     this.view = view; // WaveformView: xAt / timeAt
-    this.h = handlers; // {create, change, commit, select, seek, suggestion, colorOf, nameOf, channelName}
+    this.h = handlers; // {create, change, commit, select, seek, suggestion, colorOf, nameOf, channelName, bandOf}
     this.layer = document.createElement("div");
     this.layer.className = "ws-regions";
     container.appendChild(this.layer);
@@ -133,7 +133,8 @@ export class Regions {
       // it all): thousands of segments seen whole were as many lines of text to lay out.
       const text = x1 - x0 < TAG_MIN_PX ? ""
         : (seg.labels.length ? seg.labels.map((p) => this.h.nameOf(p)).join(", ") : "no label") + (channelName ? ` · ${channelName}` : "");
-      const look = [className, labels, seg.start, seg.end, seg.channel, color, text].join("\n");
+      const freqs = this.h.bandOf?.(seg) || ""; // its frequency band, said
+      const look = [className, labels, seg.start, seg.end, seg.channel, color, text, freqs].join("\n");
       if (r.look !== look) {
         r.look = look;
         const { el } = r;
@@ -144,7 +145,8 @@ export class Regions {
         el.dataset.labels = labels;
         el.dataset.channel = seg.channel == null ? "all" : String(seg.channel);
         el.style.setProperty("--seg", color);
-        el.title = `${seg.start.toFixed(2)}–${seg.end.toFixed(2)} s${channelName ? ` · ${channelName}` : ""}`;
+        el.title = `${seg.start.toFixed(2)}–${seg.end.toFixed(2)} s${channelName ? ` · ${channelName}` : ""}${freqs ? ` · ${freqs}` : ""}`;
+        if (freqs) el.dataset.band = freqs; else delete el.dataset.band;
         r.tag.textContent = text;
       }
       place(r, `${x0}px`, `${Math.max(2, x1 - x0)}px`, `${top}%`, `${height}%`);

@@ -3,8 +3,11 @@
 import { api } from "./api.js";
 import { el } from "./dom.js";
 
-// waveform.js's, once the correction's module is in (the members and token pages need neither).
+// waveform.js's and bands.js's, once the correction's module is in (the members and token
+// pages need none of them).
 let channelName = (c) => `ch ${c + 1}`;
+let bandText = (low, high) => `${low}–${high} Hz`;
+let parseBand = () => null;
 
 function showError(box, err, near = null) {
   if (!box) return;
@@ -27,6 +30,7 @@ function segmentRow(tbody, seg = { start: "", end: "", labels: [] }, channels = 
     '<td><input type="text" name="start" size="6" placeholder="start"></td>' +
     '<td><input type="text" name="end" size="6" placeholder="end"></td>' +
     (channels > 1 ? '<td><select name="channel" data-testid="correct-channel" aria-label="Channel of this segment" title="The channel this segment is on (all: every channel)"></select></td>' : "") +
+    '<td><input type="text" name="band" size="11" placeholder="all Hz" data-testid="correct-band" aria-label="Frequency band of this segment (blank: every frequency)" title="Frequency band: low–high in Hz or kHz (1200-4000, 1.2-4 kHz); blank: every frequency"></td>' +
     '<td><input type="text" name="labels" list="label-paths" placeholder="labels"></td>' +
     '<td><button type="button" class="link">remove</button></td>';
   // As the table shows times (10 ms steps, 2 decimals): a loaded row read "0.4" beside "2.79".
@@ -34,6 +38,8 @@ function segmentRow(tbody, seg = { start: "", end: "", labels: [] }, channels = 
   tr.querySelector("[name=start]").value = shown(seg.start);
   tr.querySelector("[name=end]").value = shown(seg.end);
   tr.querySelector("[name=labels]").value = (seg.labels || []).join(", ");
+  // Its frequency band, kept unless changed (a correction of the labels dropped it).
+  if (seg.low_freq != null && seg.high_freq != null) tr.querySelector("[name=band]").value = bandText(seg.low_freq, seg.high_freq);
   tr.dataset.channel = seg.channel ?? "";
   const pick = tr.querySelector("[name=channel]");
   if (pick) {
@@ -163,10 +169,19 @@ function readCorrection(form) {
           return err;
         }
       }
+      const band = parseBand(tr.querySelector("[name=band]")?.value || "");
+      if (band instanceof Error) {
+        const err = new Error(`Segment ${i + 1}: ${band.message}`);
+        err.row = tr;
+        err.field = "band";
+        return err;
+      }
       body.segments.push({
         start,
         end,
         channel: tr.dataset.channel === "" ? null : Number(tr.dataset.channel),
+        low_freq: band ? band[0] : null,
+        high_freq: band ? band[1] : null,
         labels: splitPaths(tr.querySelector("[name=labels]").value),
       });
     }
@@ -271,7 +286,7 @@ async function mountClipReview(root) {
         const data = await annotationData(Number(card.dataset.annotation));
         // Loaded when needed: the members and token pages load this module too.
         const lane = await import("./review_correct.js");
-        channelName = lane.channelName;
+        ({ channelName, bandText, parseBand } = lane);
         if (mine !== opening) return; // clicked again, or cancelled, meanwhile
         const labels = correct.querySelector("[name=clip_labels]");
         if (labels) labels.value = data.clip_labels.join(", ");

@@ -24,6 +24,7 @@ import {
 } from "./review_lanes.js";
 
 export { channelName } from "./waveform.js";
+export { bandText, parseBand } from "./bands.js";
 
 // Seconds: the server stores segment times in 10 ms steps, so the lane snaps to them at any
 // zoom and the table shows them with 2 decimals: what it shows is what is saved.

@@ -15,6 +15,7 @@ const TICKS = [100, 200, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 1
 const MIN_TICK_PX = 16;
 
 const mel = (hz) => 2595 * Math.log10(1 + hz / 700); // the server's rows are even in this
+const melHz = (m) => 700 * (10 ** (m / 2595) - 1);
 
 export function frequencyLabel(hz) {
   return hz < 1000 ? `${hz} Hz` : `${+(hz / 1000).toFixed(1)} kHz`;
@@ -25,7 +26,7 @@ function readPrefs() {
 }
 
 export class SpectrogramView {
-  constructor(img, { clipId, scale, delay = 120, axis = null, scaleSelect = null, topSelect = null }) {
+  constructor(img, { clipId, scale, delay = 120, axis = null, scaleSelect = null, topSelect = null, onChange = null }) {
     const prefs = readPrefs();
     this.img = img;
     this.clipId = clipId;
@@ -36,6 +37,7 @@ export class SpectrogramView {
     this.axis = axis;
     this.scaleSelect = scaleSelect;
     this.topSelect = topSelect;
+    this.onChange = onChange; // the scale or top changed: what is drawn over the picture moves
     this._timer = 0;
     this._want = "";
     this._asked = null; // {clipId, start, end} of the image loading
@@ -74,6 +76,21 @@ export class SpectrogramView {
     return this.top && nyq && this.top < nyq ? this.top : nyq;
   }
 
+  // Where a frequency lies on the picture: 0 at its foot, 1 at its top (above the top shown:
+  // more than 1), in the picture's scale.
+  fracOf(hz) {
+    const top = this.shownTop;
+    if (!top) return 0;
+    return this.scale === "mel" ? mel(Math.max(0, hz)) / mel(top) : Math.max(0, hz) / top;
+  }
+
+  // The frequency at a height of the picture (`fracOf`'s inverse).
+  hzAt(frac) {
+    const top = this.shownTop;
+    const f = Math.max(0, Math.min(1, frac));
+    return this.scale === "mel" ? melHz(f * mel(top)) : f * top;
+  }
+
   show(start, end) {
     this._view = [start, end];
     if ((this.img.clientHeight || 160) !== this._axisHeight) this._drawAxis(); // resized
@@ -87,6 +104,7 @@ export class SpectrogramView {
     this._drawAxis();
     this._shown = null; // the picture on screen has the old axis: hidden until the new one
     if (this._view) this.show(...this._view);
+    this.onChange?.();
   }
 
   _fillTops() {

@@ -7,6 +7,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
+import { Bands, bandText, hasBand, hzText, parseBand } from "./bands.js";
 import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, segmentTime, WaveformView, audioFailureText, whyAudioFailed } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
@@ -123,6 +124,7 @@ showNormalize(); // no drawing yet: the page's inline script may have drawn the 
 releaseAfterPointerChange(document); // the speed, the spectrogram's scale and top, Keep pitch
 const spectro = new SpectrogramView(el.spec, {
   clipId: 0, axis: $("[data-testid=spec-axis]"), scaleSelect: $("[data-testid=spec-scale]"), topSelect: $("[data-testid=spec-top]"),
+  onChange: () => renderRegions(), // the boxes follow the scale and top
 });
 const autoplay = $("[data-testid=autoplay]");
 const AUTOPLAY_KEY = "earmark-autoplay";
@@ -139,7 +141,38 @@ const regions = new Regions(el.wave, wave, {
   colorOf: (p) => colorOf(p),
   nameOf: (p) => nameOf(p),
   channelName: (ch) => channelLabel(ch),
+  bandOf: (s) => (hasBand(s) ? bandText(s.low_freq, s.high_freq) : ""),
 });
+
+// Segments with a frequency band: boxes over the spectrogram, drawn and edited there.
+const bands = new Bands(el.spec.parentElement, wave, spectro, {
+  get: seg,
+  create: (b) => {
+    const s = addSegment(b.start, b.end, [], { commit: false, band: [b.low_freq, b.high_freq] });
+    return s.id;
+  },
+  change: (id, b) => { const s = seg(id); if (s) { Object.assign(s, b); renderRegions(); } },
+  commit: (what) => {
+    const s = S.selected != null ? seg(S.selected) : null;
+    if (s) Object.assign(s, bandKept(s)); // drawn over the whole height: every frequency
+    commit(what);
+    renderRegions();
+    renderSide();
+    if (S.selected != null) revealRow(S.selected);
+  },
+  select: (id) => select(id),
+  seek: (t) => player.seek(t),
+  colorOf: (p) => colorOf(p),
+  nameOf: (p) => nameOf(p),
+});
+
+// A segment's band as kept: {low_freq, high_freq}, both null for every frequency (none
+// given, or one from 0 Hz to the clip's Nyquist frequency, as the server keeps it).
+function bandKept(s) {
+  const nyq = S.ws ? (S.ws.clip.sample_rate || 0) / 2 : 0;
+  if (!hasBand(s) || (s.low_freq <= 0 && nyq && s.high_freq >= nyq)) return { low_freq: null, high_freq: null };
+  return { low_freq: s.low_freq, high_freq: nyq ? Math.min(s.high_freq, nyq) : s.high_freq };
+}
 
 function viewChanged() {
   drawRuler(el.ruler, wave.start, wave.end);
@@ -176,6 +209,7 @@ function playerState() {
 function renderRegions() {
   const states = segmentSuggestionStates();
   regions.render(S.segments, S.sugg.segments.map((s, i) => ({ ...s, state: states[i].state })), S.selected);
+  bands.render(S.segments, S.selected);
 }
 
 // --- loading a clip ----------------------------------------------------------------------------
@@ -337,7 +371,7 @@ async function ontologyFresh(version) {
 // Whether a draft holds what an annotation does (labels and segments, in any order).
 function sameWork(data, annotation) {
   if (!data || !Array.isArray(data.segments)) return false;
-  const segKey = (x) => JSON.stringify([Number(x.start).toFixed(2), Number(x.end).toFixed(2), channelOf(x), [...(x.labels || [])].sort()]);
+  const segKey = (x) => JSON.stringify([Number(x.start).toFixed(2), Number(x.end).toFixed(2), channelOf(x), bandKept(x), [...(x.labels || [])].sort()]);
   const key = (labels, segments) => JSON.stringify([[...(labels || [])].sort(), (segments || []).map(segKey).sort()]);
   return key(data.clip_labels, data.segments) === key(annotation.clip_labels, annotation.segments)
     && Boolean(data.unsure) === Boolean(annotation.unsure) && (data.note || "") === (annotation.note || "");
@@ -346,6 +380,7 @@ function sameWork(data, annotation) {
 function restoreState(ws) {
   // Ids start from 1 again on every clip: nothing drawn for the last one is reused.
   regions.reset();
+  bands.reset();
   segRows.rows.clear();
   segRows.pitch = 0;
   suggDrawn.look = null;
@@ -395,7 +430,9 @@ function restoreState(ws) {
     // -3 to 9999 s on channel 7 of a 0.22 s mono clip was shown as it was) are brought in:
     // cut to the clip, or left out when nothing of it is in the clip; an unknown channel is
     // all channels. A draft written before segments kept their channel has none: all too.
+    // A band above the clip's frequencies, or upside down, is every frequency (said too).
     const dur = ws.clip.duration || Infinity;
+    const nyq = (ws.clip.sample_rate || 0) / 2 || Infinity;
     const chans = ws.clip.channels || 1;
     let adjusted = draft.data.segments.length - segs.length;
     const inClip = [];
@@ -410,8 +447,10 @@ function restoreState(ws) {
       if (end <= start || start >= dur) { adjusted += 1; continue; }
       // a channel given that is none (-1, "1", 0.5) is all channels too: said as well
       const givenChannel = s.channel !== undefined && s.channel !== null;
-      if ((start !== s.start && s.start < -SNAP_S) || end !== s.end || (givenChannel && channel !== s.channel)) adjusted += 1;
-      inClip.push({ ...s, start, end, channel, id: S.nextId++ });
+      const givenBand = s.low_freq != null || s.high_freq != null;
+      const band = hasBand(s) && s.low_freq >= 0 && s.high_freq <= nyq + 1 ? [s.low_freq, Math.min(s.high_freq, nyq)] : [null, null];
+      if ((start !== s.start && s.start < -SNAP_S) || end !== s.end || (givenChannel && channel !== s.channel) || (givenBand && band[0] === null)) adjusted += 1;
+      inClip.push({ ...s, start, end, channel, low_freq: band[0], high_freq: band[1], id: S.nextId++ });
     }
     S.segments = inClip;
     S.clipLabels = Array.isArray(draft.data.clip_labels) ? draft.data.clip_labels.filter(text) : [];
@@ -435,7 +474,7 @@ function restoreState(ws) {
     root.dataset.restored = "true";
   } else {
     const a = ws.annotation && ws.annotation.status !== "skipped" ? ws.annotation : null;
-    S.segments = a ? a.segments.map((s) => ({ start: s.start, end: s.end, channel: channelOf(s), labels: [...s.labels], id: S.nextId++ })) : [];
+    S.segments = a ? a.segments.map((s) => ({ start: s.start, end: s.end, channel: channelOf(s), ...bandKept(s), labels: [...s.labels], id: S.nextId++ })) : [];
     S.clipLabels = a ? [...a.clip_labels] : [];
     S.unsure = Boolean(a && a.unsure);
     S.note = (a && a.note) || "";
@@ -553,6 +592,7 @@ const EDIT_WORDS = {
   "create segment": "Segment added.",
   "delete segment": "Segment deleted.",
   "change channel": "Segment's channel changed.",
+  "change band": "Segment's band changed.",
   "adjust segment": "Segment changed.",
 };
 function undo() {
@@ -587,7 +627,7 @@ document.addEventListener("visibilitychange", () => {
 
 function draftData() {
   return {
-    segments: S.segments.map(({ start, end, channel, labels, from }) => ({ start, end, channel, labels, from })),
+    segments: S.segments.map(({ start, end, channel, low_freq, high_freq, labels, from }) => ({ start, end, channel, low_freq, high_freq, labels, from })),
     clip_labels: S.clipLabels,
     suggestions: { clip: S.sugg.clip.map((s) => s.state), segments: S.sugg.segments.map((s) => s.state) },
     unsure: S.unsure,
@@ -760,10 +800,10 @@ window.addEventListener("pagehide", () => {
 });
 
 // --- segments and labels -------------------------------------------------------------------
-function addSegment(start, end, labels, { commit: doCommit = true, from, render = true, channel = null } = {}) {
+function addSegment(start, end, labels, { commit: doCommit = true, from, render = true, channel = null, band = [null, null] } = {}) {
   if (!S.ws) { showBanner("No clip is open: nothing is left to label here.", "info", 3000); return { id: null }; }
   if (!modeTakesSegments()) { showBanner("This project takes clip labels only.", "warn", 3000); return { id: null }; }
-  const s = { id: S.nextId++, start: snap(start), end: snap(Math.max(end, start + SNAP_S)), channel, labels, from };
+  const s = { id: S.nextId++, start: snap(start), end: snap(Math.max(end, start + SNAP_S)), channel, low_freq: band[0], high_freq: band[1], labels, from };
   S.segments.push(s);
   S.selected = s.id;
   if (render) renderRegions();
@@ -1203,7 +1243,7 @@ function renderSegmentList(order) {
   const shown = order.slice(first, last);
   const lis = shown.map((x, k) => {
     const n = first + k + 1;
-    const look = `${x.id === S.selected}|${x.start}|${x.end}|${channelOf(x)}|${channels}|${x.labels.join("\n")}`;
+    const look = `${x.id === S.selected}|${x.start}|${x.end}|${channelOf(x)}|${x.low_freq}|${x.high_freq}|${channels}|${x.labels.join("\n")}`;
     let row = rows.get(x.id);
     if (!row || row.look !== look) {
       const li = segmentRow(x);
@@ -1258,7 +1298,7 @@ function segmentRow(x) {
   const del = button("✕", "del-seg", "Delete this segment (Delete)");
   del.addEventListener("click", (e) => { e.stopPropagation(); removeSegment(id); });
   if (clipChannels() > 1) head.append(channelSelect(x));
-  head.append(play, del);
+  head.append(bandInput(x), play, del);
   const labels = document.createElement("div");
   labels.className = "ws-seg-labels";
   const unlabel = (p) => () => {
@@ -1279,6 +1319,49 @@ function segmentRow(x) {
     if (s.start < wave.start || s.start > wave.end) wave.setView(s.start - 0.5, s.start - 0.5 + (wave.end - wave.start));
   });
   return li;
+}
+
+// The segment's frequency band, typed: "1200-4000" (Hz), "1.2-4 kHz"; blank is every
+// frequency. Drawn and dragged on the spectrogram too.
+function bandInput(x) {
+  const id = x.id;
+  const input = document.createElement("input");
+  input.type = "text";
+  input.className = "ws-seg-band";
+  input.setAttribute("data-testid", "segment-band");
+  input.setAttribute("aria-label", "Frequency band of this segment (blank: every frequency)");
+  input.title = "Frequency band: low–high in Hz or kHz (1200-4000, 1.2-4 kHz); blank: every frequency. Or drag on the spectrogram.";
+  input.placeholder = "all Hz";
+  input.spellcheck = false;
+  input.autocomplete = "off";
+  const shown = (s) => (hasBand(s) ? bandText(s.low_freq, s.high_freq) : "");
+  input.value = shown(x);
+  input.addEventListener("click", (e) => e.stopPropagation());
+  input.addEventListener("keydown", (e) => {
+    e.stopPropagation(); // typed digits are no label keys
+    if (e.key === "Enter") input.blur();
+    if (e.key === "Escape") { const s = seg(id); input.value = s ? shown(s) : ""; input.blur(); }
+  });
+  input.addEventListener("change", () => {
+    const s = seg(id);
+    if (!s) return;
+    const got = parseBand(input.value);
+    const nyq = (S.ws?.clip.sample_rate || 0) / 2;
+    let why = got instanceof Error ? got.message : "";
+    if (!why && got && nyq && got[1] > nyq + 1) why = `This clip's frequencies end at ${hzText(nyq)} (half its sample rate).`;
+    if (why) { showBanner(why, "warn", 5000); input.value = shown(s); return; }
+    const before = `${s.low_freq}|${s.high_freq}`;
+    Object.assign(s, bandKept({ low_freq: got ? got[0] : null, high_freq: got ? got[1] : null }));
+    input.value = shown(s);
+    if (`${s.low_freq}|${s.high_freq}` === before) return; // as it was: no undo step
+    S.selected = id;
+    const focused = document.activeElement === input;
+    commit("change band", hasBand(s) ? `Segment's band: ${bandText(s.low_freq, s.high_freq)}.` : "Segment's band: every frequency.");
+    renderRegions();
+    renderSide();
+    if (focused) el.segList.querySelector(`[data-id="${id}"] [data-testid=segment-band]`)?.focus();
+  });
+  return input;
 }
 
 // The segment's channel, changeable: all channels, or one of the clip's.
@@ -1473,7 +1556,7 @@ async function send(expectedVersion, { replaceReviewed = false, oneMore = false 
       onRetry: (n, wait, err) => showBanner(`${err && err.status === 503 ? "The server is busy" : "The connection failed"}; saving again in ${wait} s (attempt ${n + 1})…`, "warn", wait * 1000),
       body: {
         clip_labels: modeTakesClip() ? S.clipLabels : [],
-        segments: modeTakesSegments() ? S.segments.map((s) => ({ start: s.start, end: s.end, channel: channelOf(s), labels: s.labels })) : [],
+        segments: modeTakesSegments() ? S.segments.map((s) => ({ start: s.start, end: s.end, channel: channelOf(s), ...bandKept(s), labels: s.labels })) : [],
         expected_version: expectedVersion,
         lead_time: Math.round(leadTime() * 10) / 10,
         suggestion_feedback: suggestionFeedback(),
@@ -2000,6 +2083,7 @@ async function start() {
     { keys: ["wheel"], help: "Zoom around the pointer (a trackpad's pinch too)", group: "View" },
     { keys: ["shift+wheel"], help: "Scroll (a sideways swipe too)", group: "View" },
     { keys: ["shift+drag"], help: "A new segment even over another one (overlapping sounds); on a multi-channel clip, on the channel whose lane the drag starts in (the segment list changes a segment's channel)", group: "Segments" },
+    { keys: ["drag on the spectrogram"], help: "Mark a segment with a frequency band (a box); drag a box or its edges to change it, or type its band in the segment list", group: "Segments" },
   ];
   keys.renderHelp($(".ws-help-body"), [...gestures, ...labelKeys]);
   renderSide();

@@ -1,0 +1,218 @@
+"""Segments with a frequency band, as bioacoustics annotators mark them: a box drawn on the
+spectrogram (time and band at once), resized and moved there, typed in the segment list,
+undone, kept across a reload, submitted; and a reviewer's correction that keeps the band or
+changes it."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelapp.models import Annotation, Segment
+from labelapp.services.annotations import annotation_submit
+from tests.browser.test_review import _audio_clip
+from tests.browser.test_workspace import drawn
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SPEC = "[data-testid=spectrogram]"
+
+
+def _linear(page):
+    """The spectrogram in Hz, linear: its height is 0 to 8,000 Hz on these 16 kHz clips."""
+    page.wait_for_selector(f"{SPEC}[data-loaded=true]", timeout=10_000)
+    page.select_option("[data-testid=spec-scale]", "linear")
+    page.wait_for_function(
+        f"() => document.querySelector('{SPEC}').src.includes('scale=linear')"
+        f" && document.querySelector('{SPEC}').dataset.loaded === 'true'"
+    )
+
+
+def _at(page, t, hz):
+    """The page point of time `t` and frequency `hz` on the (linear, 8 kHz) spectrogram."""
+    box = page.locator(".ws-spec").bounding_box()
+    start = float(page.get_attribute("[data-testid=waveform]", "data-view-start"))
+    end = float(page.get_attribute("[data-testid=waveform]", "data-view-end"))
+    x = box["x"] + 1 + (t - start) / (end - start) * (box["width"] - 2)
+    y = box["y"] + 1 + (1 - hz / 8000) * (box["height"] - 2)
+    return x, y
+
+
+def _drag(page, a, b):
+    page.mouse.move(*a)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(a[0] + (b[0] - a[0]) * k / 5, a[1] + (b[1] - a[1]) * k / 5)
+    page.mouse.up()
+
+
+def _band_field(page):
+    return page.locator("[data-testid=segment-band]").first
+
+
+def _parsed(text):
+    """ "1–3 kHz" -> (1000, 3000); "534 Hz–1.96 kHz" -> (534, 1960): a side without its unit
+    has the other's."""
+    low, high = text.split("–")
+    unit = high.split()[1]
+
+    def hz(part):
+        number, *own = part.split()
+        return float(number) * (1000 if (own[0] if own else unit) == "kHz" else 1)
+
+    return hz(low), hz(high)
+
+
+def test_a_box_drawn_on_the_spectrogram_is_a_segment_with_its_band(
+    live_server, page, login, annotator, project, labels, clips, screenshot
+):
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    _linear(page)
+
+    # 1.0-2.0 s, 1,000-3,000 Hz: drawn from its top left to its bottom right
+    _drag(page, _at(page, 1.0, 3000), _at(page, 2.0, 1000))
+    boxes = page.locator("[data-testid=band-box]")
+    boxes.first.wait_for()
+    assert boxes.count() == 1
+    low, high = _parsed(_band_field(page).input_value())
+    assert abs(low - 1000) < 60 and abs(high - 3000) < 60, (low, high)
+    # the waveform's segment names its band too
+    assert "kHz" in page.get_attribute("[data-testid=segment]", "data-band")
+    page.keyboard.press("s")  # the drawn segment is selected: it takes the label
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=band-box]').textContent.includes('sparrow')"
+    )
+    screenshot(page, "workspace-band-drawn")
+
+    # its top edge dragged up to 5,000 Hz: the band grows, the times stay
+    box = boxes.first.bounding_box()
+    _drag(page, (box["x"] + box["width"] / 2, box["y"] + 2), _at(page, 1.5, 5000))
+    low2, high2 = _parsed(_band_field(page).input_value())
+    assert abs(low2 - low) < 1 and abs(high2 - 5000) < 60, (low2, high2)
+
+    # typed in the list: 2-4 kHz; undo gives the dragged band back, redo the typed one
+    field = _band_field(page)
+    field.fill("2-4 kHz")
+    field.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=segment-band]').value === '2–4 kHz'"
+    )
+    page.locator("[data-testid=waveform]").focus()
+    page.keyboard.press("Control+z")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=segment-band]').value !== '2–4 kHz'"
+    )
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=segment-band]').value === '2–4 kHz'"
+    )
+    # a band past the clip's 8 kHz is refused and said; the band stays
+    field = _band_field(page)
+    field.fill("1-12 kHz")
+    field.press("Enter")
+    page.wait_for_selector("[data-testid=banner]:has-text('8 kHz')")
+    assert _band_field(page).input_value() == "2–4 kHz"
+
+    # kept across a reload (the autosave), and drawn where it was
+    page.wait_for_selector("[data-testid=save-state][data-state=saved]", timeout=10_000)
+    page.reload()
+    drawn(page, clips[0].pk)
+    page.locator("[data-testid=band-box]").first.wait_for()
+    assert _band_field(page).input_value() == "2–4 kHz"
+    box = page.locator("[data-testid=band-box]").first.bounding_box()
+    top = _at(page, 1.0, 4000)[1]
+    bottom = _at(page, 1.0, 2000)[1]
+    assert abs(box["y"] - top) < 3 and abs(box["y"] + box["height"] - bottom) < 3, (box, top)
+
+    page.keyboard.press("Control+Enter")
+    ann = None
+
+    def submitted():
+        nonlocal ann
+        ann = Annotation.objects.filter(clip=clips[0], annotator=annotator, status="submitted")
+        return ann.exists()
+
+    from tests.conftest import wait_for
+
+    wait_for(submitted, message="the clip was not submitted")
+    (segment,) = Segment.objects.filter(annotation__clip=clips[0])
+    assert (segment.low_freq, segment.high_freq) == (2000.0, 4000.0)
+    assert abs(segment.start - 1.0) <= 0.03 and abs(segment.end - 2.0) <= 0.03
+    assert [sl.label.name for sl in segment.segment_labels.all()] == ["sparrow"]
+
+
+def test_a_box_is_moved_and_a_segment_without_a_band_is_not_drawn_on_the_spectrogram(
+    live_server, page, login, annotator, project, labels, clips
+):
+    annotation_submit(
+        clip=clips[0],
+        user=annotator,
+        segments=[
+            {
+                "start": 1.0,
+                "end": 2.0,
+                "labels": ["birds/sparrow"],
+                "low_freq": 1000,
+                "high_freq": 2000,
+            },
+            {"start": 3.0, "end": 4.0, "labels": ["noise"]},
+        ],
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    _linear(page)
+    boxes = page.locator("[data-testid=band-box]")
+    boxes.first.wait_for()
+    assert boxes.count() == 1  # the noise segment covers every frequency: the waveform's only
+    assert page.locator("[data-testid=segment]").count() == 2
+    box = boxes.first.bounding_box()
+    middle = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    # moved by +0.5 s and +1,000 Hz: the same size elsewhere
+    dx = _at(page, 2.0, 0)[0] - _at(page, 1.5, 0)[0]
+    dy = _at(page, 0, 2500)[1] - _at(page, 0, 1500)[1]
+    _drag(page, middle, (middle[0] + dx, middle[1] + dy))
+    low, high = _parsed(_band_field(page).input_value())
+    assert abs(low - 2000) < 60 and abs(high - low - 1000) < 2, (low, high)
+    times = page.locator("[data-testid=segment]").first.get_attribute("title")
+    assert times.startswith("1.5") or times.startswith("1.4") or times.startswith("1.6"), times
+
+
+def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
+    live_server, page, login, reviewer, annotator, project, labels, wav_factory
+):
+    clip = _audio_clip(project, wav_factory(seconds=4, freq=500), "banded.wav")
+    annotation = annotation_submit(
+        clip=clip,
+        user=annotator,
+        segments=[
+            {
+                "start": 1,
+                "end": 2,
+                "labels": ["birds/sparrow"],
+                "low_freq": 1000,
+                "high_freq": 3000,
+            },
+            {"start": 2.5, "end": 3, "labels": ["noise"]},
+        ],
+    )
+    login(page, reviewer)
+    page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
+    card = page.locator(f"[data-testid=annotation][data-annotation='{annotation.pk}']")
+    assert "1–3 kHz" in card.text_content()  # the annotation's segment says its band
+    card.locator("[data-testid=correct-open]").click()
+    bands = card.locator("[data-testid=correct-band]")
+    bands.first.wait_for()
+    assert [bands.nth(i).input_value() for i in range(bands.count())] == ["1–3 kHz", ""]
+    # the labels corrected, the band left: kept
+    card.locator(".rv-seg-editor [name=labels]").first.fill("birds/crow")
+    bands.nth(1).fill("not a band")
+    card.locator("[data-testid=correct]").click()
+    page.wait_for_selector("text=Segment 2: Write a band as low–high")
+    bands.nth(1).fill("500 Hz-1.5 kHz")
+    card.locator("[data-testid=correct]").click()
+    page.wait_for_selector("[data-testid=history-row][data-action=correct]")
+    stored = Segment.objects.filter(annotation=annotation).order_by("start")
+    assert [(s.low_freq, s.high_freq) for s in stored] == [(1000.0, 3000.0), (500.0, 1500.0)]
+    assert [sl.label.name for sl in stored[0].segment_labels.all()] == ["crow"]
