@@ -52,20 +52,34 @@ class MediaUnavailable(OSError):
         self.detail = detail  # for the logs: it names the endpoint, the bucket and the key
 
 
+CLIPS_DIR = "clips"  # the media folder's folder of imported originals (storage_name_for)
+
+
 def local_store_gone() -> bool:
-    """A media folder that is not there at all (unmounted, moved away): an outage, not a file
-    lost; a clip processed meanwhile failed for good."""
+    """A media folder that is not there at all (moved away), or that is there without the
+    clips folder every import writes into while clips were imported (an empty mount point:
+    its volume not mounted): an outage, not a file lost; a clip processed meanwhile failed for
+    good, and a write made the store anew on the disk beneath."""
     from django.core.files.storage import default_storage
 
     location = getattr(default_storage, "location", None)
-    return bool(location) and not os.path.isdir(location)
+    if not location:
+        return False
+    if not os.path.isdir(location):
+        return True
+    if os.path.isdir(os.path.join(location, CLIPS_DIR)):
+        return False
+    from labelapp.models import Clip
+
+    return Clip.objects.filter(file__startswith=f"{CLIPS_DIR}/").exists()
 
 
 def media_store_present() -> None:
-    """MediaUnavailable when the media folder that holds the clips is not there at all: a
-    write would make it anew on the disk beneath (an upload during an outage re-created the
-    folder with its one file, and the clips waiting for the real one then failed as lost).
-    A new installation's first upload makes it (no clip yet: nothing to have lost)."""
+    """MediaUnavailable when the media folder that holds the clips is not there
+    (`local_store_gone`): a write would make it anew on the disk beneath (an upload during an
+    outage re-created the folder with its one file, and the clips waiting for the real one
+    then failed as lost). A new installation's first upload makes it (no clip yet: nothing to
+    have lost)."""
     if local_store_gone():
         from labelapp.models import Clip
 

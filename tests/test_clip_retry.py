@@ -117,3 +117,36 @@ def test_no_save_makes_a_missing_media_folder_anew_and_deletes_wait_for_it(
     away.rename(own_media)
     assert default_storage.exists(clip.file.name)
     assert media_delete(names=[clip.file.name], checked=False) == 1
+
+
+def test_an_empty_mount_point_is_an_outage_too(
+    project, wav_factory, own_media, annotator, client_for
+):
+    """The volume not mounted leaves its mount point: the folder is there, empty. That read as
+    every clip's file lost (a clip processed then failed for good), and a write went to the
+    disk beneath. Health says so too."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from labelapp.media import MediaUnavailable
+    from labelapp.services.health import _media
+
+    clip = _imported(project, wav_factory)
+    waiting = _imported(project, wav_factory, "b.wav")
+    assert clip_process(clip.pk) == "ready"
+    assert _media() == {"ok": True}
+    volume = own_media.with_name("volume")
+    own_media.rename(volume)
+    own_media.mkdir()  # the bare mount point
+    assert clip_process(waiting.pk) == "waiting"
+    with pytest.raises(MediaUnavailable):
+        default_storage.save("exports/1/x.csv", ContentFile(b"a,b\n"))
+    assert list(own_media.iterdir()) == []  # nothing written beneath
+    read = client_for(annotator).get(f"/api/clips/{clip.pk}/audio")
+    assert read.status_code == 503 and read.json()["code"] == "media_unavailable"
+    health = _media()
+    assert not health["ok"] and "is its volume mounted?" in health["detail"]
+    own_media.rmdir()
+    volume.rename(own_media)  # mounted again
+    assert clip_process(waiting.pk) == "ready"
+    assert _media() == {"ok": True}

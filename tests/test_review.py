@@ -133,6 +133,43 @@ def test_the_same_decision_sent_again_is_answered_as_the_first(
     assert someone_else.status_code == 409
 
 
+def test_the_same_correction_sent_again_is_answered_as_the_first(
+    client_for, reviewer, lead, clip, submitted
+):
+    """A correction retried after a dropped connection was 409 "stale" (the accept and the
+    reject were not): the same content again is answered as the first; another content, or
+    another reviewer, on the old version is still a conflict."""
+    from labelapp.models import AnnotationRevision
+
+    body = {
+        "action": "correct",
+        "expected_version": 1,
+        "clip_labels": ["birds/crow"],
+        "segments": [
+            {"start": 1, "end": 2, "labels": ["birds/crow"], "low_freq": 100, "high_freq": 900}
+        ],
+        "comment": "a crow",
+    }
+    first = review(client_for(reviewer), submitted, **body)
+    again = review(client_for(reviewer), submitted, **body)
+    assert (first.status_code, again.status_code) == (200, 200), again.json()
+    assert again.json()["version"] == first.json()["version"] == 2
+    assert again.json()["segments"] == first.json()["segments"]
+    assert AnnotationRevision.objects.filter(annotation=submitted, action="correct").count() == 1
+    moved = {**body, "segments": [{**body["segments"][0], "high_freq": 1000}]}
+    assert review(client_for(reviewer), submitted, **moved).status_code == 409
+    assert (
+        review(client_for(reviewer), submitted, **{**body, "comment": "other"}).status_code == 409
+    )
+    assert review(client_for(lead), submitted, **body).status_code == 409
+    # an unchanged correction is kept as an acceptance: sent again, answered the same
+    other = _ready_clip(clip.project, "dusk.wav")
+    made = annotation_submit(clip=other, user=submitted.annotator, clip_labels=["birds/crow"])
+    same = {"action": "correct", "expected_version": 1, "clip_labels": ["birds/crow"]}
+    assert review(client_for(reviewer), made, **same).json()["status"] == "accepted"
+    assert review(client_for(reviewer), made, **same).status_code == 200
+
+
 def test_a_second_reviewer_is_told_who_decided_first(client_for, reviewer, lead, clip, submitted):
     """Two reviewers on one annotation: the second read "changed since you opened it", and
     the card still said submitted."""

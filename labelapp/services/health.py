@@ -110,12 +110,18 @@ def _writable_dir(path) -> bool:
 def _media() -> dict[str, Any]:
     from django.core.files.storage import FileSystemStorage, default_storage
 
-    from labelapp.media import store_error_reason
+    from labelapp.media import local_store_gone, store_error_reason
 
     if isinstance(default_storage, FileSystemStorage):
         # `exists()` of a name under a missing folder is only False.
         if not _writable_dir(default_storage.location):
             return {"ok": False, "detail": "the media folder is missing or not writable"}
+        if local_store_gone():
+            return {
+                "ok": False,
+                "detail": "the media folder has no clips folder, though clips were imported "
+                "into it: is its volume mounted?",
+            }
         return {"ok": True}
     try:
         default_storage.exists("healthz")  # a HEAD request on S3; a stat on a folder

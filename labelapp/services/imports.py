@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from labelapp.audio import AudioError, AudioInfo, probe
 from labelapp.errors import Conflict, DomainError, NotFound
-from labelapp.media import STORE_ERRORS, store_error_reason, store_unavailable
+from labelapp.media import CLIPS_DIR, STORE_ERRORS, store_error_reason, store_unavailable
 from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
 from labelapp.services.annotations import (
     annotation_input_build,
@@ -187,7 +187,7 @@ def storage_name_for(project_id: int, sha256: str, fmt: str) -> str:
     token of its own, so no two imports share a file. A clip deleted while the same file is
     imported again then takes only its own file with it (its deletion runs after commit)."""
     ext = _FORMAT_EXTENSION.get(fmt.upper(), "bin")
-    return f"clips/{project_id}/{sha256[:2]}/{sha256}-{secrets.token_hex(4)}.{ext}"
+    return f"{CLIPS_DIR}/{project_id}/{sha256[:2]}/{sha256}-{secrets.token_hex(4)}.{ext}"
 
 
 def clip_import(

@@ -133,19 +133,13 @@ def annotation_review(
         raise PermissionDenied("only a reviewer or a lead of this project reviews annotations")
     # Not the reviewer's row too: PostgreSQL locks no nullable side of an outer join.
     locked = Annotation.objects.select_for_update().select_related("clip").get(pk=annotation.pk)
-    if locked.version == expected_version + 1 and action in (Action.ACCEPT, Action.REJECT):
+    if locked.version == expected_version + 1 and _decision_resent(
+        locked, reviewer, action, comment, clip_labels, segments
+    ):
         # The same decision sent again (a retry after a dropped connection): answered as the
         # first was, not with a 409 naming the reviewer's own decision as someone's change.
-        last = locked.revisions.order_by("-version").first()
-        if (
-            last is not None
-            and last.version == locked.version
-            and last.author_id == reviewer.pk
-            and last.action == action
-            and last.comment == comment
-        ):
-            locked.review_warning = _accepted_tie(project, locked.clip_id)
-            return locked
+        locked.review_warning = _accepted_tie(project, locked.clip_id)
+        return locked
     if locked.version != expected_version:
         # Who moved it on, when it was a decision (two reviewers on one annotation: the
         # second read only "changed since you opened it").
@@ -169,14 +163,7 @@ def annotation_review(
     if action == Action.CORRECT:
         if clip_labels is None and segments is None:
             raise DomainError("a correction needs clip_labels or segments (or both)")
-        current = annotation_snapshot(locked)
-        data = annotation_input_build(
-            project,
-            locked.clip,
-            clip_labels=current["clip_labels"] if clip_labels is None else clip_labels,
-            segments=current["segments"] if segments is None else segments,
-            kept_labels=lambda: annotation_label_ids(locked),
-        )
+        data = _correction_built(locked, clip_labels, segments)
         if not data.clip_labels and not data.segments:
             raise DomainError(
                 "a correction must leave a clip label or a segment (to refuse the annotation, "
@@ -216,6 +203,46 @@ def annotation_review(
     _adjudication_settle(locked.clip_id, by=reviewer)
     locked.review_warning = _accepted_tie(project, locked.clip_id)
     return locked
+
+
+def _decision_resent(
+    locked: Annotation, reviewer, action: str, comment: str, clip_labels, segments
+) -> bool:
+    """Whether `action` is the decision that made `locked`'s last version, sent again by its
+    reviewer: the same action and comment, and for a correction the same content (a
+    correction that changed nothing was kept as an acceptance)."""
+    last = locked.revisions.order_by("-version").first()
+    if (
+        last is None
+        or last.version != locked.version
+        or last.author_id != reviewer.pk
+        or last.comment != comment
+    ):
+        return False
+    if action in (Action.ACCEPT, Action.REJECT):
+        return last.action == action
+    if action != Action.CORRECT or last.action not in (Action.CORRECT, Action.ACCEPT):
+        return False
+    if clip_labels is None and segments is None:
+        return False
+    try:
+        data = _correction_built(locked, clip_labels, segments)
+    except DomainError:
+        return False
+    return not annotation_input_changes(locked, data)
+
+
+def _correction_built(locked: Annotation, clip_labels, segments):
+    """A correction's content: what it gives, the annotation's own where it gives nothing
+    (clip labels, segments), checked as any annotation is."""
+    current = annotation_snapshot(locked)
+    return annotation_input_build(
+        locked.clip.project,
+        locked.clip,
+        clip_labels=current["clip_labels"] if clip_labels is None else clip_labels,
+        segments=current["segments"] if segments is None else segments,
+        kept_labels=lambda: annotation_label_ids(locked),
+    )
 
 
 def _accepted_tie(project: Project, clip_id: int) -> str:
