@@ -499,3 +499,21 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format} export {self.pk} of {self.project} ({self.status})"
+
+
+class PasswordToChange(models.Model):
+    """An account whose password someone else chose (a lead on the Members page, an admin's
+    `add_member --create-user`): its owner chooses their own at their first sign-in, before
+    anything else (labelapp.passwords.FirstPasswordMiddleware). Gone once they have."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)

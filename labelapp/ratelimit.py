@@ -210,15 +210,28 @@ class RateLimitedPasswordChangeView(PasswordChangeView):
         context = super().get_context_data(**kwargs)
         context["active_tokens"] = api_tokens_active_count(user=self.request.user)
         context["revoke_tokens"] = self.request.POST.get("revoke_tokens") == "on"
+        context["first_password"] = self._first_password()
         return context
+
+    def _first_password(self):
+        """Who set this account's password, when its owner has not chosen one yet: the page
+        says why it came first. None otherwise."""
+        from labelapp.models import PasswordToChange
+
+        row = PasswordToChange.objects.filter(user_id=self.request.user.pk).first()
+        if row is None:
+            return None
+        return {"by": row.set_by.get_username() if row.set_by_id else "an administrator"}
 
     def form_valid(self, form):
         from django.db import transaction
 
+        from labelapp.passwords import first_password_done
         from labelapp.services.tokens import api_tokens_revoke_all
 
         with transaction.atomic():
             response = super().form_valid(form)
+            first_password_done(self.request)
             revoked = 0
             if self.request.POST.get("revoke_tokens") == "on":
                 revoked = api_tokens_revoke_all(user=self.request.user)

@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "labelapp.ratelimit.LoginRateLimitMiddleware",
+    # An account a lead made: its first password is changed before anything else.
+    "labelapp.passwords.FirstPasswordMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 

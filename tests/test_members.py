@@ -76,6 +76,46 @@ def test_a_lead_brings_in_a_colleague_with_no_account_yet(
     assert not get_user_model().objects.filter(username="mallory").exists()
 
 
+def test_an_account_a_lead_made_chooses_its_own_password_before_anything_else(
+    client_for, lead, project, client
+):
+    """A lead chose the first password and told it (a chat, a sticky note): its owner used it
+    for good. Now a page takes them to the password page, the API with that session answers
+    403, until they choose their own; then everything opens, and asks no more."""
+    res = client_for(lead).post(
+        members_url(project),
+        {"username": "maria", "role": "annotator", "password": "correct-horse-staple"},
+    )
+    assert res.status_code == 201
+    assert client.login(username="maria", password="correct-horse-staple")
+    page = client.get(f"/projects/{project.pk}/")
+    assert page.status_code == 302
+    assert page["Location"].startswith("/accounts/password_change/?first=1")
+    api = client.get(f"/api/projects/{project.pk}/")
+    assert api.status_code == 403 and api.json()["code"] == "password_change_required"
+    form = client.get("/accounts/password_change/")
+    assert form.status_code == 200
+    text = form.content.decode()
+    assert f"{lead.username} made this account with a first password" in text
+    assert client.get("/static/earmark/earmark.css").status_code in (200, 404)  # not held
+    changed = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": "correct-horse-staple",
+            "new_password1": "maria's own phrase 42",
+            "new_password2": "maria's own phrase 42",
+        },
+    )
+    assert changed.status_code == 302, changed.content
+    assert client.get(f"/projects/{project.pk}/").status_code == 200
+    assert client.get(f"/api/projects/{project.pk}/").status_code == 200
+    # the lead's own account, and anyone's who chose theirs, is never held
+    other = type(client)()
+    other.force_login(lead)
+    assert other.get(f"/projects/{project.pk}/").status_code == 200
+    assert "made this account" not in other.get("/accounts/password_change/").content.decode()
+
+
 def test_the_list_gives_the_user_id_the_detail_url_takes(client_for, lead, make_user, project):
     """`id` is the membership's; `user_id` is what /members/<user_id>/ takes. A PATCH by the
     list's `user_id` changes that member, nobody else."""

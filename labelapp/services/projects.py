@@ -266,7 +266,7 @@ def membership_invite(
     if user is None and not password:
         raise DomainError(
             f"no user named {username!r}: give a first password to make the account (its "
-            "owner changes it under Password), or check the spelling",
+            "owner chooses their own at their first sign-in), or check the spelling",
             code="no_such_user",
         )
     if user is None:
@@ -307,7 +307,11 @@ def _account_create(username: str, password: str, *, by=None) -> AbstractBaseUse
         raise DomainError(
             "the first password: " + " ".join(exc.messages), code="weak_password"
         ) from None
+    from labelapp.models import PasswordToChange
+
     user = User.objects.create_user(username=username, password=password)
+    # Its owner chooses their own password at their first sign-in.
+    PasswordToChange.objects.create(user=user, set_by=by)
     logger.info("account %s created by %s", username, by.get_username() if by is not None else "-")
     return user
 

@@ -1182,3 +1182,35 @@ def test_a_reviewer_filters_the_queue_to_one_annotator_and_next_stays_in_it(
     page.wait_for_url(f"**/clips/{clips[2].pk}/review/?annotator=otto-annotator")
     page.click(".crumbs a:has-text('review')")
     expect(page.locator("[data-testid=queue-row]")).to_have_count(1)
+
+
+def test_an_account_made_by_a_lead_chooses_its_own_password_at_the_first_sign_in(
+    live_server, page, login, lead, project, screenshot
+):
+    """The lead told the first password; the new member signs in with it, lands on the
+    password page (which says who made the account), chooses their own and goes on."""
+    from django.contrib.auth import get_user_model
+
+    from labelapp.services.projects import membership_invite
+
+    membership_invite(
+        project=project, username="maria", role="annotator", password="lead-chose-this-1", by=lead
+    )
+    maria = get_user_model().objects.get(username="maria")
+    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.pk}/")
+    page.fill("input[name=username]", "maria")
+    page.fill("input[name=password]", "lead-chose-this-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/accounts/password_change/**")
+    said = page.inner_text("[data-testid=first-password]")
+    assert f"{lead.username} made this account" in said
+    screenshot(page, "first-password")
+    page.fill("input[name=old_password]", "lead-chose-this-1")
+    page.fill("input[name=new_password1]", "marias own phrase 42")
+    page.fill("input[name=new_password2]", "marias own phrase 42")
+    page.click("[data-testid=password-change] button[type=submit]")
+    page.wait_for_selector("[data-testid=password-changed]")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    assert page.url.endswith(f"/projects/{project.pk}/")
+    maria.refresh_from_db()
+    assert maria.check_password("marias own phrase 42")
