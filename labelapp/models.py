@@ -350,6 +350,9 @@ class ClipEvent(models.Model):
     # What a label-tree change did here ("birds/wren merged into birds/robin"): the merge
     # rewrote annotations with no word in the clip's history.
     note = models.CharField(max_length=1000, blank=True, default="")
+    # A deleted annotation as it last was (its revisions go with it): annotation_snapshot,
+    # with its id and annotator's name. Empty for other steps.
+    data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

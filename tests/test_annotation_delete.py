@@ -66,3 +66,47 @@ def test_an_accepted_annotation_is_the_leads_to_delete(answered, annotator, lead
     assert refused.status_code == 409 and refused.json()["code"] == "accepted"
     assert Annotation.objects.filter(pk=mine.pk).exists()
     assert client_for(lead).delete(f"/api/annotations/{mine.pk}/").status_code == 204
+
+
+def test_the_history_keeps_a_deleted_annotation_whole(project, annotator, lead, client_for):
+    """Its revisions go with it; the history's line said whose it was and its first labels
+    only. Now the history holds it as it was: segments with their times and band, its note,
+    and the clip's history page shows them removed."""
+    from django.test import Client
+
+    from ontology.services import label_get_or_create_path
+
+    for path in ("birds/robin", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    (clip,) = ready_clips(project, 1)
+    made = annotation_submit(
+        clip=clip,
+        user=annotator,
+        clip_labels=["noise"],
+        segments=[
+            {"start": 1, "end": 2, "labels": ["birds/robin"], "low_freq": 2000, "high_freq": 6000},
+            {"start": 3, "end": 3.5, "labels": ["noise"]},
+        ],
+        note="two robins?",
+    )
+    assert client_for(lead).delete(f"/api/annotations/{made.pk}/").status_code == 204
+    history = client_for(lead).get(f"/api/clips/{clip.pk}/history/").json()
+    (gone,) = [h for h in history if h["action"] == "ann-deleted"]
+    assert (gone["annotation"], gone["annotator"], gone["version"]) == (
+        made.pk,
+        annotator.username,
+        1,
+    )
+    assert gone["before"]["note"] == "two robins?"
+    removed = gone["changes"]["segments"]["removed"]
+    assert sorted((s["start"], s.get("low_freq"), tuple(s["labels"])) for s in removed) == [
+        (1.0, 2000.0, ("birds/robin",)),
+        (3.0, None, ("noise",)),
+    ]
+    assert gone["changes"]["clip_labels"] == {"added": [], "removed": ["noise"]}
+    assert "status" not in gone["changes"] and "note" not in gone["changes"]
+    page = Client()
+    page.force_login(lead)
+    text = page.get(f"/clips/{clip.pk}/history/").content.decode()
+    assert "−1.0–2.0 2–6 kHz birds/robin" in text
+    assert "their note “two robins?”" in text

@@ -1015,6 +1015,13 @@ def annotation_delete(*, annotation: Annotation, user, is_lead: bool) -> None:
             note=f"{user.username} deleted {whose} annotation ({locked.status}"
             + (f": {said}" if said else "")
             + f", version {locked.version})",
+            # Whole, as it was: its revisions go with it, the history keeps what it said.
+            data={
+                "annotation": locked.pk,
+                "annotator": locked.annotator.username,
+                "version": locked.version,
+                **annotation_snapshot(locked),
+            },
         )
         locked.delete()
         clip_annotation_count_refresh(locked.clip_id)

@@ -556,28 +556,35 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
     clip_events = clip.events.select_related("author")
     if user is not None and role not in REVIEW_ROLES:
         clip_events = clip_events.none()
-    events = [
-        {
-            "kind": "clip",
-            "id": e.pk,
-            "annotation": None,
-            "annotator": None,
-            "version": None,
-            "author": e.author.username if e.author else None,
-            "action": e.action,
-            "comment": "",
-            "summary": e.get_action_display(),
-            "note": e.note,
-            "created_at": e.created_at,
-            "before": None,
-            "after": {},
-            "changes": {},
-        }
-        for e in clip_events
-    ]
+    events = [_event_entry(e) for e in clip_events]
     if events:
         out = sorted(out + events, key=lambda h: h["created_at"])
     return out
+
+
+def _event_entry(event: ClipEvent) -> dict:
+    """A clip step as a history entry. A deleted annotation's carries it as it last was
+    (`before`) and what went with it (`changes`: its labels and segments removed)."""
+    gone = event.data if event.action == ClipEvent.Action.ANNOTATION_DELETED else {}
+    before = {k: v for k, v in gone.items() if k not in ("annotation", "annotator", "version")}
+    # What went: its labels and segments (its status and note are said beside them).
+    kept = {k: v for k, v in before.items() if k not in ("clip_labels", "segments")}
+    return {
+        "kind": "clip",
+        "id": event.pk,
+        "annotation": gone.get("annotation"),
+        "annotator": gone.get("annotator"),
+        "version": gone.get("version"),
+        "author": event.author.username if event.author else None,
+        "action": event.action,
+        "comment": "",
+        "summary": event.get_action_display(),
+        "note": event.note,
+        "created_at": event.created_at,
+        "before": before or None,
+        "after": {},
+        "changes": snapshot_diff(before, kept) if before else {},
+    }
 
 
 def history_names_now(clip: Clip, history: list[dict]) -> tuple[list[dict], dict[str, str]]:
