@@ -13,6 +13,7 @@ from labelapp.services.agreement import (
     model_vs_humans,
     project_agreement,
     segment_f1,
+    segment_iou,
     segment_matches,
 )
 from labelapp.services.annotations import annotation_submit
@@ -120,6 +121,27 @@ def test_segment_matching_finds_the_maximum_matching_not_the_greedy_one():
 def test_segments_on_different_channels_do_not_match():
     assert segment_f1([(0, 1, 0, "x")], [(0, 1, 1, "x")])["tp"] == 0
     assert segment_f1([(0, 1, 0, "x")], [(0, 1, None, "x")])["tp"] == 1
+
+
+def test_boxes_match_by_the_iou_of_their_boxes_and_a_segment_without_a_band_by_time():
+    """Two calls at once in different bands are two sounds: 1-2 s at 1-2 kHz and 1-2 s at
+    5-6 kHz do not match. The same time, bands half overlapping: box IoU 1/3 (no at 0.5, yes at
+    0.3). A segment of every frequency covers any band: compared by time."""
+    low = (1, 2, None, "x", (1000, 2000))
+    high = (1, 2, None, "x", (5000, 6000))
+    half = (1, 2, None, "x", (1500, 2500))
+    assert segment_iou(low, high) == 0.0
+    assert segment_iou(low, half) == pytest.approx(1 / 3)
+    assert segment_f1([low], [high])["tp"] == 0
+    assert segment_f1([low], [half], iou=0.5)["tp"] == 0
+    assert segment_f1([low], [half], iou=0.3)["tp"] == 1
+    # time halves too: IoU (0.5 s x 500 Hz) / (1 + 1 - 0.25 s.kHz) = 0.25 / 1.75
+    later = (1.5, 2.5, None, "x", (1500, 2500))
+    assert segment_iou(low, later) == pytest.approx(0.25 / 1.75)
+    every = (1, 2, None, "x", None)
+    assert segment_iou(low, every) == 1.0 and segment_iou((1, 2, None, "x"), low) == 1.0
+    # two boxes, one per band, each answered by the other annotator's box in its band
+    assert segment_matches([low, high], [high, low]) == [(0, 1), (1, 0)]
 
 
 # --- the project level ---------------------------------------------------------------------
@@ -287,6 +309,38 @@ def test_segment_agreement_per_clip_and_overall(project, three_annotators):
     assert report["clips"][0]["segment_f1"] == pytest.approx(2 / 3, abs=1e-4)
     assert report["clips"][0]["agreement"] is None  # no clip labels in this project
     assert report["overall"]["clip_labels"]["fleiss_kappa"] is None
+
+
+def test_two_annotators_boxing_one_call_in_other_bands_disagree(project, three_annotators):
+    """u0 boxes the call at 1-2 kHz, u1 the same second at 5-6 kHz: by time alone they
+    agreed (F1 1); as boxes they do not. u0's second box, of every frequency, meets u1's."""
+    project.annotation_mode = "segments"
+    project.annotations_per_clip = 2
+    project.save()
+    label_get_or_create_path(ontology=project.ontology, path="call")
+    (clip,) = ready_clips(project, 1)
+    u0, u1, _ = three_annotators
+    box = {"start": 0, "end": 1, "labels": ["call"]}
+    annotation_submit(
+        clip=clip,
+        user=u0,
+        segments=[{**box, "low_freq": 1000, "high_freq": 2000}, {**box, "start": 3, "end": 4}],
+    )
+    annotation_submit(
+        clip=clip,
+        user=u1,
+        segments=[
+            {**box, "low_freq": 5000, "high_freq": 6000},
+            {**box, "start": 3, "end": 4, "low_freq": 100, "high_freq": 900},
+        ],
+    )
+    report = project_agreement(project, iou=0.5)
+    assert report["overall"]["segments"] == {
+        "tp": 1,
+        "fp": 1,
+        "fn": 1,
+        "f1": pytest.approx(0.5, abs=1e-4),
+    }
 
 
 def test_a_clip_with_one_annotator_is_not_compared(project, annotator):

@@ -35,6 +35,7 @@ from labelapp.services.agreement_stats import (  # noqa: F401 (re-exported)
     interval_iou,
     krippendorff_alpha_nominal,
     segment_f1,
+    segment_iou,
     segment_matches,
 )
 
@@ -62,9 +63,9 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 def _annotation_rows(project: Project) -> dict[int, dict]:
     """One entry per counted annotation: clip, annotator, clip label paths, segment items
-    (start, end, channel, label path). Three queries whatever the project's size, each a join
-    on the same conditions (a list of every annotation id as parameters would pass SQLite's
-    limit on a large project)."""
+    (start, end, channel, label path, band: (low, high) Hz or None). Three queries whatever
+    the project's size, each a join on the same conditions (a list of every annotation id as
+    parameters would pass SQLite's limit on a large project)."""
     counted = {
         "clip__project": project,
         "status__in": COUNTED_STATUSES,
@@ -81,17 +82,20 @@ def _annotation_rows(project: Project) -> dict[int, dict]:
     ).values_list("annotation_id", "label__path"):
         if ann_id in rows:  # counted between the two reads
             rows[ann_id]["labels"].append(path)
-    for ann_id, start, end, channel, path in SegmentLabel.objects.filter(
+    for ann_id, start, end, channel, low, high, path in SegmentLabel.objects.filter(
         **{f"segment__annotation__{k}": v for k, v in counted.items()}
     ).values_list(
         "segment__annotation_id",
         "segment__start",
         "segment__end",
         "segment__channel",
+        "segment__low_freq",
+        "segment__high_freq",
         "label__path",
     ):
         if ann_id in rows:
-            rows[ann_id]["segments"].append((start, end, channel, path))
+            band = None if low is None else (low, high)
+            rows[ann_id]["segments"].append((start, end, channel, path, band))
     for row in rows.values():  # as it stands, for whether the clip's dispute is settled
         row["now"] = (row["labels"], row["segments"])
     for ann_id, own in _own_versions_of_reviewed(project, counted).items():
@@ -146,7 +150,13 @@ def _own_versions_of_reviewed(project: Project, counted: dict) -> dict[int, dict
         ann_id: {
             "labels": list(dict.fromkeys(today(p) for p in data.get("clip_labels") or [])),
             "segments": [
-                (seg.get("start"), seg.get("end"), seg.get("channel"), today(path))
+                (
+                    seg.get("start"),
+                    seg.get("end"),
+                    seg.get("channel"),
+                    today(path),
+                    None if seg.get("low_freq") is None else (seg["low_freq"], seg["high_freq"]),
+                )
                 for seg in data.get("segments") or []
                 if isinstance(seg, dict)
                 for path in seg.get("labels") or []

@@ -132,21 +132,45 @@ def interval_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def segment_iou(a: Sequence, b: Sequence) -> float:
+    """IoU of two segment items (start, end, channel, label[, band]): of their boxes when both
+    have a frequency band (low, high), as box annotations are compared (two calls at once in
+    different bands do not match); of their times otherwise (a segment of every frequency
+    covers any band)."""
+    overlap = interval_iou((a[0], a[1]), (b[0], b[1]))
+    band_a = a[4] if len(a) > 4 else None
+    band_b = b[4] if len(b) > 4 else None
+    if overlap <= 0 or band_a is None or band_b is None:
+        return overlap
+    time_inter = min(a[1], b[1]) - max(a[0], b[0])
+    freq_inter = min(band_a[1], band_b[1]) - max(band_a[0], band_b[0])
+    if freq_inter <= 0:
+        return 0.0
+    inter = time_inter * freq_inter
+    area_a = (a[1] - a[0]) * (band_a[1] - band_a[0])
+    area_b = (b[1] - b[0]) * (band_b[1] - band_b[0])
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
+
+
 def segment_matches(
     a: Sequence[tuple], b: Sequence[tuple], *, iou: float = 0.5
 ) -> list[tuple[int, int]]:
     """Pairs (i, j) of `a`'s and `b`'s segments that match: same label, compatible channel
-    (equal, or either None: all channels) and IoU ≥ `iou`. Each segment matches at most once;
-    the matching is a maximum one (Hungarian), ties broken by the larger total IoU. Items are
-    (start, end, channel, label)."""
+    (equal, or either None: all channels) and IoU ≥ `iou` (`segment_iou`: of the boxes when
+    both have a band). Each segment matches at most once; the matching is a maximum one
+    (Hungarian), ties broken by the larger total IoU. Items are (start, end, channel, label)
+    and, optionally, band: (low, high) in Hz or None."""
     if not a or not b:
         return []
     eligible: dict[tuple[int, int], float] = {}
-    for i, (s1, e1, ch1, lab1) in enumerate(a):
-        for j, (s2, e2, ch2, lab2) in enumerate(b):
+    for i, item_a in enumerate(a):
+        ch1, lab1 = item_a[2], item_a[3]
+        for j, item_b in enumerate(b):
+            ch2, lab2 = item_b[2], item_b[3]
             if lab1 != lab2 or (ch1 is not None and ch2 is not None and ch1 != ch2):
                 continue
-            overlap = interval_iou((s1, e1), (s2, e2))
+            overlap = segment_iou(item_a, item_b)
             if overlap >= iou and overlap > 0:
                 eligible[(i, j)] = overlap
     if not eligible:
