@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from labelapp import selectors
 from labelapp.audio import peaks_window, render_spectrogram_png, spectrum
 from labelapp.audio.playback import PcmWavFile, fits_wav, plays_as_stored
-from labelapp.errors import DomainError, NotFound
+from labelapp.errors import MEDIA_RETRY_AFTER_S, DomainError, NotFound
 from labelapp.exports.common import bool_option
 from labelapp.lookups import plain_int
 from labelapp.media import MediaUnavailable, media_open
@@ -165,7 +165,7 @@ class ProjectMembersApi(APIView):
     def post(self, request, project_id: int):
         """Add a user by username (leads only); an existing member is a 409 (their role is
         changed with PATCH /members/<user_id>/). A username with no account gets one with the
-        `password` given (its owner changes it under Password)."""
+        `password` given (its owner chooses their own at their first sign-in)."""
         project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -298,8 +298,9 @@ class ProjectUploadApi(APIView):
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
         # 400: the import job with its per-file report when every file was rejected, or
-        # {detail, code} when the request itself was wrong (no files).
-        responses={201: UploadedSerializer, 400: OpenApiTypes.OBJECT},
+        # {detail, code} when the request itself was wrong (no files); 503: the same report
+        # when the media store did not answer (send them again later).
+        responses={201: UploadedSerializer, 400: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
     )
     def post(self, request, project_id: int):
         """Upload audio files. Each file is reported on its own; the batch goes on after a bad
@@ -342,6 +343,14 @@ class ProjectUploadApi(APIView):
         ok = any(o.status in ("imported", "duplicate") for o in outcomes)
         body = ImportJobSerializer(job).data
         body["files"] = [o.as_dict() for o in outcomes]
+        if not ok and any(o.store_unavailable for o in outcomes):
+            # Nothing was wrong with the files: the media store did not answer. A 503 that a
+            # client retries later, not a 400 that reads as bad files.
+            return Response(
+                body,
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(MEDIA_RETRY_AFTER_S)},
+            )
         return Response(body, status=status.HTTP_201_CREATED if ok else status.HTTP_400_BAD_REQUEST)
 
 

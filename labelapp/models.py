@@ -505,9 +505,10 @@ class ExportJob(models.Model):
 
 
 class PasswordToChange(models.Model):
-    """An account whose password someone else chose (a lead on the Members page, an admin's
-    `add_member --create-user`): its owner chooses their own at their first sign-in, before
-    anything else (labelapp.passwords.FirstPasswordMiddleware). Gone once they have."""
+    """An account whose password someone else chose (a lead on the Members page): its owner
+    chooses their own at their first sign-in, before anything else
+    (labelapp.passwords.FirstPasswordMiddleware). Gone once they have. Accounts a site admin
+    makes (the admin, `add_member --create-user`) are not held."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
@@ -520,3 +521,9 @@ class PasswordToChange(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "first password to change"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: first password not changed yet"

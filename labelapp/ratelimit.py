@@ -190,6 +190,21 @@ def password_change_form(request):
             login_failures_clear(username, address)
             return value
 
+        def clean(self):
+            # The same password again changed nothing, and "changed" freed an account a lead
+            # made from choosing its own (the lead still knew it).
+            cleaned = super().clean()
+            new, old = cleaned.get("new_password1"), cleaned.get("old_password")
+            if new and old and new == old:
+                self.add_error(
+                    "new_password2",
+                    ValidationError(
+                        "That is the password you have now: choose another.",
+                        code="password_same",
+                    ),
+                )
+            return cleaned
+
     return Form
 
 
@@ -204,6 +219,22 @@ class RateLimitedPasswordChangeView(PasswordChangeView):
     def get_form_class(self):
         return password_change_form(self.request)
 
+    def get_success_url(self):
+        # An account's first change goes on where its owner was going (a local path only);
+        # the done page is for changes that may concern API tokens.
+        if self._first_password_row() is not None:
+            from django.utils.http import url_has_allowed_host_and_scheme
+
+            wanted = self.request.POST.get("next") or self.request.GET.get("next") or ""
+            if url_has_allowed_host_and_scheme(
+                wanted, allowed_hosts={self.request.get_host()}, require_https=False
+            ):
+                return wanted
+            from django.urls import reverse
+
+            return reverse("home")
+        return super().get_success_url()
+
     def get_context_data(self, **kwargs):
         from labelapp.services.tokens import api_tokens_active_count
 
@@ -213,15 +244,21 @@ class RateLimitedPasswordChangeView(PasswordChangeView):
         context["first_password"] = self._first_password()
         return context
 
-    def _first_password(self):
-        """Who set this account's password, when its owner has not chosen one yet: the page
-        says why it came first. None otherwise."""
+    def _first_password_row(self):
         from labelapp.models import PasswordToChange
 
-        row = PasswordToChange.objects.filter(user_id=self.request.user.pk).first()
+        return PasswordToChange.objects.filter(user_id=self.request.user.pk).first()
+
+    def _first_password(self):
+        """Who set this account's password, when its owner has not chosen one yet: the page
+        says why it came first, and where it goes on to. None otherwise."""
+        row = self._first_password_row()
         if row is None:
             return None
-        return {"by": row.set_by.get_username() if row.set_by_id else "an administrator"}
+        return {
+            "by": row.set_by.get_username() if row.set_by_id else "an administrator",
+            "next": self.request.GET.get("next") or self.request.POST.get("next") or "",
+        }
 
     def form_valid(self, form):
         from django.db import transaction
@@ -245,6 +282,15 @@ class RateLimitedPasswordChangeView(PasswordChangeView):
 class PasswordChangeDoneView(DjangoPasswordChangeDoneView):
     """Says what the last change did to the API tokens: how many it revoked, or how many
     still work (nothing when there are none)."""
+
+    def get(self, request, *args, **kwargs):
+        from django.shortcuts import redirect
+
+        from labelapp.passwords import first_password_pending
+
+        if first_password_pending(request.user):  # "your password is changed": not yet
+            return redirect("password_change")
+        return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         from labelapp.services.tokens import api_tokens_active_count

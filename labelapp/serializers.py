@@ -99,7 +99,8 @@ class MembershipInputSerializer(StrictInput, serializers.Serializer):
         trim_whitespace=False,
         style={"input_type": "password"},
         help_text="For a username with no account yet: the account is made with this first "
-        "password (checked as every password is), which its owner changes under Password.",
+        "password (checked as every password is); its owner chooses their own at their "
+        "first sign-in.",
     )
 
 

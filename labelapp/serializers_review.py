@@ -105,9 +105,14 @@ class HistoryEntrySerializer(serializers.Serializer):
         "a whole (`adjudicate`, `adjudicate-off`, `adjudicated`: sent to adjudication, taken "
         "off it, settled by the decisions), shown to reviewers and leads, or a label-tree "
         "change that rewrote its annotations (`label-merged`, `label-unmerged`, with its "
-        "`note`); its annotation, annotator and version are null.",
+        "`note`); its annotation, annotator and version are null. An annotation deleted "
+        "(`ann-deleted`) keeps its annotation id, annotator and last version, its content as "
+        "`before` and what went as `changes`; its revisions stay in the history as they were "
+        "(their `id` null), for those who could see the annotation.",
     )
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(
+        allow_null=True, help_text="null for a revision of an annotation deleted since"
+    )
     annotation = serializers.IntegerField(allow_null=True)
     annotator = serializers.CharField(allow_null=True)
     version = serializers.IntegerField(allow_null=True)

@@ -212,8 +212,17 @@ def members_page(request, project_id: int):
     project = or_404(selectors.project_for_user, request.user, project_id, (selectors.LEAD,))
     members = list(project.memberships.select_related("user").order_by("role", "user__username"))
     held = held_counts(project)
+    from labelapp.models import PasswordToChange
+
+    # Accounts whose owner has not signed in to choose their own password yet.
+    waiting = set(
+        PasswordToChange.objects.filter(user__in=[m.user_id for m in members]).values_list(
+            "user_id", flat=True
+        )
+    )
     for m in members:
         m.held = held.get(m.user_id, 0)
+        m.first_password = m.user_id in waiting
     return render(
         request,
         "review/members.html",

@@ -68,7 +68,17 @@ class BasicTokenAuthentication(authentication.BasicAuthentication):
             raise exceptions.Throttled(
                 wait=settings.EARMARK_LOGIN_FAILURE_WINDOW_S, detail=blocked_message()
             )
-        return super().authenticate_credentials(userid, password, request)
+        user, auth = super().authenticate_credentials(userid, password, request)
+        from labelapp.passwords import first_password_pending
+
+        if first_password_pending(user):
+            # The password a lead chose and told: it opens nothing until its owner has chosen
+            # their own (a page would take them to do so; this is no page).
+            raise exceptions.AuthenticationFailed(
+                "this account's first password was set by someone else: sign in on the web and "
+                "choose your own before using it here"
+            )
+        return user, auth
 
 
 # The API's personal tokens (`Authorization: Token em_...`) work here as everywhere else;

@@ -266,14 +266,17 @@ def ls_annotations_delete(project: Project, annotations) -> int:
 
 
 def _withdraw(annotations) -> int:
-    """Delete annotations made in Label Studio, and bring their clips' counts up to date."""
-    from labelapp.services.annotations import clip_annotation_count_refresh
+    """Delete annotations made in Label Studio, each said in its clip's history as any
+    deletion is (they vanished without a word), and their clips' counts brought up to date."""
+    from labelapp.services.annotations import annotation_delete_recorded
 
-    rows = list(annotations.exclude(external_id="").values_list("pk", "clip_id"))
-    if not rows:
-        return 0
     with transaction.atomic():
-        Annotation.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-        for clip_id in {clip_id for _, clip_id in rows}:  # their clips stay: counts only
-            clip_annotation_count_refresh(clip_id)
+        rows = list(
+            annotations.exclude(external_id="")
+            .select_for_update()
+            .select_related("annotator")
+            .order_by("pk")
+        )
+        for annotation in rows:
+            annotation_delete_recorded(annotation, where="in Label Studio")
     return len(rows)

@@ -110,3 +110,56 @@ def test_the_history_keeps_a_deleted_annotation_whole(project, annotator, lead, 
     text = page.get(f"/clips/{clip.pk}/history/").content.decode()
     assert "−1.0–2.0 2–6 kHz birds/robin" in text
     assert "their note “two robins?”" in text
+
+
+def test_a_deleted_annotations_revisions_stay_in_the_history_for_who_could_see_it(
+    project, annotator, reviewer, lead, make_user, client_for
+):
+    """Revisions go with their annotation: what the annotator first said, the reviewer's
+    correction and its comment vanished with a deletion. The history keeps them, shows them
+    to those who could see the annotation (its annotator too, not another annotator of a
+    blind project), and in today's label names."""
+    from labelapp.models import Membership
+    from labelapp.services.projects import membership_set
+    from labelapp.services.review import annotation_review
+    from ontology.services import label_get_or_create_path
+
+    for path in ("birds/robin", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    (clip,) = ready_clips(project, 1)
+    made = annotation_submit(clip=clip, user=annotator, clip_labels=["noise"])
+    annotation_review(
+        annotation=made,
+        reviewer=reviewer,
+        action="correct",
+        comment="it is a robin",
+        expected_version=1,
+        clip_labels=["birds/robin"],
+    )
+    assert client_for(lead).delete(f"/api/annotations/{made.pk}/").status_code == 204
+    history = client_for(lead).get(f"/api/clips/{clip.pk}/history/").json()
+    assert [(h["action"], h["version"], h["author"]) for h in history] == [
+        ("submitted", 1, annotator.username),
+        ("correct", 2, reviewer.username),
+        ("ann-deleted", 2, lead.username),
+    ]
+    assert history[0]["after"]["clip_labels"] == ["noise"]
+    assert history[1]["comment"] == "it is a robin"
+    assert history[1]["changes"]["clip_labels"] == {"added": ["birds/robin"], "removed": ["noise"]}
+    # its annotator sees it; another annotator of this (blind) project does not
+    mine = client_for(annotator).get(f"/api/clips/{clip.pk}/history/").json()
+    assert [h["action"] for h in mine] == ["submitted", "correct", "ann-deleted"]
+    other = make_user("other-annotator")
+    membership_set(project=project, user=other, role=Membership.Role.ANNOTATOR)
+    assert client_for(other).get(f"/api/clips/{clip.pk}/history/").json() == []
+    # a rename since: the page names the deleted labels as they are called today
+    from django.test import Client
+
+    from ontology.services import label_rename
+
+    robin = project.ontology.labels.get(path="birds/robin")
+    label_rename(label=robin, name="european robin")
+    page = Client()
+    page.force_login(lead)
+    text = page.get(f"/clips/{clip.pk}/history/").content.decode()
+    assert "−birds/european robin (was birds/robin)" in text

@@ -298,6 +298,13 @@ def test_bulk_created_deleted_and_cleared_annotations_follow_label_studio(projec
     assert hook(cleared).json()["status"] == "removed"
     assert not Annotation.objects.filter(clip=clips[1]).exists()
     assert Annotation.objects.filter(clip=clips[2]).exists()
+    # each deletion is said in its clip's history, with what it held (it vanished unsaid)
+    from labelapp.models import ClipEvent
+
+    gone = {e.clip_id: e for e in ClipEvent.objects.filter(action="ann-deleted")}
+    assert set(gone) == {clips[0].pk, clips[1].pk}
+    assert "was deleted in Label Studio (submitted: bird/crow, version 1)" in gone[clips[0].pk].note
+    assert gone[clips[1].pk].data["clip_labels"] == ["bird/crow"]
 
 
 def test_a_second_control_is_left_out_and_an_unknown_label_among_known_ones_is_a_400(project, hook):

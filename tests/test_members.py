@@ -98,16 +98,52 @@ def test_an_account_a_lead_made_chooses_its_own_password_before_anything_else(
     text = form.content.decode()
     assert f"{lead.username} made this account with a first password" in text
     assert client.get("/static/earmark/earmark.css").status_code in (200, 404)  # not held
-    changed = client.post(
+    # "password changed" is no way out, nor the first password again, nor Basic auth with
+    # it on the Label Studio endpoints (they take a password: the lead knows this one)
+    done = client.get("/accounts/password_change/done/")
+    assert done.status_code == 302 and done["Location"].startswith("/accounts/password_change/")
+    same = client.post(
         "/accounts/password_change/",
+        {
+            "old_password": "correct-horse-staple",
+            "new_password1": "correct-horse-staple",
+            "new_password2": "correct-horse-staple",
+        },
+    )
+    assert same.status_code == 200 and "That is the password you have now" in same.content.decode()
+    import base64
+
+    basic = base64.b64encode(b"maria:correct-horse-staple").decode()
+    ml = type(client)().get(f"/ml/{project.pk}/versions", HTTP_AUTHORIZATION=f"Basic {basic}")
+    assert ml.status_code == 401 and "choose your own" in ml.json()["detail"]
+    # the members page says who has not signed in yet
+    lead_page = type(client)()
+    lead_page.force_login(lead)
+    members = lead_page.get(f"/projects/{project.pk}/members/").content.decode()
+    assert members.count('data-testid="member-first-password"') == 1
+    # a lead's key on a request that carries a held session's cookie too: the key decides
+    from labelapp.services.tokens import api_token_create
+
+    _token, key = api_token_create(user=lead, name="script")
+    keyed = client.get(f"/api/projects/{project.pk}/", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert keyed.status_code == 200
+    changed = client.post(
+        f"/accounts/password_change/?first=1&next=/projects/{project.pk}/annotate/",
         {
             "old_password": "correct-horse-staple",
             "new_password1": "maria's own phrase 42",
             "new_password2": "maria's own phrase 42",
+            "next": f"/projects/{project.pk}/annotate/",
         },
     )
     assert changed.status_code == 302, changed.content
+    assert changed["Location"] == f"/projects/{project.pk}/annotate/"  # where she was going
     assert client.get(f"/projects/{project.pk}/").status_code == 200
+    ml = type(client)().get(
+        f"/ml/{project.pk}/versions",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"maria:maria's own phrase 42").decode(),
+    )
+    assert ml.status_code != 401
     assert client.get(f"/api/projects/{project.pk}/").status_code == 200
     # the lead's own account, and anyone's who chose theirs, is never held
     other = type(client)()

@@ -157,7 +157,9 @@ def test_the_same_correction_sent_again_is_answered_as_the_first(
     assert again.json()["segments"] == first.json()["segments"]
     assert AnnotationRevision.objects.filter(annotation=submitted, action="correct").count() == 1
     moved = {**body, "segments": [{**body["segments"][0], "high_freq": 1000}]}
-    assert review(client_for(reviewer), submitted, **moved).status_code == 409
+    refused = review(client_for(reviewer), submitted, **moved)
+    assert refused.status_code == 409
+    assert "you corrected it (version 2" in refused.json()["detail"]  # not "rita corrected it"
     assert (
         review(client_for(reviewer), submitted, **{**body, "comment": "other"}).status_code == 409
     )

@@ -422,6 +422,33 @@ def _write_content(annotation: Annotation, data: AnnotationInput, *, fresh: bool
     annotation.written = data
 
 
+def _deleted_kept(annotation: Annotation) -> dict:
+    """What the clip's history keeps of an annotation about to be deleted (its revisions go
+    with it): the annotation as it last was, its review, and every revision (who, when, what,
+    the content), so that the history reads as before, plus the deletion."""
+    revisions = annotation.revisions.select_related("author").order_by("version", "id")
+    return {
+        "annotation": annotation.pk,
+        "annotator": annotation.annotator.username,
+        "source": annotation.source,
+        "version": annotation.version,
+        "reviewed_by": annotation.reviewed_by.username if annotation.reviewed_by_id else None,
+        "review_comment": annotation.review_comment,
+        **annotation_snapshot(annotation),
+        "revisions": [
+            {
+                "version": rev.version,
+                "author": rev.author.username if rev.author_id else None,
+                "action": rev.action,
+                "comment": rev.comment,
+                "created_at": rev.created_at.isoformat(),
+                "data": rev.data,
+            }
+            for rev in revisions
+        ],
+    }
+
+
 def clip_annotation_count_refresh(clip_id: int) -> int:
     """Recount the clip's submitted annotations; returns 0 when the clip is gone.
 
@@ -997,31 +1024,37 @@ def annotation_delete(*, annotation: Annotation, user, is_lead: bool) -> None:
         locked = Annotation.objects.select_for_update().filter(pk=annotation.pk).first()
         if locked is None:
             raise NotFound("annotation not found")
-        paths = sorted(
-            {cl.label.path for cl in locked.clip_labels.select_related("label")}
-            | {
-                sl.label.path
-                for sl in SegmentLabel.objects.filter(segment__annotation=locked).select_related(
-                    "label"
-                )
-            }
-        )
-        said = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-        whose = "their own" if locked.annotator_id == user.pk else f"{locked.annotator.username}'s"
-        ClipEvent.objects.create(
-            clip_id=locked.clip_id,
-            author=user,
-            action=ClipEvent.Action.ANNOTATION_DELETED,
-            note=f"{user.username} deleted {whose} annotation ({locked.status}"
-            + (f": {said}" if said else "")
-            + f", version {locked.version})",
-            # Whole, as it was: its revisions go with it, the history keeps what it said.
-            data={
-                "annotation": locked.pk,
-                "annotator": locked.annotator.username,
-                "version": locked.version,
-                **annotation_snapshot(locked),
-            },
-        )
-        locked.delete()
-        clip_annotation_count_refresh(locked.clip_id)
+        annotation_delete_recorded(locked, by=user)
+
+
+def annotation_delete_recorded(annotation: Annotation, *, by=None, where: str = "") -> None:
+    """Delete `annotation` (locked by the caller's transaction) and say so in its clip's
+    history: whose it was, what it said, who deleted it (`by`; None: `where` says from where,
+    "in Label Studio"), and the annotation whole with its revisions (`_deleted_kept`)."""
+    paths = sorted(
+        {cl.label.path for cl in annotation.clip_labels.select_related("label")}
+        | {
+            sl.label.path
+            for sl in SegmentLabel.objects.filter(segment__annotation=annotation).select_related(
+                "label"
+            )
+        }
+    )
+    said = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    owner = annotation.annotator.username
+    if by is None:
+        who = f"{owner}'s annotation was deleted{f' {where}' if where else ''}"
+    else:
+        whose = "their own" if annotation.annotator_id == by.pk else f"{owner}'s"
+        who = f"{by.username} deleted {whose} annotation"
+    ClipEvent.objects.create(
+        clip_id=annotation.clip_id,
+        author=by,
+        action=ClipEvent.Action.ANNOTATION_DELETED,
+        note=f"{who} ({annotation.status}"
+        + (f": {said}" if said else "")
+        + f", version {annotation.version})",
+        data=_deleted_kept(annotation),
+    )
+    annotation.delete()
+    clip_annotation_count_refresh(annotation.clip_id)

@@ -146,6 +146,8 @@ def annotation_review(
         done = {Action.ACCEPT: "accepted", Action.REJECT: "rejected", Action.CORRECT: "corrected"}
         by = locked.reviewed_by.username if locked.reviewed_by_id else ""
         verb = done.get(annotation_last_action(locked)) if by else None
+        if verb and locked.reviewed_by_id == reviewer.pk:
+            by = "you"  # their own decision, sent again changed
         what = f"{by} {verb} it" if verb else "it changed"
         raise Conflict(
             f"this annotation was decided or changed since you opened it: {what} (version "
@@ -552,21 +554,75 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
         previous[rev.annotation_id] = rev.data
     # The clip's own steps (adjudication, and what the label tree did to its annotations: a
     # merge names labels of annotations an annotator of a blind project may not see) are for
-    # those who review it.
-    clip_events = clip.events.select_related("author")
-    if user is not None and role not in REVIEW_ROLES:
-        clip_events = clip_events.none()
-    events = [_event_entry(e) for e in clip_events]
+    # those who review it; a deleted annotation, with the revisions it had, for those who
+    # could see it.
+    events = []
+    for event in clip.events.select_related("author"):
+        if event.action == ClipEvent.Action.ANNOTATION_DELETED and event.data:
+            if user is None or _deleted_visible(event.data, user, role, clip):
+                events.extend(_deleted_revisions(event.data))
+                events.append(_event_entry(event))
+        elif user is None or role in REVIEW_ROLES:
+            events.append(_event_entry(event))
     if events:
         out = sorted(out + events, key=lambda h: h["created_at"])
     return out
+
+
+def _deleted_visible(kept: dict, user, role: str | None, clip: Clip) -> bool:
+    """Whether `user` could see a deleted annotation (`annotations_visible_to`'s rule)."""
+    return (
+        role in REVIEW_ROLES
+        or clip.project.show_others_annotations
+        or kept.get("annotator") == user.get_username()
+        or kept.get("source") == Annotation.Source.IMPORTED
+    )
+
+
+def _deleted_revisions(kept: dict) -> list[dict]:
+    """The history entries a deleted annotation's revisions were, from what its deletion
+    kept (`_deleted_kept`)."""
+    from django.utils.dateparse import parse_datetime
+
+    out, before = [], None
+    for rev in kept.get("revisions") or []:
+        out.append(
+            {
+                "kind": "revision",
+                "id": None,
+                "annotation": kept.get("annotation"),
+                "annotator": kept.get("annotator"),
+                "version": rev.get("version"),
+                "author": rev.get("author"),
+                "action": rev.get("action"),
+                "comment": rev.get("comment") or "",
+                "created_at": parse_datetime(rev["created_at"]),
+                "before": before,
+                "after": rev.get("data") or {},
+                "changes": snapshot_diff(before, rev.get("data") or {}),
+            }
+        )
+        before = rev.get("data") or {}
+    return out
+
+
+# What a deletion keeps beside the annotation's snapshot (`_deleted_kept`).
+_KEPT_ONLY = (
+    "annotation",
+    "annotator",
+    "source",
+    "version",
+    "reviewed_by",
+    "review_comment",
+    "revisions",
+)
 
 
 def _event_entry(event: ClipEvent) -> dict:
     """A clip step as a history entry. A deleted annotation's carries it as it last was
     (`before`) and what went with it (`changes`: its labels and segments removed)."""
     gone = event.data if event.action == ClipEvent.Action.ANNOTATION_DELETED else {}
-    before = {k: v for k, v in gone.items() if k not in ("annotation", "annotator", "version")}
+    before = {k: v for k, v in gone.items() if k not in _KEPT_ONLY}
     # What went: its labels and segments (its status and note are said beside them).
     kept = {k: v for k, v in before.items() if k not in ("clip_labels", "segments")}
     return {
@@ -582,7 +638,7 @@ def _event_entry(event: ClipEvent) -> dict:
         "note": event.note,
         "created_at": event.created_at,
         "before": before or None,
-        "after": {},
+        "after": kept,
         "changes": snapshot_diff(before, kept) if before else {},
     }
 
@@ -623,7 +679,7 @@ def history_names_now(clip: Clip, history: list[dict]) -> tuple[list[dict], dict
 
     entries = []
     for entry in history:
-        if entry.get("kind") == "clip":  # a step on the clip names no label
+        if entry.get("kind") == "clip" and not entry.get("before"):  # names no label
             entries.append(entry)
             continue
         before, after = renamed(entry["before"]), renamed(entry["after"])

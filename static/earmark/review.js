@@ -512,7 +512,7 @@ function mountMembers(root) {
       undefined,
       null,
       password
-        ? `Account made and added: ${who} is now ${role} of this project. Give them their username and first password; they change it under Password.`
+        ? `Account made and added: ${who} is now ${role} of this project. Give them their username and first password; they choose their own when they first sign in.`
         : `Added: ${who} is now ${role} of this project.`,
     );
   });
