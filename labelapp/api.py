@@ -593,6 +593,7 @@ class ClipSpectrogramApi(APIView):
                     width=params.validated_data["width"],
                     height=params.validated_data["height"],
                     scale=params.validated_data["scale"],
+                    max_freq=params.validated_data["max_freq"],
                     overview=overview,
                 )
             except ValueError as exc:

@@ -307,6 +307,15 @@ class SpectrogramQuerySerializer(WindowQuerySerializer):
     width = serializers.IntegerField(min_value=16, max_value=4096, default=1024)
     height = serializers.IntegerField(min_value=16, max_value=1024, default=256)
     scale = serializers.ChoiceField(["mel", "linear"], default="mel")
+    max_freq = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=1_000_000,
+        help_text="The top of the picture in Hz (default, and at most, the clip's Nyquist "
+        "frequency): the workspace's and the review page's 'top frequency'.",
+    )
 
 
 # --- Annotation workspace (issue 4) ---------------------------------------------------------

@@ -385,6 +385,28 @@ def test_spectrogram_is_a_png_of_the_size_asked_for(client_for, annotator, ready
     )
 
 
+def test_the_spectrograms_top_frequency_is_the_one_asked_for(client_for, annotator, ready_clip):
+    """The workspace's "top frequency" sent `max_freq`, and the picture ignored it: the axis
+    and the boxes drawn over it moved, the picture did not (a box around a 2 kHz call saved
+    as 1-1.4 kHz). The 440 Hz tone of this 8 kHz clip, on a linear axis 100 rows high: 11
+    rows from the foot to 4 kHz, 44 to 1 kHz."""
+    import numpy as np
+    from PIL import Image
+
+    def tone_row_from_foot(query: str) -> int:
+        url = f"/api/clips/{ready_clip.pk}/spectrogram?start=0.5&end=2.5&width=64&height=100"
+        res = client_for(annotator).get(f"{url}&scale=linear{query}")
+        assert res.status_code == 200, res.content
+        pixels = np.asarray(Image.open(io.BytesIO(res.content))).astype(float)
+        return 99 - int(pixels.sum(axis=2).mean(axis=1).argmax())
+
+    assert abs(tone_row_from_foot("") - 11) <= 1
+    assert abs(tone_row_from_foot("&max_freq=1000") - 44) <= 1
+    assert abs(tone_row_from_foot("&max_freq=99999") - 11) <= 1  # at most the Nyquist
+    bad = client_for(annotator).get(f"/api/clips/{ready_clip.pk}/spectrogram?max_freq=abc")
+    assert bad.status_code == 400
+
+
 def test_openapi_schema_and_docs_are_served(client_for, annotator):
     client = client_for(annotator)
     schema = client.get("/api/schema/")

@@ -1204,13 +1204,15 @@ def test_an_account_made_by_a_lead_chooses_its_own_password_at_the_first_sign_in
     page.wait_for_url("**/accounts/password_change/**")
     said = page.inner_text("[data-testid=first-password]")
     assert f"{lead.username} made this account" in said
+    # the rest of the site waits: no links to it meanwhile
+    assert page.locator("nav[aria-label=Main] >> text=API tokens").count() == 0
     screenshot(page, "first-password")
     page.fill("input[name=old_password]", "lead-chose-this-1")
     page.fill("input[name=new_password1]", "marias own phrase 42")
     page.fill("input[name=new_password2]", "marias own phrase 42")
     page.click("[data-testid=password-change] button[type=submit]")
-    page.wait_for_selector("[data-testid=password-changed]")
-    page.goto(f"{live_server.url}/projects/{project.pk}/")
-    assert page.url.endswith(f"/projects/{project.pk}/")
+    # on to where she was going
+    page.wait_for_url(f"{live_server.url}/projects/{project.pk}/")
+    assert page.locator("nav[aria-label=Main] >> text=API tokens").count() == 1
     maria.refresh_from_db()
     assert maria.check_password("marias own phrase 42")
