@@ -321,19 +321,29 @@ class SpectrogramQuerySerializer(WindowQuerySerializer):
 # --- Annotation workspace (issue 4) ---------------------------------------------------------
 
 
+class NumberField(serializers.FloatField):
+    """A FloatField that refuses true and false (DRF reads them as 1.0 and 0.0: a band's
+    `"low_freq": true` was stored as 1 Hz)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class SegmentInSerializer(StrictInput, serializers.Serializer):
     start = serializers.FloatField(help_text="Seconds from the clip's start; snapped to 10 ms.")
     end = serializers.FloatField(help_text="Seconds; after start, within the clip.")
     channel = serializers.IntegerField(
         min_value=0, required=False, allow_null=True, default=None, help_text="None: all."
     )
-    low_freq = serializers.FloatField(
+    low_freq = NumberField(
         required=False,
         allow_null=True,
         default=None,
         help_text="The band's lowest frequency (Hz), with high_freq; both None: every frequency.",
     )
-    high_freq = serializers.FloatField(
+    high_freq = NumberField(
         required=False,
         allow_null=True,
         default=None,

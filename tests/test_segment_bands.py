@@ -93,6 +93,8 @@ def test_a_band_is_stored_and_answered_and_none_is_every_frequency(
         ({"low_freq": 100, "high_freq": 12000}, "above the clip's highest frequency (8000 Hz"),
         ({"low_freq": 8000, "high_freq": 8000.5}, "at or above the clip's highest frequency"),
         ({"low_freq": "low", "high_freq": 1000}, "A valid number is required"),
+        ({"low_freq": True, "high_freq": 1000}, "A valid number is required"),
+        ({"low_freq": 1000.01, "high_freq": 1000.04}, "above low_freq 1000.01 Hz (in steps of"),
     ],
 )
 def test_a_bad_band_is_refused_naming_the_segment_and_nothing_is_lost(
@@ -228,7 +230,10 @@ def test_a_csv_manifest_gives_segments_their_band(project, labels, wav_factory, 
     )
     assert job.imported == 1 and job.rejected == 1, job.report
     refused = next(r for r in job.report if r["name"] == "a.wav")
-    assert "above the clip's highest frequency (4000 Hz" in refused["error"]
+    assert (
+        "row 4: high_freq 6000 Hz is above the clip's highest frequency (4000 Hz"
+        in (refused["error"])
+    )
     clip = Clip.objects.get(original_name="b.wav")
     stored = Segment.objects.filter(annotation__clip=clip).order_by("start")
     assert [(s.low_freq, s.high_freq) for s in stored] == [(1000.0, 3000.0), (None, None)]

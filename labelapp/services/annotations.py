@@ -112,7 +112,14 @@ def _snap(value: float, *, down: bool = False) -> float:
     return round(steps * SEGMENT_PRECISION_S, 2)
 
 
-def segment_band(raw: dict, clip: Clip, i: int) -> tuple[float | None, float | None]:
+def segment_name(raw: dict, i: int) -> str:
+    """How an error names a segment: "segment 3" (the third given), or the manifest's own
+    "row 14" where it came from a row of one (its `row`)."""
+    row = raw.get("row") if isinstance(raw, dict) else None
+    return f"row {row}" if isinstance(row, int) and not isinstance(row, bool) else f"segment {i}"
+
+
+def segment_band(raw: dict, clip: Clip, name: str) -> tuple[float | None, float | None]:
     """A segment's frequency band from its `low_freq` and `high_freq` (Hz), or (None, None)
     for every frequency: neither given, or a band from 0 Hz to the clip's Nyquist frequency
     (a Raven selection of the whole height). Rounded to 0.1 Hz. A band above the Nyquist
@@ -122,31 +129,36 @@ def segment_band(raw: dict, clip: Clip, i: int) -> tuple[float | None, float | N
         return None, None
     if low in (None, "") or high in (None, ""):
         raise DomainError(
-            f"segment {i}: a frequency band needs both low_freq and high_freq (Hz), or neither "
+            f"{name}: a frequency band needs both low_freq and high_freq (Hz), or neither "
             "(every frequency)"
         )
     try:
-        low, high = float(low), float(high)
+        if isinstance(low, bool) or isinstance(high, bool):  # true was 1 Hz
+            raise TypeError
+        sent = float(low), float(high)
     except (TypeError, ValueError):
-        raise DomainError(f"segment {i}: low_freq and high_freq must be numbers (Hz)") from None
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise DomainError(f"segment {i}: low_freq and high_freq must be numbers (Hz)")
-    low, high = round(low, 1), round(high, 1)
+        raise DomainError(f"{name}: low_freq and high_freq must be numbers (Hz)") from None
+    if not (math.isfinite(sent[0]) and math.isfinite(sent[1])):
+        raise DomainError(f"{name}: low_freq and high_freq must be numbers (Hz)")
+    low, high = round(sent[0], 1), round(sent[1], 1)
     if low < 0:
-        raise DomainError(f"segment {i}: low_freq {low:g} Hz is below 0 Hz")
+        raise DomainError(f"{name}: low_freq {sent[0]:g} Hz is below 0 Hz")
     if high <= low:
-        raise DomainError(f"segment {i}: high_freq {high:g} Hz must be above low_freq {low:g} Hz")
+        raise DomainError(
+            f"{name}: high_freq {sent[1]:g} Hz must be above low_freq {sent[0]:g} Hz"
+            + (" (in steps of 0.1 Hz)" if sent[1] > sent[0] else "")
+        )
     nyquist = clip.sample_rate / 2 if clip.sample_rate else None
     if nyquist:
         if high > nyquist + NYQUIST_SLACK_HZ:
             raise DomainError(
-                f"segment {i}: high_freq {high:g} Hz is above the clip's highest frequency "
+                f"{name}: high_freq {high:g} Hz is above the clip's highest frequency "
                 f"({nyquist:g} Hz, half its sample rate of {clip.sample_rate} Hz)"
             )
         high = min(high, nyquist)
         if low >= high:
             raise DomainError(
-                f"segment {i}: low_freq {low:g} Hz is at or above the clip's highest frequency "
+                f"{name}: low_freq {low:g} Hz is at or above the clip's highest frequency "
                 f"({nyquist:g} Hz)"
             )
         if low == 0 and high >= nyquist:
@@ -175,30 +187,31 @@ def annotation_input_build(
         )
     )
     for i, raw in enumerate(segments, start=1):  # "segment 1" is the first, as people count
+        name = segment_name(raw, i)
         try:
             start, end = float(raw["start"]), float(raw["end"])
         except (KeyError, TypeError, ValueError):
-            raise DomainError(f"segment {i}: start and end must be numbers (seconds)") from None
+            raise DomainError(f"{name}: start and end must be numbers (seconds)") from None
         if start != start or end != end:  # NaN
-            raise DomainError(f"segment {i}: start and end must be numbers (seconds)")
+            raise DomainError(f"{name}: start and end must be numbers (seconds)")
         if max(abs(start), abs(end)) > MAX_SEGMENT_TIME_S:  # snapping 1e308 would overflow
-            raise DomainError(f"segment {i}: start and end must be within the clip (seconds)")
+            raise DomainError(f"{name}: start and end must be within the clip (seconds)")
         at_the_end = clip.duration and abs(end - clip.duration) <= SEGMENT_PRECISION_S / 2 + 1e-9
         sent = (start, end)
         # As sent, not as rounded: up to 10 ms past the end is the end (0.37495 on a 0.36875 s
         # clip rounded to 0.38 and was refused), and a segment must reach into the clip.
         if clip.duration and sent[1] > clip.duration + SEGMENT_PRECISION_S:
             raise DomainError(
-                f"segment {i}: end {sent[1]:g} s is past the clip's end ({clip.duration:g} s)"
+                f"{name}: end {sent[1]:g} s is past the clip's end ({clip.duration:g} s)"
             )
         wholly_before = sent[0] < 0 and sent[1] <= 0
         if wholly_before or sent[0] < -SEGMENT_PRECISION_S:
             # Up to 10 ms before the start is the start, as up to 10 ms past the end is the
             # end (-0.006 was refused where -0.004 was taken).
             raise DomainError(
-                f"segment {i}: from {sent[0]:g} to {sent[1]:g} s is before the clip starts"
+                f"{name}: from {sent[0]:g} to {sent[1]:g} s is before the clip starts"
                 if wholly_before
-                else f"segment {i}: start {sent[0]:g} s is before the clip starts"
+                else f"{name}: start {sent[0]:g} s is before the clip starts"
             )
         if start < 0:
             start = 0.0
@@ -218,23 +231,23 @@ def annotation_input_build(
                 # the clip's own end called past it, or kept 5.5 ms long).
                 start = min(start, max(0.0, _snap(end - SEGMENT_PRECISION_S, down=True)))
         if end <= start:
-            raise DomainError(f"segment {i}: end {sent[1]:g} s must be after start {sent[0]:g} s")
+            raise DomainError(f"{name}: end {sent[1]:g} s must be after start {sent[0]:g} s")
         channel = raw.get("channel")
         if channel is not None:
             try:
                 channel = int(channel)
             except (TypeError, ValueError):
-                raise DomainError(f"segment {i}: channel must be an integer") from None
+                raise DomainError(f"{name}: channel must be an integer") from None
             if clip.channels and not 0 <= channel < clip.channels:
                 raise DomainError(
-                    f"segment {i}: channel {channel} does not exist (clip has {clip.channels})"
+                    f"{name}: channel {channel} does not exist (clip has {clip.channels})"
                 )
         labels = labels_resolve(
             project, raw.get("labels") or [], create=create_labels, user=user, known=known
         )
         if not labels:
-            raise DomainError(f"segment {i} ({start}-{end} s) has no label")
-        low_freq, high_freq = segment_band(raw, clip, i)
+            raise DomainError(f"{name} ({start}-{end} s) has no label")
+        low_freq, high_freq = segment_band(raw, clip, name)
         data.segments.append(
             SegmentInput(
                 start=start,

@@ -191,7 +191,10 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
                     raise ValueError(f"row {line}: a segment ({start}-{end} s) needs labels")
                 # The band is checked with the segment, against the clip's sample rate.
                 band = {k: v for k, v in band.items() if v}
-                item.segments.append({"start": start, "end": end, "labels": labels, **band})
+                # `row`: an error names the manifest's row, not the file's nth segment
+                item.segments.append(
+                    {"start": start, "end": end, "labels": labels, **band, "row": line}
+                )
             else:
                 if any(band.values()):
                     raise ValueError(

@@ -26,21 +26,25 @@ export function bandText(low, high) {
   return `${+(low / 1000).toFixed(2)}–${+(high / 1000).toFixed(2)} kHz`;
 }
 
-// A band typed in: "1200-4000" (Hz), "1.2k-4k", "1.2-4 kHz", "300 Hz - 1.5 kHz"; blank is
-// every frequency (null). An Error says what is wrong; the caller checks it against the clip.
+// A band typed in: "1200-4000" (Hz), "1.2k-4k", "1.2-4 kHz", "300 Hz - 1.5 kHz", "1,200-4,000";
+// numbers without a unit under 100 are kHz ("1.2-4": no sound is 1.2 to 4 Hz); blank is every
+// frequency (null). An Error says what is wrong; the caller checks it against the clip.
 export function parseBand(text) {
-  const t = String(text).trim().toLowerCase().replace(/,/g, ".");
+  let t = String(text).trim().toLowerCase();
   if (!t || t === "all" || t === "all hz") return null;
+  t = t.replace(/(\d),(\d{3})(?!\d)/g, "$1$2").replace(/,/g, "."); // 1,200 is 1200; 1,5 is 1.5
   const m = t.match(/^([\d.]+)\s*(k?hz|k)?\s*(?:-|–|—|to)\s*([\d.]+)\s*(k?hz|k)?$/);
   if (!m) return new Error("Write a band as low–high, in Hz or kHz: 1200-4000, 1.2-4 kHz (blank: every frequency).");
-  const unit = (u, other) => (u === "k" || u === "khz" ? 1000 : u === "hz" ? 1 : other);
-  // "1.2-4 kHz": a unit written once is both ends'.
-  const highUnit = unit(m[4], unit(m[2], 1));
-  const lowUnit = unit(m[2], highUnit);
-  const low = Number(m[1]) * lowUnit, high = Number(m[3]) * highUnit;
-  if (!Number.isFinite(low) || !Number.isFinite(high)) return new Error("Write a band as two numbers: 1200-4000.");
+  const unit = (u) => (u === "k" || u === "khz" ? 1000 : u === "hz" ? 1 : null);
+  const a = Number(m[1]), b = Number(m[3]);
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return new Error("Write a band as two numbers: 1200-4000.");
+  // A unit written once is both ends' ("1.2-4 kHz"); none at all: kHz under 100.
+  const highUnit = unit(m[4]) ?? unit(m[2]) ?? (b < 100 ? 1000 : 1);
+  const lowUnit = unit(m[2]) ?? highUnit;
+  const low = Math.round(a * lowUnit), high = Math.round(b * highUnit);
   if (high <= low) return new Error("A band's high frequency must be above its low one.");
-  return [Math.round(low), Math.round(high)];
+  if (high - low < MIN_HZ) return new Error(`A band narrower than ${MIN_HZ} Hz: write it wider, or in kHz (1.2-4 kHz).`);
+  return [low, high];
 }
 
 // Whether a segment has a band.
@@ -167,8 +171,9 @@ export class Bands {
     if (d.mode === "create") {
       if (d.refused) return;
       const a = snap(Math.min(d.p0.t, p.t)), b = snap(Math.max(d.p0.t, p.t));
-      const low = Math.min(d.p0.hz, p.hz), high = Math.max(d.p0.hz, p.hz, low + MIN_HZ);
-      const band = { start: a, end: Math.max(b, a + SNAP_S), low_freq: low, high_freq: Math.min(nyq, high) };
+      // MIN_HZ at least, within the clip's frequencies (along the top row it was none)
+      const low = Math.min(d.p0.hz, p.hz, nyq - MIN_HZ), high = Math.max(d.p0.hz, p.hz, low + MIN_HZ);
+      const band = { start: a, end: Math.max(b, a + SNAP_S), low_freq: Math.max(0, low), high_freq: Math.min(nyq, high) };
       if (d.id === null) {
         d.id = this.h.create(band);
         d.refused = d.id === null;

@@ -38,8 +38,13 @@ function segmentRow(tbody, seg = { start: "", end: "", labels: [] }, channels = 
   tr.querySelector("[name=start]").value = shown(seg.start);
   tr.querySelector("[name=end]").value = shown(seg.end);
   tr.querySelector("[name=labels]").value = (seg.labels || []).join(", ");
-  // Its frequency band, kept unless changed (a correction of the labels dropped it).
-  if (seg.low_freq != null && seg.high_freq != null) tr.querySelector("[name=band]").value = bandText(seg.low_freq, seg.high_freq);
+  // Its frequency band, kept as it is unless its text is changed (read back from the text,
+  // 1,494-2,493 Hz came back 1,490-2,490 from a correction of the labels only).
+  if (seg.low_freq != null && seg.high_freq != null) {
+    const text = bandText(seg.low_freq, seg.high_freq);
+    tr.querySelector("[name=band]").value = text;
+    tr.dataset.band = JSON.stringify([seg.low_freq, seg.high_freq, text]);
+  }
   tr.dataset.channel = seg.channel ?? "";
   const pick = tr.querySelector("[name=channel]");
   if (pick) {
@@ -169,7 +174,9 @@ function readCorrection(form) {
           return err;
         }
       }
-      const band = parseBand(tr.querySelector("[name=band]")?.value || "");
+      const typed = tr.querySelector("[name=band]")?.value || "";
+      const kept = tr.dataset.band ? JSON.parse(tr.dataset.band) : null;
+      const band = kept && kept[2] === typed ? kept.slice(0, 2) : parseBand(typed);
       if (band instanceof Error) {
         const err = new Error(`Segment ${i + 1}: ${band.message}`);
         err.row = tr;

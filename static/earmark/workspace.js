@@ -435,6 +435,7 @@ function restoreState(ws) {
     const nyq = (ws.clip.sample_rate || 0) / 2 || Infinity;
     const chans = ws.clip.channels || 1;
     let adjusted = draft.data.segments.length - segs.length;
+    let dropped = 0; // bands left out
     const inClip = [];
     for (const s of segs) {
       // Within 10 ms of the clip is in it, as the server judges a submission: the workspace's
@@ -448,8 +449,11 @@ function restoreState(ws) {
       // a channel given that is none (-1, "1", 0.5) is all channels too: said as well
       const givenChannel = s.channel !== undefined && s.channel !== null;
       const givenBand = s.low_freq != null || s.high_freq != null;
-      const band = hasBand(s) && s.low_freq >= 0 && s.high_freq <= nyq + 1 ? [s.low_freq, Math.min(s.high_freq, nyq)] : [null, null];
-      if ((start !== s.start && s.start < -SNAP_S) || end !== s.end || (givenChannel && channel !== s.channel) || (givenBand && band[0] === null)) adjusted += 1;
+      // "1500" as the API takes it; a band of other frequencies than the clip's is none
+      const asked = { low_freq: Number(s.low_freq), high_freq: Number(s.high_freq) };
+      const band = givenBand && hasBand(asked) && asked.low_freq >= 0 && asked.high_freq <= nyq + 1 ? [asked.low_freq, Math.min(asked.high_freq, nyq)] : [null, null];
+      if (givenBand && band[0] === null) dropped += 1;
+      if ((start !== s.start && s.start < -SNAP_S) || end !== s.end || (givenChannel && channel !== s.channel)) adjusted += 1;
       inClip.push({ ...s, start, end, channel, low_freq: band[0], high_freq: band[1], id: S.nextId++ });
     }
     S.segments = inClip;
@@ -469,7 +473,9 @@ function restoreState(ws) {
       // it went, or the network was down): the server gets it now.
       saveLater(ws.clip.id, bodyOf(local), local.saved_at, 0);
     }
-    const fixed = adjusted ? ` ${adjusted} segment${adjusted === 1 ? " was" : "s were"} outside the clip or on a channel it lacks: cut to the clip or left out.` : "";
+    let fixed = adjusted ? ` ${adjusted} segment${adjusted === 1 ? " was" : "s were"} outside the clip or on a channel it lacks: cut to the clip or left out.` : "";
+    if (dropped) fixed += ` ${dropped} segment${dropped === 1 ? "'s band was" : "s' bands were"} not of this clip's frequencies (upside down, or above ${hzText(ws.clip.sample_rate / 2)}): ${dropped === 1 ? "it covers" : "they cover"} every frequency now.`;
+    adjusted += dropped;
     showBanner(`Restored your unsaved work on this clip (autosaved ${new Date(draft === local ? local.saved_at : draft.updated_at).toLocaleTimeString()}).${fixed}`, adjusted ? "warn" : "info", adjusted ? 10000 : 6000);
     root.dataset.restored = "true";
   } else {
@@ -1227,7 +1233,7 @@ function renderSegmentList(order) {
     p.className = "muted ws-empty";
     p.textContent = clipChannels() > 1 && wave.lanes > 1
       ? "Drag on the waveform to mark a segment on all channels, Shift+drag in a channel's lane to mark it on that channel only, or press [ then ] while playing."
-      : "Drag on the waveform to mark a segment, or press [ then ] while playing.";
+      : "Drag on the waveform to mark a segment, or press [ then ] while playing; drag on the spectrogram to mark one with its frequency band (a box).";
     el.segList.replaceChildren(p);
     return;
   }
@@ -1298,7 +1304,7 @@ function segmentRow(x) {
   const del = button("✕", "del-seg", "Delete this segment (Delete)");
   del.addEventListener("click", (e) => { e.stopPropagation(); removeSegment(id); });
   if (clipChannels() > 1) head.append(channelSelect(x));
-  head.append(bandInput(x), play, del);
+  head.append(play, del);
   const labels = document.createElement("div");
   labels.className = "ws-seg-labels";
   const unlabel = (p) => () => {
@@ -1311,7 +1317,13 @@ function segmentRow(x) {
   };
   if (x.labels.length) labels.append(...x.labels.map((p) => chip(p, { onRemove: unlabel(p) })));
   else { const m = document.createElement("span"); m.className = "warn-text"; m.textContent = "needs a label"; labels.append(m); }
-  li.append(head, labels);
+  // Its band on a line of its own: in the head it was cut to "1.49–2.49 kH" (to "2." on a
+  // stereo clip, beside the channel menu).
+  const freq = document.createElement("label");
+  freq.className = "ws-seg-freq";
+  freq.append(Object.assign(document.createElement("span"), { textContent: "Band", className: "muted" }), bandInput(x));
+  freq.addEventListener("click", (e) => e.stopPropagation()); // its row is not drawn again under it
+  li.append(head, freq, labels);
   li.addEventListener("click", () => {
     const s = seg(id);
     if (!s) return;
@@ -2083,7 +2095,8 @@ async function start() {
     { keys: ["wheel"], help: "Zoom around the pointer (a trackpad's pinch too)", group: "View" },
     { keys: ["shift+wheel"], help: "Scroll (a sideways swipe too)", group: "View" },
     { keys: ["shift+drag"], help: "A new segment even over another one (overlapping sounds); on a multi-channel clip, on the channel whose lane the drag starts in (the segment list changes a segment's channel)", group: "Segments" },
-    { keys: ["drag on the spectrogram"], help: "Mark a segment with a frequency band (a box); drag a box or its edges to change it, or type its band in the segment list", group: "Segments" },
+    { keys: ["drag on the spectrogram"], help: "Mark a segment with a frequency band (a box); drag a box to move it, its edges or corners to resize it, or type its band in the segment list", group: "Segments" },
+    { keys: ["shift+drag on the spectrogram"], help: "A new box even where the drag starts on another one", group: "Segments" },
   ];
   keys.renderHelp($(".ws-help-body"), [...gestures, ...labelKeys]);
   renderSide();

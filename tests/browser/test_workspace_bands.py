@@ -191,8 +191,8 @@ def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
                 "start": 1,
                 "end": 2,
                 "labels": ["birds/sparrow"],
-                "low_freq": 1000,
-                "high_freq": 3000,
+                "low_freq": 1494,
+                "high_freq": 2993,
             },
             {"start": 2.5, "end": 3, "labels": ["noise"]},
         ],
@@ -200,12 +200,15 @@ def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
     login(page, reviewer)
     page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
     card = page.locator(f"[data-testid=annotation][data-annotation='{annotation.pk}']")
-    assert "1–3 kHz" in card.text_content()  # the annotation's segment says its band
+    assert "1.49–2.99 kHz" in card.text_content()  # the annotation's segment says its band
     card.locator("[data-testid=correct-open]").click()
     bands = card.locator("[data-testid=correct-band]")
     bands.first.wait_for()
-    assert [bands.nth(i).input_value() for i in range(bands.count())] == ["1–3 kHz", ""]
-    # the labels corrected, the band left: kept
+    assert [bands.nth(i).input_value() for i in range(bands.count())] == ["1.49–2.99 kHz", ""]
+    heads = card.locator(".rv-seg-editor thead th").all_inner_texts()
+    assert heads[:4] == ["Start (s)", "End (s)", "Band", "Labels"]
+    # the labels corrected, the band left: kept to the Hz (read back from its text it was
+    # rounded to 10 Hz)
     card.locator(".rv-seg-editor [name=labels]").first.fill("birds/crow")
     bands.nth(1).fill("not a band")
     card.locator("[data-testid=correct]").click()
@@ -214,5 +217,35 @@ def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
     card.locator("[data-testid=correct]").click()
     page.wait_for_selector("[data-testid=history-row][data-action=correct]")
     stored = Segment.objects.filter(annotation=annotation).order_by("start")
-    assert [(s.low_freq, s.high_freq) for s in stored] == [(1000.0, 3000.0), (500.0, 1500.0)]
+    assert [(s.low_freq, s.high_freq) for s in stored] == [(1494.0, 2993.0), (500.0, 1500.0)]
     assert [sl.label.name for sl in stored[0].segment_labels.all()] == ["crow"]
+
+
+def test_a_typed_band_is_read_as_people_write_it(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """ "1,200-4,000" was 1.2 to 4 Hz (the comma a decimal point), "1.2-4" 1.2 to 4 Hz; a band
+    of no width went silently to every frequency."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    read = page.evaluate(
+        """async () => {
+          const { parseBand } = await import('/static/earmark/bands.js');
+          const said = (t) => { const r = parseBand(t); return r instanceof Error ? 'error' : r; };
+          return ['1,200-4,000', '1.2-4', '1.2-4 kHz', '300 Hz - 1.5 kHz', '1,5-2,5 kHz',
+                  '1200-4000', '1000-1000.4', '4000-1200', '', 'all'].map(said);
+        }"""
+    )
+    assert read == [
+        [1200, 4000],
+        [1200, 4000],
+        [1200, 4000],
+        [300, 1500],
+        [1500, 2500],
+        [1200, 4000],
+        "error",
+        "error",
+        None,
+        None,
+    ]
