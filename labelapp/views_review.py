@@ -114,7 +114,8 @@ def review_queue_page(request, project_id: int):
 
 def _lane_segments(annotations) -> dict[str, list]:
     """Each annotation's segments for its lane under the waveform, by annotation id: [start, end,
-    channel or None, "label, names", [first label's id, its colour or ""]] in time order. The
+    channel or None, "label, names", [first label's id, its colour or ""], band: [low, high] Hz
+    or None] in time order (a band is drawn as a box on the spectrogram too). The
     page sends them as one JSON object and review_player.js draws those in view: an annotation
     of thousands of segments would otherwise be thousands of elements, each rendered by the
     template. The colour is the workspace's (every box was one blue, whatever its label)."""
@@ -131,6 +132,7 @@ def _lane_segments(annotations) -> dict[str, list]:
                 s.channel,
                 ", ".join(sl.label.name for sl in s.segment_labels.all()),
                 first(s),
+                None if s.low_freq is None else [s.low_freq, s.high_freq],
             ]
             for s in a.segments.all()
         ]

@@ -51,7 +51,8 @@ export function parseBand(text) {
 export const hasBand = (s) => s && Number.isFinite(s.low_freq) && Number.isFinite(s.high_freq) && s.high_freq > s.low_freq;
 
 export class Bands {
-  constructor(container, view, spectro, handlers) {
+  // `readOnly`: drawn only (the review page's spectrogram), no pointer handling.
+  constructor(container, view, spectro, handlers, { readOnly = false } = {}) {
     this.container = container; // the spectrogram's box (positioned)
     this.view = view; // WaveformView: start, end, duration
     this.spectro = spectro; // SpectrogramView: fracOf, hzAt, nyquist
@@ -61,9 +62,13 @@ export class Bands {
     this.layer.setAttribute("data-testid", "bands");
     const img = container.querySelector("img");
     img.after(this.layer);
-    img.draggable = false; // a drag on the picture draws a box: no dragging the image away
     this._drag = null;
     this._els = new Map(); // segment id -> element
+    if (readOnly) {
+      this.layer.classList.add("read-only");
+      return;
+    }
+    img.draggable = false; // a drag on the picture draws a box: no dragging the image away
     container.addEventListener("pointerdown", (e) => this._down(e));
     container.addEventListener("pointermove", (e) => this._move(e));
     container.addEventListener("pointerup", (e) => this._up(e));
@@ -105,8 +110,9 @@ export class Bands {
       el.dataset.id = String(s.id);
       el.classList.toggle("selected", s.id === selectedId);
       el.classList.toggle("unlabeled", !s.labels.length);
-      el.style.setProperty("--seg", this.h.colorOf(s.labels[0]));
-      const names = s.labels.length ? s.labels.map((p) => this.h.nameOf(p)).join(", ") : "no label";
+      // `color` and `text` of their own: the review page's, whose segments carry names
+      el.style.setProperty("--seg", s.color || this.h.colorOf(s.labels[0]));
+      const names = s.text || (s.labels.length ? s.labels.map((p) => this.h.nameOf(p)).join(", ") : "no label");
       el.firstChild.textContent = names;
       el.title = `${names} · ${s.start.toFixed(2)}–${s.end.toFixed(2)} s · ${bandText(s.low_freq, s.high_freq)}`;
       if (s.id === selectedId) out.push(el); else out.unshift(el);

@@ -21,6 +21,7 @@ import {
 import { labelColor } from "./labels.js";
 import { releaseAfterPointerChange } from "./dom.js";
 import { SpectrogramView } from "./spectrogram.js";
+import { Bands } from "./bands.js";
 import { audioDescription, channelName, drawRuler, formatSpan, formatTime, segmentTime, WaveformView, audioFailureText, whyAudioFailed } from "./waveform.js";
 
 const root = document.getElementById("rv-player");
@@ -42,11 +43,11 @@ if (canvas) {
   const data = JSON.parse(document.getElementById("review-lane-segments")?.textContent || "{}");
   const lanes = [...root.querySelectorAll(".rv-lanes .rv-lane[data-annotation]")].map((el) => {
     const track = el.querySelector(".rv-lane-track");
-    const segs = (data[el.dataset.annotation] || []).map(([start, end, channel, labels, [id, color] = [null, ""]]) => ({
-      start, end, channel, labels, color: id === null ? "" : labelColor({ id, color }),
+    const segs = (data[el.dataset.annotation] || []).map(([start, end, channel, labels, [id, color] = [null, ""], band = null]) => ({
+      start, end, channel, labels, color: id === null ? "" : labelColor({ id, color }), band,
     }));
     const layout = laneLayout(segs, channels);
-    const lane = { track, segs, layout, frames: frameLane(track, layout), paint: paintCanvas(track), painted: [], shown: [], boxes: new Map(), tints: new Map() };
+    const lane = { track, segs, layout, who: el.querySelector(".rv-lane-name")?.textContent || "", frames: frameLane(track, layout), paint: paintCanvas(track), painted: [], shown: [], boxes: new Map(), tints: new Map() };
     track.replaceChildren(...lane.frames, lane.paint);
     return lane;
   });
@@ -91,6 +92,16 @@ if (canvas) {
     topSelect: root.querySelector("[data-testid=spec-top]"),
   });
   if (spectro) spectro.setClip(clipId, Number(root.dataset.rate) || 0);
+  // Segments with a band: each annotator's boxes on the spectrogram, as the workspace drew
+  // them (the band was text only here).
+  const boxes = lanes.flatMap((lane, k) => lane.segs.filter((s) => s.band).map((s, i) => ({
+    id: `${k}:${i}`, start: s.start, end: s.end, low_freq: s.band[0], high_freq: s.band[1],
+    labels: [s.labels], color: s.color, text: `${lane.who}: ${s.labels}`,
+  })));
+  const bands = spectro && boxes.length
+    ? new Bands(specImg.parentElement, view, spectro, { colorOf: () => "", nameOf: (x) => x }, { readOnly: true })
+    : null;
+  if (spectro && bands) spectro.onChange = () => bands.render(boxes, null);
 
   const load = () => {
     view.setView(0, view.duration, { fetch: false });
@@ -153,6 +164,7 @@ if (canvas) {
     if (!ready()) return;
     drawRuler(ruler, view.start, view.end);
     if (spectro) spectro.show(view.start, view.end);
+    if (bands) bands.render(boxes, null);
     layout();
     placePlayhead(audio.currentTime);
     const precision = view.span >= 600 ? 1 : view.span >= 10 ? 0.1 : view.span >= 1 ? 0.01 : 0.001;

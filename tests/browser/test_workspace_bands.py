@@ -180,7 +180,7 @@ def test_a_box_is_moved_and_a_segment_without_a_band_is_not_drawn_on_the_spectro
 
 
 def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
-    live_server, page, login, reviewer, annotator, project, labels, wav_factory
+    live_server, page, login, reviewer, annotator, project, labels, wav_factory, screenshot
 ):
     clip = _audio_clip(project, wav_factory(seconds=4, freq=500), "banded.wav")
     annotation = annotation_submit(
@@ -201,6 +201,16 @@ def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
     page.goto(f"{live_server.url}/clips/{clip.pk}/review/")
     card = page.locator(f"[data-testid=annotation][data-annotation='{annotation.pk}']")
     assert "1.49–2.99 kHz" in card.text_content()  # the annotation's segment says its band
+    # and its box is on the review page's spectrogram, named by its annotator; the segment
+    # without a band is not
+    shown = page.locator(
+        "[data-testid=review-spectrogram] ~ [data-testid=bands] [data-testid=band-box]"
+    )
+    shown.first.wait_for()
+    assert shown.count() == 1
+    assert shown.first.inner_text().startswith(annotator.username)
+    assert "1.49–2.99 kHz" in shown.first.get_attribute("title")
+    screenshot(page, "review-band")
     card.locator("[data-testid=correct-open]").click()
     bands = card.locator("[data-testid=correct-band]")
     bands.first.wait_for()
