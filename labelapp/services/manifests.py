@@ -1,4 +1,5 @@
-"""What a CLI path means: a file, a folder, a CSV manifest or a Label Studio task list.
+"""What a CLI path means: a file, a folder, a CSV manifest, a Label Studio task list or a
+Raven selection table (labelapp.services.raven_tables).
 
 Each reader turns its source into ImportItems; problems with one entry become that entry's
 error, so the rest of the batch goes on. A manifest that cannot be read at all raises
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from labelapp.errors import DomainError
 from labelapp.services.annotations import LEAD_TIME_MAX_S
 from labelapp.services.imports import AUDIO_EXTENSIONS, ImportItem
+from labelapp.services.raven_tables import is_raven_table, items_from_raven
 
 LS_LOCAL_FILES_PREFIX = "/data/local-files/"
 LS_UPLOAD_PREFIX = "/data/upload/"
@@ -39,6 +41,8 @@ def items_from_paths(
             yield from items_from_csv(path)
         elif path.suffix.lower() == ".json":
             yield from items_from_label_studio(path, is_label)
+        elif is_raven_table(path):
+            yield from items_from_raven(path)
         else:
             yield _item_for_file(path)
 

@@ -1,6 +1,6 @@
 """python manage.py import_audio PROJECT PATH... (files, folders, CSV manifests, Label Studio
-task lists). Exit 0 when every file was imported or was a duplicate; 1, with one line per
-rejected file, otherwise."""
+task lists, Raven selection tables). Exit 0 when every file was imported or was a duplicate;
+1, with one line per rejected file, otherwise."""
 
 from __future__ import annotations
 
@@ -27,12 +27,17 @@ from ontology.models import Label
 
 class Command(BaseCommand):
     help = (
-        "Import audio into a project: files, folders (recursive), CSV manifests, Label Studio JSON."
+        "Import audio into a project: files, folders (recursive), CSV manifests, Label Studio "
+        "JSON, Raven selection tables (.txt, the recordings beside them)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("project", help="project id or name")
-        parser.add_argument("paths", nargs="+", help="file, folder, manifest.csv or tasks.json")
+        parser.add_argument(
+            "paths",
+            nargs="+",
+            help="file, folder, manifest.csv, tasks.json or a Raven selections .txt",
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress line")
         labels = parser.add_mutually_exclusive_group()
         labels.add_argument(
@@ -64,10 +69,10 @@ class Command(BaseCommand):
             passed_over = (
                 f"{sum(skipped.values())} file(s) passed over, not audio Earmark reads: {kinds}"
             )
-            if skipped.keys() & {".csv", ".json"}:  # they are read, named by their paths
+            if skipped.keys() & {".csv", ".json", ".txt"}:  # read when named by their paths
                 passed_over += (
-                    " (a CSV manifest or a Label Studio task list in a folder is not read: "
-                    "give it by its path)"
+                    " (a CSV manifest, a Label Studio task list or a Raven selection table in "
+                    "a folder is not read: give it by its path)"
                 )
         if not items:
             raise CommandError(

@@ -1,0 +1,156 @@
+"""Raven selection tables as an import (labelapp.services.raven_tables): a table Raven Pro
+saved beside its recording, and Earmark's own Raven export read back into another project
+with the same boxes, channels and clip labels."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from labelapp.exports import export_write
+from labelapp.models import Annotation, Clip, Segment
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.clips import clip_process
+from labelapp.services.imports import ImportItem, clip_import, import_job_create, import_run
+from labelapp.services.manifests import items_from_paths
+from labelapp.services.projects import project_create
+from ontology.services import label_get_or_create_path
+
+pytestmark = pytest.mark.django_db
+
+RAVEN_HEAD = (
+    "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\t"
+    "Species\n"
+)
+
+
+def _import(project, *paths, create_labels=True):
+    return import_run(
+        project=project,
+        items=list(items_from_paths(list(paths))),
+        job=import_job_create(project=project, source="cli"),
+        create_labels=create_labels,
+    )
+
+
+def _boxes(clip) -> list[tuple]:
+    return sorted(
+        (
+            s.start,
+            s.end,
+            s.channel,
+            s.low_freq,
+            s.high_freq,
+            tuple(sorted(sl.label.path for sl in s.segment_labels.all())),
+        )
+        for s in Segment.objects.filter(annotation__clip=clip)
+    )
+
+
+def test_a_table_raven_saved_beside_its_recording(project, wav_factory, tmp_path):
+    """Raven lists each selection once per view (waveform and spectrogram) and names the
+    table after the recording; its labels are in a column of its own ("Species")."""
+    wav_factory("dawn.wav", seconds=4.0, sr=16000)
+    table = tmp_path / "dawn.Table.1.selections.txt"
+    table.write_text(
+        RAVEN_HEAD
+        + "1\tWaveform 1\t1\t0.5\t1.25\t0\t8000\tAMRO\n"
+        + "1\tSpectrogram 1\t1\t0.5\t1.25\t2000\t6000\tAMRO\n"
+        + "2\tSpectrogram 1\t1\t2.0\t2.5\t0\t8000\tnoise\n"  # the whole height: every Hz
+    )
+    job = _import(project, table)
+    assert job.imported == 1 and job.rejected == 0, job.report
+    clip = Clip.objects.get(project=project)
+    assert clip.original_name == "dawn.wav"
+    assert _boxes(clip) == [
+        (0.5, 1.25, None, 2000.0, 6000.0, ("AMRO",)),
+        (2.0, 2.5, None, None, None, ("noise",)),
+    ]
+
+
+def test_earmarks_raven_export_reads_back_into_another_project(
+    project, annotator, lead, wav_factory, tmp_path
+):
+    """Boxes with their bands, a segment on every channel of a stereo clip (one row a
+    channel in the table), one on its right channel, and a clip label."""
+    for path in ("birds/wren", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    made = {}
+    for name, channels in (("mono.wav", 1), ("duet.wav", 2)):
+        outcome = clip_import(
+            project=project,
+            item=ImportItem(
+                name=name, path=wav_factory(name, seconds=3.0, sr=16000, channels=channels)
+            ),
+        )
+        clip_process(outcome.clip_id)
+        made[name] = Clip.objects.get(pk=outcome.clip_id)
+    annotation_submit(
+        clip=made["mono.wav"],
+        user=annotator,
+        clip_labels=["noise"],
+        segments=[
+            {
+                "start": 0.5,
+                "end": 1.0,
+                "labels": ["birds/wren"],
+                "low_freq": 2500,
+                "high_freq": 5000,
+            }
+        ],
+    )
+    annotation_submit(
+        clip=made["duet.wav"],
+        user=annotator,
+        segments=[
+            {"start": 1.0, "end": 2.0, "labels": ["birds/wren"]},  # every channel
+            {
+                "start": 2.0,
+                "end": 2.5,
+                "labels": ["noise"],
+                "channel": 1,
+                "low_freq": 100,
+                "high_freq": 900,
+            },
+        ],
+    )
+    out = io.StringIO()
+    export_write(out, project=project, format="raven")
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / "selections.txt").write_text(out.getvalue())
+    for name in made:
+        shutil.copy(tmp_path / name, folder / name)
+    other = project_create(name="Copy", created_by=lead)
+    job = _import(other, folder / "selections.txt")
+    assert job.imported == 2 and job.rejected == 0, job.report
+    copies = {c.original_name: c for c in Clip.objects.filter(project=other)}
+    for name, clip in made.items():
+        assert _boxes(copies[name]) == _boxes(clip), name
+    mono = Annotation.objects.get(clip=copies["mono.wav"])
+    assert [cl.label.path for cl in mono.clip_labels.all()] == ["noise"]
+
+
+def test_a_bad_row_names_itself_and_a_table_without_labels_is_refused(
+    project, wav_factory, tmp_path
+):
+    wav_factory("a.wav", seconds=2.0)
+    wav_factory("b.wav", seconds=2.0, freq=900)
+    table = tmp_path / "sel.txt"
+    table.write_text(
+        "Begin File\tBegin Time (s)\tEnd Time (s)\tAnnotation\n"
+        "a.wav\t0.1\tsoon\twren\n"
+        "b.wav\t0.1\t0.5\twren\n"
+        "c.wav\t0.1\t0.5\twren\n"
+    )
+    job = _import(project, table)
+    report = {r["name"]: r for r in job.report}
+    assert job.imported == 1 and job.rejected == 2, job.report
+    assert "row 2: End Time (s) 'soon' is not a number" in report["a.wav"]["error"]
+    assert "c.wav not found beside sel.txt" in report["c.wav"]["error"]
+    table.write_text("Begin Time (s)\tEnd Time (s)\tNotes\n0.1\t0.5\tx\n")
+    with pytest.raises(CommandError, match="no column of labels"):
+        call_command("import_audio", str(project.pk), str(table), "--quiet")
