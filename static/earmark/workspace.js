@@ -1319,11 +1319,12 @@ function segmentRow(x) {
   else { const m = document.createElement("span"); m.className = "warn-text"; m.textContent = "needs a label"; labels.append(m); }
   // Its band on a line of its own: in the head it was cut to "1.49–2.49 kH" (to "2." on a
   // stereo clip, beside the channel menu).
-  const freq = document.createElement("label");
+  // A div, not a label: a click beside the field selects the row, as anywhere on it (the
+  // field has its own name for screen readers).
+  const freq = document.createElement("div");
   freq.className = "ws-seg-freq";
-  freq.append(Object.assign(document.createElement("span"), { textContent: "Band", className: "muted" }), bandInput(x));
-  freq.addEventListener("click", (e) => e.stopPropagation()); // its row is not drawn again under it
-  li.append(head, freq, labels);
+  freq.append(Object.assign(document.createElement("span"), { textContent: "Band", className: "muted", ariaHidden: "true" }), bandInput(x));
+  li.append(head, labels, freq);
   li.addEventListener("click", () => {
     const s = seg(id);
     if (!s) return;
@@ -1349,6 +1350,14 @@ function bandInput(x) {
   const shown = (s) => (hasBand(s) ? bandText(s.low_freq, s.high_freq) : "");
   input.value = shown(x);
   input.addEventListener("click", (e) => e.stopPropagation());
+  // Into the field is onto its segment: selected (its row is drawn again: the focus goes to
+  // the new row's field).
+  input.addEventListener("focus", () => {
+    if (S.selected === id || !seg(id)) return;
+    select(id);
+    const again = el.segList.querySelector(`[data-id="${id}"] [data-testid=segment-band]`);
+    if (again && again !== input) again.focus();
+  });
   input.addEventListener("keydown", (e) => {
     e.stopPropagation(); // typed digits are no label keys
     if (e.key === "Enter") input.blur();
