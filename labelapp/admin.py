@@ -8,6 +8,7 @@ from labelapp.models import (
     ClipLabel,
     ImportJob,
     Membership,
+    PasswordToChange,
     Project,
     Segment,
     SegmentLabel,
@@ -77,6 +78,18 @@ class ProjectAdmin(admin.ModelAdmin):
             obj.ontology = Ontology.objects.create(name=f"{obj.name} labels")
             obj.created_by = obj.created_by or request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(PasswordToChange)
+class PasswordToChangeAdmin(admin.ModelAdmin):
+    """Accounts whose owner has not chosen their own password yet (a lead made them): a site
+    admin who sets a forgotten password again can lift the hold here."""
+
+    list_display = ["user", "set_by", "created_at"]
+    readonly_fields = ["user", "set_by", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(Membership)

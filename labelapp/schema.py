@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import functools
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class HeldSessionScheme(SessionScheme):
+    """The session's cookie, as DRF's own (the hold on a first password is no scheme)."""
+
+    target_class = "labelapp.authentication.HeldSessionAuthentication"
 
 
 class BasicTokenAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -207,7 +207,8 @@ REST_FRAMEWORK = {
         # session's class first it was a 403. A request without the header goes on to the
         # session; DRF's own keys still work after both.
         "labelapp.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # The session's, holding an account whose first password is still to change.
+        "labelapp.authentication.HeldSessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelapp import selectors
-from labelapp.authentication import ApiTokenAuthentication
+from labelapp.authentication import ApiTokenAuthentication, HeldSessionAuthentication
 from labelapp.errors import DomainError
 from labelapp.exports.label_studio import AUDIO, CLIP_FROM, SEGMENT_FROM
 from labelapp.models import Clip
@@ -87,7 +87,7 @@ ML_AUTH = [
     BasicTokenAuthentication,
     ApiTokenAuthentication,
     authentication.TokenAuthentication,
-    authentication.SessionAuthentication,
+    HeldSessionAuthentication,
 ]
 
 
@@ -516,7 +516,7 @@ class MlWebhookApi(_MlView):
             saved = hook.ls_annotations_save(project, task, made, fallback=user, controls=controls)
             return Response({"status": "saved", "annotations": saved}, status=201)
         if action == "ANNOTATIONS_DELETED":
-            removed = hook.ls_annotations_delete(project, body.get("annotations"))
+            removed = hook.ls_annotations_delete(project, body.get("annotations"), by=user)
             return Response({"status": "removed", "count": removed})
         if action in COUNTED:
             from ml_backend.training import training_labels_added

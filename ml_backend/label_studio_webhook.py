@@ -199,7 +199,7 @@ def ls_annotation_save(project: Project, task: dict, made, *, fallback, controls
         annotation_skip(clip=clip, user=user)
         return {"status": "skipped", "clip": clip.pk, "annotator": user.get_username()}
     if not clip_labels and not segments:  # every region and choice cleared in Label Studio
-        gone = _withdraw(Annotation.objects.filter(clip=clip, annotator=user))
+        gone = _withdraw(Annotation.objects.filter(clip=clip, annotator=user), by=fallback)
         return {"status": "removed" if gone else "ignored", "clip": clip.pk, "reason": "no labels"}
     saved = annotation_submit(
         clip=clip,
@@ -256,16 +256,17 @@ def ls_annotations_save(project: Project, tasks, made, *, fallback, controls=Non
     return out
 
 
-def ls_annotations_delete(project: Project, annotations) -> int:
-    """ANNOTATIONS_DELETED (`{"annotations": [{"id": 903}, ...]}`): those annotations go."""
+def ls_annotations_delete(project: Project, annotations, *, by=None) -> int:
+    """ANNOTATIONS_DELETED (`{"annotations": [{"id": 903}, ...]}`): those annotations go, in
+    the name of `by` (whose credentials sent the event)."""
     if not isinstance(annotations, list):
         raise DomainError("a deletion event needs an 'annotations' list")
     ids = [external_id(a) for a in annotations if isinstance(a, dict)]
     ids = [i for i in ids if i]
-    return _withdraw(Annotation.objects.filter(clip__project=project, external_id__in=ids))
+    return _withdraw(Annotation.objects.filter(clip__project=project, external_id__in=ids), by=by)
 
 
-def _withdraw(annotations) -> int:
+def _withdraw(annotations, *, by=None) -> int:
     """Delete annotations made in Label Studio, each said in its clip's history as any
     deletion is (they vanished without a word), and their clips' counts brought up to date."""
     from labelapp.services.annotations import annotation_delete_recorded
@@ -278,5 +279,5 @@ def _withdraw(annotations) -> int:
             .order_by("pk")
         )
         for annotation in rows:
-            annotation_delete_recorded(annotation, where="in Label Studio")
+            annotation_delete_recorded(annotation, by=by, where="in Label Studio")
     return len(rows)

@@ -598,7 +598,7 @@ def test_a_folder_import_says_what_it_passed_over(project, tmp_path):
     # a manifest in a folder is not read, though import_audio reads one by its path: said
     (tmp_path / "only" / "tasks.json").write_text("[]")
     with pytest.raises(
-        CommandError, match=r"\.json ×1, .* \(a CSV manifest or a Label Studio task"
+        CommandError, match=r"\.json ×1, .* \(a CSV manifest, a Label Studio task list or a Raven"
     ):
         call_command("import_audio", str(project.pk), str(tmp_path / "only"))
 

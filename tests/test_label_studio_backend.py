@@ -303,7 +303,8 @@ def test_bulk_created_deleted_and_cleared_annotations_follow_label_studio(projec
 
     gone = {e.clip_id: e for e in ClipEvent.objects.filter(action="ann-deleted")}
     assert set(gone) == {clips[0].pk, clips[1].pk}
-    assert "was deleted in Label Studio (submitted: bird/crow, version 1)" in gone[clips[0].pk].note
+    assert "annotation in Label Studio (submitted: bird/crow, version 1)" in gone[clips[0].pk].note
+    assert gone[clips[0].pk].author is not None  # whose credentials sent the event
     assert gone[clips[1].pk].data["clip_labels"] == ["bird/crow"]
 
 

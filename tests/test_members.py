@@ -127,6 +127,15 @@ def test_an_account_a_lead_made_chooses_its_own_password_before_anything_else(
     _token, key = api_token_create(user=lead, name="script")
     keyed = client.get(f"/api/projects/{project.pk}/", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert keyed.status_code == 200
+    # but a header no authenticator takes is the session's call, held: it made an API key
+    # that outlived the hold
+    for junk in ("x", "Digest abc", "Token abc", "Basic " + basic):
+        api = client.get("/api/tokens/", HTTP_AUTHORIZATION=junk)
+        assert api.status_code == 403, junk
+        assert api.json()["code"] == "password_change_required", junk
+        assert client.get(f"/projects/{project.pk}/", HTTP_AUTHORIZATION=junk).status_code == 302
+    made = client.post("/api/tokens/", {"name": "sneaky"}, HTTP_AUTHORIZATION="x")
+    assert made.status_code == 403
     changed = client.post(
         f"/accounts/password_change/?first=1&next=/projects/{project.pk}/annotate/",
         {

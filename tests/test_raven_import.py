@@ -154,3 +154,33 @@ def test_a_bad_row_names_itself_and_a_table_without_labels_is_refused(
     table.write_text("Begin Time (s)\tEnd Time (s)\tNotes\n0.1\t0.5\tx\n")
     with pytest.raises(CommandError, match="no column of labels"):
         call_command("import_audio", str(project.pk), str(table), "--quiet")
+
+
+def test_a_box_on_one_channel_of_a_stereo_recording_stays_on_it_and_each_annotator_keeps_theirs(
+    project, annotator, reviewer, wav_factory, tmp_path
+):
+    """The table listed channel 1 only, and the import called that every channel (the
+    channels the table names, not the recording's). An Earmark table's Annotator column gave
+    one merged annotation: each member now gets their own."""
+    wav_factory("duet.wav", seconds=3.0, sr=16000, channels=2)
+    table = tmp_path / "sel.txt"
+    table.write_text(
+        "Begin File\tChannel\tBegin Time (s)\tEnd Time (s)\tAnnotation\tAnnotator\tStatus\n"
+        f"duet.wav\t1\t0.5\t1.0\twren\t{annotator.username}\tsubmitted\n"
+        f"duet.wav\t1\t1.5\t2.0\twren\t{reviewer.username}\tsubmitted\n"
+        f"duet.wav\t2\t1.5\t2.0\twren\t{reviewer.username}\tsubmitted\n"
+        "duet.wav\t3\t2.0\t2.5\twren\tsomeone\tsubmitted\n"
+    )
+    job = _import(project, table)
+    assert (
+        job.rejected == 1
+        and "row 5: channel 3, and duet.wav has 2 channels" in (job.report[0]["error"])
+    )
+    table.write_text("\n".join(table.read_text().splitlines()[:-1]) + "\n")
+    job = _import(project, table)
+    assert job.imported == 1, job.report
+    by = {
+        a.annotator.username: [(s.start, s.channel) for s in a.segments.all()]
+        for a in Annotation.objects.filter(clip__project=project)
+    }
+    assert by == {annotator.username: [(0.5, 0)], reviewer.username: [(1.5, None)]}

@@ -91,10 +91,12 @@ def test_a_band_is_stored_and_answered_and_none_is_every_frequency(
         ({"low_freq": 2000, "high_freq": 2000}, "must be above"),
         ({"low_freq": -5, "high_freq": 1000}, "below 0 Hz"),
         ({"low_freq": 100, "high_freq": 12000}, "above the clip's highest frequency (8000 Hz"),
-        ({"low_freq": 8000, "high_freq": 8000.5}, "at or above the clip's highest frequency"),
+        ({"low_freq": 7995, "high_freq": 8000.5}, "narrower than 10 Hz"),
+        ({"low_freq": 1000, "high_freq": 1000.1}, "a band of 1000-1000.1 Hz is narrower"),
         ({"low_freq": "low", "high_freq": 1000}, "A valid number is required"),
         ({"low_freq": True, "high_freq": 1000}, "A valid number is required"),
         ({"low_freq": 1000.01, "high_freq": 1000.04}, "above low_freq 1000.01 Hz (in steps of"),
+        ({"low_freq": 10000.01, "high_freq": 10000.04}, "above low_freq 10000.01 Hz"),
     ],
 )
 def test_a_bad_band_is_refused_naming_the_segment_and_nothing_is_lost(

@@ -99,6 +99,7 @@ MAX_SEGMENT_TIME_S = 1e9
 # A band may reach this far past the Nyquist frequency (drawn to the top of a spectrogram,
 # rounded): it ends there. Further is refused.
 NYQUIST_SLACK_HZ = 1.0
+MIN_BAND_HZ = 10.0  # the narrowest band: the workspace's too (bands.js MIN_HZ)
 
 
 def _snap(value: float, *, down: bool = False) -> float:
@@ -117,6 +118,11 @@ def segment_name(raw: dict, i: int) -> str:
     "row 14" where it came from a row of one (its `row`)."""
     row = raw.get("row") if isinstance(raw, dict) else None
     return f"row {row}" if isinstance(row, int) and not isinstance(row, bool) else f"segment {i}"
+
+
+def _hz(value: float) -> str:
+    """A frequency as sent, to its last digit (`:g` wrote 10000.01 as "10000")."""
+    return f"{value:.12g}"
 
 
 def segment_band(raw: dict, clip: Clip, name: str) -> tuple[float | None, float | None]:
@@ -142,25 +148,25 @@ def segment_band(raw: dict, clip: Clip, name: str) -> tuple[float | None, float 
         raise DomainError(f"{name}: low_freq and high_freq must be numbers (Hz)")
     low, high = round(sent[0], 1), round(sent[1], 1)
     if low < 0:
-        raise DomainError(f"{name}: low_freq {sent[0]:g} Hz is below 0 Hz")
+        raise DomainError(f"{name}: low_freq {_hz(sent[0])} Hz is below 0 Hz")
+    if high - low < MIN_BAND_HZ and high > low:
+        raise DomainError(
+            f"{name}: a band of {_hz(low)}-{_hz(high)} Hz is narrower than {MIN_BAND_HZ:g} Hz: "
+            "give a wider one, or none (every frequency)"
+        )
     if high <= low:
         raise DomainError(
-            f"{name}: high_freq {sent[1]:g} Hz must be above low_freq {sent[0]:g} Hz"
+            f"{name}: high_freq {_hz(sent[1])} Hz must be above low_freq {_hz(sent[0])} Hz"
             + (" (in steps of 0.1 Hz)" if sent[1] > sent[0] else "")
         )
     nyquist = clip.sample_rate / 2 if clip.sample_rate else None
     if nyquist:
         if high > nyquist + NYQUIST_SLACK_HZ:
             raise DomainError(
-                f"{name}: high_freq {high:g} Hz is above the clip's highest frequency "
+                f"{name}: high_freq {_hz(sent[1])} Hz is above the clip's highest frequency "
                 f"({nyquist:g} Hz, half its sample rate of {clip.sample_rate} Hz)"
             )
-        high = min(high, nyquist)
-        if low >= high:
-            raise DomainError(
-                f"{name}: low_freq {low:g} Hz is at or above the clip's highest frequency "
-                f"({nyquist:g} Hz)"
-            )
+        high = min(high, nyquist)  # within the slack: still MIN_BAND_HZ less a hertz wide
         if low == 0 and high >= nyquist:
             return None, None  # the whole band: every frequency
     return low, high
@@ -443,6 +449,7 @@ def _deleted_kept(annotation: Annotation) -> dict:
     return {
         "annotation": annotation.pk,
         "annotator": annotation.annotator.username,
+        "annotator_id": annotation.annotator_id,  # who may see it: by id (a name may change)
         "source": annotation.source,
         "version": annotation.version,
         "reviewed_by": annotation.reviewed_by.username if annotation.reviewed_by_id else None,
@@ -1059,7 +1066,7 @@ def annotation_delete_recorded(annotation: Annotation, *, by=None, where: str = 
         who = f"{owner}'s annotation was deleted{f' {where}' if where else ''}"
     else:
         whose = "their own" if annotation.annotator_id == by.pk else f"{owner}'s"
-        who = f"{by.username} deleted {whose} annotation"
+        who = f"{by.username} deleted {whose} annotation{f' {where}' if where else ''}"
     ClipEvent.objects.create(
         clip_id=annotation.clip_id,
         author=by,

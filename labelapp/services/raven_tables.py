@@ -5,32 +5,49 @@ as segments with their times, frequency band and labels, on the recordings besid
 A table is tab-separated text with Raven's columns: `Begin Time (s)` and `End Time (s)`
 (required), `Low Freq (Hz)` and `High Freq (Hz)` (the band; a selection of the whole height is
 every frequency), `Channel` (from 1), `View` (a selection is listed once per view: the
-spectrogram's rows are read, the waveform's duplicates are not), `Begin File` (the recording,
-found beside the table; without it, Raven's own name for a table, `<recording>.Table.1.
-selections.txt`, names it) and a label column: `Annotation` (Earmark's, label paths with `;`
-between two), else `Species`, `Label`, `Class`, `Call Type` or `Sound Type`. Earmark's own
-`Kind` column keeps clip labels as clip labels.
+spectrogram's rows are read, the waveform's duplicates are not), `Begin File` or `Begin
+Path` (the recording, found beside the table by its name; without either, Raven's own name for
+a table, `<recording>.Table.1.selections.txt`, names it) and a label column, the first of
+LABEL_COLUMNS that holds any label (any case): `Annotation` (Earmark's, label paths with `;`
+between two), `Species`, BirdNET's `Common Name`... A selection without a label is passed over
+(it is not an annotation yet). Earmark's own `Kind` column keeps clip labels as clip labels,
+and its `Annotator` and `Status` columns give each member their own annotation. Text that is
+not UTF-8 is read as Windows-1252 (Raven on Windows).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import OrderedDict
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
+from labelapp.audio import AudioError, probe
 from labelapp.errors import DomainError
 from labelapp.services.imports import AUDIO_EXTENSIONS, ImportItem
 
 BEGIN, END = "Begin Time (s)", "End Time (s)"
 LOW, HIGH = "Low Freq (Hz)", "High Freq (Hz)"
-LABEL_COLUMNS = ("Annotation", "Species", "Label", "Class", "Call Type", "Sound Type")
+LABEL_COLUMNS = (
+    "Annotation",
+    "Species",
+    "Common Name",  # BirdNET's selection tables
+    "Label",
+    "Class",
+    "Call Type",
+    "Sound Type",
+    "Species Code",
+    "Scientific Name",
+)
+KEPT_STATUSES = ("submitted", "accepted")  # an Earmark table's; others come in as submitted
 # Raven's name for a table saved beside its recording: "dawn.Table.1.selections.txt".
 RAVEN_TABLE_NAME = re.compile(r"^(?P<stem>.+?)\.Table\.\d+\.selections$", re.IGNORECASE)
 
 
 def is_raven_table(path: Path) -> bool:
-    """A .txt file whose first line has Raven's time columns."""
+    """A .txt file whose first line has Raven's begin time column (the rest is checked by
+    `items_from_raven`, which says what is missing)."""
     if path.suffix.lower() != ".txt" or not path.is_file():
         return False
     try:
@@ -38,26 +55,46 @@ def is_raven_table(path: Path) -> bool:
             head = fh.readline()
     except OSError:
         return False
-    columns = [c.strip() for c in head.rstrip("\r\n").split("\t")]
-    return BEGIN in columns and END in columns
+    return BEGIN.lower() in [c.strip().lower() for c in head.rstrip("\r\n").split("\t")]
+
+
+def _read(table: Path) -> str:
+    raw = table.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")  # Raven on Windows writes its code page
 
 
 def items_from_raven(table: Path) -> list[ImportItem]:
     """The recordings a Raven selection table names, each with its selections as segments
-    (and, from an Earmark table, its clip labels). A row that cannot be read is its
-    recording's error, naming the row; the others go on."""
+    (and, from an Earmark table, its clip labels and each member's own annotation). A row
+    that cannot be read is its recording's error, naming the row; the others go on."""
     try:
-        with open(table, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh, delimiter="\t")
-            columns = [c.strip() for c in reader.fieldnames or []]
-            rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
-    except UnicodeDecodeError:
-        raise DomainError(f"{table.name}: the selection table is not UTF-8 text") from None
+        reader = csv.DictReader(io.StringIO(_read(table), newline=""), delimiter="\t")
+        # Any case ("begin time (s)", "species"): keyed by Raven's own spelling.
+        canonical = {c.lower(): c for c in (BEGIN, END, LOW, HIGH, *LABEL_COLUMNS, *OTHERS)}
+        rows = [
+            {
+                canonical.get((k or "").strip().lower(), (k or "").strip()): (v or "").strip()
+                for k, v in r.items()
+                if k is not None
+            }
+            for r in reader
+        ]
+        columns = [canonical.get(c.strip().lower(), c.strip()) for c in reader.fieldnames or []]
     except OSError as exc:
         raise DomainError(f"cannot read {table}: {exc.strerror or exc}") from None
-    if BEGIN not in columns or END not in columns:
-        raise DomainError(f"{table.name}: a Raven selection table needs {BEGIN!r} and {END!r}")
-    label_column = next((c for c in LABEL_COLUMNS if c in columns), None)
+    except csv.Error as exc:
+        raise DomainError(f"{table.name}: the selection table is malformed: {exc}") from None
+    missing = [c for c in (BEGIN, END) if c not in columns]
+    if missing:
+        raise DomainError(
+            f"{table.name}: a Raven selection table needs {' and '.join(map(repr, missing))}"
+        )
+    label_column = next(
+        (c for c in LABEL_COLUMNS if c in columns and any(r.get(c) for r in rows)), None
+    )
     if label_column is None:
         raise DomainError(
             f"{table.name}: no column of labels: name it one of {', '.join(LABEL_COLUMNS)} "
@@ -66,12 +103,13 @@ def items_from_raven(table: Path) -> list[ImportItem]:
     views = {r.get("View", "") for r in rows}
     spectrogram_rows = any(v.lower().startswith("spectrogram") for v in views)
     items: OrderedDict[Path, ImportItem] = OrderedDict()
-    # Per recording: each box's channels, to tell a box on every channel (Earmark writes one
-    # row per channel) from one on some.
-    boxes: dict[Path, OrderedDict[tuple, set[int]]] = {}
-    channels_seen: dict[Path, set[int]] = {}
+    # Per recording and annotator: each box's channels, to tell a box on every channel
+    # (Earmark writes one row per channel) from one on some.
+    boxes: dict[tuple, OrderedDict[tuple, set[int]]] = {}
     rows_of: dict[tuple, int] = {}
+    statuses: dict[tuple, str] = {}
     seen_selections: set[tuple] = set()
+    channels: dict[Path, int] = {}  # each recording's, from its header
     for line, row in enumerate(rows, start=2):
         view = row.get("View", "")
         if spectrogram_rows and view and not view.lower().startswith("spectrogram"):
@@ -80,75 +118,119 @@ def items_from_raven(table: Path) -> list[ImportItem]:
         item = items.get(path)
         if item is None:
             item = items[path] = _item(path, error)
-            boxes[path] = OrderedDict()
-            channels_seen[path] = set()
+            channels[path] = _channels(item)
         if item.error:
             continue
         selection = row.get("Selection", "")
         if selection and (path, selection) in seen_selections:
             continue  # one selection listed again (another view's row)
         seen_selections.add((path, selection))
+        labels = [p.strip() for p in row.get(label_column, "").split(";") if p.strip()]
+        if not labels:
+            continue  # a selection not labeled yet: no annotation
+        who = row.get("Annotator", "")
         try:
             start, end = _number(row, BEGIN, line), _number(row, END, line)
-            channel = int(_number(row, "Channel", line) or 1) if row.get("Channel") else 1
-            labels = [p.strip() for p in row.get(label_column, "").split(";") if p.strip()]
-            if not labels:
-                raise ValueError(f"row {line}: no label in its {label_column!r} column")
+            channel = int(_number(row, "Channel", line)) if row.get("Channel") else 1
+            if channel < 1 or channel > channels[path]:
+                has = channels[path]
+                raise ValueError(
+                    f"row {line}: channel {channel}, and {path.name} has {has} "
+                    f"channel{'s' if has != 1 else ''}"
+                )
         except ValueError as exc:
             item.error = str(exc)
             continue
+        statuses.setdefault((path, who), row.get("Status", "").lower())
         if row.get("Kind", "").lower() == "clip":
-            item.clip_labels.extend(p for p in labels if p not in item.clip_labels)
+            target = _labels_of(item, who)
+            target.extend(p for p in labels if p not in target)
             continue
-        low, high = row.get(LOW, ""), row.get(HIGH, "")
+        low = row.get(LOW, "").replace(",", ".")
+        high = row.get(HIGH, "").replace(",", ".")
         key = (start, end, low, high, tuple(labels))
-        boxes[path].setdefault(key, set()).add(channel)
-        rows_of.setdefault((path, key), line)
-        channels_seen[path].add(channel)
-    for path, item in items.items():
+        boxes.setdefault((path, who), OrderedDict()).setdefault(key, set()).add(channel)
+        rows_of.setdefault((path, who, key), line)
+    for (path, who), found in boxes.items():
+        item = items[path]
         if item.error:
             continue
-        every = channels_seen[path]
-        for key, chans in boxes[path].items():
+        every = set(range(1, channels[path] + 1))
+        for key, chans in found.items():
             start, end, low, high, labels = key
             band = {"low_freq": low, "high_freq": high} if low or high else {}
-            # on every channel the table has (a mono recording's "1" too): all channels
             on = [None] if chans == every else sorted(c - 1 for c in chans)
             for channel in on:
-                item.segments.append(
+                _segments_of(item, who).append(
                     {
                         "start": start,
                         "end": end,
                         "labels": list(labels),
                         **band,
                         **({"channel": channel} if channel is not None else {}),
-                        "row": rows_of[(path, key)],
+                        "row": rows_of[(path, who, key)],
                     }
                 )
+    for (path, who), status in statuses.items():
+        entry = _entry(items[path], who)
+        if entry is not None:
+            entry["status"] = status if status in KEPT_STATUSES else "submitted"
     return list(items.values())
+
+
+OTHERS = ("View", "Channel", "Selection", "Begin File", "Begin Path", "Kind", "Annotator", "Status")
+
+
+def _entry(item: ImportItem, who: str) -> dict | None:
+    """The annotation of `who` (an Earmark table's annotator) on the item, made on first use;
+    None for rows of nobody in particular (they go to the item's own labels)."""
+    if not who:
+        return None
+    for entry in item.annotations:
+        if entry.get("username") == who:
+            return entry
+    entry = {"username": who, "status": "submitted", "clip_labels": [], "segments": []}
+    item.annotations.append(entry)
+    return entry
+
+
+def _labels_of(item: ImportItem, who: str) -> list:
+    entry = _entry(item, who)
+    return item.clip_labels if entry is None else entry["clip_labels"]
+
+
+def _segments_of(item: ImportItem, who: str) -> list:
+    entry = _entry(item, who)
+    return item.segments if entry is None else entry["segments"]
 
 
 def _number(row: dict, column: str, line: int) -> float:
     raw = row.get(column, "")
     try:
-        return float(raw.replace(",", "."))
+        value = float(raw.replace(",", "."))
     except ValueError:
         raise ValueError(f"row {line}: {column} {raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"row {line}: {column} {raw!r} is not a number")
+    return value
 
 
 def _recording(table: Path, row: dict) -> tuple[Path, str]:
     """The recording a row is of, beside the table, and an error when it is not there."""
-    named = row.get("Begin File", "")
+    named = row.get("Begin File", "") or row.get("Begin Path", "")
     if named:
-        path = table.parent / Path(named.replace("\\", "/")).name
-        return path, "" if path.is_file() else f"{named} not found beside {table.name}"
+        # A Windows path ("C:\\Users\\Ann\\x5.wav") or a POSIX one: its name, beside the table.
+        path = table.parent / PureWindowsPath(named).name
+        return path, "" if path.is_file() else f"{path.name} not found beside {table.name}"
     match = RAVEN_TABLE_NAME.match(table.stem)
     if match:
         for candidate in sorted(table.parent.glob(f"{glob_escape(match['stem'])}.*")):
             if candidate.suffix.lower() in AUDIO_EXTENSIONS:
                 return candidate, ""
-    missing = table.parent / (match["stem"] if match else table.stem)
-    return missing, (
+        return table.parent / match["stem"], (
+            f"no recording named {match['stem']}.<wav, flac, mp3...> beside {table.name}"
+        )
+    return table.parent / table.stem, (
         f"{table.name} names no recording: give it a 'Begin File' column, or name it as Raven "
         "does (<recording>.Table.1.selections.txt) beside the recording"
     )
@@ -162,3 +244,16 @@ def _item(path: Path, error: str) -> ImportItem:
     if error:
         return ImportItem(name=path.name, error=error)
     return ImportItem(name=path.name, path=path)
+
+
+def _channels(item: ImportItem) -> int:
+    """The recording's channels from its header (a box on channel 1 of a stereo file is on
+    one channel, not on every channel the table happens to list); a file that is no audio is
+    the item's error."""
+    if item.error:
+        return 0
+    try:
+        return probe(item.path).channels
+    except AudioError as exc:
+        item.error = str(exc)
+        return 0

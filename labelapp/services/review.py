@@ -574,7 +574,11 @@ def _deleted_visible(kept: dict, user, role: str | None, clip: Clip) -> bool:
     return (
         role in REVIEW_ROLES
         or clip.project.show_others_annotations
-        or kept.get("annotator") == user.get_username()
+        or (
+            kept.get("annotator_id") == user.pk
+            if "annotator_id" in kept
+            else kept.get("annotator") == user.get_username()
+        )
         or kept.get("source") == Annotation.Source.IMPORTED
     )
 
@@ -610,6 +614,7 @@ def _deleted_revisions(kept: dict) -> list[dict]:
 _KEPT_ONLY = (
     "annotation",
     "annotator",
+    "annotator_id",
     "source",
     "version",
     "reviewed_by",

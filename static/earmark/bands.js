@@ -40,7 +40,8 @@ export function parseBand(text) {
   if (!Number.isFinite(a) || !Number.isFinite(b)) return new Error("Write a band as two numbers: 1200-4000.");
   // A unit written once is both ends' ("1.2-4 kHz"); none at all: kHz under 100.
   const highUnit = unit(m[4]) ?? unit(m[2]) ?? (b < 100 ? 1000 : 1);
-  const lowUnit = unit(m[2]) ?? highUnit;
+  // the high end's unit, unless that puts the low end above it ("500-1.5k" is 500 Hz)
+  const lowUnit = unit(m[2]) ?? (a * highUnit < b * highUnit ? highUnit : 1);
   const low = Math.round(a * lowUnit), high = Math.round(b * highUnit);
   if (high <= low) return new Error("A band's high frequency must be above its low one.");
   if (high - low < MIN_HZ) return new Error(`A band narrower than ${MIN_HZ} Hz: write it wider, or in kHz (1.2-4 kHz).`);

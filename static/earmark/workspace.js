@@ -450,7 +450,9 @@ function restoreState(ws) {
       const givenChannel = s.channel !== undefined && s.channel !== null;
       const givenBand = s.low_freq != null || s.high_freq != null;
       // "1500" as the API takes it; a band of other frequencies than the clip's is none
-      const asked = { low_freq: Number(s.low_freq), high_freq: Number(s.high_freq) };
+      // a number, or a string of one ("1500"); true, "" and the like are none
+      const num = (v) => (typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN);
+      const asked = { low_freq: num(s.low_freq), high_freq: num(s.high_freq) };
       const band = givenBand && hasBand(asked) && asked.low_freq >= 0 && asked.high_freq <= nyq + 1 ? [asked.low_freq, Math.min(asked.high_freq, nyq)] : [null, null];
       if (givenBand && band[0] === null) dropped += 1;
       if ((start !== s.start && s.start < -SNAP_S) || end !== s.end || (givenChannel && channel !== s.channel)) adjusted += 1;
@@ -474,7 +476,7 @@ function restoreState(ws) {
       saveLater(ws.clip.id, bodyOf(local), local.saved_at, 0);
     }
     let fixed = adjusted ? ` ${adjusted} segment${adjusted === 1 ? " was" : "s were"} outside the clip or on a channel it lacks: cut to the clip or left out.` : "";
-    if (dropped) fixed += ` ${dropped} segment${dropped === 1 ? "'s band was" : "s' bands were"} not of this clip's frequencies (upside down, or above ${hzText(ws.clip.sample_rate / 2)}): ${dropped === 1 ? "it covers" : "they cover"} every frequency now.`;
+    if (dropped) fixed += ` ${dropped} segment${dropped === 1 ? "'s band was" : "s' bands were"} not of this clip's frequencies (below 0 Hz, upside down, or above ${hzText(ws.clip.sample_rate / 2)}): ${dropped === 1 ? "it covers" : "they cover"} every frequency now.`;
     adjusted += dropped;
     showBanner(`Restored your unsaved work on this clip (autosaved ${new Date(draft === local ? local.saved_at : draft.updated_at).toLocaleTimeString()}).${fixed}`, adjusted ? "warn" : "info", adjusted ? 10000 : 6000);
     root.dataset.restored = "true";

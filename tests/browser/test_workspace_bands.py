@@ -244,7 +244,7 @@ def test_a_typed_band_is_read_as_people_write_it(
           const { parseBand } = await import('/static/earmark/bands.js');
           const said = (t) => { const r = parseBand(t); return r instanceof Error ? 'error' : r; };
           return ['1,200-4,000', '1.2-4', '1.2-4 kHz', '300 Hz - 1.5 kHz', '1,5-2,5 kHz',
-                  '1200-4000', '1000-1000.4', '4000-1200', '', 'all'].map(said);
+                  '1200-4000', '1000-1000.4', '4000-1200', '', 'all', '500-1.5k'].map(said);
         }"""
     )
     assert read == [
@@ -258,4 +258,5 @@ def test_a_typed_band_is_read_as_people_write_it(
         "error",
         None,
         None,
+        [500, 1500],
     ]

@@ -58,6 +58,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, project, paths, quiet=False, create_labels=None, **options):
         skipped: Counter = Counter()
+        if any(not str(path).strip() for path in paths):
+            # An empty argument (a shell variable unset) read as ".": the whole working
+            # directory was imported, the server's own media folder with it.
+            raise CommandError("an empty path was given: name the files or folders to import")
         try:
             proj = project_resolve(project)
             items = list(items_from_paths(paths, skipped, _label_filter(proj, create_labels)))
