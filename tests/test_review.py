@@ -432,7 +432,7 @@ def test_an_annotation_of_many_segments_is_sent_as_data_and_listed_in_part(
     assert list(lanes) == [str(annotation.pk)]
     assert len(lanes[str(annotation.pk)]) == 120
     noise = project.ontology.labels.get(path="noise")
-    assert lanes[str(annotation.pk)][3] == [0.24, 0.29, None, "noise", [noise.pk, ""]]
+    assert lanes[str(annotation.pk)][3] == [0.24, 0.29, None, "noise", [noise.pk, ""], None]
     assert 'id="review-lane-segments"' in html and 'data-testid="review-segment"' not in html
     assert html.count("rv-chip") == 50  # the list's first 50 (no clip labels)
     assert "… and 70 more (120 segments in all): every one is on" in html
