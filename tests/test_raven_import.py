@@ -60,6 +60,7 @@ def test_a_table_raven_saved_beside_its_recording(project, wav_factory, tmp_path
         + "1\tWaveform 1\t1\t0.5\t1.25\t0\t8000\tAMRO\n"
         + "1\tSpectrogram 1\t1\t0.5\t1.25\t2000\t6000\tAMRO\n"
         + "2\tSpectrogram 1\t1\t2.0\t2.5\t0\t8000\tnoise\n"  # the whole height: every Hz
+        + "2\tSpectrogram 1\t1\t2.0\t2.5\t0\t8000\tnoise\n"  # listed again: once
     )
     job = _import(project, table)
     assert job.imported == 1 and job.rejected == 0, job.report
@@ -184,3 +185,22 @@ def test_a_box_on_one_channel_of_a_stereo_recording_stays_on_it_and_each_annotat
         for a in Annotation.objects.filter(clip__project=project)
     }
     assert by == {annotator.username: [(0.5, 0)], reviewer.username: [(1.5, None)]}
+
+
+def test_a_raven_selection_across_both_channels_is_one_segment_on_all(
+    project, wav_factory, tmp_path
+):
+    """Raven lists a selection of a stereo recording once per channel, under one number:
+    both rows are the selection (the second was dropped as a repeat)."""
+    wav_factory("pair.wav", seconds=3.0, sr=16000, channels=2)
+    table = tmp_path / "pair.Table.1.selections.txt"
+    table.write_text(
+        RAVEN_HEAD
+        + "1\tSpectrogram 1\t1\t0.5\t1.0\t1000\t3000\tAMRO\n"
+        + "1\tSpectrogram 1\t2\t0.5\t1.0\t1000\t3000\tAMRO\n"
+        + "2\tSpectrogram 1\t2\t1.5\t2.0\t1000\t3000\tAMRO\n"
+    )
+    job = _import(project, table)
+    assert job.imported == 1, job.report
+    clip = Clip.objects.get(project=project)
+    assert [(b[0], b[2]) for b in _boxes(clip)] == [(0.5, None), (1.5, 1)]

@@ -121,10 +121,12 @@ def items_from_raven(table: Path) -> list[ImportItem]:
             channels[path] = _channels(item)
         if item.error:
             continue
-        selection = row.get("Selection", "")
-        if selection and (path, selection) in seen_selections:
-            continue  # one selection listed again (another view's row)
-        seen_selections.add((path, selection))
+        # One selection listed again (another view's row); a selection across channels is
+        # listed once per channel, each kept.
+        selection = (path, row.get("Selection", ""), row.get("Channel", ""))
+        if selection[1] and selection in seen_selections:
+            continue
+        seen_selections.add(selection)
         labels = [p.strip() for p in row.get(label_column, "").split(";") if p.strip()]
         if not labels:
             continue  # a selection not labeled yet: no annotation
