@@ -143,6 +143,13 @@ function setup(root) {
           inflight.delete(file);
           if (data && data.files) {
             for (const o of data.files) {
+              if (o.code === "media_unavailable") {
+                // Nothing wrong with the file: the store did not answer. Said as not sent (it
+                // read "rejected", beside files the server refused), to choose again.
+                counts.notSent += 1;
+                line(o.name, "not-sent", "not imported — the media store is not answering; choose it again in a minute");
+                continue;
+              }
               counts[o.status] = (counts[o.status] || 0) + 1;
               line(o.name, o.status, `${o.status}${o.error ? ` — ${o.error}` : ""}`);
             }

@@ -457,3 +457,28 @@ def test_a_lead_sets_clip_metadata_from_the_file_names(live_server, page, login,
     page.click("[data-testid=name-metadata-preview]")
     page.wait_for_function(f"{says}.startsWith(w)", arg="Not read")
     assert "nothing between them" in said.inner_text()
+
+
+def test_an_upload_while_the_media_store_is_away_is_not_sent_not_rejected(
+    live_server, page, login, lead, project, wav_factory, settings, tmp_path
+):
+    """The store not answering was said as "rejected", beside files the server refused: the
+    file is fine, and is to be chosen again once the store is back."""
+    from labelapp.services.imports import ImportItem, clip_import
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    clip_import(project=project, item=ImportItem(name="kept.wav", path=wav_factory("kept.wav")))
+    away = tmp_path / "media.away"
+    (tmp_path / "media").rename(away)
+    try:
+        login(page, lead)
+        page.goto(f"{live_server.url}/projects/{project.pk}/")
+        page.set_input_files("[data-testid=file-input]", [str(wav_factory("new.wav", freq=900))])
+        page.wait_for_selector("[data-testid=upload-summary][data-done=true]", timeout=30_000)
+        summary = page.inner_text("[data-testid=upload-summary]")
+        assert "0 rejected" in summary and "1 not sent" in summary, summary
+        report = page.inner_text("[data-testid=upload-report]")
+        assert "not imported — the media store is not answering" in report
+        assert not (tmp_path / "media").exists()  # not made anew
+    finally:
+        away.rename(tmp_path / "media")
