@@ -1529,7 +1529,10 @@ function showBanner(text, kind = "info", ms = 0, actions = []) {
   // Removed from the project: that stays said (the failed request's own message came after it).
   if (el.banner.dataset.about === "not-a-member" && !el.banner.hidden) return;
   clearTimeout(bannerTimer);
-  el.banner.className = `ws-banner ${kind}`;
+  // One that goes by itself lies over the page: it pushed the waveform down for its seconds,
+  // and a drag begun meanwhile on the spectrogram landed on the waveform. One that stays
+  // (a choice, an error) takes its place in the page.
+  el.banner.className = `ws-banner ${kind}${ms ? " floating" : ""}`;
   el.banner.dataset.kind = kind;
   delete el.banner.dataset.about; // what a banner is about, where one is taken back by an edit
   el.banner.replaceChildren(document.createTextNode(text), ...actions);

@@ -166,6 +166,24 @@ def test_saved_lies_over_the_page_and_moves_nothing(
     assert after == top
 
 
+def test_a_passing_warning_lies_over_the_page_too(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """A warning that goes by itself pushed the waveform and spectrogram down for its
+    seconds: a drag begun then on the spectrogram landed on the waveform."""
+    login(page, annotator)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    drawn(page, clips[0].pk)
+    top = page.evaluate("() => document.querySelector('.ws-spec').getBoundingClientRect().top")
+    page.keyboard.press("[")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("]")  # a segment with no label
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("[data-testid=banner]:has-text('This segment has no label yet')")
+    after = page.evaluate("() => document.querySelector('.ws-spec').getBoundingClientRect().top")
+    assert after == top
+
+
 def test_autoplay_plays_each_clip_as_it_opens_and_is_kept(
     live_server, page, login, annotator, project, labels, clips
 ):
