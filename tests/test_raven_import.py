@@ -204,3 +204,31 @@ def test_a_raven_selection_across_both_channels_is_one_segment_on_all(
     assert job.imported == 1, job.report
     clip = Clip.objects.get(project=project)
     assert [(b[0], b[2]) for b in _boxes(clip)] == [(0.5, None), (1.5, 1)]
+
+
+def test_a_birdnet_table_over_a_sequence_of_files(project, wav_factory, tmp_path):
+    """BirdNET writes a box's top as 15,000 Hz whatever the rate (a 16 kHz recording's rows
+    were refused), a table over several files counts time from the first (File Offset is
+    where a selection lies in its own file), and a channel of 1.7 was read as 1."""
+    wav_factory("b1.wav", seconds=3.0, sr=16000)
+    wav_factory("b2.wav", seconds=3.0, sr=16000, freq=900)
+    table = tmp_path / "run.BirdNET.selection.table.txt"
+    head = (
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+        "High Freq (Hz)\tCommon Name\tBegin Path\tFile Offset (s)\n"
+    )
+    table.write_text(
+        head
+        + "1\tSpectrogram 1\t1\t0.0\t2.0\t150\t15000\tEurasian Blackbird\tD:\\data\\b1.wav\t0.0\n"
+        + "2\tSpectrogram 1\t1\t4.0\t5.0\t150\t15000\tEurasian Blackbird\tD:\\data\\b2.wav\t1.0\n"
+    )
+    job = _import(project, table)
+    assert job.imported == 2 and job.rejected == 0, job.report
+    clips = {c.original_name: c for c in Clip.objects.filter(project=project)}
+    assert _boxes(clips["b1.wav"]) == [(0.0, 2.0, None, 150.0, 8000.0, ("Eurasian Blackbird",))]
+    assert _boxes(clips["b2.wav"]) == [(1.0, 2.0, None, 150.0, 8000.0, ("Eurasian Blackbird",))]
+    wav_factory("c.wav", seconds=3.0, sr=16000, channels=2)
+    odd = tmp_path / "c.Table.1.selections.txt"
+    odd.write_text(RAVEN_HEAD + "1\tSpectrogram 1\t1.7\t0.5\t1.0\t0\t8000\tAMRO\n")
+    job = _import(project, odd)
+    assert job.rejected == 1 and "row 2: Channel '1.7' is no whole number" in job.report[0]["error"]

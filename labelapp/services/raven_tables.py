@@ -12,7 +12,9 @@ LABEL_COLUMNS that holds any label (any case): `Annotation` (Earmark's, label pa
 between two), `Species`, BirdNET's `Common Name`... A selection without a label is passed over
 (it is not an annotation yet). Earmark's own `Kind` column keeps clip labels as clip labels,
 and its `Annotator` and `Status` columns give each member their own annotation. Text that is
-not UTF-8 is read as Windows-1252 (Raven on Windows).
+not UTF-8 is read as Windows-1252 (Raven on Windows). `File Offset (s)`, where a table spans a
+sequence of files, places a selection in its own file; a box's top above the recording's
+Nyquist frequency (BirdNET writes 15,000 Hz whatever the rate) is cut to it.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def items_from_raven(table: Path) -> list[ImportItem]:
     statuses: dict[tuple, str] = {}
     seen_selections: set[tuple] = set()
     channels: dict[Path, int] = {}  # each recording's, from its header
+    nyquists: dict[Path, float] = {}
     for line, row in enumerate(rows, start=2):
         view = row.get("View", "")
         if spectrogram_rows and view and not view.lower().startswith("spectrogram"):
@@ -118,7 +121,7 @@ def items_from_raven(table: Path) -> list[ImportItem]:
         item = items.get(path)
         if item is None:
             item = items[path] = _item(path, error)
-            channels[path] = _channels(item)
+            channels[path], nyquists[path] = _header(item)
         if item.error:
             continue
         # One selection listed again (another view's row); a selection across channels is
@@ -133,7 +136,14 @@ def items_from_raven(table: Path) -> list[ImportItem]:
         who = row.get("Annotator", "")
         try:
             start, end = _number(row, BEGIN, line), _number(row, END, line)
-            channel = int(_number(row, "Channel", line)) if row.get("Channel") else 1
+            if row.get(OFFSET):
+                # A table over a sequence of files counts time from the first one: where
+                # the selection begins in its own file is its offset.
+                start, end = _number(row, OFFSET, line), _number(row, OFFSET, line) + end - start
+            channel = _number(row, "Channel", line) if row.get("Channel") else 1
+            if channel != int(channel):
+                raise ValueError(f"row {line}: Channel {row['Channel']!r} is no whole number")
+            channel = int(channel)
             if channel < 1 or channel > channels[path]:
                 has = channels[path]
                 raise ValueError(
@@ -149,7 +159,7 @@ def items_from_raven(table: Path) -> list[ImportItem]:
             target.extend(p for p in labels if p not in target)
             continue
         low = row.get(LOW, "").replace(",", ".")
-        high = row.get(HIGH, "").replace(",", ".")
+        high = _below_nyquist(row.get(HIGH, "").replace(",", "."), nyquists[path])
         key = (start, end, low, high, tuple(labels))
         boxes.setdefault((path, who), OrderedDict()).setdefault(key, set()).add(channel)
         rows_of.setdefault((path, who, key), line)
@@ -180,7 +190,18 @@ def items_from_raven(table: Path) -> list[ImportItem]:
     return list(items.values())
 
 
-OTHERS = ("View", "Channel", "Selection", "Begin File", "Begin Path", "Kind", "Annotator", "Status")
+OFFSET = "File Offset (s)"
+OTHERS = (
+    "View",
+    "Channel",
+    "Selection",
+    "Begin File",
+    "Begin Path",
+    "Kind",
+    "Annotator",
+    "Status",
+    OFFSET,
+)
 
 
 def _entry(item: ImportItem, who: str) -> dict | None:
@@ -248,14 +269,25 @@ def _item(path: Path, error: str) -> ImportItem:
     return ImportItem(name=path.name, path=path)
 
 
-def _channels(item: ImportItem) -> int:
-    """The recording's channels from its header (a box on channel 1 of a stereo file is on
-    one channel, not on every channel the table happens to list); a file that is no audio is
-    the item's error."""
+def _header(item: ImportItem) -> tuple[int, float]:
+    """The recording's channels and Nyquist frequency from its header (a box on channel 1 of
+    a stereo file is on one channel, not on every channel the table happens to list); a file
+    that is no audio is the item's error."""
     if item.error:
-        return 0
+        return 0, 0.0
     try:
-        return probe(item.path).channels
+        info = probe(item.path)
     except AudioError as exc:
         item.error = str(exc)
-        return 0
+        return 0, 0.0
+    return info.channels, info.sample_rate / 2
+
+
+def _below_nyquist(high: str, nyquist: float) -> str:
+    """A box's top at most the recording's Nyquist frequency: BirdNET writes 15,000 Hz
+    whatever the file's rate (a 16 kHz recording's tables were refused whole)."""
+    try:
+        value = float(high)
+    except ValueError:
+        return high  # said by the segment's own check
+    return str(nyquist) if nyquist and value > nyquist else high
