@@ -65,15 +65,9 @@ class HeldSessionAuthentication(authentication.SessionAuthentication):
     authenticator takes falls back to the session, held."""
 
     def authenticate(self, request):
-        from labelapp.passwords import CHECKED_KEY, first_password_pending
+        from labelapp.passwords import session_held
 
         result = super().authenticate(request)
-        if result is None:
-            return None
-        user = result[0]
-        session = request._request.session
-        if session.get(CHECKED_KEY) != user.pk:
-            if first_password_pending(user):
-                raise PasswordChangeRequired()
-            session[CHECKED_KEY] = user.pk
+        if result is not None and session_held(request._request.session, result[0]):
+            raise PasswordChangeRequired()
         return result

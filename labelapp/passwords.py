@@ -32,6 +32,17 @@ def first_password_pending(user) -> bool:
     return PasswordToChange.objects.filter(user_id=user.pk).exists()
 
 
+def session_held(session, user) -> bool:
+    """Whether a session of `user` is held on the password page: asked of the database once a
+    session, remembered once it is not (an account's hold is made with it, never later)."""
+    if session.get(CHECKED_KEY) == user.pk:
+        return False
+    if first_password_pending(user):
+        return True
+    session[CHECKED_KEY] = user.pk
+    return False
+
+
 def first_password_done(request) -> None:
     """The user chose their own password: nothing holds them on the password page any more."""
     from labelapp.models import PasswordToChange
@@ -60,13 +71,11 @@ class FirstPasswordMiddleware:
         if (
             user is not None
             and user.is_authenticated
-            and request.session.get(CHECKED_KEY) != user.pk
             and not request.path.startswith(OPEN_PREFIXES)
             and (not request.path.startswith(API_PREFIXES) or request.path.startswith("/api/docs"))
+            and session_held(request.session, user)
         ):
-            if first_password_pending(user):
-                return self._held(request)
-            request.session[CHECKED_KEY] = user.pk
+            return self._held(request)
         return self.get_response(request)
 
     @staticmethod

@@ -756,11 +756,18 @@ def annotation_counts_by_status(project: Project) -> dict[str, int]:
     return {row["status"]: row["n"] for row in rows}
 
 
+def sees_every_annotation(role: str | None, project: Project) -> bool:
+    """Whether a member in `role` sees every annotation of the project's clips (a reviewer or
+    lead, or anyone where the project shows others' annotations); otherwise their own and
+    imported ones only."""
+    return role in ("lead", "reviewer") or project.show_others_annotations
+
+
 def annotations_visible_to(user, clip: Clip, role: str):
     qs = clip.annotations.select_related("annotator").prefetch_related(
         "clip_labels__label", "segments__segment_labels__label"
     )
-    if role in ("lead", "reviewer") or clip.project.show_others_annotations:
+    if sees_every_annotation(role, clip.project):
         return qs
     return qs.filter(Q(annotator=user) | Q(source=Annotation.Source.IMPORTED))
 

@@ -20,6 +20,7 @@ Nyquist frequency (BirdNET writes 15,000 Hz whatever the rate) is cut to it.
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import re
 from collections import OrderedDict
@@ -247,7 +248,7 @@ def _recording(table: Path, row: dict) -> tuple[Path, str]:
         return path, "" if path.is_file() else f"{path.name} not found beside {table.name}"
     match = RAVEN_TABLE_NAME.match(table.stem)
     if match:
-        for candidate in sorted(table.parent.glob(f"{glob_escape(match['stem'])}.*")):
+        for candidate in sorted(table.parent.glob(f"{glob.escape(match['stem'])}.*")):
             if candidate.suffix.lower() in AUDIO_EXTENSIONS:
                 return candidate, ""
         return table.parent / match["stem"], (
@@ -257,10 +258,6 @@ def _recording(table: Path, row: dict) -> tuple[Path, str]:
         f"{table.name} names no recording: give it a 'Begin File' column, or name it as Raven "
         "does (<recording>.Table.1.selections.txt) beside the recording"
     )
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def _item(path: Path, error: str) -> ImportItem:

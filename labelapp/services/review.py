@@ -39,6 +39,7 @@ from labelapp.services.annotations import (
     annotation_snapshot,
     annotations_visible_to,
     clip_annotation_count_refresh,
+    sees_every_annotation,
 )
 
 REVIEW_ROLES = (selectors.LEAD, selectors.REVIEWER)
@@ -534,22 +535,19 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
     previous: dict[int, dict] = {}
     out = []
     for rev in revisions:
-        before = previous.get(rev.annotation_id)
         out.append(
-            {
-                "kind": "revision",
-                "id": rev.pk,
-                "annotation": rev.annotation_id,
-                "annotator": rev.annotation.annotator.username,
-                "version": rev.version,
-                "author": rev.author.username if rev.author else None,
-                "action": rev.action,
-                "comment": rev.comment,
-                "created_at": rev.created_at,
-                "before": before,
-                "after": rev.data,
-                "changes": snapshot_diff(before, rev.data),
-            }
+            _revision_entry(
+                id=rev.pk,
+                annotation=rev.annotation_id,
+                annotator=rev.annotation.annotator.username,
+                version=rev.version,
+                author=rev.author.username if rev.author else None,
+                action=rev.action,
+                comment=rev.comment,
+                created_at=rev.created_at,
+                before=previous.get(rev.annotation_id),
+                after=rev.data,
+            )
         )
         previous[rev.annotation_id] = rev.data
     # The clip's own steps (adjudication, and what the label tree did to its annotations: a
@@ -569,11 +567,22 @@ def clip_history(clip: Clip, *, user=None) -> list[dict]:
     return out
 
 
+def _revision_entry(*, before: dict | None, after: dict, **entry) -> dict:
+    """A write to an annotation as a history entry: who, when, what, whose, and the
+    annotation before and after with their diff."""
+    return {
+        "kind": "revision",
+        **entry,
+        "before": before,
+        "after": after,
+        "changes": snapshot_diff(before, after),
+    }
+
+
 def _deleted_visible(kept: dict, user, role: str | None, clip: Clip) -> bool:
     """Whether `user` could see a deleted annotation (`annotations_visible_to`'s rule)."""
     return (
-        role in REVIEW_ROLES
-        or clip.project.show_others_annotations
+        sees_every_annotation(role, clip.project)
         or (
             kept.get("annotator_id") == user.pk
             if "annotator_id" in kept
@@ -590,23 +599,22 @@ def _deleted_revisions(kept: dict) -> list[dict]:
 
     out, before = [], None
     for rev in kept.get("revisions") or []:
+        after = rev.get("data") or {}
         out.append(
-            {
-                "kind": "revision",
-                "id": None,
-                "annotation": kept.get("annotation"),
-                "annotator": kept.get("annotator"),
-                "version": rev.get("version"),
-                "author": rev.get("author"),
-                "action": rev.get("action"),
-                "comment": rev.get("comment") or "",
-                "created_at": parse_datetime(rev["created_at"]),
-                "before": before,
-                "after": rev.get("data") or {},
-                "changes": snapshot_diff(before, rev.get("data") or {}),
-            }
+            _revision_entry(
+                id=None,
+                annotation=kept.get("annotation"),
+                annotator=kept.get("annotator"),
+                version=rev.get("version"),
+                author=rev.get("author"),
+                action=rev.get("action"),
+                comment=rev.get("comment") or "",
+                created_at=parse_datetime(rev["created_at"]),
+                before=before,
+                after=after,
+            )
         )
-        before = rev.get("data") or {}
+        before = after
     return out
 
 

@@ -202,11 +202,9 @@ export class Bands {
         [start, end] = edgeDragged(time, fixed, snap(Math.max(0, Math.min(duration, p.t))), SNAP_S, duration);
         start = snap(start); end = snap(end);
       }
-      if (freq) {
+      if (freq) { // as a time edge is dragged: the low edge is the start, the high the end
         const fixed = freq === "low" ? o.high : o.low;
-        const at = Math.max(0, Math.min(nyq, p.hz));
-        low = Math.min(at, fixed); high = Math.max(at, fixed);
-        if (high - low < MIN_HZ) { if (at < fixed) low = Math.max(0, high - MIN_HZ); else high = Math.min(nyq, low + MIN_HZ); }
+        [low, high] = edgeDragged(freq === "low" ? "start" : "end", fixed, Math.max(0, Math.min(nyq, p.hz)), MIN_HZ, nyq);
       }
     }
     this.h.change(d.id, { start, end, low_freq: low, high_freq: high });
