@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +40,7 @@ from labelapp.serializers import (
     ImportJobCreateSerializer,
     ImportJobNotSentSerializer,
     ImportJobSerializer,
+    LabelsImportSerializer,
     MembershipInputSerializer,
     MetadataFromNamesSerializer,
     PeaksQuerySerializer,
@@ -57,7 +58,7 @@ from labelapp.serializers_review import MemberSerializer
 from labelapp.services import annotations as annotation_services
 from labelapp.services import clip_metadata as metadata_services
 from labelapp.services import clip_removal as removal_services
-from labelapp.services import clip_search, project_removal
+from labelapp.services import clip_search, label_imports, project_removal
 from labelapp.services import imports as import_services
 from labelapp.services import projects as project_services
 from labelapp.services import queue as queue_services
@@ -375,6 +376,31 @@ class ProjectImportJobsApi(APIView):
             total=data.validated_data["total"],
         )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectLabelsImportApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": LabelsImportSerializer},
+        responses={202: ImportJobSerializer},
+    )
+    def post(self, request, project_id: int):
+        """Labels for clips already in the project, from a CSV manifest or a Raven selection
+        table that names them by file name. The file is checked now (a 400 says what is
+        wrong with it); its clips are labeled by the worker: follow the import job."""
+        project = selectors.project_for_user(request.user, project_id, LEAD_ONLY)
+        data = LabelsImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        job = label_imports.labels_import_start(
+            project=project,
+            user=request.user,
+            name=upload.name,
+            data=upload.read(label_imports.MAX_LABELS_FILE_BYTES + 1),
+            create_labels=data.validated_data["create_labels"],
+        )
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ImportJobDetailApi(APIView):

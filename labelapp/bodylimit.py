@@ -6,9 +6,10 @@ parses forms (every API view, and the login page, whose CSRF check reads the for
 are checked after: a 300 MB body posted to the login page without an account was written to
 /tmp in full before its 403. Limits by route: the upload endpoint takes
 EARMARK_MAX_UPLOAD_REQUEST_BYTES (its files together: by default one file of the largest size
-and the form; the browser sends one file a request), an ontology import its file limit, and
-everything else what DATA_UPLOAD_MAX_MEMORY_SIZE allows. Under WSGI (gunicorn, runserver) the
-body is read only when a view asks for it, so this answers before any of it is.
+and the form; the browser sends one file a request), an ontology import and a labels file
+their file limits, and everything else what DATA_UPLOAD_MAX_MEMORY_SIZE allows. Under WSGI
+(gunicorn, runserver) the body is read only when a view asks for it, so this answers before
+any of it is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.http import HttpResponse, JsonResponse
 
 UPLOAD_ROUTE = re.compile(r"^/api/projects/\d+/clips/$")
 ONTOLOGY_IMPORT_ROUTE = re.compile(r"^/api/projects/\d+/ontology/import/$")
+LABELS_IMPORT_ROUTE = re.compile(r"^/api/projects/\d+/label-imports/$")
 # Multipart boundaries, headers and the small fields beside the files.
 SLACK = 1024 * 1024
 
@@ -42,6 +44,10 @@ def body_limit(path: str) -> int:
         from ontology.formats import MAX_BYTES
 
         return MAX_BYTES + SLACK
+    if LABELS_IMPORT_ROUTE.match(path):
+        from labelapp.services.label_imports import MAX_LABELS_FILE_BYTES
+
+        return MAX_LABELS_FILE_BYTES + SLACK
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + SLACK
 
 

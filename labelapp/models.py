@@ -106,6 +106,7 @@ class ImportJob(models.Model):
         UPLOAD = "upload"
         API = "api"
         CLI = "cli"
+        LABELS = "labels"  # a labels file for clips already here (services.label_imports)
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(
@@ -155,6 +156,16 @@ class ImportJob(models.Model):
     @property
     def progress(self) -> float:
         return (self.processed / self.total) if self.total else 0.0
+
+
+class LabelsUpload(models.Model):
+    """A labels file a lead sent from the browser, kept until its import job has run
+    (services.label_imports)."""
+
+    job = models.OneToOneField(ImportJob, on_delete=models.CASCADE, related_name="labels_upload")
+    name = models.CharField(max_length=255)
+    data = models.BinaryField()
+    create_labels = models.BooleanField(default=False)
 
 
 class Clip(models.Model):

@@ -181,6 +181,21 @@ class UploadSerializer(serializers.Serializer):
     )
 
 
+class LabelsImportSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        allow_empty_file=True,
+        use_url=False,
+        help_text="A CSV manifest (an 'audio' column naming each recording by file name, "
+        "'labels', and for segments 'start', 'end', 'low_freq', 'high_freq') or a Raven "
+        "selection table (.txt): its recordings are the project's clips of those names.",
+    )
+    create_labels = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Add the labels the file names and the label tree lacks (else a 400 names them).",
+    )
+
+
 class NotSentFileSerializer(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=255)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

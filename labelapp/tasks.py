@@ -96,9 +96,22 @@ def clips_sweep_pending() -> None:
 def imports_sweep() -> None:
     """Imports whose process died mid-way (a killed command) stop showing as running."""
     from labelapp.services.imports import import_jobs_fail_stale
+    from labelapp.services.label_imports import labels_jobs_fail_stale, labels_jobs_resend
 
+    for job_id in labels_jobs_resend():
+        labels_import.delay(job_id)
+    if failed := labels_jobs_fail_stale():
+        logger.warning("%d labels imports without progress marked failed", failed)
     if failed := import_jobs_fail_stale():
         logger.warning("%d command-line imports without progress marked failed", failed)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def labels_import(job_id: int) -> None:
+    """A labels file's clips labeled (services.label_imports); a second delivery does nothing."""
+    from labelapp.services.label_imports import labels_import_run
+
+    labels_import_run(job_id)
 
 
 @shared_task(ignore_result=True, acks_late=True)

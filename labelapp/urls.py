@@ -27,6 +27,11 @@ api_patterns = [
         api.ProjectImportJobsApi.as_view(),
         name="api-project-imports",
     ),
+    path(
+        "projects/<int:project_id>/label-imports/",
+        api.ProjectLabelsImportApi.as_view(),
+        name="api-project-label-imports",
+    ),
     path("imports/<int:job_id>/", api.ImportJobDetailApi.as_view(), name="api-import"),
     path(
         "imports/<int:job_id>/not-sent/",

@@ -83,7 +83,9 @@ def _import_jobs_shown(project: Project) -> list:
         quiet = (now - job.updated_at).total_seconds() // 60
         job.quiet_minutes = (
             int(quiet)
-            if job.status == "running" and job.source != "cli" and quiet >= QUIET_UPLOAD_MINUTES
+            if job.status == "running"
+            and job.source in ("upload", "api")  # the browser's files (a labels file is sent)
+            and quiet >= QUIET_UPLOAD_MINUTES
             else None
         )
         job.missing = max(0, job.total - job.processed)

@@ -129,6 +129,7 @@ RULES: dict[str, Rule] = {
     "api-project-members": rule(REVIEWER_UP, POST=LEAD),
     "api-project-member": rule(LEAD),
     "api-project-upload": rule(LEAD),
+    "api-project-label-imports": rule(LEAD),
     "api-project-imports": rule(MEMBER, POST=LEAD),
     "api-import": rule(MEMBER),
     "api-import-not-sent": rule(LEAD),

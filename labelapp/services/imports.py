@@ -84,7 +84,7 @@ ABANDONED = (
 @dataclass
 class FileOutcome:
     name: str
-    status: str  # imported | duplicate | rejected
+    status: str  # imported | duplicate | rejected; labeled (a labels file's clip)
     clip_id: int | None = None
     error: str = ""
     # The media store did not answer: the files after it in a batch are not tried.
@@ -113,6 +113,9 @@ class ImportItem:
     # "clip_labels", "segments"}. A member of the project keeps theirs; the rest are merged
     # into the system user's annotation like `clip_labels` and `segments` above.
     annotations: list[dict] = field(default_factory=list)
+    # A labels file's recording already in the project (label_imports): its labels go onto
+    # this clip; no audio is read.
+    clip: Clip | None = None
 
 
 # Characters that make a name show other than it is ("\u202egnp.wav" shows as "vaw.png"):
@@ -462,6 +465,70 @@ class _TwinGone(Exception):
     foreign key failed at commit for another row deleted meanwhile)."""
 
 
+def _labels_built(project: Project, item: ImportItem, clip: Clip, create_labels: bool):
+    """(the system user's annotation input or None, [(member, entry, their input)], what
+    the file's report says of merged annotations) for the item's labels on `clip` (a clip
+    not saved yet stands for a new file). Raises DomainError for a label or segment the
+    project's rules refuse."""
+    by_member, clip_labels, segments, merged_note = _annotations_by_member(project, item)
+
+    def retired() -> set[int]:
+        # Labels deprecated since the annotations were made (a project's own export, read
+        # back) are history, not labels chosen anew: imported as they were.
+        from ontology.tree import tree_get
+
+        return set(tree_get(project.ontology).retired)
+
+    data = None
+    if clip_labels or segments:
+        data = annotation_input_build(
+            project,
+            clip,
+            clip_labels=clip_labels,
+            segments=segments,
+            create_labels=create_labels,
+            kept_labels=retired,
+        )
+    members_data = [
+        (
+            user,
+            entry,
+            annotation_input_build(
+                project,
+                clip,
+                clip_labels=entry["clip_labels"],
+                segments=entry["segments"],
+                create_labels=create_labels,
+                kept_labels=retired,
+            ),
+        )
+        for user, entry in by_member
+    ]
+    return data, members_data, merged_note
+
+
+def labels_onto_clip(project: Project, item: ImportItem, *, create_labels: bool) -> FileOutcome:
+    """A labels file's recording (`item.clip`, already in the project): its labels added as
+    those of a file imported again are (`_save_imported`). The outcome is "labeled", or
+    "rejected" saying why (a label the tree lacks, a segment past the clip's end, the clip
+    deleted meanwhile)."""
+    clip = item.clip
+    try:
+        with transaction.atomic():
+            clip_row_lock(clip.pk)  # a lead's removal waits, or has taken it already
+            data, members_data, merged_note = _labels_built(project, item, clip, create_labels)
+            if data is None and not members_data:
+                return FileOutcome(item.name, "rejected", clip.pk, "the file gives it no label")
+            kept = _save_imported(clip, data, members_data, again=True)
+    except NotFound:
+        return FileOutcome(item.name, "rejected", clip.pk, "the clip was deleted meanwhile")
+    except DomainError as exc:
+        return FileOutcome(item.name, "rejected", clip.pk, exc.message)
+    return FileOutcome(
+        item.name, "labeled", clip.pk, "; ".join(x for x in (merged_note, kept) if x)
+    )
+
+
 def _store(
     *, project, item, job, path, sha256, size, info: AudioInfo, on_committed, create_labels
 ) -> FileOutcome:
@@ -472,44 +539,10 @@ def _store(
         channels=info.channels,
         sample_rate=info.sample_rate,
     )
-    by_member, clip_labels, segments, merged_note = _annotations_by_member(project, item)
-    labels_given = bool(clip_labels or segments)
-    data = None
-
-    def retired() -> set[int]:
-        # Labels deprecated since the annotations were made (a project's own export, read
-        # back) are history, not labels chosen anew: imported as they were.
-        from ontology.tree import tree_get
-
-        return set(tree_get(project.ontology).retired)
-
     # Checked before any row exists: a bad one rejects the file, and the labels its rows named
     # go with it (they were created before the rules refused the row, and stayed).
     with transaction.atomic():
-        if labels_given:
-            data = annotation_input_build(
-                project,
-                probe_clip,
-                clip_labels=clip_labels,
-                segments=segments,
-                create_labels=create_labels,
-                kept_labels=retired,
-            )
-        members_data = [
-            (
-                user,
-                entry,
-                annotation_input_build(
-                    project,
-                    probe_clip,
-                    clip_labels=entry["clip_labels"],
-                    segments=entry["segments"],
-                    create_labels=create_labels,
-                    kept_labels=retired,
-                ),
-            )
-            for user, entry in by_member
-        ]
+        data, members_data, merged_note = _labels_built(project, item, probe_clip, create_labels)
     if existing is not None:
         try:
             with transaction.atomic():
@@ -597,7 +630,7 @@ def import_job_create(*, project: Project, user=None, source: str, total: int = 
 
 def import_job_record(job: ImportJob, outcome: FileOutcome, *, save: bool = True) -> None:
     job.processed += 1
-    if outcome.status == "imported":
+    if outcome.status in ("imported", "labeled"):  # a labels file's clip: label_imports
         job.imported += 1
     elif outcome.status == "duplicate":
         job.duplicates += 1
@@ -765,9 +798,9 @@ def import_jobs_fail_stale(
         finished_at=now,
     )
     hours = int(uploads_older_than.total_seconds() // 3600)
-    for job in running.exclude(source=ImportJob.Source.CLI).filter(
-        updated_at__lt=now - uploads_older_than
-    ):
+    # A labels file's job is its worker's: label_imports.labels_jobs_fail_stale
+    uploads = running.exclude(source__in=(ImportJob.Source.CLI, ImportJob.Source.LABELS))
+    for job in uploads.filter(updated_at__lt=now - uploads_older_than):
         failed += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
             status=ImportJob.Status.FAILED,
             error=ABANDONED.format(done=job.processed, total=job.total, hours=hours),

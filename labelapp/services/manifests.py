@@ -14,12 +14,16 @@ import os
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlparse
 
 from labelapp.errors import DomainError
 from labelapp.services.annotations import LEAD_TIME_MAX_S
 from labelapp.services.imports import AUDIO_EXTENSIONS, ImportItem
 from labelapp.services.raven_tables import is_raven_table, items_from_raven
+
+if TYPE_CHECKING:
+    from labelapp.services.label_imports import ClipsByName
 
 LS_LOCAL_FILES_PREFIX = "/data/local-files/"
 LS_UPLOAD_PREFIX = "/data/upload/"
@@ -98,13 +102,14 @@ def _formula_unquoted(cell: str) -> str:
     return cell
 
 
-def items_from_csv(manifest: Path) -> list[ImportItem]:
+def items_from_csv(manifest: Path, clips: ClipsByName | None = None) -> list[ImportItem]:
     """CSV with `audio` and optional `labels` (`;`-separated), `start`, `end`, `low_freq` and
     `high_freq` (a segment's band in Hz), and `original_name` (the clip's name, else the
     file's); other columns become clip metadata
     (an Earmark export's `clip_id` is dropped). Several rows may name one file: their labels
     and segments add up. A cell an export quoted against spreadsheet formulas ("'=eq") is
-    read without its quote."""
+    read without its quote. With `clips` (a labels file for clips already in the project) the
+    `original_name` or the audio's file name names the clip, and no audio is read."""
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -127,7 +132,7 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
         raise DomainError(f"cannot read the manifest {manifest}: {exc.strerror or exc}") from None
     except csv.Error as exc:
         raise DomainError(f"{manifest.name}: the CSV manifest is malformed: {exc}") from None
-    items: OrderedDict[Path, ImportItem] = OrderedDict()
+    items: OrderedDict[object, ImportItem] = OrderedDict()  # by path, or by clip
     base = manifest.parent
     fell_back: dict[Path, str] = {}  # a file found by original name: the audio cell it stands for
     for line, row in enumerate(rows, start=2):
@@ -158,29 +163,11 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
                 name=f"{manifest.name} row {line}", error=f"row {line}: the 'audio' column is empty"
             )
             continue
-        path = _resolve(base, ref)
-        named = Path(original_name).name if Path(original_name).name not in (".", "..") else ""
-        if not path.exists() and named and (base / named).exists():
-            # An Earmark manifest's audio is the server's stored name: the file beside the
-            # manifest under the clip's original name is the one (as a task list's is).
-            path = base / named
-            first = fell_back.setdefault(path, ref)
-            if first != ref:
-                # Two recordings of one name ("rec.wav" from two recorders): both rows' labels
-                # went onto the one file found.
-                items.setdefault(path, _item_for_file(path)).error = (
-                    f"rows {first!r} and {ref!r} are two recordings both named {named!r}, and "
-                    f"one {named} lies beside the manifest: put each under its own name and "
-                    "write those names in the 'audio' column"
-                )
-        item = items.get(path)
-        if item is None:
-            item = items[path] = _item_for_file(path)
-            if item.error and named:
-                item.error += f" (nor {named} beside the manifest)"
-            # Its last part ("a/b.wav" is b.wav); none ("/", "..") leaves the file's name.
-            if named and not item.error:
-                item.name = named
+        if clips is not None:
+            key, found = clips.find(original_name, ref)
+            item = items.setdefault(key, found)
+        else:
+            item = _csv_file_item(items, base, ref, original_name, fell_back)
         labels = [x.strip() for x in row.pop("labels", "").split(";") if x.strip()]
         start_raw, end_raw = row.pop("start", ""), row.pop("end", "")
         band = {"low_freq": row.pop("low_freq", ""), "high_freq": row.pop("high_freq", "")}
@@ -209,6 +196,36 @@ def items_from_csv(manifest: Path) -> list[ImportItem]:
         except ValueError as exc:
             item.error = item.error or str(exc)
     return list(items.values())
+
+
+def _csv_file_item(
+    items: OrderedDict, base: Path, ref: str, original_name: str, fell_back: dict[Path, str]
+) -> ImportItem:
+    """The item of the audio file a manifest's row names (made on its first row)."""
+    path = _resolve(base, ref)
+    named = Path(original_name).name if Path(original_name).name not in (".", "..") else ""
+    if not path.exists() and named and (base / named).exists():
+        # An Earmark manifest's audio is the server's stored name: the file beside the
+        # manifest under the clip's original name is the one (as a task list's is).
+        path = base / named
+        first = fell_back.setdefault(path, ref)
+        if first != ref:
+            # Two recordings of one name ("rec.wav" from two recorders): both rows' labels
+            # went onto the one file found.
+            items.setdefault(path, _item_for_file(path)).error = (
+                f"rows {first!r} and {ref!r} are two recordings both named {named!r}, and "
+                f"one {named} lies beside the manifest: put each under its own name and "
+                "write those names in the 'audio' column"
+            )
+    item = items.get(path)
+    if item is None:
+        item = items[path] = _item_for_file(path)
+        if item.error and named:
+            item.error += f" (nor {named} beside the manifest)"
+        # Its last part ("a/b.wav" is b.wav); none ("/", "..") leaves the file's name.
+        if named and not item.error:
+            item.name = named
+    return item
 
 
 def _ls_audio_path(

@@ -25,6 +25,7 @@ import io
 import re
 from collections import OrderedDict
 from pathlib import Path, PureWindowsPath
+from typing import Protocol
 
 from labelapp.audio import AudioError, probe
 from labelapp.errors import DomainError
@@ -69,10 +70,12 @@ def _read(table: Path) -> str:
         return raw.decode("cp1252", errors="replace")  # Raven on Windows writes its code page
 
 
-def items_from_raven(table: Path) -> list[ImportItem]:
+def items_from_raven(table: Path, recordings: Recordings | None = None) -> list[ImportItem]:
     """The recordings a Raven selection table names, each with its selections as segments
     (and, from an Earmark table, its clip labels and each member's own annotation). A row
-    that cannot be read is its recording's error, naming the row; the others go on."""
+    that cannot be read is its recording's error, naming the row; the others go on.
+    `recordings` finds what a row names: by default the audio files beside the table."""
+    recordings = recordings or FilesBeside()
     try:
         reader = csv.DictReader(io.StringIO(_read(table), newline=""), delimiter="\t")
         # Any case ("begin time (s)", "species"): keyed by Raven's own spelling.
@@ -105,24 +108,25 @@ def items_from_raven(table: Path) -> list[ImportItem]:
         )
     views = {r.get("View", "") for r in rows}
     spectrogram_rows = any(v.lower().startswith("spectrogram") for v in views)
-    items: OrderedDict[Path, ImportItem] = OrderedDict()
+    # Keyed by recording: a path beside the table, or a clip (`Recordings.item`).
+    items: OrderedDict[object, ImportItem] = OrderedDict()
     # Per recording and annotator: each box's channels, to tell a box on every channel
     # (Earmark writes one row per channel) from one on some.
     boxes: dict[tuple, OrderedDict[tuple, set[int]]] = {}
     rows_of: dict[tuple, int] = {}
     statuses: dict[tuple, str] = {}
     seen_selections: set[tuple] = set()
-    channels: dict[Path, int] = {}  # each recording's, from its header
-    nyquists: dict[Path, float] = {}
+    channels: dict[object, int] = {}  # each recording's, from its header
+    nyquists: dict[object, float] = {}
     for line, row in enumerate(rows, start=2):
         view = row.get("View", "")
         if spectrogram_rows and view and not view.lower().startswith("spectrogram"):
             continue  # the waveform's copy of a spectrogram's selection
-        path, error = _recording(table, row)
+        path, found = recordings.item(table, row)
         item = items.get(path)
         if item is None:
-            item = items[path] = _item(path, error)
-            channels[path], nyquists[path] = _header(item)
+            item = items[path] = found
+            channels[path], nyquists[path] = recordings.header(item)
         if item.error:
             continue
         # One selection listed again (another view's row); a selection across channels is
@@ -148,7 +152,7 @@ def items_from_raven(table: Path) -> list[ImportItem]:
             if channel < 1 or channel > channels[path]:
                 has = channels[path]
                 raise ValueError(
-                    f"row {line}: channel {channel}, and {path.name} has {has} "
+                    f"row {line}: channel {channel}, and {item.name} has {has} "
                     f"channel{'s' if has != 1 else ''}"
                 )
         except ValueError as exc:
@@ -239,25 +243,62 @@ def _number(row: dict, column: str, line: int) -> float:
     return value
 
 
+class Recordings(Protocol):
+    """What finds the recording a table's row names, and reads its header."""
+
+    def item(self, table: Path, row: dict) -> tuple[object, ImportItem]:
+        """(a key, one per recording; a new item for it, or one whose error says why the
+        recording was not found)."""
+
+    def header(self, item: ImportItem) -> tuple[int, float]:
+        """(channels, Nyquist frequency) of an item this made; (0, 0.0) for an error."""
+
+
+def recording_named(row: dict) -> str:
+    """The file name a row gives its recording (a Windows path or a POSIX one: its name);
+    '' when it gives none."""
+    named = row.get("Begin File", "") or row.get("Begin Path", "")
+    return PureWindowsPath(named).name if named else ""
+
+
+def recording_stem(table: Path) -> str | None:
+    """The recording Raven's own name for a table names (`dawn.Table.1.selections.txt`:
+    dawn), or None."""
+    match = RAVEN_TABLE_NAME.match(table.stem)
+    return match["stem"] if match else None
+
+
+def no_recording_named(table: Path) -> str:
+    return (
+        f"{table.name} names no recording: give it a 'Begin File' column, or name it as Raven "
+        "does (<recording>.Table.1.selections.txt)"
+    )
+
+
+class FilesBeside:
+    """The audio files beside the table (a command-line import)."""
+
+    def item(self, table: Path, row: dict) -> tuple[object, ImportItem]:
+        path, error = _recording(table, row)
+        return path, _item(path, error)
+
+    def header(self, item: ImportItem) -> tuple[int, float]:
+        return _header(item)
+
+
 def _recording(table: Path, row: dict) -> tuple[Path, str]:
     """The recording a row is of, beside the table, and an error when it is not there."""
-    named = row.get("Begin File", "") or row.get("Begin Path", "")
-    if named:
-        # A Windows path ("C:\\Users\\Ann\\x5.wav") or a POSIX one: its name, beside the table.
-        path = table.parent / PureWindowsPath(named).name
+    if named := recording_named(row):
+        path = table.parent / named
         return path, "" if path.is_file() else f"{path.name} not found beside {table.name}"
-    match = RAVEN_TABLE_NAME.match(table.stem)
-    if match:
-        for candidate in sorted(table.parent.glob(f"{glob.escape(match['stem'])}.*")):
+    if (stem := recording_stem(table)) is not None:
+        for candidate in sorted(table.parent.glob(f"{glob.escape(stem)}.*")):
             if candidate.suffix.lower() in AUDIO_EXTENSIONS:
                 return candidate, ""
-        return table.parent / match["stem"], (
-            f"no recording named {match['stem']}.<wav, flac, mp3...> beside {table.name}"
+        return table.parent / stem, (
+            f"no recording named {stem}.<wav, flac, mp3...> beside {table.name}"
         )
-    return table.parent / table.stem, (
-        f"{table.name} names no recording: give it a 'Begin File' column, or name it as Raven "
-        "does (<recording>.Table.1.selections.txt) beside the recording"
-    )
+    return table.parent / table.stem, f"{no_recording_named(table)} beside the recording"
 
 
 def _item(path: Path, error: str) -> ImportItem:

@@ -1,0 +1,87 @@
+"""python manage.py import_labels PROJECT FILE: labels for clips already in the project, from a
+CSV manifest or a Raven selection table naming them by file name (as the project page's
+"Labels for clips already here" does, run here instead of by the worker). Exit 0 when every
+recording the file names was labeled; 1, with one line per recording that was not, otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from labelapp.errors import DomainError
+from labelapp.services.label_imports import (
+    MAX_LABELS_FILE_BYTES,
+    labels_import_run,
+    labels_import_start,
+)
+from labelapp.services.projects import project_resolve
+
+
+class Command(BaseCommand):
+    help = (
+        "Add labels to clips already in a project from a CSV manifest or a Raven selection "
+        "table that names them by file name (no audio is read)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="project id or name")
+        parser.add_argument("file", help="labels.csv or a Raven selection table (.txt)")
+        parser.add_argument(
+            "--create-labels",
+            action="store_true",
+            help="add the labels the file names that the label tree lacks (else none is "
+            "imported and they are named)",
+        )
+        parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+    def handle(self, *args, project, file, create_labels=False, quiet=False, **options):
+        path = Path(file)
+        try:
+            if not path.is_file():
+                raise DomainError(f"no file {file}")
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_LABELS_FILE_BYTES + 1)
+            proj = project_resolve(project)
+            job = labels_import_start(
+                project=proj,
+                user=None,
+                name=path.name,
+                data=data,
+                create_labels=create_labels,
+                to_worker=False,
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        except OSError as exc:
+            raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
+        started = time.monotonic()
+        live = self.stderr.isatty()
+
+        def progress(job):
+            last = job.processed == job.total
+            if quiet or not (live or last or job.processed % 100 == 0):
+                return
+            self.stderr.write(
+                f"{chr(13) if live else ''}labeling {job.processed}/{job.total} "
+                f"({100 * job.progress:.0f}%) {job.imported} labeled, {job.rejected} not",
+                ending="\n" if (last or not live) else "",
+            )
+            self.stderr.flush()
+
+        job = labels_import_run(job.pk, on_progress=progress)
+        for entry in job.report:
+            if entry["status"] == "rejected":
+                self.stdout.write(f"not labeled: {entry['name']}: {entry['error']}")
+            elif entry.get("error"):
+                self.stdout.write(f"labeled: {entry['name']}: {entry['error']}")
+        self.stdout.write(
+            f"import job {job.pk} into {proj.name!r}: {job.imported} clip(s) labeled, "
+            f"{job.rejected} recording(s) not, in {time.monotonic() - started:.1f} s"
+        )
+        if job.error:
+            raise CommandError(job.error)
+        if job.rejected:
+            sys.exit(1)

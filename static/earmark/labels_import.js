@@ -1,0 +1,100 @@
+// "Labels for clips already here" on the project page (leads): a CSV manifest or a Raven
+// selection table sent once; the server checks it (a 400 says what is wrong: no 'audio'
+// column, labels the tree lacks...) and its worker labels the clips, whose progress this
+// follows to a report of the recordings it could not label.
+import { api, csrfToken, ApiError } from "./api.js";
+
+const POLL_MS = 700;
+
+const root = document.querySelector("[data-testid=labels-import]");
+if (root) {
+  const form = root.querySelector("form");
+  const input = form.querySelector("input[type=file]");
+  const send = root.querySelector("[data-testid=labels-import-send]");
+  const panel = root.querySelector("[data-testid=labels-import-progress]");
+  const bar = panel.querySelector(".bar");
+  const fill = panel.querySelector(".fill");
+  const said = root.querySelector("[data-testid=labels-import-said]");
+  const report = root.querySelector("[data-testid=labels-import-report]");
+  let busy = false;
+
+  const say = (text, error = false) => {
+    said.textContent = text;
+    said.classList.toggle("error", error);
+  };
+  const showProgress = (done, total) => {
+    const pct = total ? Math.round((100 * done) / total) : 0;
+    fill.style.width = `${pct}%`;
+    bar.setAttribute("aria-valuenow", String(pct));
+  };
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+  async function upload(file, createLabels) {
+    const body = new FormData();
+    body.append("file", file, file.name);
+    body.append("create_labels", createLabels ? "true" : "false");
+    const response = await fetch(`/api/projects/${root.dataset.project}/label-imports/`, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  async function follow(job) {
+    for (;;) {
+      showProgress(job.processed, job.total);
+      if (job.status === "done" || job.status === "failed") return job;
+      say(job.status === "pending"
+        ? "Waiting for the worker…"
+        : `Labeling: ${job.processed} of ${plural(job.total, "recording")}…`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      job = await api(`/api/imports/${job.id}/`);
+    }
+  }
+
+  function finished(job) {
+    report.replaceChildren();
+    for (const entry of job.report || []) {
+      if (entry.status !== "labeled" && !entry.error) continue;
+      const li = document.createElement("li");
+      li.className = `outcome outcome-${entry.status === "labeled" ? "imported" : "rejected"}`;
+      const name = document.createElement("bdi");
+      name.textContent = entry.name;
+      li.append(name, `: ${entry.status === "labeled" ? `labeled${entry.error ? ` (${entry.error})` : ""}` : entry.error}`);
+      if (entry.status === "labeled") report.appendChild(li);
+      else report.insertBefore(li, report.firstChild);
+    }
+    const text = `${plural(job.imported, "clip")} labeled` +
+      (job.rejected ? `; ${plural(job.rejected, "recording")} of the file not labeled (below, with why)` : "") +
+      (job.error ? `. Stopped: ${job.error}` : ".");
+    say(text, Boolean(job.error || (job.rejected && !job.imported)));
+  }
+
+  const chosen = root.querySelector("[data-testid=labels-import-chosen]");
+  input.addEventListener("change", () => {
+    send.disabled = busy || !input.files.length;
+    chosen.textContent = input.files.length ? input.files[0].name : "no file chosen";
+  });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const file = input.files[0];
+    if (!file || busy) return;
+    busy = true;
+    send.disabled = true;
+    report.replaceChildren();
+    panel.hidden = false;
+    showProgress(0, 1);
+    say(`Sending ${file.name}…`);
+    try {
+      finished(await follow(await upload(file, form.create_labels.checked)));
+    } catch (err) {
+      panel.hidden = true;
+      say(`Not imported: ${err.message}`, true);
+    } finally {
+      busy = false;
+      send.disabled = !input.files.length;
+    }
+  });
+}

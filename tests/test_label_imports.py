@@ -1,0 +1,311 @@
+"""Labels for clips already in a project, from a file a lead sends (services.label_imports):
+a CSV manifest or a Raven selection table naming the recordings by file name, checked when
+it arrives and applied by the worker as an import job."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from labelapp.errors import DomainError
+from labelapp.exports import export_write
+from labelapp.models import Annotation, Clip, ImportJob, LabelsUpload, Segment
+from labelapp.services.annotations import annotation_submit
+from labelapp.services.clips import clip_process
+from labelapp.services.imports import ImportItem, clip_import
+from labelapp.services.label_imports import (
+    labels_import_run,
+    labels_import_start,
+    labels_jobs_fail_stale,
+    labels_jobs_resend,
+)
+from labelapp.services.projects import project_create, system_user
+from ontology.services import label_get_or_create_path
+
+pytestmark = pytest.mark.django_db
+
+RAVEN_HEAD = (
+    "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\t"
+    "Species\n"
+)
+
+
+def _clip(project, wav_factory, name, **kwargs) -> Clip:
+    kwargs.setdefault("seconds", 3.0)
+    kwargs.setdefault("sr", 16000)
+    outcome = clip_import(project=project, item=ImportItem(name=name, path=wav_factory(**kwargs)))
+    assert outcome.status == "imported", outcome
+    clip_process(outcome.clip_id)
+    return Clip.objects.get(pk=outcome.clip_id)
+
+
+def _labels(clip, user=None) -> list[str]:
+    annotation = Annotation.objects.get(clip=clip, annotator=user or system_user())
+    return sorted(cl.label.path for cl in annotation.clip_labels.all())
+
+
+def _boxes(clip, user=None) -> list[tuple]:
+    return sorted(
+        (s.start, s.end, s.channel, s.low_freq, s.high_freq)
+        + tuple(sorted(sl.label.path for sl in s.segment_labels.all()))
+        for s in Segment.objects.filter(
+            annotation__clip=clip, annotation__annotator=user or system_user()
+        )
+    )
+
+
+def _run(project, lead, name, text, *, create_labels=False, capture=None) -> ImportJob:
+    """Start the job and run it as the worker would (eager tasks in unit tests)."""
+    with capture(execute=True):
+        job = labels_import_start(
+            project=project,
+            user=lead,
+            name=name,
+            data=text.encode() if isinstance(text, str) else text,
+            create_labels=create_labels,
+        )
+    job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def run(project, lead, django_capture_on_commit_callbacks):
+    def go(name, text, **kwargs):
+        return _run(project, lead, name, text, capture=django_capture_on_commit_callbacks, **kwargs)
+
+    return go
+
+
+def test_a_csv_labels_clips_by_file_name_and_reports_the_rest(project, wav_factory, run):
+    for path in ("birds/wren", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    a = _clip(project, wav_factory, "a.wav")
+    b = _clip(project, wav_factory, "b.wav")
+    job = run(
+        "labels.csv",
+        "audio,labels,start,end,low_freq,high_freq\n"
+        "recordings/a.wav,noise,,,,\n"  # a folder in front: its last part names the clip
+        "C:\\field\\B.WAV,birds/wren,0.5,1.0,2000,4000\n"  # Windows path, other case
+        "gone.wav,noise,,,,\n",
+    )
+    assert job.status == "done" and job.source == "labels"
+    assert (job.total, job.imported, job.rejected) == (3, 2, 1), job.report
+    assert _labels(a) == ["noise"]
+    assert _boxes(b) == [(0.5, 1.0, None, 2000.0, 4000.0, "birds/wren")]
+    missing = next(r for r in job.report if r["status"] == "rejected")
+    assert missing["name"] == "gone.wav"
+    assert "no clip of this project is named gone.wav" in missing["error"]
+    assert not LabelsUpload.objects.exists()  # the file goes once its job has run
+
+
+def test_sent_twice_nothing_is_added_twice_and_a_members_work_is_kept(
+    project, wav_factory, run, annotator
+):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    label_get_or_create_path(ontology=project.ontology, path="rain")
+    clip = _clip(project, wav_factory, "a.wav")
+    annotation_submit(clip=clip, user=annotator, clip_labels=["rain"])
+    text = "audio,labels\na.wav,noise\n"
+    run("labels.csv", text)
+    job = run("labels.csv", text)
+    assert job.imported == 1
+    assert _labels(clip) == ["noise"]
+    assert Annotation.objects.filter(clip=clip, annotator=system_user()).count() == 1
+    assert _labels(clip, annotator) == ["rain"]
+
+
+def test_a_raven_table_named_after_its_recording_boxes_on_one_channel(project, wav_factory, run):
+    """Raven's own table name names the clip; a stereo clip's box on channel 2 stays there;
+    BirdNET's 15 kHz top is cut to the clip's Nyquist frequency (8 kHz), read from the clip
+    row (no audio is read)."""
+    clip = _clip(project, wav_factory, "dawn.wav", channels=2)
+    job = run(
+        "dawn.Table.1.selections.txt",
+        RAVEN_HEAD
+        + "1\tSpectrogram 1\t2\t0.5\t1.25\t2000\t15000\tAMRO\n"
+        + "2\tSpectrogram 1\t1\t2.0\t2.5\t100\t900\t\n",  # no label yet: passed over
+        create_labels=True,
+    )
+    assert (job.imported, job.rejected) == (1, 0), job.report
+    assert _boxes(clip) == [(0.5, 1.25, 1, 2000.0, 8000.0, "AMRO")]
+
+
+def test_earmarks_raven_export_gives_each_member_their_annotation_back(
+    project, wav_factory, run, annotator, lead
+):
+    """The project's own Raven export, into a copy of the project holding the same audio:
+    each annotator's boxes and clip labels on their own annotation."""
+    for path in ("birds/wren", "noise"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    clip = _clip(project, wav_factory, "mono.wav")
+    annotation_submit(
+        clip=clip,
+        user=annotator,
+        clip_labels=["noise"],
+        segments=[
+            {
+                "start": 0.5,
+                "end": 1.0,
+                "labels": ["birds/wren"],
+                "low_freq": 2500,
+                "high_freq": 5000,
+            }
+        ],
+    )
+    out = io.StringIO()
+    export_write(out, project=project, format="raven")
+    clip.delete()
+    again = _clip(project, wav_factory, "mono.wav")
+    job = run("selections.txt", out.getvalue())
+    assert (job.imported, job.rejected) == (1, 0), job.report
+    assert _labels(again, annotator) == ["noise"]
+    assert _boxes(again, annotator) == [(0.5, 1.0, None, 2500.0, 5000.0, "birds/wren")]
+
+
+def test_labels_the_tree_lacks_are_named_before_anything_runs(project, wav_factory, lead):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    _clip(project, wav_factory, "a.wav")
+    with pytest.raises(DomainError) as caught:
+        labels_import_start(
+            project=project,
+            user=lead,
+            name="labels.csv",
+            data=b"audio,labels\na.wav,noise;thunder;Hail\n",
+        )
+    assert caught.value.code == "unknown_labels"
+    assert "2 labels the label tree lacks: thunder, Hail" in caught.value.message
+    assert not ImportJob.objects.filter(source="labels").exists()
+
+
+@pytest.mark.parametrize(
+    "name, data, said",
+    [
+        ("labels.csv", b"file,labels\na.wav,noise\n", "needs an 'audio' column"),
+        ("notes.txt", b"just some notes\n", "not a CSV manifest"),
+        ("tasks.json", b"[]", "imported with its audio, from a shell"),
+        ("labels.csv", b"", "is empty"),
+        ("labels.csv", b"audio,labels\nnowhere.wav,noise\n", "none of its 1 recording is a clip"),
+        (
+            "x.Table.1.selections.txt",
+            b"Begin Time (s)\tEnd Time (s)\tSpecies\n0\t1\tnoise\n",
+            "no clip of this project is named x.<wav",
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_used_is_refused_saying_why(
+    project, wav_factory, lead, name, data, said
+):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    _clip(project, wav_factory, "a.wav")
+    with pytest.raises(DomainError) as caught:
+        labels_import_start(project=project, user=lead, name=name, data=data)
+    assert said in caught.value.message
+
+
+def test_two_clips_of_one_name_are_not_guessed_between(project, wav_factory, run):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    first = _clip(project, wav_factory, "rec.wav")
+    second = _clip(project, wav_factory, "rec.wav")
+    other = _clip(project, wav_factory, "other.wav")
+    job = run("labels.csv", "audio,labels\nrec.wav,noise\nother.wav,noise\n")
+    assert (job.imported, job.rejected) == (1, 1), job.report
+    said = next(r["error"] for r in job.report if r["status"] == "rejected")
+    assert f"2 clips of this project are named rec.wav (#{first.pk}, #{second.pk})" in said
+    assert not Annotation.objects.filter(clip__in=[first, second]).exists()
+    assert _labels(other) == ["noise"]
+
+
+def test_a_segment_past_its_clips_end_rejects_that_clip_only(project, wav_factory, run):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    short = _clip(project, wav_factory, "short.wav", seconds=1.0)
+    fine = _clip(project, wav_factory, "fine.wav")
+    job = run(
+        "labels.csv", "audio,labels,start,end\nshort.wav,noise,0.5,2.5\nfine.wav,noise,0.5,2.5\n"
+    )
+    assert (job.imported, job.rejected) == (1, 1), job.report
+    said = next(r for r in job.report if r["status"] == "rejected")
+    assert said["name"] == "short.wav" and "row 2" in said["error"]
+    assert not Annotation.objects.filter(clip=short).exists()
+    assert _boxes(fine) == [(0.5, 2.5, None, None, None, "noise")]
+
+
+def test_a_job_runs_once_and_a_lost_or_silent_one_is_sent_again_or_failed(
+    project, wav_factory, lead
+):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    clip = _clip(project, wav_factory, "a.wav")
+    job = labels_import_start(  # no commit callbacks run: the message "was lost"
+        project=project, user=lead, name="l.csv", data=b"audio,labels\na.wav,noise\n"
+    )
+    assert job.status == "pending" and labels_jobs_resend() == []
+    ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=3))
+    assert labels_jobs_resend() == [job.pk]
+    assert labels_import_run(job.pk).status == "done"
+    assert labels_import_run(job.pk) is None  # a second delivery does nothing
+    assert _labels(clip) == ["noise"]
+    stuck = labels_import_start(
+        project=project, user=lead, name="l.csv", data=b"audio,labels\na.wav,noise\n"
+    )
+    ImportJob.objects.filter(pk=stuck.pk).update(
+        status="running", updated_at=timezone.now() - timedelta(hours=1)
+    )
+    assert labels_jobs_fail_stale() == 1
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and "send the file again" in stuck.error
+    assert not LabelsUpload.objects.filter(job=stuck).exists()
+
+
+def test_the_api_takes_a_file_from_a_lead_only(
+    project, wav_factory, client_for, lead, annotator, django_capture_on_commit_callbacks
+):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    clip = _clip(project, wav_factory, "a.wav")
+    url = reverse("api-project-label-imports", args=[project.pk])
+
+    def send(user, text, **extra):
+        upload = io.BytesIO(text.encode())
+        upload.name = "labels.csv"
+        return client_for(user).post(url, {"file": upload, **extra}, format="multipart")
+
+    assert send(annotator, "audio,labels\na.wav,noise\n").status_code == 403
+    refused = send(lead, "audio,labels\na.wav,thunder\n")
+    assert refused.status_code == 400 and "thunder" in refused.json()["detail"]
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = send(lead, "audio,labels\na.wav,thunder\n", create_labels="true")
+    assert answer.status_code == 202, answer.content
+    job = client_for(lead).get(reverse("api-import", args=[answer.json()["id"]])).json()
+    assert job["status"] == "done" and job["imported"] == 1, job
+    assert _labels(clip) == ["thunder"]
+    other = project_create(name="Elsewhere", created_by=annotator)
+    assert (
+        client_for(lead)
+        .post(reverse("api-project-label-imports", args=[other.pk]), {}, format="multipart")
+        .status_code
+        == 404
+    )
+
+
+def test_the_command_labels_clips_and_exits_1_naming_what_it_could_not(
+    project, wav_factory, tmp_path, capsys
+):
+    from django.core.management import CommandError, call_command
+
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    clip = _clip(project, wav_factory, "a.wav")
+    table = tmp_path / "labels.csv"
+    table.write_text("audio,labels\na.wav,noise\nb.wav,noise\n")
+    with pytest.raises(SystemExit) as exited:
+        call_command("import_labels", str(project.pk), str(table))
+    assert exited.value.code == 1
+    out = capsys.readouterr()
+    assert "not labeled: b.wav: no clip of this project is named b.wav" in out.out
+    assert "1 clip(s) labeled, 1 recording(s) not" in out.out
+    assert "labeling 2/2 (100%) 1 labeled, 1 not" in out.err
+    assert _labels(clip) == ["noise"]
+    table.write_text("audio,labels\na.wav,hail\n")
+    with pytest.raises(CommandError, match="1 label the label tree lacks: hail"):
+        call_command("import_labels", str(project.pk), str(table))
