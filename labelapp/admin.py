@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.validators import MinValueValidator
 
 from labelapp.models import (
@@ -82,8 +84,8 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(PasswordToChange)
 class PasswordToChangeAdmin(admin.ModelAdmin):
-    """Accounts whose owner has not chosen their own password yet (a lead made them): a site
-    admin who sets a forgotten password again can lift the hold here."""
+    """Accounts whose owner has not chosen their own password yet (a lead or a site admin
+    chose it): a site admin can lift the hold here."""
 
     list_display = ["user", "set_by", "created_at"]
     readonly_fields = ["user", "set_by", "created_at"]
@@ -182,3 +184,38 @@ class ImportJobAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "source"]
+
+
+User = get_user_model()
+
+
+def _hold(user, by) -> None:
+    """`user` chooses their own password at their next sign-in: `by` knows this one."""
+    if user.has_usable_password() and user.pk != by.pk:
+        PasswordToChange.objects.update_or_create(user=user, defaults={"set_by": by})
+
+
+class EarmarkUserAdmin(UserAdmin):
+    """Django's user admin, where a password an admin chooses for someone else is a first
+    password: its owner changes it at their next sign-in, as for an account a lead makes on
+    the Members page (an admin knew every password they had set, for good)."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            _hold(obj, request.user)
+
+    def user_change_password(self, request, id, form_url=""):
+        def password():
+            return User.objects.filter(pk=id).values_list("password", flat=True).first()
+
+        before = password() if id.isdigit() else None
+        response = super().user_change_password(request, id, form_url)
+        if before is not None and password() != before:
+            _hold(User.objects.get(pk=id), request.user)
+        return response
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, EarmarkUserAdmin)

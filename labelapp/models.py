@@ -516,10 +516,11 @@ class ExportJob(models.Model):
 
 
 class PasswordToChange(models.Model):
-    """An account whose password someone else chose (a lead on the Members page): its owner
-    chooses their own at their first sign-in, before anything else
-    (labelapp.passwords.FirstPasswordMiddleware). Gone once they have. Accounts a site admin
-    makes (the admin, `add_member --create-user`) are not held."""
+    """An account whose password someone else chose (a lead on the Members page, a site
+    admin in the admin, when making the account or setting its password again): its owner
+    chooses their own at their next sign-in, before anything else
+    (labelapp.passwords.FirstPasswordMiddleware). Gone once they have. Accounts made from a
+    shell (`add_member --create-user`, the demo's) are not held."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"

@@ -96,7 +96,7 @@ def test_an_account_a_lead_made_chooses_its_own_password_before_anything_else(
     form = client.get("/accounts/password_change/")
     assert form.status_code == 200
     text = form.content.decode()
-    assert f"{lead.username} made this account with a first password" in text
+    assert f"{lead.username} chose the password you signed in with" in text
     assert client.get("/static/earmark/earmark.css").status_code in (200, 404)  # not held
     # "password changed" is no way out, nor the first password again, nor Basic auth with
     # it on the Label Studio endpoints (they take a password: the lead knows this one)
@@ -449,3 +449,66 @@ def test_no_password_of_spaces_anywhere(client, lead):
         },
     )
     assert res.status_code == 200 and "only spaces" in res.content.decode()
+
+
+def test_a_password_a_site_admin_chose_for_someone_is_changed_at_their_next_sign_in(
+    admin_user, client
+):
+    """The admin's "add user" and "change password" pages chose passwords the admin kept
+    knowing: both now hold the account as the Members page's first password does. The
+    admin's own password set there is not held."""
+    from django.contrib.auth import get_user_model
+
+    from labelapp.models import PasswordToChange
+
+    admin = type(client)()
+    admin.force_login(admin_user)
+    made = admin.post(
+        "/admin/auth/user/add/",
+        {
+            "username": "zoe",
+            "password1": "correct-horse-staple",
+            "password2": "correct-horse-staple",
+            "usable_password": "true",
+        },
+    )
+    assert made.status_code == 302, made.content.decode()[:2000]
+    zoe = get_user_model().objects.get(username="zoe")
+    assert PasswordToChange.objects.get(user=zoe).set_by == admin_user
+    assert client.login(username="zoe", password="correct-horse-staple")
+    held = client.get("/")
+    assert held.status_code == 302 and "/accounts/password_change/" in held["Location"]
+    text = client.get("/accounts/password_change/").content.decode()
+    assert f"{admin_user.username} chose the password you signed in with" in text
+    changed = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": "correct-horse-staple",
+            "new_password1": "zoe-own-battery-7",
+            "new_password2": "zoe-own-battery-7",
+        },
+    )
+    assert changed.status_code == 302
+    assert not PasswordToChange.objects.filter(user=zoe).exists()
+    # a password the admin sets again ("I forgot mine") is held as well
+    reset = admin.post(
+        f"/admin/auth/user/{zoe.pk}/password/",
+        {
+            "password1": "admin-knows-this-1",
+            "password2": "admin-knows-this-1",
+            "set_usable_password": "true",
+        },
+    )
+    assert reset.status_code == 302, reset.content.decode()[:2000]
+    assert PasswordToChange.objects.filter(user=zoe).exists()
+    # the admin's own, set on that page, is theirs
+    own = admin.post(
+        f"/admin/auth/user/{admin_user.pk}/password/",
+        {
+            "password1": "admin-own-battery-9",
+            "password2": "admin-own-battery-9",
+            "set_usable_password": "true",
+        },
+    )
+    assert own.status_code == 302
+    assert not PasswordToChange.objects.filter(user=admin_user).exists()
