@@ -399,6 +399,7 @@ class ProjectLabelsImportApi(APIView):
             name=upload.name,
             data=upload.read(label_imports.MAX_LABELS_FILE_BYTES + 1),
             create_labels=data.validated_data["create_labels"],
+            suggestions_from=data.validated_data["suggestions_from"],
         )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 

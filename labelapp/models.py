@@ -159,13 +159,16 @@ class ImportJob(models.Model):
 
 
 class LabelsUpload(models.Model):
-    """A labels file a lead sent from the browser, kept until its import job has run
-    (services.label_imports)."""
+    """A labels file a lead sent (services.label_imports): its bytes until its import job
+    has run, and what it was imported as."""
 
     job = models.OneToOneField(ImportJob, on_delete=models.CASCADE, related_name="labels_upload")
     name = models.CharField(max_length=255)
-    data = models.BinaryField()
+    data = models.BinaryField()  # emptied once the job has run
     create_labels = models.BooleanField(default=False)
+    # Not people's labels but a model's detections (BirdNET...): the clips get them as
+    # suggestions from the external model version of this name. Empty: annotations.
+    suggestions_from = models.CharField(max_length=100, blank=True)
 
 
 class Clip(models.Model):

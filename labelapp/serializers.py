@@ -194,6 +194,15 @@ class LabelsImportSerializer(serializers.Serializer):
         default=False,
         help_text="Add the labels the file names and the label tree lacks (else a 400 names them).",
     )
+    suggestions_from = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=100,
+        help_text="The file holds a model's detections (BirdNET's selection table, a CSV with "
+        "a 'score' column), not people's labels: the clips get them as suggestions from a "
+        "source of this name (e.g. birdnet-2.4), with their scores. Empty: annotations.",
+    )
 
 
 class NotSentFileSerializer(StrictInput, serializers.Serializer):

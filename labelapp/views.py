@@ -75,7 +75,9 @@ def _import_jobs_shown(project: Project) -> list:
     page kept only counts: "5 rejected", not which nor why)."""
     from django.utils import timezone
 
-    jobs = list(project.import_jobs.all()[:10])
+    jobs = list(
+        project.import_jobs.select_related("labels_upload").defer("labels_upload__data")[:10]
+    )
     now = timezone.now()
     for job in jobs:
         # A browser upload's job waits a day for the files of a page that may have been

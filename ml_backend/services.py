@@ -136,22 +136,7 @@ def predictions_import_checked(*, project, model_version: str, items: list) -> d
     again replaces a clip's earlier prediction of that source), which the workspace suggests
     until the project's own model is active. Returns {"imported", "rejected": [{"index",
     "reason"}], "model_version"}."""
-    name = model_version.strip() if isinstance(model_version, str) else ""
-    if not name or len(name) > EXTERNAL_NAME_MAX:
-        raise DomainError(
-            f"model_version: the source's name, 1 to {EXTERNAL_NAME_MAX} characters",
-            code="invalid",
-        )
-    if external_name(name) != name or (
-        ModelVersion.objects.filter(project=project, name__iexact=name)
-        .exclude(status=ModelVersion.Status.EXTERNAL)
-        .exists()
-    ):
-        raise DomainError(
-            f"model_version: {name!r} is a name of the project's own versions (v1, v2, ...); "
-            "name the source otherwise, e.g. birdnet-2.4",
-            code="invalid",
-        )
+    name = external_source_checked(project, model_version)
     if not isinstance(items, list) or not items:
         raise DomainError("predictions: a list of at least one prediction", code="invalid")
     if len(items) > PREDICTIONS_PER_REQUEST:
@@ -181,6 +166,28 @@ def predictions_import_checked(*, project, model_version: str, items: list) -> d
                     },
                 )
     return {"imported": len(ready), "rejected": rejected, "model_version": name}
+
+
+def external_source_checked(project, model_version) -> str:
+    """The name of a source of predictions made elsewhere, stripped; DomainError when it is
+    none, too long, or one of the project's own versions' names."""
+    name = model_version.strip() if isinstance(model_version, str) else ""
+    if not name or len(name) > EXTERNAL_NAME_MAX:
+        raise DomainError(
+            f"model_version: the source's name, 1 to {EXTERNAL_NAME_MAX} characters",
+            code="invalid",
+        )
+    if external_name(name) != name or (
+        ModelVersion.objects.filter(project=project, name__iexact=name)
+        .exclude(status=ModelVersion.Status.EXTERNAL)
+        .exists()
+    ):
+        raise DomainError(
+            f"model_version: {name!r} is a name of the project's own versions (v1, v2, ...); "
+            "name the source otherwise, e.g. birdnet-2.4",
+            code="invalid",
+        )
+    return name
 
 
 def _probability(value, where: str) -> float:

@@ -58,7 +58,7 @@ def _boxes(clip, user=None) -> list[tuple]:
     )
 
 
-def _run(project, lead, name, text, *, create_labels=False, capture=None) -> ImportJob:
+def _run(project, lead, name, text, *, capture=None, **kwargs) -> ImportJob:
     """Start the job and run it as the worker would (eager tasks in unit tests)."""
     with capture(execute=True):
         job = labels_import_start(
@@ -66,7 +66,7 @@ def _run(project, lead, name, text, *, create_labels=False, capture=None) -> Imp
             user=lead,
             name=name,
             data=text.encode() if isinstance(text, str) else text,
-            create_labels=create_labels,
+            **kwargs,
         )
     job.refresh_from_db()
     return job
@@ -99,7 +99,8 @@ def test_a_csv_labels_clips_by_file_name_and_reports_the_rest(project, wav_facto
     missing = next(r for r in job.report if r["status"] == "rejected")
     assert missing["name"] == "gone.wav"
     assert "no clip of this project is named gone.wav" in missing["error"]
-    assert not LabelsUpload.objects.exists()  # the file goes once its job has run
+    # the file's bytes go once its job has run; what it was imported as stays
+    assert LabelsUpload.objects.get(job=job).data in (b"", memoryview(b""))
 
 
 def test_sent_twice_nothing_is_added_twice_and_a_members_work_is_kept(
@@ -256,7 +257,7 @@ def test_a_job_runs_once_and_a_lost_or_silent_one_is_sent_again_or_failed(
     assert labels_jobs_fail_stale() == 1
     stuck.refresh_from_db()
     assert stuck.status == "failed" and "send the file again" in stuck.error
-    assert not LabelsUpload.objects.filter(job=stuck).exists()
+    assert bytes(LabelsUpload.objects.get(job=stuck).data) == b""
 
 
 def test_the_api_takes_a_file_from_a_lead_only(
@@ -309,3 +310,79 @@ def test_the_command_labels_clips_and_exits_1_naming_what_it_could_not(
     table.write_text("audio,labels\na.wav,hail\n")
     with pytest.raises(CommandError, match="1 label the label tree lacks: hail"):
         call_command("import_labels", str(project.pk), str(table))
+
+
+BIRDNET_HEAD = (
+    "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+    "High Freq (Hz)\tCommon Name\tSpecies Code\tConfidence\tBegin Path\tFile Offset (s)\n"
+)
+
+
+def test_birdnets_detections_become_suggestions_with_their_scores_not_annotations(
+    project, wav_factory, run
+):
+    """A BirdNET selection table is a model's output: imported as suggestions from a source
+    (scores kept, a clip label scored as its best detection), never as annotations, which
+    would count as people's labels in training."""
+    from ml_backend.models import ModelVersion, Prediction
+
+    clip = _clip(project, wav_factory, "dawn.wav", seconds=9.0)
+    job = run(
+        "dawn.BirdNET.selection.table.txt",
+        BIRDNET_HEAD + "1\tSpectrogram 1\t1\t0.0\t3.0\t0\t15000\tAmerican Robin\tamerob\t0,8123\t"
+        "C:\\data\\dawn.wav\t0.0\n"
+        + "2\tSpectrogram 1\t1\t3.0\t6.0\t0\t15000\tAmerican Robin\tamerob\t0.41\t"
+        "C:\\data\\dawn.wav\t3.0\n"
+        + "3\tSpectrogram 1\t1\t6.0\t9.0\t0\t15000\tBlue Jay\tblujay\t0.35\t"
+        "C:\\data\\dawn.wav\t6.0\n",
+        create_labels=True,
+        suggestions_from="birdnet-2.4",
+    )
+    assert (job.imported, job.rejected) == (1, 0), job.report
+    assert job.report[0]["status"] == "suggested"
+    assert not Annotation.objects.filter(clip=clip).exists()
+    source = ModelVersion.objects.get(project=project, name="birdnet-2.4")
+    assert source.status == ModelVersion.Status.EXTERNAL
+    prediction = Prediction.objects.get(clip=clip, model_version=source)
+    names = {str(lb.pk): lb.path for lb in project.ontology.labels.all()}
+    assert {names[k]: v for k, v in prediction.clip_scores.items()} == {
+        "American Robin": pytest.approx(0.8123),
+        "Blue Jay": pytest.approx(0.35),
+    }
+    assert sorted(
+        (s["start"], s["end"], names[str(s["label"])], s["score"]) for s in prediction.segments
+    ) == [
+        (0.0, 3.0, "American Robin", pytest.approx(0.8123)),
+        (3.0, 6.0, "American Robin", pytest.approx(0.41)),
+        (6.0, 9.0, "Blue Jay", pytest.approx(0.35)),
+    ]
+    # The same source again replaces the clip's suggestions from it.
+    again = run(
+        "dawn.csv",
+        "audio,labels,start,end,score\ndawn.wav,Blue Jay,1.0,2.0,0.9\n",
+        suggestions_from="birdnet-2.4",
+    )
+    assert again.imported == 1, again.report
+    prediction = Prediction.objects.get(clip=clip, model_version=source)
+    assert [(s["start"], s["score"]) for s in prediction.segments] == [(1.0, 0.9)]
+
+
+def test_a_suggestions_source_named_as_the_projects_own_versions_or_a_bad_score_is_refused(
+    project, wav_factory, lead, run
+):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    _clip(project, wav_factory, "a.wav")
+    with pytest.raises(DomainError, match="the suggestions' source: 'v1' is a name of the"):
+        labels_import_start(
+            project=project,
+            user=lead,
+            name="s.csv",
+            data=b"audio,labels,start,end,score\na.wav,noise,0,1,0.5\n",
+            suggestions_from="v1",
+        )
+    job = run(
+        "s.csv",
+        "audio,labels,start,end,score\na.wav,noise,0,1,1.5\n",
+        suggestions_from="detector",
+    )
+    assert job.rejected == 1 and "row 2: score '1.5' is not from 0 to 1" in job.report[0]["error"]

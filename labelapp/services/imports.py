@@ -84,7 +84,7 @@ ABANDONED = (
 @dataclass
 class FileOutcome:
     name: str
-    status: str  # imported | duplicate | rejected; labeled (a labels file's clip)
+    status: str  # imported | duplicate | rejected; labeled, suggested (label_imports)
     clip_id: int | None = None
     error: str = ""
     # The media store did not answer: the files after it in a batch are not tried.
@@ -116,6 +116,9 @@ class ImportItem:
     # A labels file's recording already in the project (label_imports): its labels go onto
     # this clip; no audio is read.
     clip: Clip | None = None
+    # A clip label's score where the file gives one (a segment's is its "score"): read when
+    # the file is imported as a model's suggestions.
+    clip_scores: dict[str, float] = field(default_factory=dict)
 
 
 # Characters that make a name show other than it is ("\u202egnp.wav" shows as "vaw.png"):
@@ -630,7 +633,7 @@ def import_job_create(*, project: Project, user=None, source: str, total: int = 
 
 def import_job_record(job: ImportJob, outcome: FileOutcome, *, save: bool = True) -> None:
     job.processed += 1
-    if outcome.status in ("imported", "labeled"):  # a labels file's clip: label_imports
+    if outcome.status in ("imported", "labeled", "suggested"):  # the last two: label_imports
         job.imported += 1
     elif outcome.status == "duplicate":
         job.duplicates += 1

@@ -195,16 +195,28 @@ def labels_import_start(
     name: str,
     data: bytes,
     create_labels: bool = False,
+    suggestions_from: str = "",
     to_worker: bool = True,
 ) -> ImportJob:
     """Check a labels file and leave it to the worker as an import job (pending; with
-    `to_worker` false the caller runs it: `labels_import_run`). A file that
+    `to_worker` false the caller runs it: `labels_import_run`). With `suggestions_from` (a
+    source's name: "birdnet-2.4") its rows are a model's detections, not people's labels:
+    each clip gets them, with their scores, as that source's suggestions. A file that
     is not one, that names no recording, or (unless `create_labels`) that names labels the
     project's tree lacks, raises DomainError naming what is wrong; its recordings that are
     not clips here are the job's rejected entries, the others go on."""
     name = _file_name(name or "")
     if not name:
         raise DomainError("the labels file has no name", code="no_name")
+    if suggestions_from:
+        from ml_backend.services import external_source_checked
+
+        try:
+            suggestions_from = external_source_checked(project, suggestions_from)
+        except DomainError as exc:
+            raise DomainError(
+                exc.message.replace("model_version:", "the suggestions' source:"), code="invalid"
+            ) from None
     if len(data) > MAX_LABELS_FILE_BYTES:
         raise DomainError(
             f"{name} is larger than {MAX_LABELS_FILE_BYTES // (1024 * 1024)} MB: split it",
@@ -243,7 +255,13 @@ def labels_import_start(
             status=ImportJob.Status.PENDING,
             total=len(items),
         )
-        LabelsUpload.objects.create(job=job, name=name, data=data, create_labels=create_labels)
+        LabelsUpload.objects.create(
+            job=job,
+            name=name,
+            data=data,
+            create_labels=create_labels,
+            suggestions_from=suggestions_from,
+        )
         if to_worker:
             enqueue_on_commit(labels_import, job.pk)
     return job
@@ -274,7 +292,12 @@ def labels_import_run(job_id: int, on_progress=None) -> ImportJob | None:
         job.total = len(items)
         saved = time.monotonic()
         for n, item in enumerate(items, start=1):
-            outcome = labels_onto_clip(project, item, create_labels=upload.create_labels)
+            outcome = labels_onto_clip(
+                project,
+                item,
+                create_labels=upload.create_labels,
+                suggestions_from=upload.suggestions_from,
+            )
             due = n % imports.JOB_SAVE_EVERY == 0 or time.monotonic() - saved > 5.0
             imports.import_job_record(job, outcome, save=due)
             if due:
@@ -287,15 +310,84 @@ def labels_import_run(job_id: int, on_progress=None) -> ImportJob | None:
         logger.exception("labels import %s failed", job_id)
         return imports.import_job_finish(job, error=f"import stopped: {exc}")
     finally:
-        LabelsUpload.objects.filter(job_id=job_id).delete()
+        LabelsUpload.objects.filter(job_id=job_id).update(data=b"")
     return imports.import_job_finish(job)
 
 
-def labels_onto_clip(project: Project, item: ImportItem, *, create_labels: bool):
-    """One recording's labels onto its clip: the outcome "labeled", or "rejected" with why."""
+def labels_onto_clip(
+    project: Project, item: ImportItem, *, create_labels: bool, suggestions_from: str = ""
+):
+    """One recording's labels onto its clip, as annotations or (`suggestions_from`) as a
+    source's suggestions: the outcome "labeled" or "suggested", or "rejected" with why."""
     if item.error or item.clip is None:
         return imports.FileOutcome(item.name, "rejected", error=item.error or "no clip")
+    if suggestions_from:
+        return _suggestions_onto_clip(project, item, suggestions_from, create_labels)
     return imports.labels_onto_clip(project, item, create_labels=create_labels)
+
+
+def _suggestions_onto_clip(
+    project: Project, item: ImportItem, source: str, create_labels: bool
+) -> imports.FileOutcome:
+    """The item's segments (every annotator's in the file alike) and clip labels as one
+    prediction of `source` for its clip: a segment a label, scored as the file scores it (1
+    where it does not); a clip label scored as the file does, or as its best segment. The
+    same source again replaces the clip's earlier suggestions from it."""
+    from ml_backend.services import predictions_import_checked
+    from ontology.services import label_resolve
+
+    clip_labels = list(item.clip_labels)
+    segments = list(item.segments)
+    for entry in item.annotations:
+        clip_labels += entry["clip_labels"]
+        segments += entry["segments"]
+    clip_scores: dict[str, float] = {name: item.clip_scores.get(name, 1.0) for name in clip_labels}
+    predicted = []
+    for seg in segments:
+        score = seg.get("score", 1.0)
+        for name in seg["labels"]:
+            predicted.append(
+                {
+                    "start": seg["start"],
+                    "end": seg["end"],
+                    "channel": seg.get("channel"),
+                    "label": name,
+                    "score": score,
+                    "row": seg.get("row"),
+                }
+            )
+            clip_scores[name] = max(score, clip_scores.get(name, score))
+    try:
+        with transaction.atomic():
+            if create_labels:
+                for name in clip_scores:
+                    label_resolve(ontology=project.ontology, ref=name, create=True)
+            done = predictions_import_checked(
+                project=project,
+                model_version=source,
+                items=[
+                    {
+                        "clip": item.clip.pk,
+                        "clip_labels": [{"label": k, "score": v} for k, v in clip_scores.items()],
+                        "segments": [{k: v for k, v in p.items() if k != "row"} for p in predicted],
+                    }
+                ],
+            )
+            if done["rejected"]:
+                raise DomainError(_row_named(done["rejected"][0]["reason"], predicted))
+    except DomainError as exc:
+        return imports.FileOutcome(item.name, "rejected", item.clip.pk, exc.message)
+    return imports.FileOutcome(item.name, "suggested", item.clip.pk)
+
+
+def _row_named(reason: str, predicted: list[dict]) -> str:
+    """ "segment 3: ..." as the file's row ("row 7: ..."), where the file numbered its rows."""
+    head, _, rest = reason.partition(": ")
+    if head.startswith("segment ") and head[8:].isdigit():
+        n = int(head[8:])
+        if 1 <= n <= len(predicted) and predicted[n - 1].get("row"):
+            return f"row {predicted[n - 1]['row']}: {rest}"
+    return reason
 
 
 def labels_jobs_resend(*, older_than=RESEND_AFTER) -> list[int]:
@@ -326,5 +418,5 @@ def labels_jobs_fail_stale(*, older_than=STALE_AFTER) -> int:
         error=STALE.format(minutes=int(older_than.total_seconds() // 60)),
         finished_at=now,
     )
-    LabelsUpload.objects.filter(job_id__in=ids).delete()
+    LabelsUpload.objects.filter(job_id__in=ids).update(data=b"")
     return done

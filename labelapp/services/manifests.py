@@ -91,6 +91,16 @@ def _parse_seconds(value: str, what: str) -> float:
     return number
 
 
+def _parse_score(value: str, line: int) -> float:
+    try:
+        number = float(value.replace(",", "."))
+    except ValueError:
+        raise ValueError(f"row {line}: score {value!r} is not a number") from None
+    if not 0 <= number <= 1:  # NaN too
+        raise ValueError(f"row {line}: score {value!r} is not from 0 to 1")
+    return number
+
+
 def _formula_unquoted(cell: str) -> str:
     """A cell as it was before an export kept a spreadsheet from running it ("'=eq" was
     "=eq": `exports.common.spreadsheet_safe`); read back as written, the label "'=eq" was
@@ -104,8 +114,9 @@ def _formula_unquoted(cell: str) -> str:
 
 def items_from_csv(manifest: Path, clips: ClipsByName | None = None) -> list[ImportItem]:
     """CSV with `audio` and optional `labels` (`;`-separated), `start`, `end`, `low_freq` and
-    `high_freq` (a segment's band in Hz), and `original_name` (the clip's name, else the
-    file's); other columns become clip metadata
+    `high_freq` (a segment's band in Hz), `score` (a model's, from 0 to 1: read when the file
+    is imported as suggestions) and `original_name` (the clip's name, else the file's); other
+    columns become clip metadata
     (an Earmark export's `clip_id` is dropped). Several rows may name one file: their labels
     and segments add up. A cell an export quoted against spreadsheet formulas ("'=eq") is
     read without its quote. With `clips` (a labels file for clips already in the project) the
@@ -171,8 +182,10 @@ def items_from_csv(manifest: Path, clips: ClipsByName | None = None) -> list[Imp
         labels = [x.strip() for x in row.pop("labels", "").split(";") if x.strip()]
         start_raw, end_raw = row.pop("start", ""), row.pop("end", "")
         band = {"low_freq": row.pop("low_freq", ""), "high_freq": row.pop("high_freq", "")}
+        score_raw = row.pop("score", "")  # a model's, for suggestions (label_imports)
         item.metadata.update({k: v for k, v in row.items() if k and v})
         try:
+            score = _parse_score(score_raw, line) if score_raw else None
             if start_raw or end_raw:
                 if not (start_raw and end_raw):
                     raise ValueError(f"row {line}: a segment needs both start and end")
@@ -185,6 +198,7 @@ def items_from_csv(manifest: Path, clips: ClipsByName | None = None) -> list[Imp
                 # `row`: an error names the manifest's row, not the file's nth segment
                 item.segments.append(
                     {"start": start, "end": end, "labels": labels, **band, "row": line}
+                    | ({"score": score} if score is not None else {})
                 )
             else:
                 if any(band.values()):
@@ -193,6 +207,9 @@ def items_from_csv(manifest: Path, clips: ClipsByName | None = None) -> list[Imp
                         "and end too"
                     )
                 item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
+                if score is not None:
+                    for name in labels:
+                        item.clip_scores[name] = max(score, item.clip_scores.get(name, score))
         except ValueError as exc:
             item.error = item.error or str(exc)
     return list(items.values())

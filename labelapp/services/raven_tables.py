@@ -14,7 +14,9 @@ between two), `Species`, BirdNET's `Common Name`... A selection without a label 
 and its `Annotator` and `Status` columns give each member their own annotation. Text that is
 not UTF-8 is read as Windows-1252 (Raven on Windows). `File Offset (s)`, where a table spans a
 sequence of files, places a selection in its own file; a box's top above the recording's
-Nyquist frequency (BirdNET writes 15,000 Hz whatever the rate) is cut to it.
+Nyquist frequency (BirdNET writes 15,000 Hz whatever the rate) is cut to it. A `Confidence`
+(BirdNET's) or `Score` column gives each selection its score (kept when the table is imported
+as a model's suggestions: labelapp.services.label_imports).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def items_from_raven(table: Path, recordings: Recordings | None = None) -> list[
         reader = csv.DictReader(io.StringIO(_read(table), newline=""), delimiter="\t")
         # Any case ("begin time (s)", "species"): keyed by Raven's own spelling.
         canonical = {c.lower(): c for c in (BEGIN, END, LOW, HIGH, *LABEL_COLUMNS, *OTHERS)}
+        canonical["score"] = SCORE
         rows = [
             {
                 canonical.get((k or "").strip().lower(), (k or "").strip()): (v or "").strip()
@@ -114,6 +117,7 @@ def items_from_raven(table: Path, recordings: Recordings | None = None) -> list[
     # (Earmark writes one row per channel) from one on some.
     boxes: dict[tuple, OrderedDict[tuple, set[int]]] = {}
     rows_of: dict[tuple, int] = {}
+    scores: dict[tuple, float] = {}  # a box's score, where the table gives one
     statuses: dict[tuple, str] = {}
     seen_selections: set[tuple] = set()
     channels: dict[object, int] = {}  # each recording's, from its header
@@ -158,16 +162,28 @@ def items_from_raven(table: Path, recordings: Recordings | None = None) -> list[
         except ValueError as exc:
             item.error = str(exc)
             continue
+        score = None
+        if row.get(SCORE):  # a detector's (BirdNET's Confidence): kept for suggestions
+            try:
+                score = _number(row, SCORE, line)
+            except ValueError as exc:
+                item.error = str(exc)
+                continue
         statuses.setdefault((path, who), row.get("Status", "").lower())
         if row.get("Kind", "").lower() == "clip":
             target = _labels_of(item, who)
             target.extend(p for p in labels if p not in target)
+            if score is not None:
+                for name in labels:
+                    item.clip_scores[name] = max(score, item.clip_scores.get(name, score))
             continue
         low = row.get(LOW, "").replace(",", ".")
         high = _below_nyquist(row.get(HIGH, "").replace(",", "."), nyquists[path])
         key = (start, end, low, high, tuple(labels))
         boxes.setdefault((path, who), OrderedDict()).setdefault(key, set()).add(channel)
         rows_of.setdefault((path, who, key), line)
+        if score is not None:
+            scores[(path, who, key)] = max(score, scores.get((path, who, key), score))
     for (path, who), found in boxes.items():
         item = items[path]
         if item.error:
@@ -185,6 +201,11 @@ def items_from_raven(table: Path, recordings: Recordings | None = None) -> list[
                         "labels": list(labels),
                         **band,
                         **({"channel": channel} if channel is not None else {}),
+                        **(
+                            {"score": scores[(path, who, key)]}
+                            if (path, who, key) in scores
+                            else {}
+                        ),
                         "row": rows_of[(path, who, key)],
                     }
                 )
@@ -196,7 +217,9 @@ def items_from_raven(table: Path, recordings: Recordings | None = None) -> list[
 
 
 OFFSET = "File Offset (s)"
+SCORE = "Confidence"  # BirdNET's; "Score" is read as it
 OTHERS = (
+    SCORE,
     "View",
     "Channel",
     "Selection",

@@ -29,10 +29,15 @@ if (root) {
   };
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-  async function upload(file, createLabels) {
+  const sourceField = root.querySelector("[data-testid=labels-import-source-field]");
+  const asSuggestions = () => form.kind.value === "suggestions";
+  form.kind.addEventListener("change", () => { sourceField.hidden = !asSuggestions(); });
+
+  async function upload(file, createLabels, suggestionsFrom) {
     const body = new FormData();
     body.append("file", file, file.name);
     body.append("create_labels", createLabels ? "true" : "false");
+    if (suggestionsFrom) body.append("suggestions_from", suggestionsFrom);
     const response = await fetch(`/api/projects/${root.dataset.project}/label-imports/`, {
       method: "POST", body, credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
@@ -54,19 +59,20 @@ if (root) {
     }
   }
 
-  function finished(job) {
+  function finished(job, source) {
     report.replaceChildren();
     for (const entry of job.report || []) {
-      if (entry.status !== "labeled" && !entry.error) continue;
+      const done = entry.status === "labeled" || entry.status === "suggested";
       const li = document.createElement("li");
-      li.className = `outcome outcome-${entry.status === "labeled" ? "imported" : "rejected"}`;
+      li.className = `outcome outcome-${done ? "imported" : "rejected"}`;
       const name = document.createElement("bdi");
       name.textContent = entry.name;
-      li.append(name, `: ${entry.status === "labeled" ? `labeled${entry.error ? ` (${entry.error})` : ""}` : entry.error}`);
-      if (entry.status === "labeled") report.appendChild(li);
+      const what = entry.status === "suggested" ? "suggestions" : "labeled";
+      li.append(name, `: ${done ? `${what}${entry.error ? ` (${entry.error})` : ""}` : entry.error}`);
+      if (done) report.appendChild(li);
       else report.insertBefore(li, report.firstChild);
     }
-    const text = `${plural(job.imported, "clip")} labeled` +
+    const text = `${plural(job.imported, "clip")} ${source ? `given suggestions from ${source}` : "labeled"}` +
       (job.rejected ? `; ${plural(job.rejected, "recording")} of the file not labeled (below, with why)` : "") +
       (job.error ? `. Stopped: ${job.error}` : ".");
     say(text, Boolean(job.error || (job.rejected && !job.imported)));
@@ -88,7 +94,9 @@ if (root) {
     showProgress(0, 1);
     say(`Sending ${file.name}…`);
     try {
-      finished(await follow(await upload(file, form.create_labels.checked)));
+      const source = asSuggestions() ? form.suggestions_from.value.trim() : "";
+      if (asSuggestions() && !source) throw new Error("name the suggestions' source (e.g. birdnet-2.4)");
+      finished(await follow(await upload(file, form.create_labels.checked, source)), source);
     } catch (err) {
       panel.hidden = true;
       say(`Not imported: ${err.message}`, true);

@@ -66,6 +66,50 @@ def test_a_lead_imports_labels_for_clips_already_here(
     # After a reload the job says what it did, and which recording it passed over, and why.
     page.reload()
     job = page.locator("[data-testid=import-job]").first
-    assert "labels file · 2 clips labeled, 1 recording not, of 3" in job.inner_text()
+    assert "#1 labels file labels.csv · 2 clips labeled, 1 recording not, of 3" in job.inner_text()
     job.locator("[data-testid=import-job-rejected] summary").click()
     assert "take9.wav: no clip" in job.locator("[data-testid=import-job-rejected]").inner_text()
+
+
+def test_a_detectors_output_comes_in_as_suggestions_the_annotator_sees(
+    celery_worker_process,
+    live_server,
+    page,
+    login,
+    lead,
+    annotator,
+    project,
+    labels,
+    clips,
+    tmp_path,
+):
+    detections = tmp_path / "birdnet.csv"
+    detections.write_text(
+        "audio,labels,start,end,score\ntake2.wav,birds/sparrow,1.0,3.0,0.87\n"
+        "take2.wav,birds/crow,3.0,4.5,0.31\n"
+    )
+    login(page, lead)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.click("[data-testid=labels-import] summary")
+    assert page.locator("[data-testid=labels-import-source-field]").is_hidden()
+    page.select_option("[data-testid=labels-import-kind]", "suggestions")
+    page.fill("[data-testid=labels-import-source]", "birdnet-2.4")
+    page.set_input_files("[data-testid=labels-import-file]", str(detections))
+    page.click("[data-testid=labels-import-send]")
+    said = page.locator("[data-testid=labels-import-said]")
+    said.filter(has_text="given suggestions").wait_for(timeout=60_000)
+    assert said.inner_text() == "1 clip given suggestions from birdnet-2.4."
+    assert not Annotation.objects.exists()  # a model's output is no one's labels
+    page.reload()
+    job = page.locator("[data-testid=import-job]").first.inner_text()
+    assert "suggestions from birdnet-2.4 birdnet.csv · 1 clip given them, 0 recordings not" in job
+
+    page.context.clear_cookies()
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[1].pk}/annotate/")
+    panel = page.locator("[data-testid=suggestions]")
+    panel.wait_for(timeout=20_000)
+    assert "birdnet-2.4" in panel.inner_text().lower()
+    rows = page.locator("[data-testid=suggestion][data-kind=segment]")
+    assert rows.count() == 2
+    assert "0.87" in rows.first.inner_text() + rows.last.inner_text()

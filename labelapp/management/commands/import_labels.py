@@ -35,9 +35,26 @@ class Command(BaseCommand):
             help="add the labels the file names that the label tree lacks (else none is "
             "imported and they are named)",
         )
+        parser.add_argument(
+            "--suggestions-from",
+            metavar="SOURCE",
+            default="",
+            help="the file holds a model's detections (BirdNET's...), not people's labels: "
+            "the clips get them as suggestions from SOURCE (e.g. birdnet-2.4), with their "
+            "scores",
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress line")
 
-    def handle(self, *args, project, file, create_labels=False, quiet=False, **options):
+    def handle(
+        self,
+        *args,
+        project,
+        file,
+        create_labels=False,
+        suggestions_from="",
+        quiet=False,
+        **options,
+    ):
         path = Path(file)
         try:
             if not path.is_file():
@@ -51,6 +68,7 @@ class Command(BaseCommand):
                 name=path.name,
                 data=data,
                 create_labels=create_labels,
+                suggestions_from=suggestions_from,
                 to_worker=False,
             )
         except DomainError as exc:
@@ -59,6 +77,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
         started = time.monotonic()
         live = self.stderr.isatty()
+        done = "given suggestions" if suggestions_from else "labeled"
 
         def progress(job):
             last = job.processed == job.total
@@ -66,7 +85,7 @@ class Command(BaseCommand):
                 return
             self.stderr.write(
                 f"{chr(13) if live else ''}labeling {job.processed}/{job.total} "
-                f"({100 * job.progress:.0f}%) {job.imported} labeled, {job.rejected} not",
+                f"({100 * job.progress:.0f}%) {job.imported} {done}, {job.rejected} not",
                 ending="\n" if (last or not live) else "",
             )
             self.stderr.flush()
@@ -76,9 +95,9 @@ class Command(BaseCommand):
             if entry["status"] == "rejected":
                 self.stdout.write(f"not labeled: {entry['name']}: {entry['error']}")
             elif entry.get("error"):
-                self.stdout.write(f"labeled: {entry['name']}: {entry['error']}")
+                self.stdout.write(f"{entry['status']}: {entry['name']}: {entry['error']}")
         self.stdout.write(
-            f"import job {job.pk} into {proj.name!r}: {job.imported} clip(s) labeled, "
+            f"import job {job.pk} into {proj.name!r}: {job.imported} clip(s) {done}, "
             f"{job.rejected} recording(s) not, in {time.monotonic() - started:.1f} s"
         )
         if job.error:
