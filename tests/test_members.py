@@ -158,7 +158,10 @@ def test_an_account_a_lead_made_chooses_its_own_password_before_anything_else(
     other = type(client)()
     other.force_login(lead)
     assert other.get(f"/projects/{project.pk}/").status_code == 200
-    assert "made this account" not in other.get("/accounts/password_change/").content.decode()
+    assert (
+        "chose the password you signed in with"
+        not in other.get("/accounts/password_change/").content.decode()
+    )
 
 
 def test_the_list_gives_the_user_id_the_detail_url_takes(client_for, lead, make_user, project):

@@ -278,6 +278,35 @@ if (canvas) {
     });
   }
 
+  // A click on the spectrogram plays from the time clicked, as on the waveform; on a box, it
+  // plays the box's span (the topmost box there: the smallest, as they are drawn).
+  if (specImg) {
+    const specBox = specImg.parentElement;
+    let down = null;
+    specBox.addEventListener("mousedown", (e) => e.preventDefault()); // keep Space for play/pause
+    specBox.addEventListener("pointerdown", (e) => {
+      down = e.button === 0 ? { x: e.clientX, y: e.clientY } : null;
+    });
+    specBox.addEventListener("pointerup", (e) => {
+      const start = down;
+      down = null;
+      if (!start || !ready() || Math.hypot(e.clientX - start.x, e.clientY - start.y) > 4) return;
+      const r = specImg.getBoundingClientRect();
+      const t = view.start + ((e.clientX - r.left) / Math.max(1, r.width)) * view.span;
+      const hz = spectro.hzAt(1 - (e.clientY - r.top) / Math.max(1, r.height));
+      const hits = boxes.filter((b) => b.start <= t && t <= b.end && b.low_freq <= hz && hz <= b.high_freq);
+      const area = (b) => (b.end - b.start) * (b.high_freq - b.low_freq);
+      const hit = hits.sort((a, b) => area(a) - area(b))[0];
+      if (hit) {
+        playSpan(hit.start, hit.end);
+        return;
+      }
+      stopAt = null;
+      audio.currentTime = Math.min(view.duration, Math.max(0, t));
+      audio.play().catch(() => {});
+    });
+  }
+
   // Where the last update saw the audio, and when: a segment ends when playback reaches its
   // end, not when a seek jumps past it. A user's seek drops the stop in its `seeking` event,
   // but a screen refresh can come between the jump and that event.

@@ -1203,7 +1203,7 @@ def test_an_account_made_by_a_lead_chooses_its_own_password_at_the_first_sign_in
     page.click("button[type=submit]")
     page.wait_for_url("**/accounts/password_change/**")
     said = page.inner_text("[data-testid=first-password]")
-    assert f"{lead.username} made this account" in said
+    assert f"{lead.username} chose the password you signed in with" in said
     # the rest of the site waits: no links to it meanwhile
     assert page.locator("nav[aria-label=Main] >> text=API tokens").count() == 0
     screenshot(page, "first-password")

@@ -211,6 +211,18 @@ def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
     assert shown.first.inner_text().startswith(annotator.username)
     assert "1.49–2.99 kHz" in shown.first.get_attribute("title")
     screenshot(page, "review-band")
+    # A click on the box plays its span and stops at its end; a click beside it plays from
+    # the time clicked (the review spectrogram took no clicks).
+    audio = "document.querySelector('[data-testid=review-audio]')"
+    page.wait_for_function(f"() => {audio}.readyState >= 1")
+    page.evaluate(f"() => {{ {audio}.muted = true; }}")
+    shown.first.click()
+    page.wait_for_function(f"() => {audio}.paused && {audio}.currentTime >= 1.95", timeout=10_000)
+    assert page.evaluate(f"() => {audio}.currentTime") < 2.4
+    spec = page.locator("[data-testid=review-spectrogram]").bounding_box()
+    page.mouse.click(spec["x"] + spec["width"] * 3.2 / 4, spec["y"] + spec["height"] * 0.2)
+    page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime >= 3.1", timeout=10_000)
+    page.evaluate(f"() => {audio}.pause()")
     card.locator("[data-testid=correct-open]").click()
     bands = card.locator("[data-testid=correct-band]")
     bands.first.wait_for()
