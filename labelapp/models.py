@@ -139,14 +139,18 @@ class ImportJob(models.Model):
     # the page had been left mid-upload).
     NOT_SENT_PREFIX = "not sent: "
 
+    @classmethod
+    def never_stored(cls, entry: dict) -> bool:
+        """A report entry of a file the browser never sent, or one the media store did not
+        answer for (code media_unavailable: the upload page says "not sent" of it too)."""
+        return entry.get("status") == "rejected" and (
+            str(entry.get("error", "")).startswith(cls.NOT_SENT_PREFIX)
+            or entry.get("code") == "media_unavailable"
+        )
+
     @cached_property  # the page reads it twice (the count, and rejected_files)
     def not_sent(self) -> int:
-        return sum(
-            1
-            for r in self.report or []
-            if r.get("status") == "rejected"
-            and str(r.get("error", "")).startswith(self.NOT_SENT_PREFIX)
-        )
+        return sum(1 for r in self.report or [] if self.never_stored(r))
 
     @property
     def rejected_files(self) -> int:

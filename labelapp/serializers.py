@@ -131,7 +131,9 @@ class ClipSerializer(serializers.ModelSerializer):
 class ImportJobSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
     not_sent = serializers.IntegerField(
-        read_only=True, help_text="of `rejected`: files the browser said it never sent"
+        read_only=True,
+        help_text="of `rejected`: files the browser said it never sent, and files the media "
+        "store did not answer for (send them again)",
     )
 
     class Meta:

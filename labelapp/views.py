@@ -93,7 +93,7 @@ def _import_jobs_shown(project: Project) -> list:
         job.missing = max(0, job.total - job.processed)
         rejected = [r for r in job.report or [] if r.get("status") == "rejected"]
         # the files themselves refused first; those the browser never sent after them
-        rejected.sort(key=lambda r: str(r.get("error", "")).startswith(job.NOT_SENT_PREFIX))
+        rejected.sort(key=job.never_stored)
         job.rejected_shown = rejected[:REJECTED_SHOWN]
         job.rejected_more = max(0, len(rejected) - REJECTED_SHOWN)
     return jobs

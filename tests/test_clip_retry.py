@@ -146,6 +146,21 @@ def test_an_empty_mount_point_is_an_outage_too(
     assert read.status_code == 503 and read.json()["code"] == "media_unavailable"
     health = _media()
     assert not health["ok"] and "is its volume mounted?" in health["detail"]
+    # an upload meanwhile: its job counts the file as not sent (send it again), not as a file
+    # rejected for what it is (the upload page said "not sent", the project page "rejected")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from labelapp.models import ImportJob
+
+    lead = project.memberships.get(role="lead").user
+    sent = client_for(lead).post(
+        f"/api/projects/{project.pk}/clips/",
+        {"files": [SimpleUploadedFile("c.wav", wav_factory("c.wav").read_bytes())]},
+        format="multipart",
+    )
+    assert sent.status_code == 503 and sent.json()["not_sent"] == 1
+    job = ImportJob.objects.get(pk=sent.json()["id"])
+    assert (job.rejected, job.not_sent, job.rejected_files) == (1, 1, 0)
     own_media.rmdir()
     volume.rename(own_media)  # mounted again
     assert clip_process(waiting.pk) == "ready"
