@@ -621,6 +621,7 @@ class ClipSpectrogramApi(APIView):
                     height=params.validated_data["height"],
                     scale=params.validated_data["scale"],
                     max_freq=params.validated_data["max_freq"],
+                    min_freq=params.validated_data["min_freq"],
                     overview=overview,
                 )
             except ValueError as exc:

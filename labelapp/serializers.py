@@ -342,6 +342,16 @@ class SpectrogramQuerySerializer(WindowQuerySerializer):
         help_text="The top of the picture in Hz (default, and at most, the clip's Nyquist "
         "frequency): the workspace's and the review page's 'top frequency'.",
     )
+    min_freq = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=1_000_000,
+        help_text="The foot of the picture in Hz (default 0; below the top): the workspace's "
+        "and the review page's 'bottom frequency', to leave out wind and traffic below a "
+        "bird's band.",
+    )
 
 
 # --- Annotation workspace (issue 4) ---------------------------------------------------------

@@ -405,6 +405,16 @@ def test_the_spectrograms_top_frequency_is_the_one_asked_for(client_for, annotat
     assert abs(tone_row_from_foot("&max_freq=99999") - 11) <= 1  # at most the Nyquist
     bad = client_for(annotator).get(f"/api/clips/{ready_clip.pk}/spectrogram?max_freq=abc")
     assert bad.status_code == 400
+    # a bottom frequency: 200-1000 Hz over 100 rows puts 440 Hz 30 rows up
+    assert abs(tone_row_from_foot("&min_freq=200&max_freq=1000") - 30) <= 1
+    over = client_for(annotator).get(
+        f"/api/clips/{ready_clip.pk}/spectrogram?min_freq=3000&max_freq=2000"
+    )
+    assert over.status_code == 400
+    assert (
+        "min_freq (3000 Hz) must be below the top of the picture (2000 Hz)"
+        in (over.json()["detail"])
+    )
 
 
 def test_openapi_schema_and_docs_are_served(client_for, annotator):

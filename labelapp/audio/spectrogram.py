@@ -90,14 +90,16 @@ def render_spectrogram_png(
     height: int,
     n_fft: int = 512,
     max_freq: float | None = None,
+    min_freq: float | None = None,
     scale: str = "mel",
     overview: BinaryIO | None = None,
 ) -> bytes:
     """PNG (RGB, `width` x `height` pixels) of the spectrogram of [start, end) seconds.
 
-    Time runs left to right, frequency bottom (0 Hz) to top (`max_freq` Hz, default and at
-    most the Nyquist frequency) on a "mel" or "linear" axis. ValueError for arguments out of
-    range (width 16..4096, height 16..1024, n_fft a power of two 64..8192, a bad window);
+    Time runs left to right, frequency bottom (`min_freq` Hz, default 0) to top (`max_freq`
+    Hz, default and at most the Nyquist frequency) on a "mel" or "linear" axis. ValueError for
+    arguments out of range (width 16..4096, height 16..1024, n_fft a power of two 64..8192, a
+    bad window, a bottom not below the top);
     AudioError if the audio cannot be decoded. With the clip's spectral `overview`
     (`labelapp.audio.spectrum`), a view far enough out is drawn from it: every frame's
     loudest bins, not a sample of the frames.
@@ -111,6 +113,8 @@ def render_spectrogram_png(
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if max_freq is not None and not (math.isfinite(max_freq) and max_freq > 0):
         raise ValueError(f"max_freq must be a positive number of Hz, got {max_freq}")
+    if min_freq is not None and not (math.isfinite(min_freq) and min_freq >= 0):
+        raise ValueError(f"min_freq must be a number of Hz, 0 or more, got {min_freq}")
 
     with open_audio(source) as snd:
         rate, frames = snd.samplerate, snd.frames
@@ -118,9 +122,14 @@ def render_spectrogram_png(
             raise AudioError(ZERO_DURATION)
         start, end = check_window(start, end, frames / rate)
         top = rate / 2 if max_freq is None else min(float(max_freq), rate / 2)
+        bottom = float(min_freq or 0.0)
+        if bottom >= top:
+            raise ValueError(
+                f"min_freq ({bottom:g} Hz) must be below the top of the picture ({top:g} Hz)"
+            )
         f0, f1 = window_frames(start, end, rate, frames)
         sparse = f1 - f0 > width * n_fft
-        rows = _RowMap(rate, n_fft, height, top, scale)
+        rows = _RowMap(rate, n_fft, height, top, scale, bottom)
         if sparse and overview is not None:
             power = _overview_power(overview, rate, frames, n_fft, f0, f1, width)
             if power is not None:
@@ -273,15 +282,18 @@ def _frames_dense(snd: sf.SoundFile, centers: np.ndarray, n_fft: int) -> np.ndar
 
 class _RowMap:
     """Maps a power spectrum (bins, columns) to image rows (height, columns), row 0 = lowest
-    band. Row r covers [edge_r, edge_r+1) Hz, edges evenly spaced in mel or in Hz."""
+    band. Row r covers [edge_r, edge_r+1) Hz, edges evenly spaced in mel or in Hz from
+    `bottom` to `top`."""
 
-    def __init__(self, rate: int, n_fft: int, height: int, top: float, scale: str) -> None:
+    def __init__(
+        self, rate: int, n_fft: int, height: int, top: float, scale: str, bottom: float = 0.0
+    ) -> None:
         n_bins = n_fft // 2 + 1
         if scale == "mel":
-            mels = np.linspace(0.0, _hz_to_mel(top), height + 1)
+            mels = np.linspace(_hz_to_mel(bottom), _hz_to_mel(top), height + 1)
             edges = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
         else:
-            edges = np.linspace(0.0, top, height + 1)
+            edges = np.linspace(bottom, top, height + 1)
         pos = edges * n_fft / rate  # fractional bin index of each edge
         self.lo = np.clip(np.ceil(pos[:-1]), 0, n_bins).astype(np.intp)
         self.hi = np.clip(np.ceil(pos[1:]), 0, n_bins).astype(np.intp)

@@ -99,15 +99,17 @@ export class Bands {
         this._els.set(s.id, el);
       }
       const left = ((s.start - start) / span) * 100, right = ((s.end - start) / span) * 100;
-      const top = (1 - Math.min(1, this.spectro.fracOf(s.high_freq))) * 100;
-      const bottom = (1 - Math.min(1, this.spectro.fracOf(s.low_freq))) * 100;
+      const clamp = (f) => Math.max(0, Math.min(1, f)); // cut at the picture's top and foot
+      const top = (1 - clamp(this.spectro.fracOf(s.high_freq))) * 100;
+      const bottom = (1 - clamp(this.spectro.fracOf(s.low_freq))) * 100;
       Object.assign(el.style, {
         left: `${left.toFixed(3)}%`,
         width: `${Math.max(0.2, right - left).toFixed(3)}%`,
         top: `${top.toFixed(3)}%`,
         height: `${Math.max(0.5, bottom - top).toFixed(3)}%`,
       });
-      el.hidden = this.spectro.fracOf(s.low_freq) >= 1; // wholly above the top shown
+      // wholly above the top shown, or below the bottom
+      el.hidden = this.spectro.fracOf(s.low_freq) >= 1 || this.spectro.fracOf(s.high_freq) <= 0;
       el.dataset.id = String(s.id);
       el.classList.toggle("selected", s.id === selectedId);
       el.classList.toggle("unlabeled", !s.labels.length);

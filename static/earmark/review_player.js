@@ -90,6 +90,7 @@ if (canvas) {
     axis: root.querySelector("[data-testid=spec-axis]"),
     scaleSelect: root.querySelector("[data-testid=spec-scale]"),
     topSelect: root.querySelector("[data-testid=spec-top]"),
+    bottomSelect: root.querySelector("[data-testid=spec-bottom]"),
   });
   if (spectro) spectro.setClip(clipId, Number(root.dataset.rate) || 0);
   // Segments with a band: each annotator's boxes on the spectrogram, as the workspace drew

@@ -4,12 +4,14 @@
 // view, so a zoom or a scroll lines it up with the waveform at once (it showed its old span
 // across the new view for a round trip); another clip's image is hidden.
 //
-// A frequency axis (kHz) sits on its left, and its scale (mel or linear) and top frequency
-// can be chosen: a picture without Hz told 4 kHz from 8 kHz to nobody. Both choices are kept
-// in this browser.
+// A frequency axis (kHz) sits on its left, and its scale (mel or linear), top frequency and
+// bottom frequency can be chosen: a picture without Hz told 4 kHz from 8 kHz to nobody, and
+// wind and traffic below 1 kHz took the room of a bird's band. The choices are kept in this
+// browser.
 
 const STORE = "earmark-spectrogram";
 const TOPS = [1000, 2000, 4000, 8000, 12000, 16000, 24000, 48000, 96000, 192000];
+const BOTTOMS = [100, 200, 500, 1000, 2000, 4000, 8000];
 // Where ticks may fall, lowest first: round frequencies, spaced by the axis's own scale.
 const TICKS = [100, 200, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 20000, 24000, 30000, 40000, 48000, 60000, 80000, 96000, 120000, 160000, 192000];
 const MIN_TICK_PX = 16;
@@ -26,17 +28,19 @@ function readPrefs() {
 }
 
 export class SpectrogramView {
-  constructor(img, { clipId, scale, delay = 120, axis = null, scaleSelect = null, topSelect = null, onChange = null }) {
+  constructor(img, { clipId, scale, delay = 120, axis = null, scaleSelect = null, topSelect = null, bottomSelect = null, onChange = null }) {
     const prefs = readPrefs();
     this.img = img;
     this.clipId = clipId;
     this.scale = scale || (prefs.scale === "linear" ? "linear" : "mel");
     this.top = Number(prefs.top) > 0 ? Number(prefs.top) : null; // Hz; null: the Nyquist
+    this.bottom = Number(prefs.bottom) > 0 ? Number(prefs.bottom) : 0; // Hz
     this.rate = 0;
     this.delay = delay;
     this.axis = axis;
     this.scaleSelect = scaleSelect;
     this.topSelect = topSelect;
+    this.bottomSelect = bottomSelect;
     this.onChange = onChange; // the scale or top changed: what is drawn over the picture moves
     this._timer = 0;
     this._want = "";
@@ -55,6 +59,13 @@ export class SpectrogramView {
     if (topSelect) {
       topSelect.addEventListener("change", () => {
         this.top = Number(topSelect.value) || null;
+        this._fillBottoms(); // a bottom at or over the new top is offered no more
+        this._changed();
+      });
+    }
+    if (bottomSelect) {
+      bottomSelect.addEventListener("change", () => {
+        this.bottom = Number(bottomSelect.value) || 0;
         this._changed();
       });
     }
@@ -65,6 +76,7 @@ export class SpectrogramView {
     this.clipId = clipId;
     this.rate = sampleRate || 0;
     this._fillTops();
+    this._fillBottoms();
     this._drawAxis();
   }
 
@@ -76,19 +88,30 @@ export class SpectrogramView {
     return this.top && nyq && this.top < nyq ? this.top : nyq;
   }
 
+  // The bottom frequency shown: the one chosen while it is below the top shown, else 0.
+  get shownBottom() {
+    return this.bottom > 0 && this.bottom < this.shownTop ? this.bottom : 0;
+  }
+
   // Where a frequency lies on the picture: 0 at its foot, 1 at its top (above the top shown:
-  // more than 1), in the picture's scale.
+  // more than 1; below the bottom shown: less than 0), in the picture's scale.
   fracOf(hz) {
     const top = this.shownTop;
     if (!top) return 0;
-    return this.scale === "mel" ? mel(Math.max(0, hz)) / mel(top) : Math.max(0, hz) / top;
+    const f = this.scale === "mel" ? mel : (x) => x;
+    const low = f(this.shownBottom);
+    return (f(Math.max(0, hz)) - low) / (f(top) - low);
   }
 
   // The frequency at a height of the picture (`fracOf`'s inverse).
   hzAt(frac) {
     const top = this.shownTop;
-    const f = Math.max(0, Math.min(1, frac));
-    return this.scale === "mel" ? melHz(f * mel(top)) : f * top;
+    const clamped = Math.max(0, Math.min(1, frac));
+    if (this.scale === "mel") {
+      const low = mel(this.shownBottom);
+      return melHz(low + clamped * (mel(top) - low));
+    }
+    return this.shownBottom + clamped * (top - this.shownBottom);
   }
 
   show(start, end) {
@@ -100,7 +123,7 @@ export class SpectrogramView {
   }
 
   _changed() {
-    try { localStorage.setItem(STORE, JSON.stringify({ scale: this.scale, top: this.top })); } catch { /* private mode */ }
+    try { localStorage.setItem(STORE, JSON.stringify({ scale: this.scale, top: this.top, bottom: this.bottom })); } catch { /* private mode */ }
     this._drawAxis();
     this._shown = null; // the picture on screen has the old axis: hidden until the new one
     if (this._view) this.show(...this._view);
@@ -122,6 +145,21 @@ export class SpectrogramView {
     select.value = this.top && this.top < nyq ? String(this.top) : "0";
   }
 
+  _fillBottoms() {
+    const select = this.bottomSelect;
+    if (!select) return;
+    const top = this.shownTop;
+    const options = [[0, "0 Hz"]];
+    for (const hz of BOTTOMS) if (hz < top) options.push([hz, frequencyLabel(hz)]);
+    select.replaceChildren(...options.map(([value, text]) => {
+      const option = document.createElement("option");
+      option.value = String(value);
+      option.textContent = `from ${text}`;
+      return option;
+    }));
+    select.value = String(this.shownBottom);
+  }
+
   _drawAxis() {
     const axis = this.axis;
     if (!axis) return;
@@ -129,13 +167,14 @@ export class SpectrogramView {
     const height = this.img.clientHeight || 160;
     this._axisHeight = height;
     if (!top) { axis.replaceChildren(); return; }
-    const at = (hz) => (this.scale === "mel" ? mel(hz) / mel(top) : hz / top);
+    const at = (hz) => this.fracOf(hz);
     const marks = [];
     let last = -Infinity;
     for (const hz of TICKS) {
       if (hz >= top) break;
+      if (hz <= this.shownBottom) continue;
       const y = at(hz) * height;
-      if (y - last < MIN_TICK_PX || (height - y) < MIN_TICK_PX / 2) continue;
+      if (y - last < MIN_TICK_PX || (height - y) < MIN_TICK_PX / 2 || y < MIN_TICK_PX / 2) continue;
       marks.push([hz, at(hz)]);
       last = y;
     }
@@ -177,6 +216,7 @@ export class SpectrogramView {
     });
     const top = this.shownTop;
     if (top && top < this.nyquist) params.set("max_freq", String(top));
+    if (this.shownBottom > 0) params.set("min_freq", String(this.shownBottom));
     const want = `/api/clips/${this.clipId}/spectrogram?${params}`;
     this._asked = { clipId: this.clipId, start, end };
     if (want === this._want && this.img.complete && this.img.naturalWidth) {

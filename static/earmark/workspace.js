@@ -123,7 +123,7 @@ function toggleNormalize() {
 showNormalize(); // no drawing yet: the page's inline script may have drawn the first clip
 releaseAfterPointerChange(document); // the speed, the spectrogram's scale and top, Keep pitch
 const spectro = new SpectrogramView(el.spec, {
-  clipId: 0, axis: $("[data-testid=spec-axis]"), scaleSelect: $("[data-testid=spec-scale]"), topSelect: $("[data-testid=spec-top]"),
+  clipId: 0, axis: $("[data-testid=spec-axis]"), scaleSelect: $("[data-testid=spec-scale]"), topSelect: $("[data-testid=spec-top]"), bottomSelect: $("[data-testid=spec-bottom]"),
   onChange: () => renderRegions(), // the boxes follow the scale and top
 });
 const autoplay = $("[data-testid=autoplay]");

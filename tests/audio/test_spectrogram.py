@@ -47,12 +47,23 @@ def test_png_has_the_requested_size(sine_wav):
         ("linear", 2000.0, 1000 / 2000),
         ("mel", None, mel(1000) / mel(4000)),
         ("mel", 1500.0, mel(1000) / mel(1500)),
+        ("linear", (500.0, 2000.0), (1000 - 500) / (2000 - 500)),
+        ("mel", (600.0, 4000.0), (mel(1000) - mel(600)) / (mel(4000) - mel(600))),
     ],
 )
 def test_a_pure_tone_lands_in_its_row(sine_wav, scale, max_freq, expected_from_bottom):
+    """(`max_freq` a pair: a bottom frequency and a top one.)"""
     height = 128
+    low, high = max_freq if isinstance(max_freq, tuple) else (None, max_freq)
     png = render_spectrogram_png(
-        sine_wav, start=0.5, end=2.5, width=64, height=height, scale=scale, max_freq=max_freq
+        sine_wav,
+        start=0.5,
+        end=2.5,
+        width=64,
+        height=height,
+        scale=scale,
+        max_freq=high,
+        min_freq=low,
     )
     expected_row = height - 1 - int(expected_from_bottom * height)  # row 0 is the top
     assert abs(brightest_row(decode(png)) - expected_row) <= 1
@@ -140,6 +151,8 @@ def test_end_past_the_audio_is_clamped(sine_wav):
         ({"n_fft": 32}, "n_fft must be between 64 and 8192"),
         ({"scale": "log"}, "scale must be one of mel, linear"),
         ({"max_freq": 0.0}, "max_freq must be a positive number"),
+        ({"min_freq": -1.0}, "min_freq must be a number of Hz, 0 or more"),
+        ({"min_freq": 4000.0}, r"min_freq \(4000 Hz\) must be below the top"),
         ({"start": -0.5}, "start must be a finite number"),
         ({"start": 2.0, "end": 1.0}, "end must be greater than start"),
         ({"start": 3.0, "end": 4.0}, "at or past the end of the audio"),

@@ -272,3 +272,62 @@ def test_a_typed_band_is_read_as_people_write_it(
         None,
         [500, 1500],
     ]
+
+
+def test_a_bottom_frequency_leaves_the_low_band_out_and_boxes_follow_it(
+    live_server, page, login, annotator, project, labels, clips
+):
+    """Wind below 1 kHz took a third of a mel picture: a bottom frequency is chosen as the top
+    is, the picture, its axis and the boxes follow it, and a box drawn then is stored in Hz."""
+    annotation_submit(
+        clip=clips[0],
+        user=annotator,
+        segments=[
+            {"start": 1, "end": 2, "labels": ["birds/sparrow"], "low_freq": 500, "high_freq": 3000}
+        ],
+    )
+    login(page, annotator)
+    page.goto(f"{live_server.url}/clips/{clips[0].pk}/annotate/")
+    drawn(page, clips[0].pk)
+    _linear(page)
+    options = page.eval_on_selector_all(
+        "[data-testid=spec-bottom] option", "os => os.map(o => o.textContent)"
+    )
+    assert options[:2] == ["from 0 Hz", "from 100 Hz"] and "from 8 kHz" not in options
+    page.select_option("[data-testid=spec-bottom]", "2000")
+    page.wait_for_function(
+        f"() => document.querySelector('{SPEC}').src.includes('min_freq=2000')"
+        f" && document.querySelector('{SPEC}').dataset.loaded === 'true'"
+    )
+    ticks = page.eval_on_selector_all(
+        "[data-testid=spec-axis] span",
+        "spans => spans.map(s => [+s.dataset.hz, parseFloat(s.style.bottom)])",
+    )
+    assert ticks and min(hz for hz, _ in ticks) > 2000
+    for hz, bottom in ticks:  # 2 to 8 kHz, linear
+        assert abs(bottom - 100 * (hz - 2000) / 6000) < 0.01, (hz, bottom)
+    # the box of 0.5-3 kHz: cut at the foot, its top at 3 kHz
+    spec = page.locator(".ws-spec").bounding_box()
+    box = page.locator("[data-testid=band-box]").first.bounding_box()
+    y_of = lambda hz: spec["y"] + 1 + (1 - (hz - 2000) / 6000) * (spec["height"] - 2)  # noqa: E731
+    assert abs(box["y"] - y_of(3000)) < 3, (box, y_of(3000))
+    assert abs(box["y"] + box["height"] - (spec["y"] + spec["height"])) < 3
+    # a new box, Shift+drag from 3 to 5 kHz, stored in Hz of the whole range
+    x = lambda t: _at(page, t, 0)[0]  # noqa: E731
+    page.keyboard.down("Shift")
+    _drag(page, (x(3.0), y_of(5000)), (x(4.0), y_of(3000)))
+    page.keyboard.up("Shift")
+    # (the list is in time order: the new segment, at 3 s, is the last)
+    low, high = _parsed(page.locator("[data-testid=segment-band]").last.input_value())
+    assert abs(low - 3000) < 80 and abs(high - 5000) < 80, (low, high)
+    # kept for the next page, and a top below it lets it go
+    page.reload()
+    drawn(page, clips[0].pk)
+    page.wait_for_selector(f"{SPEC}[data-loaded=true]", timeout=10_000)
+    assert "min_freq=2000" in page.get_attribute(SPEC, "src")
+    page.select_option("[data-testid=spec-top]", "2000")
+    page.wait_for_function(
+        f"() => document.querySelector('{SPEC}').src.includes('max_freq=2000')"
+        f" && !document.querySelector('{SPEC}').src.includes('min_freq')"
+    )
+    assert page.input_value("[data-testid=spec-bottom]") == "0"
