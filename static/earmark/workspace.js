@@ -1820,6 +1820,38 @@ function nudgeEdge(edge, direction) {
   root.dataset.nudged = `${s.start.toFixed(2)}-${s.end.toFixed(2)}`;
 }
 
+// Ctrl+↑ / Ctrl+↓ move the selected segment's band's top, with Shift its bottom, by a
+// fiftieth of the spectrogram's height (in its scale: mel steps are finer low down): a box
+// could be drawn with the mouse only. A segment of every frequency starts from the range
+// shown, so the keyboard alone gives it a band.
+const BAND_STEPS = 50;
+
+function nudgeBand(edge, direction) {
+  const s = seg(S.selected);
+  if (!s) { showBanner("Select a segment first (Tab on the waveform, or click it).", "info", 2500); return; }
+  const nyq = (S.ws?.clip.sample_rate || 0) / 2;
+  if (!nyq) return;
+  const was = hasBand(s) ? [s.low_freq, s.high_freq] : [spectro.shownBottom, spectro.shownTop];
+  const move = (hz) => {
+    const f = spectro.fracOf(hz);
+    if (f < 0 || f > 1) { // an edge outside the picture: a step of the range shown, in Hz
+      return Math.round(hz + (direction * (spectro.shownTop - spectro.shownBottom)) / BAND_STEPS);
+    }
+    return Math.round(spectro.hzAt(f + direction / BAND_STEPS));
+  };
+  let [low, high] = was;
+  const minWidth = 10; // Hz, the server's narrowest band
+  if (edge === "high") high = Math.min(nyq, Math.max(low + minWidth, move(high)));
+  else low = Math.max(0, Math.min(high - minWidth, move(low)));
+  if (low === was[0] && high === was[1] && hasBand(s)) return; // at its limit
+  const before = `${s.low_freq}|${s.high_freq}`;
+  Object.assign(s, bandKept({ low_freq: low, high_freq: high }));
+  if (`${s.low_freq}|${s.high_freq}` === before) return;
+  renderRegions();
+  commit("change band", hasBand(s) ? `Segment's band: ${bandText(s.low_freq, s.high_freq)}.` : "Segment's band: every frequency.");
+  renderSide();
+}
+
 // Tab on the waveform walks the segments, then goes on to the next control after the last
 // (before the first with Shift): elsewhere it moves the focus as everywhere.
 function segmentAfter(direction) {
@@ -2003,6 +2035,8 @@ K(["Tab", "shift+Tab"], "On the waveform: next / previous segment (then on to th
 });
 K(["ctrl+ArrowLeft", "ctrl+ArrowRight"], "Move the selected segment's start earlier / later", (e) => nudgeEdge("start", e.key === "ArrowLeft" ? -1 : 1), { group: "Segments" });
 K(["ctrl+shift+ArrowLeft", "ctrl+shift+ArrowRight"], "Move its end earlier / later", (e) => nudgeEdge("end", e.key === "ArrowLeft" ? -1 : 1), { group: "Segments" });
+K(["ctrl+ArrowUp", "ctrl+ArrowDown"], "Move the selected segment's band's top higher / lower (a segment of every frequency gets a band)", (e) => nudgeBand("high", e.key === "ArrowUp" ? 1 : -1), { group: "Segments" });
+K(["ctrl+shift+ArrowUp", "ctrl+shift+ArrowDown"], "Move its band's bottom higher / lower", (e) => nudgeBand("low", e.key === "ArrowUp" ? 1 : -1), { group: "Segments" });
 K(["Delete", "Backspace"], "Delete the selected segment", () => S.selected !== null && removeSegment(S.selected), { group: "Segments" });
 K("Escape", "Deselect / close", () => { if (!el.help.hidden) toggleHelp(); else { S.markAt = null; el.mark.hidden = true; select(null); } }, { group: "Segments", inModal: true });
 let searchReturn = null; // the focus before "/": it goes back there after Enter or Escape
