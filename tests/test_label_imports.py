@@ -386,3 +386,18 @@ def test_a_suggestions_source_named_as_the_projects_own_versions_or_a_bad_score_
         suggestions_from="detector",
     )
     assert job.rejected == 1 and "row 2: score '1.5' is not from 0 to 1" in job.report[0]["error"]
+
+
+def test_birdnets_table_name_names_its_recording(project, wav_factory, run):
+    """Without a Begin Path column (older BirdNET-Analyzer), its table's own name names the
+    recording, as Raven's does."""
+    clip = _clip(project, wav_factory, "marsh.wav")
+    job = run(
+        "marsh.BirdNET.selection.table.txt",
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tCommon Name\tConfidence\n"
+        "1\tSpectrogram 1\t1\t0\t3\tSora\t0.5\n",
+        create_labels=True,
+        suggestions_from="birdnet",
+    )
+    assert (job.imported, job.rejected) == (1, 0), job.report
+    assert job.report[0]["clip_id"] == clip.pk

@@ -47,8 +47,11 @@ LABEL_COLUMNS = (
     "Scientific Name",
 )
 KEPT_STATUSES = ("submitted", "accepted")  # an Earmark table's; others come in as submitted
-# Raven's name for a table saved beside its recording: "dawn.Table.1.selections.txt".
-RAVEN_TABLE_NAME = re.compile(r"^(?P<stem>.+?)\.Table\.\d+\.selections$", re.IGNORECASE)
+# Raven's name for a table saved beside its recording: "dawn.Table.1.selections.txt";
+# BirdNET-Analyzer's: "dawn.BirdNET.selection.table.txt".
+RAVEN_TABLE_NAME = re.compile(
+    r"^(?P<stem>.+?)\.(?:Table\.\d+\.selections|BirdNET\.selection\.table)$", re.IGNORECASE
+)
 
 
 def is_raven_table(path: Path) -> bool:
