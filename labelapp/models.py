@@ -173,6 +173,7 @@ class LabelsUpload(models.Model):
     # Not people's labels but a model's detections (BirdNET...): the clips get them as
     # suggestions from the external model version of this name. Empty: annotations.
     suggestions_from = models.CharField(max_length=100, blank=True)
+    labels_added = models.JSONField(default=list, blank=True)  # paths the import added
 
 
 class Clip(models.Model):

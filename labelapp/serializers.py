@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from labelapp.models import Annotation, Clip, ImportJob, Membership, Project
+from labelapp.models import Annotation, Clip, ImportJob, LabelsUpload, Membership, Project
 from labelapp.services.annotations import LEAD_TIME_MAX_S, NOTE_MAX
 from labelapp.strict import DESCRIPTION_MAX, StrictInput
 
@@ -130,6 +130,11 @@ class ClipSerializer(serializers.ModelSerializer):
 
 class ImportJobSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
+    labels_file = serializers.SerializerMethodField(
+        help_text="A labels file's job (source `labels`): the file's name, what it was "
+        "imported as (`suggestions_from`: a source's name, or empty for annotations) and the "
+        "labels the import added to the tree; null for audio."
+    )
     not_sent = serializers.IntegerField(
         read_only=True,
         help_text="of `rejected`: files the browser said it never sent, and files the media "
@@ -150,11 +155,24 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "rejected",
             "not_sent",
             "progress",
+            "labels_file",
             "report",
             "error",
             "created_at",
             "finished_at",
         ]
+
+    def get_labels_file(self, job) -> dict | None:
+        if job.source != ImportJob.Source.LABELS:
+            return None
+        upload = LabelsUpload.objects.filter(job=job).defer("data").first()
+        if upload is None:
+            return None
+        return {
+            "name": upload.name,
+            "suggestions_from": upload.suggestions_from,
+            "labels_added": upload.labels_added,
+        }
 
 
 class UploadedSerializer(ImportJobSerializer):

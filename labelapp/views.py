@@ -70,6 +70,9 @@ def _getting_started(project: Project, clips: int) -> dict | None:
     return {"labels": labels, "others": max(others, 0), "min_labels": ml_config(project).min_labels}
 
 
+WORKER_WAIT_MINUTES = 2  # a labels file's job pending this long: no worker is taking it
+
+
 def _import_jobs_shown(project: Project) -> list:
     """The last ten import jobs, each with the files it rejected and why (after a reload the
     page kept only counts: "5 rejected", not which nor why)."""
@@ -91,6 +94,13 @@ def _import_jobs_shown(project: Project) -> list:
             else None
         )
         job.missing = max(0, job.total - job.processed)
+        # A labels file waits for a worker: after a few minutes without one, said.
+        waited = (now - job.created_at).total_seconds() // 60
+        job.waiting_minutes = (
+            int(waited)
+            if job.status == "pending" and job.source == "labels" and waited >= WORKER_WAIT_MINUTES
+            else None
+        )
         rejected = [r for r in job.report or [] if r.get("status") == "rejected"]
         # the files themselves refused first; those the browser never sent after them
         rejected.sort(key=job.never_stored)

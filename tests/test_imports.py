@@ -114,7 +114,12 @@ BAD_FILES = {
     ),
     "labels.csv": (
         b"clip_id,original_name,file,kind,start,end,channel,label\n1,a.wav,x,clip,,,,dog\n",
-        ("an earmark csv or raven export, not audio: it is not read back",),
+        ("an earmark csv export, not audio: it is not read back",),
+    ),
+    # a labels file dropped among the audio: pointed to where it goes
+    "dawn.Table.1.selections.txt": (
+        b"Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tSpecies\n1\tS\t1\t0\t1\tx\n",
+        ("a raven selection table, not audio: for clips already imported, choose it under",),
     ),
     # a character cut where the reading stops: still text (it was "not an audio file")
     "cut.json": (
@@ -123,7 +128,10 @@ BAD_FILES = {
     ),
     "manifest.csv": (
         b'"clip",' + b"x" * 20 + b',"audio",labels\n1,a,a.wav,dog\n',
-        ("a csv manifest, not audio: the server's `python manage.py import_audio",),
+        (
+            'a csv manifest, not audio: for clips already imported, choose it under "labels for '
+            'clips already here"',
+        ),
     ),
 }
 

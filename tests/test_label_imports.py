@@ -77,6 +77,7 @@ def run(project, lead, django_capture_on_commit_callbacks):
     def go(name, text, **kwargs):
         return _run(project, lead, name, text, capture=django_capture_on_commit_callbacks, **kwargs)
 
+    go.capture = django_capture_on_commit_callbacks
     return go
 
 
@@ -111,9 +112,13 @@ def test_sent_twice_nothing_is_added_twice_and_a_members_work_is_kept(
     clip = _clip(project, wav_factory, "a.wav")
     annotation_submit(clip=clip, user=annotator, clip_labels=["rain"])
     text = "audio,labels\na.wav,noise\n"
-    run("labels.csv", text)
+    first = run("labels.csv", text)
+    assert (first.imported, first.duplicates) == (1, 0)
     job = run("labels.csv", text)
-    assert job.imported == 1
+    # nothing changed: said so, not "labeled" again
+    assert (job.imported, job.duplicates) == (0, 1)
+    assert job.report[0]["status"] == "unchanged"
+    assert job.report[0]["error"] == "it has these labels already"
     assert _labels(clip) == ["noise"]
     assert Annotation.objects.filter(clip=clip, annotator=system_user()).count() == 1
     assert _labels(clip, annotator) == ["rain"]
@@ -220,17 +225,28 @@ def test_two_clips_of_one_name_are_not_guessed_between(project, wav_factory, run
     assert _labels(other) == ["noise"]
 
 
-def test_a_segment_past_its_clips_end_rejects_that_clip_only(project, wav_factory, run):
+def test_a_segment_a_little_past_its_clips_end_is_cut_and_one_far_past_rejects_its_clip(
+    project, wav_factory, run
+):
+    """A detector's last window (18-21 s of a 20 s recording) is cut at the end, said; one
+    more than END_SLACK_S past it is another recording's or a wrong offset: its clip is
+    refused, naming the row, and the file's other clips go on."""
     label_get_or_create_path(ontology=project.ontology, path="noise")
     short = _clip(project, wav_factory, "short.wav", seconds=1.0)
+    far = _clip(project, wav_factory, "far.wav", seconds=1.0)
     fine = _clip(project, wav_factory, "fine.wav")
     job = run(
-        "labels.csv", "audio,labels,start,end\nshort.wav,noise,0.5,2.5\nfine.wav,noise,0.5,2.5\n"
+        "labels.csv",
+        "audio,labels,start,end\nshort.wav,noise,0.5,2.5\nfar.wav,noise,0.5,9\n"
+        "fine.wav,noise,0.5,2.5\n",
     )
-    assert (job.imported, job.rejected) == (1, 1), job.report
-    said = next(r for r in job.report if r["status"] == "rejected")
-    assert said["name"] == "short.wav" and "row 2" in said["error"]
-    assert not Annotation.objects.filter(clip=short).exists()
+    assert (job.imported, job.rejected) == (2, 1), job.report
+    said = {r["name"]: r for r in job.report}
+    assert said["short.wav"]["error"] == "1 segment ending past the clip's end (1 s) cut there"
+    assert said["far.wav"]["status"] == "rejected" and "row 3" in said["far.wav"]["error"]
+    assert said["far.wav"]["clip_id"] == far.pk
+    assert _boxes(short) == [(0.5, 1.0, None, None, None, "noise")]
+    assert not Annotation.objects.filter(clip=far).exists()
     assert _boxes(fine) == [(0.5, 2.5, None, None, None, "noise")]
 
 
@@ -401,3 +417,189 @@ def test_birdnets_table_name_names_its_recording(project, wav_factory, run):
     )
     assert (job.imported, job.rejected) == (1, 0), job.report
     assert job.report[0]["clip_id"] == clip.pk
+
+
+def test_labels_given_to_processed_clips_count_towards_the_next_training(project, wav_factory, run):
+    """They were never counted (an import counts its clips as they finish processing, and
+    these had): a project of 250 imported labels said "0 labels since training"."""
+    from ml_backend.models import MLConfig
+
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    MLConfig.objects.update_or_create(project=project, defaults={"enabled": False})
+    for name in ("a.wav", "b.wav", "c.wav"):
+        _clip(project, wav_factory, name)
+    run("labels.csv", "audio,labels\na.wav,noise\nb.wav,noise\nc.wav,noise\n")
+    assert MLConfig.objects.get(project=project).labels_since_training == 3
+    run("labels.csv", "audio,labels\na.wav,noise\nb.wav,noise\n")  # nothing new: not counted
+    assert MLConfig.objects.get(project=project).labels_since_training == 3
+
+
+def test_clips_of_one_name_are_told_apart_by_their_folders_or_clip_ids(
+    project, wav_factory, run, tmp_path
+):
+    """AudioMoth names files by their time: two sites' 20240501_050000.WAV, imported from a
+    folder (each clip's source_path keeps its site), told apart by the row's folders; an
+    Earmark export's clip_id counts where it is a clip of this project of that name."""
+    from labelapp.services.manifests import items_from_folder
+
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    label_get_or_create_path(ontology=project.ontology, path="rain")
+    for site in ("SITE1", "SITE2"):
+        (tmp_path / "cards" / site).mkdir(parents=True)
+        wav_factory(f"cards/{site}/20240501_050000.WAV", freq=400 if site == "SITE1" else 900)
+    made = {}
+    for item in items_from_folder(tmp_path / "cards"):
+        outcome = clip_import(project=project, item=item)
+        made[item.metadata["source_path"].split("/")[0]] = outcome.clip_id
+    job = run(
+        "t.Table.1.selections.txt",
+        "Begin Time (s)\tEnd Time (s)\tSpecies\tBegin Path\n"
+        "0\t0.5\tnoise\tD:\\SITE1\\20240501_050000.WAV\n"
+        "0\t0.5\train\tD:\\SITE2\\20240501_050000.WAV\n",
+    )
+    assert (job.imported, job.rejected) == (2, 0), job.report
+    one, two = (Clip.objects.get(pk=made[s]) for s in ("SITE1", "SITE2"))
+    assert _boxes(one) == [(0.0, 0.5, None, None, None, "noise")]
+    assert _boxes(two) == [(0.0, 0.5, None, None, None, "rain")]
+    by_id = run(
+        "l.csv",
+        f"audio,clip_id,labels\n20240501_050000.WAV,{two.pk},noise\n"
+        "20240501_050000.WAV,999999,noise\n",
+    )
+    assert (by_id.imported, by_id.rejected) == (1, 1), by_id.report
+    assert _labels(two) == ["noise"]
+    said = next(r["error"] for r in by_id.report if r["status"] == "rejected")
+    assert "2 clips of this project are named 20240501_050000.WAV" in said
+    assert "give the recording's folders" in said
+
+
+@pytest.mark.parametrize(
+    "setup, text, said",
+    [
+        ("ambiguous", "audio,labels\na.wav,call\n", "label name 'call' is ambiguous"),
+        ("deprecated", "audio,labels\na.wav,rain\n", "label 'rain' is deprecated"),
+        ("leaves", "audio,labels\na.wav,birds\n", "label 'birds' is not a leaf"),
+        ("clip only", "audio,labels,start,end\na.wav,rain,0,1\n", "takes clip labels only"),
+    ],
+)
+def test_labels_the_projects_rules_refuse_are_named_when_the_file_arrives(
+    project, wav_factory, lead, setup, text, said
+):
+    """Checked clip by clip by the worker, a big file failed every clip after minutes of
+    work, the same way; the tick to add labels does not lift them."""
+    from ontology.services import label_deprecate
+
+    label_get_or_create_path(ontology=project.ontology, path="birds/robin/call")
+    label_get_or_create_path(ontology=project.ontology, path="birds/wren/call")
+    rain, _ = label_get_or_create_path(ontology=project.ontology, path="rain")
+    if setup == "deprecated":
+        label_deprecate(label=rain)
+    if setup == "leaves":
+        project.leaves_only = True
+        project.save()
+    if setup == "clip only":
+        project.annotation_mode = "clip"
+        project.save()
+    _clip(project, wav_factory, "a.wav")
+    with pytest.raises(DomainError) as caught:
+        labels_import_start(
+            project=project, user=lead, name="l.csv", data=text.encode(), create_labels=True
+        )
+    assert said in caught.value.message
+    assert not ImportJob.objects.filter(source="labels").exists()
+
+
+def test_into_a_project_without_labels_the_file_makes_the_tree_and_says_what_it_added(
+    project, wav_factory, run
+):
+    from labelapp.models import LabelsUpload
+
+    _clip(project, wav_factory, "a.wav")
+    job = run("l.csv", "audio,labels\na.wav,birds/wren;noise\n")  # no tick needed
+    assert job.imported == 1, job.report
+    assert LabelsUpload.objects.get(job=job).labels_added == ["birds", "birds/wren", "noise"]
+
+
+def test_a_single_label_clips_label_is_replaced_by_the_files(lead, wav_factory, run):
+    """An earlier file said "zero", this one says "one": the merge held both, refused as
+    "choose one clip label, not digit/zero, digit/one" naming a label the file never gave."""
+    project = project_create(name="Digits", created_by=lead, label_mode="single")
+    for path in ("digit/zero", "digit/one"):
+        label_get_or_create_path(ontology=project.ontology, path=path)
+    clip = _clip(project, wav_factory, "0_jackson_0.wav")
+    first = _run(
+        project, lead, "a.csv", "audio,labels\n0_jackson_0.wav,zero\n", capture=run.capture
+    )
+    assert first.imported == 1
+    job = _run(project, lead, "b.csv", "audio,labels\n0_jackson_0.wav,one\n", capture=run.capture)
+    assert job.imported == 1, job.report
+    assert job.report[0]["error"] == "its clip label digit/zero is now digit/one"
+    assert _labels(clip) == ["digit/one"]
+
+
+def test_a_csvs_other_columns_become_the_clips_metadata(project, wav_factory, run):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    clip = _clip(project, wav_factory, "a.wav")
+    run("l.csv", "audio,labels,site,recorder\na.wav,noise,A,AM-7\n")
+    clip.refresh_from_db()
+    assert clip.metadata["site"] == "A" and clip.metadata["recorder"] == "AM-7"
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("excel.csv", "audio;labels;start;end\ncafé_ñ.wav;noise;0,5;1\n".encode("cp1252")),
+        ("labels.tsv", b"audio\tlabels\ncaf\xc3\xa9_\xc3\xb1.wav\tnoise\n"),
+        (
+            "caf\u00e9_\u00f1.Table.1.selections.txt",
+            "Begin Time (s)\tEnd Time (s)\tSpecies\n0.5\t1\tnoise\n".encode("utf-16"),
+        ),
+        (
+            "table.tsv",
+            b"Begin Time (s)\tEnd Time (s)\tSpecies\tBegin File\n"
+            b"0.5\t1\tnoise\tcaf\xc3\xa9_\xc3\xb1.wav\n",
+        ),
+    ],
+)
+def test_spreadsheets_ways_of_writing_a_table_are_read(project, wav_factory, run, name, data):
+    """Excel's CSV where a comma is the decimal mark (`;` between cells, Windows-1252), a
+    `.tsv`, Excel's "Unicode text" (UTF-16) of a Raven table, a `.tsv` of Raven's columns."""
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    clip = _clip(project, wav_factory, "café_ñ.wav")
+    job = run(name, data)
+    assert (job.imported, job.rejected) == (1, 0), job.report
+    assert _labels(clip) == ["noise"] or _boxes(clip)
+
+
+def test_a_table_whose_label_column_is_empty_says_so(project, wav_factory, lead):
+    _clip(project, wav_factory, "a.wav")
+    with pytest.raises(DomainError, match="its 'Species' column is empty in every row"):
+        labels_import_start(
+            project=project,
+            user=lead,
+            name="a.Table.1.selections.txt",
+            data=b"Begin Time (s)\tEnd Time (s)\tSpecies\n0\t1\t\n",
+        )
+
+
+def test_the_project_page_says_a_labels_job_no_worker_takes_and_what_a_job_added(
+    project, wav_factory, lead, run, client
+):
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    _clip(project, wav_factory, "a.wav")
+    done = run("found.csv", "audio,labels\na.wav,noise;rain\n", create_labels=True)
+    waiting = labels_import_start(  # no worker takes it (no commit callbacks run)
+        project=project, user=lead, name="w.csv", data=b"audio,labels\na.wav,noise\n"
+    )
+    ImportJob.objects.filter(pk=waiting.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "no worker has taken it for 3 minutes: is the worker running?" in page
+    assert 'labels file <bdi class="muted">found.csv</bdi> · 1 clip labeled' in page
+    assert "added to the label tree: rain" in page
+    body = client.get(f"/api/imports/{done.pk}/").json()
+    assert body["labels_file"] == {
+        "name": "found.csv",
+        "suggestions_from": "",
+        "labels_added": ["rain"],
+    }

@@ -335,6 +335,11 @@ def _sniff(fh: IO[bytes], size: int) -> str:
     raise AudioError(NOT_AUDIO)
 
 
+# Where a labels file for clips already imported goes on the project page.
+LABELS_HERE = (
+    'for clips already imported, choose it under "Labels for clips already here", below the '
+    "drop zone"
+)
 IMPORT_COMMAND = (
     "the server's `python manage.py import_audio PROJECT FILE` reads it, with its audio files "
     'beside it (README, "Getting audio in")'
@@ -373,9 +378,11 @@ def _task_list_or_manifest(head: bytes) -> str:
     first = text.split("\n", 1)[0].lower()
     cells = [c.strip().strip('"') for c in first.replace(";", ",").replace("\t", ",").split(",")]
     if "audio" in cells:
-        return f"a CSV manifest, not audio: {IMPORT_COMMAND}"
-    if {"clip_id", "kind", "label"} <= set(cells) or "selection" in cells:
-        return "an Earmark CSV or Raven export, not audio: it is not read back"
+        return f"a CSV manifest, not audio: {LABELS_HERE}; or {IMPORT_COMMAND}"
+    if "begin time (s)" in cells:
+        return f"a Raven selection table, not audio: {LABELS_HERE}"
+    if {"clip_id", "kind", "label"} <= set(cells):
+        return "an Earmark CSV export, not audio: it is not read back"
     return ""
 
 

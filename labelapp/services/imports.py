@@ -84,7 +84,7 @@ ABANDONED = (
 @dataclass
 class FileOutcome:
     name: str
-    status: str  # imported | duplicate | rejected; labeled, suggested (label_imports)
+    status: str  # imported | duplicate | rejected; labeled, unchanged, suggested (label_imports)
     clip_id: int | None = None
     error: str = ""
     # The media store did not answer: the files after it in a batch are not tried.
@@ -367,30 +367,44 @@ def _annotations_by_member(project: Project, item: ImportItem) -> tuple[list, li
     return list(own.values()), clip_labels, segments, note
 
 
-def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
+def _save_imported(
+    clip: Clip, data, members_data: list, *, again: bool, replace_clip_label: bool = False
+) -> tuple[str, bool]:
     """The file's labels (merged into the system user's annotation) and its members'
     annotations. `again` (a file imported before): a member's annotation of the clip is
     never overwritten by an import, whatever they have done on it since, nor a reviewed one
     of the system user's (an accept, a reject or a correction would be undone: the merge
-    sets it back to submitted). Answers what was left as it was, for the file's report."""
+    sets it back to submitted). With `replace_clip_label` (a single-label project's labels
+    file), the file's clip label takes the place of the one an earlier import gave, where a
+    merge would hold two. Answers (what was left as it was or replaced, for the file's
+    report; whether any annotation's labels changed)."""
     kept = ""
+    changed = False
     if data is not None:
-        reviewed = (
-            again
-            and Annotation.objects.filter(clip=clip, annotator=system_user())
-            .exclude(reviewed_at=None, status=Annotation.Status.SUBMITTED)
-            .exists()
+        mine = (
+            Annotation.objects.filter(clip=clip, annotator=system_user()).first() if again else None
         )
-        if reviewed:
+        if mine is not None and (mine.reviewed_at is not None or mine.status != "submitted"):
             kept = "its reviewed annotation is left as the reviewer made it"
         else:
-            annotation_save(
+            if replace_clip_label and mine is not None and data.clip_labels:
+                old = [
+                    cl.label
+                    for cl in mine.clip_labels.select_related("label")
+                    if cl.label not in data.clip_labels
+                ]
+                if old:
+                    mine.clip_labels.filter(label__in=old).delete()
+                    new = ", ".join(lb.path for lb in data.clip_labels)
+                    kept = f"its clip label {', '.join(lb.path for lb in old)} is now {new}"
+            saved = annotation_save(
                 clip=clip,
                 user=system_user(),
                 data=data,
                 merge=True,
                 source=Annotation.Source.IMPORTED,
             )
+            changed = bool(getattr(saved, "labels_changed", False)) or bool(kept)
     differ = []
     for user, entry, member_data in members_data:
         mine = Annotation.objects.filter(clip=clip, annotator=user).first() if again else None
@@ -406,6 +420,7 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
             source=Annotation.Source.IMPORTED,
             lead_time=entry.get("lead_time", 0.0),
         )
+        changed = True
         _review_carried(clip, saved, entry)
     if differ:
         # The file's other version of a member's work was dropped without a word.
@@ -420,7 +435,7 @@ def _save_imported(clip: Clip, data, members_data: list, *, again: bool) -> str:
             "member's annotation)"
         )
         kept = f"{kept}; {said}" if kept else said
-    return kept
+    return kept, changed
 
 
 def _review_carried(clip: Clip, annotation: Annotation, entry: dict) -> None:
@@ -522,14 +537,21 @@ def labels_onto_clip(project: Project, item: ImportItem, *, create_labels: bool)
             data, members_data, merged_note = _labels_built(project, item, clip, create_labels)
             if data is None and not members_data:
                 return FileOutcome(item.name, "rejected", clip.pk, "the file gives it no label")
-            kept = _save_imported(clip, data, members_data, again=True)
+            kept, changed = _save_imported(
+                clip,
+                data,
+                members_data,
+                again=True,
+                replace_clip_label=project.label_mode == Project.LabelMode.SINGLE,
+            )
     except NotFound:
         return FileOutcome(item.name, "rejected", clip.pk, "the clip was deleted meanwhile")
     except DomainError as exc:
         return FileOutcome(item.name, "rejected", clip.pk, exc.message)
-    return FileOutcome(
-        item.name, "labeled", clip.pk, "; ".join(x for x in (merged_note, kept) if x)
-    )
+    note = "; ".join(x for x in (merged_note, kept) if x)
+    if not changed:  # all of it there already, or left as a reviewer or a member made it
+        return FileOutcome(item.name, "unchanged", clip.pk, note or "it has these labels already")
+    return FileOutcome(item.name, "labeled", clip.pk, note)
 
 
 def _store(
@@ -551,7 +573,7 @@ def _store(
             with transaction.atomic():
                 # The twin's row lock: a lead's removal waits for this, or has already gone.
                 clip_row_lock(existing.pk)
-                kept = _save_imported(existing, data, members_data, again=True)
+                kept, _ = _save_imported(existing, data, members_data, again=True)
                 kept = "; ".join(x for x in (merged_note, kept) if x)
         except NotFound:  # a lead deleted the twin since it was looked up
             raise _TwinGone from None
@@ -635,7 +657,7 @@ def import_job_record(job: ImportJob, outcome: FileOutcome, *, save: bool = True
     job.processed += 1
     if outcome.status in ("imported", "labeled", "suggested"):  # the last two: label_imports
         job.imported += 1
-    elif outcome.status == "duplicate":
+    elif outcome.status in ("duplicate", "unchanged"):  # the last: a labels file's clip
         job.duplicates += 1
     else:
         job.rejected += 1

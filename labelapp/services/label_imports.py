@@ -14,6 +14,8 @@ labeled by the worker as an import job, whose progress the project page shows.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import tempfile
 import time
@@ -21,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path, PureWindowsPath
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from labelapp.errors import DomainError
@@ -31,7 +34,6 @@ from labelapp.services.raven_tables import (
     is_raven_table,
     items_from_raven,
     no_recording_named,
-    recording_named,
     recording_stem,
 )
 
@@ -42,28 +44,70 @@ NAME_HINT_CLIPS = 3  # clips named in a "several clips have this name" error
 UNKNOWN_SHOWN = 8  # labels the tree lacks, named in the 400
 STALE_AFTER = imports.IMPORT_STALE_AFTER
 RESEND_AFTER = timedelta(minutes=2)
+PENDING_STALE_AFTER = timedelta(hours=24)
 STALE = (
-    "stopped: no progress for {minutes} minutes (its worker was stopped?); send the file "
-    "again: labels a clip has already are not added twice"
+    "no progress for {minutes} minutes (its worker was stopped?); send the file again: labels "
+    "a clip has already are not added twice"
 )
 
 
 class ClipsByName:
-    """The project's clips, found by the file names a labels file gives its recordings."""
+    """The project's clips, found by the file names a labels file gives its recordings. The
+    names are read once (one query, not two a row: a 50,000-row file spent 71 of 73 s
+    looking clips up); a name several clips share (AudioMoth's `20240501_050000.WAV` from two
+    sites) is told apart by the folders the row gives, against each clip's `source_path`
+    (its path as a folder import read it), or by its clip id."""
 
     def __init__(self, project: Project):
         self.project = project
+        self._index: dict[str, list[tuple[int, str]]] | None = None
+        self._folded: dict[str, list[tuple[int, str]]] = {}
+        self._clips: dict[int, Clip] = {}
 
-    def find(self, *refs: str) -> tuple[object, ImportItem]:
+    def _load(self) -> None:
+        if self._index is not None:
+            return
+        self._index = {}
+        rows = Clip.objects.filter(project=self.project).values_list(
+            "pk", "original_name", "metadata"
+        )
+        for pk, name, metadata in rows.order_by("pk").iterator(chunk_size=5000):
+            source = (metadata or {}).get("source_path") if isinstance(metadata, dict) else ""
+            entry = (pk, str(source or ""))
+            self._index.setdefault(name, []).append(entry)
+            self._folded.setdefault(name.casefold(), []).append(entry)
+
+    def _clip(self, pk: int) -> Clip:
+        if pk not in self._clips:
+            self._clips[pk] = Clip.objects.get(pk=pk)
+        return self._clips[pk]
+
+    def _item(self, pk: int) -> tuple[object, ImportItem]:
+        clip = self._clip(pk)
+        return pk, ImportItem(name=clip.original_name, clip=clip)
+
+    def find(self, *refs: str, clip_id: str = "") -> tuple[object, ImportItem]:
         """(a key, one per clip; an item for the clip) for the first of `refs` (file names
-        or paths: their last part counts) that names a clip; else an item whose error says
-        why none was found."""
-        names = [n for n in dict.fromkeys(_file_name(r) for r in refs if r) if n]
+        or paths: their last part names the clip, the folders before it tell apart clips of
+        one name) that names a clip; else an item whose error says why none was found. A
+        `clip_id` (an Earmark export's) counts where that clip here has one of those names
+        (another project's ids mean nothing here)."""
+        self._load()
+        refs = tuple(r for r in refs if r and _file_name(r))
+        names = list(dict.fromkeys(_file_name(r) for r in refs))
+        if clip_id.strip().isdigit():
+            pk = int(clip_id)
+            for name in names:
+                if any(c == pk for c, _ in self._index.get(name, [])):
+                    return self._item(pk)
         for name in names:
-            clips = self._named(name)
+            clips = self._index.get(name) or self._folded.get(name.casefold(), [])
             if len(clips) == 1:
-                return clips[0].pk, ImportItem(name=clips[0].original_name, clip=clips[0])
+                return self._item(clips[0][0])
             if clips:
+                chosen = _by_folders(clips, [r for r in refs if _file_name(r) == name])
+                if chosen is not None:
+                    return self._item(chosen)
                 return ("twins", name), ImportItem(name=name, error=_twins(name, clips))
         name = names[0] if names else "?"
         return ("missing", name), ImportItem(
@@ -72,24 +116,26 @@ class ClipsByName:
         )
 
     def item(self, table: Path, row: dict) -> tuple[object, ImportItem]:
-        """A Raven table's row: its `Begin File`, else the recording the table's name names
+        """A Raven table's row: its `Clip ID` (an Earmark table's), its `Begin Path` (the
+        folders too) or `Begin File`, else the recording the table's name names
         (`dawn.Table.1.selections.txt`: the clip dawn.wav, or dawn.flac...)."""
-        if named := recording_named(row):
-            return self.find(named)
+        named = [row.get("Begin Path", ""), row.get("Begin File", "")]
+        if any(_file_name(r) for r in named):
+            return self.find(*named, clip_id=row.get("Clip ID", ""))
         stem = recording_stem(table)
         if stem is None:
             missing = ImportItem(name=table.name, error=no_recording_named(table))
             return ("missing", table.name), missing
+        self._load()
         clips = [
-            c
-            for c in Clip.objects.filter(
-                project=self.project, original_name__startswith=f"{stem}."
-            ).order_by("pk")
-            if Path(c.original_name).stem == stem
-            and Path(c.original_name).suffix.lower() in AUDIO_EXTENSIONS
+            entry
+            for name, entries in self._index.items()
+            if Path(name).stem.casefold() == stem.casefold()
+            and Path(name).suffix.lower() in AUDIO_EXTENSIONS
+            for entry in entries
         ]
         if len(clips) == 1:
-            return clips[0].pk, ImportItem(name=clips[0].original_name, clip=clips[0])
+            return self._item(clips[0][0])
         if clips:
             return ("twins", stem), ImportItem(name=stem, error=_twins(f"{stem}.*", clips))
         return ("missing", stem), ImportItem(
@@ -104,30 +150,41 @@ class ClipsByName:
             return 0, 0.0
         return item.clip.channels, item.clip.sample_rate / 2
 
-    def _named(self, name: str) -> list[Clip]:
-        found = list(
-            Clip.objects.filter(project=self.project, original_name=name).order_by("pk")[:10]
-        )
-        if not found:  # "Dawn.WAV" in the table, "dawn.wav" here
-            found = list(
-                Clip.objects.filter(project=self.project, original_name__iexact=name).order_by(
-                    "pk"
-                )[:10]
-            )
-        return found
-
 
 def _file_name(ref: str) -> str:
     name = PureWindowsPath(str(ref).strip()).name  # "C:\\rec\\a.wav" and "rec/a.wav" alike
     return "" if name in (".", "..") else name
 
 
-def _twins(name: str, clips: list[Clip]) -> str:
-    ids = ", ".join(f"#{c.pk}" for c in clips[:NAME_HINT_CLIPS])
+def _folders(ref: str) -> list[str]:
+    """A path's folders, nearest first, compared without case ("D:\\SITE1\\x.WAV": site1)."""
+    parts = PureWindowsPath(str(ref).strip()).parts[:-1]
+    return [p.casefold().rstrip("\\/:") for p in reversed(parts) if p.strip("\\/:")]
+
+
+def _by_folders(clips: list[tuple[int, str]], refs: list[str]) -> int | None:
+    """The one clip whose `source_path` has the folders a row's path ends with (as many as
+    tell the clips apart), or None."""
+    for ref in refs:
+        want = _folders(ref)
+        for depth in range(1, len(want) + 1):
+            fits = [
+                pk for pk, source in clips if source and _folders(source)[:depth] == want[:depth]
+            ]
+            if len(fits) == 1:
+                return fits[0]
+            if not fits:
+                break
+    return None
+
+
+def _twins(name: str, clips: list[tuple[int, str]]) -> str:
+    ids = ", ".join(f"#{pk}" for pk, _ in clips[:NAME_HINT_CLIPS])
     more = "…" if len(clips) > NAME_HINT_CLIPS else ""
     return (
-        f"{len(clips)}{'+' if len(clips) >= 10 else ''} clips of this project are named {name} "
-        f"({ids}{more}): rename all but one of them, or label them in the workspace"
+        f"{len(clips)} clips of this project are named {name} ({ids}{more}): give the "
+        "recording's folders as it was imported (SITE1/{name}), or its clip id (a 'clip_id' "
+        "column)"
     )
 
 
@@ -155,11 +212,43 @@ def labels_file_items(project: Project, name: str, path: Path) -> list[ImportIte
 
 def _with_file(name: str, data: bytes, read):
     """`read(path)` of the file written under its own name (a Raven table's name names its
-    recording) in a folder of its own."""
+    recording) in a folder of its own, as the readers take it (`_as_read`)."""
+    name, data = _as_read(name, data)
     with tempfile.TemporaryDirectory(prefix="earmark-labels-") as folder:
         path = Path(folder) / name
         path.write_bytes(data)
         return read(path)
+
+
+def _as_read(name: str, data: bytes) -> tuple[str, bytes]:
+    """Spreadsheets' ways of writing a table, as the readers read them: UTF-16 ("Unicode
+    text" from Excel) and Windows-1252 as UTF-8, a CSV of `;` (Excel where a comma is the
+    decimal mark) or of tabs (`.tsv`) as one of commas, a `.tsv` of Raven's columns as a
+    selection table (`.txt`)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        data = data.decode("utf-16").encode("utf-8")
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".csv", ".tsv"):
+        return name, data
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    head = text.split("\n", 1)[0]
+    if suffix == ".tsv" and "begin time (s)" in head.lower():
+        return f"{Path(name).stem}.txt", text.encode("utf-8")
+    delimiter = (
+        "\t"
+        if "\t" in head and "," not in head
+        else ";"
+        if ";" in head and "," not in head
+        else ","
+    )
+    if delimiter != ",":
+        out = io.StringIO()
+        csv.writer(out).writerows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        text = out.getvalue()
+    return f"{Path(name).stem}.csv", text.encode("utf-8")
 
 
 def _label_names(items: list[ImportItem]) -> list[str]:
@@ -175,17 +264,36 @@ def _label_names(items: list[ImportItem]) -> list[str]:
     return list(names)
 
 
-def _unknown_labels(project: Project, items: list[ImportItem]) -> list[str]:
+def _label_problems(project: Project, items: list[ImportItem]) -> tuple[list[str], list[str]]:
+    """(the labels the file names that the tree lacks; what else the project's rules refuse
+    of the labels it names: an ambiguous name, a deprecated label, a label with kinds in a
+    leaves-only project), each label once: found when the file arrives, not clip by clip
+    after minutes of work."""
     from ontology.services import label_resolve
+    from ontology.tree import tree_get
 
-    unknown = []
+    unknown, refused = [], []
+    tree = None
     for name in _label_names(items):
         try:
-            label_resolve(ontology=project.ontology, ref=name)
+            label = label_resolve(ontology=project.ontology, ref=name)
         except DomainError as exc:
-            if exc.code == "unknown_label":
-                unknown.append(name)
-    return unknown
+            (unknown if exc.code == "unknown_label" else refused).append(
+                name if exc.code == "unknown_label" else exc.message
+            )
+            continue
+        tree = tree or tree_get(project.ontology)
+        if label.deprecated or label.pk in tree.retired:
+            refused.append(f"label {label.path!r} is deprecated")
+        elif project.leaves_only and not tree.is_leaf(label.pk):
+            refused.append(f"label {label.path!r} is not a leaf (this project takes leaves)")
+    return unknown, refused
+
+
+def _listed(things: list[str]) -> str:
+    shown = things[:UNKNOWN_SHOWN]
+    more = len(things) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 def labels_import_start(
@@ -234,16 +342,25 @@ def labels_import_start(
             f"clip of this project ({shown}{'; …' if len(items) > 3 else ''})",
             code="no_clip",
         )
-    if not create_labels and (unknown := _unknown_labels(project, items)):
-        listed = ", ".join(unknown[:UNKNOWN_SHOWN]) + (
-            f" and {len(unknown) - UNKNOWN_SHOWN} more" if len(unknown) > UNKNOWN_SHOWN else ""
+    unknown, refused = _label_problems(project, items)
+    if refused:
+        raise DomainError(
+            f"{name}: {'; '.join(refused[:UNKNOWN_SHOWN])}"
+            + (f"; and {len(refused) - UNKNOWN_SHOWN} more" if len(refused) > UNKNOWN_SHOWN else "")
+            + ". Fix the file (a label's full path), or the label tree",
+            code="refused_labels",
         )
+    # Into a project without labels, the file's labels make its tree (as a manifest's do).
+    create_labels = create_labels or not project.ontology.labels.exists()
+    if unknown and not create_labels:
         raise DomainError(
             f"{name} names {len(unknown)} label{'s' if len(unknown) != 1 else ''} the label "
-            f"tree lacks: {listed}. Add them to the tree, fix the file, or let the import add "
-            "them",
+            f"tree lacks: {_listed(unknown)}. Add them to the tree, fix the file, or let the "
+            "import add them",
             code="unknown_labels",
         )
+    if project.annotation_mode != Project.AnnotationMode.BOTH and not suggestions_from:
+        _mode_check(project, name, items)
     from labelapp.queueing import enqueue_on_commit
     from labelapp.tasks import labels_import
 
@@ -267,6 +384,25 @@ def labels_import_start(
     return job
 
 
+def _mode_check(project: Project, name: str, items: list[ImportItem]) -> None:
+    """A file of segments into a project of clip labels only (or the other way round): every
+    clip would be refused, so the file is."""
+    segments = any(i.segments or any(e["segments"] for e in i.annotations) for i in items)
+    clip_labels = any(i.clip_labels or any(e["clip_labels"] for e in i.annotations) for i in items)
+    if project.annotation_mode == Project.AnnotationMode.CLIP and segments:
+        raise DomainError(
+            f"{name} gives segments (rows with start and end), and this project takes clip "
+            "labels only: change what annotators mark in its settings, or send clip labels",
+            code="segments_refused",
+        )
+    if project.annotation_mode == Project.AnnotationMode.SEGMENTS and clip_labels:
+        raise DomainError(
+            f"{name} gives clip labels (rows without start and end), and this project takes "
+            "segments only: change what annotators mark in its settings, or send segments",
+            code="clip_labels_refused",
+        )
+
+
 def labels_import_run(job_id: int, on_progress=None) -> ImportJob | None:
     """Label the clips of a pending labels job. Idempotent: only the delivery that moves the
     job from pending to running does the work. `on_progress(job)` after each recording."""
@@ -283,6 +419,9 @@ def labels_import_run(job_id: int, on_progress=None) -> ImportJob | None:
     if upload is None:
         return imports.import_job_finish(job, error="its labels file is gone: send it again")
     project = job.project
+    labels = project.ontology.labels
+    before = set(labels.values_list("pk", flat=True))
+    labeled: list[int] = []  # clips whose labels changed: they count towards a training
     try:
         items = _with_file(
             upload.name,
@@ -290,6 +429,7 @@ def labels_import_run(job_id: int, on_progress=None) -> ImportJob | None:
             lambda path: labels_file_items(project, upload.name, path),
         )
         job.total = len(items)
+        job.save(update_fields=["total"])
         saved = time.monotonic()
         for n, item in enumerate(items, start=1):
             outcome = labels_onto_clip(
@@ -298,7 +438,9 @@ def labels_import_run(job_id: int, on_progress=None) -> ImportJob | None:
                 create_labels=upload.create_labels,
                 suggestions_from=upload.suggestions_from,
             )
-            due = n % imports.JOB_SAVE_EVERY == 0 or time.monotonic() - saved > 5.0
+            if outcome.status == "labeled":
+                labeled.append(outcome.clip_id)
+            due = n % imports.JOB_SAVE_EVERY == 0 or time.monotonic() - saved > 2.0
             imports.import_job_record(job, outcome, save=due)
             if due:
                 saved = time.monotonic()
@@ -310,8 +452,25 @@ def labels_import_run(job_id: int, on_progress=None) -> ImportJob | None:
         logger.exception("labels import %s failed", job_id)
         return imports.import_job_finish(job, error=f"import stopped: {exc}")
     finally:
-        LabelsUpload.objects.filter(job_id=job_id).update(data=b"")
+        added = sorted(labels.exclude(pk__in=before).values_list("path", flat=True))
+        LabelsUpload.objects.filter(job_id=job_id).update(data=b"", labels_added=added)
+        _count_towards_training(project.pk, labeled)
     return imports.import_job_finish(job)
+
+
+def _count_towards_training(project_id: int, clip_ids: list[int]) -> None:
+    """Clips already processed whose labels the file changed count towards the project's
+    next training as submissions do (those still processing are counted when they are
+    ready, as an import's are): they were never counted, and no training came."""
+    if not clip_ids:
+        return
+    from ml_backend.hooks import labeled_clips_ready
+
+    ready = Clip.objects.filter(pk__in=clip_ids, status=Clip.Status.READY).count()
+    if ready:
+        transaction.on_commit(
+            lambda: labeled_clips_ready(project_id=project_id, count=ready), robust=True
+        )
 
 
 def labels_onto_clip(
@@ -319,11 +478,56 @@ def labels_onto_clip(
 ):
     """One recording's labels onto its clip, as annotations or (`suggestions_from`) as a
     source's suggestions: the outcome "labeled" or "suggested", or "rejected" with why."""
+    clip_id = item.clip.pk if item.clip is not None else None
     if item.error or item.clip is None:
-        return imports.FileOutcome(item.name, "rejected", error=item.error or "no clip")
+        return imports.FileOutcome(item.name, "rejected", clip_id, item.error or "no clip")
+    cut = _ends_cut(item)
     if suggestions_from:
-        return _suggestions_onto_clip(project, item, suggestions_from, create_labels)
-    return imports.labels_onto_clip(project, item, create_labels=create_labels)
+        outcome = _suggestions_onto_clip(project, item, suggestions_from, create_labels)
+    else:
+        outcome = imports.labels_onto_clip(project, item, create_labels=create_labels)
+        if outcome.status != "rejected" and item.metadata:
+            _metadata_added(item.clip, item.metadata)
+    if cut and outcome.status != "rejected":
+        said = (
+            f"{cut} segment{'s' if cut != 1 else ''} ending past the clip's end "
+            f"({item.clip.duration:g} s) cut there"
+        )
+        outcome.error = f"{outcome.error}; {said}" if outcome.error else said
+    return outcome
+
+
+# A segment may end this far past its clip's end and be cut there: a detector's last window
+# (BirdNET's 3 s from 18 s of a 20 s recording) or a box drawn to the end. Further, the
+# file is of another recording, or its times are off: refused, naming the row.
+END_SLACK_S = 5.0
+
+
+def _ends_cut(item: ImportItem) -> int:
+    """Cuts the item's segments that start in its clip and end at most END_SLACK_S past its
+    end to the end; how many."""
+    duration = item.clip.duration
+    cut = 0
+    for seg in [*item.segments, *(s for e in item.annotations for s in e["segments"])]:
+        try:
+            start, end = float(seg["start"]), float(seg["end"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if duration and start < duration < end <= duration + END_SLACK_S:
+            seg["end"] = duration
+            cut += 1
+    return cut
+
+
+def _metadata_added(clip: Clip, metadata: dict) -> None:
+    """A CSV's other columns (site, recorder...), as a manifest's become clip metadata; a
+    clip's own `source_path` is kept."""
+    merged = {**(clip.metadata or {}), **metadata}
+    if "source_path" in (clip.metadata or {}):
+        merged["source_path"] = clip.metadata["source_path"]
+    if merged != clip.metadata:
+        Clip.objects.filter(pk=clip.pk).update(metadata=merged)
+        clip.metadata = merged
 
 
 def _suggestions_onto_clip(
@@ -398,7 +602,7 @@ def labels_jobs_resend(*, older_than=RESEND_AFTER) -> list[int]:
             source=ImportJob.Source.LABELS,
             status=ImportJob.Status.PENDING,
             updated_at__lt=timezone.now() - older_than,
-            updated_at__gte=timezone.now() - STALE_AFTER,
+            updated_at__gte=timezone.now() - PENDING_STALE_AFTER,
         ).values_list("pk", flat=True)
     )
 
@@ -407,10 +611,12 @@ def labels_jobs_fail_stale(*, older_than=STALE_AFTER) -> int:
     """Labels jobs whose worker went away mid-way (it writes progress every few seconds), or
     whose message never reached one, stop showing as running or pending."""
     now = timezone.now()
+    # A running job writes progress every few seconds; a pending one may wait behind other
+    # work (a day: then no worker is coming).
     jobs = ImportJob.objects.filter(
+        Q(status=ImportJob.Status.RUNNING, updated_at__lt=now - older_than)
+        | Q(status=ImportJob.Status.PENDING, updated_at__lt=now - PENDING_STALE_AFTER),
         source=ImportJob.Source.LABELS,
-        status__in=(ImportJob.Status.PENDING, ImportJob.Status.RUNNING),
-        updated_at__lt=now - older_than,
     )
     ids = list(jobs.values_list("pk", flat=True))
     done = jobs.update(

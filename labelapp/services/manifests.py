@@ -80,6 +80,8 @@ def _resolve(base: Path, ref: str) -> Path:
 
 
 def _parse_seconds(value: str, what: str) -> float:
+    if "," in value and "." not in value:
+        value = value.replace(",", ".")  # a decimal comma (a spreadsheet's, in Europe)
     try:
         number = float(value)
     except ValueError:
@@ -166,7 +168,7 @@ def items_from_csv(manifest: Path, clips: ClipsByName | None = None) -> list[Imp
         ref = row.pop("audio", "")
         # An Earmark export's columns: its clip id means nothing here; its original name is
         # the clip's name (the file's stored name is a hash).
-        row.pop("clip_id", None)
+        clip_id = row.pop("clip_id", "")
         original_name = row.pop("original_name", "")
         if not ref:
             key = Path(f"<row {line}>")
@@ -175,7 +177,7 @@ def items_from_csv(manifest: Path, clips: ClipsByName | None = None) -> list[Imp
             )
             continue
         if clips is not None:
-            key, found = clips.find(original_name, ref)
+            key, found = clips.find(original_name, ref, clip_id=clip_id)
             item = items.setdefault(key, found)
         else:
             item = _csv_file_item(items, base, ref, original_name, fell_back)

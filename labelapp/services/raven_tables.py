@@ -107,6 +107,11 @@ def items_from_raven(table: Path, recordings: Recordings | None = None) -> list[
     label_column = next(
         (c for c in LABEL_COLUMNS if c in columns and any(r.get(c) for r in rows)), None
     )
+    if label_column is None and (empty := [c for c in LABEL_COLUMNS if c in columns]):
+        raise DomainError(
+            f"{table.name}: its {empty[0]!r} column is empty in every row: no selection is "
+            "labeled yet"
+        )
     if label_column is None:
         raise DomainError(
             f"{table.name}: no column of labels: name it one of {', '.join(LABEL_COLUMNS)} "
@@ -223,6 +228,7 @@ OFFSET = "File Offset (s)"
 SCORE = "Confidence"  # BirdNET's; "Score" is read as it
 OTHERS = (
     SCORE,
+    "Clip ID",  # an Earmark table's: tells apart clips of one name (label_imports)
     "View",
     "Channel",
     "Selection",

@@ -5,6 +5,8 @@
 import { api, csrfToken, ApiError } from "./api.js";
 
 const POLL_MS = 700;
+const WORKER_WAIT_S = 15; // pending this long: no worker is taking it, said
+const SHOWN_DONE = 50; // clips labeled listed under the summary
 
 const root = document.querySelector("[data-testid=labels-import]");
 if (root) {
@@ -48,34 +50,52 @@ if (root) {
   }
 
   async function follow(job) {
+    const since = Date.now();
     for (;;) {
       showProgress(job.processed, job.total);
       if (job.status === "done" || job.status === "failed") return job;
-      say(job.status === "pending"
-        ? "Waiting for the worker…"
-        : `Labeling: ${job.processed} of ${plural(job.total, "recording")}…`);
+      const waited = Math.round((Date.now() - since) / 1000);
+      say(job.status !== "pending"
+        ? `Labeling: ${job.processed} of ${plural(job.total, "recording")}…`
+        : waited < WORKER_WAIT_S
+          ? "Waiting for the worker…"
+          : `Waiting for the worker: none has taken it for ${waited} s. Is the worker running? (the administrator's /healthz?deep=1 says) It starts when one does; this page can be left.`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       job = await api(`/api/imports/${job.id}/`);
     }
   }
 
+  // The recordings it could not label first, in the file's order, then at most SHOWN_DONE
+  // of the others (a 2,500-clip file listed 2,500 "labeled" lines).
   function finished(job, source) {
     report.replaceChildren();
-    for (const entry of job.report || []) {
-      const done = entry.status === "labeled" || entry.status === "suggested";
+    const entries = job.report || [];
+    const line = (entry, text, ok) => {
       const li = document.createElement("li");
-      li.className = `outcome outcome-${done ? "imported" : "rejected"}`;
+      li.className = `outcome outcome-${ok ? "imported" : "rejected"}`;
       const name = document.createElement("bdi");
       name.textContent = entry.name;
-      const what = entry.status === "suggested" ? "suggestions" : "labeled";
-      li.append(name, `: ${done ? `${what}${entry.error ? ` (${entry.error})` : ""}` : entry.error}`);
-      if (done) report.appendChild(li);
-      else report.insertBefore(li, report.firstChild);
+      li.append(name, `: ${text}`);
+      report.appendChild(li);
+    };
+    for (const entry of entries) if (entry.status === "rejected") line(entry, entry.error, false);
+    const others = entries.filter((e) => e.status !== "rejected");
+    const WHAT = { labeled: "labeled", suggested: "suggestions", unchanged: "unchanged" };
+    for (const entry of others.slice(0, SHOWN_DONE)) {
+      line(entry, `${WHAT[entry.status] || entry.status}${entry.error ? ` (${entry.error})` : ""}`, true);
     }
-    const text = `${plural(job.imported, "clip")} ${source ? `given suggestions from ${source}` : "labeled"}` +
+    if (others.length > SHOWN_DONE) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = `and ${others.length - SHOWN_DONE} more (GET /api/imports/${job.id}/ lists them all)`;
+      report.appendChild(li);
+    }
+    const unchanged = job.duplicates ? `, ${job.duplicates} unchanged (they had these labels already, or a reviewer's or a member's annotation was kept)` : "";
+    const added = job.labels_file?.labels_added?.length ? ` Added to the label tree: ${job.labels_file.labels_added.join(", ")}.` : "";
+    const text = `${plural(job.imported, "clip")} ${source ? `given suggestions from ${source}` : "labeled"}${unchanged}` +
       (job.rejected ? `; ${plural(job.rejected, "recording")} of the file not labeled (below, with why)` : "") +
-      (job.error ? `. Stopped: ${job.error}` : ".");
-    say(text, Boolean(job.error || (job.rejected && !job.imported)));
+      (job.error ? `. Stopped: ${job.error}` : ".") + added;
+    say(text, Boolean(job.error || (job.rejected && !job.imported && !job.duplicates)));
   }
 
   const chosen = root.querySelector("[data-testid=labels-import-chosen]");
@@ -103,6 +123,8 @@ if (root) {
     } finally {
       busy = false;
       send.disabled = !input.files.length;
+      // The button was disabled while it ran, which let the focus go to the page.
+      if (document.activeElement === document.body) send.focus();
     }
   });
 }
