@@ -492,12 +492,13 @@ def label_resolve(*, ontology: Ontology, ref: str, create: bool = False, user=No
         if label is None:
             raise DomainError(f"unknown label {ref!r}", code="unknown_label")
         return label
-    matches = rows_ignoring_case(Label.objects.filter(ontology=ontology), "name", ref, limit=2)
+    matches = rows_ignoring_case(Label.objects.filter(ontology=ontology), "name", ref, limit=3)
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
+        more = ", ..." if len(matches) > 2 else ""
         raise DomainError(
-            f"label name {ref!r} is ambiguous ({matches[0].path}, {matches[1].path}, ...); "
+            f"label name {ref!r} is ambiguous ({matches[0].path}, {matches[1].path}{more}); "
             "use its full path",
             code="ambiguous_label",
         )

@@ -476,7 +476,11 @@ def test_clips_of_one_name_are_told_apart_by_their_folders_or_clip_ids(
 @pytest.mark.parametrize(
     "setup, text, said",
     [
-        ("ambiguous", "audio,labels\na.wav,call\n", "label name 'call' is ambiguous"),
+        (
+            "ambiguous",
+            "audio,labels\na.wav,call\n",
+            "label name 'call' is ambiguous (birds/robin/call, birds/wren/call); use",
+        ),
         ("deprecated", "audio,labels\na.wav,rain\n", "label 'rain' is deprecated"),
         ("leaves", "audio,labels\na.wav,birds\n", "label 'birds' is not a leaf"),
         ("clip only", "audio,labels,start,end\na.wav,rain,0,1\n", "takes clip labels only"),
