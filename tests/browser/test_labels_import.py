@@ -66,7 +66,12 @@ def test_a_lead_imports_labels_for_clips_already_here(
     # After a reload the job says what it did, and which recording it passed over, and why.
     page.reload()
     job = page.locator("[data-testid=import-job]").first
-    assert "#1 labels file labels.csv · 2 clips labeled, 1 recording not, of 3" in job.inner_text()
+    from labelapp.models import ImportJob
+
+    last = ImportJob.objects.filter(project=project).latest("pk").pk
+    assert f"#{last} labels file labels.csv · 2 clips labeled, 1 recording not, of 3" in (
+        job.inner_text()
+    )
     job.locator("[data-testid=import-job-rejected] summary").click()
     assert "take9.wav: no clip" in job.locator("[data-testid=import-job-rejected]").inner_text()
 
