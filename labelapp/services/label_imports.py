@@ -63,6 +63,7 @@ class ClipsByName:
         self._index: dict[str, list[tuple[int, str]]] | None = None
         self._folded: dict[str, list[tuple[int, str]]] = {}
         self._clips: dict[int, Clip] = {}
+        self._stems: dict[str, list[tuple[int, str]]] = {}
 
     def _load(self) -> None:
         if self._index is not None:
@@ -127,13 +128,15 @@ class ClipsByName:
             missing = ImportItem(name=table.name, error=no_recording_named(table))
             return ("missing", table.name), missing
         self._load()
-        clips = [
-            entry
-            for name, entries in self._index.items()
-            if Path(name).stem.casefold() == stem.casefold()
-            and Path(name).suffix.lower() in AUDIO_EXTENSIONS
-            for entry in entries
-        ]
+        if stem not in self._stems:  # read once a table, not once a row
+            self._stems[stem] = [
+                entry
+                for name, entries in self._index.items()
+                if Path(name).stem.casefold() == stem.casefold()
+                and Path(name).suffix.lower() in AUDIO_EXTENSIONS
+                for entry in entries
+            ]
+        clips = self._stems[stem]
         if len(clips) == 1:
             return self._item(clips[0][0])
         if clips:
