@@ -100,7 +100,10 @@ def _children(proc: subprocess.Popen) -> dict[str, psutil.Process]:
     """run.sh's worker, beat and web server, by what they run."""
     found = {}
     for child in psutil.Process(proc.pid).children():
-        cmd = " ".join(child.cmdline())
+        try:
+            cmd = " ".join(child.cmdline())
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue  # a short-lived helper of run.sh's, gone or not yet reaped
         if "celery" in cmd and " worker" in cmd:
             found["worker"] = child
         elif "celery" in cmd and " beat" in cmd:
