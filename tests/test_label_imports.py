@@ -470,7 +470,7 @@ def test_clips_of_one_name_are_told_apart_by_their_folders_or_clip_ids(
     assert _labels(two) == ["noise"]
     said = next(r["error"] for r in by_id.report if r["status"] == "rejected")
     assert "2 clips of this project are named 20240501_050000.WAV" in said
-    assert "give the recording's folders" in said
+    assert "the file does not say which: give the folders it was imported from (SITE1/" in said
 
 
 @pytest.mark.parametrize(
@@ -598,7 +598,7 @@ def test_the_project_page_says_a_labels_job_no_worker_takes_and_what_a_job_added
     ImportJob.objects.filter(pk=waiting.pk).update(created_at=timezone.now() - timedelta(minutes=3))
     client.force_login(lead)
     page = client.get(f"/projects/{project.pk}/").content.decode()
-    assert "no worker has taken it for 3 minutes: is the worker running?" in page
+    assert "waiting 3 minutes for the worker: busy with other work first, or stopped" in page
     assert 'labels file <bdi class="muted">found.csv</bdi> · 1 clip labeled' in page
     assert "added to the label tree: rain" in page
     body = client.get(f"/api/imports/{done.pk}/").json()
@@ -607,3 +607,55 @@ def test_the_project_page_says_a_labels_job_no_worker_takes_and_what_a_job_added
         "suggestions_from": "",
         "labels_added": ["rain"],
     }
+
+
+def test_suggestions_are_refused_while_the_projects_own_model_is_active_and_need_a_source(
+    project, wav_factory, lead
+):
+    """The workspace suggests from the project's own model once one is active: a detector's
+    rows imported then were never shown, and the import said it had given them."""
+    from ml_backend.models import ModelVersion
+
+    label_get_or_create_path(ontology=project.ontology, path="noise")
+    _clip(project, wav_factory, "a.wav")
+    data = b"audio,labels,start,end,score\na.wav,noise,0,1,0.5\n"
+    with pytest.raises(DomainError, match="the suggestions' source: name it"):
+        labels_import_start(
+            project=project, user=lead, name="s.csv", data=data, suggestions_from="  "
+        )
+    ModelVersion.objects.create(
+        project=project,
+        version=1,
+        status=ModelVersion.Status.ACTIVE,
+        ontology_version=project.ontology.version,
+    )
+    with pytest.raises(DomainError, match="this project's own model .* is active"):
+        labels_import_start(
+            project=project, user=lead, name="s.csv", data=data, suggestions_from="birdnet"
+        )
+
+
+def test_a_label_deprecated_since_a_clip_got_it_does_not_block_new_labels_on_it(
+    project, wav_factory, run
+):
+    from ontology.services import label_deprecate
+
+    wren, _ = label_get_or_create_path(ontology=project.ontology, path="wren")
+    label_get_or_create_path(ontology=project.ontology, path="thrush")
+    clip = _clip(project, wav_factory, "a.wav")
+    run("a.csv", "audio,labels\na.wav,wren\n")
+    label_deprecate(label=wren)
+    job = run("b.csv", "audio,labels,start,end\na.wav,thrush,0.5,1.5\n")
+    assert (job.imported, job.rejected) == (1, 0), job.report
+    assert _labels(clip) == ["wren"]
+    assert _boxes(clip) == [(0.5, 1.5, None, None, None, "thrush")]
+
+
+def test_a_semicolon_csvs_decimal_commas_are_read_in_times_and_bands(project, wav_factory, run):
+    label_get_or_create_path(ontology=project.ontology, path="thrush")
+    clip = _clip(project, wav_factory, "a.wav")
+    job = run(
+        "e.csv", "audio;labels;start;end;low_freq;high_freq\na.wav;thrush;1,5;2,5;1000,5;3000\n"
+    )
+    assert job.imported == 1, job.report
+    assert _boxes(clip) == [(1.5, 2.5, None, 1000.5, 3000.0, "thrush")]

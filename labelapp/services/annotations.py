@@ -613,10 +613,11 @@ def annotation_save(
                 extra={"current_version": annotation.version, "reviewed_by": by},
             )
         if merge:
+            had = annotation_label_ids(annotation)  # labels deprecated since may stay
             data, added = _merged(annotation, data)
             if not added:  # a manifest imported again: no new version, no empty revision
                 return annotation
-            rules_check(clip.project, data)
+            rules_check(clip.project, data, kept_labels=lambda: had)
         annotation.version += 1
         annotation.status = status
         annotation.lead_time = annotation.lead_time + max(0.0, lead_time)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import tempfile
 import time
 from datetime import timedelta
@@ -38,6 +39,8 @@ from labelapp.services.raven_tables import (
 )
 
 logger = logging.getLogger(__name__)
+
+DECIMAL_COMMA = re.compile(r"^(-?\d+),(\d+)$")
 
 MAX_LABELS_FILE_BYTES = 20 * 1024 * 1024
 NAME_HINT_CLIPS = 3  # clips named in a "several clips have this name" error
@@ -87,7 +90,7 @@ class ClipsByName:
         clip = self._clip(pk)
         return pk, ImportItem(name=clip.original_name, clip=clip)
 
-    def find(self, *refs: str, clip_id: str = "") -> tuple[object, ImportItem]:
+    def find(self, *refs: str, clip_id: str = "", table: bool = False) -> tuple[object, ImportItem]:
         """(a key, one per clip; an item for the clip) for the first of `refs` (file names
         or paths: their last part names the clip, the folders before it tell apart clips of
         one name) that names a clip; else an item whose error says why none was found. A
@@ -109,7 +112,8 @@ class ClipsByName:
                 chosen = _by_folders(clips, [r for r in refs if _file_name(r) == name])
                 if chosen is not None:
                     return self._item(chosen)
-                return ("twins", name), ImportItem(name=name, error=_twins(name, clips))
+                twins = _twins(name, clips, table=table)
+                return ("twins", name), ImportItem(name=name, error=twins)
         name = names[0] if names else "?"
         return ("missing", name), ImportItem(
             name=name,
@@ -122,7 +126,7 @@ class ClipsByName:
         (`dawn.Table.1.selections.txt`: the clip dawn.wav, or dawn.flac...)."""
         named = [row.get("Begin Path", ""), row.get("Begin File", "")]
         if any(_file_name(r) for r in named):
-            return self.find(*named, clip_id=row.get("Clip ID", ""))
+            return self.find(*named, clip_id=row.get("Clip ID", ""), table=True)
         stem = recording_stem(table)
         if stem is None:
             missing = ImportItem(name=table.name, error=no_recording_named(table))
@@ -140,7 +144,9 @@ class ClipsByName:
         if len(clips) == 1:
             return self._item(clips[0][0])
         if clips:
-            return ("twins", stem), ImportItem(name=stem, error=_twins(f"{stem}.*", clips))
+            return ("twins", stem), ImportItem(
+                name=stem, error=_twins(f"{stem}.*", clips, table=True)
+            )
         return ("missing", stem), ImportItem(
             name=stem,
             error=f"no clip of this project is named {stem}.<wav, flac, mp3...> (the table's "
@@ -181,13 +187,18 @@ def _by_folders(clips: list[tuple[int, str]], refs: list[str]) -> int | None:
     return None
 
 
-def _twins(name: str, clips: list[tuple[int, str]]) -> str:
+def _twins(name: str, clips: list[tuple[int, str]], *, table: bool = False) -> str:
     ids = ", ".join(f"#{pk}" for pk, _ in clips[:NAME_HINT_CLIPS])
     more = "…" if len(clips) > NAME_HINT_CLIPS else ""
+    how = (
+        "a 'Begin Path' column with the folders it was imported from (D:\\SITE1\\"
+        f"{name}), or a 'Clip ID' column"
+        if table
+        else f"the folders it was imported from (SITE1/{name}), or a 'clip_id' column"
+    )
     return (
-        f"{len(clips)} clips of this project are named {name} ({ids}{more}): give the "
-        "recording's folders as it was imported (SITE1/{name}), or its clip id (a 'clip_id' "
-        "column)"
+        f"{len(clips)} clips of this project are named {name} ({ids}{more}), and the file does "
+        f"not say which: give {how}"
     )
 
 
@@ -195,6 +206,8 @@ def labels_file_items(project: Project, name: str, path: Path) -> list[ImportIte
     """The recordings a labels file names, each an item for its clip (or an error)."""
     suffix = path.suffix.lower()
     clips = ClipsByName(project)
+    if is_raven_table(path):  # a .txt, or a .tsv of Raven's columns
+        return items_from_raven(path, clips)
     if suffix == ".csv":
         from labelapp.services.manifests import items_from_csv
 
@@ -205,8 +218,6 @@ def labels_file_items(project: Project, name: str, path: Path) -> list[ImportIte
             "shell (manage.py import_audio PROJECT FILE.json); here: a CSV manifest or a Raven "
             "selection table"
         )
-    if is_raven_table(path):
-        return items_from_raven(path, clips)
     raise DomainError(
         f"{name}: not a CSV manifest (.csv, with an 'audio' column) nor a Raven selection "
         "table (.txt, tab-separated, with 'Begin Time (s)')"
@@ -239,7 +250,7 @@ def _as_read(name: str, data: bytes) -> tuple[str, bytes]:
         text = data.decode("cp1252", errors="replace")
     head = text.split("\n", 1)[0]
     if suffix == ".tsv" and "begin time (s)" in head.lower():
-        return f"{Path(name).stem}.txt", text.encode("utf-8")
+        return name, text.encode("utf-8")  # a selection table (`labels_file_items`)
     delimiter = (
         "\t"
         if "\t" in head and "," not in head
@@ -248,8 +259,11 @@ def _as_read(name: str, data: bytes) -> tuple[str, bytes]:
         else ","
     )
     if delimiter != ",":
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        if delimiter == ";":  # where a comma is the decimal mark: "1,5" s, "1000,5" Hz
+            rows = ([DECIMAL_COMMA.sub(r"\1.\2", cell) for cell in row] for row in rows)
         out = io.StringIO()
-        csv.writer(out).writerows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        csv.writer(out).writerows(rows)
         text = out.getvalue()
     return f"{Path(name).stem}.csv", text.encode("utf-8")
 
@@ -319,8 +333,27 @@ def labels_import_start(
     name = _file_name(name or "")
     if not name:
         raise DomainError("the labels file has no name", code="no_name")
+    if suggestions_from is not None and suggestions_from and not suggestions_from.strip():
+        raise DomainError(
+            "the suggestions' source: name it (e.g. birdnet-2.4), or send none to import "
+            "annotations",
+            code="invalid",
+        )
     if suggestions_from:
+        from ml_backend.models import ModelVersion
         from ml_backend.services import external_source_checked
+
+        active = ModelVersion.objects.filter(
+            project=project, status=ModelVersion.Status.ACTIVE
+        ).first()
+        if active is not None:
+            raise DomainError(
+                f"this project's own model ({active.name or f'v{active.version}'}) is active: "
+                "the workspace suggests from it, and another source's suggestions would not be "
+                "shown; import the file as annotations, or compare it with the model's on the "
+                "model page's evaluation",
+                code="own_model_active",
+            )
 
         try:
             suggestions_from = external_source_checked(project, suggestions_from)

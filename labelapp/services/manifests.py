@@ -80,8 +80,6 @@ def _resolve(base: Path, ref: str) -> Path:
 
 
 def _parse_seconds(value: str, what: str) -> float:
-    if "," in value and "." not in value:
-        value = value.replace(",", ".")  # a decimal comma (a spreadsheet's, in Europe)
     try:
         number = float(value)
     except ValueError:

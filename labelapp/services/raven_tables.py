@@ -55,9 +55,9 @@ RAVEN_TABLE_NAME = re.compile(
 
 
 def is_raven_table(path: Path) -> bool:
-    """A .txt file whose first line has Raven's begin time column (the rest is checked by
-    `items_from_raven`, which says what is missing)."""
-    if path.suffix.lower() != ".txt" or not path.is_file():
+    """A .txt (or .tsv) file whose first line has Raven's begin time column (the rest is
+    checked by `items_from_raven`, which says what is missing)."""
+    if path.suffix.lower() not in (".txt", ".tsv") or not path.is_file():
         return False
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as fh:

@@ -59,7 +59,7 @@ if (root) {
         ? `Labeling: ${job.processed} of ${plural(job.total, "recording")}…`
         : waited < WORKER_WAIT_S
           ? "Waiting for the worker…"
-          : `Waiting for the worker: none has taken it for ${waited} s. Is the worker running? (the administrator's /healthz?deep=1 says) It starts when one does; this page can be left.`);
+          : `Waiting for the worker: none has taken it for ${waited} s. It may be busy (a training or another import goes first) or stopped (the administrator's /healthz?deep=1 says which). It starts when the worker takes it; this page can be left.`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       job = await api(`/api/imports/${job.id}/`);
     }

@@ -284,9 +284,12 @@ if (canvas) {
   if (specImg) {
     const specBox = specImg.parentElement;
     let down = null;
-    specBox.addEventListener("mousedown", (e) => e.preventDefault()); // keep Space for play/pause
+    const onMenus = (e) => e.target.closest(".spec-tools"); // its scale, top and bottom menus
+    specBox.addEventListener("mousedown", (e) => {
+      if (!onMenus(e)) e.preventDefault(); // keep Space for play/pause
+    });
     specBox.addEventListener("pointerdown", (e) => {
-      down = e.button === 0 ? { x: e.clientX, y: e.clientY } : null;
+      down = e.button === 0 && !onMenus(e) ? { x: e.clientX, y: e.clientY } : null;
     });
     specBox.addEventListener("pointerup", (e) => {
       const start = down;

@@ -1843,7 +1843,10 @@ function nudgeBand(edge, direction) {
   const minWidth = 10; // Hz, the server's narrowest band
   if (edge === "high") high = Math.min(nyq, Math.max(low + minWidth, move(high)));
   else low = Math.max(0, Math.min(high - minWidth, move(low)));
-  if (low === was[0] && high === was[1] && hasBand(s)) return; // at its limit
+  if (low === was[0] && high === was[1]) {
+    if (!hasBand(s)) showBanner(`This segment covers every frequency shown: ${edge === "high" ? "Ctrl+↓ lowers its top" : "Ctrl+Shift+↑ raises its bottom"}.`, "info", 3000);
+    return; // at its limit
+  }
   const before = `${s.low_freq}|${s.high_freq}`;
   Object.assign(s, bandKept({ low_freq: low, high_freq: high }));
   if (`${s.low_freq}|${s.high_freq}` === before) return;

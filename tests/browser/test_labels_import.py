@@ -107,7 +107,7 @@ def test_a_detectors_output_comes_in_as_suggestions_the_annotator_sees(
     assert not Annotation.objects.exists()  # a model's output is no one's labels
     page.reload()
     job = page.locator("[data-testid=import-job]").first.inner_text()
-    assert "suggestions from birdnet-2.4 birdnet.csv · 1 clip given them, 0 recordings not" in job
+    assert "suggestions from birdnet-2.4 birdnet.csv · 1 clip given them, of 1" in job
 
     page.context.clear_cookies()
     login(page, annotator)

@@ -220,9 +220,15 @@ def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
     page.wait_for_function(f"() => {audio}.paused && {audio}.currentTime >= 1.95", timeout=10_000)
     assert page.evaluate(f"() => {audio}.currentTime") < 2.4
     spec = page.locator("[data-testid=review-spectrogram]").bounding_box()
-    page.mouse.click(spec["x"] + spec["width"] * 3.2 / 4, spec["y"] + spec["height"] * 0.2)
+    page.mouse.click(spec["x"] + spec["width"] * 3.2 / 4, spec["y"] + spec["height"] * 0.7)
     page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime >= 3.1", timeout=10_000)
-    page.evaluate(f"() => {audio}.pause()")
+    page.evaluate(f"() => {{ {audio}.pause(); {audio}.currentTime = 0; }}")
+    # its menus, on the picture, are menus: a click opens one (takes the focus), plays nothing
+    page.locator(".rv-spec [data-testid=spec-scale]").click()
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "spec-scale"
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)
+    assert page.evaluate(f"() => {audio}.paused && {audio}.currentTime === 0")
     card.locator("[data-testid=correct-open]").click()
     bands = card.locator("[data-testid=correct-band]")
     bands.first.wait_for()
