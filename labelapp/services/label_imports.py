@@ -350,8 +350,8 @@ def labels_import_start(
             raise DomainError(
                 f"this project's own model ({active.name or f'v{active.version}'}) is active: "
                 "the workspace suggests from it, and another source's suggestions would not be "
-                "shown; import the file as annotations, or compare it with the model's on the "
-                "model page's evaluation",
+                "shown; import the file as annotations (its rows then count as people's "
+                "labels), or not at all",
                 code="own_model_active",
             )
 
