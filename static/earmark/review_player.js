@@ -97,7 +97,8 @@ if (canvas) {
   // them (the band was text only here).
   const boxes = lanes.flatMap((lane, k) => lane.segs.filter((s) => s.band).map((s, i) => ({
     id: `${k}:${i}`, start: s.start, end: s.end, low_freq: s.band[0], high_freq: s.band[1],
-    labels: [s.labels], color: s.color, text: `${lane.who}: ${s.labels}`,
+    // the label first: a small box shows the start of its tag ("earma…" said nothing)
+    labels: [s.labels], color: s.color, text: `${s.labels} · ${lane.who}`,
   })));
   const bands = spectro && boxes.length
     ? new Bands(specImg.parentElement, view, spectro, { colorOf: () => "", nameOf: (x) => x }, { readOnly: true })

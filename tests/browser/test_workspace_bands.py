@@ -208,7 +208,8 @@ def test_a_reviewers_correction_keeps_the_band_and_can_change_it(
     )
     shown.first.wait_for()
     assert shown.count() == 1
-    assert shown.first.inner_text().startswith(annotator.username)
+    # its label first (a small box shows the start of its tag), then who drew it
+    assert shown.first.inner_text() == f"sparrow · {annotator.username} v1"
     assert "1.49–2.99 kHz" in shown.first.get_attribute("title")
     screenshot(page, "review-band")
     # A click on the box plays its span and stops at its end; a click beside it plays from
