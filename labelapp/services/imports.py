@@ -384,7 +384,10 @@ def _save_imported(
         mine = (
             Annotation.objects.filter(clip=clip, annotator=system_user()).first() if again else None
         )
-        if mine is not None and (mine.reviewed_at is not None or mine.status != "submitted"):
+        reviewed = mine is not None and (
+            mine.reviewed_at is not None or mine.status != Annotation.Status.SUBMITTED
+        )
+        if reviewed:
             kept = "its reviewed annotation is left as the reviewer made it"
         else:
             if replace_clip_label and mine is not None and data.clip_labels:

@@ -237,8 +237,8 @@ def _with_file(name: str, data: bytes, read):
 def _as_read(name: str, data: bytes) -> tuple[str, bytes]:
     """Spreadsheets' ways of writing a table, as the readers read them: UTF-16 ("Unicode
     text" from Excel) and Windows-1252 as UTF-8, a CSV of `;` (Excel where a comma is the
-    decimal mark) or of tabs (`.tsv`) as one of commas, a `.tsv` of Raven's columns as a
-    selection table (`.txt`)."""
+    decimal mark; its decimal commas as points) or of tabs (`.tsv`) as one of commas; a
+    `.tsv` of Raven's columns stays a selection table."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         data = data.decode("utf-16").encode("utf-8")
     suffix = Path(name).suffix.lower()
@@ -251,13 +251,9 @@ def _as_read(name: str, data: bytes) -> tuple[str, bytes]:
     head = text.split("\n", 1)[0]
     if suffix == ".tsv" and "begin time (s)" in head.lower():
         return name, text.encode("utf-8")  # a selection table (`labels_file_items`)
-    delimiter = (
-        "\t"
-        if "\t" in head and "," not in head
-        else ";"
-        if ";" in head and "," not in head
-        else ","
-    )
+    delimiter = ","
+    if "," not in head:
+        delimiter = "\t" if "\t" in head else ";" if ";" in head else ","
     if delimiter != ",":
         rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         if delimiter == ";":  # where a comma is the decimal mark: "1,5" s, "1000,5" Hz
@@ -333,7 +329,7 @@ def labels_import_start(
     name = _file_name(name or "")
     if not name:
         raise DomainError("the labels file has no name", code="no_name")
-    if suggestions_from is not None and suggestions_from and not suggestions_from.strip():
+    if suggestions_from and not suggestions_from.strip():
         raise DomainError(
             "the suggestions' source: name it (e.g. birdnet-2.4), or send none to import "
             "annotations",
