@@ -372,6 +372,19 @@ def test_birdnets_detections_become_suggestions_with_their_scores_not_annotation
         (3.0, 6.0, "American Robin", pytest.approx(0.41)),
         (6.0, 9.0, "Blue Jay", pytest.approx(0.35)),
     ]
+    # The same file again changes nothing, and says so
+    same = run(
+        "dawn.BirdNET.selection.table.txt",
+        BIRDNET_HEAD + "1\tSpectrogram 1\t1\t0.0\t3.0\t0\t15000\tAmerican Robin\tamerob\t0,8123\t"
+        "C:\\data\\dawn.wav\t0.0\n"
+        + "2\tSpectrogram 1\t1\t3.0\t6.0\t0\t15000\tAmerican Robin\tamerob\t0.41\t"
+        "C:\\data\\dawn.wav\t3.0\n"
+        + "3\tSpectrogram 1\t1\t6.0\t9.0\t0\t15000\tBlue Jay\tblujay\t0.35\t"
+        "C:\\data\\dawn.wav\t6.0\n",
+        suggestions_from="birdnet-2.4",
+    )
+    assert (same.imported, same.duplicates) == (0, 1), same.report
+    assert same.report[0]["error"] == "it has these suggestions from birdnet-2.4 already"
     # The same source again replaces the clip's suggestions from it.
     again = run(
         "dawn.csv",

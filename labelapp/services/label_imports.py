@@ -593,8 +593,17 @@ def _suggestions_onto_clip(
                 }
             )
             clip_scores[name] = max(score, clip_scores.get(name, score))
+    from ml_backend.models import ModelVersion, Prediction
+
+    theirs = Prediction.objects.filter(
+        clip=item.clip,
+        model_version__project=project,
+        model_version__name=source,
+        model_version__status=ModelVersion.Status.EXTERNAL,
+    ).values_list("clip_scores", "segments")
     try:
         with transaction.atomic():
+            before = theirs.first()
             if create_labels:
                 for name in clip_scores:
                     label_resolve(ontology=project.ontology, ref=name, create=True)
@@ -613,6 +622,10 @@ def _suggestions_onto_clip(
                 raise DomainError(_row_named(done["rejected"][0]["reason"], predicted))
     except DomainError as exc:
         return imports.FileOutcome(item.name, "rejected", item.clip.pk, exc.message)
+    if before is not None and tuple(before) == tuple(theirs.first() or ()):
+        return imports.FileOutcome(
+            item.name, "unchanged", item.clip.pk, f"it has these suggestions from {source} already"
+        )
     return imports.FileOutcome(item.name, "suggested", item.clip.pk)
 
 
