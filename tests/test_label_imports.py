@@ -343,14 +343,17 @@ def test_birdnets_detections_become_suggestions_with_their_scores_not_annotation
     from ml_backend.models import ModelVersion, Prediction
 
     clip = _clip(project, wav_factory, "dawn.wav", seconds=9.0)
-    job = run(
-        "dawn.BirdNET.selection.table.txt",
+    table = (
         BIRDNET_HEAD + "1\tSpectrogram 1\t1\t0.0\t3.0\t0\t15000\tAmerican Robin\tamerob\t0,8123\t"
         "C:\\data\\dawn.wav\t0.0\n"
         + "2\tSpectrogram 1\t1\t3.0\t6.0\t0\t15000\tAmerican Robin\tamerob\t0.41\t"
         "C:\\data\\dawn.wav\t3.0\n"
         + "3\tSpectrogram 1\t1\t6.0\t9.0\t0\t15000\tBlue Jay\tblujay\t0.35\t"
-        "C:\\data\\dawn.wav\t6.0\n",
+        "C:\\data\\dawn.wav\t6.0\n"
+    )
+    job = run(
+        "dawn.BirdNET.selection.table.txt",
+        table,
         create_labels=True,
         suggestions_from="birdnet-2.4",
     )
@@ -375,12 +378,7 @@ def test_birdnets_detections_become_suggestions_with_their_scores_not_annotation
     # The same file again changes nothing, and says so
     same = run(
         "dawn.BirdNET.selection.table.txt",
-        BIRDNET_HEAD + "1\tSpectrogram 1\t1\t0.0\t3.0\t0\t15000\tAmerican Robin\tamerob\t0,8123\t"
-        "C:\\data\\dawn.wav\t0.0\n"
-        + "2\tSpectrogram 1\t1\t3.0\t6.0\t0\t15000\tAmerican Robin\tamerob\t0.41\t"
-        "C:\\data\\dawn.wav\t3.0\n"
-        + "3\tSpectrogram 1\t1\t6.0\t9.0\t0\t15000\tBlue Jay\tblujay\t0.35\t"
-        "C:\\data\\dawn.wav\t6.0\n",
+        table,
         suggestions_from="birdnet-2.4",
     )
     assert (same.imported, same.duplicates) == (0, 1), same.report
@@ -471,6 +469,11 @@ def test_clips_of_one_name_are_told_apart_by_their_folders_or_clip_ids(
         "0\t0.5\train\tD:\\SITE2\\20240501_050000.WAV\n",
     )
     assert (job.imported, job.rejected) == (2, 0), job.report
+    # each named in the report with its folder (the file name alone was there twice)
+    assert sorted(r["name"] for r in job.report) == [
+        "SITE1/20240501_050000.WAV",
+        "SITE2/20240501_050000.WAV",
+    ]
     one, two = (Clip.objects.get(pk=made[s]) for s in ("SITE1", "SITE2"))
     assert _boxes(one) == [(0.0, 0.5, None, None, None, "noise")]
     assert _boxes(two) == [(0.0, 0.5, None, None, None, "rain")]

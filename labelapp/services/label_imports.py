@@ -88,7 +88,11 @@ class ClipsByName:
 
     def _item(self, pk: int) -> tuple[object, ImportItem]:
         clip = self._clip(pk)
-        return pk, ImportItem(name=clip.original_name, clip=clip)
+        name = clip.original_name
+        if len(self._index.get(name, [])) > 1:  # one of several: named with its folders
+            metadata = clip.metadata if isinstance(clip.metadata, dict) else {}
+            name = str(metadata.get("source_path") or f"{name} (#{pk})")
+        return pk, ImportItem(name=name, clip=clip)
 
     def find(self, *refs: str, clip_id: str = "", table: bool = False) -> tuple[object, ImportItem]:
         """(a key, one per clip; an item for the clip) for the first of `refs` (file names
