@@ -613,11 +613,12 @@ def annotation_save(
                 extra={"current_version": annotation.version, "reviewed_by": by},
             )
         if merge:
-            had = annotation_label_ids(annotation)  # labels deprecated since may stay
             data, added = _merged(annotation, data)
             if not added:  # a manifest imported again: no new version, no empty revision
                 return annotation
-            rules_check(clip.project, data, kept_labels=lambda: had)
+            # labels deprecated since the annotation got them may stay (read only when a
+            # deprecated label is among them: nothing is written before the check)
+            rules_check(clip.project, data, kept_labels=lambda: annotation_label_ids(annotation))
         annotation.version += 1
         annotation.status = status
         annotation.lead_time = annotation.lead_time + max(0.0, lead_time)

@@ -120,6 +120,19 @@ class ImportItem:
     # the file is imported as a model's suggestions.
     clip_scores: dict[str, float] = field(default_factory=dict)
 
+    def every_clip_label(self) -> list[str]:
+        """Its clip labels and those of every annotation it names, in the file's order."""
+        return [*self.clip_labels, *(lb for e in self.annotations for lb in e["clip_labels"])]
+
+    def every_segment(self) -> list[dict]:
+        """Its segments and those of every annotation it names (the dicts themselves)."""
+        return [*self.segments, *(s for e in self.annotations for s in e["segments"])]
+
+    def clip_labels_scored(self, names: list[str], score: float) -> None:
+        """`score` for each of these clip labels, or the best the file gave it already."""
+        for name in names:
+            self.clip_scores[name] = max(score, self.clip_scores.get(name, score))
+
 
 # Characters that make a name show other than it is ("\u202egnp.wav" shows as "vaw.png"):
 # direction overrides and isolates, zero-width space and no-break space. The joiners (U+200C,

@@ -273,11 +273,9 @@ def _label_names(items: list[ImportItem]) -> list[str]:
     for item in items:
         if item.error:
             continue
-        groups = [item.clip_labels, *(s["labels"] for s in item.segments)]
-        for entry in item.annotations:
-            groups += [entry["clip_labels"], *(s["labels"] for s in entry["segments"])]
-        for group in groups:
-            names.update(dict.fromkeys(group))
+        names.update(dict.fromkeys(item.every_clip_label()))
+        for seg in item.every_segment():
+            names.update(dict.fromkeys(seg["labels"]))
     return list(names)
 
 
@@ -307,10 +305,11 @@ def _label_problems(project: Project, items: list[ImportItem]) -> tuple[list[str
     return unknown, refused
 
 
-def _listed(things: list[str]) -> str:
+def _listed(things: list[str], between: str = ", ", before_more: str = " ") -> str:
+    """The first UNKNOWN_SHOWN of `things`, and how many more ("a, b and 3 more")."""
     shown = things[:UNKNOWN_SHOWN]
     more = len(things) - len(shown)
-    return ", ".join(shown) + (f" and {more} more" if more else "")
+    return between.join(shown) + (f"{before_more}and {more} more" if more else "")
 
 
 def labels_import_start(
@@ -381,9 +380,8 @@ def labels_import_start(
     unknown, refused = _label_problems(project, items)
     if refused:
         raise DomainError(
-            f"{name}: {'; '.join(refused[:UNKNOWN_SHOWN])}"
-            + (f"; and {len(refused) - UNKNOWN_SHOWN} more" if len(refused) > UNKNOWN_SHOWN else "")
-            + ". Fix the file (a label's full path), or the label tree",
+            f"{name}: {_listed(refused, '; ', '; ')}. Fix the file (a label's full path), or the "
+            "label tree",
             code="refused_labels",
         )
     # Into a project without labels, the file's labels make its tree (as a manifest's do).
@@ -423,8 +421,8 @@ def labels_import_start(
 def _mode_check(project: Project, name: str, items: list[ImportItem]) -> None:
     """A file of segments into a project of clip labels only (or the other way round): every
     clip would be refused, so the file is."""
-    segments = any(i.segments or any(e["segments"] for e in i.annotations) for i in items)
-    clip_labels = any(i.clip_labels or any(e["clip_labels"] for e in i.annotations) for i in items)
+    segments = any(i.every_segment() for i in items)
+    clip_labels = any(i.every_clip_label() for i in items)
     if project.annotation_mode == Project.AnnotationMode.CLIP and segments:
         raise DomainError(
             f"{name} gives segments (rows with start and end), and this project takes clip "
@@ -544,7 +542,7 @@ def _ends_cut(item: ImportItem) -> int:
     end to the end; how many."""
     duration = item.clip.duration
     cut = 0
-    for seg in [*item.segments, *(s for e in item.annotations for s in e["segments"])]:
+    for seg in item.every_segment():
         try:
             start, end = float(seg["start"]), float(seg["end"])
         except (KeyError, TypeError, ValueError):
@@ -576,14 +574,9 @@ def _suggestions_onto_clip(
     from ml_backend.services import predictions_import_checked
     from ontology.services import label_resolve
 
-    clip_labels = list(item.clip_labels)
-    segments = list(item.segments)
-    for entry in item.annotations:
-        clip_labels += entry["clip_labels"]
-        segments += entry["segments"]
-    clip_scores: dict[str, float] = {name: item.clip_scores.get(name, 1.0) for name in clip_labels}
+    clip_scores = {name: item.clip_scores.get(name, 1.0) for name in item.every_clip_label()}
     predicted = []
-    for seg in segments:
+    for seg in item.every_segment():
         score = seg.get("score", 1.0)
         for name in seg["labels"]:
             predicted.append(

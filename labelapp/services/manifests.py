@@ -208,8 +208,7 @@ def items_from_csv(manifest: Path, clips: ClipsByName | None = None) -> list[Imp
                     )
                 item.clip_labels.extend(lb for lb in labels if lb not in item.clip_labels)
                 if score is not None:
-                    for name in labels:
-                        item.clip_scores[name] = max(score, item.clip_scores.get(name, score))
+                    item.clip_labels_scored(labels, score)
         except ValueError as exc:
             item.error = item.error or str(exc)
     return list(items.values())

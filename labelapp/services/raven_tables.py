@@ -182,8 +182,7 @@ def items_from_raven(table: Path, recordings: Recordings | None = None) -> list[
             target = _labels_of(item, who)
             target.extend(p for p in labels if p not in target)
             if score is not None:
-                for name in labels:
-                    item.clip_scores[name] = max(score, item.clip_scores.get(name, score))
+                item.clip_labels_scored(labels, score)
             continue
         low = row.get(LOW, "").replace(",", ".")
         high = _below_nyquist(row.get(HIGH, "").replace(",", "."), nyquists[path])

@@ -12,7 +12,7 @@ import { SNAP_S, snap, edgeDragged } from "./regions.js";
 
 const DRAG_PX = 4;
 const EDGE_PX = 6;
-const MIN_HZ = 10; // the narrowest band a drag leaves
+export const MIN_HZ = 10; // the narrowest band a drag leaves (the server's MIN_BAND_HZ)
 
 // A frequency as the spectrogram's axis writes it, to the Hz under 1 kHz, to 10 Hz above.
 export function hzText(hz) {

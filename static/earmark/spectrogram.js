@@ -23,6 +23,17 @@ export function frequencyLabel(hz) {
   return hz < 1000 ? `${hz} Hz` : `${+(hz / 1000).toFixed(1)} kHz`;
 }
 
+// A menu's options ([value, text] pairs), `value` chosen.
+function fillSelect(select, options, value) {
+  select.replaceChildren(...options.map(([v, text]) => {
+    const option = document.createElement("option");
+    option.value = String(v);
+    option.textContent = text;
+    return option;
+  }));
+  select.value = String(value);
+}
+
 function readPrefs() {
   try { return JSON.parse(localStorage.getItem(STORE) || "{}") || {}; } catch { return {}; }
 }
@@ -136,28 +147,16 @@ export class SpectrogramView {
     const nyq = this.nyquist;
     const options = [[0, `${frequencyLabel(nyq)} (all)`]];
     for (const hz of TOPS) if (hz < nyq) options.push([hz, `${frequencyLabel(hz)}`]);
-    select.replaceChildren(...options.map(([value, text]) => {
-      const option = document.createElement("option");
-      option.value = String(value);
-      option.textContent = text;
-      return option;
-    }));
-    select.value = this.top && this.top < nyq ? String(this.top) : "0";
+    fillSelect(select, options, this.top && this.top < nyq ? this.top : 0);
   }
 
   _fillBottoms() {
     const select = this.bottomSelect;
     if (!select) return;
     const top = this.shownTop;
-    const options = [[0, "0 Hz"]];
-    for (const hz of BOTTOMS) if (hz < top) options.push([hz, frequencyLabel(hz)]);
-    select.replaceChildren(...options.map(([value, text]) => {
-      const option = document.createElement("option");
-      option.value = String(value);
-      option.textContent = `from ${text}`;
-      return option;
-    }));
-    select.value = String(this.shownBottom);
+    const options = [[0, "from 0 Hz"]];
+    for (const hz of BOTTOMS) if (hz < top) options.push([hz, `from ${frequencyLabel(hz)}`]);
+    fillSelect(select, options, this.shownBottom);
   }
 
   _drawAxis() {

@@ -7,7 +7,7 @@ import { LabelPicker, Ontology } from "./labels.js";
 import { Player } from "./player.js";
 import { placeChildren, Regions, snap, SNAP_S } from "./regions.js";
 import { SpectrogramView } from "./spectrogram.js";
-import { Bands, bandText, hasBand, hzText, parseBand } from "./bands.js";
+import { Bands, MIN_HZ, bandText, hasBand, hzText, parseBand } from "./bands.js";
 import { audioDescription, channelName, drawPeaks, drawRuler, formatSpan, formatTime, parseClock, saveNormalize, segmentTime, WaveformView, audioFailureText, whyAudioFailed } from "./waveform.js";
 
 const AUTOSAVE_MS = 800;
@@ -165,6 +165,9 @@ const bands = new Bands(el.spec.parentElement, wave, spectro, {
   colorOf: (p) => colorOf(p),
   nameOf: (p) => nameOf(p),
 });
+
+// What a band change says, for the undo list and screen readers.
+const bandSaid = (s) => (hasBand(s) ? `Segment's band: ${bandText(s.low_freq, s.high_freq)}.` : "Segment's band: every frequency.");
 
 // A segment's band as kept: {low_freq, high_freq}, both null for every frequency (none
 // given, or one from 0 Hz to the clip's Nyquist frequency, as the server keeps it).
@@ -1379,7 +1382,7 @@ function bandInput(x) {
     if (`${s.low_freq}|${s.high_freq}` === before) return; // as it was: no undo step
     S.selected = id;
     const focused = document.activeElement === input;
-    commit("change band", hasBand(s) ? `Segment's band: ${bandText(s.low_freq, s.high_freq)}.` : "Segment's band: every frequency.");
+    commit("change band", bandSaid(s));
     renderRegions();
     renderSide();
     if (focused) el.segList.querySelector(`[data-id="${id}"] [data-testid=segment-band]`)?.focus();
@@ -1840,9 +1843,8 @@ function nudgeBand(edge, direction) {
     return Math.round(spectro.hzAt(f + direction / BAND_STEPS));
   };
   let [low, high] = was;
-  const minWidth = 10; // Hz, the server's narrowest band
-  if (edge === "high") high = Math.min(nyq, Math.max(low + minWidth, move(high)));
-  else low = Math.max(0, Math.min(high - minWidth, move(low)));
+  if (edge === "high") high = Math.min(nyq, Math.max(low + MIN_HZ, move(high)));
+  else low = Math.max(0, Math.min(high - MIN_HZ, move(low)));
   if (low === was[0] && high === was[1]) {
     if (!hasBand(s)) showBanner(`This segment covers every frequency shown: ${edge === "high" ? "Ctrl+↓ lowers its top" : "Ctrl+Shift+↑ raises its bottom"}.`, "info", 3000);
     return; // at its limit
@@ -1851,7 +1853,7 @@ function nudgeBand(edge, direction) {
   Object.assign(s, bandKept({ low_freq: low, high_freq: high }));
   if (`${s.low_freq}|${s.high_freq}` === before) return;
   renderRegions();
-  commit("change band", hasBand(s) ? `Segment's band: ${bandText(s.low_freq, s.high_freq)}.` : "Segment's band: every frequency.");
+  commit("change band", bandSaid(s));
   renderSide();
 }
 

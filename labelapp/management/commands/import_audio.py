@@ -13,6 +13,7 @@ from collections import Counter
 from django.core.management.base import BaseCommand, CommandError
 
 from labelapp.errors import DomainError
+from labelapp.management.commands._progress import job_progress
 from labelapp.models import ImportJob
 from labelapp.services.imports import (
     INTERRUPTED,
@@ -103,21 +104,16 @@ class Command(BaseCommand):
         started = time.monotonic()
         labels = Label.objects.filter(ontology_id=proj.ontology_id)
         labels_before = list(labels.values_list("pk", flat=True))
-        # On a terminal one line is redrawn in place; in a log, a line every 100 files.
-        live = self.stderr.isatty()
+        write = job_progress(self, quiet=quiet)
 
         def progress(job, outcome):
-            last = job.processed == job.total
-            if quiet or not (live or last or job.processed % 100 == 0):
-                return
             rate = job.processed / max(time.monotonic() - started, 1e-6)
-            self.stderr.write(
-                f"{chr(13) if live else ''}importing {job.processed}/{job.total} "
-                f"({100 * job.progress:.0f}%) {job.imported} imported, {job.duplicates} "
-                f"duplicates, {job.rejected} rejected · {rate:.0f} files/s",
-                ending="\n" if (last or not live) else "",
+            write(
+                job,
+                f"importing {job.processed}/{job.total} ({100 * job.progress:.0f}%) "
+                f"{job.imported} imported, {job.duplicates} duplicates, {job.rejected} "
+                f"rejected · {rate:.0f} files/s",
             )
-            self.stderr.flush()
 
         try:
             job = import_run(

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from labelapp.errors import DomainError
+from labelapp.management.commands._progress import job_progress
 from labelapp.services.label_imports import (
     MAX_LABELS_FILE_BYTES,
     labels_import_run,
@@ -76,19 +77,15 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
         started = time.monotonic()
-        live = self.stderr.isatty()
         done = "given suggestions" if suggestions_from else "labeled"
+        write = job_progress(self, quiet=quiet)
 
         def progress(job):
-            last = job.processed == job.total
-            if quiet or not (live or last or job.processed % 100 == 0):
-                return
-            self.stderr.write(
-                f"{chr(13) if live else ''}labeling {job.processed}/{job.total} "
-                f"({100 * job.progress:.0f}%) {job.imported} {done}, {job.rejected} not",
-                ending="\n" if (last or not live) else "",
+            write(
+                job,
+                f"labeling {job.processed}/{job.total} ({100 * job.progress:.0f}%) "
+                f"{job.imported} {done}, {job.rejected} not",
             )
-            self.stderr.flush()
 
         job = labels_import_run(job.pk, on_progress=progress)
         for entry in job.report:
